@@ -1,3 +1,6 @@
 //! The metadata quorum: a replicated, persisted metadata log (openraft), the metadata
 //! image built by applying it in order, and the controller logic that turns requests
 //! into metadata records.
+
+pub mod image;
+pub mod records;
