@@ -1,0 +1,232 @@
+//! One TCP connection to one Kafka broker: the IO shell around `frame` and `versions`.
+//!
+//! Owns the socket, correlation ids, the request deadline and the versions negotiated at
+//! connect. Requests on one connection are serialised (a Kafka broker answers a
+//! connection's requests in order anyway). A connection that timed out, broke, or was
+//! abandoned mid-request (its future dropped) is closed for good, as in Kafka's own
+//! clients: the next response on that socket could belong to the abandoned request.
+//! Reconnecting is the caller's business (see `AdminClient`).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::{Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use crate::error::ClientError;
+use crate::frame::{self, api_key};
+use crate::versions::{self, ApiVersionTable, ApiVersionsOutcome};
+
+/// How a client identifies itself and how long it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Sent in every request header; brokers log it and quotas key on it (`client.id`).
+    pub client_id: String,
+    /// Deadline for the TCP connect (Kafka: `socket.connection.setup.timeout.ms`, 10 s).
+    pub connect_timeout: Duration,
+    /// Deadline for one request/response exchange (Kafka: `request.timeout.ms`, 30 s).
+    pub request_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            client_id: "tidewater-client".to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An open, version-negotiated connection to one broker.
+#[derive(Debug)]
+pub struct Connection {
+    /// The address as the caller gave it, for error messages.
+    addr: String,
+    config: ClientConfig,
+    /// `None` once the connection failed: see the module doc for why it is not reused.
+    stream: Mutex<Option<TcpStream>>,
+    /// Kafka matches responses to requests by this id; wraps around like Kafka's.
+    next_correlation_id: AtomicI32,
+    /// The broker's advertised API versions, fetched at connect.
+    versions: ApiVersionTable,
+}
+
+impl Connection {
+    /// Connects to `addr` (`host:port`) with default timeouts and negotiates versions.
+    pub async fn connect(addr: &str, client_id: &str) -> Result<Connection, ClientError> {
+        let config = ClientConfig {
+            client_id: client_id.to_owned(),
+            ..ClientConfig::default()
+        };
+        Connection::connect_with(addr, config).await
+    }
+
+    /// Connects to `addr` (`host:port`) and negotiates API versions with ApiVersions.
+    pub async fn connect_with(addr: &str, config: ClientConfig) -> Result<Connection, ClientError> {
+        let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                addr: addr.to_owned(),
+                api: ApiKey::ApiVersions,
+                after: config.connect_timeout,
+            })?
+            .map_err(|source| io_error(addr, source))?;
+        // Requests are small and latency-bound; Nagle would only delay them.
+        stream
+            .set_nodelay(true)
+            .map_err(|source| io_error(addr, source))?;
+        let mut conn = Connection {
+            addr: addr.to_owned(),
+            config,
+            stream: Mutex::new(Some(stream)),
+            next_correlation_id: AtomicI32::new(0),
+            versions: ApiVersionTable::default(),
+        };
+        conn.versions = conn.negotiate_versions().await?;
+        tracing::debug!(
+            broker = %conn.addr,
+            apis = conn.versions.len(),
+            "connected and negotiated API versions"
+        );
+        Ok(conn)
+    }
+
+    /// The address this connection was opened to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The broker's advertised API versions, as fetched at connect.
+    pub fn api_versions(&self) -> &ApiVersionTable {
+        &self.versions
+    }
+
+    /// The version `send` would use for `Req`.
+    pub fn version_for<Req: Request>(&self) -> Result<i16, ClientError> {
+        self.versions.negotiate::<Req>()
+    }
+
+    /// Sends `req` at the highest version both sides support and returns the response.
+    /// Response-level error codes are left in the response for the caller to read.
+    pub async fn send<Req: Request>(&self, req: Req) -> Result<Req::Response, ClientError> {
+        let version = self.versions.negotiate::<Req>()?;
+        self.send_at(&req, version).await
+    }
+
+    /// Sends `req` at exactly `version` (tests, and callers that need an old layout).
+    pub async fn send_at<Req: Request>(
+        &self,
+        req: &Req,
+        version: i16,
+    ) -> Result<Req::Response, ClientError> {
+        let body = self.exchange(req, version).await?;
+        let (_, resp) = frame::decode_response::<Req>(body, version)?;
+        Ok(resp)
+    }
+
+    /// ApiVersions, retried once at the broker's newest version when it rejects ours.
+    async fn negotiate_versions(&self) -> Result<ApiVersionTable, ClientError> {
+        let software = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("tidewater-client"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let mut version = versions::first_api_versions_version();
+        loop {
+            let body = self.exchange(&software, version).await?;
+            let resp = decode_api_versions(body, version)?;
+            match versions::api_versions_outcome(&resp, version)? {
+                ApiVersionsOutcome::Negotiated(table) => return Ok(table),
+                ApiVersionsOutcome::RetryAt(lower) => {
+                    tracing::debug!(broker = %self.addr, from = version, to = lower, "retrying ApiVersions");
+                    version = lower;
+                }
+            }
+        }
+    }
+
+    /// Writes one request frame and reads its response frame (without the length prefix).
+    async fn exchange<Req: Request>(&self, req: &Req, version: i16) -> Result<Bytes, ClientError> {
+        let api = api_key::<Req>();
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
+        let request = frame::encode_request(req, version, correlation_id, &self.config.client_id)?;
+
+        let mut slot = self.stream.lock().await;
+        // Taken out for the exchange and put back only on success: if this future is
+        // dropped or fails half-way, the socket is dropped with it.
+        let mut stream = slot.take().ok_or_else(|| {
+            io_error(
+                &self.addr,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "connection was closed after an earlier failure; reconnect",
+                ),
+            )
+        })?;
+        let round_trip = async {
+            stream
+                .write_all(&request)
+                .await
+                .map_err(|e| io_error(&self.addr, e))?;
+            let mut prefix = [0u8; 4];
+            stream
+                .read_exact(&mut prefix)
+                .await
+                .map_err(|e| io_error(&self.addr, e))?;
+            let len = frame::response_length(prefix, api, version)?;
+            let mut body = vec![0u8; len];
+            stream
+                .read_exact(&mut body)
+                .await
+                .map_err(|e| io_error(&self.addr, e))?;
+            Ok::<_, ClientError>(Bytes::from(body))
+        };
+        let body = tokio::time::timeout(self.config.request_timeout, round_trip)
+            .await
+            .map_err(|_| ClientError::Timeout {
+                addr: self.addr.clone(),
+                api,
+                after: self.config.request_timeout,
+            })??;
+        match frame::correlation_id(&body) {
+            Some(id) if id == correlation_id => {
+                *slot = Some(stream);
+                Ok(body)
+            }
+            other => Err(ClientError::Decode {
+                api,
+                version,
+                reason: format!(
+                    "response correlation id {other:?} does not match request {correlation_id}"
+                ),
+            }),
+        }
+    }
+}
+
+/// Decodes an ApiVersions response; a broker that does not support the requested version
+/// answers with a v0 body carrying `UNSUPPORTED_VERSION`, so fall back to that layout.
+fn decode_api_versions(body: Bytes, version: i16) -> Result<ApiVersionsResponse, ClientError> {
+    let api = ApiKey::ApiVersions;
+    match frame::decode_response_as::<ApiVersionsResponse>(body.clone(), version, version, api) {
+        Ok((_, resp)) => Ok(resp),
+        Err(first) => match frame::decode_response_as::<ApiVersionsResponse>(body, version, 0, api)
+        {
+            Ok((_, resp)) if resp.error_code == ResponseError::UnsupportedVersion.code() => {
+                Ok(resp)
+            }
+            _ => Err(first),
+        },
+    }
+}
+
+fn io_error(addr: &str, source: std::io::Error) -> ClientError {
+    ClientError::Io {
+        addr: addr.to_owned(),
+        source,
+    }
+}
