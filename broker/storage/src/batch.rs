@@ -1,0 +1,297 @@
+//! Zero-copy access to magic-v2 record batch headers (the 61-byte prefix), the hot-path
+//! validation Kafka's LogValidator performs on produce, and in-place header rewrites.
+//! Record bodies are only walked when uncompressed; compressed bodies are decoded (by the
+//! `kafka-protocol` crate) only when a compacted topic needs the keys checked.
+
+use bytes::Bytes;
+
+/// Base offset (8) + batch length (4): the bytes not counted by `batch_length`.
+pub const LOG_OVERHEAD: usize = 12;
+/// The full v2 batch header.
+pub const HEADER_SIZE: usize = 61;
+/// Where the CRC-covered part of a batch starts (the attributes field).
+const CRC_START: usize = 21;
+const ATTR_COMPRESSION_MASK: i16 = 0x07;
+const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
+const ATTR_TRANSACTIONAL: i16 = 1 << 4;
+const ATTR_CONTROL: i16 = 1 << 5;
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    i32::from_be_bytes(a)
+}
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// The decoded fixed header of one record batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub first_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+impl BatchHeader {
+    /// Reads the header from the first 61 bytes of `buf`; `None` when shorter. Performs
+    /// no validation: see [`BatchHeader::check_shape`].
+    pub fn parse(buf: &[u8]) -> Option<BatchHeader> {
+        if buf.len() < HEADER_SIZE {
+            return None;
+        }
+        Some(BatchHeader {
+            base_offset: be_i64(buf, 0),
+            batch_length: be_i32(buf, 8),
+            partition_leader_epoch: be_i32(buf, 12),
+            magic: buf[16] as i8,
+            crc: be_i32(buf, 17) as u32,
+            attributes: be_i16(buf, 21),
+            last_offset_delta: be_i32(buf, 23),
+            first_timestamp: be_i64(buf, 27),
+            max_timestamp: be_i64(buf, 35),
+            producer_id: be_i64(buf, 43),
+            producer_epoch: be_i16(buf, 51),
+            base_sequence: be_i32(buf, 53),
+            records_count: be_i32(buf, 57),
+        })
+    }
+
+    /// Total bytes of the batch on disk, including the 12-byte log overhead.
+    pub fn total_size(&self) -> usize {
+        LOG_OVERHEAD + self.batch_length.max(0) as usize
+    }
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset() + 1
+    }
+    pub fn compression(&self) -> i16 {
+        self.attributes & ATTR_COMPRESSION_MASK
+    }
+    pub fn compression_name(&self) -> &'static str {
+        match self.compression() {
+            0 => "none",
+            1 => "gzip",
+            2 => "snappy",
+            3 => "lz4",
+            4 => "zstd",
+            _ => "unknown",
+        }
+    }
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & ATTR_LOG_APPEND_TIME != 0
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id >= 0
+    }
+    pub fn last_sequence(&self) -> i32 {
+        if self.base_sequence < 0 {
+            return -1;
+        }
+        // Sequences wrap at i32::MAX back to 0, as in Kafka's DefaultRecordBatch.
+        let last = i64::from(self.base_sequence) + i64::from(self.last_offset_delta);
+        if last > i64::from(i32::MAX) {
+            (last - i64::from(i32::MAX) - 1) as i32
+        } else {
+            last as i32
+        }
+    }
+
+    /// The structural checks that need no body: magic, a length that can hold the header,
+    /// a non-negative offset delta. The error is a reason for CORRUPT_MESSAGE (or
+    /// UNSUPPORTED_FOR_MESSAGE_FORMAT, told apart by `magic`).
+    pub fn check_shape(&self) -> Result<(), String> {
+        if self.magic != 2 {
+            return Err(format!("magic {} is not 2", self.magic));
+        }
+        if (self.batch_length as i64) < (HEADER_SIZE - LOG_OVERHEAD) as i64 {
+            return Err(format!("batch length {} is too small", self.batch_length));
+        }
+        if self.last_offset_delta < 0 {
+            return Err(format!(
+                "negative last offset delta {}",
+                self.last_offset_delta
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether the stored CRC-32C matches the batch bytes (`batch` is the whole batch).
+pub fn crc_valid(batch: &[u8], header: &BatchHeader) -> bool {
+    batch.len() >= HEADER_SIZE && crc32c::crc32c(&batch[CRC_START..]) == header.crc
+}
+
+pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+pub(crate) fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
+    batch[12..16].copy_from_slice(&epoch.to_be_bytes());
+}
+
+/// Marks the batch as LogAppendTime with `max_timestamp = now` and recomputes the CRC,
+/// which covers both fields.
+pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attrs = be_i16(batch, 21) | ATTR_LOG_APPEND_TIME;
+    batch[21..23].copy_from_slice(&attrs.to_be_bytes());
+    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    recompute_crc(batch);
+}
+
+pub(crate) fn set_max_timestamp_and_attributes(batch: &mut [u8], attributes: i16, max_ts: i64) {
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[35..43].copy_from_slice(&max_ts.to_be_bytes());
+    recompute_crc(batch);
+}
+
+fn recompute_crc(batch: &mut [u8]) {
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Iterates the complete batches of a buffer: `(position, header)`. Stops (without an
+/// error) at a trailing partial batch; `remainder_position` then says where it starts.
+pub struct BatchIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BatchIter<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        BatchIter { buf, pos: 0 }
+    }
+    /// Where iteration stopped: the end of the last complete batch returned.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+impl Iterator for BatchIter<'_> {
+    type Item = (usize, BatchHeader);
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = &self.buf[self.pos..];
+        let header = BatchHeader::parse(rest)?;
+        if header.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32 {
+            return None;
+        }
+        let size = header.total_size();
+        if size > rest.len() {
+            return None;
+        }
+        let at = self.pos;
+        self.pos += size;
+        Some((at, header))
+    }
+}
+
+/// Decodes a zigzag varint (as used inside v2 records); returns value and bytes used.
+pub(crate) fn read_varint(buf: &[u8]) -> Option<(i64, usize)> {
+    let mut raw: u64 = 0;
+    for (i, b) in buf.iter().enumerate().take(10) {
+        raw |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let v = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// What the light walk over an uncompressed batch body learned.
+pub(crate) struct BodyCheck {
+    pub null_key: bool,
+}
+
+/// Walks the records of an uncompressed batch body: each record's length must fit,
+/// offset deltas must be 0, 1, 2, ... and the count must match the header. Keys are
+/// looked at only to report a null one.
+pub(crate) fn walk_uncompressed(batch: &[u8], header: &BatchHeader) -> Result<BodyCheck, String> {
+    let mut body = &batch[HEADER_SIZE..];
+    let mut records = 0usize;
+    let mut null_key = false;
+    while !body.is_empty() {
+        let (len, n) = read_varint(body).ok_or("truncated record length")?;
+        if len < 0 || (len as usize) > body.len() - n {
+            return Err(format!("record {records} has invalid length {len}"));
+        }
+        let rec = &body[n..n + len as usize];
+        // attributes (1 byte), timestamp delta, offset delta, key length
+        let rest = rec.get(1..).ok_or("record too short")?;
+        let (_, a) = read_varint(rest).ok_or("truncated timestamp delta")?;
+        let (delta, b) = read_varint(&rest[a..]).ok_or("truncated offset delta")?;
+        if delta != records as i64 {
+            return Err(format!(
+                "record {records} has offset delta {delta}, expected {records}"
+            ));
+        }
+        let (key_len, _) = read_varint(&rest[a + b..]).ok_or("truncated key length")?;
+        if key_len < 0 {
+            null_key = true;
+        }
+        records += 1;
+        body = &body[n + len as usize..];
+    }
+    if records != header.records_count.max(0) as usize {
+        return Err(format!(
+            "batch header says {} records but the body holds {records}",
+            header.records_count
+        ));
+    }
+    Ok(BodyCheck { null_key })
+}
+
+/// Decodes a (possibly compressed) batch with the `kafka-protocol` crate.
+pub(crate) fn decode_records(batch: &[u8]) -> Result<kafka_protocol::records::RecordSet, String> {
+    let mut bytes = Bytes::copy_from_slice(batch);
+    kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_decode_zigzag() {
+        assert_eq!(read_varint(&[0x00]), Some((0, 1)));
+        assert_eq!(read_varint(&[0x01]), Some((-1, 1)));
+        assert_eq!(read_varint(&[0x02]), Some((1, 1)));
+        assert_eq!(read_varint(&[0xac, 0x02]), Some((150, 2)));
+        assert_eq!(read_varint(&[0x80]), None);
+    }
+
+    #[test]
+    fn last_sequence_wraps() {
+        let mut h = BatchHeader::parse(&[0u8; HEADER_SIZE]).unwrap();
+        h.base_sequence = i32::MAX;
+        h.last_offset_delta = 1;
+        assert_eq!(h.last_sequence(), 0);
+        h.base_sequence = 5;
+        assert_eq!(h.last_sequence(), 6);
+        h.base_sequence = -1;
+        assert_eq!(h.last_sequence(), -1);
+    }
+}

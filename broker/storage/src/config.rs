@@ -1,0 +1,555 @@
+//! Topic-level log configuration: Kafka's names, defaults and validation, from broker
+//! properties (`log.*`) and topic overrides. Pure data, no IO.
+
+use std::collections::BTreeMap;
+
+/// `cleanup.policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    Delete,
+    Compact,
+    /// `compact,delete`.
+    Both,
+}
+
+impl CleanupPolicy {
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::Both)
+    }
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::Both)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::Both => "compact,delete",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, String> {
+        let (mut delete, mut compact) = (false, false);
+        for part in s.split(',').map(str::trim) {
+            match part.to_ascii_lowercase().as_str() {
+                "delete" => delete = true,
+                "compact" => compact = true,
+                other => return Err(format!("unknown cleanup policy '{other}'")),
+            }
+        }
+        match (compact, delete) {
+            (true, true) => Ok(CleanupPolicy::Both),
+            (true, false) => Ok(CleanupPolicy::Compact),
+            (false, true) => Ok(CleanupPolicy::Delete),
+            (false, false) => Err("empty cleanup policy".into()),
+        }
+    }
+}
+
+/// `message.timestamp.type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+impl TimestampType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        }
+    }
+}
+
+/// Every Kafka topic-level log config with Kafka's (4.x) defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub segment_index_bytes: u64,
+    pub index_interval_bytes: u64,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub cleanup_policy: CleanupPolicy,
+    pub max_message_bytes: u64,
+    pub message_timestamp_type: TimestampType,
+    pub flush_messages: i64,
+    pub flush_ms: i64,
+    pub delete_retention_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
+    pub min_compaction_lag_ms: i64,
+    pub file_delete_delay_ms: i64,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime may be.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future a CreateTime may be.
+    pub message_timestamp_after_max_ms: i64,
+    /// `max.compaction.lag.ms`: accepted and reported; the cleaner does not force rolls.
+    pub max_compaction_lag_ms: i64,
+    /// `compression.type`: accepted and reported; batches are stored as produced.
+    pub compression_type: String,
+    /// `min.insync.replicas`: owned by the replication layer, kept here so the topic
+    /// config is complete.
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: owned by the controller, kept for completeness.
+    pub unclean_leader_election_enable: bool,
+    /// `segment.jitter.ms`: accepted and reported; rolls use `segment.ms` exactly.
+    pub segment_jitter_ms: i64,
+    /// `preallocate`: accepted and reported; segment files grow as written.
+    pub preallocate: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3_600_000,
+            segment_index_bytes: 10 << 20,
+            index_interval_bytes: 4096,
+            retention_ms: 7 * 24 * 3_600_000,
+            retention_bytes: -1,
+            cleanup_policy: CleanupPolicy::Delete,
+            max_message_bytes: 1_048_588,
+            message_timestamp_type: TimestampType::CreateTime,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            delete_retention_ms: 24 * 3_600_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            file_delete_delay_ms: 60_000,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
+            max_compaction_lag_ms: i64::MAX,
+            compression_type: "producer".into(),
+            min_insync_replicas: 1,
+            unclean_leader_election_enable: false,
+            segment_jitter_ms: 0,
+            preallocate: false,
+        }
+    }
+}
+
+/// A config value or key the log layer refuses. Maps to Kafka's INVALID_CONFIG.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("unknown topic config '{key}'")]
+    Unknown { key: String },
+    #[error("invalid value '{value}' for config '{key}': {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+type Setter = fn(&mut LogConfig, &str) -> Result<(), String>;
+
+/// Topic config name, its broker-level name, and how to set it.
+const KEYS: &[(&str, &str, Setter)] = &[
+    ("segment.bytes", "log.segment.bytes", |c, v| {
+        c.segment_bytes = int_at_least(v, 14)?;
+        Ok(())
+    }),
+    ("segment.ms", "log.roll.ms", |c, v| {
+        c.segment_ms = int_at_least(v, 1)?;
+        Ok(())
+    }),
+    ("segment.index.bytes", "log.index.size.max.bytes", |c, v| {
+        c.segment_index_bytes = int_at_least(v, 4)?;
+        Ok(())
+    }),
+    (
+        "index.interval.bytes",
+        "log.index.interval.bytes",
+        |c, v| {
+            c.index_interval_bytes = int_at_least(v, 0)?;
+            Ok(())
+        },
+    ),
+    ("retention.ms", "log.retention.ms", |c, v| {
+        c.retention_ms = int_at_least(v, -1)?;
+        Ok(())
+    }),
+    ("retention.bytes", "log.retention.bytes", |c, v| {
+        c.retention_bytes = int_at_least(v, -1)?;
+        Ok(())
+    }),
+    ("cleanup.policy", "log.cleanup.policy", |c, v| {
+        c.cleanup_policy = CleanupPolicy::parse(v)?;
+        Ok(())
+    }),
+    ("max.message.bytes", "message.max.bytes", |c, v| {
+        c.max_message_bytes = int_at_least(v, 0)?;
+        Ok(())
+    }),
+    (
+        "message.timestamp.type",
+        "log.message.timestamp.type",
+        |c, v| {
+            c.message_timestamp_type = match v {
+                "CreateTime" => TimestampType::CreateTime,
+                "LogAppendTime" => TimestampType::LogAppendTime,
+                _ => return Err("must be CreateTime or LogAppendTime".into()),
+            };
+            Ok(())
+        },
+    ),
+    ("flush.messages", "log.flush.interval.messages", |c, v| {
+        c.flush_messages = int_at_least(v, 1)?;
+        Ok(())
+    }),
+    ("flush.ms", "log.flush.interval.ms", |c, v| {
+        c.flush_ms = int_at_least(v, 0)?;
+        Ok(())
+    }),
+    (
+        "delete.retention.ms",
+        "log.cleaner.delete.retention.ms",
+        |c, v| {
+            c.delete_retention_ms = int_at_least(v, 0)?;
+            Ok(())
+        },
+    ),
+    (
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+        |c, v| {
+            let r: f64 = v.trim().parse().map_err(|_| "not a number".to_string())?;
+            if !(0.0..=1.0).contains(&r) {
+                return Err("must be between 0 and 1".into());
+            }
+            c.min_cleanable_dirty_ratio = r;
+            Ok(())
+        },
+    ),
+    (
+        "min.compaction.lag.ms",
+        "log.cleaner.min.compaction.lag.ms",
+        |c, v| {
+            c.min_compaction_lag_ms = int_at_least(v, 0)?;
+            Ok(())
+        },
+    ),
+    (
+        "max.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms",
+        |c, v| {
+            c.max_compaction_lag_ms = int_at_least(v, 1)?;
+            Ok(())
+        },
+    ),
+    (
+        "file.delete.delay.ms",
+        "log.segment.delete.delay.ms",
+        |c, v| {
+            c.file_delete_delay_ms = int_at_least(v, 0)?;
+            Ok(())
+        },
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        "log.message.timestamp.before.max.ms",
+        |c, v| {
+            c.message_timestamp_before_max_ms = int_at_least(v, 0)?;
+            Ok(())
+        },
+    ),
+    (
+        "message.timestamp.after.max.ms",
+        "log.message.timestamp.after.max.ms",
+        |c, v| {
+            c.message_timestamp_after_max_ms = int_at_least(v, 0)?;
+            Ok(())
+        },
+    ),
+    ("compression.type", "compression.type", |c, v| {
+        match v {
+            "uncompressed" | "zstd" | "lz4" | "snappy" | "gzip" | "producer" => {}
+            _ => {
+                return Err("must be one of uncompressed, zstd, lz4, snappy, gzip, producer".into());
+            }
+        }
+        c.compression_type = v.to_string();
+        Ok(())
+    }),
+    ("min.insync.replicas", "min.insync.replicas", |c, v| {
+        c.min_insync_replicas = int_at_least(v, 1)?;
+        Ok(())
+    }),
+    (
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+        |c, v| {
+            c.unclean_leader_election_enable = parse_bool(v)?;
+            Ok(())
+        },
+    ),
+    ("segment.jitter.ms", "log.roll.jitter.ms", |c, v| {
+        c.segment_jitter_ms = int_at_least(v, 0)?;
+        Ok(())
+    }),
+    ("preallocate", "log.preallocate", |c, v| {
+        c.preallocate = parse_bool(v)?;
+        Ok(())
+    }),
+];
+
+fn topic_setter(key: &str) -> Result<Setter, ConfigError> {
+    KEYS.iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, _, s)| *s)
+        .ok_or_else(|| ConfigError::Unknown { key: key.into() })
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".into()),
+    }
+}
+
+fn int_at_least<T>(v: &str, min: i64) -> Result<T, String>
+where
+    T: TryFrom<i64>,
+{
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| "not a valid integer".to_string())?;
+    if n < min {
+        return Err(format!("must be at least {min}"));
+    }
+    T::try_from(n).map_err(|_| "out of range".to_string())
+}
+
+fn apply(cfg: &mut LogConfig, key: &str, setter: Setter, value: &str) -> Result<(), ConfigError> {
+    setter(cfg, value).map_err(|reason| ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason,
+    })
+}
+
+/// A broker property given in a coarser unit (`log.retention.hours`) with a multiplier.
+fn scaled(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    factor: i64,
+) -> Result<Option<String>, ConfigError> {
+    let Some(v) = props.get(key) else {
+        return Ok(None);
+    };
+    let n: i64 = v.trim().parse().map_err(|_| ConfigError::Invalid {
+        key: key.to_string(),
+        value: v.clone(),
+        reason: "not a valid integer".into(),
+    })?;
+    // -1 means "unlimited" for retention in every unit.
+    let ms = if n < 0 { n } else { n.saturating_mul(factor) };
+    Ok(Some(ms.to_string()))
+}
+
+impl LogConfig {
+    /// Broker-level defaults from server.properties names. Keys it does not know are
+    /// ignored (the broker warns about unknown keys itself).
+    pub fn from_broker_props(props: &BTreeMap<String, String>) -> Result<LogConfig, ConfigError> {
+        let mut cfg = LogConfig::default();
+        // Kafka's precedence: the finest unit wins (ms over minutes over hours).
+        let retention = match props.get("log.retention.ms") {
+            Some(v) => Some(v.clone()),
+            None => match scaled(props, "log.retention.minutes", 60_000)? {
+                Some(v) => Some(v),
+                None => scaled(props, "log.retention.hours", 3_600_000)?,
+            },
+        };
+        if let Some(v) = retention {
+            apply(
+                &mut cfg,
+                "log.retention.ms",
+                topic_setter("retention.ms")?,
+                &v,
+            )?;
+        }
+        let roll = match props.get("log.roll.ms") {
+            Some(v) => Some(v.clone()),
+            None => scaled(props, "log.roll.hours", 3_600_000)?,
+        };
+        if let Some(v) = roll {
+            apply(&mut cfg, "log.roll.ms", topic_setter("segment.ms")?, &v)?;
+        }
+        let jitter = match props.get("log.roll.jitter.ms") {
+            Some(v) => Some(v.clone()),
+            None => scaled(props, "log.roll.jitter.hours", 3_600_000)?,
+        };
+        if let Some(v) = jitter {
+            apply(
+                &mut cfg,
+                "log.roll.jitter.ms",
+                topic_setter("segment.jitter.ms")?,
+                &v,
+            )?;
+        }
+        for (_, broker_key, setter) in KEYS {
+            if matches!(
+                *broker_key,
+                "log.retention.ms" | "log.roll.ms" | "log.roll.jitter.ms"
+            ) {
+                continue;
+            }
+            if let Some(v) = props.get(*broker_key) {
+                apply(&mut cfg, broker_key, *setter, v)?;
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Topic-level overrides on top of `self`. Unknown topic config keys are refused
+    /// (INVALID_CONFIG), so a typo never silently does nothing.
+    pub fn with_topic_overrides(
+        &self,
+        props: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, ConfigError> {
+        let mut cfg = self.clone();
+        for (key, value) in props {
+            apply(&mut cfg, key, topic_setter(key)?, value)?;
+        }
+        Ok(cfg)
+    }
+
+    /// The topic-level config names this type understands, with their current values
+    /// as Kafka would print them (for DescribeConfigs).
+    pub fn topic_entries(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("cleanup.policy", self.cleanup_policy.as_str().to_string()),
+            ("compression.type", self.compression_type.clone()),
+            ("delete.retention.ms", self.delete_retention_ms.to_string()),
+            (
+                "file.delete.delay.ms",
+                self.file_delete_delay_ms.to_string(),
+            ),
+            ("flush.messages", self.flush_messages.to_string()),
+            ("flush.ms", self.flush_ms.to_string()),
+            (
+                "index.interval.bytes",
+                self.index_interval_bytes.to_string(),
+            ),
+            (
+                "max.compaction.lag.ms",
+                self.max_compaction_lag_ms.to_string(),
+            ),
+            ("max.message.bytes", self.max_message_bytes.to_string()),
+            (
+                "message.timestamp.after.max.ms",
+                self.message_timestamp_after_max_ms.to_string(),
+            ),
+            (
+                "message.timestamp.before.max.ms",
+                self.message_timestamp_before_max_ms.to_string(),
+            ),
+            (
+                "message.timestamp.type",
+                self.message_timestamp_type.as_str().to_string(),
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                self.min_cleanable_dirty_ratio.to_string(),
+            ),
+            (
+                "min.compaction.lag.ms",
+                self.min_compaction_lag_ms.to_string(),
+            ),
+            ("min.insync.replicas", self.min_insync_replicas.to_string()),
+            ("preallocate", self.preallocate.to_string()),
+            ("retention.bytes", self.retention_bytes.to_string()),
+            ("retention.ms", self.retention_ms.to_string()),
+            ("segment.bytes", self.segment_bytes.to_string()),
+            ("segment.index.bytes", self.segment_index_bytes.to_string()),
+            ("segment.jitter.ms", self.segment_jitter_ms.to_string()),
+            ("segment.ms", self.segment_ms.to_string()),
+            (
+                "unclean.leader.election.enable",
+                self.unclean_leader_election_enable.to_string(),
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn broker_props_follow_kafka_precedence() {
+        let c = LogConfig::from_broker_props(&props(&[
+            ("log.retention.hours", "2"),
+            ("log.retention.minutes", "3"),
+            ("log.roll.hours", "1"),
+            ("log.segment.bytes", "1048576"),
+            ("message.max.bytes", "2000"),
+            ("log.cleanup.policy", "compact,delete"),
+            ("some.unrelated.key", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(c.retention_ms, 180_000);
+        assert_eq!(c.segment_ms, 3_600_000);
+        assert_eq!(c.segment_bytes, 1_048_576);
+        assert_eq!(c.max_message_bytes, 2000);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::Both);
+        let c = LogConfig::from_broker_props(&props(&[
+            ("log.retention.ms", "-1"),
+            ("log.retention.hours", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.retention_ms, -1);
+    }
+
+    #[test]
+    fn topic_overrides_validate_and_refuse_unknown_keys() {
+        let base = LogConfig::default();
+        let c = base
+            .with_topic_overrides(&props(&[
+                ("retention.ms", "1000"),
+                ("cleanup.policy", "compact"),
+                ("message.timestamp.type", "LogAppendTime"),
+            ]))
+            .unwrap();
+        assert_eq!(c.retention_ms, 1000);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::Compact);
+        assert_eq!(c.message_timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(
+            base.with_topic_overrides(&props(&[("retention.msx", "1")])),
+            Err(ConfigError::Unknown {
+                key: "retention.msx".into()
+            })
+        );
+        let err = base
+            .with_topic_overrides(&props(&[("segment.bytes", "abc")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("segment.bytes"), "{err}");
+        assert!(
+            base.with_topic_overrides(&props(&[("min.cleanable.dirty.ratio", "1.5")]))
+                .is_err()
+        );
+        assert!(
+            base.with_topic_overrides(&props(&[("cleanup.policy", "bogus")]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn every_entry_is_an_accepted_override_that_round_trips() {
+        let c = LogConfig::default();
+        let entries: BTreeMap<String, String> = c
+            .topic_entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(entries.len(), KEYS.len());
+        assert_eq!(c.with_topic_overrides(&entries).unwrap(), c);
+    }
+}

@@ -1,0 +1,116 @@
+//! The errors the log layer returns, each mapped to the Kafka error code a Java client
+//! would see for it.
+
+use std::path::PathBuf;
+
+/// Infrastructure failures (disk, corrupt metadata files). Maps to KAFKA_STORAGE_ERROR.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt file {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("invalid offset {offset}: {reason}")]
+    InvalidOffset { offset: i64, reason: String },
+    #[error("the log manager has been shut down")]
+    ShutDown,
+    #[error("record batch at offset {offset} cannot be decoded: {reason}")]
+    Decode { offset: i64, reason: String },
+}
+
+impl StorageError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// KAFKA_STORAGE_ERROR.
+    pub fn error_code(&self) -> i16 {
+        56
+    }
+}
+
+/// Why an append was refused. Everything except `Storage` is the producer's fault and
+/// leaves the log untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("corrupt message at batch {batch_index} (byte {position}): {reason}")]
+    CorruptMessage {
+        batch_index: usize,
+        position: usize,
+        reason: String,
+    },
+    #[error("invalid record in batch {batch_index}: {reason}")]
+    InvalidRecord { batch_index: usize, reason: String },
+    #[error("unsupported record batch magic {magic} (only magic v2 is supported)")]
+    UnsupportedForMessageFormat { magic: i8 },
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    MessageTooLarge { size: usize, max: u64 },
+    #[error("record set of {size} bytes exceeds segment.bytes {max}")]
+    RecordListTooLarge { size: usize, max: u64 },
+    #[error("invalid timestamp {timestamp}: {reason}")]
+    InvalidTimestamp { timestamp: i64, reason: String },
+    #[error("out of order sequence for producer {producer_id}: expected {expected}, got {found}")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        found: i32,
+    },
+    #[error("producer {producer_id} epoch {found} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        current: i16,
+        found: i16,
+    },
+    #[error("unknown producer id {producer_id}")]
+    UnknownProducerId { producer_id: i64 },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl AppendError {
+    /// The Kafka error code for this failure.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            AppendError::CorruptMessage { .. } => 2,
+            AppendError::MessageTooLarge { .. } => 10,
+            AppendError::RecordListTooLarge { .. } => 18,
+            AppendError::InvalidTimestamp { .. } => 32,
+            AppendError::UnsupportedForMessageFormat { .. } => 43,
+            AppendError::OutOfOrderSequence { .. } => 45,
+            AppendError::InvalidProducerEpoch { .. } => 47,
+            AppendError::UnknownProducerId { .. } => 59,
+            AppendError::InvalidRecord { .. } => 87,
+            AppendError::Storage(e) => e.error_code(),
+        }
+    }
+}
+
+/// Why a read (or a log-start move) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ReadError {
+    /// OFFSET_OUT_OF_RANGE 1, KAFKA_STORAGE_ERROR 56.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            ReadError::OffsetOutOfRange { .. } => 1,
+            ReadError::Storage(e) => e.error_code(),
+        }
+    }
+}

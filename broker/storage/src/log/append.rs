@@ -1,0 +1,239 @@
+//! The append path: validation, offset assignment (base offset, partition leader epoch,
+//! LogAppendTime), idempotent-producer checks, segment rolling and flush policy.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::validate::{self, Origin};
+use super::{AppendState, Log, LogAppendInfo};
+use crate::batch::{self, BatchHeader};
+use crate::config::{LogConfig, TimestampType};
+use crate::error::{AppendError, StorageError};
+use crate::producer_state::{self, SequenceCheck};
+use crate::segment::Segment;
+use crate::sync;
+
+impl Log {
+    /// Appends a Produce request's records (one or more magic-v2 batches) as leader.
+    pub fn append_as_leader(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, AppendError> {
+        let cfg = self.config();
+        let batches = validate::validate(records, &cfg, now_ms, Origin::Client)?;
+        if records.len() as u64 > cfg.segment_bytes {
+            return Err(AppendError::RecordListTooLarge {
+                size: records.len(),
+                max: cfg.segment_bytes,
+            });
+        }
+        let mut buf = records.to_vec();
+        let mut st = sync::lock(&self.append);
+        let headers: Vec<BatchHeader> = batches.iter().map(|(_, h)| *h).collect();
+        if let SequenceCheck::Duplicate(dup) = st.producers.check_leader_append(&headers)? {
+            return Ok(LogAppendInfo {
+                first_offset: dup.first_offset,
+                last_offset: dup.last_offset,
+                log_append_time: -1,
+                log_start_offset: self.log_start_offset(),
+                record_count: (dup.last_offset - dup.first_offset + 1) as u64,
+                duplicate: true,
+            });
+        }
+        let log_append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
+        let mut next = self.log_end_offset();
+        let first_offset = next;
+        let mut assigned = Vec::with_capacity(batches.len());
+        for (pos, h) in &batches {
+            let bytes = &mut buf[*pos..*pos + h.total_size()];
+            batch::set_base_offset(bytes, next);
+            batch::set_partition_leader_epoch(bytes, leader_epoch);
+            if log_append_time {
+                batch::set_log_append_time(bytes, now_ms);
+            }
+            let mut h = BatchHeader::parse(bytes).unwrap_or(*h);
+            h.base_offset = next;
+            next = h.next_offset();
+            assigned.push((*pos, h));
+        }
+        self.write_batches(&mut st, &cfg, &buf, &assigned, now_ms)?;
+        if leader_epoch >= 0 && st.epochs.assign(leader_epoch, first_offset) {
+            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        }
+        Ok(LogAppendInfo {
+            first_offset,
+            last_offset: next - 1,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            record_count: (next - first_offset) as u64,
+            duplicate: false,
+        })
+    }
+
+    /// Replication path: the batches carry their offsets; they must continue the log.
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<LogAppendInfo, AppendError> {
+        let cfg = self.config();
+        let batches = validate::validate(records, &cfg, 0, Origin::Replication)?;
+        let mut st = sync::lock(&self.append);
+        let mut expected = self.log_end_offset();
+        for (i, (_, h)) in batches.iter().enumerate() {
+            if h.base_offset < expected {
+                return Err(AppendError::InvalidRecord {
+                    batch_index: i,
+                    reason: format!(
+                        "batch offset {} is below the log end offset {expected}",
+                        h.base_offset
+                    ),
+                });
+            }
+            expected = h.next_offset();
+        }
+        let first_offset = batches.first().map_or(expected, |(_, h)| h.base_offset);
+        self.write_batches(&mut st, &cfg, records, &batches, super::now_ms())?;
+        let mut changed = false;
+        for (_, h) in &batches {
+            changed |= st.epochs.assign(h.partition_leader_epoch, h.base_offset);
+        }
+        if changed {
+            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        }
+        Ok(LogAppendInfo {
+            first_offset,
+            last_offset: expected - 1,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset(),
+            record_count: batches
+                .iter()
+                .map(|(_, h)| h.records_count.max(0) as u64)
+                .sum(),
+            duplicate: false,
+        })
+    }
+
+    /// Writes batches with final offsets (rolling first when needed) and updates producer
+    /// state, the log end offset and the flush policy. Caller holds the append lock.
+    fn write_batches(
+        &self,
+        st: &mut AppendState,
+        cfg: &LogConfig,
+        bytes: &[u8],
+        batches: &[(usize, BatchHeader)],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let (Some((_, first)), Some((_, last))) = (batches.first(), batches.last()) else {
+            return Ok(());
+        };
+        let max_ts = batches
+            .iter()
+            .map(|(_, h)| h.max_timestamp)
+            .max()
+            .unwrap_or(-1);
+        let segment = self.maybe_roll(
+            st,
+            cfg,
+            bytes.len() as u64,
+            first.base_offset,
+            last.last_offset(),
+            max_ts,
+            now_ms,
+        )?;
+        segment.append(bytes, batches, cfg.index_interval_bytes)?;
+        let mut messages = 0i64;
+        for (_, h) in batches {
+            st.producers.update(h);
+            messages += i64::from(h.records_count.max(0));
+        }
+        self.log_end.store(last.next_offset(), Ordering::Release);
+        st.unflushed_messages += messages;
+        if st.unflushed_messages >= cfg.flush_messages {
+            segment.flush()?;
+            self.recovery_point
+                .fetch_max(last.next_offset(), Ordering::AcqRel);
+            st.unflushed_messages = 0;
+            st.last_flush_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    /// Returns the segment to append to, rolling on segment.bytes, segment.ms, a full
+    /// index, or a relative offset that would not fit in the index's i32.
+    #[allow(clippy::too_many_arguments)]
+    fn maybe_roll(
+        &self,
+        st: &mut AppendState,
+        cfg: &LogConfig,
+        size: u64,
+        first_offset: i64,
+        last_offset: i64,
+        max_ts: i64,
+        now_ms: i64,
+    ) -> Result<Arc<Segment>, StorageError> {
+        let active = match self.active_segment() {
+            Some(s) => s,
+            None => return self.roll(st, first_offset, now_ms),
+        };
+        if active.is_empty() {
+            if active.base_offset == first_offset {
+                return Ok(active);
+            }
+            // An empty segment whose base does not match (follower offsets jumped).
+            return self.roll(st, first_offset, now_ms);
+        }
+        let reason = if active.size() + size > cfg.segment_bytes {
+            Some("segment.bytes")
+        } else if active.time_waited_for_roll(now_ms, max_ts) > cfg.segment_ms {
+            Some("segment.ms")
+        } else if active.index_is_full(cfg.segment_index_bytes) {
+            Some("segment.index.bytes")
+        } else if last_offset - active.base_offset > i64::from(i32::MAX) {
+            Some("relative offset overflow")
+        } else {
+            None
+        };
+        match reason {
+            None => Ok(active),
+            Some(reason) => {
+                tracing::debug!(partition = %self.tp, reason, offset = first_offset, "rolling segment");
+                self.roll(st, first_offset, now_ms)
+            }
+        }
+    }
+
+    /// Seals and fsyncs the active segment, snapshots producer state at the new base
+    /// offset, and starts a new segment there.
+    pub(super) fn roll(
+        &self,
+        st: &mut AppendState,
+        base: i64,
+        now_ms: i64,
+    ) -> Result<Arc<Segment>, StorageError> {
+        let dir = self.dir();
+        if let Some(active) = self.active_segment() {
+            active.seal();
+            active.flush()?;
+            self.recovery_point
+                .fetch_max(active.next_offset(), Ordering::AcqRel);
+            if active.is_empty() {
+                sync::write(&self.segments).remove(&active.base_offset);
+                active.delete_files()?;
+            }
+        }
+        producer_state::write_snapshot(&dir, base, &st.producers)?;
+        producer_state::retain_latest(&dir, 3)?;
+        let seg = Arc::new(Segment::create(&dir, base, "", now_ms)?);
+        sync::write(&self.segments).insert(base, seg.clone());
+        Ok(seg)
+    }
+
+    /// Rolls now if the active segment holds data (retention deleting everything).
+    pub(super) fn roll_if_not_empty(&self, now_ms: i64) -> Result<(), StorageError> {
+        let mut st = sync::lock(&self.append);
+        if self.active_segment().is_some_and(|s| !s.is_empty()) {
+            let base = self.log_end_offset();
+            self.roll(&mut st, base, now_ms)?;
+        }
+        Ok(())
+    }
+}

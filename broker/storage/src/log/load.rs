@@ -1,0 +1,181 @@
+//! Opening a partition directory: finishing or undoing interrupted compaction swaps and
+//! deletions, loading segments (recovering those after the recovery point unless the
+//! shutdown was clean), and rebuilding producer state and the leader-epoch cache.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::{AppendState, LoadParams, Log};
+use crate::batch::BatchHeader;
+use crate::checkpoint;
+use crate::config::LogConfig;
+use crate::epoch_cache::EpochCache;
+use crate::error::StorageError;
+use crate::producer_state::{self, ProducerStateManager};
+use crate::segment::Segment;
+use crate::topic_partition::TopicPartition;
+
+/// Removes leftovers of interrupted operations and returns the segment base offsets.
+fn tidy_dir(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    let mut names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // A `.swap` file is a finished cleaned segment whose rename was interrupted: it
+    // replaces the original (Kafka completes swaps on load).
+    for n in names.iter().filter(|n| n.ends_with(".swap")) {
+        let from = dir.join(n);
+        let to = dir.join(n.trim_end_matches(".swap"));
+        std::fs::rename(&from, &to).map_err(|e| StorageError::io(&from, e))?;
+    }
+    let mut bases = Vec::new();
+    for n in &names {
+        if n.ends_with(".deleted") || n.ends_with(".cleaned") || n.ends_with(".tmp") {
+            let p = dir.join(n);
+            std::fs::remove_file(&p).map_err(|e| StorageError::io(&p, e))?;
+            continue;
+        }
+        let n = n.trim_end_matches(".swap");
+        if let Some(stem) = n.strip_suffix(".log")
+            && stem.len() == 20
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    bases.dedup();
+    // Index files without a log are orphans.
+    for n in &names {
+        for ext in [".index", ".timeindex"] {
+            if let Some(stem) = n.strip_suffix(ext)
+                && let Ok(base) = stem.parse::<i64>()
+                && !bases.contains(&base)
+            {
+                let _ = std::fs::remove_file(dir.join(n));
+            }
+        }
+    }
+    Ok(bases)
+}
+
+impl Log {
+    /// Opens (creating when missing) the log in `dir`.
+    pub(crate) fn open(
+        dir: &Path,
+        tp: TopicPartition,
+        config: LogConfig,
+        p: LoadParams,
+    ) -> Result<Arc<Log>, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let bases = tidy_dir(dir)?;
+        let mut producers = ProducerStateManager::default();
+        let mut epochs = EpochCache::from_entries(checkpoint::read_epochs(
+            &dir.join(checkpoint::LEADER_EPOCH_FILE),
+        )?);
+        // Batches recovered after the newest snapshot rebuild producer state as they are
+        // scanned; recovered batches also restore leader epochs the checkpoint missed.
+        let mut replay_from = i64::MAX;
+        let mut segments = BTreeMap::new();
+        {
+            let mut recovered_headers: Vec<BatchHeader> = Vec::new();
+            for (i, base) in bases.iter().enumerate() {
+                let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+                let recover = !p.clean_shutdown && next_base > p.recovery_point;
+                let mut cb = |h: &BatchHeader| {
+                    if recover {
+                        recovered_headers.push(*h);
+                    }
+                };
+                let seg = Segment::open(
+                    dir,
+                    *base,
+                    recover,
+                    config.index_interval_bytes,
+                    p.now_ms,
+                    &mut cb,
+                )?;
+                if recover && replay_from == i64::MAX {
+                    replay_from = *base;
+                }
+                segments.insert(*base, Arc::new(seg));
+            }
+            let log_end = segments.values().next_back().map_or(0, |s| s.next_offset());
+            let snapshot = producer_state::load_latest(dir, log_end)?;
+            let snap_offset = match snapshot {
+                Some((o, s)) => {
+                    producers = s;
+                    o
+                }
+                None => -1,
+            };
+            // Segments that were not scanned but hold data after the snapshot are replayed
+            // header by header.
+            for seg in segments.values() {
+                if seg.next_offset() > snap_offset.max(0) && seg.base_offset < replay_from {
+                    let start = match seg.find_batch(snap_offset.max(0))? {
+                        Some((pos, _)) => pos,
+                        None => continue,
+                    };
+                    seg.scan_headers(start, &mut |_, h| {
+                        if h.base_offset >= snap_offset {
+                            producers.update(h);
+                        }
+                        true
+                    })?;
+                }
+            }
+            for h in &recovered_headers {
+                if h.base_offset >= snap_offset {
+                    producers.update(h);
+                }
+                epochs.assign(h.partition_leader_epoch, h.base_offset);
+            }
+        }
+        for seg in segments.values() {
+            // Rebuilt indexes go to disk now; the data is fsynced by the next flush.
+            seg.persist_index()?;
+        }
+        if segments.is_empty() {
+            let start = p.log_start_offset.max(0);
+            segments.insert(start, Arc::new(Segment::create(dir, start, "", p.now_ms)?));
+        }
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let log_end = segments.values().next_back().map_or(0, |s| s.next_offset());
+        let log_start = p.log_start_offset.max(first_base).min(log_end);
+        epochs.truncate_from_end(log_end);
+        epochs.truncate_from_start(log_start);
+        let recovery_point = p.recovery_point.clamp(first_base, log_end);
+        let log = Log {
+            tp,
+            dir: RwLock::new(dir.to_path_buf()),
+            config: RwLock::new(config),
+            append: Mutex::new(AppendState {
+                producers,
+                epochs,
+                unflushed_messages: 0,
+                last_flush_ms: p.now_ms,
+            }),
+            segments: RwLock::new(segments),
+            log_start: AtomicI64::new(log_start),
+            log_end: AtomicI64::new(log_end),
+            high_watermark: AtomicI64::new(p.high_watermark.clamp(log_start, log_end)),
+            recovery_point: AtomicI64::new(recovery_point),
+            first_dirty_offset: AtomicI64::new(p.cleaner_offset.clamp(log_start, log_end)),
+            cleaning: Mutex::new(()),
+            pending_deletes: Mutex::new(Vec::new()),
+        };
+        tracing::debug!(
+            partition = %log.tp,
+            log_start,
+            log_end,
+            segments = log.segment_count(),
+            "loaded log"
+        );
+        Ok(Arc::new(log))
+    }
+}

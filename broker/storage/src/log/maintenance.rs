@@ -1,0 +1,194 @@
+//! Operations that remove data: retention (`cleanup.policy=delete`), DeleteRecords,
+//! truncation for replication, and the delayed removal of `.deleted` segment files.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Log;
+use crate::error::{ReadError, StorageError};
+use crate::producer_state;
+use crate::segment::Segment;
+use crate::sync;
+
+impl Log {
+    /// Drops everything from the batch containing `offset` on (a no-op at or past the log
+    /// end). Producer state and leader epochs follow.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        if offset < 0 {
+            return Err(StorageError::InvalidOffset {
+                offset,
+                reason: "cannot truncate to a negative offset".into(),
+            });
+        }
+        let mut st = sync::lock(&self.append);
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let cfg = self.config();
+        let now = super::now_ms();
+        let removed: Vec<Arc<Segment>> = {
+            let mut segs = sync::write(&self.segments);
+            let doomed: Vec<i64> = segs.range(offset..).map(|(b, _)| *b).collect();
+            doomed.iter().filter_map(|b| segs.remove(b)).collect()
+        };
+        for seg in &removed {
+            self.schedule_delete(seg.clone(), now + cfg.file_delete_delay_ms)?;
+        }
+        let floor = self.active_segment();
+        let new_end = match floor {
+            Some(seg) => {
+                seg.truncate_to(offset, cfg.index_interval_bytes)?;
+                seg.next_offset()
+            }
+            None => {
+                // Everything went: start over empty at `offset`.
+                let seg = Arc::new(Segment::create(&self.dir(), offset, "", now)?);
+                sync::write(&self.segments).insert(offset, seg);
+                self.log_start.store(offset, Ordering::Release);
+                offset
+            }
+        };
+        self.log_end.store(new_end, Ordering::Release);
+        self.high_watermark.fetch_min(new_end, Ordering::AcqRel);
+        self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
+        self.first_dirty_offset.fetch_min(new_end, Ordering::AcqRel);
+        st.epochs.truncate_from_end(new_end);
+        crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        // Producer state: newest snapshot at or below the new end, then replay.
+        let dir = self.dir();
+        let (snap, mut producers) = match producer_state::load_latest(&dir, new_end)? {
+            Some((o, s)) => (o, s),
+            None => (i64::MIN, Default::default()),
+        };
+        for seg in self.segments_snapshot() {
+            if seg.next_offset() <= snap {
+                continue;
+            }
+            seg.scan_headers(0, &mut |_, h| {
+                if h.base_offset >= snap {
+                    producers.update(h);
+                }
+                true
+            })?;
+        }
+        st.producers = producers;
+        tracing::info!(partition = %self.tp, offset, new_end, "truncated log");
+        Ok(())
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1 = the high watermark);
+    /// whole segments below it are removed by the next retention pass.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ReadError> {
+        let hw = self.high_watermark();
+        let offset = if offset == -1 { hw } else { offset };
+        if offset < 0 || offset > hw {
+            return Err(ReadError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset(),
+                log_end: hw,
+            });
+        }
+        let mut st = sync::lock(&self.append);
+        let prev = self.log_start.fetch_max(offset, Ordering::AcqRel);
+        if offset > prev {
+            st.epochs.truncate_from_start(offset);
+            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        }
+        Ok(self.log_start_offset())
+    }
+
+    /// One retention pass: removes the oldest segments that are below the log start
+    /// offset or, with `cleanup.policy` including delete, past `retention.ms` or beyond
+    /// `retention.bytes`. Whole segments only; returns how many were removed.
+    pub fn delete_old_segments(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let cfg = self.config();
+        let log_start = self.log_start_offset();
+        let segs = self.segments_snapshot();
+        let total: u64 = segs.iter().map(|s| s.size()).sum();
+        let mut remaining = total as i64;
+        let mut doomed = 0usize;
+        for (i, seg) in segs.iter().enumerate() {
+            let next_base = segs.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
+            let below_start = next_base <= log_start;
+            let too_old = cfg.cleanup_policy.deletes()
+                && cfg.retention_ms >= 0
+                && !seg.is_empty()
+                && now_ms.saturating_sub(seg.max_timestamp().max(0)) > cfg.retention_ms;
+            let too_big = cfg.cleanup_policy.deletes()
+                && cfg.retention_bytes >= 0
+                && remaining - seg.size() as i64 >= cfg.retention_bytes
+                && !seg.is_empty();
+            if !(below_start || too_old || too_big) {
+                break;
+            }
+            remaining -= seg.size() as i64;
+            doomed += 1;
+        }
+        if doomed == 0 {
+            return Ok(0);
+        }
+        if doomed == segs.len() {
+            // Kafka rolls so the active segment can go too; the new empty one stays.
+            self.roll_if_not_empty(now_ms)?;
+        }
+        let mut removed = 0;
+        let _st = sync::lock(&self.append);
+        for seg in segs.iter().take(doomed) {
+            let mut map = sync::write(&self.segments);
+            if map.len() <= 1 {
+                break;
+            }
+            // The segment may have been swapped by compaction meanwhile: only remove the
+            // exact one we judged.
+            if !map
+                .get(&seg.base_offset)
+                .is_some_and(|s| Arc::ptr_eq(s, seg))
+            {
+                break;
+            }
+            map.remove(&seg.base_offset);
+            let new_start = map.keys().next().copied().unwrap_or(seg.next_offset());
+            drop(map);
+            self.log_start.fetch_max(new_start, Ordering::AcqRel);
+            self.schedule_delete(seg.clone(), now_ms.saturating_add(cfg.file_delete_delay_ms))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            let start = self.log_start_offset();
+            self.high_watermark.fetch_max(start, Ordering::AcqRel);
+            self.first_dirty_offset.fetch_max(start, Ordering::AcqRel);
+            let mut st = _st;
+            st.epochs.truncate_from_start(start);
+            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+            tracing::info!(partition = %self.tp, removed, log_start = start, "retention removed segments");
+        }
+        Ok(removed)
+    }
+
+    /// Renames the segment's files `.deleted`; they are removed once `deadline` passes,
+    /// so reads that already hold the segment finish safely.
+    pub(crate) fn schedule_delete(
+        &self,
+        seg: Arc<Segment>,
+        deadline: i64,
+    ) -> Result<(), StorageError> {
+        seg.rename_suffix(".deleted")?;
+        sync::lock(&self.pending_deletes).push((deadline, seg));
+        Ok(())
+    }
+
+    /// Removes `.deleted` files whose delay has passed (or all with `force`).
+    pub fn delete_pending_files(&self, now_ms: i64, force: bool) -> Result<(), StorageError> {
+        let due: Vec<Arc<Segment>> = {
+            let mut pending = sync::lock(&self.pending_deletes);
+            let (due, keep): (Vec<_>, Vec<_>) =
+                pending.drain(..).partition(|(d, _)| force || *d <= now_ms);
+            *pending = keep;
+            due.into_iter().map(|(_, s)| s).collect()
+        };
+        for seg in due {
+            seg.delete_files()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! A partition's log: an ordered map of segments plus the offsets (log start, log end,
+//! high watermark, recovery point), the leader-epoch cache and producer state. Appends
+//! are serialized by one mutex per partition; reads only take the segment map's read
+//! lock briefly and then use positional reads, so they run concurrently with appends.
+
+mod append;
+mod load;
+mod maintenance;
+mod read;
+pub(crate) mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::checkpoint;
+use crate::config::LogConfig;
+use crate::epoch_cache::EpochCache;
+use crate::error::StorageError;
+use crate::producer_state::{ProducerEntry, ProducerStateManager};
+use crate::segment::Segment;
+use crate::sync;
+use crate::topic_partition::TopicPartition;
+
+/// The result of an append, for the Produce response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogAppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// The broker time written into the batches, -1 unless LogAppendTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub record_count: u64,
+    /// An idempotent retry of a batch already in the log; offsets are the original ones.
+    pub duplicate: bool,
+}
+
+/// The result of a read, for the Fetch response.
+#[derive(Clone, Debug)]
+pub struct ReadResult {
+    /// Whole stored batches, never re-encoded.
+    pub records: bytes::Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+}
+
+/// An answer to ListOffsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampAndOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+    pub leader_epoch: Option<i32>,
+}
+
+/// State changed only under the append lock.
+struct AppendState {
+    producers: ProducerStateManager,
+    epochs: EpochCache,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+}
+
+/// How a log starts: what the log dir's checkpoints said about it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LoadParams {
+    pub recovery_point: i64,
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub cleaner_offset: i64,
+    pub clean_shutdown: bool,
+    pub now_ms: i64,
+}
+
+pub struct Log {
+    tp: TopicPartition,
+    dir: RwLock<PathBuf>,
+    config: RwLock<LogConfig>,
+    append: Mutex<AppendState>,
+    segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
+    log_start: AtomicI64,
+    log_end: AtomicI64,
+    high_watermark: AtomicI64,
+    recovery_point: AtomicI64,
+    /// First offset the compactor has not cleaned yet (Kafka's cleaner checkpoint).
+    first_dirty_offset: AtomicI64,
+    /// One compaction at a time per log.
+    pub(crate) cleaning: Mutex<()>,
+    /// Segments renamed `.deleted`, removed once their deadline (ms) passes.
+    pending_deletes: Mutex<Vec<(i64, Arc<Segment>)>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Log {
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    pub fn dir(&self) -> PathBuf {
+        sync::read(&self.dir).clone()
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+    /// Clamped to [log start, log end].
+    pub fn update_high_watermark(&self, hw: i64) {
+        let hw = hw.clamp(self.log_start_offset(), self.log_end_offset());
+        self.high_watermark.store(hw, Ordering::Release);
+    }
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+    pub(crate) fn cleaner_offset(&self) -> i64 {
+        self.first_dirty_offset.load(Ordering::Acquire)
+    }
+    pub fn config(&self) -> LogConfig {
+        sync::read(&self.config).clone()
+    }
+    pub fn update_config(&self, config: LogConfig) {
+        *sync::write(&self.config) = config;
+    }
+    pub fn size_in_bytes(&self) -> u64 {
+        sync::read(&self.segments).values().map(|s| s.size()).sum()
+    }
+    pub fn segment_count(&self) -> usize {
+        sync::read(&self.segments).len()
+    }
+    /// Base offsets of the live segments, ascending.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        sync::read(&self.segments).keys().copied().collect()
+    }
+    pub fn latest_epoch(&self) -> Option<i32> {
+        sync::lock(&self.append).epochs.latest_epoch()
+    }
+    /// OffsetForLeaderEpoch: (largest epoch <= requested, its end offset).
+    pub fn end_offset_for_epoch(&self, leader_epoch: i32) -> Option<(i32, i64)> {
+        let st = sync::lock(&self.append);
+        st.epochs
+            .end_offset_for(leader_epoch, self.log_end_offset())
+    }
+    pub fn leader_epoch_entries(&self) -> Vec<(i32, i64)> {
+        sync::lock(&self.append).epochs.entries().to_vec()
+    }
+    pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
+        sync::lock(&self.append).producers.get(producer_id)
+    }
+
+    pub(crate) fn segments_snapshot(&self) -> Vec<Arc<Segment>> {
+        sync::read(&self.segments).values().cloned().collect()
+    }
+    fn active_segment(&self) -> Option<Arc<Segment>> {
+        sync::read(&self.segments).values().next_back().cloned()
+    }
+    fn epoch_file(&self) -> PathBuf {
+        self.dir().join(checkpoint::LEADER_EPOCH_FILE)
+    }
+
+    /// fsyncs every segment past the recovery point and moves the recovery point to the
+    /// log end.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let end = self.log_end_offset();
+        let rp = self.recovery_point();
+        for seg in self.segments_snapshot() {
+            if seg.next_offset() > rp || seg.base_offset >= rp {
+                seg.flush()?;
+            }
+        }
+        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        sync::lock(&self.append).unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// Flushes when `flush.ms` has passed since the last flush (the flush scheduler).
+    pub(crate) fn flush_if_due(&self, now: i64) -> Result<(), StorageError> {
+        let due = {
+            let st = sync::lock(&self.append);
+            let cfg = sync::read(&self.config);
+            st.unflushed_messages > 0 && now.saturating_sub(st.last_flush_ms) >= cfg.flush_ms
+        };
+        if due {
+            self.flush()?;
+            sync::lock(&self.append).last_flush_ms = now;
+        }
+        Ok(())
+    }
+
+    /// Clean close: flush, seal indexes, snapshot producer state, write the epoch file.
+    pub(crate) fn close(&self) -> Result<(), StorageError> {
+        let st = sync::lock(&self.append);
+        if let Some(active) = self.active_segment() {
+            active.seal();
+        }
+        drop(st);
+        self.flush()?;
+        let st = sync::lock(&self.append);
+        let dir = self.dir();
+        crate::producer_state::write_snapshot(&dir, self.log_end_offset(), &st.producers)?;
+        crate::producer_state::retain_latest(&dir, 2)?;
+        checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        Ok(())
+    }
+
+    /// The directory moved (delete_log renames it).
+    pub(crate) fn set_dir(&self, dir: &Path) {
+        *sync::write(&self.dir) = dir.to_path_buf();
+    }
+}
+
+/// Hooks for the compactor, which lives in its own module.
+impl Log {
+    pub(crate) fn first_dirty_offset_atomic(&self) -> &AtomicI64 {
+        &self.first_dirty_offset
+    }
+    pub(crate) fn segments_map_write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<i64, Arc<Segment>>> {
+        sync::write(&self.segments)
+    }
+    /// Queues an already renamed (`.deleted`) segment for removal.
+    pub(crate) fn schedule_delete_renamed(&self, seg: Arc<Segment>, deadline: i64) {
+        sync::lock(&self.pending_deletes).push((deadline, seg));
+    }
+}

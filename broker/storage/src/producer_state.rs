@@ -1,0 +1,343 @@
+//! Idempotent-producer state per partition (Kafka's ProducerStateManager): per producer
+//! id the epoch and the sequence ranges of its last 5 batches, used on leader appends to
+//! spot duplicates, sequence gaps and fenced epochs. Snapshotted to
+//! `<20-digit offset>.snapshot` files so recovery only replays the log after the snapshot.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use crate::batch::BatchHeader;
+use crate::checkpoint::write_atomically;
+use crate::error::{AppendError, StorageError};
+
+/// Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
+pub const BATCHES_TO_RETAIN: usize = 5;
+const SNAPSHOT_MAGIC: &[u8; 4] = b"TWPS";
+const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_EXT: &str = "snapshot";
+
+/// One appended batch of an idempotent producer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchMetadata {
+    pub first_sequence: i32,
+    pub last_sequence: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub timestamp: i64,
+}
+
+/// What the log knows about one producer id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerEntry {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Sequence of the last record appended (-1 when none).
+    pub last_sequence: i32,
+    /// Offset of the last record appended (-1 when none).
+    pub last_offset: i64,
+    pub last_timestamp: i64,
+    /// The last (up to) five batches, oldest first.
+    pub batches: VecDeque<BatchMetadata>,
+}
+
+/// The result of checking a leader append against producer state.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SequenceCheck {
+    Accept,
+    /// The batch was already appended: answer with the original offsets.
+    Duplicate(BatchMetadata),
+}
+
+fn in_sequence(last: i32, next: i32) -> bool {
+    next == last.wrapping_add(1) || (next == 0 && last == i32::MAX)
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProducerStateManager {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStateManager {
+    pub fn get(&self, producer_id: i64) -> Option<ProducerEntry> {
+        self.producers.get(&producer_id).cloned()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &ProducerEntry> {
+        self.producers.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// Checks the batches of one leader append in order. The first duplicate answers the
+    /// whole append (as Kafka does); otherwise every batch must be in sequence, counting
+    /// the earlier batches of the same request.
+    pub fn check_leader_append(
+        &self,
+        batches: &[BatchHeader],
+    ) -> Result<SequenceCheck, AppendError> {
+        // (epoch, last sequence) as the earlier batches of this request leave it.
+        let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
+        for h in batches.iter().filter(|h| h.has_producer_id()) {
+            let pid = h.producer_id;
+            let current = self.producers.get(&pid);
+            if let Some(entry) = current
+                && entry.producer_epoch == h.producer_epoch
+                && !pending.contains_key(&pid)
+                && let Some(dup) = entry.batches.iter().find(|b| {
+                    b.first_sequence == h.base_sequence && b.last_sequence == h.last_sequence()
+                })
+            {
+                return Ok(SequenceCheck::Duplicate(*dup));
+            }
+            let (cur_epoch, cur_last) = match pending.get(&pid) {
+                Some(p) => *p,
+                None => current.map_or((-1, -1), |e| (e.producer_epoch, e.last_sequence)),
+            };
+            if cur_epoch >= 0 && h.producer_epoch < cur_epoch {
+                return Err(AppendError::InvalidProducerEpoch {
+                    producer_id: pid,
+                    current: cur_epoch,
+                    found: h.producer_epoch,
+                });
+            }
+            if h.producer_epoch != cur_epoch {
+                // A new epoch starts over at sequence 0 (unless the producer is unknown,
+                // e.g. its state was removed with old segments: then anything goes).
+                if cur_epoch >= 0 && h.base_sequence != 0 {
+                    return Err(AppendError::OutOfOrderSequence {
+                        producer_id: pid,
+                        expected: 0,
+                        found: h.base_sequence,
+                    });
+                }
+            } else if cur_epoch >= 0 && !in_sequence(cur_last, h.base_sequence) {
+                return Err(AppendError::OutOfOrderSequence {
+                    producer_id: pid,
+                    expected: cur_last.wrapping_add(1),
+                    found: h.base_sequence,
+                });
+            }
+            pending.insert(pid, (h.producer_epoch, h.last_sequence()));
+        }
+        Ok(SequenceCheck::Accept)
+    }
+
+    /// Records an appended batch (with its final offsets). Used by leader and follower
+    /// appends and by recovery, so it never refuses anything.
+    pub fn update(&mut self, h: &BatchHeader) {
+        if !h.has_producer_id() {
+            return;
+        }
+        let entry = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| ProducerEntry {
+                producer_id: h.producer_id,
+                producer_epoch: h.producer_epoch,
+                last_sequence: -1,
+                last_offset: -1,
+                last_timestamp: -1,
+                batches: VecDeque::new(),
+            });
+        if h.producer_epoch != entry.producer_epoch {
+            entry.producer_epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.last_sequence = h.last_sequence();
+        entry.last_offset = h.last_offset();
+        entry.last_timestamp = h.max_timestamp;
+        if h.base_sequence >= 0 {
+            entry.batches.push_back(BatchMetadata {
+                first_sequence: h.base_sequence,
+                last_sequence: h.last_sequence(),
+                first_offset: h.base_offset,
+                last_offset: h.last_offset(),
+                timestamp: h.max_timestamp,
+            });
+            while entry.batches.len() > BATCHES_TO_RETAIN {
+                entry.batches.pop_front();
+            }
+        }
+    }
+
+    /// Serializes the state (binary, CRC-32C protected).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        let sorted: BTreeMap<_, _> = self.producers.iter().collect();
+        out.extend_from_slice(&(sorted.len() as u32).to_be_bytes());
+        for e in sorted.values() {
+            out.extend_from_slice(&e.producer_id.to_be_bytes());
+            out.extend_from_slice(&e.producer_epoch.to_be_bytes());
+            out.extend_from_slice(&e.last_sequence.to_be_bytes());
+            out.extend_from_slice(&e.last_offset.to_be_bytes());
+            out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            out.push(e.batches.len() as u8);
+            for b in &e.batches {
+                out.extend_from_slice(&b.first_sequence.to_be_bytes());
+                out.extend_from_slice(&b.last_sequence.to_be_bytes());
+                out.extend_from_slice(&b.first_offset.to_be_bytes());
+                out.extend_from_slice(&b.last_offset.to_be_bytes());
+                out.extend_from_slice(&b.timestamp.to_be_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ProducerStateManager, String> {
+        if bytes.len() < 14 {
+            return Err("snapshot too short".into());
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32c::crc32c(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return Err("snapshot CRC mismatch".into());
+        }
+        let mut r = Reader { buf: body, pos: 0 };
+        if r.take(4)? != SNAPSHOT_MAGIC {
+            return Err("not a producer snapshot".into());
+        }
+        if r.u16()? != SNAPSHOT_VERSION {
+            return Err("unknown snapshot version".into());
+        }
+        let count = r.u32()?;
+        let mut producers = HashMap::new();
+        for _ in 0..count {
+            let producer_id = r.i64()?;
+            let producer_epoch = r.u16()? as i16;
+            let last_sequence = r.u32()? as i32;
+            let last_offset = r.i64()?;
+            let last_timestamp = r.i64()?;
+            let n = r.take(1)?[0];
+            let mut batches = VecDeque::new();
+            for _ in 0..n {
+                batches.push_back(BatchMetadata {
+                    first_sequence: r.u32()? as i32,
+                    last_sequence: r.u32()? as i32,
+                    first_offset: r.i64()?,
+                    last_offset: r.i64()?,
+                    timestamp: r.i64()?,
+                });
+            }
+            producers.insert(
+                producer_id,
+                ProducerEntry {
+                    producer_id,
+                    producer_epoch,
+                    last_sequence,
+                    last_offset,
+                    last_timestamp,
+                    batches,
+                },
+            );
+        }
+        if r.pos != body.len() {
+            return Err("trailing bytes in snapshot".into());
+        }
+        Ok(ProducerStateManager { producers })
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos + n)
+            .ok_or("truncated snapshot")?;
+        self.pos += n;
+        Ok(s)
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i64(&mut self) -> Result<i64, String> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_be_bytes(a))
+    }
+}
+
+pub fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(crate::segment::file_name(offset, SNAPSHOT_EXT))
+}
+
+pub fn write_snapshot(
+    dir: &Path,
+    offset: i64,
+    state: &ProducerStateManager,
+) -> Result<(), StorageError> {
+    write_atomically(&snapshot_path(dir, offset), &state.encode())
+}
+
+/// Offsets of the snapshot files in `dir`, ascending.
+pub fn list_snapshots(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".snapshot")
+            && stem.len() == 20
+            && let Ok(o) = stem.parse::<i64>()
+        {
+            out.push(o);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Loads the newest readable snapshot at or below `max_offset`, deleting snapshots above
+/// it (they describe a truncated log) and unreadable ones. Returns (offset, state).
+pub fn load_latest(
+    dir: &Path,
+    max_offset: i64,
+) -> Result<Option<(i64, ProducerStateManager)>, StorageError> {
+    let snaps = list_snapshots(dir)?;
+    for &o in snaps.iter().rev() {
+        let path = snapshot_path(dir, o);
+        if o > max_offset {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+        match ProducerStateManager::decode(&bytes) {
+            Ok(s) => return Ok(Some((o, s))),
+            Err(reason) => {
+                tracing::warn!(file = %path.display(), %reason, "ignoring corrupt producer snapshot");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Keeps the newest `keep` snapshots, removing older ones.
+pub fn retain_latest(dir: &Path, keep: usize) -> Result<(), StorageError> {
+    let snaps = list_snapshots(dir)?;
+    if snaps.len() > keep {
+        for o in &snaps[..snaps.len() - keep] {
+            let _ = std::fs::remove_file(snapshot_path(dir, *o));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,560 @@
+//! One log segment: the `<base>.log` file of record batches plus its `.index` and
+//! `.timeindex`. Appends come from one writer (the log's append lock); readers use
+//! positional reads bounded by `size`, which is published only after the bytes and index
+//! entries are in place, so reads never see a partial batch.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use crate::batch::{self, BatchHeader, HEADER_SIZE};
+use crate::error::StorageError;
+use crate::index::SegmentIndex;
+use crate::sync;
+
+/// Kafka's file name for a segment file: the base offset in 20 digits.
+pub fn file_name(base_offset: i64, ext: &str) -> String {
+    format!("{base_offset:020}.{ext}")
+}
+
+/// How much of the `.log` recovery reads at once.
+const RECOVERY_CHUNK: usize = 8 << 20;
+/// How much a header scan reads at once.
+const SCAN_CHUNK: usize = 16 << 10;
+
+pub struct Segment {
+    pub base_offset: i64,
+    dir: PathBuf,
+    /// "" for a live segment, ".cleaned"/".swap" while compaction builds it, ".deleted"
+    /// once retired. File handles stay valid across renames, so in-flight reads are safe.
+    suffix: Mutex<String>,
+    file: File,
+    offset_index_file: File,
+    time_index_file: File,
+    size: AtomicU64,
+    next_offset: AtomicI64,
+    index: RwLock<SegmentIndex>,
+    /// Wall-clock creation time, the segment.ms fallback when batches carry no timestamps.
+    created_ms: i64,
+    /// Max timestamp of the first batch (Kafka's rollingBasedTimestamp), -1 when empty.
+    first_batch_timestamp: AtomicI64,
+}
+
+fn open_rw(path: &Path, create_new: bool) -> Result<File, StorageError> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true);
+    if create_new {
+        o.create(true).truncate(true);
+    } else {
+        o.create(true);
+    }
+    o.open(path).map_err(|e| StorageError::io(path, e))
+}
+
+impl Segment {
+    /// Creates empty files for a new segment (`suffix` "" or ".cleaned").
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        now_ms: i64,
+    ) -> Result<Segment, StorageError> {
+        let p = |ext: &str| dir.join(format!("{}{suffix}", file_name(base_offset, ext)));
+        Ok(Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            suffix: Mutex::new(suffix.to_string()),
+            file: open_rw(&p("log"), true)?,
+            offset_index_file: open_rw(&p("index"), true)?,
+            time_index_file: open_rw(&p("timeindex"), true)?,
+            size: AtomicU64::new(0),
+            next_offset: AtomicI64::new(base_offset),
+            index: RwLock::new(SegmentIndex::new()),
+            created_ms: now_ms,
+            first_batch_timestamp: AtomicI64::new(-1),
+        })
+    }
+
+    /// Opens an existing segment. With `recover`, the whole `.log` is validated and the
+    /// indexes rebuilt (a corrupt tail is truncated); otherwise the index files are loaded
+    /// (and rebuilt if they fail the sanity check) and only the tail after the last index
+    /// entry is scanned. `on_batch` sees every batch header that was scanned.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        index_interval: u64,
+        now_ms: i64,
+        on_batch: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<Segment, StorageError> {
+        let p = |ext: &str| dir.join(file_name(base_offset, ext));
+        let file = open_rw(&p("log"), false)?;
+        let size = file
+            .metadata()
+            .map_err(|e| StorageError::io(p("log"), e))?
+            .len();
+        let seg = Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            suffix: Mutex::new(String::new()),
+            file,
+            offset_index_file: open_rw(&p("index"), false)?,
+            time_index_file: open_rw(&p("timeindex"), false)?,
+            size: AtomicU64::new(size),
+            next_offset: AtomicI64::new(base_offset),
+            index: RwLock::new(SegmentIndex::new()),
+            created_ms: now_ms,
+            first_batch_timestamp: AtomicI64::new(-1),
+        };
+        let loaded = if recover {
+            None
+        } else {
+            match SegmentIndex::load(&p("index"), &p("timeindex"), base_offset, size) {
+                Ok(idx) => Some(idx),
+                Err(reason) => {
+                    tracing::warn!(segment = %p("log").display(), %reason, "rebuilding index");
+                    None
+                }
+            }
+        };
+        match loaded {
+            Some(idx) => {
+                let start = idx.offsets.last().map_or(0, |(_, pos)| u64::from(*pos));
+                *sync::write(&seg.index) = idx;
+                seg.scan_tail(start, index_interval, on_batch)?;
+            }
+            None => {
+                seg.recover(index_interval, on_batch)?;
+            }
+        }
+        if let Some((_, h)) = seg.first_header()? {
+            seg.first_batch_timestamp
+                .store(h.max_timestamp, Ordering::Relaxed);
+        }
+        Ok(seg)
+    }
+
+    pub fn path(&self, ext: &str) -> PathBuf {
+        let suffix = sync::lock(&self.suffix).clone();
+        self.dir
+            .join(format!("{}{suffix}", file_name(self.base_offset, ext)))
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+    /// Last offset + 1 (the base offset when empty).
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size() == 0
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        sync::read(&self.index).max_timestamp
+    }
+    pub fn index_is_full(&self, segment_index_bytes: u64) -> bool {
+        sync::read(&self.index).is_full(segment_index_bytes)
+    }
+    /// Milliseconds this segment has been "open" for segment.ms, Kafka-style: by record
+    /// timestamps when there are any, else by wall clock.
+    pub fn time_waited_for_roll(&self, now_ms: i64, incoming_max_ts: i64) -> i64 {
+        let first = self.first_batch_timestamp.load(Ordering::Relaxed);
+        if first >= 0 && incoming_max_ts >= 0 {
+            incoming_max_ts - first
+        } else {
+            now_ms - self.created_ms
+        }
+    }
+
+    /// Appends already-validated batches. `batches` holds each batch's position within
+    /// `bytes` and its header. Called only under the log's append lock.
+    pub fn append(
+        &self,
+        bytes: &[u8],
+        batches: &[(usize, BatchHeader)],
+        interval: u64,
+    ) -> Result<(), StorageError> {
+        let start = self.size.load(Ordering::Acquire);
+        self.file
+            .write_all_at(bytes, start)
+            .map_err(|e| StorageError::io(self.path("log"), e))?;
+        self.account(start, batches, interval);
+        self.size
+            .store(start + bytes.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    fn account(&self, start: u64, batches: &[(usize, BatchHeader)], interval: u64) {
+        let mut idx = sync::write(&self.index);
+        let mut last_next = None;
+        for (pos, h) in batches {
+            if self.first_batch_timestamp.load(Ordering::Relaxed) < 0 {
+                self.first_batch_timestamp
+                    .store(h.max_timestamp.max(0), Ordering::Relaxed);
+            }
+            idx.on_batch(
+                self.base_offset,
+                start + *pos as u64,
+                h.last_offset(),
+                h.max_timestamp,
+                h.total_size() as u64,
+                interval,
+            );
+            last_next = Some(h.next_offset());
+        }
+        if let Some(n) = last_next {
+            self.next_offset.store(n, Ordering::Release);
+        }
+    }
+
+    /// Reads `len` bytes at `pos`, bounded by the committed size.
+    pub fn read(&self, pos: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let size = self.size();
+        let len = (len as u64).min(size.saturating_sub(pos)) as usize;
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, pos)
+            .map_err(|e| StorageError::io(self.path("log"), e))?;
+        Ok(buf)
+    }
+
+    /// Calls `f(position, header)` for each batch from `pos` until it returns false or
+    /// the committed end is reached.
+    pub fn scan_headers(
+        &self,
+        mut pos: u64,
+        f: &mut dyn FnMut(u64, &BatchHeader) -> bool,
+    ) -> Result<(), StorageError> {
+        let size = self.size();
+        while pos + HEADER_SIZE as u64 <= size {
+            let chunk = self.read(pos, SCAN_CHUNK)?;
+            let mut at = 0usize;
+            while let Some(h) = BatchHeader::parse(&chunk[at..]) {
+                if h.check_shape().is_err() {
+                    return Ok(());
+                }
+                let total = h.total_size() as u64;
+                if pos + at as u64 + total > size {
+                    return Ok(());
+                }
+                if !f(pos + at as u64, &h) {
+                    return Ok(());
+                }
+                at += total as usize;
+                if at >= chunk.len() {
+                    break;
+                }
+            }
+            if at == 0 {
+                return Ok(());
+            }
+            pos += at as u64;
+        }
+        Ok(())
+    }
+
+    pub fn first_header(&self) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        let mut found = None;
+        self.scan_headers(0, &mut |p, h| {
+            found = Some((p, *h));
+            false
+        })?;
+        Ok(found)
+    }
+
+    /// The batch containing `offset` or, in a gap, the first batch after it.
+    pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        let start = sync::read(&self.index).lookup(offset - self.base_offset);
+        let mut found = None;
+        self.scan_headers(start, &mut |p, h| {
+            if h.last_offset() >= offset {
+                found = Some((p, *h));
+                false
+            } else {
+                true
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// First record with timestamp >= `ts`: (timestamp, offset). LogAppendTime batches
+    /// answer with the batch's time and base offset, as Kafka does.
+    pub fn find_offset_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        let start = {
+            let idx = sync::read(&self.index);
+            if idx.max_timestamp < ts {
+                return Ok(None);
+            }
+            idx.lookup_time(ts)
+                .map_or(0, |rel| idx.lookup(i64::from(rel)))
+        };
+        let mut hit = None;
+        self.scan_headers(start, &mut |p, h| {
+            if h.max_timestamp >= ts {
+                hit = Some((p, *h));
+                false
+            } else {
+                true
+            }
+        })?;
+        let Some((pos, h)) = hit else { return Ok(None) };
+        if h.is_log_append_time() {
+            return Ok(Some((h.max_timestamp, h.base_offset)));
+        }
+        let bytes = self.read(pos, h.total_size())?;
+        let set = batch::decode_records(&bytes).map_err(|reason| StorageError::Decode {
+            offset: h.base_offset,
+            reason,
+        })?;
+        Ok(set
+            .records
+            .iter()
+            .find(|r| r.timestamp >= ts)
+            .map(|r| (r.timestamp, r.offset))
+            .or(Some((h.max_timestamp, h.last_offset()))))
+    }
+
+    /// Scans from `start` (the last indexed batch) to the end without CRC checks, as
+    /// Kafka does after a clean shutdown, extending the loaded index; a malformed tail is
+    /// cut off.
+    fn scan_tail(
+        &self,
+        start: u64,
+        interval: u64,
+        on_batch: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<(), StorageError> {
+        let mut batches = Vec::new();
+        self.scan_headers(start, &mut |p, h| {
+            batches.push((p, *h));
+            true
+        })?;
+        let end = batches
+            .last()
+            .map_or(start, |(p, h)| p + h.total_size() as u64);
+        {
+            // bytes_since_last_entry starts at 0, so the already indexed batch at `start`
+            // does not get a second entry.
+            let mut idx = sync::write(&self.index);
+            for (p, h) in &batches {
+                idx.on_batch(
+                    self.base_offset,
+                    *p,
+                    h.last_offset(),
+                    h.max_timestamp,
+                    h.total_size() as u64,
+                    interval,
+                );
+                on_batch(h);
+            }
+        }
+        if let Some((_, h)) = batches.last() {
+            self.next_offset.store(h.next_offset(), Ordering::Release);
+        }
+        if end < self.size() {
+            self.truncate_file(end, "unreadable tail after the last index entry")?;
+        }
+        Ok(())
+    }
+
+    /// Validates every batch (shape, CRC-32C, increasing offsets), rebuilds the indexes
+    /// and truncates the file after the last valid batch. Returns the bytes cut off.
+    pub fn recover(
+        &self,
+        interval: u64,
+        on_batch: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<u64, StorageError> {
+        let size = self
+            .file
+            .metadata()
+            .map_err(|e| StorageError::io(self.path("log"), e))?
+            .len();
+        let mut idx = SegmentIndex::new();
+        let mut pos: u64 = 0;
+        let mut expected_min = self.base_offset;
+        let mut next = self.base_offset;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut first_ts = -1;
+        let mut problem: Option<String> = None;
+        'outer: while pos < size {
+            let want = (RECOVERY_CHUNK as u64).min(size - pos) as usize;
+            buf.resize(want, 0);
+            self.file
+                .read_exact_at(&mut buf, pos)
+                .map_err(|e| StorageError::io(self.path("log"), e))?;
+            let mut at = 0usize;
+            loop {
+                let rest = &buf[at..];
+                if rest.is_empty() {
+                    break;
+                }
+                let Some(h) = BatchHeader::parse(rest) else {
+                    if pos + at as u64 + (rest.len() as u64) < size {
+                        break; // header straddles the chunk: re-read from here
+                    }
+                    problem = Some("truncated batch header".into());
+                    break 'outer;
+                };
+                if let Err(reason) = h.check_shape() {
+                    problem = Some(reason);
+                    break 'outer;
+                }
+                let total = h.total_size();
+                if pos + (at + total) as u64 > size {
+                    problem = Some(format!(
+                        "batch of {total} bytes runs past the end of the file"
+                    ));
+                    break 'outer;
+                }
+                if total > rest.len() {
+                    if at == 0 {
+                        // A batch larger than the chunk: read exactly it.
+                        buf.resize(total, 0);
+                        self.file
+                            .read_exact_at(&mut buf, pos)
+                            .map_err(|e| StorageError::io(self.path("log"), e))?;
+                        continue;
+                    }
+                    break;
+                }
+                if !batch::crc_valid(&rest[..total], &h) {
+                    problem = Some(format!("CRC mismatch in batch at offset {}", h.base_offset));
+                    break 'outer;
+                }
+                if h.base_offset < expected_min
+                    || h.last_offset() - self.base_offset > i64::from(i32::MAX)
+                {
+                    problem = Some(format!(
+                        "batch offset {} out of order (expected at least {expected_min})",
+                        h.base_offset
+                    ));
+                    break 'outer;
+                }
+                if first_ts < 0 {
+                    first_ts = h.max_timestamp.max(0);
+                }
+                idx.on_batch(
+                    self.base_offset,
+                    pos + at as u64,
+                    h.last_offset(),
+                    h.max_timestamp,
+                    total as u64,
+                    interval,
+                );
+                on_batch(&h);
+                expected_min = h.next_offset();
+                next = h.next_offset();
+                at += total;
+            }
+            if at == 0 {
+                problem = Some("unreadable batch".into());
+                break;
+            }
+            pos += at as u64;
+        }
+        // Index files are rewritten from scratch.
+        for (f, ext) in [
+            (&self.offset_index_file, "index"),
+            (&self.time_index_file, "timeindex"),
+        ] {
+            f.set_len(0)
+                .map_err(|e| StorageError::io(self.path(ext), e))?;
+        }
+        *sync::write(&self.index) = idx;
+        self.next_offset.store(next, Ordering::Release);
+        self.first_batch_timestamp
+            .store(first_ts, Ordering::Relaxed);
+        let cut = size - pos;
+        if let Some(reason) = problem {
+            self.truncate_file(pos, &reason)?;
+        } else {
+            self.size.store(pos, Ordering::Release);
+        }
+        Ok(cut)
+    }
+
+    fn truncate_file(&self, pos: u64, reason: &str) -> Result<(), StorageError> {
+        let path = self.path("log");
+        tracing::warn!(file = %path.display(), position = pos, reason, "truncating corrupt or torn log tail");
+        self.file
+            .set_len(pos)
+            .map_err(|e| StorageError::io(&path, e))?;
+        self.size.store(pos, Ordering::Release);
+        Ok(())
+    }
+
+    /// Drops every batch whose last offset is >= `offset` (Kafka truncates to a batch
+    /// boundary) and rebuilds the index from the remaining bytes.
+    pub fn truncate_to(&self, offset: i64, interval: u64) -> Result<(), StorageError> {
+        let cut = match self.find_batch(offset)? {
+            Some((pos, _)) => pos,
+            None => return Ok(()),
+        };
+        self.file
+            .set_len(cut)
+            .map_err(|e| StorageError::io(self.path("log"), e))?;
+        self.size.store(cut, Ordering::Release);
+        self.recover(interval, &mut |_| {})?;
+        Ok(())
+    }
+
+    /// Writes new index entries and fsyncs the log and both indexes.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.file
+            .sync_data()
+            .map_err(|e| StorageError::io(self.path("log"), e))?;
+        self.persist_index()?;
+        self.offset_index_file
+            .sync_data()
+            .map_err(|e| StorageError::io(self.path("index"), e))?;
+        self.time_index_file
+            .sync_data()
+            .map_err(|e| StorageError::io(self.path("timeindex"), e))?;
+        Ok(())
+    }
+
+    pub fn persist_index(&self) -> Result<(), StorageError> {
+        let (op, tp) = (self.path("index"), self.path("timeindex"));
+        sync::write(&self.index).persist(&self.offset_index_file, &self.time_index_file, (&op, &tp))
+    }
+
+    /// The segment stops being active: record its max timestamp in the time index.
+    pub fn seal(&self) {
+        sync::write(&self.index).seal(self.base_offset);
+    }
+
+    /// Renames all three files to carry `new_suffix` ("" to make a cleaned segment live).
+    pub fn rename_suffix(&self, new_suffix: &str) -> Result<(), StorageError> {
+        let mut suffix = sync::lock(&self.suffix);
+        for ext in ["log", "index", "timeindex"] {
+            let from = self
+                .dir
+                .join(format!("{}{}", file_name(self.base_offset, ext), suffix));
+            let to = self
+                .dir
+                .join(format!("{}{new_suffix}", file_name(self.base_offset, ext)));
+            match std::fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io(from, e)),
+            }
+        }
+        *suffix = new_suffix.to_string();
+        Ok(())
+    }
+
+    /// Removes the files (whatever their current suffix).
+    pub fn delete_files(&self) -> Result<(), StorageError> {
+        for ext in ["log", "index", "timeindex"] {
+            let p = self.path(ext);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io(p, e)),
+            }
+        }
+        Ok(())
+    }
+}
