@@ -27,7 +27,10 @@ pub struct EpochEndOffset {
 
 impl EpochEndOffset {
     /// `(UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)`.
-    pub const UNDEFINED: Self = Self { epoch: UNDEFINED_EPOCH, end_offset: UNDEFINED_EPOCH_OFFSET };
+    pub const UNDEFINED: Self = Self {
+        epoch: UNDEFINED_EPOCH,
+        end_offset: UNDEFINED_EPOCH_OFFSET,
+    };
 
     /// Kafka treats an undefined offset as "no answer" (`UnifiedLog.endOffsetForEpoch`).
     pub fn is_undefined(&self) -> bool {
@@ -49,7 +52,9 @@ impl LeaderEpochCache {
 
     /// Rebuilds a cache from checkpointed entries, rejecting a non-monotonic file rather
     /// than silently answering OffsetForLeaderEpoch wrongly.
-    pub fn from_entries(entries: impl IntoIterator<Item = EpochEntry>) -> Result<Self, EpochCacheError> {
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = EpochEntry>,
+    ) -> Result<Self, EpochCacheError> {
         let mut cache = Self::new();
         let mut previous: Option<EpochEntry> = None;
         for entry in entries {
@@ -80,7 +85,8 @@ impl LeaderEpochCache {
         {
             return Ok(false);
         }
-        self.epochs.retain(|&e, &mut s| e < epoch && s < start_offset);
+        self.epochs
+            .retain(|&e, &mut s| e < epoch && s < start_offset);
         self.epochs.insert(epoch, start_offset);
         Ok(true)
     }
@@ -90,15 +96,30 @@ impl LeaderEpochCache {
     }
 
     pub fn entries(&self) -> impl Iterator<Item = EpochEntry> + '_ {
-        self.epochs.iter().map(|(&epoch, &start_offset)| EpochEntry { epoch, start_offset })
+        self.epochs
+            .iter()
+            .map(|(&epoch, &start_offset)| EpochEntry {
+                epoch,
+                start_offset,
+            })
     }
 
     pub fn latest_entry(&self) -> Option<EpochEntry> {
-        self.epochs.last_key_value().map(|(&epoch, &start_offset)| EpochEntry { epoch, start_offset })
+        self.epochs
+            .last_key_value()
+            .map(|(&epoch, &start_offset)| EpochEntry {
+                epoch,
+                start_offset,
+            })
     }
 
     pub fn earliest_entry(&self) -> Option<EpochEntry> {
-        self.epochs.first_key_value().map(|(&epoch, &start_offset)| EpochEntry { epoch, start_offset })
+        self.epochs
+            .first_key_value()
+            .map(|(&epoch, &start_offset)| EpochEntry {
+                epoch,
+                start_offset,
+            })
     }
 
     pub fn latest_epoch(&self) -> Option<i32> {
@@ -136,14 +157,27 @@ impl LeaderEpochCache {
             return EpochEndOffset::UNDEFINED;
         }
         if self.latest_epoch() == Some(requested_epoch) {
-            return EpochEndOffset { epoch: requested_epoch, end_offset: log_end_offset };
+            return EpochEndOffset {
+                epoch: requested_epoch,
+                end_offset: log_end_offset,
+            };
         }
-        let Some((_, &higher_start)) = self.epochs.range(requested_epoch.saturating_add(1)..).next() else {
+        let Some((_, &higher_start)) = self
+            .epochs
+            .range(requested_epoch.saturating_add(1)..)
+            .next()
+        else {
             return EpochEndOffset::UNDEFINED;
         };
         match self.epochs.range(..=requested_epoch).next_back() {
-            None => EpochEndOffset { epoch: requested_epoch, end_offset: higher_start },
-            Some((&floor_epoch, _)) => EpochEndOffset { epoch: floor_epoch, end_offset: higher_start },
+            None => EpochEndOffset {
+                epoch: requested_epoch,
+                end_offset: higher_start,
+            },
+            Some((&floor_epoch, _)) => EpochEndOffset {
+                epoch: floor_epoch,
+                end_offset: higher_start,
+            },
         }
     }
 
@@ -157,8 +191,12 @@ impl LeaderEpochCache {
     /// Drops epochs wholly below the new log start offset; the last epoch starting at or
     /// before it is kept, moved to start at `start_offset` (Kafka's `truncateFromStart`).
     pub fn truncate_from_start(&mut self, start_offset: i64) {
-        let covering: Vec<i32> =
-            self.epochs.iter().filter(|&(_, &start)| start <= start_offset).map(|(&e, _)| e).collect();
+        let covering: Vec<i32> = self
+            .epochs
+            .iter()
+            .filter(|&(_, &start)| start <= start_offset)
+            .map(|(&e, _)| e)
+            .collect();
         if let Some((&last, rest)) = covering.split_last() {
             for epoch in rest {
                 self.epochs.remove(epoch);
@@ -174,7 +212,10 @@ impl LeaderEpochCache {
 
 fn check_non_negative(epoch: i32, start_offset: i64) -> Result<(), EpochCacheError> {
     if epoch < 0 || start_offset < 0 {
-        return Err(EpochCacheError::Negative { epoch, start_offset });
+        return Err(EpochCacheError::Negative {
+            epoch,
+            start_offset,
+        });
     }
     Ok(())
 }

@@ -18,7 +18,10 @@ fn eo(epoch: i32, end_offset: i64) -> EpochEndOffset {
 fn end_offset_for_follows_kafka_cases() {
     let c = cache(&[(1, 0), (3, 10), (5, 20)]);
     // Undefined epoch requested.
-    assert_eq!(c.end_offset_for(UNDEFINED_EPOCH, 30), EpochEndOffset::UNDEFINED);
+    assert_eq!(
+        c.end_offset_for(UNDEFINED_EPOCH, 30),
+        EpochEndOffset::UNDEFINED
+    );
     // Latest epoch: still being written, so the log end offset.
     assert_eq!(c.end_offset_for(5, 30), eo(5, 30));
     // Above every known epoch.
@@ -32,7 +35,10 @@ fn end_offset_for_follows_kafka_cases() {
     // Below every known epoch: the requested epoch and the first start offset.
     assert_eq!(c.end_offset_for(0, 30), eo(0, 0));
     // Empty cache knows nothing.
-    assert_eq!(LeaderEpochCache::new().end_offset_for(0, 0), EpochEndOffset::UNDEFINED);
+    assert_eq!(
+        LeaderEpochCache::new().end_offset_for(0, 0),
+        EpochEndOffset::UNDEFINED
+    );
 }
 
 #[test]
@@ -42,7 +48,13 @@ fn assign_keeps_the_map_monotonic() {
     assert!(!c.assign(5, 25).unwrap());
     // Same epoch, earlier start: replaces.
     assert!(c.assign(5, 15).unwrap());
-    assert_eq!(c.latest_entry(), Some(EpochEntry { epoch: 5, start_offset: 15 }));
+    assert_eq!(
+        c.latest_entry(),
+        Some(EpochEntry {
+            epoch: 5,
+            start_offset: 15
+        })
+    );
     // A lower epoch removes every entry with a larger epoch or start.
     assert!(c.assign(2, 5).unwrap());
     let entries: Vec<_> = c.entries().map(|e| (e.epoch, e.start_offset)).collect();
@@ -81,10 +93,31 @@ fn epoch_for_offset_and_previous_epoch() {
 
 #[test]
 fn from_entries_rejects_corrupt_checkpoints() {
-    let ok = [EpochEntry { epoch: 1, start_offset: 0 }, EpochEntry { epoch: 2, start_offset: 0 }];
+    let ok = [
+        EpochEntry {
+            epoch: 1,
+            start_offset: 0,
+        },
+        EpochEntry {
+            epoch: 2,
+            start_offset: 0,
+        },
+    ];
     assert!(LeaderEpochCache::from_entries(ok).is_ok());
-    let bad = [EpochEntry { epoch: 2, start_offset: 5 }, EpochEntry { epoch: 1, start_offset: 9 }];
-    assert!(matches!(LeaderEpochCache::from_entries(bad), Err(EpochCacheError::NotMonotonic { .. })));
+    let bad = [
+        EpochEntry {
+            epoch: 2,
+            start_offset: 5,
+        },
+        EpochEntry {
+            epoch: 1,
+            start_offset: 9,
+        },
+    ];
+    assert!(matches!(
+        LeaderEpochCache::from_entries(bad),
+        Err(EpochCacheError::NotMonotonic { .. })
+    ));
 }
 
 /// A log as (epoch per offset), epochs non-decreasing, built from run lengths.

@@ -31,7 +31,11 @@ impl ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ReplicaError {
     #[error("offset {offset} is outside the log range [{log_start_offset}, {log_end_offset}]")]
-    OffsetOutOfRange { offset: i64, log_start_offset: i64, log_end_offset: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
     #[error("replica {0} is not in the replica set of this partition")]
     NotLeaderOrFollower(crate::ReplicaId),
     #[error("request leader epoch {request} is older than the current leader epoch {current}")]
@@ -39,7 +43,11 @@ pub enum ReplicaError {
     #[error("request leader epoch {request} is newer than the current leader epoch {current}")]
     UnknownLeaderEpoch { request: i32, current: i32 },
     #[error("broker epoch {request} of replica {replica} is older than the registered {current}")]
-    StaleBrokerEpoch { replica: crate::ReplicaId, request: i64, current: i64 },
+    StaleBrokerEpoch {
+        replica: crate::ReplicaId,
+        request: i64,
+        current: i64,
+    },
     #[error("in-sync replicas {isr} are fewer than min.insync.replicas {min_isr}")]
     NotEnoughReplicas { isr: usize, min_isr: usize },
     #[error("written, but to {isr} in-sync replicas, fewer than min.insync.replicas {min_isr}")]
@@ -55,12 +63,16 @@ impl ReplicaError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
-            Self::NotLeaderOrFollower(_) | Self::NoLongerLeader => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            Self::NotLeaderOrFollower(_) | Self::NoLongerLeader => {
+                ErrorCode::NOT_LEADER_OR_FOLLOWER
+            }
             Self::FencedLeaderEpoch { .. } => ErrorCode::FENCED_LEADER_EPOCH,
             Self::UnknownLeaderEpoch { .. } => ErrorCode::UNKNOWN_LEADER_EPOCH,
             Self::StaleBrokerEpoch { .. } => ErrorCode::STALE_BROKER_EPOCH,
             Self::NotEnoughReplicas { .. } => ErrorCode::NOT_ENOUGH_REPLICAS,
-            Self::NotEnoughReplicasAfterAppend { .. } => ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+            Self::NotEnoughReplicasAfterAppend { .. } => {
+                ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+            }
             Self::RequestTimedOut { .. } => ErrorCode::REQUEST_TIMED_OUT,
         }
     }
@@ -72,7 +84,10 @@ pub enum EpochCacheError {
     #[error("leader epoch {epoch} with start offset {start_offset} is negative")]
     Negative { epoch: i32, start_offset: i64 },
     #[error("epoch entries are not monotonic: {previous:?} then {next:?}")]
-    NotMonotonic { previous: (i32, i64), next: (i32, i64) },
+    NotMonotonic {
+        previous: (i32, i64),
+        next: (i32, i64),
+    },
 }
 
 /// Invalid replication quota configuration.

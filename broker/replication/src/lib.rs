@@ -19,6 +19,10 @@ pub mod selector;
 
 pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{EpochCacheError, ErrorCode, ReplicaError};
+pub use leader::{
+    AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, FetchKind, FollowerFetch,
+    FollowerView, LeaderConfig, LeaderFetchResponse, LeaderInit, LeaderState, ProduceCompletion,
+};
 
 /// A broker id, as Kafka's `int32 ReplicaId`.
 pub type ReplicaId = i32;
