@@ -264,7 +264,9 @@ const KEYS: &[(&str, &str, Setter)] = &[
         match v {
             "uncompressed" | "zstd" | "lz4" | "snappy" | "gzip" | "producer" => {}
             _ => {
-                return Err("must be one of uncompressed, zstd, lz4, snappy, gzip, producer".into());
+                return Err(
+                    "must be one of uncompressed, zstd, lz4, snappy, gzip, producer".into(),
+                );
             }
         }
         c.compression_type = v.to_string();

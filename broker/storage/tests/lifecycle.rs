@@ -1,0 +1,349 @@
+//! Rolling, retention, DeleteRecords, truncation, idempotent producers, compaction,
+//! clean and unclean restarts, JBOD placement and dump-log, through the public API.
+
+mod common;
+
+use common::*;
+use kafka_protocol::records::Compression;
+use tidewater_storage::{CleanupPolicy, LogConfig};
+
+fn small() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 128,
+        file_delete_delay_ms: 0,
+        ..LogConfig::default()
+    }
+}
+
+#[test]
+fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], small());
+    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    for i in 0..100 {
+        log.append_as_leader(
+            &batch(&[rec("k", &format!("value-{i:04}"), NOW + i)]),
+            0,
+            NOW + 100,
+        )
+        .unwrap();
+    }
+    let segs = log.segment_count();
+    assert!(segs >= 5, "{segs} segments");
+    let names: Vec<String> = std::fs::read_dir(log.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"00000000000000000000.log".to_string()),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n.ends_with(".timeindex")));
+    // retention.bytes: keep at most ~2 KiB
+    log.update_config(LogConfig {
+        retention_bytes: 2048,
+        ..small()
+    });
+    let removed = log.delete_old_segments(NOW + 200).unwrap();
+    assert!(removed > 0);
+    assert!(log.size_in_bytes() <= 2048 + 1024);
+    let start = log.log_start_offset();
+    assert!(start > 0);
+    assert_eq!(log.segment_base_offsets()[0], start);
+    assert!(matches!(
+        log.read(0, 100, i64::MAX, true),
+        Err(tidewater_storage::ReadError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(read_all(&log, start).first().unwrap().0, start);
+    log.delete_pending_files(NOW + 200, false).unwrap();
+    let deleted = std::fs::read_dir(log.dir())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".deleted")
+        })
+        .count();
+    assert_eq!(deleted, 0);
+    // retention.ms: everything is older than 1 s at NOW + 10 s; the active segment is rolled
+    log.update_config(LogConfig {
+        retention_ms: 1_000,
+        ..small()
+    });
+    log.delete_old_segments(NOW + 10_000).unwrap();
+    assert_eq!(log.log_start_offset(), 100);
+    assert_eq!(log.log_end_offset(), 100);
+    assert_eq!(log.segment_count(), 1);
+    log.append_as_leader(&batch(&[rec("k", "after", NOW + 10_000)]), 0, NOW + 10_000)
+        .unwrap();
+    assert_eq!(
+        read_all(&log, 0).iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![100]
+    );
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn delete_records_and_truncate_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], small());
+    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    for i in 0..40 {
+        log.append_as_leader(
+            &batch(&[rec("k", &format!("v{i:03}"), NOW), rec("k", "x", NOW)]),
+            i / 10,
+            NOW,
+        )
+        .unwrap();
+    }
+    assert_eq!(log.log_end_offset(), 80);
+    log.update_high_watermark(50);
+    assert!(log.delete_records_before(60).is_err());
+    assert_eq!(log.delete_records_before(30).unwrap(), 30);
+    assert_eq!(read_all(&log, 30).first().unwrap().0, 30);
+    log.delete_old_segments(NOW).unwrap();
+    assert!(log.segment_base_offsets()[0] <= 30);
+    // truncate inside a batch drops the whole batch
+    log.truncate_to(65).unwrap();
+    assert_eq!(log.log_end_offset(), 64);
+    assert_eq!(log.high_watermark(), 50);
+    assert_eq!(log.latest_epoch(), Some(3));
+    log.truncate_to(55).unwrap();
+    assert_eq!(log.log_end_offset(), 54);
+    assert_eq!(log.latest_epoch(), Some(2));
+    let recs = read_all(&log, 30);
+    assert_eq!(recs.last().unwrap().0, 53);
+    let next = log
+        .append_as_leader(&batch(&[rec("k", "new", NOW)]), 7, NOW)
+        .unwrap();
+    assert_eq!(next.first_offset, 54);
+    assert_eq!(log.end_offset_for_epoch(2), Some((2, 54)));
+    assert_eq!(log.end_offset_for_epoch(7), Some((7, 55)));
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn idempotent_producer_duplicates_gaps_and_fencing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    let log = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    let b = |epoch: i16, seq: i32, n: usize| {
+        let recs: Vec<Rec> = (0..n)
+            .map(|i| rec("k", &format!("{seq}-{i}"), NOW))
+            .collect();
+        batch_with(&recs, Compression::None, Some((7, epoch, seq)))
+    };
+    let first = log.append_as_leader(&b(0, 0, 3), 0, NOW).unwrap();
+    assert_eq!((first.first_offset, first.last_offset), (0, 2));
+    let second = log.append_as_leader(&b(0, 3, 2), 0, NOW).unwrap();
+    assert_eq!((second.first_offset, second.last_offset), (3, 4));
+    // a retry of the first batch is a duplicate with the original offsets
+    let dup = log.append_as_leader(&b(0, 0, 3), 0, NOW).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!((dup.first_offset, dup.last_offset), (0, 2));
+    assert_eq!(log.log_end_offset(), 5);
+    // a gap
+    assert_eq!(
+        log.append_as_leader(&b(0, 9, 1), 0, NOW)
+            .unwrap_err()
+            .error_code(),
+        45
+    );
+    // a new epoch must start at 0
+    assert_eq!(
+        log.append_as_leader(&b(1, 5, 1), 0, NOW)
+            .unwrap_err()
+            .error_code(),
+        45
+    );
+    log.append_as_leader(&b(1, 0, 1), 0, NOW).unwrap();
+    // the old epoch is fenced
+    assert_eq!(
+        log.append_as_leader(&b(0, 5, 1), 0, NOW)
+            .unwrap_err()
+            .error_code(),
+        47
+    );
+    let entry = log.producer_state(7).unwrap();
+    assert_eq!(
+        (entry.producer_epoch, entry.last_sequence, entry.last_offset),
+        (1, 0, 5)
+    );
+    // survives a clean restart (snapshot) and an unclean one (replay of the log)
+    mgr.shutdown().unwrap();
+    drop(log);
+    drop(mgr);
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(log.producer_state(7).unwrap().last_offset, 5);
+    let dup = log.append_as_leader(&b(1, 0, 1), 0, NOW).unwrap();
+    assert!(dup.duplicate);
+    log.append_as_leader(&b(1, 1, 1), 0, NOW).unwrap();
+    drop(log);
+    drop(mgr); // no shutdown: unclean
+    for f in std::fs::read_dir(dir.path().join("t-0")).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "snapshot") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    let log = mgr.get_log(&tp(0)).unwrap();
+    let entry = log.producer_state(7).unwrap();
+    assert_eq!(
+        (entry.producer_epoch, entry.last_sequence, entry.last_offset),
+        (1, 1, 6)
+    );
+    assert!(log.append_as_leader(&b(1, 1, 1), 0, NOW).unwrap().duplicate);
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn compaction_keeps_the_latest_value_per_key_with_offsets_preserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        delete_retention_ms: 0,
+        min_cleanable_dirty_ratio: 0.01,
+        ..small()
+    };
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg).unwrap();
+    let mut latest = std::collections::BTreeMap::new();
+    for i in 0..120i64 {
+        let key = format!("key-{}", i % 7);
+        let codec = [Compression::None, Compression::Gzip, Compression::Zstd][(i % 3) as usize];
+        let value = if i == 100 {
+            None
+        } else {
+            Some(format!("v{i}").into_bytes())
+        };
+        let r = Rec {
+            key: Some(key.clone().into_bytes()),
+            value: value.clone(),
+            timestamp: NOW,
+        };
+        let info = log
+            .append_as_leader(&batch_with(&[r], codec, None), 0, NOW)
+            .unwrap();
+        latest.insert(key, (info.first_offset, value));
+    }
+    // roll so everything is cleanable
+    log.update_config(LogConfig {
+        segment_ms: 1,
+        cleanup_policy: CleanupPolicy::Compact,
+        delete_retention_ms: 0,
+        min_cleanable_dirty_ratio: 0.01,
+        ..small()
+    });
+    log.append_as_leader(&batch(&[rec("other", "x", NOW + 10)]), 0, NOW + 10)
+        .unwrap();
+    let stats = log
+        .compact(NOW + 1_000)
+        .unwrap()
+        .expect("compaction was due");
+    assert!(stats.records_removed > 100, "{stats:?}");
+    let all = read_all(&log, 0);
+    let offsets: Vec<i64> = all.iter().map(|r| r.0).collect();
+    assert!(
+        offsets.windows(2).all(|w| w[0] < w[1]),
+        "offsets stay ordered"
+    );
+    for (key, (offset, value)) in &latest {
+        let found: Vec<_> = all
+            .iter()
+            .filter(|r| r.1.as_deref() == Some(key.as_bytes()))
+            .collect();
+        match value {
+            Some(v) => {
+                assert_eq!(found.len(), 1, "{key}");
+                assert_eq!((found[0].0, found[0].2.as_deref()), (*offset, Some(&v[..])));
+            }
+            None => assert!(found.is_empty(), "tombstone for {key} removed"),
+        }
+    }
+    assert_eq!(log.log_end_offset(), 121);
+    // a second pass has nothing dirty
+    assert!(log.compact(NOW + 2_000).unwrap().is_none());
+    // the cleaned log survives an unclean restart
+    drop(log);
+    drop(mgr);
+    let mgr = manager(&[dir.path()], small());
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(read_all(&log, 0), all);
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn jbod_placement_delete_and_dir_infos() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mgr = manager(&[a.path(), b.path()], LogConfig::default());
+    for p in 0..4 {
+        let log = mgr.get_or_create_log(&tp(p), LogConfig::default()).unwrap();
+        log.append_as_leader(&batch(&[rec("k", "v", NOW)]), 0, NOW)
+            .unwrap();
+    }
+    let infos = mgr.log_dir_infos();
+    assert_eq!(
+        infos.iter().map(|i| i.partitions.len()).collect::<Vec<_>>(),
+        vec![2, 2]
+    );
+    assert!(infos[0].total_bytes > 0 && infos[0].usable_bytes > 0);
+    assert!(infos[0].partitions.iter().all(|(_, size, _)| *size > 0));
+    mgr.delete_log(&tp(0)).unwrap();
+    assert!(mgr.get_log(&tp(0)).is_none());
+    assert!(!a.path().join("t-0").exists() && !b.path().join("t-0").exists());
+    mgr.shutdown().unwrap();
+    mgr.shutdown().unwrap();
+    assert!(a.path().join(".kafka_cleanshutdown").exists());
+    let recovery =
+        std::fs::read_to_string(a.path().join("recovery-point-offset-checkpoint")).unwrap();
+    assert!(recovery.starts_with("0\n"), "{recovery}");
+    let mgr = manager(&[a.path(), b.path()], LogConfig::default());
+    assert_eq!(mgr.logs().len(), 3);
+    assert!(!a.path().join(".kafka_cleanshutdown").exists());
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn dump_log_prints_batches_and_checks_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], small());
+    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    for i in 0..30 {
+        log.append_as_leader(
+            &batch(&[rec("key", &format!("payload-{i}"), NOW + i)]),
+            0,
+            NOW + 100,
+        )
+        .unwrap();
+    }
+    mgr.shutdown().unwrap();
+    let d = dir.path().join("t-0");
+    let files: Vec<_> = ["log", "index", "timeindex"]
+        .iter()
+        .map(|e| d.join(format!("00000000000000000000.{e}")))
+        .collect();
+    let mut out = Vec::new();
+    assert!(tidewater_storage::dump::dump_files(&files, true, &mut out).unwrap());
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("baseOffset: 0 lastOffset: 0 count: 1"),
+        "{text}"
+    );
+    assert!(text.contains("isvalid: true"));
+    assert!(text.contains("payload: payload-0"));
+    assert!(text.contains("offset: ") && text.contains("position: "));
+    // corrupt one byte in the middle of the log
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&files[0], &bytes).unwrap();
+    let mut out = Vec::new();
+    assert!(!tidewater_storage::dump::dump_files(&files[..1], false, &mut out).unwrap());
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("position"), "{text}");
+}
