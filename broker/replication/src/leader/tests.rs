@@ -2,6 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::epoch_cache::EpochEndOffset;
+use crate::error::ErrorCode;
 
 const LAG: u64 = 10_000;
 
