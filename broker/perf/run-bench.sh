@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Tidewater broker benchmark on this machine: one release-built broker, a 6-partition
+# topic per scenario, tidewater-perf (librdkafka) as the client, iperf3 on loopback as
+# the bandwidth reference, and the broker's idle resident memory. Prints a table of
+# figures and their ratio to the issue's targets. Not part of the test suite.
+#
+# Usage: broker/perf/run-bench.sh   (env: RECORDS_1K, RECORDS_100B, LAT_SECONDS)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RECORDS_1K=${RECORDS_1K:-1000000}     # 1 KiB records: ~1 GiB
+RECORDS_100B=${RECORDS_100B:-5000000} # 100-byte records
+LAT_SECONDS=${LAT_SECONDS:-10}        # length of the half-peak latency run
+
+for tool in iperf3 python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: run .ci/test to install it" >&2; exit 1; }
+done
+
+cargo build --release -q -p tidewater-broker -p tidewater-perf
+BROKER=target/release/tidewater-broker
+PERF=target/release/tidewater-perf
+
+WORK=$(mktemp -d /tmp/tidewater-bench.XXXXXX)
+BROKER_PID=""
+IPERF_PID=""
+cleanup() {
+  [ -n "$BROKER_PID" ] && kill -TERM "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null || true
+  [ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json_field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); v=d
+for k in sys.argv[1].split("."): v=v[k]
+print(v)' "$1"; }
+calc() { python3 -c "print(round($1, 3))"; }
+
+# --- loopback bandwidth reference ------------------------------------------------
+IPORT=$(free_port)
+iperf3 -s -1 -p "$IPORT" -B 127.0.0.1 >/dev/null 2>&1 &
+IPERF_PID=$!
+for _ in $(seq 100); do iperf3 -c 127.0.0.1 -p "$IPORT" -t 5 -J >"$WORK/iperf.json" 2>/dev/null && break; sleep 0.1; done
+IPERF_PID=""
+LOOP_MBS=$(python3 -c 'import json; d=json.load(open("'"$WORK/iperf.json"'")); print(round(d["end"]["sum_received"]["bits_per_second"]/8/1048576, 1))')
+
+# --- one broker ------------------------------------------------------------------
+KPORT=$(free_port); HPORT=$(free_port)
+cat >"$WORK/broker.properties" <<CFG
+node.id=1
+listeners=PLAINTEXT://127.0.0.1:$KPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KPORT
+log.dirs=$WORK/data
+tidewater.http.listener=127.0.0.1:$HPORT
+group.initial.rebalance.delay.ms=0
+offsets.topic.num.partitions=5
+num.partitions=6
+auto.create.topics.enable=true
+CFG
+"$BROKER" format --config "$WORK/broker.properties" --cluster-id bench-cluster >/dev/null
+"$BROKER" start --config "$WORK/broker.properties" 2>"$WORK/broker.log" &
+BROKER_PID=$!
+BS=127.0.0.1:$KPORT
+python3 - "$HPORT" <<'PY'
+import sys, time, urllib.request
+end = time.time() + 30
+while True:
+    try:
+        if urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=1).status == 200:
+            break
+    except Exception:
+        if time.time() > end:
+            sys.exit("broker not ready after 30 s")
+        time.sleep(0.1)
+PY
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status"; }
+RSS_IDLE_MB=$(calc "$(rss_kib)/1024")
+
+create_topic() {
+  python3 - "$BS" "$1" <<'PY'
+import sys
+from confluent_kafka.admin import AdminClient, NewTopic
+admin = AdminClient({"bootstrap.servers": sys.argv[1]})
+admin.create_topics([NewTopic(sys.argv[2], num_partitions=6, replication_factor=1)])[sys.argv[2]].result(30)
+PY
+}
+
+run() { echo "+ $*" >&2; "$@" | tee -a "$WORK/perf.out" | tail -1; }
+
+create_topic bench-1k
+P1K=$(run "$PERF" produce --bootstrap "$BS" --topic bench-1k --num-records "$RECORDS_1K" --record-size 1024 --acks 1)
+C1K=$(run "$PERF" consume --bootstrap "$BS" --topic bench-1k --num-records "$RECORDS_1K")
+create_topic bench-100b
+P100=$(run "$PERF" produce --bootstrap "$BS" --topic bench-100b --num-records "$RECORDS_100B" --record-size 100 --acks 1)
+PEAK_RPS=$(echo "$P1K" | json_field records_per_sec)
+HALF=$(calc "$PEAK_RPS/2")
+LAT_N=$(python3 -c "print(int($HALF*$LAT_SECONDS))")
+create_topic bench-lat
+PLAT=$(run "$PERF" produce --bootstrap "$BS" --topic bench-lat --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF" --producer-prop linger.ms=0)
+RSS_AFTER_MB=$(calc "$(rss_kib)/1024")
+
+P1K_MBS=$(echo "$P1K" | json_field mb_per_sec)
+C1K_MBS=$(echo "$C1K" | json_field mb_per_sec)
+P100_RPS=$(echo "$P100" | json_field records_per_sec)
+LAT_P99=$(echo "$PLAT" | json_field latency_ms.p99)
+LAT_P50=$(echo "$PLAT" | json_field latency_ms.p50)
+LAT_P999=$(echo "$PLAT" | json_field latency_ms.p99_9)
+verdict() { python3 -c "print('PASS' if $1 else 'FAIL')"; }
+
+printf '\n%-44s %14s %14s %6s\n' "figure" "measured" "target" "ok"
+printf '%-44s %14s %14s %6s\n' "loopback bandwidth (iperf3), MB/s" "$LOOP_MBS" "-" "-"
+printf '%-44s %14s %14s %6s\n' "produce 1KiB acks=1, MB/s" "$P1K_MBS" ">= $(calc "$LOOP_MBS*0.5")" "$(verdict "$P1K_MBS >= $LOOP_MBS*0.5")"
+printf '%-44s %14s %14s %6s\n' "  ratio to loopback" "$(calc "$P1K_MBS/$LOOP_MBS")" ">= 0.5" ""
+printf '%-44s %14s %14s %6s\n' "produce 1KiB acks=1, records/s" "$PEAK_RPS" "-" ""
+printf '%-44s %14s %14s %6s\n' "consume 1KiB, MB/s" "$C1K_MBS" ">= $(calc "$LOOP_MBS*0.65")" "$(verdict "$C1K_MBS >= $LOOP_MBS*0.65")"
+printf '%-44s %14s %14s %6s\n' "  ratio to loopback" "$(calc "$C1K_MBS/$LOOP_MBS")" ">= 0.65" ""
+printf '%-44s %14s %14s %6s\n' "produce 100B acks=1, records/s" "$P100_RPS" ">= 800000" "$(verdict "$P100_RPS >= 800000")"
+printf '%-44s %14s %14s %6s\n' "latency @ half peak ($HALF rec/s) p50 ms" "$LAT_P50" "-" ""
+printf '%-44s %14s %14s %6s\n' "latency @ half peak p99 ms" "$LAT_P99" "<= 5" "$(verdict "$LAT_P99 <= 5")"
+printf '%-44s %14s %14s %6s\n' "latency @ half peak p99.9 ms" "$LAT_P999" "-" ""
+printf '%-44s %14s %14s %6s\n' "broker RSS idle after start, MB" "$RSS_IDLE_MB" "<= 30" "$(verdict "$RSS_IDLE_MB <= 30")"
+printf '%-44s %14s %14s %6s\n' "broker RSS after the runs, MB" "$RSS_AFTER_MB" "-" ""
+echo
+echo "full perf output:"; cat "$WORK/perf.out"

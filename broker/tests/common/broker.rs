@@ -1,0 +1,267 @@
+//! `Broker`: one real `tidewater-broker` process in its own temporary directory,
+//! on free loopback ports, with restart, kill -9 and SIGTERM.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::http;
+use super::process::{Output, spawn};
+use super::wait::wait_until;
+
+/// The broker binary under test, built by cargo for this test run.
+pub const BROKER_BIN: &str = env!("CARGO_BIN_EXE_tidewater-broker");
+
+/// How long a broker may take to format, start or stop.
+const STARTUP: Duration = Duration::from_secs(30);
+const SHUTDOWN: Duration = Duration::from_secs(30);
+
+/// Settings a test can change; everything else is the harness's fixed config.
+#[derive(Debug, Clone)]
+pub struct BrokerOpts {
+    /// `num.partitions` for auto-created topics.
+    pub num_partitions: u32,
+    /// Extra `key=value` lines appended to the config file.
+    pub config: Vec<(String, String)>,
+}
+
+impl Default for BrokerOpts {
+    fn default() -> Self {
+        Self { num_partitions: 1, config: Vec::new() }
+    }
+}
+
+/// A running (or stopped) broker. Dropping it kills the process, and when the test
+/// is failing prints everything the broker wrote to stderr.
+pub struct Broker {
+    /// Holds the config file, the log dirs and the captured stderr of every run.
+    dir: TempDir,
+    pub kafka_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    config_path: PathBuf,
+    child: Option<Child>,
+    /// Number of times the process was started; names each run's stderr file.
+    runs: u32,
+}
+
+/// A port that was free a moment ago (the OS picks it; the listener is dropped).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+impl Broker {
+    /// Formats a fresh log dir and starts the broker; returns once the Kafka port
+    /// accepts connections and `/readyz` answers 200.
+    pub fn start(opts: BrokerOpts) -> Broker {
+        let dir = tempfile::Builder::new().prefix("tidewater-it-").tempdir().expect("tempdir");
+        let kafka_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let http_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let log_dir = dir.path().join("data");
+        let mut cfg = format!(
+            "node.id=1\n\
+             listeners=PLAINTEXT://{kafka_addr}\n\
+             advertised.listeners=PLAINTEXT://{kafka_addr}\n\
+             log.dirs={}\n\
+             tidewater.http.listener={http_addr}\n\
+             group.initial.rebalance.delay.ms=0\n\
+             offsets.topic.num.partitions=5\n\
+             num.partitions={}\n\
+             auto.create.topics.enable=true\n",
+            log_dir.display(),
+            opts.num_partitions
+        );
+        for (k, v) in &opts.config {
+            cfg.push_str(&format!("{k}={v}\n"));
+        }
+        let config_path = dir.path().join("broker.properties");
+        std::fs::write(&config_path, cfg).expect("write config");
+        let mut broker = Broker { dir, kafka_addr, http_addr, config_path, child: None, runs: 0 };
+        broker.format("tidewater-it-cluster").ok();
+        broker.start_process();
+        broker
+    }
+
+    /// `tidewater-broker format --config FILE --cluster-id ID`.
+    pub fn format(&self, cluster_id: &str) -> Output {
+        let args = vec![
+            "format".to_string(),
+            "--config".to_string(),
+            self.config_path.display().to_string(),
+            "--cluster-id".to_string(),
+            cluster_id.to_string(),
+        ];
+        spawn(BROKER_BIN, &args, None).wait(STARTUP)
+    }
+
+    /// `host:port` for clients' `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.kafka_addr.to_string()
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("broker is not running")
+    }
+
+    /// Starts the broker process again on the same config, ports and data.
+    pub fn start_process(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        self.runs += 1;
+        let stderr = File::create(self.stderr_path(self.runs)).expect("create stderr file");
+        let child = Command::new(BROKER_BIN)
+            .arg("start")
+            .arg("--config")
+            .arg(&self.config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn tidewater-broker");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn stderr_path(&self, run: u32) -> PathBuf {
+        self.dir.path().join(format!("broker-stderr-{run}.log"))
+    }
+
+    /// Waits until the Kafka port accepts and `/readyz` says 200; panics with the
+    /// broker's stderr if the process exits first.
+    pub fn wait_ready(&mut self) {
+        let (kafka, http_addr) = (self.kafka_addr, self.http_addr);
+        let child = self.child.as_mut().expect("broker is not running");
+        let mut exited = None;
+        wait_until("broker ready (Kafka port + /readyz 200)", STARTUP, || {
+            if let Ok(Some(status)) = child.try_wait() {
+                exited = Some(status);
+                return Ok(());
+            }
+            TcpStream::connect_timeout(&kafka, Duration::from_secs(1)).map_err(|e| format!("kafka port: {e}"))?;
+            match http::get(http_addr, "/readyz") {
+                Ok(r) if r.status == 200 => Ok(()),
+                Ok(r) => Err(format!("/readyz answered {}", r.status)),
+                Err(e) => Err(format!("/readyz: {e}")),
+            }
+        });
+        if let Some(status) = exited {
+            self.child = None;
+            panic!("broker exited during startup with {status}\n{}", self.log());
+        }
+    }
+
+    /// Whether the process is still alive (`false` also when never started).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    /// SIGKILL, as a crash would; returns once the process is reaped.
+    pub fn kill9(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("broker is not running");
+        child.kill().expect("kill -9 broker");
+        child.wait().expect("reap broker")
+    }
+
+    /// SIGTERM, then waits (bounded) for the process to exit and returns its status.
+    pub fn sigterm(&mut self) -> ExitStatus {
+        let pid = self.pid();
+        let sent = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let mut child = self.child.take().expect("broker is not running");
+        let deadline = Instant::now() + SHUTDOWN;
+        loop {
+            match child.try_wait().expect("wait broker") {
+                Some(status) => return status,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("broker ignored SIGTERM for {SHUTDOWN:?}\n{}", self.log());
+                }
+            }
+        }
+    }
+
+    /// Clean stop (SIGTERM, must exit 0) and start again on the same data.
+    pub fn restart(&mut self) {
+        let status = self.sigterm();
+        assert!(status.success(), "broker exited {status} on SIGTERM\n{}", self.log());
+        self.start_process();
+    }
+
+    /// Everything the broker wrote to stderr, over all its runs.
+    pub fn log(&self) -> String {
+        (1..=self.runs)
+            .map(|run| {
+                let text = std::fs::read_to_string(self.stderr_path(run)).unwrap_or_default();
+                format!("--- broker stderr, run {run} ---\n{text}")
+            })
+            .collect()
+    }
+
+    /// Every `.log` segment file under the log dirs.
+    pub fn segment_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.log_dir()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "log") {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// `tidewater-broker dump-log FILE...`.
+    pub fn dump_log(&self, files: &[PathBuf]) -> Output {
+        let mut args = vec!["dump-log".to_string()];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        spawn(BROKER_BIN, &args, None).wait(Duration::from_secs(60))
+    }
+
+    /// `GET path` on the broker's HTTP listener.
+    pub fn http_get(&self, path: &str) -> Result<http::Response, String> {
+        http::get(self.http_addr, path)
+    }
+
+    /// The broker's resident memory in KiB, from /proc/PID/status.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.log());
+        }
+    }
+}
