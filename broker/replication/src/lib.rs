@@ -19,6 +19,9 @@ pub mod selector;
 
 pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{EpochCacheError, ErrorCode, ReplicaError};
+pub use follower::{
+    FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest, FollowerState,
+};
 pub use leader::{
     AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, FetchKind, FollowerFetch,
     FollowerView, LeaderConfig, LeaderFetchResponse, LeaderInit, LeaderState, ProduceCompletion,
