@@ -1,3 +1,17 @@
 //! The Tidewater broker: configuration, the Kafka protocol server and its request
 //! handlers. Storage lives in `tidewater-storage`, group coordination in
 //! `tidewater-group`.
+//!
+//! Layout: [`config`] (server.properties), [`metadata`] (the `MetadataStore`
+//! seam for the future KRaft quorum), [`protocol`] (frame codec), [`handlers`]
+//! (one Kafka API per file), [`state`] (the shared [`state::Broker`]),
+//! [`server`] (listeners, connections, shutdown), [`metrics`] and [`cli`].
+
+pub mod cli;
+pub mod config;
+pub mod handlers;
+pub mod metadata;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+pub mod state;

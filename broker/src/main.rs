@@ -1,5 +1,9 @@
-//! `tidewater-broker`: the broker binary.
+//! `tidewater-broker`: the broker binary (see `tidewater_broker::cli`).
 
-fn main() {
-    println!("tidewater-broker {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tidewater_broker::cli::run(tidewater_broker::cli::Cli::parse())
 }

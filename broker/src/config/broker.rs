@@ -1,0 +1,367 @@
+//! [`BrokerConfig`]: the validated, typed view of `server.properties` with
+//! Kafka's defaults filled in.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use tidewater_storage::{LogConfig, LogManagerConfig};
+use tracing::warn;
+
+use super::keys::is_known_broker_key;
+use super::listeners::{Listener, parse_listeners, parse_protocol_map};
+use super::{ConfigError, parse_properties};
+
+/// Everything the broker reads from its config, validated.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    /// Listeners this broker binds (controller-only listeners removed).
+    pub listeners: Vec<Listener>,
+    /// What Metadata tells clients, by listener name; defaults to `listeners`.
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: i32,
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub group_max_size: i32,
+    pub offsets_topic_replication_factor: i16,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_segment_bytes: i64,
+    pub offsets_retention_minutes: i64,
+    /// Cap on open client connections (`max.connections`).
+    pub max_connections: usize,
+    /// Cap on request bytes read but not yet answered, across all connections.
+    pub queued_max_request_bytes: usize,
+    /// Broker-side cap on one Fetch response (`fetch.max.bytes`).
+    pub fetch_max_bytes: i32,
+    /// KIP-227 session cache size (`max.incremental.fetch.session.cache.slots`).
+    pub fetch_session_cache_slots: usize,
+    pub log_retention_check_interval_ms: u64,
+    pub log_flush_scheduler_interval_ms: u64,
+    pub num_recovery_threads_per_data_dir: usize,
+    /// `/metrics`, `/healthz`, `/readyz` (`tidewater.http.listener`).
+    pub http_listener: SocketAddr,
+    /// Off by default: refuse user topic names with '.' or a leading '_'.
+    pub topic_naming_policy_enable: bool,
+    /// The file's keys and values (after `--override`s), for DescribeConfigs and
+    /// for re-deriving log defaults when dynamic broker configs change.
+    pub static_props: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    /// Reads `path`, applies `overrides` (`key=value`) and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut props = parse_properties(&text);
+        for o in overrides {
+            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::Override(o.clone()))?;
+            if k.trim().is_empty() {
+                return Err(ConfigError::Override(o.clone()));
+            }
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Self::from_props(props)
+    }
+
+    /// Validates a parsed key/value map. Unknown keys are logged, not refused.
+    pub fn from_props(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        for key in props.keys().filter(|k| !is_known_broker_key(k)) {
+            warn!(key = %key, "unknown config key ignored");
+        }
+        let p = Props(&props);
+        let node_id = match (p.get("node.id"), p.get("broker.id")) {
+            (Some(_), _) => p.int::<i32>("node.id", 0, 0, i32::MAX)?,
+            (None, Some(_)) => p.int::<i32>("broker.id", 0, 0, i32::MAX)?,
+            (None, None) => return Err(ConfigError::Missing { key: "node.id".into() }),
+        };
+        let listeners = broker_listeners(&p)?;
+        let advertised_listeners = match p.get("advertised.listeners") {
+            Some(v) => parse_listeners("advertised.listeners", v)?,
+            None => listeners.clone(),
+        };
+        for a in &advertised_listeners {
+            if a.host == "0.0.0.0" || a.host == "::" {
+                return Err(ConfigError::Invalid {
+                    key: "advertised.listeners".into(),
+                    value: a.host_port(),
+                    reason: "cannot advertise the non-routable meta-address; set advertised.listeners".into(),
+                });
+            }
+            if !listeners.iter().any(|l| l.name == a.name) {
+                return Err(ConfigError::Invalid {
+                    key: "advertised.listeners".into(),
+                    value: a.name.clone(),
+                    reason: "every advertised listener name must also be in listeners".into(),
+                });
+            }
+        }
+        let log_dirs: Vec<PathBuf> = p
+            .get("log.dirs")
+            .or_else(|| p.get("log.dir"))
+            .unwrap_or("/tmp/kafka-logs")
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "log.dirs".into(),
+                value: String::new(),
+                reason: "at least one log directory is required".into(),
+            });
+        }
+        let http_listener = match p.get("tidewater.http.listener") {
+            None => SocketAddr::from(([0, 0, 0, 0], 9404)),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                key: "tidewater.http.listener".into(),
+                value: v.into(),
+                reason: "expected host:port with an IP address, e.g. 0.0.0.0:9404".into(),
+            })?,
+        };
+        let queued = p.int::<i64>("queued.max.request.bytes", -1, -1, i64::MAX)?;
+        let socket_request_max_bytes = p.int("socket.request.max.bytes", 104_857_600, 1, i32::MAX)?;
+        let min_session = p.int("group.min.session.timeout.ms", 6000, 0, i32::MAX)?;
+        let max_session = p.int("group.max.session.timeout.ms", 1_800_000, 0, i32::MAX)?;
+        if min_session > max_session {
+            return Err(ConfigError::Invalid {
+                key: "group.min.session.timeout.ms".into(),
+                value: min_session.to_string(),
+                reason: "must not exceed group.max.session.timeout.ms".into(),
+            });
+        }
+        let offsets_rf = p.int::<i16>("offsets.topic.replication.factor", 3, 1, i16::MAX)?;
+        if offsets_rf > 1 {
+            warn!(
+                configured = offsets_rf,
+                "offsets.topic.replication.factor exceeds the number of brokers (1); using 1"
+            );
+        }
+        let default_rf = p.int::<i16>("default.replication.factor", 1, 1, i16::MAX)?;
+        let config = BrokerConfig {
+            node_id,
+            listeners,
+            advertised_listeners,
+            log_dirs,
+            num_partitions: p.int("num.partitions", 1, 1, i32::MAX)?,
+            default_replication_factor: default_rf,
+            auto_create_topics_enable: p.bool("auto.create.topics.enable", true)?,
+            delete_topic_enable: p.bool("delete.topic.enable", true)?,
+            message_max_bytes: p.int("message.max.bytes", 1_048_588, 0, i32::MAX)?,
+            socket_request_max_bytes,
+            group_initial_rebalance_delay_ms: p.int("group.initial.rebalance.delay.ms", 3000, 0, u64::MAX)?,
+            group_min_session_timeout_ms: min_session,
+            group_max_session_timeout_ms: max_session,
+            group_max_size: p.int("group.max.size", i32::MAX, 1, i32::MAX)?,
+            offsets_topic_replication_factor: 1,
+            offsets_topic_num_partitions: p.int("offsets.topic.num.partitions", 50, 1, i32::MAX)?,
+            offsets_topic_segment_bytes: p.int("offsets.topic.segment.bytes", 104_857_600, 1, i64::MAX)?,
+            offsets_retention_minutes: p.int("offsets.retention.minutes", 10080, 1, i64::MAX)?,
+            max_connections: p.int("max.connections", i32::MAX as usize, 1, i32::MAX as usize)?,
+            queued_max_request_bytes: if queued <= 0 {
+                // Kafka's -1 means "bounded by queued.max.requests"; we bound bytes
+                // directly, generously enough for several maximal requests.
+                (socket_request_max_bytes as usize).saturating_mul(4).max(256 << 20)
+            } else {
+                usize::try_from(queued).unwrap_or(usize::MAX)
+            },
+            fetch_max_bytes: p.int("fetch.max.bytes", 57_671_680, 1024, i32::MAX)?,
+            fetch_session_cache_slots: p.int("max.incremental.fetch.session.cache.slots", 1000, 0, usize::MAX)?,
+            log_retention_check_interval_ms: p.int("log.retention.check.interval.ms", 300_000, 1, u64::MAX)?,
+            log_flush_scheduler_interval_ms: p.int("log.flush.scheduler.interval.ms", i64::MAX as u64, 1, u64::MAX)?,
+            num_recovery_threads_per_data_dir: p.int("num.recovery.threads.per.data.dir", 1, 1, 1024)?,
+            http_listener,
+            topic_naming_policy_enable: p.bool("tidewater.topic.naming.policy.enable", false)?,
+            static_props: props.clone(),
+        };
+        // Validate the log defaults now so a bad value refuses to start.
+        config.log_defaults(&BTreeMap::new())?;
+        Ok(config)
+    }
+
+    /// The broker-wide default topic config: static props overlaid with the
+    /// dynamic broker configs (`dynamic` wins, as in Kafka).
+    pub fn log_defaults(&self, dynamic: &BTreeMap<String, String>) -> Result<LogConfig, ConfigError> {
+        let mut merged = self.static_props.clone();
+        merged.extend(dynamic.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(LogConfig::from_broker_props(&merged)?)
+    }
+
+    /// The storage layer's config for `LogManager::open`.
+    pub fn log_manager_config(&self, dynamic: &BTreeMap<String, String>) -> Result<LogManagerConfig, ConfigError> {
+        Ok(LogManagerConfig {
+            log_dirs: self.log_dirs.clone(),
+            default_config: self.log_defaults(dynamic)?,
+            retention_check_interval_ms: self.log_retention_check_interval_ms,
+            flush_check_interval_ms: self.log_flush_scheduler_interval_ms,
+            recovery_threads: self.num_recovery_threads_per_data_dir,
+        })
+    }
+
+    /// The advertised listener with `name`, falling back to the first one.
+    pub fn advertised(&self, name: &str) -> Option<&Listener> {
+        self.advertised_listeners
+            .iter()
+            .find(|l| l.name == name)
+            .or_else(|| self.advertised_listeners.first())
+    }
+}
+
+/// Listeners to bind: `listeners` minus controller listeners; only PLAINTEXT.
+fn broker_listeners(p: &Props<'_>) -> Result<Vec<Listener>, ConfigError> {
+    let all = parse_listeners("listeners", p.get("listeners").unwrap_or("PLAINTEXT://:9092"))?;
+    let mut protocols = parse_protocol_map(
+        p.get("listener.security.protocol.map")
+            .unwrap_or("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+    )?;
+    let controller_names: Vec<String> = p
+        .get("controller.listener.names")
+        .unwrap_or("")
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for l in all {
+        if controller_names.contains(&l.name) {
+            warn!(listener = %l.name, "controller listener ignored: this node runs no KRaft quorum yet");
+            continue;
+        }
+        let proto = protocols.remove(&l.name).unwrap_or_else(|| l.name.clone());
+        if proto != "PLAINTEXT" {
+            return Err(ConfigError::Invalid {
+                key: "listeners".into(),
+                value: format!("{}://{}", l.name, l.host_port()),
+                reason: format!("security protocol {proto} is not supported; use PLAINTEXT"),
+            });
+        }
+        out.push(l);
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "listeners".into(),
+            value: p.get("listeners").unwrap_or_default().into(),
+            reason: "no broker listener left (all are controller listeners)".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Typed access to raw properties, producing errors that name the key.
+struct Props<'a>(&'a BTreeMap<String, String>);
+
+impl Props<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.trim())
+    }
+
+    fn int<T>(&self, key: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(key) else { return Ok(default) };
+        let invalid = |reason: String| ConfigError::Invalid { key: key.into(), value: raw.into(), reason };
+        let v: T = raw.parse().map_err(|_| invalid("not a valid integer".into()))?;
+        if v < min || v > max {
+            return Err(invalid(format!("must be between {min} and {max}")));
+        }
+        Ok(v)
+    }
+
+    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                key: key.into(),
+                value: other.into(),
+                reason: "expected true or false".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn kafka_defaults_apply() {
+        let c = BrokerConfig::from_props(props(&[("node.id", "1"), ("listeners", "PLAINTEXT://127.0.0.1:0")]))
+            .unwrap();
+        assert_eq!(c.num_partitions, 1);
+        assert!(c.auto_create_topics_enable);
+        assert_eq!(c.message_max_bytes, 1_048_588);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert_eq!(c.group_initial_rebalance_delay_ms, 3000);
+        assert_eq!(c.offsets_topic_num_partitions, 50);
+        assert_eq!(c.offsets_retention_minutes, 10080);
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kafka-logs")]);
+        assert_eq!(c.http_listener.port(), 9404);
+        assert_eq!(c.advertised_listeners, c.listeners);
+        assert!(!c.topic_naming_policy_enable);
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_reason() {
+        let cases = [
+            ("num.partitions", "0", "between"),
+            ("num.partitions", "x", "integer"),
+            ("auto.create.topics.enable", "yes", "true or false"),
+            ("tidewater.http.listener", "nope", "host:port"),
+            ("log.retention.ms", "soon", "log.retention.ms"),
+        ];
+        for (key, value, reason) in cases {
+            let err = BrokerConfig::from_props(props(&[("node.id", "1"), (key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains(reason), "{key}={value}: {err}");
+        }
+        let err = BrokerConfig::from_props(props(&[])).unwrap_err().to_string();
+        assert!(err.contains("node.id"), "{err}");
+    }
+
+    #[test]
+    fn controller_listeners_are_skipped_and_tls_refused() {
+        let c = BrokerConfig::from_props(props(&[
+            ("node.id", "1"),
+            ("listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"),
+        ]))
+        .unwrap();
+        assert_eq!(c.listeners.len(), 1);
+        let err = BrokerConfig::from_props(props(&[("node.id", "1"), ("listeners", "SSL://127.0.0.1:9093")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SSL"), "{err}");
+        let err = BrokerConfig::from_props(props(&[("node.id", "1"), ("listeners", "PLAINTEXT://0.0.0.0:9092")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("advertised.listeners"), "{err}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, "node.id=1\nnum.partitions=3\nlisteners=PLAINTEXT://127.0.0.1:0\n").unwrap();
+        let c = BrokerConfig::load(&path, &["num.partitions=7".into()]).unwrap();
+        assert_eq!(c.num_partitions, 7);
+        assert!(BrokerConfig::load(&path, &["oops".into()]).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! `listeners` / `advertised.listeners` parsing (`NAME://host:port,...`).
+//!
+//! Owns the listener syntax and the rule that only PLAINTEXT is spoken here;
+//! binding sockets is the server's job.
+
+use std::collections::BTreeMap;
+
+use super::ConfigError;
+
+/// One `NAME://host:port` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Listener name (`PLAINTEXT`, `INTERNAL`, ...), upper-cased as Kafka does.
+    pub name: String,
+    /// Host to bind or advertise; empty means all interfaces (bind) / this host.
+    pub host: String,
+    /// Port; 0 binds an ephemeral port (advertised as the port actually bound).
+    pub port: u16,
+}
+
+impl Listener {
+    /// `host:port`, bracketing IPv6 literals.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parses a comma-separated listener list for config `key`.
+pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let mut out: Vec<Listener> = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: format!("`{entry}`: {reason}"),
+        };
+        let (name, rest) = entry
+            .split_once("://")
+            .ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid("port must be a number from 0 to 65535"))?;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(invalid("listener name must be letters, digits, '_' or '-'"));
+        }
+        let name = name.to_ascii_uppercase();
+        if out.iter().any(|l| l.name == name) {
+            return Err(invalid("each listener name may appear only once"));
+        }
+        out.push(Listener { name, host: host.to_string(), port });
+    }
+    Ok(out)
+}
+
+/// Kafka's `listener.security.protocol.map`: listener name -> security protocol.
+pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut map = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, proto) = entry.split_once(':').ok_or_else(|| ConfigError::Invalid {
+            key: "listener.security.protocol.map".into(),
+            value: value.into(),
+            reason: format!("`{entry}`: expected NAME:PROTOCOL"),
+        })?;
+        map.insert(name.trim().to_ascii_uppercase(), proto.trim().to_ascii_uppercase());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_hosts_and_ports() {
+        let l = parse_listeners("listeners", "PLAINTEXT://127.0.0.1:9092, internal://[::1]:0,EXT://:9094")
+            .unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0], Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 });
+        assert_eq!(l[1].name, "INTERNAL");
+        assert_eq!(l[1].host, "::1");
+        assert_eq!(l[1].host_port(), "[::1]:0");
+        assert_eq!(l[2].host, "");
+    }
+
+    #[test]
+    fn rejects_bad_entries_naming_the_key() {
+        for bad in ["127.0.0.1:9092", "PLAINTEXT://h:99999", "PLAINTEXT://h", "A://h:1,A://h:2"] {
+            let err = parse_listeners("listeners", bad).unwrap_err().to_string();
+            assert!(err.contains("listeners"), "{bad}: {err}");
+        }
+    }
+}

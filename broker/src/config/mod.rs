@@ -1,0 +1,33 @@
+//! Broker configuration: `server.properties` parsing, validation against Kafka's
+//! names and defaults, and the dynamic broker configs layered on top.
+//!
+//! Owns the meaning of every broker key. It does no IO beyond reading the file it
+//! is given and never exits the process: invalid values come back as
+//! [`ConfigError`] naming the key and the reason.
+
+mod broker;
+mod keys;
+mod listeners;
+mod properties;
+
+pub use broker::BrokerConfig;
+pub use keys::{broker_key_for_topic_key, broker_synonyms_for_topic_key, is_dynamic_broker_key, is_known_broker_key};
+pub use listeners::{Listener, parse_listeners};
+pub use properties::parse_properties;
+
+use std::path::PathBuf;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("missing required config `{key}`")]
+    Missing { key: String },
+    #[error("invalid value `{value}` for config `{key}`: {reason}")]
+    Invalid { key: String, value: String, reason: String },
+    #[error("invalid --override `{0}`: expected key=value")]
+    Override(String),
+    #[error("invalid log config: {0}")]
+    Log(#[from] tidewater_storage::ConfigError),
+}

@@ -1,0 +1,73 @@
+//! ApiVersions: the APIs and version ranges this broker really handles. No
+//! feature tags are sent (they are tagged fields, and librdkafka before 2.2
+//! misparses tagged fields it does not expect).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
+
+use crate::protocol::SUPPORTED_APIS;
+
+fn api_keys() -> Vec<ApiVersion> {
+    SUPPORTED_APIS
+        .iter()
+        .map(|(api, min, max)| {
+            let mut v = ApiVersion::default();
+            v.api_key = *api as i16;
+            v.min_version = *min;
+            v.max_version = *max;
+            v
+        })
+        .collect()
+}
+
+pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+    let mut resp = ApiVersionsResponse::default();
+    resp.api_keys = api_keys();
+    resp
+}
+
+/// The v0 UNSUPPORTED_VERSION reply to an ApiVersions version we do not speak,
+/// still listing our ranges so the client can pick one: `(api, version, body)`.
+pub fn unsupported_version_response() -> (ApiKey, i16, ResponseKind) {
+    let mut resp = ApiVersionsResponse::default();
+    resp.error_code = ResponseError::UnsupportedVersion.code();
+    resp.api_keys = api_keys();
+    (ApiKey::ApiVersions, 0, ResponseKind::ApiVersions(resp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Decoded, decode_request, encode_response};
+    use bytes::{BufMut, BytesMut};
+
+    #[test]
+    fn lists_every_supported_api_without_feature_tags() {
+        let resp = handle(ApiVersionsRequest::default(), 3);
+        assert_eq!(resp.api_keys.len(), SUPPORTED_APIS.len());
+        let frame = encode_response(ApiKey::ApiVersions, 3, 7, &ResponseKind::ApiVersions(resp)).unwrap();
+        // size, correlation id (header v0: no tagged fields), error code, compact array len.
+        assert_eq!(&frame[4..8], &7i32.to_be_bytes());
+        assert_eq!(&frame[8..10], &[0, 0]);
+        // The last byte is the (empty) top-level tagged field count: no features.
+        assert_eq!(frame[frame.len() - 1], 0);
+        assert_eq!(frame[frame.len() - 5..frame.len() - 1], 0i32.to_be_bytes(), "throttle_time_ms");
+    }
+
+    #[test]
+    fn unsupported_version_gets_a_v0_error_reply() {
+        let mut frame = BytesMut::new();
+        frame.put_i16(ApiKey::ApiVersions as i16);
+        frame.put_i16(99);
+        frame.put_i32(1234);
+        frame.put_i16(-1);
+        let Decoded::UnsupportedApiVersions { correlation_id } = decode_request(&frame).unwrap() else {
+            panic!("expected the unsupported-version path");
+        };
+        assert_eq!(correlation_id, 1234);
+        let (api, version, body) = unsupported_version_response();
+        let out = encode_response(api, version, correlation_id, &body).unwrap();
+        assert_eq!(&out[8..10], &ResponseError::UnsupportedVersion.code().to_be_bytes());
+    }
+}

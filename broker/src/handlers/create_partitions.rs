@@ -1,0 +1,75 @@
+//! CreatePartitions: grow a topic (never shrink), optional explicit
+//! assignments, `validate_only`.
+
+use std::collections::HashSet;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+
+use super::msg;
+use crate::state::Broker;
+
+pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16) -> CreatePartitionsResponse {
+    let mut resp = CreatePartitionsResponse::default();
+    let mut seen = HashSet::new();
+    let dupes: HashSet<String> = req
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.0.to_string()))
+        .map(|t| t.name.0.to_string())
+        .collect();
+    let _guard = broker.admin_lock.lock().await;
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let mut r = CreatePartitionsTopicResult::default();
+        r.name = t.name.clone();
+        let outcome = if dupes.contains(&name) {
+            Err((E::InvalidRequest.code(), format!("Duplicate topic in request: {name}")))
+        } else {
+            let assignments = t
+                .assignments
+                .map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect());
+            broker.add_partitions(&name, t.count, assignments, req.validate_only)
+        };
+        if let Err((code, message)) = outcome {
+            r.error_code = code;
+            r.error_message = msg(message);
+        }
+        resp.results.push(r);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::broker;
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn req(name: &str, count: i32, validate_only: bool) -> CreatePartitionsRequest {
+        let mut t = CreatePartitionsTopic::default();
+        t.name = TopicName(StrBytes::from_string(name.into()));
+        t.count = count;
+        let mut r = CreatePartitionsRequest::default();
+        r.topics = vec![t];
+        r.validate_only = validate_only;
+        r
+    }
+
+    #[tokio::test]
+    async fn grows_but_never_shrinks() {
+        let tb = broker(&[]);
+        let b = &tb.broker;
+        b.auto_create_topic("t").unwrap();
+        assert_eq!(handle(b, req("t", 3, true), 3).await.results[0].error_code, 0);
+        assert_eq!(b.metadata.topic("t").unwrap().partitions.len(), 1);
+        assert_eq!(handle(b, req("t", 3, false), 3).await.results[0].error_code, 0);
+        assert!(b.log("t", 2).is_some());
+        assert_eq!(handle(b, req("t", 2, false), 3).await.results[0].error_code, E::InvalidPartitions.code());
+        assert_eq!(handle(b, req("t", 3, false), 3).await.results[0].error_code, E::InvalidPartitions.code());
+        assert_eq!(handle(b, req("nope", 3, false), 3).await.results[0].error_code, E::UnknownTopicOrPartition.code());
+    }
+}

@@ -1,0 +1,238 @@
+//! CreateTopics: Kafka's validation order (duplicates, name, partitions,
+//! replication factor or explicit assignment, configs), `validate_only`, and
+//! the v5+ echo of the topic's effective configs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::describe_configs::topic_config_entries;
+use super::msg;
+use crate::state::{Broker, TopicError};
+
+/// Partition index -> replicas, and topic config overrides.
+type TopicPlan = (BTreeMap<i32, Vec<i32>>, BTreeMap<String, String>);
+
+/// Validates the shape of one topic request into `(partitions, configs)`.
+fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
+    let mut configs = BTreeMap::new();
+    for c in &t.configs {
+        let Some(value) = &c.value else {
+            return Err((E::InvalidConfig.code(), format!("Null value not supported for topic config {}", c.name.as_str())));
+        };
+        configs.insert(c.name.to_string(), value.to_string());
+    }
+    let partitions = if !t.assignments.is_empty() {
+        if t.num_partitions != -1 || t.replication_factor != -1 {
+            return Err((
+                E::InvalidRequest.code(),
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+            ));
+        }
+        let mut out = BTreeMap::new();
+        let rf = t.assignments.first().map(|a| a.broker_ids.len());
+        for a in &t.assignments {
+            let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
+            broker.check_assignment(&replicas, rf)?;
+            out.insert(a.partition_index, replicas);
+        }
+        let n = i32::try_from(out.len()).unwrap_or(i32::MAX);
+        if out.keys().copied().ne(0..n) {
+            return Err((
+                E::InvalidReplicaAssignment.code(),
+                "Partitions should be consecutive and start from zero".into(),
+            ));
+        }
+        out
+    } else {
+        let n = match t.num_partitions {
+            -1 => broker.config.num_partitions,
+            n if n >= 1 => n,
+            _ => return Err((E::InvalidPartitions.code(), "Number of partitions must be larger than 0.".into())),
+        };
+        let rf = match t.replication_factor {
+            -1 => broker.config.default_replication_factor,
+            rf if rf >= 1 => rf,
+            _ => return Err((E::InvalidReplicationFactor.code(), "Replication factor must be larger than 0.".into())),
+        };
+        if rf > 1 {
+            return Err((
+                E::InvalidReplicationFactor.code(),
+                format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+                ),
+            ));
+        }
+        (0..n).map(|p| (p, vec![broker.config.node_id])).collect()
+    };
+    Ok((partitions, configs))
+}
+
+pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let mut resp = CreateTopicsResponse::default();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for t in &req.topics {
+        *seen.entry(t.name.0.to_string()).or_default() += 1;
+    }
+    let _guard = broker.admin_lock.lock().await;
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let mut r = CreatableTopicResult::default();
+        r.name = t.name.clone();
+        let outcome = if seen.get(&name).copied().unwrap_or(0) > 1 {
+            Err((E::InvalidRequest.code(), format!("Create topics request from client contains a duplicate topic {name}")))
+        } else {
+            plan(broker, &t).and_then(|(partitions, configs)| broker.create_topic(&name, partitions, configs, req.validate_only))
+        };
+        match outcome {
+            Ok(created) => {
+                if version >= 7 && !req.validate_only {
+                    r.topic_id = created.id;
+                }
+                if version >= 5 {
+                    r.num_partitions = i32::try_from(created.partitions.len()).unwrap_or(i32::MAX);
+                    r.replication_factor = 1;
+                    r.configs = Some(
+                        topic_config_entries(broker, &created.configs)
+                            .into_iter()
+                            .map(|e| {
+                                let mut c = CreatableTopicConfigs::default();
+                                c.name = StrBytes::from_static_str(e.name);
+                                c.value = Some(StrBytes::from_string(e.value));
+                                c.read_only = false;
+                                c.config_source = e.source;
+                                c
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            Err((code, message)) => {
+                r.error_code = code;
+                if version >= 1 {
+                    r.error_message = msg(message);
+                }
+                if version >= 5 {
+                    r.num_partitions = -1;
+                    r.replication_factor = -1;
+                }
+            }
+        }
+        resp.topics.push(r);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::{broker, encodes};
+    use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopicConfig};
+    use kafka_protocol::messages::{ApiKey, BrokerId, ResponseKind, TopicName};
+
+    fn topic(name: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> CreatableTopic {
+        let mut t = CreatableTopic::default();
+        t.name = TopicName(StrBytes::from_string(name.into()));
+        t.num_partitions = partitions;
+        t.replication_factor = rf;
+        t.configs = configs
+            .iter()
+            .map(|(k, v)| {
+                let mut c = CreatableTopicConfig::default();
+                c.name = StrBytes::from_string(k.to_string());
+                c.value = Some(StrBytes::from_string(v.to_string()));
+                c
+            })
+            .collect();
+        t
+    }
+
+    fn req(topics: Vec<CreatableTopic>, validate_only: bool) -> CreateTopicsRequest {
+        let mut r = CreateTopicsRequest::default();
+        r.topics = topics;
+        r.validate_only = validate_only;
+        r
+    }
+
+    #[tokio::test]
+    async fn creates_validates_and_refuses_with_kafka_codes() {
+        let tb = broker(&[("tidewater.topic.naming.policy.enable", "true")]);
+        let b = &tb.broker;
+        let r = handle(b, req(vec![topic("dry", 2, 1, &[])], true), 7).await;
+        assert_eq!(r.topics[0].error_code, 0);
+        assert!(b.metadata.topic("dry").is_none(), "validate_only must not create");
+
+        let r = handle(
+            b,
+            req(
+                vec![
+                    topic("ok", 3, -1, &[("retention.ms", "1000")]),
+                    topic("bad-rf", 1, 3, &[]),
+                    topic("bad-parts", 0, 1, &[]),
+                    topic("bad-config", 1, 1, &[("retention.ms", "soon")]),
+                    topic("unknown-config", 1, 1, &[("no.such.config", "1")]),
+                    topic("has.dot", 1, 1, &[]),
+                    topic("bad name", 1, 1, &[]),
+                ],
+                false,
+            ),
+            7,
+        )
+        .await;
+        let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                0,
+                E::InvalidReplicationFactor.code(),
+                E::InvalidPartitions.code(),
+                E::InvalidConfig.code(),
+                E::InvalidConfig.code(),
+                E::InvalidTopicException.code(),
+                E::InvalidTopicException.code(),
+            ]
+        );
+        assert!(r.topics[5].error_message.as_ref().unwrap().contains("naming policy"));
+        assert_eq!(r.topics[0].num_partitions, 3);
+        let retention = r.topics[0].configs.as_ref().unwrap().iter().find(|c| c.name.as_str() == "retention.ms").unwrap();
+        assert_eq!(retention.value.as_deref(), Some("1000"));
+        assert_eq!(retention.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
+        assert_eq!(b.metadata.topic("ok").unwrap().partitions.len(), 3);
+        assert!(b.log("ok", 2).is_some());
+        encodes(ApiKey::CreateTopics, 7, ResponseKind::CreateTopics(r.clone()));
+        encodes(ApiKey::CreateTopics, 2, ResponseKind::CreateTopics(handle(b, req(vec![topic("ok", 1, 1, &[])], false), 2).await));
+
+        let r = handle(b, req(vec![topic("ok", 1, 1, &[])], false), 7).await;
+        assert_eq!(r.topics[0].error_code, E::TopicAlreadyExists.code());
+        let r = handle(b, req(vec![topic("o_k", 1, 1, &[]), topic("dup", 1, 1, &[]), topic("dup", 1, 1, &[])], false), 7).await;
+        assert_eq!(r.topics[0].error_code, E::InvalidTopicException.code(), "'.'/'_' collision");
+        assert_eq!(r.topics[1].error_code, E::InvalidRequest.code());
+    }
+
+    #[tokio::test]
+    async fn explicit_assignments() {
+        let tb = broker(&[]);
+        let b = &tb.broker;
+        let assign = |p: i32, brokers: &[i32]| {
+            let mut a = CreatableReplicaAssignment::default();
+            a.partition_index = p;
+            a.broker_ids = brokers.iter().map(|x| BrokerId(*x)).collect();
+            a
+        };
+        let mut good = topic("assigned", -1, -1, &[]);
+        good.assignments = vec![assign(0, &[1]), assign(1, &[1])];
+        let mut bad = topic("elsewhere", -1, -1, &[]);
+        bad.assignments = vec![assign(0, &[2])];
+        let mut gap = topic("gap", -1, -1, &[]);
+        gap.assignments = vec![assign(1, &[1])];
+        let r = handle(b, req(vec![good, bad, gap], false), 7).await;
+        assert_eq!(r.topics[0].error_code, 0);
+        assert_eq!(r.topics[1].error_code, E::InvalidReplicaAssignment.code());
+        assert_eq!(r.topics[2].error_code, E::InvalidReplicaAssignment.code());
+        assert_eq!(b.metadata.topic("assigned").unwrap().partitions.len(), 2);
+    }
+}

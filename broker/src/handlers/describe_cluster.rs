@@ -1,0 +1,51 @@
+//! DescribeCluster: this node is the whole cluster and its controller.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{RequestContext, msg};
+use crate::state::Broker;
+
+/// `endpoint_type` 1 = brokers (2 = controllers, which this node does not expose).
+const ENDPOINT_BROKERS: i8 = 1;
+
+pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
+    let mut resp = DescribeClusterResponse::default();
+    if version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
+        resp.error_code = E::UnsupportedEndpointType.code();
+        resp.error_message = msg("The endpoint type requested is not supported by this broker");
+        resp.endpoint_type = req.endpoint_type;
+        return resp;
+    }
+    resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
+    resp.controller_id = BrokerId(broker.config.node_id);
+    let mut b = DescribeClusterBroker::default();
+    b.broker_id = BrokerId(broker.config.node_id);
+    if let Some(l) = broker.config.advertised(&ctx.listener) {
+        b.host = StrBytes::from_string(l.host.clone());
+        b.port = i32::from(l.port);
+    }
+    resp.brokers = vec![b];
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::{broker, ctx, encodes};
+    use kafka_protocol::messages::{ApiKey, ResponseKind};
+
+    #[tokio::test]
+    async fn one_broker_cluster() {
+        let tb = broker(&[]);
+        for v in [0, 1] {
+            let r = handle(&tb.broker, &ctx(), DescribeClusterRequest::default(), v);
+            assert_eq!(r.error_code, 0);
+            assert_eq!(r.brokers.len(), 1);
+            assert_eq!(r.cluster_id.as_str(), "test-cluster");
+            encodes(ApiKey::DescribeCluster, v, ResponseKind::DescribeCluster(r));
+        }
+    }
+}

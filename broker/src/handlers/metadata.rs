@@ -1,0 +1,166 @@
+//! Metadata: brokers (the advertised address of the listener the client used),
+//! topics with partitions led by this node (epoch 0, ISR = {node}), and
+//! auto-creation when `auto.create.topics.enable` and the request allow it.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::metadata::TopicMetadata;
+use crate::state::Broker;
+use crate::state::topic_names::{self, is_internal};
+
+fn topic_response(broker: &Broker, t: &TopicMetadata, version: i16) -> MetadataResponseTopic {
+    let mut out = MetadataResponseTopic::default();
+    out.name = Some(TopicName(StrBytes::from_string(t.name.clone())));
+    if version >= 10 {
+        out.topic_id = t.id;
+    }
+    out.is_internal = is_internal(&t.name);
+    out.partitions = t
+        .partitions
+        .iter()
+        .map(|(&p, replicas)| {
+            let mut mp = MetadataResponsePartition::default();
+            mp.partition_index = p;
+            mp.leader_id = BrokerId(broker.config.node_id);
+            mp.leader_epoch = 0;
+            mp.replica_nodes = replicas.iter().map(|r| BrokerId(*r)).collect();
+            mp.isr_nodes = vec![BrokerId(broker.config.node_id)];
+            mp
+        })
+        .collect();
+    out
+}
+
+fn error_topic(name: Option<String>, id: Uuid, code: i16) -> MetadataResponseTopic {
+    let mut out = MetadataResponseTopic::default();
+    out.name = name.map(|n| TopicName(StrBytes::from_string(n)));
+    out.topic_id = id;
+    out.error_code = code;
+    out
+}
+
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let mut resp = MetadataResponse::default();
+    let mut b = MetadataResponseBroker::default();
+    b.node_id = BrokerId(broker.config.node_id);
+    if let Some(l) = broker.config.advertised(&ctx.listener) {
+        b.host = StrBytes::from_string(l.host.clone());
+        b.port = i32::from(l.port);
+    }
+    resp.brokers = vec![b];
+    resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
+    resp.controller_id = BrokerId(broker.config.node_id);
+
+    // v0: an empty list means all topics; v1+: null means all.
+    let requested = match req.topics {
+        None => None,
+        Some(t) if t.is_empty() && version == 0 => None,
+        Some(t) => Some(t),
+    };
+    let Some(requested) = requested else {
+        resp.topics = broker.metadata.topics().iter().map(|t| topic_response(broker, t, version)).collect();
+        return resp;
+    };
+    // Before v4 there is no flag and the broker setting alone decides.
+    let allow_auto_create = broker.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
+    for rt in requested {
+        let name = match rt.name {
+            Some(n) => n.0.to_string(),
+            None => match broker.metadata.topic_by_id(rt.topic_id) {
+                Some(t) => {
+                    resp.topics.push(topic_response(broker, &t, version));
+                    continue;
+                }
+                None => {
+                    resp.topics.push(error_topic(None, rt.topic_id, E::UnknownTopicId.code()));
+                    continue;
+                }
+            },
+        };
+        if let Some(t) = broker.metadata.topic(&name) {
+            resp.topics.push(topic_response(broker, &t, version));
+            continue;
+        }
+        if topic_names::validate(&name).is_err() {
+            resp.topics.push(error_topic(Some(name), Uuid::nil(), E::InvalidTopicException.code()));
+            continue;
+        }
+        if !allow_auto_create || is_internal(&name) {
+            resp.topics.push(error_topic(Some(name), Uuid::nil(), E::UnknownTopicOrPartition.code()));
+            continue;
+        }
+        let _guard = broker.admin_lock.lock().await;
+        let created = match broker.metadata.topic(&name) {
+            Some(t) => Ok(t),
+            None => broker.auto_create_topic(&name),
+        };
+        match created {
+            Ok(t) => resp.topics.push(topic_response(broker, &t, version)),
+            Err((code, message)) => {
+                tracing::info!(topic = %name, client_id = %ctx.client_id, %message, "auto-creation refused");
+                resp.topics.push(error_topic(Some(name), Uuid::nil(), code));
+            }
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::{broker, ctx, encodes};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{ApiKey, ResponseKind};
+
+    fn request(topics: Option<&[&str]>, auto: bool) -> MetadataRequest {
+        let mut r = MetadataRequest::default();
+        r.allow_auto_topic_creation = auto;
+        r.topics = topics.map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    let mut rt = MetadataRequestTopic::default();
+                    rt.name = Some(TopicName(StrBytes::from_string(t.to_string())));
+                    rt
+                })
+                .collect()
+        });
+        r
+    }
+
+    #[tokio::test]
+    async fn auto_creates_when_allowed_and_reports_unknown_otherwise() {
+        let tb = broker(&[("num.partitions", "3")]);
+        let b = &tb.broker;
+        let resp = handle(b, &ctx(), request(Some(&["fresh"]), false), 12).await;
+        assert_eq!(resp.topics[0].error_code, E::UnknownTopicOrPartition.code());
+        let resp = handle(b, &ctx(), request(Some(&["fresh", "bad name"]), true), 12).await;
+        assert_eq!(resp.topics[0].error_code, 0);
+        assert_eq!(resp.topics[0].partitions.len(), 3);
+        assert_ne!(resp.topics[0].topic_id, Uuid::nil());
+        assert_eq!(resp.topics[1].error_code, E::InvalidTopicException.code());
+        assert_eq!(resp.brokers[0].port, 9092);
+        assert_eq!(resp.brokers[0].host.as_str(), "127.0.0.1");
+        assert_eq!(resp.cluster_id.as_deref(), Some("test-cluster"));
+        for v in [0, 1, 4, 9, 10, 12] {
+            let r = handle(b, &ctx(), request(None, false), v).await;
+            assert!(r.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "fresh")));
+            let offsets = r.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "__consumer_offsets"));
+            assert!(offsets.is_some_and(|t| t.is_internal), "v{v}");
+            encodes(ApiKey::Metadata, v, ResponseKind::Metadata(r));
+        }
+    }
+
+    #[tokio::test]
+    async fn broker_setting_disables_auto_creation() {
+        let tb = broker(&[("auto.create.topics.enable", "false")]);
+        let resp = handle(&tb.broker, &ctx(), request(Some(&["x"]), true), 12).await;
+        assert_eq!(resp.topics[0].error_code, E::UnknownTopicOrPartition.code());
+    }
+}

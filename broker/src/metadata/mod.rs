@@ -1,0 +1,77 @@
+//! Cluster metadata: topics (id, partitions, replica assignment, configs), the
+//! dynamic broker configs and producer-id blocks.
+//!
+//! Owns the [`MetadataStore`] trait so that the single-node file store here can
+//! later be replaced by the KRaft quorum without touching the handlers. It does
+//! not own partition data (that is `tidewater-storage`).
+
+mod file_store;
+mod meta_properties;
+
+pub use file_store::FileMetadataStore;
+pub use meta_properties::{MetaProperties, MetaPropertiesError, format_log_dirs, read_cluster_id};
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One topic as the cluster knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub id: Uuid,
+    /// Partition index -> replica node ids (the first is the preferred leader).
+    pub partitions: BTreeMap<i32, Vec<i32>>,
+    /// Topic-level config overrides, as given (e.g. `retention.ms`).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Why a metadata change was refused or could not be persisted.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("topic {0} already exists")]
+    TopicExists(String),
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    #[error("topic {0} has {1} partitions; partitions can only be added")]
+    PartitionCount(String, usize),
+    #[error("cannot persist metadata to {path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("metadata file {path} is corrupt: {reason}")]
+    Corrupt { path: std::path::PathBuf, reason: String },
+}
+
+impl MetadataError {
+    /// The Kafka error code a client gets for this failure.
+    pub fn error_code(&self) -> i16 {
+        use kafka_protocol::error::ResponseError as E;
+        match self {
+            MetadataError::TopicExists(_) => E::TopicAlreadyExists.code(),
+            MetadataError::UnknownTopic(_) => E::UnknownTopicOrPartition.code(),
+            MetadataError::PartitionCount(..) => E::InvalidPartitions.code(),
+            MetadataError::Io { .. } | MetadataError::Corrupt { .. } => E::KafkaStorageError.code(),
+        }
+    }
+}
+
+/// The source of truth for cluster metadata. Every mutation is durable when it
+/// returns `Ok`.
+pub trait MetadataStore: Send + Sync + 'static {
+    fn cluster_id(&self) -> String;
+    fn topics(&self) -> Vec<TopicMetadata>;
+    fn topic(&self, name: &str) -> Option<TopicMetadata>;
+    fn topic_by_id(&self, id: Uuid) -> Option<TopicMetadata>;
+    fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError>;
+    fn delete_topic(&self, name: &str) -> Result<TopicMetadata, MetadataError>;
+    /// Appends partitions with the given replica assignments.
+    fn add_partitions(&self, name: &str, assignments: Vec<Vec<i32>>) -> Result<TopicMetadata, MetadataError>;
+    /// Replaces the topic's config overrides.
+    fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>) -> Result<(), MetadataError>;
+    fn broker_configs(&self) -> BTreeMap<String, String>;
+    /// Replaces the dynamic (cluster-wide default) broker configs.
+    fn set_broker_configs(&self, configs: BTreeMap<String, String>) -> Result<(), MetadataError>;
+    /// Reserves `size` producer ids and returns the first; never hands out an id twice,
+    /// across restarts too.
+    fn allocate_producer_ids(&self, size: i64) -> Result<i64, MetadataError>;
+}

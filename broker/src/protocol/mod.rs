@@ -1,0 +1,98 @@
+//! The Kafka wire format at the frame level: request decoding and response
+//! encoding with the right header versions, on top of the `kafka-protocol` codec.
+//!
+//! Sans-IO: it takes and returns bytes. Deciding what to answer is the
+//! handlers' job; reading frames off sockets is the server's.
+
+mod versions;
+
+pub use versions::{SUPPORTED_APIS, supported_range};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+/// A request ready for a handler.
+#[derive(Debug)]
+pub struct DecodedRequest {
+    pub header: RequestHeader,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub body: RequestKind,
+}
+
+/// Outcome of decoding one frame that did not have to close the connection.
+#[derive(Debug)]
+pub enum Decoded {
+    Request(Box<DecodedRequest>),
+    /// ApiVersions at a version we do not speak: Kafka answers UNSUPPORTED_VERSION
+    /// in a v0 response so the client can retry with a version it finds there.
+    UnsupportedApiVersions { correlation_id: i32 },
+}
+
+/// Why a frame could not be decoded. Each closes the connection (as Kafka does).
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("frame of {0} bytes is too short for a request header")]
+    Truncated(usize),
+    #[error("unknown or unsupported API key {0}")]
+    UnsupportedApi(i16),
+    #[error("unsupported version {version} of {api:?}")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed { api: ApiKey, version: i16, reason: String },
+}
+
+/// Why a response could not be encoded (a bug, never client input).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode {api:?} v{version} response: {reason}")]
+pub struct EncodeError {
+    pub api: ApiKey,
+    pub version: i16,
+    pub reason: String,
+}
+
+/// Decodes one request frame (without its 4-byte size prefix). Never panics on
+/// any input; this is the fuzzed entry point.
+pub fn decode_request(frame: &[u8]) -> Result<Decoded, DecodeError> {
+    if frame.len() < 8 {
+        return Err(DecodeError::Truncated(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api_key = ApiKey::try_from(raw_key).map_err(|()| DecodeError::UnsupportedApi(raw_key))?;
+    let (min, max) = supported_range(api_key).ok_or(DecodeError::UnsupportedApi(raw_key))?;
+    if version < min || version > max {
+        if api_key == ApiKey::ApiVersions {
+            let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+            return Ok(Decoded::UnsupportedApiVersions { correlation_id });
+        }
+        return Err(DecodeError::UnsupportedVersion { api: api_key, version });
+    }
+    let malformed = |e: String| DecodeError::Malformed { api: api_key, version, reason: e };
+    let mut buf = Bytes::copy_from_slice(frame);
+    let header = RequestHeader::decode(&mut buf, api_key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
+    let body = RequestKind::decode(api_key, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
+    Ok(Decoded::Request(Box::new(DecodedRequest { header, api_key, version, body })))
+}
+
+/// Encodes a response frame including its 4-byte size prefix. ApiVersions always
+/// uses response header v0 (clients parse it before knowing the version).
+pub fn encode_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<BytesMut, EncodeError> {
+    let err = |reason: String| EncodeError { api: api_key, version, reason };
+    let header_version = body.header_version(version);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    header.encode(&mut buf, header_version).map_err(|e| err(e.to_string()))?;
+    body.encode(&mut buf, version).map_err(|e| err(e.to_string()))?;
+    let size = i32::try_from(buf.len() - 4).map_err(|_| err("response larger than 2 GiB".into()))?;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf)
+}

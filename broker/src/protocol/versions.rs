@@ -1,0 +1,65 @@
+//! The APIs this broker answers and the version ranges it really handles:
+//! Apache Kafka 4.0's ranges (which still cover what older clients in the field
+//! send). Transactions, ACLs, quotas, SASL and KRaft-internal APIs are not
+//! advertised because they are not implemented.
+
+use kafka_protocol::messages::ApiKey;
+
+/// `(api, min, max)` for every API ApiVersions advertises.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The supported `(min, max)` for `api`, if this broker answers it at all.
+pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(a, _, _)| *a == api)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_range_is_decodable_by_the_codec() {
+        for (api, min, max) in SUPPORTED_APIS {
+            let codec = api.valid_versions();
+            assert!(codec.min <= *min && *max <= codec.max, "{api:?} {min}-{max} vs {codec}");
+        }
+    }
+
+    #[test]
+    fn transactions_are_not_advertised() {
+        for api in [ApiKey::AddPartitionsToTxn, ApiKey::EndTxn, ApiKey::TxnOffsetCommit, ApiKey::SaslHandshake] {
+            assert!(supported_range(api).is_none());
+        }
+    }
+}

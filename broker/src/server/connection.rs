@@ -1,0 +1,126 @@
+//! One client connection: read a size-prefixed frame, decode, dispatch, write
+//! the response, repeat. Requests on a connection are answered strictly in
+//! order (one at a time, as Kafka mutes a channel while a request is in flight).
+//! Any framing or decoding failure closes only this connection, with a log line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, broadcast};
+use tracing::{debug, info, warn};
+
+use crate::handlers::{self, RequestContext};
+use crate::protocol::{Decoded, decode_request, encode_response};
+use crate::state::Broker;
+
+/// Limits shared by all connections.
+pub struct ConnectionLimits {
+    /// `socket.request.max.bytes`.
+    pub max_request_bytes: usize,
+    /// Bytes of requests read but not yet answered, across all connections.
+    pub inflight_bytes: Arc<Semaphore>,
+    /// Permits of `inflight_bytes` (a request never asks for more than this).
+    pub inflight_capacity: usize,
+}
+
+/// Why a connection was closed early (each is logged, never propagated).
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("request size {0} is negative or exceeds socket.request.max.bytes ({1})")]
+    Oversized(i64, usize),
+    #[error("{0}")]
+    Decode(#[from] crate::protocol::DecodeError),
+    #[error("{0}")]
+    Encode(#[from] crate::protocol::EncodeError),
+}
+
+/// Serves a connection until the client closes it, it misbehaves, or shutdown.
+pub async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: String,
+    broker: Arc<Broker>,
+    limits: Arc<ConnectionLimits>,
+    mut shutdown: broadcast::Receiver<()>,
+) {
+    let _ = stream.set_nodelay(true);
+    broker.metrics.connection_opened(&listener);
+    let result = run(stream, peer, &listener, &broker, &limits, &mut shutdown).await;
+    broker.metrics.connection_closed(&listener);
+    match result {
+        Ok(()) => debug!(%peer, "connection closed"),
+        Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
+        Err(e) => warn!(%peer, error = %e, "closing connection"),
+    }
+}
+
+async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: &str,
+    broker: &Broker,
+    limits: &ConnectionLimits,
+    shutdown: &mut broadcast::Receiver<()>,
+) -> Result<(), ConnectionError> {
+    let (read_half, mut write_half) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    let client_host = peer.ip().to_string();
+    loop {
+        let size = tokio::select! {
+            _ = shutdown.recv() => return Ok(()),
+            size = reader.read_i32() => match size {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|s| *s <= limits.max_request_bytes)
+            .ok_or(ConnectionError::Oversized(i64::from(size), limits.max_request_bytes))?;
+        let permits = u32::try_from(size.clamp(1, limits.inflight_capacity)).unwrap_or(u32::MAX);
+        let _permit = limits
+            .inflight_bytes
+            .acquire_many(permits)
+            .await
+            .map_err(|_| std::io::Error::other("in-flight byte limiter closed"))?;
+        let mut frame = vec![0u8; size];
+        reader.read_exact(&mut frame).await?;
+        let started = Instant::now();
+        match decode_request(&frame)? {
+            Decoded::UnsupportedApiVersions { correlation_id } => {
+                let (api, version, body) = handlers::api_versions::unsupported_version_response();
+                let out = encode_response(api, version, correlation_id, &body)?;
+                write_half.write_all(&out).await?;
+            }
+            Decoded::Request(request) => {
+                let ctx = RequestContext {
+                    client_id: request.header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                    client_host: client_host.clone(),
+                    listener: listener.to_string(),
+                    correlation_id: request.header.correlation_id,
+                };
+                let api = request.api_key;
+                let version = request.version;
+                let correlation_id = request.header.correlation_id;
+                if let Some(body) = handlers::dispatch(broker, &ctx, *request).await {
+                    let out = encode_response(api, version, correlation_id, &body)?;
+                    write_half.write_all(&out).await?;
+                }
+                broker
+                    .metrics
+                    .request(&format!("{api:?}"), version, started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+}
+
+/// Logs the stable startup line tests and operators look for.
+pub fn log_listening(addr: &SocketAddr, listener: &str) {
+    info!(listener, "listening on {addr}");
+}

@@ -1,0 +1,191 @@
+//! The network shell: binds the Kafka listeners and the HTTP endpoint, accepts
+//! connections under a connection cap, and shuts down gracefully — stop
+//! accepting, let in-flight requests finish, then flush and checkpoint.
+
+mod connection;
+
+pub use connection::ConnectionLimits;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tracing::{info, warn};
+
+use crate::config::BrokerConfig;
+use crate::metrics::serve_http;
+use crate::state::{Broker, StartupError};
+
+/// Runs the broker until `shutdown_signal` completes, then shuts down cleanly.
+pub async fn run(config: BrokerConfig, shutdown_signal: impl Future<Output = ()>) -> Result<(), StartupError> {
+    let server = Server::start(config).await?;
+    shutdown_signal.await;
+    info!("shutdown requested");
+    server.shutdown().await
+}
+
+/// A started broker (used by `run` and by in-process tests).
+pub struct Server {
+    pub broker: Arc<Broker>,
+    /// Bound Kafka listeners: (name, address).
+    pub listeners: Vec<(String, SocketAddr)>,
+    pub http_addr: SocketAddr,
+    shutdown_tx: broadcast::Sender<()>,
+    /// Every connection task holds a sender; all dropped = all drained.
+    drained_rx: mpsc::Receiver<()>,
+    drained_tx: Option<mpsc::Sender<()>>,
+    accept_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn bind(what: &'static str, addr: String) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(&addr).await.map_err(|source| StartupError::Bind { what, addr, source })
+}
+
+impl Server {
+    /// Binds, opens storage and starts accepting.
+    pub async fn start(mut config: BrokerConfig) -> Result<Server, StartupError> {
+        let mut bound = Vec::new();
+        for l in &config.listeners {
+            let host = if l.host.is_empty() { "0.0.0.0".to_string() } else { l.host.clone() };
+            let addr = if host.contains(':') { format!("[{host}]:{}", l.port) } else { format!("{host}:{}", l.port) };
+            let listener = bind("listener", addr).await?;
+            let local = listener.local_addr().map_err(|source| StartupError::Bind {
+                what: "listener",
+                addr: l.host_port(),
+                source,
+            })?;
+            bound.push((l.name.clone(), local, listener));
+        }
+        // Port 0 means "any free port": advertise the one we got.
+        for a in &mut config.advertised_listeners {
+            if a.port == 0
+                && let Some((_, local, _)) = bound.iter().find(|(n, _, _)| *n == a.name)
+            {
+                a.port = local.port();
+            }
+            if a.host.is_empty() {
+                a.host = local_hostname();
+            }
+        }
+        let http = bind("tidewater.http.listener", config.http_listener.to_string()).await?;
+        let http_addr = http.local_addr().map_err(|source| StartupError::Bind {
+            what: "tidewater.http.listener",
+            addr: config.http_listener.to_string(),
+            source,
+        })?;
+        let max_connections = config.max_connections;
+        let limits = Arc::new(ConnectionLimits {
+            max_request_bytes: usize::try_from(config.socket_request_max_bytes).unwrap_or(usize::MAX),
+            inflight_bytes: Arc::new(Semaphore::new(config.queued_max_request_bytes.min(Semaphore::MAX_PERMITS))),
+            inflight_capacity: config.queued_max_request_bytes.min(Semaphore::MAX_PERMITS).min(u32::MAX as usize),
+        });
+        // Startup blocks the runtime on purpose: nothing else runs before it is done.
+        let broker = Broker::open(config)?;
+        let (shutdown_tx, _) = broadcast::channel(1);
+        let (drained_tx, drained_rx) = mpsc::channel(1);
+        let connection_slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+        let mut accept_tasks = Vec::new();
+        let mut listeners = Vec::new();
+        for (name, local, listener) in bound {
+            connection::log_listening(&local, &name);
+            listeners.push((name.clone(), local));
+            accept_tasks.push(tokio::spawn(accept_loop(
+                listener,
+                name,
+                broker.clone(),
+                limits.clone(),
+                connection_slots.clone(),
+                shutdown_tx.clone(),
+                drained_tx.clone(),
+            )));
+        }
+        info!(addr = %http_addr, "http endpoint (/metrics, /healthz, /readyz) listening on {http_addr}");
+        tokio::spawn(serve_http(http, broker.clone(), shutdown_tx.subscribe()));
+        broker.set_ready(true);
+        Ok(Server {
+            broker,
+            listeners,
+            http_addr,
+            shutdown_tx,
+            drained_rx,
+            drained_tx: Some(drained_tx),
+            accept_tasks,
+        })
+    }
+
+    /// Stops accepting, waits for in-flight requests, then flushes and checkpoints.
+    pub async fn shutdown(mut self) -> Result<(), StartupError> {
+        self.broker.set_ready(false);
+        let _ = self.shutdown_tx.send(());
+        for t in self.accept_tasks.drain(..) {
+            let _ = t.await;
+        }
+        self.drained_tx.take();
+        // Returns None once every connection task has finished its current request.
+        let _ = self.drained_rx.recv().await;
+        let broker = self.broker.clone();
+        match tokio::task::spawn_blocking(move || broker.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(StartupError::Storage(e)),
+            Err(e) => return Err(StartupError::Shutdown(e.to_string())),
+        }
+        info!("shutdown complete");
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    name: String,
+    broker: Arc<Broker>,
+    limits: Arc<ConnectionLimits>,
+    slots: Arc<Semaphore>,
+    shutdown: broadcast::Sender<()>,
+    drained: mpsc::Sender<()>,
+) {
+    let mut stop = shutdown.subscribe();
+    loop {
+        let permit = tokio::select! {
+            _ = stop.recv() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = stop.recv() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let broker = broker.clone();
+        let limits = limits.clone();
+        let rx = shutdown.subscribe();
+        let drained = drained.clone();
+        let name = name.clone();
+        tokio::spawn(async move {
+            connection::serve_connection(stream, peer, name, broker, limits, rx).await;
+            drop(permit);
+            drop(drained);
+        });
+    }
+}
+
+/// The host name to advertise when a listener names no host (Kafka uses the
+/// canonical host name).
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}

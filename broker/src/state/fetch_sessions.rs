@@ -1,0 +1,265 @@
+//! Incremental fetch sessions (KIP-227): the broker remembers what each consumer
+//! fetches so follow-up requests list only the partitions that changed, and
+//! responses only the partitions with news.
+//!
+//! Sans-IO: [`FetchSessionCache::begin`] resolves a request against the cache
+//! into the partitions to read, and [`FetchSessionCache::complete`] decides which
+//! read results go into the response and remembers what was sent.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use kafka_protocol::error::ResponseError;
+use tidewater_storage::TopicPartition;
+use uuid::Uuid;
+
+/// Epoch values with a protocol meaning (`FetchMetadata` in Kafka).
+const INITIAL_EPOCH: i32 = 0;
+const FINAL_EPOCH: i32 = -1;
+
+/// What a fetch asks of one partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchPartition {
+    pub tp: TopicPartition,
+    pub topic_id: Uuid,
+    pub fetch_offset: i64,
+    pub partition_max_bytes: i32,
+}
+
+/// Per-partition facts that decide whether an incremental response includes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartitionOutcome {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub has_records: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    request: FetchPartition,
+    /// What the last response told the client (None: never sent).
+    last_sent: Option<(i64, i64)>,
+}
+
+#[derive(Debug)]
+struct Session {
+    /// The epoch the next request must carry.
+    epoch: i32,
+    partitions: IndexMap<TopicPartition, Cached>,
+    last_used: u64,
+}
+
+/// How a request relates to the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// No session: answer every requested partition, session id 0.
+    Sessionless,
+    /// A new session: answer every partition.
+    Full { session_id: i32 },
+    /// An existing session: answer only partitions with news.
+    Incremental { session_id: i32 },
+}
+
+/// A resolved fetch: which partitions to read and how to shape the answer.
+#[derive(Debug, Clone)]
+pub struct FetchContext {
+    pub kind: SessionKind,
+    pub partitions: Vec<FetchPartition>,
+}
+
+impl FetchContext {
+    /// The session id the response carries.
+    pub fn session_id(&self) -> i32 {
+        match self.kind {
+            SessionKind::Sessionless => 0,
+            SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => session_id,
+        }
+    }
+}
+
+/// The broker's cache of fetch sessions, bounded by
+/// `max.incremental.fetch.session.cache.slots`, evicting the least recently used.
+#[derive(Debug)]
+pub struct FetchSessionCache {
+    max_slots: usize,
+    sessions: HashMap<i32, Session>,
+    next_id: i32,
+    /// Logical clock for LRU eviction.
+    tick: u64,
+}
+
+impl FetchSessionCache {
+    /// `first_id` seeds session ids (random in production, fixed in tests).
+    pub fn new(max_slots: usize, first_id: i32) -> Self {
+        FetchSessionCache { max_slots, sessions: HashMap::new(), next_id: first_id.max(1), tick: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Resolves a request. `Err` is the top-level error code
+    /// (FETCH_SESSION_ID_NOT_FOUND / INVALID_FETCH_SESSION_EPOCH).
+    pub fn begin(
+        &mut self,
+        session_id: i32,
+        epoch: i32,
+        requested: Vec<FetchPartition>,
+        forgotten: &[TopicPartition],
+    ) -> Result<FetchContext, i16> {
+        self.tick += 1;
+        match epoch {
+            FINAL_EPOCH => {
+                self.sessions.remove(&session_id);
+                Ok(FetchContext { kind: SessionKind::Sessionless, partitions: requested })
+            }
+            INITIAL_EPOCH => {
+                if session_id != 0 {
+                    self.sessions.remove(&session_id);
+                }
+                if self.max_slots == 0 {
+                    return Ok(FetchContext { kind: SessionKind::Sessionless, partitions: requested });
+                }
+                while self.sessions.len() >= self.max_slots {
+                    let Some(lru) = self.sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id)
+                    else {
+                        break;
+                    };
+                    self.sessions.remove(&lru);
+                }
+                let id = self.allocate_id();
+                let partitions = requested
+                    .iter()
+                    .map(|p| (p.tp.clone(), Cached { request: p.clone(), last_sent: None }))
+                    .collect();
+                self.sessions.insert(id, Session { epoch: next_epoch(epoch), partitions, last_used: self.tick });
+                Ok(FetchContext { kind: SessionKind::Full { session_id: id }, partitions: requested })
+            }
+            _ => {
+                let session = self
+                    .sessions
+                    .get_mut(&session_id)
+                    .ok_or(ResponseError::FetchSessionIdNotFound.code())?;
+                if session.epoch != epoch {
+                    return Err(ResponseError::InvalidFetchSessionEpoch.code());
+                }
+                for tp in forgotten {
+                    session.partitions.shift_remove(tp);
+                }
+                for p in requested {
+                    match session.partitions.get_mut(&p.tp) {
+                        Some(c) => c.request = p,
+                        None => {
+                            session.partitions.insert(p.tp.clone(), Cached { request: p, last_sent: None });
+                        }
+                    }
+                }
+                session.epoch = next_epoch(epoch);
+                session.last_used = self.tick;
+                let partitions = session.partitions.values().map(|c| c.request.clone()).collect();
+                Ok(FetchContext { kind: SessionKind::Incremental { session_id }, partitions })
+            }
+        }
+    }
+
+    /// After reading `outcomes` (in `ctx.partitions` order): which to include in
+    /// the response. Records what was sent and advances cached fetch offsets is
+    /// the client's job (it resends changed offsets), as in Kafka.
+    pub fn complete(&mut self, ctx: &FetchContext, outcomes: &[PartitionOutcome]) -> Vec<bool> {
+        let session_id = match ctx.kind {
+            SessionKind::Sessionless => return vec![true; outcomes.len()],
+            SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => session_id,
+        };
+        let incremental = matches!(ctx.kind, SessionKind::Incremental { .. });
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return vec![true; outcomes.len()];
+        };
+        ctx.partitions
+            .iter()
+            .zip(outcomes)
+            .map(|(p, o)| {
+                let Some(cached) = session.partitions.get_mut(&p.tp) else { return true };
+                let now = (o.high_watermark, o.log_start_offset);
+                let changed = cached.last_sent != Some(now);
+                cached.last_sent = Some(now);
+                !incremental || changed || o.has_records || o.error_code != 0
+            })
+            .collect()
+    }
+
+    fn allocate_id(&mut self) -> i32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = if self.next_id == i32::MAX { 1 } else { self.next_id + 1 };
+            if !self.sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+fn next_epoch(epoch: i32) -> i32 {
+    if epoch == i32::MAX { 1 } else { epoch + 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(topic: &str, p: i32, offset: i64) -> FetchPartition {
+        FetchPartition {
+            tp: TopicPartition::new(topic, p),
+            topic_id: Uuid::nil(),
+            fetch_offset: offset,
+            partition_max_bytes: 1024,
+        }
+    }
+
+    fn outcome(hw: i64, has_records: bool) -> PartitionOutcome {
+        PartitionOutcome { error_code: 0, high_watermark: hw, log_start_offset: 0, has_records }
+    }
+
+    #[test]
+    fn full_then_incremental_only_reports_news() {
+        let mut cache = FetchSessionCache::new(10, 7);
+        let ctx = cache.begin(0, 0, vec![part("a", 0, 0), part("a", 1, 0)], &[]).unwrap();
+        assert_eq!(ctx.kind, SessionKind::Full { session_id: 7 });
+        assert_eq!(cache.complete(&ctx, &[outcome(5, true), outcome(0, false)]), vec![true, true]);
+
+        // Epoch 1: nothing listed, both partitions still fetched; only news reported.
+        let ctx = cache.begin(7, 1, vec![], &[]).unwrap();
+        assert_eq!(ctx.partitions.len(), 2);
+        assert_eq!(cache.complete(&ctx, &[outcome(5, false), outcome(3, false)]), vec![false, true]);
+
+        // Forget one, move the other's offset.
+        let ctx = cache.begin(7, 2, vec![part("a", 0, 5)], &[TopicPartition::new("a", 1)]).unwrap();
+        assert_eq!(ctx.partitions, vec![part("a", 0, 5)]);
+
+        assert_eq!(cache.begin(7, 2, vec![], &[]).unwrap_err(), ResponseError::InvalidFetchSessionEpoch.code());
+        assert_eq!(cache.begin(99, 1, vec![], &[]).unwrap_err(), ResponseError::FetchSessionIdNotFound.code());
+
+        // Final epoch closes the session.
+        let ctx = cache.begin(7, -1, vec![part("a", 0, 5)], &[]).unwrap();
+        assert_eq!(ctx.session_id(), 0);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn cache_is_bounded_lru() {
+        let mut cache = FetchSessionCache::new(2, 1);
+        let a = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
+        let b = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
+        cache.begin(a, 1, vec![], &[]).unwrap();
+        let c = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
+        assert_eq!(cache.len(), 2);
+        assert!(cache.begin(b, 1, vec![], &[]).is_err(), "b was least recently used");
+        assert!(cache.begin(a, 2, vec![], &[]).is_ok());
+        assert!(cache.begin(c, 1, vec![], &[]).is_ok());
+        assert_eq!(FetchSessionCache::new(0, 1).begin(0, 0, vec![], &[]).unwrap().kind, SessionKind::Sessionless);
+    }
+}

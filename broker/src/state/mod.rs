@@ -1,0 +1,273 @@
+//! [`Broker`]: the shared state every handler works on — config, metadata
+//! store, logs, group coordinator, producer ids, fetch sessions, metrics — and
+//! the topic lifecycle that must keep metadata and logs consistent.
+
+pub mod fetch_sessions;
+pub mod offsets_backend;
+pub mod producer_ids;
+pub mod topic_names;
+mod topics;
+
+pub use topics::TopicError;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tidewater_group::{GroupConfig, GroupCoordinator};
+use tidewater_storage::{Log, LogConfig, LogManager, TopicPartition};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::config::{BrokerConfig, ConfigError};
+use crate::metadata::{
+    FileMetadataStore, MetaPropertiesError, MetadataError, MetadataStore, TopicMetadata, read_cluster_id,
+};
+use crate::metrics::Metrics;
+use fetch_sessions::FetchSessionCache;
+use offsets_backend::LogOffsetsBackend;
+use producer_ids::ProducerIdManager;
+use topic_names::OFFSETS_TOPIC;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Wakes long-polling fetches whenever any partition grows.
+#[derive(Debug, Default)]
+pub struct AppendNotifier {
+    notify: Notify,
+}
+
+impl AppendNotifier {
+    pub fn notify(&self) {
+        self.notify.notify_waiters();
+    }
+
+    /// A future that completes on the next append; create it *before* checking
+    /// for data so an append in between is not missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    LogDirs(#[from] MetaPropertiesError),
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("cannot open logs: {0}")]
+    Storage(#[from] tidewater_storage::StorageError),
+    #[error("shutdown failed: {0}")]
+    Shutdown(String),
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind { what: &'static str, addr: String, source: std::io::Error },
+}
+
+/// Everything a request handler may touch.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    pub metadata: Arc<dyn MetadataStore>,
+    pub logs: Arc<LogManager>,
+    pub groups: Arc<GroupCoordinator>,
+    pub producer_ids: ProducerIdManager,
+    pub fetch_sessions: Mutex<FetchSessionCache>,
+    pub metrics: Arc<Metrics>,
+    pub notifier: Arc<AppendNotifier>,
+    /// Broker-wide topic defaults: static config overlaid with dynamic broker configs.
+    log_defaults: RwLock<LogConfig>,
+    /// Serializes topic create/delete/alter so metadata and logs change together.
+    pub admin_lock: tokio::sync::Mutex<()>,
+    /// Set once listeners are bound and every log is loaded (`/readyz`).
+    pub ready: AtomicBool,
+}
+
+impl Broker {
+    /// Opens formatted log dirs, metadata and logs; creates `__consumer_offsets`
+    /// when missing and replays it into the group coordinator. Must run inside tokio.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartupError> {
+        let cluster_id = read_cluster_id(&config.log_dirs, config.node_id)?;
+        let metadata: Arc<dyn MetadataStore> = Arc::new(FileMetadataStore::open(&config.log_dirs[0], cluster_id.clone())?);
+        let dynamic = metadata.broker_configs();
+        let log_defaults = config.log_defaults(&dynamic)?;
+        let logs = LogManager::open(config.log_manager_config(&dynamic)?)?;
+        let notifier = Arc::new(AppendNotifier::default());
+        let backend = Arc::new(LogOffsetsBackend {
+            logs: logs.clone(),
+            metadata: metadata.clone(),
+            notifier: notifier.clone(),
+        });
+        let groups = GroupCoordinator::new(
+            GroupConfig {
+                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                min_session_timeout_ms: config.group_min_session_timeout_ms,
+                max_session_timeout_ms: config.group_max_session_timeout_ms,
+                max_size: config.group_max_size,
+                offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+                offsets_topic_partitions: config.offsets_topic_num_partitions,
+            },
+            backend,
+        );
+        let first_session_id = i32::from_be_bytes(Uuid::new_v4().as_bytes()[..4].try_into().unwrap_or([0, 0, 0, 1])) & 0x3fff_ffff;
+        let broker = Arc::new(Broker {
+            fetch_sessions: Mutex::new(FetchSessionCache::new(config.fetch_session_cache_slots, first_session_id)),
+            producer_ids: ProducerIdManager::new(metadata.clone()),
+            metrics: Arc::new(Metrics::new()),
+            cluster_id,
+            metadata,
+            logs,
+            groups,
+            notifier,
+            log_defaults: RwLock::new(log_defaults),
+            admin_lock: tokio::sync::Mutex::new(()),
+            ready: AtomicBool::new(false),
+            config,
+        });
+        broker.reconcile_logs()?;
+        broker.ensure_offsets_topic()?;
+        for p in 0..broker.config.offsets_topic_num_partitions {
+            let records = offsets_backend::read_partition(&broker.logs, p);
+            broker.groups.load_partition(p, records);
+        }
+        broker.logs.start_background_tasks();
+        Ok(broker)
+    }
+
+    /// Makes metadata and logs agree: every known partition gets a log with the
+    /// topic's effective config, and every log found on disk without metadata is
+    /// adopted (never deleted: losing the metadata file must not lose data).
+    fn reconcile_logs(&self) -> Result<(), StartupError> {
+        for topic in self.metadata.topics() {
+            let config = self.topic_log_config(&topic.configs);
+            for &p in topic.partitions.keys() {
+                let log = self.logs.get_or_create_log(&TopicPartition::new(topic.name.clone(), p), config.clone())?;
+                log.update_config(config.clone());
+                log.update_high_watermark(log.log_end_offset());
+            }
+        }
+        let mut orphans: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (tp, log) in self.logs.logs() {
+            log.update_high_watermark(log.log_end_offset());
+            if self.metadata.topic(&tp.topic).is_none_or(|t| !t.partitions.contains_key(&tp.partition)) {
+                orphans.entry(tp.topic.clone()).or_default().push(tp.partition);
+            }
+        }
+        for (name, partitions) in orphans {
+            warn!(topic = %name, ?partitions, "log found on disk without metadata; adopting it");
+            match self.metadata.topic(&name) {
+                Some(t) => {
+                    let max = partitions.iter().copied().max().unwrap_or(0);
+                    let current = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
+                    let add = (current..=max).map(|_| vec![self.config.node_id]).collect();
+                    self.metadata.add_partitions(&name, add)?;
+                }
+                None => {
+                    let max = partitions.iter().copied().max().unwrap_or(0);
+                    self.metadata.create_topic(TopicMetadata {
+                        name: name.clone(),
+                        id: Uuid::new_v4(),
+                        partitions: (0..=max).map(|p| (p, vec![self.config.node_id])).collect(),
+                        configs: BTreeMap::new(),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_offsets_topic(&self) -> Result<(), StartupError> {
+        let wanted = self.config.offsets_topic_num_partitions;
+        let configs: BTreeMap<String, String> = [
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("segment.bytes".to_string(), self.config.offsets_topic_segment_bytes.to_string()),
+        ]
+        .into();
+        let topic = match self.metadata.topic(OFFSETS_TOPIC) {
+            Some(t) => t,
+            None => {
+                let t = TopicMetadata {
+                    name: OFFSETS_TOPIC.into(),
+                    id: Uuid::new_v4(),
+                    partitions: (0..wanted).map(|p| (p, vec![self.config.node_id])).collect(),
+                    configs,
+                };
+                self.metadata.create_topic(t.clone())?;
+                info!(partitions = wanted, "created {OFFSETS_TOPIC}");
+                t
+            }
+        };
+        if i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX) != wanted {
+            warn!(
+                existing = topic.partitions.len(),
+                configured = wanted,
+                "offsets.topic.num.partitions differs from the existing {OFFSETS_TOPIC}; group placement would change, keeping the existing count"
+            );
+        }
+        let config = self.topic_log_config(&topic.configs);
+        for &p in topic.partitions.keys() {
+            self.logs.get_or_create_log(&TopicPartition::new(OFFSETS_TOPIC, p), config.clone())?;
+        }
+        Ok(())
+    }
+
+    /// The broker-wide default topic config right now.
+    pub fn log_defaults(&self) -> LogConfig {
+        self.log_defaults.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A topic's effective config. Overrides were validated when stored; should
+    /// one no longer parse (e.g. after an upgrade) the defaults apply and we warn.
+    pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
+        let defaults = self.log_defaults();
+        defaults.with_topic_overrides(overrides).unwrap_or_else(|e| {
+            warn!(error = %e, "stored topic config no longer valid; using broker defaults");
+            defaults
+        })
+    }
+
+    /// Replaces the dynamic broker configs and re-applies effective configs to
+    /// every log (topics without an override follow the new defaults).
+    pub fn apply_dynamic_broker_configs(&self, dynamic: BTreeMap<String, String>) -> Result<(), ConfigError> {
+        let defaults = self.config.log_defaults(&dynamic)?;
+        *self.log_defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
+        for topic in self.metadata.topics() {
+            let config = self.topic_log_config(&topic.configs);
+            for &p in topic.partitions.keys() {
+                if let Some(log) = self.logs.get_log(&TopicPartition::new(topic.name.clone(), p)) {
+                    log.update_config(config.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The log of a partition this broker leads.
+    pub fn log(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
+        self.logs.get_log(&TopicPartition::new(topic, partition))
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Stops background work and makes everything durable. Idempotent.
+    pub fn shutdown(&self) -> Result<(), tidewater_storage::StorageError> {
+        self.set_ready(false);
+        self.groups.shutdown();
+        self.logs.shutdown()
+    }
+}
