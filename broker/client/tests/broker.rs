@@ -1,0 +1,168 @@
+//! The client against the real `tidewater-broker` binary: version negotiation, Metadata,
+//! DescribeCluster and CreateTopics, with kcat (librdkafka) as an independent second
+//! reader of the same metadata.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::broker::{Broker, CLUSTER_ID};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, MetadataRequest};
+use tidewater_client::{ClientError, Connection};
+
+#[tokio::test]
+async fn negotiates_versions_with_the_broker() {
+    let broker = Broker::start().await;
+    let conn = Connection::connect(&broker.bootstrap, "it-versions")
+        .await
+        .unwrap();
+    let table = conn.api_versions();
+    for api in [
+        ApiKey::ApiVersions,
+        ApiKey::Metadata,
+        ApiKey::Produce,
+        ApiKey::Fetch,
+    ] {
+        assert!(
+            table.broker_range(api).is_some(),
+            "broker does not advertise {api:?}"
+        );
+    }
+    let version = conn.version_for::<MetadataRequest>().unwrap();
+    assert!(version >= 1, "Metadata negotiated at v{version}");
+    let md = conn.send(MetadataRequest::default()).await.unwrap();
+    assert_eq!(md.brokers.len(), 1);
+    // A fresh ApiVersions through the admin client sees the same table.
+    let admin = broker.admin().await.unwrap();
+    assert_eq!(&admin.api_versions().await.unwrap(), table);
+}
+
+#[tokio::test]
+async fn metadata_matches_the_broker_config_and_kcat() {
+    let broker = Broker::start().await;
+    let admin = broker.admin().await.unwrap();
+    let configs = BTreeMap::from([("retention.ms".to_owned(), "3600000".to_owned())]);
+    let created = admin.create_topic("orders", 3, 1, &configs).await.unwrap();
+    assert_eq!(created.name, "orders");
+
+    let md = admin.metadata(None).await.unwrap();
+    assert_eq!(md.cluster_id.as_deref(), Some(CLUSTER_ID));
+    assert_eq!(md.controller_id, 1);
+    assert_eq!(md.brokers.len(), 1);
+    let (host, port) = broker.bootstrap.rsplit_once(':').unwrap();
+    assert_eq!(md.brokers[0].node_id, 1);
+    assert_eq!(md.brokers[0].host, host);
+    assert_eq!(md.brokers[0].port.to_string(), port);
+
+    let orders = md.topic("orders").expect("orders in metadata");
+    assert_eq!(orders.error_code, 0);
+    let ids: Vec<i32> = orders.partitions.iter().map(|p| p.partition).collect();
+    assert_eq!(ids, [0, 1, 2]);
+    for p in &orders.partitions {
+        assert_eq!(
+            (p.leader, &p.replicas, &p.isr),
+            (1, &vec![1], &vec![1]),
+            "{p:?}"
+        );
+    }
+    assert!(md.under_replicated().is_empty());
+    assert!(md.offline().is_empty());
+    if created.topic_id != tidewater_client::Uuid::nil() {
+        assert_eq!(orders.topic_id, created.topic_id);
+    }
+
+    // librdkafka must see the same cluster.
+    let kcat = Command::new("kcat")
+        .args([
+            "-b",
+            &broker.bootstrap,
+            "-L",
+            "-J",
+            "-t",
+            "orders",
+            "-m",
+            "10",
+        ])
+        .output()
+        .expect("run kcat (apt install kcat)");
+    assert!(
+        kcat.status.success(),
+        "kcat: {}",
+        String::from_utf8_lossy(&kcat.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&kcat.stdout).unwrap();
+    assert_eq!(json["controllerid"], 1, "{json}");
+    assert_eq!(json["brokers"][0]["id"], 1, "{json}");
+    let partitions = json["topics"][0]["partitions"]
+        .as_array()
+        .expect("kcat partitions");
+    assert_eq!(partitions.len(), orders.partitions.len(), "{json}");
+    for (k, ours) in partitions.iter().zip(&orders.partitions) {
+        assert_eq!(k["partition"], ours.partition, "{json}");
+        assert_eq!(k["leader"], ours.leader, "{json}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_topics_are_reported_not_created() {
+    let broker = Broker::start().await;
+    let admin = broker.admin().await.unwrap();
+    let md = admin.metadata(Some(vec!["nope".to_owned()])).await.unwrap();
+    let nope = md
+        .topic("nope")
+        .expect("the broker answers for the requested topic");
+    assert_eq!(
+        ResponseError::try_from_code(nope.error_code),
+        Some(ResponseError::UnknownTopicOrPartition)
+    );
+    let again = admin.metadata(None).await.unwrap();
+    assert!(
+        again.topic("nope").is_none(),
+        "metadata must not auto-create"
+    );
+}
+
+#[tokio::test]
+async fn create_topic_errors_carry_kafka_codes() {
+    let broker = Broker::start().await;
+    let admin = broker.admin().await.unwrap();
+    admin
+        .create_topic("dup", 1, 1, &BTreeMap::new())
+        .await
+        .unwrap();
+    let code = |err: ClientError| err.kafka_error();
+    let err = admin
+        .create_topic("dup", 1, 1, &BTreeMap::new())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), Some(ResponseError::TopicAlreadyExists));
+    let err = admin
+        .create_topic("wide", 1, 3, &BTreeMap::new())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), Some(ResponseError::InvalidReplicationFactor));
+    let err = admin
+        .create_topic("none", 0, 1, &BTreeMap::new())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), Some(ResponseError::InvalidPartitions));
+    let err = admin
+        .create_topic("bad/name", 1, 1, &BTreeMap::new())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), Some(ResponseError::InvalidTopicException));
+}
+
+#[tokio::test]
+async fn describe_cluster_lists_the_broker() {
+    let broker = Broker::start().await;
+    let admin = broker.admin().await.unwrap();
+    let desc = admin.describe_cluster().await.unwrap();
+    assert_eq!(desc.cluster_id, CLUSTER_ID);
+    assert_eq!(desc.controller_id, 1);
+    let ids: Vec<i32> = desc.brokers.iter().map(|b| b.node_id).collect();
+    assert_eq!(ids, [1]);
+    assert!(desc.fenced_brokers.is_empty());
+}
