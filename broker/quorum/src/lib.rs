@@ -2,5 +2,6 @@
 //! image built by applying it in order, and the controller logic that turns requests
 //! into metadata records.
 
+pub mod controller;
 pub mod image;
 pub mod records;

@@ -1,0 +1,117 @@
+//! UpdateFeatures: finalized feature levels (KRaft's `FeatureControlManager`).
+//!
+//! Upgrades must be supported by the controller and by every registered broker.
+//! Downgrades need an explicit downgrade type; for `metadata.version` a safe downgrade
+//! is refused when a level in between changed the metadata format (it could drop
+//! metadata), and unsafe downgrades are refused outright, as in Kafka.
+
+use super::{Controller, ControllerError};
+use crate::image::{METADATA_VERSION, MetadataImage};
+use crate::records::MetadataRecord;
+
+/// Highest `metadata.version` level this code knows (Kafka 3.9-IV0).
+pub const LATEST_METADATA_VERSION: u16 = 21;
+
+/// `metadata.version` levels whose upgrade changed the metadata format (Kafka's
+/// `MetadataVersion.didMetadataChange`), so a downgrade across them may lose data.
+const METADATA_CHANGING_LEVELS: &[u16] = &[1, 5, 6, 8, 10, 11, 13, 14, 15, 17, 20];
+
+/// Whether moving from `from` down to `to` crosses a metadata-format change.
+pub fn metadata_version_changes_metadata(from: u16, to: u16) -> bool {
+    METADATA_CHANGING_LEVELS
+        .iter()
+        .any(|l| *l > to && *l <= from)
+}
+
+/// Kafka's `FeatureUpdate.UpgradeType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeType {
+    Upgrade,
+    SafeDowngrade,
+    UnsafeDowngrade,
+}
+
+/// One feature of an UpdateFeatures request. Level 0 removes the feature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureUpdate {
+    pub feature: String,
+    pub max_version_level: u16,
+    pub upgrade_type: UpgradeType,
+}
+
+impl Controller {
+    /// Validates all updates first, so a request is applied entirely or not at all.
+    pub fn update_features(
+        &self,
+        image: &MetadataImage,
+        updates: &[FeatureUpdate],
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        let mut records = Vec::new();
+        for update in updates {
+            let (name, level) = (update.feature.as_str(), update.max_version_level);
+            let current = image.feature_level(name);
+            let invalid = |why: String| {
+                Err(ControllerError::InvalidUpdateVersion(format!(
+                    "Invalid update version {level} for feature {name}. {why}"
+                )))
+            };
+            if level == current {
+                continue;
+            }
+            if level < current {
+                match update.upgrade_type {
+                    UpgradeType::Upgrade => {
+                        return invalid(format!(
+                            "Can't downgrade from {current} without setting the upgrade type to 'safe' or 'unsafe'."
+                        ));
+                    }
+                    UpgradeType::UnsafeDowngrade if name == METADATA_VERSION => {
+                        return invalid(
+                            "Unsafe metadata.version downgrades are not supported.".into(),
+                        );
+                    }
+                    UpgradeType::SafeDowngrade
+                        if name == METADATA_VERSION
+                            && metadata_version_changes_metadata(current, level) =>
+                    {
+                        return invalid(format!(
+                            "Refusing to perform the requested downgrade from {current} because it might \
+                             delete metadata information."
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if name == METADATA_VERSION && level == 0 {
+                return invalid("metadata.version cannot be removed.".into());
+            }
+            if level > 0 {
+                let (min, max) = self
+                    .config
+                    .supported_features
+                    .get(name)
+                    .copied()
+                    .unwrap_or((0, 0));
+                if level < min || level > max {
+                    return invalid(format!(
+                        "The controller only supports versions {min}-{max}."
+                    ));
+                }
+            }
+            for broker in image.brokers.values() {
+                let (min, max) = broker.features.get(name).copied().unwrap_or((0, 0));
+                if level < min || level > max {
+                    return invalid(format!(
+                        "Broker {} only supports versions {min}-{max}.",
+                        broker.broker_id
+                    ));
+                }
+            }
+            records.push(MetadataRecord::FeatureLevel {
+                name: name.to_string(),
+                level,
+            });
+        }
+        Ok(records)
+    }
+}

@@ -1,0 +1,100 @@
+//! ElectLeaders (preferred and unclean) and the automatic preferred-leader rebalance.
+
+use super::brokers::election_for;
+use super::election::{Election, Target, build_change};
+use super::{Controller, ControllerError};
+use crate::image::MetadataImage;
+use crate::records::{MetadataRecord, NO_LEADER};
+
+/// The ElectLeaders election type (Kafka's `ElectionType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionType {
+    Preferred,
+    Unclean,
+}
+
+impl Controller {
+    /// ElectLeaders for one partition.
+    pub fn elect_leader(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        partition: i32,
+        kind: ElectionType,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        let tp = format!("{topic}-{partition}");
+        let p = image
+            .topic(topic)
+            .and_then(|t| t.partitions.get(&partition))
+            .ok_or_else(|| {
+                ControllerError::UnknownTopicOrPartition(format!("{tp} does not exist"))
+            })?;
+        let change = match kind {
+            ElectionType::Preferred => {
+                let preferred = p.replicas.first().copied().unwrap_or(NO_LEADER);
+                if p.leader == preferred {
+                    return Err(ControllerError::ElectionNotNeeded(tp));
+                }
+                if !p.isr.contains(&preferred) || !image.is_active_broker(preferred) {
+                    return Err(ControllerError::PreferredLeaderNotAvailable(format!(
+                        "Failed to elect leader for partition {tp} under strategy PreferredReplicaPartitionLeaderElectionStrategy"
+                    )));
+                }
+                build_change(image, p, Target::from(p), Election::Preferred)
+            }
+            ElectionType::Unclean => {
+                if p.leader != NO_LEADER && image.is_active_broker(p.leader) {
+                    return Err(ControllerError::ElectionNotNeeded(tp));
+                }
+                let change = build_change(image, p, Target::from(p), Election::Unclean);
+                if change
+                    .as_ref()
+                    .and_then(|c| c.leader)
+                    .is_none_or(|l| l == NO_LEADER)
+                {
+                    return Err(ControllerError::EligibleLeadersNotAvailable(format!(
+                        "Failed to elect leader for partition {tp}: no replica is alive"
+                    )));
+                }
+                change
+            }
+        };
+        Ok(change
+            .map(MetadataRecord::PartitionChange)
+            .into_iter()
+            .collect())
+    }
+
+    /// When `auto.leader.rebalance.enable`: move leadership back to the preferred
+    /// replica wherever it is an active ISR member and not the leader.
+    pub fn rebalance_leaders(&self, image: &MetadataImage) -> Vec<MetadataRecord> {
+        if !self.config.auto_leader_rebalance_enable {
+            return Vec::new();
+        }
+        image
+            .partitions()
+            .filter(|p| p.replicas.first().is_some_and(|pref| *pref != p.leader))
+            .filter_map(|p| build_change(image, p, Target::from(p), Election::Preferred))
+            .filter(|c| c.leader.is_some())
+            .map(MetadataRecord::PartitionChange)
+            .collect()
+    }
+
+    /// Elects leaders for all offline partitions, honoring each topic's unclean setting
+    /// (run after a config change enables unclean election).
+    pub fn elect_offline_leaders(&self, image: &MetadataImage) -> Vec<MetadataRecord> {
+        image
+            .partitions()
+            .filter(|p| p.leader == NO_LEADER)
+            .filter_map(|p| {
+                let election = election_for(
+                    image,
+                    p.topic_id,
+                    self.config.unclean_leader_election_enable,
+                );
+                build_change(image, p, Target::from(p), election)
+            })
+            .map(MetadataRecord::PartitionChange)
+            .collect()
+    }
+}

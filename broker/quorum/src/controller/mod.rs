@@ -1,0 +1,121 @@
+//! Sans-IO controller decisions (KRaft's `QuorumController` managers, without IO).
+//!
+//! Each decision reads a [`MetadataImage`] and returns the metadata records to write, or
+//! a [`ControllerError`] carrying the Kafka error code. Nothing here touches a socket,
+//! a clock or a disk: time comes in as `now_ms`, randomness as the (random) topic id.
+//! The caller must serialize decisions: propose one decision's records and apply them
+//! before deciding the next, as KRaft's single controller event loop does.
+//!
+//! The only state kept outside the image is what KRaft also keeps in memory only: the
+//! last heartbeat time of each broker.
+
+mod brokers;
+mod configs;
+mod election;
+mod error;
+mod features;
+mod isr;
+mod leaders;
+mod placement;
+mod reassign;
+mod topics;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+pub use brokers::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
+pub use error::ControllerError;
+pub use features::{FeatureUpdate, UpgradeType, metadata_version_changes_metadata};
+pub use isr::AlterPartition;
+pub use leaders::ElectionType;
+pub use placement::{BrokerPlacement, assign_replicas};
+pub use reassign::{OngoingReassignment, list_partition_reassignments};
+pub use topics::CreateTopic;
+
+use crate::image::MetadataImage;
+use crate::records::MetadataRecord;
+
+/// Static controller settings (Kafka server properties of the controller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `unclean.leader.election.enable` default when no dynamic config overrides it.
+    pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `num.partitions`: used when CreateTopics asks for the default (-1).
+    pub num_partitions: i32,
+    /// `default.replication.factor`: used when CreateTopics asks for the default (-1).
+    pub default_replication_factor: i16,
+    /// Feature levels this controller can finalize (name -> inclusive range).
+    pub supported_features: BTreeMap<String, (u16, u16)>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            broker_session_timeout_ms: 9_000,
+            unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            supported_features: BTreeMap::from([(
+                crate::image::METADATA_VERSION.to_string(),
+                (1, features::LATEST_METADATA_VERSION),
+            )]),
+        }
+    }
+}
+
+/// Records of one decision plus the reply the requester gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision<R> {
+    pub records: Vec<MetadataRecord>,
+    pub reply: R,
+}
+
+/// The controller's decision logic. Cheap to rebuild on failover: only heartbeat
+/// times are lost, and [`Controller::tick`] treats unknown brokers as just heard from.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    config: ControllerConfig,
+    /// Last heartbeat per broker id, in the caller's monotonic milliseconds.
+    last_heartbeat_ms: BTreeMap<i32, u64>,
+}
+
+impl Controller {
+    pub fn new(config: ControllerConfig) -> Self {
+        Self {
+            config,
+            last_heartbeat_ms: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
+    }
+}
+
+/// Records being decided, applied to a scratch copy of the image as they are emitted so
+/// later steps of the same decision see earlier ones (a fenced broker is not elected).
+pub(crate) struct Staged {
+    pub image: MetadataImage,
+    pub records: Vec<MetadataRecord>,
+}
+
+impl Staged {
+    pub fn new(image: &MetadataImage) -> Self {
+        Self {
+            image: image.clone(),
+            records: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, record: MetadataRecord) {
+        self.image.apply(&record);
+        self.records.push(record);
+    }
+}
