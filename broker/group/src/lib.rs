@@ -8,7 +8,10 @@
 pub mod backend;
 pub mod config;
 mod coordinator;
+pub mod core;
+pub mod group;
 pub mod partition;
+pub mod records;
 
 pub use backend::{OffsetsBackend, OffsetsRecord};
 pub use config::GroupConfig;

@@ -5,8 +5,9 @@
 /// Java's `String.hashCode()`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 code units,
 /// with 32-bit wrapping arithmetic.
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)))
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
 }
 
 /// Kafka's `Utils.abs`: `i32::MIN` maps to 0 rather than overflowing.
@@ -43,7 +44,12 @@ mod tests {
         // Non-ASCII is hashed over UTF-16 units, as Java does: "é" is U+00E9 = 233.
         assert_eq!(java_string_hash("é"), 233);
         // A negative hash is folded to positive: "Aa0" style strings; check range.
-        for g in ["group-1", "my-group", "consumer-group-with-a-long-name", "Ω"] {
+        for g in [
+            "group-1",
+            "my-group",
+            "consumer-group-with-a-long-name",
+            "Ω",
+        ] {
             let p = partition_for(g, 50);
             assert!((0..50).contains(&p), "{g} -> {p}");
         }

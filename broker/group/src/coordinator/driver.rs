@@ -1,0 +1,184 @@
+//! The shell's machinery: the lock around the sans-IO [`Core`], parked JoinGroup /
+//! SyncGroup responses, the timer wheel and the clock, and the one background task
+//! that fires timers and sweeps expired offsets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Weak;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::GroupCoordinator;
+use crate::backend::OffsetsBackend;
+use crate::config::OFFSETS_RETENTION_CHECK_INTERVAL_MS;
+use crate::core::{Core, Effect, Timer};
+
+/// Wall-clock milliseconds that advance with tokio's clock, so record timestamps are
+/// real epoch times while tests can pause and advance time deterministically.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clock {
+    wall_base_ms: u64,
+    base: Instant,
+}
+
+impl Clock {
+    pub(super) fn new() -> Self {
+        let wall_base_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self {
+            wall_base_ms,
+            base: Instant::now(),
+        }
+    }
+
+    pub(super) fn now_ms(&self) -> u64 {
+        self.wall_base_ms + self.base.elapsed().as_millis() as u64
+    }
+
+    fn instant_at(&self, ms: u64) -> Instant {
+        self.base + Duration::from_millis(ms.saturating_sub(self.wall_base_ms))
+    }
+}
+
+/// Everything behind the coordinator's lock.
+pub(super) struct Inner {
+    pub(super) core: Core,
+    /// Parked JoinGroup calls by (group, member id).
+    pub(super) joins: HashMap<(String, String), oneshot::Sender<JoinGroupResponse>>,
+    /// Parked SyncGroup calls by (group, member id).
+    pub(super) syncs: HashMap<(String, String), oneshot::Sender<SyncGroupResponse>>,
+    /// Armed timers by (deadline ms, arm order).
+    timers: BTreeMap<(u64, u64), (String, Timer)>,
+    armed: u64,
+    next_retention_check_ms: u64,
+}
+
+impl Inner {
+    pub(super) fn new(core: Core, now_ms: u64) -> Self {
+        Self {
+            core,
+            joins: HashMap::new(),
+            syncs: HashMap::new(),
+            timers: BTreeMap::new(),
+            armed: 0,
+            next_retention_check_ms: now_ms + OFFSETS_RETENTION_CHECK_INTERVAL_MS,
+        }
+    }
+
+    /// Carries out queued effects until none are left: completes parked calls,
+    /// appends records (feeding results back), and arms timers. Returns whether a
+    /// timer was armed, so the driver re-plans its sleep.
+    pub(super) fn run_effects(&mut self, backend: &dyn OffsetsBackend, clock: &Clock) -> bool {
+        let mut armed = false;
+        loop {
+            let effects = self.core.take_effects();
+            if effects.is_empty() {
+                return armed;
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Join {
+                        group,
+                        member_id,
+                        response,
+                    } => {
+                        if let Some(tx) = self.joins.remove(&(group, member_id)) {
+                            let _ = tx.send(response);
+                        }
+                    }
+                    Effect::Sync {
+                        group,
+                        member_id,
+                        response,
+                    } => {
+                        if let Some(tx) = self.syncs.remove(&(group, member_id)) {
+                            let _ = tx.send(response);
+                        }
+                    }
+                    Effect::Persist {
+                        partition,
+                        records,
+                        then,
+                    } => {
+                        let result = backend.append(partition, records);
+                        self.core.on_persisted(then, result, clock.now_ms());
+                    }
+                    Effect::Arm {
+                        group,
+                        timer,
+                        deadline_ms,
+                    } => {
+                        self.armed += 1;
+                        self.timers
+                            .insert((deadline_ms, self.armed), (group, timer));
+                        armed = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fires every due timer and the offsets sweep; returns the next deadline.
+    fn fire_due(&mut self, backend: &dyn OffsetsBackend, clock: &Clock) -> u64 {
+        loop {
+            let now = clock.now_ms();
+            if now >= self.next_retention_check_ms {
+                self.next_retention_check_ms = now + OFFSETS_RETENTION_CHECK_INTERVAL_MS;
+                self.core.expire_offsets(now);
+                self.run_effects(backend, clock);
+                continue;
+            }
+            let due = self
+                .timers
+                .first_key_value()
+                .is_some_and(|((deadline, _), _)| *deadline <= now);
+            if !due {
+                break;
+            }
+            if let Some((_, (group, timer))) = self.timers.pop_first() {
+                self.core.on_timer(&group, timer, now);
+                self.run_effects(backend, clock);
+            }
+        }
+        let next_timer = self
+            .timers
+            .first_key_value()
+            .map_or(u64::MAX, |((d, _), _)| *d);
+        next_timer.min(self.next_retention_check_ms)
+    }
+
+    pub(super) fn clear_timers(&mut self) {
+        self.timers.clear();
+    }
+}
+
+/// The background task: sleeps until the earliest deadline or until woken because
+/// a timer was armed, fires what is due, and stops when the coordinator is shut
+/// down or dropped.
+pub(super) async fn drive(
+    coordinator: Weak<GroupCoordinator>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) {
+    loop {
+        let (next, clock) = {
+            let Some(this) = coordinator.upgrade() else {
+                return;
+            };
+            if this.is_stopped() {
+                return;
+            }
+            let mut inner = this.lock();
+            (
+                inner.fire_due(this.backend.as_ref(), &this.clock),
+                this.clock,
+            )
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(clock.instant_at(next)) => {}
+            () = wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! OffsetFetch in both shapes: v0-7 (one group, top-level topics) and v8+ (a
+//! `groups` array). A null topic list means every committed offset of the group.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::responses::str_bytes;
+use super::{Core, code};
+
+/// One partition's answer: offset, leader epoch, metadata (Kafka's "no offset" is
+/// -1/-1/"" with no error).
+type Fetched = (i32, i64, i32, String);
+
+impl Core {
+    pub fn offset_fetch(&self, req: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+        if version >= 8 {
+            let groups = req
+                .groups
+                .iter()
+                .map(|g| {
+                    let wanted = g.topics.as_ref().map(|ts| {
+                        ts.iter()
+                            .map(|t| (t.name.as_str().to_owned(), t.partition_indexes.clone()))
+                            .collect::<Vec<_>>()
+                    });
+                    let (error, topics) = self.fetch_group(g.group_id.as_str(), wanted);
+                    OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(error)
+                        .with_topics(
+                            topics
+                                .into_iter()
+                                .map(|(name, parts)| {
+                                    OffsetFetchResponseTopics::default()
+                                        .with_name(topic_name(&name))
+                                        .with_partitions(
+                                            parts
+                                                .into_iter()
+                                                .map(|(p, offset, epoch, metadata)| {
+                                                    OffsetFetchResponsePartitions::default()
+                                                        .with_partition_index(p)
+                                                        .with_committed_offset(offset)
+                                                        .with_committed_leader_epoch(epoch)
+                                                        .with_metadata(Some(str_bytes(&metadata)))
+                                                })
+                                                .collect(),
+                                        )
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            return OffsetFetchResponse::default().with_groups(groups);
+        }
+        let wanted = req.topics.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| (t.name.as_str().to_owned(), t.partition_indexes.clone()))
+                .collect::<Vec<_>>()
+        });
+        let (error, topics) = self.fetch_group(req.group_id.as_str(), wanted);
+        let topics = topics
+            .into_iter()
+            .map(|(name, parts)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(topic_name(&name))
+                    .with_partitions(
+                        parts
+                            .into_iter()
+                            .map(|(p, offset, epoch, metadata)| {
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(offset)
+                                    .with_committed_leader_epoch(if version >= 5 {
+                                        epoch
+                                    } else {
+                                        -1
+                                    })
+                                    .with_metadata(Some(str_bytes(&metadata)))
+                                    // v0-1 have no top-level error: it goes on every partition.
+                                    .with_error_code(if version < 2 { error } else { code::NONE })
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        OffsetFetchResponse::default()
+            .with_topics(topics)
+            .with_error_code(if version >= 2 { error } else { code::NONE })
+    }
+
+    /// The group-level error and the per-topic answers; `wanted = None` is "all".
+    fn fetch_group(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> (i16, Vec<(String, Vec<Fetched>)>) {
+        if self.is_loading(group_id) {
+            let topics = wanted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, ps)| {
+                    (
+                        t,
+                        ps.into_iter().map(|p| (p, -1, -1, String::new())).collect(),
+                    )
+                })
+                .collect();
+            return (code::COORDINATOR_LOAD_IN_PROGRESS, topics);
+        }
+        let group = self.groups.get(group_id);
+        let lookup = |topic: &str, p: i32| -> Fetched {
+            match group.and_then(|g| g.offsets.get(&(topic.to_owned(), p))) {
+                Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone()),
+                None => (p, -1, -1, String::new()),
+            }
+        };
+        let topics = match wanted {
+            Some(wanted) => wanted
+                .into_iter()
+                .map(|(topic, parts)| {
+                    let fetched = parts.into_iter().map(|p| lookup(&topic, p)).collect();
+                    (topic, fetched)
+                })
+                .collect(),
+            None => {
+                let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
+                for ((topic, p), v) in group.map(|g| g.offsets.iter()).into_iter().flatten() {
+                    let entry = (*p, v.offset, v.leader_epoch, v.metadata.clone());
+                    match out.last_mut() {
+                        Some((last, parts)) if last == topic => parts.push(entry),
+                        _ => out.push((topic.clone(), vec![entry])),
+                    }
+                }
+                out
+            }
+        };
+        (code::NONE, topics)
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_owned()))
+}

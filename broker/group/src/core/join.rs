@@ -1,0 +1,386 @@
+//! JoinGroup (Kafka's `classicGroupJoin`): validation, new dynamic members
+//! (MEMBER_ID_REQUIRED from v4), static members (KIP-345) replacing their previous
+//! instance, and known members rejoining.
+
+use bytes::Bytes;
+
+use super::responses::{join_error, join_success};
+use super::{Core, Effect, Reply, Timer, code};
+use crate::config::NEW_MEMBER_JOIN_TIMEOUT_MS;
+use crate::group::{Group, GroupState, Member};
+
+/// A JoinGroup request, flattened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinArgs {
+    pub group_id: String,
+    /// Empty for a member's first join.
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub client_id: String,
+    pub client_host: String,
+    pub version: i16,
+}
+
+impl Core {
+    pub fn join(
+        &mut self,
+        args: JoinArgs,
+        now_ms: u64,
+    ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
+        let v = args.version;
+        let fail = |error: i16, member_id: &str| Reply::Now(join_error(error, member_id, v));
+        if args.group_id.is_empty() {
+            return fail(code::INVALID_GROUP_ID, &args.member_id);
+        }
+        if self.is_loading(&args.group_id) {
+            return fail(code::COORDINATOR_LOAD_IN_PROGRESS, &args.member_id);
+        }
+        if args.session_timeout_ms < self.config.min_session_timeout_ms
+            || args.session_timeout_ms > self.config.max_session_timeout_ms
+        {
+            return fail(code::INVALID_SESSION_TIMEOUT, &args.member_id);
+        }
+        let is_new_group = !self.groups.contains_key(&args.group_id);
+        if is_new_group {
+            if !args.member_id.is_empty() {
+                return fail(code::UNKNOWN_MEMBER_ID, &args.member_id);
+            }
+            self.groups.insert(
+                args.group_id.clone(),
+                Group::new(&args.group_id, now_ms as i64),
+            );
+        }
+        let group_id = args.group_id.clone();
+        let reply = match self.groups.get(&group_id) {
+            Some(group) if !self.accepts_joining_member(group, &args.member_id) => {
+                fail(code::GROUP_MAX_SIZE_REACHED, &args.member_id)
+            }
+            Some(_) if args.member_id.is_empty() => self.join_new_member(args, now_ms),
+            Some(_) => self.join_existing_member(args, now_ms),
+            None => fail(code::COORDINATOR_NOT_AVAILABLE, &args.member_id),
+        };
+        // A group created by a join that failed must not linger.
+        if is_new_group
+            && let Some(group) = self.groups.get(&group_id)
+            && group.is(GroupState::Empty)
+            && group.members.is_empty()
+            && group.pending_members.is_empty()
+            && group.offsets.is_empty()
+        {
+            self.groups.remove(&group_id);
+        }
+        reply
+    }
+
+    /// Kafka's `acceptJoiningMember`: `group.max.size` counts members that will be in
+    /// the next generation.
+    fn accepts_joining_member(&self, group: &Group, member_id: &str) -> bool {
+        let max = usize::try_from(self.config.max_size).unwrap_or(0);
+        let known = group.members.get(member_id);
+        match group.state {
+            GroupState::Empty | GroupState::Dead => true,
+            GroupState::PreparingRebalance => {
+                known.is_some_and(|m| m.awaiting_join)
+                    || group.members.values().filter(|m| m.awaiting_join).count() < max
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                known.is_some()
+                    || group.pending_members.contains_key(member_id)
+                    || group.members.len() < max
+            }
+        }
+    }
+
+    fn join_new_member(
+        &mut self,
+        args: JoinArgs,
+        now_ms: u64,
+    ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
+        let v = args.version;
+        let Some(group) = self.groups.get(&args.group_id) else {
+            return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v));
+        };
+        if !group.supports_protocols(&args.protocol_type, &args.protocols) {
+            return Reply::Now(join_error(code::INCONSISTENT_GROUP_PROTOCOL, "", v));
+        }
+        let prefix = args.group_instance_id.as_deref().unwrap_or(&args.client_id);
+        let member_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
+        if let Some(instance) = args.group_instance_id.clone() {
+            return match group.static_member_id(&instance).map(str::to_owned) {
+                Some(old_member_id) => {
+                    self.replace_static_member(args, &old_member_id, member_id, now_ms)
+                }
+                None => self.add_member_and_rebalance(args, member_id, now_ms),
+            };
+        }
+        if v >= 4 {
+            // KIP-394: hand out the id first; the member joins for real with it.
+            let token = self.token();
+            let deadline = now_ms + args.session_timeout_ms.max(0) as u64;
+            if let Some(group) = self.groups.get_mut(&args.group_id) {
+                group.pending_members.insert(member_id.clone(), token);
+            }
+            self.arm(
+                &args.group_id,
+                Timer::PendingMember {
+                    member_id: member_id.clone(),
+                    token,
+                },
+                deadline,
+            );
+            return Reply::Now(join_error(code::MEMBER_ID_REQUIRED, &member_id, v));
+        }
+        self.add_member_and_rebalance(args, member_id, now_ms)
+    }
+
+    fn join_existing_member(
+        &mut self,
+        args: JoinArgs,
+        now_ms: u64,
+    ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
+        let v = args.version;
+        let Some(group) = self.groups.get(&args.group_id) else {
+            return Reply::Now(join_error(
+                code::COORDINATOR_NOT_AVAILABLE,
+                &args.member_id,
+                v,
+            ));
+        };
+        if !group.supports_protocols(&args.protocol_type, &args.protocols) {
+            return Reply::Now(join_error(
+                code::INCONSISTENT_GROUP_PROTOCOL,
+                &args.member_id,
+                v,
+            ));
+        }
+        if group.pending_members.contains_key(&args.member_id) {
+            let member_id = args.member_id.clone();
+            return self.add_member_and_rebalance(args, member_id, now_ms);
+        }
+        if let Some(error) =
+            validate_member(group, &args.member_id, args.group_instance_id.as_deref())
+        {
+            return Reply::Now(join_error(error, &args.member_id, v));
+        }
+        let Some(member) = group.members.get(&args.member_id) else {
+            return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, &args.member_id, v));
+        };
+        let unchanged = member.matches(&args.protocols);
+        match group.state {
+            GroupState::PreparingRebalance => self.update_member_and_rebalance(args, now_ms),
+            GroupState::CompletingRebalance if unchanged => {
+                // A retried join: answer with the generation it already belongs to.
+                Reply::Now(join_success(group, &args.member_id, v, false))
+            }
+            GroupState::Stable if unchanged && !group.is_leader(&args.member_id) => {
+                Reply::Now(join_success(group, &args.member_id, v, false))
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                self.update_member_and_rebalance(args, now_ms)
+            }
+            GroupState::Empty | GroupState::Dead => {
+                Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, &args.member_id, v))
+            }
+        }
+    }
+
+    fn add_member_and_rebalance(
+        &mut self,
+        args: JoinArgs,
+        member_id: String,
+        now_ms: u64,
+    ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
+        let token = self.token();
+        // KIP-394: a new member that never completes the join is dropped after
+        // NewMemberJoinTimeoutMs rather than its (possibly long) session timeout.
+        let deadline = now_ms + NEW_MEMBER_JOIN_TIMEOUT_MS;
+        let member = Member {
+            member_id: member_id.clone(),
+            group_instance_id: args.group_instance_id.clone(),
+            client_id: args.client_id.clone(),
+            client_host: args.client_host.clone(),
+            rebalance_timeout_ms: args.rebalance_timeout_ms,
+            session_timeout_ms: args.session_timeout_ms,
+            protocols: args.protocols,
+            assignment: Bytes::new(),
+            join_version: args.version,
+            awaiting_join: true,
+            awaiting_sync: false,
+            is_new: true,
+            session_deadline_ms: deadline,
+            timer_token: token,
+        };
+        if let Some(group) = self.groups.get_mut(&args.group_id) {
+            if group.members.is_empty() {
+                group.protocol_type = Some(args.protocol_type.clone());
+            }
+            if group.is(GroupState::PreparingRebalance)
+                && group.initial_delay_remaining_ms.is_some()
+            {
+                group.new_member_added = true;
+            }
+            group.add_member(member);
+        }
+        self.arm(
+            &args.group_id,
+            Timer::Session {
+                member_id: member_id.clone(),
+                token,
+            },
+            deadline,
+        );
+        self.maybe_prepare_rebalance(&args.group_id, now_ms);
+        self.maybe_complete_join(&args.group_id, now_ms);
+        Reply::Parked { member_id }
+    }
+
+    fn update_member_and_rebalance(
+        &mut self,
+        args: JoinArgs,
+        now_ms: u64,
+    ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
+        let member_id = args.member_id.clone();
+        if let Some(member) = self
+            .groups
+            .get_mut(&args.group_id)
+            .and_then(|g| g.members.get_mut(&member_id))
+        {
+            member.protocols = args.protocols;
+            member.rebalance_timeout_ms = args.rebalance_timeout_ms;
+            member.session_timeout_ms = args.session_timeout_ms;
+            member.join_version = args.version;
+            member.awaiting_join = true;
+        }
+        self.maybe_prepare_rebalance(&args.group_id, now_ms);
+        self.maybe_complete_join(&args.group_id, now_ms);
+        Reply::Parked { member_id }
+    }
+
+    /// KIP-345: a static member restarted with a new member id. The old instance is
+    /// fenced (its parked calls get FENCED_INSTANCE_ID); a Stable group whose
+    /// protocol does not change keeps its assignment without a rebalance.
+    fn replace_static_member(
+        &mut self,
+        args: JoinArgs,
+        old_member_id: &str,
+        new_member_id: String,
+        now_ms: u64,
+    ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
+        let v = args.version;
+        let group_id = args.group_id.clone();
+        let Some(group) = self.groups.get_mut(&group_id) else {
+            return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v));
+        };
+        let Some(mut member) = group.members.get(old_member_id).cloned() else {
+            return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, "", v));
+        };
+        let mut fenced = Vec::new();
+        if member.awaiting_join {
+            fenced.push(Effect::Join {
+                group: group_id.clone(),
+                member_id: old_member_id.to_owned(),
+                response: join_error(code::FENCED_INSTANCE_ID, old_member_id, member.join_version),
+            });
+        }
+        if member.awaiting_sync {
+            fenced.push(Effect::Sync {
+                group: group_id.clone(),
+                member_id: old_member_id.to_owned(),
+                response: super::responses::sync_error(code::FENCED_INSTANCE_ID),
+            });
+        }
+        let was_leader = group.is_leader(old_member_id);
+        let old_protocol = group.protocol_name.clone();
+        // Swap the member in place so join order (and thus leadership) is kept.
+        let index = group.members.get_index_of(old_member_id);
+        group.members.shift_remove(old_member_id);
+        let token = self.next_token + 1;
+        self.next_token = token;
+        member.member_id = new_member_id.clone();
+        member.protocols = args.protocols;
+        member.rebalance_timeout_ms = args.rebalance_timeout_ms;
+        member.session_timeout_ms = args.session_timeout_ms;
+        member.join_version = v;
+        member.awaiting_join = false;
+        member.awaiting_sync = false;
+        member.session_deadline_ms = now_ms + args.session_timeout_ms.max(0) as u64;
+        member.timer_token = token;
+        let deadline = member.session_deadline_ms;
+        let group = match self.groups.get_mut(&group_id) {
+            Some(g) => g,
+            None => return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v)),
+        };
+        let end = group.members.len();
+        group.members.insert(new_member_id.clone(), member);
+        if let Some(i) = index {
+            group.members.move_index(end, i.min(end));
+        }
+        if let Some(instance) = &args.group_instance_id {
+            group
+                .static_members
+                .insert(instance.clone(), new_member_id.clone());
+        }
+        if was_leader {
+            group.leader_id = Some(new_member_id.clone());
+        }
+        if group.pending_sync.remove(old_member_id) {
+            group.pending_sync.insert(new_member_id.clone());
+        }
+        self.effects.extend(fenced);
+        self.arm(
+            &group_id,
+            Timer::Session {
+                member_id: new_member_id.clone(),
+                token,
+            },
+            deadline,
+        );
+
+        let Some(group) = self.groups.get(&group_id) else {
+            return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v));
+        };
+        if group.is(GroupState::Stable) && group.select_protocol() == old_protocol {
+            // Persist the new member id so a restart does not resurrect the old one,
+            // and answer with the current generation; the leader may skip assigning.
+            let response = join_success(group, &new_member_id, v, true);
+            self.store_group(&group_id);
+            return Reply::Now(response);
+        }
+        // Otherwise the replacement joins the (next) rebalance like any rejoin.
+        if let Some(member) = self
+            .groups
+            .get_mut(&group_id)
+            .and_then(|g| g.members.get_mut(&new_member_id))
+        {
+            member.awaiting_join = true;
+        }
+        self.maybe_prepare_rebalance(&group_id, now_ms);
+        self.maybe_complete_join(&group_id, now_ms);
+        Reply::Parked {
+            member_id: new_member_id,
+        }
+    }
+}
+
+/// Kafka's `validateCurrentMember`: a fenced static instance, an unknown member, or
+/// a member id used with another instance id.
+pub(crate) fn validate_member(
+    group: &Group,
+    member_id: &str,
+    instance: Option<&str>,
+) -> Option<i16> {
+    if group.is_static_member_fenced(instance, member_id) {
+        return Some(code::FENCED_INSTANCE_ID);
+    }
+    let Some(member) = group.members.get(member_id) else {
+        return Some(code::UNKNOWN_MEMBER_ID);
+    };
+    if instance.is_some() && member.group_instance_id.as_deref() != instance {
+        return Some(code::FENCED_INSTANCE_ID);
+    }
+    None
+}

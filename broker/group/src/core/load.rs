@@ -1,0 +1,185 @@
+//! Replaying a `__consumer_offsets` partition at startup (Kafka's
+//! `GroupMetadataManager.loadGroupsAndOffsets`): the last record per key wins,
+//! tombstones delete, and groups come back with their members, whose sessions
+//! restart from now.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use super::{Core, Timer};
+use crate::backend::OffsetsRecord;
+use crate::group::{Group, GroupState, Member};
+use crate::records::{GroupMetadataValue, OffsetCommitValue, RecordKey};
+
+impl Core {
+    /// Marks partitions as loading: their groups answer COORDINATOR_LOAD_IN_PROGRESS
+    /// until [`Core::load_partition`] replays them.
+    pub fn begin_loading(&mut self, partitions: impl IntoIterator<Item = i32>) {
+        self.loading.extend(partitions);
+    }
+
+    /// Replays one partition's records in offset order. Undecodable records are
+    /// skipped with a warning (a corrupt record must not lose every other group).
+    pub fn load_partition(
+        &mut self,
+        partition: i32,
+        records: Vec<OffsetsRecord>,
+        now_ms: u64,
+    ) -> LoadStats {
+        let mut stats = LoadStats::default();
+        let mut offsets: HashMap<String, HashMap<(String, i32), Option<OffsetCommitValue>>> =
+            HashMap::new();
+        let mut metadata: HashMap<String, Option<GroupMetadataValue>> = HashMap::new();
+        for (key, value) in records {
+            match decode(key, value) {
+                Ok(Decoded::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value,
+                }) => {
+                    offsets
+                        .entry(group)
+                        .or_default()
+                        .insert((topic, partition), value);
+                }
+                Ok(Decoded::Group { group, value }) => {
+                    metadata.insert(group, value);
+                }
+                Ok(Decoded::Skip) => stats.skipped += 1,
+                Err(error) => {
+                    stats.corrupt += 1;
+                    tracing::warn!(partition, %error, "skipping undecodable __consumer_offsets record");
+                }
+            }
+        }
+        let mut group_ids: Vec<String> = offsets.keys().chain(metadata.keys()).cloned().collect();
+        group_ids.sort();
+        group_ids.dedup();
+        for group_id in group_ids {
+            let committed: Vec<((String, i32), OffsetCommitValue)> = offsets
+                .remove(&group_id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect();
+            let value = metadata.remove(&group_id).flatten();
+            if value.is_none() && committed.is_empty() {
+                self.groups.remove(&group_id);
+                continue;
+            }
+            let mut group = Group::new(&group_id, now_ms as i64);
+            group.offsets.extend(committed);
+            stats.offsets += group.offsets.len();
+            if let Some(value) = value {
+                self.restore_metadata(&mut group, value, now_ms);
+            }
+            stats.groups += 1;
+            self.groups.insert(group_id, group);
+        }
+        self.loading.remove(&partition);
+        tracing::info!(
+            partition,
+            groups = stats.groups,
+            offsets = stats.offsets,
+            "loaded __consumer_offsets partition"
+        );
+        stats
+    }
+
+    fn restore_metadata(&mut self, group: &mut Group, value: GroupMetadataValue, now_ms: u64) {
+        group.generation_id = value.generation;
+        group.protocol_type = Some(value.protocol_type).filter(|t| !t.is_empty());
+        group.protocol_name = value.protocol.clone();
+        if value.current_state_timestamp >= 0 {
+            group.state_timestamp_ms = value.current_state_timestamp;
+        }
+        let protocol = value.protocol.unwrap_or_default();
+        for m in value.members {
+            let token = self.token();
+            let deadline = now_ms + m.session_timeout.max(0) as u64;
+            group.add_member(Member {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                rebalance_timeout_ms: m.rebalance_timeout,
+                session_timeout_ms: m.session_timeout,
+                // Only the selected protocol's metadata is stored, as in Kafka.
+                protocols: vec![(protocol.clone(), m.subscription)],
+                assignment: m.assignment,
+                join_version: 0,
+                awaiting_join: false,
+                awaiting_sync: false,
+                is_new: false,
+                session_deadline_ms: deadline,
+                timer_token: token,
+            });
+            self.arm(
+                &group.group_id,
+                Timer::Session {
+                    member_id: m.member_id,
+                    token,
+                },
+                deadline,
+            );
+        }
+        group.leader_id = value.leader.filter(|l| group.members.contains_key(l));
+        if group.leader_id.is_none() {
+            group.leader_id = group.members.keys().next().cloned();
+        }
+        group.state = if group.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+    }
+}
+
+/// What a replay found, for the broker's startup log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    pub groups: usize,
+    pub offsets: usize,
+    /// Records of types this coordinator does not own (newer group types).
+    pub skipped: usize,
+    pub corrupt: usize,
+}
+
+enum Decoded {
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        value: Option<OffsetCommitValue>,
+    },
+    Group {
+        group: String,
+        value: Option<GroupMetadataValue>,
+    },
+    Skip,
+}
+
+fn decode(key: Bytes, value: Option<Bytes>) -> Result<Decoded, crate::records::RecordError> {
+    Ok(match RecordKey::decode(key)? {
+        RecordKey::OffsetCommit {
+            group,
+            topic,
+            partition,
+        } => {
+            let value = value.map(OffsetCommitValue::decode).transpose()?;
+            Decoded::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            }
+        }
+        RecordKey::GroupMetadata { group } => {
+            let value = value.map(GroupMetadataValue::decode).transpose()?;
+            Decoded::Group { group, value }
+        }
+        RecordKey::Other { .. } => Decoded::Skip,
+    })
+}

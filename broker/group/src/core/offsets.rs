@@ -1,0 +1,297 @@
+//! OffsetCommit, OffsetFetch and OffsetDelete, plus the retention sweep that
+//! expires offsets of groups nobody consumes with (KIP-211).
+//!
+//! A commit is two-phase: [`Core::offset_commit`] validates and produces the
+//! records; the offsets enter the cache in [`Core::complete_commit`] only after the
+//! append succeeded, as in Kafka.
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::join::validate_member;
+use super::{AfterPersist, Core, code, store_offsets_error};
+use crate::backend::OffsetsRecord;
+use crate::config::OFFSET_METADATA_MAX_BYTES;
+use crate::group::{Group, GroupState};
+use crate::records::{OffsetCommitValue, RecordKey};
+
+/// The outcome of validating an OffsetCommit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitPlan {
+    /// Nothing to write (every partition failed validation).
+    Done(OffsetCommitResponse),
+    /// Append `records`, then call [`Core::complete_commit`].
+    Persist {
+        partition: i32,
+        records: Vec<OffsetsRecord>,
+        pending: PendingCommit,
+    },
+}
+
+/// (topic index, partition index) in the response, the partition, and the offset
+/// to cache once stored.
+type PendingOffset = ((usize, usize), (String, i32), OffsetCommitValue);
+
+/// A validated commit waiting for its append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCommit {
+    group_id: String,
+    response: OffsetCommitResponse,
+    offsets: Vec<PendingOffset>,
+}
+
+impl Core {
+    /// Validates an OffsetCommit. `exists` tells whether a topic partition exists.
+    pub fn offset_commit(
+        &mut self,
+        req: &OffsetCommitRequest,
+        version: i16,
+        now_ms: u64,
+        exists: &dyn Fn(&str, i32) -> bool,
+    ) -> CommitPlan {
+        let group_id = req.group_id.as_str().to_owned();
+        let group_error = self.validate_commit(req, now_ms);
+        let mut response = OffsetCommitResponse::default();
+        let mut offsets = Vec::new();
+        for (ti, topic) in req.topics.iter().enumerate() {
+            let mut out = OffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id);
+            for (pi, p) in topic.partitions.iter().enumerate() {
+                let metadata = p
+                    .committed_metadata
+                    .as_ref()
+                    .map(|m| m.as_str().to_owned())
+                    .unwrap_or_default();
+                let error = if !exists(topic.name.as_str(), p.partition_index) {
+                    code::UNKNOWN_TOPIC_OR_PARTITION
+                } else if let Some(error) = group_error {
+                    error
+                } else if metadata.len() > OFFSET_METADATA_MAX_BYTES {
+                    code::OFFSET_METADATA_TOO_LARGE
+                } else {
+                    let expire_timestamp =
+                        if (2..=4).contains(&version) && req.retention_time_ms >= 0 {
+                            now_ms as i64 + req.retention_time_ms
+                        } else {
+                            -1
+                        };
+                    let value = OffsetCommitValue {
+                        offset: p.committed_offset,
+                        leader_epoch: if version >= 6 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        },
+                        metadata,
+                        commit_timestamp: now_ms as i64,
+                        expire_timestamp,
+                    };
+                    offsets.push((
+                        (ti, pi),
+                        (topic.name.as_str().to_owned(), p.partition_index),
+                        value,
+                    ));
+                    code::NONE
+                };
+                out.partitions.push(
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error),
+                );
+            }
+            response.topics.push(out);
+        }
+        if offsets.is_empty() {
+            return CommitPlan::Done(response);
+        }
+        let records = offsets
+            .iter()
+            .map(|(_, (topic, partition), value)| {
+                (
+                    RecordKey::offset_commit(&group_id, topic, *partition).encode(),
+                    Some(value.encode()),
+                )
+            })
+            .collect();
+        let partition = self.partition_for(&group_id);
+        CommitPlan::Persist {
+            partition,
+            records,
+            pending: PendingCommit {
+                group_id,
+                response,
+                offsets,
+            },
+        }
+    }
+
+    /// Kafka's `validateOffsetCommit`: the group-level error every partition gets, or
+    /// `None`. Creates the group of a simple consumer (generation < 0) on first commit.
+    fn validate_commit(&mut self, req: &OffsetCommitRequest, now_ms: u64) -> Option<i16> {
+        let group_id = req.group_id.as_str();
+        if self.is_loading(group_id) {
+            return Some(code::COORDINATOR_LOAD_IN_PROGRESS);
+        }
+        let generation = req.generation_id_or_member_epoch;
+        let member_id = req.member_id.as_str();
+        let instance = req.group_instance_id.as_ref().map(|i| i.as_str());
+        let Some(group) = self.groups.get_mut(group_id) else {
+            if generation < 0 {
+                self.groups
+                    .insert(group_id.to_owned(), Group::new(group_id, now_ms as i64));
+                return None;
+            }
+            return Some(code::ILLEGAL_GENERATION);
+        };
+        if group.is(GroupState::Dead) {
+            return Some(code::COORDINATOR_NOT_AVAILABLE);
+        }
+        if generation >= 0 || !member_id.is_empty() || instance.is_some() {
+            if let Some(error) = validate_member(group, member_id, instance) {
+                return Some(error);
+            }
+            if generation != group.generation_id {
+                return Some(code::ILLEGAL_GENERATION);
+            }
+            if group.is(GroupState::CompletingRebalance) {
+                return Some(code::REBALANCE_IN_PROGRESS);
+            }
+            if let Some(member) = group.members.get_mut(member_id) {
+                // A commit is proof of life, as a heartbeat.
+                member.session_deadline_ms = now_ms + member.session_timeout_ms.max(0) as u64;
+            }
+            return None;
+        }
+        if !group.is(GroupState::Empty) {
+            return Some(code::UNKNOWN_MEMBER_ID);
+        }
+        None
+    }
+
+    /// Caches the offsets once stored, or reports the append failure per partition.
+    pub fn complete_commit(
+        &mut self,
+        pending: PendingCommit,
+        result: Result<(), i16>,
+    ) -> OffsetCommitResponse {
+        let PendingCommit {
+            group_id,
+            mut response,
+            offsets,
+        } = pending;
+        let error = result.err().map(store_offsets_error);
+        let group = self.groups.get_mut(&group_id);
+        let mut group = group;
+        for ((ti, pi), key, value) in offsets {
+            match error {
+                Some(error) => {
+                    if let Some(p) = response
+                        .topics
+                        .get_mut(ti)
+                        .and_then(|t| t.partitions.get_mut(pi))
+                    {
+                        p.error_code = error;
+                    }
+                }
+                None => {
+                    if let Some(group) = group.as_deref_mut() {
+                        group.offsets.insert(key, value);
+                    }
+                }
+            }
+        }
+        if error.is_some() {
+            self.drop_if_unused(&group_id);
+        }
+        response
+    }
+
+    /// Removes an Empty group that holds nothing (a failed first commit, or all
+    /// offsets deleted/expired).
+    pub(super) fn drop_if_unused(&mut self, group_id: &str) -> bool {
+        let unused = self.groups.get(group_id).is_some_and(|g| {
+            g.is(GroupState::Empty)
+                && g.members.is_empty()
+                && g.pending_members.is_empty()
+                && g.offsets.is_empty()
+        });
+        if unused {
+            self.groups.remove(group_id);
+        }
+        unused
+    }
+
+    /// Drops offsets and groups past retention, writing tombstones. Kafka's
+    /// `cleanupGroupMetadata` with KIP-211 rules: an Empty group's offsets expire
+    /// `offsets.retention` after it became Empty; a group without a protocol (simple
+    /// consumers) by commit time; a consumer group only for topics it no longer
+    /// subscribes to.
+    pub fn expire_offsets(&mut self, now_ms: u64) {
+        let retention = self.config.offsets_retention_ms;
+        let now = now_ms as i64;
+        let mut ids: Vec<String> = self.groups.keys().cloned().collect();
+        ids.sort();
+        for group_id in ids {
+            let Some(group) = self.groups.get_mut(&group_id) else {
+                continue;
+            };
+            let subscribed = group.subscribed_topics();
+            let base = |v: &OffsetCommitValue, group: &Group| -> Option<i64> {
+                match (&group.protocol_type, group.state) {
+                    (Some(_), GroupState::Empty) => Some(if group.state_timestamp_ms >= 0 {
+                        group.state_timestamp_ms
+                    } else {
+                        v.commit_timestamp
+                    }),
+                    (None, _) => Some(v.commit_timestamp),
+                    (Some(_), _) => None,
+                }
+            };
+            let expired: Vec<(String, i32)> = group
+                .offsets
+                .iter()
+                .filter(|((topic, _), v)| {
+                    let base = match base(v, group) {
+                        Some(b) => Some(b),
+                        None => subscribed
+                            .as_ref()
+                            .filter(|s| !s.contains(topic))
+                            .map(|_| v.commit_timestamp),
+                    };
+                    let Some(base) = base else { return false };
+                    let expires_at = if v.expire_timestamp >= 0 {
+                        v.expire_timestamp
+                    } else {
+                        base.saturating_add(retention)
+                    };
+                    expires_at <= now
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            let mut records: Vec<OffsetsRecord> = Vec::new();
+            for key in &expired {
+                group.offsets.remove(key);
+                records.push((
+                    RecordKey::offset_commit(&group_id, &key.0, key.1).encode(),
+                    None,
+                ));
+            }
+            let dead = group.is(GroupState::Empty)
+                && group.members.is_empty()
+                && group.offsets.is_empty()
+                && group.pending_members.is_empty();
+            if dead {
+                records.push((RecordKey::group_metadata(&group_id).encode(), None));
+                self.groups.remove(&group_id);
+                tracing::info!(group = %group_id, "group expired");
+            }
+            if !expired.is_empty() {
+                tracing::info!(group = %group_id, offsets = expired.len(), "expired offsets");
+            }
+            self.persist(&group_id, records, AfterPersist::Nothing);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Kafka's primitive encodings as used by `__consumer_offsets` records: big-endian
+//! ints, classic (int16/int32 length) and compact (unsigned varint length + 1) strings,
+//! bytes and arrays, and tagged-field sections of flexible versions.
+//!
+//! Only what the record schemas need; the network protocol codec is `kafka-protocol`.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::RecordError;
+
+/// A cursor over one record key or value; every read is bounds-checked.
+pub(crate) struct Reader {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Reader {
+    pub(crate) fn new(buf: Bytes) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<Bytes, RecordError> {
+        let end = self.pos.checked_add(n).filter(|end| *end <= self.buf.len());
+        let Some(end) = end else {
+            return Err(RecordError::Truncated { field: what });
+        };
+        let out = self.buf.slice(self.pos..end);
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RecordError> {
+        let bytes = self.take(N, what)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(&bytes);
+        Ok(out)
+    }
+
+    pub(crate) fn i16(&mut self, what: &'static str) -> Result<i16, RecordError> {
+        Ok(i16::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn i32(&mut self, what: &'static str) -> Result<i32, RecordError> {
+        Ok(i32::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, RecordError> {
+        Ok(i64::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn uvarint(&mut self, what: &'static str) -> Result<u32, RecordError> {
+        let mut value: u32 = 0;
+        for shift in (0..35).step_by(7) {
+            let [byte] = self.array::<1>(what)?;
+            value |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(RecordError::Malformed {
+            field: what,
+            reason: "varint longer than 5 bytes",
+        })
+    }
+
+    /// A length prefix: classic int16/int32 (-1 = null) or compact uvarint (0 = null).
+    fn length(
+        &mut self,
+        compact: bool,
+        wide: bool,
+        what: &'static str,
+    ) -> Result<Option<usize>, RecordError> {
+        let len: i64 = if compact {
+            i64::from(self.uvarint(what)?) - 1
+        } else if wide {
+            i64::from(self.i32(what)?)
+        } else {
+            i64::from(self.i16(what)?)
+        };
+        match len {
+            -1 => Ok(None),
+            n if n < -1 => Err(RecordError::Malformed {
+                field: what,
+                reason: "negative length",
+            }),
+            n => usize::try_from(n)
+                .map(Some)
+                .map_err(|_| RecordError::Malformed {
+                    field: what,
+                    reason: "length overflow",
+                }),
+        }
+    }
+
+    pub(crate) fn nullable_string(
+        &mut self,
+        compact: bool,
+        what: &'static str,
+    ) -> Result<Option<String>, RecordError> {
+        let Some(len) = self.length(compact, false, what)? else {
+            return Ok(None);
+        };
+        let raw = self.take(len, what)?;
+        String::from_utf8(raw.to_vec())
+            .map(Some)
+            .map_err(|_| RecordError::Malformed {
+                field: what,
+                reason: "invalid UTF-8",
+            })
+    }
+
+    pub(crate) fn string(
+        &mut self,
+        compact: bool,
+        what: &'static str,
+    ) -> Result<String, RecordError> {
+        self.nullable_string(compact, what)?
+            .ok_or(RecordError::Malformed {
+                field: what,
+                reason: "null for a non-nullable string",
+            })
+    }
+
+    pub(crate) fn bytes(
+        &mut self,
+        compact: bool,
+        what: &'static str,
+    ) -> Result<Bytes, RecordError> {
+        let len = self
+            .length(compact, true, what)?
+            .ok_or(RecordError::Malformed {
+                field: what,
+                reason: "null for non-nullable bytes",
+            })?;
+        self.take(len, what)
+    }
+
+    pub(crate) fn array_len(
+        &mut self,
+        compact: bool,
+        what: &'static str,
+    ) -> Result<usize, RecordError> {
+        let len = self
+            .length(compact, true, what)?
+            .ok_or(RecordError::Malformed {
+                field: what,
+                reason: "null array",
+            })?;
+        // Every element takes at least one byte; refuse counts the buffer cannot hold
+        // before allocating for them.
+        if len > self.remaining() {
+            return Err(RecordError::Truncated { field: what });
+        }
+        Ok(len)
+    }
+
+    /// Skips a tagged-field section: we write none and know of none to read.
+    pub(crate) fn skip_tagged_fields(&mut self, what: &'static str) -> Result<(), RecordError> {
+        let count = self.uvarint(what)?;
+        for _ in 0..count {
+            let _tag = self.uvarint(what)?;
+            let size = self.uvarint(what)?;
+            self.take(size as usize, what)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+}
+
+/// Appends Kafka primitives to a buffer.
+pub(crate) struct Writer {
+    buf: BytesMut,
+    compact: bool,
+}
+
+impl Writer {
+    pub(crate) fn new(version: i16, compact: bool) -> Self {
+        let mut buf = BytesMut::with_capacity(64);
+        buf.put_i16(version);
+        Self { buf, compact }
+    }
+
+    pub(crate) fn i32(&mut self, v: i32) {
+        self.buf.put_i32(v);
+    }
+
+    pub(crate) fn i64(&mut self, v: i64) {
+        self.buf.put_i64(v);
+    }
+
+    fn uvarint(&mut self, mut v: u32) {
+        while v >= 0x80 {
+            self.buf.put_u8((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        self.buf.put_u8(v as u8);
+    }
+
+    /// Writes a length prefix; `None` is null. Lengths beyond the wire's range are
+    /// clamped by the callers' own limits (strings <= i16::MAX are validated upstream).
+    fn length(&mut self, len: Option<usize>, wide: bool) {
+        match (self.compact, len) {
+            (true, None) => self.uvarint(0),
+            (true, Some(n)) => self.uvarint(u32::try_from(n).unwrap_or(u32::MAX - 1) + 1),
+            (false, None) if wide => self.buf.put_i32(-1),
+            (false, None) => self.buf.put_i16(-1),
+            (false, Some(n)) if wide => self.buf.put_i32(i32::try_from(n).unwrap_or(i32::MAX)),
+            (false, Some(n)) => self.buf.put_i16(i16::try_from(n).unwrap_or(i16::MAX)),
+        }
+    }
+
+    pub(crate) fn nullable_string(&mut self, s: Option<&str>) {
+        self.length(s.map(str::len), false);
+        if let Some(s) = s {
+            self.buf.put_slice(s.as_bytes());
+        }
+    }
+
+    pub(crate) fn string(&mut self, s: &str) {
+        self.nullable_string(Some(s));
+    }
+
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.length(Some(b.len()), true);
+        self.buf.put_slice(b);
+    }
+
+    pub(crate) fn array_len(&mut self, n: usize) {
+        self.length(Some(n), true);
+    }
+
+    /// An empty tagged-field section (flexible versions only).
+    pub(crate) fn no_tagged_fields(&mut self) {
+        if self.compact {
+            self.uvarint(0);
+        }
+    }
+
+    pub(crate) fn finish(self) -> Bytes {
+        self.buf.freeze()
+    }
+}
