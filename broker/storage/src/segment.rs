@@ -282,7 +282,11 @@ impl Segment {
 
     /// First record with timestamp >= `ts`: (timestamp, offset). LogAppendTime batches
     /// answer with the batch's time and base offset, as Kafka does.
-    pub fn find_offset_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+    pub fn find_offset_by_timestamp(
+        &self,
+        ts: i64,
+        min_offset: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
         let start = {
             let idx = sync::read(&self.index);
             if idx.max_timestamp < ts {
@@ -291,30 +295,36 @@ impl Segment {
             idx.lookup_time(ts)
                 .map_or(0, |rel| idx.lookup(i64::from(rel)))
         };
-        let mut hit = None;
-        self.scan_headers(start, &mut |p, h| {
-            if h.max_timestamp >= ts {
-                hit = Some((p, *h));
-                false
-            } else {
-                true
+        let mut pos = start;
+        loop {
+            let mut hit = None;
+            self.scan_headers(pos, &mut |p, h| {
+                if h.max_timestamp >= ts && h.last_offset() >= min_offset {
+                    hit = Some((p, *h));
+                    false
+                } else {
+                    true
+                }
+            })?;
+            let Some((at, h)) = hit else { return Ok(None) };
+            if h.is_log_append_time() {
+                return Ok(Some((h.max_timestamp, h.base_offset.max(min_offset))));
             }
-        })?;
-        let Some((pos, h)) = hit else { return Ok(None) };
-        if h.is_log_append_time() {
-            return Ok(Some((h.max_timestamp, h.base_offset)));
+            let bytes = self.read(at, h.total_size())?;
+            let set = batch::decode_records(&bytes).map_err(|reason| StorageError::Decode {
+                offset: h.base_offset,
+                reason,
+            })?;
+            if let Some(r) = set
+                .records
+                .iter()
+                .find(|r| r.timestamp >= ts && r.offset >= min_offset)
+            {
+                return Ok(Some((r.timestamp, r.offset)));
+            }
+            // The batch's newest record lies below `min_offset`: keep looking.
+            pos = at + h.total_size() as u64;
         }
-        let bytes = self.read(pos, h.total_size())?;
-        let set = batch::decode_records(&bytes).map_err(|reason| StorageError::Decode {
-            offset: h.base_offset,
-            reason,
-        })?;
-        Ok(set
-            .records
-            .iter()
-            .find(|r| r.timestamp >= ts)
-            .map(|r| (r.timestamp, r.offset))
-            .or(Some((h.max_timestamp, h.last_offset()))))
     }
 
     /// Scans from `start` (the last indexed batch) to the end without CRC checks, as
@@ -378,6 +388,7 @@ impl Segment {
         let mut buf: Vec<u8> = Vec::new();
         let mut first_ts = -1;
         let mut problem: Option<String> = None;
+        let mut valid_end: u64 = 0;
         'outer: while pos < size {
             let want = (RECOVERY_CHUNK as u64).min(size - pos) as usize;
             buf.resize(want, 0);
@@ -447,6 +458,7 @@ impl Segment {
                 expected_min = h.next_offset();
                 next = h.next_offset();
                 at += total;
+                valid_end = pos + at as u64;
             }
             if at == 0 {
                 problem = Some("unreadable batch".into());
@@ -466,11 +478,11 @@ impl Segment {
         self.next_offset.store(next, Ordering::Release);
         self.first_batch_timestamp
             .store(first_ts, Ordering::Relaxed);
-        let cut = size - pos;
+        let cut = size - valid_end;
         if let Some(reason) = problem {
-            self.truncate_file(pos, &reason)?;
+            self.truncate_file(valid_end, &reason)?;
         } else {
-            self.size.store(pos, Ordering::Release);
+            self.size.store(valid_end, Ordering::Release);
         }
         Ok(cut)
     }

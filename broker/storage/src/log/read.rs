@@ -108,8 +108,8 @@ impl Log {
             if seg.next_offset() <= log_start || seg.max_timestamp() < timestamp {
                 continue;
             }
-            if let Some((ts, off)) = seg.find_offset_by_timestamp(timestamp)? {
-                return Ok(Some(with_epoch(ts, off.max(log_start))));
+            if let Some((ts, off)) = seg.find_offset_by_timestamp(timestamp, log_start)? {
+                return Ok(Some(with_epoch(ts, off)));
             }
         }
         Ok(None)
@@ -130,9 +130,7 @@ impl Log {
         let Some((ts, seg)) = best else {
             return Ok(None);
         };
-        Ok(seg
-            .find_offset_by_timestamp(ts)?
-            .map(|(t, o)| (t, o.max(log_start))))
+        seg.find_offset_by_timestamp(ts, log_start)
     }
 
     /// The leader epoch that wrote `offset`, from the epoch cache.
