@@ -15,3 +15,9 @@ pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod state;
+
+/// Unit tests (the decode property tests especially) run under the same
+/// allocator as the binary; see `main.rs` for why it matters.
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

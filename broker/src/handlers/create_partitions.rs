@@ -27,8 +27,10 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
         let outcome = if dupes.contains(&name) {
             Err((E::InvalidRequest.code(), format!("Duplicate topic in request: {name}")))
         } else {
+            // Null (and, leniently, an empty list) means "place them for me".
             let assignments = t
                 .assignments
+                .filter(|a| !a.is_empty())
                 .map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect());
             broker.add_partitions(&name, t.count, assignments, req.validate_only)
         };

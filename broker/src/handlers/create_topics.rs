@@ -208,9 +208,18 @@ mod tests {
 
         let r = handle(b, req(vec![topic("ok", 1, 1, &[])], false), 7).await;
         assert_eq!(r.topics[0].error_code, E::TopicAlreadyExists.code());
-        let r = handle(b, req(vec![topic("o_k", 1, 1, &[]), topic("dup", 1, 1, &[]), topic("dup", 1, 1, &[])], false), 7).await;
-        assert_eq!(r.topics[0].error_code, E::InvalidTopicException.code(), "'.'/'_' collision");
+        let r = handle(b, req(vec![topic("dup", 1, 1, &[]), topic("dup", 1, 1, &[])], false), 7).await;
+        assert_eq!(r.topics[0].error_code, E::InvalidRequest.code());
         assert_eq!(r.topics[1].error_code, E::InvalidRequest.code());
+    }
+
+    #[tokio::test]
+    async fn dot_and_underscore_collide() {
+        let tb = broker(&[]);
+        let r = handle(&tb.broker, req(vec![topic("a.b", 1, 1, &[]), topic("a_b", 1, 1, &[])], false), 7).await;
+        assert_eq!(r.topics[0].error_code, 0);
+        assert_eq!(r.topics[1].error_code, E::InvalidTopicException.code());
+        assert!(r.topics[1].error_message.as_ref().unwrap().contains("collides"));
     }
 
     #[tokio::test]

@@ -60,12 +60,14 @@ mod tests {
     async fn lists_partitions_per_dir() {
         let tb = broker(&[]);
         tb.broker.auto_create_topic("t").unwrap();
-        let r = handle(&tb.broker, DescribeLogDirsRequest::default(), 4);
+        let mut all = DescribeLogDirsRequest::default();
+        all.topics = None;
+        let r = handle(&tb.broker, all.clone(), 4);
         assert_eq!(r.results.len(), 1);
         assert!(r.results[0].topics.iter().any(|t| t.name.0.as_str() == "t"));
         assert!(r.results[0].total_bytes > 0);
         for v in [1, 4] {
-            encodes(ApiKey::DescribeLogDirs, v, ResponseKind::DescribeLogDirs(handle(&tb.broker, DescribeLogDirsRequest::default(), v)));
+            encodes(ApiKey::DescribeLogDirs, v, ResponseKind::DescribeLogDirs(handle(&tb.broker, all.clone(), v)));
         }
     }
 }

@@ -52,7 +52,7 @@ fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64, current_
     out
 }
 
-pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -61,7 +61,13 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOf
         tr.partitions = t
             .partitions
             .iter()
-            .map(|p| lookup(broker, &name, p.partition_index, p.timestamp, p.current_leader_epoch))
+            .map(|p| {
+                let mut r = lookup(broker, &name, p.partition_index, p.timestamp, p.current_leader_epoch);
+                if version < 4 {
+                    r.leader_epoch = -1;
+                }
+                r
+            })
             .collect();
         resp.topics.push(tr);
     }

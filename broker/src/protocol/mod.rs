@@ -96,3 +96,6 @@ pub fn encode_response(
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,7 +38,9 @@ pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, 
             producer_epoch: NO_PRODUCER_EPOCH,
             timestamp_type: TimestampType::Creation,
             offset: i64::try_from(i).unwrap_or(i64::MAX),
-            sequence: NO_SEQUENCE,
+            // The encoder starts a new batch whenever offset - sequence changes;
+            // this keeps one batch whose base sequence is NO_SEQUENCE.
+            sequence: i32::try_from(i).unwrap_or(i32::MAX).wrapping_add(NO_SEQUENCE),
             timestamp,
             key: Some(key.clone()),
             value: value.clone(),
@@ -139,7 +141,9 @@ mod tests {
         ];
         let mut b = encode_batch(&recs, 42).unwrap();
         let set = RecordBatchDecoder::decode(&mut b).unwrap();
+        assert!(b.is_empty(), "one batch");
         assert_eq!(set.records.len(), 2);
+        assert_eq!(set.records[0].sequence, NO_SEQUENCE);
         assert_eq!(set.records[1].key.as_deref(), Some(&b"k2"[..]));
         assert_eq!(set.records[1].value, None);
         assert_eq!(set.records[0].timestamp, 42);
