@@ -97,4 +97,6 @@ pub enum QuotaConfigError {
     WindowNum(u32),
     #[error("replication.quota.window.size.seconds must be at least 1, got {0}")]
     WindowSize(u32),
+    #[error("invalid throttled replica '{0}': expected '*' or 'partitionId:brokerId' pairs")]
+    ThrottledReplicas(String),
 }

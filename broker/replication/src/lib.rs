@@ -18,7 +18,7 @@ pub mod quota;
 pub mod selector;
 
 pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};
-pub use error::{EpochCacheError, ErrorCode, ReplicaError};
+pub use error::{EpochCacheError, ErrorCode, QuotaConfigError, ReplicaError};
 pub use follower::{
     FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest, FollowerState,
 };
@@ -26,6 +26,7 @@ pub use leader::{
     AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, FetchKind, FollowerFetch,
     FollowerView, LeaderConfig, LeaderFetchResponse, LeaderInit, LeaderState, ProduceCompletion,
 };
+pub use quota::{ReplicationQuota, ReplicationQuotaConfig, SampledRate, ThrottledReplicas};
 
 /// A broker id, as Kafka's `int32 ReplicaId`.
 pub type ReplicaId = i32;
