@@ -196,7 +196,7 @@ fn companion_log(path: &Path) -> PathBuf {
 
 fn read_entries(path: &Path, size: usize, out: &mut dyn Write) -> io::Result<Option<Vec<u8>>> {
     let bytes = std::fs::read(path)?;
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         writeln!(
             out,
             "Found a partial index entry at position {}",

@@ -157,10 +157,10 @@ impl SegmentIndex {
     ) -> Result<SegmentIndex, String> {
         let offset_bytes = read_all(offset_path)?;
         let time_bytes = read_all(time_path)?;
-        if offset_bytes.len() as u64 % OFFSET_ENTRY_SIZE != 0 {
+        if !(offset_bytes.len() as u64).is_multiple_of(OFFSET_ENTRY_SIZE) {
             return Err(format!("{} has a partial entry", offset_path.display()));
         }
-        if time_bytes.len() as u64 % TIME_ENTRY_SIZE != 0 {
+        if !(time_bytes.len() as u64).is_multiple_of(TIME_ENTRY_SIZE) {
             return Err(format!("{} has a partial entry", time_path.display()));
         }
         let mut idx = SegmentIndex::new();

@@ -7,6 +7,7 @@
 
 mod common;
 
+
 use std::collections::BTreeMap;
 
 use common::*;
@@ -19,7 +20,7 @@ fn runner(cases: u32, salt: u64) -> (TestRunner, u64) {
     let seed = std::env::var("TIDEWATER_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x7_1de_0a7e_u64)
+        .unwrap_or(0x71de_0a7e_u64)
         ^ salt;
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
@@ -48,6 +49,7 @@ fn run<S: Strategy>(
     }
 }
 
+#[allow(clippy::unwrap_used)] // test helper
 fn log_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -145,7 +147,7 @@ fn crash_recovery_yields_a_valid_prefix_and_dump_log_agrees() {
             let damaged_len = std::fs::metadata(&active).unwrap().len();
             let mut out = Vec::new();
             let dump_valid =
-                tidewater_storage::dump::dump_files(&[active.clone()], false, &mut out).unwrap();
+                tidewater_storage::dump::dump_files(std::slice::from_ref(&active), false, &mut out).unwrap();
             let mgr = manager(&[dir.path()], cfg.clone());
             let log = mgr.get_log(&tp(0)).unwrap();
             let recovered_len = std::fs::metadata(&active).map(|m| m.len()).unwrap_or(0);

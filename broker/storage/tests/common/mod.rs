@@ -1,6 +1,6 @@
 //! Test helpers: building magic-v2 batches with the `kafka-protocol` encoder (an
 //! implementation independent of the storage code) and decoding what the log returns.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failure here is a test failure
 
 use std::sync::Arc;
 
