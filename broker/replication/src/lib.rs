@@ -27,6 +27,7 @@ pub use leader::{
     FollowerView, LeaderConfig, LeaderFetchResponse, LeaderInit, LeaderState, ProduceCompletion,
 };
 pub use quota::{ReplicationQuota, ReplicationQuotaConfig, SampledRate, ThrottledReplicas};
+pub use selector::{RackAwareReplicaSelector, ReplicaView, compare_views};
 
 /// A broker id, as Kafka's `int32 ReplicaId`.
 pub type ReplicaId = i32;
