@@ -1,2 +1,20 @@
 //! The Tidewater operator: the `KafkaCluster` API, its reconciler, and the runtimes
 //! (`kube` and `local`) that turn a plan into running brokers.
+//!
+//! Pipeline (both runtimes): observe -> [`validate`] -> [`plan`] (pure) -> apply.
+//! [`build`] renders Kubernetes objects; [`placement`] decides zones; [`status`]
+//! computes the status object both runtimes publish.
+
+pub mod admin;
+pub mod build;
+pub mod cli;
+pub mod controller;
+pub mod crd;
+pub mod lease;
+pub mod metrics;
+pub mod placement;
+pub mod plan;
+pub mod render;
+pub mod runtime;
+pub mod status;
+pub mod validate;

@@ -1,0 +1,199 @@
+//! A node's Pod: the broker container, its volumes, probes on the broker's health
+//! endpoints, placement, and the revision annotation that tells the rollout when the pod
+//! must be recreated (pods are immutable in the fields that matter).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMapKeySelector, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, PersistentVolumeClaimVolumeSource, Pod, PodSpec, Probe, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::config::{CLUSTER_ID_KEY, config_map, config_map_name};
+use super::{
+    CONTROLLER_PORT, DATA_DIR, HTTP_PORT, REVISION_ANNOTATION, fnv1a, headless_name, image,
+    node_labels, owned_meta, pvc::claim_name, selector_labels,
+};
+use crate::placement;
+use crate::validate::{NodeSpec, ValidatedCluster};
+
+/// Seconds a broker gets between SIGTERM and SIGKILL: controlled shutdown moves partition
+/// leadership away and flushes the log, which on a large broker takes a while (Strimzi
+/// also defaults to generous grace).
+pub const TERMINATION_GRACE_SECONDS: i64 = 120;
+const CONFIG_DIR: &str = "/etc/tidewater";
+
+/// A node's Pod, with [`REVISION_ANNOTATION`] set to [`revision`] of everything else.
+pub fn pod(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
+    let mut pod = pod_without_revision(c, n);
+    let rev = revision(c, n, &pod);
+    pod.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(REVISION_ANNOTATION.to_owned(), rev);
+    pod
+}
+
+/// Hash of the pod spec and the node's ConfigMap: if either changes the broker must
+/// restart to see it.
+pub fn revision(c: &ValidatedCluster, n: &NodeSpec, pod: &Pod) -> String {
+    let mut text = serde_json::to_string(pod).unwrap_or_default();
+    text.push_str(&serde_json::to_string(&config_map(c, n)).unwrap_or_default());
+    format!("{:016x}", fnv1a(text.as_bytes()))
+}
+
+fn pod_without_revision(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
+    let pod_name = n.name(&c.name);
+    let tpl = &c.pod_template;
+    let mut labels = tpl.labels.clone();
+    labels.extend(node_labels(c, n));
+    let mut meta = owned_meta(c, pod_name.clone(), labels);
+    if !tpl.annotations.is_empty() {
+        meta.annotations = Some(tpl.annotations.clone());
+    }
+    let props = format!("{CONFIG_DIR}/server.properties");
+    let container = Container {
+        name: "broker".to_owned(),
+        image: Some(image(c)),
+        command: Some(vec!["tidewater-broker".to_owned()]),
+        args: Some(vec![
+            "start".to_owned(),
+            "--config".to_owned(),
+            props.clone(),
+        ]),
+        ports: Some(ports(c, n)),
+        resources: c.resources.clone(),
+        readiness_probe: Some(http_probe("/readyz", 5, 3)),
+        liveness_probe: Some(http_probe("/healthz", 10, 6)),
+        startup_probe: Some(http_probe("/healthz", 5, 60)),
+        volume_mounts: Some(mounts()),
+        ..Container::default()
+    };
+    // `format` writes meta.properties with the cluster id before the first start, as
+    // `kafka-storage format` does on Strimzi pods; it is idempotent for the same cluster
+    // and node id, so it can run before every start.
+    let format = Container {
+        name: "format".to_owned(),
+        image: Some(image(c)),
+        command: Some(vec!["tidewater-broker".to_owned()]),
+        args: Some(vec![
+            "format".to_owned(),
+            "--config".to_owned(),
+            props,
+            "--cluster-id".to_owned(),
+            "$(CLUSTER_ID)".to_owned(),
+        ]),
+        env: Some(vec![EnvVar {
+            name: "CLUSTER_ID".to_owned(),
+            value_from: Some(EnvVarSource {
+                config_map_key_ref: Some(ConfigMapKeySelector {
+                    name: config_map_name(c, n),
+                    key: CLUSTER_ID_KEY.to_owned(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }]),
+        volume_mounts: Some(mounts()),
+        ..Container::default()
+    };
+    let affinity = match (&c.topology_key, &n.rack) {
+        (Some(key), Some(zone)) => Some(placement::zone_affinity(key, zone)),
+        _ => None,
+    };
+    Pod {
+        metadata: meta,
+        spec: Some(PodSpec {
+            hostname: Some(pod_name),
+            subdomain: Some(headless_name(c)),
+            init_containers: Some(vec![format]),
+            containers: vec![container],
+            volumes: Some(volumes(c, n)),
+            affinity,
+            topology_spread_constraints: Some(placement::spread_constraints(
+                c.topology_key.as_deref(),
+                &selector_labels(c),
+            )),
+            tolerations: (!tpl.tolerations.is_empty()).then(|| tpl.tolerations.clone()),
+            node_selector: (!tpl.node_selector.is_empty()).then(|| tpl.node_selector.clone()),
+            priority_class_name: tpl.priority_class_name.clone(),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+            restart_policy: Some("Always".to_owned()),
+            ..PodSpec::default()
+        }),
+        status: None,
+    }
+}
+
+fn ports(c: &ValidatedCluster, n: &NodeSpec) -> Vec<ContainerPort> {
+    let mut out = Vec::new();
+    if n.role.is_broker() {
+        out.push(port("kafka", c.client_port));
+    }
+    if n.role.is_voter() {
+        out.push(port("controller", CONTROLLER_PORT));
+    }
+    out.push(port("http", HTTP_PORT));
+    out
+}
+
+fn port(name: &str, number: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: number,
+        protocol: Some("TCP".to_owned()),
+        ..ContainerPort::default()
+    }
+}
+
+fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+fn mounts() -> Vec<VolumeMount> {
+    vec![
+        VolumeMount {
+            name: "data".to_owned(),
+            mount_path: DATA_DIR.to_owned(),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "config".to_owned(),
+            mount_path: CONFIG_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+    ]
+}
+
+fn volumes(c: &ValidatedCluster, n: &NodeSpec) -> Vec<Volume> {
+    vec![
+        Volume {
+            name: "data".to_owned(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim_name(c, n),
+                read_only: None,
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map_name(c, n),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ]
+}

@@ -1,0 +1,457 @@
+//! controller: the kube-runtime Controller for `KafkaCluster`. Each reconcile runs
+//! observe -> validate -> plan (pure) -> apply through the kube runtime, writes the
+//! status with server-side apply, and records an Event for every action.
+//!
+//! The watch is guarded: the root is watched as `DynamicObject`, so one custom resource
+//! that does not deserialize cannot break the stream; it gets `Degraded` on its own
+//! status instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use tracing::Instrument;
+
+use crate::build::{self, FIELD_MANAGER};
+use crate::cli::RunArgs;
+use crate::crd::{KafkaCluster, KafkaClusterStatus};
+use crate::lease::LeaseLock;
+use crate::metrics::{self, Metrics};
+use crate::plan::{self, Action as PlanAction};
+use crate::runtime::kube::{KubeRuntime, KubeRuntimeError};
+use crate::runtime::{AdminSource, Runtime};
+use crate::status::{self, conditions};
+use crate::validate::{FieldError, InvalidSpec, validate};
+
+/// Finalizer the operator puts on every KafkaCluster.
+pub const FINALIZER: &str = "tidewater.io/finalizer";
+
+/// Errors of one reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Applying or observing owned objects failed.
+    #[error(transparent)]
+    Runtime(#[from] KubeRuntimeError),
+    /// Writing the status or an event failed.
+    #[error("kube API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The finalizer helper failed.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    /// The object has no namespace (the CRD is namespaced, so this is an API bug).
+    #[error("object has no namespace")]
+    NoNamespace,
+}
+
+impl ReconcileError {
+    /// Bounded metric label of the error.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::Runtime(_) => "apply",
+            ReconcileError::Kube(_) => "kube",
+            ReconcileError::Finalizer(_) => "finalizer",
+            ReconcileError::NoNamespace => "invalid_object",
+        }
+    }
+}
+
+/// Shared state of every reconcile.
+pub struct Context<A> {
+    /// API client.
+    pub client: Client,
+    /// The one Event recorder.
+    pub recorder: Recorder,
+    /// Operator metrics.
+    pub metrics: Metrics,
+    /// Kafka-protocol reads.
+    pub admin: A,
+}
+
+impl<A> Context<A> {
+    /// A context with a recorder reporting as `tidewater-operator`.
+    pub fn new(client: Client, metrics: Metrics, admin: A, instance: Option<String>) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            admin,
+        }
+    }
+}
+
+fn resource() -> ApiResource {
+    ApiResource::erase::<KafkaCluster>(&())
+}
+
+/// Reconciles one KafkaCluster (as watched: untyped).
+pub async fn reconcile<A: AdminSource + Clone>(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<Context<A>>,
+) -> Result<Action, ReconcileError> {
+    let _timer = ctx.metrics.reconcile_started();
+    let ns = obj.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let typed = serde_json::to_value(&*obj).and_then(serde_json::from_value::<KafkaCluster>);
+    let cluster = match typed {
+        Ok(c) => c,
+        Err(e) => return malformed(&obj, &ns, &e.to_string(), &ctx).await,
+    };
+    let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = tracing::info_span!("reconcile", cluster = %cluster.name_any(), namespace = %ns);
+    finalizer(&api, FINALIZER, Arc::new(cluster), |event| async {
+        match event {
+            Finalizer::Apply(c) => apply(&c, &ctx).await,
+            Finalizer::Cleanup(c) => cleanup(&c, &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(inner)
+        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
+        other => ReconcileError::Finalizer(other.to_string()),
+    })
+}
+
+/// Failed reconciles retry after a delay and are counted by category.
+pub fn error_policy<A>(
+    _obj: Arc<DynamicObject>,
+    err: &ReconcileError,
+    ctx: Arc<Context<A>>,
+) -> Action {
+    tracing::warn!(error = %err, category = err.category(), "reconcile failed");
+    ctx.metrics.reconcile_failed(err.category());
+    Action::requeue(Duration::from_secs(15))
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+async fn apply<A: AdminSource + Clone>(
+    k: &KafkaCluster,
+    ctx: &Context<A>,
+) -> Result<Action, ReconcileError> {
+    let key = format!("{}/{}", k.namespace().unwrap_or_default(), k.name_any());
+    let previous = k.status.as_ref();
+    if k.spec.paused {
+        let s = status::paused(previous, k.metadata.generation, &now());
+        if !previous.is_some_and(|p| {
+            conditions::is_true_reason(&p.conditions, conditions::PROGRESSING, "Paused")
+        }) {
+            publish(
+                ctx,
+                k,
+                EventType::Normal,
+                "Paused",
+                "spec.paused is true: reconciling stopped",
+            )
+            .await;
+        }
+        patch_status(ctx, k, &s).await?;
+        ctx.metrics.set_cluster(&key, Some(("paused", 0, 0)));
+        return Ok(Action::await_change());
+    }
+    let cluster = match validate(k) {
+        Ok(c) => c,
+        Err(invalid) => {
+            publish(
+                ctx,
+                k,
+                EventType::Warning,
+                "InvalidSpec",
+                &invalid.to_string(),
+            )
+            .await;
+            let s = status::invalid(previous, k.metadata.generation, &invalid, &now());
+            patch_status(ctx, k, &s).await?;
+            ctx.metrics.set_cluster(&key, Some(("invalid", 0, 0)));
+            return Ok(Action::await_change());
+        }
+    };
+    let mut runtime = KubeRuntime::new(ctx.client.clone(), ctx.admin.clone());
+    let observed = runtime.observe(&cluster).await?;
+    let revisions = runtime.desired_revisions(&cluster);
+    let plan = plan::plan(&cluster, &revisions, &observed);
+    runtime.apply(&cluster, &plan).await?;
+    for action in &plan.actions {
+        let (reason, note) = match action {
+            PlanAction::Ensure(n) if !observed.nodes.contains_key(&n.id) => (
+                "NodeCreated",
+                format!("created node {} ({})", n.id, n.role.process_roles()),
+            ),
+            PlanAction::Ensure(_) => continue,
+            PlanAction::Restart(n) => (
+                "NodeRestarting",
+                format!("restarting node {} to apply a changed spec", n.id),
+            ),
+            PlanAction::Remove { id, .. } => {
+                ("NodeRemoved", format!("removed node {id} (scaled down)"))
+            }
+        };
+        publish(ctx, k, EventType::Normal, reason, &note).await;
+    }
+    let inputs = status::Inputs {
+        cluster: &cluster,
+        observed: &observed,
+        plan: &plan,
+        previous,
+        bootstrap_servers: build::bootstrap_servers(&cluster),
+        cluster_id: build::cluster_id(&cluster),
+    };
+    let s = status::compute(&inputs, &now());
+    let ready = conditions::is_true(&s.conditions, conditions::READY);
+    let degraded = conditions::is_true(&s.conditions, conditions::DEGRADED);
+    let up = s.brokers.iter().filter(|b| b.ready).count();
+    let down = s.brokers.len() - up;
+    let state = if degraded {
+        "degraded"
+    } else if ready {
+        "ready"
+    } else {
+        "not_ready"
+    };
+    ctx.metrics
+        .set_cluster(&key, Some((state, count(up), count(down))));
+    patch_status(ctx, k, &s).await?;
+    // Pods changes wake us through the watch; the requeue re-reads Kafka metadata.
+    Ok(Action::requeue(Duration::from_secs(if ready {
+        60
+    } else {
+        10
+    })))
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+async fn cleanup<A>(k: &KafkaCluster, ctx: &Context<A>) -> Result<Action, ReconcileError> {
+    // Owned objects go with the owner through garbage collection (owner references).
+    publish(
+        ctx,
+        k,
+        EventType::Normal,
+        "Deleting",
+        "deleting the cluster's objects",
+    )
+    .await;
+    let key = format!("{}/{}", k.namespace().unwrap_or_default(), k.name_any());
+    ctx.metrics.set_cluster(&key, None);
+    Ok(Action::await_change())
+}
+
+async fn malformed<A>(
+    obj: &DynamicObject,
+    ns: &str,
+    error: &str,
+    ctx: &Context<A>,
+) -> Result<Action, ReconcileError> {
+    let invalid = InvalidSpec(vec![FieldError {
+        field: "spec".to_owned(),
+        message: format!("does not match the KafkaCluster schema: {error}"),
+    }]);
+    let s = status::invalid(None, obj.metadata.generation, &invalid, &now());
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &resource());
+    let body = status_body(&s);
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(Action::await_change())
+}
+
+fn status_body(s: &KafkaClusterStatus) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": KafkaCluster::api_version(&()),
+        "kind": KafkaCluster::kind(&()),
+        "status": s,
+    })
+}
+
+async fn patch_status<A>(
+    ctx: &Context<A>,
+    k: &KafkaCluster,
+    s: &KafkaClusterStatus,
+) -> Result<(), ReconcileError> {
+    let api: Api<KafkaCluster> =
+        Api::namespaced(ctx.client.clone(), &k.namespace().unwrap_or_default());
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&k.name_any(), &pp, &Patch::Apply(&status_body(s)))
+        .await?;
+    Ok(())
+}
+
+/// Events are best effort: a failed Event must not fail the reconcile.
+async fn publish<A>(
+    ctx: &Context<A>,
+    k: &KafkaCluster,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &k.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "publishing an event failed");
+    }
+}
+
+/// Errors running the controller.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No kubeconfig or in-cluster config.
+    #[error("connecting to Kubernetes: {0}")]
+    Client(#[source] kube::Error),
+    /// Metrics registry.
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
+    /// The metrics server failed.
+    #[error("metrics server: {0}")]
+    MetricsServer(#[source] std::io::Error),
+    /// Leader election failed or leadership was lost.
+    #[error("leader election: {0}")]
+    Lease(String),
+}
+
+/// `tidewater-operator run`: serves metrics, optionally wins the Lease, then runs the
+/// controller until Ctrl-C / SIGTERM.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let client = Client::try_default().await.map_err(RunError::Client)?;
+    let metrics = Metrics::new()?;
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(RunError::MetricsServer)?;
+    let server = tokio::spawn(metrics::serve_on(listener, metrics.clone()));
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME")
+            .unwrap_or_else(|_| format!("tidewater-operator-{}", std::process::id()))
+    });
+    let lease = if args.leader_election {
+        let ns = args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let lock = LeaseLock::new(
+            client.clone(),
+            &ns,
+            "tidewater-operator",
+            &identity,
+            Duration::from_secs(15),
+        );
+        acquire(&lock).await?;
+        Some(lock)
+    } else {
+        None
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        crate::admin::KafkaAdmin::default(),
+        Some(identity),
+    ));
+    let controller = controller(client, args.namespace.as_deref(), ctx);
+    let outcome = tokio::select! {
+        () = controller => Ok(()),
+        e = keep_lease(lease) => Err(e),
+    };
+    server.abort();
+    outcome
+}
+
+async fn acquire(lock: &LeaseLock) -> Result<(), RunError> {
+    tracing::info!("waiting for the leader Lease");
+    loop {
+        match lock.try_acquire_or_renew().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the Lease failed"),
+        }
+        // Polling an external lock: there is no change notification to wait on here.
+        tokio::time::sleep(lock.duration() / 5).await;
+    }
+}
+
+/// Renews the lease until it is lost; never returns while held. Without a lease it
+/// never returns at all.
+async fn keep_lease(lease: Option<LeaseLock>) -> RunError {
+    let Some(lock) = lease else {
+        return futures::future::pending().await;
+    };
+    let mut last_ok = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(lock.duration() / 3).await;
+        match lock.try_acquire_or_renew().await {
+            Ok(true) => last_ok = tokio::time::Instant::now(),
+            Ok(false) => return RunError::Lease("another replica took the Lease".to_owned()),
+            Err(e) => tracing::warn!(error = %e, "renewing the Lease failed"),
+        }
+        if last_ok.elapsed() > lock.duration() {
+            return RunError::Lease("could not renew the Lease in time".to_owned());
+        }
+    }
+}
+
+async fn controller<A: AdminSource + Clone + 'static>(
+    client: Client,
+    namespace: Option<&str>,
+    ctx: Arc<Context<A>>,
+) {
+    let ar = resource();
+    let (roots, pods, cms, svcs, pvcs, pdbs) = match namespace {
+        Some(ns) => (
+            Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
+            Api::<Pod>::namespaced(client.clone(), ns),
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+            Api::<Service>::namespaced(client.clone(), ns),
+            Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
+            Api::<PodDisruptionBudget>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::<DynamicObject>::all_with(client.clone(), &ar),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let owned = watcher::Config::default().labels(&format!(
+        "app.kubernetes.io/managed-by={}",
+        build::MANAGED_BY
+    ));
+    Controller::new_with(roots, watcher::Config::default(), ar)
+        .owns(pods, owned.clone())
+        .owns(cms, owned.clone())
+        .owns(svcs, owned.clone())
+        .owns(pvcs, owned.clone())
+        .owns(pdbs, owned)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile loop");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,241 @@
+//! The `KafkaCluster` API (`tidewater.io/v1alpha1`): spec and status types, and the CRD
+//! generated from them (`crdgen`). This module owns the wire shape of the API only: it
+//! must not hold reconcile logic. Rules the OpenAPI schema can express (ranges, enums,
+//! CEL cross-field rules) live here; rules it cannot see live in `validate`.
+
+pub mod crdgen;
+mod status;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use status::{BrokerStatus, ControllerStatus, KafkaClusterStatus};
+
+/// API group of every Tidewater resource.
+pub const GROUP: &str = "tidewater.io";
+/// Default `rack.topologyKey`: the well-known zone label every cloud provider sets.
+pub const DEFAULT_TOPOLOGY_KEY: &str = "topology.kubernetes.io/zone";
+/// Port of the internal client listener unless the spec says otherwise (Kafka's default).
+pub const DEFAULT_CLIENT_PORT: i32 = 9092;
+
+/// A self-hosted Kafka-compatible cluster of Tidewater brokers.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tidewater.io",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    namespaced,
+    status = "KafkaClusterStatus",
+    shortname = "kafka",
+    category = "tidewater",
+    doc = "A Kafka-compatible cluster of Tidewater brokers, managed by tidewater-operator.",
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.version"),
+    printcolumn(name = "Brokers", type_ = "integer", json_path = ".spec.brokers"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("!has(self.controllers) || self.controllers == 0 || self.controllers % 2 == 1").message("spec.controllers must be 0 (combined mode) or an odd number: a Raft quorum of an even size tolerates no more failures than one smaller"))]
+#[x_kube(validation = Rule::new("!has(self.rack) || size(self.rack.zones) <= self.brokers").message("spec.rack.zones lists more zones than there are brokers; some zones would hold no broker"))]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Broker version to run, e.g. `0.1.0`. The image is `image` if set, otherwise the
+    /// operator's broker repository tagged with this version.
+    #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"))]
+    pub version: String,
+
+    /// Full image reference overriding the default `repository:version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+
+    /// Number of brokers (node ids 0..brokers-1).
+    #[schemars(range(min = 1, max = 100))]
+    pub brokers: i32,
+
+    /// Number of dedicated KRaft controllers (node ids 1000+). 0 or absent: combined mode,
+    /// where brokers 0..2 (or just broker 0 below three brokers) also act as controllers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 9))]
+    pub controllers: Option<i32>,
+
+    /// Rack awareness: broker i runs in zone i mod n and sets `broker.rack` to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<RackSpec>,
+
+    /// Persistent storage of each broker's log directory.
+    #[serde(default)]
+    pub storage: StorageSpec,
+
+    /// Compute resources of every broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Kafka broker configs (`server.properties` keys). Keys the operator owns
+    /// (`node.id`, `listeners`, `advertised.listeners`, `process.roles`,
+    /// `controller.quorum.*`, `controller.listener.names`, `log.dirs`, `broker.rack`)
+    /// are rejected. Values are strings, numbers or booleans.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "config_schema")]
+    pub config: BTreeMap<String, serde_json::Value>,
+
+    /// Client listeners. One internal plaintext listener for now; TLS and external
+    /// listeners come later.
+    #[serde(default = "default_listeners")]
+    #[schemars(length(min = 1, max = 1))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[x_kube(validation = Rule::new("self.all(l, l.port != 9093 && l.port != 9404)").message("spec.listeners: ports 9093 (controller) and 9404 (health/metrics) are reserved"))]
+    pub listeners: Vec<ListenerSpec>,
+
+    /// Pod template overrides for broker and controller pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateSpec>,
+
+    /// Stop reconciling: the operator changes nothing while this is true.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+fn default_listeners() -> Vec<ListenerSpec> {
+    vec![ListenerSpec::default()]
+}
+
+/// Zone placement of brokers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RackSpec {
+    /// Node label whose value names a zone.
+    #[serde(default = "default_topology_key")]
+    #[schemars(length(min = 1, max = 316))]
+    pub topology_key: String,
+    /// Zones to spread brokers over, in order: broker i goes to `zones[i mod n]`.
+    #[schemars(length(min = 1, max = 16))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub zones: Vec<String>,
+}
+
+fn default_topology_key() -> String {
+    DEFAULT_TOPOLOGY_KEY.to_owned()
+}
+
+/// Per-broker persistent volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Volume size, a Kubernetes quantity such as `10Gi`.
+    #[serde(default = "default_storage_size")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// StorageClass of the claims; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Delete a broker's claim (and its data) when scaling down removes the broker.
+    #[serde(default)]
+    pub delete_claim_on_scale_down: bool,
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        Self {
+            size: default_storage_size(),
+            storage_class_name: None,
+            delete_claim_on_scale_down: false,
+        }
+    }
+}
+
+fn default_storage_size() -> String {
+    "10Gi".to_owned()
+}
+
+/// A client listener.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerSpec {
+    /// Listener name (it maps to the Kafka `PLAINTEXT` listener for now).
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9]{0,24}$"))]
+    pub name: String,
+    /// Container port of the listener.
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+    /// Who can reach the listener; only `internal` (in-cluster) for now.
+    #[serde(default, rename = "type")]
+    pub kind: ListenerType,
+    /// TLS on the listener; not supported yet.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == false").message("TLS listeners are not supported yet"))]
+    pub tls: bool,
+}
+
+impl Default for ListenerSpec {
+    fn default() -> Self {
+        Self {
+            name: "plain".to_owned(),
+            port: DEFAULT_CLIENT_PORT,
+            kind: ListenerType::Internal,
+            tls: false,
+        }
+    }
+}
+
+/// Reachability of a listener.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ListenerType {
+    /// Reachable inside the Kubernetes cluster, through the broker's stable DNS name.
+    #[default]
+    Internal,
+}
+
+/// Pod template overrides.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSpec {
+    /// Extra pod metadata and scheduling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodTemplate>,
+}
+
+/// Extra pod metadata and scheduling for broker pods.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplate {
+    /// Added to every broker pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Added to every broker pod; the operator's own labels win on conflict.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Tolerations of every broker pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Node selector of every broker pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// PriorityClass of every broker pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+}

@@ -1,0 +1,371 @@
+//! The local runtime: the same reconciler as on Kubernetes, with each node a child
+//! process of the broker binary on 127.0.0.1 ports, its data, config and log file under
+//! `--state-dir/<cluster>/broker-<id>/`. Crashed brokers are restarted with backoff.
+//!
+//! What the broker cannot do yet, and what that means here: it has no KRaft controller
+//! role, so it ignores `process.roles`, `controller.quorum.voters` and the CONTROLLER
+//! listener (all still written, so configs are right once it does), and a dedicated
+//! controller node (no broker listener) exits with the broker's own error message,
+//! which the status reports. Without replication a multi-broker cluster runs, but
+//! partitions are not replicated across brokers.
+
+pub mod cmd;
+pub mod process;
+pub mod state;
+pub mod supervisor;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use self::process::{BrokerProcess, ProcessError, probe_ready};
+use self::state::{Persisted, Ports, StateDir, StateError, free_ports};
+use super::{AdminSource, Observed, ObservedNode, Runtime};
+use crate::build::config::{Addressing, Endpoints, properties_text, server_properties};
+use crate::build::fnv1a;
+use crate::plan::{Action, Plan};
+use crate::validate::{NodeSpec, ValidatedCluster};
+
+/// How long a broker gets to shut down cleanly before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Longest wait between restarts of a crash-looping broker.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Errors of the local runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// State directory IO.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A broker process could not be run.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// No binary for the spec's version.
+    #[error("no broker binary for version {0}")]
+    NoBinary(String),
+}
+
+/// 127.0.0.1 addressing with per-node ports.
+struct LocalAddressing<'a> {
+    state: &'a StateDir,
+    ports: &'a BTreeMap<i32, Ports>,
+}
+
+impl Addressing for LocalAddressing<'_> {
+    fn endpoints(&self, c: &ValidatedCluster, n: &NodeSpec) -> Endpoints {
+        let p = self.ports.get(&n.id).copied().unwrap_or(Ports {
+            client: 0,
+            controller: 0,
+            http: 0,
+        });
+        Endpoints {
+            host: "127.0.0.1".to_owned(),
+            bind: "127.0.0.1".to_owned(),
+            client_port: p.client,
+            controller_port: p.controller,
+            http_port: p.http,
+            log_dir: self
+                .state
+                .node_dir(&c.name, n.id)
+                .join("data")
+                .display()
+                .to_string(),
+        }
+    }
+}
+
+/// One node the runtime knows about.
+#[derive(Debug)]
+struct Node {
+    process: Option<BrokerProcess>,
+    /// Revision of the last start (kept while crashed so a crash is not a "change").
+    revision: String,
+    version: String,
+    crashes: u32,
+    next_start: Instant,
+    problem: Option<(String, String)>,
+}
+
+/// Runtime of broker processes on this machine.
+pub struct LocalRuntime<A> {
+    state: StateDir,
+    persisted: Persisted,
+    binaries: BTreeMap<String, PathBuf>,
+    admin: A,
+    nodes: BTreeMap<i32, Node>,
+}
+
+impl<A: AdminSource> LocalRuntime<A> {
+    /// A runtime on `state` with broker binaries by version.
+    pub fn new(
+        state: StateDir,
+        binaries: BTreeMap<String, PathBuf>,
+        admin: A,
+    ) -> Result<Self, LocalError> {
+        let persisted = state.load()?;
+        Ok(Self {
+            state,
+            persisted,
+            binaries,
+            admin,
+            nodes: BTreeMap::new(),
+        })
+    }
+
+    /// The state directory.
+    pub fn state(&self) -> &StateDir {
+        &self.state
+    }
+
+    /// Whether a binary exists for `version`.
+    pub fn has_binary(&self, version: &str) -> bool {
+        self.binaries.contains_key(version)
+    }
+
+    /// Kafka cluster id, chosen on first use and persisted.
+    pub fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, LocalError> {
+        if let Some(id) = &self.persisted.cluster_id {
+            return Ok(id.clone());
+        }
+        // Unique per state dir: its path and the creation time seed the id.
+        let seed = format!(
+            "{}#{}#{}",
+            self.state.root().display(),
+            c.name,
+            k8s_openapi::jiff::Timestamp::now().as_nanosecond()
+        );
+        let id = crate::build::cluster_id_from_seed(&seed);
+        self.persisted.cluster_id = Some(id.clone());
+        self.state.save(&self.persisted)?;
+        Ok(id)
+    }
+
+    /// `host:port` of every broker, for `status.bootstrapServers`.
+    pub fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
+        c.brokers()
+            .filter_map(|n| self.persisted.ports.get(&n.id))
+            .map(|p| format!("127.0.0.1:{}", p.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn ensure_ports(&mut self, c: &ValidatedCluster) -> Result<(), LocalError> {
+        let mut changed = false;
+        for n in &c.nodes {
+            if !self.persisted.ports.contains_key(&n.id) {
+                self.persisted.ports.insert(n.id, free_ports()?);
+                changed = true;
+            }
+        }
+        if changed {
+            self.state.save(&self.persisted)?;
+        }
+        Ok(())
+    }
+
+    fn properties(&self, c: &ValidatedCluster, n: &NodeSpec) -> String {
+        let addressing = LocalAddressing {
+            state: &self.state,
+            ports: &self.persisted.ports,
+        };
+        properties_text(&server_properties(c, n, &addressing))
+    }
+
+    fn revision(&self, c: &ValidatedCluster, n: &NodeSpec) -> String {
+        let bin = self
+            .binaries
+            .get(&c.version)
+            .map(|b| b.display().to_string())
+            .unwrap_or_default();
+        let text = format!("{}\n{bin}\n{}", self.properties(c, n), c.version);
+        format!("{:016x}", fnv1a(text.as_bytes()))
+    }
+
+    async fn start(&mut self, c: &ValidatedCluster, n: &NodeSpec) -> Result<(), LocalError> {
+        let bin = self
+            .binaries
+            .get(&c.version)
+            .cloned()
+            .ok_or_else(|| LocalError::NoBinary(c.version.clone()))?;
+        let dir = self.state.node_dir(&c.name, n.id);
+        std::fs::create_dir_all(dir.join("data")).map_err(|source| StateError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let config = dir.join("server.properties");
+        state::write_atomic(&config, self.properties(c, n).as_bytes())?;
+        let cluster_id = self.cluster_id(c)?;
+        process::format(&bin, &config, &cluster_id, &dir).await?;
+        let revision = self.revision(c, n);
+        let proc = BrokerProcess::start(
+            &bin,
+            &config,
+            &dir.join("broker.log"),
+            revision.clone(),
+            c.version.clone(),
+        )?;
+        tracing::info!(broker = n.id, pid = proc.pid(), "broker started");
+        let entry = self.nodes.entry(n.id).or_insert_with(|| Node {
+            process: None,
+            revision: revision.clone(),
+            version: c.version.clone(),
+            crashes: 0,
+            next_start: Instant::now(),
+            problem: None,
+        });
+        entry.process = Some(proc);
+        entry.revision = revision;
+        entry.version = c.version.clone();
+        Ok(())
+    }
+
+    /// Stops every broker (SIGTERM, then SIGKILL after [`STOP_GRACE`]).
+    pub async fn stop_all(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(p) = node.process.as_mut() {
+                p.stop(STOP_GRACE).await;
+            }
+            node.process = None;
+        }
+    }
+
+    /// Pid of a node's process (tests kill it to simulate a crash).
+    pub fn pid(&self, id: i32) -> Option<u32> {
+        self.nodes.get(&id)?.process.as_ref()?.pid()
+    }
+}
+
+fn backoff(crashes: u32) -> Duration {
+    let secs = 1u64 << crashes.saturating_sub(1).min(5);
+    Duration::from_secs(secs).min(MAX_BACKOFF)
+}
+
+impl<A: AdminSource> Runtime for LocalRuntime<A> {
+    type Error = LocalError;
+
+    async fn observe(&mut self, c: &ValidatedCluster) -> Result<Observed, LocalError> {
+        self.ensure_ports(c)?;
+        let mut observed = Observed::default();
+        let mut ready_brokers = Vec::new();
+        let ids: Vec<i32> = self.nodes.keys().copied().collect();
+        for id in ids {
+            let http = self.persisted.ports.get(&id).map(|p| p.http);
+            let client = self.persisted.ports.get(&id).map(|p| p.client);
+            let Some(node) = self.nodes.get_mut(&id) else {
+                continue;
+            };
+            let mut ready = false;
+            let mut name = "stopped".to_owned();
+            if let Some(proc) = node.process.as_mut() {
+                if let Some(status) = proc.exited() {
+                    node.crashes += 1;
+                    let wait = backoff(node.crashes);
+                    node.next_start = Instant::now() + wait;
+                    let message = format!(
+                        "process exited ({status}); restarting in {}s",
+                        wait.as_secs()
+                    );
+                    let _ = self.state.event(
+                        "Warning",
+                        "BrokerCrashed",
+                        &format!("node {id}: {message}"),
+                    );
+                    node.problem = Some(("BrokerCrashed".to_owned(), message));
+                    node.process = None;
+                } else {
+                    name = format!("pid {}", proc.pid().unwrap_or_default());
+                    ready = match http {
+                        Some(port) => probe_ready(port).await,
+                        None => false,
+                    };
+                }
+            }
+            if ready {
+                node.problem = None;
+                if c.nodes.iter().any(|n| n.id == id && n.role.is_broker())
+                    && let Some(port) = client
+                {
+                    ready_brokers.push(format!("127.0.0.1:{port}"));
+                }
+            }
+            observed.nodes.insert(
+                id,
+                ObservedNode {
+                    name,
+                    revision: Some(node.revision.clone()),
+                    version: Some(node.version.clone()),
+                    ready,
+                    problem: node.problem.clone(),
+                },
+            );
+        }
+        if !observed.nodes.is_empty() {
+            observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
+        }
+        Ok(observed)
+    }
+
+    fn desired_revisions(&self, c: &ValidatedCluster) -> BTreeMap<i32, String> {
+        c.nodes
+            .iter()
+            .map(|n| (n.id, self.revision(c, n)))
+            .collect()
+    }
+
+    async fn apply(&mut self, c: &ValidatedCluster, plan: &Plan) -> Result<(), LocalError> {
+        for action in &plan.actions {
+            match action {
+                Action::Ensure(n) => {
+                    let due = match self.nodes.get(&n.id) {
+                        None => true,
+                        Some(node) => node.process.is_none() && Instant::now() >= node.next_start,
+                    };
+                    if due {
+                        let restart = self.nodes.contains_key(&n.id);
+                        if let Err(e) = self.start(c, n).await {
+                            if let Some(node) = self.nodes.get_mut(&n.id) {
+                                node.crashes += 1;
+                                node.next_start = Instant::now() + backoff(node.crashes);
+                                node.problem = Some(("StartFailed".to_owned(), e.to_string()));
+                            }
+                            return Err(e);
+                        }
+                        if restart {
+                            self.state.event(
+                                "Normal",
+                                "BrokerRestarted",
+                                &format!("node {} restarted after a crash", n.id),
+                            )?;
+                        }
+                    }
+                }
+                Action::Restart(n) => {
+                    if let Some(p) = self.nodes.get_mut(&n.id).and_then(|x| x.process.as_mut()) {
+                        p.stop(STOP_GRACE).await;
+                    }
+                    self.start(c, n).await?;
+                }
+                Action::Remove { id, delete_storage } => {
+                    if let Some(mut node) = self.nodes.remove(id)
+                        && let Some(p) = node.process.as_mut()
+                    {
+                        p.stop(STOP_GRACE).await;
+                    }
+                    if *delete_storage {
+                        let dir = self.state.node_dir(&c.name, *id);
+                        if let Err(source) = std::fs::remove_dir_all(&dir)
+                            && source.kind() != std::io::ErrorKind::NotFound
+                        {
+                            return Err(StateError::Io { path: dir, source }.into());
+                        }
+                        self.persisted.ports.remove(id);
+                        self.state.save(&self.persisted)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

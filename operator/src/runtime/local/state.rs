@@ -1,0 +1,230 @@
+//! The local runtime's state directory: where each file lives, and reading/writing the
+//! ones that outlive a process (ports and cluster id, desired spec, status, events, the
+//! `up` pid file). Layout:
+//!
+//! ```text
+//! <state-dir>/cluster.yaml        desired KafkaCluster (`up` writes it, `apply` replaces it)
+//! <state-dir>/state.json          cluster id and ports per node, allocated once
+//! <state-dir>/status.yaml         the status object (same shape the kube runtime writes)
+//! <state-dir>/events.log          one line per action, like `kubectl get events`
+//! <state-dir>/up.pid              pid of the running `local up`
+//! <state-dir>/<cluster>/broker-<id>/{data/,server.properties,broker.log}
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crd::KafkaClusterStatus;
+
+/// Errors reading or writing the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A state file is corrupt.
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What failed to parse.
+        message: String,
+    },
+    /// Another `local up` runs on this state dir.
+    #[error("another `local up` (pid {0}) runs on this state dir; stop it with `local down`")]
+    Locked(i32),
+}
+
+/// Ports of one node, allocated once and kept across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    /// PLAINTEXT listener.
+    pub client: i32,
+    /// CONTROLLER listener.
+    pub controller: i32,
+    /// `/healthz` `/readyz` `/metrics`.
+    pub http: i32,
+}
+
+/// What survives restarts of `local up`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persisted {
+    /// Kafka cluster id the data dirs are formatted with.
+    pub cluster_id: Option<String>,
+    /// Ports by node id.
+    pub ports: BTreeMap<i32, Ports>,
+}
+
+/// Paths of one state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl StateDir {
+    /// The state directory at `root` (created when missing).
+    pub fn open(root: &Path) -> Result<Self, StateError> {
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// Desired spec file.
+    pub fn cluster_file(&self) -> PathBuf {
+        self.root.join("cluster.yaml")
+    }
+    /// Status file.
+    pub fn status_file(&self) -> PathBuf {
+        self.root.join("status.yaml")
+    }
+    /// Events file.
+    pub fn events_file(&self) -> PathBuf {
+        self.root.join("events.log")
+    }
+    /// Pid file of `up`.
+    pub fn pid_file(&self) -> PathBuf {
+        self.root.join("up.pid")
+    }
+    fn persisted_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+    /// Directory of a node: `<cluster>/broker-<id>`.
+    pub fn node_dir(&self, cluster: &str, id: i32) -> PathBuf {
+        self.root.join(cluster).join(format!("broker-{id}"))
+    }
+
+    /// Reads `state.json` (empty when absent).
+    pub fn load(&self) -> Result<Persisted, StateError> {
+        let path = self.persisted_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Persisted::default()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Writes `state.json` atomically.
+    pub fn save(&self, p: &Persisted) -> Result<(), StateError> {
+        let text = serde_json::to_string_pretty(p).map_err(|e| StateError::Corrupt {
+            path: self.persisted_file(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&self.persisted_file(), text.as_bytes())
+    }
+
+    /// Reads the status file, if any.
+    pub fn read_status(&self) -> Result<Option<KafkaClusterStatus>, StateError> {
+        let path = self.status_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_yaml::from_str(&text)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt {
+                    path,
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Writes the status file atomically (readers never see half a file).
+    pub fn write_status(&self, s: &KafkaClusterStatus) -> Result<(), StateError> {
+        let text = serde_yaml::to_string(s).map_err(|e| StateError::Corrupt {
+            path: self.status_file(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&self.status_file(), text.as_bytes())
+    }
+
+    /// Appends an event line: `<time> <Normal|Warning> <Reason> <message>`.
+    pub fn event(&self, type_: &str, reason: &str, message: &str) -> Result<(), StateError> {
+        let path = self.events_file();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        writeln!(f, "{now} {type_} {reason} {message}").map_err(io(&path))
+    }
+
+    /// Takes the pid file for this process; fails if a live `up` holds it.
+    pub fn lock(&self) -> Result<(), StateError> {
+        let path = self.pid_file();
+        if let Some(pid) = self.running_pid()? {
+            return Err(StateError::Locked(pid));
+        }
+        write_atomic(&path, std::process::id().to_string().as_bytes())
+    }
+
+    /// Removes the pid file if it is ours.
+    pub fn unlock(&self) {
+        if self.running_pid().ok().flatten() == i32::try_from(std::process::id()).ok() {
+            let _ = std::fs::remove_file(self.pid_file());
+        }
+    }
+
+    /// Pid of the live `up` process, if one runs (a stale pid file counts as none).
+    pub fn running_pid(&self) -> Result<Option<i32>, StateError> {
+        let path = self.pid_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            return Ok(None);
+        };
+        Ok(super::process::is_alive(pid).then_some(pid))
+    }
+}
+
+/// Writes via a temporary file and rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Three free 127.0.0.1 ports (bound then released; the broker binds them right after).
+pub fn free_ports() -> Result<Ports, StateError> {
+    let mut got = Vec::new();
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let l = TcpListener::bind("127.0.0.1:0").map_err(io(Path::new("127.0.0.1:0")))?;
+        let port = l.local_addr().map_err(io(Path::new("127.0.0.1:0")))?.port();
+        got.push(i32::from(port));
+        // Held until all three are chosen so they differ.
+        holders.push(l);
+    }
+    Ok(Ports {
+        client: got[0],
+        controller: got[1],
+        http: got[2],
+    })
+}

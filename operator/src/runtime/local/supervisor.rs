@@ -1,0 +1,218 @@
+//! The `local up` loop: every tick, read the desired spec from the state dir, then run
+//! the same pipeline as the kube controller (validate -> observe -> plan -> apply ->
+//! status) and write `status.yaml` when it changed. Stops every broker on shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::{LocalError, LocalRuntime};
+use crate::crd::{KafkaCluster, KafkaClusterStatus};
+use crate::plan::{self, Action};
+use crate::render::parse_cluster;
+use crate::runtime::{AdminSource, Runtime};
+use crate::status::{self, conditions};
+use crate::validate::{FieldError, InvalidSpec, validate};
+
+/// How often the loop observes the cluster (and notices a new spec or a crash).
+pub const TICK: Duration = Duration::from_millis(500);
+
+/// Supervisor state across ticks.
+pub struct Supervisor<A> {
+    runtime: LocalRuntime<A>,
+    /// Spec text of the current generation, to bump the generation when it changes.
+    spec_text: String,
+    generation: i64,
+    status: Option<KafkaClusterStatus>,
+    /// Last InvalidSpec message recorded as an event (one event per distinct error).
+    last_invalid: Option<String>,
+}
+
+impl<A: AdminSource> Supervisor<A> {
+    /// A supervisor over `runtime`.
+    pub fn new(runtime: LocalRuntime<A>) -> Self {
+        let status = runtime.state().read_status().ok().flatten();
+        Self {
+            runtime,
+            spec_text: String::new(),
+            generation: 0,
+            status,
+            last_invalid: None,
+        }
+    }
+
+    /// Runs until `shutdown` completes, then stops every broker.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), LocalError> {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "reconcile failed");
+                let _ = self
+                    .runtime
+                    .state()
+                    .event("Warning", "ReconcileFailed", &e.to_string());
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(TICK) => {}
+            }
+        }
+        self.runtime
+            .state()
+            .event("Normal", "Stopping", "stopping every broker")?;
+        self.runtime.stop_all().await;
+        if let Some(mut s) = self.status.take() {
+            s.conditions = conditions::merge(
+                &s.conditions,
+                &[
+                    conditions::Desired::new(
+                        conditions::READY,
+                        false,
+                        "Stopped",
+                        "local up stopped the cluster",
+                    ),
+                    conditions::Desired::new(
+                        conditions::PROGRESSING,
+                        false,
+                        "Stopped",
+                        "local up stopped the cluster",
+                    ),
+                ],
+                Some(self.generation),
+                &now(),
+            );
+            for b in &mut s.brokers {
+                b.ready = false;
+                b.pod = None;
+            }
+            self.runtime.state().write_status(&s)?;
+        }
+        Ok(())
+    }
+
+    fn read_spec(&mut self) -> Result<KafkaCluster, InvalidSpec> {
+        let path = self.runtime.state().cluster_file();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text != self.spec_text {
+            self.spec_text = text.clone();
+            self.generation += 1;
+        }
+        let mut cluster = parse_cluster(&text).map_err(|e| {
+            InvalidSpec(vec![FieldError {
+                field: path.display().to_string(),
+                message: e.to_string(),
+            }])
+        })?;
+        cluster.metadata.generation = Some(self.generation);
+        Ok(cluster)
+    }
+
+    async fn publish(&mut self, s: KafkaClusterStatus) -> Result<(), LocalError> {
+        if self.status.as_ref() != Some(&s) {
+            self.runtime.state().write_status(&s)?;
+            self.status = Some(s);
+        }
+        Ok(())
+    }
+
+    async fn invalid(&mut self, e: &InvalidSpec) -> Result<(), LocalError> {
+        let message = e.to_string();
+        if self.last_invalid.as_deref() != Some(message.as_str()) {
+            self.runtime
+                .state()
+                .event("Warning", "InvalidSpec", &message)?;
+            self.last_invalid = Some(message);
+        }
+        let s = status::invalid(self.status.as_ref(), Some(self.generation), e, &now());
+        self.publish(s).await
+    }
+
+    /// One reconcile.
+    pub async fn tick(&mut self) -> Result<(), LocalError> {
+        let k = match self.read_spec() {
+            Ok(k) => k,
+            Err(e) => return self.invalid(&e).await,
+        };
+        if k.spec.paused {
+            let s = status::paused(self.status.as_ref(), Some(self.generation), &now());
+            return self.publish(s).await;
+        }
+        let cluster = match validate(&k) {
+            Ok(c) if !self.runtime.has_binary(&c.version) => {
+                let e = InvalidSpec(vec![FieldError {
+                    field: "spec.version".to_owned(),
+                    message: format!(
+                        "no broker binary for version {} (pass --broker-bin {}=PATH to local up)",
+                        c.version, c.version
+                    ),
+                }]);
+                return self.invalid(&e).await;
+            }
+            Ok(c) => c,
+            Err(e) => return self.invalid(&e).await,
+        };
+        self.last_invalid = None;
+        let observed = self.runtime.observe(&cluster).await?;
+        let revisions = self.runtime.desired_revisions(&cluster);
+        let plan = plan::plan(&cluster, &revisions, &observed);
+        let applied = self.runtime.apply(&cluster, &plan).await;
+        for action in &plan.actions {
+            let (reason, note) = match action {
+                Action::Ensure(n) if !observed.nodes.contains_key(&n.id) => (
+                    "NodeCreated",
+                    format!("created node {} ({})", n.id, n.role.process_roles()),
+                ),
+                Action::Ensure(_) => continue,
+                Action::Restart(n) => (
+                    "NodeRestarted",
+                    format!("restarted node {} to apply a changed spec", n.id),
+                ),
+                Action::Remove { id, .. } => {
+                    ("NodeRemoved", format!("removed node {id} (scaled down)"))
+                }
+            };
+            self.runtime.state().event("Normal", reason, &note)?;
+        }
+        let cluster_id = self.runtime.cluster_id(&cluster)?;
+        let inputs = status::Inputs {
+            cluster: &cluster,
+            observed: &observed,
+            plan: &plan,
+            previous: self.status.as_ref(),
+            bootstrap_servers: self.runtime.bootstrap_servers(&cluster),
+            cluster_id,
+        };
+        let s = status::compute(&inputs, &now());
+        let was_ready = self
+            .status
+            .as_ref()
+            .is_some_and(|p| conditions::is_true(&p.conditions, conditions::READY));
+        let is_ready = conditions::is_true(&s.conditions, conditions::READY);
+        if was_ready != is_ready {
+            let reason = s
+                .conditions
+                .iter()
+                .find(|c| c.type_ == conditions::READY)
+                .map(|c| c.reason.clone())
+                .unwrap_or_default();
+            self.runtime.state().event(
+                "Normal",
+                if is_ready { "Ready" } else { "NotReady" },
+                &reason,
+            )?;
+        }
+        self.publish(s).await?;
+        applied
+    }
+
+    /// The runtime (tests reach broker pids through it).
+    pub fn runtime(&self) -> &LocalRuntime<A> {
+        &self.runtime
+    }
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}

@@ -1,0 +1,371 @@
+//! validate: a raw `KafkaCluster` -> [`ValidatedCluster`] or errors naming the field.
+//! Pure (no client, no IO). It re-checks every rule the CRD schema states, because the
+//! local runtime and `render` have no API server in front of them, and adds the rules
+//! the schema cannot see (keys the operator owns inside `spec.config`, value types).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+
+use crate::crd::{KafkaCluster, KafkaClusterSpec, PodTemplate, StorageSpec};
+use crate::placement;
+
+/// Keys of `server.properties` the operator writes itself.
+pub const OWNED_CONFIG_KEYS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "process.roles",
+    "controller.listener.names",
+    "log.dirs",
+    "log.dir",
+    "broker.rack",
+    "tidewater.http.listener",
+];
+/// Key prefixes the operator owns.
+pub const OWNED_CONFIG_PREFIXES: &[&str] = &["controller.quorum."];
+/// First node id of dedicated controllers, kept apart from broker ids so scaling brokers
+/// never collides with a controller id (Strimzi's node pools do the same by pool).
+pub const CONTROLLER_ID_BASE: i32 = 1000;
+
+/// One invalid field: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `spec.config.node.id`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Every problem found in a spec; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InvalidSpec(pub Vec<FieldError>);
+
+impl fmt::Display for InvalidSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// What a node does in KRaft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Serves clients only.
+    Broker,
+    /// Dedicated controller (quorum voter).
+    Controller,
+    /// Broker and quorum voter in one process.
+    Combined,
+}
+
+impl Role {
+    /// `process.roles` value.
+    pub fn process_roles(self) -> &'static str {
+        match self {
+            Role::Broker => "broker",
+            Role::Controller => "controller",
+            Role::Combined => "broker,controller",
+        }
+    }
+    /// Whether the node serves clients.
+    pub fn is_broker(self) -> bool {
+        matches!(self, Role::Broker | Role::Combined)
+    }
+    /// Whether the node votes in the KRaft quorum.
+    pub fn is_voter(self) -> bool {
+        matches!(self, Role::Controller | Role::Combined)
+    }
+}
+
+/// One Kafka node the cluster should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Kafka `node.id`.
+    pub id: i32,
+    /// KRaft roles.
+    pub role: Role,
+    /// Zone (and `broker.rack`), when rack awareness is on.
+    pub rack: Option<String>,
+}
+
+impl NodeSpec {
+    /// Stable name of the node's pod / process: `<cluster>-broker-<id>` or
+    /// `<cluster>-controller-<id>`.
+    pub fn name(&self, cluster: &str) -> String {
+        match self.role {
+            Role::Controller => format!("{cluster}-controller-{}", self.id),
+            Role::Broker | Role::Combined => format!("{cluster}-broker-{}", self.id),
+        }
+    }
+}
+
+/// A spec that passed validation, with every default resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedCluster {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace` (`default` when absent, as kubectl does).
+    pub namespace: String,
+    /// `metadata.uid`, when the object came from an API server.
+    pub uid: Option<String>,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// Broker version.
+    pub version: String,
+    /// Image override.
+    pub image: Option<String>,
+    /// Every node, brokers first then controllers, each sorted by id.
+    pub nodes: Vec<NodeSpec>,
+    /// Topology key of rack placement (when `rack` is set).
+    pub topology_key: Option<String>,
+    /// Storage of each node.
+    pub storage: StorageSpec,
+    /// Compute resources.
+    pub resources: Option<ResourceRequirements>,
+    /// User `server.properties` entries, values rendered as Kafka expects them.
+    pub config: BTreeMap<String, String>,
+    /// Port of the internal client listener.
+    pub client_port: i32,
+    /// Pod template overrides.
+    pub pod_template: PodTemplate,
+    /// Stop reconciling.
+    pub paused: bool,
+}
+
+impl ValidatedCluster {
+    /// Nodes that vote in the KRaft quorum.
+    pub fn voters(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.role.is_voter())
+    }
+    /// Nodes that serve clients.
+    pub fn brokers(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.role.is_broker())
+    }
+}
+
+/// Validates a cluster object.
+pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec> {
+    let meta = &cluster.metadata;
+    let mut errors = Vec::new();
+    let name = meta.name.clone().unwrap_or_default();
+    if !is_dns_label(&name) || name.len() > 40 {
+        errors.push(err(
+            "metadata.name",
+            "must be a DNS label of at most 40 characters (it prefixes pod and service names)",
+        ));
+    }
+    let spec = &cluster.spec;
+    check_spec(spec, &mut errors);
+    let config = check_config(&spec.config, &mut errors);
+    if !errors.is_empty() {
+        return Err(InvalidSpec(errors));
+    }
+    let zones = spec
+        .rack
+        .as_ref()
+        .map(|r| r.zones.as_slice())
+        .unwrap_or(&[]);
+    Ok(ValidatedCluster {
+        name,
+        namespace: meta
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned()),
+        uid: meta.uid.clone(),
+        generation: meta.generation,
+        version: spec.version.clone(),
+        image: spec.image.clone(),
+        nodes: nodes(spec.brokers, spec.controllers.unwrap_or(0), zones),
+        topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
+        storage: spec.storage.clone(),
+        resources: spec.resources.clone(),
+        config,
+        client_port: spec.listeners.first().map_or(9092, |l| l.port),
+        pod_template: spec
+            .template
+            .as_ref()
+            .and_then(|t| t.pod.clone())
+            .unwrap_or_default(),
+        paused: spec.paused,
+    })
+}
+
+/// Node ids and roles. Combined mode makes the first three brokers (or broker 0 alone
+/// below three brokers: two voters tolerate no more failures than one) KRaft voters.
+fn nodes(brokers: i32, controllers: i32, zones: &[String]) -> Vec<NodeSpec> {
+    let combined_voters = if brokers >= 3 { 3 } else { 1 };
+    let mut nodes: Vec<NodeSpec> = (0..brokers)
+        .map(|id| NodeSpec {
+            id,
+            role: if controllers == 0 && id < combined_voters {
+                Role::Combined
+            } else {
+                Role::Broker
+            },
+            rack: placement::zone_for(id, zones).map(str::to_owned),
+        })
+        .collect();
+    nodes.extend((0..controllers).map(|i| NodeSpec {
+        id: CONTROLLER_ID_BASE + i,
+        role: Role::Controller,
+        rack: placement::zone_for(i, zones).map(str::to_owned),
+    }));
+    nodes
+}
+
+fn check_spec(spec: &KafkaClusterSpec, errors: &mut Vec<FieldError>) {
+    if !is_version(&spec.version) {
+        errors.push(err("spec.version", "must be a version like 0.1.0"));
+    }
+    if spec.image.as_deref() == Some("") {
+        errors.push(err("spec.image", "must not be empty when set"));
+    }
+    if !(1..=100).contains(&spec.brokers) {
+        errors.push(err("spec.brokers", "must be between 1 and 100"));
+    }
+    if let Some(c) = spec.controllers
+        && (!(0..=9).contains(&c) || (c != 0 && c % 2 == 0))
+    {
+        errors.push(err(
+            "spec.controllers",
+            "must be 0 (combined mode) or an odd number up to 9",
+        ));
+    }
+    if let Some(rack) = &spec.rack {
+        if rack.topology_key.is_empty() {
+            errors.push(err("spec.rack.topologyKey", "must not be empty"));
+        }
+        if rack.zones.is_empty() {
+            errors.push(err("spec.rack.zones", "must list at least one zone"));
+        }
+        if rack.zones.len() as i64 > i64::from(spec.brokers) {
+            errors.push(err(
+                "spec.rack.zones",
+                "lists more zones than there are brokers; some zones would hold no broker",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, z) in rack.zones.iter().enumerate() {
+            if z.is_empty() || !seen.insert(z) {
+                errors.push(err(
+                    &format!("spec.rack.zones[{i}]"),
+                    "zones must be non-empty and unique",
+                ));
+            }
+        }
+    }
+    if !is_quantity(&spec.storage.size) {
+        errors.push(err(
+            "spec.storage.size",
+            "must be a Kubernetes quantity such as 10Gi",
+        ));
+    }
+    if spec.listeners.len() != 1 {
+        errors.push(err(
+            "spec.listeners",
+            "exactly one internal listener is supported for now",
+        ));
+    }
+    for (i, l) in spec.listeners.iter().enumerate() {
+        if !(1024..=65535).contains(&l.port) || l.port == 9093 || l.port == 9404 {
+            errors.push(err(
+                &format!("spec.listeners[{i}].port"),
+                "must be 1024-65535 and not 9093 (controller) or 9404 (health/metrics)",
+            ));
+        }
+        if l.tls {
+            errors.push(err(
+                &format!("spec.listeners[{i}].tls"),
+                "TLS listeners are not supported yet",
+            ));
+        }
+    }
+}
+
+/// Renders user configs to strings, rejecting owned keys and non-scalar values.
+fn check_config(
+    config: &BTreeMap<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in config {
+        let field = format!("spec.config.{key}");
+        if OWNED_CONFIG_KEYS.contains(&key.as_str())
+            || OWNED_CONFIG_PREFIXES.iter().any(|p| key.starts_with(p))
+        {
+            errors.push(err(
+                &field,
+                "is set by the operator and cannot be configured",
+            ));
+            continue;
+        }
+        let rendered = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                errors.push(err(&field, "must be a string, number or boolean"));
+                continue;
+            }
+        };
+        if rendered.contains('\n') {
+            errors.push(err(&field, "must not contain a newline"));
+            continue;
+        }
+        out.insert(key.clone(), rendered);
+    }
+    out
+}
+
+fn err(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_version(s: &str) -> bool {
+    let core = s.split_once('-').map_or(s, |(c, _)| c);
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_quantity(s: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E", "",
+    ];
+    SUFFIXES.iter().any(|suffix| {
+        s.strip_suffix(suffix).is_some_and(|num| {
+            let (int, frac) = num.split_once('.').unwrap_or((num, "0"));
+            !int.is_empty()
+                && !frac.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().all(|b| b.is_ascii_digit())
+        })
+    })
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
