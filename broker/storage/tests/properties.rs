@@ -7,7 +7,6 @@
 
 mod common;
 
-
 use std::collections::BTreeMap;
 
 use common::*;
@@ -147,7 +146,8 @@ fn crash_recovery_yields_a_valid_prefix_and_dump_log_agrees() {
             let damaged_len = std::fs::metadata(&active).unwrap().len();
             let mut out = Vec::new();
             let dump_valid =
-                tidewater_storage::dump::dump_files(std::slice::from_ref(&active), false, &mut out).unwrap();
+                tidewater_storage::dump::dump_files(std::slice::from_ref(&active), false, &mut out)
+                    .unwrap();
             let mgr = manager(&[dir.path()], cfg.clone());
             let log = mgr.get_log(&tp(0)).unwrap();
             let recovered_len = std::fs::metadata(&active).map(|m| m.len()).unwrap_or(0);

@@ -1,0 +1,145 @@
+//! Append and sequential-read throughput of the log beside a raw buffered write / raw
+//! positional read of the same bytes in the same run. 16 KiB batches of 1 KiB or 100 B
+//! records. Figures (with the 1 GiB recovery) come from `examples/storage_figures.rs`.
+#![allow(clippy::unwrap_used)] // a bench that cannot set up should stop loudly
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tidewater_storage::{LogConfig, LogManager, LogManagerConfig, TopicPartition};
+
+const TOTAL: usize = 32 << 20;
+const NOW: i64 = 1_700_000_000_000;
+
+fn batch(record_size: usize) -> Vec<u8> {
+    let n = (16 << 10) / (record_size + 20);
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1 + i as i32,
+            timestamp: NOW,
+            key: None,
+            value: Some(Bytes::from(vec![b'x'; record_size])),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.to_vec()
+}
+
+fn open(dir: &std::path::Path) -> std::sync::Arc<LogManager> {
+    LogManager::open(LogManagerConfig {
+        log_dirs: vec![dir.to_path_buf()],
+        ..LogManagerConfig::default()
+    })
+    .unwrap()
+}
+
+fn append(c: &mut Criterion) {
+    for record_size in [1024usize, 100] {
+        let b = batch(record_size);
+        let count = TOTAL / b.len();
+        let mut g = c.benchmark_group(format!("append_{record_size}B_records"));
+        g.sample_size(10)
+            .throughput(Throughput::Bytes((count * b.len()) as u64));
+        g.bench_function("log", |bench| {
+            bench.iter_with_large_drop(|| {
+                let dir = tempfile::tempdir().unwrap();
+                let mgr = open(dir.path());
+                let log = mgr
+                    .get_or_create_log(&TopicPartition::new("b", 0), LogConfig::default())
+                    .unwrap();
+                for _ in 0..count {
+                    log.append_as_leader(&b, 0, NOW).unwrap();
+                }
+                (dir, mgr)
+            })
+        });
+        g.bench_function("raw_buffered_write", |bench| {
+            bench.iter_with_large_drop(|| {
+                let dir = tempfile::tempdir().unwrap();
+                let mut f =
+                    std::io::BufWriter::new(std::fs::File::create(dir.path().join("raw")).unwrap());
+                for _ in 0..count {
+                    f.write_all(&b).unwrap();
+                }
+                f.flush().unwrap();
+                dir
+            })
+        });
+        g.finish();
+    }
+}
+
+fn read(c: &mut Criterion) {
+    let b = batch(1024);
+    let count = TOTAL / b.len();
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = open(dir.path());
+    let log = mgr
+        .get_or_create_log(&TopicPartition::new("b", 0), LogConfig::default())
+        .unwrap();
+    for _ in 0..count {
+        log.append_as_leader(&b, 0, NOW).unwrap();
+    }
+    let raw_path = dir.path().join("raw");
+    std::fs::write(&raw_path, b.repeat(count)).unwrap();
+    let mut g = c.benchmark_group("sequential_read");
+    g.sample_size(10)
+        .throughput(Throughput::Bytes((count * b.len()) as u64));
+    g.bench_function("log", |bench| {
+        bench.iter(|| {
+            let mut offset = 0;
+            let mut bytes = 0usize;
+            while offset < log.log_end_offset() {
+                let r = log.read(offset, 1 << 20, i64::MAX, true).unwrap();
+                let mut last = offset;
+                for (_, h) in tidewater_storage::batch::BatchIter::new(&r.records) {
+                    last = h.next_offset();
+                }
+                bytes += r.records.len();
+                offset = last;
+            }
+            bytes
+        })
+    });
+    g.bench_function("raw_read", |bench| {
+        let f = std::fs::File::open(&raw_path).unwrap();
+        let len = f.metadata().unwrap().len();
+        bench.iter(|| {
+            let mut pos = 0u64;
+            while pos < len {
+                let mut buf = vec![0u8; (1 << 20).min((len - pos) as usize)];
+                f.read_exact_at(&mut buf, pos).unwrap();
+                pos += buf.len() as u64;
+            }
+            pos
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, append, read);
+criterion_main!(benches);

@@ -1,0 +1,154 @@
+//! Prints the storage figures in one run: append MB/s and records/s (1 KiB and 100 B
+//! records in 16 KiB batches) beside a raw buffered write of the same bytes, sequential
+//! read beside a raw positional read, and recovery time of a 1 GiB unflushed tail after
+//! an unclean stop. `cargo run --release -p tidewater-storage --example storage_figures`
+#![allow(clippy::unwrap_used)] // a measurement program that cannot set up should stop loudly
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tidewater_storage::{LogConfig, LogManager, LogManagerConfig, TopicPartition};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn batch(record_size: usize) -> (Vec<u8>, usize) {
+    let n = (16 << 10) / (record_size + 20);
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1 + i as i32,
+            timestamp: NOW,
+            key: None,
+            value: Some(Bytes::from(vec![b'x'; record_size])),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    (buf.to_vec(), n)
+}
+
+fn open(dir: &std::path::Path) -> std::sync::Arc<LogManager> {
+    LogManager::open(LogManagerConfig {
+        log_dirs: vec![dir.to_path_buf()],
+        ..LogManagerConfig::default()
+    })
+    .unwrap()
+}
+
+fn mbps(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn main() {
+    let total: usize = std::env::var("FIGURES_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+        << 20;
+    for record_size in [1024usize, 100] {
+        let (b, n) = batch(record_size);
+        let count = total / b.len();
+        let bytes = count * b.len();
+        let dir = tempfile::tempdir().unwrap();
+        let t = Instant::now();
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.path().join("raw")).unwrap());
+        for _ in 0..count {
+            f.write_all(&b).unwrap();
+        }
+        f.flush().unwrap();
+        drop(f);
+        let raw = t.elapsed().as_secs_f64();
+        let mgr = open(dir.path());
+        let log = mgr
+            .get_or_create_log(&TopicPartition::new("b", 0), LogConfig::default())
+            .unwrap();
+        let t = Instant::now();
+        for _ in 0..count {
+            log.append_as_leader(&b, 0, NOW).unwrap();
+        }
+        let app = t.elapsed().as_secs_f64();
+        println!(
+            "append {record_size:>4} B records: log {:.0} MB/s {:.0} records/s | raw buffered write {:.0} MB/s | ratio {:.2}",
+            mbps(bytes, app),
+            (count * n) as f64 / app,
+            mbps(bytes, raw),
+            raw / app
+        );
+        if record_size == 1024 {
+            let t = Instant::now();
+            let mut offset = 0;
+            let mut read = 0usize;
+            while offset < log.log_end_offset() {
+                let r = log.read(offset, 1 << 20, i64::MAX, true).unwrap();
+                for (_, h) in tidewater_storage::batch::BatchIter::new(&r.records) {
+                    offset = h.next_offset();
+                }
+                read += r.records.len();
+            }
+            let lr = t.elapsed().as_secs_f64();
+            let f = std::fs::File::open(dir.path().join("raw")).unwrap();
+            let len = f.metadata().unwrap().len();
+            let t = Instant::now();
+            let mut pos = 0u64;
+            while pos < len {
+                let mut buf = vec![0u8; (1 << 20).min((len - pos) as usize)];
+                f.read_exact_at(&mut buf, pos).unwrap();
+                pos += buf.len() as u64;
+            }
+            let rr = t.elapsed().as_secs_f64();
+            println!(
+                "sequential read: log {:.0} MB/s | raw read {:.0} MB/s | ratio {:.2}",
+                mbps(read, lr),
+                mbps(pos as usize, rr),
+                rr / lr
+            );
+        }
+        mgr.shutdown().unwrap();
+    }
+    // 1 GiB unflushed tail, unclean stop, timed reopen.
+    let (b, _) = batch(1024);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mgr = open(dir.path());
+        let log = mgr
+            .get_or_create_log(&TopicPartition::new("r", 0), LogConfig::default())
+            .unwrap();
+        let count = (1usize << 30) / b.len();
+        for _ in 0..count {
+            log.append_as_leader(&b, 0, NOW).unwrap();
+        }
+        println!("wrote {} MiB unflushed", log.size_in_bytes() >> 20);
+        // dropped without shutdown(): no clean-shutdown marker, recovery point 0
+    }
+    let t = Instant::now();
+    let mgr = open(dir.path());
+    let secs = t.elapsed().as_secs_f64();
+    let log = mgr.get_log(&TopicPartition::new("r", 0)).unwrap();
+    println!(
+        "recovery of {} MiB unflushed tail: {secs:.2} s (log end offset {})",
+        log.size_in_bytes() >> 20,
+        log.log_end_offset()
+    );
+}
