@@ -164,6 +164,27 @@ mod tests {
         assert_eq!(table.len(), 3);
     }
 
+    proptest::proptest! {
+        #![proptest_config(crate::test_support::seeded_config())]
+
+        /// Whatever the broker advertises, the pick is the highest version in both
+        /// ranges, or UNSUPPORTED_VERSION exactly when the ranges do not overlap.
+        #[test]
+        fn negotiation_picks_the_top_of_the_overlap(min in -1i16..20, len in -1i16..20) {
+            let max = min.saturating_add(len);
+            let table = ApiVersionTable::from_response(&response(0, &[(ApiKey::Metadata, min, max)]));
+            let ours = MetadataRequest::VERSIONS;
+            let overlap = (min.max(ours.min), max.min(ours.max));
+            match table.negotiate::<MetadataRequest>() {
+                Ok(v) => proptest::prop_assert_eq!(v, overlap.1),
+                Err(e) => {
+                    proptest::prop_assert!(overlap.0 > overlap.1, "{e}");
+                    proptest::prop_assert_eq!(e.kafka_error(), Some(ResponseError::UnsupportedVersion));
+                }
+            }
+        }
+    }
+
     #[test]
     fn no_common_version_is_unsupported_version() {
         let table = ApiVersionTable::from_response(&response(0, &[(ApiKey::CreateTopics, 0, 1)]));
