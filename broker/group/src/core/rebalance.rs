@@ -64,6 +64,9 @@ impl Core {
             "preparing to rebalance"
         );
         self.arm(group_id, Timer::Join { token }, now_ms + delay);
+        // Kafka's tryCompleteElseWatch: with every member already joined (or none
+        // left) the join phase completes at once.
+        self.maybe_complete_join(group_id, now_ms);
     }
 
     /// Completes the join phase early once every member has rejoined (not while an

@@ -1,1 +1,8 @@
+//! Deterministic tests of the sans-IO core: a tiny harness plays the shell (keeps
+//! parked responses, an in-memory `__consumer_offsets`, and a timer list fired by
+//! advancing a fake clock).
 
+mod harness;
+mod offsets;
+mod props;
+mod rebalance;
