@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::Arc;
 
 use common::broker::{Broker, CLUSTER_ID};
 use kafka_protocol::ResponseError;
@@ -165,4 +166,75 @@ async fn describe_cluster_lists_the_broker() {
     let ids: Vec<i32> = desc.brokers.iter().map(|b| b.node_id).collect();
     assert_eq!(ids, [1]);
     assert!(desc.fenced_brokers.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_requests_on_one_connection_each_get_their_own_answer() {
+    let broker = Broker::start().await;
+    let admin = broker.admin().await.unwrap();
+    for i in 0..8 {
+        admin
+            .create_topic(&format!("t{i}"), i + 1, 1, &BTreeMap::new())
+            .await
+            .unwrap();
+    }
+    let conn = Arc::new(
+        Connection::connect(&broker.bootstrap, "it-concurrent")
+            .await
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let conn = Arc::clone(&conn);
+            tokio::spawn(async move {
+                let topic =
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(kafka_protocol::messages::TopicName(
+                            format!("t{i}").into(),
+                        )));
+                let req = MetadataRequest::default().with_topics(Some(vec![topic]));
+                (i, conn.send(req).await)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, resp) = task.await.unwrap();
+        let resp = resp.unwrap();
+        assert_eq!(resp.topics.len(), 1);
+        // Topic t{i} has i+1 partitions: a mixed-up response would show another count.
+        assert_eq!(
+            resp.topics[0].partitions.len(),
+            i as usize + 1,
+            "answer for t{i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn large_metadata_responses_span_many_reads() {
+    let broker = Broker::start().await;
+    let admin = broker.admin().await.unwrap();
+    let long = "x".repeat(200);
+    for i in 0..60 {
+        admin
+            .create_topic(&format!("{long}-{i:02}"), 4, 1, &BTreeMap::new())
+            .await
+            .unwrap();
+    }
+    let md = admin.metadata(None).await.unwrap();
+    let ours: Vec<_> = md
+        .topics
+        .iter()
+        .filter(|t| t.name.starts_with(&long))
+        .collect();
+    assert_eq!(ours.len(), 60);
+    assert!(
+        ours.iter()
+            .all(|t| t.partitions.len() == 4 && t.error_code == 0)
+    );
+    assert_eq!(
+        ours[59].name,
+        format!("{long}-59"),
+        "topics are sorted by name"
+    );
 }

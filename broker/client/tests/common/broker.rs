@@ -24,10 +24,10 @@ pub fn broker_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("TIDEWATER_BROKER_BIN") {
         return PathBuf::from(bin);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // A relative CARGO_TARGET_DIR is relative to where cargo ran, normally the workspace.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), |dir| workspace.join(dir));
     let bin = target.join("debug").join("tidewater-broker");
     assert!(
         bin.is_file(),
