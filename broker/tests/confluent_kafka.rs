@@ -15,20 +15,33 @@ const SCRIPT: &str = "confluent_client.py";
 const T: Duration = Duration::from_secs(120);
 
 fn args(b: &Broker, topic: &str, rest: &[&str]) -> Vec<String> {
-    let mut v = vec!["--bootstrap".to_string(), b.bootstrap(), "--topic".to_string(), topic.to_string()];
+    let mut v = vec![
+        "--bootstrap".to_string(),
+        b.bootstrap(),
+        "--topic".to_string(),
+        topic.to_string(),
+    ];
     v.extend(rest.iter().map(|s| s.to_string()));
     v
 }
 
 fn six_partitions() -> BrokerOpts {
-    BrokerOpts { num_partitions: 6, ..Default::default() }
+    BrokerOpts {
+        num_partitions: 6,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn confluent_idempotent_producer_acks_all_delivers_each_record_once_in_order() {
     require_python_modules(&["confluent_kafka"]);
     let b = Broker::start(six_partitions());
-    let out = python_client(SCRIPT, &args(&b, "idem", &["idempotent-produce", "--count", "3000"]), T).ok();
+    let out = python_client(
+        SCRIPT,
+        &args(&b, "idem", &["idempotent-produce", "--count", "3000"]),
+        T,
+    )
+    .ok();
     assert!(out.stdout.contains("\"acked\": 3000"), "{out}");
 }
 
@@ -38,7 +51,17 @@ fn confluent_three_consumers_rebalance_over_six_partitions_as_members_join_and_l
     let b = Broker::start(six_partitions());
     let out = python_client(
         SCRIPT,
-        &args(&b, "rebalance", &["group-rebalance", "--group", "g-rebalance", "--count", "600"]),
+        &args(
+            &b,
+            "rebalance",
+            &[
+                "group-rebalance",
+                "--group",
+                "g-rebalance",
+                "--count",
+                "600",
+            ],
+        ),
         T,
     )
     .ok();
@@ -53,7 +76,19 @@ fn confluent_committed_offsets_resume_after_broker_restart() {
     let phase = |b: &Broker, n: &str| {
         python_client(
             SCRIPT,
-            &args(b, "resume", &["resume-offsets", "--group", "g-resume", "--phase", n, "--state", &state]),
+            &args(
+                b,
+                "resume",
+                &[
+                    "resume-offsets",
+                    "--group",
+                    "g-resume",
+                    "--phase",
+                    n,
+                    "--state",
+                    &state,
+                ],
+            ),
             T,
         )
         .ok()

@@ -14,7 +14,9 @@ use common::{Broker, BrokerOpts, python_client, wait_until};
 const ACKED_BEFORE_CRASH: usize = 3000;
 
 fn acked_lines(path: &std::path::Path) -> usize {
-    std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -26,17 +28,39 @@ fn kill9_during_production_loses_no_acknowledged_record() {
         config: vec![("log.segment.bytes".into(), "65536".into())],
     });
     let acked = b.dir().join("acked.txt");
-    let common_args = |b: &Broker| vec!["--bootstrap".to_string(), b.bootstrap(), "--topic".into(), "crash".into()];
+    let common_args = |b: &Broker| {
+        vec![
+            "--bootstrap".to_string(),
+            b.bootstrap(),
+            "--topic".into(),
+            "crash".into(),
+        ]
+    };
     let mut producer_args = common_args(&b);
-    producer_args.extend(["acked-producer".into(), "--acked-file".into(), acked.display().to_string()]);
+    producer_args.extend([
+        "acked-producer".into(),
+        "--acked-file".into(),
+        acked.display().to_string(),
+    ]);
     let producer = spawn_python("confluent_client.py", &producer_args);
 
-    wait_until("acknowledged records before the crash", Duration::from_secs(60), || {
-        let n = acked_lines(&acked);
-        if n >= ACKED_BEFORE_CRASH { Ok(n) } else { Err(format!("{n} acknowledged")) }
-    });
+    wait_until(
+        "acknowledged records before the crash",
+        Duration::from_secs(60),
+        || {
+            let n = acked_lines(&acked);
+            if n >= ACKED_BEFORE_CRASH {
+                Ok(n)
+            } else {
+                Err(format!("{n} acknowledged"))
+            }
+        },
+    );
     let status = b.kill9();
-    assert!(!status.success(), "kill -9 should not look like a clean exit: {status}");
+    assert!(
+        !status.success(),
+        "kill -9 should not look like a clean exit: {status}"
+    );
     // With the broker gone the producer's deliveries time out and it stops.
     let out = producer.wait(Duration::from_secs(60)).ok();
     eprintln!("producer: {}", out.stdout.trim());
@@ -56,7 +80,13 @@ fn kill9_during_production_loses_no_acknowledged_record() {
     let status = b.sigterm();
     assert!(status.success(), "SIGTERM after recovery exited {status}");
     let segments = b.segment_files();
-    assert!(segments.len() >= 3, "expected a segment per partition at least, got {segments:?}");
+    assert!(
+        segments.len() >= 3,
+        "expected a segment per partition at least, got {segments:?}"
+    );
     let dump = b.dump_log(&segments);
-    assert!(dump.status.success(), "dump-log reports an invalid segment:\n{dump}");
+    assert!(
+        dump.status.success(),
+        "dump-log reports an invalid segment:\n{dump}"
+    );
 }

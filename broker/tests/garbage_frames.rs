@@ -62,7 +62,9 @@ fn garbage(rng: &mut Rng) -> Vec<u8> {
 /// Sends one garbage payload on a fresh connection and reads whatever comes back
 /// (an error response, or the broker closing the connection) until a short timeout.
 fn throw(addr: SocketAddr, payload: &[u8]) {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let _ = s.write_all(payload);
     let mut buf = [0u8; 4096];
@@ -93,14 +95,40 @@ fn garbage_frames_do_not_disturb_a_producing_client() {
     while producer.is_running() {
         throw(b.kafka_addr, &garbage(&mut rng));
         thrown += 1;
-        assert!(b.is_running(), "broker died after {thrown} garbage connections");
+        assert!(
+            b.is_running(),
+            "broker died after {thrown} garbage connections"
+        );
     }
     let out = producer.wait(Duration::from_secs(60)).ok();
     assert!(out.stdout.contains(&format!("\"acked\": {count}")), "{out}");
-    assert!(thrown >= 50, "only {thrown} garbage connections were thrown while producing");
+    assert!(
+        thrown >= 50,
+        "only {thrown} garbage connections were thrown while producing"
+    );
     assert!(b.is_running(), "broker died");
-    let read = kcat(&["-b", &b.bootstrap(), "-C", "-t", "steady", "-o", "beginning", "-e", "-f", "%s\\n"], None, Duration::from_secs(60)).ok();
-    assert_eq!(read.lines().len(), count, "records readable after the garbage");
+    let read = kcat(
+        &[
+            "-b",
+            &b.bootstrap(),
+            "-C",
+            "-t",
+            "steady",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%s\\n",
+        ],
+        None,
+        Duration::from_secs(60),
+    )
+    .ok();
+    assert_eq!(
+        read.lines().len(),
+        count,
+        "records readable after the garbage"
+    );
     let health = b.http_get("/healthz").expect("/healthz");
     assert_eq!(health.status, 200, "{health:?}");
 }
@@ -109,20 +137,29 @@ fn garbage_frames_do_not_disturb_a_producing_client() {
 fn unsupported_api_versions_version_gets_error_35_then_connection_still_usable() {
     let b = Broker::start(BrokerOpts::default());
     let mut s = TcpStream::connect(b.kafka_addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     // ApiVersions v999: Kafka answers in v0 with UNSUPPORTED_VERSION (35) (KIP-511).
     s.write_all(&framed(&header(18, 999, 4242))).expect("write");
     let mut size = [0u8; 4];
     s.read_exact(&mut size).expect("response size");
     let mut resp = vec![0u8; i32::from_be_bytes(size) as usize];
     s.read_exact(&mut resp).expect("response body");
-    assert_eq!(i32::from_be_bytes([resp[0], resp[1], resp[2], resp[3]]), 4242, "correlation id");
+    assert_eq!(
+        i32::from_be_bytes([resp[0], resp[1], resp[2], resp[3]]),
+        4242,
+        "correlation id"
+    );
     assert_eq!(i16::from_be_bytes([resp[4], resp[5]]), 35, "error code");
     // The same connection then answers a valid ApiVersions v0 request.
     s.write_all(&framed(&header(18, 0, 4243))).expect("write");
     s.read_exact(&mut size).expect("response size");
     let mut resp = vec![0u8; i32::from_be_bytes(size) as usize];
     s.read_exact(&mut resp).expect("response body");
-    assert_eq!(i32::from_be_bytes([resp[0], resp[1], resp[2], resp[3]]), 4243, "correlation id");
+    assert_eq!(
+        i32::from_be_bytes([resp[0], resp[1], resp[2], resp[3]]),
+        4243,
+        "correlation id"
+    );
     assert_eq!(i16::from_be_bytes([resp[4], resp[5]]), 0, "error code");
 }

@@ -29,54 +29,113 @@ fn by_partition(stdout: &str) -> BTreeMap<i32, Vec<(i64, String, String)>> {
 
 #[test]
 fn kcat_metadata_lists_the_broker_and_auto_created_topic() {
-    let b = Broker::start(BrokerOpts { num_partitions: 3, ..Default::default() });
+    let b = Broker::start(BrokerOpts {
+        num_partitions: 3,
+        ..Default::default()
+    });
     let bs = b.bootstrap();
     // Producing one record to an unknown topic auto-creates it with num.partitions.
     kcat(&["-b", &bs, "-P", "-t", "meta-topic"], Some(b"hello\n"), T).ok();
     let out = kcat(&["-b", &bs, "-L", "-J"], None, T).ok();
     let json = out.stdout.replace(' ', "");
     let broker_entry = format!("\"brokers\":[{{\"id\":1,\"name\":\"{bs}\"}}]");
-    assert!(json.contains(&broker_entry), "broker 1 at {bs} missing:\n{out}");
-    assert!(json.contains("\"topic\":\"meta-topic\""), "topic missing:\n{out}");
+    assert!(
+        json.contains(&broker_entry),
+        "broker 1 at {bs} missing:\n{out}"
+    );
+    assert!(
+        json.contains("\"topic\":\"meta-topic\""),
+        "topic missing:\n{out}"
+    );
     // Plain listing: three partitions, each led by broker 1.
     let out = kcat(&["-b", &bs, "-L", "-t", "meta-topic"], None, T).ok();
-    assert!(out.stdout.contains("topic \"meta-topic\" with 3 partitions"), "{out}");
+    assert!(
+        out.stdout
+            .contains("topic \"meta-topic\" with 3 partitions"),
+        "{out}"
+    );
     for p in 0..3 {
-        assert!(out.stdout.contains(&format!("partition {p}, leader 1")), "partition {p}:\n{out}");
+        assert!(
+            out.stdout.contains(&format!("partition {p}, leader 1")),
+            "partition {p}:\n{out}"
+        );
     }
 }
 
 #[test]
 fn kcat_produce_then_consume_round_trips_keys_and_values() {
     let mut rng = Rng::from_env("kcat_produce_then_consume");
-    let b = Broker::start(BrokerOpts { num_partitions: 3, ..Default::default() });
+    let b = Broker::start(BrokerOpts {
+        num_partitions: 3,
+        ..Default::default()
+    });
     let bs = b.bootstrap();
     let n = 300;
     let sent: Vec<(String, String)> = (0..n)
-        .map(|i| (format!("key-{}", i % 17), format!("value-{i}-{}", rng.next_u64())))
+        .map(|i| {
+            (
+                format!("key-{}", i % 17),
+                format!("value-{i}-{}", rng.next_u64()),
+            )
+        })
         .collect();
     let input: String = sent.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    kcat(&["-b", &bs, "-P", "-t", "rt", "-K:", "-X", "acks=all"], Some(input.as_bytes()), T).ok();
+    kcat(
+        &["-b", &bs, "-P", "-t", "rt", "-K:", "-X", "acks=all"],
+        Some(input.as_bytes()),
+        T,
+    )
+    .ok();
 
-    let out = kcat(&["-b", &bs, "-C", "-t", "rt", "-o", "beginning", "-e", "-f", "%p|%o|%k|%s\\n"], None, T).ok();
+    let out = kcat(
+        &[
+            "-b",
+            &bs,
+            "-C",
+            "-t",
+            "rt",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%p|%o|%k|%s\\n",
+        ],
+        None,
+        T,
+    )
+    .ok();
     let parts = by_partition(&out.stdout);
     let total: usize = parts.values().map(Vec::len).sum();
     assert_eq!(total, n, "record count differs\n{out}");
     let mut key_partition: BTreeMap<String, i32> = BTreeMap::new();
     for (p, recs) in &parts {
         let offsets: Vec<i64> = recs.iter().map(|r| r.0).collect();
-        assert_eq!(offsets, (0..recs.len() as i64).collect::<Vec<_>>(), "partition {p} offsets not 0..n");
+        assert_eq!(
+            offsets,
+            (0..recs.len() as i64).collect::<Vec<_>>(),
+            "partition {p} offsets not 0..n"
+        );
         for (_, k, _) in recs {
             let prev = key_partition.insert(k.clone(), *p);
-            assert!(prev.is_none_or(|q| q == *p), "key {k} in partitions {prev:?} and {p}");
+            assert!(
+                prev.is_none_or(|q| q == *p),
+                "key {k} in partitions {prev:?} and {p}"
+            );
         }
     }
-    assert!(parts.len() > 1, "17 keys over 3 partitions all landed in one: {parts:?}");
+    assert!(
+        parts.len() > 1,
+        "17 keys over 3 partitions all landed in one: {parts:?}"
+    );
     // Per key, values come back in the order they were produced.
-    let got: BTreeMap<String, Vec<String>> = parts.values().flatten().fold(BTreeMap::new(), |mut m, (_, k, v)| {
-        m.entry(k.clone()).or_insert_with(Vec::new).push(v.clone());
-        m
-    });
+    let got: BTreeMap<String, Vec<String>> =
+        parts
+            .values()
+            .flatten()
+            .fold(BTreeMap::new(), |mut m, (_, k, v)| {
+                m.entry(k.clone()).or_insert_with(Vec::new).push(v.clone());
+                m
+            });
     let want: BTreeMap<String, Vec<String>> = sent.iter().fold(BTreeMap::new(), |mut m, (k, v)| {
         m.entry(k.clone()).or_insert_with(Vec::new).push(v.clone());
         m
@@ -86,27 +145,58 @@ fn kcat_produce_then_consume_round_trips_keys_and_values() {
 
 #[test]
 fn kcat_group_consume_commits_offsets_and_resumes() {
-    let b = Broker::start(BrokerOpts { num_partitions: 2, ..Default::default() });
+    let b = Broker::start(BrokerOpts {
+        num_partitions: 2,
+        ..Default::default()
+    });
     let bs = b.bootstrap();
-    let batch = |from: usize, to: usize| -> String { (from..to).map(|i| format!("g-{i}\n")).collect() };
-    kcat(&["-b", &bs, "-P", "-t", "gt"], Some(batch(0, 50).as_bytes()), T).ok();
+    let batch =
+        |from: usize, to: usize| -> String { (from..to).map(|i| format!("g-{i}\n")).collect() };
+    kcat(
+        &["-b", &bs, "-P", "-t", "gt"],
+        Some(batch(0, 50).as_bytes()),
+        T,
+    )
+    .ok();
 
     let group_consume = || {
         let out = kcat(
-            &["-b", &bs, "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-e", "-f", "%s\\n", "gt"],
+            &[
+                "-b",
+                &bs,
+                "-G",
+                "kcat-group",
+                "-X",
+                "auto.offset.reset=earliest",
+                "-e",
+                "-f",
+                "%s\\n",
+                "gt",
+            ],
             None,
             T,
         )
         .ok();
-        out.lines().into_iter().map(str::to_owned).collect::<BTreeSet<String>>()
+        out.lines()
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<BTreeSet<String>>()
     };
     let first = group_consume();
     let want: BTreeSet<String> = (0..50).map(|i| format!("g-{i}")).collect();
     assert_eq!(first, want, "first group run must read every record once");
 
-    kcat(&["-b", &bs, "-P", "-t", "gt"], Some(batch(50, 70).as_bytes()), T).ok();
+    kcat(
+        &["-b", &bs, "-P", "-t", "gt"],
+        Some(batch(50, 70).as_bytes()),
+        T,
+    )
+    .ok();
     // The group committed its offsets on close, so a new member resumes after them.
     let second = group_consume();
     let want: BTreeSet<String> = (50..70).map(|i| format!("g-{i}")).collect();
-    assert_eq!(second, want, "second group run must read only the new records");
+    assert_eq!(
+        second, want,
+        "second group run must read only the new records"
+    );
 }

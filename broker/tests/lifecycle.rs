@@ -16,7 +16,12 @@ const T: Duration = Duration::from_secs(60);
 
 fn produce_lines(b: &Broker, topic: &str, n: usize) {
     let input: String = (0..n).map(|i| format!("record-{i}\n")).collect();
-    kcat(&["-b", &b.bootstrap(), "-P", "-t", topic, "-X", "acks=all"], Some(input.as_bytes()), T).ok();
+    kcat(
+        &["-b", &b.bootstrap(), "-P", "-t", topic, "-X", "acks=all"],
+        Some(input.as_bytes()),
+        T,
+    )
+    .ok();
 }
 
 /// The value of an un-labelled or labelled Prometheus sample line starting with
@@ -24,7 +29,9 @@ fn produce_lines(b: &Broker, topic: &str, n: usize) {
 fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let mut found = None;
     for line in metrics.lines().filter(|l| !l.starts_with('#')) {
-        let Some(rest) = line.strip_prefix(name) else { continue };
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
         let (label_part, value) = match rest.strip_prefix('{') {
             Some(r) => match r.split_once('}') {
                 Some((l, v)) => (l, v),
@@ -47,7 +54,10 @@ fn format_is_idempotent_and_refuses_another_cluster_id() {
     assert!(b.sigterm().success());
     b.format("tidewater-it-cluster").ok();
     let other = b.format("a-different-cluster-id");
-    assert!(!other.status.success(), "re-format with another cluster id must fail:\n{other}");
+    assert!(
+        !other.status.success(),
+        "re-format with another cluster id must fail:\n{other}"
+    );
     b.start_process();
 }
 
@@ -57,12 +67,24 @@ fn start_with_a_bad_config_value_fails_naming_the_key() {
     let config = b.dir().join("broker.properties").display().to_string();
     let out = spawn(
         BROKER_BIN,
-        &["start".into(), "--config".into(), config, "--override".into(), "num.partitions=many".into()],
+        &[
+            "start".into(),
+            "--config".into(),
+            config,
+            "--override".into(),
+            "num.partitions=many".into(),
+        ],
         None,
     )
     .wait(T);
-    assert!(!out.status.success(), "start accepted num.partitions=many:\n{out}");
-    assert!(out.stderr.contains("num.partitions"), "error does not name the key:\n{out}");
+    assert!(
+        !out.status.success(),
+        "start accepted num.partitions=many:\n{out}"
+    );
+    assert!(
+        out.stderr.contains("num.partitions"),
+        "error does not name the key:\n{out}"
+    );
 }
 
 #[test]
@@ -74,15 +96,33 @@ fn health_ready_and_kafka_named_metrics() {
     }
     let n = 250;
     produce_lines(&b, "metered", n);
-    let read = kcat(&["-b", &b.bootstrap(), "-C", "-t", "metered", "-o", "beginning", "-e"], None, T).ok();
+    let read = kcat(
+        &[
+            "-b",
+            &b.bootstrap(),
+            "-C",
+            "-t",
+            "metered",
+            "-o",
+            "beginning",
+            "-e",
+        ],
+        None,
+        T,
+    )
+    .ok();
     assert_eq!(read.lines().len(), n);
     let r = b.http_get("/metrics").expect("/metrics");
     assert_eq!(r.status, 200, "{r:?}");
     let m = &r.body;
     let messages_in = "kafka_server_brokertopicmetrics_messagesin_total";
     // Broker-wide (no topic label) as the JMX exporter renders the aggregate MBean.
-    let total = sample(m, messages_in, &[]).unwrap_or_else(|| panic!("{messages_in} missing:\n{m}"));
-    assert!(total >= n as f64, "{messages_in} = {total}, produced {n}:\n{m}");
+    let total =
+        sample(m, messages_in, &[]).unwrap_or_else(|| panic!("{messages_in} missing:\n{m}"));
+    assert!(
+        total >= n as f64,
+        "{messages_in} = {total}, produced {n}:\n{m}"
+    );
     let per_topic = sample(m, messages_in, &["topic=\"metered\""])
         .unwrap_or_else(|| panic!("{messages_in}{{topic=\"metered\"}} missing:\n{m}"));
     assert_eq!(per_topic, n as f64, "per-topic {messages_in}");
@@ -92,29 +132,64 @@ fn health_ready_and_kafka_named_metrics() {
         "kafka_server_replicamanager_partitioncount",
         "kafka_server_replicamanager_underreplicatedpartitions",
     ] {
-        assert!(sample(m, name, &[]).is_some(), "{name} missing from /metrics:\n{m}");
+        assert!(
+            sample(m, name, &[]).is_some(),
+            "{name} missing from /metrics:\n{m}"
+        );
     }
-    let bytes_in = sample(m, "kafka_server_brokertopicmetrics_bytesin_total", &["topic=\"metered\""]);
-    assert!(bytes_in.is_some_and(|v| v > 0.0), "bytesin for topic metered: {bytes_in:?}");
+    let bytes_in = sample(
+        m,
+        "kafka_server_brokertopicmetrics_bytesin_total",
+        &["topic=\"metered\""],
+    );
+    assert!(
+        bytes_in.is_some_and(|v| v > 0.0),
+        "bytesin for topic metered: {bytes_in:?}"
+    );
 }
 
 #[test]
 fn sigterm_finishes_in_flight_work_checkpoints_and_exits_zero() {
     require_python_modules(&["confluent_kafka"]);
-    let mut b = Broker::start(BrokerOpts { num_partitions: 2, ..Default::default() });
+    let mut b = Broker::start(BrokerOpts {
+        num_partitions: 2,
+        ..Default::default()
+    });
     let acked = b.dir().join("acked.txt");
-    let base = vec!["--bootstrap".to_string(), b.bootstrap(), "--topic".into(), "term".into()];
+    let base = vec![
+        "--bootstrap".to_string(),
+        b.bootstrap(),
+        "--topic".into(),
+        "term".into(),
+    ];
     let mut args = base.clone();
-    args.extend(["acked-producer".into(), "--acked-file".into(), acked.display().to_string()]);
+    args.extend([
+        "acked-producer".into(),
+        "--acked-file".into(),
+        acked.display().to_string(),
+    ]);
     let producer = spawn_python("confluent_client.py", &args);
     wait_until("records acknowledged", T, || {
-        let n = std::fs::read_to_string(&acked).map(|s| s.lines().count()).unwrap_or(0);
-        if n >= 1000 { Ok(()) } else { Err(format!("{n} acknowledged")) }
+        let n = std::fs::read_to_string(&acked)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        if n >= 1000 {
+            Ok(())
+        } else {
+            Err(format!("{n} acknowledged"))
+        }
     });
     // SIGTERM while the producer is mid-stream.
     let status = b.sigterm();
-    assert!(status.success(), "broker exited {status} on SIGTERM\n{}", b.log());
-    assert!(TcpStream::connect_timeout(&b.kafka_addr, Duration::from_secs(1)).is_err(), "port still accepting after exit");
+    assert!(
+        status.success(),
+        "broker exited {status} on SIGTERM\n{}",
+        b.log()
+    );
+    assert!(
+        TcpStream::connect_timeout(&b.kafka_addr, Duration::from_secs(1)).is_err(),
+        "port still accepting after exit"
+    );
     producer.wait(T).ok();
 
     // Flushed and checkpointed: the recovery point of each partition is its end.
@@ -125,7 +200,10 @@ fn sigterm_finishes_in_flight_work_checkpoints_and_exits_zero() {
         acked_text
             .lines()
             .filter_map(|l| {
-                let f: Vec<i64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                let f: Vec<i64> = l
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
                 (f.len() == 3 && f[0] == p as i64).then_some(f[1] + 1)
             })
             .max()
@@ -136,13 +214,27 @@ fn sigterm_finishes_in_flight_work_checkpoints_and_exits_zero() {
             .lines()
             .find(|l| l.starts_with(&format!("term {p} ")))
             .unwrap_or_else(|| panic!("no checkpoint entry for term-{p}:\n{checkpoint}"));
-        let offset: i64 = line.rsplit(' ').next().and_then(|o| o.parse().ok()).expect("offset");
-        assert!(offset >= ends(p), "term-{p} recovery point {offset} < acknowledged end {}", ends(p));
+        let offset: i64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|o| o.parse().ok())
+            .expect("offset");
+        assert!(
+            offset >= ends(p),
+            "term-{p} recovery point {offset} < acknowledged end {}",
+            ends(p)
+        );
     }
     // And everything acknowledged is there after the restart.
     b.start_process();
     let mut verify = base;
-    verify.extend(["verify-acked".into(), "--acked-file".into(), acked.display().to_string(), "--min-acked".into(), "1000".into()]);
+    verify.extend([
+        "verify-acked".into(),
+        "--acked-file".into(),
+        acked.display().to_string(),
+        "--min-acked".into(),
+        "1000".into(),
+    ]);
     python_client("confluent_client.py", &verify, Duration::from_secs(120)).ok();
 }
 
@@ -159,12 +251,26 @@ fn dump_log_accepts_valid_segments_and_rejects_a_corrupted_one() {
         .clone();
     let ok = b.dump_log(std::slice::from_ref(&seg));
     assert!(ok.status.success(), "{ok}");
-    let printed = b.dump_log(&[seg.clone()]);
-    assert!(printed.stdout.contains("baseOffset") || printed.stdout.contains("offset"), "dump-log printed no batches:\n{printed}");
+    assert!(
+        ok.stdout.contains("baseOffset"),
+        "dump-log printed no batches:\n{ok}"
+    );
+    let printed = b.dump_log_with(&["--print-data"], std::slice::from_ref(&seg));
+    assert!(printed.status.success(), "{printed}");
+    for i in [0, 499] {
+        assert!(
+            printed.stdout.contains(&format!("record-{i}")),
+            "--print-data lacks record-{i}:\n{printed}"
+        );
+    }
 
     // Flip one byte in the middle of the segment (inside a batch): CRC must catch it.
     let mut bytes = std::fs::read(&seg).expect("read segment");
-    assert!(bytes.len() > 200, "segment too small: {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 200,
+        "segment too small: {} bytes",
+        bytes.len()
+    );
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x5a;
     let bad_dir = b.dir().join("corrupt/dumped-0");
@@ -172,5 +278,8 @@ fn dump_log_accepts_valid_segments_and_rejects_a_corrupted_one() {
     let bad = bad_dir.join(seg.file_name().expect("file name"));
     std::fs::write(&bad, bytes).expect("write corrupt copy");
     let out = b.dump_log(&[bad]);
-    assert!(!out.status.success(), "dump-log accepted a corrupted segment:\n{out}");
+    assert!(
+        !out.status.success(),
+        "dump-log accepted a corrupted segment:\n{out}"
+    );
 }

@@ -33,7 +33,10 @@ fn kafka_python_admin_producer_and_group_consumer() {
 #[test]
 fn aiokafka_idempotent_producer_and_group_consumer() {
     require_python_modules(&["aiokafka"]);
-    let b = Broker::start(BrokerOpts { num_partitions: 3, ..Default::default() });
+    let b = Broker::start(BrokerOpts {
+        num_partitions: 3,
+        ..Default::default()
+    });
     let out = python_client("aiokafka_client.py", &args(&b, "aio-topic", 500), T).ok();
     assert!(out.stdout.contains("\"acked\": 500"), "{out}");
 }

@@ -31,7 +31,10 @@ pub struct BrokerOpts {
 
 impl Default for BrokerOpts {
     fn default() -> Self {
-        Self { num_partitions: 1, config: Vec::new() }
+        Self {
+            num_partitions: 1,
+            config: Vec::new(),
+        }
     }
 }
 
@@ -60,7 +63,10 @@ impl Broker {
     /// Formats a fresh log dir and starts the broker; returns once the Kafka port
     /// accepts connections and `/readyz` answers 200.
     pub fn start(opts: BrokerOpts) -> Broker {
-        let dir = tempfile::Builder::new().prefix("tidewater-it-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("tidewater-it-")
+            .tempdir()
+            .expect("tempdir");
         let kafka_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let http_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let log_dir = dir.path().join("data");
@@ -82,7 +88,14 @@ impl Broker {
         }
         let config_path = dir.path().join("broker.properties");
         std::fs::write(&config_path, cfg).expect("write config");
-        let mut broker = Broker { dir, kafka_addr, http_addr, config_path, child: None, runs: 0 };
+        let mut broker = Broker {
+            dir,
+            kafka_addr,
+            http_addr,
+            config_path,
+            child: None,
+            runs: 0,
+        };
         broker.format("tidewater-it-cluster").ok();
         broker.start_process();
         broker
@@ -114,7 +127,10 @@ impl Broker {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).expect("broker is not running")
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("broker is not running")
     }
 
     /// Starts the broker process again on the same config, ports and data.
@@ -150,7 +166,8 @@ impl Broker {
                 exited = Some(status);
                 return Ok(());
             }
-            TcpStream::connect_timeout(&kafka, Duration::from_secs(1)).map_err(|e| format!("kafka port: {e}"))?;
+            TcpStream::connect_timeout(&kafka, Duration::from_secs(1))
+                .map_err(|e| format!("kafka port: {e}"))?;
             match http::get(http_addr, "/readyz") {
                 Ok(r) if r.status == 200 => Ok(()),
                 Ok(r) => Err(format!("/readyz answered {}", r.status)),
@@ -178,7 +195,10 @@ impl Broker {
     /// SIGTERM, then waits (bounded) for the process to exit and returns its status.
     pub fn sigterm(&mut self) -> ExitStatus {
         let pid = self.pid();
-        let sent = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
         let mut child = self.child.take().expect("broker is not running");
         let deadline = Instant::now() + SHUTDOWN;
@@ -198,7 +218,11 @@ impl Broker {
     /// Clean stop (SIGTERM, must exit 0) and start again on the same data.
     pub fn restart(&mut self) {
         let status = self.sigterm();
-        assert!(status.success(), "broker exited {status} on SIGTERM\n{}", self.log());
+        assert!(
+            status.success(),
+            "broker exited {status} on SIGTERM\n{}",
+            self.log()
+        );
         self.start_process();
     }
 
@@ -217,7 +241,9 @@ impl Broker {
         let mut out = Vec::new();
         let mut stack = vec![self.log_dir()];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.is_dir() {
@@ -233,7 +259,13 @@ impl Broker {
 
     /// `tidewater-broker dump-log FILE...`.
     pub fn dump_log(&self, files: &[PathBuf]) -> Output {
+        self.dump_log_with(&[], files)
+    }
+
+    /// `tidewater-broker dump-log OPTIONS... FILE...`.
+    pub fn dump_log_with(&self, options: &[&str], files: &[PathBuf]) -> Output {
         let mut args = vec!["dump-log".to_string()];
+        args.extend(options.iter().map(|o| o.to_string()));
         args.extend(files.iter().map(|f| f.display().to_string()));
         spawn(BROKER_BIN, &args, None).wait(Duration::from_secs(60))
     }
@@ -245,7 +277,8 @@ impl Broker {
 
     /// The broker's resident memory in KiB, from /proc/PID/status.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc status");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))

@@ -53,7 +53,9 @@ impl Running {
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Ok(None) => {
                     let _ = self.child.kill();
                     let status = self.child.wait().expect("reap killed client");
@@ -76,7 +78,9 @@ impl Running {
     }
 
     fn collect(&mut self, status: ExitStatus) -> Output {
-        let join = |h: Option<JoinHandle<String>>| h.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let join = |h: Option<JoinHandle<String>>| {
+            h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+        };
         Output {
             what: self.what.clone(),
             status,
@@ -108,7 +112,11 @@ pub fn spawn(program: &str, args: &[String], stdin: Option<Vec<u8>>) -> Running 
     let what = format!("{program} {}", args.join(" "));
     let mut child = Command::new(program)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -121,7 +129,12 @@ pub fn spawn(program: &str, args: &[String], stdin: Option<Vec<u8>>) -> Running 
     }
     let stdout = child.stdout.take().map(reader);
     let stderr = child.stderr.take().map(reader);
-    Running { what, child, stdout, stderr }
+    Running {
+        what,
+        child,
+        stdout,
+        stderr,
+    }
 }
 
 /// Fails the test unless `tool` is on PATH; missing tools are a failure, not a skip.
@@ -129,13 +142,20 @@ pub fn require_tool(tool: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
-    assert!(found, "`{tool}` is not installed; run .ci/test (it installs kcat, iperf3 and the Python clients)");
+    assert!(
+        found,
+        "`{tool}` is not installed; run .ci/test (it installs kcat, iperf3 and the Python clients)"
+    );
 }
 
 /// Fails the test unless python3 can import every one of `modules`.
 pub fn require_python_modules(modules: &[&str]) {
     require_tool("python3");
-    let code = modules.iter().map(|m| format!("import {m}")).collect::<Vec<_>>().join("; ");
+    let code = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
     let out = spawn("python3", &["-c".into(), code], None).wait(Duration::from_secs(60));
     assert!(
         out.status.success(),
@@ -152,7 +172,9 @@ pub fn kcat(args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Output {
 
 /// The path of a client script in `broker/tests/clients/`.
 pub fn client_script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
 }
 
 /// Starts `python3 broker/tests/clients/<script> args...` without waiting.
