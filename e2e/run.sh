@@ -99,22 +99,35 @@ bootstrap() {
     echo "$CLUSTER-bootstrap.$NAMESPACE.svc:$port"
 }
 
-# kcat ARGS...: runs kcat in a one-off pod in the cluster's namespace; stdin is passed on.
-kcat() {
-    local name="kcat-$RANDOM$RANDOM"
-    k run "$name" --image="$KCAT_IMAGE" --restart=Never --rm -i --quiet \
-        --pod-running-timeout="${TIMEOUT}s" -- "$@"
+pod_finished() {
+    local phase
+    phase="$(k get pod "$1" -o jsonpath='{.status.phase}')"
+    [[ "$phase" == "Succeeded" || "$phase" == "Failed" ]]
+}
+
+# kcat_pod SCRIPT: runs `sh -c SCRIPT` to completion in a pod of the kcat image, in the
+# cluster's namespace, and prints its output. Output is read from the finished pod's
+# log rather than an attached terminal, which can miss what a fast command prints.
+kcat_pod() {
+    local name="kcat-$RANDOM$RANDOM" phase
+    k run "$name" --image="$KCAT_IMAGE" --restart=Never --command -- sh -c "$1" >/dev/null
+    wait_for "kcat pod $name to finish" pod_finished "$name"
+    phase="$(k get pod "$name" -o jsonpath='{.status.phase}')"
+    k logs "$name"
+    k delete pod "$name" --wait=false >/dev/null
+    [[ "$phase" == "Succeeded" ]] || fail "kcat pod $name ended $phase running: $1"
 }
 
 produce_consume() {
-    local topic="e2e-$RANDOM" count=100 sent received
-    log "producing $count messages to $topic through $(bootstrap)"
-    sent="$(seq 1 "$count" | sed "s/^/msg-$topic-/")"
-    printf '%s\n' "$sent" | kcat -b "$(bootstrap)" -P -t "$topic" -X message.timeout.ms=60000
+    local topic="e2e-$RANDOM" count=100 bs expected received
+    bs="$(bootstrap)"
+    log "producing $count messages to $topic through $bs"
+    kcat_pod "seq 1 $count | sed 's/^/msg-/' | kcat -b $bs -P -t $topic -X message.timeout.ms=60000"
     log "consuming them back"
-    received="$(kcat -b "$(bootstrap)" -C -t "$topic" -o beginning -c "$count" -e -q)"
-    [[ "$(sort <<<"$received")" == "$(sort <<<"$sent")" ]] ||
-        fail "consumed messages differ from produced ones: $(diff <(sort <<<"$sent") <(sort <<<"$received") | head -5)"
+    received="$(kcat_pod "kcat -b $bs -C -t $topic -o beginning -c $count -e -q")"
+    expected="$(seq 1 "$count" | sed 's/^/msg-/' | sort)"
+    [[ "$(sort <<<"$received")" == "$expected" ]] ||
+        fail "consumed messages differ from produced ones: $(diff <(echo "$expected") <(sort <<<"$received") | head -5)"
     echo "all $count messages came back"
 }
 
@@ -136,7 +149,7 @@ check_zones() {
 
 brokers_in_metadata() {
     local want="$1"
-    [[ "$(kcat -b "$(bootstrap)" -L -m 10 | grep -c '^  broker ')" == "$want" ]]
+    [[ "$(kcat_pod "kcat -b $(bootstrap) -L -m 10" | grep -c '^  broker ')" == "$want" ]]
 }
 
 scale_to_four() {
