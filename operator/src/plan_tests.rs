@@ -1,1 +1,114 @@
+use super::*;
+use crate::render::parse_cluster;
+use crate::runtime::{AdminSnapshot, ObservedNode};
+use crate::validate::validate;
 
+fn valid(brokers: i32) -> ValidatedCluster {
+    let text = format!(
+        "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: t\nspec:\n  version: 0.1.0\n  brokers: {brokers}\n"
+    );
+    validate(&parse_cluster(&text).unwrap()).unwrap()
+}
+
+fn revs(ids: &[i32], rev: &str) -> BTreeMap<i32, String> {
+    ids.iter().map(|i| (*i, rev.to_owned())).collect()
+}
+
+fn node(rev: &str, ready: bool) -> ObservedNode {
+    ObservedNode {
+        name: "p".into(),
+        revision: Some(rev.into()),
+        version: None,
+        ready,
+        problem: None,
+    }
+}
+
+fn observed(nodes: &[(i32, &str, bool)]) -> Observed {
+    Observed {
+        nodes: nodes.iter().map(|(i, r, ok)| (*i, node(r, *ok))).collect(),
+        admin: None,
+    }
+}
+
+fn restarts(p: &Plan) -> Vec<i32> {
+    p.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Restart(n) => Some(n.id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn creates_every_missing_node_at_once() {
+    let c = valid(3);
+    let obs = Observed::default();
+    let p = plan(&c, &revs(&[0, 1, 2], "r1"), &obs);
+    assert_eq!(p.actions.len(), 3);
+    assert!(p.changes(&obs));
+    assert!(restarts(&p).is_empty());
+}
+
+#[test]
+fn steady_state_changes_nothing() {
+    let c = valid(3);
+    let obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    let p = plan(&c, &revs(&[0, 1, 2], "r1"), &obs);
+    assert!(!p.changes(&obs));
+    assert_eq!(p.blocked, None);
+}
+
+#[test]
+fn rolls_one_node_at_a_time_only_when_others_are_ready() {
+    let c = valid(3);
+    let all_ready = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    let p = plan(&c, &revs(&[0, 1, 2], "r2"), &all_ready);
+    assert_eq!(restarts(&p), [0]);
+    // Node 0 restarted and is not ready yet: node 1 must wait.
+    let rolling = observed(&[(0, "r2", false), (1, "r1", true), (2, "r1", true)]);
+    let p = plan(&c, &revs(&[0, 1, 2], "r2"), &rolling);
+    assert!(restarts(&p).is_empty());
+    assert!(p.blocked.unwrap().contains("node 1"));
+    let next = observed(&[(0, "r2", true), (1, "r1", true), (2, "r1", true)]);
+    assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &next)), [1]);
+}
+
+#[test]
+fn a_stale_node_that_is_down_anyway_goes_first() {
+    let c = valid(3);
+    let obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", false)]);
+    assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &obs)), [2]);
+}
+
+#[test]
+fn active_controller_rolls_last() {
+    let c = valid(3);
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    obs.admin = Some(Ok(AdminSnapshot {
+        controller: Some(0),
+        ..AdminSnapshot::default()
+    }));
+    assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &obs)), [1]);
+}
+
+#[test]
+fn scale_down_removes_highest_ids_first() {
+    let c = valid(1);
+    let obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    let p = plan(&c, &revs(&[0], "r1"), &obs);
+    let removed: Vec<i32> = p
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { id, delete_storage } => {
+                assert!(!delete_storage);
+                Some(*id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(removed, [2, 1]);
+    assert!(p.changes(&obs));
+}

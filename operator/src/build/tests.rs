@@ -1,1 +1,216 @@
+use super::*;
+use crate::build::config::{KubeAddressing, server_properties};
+use crate::render::parse_cluster;
+use crate::validate::validate;
 
+fn valid(spec: &str) -> ValidatedCluster {
+    let text = format!(
+        "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: tide\n  namespace: kafka\n  uid: 0f8fad5b-d9cb-469f-a165-70867728950e\nspec:\n{spec}"
+    );
+    validate(&parse_cluster(&text).unwrap()).unwrap()
+}
+
+const THREE_ZONES: &str = "  version: 0.1.0\n  brokers: 3\n  rack:\n    zones: [a, b, c]\n  config:\n    num.partitions: 6\n";
+
+#[test]
+fn objects_come_in_dependency_order() {
+    let c = valid(THREE_ZONES);
+    let kinds: Vec<&str> = build_all(&c)
+        .iter()
+        .map(|d| match d {
+            Desired::ConfigMap(_) => "cm",
+            Desired::Service(_) => "svc",
+            Desired::Pvc(_) => "pvc",
+            Desired::Pod(_) => "pod",
+            Desired::Pdb(_) => "pdb",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "cm", "cm", "cm", "svc", "svc", "pvc", "pvc", "pvc", "pod", "pod", "pod", "pdb"
+        ]
+    );
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let a = serde_json::to_string(&build_all(&valid(THREE_ZONES))).unwrap();
+    let b = serde_json::to_string(&build_all(&valid(THREE_ZONES))).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn server_properties_of_a_combined_node() {
+    let c = valid(THREE_ZONES);
+    let p = server_properties(&c, &c.nodes[1], &KubeAddressing);
+    let get = |k: &str| p.get(k).map(String::as_str);
+    assert_eq!(get("node.id"), Some("1"));
+    assert_eq!(get("process.roles"), Some("broker,controller"));
+    assert_eq!(
+        get("controller.quorum.voters"),
+        Some(
+            "0@tide-broker-0.tide-brokers.kafka.svc:9093,1@tide-broker-1.tide-brokers.kafka.svc:9093,2@tide-broker-2.tide-brokers.kafka.svc:9093"
+        )
+    );
+    assert_eq!(
+        get("listeners"),
+        Some("PLAINTEXT://:9092,CONTROLLER://:9093")
+    );
+    assert_eq!(
+        get("advertised.listeners"),
+        Some("PLAINTEXT://tide-broker-1.tide-brokers.kafka.svc:9092")
+    );
+    assert_eq!(get("controller.listener.names"), Some("CONTROLLER"));
+    assert_eq!(get("log.dirs"), Some(DATA_DIR));
+    assert_eq!(get("broker.rack"), Some("b"));
+    assert_eq!(get("tidewater.http.listener"), Some("0.0.0.0:9404"));
+    assert_eq!(get("num.partitions"), Some("6"));
+    assert_eq!(get("offsets.topic.replication.factor"), Some("3"));
+}
+
+#[test]
+fn dedicated_controller_and_broker_properties() {
+    let c = valid("  version: 0.1.0\n  brokers: 1\n  controllers: 1\n");
+    let broker = server_properties(&c, &c.nodes[0], &KubeAddressing);
+    let ctrl = server_properties(&c, &c.nodes[1], &KubeAddressing);
+    assert_eq!(broker["process.roles"], "broker");
+    assert_eq!(broker["listeners"], "PLAINTEXT://:9092");
+    assert_eq!(
+        broker["controller.quorum.voters"],
+        "1000@tide-controller-1000.tide-brokers.kafka.svc:9093"
+    );
+    assert_eq!(ctrl["process.roles"], "controller");
+    assert_eq!(ctrl["listeners"], "CONTROLLER://:9093");
+    assert!(!ctrl.contains_key("advertised.listeners"));
+    assert!(!broker.contains_key("broker.rack"));
+    // One broker: internal topics cannot ask for three replicas.
+    assert_eq!(broker["offsets.topic.replication.factor"], "1");
+}
+
+#[test]
+fn user_config_overrides_internal_topic_defaults() {
+    let c = valid(
+        "  version: 0.1.0\n  brokers: 1\n  config:\n    offsets.topic.replication.factor: 1\n    transaction.state.log.min.isr: 1\n",
+    );
+    let p = server_properties(&c, &c.nodes[0], &KubeAddressing);
+    assert_eq!(p["transaction.state.log.min.isr"], "1");
+}
+
+#[test]
+fn pod_is_placed_in_its_zone_with_probes_and_grace() {
+    let c = valid(THREE_ZONES);
+    let pod = pod::pod(&c, &c.nodes[2]);
+    assert_eq!(pod.metadata.name.as_deref(), Some("tide-broker-2"));
+    let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("KafkaCluster", Some(true))
+    );
+    let spec = pod.spec.unwrap();
+    assert_eq!(spec.subdomain.as_deref(), Some("tide-brokers"));
+    assert_eq!(spec.hostname.as_deref(), Some("tide-broker-2"));
+    assert_eq!(spec.termination_grace_period_seconds, Some(120));
+    let zone = spec
+        .affinity
+        .unwrap()
+        .node_affinity
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .unwrap()
+        .node_selector_terms[0]
+        .match_expressions
+        .clone()
+        .unwrap()[0]
+        .clone();
+    assert_eq!(
+        (zone.key.as_str(), zone.values.unwrap()),
+        (crate::crd::DEFAULT_TOPOLOGY_KEY, vec!["c".to_owned()])
+    );
+    assert_eq!(spec.topology_spread_constraints.unwrap().len(), 2);
+    let broker = &spec.containers[0];
+    let ready = broker
+        .readiness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    assert_eq!(ready.path.as_deref(), Some("/readyz"));
+    let live = broker
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    assert_eq!(live.path.as_deref(), Some("/healthz"));
+    let init = &spec.init_containers.unwrap()[0];
+    assert_eq!(init.args.as_ref().unwrap()[0], "format");
+}
+
+#[test]
+fn revision_changes_with_config_and_only_for_affected_nodes() {
+    let a = valid(THREE_ZONES);
+    let b = valid(&THREE_ZONES.replace("num.partitions: 6", "num.partitions: 7"));
+    let rev = |c: &ValidatedCluster, i: usize| {
+        pod::pod(c, &c.nodes[i]).metadata.annotations.unwrap()[REVISION_ANNOTATION].clone()
+    };
+    assert_ne!(rev(&a, 0), rev(&b, 0));
+    assert_eq!(rev(&a, 0), rev(&a, 0));
+    assert_ne!(rev(&a, 0), rev(&a, 1));
+}
+
+#[test]
+fn template_applies_but_operator_labels_win() {
+    let c = valid(
+        "  version: 0.1.0\n  brokers: 1\n  template:\n    pod:\n      labels:\n        team: x\n        app.kubernetes.io/instance: evil\n      annotations:\n        a: b\n      priorityClassName: high\n      nodeSelector:\n        disk: ssd\n",
+    );
+    let pod = pod::pod(&c, &c.nodes[0]);
+    let labels = pod.metadata.labels.unwrap();
+    assert_eq!(labels["team"], "x");
+    assert_eq!(labels["app.kubernetes.io/instance"], "tide");
+    assert_eq!(pod.metadata.annotations.unwrap()["a"], "b");
+    let spec = pod.spec.unwrap();
+    assert_eq!(spec.priority_class_name.as_deref(), Some("high"));
+    assert_eq!(spec.node_selector.unwrap()["disk"], "ssd");
+}
+
+#[test]
+fn services_pvc_and_pdb() {
+    let c = valid(
+        "  version: 0.1.0\n  brokers: 1\n  storage:\n    size: 5Gi\n    storageClassName: fast\n",
+    );
+    let h = services::headless(&c).spec.unwrap();
+    assert_eq!(h.cluster_ip.as_deref(), Some("None"));
+    assert_eq!(h.publish_not_ready_addresses, Some(true));
+    let b = services::bootstrap(&c).spec.unwrap();
+    assert_eq!(b.selector.unwrap()["app.kubernetes.io/component"], "broker");
+    assert_eq!(bootstrap_servers(&c), "tide-bootstrap.kafka.svc:9092");
+    let pvc = pvc::claim(&c, &c.nodes[0]);
+    assert_eq!(pvc.metadata.name.as_deref(), Some("data-tide-broker-0"));
+    let spec = pvc.spec.unwrap();
+    assert_eq!(spec.storage_class_name.as_deref(), Some("fast"));
+    assert_eq!(
+        spec.resources.unwrap().requests.unwrap()["storage"].0,
+        "5Gi"
+    );
+    let pdb = pdb::budget(&c).spec.unwrap();
+    assert_eq!(
+        pdb.max_unavailable,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+}
+
+#[test]
+fn cluster_id_is_a_kafka_uuid_from_the_uid() {
+    let c = valid("  version: 0.1.0\n  brokers: 1\n");
+    let id = cluster_id(&c);
+    assert_eq!(id.len(), 22);
+    assert_eq!(
+        id,
+        cluster_id_from_seed("0f8fad5b-d9cb-469f-a165-70867728950e")
+    );
+    assert_ne!(cluster_id_from_seed("a/b"), cluster_id_from_seed("a/c"));
+    assert_eq!(cluster_id_from_seed("a/b").len(), 22);
+}
