@@ -17,6 +17,7 @@ impl ErrorCode {
     pub const NOT_LEADER_OR_FOLLOWER: Self = Self(6);
     pub const REQUEST_TIMED_OUT: Self = Self(7);
     pub const NOT_ENOUGH_REPLICAS: Self = Self(19);
+    pub const INVALID_REQUEST: Self = Self(42);
     pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: Self = Self(20);
     pub const OPERATION_NOT_ATTEMPTED: Self = Self(55);
     pub const FENCED_LEADER_EPOCH: Self = Self(74);
