@@ -95,6 +95,12 @@ impl Segment {
             .metadata()
             .map_err(|e| StorageError::io(p("log"), e))?
             .len();
+        let modified_ms = file
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(now_ms, |d| d.as_millis() as i64);
         let seg = Segment {
             base_offset,
             dir: dir.to_path_buf(),
@@ -105,7 +111,7 @@ impl Segment {
             size: AtomicU64::new(size),
             next_offset: AtomicI64::new(base_offset),
             index: RwLock::new(SegmentIndex::new()),
-            created_ms: now_ms,
+            created_ms: modified_ms,
             first_batch_timestamp: AtomicI64::new(-1),
         };
         let loaded = if recover {
@@ -155,6 +161,12 @@ impl Segment {
     pub fn max_timestamp(&self) -> i64 {
         sync::read(&self.index).max_timestamp
     }
+    /// What retention.ms compares against: the largest record timestamp, or the file's
+    /// age when records carry none (Kafka's largestTimestamp / lastModified).
+    pub fn largest_timestamp(&self) -> i64 {
+        let ts = self.max_timestamp();
+        if ts >= 0 { ts } else { self.created_ms }
+    }
     pub fn index_is_full(&self, segment_index_bytes: u64) -> bool {
         sync::read(&self.index).is_full(segment_index_bytes)
     }
@@ -191,9 +203,9 @@ impl Segment {
         let mut idx = sync::write(&self.index);
         let mut last_next = None;
         for (pos, h) in batches {
-            if self.first_batch_timestamp.load(Ordering::Relaxed) < 0 {
+            if self.first_batch_timestamp.load(Ordering::Relaxed) < 0 && h.max_timestamp >= 0 {
                 self.first_batch_timestamp
-                    .store(h.max_timestamp.max(0), Ordering::Relaxed);
+                    .store(h.max_timestamp, Ordering::Relaxed);
             }
             idx.on_batch(
                 self.base_offset,
@@ -444,7 +456,7 @@ impl Segment {
                     break 'outer;
                 }
                 if first_ts < 0 {
-                    first_ts = h.max_timestamp.max(0);
+                    first_ts = h.max_timestamp;
                 }
                 idx.on_batch(
                     self.base_offset,

@@ -113,7 +113,7 @@ impl Log {
             let too_old = cfg.cleanup_policy.deletes()
                 && cfg.retention_ms >= 0
                 && !seg.is_empty()
-                && now_ms.saturating_sub(seg.max_timestamp().max(0)) > cfg.retention_ms;
+                && now_ms.saturating_sub(seg.largest_timestamp()) > cfg.retention_ms;
             let too_big = cfg.cleanup_policy.deletes()
                 && cfg.retention_bytes >= 0
                 && remaining - seg.size() as i64 >= cfg.retention_bytes
