@@ -1,0 +1,429 @@
+//! Mocked API server tests: each reconcile is driven against `tower_test::mock::pair` and
+//! the exact request sequence (method, path, key body parts) is asserted, in order, like
+//! kube-rs controller-rs's `ApiServerVerifier`. Dropping the client ends the stream, so
+//! "no further request" is asserted exactly, not by timeout.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http::{Method, Request, Response};
+use kube::Client;
+use kube::api::DynamicObject;
+use kube::client::Body;
+use serde_json::{Value, json};
+use tidewater_operator::build;
+use tidewater_operator::controller::{Context, FINALIZER, reconcile};
+use tidewater_operator::metrics::Metrics;
+use tidewater_operator::render::parse_cluster;
+use tidewater_operator::runtime::{AdminSnapshot, AdminSource};
+use tidewater_operator::validate::validate;
+use tower_test::mock::{Handle, SendResponse};
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+/// Kafka metadata as a healthy cluster of `brokers` would report it; counts its calls.
+#[derive(Clone, Default)]
+struct FixedAdmin {
+    brokers: i32,
+    calls: Arc<AtomicUsize>,
+}
+
+impl AdminSource for FixedAdmin {
+    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(AdminSnapshot {
+            registered: (0..self.brokers).collect(),
+            controller: Some(0),
+            ..AdminSnapshot::default()
+        })
+    }
+}
+
+const NS: &str = "kafka";
+
+fn cluster_json(spec: Value, finalizers: &[&str], deleting: bool) -> Value {
+    let mut meta = json!({
+        "name": "t",
+        "namespace": NS,
+        "uid": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "generation": 1,
+        "resourceVersion": "1",
+        "finalizers": finalizers,
+    });
+    if deleting {
+        meta["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    }
+    json!({"apiVersion": "tidewater.io/v1alpha1", "kind": "KafkaCluster", "metadata": meta, "spec": spec})
+}
+
+fn dynamic(v: &Value) -> Arc<DynamicObject> {
+    Arc::new(serde_json::from_value(v.clone()).unwrap())
+}
+
+struct Verifier {
+    handle: ApiHandle,
+}
+
+impl Verifier {
+    /// Takes the next request, asserts method and path (query ignored), returns body.
+    async fn expect(
+        &mut self,
+        method: Method,
+        path: &str,
+    ) -> (Value, String, SendResponse<Response<Body>>) {
+        let (req, send) = self.handle.next_request().await.unwrap_or_else(|| {
+            panic!("expected {method} {path}, but the reconcile made no further request")
+        });
+        let uri = req.uri().clone();
+        assert_eq!(
+            (req.method(), uri.path()),
+            (&method, path),
+            "unexpected request {} {uri}",
+            req.method()
+        );
+        let bytes = req.into_body().collect_bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (body, uri.query().unwrap_or_default().to_owned(), send)
+    }
+
+    /// Server-side apply of an object: PATCH, forced, our field manager; echoes it back.
+    async fn apply(&mut self, path: &str) -> Value {
+        let (body, query, send) = self.expect(Method::PATCH, path).await;
+        assert!(query.contains("fieldManager=tidewater-operator"), "{query}");
+        assert!(query.contains("force=true"), "{query}");
+        send.send_response(ok(&body));
+        body
+    }
+
+    async fn list(&mut self, path: &str, kind: &str, items: Vec<Value>) {
+        let (_, query, send) = self.expect(Method::GET, path).await;
+        assert!(
+            query.contains("app.kubernetes.io%2Finstance%3Dt")
+                || query.contains("app.kubernetes.io/instance=t"),
+            "{query}"
+        );
+        send.send_response(ok(
+            &json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items}),
+        ));
+    }
+
+    async fn event(&mut self, reason: &str) {
+        let (body, _, send) = self
+            .expect(
+                Method::POST,
+                &format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"),
+            )
+            .await;
+        assert_eq!(body["reason"], reason, "{body}");
+        assert_eq!(body["regarding"]["kind"], "KafkaCluster");
+        send.send_response(ok(&body));
+    }
+
+    async fn status(&mut self, cluster: &Value) -> Value {
+        let (body, query, send) = self
+            .expect(
+                Method::PATCH,
+                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t/status"),
+            )
+            .await;
+        assert!(query.contains("fieldManager=tidewater-operator"), "{query}");
+        let mut echoed = cluster.clone();
+        echoed["status"] = body["status"].clone();
+        send.send_response(ok(&echoed));
+        body["status"].clone()
+    }
+
+    async fn done(mut self) {
+        if let Some((req, _)) = self.handle.next_request().await {
+            panic!("unexpected extra request {} {}", req.method(), req.uri());
+        }
+    }
+}
+
+fn ok(v: &Value) -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .body(Body::from(serde_json::to_vec(v).unwrap()))
+        .unwrap()
+}
+
+/// Runs one reconcile against a fresh mock; `script` plays the API server.
+async fn drive<F, Fut>(obj: Value, admin: FixedAdmin, script: F)
+where
+    F: FnOnce(Verifier) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let ctx = Arc::new(Context::new(client, Metrics::new().unwrap(), admin, None));
+    let verifier = tokio::spawn(script(Verifier { handle }));
+    let result = reconcile(dynamic(&obj), ctx).await;
+    // Dropping the context drops the last client: the verifier's stream ends.
+    result.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), verifier)
+        .await
+        .expect("verifier finished")
+        .unwrap();
+}
+
+fn cond<'a>(status: &'a Value, t: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == t)
+        .unwrap()
+}
+
+fn core(kind: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{NS}/{kind}/{name}")
+}
+
+fn pdb_path() -> String {
+    format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/t-kafka")
+}
+
+#[tokio::test]
+async fn first_reconcile_adds_the_finalizer_only() {
+    let obj = cluster_json(json!({"version": "0.1.0", "brokers": 1}), &[], false);
+    let echoed = cluster_json(
+        json!({"version": "0.1.0", "brokers": 1}),
+        &[FINALIZER],
+        false,
+    );
+    drive(obj, FixedAdmin::default(), move |mut v| async move {
+        let (body, _, send) = v
+            .expect(
+                Method::PATCH,
+                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t"),
+            )
+            .await;
+        assert!(body.to_string().contains(FINALIZER), "{body}");
+        send.send_response(ok(&echoed));
+        v.done().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn create_applies_every_object_in_order_then_status() {
+    let spec = json!({"version": "0.1.0", "brokers": 1});
+    let obj = cluster_json(spec, &[FINALIZER], false);
+    let admin = FixedAdmin {
+        brokers: 1,
+        ..FixedAdmin::default()
+    };
+    let calls = admin.calls.clone();
+    let cluster = obj.clone();
+    drive(obj, admin, move |mut v| async move {
+        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", vec![])
+            .await;
+        let cm = v.apply(&core("configmaps", "t-broker-0-config")).await;
+        assert!(
+            cm["data"]["server.properties"]
+                .as_str()
+                .unwrap()
+                .contains("node.id=0")
+        );
+        assert_eq!(cm["metadata"]["ownerReferences"][0]["kind"], "KafkaCluster");
+        v.apply(&core("services", "t-brokers")).await;
+        v.apply(&core("services", "t-bootstrap")).await;
+        v.apply(&core("persistentvolumeclaims", "data-t-broker-0"))
+            .await;
+        let pod = v.apply(&core("pods", "t-broker-0")).await;
+        assert!(pod["metadata"]["annotations"][build::REVISION_ANNOTATION].is_string());
+        v.apply(&pdb_path()).await;
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/configmaps"),
+            "ConfigMapList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/services"),
+            "ServiceList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
+            "PodDisruptionBudgetList",
+            vec![],
+        )
+        .await;
+        v.event("NodeCreated").await;
+        let status = v.status(&cluster).await;
+        assert_eq!(cond(&status, "Progressing")["reason"], "Creating");
+        assert_eq!(cond(&status, "Ready")["status"], "False");
+        assert_eq!(status["bootstrapServers"], "t-bootstrap.kafka.svc:9092");
+        assert_eq!(status["observedGeneration"], 1);
+        v.done().await;
+    })
+    .await;
+    // No pods existed, so there was nobody to ask over the Kafka protocol.
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+fn ready_pod(c: &tidewater_operator::validate::ValidatedCluster, i: usize) -> Value {
+    let mut pod = serde_json::to_value(build::pod::pod(c, &c.nodes[i])).unwrap();
+    pod["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
+    pod
+}
+
+#[tokio::test]
+async fn scale_out_creates_only_the_new_broker_and_deletes_orphans() {
+    let spec = json!({"version": "0.1.0", "brokers": 4});
+    let obj = cluster_json(spec, &[FINALIZER], false);
+    let valid = validate(&parse_cluster(&serde_yaml::to_string(&obj).unwrap()).unwrap()).unwrap();
+    let pods: Vec<Value> = (0..3).map(|i| ready_pod(&valid, i)).collect();
+    let admin = FixedAdmin {
+        brokers: 3,
+        ..FixedAdmin::default()
+    };
+    let calls = admin.calls.clone();
+    let cluster = obj.clone();
+    drive(obj, admin, move |mut v| async move {
+        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
+            .await;
+        for i in 0..4 {
+            v.apply(&core("configmaps", &format!("t-broker-{i}-config")))
+                .await;
+        }
+        v.apply(&core("services", "t-brokers")).await;
+        v.apply(&core("services", "t-bootstrap")).await;
+        for i in 0..4 {
+            v.apply(&core(
+                "persistentvolumeclaims",
+                &format!("data-t-broker-{i}"),
+            ))
+            .await;
+        }
+        // Pods 0-2 are unchanged: no request. Only the new broker's pod is applied.
+        v.apply(&core("pods", "t-broker-3")).await;
+        v.apply(&pdb_path()).await;
+        let stale = json!({"metadata": {"name": "t-broker-9-config", "namespace": NS}});
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/configmaps"),
+            "ConfigMapList",
+            vec![stale],
+        )
+        .await;
+        let (_, _, send) = v
+            .expect(Method::DELETE, &core("configmaps", "t-broker-9-config"))
+            .await;
+        send.send_response(ok(
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ));
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/services"),
+            "ServiceList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
+            "PodDisruptionBudgetList",
+            vec![],
+        )
+        .await;
+        v.event("NodeCreated").await;
+        let status = v.status(&cluster).await;
+        assert_eq!(cond(&status, "Progressing")["message"], "creating nodes 3");
+        assert_eq!(cond(&status, "Ready")["reason"], "NodesNotReady");
+        assert_eq!(status["controller"]["activeId"], 0);
+        v.done().await;
+    })
+    .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn delete_runs_cleanup_then_removes_the_finalizer() {
+    let obj = cluster_json(
+        json!({"version": "0.1.0", "brokers": 1}),
+        &[FINALIZER],
+        true,
+    );
+    let mut echoed = obj.clone();
+    echoed["metadata"]["finalizers"] = json!([]);
+    drive(obj, FixedAdmin::default(), move |mut v| async move {
+        v.event("Deleting").await;
+        let (body, _, send) = v
+            .expect(
+                Method::PATCH,
+                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t"),
+            )
+            .await;
+        // A JSON patch that tests the finalizer list before removing ours.
+        assert!(body.to_string().contains("/metadata/finalizers"), "{body}");
+        send.send_response(ok(&echoed));
+        v.done().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_spec_changes_nothing_and_says_why() {
+    let spec = json!({"version": "0.1.0", "brokers": 1, "config": {"node.id": 5}});
+    let obj = cluster_json(spec, &[FINALIZER], false);
+    let cluster = obj.clone();
+    drive(obj, FixedAdmin::default(), move |mut v| async move {
+        v.event("InvalidSpec").await;
+        let status = v.status(&cluster).await;
+        let degraded = cond(&status, "Degraded");
+        assert_eq!(degraded["status"], "True");
+        assert_eq!(degraded["reason"], "InvalidSpec");
+        assert!(
+            degraded["message"]
+                .as_str()
+                .unwrap()
+                .contains("spec.config.node.id"),
+            "{degraded}"
+        );
+        // No list, apply or delete of any owned object.
+        v.done().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_object_gets_degraded_without_breaking_anything() {
+    let obj = cluster_json(
+        json!({"version": "0.1.0", "brokers": "three"}),
+        &[FINALIZER],
+        false,
+    );
+    drive(obj, FixedAdmin::default(), move |mut v| async move {
+        let (body, _, send) = v
+            .expect(
+                Method::PATCH,
+                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t/status"),
+            )
+            .await;
+        assert_eq!(cond(&body["status"], "Degraded")["reason"], "InvalidSpec");
+        send.send_response(ok(&body));
+        v.done().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn paused_cluster_only_reports() {
+    let obj = cluster_json(
+        json!({"version": "0.1.0", "brokers": 1, "paused": true}),
+        &[FINALIZER],
+        false,
+    );
+    let cluster = obj.clone();
+    drive(obj, FixedAdmin::default(), move |mut v| async move {
+        v.event("Paused").await;
+        let status = v.status(&cluster).await;
+        assert_eq!(cond(&status, "Progressing")["reason"], "Paused");
+        v.done().await;
+    })
+    .await;
+}
