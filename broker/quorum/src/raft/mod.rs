@@ -1,0 +1,31 @@
+//! The replicated metadata log on openraft 0.9: type config, durable log store,
+//! state machine with snapshots, TCP transport, and the [`QuorumNode`] facade.
+
+mod log_file;
+mod log_store;
+mod network;
+mod node;
+mod server;
+mod state_machine;
+mod wire;
+
+use std::io::Cursor;
+
+pub use log_store::LogStore;
+pub use network::{Connection, NetworkFactory};
+pub use node::{QuorumConfig, QuorumError, QuorumNode};
+pub use state_machine::{SnapshotBuilder, StateMachine};
+
+use crate::records::MetadataRecord;
+
+openraft::declare_raft_types!(
+    /// Raft types of the metadata quorum: log entries carry batches of metadata records.
+    pub TypeConfig:
+        D = Vec<MetadataRecord>,
+        R = (),
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);

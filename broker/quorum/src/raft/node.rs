@@ -1,0 +1,285 @@
+//! [`QuorumNode`]: one controller's membership in the metadata quorum. Starts raft on
+//! the durable stores, serves peers on the controller listener, bootstraps the voter
+//! set on first start, and offers propose / leader / image-follow / shutdown.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Raft, RaftMetrics, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::network::{Connection, NetworkFactory};
+use super::wire::{ProposeRejection, Request, Response};
+use super::{LogStore, StateMachine, TypeConfig, server};
+use crate::image::MetadataImage;
+use crate::records::MetadataRecord;
+
+/// Settings of one quorum member (`node.id`, `controller.quorum.voters`, `log.dirs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumConfig {
+    pub node_id: u64,
+    /// Every voter's controller listener address, this node included.
+    pub voters: BTreeMap<u64, SocketAddr>,
+    pub data_dir: PathBuf,
+    /// `controller.quorum.election.timeout.ms` is the lower bound of the randomized range.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// Take a snapshot after this many entries since the last one.
+    pub snapshot_after_entries: u64,
+    /// Entries kept behind the snapshot, so slightly lagging followers avoid a snapshot.
+    pub logs_to_keep_after_snapshot: u64,
+    /// How long `propose` waits for the commit (`controller.quorum.request.timeout.ms`).
+    pub propose_timeout: Duration,
+}
+
+impl QuorumConfig {
+    /// KRaft-like defaults: 1-2 s election timeout, 2 s request timeout.
+    pub fn new(node_id: u64, voters: BTreeMap<u64, SocketAddr>, data_dir: PathBuf) -> Self {
+        Self {
+            node_id,
+            voters,
+            data_dir,
+            election_timeout_min_ms: 1_000,
+            election_timeout_max_ms: 2_000,
+            heartbeat_interval_ms: 200,
+            snapshot_after_entries: 10_000,
+            logs_to_keep_after_snapshot: 1_000,
+            propose_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Infrastructure failures of the quorum (protocol refusals are `ControllerError`s).
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("invalid quorum config: {0}")]
+    Config(String),
+    #[error("metadata quorum storage or listener failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("not the quorum leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    #[error("proposal not committed within {0:?} (no quorum?)")]
+    Timeout(Duration),
+    #[error("raft failed: {0}")]
+    Raft(String),
+}
+
+impl QuorumError {
+    /// Kafka error code for a client of the controller.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            Self::NotLeader { .. } => 41, // NOT_CONTROLLER
+            Self::Timeout(_) => 7,        // REQUEST_TIMED_OUT
+            _ => -1,                      // UNKNOWN_SERVER_ERROR
+        }
+    }
+}
+
+/// A running member of the metadata quorum.
+pub struct QuorumNode {
+    node_id: u64,
+    voters: BTreeMap<u64, SocketAddr>,
+    raft: Raft<TypeConfig>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    /// The controller listener task; aborted on shutdown and on drop.
+    server: Option<JoinHandle<()>>,
+    propose_timeout: Duration,
+}
+
+impl std::fmt::Debug for QuorumNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumNode")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QuorumNode {
+    /// Binds this node's voter address and starts.
+    pub async fn start(config: QuorumConfig) -> Result<Self, QuorumError> {
+        let addr = *config.voters.get(&config.node_id).ok_or_else(|| {
+            QuorumError::Config(format!("node {} is not in the voter set", config.node_id))
+        })?;
+        let listener = TcpListener::bind(addr).await?;
+        Self::start_with_listener(config, listener).await
+    }
+
+    /// Starts on an already bound controller listener (lets tests use port 0).
+    pub async fn start_with_listener(
+        config: QuorumConfig,
+        listener: TcpListener,
+    ) -> Result<Self, QuorumError> {
+        if !config.voters.contains_key(&config.node_id) {
+            return Err(QuorumError::Config(format!(
+                "node {} is not in the voter set",
+                config.node_id
+            )));
+        }
+        let raft_config = openraft::Config {
+            cluster_name: "tidewater-metadata".into(),
+            election_timeout_min: config.election_timeout_min_ms,
+            election_timeout_max: config.election_timeout_max_ms,
+            heartbeat_interval: config.heartbeat_interval_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
+            max_in_snapshot_log_to_keep: config.logs_to_keep_after_snapshot,
+            ..openraft::Config::default()
+        }
+        .validate()
+        .map_err(|e| QuorumError::Config(e.to_string()))?;
+        let log_store = LogStore::open(&config.data_dir)?;
+        let (state_machine, image) = StateMachine::open(&config.data_dir)?;
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            NetworkFactory,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        let server = tokio::spawn(server::serve(listener, raft.clone()));
+        let node = Self {
+            node_id: config.node_id,
+            voters: config.voters.clone(),
+            raft,
+            image,
+            server: Some(server),
+            propose_timeout: config.propose_timeout,
+        };
+        node.bootstrap().await?;
+        Ok(node)
+    }
+
+    /// On first start, every voter initializes the same membership (openraft accepts
+    /// identical initialization on all members); restarts find their vote/log and skip it.
+    async fn bootstrap(&self) -> Result<(), QuorumError> {
+        let initialized = self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        if initialized {
+            return Ok(());
+        }
+        let members: BTreeMap<u64, BasicNode> = self
+            .voters
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                tracing::debug!(error = %e, "quorum already initialized by a peer");
+                Ok(())
+            }
+            Err(e) => Err(QuorumError::Raft(e.to_string())),
+        }
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// Appends `records` as one log entry and waits for it to commit; returns its log
+    /// index. A follower forwards to the leader; without a leader, or without a quorum
+    /// within the propose timeout, this fails cleanly.
+    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, QuorumError> {
+        match tokio::time::timeout(self.propose_timeout, self.propose_inner(records)).await {
+            Ok(result) => result,
+            Err(_) => Err(QuorumError::Timeout(self.propose_timeout)),
+        }
+    }
+
+    async fn propose_inner(&self, records: Vec<MetadataRecord>) -> Result<u64, QuorumError> {
+        let leader = match self.raft.client_write(records.clone()).await {
+            Ok(r) => return Ok(r.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
+            Err(e) => return Err(QuorumError::Raft(e.to_string())),
+        };
+        let Some((leader, addr)) = leader
+            .filter(|l| *l != self.node_id)
+            .and_then(|l| self.voters.get(&l).map(|a| (l, a)))
+        else {
+            return Err(QuorumError::NotLeader { leader });
+        };
+        let mut conn = Connection::new(leader, addr.to_string());
+        match conn
+            .call(&Request::Propose(records), self.propose_timeout)
+            .await
+        {
+            Ok(Response::Propose(Ok(index))) => Ok(index),
+            Ok(Response::Propose(Err(ProposeRejection::NotLeader { leader }))) => {
+                Err(QuorumError::NotLeader { leader })
+            }
+            Ok(Response::Propose(Err(ProposeRejection::Failed(e)))) => Err(QuorumError::Raft(e)),
+            Ok(_) => Err(QuorumError::Raft(format!(
+                "unexpected response from leader {leader}"
+            ))),
+            Err(_) => Err(QuorumError::NotLeader {
+                leader: Some(leader),
+            }),
+        }
+    }
+
+    /// The current leader as this node knows it.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// The metadata image after each applied batch, in log order.
+    pub fn image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// Waits until the image reflects log index `offset` (e.g. one returned by `propose`).
+    pub async fn wait_for_offset(
+        &self,
+        offset: u64,
+        timeout: Duration,
+    ) -> Result<Arc<MetadataImage>, QuorumError> {
+        let mut rx = self.image.clone();
+        let wait = rx.wait_for(|image| image.offset >= offset);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(image)) => Ok(image.clone()),
+            Ok(Err(_)) => Err(QuorumError::Raft("the state machine stopped".into())),
+            Err(_) => Err(QuorumError::Timeout(timeout)),
+        }
+    }
+
+    /// Raft metrics (state, term, leader, applied/purged/snapshot log ids).
+    pub fn metrics(&self) -> watch::Receiver<RaftMetrics<u64, BasicNode>> {
+        self.raft.metrics()
+    }
+
+    /// Stops raft (flushing nothing further) and closes the controller listener.
+    /// Returns once the listener is closed, so the address can be bound again.
+    pub async fn shutdown(mut self) -> Result<(), QuorumError> {
+        let result = self
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| QuorumError::Raft(e.to_string()));
+        if let Some(server) = self.server.take() {
+            server.abort();
+            // The task ends as cancelled; its listener is dropped by then.
+            let _cancelled = server.await;
+        }
+        result
+    }
+}
+
+impl Drop for QuorumNode {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
