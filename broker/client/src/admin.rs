@@ -199,6 +199,12 @@ impl AdminClient {
         }
     }
 
+    /// Sends any request on the admin connection, with the same reconnect rule as the
+    /// typed calls. Error codes inside the response are left to the caller.
+    pub async fn send<Req: Request + Clone>(&self, req: Req) -> Result<Req::Response, ClientError> {
+        self.call(req).await
+    }
+
     /// Sends `req` on the current connection; if that connection broke since its last
     /// use, reconnects once and resends.
     async fn call<Req: Request + Clone>(&self, req: Req) -> Result<Req::Response, ClientError> {

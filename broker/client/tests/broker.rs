@@ -38,6 +38,9 @@ async fn negotiates_versions_with_the_broker() {
     // A fresh ApiVersions through the admin client sees the same table.
     let admin = broker.admin().await.unwrap();
     assert_eq!(&admin.api_versions().await.unwrap(), table);
+    // Any request passes through the admin connection.
+    let md = admin.send(MetadataRequest::default()).await.unwrap();
+    assert_eq!(md.brokers[0].node_id.0, 1);
 }
 
 #[tokio::test]
