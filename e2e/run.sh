@@ -19,8 +19,16 @@ IMAGE_REPOSITORY="${IMAGE_REPOSITORY:-ghcr.io/tidewater-io/tidewater}"
 IMAGE_TAG="${IMAGE_TAG:-$VERSION}"
 KCAT_IMAGE="${KCAT_IMAGE:-edenhill/kcat:1.7.1}"
 OPERATOR_NAMESPACE="${OPERATOR_NAMESPACE:-tidewater-system}"
+BROKER_IMAGE="${BROKER_IMAGE:-$IMAGE_REPOSITORY:$IMAGE_TAG}"
+# The three-broker, three-zone example of operator/examples.
+if [[ -z "${EXAMPLE:-}" ]]; then
+    for EXAMPLE in "$ROOT"/operator/examples/{three-brokers,three-zones}.yaml; do
+        [[ -f "$EXAMPLE" ]] && break
+    done
+fi
+# The example's own namespace, if it names one.
+NAMESPACE="${NAMESPACE:-$(sed -n 's/^  namespace: *//p' "$EXAMPLE" 2>/dev/null | head -n 1)}"
 NAMESPACE="${NAMESPACE:-tidewater-e2e}"
-EXAMPLE="${EXAMPLE:-$ROOT/operator/examples/three-brokers.yaml}"
 TIMEOUT="${TIMEOUT:-600}"   # seconds for each wait
 CLUSTER=""                  # metadata.name of the example, set by create_cluster
 
@@ -70,10 +78,29 @@ install_operator() {
     kubectl get crd kafkaclusters.tidewater.io >/dev/null
 }
 
+# The example as applied: its broker image replaced by the image under test, unless the
+# example pins one itself.
+example_under_test() {
+    if grep -q '^  image:' "$EXAMPLE"; then
+        cat "$EXAMPLE"
+    else
+        sed "s|^spec:\$|spec:\n  image: $BROKER_IMAGE|" "$EXAMPLE"
+    fi
+}
+
+# PriorityClasses the example's pod template refers to must exist, or no pod is admitted.
+create_priority_classes() {
+    local class
+    sed -n 's/^ *priorityClassName: *//p' "$EXAMPLE" | sort -u | while read -r class; do
+        kubectl create priorityclass "$class" --value=1000 --dry-run=client -o yaml | kubectl apply -f -
+    done
+}
+
 create_cluster() {
-    log "creating the example cluster from $EXAMPLE"
+    log "creating the example cluster from $EXAMPLE in namespace $NAMESPACE (image $BROKER_IMAGE)"
     kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
-    CLUSTER="$(k apply -f "$EXAMPLE" -o jsonpath='{.metadata.name}')"
+    create_priority_classes
+    CLUSTER="$(example_under_test | k apply -f - -o jsonpath='{.metadata.name}')"
     [[ -n "$CLUSTER" ]] || fail "could not read the cluster name from $EXAMPLE"
     echo "cluster: $CLUSTER"
 }
