@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::election::{Election, Target, build_change, unclean_enabled};
-use super::{Controller, ControllerError, Decision, Staged};
+use super::{Controller, ControllerError, Decision, Staged, registered_at_epoch};
 use crate::image::MetadataImage;
 use crate::records::{FeatureRange, Listener, MetadataRecord};
 
@@ -98,17 +98,7 @@ impl Controller {
         hb: &BrokerHeartbeat,
         now_ms: u64,
     ) -> Result<Decision<HeartbeatReply>, ControllerError> {
-        let broker = image
-            .brokers
-            .get(&hb.broker_id)
-            .ok_or(ControllerError::BrokerNotRegistered(hb.broker_id))?;
-        if broker.broker_epoch != hb.broker_epoch {
-            return Err(ControllerError::StaleBrokerEpoch {
-                broker_id: hb.broker_id,
-                current: broker.broker_epoch,
-                got: hb.broker_epoch,
-            });
-        }
+        let broker = registered_at_epoch(image, hb.broker_id, hb.broker_epoch)?;
         self.last_heartbeat_ms.insert(hb.broker_id, now_ms);
         let unclean = self.config.unclean_leader_election_enable;
         let mut staged = Staged::new(image);

@@ -4,7 +4,7 @@
 //! and replica eligibility (INELIGIBLE_REPLICA). A grown ISR may complete a reassignment.
 
 use super::election::{Election, Target, build_change};
-use super::{Controller, ControllerError};
+use super::{Controller, ControllerError, registered_at_epoch};
 use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, TopicId};
 
@@ -26,17 +26,7 @@ impl Controller {
         image: &MetadataImage,
         req: &AlterPartition,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
-        let broker = image
-            .brokers
-            .get(&req.broker_id)
-            .ok_or(ControllerError::BrokerNotRegistered(req.broker_id))?;
-        if broker.broker_epoch != req.broker_epoch {
-            return Err(ControllerError::StaleBrokerEpoch {
-                broker_id: req.broker_id,
-                current: broker.broker_epoch,
-                got: req.broker_epoch,
-            });
-        }
+        registered_at_epoch(image, req.broker_id, req.broker_epoch)?;
         if !image.topics_by_id.contains_key(&req.topic_id) {
             return Err(ControllerError::UnknownTopicId(req.topic_id));
         }

@@ -2,7 +2,7 @@
 
 use super::brokers::election_for;
 use super::election::{Election, Target, build_change};
-use super::{Controller, ControllerError};
+use super::{Controller, ControllerError, find_partition};
 use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, NO_LEADER};
 
@@ -23,12 +23,7 @@ impl Controller {
         kind: ElectionType,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
         let tp = format!("{topic}-{partition}");
-        let p = image
-            .topic(topic)
-            .and_then(|t| t.partitions.get(&partition))
-            .ok_or_else(|| {
-                ControllerError::UnknownTopicOrPartition(format!("{tp} does not exist"))
-            })?;
+        let p = find_partition(image, topic, partition)?;
         let change = match kind {
             ElectionType::Preferred => {
                 let preferred = p.replicas.first().copied().unwrap_or(NO_LEADER);

@@ -34,8 +34,8 @@ pub use placement::{BrokerPlacement, assign_replicas};
 pub use reassign::{OngoingReassignment, list_partition_reassignments};
 pub use topics::CreateTopic;
 
-use crate::image::MetadataImage;
-use crate::records::MetadataRecord;
+use crate::image::{BrokerRegistration, MetadataImage};
+use crate::records::{MetadataRecord, PartitionRecord};
 
 /// Static controller settings (Kafka server properties of the controller).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,41 @@ impl Controller {
     pub fn config(&self) -> &ControllerConfig {
         &self.config
     }
+}
+
+/// The partition `topic`-`partition`, or UNKNOWN_TOPIC_OR_PARTITION.
+pub(crate) fn find_partition<'a>(
+    image: &'a MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> Result<&'a PartitionRecord, ControllerError> {
+    image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(&partition))
+        .ok_or_else(|| {
+            ControllerError::UnknownTopicOrPartition(format!("{topic}-{partition} does not exist"))
+        })
+}
+
+/// The registration of `broker_id` if `epoch` is its current epoch (BROKER_ID_NOT_REGISTERED
+/// or STALE_BROKER_EPOCH otherwise).
+pub(crate) fn registered_at_epoch(
+    image: &MetadataImage,
+    broker_id: i32,
+    epoch: i64,
+) -> Result<&BrokerRegistration, ControllerError> {
+    let broker = image
+        .brokers
+        .get(&broker_id)
+        .ok_or(ControllerError::BrokerNotRegistered(broker_id))?;
+    if broker.broker_epoch != epoch {
+        return Err(ControllerError::StaleBrokerEpoch {
+            broker_id,
+            current: broker.broker_epoch,
+            got: epoch,
+        });
+    }
+    Ok(broker)
 }
 
 /// Records being decided, applied to a scratch copy of the image as they are emitted so

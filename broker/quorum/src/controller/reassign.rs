@@ -6,7 +6,8 @@
 //! to the original replicas. A move that adds nothing completes at once.
 
 use super::election::{Election, Target, build_change};
-use super::{Controller, ControllerError};
+use super::topics::validate_replicas;
+use super::{Controller, ControllerError, find_partition};
 use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, PartitionRecord};
 
@@ -56,12 +57,7 @@ impl Controller {
         target: Option<&[i32]>,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
         let tp = format!("{topic}-{partition}");
-        let p = image
-            .topic(topic)
-            .and_then(|t| t.partitions.get(&partition))
-            .ok_or_else(|| {
-                ControllerError::UnknownTopicOrPartition(format!("{tp} does not exist"))
-            })?;
+        let p = find_partition(image, topic, partition)?;
         let ongoing = !p.adding_replicas.is_empty() || !p.removing_replicas.is_empty();
         let original = original_replicas(p);
         let next = match target {
@@ -73,7 +69,7 @@ impl Controller {
                 removing: vec![],
             },
             Some(target) => {
-                validate_target(image, target)?;
+                validate_replicas(image, target)?;
                 let adding: Vec<i32> = target
                     .iter()
                     .copied()
@@ -113,26 +109,4 @@ fn intersect(isr: &[i32], replicas: &[i32]) -> Vec<i32> {
         .copied()
         .filter(|b| replicas.contains(b))
         .collect()
-}
-
-fn validate_target(image: &MetadataImage, target: &[i32]) -> Result<(), ControllerError> {
-    if target.is_empty() {
-        return Err(ControllerError::InvalidReplicaAssignment(
-            "The manual partition assignment includes an empty replica list.".into(),
-        ));
-    }
-    let mut sorted = target.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    if sorted.len() != target.len() {
-        return Err(ControllerError::InvalidReplicaAssignment(format!(
-            "The manual partition assignment includes duplicate replicas: {target:?}"
-        )));
-    }
-    if let Some(b) = target.iter().find(|b| !image.brokers.contains_key(b)) {
-        return Err(ControllerError::InvalidReplicaAssignment(format!(
-            "The manual partition assignment includes broker {b}, but no such broker is registered."
-        )));
-    }
-    Ok(())
 }

@@ -204,7 +204,11 @@ fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     reason.map_or(Ok(()), |r| Err(ControllerError::InvalidTopic(r)))
 }
 
-fn validate_replicas(image: &MetadataImage, replicas: &[i32]) -> Result<(), ControllerError> {
+/// A replica list must be non-empty, without duplicates, of registered brokers.
+pub(crate) fn validate_replicas(
+    image: &MetadataImage,
+    replicas: &[i32],
+) -> Result<(), ControllerError> {
     if replicas.is_empty() {
         return Err(ControllerError::InvalidReplicaAssignment(
             "a partition must have at least one replica".into(),
