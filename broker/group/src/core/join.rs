@@ -233,9 +233,7 @@ impl Core {
             },
             deadline,
         );
-        self.maybe_prepare_rebalance(&args.group_id, now_ms);
-        self.maybe_complete_join(&args.group_id, now_ms);
-        Reply::Parked { member_id }
+        self.rebalance_and_park(&args.group_id, member_id, now_ms)
     }
 
     fn update_member_and_rebalance(
@@ -255,9 +253,7 @@ impl Core {
             member.join_version = args.version;
             member.awaiting_join = true;
         }
-        self.maybe_prepare_rebalance(&args.group_id, now_ms);
-        self.maybe_complete_join(&args.group_id, now_ms);
-        Reply::Parked { member_id }
+        self.rebalance_and_park(&args.group_id, member_id, now_ms)
     }
 
     /// KIP-345: a static member restarted with a new member id. The old instance is
@@ -346,7 +342,8 @@ impl Core {
         if group.is(GroupState::Stable) && group.select_protocol() == old_protocol {
             // Persist the new member id so a restart does not resurrect the old one,
             // and answer with the current generation; the leader may skip assigning.
-            let response = join_success(group, &new_member_id, v, true);
+            let is_leader = group.is_leader(&new_member_id);
+            let response = join_success(group, &new_member_id, v, is_leader);
             self.store_group(&group_id);
             return Reply::Now(response);
         }
@@ -358,11 +355,20 @@ impl Core {
         {
             member.awaiting_join = true;
         }
-        self.maybe_prepare_rebalance(&group_id, now_ms);
-        self.maybe_complete_join(&group_id, now_ms);
-        Reply::Parked {
-            member_id: new_member_id,
-        }
+        self.rebalance_and_park(&group_id, new_member_id, now_ms)
+    }
+
+    /// After a member (re)joins: start a rebalance if none is preparing, complete
+    /// the join phase if that was the last member, and park the member's JoinGroup.
+    fn rebalance_and_park(
+        &mut self,
+        group_id: &str,
+        member_id: String,
+        now_ms: u64,
+    ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
+        self.maybe_prepare_rebalance(group_id, now_ms);
+        self.maybe_complete_join(group_id, now_ms);
+        Reply::Parked { member_id }
     }
 }
 
