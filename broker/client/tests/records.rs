@@ -2,6 +2,9 @@
 //! record batches (kafka-protocol's batch codec) against the real broker, the path the
 //! broker's own inter-broker calls take.
 
+// Test helpers outside #[test] fns: a failing setup must fail the test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
