@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crate::checkpoint::{self, CLEAN_SHUTDOWN_FILE};
 use crate::config::LogConfig;
@@ -16,6 +15,9 @@ use crate::error::StorageError;
 use crate::log::{LoadParams, Log, now_ms};
 use crate::sync;
 use crate::topic_partition::TopicPartition;
+
+mod background;
+use background::Stop;
 
 /// Broker-level settings of the log layer.
 #[derive(Clone, Debug)]
@@ -50,36 +52,6 @@ pub struct LogDirInfo {
     pub usable_bytes: u64,
     /// (partition, size in bytes, offset lag).
     pub partitions: Vec<(TopicPartition, u64, i64)>,
-}
-
-/// How often the cleaner looks for logs to compact (Kafka's log.cleaner.backoff.ms).
-const CLEANER_BACKOFF_MS: u64 = 15_000;
-/// Kafka's log.flush.offset.checkpoint.interval.ms.
-const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
-
-#[derive(Default)]
-struct Stop {
-    stopped: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Stop {
-    /// Waits up to `ms`; true when shutdown was requested.
-    fn wait(&self, ms: u64) -> bool {
-        let guard = sync::lock(&self.stopped);
-        if *guard {
-            return true;
-        }
-        let (guard, _) = self
-            .cv
-            .wait_timeout(guard, Duration::from_millis(ms))
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard
-    }
-    fn stop(&self) {
-        *sync::lock(&self.stopped) = true;
-        self.cv.notify_all();
-    }
 }
 
 pub struct LogManager {
@@ -261,88 +233,6 @@ impl LogManager {
         }
         self.checkpoint_all()?;
         Ok(())
-    }
-
-    /// Starts the scheduler (retention, flush, checkpoints, delayed deletes) and the
-    /// cleaner thread. Stopped by `shutdown()`.
-    pub fn start_background_tasks(self: &Arc<Self>) {
-        let mut threads = sync::lock(&self.threads);
-        if !threads.is_empty() || self.shut_down.load(Ordering::Acquire) {
-            return;
-        }
-        let me = Arc::downgrade(self);
-        let stop = self.stop.clone();
-        let tick = self
-            .config
-            .flush_check_interval_ms
-            .min(self.config.retention_check_interval_ms)
-            .clamp(10, 1_000);
-        let scheduler = std::thread::Builder::new()
-            .name("tidewater-log-scheduler".into())
-            .spawn(move || {
-                let mut last_retention = now_ms();
-                let mut last_checkpoint = now_ms();
-                while !stop.wait(tick) {
-                    let Some(mgr) = me.upgrade() else { return };
-                    let now = now_ms();
-                    mgr.run_flush_once(now);
-                    if now - last_retention >= mgr.config.retention_check_interval_ms as i64 {
-                        mgr.run_retention_once(now);
-                        last_retention = now;
-                    }
-                    if now - last_checkpoint >= CHECKPOINT_INTERVAL_MS {
-                        if let Err(e) = mgr.checkpoint_all() {
-                            tracing::error!(error = %e, "checkpoint failed");
-                        }
-                        last_checkpoint = now;
-                    }
-                }
-            });
-        let me = Arc::downgrade(self);
-        let stop = self.stop.clone();
-        let cleaner = std::thread::Builder::new()
-            .name("tidewater-log-cleaner".into())
-            .spawn(move || {
-                while !stop.wait(CLEANER_BACKOFF_MS) {
-                    let Some(mgr) = me.upgrade() else { return };
-                    mgr.run_cleaner_once(now_ms());
-                }
-            });
-        for t in [scheduler, cleaner] {
-            match t {
-                Ok(h) => threads.push(h),
-                Err(e) => tracing::error!(error = %e, "could not start log background thread"),
-            }
-        }
-    }
-
-    /// One retention pass over every log plus removal of due `.deleted` files.
-    pub fn run_retention_once(&self, now: i64) {
-        for (tp, log) in self.logs() {
-            if let Err(e) = log.delete_old_segments(now) {
-                tracing::error!(partition = %tp, error = %e, "retention failed");
-            }
-            if let Err(e) = log.delete_pending_files(now, false) {
-                tracing::error!(partition = %tp, error = %e, "removing deleted segments failed");
-            }
-        }
-    }
-
-    /// Compacts every log whose policy and dirty ratio call for it.
-    pub fn run_cleaner_once(&self, now: i64) {
-        for (tp, log) in self.logs() {
-            if let Err(e) = log.compact(now) {
-                tracing::error!(partition = %tp, error = %e, "compaction failed");
-            }
-        }
-    }
-
-    fn run_flush_once(&self, now: i64) {
-        for (tp, log) in self.logs() {
-            if let Err(e) = log.flush_if_due(now) {
-                tracing::error!(partition = %tp, error = %e, "flush failed");
-            }
-        }
     }
 
     /// Writes the per-log-dir checkpoint files.
