@@ -196,7 +196,7 @@ impl Controller {
 
 /// For a broker that is no longer active in `staged.image`: leave every ISR (unless the
 /// last member) and hand its leaderships to another ISR member.
-pub(crate) fn move_away_from(staged: &mut Staged, broker_id: i32, unclean_default: bool) {
+pub(crate) fn move_away_from(staged: &mut Staged<'_>, broker_id: i32, unclean_default: bool) {
     let affected: Vec<_> = staged
         .image
         .partitions()
@@ -213,7 +213,7 @@ pub(crate) fn move_away_from(staged: &mut Staged, broker_id: i32, unclean_defaul
 }
 
 /// After `broker_id` became active: elect leaders for offline partitions it can lead.
-fn elect_offline_partitions(staged: &mut Staged, broker_id: i32, unclean_default: bool) {
+fn elect_offline_partitions(staged: &mut Staged<'_>, broker_id: i32, unclean_default: bool) {
     let offline: Vec<_> = staged
         .image
         .partitions()

@@ -23,6 +23,7 @@ mod topics;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub use brokers::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
@@ -136,21 +137,22 @@ pub(crate) fn registered_at_epoch(
 
 /// Records being decided, applied to a scratch copy of the image as they are emitted so
 /// later steps of the same decision see earlier ones (a fenced broker is not elected).
-pub(crate) struct Staged {
-    pub image: MetadataImage,
+/// The copy is made on the first record only: most heartbeats decide nothing.
+pub(crate) struct Staged<'a> {
+    pub image: Cow<'a, MetadataImage>,
     pub records: Vec<MetadataRecord>,
 }
 
-impl Staged {
-    pub fn new(image: &MetadataImage) -> Self {
+impl<'a> Staged<'a> {
+    pub fn new(image: &'a MetadataImage) -> Self {
         Self {
-            image: image.clone(),
+            image: Cow::Borrowed(image),
             records: Vec::new(),
         }
     }
 
     pub fn push(&mut self, record: MetadataRecord) {
-        self.image.apply(&record);
+        self.image.to_mut().apply(&record);
         self.records.push(record);
     }
 }

@@ -37,6 +37,18 @@ impl Controller {
         if image.topic(&req.name).is_some() {
             return Err(ControllerError::TopicAlreadyExists(req.name.clone()));
         }
+        // Metric names replace '.' with '_', so such names would share metrics (Kafka's rule).
+        let normalized = req.name.replace('.', "_");
+        if let Some(existing) = image
+            .topic_ids_by_name
+            .keys()
+            .find(|n| n.replace('.', "_") == normalized)
+        {
+            return Err(ControllerError::InvalidTopic(format!(
+                "Topic '{}' collides with existing topic: {existing}",
+                req.name
+            )));
+        }
         if req.topic_id == 0 || image.topics_by_id.contains_key(&req.topic_id) {
             return Err(ControllerError::InvalidRequest(format!(
                 "topic id {:032x} is zero or already in use",
@@ -273,7 +285,7 @@ fn place(
 }
 
 fn push_partitions(
-    staged: &mut Staged,
+    staged: &mut Staged<'_>,
     image: &MetadataImage,
     topic_id: TopicId,
     assignment: &BTreeMap<i32, Vec<i32>>,

@@ -54,6 +54,15 @@ fn create_topic_refusals_carry_kafka_codes() {
     assert_eq!(code(&mut h, "u", 10, 1, 3), 38);
     assert_eq!(code(&mut h, "u", 10, 1, 0), 38);
     assert_eq!(code(&mut h, "u", 9, 1, 1), 42, "topic id reuse");
+    h.create("a.b", 11, 1, 1).unwrap();
+    let collision = h.create("a_b", 12, 1, 1).unwrap_err();
+    assert_eq!(collision.error_code(), 17);
+    assert!(
+        collision
+            .to_string()
+            .contains("collides with existing topic: a.b"),
+        "{collision}"
+    );
     let rf3 = h.create("u", 10, 1, 3).unwrap_err();
     assert!(
         rf3.to_string().contains("only 2 broker(s) are registered"),
