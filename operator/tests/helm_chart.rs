@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use clap::Parser;
 use serde_json::{Value, json};
+use tidewater_operator::cli::{Cli, Command as OperatorCommand, RunArgs};
 
 const KUBE_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 
@@ -96,6 +98,21 @@ fn args(objects: &[Value]) -> Vec<String> {
     serde_json::from_value(container(objects)["args"].clone()).unwrap()
 }
 
+/// The container's command line, parsed by the operator's own CLI definition: the chart
+/// must start `tidewater-operator run` with flags the binary accepts.
+fn run_args(objects: &[Value]) -> RunArgs {
+    let command: Vec<String> =
+        serde_json::from_value(container(objects)["command"].clone()).unwrap();
+    let argv = command.into_iter().chain(args(objects));
+    match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            command: OperatorCommand::Run(run),
+        }) => run,
+        Ok(other) => panic!("the chart does not start `run`: {other:?}"),
+        Err(err) => panic!("tidewater-operator rejects the chart's arguments:\n{err}"),
+    }
+}
+
 /// The rules as (apiGroup, resource, sorted verbs), one line per resource.
 fn rules(role: &Value) -> BTreeSet<(String, String, Vec<String>)> {
     let mut out = BTreeSet::new();
@@ -166,6 +183,10 @@ fn default_values_install_one_operator_with_cluster_wide_rules() {
     let deployment = find(&objects, "Deployment");
     assert_eq!(deployment["spec"]["replicas"], 1);
     assert_eq!(args(&objects), ["run", "--metrics-addr", "0.0.0.0:8080"]);
+    let run = run_args(&objects);
+    assert_eq!(run.metrics_addr.to_string(), "0.0.0.0:8080");
+    assert!(!run.leader_election);
+    assert_eq!(run.namespace, None);
     let c = container(&objects);
     assert_eq!(c["command"], json!(["tidewater-operator"]));
     assert_eq!(
@@ -256,6 +277,7 @@ fn two_replicas_turn_on_leader_election_with_a_namespaced_lease_role() {
         args(&objects),
         ["run", "--metrics-addr", "0.0.0.0:8080", "--leader-election"]
     );
+    assert!(run_args(&objects).leader_election);
     let role = find(&objects, "Role");
     assert_eq!(role["metadata"]["namespace"], "tidewater-system");
     let expected: BTreeSet<_> = [rule(
@@ -294,6 +316,9 @@ fn a_watch_namespace_gets_a_role_instead_of_a_cluster_role() {
         ]
     );
     assert_eq!(container(&objects)["ports"][0]["containerPort"], 9100);
+    let run = run_args(&objects);
+    assert_eq!(run.namespace.as_deref(), Some("team-a"));
+    assert_eq!(run.metrics_addr.port(), 9100);
 }
 
 #[test]
