@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::responses::{join_error, join_success};
-use super::{Core, Effect, Reply, Timer, code};
+use super::{AfterPersist, Core, Effect, Reply, StaticReplacement, Timer, code, store_group_error};
 use crate::config::NEW_MEMBER_JOIN_TIMEOUT_MS;
 use crate::group::{Group, GroupState, Member};
 
@@ -274,6 +274,7 @@ impl Core {
         let Some(mut member) = group.members.get(old_member_id).cloned() else {
             return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, "", v));
         };
+        let previous = member.clone();
         let mut fenced = Vec::new();
         if member.awaiting_join {
             fenced.push(Effect::Join {
@@ -344,8 +345,21 @@ impl Core {
             // and answer with the current generation; the leader may skip assigning.
             let is_leader = group.is_leader(&new_member_id);
             let response = join_success(group, &new_member_id, v, is_leader);
-            self.store_group(&group_id);
-            return Reply::Now(response);
+            let replacement = StaticReplacement {
+                group: group_id.clone(),
+                new_member_id: new_member_id.clone(),
+                previous,
+                index: index.unwrap_or(0),
+                response,
+                version: v,
+            };
+            self.store_group_then(
+                &group_id,
+                AfterPersist::StaticMemberReplaced(Box::new(replacement)),
+            );
+            return Reply::Parked {
+                member_id: new_member_id,
+            };
         }
         // Otherwise the replacement joins the (next) rebalance like any rejoin.
         if let Some(member) = self
@@ -356,6 +370,54 @@ impl Core {
             member.awaiting_join = true;
         }
         self.rebalance_and_park(&group_id, new_member_id, now_ms)
+    }
+
+    /// The stored result of a static member replacement: answer the new instance,
+    /// or put the previous member back and answer with the mapped append error.
+    pub(super) fn on_static_member_stored(
+        &mut self,
+        r: StaticReplacement,
+        result: Result<(), i16>,
+    ) {
+        let response = match result {
+            Ok(()) => r.response,
+            Err(append_error) => {
+                if let Some(group) = self.groups.get_mut(&r.group) {
+                    group.members.shift_remove(&r.new_member_id);
+                    let previous_id = r.previous.member_id.clone();
+                    if let Some(instance) = &r.previous.group_instance_id {
+                        group
+                            .static_members
+                            .insert(instance.clone(), previous_id.clone());
+                    }
+                    if group.is_leader(&r.new_member_id) {
+                        group.leader_id = Some(previous_id.clone());
+                    }
+                    if group.pending_sync.remove(&r.new_member_id) {
+                        group.pending_sync.insert(previous_id.clone());
+                    }
+                    let (token, deadline) =
+                        (r.previous.timer_token, r.previous.session_deadline_ms);
+                    let end = group.members.len();
+                    group.members.insert(previous_id.clone(), r.previous);
+                    group.members.move_index(end, r.index.min(end));
+                    self.arm(
+                        &r.group,
+                        Timer::Session {
+                            member_id: previous_id,
+                            token,
+                        },
+                        deadline,
+                    );
+                }
+                join_error(store_group_error(append_error), &r.new_member_id, r.version)
+            }
+        };
+        self.effects.push(Effect::Join {
+            group: r.group,
+            member_id: r.new_member_id,
+            response,
+        });
     }
 
     /// After a member (re)joins: start a rebalance if none is preparing, complete

@@ -32,6 +32,7 @@ pub use join::JoinArgs;
 pub use load::LoadStats;
 pub use membership::LeavingMember;
 pub use offsets::{CommitPlan, PendingCommit};
+
 pub use sync::SyncArgs;
 
 /// Shorthand for the Kafka error codes the coordinator answers with.
@@ -83,6 +84,22 @@ pub enum AfterPersist {
         generation: i32,
         assignment: HashMap<String, bytes::Bytes>,
     },
+    /// A static member replaced without a rebalance (KIP-345): its JoinGroup is
+    /// answered once the new member id is stored, and the replacement is undone if
+    /// the write failed, as in Kafka.
+    StaticMemberReplaced(Box<StaticReplacement>),
+}
+
+/// What undoing or confirming a static member replacement needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticReplacement {
+    pub group: String,
+    pub new_member_id: String,
+    /// The replaced member as it was, and its place in join order.
+    pub previous: crate::group::Member,
+    pub index: usize,
+    pub response: JoinGroupResponse,
+    pub version: i16,
 }
 
 /// Work for the shell, in the order it must happen.
@@ -197,12 +214,16 @@ impl Core {
 
     /// Queues the group's metadata record (Kafka's `storeGroup`).
     fn store_group(&mut self, group_id: &str) {
+        self.store_group_then(group_id, AfterPersist::Nothing);
+    }
+
+    fn store_group_then(&mut self, group_id: &str, then: AfterPersist) {
         if let Some(group) = self.groups.get(group_id) {
             let record = (
                 RecordKey::group_metadata(group_id).encode(),
                 Some(group.metadata_value().encode()),
             );
-            self.persist(group_id, vec![record], AfterPersist::Nothing);
+            self.persist(group_id, vec![record], then);
         }
     }
 

@@ -127,6 +127,9 @@ impl Core {
             } => {
                 self.on_assignment_stored(&group, generation, assignment, result, now_ms);
             }
+            AfterPersist::StaticMemberReplaced(replacement) => {
+                self.on_static_member_stored(*replacement, result);
+            }
         }
     }
 

@@ -185,7 +185,17 @@ fn static_member_rejoin_keeps_assignment_without_rebalance() {
 
     // The instance restarts and joins with no member id.
     args.version = 9;
-    let rejoin = h.join(args).expect("answered without a rebalance");
+    let stored_before = h.log.len();
+    assert!(
+        h.join(args).is_none(),
+        "answered once the new member id is stored"
+    );
+    assert_eq!(h.log.len(), stored_before + 1);
+    let (_, rejoin) = h
+        .joins
+        .drain()
+        .next()
+        .expect("answered without a rebalance");
     assert_eq!(rejoin.error_code, code::NONE);
     assert_eq!(rejoin.generation_id, 1);
     assert!(
@@ -333,4 +343,37 @@ fn member_that_never_syncs_is_removed_after_rebalance_timeout() {
         let _ = h.heartbeat(&leader, 1);
     }
     assert!(!h.group().members.contains_key(&follower));
+}
+
+#[test]
+fn static_replacement_is_undone_when_it_cannot_be_stored() {
+    let mut h = Harness::new(Harness::default_config());
+    let mut args = join_args("", "c", &["t"]);
+    args.group_instance_id = Some("i".into());
+    assert!(h.join(args.clone()).is_none());
+    h.advance(3_000);
+    let (old_id, _) = h.joins.drain().next().expect("joined");
+    assert!(
+        h.sync(&old_id, 1, vec![(old_id.clone(), Bytes::from_static(b"x"))])
+            .is_none()
+    );
+    h.fail_appends = Some(7); // REQUEST_TIMED_OUT
+    assert!(h.join(args).is_none());
+    let (new_id, r) = h.joins.drain().next().expect("answered");
+    assert_eq!(r.error_code, code::COORDINATOR_NOT_AVAILABLE);
+    assert_ne!(new_id, old_id);
+    let g = h.group();
+    assert_eq!(
+        g.members.keys().cloned().collect::<Vec<_>>(),
+        vec![old_id.clone()]
+    );
+    assert_eq!(g.static_member_id("i"), Some(old_id.as_str()));
+    assert_eq!(g.leader_id.as_deref(), Some(old_id.as_str()));
+    assert_eq!(g.state, GroupState::Stable);
+    assert_eq!(
+        h.core
+            .heartbeat(GROUP, &old_id, Some("i"), 1, h.now)
+            .error_code,
+        code::NONE
+    );
 }
