@@ -56,20 +56,23 @@ impl Controller {
             .is_some_and(|&(_, fenced)| !fenced)
     }
 
-    fn elect(&mut self, exclude: Option<ReplicaId>) {
+    /// Elects any live ISR member (`pick` chooses which, so every member gets elected
+    /// in some seed, not just the first in replica order).
+    fn elect(&mut self, exclude: Option<ReplicaId>, pick: usize) {
         let s = &self.state;
-        let candidate = s
+        let candidates: Vec<ReplicaId> = s
             .replicas
             .iter()
             .copied()
-            .find(|id| s.isr.contains(id) && Some(*id) != exclude && self.alive(*id));
-        self.state.leader = candidate;
+            .filter(|id| s.isr.contains(id) && Some(*id) != exclude && self.alive(*id))
+            .collect();
+        self.state.leader = candidates.get(pick % candidates.len().max(1)).copied();
         self.state.leader_epoch += 1;
     }
 
     /// A broker stopped (its session expired): fence it, drop it from the ISR unless it
     /// is the last member, and move leadership away from it.
-    pub fn fence(&mut self, id: ReplicaId) {
+    pub fn fence(&mut self, id: ReplicaId, pick: usize) {
         if let Some(b) = self.state.brokers.get_mut(&id) {
             b.1 = true;
         }
@@ -77,24 +80,24 @@ impl Controller {
             self.state.isr.remove(&id);
         }
         if self.state.leader == Some(id) {
-            self.elect(Some(id));
+            self.elect(Some(id), pick);
         }
         self.state.partition_epoch += 1;
     }
 
     /// A broker registered again with a new broker epoch.
-    pub fn register(&mut self, id: ReplicaId) -> i64 {
+    pub fn register(&mut self, id: ReplicaId, pick: usize) -> i64 {
         let epoch = self.state.brokers.get(&id).map_or(1, |b| b.0 + 1);
         self.state.brokers.insert(id, (epoch, false));
         if self.state.leader.is_none() {
-            self.elect(None);
+            self.elect(None, pick);
         }
         self.state.partition_epoch += 1;
         epoch
     }
 
     /// Preferred-leader style election while the old leader is still alive.
-    pub fn move_leadership(&mut self) -> bool {
+    pub fn move_leadership(&mut self, pick: usize) -> bool {
         let Some(old) = self.state.leader else {
             return false;
         };
@@ -106,7 +109,7 @@ impl Controller {
         {
             return false;
         }
-        self.elect(Some(old));
+        self.elect(Some(old), pick);
         self.state.partition_epoch += 1;
         true
     }

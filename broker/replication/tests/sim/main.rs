@@ -52,6 +52,7 @@ fn config(rng: &mut TestRng) -> (SimConfig, Vec<bool>) {
         flush_per_mille: rng.random_range(20..=300),
         produce_per_mille: rng.random_range(100..=600),
         produce_timeout_ms: rng.random_range(300..=3_000),
+        isolate_per_mille: rng.random_range(0..=10),
     };
     let truncation_on_fetch = (0..replicas).map(|_| rng.random_range(0..2) == 0).collect();
     (cfg, truncation_on_fetch)
@@ -87,6 +88,7 @@ fn run(seed: u64) -> Result<Stats, String> {
     // Heal: everyone back, no more drops or faults; a little more traffic so a new
     // leader can commit in its own epoch, then quiet.
     world.cfg.net.drop_per_mille = 0;
+    world.net.heal();
     for i in 0..world.nodes.len() {
         if !world.nodes[i].alive {
             world.restart(i);
@@ -154,6 +156,7 @@ fn replicas_and_isr_survive_seeded_faults() {
                 total.crashes += stats.crashes;
                 total.tail_losses += stats.tail_losses;
                 total.leader_moves += stats.leader_moves;
+                total.isolations += stats.isolations;
                 total.failed_produces += stats.failed_produces;
                 total.max_leader_epoch = total.max_leader_epoch.max(stats.max_leader_epoch);
             }
@@ -167,7 +170,8 @@ fn replicas_and_isr_survive_seeded_faults() {
             total.acked_records > 0
                 && total.crashes > 0
                 && total.tail_losses > 0
-                && total.leader_moves > 0,
+                && total.leader_moves > 0
+                && total.isolations > 0,
             "{total:?}"
         );
     }

@@ -66,14 +66,30 @@ pub struct Network {
     metadata_in_flight: BTreeMap<u64, (ReplicaId, Snapshot)>,
     /// Last scheduled metadata delivery per broker, to keep the channel in order.
     metadata_last: BTreeMap<ReplicaId, u64>,
+    /// Brokers cut off from other brokers until the given time.
+    isolated: BTreeMap<ReplicaId, u64>,
     seq: u64,
     pub dropped: u64,
     pub delivered: u64,
 }
 
 impl Network {
+    pub fn isolate(&mut self, id: ReplicaId, until: u64) {
+        self.isolated.insert(id, until);
+    }
+
+    pub fn heal(&mut self) {
+        self.isolated.clear();
+    }
+
+    fn cut_off(&self, env: &Envelope, now: u64) -> bool {
+        let isolated = |id: ReplicaId| self.isolated.get(&id).is_some_and(|&until| now < until);
+        env.from != CONTROLLER && env.to != CONTROLLER && (isolated(env.from) || isolated(env.to))
+    }
+
     pub fn send(&mut self, rng: &mut TestRng, cfg: &NetConfig, now: u64, env: Envelope) {
-        if rng.random_range(0..1000) < cfg.drop_per_mille {
+        let dropped = rng.random_range(0..1000) < cfg.drop_per_mille;
+        if dropped || self.cut_off(&env, now) {
             self.dropped += 1;
             return;
         }

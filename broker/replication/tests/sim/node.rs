@@ -16,7 +16,7 @@ const REQUEST_TIMEOUT_MS: u64 = 300;
 const FETCH_BACKOFF_MS: u64 = 50;
 const ALTER_PARTITION_RETRY_MS: u64 = 250;
 /// Max records per fetch response.
-const MAX_FETCH_RECORDS: usize = 4;
+const MAX_FETCH_RECORDS: usize = 8;
 
 pub enum Role {
     Idle,

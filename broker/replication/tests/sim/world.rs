@@ -26,6 +26,9 @@ pub struct SimConfig {
     pub flush_per_mille: u32,
     pub produce_per_mille: u32,
     pub produce_timeout_ms: u64,
+    /// Chance per step to cut one broker off from the other brokers (not from the
+    /// controller) for a while, so it lags without being fenced.
+    pub isolate_per_mille: u32,
 }
 
 /// What happened, for the failure report and to check the run did something.
@@ -36,6 +39,7 @@ pub struct Stats {
     pub crashes: usize,
     pub tail_losses: usize,
     pub leader_moves: usize,
+    pub isolations: usize,
     pub max_leader_epoch: i32,
 }
 
@@ -156,7 +160,8 @@ impl World {
             }
         }
         if produce && self.rng.random_range(0..1000) < self.cfg.produce_per_mille {
-            self.produce()?;
+            let acks_all = self.rng.random_range(0..5) != 0;
+            self.produce(acks_all)?;
         }
         if chaos {
             self.inject_faults();
@@ -193,8 +198,9 @@ impl World {
         self.net.send(&mut self.rng, &self.cfg.net, self.now, env);
     }
 
-    /// An acks=all producer sends to a node that believes it leads (possibly stale).
-    fn produce(&mut self) -> Result<(), String> {
+    /// A producer sends to a node that believes it leads (possibly stale). Only acks=all
+    /// records that complete successfully count as acknowledged.
+    pub fn produce(&mut self, acks_all: bool) -> Result<(), String> {
         let leaders: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].alive && matches!(self.nodes[i].role, Role::Leader(_)))
             .collect();
@@ -208,7 +214,7 @@ impl World {
         let Some(leader) = node.leader() else {
             return Ok(());
         };
-        if leader.check_produce(true).is_err() {
+        if leader.check_produce(acks_all).is_err() {
             self.stats.failed_produces += 1;
             return Ok(());
         }
@@ -258,7 +264,8 @@ impl World {
                 if lose_tail && lost > 0 {
                     self.stats.tail_losses += 1;
                 }
-                self.controller.fence(id);
+                let pick = self.rng.random_range(0..64);
+                self.controller.fence(id, pick);
                 self.trace.push(format!(
                     "t={} crash {id} lose_tail={lose_tail} lost={lost}",
                     self.now
@@ -272,8 +279,17 @@ impl World {
                 self.restart(i);
             }
         }
+        if self.rng.random_range(0..1000) < self.cfg.isolate_per_mille {
+            let id = self.rng.random_range(0..n) as ReplicaId;
+            let until = self.now + self.rng.random_range(200..=3_000u64);
+            self.net.isolate(id, until);
+            self.stats.isolations += 1;
+            self.trace
+                .push(format!("t={} isolate {id} until {until}", self.now));
+        }
+        let pick = self.rng.random_range(0..64);
         if self.rng.random_range(0..1000) < self.cfg.move_leader_per_mille
-            && self.controller.move_leadership()
+            && self.controller.move_leadership(pick)
         {
             self.stats.leader_moves += 1;
             self.trace.push(format!(
@@ -285,7 +301,8 @@ impl World {
     }
 
     pub fn restart(&mut self, i: usize) {
-        let epoch = self.controller.register(i as ReplicaId);
+        let pick = self.rng.random_range(0..64);
+        let epoch = self.controller.register(i as ReplicaId, pick);
         self.nodes[i].restart(epoch);
         self.trace.push(format!(
             "t={} restart {i} broker_epoch={epoch} leader={:?}",
