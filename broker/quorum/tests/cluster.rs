@@ -25,10 +25,20 @@ struct Cluster {
     nodes: BTreeMap<u64, QuorumNode>,
     snapshot_after_entries: u64,
     propose_timeout: Duration,
+    /// Per-node `cluster.id` overrides (to start a node of another cluster).
+    cluster_ids: BTreeMap<u64, String>,
 }
 
 impl Cluster {
     async fn start(snapshot_after_entries: u64, propose_timeout: Duration) -> Self {
+        Self::start_with_cluster_ids(snapshot_after_entries, propose_timeout, BTreeMap::new()).await
+    }
+
+    async fn start_with_cluster_ids(
+        snapshot_after_entries: u64,
+        propose_timeout: Duration,
+        cluster_ids: BTreeMap<u64, String>,
+    ) -> Self {
         let mut listeners = BTreeMap::new();
         for id in 1..=3u64 {
             listeners.insert(id, TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -45,6 +55,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             snapshot_after_entries,
             propose_timeout,
+            cluster_ids,
         };
         for (id, listener) in listeners {
             let node = QuorumNode::start_with_listener(cluster.config(id), listener)
@@ -63,7 +74,14 @@ impl Cluster {
             snapshot_after_entries: self.snapshot_after_entries,
             logs_to_keep_after_snapshot: 0,
             propose_timeout: self.propose_timeout,
-            ..QuorumConfig::new(id, self.voters.clone(), self.dirs[&id].path().to_path_buf())
+            ..QuorumConfig::new(
+                self.cluster_ids
+                    .get(&id)
+                    .map_or("quorum-test", |c| c.as_str()),
+                id,
+                self.voters.clone(),
+                self.dirs[&id].path().to_path_buf(),
+            )
         }
     }
 
@@ -349,8 +367,41 @@ async fn without_a_majority_proposals_fail_cleanly() {
 async fn start_refuses_a_node_outside_the_voter_set() {
     let dir = tempfile::tempdir().unwrap();
     let voters = BTreeMap::from([(1, "127.0.0.1:1".parse().unwrap())]);
-    let err = QuorumNode::start(QuorumConfig::new(2, voters, dir.path().to_path_buf()))
+    let err = QuorumNode::start(QuorumConfig::new("c", 2, voters, dir.path().to_path_buf()))
         .await
         .unwrap_err();
     assert!(matches!(err, QuorumError::Config(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_of_another_cluster_is_refused() {
+    // Node 3 was formatted for another cluster: the other two form the quorum without it.
+    let foreign = BTreeMap::from([(3, "other-cluster".to_string())]);
+    let mut cluster =
+        Cluster::start_with_cluster_ids(10_000, Duration::from_secs(10), foreign).await;
+    let outsider = cluster.nodes.remove(&3).unwrap();
+    let leader = cluster.wait_for_leader().await;
+    assert_ne!(leader, 3);
+    let mut last = 0;
+    for i in 0..5 {
+        last = cluster.nodes[&leader].propose(topic(i)).await.unwrap();
+    }
+    cluster.wait_applied(last).await;
+    // The leader sent heartbeats and entries to node 3 all along; none were accepted.
+    assert_eq!(outsider.image().borrow().offset, 0);
+    assert_ne!(outsider.leader(), Some(leader));
+    outsider.shutdown().await.unwrap();
+
+    // Its data dir stays bound to the cluster it was formatted for.
+    let mut config = cluster.config(3);
+    config.cluster_id = "quorum-test".into();
+    let err = QuorumNode::start(config).await.unwrap_err();
+    assert!(
+        matches!(err, QuorumError::InconsistentClusterId { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.error_code(), 104);
+    for (_, node) in cluster.nodes {
+        node.shutdown().await.unwrap();
+    }
 }

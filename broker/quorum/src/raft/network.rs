@@ -3,6 +3,7 @@
 //! the next call reconnects. Connect failures are `Unreachable` (openraft backs off).
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::BasicNode;
@@ -17,17 +18,25 @@ use openraft::raft::{
 use tokio::net::TcpStream;
 
 use super::TypeConfig;
-use super::wire::{Request, Response, read_frame, write_frame};
+use super::wire::{OutgoingEnvelope, Request, Response, read_frame, write_frame};
 
 /// Creates a [`Connection`] per replication target.
-#[derive(Debug, Clone, Default)]
-pub struct NetworkFactory;
+#[derive(Debug, Clone)]
+pub struct NetworkFactory {
+    cluster_id: Arc<str>,
+}
+
+impl NetworkFactory {
+    pub fn new(cluster_id: Arc<str>) -> Self {
+        Self { cluster_id }
+    }
+}
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Connection;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Connection {
-        Connection::new(target, node.addr.clone())
+        Connection::new(target, node.addr.clone(), self.cluster_id.clone())
     }
 }
 
@@ -52,14 +61,16 @@ impl CallError {
 pub struct Connection {
     target: u64,
     addr: String,
+    cluster_id: Arc<str>,
     stream: Option<TcpStream>,
 }
 
 impl Connection {
-    pub(crate) fn new(target: u64, addr: String) -> Self {
+    pub(crate) fn new(target: u64, addr: String, cluster_id: Arc<str>) -> Self {
         Self {
             target,
             addr,
+            cluster_id,
             stream: None,
         }
     }
@@ -83,7 +94,11 @@ impl Connection {
             return Err(CallError::Unreachable(io::Error::other("no connection")));
         };
         let exchange = async {
-            write_frame(stream, req).await?;
+            let envelope = OutgoingEnvelope {
+                cluster_id: &self.cluster_id,
+                request: req,
+            };
+            write_frame(stream, &envelope).await?;
             read_frame::<_, Response>(stream).await?.ok_or_else(|| {
                 io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection")
             })
@@ -96,7 +111,17 @@ impl Connection {
             // The stream may hold half a frame now; never reuse it.
             self.stream = None;
         }
-        result.map_err(CallError::Network)
+        match result {
+            // Unreachable makes openraft back off from a peer of another cluster.
+            Ok(Response::InconsistentClusterId { expected }) => {
+                Err(CallError::Unreachable(io::Error::other(format!(
+                    "node {} belongs to cluster {expected}, not {}",
+                    self.target, self.cluster_id
+                ))))
+            }
+            Ok(response) => Ok(response),
+            Err(e) => Err(CallError::Network(e)),
+        }
     }
 
     fn unexpected<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::log_file::{read_atomic, write_atomic};
 use super::network::{Connection, NetworkFactory};
 use super::wire::{ProposeRejection, Request, Response};
 use super::{LogStore, StateMachine, TypeConfig, server};
@@ -24,6 +25,9 @@ use crate::records::MetadataRecord;
 /// Settings of one quorum member (`node.id`, `controller.quorum.voters`, `log.dirs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumConfig {
+    /// `cluster.id`: recorded in the data dir on first start and checked on every
+    /// start and on every request between controllers.
+    pub cluster_id: String,
     pub node_id: u64,
     /// Every voter's controller listener address, this node included.
     pub voters: BTreeMap<u64, SocketAddr>,
@@ -42,8 +46,14 @@ pub struct QuorumConfig {
 
 impl QuorumConfig {
     /// KRaft-like defaults: 1-2 s election timeout, 2 s request timeout.
-    pub fn new(node_id: u64, voters: BTreeMap<u64, SocketAddr>, data_dir: PathBuf) -> Self {
+    pub fn new(
+        cluster_id: impl Into<String>,
+        node_id: u64,
+        voters: BTreeMap<u64, SocketAddr>,
+        data_dir: PathBuf,
+    ) -> Self {
         Self {
+            cluster_id: cluster_id.into(),
             node_id,
             voters,
             data_dir,
@@ -64,6 +74,8 @@ pub enum QuorumError {
     Config(String),
     #[error("metadata quorum storage or listener failed: {0}")]
     Io(#[from] io::Error),
+    #[error("data dir or peer belongs to cluster {found}, not {expected}")]
+    InconsistentClusterId { expected: String, found: String },
     #[error("not the quorum leader (leader: {leader:?})")]
     NotLeader { leader: Option<u64> },
     #[error("proposal not committed within {0:?} (no quorum?)")]
@@ -78,7 +90,8 @@ impl QuorumError {
         match self {
             Self::NotLeader { .. } => 41, // NOT_CONTROLLER
             Self::Timeout(_) => 7,        // REQUEST_TIMED_OUT
-            _ => -1,                      // UNKNOWN_SERVER_ERROR
+            Self::InconsistentClusterId { .. } => 104,
+            _ => -1, // UNKNOWN_SERVER_ERROR
         }
     }
 }
@@ -87,6 +100,7 @@ impl QuorumError {
 pub struct QuorumNode {
     node_id: u64,
     voters: BTreeMap<u64, SocketAddr>,
+    cluster_id: Arc<str>,
     raft: Raft<TypeConfig>,
     image: watch::Receiver<Arc<MetadataImage>>,
     /// The controller listener task; aborted on shutdown and on drop.
@@ -134,21 +148,28 @@ impl QuorumNode {
         }
         .validate()
         .map_err(|e| QuorumError::Config(e.to_string()))?;
+        if config.cluster_id.is_empty() {
+            return Err(QuorumError::Config("cluster.id must not be empty".into()));
+        }
+        check_cluster_id(&config)?;
         let log_store = LogStore::open(&config.data_dir)?;
         let (state_machine, image) = StateMachine::open(&config.data_dir)?;
+        let cluster_id: Arc<str> = config.cluster_id.clone().into();
+        let network = NetworkFactory::new(cluster_id.clone());
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config),
-            NetworkFactory,
+            network,
             log_store,
             state_machine,
         )
         .await
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        let server = tokio::spawn(server::serve(listener, raft.clone()));
+        let server = tokio::spawn(server::serve(listener, raft.clone(), cluster_id.clone()));
         let node = Self {
             node_id: config.node_id,
             voters: config.voters.clone(),
+            cluster_id,
             raft,
             image,
             server: Some(server),
@@ -210,7 +231,7 @@ impl QuorumNode {
         else {
             return Err(QuorumError::NotLeader { leader });
         };
-        let mut conn = Connection::new(leader, addr.to_string());
+        let mut conn = Connection::new(leader, addr.to_string(), self.cluster_id.clone());
         match conn
             .call(&Request::Propose(records), self.propose_timeout)
             .await
@@ -273,6 +294,22 @@ impl QuorumNode {
             let _cancelled = server.await;
         }
         result
+    }
+}
+
+/// Records `cluster.id` in a fresh data dir, or checks the recorded one.
+fn check_cluster_id(config: &QuorumConfig) -> Result<(), QuorumError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let path = config.data_dir.join("cluster.id");
+    match read_atomic(&path)? {
+        Some(found) if found != config.cluster_id.as_bytes() => {
+            Err(QuorumError::InconsistentClusterId {
+                expected: config.cluster_id.clone(),
+                found: String::from_utf8_lossy(&found).into_owned(),
+            })
+        }
+        Some(_) => Ok(()),
+        None => Ok(write_atomic(&path, config.cluster_id.as_bytes())?),
     }
 }
 

@@ -19,6 +19,20 @@ use crate::records::MetadataRecord;
 /// Bigger frames are refused rather than allocated (a snapshot chunk is far smaller).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
 
+/// Every request names the cluster it is meant for, so a controller pointed at another
+/// cluster's voters (a wrong volume, a reused address) is refused instead of joining.
+#[derive(Debug, Serialize)]
+pub(crate) struct OutgoingEnvelope<'a> {
+    pub cluster_id: &'a str,
+    pub request: &'a Request,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct IncomingEnvelope {
+    pub cluster_id: String,
+    pub request: Request,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Request {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
@@ -34,6 +48,10 @@ pub(crate) enum Response {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Propose(Result<u64, ProposeRejection>),
+    /// The request named another cluster (Kafka's INCONSISTENT_CLUSTER_ID).
+    InconsistentClusterId {
+        expected: String,
+    },
 }
 
 /// Why the node a proposal was forwarded to did not commit it.
@@ -89,9 +107,17 @@ mod tests {
     async fn frames_round_trip_and_oversize_is_refused() {
         let mut buf = Vec::new();
         let req = Request::Propose(vec![MetadataRecord::RemoveTopic { topic_id: 3 }]);
+        let envelope = OutgoingEnvelope {
+            cluster_id: "c1",
+            request: &req,
+        };
+        write_frame(&mut buf, &envelope).await.unwrap();
+        let got: Option<IncomingEnvelope> = read_frame(&mut buf.as_slice()).await.unwrap();
+        let got = got.unwrap();
+        assert_eq!(got.cluster_id, "c1");
+        assert!(matches!(got.request, Request::Propose(r) if r.len() == 1));
+        let mut buf = Vec::new();
         write_frame(&mut buf, &req).await.unwrap();
-        let got: Option<Request> = read_frame(&mut buf.as_slice()).await.unwrap();
-        assert!(matches!(got, Some(Request::Propose(r)) if r.len() == 1));
         let empty: Option<Request> = read_frame(&mut &b""[..]).await.unwrap();
         assert!(empty.is_none());
         let huge = (MAX_FRAME as u32 + 1).to_be_bytes();
