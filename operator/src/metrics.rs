@@ -20,6 +20,9 @@ use tokio::net::TcpListener;
 /// State of a cluster in `tidewater_operator_clusters{state}`.
 pub const CLUSTER_STATES: &[&str] = &["ready", "not_ready", "degraded", "invalid", "paused"];
 
+/// Per cluster (namespace/name): its state and (ready, not ready) broker counts.
+type ClusterStates = BTreeMap<String, (&'static str, i64, i64)>;
+
 /// The operator's metrics.
 #[derive(Clone)]
 pub struct Metrics {
@@ -31,7 +34,7 @@ pub struct Metrics {
     brokers: IntGaugeVec,
     /// Per cluster (namespace/name): its state and (ready, not ready) broker counts, to
     /// recompute the by-state gauges when one cluster changes.
-    per_cluster: Arc<Mutex<BTreeMap<String, (&'static str, i64, i64)>>>,
+    per_cluster: Arc<Mutex<ClusterStates>>,
 }
 
 /// Errors creating metrics (duplicate registration is a programming error surfaced here

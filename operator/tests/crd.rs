@@ -1,6 +1,9 @@
 //! The committed CRD matches the code (drift), is a structural schema, and is accepted
 //! by `kubernetes-validate --strict` as a CustomResourceDefinition.
 
+// Test helpers outside #[test] fns: a failed unwrap is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

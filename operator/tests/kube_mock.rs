@@ -3,6 +3,9 @@
 //! kube-rs controller-rs's `ApiServerVerifier`. Dropping the client ends the stream, so
 //! "no further request" is asserted exactly, not by timeout.
 
+// Test helpers outside #[test] fns: a failed unwrap is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -3,6 +3,9 @@
 //! through `python3 -c`). Every cluster runs in its own temp state dir on free ports;
 //! a Drop guard stops it (SIGTERM to `local up`, SIGKILL as a last resort).
 
+// Test helpers outside #[test] fns: a failed unwrap is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

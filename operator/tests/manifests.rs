@@ -2,6 +2,9 @@
 //! 1.30 and 1.37, and every sample KafkaCluster validates against the CRD's own
 //! openAPIV3Schema (python `jsonschema`, which kubernetes-validate depends on).
 
+// Test helpers outside #[test] fns: a failed unwrap is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -51,8 +51,8 @@ pub enum Desired {
     Service(Service),
     /// A node's data volume claim.
     Pvc(PersistentVolumeClaim),
-    /// A node's pod.
-    Pod(Pod),
+    /// A node's pod (boxed: by far the largest object).
+    Pod(Box<Pod>),
     /// The cluster's disruption budget.
     Pdb(PodDisruptionBudget),
 }
@@ -85,7 +85,11 @@ pub fn build_all(c: &ValidatedCluster) -> Vec<Desired> {
     out.push(Desired::Service(services::headless(c)));
     out.push(Desired::Service(services::bootstrap(c)));
     out.extend(c.nodes.iter().map(|n| Desired::Pvc(pvc::claim(c, n))));
-    out.extend(c.nodes.iter().map(|n| Desired::Pod(pod::pod(c, n))));
+    out.extend(
+        c.nodes
+            .iter()
+            .map(|n| Desired::Pod(Box::new(pod::pod(c, n)))),
+    );
     out.push(Desired::Pdb(pdb::budget(c)));
     out
 }

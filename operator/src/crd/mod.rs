@@ -33,23 +33,11 @@ pub const DEFAULT_CLIENT_PORT: i32 = 9092;
     shortname = "kafka",
     category = "tidewater",
     doc = "A Kafka-compatible cluster of Tidewater brokers, managed by tidewater-operator.",
-    printcolumn(name = "Version", type_ = "string", json_path = ".status.version"),
-    printcolumn(name = "Brokers", type_ = "integer", json_path = ".spec.brokers"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version"}"#,
+    printcolumn = r#"{"name":"Brokers","type":"integer","jsonPath":".spec.brokers"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("!has(self.controllers) || self.controllers == 0 || self.controllers % 2 == 1").message("spec.controllers must be 0 (combined mode) or an odd number: a Raft quorum of an even size tolerates no more failures than one smaller"))]
 #[x_kube(validation = Rule::new("!has(self.rack) || size(self.rack.zones) <= self.brokers").message("spec.rack.zones lists more zones than there are brokers; some zones would hold no broker"))]

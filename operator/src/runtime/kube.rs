@@ -244,7 +244,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                         Some(have) if have.as_ref() == want => {}
                         // A changed pod is recreated by a planned restart, one at a time.
                         Some(_) => {}
-                        None => self.ssa(c, "Pod", o, &name).await?,
+                        None => self.ssa(c, "Pod", o.as_ref(), &name).await?,
                     }
                 }
                 Desired::Pdb(o) => self.ssa(c, "PodDisruptionBudget", o, &name).await?,

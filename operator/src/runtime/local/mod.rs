@@ -154,8 +154,10 @@ impl<A: AdminSource> LocalRuntime<A> {
     fn ensure_ports(&mut self, c: &ValidatedCluster) -> Result<(), LocalError> {
         let mut changed = false;
         for n in &c.nodes {
-            if !self.persisted.ports.contains_key(&n.id) {
-                self.persisted.ports.insert(n.id, free_ports()?);
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                self.persisted.ports.entry(n.id)
+            {
+                slot.insert(free_ports()?);
                 changed = true;
             }
         }
