@@ -12,7 +12,11 @@ use crate::config::BrokerConfig;
 use crate::metadata::format_log_dirs;
 
 #[derive(Debug, Parser)]
-#[command(name = "tidewater-broker", version, about = "Tidewater's Kafka-compatible broker")]
+#[command(
+    name = "tidewater-broker",
+    version,
+    about = "Tidewater's Kafka-compatible broker"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -49,7 +53,13 @@ pub enum Command {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // No colour codes in files and pipes (tests and log shippers read them).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// Runs a parsed command; the exit status for `main`.
@@ -59,7 +69,11 @@ pub fn run(cli: Cli) -> ExitCode {
             init_logging();
             let result = BrokerConfig::load(&config, &[])
                 .map_err(|e| e.to_string())
-                .and_then(|c| format_log_dirs(&c.log_dirs, &cluster_id, c.node_id).map(|()| c).map_err(|e| e.to_string()));
+                .and_then(|c| {
+                    format_log_dirs(&c.log_dirs, &cluster_id, c.node_id)
+                        .map(|()| c)
+                        .map_err(|e| e.to_string())
+                });
             match result {
                 Ok(c) => {
                     for d in &c.log_dirs {
@@ -82,7 +96,10 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: cannot start the runtime: {e}");
@@ -134,13 +151,41 @@ mod tests {
 
     #[test]
     fn parses_the_contracted_commands() {
-        let cli = Cli::try_parse_from(["tidewater-broker", "start", "--config", "f", "--override", "a=1", "--override", "b=2"])
-            .unwrap();
-        assert!(matches!(cli.command, Command::Start { ref overrides, .. } if overrides.len() == 2));
-        let cli = Cli::try_parse_from(["tidewater-broker", "format", "--config", "f", "--cluster-id", "x"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "tidewater-broker",
+            "start",
+            "--config",
+            "f",
+            "--override",
+            "a=1",
+            "--override",
+            "b=2",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Start { ref overrides, .. } if overrides.len() == 2)
+        );
+        let cli = Cli::try_parse_from([
+            "tidewater-broker",
+            "format",
+            "--config",
+            "f",
+            "--cluster-id",
+            "x",
+        ])
+        .unwrap();
         assert!(matches!(cli.command, Command::Format { .. }));
-        let cli = Cli::try_parse_from(["tidewater-broker", "dump-log", "a.log", "b.index", "--print-data"]).unwrap();
-        assert!(matches!(cli.command, Command::DumpLog { print_data: true, ref files } if files.len() == 2));
+        let cli = Cli::try_parse_from([
+            "tidewater-broker",
+            "dump-log",
+            "a.log",
+            "b.index",
+            "--print-data",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::DumpLog { print_data: true, ref files } if files.len() == 2)
+        );
         assert!(Cli::try_parse_from(["tidewater-broker", "dump-log"]).is_err());
     }
 }

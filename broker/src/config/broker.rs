@@ -59,11 +59,15 @@ pub struct BrokerConfig {
 impl BrokerConfig {
     /// Reads `path`, applies `overrides` (`key=value`) and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut props = parse_properties(&text);
         for o in overrides {
-            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::Override(o.clone()))?;
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Override(o.clone()))?;
             if k.trim().is_empty() {
                 return Err(ConfigError::Override(o.clone()));
             }
@@ -81,7 +85,11 @@ impl BrokerConfig {
         let node_id = match (p.get("node.id"), p.get("broker.id")) {
             (Some(_), _) => p.int::<i32>("node.id", 0, 0, i32::MAX)?,
             (None, Some(_)) => p.int::<i32>("broker.id", 0, 0, i32::MAX)?,
-            (None, None) => return Err(ConfigError::Missing { key: "node.id".into() }),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    key: "node.id".into(),
+                });
+            }
         };
         let listeners = broker_listeners(&p)?;
         let advertised_listeners = match p.get("advertised.listeners") {
@@ -93,7 +101,9 @@ impl BrokerConfig {
                 return Err(ConfigError::Invalid {
                     key: "advertised.listeners".into(),
                     value: a.host_port(),
-                    reason: "cannot advertise the non-routable meta-address; set advertised.listeners".into(),
+                    reason:
+                        "cannot advertise the non-routable meta-address; set advertised.listeners"
+                            .into(),
                 });
             }
             if !listeners.iter().any(|l| l.name == a.name) {
@@ -129,7 +139,8 @@ impl BrokerConfig {
             })?,
         };
         let queued = p.int::<i64>("queued.max.request.bytes", -1, -1, i64::MAX)?;
-        let socket_request_max_bytes = p.int("socket.request.max.bytes", 104_857_600, 1, i32::MAX)?;
+        let socket_request_max_bytes =
+            p.int("socket.request.max.bytes", 104_857_600, 1, i32::MAX)?;
         let min_session = p.int("group.min.session.timeout.ms", 6000, 0, i32::MAX)?;
         let max_session = p.int("group.max.session.timeout.ms", 1_800_000, 0, i32::MAX)?;
         if min_session > max_session {
@@ -140,7 +151,8 @@ impl BrokerConfig {
             });
         }
         let offsets_rf = p.int::<i16>("offsets.topic.replication.factor", 3, 1, i16::MAX)?;
-        if offsets_rf > 1 {
+        // Kafka's default is 3; only an explicit setting deserves a warning.
+        if offsets_rf > 1 && p.get("offsets.topic.replication.factor").is_some() {
             warn!(
                 configured = offsets_rf,
                 "offsets.topic.replication.factor exceeds the number of brokers (1); using 1"
@@ -158,27 +170,59 @@ impl BrokerConfig {
             delete_topic_enable: p.bool("delete.topic.enable", true)?,
             message_max_bytes: p.int("message.max.bytes", 1_048_588, 0, i32::MAX)?,
             socket_request_max_bytes,
-            group_initial_rebalance_delay_ms: p.int("group.initial.rebalance.delay.ms", 3000, 0, u64::MAX)?,
+            group_initial_rebalance_delay_ms: p.int(
+                "group.initial.rebalance.delay.ms",
+                3000,
+                0,
+                u64::MAX,
+            )?,
             group_min_session_timeout_ms: min_session,
             group_max_session_timeout_ms: max_session,
             group_max_size: p.int("group.max.size", i32::MAX, 1, i32::MAX)?,
             offsets_topic_replication_factor: 1,
             offsets_topic_num_partitions: p.int("offsets.topic.num.partitions", 50, 1, i32::MAX)?,
-            offsets_topic_segment_bytes: p.int("offsets.topic.segment.bytes", 104_857_600, 1, i64::MAX)?,
+            offsets_topic_segment_bytes: p.int(
+                "offsets.topic.segment.bytes",
+                104_857_600,
+                1,
+                i64::MAX,
+            )?,
             offsets_retention_minutes: p.int("offsets.retention.minutes", 10080, 1, i64::MAX)?,
             max_connections: p.int("max.connections", i32::MAX as usize, 1, i32::MAX as usize)?,
             queued_max_request_bytes: if queued <= 0 {
                 // Kafka's -1 means "bounded by queued.max.requests"; we bound bytes
                 // directly, generously enough for several maximal requests.
-                (socket_request_max_bytes as usize).saturating_mul(4).max(256 << 20)
+                (socket_request_max_bytes as usize)
+                    .saturating_mul(4)
+                    .max(256 << 20)
             } else {
                 usize::try_from(queued).unwrap_or(usize::MAX)
             },
             fetch_max_bytes: p.int("fetch.max.bytes", 57_671_680, 1024, i32::MAX)?,
-            fetch_session_cache_slots: p.int("max.incremental.fetch.session.cache.slots", 1000, 0, usize::MAX)?,
-            log_retention_check_interval_ms: p.int("log.retention.check.interval.ms", 300_000, 1, u64::MAX)?,
-            log_flush_scheduler_interval_ms: p.int("log.flush.scheduler.interval.ms", i64::MAX as u64, 1, u64::MAX)?,
-            num_recovery_threads_per_data_dir: p.int("num.recovery.threads.per.data.dir", 1, 1, 1024)?,
+            fetch_session_cache_slots: p.int(
+                "max.incremental.fetch.session.cache.slots",
+                1000,
+                0,
+                usize::MAX,
+            )?,
+            log_retention_check_interval_ms: p.int(
+                "log.retention.check.interval.ms",
+                300_000,
+                1,
+                u64::MAX,
+            )?,
+            log_flush_scheduler_interval_ms: p.int(
+                "log.flush.scheduler.interval.ms",
+                i64::MAX as u64,
+                1,
+                u64::MAX,
+            )?,
+            num_recovery_threads_per_data_dir: p.int(
+                "num.recovery.threads.per.data.dir",
+                1,
+                1,
+                1024,
+            )?,
             http_listener,
             topic_naming_policy_enable: p.bool("tidewater.topic.naming.policy.enable", false)?,
             static_props: props.clone(),
@@ -190,14 +234,20 @@ impl BrokerConfig {
 
     /// The broker-wide default topic config: static props overlaid with the
     /// dynamic broker configs (`dynamic` wins, as in Kafka).
-    pub fn log_defaults(&self, dynamic: &BTreeMap<String, String>) -> Result<LogConfig, ConfigError> {
+    pub fn log_defaults(
+        &self,
+        dynamic: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, ConfigError> {
         let mut merged = self.static_props.clone();
         merged.extend(dynamic.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(LogConfig::from_broker_props(&merged)?)
     }
 
     /// The storage layer's config for `LogManager::open`.
-    pub fn log_manager_config(&self, dynamic: &BTreeMap<String, String>) -> Result<LogManagerConfig, ConfigError> {
+    pub fn log_manager_config(
+        &self,
+        dynamic: &BTreeMap<String, String>,
+    ) -> Result<LogManagerConfig, ConfigError> {
         Ok(LogManagerConfig {
             log_dirs: self.log_dirs.clone(),
             default_config: self.log_defaults(dynamic)?,
@@ -218,11 +268,14 @@ impl BrokerConfig {
 
 /// Listeners to bind: `listeners` minus controller listeners; only PLAINTEXT.
 fn broker_listeners(p: &Props<'_>) -> Result<Vec<Listener>, ConfigError> {
-    let all = parse_listeners("listeners", p.get("listeners").unwrap_or("PLAINTEXT://:9092"))?;
-    let mut protocols = parse_protocol_map(
-        p.get("listener.security.protocol.map")
-            .unwrap_or("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+    let all = parse_listeners(
+        "listeners",
+        p.get("listeners").unwrap_or("PLAINTEXT://:9092"),
     )?;
+    let mut protocols =
+        parse_protocol_map(p.get("listener.security.protocol.map").unwrap_or(
+            "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        ))?;
     let controller_names: Vec<String> = p
         .get("controller.listener.names")
         .unwrap_or("")
@@ -268,9 +321,17 @@ impl Props<'_> {
     where
         T: FromStr + PartialOrd + std::fmt::Display + Copy,
     {
-        let Some(raw) = self.get(key) else { return Ok(default) };
-        let invalid = |reason: String| ConfigError::Invalid { key: key.into(), value: raw.into(), reason };
-        let v: T = raw.parse().map_err(|_| invalid("not a valid integer".into()))?;
+        let Some(raw) = self.get(key) else {
+            return Ok(default);
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: key.into(),
+            value: raw.into(),
+            reason,
+        };
+        let v: T = raw
+            .parse()
+            .map_err(|_| invalid("not a valid integer".into()))?;
         if v < min || v > max {
             return Err(invalid(format!("must be between {min} and {max}")));
         }
@@ -296,13 +357,19 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn kafka_defaults_apply() {
-        let c = BrokerConfig::from_props(props(&[("node.id", "1"), ("listeners", "PLAINTEXT://127.0.0.1:0")]))
-            .unwrap();
+        let c = BrokerConfig::from_props(props(&[
+            ("node.id", "1"),
+            ("listeners", "PLAINTEXT://127.0.0.1:0"),
+        ]))
+        .unwrap();
         assert_eq!(c.num_partitions, 1);
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.message_max_bytes, 1_048_588);
@@ -329,9 +396,14 @@ mod tests {
             let err = BrokerConfig::from_props(props(&[("node.id", "1"), (key, value)]))
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains(key) && err.contains(reason), "{key}={value}: {err}");
+            assert!(
+                err.contains(key) && err.contains(reason),
+                "{key}={value}: {err}"
+            );
         }
-        let err = BrokerConfig::from_props(props(&[])).unwrap_err().to_string();
+        let err = BrokerConfig::from_props(props(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("node.id"), "{err}");
     }
 
@@ -339,19 +411,31 @@ mod tests {
     fn controller_listeners_are_skipped_and_tls_refused() {
         let c = BrokerConfig::from_props(props(&[
             ("node.id", "1"),
-            ("listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
             ("controller.listener.names", "CONTROLLER"),
-            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ),
         ]))
         .unwrap();
         assert_eq!(c.listeners.len(), 1);
-        let err = BrokerConfig::from_props(props(&[("node.id", "1"), ("listeners", "SSL://127.0.0.1:9093")]))
-            .unwrap_err()
-            .to_string();
+        let err = BrokerConfig::from_props(props(&[
+            ("node.id", "1"),
+            ("listeners", "SSL://127.0.0.1:9093"),
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("SSL"), "{err}");
-        let err = BrokerConfig::from_props(props(&[("node.id", "1"), ("listeners", "PLAINTEXT://0.0.0.0:9092")]))
-            .unwrap_err()
-            .to_string();
+        let err = BrokerConfig::from_props(props(&[
+            ("node.id", "1"),
+            ("listeners", "PLAINTEXT://0.0.0.0:9092"),
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("advertised.listeners"), "{err}");
     }
 
@@ -359,7 +443,11 @@ mod tests {
     fn overrides_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.properties");
-        std::fs::write(&path, "node.id=1\nnum.partitions=3\nlisteners=PLAINTEXT://127.0.0.1:0\n").unwrap();
+        std::fs::write(
+            &path,
+            "node.id=1\nnum.partitions=3\nlisteners=PLAINTEXT://127.0.0.1:0\n",
+        )
+        .unwrap();
         let c = BrokerConfig::load(&path, &["num.partitions=7".into()]).unwrap();
         assert_eq!(c.num_partitions, 7);
         assert!(BrokerConfig::load(&path, &["oops".into()]).is_err());

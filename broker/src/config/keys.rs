@@ -123,7 +123,11 @@ pub fn broker_key_for_topic_key(topic_key: &str) -> Option<&'static str> {
 /// Broker keys that also set `topic_key`'s default (Kafka's `*.hours`/`*.minutes` forms).
 pub fn broker_synonyms_for_topic_key(topic_key: &str) -> &'static [&'static str] {
     match topic_key {
-        "retention.ms" => &["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+        "retention.ms" => &[
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.retention.hours",
+        ],
         "segment.ms" => &["log.roll.ms", "log.roll.hours"],
         _ => &[],
     }

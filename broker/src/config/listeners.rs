@@ -48,14 +48,22 @@ pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigEr
         let port: u16 = port
             .parse()
             .map_err(|_| invalid("port must be a number from 0 to 65535"))?;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(invalid("listener name must be letters, digits, '_' or '-'"));
         }
         let name = name.to_ascii_uppercase();
         if out.iter().any(|l| l.name == name) {
             return Err(invalid("each listener name may appear only once"));
         }
-        out.push(Listener { name, host: host.to_string(), port });
+        out.push(Listener {
+            name,
+            host: host.to_string(),
+            port,
+        });
     }
     Ok(out)
 }
@@ -69,7 +77,10 @@ pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, Confi
             value: value.into(),
             reason: format!("`{entry}`: expected NAME:PROTOCOL"),
         })?;
-        map.insert(name.trim().to_ascii_uppercase(), proto.trim().to_ascii_uppercase());
+        map.insert(
+            name.trim().to_ascii_uppercase(),
+            proto.trim().to_ascii_uppercase(),
+        );
     }
     Ok(map)
 }
@@ -80,10 +91,20 @@ mod tests {
 
     #[test]
     fn parses_names_hosts_and_ports() {
-        let l = parse_listeners("listeners", "PLAINTEXT://127.0.0.1:9092, internal://[::1]:0,EXT://:9094")
-            .unwrap();
+        let l = parse_listeners(
+            "listeners",
+            "PLAINTEXT://127.0.0.1:9092, internal://[::1]:0,EXT://:9094",
+        )
+        .unwrap();
         assert_eq!(l.len(), 3);
-        assert_eq!(l[0], Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 });
+        assert_eq!(
+            l[0],
+            Listener {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092
+            }
+        );
         assert_eq!(l[1].name, "INTERNAL");
         assert_eq!(l[1].host, "::1");
         assert_eq!(l[1].host_port(), "[::1]:0");
@@ -92,7 +113,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_entries_naming_the_key() {
-        for bad in ["127.0.0.1:9092", "PLAINTEXT://h:99999", "PLAINTEXT://h", "A://h:1,A://h:2"] {
+        for bad in [
+            "127.0.0.1:9092",
+            "PLAINTEXT://h:99999",
+            "PLAINTEXT://h",
+            "A://h:1,A://h:2",
+        ] {
             let err = parse_listeners("listeners", bad).unwrap_err().to_string();
             assert!(err.contains("listeners"), "{bad}: {err}");
         }

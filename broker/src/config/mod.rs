@@ -11,7 +11,10 @@ mod listeners;
 mod properties;
 
 pub use broker::BrokerConfig;
-pub use keys::{broker_key_for_topic_key, broker_synonyms_for_topic_key, is_dynamic_broker_key, is_known_broker_key};
+pub use keys::{
+    broker_key_for_topic_key, broker_synonyms_for_topic_key, is_dynamic_broker_key,
+    is_known_broker_key,
+};
 pub use listeners::{Listener, parse_listeners};
 pub use properties::parse_properties;
 
@@ -21,11 +24,18 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("missing required config `{key}`")]
     Missing { key: String },
     #[error("invalid value `{value}` for config `{key}`: {reason}")]
-    Invalid { key: String, value: String, reason: String },
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("invalid --override `{0}`: expected key=value")]
     Override(String),
     #[error("invalid log config: {0}")]

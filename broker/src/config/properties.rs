@@ -13,7 +13,8 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
     for raw in text.lines() {
         // Leading whitespace is dropped on every line, continuation lines included.
         let line = raw.trim_start();
-        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
             continue;
         }
         if ends_with_odd_backslashes(line) {
@@ -46,7 +47,12 @@ fn split_entry(line: &str) -> (String, String) {
         }
         match c {
             '\\' => escaped = true,
-            '=' | ':' => return (line[..i].trim_end().to_string(), line[i + 1..].trim_start().to_string()),
+            '=' | ':' => {
+                return (
+                    line[..i].trim_end().to_string(),
+                    line[i + 1..].trim_start().to_string(),
+                );
+            }
             c if c.is_whitespace() => {
                 let rest = line[i..].trim_start();
                 let rest = rest

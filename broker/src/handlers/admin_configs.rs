@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use tidewater_storage::TopicPartition;
@@ -31,20 +32,35 @@ fn is_list_key(key: &str) -> bool {
 }
 
 /// The current config map of a resource.
-fn current(broker: &Broker, resource_type: i8, name: &str) -> Result<BTreeMap<String, String>, Failure> {
+fn current(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+) -> Result<BTreeMap<String, String>, Failure> {
     match resource_type {
         RESOURCE_TOPIC => broker
             .metadata
             .topic(name)
             .map(|t| t.configs)
-            .ok_or_else(|| (E::UnknownTopicOrPartition.code(), format!("Topic '{name}' does not exist."))),
+            .ok_or_else(|| {
+                (
+                    E::UnknownTopicOrPartition.code(),
+                    format!("Topic '{name}' does not exist."),
+                )
+            }),
         RESOURCE_BROKER => {
             if !name.is_empty() && name != broker.config.node_id.to_string() {
-                return Err((E::InvalidRequest.code(), format!("Unexpected broker id {name}")));
+                return Err((
+                    E::InvalidRequest.code(),
+                    format!("Unexpected broker id {name}"),
+                ));
             }
             Ok(broker.metadata.broker_configs())
         }
-        other => Err((E::InvalidRequest.code(), format!("Resource type {other} is not supported by this broker"))),
+        other => Err((
+            E::InvalidRequest.code(),
+            format!("Resource type {other} is not supported by this broker"),
+        )),
     }
 }
 
@@ -60,15 +76,23 @@ fn replace(
     let invalid = |m: String| (E::InvalidConfig.code(), m);
     match resource_type {
         RESOURCE_TOPIC => {
-            let config = broker.log_defaults().with_topic_overrides(&configs).map_err(|e| invalid(e.to_string()))?;
+            let config = broker
+                .log_defaults()
+                .with_topic_overrides(&configs)
+                .map_err(|e| invalid(e.to_string()))?;
             if validate_only {
                 return Ok(());
             }
-            let topic = broker
+            let topic = broker.metadata.topic(name).ok_or_else(|| {
+                (
+                    E::UnknownTopicOrPartition.code(),
+                    format!("Topic '{name}' does not exist."),
+                )
+            })?;
+            broker
                 .metadata
-                .topic(name)
-                .ok_or_else(|| (E::UnknownTopicOrPartition.code(), format!("Topic '{name}' does not exist.")))?;
-            broker.metadata.set_topic_configs(name, configs.clone()).map_err(|e| (e.error_code(), e.to_string()))?;
+                .set_topic_configs(name, configs.clone())
+                .map_err(|e| (e.error_code(), e.to_string()))?;
             for &p in topic.partitions.keys() {
                 if let Some(log) = broker.logs.get_log(&TopicPartition::new(name, p)) {
                     log.update_config(config.clone());
@@ -79,21 +103,35 @@ fn replace(
         }
         _ => {
             if let Some(k) = configs.keys().find(|k| !is_dynamic_broker_key(k)) {
-                return Err(invalid(format!("Cannot update these configs dynamically: {k}")));
+                return Err(invalid(format!(
+                    "Cannot update these configs dynamically: {k}"
+                )));
             }
-            broker.config.log_defaults(&configs).map_err(|e| invalid(e.to_string()))?;
+            broker
+                .config
+                .log_defaults(&configs)
+                .map_err(|e| invalid(e.to_string()))?;
             if validate_only {
                 return Ok(());
             }
-            broker.metadata.set_broker_configs(configs.clone()).map_err(|e| (e.error_code(), e.to_string()))?;
-            broker.apply_dynamic_broker_configs(configs.clone()).map_err(|e| invalid(e.to_string()))?;
+            broker
+                .metadata
+                .set_broker_configs(configs.clone())
+                .map_err(|e| (e.error_code(), e.to_string()))?;
+            broker
+                .apply_dynamic_broker_configs(configs.clone())
+                .map_err(|e| invalid(e.to_string()))?;
             info!(?configs, "dynamic broker configs changed");
             Ok(())
         }
     }
 }
 
-pub async fn alter(broker: &Broker, req: AlterConfigsRequest, _version: i16) -> AlterConfigsResponse {
+pub async fn alter(
+    broker: &Broker,
+    req: AlterConfigsRequest,
+    _version: i16,
+) -> AlterConfigsResponse {
     use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
     let _guard = broker.admin_lock.lock().await;
     let mut resp = AlterConfigsResponse::default();
@@ -102,10 +140,12 @@ pub async fn alter(broker: &Broker, req: AlterConfigsRequest, _version: i16) -> 
         let outcome = current(broker, r.resource_type, &name).and_then(|_| {
             let mut configs = BTreeMap::new();
             for c in &r.configs {
-                let value = c
-                    .value
-                    .as_ref()
-                    .ok_or_else(|| (E::InvalidConfig.code(), format!("Null value not supported for {}", c.name.as_str())))?;
+                let value = c.value.as_ref().ok_or_else(|| {
+                    (
+                        E::InvalidConfig.code(),
+                        format!("Null value not supported for {}", c.name.as_str()),
+                    )
+                })?;
                 configs.insert(c.name.to_string(), value.to_string());
             }
             replace(broker, r.resource_type, &name, configs, req.validate_only)
@@ -123,7 +163,12 @@ pub async fn alter(broker: &Broker, req: AlterConfigsRequest, _version: i16) -> 
 }
 
 /// Applies one incremental operation to `configs`.
-fn apply_op(configs: &mut BTreeMap<String, String>, key: &str, op: i8, value: Option<&StrBytes>) -> Result<(), Failure> {
+fn apply_op(
+    configs: &mut BTreeMap<String, String>,
+    key: &str,
+    op: i8,
+    value: Option<&StrBytes>,
+) -> Result<(), Failure> {
     let invalid = |m: String| (E::InvalidConfig.code(), m);
     let value = value.map(|v| v.to_string());
     match op {
@@ -136,12 +181,19 @@ fn apply_op(configs: &mut BTreeMap<String, String>, key: &str, op: i8, value: Op
         }
         OP_APPEND | OP_SUBTRACT => {
             if !is_list_key(key) {
-                return Err(invalid(format!("Config value append/subtract is not allowed for config key: {key}")));
+                return Err(invalid(format!(
+                    "Config value append/subtract is not allowed for config key: {key}"
+                )));
             }
             let v = value.ok_or_else(|| invalid(format!("Null value not supported for {key}")))?;
             let mut items: Vec<String> = configs
                 .get(key)
-                .map(|c| c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .map(|c| {
+                    c.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default();
             for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 if op == OP_APPEND {
@@ -154,7 +206,12 @@ fn apply_op(configs: &mut BTreeMap<String, String>, key: &str, op: i8, value: Op
             }
             configs.insert(key.to_string(), items.join(","));
         }
-        other => return Err((E::InvalidRequest.code(), format!("Unknown config operation {other}"))),
+        other => {
+            return Err((
+                E::InvalidRequest.code(),
+                format!("Unknown config operation {other}"),
+            ));
+        }
     }
     Ok(())
 }
@@ -173,9 +230,17 @@ pub async fn incremental_alter(
             let mut seen = std::collections::HashSet::new();
             for c in &r.configs {
                 if !seen.insert(c.name.as_str()) {
-                    return Err((E::InvalidRequest.code(), format!("Error due to duplicate config keys: {}", c.name.as_str())));
+                    return Err((
+                        E::InvalidRequest.code(),
+                        format!("Error due to duplicate config keys: {}", c.name.as_str()),
+                    ));
                 }
-                apply_op(&mut configs, c.name.as_str(), c.config_operation, c.value.as_ref())?;
+                apply_op(
+                    &mut configs,
+                    c.name.as_str(),
+                    c.config_operation,
+                    c.value.as_ref(),
+                )?;
             }
             replace(broker, r.resource_type, &name, configs, req.validate_only)
         });
@@ -196,9 +261,16 @@ mod tests {
     use super::*;
     use crate::handlers::describe_configs::{self, source};
     use crate::handlers::test_support::broker;
-    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
 
-    fn inc(resource_type: i8, name: &str, ops: &[(&str, i8, Option<&str>)], validate_only: bool) -> IncrementalAlterConfigsRequest {
+    fn inc(
+        resource_type: i8,
+        name: &str,
+        ops: &[(&str, i8, Option<&str>)],
+        validate_only: bool,
+    ) -> IncrementalAlterConfigsRequest {
         let mut res = AlterConfigsResource::default();
         res.resource_type = resource_type;
         res.resource_name = StrBytes::from_string(name.into());
@@ -224,20 +296,122 @@ mod tests {
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
         let code = |r: IncrementalAlterConfigsResponse| r.responses[0].error_code;
-        assert_eq!(code(incremental_alter(b, inc(RESOURCE_TOPIC, "t", &[("retention.ms", OP_SET, Some("1234"))], true), 1).await), 0);
-        assert!(b.metadata.topic("t").unwrap().configs.is_empty(), "validate_only changes nothing");
-        assert_eq!(code(incremental_alter(b, inc(RESOURCE_TOPIC, "t", &[("retention.ms", OP_SET, Some("1234"))], false), 1).await), 0);
-        assert_eq!(b.log("t", 0).unwrap().config().retention_ms, 1234);
         assert_eq!(
-            code(incremental_alter(b, inc(RESOURCE_TOPIC, "t", &[("cleanup.policy", OP_APPEND, Some("compact"))], false), 1).await),
+            code(
+                incremental_alter(
+                    b,
+                    inc(
+                        RESOURCE_TOPIC,
+                        "t",
+                        &[("retention.ms", OP_SET, Some("1234"))],
+                        true
+                    ),
+                    1
+                )
+                .await
+            ),
             0
         );
-        assert_eq!(b.metadata.topic("t").unwrap().configs["cleanup.policy"], "compact");
-        assert_eq!(code(incremental_alter(b, inc(RESOURCE_TOPIC, "t", &[("retention.ms", OP_APPEND, Some("1"))], false), 1).await), E::InvalidConfig.code());
-        assert_eq!(code(incremental_alter(b, inc(RESOURCE_TOPIC, "t", &[("retention.ms", OP_SET, Some("x"))], false), 1).await), E::InvalidConfig.code());
-        assert_eq!(code(incremental_alter(b, inc(RESOURCE_TOPIC, "nope", &[], false), 1).await), E::UnknownTopicOrPartition.code());
-        assert_eq!(code(incremental_alter(b, inc(RESOURCE_TOPIC, "t", &[("retention.ms", OP_DELETE, None)], false), 1).await), 0);
-        assert!(!b.metadata.topic("t").unwrap().configs.contains_key("retention.ms"));
+        assert!(
+            b.metadata.topic("t").unwrap().configs.is_empty(),
+            "validate_only changes nothing"
+        );
+        assert_eq!(
+            code(
+                incremental_alter(
+                    b,
+                    inc(
+                        RESOURCE_TOPIC,
+                        "t",
+                        &[("retention.ms", OP_SET, Some("1234"))],
+                        false
+                    ),
+                    1
+                )
+                .await
+            ),
+            0
+        );
+        assert_eq!(b.log("t", 0).unwrap().config().retention_ms, 1234);
+        assert_eq!(
+            code(
+                incremental_alter(
+                    b,
+                    inc(
+                        RESOURCE_TOPIC,
+                        "t",
+                        &[("cleanup.policy", OP_APPEND, Some("compact"))],
+                        false
+                    ),
+                    1
+                )
+                .await
+            ),
+            0
+        );
+        assert_eq!(
+            b.metadata.topic("t").unwrap().configs["cleanup.policy"],
+            "compact"
+        );
+        assert_eq!(
+            code(
+                incremental_alter(
+                    b,
+                    inc(
+                        RESOURCE_TOPIC,
+                        "t",
+                        &[("retention.ms", OP_APPEND, Some("1"))],
+                        false
+                    ),
+                    1
+                )
+                .await
+            ),
+            E::InvalidConfig.code()
+        );
+        assert_eq!(
+            code(
+                incremental_alter(
+                    b,
+                    inc(
+                        RESOURCE_TOPIC,
+                        "t",
+                        &[("retention.ms", OP_SET, Some("x"))],
+                        false
+                    ),
+                    1
+                )
+                .await
+            ),
+            E::InvalidConfig.code()
+        );
+        assert_eq!(
+            code(incremental_alter(b, inc(RESOURCE_TOPIC, "nope", &[], false), 1).await),
+            E::UnknownTopicOrPartition.code()
+        );
+        assert_eq!(
+            code(
+                incremental_alter(
+                    b,
+                    inc(
+                        RESOURCE_TOPIC,
+                        "t",
+                        &[("retention.ms", OP_DELETE, None)],
+                        false
+                    ),
+                    1
+                )
+                .await
+            ),
+            0
+        );
+        assert!(
+            !b.metadata
+                .topic("t")
+                .unwrap()
+                .configs
+                .contains_key("retention.ms")
+        );
     }
 
     #[tokio::test]
@@ -245,12 +419,35 @@ mod tests {
         let tb = broker(&[]);
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
-        let r = incremental_alter(b, inc(RESOURCE_BROKER, "", &[("log.retention.ms", OP_SET, Some("777"))], false), 1).await;
+        let r = incremental_alter(
+            b,
+            inc(
+                RESOURCE_BROKER,
+                "",
+                &[("log.retention.ms", OP_SET, Some("777"))],
+                false,
+            ),
+            1,
+        )
+        .await;
         assert_eq!(r.responses[0].error_code, 0);
         assert_eq!(b.log("t", 0).unwrap().config().retention_ms, 777);
         let d = describe_configs::handle(b, describe_configs::tests::req(RESOURCE_TOPIC, "t"), 4);
-        assert_eq!(describe_configs::tests::value_of(&d, "retention.ms"), Some(("777".into(), source::DYNAMIC_DEFAULT_BROKER_CONFIG)));
-        let r = incremental_alter(b, inc(RESOURCE_BROKER, "", &[("node.id", OP_SET, Some("3"))], false), 1).await;
+        assert_eq!(
+            describe_configs::tests::value_of(&d, "retention.ms"),
+            Some(("777".into(), source::DYNAMIC_DEFAULT_BROKER_CONFIG))
+        );
+        let r = incremental_alter(
+            b,
+            inc(
+                RESOURCE_BROKER,
+                "",
+                &[("node.id", OP_SET, Some("3"))],
+                false,
+            ),
+            1,
+        )
+        .await;
         assert_eq!(r.responses[0].error_code, E::InvalidConfig.code());
     }
 }

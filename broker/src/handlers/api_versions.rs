@@ -46,13 +46,18 @@ mod tests {
     fn lists_every_supported_api_without_feature_tags() {
         let resp = handle(ApiVersionsRequest::default(), 3);
         assert_eq!(resp.api_keys.len(), SUPPORTED_APIS.len());
-        let frame = encode_response(ApiKey::ApiVersions, 3, 7, &ResponseKind::ApiVersions(resp)).unwrap();
+        let frame =
+            encode_response(ApiKey::ApiVersions, 3, 7, &ResponseKind::ApiVersions(resp)).unwrap();
         // size, correlation id (header v0: no tagged fields), error code, compact array len.
         assert_eq!(&frame[4..8], &7i32.to_be_bytes());
         assert_eq!(&frame[8..10], &[0, 0]);
         // The last byte is the (empty) top-level tagged field count: no features.
         assert_eq!(frame[frame.len() - 1], 0);
-        assert_eq!(frame[frame.len() - 5..frame.len() - 1], 0i32.to_be_bytes(), "throttle_time_ms");
+        assert_eq!(
+            frame[frame.len() - 5..frame.len() - 1],
+            0i32.to_be_bytes(),
+            "throttle_time_ms"
+        );
     }
 
     #[test]
@@ -62,12 +67,16 @@ mod tests {
         frame.put_i16(99);
         frame.put_i32(1234);
         frame.put_i16(-1);
-        let Decoded::UnsupportedApiVersions { correlation_id } = decode_request(&frame).unwrap() else {
+        let Decoded::UnsupportedApiVersions { correlation_id } = decode_request(&frame).unwrap()
+        else {
             panic!("expected the unsupported-version path");
         };
         assert_eq!(correlation_id, 1234);
         let (api, version, body) = unsupported_version_response();
         let out = encode_response(api, version, correlation_id, &body).unwrap();
-        assert_eq!(&out[8..10], &ResponseError::UnsupportedVersion.code().to_be_bytes());
+        assert_eq!(
+            &out[8..10],
+            &ResponseError::UnsupportedVersion.code().to_be_bytes()
+        );
     }
 }

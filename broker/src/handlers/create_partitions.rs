@@ -10,7 +10,11 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use super::msg;
 use crate::state::Broker;
 
-pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16) -> CreatePartitionsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: CreatePartitionsRequest,
+    _version: i16,
+) -> CreatePartitionsResponse {
     let mut resp = CreatePartitionsResponse::default();
     let mut seen = HashSet::new();
     let dupes: HashSet<String> = req
@@ -25,13 +29,17 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
         let outcome = if dupes.contains(&name) {
-            Err((E::InvalidRequest.code(), format!("Duplicate topic in request: {name}")))
+            Err((
+                E::InvalidRequest.code(),
+                format!("Duplicate topic in request: {name}"),
+            ))
         } else {
             // Null (and, leniently, an empty list) means "place them for me".
-            let assignments = t
-                .assignments
-                .filter(|a| !a.is_empty())
-                .map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect());
+            let assignments = t.assignments.filter(|a| !a.is_empty()).map(|a| {
+                a.into_iter()
+                    .map(|x| x.broker_ids.into_iter().map(|b| b.0).collect())
+                    .collect()
+            });
             broker.add_partitions(&name, t.count, assignments, req.validate_only)
         };
         if let Err((code, message)) = outcome {
@@ -47,8 +55,8 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
 mod tests {
     use super::*;
     use crate::handlers::test_support::broker;
-    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
     use kafka_protocol::messages::TopicName;
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
     use kafka_protocol::protocol::StrBytes;
 
     fn req(name: &str, count: i32, validate_only: bool) -> CreatePartitionsRequest {
@@ -66,12 +74,27 @@ mod tests {
         let tb = broker(&[]);
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
-        assert_eq!(handle(b, req("t", 3, true), 3).await.results[0].error_code, 0);
+        assert_eq!(
+            handle(b, req("t", 3, true), 3).await.results[0].error_code,
+            0
+        );
         assert_eq!(b.metadata.topic("t").unwrap().partitions.len(), 1);
-        assert_eq!(handle(b, req("t", 3, false), 3).await.results[0].error_code, 0);
+        assert_eq!(
+            handle(b, req("t", 3, false), 3).await.results[0].error_code,
+            0
+        );
         assert!(b.log("t", 2).is_some());
-        assert_eq!(handle(b, req("t", 2, false), 3).await.results[0].error_code, E::InvalidPartitions.code());
-        assert_eq!(handle(b, req("t", 3, false), 3).await.results[0].error_code, E::InvalidPartitions.code());
-        assert_eq!(handle(b, req("nope", 3, false), 3).await.results[0].error_code, E::UnknownTopicOrPartition.code());
+        assert_eq!(
+            handle(b, req("t", 2, false), 3).await.results[0].error_code,
+            E::InvalidPartitions.code()
+        );
+        assert_eq!(
+            handle(b, req("t", 3, false), 3).await.results[0].error_code,
+            E::InvalidPartitions.code()
+        );
+        assert_eq!(
+            handle(b, req("nope", 3, false), 3).await.results[0].error_code,
+            E::UnknownTopicOrPartition.code()
+        );
     }
 }

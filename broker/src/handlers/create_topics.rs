@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -22,7 +24,13 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
     let mut configs = BTreeMap::new();
     for c in &t.configs {
         let Some(value) = &c.value else {
-            return Err((E::InvalidConfig.code(), format!("Null value not supported for topic config {}", c.name.as_str())));
+            return Err((
+                E::InvalidConfig.code(),
+                format!(
+                    "Null value not supported for topic config {}",
+                    c.name.as_str()
+                ),
+            ));
         };
         configs.insert(c.name.to_string(), value.to_string());
     }
@@ -52,12 +60,22 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
         let n = match t.num_partitions {
             -1 => broker.config.num_partitions,
             n if n >= 1 => n,
-            _ => return Err((E::InvalidPartitions.code(), "Number of partitions must be larger than 0.".into())),
+            _ => {
+                return Err((
+                    E::InvalidPartitions.code(),
+                    "Number of partitions must be larger than 0.".into(),
+                ));
+            }
         };
         let rf = match t.replication_factor {
             -1 => broker.config.default_replication_factor,
             rf if rf >= 1 => rf,
-            _ => return Err((E::InvalidReplicationFactor.code(), "Replication factor must be larger than 0.".into())),
+            _ => {
+                return Err((
+                    E::InvalidReplicationFactor.code(),
+                    "Replication factor must be larger than 0.".into(),
+                ));
+            }
         };
         if rf > 1 {
             return Err((
@@ -72,7 +90,11 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
     Ok((partitions, configs))
 }
 
-pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
@@ -84,9 +106,14 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
         let outcome = if seen.get(&name).copied().unwrap_or(0) > 1 {
-            Err((E::InvalidRequest.code(), format!("Create topics request from client contains a duplicate topic {name}")))
+            Err((
+                E::InvalidRequest.code(),
+                format!("Create topics request from client contains a duplicate topic {name}"),
+            ))
         } else {
-            plan(broker, &t).and_then(|(partitions, configs)| broker.create_topic(&name, partitions, configs, req.validate_only))
+            plan(broker, &t).and_then(|(partitions, configs)| {
+                broker.create_topic(&name, partitions, configs, req.validate_only)
+            })
         };
         match outcome {
             Ok(created) => {
@@ -131,7 +158,9 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
 mod tests {
     use super::*;
     use crate::handlers::test_support::{broker, encodes};
-    use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopicConfig};
+    use kafka_protocol::messages::create_topics_request::{
+        CreatableReplicaAssignment, CreatableTopicConfig,
+    };
     use kafka_protocol::messages::{ApiKey, BrokerId, ResponseKind, TopicName};
 
     fn topic(name: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> CreatableTopic {
@@ -164,7 +193,10 @@ mod tests {
         let b = &tb.broker;
         let r = handle(b, req(vec![topic("dry", 2, 1, &[])], true), 7).await;
         assert_eq!(r.topics[0].error_code, 0);
-        assert!(b.metadata.topic("dry").is_none(), "validate_only must not create");
+        assert!(
+            b.metadata.topic("dry").is_none(),
+            "validate_only must not create"
+        );
 
         let r = handle(
             b,
@@ -196,19 +228,49 @@ mod tests {
                 E::InvalidTopicException.code(),
             ]
         );
-        assert!(r.topics[5].error_message.as_ref().unwrap().contains("naming policy"));
+        assert!(
+            r.topics[5]
+                .error_message
+                .as_ref()
+                .unwrap()
+                .contains("naming policy")
+        );
         assert_eq!(r.topics[0].num_partitions, 3);
-        let retention = r.topics[0].configs.as_ref().unwrap().iter().find(|c| c.name.as_str() == "retention.ms").unwrap();
+        let retention = r.topics[0]
+            .configs
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.name.as_str() == "retention.ms")
+            .unwrap();
         assert_eq!(retention.value.as_deref(), Some("1000"));
         assert_eq!(retention.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
         assert_eq!(b.metadata.topic("ok").unwrap().partitions.len(), 3);
         assert!(b.log("ok", 2).is_some());
-        encodes(ApiKey::CreateTopics, 7, ResponseKind::CreateTopics(r.clone()));
-        encodes(ApiKey::CreateTopics, 2, ResponseKind::CreateTopics(handle(b, req(vec![topic("ok", 1, 1, &[])], false), 2).await));
+        encodes(
+            ApiKey::CreateTopics,
+            7,
+            ResponseKind::CreateTopics(r.clone()),
+        );
+        encodes(
+            ApiKey::CreateTopics,
+            2,
+            ResponseKind::CreateTopics(
+                handle(b, req(vec![topic("ok", 1, 1, &[])], false), 2).await,
+            ),
+        );
 
         let r = handle(b, req(vec![topic("ok", 1, 1, &[])], false), 7).await;
         assert_eq!(r.topics[0].error_code, E::TopicAlreadyExists.code());
-        let r = handle(b, req(vec![topic("dup", 1, 1, &[]), topic("dup", 1, 1, &[])], false), 7).await;
+        let r = handle(
+            b,
+            req(
+                vec![topic("dup", 1, 1, &[]), topic("dup", 1, 1, &[])],
+                false,
+            ),
+            7,
+        )
+        .await;
         assert_eq!(r.topics[0].error_code, E::InvalidRequest.code());
         assert_eq!(r.topics[1].error_code, E::InvalidRequest.code());
     }
@@ -216,10 +278,24 @@ mod tests {
     #[tokio::test]
     async fn dot_and_underscore_collide() {
         let tb = broker(&[]);
-        let r = handle(&tb.broker, req(vec![topic("a.b", 1, 1, &[]), topic("a_b", 1, 1, &[])], false), 7).await;
+        let r = handle(
+            &tb.broker,
+            req(
+                vec![topic("a.b", 1, 1, &[]), topic("a_b", 1, 1, &[])],
+                false,
+            ),
+            7,
+        )
+        .await;
         assert_eq!(r.topics[0].error_code, 0);
         assert_eq!(r.topics[1].error_code, E::InvalidTopicException.code());
-        assert!(r.topics[1].error_message.as_ref().unwrap().contains("collides"));
+        assert!(
+            r.topics[1]
+                .error_message
+                .as_ref()
+                .unwrap()
+                .contains("collides")
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,9 @@
 //! high watermark); segments wholly below it are removed by the log layer.
 
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::state::Broker;
@@ -17,8 +19,7 @@ pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> Dele
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
-            let known = broker.metadata.topic(&name).is_some_and(|m| m.partitions.contains_key(&p.partition_index));
-            match known.then(|| broker.log(&name, p.partition_index)).flatten() {
+            match broker.log(&name, p.partition_index) {
                 None => r.error_code = E::UnknownTopicOrPartition.code(),
                 Some(log) => {
                     let hw = log.high_watermark();
@@ -47,8 +48,10 @@ mod tests {
     use crate::state::now_ms;
     use crate::state::offsets_backend::encode_batch;
     use bytes::Bytes;
-    use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
     use kafka_protocol::messages::TopicName;
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
     use kafka_protocol::protocol::StrBytes;
 
     fn req(offset: i64) -> DeleteRecordsRequest {
@@ -73,7 +76,12 @@ mod tests {
             log.append_as_leader(&batch, 0, now_ms()).unwrap();
         }
         log.update_high_watermark(log.log_end_offset());
-        let low = |r: DeleteRecordsResponse| (r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].low_watermark);
+        let low = |r: DeleteRecordsResponse| {
+            (
+                r.topics[0].partitions[0].error_code,
+                r.topics[0].partitions[0].low_watermark,
+            )
+        };
         assert_eq!(low(handle(b, req(2), 1)), (0, 2));
         assert_eq!(log.log_start_offset(), 2);
         assert_eq!(low(handle(b, req(9), 1)).0, E::OffsetOutOfRange.code());

@@ -9,11 +9,21 @@ use uuid::Uuid;
 use super::msg;
 use crate::state::Broker;
 
-pub async fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<String>, Uuid)> = if version >= 6 {
-        req.topics.iter().map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)).collect()
+        req.topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+            .collect()
     } else {
-        req.topic_names.iter().map(|n| (Some(n.0.to_string()), Uuid::nil())).collect()
+        req.topic_names
+            .iter()
+            .map(|n| (Some(n.0.to_string()), Uuid::nil()))
+            .collect()
     };
     let _guard = broker.admin_lock.lock().await;
     let mut resp = DeleteTopicsResponse::default();
@@ -64,7 +74,10 @@ mod tests {
         b.auto_create_topic("a").unwrap();
         let id_b = b.auto_create_topic("b").unwrap().id;
         let mut by_name = DeleteTopicsRequest::default();
-        by_name.topic_names = vec![TopicName(StrBytes::from_static_str("a")), TopicName(StrBytes::from_static_str("zz"))];
+        by_name.topic_names = vec![
+            TopicName(StrBytes::from_static_str("a")),
+            TopicName(StrBytes::from_static_str("zz")),
+        ];
         let r = handle(b, by_name, 4).await;
         assert_eq!(r.responses[0].error_code, 0);
         assert_eq!(r.responses[1].error_code, E::UnknownTopicOrPartition.code());
@@ -81,7 +94,10 @@ mod tests {
         let r = handle(b, by_id, 6).await;
         assert_eq!(r.responses[0].error_code, 0);
         assert_eq!(r.responses[0].name.as_ref().unwrap().0.as_str(), "b");
-        assert_ne!(r.responses[1].error_code, 0, "internal topics cannot be deleted");
+        assert_ne!(
+            r.responses[1].error_code, 0,
+            "internal topics cannot be deleted"
+        );
         encodes(ApiKey::DeleteTopics, 6, ResponseKind::DeleteTopics(r));
     }
 }

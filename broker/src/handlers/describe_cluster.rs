@@ -11,7 +11,12 @@ use crate::state::Broker;
 /// `endpoint_type` 1 = brokers (2 = controllers, which this node does not expose).
 const ENDPOINT_BROKERS: i8 = 1;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
     if version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
         resp.error_code = E::UnsupportedEndpointType.code();

@@ -39,12 +39,20 @@ pub struct ConfigEntry {
 }
 
 /// Where a broker-level value for `broker_keys` comes from (dynamic, static, default).
-fn broker_layers(broker: &Broker, broker_keys: &[&str], default: &str) -> Vec<(String, String, i8)> {
+fn broker_layers(
+    broker: &Broker,
+    broker_keys: &[&str],
+    default: &str,
+) -> Vec<(String, String, i8)> {
     let dynamic = broker.metadata.broker_configs();
     let mut out = Vec::new();
     for k in broker_keys {
         if let Some(v) = dynamic.get(*k) {
-            out.push((k.to_string(), v.clone(), source::DYNAMIC_DEFAULT_BROKER_CONFIG));
+            out.push((
+                k.to_string(),
+                v.clone(),
+                source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+            ));
         }
     }
     for k in broker_keys {
@@ -59,7 +67,8 @@ fn broker_layers(broker: &Broker, broker_keys: &[&str], default: &str) -> Vec<(S
 }
 
 fn synonym_keys(topic_key: &str) -> Vec<&'static str> {
-    let mut keys: Vec<&'static str> = crate::config::broker_synonyms_for_topic_key(topic_key).to_vec();
+    let mut keys: Vec<&'static str> =
+        crate::config::broker_synonyms_for_topic_key(topic_key).to_vec();
     if keys.is_empty() {
         keys.extend(broker_key_for_topic_key(topic_key));
     }
@@ -67,8 +76,12 @@ fn synonym_keys(topic_key: &str) -> Vec<&'static str> {
 }
 
 /// A topic's effective configs given its overrides.
-pub fn topic_config_entries(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
-    let defaults: BTreeMap<&str, String> = LogConfig::default().topic_entries().into_iter().collect();
+pub fn topic_config_entries(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<ConfigEntry> {
+    let defaults: BTreeMap<&str, String> =
+        LogConfig::default().topic_entries().into_iter().collect();
     broker
         .topic_log_config(overrides)
         .topic_entries()
@@ -80,8 +93,17 @@ pub fn topic_config_entries(broker: &Broker, overrides: &BTreeMap<String, String
             }
             let default = defaults.get(name).cloned().unwrap_or_default();
             synonyms.extend(broker_layers(broker, &synonym_keys(name), &default));
-            let source = synonyms.first().map(|s| s.2).unwrap_or(source::DEFAULT_CONFIG);
-            ConfigEntry { name, value, source, read_only: false, synonyms }
+            let source = synonyms
+                .first()
+                .map(|s| s.2)
+                .unwrap_or(source::DEFAULT_CONFIG);
+            ConfigEntry {
+                name,
+                value,
+                source,
+                read_only: false,
+                synonyms,
+            }
         })
         .collect()
 }
@@ -89,41 +111,104 @@ pub fn topic_config_entries(broker: &Broker, overrides: &BTreeMap<String, String
 /// The broker's configs: log defaults under their broker names plus the
 /// broker's own settings.
 pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
-    let defaults: BTreeMap<&str, String> = LogConfig::default().topic_entries().into_iter().collect();
+    let defaults: BTreeMap<&str, String> =
+        LogConfig::default().topic_entries().into_iter().collect();
     let mut out = Vec::new();
     for (topic_key, value) in broker.log_defaults().topic_entries() {
-        let Some(name) = broker_key_for_topic_key(topic_key) else { continue };
+        let Some(name) = broker_key_for_topic_key(topic_key) else {
+            continue;
+        };
         let default = defaults.get(topic_key).cloned().unwrap_or_default();
         let synonyms = broker_layers(broker, &synonym_keys(topic_key), &default);
-        let source = synonyms.first().map(|s| s.2).unwrap_or(source::DEFAULT_CONFIG);
-        out.push(ConfigEntry { name, value, source, read_only: !is_dynamic_broker_key(name), synonyms });
+        let source = synonyms
+            .first()
+            .map(|s| s.2)
+            .unwrap_or(source::DEFAULT_CONFIG);
+        out.push(ConfigEntry {
+            name,
+            value,
+            source,
+            read_only: !is_dynamic_broker_key(name),
+            synonyms,
+        });
     }
     let c = &broker.config;
-    let listeners =
-        |ls: &[crate::config::Listener]| ls.iter().map(|l| format!("{}://{}", l.name, l.host_port())).collect::<Vec<_>>().join(",");
+    let listeners = |ls: &[crate::config::Listener]| {
+        ls.iter()
+            .map(|l| format!("{}://{}", l.name, l.host_port()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let own: Vec<(&'static str, String)> = vec![
         ("node.id", c.node_id.to_string()),
         ("listeners", listeners(&c.listeners)),
         ("advertised.listeners", listeners(&c.advertised_listeners)),
-        ("log.dirs", c.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(",")),
+        (
+            "log.dirs",
+            c.log_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         ("num.partitions", c.num_partitions.to_string()),
-        ("default.replication.factor", c.default_replication_factor.to_string()),
-        ("auto.create.topics.enable", c.auto_create_topics_enable.to_string()),
+        (
+            "default.replication.factor",
+            c.default_replication_factor.to_string(),
+        ),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics_enable.to_string(),
+        ),
         ("delete.topic.enable", c.delete_topic_enable.to_string()),
-        ("socket.request.max.bytes", c.socket_request_max_bytes.to_string()),
-        ("group.initial.rebalance.delay.ms", c.group_initial_rebalance_delay_ms.to_string()),
-        ("group.min.session.timeout.ms", c.group_min_session_timeout_ms.to_string()),
-        ("group.max.session.timeout.ms", c.group_max_session_timeout_ms.to_string()),
-        ("offsets.topic.replication.factor", c.offsets_topic_replication_factor.to_string()),
-        ("offsets.topic.num.partitions", c.offsets_topic_num_partitions.to_string()),
-        ("offsets.retention.minutes", c.offsets_retention_minutes.to_string()),
+        (
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+        ),
+        (
+            "group.initial.rebalance.delay.ms",
+            c.group_initial_rebalance_delay_ms.to_string(),
+        ),
+        (
+            "group.min.session.timeout.ms",
+            c.group_min_session_timeout_ms.to_string(),
+        ),
+        (
+            "group.max.session.timeout.ms",
+            c.group_max_session_timeout_ms.to_string(),
+        ),
+        (
+            "offsets.topic.replication.factor",
+            c.offsets_topic_replication_factor.to_string(),
+        ),
+        (
+            "offsets.topic.num.partitions",
+            c.offsets_topic_num_partitions.to_string(),
+        ),
+        (
+            "offsets.retention.minutes",
+            c.offsets_retention_minutes.to_string(),
+        ),
         ("fetch.max.bytes", c.fetch_max_bytes.to_string()),
         ("tidewater.http.listener", c.http_listener.to_string()),
-        ("tidewater.topic.naming.policy.enable", c.topic_naming_policy_enable.to_string()),
+        (
+            "tidewater.topic.naming.policy.enable",
+            c.topic_naming_policy_enable.to_string(),
+        ),
     ];
     for (name, value) in own {
-        let source = if c.static_props.contains_key(name) { source::STATIC_BROKER_CONFIG } else { source::DEFAULT_CONFIG };
-        out.push(ConfigEntry { name, value: value.clone(), source, read_only: true, synonyms: vec![(name.to_string(), value, source)] });
+        let source = if c.static_props.contains_key(name) {
+            source::STATIC_BROKER_CONFIG
+        } else {
+            source::DEFAULT_CONFIG
+        };
+        out.push(ConfigEntry {
+            name,
+            value: value.clone(),
+            source,
+            read_only: true,
+            synonyms: vec![(name.to_string(), value, source)],
+        });
     }
     out
 }
@@ -131,37 +216,66 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
 /// Kafka's `ConfigType` for DescribeConfigs v3+ (0 = unknown).
 fn config_type(name: &str) -> i8 {
     match name {
-        "cleanup.policy" | "log.cleanup.policy" | "listeners" | "advertised.listeners" | "log.dirs" => 7,
+        "cleanup.policy"
+        | "log.cleanup.policy"
+        | "listeners"
+        | "advertised.listeners"
+        | "log.dirs" => 7,
         "message.timestamp.type" | "log.message.timestamp.type" | "tidewater.http.listener" => 2,
         "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio" => 6,
         n if n.ends_with(".enable") => 1,
-        n if n.ends_with(".ms") || n.ends_with(".messages") || n == "retention.bytes" || n == "log.retention.bytes" => 5,
+        n if n.ends_with(".ms")
+            || n.ends_with(".messages")
+            || n == "retention.bytes"
+            || n == "log.retention.bytes" =>
+        {
+            5
+        }
         n if n.ends_with(".bytes") || n.ends_with(".partitions") || n == "node.id" => 3,
         n if n.ends_with(".factor") => 4,
         _ => 0,
     }
 }
 
-fn describe(broker: &Broker, resource_type: i8, name: &str) -> Result<Vec<ConfigEntry>, (i16, String)> {
+fn describe(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+) -> Result<Vec<ConfigEntry>, (i16, String)> {
     match resource_type {
         RESOURCE_TOPIC => {
-            let topic = broker
-                .metadata
-                .topic(name)
-                .ok_or_else(|| (E::UnknownTopicOrPartition.code(), format!("Topic '{name}' does not exist.")))?;
+            let topic = broker.metadata.topic(name).ok_or_else(|| {
+                (
+                    E::UnknownTopicOrPartition.code(),
+                    format!("Topic '{name}' does not exist."),
+                )
+            })?;
             Ok(topic_config_entries(broker, &topic.configs))
         }
         RESOURCE_BROKER => {
             if !name.is_empty() && name != broker.config.node_id.to_string() {
-                return Err((E::InvalidRequest.code(), format!("Unexpected broker id, expected {} or empty string, but received {name}", broker.config.node_id)));
+                return Err((
+                    E::InvalidRequest.code(),
+                    format!(
+                        "Unexpected broker id, expected {} or empty string, but received {name}",
+                        broker.config.node_id
+                    ),
+                ));
             }
             Ok(broker_config_entries(broker))
         }
-        other => Err((E::InvalidRequest.code(), format!("Resource type {other} is not supported by this broker"))),
+        other => Err((
+            E::InvalidRequest.code(),
+            format!("Resource type {other} is not supported by this broker"),
+        )),
     }
 }
 
-pub fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
     let mut resp = DescribeConfigsResponse::default();
     for r in req.resources {
         let mut result = DescribeConfigsResult::default();
@@ -175,7 +289,11 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Des
             Ok(entries) => {
                 result.configs = entries
                     .into_iter()
-                    .filter(|e| r.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name)))
+                    .filter(|e| {
+                        r.configuration_keys
+                            .as_ref()
+                            .is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name))
+                    })
                     .map(|e| {
                         let mut c = DescribeConfigsResourceResult::default();
                         c.name = StrBytes::from_static_str(e.name);
@@ -231,26 +349,62 @@ pub(crate) mod tests {
             .configs
             .iter()
             .find(|c| c.name.as_str() == key)
-            .map(|c| (c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(), c.config_source))
+            .map(|c| {
+                (
+                    c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                    c.config_source,
+                )
+            })
     }
 
     #[tokio::test]
     async fn topic_sources_follow_kafka() {
         let tb = broker(&[("log.retention.ms", "5000")]);
         let b = &tb.broker;
-        b.create_topic("t", [(0, vec![1])].into(), [("cleanup.policy".to_string(), "compact".to_string())].into(), false)
-            .unwrap();
+        b.create_topic(
+            "t",
+            [(0, vec![1])].into(),
+            [("cleanup.policy".to_string(), "compact".to_string())].into(),
+            false,
+        )
+        .unwrap();
         let resp = handle(b, req(RESOURCE_TOPIC, "t"), 4);
         assert_eq!(resp.results[0].error_code, 0);
-        assert_eq!(value_of(&resp, "cleanup.policy"), Some(("compact".into(), source::DYNAMIC_TOPIC_CONFIG)));
-        assert_eq!(value_of(&resp, "retention.ms"), Some(("5000".into(), source::STATIC_BROKER_CONFIG)));
-        assert_eq!(value_of(&resp, "segment.bytes").map(|v| v.1), Some(source::DEFAULT_CONFIG));
-        encodes(ApiKey::DescribeConfigs, 4, ResponseKind::DescribeConfigs(resp));
-        encodes(ApiKey::DescribeConfigs, 1, ResponseKind::DescribeConfigs(handle(b, req(RESOURCE_TOPIC, "t"), 1)));
-        assert_eq!(handle(b, req(RESOURCE_TOPIC, "nope"), 4).results[0].error_code, E::UnknownTopicOrPartition.code());
+        assert_eq!(
+            value_of(&resp, "cleanup.policy"),
+            Some(("compact".into(), source::DYNAMIC_TOPIC_CONFIG))
+        );
+        assert_eq!(
+            value_of(&resp, "retention.ms"),
+            Some(("5000".into(), source::STATIC_BROKER_CONFIG))
+        );
+        assert_eq!(
+            value_of(&resp, "segment.bytes").map(|v| v.1),
+            Some(source::DEFAULT_CONFIG)
+        );
+        encodes(
+            ApiKey::DescribeConfigs,
+            4,
+            ResponseKind::DescribeConfigs(resp),
+        );
+        encodes(
+            ApiKey::DescribeConfigs,
+            1,
+            ResponseKind::DescribeConfigs(handle(b, req(RESOURCE_TOPIC, "t"), 1)),
+        );
+        assert_eq!(
+            handle(b, req(RESOURCE_TOPIC, "nope"), 4).results[0].error_code,
+            E::UnknownTopicOrPartition.code()
+        );
         let resp = handle(b, req(RESOURCE_BROKER, "1"), 4);
-        assert_eq!(value_of(&resp, "log.retention.ms"), Some(("5000".into(), source::STATIC_BROKER_CONFIG)));
+        assert_eq!(
+            value_of(&resp, "log.retention.ms"),
+            Some(("5000".into(), source::STATIC_BROKER_CONFIG))
+        );
         assert_eq!(value_of(&resp, "node.id").map(|v| v.0), Some("1".into()));
-        assert_eq!(handle(b, req(RESOURCE_BROKER, "7"), 4).results[0].error_code, E::InvalidRequest.code());
+        assert_eq!(
+            handle(b, req(RESOURCE_BROKER, "7"), 4).results[0].error_code,
+            E::InvalidRequest.code()
+        );
     }
 }

@@ -11,10 +11,16 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::state::Broker;
 
-pub fn handle(broker: &Broker, req: DescribeLogDirsRequest, version: i16) -> DescribeLogDirsResponse {
-    let wanted: Option<BTreeMap<String, Vec<i32>>> = req
-        .topics
-        .map(|ts| ts.into_iter().map(|t| (t.topic.0.to_string(), t.partitions)).collect());
+pub fn handle(
+    broker: &Broker,
+    req: DescribeLogDirsRequest,
+    version: i16,
+) -> DescribeLogDirsResponse {
+    let wanted: Option<BTreeMap<String, Vec<i32>>> = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.topic.0.to_string(), t.partitions))
+            .collect()
+    });
     let mut resp = DescribeLogDirsResponse::default();
     for dir in broker.logs.log_dir_infos() {
         let mut result = DescribeLogDirsResult::default();
@@ -26,7 +32,9 @@ pub fn handle(broker: &Broker, req: DescribeLogDirsRequest, version: i16) -> Des
         let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
         for (tp, size, lag) in dir.partitions {
             if let Some(w) = &wanted
-                && !w.get(&tp.topic).is_some_and(|ps| ps.contains(&tp.partition))
+                && !w
+                    .get(&tp.topic)
+                    .is_some_and(|ps| ps.contains(&tp.partition))
             {
                 continue;
             }
@@ -67,7 +75,11 @@ mod tests {
         assert!(r.results[0].topics.iter().any(|t| t.name.0.as_str() == "t"));
         assert!(r.results[0].total_bytes > 0);
         for v in [1, 4] {
-            encodes(ApiKey::DescribeLogDirs, v, ResponseKind::DescribeLogDirs(handle(&tb.broker, all.clone(), v)));
+            encodes(
+                ApiKey::DescribeLogDirs,
+                v,
+                ResponseKind::DescribeLogDirs(handle(&tb.broker, all.clone(), v)),
+            );
         }
     }
 }

@@ -27,13 +27,22 @@ struct PartitionRead {
 
 impl PartitionRead {
     fn error(code: i16) -> Self {
-        PartitionRead { error_code: code, high_watermark: -1, log_start_offset: -1, records: Bytes::new() }
+        PartitionRead {
+            error_code: code,
+            high_watermark: -1,
+            log_start_offset: -1,
+            records: Bytes::new(),
+        }
     }
 }
 
 /// Resolves request topics to partitions; unknown topic ids are answered with
 /// UNKNOWN_TOPIC_ID without entering the session.
-fn resolve(broker: &Broker, req: &FetchRequest, version: i16) -> (Vec<FetchPartition>, Vec<TopicPartition>, Vec<(Uuid, i32)>) {
+fn resolve(
+    broker: &Broker,
+    req: &FetchRequest,
+    version: i16,
+) -> (Vec<FetchPartition>, Vec<TopicPartition>, Vec<(Uuid, i32)>) {
     let mut parts = Vec::new();
     let mut unknown_ids = Vec::new();
     for t in &req.topics {
@@ -47,7 +56,11 @@ fn resolve(broker: &Broker, req: &FetchRequest, version: i16) -> (Vec<FetchParti
             }
         } else {
             let name = t.topic.0.to_string();
-            let id = broker.metadata.topic(&name).map(|m| m.id).unwrap_or_default();
+            let id = broker
+                .metadata
+                .topic(&name)
+                .map(|m| m.id)
+                .unwrap_or_default();
             (name, id)
         };
         for p in &t.partitions {
@@ -69,23 +82,32 @@ fn resolve(broker: &Broker, req: &FetchRequest, version: i16) -> (Vec<FetchParti
         } else {
             f.topic.0.to_string()
         };
-        forgotten.extend(f.partitions.iter().map(|p| TopicPartition::new(name.clone(), *p)));
+        forgotten.extend(
+            f.partitions
+                .iter()
+                .map(|p| TopicPartition::new(name.clone(), *p)),
+        );
     }
     (parts, forgotten, unknown_ids)
 }
 
-fn read_partitions(broker: &Broker, parts: &[FetchPartition], max_bytes: usize) -> (Vec<PartitionRead>, usize) {
+fn read_partitions(
+    broker: &Broker,
+    parts: &[FetchPartition],
+    max_bytes: usize,
+) -> (Vec<PartitionRead>, usize) {
     let mut total = 0usize;
     let mut out = Vec::with_capacity(parts.len());
     for p in parts {
-        let known = broker.metadata.topic(&p.tp.topic).is_some_and(|t| t.partitions.contains_key(&p.tp.partition));
-        let Some(log) = known.then(|| broker.log(&p.tp.topic, p.tp.partition)).flatten() else {
+        let Some(log) = broker.log(&p.tp.topic, p.tp.partition) else {
             out.push(PartitionRead::error(E::UnknownTopicOrPartition.code()));
             continue;
         };
         let hw = log.high_watermark();
         let remaining = max_bytes.saturating_sub(total);
-        let limit = usize::try_from(p.partition_max_bytes.max(0)).unwrap_or(0).min(remaining);
+        let limit = usize::try_from(p.partition_max_bytes.max(0))
+            .unwrap_or(0)
+            .min(remaining);
         let read = if p.fetch_offset == hw && p.fetch_offset >= log.log_start_offset() {
             // Caught up: nothing to read, and not out of range.
             Ok(None)
@@ -141,9 +163,11 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             return resp;
         }
     };
-    let max_bytes = usize::try_from(req.max_bytes.min(broker.config.fetch_max_bytes).max(0)).unwrap_or(0);
+    let max_bytes =
+        usize::try_from(req.max_bytes.min(broker.config.fetch_max_bytes).max(0)).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
+    let deadline =
+        Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
     let (reads, _) = loop {
         // Register interest before reading so an append in between still wakes us.
         let notified = broker.notifier.notified();
@@ -151,7 +175,11 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         notified.as_mut().enable();
         let (reads, total) = read_partitions(broker, &ctx.partitions, max_bytes);
         let any_error = reads.iter().any(|r| r.error_code != 0) || !unknown_ids.is_empty();
-        if total >= min_bytes || any_error || ctx.partitions.is_empty() || Instant::now() >= deadline {
+        if total >= min_bytes
+            || any_error
+            || ctx.partitions.is_empty()
+            || Instant::now() >= deadline
+        {
             break (reads, total);
         }
         tokio::select! {

@@ -29,7 +29,12 @@ fn coordinator(broker: &Broker, ctx: &RequestContext, key: StrBytes, key_type: i
     c
 }
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req
@@ -63,14 +68,24 @@ mod tests {
         req.key = StrBytes::from_static_str("g");
         let r = handle(&tb.broker, &ctx(), req.clone(), 2);
         assert_eq!((r.error_code, r.node_id, r.port), (0, BrokerId(1), 9092));
-        encodes(ApiKey::FindCoordinator, 0, ResponseKind::FindCoordinator(handle(&tb.broker, &ctx(), req.clone(), 0)));
+        encodes(
+            ApiKey::FindCoordinator,
+            0,
+            ResponseKind::FindCoordinator(handle(&tb.broker, &ctx(), req.clone(), 0)),
+        );
         let mut batch = FindCoordinatorRequest::default();
-        batch.coordinator_keys = vec![StrBytes::from_static_str("a"), StrBytes::from_static_str("b")];
+        batch.coordinator_keys = vec![
+            StrBytes::from_static_str("a"),
+            StrBytes::from_static_str("b"),
+        ];
         let r = handle(&tb.broker, &ctx(), batch.clone(), 4);
         assert_eq!(r.coordinators.len(), 2);
         assert_eq!(r.coordinators[1].node_id, BrokerId(1));
         encodes(ApiKey::FindCoordinator, 6, ResponseKind::FindCoordinator(r));
         batch.key_type = 1;
-        assert_eq!(handle(&tb.broker, &ctx(), batch, 4).coordinators[0].error_code, E::CoordinatorNotAvailable.code());
+        assert_eq!(
+            handle(&tb.broker, &ctx(), batch, 4).coordinators[0].error_code,
+            E::CoordinatorNotAvailable.code()
+        );
     }
 }

@@ -8,11 +8,19 @@ use tracing::warn;
 
 use crate::state::Broker;
 
-pub fn handle(broker: &Broker, req: InitProducerIdRequest, _version: i16) -> InitProducerIdResponse {
+pub fn handle(
+    broker: &Broker,
+    req: InitProducerIdRequest,
+    _version: i16,
+) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
-    if req.transactional_id.as_ref().is_some_and(|t| !t.0.is_empty()) {
+    if req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|t| !t.0.is_empty())
+    {
         resp.error_code = E::UnsupportedVersion.code();
         return resp;
     }
@@ -46,6 +54,9 @@ mod tests {
         assert_eq!(a.producer_epoch, 0);
         let mut tx = InitProducerIdRequest::default();
         tx.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx")));
-        assert_eq!(handle(&tb.broker, tx, 4).error_code, E::UnsupportedVersion.code());
+        assert_eq!(
+            handle(&tb.broker, tx, 4).error_code,
+            E::UnsupportedVersion.code()
+        );
     }
 }

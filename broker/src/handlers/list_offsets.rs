@@ -2,7 +2,9 @@
 //! (-3), earliest local (-4) and offset-by-timestamp lookups per partition.
 
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::state::Broker;
@@ -13,13 +15,18 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64, current_epoch: i32) -> ListOffsetsPartitionResponse {
+fn lookup(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    current_epoch: i32,
+) -> ListOffsetsPartitionResponse {
     let mut out = ListOffsetsPartitionResponse::default();
     out.partition_index = partition;
     out.timestamp = -1;
     out.offset = -1;
-    let known = broker.metadata.topic(topic).is_some_and(|t| t.partitions.contains_key(&partition));
-    let Some(log) = known.then(|| broker.log(topic, partition)).flatten() else {
+    let Some(log) = broker.log(topic, partition) else {
         out.error_code = E::UnknownTopicOrPartition.code();
         return out;
     };
@@ -62,7 +69,13 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
             .partitions
             .iter()
             .map(|p| {
-                let mut r = lookup(broker, &name, p.partition_index, p.timestamp, p.current_leader_epoch);
+                let mut r = lookup(
+                    broker,
+                    &name,
+                    p.partition_index,
+                    p.timestamp,
+                    p.current_leader_epoch,
+                );
                 if version < 4 {
                     r.leader_epoch = -1;
                 }
@@ -105,7 +118,11 @@ mod tests {
         b.auto_create_topic("t").unwrap();
         let log = b.log("t", 0).unwrap();
         for ts in [1000, 2000, 3000] {
-            let batch = encode_batch(&[(Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")))], ts).unwrap();
+            let batch = encode_batch(
+                &[(Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")))],
+                ts,
+            )
+            .unwrap();
             log.append_as_leader(&batch, 0, now_ms()).unwrap();
         }
         log.update_high_watermark(log.log_end_offset());
@@ -116,9 +133,16 @@ mod tests {
         let max = first(handle(b, req("t", 0, MAX_TIMESTAMP), 7));
         assert_eq!((max.offset, max.timestamp), (2, 3000));
         assert_eq!(first(handle(b, req("t", 0, 9999), 7)).offset, -1);
-        assert_eq!(first(handle(b, req("t", 3, LATEST), 7)).error_code, E::UnknownTopicOrPartition.code());
+        assert_eq!(
+            first(handle(b, req("t", 3, LATEST), 7)).error_code,
+            E::UnknownTopicOrPartition.code()
+        );
         for v in [1, 4, 7, 9] {
-            encodes(ApiKey::ListOffsets, v, ResponseKind::ListOffsets(handle(b, req("t", 0, LATEST), v)));
+            encodes(
+                ApiKey::ListOffsets,
+                v,
+                ResponseKind::ListOffsets(handle(b, req("t", 0, LATEST), v)),
+            );
         }
     }
 }

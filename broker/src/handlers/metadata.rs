@@ -46,7 +46,12 @@ fn error_topic(name: Option<String>, id: Uuid, code: i16) -> MetadataResponseTop
     out
 }
 
-pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let mut resp = MetadataResponse::default();
     let mut b = MetadataResponseBroker::default();
     b.node_id = BrokerId(broker.config.node_id);
@@ -65,11 +70,17 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest,
         Some(t) => Some(t),
     };
     let Some(requested) = requested else {
-        resp.topics = broker.metadata.topics().iter().map(|t| topic_response(broker, t, version)).collect();
+        resp.topics = broker
+            .metadata
+            .topics()
+            .iter()
+            .map(|t| topic_response(broker, t, version))
+            .collect();
         return resp;
     };
     // Before v4 there is no flag and the broker setting alone decides.
-    let allow_auto_create = broker.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
+    let allow_auto_create =
+        broker.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
     for rt in requested {
         let name = match rt.name {
             Some(n) => n.0.to_string(),
@@ -79,7 +90,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest,
                     continue;
                 }
                 None => {
-                    resp.topics.push(error_topic(None, rt.topic_id, E::UnknownTopicId.code()));
+                    resp.topics
+                        .push(error_topic(None, rt.topic_id, E::UnknownTopicId.code()));
                     continue;
                 }
             },
@@ -89,11 +101,19 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest,
             continue;
         }
         if topic_names::validate(&name).is_err() {
-            resp.topics.push(error_topic(Some(name), Uuid::nil(), E::InvalidTopicException.code()));
+            resp.topics.push(error_topic(
+                Some(name),
+                Uuid::nil(),
+                E::InvalidTopicException.code(),
+            ));
             continue;
         }
         if !allow_auto_create || is_internal(&name) {
-            resp.topics.push(error_topic(Some(name), Uuid::nil(), E::UnknownTopicOrPartition.code()));
+            resp.topics.push(error_topic(
+                Some(name),
+                Uuid::nil(),
+                E::UnknownTopicOrPartition.code(),
+            ));
             continue;
         }
         let _guard = broker.admin_lock.lock().await;
@@ -150,8 +170,16 @@ mod tests {
         assert_eq!(resp.cluster_id.as_deref(), Some("test-cluster"));
         for v in [0, 1, 4, 9, 10, 12] {
             let r = handle(b, &ctx(), request(None, false), v).await;
-            assert!(r.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "fresh")));
-            let offsets = r.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "__consumer_offsets"));
+            assert!(
+                r.topics
+                    .iter()
+                    .any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "fresh"))
+            );
+            let offsets = r.topics.iter().find(|t| {
+                t.name
+                    .as_ref()
+                    .is_some_and(|n| n.0.as_str() == "__consumer_offsets")
+            });
             assert!(offsets.is_some_and(|t| t.is_internal), "v{v}");
             encodes(ApiKey::Metadata, v, ResponseKind::Metadata(r));
         }

@@ -42,47 +42,85 @@ pub(crate) fn msg(s: impl Into<String>) -> Option<StrBytes> {
 }
 
 /// Routes a request to its handler. `None` means "send no response" (acks=0).
-pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest) -> Option<ResponseKind> {
+pub async fn dispatch(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: DecodedRequest,
+) -> Option<ResponseKind> {
     let v = req.version;
     let groups = &broker.groups;
     Some(match req.body {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r, v).await),
-        RequestKind::Produce(r) => return produce::handle(broker, ctx, r, v).await.map(ResponseKind::Produce),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(metadata::handle(broker, ctx, r, v).await)
+        }
+        RequestKind::Produce(r) => {
+            return produce::handle(broker, ctx, r, v)
+                .await
+                .map(ResponseKind::Produce);
+        }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, v).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, r, v)),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(list_offsets::handle(broker, r, v))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
         }
-        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, r, v)),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, r, v).await),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, r, v).await),
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(init_producer_id::handle(broker, r, v))
+        }
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(create_topics::handle(broker, r, v).await)
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(delete_topics::handle(broker, r, v).await)
+        }
         RequestKind::CreatePartitions(r) => {
             ResponseKind::CreatePartitions(create_partitions::handle(broker, r, v).await)
         }
-        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r, v)),
-        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v)),
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(admin_configs::alter(broker, r, v).await),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(admin_configs::incremental_alter(broker, r, v).await)
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(delete_records::handle(broker, r, v))
         }
-        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r, v)),
-        RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, r, v)),
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v))
+        }
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(admin_configs::alter(broker, r, v).await)
+        }
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            admin_configs::incremental_alter(broker, r, v).await,
+        ),
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r, v))
+        }
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, r, v))
+        }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r, v))
         }
-        RequestKind::JoinGroup(r) => {
-            ResponseKind::JoinGroup(groups.join_group(r, v, &ctx.client_id, &ctx.client_host).await)
-        }
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
+            groups
+                .join_group(r, v, &ctx.client_id, &ctx.client_host)
+                .await,
+        ),
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(groups.sync_group(r, v).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups.heartbeat(r, v).await),
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups.leave_group(r, v).await),
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(groups.offset_commit(r, v).await),
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(groups.offset_commit(r, v).await)
+        }
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, v).await),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, v).await),
-        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(groups.describe_groups(r, v).await),
-        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(groups.delete_groups(r, v).await),
-        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(groups.offset_delete(r, v).await),
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(groups.describe_groups(r, v).await)
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(groups.delete_groups(r, v).await)
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(groups.offset_delete(r, v).await)
+        }
         other => {
             // decode_request only lets advertised APIs through, so this is a bug.
             warn!(api = ?req.api_key, "no handler for advertised API");

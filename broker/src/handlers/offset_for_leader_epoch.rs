@@ -2,12 +2,18 @@
 //! leader-epoch checkpoint (clients use it to detect log truncation).
 
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::state::Broker;
 
-pub fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest, _version: i16) -> OffsetForLeaderEpochResponse {
+pub fn handle(
+    broker: &Broker,
+    req: OffsetForLeaderEpochRequest,
+    _version: i16,
+) -> OffsetForLeaderEpochResponse {
     let mut resp = OffsetForLeaderEpochResponse::default();
     for t in req.topics {
         let name = t.topic.0.to_string();
@@ -18,11 +24,12 @@ pub fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest, _version: i16) 
             out.partition = p.partition;
             out.leader_epoch = -1;
             out.end_offset = -1;
-            let known = broker.metadata.topic(&name).is_some_and(|m| m.partitions.contains_key(&p.partition));
-            match known.then(|| broker.log(&name, p.partition)).flatten() {
+            match broker.log(&name, p.partition) {
                 None => out.error_code = E::UnknownTopicOrPartition.code(),
                 // This node's leader epoch is always 0.
-                Some(_) if p.current_leader_epoch > 0 => out.error_code = E::UnknownLeaderEpoch.code(),
+                Some(_) if p.current_leader_epoch > 0 => {
+                    out.error_code = E::UnknownLeaderEpoch.code()
+                }
                 Some(log) => {
                     if let Some((epoch, end)) = log.end_offset_for_epoch(p.leader_epoch) {
                         out.leader_epoch = epoch;

@@ -13,7 +13,12 @@ use super::{RequestContext, msg};
 use crate::state::topic_names::is_internal;
 use crate::state::{Broker, now_ms};
 
-fn error_partition(index: i32, code: i16, message: Option<String>, version: i16) -> PartitionProduceResponse {
+fn error_partition(
+    index: i32,
+    code: i16,
+    message: Option<String>,
+    version: i16,
+) -> PartitionProduceResponse {
     let mut p = PartitionProduceResponse::default();
     p.index = index;
     p.error_code = code;
@@ -35,7 +40,10 @@ pub async fn handle(
     let acks = req.acks;
     // Transactions are not offered (InitProducerId refuses transactional ids).
     let refuse: Option<(i16, &str)> = if req.transactional_id.is_some() {
-        Some((E::TransactionalIdAuthorizationFailed.code(), "transactions are not supported by this broker"))
+        Some((
+            E::TransactionalIdAuthorizationFailed.code(),
+            "transactions are not supported by this broker",
+        ))
     } else if !matches!(acks, -1..=1) {
         Some((E::InvalidRequiredAcks.code(), "acks must be -1, 0 or 1"))
     } else {
@@ -45,31 +53,34 @@ pub async fn handle(
     let mut appended = false;
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
-        let meta = broker.metadata.topic(&name);
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
         for pd in topic.partition_data {
             let index = pd.index;
-            let fail = |code: i16, m: &str| error_partition(index, code, Some(m.to_string()), version);
+            let fail =
+                |code: i16, m: &str| error_partition(index, code, Some(m.to_string()), version);
             if let Some((code, m)) = refuse {
                 tr.partition_responses.push(fail(code, m));
                 continue;
             }
             if is_internal(&name) {
-                tr.partition_responses.push(fail(E::InvalidTopicException.code(), "cannot produce to an internal topic"));
+                tr.partition_responses.push(fail(
+                    E::InvalidTopicException.code(),
+                    "cannot produce to an internal topic",
+                ));
                 continue;
             }
-            let log = meta
-                .as_ref()
-                .filter(|t| t.partitions.contains_key(&index))
-                .and_then(|_| broker.log(&name, index));
-            let Some(log) = log else {
+            let Some(log) = broker.log(&name, index) else {
                 broker.metrics.produce_failed(&name);
-                tr.partition_responses.push(fail(E::UnknownTopicOrPartition.code(), "This server does not host this topic-partition."));
+                tr.partition_responses.push(fail(
+                    E::UnknownTopicOrPartition.code(),
+                    "This server does not host this topic-partition.",
+                ));
                 continue;
             };
             let Some(records) = pd.records else {
-                tr.partition_responses.push(fail(E::CorruptMessage.code(), "no records"));
+                tr.partition_responses
+                    .push(fail(E::CorruptMessage.code(), "no records"));
                 continue;
             };
             match log.append_as_leader(&records, 0, now_ms()) {
@@ -77,20 +88,27 @@ pub async fn handle(
                     log.update_high_watermark(log.log_end_offset());
                     appended = true;
                     if !info.duplicate {
-                        broker.metrics.produced(&name, info.record_count, records.len() as u64);
+                        broker
+                            .metrics
+                            .produced(&name, info.record_count, records.len() as u64);
                     }
                     let mut p = PartitionProduceResponse::default();
                     p.index = index;
                     p.base_offset = info.first_offset;
                     p.log_append_time_ms = info.log_append_time;
-                    p.log_start_offset = if version >= 5 { info.log_start_offset } else { -1 };
+                    p.log_start_offset = if version >= 5 {
+                        info.log_start_offset
+                    } else {
+                        -1
+                    };
                     tr.partition_responses.push(p);
                 }
                 Err(e) => {
                     debug!(topic = %name, partition = index, client_id = %ctx.client_id, error = %e, "produce rejected");
                     broker.metrics.produce_failed(&name);
                     broker.metrics.request_error("Produce", e.error_code());
-                    tr.partition_responses.push(fail(e.error_code(), &e.to_string()));
+                    tr.partition_responses
+                        .push(fail(e.error_code(), &e.to_string()));
                 }
             }
         }
@@ -103,7 +121,7 @@ pub async fn handle(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::handlers::test_support::{broker, ctx, encodes};
     use crate::state::offsets_backend::encode_batch;
@@ -112,7 +130,12 @@ mod tests {
     use kafka_protocol::messages::{ApiKey, ResponseKind, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
-    pub(crate) fn produce_request(topic: &str, partition: i32, records: Option<Bytes>, acks: i16) -> ProduceRequest {
+    pub(crate) fn produce_request(
+        topic: &str,
+        partition: i32,
+        records: Option<Bytes>,
+        acks: i16,
+    ) -> ProduceRequest {
         let mut pd = PartitionProduceData::default();
         pd.index = partition;
         pd.records = records;
@@ -127,7 +150,9 @@ mod tests {
     }
 
     fn batch(n: usize) -> Bytes {
-        let recs: Vec<_> = (0..n).map(|i| (Bytes::from(format!("k{i}")), Some(Bytes::from_static(b"v")))).collect();
+        let recs: Vec<_> = (0..n)
+            .map(|i| (Bytes::from(format!("k{i}")), Some(Bytes::from_static(b"v"))))
+            .collect();
         encode_batch(&recs, now_ms()).unwrap()
     }
 
@@ -136,16 +161,26 @@ mod tests {
         let tb = broker(&[]);
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
-        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(3)), 1), 9).await.unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(3)), 1), 9)
+            .await
+            .unwrap();
         assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
         assert_eq!(r.responses[0].partition_responses[0].base_offset, 0);
-        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(2)), -1), 9).await.unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(2)), -1), 9)
+            .await
+            .unwrap();
         assert_eq!(r.responses[0].partition_responses[0].base_offset, 3);
         assert_eq!(b.log("t", 0).unwrap().high_watermark(), 5);
-        assert!(handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 0), 9).await.is_none());
+        assert!(
+            handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 0), 9)
+                .await
+                .is_none()
+        );
         assert_eq!(b.log("t", 0).unwrap().high_watermark(), 6);
         for v in [3, 5, 8, 12] {
-            let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 1), v).await.unwrap();
+            let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 1), v)
+                .await
+                .unwrap();
             encodes(ApiKey::Produce, v, ResponseKind::Produce(r));
         }
     }
@@ -156,18 +191,43 @@ mod tests {
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
         let code = |r: ProduceResponse| r.responses[0].partition_responses[0].error_code;
-        let r = handle(b, &ctx(), produce_request("missing", 0, Some(batch(1)), 1), 9).await.unwrap();
+        let r = handle(
+            b,
+            &ctx(),
+            produce_request("missing", 0, Some(batch(1)), 1),
+            9,
+        )
+        .await
+        .unwrap();
         assert_eq!(code(r), E::UnknownTopicOrPartition.code());
-        let r = handle(b, &ctx(), produce_request("t", 7, Some(batch(1)), 1), 9).await.unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 7, Some(batch(1)), 1), 9)
+            .await
+            .unwrap();
         assert_eq!(code(r), E::UnknownTopicOrPartition.code());
-        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 2), 9).await.unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 2), 9)
+            .await
+            .unwrap();
         assert_eq!(code(r), E::InvalidRequiredAcks.code());
-        let r = handle(b, &ctx(), produce_request("__consumer_offsets", 0, Some(batch(1)), 1), 9).await.unwrap();
+        let r = handle(
+            b,
+            &ctx(),
+            produce_request("__consumer_offsets", 0, Some(batch(1)), 1),
+            9,
+        )
+        .await
+        .unwrap();
         assert_eq!(code(r), E::InvalidTopicException.code());
         let mut corrupt = batch(1).to_vec();
         let last = corrupt.len() - 1;
         corrupt[last] ^= 0xff;
-        let r = handle(b, &ctx(), produce_request("t", 0, Some(Bytes::from(corrupt)), 1), 9).await.unwrap();
+        let r = handle(
+            b,
+            &ctx(),
+            produce_request("t", 0, Some(Bytes::from(corrupt)), 1),
+            9,
+        )
+        .await
+        .unwrap();
         assert_eq!(code(r), E::CorruptMessage.code());
     }
 }

@@ -47,7 +47,11 @@ pub fn ctx() -> super::RequestContext {
 }
 
 /// Encodes a response at `version` (catches fields set where the version has none).
-pub fn encodes(api: kafka_protocol::messages::ApiKey, version: i16, body: kafka_protocol::messages::ResponseKind) {
+pub fn encodes(
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    body: kafka_protocol::messages::ResponseKind,
+) {
     crate::protocol::encode_response(api, version, 1, &body)
         .unwrap_or_else(|e| panic!("{api:?} v{version} does not encode: {e}"));
 }

@@ -51,28 +51,44 @@ impl FileMetadataStore {
     pub fn open(log_dir: &Path, cluster_id: String) -> Result<Self, MetadataError> {
         let path = log_dir.join(FILE_NAME);
         let state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| MetadataError::Corrupt { path: path.clone(), reason: e.to_string() })?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| MetadataError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(source) => return Err(MetadataError::Io { path, source }),
         };
-        Ok(FileMetadataStore { cluster_id, path, state: Mutex::new(state) })
+        Ok(FileMetadataStore {
+            cluster_id,
+            path,
+            state: Mutex::new(state),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave State half-updated: every
         // mutation works on a copy and swaps it in only after persisting.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies `change` to a copy, persists it, then publishes it.
-    fn update<T>(&self, change: impl FnOnce(&mut State) -> Result<T, MetadataError>) -> Result<T, MetadataError> {
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut State) -> Result<T, MetadataError>,
+    ) -> Result<T, MetadataError> {
         let mut guard = self.lock();
         let mut next = guard.clone();
         let out = change(&mut next)?;
-        let bytes = serde_json::to_vec_pretty(&next)
-            .map_err(|e| MetadataError::Corrupt { path: self.path.clone(), reason: e.to_string() })?;
-        write_atomically(&self.path, &bytes).map_err(|source| MetadataError::Io { path: self.path.clone(), source })?;
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| MetadataError::Corrupt {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(&self.path, &bytes).map_err(|source| MetadataError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
         *guard = next;
         Ok(out)
     }
@@ -95,6 +111,13 @@ impl MetadataStore for FileMetadataStore {
         self.lock().topics.values().find(|t| t.id == id).cloned()
     }
 
+    fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.lock()
+            .topics
+            .get(topic)
+            .is_some_and(|t| t.partitions.contains_key(&partition))
+    }
+
     fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError> {
         self.update(|s| {
             if s.topics.contains_key(&topic.name) {
@@ -106,12 +129,23 @@ impl MetadataStore for FileMetadataStore {
     }
 
     fn delete_topic(&self, name: &str) -> Result<TopicMetadata, MetadataError> {
-        self.update(|s| s.topics.remove(name).ok_or_else(|| MetadataError::UnknownTopic(name.into())))
+        self.update(|s| {
+            s.topics
+                .remove(name)
+                .ok_or_else(|| MetadataError::UnknownTopic(name.into()))
+        })
     }
 
-    fn add_partitions(&self, name: &str, assignments: Vec<Vec<i32>>) -> Result<TopicMetadata, MetadataError> {
+    fn add_partitions(
+        &self,
+        name: &str,
+        assignments: Vec<Vec<i32>>,
+    ) -> Result<TopicMetadata, MetadataError> {
         self.update(|s| {
-            let t = s.topics.get_mut(name).ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
+            let t = s
+                .topics
+                .get_mut(name)
+                .ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
             let mut next = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
             for replicas in assignments {
                 t.partitions.insert(next, replicas);
@@ -121,9 +155,16 @@ impl MetadataStore for FileMetadataStore {
         })
     }
 
-    fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>) -> Result<(), MetadataError> {
+    fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
         self.update(|s| {
-            let t = s.topics.get_mut(name).ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
+            let t = s
+                .topics
+                .get_mut(name)
+                .ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
             t.configs = configs;
             Ok(())
         })
@@ -168,10 +209,17 @@ mod tests {
         let store = FileMetadataStore::open(dir.path(), "c".into()).unwrap();
         let t = topic("a", 2);
         store.create_topic(t.clone()).unwrap();
-        assert!(matches!(store.create_topic(t.clone()), Err(MetadataError::TopicExists(_))));
+        assert!(matches!(
+            store.create_topic(t.clone()),
+            Err(MetadataError::TopicExists(_))
+        ));
         store.add_partitions("a", vec![vec![1]]).unwrap();
-        store.set_topic_configs("a", [("retention.ms".to_string(), "5".to_string())].into()).unwrap();
-        store.set_broker_configs([("log.retention.ms".to_string(), "9".to_string())].into()).unwrap();
+        store
+            .set_topic_configs("a", [("retention.ms".to_string(), "5".to_string())].into())
+            .unwrap();
+        store
+            .set_broker_configs([("log.retention.ms".to_string(), "9".to_string())].into())
+            .unwrap();
         let first = store.allocate_producer_ids(1000).unwrap();
         drop(store);
 
@@ -183,7 +231,10 @@ mod tests {
         assert_eq!(store.broker_configs()["log.retention.ms"], "9");
         assert_eq!(store.allocate_producer_ids(1000).unwrap(), first + 1000);
         store.delete_topic("a").unwrap();
-        assert!(matches!(store.delete_topic("a"), Err(MetadataError::UnknownTopic(_))));
+        assert!(matches!(
+            store.delete_topic("a"),
+            Err(MetadataError::UnknownTopic(_))
+        ));
         assert!(!dir.path().join("tidewater-metadata.tmp").exists());
     }
 

@@ -22,28 +22,47 @@ pub struct MetaProperties {
 /// Why formatting or opening log dirs was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaPropertiesError {
-    #[error("invalid cluster id `{0}`: use 1-64 characters from [A-Za-z0-9_-] (e.g. from `kafka-storage.sh random-uuid`)")]
+    #[error(
+        "invalid cluster id `{0}`: use 1-64 characters from [A-Za-z0-9_-] (e.g. from `kafka-storage.sh random-uuid`)"
+    )]
     InvalidClusterId(String),
     #[error(
         "log directory {dir} is not formatted; run `tidewater-broker format --config <FILE> --cluster-id <ID>` first"
     )]
     NotFormatted { dir: PathBuf },
     #[error("log directory {dir} is already formatted for cluster {existing}, not {requested}")]
-    ClusterMismatch { dir: PathBuf, existing: String, requested: String },
+    ClusterMismatch {
+        dir: PathBuf,
+        existing: String,
+        requested: String,
+    },
     #[error("log directory {dir} belongs to node {existing}, but node.id is {configured}")]
-    NodeMismatch { dir: PathBuf, existing: i32, configured: i32 },
+    NodeMismatch {
+        dir: PathBuf,
+        existing: i32,
+        configured: i32,
+    },
     #[error("{path} is invalid: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MetaPropertiesError + '_ {
-    move |source| MetaPropertiesError::Io { path: path.to_path_buf(), source }
+    move |source| MetaPropertiesError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn valid_cluster_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Reads `dir/meta.properties`, `Ok(None)` when absent.
@@ -55,20 +74,34 @@ fn read(dir: &Path) -> Result<Option<MetaProperties>, MetaPropertiesError> {
         Err(e) => return Err(io(&path)(e)),
     };
     let props = parse_properties(&text);
-    let invalid = |reason: &str| MetaPropertiesError::Invalid { path: path.clone(), reason: reason.into() };
-    let cluster_id = props.get("cluster.id").ok_or_else(|| invalid("no cluster.id"))?.clone();
+    let invalid = |reason: &str| MetaPropertiesError::Invalid {
+        path: path.clone(),
+        reason: reason.into(),
+    };
+    let cluster_id = props
+        .get("cluster.id")
+        .ok_or_else(|| invalid("no cluster.id"))?
+        .clone();
     let node_id = props
         .get("node.id")
         .ok_or_else(|| invalid("no node.id"))?
         .parse()
         .map_err(|_| invalid("node.id is not a number"))?;
     let directory_id = props.get("directory.id").cloned().unwrap_or_default();
-    Ok(Some(MetaProperties { cluster_id, node_id, directory_id }))
+    Ok(Some(MetaProperties {
+        cluster_id,
+        node_id,
+        directory_id,
+    }))
 }
 
 /// `format`: writes `meta.properties` into every dir (creating it). Idempotent for
 /// the same cluster id; refuses a dir formatted for another cluster or node.
-pub fn format_log_dirs(dirs: &[PathBuf], cluster_id: &str, node_id: i32) -> Result<(), MetaPropertiesError> {
+pub fn format_log_dirs(
+    dirs: &[PathBuf],
+    cluster_id: &str,
+    node_id: i32,
+) -> Result<(), MetaPropertiesError> {
     if !valid_cluster_id(cluster_id) {
         return Err(MetaPropertiesError::InvalidClusterId(cluster_id.into()));
     }
@@ -109,7 +142,8 @@ pub fn format_log_dirs(dirs: &[PathBuf], cluster_id: &str, node_id: i32) -> Resu
 pub fn read_cluster_id(dirs: &[PathBuf], node_id: i32) -> Result<String, MetaPropertiesError> {
     let mut cluster: Option<String> = None;
     for dir in dirs {
-        let meta = read(dir)?.ok_or_else(|| MetaPropertiesError::NotFormatted { dir: dir.clone() })?;
+        let meta =
+            read(dir)?.ok_or_else(|| MetaPropertiesError::NotFormatted { dir: dir.clone() })?;
         if meta.node_id != node_id {
             return Err(MetaPropertiesError::NodeMismatch {
                 dir: dir.clone(),
@@ -129,7 +163,9 @@ pub fn read_cluster_id(dirs: &[PathBuf], node_id: i32) -> Result<String, MetaPro
             None => cluster = Some(meta.cluster_id),
         }
     }
-    cluster.ok_or_else(|| MetaPropertiesError::NotFormatted { dir: PathBuf::from("<no log.dirs>") })
+    cluster.ok_or_else(|| MetaPropertiesError::NotFormatted {
+        dir: PathBuf::from("<no log.dirs>"),
+    })
 }
 
 #[cfg(test)]
@@ -140,21 +176,38 @@ mod tests {
     fn format_is_idempotent_and_refuses_other_clusters() {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = vec![tmp.path().join("a"), tmp.path().join("b")];
-        assert!(matches!(read_cluster_id(&dirs, 1), Err(MetaPropertiesError::NotFormatted { .. })));
+        assert!(matches!(
+            read_cluster_id(&dirs, 1),
+            Err(MetaPropertiesError::NotFormatted { .. })
+        ));
         format_log_dirs(&dirs, "abc-DEF_1", 1).unwrap();
         format_log_dirs(&dirs, "abc-DEF_1", 1).unwrap();
         assert_eq!(read_cluster_id(&dirs, 1).unwrap(), "abc-DEF_1");
         let err = format_log_dirs(&dirs, "other", 1).unwrap_err();
-        assert!(matches!(err, MetaPropertiesError::ClusterMismatch { .. }), "{err}");
-        assert!(matches!(format_log_dirs(&dirs, "abc-DEF_1", 2), Err(MetaPropertiesError::NodeMismatch { .. })));
-        assert!(matches!(read_cluster_id(&dirs, 2), Err(MetaPropertiesError::NodeMismatch { .. })));
-        assert!(matches!(format_log_dirs(&dirs, "bad id!", 1), Err(MetaPropertiesError::InvalidClusterId(_))));
+        assert!(
+            matches!(err, MetaPropertiesError::ClusterMismatch { .. }),
+            "{err}"
+        );
+        assert!(matches!(
+            format_log_dirs(&dirs, "abc-DEF_1", 2),
+            Err(MetaPropertiesError::NodeMismatch { .. })
+        ));
+        assert!(matches!(
+            read_cluster_id(&dirs, 2),
+            Err(MetaPropertiesError::NodeMismatch { .. })
+        ));
+        assert!(matches!(
+            format_log_dirs(&dirs, "bad id!", 1),
+            Err(MetaPropertiesError::InvalidClusterId(_))
+        ));
     }
 
     #[test]
     fn not_formatted_message_names_the_command() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = read_cluster_id(&[tmp.path().to_path_buf()], 1).unwrap_err().to_string();
+        let err = read_cluster_id(&[tmp.path().to_path_buf()], 1)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tidewater-broker format"), "{err}");
     }
 }

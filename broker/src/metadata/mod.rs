@@ -37,9 +37,15 @@ pub enum MetadataError {
     #[error("topic {0} has {1} partitions; partitions can only be added")]
     PartitionCount(String, usize),
     #[error("cannot persist metadata to {path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("metadata file {path} is corrupt: {reason}")]
-    Corrupt { path: std::path::PathBuf, reason: String },
+    Corrupt {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 impl MetadataError {
@@ -62,12 +68,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn topics(&self) -> Vec<TopicMetadata>;
     fn topic(&self, name: &str) -> Option<TopicMetadata>;
     fn topic_by_id(&self, id: Uuid) -> Option<TopicMetadata>;
+    fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.topic(topic)
+            .is_some_and(|t| t.partitions.contains_key(&partition))
+    }
     fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError>;
     fn delete_topic(&self, name: &str) -> Result<TopicMetadata, MetadataError>;
     /// Appends partitions with the given replica assignments.
-    fn add_partitions(&self, name: &str, assignments: Vec<Vec<i32>>) -> Result<TopicMetadata, MetadataError>;
+    fn add_partitions(
+        &self,
+        name: &str,
+        assignments: Vec<Vec<i32>>,
+    ) -> Result<TopicMetadata, MetadataError>;
     /// Replaces the topic's config overrides.
-    fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>) -> Result<(), MetadataError>;
+    fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError>;
     fn broker_configs(&self) -> BTreeMap<String, String>;
     /// Replaces the dynamic (cluster-wide default) broker configs.
     fn set_broker_configs(&self, configs: BTreeMap<String, String>) -> Result<(), MetadataError>;

@@ -18,7 +18,11 @@ use tracing::{debug, warn};
 
 use crate::state::Broker;
 
-fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
@@ -30,10 +34,18 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes
 /// Routes one request. Public for in-process tests.
 pub fn route(broker: &Broker, method: &Method, path: &str) -> Response<Full<Bytes>> {
     if method != Method::GET && method != Method::HEAD {
-        return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n");
+        return respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n",
+        );
     }
     match path {
-        "/metrics" => respond(StatusCode::OK, "text/plain; version=0.0.4", broker.metrics.render(broker)),
+        "/metrics" => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            broker.metrics.render(broker),
+        ),
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" if broker.is_ready() => respond(StatusCode::OK, "text/plain", "ready\n"),
         "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n"),
@@ -42,7 +54,11 @@ pub fn route(broker: &Broker, method: &Method, path: &str) -> Response<Full<Byte
 }
 
 /// Serves HTTP on `listener` until `shutdown` fires.
-pub async fn serve_http(listener: TcpListener, broker: Arc<Broker>, mut shutdown: broadcast::Receiver<()>) {
+pub async fn serve_http(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut shutdown: broadcast::Receiver<()>,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.recv() => return,
@@ -60,7 +76,10 @@ pub async fn serve_http(listener: TcpListener, broker: Arc<Broker>, mut shutdown
                 let resp = route(&broker, req.method(), req.uri().path());
                 async move { Ok::<_, Infallible>(resp) }
             });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 debug!(%peer, error = %e, "http connection ended with error");
             }
         });

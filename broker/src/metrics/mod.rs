@@ -9,7 +9,8 @@ mod http;
 pub use http::serve_http;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::state::Broker;
@@ -38,20 +39,25 @@ pub struct Metrics {
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    r.register(Box::new(c.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     c
 }
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    r.register(Box::new(g.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     g
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    r.register(Box::new(g.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     g
 }
 
@@ -67,16 +73,37 @@ impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
         let request_time = HistogramVec::new(
-            HistogramOpts::new("kafka_network_requestmetrics_totaltimems", "Request total time in ms, by API")
-                .buckets(vec![0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0]),
+            HistogramOpts::new(
+                "kafka_network_requestmetrics_totaltimems",
+                "Request total time in ms, by API",
+            )
+            .buckets(vec![
+                0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+            ]),
             &["request"],
         )
         .unwrap_or_else(|e| panic!("histogram: {e}"));
-        r.register(Box::new(request_time.clone())).unwrap_or_else(|e| panic!("histogram: {e}"));
+        r.register(Box::new(request_time.clone()))
+            .unwrap_or_else(|e| panic!("histogram: {e}"));
         Metrics {
-            messages_in: counter(&r, "kafka_server_brokertopicmetrics_messagesin_total", "Messages appended", &["topic"]),
-            bytes_in: counter(&r, "kafka_server_brokertopicmetrics_bytesin_total", "Bytes produced", &["topic"]),
-            bytes_out: counter(&r, "kafka_server_brokertopicmetrics_bytesout_total", "Bytes fetched", &["topic"]),
+            messages_in: counter(
+                &r,
+                "kafka_server_brokertopicmetrics_messagesin_total",
+                "Messages appended",
+                &["topic"],
+            ),
+            bytes_in: counter(
+                &r,
+                "kafka_server_brokertopicmetrics_bytesin_total",
+                "Bytes produced",
+                &["topic"],
+            ),
+            bytes_out: counter(
+                &r,
+                "kafka_server_brokertopicmetrics_bytesout_total",
+                "Bytes fetched",
+                &["topic"],
+            ),
             failed_produce: counter(
                 &r,
                 "kafka_server_brokertopicmetrics_failedproducerequests_total",
@@ -89,10 +116,25 @@ impl Metrics {
                 "Failed fetch requests",
                 &["topic"],
             ),
-            requests: counter(&r, "kafka_network_requestmetrics_requests_total", "Requests, by API", &["request", "version"]),
-            request_errors: counter(&r, "kafka_network_requestmetrics_errors_total", "Error codes sent, by API", &["request", "error"]),
+            requests: counter(
+                &r,
+                "kafka_network_requestmetrics_requests_total",
+                "Requests, by API",
+                &["request", "version"],
+            ),
+            request_errors: counter(
+                &r,
+                "kafka_network_requestmetrics_errors_total",
+                "Error codes sent, by API",
+                &["request", "error"],
+            ),
             request_time,
-            connections: gauge_vec(&r, "kafka_server_socketservermetrics_connection_count", "Open connections", &["listener"]),
+            connections: gauge_vec(
+                &r,
+                "kafka_server_socketservermetrics_connection_count",
+                "Open connections",
+                &["listener"],
+            ),
             connections_created: counter(
                 &r,
                 "kafka_server_socketservermetrics_connection_creation_total",
@@ -105,11 +147,34 @@ impl Metrics {
                 "Connections closed",
                 &["listener"],
             ),
-            log_size: gauge_vec(&r, "kafka_log_log_size", "Partition size in bytes", &["topic", "partition"]),
-            log_end_offset: gauge_vec(&r, "kafka_log_log_logendoffset", "Log end offset", &["topic", "partition"]),
-            log_start_offset: gauge_vec(&r, "kafka_log_log_logstartoffset", "Log start offset", &["topic", "partition"]),
-            partition_count: gauge(&r, "kafka_server_replicamanager_partitioncount", "Partitions on this broker"),
-            leader_count: gauge(&r, "kafka_server_replicamanager_leadercount", "Partitions this broker leads"),
+            log_size: gauge_vec(
+                &r,
+                "kafka_log_log_size",
+                "Partition size in bytes",
+                &["topic", "partition"],
+            ),
+            log_end_offset: gauge_vec(
+                &r,
+                "kafka_log_log_logendoffset",
+                "Log end offset",
+                &["topic", "partition"],
+            ),
+            log_start_offset: gauge_vec(
+                &r,
+                "kafka_log_log_logstartoffset",
+                "Log start offset",
+                &["topic", "partition"],
+            ),
+            partition_count: gauge(
+                &r,
+                "kafka_server_replicamanager_partitioncount",
+                "Partitions on this broker",
+            ),
+            leader_count: gauge(
+                &r,
+                "kafka_server_replicamanager_leadercount",
+                "Partitions this broker leads",
+            ),
             under_replicated: gauge(
                 &r,
                 "kafka_server_replicamanager_underreplicatedpartitions",
@@ -126,7 +191,9 @@ impl Metrics {
     }
 
     pub fn produced(&self, topic: &str, messages: u64, bytes: u64) {
-        self.messages_in.with_label_values(&[topic]).inc_by(messages);
+        self.messages_in
+            .with_label_values(&[topic])
+            .inc_by(messages);
         self.bytes_in.with_label_values(&[topic]).inc_by(bytes);
     }
 
@@ -144,17 +211,23 @@ impl Metrics {
 
     /// One request answered: count, latency, and any top-level error code.
     pub fn request(&self, api: &str, version: i16, millis: f64) {
-        self.requests.with_label_values(&[api, &version.to_string()]).inc();
+        self.requests
+            .with_label_values(&[api, &version.to_string()])
+            .inc();
         self.request_time.with_label_values(&[api]).observe(millis);
     }
 
     pub fn request_error(&self, api: &str, error_code: i16) {
-        self.request_errors.with_label_values(&[api, &error_code.to_string()]).inc();
+        self.request_errors
+            .with_label_values(&[api, &error_code.to_string()])
+            .inc();
     }
 
     pub fn connection_opened(&self, listener: &str) {
         self.connections.with_label_values(&[listener]).inc();
-        self.connections_created.with_label_values(&[listener]).inc();
+        self.connections_created
+            .with_label_values(&[listener])
+            .inc();
     }
 
     pub fn connection_closed(&self, listener: &str) {
@@ -171,7 +244,13 @@ impl Metrics {
 
     /// Drops a deleted topic's series (Kafka unregisters its beans too).
     pub fn topic_deleted(&self, topic: &str) {
-        for family in [&self.messages_in, &self.bytes_in, &self.bytes_out, &self.failed_produce, &self.failed_fetch] {
+        for family in [
+            &self.messages_in,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.failed_produce,
+            &self.failed_fetch,
+        ] {
             let _ = family.remove_label_values(&[topic]);
         }
     }
@@ -185,9 +264,15 @@ impl Metrics {
         for (tp, log) in &logs {
             let p = tp.partition.to_string();
             let labels = [tp.topic.as_str(), p.as_str()];
-            self.log_size.with_label_values(&labels).set(i64::try_from(log.size_in_bytes()).unwrap_or(i64::MAX));
-            self.log_end_offset.with_label_values(&labels).set(log.log_end_offset());
-            self.log_start_offset.with_label_values(&labels).set(log.log_start_offset());
+            self.log_size
+                .with_label_values(&labels)
+                .set(i64::try_from(log.size_in_bytes()).unwrap_or(i64::MAX));
+            self.log_end_offset
+                .with_label_values(&labels)
+                .set(log.log_end_offset());
+            self.log_start_offset
+                .with_label_values(&labels)
+                .set(log.log_start_offset());
         }
         let n = i64::try_from(logs.len()).unwrap_or(i64::MAX);
         self.partition_count.set(n);

@@ -27,7 +27,9 @@ pub enum Decoded {
     Request(Box<DecodedRequest>),
     /// ApiVersions at a version we do not speak: Kafka answers UNSUPPORTED_VERSION
     /// in a v0 response so the client can retry with a version it finds there.
-    UnsupportedApiVersions { correlation_id: i32 },
+    UnsupportedApiVersions {
+        correlation_id: i32,
+    },
 }
 
 /// Why a frame could not be decoded. Each closes the connection (as Kafka does).
@@ -40,7 +42,11 @@ pub enum DecodeError {
     #[error("unsupported version {version} of {api:?}")]
     UnsupportedVersion { api: ApiKey, version: i16 },
     #[error("malformed {api:?} v{version} request: {reason}")]
-    Malformed { api: ApiKey, version: i16, reason: String },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
 }
 
 /// Why a response could not be encoded (a bug, never client input).
@@ -67,13 +73,27 @@ pub fn decode_request(frame: &[u8]) -> Result<Decoded, DecodeError> {
             let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
             return Ok(Decoded::UnsupportedApiVersions { correlation_id });
         }
-        return Err(DecodeError::UnsupportedVersion { api: api_key, version });
+        return Err(DecodeError::UnsupportedVersion {
+            api: api_key,
+            version,
+        });
     }
-    let malformed = |e: String| DecodeError::Malformed { api: api_key, version, reason: e };
+    let malformed = |e: String| DecodeError::Malformed {
+        api: api_key,
+        version,
+        reason: e,
+    };
     let mut buf = Bytes::copy_from_slice(frame);
-    let header = RequestHeader::decode(&mut buf, api_key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
-    let body = RequestKind::decode(api_key, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
-    Ok(Decoded::Request(Box::new(DecodedRequest { header, api_key, version, body })))
+    let header = RequestHeader::decode(&mut buf, api_key.request_header_version(version))
+        .map_err(|e| malformed(e.to_string()))?;
+    let body =
+        RequestKind::decode(api_key, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
+    Ok(Decoded::Request(Box::new(DecodedRequest {
+        header,
+        api_key,
+        version,
+        body,
+    })))
 }
 
 /// Encodes a response frame including its 4-byte size prefix. ApiVersions always
@@ -84,15 +104,23 @@ pub fn encode_response(
     correlation_id: i32,
     body: &ResponseKind,
 ) -> Result<BytesMut, EncodeError> {
-    let err = |reason: String| EncodeError { api: api_key, version, reason };
+    let err = |reason: String| EncodeError {
+        api: api_key,
+        version,
+        reason,
+    };
     let header_version = body.header_version(version);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0);
-    header.encode(&mut buf, header_version).map_err(|e| err(e.to_string()))?;
-    body.encode(&mut buf, version).map_err(|e| err(e.to_string()))?;
-    let size = i32::try_from(buf.len() - 4).map_err(|_| err("response larger than 2 GiB".into()))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| err(e.to_string()))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| err(e.to_string()))?;
+    let size =
+        i32::try_from(buf.len() - 4).map_err(|_| err("response larger than 2 GiB".into()))?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf)
 }

@@ -3,7 +3,9 @@
 //! of a failing case; PROPTEST_RNG_SEED replays it).
 
 use bytes::{BufMut, BytesMut};
-use kafka_protocol::messages::{ApiKey, MetadataRequest, ProduceRequest, RequestHeader, RequestKind};
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, ProduceRequest, RequestHeader, RequestKind,
+};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
 
@@ -16,7 +18,9 @@ fn encode(api: ApiKey, version: i16, body: &RequestKind) -> Vec<u8> {
     header.correlation_id = 42;
     header.client_id = Some(StrBytes::from_static_str("proptest"));
     let mut buf = BytesMut::new();
-    header.encode(&mut buf, api.request_header_version(version)).unwrap();
+    header
+        .encode(&mut buf, api.request_header_version(version))
+        .unwrap();
     body.encode(&mut buf, version).unwrap();
     buf.to_vec()
 }
@@ -40,7 +44,9 @@ fn seeds() -> Vec<Vec<u8>> {
 #[test]
 fn valid_requests_decode() {
     for frame in seeds() {
-        let Decoded::Request(r) = decode_request(&frame).unwrap() else { panic!("not a request") };
+        let Decoded::Request(r) = decode_request(&frame).unwrap() else {
+            panic!("not a request")
+        };
         assert_eq!(r.header.correlation_id, 42);
     }
 }

@@ -52,13 +52,21 @@ mod tests {
     fn every_advertised_range_is_decodable_by_the_codec() {
         for (api, min, max) in SUPPORTED_APIS {
             let codec = api.valid_versions();
-            assert!(codec.min <= *min && *max <= codec.max, "{api:?} {min}-{max} vs {codec}");
+            assert!(
+                codec.min <= *min && *max <= codec.max,
+                "{api:?} {min}-{max} vs {codec}"
+            );
         }
     }
 
     #[test]
     fn transactions_are_not_advertised() {
-        for api in [ApiKey::AddPartitionsToTxn, ApiKey::EndTxn, ApiKey::TxnOffsetCommit, ApiKey::SaslHandshake] {
+        for api in [
+            ApiKey::AddPartitionsToTxn,
+            ApiKey::EndTxn,
+            ApiKey::TxnOffsetCommit,
+            ApiKey::SaslHandshake,
+        ] {
             assert!(supported_range(api).is_none());
         }
     }

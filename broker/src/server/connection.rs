@@ -82,7 +82,10 @@ async fn run(
         let size = usize::try_from(size)
             .ok()
             .filter(|s| *s <= limits.max_request_bytes)
-            .ok_or(ConnectionError::Oversized(i64::from(size), limits.max_request_bytes))?;
+            .ok_or(ConnectionError::Oversized(
+                i64::from(size),
+                limits.max_request_bytes,
+            ))?;
         let permits = u32::try_from(size.clamp(1, limits.inflight_capacity)).unwrap_or(u32::MAX);
         let _permit = limits
             .inflight_bytes
@@ -100,7 +103,12 @@ async fn run(
             }
             Decoded::Request(request) => {
                 let ctx = RequestContext {
-                    client_id: request.header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                    client_id: request
+                        .header
+                        .client_id
+                        .as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
                     client_host: client_host.clone(),
                     listener: listener.to_string(),
                     correlation_id: request.header.correlation_id,
@@ -112,9 +120,11 @@ async fn run(
                     let out = encode_response(api, version, correlation_id, &body)?;
                     write_half.write_all(&out).await?;
                 }
-                broker
-                    .metrics
-                    .request(&format!("{api:?}"), version, started.elapsed().as_secs_f64() * 1000.0);
+                broker.metrics.request(
+                    &format!("{api:?}"),
+                    version,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
             }
         }
     }

@@ -19,7 +19,10 @@ use crate::metrics::serve_http;
 use crate::state::{Broker, StartupError};
 
 /// Runs the broker until `shutdown_signal` completes, then shuts down cleanly.
-pub async fn run(config: BrokerConfig, shutdown_signal: impl Future<Output = ()>) -> Result<(), StartupError> {
+pub async fn run(
+    config: BrokerConfig,
+    shutdown_signal: impl Future<Output = ()>,
+) -> Result<(), StartupError> {
     let server = Server::start(config).await?;
     shutdown_signal.await;
     info!("shutdown requested");
@@ -40,7 +43,9 @@ pub struct Server {
 }
 
 async fn bind(what: &'static str, addr: String) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(&addr).await.map_err(|source| StartupError::Bind { what, addr, source })
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| StartupError::Bind { what, addr, source })
 }
 
 impl Server {
@@ -48,8 +53,16 @@ impl Server {
     pub async fn start(mut config: BrokerConfig) -> Result<Server, StartupError> {
         let mut bound = Vec::new();
         for l in &config.listeners {
-            let host = if l.host.is_empty() { "0.0.0.0".to_string() } else { l.host.clone() };
-            let addr = if host.contains(':') { format!("[{host}]:{}", l.port) } else { format!("{host}:{}", l.port) };
+            let host = if l.host.is_empty() {
+                "0.0.0.0".to_string()
+            } else {
+                l.host.clone()
+            };
+            let addr = if host.contains(':') {
+                format!("[{host}]:{}", l.port)
+            } else {
+                format!("{host}:{}", l.port)
+            };
             let listener = bind("listener", addr).await?;
             let local = listener.local_addr().map_err(|source| StartupError::Bind {
                 what: "listener",
@@ -77,15 +90,22 @@ impl Server {
         })?;
         let max_connections = config.max_connections;
         let limits = Arc::new(ConnectionLimits {
-            max_request_bytes: usize::try_from(config.socket_request_max_bytes).unwrap_or(usize::MAX),
-            inflight_bytes: Arc::new(Semaphore::new(config.queued_max_request_bytes.min(Semaphore::MAX_PERMITS))),
-            inflight_capacity: config.queued_max_request_bytes.min(Semaphore::MAX_PERMITS).min(u32::MAX as usize),
+            max_request_bytes: usize::try_from(config.socket_request_max_bytes)
+                .unwrap_or(usize::MAX),
+            inflight_bytes: Arc::new(Semaphore::new(
+                config.queued_max_request_bytes.min(Semaphore::MAX_PERMITS),
+            )),
+            inflight_capacity: config
+                .queued_max_request_bytes
+                .min(Semaphore::MAX_PERMITS)
+                .min(u32::MAX as usize),
         });
         // Startup blocks the runtime on purpose: nothing else runs before it is done.
         let broker = Broker::open(config)?;
         let (shutdown_tx, _) = broadcast::channel(1);
         let (drained_tx, drained_rx) = mpsc::channel(1);
-        let connection_slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+        let connection_slots =
+            Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
         let mut accept_tasks = Vec::new();
         let mut listeners = Vec::new();
         for (name, local, listener) in bound {
@@ -189,3 +209,6 @@ fn local_hostname() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
 }
+
+#[cfg(test)]
+mod tests;

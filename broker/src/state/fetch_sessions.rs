@@ -73,7 +73,9 @@ impl FetchContext {
     pub fn session_id(&self) -> i32 {
         match self.kind {
             SessionKind::Sessionless => 0,
-            SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => session_id,
+            SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => {
+                session_id
+            }
         }
     }
 }
@@ -92,7 +94,12 @@ pub struct FetchSessionCache {
 impl FetchSessionCache {
     /// `first_id` seeds session ids (random in production, fixed in tests).
     pub fn new(max_slots: usize, first_id: i32) -> Self {
-        FetchSessionCache { max_slots, sessions: HashMap::new(), next_id: first_id.max(1), tick: 0 }
+        FetchSessionCache {
+            max_slots,
+            sessions: HashMap::new(),
+            next_id: first_id.max(1),
+            tick: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -116,17 +123,27 @@ impl FetchSessionCache {
         match epoch {
             FINAL_EPOCH => {
                 self.sessions.remove(&session_id);
-                Ok(FetchContext { kind: SessionKind::Sessionless, partitions: requested })
+                Ok(FetchContext {
+                    kind: SessionKind::Sessionless,
+                    partitions: requested,
+                })
             }
             INITIAL_EPOCH => {
                 if session_id != 0 {
                     self.sessions.remove(&session_id);
                 }
                 if self.max_slots == 0 {
-                    return Ok(FetchContext { kind: SessionKind::Sessionless, partitions: requested });
+                    return Ok(FetchContext {
+                        kind: SessionKind::Sessionless,
+                        partitions: requested,
+                    });
                 }
                 while self.sessions.len() >= self.max_slots {
-                    let Some(lru) = self.sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id)
+                    let Some(lru) = self
+                        .sessions
+                        .iter()
+                        .min_by_key(|(_, s)| s.last_used)
+                        .map(|(id, _)| *id)
                     else {
                         break;
                     };
@@ -135,10 +152,28 @@ impl FetchSessionCache {
                 let id = self.allocate_id();
                 let partitions = requested
                     .iter()
-                    .map(|p| (p.tp.clone(), Cached { request: p.clone(), last_sent: None }))
+                    .map(|p| {
+                        (
+                            p.tp.clone(),
+                            Cached {
+                                request: p.clone(),
+                                last_sent: None,
+                            },
+                        )
+                    })
                     .collect();
-                self.sessions.insert(id, Session { epoch: next_epoch(epoch), partitions, last_used: self.tick });
-                Ok(FetchContext { kind: SessionKind::Full { session_id: id }, partitions: requested })
+                self.sessions.insert(
+                    id,
+                    Session {
+                        epoch: next_epoch(epoch),
+                        partitions,
+                        last_used: self.tick,
+                    },
+                );
+                Ok(FetchContext {
+                    kind: SessionKind::Full { session_id: id },
+                    partitions: requested,
+                })
             }
             _ => {
                 let session = self
@@ -155,14 +190,27 @@ impl FetchSessionCache {
                     match session.partitions.get_mut(&p.tp) {
                         Some(c) => c.request = p,
                         None => {
-                            session.partitions.insert(p.tp.clone(), Cached { request: p, last_sent: None });
+                            session.partitions.insert(
+                                p.tp.clone(),
+                                Cached {
+                                    request: p,
+                                    last_sent: None,
+                                },
+                            );
                         }
                     }
                 }
                 session.epoch = next_epoch(epoch);
                 session.last_used = self.tick;
-                let partitions = session.partitions.values().map(|c| c.request.clone()).collect();
-                Ok(FetchContext { kind: SessionKind::Incremental { session_id }, partitions })
+                let partitions = session
+                    .partitions
+                    .values()
+                    .map(|c| c.request.clone())
+                    .collect();
+                Ok(FetchContext {
+                    kind: SessionKind::Incremental { session_id },
+                    partitions,
+                })
             }
         }
     }
@@ -173,7 +221,9 @@ impl FetchSessionCache {
     pub fn complete(&mut self, ctx: &FetchContext, outcomes: &[PartitionOutcome]) -> Vec<bool> {
         let session_id = match ctx.kind {
             SessionKind::Sessionless => return vec![true; outcomes.len()],
-            SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => session_id,
+            SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => {
+                session_id
+            }
         };
         let incremental = matches!(ctx.kind, SessionKind::Incremental { .. });
         let Some(session) = self.sessions.get_mut(&session_id) else {
@@ -183,7 +233,9 @@ impl FetchSessionCache {
             .iter()
             .zip(outcomes)
             .map(|(p, o)| {
-                let Some(cached) = session.partitions.get_mut(&p.tp) else { return true };
+                let Some(cached) = session.partitions.get_mut(&p.tp) else {
+                    return true;
+                };
                 let now = (o.high_watermark, o.log_start_offset);
                 let changed = cached.last_sent != Some(now);
                 cached.last_sent = Some(now);
@@ -195,7 +247,11 @@ impl FetchSessionCache {
     fn allocate_id(&mut self) -> i32 {
         loop {
             let id = self.next_id;
-            self.next_id = if self.next_id == i32::MAX { 1 } else { self.next_id + 1 };
+            self.next_id = if self.next_id == i32::MAX {
+                1
+            } else {
+                self.next_id + 1
+            };
             if !self.sessions.contains_key(&id) {
                 return id;
             }
@@ -221,27 +277,48 @@ mod tests {
     }
 
     fn outcome(hw: i64, has_records: bool) -> PartitionOutcome {
-        PartitionOutcome { error_code: 0, high_watermark: hw, log_start_offset: 0, has_records }
+        PartitionOutcome {
+            error_code: 0,
+            high_watermark: hw,
+            log_start_offset: 0,
+            has_records,
+        }
     }
 
     #[test]
     fn full_then_incremental_only_reports_news() {
         let mut cache = FetchSessionCache::new(10, 7);
-        let ctx = cache.begin(0, 0, vec![part("a", 0, 0), part("a", 1, 0)], &[]).unwrap();
+        let ctx = cache
+            .begin(0, 0, vec![part("a", 0, 0), part("a", 1, 0)], &[])
+            .unwrap();
         assert_eq!(ctx.kind, SessionKind::Full { session_id: 7 });
-        assert_eq!(cache.complete(&ctx, &[outcome(5, true), outcome(0, false)]), vec![true, true]);
+        assert_eq!(
+            cache.complete(&ctx, &[outcome(5, true), outcome(0, false)]),
+            vec![true, true]
+        );
 
         // Epoch 1: nothing listed, both partitions still fetched; only news reported.
         let ctx = cache.begin(7, 1, vec![], &[]).unwrap();
         assert_eq!(ctx.partitions.len(), 2);
-        assert_eq!(cache.complete(&ctx, &[outcome(5, false), outcome(3, false)]), vec![false, true]);
+        assert_eq!(
+            cache.complete(&ctx, &[outcome(5, false), outcome(3, false)]),
+            vec![false, true]
+        );
 
         // Forget one, move the other's offset.
-        let ctx = cache.begin(7, 2, vec![part("a", 0, 5)], &[TopicPartition::new("a", 1)]).unwrap();
+        let ctx = cache
+            .begin(7, 2, vec![part("a", 0, 5)], &[TopicPartition::new("a", 1)])
+            .unwrap();
         assert_eq!(ctx.partitions, vec![part("a", 0, 5)]);
 
-        assert_eq!(cache.begin(7, 2, vec![], &[]).unwrap_err(), ResponseError::InvalidFetchSessionEpoch.code());
-        assert_eq!(cache.begin(99, 1, vec![], &[]).unwrap_err(), ResponseError::FetchSessionIdNotFound.code());
+        assert_eq!(
+            cache.begin(7, 2, vec![], &[]).unwrap_err(),
+            ResponseError::InvalidFetchSessionEpoch.code()
+        );
+        assert_eq!(
+            cache.begin(99, 1, vec![], &[]).unwrap_err(),
+            ResponseError::FetchSessionIdNotFound.code()
+        );
 
         // Final epoch closes the session.
         let ctx = cache.begin(7, -1, vec![part("a", 0, 5)], &[]).unwrap();
@@ -257,9 +334,18 @@ mod tests {
         cache.begin(a, 1, vec![], &[]).unwrap();
         let c = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
         assert_eq!(cache.len(), 2);
-        assert!(cache.begin(b, 1, vec![], &[]).is_err(), "b was least recently used");
+        assert!(
+            cache.begin(b, 1, vec![], &[]).is_err(),
+            "b was least recently used"
+        );
         assert!(cache.begin(a, 2, vec![], &[]).is_ok());
         assert!(cache.begin(c, 1, vec![], &[]).is_ok());
-        assert_eq!(FetchSessionCache::new(0, 1).begin(0, 0, vec![], &[]).unwrap().kind, SessionKind::Sessionless);
+        assert_eq!(
+            FetchSessionCache::new(0, 1)
+                .begin(0, 0, vec![], &[])
+                .unwrap()
+                .kind,
+            SessionKind::Sessionless
+        );
     }
 }

@@ -22,7 +22,8 @@ use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError};
 use crate::metadata::{
-    FileMetadataStore, MetaPropertiesError, MetadataError, MetadataStore, TopicMetadata, read_cluster_id,
+    FileMetadataStore, MetaPropertiesError, MetadataError, MetadataStore, TopicMetadata,
+    read_cluster_id,
 };
 use crate::metrics::Metrics;
 use fetch_sessions::FetchSessionCache;
@@ -70,7 +71,11 @@ pub enum StartupError {
     #[error("shutdown failed: {0}")]
     Shutdown(String),
     #[error("cannot bind {what} on {addr}: {source}")]
-    Bind { what: &'static str, addr: String, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// Everything a request handler may touch.
@@ -97,7 +102,10 @@ impl Broker {
     /// when missing and replays it into the group coordinator. Must run inside tokio.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartupError> {
         let cluster_id = read_cluster_id(&config.log_dirs, config.node_id)?;
-        let metadata: Arc<dyn MetadataStore> = Arc::new(FileMetadataStore::open(&config.log_dirs[0], cluster_id.clone())?);
+        let metadata: Arc<dyn MetadataStore> = Arc::new(FileMetadataStore::open(
+            &config.log_dirs[0],
+            cluster_id.clone(),
+        )?);
         let dynamic = metadata.broker_configs();
         let log_defaults = config.log_defaults(&dynamic)?;
         let logs = LogManager::open(config.log_manager_config(&dynamic)?)?;
@@ -118,9 +126,16 @@ impl Broker {
             },
             backend,
         );
-        let first_session_id = i32::from_be_bytes(Uuid::new_v4().as_bytes()[..4].try_into().unwrap_or([0, 0, 0, 1])) & 0x3fff_ffff;
+        let first_session_id = i32::from_be_bytes(
+            Uuid::new_v4().as_bytes()[..4]
+                .try_into()
+                .unwrap_or([0, 0, 0, 1]),
+        ) & 0x3fff_ffff;
         let broker = Arc::new(Broker {
-            fetch_sessions: Mutex::new(FetchSessionCache::new(config.fetch_session_cache_slots, first_session_id)),
+            fetch_sessions: Mutex::new(FetchSessionCache::new(
+                config.fetch_session_cache_slots,
+                first_session_id,
+            )),
             producer_ids: ProducerIdManager::new(metadata.clone()),
             metrics: Arc::new(Metrics::new()),
             cluster_id,
@@ -150,7 +165,10 @@ impl Broker {
         for topic in self.metadata.topics() {
             let config = self.topic_log_config(&topic.configs);
             for &p in topic.partitions.keys() {
-                let log = self.logs.get_or_create_log(&TopicPartition::new(topic.name.clone(), p), config.clone())?;
+                let log = self.logs.get_or_create_log(
+                    &TopicPartition::new(topic.name.clone(), p),
+                    config.clone(),
+                )?;
                 log.update_config(config.clone());
                 log.update_high_watermark(log.log_end_offset());
             }
@@ -158,8 +176,15 @@ impl Broker {
         let mut orphans: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for (tp, log) in self.logs.logs() {
             log.update_high_watermark(log.log_end_offset());
-            if self.metadata.topic(&tp.topic).is_none_or(|t| !t.partitions.contains_key(&tp.partition)) {
-                orphans.entry(tp.topic.clone()).or_default().push(tp.partition);
+            if self
+                .metadata
+                .topic(&tp.topic)
+                .is_none_or(|t| !t.partitions.contains_key(&tp.partition))
+            {
+                orphans
+                    .entry(tp.topic.clone())
+                    .or_default()
+                    .push(tp.partition);
             }
         }
         for (name, partitions) in orphans {
@@ -189,7 +214,10 @@ impl Broker {
         let wanted = self.config.offsets_topic_num_partitions;
         let configs: BTreeMap<String, String> = [
             ("cleanup.policy".to_string(), "compact".to_string()),
-            ("segment.bytes".to_string(), self.config.offsets_topic_segment_bytes.to_string()),
+            (
+                "segment.bytes".to_string(),
+                self.config.offsets_topic_segment_bytes.to_string(),
+            ),
         ]
         .into();
         let topic = match self.metadata.topic(OFFSETS_TOPIC) {
@@ -198,7 +226,9 @@ impl Broker {
                 let t = TopicMetadata {
                     name: OFFSETS_TOPIC.into(),
                     id: Uuid::new_v4(),
-                    partitions: (0..wanted).map(|p| (p, vec![self.config.node_id])).collect(),
+                    partitions: (0..wanted)
+                        .map(|p| (p, vec![self.config.node_id]))
+                        .collect(),
                     configs,
                 };
                 self.metadata.create_topic(t.clone())?;
@@ -215,35 +245,47 @@ impl Broker {
         }
         let config = self.topic_log_config(&topic.configs);
         for &p in topic.partitions.keys() {
-            self.logs.get_or_create_log(&TopicPartition::new(OFFSETS_TOPIC, p), config.clone())?;
+            self.logs
+                .get_or_create_log(&TopicPartition::new(OFFSETS_TOPIC, p), config.clone())?;
         }
         Ok(())
     }
 
     /// The broker-wide default topic config right now.
     pub fn log_defaults(&self) -> LogConfig {
-        self.log_defaults.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.log_defaults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A topic's effective config. Overrides were validated when stored; should
     /// one no longer parse (e.g. after an upgrade) the defaults apply and we warn.
     pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
         let defaults = self.log_defaults();
-        defaults.with_topic_overrides(overrides).unwrap_or_else(|e| {
-            warn!(error = %e, "stored topic config no longer valid; using broker defaults");
-            defaults
-        })
+        defaults
+            .with_topic_overrides(overrides)
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "stored topic config no longer valid; using broker defaults");
+                defaults
+            })
     }
 
     /// Replaces the dynamic broker configs and re-applies effective configs to
     /// every log (topics without an override follow the new defaults).
-    pub fn apply_dynamic_broker_configs(&self, dynamic: BTreeMap<String, String>) -> Result<(), ConfigError> {
+    pub fn apply_dynamic_broker_configs(
+        &self,
+        dynamic: BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
         let defaults = self.config.log_defaults(&dynamic)?;
         *self.log_defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
         for topic in self.metadata.topics() {
             let config = self.topic_log_config(&topic.configs);
             for &p in topic.partitions.keys() {
-                if let Some(log) = self.logs.get_log(&TopicPartition::new(topic.name.clone(), p)) {
+                if let Some(log) = self
+                    .logs
+                    .get_log(&TopicPartition::new(topic.name.clone(), p))
+                {
                     log.update_config(config.clone());
                 }
             }
@@ -251,8 +293,12 @@ impl Broker {
         Ok(())
     }
 
-    /// The log of a partition this broker leads.
+    /// The log of a partition this broker leads: the metadata must know the
+    /// partition (a deleted topic's logs may linger until removed in the background).
     pub fn log(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
+        if !self.metadata.has_partition(topic, partition) {
+            return None;
+        }
         self.logs.get_log(&TopicPartition::new(topic, partition))
     }
 

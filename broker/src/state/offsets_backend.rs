@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::{
-    Compression, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatchDecoder, RecordBatchEncoder,
-    RecordEncodeOptions, TimestampType,
+    Compression, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatchDecoder,
+    RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use tidewater_group::{OffsetsBackend, OffsetsRecord};
 use tidewater_storage::{LogManager, TopicPartition};
@@ -40,7 +40,9 @@ pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, 
             offset: i64::try_from(i).unwrap_or(i64::MAX),
             // The encoder starts a new batch whenever offset - sequence changes;
             // this keeps one batch whose base sequence is NO_SEQUENCE.
-            sequence: i32::try_from(i).unwrap_or(i32::MAX).wrapping_add(NO_SEQUENCE),
+            sequence: i32::try_from(i)
+                .unwrap_or(i32::MAX)
+                .wrapping_add(NO_SEQUENCE),
             timestamp,
             key: Some(key.clone()),
             value: value.clone(),
@@ -48,8 +50,15 @@ pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, 
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .map_err(|e| e.to_string())?;
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     Ok(buf.freeze())
 }
 
@@ -59,7 +68,10 @@ impl OffsetsBackend for LogOffsetsBackend {
             return Ok(());
         }
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-        let log = self.logs.get_log(&tp).ok_or(ResponseError::NotCoordinator.code())?;
+        let log = self
+            .logs
+            .get_log(&tp)
+            .ok_or(ResponseError::NotCoordinator.code())?;
         let batch = encode_batch(&records, now_ms()).map_err(|e| {
             warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
             ResponseError::UnknownServerError.code()
@@ -85,7 +97,9 @@ impl OffsetsBackend for LogOffsetsBackend {
 /// Reads a whole `__consumer_offsets` partition as (key, value) records in offset order.
 pub fn read_partition(logs: &LogManager, partition: i32) -> Vec<OffsetsRecord> {
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-    let Some(log) = logs.get_log(&tp) else { return Vec::new() };
+    let Some(log) = logs.get_log(&tp) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     let end = log.log_end_offset();

@@ -17,7 +17,10 @@ pub struct ProducerIdManager {
 
 impl ProducerIdManager {
     pub fn new(store: Arc<dyn MetadataStore>) -> Self {
-        ProducerIdManager { store, block: Mutex::new((0, 0)) }
+        ProducerIdManager {
+            store,
+            block: Mutex::new((0, 0)),
+        }
     }
 
     /// The next unused producer id.

@@ -25,7 +25,10 @@ pub fn validate(name: &str) -> Result<(), String> {
             "Topic name is illegal, it can't be longer than {MAX_NAME_LENGTH} characters, topic name: {name}"
         ));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
         return Err(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -74,7 +77,11 @@ mod tests {
     #[test]
     fn naming_policy() {
         assert!(check_naming_policy("orders-v1").is_ok());
-        assert!(check_naming_policy("orders.v1").unwrap_err().contains("'.'"));
+        assert!(
+            check_naming_policy("orders.v1")
+                .unwrap_err()
+                .contains("'.'")
+        );
         assert!(check_naming_policy("_private").unwrap_err().contains("'_'"));
     }
 }

@@ -22,35 +22,60 @@ impl Broker {
     pub fn check_new_topic_name(&self, name: &str) -> Result<(), TopicError> {
         topic_names::validate(name).map_err(|m| (E::InvalidTopicException.code(), m))?;
         if self.metadata.topic(name).is_some() {
-            return Err((E::TopicAlreadyExists.code(), format!("Topic '{name}' already exists.")));
+            return Err((
+                E::TopicAlreadyExists.code(),
+                format!("Topic '{name}' already exists."),
+            ));
         }
         let key = topic_names::collision_key(name);
-        if let Some(other) = self.metadata.topics().into_iter().find(|t| topic_names::collision_key(&t.name) == key) {
+        if let Some(other) = self
+            .metadata
+            .topics()
+            .into_iter()
+            .find(|t| topic_names::collision_key(&t.name) == key)
+        {
             return Err((
                 E::InvalidTopicException.code(),
-                format!("Topic '{name}' collides with existing topic: {}", other.name),
+                format!(
+                    "Topic '{name}' collides with existing topic: {}",
+                    other.name
+                ),
             ));
         }
         if self.config.topic_naming_policy_enable && !topic_names::is_internal(name) {
-            topic_names::check_naming_policy(name).map_err(|m| (E::InvalidTopicException.code(), m))?;
+            topic_names::check_naming_policy(name)
+                .map_err(|m| (E::InvalidTopicException.code(), m))?;
         }
         Ok(())
     }
 
     /// Checks a replica assignment: every replica must be a live broker (only
     /// this node), no duplicates, and all partitions the same replication factor.
-    pub fn check_assignment(&self, replicas: &[i32], expected_rf: Option<usize>) -> Result<(), TopicError> {
+    pub fn check_assignment(
+        &self,
+        replicas: &[i32],
+        expected_rf: Option<usize>,
+    ) -> Result<(), TopicError> {
         if replicas.is_empty() {
-            return Err((E::InvalidReplicaAssignment.code(), "Replica assignment must not be empty".into()));
+            return Err((
+                E::InvalidReplicaAssignment.code(),
+                "Replica assignment must not be empty".into(),
+            ));
         }
         if let Some(unknown) = replicas.iter().find(|r| **r != self.config.node_id) {
             return Err((
                 E::InvalidReplicaAssignment.code(),
-                format!("Replica assignment names broker {unknown}, which is not registered (live brokers: {})", self.config.node_id),
+                format!(
+                    "Replica assignment names broker {unknown}, which is not registered (live brokers: {})",
+                    self.config.node_id
+                ),
             ));
         }
         if replicas.len() > 1 {
-            return Err((E::InvalidReplicaAssignment.code(), "Duplicate brokers in replica assignment".into()));
+            return Err((
+                E::InvalidReplicaAssignment.code(),
+                "Duplicate brokers in replica assignment".into(),
+            ));
         }
         if expected_rf.is_some_and(|rf| rf != replicas.len()) {
             return Err((
@@ -74,11 +99,18 @@ impl Broker {
             .log_defaults()
             .with_topic_overrides(&configs)
             .map_err(|e| (E::InvalidConfig.code(), e.to_string()))?;
-        let topic = TopicMetadata { name: name.to_string(), id: Uuid::new_v4(), partitions, configs };
+        let topic = TopicMetadata {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
         if validate_only {
             return Ok(topic);
         }
-        self.metadata.create_topic(topic.clone()).map_err(|e| (e.error_code(), e.to_string()))?;
+        self.metadata
+            .create_topic(topic.clone())
+            .map_err(|e| (e.error_code(), e.to_string()))?;
         for &p in topic.partitions.keys() {
             let tp = TopicPartition::new(name, p);
             if let Err(e) = self.logs.get_or_create_log(&tp, config.clone()) {
@@ -93,19 +125,30 @@ impl Broker {
 
     /// Auto-creation for Metadata requests: broker defaults, Kafka's rules.
     pub fn auto_create_topic(&self, name: &str) -> Result<TopicMetadata, TopicError> {
-        let partitions = (0..self.config.num_partitions).map(|p| (p, vec![self.config.node_id])).collect();
+        let partitions = (0..self.config.num_partitions)
+            .map(|p| (p, vec![self.config.node_id]))
+            .collect();
         self.create_topic(name, partitions, BTreeMap::new(), false)
     }
 
     /// Deletes a topic's metadata and schedules its logs for deletion.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
         if !self.config.delete_topic_enable {
-            return Err((E::TopicDeletionDisabled.code(), "Topic deletion is disabled (delete.topic.enable=false)".into()));
+            return Err((
+                E::TopicDeletionDisabled.code(),
+                "Topic deletion is disabled (delete.topic.enable=false)".into(),
+            ));
         }
         if topic_names::is_internal(name) {
-            return Err((E::InvalidTopicException.code(), format!("Cannot delete internal topic {name}")));
+            return Err((
+                E::InvalidTopicException.code(),
+                format!("Cannot delete internal topic {name}"),
+            ));
         }
-        let topic = self.metadata.delete_topic(name).map_err(|e| (e.error_code(), e.to_string()))?;
+        let topic = self
+            .metadata
+            .delete_topic(name)
+            .map_err(|e| (e.error_code(), e.to_string()))?;
         for &p in topic.partitions.keys() {
             if let Err(e) = self.logs.delete_log(&TopicPartition::new(name, p)) {
                 warn!(topic = %name, partition = p, error = %e, "cannot delete log");
@@ -124,19 +167,32 @@ impl Broker {
         assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let topic = self
-            .metadata
-            .topic(name)
-            .ok_or_else(|| (E::UnknownTopicOrPartition.code(), format!("Topic '{name}' does not exist.")))?;
+        let topic = self.metadata.topic(name).ok_or_else(|| {
+            (
+                E::UnknownTopicOrPartition.code(),
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
         if name == OFFSETS_TOPIC {
-            return Err((E::InvalidPartitions.code(), format!("Cannot add partitions to internal topic {name}")));
+            return Err((
+                E::InvalidPartitions.code(),
+                format!("Cannot add partitions to internal topic {name}"),
+            ));
         }
         let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
         if count < current {
-            return Err((E::InvalidPartitions.code(), format!("Topic currently has {current} partitions, which is higher than the requested {count}.")));
+            return Err((
+                E::InvalidPartitions.code(),
+                format!(
+                    "Topic currently has {current} partitions, which is higher than the requested {count}."
+                ),
+            ));
         }
         if count == current {
-            return Err((E::InvalidPartitions.code(), format!("Topic already has {current} partitions.")));
+            return Err((
+                E::InvalidPartitions.code(),
+                format!("Topic already has {current} partitions."),
+            ));
         }
         let new = usize::try_from(count - current).unwrap_or(0);
         let assignments = match assignments {
@@ -144,7 +200,10 @@ impl Broker {
                 if a.len() != new {
                     return Err((
                         E::InvalidReplicaAssignment.code(),
-                        format!("Increasing the number of partitions by {new} but {} assignments provided.", a.len()),
+                        format!(
+                            "Increasing the number of partitions by {new} but {} assignments provided.",
+                            a.len()
+                        ),
                     ));
                 }
                 for r in &a {
@@ -158,7 +217,9 @@ impl Broker {
             return Ok(());
         }
         let config = self.topic_log_config(&topic.configs);
-        self.metadata.add_partitions(name, assignments).map_err(|e| (e.error_code(), e.to_string()))?;
+        self.metadata
+            .add_partitions(name, assignments)
+            .map_err(|e| (e.error_code(), e.to_string()))?;
         for p in current..count {
             self.logs
                 .get_or_create_log(&TopicPartition::new(name, p), config.clone())

@@ -16,9 +16,17 @@ use crate::state::offsets_backend::encode_batch;
 use crate::state::{Broker, now_ms};
 
 fn produce(b: &Broker, topic: &str, partition: i32, n: usize) {
-    let recs: Vec<_> = (0..n).map(|i| (Bytes::from(format!("k{i}")), Some(Bytes::from(vec![b'x'; 100])))).collect();
+    let recs: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                Bytes::from(format!("k{i}")),
+                Some(Bytes::from(vec![b'x'; 100])),
+            )
+        })
+        .collect();
     let log = b.log(topic, partition).unwrap();
-    log.append_as_leader(&encode_batch(&recs, now_ms()).unwrap(), 0, now_ms()).unwrap();
+    log.append_as_leader(&encode_batch(&recs, now_ms()).unwrap(), 0, now_ms())
+        .unwrap();
     log.update_high_watermark(log.log_end_offset());
     b.notifier.notify();
 }
@@ -45,7 +53,11 @@ fn request(topic: &str, offsets: &[(i32, i64)], max_wait_ms: i32, min_bytes: i32
 
 fn record_count(records: &Option<Bytes>) -> usize {
     let mut b = records.clone().unwrap_or_default();
-    RecordBatchDecoder::decode_all(&mut b).unwrap().iter().map(|s| s.records.len()).sum()
+    RecordBatchDecoder::decode_all(&mut b)
+        .unwrap()
+        .iter()
+        .map(|s| s.records.len())
+        .sum()
 }
 
 #[tokio::test]
@@ -60,9 +72,20 @@ async fn returns_stored_batches_up_to_the_high_watermark() {
     assert_eq!(p0.error_code, 0);
     assert_eq!(p0.high_watermark, 5);
     assert_eq!(record_count(&p0.records), 5);
-    assert_eq!(resp.responses[0].partitions[1].records.as_ref().map(Bytes::len), Some(0));
+    assert_eq!(
+        resp.responses[0].partitions[1]
+            .records
+            .as_ref()
+            .map(Bytes::len),
+        Some(0)
+    );
     // Stored bytes are served as-is.
-    let stored = b.log("t", 0).unwrap().read(0, 1 << 20, 5, true).unwrap().records;
+    let stored = b
+        .log("t", 0)
+        .unwrap()
+        .read(0, 1 << 20, 5, true)
+        .unwrap()
+        .records;
     assert_eq!(p0.records.as_ref(), Some(&stored));
     for v in [4, 7, 11, 12, 17] {
         let r = handle(b, request("t", &[(0, 3)], 0, 1), v).await;
@@ -77,8 +100,14 @@ async fn out_of_range_and_unknown_partitions_are_errors() {
     b.auto_create_topic("t").unwrap();
     produce(b, "t", 0, 1);
     let resp = handle(b, request("t", &[(0, 42), (9, 0)], 0, 1), 11).await;
-    assert_eq!(resp.responses[0].partitions[0].error_code, E::OffsetOutOfRange.code());
-    assert_eq!(resp.responses[0].partitions[1].error_code, E::UnknownTopicOrPartition.code());
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code,
+        E::OffsetOutOfRange.code()
+    );
+    assert_eq!(
+        resp.responses[0].partitions[1].error_code,
+        E::UnknownTopicOrPartition.code()
+    );
 }
 
 #[tokio::test]
@@ -93,10 +122,14 @@ async fn long_poll_waits_for_min_bytes_and_wakes_on_append() {
     assert_eq!(record_count(&resp.responses[0].partitions[0].records), 0);
     // Wakes as soon as data arrives, well before max_wait.
     let b2: Arc<Broker> = b.clone();
-    let waiter = tokio::spawn(async move { handle(&b2, request("t", &[(0, 0)], 30_000, 1), 11).await });
+    let waiter =
+        tokio::spawn(async move { handle(&b2, request("t", &[(0, 0)], 30_000, 1), 11).await });
     tokio::task::yield_now().await;
     produce(&b, "t", 0, 2);
-    let resp = tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record_count(&resp.responses[0].partitions[0].records), 2);
 }
 
@@ -137,5 +170,8 @@ async fn incremental_session_reports_only_changes() {
     stale.topics.clear();
     stale.session_id = sid;
     stale.session_epoch = 2;
-    assert_eq!(handle(b, stale, 11).await.error_code, E::InvalidFetchSessionEpoch.code());
+    assert_eq!(
+        handle(b, stale, 11).await.error_code,
+        E::InvalidFetchSessionEpoch.code()
+    );
 }
