@@ -22,6 +22,14 @@ enum Op {
     Heartbeat(usize),
     Leave(usize),
     Advance(u64),
+    /// A static member (slots 2 and 3) restarts: joins with no member id and its
+    /// `group.instance.id`, replacing its previous incarnation.
+    Restart(usize),
+}
+
+/// Slots 2 and 3 are static members with these instance ids.
+fn instance(slot: usize) -> Option<String> {
+    (slot >= 2).then(|| format!("instance-{slot}"))
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -31,6 +39,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..4usize).prop_map(Op::Heartbeat),
         1 => (0..4usize).prop_map(Op::Leave),
         3 => (0..12_000u64).prop_map(Op::Advance),
+        1 => (2..4usize).prop_map(Op::Restart),
     ]
 }
 
@@ -52,16 +61,31 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut last_generation = 0;
     for op in ops {
         let generation = h.core.group(GROUP).map_or(0, |g| g.generation_id);
-        match op {
-            Op::Join(i) => match slots[i].clone() {
-                None => slots[i] = Some(h.join_new(&format!("c{i}"), &["t"])),
-                Some(id) => {
-                    if let Some(r) = h.join(join_args(&id, &format!("c{i}"), &["t"]))
-                        && r.error_code == code::UNKNOWN_MEMBER_ID
+        match op.clone() {
+            Op::Join(i) | Op::Restart(i) => match (slots[i].clone(), instance(i)) {
+                (Some(id), instance) if matches!(op, Op::Join(_)) => {
+                    let mut args = join_args(&id, &format!("c{i}"), &["t"]);
+                    args.group_instance_id = instance;
+                    if let Some(r) = h.join(args)
+                        && matches!(
+                            r.error_code,
+                            code::UNKNOWN_MEMBER_ID | code::FENCED_INSTANCE_ID
+                        )
                     {
                         slots[i] = None;
                     }
                 }
+                (_, Some(instance)) => {
+                    let mut args = join_args("", &format!("c{i}"), &["t"]);
+                    args.group_instance_id = Some(instance.clone());
+                    let _ = h.join(args);
+                    slots[i] = h
+                        .core
+                        .group(GROUP)
+                        .and_then(|g| g.static_member_id(&instance))
+                        .map(str::to_owned);
+                }
+                (_, None) => slots[i] = Some(h.join_new(&format!("c{i}"), &["t"])),
             },
             Op::Sync(i) => {
                 if let Some(id) = slots[i].clone() {
@@ -83,10 +107,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Heartbeat(i) => {
-                if let Some(id) = slots[i].clone()
-                    && h.heartbeat(&id, generation) == code::UNKNOWN_MEMBER_ID
-                {
-                    slots[i] = None;
+                if let Some(id) = slots[i].clone() {
+                    let error = h
+                        .core
+                        .heartbeat(GROUP, &id, instance(i).as_deref(), generation, h.now)
+                        .error_code;
+                    if matches!(error, code::UNKNOWN_MEMBER_ID | code::FENCED_INSTANCE_ID) {
+                        slots[i] = None;
+                    }
                 }
             }
             Op::Leave(i) => {
@@ -107,10 +135,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         for (member, r) in h.joins.drain() {
             if r.error_code == code::NONE {
-                // A parked join is answered only when a new generation starts.
+                // A parked join is answered only when a new generation starts, except
+                // a static member replacing itself in a Stable group (KIP-345).
                 let now_generation = h.core.group(GROUP).map_or(i32::MAX, |g| g.generation_id);
+                let replaced = matches!(op, Op::Restart(_)) && r.generation_id == generation;
                 prop_assert!(
-                    r.generation_id > generation && r.generation_id <= now_generation,
+                    (replaced || r.generation_id > generation) && r.generation_id <= now_generation,
                     "join answer for {} has generation {}",
                     member,
                     r.generation_id
@@ -156,6 +186,20 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     "member {} has no assignment slot",
                     id
                 );
+            }
+        }
+        for (instance, id) in &g.static_members {
+            let member = g.members.get(id);
+            prop_assert!(
+                member.is_some_and(|m| m.group_instance_id.as_ref() == Some(instance)),
+                "instance {} maps to {} which is not its member",
+                instance,
+                id
+            );
+        }
+        for m in g.members.values() {
+            if let Some(instance) = &m.group_instance_id {
+                prop_assert_eq!(g.static_member_id(instance), Some(m.member_id.as_str()));
             }
         }
         if g.state == GroupState::Empty {
