@@ -27,7 +27,7 @@ use crate::cli::RunArgs;
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::lease::LeaseLock;
 use crate::metrics::{self, Metrics};
-use crate::plan::{self, Action as PlanAction};
+use crate::plan;
 use crate::runtime::kube::{KubeRuntime, KubeRuntimeError};
 use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
@@ -187,21 +187,7 @@ async fn apply<A: AdminSource + Clone>(
     let revisions = runtime.desired_revisions(&cluster);
     let plan = plan::plan(&cluster, &revisions, &observed);
     runtime.apply(&cluster, &plan).await?;
-    for action in &plan.actions {
-        let (reason, note) = match action {
-            PlanAction::Ensure(n) if !observed.nodes.contains_key(&n.id) => (
-                "NodeCreated",
-                format!("created node {} ({})", n.id, n.role.process_roles()),
-            ),
-            PlanAction::Ensure(_) => continue,
-            PlanAction::Restart(n) => (
-                "NodeRestarting",
-                format!("restarting node {} to apply a changed spec", n.id),
-            ),
-            PlanAction::Remove { id, .. } => {
-                ("NodeRemoved", format!("removed node {id} (scaled down)"))
-            }
-        };
+    for (reason, note) in plan.events(&observed) {
         publish(ctx, k, EventType::Normal, reason, &note).await;
     }
     let inputs = status::Inputs {

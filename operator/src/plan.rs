@@ -34,6 +34,28 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The Event (reason, note) each changing action is reported with, in order; both
+    /// runtimes record exactly these.
+    pub fn events(&self, observed: &Observed) -> Vec<(&'static str, String)> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Ensure(n) if !observed.nodes.contains_key(&n.id) => Some((
+                    "NodeCreated",
+                    format!("created node {} ({})", n.id, n.role.process_roles()),
+                )),
+                Action::Ensure(_) => None,
+                Action::Restart(n) => Some((
+                    "NodeRestarting",
+                    format!("restarting node {} to apply a changed spec", n.id),
+                )),
+                Action::Remove { id, .. } => {
+                    Some(("NodeRemoved", format!("removed node {id} (scaled down)")))
+                }
+            })
+            .collect()
+    }
+
     /// Whether anything changes besides keeping existing nodes in place.
     pub fn changes(&self, observed: &Observed) -> bool {
         self.actions.iter().any(|a| match a {

@@ -48,6 +48,15 @@ fn creates_every_missing_node_at_once() {
     let p = plan(&c, &revs(&[0, 1, 2], "r1"), &obs);
     assert_eq!(p.actions.len(), 3);
     assert!(p.changes(&obs));
+    let events = p.events(&obs);
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        events[1],
+        (
+            "NodeCreated",
+            "created node 1 (broker,controller)".to_owned()
+        )
+    );
     assert!(restarts(&p).is_empty());
 }
 

@@ -430,3 +430,197 @@ async fn paused_cluster_only_reports() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn changed_spec_restarts_exactly_one_pod_by_deleting_it() {
+    // Pods run the revision of num.partitions=1; the spec now says 2.
+    let old = json!({"version": "0.1.0", "brokers": 3, "config": {"num.partitions": 1}});
+    let old_obj = cluster_json(old, &[FINALIZER], false);
+    let old_valid =
+        validate(&parse_cluster(&serde_yaml::to_string(&old_obj).unwrap()).unwrap()).unwrap();
+    let pods: Vec<Value> = (0..3).map(|i| ready_pod(&old_valid, i)).collect();
+    let obj = cluster_json(
+        json!({"version": "0.1.0", "brokers": 3, "config": {"num.partitions": 2}}),
+        &[FINALIZER],
+        false,
+    );
+    let admin = FixedAdmin {
+        brokers: 3,
+        ..FixedAdmin::default()
+    };
+    let cluster = obj.clone();
+    drive(obj, admin, move |mut v| async move {
+        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
+            .await;
+        for i in 0..3 {
+            let cm = v
+                .apply(&core("configmaps", &format!("t-broker-{i}-config")))
+                .await;
+            assert!(
+                cm["data"]["server.properties"]
+                    .as_str()
+                    .unwrap()
+                    .contains("num.partitions=2")
+            );
+        }
+        v.apply(&core("services", "t-brokers")).await;
+        v.apply(&core("services", "t-bootstrap")).await;
+        for i in 0..3 {
+            v.apply(&core(
+                "persistentvolumeclaims",
+                &format!("data-t-broker-{i}"),
+            ))
+            .await;
+        }
+        // No pod is patched (immutable); then exactly one is deleted: broker 1, since
+        // broker 0 is the active controller and rolls last.
+        v.apply(&pdb_path()).await;
+        let (_, _, send) = v.expect(Method::DELETE, &core("pods", "t-broker-1")).await;
+        send.send_response(ok(
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ));
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/configmaps"),
+            "ConfigMapList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/services"),
+            "ServiceList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
+            "PodDisruptionBudgetList",
+            vec![],
+        )
+        .await;
+        v.event("NodeRestarting").await;
+        let status = v.status(&cluster).await;
+        assert_eq!(cond(&status, "Progressing")["reason"], "RollingRestart");
+        assert_eq!(cond(&status, "Ready")["status"], "False");
+        v.done().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn zone_without_schedulable_nodes_is_a_degraded_condition() {
+    let spec = json!({"version": "0.1.0", "brokers": 1, "rack": {"zones": ["zone-x"]}});
+    let obj = cluster_json(spec, &[FINALIZER], false);
+    let valid = validate(&parse_cluster(&serde_yaml::to_string(&obj).unwrap()).unwrap()).unwrap();
+    let mut pod = serde_json::to_value(build::pod::pod(&valid, &valid.nodes[0])).unwrap();
+    pod["status"] = json!({"phase": "Pending", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    }]});
+    let cluster = obj.clone();
+    drive(obj, FixedAdmin::default(), move |mut v| async move {
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/pods"),
+            "PodList",
+            vec![pod],
+        )
+        .await;
+        v.apply(&core("configmaps", "t-broker-0-config")).await;
+        v.apply(&core("services", "t-brokers")).await;
+        v.apply(&core("services", "t-bootstrap")).await;
+        v.apply(&core("persistentvolumeclaims", "data-t-broker-0"))
+            .await;
+        v.apply(&pdb_path()).await;
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/configmaps"),
+            "ConfigMapList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/services"),
+            "ServiceList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
+            "PodDisruptionBudgetList",
+            vec![],
+        )
+        .await;
+        let status = v.status(&cluster).await;
+        let degraded = cond(&status, "Degraded");
+        assert_eq!(degraded["reason"], "ZoneUnschedulable");
+        assert!(
+            degraded["message"]
+                .as_str()
+                .unwrap()
+                .contains("zone zone-x"),
+            "{degraded}"
+        );
+        v.done().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lease_is_created_when_absent_and_respected_when_held() {
+    use tidewater_operator::lease::LeaseLock;
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let path = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/tidewater-operator";
+    let server = tokio::spawn(async move {
+        let (req, send) = handle.next_request().await.unwrap();
+        assert_eq!((req.method(), req.uri().path()), (&Method::GET, path));
+        send.send_response(
+            Response::builder()
+                .status(404)
+                .body(Body::from(
+                    serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}))
+                        .unwrap(),
+                ))
+                .unwrap(),
+        );
+        let (req, send) = handle.next_request().await.unwrap();
+        assert_eq!(
+            (req.method(), req.uri().path()),
+            (
+                &Method::POST,
+                "/apis/coordination.k8s.io/v1/namespaces/ops/leases"
+            )
+        );
+        let body: Value =
+            serde_json::from_slice(&req.into_body().collect_bytes().await.unwrap()).unwrap();
+        assert_eq!(body["spec"]["holderIdentity"], "me");
+        send.send_response(ok(&body));
+        // Second candidate: the lease is held by "me" and fresh, so "you" waits.
+        let (req, send) = handle.next_request().await.unwrap();
+        assert_eq!((req.method(), req.uri().path()), (&Method::GET, path));
+        let mut held = body.clone();
+        held["spec"]["renewTime"] = json!(k8s_openapi::jiff::Timestamp::now().to_string());
+        held["metadata"]["resourceVersion"] = json!("5");
+        send.send_response(ok(&held));
+        assert!(
+            handle.next_request().await.is_none(),
+            "a waiting candidate must not write"
+        );
+    });
+    let me = LeaseLock::new(
+        client.clone(),
+        "ops",
+        "tidewater-operator",
+        "me",
+        std::time::Duration::from_secs(15),
+    );
+    assert!(me.try_acquire_or_renew().await.unwrap());
+    let you = LeaseLock::new(
+        client,
+        "ops",
+        "tidewater-operator",
+        "you",
+        std::time::Duration::from_secs(15),
+    );
+    assert!(!you.try_acquire_or_renew().await.unwrap());
+    drop((me, you));
+    server.await.unwrap();
+}

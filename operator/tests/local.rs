@@ -357,7 +357,7 @@ fn a_config_change_restarts_the_broker_with_the_new_config() {
     let props =
         std::fs::read_to_string(c.state.path().join("single/broker-0/server.properties")).unwrap();
     assert!(props.contains("num.partitions=4"), "{props}");
-    assert!(c.events().contains("NodeRestarted"), "{}", c.events());
+    assert!(c.events().contains("NodeRestarting"), "{}", c.events());
 }
 
 #[test]

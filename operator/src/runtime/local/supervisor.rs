@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::{LocalError, LocalRuntime};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
-use crate::plan::{self, Action};
+use crate::plan;
 use crate::render::parse_cluster;
 use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
@@ -158,21 +158,7 @@ impl<A: AdminSource> Supervisor<A> {
         let revisions = self.runtime.desired_revisions(&cluster);
         let plan = plan::plan(&cluster, &revisions, &observed);
         let applied = self.runtime.apply(&cluster, &plan).await;
-        for action in &plan.actions {
-            let (reason, note) = match action {
-                Action::Ensure(n) if !observed.nodes.contains_key(&n.id) => (
-                    "NodeCreated",
-                    format!("created node {} ({})", n.id, n.role.process_roles()),
-                ),
-                Action::Ensure(_) => continue,
-                Action::Restart(n) => (
-                    "NodeRestarted",
-                    format!("restarted node {} to apply a changed spec", n.id),
-                ),
-                Action::Remove { id, .. } => {
-                    ("NodeRemoved", format!("removed node {id} (scaled down)"))
-                }
-            };
+        for (reason, note) in plan.events(&observed) {
             self.runtime.state().event("Normal", reason, &note)?;
         }
         let cluster_id = self.runtime.cluster_id(&cluster)?;
