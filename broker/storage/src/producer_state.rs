@@ -341,3 +341,107 @@ pub fn retain_latest(dir: &Path, keep: usize) -> Result<(), StorageError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::HEADER_SIZE;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    fn header(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
+        let mut h = BatchHeader::parse(&[0u8; HEADER_SIZE]).unwrap();
+        h.producer_id = pid;
+        h.producer_epoch = epoch;
+        h.base_sequence = seq;
+        h.last_offset_delta = count - 1;
+        h.records_count = count;
+        h.base_offset = base_offset;
+        h
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_duplicates() {
+        let mut s = ProducerStateManager::default();
+        for i in 0..7 {
+            let h = header(1, 0, i * 2, 2, i64::from(i) * 2);
+            assert_eq!(s.check_leader_append(&[h]).unwrap(), SequenceCheck::Accept);
+            s.update(&h);
+        }
+        // batches 2..=6 are retained; 0 and 1 are too old to recognise
+        assert!(matches!(
+            s.check_leader_append(&[header(1, 0, 4, 2, 0)]).unwrap(),
+            SequenceCheck::Duplicate(BatchMetadata {
+                first_offset: 4,
+                last_offset: 5,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.check_leader_append(&[header(1, 0, 0, 2, 0)]),
+            Err(AppendError::OutOfOrderSequence {
+                expected: 14,
+                found: 0,
+                ..
+            })
+        ));
+        // several batches of one request are checked against each other
+        assert_eq!(
+            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 15, 1, 0)])
+                .unwrap(),
+            SequenceCheck::Accept
+        );
+        assert!(
+            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 16, 1, 0)])
+                .is_err()
+        );
+        // an unknown producer may start anywhere; sequences wrap at i32::MAX
+        assert_eq!(
+            s.check_leader_append(&[header(2, 3, 77, 1, 0)]).unwrap(),
+            SequenceCheck::Accept
+        );
+        let wrap = header(3, 0, i32::MAX, 1, 0);
+        s.update(&wrap);
+        assert_eq!(
+            s.check_leader_append(&[header(3, 0, 0, 1, 1)]).unwrap(),
+            SequenceCheck::Accept
+        );
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_reject_corruption() {
+        let seed = 0x5eed_u64;
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 64,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+        );
+        let strategy = prop::collection::vec((0i64..5, 0i16..3, 0i32..1000, 1i32..10), 0..40);
+        let result = runner.run(&strategy, |batches| {
+            let mut s = ProducerStateManager::default();
+            let mut offset = 0;
+            for (pid, epoch, seq, count) in batches {
+                s.update(&header(pid, epoch, seq, count, offset));
+                offset += i64::from(count);
+            }
+            let encoded = s.encode();
+            prop_assert_eq!(&ProducerStateManager::decode(&encoded).unwrap(), &s);
+            for cut in [0, encoded.len() / 2, encoded.len() - 1] {
+                prop_assert!(ProducerStateManager::decode(&encoded[..cut]).is_err());
+            }
+            let mut flipped = encoded.clone();
+            let mid = flipped.len() / 2;
+            flipped[mid] ^= 0x10;
+            prop_assert!(ProducerStateManager::decode(&flipped).is_err());
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("seed {seed:#x}: {e}");
+        }
+    }
+}

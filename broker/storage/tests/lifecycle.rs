@@ -347,3 +347,122 @@ fn dump_log_prints_batches_and_checks_indexes() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("position"), "{text}");
 }
+
+#[test]
+fn rolls_on_segment_ms_full_index_and_flush_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    // segment.ms: record timestamps more than 1 s after the segment's first batch
+    let log = mgr
+        .get_or_create_log(
+            &tp(0),
+            LogConfig {
+                segment_ms: 1_000,
+                ..LogConfig::default()
+            },
+        )
+        .unwrap();
+    log.append_as_leader(&batch(&[rec("k", "v", NOW)]), 0, NOW)
+        .unwrap();
+    log.append_as_leader(&batch(&[rec("k", "v", NOW + 500)]), 0, NOW + 500)
+        .unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append_as_leader(&batch(&[rec("k", "v", NOW + 1_500)]), 0, NOW + 1_500)
+        .unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+    // segment.index.bytes: room for two offset-index entries (index entry per batch)
+    let cfg = LogConfig {
+        segment_index_bytes: 24,
+        index_interval_bytes: 0,
+        ..LogConfig::default()
+    };
+    let log = mgr.get_or_create_log(&tp(1), cfg).unwrap();
+    for _ in 0..9 {
+        log.append_as_leader(&batch(&[rec("k", "v", NOW)]), 0, NOW)
+            .unwrap();
+    }
+    assert!(log.segment_count() >= 3, "{:?}", log.segment_base_offsets());
+    // flush.messages=3: the recovery point follows every third record
+    let log = mgr
+        .get_or_create_log(
+            &tp(2),
+            LogConfig {
+                flush_messages: 3,
+                ..LogConfig::default()
+            },
+        )
+        .unwrap();
+    log.append_as_leader(&batch(&[rec("k", "v", NOW), rec("k", "v", NOW)]), 0, NOW)
+        .unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    log.append_as_leader(&batch(&[rec("k", "v", NOW)]), 0, NOW)
+        .unwrap();
+    assert_eq!(log.recovery_point(), 3);
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn compaction_respects_lag_and_tombstone_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        min_cleanable_dirty_ratio: 0.0,
+        min_compaction_lag_ms: 10_000,
+        delete_retention_ms: 60_000,
+        ..small()
+    };
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    for i in 0..40 {
+        // the last write of key k2 (offset 38) is a tombstone
+        let value = (i != 38).then(|| b"value".to_vec());
+        let r = Rec {
+            key: Some(format!("k{}", i % 4).into_bytes()),
+            value,
+            timestamp: NOW,
+        };
+        log.append_as_leader(&batch_with(&[r], Compression::None, None), 0, NOW)
+            .unwrap();
+    }
+    // roll (segment.ms) so offset 38 leaves the active segment
+    log.update_config(LogConfig {
+        segment_ms: 1,
+        ..cfg.clone()
+    });
+    log.append_as_leader(&batch(&[rec("k8", "roll", NOW + 5)]), 0, NOW + 5)
+        .unwrap();
+    assert!(log.segment_count() > 2);
+    // younger than min.compaction.lag.ms: nothing is cleanable yet
+    assert!(log.compact(NOW + 5_000).unwrap().is_none());
+    assert_eq!(read_all(&log, 0).len(), 41);
+    // old enough to clean; the tombstone stays within delete.retention.ms
+    let stats = log.compact(NOW + 20_000).unwrap().unwrap();
+    assert!(stats.records_removed > 0);
+    let all = read_all(&log, 0);
+    assert!(
+        all.iter().any(|r| r.0 == 38 && r.2.is_none()),
+        "tombstone kept for delete.retention.ms"
+    );
+    assert!(
+        !all.iter().any(|r| r.0 == 34),
+        "superseded k2 value removed"
+    );
+    // past delete.retention.ms the tombstone goes on the next cleaning
+    log.append_as_leader(
+        &batch(&[rec("k9", "roll", NOW + 100_000)]),
+        0,
+        NOW + 100_000,
+    )
+    .unwrap();
+    log.compact(NOW + 200_000).unwrap().unwrap();
+    let all = read_all(&log, 0);
+    assert!(
+        !all.iter().any(|r| r.0 == 38),
+        "tombstone removed after delete.retention.ms"
+    );
+    assert!(
+        all.iter().any(|r| r.1.as_deref() == Some(&b"k3"[..])),
+        "live keys stay"
+    );
+    mgr.shutdown().unwrap();
+}

@@ -21,7 +21,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LogAppendInfo, AppendError> {
-        let cfg = self.config();
+        let cfg = self.config_ref();
         let batches = validate::validate(records, &cfg, now_ms, Origin::Client)?;
         if records.len() as u64 > cfg.segment_bytes {
             return Err(AppendError::RecordListTooLarge {
@@ -74,7 +74,7 @@ impl Log {
 
     /// Replication path: the batches carry their offsets; they must continue the log.
     pub fn append_as_follower(&self, records: &[u8]) -> Result<LogAppendInfo, AppendError> {
-        let cfg = self.config();
+        let cfg = self.config_ref();
         let batches = validate::validate(records, &cfg, 0, Origin::Replication)?;
         let mut st = sync::lock(&self.append);
         let mut expected = self.log_end_offset();

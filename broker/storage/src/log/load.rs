@@ -153,7 +153,7 @@ impl Log {
         let log = Log {
             tp,
             dir: RwLock::new(dir.to_path_buf()),
-            config: RwLock::new(config),
+            config: RwLock::new(Arc::new(config)),
             append: Mutex::new(AppendState {
                 producers,
                 epochs,

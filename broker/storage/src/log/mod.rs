@@ -76,7 +76,8 @@ pub(crate) struct LoadParams {
 pub struct Log {
     tp: TopicPartition,
     dir: RwLock<PathBuf>,
-    config: RwLock<LogConfig>,
+    /// Shared so the append path takes a reference count, not a copy, per append.
+    config: RwLock<Arc<LogConfig>>,
     append: Mutex<AppendState>,
     segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
     log_start: AtomicI64,
@@ -125,10 +126,13 @@ impl Log {
         self.first_dirty_offset.load(Ordering::Acquire)
     }
     pub fn config(&self) -> LogConfig {
+        LogConfig::clone(&sync::read(&self.config))
+    }
+    pub(crate) fn config_ref(&self) -> Arc<LogConfig> {
         sync::read(&self.config).clone()
     }
     pub fn update_config(&self, config: LogConfig) {
-        *sync::write(&self.config) = config;
+        *sync::write(&self.config) = Arc::new(config);
     }
     pub fn size_in_bytes(&self) -> u64 {
         sync::read(&self.segments).values().map(|s| s.size()).sum()

@@ -1,0 +1,147 @@
+//! What replication relies on: follower appends that keep the leader's offsets and
+//! bytes, leader epochs from the batches, and state (high watermark, log start, epochs)
+//! that survives restarts; plus completion of interrupted compaction swaps on load.
+
+mod common;
+
+use common::*;
+use tidewater_storage::LogConfig;
+
+#[test]
+fn follower_append_copies_the_leaders_batches_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    let leader = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    let follower = mgr.get_or_create_log(&tp(1), LogConfig::default()).unwrap();
+    for epoch in [1, 1, 2, 4] {
+        leader
+            .append_as_leader(
+                &batch(&[rec("k", "v", NOW), rec("k2", "w", NOW)]),
+                epoch,
+                NOW,
+            )
+            .unwrap();
+    }
+    let fetched = leader
+        .read(0, 1 << 20, leader.log_end_offset(), true)
+        .unwrap();
+    let info = follower.append_as_follower(&fetched.records).unwrap();
+    assert_eq!(
+        (info.first_offset, info.last_offset, info.record_count),
+        (0, 7, 8)
+    );
+    let copied = follower.read(0, 1 << 20, i64::MAX, true).unwrap();
+    assert_eq!(copied.records, fetched.records, "byte-for-byte");
+    assert_eq!(
+        follower.leader_epoch_entries(),
+        vec![(1, 0), (2, 4), (4, 6)]
+    );
+    assert_eq!(follower.end_offset_for_epoch(3), Some((2, 6)));
+    assert_eq!(follower.end_offset_for_epoch(0), None);
+    // a batch that does not continue the log is refused, nothing is written
+    let err = follower.append_as_follower(&fetched.records).unwrap_err();
+    assert_eq!(err.error_code(), 87);
+    assert_eq!(follower.log_end_offset(), 8);
+    // a corrupted fetch is refused as CORRUPT_MESSAGE
+    let mut bad = leader
+        .read(6, 1 << 20, i64::MAX, true)
+        .unwrap()
+        .records
+        .to_vec();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert_eq!(
+        follower.append_as_follower(&bad).unwrap_err().error_code(),
+        2
+    );
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn offsets_and_epochs_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    {
+        let mgr = manager(&[dir.path()], cfg.clone());
+        let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+        for i in 0..20 {
+            log.append_as_leader(&batch(&[rec("k", "v", NOW)]), i / 5, NOW)
+                .unwrap();
+        }
+        log.update_high_watermark(17);
+        log.delete_records_before(6).unwrap();
+        log.delete_old_segments(NOW).unwrap();
+        mgr.shutdown().unwrap();
+    }
+    let hw_file =
+        std::fs::read_to_string(dir.path().join("replication-offset-checkpoint")).unwrap();
+    assert!(hw_file.contains("t 0 17"), "{hw_file}");
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.high_watermark(),
+            log.log_end_offset()
+        ),
+        (6, 17, 20)
+    );
+    assert_eq!(log.leader_epoch_entries(), vec![(1, 6), (2, 10), (3, 15)]);
+    assert_eq!(read_all(&log, 0).first().unwrap().0, 6);
+    // unclean stop after more appends: the checkpoints written at open still apply
+    log.append_as_leader(&batch(&[rec("k", "v", NOW)]), 5, NOW)
+        .unwrap();
+    drop(log);
+    drop(mgr);
+    let mgr = manager(&[dir.path()], cfg);
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(log.log_start_offset(), 6);
+    assert_eq!(log.log_end_offset(), 21);
+    assert_eq!(log.latest_epoch(), Some(5));
+    mgr.shutdown().unwrap();
+}
+
+#[test]
+fn interrupted_compaction_swaps_are_completed_and_leftovers_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    let before;
+    {
+        let mgr = manager(&[dir.path()], cfg.clone());
+        let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+        for i in 0..10 {
+            log.append_as_leader(&batch(&[rec("k", &format!("v{i}"), NOW)]), 0, NOW)
+                .unwrap();
+        }
+        before = read_all(&log, 0);
+        mgr.shutdown().unwrap();
+    }
+    let pdir = dir.path().join("t-0");
+    let seg = pdir.join("00000000000000000000.log");
+    // the cleaned copy had been renamed .swap when the broker died; the original was
+    // already being overwritten
+    std::fs::copy(&seg, pdir.join("00000000000000000000.log.swap")).unwrap();
+    std::fs::write(&seg, b"torn garbage").unwrap();
+    std::fs::write(pdir.join("00000000000000000000.index.cleaned"), b"junk").unwrap();
+    std::fs::write(pdir.join("00000000000000000099.log.deleted"), b"old").unwrap();
+    let mgr = manager(&[dir.path()], cfg);
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(read_all(&log, 0), before);
+    let names: Vec<String> = std::fs::read_dir(&pdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".swap") && !n.ends_with(".cleaned") && !n.ends_with(".deleted")),
+        "{names:?}"
+    );
+    mgr.shutdown().unwrap();
+}
