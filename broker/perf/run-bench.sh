@@ -34,7 +34,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 json_field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); v=d
 for k in sys.argv[1].split("."): v=v[k]
 print(v)' "$1"; }
-calc() { python3 -c "print(round($1, 3))"; }
+calc() { python3 -c "print(round($1, 2))"; }
 
 # --- loopback bandwidth reference ------------------------------------------------
 IPORT=$(free_port)
@@ -85,7 +85,15 @@ admin.create_topics([NewTopic(sys.argv[2], num_partitions=6, replication_factor=
 PY
 }
 
-run() { echo "+ $*" >&2; "$@" | tee -a "$WORK/perf.out" | tail -1; }
+# Broker CPU seconds so far (utime+stime): tells whether the broker or the client,
+# sharing the 2 cores, was the bottleneck of a run.
+broker_cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$BROKER_PID/stat"; }
+run() {
+  local before; before=$(broker_cpu_s)
+  echo "+ $*" >&2
+  "$@" | tee -a "$WORK/perf.out" | tail -1
+  echo "  broker CPU during run: $(calc "$(broker_cpu_s)-$before") s" >>"$WORK/perf.out"
+}
 
 create_topic bench-1k
 P1K=$(run "$PERF" produce --bootstrap "$BS" --topic bench-1k --num-records "$RECORDS_1K" --record-size 1024 --acks 1)
@@ -93,15 +101,16 @@ C1K=$(run "$PERF" consume --bootstrap "$BS" --topic bench-1k --num-records "$REC
 create_topic bench-100b
 P100=$(run "$PERF" produce --bootstrap "$BS" --topic bench-100b --num-records "$RECORDS_100B" --record-size 100 --acks 1)
 PEAK_RPS=$(echo "$P1K" | json_field records_per_sec)
-HALF=$(calc "$PEAK_RPS/2")
+HALF=$(python3 -c "print(int($PEAK_RPS/2))")
 LAT_N=$(python3 -c "print(int($HALF*$LAT_SECONDS))")
 create_topic bench-lat
-PLAT=$(run "$PERF" produce --bootstrap "$BS" --topic bench-lat --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF" --producer-prop linger.ms=0)
+PLAT=$(run "$PERF" produce --bootstrap "$BS" --topic bench-lat --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF")
 RSS_AFTER_MB=$(calc "$(rss_kib)/1024")
 
-P1K_MBS=$(echo "$P1K" | json_field mb_per_sec)
-C1K_MBS=$(echo "$C1K" | json_field mb_per_sec)
-P100_RPS=$(echo "$P100" | json_field records_per_sec)
+P1K_MBS=$(calc "$(echo "$P1K" | json_field mb_per_sec)")
+C1K_MBS=$(calc "$(echo "$C1K" | json_field mb_per_sec)")
+P100_RPS=$(calc "$(echo "$P100" | json_field records_per_sec)")
+PEAK_RPS=$(calc "$PEAK_RPS")
 LAT_P99=$(echo "$PLAT" | json_field latency_ms.p99)
 LAT_P50=$(echo "$PLAT" | json_field latency_ms.p50)
 LAT_P999=$(echo "$PLAT" | json_field latency_ms.p99_9)

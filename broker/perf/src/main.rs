@@ -215,6 +215,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cli_definition_is_consistent_and_parses_the_documented_forms() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "tidewater-perf",
+            "produce",
+            "--bootstrap",
+            "h:9092",
+            "--topic",
+            "t",
+            "--num-records",
+            "10",
+            "--record-size",
+            "100",
+            "--acks",
+            "-1",
+            "--throughput",
+            "-1",
+            "--producer-prop",
+            "linger.ms=0",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Produce { ref acks, .. } if acks == "-1"));
+        assert!(Cli::try_parse_from(["tidewater-perf", "consume", "--topic", "t"]).is_err());
+    }
+
+    #[test]
     fn props_parse_and_reject_garbage() {
         let ok = parse_props(&["linger.ms=0".into(), "a=b=c".into()]).unwrap();
         assert_eq!(ok[0], ("linger.ms".into(), "0".into()));
