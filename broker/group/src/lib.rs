@@ -1,9 +1,24 @@
 //! The classic consumer group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-//! offsets) as a sans-IO state machine, and the `__consumer_offsets` record format.
+//! OffsetCommit/Fetch/Delete, ListGroups, DescribeGroups, DeleteGroups) and the
+//! `__consumer_offsets` record format, modelled on Kafka's `GroupCoordinator`.
 //!
-//! Layout: [`config`] (Kafka's `group.*` settings), [`backend`] (the port the broker
-//! implements), [`partition`] (group -> `__consumer_offsets` partition), and
-//! [`GroupCoordinator`], the tokio shell that the protocol server calls.
+//! Layout:
+//! - [`core`]: the sans-IO state machine of every group. Time comes in as `now_ms`;
+//!   out come [`core::Effect`]s (answers for parked calls, records to append,
+//!   timers to arm). All Kafka rules and error codes live here.
+//! - [`group`]: one group's data and Kafka's pure rules over it (leader election,
+//!   protocol selection, subscriptions, state transitions).
+//! - [`records`]: Kafka's exact `__consumer_offsets` key/value schemas.
+//! - [`GroupCoordinator`]: the thin tokio shell the protocol server calls; it parks
+//!   JoinGroup/SyncGroup responses, runs the timers on one task and performs
+//!   appends through the broker's [`OffsetsBackend`].
+//! - [`config`], [`partition`]: Kafka's settings and group -> partition mapping.
+//!
+//! Wiring (the broker's side): build one `Arc<GroupCoordinator>` inside tokio, call
+//! [`GroupCoordinator::load_partition`] for every `__consumer_offsets` partition
+//! (optionally after [`GroupCoordinator::begin_loading`] so groups answer
+//! COORDINATOR_LOAD_IN_PROGRESS meanwhile), dispatch the group APIs with the
+//! request's API version, and call [`GroupCoordinator::shutdown`] on exit.
 
 pub mod backend;
 pub mod config;

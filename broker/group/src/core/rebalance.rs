@@ -141,11 +141,16 @@ impl Core {
                 Some(id) => group.leader_id = Some(id),
                 None if !group.members.is_empty() => {
                     // Only static members that have not rejoined are left: wait another
-                    // rebalance timeout for them (or for their sessions to expire).
+                    // rebalance timeout for them (or for their sessions to expire). At
+                    // least the minimum session timeout, so a zero rebalance timeout
+                    // cannot make the timer task spin.
                     let token = self.next_token + 1;
                     self.next_token = token;
                     group.join_timer = Some(token);
-                    let deadline = now_ms + group.max_rebalance_timeout_ms();
+                    let floor = u64::try_from(self.config.min_session_timeout_ms)
+                        .unwrap_or(0)
+                        .max(1);
+                    let deadline = now_ms + group.max_rebalance_timeout_ms().max(floor);
                     self.arm(group_id, Timer::Join { token }, deadline);
                     return;
                 }
