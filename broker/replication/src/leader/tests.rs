@@ -365,3 +365,64 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fenced_or_reregistered_brokers_are_not_expanded() {
+    let (mut l, epochs) = leader(&[1, 2], 1);
+    l.on_fetch(&fetch(2, 10, 3), &epochs, 1).unwrap();
+    // Broker 3 is fenced: caught up, but not eligible.
+    l.update_broker_registration(3, 1, true);
+    l.on_fetch(&fetch(3, 10, 3), &epochs, 2).unwrap();
+    assert!(l.take_alter_partition().is_none());
+    // Registered again with epoch 2 while its fetch still carries epoch 1... rejected as
+    // stale; a fetch with the new epoch makes it eligible.
+    l.update_broker_registration(3, 2, false);
+    assert!(l.on_fetch(&fetch(3, 10, 3), &epochs, 3).is_err());
+    assert!(l.take_alter_partition().is_none());
+    let fresh = FollowerFetch {
+        broker_epoch: 2,
+        ..fetch(3, 10, 3)
+    };
+    l.on_fetch(&fresh, &epochs, 4).unwrap();
+    let req = l.take_alter_partition().expect("eligible now");
+    assert!(
+        req.new_isr.contains(&(3, 2)),
+        "the proposal carries the broker epoch: {req:?}"
+    );
+    // Metadata lagging behind the broker (fetch epoch newer than registered): not yet.
+    let (mut l, epochs) = leader(&[1, 2], 1);
+    l.update_broker_registration(3, 1, false);
+    let ahead = FollowerFetch {
+        broker_epoch: 5,
+        ..fetch(3, 10, 3)
+    };
+    l.on_fetch(&ahead, &epochs, 1).unwrap();
+    assert!(l.take_alter_partition().is_none());
+}
+
+#[test]
+fn metadata_update_commits_the_isr_and_ignores_other_epochs() {
+    let (mut l, epochs) = leader(&[1, 2, 3], 1);
+    l.on_fetch(&fetch(2, 10, 3), &epochs, 1).unwrap();
+    l.tick(LAG + 1);
+    assert!(l.inflight_alter_partition().is_some());
+    let other_epoch = CommittedPartition {
+        leader_id: 1,
+        leader_epoch: 6,
+        partition_epoch: 9,
+        isr: vec![1],
+    };
+    assert!(!l.on_partition_update(other_epoch, LAG + 2));
+    // The controller fenced 2 and 3 itself: the pending shrink is superseded.
+    let fenced = CommittedPartition {
+        leader_id: 1,
+        leader_epoch: 5,
+        partition_epoch: 9,
+        isr: vec![1],
+    };
+    assert!(l.on_partition_update(fenced, LAG + 2));
+    assert!(l.inflight_alter_partition().is_none());
+    assert_eq!(l.isr().len(), 1);
+    assert_eq!(l.partition_epoch(), 9);
+    assert_eq!(l.high_watermark(), 10);
+}
