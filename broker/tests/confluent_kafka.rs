@@ -1,6 +1,6 @@
 //! confluent-kafka (librdkafka via pip) against the real broker: idempotent
 //! producer with acks=all, a 3-member group rebalancing on 6 partitions, committed
-//! offsets surviving a broker restart, and AdminClient topic/config management.
+//! offsets surviving a broker restart. (AdminClient scenarios: `confluent_admin.rs`.)
 //! The scenarios live in `clients/confluent_client.py`, which exits non-zero on any
 //! mismatch.
 
@@ -97,11 +97,4 @@ fn confluent_committed_offsets_resume_after_broker_restart() {
     b.restart();
     let out = phase(&b, "2");
     assert!(out.stdout.contains("\"phase\": 2"), "{out}");
-}
-
-#[test]
-fn confluent_admin_creates_topic_describes_and_alters_configs() {
-    require_python_modules(&["confluent_kafka"]);
-    let b = Broker::start(BrokerOpts::default());
-    python_client(SCRIPT, &args(&b, "admin-topic", &["admin"]), T).ok();
 }

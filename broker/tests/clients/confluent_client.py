@@ -10,9 +10,7 @@ import json
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
-                                   ConfigResource, ConfigSource, NewTopic)
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 
 def fail(msg):
@@ -280,55 +278,6 @@ def cmd_resume_offsets(a):
     print(json.dumps({"phase": a.phase, "taken": len(taken)}))
 
 
-def describe(admin, topic, keys):
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    cfg = admin.describe_configs([res])[res].result(timeout=30)
-    return {k: cfg[k].value for k in keys if k in cfg}, cfg
-
-
-def expect_error(fut, code, what):
-    try:
-        fut.result(timeout=30)
-    except KafkaException as e:
-        got = e.args[0].code()
-        check(got == code, f"{what}: error {e.args[0]} (code {got}), expected {code}")
-        return
-    fail(f"{what}: succeeded, expected error {code}")
-
-
-def cmd_admin(a):
-    """AdminClient: create a topic with a config, describe it, alter it, describe
-    again; precise error codes for bad requests."""
-    admin = AdminClient({"bootstrap.servers": a.bootstrap})
-    t = a.topic
-    fs = admin.create_topics([NewTopic(t, num_partitions=4, replication_factor=1,
-                                       config={"retention.ms": "3600000"})])
-    fs[t].result(timeout=30)
-    md = admin.list_topics(t, timeout=30)
-    check(len(md.topics[t].partitions) == 4, f"partitions: {md.topics[t].partitions}")
-    vals, cfg = describe(admin, t, ["retention.ms", "cleanup.policy", "segment.bytes"])
-    check(vals.get("retention.ms") == "3600000", f"retention.ms after create: {vals}")
-    check(vals.get("cleanup.policy") == "delete", f"cleanup.policy default: {vals}")
-    src = cfg["retention.ms"].source
-    check(getattr(src, "value", src) == ConfigSource.DYNAMIC_TOPIC_CONFIG.value,
-          f"retention.ms source {src}, expected DYNAMIC_TOPIC_CONFIG")
-    res = ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=[
-        ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET)])
-    admin.incremental_alter_configs([res])[res].result(timeout=30)
-    vals, _ = describe(admin, t, ["retention.ms"])
-    check(vals.get("retention.ms") == "7200000", f"retention.ms after alter: {vals}")
-    # Errors a Java client would get, by code.
-    dup = admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)])
-    expect_error(dup[t], KafkaError.TOPIC_ALREADY_EXISTS, "create existing topic")
-    bad = admin.create_topics([NewTopic(t + "-bad", num_partitions=1, replication_factor=1,
-                                        config={"retention.ms": "not-a-number"})])
-    expect_error(bad[t + "-bad"], KafkaError.INVALID_CONFIG, "create with invalid config")
-    res = ConfigResource(ConfigResource.Type.TOPIC, "no-such-topic")
-    expect_error(admin.describe_configs([res])[res], KafkaError.UNKNOWN_TOPIC_OR_PART,
-                 "describe unknown topic")
-    print(json.dumps({"topic": t, "ok": True}))
-
-
 def cmd_steady_produce(a):
     """Produces `count` records at about `rate`/s with acks=all; every one must be
     acknowledged (used while garbage frames hit the broker)."""
@@ -373,13 +322,12 @@ def main():
     s.add_argument("--group", required=True); s.add_argument("--phase", type=int, choices=[1, 2], required=True)
     s.add_argument("--state", required=True); s.add_argument("--count", type=int, default=200)
     s.add_argument("--take", type=int, default=80)
-    s = sub.add_parser("admin")
     s = sub.add_parser("steady-produce")
     s.add_argument("--count", type=int, default=2000); s.add_argument("--rate", type=float, default=500)
     a = ap.parse_args()
     {"idempotent-produce": cmd_idempotent_produce, "acked-producer": cmd_acked_producer,
      "verify-acked": cmd_verify_acked, "group-rebalance": cmd_group_rebalance,
-     "resume-offsets": cmd_resume_offsets, "admin": cmd_admin,
+     "resume-offsets": cmd_resume_offsets,
      "steady-produce": cmd_steady_produce}[a.cmd](a)
 
 

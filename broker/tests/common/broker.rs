@@ -25,6 +25,8 @@ const SHUTDOWN: Duration = Duration::from_secs(30);
 pub struct BrokerOpts {
     /// `num.partitions` for auto-created topics.
     pub num_partitions: u32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
     /// Extra `key=value` lines appended to the config file.
     pub config: Vec<(String, String)>,
 }
@@ -33,6 +35,7 @@ impl Default for BrokerOpts {
     fn default() -> Self {
         Self {
             num_partitions: 1,
+            auto_create_topics: true,
             config: Vec::new(),
         }
     }
@@ -79,9 +82,10 @@ impl Broker {
              group.initial.rebalance.delay.ms=0\n\
              offsets.topic.num.partitions=5\n\
              num.partitions={}\n\
-             auto.create.topics.enable=true\n",
+             auto.create.topics.enable={}\n",
             log_dir.display(),
-            opts.num_partitions
+            opts.num_partitions,
+            opts.auto_create_topics
         );
         for (k, v) in &opts.config {
             cfg.push_str(&format!("{k}={v}\n"));

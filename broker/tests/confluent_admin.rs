@@ -1,0 +1,54 @@
+//! confluent-kafka's AdminClient against the real broker: topic creation with
+//! configs, describe/alter configs, partitions, deletion, consumer groups, and the
+//! precise Kafka error code for each kind of bad request. The scenarios live in
+//! `clients/confluent_admin.py`, which exits non-zero on any mismatch.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::require_python_modules;
+use common::{Broker, BrokerOpts, python_client};
+
+const SCRIPT: &str = "confluent_admin.py";
+const T: Duration = Duration::from_secs(120);
+
+fn scenario(b: &Broker, topic: &str, name: &str) {
+    require_python_modules(&["confluent_kafka"]);
+    let args = vec![
+        "--bootstrap".to_string(),
+        b.bootstrap(),
+        "--topic".into(),
+        topic.into(),
+        name.into(),
+    ];
+    let out = python_client(SCRIPT, &args, T).ok();
+    assert!(out.stdout.contains("\"ok\": true"), "{out}");
+}
+
+#[test]
+fn admin_creates_topic_describes_and_alters_configs() {
+    let b = Broker::start(BrokerOpts::default());
+    scenario(&b, "admin-topic", "admin");
+}
+
+#[test]
+fn admin_bad_requests_get_precise_kafka_error_codes() {
+    let b = Broker::start(BrokerOpts::default());
+    scenario(&b, "errs", "errors");
+}
+
+#[test]
+fn admin_lists_describes_and_deletes_consumer_groups() {
+    let b = Broker::start(BrokerOpts::default());
+    scenario(&b, "grouped", "groups");
+}
+
+#[test]
+fn producing_to_an_unknown_topic_without_auto_create_fails_and_creates_nothing() {
+    let b = Broker::start(BrokerOpts {
+        auto_create_topics: false,
+        ..Default::default()
+    });
+    scenario(&b, "never-created", "no-auto-create");
+}
