@@ -26,6 +26,7 @@ fn kill9_during_production_loses_no_acknowledged_record() {
         num_partitions: 3,
         // Small segments so the crash lands after several rolls, not only in the first.
         config: vec![("log.segment.bytes".into(), "65536".into())],
+        ..Default::default()
     });
     let acked = b.dir().join("acked.txt");
     let common_args = |b: &Broker| {
