@@ -59,6 +59,10 @@ struct LocalCluster {
 
 impl LocalCluster {
     fn up(file: &Path) -> Self {
+        Self::up_with(file, &[])
+    }
+
+    fn up_with(file: &Path, extra: &[&str]) -> Self {
         ensure_broker();
         let state = tempfile::tempdir().unwrap();
         let up = Command::new(operator())
@@ -66,6 +70,7 @@ impl LocalCluster {
             .arg(file)
             .arg("--state-dir")
             .arg(state.path())
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -358,6 +363,38 @@ fn a_config_change_restarts_the_broker_with_the_new_config() {
         std::fs::read_to_string(c.state.path().join("single/broker-0/server.properties")).unwrap();
     assert!(props.contains("num.partitions=4"), "{props}");
     assert!(c.events().contains("NodeRestarting"), "{}", c.events());
+}
+
+#[test]
+fn a_broker_that_cannot_start_is_degraded_with_its_error_and_unknown_versions_are_refused() {
+    // `--broker-bin` replaces this build's broker: `false` fails `format` at once.
+    let c = LocalCluster::up_with(
+        &example("single-broker.yaml"),
+        &["--broker-bin", "0.1.0=/bin/false"],
+    );
+    let s = c.wait_until("StartFailed", Duration::from_secs(20), |s| {
+        cond(s, "Degraded").1 == "StartFailed"
+    });
+    assert_eq!(cond(&s, "Ready").0, "False");
+    assert!(
+        c.events().contains("Warning StartFailed node 0"),
+        "{}",
+        c.events()
+    );
+    let spec = std::fs::read_to_string(example("single-broker.yaml")).unwrap();
+    assert!(
+        c.apply(&spec.replace("version: 0.1.0", "version: 9.9.9"))
+            .status
+            .success()
+    );
+    let s = c.wait_until("InvalidSpec", Duration::from_secs(20), |s| {
+        cond(s, "Degraded").1 == "InvalidSpec"
+    });
+    let text = s.to_string();
+    assert!(
+        text.contains("spec.version: no broker binary for version 9.9.9"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -327,12 +327,28 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
                     if due {
                         let restart = self.nodes.contains_key(&n.id);
                         if let Err(e) = self.start(c, n).await {
-                            if let Some(node) = self.nodes.get_mut(&n.id) {
-                                node.crashes += 1;
-                                node.next_start = Instant::now() + backoff(node.crashes);
-                                node.problem = Some(("StartFailed".to_owned(), e.to_string()));
-                            }
-                            return Err(e);
+                            // Recorded on the node (status shows it as Degraded) and
+                            // retried with backoff; the other nodes still get started.
+                            let revision = self.revision(c, n);
+                            let node = self.nodes.entry(n.id).or_insert_with(|| Node {
+                                process: None,
+                                revision,
+                                version: c.version.clone(),
+                                crashes: 0,
+                                next_start: Instant::now(),
+                                problem: None,
+                            });
+                            node.crashes += 1;
+                            let wait = backoff(node.crashes);
+                            node.next_start = Instant::now() + wait;
+                            let message = format!("{e}; retrying in {}s", wait.as_secs());
+                            node.problem = Some(("StartFailed".to_owned(), message.clone()));
+                            self.state.event(
+                                "Warning",
+                                "StartFailed",
+                                &format!("node {}: {message}", n.id),
+                            )?;
+                            continue;
                         }
                         if restart {
                             self.state.event(

@@ -86,7 +86,14 @@ pub async fn format(
     } else {
         Err(ProcessError::Format {
             dir: dir.to_path_buf(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            // The last line is the broker's error; earlier ones are its log.
+            message: String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("format failed")
+                .trim()
+                .to_owned(),
         })
     }
 }
