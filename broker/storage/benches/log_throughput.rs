@@ -6,48 +6,14 @@
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 
-use bytes::{Bytes, BytesMut};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{NOW, sized_batch};
 use tidewater_storage::{LogConfig, LogManager, LogManagerConfig, TopicPartition};
 
 const TOTAL: usize = 32 << 20;
-const NOW: i64 = 1_700_000_000_000;
-
-fn batch(record_size: usize) -> Vec<u8> {
-    let n = (16 << 10) / (record_size + 20);
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1 + i as i32,
-            timestamp: NOW,
-            key: None,
-            value: Some(Bytes::from(vec![b'x'; record_size])),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.to_vec()
-}
 
 fn open(dir: &std::path::Path) -> std::sync::Arc<LogManager> {
     LogManager::open(LogManagerConfig {
@@ -59,42 +25,55 @@ fn open(dir: &std::path::Path) -> std::sync::Arc<LogManager> {
 
 fn append(c: &mut Criterion) {
     for record_size in [1024usize, 100] {
-        let b = batch(record_size);
+        let (b, _) = sized_batch(record_size);
         let count = TOTAL / b.len();
         let mut g = c.benchmark_group(format!("append_{record_size}B_records"));
         g.sample_size(10)
             .throughput(Throughput::Bytes((count * b.len()) as u64));
+        // Setup (directories, checkpoint files, empty segment files) is not timed: only
+        // the appends / the writes of the same bytes are.
         g.bench_function("log", |bench| {
-            bench.iter_with_large_drop(|| {
-                let dir = tempfile::tempdir().unwrap();
-                let mgr = open(dir.path());
-                let log = mgr
-                    .get_or_create_log(&TopicPartition::new("b", 0), LogConfig::default())
-                    .unwrap();
-                for _ in 0..count {
-                    log.append_as_leader(&b, 0, NOW).unwrap();
-                }
-                (dir, mgr)
-            })
+            bench.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let mgr = open(dir.path());
+                    let log = mgr
+                        .get_or_create_log(&TopicPartition::new("b", 0), LogConfig::default())
+                        .unwrap();
+                    (dir, mgr, log)
+                },
+                |(dir, mgr, log)| {
+                    for _ in 0..count {
+                        log.append_as_leader(&b, 0, NOW).unwrap();
+                    }
+                    (dir, mgr, log)
+                },
+                BatchSize::PerIteration,
+            )
         });
         g.bench_function("raw_buffered_write", |bench| {
-            bench.iter_with_large_drop(|| {
-                let dir = tempfile::tempdir().unwrap();
-                let mut f =
-                    std::io::BufWriter::new(std::fs::File::create(dir.path().join("raw")).unwrap());
-                for _ in 0..count {
-                    f.write_all(&b).unwrap();
-                }
-                f.flush().unwrap();
-                dir
-            })
+            bench.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let f = std::fs::File::create(dir.path().join("raw")).unwrap();
+                    (dir, std::io::BufWriter::new(f))
+                },
+                |(dir, mut f)| {
+                    for _ in 0..count {
+                        f.write_all(&b).unwrap();
+                    }
+                    f.flush().unwrap();
+                    (dir, f)
+                },
+                BatchSize::PerIteration,
+            )
         });
         g.finish();
     }
 }
 
 fn read(c: &mut Criterion) {
-    let b = batch(1024);
+    let (b, _) = sized_batch(1024);
     let count = TOTAL / b.len();
     let dir = tempfile::tempdir().unwrap();
     let mgr = open(dir.path());

@@ -8,46 +8,11 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{NOW, sized_batch};
 use tidewater_storage::{LogConfig, LogManager, LogManagerConfig, TopicPartition};
-
-const NOW: i64 = 1_700_000_000_000;
-
-fn batch(record_size: usize) -> (Vec<u8>, usize) {
-    let n = (16 << 10) / (record_size + 20);
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1 + i as i32,
-            timestamp: NOW,
-            key: None,
-            value: Some(Bytes::from(vec![b'x'; record_size])),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    (buf.to_vec(), n)
-}
 
 fn open(dir: &std::path::Path) -> std::sync::Arc<LogManager> {
     LogManager::open(LogManagerConfig {
@@ -126,7 +91,7 @@ fn main() {
         .unwrap_or(256)
         << 20;
     for record_size in [1024usize, 100] {
-        let (b, n) = batch(record_size);
+        let (b, n) = sized_batch(record_size);
         let count = total / b.len();
         let bytes = count * b.len();
         let (mut raw, mut app, mut lr, mut rr) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
@@ -173,7 +138,7 @@ fn main() {
         }
     }
     // 1 GiB unflushed tail, unclean stop, timed reopen.
-    let (b, _) = batch(1024);
+    let (b, _) = sized_batch(1024);
     let dir = tempfile::tempdir().unwrap();
     {
         let mgr = open(dir.path());

@@ -71,14 +71,19 @@ impl Log {
         Ok(result(Bytes::new()))
     }
 
-    /// The segment holding `offset` and the ones after it.
-    fn segments_from(&self, offset: i64) -> Vec<Arc<Segment>> {
-        let segs = sync::read(&self.segments);
-        let start = segs
+    /// The segment holding `offset` and the ones after it, looked up one at a time so
+    /// a read never copies the whole segment map.
+    fn segments_from(&self, offset: i64) -> impl Iterator<Item = Arc<Segment>> + '_ {
+        let mut next = sync::read(&self.segments)
             .range(..=offset)
             .next_back()
             .map_or(i64::MIN, |(b, _)| *b);
-        segs.range(start..).map(|(_, s)| s.clone()).collect()
+        std::iter::from_fn(move || {
+            let segs = sync::read(&self.segments);
+            let (base, seg) = segs.range(next..).next()?;
+            next = base.checked_add(1)?;
+            Some(seg.clone())
+        })
     }
 
     /// ListOffsets: `timestamp >= 0` the first offset whose timestamp is >= it; -1 the

@@ -117,3 +117,17 @@ pub fn tp(p: i32) -> TopicPartition {
 }
 
 pub const NOW: i64 = 1_700_000_000_000;
+
+/// A 16 KiB producer batch of keyless `record_size`-byte records (for benches):
+/// (bytes, record count).
+pub fn sized_batch(record_size: usize) -> (Vec<u8>, usize) {
+    let n = (16 << 10) / (record_size + 20);
+    let recs: Vec<Rec> = (0..n)
+        .map(|_| Rec {
+            key: None,
+            value: Some(vec![b'x'; record_size]),
+            timestamp: NOW,
+        })
+        .collect();
+    (batch(&recs), n)
+}
