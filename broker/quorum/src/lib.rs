@@ -6,3 +6,4 @@ pub mod controller;
 pub mod image;
 pub mod raft;
 pub mod records;
+pub mod service;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Raft, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -248,6 +248,51 @@ impl QuorumNode {
                 leader: Some(leader),
             }),
         }
+    }
+
+    /// Appends `records` only if this node is the leader (no forwarding): controller
+    /// decisions are made against the leader's image and must be written by it.
+    pub async fn propose_on_leader(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<u64, QuorumError> {
+        let write = self.raft.client_write(records);
+        match tokio::time::timeout(self.propose_timeout, write).await {
+            Ok(Ok(r)) => Ok(r.log_id.index),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(QuorumError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(e)) => Err(QuorumError::Raft(e.to_string())),
+            Err(_) => Err(QuorumError::Timeout(self.propose_timeout)),
+        }
+    }
+
+    /// Confirms this node still leads a quorum and returns an image holding every
+    /// entry committed so far (openraft's linearizable read barrier).
+    pub async fn read_barrier(&self) -> Result<Arc<MetadataImage>, QuorumError> {
+        let barrier = self.raft.ensure_linearizable();
+        let read_index = match tokio::time::timeout(self.propose_timeout, barrier).await {
+            Ok(Ok(log_id)) => log_id.map_or(0, |l| l.index),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                return Err(QuorumError::NotLeader {
+                    leader: f.leader_id,
+                });
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                tracing::debug!(error = %e, "leadership not confirmed by a quorum");
+                return Err(QuorumError::NotLeader { leader: None });
+            }
+            Ok(Err(e)) => return Err(QuorumError::Raft(e.to_string())),
+            Err(_) => return Err(QuorumError::Timeout(self.propose_timeout)),
+        };
+        self.wait_for_offset(read_index, self.propose_timeout).await
+    }
+
+    /// The raft term this node is in; a new term means a new leadership.
+    pub fn current_term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
     }
 
     /// The current leader as this node knows it.

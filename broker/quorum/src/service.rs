@@ -1,0 +1,223 @@
+//! The controller shell: runs the sans-IO [`Controller`] on the quorum leader.
+//!
+//! Decisions are serialized (one at a time, like KRaft's controller event queue) and
+//! each one starts from a read barrier, so it sees every committed record, including
+//! those of earlier leaders and of the previous decision. A new raft term resets the
+//! controller's in-memory state (heartbeat times), as a KRaft controller failover does.
+//! A background ticker fences brokers whose session expired and, when enabled, moves
+//! leadership back to preferred replicas. Followers refuse with NOT_CONTROLLER.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::controller::{Controller, ControllerConfig, ControllerError, Decision};
+use crate::image::MetadataImage;
+use crate::raft::{QuorumError, QuorumNode};
+use crate::records::MetadataRecord;
+
+/// A refused request or a quorum failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Refused(#[from] ControllerError),
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+}
+
+impl ServiceError {
+    pub fn error_code(&self) -> i16 {
+        match self {
+            Self::Refused(e) => e.error_code(),
+            Self::Quorum(e) => e.error_code(),
+        }
+    }
+}
+
+/// How often the ticker runs its periodic decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickerConfig {
+    /// Session-expiry check period (well below `broker.session.timeout.ms`).
+    pub tick_interval: Duration,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub rebalance_interval: Duration,
+}
+
+impl Default for TickerConfig {
+    fn default() -> Self {
+        Self {
+            tick_interval: Duration::from_millis(500),
+            rebalance_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+struct State {
+    controller: Controller,
+    /// Term the controller state belongs to.
+    term: u64,
+}
+
+struct Inner {
+    node: QuorumNode,
+    config: ControllerConfig,
+    state: Mutex<State>,
+    /// Monotonic clock for heartbeat times.
+    clock: Instant,
+}
+
+/// A quorum member that makes controller decisions while it leads.
+pub struct QuorumController {
+    inner: Arc<Inner>,
+    ticker: AbortOnDrop,
+}
+
+/// Stops the ticker task when the controller is dropped without `shutdown`.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::fmt::Debug for QuorumController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumController")
+            .field("node", &self.inner.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QuorumController {
+    /// Wraps a started node and starts the ticker.
+    pub fn new(node: QuorumNode, config: ControllerConfig, ticker: TickerConfig) -> Self {
+        let inner = Arc::new(Inner {
+            node,
+            state: Mutex::new(State {
+                controller: Controller::new(config.clone()),
+                term: 0,
+            }),
+            config,
+            clock: Instant::now(),
+        });
+        let task = tokio::spawn(run_ticker(inner.clone(), ticker));
+        Self {
+            inner,
+            ticker: AbortOnDrop(task),
+        }
+    }
+
+    pub fn node(&self) -> &QuorumNode {
+        &self.inner.node
+    }
+
+    /// Runs one decision on the leader, writes its records and waits until they are
+    /// applied; returns the decision's reply.
+    pub async fn decide<R>(
+        &self,
+        decide: impl FnOnce(
+            &mut Controller,
+            &MetadataImage,
+            u64,
+        ) -> Result<Decision<R>, ControllerError>,
+    ) -> Result<R, ServiceError> {
+        self.inner.decide(decide).await
+    }
+
+    /// [`Self::decide`] for decisions that only produce records.
+    pub async fn decide_records(
+        &self,
+        decide: impl FnOnce(
+            &mut Controller,
+            &MetadataImage,
+            u64,
+        ) -> Result<Vec<MetadataRecord>, ControllerError>,
+    ) -> Result<(), ServiceError> {
+        self.inner.decide(records_only(decide)).await
+    }
+
+    /// Stops the ticker, then the quorum node.
+    pub async fn shutdown(self) -> Result<(), QuorumError> {
+        let Self { inner, mut ticker } = self;
+        ticker.0.abort();
+        // The aborted task has dropped its handle on `inner` once this await returns.
+        let _cancelled = (&mut ticker.0).await;
+        match Arc::try_unwrap(inner) {
+            Ok(inner) => inner.node.shutdown().await,
+            Err(_) => Err(QuorumError::Raft(
+                "controller still in use; node not shut down".into(),
+            )),
+        }
+    }
+}
+
+fn records_only(
+    decide: impl FnOnce(
+        &mut Controller,
+        &MetadataImage,
+        u64,
+    ) -> Result<Vec<MetadataRecord>, ControllerError>,
+) -> impl FnOnce(&mut Controller, &MetadataImage, u64) -> Result<Decision<()>, ControllerError> {
+    move |c, image, now| decide(c, image, now).map(|records| Decision { records, reply: () })
+}
+
+impl Inner {
+    async fn decide<R>(
+        &self,
+        decide: impl FnOnce(
+            &mut Controller,
+            &MetadataImage,
+            u64,
+        ) -> Result<Decision<R>, ControllerError>,
+    ) -> Result<R, ServiceError> {
+        let mut state = self.state.lock().await;
+        let image = self.node.read_barrier().await?;
+        let term = self.node.current_term();
+        if state.term != term {
+            tracing::info!(
+                term,
+                node = self.node.node_id(),
+                "controller activated for a new term"
+            );
+            state.controller = Controller::new(self.config.clone());
+            state.term = term;
+        }
+        let now_ms = self.clock.elapsed().as_millis() as u64;
+        let decision = decide(&mut state.controller, &image, now_ms)?;
+        if !decision.records.is_empty() {
+            let index = self.node.propose_on_leader(decision.records).await?;
+            self.node
+                .wait_for_offset(index, Duration::from_secs(30))
+                .await?;
+        }
+        Ok(decision.reply)
+    }
+}
+
+async fn run_ticker(inner: Arc<Inner>, config: TickerConfig) {
+    let mut tick = tokio::time::interval(config.tick_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_rebalance = Instant::now();
+    loop {
+        tick.tick().await;
+        if inner.node.leader() != Some(inner.node.node_id()) {
+            continue;
+        }
+        let fence = records_only(|c, image, now| Ok(c.tick(image, now)));
+        if let Err(e) = inner.decide(fence).await {
+            tracing::debug!(error = %e, "controller tick skipped");
+        }
+        if inner.config.auto_leader_rebalance_enable
+            && last_rebalance.elapsed() >= config.rebalance_interval
+        {
+            last_rebalance = Instant::now();
+            let rebalance = records_only(|c, image, _| Ok(c.rebalance_leaders(image)));
+            if let Err(e) = inner.decide(rebalance).await {
+                tracing::debug!(error = %e, "leader rebalance skipped");
+            }
+        }
+    }
+}
