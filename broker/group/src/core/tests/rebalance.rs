@@ -377,3 +377,108 @@ fn static_replacement_is_undone_when_it_cannot_be_stored() {
         code::NONE
     );
 }
+
+#[test]
+fn static_member_missing_a_rebalance_stays_until_its_session_expires() {
+    let mut h = Harness::new(Harness::default_config());
+    let mut stat = join_args("", "s", &["t"]);
+    stat.group_instance_id = Some("s".into());
+    assert!(h.join(stat).is_none());
+    let dynamic = h.join_new("d", &["t"]);
+    h.complete_initial_join();
+    let static_id = h
+        .group()
+        .static_member_id("s")
+        .map(str::to_owned)
+        .expect("static member");
+    let leader = h.group().leader_id.clone().expect("leader");
+    assert_eq!(leader, static_id, "first joiner leads");
+    assert!(h.sync(&leader, 1, vec![]).is_none());
+    h.joins.clear();
+    h.syncs.clear();
+
+    // The dynamic member changes its subscription; the static one keeps heartbeating
+    // but does not rejoin before the rebalance timeout.
+    assert!(h.join(join_args(&dynamic, "d", &["t", "u"])).is_none());
+    for _ in 0..5 {
+        h.advance(5_000);
+        let error = h
+            .core
+            .heartbeat(GROUP, &static_id, Some("s"), 1, h.now)
+            .error_code;
+        assert_eq!(error, code::REBALANCE_IN_PROGRESS);
+    }
+    h.advance(5_000);
+    let g = h.group();
+    assert_eq!(
+        g.generation_id, 2,
+        "the join phase completed at the rebalance timeout"
+    );
+    assert!(
+        g.members.contains_key(&static_id),
+        "static members are not dropped for missing a join"
+    );
+    assert_eq!(
+        g.leader_id.as_deref(),
+        Some(dynamic.as_str()),
+        "leadership moved to a joined member"
+    );
+    assert_eq!(h.joins[&dynamic].members.len(), 2);
+}
+
+#[test]
+fn only_unjoined_static_members_keep_the_join_phase_open_until_they_expire() {
+    let mut h = Harness::new(Harness::default_config());
+    let mut a = join_args("", "a", &["t"]);
+    a.group_instance_id = Some("a".into());
+    assert!(h.join(a).is_none());
+    let dynamic = h.join_new("d", &["t"]);
+    h.complete_initial_join();
+    let static_id = h
+        .group()
+        .static_member_id("a")
+        .map(str::to_owned)
+        .expect("static member");
+    assert!(h.sync(&static_id, 1, vec![]).is_none());
+    // The dynamic member rejoins with new metadata, then leaves before the join
+    // phase ends: only the silent static member is left, and it never rejoins.
+    h.joins.clear();
+    assert!(h.join(join_args(&dynamic, "d", &["t", "u"])).is_none());
+    let left = h.core.leave(
+        GROUP,
+        vec![crate::core::LeavingMember {
+            member_id: dynamic.clone(),
+            group_instance_id: None,
+        }],
+        3,
+        h.now,
+    );
+    h.run_effects();
+    assert_eq!(left.members[0].error_code, code::NONE);
+    // It keeps heartbeating past the rebalance timeout: the join phase cannot
+    // complete without a joined member, so it waits again instead of spinning.
+    for _ in 0..7 {
+        h.advance(5_000);
+        let error = h
+            .core
+            .heartbeat(GROUP, &static_id, Some("a"), 1, h.now)
+            .error_code;
+        assert_eq!(error, code::REBALANCE_IN_PROGRESS);
+    }
+    assert!(
+        h.timers.len() < 10,
+        "timers do not pile up: {}",
+        h.timers.len()
+    );
+    assert_eq!(
+        (h.group().state, h.group().generation_id),
+        (GroupState::PreparingRebalance, 1)
+    );
+    assert!(h.group().members.contains_key(&static_id));
+    // Silent now: its session expires and the group ends Empty in a new generation.
+    h.advance(10_000);
+    assert_eq!(
+        (h.group().state, h.group().generation_id),
+        (GroupState::Empty, 2)
+    );
+}
