@@ -1,3 +1,5 @@
+//! Image apply semantics: fencing by epoch, epoch bumps, removal cascades, round trips.
+
 use super::*;
 use crate::records::NO_LEADER;
 

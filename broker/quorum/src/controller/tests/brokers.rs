@@ -1,3 +1,5 @@
+//! Broker registration, heartbeats, session fencing, controlled shutdown, unregistration.
+
 use std::collections::BTreeMap;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! AlterPartition, elections, auto rebalance, reassignments and feature updates.
+
 use super::*;
 use crate::records::{ConfigResourceType, NO_LEADER};
 

@@ -1,3 +1,5 @@
+//! CreateTopics (placement, defaults, refusals, manual assignment), configs, deletes, CreatePartitions.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
