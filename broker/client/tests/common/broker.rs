@@ -21,14 +21,14 @@ const STARTUP: Duration = Duration::from_secs(60);
 
 /// The broker binary: `$TIDEWATER_BROKER_BIN`, else `<target dir>/debug/tidewater-broker`.
 pub fn broker_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("TIDEWATER_BROKER_BIN") {
-        return PathBuf::from(bin);
-    }
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     // A relative CARGO_TARGET_DIR is relative to where cargo ran, normally the workspace.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace.join("target"), |dir| workspace.join(dir));
-    let bin = target.join("debug").join("tidewater-broker");
+    let bin = std::env::var_os("TIDEWATER_BROKER_BIN").map_or_else(
+        || target.join("debug").join("tidewater-broker"),
+        PathBuf::from,
+    );
     assert!(
         bin.is_file(),
         "broker binary not found at {}: run `cargo build -p tidewater-broker` first \
