@@ -15,6 +15,7 @@ mod membership;
 mod offsets;
 mod rebalance;
 mod responses;
+mod static_member;
 mod sync;
 
 use std::collections::{HashMap, HashSet};

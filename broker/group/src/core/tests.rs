@@ -6,3 +6,4 @@ mod harness;
 mod offsets;
 mod props;
 mod rebalance;
+mod static_members;
