@@ -466,3 +466,38 @@ fn compaction_respects_lag_and_tombstone_retention() {
     );
     mgr.shutdown().unwrap();
 }
+
+#[test]
+fn compaction_rewrites_keep_codec_log_append_time_and_a_valid_crc() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        min_cleanable_dirty_ratio: 0.0,
+        message_timestamp_type: tidewater_storage::TimestampType::LogAppendTime,
+        ..small()
+    };
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    // one snappy batch with a superseded key inside it, then a roll
+    let recs = [rec("a", "1", 5), rec("b", "2", 6), rec("a", "3", 7)];
+    log.append_as_leader(&batch_with(&recs, Compression::Snappy, None), 0, NOW)
+        .unwrap();
+    log.update_config(LogConfig {
+        segment_ms: 1,
+        ..cfg
+    });
+    log.append_as_leader(&batch(&[rec("c", "x", 9)]), 0, NOW + 10)
+        .unwrap();
+    assert_eq!(log.segment_count(), 2);
+    log.compact(NOW + 20).unwrap().unwrap();
+    let r = log.read(0, 1 << 20, 3, true).unwrap();
+    // the independent decoder checks the CRC of the rewritten batch
+    let recs = decode(&r.records);
+    assert_eq!(recs.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2]);
+    let h = tidewater_storage::batch::BatchHeader::parse(&r.records).unwrap();
+    assert_eq!(h.compression_name(), "snappy");
+    assert!(h.is_log_append_time());
+    assert_eq!(h.max_timestamp, NOW);
+    assert_eq!(h.base_offset, 1);
+    mgr.shutdown().unwrap();
+}
