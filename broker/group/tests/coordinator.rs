@@ -253,6 +253,11 @@ async fn shutdown_answers_parked_joins_with_not_coordinator() {
     c.shutdown();
     let r = parked.await.unwrap();
     assert_eq!(r.error_code, NOT_COORDINATOR);
+    // Calls that would park are refused after shutdown instead of hanging.
+    let late = c
+        .join_group(join_req("g", first.member_id.as_str()), 7, "a", "h")
+        .await;
+    assert_eq!(late.error_code, NOT_COORDINATOR);
 }
 
 #[tokio::test(start_paused = true)]

@@ -161,12 +161,23 @@ impl GroupCoordinator {
             version,
         };
         let group_id = args.group_id.clone();
-        let answer = self.with_core(|inner, now| match inner.core.join(args, now) {
-            Reply::Now(response) => Answer::Ready(response),
-            Reply::Parked { member_id } => {
-                let (tx, rx) = oneshot::channel();
-                inner.joins.insert((group_id, member_id), tx);
-                Answer::Wait(rx)
+        let answer = self.with_core(|inner, now| {
+            // Checked under the lock shutdown drains parked calls with: after
+            // shutdown no timer would complete a parked call, so refuse it.
+            if self.is_stopped() {
+                return Answer::Ready(crate::core::join_error_response(
+                    code::NOT_COORDINATOR,
+                    &member_id,
+                    version,
+                ));
+            }
+            match inner.core.join(args, now) {
+                Reply::Now(response) => Answer::Ready(response),
+                Reply::Parked { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    inner.joins.insert((group_id, member_id), tx);
+                    Answer::Wait(rx)
+                }
             }
         });
         match answer {
@@ -200,12 +211,19 @@ impl GroupCoordinator {
                 .collect(),
         };
         let group_id = args.group_id.clone();
-        let answer = self.with_core(|inner, now| match inner.core.sync(args, now) {
-            Reply::Now(response) => Answer::Ready(response),
-            Reply::Parked { member_id } => {
-                let (tx, rx) = oneshot::channel();
-                inner.syncs.insert((group_id, member_id), tx);
-                Answer::Wait(rx)
+        let answer = self.with_core(|inner, now| {
+            if self.is_stopped() {
+                return Answer::Ready(
+                    SyncGroupResponse::default().with_error_code(code::NOT_COORDINATOR),
+                );
+            }
+            match inner.core.sync(args, now) {
+                Reply::Now(response) => Answer::Ready(response),
+                Reply::Parked { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    inner.syncs.insert((group_id, member_id), tx);
+                    Answer::Wait(rx)
+                }
             }
         });
         match answer {
