@@ -122,9 +122,11 @@ impl LeaderState {
             registrations: BTreeMap::new(),
             log_start_offset: init.log_start_offset,
             log_end_offset: init.log_end_offset,
+            // min/max rather than clamp: a bad init (start > end) must not panic.
             high_watermark: init
                 .high_watermark
-                .clamp(init.log_start_offset, init.log_end_offset),
+                .min(init.log_end_offset)
+                .max(init.log_start_offset.min(init.log_end_offset)),
             produces: PendingProduces::default(),
             completions: Vec::new(),
             unsent_alter: None,
