@@ -111,17 +111,25 @@ impl LocalCluster {
         );
     }
 
+    /// The status, or `None` before `up` wrote the first one.
+    fn status_opt(&self) -> Option<Value> {
+        let out = run(&["local", "status", "--state-dir", self.dir(), "-o", "json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
     /// Polls the status until `pred` holds (the status file is rewritten on change).
     fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let s = self.status();
-            if pred(&s) {
-                return s;
+            let s = self.status_opt();
+            if let Some(s) = s.as_ref().filter(|s| pred(s)) {
+                return s.clone();
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}: {s:#}\n{}",
+                "timed out waiting for {what}: {s:#?}\n{}",
                 self.events()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -394,6 +402,42 @@ fn a_broker_that_cannot_start_is_degraded_with_its_error_and_unknown_versions_ar
     assert!(
         text.contains("spec.version: no broker binary for version 9.9.9"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_new_up_after_sigkill_stops_orphans_and_keeps_ports() {
+    let mut first = LocalCluster::up(&example("single-broker.yaml"));
+    first.wait("Ready", 60);
+    let s = first.status();
+    let orphan = broker_pids(&s)[0];
+    // SIGKILL skips every cleanup: the broker outlives `up`.
+    first.up.kill().unwrap();
+    first.up.wait().unwrap();
+    assert!(is_alive(orphan));
+    let state = std::mem::replace(&mut first.state, tempfile::tempdir().unwrap());
+    let file = example("single-broker.yaml");
+    let second = Command::new(operator())
+        .args(["local", "up", "-f"])
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let second = LocalCluster { state, up: second };
+    second.wait_until("new broker ready", Duration::from_secs(60), |n| {
+        cond(n, "Ready").0 == "True" && !broker_pids(n).is_empty() && broker_pids(n) != [orphan]
+    });
+    assert!(
+        !is_alive(orphan),
+        "the orphaned broker {orphan} was not stopped"
+    );
+    assert_eq!(
+        second.status()["bootstrapServers"],
+        s["bootstrapServers"],
+        "ports are kept"
     );
 }
 

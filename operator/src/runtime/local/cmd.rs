@@ -111,7 +111,7 @@ pub async fn up(
             ),
         )?;
         let runtime =
-            LocalRuntime::new(state.clone(), binaries(broker_bins), KafkaAdmin::default())?;
+            LocalRuntime::new(state.clone(), binaries(broker_bins), KafkaAdmin::default()).await?;
         Supervisor::new(runtime).run(shutdown_signal()).await?;
         Ok::<(), CmdError>(())
     }

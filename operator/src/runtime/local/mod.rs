@@ -30,6 +30,9 @@ use crate::validate::{NodeSpec, ValidatedCluster};
 
 /// How long a broker gets to shut down cleanly before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Pid file of a broker in its node dir: lets the next `up` stop brokers a killed `up`
+/// (SIGKILL skips every cleanup) left behind.
+const PID_FILE: &str = "broker.pid";
 /// Longest wait between restarts of a crash-looping broker.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -99,12 +102,13 @@ pub struct LocalRuntime<A> {
 
 impl<A: AdminSource> LocalRuntime<A> {
     /// A runtime on `state` with broker binaries by version.
-    pub fn new(
+    pub async fn new(
         state: StateDir,
         binaries: BTreeMap<String, PathBuf>,
         admin: A,
     ) -> Result<Self, LocalError> {
         let persisted = state.load()?;
+        process::stop_orphans(state.root(), PID_FILE, STOP_GRACE).await;
         Ok(Self {
             state,
             persisted,
@@ -209,6 +213,9 @@ impl<A: AdminSource> LocalRuntime<A> {
             c.version.clone(),
         )?;
         tracing::info!(broker = n.id, pid = proc.pid(), "broker started");
+        if let Some(pid) = proc.pid() {
+            state::write_atomic(&dir.join(PID_FILE), pid.to_string().as_bytes())?;
+        }
         let entry = self.nodes.entry(n.id).or_insert_with(|| Node {
             process: None,
             revision: revision.clone(),

@@ -186,3 +186,42 @@ pub async fn probe_ready(port: i32) -> bool {
         .flatten()
         .unwrap_or(false)
 }
+
+/// Stops broker processes recorded in `<root>/*/broker-*/<pid_file>` that still run
+/// this state dir's config: leftovers of an `up` that was killed with SIGKILL. A pid
+/// reused by an unrelated process is left alone (its command line does not name the
+/// config file).
+pub async fn stop_orphans(root: &Path, pid_file: &str, grace: Duration) {
+    let Ok(clusters) = std::fs::read_dir(root) else {
+        return;
+    };
+    for node_dir in clusters
+        .flatten()
+        .filter_map(|c| std::fs::read_dir(c.path()).ok())
+        .flat_map(|d| d.flatten().map(|e| e.path()))
+    {
+        let Some(pid) = std::fs::read_to_string(node_dir.join(pid_file))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let config = node_dir.join("server.properties").display().to_string();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !is_alive(pid) || !String::from_utf8_lossy(&cmdline).contains(&config) {
+            continue;
+        }
+        tracing::warn!(pid, dir = %node_dir.display(), "stopping a broker left behind by a previous run");
+        terminate(pid);
+        let deadline = tokio::time::Instant::now() + grace;
+        while is_alive(pid) && tokio::time::Instant::now() < deadline {
+            // The orphan is not our child: polling is the only way to see it exit.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if is_alive(pid)
+            && let Some(p) = Pid::from_raw(pid)
+        {
+            let _ = kill_process(p, Signal::KILL);
+        }
+    }
+}
