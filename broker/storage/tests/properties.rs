@@ -380,3 +380,56 @@ fn random_operations_agree_with_a_model() {
         Ok(())
     });
 }
+
+#[test]
+fn mangled_produce_requests_are_refused_with_an_error_never_a_panic() {
+    let strategy = (
+        prop::collection::vec((1usize..4, 0usize..64, any::<bool>()), 1..4),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..LogConfig::default()
+    };
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    let follower = mgr.get_or_create_log(&tp(1), LogConfig::default()).unwrap();
+    run(256, 3, strategy, |(batches, edits, cut, truncate)| {
+        let mut bytes = Vec::new();
+        for (n, size, gz) in &batches {
+            let recs: Vec<Rec> = (0..*n)
+                .map(|i| rec(&format!("k{i}"), &"v".repeat(*size), NOW))
+                .collect();
+            let codec = if *gz {
+                Compression::Gzip
+            } else {
+                Compression::None
+            };
+            bytes.extend(batch_with(&recs, codec, None));
+        }
+        for (at, byte) in &edits {
+            let i = at.index(bytes.len());
+            bytes[i] = *byte;
+        }
+        if truncate {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        let end = log.log_end_offset();
+        match log.append_as_leader(&bytes, 0, NOW) {
+            Ok(info) => prop_assert_eq!(info.first_offset, end),
+            Err(e) => {
+                prop_assert!([2, 10, 18, 32, 43, 87].contains(&e.error_code()), "{e}");
+                prop_assert_eq!(log.log_end_offset(), end, "a refused append wrote nothing");
+            }
+        }
+        let _ = follower.append_as_follower(&bytes);
+        Ok(())
+    });
+    // everything that was accepted reads back through the independent decoder
+    let all = read_all(&log, 0);
+    assert_eq!(all.len() as i64, log.log_end_offset());
+    mgr.shutdown().unwrap();
+}

@@ -74,9 +74,13 @@ impl Log {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         let bases = tidy_dir(dir)?;
         let mut producers = ProducerStateManager::default();
-        let mut epochs = EpochCache::from_entries(checkpoint::read_epochs(
-            &dir.join(checkpoint::LEADER_EPOCH_FILE),
-        )?);
+        // A corrupt epoch file is rebuilt from recovered batches rather than failing.
+        let epoch_file = dir.join(checkpoint::LEADER_EPOCH_FILE);
+        let mut epochs =
+            EpochCache::from_entries(checkpoint::read_epochs(&epoch_file).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "ignoring unreadable leader-epoch checkpoint");
+                Vec::new()
+            }));
         // Batches recovered after the newest snapshot rebuild producer state as they are
         // scanned; recovered batches also restore leader epochs the checkpoint missed.
         let mut replay_from = i64::MAX;

@@ -65,13 +65,21 @@ pub struct LogManager {
     shut_down: AtomicBool,
 }
 
-fn read_dir_checkpoints(dir: &Path) -> Result<[BTreeMap<TopicPartition, i64>; 4], StorageError> {
-    Ok([
-        checkpoint::read_offsets(&dir.join(checkpoint::RECOVERY_POINT_FILE))?,
-        checkpoint::read_offsets(&dir.join(checkpoint::LOG_START_FILE))?,
-        checkpoint::read_offsets(&dir.join(checkpoint::HIGH_WATERMARK_FILE))?,
-        checkpoint::read_offsets(&dir.join(checkpoint::CLEANER_FILE))?,
-    ])
+/// Reads the log dir's checkpoints. A corrupt one is logged and treated as empty: for
+/// the recovery point that means a full recovery, which is slow but safe.
+fn read_dir_checkpoints(dir: &Path) -> [BTreeMap<TopicPartition, i64>; 4] {
+    [
+        checkpoint::RECOVERY_POINT_FILE,
+        checkpoint::LOG_START_FILE,
+        checkpoint::HIGH_WATERMARK_FILE,
+        checkpoint::CLEANER_FILE,
+    ]
+    .map(|name| {
+        checkpoint::read_offsets(&dir.join(name)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ignoring unreadable checkpoint");
+            BTreeMap::new()
+        })
+    })
 }
 
 impl LogManager {
@@ -84,7 +92,7 @@ impl LogManager {
             std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
             let marker = dir.join(CLEAN_SHUTDOWN_FILE);
             let clean = marker.exists();
-            let [recovery, start, hw, cleaner] = read_dir_checkpoints(dir)?;
+            let [recovery, start, hw, cleaner] = read_dir_checkpoints(dir);
             let mut to_open = Vec::new();
             let rd = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
             for entry in rd.flatten() {
