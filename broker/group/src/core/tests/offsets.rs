@@ -365,6 +365,51 @@ fn offsets_of_empty_groups_expire_after_retention() {
 }
 
 #[test]
+fn active_consumer_group_keeps_subscribed_offsets_past_retention() {
+    let config = GroupConfig {
+        offsets_retention_ms: 60_000,
+        ..Harness::default_config()
+    };
+    let mut h = Harness::new(config);
+    let ids = h.stable_group(1, &["t"]);
+    commit(
+        &mut h,
+        &commit_req(&ids[0], 1, &[("t", 0, 1), ("u", 0, 2)]),
+        8,
+    );
+    for _ in 0..20 {
+        h.advance(5_000);
+        assert_eq!(h.heartbeat(&ids[0], 1), code::NONE);
+    }
+    h.core.expire_offsets(h.now);
+    h.run_effects();
+    // KIP-211: a Stable consumer group loses only offsets of topics it no longer
+    // subscribes to; its subscribed topics keep theirs however old.
+    assert_eq!(fetch_v7(&h.core, None), vec![("t".into(), 0, 1, 3)]);
+    assert_eq!(h.group().state, GroupState::Stable);
+    // Once Empty, retention counts from when it became Empty.
+    let left = h.core.leave(
+        GROUP,
+        vec![crate::core::LeavingMember {
+            member_id: ids[0].clone(),
+            group_instance_id: None,
+        }],
+        3,
+        h.now,
+    );
+    h.run_effects();
+    assert_eq!(left.members[0].error_code, code::NONE);
+    assert_eq!(h.group().state, GroupState::Empty);
+    h.advance(59_999);
+    h.core.expire_offsets(h.now);
+    assert_eq!(fetch_v7(&h.core, None).len(), 1);
+    h.advance(1);
+    h.core.expire_offsets(h.now);
+    h.run_effects();
+    assert!(h.core.group(GROUP).is_none());
+}
+
+#[test]
 fn list_and_describe_groups() {
     let mut h = Harness::new(Harness::default_config());
     let ids = h.stable_group(2, &["t"]);
