@@ -174,7 +174,7 @@ impl Inner {
         ) -> Result<Decision<R>, ControllerError>,
     ) -> Result<R, ServiceError> {
         let mut state = self.state.lock().await;
-        let image = self.node.read_barrier().await?;
+        let mut image = self.node.read_barrier().await?;
         let term = self.node.current_term();
         if state.term != term {
             tracing::info!(
@@ -184,6 +184,14 @@ impl Inner {
             );
             state.controller = Controller::new(self.config.clone());
             state.term = term;
+            let bootstrap = state.controller.bootstrap_features(&image)?;
+            if !bootstrap.is_empty() {
+                let index = self.node.propose_on_leader(bootstrap).await?;
+                image = self
+                    .node
+                    .wait_for_offset(index, Duration::from_secs(30))
+                    .await?;
+            }
         }
         let now_ms = self.clock.elapsed().as_millis() as u64;
         let decision = decide(&mut state.controller, &image, now_ms)?;

@@ -165,8 +165,16 @@ async fn silent_brokers_are_fenced_by_whichever_controller_leads() {
         })
         .await;
 
-    // Followers refuse controller requests with NOT_CONTROLLER.
+    // The first controller finalized metadata.version for the new cluster.
     let leader = cluster.leader().await;
+    let level = cluster.nodes[&leader]
+        .node()
+        .image()
+        .borrow()
+        .feature_level(METADATA_VERSION);
+    assert_eq!(level, 21);
+
+    // Followers refuse controller requests with NOT_CONTROLLER.
     let follower = cluster
         .nodes
         .keys()

@@ -40,6 +40,25 @@ pub struct FeatureUpdate {
 }
 
 impl Controller {
+    /// The records that finalize `metadata.version` on a cluster that has none yet;
+    /// empty once it is finalized. Registered brokers must support the level.
+    pub fn bootstrap_features(
+        &self,
+        image: &MetadataImage,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        if image.feature_level(METADATA_VERSION) != 0 {
+            return Ok(Vec::new());
+        }
+        self.update_features(
+            image,
+            &[FeatureUpdate {
+                feature: METADATA_VERSION.to_string(),
+                max_version_level: self.config.bootstrap_metadata_version,
+                upgrade_type: UpgradeType::Upgrade,
+            }],
+        )
+    }
+
     /// Validates all updates first, so a request is applied entirely or not at all.
     pub fn update_features(
         &self,

@@ -53,6 +53,9 @@ pub struct ControllerConfig {
     pub default_replication_factor: i16,
     /// Feature levels this controller can finalize (name -> inclusive range).
     pub supported_features: BTreeMap<String, (u16, u16)>,
+    /// `metadata.version` finalized when a new cluster's first controller activates
+    /// (what `kafka-storage format --release-version` writes in Kafka).
+    pub bootstrap_metadata_version: u16,
 }
 
 impl Default for ControllerConfig {
@@ -67,6 +70,7 @@ impl Default for ControllerConfig {
                 crate::image::METADATA_VERSION.to_string(),
                 (1, features::LATEST_METADATA_VERSION),
             )]),
+            bootstrap_metadata_version: features::LATEST_METADATA_VERSION,
         }
     }
 }

@@ -327,6 +327,23 @@ fn reassignment_cancel_reverts_and_pure_removal_completes_at_once() {
 }
 
 #[test]
+fn bootstrap_finalizes_metadata_version_once() {
+    let mut h = Harness::new(ControllerConfig {
+        bootstrap_metadata_version: 14,
+        ..ControllerConfig::default()
+    });
+    let records = h.controller.bootstrap_features(&h.image).unwrap();
+    h.apply(&records);
+    assert_eq!(h.image.feature_level(METADATA_VERSION), 14);
+    assert!(
+        h.controller
+            .bootstrap_features(&h.image)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn feature_updates_check_brokers_and_downgrades() {
     let mut h = setup();
     let update = |level: u16, upgrade_type: UpgradeType| FeatureUpdate {
