@@ -44,6 +44,9 @@ enum Answer<R> {
 /// The group coordinator, used as `Arc<GroupCoordinator>`; runs its timers on tokio.
 pub struct GroupCoordinator {
     backend: Arc<dyn OffsetsBackend>,
+    /// Kept outside the lock so `partition_for` never waits (or deadlocks when
+    /// called from inside a backend append).
+    offsets_topic_partitions: i32,
     inner: Mutex<Inner>,
     clock: Clock,
     /// Wakes the timer task when a timer is armed (it may need to fire sooner).
@@ -56,8 +59,10 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     pub fn new(config: GroupConfig, backend: Arc<dyn OffsetsBackend>) -> Arc<Self> {
         let clock = Clock::new();
+        let offsets_topic_partitions = config.offsets_topic_partitions;
         let coordinator = Arc::new_cyclic(|this| Self {
             backend,
+            offsets_topic_partitions,
             inner: Mutex::new(Inner::new(Core::new(config), clock.now_ms())),
             clock,
             wake: Arc::new(Notify::new()),
@@ -110,7 +115,7 @@ impl GroupCoordinator {
 
     /// Kafka's `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions` (Java String.hashCode).
     pub fn partition_for(&self, group_id: &str) -> i32 {
-        self.lock().core.partition_for(group_id)
+        crate::partition::partition_for(group_id, self.offsets_topic_partitions)
     }
 
     /// Marks `__consumer_offsets` partitions as loading before their replay, so their
