@@ -90,6 +90,9 @@ impl Log {
             for (i, base) in bases.iter().enumerate() {
                 let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
                 let recover = !p.clean_shutdown && next_base > p.recovery_point;
+                let on_disk_size =
+                    std::fs::metadata(dir.join(crate::segment::file_name(*base, "log")))
+                        .map_or(0, |m| m.len());
                 let mut cb = |h: &BatchHeader| {
                     if recover {
                         recovered_headers.push(*h);
@@ -106,7 +109,21 @@ impl Log {
                 if recover && replay_from == i64::MAX {
                     replay_from = *base;
                 }
+                let cut = seg.size() < on_disk_size;
                 segments.insert(*base, Arc::new(seg));
+                if cut {
+                    // Kafka's rule: nothing after a corrupt batch is trusted, so later
+                    // segments go too (they would leave a hole in the offsets).
+                    for later in &bases[i + 1..] {
+                        tracing::warn!(dir = %dir.display(), segment = later, "deleting segment after a corrupt one");
+                        for ext in ["log", "index", "timeindex"] {
+                            let _ = std::fs::remove_file(
+                                dir.join(crate::segment::file_name(*later, ext)),
+                            );
+                        }
+                    }
+                    break;
+                }
             }
             let log_end = segments.values().next_back().map_or(0, |s| s.next_offset());
             let snapshot = producer_state::load_latest(dir, log_end)?;

@@ -25,7 +25,9 @@ pub fn file_name(base_offset: i64, ext: &str) -> String {
 /// How much of the `.log` recovery reads at once.
 pub(super) const RECOVERY_CHUNK: usize = 8 << 20;
 /// How much a header scan reads at once.
-const SCAN_CHUNK: usize = 16 << 10;
+/// How much a header scan reads at once: one default index interval plus a header
+/// covers the usual distance from an index entry to the wanted batch in one read.
+const SCAN_CHUNK: usize = 4096 + HEADER_SIZE;
 
 pub struct Segment {
     pub base_offset: i64,
