@@ -624,3 +624,97 @@ async fn lease_is_created_when_absent_and_respected_when_held() {
     drop((me, you));
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn scale_down_deletes_removed_pods_their_claims_when_asked_and_orphaned_config() {
+    let spec = |brokers: i32| {
+        json!({"version": "0.1.0", "brokers": brokers, "controllers": 1,
+               "storage": {"size": "1Gi", "deleteClaimOnScaleDown": true},
+               "config": {"offsets.topic.replication.factor": 1,
+                          "transaction.state.log.replication.factor": 1,
+                          "transaction.state.log.min.isr": 1}})
+    };
+    let three = cluster_json(spec(3), &[FINALIZER], false);
+    let three_valid =
+        validate(&parse_cluster(&serde_yaml::to_string(&three).unwrap()).unwrap()).unwrap();
+    // Brokers 0-2 and controller 1000 (index 3) run; the spec now asks for 2 brokers.
+    let pods: Vec<Value> = (0..4).map(|i| ready_pod(&three_valid, i)).collect();
+    let obj = cluster_json(spec(2), &[FINALIZER], false);
+    let cluster = obj.clone();
+    let admin = FixedAdmin {
+        brokers: 3,
+        ..FixedAdmin::default()
+    };
+    drive(obj, admin, move |mut v| async move {
+        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
+            .await;
+        for name in [
+            "t-broker-0-config",
+            "t-broker-1-config",
+            "t-controller-1000-config",
+        ] {
+            v.apply(&core("configmaps", name)).await;
+        }
+        v.apply(&core("services", "t-brokers")).await;
+        v.apply(&core("services", "t-bootstrap")).await;
+        for name in [
+            "data-t-broker-0",
+            "data-t-broker-1",
+            "data-t-controller-1000",
+        ] {
+            v.apply(&core("persistentvolumeclaims", name)).await;
+        }
+        // Every remaining pod is unchanged: no pod request until the removal.
+        v.apply(&pdb_path()).await;
+        let (_, _, send) = v.expect(Method::DELETE, &core("pods", "t-broker-2")).await;
+        send.send_response(ok(
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ));
+        let (_, _, send) = v
+            .expect(
+                Method::DELETE,
+                &core("persistentvolumeclaims", "data-t-broker-2"),
+            )
+            .await;
+        send.send_response(ok(
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ));
+        let gone = json!({"metadata": {"name": "t-broker-2-config", "namespace": NS}});
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/configmaps"),
+            "ConfigMapList",
+            vec![gone],
+        )
+        .await;
+        let (_, _, send) = v
+            .expect(Method::DELETE, &core("configmaps", "t-broker-2-config"))
+            .await;
+        send.send_response(ok(
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ));
+        v.list(
+            &format!("/api/v1/namespaces/{NS}/services"),
+            "ServiceList",
+            vec![],
+        )
+        .await;
+        v.list(
+            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
+            "PodDisruptionBudgetList",
+            vec![],
+        )
+        .await;
+        v.event("NodeRemoved").await;
+        let status = v.status(&cluster).await;
+        assert_eq!(cond(&status, "Progressing")["reason"], "ScalingDown");
+        let ids: Vec<i64> = status["brokers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [0, 1, 1000]);
+        v.done().await;
+    })
+    .await;
+}
