@@ -142,6 +142,27 @@ impl Cluster {
     }
 }
 
+/// Proposes through `node`, retrying while leadership moves (a loaded CI machine can
+/// trigger an election at any time). Records used here are idempotent, so a retry of
+/// a proposal that did commit is harmless.
+async fn propose(node: &QuorumNode, records: Vec<MetadataRecord>) -> u64 {
+    let start = Instant::now();
+    loop {
+        match node.propose(records.clone()).await {
+            Ok(index) => return index,
+            Err(e @ (QuorumError::NotLeader { .. } | QuorumError::Timeout(_)))
+                if start.elapsed() < DEADLINE =>
+            {
+                println!("retrying proposal: {e}");
+                let mut metrics = node.metrics();
+                metrics.borrow_and_update();
+                let _ = tokio::time::timeout(Duration::from_millis(200), metrics.changed()).await;
+            }
+            Err(e) => panic!("proposal failed: {e}"),
+        }
+    }
+}
+
 fn topic(i: u32) -> Vec<MetadataRecord> {
     vec![MetadataRecord::Topic {
         name: format!("topic-{i}"),
@@ -197,7 +218,7 @@ async fn three_voters_elect_a_leader_and_apply_proposals_in_order_everywhere() {
     for i in 0..40u32 {
         // Alternate between the leader and a follower (which forwards to the leader).
         let via = if i % 2 == 0 { leader } else { follower };
-        let index = cluster.nodes[&via].propose(counter(i)).await.unwrap();
+        let index = propose(&cluster.nodes[&via], counter(i)).await;
         assert!(index > last, "log indexes must grow: {index} after {last}");
         last = index;
     }
@@ -234,7 +255,7 @@ async fn failover_then_restart_catches_up_through_a_snapshot() {
     let old_leader = cluster.wait_for_leader().await;
     let mut last = 0;
     for i in 0..5 {
-        last = cluster.nodes[&old_leader].propose(topic(i)).await.unwrap();
+        last = propose(&cluster.nodes[&old_leader], topic(i)).await;
     }
     cluster.wait_applied(last).await;
     let stopped_at = cluster.nodes[&old_leader].image().borrow().offset;
@@ -252,7 +273,7 @@ async fn failover_then_restart_catches_up_through_a_snapshot() {
 
     // Two of three keep committing; enough entries for snapshots and log purges.
     for i in 5..40 {
-        last = cluster.nodes[&new_leader].propose(topic(i)).await.unwrap();
+        last = propose(&cluster.nodes[&new_leader], topic(i)).await;
     }
     cluster.wait_applied(last).await;
     let mut metrics = cluster.nodes[&new_leader].metrics();
@@ -283,7 +304,7 @@ async fn failover_then_restart_catches_up_through_a_snapshot() {
     );
 
     // And it takes part in new commits.
-    let index = cluster.nodes[&old_leader].propose(topic(40)).await.unwrap();
+    let index = propose(&cluster.nodes[&old_leader], topic(40)).await;
     let images = cluster.wait_applied(index).await;
     assert!(images.iter().all(|i| i.topics_by_id.len() == 41));
     for (_, node) in cluster.nodes {
@@ -297,7 +318,7 @@ async fn whole_cluster_restarts_from_its_data_dirs() {
     let leader = cluster.wait_for_leader().await;
     let mut last = 0;
     for i in 0..10 {
-        last = cluster.nodes[&leader].propose(topic(i)).await.unwrap();
+        last = propose(&cluster.nodes[&leader], topic(i)).await;
     }
     let before = cluster.wait_applied(last).await[0].clone();
     for id in 1..=3 {
@@ -307,7 +328,7 @@ async fn whole_cluster_restarts_from_its_data_dirs() {
         cluster.restart(id).await;
     }
     let leader = cluster.wait_for_leader().await;
-    let index = cluster.nodes[&leader].propose(topic(10)).await.unwrap();
+    let index = propose(&cluster.nodes[&leader], topic(10)).await;
     assert!(index > last);
     for image in cluster.wait_applied(index).await {
         assert_eq!(image.topics_by_id.len(), 11);
@@ -325,7 +346,7 @@ async fn without_a_majority_proposals_fail_cleanly() {
     let propose_timeout = Duration::from_millis(1_500);
     let mut cluster = Cluster::start(10_000, propose_timeout).await;
     let leader = cluster.wait_for_leader().await;
-    cluster.nodes[&leader].propose(topic(0)).await.unwrap();
+    propose(&cluster.nodes[&leader], topic(0)).await;
     let followers: Vec<u64> = cluster
         .nodes
         .keys()
@@ -354,14 +375,7 @@ async fn without_a_majority_proposals_fail_cleanly() {
     // Once a follower is back, the quorum recovers and commits again.
     cluster.restart(followers[0]).await;
     let leader = cluster.wait_for_leader().await;
-    let deadline = Instant::now() + DEADLINE;
-    let index = loop {
-        match cluster.nodes[&leader].propose(topic(2)).await {
-            Ok(index) => break index,
-            Err(e) if Instant::now() < deadline => println!("retrying after {e}"),
-            Err(e) => panic!("quorum did not recover: {e}"),
-        }
-    };
+    let index = propose(&cluster.nodes[&leader], topic(2)).await;
     cluster.wait_applied(index).await;
     for (_, node) in cluster.nodes {
         node.shutdown().await.unwrap();
@@ -389,7 +403,7 @@ async fn a_node_of_another_cluster_is_refused() {
     assert_ne!(leader, 3);
     let mut last = 0;
     for i in 0..5 {
-        last = cluster.nodes[&leader].propose(topic(i)).await.unwrap();
+        last = propose(&cluster.nodes[&leader], topic(i)).await;
     }
     cluster.wait_applied(last).await;
     // The leader sent heartbeats and entries to node 3 all along; none were accepted.

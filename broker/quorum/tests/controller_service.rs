@@ -86,7 +86,6 @@ impl Controllers {
     }
 
     async fn register(&mut self, broker_id: i32) {
-        let leader = self.leader().await;
         let req = BrokerRegistrationRequest {
             broker_id,
             incarnation_id: broker_id as u128,
@@ -94,10 +93,21 @@ impl Controllers {
             listeners: vec![],
             features: BTreeMap::from([(METADATA_VERSION.to_string(), (1, 21))]),
         };
-        let epoch = self.nodes[&leader]
-            .decide(|c, image, now| c.register_broker(image, &req, now))
-            .await
-            .unwrap();
+        // Retry while leadership moves, as a broker does on NOT_CONTROLLER.
+        let start = Instant::now();
+        let epoch = loop {
+            let leader = self.leader().await;
+            let result = self.nodes[&leader]
+                .decide(|c, image, now| c.register_broker(image, &req, now))
+                .await;
+            match result {
+                Ok(epoch) => break epoch,
+                Err(ServiceError::Quorum(e)) if start.elapsed() < DEADLINE => {
+                    println!("retrying registration: {e}");
+                }
+                Err(e) => panic!("registration failed: {e}"),
+            }
+        };
         self.epochs.insert(broker_id, epoch);
     }
 
