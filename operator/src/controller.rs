@@ -186,9 +186,13 @@ async fn apply<A: AdminSource + Clone>(
     let observed = runtime.observe(&cluster).await?;
     let revisions = runtime.desired_revisions(&cluster);
     let plan = plan::plan(&cluster, &revisions, &observed);
-    runtime.apply(&cluster, &plan).await?;
-    for (reason, note) in plan.events(&observed) {
-        publish(ctx, k, EventType::Normal, reason, &note).await;
+    let applied = runtime.apply(&cluster, &plan).await;
+    if let Err(e) = &applied {
+        publish(ctx, k, EventType::Warning, "ApplyFailed", &e.to_string()).await;
+    } else {
+        for (reason, note) in plan.events(&observed) {
+            publish(ctx, k, EventType::Normal, reason, &note).await;
+        }
     }
     let inputs = status::Inputs {
         cluster: &cluster,
@@ -198,7 +202,12 @@ async fn apply<A: AdminSource + Clone>(
         bootstrap_servers: build::bootstrap_servers(&cluster),
         cluster_id: build::cluster_id(&cluster),
     };
-    let s = status::compute(&inputs, &now());
+    let mut s = status::compute(&inputs, &now());
+    if let Err(e) = &applied {
+        // What only the API server can refuse (e.g. shrinking a claim) is reported on
+        // the cluster, not just in the operator's log.
+        status::apply_failed(&mut s, &e.to_string(), &now());
+    }
     let ready = conditions::is_true(&s.conditions, conditions::READY);
     let degraded = conditions::is_true(&s.conditions, conditions::DEGRADED);
     let up = s.brokers.iter().filter(|b| b.ready).count();
@@ -213,6 +222,7 @@ async fn apply<A: AdminSource + Clone>(
     ctx.metrics
         .set_cluster(&key, Some((state, count(up), count(down))));
     patch_status(ctx, k, &s).await?;
+    applied?;
     // Pods changes wake us through the watch; the requeue re-reads Kafka metadata.
     Ok(Action::requeue(Duration::from_secs(if ready {
         60

@@ -160,13 +160,21 @@ where
     F: FnOnce(Verifier) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    drive_expecting(obj, admin, script, true).await;
+}
+
+async fn drive_expecting<F, Fut>(obj: Value, admin: FixedAdmin, script: F, succeeds: bool)
+where
+    F: FnOnce(Verifier) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let ctx = Arc::new(Context::new(client, Metrics::new().unwrap(), admin, None));
     let verifier = tokio::spawn(script(Verifier { handle }));
     let result = reconcile(dynamic(&obj), ctx).await;
     // Dropping the context drops the last client: the verifier's stream ends.
-    result.unwrap();
+    assert_eq!(result.is_ok(), succeeds, "{result:?}");
     tokio::time::timeout(std::time::Duration::from_secs(10), verifier)
         .await
         .expect("verifier finished")
@@ -717,4 +725,55 @@ async fn scale_down_deletes_removed_pods_their_claims_when_asked_and_orphaned_co
         v.done().await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_api_refusal_is_reported_on_the_cluster_and_fails_the_reconcile() {
+    let spec = json!({"version": "0.1.0", "brokers": 1, "storage": {"size": "1Gi"}});
+    let obj = cluster_json(spec, &[FINALIZER], false);
+    let cluster = obj.clone();
+    let script = move |mut v: Verifier| async move {
+        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", vec![])
+            .await;
+        v.apply(&core("configmaps", "t-broker-0-config")).await;
+        v.apply(&core("services", "t-brokers")).await;
+        v.apply(&core("services", "t-bootstrap")).await;
+        let (_, _, send) = v
+            .expect(
+                Method::PATCH,
+                &core("persistentvolumeclaims", "data-t-broker-0"),
+            )
+            .await;
+        let refusal = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid",
+            "code": 422, "message": "spec.resources.requests.storage: Forbidden: field can not be less than previous value"});
+        send.send_response(
+            Response::builder()
+                .status(422)
+                .body(Body::from(serde_json::to_vec(&refusal).unwrap()))
+                .unwrap(),
+        );
+        let (body, _, send) = v
+            .expect(
+                Method::POST,
+                &format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"),
+            )
+            .await;
+        assert_eq!(
+            (body["reason"].as_str(), body["type"].as_str()),
+            (Some("ApplyFailed"), Some("Warning"))
+        );
+        send.send_response(ok(&body));
+        let status = v.status(&cluster).await;
+        let degraded = cond(&status, "Degraded");
+        assert_eq!(degraded["reason"], "ApplyFailed");
+        assert!(
+            degraded["message"]
+                .as_str()
+                .unwrap()
+                .contains("less than previous value"),
+            "{degraded}"
+        );
+        v.done().await;
+    };
+    drive_expecting(obj, FixedAdmin::default(), script, false).await;
 }

@@ -68,6 +68,17 @@ pub fn paused(
     s
 }
 
+/// Marks a status `Degraded=True reason ApplyFailed`: the runtime could not carry out
+/// the plan (an API server refusal, a process that cannot be started).
+pub fn apply_failed(s: &mut KafkaClusterStatus, error: &str, now: &Time) {
+    s.conditions = merge(
+        &s.conditions,
+        &[Desired::new(DEGRADED, true, "ApplyFailed", error)],
+        s.observed_generation,
+        now,
+    );
+}
+
 /// Inputs of [`compute`] besides the clock.
 #[derive(Debug)]
 pub struct Inputs<'a> {

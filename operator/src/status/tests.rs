@@ -203,3 +203,22 @@ fn paused_sets_progressing_false() {
     let s = paused(None, Some(1), &at(1));
     assert_eq!(cond(&s, PROGRESSING), ("False", "Paused"));
 }
+
+#[test]
+fn apply_failure_is_degraded_with_the_error() {
+    let c = valid(1);
+    let mut s = run(&c, &observed(&[true], healthy(1)), None, 1);
+    apply_failed(
+        &mut s,
+        "apply PersistentVolumeClaim data-t-broker-0: field is immutable",
+        &at(2),
+    );
+    assert_eq!(cond(&s, DEGRADED), ("True", "ApplyFailed"));
+    let msg = &s
+        .conditions
+        .iter()
+        .find(|k| k.type_ == DEGRADED)
+        .unwrap()
+        .message;
+    assert!(msg.contains("data-t-broker-0"), "{msg}");
+}

@@ -170,7 +170,10 @@ impl<A: AdminSource> Supervisor<A> {
             bootstrap_servers: self.runtime.bootstrap_servers(&cluster),
             cluster_id,
         };
-        let s = status::compute(&inputs, &now());
+        let mut s = status::compute(&inputs, &now());
+        if let Err(e) = &applied {
+            status::apply_failed(&mut s, &e.to_string(), &now());
+        }
         let was_ready = self
             .status
             .as_ref()
