@@ -145,3 +145,40 @@ fn interrupted_compaction_swaps_are_completed_and_leftovers_removed() {
     );
     mgr.shutdown().unwrap();
 }
+
+#[test]
+fn a_completed_grouped_swap_drops_the_segments_it_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    let before;
+    {
+        let mgr = manager(&[dir.path()], cfg.clone());
+        let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+        for i in 0..10 {
+            log.append_as_leader(&batch(&[rec("k", &format!("v{i}"), NOW)]), 0, NOW)
+                .unwrap();
+        }
+        assert!(log.segment_count() >= 3);
+        before = read_all(&log, 0);
+        mgr.shutdown().unwrap();
+    }
+    let pdir = dir.path().join("t-0");
+    let mut logs: Vec<_> = std::fs::read_dir(&pdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    // the broker died after the cleaned group (segments 0 and 1 merged) became `.swap`
+    let mut merged = std::fs::read(&logs[0]).unwrap();
+    merged.extend(std::fs::read(&logs[1]).unwrap());
+    std::fs::write(pdir.join("00000000000000000000.log.swap"), merged).unwrap();
+    let mgr = manager(&[dir.path()], cfg);
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(read_all(&log, 0), before);
+    assert!(!logs[1].exists(), "the covered segment is gone");
+    mgr.shutdown().unwrap();
+}

@@ -63,6 +63,28 @@ fn tidy_dir(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(bases)
 }
 
+/// A grouped compaction swap that completed (its `.swap` renamed into place) covers the
+/// offsets of the originals after the first one; any of those still present are dropped.
+fn drop_covered_segments(dir: &Path, segments: &mut BTreeMap<i64, Arc<Segment>>) {
+    let mut prev_next = i64::MIN;
+    let mut covered = Vec::new();
+    for (base, seg) in segments.iter() {
+        if *base < prev_next {
+            covered.push(*base);
+        } else if !seg.is_empty() {
+            prev_next = seg.next_offset();
+        }
+    }
+    for base in covered {
+        tracing::warn!(dir = %dir.display(), segment = base, "dropping a segment covered by a cleaned one");
+        if let Some(seg) = segments.remove(&base)
+            && let Err(e) = seg.delete_files()
+        {
+            tracing::warn!(error = %e, "could not remove a covered segment");
+        }
+    }
+}
+
 impl Log {
     /// Opens (creating when missing) the log in `dir`.
     pub(crate) fn open(
@@ -125,6 +147,7 @@ impl Log {
                     break;
                 }
             }
+            drop_covered_segments(dir, &mut segments);
             let log_end = segments.values().next_back().map_or(0, |s| s.next_offset());
             let snapshot = producer_state::load_latest(dir, log_end)?;
             let snap_offset = match snapshot {

@@ -172,6 +172,10 @@ impl Segment {
         let ts = self.max_timestamp();
         if ts >= 0 { ts } else { self.created_ms }
     }
+    pub fn index_entries(&self) -> usize {
+        let idx = sync::read(&self.index);
+        idx.offsets.len().max(idx.times.len())
+    }
     pub fn index_is_full(&self, segment_index_bytes: u64) -> bool {
         sync::read(&self.index).is_full(segment_index_bytes)
     }
