@@ -130,7 +130,9 @@ impl LeaderState {
             produces: PendingProduces::default(),
             completions: Vec::new(),
             unsent_alter: None,
-            next_request_id: 0,
+            // Ids start at the epoch in the high bits, so an answer to a previous leadership
+            // of this replica can never match a proposal of this one.
+            next_request_id: u64::from(init.leader_epoch.unsigned_abs()) << 32,
         };
         state.maybe_increment_high_watermark(now_ms);
         Ok(state)

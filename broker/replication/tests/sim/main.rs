@@ -74,8 +74,14 @@ fn run(seed: u64) -> Result<Stats, String> {
             .cloned()
             .collect::<Vec<_>>()
             .join("\n  ");
+        let nodes = world
+            .nodes
+            .iter()
+            .map(describe_node)
+            .collect::<Vec<_>>()
+            .join("\n  ");
         format!(
-            "seed {seed} failed at {step}: {e}\nconfig: {describe}\nstats: {:?}\nlast events:\n  {trace_tail}",
+            "seed {seed} failed at {step}: {e}\nconfig: {describe}\nreplicas:\n  {nodes}\nstats: {:?}\nlast events:\n  {trace_tail}",
             world.stats
         )
     };
@@ -124,6 +130,35 @@ fn run(seed: u64) -> Result<Stats, String> {
         "quiescence".into(),
         format!("logs did not converge: {summary:?}"),
     ))
+}
+
+/// One replica's state for a failure report: position, role and epoch cache.
+fn describe_node(n: &node::Node) -> String {
+    let role = match &n.role {
+        node::Role::Idle => "idle".to_owned(),
+        node::Role::Leader(l) => format!("leader epoch {} isr {:?}", l.leader_epoch(), l.isr()),
+        node::Role::Follower { state, .. } => {
+            format!(
+                "follower of {} epoch {}",
+                state.leader_id(),
+                state.leader_epoch()
+            )
+        }
+    };
+    let epochs: Vec<(i32, i64)> = n
+        .log
+        .epochs
+        .entries()
+        .map(|e| (e.epoch, e.start_offset))
+        .collect();
+    format!(
+        "replica {} alive={} leo={} hw={} flushed={} {role} epochs {epochs:?}",
+        n.id,
+        n.alive,
+        n.log.end_offset(),
+        n.high_watermark(),
+        n.log.flushed
+    )
 }
 
 fn run_reporting(seed: u64) -> Result<Stats, String> {

@@ -123,7 +123,10 @@ impl Node {
     /// Becomes leader, follower or idle as the metadata says (Kafka's makeLeader /
     /// makeFollower).
     pub fn apply_metadata(&mut self, snapshot: &Snapshot, ctx: &mut Ctx) {
-        if !self.alive {
+        // Like a KRaft broker, act only on metadata that knows this incarnation: a snapshot
+        // published before a crash must not make the restarted broker leader again.
+        let registered = snapshot.brokers.get(&self.id).map(|b| b.0);
+        if !self.alive || registered != Some(self.broker_epoch) {
             return;
         }
         self.known_leader_epoch = snapshot.leader_epoch;
