@@ -42,11 +42,11 @@ fn decode_err(h: &BatchHeader, reason: String) -> StorageError {
     }
 }
 
-/// Calls `f` with every batch of `seg` (header and bytes), reading a chunk at a time.
-fn for_each_batch(
-    seg: &Segment,
-    f: &mut dyn FnMut(&BatchHeader, &[u8]) -> Result<(), StorageError>,
-) -> Result<(), StorageError> {
+/// A visitor of one batch: its header and its stored bytes.
+type BatchVisitor<'a> = dyn FnMut(&BatchHeader, &[u8]) -> Result<(), StorageError> + 'a;
+
+/// Calls `f` with every batch of `seg`, reading a chunk at a time.
+fn for_each_batch(seg: &Segment, f: &mut BatchVisitor<'_>) -> Result<(), StorageError> {
     let size = seg.size();
     let mut pos = 0u64;
     while pos < size {
