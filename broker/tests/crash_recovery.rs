@@ -43,12 +43,17 @@ fn kill9_during_production_loses_no_acknowledged_record() {
         "--acked-file".into(),
         acked.display().to_string(),
     ]);
-    let producer = spawn_python("confluent_client.py", &producer_args);
+    let mut producer = spawn_python("confluent_client.py", &producer_args);
 
     wait_until(
         "acknowledged records before the crash",
         Duration::from_secs(60),
         || {
+            // A producer that stopped before the crash can never get there.
+            assert!(
+                producer.is_running(),
+                "the producer stopped before the crash"
+            );
             let n = acked_lines(&acked);
             if n >= ACKED_BEFORE_CRASH {
                 Ok(n)

@@ -196,8 +196,9 @@ fn sigterm_finishes_in_flight_work_checkpoints_and_exits_zero() {
         "--acked-file".into(),
         acked.display().to_string(),
     ]);
-    let producer = spawn_python("confluent_client.py", &args);
+    let mut producer = spawn_python("confluent_client.py", &args);
     wait_until("records acknowledged", T, || {
+        assert!(producer.is_running(), "the producer stopped before SIGTERM");
         let n = std::fs::read_to_string(&acked)
             .map(|s| s.lines().count())
             .unwrap_or(0);

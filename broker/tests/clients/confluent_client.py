@@ -96,9 +96,12 @@ def cmd_acked_producer(a):
     a file, flushed per line, until `count` or until the broker dies (deliveries fail)."""
     p = Producer({"bootstrap.servers": a.bootstrap, "enable.idempotence": True, "acks": "all",
                   "linger.ms": 2, "message.timeout.ms": a.message_timeout_ms,
+                  # Java's default; batches stay below small test segments
+                  # (a batch over log.segment.bytes is RECORD_LIST_TOO_LARGE).
+                  "batch.size": 16384,
                   "reconnect.backoff.max.ms": 500})
     out = open(a.acked_file, "a", buffering=1)
-    stats = {"acked": 0, "failed": 0}
+    stats = {"acked": 0, "failed": 0, "first_error": None}
 
     def on_delivery(err, msg):
         if err is None:
@@ -106,6 +109,9 @@ def cmd_acked_producer(a):
             stats["acked"] += 1
         else:
             stats["failed"] += 1
+            if stats["first_error"] is None:
+                stats["first_error"] = f"{err} after {stats['acked']} acked"
+                print(f"first delivery error: {err}", file=sys.stderr, flush=True)
 
     for i in range(a.count):
         while True:

@@ -94,7 +94,13 @@ impl Drop for Running {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
-            let _ = self.child.wait();
+        }
+        if let Ok(status) = self.child.wait() {
+            let out = self.collect(status);
+            // The test failed while this client ran: what it printed explains why.
+            if std::thread::panicking() {
+                eprintln!("client still running when the test failed, killed:\n{out}");
+            }
         }
     }
 }
