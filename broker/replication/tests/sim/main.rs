@@ -2,8 +2,9 @@
 //! drops, delays, reordering, crashes (optionally losing unflushed data), restarts and
 //! leader moves, driving the crate's `LeaderState` / `FollowerState` as a broker would.
 //!
-//! `TIDEWATER_SIM_SEEDS=n` runs n seeds (default 300); `TIDEWATER_SIM_SEED=s` replays
-//! one. A failure prints the seed, the configuration and the fault trace.
+//! `TIDEWATER_SIM_SEEDS=n` runs n seeds (default 300) from `TIDEWATER_SIM_FIRST_SEED`
+//! (default 0); `TIDEWATER_SIM_SEED=s` replays one. A failure prints the seed, the
+//! configuration, every replica's state and the fault trace.
 
 mod controller;
 mod invariants;
@@ -180,7 +181,12 @@ fn replicas_and_isr_survive_seeded_faults() {
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(300u64);
-            (0..n).collect()
+            // Sweeps can start elsewhere to cover new seeds: TIDEWATER_SIM_FIRST_SEED.
+            let first = std::env::var("TIDEWATER_SIM_FIRST_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0u64);
+            (first..first + n).collect()
         }
     };
     let mut total = Stats::default();
