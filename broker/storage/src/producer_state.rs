@@ -12,6 +12,8 @@ use crate::error::{AppendError, StorageError};
 
 /// Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
 pub const BATCHES_TO_RETAIN: usize = 5;
+/// Kafka's producer.id.expiration.ms default (1 day).
+pub const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"TWPS";
 const SNAPSHOT_VERSION: u16 = 1;
 const SNAPSHOT_EXT: &str = "snapshot";
@@ -64,6 +66,15 @@ impl ProducerStateManager {
 
     pub fn entries(&self) -> impl Iterator<Item = &ProducerEntry> {
         self.producers.values()
+    }
+
+    /// Forgets producers whose last write is older than `expiration_ms` (Kafka's
+    /// producer.id.expiration.ms), so the map does not grow forever. Returns how many.
+    pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        before - self.producers.len()
     }
 
     pub fn len(&self) -> usize {
@@ -395,6 +406,21 @@ mod tests {
             s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 16, 1, 0)])
                 .is_err()
         );
+        // expiry forgets producers idle for longer than the expiration
+        let mut t = s.clone();
+        t.update(&{
+            let mut h = header(9, 0, 0, 1, 20);
+            h.max_timestamp = 1_000;
+            h
+        });
+        assert_eq!(
+            t.remove_expired(
+                1_000 + PRODUCER_ID_EXPIRATION_MS - 1,
+                PRODUCER_ID_EXPIRATION_MS
+            ),
+            1
+        );
+        assert!(t.get(9).is_some() && t.get(1).is_none());
         // an unknown producer may start anywhere; sequences wrap at i32::MAX
         assert_eq!(
             s.check_leader_append(&[header(2, 3, 77, 1, 0)]).unwrap(),

@@ -165,6 +165,13 @@ impl Log {
         Ok(removed)
     }
 
+    /// Forgets idle producer ids (producer.id.expiration.ms); run with retention.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        sync::lock(&self.append)
+            .producers
+            .remove_expired(now_ms, producer_state::PRODUCER_ID_EXPIRATION_MS)
+    }
+
     /// Renames the segment's files `.deleted`; they are removed once `deadline` passes,
     /// so reads that already hold the segment finish safely.
     pub(crate) fn schedule_delete(

@@ -101,6 +101,7 @@ impl LogManager {
             if let Err(e) = log.delete_old_segments(now) {
                 tracing::error!(partition = %tp, error = %e, "retention failed");
             }
+            log.expire_producers(now);
             if let Err(e) = log.delete_pending_files(now, false) {
                 tracing::error!(partition = %tp, error = %e, "removing deleted segments failed");
             }
