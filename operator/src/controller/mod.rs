@@ -6,27 +6,25 @@
 //! that does not deserialize cannot break the stream; it gets `Degraded` on its own
 //! status instead.
 
+mod run;
+
+pub use run::{RunError, run};
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tracing::Instrument;
 
 use crate::build::{self, FIELD_MANAGER};
-use crate::cli::RunArgs;
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
-use crate::lease::LeaseLock;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::plan;
 use crate::runtime::kube::{KubeRuntime, KubeRuntimeError};
 use crate::runtime::{AdminSource, Runtime};
@@ -311,143 +309,4 @@ async fn publish<A>(
     if let Err(e) = ctx.recorder.publish(&ev, &k.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "publishing an event failed");
     }
-}
-
-/// Errors running the controller.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// No kubeconfig or in-cluster config.
-    #[error("connecting to Kubernetes: {0}")]
-    Client(#[source] kube::Error),
-    /// Metrics registry.
-    #[error(transparent)]
-    Metrics(#[from] metrics::MetricsError),
-    /// The metrics server failed.
-    #[error("metrics server: {0}")]
-    MetricsServer(#[source] std::io::Error),
-    /// Leader election failed or leadership was lost.
-    #[error("leader election: {0}")]
-    Lease(String),
-}
-
-/// `tidewater-operator run`: serves metrics, optionally wins the Lease, then runs the
-/// controller until Ctrl-C / SIGTERM.
-pub async fn run(args: RunArgs) -> Result<(), RunError> {
-    let client = Client::try_default().await.map_err(RunError::Client)?;
-    let metrics = Metrics::new()?;
-    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
-        .await
-        .map_err(RunError::MetricsServer)?;
-    let server = tokio::spawn(metrics::serve_on(listener, metrics.clone()));
-    let identity = args.identity.clone().unwrap_or_else(|| {
-        std::env::var("HOSTNAME")
-            .unwrap_or_else(|_| format!("tidewater-operator-{}", std::process::id()))
-    });
-    let lease = if args.leader_election {
-        let ns = args
-            .lease_namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned());
-        let lock = LeaseLock::new(
-            client.clone(),
-            &ns,
-            "tidewater-operator",
-            &identity,
-            Duration::from_secs(15),
-        );
-        acquire(&lock).await?;
-        Some(lock)
-    } else {
-        None
-    };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics,
-        crate::admin::KafkaAdmin::default(),
-        Some(identity),
-    ));
-    let controller = controller(client, args.namespace.as_deref(), ctx);
-    let outcome = tokio::select! {
-        () = controller => Ok(()),
-        e = keep_lease(lease) => Err(e),
-    };
-    server.abort();
-    outcome
-}
-
-async fn acquire(lock: &LeaseLock) -> Result<(), RunError> {
-    tracing::info!("waiting for the leader Lease");
-    loop {
-        match lock.try_acquire_or_renew().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "reading the Lease failed"),
-        }
-        // Polling an external lock: there is no change notification to wait on here.
-        tokio::time::sleep(lock.duration() / 5).await;
-    }
-}
-
-/// Renews the lease until it is lost; never returns while held. Without a lease it
-/// never returns at all.
-async fn keep_lease(lease: Option<LeaseLock>) -> RunError {
-    let Some(lock) = lease else {
-        return futures::future::pending().await;
-    };
-    let mut last_ok = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(lock.duration() / 3).await;
-        match lock.try_acquire_or_renew().await {
-            Ok(true) => last_ok = tokio::time::Instant::now(),
-            Ok(false) => return RunError::Lease("another replica took the Lease".to_owned()),
-            Err(e) => tracing::warn!(error = %e, "renewing the Lease failed"),
-        }
-        if last_ok.elapsed() > lock.duration() {
-            return RunError::Lease("could not renew the Lease in time".to_owned());
-        }
-    }
-}
-
-async fn controller<A: AdminSource + Clone + 'static>(
-    client: Client,
-    namespace: Option<&str>,
-    ctx: Arc<Context<A>>,
-) {
-    let ar = resource();
-    let (roots, pods, cms, svcs, pvcs, pdbs) = match namespace {
-        Some(ns) => (
-            Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
-            Api::<Pod>::namespaced(client.clone(), ns),
-            Api::<ConfigMap>::namespaced(client.clone(), ns),
-            Api::<Service>::namespaced(client.clone(), ns),
-            Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
-            Api::<PodDisruptionBudget>::namespaced(client.clone(), ns),
-        ),
-        None => (
-            Api::<DynamicObject>::all_with(client.clone(), &ar),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-        ),
-    };
-    let owned = watcher::Config::default().labels(&format!(
-        "app.kubernetes.io/managed-by={}",
-        build::MANAGED_BY
-    ));
-    Controller::new_with(roots, watcher::Config::default(), ar)
-        .owns(pods, owned.clone())
-        .owns(cms, owned.clone())
-        .owns(svcs, owned.clone())
-        .owns(pvcs, owned.clone())
-        .owns(pdbs, owned)
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile loop");
-            }
-        })
-        .await;
 }
