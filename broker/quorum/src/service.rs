@@ -4,7 +4,8 @@
 //! each one starts from a read barrier, so it sees every committed record, including
 //! those of earlier leaders and of the previous decision. A new raft term resets the
 //! controller's in-memory state (heartbeat times), as a KRaft controller failover does.
-//! A background ticker fences brokers whose session expired and, when enabled, moves
+//! A background ticker fences brokers whose session expired, elects leaders for
+//! offline partitions once a config change allows it, and, when enabled, moves
 //! leadership back to preferred replicas. Followers refuse with NOT_CONTROLLER.
 
 use std::sync::Arc;
@@ -217,6 +218,12 @@ async fn run_ticker(inner: Arc<Inner>, config: TickerConfig) {
         let fence = records_only(|c, image, now| Ok(c.tick(image, now)));
         if let Err(e) = inner.decide(fence).await {
             tracing::debug!(error = %e, "controller tick skipped");
+        }
+        // Offline partitions whose topic now allows unclean election (a dynamic config
+        // change) get a leader; a separate decision, so it sees the fencing above.
+        let offline = records_only(|c, image, _| Ok(c.elect_offline_leaders(image)));
+        if let Err(e) = inner.decide(offline).await {
+            tracing::debug!(error = %e, "offline leader election skipped");
         }
         if inner.config.auto_leader_rebalance_enable
             && last_rebalance.elapsed() >= config.rebalance_interval

@@ -15,6 +15,7 @@ use tidewater_quorum::controller::{
 };
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
 use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
+use tidewater_quorum::records::ConfigResourceType;
 use tidewater_quorum::service::{QuorumController, ServiceError, TickerConfig};
 use tokio::net::TcpListener;
 
@@ -240,6 +241,37 @@ async fn silent_brokers_are_fenced_by_whichever_controller_leads() {
         "{:?}",
         image.topics_by_id
     );
+
+    // The last ISR member goes silent too: partitions go offline (no unclean election).
+    cluster
+        .heartbeat_until(&[], |image| {
+            image.partitions().all(|p| p.leader == -1 && p.isr == [3])
+        })
+        .await;
+    // Broker 1 comes back but is out of sync: still offline...
+    cluster.register(1).await;
+    cluster
+        .heartbeat_until(&[1], |image| {
+            image.is_active_broker(1) && image.partitions().all(|p| p.leader == -1)
+        })
+        .await;
+    // ...until unclean.leader.election.enable is set on the topic: the ticker elects it.
+    let leader = cluster.leader().await;
+    let enable = [(
+        "unclean.leader.election.enable".to_string(),
+        Some("true".to_string()),
+    )];
+    cluster.nodes[&leader]
+        .decide_records(|c, image, _| {
+            c.incremental_alter_configs(image, ConfigResourceType::Topic, "events", &enable)
+        })
+        .await
+        .unwrap();
+    cluster
+        .heartbeat_until(&[1], |image| {
+            image.partitions().all(|p| p.leader == 1 && p.isr == [1])
+        })
+        .await;
 
     for (_, c) in cluster.nodes {
         c.shutdown().await.unwrap();
