@@ -1,0 +1,203 @@
+//! Shared harness of the mocked API server tests: plays the API server on
+//! `tower_test::mock::pair`, asserting each request's method, path and key body parts in
+//! order, like kube-rs controller-rs's `ApiServerVerifier`. Dropping the client ends the
+//! stream, so "no further request" is asserted exactly, not by timeout.
+
+// Test helpers outside #[test] fns: a failed unwrap is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http::{Method, Request, Response};
+use kube::Client;
+use kube::api::DynamicObject;
+use kube::client::Body;
+use serde_json::{Value, json};
+use tidewater_operator::build;
+use tidewater_operator::controller::{Context, reconcile};
+use tidewater_operator::metrics::Metrics;
+use tidewater_operator::runtime::{AdminSnapshot, AdminSource};
+use tower_test::mock::{Handle, SendResponse};
+
+pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+/// Kafka metadata as a healthy cluster of `brokers` would report it; counts its calls.
+#[derive(Clone, Default)]
+pub struct FixedAdmin {
+    pub brokers: i32,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl AdminSource for FixedAdmin {
+    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(AdminSnapshot {
+            registered: (0..self.brokers).collect(),
+            controller: Some(0),
+            ..AdminSnapshot::default()
+        })
+    }
+}
+
+pub const NS: &str = "kafka";
+
+pub fn cluster_json(spec: Value, finalizers: &[&str], deleting: bool) -> Value {
+    let mut meta = json!({
+        "name": "t",
+        "namespace": NS,
+        "uid": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "generation": 1,
+        "resourceVersion": "1",
+        "finalizers": finalizers,
+    });
+    if deleting {
+        meta["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    }
+    json!({"apiVersion": "tidewater.io/v1alpha1", "kind": "KafkaCluster", "metadata": meta, "spec": spec})
+}
+
+pub fn dynamic(v: &Value) -> Arc<DynamicObject> {
+    Arc::new(serde_json::from_value(v.clone()).unwrap())
+}
+
+pub struct Verifier {
+    pub handle: ApiHandle,
+}
+
+impl Verifier {
+    /// Takes the next request, asserts method and path (query ignored), returns body.
+    pub async fn expect(
+        &mut self,
+        method: Method,
+        path: &str,
+    ) -> (Value, String, SendResponse<Response<Body>>) {
+        let (req, send) = self.handle.next_request().await.unwrap_or_else(|| {
+            panic!("expected {method} {path}, but the reconcile made no further request")
+        });
+        let uri = req.uri().clone();
+        assert_eq!(
+            (req.method(), uri.path()),
+            (&method, path),
+            "unexpected request {} {uri}",
+            req.method()
+        );
+        let bytes = req.into_body().collect_bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (body, uri.query().unwrap_or_default().to_owned(), send)
+    }
+
+    /// Server-side apply of an object: PATCH, forced, our field manager; echoes it back.
+    pub async fn apply(&mut self, path: &str) -> Value {
+        let (body, query, send) = self.expect(Method::PATCH, path).await;
+        assert!(query.contains("fieldManager=tidewater-operator"), "{query}");
+        assert!(query.contains("force=true"), "{query}");
+        send.send_response(ok(&body));
+        body
+    }
+
+    pub async fn list(&mut self, path: &str, kind: &str, items: Vec<Value>) {
+        let (_, query, send) = self.expect(Method::GET, path).await;
+        assert!(
+            query.contains("app.kubernetes.io%2Finstance%3Dt")
+                || query.contains("app.kubernetes.io/instance=t"),
+            "{query}"
+        );
+        send.send_response(ok(
+            &json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items}),
+        ));
+    }
+
+    pub async fn event(&mut self, reason: &str) {
+        let (body, _, send) = self
+            .expect(
+                Method::POST,
+                &format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"),
+            )
+            .await;
+        assert_eq!(body["reason"], reason, "{body}");
+        assert_eq!(body["regarding"]["kind"], "KafkaCluster");
+        send.send_response(ok(&body));
+    }
+
+    pub async fn status(&mut self, cluster: &Value) -> Value {
+        let (body, query, send) = self
+            .expect(
+                Method::PATCH,
+                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t/status"),
+            )
+            .await;
+        assert!(query.contains("fieldManager=tidewater-operator"), "{query}");
+        let mut echoed = cluster.clone();
+        echoed["status"] = body["status"].clone();
+        send.send_response(ok(&echoed));
+        body["status"].clone()
+    }
+
+    pub async fn done(mut self) {
+        if let Some((req, _)) = self.handle.next_request().await {
+            panic!("unexpected extra request {} {}", req.method(), req.uri());
+        }
+    }
+}
+
+pub fn ok(v: &Value) -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .body(Body::from(serde_json::to_vec(v).unwrap()))
+        .unwrap()
+}
+
+/// Runs one reconcile against a fresh mock; `script` plays the API server.
+pub async fn drive<F, Fut>(obj: Value, admin: FixedAdmin, script: F)
+where
+    F: FnOnce(Verifier) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    drive_expecting(obj, admin, script, true).await;
+}
+
+pub async fn drive_expecting<F, Fut>(obj: Value, admin: FixedAdmin, script: F, succeeds: bool)
+where
+    F: FnOnce(Verifier) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let ctx = Arc::new(Context::new(client, Metrics::new().unwrap(), admin, None));
+    let verifier = tokio::spawn(script(Verifier { handle }));
+    let result = reconcile(dynamic(&obj), ctx).await;
+    // Dropping the context drops the last client: the verifier's stream ends.
+    assert_eq!(result.is_ok(), succeeds, "{result:?}");
+    tokio::time::timeout(std::time::Duration::from_secs(10), verifier)
+        .await
+        .expect("verifier finished")
+        .unwrap();
+}
+
+pub fn cond<'a>(status: &'a Value, t: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == t)
+        .unwrap()
+}
+
+pub fn core(kind: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{NS}/{kind}/{name}")
+}
+
+pub fn pdb_path() -> String {
+    format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/t-kafka")
+}
+
+pub fn ready_pod(c: &tidewater_operator::validate::ValidatedCluster, i: usize) -> Value {
+    let mut pod = serde_json::to_value(build::pod::pod(c, &c.nodes[i])).unwrap();
+    pod["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
+    pod
+}
