@@ -77,6 +77,7 @@ fn scheduler_applies_retention_and_flush_ms() {
         })
     });
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 fn tidewater_now() -> i64 {
@@ -158,6 +159,7 @@ fn compaction_does_not_block_appends_or_reads() {
         );
     }
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -191,4 +193,5 @@ fn many_partitions_append_in_parallel() {
         );
     }
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }

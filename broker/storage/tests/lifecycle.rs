@@ -84,6 +84,7 @@ fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
         vec![100]
     );
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -123,6 +124,7 @@ fn delete_records_and_truncate_to() {
     assert_eq!(log.end_offset_for_epoch(2), Some((2, 54)));
     assert_eq!(log.end_offset_for_epoch(7), Some((7, 55)));
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -199,6 +201,7 @@ fn idempotent_producer_duplicates_gaps_and_fencing() {
     );
     assert!(log.append_as_leader(&b(1, 1, 1), 0, NOW).unwrap().duplicate);
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -282,6 +285,7 @@ fn compaction_keeps_the_latest_value_per_key_with_offsets_preserved() {
     let log = mgr.get_log(&tp(0)).unwrap();
     assert_eq!(read_all(&log, 0), all);
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -313,6 +317,7 @@ fn jbod_placement_delete_and_dir_infos() {
     assert_eq!(mgr.logs().len(), 3);
     assert!(!a.path().join(".kafka_cleanshutdown").exists());
     mgr.shutdown().unwrap();
+    assert_eq!(verify_all_logs(a.path()) + verify_all_logs(b.path()), 3);
 }
 
 #[test]
@@ -406,6 +411,7 @@ fn rolls_on_segment_ms_full_index_and_flush_messages() {
         .unwrap();
     assert_eq!(log.recovery_point(), 3);
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -472,6 +478,7 @@ fn compaction_respects_lag_and_tombstone_retention() {
         "live keys stay"
     );
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -507,4 +514,5 @@ fn compaction_rewrites_keep_codec_log_append_time_and_a_valid_crc() {
     assert_eq!(h.max_timestamp, NOW);
     assert_eq!(h.base_offset, 1);
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }

@@ -192,6 +192,8 @@ fn crash_recovery_yields_a_valid_prefix_and_dump_log_agrees() {
             let mut out = Vec::new();
             let ok = tidewater_storage::dump::dump_files(&files, true, &mut out).unwrap();
             prop_assert!(ok, "{}", String::from_utf8_lossy(&out));
+            // and the independent decoder reads every record that recovery kept
+            prop_assert_eq!(verify_all_logs(dir.path()), all.len() + 1);
             Ok(())
         },
     );
@@ -380,6 +382,7 @@ fn random_operations_agree_with_a_model() {
             prop_assert_eq!(offsets, model.keys().copied().collect::<Vec<_>>());
         }
         mgr.shutdown().unwrap();
+        verify_all_logs(dir.path());
         Ok(())
     });
 }

@@ -55,6 +55,7 @@ fn follower_append_copies_the_leaders_batches_exactly() {
         2
     );
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -102,6 +103,7 @@ fn offsets_and_epochs_survive_restarts() {
     assert_eq!(log.log_end_offset(), 21);
     assert_eq!(log.latest_epoch(), Some(5));
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -144,6 +146,7 @@ fn interrupted_compaction_swaps_are_completed_and_leftovers_removed() {
         "{names:?}"
     );
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
 
 #[test]
@@ -181,4 +184,5 @@ fn a_completed_grouped_swap_drops_the_segments_it_covers() {
     assert_eq!(read_all(&log, 0), before);
     assert!(!logs[1].exists(), "the covered segment is gone");
     mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
 }
