@@ -1,0 +1,271 @@
+//! Harness of the local runtime tests: runs `tidewater-operator local ...` commands and
+//! real Kafka clients (confluent-kafka through `python3 -c`). Every cluster runs in its
+//! own temp state dir on free ports; a Drop guard stops it (SIGTERM to `local up`,
+//! SIGKILL as a last resort).
+
+// Test helpers outside #[test] fns: a failed unwrap is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tidewater_operator::runtime::local::process::terminate;
+
+pub fn operator() -> &'static str {
+    env!("CARGO_BIN_EXE_tidewater-operator")
+}
+
+/// The broker binary next to the operator binary (where `local up` looks for it),
+/// built on demand when only the operator was built.
+pub fn ensure_broker() {
+    let bin = Path::new(operator()).with_file_name("tidewater-broker");
+    if bin.exists() {
+        return;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "-p",
+            "tidewater-broker",
+            "--bin",
+            "tidewater-broker",
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        status.success() && bin.exists(),
+        "building tidewater-broker failed"
+    );
+}
+
+pub fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(operator()).args(args).output().unwrap()
+}
+
+/// A running `local up`; stopped on drop.
+pub struct LocalCluster {
+    pub state: tempfile::TempDir,
+    pub up: Child,
+}
+
+impl LocalCluster {
+    pub fn up(file: &Path) -> Self {
+        Self::up_with(file, &[])
+    }
+
+    pub fn up_with(file: &Path, extra: &[&str]) -> Self {
+        ensure_broker();
+        let state = tempfile::tempdir().unwrap();
+        let up = Command::new(operator())
+            .args(["local", "up", "-f"])
+            .arg(file)
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { state, up }
+    }
+
+    pub fn dir(&self) -> &str {
+        self.state.path().to_str().unwrap()
+    }
+
+    pub fn status(&self) -> Value {
+        let out = run(&["local", "status", "--state-dir", self.dir(), "-o", "json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn wait(&self, condition: &str, timeout: u64) {
+        let out = run(&[
+            "local",
+            "status",
+            "--state-dir",
+            self.dir(),
+            "--wait",
+            condition,
+            "--timeout",
+            &timeout.to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{condition} not reached: {}\nevents:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.events()
+        );
+    }
+
+    /// The status, or `None` before `up` wrote the first one.
+    pub fn status_opt(&self) -> Option<Value> {
+        let out = run(&["local", "status", "--state-dir", self.dir(), "-o", "json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// Polls the status until `pred` holds (the status file is rewritten on change).
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.status_opt();
+            if let Some(s) = s.as_ref().filter(|s| pred(s)) {
+                return s.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {s:#?}\n{}",
+                self.events()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn events(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("events.log")).unwrap_or_default()
+    }
+
+    pub fn apply(&self, text: &str) -> Output {
+        let f = self.state.path().join("applied.yaml");
+        std::fs::write(&f, text).unwrap();
+        run(&[
+            "local",
+            "apply",
+            "-f",
+            f.to_str().unwrap(),
+            "--state-dir",
+            self.dir(),
+        ])
+    }
+
+    /// `local down`, then waits for `up` to exit.
+    pub fn down(&mut self) {
+        let down = Command::new(operator())
+            .args(["local", "down", "--state-dir", self.dir()])
+            .spawn()
+            .unwrap();
+        let status = self.up.wait().unwrap();
+        assert!(status.success(), "local up exited with {status}");
+        let out = down.wait_with_output().unwrap();
+        assert!(out.status.success());
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if self.up.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        terminate(i32::try_from(self.up.id()).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < deadline {
+            if self.up.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.up.kill();
+        let _ = self.up.wait();
+    }
+}
+
+pub fn cond<'a>(s: &'a Value, t: &str) -> (&'a str, &'a str) {
+    let c = s["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == t));
+    c.map_or(("", ""), |c| {
+        (
+            c["status"].as_str().unwrap_or(""),
+            c["reason"].as_str().unwrap_or(""),
+        )
+    })
+}
+
+pub fn broker_pids(s: &Value) -> Vec<i32> {
+    s["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["pod"].as_str()?.strip_prefix("pid ")?.parse().ok())
+        .collect()
+}
+
+pub const CLIENT: &str = r#"
+import sys, time
+from confluent_kafka import Producer, Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
+bs, topic, n, rf = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+admin = AdminClient({"bootstrap.servers": bs})
+for f in admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=rf)]).values():
+    f.result(30)
+p = Producer({"bootstrap.servers": bs, "acks": "all"})
+for i in range(n):
+    p.produce(topic, key=str(i), value="m%d" % i)
+assert p.flush(30) == 0, "unflushed messages"
+c = Consumer({"bootstrap.servers": bs, "group.id": "g-" + topic, "auto.offset.reset": "earliest"})
+c.subscribe([topic])
+got, deadline = set(), time.time() + 60
+while len(got) < n and time.time() < deadline:
+    m = c.poll(1.0)
+    if m is not None and m.error() is None:
+        got.add(m.value().decode())
+c.close()
+assert got == {"m%d" % i for i in range(n)}, "consumed %d of %d" % (len(got), n)
+racks = {node.id: node.rack for node in admin.describe_cluster().result(30).nodes}
+md = admin.list_topics(topic, timeout=10)
+for part in md.topics[topic].partitions.values():
+    print("partition", part.id, "racks", sorted(str(racks.get(r)) for r in part.replicas))
+print("consumed", len(got))
+"#;
+
+pub fn clients(bootstrap: &str, topic: &str, n: usize, rf: usize) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            CLIENT,
+            bootstrap,
+            topic,
+            &n.to_string(),
+            &rf.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "confluent-kafka against {bootstrap}:\n{text}"
+    );
+    text
+}
+
+pub fn kill_9(pid: i32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
