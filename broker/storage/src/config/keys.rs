@@ -10,7 +10,7 @@ pub(super) type Setter = fn(&mut LogConfig, &str) -> Result<(), String>;
 /// Topic config name, its broker-level name, and how to set it.
 pub(super) const KEYS: &[(&str, &str, Setter)] = &[
     ("segment.bytes", "log.segment.bytes", |c, v| {
-        c.segment_bytes = int_at_least(v, 14)?;
+        c.segment_bytes = kafka_int(v, 14)?;
         Ok(())
     }),
     ("segment.ms", "log.roll.ms", |c, v| {
@@ -18,14 +18,14 @@ pub(super) const KEYS: &[(&str, &str, Setter)] = &[
         Ok(())
     }),
     ("segment.index.bytes", "log.index.size.max.bytes", |c, v| {
-        c.segment_index_bytes = int_at_least(v, 4)?;
+        c.segment_index_bytes = kafka_int(v, 4)?;
         Ok(())
     }),
     (
         "index.interval.bytes",
         "log.index.interval.bytes",
         |c, v| {
-            c.index_interval_bytes = int_at_least(v, 0)?;
+            c.index_interval_bytes = kafka_int(v, 0)?;
             Ok(())
         },
     ),
@@ -42,7 +42,7 @@ pub(super) const KEYS: &[(&str, &str, Setter)] = &[
         Ok(())
     }),
     ("max.message.bytes", "message.max.bytes", |c, v| {
-        c.max_message_bytes = int_at_least(v, 0)?;
+        c.max_message_bytes = kafka_int(v, 0)?;
         Ok(())
     }),
     (
@@ -172,6 +172,16 @@ fn parse_bool(v: &str) -> Result<bool, String> {
         "false" => Ok(false),
         _ => Err("must be true or false".into()),
     }
+}
+
+/// Kafka declares these as INT: positions in `.index` files are 32-bit, so larger
+/// values must be refused rather than wrap.
+fn kafka_int(v: &str, min: i64) -> Result<u64, String> {
+    let n: u64 = int_at_least(v, min)?;
+    if n > i32::MAX as u64 {
+        return Err(format!("must be at most {}", i32::MAX));
+    }
+    Ok(n)
 }
 
 fn int_at_least<T>(v: &str, min: i64) -> Result<T, String>

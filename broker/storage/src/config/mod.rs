@@ -334,6 +334,10 @@ mod tests {
             base.with_topic_overrides(&props(&[("cleanup.policy", "bogus")]))
                 .is_err()
         );
+        assert!(
+            base.with_topic_overrides(&props(&[("segment.bytes", "4294967296")]))
+                .is_err()
+        );
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl Log {
             self.roll_if_not_empty(now_ms)?;
         }
         let mut removed = 0;
-        let _st = sync::lock(&self.append);
+        let mut st = sync::lock(&self.append);
         for seg in segs.iter().take(doomed) {
             let mut map = sync::write(&self.segments);
             if map.len() <= 1 {
@@ -157,7 +157,6 @@ impl Log {
             let start = self.log_start_offset();
             self.high_watermark.fetch_max(start, Ordering::AcqRel);
             self.first_dirty_offset.fetch_max(start, Ordering::AcqRel);
-            let mut st = _st;
             st.epochs.truncate_from_start(start);
             crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
             tracing::info!(partition = %self.tp, removed, log_start = start, "retention removed segments");
