@@ -6,10 +6,57 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Log, ReadResult, TimestampAndOffset};
-use crate::batch::BatchIter;
+use crate::batch::{BatchIter, HEADER_SIZE};
 use crate::error::{ReadError, StorageError};
 use crate::segment::Segment;
 use crate::sync;
+
+/// Bytes read past `max_bytes` so that the batch holding the offset, which starts at
+/// most about one index interval after its index entry, is found in the same read.
+const FIND_SLACK: usize = 4096 + HEADER_SIZE;
+
+enum FastRead {
+    Records(Bytes),
+    /// The first batch is at or past `max_offset`, or does not fit and
+    /// `min_one_message` is off.
+    Nothing,
+    /// Not settled by one read (batch far from its index entry, larger than the read,
+    /// or not in this segment): take the scanning path.
+    Fallback,
+}
+
+/// The common case in one positional read: from the index entry's position, read
+/// `max_bytes` plus a little, find the batch holding `offset` in it and cut the answer
+/// out of the same buffer without copying.
+fn read_from_index_position(
+    seg: &Segment,
+    offset: i64,
+    max_bytes: usize,
+    max_offset: i64,
+    min_one_message: bool,
+) -> Result<FastRead, StorageError> {
+    let start = seg.index_position(offset);
+    let chunk = seg.read(start, max_bytes.saturating_add(FIND_SLACK))?;
+    let Some((at, first)) = BatchIter::new(&chunk).find(|(_, h)| h.last_offset() >= offset) else {
+        return Ok(FastRead::Fallback);
+    };
+    if first.base_offset >= max_offset {
+        return Ok(FastRead::Nothing);
+    }
+    let mut end = at;
+    for (b, h) in BatchIter::new(&chunk[at..]) {
+        let fits = b + h.total_size() <= max_bytes;
+        if h.base_offset >= max_offset || (b > 0 && !fits) || (b == 0 && !fits && !min_one_message)
+        {
+            break;
+        }
+        end = at + b + h.total_size();
+    }
+    if end == at {
+        return Ok(FastRead::Nothing);
+    }
+    Ok(FastRead::Records(Bytes::from(chunk).slice(at..end)))
+}
 
 impl Log {
     /// Whole batches starting at the batch containing `offset`: at most `max_bytes`, but
@@ -41,6 +88,11 @@ impl Log {
             return Ok(result(Bytes::new()));
         }
         for seg in self.segments_from(offset) {
+            match read_from_index_position(&seg, offset, max_bytes, max_offset, min_one_message)? {
+                FastRead::Records(records) => return Ok(result(records)),
+                FastRead::Nothing => return Ok(result(Bytes::new())),
+                FastRead::Fallback => {}
+            }
             let Some((pos, first)) = seg.find_batch(offset)? else {
                 continue; // offset past this segment's data (a compaction gap)
             };

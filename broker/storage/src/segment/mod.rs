@@ -287,8 +287,13 @@ impl Segment {
     }
 
     /// The batch containing `offset` or, in a gap, the first batch after it.
+    /// Byte position of the index entry at or below `offset` (0 without one).
+    pub fn index_position(&self, offset: i64) -> u64 {
+        sync::read(&self.index).lookup(offset - self.base_offset)
+    }
+
     pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, StorageError> {
-        let start = sync::read(&self.index).lookup(offset - self.base_offset);
+        let start = self.index_position(offset);
         let mut found = None;
         self.scan_headers(start, &mut |p, h| {
             if h.last_offset() >= offset {
