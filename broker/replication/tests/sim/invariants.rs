@@ -3,6 +3,30 @@
 use crate::node::Role;
 use crate::world::World;
 
+/// Records what consumers may now read: everything below each live replica's high
+/// watermark must agree with what was readable before, and extends it.
+pub fn observe_consumers(world: &mut World) -> Result<(), String> {
+    for node in world.nodes.iter().filter(|n| n.alive) {
+        let hw = usize::try_from(node.high_watermark())
+            .unwrap_or(0)
+            .min(node.log.records.len());
+        let known = world.exposed.len().min(hw);
+        if let Some(o) = (0..known).find(|&o| node.log.records[o] != world.exposed[o]) {
+            return Err(format!(
+                "replica {} exposes {:?} at offset {o} below its high watermark {hw}, but consumers already read {:?} there",
+                node.id, node.log.records[o], world.exposed[o]
+            ));
+        }
+        if hw > world.exposed.len() {
+            let start = world.exposed.len();
+            world
+                .exposed
+                .extend_from_slice(&node.log.records[start..hw]);
+        }
+    }
+    Ok(())
+}
+
 /// Checks every safety invariant; the error says which one broke and where.
 pub fn check(world: &World) -> Result<(), String> {
     let current_epoch = world.controller.state.leader_epoch;
@@ -30,6 +54,17 @@ pub fn check(world: &World) -> Result<(), String> {
             && node.alive
             && l.leader_epoch() == current_epoch
         {
+            // Whatever consumers read is never lost or rewritten by a later leader.
+            let exposed = &world.exposed;
+            if node.log.records.len() < exposed.len()
+                || node.log.records[..exposed.len()] != exposed[..]
+            {
+                return Err(format!(
+                    "leader {} (epoch {current_epoch}) lacks records consumers read below offset {}",
+                    node.id,
+                    exposed.len()
+                ));
+            }
             for (&offset, rec) in &world.acked {
                 let have = usize::try_from(offset)
                     .ok()

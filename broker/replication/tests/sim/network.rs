@@ -133,10 +133,6 @@ impl Network {
         }
         None
     }
-
-    pub fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.metadata.is_empty()
-    }
 }
 
 pub enum Delivery {

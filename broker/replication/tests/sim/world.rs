@@ -54,6 +54,9 @@ pub struct World {
     pub written: BTreeMap<u64, (i64, i32)>,
     /// offset -> record, for every record acknowledged to an acks=all producer.
     pub acked: BTreeMap<i64, Rec>,
+    /// Every record a consumer could have read so far (below some replica's high
+    /// watermark; KIP-392 lets consumers read from followers too), by offset.
+    pub exposed: Vec<Rec>,
     pending: BTreeMap<u64, Vec<(i64, Rec)>>,
     next_payload: u64,
     next_request: u64,
@@ -77,6 +80,7 @@ impl World {
             net: Network::default(),
             written: BTreeMap::new(),
             acked: BTreeMap::new(),
+            exposed: Vec::new(),
             pending: BTreeMap::new(),
             next_payload: 0,
             next_request: 0,
