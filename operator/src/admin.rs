@@ -45,7 +45,11 @@ impl AdminSource for KafkaAdmin {
 pub fn snapshot_of(m: &ClusterMetadata) -> AdminSnapshot {
     let partitions = m.topics.iter().flat_map(|t| t.partitions.iter());
     let (mut offline, mut under) = (0, 0);
+    let mut hosted = std::collections::BTreeMap::new();
     for p in partitions {
+        for r in &p.replicas {
+            *hosted.entry(*r).or_insert(0) += 1;
+        }
         if p.is_offline() {
             offline += 1;
         } else if p.is_under_replicated() {
@@ -58,5 +62,64 @@ pub fn snapshot_of(m: &ClusterMetadata) -> AdminSnapshot {
         offline_partitions: offline,
         under_replicated_partitions: under,
         cluster_id: m.cluster_id.clone(),
+        hosted_replicas: hosted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidewater_client::{BrokerInfo, PartitionInfo, TopicInfo, Uuid};
+
+    fn partition(partition: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> PartitionInfo {
+        PartitionInfo {
+            partition,
+            leader,
+            leader_epoch: 0,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            offline_replicas: vec![],
+            error_code: 0,
+        }
+    }
+
+    #[test]
+    fn summarises_registration_controller_and_partition_health() {
+        let broker = |node_id| BrokerInfo {
+            node_id,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+        };
+        let m = ClusterMetadata {
+            cluster_id: Some("c".into()),
+            controller_id: 1,
+            brokers: vec![broker(0), broker(1)],
+            topics: vec![TopicInfo {
+                name: "t".into(),
+                topic_id: Uuid::nil(),
+                is_internal: false,
+                error_code: 0,
+                partitions: vec![
+                    partition(0, 0, &[0, 1], &[0, 1]),
+                    partition(1, 1, &[1, 2], &[1]),
+                    partition(2, -1, &[2], &[]),
+                ],
+            }],
+        };
+        let s = snapshot_of(&m);
+        assert_eq!(s.registered, [0, 1].into());
+        assert_eq!(s.controller, Some(1));
+        assert_eq!(
+            (s.offline_partitions, s.under_replicated_partitions),
+            (1, 1)
+        );
+        assert_eq!(s.hosted_replicas, [(0, 1), (1, 2), (2, 2)].into());
+        assert_eq!(s.cluster_id.as_deref(), Some("c"));
+        let none = snapshot_of(&ClusterMetadata {
+            controller_id: -1,
+            ..m
+        });
+        assert_eq!(none.controller, None);
     }
 }

@@ -1,7 +1,9 @@
 //! plan: desired cluster + observed nodes -> the actions that move one toward the other.
 //! Pure. Rules: create every missing node at once (a new quorum needs all its voters);
 //! remove nodes no longer desired; restart at most one node whose revision changed, and
-//! only while every other node is ready (never take two replicas of a partition down).
+//! only while every other node is ready (never take two replicas of a partition down);
+//! never remove a broker that still hosts partition replicas, or while that cannot be
+//! checked (Strimzi's scale-down check: reassign first, then scale down).
 
 use std::collections::BTreeMap;
 
@@ -29,8 +31,8 @@ pub enum Action {
 pub struct Plan {
     /// Actions in execution order.
     pub actions: Vec<Action>,
-    /// Why a needed restart is held back, when it is.
-    pub blocked: Option<String>,
+    /// Why a needed restart or removal is held back: (reason, message).
+    pub blocked: Option<(&'static str, String)>,
 }
 
 impl Plan {
@@ -77,12 +79,38 @@ pub fn plan(
     }
     let desired_ids: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
     // Highest ids go first, as scaling down removes the newest brokers.
-    for id in observed.nodes.keys().rev() {
-        if !desired_ids.contains(id) {
-            out.actions.push(Action::Remove {
+    let snapshot = observed.admin.as_ref().and_then(|a| a.as_ref().ok());
+    for (id, node) in observed.nodes.iter().rev() {
+        if desired_ids.contains(id) {
+            continue;
+        }
+        let hosted = snapshot.map(|s| s.hosted_replicas.get(id).copied().unwrap_or(0));
+        match hosted {
+            Some(0) => out.actions.push(Action::Remove {
                 id: *id,
                 delete_storage: cluster.storage.delete_claim_on_scale_down,
-            });
+            }),
+            // A node that never registered (or a controller) hosts nothing it could lose.
+            None if !node.ready => out.actions.push(Action::Remove {
+                id: *id,
+                delete_storage: cluster.storage.delete_claim_on_scale_down,
+            }),
+            Some(n) => {
+                out.blocked = Some((
+                    "ScaleDownBlocked",
+                    format!(
+                        "node {id} still hosts {n} partition replicas; reassign them before scaling down"
+                    ),
+                ));
+            }
+            None => {
+                out.blocked = Some((
+                    "ScaleDownBlocked",
+                    format!(
+                        "node {id} is kept until Kafka metadata shows it hosts no partition replicas"
+                    ),
+                ));
+            }
         }
     }
     let stale: Vec<&NodeSpec> = cluster
@@ -105,9 +133,12 @@ pub fn plan(
         if others_ready && all_exist {
             out.actions.push(Action::Restart(next.clone()));
         } else {
-            out.blocked = Some(format!(
-                "restart of node {} waits until every other node is ready",
-                next.id
+            out.blocked = Some((
+                "RollBlocked",
+                format!(
+                    "restart of node {} waits until every other node is ready",
+                    next.id
+                ),
             ));
         }
     }

@@ -79,7 +79,9 @@ fn rolls_one_node_at_a_time_only_when_others_are_ready() {
     let rolling = observed(&[(0, "r2", false), (1, "r1", true), (2, "r1", true)]);
     let p = plan(&c, &revs(&[0, 1, 2], "r2"), &rolling);
     assert!(restarts(&p).is_empty());
-    assert!(p.blocked.unwrap().contains("node 1"));
+    let (reason, why) = p.blocked.unwrap();
+    assert_eq!(reason, "RollBlocked");
+    assert!(why.contains("node 1"), "{why}");
     let next = observed(&[(0, "r2", true), (1, "r1", true), (2, "r1", true)]);
     assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &next)), [1]);
 }
@@ -102,24 +104,59 @@ fn active_controller_rolls_last() {
     assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &obs)), [1]);
 }
 
-#[test]
-fn scale_down_removes_highest_ids_first() {
-    let c = valid(1);
-    let obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
-    let p = plan(&c, &revs(&[0], "r1"), &obs);
-    let removed: Vec<i32> = p
-        .actions
+fn removed(p: &Plan) -> Vec<i32> {
+    p.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Remove { id, delete_storage } => {
-                assert!(!delete_storage);
-                Some(*id)
-            }
+            Action::Remove { id, .. } => Some(*id),
             _ => None,
         })
-        .collect();
-    assert_eq!(removed, [2, 1]);
+        .collect()
+}
+
+fn hosting(replicas: &[(i32, usize)]) -> Option<Result<AdminSnapshot, String>> {
+    Some(Ok(AdminSnapshot {
+        hosted_replicas: replicas.iter().copied().collect(),
+        ..AdminSnapshot::default()
+    }))
+}
+
+#[test]
+fn scale_down_removes_empty_brokers_highest_ids_first() {
+    let c = valid(1);
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    obs.admin = hosting(&[(0, 6)]);
+    let p = plan(&c, &revs(&[0], "r1"), &obs);
+    assert_eq!(removed(&p), [2, 1]);
+    assert!(p.actions.iter().all(|a| !matches!(
+        a,
+        Action::Remove {
+            delete_storage: true,
+            ..
+        }
+    )));
     assert!(p.changes(&obs));
+}
+
+#[test]
+fn scale_down_never_drops_partition_replicas() {
+    let c = valid(1);
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    obs.admin = hosting(&[(0, 6), (2, 3)]);
+    let p = plan(&c, &revs(&[0], "r1"), &obs);
+    assert_eq!(removed(&p), [1]);
+    let (reason, why) = p.blocked.unwrap();
+    assert_eq!(reason, "ScaleDownBlocked");
+    assert!(
+        why.contains("node 2 still hosts 3 partition replicas"),
+        "{why}"
+    );
+    // Without Kafka metadata a ready broker is kept; one that never came up is not.
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", false), (2, "r1", true)]);
+    obs.admin = Some(Err("refused".into()));
+    let p = plan(&c, &revs(&[0], "r1"), &obs);
+    assert_eq!(removed(&p), [1]);
+    assert_eq!(p.blocked.unwrap().0, "ScaleDownBlocked");
 }
 
 mod properties {

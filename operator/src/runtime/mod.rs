@@ -40,6 +40,8 @@ pub struct AdminSnapshot {
     pub under_replicated_partitions: usize,
     /// Cluster id the brokers report.
     pub cluster_id: Option<String>,
+    /// Partition replicas assigned to each broker id (scale-down must not drop them).
+    pub hosted_replicas: BTreeMap<i32, usize>,
 }
 
 /// Everything observed in one reconcile.

@@ -284,8 +284,8 @@ fn progress(i: &Inputs<'_>) -> (bool, &'static str, String) {
             "ScalingDown",
             format!("removing nodes {}", ids(&removing)),
         )
-    } else if let Some(why) = &i.plan.blocked {
-        (true, "RollBlocked", why.clone())
+    } else if let Some((reason, why)) = &i.plan.blocked {
+        (true, *reason, why.clone())
     } else if obs.nodes.values().any(|o| !o.ready) {
         (
             true,
