@@ -32,6 +32,9 @@ pub struct Metrics {
     duration: Histogram,
     clusters: IntGaugeVec,
     brokers: IntGaugeVec,
+    blocked: IntGaugeVec,
+    /// Per cluster (namespace/name): why its rollout or scale-down is held back.
+    blocked_by: Arc<Mutex<BTreeMap<String, &'static str>>>,
     /// Per cluster (namespace/name): its state and (ready, not ready) broker counts, to
     /// recompute the by-state gauges when one cluster changes.
     per_cluster: Arc<Mutex<ClusterStates>>,
@@ -78,7 +81,15 @@ impl Metrics {
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(clusters.clone()))?;
+        let blocked = IntGaugeVec::new(
+            Opts::new(
+                "tidewater_operator_blocked_clusters",
+                "Clusters whose restart or scale-down is held back, by reason.",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(brokers.clone()))?;
+        registry.register(Box::new(blocked.clone()))?;
         for s in CLUSTER_STATES {
             clusters.with_label_values(&[*s]).set(0);
         }
@@ -89,6 +100,8 @@ impl Metrics {
             duration,
             clusters,
             brokers,
+            blocked,
+            blocked_by: Arc::default(),
             per_cluster: Arc::default(),
         })
     }
@@ -128,6 +141,24 @@ impl Metrics {
         self.brokers
             .with_label_values(&["not_ready"])
             .set(not_ready);
+    }
+
+    /// Records why a cluster's rollout or scale-down is held back (`None`: it is not).
+    pub fn set_blocked(&self, key: &str, reason: Option<&'static str>) {
+        let Ok(mut map) = self.blocked_by.lock() else {
+            return;
+        };
+        let before: Vec<&'static str> = map.values().copied().collect();
+        match reason {
+            Some(r) => map.insert(key.to_owned(), r),
+            None => map.remove(key),
+        };
+        for r in before.into_iter().chain(map.values().copied()) {
+            let n = map.values().filter(|v| **v == r).count();
+            self.blocked
+                .with_label_values(&[r])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Text exposition of every metric.
@@ -216,6 +247,16 @@ mod tests {
         assert!(text.contains("tidewater_operator_clusters{state=\"ready\"} 1"));
         assert!(text.contains("tidewater_operator_clusters{state=\"degraded\"} 1"));
         assert!(text.contains("tidewater_operator_brokers{state=\"ready\"} 5"));
+        m.set_blocked("ns/a", Some("ScaleDownBlocked"));
+        assert!(
+            m.render()
+                .contains("tidewater_operator_blocked_clusters{reason=\"ScaleDownBlocked\"} 1")
+        );
+        m.set_blocked("ns/a", None);
+        assert!(
+            m.render()
+                .contains("tidewater_operator_blocked_clusters{reason=\"ScaleDownBlocked\"} 0")
+        );
         m.set_cluster("ns/b", None);
         let text = m.render();
         assert!(text.contains("tidewater_operator_clusters{state=\"degraded\"} 0"));

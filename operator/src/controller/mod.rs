@@ -219,6 +219,8 @@ async fn apply<A: AdminSource + Clone>(
     };
     ctx.metrics
         .set_cluster(&key, Some((state, count(up), count(down))));
+    ctx.metrics
+        .set_blocked(&key, plan.blocked.as_ref().map(|b| b.0));
     patch_status(ctx, k, &s).await?;
     applied?;
     // Pods changes wake us through the watch; the requeue re-reads Kafka metadata.
@@ -245,6 +247,7 @@ async fn cleanup<A>(k: &KafkaCluster, ctx: &Context<A>) -> Result<Action, Reconc
     .await;
     let key = format!("{}/{}", k.namespace().unwrap_or_default(), k.name_any());
     ctx.metrics.set_cluster(&key, None);
+    ctx.metrics.set_blocked(&key, None);
     Ok(Action::await_change())
 }
 
