@@ -38,11 +38,18 @@ calc() { python3 -c "print(round($1, 2))"; }
 
 # --- loopback bandwidth reference ------------------------------------------------
 IPORT=$(free_port)
-iperf3 -s -1 -p "$IPORT" -B 127.0.0.1 >/dev/null 2>&1 &
+iperf3 -s -p "$IPORT" -B 127.0.0.1 >/dev/null 2>&1 &
 IPERF_PID=$!
-for _ in $(seq 100); do iperf3 -c 127.0.0.1 -p "$IPORT" -t 5 -J >"$WORK/iperf.json" 2>/dev/null && break; sleep 0.1; done
+LOOP_MBS=""
+for _ in $(seq 50); do
+  iperf3 -c 127.0.0.1 -p "$IPORT" -t 5 -J >"$WORK/iperf.json" 2>/dev/null || true
+  LOOP_MBS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["end"]["sum_received"]["bits_per_second"]/8/1048576, 1))' "$WORK/iperf.json" 2>/dev/null) && break
+  sleep 0.2
+done
+kill "$IPERF_PID" 2>/dev/null || true
+wait "$IPERF_PID" 2>/dev/null || true
 IPERF_PID=""
-LOOP_MBS=$(python3 -c 'import json; d=json.load(open("'"$WORK/iperf.json"'")); print(round(d["end"]["sum_received"]["bits_per_second"]/8/1048576, 1))')
+[ -n "$LOOP_MBS" ] || { echo "iperf3 gave no loopback figure: $(cat "$WORK/iperf.json")" >&2; exit 1; }
 
 # --- one broker ------------------------------------------------------------------
 KPORT=$(free_port); HPORT=$(free_port)
@@ -89,10 +96,12 @@ PY
 # sharing the 2 cores, was the bottleneck of a run.
 broker_cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$BROKER_PID/stat"; }
 run() {
-  local before; before=$(broker_cpu_s)
+  local before line
+  before=$(broker_cpu_s)
   echo "+ $*" >&2
-  "$@" | tee -a "$WORK/perf.out" | tail -1
-  echo "  broker CPU during run: $(calc "$(broker_cpu_s)-$before") s" >>"$WORK/perf.out"
+  line=$("$@" | tee -a "$WORK/perf.out" | tail -1)
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["broker_cpu_s"]=float(sys.argv[2]); print(json.dumps(d))' \
+    "$line" "$(calc "$(broker_cpu_s)-$before")"
 }
 
 create_topic bench-1k
@@ -129,5 +138,13 @@ printf '%-44s %14s %14s %6s\n' "latency @ half peak p99 ms" "$LAT_P99" "<= 5" "$
 printf '%-44s %14s %14s %6s\n' "latency @ half peak p99.9 ms" "$LAT_P999" "-" ""
 printf '%-44s %14s %14s %6s\n' "broker RSS idle after start, MB" "$RSS_IDLE_MB" "<= 30" "$(verdict "$RSS_IDLE_MB <= 30")"
 printf '%-44s %14s %14s %6s\n' "broker RSS after the runs, MB" "$RSS_AFTER_MB" "-" ""
+cpu_row() {
+  printf '%-44s %14s\n' "  CPU s $1 (client/broker/wall)" \
+    "$(calc "$(echo "$2" | json_field client_cpu_s)")/$(echo "$2" | json_field broker_cpu_s)/$(calc "$(echo "$2" | json_field elapsed_s)")"
+}
+cpu_row "produce 1KiB" "$P1K"
+cpu_row "consume 1KiB" "$C1K"
+cpu_row "produce 100B" "$P100"
+cpu_row "latency run" "$PLAT"
 echo
 echo "full perf output:"; cat "$WORK/perf.out"

@@ -161,10 +161,9 @@ fn run(cli: Cli) -> Result<(), PerfError> {
             };
             let r = produce::run(&spec)?;
             println!("{}", stats::produce_line(&r.throughput, &r.latency));
-            println!(
-                "{}",
-                stats::produce_json(&r.throughput, &r.latency, r.errors)
-            );
+            let mut json = stats::produce_json(&r.throughput, &r.latency, r.errors);
+            json["client_cpu_s"] = stats::process_cpu_seconds().into();
+            println!("{json}");
             if r.errors > 0 {
                 return Err(PerfError::DeliveryFailed {
                     failed: r.errors,
@@ -194,6 +193,7 @@ fn run(cli: Cli) -> Result<(), PerfError> {
             println!("{}", stats::consume_line(&r.throughput));
             let mut json = stats::consume_json(&r.throughput);
             json["total_s"] = r.total.as_secs_f64().into();
+            json["client_cpu_s"] = stats::process_cpu_seconds().into();
             println!("{json}");
             Ok(())
         }

@@ -124,9 +124,38 @@ pub fn consume_json(t: &Throughput) -> Value {
     })
 }
 
+/// CPU time (user + system, all threads) this process used so far, from
+/// `/proc/self/stat`; `None` off Linux or if the file is unreadable. Tells whether
+/// the client or the broker, sharing one machine, was the bottleneck of a run.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_from_stat(&stat)
+}
+
+/// Parses utime + stime (fields 14 and 15) of a `/proc/PID/stat` line. Linux reports
+/// them in USER_HZ ticks, which is 100 on every architecture it exposes to users.
+fn cpu_seconds_from_stat(stat: &str) -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    // The command name (field 2) may hold spaces; fields after it follow the last ')'.
+    let after_comm = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // after_comm starts at field 3, so fields 14 and 15 are at 11 and 12.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_comes_from_utime_and_stime() {
+        let line = "4242 (tide water) S 1 2 3 4 5 6 7 8 9 10 150 50 0 0 20 0 3 0";
+        assert_eq!(cpu_seconds_from_stat(line), Some(2.0));
+        assert_eq!(cpu_seconds_from_stat("garbage"), None);
+        assert!(process_cpu_seconds().is_some());
+    }
 
     #[test]
     fn rates_follow_counts_and_time() {
