@@ -1,0 +1,191 @@
+//! Producer-state snapshots: the binary encoding (CRC-32C protected) and the
+//! `<20-digit offset>.snapshot` files written on roll and clean shutdown and read back
+//! on load.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use super::{BatchMetadata, ProducerEntry, ProducerStateManager};
+use crate::checkpoint::write_atomically;
+use crate::error::StorageError;
+
+const SNAPSHOT_MAGIC: &[u8; 4] = b"TWPS";
+const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_EXT: &str = "snapshot";
+
+impl ProducerStateManager {
+    /// Serializes the state (binary, CRC-32C protected).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        let sorted: BTreeMap<_, _> = self.producers.iter().collect();
+        out.extend_from_slice(&(sorted.len() as u32).to_be_bytes());
+        for e in sorted.values() {
+            out.extend_from_slice(&e.producer_id.to_be_bytes());
+            out.extend_from_slice(&e.producer_epoch.to_be_bytes());
+            out.extend_from_slice(&e.last_sequence.to_be_bytes());
+            out.extend_from_slice(&e.last_offset.to_be_bytes());
+            out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            out.push(e.batches.len() as u8);
+            for b in &e.batches {
+                out.extend_from_slice(&b.first_sequence.to_be_bytes());
+                out.extend_from_slice(&b.last_sequence.to_be_bytes());
+                out.extend_from_slice(&b.first_offset.to_be_bytes());
+                out.extend_from_slice(&b.last_offset.to_be_bytes());
+                out.extend_from_slice(&b.timestamp.to_be_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ProducerStateManager, String> {
+        if bytes.len() < 14 {
+            return Err("snapshot too short".into());
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32c::crc32c(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return Err("snapshot CRC mismatch".into());
+        }
+        let mut r = Reader { buf: body, pos: 0 };
+        if r.take(4)? != SNAPSHOT_MAGIC {
+            return Err("not a producer snapshot".into());
+        }
+        if r.u16()? != SNAPSHOT_VERSION {
+            return Err("unknown snapshot version".into());
+        }
+        let count = r.u32()?;
+        let mut producers = HashMap::new();
+        for _ in 0..count {
+            let producer_id = r.i64()?;
+            let producer_epoch = r.u16()? as i16;
+            let last_sequence = r.u32()? as i32;
+            let last_offset = r.i64()?;
+            let last_timestamp = r.i64()?;
+            let n = r.take(1)?[0];
+            let mut batches = VecDeque::new();
+            for _ in 0..n {
+                batches.push_back(BatchMetadata {
+                    first_sequence: r.u32()? as i32,
+                    last_sequence: r.u32()? as i32,
+                    first_offset: r.i64()?,
+                    last_offset: r.i64()?,
+                    timestamp: r.i64()?,
+                });
+            }
+            producers.insert(
+                producer_id,
+                ProducerEntry {
+                    producer_id,
+                    producer_epoch,
+                    last_sequence,
+                    last_offset,
+                    last_timestamp,
+                    batches,
+                },
+            );
+        }
+        if r.pos != body.len() {
+            return Err("trailing bytes in snapshot".into());
+        }
+        Ok(ProducerStateManager { producers })
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos + n)
+            .ok_or("truncated snapshot")?;
+        self.pos += n;
+        Ok(s)
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i64(&mut self) -> Result<i64, String> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_be_bytes(a))
+    }
+}
+
+pub fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(crate::segment::file_name(offset, SNAPSHOT_EXT))
+}
+
+pub fn write_snapshot(
+    dir: &Path,
+    offset: i64,
+    state: &ProducerStateManager,
+) -> Result<(), StorageError> {
+    write_atomically(&snapshot_path(dir, offset), &state.encode())
+}
+
+/// Offsets of the snapshot files in `dir`, ascending.
+pub fn list_snapshots(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".snapshot")
+            && stem.len() == 20
+            && let Ok(o) = stem.parse::<i64>()
+        {
+            out.push(o);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Loads the newest readable snapshot at or below `max_offset`, deleting snapshots above
+/// it (they describe a truncated log) and unreadable ones. Returns (offset, state).
+pub fn load_latest(
+    dir: &Path,
+    max_offset: i64,
+) -> Result<Option<(i64, ProducerStateManager)>, StorageError> {
+    let snaps = list_snapshots(dir)?;
+    for &o in snaps.iter().rev() {
+        let path = snapshot_path(dir, o);
+        if o > max_offset {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+        match ProducerStateManager::decode(&bytes) {
+            Ok(s) => return Ok(Some((o, s))),
+            Err(reason) => {
+                tracing::warn!(file = %path.display(), %reason, "ignoring corrupt producer snapshot");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Keeps the newest `keep` snapshots, removing older ones.
+pub fn retain_latest(dir: &Path, keep: usize) -> Result<(), StorageError> {
+    let snaps = list_snapshots(dir)?;
+    if snaps.len() > keep {
+        for o in &snaps[..snaps.len() - keep] {
+            let _ = std::fs::remove_file(snapshot_path(dir, *o));
+        }
+    }
+    Ok(())
+}
