@@ -179,6 +179,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             || any_error
             || ctx.partitions.is_empty()
             || Instant::now() >= deadline
+            || broker.is_closing()
         {
             break (reads, total);
         }

@@ -71,6 +71,9 @@ async fn run(
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let client_host = peer.ip().to_string();
     loop {
+        if broker.is_closing() {
+            return Ok(());
+        }
         let size = tokio::select! {
             _ = shutdown.recv() => return Ok(()),
             size = reader.read_i32() => match size {
@@ -93,7 +96,12 @@ async fn run(
             .await
             .map_err(|_| std::io::Error::other("in-flight byte limiter closed"))?;
         let mut frame = vec![0u8; size];
-        reader.read_exact(&mut frame).await?;
+        // A request is in flight only once fully received: a client stalling
+        // mid-frame must not hold up shutdown.
+        tokio::select! {
+            _ = shutdown.recv() => return Ok(()),
+            read = reader.read_exact(&mut frame) => { read?; }
+        }
         let started = Instant::now();
         match decode_request(&frame)? {
             Decoded::UnsupportedApiVersions { correlation_id } => {

@@ -111,15 +111,17 @@ impl Server {
         for (name, local, listener) in bound {
             connection::log_listening(&local, &name);
             listeners.push((name.clone(), local));
-            accept_tasks.push(tokio::spawn(accept_loop(
-                listener,
-                name,
-                broker.clone(),
-                limits.clone(),
-                connection_slots.clone(),
-                shutdown_tx.clone(),
-                drained_tx.clone(),
-            )));
+            // Subscribe before spawning: a shutdown sent before the task first runs
+            // must still reach it.
+            let stop = shutdown_tx.subscribe();
+            let shared = AcceptShared {
+                broker: broker.clone(),
+                limits: limits.clone(),
+                slots: connection_slots.clone(),
+                shutdown: shutdown_tx.clone(),
+                drained: drained_tx.clone(),
+            };
+            accept_tasks.push(tokio::spawn(accept_loop(listener, stop, name, shared)));
         }
         info!(addr = %http_addr, "http endpoint (/metrics, /healthz, /readyz) listening on {http_addr}");
         tokio::spawn(serve_http(http, broker.clone(), shutdown_tx.subscribe()));
@@ -137,7 +139,9 @@ impl Server {
 
     /// Stops accepting, waits for in-flight requests, then flushes and checkpoints.
     pub async fn shutdown(mut self) -> Result<(), StartupError> {
-        self.broker.set_ready(false);
+        // The flag first: a connection that subscribes after the broadcast still
+        // sees it before its next read.
+        self.broker.begin_shutdown();
         let _ = self.shutdown_tx.send(());
         for t in self.accept_tasks.drain(..) {
             let _ = t.await;
@@ -156,16 +160,30 @@ impl Server {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    name: String,
+/// What every accept loop hands to the connections it spawns.
+struct AcceptShared {
     broker: Arc<Broker>,
     limits: Arc<ConnectionLimits>,
+    /// `max.connections`: a permit per open connection.
     slots: Arc<Semaphore>,
     shutdown: broadcast::Sender<()>,
+    /// Held by every connection task; all dropped = all drained.
     drained: mpsc::Sender<()>,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    mut stop: broadcast::Receiver<()>,
+    name: String,
+    shared: AcceptShared,
 ) {
-    let mut stop = shutdown.subscribe();
+    let AcceptShared {
+        broker,
+        limits,
+        slots,
+        shutdown,
+        drained,
+    } = shared;
     loop {
         let permit = tokio::select! {
             _ = stop.recv() => return,

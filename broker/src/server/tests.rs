@@ -313,3 +313,60 @@ async fn unsupported_api_versions_then_http_endpoints_then_restart_keeps_data() 
     assert_eq!((log.log_end_offset(), log.high_watermark()), (1, 1));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_in_flight_long_polls_and_ignores_half_sent_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path())).await.unwrap();
+    server.broker.auto_create_topic("idle").unwrap();
+
+    // A client stalled in the middle of a frame.
+    let mut stalled = TcpStream::connect(server.listeners[0].1).await.unwrap();
+    stalled.write_all(&100i32.to_be_bytes()).await.unwrap();
+    stalled.write_all(&[0, 1]).await.unwrap();
+
+    // A consumer long-polling an idle partition for 60 s.
+    let mut poller = Client::connect(&server).await;
+    let mut fr = FetchRequest::default();
+    fr.max_wait_ms = 60_000;
+    fr.min_bytes = 1;
+    fr.session_id = 0;
+    fr.session_epoch = 0;
+    fr.topics = vec![{
+        let mut t = kafka_protocol::messages::fetch_request::FetchTopic::default();
+        t.topic = kafka_protocol::messages::TopicName(StrBytes::from_static_str("idle"));
+        let mut p = kafka_protocol::messages::fetch_request::FetchPartition::default();
+        p.partition_max_bytes = 1 << 20;
+        t.partitions = vec![p];
+        t
+    }];
+    let poll = tokio::spawn(async move {
+        let r = poller.send(ApiKey::Fetch, 12, RequestKind::Fetch(fr)).await;
+        (r, poller)
+    });
+    // Wait until the fetch is parked: it opened a fetch session (epoch 0).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.broker.fetch_sessions.lock().unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fetch never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (resp, _poller) = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(resp, ResponseKind::Fetch(f) if f.error_code == 0),
+        "the in-flight fetch is answered"
+    );
+    assert!(closed_by_server(stalled).await);
+}

@@ -95,6 +95,8 @@ pub struct Broker {
     pub admin_lock: tokio::sync::Mutex<()>,
     /// Set once listeners are bound and every log is loaded (`/readyz`).
     pub ready: AtomicBool,
+    /// Set when shutdown begins: long polls answer at once instead of waiting.
+    closing: AtomicBool,
 }
 
 impl Broker {
@@ -146,6 +148,7 @@ impl Broker {
             log_defaults: RwLock::new(log_defaults),
             admin_lock: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             config,
         });
         broker.reconcile_logs()?;
@@ -308,6 +311,19 @@ impl Broker {
 
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    /// First step of shutdown: not ready any more, long polls and parked group
+    /// requests are answered now so in-flight requests finish quickly.
+    pub fn begin_shutdown(&self) {
+        self.set_ready(false);
+        self.closing.store(true, Ordering::Release);
+        self.notifier.notify();
+        self.groups.shutdown();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Stops background work and makes everything durable. Idempotent.
