@@ -94,6 +94,17 @@ fn invalid_spec_changes_nothing_and_says_why() {
     assert_eq!(broker_pids(&s), pids);
     assert_eq!(std::fs::read_to_string(&props).unwrap(), config_before);
     assert_eq!(cond(&s, "Ready").0, "True");
+    // The last valid spec stays in force: a crashed broker is still restarted.
+    kill_9(pids[0]);
+    c.wait_until(
+        "restarted under an invalid spec",
+        Duration::from_secs(60),
+        |s| {
+            let now = broker_pids(s);
+            cond(s, "Ready").0 == "True" && !now.is_empty() && now != pids
+        },
+    );
+    assert_eq!(std::fs::read_to_string(&props).unwrap(), config_before);
     // Fixing the spec clears Degraded.
     assert!(c.apply(&spec).status.success());
     c.wait_until("recovered", Duration::from_secs(20), |s| {

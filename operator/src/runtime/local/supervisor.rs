@@ -14,7 +14,7 @@ use crate::plan;
 use crate::render::parse_cluster;
 use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
-use crate::validate::{FieldError, InvalidSpec, validate};
+use crate::validate::{FieldError, InvalidSpec, ValidatedCluster, validate};
 
 /// How often the loop observes the cluster (and notices a new spec or a crash).
 pub const TICK: Duration = Duration::from_millis(500);
@@ -28,6 +28,8 @@ pub struct Supervisor<A> {
     status: Option<KafkaClusterStatus>,
     /// Last InvalidSpec message recorded as an event (one event per distinct error).
     last_invalid: Option<String>,
+    /// The spec in force while a newer one is invalid.
+    last_valid: Option<ValidatedCluster>,
 }
 
 impl<A: AdminSource> Supervisor<A> {
@@ -40,6 +42,7 @@ impl<A: AdminSource> Supervisor<A> {
             generation: 0,
             status,
             last_invalid: None,
+            last_valid: None,
         }
     }
 
@@ -110,70 +113,6 @@ impl<A: AdminSource> Supervisor<A> {
     }
 
     async fn publish(&mut self, s: KafkaClusterStatus) -> Result<(), LocalError> {
-        if self.status.as_ref() != Some(&s) {
-            self.runtime.state().write_status(&s)?;
-            self.status = Some(s);
-        }
-        Ok(())
-    }
-
-    async fn invalid(&mut self, e: &InvalidSpec) -> Result<(), LocalError> {
-        let message = e.to_string();
-        if self.last_invalid.as_deref() != Some(message.as_str()) {
-            self.runtime
-                .state()
-                .event("Warning", "InvalidSpec", &message)?;
-            self.last_invalid = Some(message);
-        }
-        let s = status::invalid(self.status.as_ref(), Some(self.generation), e, &now());
-        self.publish(s).await
-    }
-
-    /// One reconcile.
-    pub async fn tick(&mut self) -> Result<(), LocalError> {
-        let k = match self.read_spec() {
-            Ok(k) => k,
-            Err(e) => return self.invalid(&e).await,
-        };
-        if k.spec.paused {
-            let s = status::paused(self.status.as_ref(), Some(self.generation), &now());
-            return self.publish(s).await;
-        }
-        let cluster = match validate(&k) {
-            Ok(c) if !self.runtime.has_binary(&c.version) => {
-                let e = InvalidSpec(vec![FieldError {
-                    field: "spec.version".to_owned(),
-                    message: format!(
-                        "no broker binary for version {} (pass --broker-bin {}=PATH to local up)",
-                        c.version, c.version
-                    ),
-                }]);
-                return self.invalid(&e).await;
-            }
-            Ok(c) => c,
-            Err(e) => return self.invalid(&e).await,
-        };
-        self.last_invalid = None;
-        let observed = self.runtime.observe(&cluster).await?;
-        let revisions = self.runtime.desired_revisions(&cluster);
-        let plan = plan::plan(&cluster, &revisions, &observed);
-        let applied = self.runtime.apply(&cluster, &plan).await;
-        for (reason, note) in plan.events(&observed) {
-            self.runtime.state().event("Normal", reason, &note)?;
-        }
-        let cluster_id = self.runtime.cluster_id(&cluster)?;
-        let inputs = status::Inputs {
-            cluster: &cluster,
-            observed: &observed,
-            plan: &plan,
-            previous: self.status.as_ref(),
-            bootstrap_servers: self.runtime.bootstrap_servers(&cluster),
-            cluster_id,
-        };
-        let mut s = status::compute(&inputs, &now());
-        if let Err(e) = &applied {
-            status::apply_failed(&mut s, &e.to_string(), &now());
-        }
         let was_ready = self
             .status
             .as_ref()
@@ -186,12 +125,94 @@ impl<A: AdminSource> Supervisor<A> {
                 .find(|c| c.type_ == conditions::READY)
                 .map(|c| c.reason.clone())
                 .unwrap_or_default();
-            self.runtime.state().event(
-                "Normal",
-                if is_ready { "Ready" } else { "NotReady" },
-                &reason,
-            )?;
+            let kind = if is_ready { "Ready" } else { "NotReady" };
+            self.runtime.state().event("Normal", kind, &reason)?;
         }
+        if self.status.as_ref() != Some(&s) {
+            self.runtime.state().write_status(&s)?;
+            self.status = Some(s);
+        }
+        Ok(())
+    }
+
+    /// An invalid spec changes nothing: the last valid spec stays in force (crashed
+    /// brokers are still restarted, as the kubelet would), and `Degraded` says why.
+    async fn invalid(&mut self, e: &InvalidSpec) -> Result<(), LocalError> {
+        let message = e.to_string();
+        if self.last_invalid.as_deref() != Some(message.as_str()) {
+            self.runtime
+                .state()
+                .event("Warning", "InvalidSpec", &message)?;
+            self.last_invalid = Some(message);
+        }
+        let base = match self.last_valid.clone() {
+            Some(valid) => Some(self.reconcile(&valid).await?.0),
+            None => self.status.clone(),
+        };
+        let s = status::invalid(base.as_ref(), Some(self.generation), e, &now());
+        self.publish(s).await
+    }
+
+    /// The desired cluster, `None` when paused.
+    fn desired(&mut self) -> Result<Option<ValidatedCluster>, InvalidSpec> {
+        let k = self.read_spec()?;
+        if k.spec.paused {
+            return Ok(None);
+        }
+        let c = validate(&k)?;
+        if !self.runtime.has_binary(&c.version) {
+            return Err(InvalidSpec(vec![FieldError {
+                field: "spec.version".to_owned(),
+                message: format!(
+                    "no broker binary for version {} (pass --broker-bin {}=PATH to local up)",
+                    c.version, c.version
+                ),
+            }]));
+        }
+        Ok(Some(c))
+    }
+
+    /// observe -> plan -> apply for `cluster`; the status it leads to and how apply went.
+    async fn reconcile(
+        &mut self,
+        cluster: &ValidatedCluster,
+    ) -> Result<(KafkaClusterStatus, Result<(), LocalError>), LocalError> {
+        let observed = self.runtime.observe(cluster).await?;
+        let revisions = self.runtime.desired_revisions(cluster);
+        let plan = plan::plan(cluster, &revisions, &observed);
+        let applied = self.runtime.apply(cluster, &plan).await;
+        for (reason, note) in plan.events(&observed) {
+            self.runtime.state().event("Normal", reason, &note)?;
+        }
+        let cluster_id = self.runtime.cluster_id(cluster)?;
+        let inputs = status::Inputs {
+            cluster,
+            observed: &observed,
+            plan: &plan,
+            previous: self.status.as_ref(),
+            bootstrap_servers: self.runtime.bootstrap_servers(cluster),
+            cluster_id,
+        };
+        let mut s = status::compute(&inputs, &now());
+        if let Err(e) = &applied {
+            status::apply_failed(&mut s, &e.to_string(), &now());
+        }
+        Ok((s, applied))
+    }
+
+    /// One reconcile.
+    pub async fn tick(&mut self) -> Result<(), LocalError> {
+        let cluster = match self.desired() {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                let s = status::paused(self.status.as_ref(), Some(self.generation), &now());
+                return self.publish(s).await;
+            }
+            Err(e) => return self.invalid(&e).await,
+        };
+        self.last_invalid = None;
+        self.last_valid = Some(cluster.clone());
+        let (s, applied) = self.reconcile(&cluster).await?;
         self.publish(s).await?;
         applied
     }
