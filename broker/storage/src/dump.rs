@@ -20,13 +20,22 @@ pub fn dump_files(paths: &[PathBuf], print_data: bool, out: &mut dyn Write) -> i
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let valid = match path.extension().and_then(|e| e.to_str()) {
-            Some("log") => dump_log(path, print_data, out)?,
-            Some("index") => check_index(path, out)?,
-            Some("timeindex") => check_time_index(path, out)?,
-            Some("snapshot") => dump_snapshot(path, out)?,
+        let result = match path.extension().and_then(|e| e.to_str()) {
+            Some("log") => dump_log(path, print_data, out),
+            Some("index") => check_index(path, out),
+            Some("timeindex") => check_time_index(path, out),
+            Some("snapshot") => dump_snapshot(path, out),
             _ => {
                 writeln!(out, "Ignoring unknown file {name}")?;
+                Ok(false)
+            }
+        };
+        // A file that cannot be read (missing, or its .log missing) is reported and
+        // counts as invalid; the other files are still dumped.
+        let valid = match result {
+            Ok(v) => v,
+            Err(e) => {
+                writeln!(out, "Could not read {} (or its .log): {e}", path.display())?;
                 false
             }
         };

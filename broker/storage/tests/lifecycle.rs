@@ -355,6 +355,18 @@ fn dump_log_prints_batches_and_checks_indexes() {
     bytes[mid] ^= 0x55;
     std::fs::write(&files[0], &bytes).unwrap();
     let mut out = Vec::new();
+    let missing = d.join("00000000000000000099.index");
+    assert!(
+        !tidewater_storage::dump::dump_files(&[missing, files[1].clone()], false, &mut out)
+            .unwrap()
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Could not read"), "{text}");
+    assert!(
+        text.contains("offset: "),
+        "the readable file is still dumped: {text}"
+    );
+    let mut out = Vec::new();
     assert!(!tidewater_storage::dump::dump_files(&files[..1], false, &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("position"), "{text}");
