@@ -125,3 +125,49 @@ proptest! {
         prop_assert!((0.9..=1.1).contains(&ratio), "achieved {achieved:.0} B/s for quota {rate} B/s (ratio {ratio:.3})");
     }
 }
+
+/// Two followers behind one leader: partition 0 is throttled, partition 1 is not. Only
+/// throttled bytes count against the quota; the unthrottled partition moves at full
+/// speed while the throttled one settles at the quota.
+#[test]
+fn only_throttled_partitions_are_slowed() {
+    let rate = 1_000_000;
+    let mut q = quota(rate);
+    q.set_throttled("t", ThrottledReplicas::parse("0:1", 1).unwrap());
+    let (tick_ms, per_fetch) = (10, 100_000); // 10 MB/s per partition unthrottled
+    let (from, to) = (11_000, 71_000);
+    let mut moved = [0u64; 2];
+    let mut now = 0;
+    while now < to {
+        for partition in 0..2 {
+            if q.should_throttle("t", partition, false, now) {
+                continue;
+            }
+            let bytes = if q.is_throttled("t", partition) {
+                q.allowance(now).min(per_fetch)
+            } else {
+                per_fetch
+            };
+            if q.is_throttled("t", partition) {
+                q.record(bytes, now);
+            }
+            if now >= from {
+                moved[partition as usize] += bytes;
+            }
+        }
+        now += tick_ms;
+    }
+    let secs = (to - from) as f64 / 1000.0;
+    let unthrottled = moved[1] as f64 / secs;
+    let throttled = moved[0] as f64 / secs;
+    assert_eq!(
+        unthrottled,
+        per_fetch as f64 * 1000.0 / tick_ms as f64,
+        "unthrottled partition slowed"
+    );
+    let ratio = throttled / rate as f64;
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "throttled partition at {throttled:.0} B/s for quota {rate} (ratio {ratio:.3})"
+    );
+}
