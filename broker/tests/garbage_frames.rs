@@ -133,6 +133,24 @@ fn garbage_frames_do_not_disturb_a_producing_client() {
     assert_eq!(health.status, 200, "{health:?}");
 }
 
+/// Sends ApiVersions at `version` and returns the response's error code, after
+/// checking the response carries `correlation_id`.
+fn api_versions_error(s: &mut TcpStream, version: i16, correlation_id: i32) -> i16 {
+    s.write_all(&framed(&header(18, version, correlation_id)))
+        .expect("write");
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).expect("response size");
+    let mut resp = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut resp).expect("response body");
+    assert!(resp.len() >= 6, "response too short: {resp:?}");
+    assert_eq!(
+        i32::from_be_bytes([resp[0], resp[1], resp[2], resp[3]]),
+        correlation_id,
+        "correlation id"
+    );
+    i16::from_be_bytes([resp[4], resp[5]])
+}
+
 #[test]
 fn unsupported_api_versions_version_gets_error_35_then_connection_still_usable() {
     let b = Broker::start(BrokerOpts::default());
@@ -140,26 +158,7 @@ fn unsupported_api_versions_version_gets_error_35_then_connection_still_usable()
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     // ApiVersions v999: Kafka answers in v0 with UNSUPPORTED_VERSION (35) (KIP-511).
-    s.write_all(&framed(&header(18, 999, 4242))).expect("write");
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).expect("response size");
-    let mut resp = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut resp).expect("response body");
-    assert_eq!(
-        i32::from_be_bytes([resp[0], resp[1], resp[2], resp[3]]),
-        4242,
-        "correlation id"
-    );
-    assert_eq!(i16::from_be_bytes([resp[4], resp[5]]), 35, "error code");
+    assert_eq!(api_versions_error(&mut s, 999, 4242), 35, "error code");
     // The same connection then answers a valid ApiVersions v0 request.
-    s.write_all(&framed(&header(18, 0, 4243))).expect("write");
-    s.read_exact(&mut size).expect("response size");
-    let mut resp = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut resp).expect("response body");
-    assert_eq!(
-        i32::from_be_bytes([resp[0], resp[1], resp[2], resp[3]]),
-        4243,
-        "correlation id"
-    );
-    assert_eq!(i16::from_be_bytes([resp[4], resp[5]]), 0, "error code");
+    assert_eq!(api_versions_error(&mut s, 0, 4243), 0, "error code");
 }

@@ -15,15 +15,7 @@ from confluent_kafka import (ConsumerGroupState, ConsumerGroupTopicPartitions, C
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
                                    ConfigResource, ConfigSource, NewPartitions, NewTopic)
 
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
+from checks import check, fail
 
 
 def wait_for(what, cond, seconds=30):

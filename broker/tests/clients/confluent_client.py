@@ -12,23 +12,7 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def deadline_loop(seconds, what):
-    """Yields until `seconds` pass, then fails naming `what`."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        yield
-    fail(f"timed out after {seconds}s waiting for {what}")
+from checks import check, deadline_loop, fail, poll_record
 
 
 def read_all(bootstrap, topic, timeout=30):
@@ -48,11 +32,9 @@ def read_all(bootstrap, topic, timeout=30):
     for _ in deadline_loop(timeout, f"reading {ends} of {topic}"):
         if all((got[p][-1][0] + 1 if got[p] else 0) >= ends[p] for p in ends):
             break
-        m = c.poll(0.2)
+        m = poll_record(c)
         if m is None:
             continue
-        if m.error():
-            fail(f"consume error: {m.error()}")
         got[m.partition()].append((m.offset(), m.key(), m.value()))
     c.close()
     return got, ends
@@ -248,17 +230,12 @@ def cmd_resume_offsets(a):
         now = {str(tp.partition): tp.offset for tp in committed}
         check(now == state["committed"], f"committed offsets after restart {now} != before {state['committed']}")
         want = a.count - len(state["taken"])
-    idle_since = time.monotonic()
     for _ in deadline_loop(60, f"{want} records, have {len(taken)}"):
         if len(taken) >= want:
             break
-        m = c.poll(0.2)
-        if m is None:
-            continue
-        if m.error():
-            fail(f"consume error: {m.error()}")
-        taken.append(int(m.value()))
-        idle_since = time.monotonic()
+        m = poll_record(c)
+        if m is not None:
+            taken.append(int(m.value()))
     if a.phase == 1:
         c.commit(asynchronous=False)
         tps = c.assignment()
