@@ -184,9 +184,9 @@ impl Segment {
     pub fn time_waited_for_roll(&self, now_ms: i64, incoming_max_ts: i64) -> i64 {
         let first = self.first_batch_timestamp.load(Ordering::Relaxed);
         if first >= 0 && incoming_max_ts >= 0 {
-            incoming_max_ts - first
+            incoming_max_ts.saturating_sub(first)
         } else {
-            now_ms - self.created_ms
+            now_ms.saturating_sub(self.created_ms)
         }
     }
 
