@@ -9,8 +9,8 @@ mod http;
 pub use http::serve_http;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::state::Broker;
@@ -18,6 +18,16 @@ use crate::state::Broker;
 /// The broker's metric families.
 pub struct Metrics {
     registry: Registry,
+    /// Kafka's all-topics BrokerTopicMetrics beans (no `topic` tag). The JMX
+    /// exporter renders them under the same names without the label; a
+    /// prometheus-crate family has one label set, so they live in their own
+    /// registry and are merged into the per-topic families at render time.
+    all_topics: Registry,
+    all_messages_in: IntCounter,
+    all_bytes_in: IntCounter,
+    all_bytes_out: IntCounter,
+    all_failed_produce: IntCounter,
+    all_failed_fetch: IntCounter,
     messages_in: IntCounterVec,
     bytes_in: IntCounterVec,
     bytes_out: IntCounterVec,
@@ -41,6 +51,13 @@ pub struct Metrics {
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn total(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
     r.register(Box::new(c.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     c
@@ -85,7 +102,34 @@ impl Metrics {
         .unwrap_or_else(|e| panic!("histogram: {e}"));
         r.register(Box::new(request_time.clone()))
             .unwrap_or_else(|e| panic!("histogram: {e}"));
+        let all = Registry::new();
         Metrics {
+            all_messages_in: total(
+                &all,
+                "kafka_server_brokertopicmetrics_messagesin_total",
+                "Messages appended",
+            ),
+            all_bytes_in: total(
+                &all,
+                "kafka_server_brokertopicmetrics_bytesin_total",
+                "Bytes produced",
+            ),
+            all_bytes_out: total(
+                &all,
+                "kafka_server_brokertopicmetrics_bytesout_total",
+                "Bytes fetched",
+            ),
+            all_failed_produce: total(
+                &all,
+                "kafka_server_brokertopicmetrics_failedproducerequests_total",
+                "Failed produce requests",
+            ),
+            all_failed_fetch: total(
+                &all,
+                "kafka_server_brokertopicmetrics_failedfetchrequests_total",
+                "Failed fetch requests",
+            ),
+            all_topics: all,
             messages_in: counter(
                 &r,
                 "kafka_server_brokertopicmetrics_messagesin_total",
@@ -195,18 +239,23 @@ impl Metrics {
             .with_label_values(&[topic])
             .inc_by(messages);
         self.bytes_in.with_label_values(&[topic]).inc_by(bytes);
+        self.all_messages_in.inc_by(messages);
+        self.all_bytes_in.inc_by(bytes);
     }
 
     pub fn produce_failed(&self, topic: &str) {
         self.failed_produce.with_label_values(&[topic]).inc();
+        self.all_failed_produce.inc();
     }
 
     pub fn fetched(&self, topic: &str, bytes: u64) {
         self.bytes_out.with_label_values(&[topic]).inc_by(bytes);
+        self.all_bytes_out.inc_by(bytes);
     }
 
     pub fn fetch_failed(&self, topic: &str) {
         self.failed_fetch.with_label_values(&[topic]).inc();
+        self.all_failed_fetch.inc();
     }
 
     /// One request answered: count, latency, and any top-level error code.
@@ -294,7 +343,22 @@ impl Metrics {
 
     fn encode(&self) -> String {
         let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        let mut families = self.registry.gather();
+        for mut total in self.all_topics.gather() {
+            match families
+                .iter_mut()
+                .find(|f| f.get_name() == total.get_name())
+            {
+                Some(f) => {
+                    let mut merged = total.take_metric();
+                    merged.extend(f.take_metric());
+                    *f.mut_metric() = merged;
+                }
+                None => families.push(total),
+            }
+        }
+        families.sort_by(|a, b| a.get_name().cmp(b.get_name()));
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             tracing::warn!(error = %e, "cannot encode metrics");
         }
         String::from_utf8_lossy(&buf).into_owned()
@@ -315,6 +379,7 @@ mod tests {
         let text = m.encode();
         for needle in [
             "kafka_server_brokertopicmetrics_messagesin_total{topic=\"orders\"} 3",
+            "kafka_server_brokertopicmetrics_messagesin_total 3\n",
             "kafka_server_brokertopicmetrics_bytesin_total{topic=\"orders\"} 300",
             "kafka_server_brokertopicmetrics_bytesout_total{topic=\"orders\"} 100",
             "kafka_network_requestmetrics_requests_total{request=\"Produce\",version=\"9\"} 1",
