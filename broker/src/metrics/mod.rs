@@ -347,7 +347,7 @@ impl Metrics {
         for mut total in self.all_topics.gather() {
             match families
                 .iter_mut()
-                .find(|f| f.get_name() == total.get_name())
+                .find(|f| f.name() == total.name())
             {
                 Some(f) => {
                     let mut merged = total.take_metric();
@@ -357,7 +357,7 @@ impl Metrics {
                 None => families.push(total),
             }
         }
-        families.sort_by(|a, b| a.get_name().cmp(b.get_name()));
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             tracing::warn!(error = %e, "cannot encode metrics");
         }
