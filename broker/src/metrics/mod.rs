@@ -345,10 +345,7 @@ impl Metrics {
         let mut buf = Vec::new();
         let mut families = self.registry.gather();
         for mut total in self.all_topics.gather() {
-            match families
-                .iter_mut()
-                .find(|f| f.name() == total.name())
-            {
+            match families.iter_mut().find(|f| f.name() == total.name()) {
                 Some(f) => {
                     let mut merged = total.take_metric();
                     merged.extend(f.take_metric());
