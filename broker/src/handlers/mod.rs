@@ -41,23 +41,36 @@ pub(crate) fn msg(s: impl Into<String>) -> Option<StrBytes> {
     Some(StrBytes::from_string(s.into()))
 }
 
-/// Routes a request to its handler. `None` means "send no response" (acks=0).
-pub async fn dispatch(
-    broker: &Broker,
-    ctx: &RequestContext,
-    req: DecodedRequest,
-) -> Option<ResponseKind> {
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Reply {
+    Respond(ResponseKind),
+    /// acks=0 produce that fully succeeded: no response.
+    Silent,
+    /// acks=0 produce with an error: Kafka closes the connection so the
+    /// producer, which reads no responses, notices and refreshes metadata.
+    Close,
+}
+
+/// Routes a request to its handler.
+pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest) -> Reply {
     let v = req.version;
     let groups = &broker.groups;
-    Some(match req.body {
+    Reply::Respond(match req.body {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::handle(broker, ctx, r, v).await)
         }
         RequestKind::Produce(r) => {
-            return produce::handle(broker, ctx, r, v)
-                .await
-                .map(ResponseKind::Produce);
+            let acks = r.acks;
+            let resp = produce::handle(broker, ctx, r, v).await;
+            if acks != 0 {
+                ResponseKind::Produce(resp)
+            } else if produce::any_error(&resp) {
+                return Reply::Close;
+            } else {
+                return Reply::Silent;
+            }
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, v).await),
         RequestKind::ListOffsets(r) => {
@@ -122,10 +135,11 @@ pub async fn dispatch(
             ResponseKind::OffsetDelete(groups.offset_delete(r, v).await)
         }
         other => {
-            // decode_request only lets advertised APIs through, so this is a bug.
+            // decode_request only lets advertised APIs through, so this is a bug;
+            // closing beats leaving the client waiting for an answer.
             warn!(api = ?req.api_key, "no handler for advertised API");
             drop(other);
-            return None;
+            return Reply::Close;
         }
     })
 }

@@ -31,12 +31,20 @@ fn error_partition(
     p
 }
 
+/// Whether any partition failed (acks=0 then closes the connection).
+pub fn any_error(resp: &ProduceResponse) -> bool {
+    resp.responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .any(|p| p.error_code != 0)
+}
+
 pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: ProduceRequest,
     version: i16,
-) -> Option<ProduceResponse> {
+) -> ProduceResponse {
     let acks = req.acks;
     // Transactions are not offered (InitProducerId refuses transactional ids).
     let refuse: Option<(i16, &str)> = if req.transactional_id.is_some() {
@@ -117,7 +125,7 @@ pub async fn handle(
     if appended {
         broker.notifier.notify();
     }
-    (acks != 0).then_some(resp)
+    resp
 }
 
 #[cfg(test)]
@@ -161,26 +169,16 @@ pub(crate) mod tests {
         let tb = broker(&[]);
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
-        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(3)), 1), 9)
-            .await
-            .unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(3)), 1), 9).await;
         assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
         assert_eq!(r.responses[0].partition_responses[0].base_offset, 0);
-        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(2)), -1), 9)
-            .await
-            .unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(2)), -1), 9).await;
         assert_eq!(r.responses[0].partition_responses[0].base_offset, 3);
         assert_eq!(b.log("t", 0).unwrap().high_watermark(), 5);
-        assert!(
-            handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 0), 9)
-                .await
-                .is_none()
-        );
+        handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 0), 9).await;
         assert_eq!(b.log("t", 0).unwrap().high_watermark(), 6);
         for v in [3, 5, 8, 12] {
-            let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 1), v)
-                .await
-                .unwrap();
+            let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 1), v).await;
             encodes(ApiKey::Produce, v, ResponseKind::Produce(r));
         }
     }
@@ -197,16 +195,11 @@ pub(crate) mod tests {
             produce_request("missing", 0, Some(batch(1)), 1),
             9,
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(code(r), E::UnknownTopicOrPartition.code());
-        let r = handle(b, &ctx(), produce_request("t", 7, Some(batch(1)), 1), 9)
-            .await
-            .unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 7, Some(batch(1)), 1), 9).await;
         assert_eq!(code(r), E::UnknownTopicOrPartition.code());
-        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 2), 9)
-            .await
-            .unwrap();
+        let r = handle(b, &ctx(), produce_request("t", 0, Some(batch(1)), 2), 9).await;
         assert_eq!(code(r), E::InvalidRequiredAcks.code());
         let r = handle(
             b,
@@ -214,8 +207,7 @@ pub(crate) mod tests {
             produce_request("__consumer_offsets", 0, Some(batch(1)), 1),
             9,
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(code(r), E::InvalidTopicException.code());
         let mut corrupt = batch(1).to_vec();
         let last = corrupt.len() - 1;
@@ -226,8 +218,28 @@ pub(crate) mod tests {
             produce_request("t", 0, Some(Bytes::from(corrupt)), 1),
             9,
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(code(r), E::CorruptMessage.code());
+    }
+
+    #[tokio::test]
+    async fn acks_zero_is_silent_on_success_and_closes_on_error() {
+        use crate::handlers::{Reply, dispatch};
+        use crate::protocol::DecodedRequest;
+        use kafka_protocol::messages::{RequestHeader, RequestKind};
+        let tb = broker(&[]);
+        let b = &tb.broker;
+        b.auto_create_topic("t").unwrap();
+        let req = |topic: &str| DecodedRequest {
+            header: RequestHeader::default(),
+            api_key: ApiKey::Produce,
+            version: 9,
+            body: RequestKind::Produce(produce_request(topic, 0, Some(batch(1)), 0)),
+        };
+        assert!(matches!(dispatch(b, &ctx(), req("t")).await, Reply::Silent));
+        assert!(matches!(
+            dispatch(b, &ctx(), req("missing")).await,
+            Reply::Close
+        ));
     }
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, broadcast};
 use tracing::{debug, info, warn};
 
-use crate::handlers::{self, RequestContext};
+use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::{Decoded, decode_request, encode_response};
 use crate::state::Broker;
 
@@ -33,6 +33,8 @@ enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("request size {0} is negative or exceeds socket.request.max.bytes ({1})")]
     Oversized(i64, usize),
+    #[error("{0:?} with acks=0 failed; closing so the producer notices")]
+    AcksZeroFailure(kafka_protocol::messages::ApiKey),
     #[error("{0}")]
     Decode(#[from] crate::protocol::DecodeError),
     #[error("{0}")]
@@ -124,15 +126,20 @@ async fn run(
                 let api = request.api_key;
                 let version = request.version;
                 let correlation_id = request.header.correlation_id;
-                if let Some(body) = handlers::dispatch(broker, &ctx, *request).await {
-                    let out = encode_response(api, version, correlation_id, &body)?;
-                    write_half.write_all(&out).await?;
-                }
+                let reply = handlers::dispatch(broker, &ctx, *request).await;
                 broker.metrics.request(
                     &format!("{api:?}"),
                     version,
                     started.elapsed().as_secs_f64() * 1000.0,
                 );
+                match reply {
+                    Reply::Respond(body) => {
+                        let out = encode_response(api, version, correlation_id, &body)?;
+                        write_half.write_all(&out).await?;
+                    }
+                    Reply::Silent => {}
+                    Reply::Close => return Err(ConnectionError::AcksZeroFailure(api)),
+                }
             }
         }
     }
