@@ -44,7 +44,7 @@ pub(crate) fn msg(s: impl Into<String>) -> Option<StrBytes> {
 /// What the connection does after a request.
 #[derive(Debug)]
 pub enum Reply {
-    Respond(ResponseKind),
+    Respond(Box<ResponseKind>),
     /// acks=0 produce that fully succeeded: no response.
     Silent,
     /// acks=0 produce with an error: Kafka closes the connection so the
@@ -56,7 +56,7 @@ pub enum Reply {
 pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest) -> Reply {
     let v = req.version;
     let groups = &broker.groups;
-    Reply::Respond(match req.body {
+    Reply::Respond(Box::new(match req.body {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::handle(broker, ctx, r, v).await)
@@ -141,7 +141,7 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             drop(other);
             return Reply::Close;
         }
-    })
+    }))
 }
 
 #[cfg(test)]
