@@ -98,3 +98,17 @@ fn confluent_committed_offsets_resume_after_broker_restart() {
     let out = phase(&b, "2");
     assert!(out.stdout.contains("\"phase\": 2"), "{out}");
 }
+
+#[test]
+fn confluent_records_keep_headers_keys_timestamps_and_offset_apis_work() {
+    require_python_modules(&["confluent_kafka"]);
+    let b = Broker::start(BrokerOpts::default());
+    let args = vec![
+        "--bootstrap".to_string(),
+        b.bootstrap(),
+        "--topic".into(),
+        "records".into(),
+    ];
+    let out = python_client("confluent_records.py", &args, T).ok();
+    assert!(out.stdout.contains("\"ok\": true"), "{out}");
+}
