@@ -1,7 +1,9 @@
 //! confluent-kafka's AdminClient against the real broker: topic creation with
 //! configs, describe/alter configs, partitions, deletion, consumer groups, and the
-//! precise Kafka error code for each kind of bad request. The scenarios live in
-//! `clients/confluent_admin.py`, which exits non-zero on any mismatch.
+//! precise Kafka error code for each kind of bad request; and topic configs at work:
+//! retention and compaction seen by a consumer. The scenarios live in
+//! `clients/confluent_admin.py` and `clients/confluent_cleanup.py`, which exit
+//! non-zero on any mismatch.
 
 mod common;
 
@@ -51,4 +53,16 @@ fn producing_to_an_unknown_topic_without_auto_create_fails_and_creates_nothing()
         ..Default::default()
     });
     scenario(&b, "never-created", "no-auto-create");
+}
+
+#[test]
+fn retention_and_compaction_are_visible_to_a_real_client() {
+    require_python_modules(&["confluent_kafka"]);
+    let b = Broker::start(BrokerOpts {
+        config: vec![("log.retention.check.interval.ms".into(), "200".into())],
+        ..Default::default()
+    });
+    let args = vec!["--bootstrap".to_string(), b.bootstrap()];
+    let out = python_client("confluent_cleanup.py", &args, Duration::from_secs(180)).ok();
+    assert!(out.stdout.contains("\"ok\": true"), "{out}");
 }
