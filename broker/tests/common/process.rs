@@ -118,6 +118,10 @@ pub fn spawn(program: &str, args: &[String], stdin: Option<Vec<u8>>) -> Running 
     let what = format!("{program} {}", args.join(" "));
     let mut child = Command::new(program)
         .args(args)
+        // `cargo test --workspace` puts the build dir of rdkafka-sys (a librdkafka built
+        // without zlib for tidewater-perf) on LD_LIBRARY_PATH; Debian's kcat must load
+        // its own librdkafka.
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
