@@ -156,19 +156,24 @@ pub(crate) fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
-/// Marks the batch as LogAppendTime with `max_timestamp = now` and recomputes the CRC,
-/// which covers both fields.
-pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attrs = be_i16(batch, 21) | ATTR_LOG_APPEND_TIME;
-    batch[21..23].copy_from_slice(&attrs.to_be_bytes());
-    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
-    recompute_crc(batch);
-}
-
 pub(crate) fn set_max_timestamp_and_attributes(batch: &mut [u8], attributes: i16, max_ts: i64) {
     batch[21..23].copy_from_slice(&attributes.to_be_bytes());
     batch[35..43].copy_from_slice(&max_ts.to_be_bytes());
     recompute_crc(batch);
+}
+
+/// LogAppendTime on a detached copy of a batch header: `body` is the rest of the batch,
+/// left where it is, so the CRC covers header and body without copying the body.
+pub(crate) fn set_log_append_time_detached(
+    header: &mut [u8; HEADER_SIZE],
+    body: &[u8],
+    now_ms: i64,
+) {
+    let attrs = be_i16(header, 21) | ATTR_LOG_APPEND_TIME;
+    header[21..23].copy_from_slice(&attrs.to_be_bytes());
+    header[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[CRC_START..]), body);
+    header[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 fn recompute_crc(batch: &mut [u8]) {
@@ -212,7 +217,15 @@ impl Iterator for BatchIter<'_> {
 }
 
 /// Decodes a zigzag varint (as used inside v2 records); returns value and bytes used.
+#[inline]
 pub(crate) fn read_varint(buf: &[u8]) -> Option<(i64, usize)> {
+    // Most varints in a record (deltas, small lengths) fit one byte.
+    if let Some(&b) = buf.first()
+        && b & 0x80 == 0
+    {
+        let raw = u64::from(b);
+        return Some((((raw >> 1) as i64) ^ -((raw & 1) as i64), 1));
+    }
     let mut raw: u64 = 0;
     for (i, b) in buf.iter().enumerate().take(10) {
         raw |= u64::from(b & 0x7f) << (7 * i);
@@ -231,8 +244,12 @@ pub(crate) struct BodyCheck {
 
 /// Walks the records of an uncompressed batch body: each record's length must fit,
 /// offset deltas must be 0, 1, 2, ... and the count must match the header. Keys are
-/// looked at only to report a null one.
-pub(crate) fn walk_uncompressed(batch: &[u8], header: &BatchHeader) -> Result<BodyCheck, String> {
+/// looked at only when `want_keys` (compacted topics), to report a null one.
+pub(crate) fn walk_uncompressed(
+    batch: &[u8],
+    header: &BatchHeader,
+    want_keys: bool,
+) -> Result<BodyCheck, String> {
     let mut body = &batch[HEADER_SIZE..];
     let mut records = 0usize;
     let mut null_key = false;
@@ -251,9 +268,9 @@ pub(crate) fn walk_uncompressed(batch: &[u8], header: &BatchHeader) -> Result<Bo
                 "record {records} has offset delta {delta}, expected {records}"
             ));
         }
-        let (key_len, _) = read_varint(&rest[a + b..]).ok_or("truncated key length")?;
-        if key_len < 0 {
-            null_key = true;
+        if want_keys {
+            let (key_len, _) = read_varint(&rest[a + b..]).ok_or("truncated key length")?;
+            null_key |= key_len < 0;
         }
         records += 1;
         body = &body[n + len as usize..];

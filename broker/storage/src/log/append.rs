@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::validate::{self, Origin};
 use super::{AppendState, Log, LogAppendInfo};
-use crate::batch::{self, BatchHeader};
+use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{AppendError, StorageError};
 use crate::producer_state::{self, SequenceCheck};
@@ -29,7 +29,6 @@ impl Log {
                 max: cfg.segment_bytes,
             });
         }
-        let mut buf = records.to_vec();
         let mut st = sync::lock(&self.append);
         let headers: Vec<BatchHeader> = batches.iter().map(|(_, h)| *h).collect();
         if let SequenceCheck::Duplicate(dup) = st.producers.check_leader_append(&headers)? {
@@ -45,20 +44,31 @@ impl Log {
         let log_append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
         let mut next = self.log_end_offset();
         let first_offset = next;
+        // Offsets, epoch and LogAppendTime live in the header: rewrite copies of the
+        // headers only and write them beside the producer's bodies (one pwritev).
+        let mut new_headers = Vec::with_capacity(batches.len());
         let mut assigned = Vec::with_capacity(batches.len());
         for (pos, h) in &batches {
-            let bytes = &mut buf[*pos..*pos + h.total_size()];
-            batch::set_base_offset(bytes, next);
-            batch::set_partition_leader_epoch(bytes, leader_epoch);
+            let bytes = &records[*pos..*pos + h.total_size()];
+            let mut header = [0u8; HEADER_SIZE];
+            header.copy_from_slice(&bytes[..HEADER_SIZE]);
+            batch::set_base_offset(&mut header, next);
+            batch::set_partition_leader_epoch(&mut header, leader_epoch);
             if log_append_time {
-                batch::set_log_append_time(bytes, now_ms);
+                batch::set_log_append_time_detached(&mut header, &bytes[HEADER_SIZE..], now_ms);
             }
-            let mut h = BatchHeader::parse(bytes).unwrap_or(*h);
+            let mut h = BatchHeader::parse(&header).unwrap_or(*h);
             h.base_offset = next;
             next = h.next_offset();
+            new_headers.push(header);
             assigned.push((*pos, h));
         }
-        self.write_batches(&mut st, &cfg, &buf, &assigned, now_ms)?;
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * batches.len());
+        for (header, (pos, h)) in new_headers.iter().zip(&batches) {
+            parts.push(header);
+            parts.push(&records[*pos + HEADER_SIZE..*pos + h.total_size()]);
+        }
+        self.write_batches(&mut st, &cfg, &parts, &assigned, now_ms)?;
         if leader_epoch >= 0 && st.epochs.assign(leader_epoch, first_offset) {
             crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
         }
@@ -91,7 +101,7 @@ impl Log {
             expected = h.next_offset();
         }
         let first_offset = batches.first().map_or(expected, |(_, h)| h.base_offset);
-        self.write_batches(&mut st, &cfg, records, &batches, super::now_ms())?;
+        self.write_batches(&mut st, &cfg, &[records], &batches, super::now_ms())?;
         let mut changed = false;
         for (_, h) in &batches {
             changed |= st.epochs.assign(h.partition_leader_epoch, h.base_offset);
@@ -118,10 +128,11 @@ impl Log {
         &self,
         st: &mut AppendState,
         cfg: &LogConfig,
-        bytes: &[u8],
+        parts: &[&[u8]],
         batches: &[(usize, BatchHeader)],
         now_ms: i64,
     ) -> Result<(), StorageError> {
+        let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let (Some((_, first)), Some((_, last))) = (batches.first(), batches.last()) else {
             return Ok(());
         };
@@ -133,13 +144,13 @@ impl Log {
         let segment = self.maybe_roll(
             st,
             cfg,
-            bytes.len() as u64,
+            size,
             first.base_offset,
             last.last_offset(),
             max_ts,
             now_ms,
         )?;
-        segment.append(bytes, batches, cfg.index_interval_bytes)?;
+        segment.append_parts(parts, batches, cfg.index_interval_bytes)?;
         let mut messages = 0i64;
         for (_, h) in batches {
             st.producers.update(h);

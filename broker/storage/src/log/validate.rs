@@ -82,7 +82,7 @@ pub fn validate(
             check_timestamps(&h, cfg, now_ms)?;
             let compacted = cfg.cleanup_policy.compacts();
             if h.compression() == 0 {
-                let body = batch::walk_uncompressed(bytes, &h).map_err(corrupt)?;
+                let body = batch::walk_uncompressed(bytes, &h, compacted).map_err(corrupt)?;
                 if compacted && body.null_key {
                     return Err(invalid(
                         "compacted topic cannot accept a record without a key".into(),
