@@ -33,7 +33,7 @@ pub const NODE_ID_LABEL: &str = "tidewater.io/node-id";
 /// Annotation holding the hash of everything that requires a restart to change.
 pub const REVISION_ANNOTATION: &str = "tidewater.io/revision";
 /// Default image repository of the broker; the tag is the spec version.
-pub const DEFAULT_IMAGE_REPOSITORY: &str = "ghcr.io/tidewater/tidewater-broker";
+pub const DEFAULT_IMAGE_REPOSITORY: &str = "ghcr.io/tidewater-io/tidewater";
 /// Port of the broker's KRaft controller listener.
 pub const CONTROLLER_PORT: i32 = 9093;
 /// Port of the broker's `/healthz`, `/readyz` and `/metrics`.
