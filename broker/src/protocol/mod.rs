@@ -61,6 +61,12 @@ pub struct EncodeError {
 /// Decodes one request frame (without its 4-byte size prefix). Never panics on
 /// any input; this is the fuzzed entry point.
 pub fn decode_request(frame: &[u8]) -> Result<Decoded, DecodeError> {
+    decode_request_frame(Bytes::copy_from_slice(frame))
+}
+
+/// As [`decode_request`], taking ownership of the frame: the decoded request
+/// (a Produce request's records above all) borrows it instead of a copy.
+pub fn decode_request_frame(frame: Bytes) -> Result<Decoded, DecodeError> {
     if frame.len() < 8 {
         return Err(DecodeError::Truncated(frame.len()));
     }
@@ -83,7 +89,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Decoded, DecodeError> {
         version,
         reason: e,
     };
-    let mut buf = Bytes::copy_from_slice(frame);
+    let mut buf = frame;
     let header = RequestHeader::decode(&mut buf, api_key.request_header_version(version))
         .map_err(|e| malformed(e.to_string()))?;
     let body =

@@ -7,13 +7,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::BytesMut;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{Semaphore, broadcast};
 use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Reply, RequestContext};
-use crate::protocol::{Decoded, decode_request, encode_response};
+use crate::protocol::{Decoded, decode_request_frame, encode_response};
 use crate::state::Broker;
 
 /// Limits shared by all connections.
@@ -97,15 +100,16 @@ async fn run(
             .acquire_many(permits)
             .await
             .map_err(|_| std::io::Error::other("in-flight byte limiter closed"))?;
-        let mut frame = vec![0u8; size];
+        // Not zero-filled: the read fills it, and the decoded request borrows it.
+        let mut frame = BytesMut::with_capacity(size);
         // A request is in flight only once fully received: a client stalling
         // mid-frame must not hold up shutdown.
         tokio::select! {
             _ = shutdown.recv() => return Ok(()),
-            read = reader.read_exact(&mut frame) => { read?; }
+            read = read_frame(&mut reader, &mut frame, size) => { read?; }
         }
         let started = Instant::now();
-        match decode_request(&frame)? {
+        match decode_request_frame(frame.freeze())? {
             Decoded::UnsupportedApiVersions { correlation_id } => {
                 let (api, version, body) = handlers::api_versions::unsupported_version_response();
                 let out = encode_response(api, version, correlation_id, &body)?;
@@ -143,6 +147,22 @@ async fn run(
             }
         }
     }
+}
+
+/// Reads the next `size` bytes of the connection into `frame` (empty, with at
+/// least `size` capacity), without zero-filling it first.
+async fn read_frame(
+    reader: &mut BufReader<OwnedReadHalf>,
+    frame: &mut BytesMut,
+    size: usize,
+) -> std::io::Result<()> {
+    while frame.len() < size {
+        let want = (size - frame.len()) as u64;
+        if (&mut *reader).take(want).read_buf(frame).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
 }
 
 /// Logs the stable startup line tests and operators look for.
