@@ -118,7 +118,13 @@ pub fn encode_response(
     let header_version = body.header_version(version);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
-    let mut buf = BytesMut::with_capacity(64);
+    // A Fetch response carries the records: size the buffer once instead of
+    // growing it (a copy of everything written so far at each doubling).
+    let body_size = match body {
+        ResponseKind::Fetch(f) => f.compute_size(version).unwrap_or(0),
+        _ => 0,
+    };
+    let mut buf = BytesMut::with_capacity(64 + body_size);
     buf.put_i32(0);
     header
         .encode(&mut buf, header_version)
