@@ -267,10 +267,21 @@ impl Segment {
     pub fn read(&self, pos: u64, len: usize) -> Result<Vec<u8>, StorageError> {
         let size = self.size();
         let len = (len as u64).min(size.saturating_sub(pos)) as usize;
-        let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, pos)
-            .map_err(|e| StorageError::io(self.path("log"), e))?;
+        // Read into spare capacity: zero-filling first cost as much as the read.
+        let mut buf = Vec::with_capacity(len);
+        while buf.len() < len {
+            let at = pos + buf.len() as u64;
+            match rustix::io::pread(&self.file, rustix::buffer::spare_capacity(&mut buf), at) {
+                Ok(0) => {
+                    let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                    return Err(StorageError::io(self.path("log"), eof));
+                }
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(StorageError::io(self.path("log"), e.into())),
+            }
+        }
+        // The capacity may exceed `len`: never hand out bytes past the committed size.
+        buf.truncate(len);
         Ok(buf)
     }
 
