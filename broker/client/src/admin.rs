@@ -1,4 +1,5 @@
-//! The admin client: cluster reads and topic creation against a bootstrap list.
+//! The admin client: cluster reads (metadata, finalized features) and topic creation
+//! against a bootstrap list.
 //!
 //! Owns which broker to talk to (the first reachable bootstrap address, reconnecting when
 //! that connection fails) and the translation of admin answers into `metadata` views and
@@ -22,6 +23,7 @@ use uuid::Uuid;
 use crate::bootstrap::parse_bootstrap;
 use crate::connection::{ClientConfig, Connection};
 use crate::error::ClientError;
+use crate::features::finalized_features;
 use crate::metadata::{ClusterDescription, ClusterMetadata};
 use crate::versions::{ApiVersionTable, ApiVersionsOutcome, api_versions_outcome};
 
@@ -183,12 +185,30 @@ impl AdminClient {
 
     /// The broker's current ApiVersions answer (fresh, not the one cached at connect).
     pub async fn api_versions(&self) -> Result<ApiVersionTable, ClientError> {
+        self.fresh_api_versions().await.map(|(table, _)| table)
+    }
+
+    /// Finalized feature levels (KIP-584) as the broker reports them in ApiVersions
+    /// v3+, e.g. `metadata.version` -> 21; what Kafka's `Admin.describeFeatures()` reads.
+    /// Empty when the broker reports none (ApiVersions below v3, or features not known
+    /// yet).
+    pub async fn finalized_features(&self) -> Result<BTreeMap<String, i16>, ClientError> {
+        self.fresh_api_versions()
+            .await
+            .map(|(_, features)| features)
+    }
+
+    async fn fresh_api_versions(
+        &self,
+    ) -> Result<(ApiVersionTable, BTreeMap<String, i16>), ClientError> {
         let conn = self.connection().await?;
         let version = conn.version_for::<ApiVersionsRequest>()?;
         let sent = conn.send_at(&ApiVersionsRequest::default(), version).await;
         let resp = self.forgetting_on_failure(&conn, sent).await?;
         match api_versions_outcome(&resp, version)? {
-            ApiVersionsOutcome::Negotiated(table) => Ok(table),
+            ApiVersionsOutcome::Negotiated(table) => {
+                Ok((table, finalized_features(&resp, version)))
+            }
             // The connection negotiated this version at connect; a broker that now
             // rejects it changed under us (e.g. a downgrade mid-roll).
             ApiVersionsOutcome::RetryAt(_) => Err(ClientError::Protocol {

@@ -3,7 +3,8 @@
 //!
 //! Layers, bottom up: `frame` (wire framing, sans-IO), `versions` (ApiVersions
 //! negotiation, sans-IO), `connection` (one TCP connection, the only IO besides
-//! `admin`), `metadata` (owned views of cluster state, sans-IO), `admin` (bootstrap,
+//! `admin`), `metadata` (owned views of cluster state, sans-IO), `features` (finalized
+//! feature levels from ApiVersions, sans-IO), `admin` (bootstrap,
 //! reconnect, admin calls). Message codecs are kafka-protocol's; nothing here hand-writes
 //! a message layout.
 //!
@@ -21,6 +22,7 @@ mod admin;
 mod bootstrap;
 mod connection;
 mod error;
+mod features;
 pub mod frame;
 mod metadata;
 mod versions;
@@ -29,6 +31,7 @@ pub use admin::{AdminClient, CreatedTopic};
 pub use bootstrap::parse_bootstrap;
 pub use connection::{ClientConfig, Connection};
 pub use error::ClientError;
+pub use features::{METADATA_VERSION_FEATURE, finalized_features, metadata_version_name};
 pub use metadata::{
     BrokerInfo, ClusterDescription, ClusterMetadata, PartitionInfo, TopicInfo, TopicPartition,
 };

@@ -232,3 +232,71 @@ async fn broker_error_codes_surface_as_protocol_errors() {
     // not decode as DescribeCluster must be a Decode error, not garbage values.
     assert!(matches!(err, ClientError::Decode { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn finalized_features_come_from_api_versions_v3() {
+    use kafka_protocol::messages::api_versions_response::FinalizedFeatureKey;
+    let peer = Peer::start(|h, _, _| {
+        let feature = |name: &'static str, level| {
+            FinalizedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_min_version_level(level)
+                .with_max_version_level(level)
+        };
+        let resp = all_versions()
+            .with_finalized_features_epoch(12)
+            .with_finalized_features(vec![
+                feature("metadata.version", 21),
+                feature("kraft.version", 1),
+            ]);
+        respond(h, &resp)
+    })
+    .await;
+    let admin = AdminClient::connect_with(&peer.addr, quick())
+        .await
+        .unwrap();
+    let features = admin.finalized_features().await.unwrap();
+    assert_eq!(
+        features.into_iter().collect::<Vec<_>>(),
+        [
+            ("kraft.version".to_owned(), 1),
+            ("metadata.version".to_owned(), 21)
+        ]
+    );
+    // Connect negotiated ApiVersions, then finalized_features sent a fresh one at v3+.
+    let key = ApiKey::ApiVersions as i16;
+    let sent: Vec<i16> = peer
+        .seen()
+        .into_iter()
+        .filter(|(k, _, _)| *k == key)
+        .map(|(_, v, _)| v)
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|v| *v >= 3), "{sent:?}");
+}
+
+#[tokio::test]
+async fn a_broker_without_api_versions_v3_reports_no_features() {
+    let peer = Peer::start(|h, _, _| {
+        let table = ApiVersionsResponse::default().with_api_keys(vec![
+            ApiVersion::default()
+                .with_api_key(ApiKey::ApiVersions as i16)
+                .with_max_version(2),
+        ]);
+        if h.request_api_version > 2 {
+            respond_at(
+                h.correlation_id,
+                &table.with_error_code(35),
+                h.request_api_version,
+                0,
+            )
+        } else {
+            respond(h, &table)
+        }
+    })
+    .await;
+    let admin = AdminClient::connect_with(&peer.addr, quick())
+        .await
+        .unwrap();
+    assert!(admin.finalized_features().await.unwrap().is_empty());
+}
