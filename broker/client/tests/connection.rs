@@ -56,11 +56,11 @@ fn refused_addr() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn api_versions_falls_back_to_the_brokers_newest_version() {
-    // An older broker: ApiVersions up to v2, answers newer ones with UNSUPPORTED_VERSION
-    // in a v0 body (what Kafka does, so that the client can read the table).
-    let peer = Peer::start(|h, _, _| {
+/// An older broker: ApiVersions up to v2 (so no feature fields), Metadata up to v8;
+/// newer ApiVersions requests get UNSUPPORTED_VERSION in a v0 body (what Kafka does, so
+/// that the client can read the table).
+async fn old_broker() -> Peer {
+    Peer::start(|h, _, _| {
         let table = ApiVersionsResponse::default().with_api_keys(vec![
             ApiVersion::default()
                 .with_api_key(ApiKey::ApiVersions as i16)
@@ -80,7 +80,12 @@ async fn api_versions_falls_back_to_the_brokers_newest_version() {
             respond(h, &table)
         }
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn api_versions_falls_back_to_the_brokers_newest_version() {
+    let peer = old_broker().await;
     let conn = Connection::connect_with(&peer.addr, quick()).await.unwrap();
     assert_eq!(conn.version_for::<MetadataRequest>().unwrap(), 8);
     let key = ApiKey::ApiVersions as i16;
@@ -277,24 +282,7 @@ async fn finalized_features_come_from_api_versions_v3() {
 
 #[tokio::test]
 async fn a_broker_without_api_versions_v3_reports_no_features() {
-    let peer = Peer::start(|h, _, _| {
-        let table = ApiVersionsResponse::default().with_api_keys(vec![
-            ApiVersion::default()
-                .with_api_key(ApiKey::ApiVersions as i16)
-                .with_max_version(2),
-        ]);
-        if h.request_api_version > 2 {
-            respond_at(
-                h.correlation_id,
-                &table.with_error_code(35),
-                h.request_api_version,
-                0,
-            )
-        } else {
-            respond(h, &table)
-        }
-    })
-    .await;
+    let peer = old_broker().await;
     let admin = AdminClient::connect_with(&peer.addr, quick())
         .await
         .unwrap();
