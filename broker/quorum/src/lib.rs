@@ -7,13 +7,21 @@
 //! - [`image`]: pure, deterministic `apply` of records; also the snapshot payload.
 //! - [`controller`]: sans-IO decisions (`&MetadataImage` in, records or a Kafka error out).
 //! - [`raft`]: openraft 0.9 storage, snapshots and TCP transport; [`raft::QuorumNode`].
-//! - [`service`]: [`service::QuorumController`], running the controller on the leader.
+//! - [`service`]: [`service::QuorumController`], running the controller on the leader
+//!   and serving brokers' [`rpc::ControllerCall`]s on the controller listener.
+//! - [`rpc`]: the broker-to-controller calls, replies and failures (Kafka error codes).
+//! - [`client`]: the broker side: [`client::ControllerClient`] sends calls to the
+//!   active controller; [`client::MetadataFollower`] follows the metadata log as a
+//!   KRaft observer.
 //!
-//! Brokers follow the log by watching [`raft::QuorumNode::image`]; they never receive
-//! pushed deltas, so no broker applies changes out of order.
+//! Brokers follow the log by fetching what voters have applied, in log order (or by
+//! watching [`raft::QuorumNode::image`] when co-located with a voter); they never
+//! receive pushed deltas, so no broker applies changes out of order.
 
+pub mod client;
 pub mod controller;
 pub mod image;
 pub mod raft;
 pub mod records;
+pub mod rpc;
 pub mod service;

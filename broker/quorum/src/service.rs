@@ -18,6 +18,9 @@ use crate::controller::{Controller, ControllerConfig, ControllerError, Decision}
 use crate::image::MetadataImage;
 use crate::raft::{QuorumError, QuorumNode};
 use crate::records::MetadataRecord;
+use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply};
+
+mod calls;
 
 /// A refused request or a quorum failure.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +64,8 @@ struct State {
     term: u64,
 }
 
-struct Inner {
+/// The controller's state, shared with the listener (which holds it weakly).
+pub(crate) struct ControllerShared {
     node: QuorumNode,
     config: ControllerConfig,
     state: Mutex<State>,
@@ -71,7 +75,7 @@ struct Inner {
 
 /// A quorum member that makes controller decisions while it leads.
 pub struct QuorumController {
-    inner: Arc<Inner>,
+    inner: Arc<ControllerShared>,
     ticker: AbortOnDrop,
 }
 
@@ -95,7 +99,7 @@ impl std::fmt::Debug for QuorumController {
 impl QuorumController {
     /// Wraps a started node and starts the ticker.
     pub fn new(node: QuorumNode, config: ControllerConfig, ticker: TickerConfig) -> Self {
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(ControllerShared {
             node,
             state: Mutex::new(State {
                 controller: Controller::new(config.clone()),
@@ -104,6 +108,11 @@ impl QuorumController {
             config,
             clock: Instant::now(),
         });
+        // Brokers' calls reach this controller through the node's listener.
+        let slot = &inner.node.listener_state().controller;
+        if slot.set(Arc::downgrade(&inner)).is_err() {
+            tracing::warn!("a controller was already attached to this quorum node");
+        }
         let task = tokio::spawn(run_ticker(inner.clone(), ticker));
         Self {
             inner,
@@ -140,22 +149,22 @@ impl QuorumController {
         self.inner.decide(records_only(decide)).await
     }
 
-    /// Stops the ticker, then the quorum node.
+    /// Runs one broker call as one decision (see [`crate::rpc::ControllerCall`]).
+    pub async fn handle(&self, call: ControllerCall) -> Result<ControllerReply, ControllerFailure> {
+        self.inner.handle(call).await
+    }
+
+    /// Stops the ticker, then the quorum node (raft and the listener). Calls still in
+    /// flight on other tasks fail as the node stops.
     pub async fn shutdown(self) -> Result<(), QuorumError> {
         let Self { inner, mut ticker } = self;
         ticker.0.abort();
-        // The aborted task has dropped its handle on `inner` once this await returns.
         let _cancelled = (&mut ticker.0).await;
-        match Arc::try_unwrap(inner) {
-            Ok(inner) => inner.node.shutdown().await,
-            Err(_) => Err(QuorumError::Raft(
-                "controller still in use; node not shut down".into(),
-            )),
-        }
+        inner.node.stop().await
     }
 }
 
-fn records_only(
+pub(crate) fn records_only(
     decide: impl FnOnce(
         &mut Controller,
         &MetadataImage,
@@ -165,8 +174,8 @@ fn records_only(
     move |c, image, now| decide(c, image, now).map(|records| Decision { records, reply: () })
 }
 
-impl Inner {
-    async fn decide<R>(
+impl ControllerShared {
+    pub(crate) async fn decide<R>(
         &self,
         decide: impl FnOnce(
             &mut Controller,
@@ -175,7 +184,15 @@ impl Inner {
         ) -> Result<Decision<R>, ControllerError>,
     ) -> Result<R, ServiceError> {
         let mut state = self.state.lock().await;
-        let mut image = self.node.read_barrier().await?;
+        let mut image = match self.node.read_barrier().await {
+            Ok(image) => image,
+            // Leadership not confirmed by a quorum in time: nothing was decided, so this
+            // is NOT_CONTROLLER (KRaft's leader resigns likewise) and the client may retry.
+            Err(QuorumError::Timeout(_)) => {
+                return Err(QuorumError::NotLeader { leader: None }.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let term = self.node.current_term();
         if state.term != term {
             tracing::info!(
@@ -206,7 +223,7 @@ impl Inner {
     }
 }
 
-async fn run_ticker(inner: Arc<Inner>, config: TickerConfig) {
+async fn run_ticker(inner: Arc<ControllerShared>, config: TickerConfig) {
     let mut tick = tokio::time::interval(config.tick_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_rebalance = Instant::now();

@@ -11,7 +11,7 @@ use crate::image::MetadataImage;
 use crate::records::{FeatureRange, Listener, MetadataRecord};
 
 /// A BrokerRegistration request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerRegistrationRequest {
     pub broker_id: i32,
     pub incarnation_id: u128,
@@ -22,7 +22,7 @@ pub struct BrokerRegistrationRequest {
 }
 
 /// A BrokerHeartbeat request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerHeartbeat {
     pub broker_id: i32,
     pub broker_epoch: i64,
@@ -33,7 +33,7 @@ pub struct BrokerHeartbeat {
 }
 
 /// What the heartbeat response tells the broker (given the decision's records applied).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeartbeatReply {
     pub is_fenced: bool,
     pub is_caught_up: bool,

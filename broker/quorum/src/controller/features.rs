@@ -24,7 +24,7 @@ pub fn metadata_version_changes_metadata(from: u16, to: u16) -> bool {
 }
 
 /// Kafka's `FeatureUpdate.UpgradeType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UpgradeType {
     Upgrade,
     SafeDowngrade,
@@ -32,7 +32,7 @@ pub enum UpgradeType {
 }
 
 /// One feature of an UpdateFeatures request. Level 0 removes the feature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureUpdate {
     pub feature: String,
     pub max_version_level: u16,

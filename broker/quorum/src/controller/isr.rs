@@ -9,7 +9,7 @@ use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, TopicId};
 
 /// One partition of an AlterPartition request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlterPartition {
     pub broker_id: i32,
     pub broker_epoch: i64,

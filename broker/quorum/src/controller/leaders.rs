@@ -7,7 +7,7 @@ use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, NO_LEADER};
 
 /// The ElectLeaders election type (Kafka's `ElectionType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ElectionType {
     Preferred,
     Unclean,

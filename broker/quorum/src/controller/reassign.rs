@@ -12,7 +12,7 @@ use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, PartitionRecord};
 
 /// A reassignment in progress, as ListPartitionReassignments reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OngoingReassignment {
     pub topic: String,
     pub partition: i32,

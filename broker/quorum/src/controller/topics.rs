@@ -13,7 +13,7 @@ use crate::records::{ConfigResourceType, MetadataRecord, NO_LEADER, PartitionRec
 const MAX_TOPIC_NAME_LENGTH: usize = 249;
 
 /// One topic of a CreateTopics request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreateTopic {
     pub name: String,
     /// A fresh random id chosen by the caller (UUID v4 bits); it also seeds placement.

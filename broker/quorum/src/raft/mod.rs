@@ -5,16 +5,21 @@ mod log_file;
 mod log_store;
 mod network;
 mod node;
+mod recent;
 mod server;
+mod serving;
 mod state_machine;
 mod wire;
 
 use std::io::Cursor;
 
 pub use log_store::LogStore;
+pub(crate) use network::CallError;
 pub use network::{Connection, NetworkFactory};
 pub use node::{QuorumConfig, QuorumError, QuorumNode};
+pub(crate) use serving::ListenerState;
 pub use state_machine::{SnapshotBuilder, StateMachine};
+pub(crate) use wire::{Request, Response};
 
 use crate::records::MetadataRecord;
 

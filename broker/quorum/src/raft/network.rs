@@ -2,9 +2,10 @@
 //! One lazily (re)connected stream per target; any IO failure drops the stream so
 //! the next call reconnects. Connect failures are `Unreachable` (openraft backs off).
 
+use std::collections::BTreeMap;
 use std::io;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use openraft::BasicNode;
 use openraft::error::{
@@ -20,15 +21,47 @@ use tokio::net::TcpStream;
 use super::TypeConfig;
 use super::wire::{OutgoingEnvelope, Request, Response, read_frame, write_frame};
 
+/// When each peer last acknowledged an AppendEntries from this node (as leader), for
+/// DescribeQuorum's `lastFetchTimestamp` of the voters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PeerAcks(Arc<Mutex<BTreeMap<u64, Instant>>>);
+
+impl PeerAcks {
+    fn record(&self, peer: u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(peer, Instant::now());
+    }
+
+    /// How long ago `peer` last acknowledged, if it ever did.
+    pub(crate) fn since_last_ack(&self, peer: u64) -> Option<Duration> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer)
+            .map(Instant::elapsed)
+    }
+}
+
 /// Creates a [`Connection`] per replication target.
 #[derive(Debug, Clone)]
 pub struct NetworkFactory {
     cluster_id: Arc<str>,
+    acks: PeerAcks,
 }
 
 impl NetworkFactory {
     pub fn new(cluster_id: Arc<str>) -> Self {
-        Self { cluster_id }
+        Self {
+            cluster_id,
+            acks: PeerAcks::default(),
+        }
+    }
+
+    /// The acknowledgement times every connection made by this factory records.
+    pub(crate) fn peer_acks(&self) -> PeerAcks {
+        self.acks.clone()
     }
 }
 
@@ -36,7 +69,9 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Connection;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Connection {
-        Connection::new(target, node.addr.clone(), self.cluster_id.clone())
+        let mut conn = Connection::new(target, node.addr.clone(), self.cluster_id.clone());
+        conn.acks = Some(self.acks.clone());
+        conn
     }
 }
 
@@ -45,6 +80,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub(crate) enum CallError {
     Unreachable(io::Error),
     Network(io::Error),
+    /// The peer belongs to another cluster (it named the cluster it expected).
+    InconsistentClusterId(String),
 }
 
 impl CallError {
@@ -52,6 +89,11 @@ impl CallError {
         match self {
             Self::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
             Self::Network(e) => RPCError::Network(NetworkError::new(&e)),
+            // Unreachable makes openraft back off from a peer of another cluster.
+            Self::InconsistentClusterId(expected) => {
+                let e = io::Error::other(format!("peer belongs to cluster {expected}"));
+                RPCError::Unreachable(Unreachable::new(&e))
+            }
         }
     }
 }
@@ -63,6 +105,8 @@ pub struct Connection {
     addr: String,
     cluster_id: Arc<str>,
     stream: Option<TcpStream>,
+    /// Set on replication connections only.
+    acks: Option<PeerAcks>,
 }
 
 impl Connection {
@@ -72,6 +116,7 @@ impl Connection {
             addr,
             cluster_id,
             stream: None,
+            acks: None,
         }
     }
 
@@ -112,12 +157,14 @@ impl Connection {
             self.stream = None;
         }
         match result {
-            // Unreachable makes openraft back off from a peer of another cluster.
             Ok(Response::InconsistentClusterId { expected }) => {
-                Err(CallError::Unreachable(io::Error::other(format!(
-                    "node {} belongs to cluster {expected}, not {}",
-                    self.target, self.cluster_id
-                ))))
+                tracing::warn!(
+                    node = self.target,
+                    expected = %expected,
+                    ours = %self.cluster_id,
+                    "controller belongs to another cluster"
+                );
+                Err(CallError::InconsistentClusterId(expected))
             }
             Ok(response) => Ok(response),
             Err(e) => Err(CallError::Network(e)),
@@ -144,6 +191,9 @@ impl RaftNetwork<TypeConfig> for Connection {
             .await
         {
             Ok(Response::AppendEntries(r)) => {
+                if let Some(acks) = &self.acks {
+                    acks.record(self.target);
+                }
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             Ok(_) => Err(self.unexpected()),

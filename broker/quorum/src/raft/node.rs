@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use super::log_file::{read_atomic, write_atomic};
 use super::network::{Connection, NetworkFactory};
 use super::wire::{ProposeRejection, Request, Response};
-use super::{LogStore, StateMachine, TypeConfig, server};
+use super::{ListenerState, LogStore, StateMachine, TypeConfig, server};
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
 
@@ -103,8 +103,11 @@ pub struct QuorumNode {
     cluster_id: Arc<str>,
     raft: Raft<TypeConfig>,
     image: watch::Receiver<Arc<MetadataImage>>,
-    /// The controller listener task; aborted on shutdown and on drop.
-    server: Option<JoinHandle<()>>,
+    /// The controller listener task; aborted on shutdown and on drop. Behind a mutex
+    /// so a controller sharing the node can stop it.
+    server: Mutex<Option<JoinHandle<()>>>,
+    /// What the listener serves besides raft (controller calls, metadata fetches).
+    listener: Arc<ListenerState>,
     propose_timeout: Duration,
 }
 
@@ -154,8 +157,10 @@ impl QuorumNode {
         check_cluster_id(&config)?;
         let log_store = LogStore::open(&config.data_dir)?;
         let (state_machine, image) = StateMachine::open(&config.data_dir)?;
+        let recent = state_machine.recent_entries();
         let cluster_id: Arc<str> = config.cluster_id.clone().into();
         let network = NetworkFactory::new(cluster_id.clone());
+        let acks = network.peer_acks();
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config),
@@ -165,14 +170,23 @@ impl QuorumNode {
         )
         .await
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        let server = tokio::spawn(server::serve(listener, raft.clone(), cluster_id.clone()));
+        let state = Arc::new(ListenerState::new(
+            config.node_id,
+            raft.clone(),
+            cluster_id.clone(),
+            recent,
+            image.clone(),
+            acks,
+        ));
+        let server = tokio::spawn(server::serve(listener, state.clone()));
         let node = Self {
             node_id: config.node_id,
             voters: config.voters.clone(),
             cluster_id,
             raft,
             image,
-            server: Some(server),
+            server: Mutex::new(Some(server)),
+            listener: state,
             propose_timeout: config.propose_timeout,
         };
         node.bootstrap().await?;
@@ -325,15 +339,36 @@ impl QuorumNode {
         self.raft.metrics()
     }
 
+    /// The voters' controller listener addresses.
+    pub fn voters(&self) -> &BTreeMap<u64, SocketAddr> {
+        &self.voters
+    }
+
+    /// The listener's shared state (controller slot, observers, metadata fetches).
+    pub(crate) fn listener_state(&self) -> &Arc<ListenerState> {
+        &self.listener
+    }
+
     /// Stops raft (flushing nothing further) and closes the controller listener.
     /// Returns once the listener is closed, so the address can be bound again.
-    pub async fn shutdown(mut self) -> Result<(), QuorumError> {
+    pub async fn shutdown(self) -> Result<(), QuorumError> {
+        self.stop().await
+    }
+
+    /// [`Self::shutdown`] through a shared reference, for the controller that owns the
+    /// node while connection tasks may still hold it.
+    pub(crate) async fn stop(&self) -> Result<(), QuorumError> {
         let result = self
             .raft
             .shutdown()
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()));
-        if let Some(server) = self.server.take() {
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(server) = server {
             server.abort();
             // The task ends as cancelled; its listener is dropped by then.
             let _cancelled = server.await;
@@ -360,7 +395,12 @@ fn check_cluster_id(config: &QuorumConfig) -> Result<(), QuorumError> {
 
 impl Drop for QuorumNode {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
+        let server = self
+            .server
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(server) = server {
             server.abort();
         }
     }

@@ -1,26 +1,29 @@
-//! Inbound raft RPCs: accepts controller connections on the controller listener and
-//! hands each request to the local raft node. Dropping the serve future (the node's
-//! shutdown aborts its task) closes the listener and every connection with it.
+//! The controller listener: accepts connections from controllers and brokers and hands
+//! each request to the local raft node (raft RPCs, forwarded proposals), to the
+//! controller running on this node (broker calls), or to the applied metadata
+//! (metadata fetches). Dropping the serve future (the node's shutdown aborts its task)
+//! closes the listener and every connection with it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use super::TypeConfig;
+use super::serving::ListenerState;
 use super::wire::{IncomingEnvelope, ProposeRejection, Request, Response, read_frame, write_frame};
+use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 
 /// Accepts connections until the task is aborted.
-pub(crate) async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, cluster_id: Arc<str>) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<ListenerState>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     tracing::debug!(%peer, "controller connection accepted");
-                    connections.spawn(serve_connection(stream, raft.clone(), cluster_id.clone()));
+                    connections.spawn(serve_connection(stream, state.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "accepting a controller connection failed"),
             },
@@ -30,7 +33,8 @@ pub(crate) async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, cluster
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, raft: Raft<TypeConfig>, cluster_id: Arc<str>) {
+async fn serve_connection(mut stream: TcpStream, state: Arc<ListenerState>) {
+    let (raft, cluster_id) = (&state.raft, &state.cluster_id);
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
@@ -43,11 +47,11 @@ async fn serve_connection(mut stream: TcpStream, raft: Raft<TypeConfig>, cluster
                 return;
             }
         };
-        if *envelope.cluster_id != *cluster_id {
+        if *envelope.cluster_id != **cluster_id {
             tracing::warn!(
                 expected = %cluster_id,
                 got = %envelope.cluster_id,
-                "refusing a raft request for another cluster"
+                "refusing a request for another cluster"
             );
             let refusal = Response::InconsistentClusterId {
                 expected: cluster_id.to_string(),
@@ -74,10 +78,36 @@ async fn serve_connection(mut stream: TcpStream, raft: Raft<TypeConfig>, cluster
                     Err(e) => Err(ProposeRejection::Failed(e.to_string())),
                 })
             }
+            Request::Controller(call) => Response::Controller(handle_call(&state, call).await),
+            Request::FetchMetadata {
+                after,
+                max_wait_ms,
+                observer_id,
+            } => {
+                let wait = Duration::from_millis(max_wait_ms);
+                Response::Metadata(state.fetch_metadata(after, wait, observer_id).await)
+            }
         };
         if let Err(e) = write_frame(&mut stream, &response).await {
             tracing::debug!(error = %e, "writing a raft response failed");
             return;
+        }
+    }
+}
+
+/// Runs a broker's call on this node's controller; a node without a running controller
+/// refuses with NOT_CONTROLLER, naming the leader it knows of.
+async fn handle_call(
+    state: &ListenerState,
+    call: ControllerCall,
+) -> Result<ControllerReply, ControllerFailure> {
+    match state.controller.get().and_then(Weak::upgrade) {
+        Some(controller) => controller.handle(call).await,
+        None => {
+            let leader = state.raft.metrics().borrow().current_leader;
+            // This node cannot decide, so naming itself would send the client in a loop.
+            let hint = leader.filter(|l| *l != state.node_id);
+            Err(ControllerFailure::not_controller(state.node_id, hint))
         }
     }
 }

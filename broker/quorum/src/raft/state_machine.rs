@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::TypeConfig;
 use super::log_file::{read_atomic, write_atomic};
+use super::recent::{DEFAULT_RECENT_ENTRIES, RecentEntries};
 use crate::image::MetadataImage;
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
@@ -42,6 +43,8 @@ pub struct StateMachine {
     publish: watch::Sender<Arc<MetadataImage>>,
     /// Makes snapshot ids unique when two snapshots cover the same log id.
     snapshot_seq: u64,
+    /// The last applied entries, served to observers as deltas.
+    recent: RecentEntries,
 }
 
 impl StateMachine {
@@ -60,6 +63,7 @@ impl StateMachine {
             None => (MetadataImage::default(), None, StoredMembership::default()),
         };
         let (publish, rx) = watch::channel(Arc::new(image.clone()));
+        let recent = RecentEntries::new(DEFAULT_RECENT_ENTRIES, image.offset);
         Ok((
             Self {
                 dir: dir.to_path_buf(),
@@ -69,9 +73,15 @@ impl StateMachine {
                 current_snapshot: Arc::new(Mutex::new(stored)),
                 publish,
                 snapshot_seq: 0,
+                recent,
             },
             rx,
         ))
+    }
+
+    /// The window of last applied entries (shared; the listener serves fetches from it).
+    pub(crate) fn recent_entries(&self) -> RecentEntries {
+        self.recent.clone()
     }
 }
 
@@ -134,14 +144,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut replies = Vec::new();
         for entry in entries {
-            match &entry.payload {
+            let index = entry.log_id.index;
+            match entry.payload {
                 EntryPayload::Normal(records) => {
-                    self.image.apply_entry(entry.log_id.index, records)
+                    self.image.apply_entry(index, &records);
+                    self.recent.push(index, records);
                 }
-                EntryPayload::Blank => self.image.offset = entry.log_id.index,
+                EntryPayload::Blank => {
+                    self.image.offset = index;
+                    self.recent.push(index, Vec::new());
+                }
                 EntryPayload::Membership(m) => {
-                    self.image.offset = entry.log_id.index;
-                    self.last_membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    self.image.offset = index;
+                    self.last_membership = StoredMembership::new(Some(entry.log_id), m);
+                    self.recent.push(index, Vec::new());
                 }
             }
             self.last_applied = Some(entry.log_id);
@@ -188,6 +204,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         persist(&self.dir, &stored).await?;
         tracing::info!(snapshot = %meta.snapshot_id, offset = image.offset, "installed metadata snapshot");
+        self.recent.reset(image.offset);
         self.image = image;
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();

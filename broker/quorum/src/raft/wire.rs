@@ -1,6 +1,7 @@
 //! The controller-to-controller wire format: length-prefixed (u32 big-endian)
-//! serde_json frames carrying openraft's RPCs, plus proposal forwarding to the leader.
-//! One request, then one response, per frame pair on a connection.
+//! serde_json frames carrying openraft's RPCs, proposal forwarding to the leader, the
+//! brokers' controller calls and metadata fetches. One request, then one response, per
+//! frame pair on a connection.
 
 use std::io;
 
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::TypeConfig;
 use crate::records::MetadataRecord;
+use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply, MetadataDelta};
 
 /// Bigger frames are refused rather than allocated (a snapshot chunk is far smaller).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -40,6 +42,16 @@ pub(crate) enum Request {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A follower forwards a proposal to the leader.
     Propose(Vec<MetadataRecord>),
+    /// A broker's call to the active controller.
+    Controller(ControllerCall),
+    /// An observer (or any follower of the log) asks for what was applied after index
+    /// `after`, waiting up to `max_wait_ms` when nothing is newer yet.
+    FetchMetadata {
+        after: u64,
+        max_wait_ms: u64,
+        /// The fetching broker's node.id, listed as an observer by DescribeQuorum.
+        observer_id: Option<i32>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +60,8 @@ pub(crate) enum Response {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Propose(Result<u64, ProposeRejection>),
+    Controller(Result<ControllerReply, ControllerFailure>),
+    Metadata(MetadataDelta),
     /// The request named another cluster (Kafka's INCONSISTENT_CLUSTER_ID).
     InconsistentClusterId {
         expected: String,
