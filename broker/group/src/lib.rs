@@ -19,6 +19,15 @@
 //! (optionally after [`GroupCoordinator::begin_loading`] so groups answer
 //! COORDINATOR_LOAD_IN_PROGRESS meanwhile), dispatch the group APIs with the
 //! request's API version, and call [`GroupCoordinator::shutdown`] on exit.
+//!
+//! Ownership, as Kafka's `GroupCoordinator.onElection` / `onResignation`: a broker
+//! coordinates exactly the groups whose `__consumer_offsets` partition
+//! ([`GroupCoordinator::partition_for`]) it leads. [`GroupCoordinator::new`] owns
+//! every partition (single node); [`GroupCoordinator::new_unowned`] owns none until
+//! [`GroupCoordinator::load_partition`] replays one after the broker became its
+//! leader, and [`GroupCoordinator::unload_partition`] gives one up when it lost the
+//! leadership. Groups of partitions not owned answer NOT_COORDINATOR;
+//! [`GroupCoordinator::owns_partition`] serves the broker's FindCoordinator.
 
 pub mod backend;
 pub mod config;

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::GroupCoordinator;
 use crate::backend::OffsetsBackend;
 use crate::config::OFFSETS_RETENTION_CHECK_INTERVAL_MS;
+use crate::core::code::NOT_COORDINATOR;
 use crate::core::{Core, Effect, Timer};
 
 /// Wall-clock milliseconds that advance with tokio's clock, so record timestamps are
@@ -46,8 +47,9 @@ impl Clock {
 /// Everything behind the coordinator's lock.
 pub(super) struct Inner {
     pub(super) core: Core,
-    /// Parked JoinGroup calls by (group, member id).
-    pub(super) joins: HashMap<(String, String), oneshot::Sender<JoinGroupResponse>>,
+    /// Parked JoinGroup calls by (group, member id), with the request version an
+    /// error answer from the shell itself must be shaped for.
+    pub(super) joins: HashMap<(String, String), (oneshot::Sender<JoinGroupResponse>, i16)>,
     /// Parked SyncGroup calls by (group, member id).
     pub(super) syncs: HashMap<(String, String), oneshot::Sender<SyncGroupResponse>>,
     /// Armed timers by (deadline ms, arm order).
@@ -85,7 +87,7 @@ impl Inner {
                         member_id,
                         response,
                     } => {
-                        if let Some(tx) = self.joins.remove(&(group, member_id)) {
+                        if let Some((tx, _)) = self.joins.remove(&(group, member_id)) {
                             let _ = tx.send(response);
                         }
                     }
@@ -152,6 +154,44 @@ impl Inner {
 
     pub(super) fn clear_timers(&mut self) {
         self.timers.clear();
+    }
+
+    /// After a partition's groups left the core: cancels their timers and answers
+    /// any call still parked for them with NOT_COORDINATOR. The core already queued
+    /// those answers for members it knew were waiting; this catches the rest, since
+    /// nothing would ever complete a call parked for a group that no longer exists.
+    pub(super) fn forget_groups(&mut self, groups: &[String]) {
+        if groups.is_empty() {
+            return;
+        }
+        let gone = |group: &String| groups.binary_search(group).is_ok();
+        self.timers.retain(|_, (group, _)| !gone(group));
+        let joins: Vec<(String, String)> = self
+            .joins
+            .keys()
+            .filter(|(g, _)| gone(g))
+            .cloned()
+            .collect();
+        for key in joins {
+            if let Some((tx, version)) = self.joins.remove(&key) {
+                let _ = tx.send(crate::core::join_error_response(
+                    NOT_COORDINATOR,
+                    &key.1,
+                    version,
+                ));
+            }
+        }
+        let syncs: Vec<(String, String)> = self
+            .syncs
+            .keys()
+            .filter(|(g, _)| gone(g))
+            .cloned()
+            .collect();
+        for key in syncs {
+            if let Some(tx) = self.syncs.remove(&key) {
+                let _ = tx.send(SyncGroupResponse::default().with_error_code(NOT_COORDINATOR));
+            }
+        }
     }
 }
 

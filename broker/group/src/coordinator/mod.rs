@@ -57,13 +57,28 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
+    /// A single-node coordinator: it leads every `__consumer_offsets` partition, as
+    /// one broker does. [`GroupCoordinator::load_partition`] still replays each
+    /// partition at startup; [`GroupCoordinator::unload_partition`] still resigns one.
     pub fn new(config: GroupConfig, backend: Arc<dyn OffsetsBackend>) -> Arc<Self> {
+        Self::build(Core::new(config), backend)
+    }
+
+    /// A coordinator of a multi-node cluster: it leads no partition, so every group
+    /// answers NOT_COORDINATOR, until the broker becomes leader of a partition and
+    /// calls [`GroupCoordinator::load_partition`] (Kafka's `onElection`); losing the
+    /// leadership is [`GroupCoordinator::unload_partition`] (`onResignation`).
+    pub fn new_unowned(config: GroupConfig, backend: Arc<dyn OffsetsBackend>) -> Arc<Self> {
+        Self::build(Core::new_unowned(config), backend)
+    }
+
+    fn build(core: Core, backend: Arc<dyn OffsetsBackend>) -> Arc<Self> {
         let clock = Clock::new();
-        let offsets_topic_partitions = config.offsets_topic_partitions;
+        let offsets_topic_partitions = core.config().offsets_topic_partitions;
         let coordinator = Arc::new_cyclic(|this| Self {
             backend,
             offsets_topic_partitions,
-            inner: Mutex::new(Inner::new(Core::new(config), clock.now_ms())),
+            inner: Mutex::new(Inner::new(core, clock.now_ms())),
             clock,
             wake: Arc::new(Notify::new()),
             driver_started: AtomicBool::new(false),
@@ -128,9 +143,46 @@ impl GroupCoordinator {
     /// so groups and committed offsets survive restarts. Records use Kafka's exact
     /// key/value schemas (OffsetCommitKey v1 / OffsetCommitValue v1-v4, GroupMetadataKey v2 /
     /// GroupMetadataValue v0-v4), so tools that read the topic (Burrow) work.
+    ///
+    /// Replaying makes the partition owned (Kafka's `onElection`): its groups are
+    /// served from then on. The caller reads the partition's records up to its end
+    /// first, as Kafka's loader does, so no committed offset is missed.
     pub fn load_partition(&self, partition: i32, records: Vec<OffsetsRecord>) {
         let _: LoadStats =
             self.with_core(|inner, now| inner.core.load_partition(partition, records, now));
+    }
+
+    /// Resigns a `__consumer_offsets` partition (Kafka's `onResignation`), called when
+    /// this broker stops leading it: its groups and offsets leave memory (they stay
+    /// in the log, where the new leader replays them), members parked in JoinGroup or
+    /// SyncGroup for them are answered NOT_COORDINATOR at once, and their timers are
+    /// cancelled. Every later request for these groups gets NOT_COORDINATOR until the
+    /// partition is loaded again. Offset commits append under the same lock, so none
+    /// is in flight here: one that ran first is durable and answered; one that runs
+    /// after gets NOT_COORDINATOR. Must not be called from inside
+    /// [`OffsetsBackend::append`] (that runs under the coordinator's lock).
+    pub fn unload_partition(&self, partition: i32) {
+        self.ensure_driver();
+        let mut inner = self.lock();
+        let unloaded = inner.core.unload_partition(partition);
+        // First the answers the core shaped per member (its JoinGroup version) ...
+        inner.run_effects(self.backend.as_ref(), &self.clock);
+        // ... then whatever is left parked for these groups, and their timers.
+        inner.forget_groups(&unloaded.groups);
+    }
+
+    /// Whether this coordinator leads and has loaded `partition` (so its groups are
+    /// served here). Single-node coordinators own every partition from the start.
+    pub fn owns_partition(&self, partition: i32) -> bool {
+        self.lock().core.owns_partition(partition)
+    }
+
+    /// Whether `partition` is marked by [`GroupCoordinator::begin_loading`] and not
+    /// replayed yet (its groups answer COORDINATOR_LOAD_IN_PROGRESS). FindCoordinator
+    /// should name this broker for such a partition too, as Kafka does: the client
+    /// then retries here until the load completes.
+    pub fn is_loading_partition(&self, partition: i32) -> bool {
+        self.lock().core.is_loading_partition(partition)
     }
 
     pub async fn join_group(
@@ -180,7 +232,7 @@ impl GroupCoordinator {
                 Reply::Now(response) => Answer::Ready(response),
                 Reply::Parked { member_id } => {
                     let (tx, rx) = oneshot::channel();
-                    inner.joins.insert((group_id, member_id), tx);
+                    inner.joins.insert((group_id, member_id), (tx, version));
                     Answer::Wait(rx)
                 }
             }
@@ -370,11 +422,11 @@ impl GroupCoordinator {
         let mut inner = self.lock();
         inner.clear_timers();
         let joins: Vec<_> = inner.joins.drain().collect();
-        for ((_, member_id), tx) in joins {
+        for ((_, member_id), (tx, version)) in joins {
             let _ = tx.send(crate::core::join_error_response(
                 code::NOT_COORDINATOR,
                 &member_id,
-                9,
+                version,
             ));
         }
         for (_, tx) in inner.syncs.drain() {

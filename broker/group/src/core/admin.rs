@@ -26,6 +26,9 @@ const CLASSIC_GROUP_TYPE: &str = "classic";
 const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 impl Core {
+    /// ListGroups: the groups of owned partitions only (each broker lists its own,
+    /// AdminClient asks every broker); COORDINATOR_LOAD_IN_PROGRESS while any
+    /// partition is being replayed, as Kafka answers.
     pub fn list_groups(
         &self,
         states_filter: &[String],
@@ -45,6 +48,8 @@ impl Core {
             .groups
             .values()
             .filter(|g| !g.is(GroupState::Dead) && type_ok)
+            // Only groups this coordinator leads: another broker lists the rest.
+            .filter(|g| self.owns_partition(self.partition_for(&g.group_id)))
             .filter(|g| states.is_empty() || states.contains(&Some(g.state)))
             .map(|g| {
                 ListedGroup::default()
@@ -83,8 +88,8 @@ impl Core {
         } else {
             i32::MIN
         };
-        if self.is_loading(id.as_str()) {
-            return base.with_error_code(code::COORDINATOR_LOAD_IN_PROGRESS);
+        if let Some(error) = self.coordinator_error(id.as_str()) {
+            return base.with_error_code(error);
         }
         let Some(group) = self
             .groups
@@ -157,8 +162,8 @@ impl Core {
     }
 
     fn delete_group(&mut self, group_id: &str) -> i16 {
-        if self.is_loading(group_id) {
-            return code::COORDINATOR_LOAD_IN_PROGRESS;
+        if let Some(error) = self.coordinator_error(group_id) {
+            return error;
         }
         let Some(group) = self.groups.get(group_id) else {
             return code::GROUP_ID_NOT_FOUND;
@@ -192,8 +197,8 @@ impl Core {
         if group_id.is_empty() {
             return top(code::INVALID_GROUP_ID);
         }
-        if self.is_loading(group_id) {
-            return top(code::COORDINATOR_LOAD_IN_PROGRESS);
+        if let Some(error) = self.coordinator_error(group_id) {
+            return top(error);
         }
         let Some(group) = self.groups.get_mut(group_id) else {
             return top(code::GROUP_ID_NOT_FOUND);

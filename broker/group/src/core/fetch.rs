@@ -98,7 +98,7 @@ impl Core {
         group_id: &str,
         wanted: Option<Vec<(String, Vec<i32>)>>,
     ) -> (i16, Vec<(String, Vec<Fetched>)>) {
-        if self.is_loading(group_id) {
+        if let Some(error) = self.coordinator_error(group_id) {
             let topics = wanted
                 .unwrap_or_default()
                 .into_iter()
@@ -109,7 +109,7 @@ impl Core {
                     )
                 })
                 .collect();
-            return (code::COORDINATOR_LOAD_IN_PROGRESS, topics);
+            return (error, topics);
         }
         let group = self.groups.get(group_id);
         let lookup = |topic: &str, p: i32| -> Fetched {

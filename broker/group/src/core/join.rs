@@ -36,8 +36,8 @@ impl Core {
         if args.group_id.is_empty() {
             return fail(code::INVALID_GROUP_ID, &args.member_id);
         }
-        if self.is_loading(&args.group_id) {
-            return fail(code::COORDINATOR_LOAD_IN_PROGRESS, &args.member_id);
+        if let Some(error) = self.coordinator_error(&args.group_id) {
+            return fail(error, &args.member_id);
         }
         if args.session_timeout_ms < self.config.min_session_timeout_ms
             || args.session_timeout_ms > self.config.max_session_timeout_ms

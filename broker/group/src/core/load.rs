@@ -1,7 +1,7 @@
-//! Replaying a `__consumer_offsets` partition at startup (Kafka's
-//! `GroupMetadataManager.loadGroupsAndOffsets`): the last record per key wins,
-//! tombstones delete, and groups come back with their members, whose sessions
-//! restart from now.
+//! Replaying a `__consumer_offsets` partition at startup or when this broker becomes
+//! its leader (Kafka's `GroupMetadataManager.loadGroupsAndOffsets`): the last record
+//! per key wins, tombstones delete, and groups come back with their members, whose
+//! sessions restart from now. Once replayed, the partition is owned.
 
 use std::collections::HashMap;
 
@@ -19,8 +19,9 @@ impl Core {
         self.loading.extend(partitions);
     }
 
-    /// Replays one partition's records in offset order. Undecodable records are
-    /// skipped with a warning (a corrupt record must not lose every other group).
+    /// Replays one partition's records in offset order and takes ownership of it
+    /// (Kafka's `onElection`). Undecodable records are skipped with a warning (a
+    /// corrupt record must not lose every other group).
     pub fn load_partition(
         &mut self,
         partition: i32,
@@ -79,6 +80,7 @@ impl Core {
             self.groups.insert(group_id, group);
         }
         self.loading.remove(&partition);
+        self.owned.insert(partition);
         tracing::info!(
             partition,
             groups = stats.groups,

@@ -45,8 +45,8 @@ impl Core {
         if group_id.is_empty() {
             return code::INVALID_GROUP_ID;
         }
-        if self.is_loading(group_id) {
-            return code::COORDINATOR_LOAD_IN_PROGRESS;
+        if let Some(error) = self.coordinator_error(group_id) {
+            return error;
         }
         let Some(group) = self.groups.get_mut(group_id) else {
             return code::UNKNOWN_MEMBER_ID;
@@ -87,8 +87,8 @@ impl Core {
         if group_id.is_empty() {
             return top(code::INVALID_GROUP_ID);
         }
-        if self.is_loading(group_id) {
-            return top(code::COORDINATOR_LOAD_IN_PROGRESS);
+        if let Some(error) = self.coordinator_error(group_id) {
+            return top(error);
         }
         if self
             .groups

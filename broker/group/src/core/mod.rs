@@ -5,7 +5,8 @@
 //!
 //! Submodules follow Kafka's handlers: `join`, `sync`, `membership` (heartbeat,
 //! leave, expiry), `rebalance` (join/sync phases), `offsets`, `admin` (list,
-//! describe, delete) and `load` (replaying `__consumer_offsets`).
+//! describe, delete), `load` (replaying `__consumer_offsets`) and `ownership` (which
+//! partitions this coordinator leads; resigning one).
 
 mod admin;
 mod fetch;
@@ -13,6 +14,7 @@ mod join;
 mod load;
 mod membership;
 mod offsets;
+mod ownership;
 mod rebalance;
 mod responses;
 mod static_member;
@@ -33,6 +35,7 @@ pub use join::JoinArgs;
 pub use load::LoadStats;
 pub use membership::LeavingMember;
 pub use offsets::{CommitPlan, PendingCommit};
+pub use ownership::Unloaded;
 
 pub use sync::SyncArgs;
 
@@ -148,16 +151,35 @@ pub struct Core {
     /// `__consumer_offsets` partitions being replayed: their groups answer
     /// COORDINATOR_LOAD_IN_PROGRESS.
     loading: HashSet<i32>,
+    /// `__consumer_offsets` partitions this coordinator leads and has loaded; groups
+    /// of any other partition answer NOT_COORDINATOR.
+    owned: HashSet<i32>,
     next_token: u64,
     effects: Vec<Effect>,
 }
 
 impl Core {
+    /// A single-node coordinator: it leads every `__consumer_offsets` partition from
+    /// the start (replaying them with [`Core::load_partition`] is still how groups
+    /// come back after a restart).
     pub fn new(config: GroupConfig) -> Self {
+        let owned = (0..config.offsets_topic_partitions.max(1)).collect();
+        Self::with_owned(config, owned)
+    }
+
+    /// A coordinator of a multi-node cluster: it leads no partition until the broker
+    /// becomes a partition's leader and calls [`Core::load_partition`] (Kafka's
+    /// `onElection`); until then every group answers NOT_COORDINATOR.
+    pub fn new_unowned(config: GroupConfig) -> Self {
+        Self::with_owned(config, HashSet::new())
+    }
+
+    fn with_owned(config: GroupConfig, owned: HashSet<i32>) -> Self {
         Self {
             config,
             groups: HashMap::new(),
             loading: HashSet::new(),
+            owned,
             next_token: 1,
             effects: Vec::new(),
         }
@@ -182,10 +204,6 @@ impl Core {
 
     pub fn partition_for(&self, group_id: &str) -> i32 {
         partition::partition_for(group_id, self.config.offsets_topic_partitions)
-    }
-
-    fn is_loading(&self, group_id: &str) -> bool {
-        !self.loading.is_empty() && self.loading.contains(&self.partition_for(group_id))
     }
 
     fn token(&mut self) -> u64 {

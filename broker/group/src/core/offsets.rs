@@ -132,8 +132,8 @@ impl Core {
     /// `None`. Creates the group of a simple consumer (generation < 0) on first commit.
     fn validate_commit(&mut self, req: &OffsetCommitRequest, now_ms: u64) -> Option<i16> {
         let group_id = req.group_id.as_str();
-        if self.is_loading(group_id) {
-            return Some(code::COORDINATOR_LOAD_IN_PROGRESS);
+        if let Some(error) = self.coordinator_error(group_id) {
+            return Some(error);
         }
         let generation = req.generation_id_or_member_epoch;
         let member_id = req.member_id.as_str();

@@ -31,8 +31,8 @@ impl Core {
         if args.group_id.is_empty() {
             return fail(code::INVALID_GROUP_ID);
         }
-        if self.is_loading(&args.group_id) {
-            return fail(code::COORDINATOR_LOAD_IN_PROGRESS);
+        if let Some(error) = self.coordinator_error(&args.group_id) {
+            return fail(error);
         }
         let Some(group) = self.groups.get_mut(&args.group_id) else {
             return fail(code::UNKNOWN_MEMBER_ID);
