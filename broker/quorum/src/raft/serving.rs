@@ -87,13 +87,8 @@ impl ListenerState {
             // A timeout (or a stopped state machine) just answers with what there is.
             let _ = tokio::time::timeout(max_wait.min(MAX_FETCH_WAIT), newer).await;
         }
-        match self.recent.entries_after(after) {
-            Some(entries) => MetadataDelta::Entries(entries),
-            None => {
-                let image = self.image.borrow().clone();
-                MetadataDelta::Image(MetadataImage::clone(&image))
-            }
-        }
+        let image = self.image.borrow().clone();
+        answer_fetch(&self.recent, &image, after)
     }
 
     fn saw_observer(&self, id: i32, offset: u64) {
@@ -123,6 +118,19 @@ impl ListenerState {
             .map(|(id, seen)| (*id, seen.offset, seen.at.elapsed()))
             .collect();
         quorum_info(&metrics, &observers, |peer| self.acks.since_last_ack(peer))
+    }
+}
+
+/// A fetch's answer: the window's entries after `after`, or `image` (the state
+/// machine's latest) when the window does not reach back to `after + 1`.
+pub(crate) fn answer_fetch(
+    recent: &RecentEntries,
+    image: &MetadataImage,
+    after: u64,
+) -> MetadataDelta {
+    match recent.entries_after(after) {
+        Some(entries) => MetadataDelta::Entries(entries),
+        None => MetadataDelta::Image(image.clone()),
     }
 }
 
@@ -175,3 +183,6 @@ pub(crate) fn quorum_info(
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;
