@@ -4,6 +4,7 @@
 
 mod harness;
 mod offsets;
+mod ownership;
 mod props;
 mod rebalance;
 mod static_members;

@@ -32,8 +32,17 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(config: GroupConfig) -> Self {
+        Self::with_core(Core::new(config))
+    }
+
+    /// A coordinator of a multi-node cluster, leading no partition yet.
+    pub fn unowned(config: GroupConfig) -> Self {
+        Self::with_core(Core::new_unowned(config))
+    }
+
+    fn with_core(core: Core) -> Self {
         Self {
-            core: Core::new(config),
+            core,
             now: START_MS,
             joins: HashMap::new(),
             syncs: HashMap::new(),
