@@ -1,6 +1,6 @@
 //! admin: the operator's Kafka-protocol view of a cluster, read through
-//! `tidewater-client` (Metadata): registered brokers, active controller, offline and
-//! under-replicated partitions. Owns no decisions; `status` interprets the snapshot.
+//! `tidewater-client` (Metadata, ApiVersions): registered brokers, active controller,
+//! offline and under-replicated partitions, finalized features. Owns no decisions; `status` interprets the snapshot.
 
 use std::time::Duration;
 
@@ -37,7 +37,14 @@ impl AdminSource for KafkaAdmin {
             .await
             .map_err(|e| e.to_string())?;
         let metadata = client.metadata(None).await.map_err(|e| e.to_string())?;
-        Ok(snapshot_of(&metadata))
+        let features = client
+            .finalized_features()
+            .await
+            .map_err(|e| format!("reading finalized features: {e}"))?;
+        Ok(AdminSnapshot {
+            finalized_features: features,
+            ..snapshot_of(&metadata)
+        })
     }
 }
 
@@ -63,6 +70,7 @@ pub fn snapshot_of(m: &ClusterMetadata) -> AdminSnapshot {
         under_replicated_partitions: under,
         cluster_id: m.cluster_id.clone(),
         hosted_replicas: hosted,
+        finalized_features: std::collections::BTreeMap::new(),
     }
 }
 

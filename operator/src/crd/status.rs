@@ -23,7 +23,9 @@ pub struct KafkaClusterStatus {
     /// Broker version every broker runs, once they all run the same one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// Finalized KRaft `metadata.version` (feature level) of the cluster.
+    /// Finalized KRaft `metadata.version` as Kafka names it (e.g. `3.9-IV0`; the bare
+    /// feature level when the operator does not know its name), read from ApiVersions.
+    /// Unset while the brokers report no finalized `metadata.version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_version: Option<String>,
     /// Every broker the operator runs, by node id.

@@ -42,6 +42,9 @@ pub struct AdminSnapshot {
     pub cluster_id: Option<String>,
     /// Partition replicas assigned to each broker id (scale-down must not drop them).
     pub hosted_replicas: BTreeMap<i32, usize>,
+    /// Finalized feature levels (KIP-584) from ApiVersions, e.g. `metadata.version`;
+    /// empty when the broker reports none.
+    pub finalized_features: BTreeMap<String, i16>,
 }
 
 /// Everything observed in one reconcile.

@@ -4,7 +4,10 @@
 
 pub mod conditions;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tidewater_client::{METADATA_VERSION_FEATURE, metadata_version_name};
 
 use crate::crd::{BrokerStatus, ControllerStatus, KafkaClusterStatus};
 use crate::plan::{Action, Plan};
@@ -244,13 +247,25 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
             (1, true) => versions.into_iter().next().cloned(),
             _ => i.previous.and_then(|p| p.version.clone()),
         },
-        metadata_version: i.previous.and_then(|p| p.metadata_version.clone()),
+        metadata_version: match admin {
+            Some(Ok(s)) => metadata_version(&s.finalized_features),
+            // Unreadable right now: the last known level still holds.
+            _ => i.previous.and_then(|p| p.metadata_version.clone()),
+        },
         brokers,
         controller: snapshot.map(|s| ControllerStatus {
             active_id: s.controller,
         }),
         bootstrap_servers: Some(i.bootstrap_servers.clone()),
     }
+}
+
+/// `status.metadataVersion` from finalized features: Kafka's name for the level
+/// (`3.9-IV0`), or the bare level for one newer than this operator knows. `None` when
+/// the cluster reports no `metadata.version`.
+pub fn metadata_version(features: &BTreeMap<String, i16>) -> Option<String> {
+    let level = *features.get(METADATA_VERSION_FEATURE)?;
+    Some(metadata_version_name(level).map_or_else(|| level.to_string(), str::to_owned))
 }
 
 fn progress(i: &Inputs<'_>) -> (bool, &'static str, String) {

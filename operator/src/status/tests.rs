@@ -3,6 +3,7 @@ use crate::plan::plan;
 use crate::render::parse_cluster;
 use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeMap;
 
@@ -68,9 +69,17 @@ fn run(
     )
 }
 
+fn condition<'a>(s: &'a KafkaClusterStatus, t: &str) -> &'a Condition {
+    s.conditions.iter().find(|c| c.type_ == t).unwrap()
+}
+
 fn cond<'a>(s: &'a KafkaClusterStatus, t: &str) -> (&'a str, &'a str) {
-    let c = s.conditions.iter().find(|c| c.type_ == t).unwrap();
+    let c = condition(s, t);
     (c.status.as_str(), c.reason.as_str())
+}
+
+fn message<'a>(s: &'a KafkaClusterStatus, t: &str) -> &'a str {
+    &condition(s, t).message
 }
 
 #[test]
@@ -95,8 +104,7 @@ fn creating_then_ready() {
     assert_eq!(s2.brokers[0].rack.as_deref(), Some("a"));
     assert_eq!(s2.bootstrap_servers.as_deref(), Some("b:9092"));
     // Degraded stayed False throughout: its transition time did not move.
-    let d1 = s1.conditions.iter().find(|c| c.type_ == DEGRADED).unwrap();
-    let d2 = s2.conditions.iter().find(|c| c.type_ == DEGRADED).unwrap();
+    let (d1, d2) = (condition(&s1, DEGRADED), condition(&s2, DEGRADED));
     assert_eq!(d1.last_transition_time, d2.last_transition_time);
 }
 
@@ -130,12 +138,7 @@ fn runtime_problems_name_the_node() {
         Some(("ZoneUnschedulable".into(), "zone a has no node".into()));
     let s = run(&c, &obs, None, 1);
     assert_eq!(cond(&s, DEGRADED), ("True", "ZoneUnschedulable"));
-    let msg = &s
-        .conditions
-        .iter()
-        .find(|k| k.type_ == DEGRADED)
-        .unwrap()
-        .message;
+    let msg = message(&s, DEGRADED);
     assert!(msg.contains("node 0") && msg.contains("zone a"), "{msg}");
 }
 
@@ -187,12 +190,7 @@ fn invalid_spec_keeps_everything_and_says_why() {
     assert_eq!(cond(&s, READY), ("True", "Ready"));
     assert_eq!(s.brokers, ok.brokers);
     assert_eq!(s.observed_generation, Some(3));
-    let msg = &s
-        .conditions
-        .iter()
-        .find(|k| k.type_ == DEGRADED)
-        .unwrap()
-        .message;
+    let msg = message(&s, DEGRADED);
     assert!(msg.contains("spec.config.node.id"), "{msg}");
     let fresh = invalid(None, Some(1), &e, &at(1));
     assert_eq!(cond(&fresh, READY), ("False", "InvalidSpec"));
@@ -214,11 +212,50 @@ fn apply_failure_is_degraded_with_the_error() {
         &at(2),
     );
     assert_eq!(cond(&s, DEGRADED), ("True", "ApplyFailed"));
-    let msg = &s
-        .conditions
-        .iter()
-        .find(|k| k.type_ == DEGRADED)
-        .unwrap()
-        .message;
+    let msg = message(&s, DEGRADED);
     assert!(msg.contains("data-t-broker-0"), "{msg}");
+}
+
+#[test]
+fn metadata_version_is_read_from_finalized_features() {
+    let c = valid(1);
+    let with_features = |features: &[(&str, i16)]| {
+        let mut admin = healthy(1);
+        if let Some(Ok(snapshot)) = admin.as_mut() {
+            snapshot.finalized_features = features
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect();
+        }
+        observed(&[true], admin)
+    };
+    let known = run(
+        &c,
+        &with_features(&[("metadata.version", 21), ("kraft.version", 1)]),
+        None,
+        1,
+    );
+    assert_eq!(known.metadata_version.as_deref(), Some("3.9-IV0"));
+    // A level newer than this operator knows is shown as the level, not dropped.
+    let newer = run(&c, &with_features(&[("metadata.version", 99)]), None, 2);
+    assert_eq!(newer.metadata_version.as_deref(), Some("99"));
+    // The admin view unreadable for a moment: the last known version holds.
+    let blind = run(
+        &c,
+        &observed(&[true], Some(Err("refused".into()))),
+        Some(&known),
+        3,
+    );
+    assert_eq!(blind.metadata_version.as_deref(), Some("3.9-IV0"));
+    // Brokers that report no metadata.version leave the field unset.
+    let none = run(&c, &with_features(&[("kraft.version", 1)]), Some(&known), 4);
+    assert_eq!(none.metadata_version, None);
+    let fresh = run(&c, &observed(&[true], healthy(1)), None, 5);
+    assert_eq!(fresh.metadata_version, None);
+    assert!(
+        !serde_json::to_string(&fresh)
+            .unwrap()
+            .contains("metadataVersion"),
+        "an unset field is omitted from the status object"
+    );
 }
