@@ -17,4 +17,6 @@ pub mod plan;
 pub mod render;
 pub mod runtime;
 pub mod status;
+#[cfg(test)]
+mod test_support;
 pub mod validate;

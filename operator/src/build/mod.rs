@@ -9,6 +9,8 @@
 //! per-broker differences (rack, roles, config) awkward; plain pods keep one owner.
 
 pub mod config;
+#[cfg(test)]
+pub(crate) mod kraft_rules;
 pub mod pdb;
 pub mod pod;
 pub mod pvc;

@@ -2,6 +2,7 @@ use super::*;
 use crate::build::config::{KubeAddressing, server_properties};
 use crate::render::parse_cluster;
 use crate::validate::validate;
+use k8s_openapi::api::core::v1::Pod;
 
 fn valid(spec: &str) -> ValidatedCluster {
     let text = format!(
@@ -213,4 +214,78 @@ fn cluster_id_is_a_kafka_uuid_from_the_uid() {
     );
     assert_ne!(cluster_id_from_seed("a/b"), cluster_id_from_seed("a/c"));
     assert_eq!(cluster_id_from_seed("a/b").len(), 22);
+}
+
+/// `server.properties` as a ConfigMap holds it, read back the way the broker reads it.
+fn properties_of(cm: &k8s_openapi::api::core::v1::ConfigMap) -> BTreeMap<String, String> {
+    cm.data.as_ref().unwrap()[config::PROPERTIES_KEY]
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_example_renders_kraft_configs_kafka_accepts() {
+    for (name, c) in crate::test_support::examples() {
+        let props: Vec<BTreeMap<String, String>> = build_all(&c)
+            .iter()
+            .filter_map(|d| match d {
+                Desired::ConfigMap(cm) => Some(properties_of(cm)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(props.len(), c.nodes.len(), "{name}");
+        let broken = kraft_rules::violations(&props, false);
+        assert!(broken.is_empty(), "{name}: {broken:#?}");
+    }
+}
+
+#[test]
+fn dedicated_controller_pods_expose_no_client_port_and_get_no_client_traffic() {
+    let c = crate::test_support::example("dedicated-controllers.yaml");
+    let objects = build_all(&c);
+    let pods: Vec<&Pod> = objects
+        .iter()
+        .filter_map(|d| match d {
+            Desired::Pod(p) => Some(p.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let ports_of = |p: &Pod| -> Vec<String> {
+        let container = &p.spec.as_ref().unwrap().containers[0];
+        container
+            .ports
+            .iter()
+            .flatten()
+            .map(|cp| format!("{}:{}", cp.name.as_deref().unwrap(), cp.container_port))
+            .collect()
+    };
+    let names: Vec<&str> = pods
+        .iter()
+        .map(|p| p.metadata.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "big-broker-0",
+            "big-broker-1",
+            "big-broker-2",
+            "big-controller-1000",
+            "big-controller-1001",
+            "big-controller-1002"
+        ]
+    );
+    for p in &pods[..3] {
+        assert_eq!(ports_of(p), ["kafka:9092", "http:9404"]);
+    }
+    for p in &pods[3..] {
+        assert_eq!(ports_of(p), ["controller:9093", "http:9404"]);
+        let labels = p.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["app.kubernetes.io/component"], "controller");
+    }
+    let bootstrap = services::bootstrap(&c);
+    let selector = bootstrap.spec.unwrap().selector.unwrap();
+    assert_eq!(selector["app.kubernetes.io/component"], "broker");
 }

@@ -171,12 +171,17 @@ impl<A: AdminSource> LocalRuntime<A> {
         Ok(())
     }
 
-    fn properties(&self, c: &ValidatedCluster, n: &NodeSpec) -> String {
+    /// `server.properties` of `n` on this machine's ports (allocated by `observe`).
+    fn properties_map(&self, c: &ValidatedCluster, n: &NodeSpec) -> BTreeMap<String, String> {
         let addressing = LocalAddressing {
             state: &self.state,
             ports: &self.persisted.ports,
         };
-        properties_text(&server_properties(c, n, &addressing))
+        server_properties(c, n, &addressing)
+    }
+
+    fn properties(&self, c: &ValidatedCluster, n: &NodeSpec) -> String {
+        properties_text(&self.properties_map(c, n))
     }
 
     fn revision(&self, c: &ValidatedCluster, n: &NodeSpec) -> String {
@@ -394,3 +399,7 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
