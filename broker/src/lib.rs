@@ -8,11 +8,13 @@
 //! [`server`] (listeners, connections, shutdown), [`metrics`] and [`cli`].
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod handlers;
 pub mod metadata;
 pub mod metrics;
 pub mod protocol;
+pub mod replica;
 pub mod server;
 pub mod state;
 

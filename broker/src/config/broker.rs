@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use tidewater_storage::{LogConfig, LogManagerConfig};
 use tracing::warn;
 
 use super::keys::is_known_broker_key;
+use super::kraft::{KraftConfig, kraft_config};
 use super::listeners::{Listener, parse_listeners, parse_protocol_map};
+use super::properties::Props;
 use super::{ConfigError, parse_properties};
 
 /// Everything the broker reads from its config, validated.
@@ -54,6 +55,29 @@ pub struct BrokerConfig {
     /// The file's keys and values (after `--override`s), for DescribeConfigs and
     /// for re-deriving log defaults when dynamic broker configs change.
     pub static_props: BTreeMap<String, String>,
+    /// KRaft roles and quorum; `None` runs the single-node metadata store.
+    pub kraft: Option<KraftConfig>,
+    /// `broker.rack`.
+    pub broker_rack: Option<String>,
+    /// `inter.broker.listener.name`: the listener followers fetch from.
+    pub inter_broker_listener_name: String,
+    pub replica: ReplicaSettings,
+}
+
+/// Replication settings of a broker (Kafka's `replica.*` keys and friends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSettings {
+    pub lag_time_max_ms: u64,
+    pub fetch_wait_max_ms: i32,
+    pub fetch_min_bytes: i32,
+    pub fetch_max_bytes: i32,
+    pub fetch_response_max_bytes: i32,
+    pub fetch_backoff_ms: u64,
+    pub unclean_leader_election_enable: bool,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// `controlled.shutdown.enable`.
+    pub controlled_shutdown_enable: bool,
 }
 
 impl BrokerConfig {
@@ -91,7 +115,9 @@ impl BrokerConfig {
                 });
             }
         };
-        let listeners = broker_listeners(&p)?;
+        let kraft = kraft_config(&p, node_id)?;
+        let controller_only = kraft.as_ref().is_some_and(|k| !k.roles.broker);
+        let listeners = broker_listeners(&p, kraft.is_some(), controller_only)?;
         let advertised_listeners = match p.get("advertised.listeners") {
             Some(v) => parse_listeners("advertised.listeners", v)?,
             None => listeners.clone(),
@@ -152,7 +178,8 @@ impl BrokerConfig {
         }
         let offsets_rf = p.int::<i16>("offsets.topic.replication.factor", 3, 1, i16::MAX)?;
         // Kafka's default is 3; only an explicit setting deserves a warning.
-        if offsets_rf > 1 && p.get("offsets.topic.replication.factor").is_some() {
+        if kraft.is_none() && offsets_rf > 1 && p.get("offsets.topic.replication.factor").is_some()
+        {
             warn!(
                 configured = offsets_rf,
                 "offsets.topic.replication.factor exceeds the number of brokers (1); using 1"
@@ -179,7 +206,7 @@ impl BrokerConfig {
             group_min_session_timeout_ms: min_session,
             group_max_session_timeout_ms: max_session,
             group_max_size: p.int("group.max.size", i32::MAX, 1, i32::MAX)?,
-            offsets_topic_replication_factor: 1,
+            offsets_topic_replication_factor: if kraft.is_some() { offsets_rf } else { 1 },
             offsets_topic_num_partitions: p.int("offsets.topic.num.partitions", 50, 1, i32::MAX)?,
             offsets_topic_segment_bytes: p.int(
                 "offsets.topic.segment.bytes",
@@ -226,6 +253,37 @@ impl BrokerConfig {
             http_listener,
             topic_naming_policy_enable: p.bool("tidewater.topic.naming.policy.enable", false)?,
             static_props: props.clone(),
+            broker_rack: p
+                .get("broker.rack")
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
+            inter_broker_listener_name: p
+                .get("inter.broker.listener.name")
+                .map(str::to_ascii_uppercase)
+                .unwrap_or_else(|| "PLAINTEXT".into()),
+            replica: ReplicaSettings {
+                lag_time_max_ms: p.int("replica.lag.time.max.ms", 30_000, 1, u64::MAX)?,
+                fetch_wait_max_ms: p.int("replica.fetch.wait.max.ms", 500, 0, i32::MAX)?,
+                fetch_min_bytes: p.int("replica.fetch.min.bytes", 1, 0, i32::MAX)?,
+                fetch_max_bytes: p.int("replica.fetch.max.bytes", 1_048_576, 1, i32::MAX)?,
+                fetch_response_max_bytes: p.int(
+                    "replica.fetch.response.max.bytes",
+                    10_485_760,
+                    1,
+                    i32::MAX,
+                )?,
+                fetch_backoff_ms: p.int("replica.fetch.backoff.ms", 1000, 0, u64::MAX)?,
+                unclean_leader_election_enable: p.bool("unclean.leader.election.enable", false)?,
+                auto_leader_rebalance_enable: p.bool("auto.leader.rebalance.enable", true)?,
+                leader_imbalance_check_interval_seconds: p.int(
+                    "leader.imbalance.check.interval.seconds",
+                    300,
+                    1,
+                    u64::MAX,
+                )?,
+                controlled_shutdown_enable: p.bool("controlled.shutdown.enable", true)?,
+            },
+            kraft,
         };
         // Validate the log defaults now so a bad value refuses to start.
         config.log_defaults(&BTreeMap::new())?;
@@ -267,7 +325,11 @@ impl BrokerConfig {
 }
 
 /// Listeners to bind: `listeners` minus controller listeners; only PLAINTEXT.
-fn broker_listeners(p: &Props<'_>) -> Result<Vec<Listener>, ConfigError> {
+fn broker_listeners(
+    p: &Props<'_>,
+    kraft: bool,
+    controller_only: bool,
+) -> Result<Vec<Listener>, ConfigError> {
     let all = parse_listeners(
         "listeners",
         p.get("listeners").unwrap_or("PLAINTEXT://:9092"),
@@ -286,6 +348,9 @@ fn broker_listeners(p: &Props<'_>) -> Result<Vec<Listener>, ConfigError> {
     let mut out = Vec::new();
     for l in all {
         if controller_names.contains(&l.name) {
+            if kraft {
+                continue;
+            }
             warn!(listener = %l.name, "controller listener ignored: this node runs no KRaft quorum yet");
             continue;
         }
@@ -299,7 +364,7 @@ fn broker_listeners(p: &Props<'_>) -> Result<Vec<Listener>, ConfigError> {
         }
         out.push(l);
     }
-    if out.is_empty() {
+    if out.is_empty() && !controller_only {
         return Err(ConfigError::Invalid {
             key: "listeners".into(),
             value: p.get("listeners").unwrap_or_default().into(),
@@ -307,49 +372,6 @@ fn broker_listeners(p: &Props<'_>) -> Result<Vec<Listener>, ConfigError> {
         });
     }
     Ok(out)
-}
-
-/// Typed access to raw properties, producing errors that name the key.
-struct Props<'a>(&'a BTreeMap<String, String>);
-
-impl Props<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(|v| v.trim())
-    }
-
-    fn int<T>(&self, key: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
-    where
-        T: FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let Some(raw) = self.get(key) else {
-            return Ok(default);
-        };
-        let invalid = |reason: String| ConfigError::Invalid {
-            key: key.into(),
-            value: raw.into(),
-            reason,
-        };
-        let v: T = raw
-            .parse()
-            .map_err(|_| invalid("not a valid integer".into()))?;
-        if v < min || v > max {
-            return Err(invalid(format!("must be between {min} and {max}")));
-        }
-        Ok(v)
-    }
-
-    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
-            None => Ok(default),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(other) => Err(ConfigError::Invalid {
-                key: key.into(),
-                value: other.into(),
-                reason: "expected true or false".into(),
-            }),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,18 @@ const ACCEPTED_KAFKA_KEYS: &[&str] = &[
     "broker.rack",
     "offsets.retention.check.interval.ms",
     "group.coordinator.rebalance.protocols",
+    "broker.session.timeout.ms",
+    "broker.heartbeat.interval.ms",
+    "controller.quorum.election.timeout.ms",
+    "controller.quorum.request.timeout.ms",
+    "replica.lag.time.max.ms",
+    "replica.fetch.wait.max.ms",
+    "replica.fetch.min.bytes",
+    "replica.fetch.response.max.bytes",
+    "replica.fetch.backoff.ms",
+    "leader.imbalance.check.interval.seconds",
+    "controlled.shutdown.enable",
+    "inter.broker.protocol.version",
 ];
 
 /// Whether the broker knows `key` (unknown keys get a startup warning).

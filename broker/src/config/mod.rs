@@ -7,14 +7,16 @@
 
 mod broker;
 mod keys;
+mod kraft;
 mod listeners;
 mod properties;
 
-pub use broker::BrokerConfig;
+pub use broker::{BrokerConfig, ReplicaSettings};
 pub use keys::{
     broker_key_for_topic_key, broker_synonyms_for_topic_key, is_dynamic_broker_key,
     is_known_broker_key,
 };
+pub use kraft::{KraftConfig, Roles, Voter, parse_voters};
 pub use listeners::{Listener, parse_listeners};
 pub use properties::parse_properties;
 

@@ -5,6 +5,9 @@
 //! what the keys mean; validation lives in [`super::broker`].
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use super::ConfigError;
 
 /// Parses `.properties` text. Later duplicates win, as with `java.util.Properties`.
 pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
@@ -85,6 +88,49 @@ fn unescape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Typed access to raw properties, producing errors that name the key.
+pub(super) struct Props<'a>(pub(super) &'a BTreeMap<String, String>);
+
+impl Props<'_> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.trim())
+    }
+
+    pub(super) fn int<T>(&self, key: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(key) else {
+            return Ok(default);
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: key.into(),
+            value: raw.into(),
+            reason,
+        };
+        let v: T = raw
+            .parse()
+            .map_err(|_| invalid("not a valid integer".into()))?;
+        if v < min || v > max {
+            return Err(invalid(format!("must be between {min} and {max}")));
+        }
+        Ok(v)
+    }
+
+    pub(super) fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                key: key.into(),
+                value: other.into(),
+                reason: "expected true or false".into(),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::records::ConfigResourceType;
 use tidewater_storage::TopicPartition;
 use tracing::info;
 
@@ -66,7 +67,7 @@ fn current(
 
 /// Validates `configs` as the new full config of the resource and, unless
 /// `validate_only`, persists and applies it.
-fn replace(
+async fn replace(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -82,6 +83,9 @@ fn replace(
                 .map_err(|e| invalid(e.to_string()))?;
             if validate_only {
                 return Ok(());
+            }
+            if broker.cluster.is_some() {
+                return replace_through_controller(broker, resource_type, name, configs).await;
             }
             let topic = broker.metadata.topic(name).ok_or_else(|| {
                 (
@@ -114,6 +118,9 @@ fn replace(
             if validate_only {
                 return Ok(());
             }
+            if broker.cluster.is_some() {
+                return replace_through_controller(broker, resource_type, name, configs).await;
+            }
             broker
                 .metadata
                 .set_broker_configs(configs.clone())
@@ -125,6 +132,41 @@ fn replace(
             Ok(())
         }
     }
+}
+
+/// KRaft: the difference between the current and the new full config, as
+/// incremental operations decided by the controller.
+async fn replace_through_controller(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    configs: BTreeMap<String, String>,
+) -> Result<(), Failure> {
+    let Some(cluster) = &broker.cluster else {
+        return Ok(());
+    };
+    let old = current(broker, resource_type, name)?;
+    let mut ops: Vec<(String, Option<String>)> = configs
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    ops.extend(
+        old.keys()
+            .filter(|k| !configs.contains_key(*k))
+            .map(|k| (k.clone(), None)),
+    );
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let rtype = if resource_type == RESOURCE_TOPIC {
+        ConfigResourceType::Topic
+    } else {
+        ConfigResourceType::Broker
+    };
+    cluster.alter_configs(rtype, name, ops, false).await?;
+    info!(resource = %name, ?configs, "configs changed through the controller");
+    Ok(())
 }
 
 pub async fn alter(
@@ -148,8 +190,14 @@ pub async fn alter(
                 })?;
                 configs.insert(c.name.to_string(), value.to_string());
             }
-            replace(broker, r.resource_type, &name, configs, req.validate_only)
+            Ok(configs)
         });
+        let outcome = match outcome {
+            Ok(configs) => {
+                replace(broker, r.resource_type, &name, configs, req.validate_only).await
+            }
+            Err(e) => Err(e),
+        };
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name;
@@ -242,8 +290,14 @@ pub async fn incremental_alter(
                     c.value.as_ref(),
                 )?;
             }
-            replace(broker, r.resource_type, &name, configs, req.validate_only)
+            Ok(configs)
         });
+        let outcome = match outcome {
+            Ok(configs) => {
+                replace(broker, r.resource_type, &name, configs, req.validate_only).await
+            }
+            Err(e) => Err(e),
+        };
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name;

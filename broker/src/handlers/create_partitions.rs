@@ -40,7 +40,9 @@ pub async fn handle(
                     .map(|x| x.broker_ids.into_iter().map(|b| b.0).collect())
                     .collect()
             });
-            broker.add_partitions(&name, t.count, assignments, req.validate_only)
+            broker
+                .add_partitions_any(&name, t.count, assignments, req.validate_only)
+                .await
         };
         if let Err((code, message)) = outcome {
             r.error_code = code;

@@ -14,13 +14,57 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::topic_config_entries;
 use super::msg;
+use crate::cluster::Cluster;
+use crate::metadata::TopicMetadata;
 use crate::state::{Broker, TopicError};
 
 /// Partition index -> replicas, and topic config overrides.
 type TopicPlan = (BTreeMap<i32, Vec<i32>>, BTreeMap<String, String>);
 
-/// Validates the shape of one topic request into `(partitions, configs)`.
-fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
+/// KRaft: the broker checks names and config values, the controller the rest
+/// (partitions, replication factor against registered brokers, rack-aware placement).
+async fn create_replicated(
+    broker: &Broker,
+    cluster: &Cluster,
+    t: &CreatableTopic,
+    validate_only: bool,
+) -> Result<TopicMetadata, TopicError> {
+    let name = t.name.0.to_string();
+    broker.check_new_topic_name(&name)?;
+    let configs = configs_of(t)?;
+    broker
+        .log_defaults()
+        .with_topic_overrides(&configs)
+        .map_err(|e| (E::InvalidConfig.code(), e.to_string()))?;
+    if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
+        return Err((
+            E::InvalidRequest.code(),
+            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+        ));
+    }
+    let assignments = t
+        .assignments
+        .iter()
+        .map(|a| {
+            (
+                a.partition_index,
+                a.broker_ids.iter().map(|b| b.0).collect(),
+            )
+        })
+        .collect();
+    cluster
+        .create_topic(
+            &name,
+            t.num_partitions,
+            t.replication_factor,
+            assignments,
+            configs,
+            validate_only,
+        )
+        .await
+}
+
+fn configs_of(t: &CreatableTopic) -> Result<BTreeMap<String, String>, TopicError> {
     let mut configs = BTreeMap::new();
     for c in &t.configs {
         let Some(value) = &c.value else {
@@ -34,6 +78,12 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
         };
         configs.insert(c.name.to_string(), value.to_string());
     }
+    Ok(configs)
+}
+
+/// Validates the shape of one topic request into `(partitions, configs)`.
+fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
+    let configs = configs_of(t)?;
     let partitions = if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return Err((
@@ -110,6 +160,8 @@ pub async fn handle(
                 E::InvalidRequest.code(),
                 format!("Create topics request from client contains a duplicate topic {name}"),
             ))
+        } else if let Some(cluster) = &broker.cluster {
+            create_replicated(broker, cluster, &t, req.validate_only).await
         } else {
             plan(broker, &t).and_then(|(partitions, configs)| {
                 broker.create_topic(&name, partitions, configs, req.validate_only)
@@ -122,7 +174,11 @@ pub async fn handle(
                 }
                 if version >= 5 {
                     r.num_partitions = i32::try_from(created.partitions.len()).unwrap_or(i32::MAX);
-                    r.replication_factor = 1;
+                    r.replication_factor = created
+                        .partitions
+                        .values()
+                        .next()
+                        .map_or(1, |r| i16::try_from(r.len()).unwrap_or(i16::MAX));
                     r.configs = Some(
                         topic_config_entries(broker, &created.configs)
                             .into_iter()

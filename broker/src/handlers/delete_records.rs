@@ -19,9 +19,9 @@ pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> Dele
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
-            match broker.log(&name, p.partition_index) {
-                None => r.error_code = E::UnknownTopicOrPartition.code(),
-                Some(log) => {
+            match broker.leader_log(&name, p.partition_index) {
+                Err(code) => r.error_code = code,
+                Ok(log) => {
                     let hw = log.high_watermark();
                     let offset = if p.offset == -1 { hw } else { p.offset };
                     if offset < 0 || offset > hw {

@@ -1,4 +1,5 @@
-//! DescribeCluster: this node is the whole cluster and its controller.
+//! DescribeCluster: the registered, unfenced brokers and the active controller (a
+//! single node is the whole cluster and its own controller).
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -25,14 +26,19 @@ pub fn handle(
         return resp;
     }
     resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
-    resp.controller_id = BrokerId(broker.config.node_id);
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(broker.config.node_id);
-    if let Some(l) = broker.config.advertised(&ctx.listener) {
-        b.host = StrBytes::from_string(l.host.clone());
-        b.port = i32::from(l.port);
-    }
-    resp.brokers = vec![b];
+    resp.controller_id = BrokerId(broker.controller_id());
+    resp.brokers = broker
+        .live_brokers(&ctx.listener)
+        .into_iter()
+        .map(|v| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = BrokerId(v.id);
+            b.host = StrBytes::from_string(v.host);
+            b.port = i32::from(v.port);
+            b.rack = v.rack.map(StrBytes::from_string);
+            b
+        })
+        .collect();
     resp
 }
 

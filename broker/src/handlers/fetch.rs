@@ -99,9 +99,12 @@ fn read_partitions(
     let mut total = 0usize;
     let mut out = Vec::with_capacity(parts.len());
     for p in parts {
-        let Some(log) = broker.log(&p.tp.topic, p.tp.partition) else {
-            out.push(PartitionRead::error(E::UnknownTopicOrPartition.code()));
-            continue;
+        let log = match broker.leader_log(&p.tp.topic, p.tp.partition) {
+            Ok(log) => log,
+            Err(code) => {
+                out.push(PartitionRead::error(code));
+                continue;
+            }
         };
         let hw = log.high_watermark();
         let remaining = max_bytes.saturating_sub(total);
@@ -147,6 +150,14 @@ fn read_partitions(
 }
 
 pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    if replica_id >= 0 && broker.cluster.is_some() {
+        return super::replica_fetch::handle(broker, req, version, replica_id).await;
+    }
     let (parts, forgotten, unknown_ids) = resolve(broker, &req, version);
     let mut resp = FetchResponse::default();
     let session_id = if version >= 7 { req.session_id } else { 0 };

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, msg};
 use crate::state::Broker;
+use crate::state::topic_names::OFFSETS_TOPIC;
 
 const GROUP: i8 = 0;
 
@@ -21,11 +22,47 @@ fn coordinator(broker: &Broker, ctx: &RequestContext, key: StrBytes, key_type: i
         c.port = -1;
         return c;
     }
+    if broker.cluster.is_some() {
+        return replicated_coordinator(broker, ctx, c);
+    }
     c.node_id = BrokerId(broker.config.node_id);
     if let Some(l) = broker.config.advertised(&ctx.listener) {
         c.host = StrBytes::from_string(l.host.clone());
         c.port = i32::from(l.port);
     }
+    c
+}
+
+/// KRaft: the coordinator is the leader of the group's `__consumer_offsets`
+/// partition; the topic is created on first use, as Kafka does.
+fn replicated_coordinator(
+    broker: &Broker,
+    ctx: &RequestContext,
+    mut c: Coordinator,
+) -> Coordinator {
+    let unavailable = |mut c: Coordinator, why: &str| {
+        c.error_code = E::CoordinatorNotAvailable.code();
+        c.error_message = msg(why.to_string());
+        c.node_id = BrokerId(-1);
+        c.port = -1;
+        c
+    };
+    if broker.metadata.topic(OFFSETS_TOPIC).is_none() {
+        broker.ensure_offsets_topic_replicated();
+        return unavailable(c, "the group metadata topic is being created");
+    }
+    let partition = broker.groups.partition_for(c.key.as_str());
+    let view = broker.partition_view(OFFSETS_TOPIC, partition, &[]);
+    let Some(leader) = broker
+        .live_brokers(&ctx.listener)
+        .into_iter()
+        .find(|b| b.id == view.leader)
+    else {
+        return unavailable(c, "the group's coordinator partition has no leader");
+    };
+    c.node_id = BrokerId(leader.id);
+    c.host = StrBytes::from_string(leader.host);
+    c.port = i32::from(leader.port);
     c
 }
 

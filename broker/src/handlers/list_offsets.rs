@@ -26,14 +26,13 @@ fn lookup(
     out.partition_index = partition;
     out.timestamp = -1;
     out.offset = -1;
-    let Some(log) = broker.log(topic, partition) else {
-        out.error_code = E::UnknownTopicOrPartition.code();
-        return out;
+    let log = match broker.leader_log_at_epoch(topic, partition, current_epoch) {
+        Ok(log) => log,
+        Err(code) => {
+            out.error_code = code;
+            return out;
+        }
     };
-    if current_epoch > 0 {
-        out.error_code = E::UnknownLeaderEpoch.code();
-        return out;
-    }
     let epoch = log.latest_epoch().unwrap_or(0);
     match timestamp {
         LATEST => {

@@ -26,12 +26,19 @@ fn topic_response(broker: &Broker, t: &TopicMetadata, version: i16) -> MetadataR
         .partitions
         .iter()
         .map(|(&p, replicas)| {
+            let view = broker.partition_view(&t.name, p, replicas);
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p;
-            mp.leader_id = BrokerId(broker.config.node_id);
-            mp.leader_epoch = 0;
-            mp.replica_nodes = replicas.iter().map(|r| BrokerId(*r)).collect();
-            mp.isr_nodes = vec![BrokerId(broker.config.node_id)];
+            mp.leader_id = BrokerId(view.leader);
+            mp.leader_epoch = view.leader_epoch;
+            if view.leader < 0 {
+                mp.error_code = E::LeaderNotAvailable.code();
+            }
+            mp.replica_nodes = view.replicas.iter().map(|r| BrokerId(*r)).collect();
+            mp.isr_nodes = view.isr.iter().map(|r| BrokerId(*r)).collect();
+            if version >= 5 {
+                mp.offline_replicas = view.offline.iter().map(|r| BrokerId(*r)).collect();
+            }
             mp
         })
         .collect();
@@ -53,15 +60,20 @@ pub async fn handle(
     version: i16,
 ) -> MetadataResponse {
     let mut resp = MetadataResponse::default();
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(broker.config.node_id);
-    if let Some(l) = broker.config.advertised(&ctx.listener) {
-        b.host = StrBytes::from_string(l.host.clone());
-        b.port = i32::from(l.port);
-    }
-    resp.brokers = vec![b];
+    resp.brokers = broker
+        .live_brokers(&ctx.listener)
+        .into_iter()
+        .map(|v| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(v.id);
+            b.host = StrBytes::from_string(v.host);
+            b.port = i32::from(v.port);
+            b.rack = v.rack.map(StrBytes::from_string);
+            b
+        })
+        .collect();
     resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
-    resp.controller_id = BrokerId(broker.config.node_id);
+    resp.controller_id = BrokerId(broker.controller_id());
 
     // v0: an empty list means all topics; v1+: null means all.
     let requested = match req.topics {
@@ -117,9 +129,14 @@ pub async fn handle(
             continue;
         }
         let _guard = broker.admin_lock.lock().await;
-        let created = match broker.metadata.topic(&name) {
-            Some(t) => Ok(t),
-            None => broker.auto_create_topic(&name),
+        let created = match (broker.metadata.topic(&name), &broker.cluster) {
+            (Some(t), _) => Ok(t),
+            (None, Some(cluster)) => {
+                cluster
+                    .create_topic(&name, -1, -1, Default::default(), Default::default(), false)
+                    .await
+            }
+            (None, None) => broker.auto_create_topic(&name),
         };
         match created {
             Ok(t) => resp.topics.push(topic_response(broker, &t, version)),

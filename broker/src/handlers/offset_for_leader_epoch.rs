@@ -1,7 +1,6 @@
 //! OffsetForLeaderEpoch: the end offset of a leader epoch, from the log's
 //! leader-epoch checkpoint (clients use it to detect log truncation).
 
-use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -24,13 +23,9 @@ pub fn handle(
             out.partition = p.partition;
             out.leader_epoch = -1;
             out.end_offset = -1;
-            match broker.log(&name, p.partition) {
-                None => out.error_code = E::UnknownTopicOrPartition.code(),
-                // This node's leader epoch is always 0.
-                Some(_) if p.current_leader_epoch > 0 => {
-                    out.error_code = E::UnknownLeaderEpoch.code()
-                }
-                Some(log) => {
+            match broker.leader_log_at_epoch(&name, p.partition, p.current_leader_epoch) {
+                Err(code) => out.error_code = code,
+                Ok(log) => {
                     if let Some((epoch, end)) = log.end_offset_for_epoch(p.leader_epoch) {
                         out.leader_epoch = epoch;
                         out.end_offset = end;

@@ -7,9 +7,14 @@
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use std::time::Duration;
+
+use tidewater_storage::LogAppendInfo;
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::{RequestContext, msg};
+use crate::replica::{AckResult, Partition};
 use crate::state::topic_names::is_internal;
 use crate::state::{Broker, now_ms};
 
@@ -46,6 +51,7 @@ pub async fn handle(
     version: i16,
 ) -> ProduceResponse {
     let acks = req.acks;
+    let req_timeout = req.timeout_ms;
     // Transactions are not offered (InitProducerId refuses transactional ids).
     let refuse: Option<(i16, &str)> = if req.transactional_id.is_some() {
         Some((
@@ -59,6 +65,8 @@ pub async fn handle(
     };
     let mut resp = ProduceResponse::default();
     let mut appended = false;
+    // acks=all answers parked until the ISR has the records: (topic slot, partition slot, wait).
+    let mut waits: Vec<(usize, usize, oneshot::Receiver<AckResult>)> = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut tr = TopicProduceResponse::default();
@@ -78,17 +86,47 @@ pub async fn handle(
                 ));
                 continue;
             }
+            let Some(records) = pd.records else {
+                tr.partition_responses
+                    .push(fail(E::CorruptMessage.code(), "no records"));
+                continue;
+            };
+            if broker.cluster.is_some() {
+                match broker.leader_replica(&name, index) {
+                    Ok(replica) => {
+                        let (answer, wrote, wait) = replicated_append(
+                            broker,
+                            ctx,
+                            &replica,
+                            &name,
+                            index,
+                            &records,
+                            acks,
+                            req_timeout,
+                            version,
+                        );
+                        if let Some(rx) = wait {
+                            waits.push((resp.responses.len(), tr.partition_responses.len(), rx));
+                        }
+                        tr.partition_responses.push(answer);
+                        appended |= wrote;
+                    }
+                    Err(code) => {
+                        broker.metrics.produce_failed(&name);
+                        tr.partition_responses.push(fail(
+                            code,
+                            "This server is not the leader for that topic-partition.",
+                        ));
+                    }
+                }
+                continue;
+            }
             let Some(log) = broker.log(&name, index) else {
                 broker.metrics.produce_failed(&name);
                 tr.partition_responses.push(fail(
                     E::UnknownTopicOrPartition.code(),
                     "This server does not host this topic-partition.",
                 ));
-                continue;
-            };
-            let Some(records) = pd.records else {
-                tr.partition_responses
-                    .push(fail(E::CorruptMessage.code(), "no records"));
                 continue;
             };
             match log.append_as_leader(&records, 0, now_ms()) {
@@ -100,16 +138,7 @@ pub async fn handle(
                             .metrics
                             .produced(&name, info.record_count, records.len() as u64);
                     }
-                    let mut p = PartitionProduceResponse::default();
-                    p.index = index;
-                    p.base_offset = info.first_offset;
-                    p.log_append_time_ms = info.log_append_time;
-                    p.log_start_offset = if version >= 5 {
-                        info.log_start_offset
-                    } else {
-                        -1
-                    };
-                    tr.partition_responses.push(p);
+                    tr.partition_responses.push(success(index, &info, version));
                 }
                 Err(e) => {
                     debug!(topic = %name, partition = index, client_id = %ctx.client_id, error = %e, "produce rejected");
@@ -125,7 +154,81 @@ pub async fn handle(
     if appended {
         broker.notifier.notify();
     }
+    // The request timeout bounds the wait; the leader tick also expires waits.
+    let deadline = Duration::from_millis(u64::try_from(req_timeout.max(0)).unwrap_or(0))
+        + Duration::from_millis(500);
+    for (t, p, rx) in waits {
+        let result = match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(r)) => r.map_err(|e| (e.code().0, e.to_string())),
+            Ok(Err(_)) => Err((
+                E::NotLeaderOrFollower.code(),
+                "leadership moved".to_string(),
+            )),
+            Err(_) => Err((
+                E::RequestTimedOut.code(),
+                "replication timed out".to_string(),
+            )),
+        };
+        if let Err((code, message)) = result {
+            let slot = &mut resp.responses[t].partition_responses[p];
+            let index = slot.index;
+            *slot = error_partition(index, code, Some(message), version);
+        }
+    }
     resp
+}
+
+fn success(index: i32, info: &LogAppendInfo, version: i16) -> PartitionProduceResponse {
+    let mut p = PartitionProduceResponse::default();
+    p.index = index;
+    p.base_offset = info.first_offset;
+    p.log_append_time_ms = info.log_append_time;
+    p.log_start_offset = if version >= 5 {
+        info.log_start_offset
+    } else {
+        -1
+    };
+    p
+}
+
+/// Produce to a replicated partition this broker leads; returns the partition's
+/// answer (final unless an acks=all wait was queued) and whether data was appended.
+#[allow(clippy::too_many_arguments)]
+fn replicated_append(
+    broker: &Broker,
+    ctx: &RequestContext,
+    replica: &Partition,
+    name: &str,
+    index: i32,
+    records: &[u8],
+    acks: i16,
+    timeout_ms: i32,
+    version: i16,
+) -> (
+    PartitionProduceResponse,
+    bool,
+    Option<oneshot::Receiver<AckResult>>,
+) {
+    match replica.append_as_leader_replica(broker.config.node_id, records, acks == -1, timeout_ms) {
+        Ok((info, wait)) => {
+            if !info.duplicate {
+                broker
+                    .metrics
+                    .produced(name, info.record_count, records.len() as u64);
+            }
+            (success(index, &info, version), true, wait)
+        }
+        Err(e) => {
+            debug!(topic = %name, partition = index, client_id = %ctx.client_id, code = e.error_code(), error = %e.message(), "produce rejected");
+            broker.metrics.produce_failed(name);
+            broker.metrics.request_error("Produce", e.error_code());
+            (
+                error_partition(index, e.error_code(), Some(e.message()), version),
+                false,
+                None,
+            )
+        }
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ pub enum MetadataError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// Refused or failed elsewhere (the controller), with the Kafka code it gave.
+    #[error("{message}")]
+    Remote { code: i16, message: String },
     #[error("metadata file {path} is corrupt: {reason}")]
     Corrupt {
         path: std::path::PathBuf,
@@ -57,6 +60,7 @@ impl MetadataError {
             MetadataError::UnknownTopic(_) => E::UnknownTopicOrPartition.code(),
             MetadataError::PartitionCount(..) => E::InvalidPartitions.code(),
             MetadataError::Io { .. } | MetadataError::Corrupt { .. } => E::KafkaStorageError.code(),
+            MetadataError::Remote { code, .. } => *code,
         }
     }
 }

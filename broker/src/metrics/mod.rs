@@ -5,6 +5,7 @@
 //! counts) are refreshed at scrape time.
 
 mod http;
+mod replication;
 
 pub use http::serve_http;
 
@@ -46,6 +47,7 @@ pub struct Metrics {
     leader_count: IntGauge,
     under_replicated: IntGauge,
     groups: IntGaugeVec,
+    replication: replication::ReplicationMetrics,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -230,6 +232,7 @@ impl Metrics {
                 "Consumer groups, by state",
                 &["state"],
             ),
+            replication: replication::ReplicationMetrics::new(&r),
             registry: r,
         }
     }
@@ -241,6 +244,22 @@ impl Metrics {
         self.bytes_in.with_label_values(&[topic]).inc_by(bytes);
         self.all_messages_in.inc_by(messages);
         self.all_bytes_in.inc_by(bytes);
+    }
+
+    pub fn replication_bytes_in(&self, topic: &str, bytes: u64) {
+        self.replication.bytes_in(topic, bytes);
+    }
+
+    pub fn replication_bytes_out(&self, topic: &str, bytes: u64) {
+        self.replication.bytes_out(topic, bytes);
+    }
+
+    pub fn isr_shrink(&self) {
+        self.replication.isr_shrink();
+    }
+
+    pub fn isr_expand(&self) {
+        self.replication.isr_expand();
     }
 
     pub fn produce_failed(&self, topic: &str) {
@@ -325,8 +344,18 @@ impl Metrics {
         }
         let n = i64::try_from(logs.len()).unwrap_or(i64::MAX);
         self.partition_count.set(n);
-        self.leader_count.set(n);
-        self.under_replicated.set(0);
+        match self.replication.refresh(broker) {
+            Some((leaders, under_replicated)) => {
+                self.leader_count
+                    .set(i64::try_from(leaders).unwrap_or(i64::MAX));
+                self.under_replicated
+                    .set(i64::try_from(under_replicated).unwrap_or(i64::MAX));
+            }
+            None => {
+                self.leader_count.set(n);
+                self.under_replicated.set(0);
+            }
+        }
         let c = broker.groups.group_counts();
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         for (state, v) in [

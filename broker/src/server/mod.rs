@@ -101,7 +101,10 @@ impl Server {
                 .min(u32::MAX as usize),
         });
         // Startup blocks the runtime on purpose: nothing else runs before it is done.
-        let broker = Broker::open(config)?;
+        let broker = match config.kraft {
+            Some(_) => crate::cluster::start_broker(config).await?,
+            None => Broker::open(config)?,
+        };
         let (shutdown_tx, _) = broadcast::channel(1);
         let (drained_tx, drained_rx) = mpsc::channel(1);
         let connection_slots =
@@ -139,6 +142,8 @@ impl Server {
 
     /// Stops accepting, waits for in-flight requests, then flushes and checkpoints.
     pub async fn shutdown(mut self) -> Result<(), StartupError> {
+        // KRaft: move leaderships away while clients can still follow them.
+        crate::cluster::controlled_shutdown(&self.broker).await;
         // The flag first: a connection that subscribes after the broadcast still
         // sees it before its next read.
         self.broker.begin_shutdown();
@@ -149,6 +154,7 @@ impl Server {
         self.drained_tx.take();
         // Returns None once every connection task has finished its current request.
         let _ = self.drained_rx.recv().await;
+        crate::cluster::stop(&self.broker).await;
         let broker = self.broker.clone();
         match tokio::task::spawn_blocking(move || broker.shutdown()).await {
             Ok(Ok(())) => {}

@@ -3,11 +3,13 @@
 //! the topic lifecycle that must keep metadata and logs consistent.
 
 pub mod fetch_sessions;
+mod kraft;
 pub mod offsets_backend;
 pub mod producer_ids;
 pub mod topic_names;
 mod topics;
 
+pub use kraft::{BrokerView, PartitionView};
 pub use topics::TopicError;
 
 use std::collections::BTreeMap;
@@ -20,12 +22,15 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::cluster::Cluster;
+use crate::cluster::store::ImageMetadataStore;
 use crate::config::{BrokerConfig, ConfigError};
 use crate::metadata::{
     FileMetadataStore, MetaPropertiesError, MetadataError, MetadataStore, TopicMetadata,
     read_cluster_id,
 };
 use crate::metrics::Metrics;
+use crate::replica::ReplicaManager;
 use fetch_sessions::FetchSessionCache;
 use offsets_backend::LogOffsetsBackend;
 use producer_ids::ProducerIdManager;
@@ -37,6 +42,19 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Milliseconds on a monotonic clock (process start = 0), for the replication state
+/// machines' timers.
+pub fn mono_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    u64::try_from(
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
 }
 
 /// Wakes long-polling fetches whenever any partition grows.
@@ -97,6 +115,14 @@ pub struct Broker {
     pub ready: AtomicBool,
     /// Set when shutdown begins: long polls answer at once instead of waiting.
     closing: AtomicBool,
+    /// KRaft mode: the quorum membership and metadata image; `None` on a single node.
+    pub cluster: Option<Arc<Cluster>>,
+    /// KRaft mode: the local replicas (empty on a single node).
+    pub replicas: Arc<ReplicaManager>,
+    /// This broker's own `Arc`, for tasks a handler (holding `&Broker`) must spawn.
+    this: std::sync::Weak<Broker>,
+    /// The dynamic broker configs last applied (KRaft: compared on every image).
+    last_dynamic: Mutex<BTreeMap<String, String>>,
 }
 
 impl Broker {
@@ -108,14 +134,52 @@ impl Broker {
             &config.log_dirs[0],
             cluster_id.clone(),
         )?);
+        let broker = Self::build(config, cluster_id, metadata, None)?;
+        broker.reconcile_logs()?;
+        broker.ensure_offsets_topic()?;
+        for p in 0..broker.config.offsets_topic_num_partitions {
+            let records = offsets_backend::read_partition(&broker.logs, p);
+            broker.groups.load_partition(p, records);
+        }
+        broker.logs.start_background_tasks();
+        Ok(broker)
+    }
+
+    /// Opens a KRaft broker: metadata comes from the image `cluster` follows; logs are
+    /// opened, and replicas appear as the image assigns them (see [`Broker::follow`]).
+    pub fn open_kraft(
+        config: BrokerConfig,
+        cluster: Arc<Cluster>,
+        cluster_id: String,
+    ) -> Result<Arc<Broker>, StartupError> {
+        let local = FileMetadataStore::open(&config.log_dirs[0], cluster_id.clone())?;
+        let metadata: Arc<dyn MetadataStore> = Arc::new(ImageMetadataStore::new(
+            cluster_id.clone(),
+            config.node_id,
+            cluster.subscribe(),
+            local,
+        ));
+        let broker = Self::build(config, cluster_id, metadata, Some(cluster))?;
+        broker.logs.start_background_tasks();
+        Ok(broker)
+    }
+
+    fn build(
+        config: BrokerConfig,
+        cluster_id: String,
+        metadata: Arc<dyn MetadataStore>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Result<Arc<Broker>, StartupError> {
         let dynamic = metadata.broker_configs();
         let log_defaults = config.log_defaults(&dynamic)?;
         let logs = LogManager::open(config.log_manager_config(&dynamic)?)?;
         let notifier = Arc::new(AppendNotifier::default());
+        let replicas = Arc::new(ReplicaManager::default());
         let backend = Arc::new(LogOffsetsBackend {
             logs: logs.clone(),
             metadata: metadata.clone(),
             notifier: notifier.clone(),
+            replicas: cluster.as_ref().map(|_| (config.node_id, replicas.clone())),
         });
         let groups = GroupCoordinator::new(
             GroupConfig {
@@ -133,7 +197,8 @@ impl Broker {
                 .try_into()
                 .unwrap_or([0, 0, 0, 1]),
         ) & 0x3fff_ffff;
-        let broker = Arc::new(Broker {
+        Ok(Arc::new_cyclic(|this| Broker {
+            this: this.clone(),
             fetch_sessions: Mutex::new(FetchSessionCache::new(
                 config.fetch_session_cache_slots,
                 first_session_id,
@@ -146,19 +211,14 @@ impl Broker {
             groups,
             notifier,
             log_defaults: RwLock::new(log_defaults),
+            last_dynamic: Mutex::new(dynamic),
             admin_lock: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            cluster,
+            replicas,
             config,
-        });
-        broker.reconcile_logs()?;
-        broker.ensure_offsets_topic()?;
-        for p in 0..broker.config.offsets_topic_num_partitions {
-            let records = offsets_backend::read_partition(&broker.logs, p);
-            broker.groups.load_partition(p, records);
-        }
-        broker.logs.start_background_tasks();
-        Ok(broker)
+        }))
     }
 
     /// Makes metadata and logs agree: every known partition gets a log with the
@@ -303,6 +363,11 @@ impl Broker {
             return None;
         }
         self.logs.get_log(&TopicPartition::new(topic, partition))
+    }
+
+    /// This broker as an `Arc` (None only while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Broker>> {
+        self.this.upgrade()
     }
 
     pub fn is_ready(&self) -> bool {

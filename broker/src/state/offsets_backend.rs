@@ -16,12 +16,16 @@ use tracing::warn;
 use super::topic_names::OFFSETS_TOPIC;
 use super::{AppendNotifier, now_ms};
 use crate::metadata::MetadataStore;
+use crate::replica::ReplicaManager;
 
 /// Appends group records to `__consumer_offsets` and answers topic existence.
 pub struct LogOffsetsBackend {
     pub logs: Arc<LogManager>,
     pub metadata: Arc<dyn MetadataStore>,
     pub notifier: Arc<AppendNotifier>,
+    /// KRaft mode: appends go through the partition's leader replica (leader epoch,
+    /// high watermark from the ISR); `None` on a single node.
+    pub replicas: Option<(i32, Arc<ReplicaManager>)>,
 }
 
 /// Encodes records as one uncompressed magic-v2 batch (offsets assigned by the log).
@@ -68,6 +72,29 @@ impl OffsetsBackend for LogOffsetsBackend {
             return Ok(());
         }
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+        if let Some((node, replicas)) = &self.replicas {
+            let replica = replicas
+                .get(&tp)
+                .ok_or(ResponseError::NotCoordinator.code())?;
+            let batch = encode_batch(&records, now_ms()).map_err(|e| {
+                warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
+                ResponseError::UnknownServerError.code()
+            })?;
+            // Kafka's group coordinator appends with acks=-1 (offsets.commit.required.acks);
+            // here the append is acknowledged once the leader has it (acks=1): the group
+            // port is synchronous.
+            replica
+                .append_as_leader_replica(*node, &batch, false, 0)
+                .map_err(|e| match e.error_code() {
+                    c if c == ResponseError::NotLeaderOrFollower.code() => {
+                        ResponseError::NotCoordinator.code()
+                    }
+                    c => c,
+                })?;
+            replica.log.flush().map_err(|e| e.error_code())?;
+            self.notifier.notify();
+            return Ok(());
+        }
         let log = self
             .logs
             .get_log(&tp)

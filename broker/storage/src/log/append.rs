@@ -82,6 +82,17 @@ impl Log {
         })
     }
 
+    /// Records that `leader_epoch` starts at the current log end. A new leader does this
+    /// before its first append (Kafka's `becomeLeader`), so OffsetForLeaderEpoch answers
+    /// followers of the new epoch correctly even while no record has been written in it.
+    pub fn assign_leader_epoch(&self, leader_epoch: i32) -> Result<(), StorageError> {
+        let mut st = sync::lock(&self.append);
+        if leader_epoch >= 0 && st.epochs.assign(leader_epoch, self.log_end_offset()) {
+            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        }
+        Ok(())
+    }
+
     /// Replication path: the batches carry their offsets; they must continue the log.
     pub fn append_as_follower(&self, records: &[u8]) -> Result<LogAppendInfo, AppendError> {
         let cfg = self.config_ref();

@@ -1,0 +1,158 @@
+//! A broker's life with the controller: register (rack, listeners, supported
+//! `metadata.version` range), heartbeat every `broker.heartbeat.interval.ms`, ask to
+//! be unfenced once the local image has caught up with the registration, and on
+//! SIGTERM a controlled shutdown that moves leaderships away before the process stops.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tidewater_quorum::controller::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
+use tidewater_quorum::image::METADATA_VERSION;
+use tidewater_quorum::records::Listener;
+use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{Cluster, supported_metadata_version};
+use crate::config::BrokerConfig;
+
+/// Error codes after which registering again cannot help (a clear startup error).
+const UNSUPPORTED_VERSION: i16 = 35;
+const INCONSISTENT_CLUSTER_ID: i16 = 104;
+
+impl Cluster {
+    /// Registers this broker, retrying until a controller answers. Fails only when the
+    /// controller refuses for good (e.g. the finalized metadata.version is outside our
+    /// supported range).
+    pub async fn register(&self, config: &BrokerConfig) -> Result<i64, String> {
+        let listeners: Vec<Listener> = config
+            .advertised_listeners
+            .iter()
+            .map(|l| Listener {
+                name: l.name.clone(),
+                host: l.host.clone(),
+                port: l.port,
+                security_protocol: "PLAINTEXT".into(),
+            })
+            .collect();
+        let request = BrokerRegistrationRequest {
+            broker_id: self.node_id,
+            incarnation_id: self.incarnation_id,
+            rack: config.broker_rack.clone(),
+            listeners,
+            features: [(METADATA_VERSION.to_string(), supported_metadata_version())].into(),
+        };
+        let mut attempt = 0u32;
+        loop {
+            match self
+                .call(ControllerCall::RegisterBroker(request.clone()))
+                .await
+            {
+                Ok(ControllerReply::BrokerEpoch(epoch)) => {
+                    self.broker_epoch.store(epoch, Ordering::Release);
+                    info!(
+                        broker = self.node_id,
+                        epoch, "registered with the controller"
+                    );
+                    return Ok(epoch);
+                }
+                Ok(other) => return Err(format!("unexpected registration reply {other:?}")),
+                Err(f) if matches!(f.error_code, UNSUPPORTED_VERSION | INCONSISTENT_CLUSTER_ID) => {
+                    return Err(f.message);
+                }
+                Err(f) => {
+                    attempt += 1;
+                    if attempt % 10 == 1 {
+                        warn!(error = %f.message, code = f.error_code, "broker registration failed; retrying");
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    /// One heartbeat. `want_fence` stays true until our image holds our own
+    /// registration (so we never lead with a stale view of the cluster).
+    pub async fn heartbeat(&self, want_shutdown: bool) -> Result<HeartbeatReply, String> {
+        let epoch = self.broker_epoch();
+        let caught_up = self
+            .image
+            .borrow()
+            .brokers
+            .get(&self.node_id)
+            .is_some_and(|b| b.broker_epoch == epoch);
+        let hb = BrokerHeartbeat {
+            broker_id: self.node_id,
+            broker_epoch: epoch,
+            want_fence: !caught_up && !want_shutdown,
+            want_shutdown,
+        };
+        match self.call(ControllerCall::Heartbeat(hb)).await {
+            Ok(ControllerReply::Heartbeat(reply)) => Ok(reply),
+            Ok(other) => Err(format!("unexpected heartbeat reply {other:?}")),
+            Err(f) => Err(f.message),
+        }
+    }
+
+    /// Heartbeats until `stop` turns true; re-registers when the controller no longer
+    /// knows our epoch (e.g. after being fenced and unregistered).
+    pub async fn run_heartbeats(
+        self: Arc<Self>,
+        config: BrokerConfig,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let interval = Duration::from_millis(self.config.broker_heartbeat_interval_ms);
+        let mut fast = true;
+        loop {
+            // Until unfenced, beat faster so the broker joins quickly.
+            let wait = if fast {
+                interval.min(Duration::from_millis(100))
+            } else {
+                interval
+            };
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            match self.heartbeat(false).await {
+                Ok(reply) => fast = reply.is_fenced,
+                Err(e) if e.contains("STALE_BROKER_EPOCH") || e.contains("not registered") => {
+                    warn!(error = %e, "registration lost; registering again");
+                    if let Err(e) = self.register(&config).await {
+                        warn!(error = %e, "re-registration refused");
+                    }
+                }
+                Err(e) => warn!(error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// Controlled shutdown: asks the controller to move this broker's leaderships away
+    /// and waits (bounded) until it says the broker may stop.
+    pub async fn controlled_shutdown(&self, timeout: Duration) {
+        if self.broker_epoch() < 0 {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        info!(
+            broker = self.node_id,
+            "controlled shutdown: moving leaderships away"
+        );
+        while tokio::time::Instant::now() < deadline {
+            match self.heartbeat(true).await {
+                Ok(reply) if reply.should_shutdown => {
+                    info!("controlled shutdown complete");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "controlled shutdown heartbeat failed"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        warn!("controlled shutdown did not complete within {timeout:?}; stopping anyway");
+    }
+}

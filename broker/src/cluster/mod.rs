@@ -1,0 +1,310 @@
+//! KRaft membership of this node: the metadata quorum it runs (controller role), the
+//! metadata image it follows, and its registration with the active controller
+//! (broker role).
+//!
+//! Owns the node's view of the cluster (the image, applied in log order) and the only
+//! path to change it (controller calls). Replicas live in [`crate::replica`]; the
+//! handlers read through [`store::ImageMetadataStore`] and the views here.
+
+pub mod admin;
+mod lifecycle;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use tidewater_quorum::client::{ControllerClient, MetadataFollower};
+use tidewater_quorum::controller::ControllerConfig;
+use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
+use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
+use tidewater_quorum::records::NO_LEADER;
+use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};
+use tidewater_quorum::service::{QuorumController, TickerConfig};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::{BrokerConfig, KraftConfig};
+use crate::metadata::read_cluster_id;
+use crate::state::{Broker, StartupError};
+
+/// The `metadata.version` range this build understands (our inter-broker protocol
+/// level): 1 up to the newest level the quorum crate knows.
+pub fn supported_metadata_version() -> (u16, u16) {
+    (1, ControllerConfig::default().bootstrap_metadata_version)
+}
+
+/// How long startup keeps resolving the voters' host names (pods' DNS names appear
+/// only once the pods are scheduled).
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where the metadata quorum keeps its log and snapshots (in the first log dir; a name
+/// the log manager never takes for a partition directory).
+const QUORUM_DIR: &str = "__cluster_metadata";
+
+pub struct Cluster {
+    pub node_id: i32,
+    pub config: KraftConfig,
+    pub client: ControllerClient,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    controller: tokio::sync::Mutex<Option<QuorumController>>,
+    follower: tokio::sync::Mutex<Option<MetadataFollower>>,
+    /// This broker's registration epoch; -1 until registered.
+    broker_epoch: AtomicI64,
+    incarnation_id: u128,
+    /// Stops the heartbeat task.
+    heartbeat_stop: std::sync::Mutex<Option<watch::Sender<bool>>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Starts the quorum member (controllers) or the metadata follower (broker-only
+    /// nodes). Registration is [`Cluster::register`], once logs are open.
+    pub async fn start(
+        config: &BrokerConfig,
+        cluster_id: &str,
+    ) -> Result<Arc<Cluster>, StartupError> {
+        let kraft = config
+            .kraft
+            .clone()
+            .ok_or_else(|| StartupError::Shutdown("not a KRaft node".into()))?;
+        let voters = resolve_voters(&kraft).await?;
+        let request_timeout = Duration::from_millis(kraft.request_timeout_ms);
+        let client = ControllerClient::new(cluster_id, voters.clone(), request_timeout);
+        let (controller, follower, image) = if kraft.roles.controller {
+            let listener = kraft
+                .controller_listener
+                .clone()
+                .ok_or_else(|| StartupError::Shutdown("controller listener missing".into()))?;
+            let host = if listener.host.is_empty() {
+                "0.0.0.0".to_string()
+            } else {
+                listener.host.clone()
+            };
+            let addr = format!("{host}:{}", listener.port);
+            let bound = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    what: "controller listener",
+                    addr: addr.clone(),
+                    source,
+                })?;
+            let node_id = node_id_u64(config.node_id);
+            let mut qc = QuorumConfig::new(
+                cluster_id,
+                node_id,
+                voters,
+                config.log_dirs[0].join(QUORUM_DIR),
+            );
+            qc.election_timeout_min_ms = kraft.election_timeout_ms;
+            qc.election_timeout_max_ms = kraft.election_timeout_ms * 2;
+            qc.heartbeat_interval_ms = (kraft.election_timeout_ms / 5).max(10);
+            qc.propose_timeout = request_timeout;
+            let node = QuorumNode::start_with_listener(qc, bound)
+                .await
+                .map_err(|e| StartupError::Shutdown(format!("metadata quorum: {e}")))?;
+            info!(node = config.node_id, %addr, "metadata quorum member started");
+            let image = node.image();
+            let controller = QuorumController::new(
+                node,
+                controller_config(config),
+                TickerConfig {
+                    tick_interval: Duration::from_millis(
+                        (kraft.broker_session_timeout_ms / 6).clamp(50, 500),
+                    ),
+                    rebalance_interval: Duration::from_secs(
+                        config.replica.leader_imbalance_check_interval_seconds,
+                    ),
+                },
+            );
+            (Some(controller), None, image)
+        } else {
+            let follower = MetadataFollower::start(client.clone(), config.node_id);
+            let image = follower.image();
+            (None, Some(follower), image)
+        };
+        Ok(Arc::new(Cluster {
+            node_id: config.node_id,
+            config: kraft,
+            client,
+            image,
+            controller: tokio::sync::Mutex::new(controller),
+            follower: tokio::sync::Mutex::new(follower),
+            broker_epoch: AtomicI64::new(-1),
+            incarnation_id: uuid::Uuid::new_v4().as_u128(),
+            heartbeat_stop: std::sync::Mutex::new(None),
+        }))
+    }
+
+    pub fn is_broker(&self) -> bool {
+        self.config.roles.broker
+    }
+
+    /// The latest applied metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    /// A receiver of every new image, in log order.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::Acquire)
+    }
+
+    /// Runs one controller call (routed to the active controller).
+    pub async fn call(&self, call: ControllerCall) -> Result<ControllerReply, ControllerFailure> {
+        self.client.call(call).await
+    }
+
+    /// Waits until the local image satisfies `ready`; false after `timeout`.
+    pub async fn wait_for_image(
+        &self,
+        timeout: Duration,
+        ready: impl Fn(&MetadataImage) -> bool,
+    ) -> bool {
+        let mut rx = self.image.clone();
+        let wait = rx.wait_for(|image| ready(image));
+        matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
+    }
+
+    /// The active controller as last learned (-1 when unknown).
+    pub fn active_controller(&self) -> i32 {
+        self.client.active_controller().unwrap_or(NO_LEADER)
+    }
+
+    /// The finalized `metadata.version` (0 before the first controller activated).
+    pub fn metadata_version(&self) -> u16 {
+        self.image.borrow().feature_level(METADATA_VERSION)
+    }
+
+    /// Stops the metadata follower and the quorum member.
+    pub async fn shutdown(&self) {
+        if let Some(f) = self.follower.lock().await.take() {
+            f.shutdown().await;
+        }
+        if let Some(c) = self.controller.lock().await.take()
+            && let Err(e) = c.shutdown().await
+        {
+            warn!(error = %e, "metadata quorum did not shut down cleanly");
+        }
+    }
+}
+
+/// Starts a KRaft node: quorum member or metadata follower, logs, and for the broker
+/// role registration, heartbeats, the leader tick and image following.
+pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupError> {
+    let cluster_id = read_cluster_id(&config.log_dirs, config.node_id)?;
+    let cluster = Cluster::start(&config, &cluster_id).await?;
+    let broker = Broker::open_kraft(config.clone(), cluster.clone(), cluster_id)?;
+    if cluster.is_broker() {
+        broker.start_leader_ticks();
+        cluster.register(&config).await.map_err(|e| {
+            StartupError::Shutdown(format!(
+                "the controller refused this broker's registration: {e}"
+            ))
+        })?;
+        let (tx, rx) = watch::channel(false);
+        *cluster
+            .heartbeat_stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        tokio::spawn(cluster.clone().run_heartbeats(config, rx));
+        tokio::spawn(broker.clone().follow());
+    }
+    Ok(broker)
+}
+
+/// SIGTERM, first step: controlled shutdown (bounded) so leaderships move first.
+pub async fn controlled_shutdown(broker: &Broker) {
+    let Some(cluster) = &broker.cluster else {
+        return;
+    };
+    if cluster.is_broker() && broker.config.replica.controlled_shutdown_enable {
+        cluster
+            .controlled_shutdown(Duration::from_millis(
+                cluster.config.broker_session_timeout_ms.max(5000),
+            ))
+            .await;
+    }
+}
+
+/// Last step: stop heartbeats, replicas, and the quorum member.
+pub async fn stop(broker: &Broker) {
+    let Some(cluster) = &broker.cluster else {
+        return;
+    };
+    if let Some(tx) = cluster
+        .heartbeat_stop
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        let _ = tx.send(true);
+    }
+    broker.replicas.shutdown();
+    cluster.shutdown().await;
+}
+
+fn node_id_u64(id: i32) -> u64 {
+    u64::try_from(id).unwrap_or(0)
+}
+
+/// The controller's settings from this node's server.properties.
+fn controller_config(config: &BrokerConfig) -> ControllerConfig {
+    let kraft = config.kraft.as_ref();
+    ControllerConfig {
+        broker_session_timeout_ms: kraft.map_or(9000, |k| k.broker_session_timeout_ms),
+        unclean_leader_election_enable: config.replica.unclean_leader_election_enable,
+        auto_leader_rebalance_enable: config.replica.auto_leader_rebalance_enable,
+        num_partitions: config.num_partitions,
+        default_replication_factor: config.default_replication_factor,
+        supported_features: BTreeMap::from([(
+            METADATA_VERSION.to_string(),
+            supported_metadata_version(),
+        )]),
+        bootstrap_metadata_version: supported_metadata_version().1,
+    }
+}
+
+/// Resolves every voter's host name, retrying while DNS does not know it yet.
+async fn resolve_voters(kraft: &KraftConfig) -> Result<BTreeMap<u64, SocketAddr>, StartupError> {
+    let deadline = tokio::time::Instant::now() + RESOLVE_TIMEOUT;
+    let mut out = BTreeMap::new();
+    for v in &kraft.voters {
+        let target = format!("{}:{}", v.host, v.port);
+        loop {
+            match tokio::net::lookup_host(&target).await {
+                Ok(mut addrs) => {
+                    if let Some(addr) = addrs.next() {
+                        out.insert(node_id_u64(v.id), addr);
+                        break;
+                    }
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(StartupError::Bind {
+                        what: "controller.quorum.voters",
+                        addr: target.clone(),
+                        source: e,
+                    });
+                }
+                Err(e) => {
+                    warn!(voter = v.id, %target, error = %e, "cannot resolve voter yet; retrying");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    Ok(out)
+}

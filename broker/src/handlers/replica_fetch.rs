@@ -1,0 +1,188 @@
+//! Fetch from a follower broker (`replica_id` / `ReplicaState` set): every partition
+//! is checked against the leader state (leader epoch, broker epoch, diverging epoch
+//! per KIP-320), the follower's position is recorded (moving the high watermark and
+//! growing the ISR), and records are served up to the log end, not the high
+//! watermark. Long-polls like a consumer fetch until `min_bytes` or `max_wait_ms`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tidewater_replication::{FetchKind, FollowerFetch};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::state::Broker;
+
+struct Wanted {
+    topic: String,
+    topic_id: Uuid,
+    fetch: FollowerFetch,
+    partition: i32,
+    max_bytes: usize,
+}
+
+pub async fn handle(
+    broker: &Broker,
+    req: FetchRequest,
+    version: i16,
+    replica_id: i32,
+) -> FetchResponse {
+    let broker_epoch = if version >= 15 {
+        req.replica_state.replica_epoch
+    } else {
+        -1
+    };
+    let mut wanted = Vec::new();
+    let mut resp = FetchResponse::default();
+    for t in &req.topics {
+        let (name, id) = if version >= 13 {
+            match broker.metadata.topic_by_id(t.topic_id) {
+                Some(m) => (m.name, m.id),
+                None => {
+                    for p in &t.partitions {
+                        push(
+                            &mut resp,
+                            "",
+                            t.topic_id,
+                            error(p.partition, E::UnknownTopicId.code()),
+                        );
+                    }
+                    continue;
+                }
+            }
+        } else {
+            (t.topic.0.to_string(), Uuid::nil())
+        };
+        for p in &t.partitions {
+            wanted.push(Wanted {
+                topic: name.clone(),
+                topic_id: id,
+                partition: p.partition,
+                max_bytes: usize::try_from(p.partition_max_bytes.max(0)).unwrap_or(0),
+                fetch: FollowerFetch {
+                    replica_id,
+                    broker_epoch,
+                    current_leader_epoch: (p.current_leader_epoch >= 0)
+                        .then_some(p.current_leader_epoch),
+                    fetch_offset: p.fetch_offset,
+                    last_fetched_epoch: (p.last_fetched_epoch >= 0).then_some(p.last_fetched_epoch),
+                    log_start_offset: p.log_start_offset,
+                },
+            });
+        }
+    }
+    let max_bytes = usize::try_from(req.max_bytes.max(0)).unwrap_or(0);
+    let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
+    let deadline =
+        Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
+    let answers = loop {
+        let notified = broker.notifier.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (answers, total, any_error) = read_all(broker, &wanted, max_bytes);
+        if total >= min_bytes || any_error || Instant::now() >= deadline || broker.is_closing() {
+            break answers;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+    for (w, pd) in wanted.iter().zip(answers) {
+        let topic = if version >= 13 { "" } else { w.topic.as_str() };
+        push(&mut resp, topic, w.topic_id, pd);
+    }
+    resp
+}
+
+fn read_all(
+    broker: &Broker,
+    wanted: &[Wanted],
+    max_bytes: usize,
+) -> (Vec<PartitionData>, usize, bool) {
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let replica = match broker.replicas.get_by_name(&w.topic, w.partition) {
+            Some(r) => r,
+            None => {
+                any_error = true;
+                out.push(error(w.partition, E::NotLeaderOrFollower.code()));
+                continue;
+            }
+        };
+        let answer = match broker.on_follower_fetch(&replica, &w.fetch) {
+            Ok(a) => a,
+            Err(e) => {
+                any_error = true;
+                out.push(error(w.partition, e.code().0));
+                continue;
+            }
+        };
+        let mut pd = PartitionData::default();
+        pd.partition_index = w.partition;
+        pd.high_watermark = answer.high_watermark;
+        pd.last_stable_offset = answer.high_watermark;
+        pd.log_start_offset = answer.log_start_offset;
+        pd.records = Some(Bytes::new());
+        match answer.kind {
+            FetchKind::Diverging(end) => {
+                let mut d = EpochEndOffset::default();
+                d.epoch = end.epoch;
+                d.end_offset = end.end_offset;
+                pd.diverging_epoch = d;
+                any_error = true;
+            }
+            FetchKind::Records { fetch_offset } => {
+                let leo = answer.log_end_offset;
+                let limit = w.max_bytes.min(max_bytes.saturating_sub(total));
+                if fetch_offset < leo && (limit > 0 || total == 0) {
+                    match replica.log.read(fetch_offset, limit, leo, total == 0) {
+                        Ok(r) => {
+                            total += r.records.len();
+                            broker
+                                .metrics
+                                .replication_bytes_out(&w.topic, r.records.len() as u64);
+                            pd.records = Some(r.records);
+                        }
+                        Err(e) => {
+                            any_error = true;
+                            pd.error_code = e.error_code();
+                        }
+                    }
+                }
+            }
+        }
+        out.push(pd);
+    }
+    (out, total, any_error)
+}
+
+fn error(partition: i32, code: i16) -> PartitionData {
+    let mut pd = PartitionData::default();
+    pd.partition_index = partition;
+    pd.error_code = code;
+    pd.high_watermark = -1;
+    pd.records = Some(Bytes::new());
+    pd
+}
+
+fn push(resp: &mut FetchResponse, topic: &str, id: Uuid, pd: PartitionData) {
+    match resp.responses.last_mut() {
+        Some(t) if t.topic.0.as_str() == topic && t.topic_id == id => t.partitions.push(pd),
+        _ => {
+            let mut t = FetchableTopicResponse::default();
+            t.topic = TopicName(StrBytes::from_string(topic.to_string()));
+            t.topic_id = id;
+            t.partitions = vec![pd];
+            resp.responses.push(t);
+        }
+    }
+}

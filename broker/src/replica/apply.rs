@@ -1,0 +1,227 @@
+//! Applying a metadata image to the local replicas (Kafka's `applyDelta` /
+//! `makeLeaders` / `makeFollowers`): create logs for new assignments, become leader or
+//! follower when the leader or its epoch changes, push ISR changes the controller made
+//! into the leader state, and delete the logs of replicas that are no longer assigned.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tidewater_quorum::image::MetadataImage;
+use tidewater_quorum::records::{NO_LEADER, PartitionRecord};
+use tidewater_replication::{
+    CommittedPartition, FollowerInit, FollowerState, LeaderConfig, LeaderInit, LeaderState,
+};
+use tidewater_storage::TopicPartition;
+use tracing::{info, warn};
+
+use super::{Partition, PartitionInner, Role};
+use crate::cluster::admin::image_topic_configs;
+use crate::state::topic_names::OFFSETS_TOPIC;
+use crate::state::{Broker, mono_ms};
+
+impl Broker {
+    /// Brings every local replica in line with `image`.
+    pub(crate) fn apply_image(self: &Arc<Self>, image: &MetadataImage) {
+        let Some(cluster) = self.cluster.as_ref() else {
+            return;
+        };
+        if !cluster.is_broker() {
+            return;
+        }
+        let node = self.config.node_id;
+        let broker_epoch = cluster.broker_epoch();
+        let now = mono_ms();
+        self.refresh_dynamic_configs(image);
+        let mut wanted: HashSet<TopicPartition> = HashSet::new();
+        for topic in image.topics_by_id.values() {
+            let config = self.topic_log_config(&image_topic_configs(image, &topic.name));
+            for (&index, record) in &topic.partitions {
+                if !record.replicas.contains(&node) {
+                    continue;
+                }
+                let tp = TopicPartition::new(topic.name.clone(), index);
+                wanted.insert(tp.clone());
+                let partition = match self.replicas.get(&tp) {
+                    Some(p) if p.topic_id == topic.topic_id => {
+                        p.log.update_config(config.clone());
+                        p
+                    }
+                    existing => {
+                        if let Some(old) = existing {
+                            self.drop_replica(&old, "topic re-created with a new id");
+                        }
+                        let log = match self.logs.get_or_create_log(&tp, config.clone()) {
+                            Ok(log) => log,
+                            Err(e) => {
+                                warn!(%tp, error = %e, "cannot create the replica's log");
+                                continue;
+                            }
+                        };
+                        let p = Arc::new(Partition {
+                            tp: tp.clone(),
+                            topic_id: topic.topic_id,
+                            log,
+                            inner: std::sync::Mutex::new(PartitionInner {
+                                role: Role::Offline { leader_epoch: -1 },
+                                waiters: Default::default(),
+                                next_request_id: 0,
+                                partition_epoch: -1,
+                                replicas: Vec::new(),
+                            }),
+                        });
+                        self.replicas.insert(p.clone());
+                        p
+                    }
+                };
+                self.transition(&partition, record, image, broker_epoch, now);
+            }
+        }
+        for p in self.replicas.all() {
+            if !wanted.contains(&p.tp) {
+                self.drop_replica(&p, "no longer assigned to this broker");
+            }
+        }
+        self.sync_fetchers(image);
+        self.notifier.notify();
+    }
+
+    /// Makes `partition` leader, follower or offline as `record` says.
+    fn transition(
+        self: &Arc<Self>,
+        partition: &Arc<Partition>,
+        record: &PartitionRecord,
+        image: &MetadataImage,
+        broker_epoch: i64,
+        now: u64,
+    ) {
+        let node = self.config.node_id;
+        let log = &partition.log;
+        let mut inner = partition.lock();
+        let was_leader = matches!(inner.role, Role::Leader(_));
+        if record.leader == node {
+            let same = matches!(&inner.role, Role::Leader(l)
+                if l.leader_epoch() == record.leader_epoch && l.replicas() == record.replicas.as_slice());
+            if same {
+                if let Role::Leader(l) = &mut inner.role {
+                    l.on_partition_update(
+                        CommittedPartition {
+                            leader_id: node,
+                            leader_epoch: record.leader_epoch,
+                            partition_epoch: record.partition_epoch,
+                            isr: record.isr.clone(),
+                        },
+                        now,
+                    );
+                }
+            } else {
+                resign(&mut inner);
+                if let Err(e) = log.assign_leader_epoch(record.leader_epoch) {
+                    warn!(tp = %partition.tp, error = %e, "cannot checkpoint the leader epoch");
+                }
+                let mut epochs = partition.epochs();
+                let config = LeaderConfig {
+                    replica_lag_time_max_ms: self.config.replica.lag_time_max_ms,
+                    min_insync_replicas: usize::try_from(log.config().min_insync_replicas.max(1))
+                        .unwrap_or(1),
+                    require_current_epoch_commit: false,
+                };
+                let init = LeaderInit {
+                    local_id: node,
+                    leader_epoch: record.leader_epoch,
+                    partition_epoch: record.partition_epoch,
+                    replicas: record.replicas.clone(),
+                    isr: record.isr.clone(),
+                    log_start_offset: log.log_start_offset(),
+                    log_end_offset: log.log_end_offset(),
+                    high_watermark: log.high_watermark(),
+                };
+                match LeaderState::new(init, config, &mut epochs, now) {
+                    Ok(state) => {
+                        info!(tp = %partition.tp, epoch = record.leader_epoch, isr = ?record.isr, "became leader");
+                        inner.role = Role::Leader(Box::new(state));
+                    }
+                    Err(e) => {
+                        warn!(tp = %partition.tp, error = %e, "cannot become leader");
+                        inner.role = Role::Offline {
+                            leader_epoch: record.leader_epoch,
+                        };
+                    }
+                }
+            }
+            if let Role::Leader(l) = &mut inner.role {
+                for r in record.replicas.iter().filter(|r| **r != node) {
+                    if let Some(b) = image.brokers.get(r) {
+                        l.update_broker_registration(*r, b.broker_epoch, b.fenced);
+                    }
+                }
+                let done = l.take_completions();
+                inner.deliver(done);
+            }
+        } else if record.leader == NO_LEADER {
+            if !matches!(inner.role, Role::Offline { leader_epoch } if leader_epoch == record.leader_epoch)
+            {
+                resign(&mut inner);
+                warn!(tp = %partition.tp, "partition has no leader (offline)");
+                inner.role = Role::Offline {
+                    leader_epoch: record.leader_epoch,
+                };
+            }
+        } else {
+            let same = matches!(&inner.role, Role::Follower(f)
+                if f.leader_epoch() == record.leader_epoch && f.leader_id() == record.leader);
+            if !same {
+                resign(&mut inner);
+                let init = FollowerInit {
+                    local_id: node,
+                    broker_epoch,
+                    leader_id: record.leader,
+                    leader_epoch: record.leader_epoch,
+                    high_watermark: log.high_watermark(),
+                    truncation_on_fetch: true,
+                };
+                let state = FollowerState::new(init, &partition.epochs(), log.log_end_offset());
+                info!(tp = %partition.tp, leader = record.leader, epoch = record.leader_epoch, "became follower");
+                inner.role = Role::Follower(state);
+            }
+        }
+        inner.partition_epoch = record.partition_epoch;
+        inner.replicas = record.replicas.clone();
+        inner.sync_high_watermark(log);
+        let is_leader = matches!(inner.role, Role::Leader(_));
+        drop(inner);
+        if partition.tp.topic == OFFSETS_TOPIC && was_leader != is_leader {
+            self.offsets_leadership_changed(partition.tp.partition, is_leader);
+        }
+    }
+
+    /// Stops and deletes a replica that is no longer ours.
+    fn drop_replica(self: &Arc<Self>, partition: &Arc<Partition>, why: &str) {
+        let was_leader = {
+            let mut inner = partition.lock();
+            let was = matches!(inner.role, Role::Leader(_));
+            resign(&mut inner);
+            was
+        };
+        if partition.tp.topic == OFFSETS_TOPIC && was_leader {
+            self.offsets_leadership_changed(partition.tp.partition, false);
+        }
+        self.replicas.remove(&partition.tp);
+        info!(tp = %partition.tp, why, "removing replica and its log");
+        if let Err(e) = self.logs.delete_log(&partition.tp) {
+            warn!(tp = %partition.tp, error = %e, "cannot delete log");
+        }
+    }
+}
+
+/// Leaves the leader role (if held): parked acks=all requests fail with
+/// NOT_LEADER_OR_FOLLOWER so their producers retry against the new leader.
+fn resign(inner: &mut PartitionInner) {
+    let role = std::mem::replace(&mut inner.role, Role::Offline { leader_epoch: -1 });
+    match role {
+        Role::Leader(l) => {
+            let done = l.resign();
+            inner.deliver(done);
+        }
+        other => inner.role = other,
+    }
+}

@@ -1,0 +1,416 @@
+//! Follower fetchers (Kafka's `ReplicaFetcherThread`): one task per leader broker
+//! fetches every partition this broker follows from it over the Kafka protocol,
+//! appends what it gets, and truncates diverging tails as the follower state machine
+//! decides (KIP-320 diverging epochs, OffsetForLeaderEpoch, out-of-range resets).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tidewater_client::{ClientConfig, Connection};
+use tidewater_quorum::image::MetadataImage;
+use tidewater_replication::{
+    EpochEndOffset, ErrorCode, FetchPartitionResponse, FollowerAction, FollowerRequest,
+};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+use super::{Partition, Role};
+use crate::state::Broker;
+
+/// A running fetcher for one leader.
+pub struct FetcherHandle {
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl FetcherHandle {
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Broker {
+    /// Starts fetchers for leaders we now follow, wakes them, stops unused ones.
+    pub(crate) fn sync_fetchers(self: &Arc<Self>, _image: &MetadataImage) {
+        let leaders: HashSet<i32> = self
+            .replicas
+            .all()
+            .iter()
+            .filter_map(|p| match &p.lock().role {
+                Role::Follower(f) => Some(f.leader_id()),
+                _ => None,
+            })
+            .collect();
+        let mut fetchers = self
+            .replicas
+            .fetchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let stale: Vec<i32> = fetchers
+            .keys()
+            .filter(|l| !leaders.contains(l))
+            .copied()
+            .collect();
+        for l in stale {
+            if let Some(f) = fetchers.remove(&l) {
+                f.stop();
+            }
+        }
+        for leader in leaders {
+            let handle = fetchers.entry(leader).or_insert_with(|| {
+                let wake = Arc::new(Notify::new());
+                let task = tokio::spawn(run(self.clone(), leader, wake.clone()));
+                info!(leader, "started replica fetcher");
+                FetcherHandle { wake, task }
+            });
+            handle.wake.notify_one();
+        }
+    }
+}
+
+/// The partitions following `leader`, with what each needs next.
+fn plan(broker: &Broker, leader: i32) -> (Vec<(Arc<Partition>, FollowerRequest)>, bool) {
+    let mut out = Vec::new();
+    let mut any = false;
+    for p in broker.replicas.all() {
+        let mut inner = p.lock();
+        let Role::Follower(state) = &mut inner.role else {
+            continue;
+        };
+        if state.leader_id() != leader {
+            continue;
+        }
+        any = true;
+        let log = &p.log;
+        let request = state.next_request(&p.epochs(), log.log_start_offset(), log.log_end_offset());
+        if let FollowerRequest::TruncateToHighWatermark { offset } = request {
+            match log.truncate_to(offset) {
+                Ok(()) => state.on_truncated_to_high_watermark(),
+                Err(e) => warn!(tp = %p.tp, error = %e, "truncation failed"),
+            }
+            let request =
+                state.next_request(&p.epochs(), log.log_start_offset(), log.log_end_offset());
+            drop(inner);
+            out.push((p, request));
+            continue;
+        }
+        drop(inner);
+        out.push((p, request));
+    }
+    (out, any)
+}
+
+async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
+    let image = broker.cluster.as_ref()?.image();
+    let reg = image.brokers.get(&leader)?;
+    let listener = reg
+        .listeners
+        .iter()
+        .find(|l| l.name == broker.config.inter_broker_listener_name)
+        .or_else(|| reg.listeners.first())?;
+    let addr = format!("{}:{}", listener.host, listener.port);
+    let config = ClientConfig {
+        client_id: format!("tidewater-replica-fetcher-{}", broker.config.node_id),
+        ..ClientConfig::default()
+    };
+    match Connection::connect_with(&addr, config).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            debug!(leader, %addr, error = %e, "cannot reach leader");
+            None
+        }
+    }
+}
+
+async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
+    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
+    let mut conn: Option<Connection> = None;
+    loop {
+        let (work, any) = plan(&broker, leader);
+        let fetches: Vec<_> = work
+            .iter()
+            .filter_map(|(p, r)| match r {
+                FollowerRequest::Fetch(f) => Some((p.clone(), *f)),
+                _ => None,
+            })
+            .collect();
+        let epoch_queries: Vec<_> = work
+            .iter()
+            .filter_map(|(p, r)| match r {
+                FollowerRequest::OffsetForLeaderEpoch {
+                    current_leader_epoch,
+                    leader_epoch,
+                    ..
+                } => Some((p.clone(), *current_leader_epoch, *leader_epoch)),
+                _ => None,
+            })
+            .collect();
+        if !any || (fetches.is_empty() && epoch_queries.is_empty()) {
+            let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
+            continue;
+        }
+        if conn.is_none() {
+            conn = connect(&broker, leader).await;
+            if conn.is_none() {
+                let _ = tokio::time::timeout(backoff, wake.notified()).await;
+                continue;
+            }
+        }
+        let Some(c) = conn.as_ref() else { continue };
+        let ok = if !epoch_queries.is_empty() {
+            offsets_for_epochs(&broker, c, &epoch_queries).await
+        } else {
+            fetch(&broker, c, &fetches).await
+        };
+        match ok {
+            Ok(true) => {}
+            Ok(false) => tokio::time::sleep(backoff).await,
+            Err(e) => {
+                debug!(leader, error = %e, "fetch from leader failed; reconnecting");
+                conn = None;
+                let _ = tokio::time::timeout(backoff, wake.notified()).await;
+            }
+        }
+    }
+}
+
+fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
+    if version >= 13 {
+        (String::new(), id)
+    } else {
+        (name.to_string(), Uuid::nil())
+    }
+}
+
+/// One Fetch round trip; Ok(false) asks for a backoff.
+async fn fetch(
+    broker: &Broker,
+    conn: &Connection,
+    parts: &[(Arc<Partition>, tidewater_replication::FollowerFetch)],
+) -> Result<bool, tidewater_client::ClientError> {
+    let version = conn.version_for::<FetchRequest>()?;
+    let settings = &broker.config.replica;
+    let mut req = FetchRequest::default();
+    if version >= 15 {
+        let mut rs = ReplicaState::default();
+        rs.replica_id = BrokerId(broker.config.node_id);
+        rs.replica_epoch = parts.first().map_or(-1, |(_, f)| f.broker_epoch);
+        req.replica_state = rs;
+        req.replica_id = BrokerId(-1);
+    } else {
+        req.replica_id = BrokerId(broker.config.node_id);
+    }
+    req.max_wait_ms = settings.fetch_wait_max_ms;
+    req.min_bytes = settings.fetch_min_bytes;
+    req.max_bytes = settings.fetch_response_max_bytes;
+    req.session_id = 0;
+    req.session_epoch = -1;
+    let mut index: HashMap<((String, Uuid), i32), usize> = HashMap::new();
+    for (i, (p, f)) in parts.iter().enumerate() {
+        let key = topic_key(version, &p.tp.topic, Uuid::from_u128(p.topic_id));
+        let mut fp = FetchPartition::default();
+        fp.partition = p.tp.partition;
+        fp.current_leader_epoch = f.current_leader_epoch.unwrap_or(-1);
+        fp.fetch_offset = f.fetch_offset;
+        fp.last_fetched_epoch = f.last_fetched_epoch.unwrap_or(-1);
+        fp.log_start_offset = f.log_start_offset;
+        fp.partition_max_bytes = settings.fetch_max_bytes;
+        match req
+            .topics
+            .iter_mut()
+            .find(|t| t.topic.0.as_str() == key.0 && t.topic_id == key.1)
+        {
+            Some(t) => t.partitions.push(fp),
+            None => {
+                let mut t = FetchTopic::default();
+                t.topic = TopicName(StrBytes::from_string(key.0.clone()));
+                t.topic_id = key.1;
+                t.partitions = vec![fp];
+                req.topics.push(t);
+            }
+        }
+        index.insert((key, p.tp.partition), i);
+    }
+    let resp = conn.send(req).await?;
+    if resp.error_code != 0 {
+        debug!(code = resp.error_code, "fetch refused by the leader");
+        return Ok(false);
+    }
+    let mut all_ok = true;
+    for t in resp.responses {
+        let key = (t.topic.0.to_string(), t.topic_id);
+        for pd in t.partitions {
+            let Some(&i) = index.get(&(key.clone(), pd.partition_index)) else {
+                continue;
+            };
+            let (p, f) = &parts[i];
+            let diverging = (pd.diverging_epoch.epoch >= 0).then_some(EpochEndOffset {
+                epoch: pd.diverging_epoch.epoch,
+                end_offset: pd.diverging_epoch.end_offset,
+            });
+            let response = FetchPartitionResponse {
+                request_fetch_offset: f.fetch_offset,
+                request_leader_epoch: f.current_leader_epoch.unwrap_or(-1),
+                error: ErrorCode(pd.error_code),
+                high_watermark: pd.high_watermark,
+                log_start_offset: pd.log_start_offset,
+                diverging_epoch: diverging,
+            };
+            let records = pd.records.unwrap_or_default();
+            all_ok &= on_response(broker, p, &response, records);
+        }
+    }
+    Ok(all_ok)
+}
+
+/// Applies one partition's fetch answer; false asks for a backoff.
+fn on_response(
+    broker: &Broker,
+    p: &Partition,
+    response: &FetchPartitionResponse,
+    records: Bytes,
+) -> bool {
+    let mut inner = p.lock();
+    let Role::Follower(state) = &mut inner.role else {
+        return true;
+    };
+    let log = &p.log;
+    let action = state.on_fetch_response(response, &p.epochs(), log.log_end_offset());
+    let ok = match action {
+        FollowerAction::Append {
+            leader_high_watermark,
+            ..
+        } => {
+            if !records.is_empty() {
+                match log.append_as_follower(&records) {
+                    Ok(info) => {
+                        broker
+                            .metrics
+                            .replication_bytes_in(&p.tp.topic, records.len() as u64);
+                        let _ = info;
+                    }
+                    Err(e) => {
+                        warn!(tp = %p.tp, error = %e, "follower append failed");
+                        return false;
+                    }
+                }
+            }
+            state.on_appended(
+                log.log_start_offset(),
+                log.log_end_offset(),
+                leader_high_watermark,
+            );
+            true
+        }
+        FollowerAction::Truncate { offset } => {
+            info!(tp = %p.tp, offset, "truncating divergent tail");
+            if let Err(e) = log.truncate_to(offset) {
+                warn!(tp = %p.tp, error = %e, "truncation failed");
+                return false;
+            }
+            true
+        }
+        FollowerAction::TruncateFullyAndStartAt { offset } => {
+            warn!(tp = %p.tp, offset, "leader's log starts past ours; restarting the replica there is not supported yet");
+            false
+        }
+        FollowerAction::ListLeaderOffsets => {
+            warn!(tp = %p.tp, "fetch offset out of range on the leader");
+            false
+        }
+        FollowerAction::Backoff { error } => {
+            debug!(tp = %p.tp, code = error.0, "fetch error; backing off");
+            false
+        }
+        FollowerAction::AwaitMetadata { error } => {
+            debug!(tp = %p.tp, code = error.0, "fenced; waiting for new metadata");
+            true
+        }
+        FollowerAction::Ignore => true,
+    };
+    if inner.sync_high_watermark(log) {
+        broker.notifier.notify();
+    }
+    ok
+}
+
+/// OffsetForLeaderEpoch for partitions validating their log after a leader change.
+async fn offsets_for_epochs(
+    broker: &Broker,
+    conn: &Connection,
+    queries: &[(Arc<Partition>, i32, i32)],
+) -> Result<bool, tidewater_client::ClientError> {
+    let mut req = OffsetForLeaderEpochRequest::default();
+    req.replica_id = BrokerId(broker.config.node_id);
+    for (p, current, epoch) in queries {
+        let mut op = OffsetForLeaderPartition::default();
+        op.partition = p.tp.partition;
+        op.current_leader_epoch = *current;
+        op.leader_epoch = *epoch;
+        match req
+            .topics
+            .iter_mut()
+            .find(|t| t.topic.0.as_str() == p.tp.topic)
+        {
+            Some(t) => t.partitions.push(op),
+            None => {
+                let mut t = OffsetForLeaderTopic::default();
+                t.topic = TopicName(StrBytes::from_string(p.tp.topic.clone()));
+                t.partitions = vec![op];
+                req.topics.push(t);
+            }
+        }
+    }
+    let resp = conn.send(req).await?;
+    let mut all_ok = true;
+    for t in resp.topics {
+        for r in t.partitions {
+            let Some((p, current, _)) = queries.iter().find(|(p, _, _)| {
+                p.tp.topic == t.topic.0.as_str() && p.tp.partition == r.partition
+            }) else {
+                continue;
+            };
+            let answer = if r.error_code == 0 {
+                Ok(EpochEndOffset {
+                    epoch: r.leader_epoch,
+                    end_offset: r.end_offset,
+                })
+            } else {
+                Err(ErrorCode(r.error_code))
+            };
+            let mut inner = p.lock();
+            let Role::Follower(state) = &mut inner.role else {
+                continue;
+            };
+            let log = &p.log;
+            match state.on_offset_for_leader_epoch(
+                *current,
+                answer,
+                &p.epochs(),
+                log.log_end_offset(),
+            ) {
+                FollowerAction::Truncate { offset } => {
+                    info!(tp = %p.tp, offset, "truncating to the leader's epoch end");
+                    if let Err(e) = log.truncate_to(offset) {
+                        warn!(tp = %p.tp, error = %e, "truncation failed");
+                        all_ok = false;
+                    }
+                }
+                FollowerAction::Backoff { .. } => all_ok = false,
+                _ => {}
+            }
+            inner.sync_high_watermark(log);
+        }
+    }
+    Ok(all_ok)
+}

@@ -1,0 +1,267 @@
+//! The leader side of replication: appends from producers (acks=all parked until the
+//! ISR has the records), serving follower fetches (which move the high watermark and
+//! grow the ISR), the periodic ISR shrink / produce timeout tick, and AlterPartition
+//! requests to the controller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError as E;
+use tidewater_quorum::controller::AlterPartition;
+use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+use tidewater_replication::{
+    AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, ErrorCode, FollowerFetch,
+    LeaderFetchResponse, ReplicaError,
+};
+use tidewater_storage::{AppendError, LogAppendInfo};
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+use super::{AckResult, Partition, Role};
+use crate::state::{Broker, mono_ms, now_ms};
+
+/// Why a produce to a replicated partition failed before or at the append.
+pub enum ProduceRefusal {
+    Replica(ReplicaError),
+    Append(AppendError),
+}
+
+impl ProduceRefusal {
+    pub fn error_code(&self) -> i16 {
+        match self {
+            ProduceRefusal::Replica(e) => e.code().0,
+            ProduceRefusal::Append(e) => e.error_code(),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ProduceRefusal::Replica(e) => e.to_string(),
+            ProduceRefusal::Append(e) => e.to_string(),
+        }
+    }
+}
+
+impl Partition {
+    /// Appends a producer's records as leader. For acks=all the returned receiver
+    /// answers once the ISR has them (or the request timed out / the ISR fell below
+    /// min.insync.replicas after the append).
+    pub fn append_as_leader_replica(
+        &self,
+        node_id: i32,
+        records: &[u8],
+        acks_all: bool,
+        timeout_ms: i32,
+    ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
+        let partition = self;
+        let mut inner = partition.lock();
+        let Role::Leader(state) = &mut inner.role else {
+            return Err(ProduceRefusal::Replica(ReplicaError::NotLeaderOrFollower(
+                node_id,
+            )));
+        };
+        state
+            .check_produce(acks_all)
+            .map_err(ProduceRefusal::Replica)?;
+        let epoch = state.leader_epoch();
+        let info = partition
+            .log
+            .append_as_leader(records, epoch, now_ms())
+            .map_err(ProduceRefusal::Append)?;
+        let now = mono_ms();
+        state.on_leader_append(partition.log.log_end_offset(), now);
+        let mut rx = None;
+        if acks_all {
+            let id = inner.next_request_id;
+            inner.next_request_id += 1;
+            let (tx, r) = oneshot::channel();
+            inner.waiters.insert(id, tx);
+            if let Role::Leader(state) = &mut inner.role {
+                state.await_acks(
+                    id,
+                    info.last_offset + 1,
+                    u64::try_from(timeout_ms.max(0)).unwrap_or(0),
+                    now,
+                );
+            }
+            rx = Some(r);
+        }
+        if let Role::Leader(state) = &mut inner.role {
+            let done = state.take_completions();
+            inner.deliver(done);
+        }
+        inner.sync_high_watermark(&partition.log);
+        Ok((info, rx))
+    }
+}
+
+impl Broker {
+    /// A follower's fetch of one partition: validates it against the leader state and
+    /// records the follower's position. Completed acks=all requests are answered and a
+    /// needed ISR change is sent to the controller.
+    pub fn on_follower_fetch(
+        &self,
+        partition: &Arc<Partition>,
+        fetch: &FollowerFetch,
+    ) -> Result<LeaderFetchResponse, ReplicaError> {
+        let mut inner = partition.lock();
+        let Role::Leader(state) = &mut inner.role else {
+            return Err(ReplicaError::NotLeaderOrFollower(self.config.node_id));
+        };
+        let answer = state.on_fetch(fetch, &partition.epochs(), mono_ms());
+        let done = state.take_completions();
+        let alter = state.take_alter_partition();
+        inner.deliver(done);
+        if inner.sync_high_watermark(&partition.log) {
+            self.notifier.notify();
+        }
+        drop(inner);
+        if let (Some(req), Some(me)) = (alter, self.arc()) {
+            me.send_alter_partition(partition.clone(), req);
+        }
+        answer
+    }
+
+    /// Starts the leader tick: produce timeouts, ISR shrink, high watermark moves.
+    pub(crate) fn start_leader_ticks(self: &Arc<Self>) {
+        let broker = Arc::downgrade(self);
+        let period =
+            Duration::from_millis((self.config.replica.lag_time_max_ms / 4).clamp(50, 1000));
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(broker) = broker.upgrade() else {
+                    return;
+                };
+                broker.tick_leaders();
+            }
+        });
+        self.replicas.add_task(task);
+    }
+
+    fn tick_leaders(self: &Arc<Self>) {
+        let now = mono_ms();
+        let mut moved = false;
+        for p in self.replicas.all() {
+            let mut inner = p.lock();
+            let Role::Leader(state) = &mut inner.role else {
+                continue;
+            };
+            state.tick(now);
+            let done = state.take_completions();
+            let alter = state.take_alter_partition();
+            inner.deliver(done);
+            moved |= inner.sync_high_watermark(&p.log);
+            drop(inner);
+            if let Some(req) = alter {
+                self.send_alter_partition(p.clone(), req);
+            }
+        }
+        if moved {
+            self.notifier.notify();
+        }
+    }
+
+    /// Sends an ISR change to the controller and feeds the answer back, retrying
+    /// retriable failures while this broker still leads the same epoch.
+    fn send_alter_partition(
+        self: &Arc<Self>,
+        partition: Arc<Partition>,
+        req: AlterPartitionRequest,
+    ) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let broker = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let new_isr: Vec<i32> = req.new_isr.iter().map(|(id, _)| *id).collect();
+                info!(tp = %partition.tp, isr = ?new_isr, "proposing ISR change");
+                if new_isr.len() < partition.lock().replicas.len() {
+                    broker.metrics.isr_shrink();
+                } else {
+                    broker.metrics.isr_expand();
+                }
+                let call = ControllerCall::AlterPartition(AlterPartition {
+                    broker_id: broker.config.node_id,
+                    broker_epoch: cluster.broker_epoch(),
+                    topic_id: partition.topic_id,
+                    partition: partition.tp.partition,
+                    leader_epoch: req.leader_epoch,
+                    partition_epoch: req.partition_epoch,
+                    new_isr,
+                });
+                let result = match cluster.call(call).await {
+                    Ok(ControllerReply::Partition(rec)) => Ok(CommittedPartition {
+                        leader_id: rec.leader,
+                        leader_epoch: rec.leader_epoch,
+                        partition_epoch: rec.partition_epoch,
+                        isr: rec.isr,
+                    }),
+                    Ok(other) => {
+                        warn!(reply = ?other, "unexpected AlterPartition reply");
+                        Err(ErrorCode(E::UnknownServerError.code()))
+                    }
+                    Err(f) => {
+                        debug!(tp = %partition.tp, code = f.error_code, error = %f.message, "AlterPartition failed");
+                        Err(ErrorCode(f.error_code))
+                    }
+                };
+                let retry = {
+                    let mut inner = partition.lock();
+                    let Role::Leader(state) = &mut inner.role else {
+                        return;
+                    };
+                    let retry = state.on_alter_partition_response(
+                        AlterPartitionResponse {
+                            request_id: req.request_id,
+                            result,
+                        },
+                        mono_ms(),
+                    );
+                    let done = state.take_completions();
+                    inner.deliver(done);
+                    if inner.sync_high_watermark(&partition.log) {
+                        broker.notifier.notify();
+                    }
+                    retry
+                };
+                if !retry || broker.is_closing() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    /// Led partitions: under min ISR, under-replicated, all, reassigning.
+    pub fn replication_summary(&self) -> (usize, usize, usize, usize) {
+        let (mut under_min, mut under_rep, mut leaders) = (0, 0, 0);
+        let image = self.cluster.as_ref().map(|c| c.image());
+        let mut reassigning = 0;
+        for p in self.replicas.all() {
+            let inner = p.lock();
+            if let Role::Leader(l) = &inner.role {
+                leaders += 1;
+                if l.isr().len() < inner.replicas.len() {
+                    under_rep += 1;
+                }
+                if l.is_under_min_isr() {
+                    under_min += 1;
+                }
+                if image.as_ref().is_some_and(|i| {
+                    i.topic(&p.tp.topic)
+                        .and_then(|t| t.partitions.get(&p.tp.partition))
+                        .is_some_and(|r| {
+                            !r.adding_replicas.is_empty() || !r.removing_replicas.is_empty()
+                        })
+                }) {
+                    reassigning += 1;
+                }
+            }
+        }
+        (under_min, under_rep, leaders, reassigning)
+    }
+}

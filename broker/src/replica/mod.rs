@@ -1,0 +1,192 @@
+//! Partition replicas of a KRaft broker: which partitions this broker leads or
+//! follows, driven by the metadata image (Kafka's `ReplicaManager`).
+//!
+//! The decisions are `tidewater-replication`'s sans-IO state machines; this module is
+//! their shell: it owns the per-partition role ([`LeaderState`] or [`FollowerState`]),
+//! the log, the produce requests waiting for acks=all, and keeps the log's high
+//! watermark (what consumers may read) equal to the state machine's.
+
+mod apply;
+mod fetcher;
+pub mod leader;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tidewater_replication::{
+    FollowerState, LeaderEpochCache, LeaderState, ProduceCompletion, ReplicaError,
+};
+use tidewater_storage::{Log, TopicPartition};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use fetcher::FetcherHandle;
+
+/// What this broker is for one partition.
+pub enum Role {
+    Leader(Box<LeaderState>),
+    Follower(FollowerState),
+    /// A replica with no leader in the image (offline partition) or not yet assigned.
+    Offline {
+        leader_epoch: i32,
+    },
+}
+
+impl Role {
+    pub fn leader_epoch(&self) -> i32 {
+        match self {
+            Role::Leader(l) => l.leader_epoch(),
+            Role::Follower(f) => f.leader_epoch(),
+            Role::Offline { leader_epoch } => *leader_epoch,
+        }
+    }
+}
+
+/// The answer an acks=all produce waits for.
+pub type AckResult = Result<(), ReplicaError>;
+
+pub struct PartitionInner {
+    pub role: Role,
+    /// acks=all produce requests parked in the leader state, by request id.
+    pub waiters: HashMap<u64, oneshot::Sender<AckResult>>,
+    pub next_request_id: u64,
+    /// Partition epoch of the last image applied to this replica.
+    pub partition_epoch: i32,
+    pub replicas: Vec<i32>,
+}
+
+/// One local replica.
+pub struct Partition {
+    pub tp: TopicPartition,
+    pub topic_id: u128,
+    pub log: Arc<Log>,
+    pub inner: Mutex<PartitionInner>,
+}
+
+impl Partition {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, PartitionInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The log's epoch cache in the replication crate's type (a handful of entries).
+    pub fn epochs(&self) -> LeaderEpochCache {
+        let entries = self
+            .log
+            .leader_epoch_entries()
+            .into_iter()
+            .map(|(epoch, start_offset)| tidewater_replication::EpochEntry {
+                epoch,
+                start_offset,
+            });
+        LeaderEpochCache::from_entries(entries).unwrap_or_default()
+    }
+}
+
+impl PartitionInner {
+    /// Hands finished acks=all requests their answers.
+    pub fn deliver(&mut self, completions: Vec<ProduceCompletion>) {
+        for c in completions {
+            if let Some(tx) = self.waiters.remove(&c.request_id) {
+                let _ = tx.send(c.result);
+            }
+        }
+    }
+
+    /// Pushes the leader's high watermark to the log (consumers read up to it); true if
+    /// it moved.
+    pub fn sync_high_watermark(&self, log: &Log) -> bool {
+        let hw = match &self.role {
+            Role::Leader(l) => l.high_watermark(),
+            Role::Follower(f) => f.high_watermark(),
+            Role::Offline { .. } => return false,
+        };
+        let hw = hw.min(log.log_end_offset());
+        if hw != log.high_watermark() {
+            log.update_high_watermark(hw);
+            return true;
+        }
+        false
+    }
+}
+
+/// Every local replica plus the fetchers that feed the followers.
+#[derive(Default)]
+pub struct ReplicaManager {
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// One fetcher per leader broker.
+    fetchers: Mutex<HashMap<i32, FetcherHandle>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl ReplicaManager {
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tp)
+            .cloned()
+    }
+
+    pub fn get_by_name(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.get(&TopicPartition::new(topic, partition))
+    }
+
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn insert(&self, p: Arc<Partition>) {
+        self.partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(p.tp.clone(), p);
+    }
+
+    pub(crate) fn remove(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tp)
+    }
+
+    pub(crate) fn add_task(&self, task: JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+
+    /// Stops the fetchers and the background tasks; parked produce requests fail
+    /// with NOT_LEADER_OR_FOLLOWER so their clients retry elsewhere.
+    pub fn shutdown(&self) {
+        for (_, f) in self
+            .fetchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            f.stop();
+        }
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+        for p in self.all() {
+            let mut inner = p.lock();
+            let role = std::mem::replace(&mut inner.role, Role::Offline { leader_epoch: -1 });
+            if let Role::Leader(l) = role {
+                let done = l.resign();
+                inner.deliver(done);
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The [`Broker`] in KRaft mode: following the metadata image, the leader checks the
+//! data-path handlers make, and `__consumer_offsets` leadership for the group
+//! coordinator. On a single node (no `process.roles`) these answer as "this node leads
+//! everything".
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError as E;
+use tidewater_quorum::image::MetadataImage;
+use tidewater_quorum::records::NO_LEADER;
+use tidewater_storage::Log;
+use tracing::{info, warn};
+
+use super::offsets_backend::read_partition;
+use super::topic_names::OFFSETS_TOPIC;
+use super::{Broker, TopicError, topic_names};
+use crate::cluster::store::dynamic_broker_configs;
+use crate::replica::{Partition, Role};
+
+/// A partition's leadership as clients see it in Metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Replicas on brokers that are not registered or fenced.
+    pub offline: Vec<i32>,
+}
+
+/// A broker as clients see it in Metadata / DescribeCluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerView {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+impl Broker {
+    /// Applies every new metadata image in log order, once this broker's own
+    /// registration is in it (so no replica acts on an image older than that).
+    pub async fn follow(self: Arc<Self>) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let mut rx = cluster.subscribe();
+        loop {
+            let image = rx.borrow_and_update().clone();
+            let epoch = cluster.broker_epoch();
+            if epoch >= 0
+                && image
+                    .brokers
+                    .get(&self.config.node_id)
+                    .is_some_and(|b| b.broker_epoch >= epoch)
+            {
+                self.apply_image(&image);
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                // Registration happens concurrently; look again shortly.
+                _ = tokio::time::sleep(Duration::from_millis(200)), if epoch < 0 => {}
+            }
+            if self.is_closing() {
+                return;
+            }
+        }
+    }
+
+    /// Re-derives log defaults when the dynamic broker configs in the image changed.
+    pub(crate) fn refresh_dynamic_configs(&self, image: &MetadataImage) {
+        let dynamic = dynamic_broker_configs(image, self.config.node_id);
+        let mut last = self.last_dynamic.lock().unwrap_or_else(|p| p.into_inner());
+        if *last == dynamic {
+            return;
+        }
+        match self.config.log_defaults(&dynamic) {
+            Ok(defaults) => {
+                *self.log_defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
+                *last = dynamic;
+            }
+            Err(e) => {
+                warn!(error = %e, "dynamic broker configs from the controller are invalid; keeping the previous ones")
+            }
+        }
+    }
+
+    /// The group coordinator follows `__consumer_offsets` leadership (Kafka's
+    /// onElection / onResignation).
+    pub(crate) fn offsets_leadership_changed(&self, partition: i32, leader: bool) {
+        if leader {
+            info!(
+                partition,
+                "loading group metadata of {OFFSETS_TOPIC} partition"
+            );
+            let records = read_partition(&self.logs, partition);
+            self.groups.load_partition(partition, records);
+        } else {
+            info!(
+                partition,
+                "unloading group metadata of {OFFSETS_TOPIC} partition"
+            );
+            self.groups.unload_partition(partition);
+        }
+    }
+
+    /// The local replica of a partition this broker leads, or the Kafka error a
+    /// client must get (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION).
+    pub fn leader_replica(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
+        match self.replicas.get_by_name(topic, partition) {
+            Some(p) if matches!(p.lock().role, Role::Leader(_)) => Ok(p),
+            Some(_) => Err(E::NotLeaderOrFollower.code()),
+            None if self.metadata.has_partition(topic, partition) => {
+                Err(E::NotLeaderOrFollower.code())
+            }
+            None => Err(E::UnknownTopicOrPartition.code()),
+        }
+    }
+
+    /// The log a client may read or write here: on a single node any known
+    /// partition's; in KRaft mode only a partition this broker leads.
+    pub fn leader_log(&self, topic: &str, partition: i32) -> Result<Arc<Log>, i16> {
+        if self.cluster.is_none() {
+            return self
+                .log(topic, partition)
+                .ok_or(E::UnknownTopicOrPartition.code());
+        }
+        self.leader_replica(topic, partition).map(|p| p.log.clone())
+    }
+
+    /// The leader log plus Kafka's KIP-320 check of a request's `current_leader_epoch`
+    /// (-1 = not given): older than ours FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
+    pub fn leader_log_at_epoch(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_epoch: i32,
+    ) -> Result<Arc<Log>, i16> {
+        let log = self.leader_log(topic, partition)?;
+        let ours = match self.replicas.get_by_name(topic, partition) {
+            Some(p) => p.lock().role.leader_epoch(),
+            None => 0,
+        };
+        if current_epoch >= 0 && current_epoch < ours {
+            return Err(E::FencedLeaderEpoch.code());
+        }
+        if current_epoch > ours {
+            return Err(E::UnknownLeaderEpoch.code());
+        }
+        Ok(log)
+    }
+
+    /// Leadership of a partition for Metadata responses.
+    pub fn partition_view(&self, topic: &str, partition: i32, replicas: &[i32]) -> PartitionView {
+        let Some(cluster) = &self.cluster else {
+            return PartitionView {
+                leader: self.config.node_id,
+                leader_epoch: 0,
+                replicas: replicas.to_vec(),
+                isr: vec![self.config.node_id],
+                offline: Vec::new(),
+            };
+        };
+        let image = cluster.image();
+        let Some(p) = image
+            .topic(topic)
+            .and_then(|t| t.partitions.get(&partition))
+        else {
+            return PartitionView {
+                leader: NO_LEADER,
+                leader_epoch: -1,
+                replicas: replicas.to_vec(),
+                isr: Vec::new(),
+                offline: replicas.to_vec(),
+            };
+        };
+        PartitionView {
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            offline: p
+                .replicas
+                .iter()
+                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// The brokers clients may connect to, with the address of `listener`.
+    pub fn live_brokers(&self, listener: &str) -> Vec<BrokerView> {
+        let Some(cluster) = &self.cluster else {
+            return self
+                .config
+                .advertised(listener)
+                .map(|l| BrokerView {
+                    id: self.config.node_id,
+                    host: l.host.clone(),
+                    port: l.port,
+                    rack: self.config.broker_rack.clone(),
+                })
+                .into_iter()
+                .collect();
+        };
+        let image = cluster.image();
+        image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| {
+                let l = b
+                    .listeners
+                    .iter()
+                    .find(|l| l.name == listener)
+                    .or_else(|| b.listeners.first())?;
+                Some(BrokerView {
+                    id: b.broker_id,
+                    host: l.host.clone(),
+                    port: l.port,
+                    rack: b.rack.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The controller id clients see (KRaft: the active controller; single node: us).
+    pub fn controller_id(&self) -> i32 {
+        self.cluster
+            .as_ref()
+            .map_or(self.config.node_id, |c| c.active_controller())
+    }
+
+    /// KRaft: creates `__consumer_offsets` in the background (once at a time); its
+    /// replication factor is `offsets.topic.replication.factor`, so creation fails until
+    /// that many brokers are registered, as in Kafka.
+    pub fn ensure_offsets_topic_replicated(&self) {
+        static CREATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let (Some(cluster), Some(_)) = (self.cluster.clone(), self.arc()) else {
+            return;
+        };
+        if CREATING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let partitions = self.config.offsets_topic_num_partitions;
+        let rf = self.config.offsets_topic_replication_factor;
+        let configs: BTreeMap<String, String> = [
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            (
+                "segment.bytes".to_string(),
+                self.config.offsets_topic_segment_bytes.to_string(),
+            ),
+        ]
+        .into();
+        tokio::spawn(async move {
+            match cluster
+                .create_topic(
+                    OFFSETS_TOPIC,
+                    partitions,
+                    rf,
+                    BTreeMap::new(),
+                    configs,
+                    false,
+                )
+                .await
+            {
+                Ok(_) => info!(partitions, rf, "created {OFFSETS_TOPIC}"),
+                Err((code, message)) => {
+                    warn!(code, %message, "cannot create {OFFSETS_TOPIC} yet")
+                }
+            }
+            CREATING.store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+
+    /// DeleteTopics: the single-node store, or the controller.
+    pub async fn delete_topic_any(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+        let Some(cluster) = &self.cluster else {
+            return self.delete_topic(name);
+        };
+        if !self.config.delete_topic_enable {
+            return Err((
+                E::TopicDeletionDisabled.code(),
+                "Topic deletion is disabled (delete.topic.enable=false)".into(),
+            ));
+        }
+        if topic_names::is_internal(name) {
+            return Err((
+                E::InvalidTopicException.code(),
+                format!("Cannot delete internal topic {name}"),
+            ));
+        }
+        let id = cluster.delete_topic(name).await?;
+        self.metrics.topic_deleted(name);
+        info!(topic = %name, %id, "deleted topic");
+        Ok(id)
+    }
+
+    /// CreatePartitions: the single-node store, or the controller.
+    pub async fn add_partitions_any(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let Some(cluster) = &self.cluster else {
+            return self.add_partitions(name, count, assignments, validate_only);
+        };
+        if name == OFFSETS_TOPIC {
+            return Err((
+                E::InvalidPartitions.code(),
+                format!("Cannot add partitions to internal topic {name}"),
+            ));
+        }
+        cluster
+            .create_partitions(name, count, assignments, validate_only)
+            .await
+    }
+
+    /// Topic configs of `name` as stored in the metadata (for DescribeConfigs).
+    pub fn topic_configs(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.metadata.topic(name).map(|t| t.configs)
+    }
+}
