@@ -3,94 +3,23 @@
 //! sleeps for real.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
-    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
+    DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupResponse, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
-use tidewater_group::{GroupConfig, GroupCoordinator, OffsetsBackend, OffsetsRecord};
+use tidewater_group::{GroupConfig, GroupCoordinator};
 
-const MEMBER_ID_REQUIRED: i16 = 79;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-const NOT_COORDINATOR: i16 = 16;
-
-/// An in-memory `__consumer_offsets`: every appended record, in order.
-#[derive(Default)]
-struct MemoryLog {
-    records: Mutex<Vec<(i32, OffsetsRecord)>>,
-    fail_with: Mutex<Option<i16>>,
-}
-
-impl OffsetsBackend for MemoryLog {
-    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Result<(), i16> {
-        if let Some(error) = *lock(&self.fail_with) {
-            return Err(error);
-        }
-        lock(&self.records).extend(records.into_iter().map(|r| (partition, r)));
-        Ok(())
-    }
-
-    fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool {
-        topic == "orders" && (0..6).contains(&partition)
-    }
-}
-
-/// A panicking test thread must not hide the real failure behind poison errors.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl MemoryLog {
-    fn partition(&self, p: i32) -> Vec<OffsetsRecord> {
-        lock(&self.records)
-            .iter()
-            .filter(|(q, _)| *q == p)
-            .map(|(_, r)| r.clone())
-            .collect()
-    }
-}
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_owned())
-}
-
-fn join_req(group: &str, member: &str) -> JoinGroupRequest {
-    JoinGroupRequest::default()
-        .with_group_id(GroupId(s(group)))
-        .with_member_id(s(member))
-        .with_session_timeout_ms(10_000)
-        .with_rebalance_timeout_ms(30_000)
-        .with_protocol_type(s("consumer"))
-        .with_protocols(vec![
-            JoinGroupRequestProtocol::default()
-                .with_name(s("range"))
-                .with_metadata(Bytes::from_static(b"\x00\x00")),
-        ])
-}
-
-async fn join(c: &GroupCoordinator, group: &str, client: &str) -> JoinGroupResponse {
-    let first = c
-        .join_group(join_req(group, ""), 7, client, "/127.0.0.1")
-        .await;
-    assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
-    c.join_group(
-        join_req(group, first.member_id.as_str()),
-        7,
-        client,
-        "/127.0.0.1",
-    )
-    .await
-}
+mod common;
+use common::{MemoryLog, NOT_COORDINATOR, UNKNOWN_MEMBER_ID, join, join_req, lock, s};
 
 fn coordinator(log: &Arc<MemoryLog>) -> Arc<GroupCoordinator> {
     GroupCoordinator::new(GroupConfig::default(), log.clone())

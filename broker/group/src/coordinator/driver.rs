@@ -222,3 +222,75 @@ pub(super) async fn drive(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::OffsetsRecord;
+    use crate::config::GroupConfig;
+    use crate::core::{JoinArgs, Reply};
+
+    struct NoLog;
+
+    impl OffsetsBackend for NoLog {
+        fn append(&self, _: i32, _: Vec<OffsetsRecord>) -> Result<(), i16> {
+            Ok(())
+        }
+
+        fn topic_partition_exists(&self, _: &str, _: i32) -> bool {
+            true
+        }
+    }
+
+    fn join_args(group: &str, member_id: &str, version: i16) -> JoinArgs {
+        JoinArgs {
+            group_id: group.into(),
+            member_id: member_id.into(),
+            group_instance_id: None,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), bytes::Bytes::new())],
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            version,
+        }
+    }
+
+    /// Parks a v3 join (no MEMBER_ID_REQUIRED round trip) of a new member in `group`.
+    fn park(inner: &mut Inner, group: &str, clock: &Clock) -> oneshot::Receiver<JoinGroupResponse> {
+        let Reply::Parked { member_id } = inner.core.join(join_args(group, "", 3), clock.now_ms())
+        else {
+            panic!("a first v3 join parks in the initial delay");
+        };
+        inner.run_effects(&NoLog, clock);
+        let (tx, rx) = oneshot::channel();
+        inner.joins.insert((group.to_owned(), member_id), (tx, 3));
+        rx
+    }
+
+    #[test]
+    fn forgetting_groups_cancels_their_timers_and_answers_their_parked_calls() {
+        let clock = Clock::new();
+        let mut inner = Inner::new(Core::new(GroupConfig::default()), clock.now_ms());
+        let mut gone = park(&mut inner, "gone", &clock);
+        let mut kept = park(&mut inner, "kept", &clock);
+        let timers_of =
+            |inner: &Inner, group: &str| inner.timers.values().filter(|(g, _)| g == group).count();
+        assert!(timers_of(&inner, "gone") > 0);
+        assert!(timers_of(&inner, "kept") > 0);
+
+        inner.forget_groups(&["gone".to_owned()]);
+        assert_eq!(timers_of(&inner, "gone"), 0);
+        assert!(
+            timers_of(&inner, "kept") > 0,
+            "other groups keep their timers"
+        );
+        let answer = gone.try_recv().expect("answered at once");
+        assert_eq!(answer.error_code, NOT_COORDINATOR);
+        // Shaped for the parked request's version: v3 has a non-null protocol name.
+        assert_eq!(answer.protocol_name.as_ref().map(|n| n.as_str()), Some(""));
+        assert!(kept.try_recv().is_err(), "other groups stay parked");
+        assert_eq!(inner.joins.len(), 1);
+    }
+}

@@ -5,6 +5,7 @@
 //! on one tokio task. No group logic lives here.
 
 mod driver;
+mod ownership;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,9 +20,9 @@ use kafka_protocol::messages::{
 };
 use tokio::sync::{Notify, oneshot};
 
-use crate::backend::{OffsetsBackend, OffsetsRecord};
+use crate::backend::OffsetsBackend;
 use crate::config::GroupConfig;
-use crate::core::{CommitPlan, Core, JoinArgs, LeavingMember, LoadStats, Reply, SyncArgs, code};
+use crate::core::{CommitPlan, Core, JoinArgs, LeavingMember, Reply, SyncArgs, code};
 use crate::group::GroupState;
 use driver::{Clock, Inner};
 
@@ -131,58 +132,6 @@ impl GroupCoordinator {
     /// Kafka's `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions` (Java String.hashCode).
     pub fn partition_for(&self, group_id: &str) -> i32 {
         crate::partition::partition_for(group_id, self.offsets_topic_partitions)
-    }
-
-    /// Marks `__consumer_offsets` partitions as loading before their replay, so their
-    /// groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile (optional).
-    pub fn begin_loading(&self, partitions: impl IntoIterator<Item = i32>) {
-        self.lock().core.begin_loading(partitions);
-    }
-
-    /// Replays one `__consumer_offsets` partition's records (in offset order) at startup,
-    /// so groups and committed offsets survive restarts. Records use Kafka's exact
-    /// key/value schemas (OffsetCommitKey v1 / OffsetCommitValue v1-v4, GroupMetadataKey v2 /
-    /// GroupMetadataValue v0-v4), so tools that read the topic (Burrow) work.
-    ///
-    /// Replaying makes the partition owned (Kafka's `onElection`): its groups are
-    /// served from then on. The caller reads the partition's records up to its end
-    /// first, as Kafka's loader does, so no committed offset is missed.
-    pub fn load_partition(&self, partition: i32, records: Vec<OffsetsRecord>) {
-        let _: LoadStats =
-            self.with_core(|inner, now| inner.core.load_partition(partition, records, now));
-    }
-
-    /// Resigns a `__consumer_offsets` partition (Kafka's `onResignation`), called when
-    /// this broker stops leading it: its groups and offsets leave memory (they stay
-    /// in the log, where the new leader replays them), members parked in JoinGroup or
-    /// SyncGroup for them are answered NOT_COORDINATOR at once, and their timers are
-    /// cancelled. Every later request for these groups gets NOT_COORDINATOR until the
-    /// partition is loaded again. Offset commits append under the same lock, so none
-    /// is in flight here: one that ran first is durable and answered; one that runs
-    /// after gets NOT_COORDINATOR. Must not be called from inside
-    /// [`OffsetsBackend::append`] (that runs under the coordinator's lock).
-    pub fn unload_partition(&self, partition: i32) {
-        self.ensure_driver();
-        let mut inner = self.lock();
-        let unloaded = inner.core.unload_partition(partition);
-        // First the answers the core shaped per member (its JoinGroup version) ...
-        inner.run_effects(self.backend.as_ref(), &self.clock);
-        // ... then whatever is left parked for these groups, and their timers.
-        inner.forget_groups(&unloaded.groups);
-    }
-
-    /// Whether this coordinator leads and has loaded `partition` (so its groups are
-    /// served here). Single-node coordinators own every partition from the start.
-    pub fn owns_partition(&self, partition: i32) -> bool {
-        self.lock().core.owns_partition(partition)
-    }
-
-    /// Whether `partition` is marked by [`GroupCoordinator::begin_loading`] and not
-    /// replayed yet (its groups answer COORDINATOR_LOAD_IN_PROGRESS). FindCoordinator
-    /// should name this broker for such a partition too, as Kafka does: the client
-    /// then retries here until the load completes.
-    pub fn is_loading_partition(&self, partition: i32) -> bool {
-        self.lock().core.is_loading_partition(partition)
     }
 
     pub async fn join_group(
@@ -399,6 +348,13 @@ impl GroupCoordinator {
                 |topic: &str, partition: i32| backend.topic_partition_exists(topic, partition);
             inner.core.offset_delete(&req, &exists)
         })
+    }
+
+    /// JoinGroup and SyncGroup calls parked until their rebalance phase completes
+    /// (the size of Kafka's rebalance purgatory, `NumDelayedOperations`), for metrics.
+    pub fn parked_calls(&self) -> usize {
+        let inner = self.lock();
+        inner.joins.len() + inner.syncs.len()
     }
 
     /// Group counts per state, for metrics (Kafka's NumGroupsStable, ...PreparingRebalance, ...).
