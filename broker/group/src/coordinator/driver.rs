@@ -166,31 +166,15 @@ impl Inner {
         }
         let gone = |group: &String| groups.binary_search(group).is_ok();
         self.timers.retain(|_, (group, _)| !gone(group));
-        let joins: Vec<(String, String)> = self
-            .joins
-            .keys()
-            .filter(|(g, _)| gone(g))
-            .cloned()
-            .collect();
-        for key in joins {
-            if let Some((tx, version)) = self.joins.remove(&key) {
-                let _ = tx.send(crate::core::join_error_response(
-                    NOT_COORDINATOR,
-                    &key.1,
-                    version,
-                ));
-            }
+        for ((_, member_id), (tx, version)) in self.joins.extract_if(|(g, _), _| gone(g)) {
+            let _ = tx.send(crate::core::join_error_response(
+                NOT_COORDINATOR,
+                &member_id,
+                version,
+            ));
         }
-        let syncs: Vec<(String, String)> = self
-            .syncs
-            .keys()
-            .filter(|(g, _)| gone(g))
-            .cloned()
-            .collect();
-        for key in syncs {
-            if let Some(tx) = self.syncs.remove(&key) {
-                let _ = tx.send(SyncGroupResponse::default().with_error_code(NOT_COORDINATOR));
-            }
+        for (_, tx) in self.syncs.extract_if(|(g, _), _| gone(g)) {
+            let _ = tx.send(SyncGroupResponse::default().with_error_code(NOT_COORDINATOR));
         }
     }
 }

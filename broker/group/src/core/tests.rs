@@ -5,6 +5,7 @@
 mod harness;
 mod offsets;
 mod ownership;
+mod ownership_props;
 mod props;
 mod rebalance;
 mod static_members;
