@@ -4,14 +4,10 @@
 // Test helpers outside #[test] fns: a failed unwrap is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use common::{crd_path, kubernetes_validate};
 use tidewater_operator::crd::crdgen::crd_yaml;
-
-fn crd_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds/kafkacluster.yaml")
-}
 
 #[test]
 fn committed_crd_matches_the_code() {
@@ -127,19 +123,7 @@ fn crd_has_names_columns_and_cel_rules() {
 #[test]
 fn kubernetes_validate_strict_accepts_the_crd() {
     for version in ["1.30.0", "1.37.0"] {
-        let out = Command::new("kubernetes-validate")
-            .args(["--strict", "--kubernetes-version", version])
-            .arg(crd_path())
-            .output()
-            .expect("kubernetes-validate is installed by .ci/test (pip)");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success() && !text.contains("ERROR"),
-            "k8s {version}: {text}"
-        );
+        let (ok, text) = kubernetes_validate(&[crd_path()], version);
+        assert!(ok, "k8s {version}: {text}");
     }
 }

@@ -26,14 +26,8 @@ async fn first_reconcile_adds_the_finalizer_only() {
         false,
     );
     drive(obj, FixedAdmin::default(), move |mut v| async move {
-        let (body, _, send) = v
-            .expect(
-                Method::PATCH,
-                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t"),
-            )
-            .await;
+        let body = v.patch_cluster(&echoed).await;
         assert!(body.to_string().contains(FINALIZER), "{body}");
-        send.send_response(ok(&echoed));
         v.done().await;
     })
     .await;
@@ -50,8 +44,7 @@ async fn create_applies_every_object_in_order_then_status() {
     let calls = admin.calls.clone();
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", vec![])
-            .await;
+        v.list_pods(vec![]).await;
         let cm = v.apply(&core("configmaps", "t-broker-0-config")).await;
         assert!(
             cm["data"]["server.properties"]
@@ -67,24 +60,7 @@ async fn create_applies_every_object_in_order_then_status() {
         let pod = v.apply(&core("pods", "t-broker-0")).await;
         assert!(pod["metadata"]["annotations"][build::REVISION_ANNOTATION].is_string());
         v.apply(&pdb_path()).await;
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/configmaps"),
-            "ConfigMapList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/services"),
-            "ServiceList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
-            "PodDisruptionBudgetList",
-            vec![],
-        )
-        .await;
+        v.sweep_orphans(&[]).await;
         v.event("NodeCreated").await;
         let status = v.status(&cluster).await;
         assert_eq!(cond(&status, "Progressing")["reason"], "Creating");
@@ -109,15 +85,9 @@ async fn delete_runs_cleanup_then_removes_the_finalizer() {
     echoed["metadata"]["finalizers"] = json!([]);
     drive(obj, FixedAdmin::default(), move |mut v| async move {
         v.event("Deleting").await;
-        let (body, _, send) = v
-            .expect(
-                Method::PATCH,
-                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t"),
-            )
-            .await;
+        let body = v.patch_cluster(&echoed).await;
         // A JSON patch that tests the finalizer list before removing ours.
         assert!(body.to_string().contains("/metadata/finalizers"), "{body}");
-        send.send_response(ok(&echoed));
         v.done().await;
     })
     .await;
@@ -156,10 +126,7 @@ async fn malformed_object_gets_degraded_without_breaking_anything() {
     );
     drive(obj, FixedAdmin::default(), move |mut v| async move {
         let (body, _, send) = v
-            .expect(
-                Method::PATCH,
-                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t/status"),
-            )
+            .expect(Method::PATCH, &format!("{}/status", cluster_path()))
             .await;
         assert_eq!(cond(&body["status"], "Degraded")["reason"], "InvalidSpec");
         send.send_response(ok(&body));
@@ -194,15 +161,7 @@ async fn lease_is_created_when_absent_and_respected_when_held() {
     let server = tokio::spawn(async move {
         let (req, send) = handle.next_request().await.unwrap();
         assert_eq!((req.method(), req.uri().path()), (&Method::GET, path));
-        send.send_response(
-            Response::builder()
-                .status(404)
-                .body(Body::from(
-                    serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}))
-                        .unwrap(),
-                ))
-                .unwrap(),
-        );
+        send.send_response(failure(404, "NotFound", "not found"));
         let (req, send) = handle.next_request().await.unwrap();
         assert_eq!(
             (req.method(), req.uri().path()),

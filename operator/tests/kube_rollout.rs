@@ -8,13 +8,10 @@ mod mock;
 
 use std::sync::atomic::Ordering;
 
-use http::{Method, Response};
-use kube::client::Body;
+use http::Method;
 use serde_json::{Value, json};
 use tidewater_operator::build;
 use tidewater_operator::controller::FINALIZER;
-use tidewater_operator::render::parse_cluster;
-use tidewater_operator::validate::validate;
 
 use mock::*;
 
@@ -22,7 +19,7 @@ use mock::*;
 async fn scale_out_creates_only_the_new_broker_and_deletes_orphans() {
     let spec = json!({"version": "0.1.0", "brokers": 4});
     let obj = cluster_json(spec, &[FINALIZER], false);
-    let valid = validate(&parse_cluster(&serde_yaml::to_string(&obj).unwrap()).unwrap()).unwrap();
+    let valid = validated(&obj);
     let pods: Vec<Value> = (0..3).map(|i| ready_pod(&valid, i)).collect();
     let admin = FixedAdmin {
         brokers: 3,
@@ -31,49 +28,18 @@ async fn scale_out_creates_only_the_new_broker_and_deletes_orphans() {
     let calls = admin.calls.clone();
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
-            .await;
-        for i in 0..4 {
-            v.apply(&core("configmaps", &format!("t-broker-{i}-config")))
-                .await;
-        }
-        v.apply(&core("services", "t-brokers")).await;
-        v.apply(&core("services", "t-bootstrap")).await;
-        for i in 0..4 {
-            v.apply(&core(
-                "persistentvolumeclaims",
-                &format!("data-t-broker-{i}"),
-            ))
-            .await;
-        }
+        v.list_pods(pods).await;
+        v.apply_configs_services_and_claims(&[
+            "t-broker-0",
+            "t-broker-1",
+            "t-broker-2",
+            "t-broker-3",
+        ])
+        .await;
         // Pods 0-2 are unchanged: no request. Only the new broker's pod is applied.
         v.apply(&core("pods", "t-broker-3")).await;
         v.apply(&pdb_path()).await;
-        let stale = json!({"metadata": {"name": "t-broker-9-config", "namespace": NS}});
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/configmaps"),
-            "ConfigMapList",
-            vec![stale],
-        )
-        .await;
-        let (_, _, send) = v
-            .expect(Method::DELETE, &core("configmaps", "t-broker-9-config"))
-            .await;
-        send.send_response(ok(
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-        ));
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/services"),
-            "ServiceList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
-            "PodDisruptionBudgetList",
-            vec![],
-        )
-        .await;
+        v.sweep_orphans(&["t-broker-9-config"]).await;
         v.event("NodeCreated").await;
         let status = v.status(&cluster).await;
         assert_eq!(cond(&status, "Progressing")["message"], "creating nodes 3");
@@ -90,8 +56,7 @@ async fn changed_spec_restarts_exactly_one_pod_by_deleting_it() {
     // Pods run the revision of num.partitions=1; the spec now says 2.
     let old = json!({"version": "0.1.0", "brokers": 3, "config": {"num.partitions": 1}});
     let old_obj = cluster_json(old, &[FINALIZER], false);
-    let old_valid =
-        validate(&parse_cluster(&serde_yaml::to_string(&old_obj).unwrap()).unwrap()).unwrap();
+    let old_valid = validated(&old_obj);
     let pods: Vec<Value> = (0..3).map(|i| ready_pod(&old_valid, i)).collect();
     let obj = cluster_json(
         json!({"version": "0.1.0", "brokers": 3, "config": {"num.partitions": 2}}),
@@ -104,8 +69,7 @@ async fn changed_spec_restarts_exactly_one_pod_by_deleting_it() {
     };
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
-            .await;
+        v.list_pods(pods).await;
         for i in 0..3 {
             let cm = v
                 .apply(&core("configmaps", &format!("t-broker-{i}-config")))
@@ -129,28 +93,8 @@ async fn changed_spec_restarts_exactly_one_pod_by_deleting_it() {
         // No pod is patched (immutable); then exactly one is deleted: broker 1, since
         // broker 0 is the active controller and rolls last.
         v.apply(&pdb_path()).await;
-        let (_, _, send) = v.expect(Method::DELETE, &core("pods", "t-broker-1")).await;
-        send.send_response(ok(
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-        ));
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/configmaps"),
-            "ConfigMapList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/services"),
-            "ServiceList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
-            "PodDisruptionBudgetList",
-            vec![],
-        )
-        .await;
+        v.delete(&core("pods", "t-broker-1")).await;
+        v.sweep_orphans(&[]).await;
         v.event("NodeRestarting").await;
         let status = v.status(&cluster).await;
         assert_eq!(cond(&status, "Progressing")["reason"], "RollingRestart");
@@ -164,7 +108,7 @@ async fn changed_spec_restarts_exactly_one_pod_by_deleting_it() {
 async fn zone_without_schedulable_nodes_is_a_degraded_condition() {
     let spec = json!({"version": "0.1.0", "brokers": 1, "rack": {"zones": ["zone-x"]}});
     let obj = cluster_json(spec, &[FINALIZER], false);
-    let valid = validate(&parse_cluster(&serde_yaml::to_string(&obj).unwrap()).unwrap()).unwrap();
+    let valid = validated(&obj);
     let mut pod = serde_json::to_value(build::pod::pod(&valid, &valid.nodes[0])).unwrap();
     pod["status"] = json!({"phase": "Pending", "conditions": [{
         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
@@ -172,36 +116,10 @@ async fn zone_without_schedulable_nodes_is_a_degraded_condition() {
     }]});
     let cluster = obj.clone();
     drive(obj, FixedAdmin::default(), move |mut v| async move {
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/pods"),
-            "PodList",
-            vec![pod],
-        )
-        .await;
-        v.apply(&core("configmaps", "t-broker-0-config")).await;
-        v.apply(&core("services", "t-brokers")).await;
-        v.apply(&core("services", "t-bootstrap")).await;
-        v.apply(&core("persistentvolumeclaims", "data-t-broker-0"))
-            .await;
+        v.list_pods(vec![pod]).await;
+        v.apply_configs_services_and_claims(&["t-broker-0"]).await;
         v.apply(&pdb_path()).await;
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/configmaps"),
-            "ConfigMapList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/services"),
-            "ServiceList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
-            "PodDisruptionBudgetList",
-            vec![],
-        )
-        .await;
+        v.sweep_orphans(&[]).await;
         let status = v.status(&cluster).await;
         let degraded = cond(&status, "Degraded");
         assert_eq!(degraded["reason"], "ZoneUnschedulable");
@@ -227,8 +145,7 @@ async fn scale_down_deletes_removed_pods_their_claims_when_asked_and_orphaned_co
                           "transaction.state.log.min.isr": 1}})
     };
     let three = cluster_json(spec(3), &[FINALIZER], false);
-    let three_valid =
-        validate(&parse_cluster(&serde_yaml::to_string(&three).unwrap()).unwrap()).unwrap();
+    let three_valid = validated(&three);
     // Brokers 0-2 and controller 1000 (index 3) run; the spec now asks for 2 brokers.
     let pods: Vec<Value> = (0..4).map(|i| ready_pod(&three_valid, i)).collect();
     let obj = cluster_json(spec(2), &[FINALIZER], false);
@@ -238,64 +155,15 @@ async fn scale_down_deletes_removed_pods_their_claims_when_asked_and_orphaned_co
         ..FixedAdmin::default()
     };
     drive(obj, admin, move |mut v| async move {
-        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
+        v.list_pods(pods).await;
+        v.apply_configs_services_and_claims(&["t-broker-0", "t-broker-1", "t-controller-1000"])
             .await;
-        for name in [
-            "t-broker-0-config",
-            "t-broker-1-config",
-            "t-controller-1000-config",
-        ] {
-            v.apply(&core("configmaps", name)).await;
-        }
-        v.apply(&core("services", "t-brokers")).await;
-        v.apply(&core("services", "t-bootstrap")).await;
-        for name in [
-            "data-t-broker-0",
-            "data-t-broker-1",
-            "data-t-controller-1000",
-        ] {
-            v.apply(&core("persistentvolumeclaims", name)).await;
-        }
         // Every remaining pod is unchanged: no pod request until the removal.
         v.apply(&pdb_path()).await;
-        let (_, _, send) = v.expect(Method::DELETE, &core("pods", "t-broker-2")).await;
-        send.send_response(ok(
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-        ));
-        let (_, _, send) = v
-            .expect(
-                Method::DELETE,
-                &core("persistentvolumeclaims", "data-t-broker-2"),
-            )
+        v.delete(&core("pods", "t-broker-2")).await;
+        v.delete(&core("persistentvolumeclaims", "data-t-broker-2"))
             .await;
-        send.send_response(ok(
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-        ));
-        let gone = json!({"metadata": {"name": "t-broker-2-config", "namespace": NS}});
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/configmaps"),
-            "ConfigMapList",
-            vec![gone],
-        )
-        .await;
-        let (_, _, send) = v
-            .expect(Method::DELETE, &core("configmaps", "t-broker-2-config"))
-            .await;
-        send.send_response(ok(
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-        ));
-        v.list(
-            &format!("/api/v1/namespaces/{NS}/services"),
-            "ServiceList",
-            vec![],
-        )
-        .await;
-        v.list(
-            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
-            "PodDisruptionBudgetList",
-            vec![],
-        )
-        .await;
+        v.sweep_orphans(&["t-broker-2-config"]).await;
         v.event("NodeRemoved").await;
         let status = v.status(&cluster).await;
         assert_eq!(cond(&status, "Progressing")["reason"], "ScalingDown");
@@ -317,8 +185,7 @@ async fn an_api_refusal_is_reported_on_the_cluster_and_fails_the_reconcile() {
     let obj = cluster_json(spec, &[FINALIZER], false);
     let cluster = obj.clone();
     let script = move |mut v: Verifier| async move {
-        v.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", vec![])
-            .await;
+        v.list_pods(vec![]).await;
         v.apply(&core("configmaps", "t-broker-0-config")).await;
         v.apply(&core("services", "t-brokers")).await;
         v.apply(&core("services", "t-bootstrap")).await;
@@ -328,14 +195,11 @@ async fn an_api_refusal_is_reported_on_the_cluster_and_fails_the_reconcile() {
                 &core("persistentvolumeclaims", "data-t-broker-0"),
             )
             .await;
-        let refusal = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid",
-            "code": 422, "message": "spec.resources.requests.storage: Forbidden: field can not be less than previous value"});
-        send.send_response(
-            Response::builder()
-                .status(422)
-                .body(Body::from(serde_json::to_vec(&refusal).unwrap()))
-                .unwrap(),
-        );
+        send.send_response(failure(
+            422,
+            "Invalid",
+            "spec.resources.requests.storage: Forbidden: field can not be less than previous value",
+        ));
         let (body, _, send) = v
             .expect(
                 Method::POST,

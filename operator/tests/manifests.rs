@@ -5,25 +5,12 @@
 // Test helpers outside #[test] fns: a failed unwrap is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn examples() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    assert_eq!(
-        files.len(),
-        3,
-        "expected three samples in {}",
-        dir.display()
-    );
-    files
-}
+use common::{crd_path, example_files as examples, kubernetes_validate};
 
 fn render(file: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tidewater-operator"))
@@ -38,23 +25,6 @@ fn render(file: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn kubernetes_validate(files: &[PathBuf], version: &str) -> (bool, String) {
-    let out = Command::new("kubernetes-validate")
-        .args(["--strict", "--kubernetes-version", version])
-        .args(files)
-        .output()
-        .expect("kubernetes-validate is installed by .ci/test (pip)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        out.status.success() && !text.contains("ERROR") && !text.contains("INVALID"),
-        text,
-    )
 }
 
 #[test]
@@ -104,7 +74,7 @@ sys.exit(1 if failures else 0)
 "#;
 
 fn schema_check(files: &[PathBuf]) -> (bool, String) {
-    let crd = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds/kafkacluster.yaml");
+    let crd = crd_path();
     let out = Command::new("python3")
         .args(["-c", SCHEMA_CHECK])
         .arg(crd)

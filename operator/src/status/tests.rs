@@ -48,6 +48,12 @@ fn healthy(n: i32) -> Option<Result<AdminSnapshot, String>> {
     }))
 }
 
+/// `n` nodes all ready, and a Kafka view of `n` registered brokers.
+fn all_ready(n: i32) -> Observed {
+    let ready = vec![true; usize::try_from(n).unwrap()];
+    observed(&ready, healthy(n))
+}
+
 fn run(
     c: &ValidatedCluster,
     obs: &Observed,
@@ -89,12 +95,7 @@ fn creating_then_ready() {
     assert_eq!(cond(&s1, READY), ("False", "NodesNotReady"));
     assert_eq!(cond(&s1, PROGRESSING), ("True", "Creating"));
     assert_eq!(cond(&s1, DEGRADED), ("False", "AsExpected"));
-    let s2 = run(
-        &c,
-        &observed(&[true, true, true], healthy(3)),
-        Some(&s1),
-        20,
-    );
+    let s2 = run(&c, &all_ready(3), Some(&s1), 20);
     assert_eq!(cond(&s2, READY), ("True", "Ready"));
     assert_eq!(cond(&s2, PROGRESSING), ("False", "Reconciled"));
     assert_eq!(s2.observed_generation, Some(2));
@@ -111,7 +112,7 @@ fn creating_then_ready() {
 #[test]
 fn losing_a_ready_broker_is_degraded_and_recovering_is_ready() {
     let c = valid(3);
-    let ok = run(&c, &observed(&[true, true, true], healthy(3)), None, 10);
+    let ok = run(&c, &all_ready(3), None, 10);
     let lost = run(
         &c,
         &observed(&[true, false, true], healthy(3)),
@@ -120,12 +121,7 @@ fn losing_a_ready_broker_is_degraded_and_recovering_is_ready() {
     );
     assert_eq!(cond(&lost, DEGRADED), ("True", "NodesNotReady"));
     assert_eq!(cond(&lost, READY), ("False", "NodesNotReady"));
-    let back = run(
-        &c,
-        &observed(&[true, true, true], healthy(3)),
-        Some(&lost),
-        30,
-    );
+    let back = run(&c, &all_ready(3), Some(&lost), 30);
     assert_eq!(cond(&back, DEGRADED), ("False", "AsExpected"));
     assert_eq!(cond(&back, READY), ("True", "Ready"));
 }
@@ -180,7 +176,7 @@ fn ready_needs_registration_and_healthy_partitions() {
 #[test]
 fn invalid_spec_keeps_everything_and_says_why() {
     let c = valid(1);
-    let ok = run(&c, &observed(&[true], healthy(1)), None, 10);
+    let ok = run(&c, &all_ready(1), None, 10);
     let e = InvalidSpec(vec![crate::validate::FieldError {
         field: "spec.config.node.id".into(),
         message: "is set by the operator".into(),
@@ -205,7 +201,7 @@ fn paused_sets_progressing_false() {
 #[test]
 fn apply_failure_is_degraded_with_the_error() {
     let c = valid(1);
-    let mut s = run(&c, &observed(&[true], healthy(1)), None, 1);
+    let mut s = run(&c, &all_ready(1), None, 1);
     apply_failed(
         &mut s,
         "apply PersistentVolumeClaim data-t-broker-0: field is immutable",
@@ -250,7 +246,7 @@ fn metadata_version_is_read_from_finalized_features() {
     // Brokers that report no metadata.version leave the field unset.
     let none = run(&c, &with_features(&[("kraft.version", 1)]), Some(&known), 4);
     assert_eq!(none.metadata_version, None);
-    let fresh = run(&c, &observed(&[true], healthy(1)), None, 5);
+    let fresh = run(&c, &all_ready(1), None, 5);
     assert_eq!(fresh.metadata_version, None);
     assert!(
         !serde_json::to_string(&fresh)

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use tidewater_operator::build;
 use tidewater_operator::controller::{Context, reconcile};
 use tidewater_operator::metrics::Metrics;
+use tidewater_operator::render::parse_cluster;
 use tidewater_operator::runtime::{AdminSnapshot, AdminSource};
+use tidewater_operator::validate::{ValidatedCluster, validate};
 use tower_test::mock::{Handle, SendResponse};
 
 pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
@@ -112,6 +114,73 @@ impl Verifier {
         ));
     }
 
+    /// The reconcile's first read: the cluster's pods.
+    pub async fn list_pods(&mut self, pods: Vec<Value>) {
+        self.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
+            .await;
+    }
+
+    /// What every reconcile of a valid spec applies before pods: each node's
+    /// ConfigMap, both Services, each node's claim (`nodes` are pod names).
+    pub async fn apply_configs_services_and_claims(&mut self, nodes: &[&str]) {
+        for n in nodes {
+            self.apply(&core("configmaps", &format!("{n}-config")))
+                .await;
+        }
+        self.apply(&core("services", "t-brokers")).await;
+        self.apply(&core("services", "t-bootstrap")).await;
+        for n in nodes {
+            self.apply(&core("persistentvolumeclaims", &format!("data-{n}")))
+                .await;
+        }
+    }
+
+    /// DELETE of `path`, answered with success.
+    pub async fn delete(&mut self, path: &str) {
+        let (_, _, send) = self.expect(Method::DELETE, path).await;
+        send.send_response(ok(
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ));
+    }
+
+    /// The orphan sweep after apply: ConfigMaps (these `stale` ones exist and are
+    /// deleted), then Services and PodDisruptionBudgets (none left over).
+    pub async fn sweep_orphans(&mut self, stale_config_maps: &[&str]) {
+        let items = stale_config_maps
+            .iter()
+            .map(|n| json!({"metadata": {"name": n, "namespace": NS}}))
+            .collect();
+        self.list(
+            &format!("/api/v1/namespaces/{NS}/configmaps"),
+            "ConfigMapList",
+            items,
+        )
+        .await;
+        for n in stale_config_maps {
+            self.delete(&core("configmaps", n)).await;
+        }
+        self.list(
+            &format!("/api/v1/namespaces/{NS}/services"),
+            "ServiceList",
+            vec![],
+        )
+        .await;
+        self.list(
+            &format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"),
+            "PodDisruptionBudgetList",
+            vec![],
+        )
+        .await;
+    }
+
+    /// A patch of the `KafkaCluster` object itself (finalizer changes); returns the
+    /// patch body and answers with `echoed`.
+    pub async fn patch_cluster(&mut self, echoed: &Value) -> Value {
+        let (body, _, send) = self.expect(Method::PATCH, &cluster_path()).await;
+        send.send_response(ok(echoed));
+        body
+    }
+
     pub async fn event(&mut self, reason: &str) {
         let (body, _, send) = self
             .expect(
@@ -126,10 +195,7 @@ impl Verifier {
 
     pub async fn status(&mut self, cluster: &Value) -> Value {
         let (body, query, send) = self
-            .expect(
-                Method::PATCH,
-                &format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t/status"),
-            )
+            .expect(Method::PATCH, &format!("{}/status", cluster_path()))
             .await;
         assert!(query.contains("fieldManager=tidewater-operator"), "{query}");
         let mut echoed = cluster.clone();
@@ -188,6 +254,26 @@ pub fn cond<'a>(status: &'a Value, t: &str) -> &'a Value {
         .unwrap()
 }
 
+/// Path of the test's `KafkaCluster` `t`.
+pub fn cluster_path() -> String {
+    format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t")
+}
+
+/// `obj` (a `cluster_json`) as the operator validates it.
+pub fn validated(obj: &Value) -> ValidatedCluster {
+    validate(&parse_cluster(&serde_yaml::to_string(obj).unwrap()).unwrap()).unwrap()
+}
+
+/// An API server error answer (`Status` object) with `code` and `reason`.
+pub fn failure(code: u16, reason: &str, message: &str) -> Response<Body> {
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "reason": reason, "code": code, "message": message});
+    Response::builder()
+        .status(code)
+        .body(Body::from(serde_json::to_vec(&status).unwrap()))
+        .unwrap()
+}
+
 pub fn core(kind: &str, name: &str) -> String {
     format!("/api/v1/namespaces/{NS}/{kind}/{name}")
 }
@@ -196,7 +282,7 @@ pub fn pdb_path() -> String {
     format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/t-kafka")
 }
 
-pub fn ready_pod(c: &tidewater_operator::validate::ValidatedCluster, i: usize) -> Value {
+pub fn ready_pod(c: &ValidatedCluster, i: usize) -> Value {
     let mut pod = serde_json::to_value(build::pod::pod(c, &c.nodes[i])).unwrap();
     pod["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
     pod
