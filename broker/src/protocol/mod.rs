@@ -4,13 +4,17 @@
 //! Sans-IO: it takes and returns bytes. Deciding what to answer is the
 //! handlers' job; reading frames off sockets is the server's.
 
+mod fetch_frame;
 mod versions;
 
+pub use fetch_frame::{ResponseFrame, ZERO_COPY_MIN};
 pub use versions::{SUPPORTED_APIS, supported_range};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{
+    ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 /// A request ready for a handler.
 #[derive(Debug)]
@@ -90,10 +94,12 @@ pub fn decode_request_frame(frame: Bytes) -> Result<Decoded, DecodeError> {
         reason: e,
     };
     let mut buf = frame;
+    // `{:#}`: the codec's context and its cause ("...body: Tried to allocate ..."),
+    // so the log line says what was wrong with the frame.
     let header = RequestHeader::decode(&mut buf, api_key.request_header_version(version))
-        .map_err(|e| malformed(e.to_string()))?;
+        .map_err(|e| malformed(format!("{e:#}")))?;
     let body =
-        RequestKind::decode(api_key, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
+        RequestKind::decode(api_key, &mut buf, version).map_err(|e| malformed(format!("{e:#}")))?;
     Ok(Decoded::Request(Box::new(DecodedRequest {
         header,
         api_key,
@@ -137,5 +143,32 @@ pub fn encode_response(
     Ok(buf)
 }
 
+/// As [`encode_response`], consuming the body so that a Fetch response's record
+/// sets are not copied: they become chunks of the frame, written with one
+/// vectored write beside the encoded fields around them.
+pub fn encode_response_frame(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: ResponseKind,
+) -> Result<ResponseFrame, EncodeError> {
+    match body {
+        ResponseKind::Fetch(fetch) => {
+            let header_version = <FetchResponse as HeaderVersion>::header_version(version);
+            fetch_frame::encode_fetch(fetch, version, correlation_id, header_version).map_err(
+                |reason| EncodeError {
+                    api: api_key,
+                    version,
+                    reason,
+                },
+            )
+        }
+        other => encode_response(api_key, version, correlation_id, &other)
+            .map(|buf| ResponseFrame::single(buf.freeze())),
+    }
+}
+
+#[cfg(test)]
+mod fetch_frame_tests;
 #[cfg(test)]
 mod tests;

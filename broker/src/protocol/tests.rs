@@ -72,6 +72,42 @@ fn huge_array_counts_are_refused_not_allocated() {
     assert!(decode_request(&frame).is_err());
 }
 
+/// The frames in `broker/fuzz/regressions/decode_request.txt`: each line is a
+/// frame in hex, then the reason its refusal must give.
+pub(crate) fn fuzz_regressions() -> Vec<(Vec<u8>, &'static str)> {
+    include_str!("../../fuzz/regressions/decode_request.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (hex, reason) = l.split_once(' ').unwrap_or((l, ""));
+            let frame = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex frame"))
+                .collect();
+            (frame, reason.trim())
+        })
+        .collect()
+}
+
+#[test]
+fn fuzz_regressions_are_refused_for_the_recorded_reason() {
+    let frames = fuzz_regressions();
+    assert!(!frames.is_empty());
+    for (frame, expected) in frames {
+        // For a claimed count: refused by the patched codec's count check, not by
+        // running out of bytes after reserving room for every claimed element
+        // (with a lazily committing allocator that too ends in an error).
+        match decode_request(&frame) {
+            Err(e) => assert!(
+                e.to_string().contains(expected),
+                "{frame:02x?}: refused with \"{e}\", expected \"{expected}\""
+            ),
+            Ok(d) => panic!("{frame:02x?} decoded: {d:?}"),
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
