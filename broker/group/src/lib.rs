@@ -27,7 +27,10 @@
 //! [`GroupCoordinator::load_partition`] replays one after the broker became its
 //! leader, and [`GroupCoordinator::unload_partition`] gives one up when it lost the
 //! leadership. Groups of partitions not owned answer NOT_COORDINATOR;
-//! [`GroupCoordinator::owns_partition`] serves the broker's FindCoordinator.
+//! [`GroupCoordinator::owns_partition`] serves the broker's FindCoordinator. When
+//! replays run off the request path, use [`GroupCoordinator::load_partition_at_epoch`]
+//! / [`GroupCoordinator::unload_partition_at_epoch`] with the partition's leader
+//! epoch so a change that arrives late (older epoch) is ignored, as in Kafka.
 
 pub mod backend;
 pub mod config;

@@ -248,3 +248,25 @@ async fn single_node_coordinator_owns_every_partition_and_can_resign_one() {
     assert_eq!(fetched(&c, &other).await, (0, vec![6, -1, -1, -1, -1, -1]));
     assert_eq!(listed(&c).await, HashSet::from([other]));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_finishing_after_a_later_resignation_is_ignored() {
+    let log = Arc::new(MemoryLog::default());
+    let c = unowned(&log);
+    let partition = c.partition_for(GROUP);
+    assert!(c.load_partition_at_epoch(partition, 3, vec![]));
+    assert_eq!(commit_errors(&c, GROUP, &[(2, 42)]).await, vec![0]);
+    let records = log.partition(partition);
+
+    assert!(
+        !c.unload_partition_at_epoch(partition, 2),
+        "stale resignation"
+    );
+    assert_eq!(fetched(&c, GROUP).await.1[2], 42);
+    assert!(c.unload_partition_at_epoch(partition, 4));
+    assert!(!c.load_partition_at_epoch(partition, 3, records.clone()));
+    assert!(!c.owns_partition(partition));
+    assert_eq!(fetched(&c, GROUP).await.0, NOT_COORDINATOR);
+    assert!(c.load_partition_at_epoch(partition, 5, records));
+    assert_eq!(fetched(&c, GROUP).await, (0, vec![-1, -1, 42, -1, -1, -1]));
+}

@@ -6,7 +6,7 @@
 
 use super::GroupCoordinator;
 use crate::backend::OffsetsRecord;
-use crate::core::LoadStats;
+use crate::core::{Core, LoadStats, Unloaded};
 
 impl GroupCoordinator {
     /// Marks `__consumer_offsets` partitions as loading before their replay, so their
@@ -38,13 +38,45 @@ impl GroupCoordinator {
     /// after gets NOT_COORDINATOR. Must not be called from inside
     /// [`crate::OffsetsBackend::append`] (that runs under the coordinator's lock).
     pub fn unload_partition(&self, partition: i32) {
+        self.unload_with(|core| Some(core.unload_partition(partition)));
+    }
+
+    /// [`GroupCoordinator::load_partition`] for the leadership this broker won at
+    /// `leader_epoch` (the `__consumer_offsets` partition's leader epoch, Kafka's
+    /// coordinator epoch). Returns false, changing nothing, when a later leadership
+    /// change of the partition was already applied: replaying off the request path
+    /// can finish after the broker already lost the partition again.
+    pub fn load_partition_at_epoch(
+        &self,
+        partition: i32,
+        leader_epoch: i32,
+        records: Vec<OffsetsRecord>,
+    ) -> bool {
+        self.with_core(|inner, now| {
+            inner
+                .core
+                .load_partition_at_epoch(partition, leader_epoch, records, now)
+                .is_some()
+        })
+    }
+
+    /// [`GroupCoordinator::unload_partition`] for the leadership change at
+    /// `leader_epoch`; returns false, changing nothing, when it is stale.
+    pub fn unload_partition_at_epoch(&self, partition: i32, leader_epoch: i32) -> bool {
+        self.unload_with(|core| core.unload_partition_at_epoch(partition, leader_epoch))
+    }
+
+    fn unload_with(&self, unload: impl FnOnce(&mut Core) -> Option<Unloaded>) -> bool {
         self.ensure_driver();
         let mut inner = self.lock();
-        let unloaded = inner.core.unload_partition(partition);
+        let Some(unloaded) = unload(&mut inner.core) else {
+            return false;
+        };
         // First the answers the core shaped per member (its JoinGroup version) ...
         inner.run_effects(self.backend.as_ref(), &self.clock);
         // ... then whatever is left parked for these groups, and their timers.
         inner.forget_groups(&unloaded.groups);
+        true
     }
 
     /// Whether this coordinator leads and has loaded `partition` (so its groups are

@@ -154,6 +154,9 @@ pub struct Core {
     /// `__consumer_offsets` partitions this coordinator leads and has loaded; groups
     /// of any other partition answer NOT_COORDINATOR.
     owned: HashSet<i32>,
+    /// The latest leader epoch of each partition whose leadership change was
+    /// applied, so an older one arriving late is ignored.
+    leader_epochs: HashMap<i32, i32>,
     next_token: u64,
     effects: Vec<Effect>,
 }
@@ -180,6 +183,7 @@ impl Core {
             groups: HashMap::new(),
             loading: HashSet::new(),
             owned,
+            leader_epochs: HashMap::new(),
             next_token: 1,
             effects: Vec::new(),
         }

@@ -53,6 +53,52 @@ impl Core {
         }
     }
 
+    /// Kafka's `maybeUpdateCoordinatorEpoch`: whether a leadership change of
+    /// `partition` at `leader_epoch` is current (not older than one already applied),
+    /// recording it if so. Leadership changes can reach the coordinator out of order
+    /// when the broker replays a partition off its request path; a stale one is ignored.
+    pub fn accept_leader_epoch(&mut self, partition: i32, leader_epoch: i32) -> bool {
+        match self.leader_epochs.get(&partition) {
+            Some(&current) if leader_epoch < current => {
+                tracing::info!(
+                    partition,
+                    leader_epoch,
+                    current,
+                    "ignoring stale __consumer_offsets leadership change"
+                );
+                false
+            }
+            _ => {
+                self.leader_epochs.insert(partition, leader_epoch);
+                true
+            }
+        }
+    }
+
+    /// [`Core::load_partition`] for the leadership won at `leader_epoch`; `None` (and
+    /// nothing changed) if a later leadership change was already applied.
+    pub fn load_partition_at_epoch(
+        &mut self,
+        partition: i32,
+        leader_epoch: i32,
+        records: Vec<crate::backend::OffsetsRecord>,
+        now_ms: u64,
+    ) -> Option<super::LoadStats> {
+        self.accept_leader_epoch(partition, leader_epoch)
+            .then(|| self.load_partition(partition, records, now_ms))
+    }
+
+    /// [`Core::unload_partition`] for the leadership change at `leader_epoch`; `None`
+    /// (and nothing changed) if a later one was already applied.
+    pub fn unload_partition_at_epoch(
+        &mut self,
+        partition: i32,
+        leader_epoch: i32,
+    ) -> Option<Unloaded> {
+        self.accept_leader_epoch(partition, leader_epoch)
+            .then(|| self.unload_partition(partition))
+    }
+
     /// Resigns `partition`: every group stored in it leaves memory, and each member
     /// parked in JoinGroup or SyncGroup is answered NOT_COORDINATOR (queued as
     /// [`Effect::Join`] / [`Effect::Sync`]) so its client finds the new coordinator

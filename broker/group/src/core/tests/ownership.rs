@@ -346,3 +346,57 @@ fn unloading_a_partition_being_loaded_makes_it_not_owned() {
     assert!(!h.core.is_loading_partition(own));
     assert_eq!(h.heartbeat("m", 1), code::NOT_COORDINATOR);
 }
+
+#[test]
+fn stale_leadership_changes_are_ignored() {
+    let mut h = Harness::unowned(Harness::default_config());
+    let own = h.core.partition_for(GROUP);
+    assert!(
+        h.core
+            .load_partition_at_epoch(own, 5, vec![], h.now)
+            .is_some()
+    );
+    assert_eq!(
+        commit(&mut h, &commit_req(GROUP, &[(0, 9)])),
+        vec![code::NONE]
+    );
+    let records: Vec<_> = h.log.iter().map(|(_, r)| r.clone()).collect();
+
+    assert_eq!(
+        h.core.unload_partition_at_epoch(own, 4),
+        None,
+        "older epoch"
+    );
+    assert!(h.core.owns_partition(own));
+    assert_eq!(fetch(&h.core, GROUP), (code::NONE, vec![9, -1, -1]));
+
+    let unloaded = h
+        .core
+        .unload_partition_at_epoch(own, 6)
+        .expect("newer epoch");
+    assert_eq!(unloaded.groups, vec![GROUP.to_owned()]);
+    // The replay started for epoch 5 finishes after the resignation at epoch 6.
+    assert_eq!(
+        h.core
+            .load_partition_at_epoch(own, 5, records.clone(), h.now),
+        None
+    );
+    assert!(!h.core.owns_partition(own));
+    assert_eq!(fetch(&h.core, GROUP).0, code::NOT_COORDINATOR);
+
+    let stats = h
+        .core
+        .load_partition_at_epoch(own, 7, records, h.now)
+        .expect("newer epoch");
+    assert_eq!((stats.groups, stats.offsets), (1, 1));
+    assert_eq!(fetch(&h.core, GROUP), (code::NONE, vec![9, -1, -1]));
+    // Kafka applies a change at the same epoch (a resignation reported with it).
+    assert!(h.core.unload_partition_at_epoch(own, 7).is_some());
+    // Epochs are per partition.
+    let other = h.core.partition_for(&other_group(&h.core));
+    assert!(
+        h.core
+            .load_partition_at_epoch(other, 0, vec![], h.now)
+            .is_some()
+    );
+}
