@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tidewater_operator::runtime::local::process::is_alive;
+use tidewater_operator::status::metadata_version;
 
 use local_cluster::*;
 
@@ -28,6 +29,13 @@ fn single_broker_reaches_ready_serves_clients_and_down_leaves_nothing() {
     assert!(bootstrap.starts_with("127.0.0.1:"), "{bootstrap}");
     let out = clients(&bootstrap, "orders", 50, 1);
     assert!(out.contains("consumed 50"), "{out}");
+    // status.metadataVersion is what the broker reports in ApiVersions (absent when it
+    // reports no finalized metadata.version).
+    assert_eq!(
+        s.get("metadataVersion").and_then(Value::as_str),
+        metadata_version(&finalized_features(&bootstrap)).as_deref(),
+        "{s}"
+    );
     let pids = broker_pids(&s);
     assert_eq!(pids.len(), 1);
     c.down();

@@ -269,3 +269,18 @@ pub fn kill_9(pid: i32) {
         .unwrap();
     assert!(status.success());
 }
+
+/// Finalized features as the brokers at `bootstrap` report them (ApiVersions), read
+/// independently of the operator's reconcile loop.
+pub fn finalized_features(bootstrap: &str) -> std::collections::BTreeMap<String, i16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let admin = tidewater_client::AdminClient::connect(bootstrap)
+            .await
+            .unwrap();
+        admin.finalized_features().await.unwrap()
+    })
+}
