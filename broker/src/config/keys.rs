@@ -96,6 +96,8 @@ const ACCEPTED_KAFKA_KEYS: &[&str] = &[
     "leader.imbalance.check.interval.seconds",
     "controlled.shutdown.enable",
     "inter.broker.protocol.version",
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
 ];
 
 /// Whether the broker knows `key` (unknown keys get a startup warning).
@@ -106,7 +108,13 @@ pub fn is_known_broker_key(key: &str) -> bool {
 /// Keys that IncrementalAlterConfigs / AlterConfigs may set as dynamic broker
 /// configs: Kafka's cluster-wide dynamic log defaults.
 pub fn is_dynamic_broker_key(key: &str) -> bool {
-    LOG_KEYS.contains(&key) || key == "message.max.bytes"
+    LOG_KEYS.contains(&key)
+        || matches!(
+            key,
+            "message.max.bytes"
+                | "leader.replication.throttled.rate"
+                | "follower.replication.throttled.rate"
+        )
 }
 
 /// The broker-level synonym that supplies a topic config's default, as listed by

@@ -142,11 +142,31 @@ fn read_all(
             }
             FetchKind::Records { fetch_offset } => {
                 let leo = answer.log_end_offset;
+                let in_sync = replica.lock().role.isr_contains(w.fetch.replica_id);
+                let now = crate::state::mono_ms();
+                let throttled = broker
+                    .replicas
+                    .leader_quota()
+                    .is_throttled(&w.topic, w.partition)
+                    && !in_sync;
+                // Kafka's shouldLeaderThrottle: out-of-sync throttled replicas get nothing
+                // while the leader's throttled traffic is above the quota.
+                if throttled && broker.replicas.leader_quota().is_quota_exceeded(now) {
+                    out.push(pd);
+                    continue;
+                }
                 let limit = w.max_bytes.min(max_bytes.saturating_sub(total));
                 if fetch_offset < leo && (limit > 0 || total == 0) {
                     match replica.log.read(fetch_offset, limit, leo, total == 0) {
                         Ok(r) => {
                             total += r.records.len();
+                            if throttled {
+                                broker
+                                    .replicas
+                                    .leader_quota()
+                                    .record(r.records.len() as u64, now);
+                                broker.metrics.throttled_bytes(r.records.len() as u64);
+                            }
                             broker
                                 .metrics
                                 .replication_bytes_out(&w.topic, r.records.len() as u64);

@@ -254,6 +254,10 @@ impl Metrics {
         self.replication.bytes_out(topic, bytes);
     }
 
+    pub fn throttled_bytes(&self, bytes: u64) {
+        self.replication.throttled(bytes);
+    }
+
     pub fn isr_shrink(&self) {
         self.replication.isr_shrink();
     }

@@ -15,11 +15,17 @@ pub struct ReplicationMetrics {
     isr_expands: IntCounter,
     replication_bytes_in: IntCounterVec,
     replication_bytes_out: IntCounterVec,
+    throttled_bytes: IntCounter,
 }
 
 impl ReplicationMetrics {
     pub fn new(r: &Registry) -> Self {
         Self {
+            throttled_bytes: total(
+                r,
+                "kafka_server_replication_throttled_bytes_total",
+                "Replication bytes sent or received under a replication throttle",
+            ),
             under_min_isr: gauge(
                 r,
                 "kafka_server_replicamanager_underminisrpartitioncount",
@@ -71,6 +77,10 @@ impl ReplicationMetrics {
 
     pub fn isr_expand(&self) {
         self.isr_expands.inc();
+    }
+
+    pub fn throttled(&self, bytes: u64) {
+        self.throttled_bytes.inc_by(bytes);
     }
 
     pub fn bytes_in(&self, topic: &str, bytes: u64) {

@@ -10,6 +10,7 @@ use tidewater_quorum::image::MetadataImage;
 use tidewater_quorum::records::{NO_LEADER, PartitionRecord};
 use tidewater_replication::{
     CommittedPartition, FollowerInit, FollowerState, LeaderConfig, LeaderInit, LeaderState,
+    ThrottledReplicas,
 };
 use tidewater_storage::TopicPartition;
 use tracing::{info, warn};
@@ -35,6 +36,7 @@ impl Broker {
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
         for topic in image.topics_by_id.values() {
             let config = self.topic_log_config(&image_topic_configs(image, &topic.name));
+            self.update_throttled_replicas(&topic.name, &config);
             for (&index, record) in &topic.partitions {
                 if !record.replicas.contains(&node) {
                     continue;
@@ -83,6 +85,30 @@ impl Broker {
         }
         self.sync_fetchers(image);
         self.notifier.notify();
+    }
+
+    /// Applies a topic's `*.replication.throttled.replicas` to this broker's quotas.
+    fn update_throttled_replicas(&self, topic: &str, config: &tidewater_storage::LogConfig) {
+        let node = self.config.node_id;
+        for (value, quota) in [
+            (
+                &config.leader_replication_throttled_replicas,
+                &self.replicas.leader_quota,
+            ),
+            (
+                &config.follower_replication_throttled_replicas,
+                &self.replicas.follower_quota,
+            ),
+        ] {
+            let parsed = ThrottledReplicas::parse(value, node).unwrap_or_else(|e| {
+                warn!(topic, error = %e, "ignoring an invalid throttled replicas list");
+                None
+            });
+            quota
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_throttled(topic, parsed);
+        }
     }
 
     /// Makes `partition` leader, follower or offline as `record` says.

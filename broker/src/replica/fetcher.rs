@@ -167,6 +167,12 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             }
         }
         let Some(c) = conn.as_ref() else { continue };
+        let fetches = unthrottled(&broker, fetches);
+        if fetches.is_empty() && epoch_queries.is_empty() {
+            // Every partition is throttled right now: let the quota window move on.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
         let ok = if !epoch_queries.is_empty() {
             offsets_for_epochs(&broker, c, &epoch_queries).await
         } else {
@@ -182,6 +188,34 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             }
         }
     }
+}
+
+/// Kafka's shouldFollowerThrottle: out-of-sync replicas of throttled partitions sit
+/// out a round while this broker's throttled fetch rate is above the quota.
+fn unthrottled(
+    broker: &Broker,
+    fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
+) -> Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)> {
+    let Some(cluster) = &broker.cluster else {
+        return fetches;
+    };
+    let node = broker.config.node_id;
+    let image = cluster.image();
+    let now = crate::state::mono_ms();
+    let mut quota = broker.replicas.follower_quota();
+    let exceeded = quota.is_quota_exceeded(now);
+    fetches
+        .into_iter()
+        .filter(|(p, _)| {
+            if !exceeded || !quota.is_throttled(&p.tp.topic, p.tp.partition) {
+                return true;
+            }
+            image
+                .topic(&p.tp.topic)
+                .and_then(|t| t.partitions.get(&p.tp.partition))
+                .is_some_and(|r| r.isr.contains(&node))
+        })
+        .collect()
 }
 
 fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
@@ -293,11 +327,14 @@ fn on_response(
         } => {
             if !records.is_empty() {
                 match log.append_as_follower(&records) {
-                    Ok(info) => {
-                        broker
-                            .metrics
-                            .replication_bytes_in(&p.tp.topic, records.len() as u64);
-                        let _ = info;
+                    Ok(_) => {
+                        let bytes = records.len() as u64;
+                        broker.metrics.replication_bytes_in(&p.tp.topic, bytes);
+                        let mut quota = broker.replicas.follower_quota();
+                        if quota.is_throttled(&p.tp.topic, p.tp.partition) {
+                            quota.record(bytes, crate::state::mono_ms());
+                            broker.metrics.throttled_bytes(bytes);
+                        }
                     }
                     Err(e) => {
                         warn!(tp = %p.tp, error = %e, "follower append failed");

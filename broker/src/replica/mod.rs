@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tidewater_replication::{
     FollowerState, LeaderEpochCache, LeaderState, ProduceCompletion, ReplicaError,
+    ReplicationQuota, ReplicationQuotaConfig,
 };
 use tidewater_storage::{Log, TopicPartition};
 use tokio::sync::oneshot;
@@ -33,6 +34,11 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether `replica` is in the leader's ISR (false when not leader).
+    pub fn isr_contains(&self, replica: i32) -> bool {
+        matches!(self, Role::Leader(l) if l.isr().contains(&replica))
+    }
+
     pub fn leader_epoch(&self) -> i32 {
         match self {
             Role::Leader(l) => l.leader_epoch(),
@@ -110,15 +116,58 @@ impl PartitionInner {
 }
 
 /// Every local replica plus the fetchers that feed the followers.
-#[derive(Default)]
 pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// One fetcher per leader broker.
     fetchers: Mutex<HashMap<i32, FetcherHandle>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// `leader.replication.throttled.rate` over `leader.replication.throttled.replicas`.
+    pub leader_quota: Mutex<ReplicationQuota>,
+    /// `follower.replication.throttled.rate` over `follower.replication.throttled.replicas`.
+    pub follower_quota: Mutex<ReplicationQuota>,
+}
+
+impl Default for ReplicaManager {
+    fn default() -> Self {
+        // Kafka's defaults (11 windows of 1 s) are always valid.
+        let quota = || {
+            ReplicationQuota::new(ReplicationQuotaConfig::default())
+                .unwrap_or_else(|_| unreachable_quota())
+        };
+        Self {
+            partitions: RwLock::default(),
+            fetchers: Mutex::default(),
+            tasks: Mutex::default(),
+            leader_quota: Mutex::new(quota()),
+            follower_quota: Mutex::new(quota()),
+        }
+    }
+}
+
+/// A one-window quota, used only if Kafka's defaults were ever refused.
+fn unreachable_quota() -> ReplicationQuota {
+    let config = ReplicationQuotaConfig {
+        window_num: 2,
+        window_size_seconds: 1,
+        ..ReplicationQuotaConfig::default()
+    };
+    match ReplicationQuota::new(config) {
+        Ok(q) => q,
+        Err(e) => panic!("replication quota config {config:?} refused: {e}"),
+    }
 }
 
 impl ReplicaManager {
+    pub fn leader_quota(&self) -> std::sync::MutexGuard<'_, ReplicationQuota> {
+        self.leader_quota.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn follower_quota(&self) -> std::sync::MutexGuard<'_, ReplicationQuota> {
+        self.follower_quota
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions
             .read()

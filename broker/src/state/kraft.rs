@@ -72,6 +72,25 @@ impl Broker {
     /// Re-derives log defaults when the dynamic broker configs in the image changed.
     pub(crate) fn refresh_dynamic_configs(&self, image: &MetadataImage) {
         let dynamic = dynamic_broker_configs(image, self.config.node_id);
+        let rate = |key: &str| {
+            dynamic
+                .get(key)
+                .or_else(|| self.config.static_props.get(key))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|r| *r < i64::MAX as u64)
+        };
+        let (leader_rate, follower_rate) = (
+            rate("leader.replication.throttled.rate"),
+            rate("follower.replication.throttled.rate"),
+        );
+        if self.replicas.leader_quota().quota() != leader_rate {
+            info!(rate = ?leader_rate, "leader.replication.throttled.rate");
+            self.replicas.leader_quota().update_quota(leader_rate);
+        }
+        if self.replicas.follower_quota().quota() != follower_rate {
+            info!(rate = ?follower_rate, "follower.replication.throttled.rate");
+            self.replicas.follower_quota().update_quota(follower_rate);
+        }
         let mut last = self.last_dynamic.lock().unwrap_or_else(|p| p.into_inner());
         if *last == dynamic {
             return;

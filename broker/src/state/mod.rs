@@ -181,7 +181,14 @@ impl Broker {
             notifier: notifier.clone(),
             replicas: cluster.as_ref().map(|_| (config.node_id, replicas.clone())),
         });
-        let groups = GroupCoordinator::new(
+        // KRaft: groups are served only for `__consumer_offsets` partitions this broker
+        // leads (loaded as leadership arrives); a single node leads them all.
+        let new_coordinator = if cluster.is_some() {
+            GroupCoordinator::new_unowned
+        } else {
+            GroupCoordinator::new
+        };
+        let groups = new_coordinator(
             GroupConfig {
                 initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
                 min_session_timeout_ms: config.group_min_session_timeout_ms,

@@ -157,7 +157,40 @@ pub(super) const KEYS: &[(&str, &str, Setter)] = &[
         c.preallocate = parse_bool(v)?;
         Ok(())
     }),
+    (
+        "leader.replication.throttled.replicas",
+        "leader.replication.throttled.replicas",
+        |c, v| {
+            c.leader_replication_throttled_replicas = throttled_replicas(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "follower.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+        |c, v| {
+            c.follower_replication_throttled_replicas = throttled_replicas(v)?;
+            Ok(())
+        },
+    ),
 ];
+
+/// Kafka's `ThrottledReplicaListValidator`: empty, `*`, or `partition:broker` pairs.
+fn throttled_replicas(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let ok = v.is_empty()
+        || v == "*"
+        || v.split(',').all(|item| {
+            item.trim().split_once(':').is_some_and(|(p, b)| {
+                p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+            })
+        });
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err("must be the wildcard (*) or a list of replicas in the form [partitionId]:[brokerId],[partitionId]:[brokerId],...".into())
+    }
+}
 
 pub(super) fn topic_setter(key: &str) -> Result<Setter, ConfigError> {
     KEYS.iter()

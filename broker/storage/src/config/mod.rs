@@ -98,6 +98,11 @@ pub struct LogConfig {
     pub segment_jitter_ms: i64,
     /// `preallocate`: accepted and reported; segment files grow as written.
     pub preallocate: bool,
+    /// `leader.replication.throttled.replicas`: `*` or `partition:broker,...` (empty =
+    /// none). Read by the replication layer's quotas; validated here.
+    pub leader_replication_throttled_replicas: String,
+    /// `follower.replication.throttled.replicas`, same format.
+    pub follower_replication_throttled_replicas: String,
 }
 
 impl Default for LogConfig {
@@ -126,6 +131,8 @@ impl Default for LogConfig {
             unclean_leader_election_enable: false,
             segment_jitter_ms: 0,
             preallocate: false,
+            leader_replication_throttled_replicas: String::new(),
+            follower_replication_throttled_replicas: String::new(),
         }
     }
 }
@@ -254,6 +261,14 @@ impl LogConfig {
             ),
             ("min.insync.replicas", self.min_insync_replicas.to_string()),
             ("preallocate", self.preallocate.to_string()),
+            (
+                "leader.replication.throttled.replicas",
+                self.leader_replication_throttled_replicas.clone(),
+            ),
+            (
+                "follower.replication.throttled.replicas",
+                self.follower_replication_throttled_replicas.clone(),
+            ),
             ("retention.bytes", self.retention_bytes.to_string()),
             ("retention.ms", self.retention_ms.to_string()),
             ("segment.bytes", self.segment_bytes.to_string()),
