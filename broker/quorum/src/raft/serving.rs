@@ -161,7 +161,10 @@ pub(crate) fn quorum_info(
                 let matched = m.replication.as_ref().and_then(|r| r.get(&id));
                 ReplicaProgress {
                     replica_id: to_i32(id),
-                    log_end_offset: matched.map_or(-1, |l| index(l.as_ref())),
+                    // No matched entry yet (a voter still being caught up): unknown.
+                    log_end_offset: matched
+                        .and_then(Option::as_ref)
+                        .map_or(-1, |l| l.index as i64),
                     last_fetch_ms_ago: last_ack(id).map_or(-1, ms),
                 }
             }

@@ -1,6 +1,6 @@
 //! A three-voter quorum of `QuorumController`s on 127.0.0.1 free ports, for the RPC
-//! and metadata-following tests. Voter 1 has a long election timeout, so it starts as a
-//! follower: a client trying voters in id order meets a follower first.
+//! and metadata-following tests. Voter 1 has a long election timeout, so once it is a
+//! follower it stays one: a client trying voters in id order then meets a follower first.
 
 // Test helpers outside `#[test]` fns: a failed setup step should panic the test.
 #![allow(clippy::unwrap_used, dead_code)]
