@@ -270,3 +270,40 @@ async fn a_replay_finishing_after_a_later_resignation_is_ignored() {
     assert!(c.load_partition_at_epoch(partition, 5, records));
     assert_eq!(fetched(&c, GROUP).await, (0, vec![-1, -1, 42, -1, -1, -1]));
 }
+
+/// A backend that asks the coordinator about ownership from inside its append, as a
+/// broker checking leadership there would.
+#[derive(Default)]
+struct AskingLog {
+    coordinator: std::sync::OnceLock<std::sync::Weak<GroupCoordinator>>,
+    answers: std::sync::Mutex<Vec<(bool, bool)>>,
+}
+
+impl tidewater_group::OffsetsBackend for AskingLog {
+    fn append(&self, partition: i32, _: Vec<tidewater_group::OffsetsRecord>) -> Result<(), i16> {
+        if let Some(c) = self.coordinator.get().and_then(std::sync::Weak::upgrade) {
+            let answer = (
+                c.owns_partition(partition),
+                c.is_loading_partition(partition),
+            );
+            lock(&self.answers).push(answer);
+        }
+        Ok(())
+    }
+
+    fn topic_partition_exists(&self, _: &str, _: i32) -> bool {
+        true
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ownership_can_be_asked_from_inside_an_append() {
+    let log = Arc::new(AskingLog::default());
+    let c = GroupCoordinator::new_unowned(GroupConfig::default(), log.clone());
+    assert!(log.coordinator.set(Arc::downgrade(&c)).is_ok());
+    let partition = c.partition_for(GROUP);
+    c.load_partition(partition, vec![]);
+    // The append runs under the coordinator's lock; asking there must not deadlock.
+    assert_eq!(commit_errors(&c, GROUP, &[(0, 1)]).await, vec![0]);
+    assert_eq!(*lock(&log.answers), vec![(true, false)]);
+}

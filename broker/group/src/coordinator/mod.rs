@@ -48,6 +48,9 @@ pub struct GroupCoordinator {
     /// Kept outside the lock so `partition_for` never waits (or deadlocks when
     /// called from inside a backend append).
     offsets_topic_partitions: i32,
+    /// Which partitions are owned or loading, readable without the lock for the
+    /// same reasons.
+    ownership: ownership::OwnershipView,
     inner: Mutex<Inner>,
     clock: Clock,
     /// Wakes the timer task when a timer is armed (it may need to fire sooner).
@@ -76,9 +79,11 @@ impl GroupCoordinator {
     fn build(core: Core, backend: Arc<dyn OffsetsBackend>) -> Arc<Self> {
         let clock = Clock::new();
         let offsets_topic_partitions = core.config().offsets_topic_partitions;
+        let ownership = ownership::OwnershipView::of(&core);
         let coordinator = Arc::new_cyclic(|this| Self {
             backend,
             offsets_topic_partitions,
+            ownership,
             inner: Mutex::new(Inner::new(core, clock.now_ms())),
             clock,
             wake: Arc::new(Notify::new()),

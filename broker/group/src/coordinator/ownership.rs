@@ -2,17 +2,67 @@
 //! it: replaying a partition when this broker becomes its leader (Kafka's
 //! `GroupCoordinator.onElection`) and giving it up when it stops being the leader
 //! (`onResignation`). The rules live in the core (`core::ownership`); this shell
-//! only completes parked calls and cancels timers of the groups that left.
+//! only completes parked calls and cancels timers of the groups that left, and
+//! keeps a lock-free view of ownership for FindCoordinator.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::GroupCoordinator;
 use crate::backend::OffsetsRecord;
 use crate::core::{Core, LoadStats, Unloaded};
 
+const OWNED: u8 = 1;
+const LOADING: u8 = 2;
+
+/// Each partition's ownership as of the last change, readable without the core's
+/// lock: that lock is held across `__consumer_offsets` appends (disk, replication),
+/// and FindCoordinator must neither wait for them nor deadlock when asked from
+/// inside one. Written only under the core's lock, right after the core changed.
+pub(super) struct OwnershipView {
+    states: Box<[AtomicU8]>,
+}
+
+impl OwnershipView {
+    pub(super) fn of(core: &Core) -> Self {
+        let partitions = core.config().offsets_topic_partitions.max(1);
+        let view = Self {
+            states: (0..partitions).map(|_| AtomicU8::new(0)).collect(),
+        };
+        view.refresh(core);
+        view
+    }
+
+    fn refresh(&self, core: &Core) {
+        for (partition, state) in (0..).zip(self.states.iter()) {
+            let owned = if core.owns_partition(partition) {
+                OWNED
+            } else {
+                0
+            };
+            let loading = if core.is_loading_partition(partition) {
+                LOADING
+            } else {
+                0
+            };
+            state.store(owned | loading, Ordering::Release);
+        }
+    }
+
+    fn has(&self, partition: i32, flag: u8) -> bool {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.states.get(p))
+            .is_some_and(|state| state.load(Ordering::Acquire) & flag != 0)
+    }
+}
+
 impl GroupCoordinator {
     /// Marks `__consumer_offsets` partitions as loading before their replay, so their
     /// groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile (optional).
     pub fn begin_loading(&self, partitions: impl IntoIterator<Item = i32>) {
-        self.lock().core.begin_loading(partitions);
+        let mut inner = self.lock();
+        inner.core.begin_loading(partitions);
+        self.ownership.refresh(&inner.core);
     }
 
     /// Replays one `__consumer_offsets` partition's records (in offset order) at startup,
@@ -24,8 +74,11 @@ impl GroupCoordinator {
     /// served from then on. The caller reads the partition's records up to its end
     /// first, as Kafka's loader does, so no committed offset is missed.
     pub fn load_partition(&self, partition: i32, records: Vec<OffsetsRecord>) {
-        let _: LoadStats =
-            self.with_core(|inner, now| inner.core.load_partition(partition, records, now));
+        let _: LoadStats = self.with_core(|inner, now| {
+            let stats = inner.core.load_partition(partition, records, now);
+            self.ownership.refresh(&inner.core);
+            stats
+        });
     }
 
     /// Resigns a `__consumer_offsets` partition (Kafka's `onResignation`), called when
@@ -53,10 +106,11 @@ impl GroupCoordinator {
         records: Vec<OffsetsRecord>,
     ) -> bool {
         self.with_core(|inner, now| {
-            inner
+            let loaded = inner
                 .core
-                .load_partition_at_epoch(partition, leader_epoch, records, now)
-                .is_some()
+                .load_partition_at_epoch(partition, leader_epoch, records, now);
+            self.ownership.refresh(&inner.core);
+            loaded.is_some()
         })
     }
 
@@ -72,6 +126,7 @@ impl GroupCoordinator {
         let Some(unloaded) = unload(&mut inner.core) else {
             return false;
         };
+        self.ownership.refresh(&inner.core);
         // First the answers the core shaped per member (its JoinGroup version) ...
         inner.run_effects(self.backend.as_ref(), &self.clock);
         // ... then whatever is left parked for these groups, and their timers.
@@ -81,15 +136,17 @@ impl GroupCoordinator {
 
     /// Whether this coordinator leads and has loaded `partition` (so its groups are
     /// served here). Single-node coordinators own every partition from the start.
+    /// Never waits for the coordinator's lock, which appends hold, so it may be
+    /// asked from anywhere, even from inside [`crate::OffsetsBackend::append`].
     pub fn owns_partition(&self, partition: i32) -> bool {
-        self.lock().core.owns_partition(partition)
+        self.ownership.has(partition, OWNED)
     }
 
     /// Whether `partition` is marked by [`GroupCoordinator::begin_loading`] and not
     /// replayed yet (its groups answer COORDINATOR_LOAD_IN_PROGRESS). FindCoordinator
     /// should name this broker for such a partition too, as Kafka does: the client
-    /// then retries here until the load completes.
+    /// then retries here until the load completes. Never waits for the lock either.
     pub fn is_loading_partition(&self, partition: i32) -> bool {
-        self.lock().core.is_loading_partition(partition)
+        self.ownership.has(partition, LOADING)
     }
 }
