@@ -3,6 +3,7 @@
 //! order (one at a time, as Kafka mutes a channel while a request is in flight).
 //! Any framing or decoding failure closes only this connection, with a log line.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,12 +12,14 @@ use bytes::BytesMut;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, broadcast};
 use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Reply, RequestContext};
-use crate::protocol::{Decoded, decode_request_frame, encode_response};
+use crate::protocol::{
+    Decoded, ResponseFrame, decode_request_frame, encode_response, encode_response_frame,
+};
 use crate::state::Broker;
 
 /// Limits shared by all connections.
@@ -138,8 +141,8 @@ async fn run(
                 );
                 match reply {
                     Reply::Respond(body) => {
-                        let out = encode_response(api, version, correlation_id, &body)?;
-                        write_half.write_all(&out).await?;
+                        let frame = encode_response_frame(api, version, correlation_id, *body)?;
+                        write_frame(&mut write_half, &frame).await?;
                     }
                     Reply::Silent => {}
                     Reply::Close => return Err(ConnectionError::AcksZeroFailure(api)),
@@ -161,6 +164,36 @@ async fn read_frame(
         if (&mut *reader).take(want).read_buf(frame).await? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
+    }
+    Ok(())
+}
+
+/// Writes every chunk of `frame`, as few `writev`s as the socket allows.
+async fn write_frame(out: &mut OwnedWriteHalf, frame: &ResponseFrame) -> std::io::Result<()> {
+    /// iovecs per call: well under IOV_MAX, more than a fetch of many partitions needs.
+    const MAX_IOV: usize = 64;
+    let chunks = frame.chunks();
+    if let [only] = chunks {
+        return out.write_all(only).await;
+    }
+    // Position: the chunk being written and how much of it already went out.
+    let (mut chunk, mut offset) = (0, 0);
+    while chunk < chunks.len() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&chunks[chunk][offset..])
+            .chain(chunks[chunk + 1..].iter().map(|c| &c[..]))
+            .take(MAX_IOV)
+            .map(IoSlice::new)
+            .collect();
+        let mut written = out.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while chunk < chunks.len() && written >= chunks[chunk].len() - offset {
+            written -= chunks[chunk].len() - offset;
+            chunk += 1;
+            offset = 0;
+        }
+        offset += written;
     }
     Ok(())
 }
