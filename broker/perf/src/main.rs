@@ -7,6 +7,7 @@
 
 mod consume;
 mod produce;
+mod sink;
 mod stats;
 mod throttle;
 
@@ -40,6 +41,10 @@ pub enum PerfError {
         total: u64,
         first: String,
     },
+    #[error("sink: {0}")]
+    Sink(#[from] sink::SinkError),
+    #[error("sink: {0}")]
+    Io(#[from] std::io::Error),
     #[error("bad --producer-prop/--consumer-prop {0:?}: expected key=value")]
     BadProp(String),
 }
@@ -76,6 +81,23 @@ enum Command {
         /// Seed of the payload bytes.
         #[arg(long, default_value_t = 0x7469_6465)]
         seed: u64,
+    },
+    /// A Kafka endpoint that acknowledges produces and serves fetches from memory,
+    /// storing nothing: run produce/consume against it to measure the client's
+    /// own ceiling on this machine (a measurement aid, not a broker).
+    Sink {
+        /// Address to listen on; port 0 picks a free one (printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Partitions every topic is said to have.
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        /// Value bytes per record of the fetched template batch.
+        #[arg(long, default_value_t = 1024)]
+        record_size: usize,
+        /// Records per fetched template batch.
+        #[arg(long, default_value_t = 64)]
+        batch_records: usize,
     },
     /// Consume records from the beginning of a topic and report throughput.
     Consume {
@@ -138,6 +160,24 @@ fn parse_props(raw: &[String]) -> Result<Vec<(String, String)>, PerfError> {
 
 fn run(cli: Cli) -> Result<(), PerfError> {
     match cli.command {
+        Command::Sink {
+            listen,
+            partitions,
+            record_size,
+            batch_records,
+        } => {
+            let listener = std::net::TcpListener::bind(&listen)?;
+            let local = listener.local_addr()?;
+            let model = sink::SinkModel::new(
+                local.ip().to_string(),
+                i32::from(local.port()),
+                partitions,
+                record_size,
+                batch_records,
+            )?;
+            sink::serve(listener, model)?;
+            Ok(())
+        }
         Command::Produce {
             bootstrap,
             topic,
