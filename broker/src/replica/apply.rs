@@ -216,20 +216,21 @@ impl Broker {
         let is_leader = matches!(inner.role, Role::Leader(_));
         drop(inner);
         if partition.tp.topic == OFFSETS_TOPIC && was_leader != is_leader {
-            self.offsets_leadership_changed(partition.tp.partition, is_leader);
+            self.offsets_leadership_changed(partition.tp.partition, is_leader, record.leader_epoch);
         }
     }
 
     /// Stops and deletes a replica that is no longer ours.
     fn drop_replica(self: &Arc<Self>, partition: &Arc<Partition>, why: &str) {
-        let was_leader = {
+        let (was_leader, epoch) = {
             let mut inner = partition.lock();
             let was = matches!(inner.role, Role::Leader(_));
+            let epoch = inner.role.leader_epoch();
             resign(&mut inner);
-            was
+            (was, epoch)
         };
         if partition.tp.topic == OFFSETS_TOPIC && was_leader {
-            self.offsets_leadership_changed(partition.tp.partition, false);
+            self.offsets_leadership_changed(partition.tp.partition, false, epoch.saturating_add(1));
         }
         self.replicas.remove(&partition.tp);
         info!(tp = %partition.tp, why, "removing replica and its log");

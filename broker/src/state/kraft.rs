@@ -108,20 +108,27 @@ impl Broker {
 
     /// The group coordinator follows `__consumer_offsets` leadership (Kafka's
     /// onElection / onResignation).
-    pub(crate) fn offsets_leadership_changed(&self, partition: i32, leader: bool) {
+    pub(crate) fn offsets_leadership_changed(
+        &self,
+        partition: i32,
+        leader: bool,
+        leader_epoch: i32,
+    ) {
         if leader {
             info!(
                 partition,
-                "loading group metadata of {OFFSETS_TOPIC} partition"
+                leader_epoch, "loading group metadata of {OFFSETS_TOPIC} partition"
             );
             let records = read_partition(&self.logs, partition);
-            self.groups.load_partition(partition, records);
+            self.groups
+                .load_partition_at_epoch(partition, leader_epoch, records);
         } else {
             info!(
                 partition,
-                "unloading group metadata of {OFFSETS_TOPIC} partition"
+                leader_epoch, "unloading group metadata of {OFFSETS_TOPIC} partition"
             );
-            self.groups.unload_partition(partition);
+            self.groups
+                .unload_partition_at_epoch(partition, leader_epoch);
         }
     }
 
