@@ -28,7 +28,7 @@ fn gid(group: &str) -> GroupId {
 }
 
 /// A group id stored in a different `__consumer_offsets` partition than [`GROUP`].
-fn other_group(core: &Core) -> String {
+pub(super) fn other_group(core: &Core) -> String {
     let own = core.partition_for(GROUP);
     (0..)
         .map(|i| format!("other-{i}"))
@@ -37,7 +37,7 @@ fn other_group(core: &Core) -> String {
 }
 
 /// A simple consumer's commit (generation -1) of `offsets` on topic "t".
-fn commit_req(group: &str, offsets: &[(i32, i64)]) -> OffsetCommitRequest {
+pub(super) fn commit_req(group: &str, offsets: &[(i32, i64)]) -> OffsetCommitRequest {
     OffsetCommitRequest::default()
         .with_group_id(gid(group))
         .with_generation_id_or_member_epoch(-1)
@@ -59,7 +59,7 @@ fn commit_req(group: &str, offsets: &[(i32, i64)]) -> OffsetCommitRequest {
 }
 
 /// Commits through the harness's log; returns every partition's error code.
-fn commit(h: &mut Harness, req: &OffsetCommitRequest) -> Vec<i16> {
+pub(super) fn commit(h: &mut Harness, req: &OffsetCommitRequest) -> Vec<i16> {
     let response = match h.core.offset_commit(req, 8, h.now, &exists) {
         CommitPlan::Done(r) => r,
         CommitPlan::Persist {
@@ -79,7 +79,7 @@ fn commit(h: &mut Harness, req: &OffsetCommitRequest) -> Vec<i16> {
 }
 
 /// OffsetFetch v7 of partitions 0-2 of "t": (top-level error, offsets).
-fn fetch(core: &Core, group: &str) -> (i16, Vec<i64>) {
+pub(super) fn fetch(core: &Core, group: &str) -> (i16, Vec<i64>) {
     let req = OffsetFetchRequest::default()
         .with_group_id(gid(group))
         .with_topics(Some(vec![

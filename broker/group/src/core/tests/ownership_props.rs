@@ -6,21 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetFetchRequest};
-use kafka_protocol::protocol::StrBytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
-use super::harness::{GROUP, Harness, topic};
-use crate::core::{CommitPlan, code};
+use super::harness::{GROUP, Harness};
+use super::ownership::{commit, commit_req, fetch, other_group};
+use crate::core::code;
 
 /// Reloads that brought committed offsets back: the property must not be vacuous.
 static RESTORED: AtomicUsize = AtomicUsize::new(0);
 
+/// Partitions of topic "t" committed to: the ones [`fetch`] reads.
 const TOPIC_PARTITIONS: i32 = 3;
 
 #[derive(Debug, Clone)]
@@ -42,60 +38,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn commit(h: &mut Harness, group: &str, p: i32, offset: i64) -> i16 {
-    let req = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
-        .with_generation_id_or_member_epoch(-1)
-        .with_retention_time_ms(-1)
-        .with_topics(vec![
-            OffsetCommitRequestTopic::default()
-                .with_name(topic("t"))
-                .with_partitions(vec![
-                    OffsetCommitRequestPartition::default()
-                        .with_partition_index(p)
-                        .with_committed_offset(offset),
-                ]),
-        ]);
-    let response = match h.core.offset_commit(&req, 8, h.now, &|_, _| true) {
-        CommitPlan::Done(r) => r,
-        CommitPlan::Persist {
-            partition,
-            records,
-            pending,
-        } => {
-            let result = h.append(partition, records);
-            h.core.complete_commit(pending, result)
-        }
-    };
-    response.topics[0].partitions[0].error_code
-}
-
-/// (error, offset of every topic partition) as OffsetFetch v7 answers.
-fn fetch(h: &Harness, group: &str) -> (i16, Vec<i64>) {
-    let req = OffsetFetchRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
-        .with_topics(Some(vec![
-            OffsetFetchRequestTopic::default()
-                .with_name(topic("t"))
-                .with_partition_indexes((0..TOPIC_PARTITIONS).collect()),
-        ]));
-    let r = h.core.offset_fetch(&req, 7);
-    let offsets = r.topics[0]
-        .partitions
-        .iter()
-        .map(|p| p.committed_offset)
-        .collect();
-    (r.error_code, offsets)
-}
-
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut h = Harness::unowned(Harness::default_config());
-    let own = h.core.partition_for(GROUP);
-    let other = (0..)
-        .map(|i| format!("other-{i}"))
-        .find(|g| h.core.partition_for(g) != own)
-        .unwrap_or_default();
-    let groups = [GROUP.to_owned(), other];
+    let groups = [GROUP.to_owned(), other_group(&h.core)];
     let partitions = groups.clone().map(|g| h.core.partition_for(&g));
     let mut owned = [false; 2];
     let mut committed: [BTreeMap<i32, i64>; 2] = Default::default();
@@ -103,7 +48,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         match op {
             Op::Commit { group, p, offset } => {
                 let appended = h.log.len();
-                let error = commit(&mut h, &groups[group], p, offset);
+                let errors = commit(&mut h, &commit_req(&groups[group], &[(p, offset)]));
+                let error = errors
+                    .first()
+                    .copied()
+                    .unwrap_or(code::UNKNOWN_SERVER_ERROR);
                 if owned[group] {
                     prop_assert_eq!(error, code::NONE);
                     committed[group].insert(p, offset);
@@ -144,7 +93,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             } else {
                 (code::NOT_COORDINATOR, vec![-1; TOPIC_PARTITIONS as usize])
             };
-            prop_assert_eq!(fetch(&h, group), expected, "group {}", group);
+            prop_assert_eq!(fetch(&h.core, group), expected, "group {}", group);
         }
         let listed: BTreeSet<String> = h
             .core
