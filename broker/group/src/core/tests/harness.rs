@@ -271,3 +271,20 @@ pub fn join_args(member_id: &str, client: &str, topics: &[&str]) -> JoinArgs {
 pub fn topic(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
 }
+
+/// A proptest runner seeded from `TIDEWATER_PROPTEST_SEED` (or `default_seed`), and
+/// the seed, which a failing test prints so the run can be replayed.
+pub fn seeded_runner(default_seed: u64, cases: u32) -> (proptest::test_runner::TestRunner, u64) {
+    use proptest::test_runner::{Config, RngSeed, TestRunner};
+    let seed = std::env::var("TIDEWATER_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_seed);
+    let config = Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    (TestRunner::new(config), seed)
+}

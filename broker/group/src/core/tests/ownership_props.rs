@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 
-use super::harness::{GROUP, Harness};
+use super::harness::{GROUP, Harness, seeded_runner};
 use super::ownership::{commit, commit_req, fetch, other_group};
 use crate::core::code;
 
@@ -113,17 +112,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 #[test]
 fn random_resignations_and_elections_keep_committed_offsets() {
-    let seed = std::env::var("TIDEWATER_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x0ff5_e75e_u64);
-    let config = Config {
-        cases: 200,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
+    let (mut runner, seed) = seeded_runner(0x0ff5_e75e_u64, 200);
     let result = runner.run(&proptest::collection::vec(op(), 1..40), run);
     if let Err(e) = result {
         panic!("ownership broken (replay with TIDEWATER_PROPTEST_SEED={seed}): {e}");

@@ -5,9 +5,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 
-use super::harness::{GROUP, Harness, join_args};
+use super::harness::{GROUP, Harness, join_args, seeded_runner};
 use crate::core::{LeavingMember, code};
 use crate::group::GroupState;
 use crate::records::{GroupMetadataValue, RecordKey};
@@ -211,17 +210,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 #[test]
 fn random_event_sequences_keep_group_invariants() {
-    let seed = std::env::var("TIDEWATER_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x71de_u64 ^ 0x5eed);
-    let config = Config {
-        cases: 300,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
+    let (mut runner, seed) = seeded_runner(0x71de_u64 ^ 0x5eed, 300);
     let result = runner.run(&proptest::collection::vec(op(), 1..60), run);
     if let Err(e) = result {
         panic!("group invariants broken (replay with TIDEWATER_PROPTEST_SEED={seed}): {e}");
