@@ -1,16 +1,24 @@
-//! ApiVersions: the APIs and version ranges this broker really handles. No
-//! feature tags are sent (they are tagged fields, and librdkafka before 2.2
-//! misparses tagged fields it does not expect).
+//! ApiVersions: the APIs and version ranges this broker really handles, and (v3+,
+//! KRaft mode) the feature tags Kafka 3.3+ always sends: `supported_features`,
+//! `finalized_features` and `finalized_features_epoch`. Checked against Debian's
+//! kcat (librdkafka 2.0.2), confluent-kafka and kafka-python in
+//! `tests/kraft_admin.rs`: librdkafka skips tagged fields it does not know.
+//!
+//! A node without KRaft sends no features (it finalizes none, like a ZooKeeper-mode
+//! broker without a `metadata.version`) and does not list DescribeQuorum.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
 
+use super::update_features::advertised_features;
 use crate::protocol::SUPPORTED_APIS;
+use crate::state::Broker;
 
-fn api_keys() -> Vec<ApiVersion> {
+fn api_keys(kraft: bool) -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
+        .filter(|(api, _, _)| kraft || *api != ApiKey::DescribeQuorum)
         .map(|(api, min, max)| {
             let mut v = ApiVersion::default();
             v.api_key = *api as i16;
@@ -21,9 +29,15 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+pub fn handle(broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
-    resp.api_keys = api_keys();
+    resp.api_keys = api_keys(broker.cluster.is_some());
+    if let Some(cluster) = broker.cluster.as_ref().filter(|_| version >= 3) {
+        let (supported, finalized, epoch) = advertised_features(&cluster.image());
+        resp.supported_features = supported;
+        resp.finalized_features = finalized;
+        resp.finalized_features_epoch = epoch;
+    }
     resp
 }
 
@@ -32,7 +46,9 @@ pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
 pub fn unsupported_version_response() -> (ApiKey, i16, ResponseKind) {
     let mut resp = ApiVersionsResponse::default();
     resp.error_code = ResponseError::UnsupportedVersion.code();
-    resp.api_keys = api_keys();
+    // Without the broker at hand, the list every node shares; the client asks again
+    // at a version we speak and gets the full answer.
+    resp.api_keys = api_keys(false);
     (ApiKey::ApiVersions, 0, ResponseKind::ApiVersions(resp))
 }
 
@@ -44,8 +60,19 @@ mod tests {
 
     #[test]
     fn lists_every_supported_api_without_feature_tags() {
-        let resp = handle(ApiVersionsRequest::default(), 3);
-        assert_eq!(resp.api_keys.len(), SUPPORTED_APIS.len());
+        let tb = crate::handlers::test_support::broker(&[]);
+        let resp = handle(&tb.broker, ApiVersionsRequest::default(), 3);
+        assert_eq!(
+            resp.api_keys.len(),
+            SUPPORTED_APIS.len() - 1,
+            "all but DescribeQuorum without KRaft"
+        );
+        assert!(
+            !resp
+                .api_keys
+                .iter()
+                .any(|k| k.api_key == ApiKey::DescribeQuorum as i16)
+        );
         let frame =
             encode_response(ApiKey::ApiVersions, 3, 7, &ResponseKind::ApiVersions(resp)).unwrap();
         // size, correlation id (header v0: no tagged fields), error code, compact array len.

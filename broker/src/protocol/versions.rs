@@ -34,6 +34,12 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::UpdateFeatures, 0, 2),
+    // Hidden from ApiVersions on a node without KRaft (see handlers::api_versions).
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The supported `(min, max)` for `api`, if this broker answers it at all.

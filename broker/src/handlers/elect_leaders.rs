@@ -1,0 +1,383 @@
+//! ElectLeaders (v0-2): preferred or unclean leader election, decided per partition by
+//! the controller, answered once this broker's image shows the new leader.
+//!
+//! Kafka's rules: v0 elects preferred leaders only; null `topic_partitions` means every
+//! partition, and then partitions whose election is not needed are left out of the
+//! answer (KRaft's `ReplicationControlManager.electLeaders`); named partitions always
+//! get a result (ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE,
+//! ELIGIBLE_LEADERS_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION...). When no controller
+//! answers, the remaining partitions and (v1+) the top level get REQUEST_TIMED_OUT, as
+//! Kafka's forwarding broker answers.
+
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
+use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::controller::ElectionType;
+use tidewater_quorum::image::MetadataImage;
+use tidewater_quorum::records::{NO_LEADER, PartitionRecord};
+use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+
+use super::describe_quorum::forwarded;
+use super::msg;
+use crate::cluster::Cluster;
+use crate::state::Broker;
+
+/// Upper bound on waiting for an elected leader to show in this broker's image.
+const MAX_PROPAGATION_WAIT: Duration = Duration::from_secs(10);
+
+/// The request's election type; `None` for a code Kafka does not define.
+pub fn election_type(req: &ElectLeadersRequest, version: i16) -> Option<ElectionType> {
+    match (version, req.election_type) {
+        (0, _) | (_, 0) => Some(ElectionType::Preferred),
+        (_, 1) => Some(ElectionType::Unclean),
+        _ => None,
+    }
+}
+
+/// Whether `p` could get a different leader by `election` (the controller decides; this
+/// only spares it calls for the null = "every partition" request).
+pub fn election_needed(image: &MetadataImage, p: &PartitionRecord, election: ElectionType) -> bool {
+    match election {
+        ElectionType::Preferred => p.replicas.first().is_some_and(|pref| *pref != p.leader),
+        ElectionType::Unclean => p.leader == NO_LEADER || !image.is_active_broker(p.leader),
+    }
+}
+
+/// The partitions to elect: `(topic, partitions, omit_not_needed)` per topic.
+pub fn targets(
+    req: &ElectLeadersRequest,
+    image: Option<&MetadataImage>,
+    all_topics: impl FnOnce() -> Vec<(String, Vec<i32>)>,
+    election: ElectionType,
+) -> Vec<(String, Vec<i32>, bool)> {
+    match &req.topic_partitions {
+        Some(topics) => topics
+            .iter()
+            .map(|t| (t.topic.0.to_string(), t.partitions.clone(), false))
+            .collect(),
+        None => all_topics()
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .filter(|p| {
+                        image.is_none_or(|i| {
+                            i.topic(&topic)
+                                .and_then(|t| t.partitions.get(p))
+                                .is_some_and(|rec| election_needed(i, rec, election))
+                        })
+                    })
+                    .collect();
+                (topic, partitions, true)
+            })
+            .collect(),
+    }
+}
+
+pub async fn handle(
+    broker: &Broker,
+    req: ElectLeadersRequest,
+    version: i16,
+) -> ElectLeadersResponse {
+    let Some(election) = election_type(&req, version) else {
+        return error_response(
+            &req,
+            E::InvalidRequest.code(),
+            &format!("Unknown election type {}", req.election_type),
+        );
+    };
+    let wait =
+        Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0)).min(MAX_PROPAGATION_WAIT);
+    let image = broker.cluster.as_ref().map(|c| c.image());
+    let all_topics = || match &image {
+        Some(i) => i
+            .topics_by_id
+            .values()
+            .map(|t| (t.name.clone(), t.partitions.keys().copied().collect()))
+            .collect(),
+        None => broker
+            .metadata
+            .topics()
+            .into_iter()
+            .map(|t| (t.name, t.partitions.keys().copied().collect()))
+            .collect(),
+    };
+    let targets = targets(&req, image.as_deref(), all_topics, election);
+    let mut resp = ElectLeadersResponse::default();
+    let mut unreachable: Option<(i16, String)> = None;
+    for (topic, partitions, omit_not_needed) in targets {
+        let mut result = ReplicaElectionResult::default();
+        result.topic = TopicName(StrBytes::from_string(topic.clone()));
+        for partition in partitions {
+            let (code, message) = match (&unreachable, &broker.cluster) {
+                (Some(err), _) => err.clone(),
+                (None, Some(cluster)) => {
+                    match elect(cluster, &topic, partition, election, wait).await {
+                        Ok(()) => (0, String::new()),
+                        Err((code, message, true)) => {
+                            unreachable = Some((code, message.clone()));
+                            (code, message)
+                        }
+                        Err((code, message, false)) => (code, message),
+                    }
+                }
+                (None, None) => single_node(broker, &topic, partition),
+            };
+            if omit_not_needed && code == E::ElectionNotNeeded.code() {
+                continue;
+            }
+            let mut r = PartitionResult::default();
+            r.partition_id = partition;
+            r.error_code = code;
+            r.error_message = (code != 0).then(|| StrBytes::from_string(message));
+            result.partition_result.push(r);
+        }
+        resp.replica_election_results.push(result);
+    }
+    if let Some((code, _)) = unreachable {
+        resp.error_code = code;
+    }
+    resp
+}
+
+/// One election through the controller; `Err((code, message, controller_unreachable))`.
+async fn elect(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    election: ElectionType,
+    wait: Duration,
+) -> Result<(), (i16, String, bool)> {
+    let reply = cluster
+        .call(ControllerCall::ElectLeader {
+            topic: topic.to_string(),
+            partition,
+            election,
+        })
+        .await
+        .map_err(|f| {
+            let f = forwarded(&f);
+            (f.code, f.message, f.unreachable)
+        })?;
+    if !matches!(reply, ControllerReply::Done) {
+        return Err((
+            E::UnknownServerError.code(),
+            format!("unexpected controller reply {reply:?}"),
+            false,
+        ));
+    }
+    // Answer once this broker would route clients to the new leader.
+    cluster
+        .wait_for_image(wait, |i| {
+            i.topic(topic)
+                .and_then(|t| t.partitions.get(&partition))
+                .is_some_and(|p| !election_needed(i, p, election))
+        })
+        .await;
+    Ok(())
+}
+
+/// A node without KRaft: every partition has one replica, this node, which leads it.
+fn single_node(broker: &Broker, topic: &str, partition: i32) -> (i16, String) {
+    match broker.metadata.topic(topic) {
+        None => (
+            E::UnknownTopicOrPartition.code(),
+            format!("No such topic as {topic}"),
+        ),
+        Some(t) if !t.partitions.contains_key(&partition) => (
+            E::UnknownTopicOrPartition.code(),
+            format!("No such partition as {topic}-{partition}"),
+        ),
+        Some(_) => (
+            E::ElectionNotNeeded.code(),
+            format!("Leader election not needed for topic partition {topic}-{partition}"),
+        ),
+    }
+}
+
+/// Kafka's `ElectLeadersRequest.getErrorResponse`: the error at the top level and for
+/// every named partition.
+fn error_response(req: &ElectLeadersRequest, code: i16, message: &str) -> ElectLeadersResponse {
+    let mut resp = ElectLeadersResponse::default();
+    resp.error_code = code;
+    resp.replica_election_results = req
+        .topic_partitions
+        .iter()
+        .flatten()
+        .map(|t| {
+            let mut result = ReplicaElectionResult::default();
+            result.topic = t.topic.clone();
+            result.partition_result = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut r = PartitionResult::default();
+                    r.partition_id = *p;
+                    r.error_code = code;
+                    r.error_message = msg(message);
+                    r
+                })
+                .collect();
+            result
+        })
+        .collect();
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::{broker, encodes};
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{ApiKey, ResponseKind};
+    use tidewater_quorum::image::{BrokerRegistration, TopicImage};
+
+    fn partition(partition: i32, replicas: &[i32], leader: i32) -> PartitionRecord {
+        PartitionRecord {
+            topic_id: 7,
+            partition,
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
+        }
+    }
+
+    fn registered(broker_id: i32, fenced: bool) -> BrokerRegistration {
+        BrokerRegistration {
+            broker_id,
+            incarnation_id: 1,
+            broker_epoch: 1,
+            rack: None,
+            listeners: vec![],
+            features: Default::default(),
+            fenced,
+            in_controlled_shutdown: false,
+        }
+    }
+
+    /// Topic "t": p0 led by its preferred replica, p1 not, p2 led by a fenced broker.
+    fn image() -> MetadataImage {
+        let mut image = MetadataImage::default();
+        image.brokers.insert(1, registered(1, false));
+        image.brokers.insert(2, registered(2, false));
+        image.brokers.insert(3, registered(3, true));
+        let partitions = [
+            partition(0, &[1, 2], 1),
+            partition(1, &[1, 2], 2),
+            partition(2, &[3, 2], 3),
+        ]
+        .into_iter()
+        .map(|p| (p.partition, p))
+        .collect();
+        image.topics_by_id.insert(
+            7,
+            TopicImage {
+                name: "t".into(),
+                topic_id: 7,
+                partitions,
+            },
+        );
+        image.topic_ids_by_name.insert("t".into(), 7);
+        image
+    }
+
+    fn named(topic: &str, partitions: &[i32]) -> Option<Vec<TopicPartitions>> {
+        let mut t = TopicPartitions::default();
+        t.topic = TopicName(StrBytes::from_string(topic.into()));
+        t.partitions = partitions.to_vec();
+        Some(vec![t])
+    }
+
+    #[test]
+    fn election_types_by_version() {
+        let mut req = ElectLeadersRequest::default();
+        req.election_type = 1;
+        assert_eq!(
+            election_type(&req, 0),
+            Some(ElectionType::Preferred),
+            "v0 has no type"
+        );
+        assert_eq!(election_type(&req, 1), Some(ElectionType::Unclean));
+        req.election_type = 0;
+        assert_eq!(election_type(&req, 2), Some(ElectionType::Preferred));
+        req.election_type = 5;
+        assert_eq!(election_type(&req, 2), None);
+    }
+
+    #[test]
+    fn null_partitions_means_every_partition_that_needs_an_election() {
+        let image = image();
+        let all = || vec![("t".to_string(), vec![0, 1, 2])];
+        let mut req = ElectLeadersRequest::default();
+        req.topic_partitions = None;
+        assert_eq!(
+            targets(&req, Some(&image), all, ElectionType::Preferred),
+            [("t".to_string(), vec![1], true)]
+        );
+        assert_eq!(
+            targets(&req, Some(&image), all, ElectionType::Unclean),
+            [("t".to_string(), vec![2], true)]
+        );
+        let mut req = ElectLeadersRequest::default();
+        req.topic_partitions = named("t", &[0, 9]);
+        assert_eq!(
+            targets(&req, Some(&image), all, ElectionType::Preferred),
+            [("t".to_string(), vec![0, 9], false)],
+            "named partitions always get an answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn single_node_needs_no_election() {
+        let tb = broker(&[]);
+        tb.broker.auto_create_topic("t").unwrap();
+        for v in 0..=2 {
+            let mut req = ElectLeadersRequest::default();
+            req.topic_partitions = named("t", &[0, 5]);
+            let r = handle(&tb.broker, req, v).await;
+            let codes: Vec<i16> = r.replica_election_results[0]
+                .partition_result
+                .iter()
+                .map(|p| p.error_code)
+                .collect();
+            assert_eq!(
+                codes,
+                [
+                    E::ElectionNotNeeded.code(),
+                    E::UnknownTopicOrPartition.code()
+                ]
+            );
+            encodes(ApiKey::ElectLeaders, v, ResponseKind::ElectLeaders(r));
+            let mut every = ElectLeadersRequest::default();
+            every.topic_partitions = None;
+            let all = handle(&tb.broker, every, v).await;
+            assert!(
+                all.replica_election_results
+                    .iter()
+                    .all(|t| t.partition_result.is_empty()),
+                "not-needed elections are left out of an all-partitions answer: {all:?}"
+            );
+            assert!(
+                all.replica_election_results
+                    .iter()
+                    .any(|t| t.topic.0.as_str() == "t")
+            );
+        }
+        let mut req = ElectLeadersRequest::default();
+        req.election_type = 7;
+        req.topic_partitions = named("t", &[0]);
+        let r = handle(&tb.broker, req, 1).await;
+        assert_eq!(r.error_code, E::InvalidRequest.code());
+        assert_eq!(
+            r.replica_election_results[0].partition_result[0].error_code,
+            E::InvalidRequest.code()
+        );
+    }
+}

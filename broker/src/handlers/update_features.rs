@@ -1,0 +1,284 @@
+//! UpdateFeatures (v0-2): finalize feature levels (in practice `metadata.version`)
+//! through the controller, which applies a request entirely or not at all.
+//!
+//! As Kafka's controller answers: the top-level error is the decision's; v0-1 repeat it
+//! for every requested feature, v2 sends no per-feature results. v0's
+//! `allow_downgrade` means a safe downgrade; v1+ carry Kafka's upgrade type (1 upgrade,
+//! 2 safe downgrade, 3 unsafe downgrade). Also owns the feature fields of ApiVersions
+//! v3+ ([`advertised_features`]).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::api_versions_response::{FinalizedFeatureKey, SupportedFeatureKey};
+use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+use kafka_protocol::messages::update_features_response::UpdatableFeatureResult;
+use kafka_protocol::messages::{UpdateFeaturesRequest, UpdateFeaturesResponse};
+use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::controller::{FeatureUpdate, UpgradeType};
+use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
+use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+
+use super::describe_quorum::forwarded;
+use super::msg;
+use crate::cluster::supported_metadata_version;
+use crate::state::Broker;
+
+/// How long a finalized level may take to reach this broker's image.
+const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// ApiVersions v3+ feature fields: `(supported, finalized, finalized epoch)`. Kafka's
+/// KRaft brokers report `metadata.version` as supported from 1 (3.0-IV1) to the
+/// newest level they know, the image's level as finalized (min = max = level), and
+/// the image's metadata offset as the epoch.
+pub fn advertised_features(
+    image: &MetadataImage,
+) -> (Vec<SupportedFeatureKey>, Vec<FinalizedFeatureKey>, i64) {
+    let (min, max) = supported_metadata_version();
+    let mut supported = SupportedFeatureKey::default();
+    supported.name = StrBytes::from_static_str(METADATA_VERSION);
+    supported.min_version = level_i16(min);
+    supported.max_version = level_i16(max);
+    let finalized = image
+        .features
+        .iter()
+        .filter(|(_, level)| **level > 0)
+        .map(|(name, level)| {
+            let mut f = FinalizedFeatureKey::default();
+            f.name = StrBytes::from_string(name.clone());
+            f.min_version_level = level_i16(*level);
+            f.max_version_level = level_i16(*level);
+            f
+        })
+        .collect();
+    let epoch = i64::try_from(image.offset).unwrap_or(i64::MAX);
+    (vec![supported], finalized, epoch)
+}
+
+fn level_i16(level: u16) -> i16 {
+    i16::try_from(level).unwrap_or(i16::MAX)
+}
+
+/// A request entry as the controller's update, or the error Kafka gives for it.
+pub fn to_update(u: &FeatureUpdateKey, version: i16) -> Result<FeatureUpdate, String> {
+    let name = u.feature.as_str();
+    let invalid = |why: &str| {
+        format!(
+            "Invalid update version {} for feature {name}. {why}",
+            u.max_version_level
+        )
+    };
+    let upgrade_type = if version == 0 {
+        if u.allow_downgrade {
+            UpgradeType::SafeDowngrade
+        } else {
+            UpgradeType::Upgrade
+        }
+    } else {
+        match u.upgrade_type {
+            1 => UpgradeType::Upgrade,
+            2 => UpgradeType::SafeDowngrade,
+            3 => UpgradeType::UnsafeDowngrade,
+            _ => {
+                return Err(invalid(
+                    "The controller does not support the given upgrade type.",
+                ));
+            }
+        }
+    };
+    let max_version_level = u16::try_from(u.max_version_level)
+        .map_err(|_| invalid("A feature version cannot be less than 0."))?;
+    Ok(FeatureUpdate {
+        feature: name.to_string(),
+        max_version_level,
+        upgrade_type,
+    })
+}
+
+pub async fn handle(
+    broker: &Broker,
+    req: UpdateFeaturesRequest,
+    version: i16,
+) -> UpdateFeaturesResponse {
+    let outcome = decide(broker, &req, version).await;
+    respond(&req, version, outcome)
+}
+
+/// The decision for the whole request: `Ok` or (code, message).
+async fn decide(
+    broker: &Broker,
+    req: &UpdateFeaturesRequest,
+    version: i16,
+) -> Result<(), (i16, String)> {
+    let mut seen = HashSet::new();
+    if let Some(dup) = req
+        .feature_updates
+        .iter()
+        .find(|u| !seen.insert(u.feature.as_str()))
+    {
+        return Err((
+            E::InvalidRequest.code(),
+            format!("Duplicate feature update for {}", dup.feature.as_str()),
+        ));
+    }
+    let updates = req
+        .feature_updates
+        .iter()
+        .map(|u| to_update(u, version))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| (E::InvalidUpdateVersion.code(), m))?;
+    let Some(cluster) = &broker.cluster else {
+        return match updates.first() {
+            None => Ok(()),
+            Some(u) => Err((
+                E::InvalidUpdateVersion.code(),
+                format!(
+                    "Invalid update version {} for feature {}. This broker runs without KRaft \
+                     (no process.roles), so it finalizes no features.",
+                    u.max_version_level, u.feature
+                ),
+            )),
+        };
+    };
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let validate_only = req.validate_only;
+    let reply = cluster
+        .call(ControllerCall::UpdateFeatures {
+            updates: updates.clone(),
+            validate_only,
+        })
+        .await
+        .map_err(|f| {
+            let f = forwarded(&f);
+            (f.code, f.message)
+        })?;
+    if !matches!(reply, ControllerReply::Done) {
+        return Err((
+            E::UnknownServerError.code(),
+            format!("unexpected controller reply {reply:?}"),
+        ));
+    }
+    if !validate_only {
+        // So an ApiVersions to this broker right after shows the new levels.
+        cluster
+            .wait_for_image(PROPAGATION_TIMEOUT, |i| {
+                updates
+                    .iter()
+                    .all(|u| i.feature_level(&u.feature) == u.max_version_level)
+            })
+            .await;
+    }
+    Ok(())
+}
+
+fn respond(
+    req: &UpdateFeaturesRequest,
+    version: i16,
+    outcome: Result<(), (i16, String)>,
+) -> UpdateFeaturesResponse {
+    let (code, message) = match outcome {
+        Ok(()) => (0, None),
+        Err((code, m)) => (code, msg(m)),
+    };
+    let mut resp = UpdateFeaturesResponse::default();
+    resp.error_code = code;
+    resp.error_message = message.clone();
+    if version < 2 {
+        resp.results = req
+            .feature_updates
+            .iter()
+            .map(|u| {
+                let mut r = UpdatableFeatureResult::default();
+                r.feature = u.feature.clone();
+                r.error_code = code;
+                r.error_message = message.clone();
+                r
+            })
+            .collect();
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::{broker, encodes};
+    use kafka_protocol::messages::{ApiKey, ResponseKind};
+
+    fn key(feature: &str, level: i16, allow_downgrade: bool, upgrade_type: i8) -> FeatureUpdateKey {
+        let mut k = FeatureUpdateKey::default();
+        k.feature = StrBytes::from_string(feature.into());
+        k.max_version_level = level;
+        k.allow_downgrade = allow_downgrade;
+        k.upgrade_type = upgrade_type;
+        k
+    }
+
+    #[test]
+    fn upgrade_types_by_version() {
+        let t = |k: FeatureUpdateKey, v| to_update(&k, v).map(|u| u.upgrade_type);
+        assert_eq!(t(key("f", 3, false, 0), 0), Ok(UpgradeType::Upgrade));
+        assert_eq!(t(key("f", 3, true, 0), 0), Ok(UpgradeType::SafeDowngrade));
+        assert_eq!(t(key("f", 3, false, 1), 1), Ok(UpgradeType::Upgrade));
+        assert_eq!(t(key("f", 3, false, 2), 1), Ok(UpgradeType::SafeDowngrade));
+        assert_eq!(
+            t(key("f", 3, false, 3), 2),
+            Ok(UpgradeType::UnsafeDowngrade)
+        );
+        let unknown = t(key("f", 3, false, 9), 1).unwrap_err();
+        assert!(unknown.contains("upgrade type"), "{unknown}");
+        let negative = t(key("f", -1, false, 1), 1).unwrap_err();
+        assert!(negative.contains("less than 0"), "{negative}");
+    }
+
+    #[test]
+    fn features_advertised_from_the_image() {
+        let mut image = MetadataImage::default();
+        let (supported, finalized, _) = advertised_features(&image);
+        assert!(finalized.is_empty(), "nothing finalized before bootstrap");
+        let (min, max) = supported_metadata_version();
+        assert_eq!(supported[0].name.as_str(), METADATA_VERSION);
+        assert_eq!(
+            (supported[0].min_version, supported[0].max_version),
+            (min as i16, max as i16)
+        );
+        image.features.insert(METADATA_VERSION.into(), 21);
+        image.offset = 17;
+        let (_, finalized, epoch) = advertised_features(&image);
+        assert_eq!(epoch, 17);
+        assert_eq!(finalized[0].name.as_str(), METADATA_VERSION);
+        assert_eq!(
+            (
+                finalized[0].min_version_level,
+                finalized[0].max_version_level
+            ),
+            (21, 21)
+        );
+    }
+
+    #[tokio::test]
+    async fn single_node_refuses_each_feature_and_v2_has_no_results() {
+        let tb = broker(&[]);
+        for v in 0..=2 {
+            let mut req = UpdateFeaturesRequest::default();
+            req.feature_updates = vec![key(METADATA_VERSION, 21, false, 1)];
+            let r = handle(&tb.broker, req, v).await;
+            assert_eq!(r.error_code, E::InvalidUpdateVersion.code());
+            if v < 2 {
+                assert_eq!(r.results.len(), 1);
+                assert_eq!(r.results[0].error_code, E::InvalidUpdateVersion.code());
+            } else {
+                assert!(r.results.is_empty());
+            }
+            encodes(ApiKey::UpdateFeatures, v, ResponseKind::UpdateFeatures(r));
+        }
+        let mut req = UpdateFeaturesRequest::default();
+        req.feature_updates = vec![key("a", 1, false, 1), key("a", 2, false, 1)];
+        let r = handle(&tb.broker, req, 1).await;
+        assert_eq!(r.error_code, E::InvalidRequest.code());
+        assert_eq!(r.results.len(), 2);
+    }
+}
