@@ -14,7 +14,7 @@ use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{Cluster, supported_metadata_version};
+use super::{Cluster, declared_metadata_version};
 use crate::config::BrokerConfig;
 
 /// Error codes after which registering again cannot help (a clear startup error).
@@ -41,7 +41,11 @@ impl Cluster {
             incarnation_id: self.incarnation_id,
             rack: config.broker_rack.clone(),
             listeners,
-            features: [(METADATA_VERSION.to_string(), supported_metadata_version())].into(),
+            features: [(
+                METADATA_VERSION.to_string(),
+                declared_metadata_version(&self.config),
+            )]
+            .into(),
         };
         let mut attempt = 0u32;
         loop {

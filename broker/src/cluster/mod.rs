@@ -36,6 +36,15 @@ pub fn supported_metadata_version() -> (u16, u16) {
     (1, ControllerConfig::default().bootstrap_metadata_version)
 }
 
+/// What this node declares: the build's range, capped by `inter.broker.protocol.version`.
+pub fn declared_metadata_version(kraft: &KraftConfig) -> (u16, u16) {
+    let (min, max) = supported_metadata_version();
+    match kraft.metadata_version_pin {
+        Some(pin) => (min, max.min(pin).max(min)),
+        None => (min, max),
+    }
+}
+
 /// How long startup keeps resolving the voters' host names (pods' DNS names appear
 /// only once the pods are scheduled).
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -272,9 +281,11 @@ fn controller_config(config: &BrokerConfig) -> ControllerConfig {
         default_replication_factor: config.default_replication_factor,
         supported_features: BTreeMap::from([(
             METADATA_VERSION.to_string(),
-            supported_metadata_version(),
+            kraft.map_or_else(supported_metadata_version, declared_metadata_version),
         )]),
-        bootstrap_metadata_version: supported_metadata_version().1,
+        bootstrap_metadata_version: kraft
+            .map_or_else(supported_metadata_version, declared_metadata_version)
+            .1,
     }
 }
 

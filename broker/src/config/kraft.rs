@@ -48,6 +48,28 @@ pub struct KraftConfig {
     pub election_timeout_ms: u64,
     /// `controller.quorum.request.timeout.ms`.
     pub request_timeout_ms: u64,
+    /// `inter.broker.protocol.version` as a `metadata.version` level: this node declares
+    /// no support above it, so the cluster cannot finalize a newer level while the pin
+    /// stays (the staged rolling upgrade's protocol pin).
+    pub metadata_version_pin: Option<u16>,
+}
+
+/// Parses `inter.broker.protocol.version`: a level (`21`), Kafka's name of one
+/// (`3.9-IV0`), or a release (`3.9`: its newest level).
+pub fn parse_metadata_version(value: &str) -> Option<u16> {
+    let value = value.trim();
+    if let Ok(level) = value.parse::<u16>() {
+        return (level >= 1).then_some(level);
+    }
+    let names =
+        (1..=i16::MAX).map_while(|l| tidewater_client::metadata_version_name(l).map(|n| (l, n)));
+    let mut found = None;
+    for (level, name) in names {
+        if name == value || name.split('-').next() == Some(value) {
+            found = u16::try_from(level).ok();
+        }
+    }
+    found
 }
 
 /// `controller.quorum.voters`: `1@host:9093,2@host:9093`.
@@ -209,7 +231,18 @@ pub(super) fn kraft_config(
             "must be less than broker.session.timeout.ms".into(),
         ));
     }
+    let metadata_version_pin = match p.get("inter.broker.protocol.version") {
+        None => None,
+        Some(v) => Some(parse_metadata_version(v).ok_or_else(|| {
+            invalid(
+                "inter.broker.protocol.version",
+                v,
+                "expected a metadata.version level (e.g. 21), its name (3.9-IV0) or a release (3.9)".into(),
+            )
+        })?),
+    };
     Ok(Some(KraftConfig {
+        metadata_version_pin,
         roles,
         voters,
         controller_listener_names: names,
@@ -261,6 +294,18 @@ mod tests {
         assert_eq!(k.broker_session_timeout_ms, 9000);
         assert_eq!(k.broker_heartbeat_interval_ms, 2000);
         assert!(kraft(&[], 1).unwrap().is_none());
+        assert_eq!(parse_metadata_version("3.9-IV0"), Some(21));
+        assert_eq!(parse_metadata_version("3.7"), Some(19));
+        assert_eq!(parse_metadata_version("14"), Some(14));
+        assert_eq!(parse_metadata_version("2.8"), None);
+        let mut pinned = COMBINED.to_vec();
+        pinned.push(("inter.broker.protocol.version", "3.8"));
+        assert_eq!(
+            kraft(&pinned, 1).unwrap().unwrap().metadata_version_pin,
+            Some(20)
+        );
+        pinned.push(("inter.broker.protocol.version", "bogus"));
+        assert!(kraft(&pinned, 1).is_err());
     }
 
     #[test]
