@@ -131,8 +131,23 @@ P100=$(run "$PERF" produce --bootstrap "$BS" --topic bench-100b --num-records "$
 PEAK_RPS=$(echo "$P1K" | json_field records_per_sec)
 HALF=$(python3 -c "print(int($PEAK_RPS/2))")
 LAT_N=$(python3 -c "print(int($HALF*$LAT_SECONDS))")
+# The broker's own share of produce latency: its Produce request time (frame
+# read to response written) during the linger.ms=1 run, as a p99 bucket.
+produce_buckets() { curl -s "http://127.0.0.1:$HPORT/metrics" | grep '^kafka_network_requestmetrics_totaltimems_bucket{request="Produce"' || true; }
 create_topic bench-lat
+produce_buckets >"$WORK/buckets.before"
 PLAT=$(run "$PERF" produce --bootstrap "$BS" --topic bench-lat --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF" --producer-prop linger.ms=1)
+produce_buckets >"$WORK/buckets.after"
+BROKER_P99_MS=$(python3 - "$WORK/buckets.before" "$WORK/buckets.after" <<'PY'
+import re, sys
+def load(path):
+    return {float(m.group(1)): float(m.group(2)) for m in re.finditer(r'le="([0-9.]+|\+Inf)"\} ([0-9.e+]+)', open(path).read())}
+before, after = load(sys.argv[1]), load(sys.argv[2])
+diff = sorted((le, n - before.get(le, 0.0)) for le, n in after.items())
+total = max((n for _, n in diff), default=0.0)
+print(next((f"<= {le:g}" for le, n in diff if total and n >= 0.99 * total), "> max bucket"))
+PY
+)
 create_topic bench-lat0
 PLAT0=$(run "$PERF" produce --bootstrap "$BS" --topic bench-lat0 --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF" --producer-prop linger.ms=0)
 RSS_AFTER_MB=$(calc "$(rss_kib)/1024")
@@ -153,6 +168,7 @@ broker_cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$S
 S1K=$(run "$PERF" produce --bootstrap "$SINK" --topic sink-1k --num-records "$RECORDS_1K" --record-size 1024 --acks 1)
 SC1K=$(run "$PERF" consume --bootstrap "$SINK" --topic sink-1k --num-records "$RECORDS_1K")
 S100=$(run "$PERF" produce --bootstrap "$SINK" --topic sink-100b --num-records "$RECORDS_100B" --record-size 100 --acks 1)
+SLAT=$(run "$PERF" produce --bootstrap "$SINK" --topic sink-lat --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF" --producer-prop linger.ms=1)
 
 P1K_MBS=$(calc "$(echo "$P1K" | json_field mb_per_sec)")
 C1K_MBS=$(calc "$(echo "$C1K" | json_field mb_per_sec)")
@@ -166,6 +182,7 @@ LAT0_P50=$(echo "$PLAT0" | json_field latency_ms.p50)
 S1K_MBS=$(calc "$(echo "$S1K" | json_field mb_per_sec)")
 SC1K_MBS=$(calc "$(echo "$SC1K" | json_field mb_per_sec)")
 S100_RPS=$(calc "$(echo "$S100" | json_field records_per_sec)")
+SLAT_P99=$(echo "$SLAT" | json_field latency_ms.p99)
 verdict() { python3 -c "print('PASS' if $1 else 'FAIL')"; }
 
 printf '\n%-44s %14s %14s %6s\n' "figure" "measured" "target" "ok"
@@ -180,11 +197,13 @@ printf '%-44s %14s %14s %6s\n' "latency @ half peak ($HALF rec/s) p50 ms" "$LAT_
 printf '%-44s %14s %14s %6s\n' "latency @ half peak, linger.ms=1, p99 ms" "$LAT_P99" "<= 5" "$(verdict "$LAT_P99 <= 5")"
 printf '%-44s %14s %14s %6s\n' "latency @ half peak p99.9 ms" "$LAT_P999" "-" ""
 printf '%-44s %14s %14s %6s\n' "latency @ half peak, linger.ms=0, p50/p99 ms" "$LAT0_P50/$LAT0_P99" "-" ""
+printf '%-44s %14s %14s %6s\n' "  broker's own Produce time p99 (linger 1), ms" "$BROKER_P99_MS" "-" ""
 printf '%-44s %14s %14s %6s\n' "broker RSS idle after start, MB" "$RSS_IDLE_MB" "<= 30" "$(verdict "$RSS_IDLE_MB <= 30")"
 printf '%-44s %14s %14s %6s\n' "broker RSS after the runs, MB" "$RSS_AFTER_MB" "-" ""
 printf '%-44s %14s %14s %6s\n' "CLIENT CEILING (sink): produce 1KiB, MB/s" "$S1K_MBS" "ratio $(calc "$S1K_MBS/$LOOP_MBS")" ""
 printf '%-44s %14s %14s %6s\n' "CLIENT CEILING (sink): consume 1KiB, MB/s" "$SC1K_MBS" "ratio $(calc "$SC1K_MBS/$LOOP_MBS")" ""
 printf '%-44s %14s %14s %6s\n' "CLIENT CEILING (sink): produce 100B, rec/s" "$S100_RPS" "-" ""
+printf '%-44s %14s %14s %6s\n' "CLIENT FLOOR (sink): p99 @ half peak, ms" "$SLAT_P99" "-" ""
 cpu_row() {
   printf '%-44s %14s\n' "  CPU s $1 (client/broker/wall)" \
     "$(calc "$(echo "$2" | json_field client_cpu_s)")/$(echo "$2" | json_field broker_cpu_s)/$(calc "$(echo "$2" | json_field elapsed_s)")"
@@ -197,5 +216,6 @@ cpu_row "latency run linger 0" "$PLAT0"
 cpu_row "sink: produce 1KiB (client/sink)" "$S1K"
 cpu_row "sink: consume 1KiB" "$SC1K"
 cpu_row "sink: produce 100B" "$S100"
+cpu_row "sink: latency run" "$SLAT"
 echo
 echo "full perf output:"; cat "$WORK/perf.out"

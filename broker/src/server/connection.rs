@@ -202,3 +202,7 @@ async fn write_frame(out: &mut OwnedWriteHalf, frame: &ResponseFrame) -> std::io
 pub fn log_listening(addr: &SocketAddr, listener: &str) {
     info!(listener, "listening on {addr}");
 }
+
+#[cfg(test)]
+#[path = "write_frame_tests.rs"]
+mod write_frame_tests;
