@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use tidewater_quorum::client::ControllerClient;
-use tidewater_quorum::controller::{BrokerRegistrationRequest, ControllerConfig};
+use tidewater_quorum::controller::{BrokerHeartbeat, BrokerRegistrationRequest, ControllerConfig};
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
 use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
@@ -146,6 +146,21 @@ pub async fn register(client: &ControllerClient, broker_id: i32) -> i64 {
     {
         Ok(ControllerReply::BrokerEpoch(epoch)) => epoch,
         other => panic!("registering broker {broker_id}: {other:?}"),
+    }
+}
+
+/// Registers `broker_id` and heartbeats it unfenced, returning its broker epoch.
+pub async fn register_active(client: &ControllerClient, broker_id: i32) -> i64 {
+    let epoch = register(client, broker_id).await;
+    let heartbeat = ControllerCall::Heartbeat(BrokerHeartbeat {
+        broker_id,
+        broker_epoch: epoch,
+        want_fence: false,
+        want_shutdown: false,
+    });
+    match client.call(heartbeat).await {
+        Ok(ControllerReply::Heartbeat(r)) if !r.is_fenced => epoch,
+        other => panic!("heartbeat of broker {broker_id}: {other:?}"),
     }
 }
 
