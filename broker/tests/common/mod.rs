@@ -8,6 +8,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod broker;
+pub mod cluster;
 pub mod http;
 pub mod process;
 pub mod wait;

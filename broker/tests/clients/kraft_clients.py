@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""confluent-kafka clients for the KRaft cluster tests (broker/tests/kraft_*.rs).
+
+Subcommands:
+  create-topic  CreateTopics with a replication factor and topic configs.
+  alter-topic   IncrementalAlterConfigs (SET) on a topic.
+  produce       acks=all idempotent producer of unique ids, running until a stop file
+                appears; appends every acknowledged id to a file as it is acked and
+                prints a JSON summary (acks, errors, per-partition max gap between acks).
+  verify        reads every partition from the beginning to its high watermark and
+                fails unless every acknowledged id is there (no loss).
+  group         3 consumers in one group; handshakes with the test through files
+                around a coordinator kill; fails unless every produced id is consumed.
+
+Each subcommand exits 0 only when its checks hold; otherwise prints FAIL to stderr.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
+                                   ConfigResource, NewTopic)
+
+from checks import check, fail
+
+
+def parse_kv(items):
+    out = {}
+    for item in items or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def cmd_create_topic(a):
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    topic = NewTopic(a.topic, num_partitions=a.partitions, replication_factor=a.rf,
+                     config=parse_kv(a.config))
+    admin.create_topics([topic], operation_timeout=30)[a.topic].result(timeout=60)
+    print(json.dumps({"created": a.topic}))
+
+
+def cmd_alter_topic(a):
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+               for k, v in parse_kv(a.set).items()]
+    res = ConfigResource(ConfigResource.Type.TOPIC, a.topic, incremental_configs=entries)
+    admin.incremental_alter_configs([res])[res].result(timeout=60)
+    print(json.dumps({"altered": a.topic}))
+
+
+def cmd_produce(a):
+    acked_file = open(a.acked, "a", buffering=1)
+    errors = []
+    last_ack = {}
+    max_gap = {}
+    acks = [0]
+
+    def on_delivery(err, msg):
+        now = time.monotonic()
+        if err is not None:
+            errors.append(f"{msg.value().decode()}: {err}")
+            return
+        p = msg.partition()
+        if p in last_ack:
+            max_gap[p] = max(max_gap.get(p, 0.0), now - last_ack[p])
+        last_ack[p] = now
+        acks[0] += 1
+        acked_file.write(f"{msg.value().decode()} {p} {msg.offset()}\n")
+
+    producer = Producer({
+        "bootstrap.servers": a.bootstrap,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "message.timeout.ms": 60000,
+        "request.timeout.ms": 10000,
+        "topic.metadata.refresh.interval.ms": 1000,
+        "retry.backoff.ms": 50,
+        "retry.backoff.max.ms": 200,
+    })
+    next_id = 0
+    interval = 1.0 / a.rate
+    started = time.monotonic()
+    while not os.path.exists(a.stop):
+        target = started + next_id * interval
+        now = time.monotonic()
+        if now < target:
+            producer.poll(target - now)
+            continue
+        try:
+            # No key: the sticky partitioner spreads ids over every partition.
+            producer.produce(a.topic, value=str(next_id).encode(), on_delivery=on_delivery)
+            next_id += 1
+        except BufferError:
+            producer.poll(0.05)
+        producer.poll(0)
+        if next_id == 1:
+            write_atomic(a.stop + ".started", "1")
+    left = producer.flush(a.flush_timeout)
+    acked_file.close()
+    summary = {
+        "sent": next_id,
+        "acked": acks[0],
+        "unflushed": left,
+        "errors": len(errors),
+        "first_errors": errors[:10],
+        "max_gap_ms": {str(p): int(g * 1000) for p, g in sorted(max_gap.items())},
+    }
+    print(json.dumps(summary))
+    check(left == 0, f"{left} records still unacknowledged after flush")
+
+
+def read_acked(path):
+    ids = set()
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3:
+                ids.add(int(parts[0]))
+    return ids
+
+
+def consume_all(bootstrap, topic, timeout):
+    """Every value of every partition, read from offset 0 to the high watermark."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"verify-{os.getpid()}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    md = c.list_topics(topic, timeout=30).topics[topic]
+    if md.error is not None:
+        fail(f"metadata of {topic}: {md.error}")
+    ends = {}
+    for p in md.partitions:
+        _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+        ends[p] = high
+    c.assign([TopicPartition(topic, p, 0) for p in ends])
+    pos = {p: 0 for p in ends}
+    values = []
+    end = time.monotonic() + timeout
+    while any(pos[p] < ends[p] for p in ends):
+        if time.monotonic() > end:
+            fail(f"timed out reading {topic}: at {pos}, high watermarks {ends}")
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            fail(f"consume error: {m.error()}")
+        values.append(int(m.value()))
+        pos[m.partition()] = m.offset() + 1
+    c.close()
+    return values, ends
+
+
+def cmd_verify(a):
+    acked = read_acked(a.acked)
+    values, ends = consume_all(a.bootstrap, a.topic, a.timeout)
+    got = set(values)
+    missing = sorted(acked - got)
+    print(json.dumps({"acked": len(acked), "consumed": len(values), "distinct": len(got),
+                      "duplicates": len(values) - len(got), "missing": len(missing),
+                      "high_watermarks": ends}))
+    check(len(acked) > 0, "no record was acknowledged at all")
+    check(not missing, f"{len(missing)} acknowledged ids lost, first {missing[:20]}")
+
+
+def cmd_group(a):
+    """3 consumers in group `a.group`; each record processed is logged before its
+    offset is committed synchronously, so after any coordinator failure the group
+    must resume at or before the next unprocessed record (no skip)."""
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    conf = {"bootstrap.servers": a.bootstrap, "group.id": a.group,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000,
+            "topic.metadata.refresh.interval.ms": 1000}
+    consumers = [Consumer(dict(conf, **{"client.id": f"c{i}"})) for i in range(3)]
+    for c in consumers:
+        c.subscribe([a.topic])
+    seen = []
+    commit_errors = []
+    committed_before_kill = None
+    phase = "before"
+    end = time.monotonic() + a.timeout
+    while True:
+        if time.monotonic() > end:
+            fail(f"timed out in phase {phase}: consumed {len(set(seen))} of {a.count} ids")
+        if phase == "before" and len(set(seen)) >= a.count // 2:
+            # Offsets are committed; tell the test which broker coordinates the group.
+            desc = admin.describe_consumer_groups([a.group])[a.group].result(timeout=30)
+            check(len(desc.members) == 3, f"group has {len(desc.members)} members, expected 3")
+            committed_before_kill = len(set(seen))
+            write_atomic(a.coordinator_file, str(desc.coordinator.id))
+            phase = "waiting"
+        if phase == "waiting":
+            if not os.path.exists(a.killed_file):
+                # Not polling: nothing is consumed while the test kills the coordinator
+                # (librdkafka heartbeats from its own threads meanwhile).
+                time.sleep(0.05)
+                continue
+            phase = "after"
+        if phase == "after" and len(set(seen)) >= a.count:
+            break
+        for c in consumers:
+            m = c.poll(0.1)
+            if m is None:
+                continue
+            if m.error():
+                fail(f"consume error: {m.error()}")
+            seen.append(int(m.value()))
+            for _ in range(20):
+                try:
+                    c.commit(message=m, asynchronous=False)
+                    break
+                except KafkaException as e:
+                    # NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE while the group moves.
+                    commit_errors.append(str(e.args[0]))
+                    time.sleep(0.25)
+            else:
+                fail(f"could not commit offset {m.offset()} of partition {m.partition()}: "
+                     f"{commit_errors[-3:]}")
+    desc = admin.describe_consumer_groups([a.group])[a.group].result(timeout=30)
+    new_coordinator = desc.coordinator.id
+    for c in consumers:
+        c.close()
+    got = set(seen)
+    missing = sorted(set(range(a.count)) - got)
+    print(json.dumps({"consumed": len(seen), "distinct": len(got),
+                      "redelivered": len(seen) - len(got),
+                      "before_kill": committed_before_kill,
+                      "new_coordinator": new_coordinator,
+                      "commit_retries": len(commit_errors),
+                      "first_commit_errors": commit_errors[:5]}))
+    check(not missing, f"{len(missing)} ids never consumed, first {missing[:20]}")
+
+
+def cmd_produce_ids(a):
+    p = Producer({"bootstrap.servers": a.bootstrap, "acks": "all",
+                  "enable.idempotence": True, "linger.ms": 5})
+    for i in range(a.count):
+        p.produce(a.topic, value=str(i).encode(), partition=i % a.partitions)
+        p.poll(0)
+    left = p.flush(60)
+    check(left == 0, f"{left} records unacknowledged")
+    print(json.dumps({"produced": a.count}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("create-topic")
+    s.add_argument("--partitions", type=int, required=True)
+    s.add_argument("--rf", type=int, required=True)
+    s.add_argument("--config", action="append")
+    s.set_defaults(fn=cmd_create_topic)
+    s = sub.add_parser("alter-topic")
+    s.add_argument("--set", action="append", required=True)
+    s.set_defaults(fn=cmd_alter_topic)
+    s = sub.add_parser("produce")
+    s.add_argument("--acked", required=True)
+    s.add_argument("--stop", required=True)
+    s.add_argument("--rate", type=float, default=300.0)
+    s.add_argument("--flush-timeout", type=float, default=60.0)
+    s.set_defaults(fn=cmd_produce)
+    s = sub.add_parser("verify")
+    s.add_argument("--acked", required=True)
+    s.add_argument("--timeout", type=float, default=60.0)
+    s.set_defaults(fn=cmd_verify)
+    s = sub.add_parser("produce-ids")
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--partitions", type=int, required=True)
+    s.set_defaults(fn=cmd_produce_ids)
+    s = sub.add_parser("group")
+    s.add_argument("--group", required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--coordinator-file", required=True)
+    s.add_argument("--killed-file", required=True)
+    s.add_argument("--timeout", type=float, default=75.0)
+    s.set_defaults(fn=cmd_group)
+    for s in sub.choices.values():
+        s.add_argument("--bootstrap", required=True)
+        s.add_argument("--topic", required=True)
+    a = ap.parse_args()
+    try:
+        a.fn(a)
+    except KafkaException as e:
+        fail(f"{a.cmd}: {e}")
+
+
+if __name__ == "__main__":
+    main()
