@@ -78,6 +78,9 @@ pub struct ReplicaSettings {
     pub leader_imbalance_check_interval_seconds: u64,
     /// `controlled.shutdown.enable`.
     pub controlled_shutdown_enable: bool,
+    /// `replica.selector.class` names Kafka's `RackAwareReplicaSelector` (KIP-392):
+    /// consumers with `client.rack` are sent to an in-sync replica in their rack.
+    pub rack_aware_selector: bool,
 }
 
 impl BrokerConfig {
@@ -282,6 +285,18 @@ impl BrokerConfig {
                     u64::MAX,
                 )?,
                 controlled_shutdown_enable: p.bool("controlled.shutdown.enable", true)?,
+                rack_aware_selector: match p.get("replica.selector.class") {
+                    None | Some("") => false,
+                    Some(c) if c.ends_with("RackAwareReplicaSelector") => true,
+                    Some(c) if c.ends_with("LeaderSelector") => false,
+                    Some(c) => {
+                        return Err(ConfigError::Invalid {
+                            key: "replica.selector.class".into(),
+                            value: c.into(),
+                            reason: "supported: org.apache.kafka.common.replica.RackAwareReplicaSelector".into(),
+                        });
+                    }
+                },
             },
             kraft,
         };

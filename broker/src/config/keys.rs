@@ -98,6 +98,7 @@ const ACCEPTED_KAFKA_KEYS: &[&str] = &[
     "inter.broker.protocol.version",
     "leader.replication.throttled.rate",
     "follower.replication.throttled.rate",
+    "replica.selector.class",
 ];
 
 /// Whether the broker knows `key` (unknown keys get a startup warning).

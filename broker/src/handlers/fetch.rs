@@ -14,8 +14,11 @@ use tidewater_storage::{ReadError, TopicPartition};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::replica::Role;
 use crate::state::Broker;
 use crate::state::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
+use kafka_protocol::messages::BrokerId;
+use tidewater_replication::RackAwareReplicaSelector;
 
 /// One partition's read, before shaping into the response.
 struct PartitionRead {
@@ -23,6 +26,8 @@ struct PartitionRead {
     high_watermark: i64,
     log_start_offset: i64,
     records: Bytes,
+    /// KIP-392: the replica the consumer should fetch from instead (-1 = here).
+    preferred_read_replica: i32,
 }
 
 impl PartitionRead {
@@ -32,7 +37,60 @@ impl PartitionRead {
             high_watermark: -1,
             log_start_offset: -1,
             records: Bytes::new(),
+            preferred_read_replica: -1,
         }
+    }
+}
+
+/// How a consumer fetch reaches a partition's log.
+enum Source {
+    Log(std::sync::Arc<tidewater_storage::Log>),
+    /// KIP-392: a closer in-sync replica should serve this consumer.
+    Redirect {
+        replica: i32,
+        high_watermark: i64,
+        log_start_offset: i64,
+    },
+}
+
+/// The leader's log, a follower's log for a KIP-392 consumer (Fetch v11+), or a
+/// redirect to the replica in the consumer's rack (`replica.selector.class`).
+fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Result<Source, i16> {
+    if broker.cluster.is_none() {
+        return broker
+            .leader_log(&p.tp.topic, p.tp.partition)
+            .map(Source::Log);
+    }
+    let replica = broker.replicas.get(&p.tp).ok_or_else(|| {
+        broker
+            .leader_log(&p.tp.topic, p.tp.partition)
+            .err()
+            .unwrap_or(E::UnknownTopicOrPartition.code())
+    })?;
+    let inner = replica.lock();
+    match &inner.role {
+        Role::Leader(leader) => {
+            if broker.config.replica.rack_aware_selector && version >= 11 && !rack.is_empty() {
+                let racks = broker.replica_racks();
+                let preferred = RackAwareReplicaSelector.preferred_read_replica(
+                    leader,
+                    &racks,
+                    Some(rack),
+                    p.fetch_offset,
+                    crate::state::mono_ms(),
+                );
+                if let Some(id) = preferred.filter(|id| *id != broker.config.node_id) {
+                    return Ok(Source::Redirect {
+                        replica: id,
+                        high_watermark: replica.log.high_watermark(),
+                        log_start_offset: replica.log.log_start_offset(),
+                    });
+                }
+            }
+            Ok(Source::Log(replica.log.clone()))
+        }
+        Role::Follower(_) if version >= 11 => Ok(Source::Log(replica.log.clone())),
+        _ => Err(E::NotLeaderOrFollower.code()),
     }
 }
 
@@ -95,12 +153,28 @@ fn read_partitions(
     broker: &Broker,
     parts: &[FetchPartition],
     max_bytes: usize,
+    version: i16,
+    rack: &str,
 ) -> (Vec<PartitionRead>, usize) {
     let mut total = 0usize;
     let mut out = Vec::with_capacity(parts.len());
     for p in parts {
-        let log = match broker.leader_log(&p.tp.topic, p.tp.partition) {
-            Ok(log) => log,
+        let log = match source(broker, p, version, rack) {
+            Ok(Source::Log(log)) => log,
+            Ok(Source::Redirect {
+                replica,
+                high_watermark,
+                log_start_offset,
+            }) => {
+                out.push(PartitionRead {
+                    error_code: 0,
+                    high_watermark,
+                    log_start_offset,
+                    records: Bytes::new(),
+                    preferred_read_replica: replica,
+                });
+                continue;
+            }
             Err(code) => {
                 out.push(PartitionRead::error(code));
                 continue;
@@ -131,6 +205,7 @@ fn read_partitions(
                     high_watermark: hw,
                     log_start_offset: log.log_start_offset(),
                     records,
+                    preferred_read_replica: -1,
                 });
             }
             Err(e) => {
@@ -142,6 +217,7 @@ fn read_partitions(
                     high_watermark: hw,
                     log_start_offset: log.log_start_offset(),
                     records: Bytes::new(),
+                    preferred_read_replica: -1,
                 });
             }
         }
@@ -174,6 +250,11 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             return resp;
         }
     };
+    let rack = if version >= 11 {
+        req.rack_id.to_string()
+    } else {
+        String::new()
+    };
     let max_bytes =
         usize::try_from(req.max_bytes.min(broker.config.fetch_max_bytes).max(0)).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
@@ -184,8 +265,11 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         let notified = broker.notifier.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (reads, total) = read_partitions(broker, &ctx.partitions, max_bytes);
-        let any_error = reads.iter().any(|r| r.error_code != 0) || !unknown_ids.is_empty();
+        let (reads, total) = read_partitions(broker, &ctx.partitions, max_bytes, version, &rack);
+        let any_error = reads
+            .iter()
+            .any(|r| r.error_code != 0 || r.preferred_read_replica >= 0)
+            || !unknown_ids.is_empty();
         if total >= min_bytes
             || any_error
             || ctx.partitions.is_empty()
@@ -227,6 +311,9 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         pd.log_start_offset = read.log_start_offset;
         pd.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
         pd.records = Some(read.records);
+        if version >= 11 {
+            pd.preferred_read_replica = BrokerId(read.preferred_read_replica);
+        }
         push_partition(&mut resp, &p.tp.topic, p.topic_id, pd);
     }
     for (id, partition) in unknown_ids {

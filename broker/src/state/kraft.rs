@@ -252,6 +252,19 @@ impl Broker {
             .collect()
     }
 
+    /// `broker.rack` of every registered broker (KIP-392 selection).
+    pub fn replica_racks(&self) -> std::collections::BTreeMap<i32, String> {
+        let Some(cluster) = &self.cluster else {
+            return Default::default();
+        };
+        cluster
+            .image()
+            .brokers
+            .values()
+            .filter_map(|b| b.rack.clone().map(|r| (b.broker_id, r)))
+            .collect()
+    }
+
     /// The controller id clients see (KRaft: the active controller; single node: us).
     pub fn controller_id(&self) -> i32 {
         self.cluster
