@@ -24,6 +24,9 @@ use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply, codes};
 /// Pause before retrying when no leader is known (Kafka's `retry.backoff.ms`).
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Longest a connect to one voter may take before the next voter is tried.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Idle connections kept per voter; more concurrent calls open (and then drop) extra ones.
 const MAX_IDLE_PER_VOTER: usize = 4;
 
@@ -196,6 +199,7 @@ impl ControllerClient {
         let pooled = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut conn = pooled.unwrap_or_else(|| {
             Connection::new(voter, addr.to_string(), self.inner.cluster_id.clone())
+                .with_connect_timeout(CONNECT_TIMEOUT)
         });
         let result = conn.call(request, ttl).await;
         if result.is_ok() {

@@ -377,6 +377,21 @@ async fn without_a_quorum_calls_fail_with_not_controller_within_the_request_time
     assert_eq!(failure.error_code, 41, "{failure}");
     assert!(started.elapsed() < Duration::from_secs(2));
 
+    // A controller that takes the connection but never answers: REQUEST_TIMED_OUT.
+    // (The kernel completes the handshake from the backlog; nothing ever accepts.)
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let voters = BTreeMap::from([(1, hung.local_addr().unwrap())]);
+    let client = ControllerClient::new(CLUSTER_ID, voters, Duration::from_millis(800));
+    let started = Instant::now();
+    let failure = refused(&client, ControllerCall::DescribeQuorum).await;
+    assert_eq!(failure.error_code, 7, "{failure}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
+    drop(hung);
+
     // A voter of another cluster: INCONSISTENT_CLUSTER_ID at once, no retries.
     let voters = BTreeMap::from([(follower, quorum.voters[&follower])]);
     let client = ControllerClient::new("another-cluster", voters, Duration::from_secs(10));

@@ -107,6 +107,9 @@ pub struct Connection {
     stream: Option<TcpStream>,
     /// Set on replication connections only.
     acks: Option<PeerAcks>,
+    /// Caps the connect part of a call (brokers move on from a vanished controller
+    /// instead of spending their whole request timeout on one connect).
+    connect_timeout: Option<Duration>,
 }
 
 impl Connection {
@@ -117,7 +120,13 @@ impl Connection {
             cluster_id,
             stream: None,
             acks: None,
+            connect_timeout: None,
         }
+    }
+
+    pub(crate) fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
     }
 
     /// Sends one request and waits for its response, all within `ttl`.
@@ -128,7 +137,8 @@ impl Connection {
     ) -> Result<Response, CallError> {
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "raft RPC timed out");
         if self.stream.is_none() {
-            let stream = tokio::time::timeout(ttl, TcpStream::connect(&self.addr))
+            let connect_ttl = self.connect_timeout.map_or(ttl, |c| c.min(ttl));
+            let stream = tokio::time::timeout(connect_ttl, TcpStream::connect(&self.addr))
                 .await
                 .map_err(|_| CallError::Unreachable(timed_out()))?
                 .map_err(CallError::Unreachable)?;

@@ -339,11 +339,6 @@ impl QuorumNode {
         self.raft.metrics()
     }
 
-    /// The voters' controller listener addresses.
-    pub fn voters(&self) -> &BTreeMap<u64, SocketAddr> {
-        &self.voters
-    }
-
     /// The listener's shared state (controller slot, observers, metadata fetches).
     pub(crate) fn listener_state(&self) -> &Arc<ListenerState> {
         &self.listener
@@ -363,17 +358,18 @@ impl QuorumNode {
             .shutdown()
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()));
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(server) = server {
+        if let Some(server) = self.take_server() {
             server.abort();
             // The task ends as cancelled; its listener is dropped by then.
             let _cancelled = server.await;
         }
         result
+    }
+
+    fn take_server(&self) -> Option<JoinHandle<()>> {
+        // Only ever take()n, so a poisoned lock still holds a consistent value.
+        let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        server.take()
     }
 }
 
@@ -395,12 +391,7 @@ fn check_cluster_id(config: &QuorumConfig) -> Result<(), QuorumError> {
 
 impl Drop for QuorumNode {
     fn drop(&mut self) {
-        let server = self
-            .server
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(server) = server {
+        if let Some(server) = self.take_server() {
             server.abort();
         }
     }
