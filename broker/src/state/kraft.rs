@@ -265,98 +265,27 @@ impl Broker {
             .collect()
     }
 
-    /// The controller id clients see (KRaft: the active controller; single node: us).
+    /// The controller id clients see in Metadata / DescribeCluster. A single node is its
+    /// own controller. In KRaft mode clients send controller-bound requests to this id
+    /// and brokers forward them (KIP-590), so it must be a live broker: the active
+    /// controller when it is one (combined mode), else the lowest live broker id (Kafka
+    /// picks a random one). DescribeQuorum names the real active controller.
     pub fn controller_id(&self) -> i32 {
-        self.cluster
-            .as_ref()
-            .map_or(self.config.node_id, |c| c.active_controller())
-    }
-
-    /// KRaft: creates `__consumer_offsets` in the background (once at a time); its
-    /// replication factor is `offsets.topic.replication.factor`, so creation fails until
-    /// that many brokers are registered, as in Kafka.
-    pub fn ensure_offsets_topic_replicated(&self) {
-        static CREATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        let (Some(cluster), Some(_)) = (self.cluster.clone(), self.arc()) else {
-            return;
-        };
-        if CREATING.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            return;
-        }
-        let partitions = self.config.offsets_topic_num_partitions;
-        let rf = self.config.offsets_topic_replication_factor;
-        let configs: BTreeMap<String, String> = [
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            (
-                "segment.bytes".to_string(),
-                self.config.offsets_topic_segment_bytes.to_string(),
-            ),
-        ]
-        .into();
-        tokio::spawn(async move {
-            match cluster
-                .create_topic(
-                    OFFSETS_TOPIC,
-                    partitions,
-                    rf,
-                    BTreeMap::new(),
-                    configs,
-                    false,
-                )
-                .await
-            {
-                Ok(_) => info!(partitions, rf, "created {OFFSETS_TOPIC}"),
-                Err((code, message)) => {
-                    warn!(code, %message, "cannot create {OFFSETS_TOPIC} yet")
-                }
-            }
-            CREATING.store(false, std::sync::atomic::Ordering::Release);
-        });
-    }
-
-    /// DeleteTopics: the single-node store, or the controller.
-    pub async fn delete_topic_any(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         let Some(cluster) = &self.cluster else {
-            return self.delete_topic(name);
+            return self.config.node_id;
         };
-        if !self.config.delete_topic_enable {
-            return Err((
-                E::TopicDeletionDisabled.code(),
-                "Topic deletion is disabled (delete.topic.enable=false)".into(),
-            ));
+        let image = cluster.image();
+        let active = cluster.active_controller();
+        let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
+        if live(&active) {
+            return active;
         }
-        if topic_names::is_internal(name) {
-            return Err((
-                E::InvalidTopicException.code(),
-                format!("Cannot delete internal topic {name}"),
-            ));
-        }
-        let id = cluster.delete_topic(name).await?;
-        self.metrics.topic_deleted(name);
-        info!(topic = %name, %id, "deleted topic");
-        Ok(id)
-    }
-
-    /// CreatePartitions: the single-node store, or the controller.
-    pub async fn add_partitions_any(
-        &self,
-        name: &str,
-        count: i32,
-        assignments: Option<Vec<Vec<i32>>>,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        let Some(cluster) = &self.cluster else {
-            return self.add_partitions(name, count, assignments, validate_only);
-        };
-        if name == OFFSETS_TOPIC {
-            return Err((
-                E::InvalidPartitions.code(),
-                format!("Cannot add partitions to internal topic {name}"),
-            ));
-        }
-        cluster
-            .create_partitions(name, count, assignments, validate_only)
-            .await
+        image
+            .brokers
+            .keys()
+            .copied()
+            .find(|id| live(id))
+            .unwrap_or(self.config.node_id)
     }
 
     /// Topic configs of `name` as stored in the metadata (for DescribeConfigs).
