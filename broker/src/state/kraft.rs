@@ -288,6 +288,93 @@ impl Broker {
             .unwrap_or(self.config.node_id)
     }
 
+    /// KRaft: creates `__consumer_offsets` in the background (once at a time); its
+    /// replication factor is `offsets.topic.replication.factor`, so creation fails until
+    /// that many brokers are registered, as in Kafka.
+    pub fn ensure_offsets_topic_replicated(&self) {
+        static CREATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let (Some(cluster), Some(_)) = (self.cluster.clone(), self.arc()) else {
+            return;
+        };
+        if CREATING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let partitions = self.config.offsets_topic_num_partitions;
+        let rf = self.config.offsets_topic_replication_factor;
+        let configs: BTreeMap<String, String> = [
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            (
+                "segment.bytes".to_string(),
+                self.config.offsets_topic_segment_bytes.to_string(),
+            ),
+        ]
+        .into();
+        tokio::spawn(async move {
+            match cluster
+                .create_topic(
+                    OFFSETS_TOPIC,
+                    partitions,
+                    rf,
+                    BTreeMap::new(),
+                    configs,
+                    false,
+                )
+                .await
+            {
+                Ok(_) => info!(partitions, rf, "created {OFFSETS_TOPIC}"),
+                Err((code, message)) => {
+                    warn!(code, %message, "cannot create {OFFSETS_TOPIC} yet")
+                }
+            }
+            CREATING.store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+
+    /// DeleteTopics: the single-node store, or the controller.
+    pub async fn delete_topic_any(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+        let Some(cluster) = &self.cluster else {
+            return self.delete_topic(name);
+        };
+        if !self.config.delete_topic_enable {
+            return Err((
+                E::TopicDeletionDisabled.code(),
+                "Topic deletion is disabled (delete.topic.enable=false)".into(),
+            ));
+        }
+        if topic_names::is_internal(name) {
+            return Err((
+                E::InvalidTopicException.code(),
+                format!("Cannot delete internal topic {name}"),
+            ));
+        }
+        let id = cluster.delete_topic(name).await?;
+        self.metrics.topic_deleted(name);
+        info!(topic = %name, %id, "deleted topic");
+        Ok(id)
+    }
+
+    /// CreatePartitions: the single-node store, or the controller.
+    pub async fn add_partitions_any(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let Some(cluster) = &self.cluster else {
+            return self.add_partitions(name, count, assignments, validate_only);
+        };
+        if name == OFFSETS_TOPIC {
+            return Err((
+                E::InvalidPartitions.code(),
+                format!("Cannot add partitions to internal topic {name}"),
+            ));
+        }
+        cluster
+            .create_partitions(name, count, assignments, validate_only)
+            .await
+    }
+
     /// Topic configs of `name` as stored in the metadata (for DescribeConfigs).
     pub fn topic_configs(&self, name: &str) -> Option<BTreeMap<String, String>> {
         self.metadata.topic(name).map(|t| t.configs)
