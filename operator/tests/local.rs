@@ -253,7 +253,6 @@ fn cli_errors_are_clear() {
 }
 
 #[test]
-#[ignore = "needs broker replication (issue 4)"]
 fn three_brokers_over_three_zones_place_rf3_replicas_in_three_racks() {
     let mut c = LocalCluster::up(&example("three-zones.yaml"));
     c.wait("Ready", 90);
@@ -287,5 +286,78 @@ fn three_brokers_over_three_zones_place_rf3_replicas_in_three_racks() {
     c.down();
     for pid in broker_pids(&s) {
         assert!(!is_alive(pid));
+    }
+}
+
+#[test]
+fn dedicated_controllers_form_the_quorum_and_survive_losing_the_active_one() {
+    let mut c = LocalCluster::up(&example("dedicated-controllers.yaml"));
+    c.wait("Ready", 90);
+    let s = c.status();
+    let ids: Vec<i64> = s["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 1000, 1001, 1002]);
+    let active = s["controller"]["activeId"].as_i64().unwrap();
+    assert!(
+        (1000..=1002).contains(&active),
+        "active controller {active}"
+    );
+    // Clients reach brokers only: the controllers serve no client listener.
+    let bootstrap = s["bootstrapServers"].as_str().unwrap().to_owned();
+    assert_eq!(bootstrap.split(',').count(), 3, "{bootstrap}");
+    assert_eq!(
+        s.get("metadataVersion").and_then(Value::as_str),
+        metadata_version(&finalized_features(&bootstrap)).as_deref(),
+        "{s}"
+    );
+    // Losing the active controller: the operator restarts it and the quorum (led by
+    // whichever voter wins the next election) serves the cluster again.
+    let pids = broker_pids(&s);
+    let index = ids.iter().position(|id| *id == active).unwrap();
+    kill_9(pids[index]);
+    c.wait_until("Degraded", Duration::from_secs(20), |s| {
+        cond(s, "Degraded").0 == "True"
+    });
+    let back = c.wait_until("Ready again", Duration::from_secs(90), |s| {
+        cond(s, "Ready").0 == "True" && cond(s, "Degraded").0 == "False"
+    });
+    let restarted = broker_pids(&back);
+    assert_eq!(restarted.len(), 6);
+    assert_ne!(
+        restarted[index], pids[index],
+        "the dead controller runs again"
+    );
+    let leader = back["controller"]["activeId"].as_i64().unwrap();
+    assert!(
+        (1000..=1002).contains(&leader),
+        "active controller {leader}"
+    );
+    c.down();
+    for pid in pids.into_iter().chain(restarted) {
+        assert!(!is_alive(pid), "node pid {pid} survived local down");
+    }
+}
+
+#[test]
+#[ignore = "broker: Metadata names the dedicated active controller as controller_id, so \
+            librdkafka sends CreateTopics to a node it cannot reach (Kafka answers with an \
+            alive broker in KRaft mode)"]
+fn clients_work_against_dedicated_controllers() {
+    let c = LocalCluster::up(&example("dedicated-controllers.yaml"));
+    c.wait("Ready", 90);
+    let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();
+    let out = clients(&bootstrap, "replicated", 100, 3);
+    assert!(out.contains("consumed 100"), "{out}");
+    let partitions: Vec<&str> = out.lines().filter(|l| l.starts_with("partition")).collect();
+    assert_eq!(partitions.len(), 3, "{out}");
+    for line in partitions {
+        assert!(
+            line.ends_with("racks ['eu-west-1a', 'eu-west-1b', 'eu-west-1c']"),
+            "{line}"
+        );
     }
 }

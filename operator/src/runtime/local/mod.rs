@@ -2,12 +2,10 @@
 //! process of the broker binary on 127.0.0.1 ports, its data, config and log file under
 //! `--state-dir/<cluster>/broker-<id>/`. Crashed brokers are restarted with backoff.
 //!
-//! What the broker cannot do yet, and what that means here: it has no KRaft controller
-//! role, so it ignores `process.roles`, `controller.quorum.voters` and the CONTROLLER
-//! listener (all still written, so configs are right once it does), and a dedicated
-//! controller node (no broker listener) exits with the broker's own error message,
-//! which the status reports. Without replication a multi-broker cluster runs, but
-//! partitions are not replicated across brokers.
+//! Every node gets its own client, controller and HTTP ports on first sight (kept in
+//! `state.json` across `local up` runs, so the quorum's voter list never changes under
+//! it): combined and controller nodes bind CONTROLLER on theirs, broker-only nodes bind
+//! no controller listener, and clients bootstrap from brokers only.
 
 pub mod cmd;
 pub mod process;
