@@ -65,6 +65,7 @@ def cmd_produce(a):
     last_ack = {}
     max_gap = {}
     acks = [0]
+    started = time.monotonic()
 
     def on_delivery(err, msg):
         now = time.monotonic()
@@ -76,7 +77,9 @@ def cmd_produce(a):
             max_gap[p] = max(max_gap.get(p, 0.0), now - last_ack[p])
         last_ack[p] = now
         acks[0] += 1
-        acked_file.write(f"{msg.value().decode()} {p} {msg.offset()}\n")
+        # id partition offset ack-time (ms since the producer started)
+        acked_file.write(f"{msg.value().decode()} {p} {msg.offset()} "
+                         f"{int((now - started) * 1000)}\n")
 
     producer = Producer({
         "bootstrap.servers": a.bootstrap,
@@ -91,7 +94,6 @@ def cmd_produce(a):
     })
     next_id = 0
     interval = 1.0 / a.rate
-    started = time.monotonic()
     while not os.path.exists(a.stop):
         target = started + next_id * interval
         now = time.monotonic()
@@ -126,7 +128,7 @@ def read_acked(path):
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 3:
+            if len(parts) == 4:
                 ids.add(int(parts[0]))
     return ids
 

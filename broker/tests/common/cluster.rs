@@ -675,11 +675,14 @@ impl BackgroundProducer {
         self.dir.path().join("acked.txt")
     }
 
+    /// Every acknowledgement so far, in ack order.
+    pub fn acks(&self) -> Vec<Ack> {
+        read_acks(&self.acked_path())
+    }
+
     /// Number of ids acknowledged so far.
     pub fn acked(&self) -> usize {
-        std::fs::read_to_string(self.acked_path())
-            .map(|s| s.lines().filter(|l| l.split(' ').count() == 3).count())
-            .unwrap_or(0)
+        self.acks().len()
     }
 
     /// Waits until `more` further ids are acknowledged (progress after a fault).
@@ -691,9 +694,7 @@ impl BackgroundProducer {
             if !run.is_running() {
                 return Err("producer exited".into());
             }
-            let n = std::fs::read_to_string(&path)
-                .map(|s| s.lines().count())
-                .unwrap_or(0);
+            let n = read_acks(&path).len();
             if n >= target {
                 Ok(())
             } else {
@@ -745,4 +746,44 @@ pub fn verify_no_loss(bootstrap: &str, topic: &str, acked_path: &Path) -> String
         &["--acked", &acked_path.display().to_string()],
         Duration::from_secs(90),
     )
+}
+
+/// One acknowledged record, as the background producer logged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    pub id: u64,
+    pub partition: i32,
+    pub offset: i64,
+    /// When the ack arrived, in ms since the producer started.
+    pub at_ms: u64,
+}
+
+fn read_acks(path: &Path) -> Vec<Ack> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            Some(Ack {
+                id: f.next()?.parse().ok()?,
+                partition: f.next()?.parse().ok()?,
+                offset: f.next()?.parse().ok()?,
+                at_ms: f.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Every gap (ms) between consecutive acks of the same partition.
+pub fn ack_gaps(acks: &[Ack]) -> BTreeMap<i32, Vec<u128>> {
+    let mut last: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut gaps: BTreeMap<i32, Vec<u128>> = BTreeMap::new();
+    for a in acks {
+        if let Some(prev) = last.insert(a.partition, a.at_ms) {
+            gaps.entry(a.partition)
+                .or_default()
+                .push(u128::from(a.at_ms.saturating_sub(prev)));
+        }
+    }
+    gaps
 }
