@@ -359,8 +359,8 @@ impl Decoder<Option<StdString>> for String {
         match Int16.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                let mut strbuf = vec![0; n as usize];
-                buf.try_copy_to_slice(&mut strbuf)?;
+                // Tidewater patch: checked against the buffer before allocating.
+                let strbuf = buf.try_get_bytes(n as usize)?.to_vec();
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
             }
             n => {
@@ -511,8 +511,8 @@ impl Decoder<Option<StdString>> for CompactString {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut strbuf = vec![0; (n - 1) as usize];
-                buf.try_copy_to_slice(&mut strbuf)?;
+                // Tidewater patch: checked against the buffer before allocating.
+                let strbuf = buf.try_get_bytes((n - 1) as usize)?.to_vec();
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
             }
         }
@@ -655,7 +655,7 @@ impl Decoder<Option<Vec<u8>>> for Bytes {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                // Checked against the buffer before allocating (a hostile length).
+                // Tidewater patch: checked against the buffer before allocating.
                 Ok(Some(buf.try_get_bytes(n as usize)?.to_vec()))
             }
             n => {
@@ -803,7 +803,7 @@ impl Decoder<Option<Vec<u8>>> for CompactBytes {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                // Checked against the buffer before allocating (a hostile length).
+                // Tidewater patch: checked against the buffer before allocating.
                 Ok(Some(buf.try_get_bytes((n - 1) as usize)?.to_vec()))
             }
         }
@@ -1145,6 +1145,9 @@ mod tests {
         assert!(r.is_err());
         let mut buf = bytes::Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 1]);
         let r: Result<Vec<u8>> = Bytes.decode(&mut buf);
+        assert!(r.is_err());
+        let mut buf = bytes::Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f, b'a']);
+        let r: Result<StdString> = CompactString.decode(&mut buf);
         assert!(r.is_err());
         let mut buf = bytes::Bytes::from_static(&[0, 0, 0, 2, 1, 2]);
         let r: Vec<i8> = Array(Int8).decode(&mut buf).unwrap();
