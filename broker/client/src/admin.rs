@@ -1,4 +1,5 @@
-//! The admin client: cluster reads (metadata, finalized features) and topic creation
+//! The admin client: cluster reads (metadata, finalized features, the KRaft quorum) and
+//! topic creation
 //! against a bootstrap list.
 //!
 //! Owns which broker to talk to (the first reachable bootstrap address, reconnecting when
@@ -25,6 +26,7 @@ use crate::connection::{ClientConfig, Connection};
 use crate::error::ClientError;
 use crate::features::finalized_features;
 use crate::metadata::{ClusterDescription, ClusterMetadata};
+use crate::quorum::{QuorumInfo, describe_quorum_request};
 use crate::versions::{ApiVersionTable, ApiVersionsOutcome, api_versions_outcome};
 
 /// What the broker reported for a topic it created.
@@ -129,6 +131,14 @@ impl AdminClient {
             resp.error_message.as_ref().map(|m| m.to_string()),
         )?;
         Ok(ClusterDescription::from_response(resp))
+    }
+
+    /// DescribeQuorum of the KRaft metadata log: the active controller (quorum leader),
+    /// its epoch, and each voter's and observer's progress. A broker forwards it to the
+    /// controllers; without KRaft it answers `UNSUPPORTED_VERSION` (35).
+    pub async fn describe_quorum(&self) -> Result<QuorumInfo, ClientError> {
+        let resp = self.call(describe_quorum_request()).await?;
+        QuorumInfo::from_response(&resp)
     }
 
     /// Creates one topic. `partitions` / `replication_factor` of -1 ask for the broker's

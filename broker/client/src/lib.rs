@@ -4,9 +4,9 @@
 //! Layers, bottom up: `frame` (wire framing, sans-IO), `versions` (ApiVersions
 //! negotiation, sans-IO), `connection` (one TCP connection, the only IO besides
 //! `admin`), `metadata` (owned views of cluster state, sans-IO), `features` (finalized
-//! feature levels from ApiVersions, sans-IO), `admin` (bootstrap,
-//! reconnect, admin calls). Message codecs are kafka-protocol's; nothing here hand-writes
-//! a message layout.
+//! feature levels from ApiVersions, sans-IO), `quorum` (DescribeQuorum, sans-IO),
+//! `admin` (bootstrap, reconnect, admin calls). Message codecs are kafka-protocol's;
+//! nothing here hand-writes a message layout.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tidewater_client::ClientError> {
@@ -25,6 +25,7 @@ mod error;
 mod features;
 pub mod frame;
 mod metadata;
+mod quorum;
 mod versions;
 
 pub use admin::{AdminClient, CreatedTopic};
@@ -35,6 +36,7 @@ pub use features::{METADATA_VERSION_FEATURE, finalized_features, metadata_versio
 pub use metadata::{
     BrokerInfo, ClusterDescription, ClusterMetadata, PartitionInfo, TopicInfo, TopicPartition,
 };
+pub use quorum::{CLUSTER_METADATA_TOPIC, QuorumInfo, QuorumReplica};
 pub use versions::ApiVersionTable;
 
 /// kafka-protocol, re-exported so callers of `Connection::send` name the same types.

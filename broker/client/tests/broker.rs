@@ -241,3 +241,44 @@ async fn large_metadata_responses_span_many_reads() {
         "topics are sorted by name"
     );
 }
+
+#[tokio::test]
+async fn describe_quorum_and_features_of_a_kraft_broker() {
+    let broker = Broker::start_kraft().await;
+    let admin = broker.admin().await.unwrap();
+    // The quorum forms just after the listener opens: poll for its leader.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let quorum = loop {
+        match admin.describe_quorum().await {
+            Ok(q) if q.leader_id.is_some() => break q,
+            other if std::time::Instant::now() > deadline => {
+                panic!("no quorum leader: {other:?}")
+            }
+            // Poll interval while the quorum elects, not a synchronisation.
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
+    assert_eq!(quorum.leader_id, Some(1));
+    let voters: Vec<i32> = quorum.voters.iter().map(|v| v.replica_id).collect();
+    assert_eq!(voters, [1]);
+    assert!(quorum.leader_epoch >= 1, "{quorum:?}");
+    let features = admin.finalized_features().await.unwrap();
+    let level = features[tidewater_client::METADATA_VERSION_FEATURE];
+    assert!(
+        tidewater_client::metadata_version_name(level).is_some(),
+        "metadata.version {level} has no Kafka name"
+    );
+}
+
+#[tokio::test]
+async fn describe_quorum_without_kraft_is_unsupported_version() {
+    let broker = Broker::start().await;
+    let admin = broker.admin().await.unwrap();
+    let err = admin.describe_quorum().await.unwrap_err();
+    assert_eq!(
+        err.kafka_error(),
+        Some(ResponseError::UnsupportedVersion),
+        "{err}"
+    );
+    assert!(admin.finalized_features().await.unwrap().is_empty());
+}

@@ -54,21 +54,42 @@ impl Broker {
     /// Formats a log dir with [`CLUSTER_ID`] and starts the broker as node 1; returns once
     /// an `AdminClient` can connect.
     pub async fn start() -> Broker {
+        Broker::start_with(false).await
+    }
+
+    /// Like [`Broker::start`], as a one-node KRaft cluster (node 1 is broker and the only
+    /// controller voter).
+    pub async fn start_kraft() -> Broker {
+        Broker::start_with(true).await
+    }
+
+    async fn start_with(kraft: bool) -> Broker {
         let bin = broker_bin();
         let dir = tempfile::Builder::new()
             .prefix("tidewater-client-it-")
             .tempdir()
             .expect("tempdir");
         let bootstrap = format!("127.0.0.1:{}", free_port());
-        let config = format!(
+        let mut config = format!(
             "node.id=1\n\
-             listeners=PLAINTEXT://{bootstrap}\n\
              advertised.listeners=PLAINTEXT://{bootstrap}\n\
              log.dirs={}\n\
              tidewater.http.listener=127.0.0.1:{}\n",
             dir.path().join("data").display(),
             free_port()
         );
+        if kraft {
+            let controller = format!("127.0.0.1:{}", free_port());
+            config.push_str(&format!(
+                "process.roles=broker,controller\n\
+                 controller.quorum.voters=1@{controller}\n\
+                 controller.listener.names=CONTROLLER\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 listeners=PLAINTEXT://{bootstrap},CONTROLLER://{controller}\n"
+            ));
+        } else {
+            config.push_str(&format!("listeners=PLAINTEXT://{bootstrap}\n"));
+        }
         let config_path = dir.path().join("broker.properties");
         std::fs::write(&config_path, config).expect("write broker config");
         let format = Command::new(&bin)
