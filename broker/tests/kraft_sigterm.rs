@@ -1,0 +1,103 @@
+//! Issue 4: SIGTERM of a partition leader under acks=all load. Controlled shutdown
+//! must move leadership off the node before it exits (exit status 0), the producer
+//! must see no errors and lose nothing, and the per-partition unavailability (the
+//! longest time between two acks of a partition) is measured and printed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{
+    BackgroundProducer, Cluster, ack_gaps, kraft_client, percentiles, verify_no_loss,
+};
+
+const TOPIC: &str = "sigterm";
+const PARTITIONS: usize = 3;
+/// The harness's `broker.session.timeout.ms`.
+const SESSION_TIMEOUT_MS: u128 = 3000;
+
+#[test]
+fn kraft_sigterm_leader_under_load() {
+    let mut cluster = Cluster::combined(3, &[]);
+    kraft_client(
+        "create-topic",
+        &cluster.bootstrap(),
+        TOPIC,
+        &[
+            "--partitions",
+            "3",
+            "--rf",
+            "3",
+            "--config",
+            "min.insync.replicas=2",
+        ],
+        Duration::from_secs(60),
+    );
+    let meta = cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(30));
+    let victim = meta[&0].leader;
+    let led: Vec<i32> = meta
+        .values()
+        .filter(|p| p.leader == victim)
+        .map(|p| p.partition)
+        .collect();
+
+    let mut producer = BackgroundProducer::start(&cluster.bootstrap(), TOPIC, 300);
+    producer.wait_progress(300, Duration::from_secs(30));
+    let term_at = Instant::now();
+    let status = cluster.node(victim).sigterm();
+    let shutdown_ms = term_at.elapsed().as_millis();
+    assert!(
+        status.success(),
+        "node {victim} exited {status} on SIGTERM\n{}",
+        cluster.node(victim).log_tail()
+    );
+    let after = cluster.wait_metadata(
+        &format!("every partition led by a node other than {victim}"),
+        TOPIC,
+        Duration::from_secs(30),
+        |m| {
+            if m.len() == PARTITIONS && m.values().all(|p| p.leader > 0 && p.leader != victim) {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    );
+    let moved_ms = term_at.elapsed().as_millis();
+    producer.wait_progress(300, Duration::from_secs(30));
+    let summary = producer.stop();
+    let verdict = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
+
+    let gaps = ack_gaps(&producer.acks());
+    let all: Vec<u128> = gaps.values().flatten().copied().collect();
+    let (p50, p99, max) = percentiles(&all);
+    let per_partition: Vec<(i32, u128)> = gaps
+        .iter()
+        .map(|(p, g)| (*p, g.iter().copied().max().unwrap_or(0)))
+        .collect();
+    eprintln!(
+        "kraft_sigterm: FIGURES node {victim} (led {led:?}) exited 0 after {shutdown_ms} ms; \
+         leaders moved within {moved_ms} ms ({:?}); max gap between acks per partition \
+         {per_partition:?} ms; inter-ack gap p50 {p50} p99 {p99} max {max} ms; producer sent \
+         {} acked {} errors {}; verify {}",
+        after.values().map(|p| p.leader).collect::<Vec<_>>(),
+        summary.sent,
+        summary.acked,
+        summary.errors,
+        verdict.trim()
+    );
+    assert_eq!(
+        summary.errors, 0,
+        "a controlled shutdown must not fail produce requests: {:?}",
+        summary.first_errors
+    );
+    assert_eq!(summary.acked, summary.sent);
+    // A controlled shutdown takes the broker out of every ISR and leadership before it
+    // exits (Kafka's KRaft controller does both at once), so no partition may stall as
+    // long as crash detection would take (broker.session.timeout.ms).
+    assert!(
+        max < SESSION_TIMEOUT_MS,
+        "a partition had no acks for {max} ms around the SIGTERM, not less than \
+         broker.session.timeout.ms {SESSION_TIMEOUT_MS}: {per_partition:?}"
+    );
+}
