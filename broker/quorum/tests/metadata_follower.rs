@@ -142,11 +142,16 @@ async fn a_late_follower_of_a_snapshot_restored_voter_gets_the_image_then_entrie
         i.offset >= target
     })
     .await;
-    let installed = quorum.nodes[&lagging].node().metrics().borrow().snapshot;
-    assert!(
-        installed.is_some_and(|s| s.index >= purged),
-        "voter {lagging} caught up without the leader's snapshot: {installed:?}"
-    );
+    // Raft metrics are published just after the state machine's image.
+    let mut metrics = quorum.nodes[&lagging].node().metrics();
+    let install = metrics.wait_for(|m| m.snapshot.is_some_and(|s| s.index >= purged));
+    if tokio::time::timeout(support::DEADLINE, install)
+        .await
+        .is_err()
+    {
+        let installed = metrics.borrow().snapshot;
+        panic!("voter {lagging} caught up without the leader's snapshot: {installed:?}");
+    }
 
     // A follower that can only reach that voter.
     let only = BTreeMap::from([(lagging, quorum.voters[&lagging])]);

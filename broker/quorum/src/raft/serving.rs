@@ -26,6 +26,9 @@ const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
 /// Observers silent this long are no longer listed (Kafka drops them similarly).
 const OBSERVER_EXPIRY: Duration = Duration::from_secs(60);
 
+/// Observers tracked at most, so fetches naming ever new ids cannot grow the map.
+const MAX_OBSERVERS: usize = 4096;
+
 /// An observer's last fetch.
 #[derive(Debug, Clone, Copy)]
 struct ObserverSeen {
@@ -97,6 +100,9 @@ impl ListenerState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         observers.retain(|_, seen| seen.at.elapsed() < OBSERVER_EXPIRY);
+        if observers.len() >= MAX_OBSERVERS && !observers.contains_key(&id) {
+            return;
+        }
         observers.insert(
             id,
             ObserverSeen {
