@@ -65,6 +65,8 @@ pub struct Cluster {
     incarnation_id: u128,
     /// Stops the heartbeat task.
     heartbeat_stop: std::sync::Mutex<Option<watch::Sender<bool>>>,
+    /// Controllers: the quorum leader as this member's raft sees it.
+    raft_leader: Option<Box<dyn Fn() -> Option<u64> + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -89,6 +91,7 @@ impl Cluster {
         let voters = resolve_voters(&kraft).await?;
         let request_timeout = Duration::from_millis(kraft.request_timeout_ms);
         let client = ControllerClient::new(cluster_id, voters.clone(), request_timeout);
+        let mut raft_leader: Option<Box<dyn Fn() -> Option<u64> + Send + Sync>> = None;
         let (controller, follower, image) = if kraft.roles.controller {
             let listener = kraft
                 .controller_listener
@@ -123,6 +126,8 @@ impl Cluster {
                 .map_err(|e| StartupError::Shutdown(format!("metadata quorum: {e}")))?;
             info!(node = config.node_id, %addr, "metadata quorum member started");
             let image = node.image();
+            let metrics = node.metrics();
+            raft_leader = Some(Box::new(move || metrics.borrow().current_leader));
             let controller = QuorumController::new(
                 node,
                 controller_config(config),
@@ -151,6 +156,7 @@ impl Cluster {
             broker_epoch: AtomicI64::new(-1),
             incarnation_id: uuid::Uuid::new_v4().as_u128(),
             heartbeat_stop: std::sync::Mutex::new(None),
+            raft_leader,
         }))
     }
 
@@ -188,9 +194,20 @@ impl Cluster {
         matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
     }
 
-    /// The active controller as last learned (-1 when unknown).
+    /// The active controller: a controller's own raft view, else as last learned from
+    /// controller replies (-1 when unknown).
     pub fn active_controller(&self) -> i32 {
+        if let Some(leader) = &self.raft_leader {
+            return leader()
+                .and_then(|l| i32::try_from(l).ok())
+                .unwrap_or(NO_LEADER);
+        }
         self.client.active_controller().unwrap_or(NO_LEADER)
+    }
+
+    /// Whether this node is the active controller.
+    pub fn is_active_controller(&self) -> bool {
+        self.raft_leader.is_some() && self.active_controller() == self.node_id
     }
 
     /// The finalized `metadata.version` (0 before the first controller activated).

@@ -258,6 +258,10 @@ impl Metrics {
         self.replication.throttled(bytes);
     }
 
+    pub fn leader_elections(&self, n: u64) {
+        self.replication.leader_elections(n);
+    }
+
     pub fn isr_shrink(&self) {
         self.replication.isr_shrink();
     }

@@ -16,11 +16,17 @@ pub struct ReplicationMetrics {
     replication_bytes_in: IntCounterVec,
     replication_bytes_out: IntCounterVec,
     throttled_bytes: IntCounter,
+    leader_elections: IntCounter,
 }
 
 impl ReplicationMetrics {
     pub fn new(r: &Registry) -> Self {
         Self {
+            leader_elections: total(
+                r,
+                "kafka_controller_controllerstats_leaderelectionrateandtimems_count",
+                "Leader elections (new leader epochs with a leader) seen in the metadata log",
+            ),
             throttled_bytes: total(
                 r,
                 "kafka_server_replication_throttled_bytes_total",
@@ -79,6 +85,10 @@ impl ReplicationMetrics {
         self.isr_expands.inc();
     }
 
+    pub fn leader_elections(&self, n: u64) {
+        self.leader_elections.inc_by(n);
+    }
+
     pub fn throttled(&self, bytes: u64) {
         self.throttled_bytes.inc_by(bytes);
     }
@@ -103,7 +113,7 @@ impl ReplicationMetrics {
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         self.under_min_isr.set(as_i64(under_min));
         self.reassigning.set(as_i64(reassigning));
-        let active = cluster.active_controller() == broker.config.node_id;
+        let active = cluster.is_active_controller();
         self.active_controller.set(i64::from(active));
         let offline = if active {
             cluster

@@ -177,7 +177,9 @@ impl Broker {
             if let Role::Leader(l) = &mut inner.role {
                 for r in record.replicas.iter().filter(|r| **r != node) {
                     if let Some(b) = image.brokers.get(r) {
-                        l.update_broker_registration(*r, b.broker_epoch, b.fenced);
+                        // A broker in controlled shutdown may not (re)join the ISR either
+                        // (Kafka's isReplicaIsrEligible), or the leader would keep proposing it.
+                        l.update_broker_registration(*r, b.broker_epoch, !b.is_active());
                     }
                 }
                 let done = l.take_completions();

@@ -19,6 +19,20 @@ use super::{Broker, TopicError, topic_names};
 use crate::cluster::store::dynamic_broker_configs;
 use crate::replica::{Partition, Role};
 
+/// Partitions whose leader epoch grew to a live leader between two images (every
+/// node follows the same log, so every node counts the same elections).
+fn count_elections(before: &MetadataImage, after: &MetadataImage) -> u64 {
+    after
+        .partitions()
+        .filter(|p| p.leader >= 0)
+        .filter(|p| {
+            before
+                .partition(p.topic_id, p.partition)
+                .is_none_or(|old| old.leader_epoch < p.leader_epoch)
+        })
+        .count() as u64
+}
+
 /// A partition's leadership as clients see it in Metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionView {
@@ -47,8 +61,13 @@ impl Broker {
             return;
         };
         let mut rx = cluster.subscribe();
+        let mut previous: Option<Arc<MetadataImage>> = None;
         loop {
             let image = rx.borrow_and_update().clone();
+            if let Some(prev) = &previous {
+                self.metrics.leader_elections(count_elections(prev, &image));
+            }
+            previous = Some(image.clone());
             let epoch = cluster.broker_epoch();
             if epoch >= 0
                 && image
