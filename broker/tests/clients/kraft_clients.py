@@ -92,10 +92,10 @@ def cmd_produce(a):
         "retry.backoff.ms": 50,
         "retry.backoff.max.ms": 200,
     })
-    next_id = 0
+    next_id = a.first_id
     interval = 1.0 / a.rate
     while not os.path.exists(a.stop):
-        target = started + next_id * interval
+        target = started + (next_id - a.first_id) * interval
         now = time.monotonic()
         if now < target:
             producer.poll(target - now)
@@ -107,12 +107,12 @@ def cmd_produce(a):
         except BufferError:
             producer.poll(0.05)
         producer.poll(0)
-        if next_id == 1:
+        if next_id == a.first_id + 1:
             write_atomic(a.stop + ".started", "1")
     left = producer.flush(a.flush_timeout)
     acked_file.close()
     summary = {
-        "sent": next_id,
+        "sent": next_id - a.first_id,
         "acked": acks[0],
         "unflushed": left,
         "errors": len(errors),
@@ -269,6 +269,7 @@ def main():
     s.add_argument("--acked", required=True)
     s.add_argument("--stop", required=True)
     s.add_argument("--rate", type=float, default=300.0)
+    s.add_argument("--first-id", type=int, default=0)
     s.add_argument("--flush-timeout", type=float, default=60.0)
     s.set_defaults(fn=cmd_produce)
     s = sub.add_parser("verify")

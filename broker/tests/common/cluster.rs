@@ -633,6 +633,17 @@ impl BackgroundProducer {
     /// Starts producing `rate` records/s to `topic`; returns once the first record
     /// was handed to the client.
     pub fn start(bootstrap: &str, topic: &str, rate: u32) -> BackgroundProducer {
+        Self::start_from(bootstrap, topic, rate, 0)
+    }
+
+    /// Like [`BackgroundProducer::start`], numbering the ids from `first_id` (so a
+    /// second producer on the same topic cannot mask the loss of the first's ids).
+    pub fn start_from(
+        bootstrap: &str,
+        topic: &str,
+        rate: u32,
+        first_id: u64,
+    ) -> BackgroundProducer {
         require_python_modules(&["confluent_kafka"]);
         let dir = tempfile::tempdir().expect("tempdir");
         let acked = dir.path().join("acked.txt");
@@ -649,6 +660,8 @@ impl BackgroundProducer {
             &acked.display().to_string(),
             "--stop",
             &stop.display().to_string(),
+            "--first-id",
+            &first_id.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
