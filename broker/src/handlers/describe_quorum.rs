@@ -24,6 +24,7 @@ use tidewater_quorum::rpc::{
 };
 
 use super::msg;
+use crate::cluster::Cluster;
 use crate::config::Voter;
 use crate::state::{Broker, now_ms};
 
@@ -57,6 +58,20 @@ pub fn forwarded(f: &ControllerFailure) -> Forwarded {
             message: f.message.clone(),
             unreachable: false,
         }
+    }
+}
+
+/// Runs a call whose success is [`ControllerReply::Done`], as the client should see
+/// its failure.
+pub async fn forward_done(cluster: &Cluster, call: ControllerCall) -> Result<(), Forwarded> {
+    match cluster.call(call).await {
+        Ok(ControllerReply::Done) => Ok(()),
+        Ok(other) => Err(Forwarded {
+            code: E::UnknownServerError.code(),
+            message: format!("unexpected controller reply {other:?}"),
+            unreachable: false,
+        }),
+        Err(f) => Err(forwarded(&f)),
     }
 }
 

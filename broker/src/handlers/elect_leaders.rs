@@ -18,9 +18,9 @@ use kafka_protocol::protocol::StrBytes;
 use tidewater_quorum::controller::ElectionType;
 use tidewater_quorum::image::MetadataImage;
 use tidewater_quorum::records::{NO_LEADER, PartitionRecord};
-use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+use tidewater_quorum::rpc::ControllerCall;
 
-use super::describe_quorum::forwarded;
+use super::describe_quorum::forward_done;
 use super::msg;
 use crate::cluster::Cluster;
 use crate::state::Broker;
@@ -151,24 +151,16 @@ async fn elect(
     election: ElectionType,
     wait: Duration,
 ) -> Result<(), (i16, String, bool)> {
-    let reply = cluster
-        .call(ControllerCall::ElectLeader {
+    forward_done(
+        cluster,
+        ControllerCall::ElectLeader {
             topic: topic.to_string(),
             partition,
             election,
-        })
-        .await
-        .map_err(|f| {
-            let f = forwarded(&f);
-            (f.code, f.message, f.unreachable)
-        })?;
-    if !matches!(reply, ControllerReply::Done) {
-        return Err((
-            E::UnknownServerError.code(),
-            format!("unexpected controller reply {reply:?}"),
-            false,
-        ));
-    }
+        },
+    )
+    .await
+    .map_err(|f| (f.code, f.message, f.unreachable))?;
     // Answer once this broker would route clients to the new leader.
     cluster
         .wait_for_image(wait, |i| {

@@ -26,7 +26,7 @@ use kafka_protocol::protocol::StrBytes;
 use tidewater_quorum::controller::OngoingReassignment;
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 
-use super::describe_quorum::forwarded;
+use super::describe_quorum::{forward_done, forwarded};
 use super::msg;
 use crate::cluster::Cluster;
 use crate::state::Broker;
@@ -139,24 +139,16 @@ async fn reassign(
             }
         }
     }
-    let reply = cluster
-        .call(ControllerCall::AlterPartitionReassignment {
+    forward_done(
+        cluster,
+        ControllerCall::AlterPartitionReassignment {
             topic: topic.to_string(),
             partition,
             target: target.clone(),
-        })
-        .await
-        .map_err(|f| {
-            let f = forwarded(&f);
-            (f.code, f.message, f.unreachable)
-        })?;
-    if !matches!(reply, ControllerReply::Done) {
-        return Err((
-            E::UnknownServerError.code(),
-            format!("unexpected controller reply {reply:?}"),
-            false,
-        ));
-    }
+        },
+    )
+    .await
+    .map_err(|f| (f.code, f.message, f.unreachable))?;
     // So a ListPartitionReassignments or Metadata to this broker sees the move.
     cluster
         .wait_for_image(wait, |i| {

@@ -18,9 +18,9 @@ use kafka_protocol::messages::{UpdateFeaturesRequest, UpdateFeaturesResponse};
 use kafka_protocol::protocol::StrBytes;
 use tidewater_quorum::controller::{FeatureUpdate, UpgradeType};
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
-use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+use tidewater_quorum::rpc::ControllerCall;
 
-use super::describe_quorum::forwarded;
+use super::describe_quorum::forward_done;
 use super::msg;
 use crate::cluster::supported_metadata_version;
 use crate::state::Broker;
@@ -145,22 +145,15 @@ async fn decide(
         return Ok(());
     }
     let validate_only = req.validate_only;
-    let reply = cluster
-        .call(ControllerCall::UpdateFeatures {
+    forward_done(
+        cluster,
+        ControllerCall::UpdateFeatures {
             updates: updates.clone(),
             validate_only,
-        })
-        .await
-        .map_err(|f| {
-            let f = forwarded(&f);
-            (f.code, f.message)
-        })?;
-    if !matches!(reply, ControllerReply::Done) {
-        return Err((
-            E::UnknownServerError.code(),
-            format!("unexpected controller reply {reply:?}"),
-        ));
-    }
+        },
+    )
+    .await
+    .map_err(|f| (f.code, f.message))?;
     if !validate_only {
         // So an ApiVersions to this broker right after shows the new levels.
         cluster
