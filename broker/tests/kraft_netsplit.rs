@@ -344,4 +344,19 @@ fn isolated_leader_is_fenced_and_truncated() {
         by_value.len(),
         started.elapsed()
     );
+
+    // Teardown leaves nothing of this run behind: no node, namespace or link.
+    let tag = cluster.topo.tag().to_owned();
+    drop(cluster);
+    let links = topology::ip(&["-br", "link"]).expect("ip link");
+    let namespaces = topology::ip(&["netns", "list"]).expect("ip netns list");
+    let ours = |text: &str| {
+        ["twb", "twv", "tw-"]
+            .iter()
+            .any(|prefix| text.contains(&format!("{prefix}{tag}")))
+    };
+    assert!(
+        !ours(&links) && !ours(&namespaces),
+        "run {tag} left links or namespaces behind:\n{links}\n{namespaces}"
+    );
 }

@@ -86,6 +86,7 @@ pub struct Topology {
     nodes: usize,
     /// Names created so far, deleted on drop (a half-built topology is cleaned too).
     created_ns: Vec<String>,
+    created_veths: Vec<String>,
     created_bridge: bool,
 }
 
@@ -99,6 +100,7 @@ impl Topology {
             subnet: free_subnet(rng)?,
             nodes,
             created_ns: Vec::new(),
+            created_veths: Vec::new(),
             created_bridge: false,
         };
         let bridge = topo.bridge();
@@ -116,6 +118,7 @@ impl Topology {
             ip(&[
                 "link", "add", &host, "type", "veth", "peer", "name", "tw0", "netns", &ns,
             ])?;
+            topo.created_veths.push(host.clone());
             ip(&["link", "set", &host, "master", &bridge])?;
             ip(&["link", "set", &host, "up"])?;
             let cidr = format!("{}/24", topo.node_ip(id));
@@ -148,6 +151,11 @@ impl Topology {
     /// The root-namespace end of node `id`'s veth (IFNAMSIZ allows 15 characters).
     fn host_veth(&self, id: usize) -> String {
         format!("twv{}n{id}", self.tag)
+    }
+
+    /// The per-run tag in every name this topology creates.
+    pub fn tag(&self) -> &str {
+        &self.tag
     }
 
     pub fn describe(&self) -> String {
@@ -186,16 +194,23 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        // Deleting a namespace destroys its veth end, and with it the bridge-side end.
+        // The bridge-side veth ends go first and explicitly: a namespace lives on after
+        // `ip netns del` while the kernel still holds references to it (e.g. sockets
+        // being torn down), and its veth pair with it.
+        for veth in self.created_veths.drain(..) {
+            if let Err(e) = ip(&["link", "del", &veth]) {
+                eprintln!("cleanup: {e}");
+            }
+        }
         for ns in self.created_ns.drain(..) {
             if let Err(e) = ip(&["netns", "del", &ns]) {
                 eprintln!("cleanup: {e}");
             }
         }
-        if self.created_bridge {
-            if let Err(e) = ip(&["link", "del", &self.bridge()]) {
-                eprintln!("cleanup: {e}");
-            }
+        if self.created_bridge
+            && let Err(e) = ip(&["link", "del", &self.bridge()])
+        {
+            eprintln!("cleanup: {e}");
         }
     }
 }
