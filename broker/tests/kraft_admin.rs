@@ -435,6 +435,28 @@ fn quorum_features_elections_and_kcat() {
         "its leader is alive"
     );
     assert_eq!(admin("elect", &bootstrap, &[]), json!({}));
+
+    // No quorum: a broker cannot reach any controller and answers REQUEST_TIMED_OUT
+    // (top level and per partition), as Kafka's forwarding broker does, in bounded
+    // time — never NOT_CONTROLLER and never a hang.
+    let survivor = (1..=3).find(|id| *id != controller).expect("a follower");
+    for id in (1..=3).filter(|id| *id != survivor) {
+        cluster.node(id).sigstop();
+    }
+    let alone = cluster.node(survivor).bootstrap();
+    let node = survivor.to_string();
+    let r = admin(
+        "elect-at",
+        &alone,
+        &["--node", &node, "--topic", "lead", "--partitions", "0,1"],
+    );
+    eprintln!("ElectLeaders without a quorum: {r}");
+    assert_eq!(r["error_code"], 7, "{r}");
+    assert_eq!(r["partitions"], json!({"lead-0": 7, "lead-1": 7}), "{r}");
+    assert!(r["seconds"].as_f64() < Some(20.0), "{r}");
+    for id in (1..=3).filter(|id| *id != survivor) {
+        cluster.node(id).sigcont();
+    }
 }
 
 #[test]

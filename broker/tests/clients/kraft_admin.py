@@ -12,6 +12,7 @@ so the test can check it too.
 import argparse
 import json
 import sys
+import time
 
 from confluent_kafka import ElectionType, KafkaException, TopicPartition as CkTp
 from confluent_kafka.admin import AdminClient
@@ -110,6 +111,20 @@ def cmd_elect(a):
     return {f"{tp.topic}-{tp.partition}": ck_name(e) for tp, e in r.items()}
 
 
+def cmd_elect_at(a):
+    """ElectLeaders (preferred) sent to broker `--node` itself, not the controller it
+    names (kafka-python's admin keeps the target in `_controller_id`); the raw codes."""
+    admin = kp_admin(a.bootstrap)
+    admin._controller_id = a.node
+    start = time.monotonic()
+    r = admin.elect_leaders(0, {a.topic: ints(a.partitions)}, timeout_ms=30000,
+                            raise_errors=False)
+    return {"error_code": r.error_code,
+            "partitions": {f"{t.topic}-{p.partition_id}": p.error_code
+                           for t in r.replica_election_results for p in t.partition_result},
+            "seconds": round(time.monotonic() - start, 1)}
+
+
 def cmd_cluster(a):
     client = AdminClient({"bootstrap.servers": a.bootstrap})
     d = client.describe_cluster(request_timeout=30).result()
@@ -146,6 +161,11 @@ def main():
         s.add_argument("--partitions", default="0")
         if name == "elect":
             s.add_argument("--type", default="preferred", choices=["preferred", "unclean"])
+    e = sub.add_parser("elect-at")
+    e.add_argument("--bootstrap", required=True)
+    e.add_argument("--node", type=int, required=True)
+    e.add_argument("--topic", required=True)
+    e.add_argument("--partitions", default="0")
     a = p.parse_args()
     out = globals()["cmd_" + a.cmd.replace("-", "_")](a)
     print(json.dumps(out, default=str, sort_keys=True))
