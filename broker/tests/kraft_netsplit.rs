@@ -120,6 +120,7 @@ fn isolated_leader_is_fenced_and_truncated() {
     // Cut the leader off.
     let old = before.leader as usize;
     let majority = cluster.bootstrap_except(Some(old));
+    let controller = cluster.active_controller();
     let pre_count = producer.acked();
     let cut_at = Instant::now();
     cluster.topo.cut(old).expect("cut the leader off");
@@ -323,7 +324,7 @@ fn isolated_leader_is_fenced_and_truncated() {
     });
     eprintln!(
         "kraft_netsplit: FIGURES new leader {failover_ms} ms after the cut (node {old} -> \
-         node {new}, epoch {old_epoch} -> {epoch:?}); node {old} back in the ISR \
+         node {new}, active controller before the cut: node {controller:?}, epoch {old_epoch} -> {epoch:?}, ISR without it after {shrink_ms} ms); node {old} back in the ISR \
          {rejoin_ms} ms after healing (leader then node {}); cut-off leader acked {} acks=1 writes, {} iso \
          records on its disk, all truncated ({} truncation log lines, first {:?}); \
          acks=all inside the cut: {} sent, 0 acked, errors {}; main producer sent {} \

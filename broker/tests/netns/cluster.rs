@@ -242,6 +242,19 @@ impl NsCluster {
         &self.nodes[id - 1]
     }
 
+    /// The node reporting itself the active controller (reachable nodes only).
+    pub fn active_controller(&self) -> Option<usize> {
+        let name = "kafka_controller_kafkacontroller_activecontrollercount";
+        self.nodes.iter().map(|n| n.id).find(|&id| {
+            http::get(self.node(id).http_addr(), "/metrics").is_ok_and(|r| {
+                r.body.lines().any(|l| {
+                    l.split_once(' ')
+                        .is_some_and(|(k, v)| k == name && v.trim() == "1")
+                })
+            })
+        })
+    }
+
     /// Bootstrap list of every node except `except` (which may be cut off).
     pub fn bootstrap_except(&self, except: Option<usize>) -> String {
         self.nodes
