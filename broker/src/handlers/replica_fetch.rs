@@ -85,13 +85,21 @@ pub async fn handle(
         let notified = broker.notifier.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (answers, total, any_error) = read_all(broker, &wanted, max_bytes);
+        let (answers, total, any_error, throttled) = read_all(broker, &wanted, max_bytes);
         if total >= min_bytes || any_error || Instant::now() >= deadline || broker.is_closing() {
             break answers;
         }
+        // A partition held back by the throttle may be served again as soon as the
+        // measured rate falls under the quota: look again soon rather than idling for
+        // the whole max_wait (which would keep the copy far below the throttle).
+        let wake = if throttled {
+            deadline.min(Instant::now() + THROTTLE_RECHECK)
+        } else {
+            deadline
+        };
         tokio::select! {
             _ = &mut notified => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            _ = tokio::time::sleep_until(wake) => {}
         }
     };
     for (w, pd) in wanted.iter().zip(answers) {
@@ -101,13 +109,19 @@ pub async fn handle(
     resp
 }
 
+/// How soon a fetch held back by the replication throttle looks at the quota again.
+const THROTTLE_RECHECK: Duration = Duration::from_millis(20);
+
+/// The answers, bytes read, whether any partition failed, and whether any partition
+/// was held back by the leader's replication throttle.
 fn read_all(
     broker: &Broker,
     wanted: &[Wanted],
     max_bytes: usize,
-) -> (Vec<PartitionData>, usize, bool) {
+) -> (Vec<PartitionData>, usize, bool, bool) {
     let mut total = 0usize;
     let mut any_error = false;
+    let mut held_back = false;
     let mut out = Vec::with_capacity(wanted.len());
     for w in wanted {
         let replica = match broker.replicas.get_by_name(&w.topic, w.partition) {
@@ -152,6 +166,7 @@ fn read_all(
                 // Kafka's shouldLeaderThrottle: out-of-sync throttled replicas get nothing
                 // while the leader's throttled traffic is above the quota.
                 if throttled && broker.replicas.leader_quota().is_quota_exceeded(now) {
+                    held_back = true;
                     out.push(pd);
                     continue;
                 }
@@ -182,7 +197,7 @@ fn read_all(
         }
         out.push(pd);
     }
-    (out, total, any_error)
+    (out, total, any_error, held_back)
 }
 
 fn error(partition: i32, code: i16) -> PartitionData {

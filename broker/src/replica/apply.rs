@@ -83,6 +83,13 @@ impl Broker {
                 self.drop_replica(&p, "no longer assigned to this broker");
             }
         }
+        if !self
+            .replicas
+            .strays_checked
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.delete_stray_logs(image, &wanted);
+        }
         self.sync_fetchers(image);
         self.notifier.notify();
     }
@@ -219,6 +226,27 @@ impl Broker {
         drop(inner);
         if partition.tp.topic == OFFSETS_TOPIC && was_leader != is_leader {
             self.offsets_leadership_changed(partition.tp.partition, is_leader, record.leader_epoch);
+        }
+    }
+
+    /// Kafka's stray replicas: logs on disk for partitions the metadata no longer
+    /// assigns here. Checked once, against the first image that holds this broker's
+    /// registration. A partition moved away while this broker was down is deleted; a
+    /// log of a topic the metadata does not know at all (deleted meanwhile, or data
+    /// from before this node joined a quorum) is kept and reported, never deleted.
+    fn delete_stray_logs(&self, image: &MetadataImage, wanted: &HashSet<TopicPartition>) {
+        for (tp, _) in self.logs.logs() {
+            if wanted.contains(&tp) {
+                continue;
+            }
+            if image.topic(&tp.topic).is_none() {
+                warn!(%tp, "log of a topic the metadata does not know; keeping it (delete it by hand if unwanted)");
+                continue;
+            }
+            warn!(%tp, "deleting stray replica: the metadata assigns it to other brokers");
+            if let Err(e) = self.logs.delete_log(&tp) {
+                warn!(%tp, error = %e, "cannot delete stray log");
+            }
         }
     }
 

@@ -170,7 +170,7 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
         let fetches = unthrottled(&broker, fetches);
         if fetches.is_empty() && epoch_queries.is_empty() {
             // Every partition is throttled right now: let the quota window move on.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         let ok = if !epoch_queries.is_empty() {

@@ -125,6 +125,8 @@ pub struct ReplicaManager {
     pub leader_quota: Mutex<ReplicationQuota>,
     /// `follower.replication.throttled.rate` over `follower.replication.throttled.replicas`.
     pub follower_quota: Mutex<ReplicationQuota>,
+    /// Stray logs are looked for once, on the first applied image.
+    pub(crate) strays_checked: std::sync::atomic::AtomicBool,
 }
 
 impl Default for ReplicaManager {
@@ -140,6 +142,7 @@ impl Default for ReplicaManager {
             tasks: Mutex::default(),
             leader_quota: Mutex::new(quota()),
             follower_quota: Mutex::new(quota()),
+            strays_checked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
