@@ -1,10 +1,11 @@
 //! admin: the operator's Kafka-protocol view of a cluster, read through
-//! `tidewater-client` (Metadata, ApiVersions): registered brokers, active controller,
-//! offline and under-replicated partitions, finalized features. Owns no decisions; `status` interprets the snapshot.
+//! `tidewater-client` (Metadata, DescribeQuorum, ApiVersions): registered brokers,
+//! active controller, offline and under-replicated partitions, finalized features. Owns no decisions; `status` interprets the snapshot.
 
 use std::time::Duration;
 
-use tidewater_client::{AdminClient, ClientConfig, ClusterMetadata};
+use tidewater_client::kafka_protocol::ResponseError;
+use tidewater_client::{AdminClient, ClientConfig, ClientError, ClusterMetadata, QuorumInfo};
 
 use crate::runtime::{AdminSnapshot, AdminSource};
 
@@ -41,10 +42,31 @@ impl AdminSource for KafkaAdmin {
             .finalized_features()
             .await
             .map_err(|e| format!("reading finalized features: {e}"))?;
+        let snapshot = snapshot_of(&metadata);
+        let controller = active_controller(snapshot.controller, client.describe_quorum().await);
         Ok(AdminSnapshot {
             finalized_features: features,
-            ..snapshot_of(&metadata)
+            controller,
+            ..snapshot
         })
+    }
+}
+
+/// The active controller: the KRaft quorum leader. In KRaft mode Metadata's
+/// `controller_id` is only a broker to forward controller requests through, so it is
+/// used only for a cluster without a quorum (DescribeQuorum `UNSUPPORTED_VERSION`).
+/// Unknown (`None`) while the quorum cannot be read: nothing then waits on it.
+pub fn active_controller(
+    metadata_controller: Option<i32>,
+    quorum: Result<QuorumInfo, ClientError>,
+) -> Option<i32> {
+    match quorum {
+        Ok(q) => q.leader_id,
+        Err(e) if e.kafka_error() == Some(ResponseError::UnsupportedVersion) => metadata_controller,
+        Err(e) => {
+            tracing::debug!(error = %e, "DescribeQuorum failed; active controller unknown");
+            None
+        }
     }
 }
 
@@ -129,5 +151,38 @@ mod tests {
             ..m
         });
         assert_eq!(none.controller, None);
+    }
+
+    #[test]
+    fn the_active_controller_is_the_quorum_leader() {
+        let quorum = |leader_id| {
+            Ok(QuorumInfo {
+                leader_id,
+                leader_epoch: 3,
+                high_watermark: 10,
+                voters: vec![],
+                observers: vec![],
+            })
+        };
+        let error = |code: ResponseError| {
+            Err(ClientError::Protocol {
+                code: code.code(),
+                api: tidewater_client::kafka_protocol::messages::ApiKey::DescribeQuorum,
+                message: None,
+            })
+        };
+        // KRaft: Metadata names some broker (0); the quorum leader is 1001.
+        assert_eq!(active_controller(Some(0), quorum(Some(1001))), Some(1001));
+        assert_eq!(active_controller(Some(0), quorum(None)), None);
+        // No quorum at all: Metadata's controller is the controller.
+        assert_eq!(
+            active_controller(Some(0), error(ResponseError::UnsupportedVersion)),
+            Some(0)
+        );
+        // The quorum unreadable (e.g. controllers unreachable): unknown, not guessed.
+        assert_eq!(
+            active_controller(Some(0), error(ResponseError::RequestTimedOut)),
+            None
+        );
     }
 }

@@ -62,7 +62,8 @@ pub struct BrokerStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ControllerStatus {
-    /// Node id of the active controller, as brokers report it in metadata.
+    /// Node id of the active controller: the KRaft quorum leader (DescribeQuorum), or
+    /// Metadata's controller on a cluster without a quorum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_id: Option<i32>,
 }
