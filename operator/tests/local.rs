@@ -254,6 +254,7 @@ fn cli_errors_are_clear() {
 
 #[test]
 fn three_brokers_over_three_zones_place_rf3_replicas_in_three_racks() {
+    let _slot = multi_node_slot();
     let mut c = LocalCluster::up(&example("three-zones.yaml"));
     c.wait("Ready", 90);
     let s = c.status();
@@ -291,6 +292,7 @@ fn three_brokers_over_three_zones_place_rf3_replicas_in_three_racks() {
 
 #[test]
 fn dedicated_controllers_form_the_quorum_and_survive_losing_the_active_one() {
+    let _slot = multi_node_slot();
     let mut c = LocalCluster::up(&example("dedicated-controllers.yaml"));
     c.wait("Ready", 90);
     let s = c.status();
@@ -347,6 +349,7 @@ fn dedicated_controllers_form_the_quorum_and_survive_losing_the_active_one() {
             librdkafka sends CreateTopics to a node it cannot reach (Kafka answers with an \
             alive broker in KRaft mode)"]
 fn clients_work_against_dedicated_controllers() {
+    let _slot = multi_node_slot();
     let c = LocalCluster::up(&example("dedicated-controllers.yaml"));
     c.wait("Ready", 90);
     let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();

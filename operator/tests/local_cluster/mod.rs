@@ -158,6 +158,24 @@ impl LocalCluster {
         ])
     }
 
+    /// The last lines of every node's `broker.log`, for a failing test's output.
+    fn print_broker_logs(&self) {
+        let Ok(clusters) = std::fs::read_dir(self.state.path()) else {
+            return;
+        };
+        for node in clusters
+            .flatten()
+            .filter_map(|c| std::fs::read_dir(c.path()).ok())
+            .flatten()
+            .flatten()
+        {
+            let log = std::fs::read_to_string(node.path().join("broker.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            eprintln!("--- {} (last 15 lines) ---\n{tail}", node.path().display());
+        }
+    }
+
     /// `local down`, then waits for `up` to exit.
     pub fn down(&mut self) {
         let down = Command::new(operator())
@@ -173,6 +191,9 @@ impl LocalCluster {
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_broker_logs();
+        }
         if self.up.try_wait().ok().flatten().is_some() {
             return;
         }
@@ -283,4 +304,14 @@ pub fn finalized_features(bootstrap: &str) -> std::collections::BTreeMap<String,
             .unwrap();
         admin.finalized_features().await.unwrap()
     })
+}
+
+/// Serialises the multi-node tests of one test binary: two clusters of 3-6 broker
+/// processes each, next to the single-broker tests, overload a 2-core CI machine
+/// until quorum elections and broker registrations time out.
+pub fn multi_node_slot() -> std::sync::MutexGuard<'static, ()> {
+    static SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one may still run.
+    SLOT.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
