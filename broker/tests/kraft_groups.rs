@@ -72,7 +72,10 @@ fn kraft_group_survives_coordinator_kill() {
         },
     );
     if coordinator <= 0 {
-        panic!("group script exited early: {}", group.wait(Duration::from_secs(5)));
+        panic!(
+            "group script exited early: {}",
+            group.wait(Duration::from_secs(5))
+        );
     }
     let killed_at = Instant::now();
     cluster.node(coordinator).kill9();
