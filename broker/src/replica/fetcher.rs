@@ -347,6 +347,16 @@ fn on_response(
                 log.log_end_offset(),
                 leader_high_watermark,
             );
+            // The leader's log start offset (DeleteRecords, retention) moves ours too,
+            // as far as this replica's high watermark allows (Kafka's follower
+            // `maybeIncrementLogStartOffset`).
+            let leader_start = response.log_start_offset.min(state.high_watermark());
+            if leader_start > log.log_start_offset() {
+                log.update_high_watermark(state.high_watermark().min(log.log_end_offset()));
+                if let Err(e) = log.delete_records_before(leader_start) {
+                    debug!(tp = %p.tp, error = %e, "cannot follow the leader's log start offset");
+                }
+            }
             true
         }
         FollowerAction::Truncate { offset } => {

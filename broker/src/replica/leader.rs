@@ -108,6 +108,8 @@ impl Broker {
         let Role::Leader(state) = &mut inner.role else {
             return Err(ReplicaError::NotLeaderOrFollower(self.config.node_id));
         };
+        // DeleteRecords and retention move the log start offset underneath the state.
+        state.on_log_start_offset(partition.log.log_start_offset());
         let answer = state.on_fetch(fetch, &partition.epochs(), mono_ms());
         let done = state.take_completions();
         let alter = state.take_alter_partition();
