@@ -33,26 +33,9 @@ fn admin(cmd: &str, bootstrap: &str, args: &[&str]) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("kraft_admin.py {cmd}: {e}\n{out}"))
 }
 
-/// The first log dir of a running node, from the config it was started with (the
-/// harness keeps its directory private).
+/// The log dir of a node.
 fn log_dir(cluster: &mut Cluster, id: i32) -> PathBuf {
-    let pid = cluster.node(id).pid();
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let config = args
-        .iter()
-        .skip_while(|a| *a != "--config")
-        .nth(1)
-        .expect("--config in the node's command line");
-    let props = std::fs::read_to_string(config).expect("read node config");
-    let dirs = props
-        .lines()
-        .find_map(|l| l.strip_prefix("log.dirs="))
-        .expect("log.dirs in the node config");
-    PathBuf::from(dirs.split(',').next().unwrap_or(dirs))
+    cluster.node(id).log_dir()
 }
 
 /// Replicas of `topic`-`partition` as Metadata shows them.

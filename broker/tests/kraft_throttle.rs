@@ -24,25 +24,9 @@ fn client(script: &str, args: &[&str], timeout: Duration) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{script} {args:?}: {e}\n{out}"))
 }
 
-/// The first log dir of a node, from the config file on its command line.
+/// The log dir of a node.
 fn log_dir(cluster: &mut Cluster, id: i32) -> PathBuf {
-    let pid = cluster.node(id).pid();
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let config = args
-        .iter()
-        .skip_while(|a| *a != "--config")
-        .nth(1)
-        .expect("--config on the command line");
-    let props = std::fs::read_to_string(config).expect("read node config");
-    let dirs = props
-        .lines()
-        .find_map(|l| l.strip_prefix("log.dirs="))
-        .expect("log.dirs");
-    PathBuf::from(dirs.split(',').next().unwrap_or(dirs))
+    cluster.node(id).log_dir()
 }
 
 /// Bytes of `.log` segments in a partition directory (0 when it does not exist yet).

@@ -345,9 +345,6 @@ fn dedicated_controllers_form_the_quorum_and_survive_losing_the_active_one() {
 }
 
 #[test]
-#[ignore = "broker: Metadata names the dedicated active controller as controller_id, so \
-            librdkafka sends CreateTopics to a node it cannot reach (Kafka answers with an \
-            alive broker in KRaft mode)"]
 fn clients_work_against_dedicated_controllers() {
     let _slot = multi_node_slot();
     let c = LocalCluster::up(&example("dedicated-controllers.yaml"));

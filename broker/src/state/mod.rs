@@ -377,8 +377,21 @@ impl Broker {
         self.this.upgrade()
     }
 
+    /// `/readyz`: listeners bound and logs loaded; a KRaft broker must also be
+    /// registered and unfenced (Kafka's RUNNING state), so clients bootstrapping from
+    /// it see the whole cluster as it is.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        if !self.ready.load(Ordering::Acquire) {
+            return false;
+        }
+        match &self.cluster {
+            Some(c) if c.is_broker() => c
+                .image()
+                .brokers
+                .get(&self.config.node_id)
+                .is_some_and(|b| !b.fenced && b.broker_epoch == c.broker_epoch()),
+            _ => true,
+        }
     }
 
     pub fn set_ready(&self, ready: bool) {

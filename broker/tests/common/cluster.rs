@@ -80,6 +80,11 @@ impl Node {
         &self.config_path
     }
 
+    /// The node's log dir (`log.dirs`): partition directories live here.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// The node's pid; panics when it is not running.
     pub fn pid(&self) -> u32 {
         self.child
