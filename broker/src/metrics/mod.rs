@@ -258,8 +258,9 @@ impl Metrics {
         self.replication.throttled(bytes);
     }
 
-    pub fn leader_elections(&self, n: u64) {
-        self.replication.leader_elections(n);
+    /// One leader election that took `ms` (from leaderless to a live leader).
+    pub fn leader_election(&self, ms: f64) {
+        self.replication.leader_election(ms);
     }
 
     pub fn isr_shrink(&self) {

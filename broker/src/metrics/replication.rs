@@ -1,7 +1,7 @@
 //! Replication and controller metrics, under the names the Prometheus JMX exporter
 //! gives Kafka's `ReplicaManager`, `KafkaController` and `BrokerTopicMetrics` beans.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Registry};
 
 use super::{counter, gauge, total};
 use crate::state::Broker;
@@ -16,17 +16,25 @@ pub struct ReplicationMetrics {
     replication_bytes_in: IntCounterVec,
     replication_bytes_out: IntCounterVec,
     throttled_bytes: IntCounter,
-    leader_elections: IntCounter,
+    leader_elections: Histogram,
 }
 
 impl ReplicationMetrics {
     pub fn new(r: &Registry) -> Self {
         Self {
-            leader_elections: total(
-                r,
-                "kafka_controller_controllerstats_leaderelectionrateandtimems_count",
-                "Leader elections (new leader epochs with a leader) seen in the metadata log",
-            ),
+            leader_elections: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "kafka_controller_controllerstats_leaderelectionrateandtimems",
+                        "Leader elections seen in the metadata log: ms from leaderless to a live leader",
+                    )
+                    .buckets(vec![0.5, 1.0, 5.0, 25.0, 100.0, 500.0, 1000.0, 5000.0, 30000.0]),
+                )
+                .unwrap_or_else(|e| panic!("histogram: {e}"));
+                r.register(Box::new(h.clone()))
+                    .unwrap_or_else(|e| panic!("histogram: {e}"));
+                h
+            },
             throttled_bytes: total(
                 r,
                 "kafka_server_replication_throttled_bytes_total",
@@ -85,8 +93,8 @@ impl ReplicationMetrics {
         self.isr_expands.inc();
     }
 
-    pub fn leader_elections(&self, n: u64) {
-        self.leader_elections.inc_by(n);
+    pub fn leader_election(&self, ms: f64) {
+        self.leader_elections.observe(ms);
     }
 
     pub fn throttled(&self, bytes: u64) {

@@ -19,18 +19,39 @@ use super::{Broker, TopicError, topic_names};
 use crate::cluster::store::dynamic_broker_configs;
 use crate::replica::{Partition, Role};
 
-/// Partitions whose leader epoch grew to a live leader between two images (every
-/// node follows the same log, so every node counts the same elections).
-fn count_elections(before: &MetadataImage, after: &MetadataImage) -> u64 {
-    after
-        .partitions()
-        .filter(|p| p.leader >= 0)
-        .filter(|p| {
-            before
+/// Leader elections seen in the metadata log, timed (Kafka's
+/// LeaderElectionRateAndTimeMs): for each partition whose leader epoch grew to a live
+/// leader, the time since the log last showed it without a live leader (0 when the
+/// controller moved leadership in the same decision that took the old leader away).
+#[derive(Default)]
+struct ElectionClock {
+    leaderless_since: std::collections::HashMap<(u128, i32), std::time::Instant>,
+}
+
+impl ElectionClock {
+    /// The elections between `before` and `after`, each with its duration in ms.
+    fn observe(&mut self, before: &MetadataImage, after: &MetadataImage) -> Vec<f64> {
+        let now = std::time::Instant::now();
+        let live = |leader: i32| after.brokers.get(&leader).is_some_and(|b| !b.fenced);
+        let mut elections = Vec::new();
+        for p in after.partitions() {
+            let key = (p.topic_id, p.partition);
+            if !live(p.leader) {
+                self.leaderless_since.entry(key).or_insert(now);
+                continue;
+            }
+            let since = self.leaderless_since.remove(&key);
+            let elected = before
                 .partition(p.topic_id, p.partition)
-                .is_none_or(|old| old.leader_epoch < p.leader_epoch)
-        })
-        .count() as u64
+                .is_none_or(|old| old.leader_epoch < p.leader_epoch);
+            if elected {
+                elections.push(since.map_or(0.0, |t| now.duration_since(t).as_secs_f64() * 1000.0));
+            }
+        }
+        self.leaderless_since
+            .retain(|(topic, partition), _| after.partition(*topic, *partition).is_some());
+        elections
+    }
 }
 
 /// A partition's leadership as clients see it in Metadata.
@@ -62,10 +83,13 @@ impl Broker {
         };
         let mut rx = cluster.subscribe();
         let mut previous: Option<Arc<MetadataImage>> = None;
+        let mut elections = ElectionClock::default();
         loop {
             let image = rx.borrow_and_update().clone();
             if let Some(prev) = &previous {
-                self.metrics.leader_elections(count_elections(prev, &image));
+                for ms in elections.observe(prev, &image) {
+                    self.metrics.leader_election(ms);
+                }
             }
             previous = Some(image.clone());
             let epoch = cluster.broker_epoch();
@@ -397,5 +421,79 @@ impl Broker {
     /// Topic configs of `name` as stored in the metadata (for DescribeConfigs).
     pub fn topic_configs(&self, name: &str) -> Option<BTreeMap<String, String>> {
         self.metadata.topic(name).map(|t| t.configs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidewater_quorum::records::{MetadataRecord, PartitionChange, PartitionRecord};
+
+    fn image(records: &[MetadataRecord]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for r in records {
+            image.apply(r);
+        }
+        image
+    }
+
+    fn register(id: i32) -> MetadataRecord {
+        MetadataRecord::RegisterBroker {
+            broker_id: id,
+            incarnation_id: 1,
+            broker_epoch: i64::from(id),
+            rack: None,
+            listeners: Vec::new(),
+            features: Default::default(),
+        }
+    }
+
+    #[test]
+    fn elections_are_counted_and_timed_from_leaderless_to_a_live_leader() {
+        let mut records = vec![register(1), register(2)];
+        for id in [1, 2] {
+            records.push(MetadataRecord::BrokerUnfence {
+                broker_id: id,
+                broker_epoch: i64::from(id),
+            });
+        }
+        records.push(MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id: 7,
+        });
+        records.push(MetadataRecord::Partition(PartitionRecord {
+            topic_id: 7,
+            partition: 0,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
+        }));
+        let led = image(&records);
+        let mut clock = ElectionClock::default();
+        // The first sight of a partition with a live leader counts as its election.
+        assert_eq!(clock.observe(&MetadataImage::default(), &led).len(), 1);
+        assert!(clock.observe(&led, &led).is_empty());
+        // The leader's broker is fenced: leaderless until the next image elects 2.
+        records.push(MetadataRecord::BrokerFence {
+            broker_id: 1,
+            broker_epoch: 1,
+        });
+        let fenced = image(&records);
+        assert!(clock.observe(&led, &fenced).is_empty());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        records.push(MetadataRecord::PartitionChange(PartitionChange {
+            leader: Some(2),
+            isr: Some(vec![2]),
+            ..PartitionChange::new(7, 0)
+        }));
+        let moved = image(&records);
+        let took = clock.observe(&fenced, &moved);
+        assert_eq!(took.len(), 1);
+        assert!(took[0] >= 5.0, "{took:?}");
+        assert!(clock.leaderless_since.is_empty());
     }
 }
