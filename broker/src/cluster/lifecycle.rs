@@ -10,7 +10,7 @@ use std::time::Duration;
 use tidewater_quorum::controller::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
 use tidewater_quorum::image::METADATA_VERSION;
 use tidewater_quorum::records::Listener;
-use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -20,6 +20,10 @@ use crate::config::BrokerConfig;
 /// Error codes after which registering again cannot help (a clear startup error).
 const UNSUPPORTED_VERSION: i16 = 35;
 const INCONSISTENT_CLUSTER_ID: i16 = 104;
+/// Heartbeat refusals after which the broker registers again.
+const STALE_BROKER_EPOCH: i16 = 77;
+const BROKER_ID_NOT_REGISTERED: i16 = 102;
+const UNKNOWN_SERVER_ERROR: i16 = -1;
 
 impl Cluster {
     /// Registers this broker, retrying until a controller answers. Fails only when the
@@ -78,7 +82,10 @@ impl Cluster {
 
     /// One heartbeat. `want_fence` stays true until our image holds our own
     /// registration (so we never lead with a stale view of the cluster).
-    pub async fn heartbeat(&self, want_shutdown: bool) -> Result<HeartbeatReply, String> {
+    pub async fn heartbeat(
+        &self,
+        want_shutdown: bool,
+    ) -> Result<HeartbeatReply, ControllerFailure> {
         let epoch = self.broker_epoch();
         let caught_up = self
             .image
@@ -92,10 +99,12 @@ impl Cluster {
             want_fence: !caught_up && !want_shutdown,
             want_shutdown,
         };
-        match self.call(ControllerCall::Heartbeat(hb)).await {
-            Ok(ControllerReply::Heartbeat(reply)) => Ok(reply),
-            Ok(other) => Err(format!("unexpected heartbeat reply {other:?}")),
-            Err(f) => Err(f.message),
+        match self.call(ControllerCall::Heartbeat(hb)).await? {
+            ControllerReply::Heartbeat(reply) => Ok(reply),
+            other => Err(ControllerFailure::new(
+                UNKNOWN_SERVER_ERROR,
+                format!("unexpected heartbeat reply {other:?}"),
+            )),
         }
     }
 
@@ -124,13 +133,13 @@ impl Cluster {
             }
             match self.heartbeat(false).await {
                 Ok(reply) => fast = reply.is_fenced,
-                Err(e) if e.contains("STALE_BROKER_EPOCH") || e.contains("not registered") => {
-                    warn!(error = %e, "registration lost; registering again");
+                Err(f) if matches!(f.error_code, STALE_BROKER_EPOCH | BROKER_ID_NOT_REGISTERED) => {
+                    warn!(error = %f, "registration lost; registering again");
                     if let Err(e) = self.register(&config).await {
                         warn!(error = %e, "re-registration refused");
                     }
                 }
-                Err(e) => warn!(error = %e, "heartbeat failed"),
+                Err(f) => warn!(error = %f, "heartbeat failed"),
             }
         }
     }

@@ -65,6 +65,8 @@ pub struct Cluster {
     incarnation_id: u128,
     /// Stops the heartbeat task.
     heartbeat_stop: std::sync::Mutex<Option<watch::Sender<bool>>>,
+    /// Set while this broker is creating `__consumer_offsets` (one attempt at a time).
+    pub(crate) offsets_topic_creating: std::sync::atomic::AtomicBool,
     /// Controllers: the quorum leader as this member's raft sees it.
     raft_leader: Option<Box<dyn Fn() -> Option<u64> + Send + Sync>>,
 }
@@ -157,6 +159,7 @@ impl Cluster {
             incarnation_id: uuid::Uuid::new_v4().as_u128(),
             heartbeat_stop: std::sync::Mutex::new(None),
             raft_leader,
+            offsets_topic_creating: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -208,11 +211,6 @@ impl Cluster {
     /// Whether this node is the active controller.
     pub fn is_active_controller(&self) -> bool {
         self.raft_leader.is_some() && self.active_controller() == self.node_id
-    }
-
-    /// The finalized `metadata.version` (0 before the first controller activated).
-    pub fn metadata_version(&self) -> u16 {
-        self.image.borrow().feature_level(METADATA_VERSION)
     }
 
     /// Stops the metadata follower and the quorum member.

@@ -11,6 +11,7 @@ use tidewater_quorum::records::ConfigResourceType;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::admin::image_topic_configs;
 use crate::metadata::{FileMetadataStore, MetadataError, MetadataStore, TopicMetadata};
 
 /// Producer ids of broker `n` live in `[n << 40, (n + 1) << 40)`: unique across the
@@ -55,12 +56,7 @@ pub fn topic_metadata(image: &MetadataImage, t: &TopicImage) -> TopicMetadata {
             .iter()
             .map(|(p, r)| (*p, r.replicas.clone()))
             .collect(),
-        configs: image
-            .configs
-            .get(&ConfigResourceType::Topic)
-            .and_then(|m| m.get(&t.name))
-            .cloned()
-            .unwrap_or_default(),
+        configs: image_topic_configs(image, &t.name),
     }
 }
 

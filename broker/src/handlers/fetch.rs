@@ -61,12 +61,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
             .leader_log(&p.tp.topic, p.tp.partition)
             .map(Source::Log);
     }
-    let replica = broker.replicas.get(&p.tp).ok_or_else(|| {
-        broker
-            .leader_log(&p.tp.topic, p.tp.partition)
-            .err()
-            .unwrap_or(E::UnknownTopicOrPartition.code())
-    })?;
+    let replica = broker.local_replica(&p.tp.topic, p.tp.partition)?;
     let inner = replica.lock();
     match &inner.role {
         Role::Leader(leader) => {
@@ -328,7 +323,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
 }
 
 /// Appends to the last topic entry when it is the same topic (keeps request order).
-fn push_partition(resp: &mut FetchResponse, topic: &str, id: Uuid, pd: PartitionData) {
+pub(super) fn push_partition(resp: &mut FetchResponse, topic: &str, id: Uuid, pd: PartitionData) {
     match resp.responses.last_mut() {
         Some(t) if t.topic.0.as_str() == topic && t.topic_id == id => t.partitions.push(pd),
         _ => {

@@ -8,15 +8,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
-};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tidewater_replication::{FetchKind, FollowerFetch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::fetch::push_partition;
 use crate::state::Broker;
 
 struct Wanted {
@@ -46,7 +44,7 @@ pub async fn handle(
                 Some(m) => (m.name, m.id),
                 None => {
                     for p in &t.partitions {
-                        push(
+                        push_partition(
                             &mut resp,
                             "",
                             t.topic_id,
@@ -104,7 +102,7 @@ pub async fn handle(
     };
     for (w, pd) in wanted.iter().zip(answers) {
         let topic = if version >= 13 { "" } else { w.topic.as_str() };
-        push(&mut resp, topic, w.topic_id, pd);
+        push_partition(&mut resp, topic, w.topic_id, pd);
     }
     resp
 }
@@ -207,17 +205,4 @@ fn error(partition: i32, code: i16) -> PartitionData {
     pd.high_watermark = -1;
     pd.records = Some(Bytes::new());
     pd
-}
-
-fn push(resp: &mut FetchResponse, topic: &str, id: Uuid, pd: PartitionData) {
-    match resp.responses.last_mut() {
-        Some(t) if t.topic.0.as_str() == topic && t.topic_id == id => t.partitions.push(pd),
-        _ => {
-            let mut t = FetchableTopicResponse::default();
-            t.topic = TopicName(StrBytes::from_string(topic.to_string()));
-            t.topic_id = id;
-            t.partitions = vec![pd];
-            resp.responses.push(t);
-        }
-    }
 }

@@ -131,10 +131,9 @@ pub struct ReplicaManager {
 
 impl Default for ReplicaManager {
     fn default() -> Self {
-        // Kafka's defaults (11 windows of 1 s) are always valid.
         let quota = || {
             ReplicationQuota::new(ReplicationQuotaConfig::default())
-                .unwrap_or_else(|_| unreachable_quota())
+                .expect("Kafka's default quota windows (11 of 1 s) are valid")
         };
         Self {
             partitions: RwLock::default(),
@@ -144,19 +143,6 @@ impl Default for ReplicaManager {
             follower_quota: Mutex::new(quota()),
             strays_checked: std::sync::atomic::AtomicBool::new(false),
         }
-    }
-}
-
-/// A one-window quota, used only if Kafka's defaults were ever refused.
-fn unreachable_quota() -> ReplicationQuota {
-    let config = ReplicationQuotaConfig {
-        window_num: 2,
-        window_size_seconds: 1,
-        ..ReplicationQuotaConfig::default()
-    };
-    match ReplicationQuota::new(config) {
-        Ok(q) => q,
-        Err(e) => panic!("replication quota config {config:?} refused: {e}"),
     }
 }
 

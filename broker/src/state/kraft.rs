@@ -178,9 +178,17 @@ impl Broker {
     /// The local replica of a partition this broker leads, or the Kafka error a
     /// client must get (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION).
     pub fn leader_replica(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
+        match self.local_replica(topic, partition)? {
+            p if matches!(p.lock().role, Role::Leader(_)) => Ok(p),
+            _ => Err(E::NotLeaderOrFollower.code()),
+        }
+    }
+
+    /// This broker's replica of a partition in any role, or the Kafka error for a
+    /// partition hosted elsewhere (NOT_LEADER_OR_FOLLOWER) or unknown.
+    pub fn local_replica(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
         match self.replicas.get_by_name(topic, partition) {
-            Some(p) if matches!(p.lock().role, Role::Leader(_)) => Ok(p),
-            Some(_) => Err(E::NotLeaderOrFollower.code()),
+            Some(p) => Ok(p),
             None if self.metadata.has_partition(topic, partition) => {
                 Err(E::NotLeaderOrFollower.code())
             }
@@ -335,11 +343,13 @@ impl Broker {
     /// replication factor is `offsets.topic.replication.factor`, so creation fails until
     /// that many brokers are registered, as in Kafka.
     pub fn ensure_offsets_topic_replicated(&self) {
-        static CREATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        let (Some(cluster), Some(_)) = (self.cluster.clone(), self.arc()) else {
+        let Some(cluster) = self.cluster.clone() else {
             return;
         };
-        if CREATING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if cluster
+            .offsets_topic_creating
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
             return;
         }
         let partitions = self.config.offsets_topic_num_partitions;
@@ -369,7 +379,9 @@ impl Broker {
                     warn!(code, %message, "cannot create {OFFSETS_TOPIC} yet")
                 }
             }
-            CREATING.store(false, std::sync::atomic::Ordering::Release);
+            cluster
+                .offsets_topic_creating
+                .store(false, std::sync::atomic::Ordering::Release);
         });
     }
 
@@ -416,11 +428,6 @@ impl Broker {
         cluster
             .create_partitions(name, count, assignments, validate_only)
             .await
-    }
-
-    /// Topic configs of `name` as stored in the metadata (for DescribeConfigs).
-    pub fn topic_configs(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        self.metadata.topic(name).map(|t| t.configs)
     }
 }
 

@@ -72,42 +72,41 @@ impl OffsetsBackend for LogOffsetsBackend {
             return Ok(());
         }
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-        if let Some((node, replicas)) = &self.replicas {
-            let replica = replicas
-                .get(&tp)
-                .ok_or(ResponseError::NotCoordinator.code())?;
-            let batch = encode_batch(&records, now_ms()).map_err(|e| {
-                warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
-                ResponseError::UnknownServerError.code()
-            })?;
-            // Kafka's group coordinator appends with acks=-1 (offsets.commit.required.acks);
-            // here the append is acknowledged once the leader has it (acks=1): the group
-            // port is synchronous.
-            replica
-                .append_as_leader_replica(*node, &batch, false, 0)
-                .map_err(|e| match e.error_code() {
-                    c if c == ResponseError::NotLeaderOrFollower.code() => {
-                        ResponseError::NotCoordinator.code()
-                    }
-                    c => c,
-                })?;
-            replica.log.flush().map_err(|e| e.error_code())?;
-            self.notifier.notify();
-            return Ok(());
-        }
-        let log = self
-            .logs
-            .get_log(&tp)
-            .ok_or(ResponseError::NotCoordinator.code())?;
         let batch = encode_batch(&records, now_ms()).map_err(|e| {
             warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
             ResponseError::UnknownServerError.code()
         })?;
-        log.append_as_leader(&batch, 0, now_ms()).map_err(|e| {
-            warn!(partition, error = %e, "__consumer_offsets append failed");
-            e.error_code()
-        })?;
-        log.update_high_watermark(log.log_end_offset());
+        let log = match &self.replicas {
+            Some((node, replicas)) => {
+                let replica = replicas
+                    .get(&tp)
+                    .ok_or(ResponseError::NotCoordinator.code())?;
+                // Kafka's group coordinator appends with acks=-1
+                // (offsets.commit.required.acks); here the append is acknowledged once
+                // the leader has it (acks=1): the group port is synchronous.
+                replica
+                    .append_as_leader_replica(*node, &batch, false, 0)
+                    .map_err(|e| match e.error_code() {
+                        c if c == ResponseError::NotLeaderOrFollower.code() => {
+                            ResponseError::NotCoordinator.code()
+                        }
+                        c => c,
+                    })?;
+                replica.log.clone()
+            }
+            None => {
+                let log = self
+                    .logs
+                    .get_log(&tp)
+                    .ok_or(ResponseError::NotCoordinator.code())?;
+                log.append_as_leader(&batch, 0, now_ms()).map_err(|e| {
+                    warn!(partition, error = %e, "__consumer_offsets append failed");
+                    e.error_code()
+                })?;
+                log.update_high_watermark(log.log_end_offset());
+                log
+            }
+        };
         // Offsets must survive a crash once the commit is acknowledged.
         log.flush().map_err(|e| e.error_code())?;
         self.notifier.notify();
