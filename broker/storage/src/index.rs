@@ -97,6 +97,17 @@ impl SegmentIndex {
         }
     }
 
+    /// The last entry's byte position at or below `pos` (0 without one): entries are
+    /// in position order too, each at a batch boundary.
+    pub fn position_at_or_below(&self, pos: u64) -> u64 {
+        let i = self.offsets.partition_point(|(_, p)| u64::from(*p) <= pos);
+        if i == 0 {
+            0
+        } else {
+            u64::from(self.offsets[i - 1].1)
+        }
+    }
+
     /// Relative offset to start scanning from for the first record with timestamp >= ts:
     /// the last entry whose timestamp is < ts (all earlier data is older).
     pub fn lookup_time(&self, ts: i64) -> Option<u32> {

@@ -22,7 +22,7 @@ mod topic_partition;
 pub use cleaner::CleanStats;
 pub use config::{CleanupPolicy, ConfigError, LogConfig, TimestampType};
 pub use error::{AppendError, ReadError, StorageError};
-pub use log::{Log, LogAppendInfo, ReadResult, TimestampAndOffset};
+pub use log::{FileReadResult, FileRecords, Log, LogAppendInfo, ReadResult, TimestampAndOffset};
 pub use manager::{LogDirInfo, LogManager, LogManagerConfig};
 pub use producer_state::{BatchMetadata, ProducerEntry};
 pub use topic_partition::TopicPartition;

@@ -4,6 +4,7 @@
 //! lock briefly and then use positional reads, so they run concurrently with appends.
 
 mod append;
+mod file_read;
 mod load;
 mod maintenance;
 mod read;
@@ -13,6 +14,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+pub use file_read::{FileReadResult, FileRecords};
 
 use crate::checkpoint;
 use crate::config::LogConfig;

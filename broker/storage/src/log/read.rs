@@ -69,21 +69,13 @@ impl Log {
         max_offset: i64,
         min_one_message: bool,
     ) -> Result<ReadResult, ReadError> {
-        let log_start = self.log_start_offset();
-        let log_end = self.log_end_offset();
+        let log_end = self.check_read_offset(offset)?;
         let result = |records: Bytes| ReadResult {
             records,
             log_start_offset: self.log_start_offset(),
             log_end_offset: log_end,
             high_watermark: self.high_watermark(),
         };
-        if offset < log_start || offset > log_end {
-            return Err(ReadError::OffsetOutOfRange {
-                offset,
-                log_start,
-                log_end,
-            });
-        }
         if offset == log_end || offset >= max_offset {
             return Ok(result(Bytes::new()));
         }
@@ -123,9 +115,23 @@ impl Log {
         Ok(result(Bytes::new()))
     }
 
+    /// The log end offset, or OFFSET_OUT_OF_RANGE when `offset` is outside the log.
+    pub(super) fn check_read_offset(&self, offset: i64) -> Result<i64, ReadError> {
+        let log_start = self.log_start_offset();
+        let log_end = self.log_end_offset();
+        if offset < log_start || offset > log_end {
+            return Err(ReadError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        Ok(log_end)
+    }
+
     /// The segment holding `offset` and the ones after it, looked up one at a time so
     /// a read never copies the whole segment map.
-    fn segments_from(&self, offset: i64) -> impl Iterator<Item = Arc<Segment>> + '_ {
+    pub(super) fn segments_from(&self, offset: i64) -> impl Iterator<Item = Arc<Segment>> + '_ {
         let mut next = sync::read(&self.segments)
             .range(..=offset)
             .next_back()

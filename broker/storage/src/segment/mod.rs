@@ -335,6 +335,17 @@ impl Segment {
         sync::read(&self.index).lookup(offset - self.base_offset)
     }
 
+    /// Byte position of the last index entry at or below byte position `pos`
+    /// (a batch boundary; 0 without one).
+    pub fn index_position_at_or_below(&self, pos: u64) -> u64 {
+        sync::read(&self.index).position_at_or_below(pos)
+    }
+
+    /// The `.log` file, for reads that hand out file ranges.
+    pub fn log_file(&self) -> &File {
+        &self.file
+    }
+
     pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, StorageError> {
         let start = self.index_position(offset);
         let mut found = None;
