@@ -39,6 +39,9 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     /// Cap on open client connections (`max.connections`).
     pub max_connections: usize,
+    /// `connections.max.idle.ms`: a connection with no request for this long is
+    /// closed, as Kafka's selector expires idle channels; `None` (-1) never.
+    pub connections_max_idle: Option<std::time::Duration>,
     /// Cap on request bytes read but not yet answered, across all connections.
     pub queued_max_request_bytes: usize,
     /// Broker-side cap on one Fetch response (`fetch.max.bytes`).
@@ -219,6 +222,22 @@ impl BrokerConfig {
             )?,
             offsets_retention_minutes: p.int("offsets.retention.minutes", 10080, 1, i64::MAX)?,
             max_connections: p.int("max.connections", i32::MAX as usize, 1, i32::MAX as usize)?,
+            connections_max_idle: match p.int::<i64>(
+                "connections.max.idle.ms",
+                600_000,
+                -1,
+                i64::MAX,
+            )? {
+                -1 => None,
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        key: "connections.max.idle.ms".into(),
+                        value: "0".into(),
+                        reason: "must be positive, or -1 to never close idle connections".into(),
+                    });
+                }
+                ms => Some(std::time::Duration::from_millis(ms.unsigned_abs())),
+            },
             queued_max_request_bytes: if queued <= 0 {
                 // Kafka's -1 means "bounded by queued.max.requests"; we bound bytes
                 // directly, generously enough for several maximal requests.
@@ -418,6 +437,15 @@ mod tests {
         assert_eq!(c.http_listener.port(), 9404);
         assert_eq!(c.advertised_listeners, c.listeners);
         assert!(!c.topic_naming_policy_enable);
+        assert_eq!(
+            c.connections_max_idle,
+            Some(std::time::Duration::from_secs(600))
+        );
+        let never = |v| {
+            BrokerConfig::from_props(props(&[("node.id", "1"), ("connections.max.idle.ms", v)]))
+                .map(|c| c.connections_max_idle)
+        };
+        assert_eq!(never("-1").unwrap(), None);
     }
 
     #[test]
@@ -428,6 +456,8 @@ mod tests {
             ("auto.create.topics.enable", "yes", "true or false"),
             ("tidewater.http.listener", "nope", "host:port"),
             ("log.retention.ms", "soon", "log.retention.ms"),
+            ("connections.max.idle.ms", "0", "-1 to never"),
+            ("connections.max.idle.ms", "-2", "between"),
         ];
         for (key, value, reason) in cases {
             let err = BrokerConfig::from_props(props(&[("node.id", "1"), (key, value)]))

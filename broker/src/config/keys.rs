@@ -27,6 +27,7 @@ const BROKER_KEYS: &[&str] = &[
     "offsets.topic.segment.bytes",
     "offsets.retention.minutes",
     "max.connections",
+    "connections.max.idle.ms",
     "queued.max.request.bytes",
     "fetch.max.bytes",
     "max.incremental.fetch.session.cache.slots",

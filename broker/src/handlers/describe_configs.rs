@@ -190,6 +190,12 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
             c.offsets_retention_minutes.to_string(),
         ),
         ("fetch.max.bytes", c.fetch_max_bytes.to_string()),
+        (
+            "connections.max.idle.ms",
+            c.connections_max_idle
+                .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .to_string(),
+        ),
         ("tidewater.http.listener", c.http_listener.to_string()),
         (
             "tidewater.topic.naming.policy.enable",

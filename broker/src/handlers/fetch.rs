@@ -2,6 +2,10 @@
 //! high watermark, honouring max.bytes / partition max bytes (at least one batch
 //! for the first partition with data), long-polls until min.bytes or
 //! max.wait.ms, and answers through a KIP-227 fetch session when asked.
+//!
+//! Record sets of [`ZERO_COPY_MIN`] bytes or more leave as file ranges
+//! ([`FetchReply::files`]) that the connection sends with `sendfile`; smaller ones
+//! are read into the response.
 
 use std::time::Duration;
 
@@ -10,10 +14,11 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tidewater_storage::{ReadError, TopicPartition};
+use tidewater_storage::{FileRecords, ReadError, TopicPartition};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::protocol::ZERO_COPY_MIN;
 use crate::replica::Role;
 use crate::state::Broker;
 use crate::state::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
@@ -25,21 +30,43 @@ struct PartitionRead {
     error_code: i16,
     high_watermark: i64,
     log_start_offset: i64,
+    /// Records read into memory (small record sets, or `zero_copy` off).
     records: Bytes,
+    /// Records to send straight from the segment file instead.
+    file: Option<FileRecords>,
     /// KIP-392: the replica the consumer should fetch from instead (-1 = here).
     preferred_read_replica: i32,
 }
 
 impl PartitionRead {
     fn error(code: i16) -> Self {
+        Self::answer(code, -1, -1)
+    }
+
+    fn answer(error_code: i16, high_watermark: i64, log_start_offset: i64) -> Self {
         PartitionRead {
-            error_code: code,
-            high_watermark: -1,
-            log_start_offset: -1,
+            error_code,
+            high_watermark,
+            log_start_offset,
             records: Bytes::new(),
+            file: None,
             preferred_read_replica: -1,
         }
     }
+
+    fn len(&self) -> usize {
+        self.file
+            .as_ref()
+            .map_or(self.records.len(), FileRecords::len)
+    }
+}
+
+/// A Fetch response and, for each partition in it (in order), the file range
+/// that is its record set, if any.
+#[derive(Debug, Default)]
+pub struct FetchReply {
+    pub body: FetchResponse,
+    pub files: Vec<Option<FileRecords>>,
 }
 
 /// How a consumer fetch reaches a partition's log.
@@ -150,6 +177,7 @@ fn read_partitions(
     max_bytes: usize,
     version: i16,
     rack: &str,
+    zero_copy: bool,
 ) -> (Vec<PartitionRead>, usize) {
     let mut total = 0usize;
     let mut out = Vec::with_capacity(parts.len());
@@ -162,11 +190,8 @@ fn read_partitions(
                 log_start_offset,
             }) => {
                 out.push(PartitionRead {
-                    error_code: 0,
-                    high_watermark,
-                    log_start_offset,
-                    records: Bytes::new(),
                     preferred_read_replica: replica,
+                    ..PartitionRead::answer(0, high_watermark, log_start_offset)
                 });
                 continue;
             }
@@ -186,51 +211,73 @@ fn read_partitions(
         } else if limit == 0 && total > 0 {
             Ok(None)
         } else {
-            log.read(p.fetch_offset, limit, hw, total == 0).map(Some)
+            log.read_file(p.fetch_offset, limit, hw, total == 0)
+                .and_then(|r| {
+                    let mut read = PartitionRead::answer(0, hw, log.log_start_offset());
+                    match r.records {
+                        Some(f) if zero_copy && f.len() >= ZERO_COPY_MIN => read.file = Some(f),
+                        Some(f) => read.records = f.read()?,
+                        None => {}
+                    }
+                    Ok(read)
+                })
+                .map(Some)
         };
         match read {
             Ok(r) => {
-                let records = r.map(|r| r.records).unwrap_or_default();
-                total += records.len();
-                if !records.is_empty() {
-                    broker.metrics.fetched(&p.tp.topic, records.len() as u64);
+                let r = r.unwrap_or_else(|| PartitionRead::answer(0, hw, log.log_start_offset()));
+                total += r.len();
+                if r.len() > 0 {
+                    broker.metrics.fetched(&p.tp.topic, r.len() as u64);
                 }
-                out.push(PartitionRead {
-                    error_code: 0,
-                    high_watermark: hw,
-                    log_start_offset: log.log_start_offset(),
-                    records,
-                    preferred_read_replica: -1,
-                });
+                out.push(r);
             }
             Err(e) => {
                 if !matches!(e, ReadError::OffsetOutOfRange { .. }) {
                     broker.metrics.fetch_failed(&p.tp.topic);
                 }
-                out.push(PartitionRead {
-                    error_code: e.error_code(),
-                    high_watermark: hw,
-                    log_start_offset: log.log_start_offset(),
-                    records: Bytes::new(),
-                    preferred_read_replica: -1,
-                });
+                out.push(PartitionRead::answer(
+                    e.error_code(),
+                    hw,
+                    log.log_start_offset(),
+                ));
             }
         }
     }
     (out, total)
 }
 
+/// A Fetch answered with every record set in memory.
 pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+    handle_with(broker, req, version, false).await.body
+}
+
+/// A Fetch whose large record sets are left as file ranges for the connection
+/// to send with `sendfile`.
+pub async fn handle_zero_copy(broker: &Broker, req: FetchRequest, version: i16) -> FetchReply {
+    handle_with(broker, req, version, true).await
+}
+
+async fn handle_with(
+    broker: &Broker,
+    req: FetchRequest,
+    version: i16,
+    zero_copy: bool,
+) -> FetchReply {
     let replica_id = if version >= 15 {
         req.replica_state.replica_id.0
     } else {
         req.replica_id.0
     };
     if replica_id >= 0 && broker.cluster.is_some() {
-        return super::replica_fetch::handle(broker, req, version, replica_id).await;
+        return FetchReply {
+            body: super::replica_fetch::handle(broker, req, version, replica_id).await,
+            files: Vec::new(),
+        };
     }
     let (parts, forgotten, unknown_ids) = resolve(broker, &req, version);
     let mut resp = FetchResponse::default();
+    let mut files = Vec::new();
     let session_id = if version >= 7 { req.session_id } else { 0 };
     let epoch = if version >= 7 { req.session_epoch } else { -1 };
     let begun = broker
@@ -242,7 +289,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         Ok(c) => c,
         Err(code) => {
             resp.error_code = code;
-            return resp;
+            return FetchReply { body: resp, files };
         }
     };
     let rack = if version >= 11 {
@@ -260,7 +307,14 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         let notified = broker.notifier.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (reads, total) = read_partitions(broker, &ctx.partitions, max_bytes, version, &rack);
+        let (reads, total) = read_partitions(
+            broker,
+            &ctx.partitions,
+            max_bytes,
+            version,
+            &rack,
+            zero_copy,
+        );
         let any_error = reads
             .iter()
             .any(|r| r.error_code != 0 || r.preferred_read_replica >= 0)
@@ -285,7 +339,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             error_code: r.error_code,
             high_watermark: r.high_watermark,
             log_start_offset: r.log_start_offset,
-            has_records: !r.records.is_empty(),
+            has_records: r.len() > 0,
         })
         .collect();
     let include = broker
@@ -310,6 +364,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             pd.preferred_read_replica = BrokerId(read.preferred_read_replica);
         }
         push_partition(&mut resp, &p.tp.topic, p.topic_id, pd);
+        files.push(read.file);
     }
     for (id, partition) in unknown_ids {
         let mut pd = PartitionData::default();
@@ -319,7 +374,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         pd.records = Some(Bytes::new());
         push_partition(&mut resp, "", id, pd);
     }
-    resp
+    FetchReply { body: resp, files }
 }
 
 /// Appends to the last topic entry when it is the same topic (keeps request order).

@@ -50,6 +50,8 @@ pub(crate) fn msg(s: impl Into<String>) -> Option<StrBytes> {
 #[derive(Debug)]
 pub enum Reply {
     Respond(Box<ResponseKind>),
+    /// A Fetch response whose record sets may be file ranges to send as they are.
+    Fetch(Box<fetch::FetchReply>),
     /// acks=0 produce that fully succeeded: no response.
     Silent,
     /// acks=0 produce with an error: Kafka closes the connection so the
@@ -79,7 +81,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
                 return Reply::Silent;
             }
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r, v).await),
+        RequestKind::Fetch(r) => {
+            return Reply::Fetch(Box::new(fetch::handle_zero_copy(broker, r, v).await));
+        }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, r, v))
         }

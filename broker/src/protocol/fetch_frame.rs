@@ -11,11 +11,16 @@
 //! in order, tagged fields last; `responses`, `partitions` and `records` are the
 //! last regular fields of their structs at every version. The split is checked
 //! on every use, and the tests compare the chunks with the codec's own encoding.
+//!
+//! A record set can also be a range of a segment file ([`FileRecords`]): the
+//! writer sends it with `sendfile`, so a consumer's bytes go from the page cache
+//! to the socket without passing through the broker at all.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchResponse, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
+use tidewater_storage::{FileRecords, StorageError};
 
 /// Records at least this long go out as their own chunk; shorter ones are
 /// cheaper to copy than to give an iovec entry.
@@ -24,41 +29,71 @@ pub const ZERO_COPY_MIN: usize = 4096;
 /// First version whose messages are flexible (compact lengths, tagged fields).
 const FIRST_FLEXIBLE: i16 = 12;
 
+/// A piece of a response frame: bytes in memory, or stored batches in a file.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    Memory(Bytes),
+    File(FileRecords),
+}
+
+impl Chunk {
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Memory(b) => b.len(),
+            Chunk::File(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// An encoded response frame, size prefix included, as chunks to write in order.
 #[derive(Debug, Clone, Default)]
 pub struct ResponseFrame {
-    chunks: Vec<Bytes>,
+    chunks: Vec<Chunk>,
 }
 
 impl ResponseFrame {
     /// A frame that is one contiguous buffer.
     pub fn single(buf: Bytes) -> Self {
-        Self { chunks: vec![buf] }
+        Self {
+            chunks: vec![Chunk::Memory(buf)],
+        }
     }
 
-    pub fn chunks(&self) -> &[Bytes] {
+    pub fn chunks(&self) -> &[Chunk] {
         &self.chunks
     }
 
     /// Bytes in the frame, size prefix included.
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(Bytes::len).sum()
+        self.chunks.iter().map(Chunk::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The frame as one buffer (tests, and writers that cannot do vectored IO).
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.chunks.concat()
+    /// The frame as one buffer, file ranges read (tests, and writers that cannot
+    /// send files).
+    pub fn to_vec(&self) -> Result<Vec<u8>, StorageError> {
+        let mut out = Vec::with_capacity(self.len());
+        for c in &self.chunks {
+            match c {
+                Chunk::Memory(b) => out.extend_from_slice(b),
+                Chunk::File(f) => out.extend_from_slice(&f.read()?),
+            }
+        }
+        Ok(out)
     }
 }
 
 /// Collects small encodings into one buffer and large record sets as chunks.
 #[derive(Default)]
 struct FrameBuilder {
-    chunks: Vec<Bytes>,
+    chunks: Vec<Chunk>,
     scratch: BytesMut,
 }
 
@@ -68,9 +103,10 @@ impl FrameBuilder {
     }
 
     /// Ends the current chunk and adds `records` as the next one, uncopied.
-    fn put_records(&mut self, records: Bytes) {
+    fn put_records(&mut self, records: Chunk) {
         if !self.scratch.is_empty() {
-            self.chunks.push(self.scratch.split().freeze());
+            self.chunks
+                .push(Chunk::Memory(self.scratch.split().freeze()));
         }
         self.chunks.push(records);
     }
@@ -98,25 +134,30 @@ impl FrameBuilder {
     /// The chunks with the 4-byte size prefix in front.
     fn finish(mut self) -> Result<ResponseFrame, String> {
         if !self.scratch.is_empty() {
-            self.chunks.push(self.scratch.split().freeze());
+            self.chunks
+                .push(Chunk::Memory(self.scratch.split().freeze()));
         }
-        let len: usize = self.chunks.iter().map(Bytes::len).sum();
+        let len: usize = self.chunks.iter().map(Chunk::len).sum();
         let size = i32::try_from(len).map_err(|_| "response larger than 2 GiB".to_string())?;
         let mut chunks = Vec::with_capacity(self.chunks.len() + 1);
-        chunks.push(Bytes::copy_from_slice(&size.to_be_bytes()));
+        chunks.push(Chunk::Memory(Bytes::copy_from_slice(&size.to_be_bytes())));
         chunks.append(&mut self.chunks);
         Ok(ResponseFrame { chunks })
     }
 }
 
 /// Encodes a Fetch response frame (header `header_version`) as chunks; record
-/// sets of [`ZERO_COPY_MIN`] bytes or more are not copied.
+/// sets of [`ZERO_COPY_MIN`] bytes or more are not copied. `files` holds, for
+/// each partition in response order, the file range that is its record set
+/// (its `records` in `body` is then ignored); missing entries mean none.
 pub fn encode_fetch(
     mut body: FetchResponse,
     version: i16,
     correlation_id: i32,
     header_version: i16,
+    files: Vec<Option<FileRecords>>,
 ) -> Result<ResponseFrame, String> {
+    let mut files = files.into_iter();
     let flexible = version >= FIRST_FLEXIBLE;
     let mut out = FrameBuilder::default();
     let mut header = ResponseHeader::default();
@@ -130,7 +171,7 @@ pub fn encode_fetch(
     out.put_slice(&prefix);
     out.put_len(Some(topics.len()), flexible)?;
     for topic in topics {
-        encode_topic(topic, version, flexible, &mut out)?;
+        encode_topic(topic, version, flexible, &mut files, &mut out)?;
     }
     out.put_slice(&suffix);
     out.finish()
@@ -140,6 +181,7 @@ fn encode_topic(
     mut topic: FetchableTopicResponse,
     version: i16,
     flexible: bool,
+    files: &mut impl Iterator<Item = Option<FileRecords>>,
     out: &mut FrameBuilder,
 ) -> Result<(), String> {
     let partitions = std::mem::take(&mut topic.partitions);
@@ -149,7 +191,8 @@ fn encode_topic(
     out.put_slice(&prefix);
     out.put_len(Some(partitions.len()), flexible)?;
     for p in partitions {
-        encode_partition(p, version, flexible, out)?;
+        let file = files.next().flatten();
+        encode_partition(p, version, flexible, file, out)?;
     }
     out.put_slice(&suffix);
     Ok(())
@@ -159,11 +202,13 @@ fn encode_partition(
     mut p: PartitionData,
     version: i16,
     flexible: bool,
+    file: Option<FileRecords>,
     out: &mut FrameBuilder,
 ) -> Result<(), String> {
-    let records = match p.records.take() {
-        Some(r) if r.len() >= ZERO_COPY_MIN => r,
-        small => {
+    let records = match (file, p.records.take()) {
+        (Some(f), _) => Chunk::File(f),
+        (None, Some(r)) if r.len() >= ZERO_COPY_MIN => Chunk::Memory(r),
+        (None, small) => {
             p.records = small;
             return encode_into(&p, version, &mut out.scratch);
         }

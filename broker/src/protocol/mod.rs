@@ -7,7 +7,7 @@
 mod fetch_frame;
 mod versions;
 
-pub use fetch_frame::{ResponseFrame, ZERO_COPY_MIN};
+pub use fetch_frame::{Chunk, ResponseFrame, ZERO_COPY_MIN};
 pub use versions::{SUPPORTED_APIS, supported_range};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -154,18 +154,29 @@ pub fn encode_response_frame(
 ) -> Result<ResponseFrame, EncodeError> {
     match body {
         ResponseKind::Fetch(fetch) => {
-            let header_version = <FetchResponse as HeaderVersion>::header_version(version);
-            fetch_frame::encode_fetch(fetch, version, correlation_id, header_version).map_err(
-                |reason| EncodeError {
-                    api: api_key,
-                    version,
-                    reason,
-                },
-            )
+            encode_fetch_frame(version, correlation_id, fetch, Vec::new())
         }
         other => encode_response(api_key, version, correlation_id, &other)
             .map(|buf| ResponseFrame::single(buf.freeze())),
     }
+}
+
+/// A Fetch response frame whose record sets may be file ranges (see
+/// [`fetch_frame::encode_fetch`]).
+pub fn encode_fetch_frame(
+    version: i16,
+    correlation_id: i32,
+    body: FetchResponse,
+    files: Vec<Option<tidewater_storage::FileRecords>>,
+) -> Result<ResponseFrame, EncodeError> {
+    let header_version = <FetchResponse as HeaderVersion>::header_version(version);
+    fetch_frame::encode_fetch(body, version, correlation_id, header_version, files).map_err(
+        |reason| EncodeError {
+            api: ApiKey::Fetch,
+            version,
+            reason,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -10,15 +10,16 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, broadcast};
 use tracing::{debug, info, warn};
 
-use crate::handlers::{self, Reply, RequestContext};
+use crate::handlers::{self, Reply, RequestContext, fetch};
 use crate::protocol::{
-    Decoded, ResponseFrame, decode_request_frame, encode_response, encode_response_frame,
+    Chunk, Decoded, ResponseFrame, decode_request_frame, encode_fetch_frame, encode_response,
+    encode_response_frame,
 };
 use crate::state::Broker;
 
@@ -30,6 +31,9 @@ pub struct ConnectionLimits {
     pub inflight_bytes: Arc<Semaphore>,
     /// Permits of `inflight_bytes` (a request never asks for more than this).
     pub inflight_capacity: usize,
+    /// `connections.max.idle.ms`: how long a connection may wait between a
+    /// response and the next request before it is closed; `None` never.
+    pub max_idle: Option<std::time::Duration>,
 }
 
 /// Why a connection was closed early (each is logged, never propagated).
@@ -37,6 +41,8 @@ pub struct ConnectionLimits {
 enum ConnectionError {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("no request for {0:?} (connections.max.idle.ms)")]
+    Idle(std::time::Duration),
     #[error("request size {0} is negative or exceeds socket.request.max.bytes ({1})")]
     Oversized(i64, usize),
     #[error("{0:?} with acks=0 failed; closing so the producer notices")]
@@ -63,6 +69,8 @@ pub async fn serve_connection(
     match result {
         Ok(()) => debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
+        // Kafka expires idle channels quietly too: clients reconnect on demand.
+        Err(e @ ConnectionError::Idle(_)) => debug!(%peer, error = %e, "closing idle connection"),
         Err(e) => warn!(%peer, error = %e, "closing connection"),
     }
 }
@@ -84,9 +92,12 @@ async fn run(
         }
         let size = tokio::select! {
             _ = shutdown.recv() => return Ok(()),
-            size = reader.read_i32() => match size {
+            size = read_size(&mut reader, limits.max_idle) => match size {
                 Ok(s) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(ConnectionError::Idle(limits.max_idle.unwrap_or_default()));
+                }
                 Err(e) => return Err(e.into()),
             },
         };
@@ -144,12 +155,36 @@ async fn run(
                         let frame = encode_response_frame(api, version, correlation_id, *body)?;
                         write_frame(&mut write_half, &frame).await?;
                     }
+                    Reply::Fetch(reply) => {
+                        let fetch::FetchReply { body, files } = *reply;
+                        let frame = encode_fetch_frame(version, correlation_id, body, files)?;
+                        write_frame(&mut write_half, &frame).await?;
+                    }
                     Reply::Silent => {}
                     Reply::Close => return Err(ConnectionError::AcksZeroFailure(api)),
                 }
             }
         }
     }
+}
+
+/// Reads the next request's size prefix, failing with `TimedOut` when none
+/// starts within `max_idle` (the connection is idle: nothing is in flight on it).
+async fn read_size(
+    reader: &mut BufReader<OwnedReadHalf>,
+    max_idle: Option<std::time::Duration>,
+) -> std::io::Result<i32> {
+    let Some(max_idle) = max_idle else {
+        return reader.read_i32().await;
+    };
+    // Idle ends with the first byte of a request; the rest of the prefix may
+    // take as long as the frame after it.
+    if reader.buffer().is_empty() {
+        tokio::time::timeout(max_idle, reader.fill_buf())
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    }
+    reader.read_i32().await
 }
 
 /// Reads the next `size` bytes of the connection into `frame` (empty, with at
@@ -168,11 +203,34 @@ async fn read_frame(
     Ok(())
 }
 
-/// Writes every chunk of `frame`, as few `writev`s as the socket allows.
+/// Writes every chunk of `frame`: runs of in-memory chunks with as few
+/// `writev`s as the socket allows, file ranges with `sendfile`.
 async fn write_frame(out: &mut OwnedWriteHalf, frame: &ResponseFrame) -> std::io::Result<()> {
+    let chunks = frame.chunks();
+    let mut at = 0;
+    while at < chunks.len() {
+        if let Chunk::File(f) = &chunks[at] {
+            send_file(out, f).await?;
+            at += 1;
+            continue;
+        }
+        let run: Vec<&[u8]> = chunks[at..]
+            .iter()
+            .map_while(|c| match c {
+                Chunk::Memory(b) => Some(&b[..]),
+                Chunk::File(_) => None,
+            })
+            .collect();
+        at += run.len();
+        write_buffers(out, &run).await?;
+    }
+    Ok(())
+}
+
+/// Writes `chunks` in order with vectored writes, resuming after partial ones.
+async fn write_buffers(out: &mut OwnedWriteHalf, chunks: &[&[u8]]) -> std::io::Result<()> {
     /// iovecs per call: well under IOV_MAX, more than a fetch of many partitions needs.
     const MAX_IOV: usize = 64;
-    let chunks = frame.chunks();
     if let [only] = chunks {
         return out.write_all(only).await;
     }
@@ -180,7 +238,7 @@ async fn write_frame(out: &mut OwnedWriteHalf, frame: &ResponseFrame) -> std::io
     let (mut chunk, mut offset) = (0, 0);
     while chunk < chunks.len() {
         let slices: Vec<IoSlice<'_>> = std::iter::once(&chunks[chunk][offset..])
-            .chain(chunks[chunk + 1..].iter().map(|c| &c[..]))
+            .chain(chunks[chunk + 1..].iter().copied())
             .take(MAX_IOV)
             .map(IoSlice::new)
             .collect();
@@ -194,6 +252,42 @@ async fn write_frame(out: &mut OwnedWriteHalf, frame: &ResponseFrame) -> std::io
             offset = 0;
         }
         offset += written;
+    }
+    Ok(())
+}
+
+/// Sends a file range with `sendfile(2)`: page cache to socket, no copy through
+/// the broker. A range that ends early (the segment was truncated under the
+/// read) cannot be padded into a valid frame, so the connection is closed.
+async fn send_file(
+    out: &OwnedWriteHalf,
+    f: &tidewater_storage::FileRecords,
+) -> std::io::Result<()> {
+    let socket: &TcpStream = out.as_ref();
+    let mut offset = f.position();
+    let end = offset + f.len() as u64;
+    while offset < end {
+        socket.writable().await?;
+        let want = usize::try_from(end - offset).unwrap_or(usize::MAX);
+        let sent = socket.try_io(tokio::io::Interest::WRITABLE, || {
+            rustix::fs::sendfile(socket, f.file(), Some(&mut offset), want)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "segment ended inside a fetched range (truncated under the read)",
+                ));
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

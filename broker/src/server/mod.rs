@@ -99,6 +99,7 @@ impl Server {
                 .queued_max_request_bytes
                 .min(Semaphore::MAX_PERMITS)
                 .min(u32::MAX as usize),
+            max_idle: config.connections_max_idle,
         });
         // Startup blocks the runtime on purpose: nothing else runs before it is done.
         let broker = match config.kraft {

@@ -21,6 +21,10 @@ use crate::state::now_ms;
 use crate::state::offsets_backend::encode_batch;
 
 fn config(dir: &std::path::Path) -> BrokerConfig {
+    config_with(dir, &[])
+}
+
+fn config_with(dir: &std::path::Path, extra: &[(&str, &str)]) -> BrokerConfig {
     let props: BTreeMap<String, String> = [
         ("node.id", "1"),
         ("listeners", "PLAINTEXT://127.0.0.1:0"),
@@ -30,6 +34,7 @@ fn config(dir: &std::path::Path) -> BrokerConfig {
         ("socket.request.max.bytes", "1048576"),
     ]
     .iter()
+    .chain(extra)
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([("log.dirs".to_string(), dir.display().to_string())])
     .collect();
@@ -369,4 +374,66 @@ async fn shutdown_answers_in_flight_long_polls_and_ignores_half_sent_frames() {
         "the in-flight fetch is answered"
     );
     assert!(closed_by_server(stalled).await);
+}
+
+fn long_poll(topic: &'static str, max_wait_ms: i32) -> RequestKind {
+    let mut fr = FetchRequest::default();
+    fr.max_wait_ms = max_wait_ms;
+    fr.min_bytes = 1;
+    fr.topics = vec![{
+        let mut t = kafka_protocol::messages::fetch_request::FetchTopic::default();
+        t.topic = kafka_protocol::messages::TopicName(StrBytes::from_static_str(topic));
+        let mut p = kafka_protocol::messages::fetch_request::FetchPartition::default();
+        p.partition_max_bytes = 1 << 20;
+        t.partitions = vec![p];
+        t
+    }];
+    RequestKind::Fetch(fr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_max_idle_ms_closes_only_idle_connections() {
+    const IDLE: Duration = Duration::from_millis(400);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config_with(
+        dir.path(),
+        &[("connections.max.idle.ms", "400")],
+    ))
+    .await
+    .unwrap();
+    server.broker.auto_create_topic("quiet").unwrap();
+
+    // A connection that never sends a request is closed once it has been idle.
+    let opened = std::time::Instant::now();
+    let idle = TcpStream::connect(server.listeners[0].1).await.unwrap();
+    assert!(closed_by_server(idle).await, "idle connection left open");
+    assert!(
+        opened.elapsed() >= IDLE,
+        "closed after {:?}",
+        opened.elapsed()
+    );
+
+    // Requests every 100 ms for three idle periods keep a connection open.
+    let mut busy = Client::connect(&server).await;
+    let until = std::time::Instant::now() + 3 * IDLE;
+    while std::time::Instant::now() < until {
+        let r = busy
+            .send(
+                ApiKey::ApiVersions,
+                3,
+                RequestKind::ApiVersions(ApiVersionsRequest::default()),
+            )
+            .await;
+        assert!(matches!(r, ResponseKind::ApiVersions(v) if v.error_code == 0));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A long poll longer than the idle limit is in flight, not idle: it is answered.
+    let started = std::time::Instant::now();
+    let r = busy.send(ApiKey::Fetch, 12, long_poll("quiet", 1200)).await;
+    assert!(matches!(r, ResponseKind::Fetch(f) if f.error_code == 0));
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+    // And after it the connection goes idle and is closed.
+    assert!(closed_by_server(busy.stream).await);
+    server.shutdown().await.unwrap();
 }
