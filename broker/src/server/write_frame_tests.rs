@@ -100,10 +100,12 @@ fn produce(b: &Broker, p: i32, batches: usize, per_batch: usize) {
     log.update_high_watermark(log.log_end_offset());
 }
 
-fn fetch_all(partitions: i32) -> kafka_protocol::messages::FetchRequest {
+/// Fetches every partition of "z" from offset 0 (by name, and by id for v13+).
+fn fetch_all(b: &Broker, partitions: i32) -> kafka_protocol::messages::FetchRequest {
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     let mut t = FetchTopic::default();
     t.topic = TopicName(StrBytes::from_static_str("z"));
+    t.topic_id = b.metadata.topic("z").unwrap().id;
     t.partitions = (0..partitions)
         .map(|p| {
             let mut fp = FetchPartition::default();
@@ -127,10 +129,10 @@ async fn file_ranges_are_sent_as_the_in_memory_encoding_of_the_same_fetch() {
     produce(b, 1, 40, 30); // ~140 KB over several segments: one segment's range
     produce(b, 2, 3, 60); // ~20 KB
     for version in [4, 11, 12, 13, 17] {
-        let reply = fetch::handle_zero_copy(b, fetch_all(4), version).await;
+        let reply = fetch::handle_zero_copy(b, fetch_all(b, 4), version).await;
         let kinds: Vec<bool> = reply.files.iter().map(Option::is_some).collect();
         assert_eq!(kinds, [false, true, true, false], "v{version}");
-        let memory = fetch::handle(b, fetch_all(4), version).await;
+        let memory = fetch::handle(b, fetch_all(b, 4), version).await;
         let expected =
             encode_response(ApiKey::Fetch, version, 3, &ResponseKind::Fetch(memory)).unwrap();
         let frame = encode_fetch_frame(version, 3, reply.body, reply.files).unwrap();
@@ -150,7 +152,7 @@ async fn a_file_range_truncated_before_it_is_sent_fails_the_write() {
     let b = &tb.broker;
     b.auto_create_topic("z").unwrap();
     produce(b, 0, 4, 60);
-    let reply = fetch::handle_zero_copy(b, fetch_all(1), 12).await;
+    let reply = fetch::handle_zero_copy(b, fetch_all(b, 1), 12).await;
     let frame: ResponseFrame = encode_fetch_frame(12, 3, reply.body, reply.files).unwrap();
     // A follower's divergent tail is cut while the response waits to be sent.
     b.log("z", 0).unwrap().truncate_to(60).unwrap();
