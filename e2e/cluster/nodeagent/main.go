@@ -20,6 +20,9 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
+	vklog "github.com/virtual-kubelet/virtual-kubelet/log"
+	vklogrus "github.com/virtual-kubelet/virtual-kubelet/log/logrus"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
@@ -85,6 +88,10 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	// virtual-kubelet logs nothing unless given a logger.
+	logger := logrus.StandardLogger()
+	logger.SetLevel(logrus.InfoLevel)
+	vklog.L = vklogrus.FromLogrus(logrus.NewEntry(logger))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -140,6 +147,8 @@ func run(c config) error {
 
 // describeNode fills in what the scheduler and the API server read from a node.
 func describeNode(n *corev1.Node, c config, host string, port int32) {
+	// NodeRestriction refuses a node setting kubernetes.io/role on itself.
+	delete(n.Labels, "kubernetes.io/role")
 	n.Labels["topology.kubernetes.io/zone"] = c.zone
 	n.Labels["kubernetes.io/os"] = "linux"
 	n.Labels["kubernetes.io/arch"] = "amd64"

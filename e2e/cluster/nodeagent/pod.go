@@ -361,7 +361,7 @@ func (r *podRun) snapshot() *corev1.Pod {
 		HostIP:    "127.0.0.1",
 		HostIPs:   []corev1.HostIP{{IP: "127.0.0.1"}},
 		StartTime: &r.started,
-		QOSClass:  corev1.PodQOSBurstable,
+		QOSClass:  pod.Status.QOSClass, // set by the API server, immutable
 		Reason:    "",
 		Message:   r.message,
 	}
