@@ -5,8 +5,13 @@
 # No ENTRYPOINT: each pod spec names the binary it runs.
 #
 #   docker build -t ghcr.io/tidewater-io/tidewater:0.1.0 --build-arg VERSION=0.1.0 .
+#
+# Base images are pinned by tag (the e2e suite builds this file with buildah, making
+# these two bases locally: see e2e/image).
+ARG RUST_VERSION=1.95.0
+ARG DEBIAN_VERSION=12.15
 
-FROM rust:1-bookworm AS builder
+FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
 COPY . .
 # Cache mounts keep the registry and target dir between builds (BuildKit); the binaries
@@ -17,7 +22,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && mkdir -p /out \
     && cp target/release/tidewater-broker target/release/tidewater-operator /out/
 
-FROM debian:bookworm-slim
+FROM debian:${DEBIAN_VERSION}-slim
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="tidewater" \
       org.opencontainers.image.description="Tidewater Kafka-compatible broker and Kubernetes operator" \
