@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     ConfigMapKeySelector, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    HTTPGetAction, PersistentVolumeClaimVolumeSource, Pod, PodSpec, Probe, Volume, VolumeMount,
+    HTTPGetAction, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
+    SeccompProfile, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -23,6 +24,8 @@ use crate::validate::{NodeSpec, ValidatedCluster};
 /// also defaults to generous grace).
 pub const TERMINATION_GRACE_SECONDS: i64 = 120;
 const CONFIG_DIR: &str = "/etc/tidewater";
+/// The image's numeric USER (Dockerfile): the broker never runs as root.
+pub const BROKER_UID: i64 = 65532;
 
 /// A node's Pod, with [`REVISION_ANNOTATION`] set to [`revision`] of everything else.
 pub fn pod(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
@@ -121,9 +124,28 @@ fn pod_without_revision(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
             priority_class_name: tpl.priority_class_name.clone(),
             termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
             restart_policy: Some("Always".to_owned()),
+            security_context: Some(security_context()),
             ..PodSpec::default()
         }),
         status: None,
+    }
+}
+
+/// Non-root, with `fsGroup` so the kubelet makes the data volume group-writable: a fresh
+/// PVC is root-owned, and uid 65532 could not create its log dir in it otherwise.
+/// `OnRootMismatch` skips the recursive chown of a large log dir on every restart.
+fn security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(BROKER_UID),
+        run_as_group: Some(BROKER_UID),
+        fs_group: Some(BROKER_UID),
+        fs_group_change_policy: Some("OnRootMismatch".to_owned()),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
     }
 }
 

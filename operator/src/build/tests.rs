@@ -99,6 +99,19 @@ fn user_config_overrides_internal_topic_defaults() {
 }
 
 #[test]
+fn broker_pods_run_as_the_image_user_with_a_group_writable_volume() {
+    let c = valid(THREE_ZONES);
+    let spec = pod::pod(&c, &c.nodes[0]).spec.unwrap();
+    let sc = spec.security_context.unwrap();
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.run_as_user, Some(pod::BROKER_UID));
+    assert_eq!(sc.run_as_group, Some(65532));
+    // fsGroup is what makes a root-owned PVC writable by uid 65532.
+    assert_eq!(sc.fs_group, Some(65532));
+    assert_eq!(sc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+}
+
+#[test]
 fn pod_is_placed_in_its_zone_with_probes_and_grace() {
     let c = valid(THREE_ZONES);
     let pod = pod::pod(&c, &c.nodes[2]);
