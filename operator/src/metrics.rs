@@ -17,6 +17,8 @@ use prometheus::{
 };
 use tokio::net::TcpListener;
 
+use crate::controller::health::Health;
+
 /// State of a cluster in `tidewater_operator_clusters{state}`.
 pub const CLUSTER_STATES: &[&str] = &["ready", "not_ready", "degraded", "invalid", "paused"];
 
@@ -38,6 +40,8 @@ pub struct Metrics {
     /// Per cluster (namespace/name): its state and (ready, not ready) broker counts, to
     /// recompute the by-state gauges when one cluster changes.
     per_cluster: Arc<Mutex<ClusterStates>>,
+    /// What `/healthz` answers, kept up to date by the controller.
+    health: Health,
 }
 
 /// Errors creating metrics (duplicate registration is a programming error surfaced here
@@ -103,7 +107,13 @@ impl Metrics {
             blocked,
             blocked_by: Arc::default(),
             per_cluster: Arc::default(),
+            health: Health::default(),
         })
+    }
+
+    /// The replica's health, served at `/healthz`.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Counts a reconcile and returns a timer recording its duration on drop.
@@ -216,7 +226,10 @@ pub async fn serve_on(listener: TcpListener, metrics: Metrics) -> std::io::Resul
 fn respond(path: &str, metrics: &Metrics) -> Response<Full<Bytes>> {
     let (status, body) = match path {
         "/metrics" => (StatusCode::OK, metrics.render()),
-        "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
+        "/healthz" => match metrics.health.report() {
+            (true, text) => (StatusCode::OK, text),
+            (false, text) => (StatusCode::SERVICE_UNAVAILABLE, text),
+        },
         _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -281,9 +294,13 @@ mod tests {
         drop(m.reconcile_started());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve_on(listener, m));
+        let server = tokio::spawn(serve_on(listener, m.clone()));
         let health = get(addr, "/healthz").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        m.health().stopped("lost the leader Lease");
+        let health = get(addr, "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+        assert!(health.ends_with("unhealthy: lost the leader Lease\n"), "{health}");
         let metrics = get(addr, "/metrics").await;
         assert!(
             metrics.contains("tidewater_operator_reconciles_total 1"),

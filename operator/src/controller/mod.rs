@@ -6,6 +6,7 @@
 //! that does not deserialize cannot break the stream; it gets `Degraded` on its own
 //! status instead.
 
+pub mod health;
 mod run;
 
 pub use run::{RunError, run};

@@ -13,6 +13,7 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Controller;
 use kube::runtime::watcher;
 
+use super::health::{Health, Role};
 use super::{Context, error_policy, reconcile, resource};
 use crate::build;
 use crate::cli::RunArgs;
@@ -46,6 +47,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .await
         .map_err(RunError::MetricsServer)?;
     let server = tokio::spawn(metrics::serve_on(listener, metrics.clone()));
+    let health = metrics.health().clone();
     let identity = args.identity.clone().unwrap_or_else(|| {
         std::env::var("HOSTNAME")
             .unwrap_or_else(|_| format!("tidewater-operator-{}", std::process::id()))
@@ -62,9 +64,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             &identity,
             Duration::from_secs(15),
         );
+        health.set_role(Role::StandingBy);
         acquire(&lock).await?;
+        health.set_role(Role::Leading);
         Some(lock)
     } else {
+        health.set_role(Role::Single);
         None
     };
     let ctx = Arc::new(Context::new(
@@ -73,11 +78,15 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         crate::admin::KafkaAdmin::default(),
         Some(identity),
     ));
-    let controller = controller(client, args.namespace.as_deref(), ctx);
+    let controller = controller(client, args.namespace.as_deref(), ctx, health.clone());
     let outcome = tokio::select! {
         () = controller => Ok(()),
         e = keep_lease(lease) => Err(e),
     };
+    match &outcome {
+        Ok(()) => health.stopped("the controller stopped"),
+        Err(e) => health.stopped(e.to_string()),
+    }
     server.abort();
     outcome
 }
@@ -119,6 +128,7 @@ async fn controller<A: AdminSource + Clone + 'static>(
     client: Client,
     namespace: Option<&str>,
     ctx: Arc<Context<A>>,
+    health: Health,
 ) {
     let ar = resource();
     let (roots, pods, cms, svcs, pvcs, pdbs) = match namespace {
@@ -151,9 +161,19 @@ async fn controller<A: AdminSource + Clone + 'static>(
         .owns(pdbs, owned)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile loop");
+        .for_each(|res| {
+            // A watch error is the controller's QueueError; anything that got as far as
+            // a reconcile (even a failed one) means the watches deliver.
+            match &res {
+                Err(kube::runtime::controller::Error::QueueError(_)) => {
+                    health.watch_failed(std::time::Instant::now());
+                }
+                _ => health.watch_ok(),
+            }
+            async move {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "reconcile loop");
+                }
             }
         })
         .await;
