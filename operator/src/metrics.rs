@@ -300,7 +300,10 @@ mod tests {
         m.health().stopped("lost the leader Lease");
         let health = get(addr, "/healthz").await;
         assert!(health.starts_with("HTTP/1.1 503"), "{health}");
-        assert!(health.ends_with("unhealthy: lost the leader Lease\n"), "{health}");
+        assert!(
+            health.ends_with("unhealthy: lost the leader Lease\n"),
+            "{health}"
+        );
         let metrics = get(addr, "/metrics").await;
         assert!(
             metrics.contains("tidewater_operator_reconciles_total 1"),
