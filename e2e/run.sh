@@ -33,6 +33,7 @@
 #
 # Runs only when KUBECONFIG is set; otherwise it says so and exits 0.
 set -Eeuo pipefail
+export LC_ALL=C   # sort and comm agree on order
 
 if [[ -z "${KUBECONFIG:-}" ]]; then
     echo "skipped: KUBECONFIG not set (see e2e/README.md)"
@@ -127,12 +128,18 @@ install_operator() {
 # without what every authenticated user may do (that of a ServiceAccount with no
 # binding at all).
 grants_of() {
-    kubectl auth can-i --list --as "system:serviceaccount:$1" -n "$2" --no-headers |
-        awk '$1 !~ /^\[/ && NF >= 2 {
-                res = $1; verbs = $NF; gsub(/[\[\]]/, "", verbs)
-                n = split(verbs, v, " ")
-                for (i = 1; i <= n; i++) print res " " v[i]
-             }' | sort -u
+    kubectl auth can-i --list --as "system:serviceaccount:$1" -n "$2" --no-headers | python3 -c '
+import re, sys
+for line in sys.stdin:
+    line = line.rstrip()
+    # Rows of non-resource URLs start with their [url] column.
+    if not line or line.startswith("["):
+        continue
+    verbs = re.search(r"\[([^\]]*)\]\s*$", line)
+    if verbs:
+        for v in verbs.group(1).split():
+            print(line.split()[0], v)
+' | sort -u
 }
 
 # The chart's rules rendered as the same lines.
@@ -151,7 +158,11 @@ for d in yaml.safe_load_all(sys.stdin):
     for r in d.get("rules", []):
         for g in r.get("apiGroups", []):
             for res in r.get("resources", []):
-                name = res if g == "" else res + "." + g
+                # As kubectl prints them: resource.group/subresource.
+                base, _, sub = res.partition("/")
+                name = base if g == "" else base + "." + g
+                if sub:
+                    name += "/" + sub
                 for v in r.get("verbs", []):
                     out.add(name + " " + v)
 print("\n".join(sorted(out)))
@@ -483,8 +494,23 @@ run_extra_scenarios() {
     done
     for s in $(declare -F | awk '$3 ~ /^scenario_/ {print $3}' | sort); do
         log "scenario $s"
-        "$s"
+        step "$s"
     done
+}
+
+PASSED=0
+# step FUNCTION: runs one step and counts it.
+step() {
+    "$@"
+    PASSED=$((PASSED + 1))
+}
+
+on_exit() {
+    local status=$?
+    if ((status != 0)); then
+        ((DUMPED)) || dump_state
+        echo "e2e: $PASSED passed, 1 failed"
+    fi
 }
 
 main() {
@@ -492,21 +518,22 @@ main() {
     local start=$SECONDS
     # Whatever fails from here on, the log ends with what the cluster looked like.
     DUMPED=0
-    trap 'status=$?; ((status == 0 || DUMPED)) || dump_state' EXIT
-    install_operator
-    check_rbac
-    check_cel_rules
-    create_cluster
-    wait_ready
-    check_zones
-    produce_consume
-    check_printer_columns
-    broker_pod_deleted_under_load
-    operator_failover
-    scale_to_four
-    delete_cluster
+    trap on_exit EXIT
+    step install_operator
+    step check_rbac
+    step check_cel_rules
+    step create_cluster
+    step wait_ready
+    step check_zones
+    step produce_consume
+    step check_printer_columns
+    step broker_pod_deleted_under_load
+    step operator_failover
+    step scale_to_four
+    step delete_cluster
     run_extra_scenarios
     log "e2e passed in $((SECONDS - start)) s"
+    echo "e2e: $PASSED passed, 0 failed"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

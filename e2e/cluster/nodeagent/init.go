@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 )
 
@@ -148,8 +149,20 @@ func containerInitErr(args []string) error {
 	return syscall.Exec(path, argv, os.Environ())
 }
 
+// inRoot is dst inside root with symlinks resolved as the container will see them
+// (Debian's /var/run -> /run must lead to the image's /run, not the host's).
+func inRoot(root, dst string) (string, error) {
+	if root == "/" {
+		return dst, nil
+	}
+	return securejoin.SecureJoin(root, dst)
+}
+
 func mountInto(root, src, dst, fstype string, flags uintptr, data string) error {
-	target := filepath.Join(root, dst)
+	target, err := inRoot(root, dst)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
@@ -161,7 +174,10 @@ func mountInto(root, src, dst, fstype string, flags uintptr, data string) error 
 
 // bindInto bind mounts src (a file or a directory) at root/dst, read-only if asked.
 func bindInto(root, src, dst string, readOnly bool) error {
-	target := filepath.Join(root, dst)
+	target, err := inRoot(root, dst)
+	if err != nil {
+		return err
+	}
 	st, err := os.Stat(src)
 	if err != nil {
 		return err
