@@ -6,6 +6,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized_operations::{Resource, authorized_operations};
 use super::{RequestContext, msg};
 use crate::state::Broker;
 
@@ -27,6 +28,8 @@ pub fn handle(
     }
     resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
     resp.controller_id = BrokerId(broker.controller_id());
+    resp.cluster_authorized_operations =
+        authorized_operations(Resource::Cluster, req.include_cluster_authorized_operations);
     resp.brokers = broker
         .live_brokers(&ctx.listener)
         .into_iter()

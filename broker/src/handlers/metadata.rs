@@ -11,13 +11,29 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::RequestContext;
+use super::authorized_operations::{Resource, authorized_operations};
 use crate::metadata::TopicMetadata;
 use crate::state::Broker;
 use crate::state::topic_names::{self, is_internal};
 
-fn topic_response(broker: &Broker, t: &TopicMetadata, version: i16) -> MetadataResponseTopic {
+/// What the client asked for besides topics (Metadata v8+ flags).
+#[derive(Clone, Copy)]
+struct Include {
+    topic_operations: bool,
+}
+
+fn topic_response(
+    broker: &Broker,
+    t: &TopicMetadata,
+    version: i16,
+    include: Include,
+) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default();
     out.name = Some(TopicName(StrBytes::from_string(t.name.clone())));
+    if version >= 8 {
+        out.topic_authorized_operations =
+            authorized_operations(Resource::Topic, include.topic_operations);
+    }
     if version >= 10 {
         out.topic_id = t.id;
     }
@@ -74,6 +90,14 @@ pub async fn handle(
         .collect();
     resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     resp.controller_id = BrokerId(broker.controller_id());
+    // Kafka 4 dropped the cluster flag from v11 on (DescribeCluster carries it).
+    if (8..=10).contains(&version) {
+        resp.cluster_authorized_operations =
+            authorized_operations(Resource::Cluster, req.include_cluster_authorized_operations);
+    }
+    let include = Include {
+        topic_operations: version >= 8 && req.include_topic_authorized_operations,
+    };
 
     // v0: an empty list means all topics; v1+: null means all.
     let requested = match req.topics {
@@ -86,7 +110,7 @@ pub async fn handle(
             .metadata
             .topics()
             .iter()
-            .map(|t| topic_response(broker, t, version))
+            .map(|t| topic_response(broker, t, version, include))
             .collect();
         return resp;
     };
@@ -98,7 +122,8 @@ pub async fn handle(
             Some(n) => n.0.to_string(),
             None => match broker.metadata.topic_by_id(rt.topic_id) {
                 Some(t) => {
-                    resp.topics.push(topic_response(broker, &t, version));
+                    resp.topics
+                        .push(topic_response(broker, &t, version, include));
                     continue;
                 }
                 None => {
@@ -109,7 +134,8 @@ pub async fn handle(
             },
         };
         if let Some(t) = broker.metadata.topic(&name) {
-            resp.topics.push(topic_response(broker, &t, version));
+            resp.topics
+                .push(topic_response(broker, &t, version, include));
             continue;
         }
         if topic_names::validate(&name).is_err() {
@@ -139,7 +165,9 @@ pub async fn handle(
             (None, None) => broker.auto_create_topic(&name),
         };
         match created {
-            Ok(t) => resp.topics.push(topic_response(broker, &t, version)),
+            Ok(t) => resp
+                .topics
+                .push(topic_response(broker, &t, version, include)),
             Err((code, message)) => {
                 tracing::info!(topic = %name, client_id = %ctx.client_id, %message, "auto-creation refused");
                 resp.topics.push(error_topic(Some(name), Uuid::nil(), code));

@@ -4,6 +4,7 @@
 
 pub mod admin_configs;
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
@@ -21,6 +22,7 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
+pub mod record_errors;
 pub mod replica_fetch;
 pub mod update_features;
 
@@ -152,7 +154,16 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, v).await),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, v).await),
         RequestKind::DescribeGroups(r) => {
-            ResponseKind::DescribeGroups(groups.describe_groups(r, v).await)
+            let include = v >= 3 && r.include_authorized_operations;
+            let mut resp = groups.describe_groups(r, v).await;
+            // Kafka fills these in its API layer, after the coordinator answered.
+            for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
+                g.authorized_operations = authorized_operations::authorized_operations(
+                    authorized_operations::Resource::Group,
+                    include,
+                );
+            }
+            ResponseKind::DescribeGroups(resp)
         }
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(groups.delete_groups(r, v).await)

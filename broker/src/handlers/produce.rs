@@ -13,6 +13,7 @@ use tidewater_storage::LogAppendInfo;
 use tokio::sync::oneshot;
 use tracing::debug;
 
+use super::record_errors::keyless_records;
 use super::{RequestContext, msg};
 use crate::replica::{AckResult, Partition};
 use crate::state::topic_names::is_internal;
@@ -144,8 +145,9 @@ pub async fn handle(
                     debug!(topic = %name, partition = index, client_id = %ctx.client_id, error = %e, "produce rejected");
                     broker.metrics.produce_failed(&name);
                     broker.metrics.request_error("Produce", e.error_code());
-                    tr.partition_responses
-                        .push(fail(e.error_code(), &e.to_string()));
+                    let mut answer = fail(e.error_code(), &e.to_string());
+                    explain_invalid_records(broker, &name, index, &records, &mut answer, version);
+                    tr.partition_responses.push(answer);
                 }
             }
         }
@@ -176,6 +178,34 @@ pub async fn handle(
         }
     }
     resp
+}
+
+/// An INVALID_RECORD refusal gets Kafka's per-record errors (KIP-467) when they
+/// can be named: keyless records sent to a compacted topic.
+fn explain_invalid_records(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    records: &[u8],
+    answer: &mut PartitionProduceResponse,
+    version: i16,
+) {
+    if answer.error_code != E::InvalidRecord.code() {
+        return;
+    }
+    let Some(t) = broker.metadata.topic(topic) else {
+        return;
+    };
+    if !broker
+        .topic_log_config(&t.configs)
+        .cleanup_policy
+        .compacts()
+    {
+        return;
+    }
+    if let Some(errors) = keyless_records(records, topic, partition) {
+        errors.fill(answer, version);
+    }
 }
 
 fn success(index: i32, info: &LogAppendInfo, version: i16) -> PartitionProduceResponse {
@@ -222,11 +252,9 @@ fn replicated_append(
             debug!(topic = %name, partition = index, client_id = %ctx.client_id, code = e.error_code(), error = %e.message(), "produce rejected");
             broker.metrics.produce_failed(name);
             broker.metrics.request_error("Produce", e.error_code());
-            (
-                error_partition(index, e.error_code(), Some(e.message()), version),
-                false,
-                None,
-            )
+            let mut answer = error_partition(index, e.error_code(), Some(e.message()), version);
+            explain_invalid_records(broker, name, index, records, &mut answer, version);
+            (answer, false, None)
         }
     }
 }

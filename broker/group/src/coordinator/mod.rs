@@ -327,11 +327,7 @@ impl GroupCoordinator {
         req: DescribeGroupsRequest,
         version: i16,
     ) -> DescribeGroupsResponse {
-        self.with_core(|inner, _| {
-            inner
-                .core
-                .describe_groups(&req.groups, req.include_authorized_operations, version)
-        })
+        self.with_core(|inner, _| inner.core.describe_groups(&req.groups, version))
     }
 
     pub async fn delete_groups(

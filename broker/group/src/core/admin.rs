@@ -21,10 +21,6 @@ use crate::records::RecordKey;
 /// The group type every classic group reports (KIP-848's `GroupType.CLASSIC`).
 const CLASSIC_GROUP_TYPE: &str = "classic";
 
-/// DescribeGroups v3+ `authorized_operations` without an authorizer: READ, DELETE
-/// and DESCRIBE on a group (Kafka's AclOperation codes 3, 6, 8).
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
-
 impl Core {
     /// ListGroups: the groups of owned partitions only (each broker lists its own,
     /// AdminClient asks every broker); COORDINATOR_LOAD_IN_PROGRESS while any
@@ -63,31 +59,18 @@ impl Core {
         ListGroupsResponse::default().with_groups(groups)
     }
 
-    pub fn describe_groups(
-        &self,
-        group_ids: &[GroupId],
-        include_operations: bool,
-        version: i16,
-    ) -> DescribeGroupsResponse {
+    /// DescribeGroups. `authorized_operations` stays Kafka's "not requested" value:
+    /// the broker's API layer fills it in, as Kafka's does.
+    pub fn describe_groups(&self, group_ids: &[GroupId], version: i16) -> DescribeGroupsResponse {
         let groups = group_ids
             .iter()
-            .map(|id| self.describe_group(id, include_operations, version))
+            .map(|id| self.describe_group(id, version))
             .collect();
         DescribeGroupsResponse::default().with_groups(groups)
     }
 
-    fn describe_group(
-        &self,
-        id: &GroupId,
-        include_operations: bool,
-        version: i16,
-    ) -> DescribedGroup {
+    fn describe_group(&self, id: &GroupId, version: i16) -> DescribedGroup {
         let base = DescribedGroup::default().with_group_id(id.clone());
-        let operations = if version >= 3 && include_operations {
-            GROUP_OPERATIONS
-        } else {
-            i32::MIN
-        };
         if let Some(error) = self.coordinator_error(id.as_str()) {
             return base.with_error_code(error);
         }
@@ -106,9 +89,7 @@ impl Core {
                     ))))
                     .with_group_state(str_bytes(GroupState::Dead.as_str()));
             }
-            return base
-                .with_group_state(str_bytes(GroupState::Dead.as_str()))
-                .with_authorized_operations(operations);
+            return base.with_group_state(str_bytes(GroupState::Dead.as_str()));
         };
         // Kafka's `summary`: metadata and assignments only once the group is Stable.
         let stable = group.is(GroupState::Stable);
@@ -144,7 +125,6 @@ impl Core {
             ))
             .with_protocol_data(str_bytes(if stable { &protocol } else { "" }))
             .with_members(members)
-            .with_authorized_operations(operations)
     }
 
     /// DeleteGroups: only Empty groups; their offsets and metadata get tombstones.

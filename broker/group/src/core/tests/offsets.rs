@@ -432,7 +432,6 @@ fn list_and_describe_groups() {
             GroupId(StrBytes::from_static_str(GROUP)),
             GroupId(StrBytes::from_static_str("x")),
         ],
-        true,
         5,
     );
     let g = &d.groups[0];
@@ -453,7 +452,7 @@ fn list_and_describe_groups() {
     assert_eq!(d.groups[1].group_state.as_str(), "Dead");
     let d6 = h
         .core
-        .describe_groups(&[GroupId(StrBytes::from_static_str("x"))], false, 6);
+        .describe_groups(&[GroupId(StrBytes::from_static_str("x"))], 6);
     assert_eq!(d6.groups[0].error_code, code::GROUP_ID_NOT_FOUND);
     let _ = START_MS;
 }

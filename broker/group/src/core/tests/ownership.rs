@@ -190,7 +190,7 @@ fn unowned_coordinator_answers_not_coordinator_to_every_group_api() {
     );
     assert_eq!(v8.groups[0].error_code, code::NOT_COORDINATOR);
 
-    let described = h.core.describe_groups(&[gid(GROUP)], false, 5);
+    let described = h.core.describe_groups(&[gid(GROUP)], 5);
     assert_eq!(described.groups[0].error_code, code::NOT_COORDINATOR);
     let deleted = h.core.delete_groups(&[gid(GROUP)]);
     assert_eq!(deleted.results[0].error_code, code::NOT_COORDINATOR);

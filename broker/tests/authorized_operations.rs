@@ -1,0 +1,20 @@
+//! Issue 19 item 4: Metadata (topic), DescribeCluster and DescribeGroups report
+//! every operation of the resource type when a real client (confluent-kafka's
+//! AdminClient) asks for authorized operations, as Kafka does without an
+//! authorizer. The scenario lives in `clients/authorized_operations.py`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::require_python_modules;
+use common::{Broker, BrokerOpts, python_client};
+
+#[test]
+fn admin_client_sees_every_supported_operation() {
+    require_python_modules(&["confluent_kafka"]);
+    let b = Broker::start(BrokerOpts::default());
+    let args = vec!["--bootstrap".to_string(), b.bootstrap()];
+    let out = python_client("authorized_operations.py", &args, Duration::from_secs(120)).ok();
+    assert!(out.stdout.contains("\"ok\": true"), "{out}");
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Per-record produce errors (KIP-467) as kafka-python's producer reads them: one
+batch to a compacted topic holding keyed records and one keyless record. Kafka
+rejects the batch with INVALID_RECORD, names the keyless record in
+`record_errors` (its index in the batch and LogValidator's message) and sets
+`error_message`, so the client fails the bad record with that message and the
+good ones as "part of a batch which had one or more invalid records". Without
+record_errors every record gets the same bare error.
+
+Exits 0 only when every check holds; prints what differed to stderr otherwise.
+"""
+import argparse
+import json
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+
+from checks import check
+
+
+def outcome(future):
+    try:
+        future.get(timeout=30)
+        return None
+    except Exception as e:  # the per-record exception is the point of the test
+        return e
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    a = ap.parse_args()
+    t = "compacted-keys"
+    admin = KafkaAdminClient(bootstrap_servers=a.bootstrap, request_timeout_ms=30000)
+    admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1,
+                                  topic_configs={"cleanup.policy": "compact"})])
+    admin.close()
+
+    # One batch: a long linger and a flush put all four records in one request.
+    p = KafkaProducer(bootstrap_servers=a.bootstrap, linger_ms=1000, retries=0)
+    futures = [
+        p.send(t, key=b"a", value=b"1", partition=0),
+        p.send(t, key=None, value=b"2", partition=0),
+        p.send(t, key=b"c", value=b"3", partition=0),
+        p.send(t, key=None, value=b"4", partition=0),
+    ]
+    p.flush(timeout=30)
+    errs = [outcome(f) for f in futures]
+    p.close()
+    text = [repr(e) for e in errs]
+    check(all(e is not None for e in errs), f"the whole batch must be rejected: {text}")
+    want = f"Compacted topic cannot accept message without key in topic partition {t}-0."
+    for i in (1, 3):
+        check(want in str(errs[i]), f"record {i}: {text[i]}, expected {want!r}")
+    for i in (0, 2):
+        check("part of a batch which had one more more invalid records" in str(errs[i]),
+              f"record {i} (valid) should fail only as part of the batch: {text[i]}")
+    print(json.dumps({"ok": True, "errors": text}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+//! Issue 19 item 3: a Produce batch with invalid records (keyless records to a
+//! compacted topic) is refused with INVALID_RECORD, `record_errors` naming each
+//! bad record's index with LogValidator's message, and `error_message` (KIP-467),
+//! as kafka-python's producer reads them. The scenario lives in
+//! `clients/produce_record_errors.py`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::require_python_modules;
+use common::{Broker, BrokerOpts, python_client};
+
+#[test]
+fn keyless_records_to_a_compacted_topic_get_per_record_errors() {
+    require_python_modules(&["kafka"]);
+    let b = Broker::start(BrokerOpts::default());
+    let args = vec!["--bootstrap".to_string(), b.bootstrap()];
+    let out = python_client("produce_record_errors.py", &args, Duration::from_secs(120)).ok();
+    assert!(out.stdout.contains("\"ok\": true"), "{out}");
+}
