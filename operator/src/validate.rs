@@ -139,6 +139,10 @@ pub struct ValidatedCluster {
     pub pod_template: PodTemplate,
     /// Stop reconciling.
     pub paused: bool,
+    /// Kafka cluster id the brokers' data is formatted with, once known: the recorded
+    /// `status.clusterId` (set by the operator, or restored by hand), or the id adopted
+    /// from retained claims. `None` for a new cluster (derived from the uid).
+    pub cluster_id: Option<String>,
 }
 
 impl ValidatedCluster {
@@ -166,6 +170,18 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
     let spec = &cluster.spec;
     check_spec(spec, &mut errors);
     let config = check_config(&spec.config, &mut errors);
+    if let Some(id) = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.cluster_id.as_deref())
+        && !is_cluster_id(id)
+    {
+        // Only a hand-edited status gets here: the broker's `format` would refuse it.
+        errors.push(err(
+            "status.clusterId",
+            "must be 1-64 characters from [A-Za-z0-9_-] (the id in the brokers' meta.properties)",
+        ));
+    }
     if !errors.is_empty() {
         return Err(InvalidSpec(errors));
     }
@@ -196,6 +212,7 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
             .and_then(|t| t.pod.clone())
             .unwrap_or_default(),
         paused: spec.paused,
+        cluster_id: cluster.status.as_ref().and_then(|s| s.cluster_id.clone()),
     })
 }
 
@@ -340,6 +357,13 @@ fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+/// A Kafka cluster id as the broker's `format` accepts it.
+fn is_cluster_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn is_version(s: &str) -> bool {

@@ -193,10 +193,14 @@ pub fn image(c: &ValidatedCluster) -> String {
         .unwrap_or_else(|| format!("{DEFAULT_IMAGE_REPOSITORY}:{}", c.version))
 }
 
-/// Kafka cluster id: 16 bytes as unpadded base64url (what `kafka-storage random-uuid`
-/// prints). Derived from the object's uid so it survives a lost status; without a uid
-/// (`render`) from its namespace/name.
+/// Kafka cluster id: the one the data is already formatted with when known
+/// ([`ValidatedCluster::cluster_id`]: status, or adopted from retained claims), else 16
+/// bytes as unpadded base64url (what `kafka-storage random-uuid` prints) derived from
+/// the object's uid; without a uid (`render`) from its namespace/name.
 pub fn cluster_id(c: &ValidatedCluster) -> String {
+    if let Some(id) = &c.cluster_id {
+        return id.clone();
+    }
     let seed = c
         .uid
         .clone()

@@ -100,6 +100,9 @@ fn pod_without_revision(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
             ..EnvVar::default()
         }]),
         volume_mounts: Some(mounts()),
+        // Its refusal (a log dir of another cluster or node) becomes the termination
+        // message the operator reports on the cluster's `Degraded` condition.
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         ..Container::default()
     };
     let affinity = match (&c.topology_key, &n.rack) {

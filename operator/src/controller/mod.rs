@@ -183,8 +183,11 @@ async fn apply<A: AdminSource + Clone>(
     };
     let mut runtime = KubeRuntime::new(ctx.client.clone(), ctx.admin.clone());
     let observed = runtime.observe(&cluster).await?;
+    // The cluster id lives with the data: a cluster re-created over retained claims
+    // runs with theirs (issue 21).
+    let cluster = runtime.adopt(cluster);
     let revisions = runtime.desired_revisions(&cluster);
-    let plan = plan::plan(&cluster, &revisions, &observed);
+    let plan = runtime.hold_back(plan::plan(&cluster, &revisions, &observed));
     let applied = runtime.apply(&cluster, &plan).await;
     if let Err(e) = &applied {
         publish(ctx, k, EventType::Warning, "ApplyFailed", &e.to_string()).await;
@@ -200,6 +203,7 @@ async fn apply<A: AdminSource + Clone>(
         previous,
         bootstrap_servers: build::bootstrap_servers(&cluster),
         cluster_id: build::cluster_id(&cluster),
+        claim_conflicts: runtime.claim_conflicts(),
     };
     let mut s = status::compute(&inputs, &now());
     if let Err(e) = &applied {

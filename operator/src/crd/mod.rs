@@ -140,6 +140,15 @@ pub struct StorageSpec {
     /// StorageClass of the claims; the cluster default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// Delete the claims (and every broker's data) together with the `KafkaCluster`.
+    /// `false` (the default, as Strimzi's `deleteClaim` and a StatefulSet's
+    /// `persistentVolumeClaimRetentionPolicy.whenDeleted: Retain`): the claims carry no
+    /// owner reference, outlive the cluster, and a `KafkaCluster` re-created with the
+    /// same name and namespace starts on them with the same cluster id. `true`: they
+    /// are owned by the cluster and garbage-collected with it. Changing it on a live
+    /// cluster adds or removes the owner references.
+    #[serde(default)]
+    pub delete_claim: bool,
     /// Delete a broker's claim (and its data) when scaling down removes the broker.
     #[serde(default)]
     pub delete_claim_on_scale_down: bool,
@@ -150,6 +159,7 @@ impl Default for StorageSpec {
         Self {
             size: default_storage_size(),
             storage_class_name: None,
+            delete_claim: false,
             delete_claim_on_scale_down: false,
         }
     }

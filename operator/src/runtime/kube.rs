@@ -3,10 +3,15 @@
 //! PDB), deletes pods to restart or remove nodes, and removes orphans selected by
 //! `app.kubernetes.io/instance=<cluster>,app.kubernetes.io/managed-by=tidewater-operator`.
 //! Requests go out in a fixed order so the mocked API tests can assert the sequence.
+//!
+//! Claims are never orphan-swept: they outlive the cluster unless `storage.deleteClaim`
+//! makes them owned (see [`build::pvc`]). `observe` reads them back so a re-created
+//! cluster adopts their cluster id ([`KubeRuntime::adopt`]), and `apply` neither touches
+//! a claim holding another cluster's data nor starts the node that would mount it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ContainerStatus, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
@@ -14,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{AdminSource, Observed, ObservedNode, Runtime};
+use crate::build::pvc::{self, Adoption, ClaimConflict, ObservedClaim};
 use crate::build::{self, Desired, FIELD_MANAGER, NODE_ID_LABEL, REVISION_ANNOTATION};
 use crate::plan::{Action, Plan};
 use crate::validate::ValidatedCluster;
@@ -45,6 +51,10 @@ pub struct KubeRuntime<A> {
     pods: BTreeMap<String, Option<String>>,
     /// Node id -> pod name seen by the last `observe` (removals need the old name).
     names: BTreeMap<i32, String>,
+    /// The cluster's claims seen by the last `observe`.
+    claims: Vec<ObservedClaim>,
+    /// What those claims decide ([`KubeRuntime::adopt`]); `apply` skips blocked nodes.
+    adoption: Adoption,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -55,7 +65,48 @@ impl<A: AdminSource> KubeRuntime<A> {
             admin,
             pods: BTreeMap::new(),
             names: BTreeMap::new(),
+            claims: Vec::new(),
+            adoption: Adoption::default(),
         }
+    }
+
+    /// `c` with the cluster id its data is formatted with: the recorded one, else the
+    /// one the claims read by the last `observe` carry (a `KafkaCluster` re-created over
+    /// retained claims). Call between `observe` and `apply`; also decides which claims
+    /// the cluster cannot use ([`KubeRuntime::claim_conflicts`]).
+    pub fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
+        self.adoption = pvc::adopt(&c, &self.claims);
+        c.cluster_id.clone_from(&self.adoption.cluster_id);
+        c
+    }
+
+    /// `plan` without creating or restarting nodes whose claim holds another cluster's
+    /// data, and saying so in `blocked` (so events and `Progressing` tell the truth).
+    pub fn hold_back(&self, mut plan: Plan) -> Plan {
+        let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
+        if blocked.is_empty() {
+            return plan;
+        }
+        plan.actions.retain(|a| match a {
+            Action::Ensure(n) | Action::Restart(n) => !blocked.contains(&n.id),
+            Action::Remove { .. } => true,
+        });
+        if plan.blocked.is_none() {
+            let ids: Vec<String> = blocked.iter().map(i32::to_string).collect();
+            plan.blocked = Some((
+                "ClaimOfAnotherCluster",
+                format!(
+                    "node {} held back: its claim holds another cluster's data (see Degraded)",
+                    ids.join(", ")
+                ),
+            ));
+        }
+        plan
+    }
+
+    /// Retained claims the cluster cannot use, found by the last [`KubeRuntime::adopt`].
+    pub fn claim_conflicts(&self) -> &[ClaimConflict] {
+        &self.adoption.conflicts
     }
 
     fn api<K>(&self, c: &ValidatedCluster) -> Api<K>
@@ -191,6 +242,13 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             }
             observed.nodes.insert(id, node);
         }
+        let claims = self
+            .api::<PersistentVolumeClaim>(c)
+            .list(&lp)
+            .await
+            .map_err(|source| api_err("list", "PersistentVolumeClaim", "", source))?;
+        self.claims = claims.items.iter().map(ObservedClaim::from_claim).collect();
+        self.adoption = Adoption::default();
         if !observed.nodes.is_empty() {
             observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
         }
@@ -221,6 +279,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                 _ => None,
             })
             .collect();
+        // A node whose claim holds another cluster's data never starts: its `format`
+        // would refuse, and the claim must keep its annotation for whoever restores it.
+        // (`hold_back` already dropped it from the plan; this guards a plan that was not.)
+        let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
         let desired = build::build_all(c);
         for obj in &desired {
             let name = obj.name().to_owned();
@@ -230,7 +292,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                 .as_ref()
                 .and_then(|l| l.get(NODE_ID_LABEL))
                 .and_then(|v| v.parse::<i32>().ok());
-            if node_id.is_some_and(|id| !ensured.contains(&id)) {
+            if node_id.is_some_and(|id| !ensured.contains(&id) || blocked.contains(&id)) {
                 continue;
             }
             match obj {
@@ -253,6 +315,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         for action in &plan.actions {
             match action {
                 Action::Ensure(_) => {}
+                Action::Restart(n) if blocked.contains(&n.id) => {}
                 Action::Restart(n) => self.delete::<Pod>(c, "Pod", &n.name(&c.name)).await?,
                 Action::Remove { id, delete_storage } => {
                     let Some(name) = self.names.get(id).cloned() else {
@@ -323,19 +386,13 @@ fn observe_pod(c: &ValidatedCluster, pod: &Pod) -> ObservedNode {
         .and_then(|e| e.first())
         .and_then(|e| e.values.as_ref())
         .and_then(|v| v.first().cloned());
-    let crash = status
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| {
-            cs.iter().find_map(|cs| {
-                let w = cs.state.as_ref()?.waiting.as_ref()?;
-                (w.reason.as_deref() == Some("CrashLoopBackOff")).then(|| {
-                    format!(
-                        "container {} is crash-looping ({} restarts)",
-                        cs.name, cs.restart_count
-                    )
-                })
-            })
-        });
+    // Init containers first: `format` refusing a log dir of another cluster or node
+    // (the broker's own check) keeps the pod in Init:CrashLoopBackOff.
+    let crash = status.and_then(|s| {
+        let init = s.init_container_statuses.iter().flatten();
+        init.chain(s.container_statuses.iter().flatten())
+            .find_map(crash_looping)
+    });
     let problem = match (unschedulable, zone, crash) {
         (Some(k), Some(zone), _) => Some((
             "ZoneUnschedulable".to_owned(),
@@ -364,4 +421,29 @@ fn observe_pod(c: &ValidatedCluster, pod: &Pod) -> ObservedNode {
         ready,
         problem,
     }
+}
+
+/// `container X is crash-looping (N restarts)`, with the last termination message (the
+/// tail of its log under `FallbackToLogsOnError`) when the kubelet kept one.
+fn crash_looping(cs: &ContainerStatus) -> Option<String> {
+    let w = cs.state.as_ref()?.waiting.as_ref()?;
+    if w.reason.as_deref() != Some("CrashLoopBackOff") {
+        return None;
+    }
+    let last = cs
+        .last_state
+        .as_ref()
+        .and_then(|l| l.terminated.as_ref())
+        .and_then(|t| t.message.as_deref())
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
+    let mut out = format!(
+        "container {} is crash-looping ({} restarts)",
+        cs.name, cs.restart_count
+    );
+    if let Some(m) = last {
+        out.push_str(": ");
+        out.push_str(&m.chars().take(500).collect::<String>());
+    }
+    Some(out)
 }

@@ -2,6 +2,7 @@
 //! spec (or why it is invalid), what was observed, and the plan. Pure: the clock is an
 //! argument.
 
+pub mod claims;
 pub mod conditions;
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tidewater_client::{METADATA_VERSION_FEATURE, metadata_version_name};
 
+use crate::build::pvc::ClaimConflict;
 use crate::crd::{BrokerStatus, ControllerStatus, KafkaClusterStatus};
 use crate::plan::{Action, Plan};
 use crate::runtime::Observed;
@@ -97,6 +99,8 @@ pub struct Inputs<'a> {
     pub bootstrap_servers: String,
     /// Cluster id the nodes were formatted with.
     pub cluster_id: String,
+    /// Retained claims the cluster cannot use (kube runtime; none locally).
+    pub claim_conflicts: &'a [ClaimConflict],
 }
 
 /// Status after a reconcile of a valid spec.
@@ -210,7 +214,10 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
         .copied()
         .filter(|id| was_ready(*id))
         .collect();
-    let degraded = if let Some(reason) = first_problem_reason {
+    // A claim of another cluster comes first: only the user can resolve it.
+    let degraded = if let Some(d) = claims::other_cluster(c, i.claim_conflicts) {
+        d
+    } else if let Some(reason) = first_problem_reason {
         Desired::new(DEGRADED, true, &reason, problems.join("; "))
     } else if !lost.is_empty() {
         Desired::new(
@@ -227,16 +234,13 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
 
     let previous_conditions = i.previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
     let generation = c.generation;
-    let conditions = merge(
-        previous_conditions,
-        &[
-            Desired::new(READY, ready, ready_reason, ready_message),
-            Desired::new(PROGRESSING, progressing, progress_reason, progress_message),
-            degraded,
-        ],
-        generation,
-        now,
-    );
+    let mut desired = vec![
+        Desired::new(READY, ready, ready_reason, ready_message),
+        Desired::new(PROGRESSING, progressing, progress_reason, progress_message),
+        degraded,
+    ];
+    desired.extend(claims::retained(c, i.claim_conflicts, previous_conditions));
+    let conditions = merge(previous_conditions, &desired, generation, now);
     let versions: std::collections::BTreeSet<&String> =
         brokers.iter().filter_map(|b| b.version.as_ref()).collect();
     KafkaClusterStatus {

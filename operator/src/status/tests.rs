@@ -70,6 +70,7 @@ fn run(
             previous: prev,
             bootstrap_servers: "b:9092".into(),
             cluster_id: "id".into(),
+            claim_conflicts: &[],
         },
         &at(t),
     )

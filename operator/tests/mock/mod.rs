@@ -114,10 +114,22 @@ impl Verifier {
         ));
     }
 
-    /// The reconcile's first read: the cluster's pods.
+    /// The reconcile's first reads: the cluster's pods, then its claims (none here).
     pub async fn list_pods(&mut self, pods: Vec<Value>) {
+        self.list_pods_and_claims(pods, vec![]).await;
+    }
+
+    /// The reconcile's first reads: the cluster's pods, then its claims (retained ones
+    /// included: they carry the cluster's labels).
+    pub async fn list_pods_and_claims(&mut self, pods: Vec<Value>, claims: Vec<Value>) {
         self.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
             .await;
+        self.list(
+            &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"),
+            "PersistentVolumeClaimList",
+            claims,
+        )
+        .await;
     }
 
     /// What every reconcile of a valid spec applies before pods: each node's
@@ -280,6 +292,25 @@ pub fn core(kind: &str, name: &str) -> String {
 
 pub fn pdb_path() -> String {
     format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/t-kafka")
+}
+
+/// A retained claim of node `id` of cluster `t`, annotated with `cluster_id` (none: made
+/// before the annotation existed).
+pub fn retained_claim(id: i32, cluster_id: Option<&str>) -> Value {
+    let mut meta = json!({
+        "name": format!("data-t-broker-{id}"),
+        "namespace": NS,
+        "labels": {
+            "app.kubernetes.io/instance": "t",
+            "app.kubernetes.io/managed-by": "tidewater-operator",
+            build::NODE_ID_LABEL: id.to_string(),
+        },
+    });
+    if let Some(cid) = cluster_id {
+        meta["annotations"] = json!({ build::pvc::CLUSTER_ID_ANNOTATION: cid });
+    }
+    json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}})
 }
 
 pub fn ready_pod(c: &ValidatedCluster, i: usize) -> Value {

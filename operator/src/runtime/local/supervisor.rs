@@ -192,6 +192,8 @@ impl<A: AdminSource> Supervisor<A> {
             previous: self.status.as_ref(),
             bootstrap_servers: self.runtime.bootstrap_servers(cluster),
             cluster_id,
+            // Data dirs live under the state dir with the id in state.json: no claims.
+            claim_conflicts: &[],
         };
         let mut s = status::compute(&inputs, &now());
         if let Err(e) = &applied {
