@@ -1,6 +1,8 @@
 //! `meta.properties` in every log dir, as written by `kafka-storage.sh format`:
 //! which cluster and node a directory belongs to. `start` refuses directories
-//! without it, so a typo in `log.dirs` can never silently start an empty broker.
+//! without it, so a typo in `log.dirs` can never silently start an empty broker, and
+//! `format` refuses a directory of another cluster or node, so data is never formatted
+//! over (the operator runs `format` before every start with the id it expects).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,17 +32,35 @@ pub enum MetaPropertiesError {
         "log directory {dir} is not formatted; run `tidewater-broker format --config <FILE> --cluster-id <ID>` first"
     )]
     NotFormatted { dir: PathBuf },
-    #[error("log directory {dir} is already formatted for cluster {existing}, not {requested}")]
+    #[error(
+        "log directory {dir} is already formatted for cluster {existing}, not {requested}: \
+         it holds another cluster's data and is never formatted over; to run on it, use \
+         cluster id {existing} (on Kubernetes: the KafkaCluster's status.clusterId), or \
+         empty the directory (on Kubernetes: delete the claim) to discard that data"
+    )]
     ClusterMismatch {
         dir: PathBuf,
         existing: String,
         requested: String,
     },
-    #[error("log directory {dir} belongs to node {existing}, but node.id is {configured}")]
+    #[error(
+        "log directory {dir} belongs to node {existing}, but node.id is {configured}: \
+         it is never formatted over; give it to node {existing}, or empty it to discard \
+         that data"
+    )]
     NodeMismatch {
         dir: PathBuf,
         existing: i32,
         configured: i32,
+    },
+    #[error(
+        "log directory {dir} belongs to cluster {existing}, but {first} holds cluster {expected}"
+    )]
+    MixedClusters {
+        dir: PathBuf,
+        existing: String,
+        first: PathBuf,
+        expected: String,
     },
     #[error("{path} is invalid: {reason}")]
     Invalid { path: PathBuf, reason: String },
@@ -140,7 +160,7 @@ pub fn format_log_dirs(
 
 /// `start`: every dir must be formatted for the same cluster and this node.
 pub fn read_cluster_id(dirs: &[PathBuf], node_id: i32) -> Result<String, MetaPropertiesError> {
-    let mut cluster: Option<String> = None;
+    let mut cluster: Option<(PathBuf, String)> = None;
     for dir in dirs {
         let meta =
             read(dir)?.ok_or_else(|| MetaPropertiesError::NotFormatted { dir: dir.clone() })?;
@@ -152,20 +172,23 @@ pub fn read_cluster_id(dirs: &[PathBuf], node_id: i32) -> Result<String, MetaPro
             });
         }
         match &cluster {
-            Some(c) if *c != meta.cluster_id => {
-                return Err(MetaPropertiesError::ClusterMismatch {
+            Some((first, c)) if *c != meta.cluster_id => {
+                return Err(MetaPropertiesError::MixedClusters {
                     dir: dir.clone(),
                     existing: meta.cluster_id,
-                    requested: c.clone(),
+                    first: first.clone(),
+                    expected: c.clone(),
                 });
             }
             Some(_) => {}
-            None => cluster = Some(meta.cluster_id),
+            None => cluster = Some((dir.clone(), meta.cluster_id)),
         }
     }
-    cluster.ok_or_else(|| MetaPropertiesError::NotFormatted {
-        dir: PathBuf::from("<no log.dirs>"),
-    })
+    cluster
+        .map(|(_, id)| id)
+        .ok_or_else(|| MetaPropertiesError::NotFormatted {
+            dir: PathBuf::from("<no log.dirs>"),
+        })
 }
 
 #[cfg(test)]
@@ -200,6 +223,28 @@ mod tests {
             format_log_dirs(&dirs, "bad id!", 1),
             Err(MetaPropertiesError::InvalidClusterId(_))
         ));
+    }
+
+    #[test]
+    fn a_refused_format_changes_nothing_and_says_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = vec![tmp.path().join("a"), tmp.path().join("b")];
+        format_log_dirs(&dirs[..1], "old-cluster", 1).unwrap();
+        let before = std::fs::read(dirs[0].join(FILE_NAME)).unwrap();
+        let err = format_log_dirs(&dirs, "new-cluster", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("never formatted over"), "{err}");
+        assert!(err.contains("use cluster id old-cluster"), "{err}");
+        assert_eq!(std::fs::read(dirs[0].join(FILE_NAME)).unwrap(), before);
+        // Checked before anything is written: the second dir stays unformatted.
+        assert!(!dirs[1].join(FILE_NAME).exists());
+        format_log_dirs(&dirs[1..], "new-cluster", 1).unwrap();
+        let err = read_cluster_id(&dirs, 1).unwrap_err();
+        assert!(
+            matches!(err, MetaPropertiesError::MixedClusters { .. }),
+            "{err}"
+        );
     }
 
     #[test]
