@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Scenario of issue 21, sourced by e2e/run.sh, which provides `k` (kubectl in
-# $NAMESPACE), `log`, `fail`, `wait_for DESC CMD...`, `dump_state`, `kcat_pod SCRIPT`,
-# `bootstrap` (of $CLUSTER), `cluster_ready` (of $CLUSTER) and $BROKER_IMAGE.
+# $NAMESPACE), `log`, `fail`, `wait_for DESC CMD...`, `kcat_produce`, `kcat_consume`,
+# `cluster_ready` (of $CLUSTER), $BROKER_IMAGE and $VERSION.
 #
 # Deleting a KafkaCluster keeps its PersistentVolumeClaims (storage.deleteClaim defaults
 # to false); re-creating it with the same name adopts them with the same cluster id and
@@ -22,7 +22,7 @@ metadata:
   name: $KEEP_DATA_CLUSTER
   namespace: $NAMESPACE
 spec:
-  version: "$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ROOT/charts/tidewater-operator/Chart.yaml")"
+  version: "$VERSION"
   image: $BROKER_IMAGE
   brokers: 1
   config:
@@ -71,7 +71,7 @@ keep_data_expected() {
 
 keep_data_read_back() {
     local received
-    received="$(kcat_pod "kcat -b $(bootstrap) -C -t keep-data -o beginning -c $KEEP_DATA_RECORDS -e -q")"
+    received="$(kcat_consume keep-data "$KEEP_DATA_RECORDS")"
     [[ "$(sort <<<"$received")" == "$(keep_data_expected)" ]] ||
         fail "records read after re-creation differ: $(diff <(keep_data_expected) <(sort <<<"$received") | head -5)"
 }
@@ -87,7 +87,7 @@ scenario_keep_data_on_delete() {
     [[ -n "$id" ]] || fail "$CLUSTER is Ready without status.clusterId"
     keep_data_step "Ready, cluster id $id"
 
-    kcat_pod "seq 1 $KEEP_DATA_RECORDS | sed 's/^/kept-/' | kcat -b $(bootstrap) -P -t keep-data -X acks=all -X message.timeout.ms=60000" >/dev/null
+    kcat_produce keep-data "$KEEP_DATA_RECORDS" kept- >/dev/null
     keep_data_step "produced $KEEP_DATA_RECORDS records to topic keep-data"
     claims="$(keep_data_claims)"
     [[ -n "$claims" ]] || fail "$CLUSTER has no PersistentVolumeClaim"
