@@ -1,9 +1,10 @@
 //! The leader-epoch cache of one replica's log: which leader epoch started at which
 //! offset (Kafka's `LeaderEpochFileCache`, KIP-101/KIP-279).
 //!
-//! It owns only the epoch -> start offset map and Kafka's lookup rules; persisting it
-//! (the `leader-epoch-checkpoint` file) is the storage layer's job, which rebuilds it
-//! with [`LeaderEpochCache::from_entries`].
+//! It owns only the epoch -> start offset map and Kafka's lookup rules. There is one
+//! per partition: the log (`tidewater-storage`'s `Log`) holds it, changes it on append,
+//! truncation and retention, and checkpoints every change to `leader-epoch-checkpoint`;
+//! the replica state machines read copies of it.
 
 use std::collections::BTreeMap;
 

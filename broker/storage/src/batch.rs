@@ -240,6 +240,44 @@ pub(crate) fn read_varint(buf: &[u8]) -> Option<(i64, usize)> {
 /// What the light walk over an uncompressed batch body learned.
 pub(crate) struct BodyCheck {
     pub null_key: bool,
+    /// Smallest and largest record timestamp (first timestamp + delta), -1 (Kafka's
+    /// NO_TIMESTAMP) when no record carries one: what LogValidator trusts, not the header.
+    pub timestamps: RecordTimestamps,
+}
+
+/// The span of record timestamps of one batch, computed from the records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordTimestamps {
+    /// Smallest record timestamp other than NO_TIMESTAMP (-1); i64::MAX when none.
+    pub min: i64,
+    /// Kafka's `maxTimestamp` as LogValidator computes it: starts at NO_TIMESTAMP.
+    pub max: i64,
+}
+
+impl Default for RecordTimestamps {
+    fn default() -> Self {
+        RecordTimestamps {
+            min: i64::MAX,
+            max: -1,
+        }
+    }
+}
+
+impl RecordTimestamps {
+    pub fn add(&mut self, ts: i64) {
+        if ts != -1 {
+            self.min = self.min.min(ts);
+        }
+        self.max = self.max.max(ts);
+    }
+}
+
+/// Rewrites the max timestamp of a detached batch header, recomputing the CRC over the
+/// header and the untouched `body` (LogValidator's `setMaxTimestamp`).
+pub(crate) fn set_max_timestamp_detached(header: &mut [u8; HEADER_SIZE], body: &[u8], max_ts: i64) {
+    header[35..43].copy_from_slice(&max_ts.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[CRC_START..]), body);
+    header[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Walks the records of an uncompressed batch body: each record's length must fit,
@@ -253,6 +291,7 @@ pub(crate) fn walk_uncompressed(
     let mut body = &batch[HEADER_SIZE..];
     let mut records = 0usize;
     let mut null_key = false;
+    let mut timestamps = RecordTimestamps::default();
     while !body.is_empty() {
         let (len, n) = read_varint(body).ok_or("truncated record length")?;
         if len < 0 || (len as usize) > body.len() - n {
@@ -261,7 +300,8 @@ pub(crate) fn walk_uncompressed(
         let rec = &body[n..n + len as usize];
         // attributes (1 byte), timestamp delta, offset delta, key length
         let rest = rec.get(1..).ok_or("record too short")?;
-        let (_, a) = read_varint(rest).ok_or("truncated timestamp delta")?;
+        let (ts_delta, a) = read_varint(rest).ok_or("truncated timestamp delta")?;
+        timestamps.add(header.first_timestamp.saturating_add(ts_delta));
         let (delta, b) = read_varint(&rest[a..]).ok_or("truncated offset delta")?;
         if delta != records as i64 {
             return Err(format!(
@@ -281,7 +321,10 @@ pub(crate) fn walk_uncompressed(
             header.records_count
         ));
     }
-    Ok(BodyCheck { null_key })
+    Ok(BodyCheck {
+        null_key,
+        timestamps,
+    })
 }
 
 /// Decodes a (possibly compressed) batch with the `kafka-protocol` crate.

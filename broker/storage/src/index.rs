@@ -56,12 +56,15 @@ impl SegmentIndex {
         if self.bytes_since_last_entry > interval {
             let rel = (last_offset - base_offset) as u32;
             self.offsets.push((rel, position as u32));
-            let rel_ts = (self.offset_of_max_timestamp - base_offset) as u32;
-            if self
-                .times
-                .last()
-                .is_none_or(|(ts, _)| self.max_timestamp > *ts)
+            // No entry while no record carries a timestamp (Kafka's empty time index
+            // reads as NO_TIMESTAMP, and only larger timestamps are appended).
+            if self.max_timestamp >= 0
+                && self
+                    .times
+                    .last()
+                    .is_none_or(|(ts, _)| self.max_timestamp > *ts)
             {
+                let rel_ts = (self.offset_of_max_timestamp - base_offset) as u32;
                 self.times.push((self.max_timestamp, rel_ts));
             }
             self.bytes_since_last_entry = 0;
@@ -122,6 +125,11 @@ impl SegmentIndex {
     pub fn is_full(&self, segment_index_bytes: u64) -> bool {
         self.offsets.len() as u64 >= segment_index_bytes / OFFSET_ENTRY_SIZE
             || self.times.len() as u64 >= segment_index_bytes / TIME_ENTRY_SIZE
+    }
+
+    /// Whether some entries are not yet in the index files.
+    pub fn has_unpersisted(&self) -> bool {
+        self.persisted_offsets < self.offsets.len() || self.persisted_times < self.times.len()
     }
 
     /// Appends the entries not yet on disk to the index files.

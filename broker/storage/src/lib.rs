@@ -9,7 +9,6 @@ mod checkpoint;
 mod cleaner;
 mod config;
 pub mod dump;
-mod epoch_cache;
 mod error;
 mod index;
 mod log;

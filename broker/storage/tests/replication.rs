@@ -37,7 +37,9 @@ fn follower_append_copies_the_leaders_batches_exactly() {
         vec![(1, 0), (2, 4), (4, 6)]
     );
     assert_eq!(follower.end_offset_for_epoch(3), Some((2, 6)));
-    assert_eq!(follower.end_offset_for_epoch(0), None);
+    // below every known epoch: Kafka answers with the first epoch's start offset
+    assert_eq!(follower.end_offset_for_epoch(0), Some((0, 0)));
+    assert_eq!(follower.end_offset_for_epoch(5), None);
     // a batch that does not continue the log is refused, nothing is written
     let err = follower.append_as_follower(&fetched.records).unwrap_err();
     assert_eq!(err.error_code(), 87);
@@ -104,6 +106,115 @@ fn offsets_and_epochs_survive_restarts() {
     assert_eq!(log.latest_epoch(), Some(5));
     mgr.shutdown().unwrap();
     assert!(verify_all_logs(dir.path()) > 0);
+}
+
+/// Issue 19 item 1, the exact state: the follower became leader of epoch 1 and assigned
+/// it at its log end without writing a record, then followed the leader of epoch 2,
+/// which never saw epoch 1. Kafka's `truncateTo` at the log end still cuts the epoch
+/// cache there; before, the stale entry stayed and every fetch diverged again.
+#[test]
+fn truncating_to_the_log_end_drops_an_epoch_with_no_record() {
+    use tidewater_replication::{
+        EpochEndOffset, ErrorCode, FetchPartitionResponse, FollowerAction, FollowerInit,
+        FollowerRequest, FollowerState,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    let leader = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    let follower = mgr.get_or_create_log(&tp(1), LogConfig::default()).unwrap();
+    for _ in 0..4 {
+        leader
+            .append_as_leader(&batch(&[rec("k", "v", NOW)]), 0, NOW)
+            .unwrap();
+    }
+    let fetched = leader.read(0, 1 << 20, i64::MAX, true).unwrap();
+    follower.append_as_follower(&fetched.records).unwrap();
+    follower.assign_leader_epoch(1).unwrap();
+    leader.assign_leader_epoch(2).unwrap();
+    assert_eq!(follower.leader_epoch_entries(), vec![(0, 0), (1, 4)]);
+    assert_eq!(leader.leader_epoch_entries(), vec![(0, 0), (2, 4)]);
+
+    let init = FollowerInit {
+        local_id: 2,
+        broker_epoch: 1,
+        leader_id: 1,
+        leader_epoch: 2,
+        high_watermark: 4,
+        truncation_on_fetch: true,
+    };
+    let mut state = FollowerState::new(init, &follower.leader_epoch_cache(), 4);
+    let fetch_once = |state: &mut FollowerState| {
+        let FollowerRequest::Fetch(f) =
+            state.next_request(&follower.leader_epoch_cache(), 0, follower.log_end_offset())
+        else {
+            panic!("the follower should fetch");
+        };
+        // What the leader answers (Kafka's validateFetchOffsetAndMaybeGetDivergingEpoch).
+        let diverging = f.last_fetched_epoch.and_then(|e| {
+            let (epoch, end) = leader
+                .end_offset_for_epoch(e)
+                .expect("leader knows the epoch");
+            (epoch < e || end < f.fetch_offset).then_some(EpochEndOffset {
+                epoch,
+                end_offset: end,
+            })
+        });
+        let response = FetchPartitionResponse {
+            request_fetch_offset: f.fetch_offset,
+            request_leader_epoch: 2,
+            error: ErrorCode::NONE,
+            high_watermark: 4,
+            log_start_offset: 0,
+            diverging_epoch: diverging,
+        };
+        state.on_fetch_response(
+            &response,
+            &follower.leader_epoch_cache(),
+            follower.log_end_offset(),
+        )
+    };
+    assert_eq!(
+        fetch_once(&mut state),
+        FollowerAction::Truncate { offset: 4 },
+        "the leader reports epoch 0 ending at 4"
+    );
+    follower.truncate_to(4).unwrap();
+    assert_eq!(follower.log_end_offset(), 4, "no data goes");
+    assert_eq!(follower.leader_epoch_entries(), vec![(0, 0)]);
+    assert!(
+        matches!(fetch_once(&mut state), FollowerAction::Append { .. }),
+        "after the truncation the follower's epochs agree with the leader's"
+    );
+    // Past the log end too, and the cut is checkpointed.
+    follower.assign_leader_epoch(3).unwrap();
+    follower.truncate_to(100).unwrap();
+    assert_eq!(follower.leader_epoch_entries(), vec![(0, 0)]);
+    drop((leader, follower));
+    drop(mgr);
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    let follower = mgr.get_log(&tp(1)).unwrap();
+    assert_eq!(follower.leader_epoch_entries(), vec![(0, 0)]);
+    assert_eq!(follower.log_end_offset(), 4);
+    mgr.shutdown().unwrap();
+}
+
+/// OffsetForLeaderEpoch answers as Kafka's `LeaderEpochFileCache.endOffsetFor`: an epoch
+/// above every known one has no answer; one below the first answers with the first start.
+#[test]
+fn end_offsets_for_epochs_outside_the_cache_follow_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], LogConfig::default());
+    let log = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    for epoch in [2, 2, 5] {
+        log.append_as_leader(&batch(&[rec("k", "v", NOW)]), epoch, NOW)
+            .unwrap();
+    }
+    assert_eq!(log.end_offset_for_epoch(1), Some((1, 0)));
+    assert_eq!(log.end_offset_for_epoch(3), Some((2, 2)));
+    assert_eq!(log.end_offset_for_epoch(5), Some((5, 3)));
+    assert_eq!(log.end_offset_for_epoch(6), None);
+    assert_eq!(log.end_offset_for_epoch(-1), None);
+    mgr.shutdown().unwrap();
 }
 
 #[test]

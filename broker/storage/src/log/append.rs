@@ -56,6 +56,14 @@ impl Log {
             batch::set_partition_leader_epoch(&mut header, leader_epoch);
             if log_append_time {
                 batch::set_log_append_time_detached(&mut header, &bytes[HEADER_SIZE..], now_ms);
+            } else if BatchHeader::parse(&header)
+                .is_some_and(|raw| raw.max_timestamp != h.max_timestamp)
+            {
+                batch::set_max_timestamp_detached(
+                    &mut header,
+                    &bytes[HEADER_SIZE..],
+                    h.max_timestamp,
+                );
             }
             let mut h = BatchHeader::parse(&header).unwrap_or(*h);
             h.base_offset = next;
@@ -69,8 +77,8 @@ impl Log {
             parts.push(&records[*pos + HEADER_SIZE..*pos + h.total_size()]);
         }
         self.write_batches(&mut st, &cfg, &parts, &assigned, now_ms)?;
-        if leader_epoch >= 0 && st.epochs.assign(leader_epoch, first_offset) {
-            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        if super::assign_epoch(&mut st.epochs, leader_epoch, first_offset) {
+            self.write_epoch_checkpoint(&st.epochs)?;
         }
         Ok(LogAppendInfo {
             first_offset,
@@ -87,8 +95,8 @@ impl Log {
     /// followers of the new epoch correctly even while no record has been written in it.
     pub fn assign_leader_epoch(&self, leader_epoch: i32) -> Result<(), StorageError> {
         let mut st = sync::lock(&self.append);
-        if leader_epoch >= 0 && st.epochs.assign(leader_epoch, self.log_end_offset()) {
-            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        if super::assign_epoch(&mut st.epochs, leader_epoch, self.log_end_offset()) {
+            self.write_epoch_checkpoint(&st.epochs)?;
         }
         Ok(())
     }
@@ -115,10 +123,10 @@ impl Log {
         self.write_batches(&mut st, &cfg, &[records], &batches, super::now_ms())?;
         let mut changed = false;
         for (_, h) in &batches {
-            changed |= st.epochs.assign(h.partition_leader_epoch, h.base_offset);
+            changed |= super::assign_epoch(&mut st.epochs, h.partition_leader_epoch, h.base_offset);
         }
         if changed {
-            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+            self.write_epoch_checkpoint(&st.epochs)?;
         }
         Ok(LogAppendInfo {
             first_offset,

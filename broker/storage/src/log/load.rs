@@ -11,7 +11,6 @@ use super::{AppendState, LoadParams, Log};
 use crate::batch::BatchHeader;
 use crate::checkpoint;
 use crate::config::LogConfig;
-use crate::epoch_cache::EpochCache;
 use crate::error::StorageError;
 use crate::producer_state::{self, ProducerStateManager};
 use crate::segment::Segment;
@@ -98,11 +97,11 @@ impl Log {
         let mut producers = ProducerStateManager::default();
         // A corrupt epoch file is rebuilt from recovered batches rather than failing.
         let epoch_file = dir.join(checkpoint::LEADER_EPOCH_FILE);
-        let mut epochs =
-            EpochCache::from_entries(checkpoint::read_epochs(&epoch_file).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "ignoring unreadable leader-epoch checkpoint");
-                Vec::new()
-            }));
+        let checkpointed = checkpoint::read_epochs(&epoch_file).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ignoring unreadable leader-epoch checkpoint");
+            Vec::new()
+        });
+        let mut epochs = super::epochs_from_checkpoint(checkpointed.clone());
         // Batches recovered after the newest snapshot rebuild producer state as they are
         // scanned; recovered batches also restore leader epochs the checkpoint missed.
         let mut replay_from = i64::MAX;
@@ -177,7 +176,7 @@ impl Log {
                 if h.base_offset >= snap_offset {
                     producers.update(h);
                 }
-                epochs.assign(h.partition_leader_epoch, h.base_offset);
+                super::assign_epoch(&mut epochs, h.partition_leader_epoch, h.base_offset);
             }
         }
         for seg in segments.values() {
@@ -193,6 +192,14 @@ impl Log {
         let log_start = p.log_start_offset.max(first_base).min(log_end);
         epochs.truncate_from_end(log_end);
         epochs.truncate_from_start(log_start);
+        // The checkpoint is kept current on every change (close no longer rewrites it).
+        let loaded: Vec<(i32, i64)> = epochs
+            .entries()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect();
+        if loaded != checkpointed {
+            checkpoint::write_epochs(&epoch_file, &loaded)?;
+        }
         let recovery_point = p.recovery_point.clamp(first_base, log_end);
         let log = Log {
             tp,

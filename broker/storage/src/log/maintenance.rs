@@ -11,8 +11,11 @@ use crate::segment::Segment;
 use crate::sync;
 
 impl Log {
-    /// Drops everything from the batch containing `offset` on (a no-op at or past the log
-    /// end). Producer state and leader epochs follow.
+    /// Drops everything from the batch containing `offset` on. Producer state and leader
+    /// epochs follow. At or past the log end no data goes, but the epoch cache is still
+    /// cut at the log end (Kafka's `UnifiedLog.truncateTo`): a replica that became leader
+    /// and assigned an epoch without writing in it keeps an entry at its log end that no
+    /// leader has, and would report the same divergence on every fetch.
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         if offset < 0 {
             return Err(StorageError::InvalidOffset {
@@ -21,7 +24,14 @@ impl Log {
             });
         }
         let mut st = sync::lock(&self.append);
-        if offset >= self.log_end_offset() {
+        let log_end = self.log_end_offset();
+        if offset >= log_end {
+            let before = st.epochs.latest_entry();
+            st.epochs.truncate_from_end(log_end);
+            if st.epochs.latest_entry() != before {
+                self.write_epoch_checkpoint(&st.epochs)?;
+                tracing::info!(partition = %self.tp, offset, log_end, "dropped leader epochs at the log end");
+            }
             return Ok(());
         }
         let cfg = self.config();
@@ -53,7 +63,7 @@ impl Log {
         self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         self.first_dirty_offset.fetch_min(new_end, Ordering::AcqRel);
         st.epochs.truncate_from_end(new_end);
-        crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        self.write_epoch_checkpoint(&st.epochs)?;
         // Producer state: newest snapshot at or below the new end, then replay.
         let dir = self.dir();
         let (snap, mut producers) = match producer_state::load_latest(&dir, new_end)? {
@@ -92,7 +102,7 @@ impl Log {
         let prev = self.log_start.fetch_max(offset, Ordering::AcqRel);
         if offset > prev {
             st.epochs.truncate_from_start(offset);
-            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+            self.write_epoch_checkpoint(&st.epochs)?;
         }
         Ok(self.log_start_offset())
     }
@@ -158,7 +168,7 @@ impl Log {
             self.high_watermark.fetch_max(start, Ordering::AcqRel);
             self.first_dirty_offset.fetch_max(start, Ordering::AcqRel);
             st.epochs.truncate_from_start(start);
-            crate::checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+            self.write_epoch_checkpoint(&st.epochs)?;
             tracing::info!(partition = %self.tp, removed, log_start = start, "retention removed segments");
         }
         Ok(removed)

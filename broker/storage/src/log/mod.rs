@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub use file_read::{FileReadResult, FileRecords};
 
+use tidewater_replication::{EpochEntry, LeaderEpochCache};
+
 use crate::checkpoint;
 use crate::config::LogConfig;
-use crate::epoch_cache::EpochCache;
 use crate::error::StorageError;
 use crate::producer_state::{ProducerEntry, ProducerStateManager};
 use crate::segment::Segment;
@@ -60,7 +61,8 @@ pub struct TimestampAndOffset {
 /// State changed only under the append lock.
 struct AppendState {
     producers: ProducerStateManager,
-    epochs: EpochCache,
+    /// The partition's one leader-epoch cache; every change is checkpointed at once.
+    epochs: LeaderEpochCache,
     unflushed_messages: i64,
     last_flush_ms: i64,
 }
@@ -150,14 +152,27 @@ impl Log {
     pub fn latest_epoch(&self) -> Option<i32> {
         sync::lock(&self.append).epochs.latest_epoch()
     }
-    /// OffsetForLeaderEpoch: (largest epoch <= requested, its end offset).
+    /// OffsetForLeaderEpoch (Kafka's `UnifiedLog.endOffsetForEpoch`): (largest epoch <=
+    /// requested, its end offset); an epoch below the first known one answers with the
+    /// first start offset; None when the cache cannot answer (undefined end offset).
     pub fn end_offset_for_epoch(&self, leader_epoch: i32) -> Option<(i32, i64)> {
         let st = sync::lock(&self.append);
-        st.epochs
-            .end_offset_for(leader_epoch, self.log_end_offset())
+        let end = st
+            .epochs
+            .end_offset_for(leader_epoch, self.log_end_offset());
+        (!end.is_undefined()).then_some((end.epoch, end.end_offset))
     }
     pub fn leader_epoch_entries(&self) -> Vec<(i32, i64)> {
-        sync::lock(&self.append).epochs.entries().to_vec()
+        sync::lock(&self.append)
+            .epochs
+            .entries()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect()
+    }
+    /// A copy of the leader-epoch cache for the replica state machines (a handful of
+    /// entries; copied so no caller holds the append lock while deciding).
+    pub fn leader_epoch_cache(&self) -> LeaderEpochCache {
+        sync::lock(&self.append).epochs.clone()
     }
     pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
         sync::lock(&self.append).producers.get(producer_id)
@@ -172,6 +187,14 @@ impl Log {
     fn epoch_file(&self) -> PathBuf {
         self.dir().join(checkpoint::LEADER_EPOCH_FILE)
     }
+    /// Persists the epoch cache (Kafka flushes the checkpoint on every change).
+    fn write_epoch_checkpoint(&self, epochs: &LeaderEpochCache) -> Result<(), StorageError> {
+        let entries: Vec<(i32, i64)> = epochs
+            .entries()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect();
+        checkpoint::write_epochs(&self.epoch_file(), &entries)
+    }
 
     /// fsyncs every segment past the recovery point and moves the recovery point to the
     /// log end.
@@ -179,7 +202,8 @@ impl Log {
         let end = self.log_end_offset();
         let rp = self.recovery_point();
         for seg in self.segments_snapshot() {
-            if seg.next_offset() > rp || seg.base_offset >= rp {
+            // An empty segment at the recovery point holds nothing to make durable.
+            if seg.next_offset() > rp || (seg.base_offset >= rp && !seg.is_empty()) {
                 seg.flush()?;
             }
         }
@@ -202,7 +226,10 @@ impl Log {
         Ok(())
     }
 
-    /// Clean close: flush, seal indexes, snapshot producer state, write the epoch file.
+    /// Clean close: seal indexes, flush what is past the recovery point, snapshot
+    /// producer state. An idle log costs no disk write: the epoch checkpoint is written
+    /// on every change already, and (as Kafka's `takeSnapshot`) a producer snapshot is
+    /// only taken when none exists at the log end.
     pub(crate) fn close(&self) -> Result<(), StorageError> {
         let st = sync::lock(&self.append);
         if let Some(active) = self.active_segment() {
@@ -212,9 +239,11 @@ impl Log {
         self.flush()?;
         let st = sync::lock(&self.append);
         let dir = self.dir();
-        crate::producer_state::write_snapshot(&dir, self.log_end_offset(), &st.producers)?;
-        crate::producer_state::retain_latest(&dir, 2)?;
-        checkpoint::write_epochs(&self.epoch_file(), st.epochs.entries())?;
+        let end = self.log_end_offset();
+        if !crate::producer_state::snapshot_path(&dir, end).exists() {
+            crate::producer_state::write_snapshot(&dir, end, &st.producers)?;
+            crate::producer_state::retain_latest(&dir, 2)?;
+        }
         Ok(())
     }
 
@@ -238,4 +267,38 @@ impl Log {
     pub(crate) fn schedule_delete_renamed(&self, seg: Arc<Segment>, deadline: i64) {
         sync::lock(&self.pending_deletes).push((deadline, seg));
     }
+}
+
+/// Records that `epoch` starts at `start_offset` (Kafka's `assign`). Batches without a
+/// partition leader epoch (-1, written before KIP-101 or by a client) leave the cache
+/// alone, as Kafka's `maybeAssignEpochStartOffset` does. Returns whether it changed.
+pub(crate) fn assign_epoch(epochs: &mut LeaderEpochCache, epoch: i32, start_offset: i64) -> bool {
+    if epoch < 0 || start_offset < 0 {
+        return false;
+    }
+    epochs.assign(epoch, start_offset).unwrap_or(false)
+}
+
+/// Rebuilds the cache from checkpointed entries. A non-monotonic file (never written by
+/// this broker) keeps its monotonic prefix; the recovered batches fill in the rest.
+pub(crate) fn epochs_from_checkpoint(entries: Vec<(i32, i64)>) -> LeaderEpochCache {
+    let mut cache = LeaderEpochCache::new();
+    for (epoch, start_offset) in entries {
+        let entry = EpochEntry {
+            epoch,
+            start_offset,
+        };
+        let monotonic = cache
+            .latest_entry()
+            .is_none_or(|l| l.epoch < entry.epoch && l.start_offset <= entry.start_offset);
+        if !monotonic || !assign_epoch(&mut cache, epoch, start_offset) {
+            tracing::warn!(
+                epoch,
+                start_offset,
+                "ignoring a non-monotonic leader-epoch checkpoint entry"
+            );
+            break;
+        }
+    }
+    cache
 }

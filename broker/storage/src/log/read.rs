@@ -199,11 +199,6 @@ impl Log {
     /// The leader epoch that wrote `offset`, from the epoch cache.
     pub(crate) fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
         let st = sync::lock(&self.append);
-        st.epochs
-            .entries()
-            .iter()
-            .rev()
-            .find(|(_, start)| *start <= offset)
-            .map(|(e, _)| *e)
+        st.epochs.epoch_for_offset(offset)
     }
 }

@@ -15,6 +15,8 @@ pub enum Origin {
 }
 
 /// Splits `records` into batches and validates each; returns `(position, header)` pairs.
+/// For client batches the returned header's `max_timestamp` is computed from the records
+/// (it may differ from the bytes: the append path rewrites the stored header).
 pub fn validate(
     records: &[u8],
     cfg: &LogConfig,
@@ -75,35 +77,53 @@ pub fn validate(
                 h.last_offset_delta, h.records_count
             )));
         }
+        let mut h = h;
         if origin == Origin::Client {
             if h.is_control() {
                 return Err(invalid("clients may not write control records".into()));
             }
-            check_timestamps(&h, cfg, now_ms)?;
+            if h.has_producer_id() && h.base_sequence < 0 {
+                return Err(invalid(format!(
+                    "producer id {} with invalid base sequence {}",
+                    h.producer_id, h.base_sequence
+                )));
+            }
             let compacted = cfg.cleanup_policy.compacts();
-            if h.compression() == 0 {
+            let timestamps = if h.compression() == 0 {
                 let body = batch::walk_uncompressed(bytes, &h, compacted).map_err(corrupt)?;
                 if compacted && body.null_key {
                     return Err(invalid(
                         "compacted topic cannot accept a record without a key".into(),
                     ));
                 }
-            } else if compacted {
-                // Only compacted topics pay for decompression on append.
+                body.timestamps
+            } else {
+                // Kafka decompresses every compressed batch on append too: the header's
+                // max timestamp is only a claim, the records say what it is.
+                if bytes.len() <= HEADER_SIZE {
+                    return Err(corrupt("compressed batch has no body".into()));
+                }
                 let set = batch::decode_records(bytes).map_err(corrupt)?;
                 if set.records.len() != h.records_count as usize {
                     return Err(invalid(
                         "record count does not match the batch header".into(),
                     ));
                 }
-                if set.records.iter().any(|r| r.key.is_none()) {
+                if compacted && set.records.iter().any(|r| r.key.is_none()) {
                     return Err(invalid(
                         "compacted topic cannot accept a record without a key".into(),
                     ));
                 }
-            } else if bytes.len() <= HEADER_SIZE {
-                return Err(corrupt("compressed batch has no body".into()));
-            }
+                let mut t = batch::RecordTimestamps::default();
+                for r in &set.records {
+                    t.add(r.timestamp);
+                }
+                t
+            };
+            check_timestamps(timestamps, cfg, now_ms)?;
+            // LogValidator: the stored max timestamp is the records' (or NO_TIMESTAMP),
+            // whatever the producer wrote; append rewrites the header to match.
+            h.max_timestamp = timestamps.max;
         }
         out.push((pos, h));
         pos += size;
@@ -118,13 +138,19 @@ pub fn validate(
     Ok(out)
 }
 
-fn check_timestamps(h: &BatchHeader, cfg: &LogConfig, now_ms: i64) -> Result<(), AppendError> {
+/// Kafka's `validateTimestamp` for CreateTime, over the records' own timestamps
+/// (NO_TIMESTAMP is always accepted).
+fn check_timestamps(
+    t: batch::RecordTimestamps,
+    cfg: &LogConfig,
+    now_ms: i64,
+) -> Result<(), AppendError> {
     if cfg.message_timestamp_type != TimestampType::CreateTime {
         return Ok(());
     }
-    for ts in [h.first_timestamp, h.max_timestamp] {
-        if ts < 0 {
-            continue; // NO_TIMESTAMP
+    for ts in [t.min, t.max] {
+        if ts == -1 || ts == i64::MAX {
+            continue; // NO_TIMESTAMP, or no record with a timestamp
         }
         if now_ms.saturating_sub(ts) > cfg.message_timestamp_before_max_ms {
             return Err(AppendError::InvalidTimestamp {

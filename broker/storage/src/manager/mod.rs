@@ -280,16 +280,16 @@ impl LogManager {
         for t in threads {
             let _ = t.join();
         }
-        let mut first_err = None;
-        for (tp, log) in self.logs() {
-            if let Err(e) = log.close().and_then(|()| log.delete_pending_files(0, true)) {
-                tracing::error!(partition = %tp, error = %e, "closing log failed");
-                first_err.get_or_insert(e);
-            }
-        }
-        if let Some(e) = first_err {
+        let started = std::time::Instant::now();
+        let logs = self.logs();
+        if let Some(e) = close_logs(&logs) {
             return Err(e);
         }
+        tracing::info!(
+            logs = logs.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "closed logs"
+        );
         self.checkpoint_all()?;
         for dir in &self.config.log_dirs {
             checkpoint::write_atomically(&dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
@@ -376,4 +376,31 @@ fn open_parallel(
         }
         Ok(out)
     })
+}
+
+/// How many logs are closed at once on shutdown. Closing is mostly waiting for fsync
+/// (Kafka closes logs on `num.recovery.threads.per.data.dir` threads); a few threads
+/// keep the device busy without a thread per partition.
+const CLOSE_THREADS: usize = 8;
+
+/// Closes every log (flush, producer snapshot, pending deletes) on a few threads; the
+/// first error, if any, after every log was tried.
+fn close_logs(logs: &[(TopicPartition, Arc<Log>)]) -> Option<StorageError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let first_err: Mutex<Option<StorageError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..CLOSE_THREADS.min(logs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((tp, log)) = logs.get(i) else { break };
+                    if let Err(e) = log.close().and_then(|()| log.delete_pending_files(0, true)) {
+                        tracing::error!(partition = %tp, error = %e, "closing log failed");
+                        sync::lock(&first_err).get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    first_err.into_inner().unwrap_or_else(|p| p.into_inner())
 }

@@ -9,7 +9,7 @@ mod recover;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use crate::batch::{self, BatchHeader, HEADER_SIZE};
@@ -36,8 +36,11 @@ pub struct Segment {
     /// once retired. File handles stay valid across renames, so in-flight reads are safe.
     suffix: Mutex<String>,
     file: File,
-    offset_index_file: File,
-    time_index_file: File,
+    /// Index entries written to the `.index`/`.timeindex` files but not yet fsynced.
+    /// The index files themselves are opened only while entries are written (Kafka's
+    /// `LazyIndex`): the entries live in memory, so an idle segment holds one handle,
+    /// its `.log`, instead of three.
+    index_unsynced: AtomicBool,
     size: AtomicU64,
     next_offset: AtomicI64,
     index: RwLock<SegmentIndex>,
@@ -67,13 +70,16 @@ impl Segment {
         now_ms: i64,
     ) -> Result<Segment, StorageError> {
         let p = |ext: &str| dir.join(format!("{}{suffix}", file_name(base_offset, ext)));
+        // Empty index files exist from the start (tools and recovery expect all three);
+        // their handles are closed at once.
+        open_rw(&p("index"), true)?;
+        open_rw(&p("timeindex"), true)?;
         Ok(Segment {
             base_offset,
             dir: dir.to_path_buf(),
             suffix: Mutex::new(suffix.to_string()),
             file: open_rw(&p("log"), true)?,
-            offset_index_file: open_rw(&p("index"), true)?,
-            time_index_file: open_rw(&p("timeindex"), true)?,
+            index_unsynced: AtomicBool::new(false),
             size: AtomicU64::new(0),
             next_offset: AtomicI64::new(base_offset),
             index: RwLock::new(SegmentIndex::new()),
@@ -111,8 +117,7 @@ impl Segment {
             dir: dir.to_path_buf(),
             suffix: Mutex::new(String::new()),
             file,
-            offset_index_file: open_rw(&p("index"), false)?,
-            time_index_file: open_rw(&p("timeindex"), false)?,
+            index_unsynced: AtomicBool::new(false),
             size: AtomicU64::new(size),
             next_offset: AtomicI64::new(base_offset),
             index: RwLock::new(SegmentIndex::new()),
@@ -166,11 +171,20 @@ impl Segment {
     pub fn max_timestamp(&self) -> i64 {
         sync::read(&self.index).max_timestamp
     }
-    /// What retention.ms compares against: the largest record timestamp, or the file's
-    /// age when records carry none (Kafka's largestTimestamp / lastModified).
+    /// What retention.ms compares against: the largest record timestamp, or the `.log`
+    /// file's modification time when no record carries one (Kafka's `largestTimestamp`:
+    /// `lastModified`, which every append moves).
     pub fn largest_timestamp(&self) -> i64 {
         let ts = self.max_timestamp();
-        if ts >= 0 { ts } else { self.created_ms }
+        if ts >= 0 {
+            return ts;
+        }
+        self.file
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(self.created_ms, |d| d.as_millis() as i64)
     }
     pub fn index_entries(&self) -> usize {
         let idx = sync::read(&self.index);
@@ -427,19 +441,52 @@ impl Segment {
         self.file
             .sync_data()
             .map_err(|e| StorageError::io(self.path("log"), e))?;
-        self.persist_index()?;
-        self.offset_index_file
-            .sync_data()
-            .map_err(|e| StorageError::io(self.path("index"), e))?;
-        self.time_index_file
-            .sync_data()
-            .map_err(|e| StorageError::io(self.path("timeindex"), e))?;
+        self.write_index(true)
+    }
+
+    /// Writes index entries not yet on disk (no fsync; the next flush does it).
+    pub fn persist_index(&self) -> Result<(), StorageError> {
+        self.write_index(false)
+    }
+
+    /// Opens the index files only when there is something to write or fsync, and closes
+    /// them again. The suffix lock is held so a concurrent rename cannot move the files
+    /// between naming and opening them.
+    fn write_index(&self, fsync: bool) -> Result<(), StorageError> {
+        let suffix = sync::lock(&self.suffix);
+        let mut idx = sync::write(&self.index);
+        let pending = idx.has_unpersisted();
+        let unsynced = self.index_unsynced.load(Ordering::Acquire);
+        if !pending && !(fsync && unsynced) {
+            return Ok(());
+        }
+        let path = |ext: &str| {
+            self.dir
+                .join(format!("{}{}", file_name(self.base_offset, ext), suffix))
+        };
+        let (op, tp) = (path("index"), path("timeindex"));
+        let (of, tf) = (open_rw(&op, false)?, open_rw(&tp, false)?);
+        idx.persist(&of, &tf, (&op, &tp))?;
+        if fsync {
+            of.sync_data().map_err(|e| StorageError::io(&op, e))?;
+            tf.sync_data().map_err(|e| StorageError::io(&tp, e))?;
+            self.index_unsynced.store(false, Ordering::Release);
+        } else {
+            self.index_unsynced.store(true, Ordering::Release);
+        }
         Ok(())
     }
 
-    pub fn persist_index(&self) -> Result<(), StorageError> {
-        let (op, tp) = (self.path("index"), self.path("timeindex"));
-        sync::write(&self.index).persist(&self.offset_index_file, &self.time_index_file, (&op, &tp))
+    /// Empties both index files (they are about to be rebuilt from the `.log`).
+    fn clear_index_files(&self) -> Result<(), StorageError> {
+        for ext in ["index", "timeindex"] {
+            let p = self.path(ext);
+            open_rw(&p, false)?
+                .set_len(0)
+                .map_err(|e| StorageError::io(&p, e))?;
+        }
+        self.index_unsynced.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// The segment stops being active: record its max timestamp in the time index.

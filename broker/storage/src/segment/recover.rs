@@ -152,13 +152,7 @@ impl Segment {
             pos += at as u64;
         }
         // Index files are rewritten from scratch.
-        for (f, ext) in [
-            (&self.offset_index_file, "index"),
-            (&self.time_index_file, "timeindex"),
-        ] {
-            f.set_len(0)
-                .map_err(|e| StorageError::io(self.path(ext), e))?;
-        }
+        self.clear_index_files()?;
         *sync::write(&self.index) = idx;
         self.next_offset.store(next, Ordering::Release);
         self.first_batch_timestamp
