@@ -69,6 +69,8 @@ impl Broker {
                                 next_request_id: 0,
                                 partition_epoch: -1,
                                 replicas: Vec::new(),
+                                fetch_delayed_until: None,
+                                last_stuck_log: None,
                             }),
                         });
                         self.replicas.insert(p.clone());

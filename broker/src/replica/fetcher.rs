@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::{Partition, Role};
+use super::{Partition, PartitionInner, Role};
 use crate::state::Broker;
 
 /// A running fetcher for one leader.
@@ -78,19 +78,38 @@ impl Broker {
     }
 }
 
+/// What the fetcher for one leader should do next.
+struct Plan {
+    /// The partitions following `leader` that are not backing off, with their request.
+    work: Vec<(Arc<Partition>, FollowerRequest)>,
+    /// Whether any partition follows this leader at all.
+    any: bool,
+    /// The earliest time a backing-off partition becomes ready again.
+    next_ready: Option<Instant>,
+}
+
 /// The partitions following `leader`, with what each needs next.
-fn plan(broker: &Broker, leader: i32) -> (Vec<(Arc<Partition>, FollowerRequest)>, bool) {
-    let mut out = Vec::new();
-    let mut any = false;
+fn plan(broker: &Broker, leader: i32) -> Plan {
+    let mut plan = Plan {
+        work: Vec::new(),
+        any: false,
+        next_ready: None,
+    };
+    let now = Instant::now();
     for p in broker.replicas.all() {
         let mut inner = p.lock();
+        let delayed = inner.fetch_delayed_until.filter(|t| *t > now);
         let Role::Follower(state) = &mut inner.role else {
             continue;
         };
         if state.leader_id() != leader {
             continue;
         }
-        any = true;
+        plan.any = true;
+        if let Some(t) = delayed {
+            plan.next_ready = Some(plan.next_ready.map_or(t, |n| n.min(t)));
+            continue;
+        }
         let log = &p.log;
         let request = state.next_request(&p.epochs(), log.log_start_offset(), log.log_end_offset());
         if let FollowerRequest::TruncateToHighWatermark { offset } = request {
@@ -101,13 +120,30 @@ fn plan(broker: &Broker, leader: i32) -> (Vec<(Arc<Partition>, FollowerRequest)>
             let request =
                 state.next_request(&p.epochs(), log.log_start_offset(), log.log_end_offset());
             drop(inner);
-            out.push((p, request));
+            plan.work.push((p, request));
             continue;
         }
         drop(inner);
-        out.push((p, request));
+        plan.work.push((p, request));
     }
-    (out, any)
+    plan
+}
+
+/// Leaves a replica out of fetches for `backoff` (it failed or made no progress).
+fn delay(inner: &mut PartitionInner, backoff: Duration) {
+    inner.fetch_delayed_until = Some(Instant::now() + backoff);
+}
+
+/// A truncation that leaves the log end and the epoch cache as they were changes
+/// nothing the leader will see: fetching again at once would get the same answer.
+fn truncate_with_progress(
+    p: &Partition,
+    offset: i64,
+) -> Result<bool, tidewater_storage::StorageError> {
+    let log = &p.log;
+    let before = (log.log_end_offset(), log.leader_epoch_entries());
+    log.truncate_to(offset)?;
+    Ok((log.log_end_offset(), log.leader_epoch_entries()) != before)
 }
 
 async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
@@ -136,7 +172,11 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
     let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
     let mut conn: Option<Connection> = None;
     loop {
-        let (work, any) = plan(&broker, leader);
+        let Plan {
+            work,
+            any,
+            next_ready,
+        } = plan(&broker, leader);
         let fetches: Vec<_> = work
             .iter()
             .filter_map(|(p, r)| match r {
@@ -156,7 +196,11 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             })
             .collect();
         if !any || (fetches.is_empty() && epoch_queries.is_empty()) {
-            let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
+            let idle = next_ready.map_or(Duration::from_millis(500), |t| {
+                t.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(500))
+            });
+            let _ = tokio::time::timeout(idle, wake.notified()).await;
             continue;
         }
         if conn.is_none() {
@@ -320,6 +364,7 @@ fn on_response(
     };
     let log = &p.log;
     let action = state.on_fetch_response(response, &p.epochs(), log.log_end_offset());
+    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
     let ok = match action {
         FollowerAction::Append {
             leader_high_watermark,
@@ -337,8 +382,11 @@ fn on_response(
                         }
                     }
                     Err(e) => {
-                        warn!(tp = %p.tp, error = %e, "follower append failed");
-                        return false;
+                        if inner.stuck_log_due(Instant::now()) {
+                            warn!(tp = %p.tp, error = %e, "follower append failed; backing off");
+                        }
+                        delay(&mut inner, backoff);
+                        return true;
                     }
                 }
             }
@@ -359,25 +407,43 @@ fn on_response(
             }
             true
         }
-        FollowerAction::Truncate { offset } => {
-            info!(tp = %p.tp, offset, "truncating divergent tail");
-            if let Err(e) = log.truncate_to(offset) {
-                warn!(tp = %p.tp, error = %e, "truncation failed");
-                return false;
+        FollowerAction::Truncate { offset } => match truncate_with_progress(p, offset) {
+            Ok(true) => {
+                info!(tp = %p.tp, offset, "truncated divergent tail");
+                true
             }
+            Ok(false) => {
+                // The same answer would come back at once: back off, log at a bounded rate.
+                if inner.stuck_log_due(Instant::now()) {
+                    warn!(tp = %p.tp, offset, epochs = ?log.leader_epoch_entries(), "divergent tail truncation made no progress; backing off");
+                }
+                delay(&mut inner, backoff);
+                true
+            }
+            Err(e) => {
+                warn!(tp = %p.tp, error = %e, "truncation failed");
+                delay(&mut inner, backoff);
+                true
+            }
+        },
+        FollowerAction::TruncateFullyAndStartAt { offset } => {
+            if inner.stuck_log_due(Instant::now()) {
+                warn!(tp = %p.tp, offset, "leader's log starts past ours; restarting the replica there is not supported yet");
+            }
+            delay(&mut inner, backoff);
             true
         }
-        FollowerAction::TruncateFullyAndStartAt { offset } => {
-            warn!(tp = %p.tp, offset, "leader's log starts past ours; restarting the replica there is not supported yet");
-            false
-        }
         FollowerAction::ListLeaderOffsets => {
-            warn!(tp = %p.tp, "fetch offset out of range on the leader");
-            false
+            if inner.stuck_log_due(Instant::now()) {
+                warn!(tp = %p.tp, "fetch offset out of range on the leader");
+            }
+            delay(&mut inner, backoff);
+            true
         }
         FollowerAction::Backoff { error } => {
             debug!(tp = %p.tp, code = error.0, "fetch error; backing off");
-            false
+            delay(&mut inner, backoff);
+            true
         }
         FollowerAction::AwaitMetadata { error } => {
             debug!(tp = %p.tp, code = error.0, "fenced; waiting for new metadata");
@@ -446,13 +512,14 @@ async fn offsets_for_epochs(
                 &p.epochs(),
                 log.log_end_offset(),
             ) {
-                FollowerAction::Truncate { offset } => {
-                    info!(tp = %p.tp, offset, "truncating to the leader's epoch end");
-                    if let Err(e) = log.truncate_to(offset) {
+                FollowerAction::Truncate { offset } => match truncate_with_progress(p, offset) {
+                    Ok(true) => info!(tp = %p.tp, offset, "truncated to the leader's epoch end"),
+                    Ok(false) => {}
+                    Err(e) => {
                         warn!(tp = %p.tp, error = %e, "truncation failed");
                         all_ok = false;
                     }
-                }
+                },
                 FollowerAction::Backoff { .. } => all_ok = false,
                 _ => {}
             }

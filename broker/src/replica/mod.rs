@@ -59,7 +59,16 @@ pub struct PartitionInner {
     /// Partition epoch of the last image applied to this replica.
     pub partition_epoch: i32,
     pub replicas: Vec<i32>,
+    /// A follower that failed to make progress is left out of fetches until then
+    /// (Kafka's per-partition `replica.fetch.backoff.ms` delay), so it never spins.
+    pub fetch_delayed_until: Option<std::time::Instant>,
+    /// When the fetcher last logged that this replica makes no progress: such lines are
+    /// written at most every [`STUCK_LOG_INTERVAL`].
+    pub last_stuck_log: Option<std::time::Instant>,
 }
+
+/// The least time between two "no progress" log lines for one replica.
+pub const STUCK_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One local replica.
 pub struct Partition {
@@ -74,21 +83,24 @@ impl Partition {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The log's epoch cache in the replication crate's type (a handful of entries).
+    /// The log's leader-epoch cache (the log owns and persists the only one).
     pub fn epochs(&self) -> LeaderEpochCache {
-        let entries = self
-            .log
-            .leader_epoch_entries()
-            .into_iter()
-            .map(|(epoch, start_offset)| tidewater_replication::EpochEntry {
-                epoch,
-                start_offset,
-            });
-        LeaderEpochCache::from_entries(entries).unwrap_or_default()
+        self.log.leader_epoch_cache()
     }
 }
 
 impl PartitionInner {
+    /// Whether a "no progress" line may be logged now (at most one per interval).
+    pub fn stuck_log_due(&mut self, now: std::time::Instant) -> bool {
+        let due = self
+            .last_stuck_log
+            .is_none_or(|t| now.duration_since(t) >= STUCK_LOG_INTERVAL);
+        if due {
+            self.last_stuck_log = Some(now);
+        }
+        due
+    }
+
     /// Hands finished acks=all requests their answers.
     pub fn deliver(&mut self, completions: Vec<ProduceCompletion>) {
         for c in completions {
