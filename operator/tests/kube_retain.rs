@@ -254,3 +254,43 @@ async fn a_format_refusal_in_the_init_container_is_reported_with_its_message() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_held_back_node_is_what_progressing_reports_once_the_rest_runs() {
+    let obj = cluster(json!({"version": "0.1.0", "brokers": 2}), UID, Some("MINE"));
+    let c = validated(&obj);
+    let o = obj.clone();
+    let admin = FixedAdmin {
+        brokers: 2,
+        ..FixedAdmin::default()
+    };
+    let claims = vec![
+        retained_claim(0, Some("MINE")),
+        retained_claim(1, Some("THEIRS")),
+    ];
+    drive(obj, admin, move |mut v| async move {
+        v.list_pods_and_claims(vec![ready_pod(&c, 0)], claims).await;
+        v.apply(&core("configmaps", "t-broker-0-config")).await;
+        v.apply(&core("services", "t-brokers")).await;
+        v.apply(&core("services", "t-bootstrap")).await;
+        v.apply(&core("persistentvolumeclaims", "data-t-broker-0"))
+            .await;
+        // Pod 0 is up to date; nothing is created, restarted or reported as created.
+        v.apply(&pdb_path()).await;
+        v.sweep_orphans(&[]).await;
+        let status = v.status(&o).await;
+        let progressing = cond(&status, "Progressing");
+        assert_eq!(progressing["status"], "True");
+        assert_eq!(progressing["reason"], "ClaimOfAnotherCluster");
+        assert!(
+            progressing["message"]
+                .as_str()
+                .unwrap()
+                .contains("node 1 held back"),
+            "{progressing}"
+        );
+        assert_eq!(cond(&status, "Degraded")["reason"], "ClaimOfAnotherCluster");
+        v.done().await;
+    })
+    .await;
+}
