@@ -33,6 +33,8 @@ pub enum ConfigResourceType {
     Topic,
     /// Broker configs; the empty resource name is the cluster-wide default.
     Broker,
+    /// Consumer group configs (Kafka 4's GROUP resource), by group id.
+    Group,
 }
 
 /// A full partition state (KRaft `PartitionRecord`): written on creation and on

@@ -12,7 +12,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::admin::image_topic_configs;
-use crate::metadata::{FileMetadataStore, MetadataError, MetadataStore, TopicMetadata};
+use crate::metadata::{
+    DynamicResource, FileMetadataStore, MetadataError, MetadataStore, TopicMetadata,
+};
 
 /// Producer ids of broker `n` live in `[n << 40, (n + 1) << 40)`: unique across the
 /// cluster without a controller round trip (each broker persists its own counter).
@@ -71,6 +73,15 @@ pub fn dynamic_broker_configs(image: &MetadataImage, node_id: i32) -> BTreeMap<S
         out.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     out
+}
+
+/// Where the metadata image keeps a resource's dynamic configs.
+pub fn image_resource(resource: &DynamicResource) -> (ConfigResourceType, String) {
+    match resource {
+        DynamicResource::BrokerDefault => (ConfigResourceType::Broker, String::new()),
+        DynamicResource::Broker(id) => (ConfigResourceType::Broker, id.to_string()),
+        DynamicResource::Group(g) => (ConfigResourceType::Group, g.clone()),
+    }
 }
 
 fn written_by_controller() -> MetadataError {
@@ -142,7 +153,21 @@ impl MetadataStore for ImageMetadataStore {
         dynamic_broker_configs(&self.image(), self.node_id)
     }
 
-    fn set_broker_configs(&self, _configs: BTreeMap<String, String>) -> Result<(), MetadataError> {
+    fn dynamic_configs(&self, resource: &DynamicResource) -> BTreeMap<String, String> {
+        let (rtype, name) = image_resource(resource);
+        self.image()
+            .configs
+            .get(&rtype)
+            .and_then(|m| m.get(&name))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn set_dynamic_configs(
+        &self,
+        _resource: &DynamicResource,
+        _configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
         Err(written_by_controller())
     }
 

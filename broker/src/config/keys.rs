@@ -104,27 +104,244 @@ const ACCEPTED_KAFKA_KEYS: &[&str] = &[
 
 /// Whether the broker knows `key` (unknown keys get a startup warning).
 pub fn is_known_broker_key(key: &str) -> bool {
-    BROKER_KEYS.contains(&key) || LOG_KEYS.contains(&key) || ACCEPTED_KAFKA_KEYS.contains(&key)
+    BROKER_KEYS.contains(&key)
+        || LOG_KEYS.contains(&key)
+        || ACCEPTED_KAFKA_KEYS.contains(&key)
+        || is_dynamic_broker_key(key)
+}
+
+/// Where a dynamic broker config may be set (Kafka's `DynamicBrokerConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DynamicScope {
+    /// Only on one broker's own resource (name = its id): listeners, SSL, SASL.
+    PerBroker,
+    /// On one broker or as the cluster-wide default (empty resource name).
+    ClusterWide,
+}
+
+/// Kafka's `DynamicListenerConfig.ReconfigurableConfigs`: per broker, except the
+/// three Kafka lists as cluster-level (`max.connections`, its creation rate and
+/// `num.network.threads`).
+const LISTENER_DYNAMIC: &[&str] = &[
+    "advertised.listeners",
+    "listeners",
+    "listener.security.protocol.map",
+    "principal.builder.class",
+    "ssl.protocol",
+    "ssl.provider",
+    "ssl.cipher.suites",
+    "ssl.enabled.protocols",
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.keymanager.algorithm",
+    "ssl.trustmanager.algorithm",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.secure.random.implementation",
+    "ssl.client.auth",
+    "ssl.engine.factory.class",
+    "sasl.mechanism.inter.broker.protocol",
+    "sasl.jaas.config",
+    "sasl.enabled.mechanisms",
+    "sasl.kerberos.service.name",
+    "sasl.kerberos.kinit.cmd",
+    "sasl.kerberos.ticket.renew.window.factor",
+    "sasl.kerberos.ticket.renew.jitter",
+    "sasl.kerberos.min.time.before.relogin",
+    "sasl.kerberos.principal.to.local.rules",
+    "sasl.login.refresh.window.factor",
+    "sasl.login.refresh.window.jitter",
+    "sasl.login.refresh.min.period.seconds",
+    "sasl.login.refresh.buffer.seconds",
+];
+
+/// Listener configs Kafka treats as cluster-wide (`ClusterLevelListenerConfigs`).
+const CLUSTER_LEVEL_LISTENER: &[&str] = &[
+    "max.connections",
+    "max.connection.creation.rate",
+    "num.network.threads",
+];
+
+/// Kafka's `SslConfigs.RECONFIGURABLE_CONFIGS`: dynamic only with a listener prefix
+/// (`listener.name.<listener>.<key>`), per broker.
+const SECURITY_DYNAMIC: &[&str] = &[
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.truststore.certificates",
+];
+
+/// The rest of Kafka's `DynamicBrokerConfig.AllDynamicConfigs` (cluster-wide or per
+/// broker): the log cleaner, thread pools, socket server limits, producer state,
+/// remote log, and the broker quota configs (`DynamicConfig.Broker`).
+const CLUSTER_DYNAMIC: &[&str] = &[
+    // LogCleaner.ReconfigurableConfigs
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    // DynamicThreadPool.ReconfigurableConfigs
+    "num.io.threads",
+    "num.replica.fetchers",
+    "num.recovery.threads.per.data.dir",
+    "background.threads",
+    "metric.reporters",
+    // SocketServer.ReconfigurableConfigs (+ the cluster-level listener configs)
+    "max.connections.per.ip",
+    "max.connections.per.ip.overrides",
+    "max.connections",
+    "max.connection.creation.rate",
+    "num.network.threads",
+    // DynamicProducerStateManagerConfig
+    "producer.id.expiration.ms",
+    "transaction.partition.verification.enable",
+    // DynamicRemoteLogConfig.ReconfigurableConfigs
+    "remote.log.index.file.cache.total.size.bytes",
+    "remote.fetch.max.wait.ms",
+    "remote.log.manager.copy.max.bytes.per.second",
+    "remote.log.manager.fetch.max.bytes.per.second",
+    "remote.list.offsets.request.timeout.ms",
+    // QuotaConfigs.brokerQuotaConfigs
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+    "replica.alter.log.dirs.io.max.bytes.per.second",
+];
+
+/// Kafka's `DynamicLogConfig.ReconfigurableConfigs`: the first broker synonym of
+/// every topic config. The coarser units (`log.retention.hours`, `log.roll.hours`,
+/// ...) are read-only in Kafka, so they are not here.
+const LOG_DYNAMIC: &[&str] = &[
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.roll.jitter.ms",
+    "log.index.size.max.bytes",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.retention.bytes",
+    "log.retention.ms",
+    "message.max.bytes",
+    "log.index.interval.bytes",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.segment.delete.delay.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleanup.policy",
+    "unclean.leader.election.enable",
+    "min.insync.replicas",
+    "compression.type",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.zstd.level",
+    "log.preallocate",
+    "log.message.timestamp.type",
+    "log.message.timestamp.before.max.ms",
+    "log.message.timestamp.after.max.ms",
+    "log.local.retention.ms",
+    "log.local.retention.bytes",
+];
+
+/// Kafka's password-typed dynamic configs: described with a null value.
+pub fn is_sensitive_broker_key(key: &str) -> bool {
+    let base = listener_base(key).unwrap_or(key);
+    base.ends_with(".password") || base == "sasl.jaas.config" || base == "ssl.keystore.key"
+}
+
+/// `listener.name.<listener>.<key>` -> `<key>` (Kafka's `ListenerConfigRegex`).
+fn listener_base(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("listener.name.")?;
+    let (_listener, base) = rest.split_once('.')?;
+    Some(base)
+}
+
+/// Whether `key` may be set dynamically on a broker resource, and where.
+pub fn dynamic_broker_scope(key: &str) -> Option<DynamicScope> {
+    if let Some(base) = listener_base(key) {
+        return Some(if CLUSTER_LEVEL_LISTENER.contains(&base) {
+            DynamicScope::ClusterWide
+        } else {
+            DynamicScope::PerBroker
+        });
+    }
+    if LISTENER_DYNAMIC.contains(&key) {
+        Some(DynamicScope::PerBroker)
+    } else if CLUSTER_DYNAMIC.contains(&key) || LOG_DYNAMIC.contains(&key) {
+        Some(DynamicScope::ClusterWide)
+    } else {
+        None
+    }
+}
+
+/// Why Kafka refuses a set of dynamic broker keys, with its exact message
+/// (`DynamicBrokerConfig.validateConfigs`); the caller answers INVALID_REQUEST,
+/// as Kafka's `ConfigAdminManager` does (KAFKA-13609).
+pub fn refuse_dynamic_broker_keys<'a>(
+    keys: impl IntoIterator<Item = &'a str> + Clone,
+    per_broker: bool,
+) -> Result<(), String> {
+    let set = |names: Vec<&str>| format!("Set({})", names.join(", "));
+    let not_dynamic: Vec<&str> = keys
+        .clone()
+        .into_iter()
+        .filter(|k| dynamic_broker_scope(k).is_none())
+        .collect();
+    if !not_dynamic.is_empty() {
+        return Err(format!(
+            "Cannot update these configs dynamically: {}",
+            set(not_dynamic)
+        ));
+    }
+    let unprefixed: Vec<&str> = keys
+        .clone()
+        .into_iter()
+        .filter(|k| SECURITY_DYNAMIC.contains(k))
+        .collect();
+    if !unprefixed.is_empty() {
+        return Err(format!(
+            "These security configs can be dynamically updated only per-listener using the listener prefix: {}",
+            set(unprefixed)
+        ));
+    }
+    if !per_broker {
+        let only_per_broker: Vec<&str> = keys
+            .into_iter()
+            .filter(|k| dynamic_broker_scope(k) == Some(DynamicScope::PerBroker))
+            .collect();
+        if !only_per_broker.is_empty() {
+            return Err(format!(
+                "Cannot update these configs at default cluster level, broker id must be specified: {}",
+                set(only_per_broker)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Keys that IncrementalAlterConfigs / AlterConfigs may set as dynamic broker
-/// configs: Kafka's cluster-wide dynamic log defaults.
+/// configs somewhere (per broker or cluster-wide).
 pub fn is_dynamic_broker_key(key: &str) -> bool {
-    LOG_KEYS.contains(&key)
-        || matches!(
-            key,
-            "message.max.bytes"
-                | "leader.replication.throttled.rate"
-                | "follower.replication.throttled.rate"
-        )
+    dynamic_broker_scope(key).is_some()
 }
 
 /// The broker-level synonym that supplies a topic config's default, as listed by
-/// Kafka's `LogConfig` (e.g. `retention.ms` -> `log.retention.ms`).
+/// Kafka's `ServerTopicConfigSynonyms` (e.g. `retention.ms` -> `log.retention.ms`).
 pub fn broker_key_for_topic_key(topic_key: &str) -> Option<&'static str> {
     Some(match topic_key {
         "segment.bytes" => "log.segment.bytes",
         "segment.ms" => "log.roll.ms",
+        "segment.jitter.ms" => "log.roll.jitter.ms",
         "segment.index.bytes" => "log.index.size.max.bytes",
         "index.interval.bytes" => "log.index.interval.bytes",
         "retention.ms" => "log.retention.ms",
@@ -132,12 +349,19 @@ pub fn broker_key_for_topic_key(topic_key: &str) -> Option<&'static str> {
         "cleanup.policy" => "log.cleanup.policy",
         "max.message.bytes" => "message.max.bytes",
         "message.timestamp.type" => "log.message.timestamp.type",
+        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
+        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
         "flush.messages" => "log.flush.interval.messages",
         "flush.ms" => "log.flush.interval.ms",
         "delete.retention.ms" => "log.cleaner.delete.retention.ms",
         "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
         "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
         "file.delete.delay.ms" => "log.segment.delete.delay.ms",
+        "preallocate" => "log.preallocate",
+        "min.insync.replicas" => "min.insync.replicas",
+        "unclean.leader.election.enable" => "unclean.leader.election.enable",
+        "compression.type" => "compression.type",
         _ => return None,
     })
 }
@@ -151,6 +375,8 @@ pub fn broker_synonyms_for_topic_key(topic_key: &str) -> &'static [&'static str]
             "log.retention.hours",
         ],
         "segment.ms" => &["log.roll.ms", "log.roll.hours"],
+        "segment.jitter.ms" => &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        "flush.ms" => &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
         _ => &[],
     }
 }
@@ -175,5 +401,35 @@ mod tests {
         }
         assert!(!is_known_broker_key("no.such.key"));
         assert!(!is_dynamic_broker_key("node.id"));
+        assert!(
+            !is_dynamic_broker_key("log.retention.hours"),
+            "read-only in Kafka"
+        );
+    }
+
+    #[test]
+    fn refusals_carry_kafkas_messages() {
+        let per_broker = ["sasl.kerberos.min.time.before.relogin"];
+        assert_eq!(refuse_dynamic_broker_keys(per_broker, true), Ok(()));
+        assert_eq!(
+            refuse_dynamic_broker_keys(per_broker, false),
+            Err("Cannot update these configs at default cluster level, broker id must be specified: Set(sasl.kerberos.min.time.before.relogin)".into())
+        );
+        assert_eq!(
+            refuse_dynamic_broker_keys(["node.id"], true),
+            Err("Cannot update these configs dynamically: Set(node.id)".into())
+        );
+        assert!(
+            refuse_dynamic_broker_keys(["ssl.keystore.location"], true)
+                .is_err_and(|m| m.contains("only per-listener"))
+        );
+        assert_eq!(
+            refuse_dynamic_broker_keys(["listener.name.internal.ssl.keystore.location"], true),
+            Ok(())
+        );
+        assert_eq!(
+            refuse_dynamic_broker_keys(["log.retention.ms", "max.connections"], false),
+            Ok(())
+        );
     }
 }

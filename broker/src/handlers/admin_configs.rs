@@ -1,7 +1,8 @@
 //! AlterConfigs (replace all) and IncrementalAlterConfigs (SET / DELETE /
-//! APPEND / SUBTRACT) for topic overrides and dynamic broker configs. Changes
-//! are validated in full, persisted in the metadata store, then applied to the
-//! live logs; `validate_only` stops after validation.
+//! APPEND / SUBTRACT) for topic overrides, dynamic broker configs (per broker
+//! or the cluster-wide default) and group configs. Changes are validated in
+//! full, persisted in the metadata store (or through the controller), then
+//! applied to the live logs; `validate_only` stops after validation.
 
 use std::collections::BTreeMap;
 
@@ -11,13 +12,14 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use tidewater_quorum::records::ConfigResourceType;
 use tidewater_storage::TopicPartition;
 use tracing::info;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::msg;
-use crate::config::is_dynamic_broker_key;
+use crate::cluster::store::image_resource;
+use crate::config::{refuse_dynamic_broker_keys, validate_group_configs};
+use crate::metadata::DynamicResource;
 use crate::state::Broker;
 
 type Failure = (i16, String);
@@ -27,19 +29,43 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
-/// Keys whose values are comma-separated lists (APPEND/SUBTRACT apply).
-fn is_list_key(key: &str) -> bool {
-    matches!(key, "cleanup.policy" | "log.cleanup.policy")
+/// The resource a request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Topic(String),
+    Dynamic(DynamicResource),
 }
 
-/// The current config map of a resource.
-fn current(
-    broker: &Broker,
-    resource_type: i8,
-    name: &str,
-) -> Result<BTreeMap<String, String>, Failure> {
+/// Resolves a (type, name) pair as Kafka's `ConfigAdminManager` does.
+fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, Failure> {
+    let invalid_request = |m: String| (E::InvalidRequest.code(), m);
     match resource_type {
-        RESOURCE_TOPIC => broker
+        RESOURCE_TOPIC => Ok(Target::Topic(name.to_string())),
+        RESOURCE_BROKER if name.is_empty() => Ok(Target::Dynamic(DynamicResource::BrokerDefault)),
+        RESOURCE_BROKER => {
+            let id: i32 = name.parse().map_err(|_| {
+                invalid_request(format!("Node id must be an integer, but it is: {name}"))
+            })?;
+            if id != broker.config.node_id {
+                return Err(invalid_request(format!(
+                    "Unexpected broker id, expected {}, but received {name}",
+                    broker.config.node_id
+                )));
+            }
+            Ok(Target::Dynamic(DynamicResource::Broker(id)))
+        }
+        RESOURCE_GROUP if name.is_empty() => {
+            Err(invalid_request("Group name must not be empty.".into()))
+        }
+        RESOURCE_GROUP => Ok(Target::Dynamic(DynamicResource::Group(name.to_string()))),
+        other => Err(invalid_request(format!("Unknown resource type {other}"))),
+    }
+}
+
+/// The configs stored on the resource itself (no inherited values).
+fn current(broker: &Broker, t: &Target) -> Result<BTreeMap<String, String>, Failure> {
+    match t {
+        Target::Topic(name) => broker
             .metadata
             .topic(name)
             .map(|t| t.configs)
@@ -49,34 +75,85 @@ fn current(
                     format!("Topic '{name}' does not exist."),
                 )
             }),
-        RESOURCE_BROKER => {
-            if !name.is_empty() && name != broker.config.node_id.to_string() {
-                return Err((
-                    E::InvalidRequest.code(),
-                    format!("Unexpected broker id {name}"),
-                ));
-            }
-            Ok(broker.metadata.broker_configs())
-        }
-        other => Err((
-            E::InvalidRequest.code(),
-            format!("Resource type {other} is not supported by this broker"),
-        )),
+        Target::Dynamic(r) => Ok(broker.metadata.dynamic_configs(r)),
     }
+}
+
+/// LIST-typed keys (APPEND/SUBTRACT apply) on each kind of resource.
+fn is_list_key(t: &Target, key: &str) -> bool {
+    match t {
+        Target::Topic(_) => matches!(
+            key,
+            "cleanup.policy"
+                | "leader.replication.throttled.replicas"
+                | "follower.replication.throttled.replicas"
+        ),
+        Target::Dynamic(DynamicResource::Group(_)) => false,
+        Target::Dynamic(_) => {
+            let base = key
+                .strip_prefix("listener.name.")
+                .and_then(|r| r.split_once('.'))
+                .map_or(key, |(_, b)| b);
+            matches!(
+                base,
+                "log.cleanup.policy"
+                    | "listeners"
+                    | "advertised.listeners"
+                    | "sasl.enabled.mechanisms"
+                    | "ssl.cipher.suites"
+                    | "ssl.enabled.protocols"
+                    | "metric.reporters"
+            )
+        }
+    }
+}
+
+/// The value a list key has on `t` when the resource does not set it: the
+/// effective (inherited) value, so APPEND `compact` to a topic that inherits
+/// `delete` gives `delete,compact`, never `compact` alone.
+fn inherited(broker: &Broker, t: &Target, key: &str) -> String {
+    let defaults = broker.log_defaults();
+    match (t, key) {
+        (Target::Topic(_), _) => defaults
+            .topic_entries()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .unwrap_or_default(),
+        (Target::Dynamic(DynamicResource::Broker(_)), _) => broker
+            .metadata
+            .dynamic_configs(&DynamicResource::BrokerDefault)
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| static_or_log_default(broker, key)),
+        (Target::Dynamic(_), _) => static_or_log_default(broker, key),
+    }
+}
+
+fn static_or_log_default(broker: &Broker, key: &str) -> String {
+    if let Some(v) = broker.config.static_props.get(key) {
+        return v.clone();
+    }
+    if key == "log.cleanup.policy" {
+        return tidewater_storage::LogConfig::default()
+            .cleanup_policy
+            .as_str()
+            .to_string();
+    }
+    String::new()
 }
 
 /// Validates `configs` as the new full config of the resource and, unless
 /// `validate_only`, persists and applies it.
 async fn replace(
     broker: &Broker,
-    resource_type: i8,
-    name: &str,
+    t: &Target,
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> Result<(), Failure> {
     let invalid = |m: String| (E::InvalidConfig.code(), m);
-    match resource_type {
-        RESOURCE_TOPIC => {
+    match t {
+        Target::Topic(name) => {
             let config = broker
                 .log_defaults()
                 .with_topic_overrides(&configs)
@@ -85,7 +162,7 @@ async fn replace(
                 return Ok(());
             }
             if broker.cluster.is_some() {
-                return replace_through_controller(broker, resource_type, name, configs).await;
+                return replace_through_controller(broker, t, configs).await;
             }
             let topic = broker.metadata.topic(name).ok_or_else(|| {
                 (
@@ -105,30 +182,53 @@ async fn replace(
             info!(topic = %name, ?configs, "topic configs changed");
             Ok(())
         }
-        _ => {
-            if let Some(k) = configs.keys().find(|k| !is_dynamic_broker_key(k)) {
-                return Err(invalid(format!(
-                    "Cannot update these configs dynamically: {k}"
-                )));
-            }
-            broker
-                .config
-                .log_defaults(&configs)
-                .map_err(|e| invalid(e.to_string()))?;
+        Target::Dynamic(DynamicResource::Group(group)) => {
+            validate_group_configs(&broker.config.static_props, &configs).map_err(invalid)?;
             if validate_only {
                 return Ok(());
             }
             if broker.cluster.is_some() {
-                return replace_through_controller(broker, resource_type, name, configs).await;
+                return replace_through_controller(broker, t, configs).await;
             }
             broker
                 .metadata
-                .set_broker_configs(configs.clone())
+                .set_dynamic_configs(&DynamicResource::Group(group.clone()), configs.clone())
+                .map_err(|e| (e.error_code(), e.to_string()))?;
+            info!(%group, ?configs, "group configs changed");
+            Ok(())
+        }
+        Target::Dynamic(resource) => {
+            let per_broker = matches!(resource, DynamicResource::Broker(_));
+            // Kafka answers every broker-config validation failure with
+            // INVALID_REQUEST (ConfigAdminManager, KAFKA-13609).
+            refuse_dynamic_broker_keys(configs.keys().map(String::as_str), per_broker)
+                .map_err(|m| (E::InvalidRequest.code(), m))?;
+            let mut effective = if per_broker {
+                broker
+                    .metadata
+                    .dynamic_configs(&DynamicResource::BrokerDefault)
+            } else {
+                BTreeMap::new()
+            };
+            effective.extend(configs.iter().map(|(k, v)| (k.clone(), v.clone())));
+            broker
+                .config
+                .log_defaults(&effective)
+                .map_err(|e| (E::InvalidRequest.code(), e.to_string()))?;
+            if validate_only {
+                return Ok(());
+            }
+            if broker.cluster.is_some() {
+                return replace_through_controller(broker, t, configs).await;
+            }
+            broker
+                .metadata
+                .set_dynamic_configs(resource, configs.clone())
                 .map_err(|e| (e.error_code(), e.to_string()))?;
             broker
-                .apply_dynamic_broker_configs(configs.clone())
+                .apply_dynamic_broker_configs(broker.metadata.broker_configs())
                 .map_err(|e| invalid(e.to_string()))?;
-            info!(?configs, "dynamic broker configs changed");
+            info!(?resource, ?configs, "dynamic broker configs changed");
             Ok(())
         }
     }
@@ -138,14 +238,13 @@ async fn replace(
 /// incremental operations decided by the controller.
 async fn replace_through_controller(
     broker: &Broker,
-    resource_type: i8,
-    name: &str,
+    t: &Target,
     configs: BTreeMap<String, String>,
 ) -> Result<(), Failure> {
     let Some(cluster) = &broker.cluster else {
         return Ok(());
     };
-    let old = current(broker, resource_type, name)?;
+    let old = current(broker, t)?;
     let mut ops: Vec<(String, Option<String>)> = configs
         .iter()
         .filter(|(k, v)| old.get(*k) != Some(*v))
@@ -159,12 +258,14 @@ async fn replace_through_controller(
     if ops.is_empty() {
         return Ok(());
     }
-    let rtype = if resource_type == RESOURCE_TOPIC {
-        ConfigResourceType::Topic
-    } else {
-        ConfigResourceType::Broker
+    let (rtype, name) = match t {
+        Target::Topic(name) => (
+            tidewater_quorum::records::ConfigResourceType::Topic,
+            name.clone(),
+        ),
+        Target::Dynamic(r) => image_resource(r),
     };
-    cluster.alter_configs(rtype, name, ops, false).await?;
+    cluster.alter_configs(rtype, &name, ops, false).await?;
     info!(resource = %name, ?configs, "configs changed through the controller");
     Ok(())
 }
@@ -179,7 +280,8 @@ pub async fn alter(
     let mut resp = AlterConfigsResponse::default();
     for r in req.resources {
         let name = r.resource_name.to_string();
-        let outcome = current(broker, r.resource_type, &name).and_then(|_| {
+        let t = target(broker, r.resource_type, &name);
+        let outcome = t.clone().and_then(|t| current(broker, &t)).and_then(|_| {
             let mut configs = BTreeMap::new();
             for c in &r.configs {
                 let value = c.value.as_ref().ok_or_else(|| {
@@ -192,11 +294,10 @@ pub async fn alter(
             }
             Ok(configs)
         });
-        let outcome = match outcome {
-            Ok(configs) => {
-                replace(broker, r.resource_type, &name, configs, req.validate_only).await
-            }
-            Err(e) => Err(e),
+        let outcome = match (outcome, &t) {
+            (Ok(configs), Ok(t)) => replace(broker, t, configs, req.validate_only).await,
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => Err(e.clone()),
         };
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
@@ -210,8 +311,11 @@ pub async fn alter(
     resp
 }
 
-/// Applies one incremental operation to `configs`.
+/// Applies one incremental operation to `configs`; APPEND and SUBTRACT start
+/// from the resource's value, or the inherited one when it sets none.
 fn apply_op(
+    broker: &Broker,
+    t: &Target,
     configs: &mut BTreeMap<String, String>,
     key: &str,
     op: i8,
@@ -221,28 +325,43 @@ fn apply_op(
     let value = value.map(|v| v.to_string());
     match op {
         OP_SET => {
-            let v = value.ok_or_else(|| invalid(format!("Null value not supported for {key}")))?;
+            let v = value.ok_or_else(|| {
+                (
+                    E::InvalidRequest.code(),
+                    format!("Null value not supported for : {key}"),
+                )
+            })?;
             configs.insert(key.to_string(), v);
         }
         OP_DELETE => {
             configs.remove(key);
         }
         OP_APPEND | OP_SUBTRACT => {
-            if !is_list_key(key) {
+            let name = if op == OP_APPEND {
+                "APPEND"
+            } else {
+                "SUBTRACT"
+            };
+            if !is_list_key(t, key) {
                 return Err(invalid(format!(
-                    "Config value append/subtract is not allowed for config key: {key}"
+                    "Can't {name} to key {key} because its type is not LIST."
                 )));
             }
-            let v = value.ok_or_else(|| invalid(format!("Null value not supported for {key}")))?;
-            let mut items: Vec<String> = configs
+            let v = value.ok_or_else(|| {
+                (
+                    E::InvalidRequest.code(),
+                    format!("Null value not supported for : {key}"),
+                )
+            })?;
+            let old = configs
                 .get(key)
-                .map(|c| {
-                    c.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default();
+                .cloned()
+                .unwrap_or_else(|| inherited(broker, t, key));
+            let mut items: Vec<String> = old
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
             for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 if op == OP_APPEND {
                     if !items.iter().any(|i| i == item) {
@@ -257,7 +376,7 @@ fn apply_op(
         other => {
             return Err((
                 E::InvalidRequest.code(),
-                format!("Unknown config operation {other}"),
+                format!("Unknown operations type {other}"),
             ));
         }
     }
@@ -274,7 +393,9 @@ pub async fn incremental_alter(
     let mut resp = IncrementalAlterConfigsResponse::default();
     for r in req.resources {
         let name = r.resource_name.to_string();
-        let outcome = current(broker, r.resource_type, &name).and_then(|mut configs| {
+        let t = target(broker, r.resource_type, &name);
+        let outcome = t.clone().and_then(|t| {
+            let mut configs = current(broker, &t)?;
             let mut seen = std::collections::HashSet::new();
             for c in &r.configs {
                 if !seen.insert(c.name.as_str()) {
@@ -284,6 +405,8 @@ pub async fn incremental_alter(
                     ));
                 }
                 apply_op(
+                    broker,
+                    &t,
                     &mut configs,
                     c.name.as_str(),
                     c.config_operation,
@@ -292,11 +415,10 @@ pub async fn incremental_alter(
             }
             Ok(configs)
         });
-        let outcome = match outcome {
-            Ok(configs) => {
-                replace(broker, r.resource_type, &name, configs, req.validate_only).await
-            }
-            Err(e) => Err(e),
+        let outcome = match (outcome, &t) {
+            (Ok(configs), Ok(t)) => replace(broker, t, configs, req.validate_only).await,
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => Err(e.clone()),
         };
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
@@ -311,197 +433,4 @@ pub async fn incremental_alter(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::handlers::describe_configs::{self, source};
-    use crate::handlers::test_support::broker;
-    use kafka_protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-
-    fn inc(
-        resource_type: i8,
-        name: &str,
-        ops: &[(&str, i8, Option<&str>)],
-        validate_only: bool,
-    ) -> IncrementalAlterConfigsRequest {
-        let mut res = AlterConfigsResource::default();
-        res.resource_type = resource_type;
-        res.resource_name = StrBytes::from_string(name.into());
-        res.configs = ops
-            .iter()
-            .map(|(k, op, v)| {
-                let mut c = AlterableConfig::default();
-                c.name = StrBytes::from_string(k.to_string());
-                c.config_operation = *op;
-                c.value = v.map(|v| StrBytes::from_string(v.to_string()));
-                c
-            })
-            .collect();
-        let mut r = IncrementalAlterConfigsRequest::default();
-        r.resources = vec![res];
-        r.validate_only = validate_only;
-        r
-    }
-
-    #[tokio::test]
-    async fn topic_configs_set_append_delete_and_persist() {
-        let tb = broker(&[]);
-        let b = &tb.broker;
-        b.auto_create_topic("t").unwrap();
-        let code = |r: IncrementalAlterConfigsResponse| r.responses[0].error_code;
-        assert_eq!(
-            code(
-                incremental_alter(
-                    b,
-                    inc(
-                        RESOURCE_TOPIC,
-                        "t",
-                        &[("retention.ms", OP_SET, Some("1234"))],
-                        true
-                    ),
-                    1
-                )
-                .await
-            ),
-            0
-        );
-        assert!(
-            b.metadata.topic("t").unwrap().configs.is_empty(),
-            "validate_only changes nothing"
-        );
-        assert_eq!(
-            code(
-                incremental_alter(
-                    b,
-                    inc(
-                        RESOURCE_TOPIC,
-                        "t",
-                        &[("retention.ms", OP_SET, Some("1234"))],
-                        false
-                    ),
-                    1
-                )
-                .await
-            ),
-            0
-        );
-        assert_eq!(b.log("t", 0).unwrap().config().retention_ms, 1234);
-        assert_eq!(
-            code(
-                incremental_alter(
-                    b,
-                    inc(
-                        RESOURCE_TOPIC,
-                        "t",
-                        &[("cleanup.policy", OP_APPEND, Some("compact"))],
-                        false
-                    ),
-                    1
-                )
-                .await
-            ),
-            0
-        );
-        assert_eq!(
-            b.metadata.topic("t").unwrap().configs["cleanup.policy"],
-            "compact"
-        );
-        assert_eq!(
-            code(
-                incremental_alter(
-                    b,
-                    inc(
-                        RESOURCE_TOPIC,
-                        "t",
-                        &[("retention.ms", OP_APPEND, Some("1"))],
-                        false
-                    ),
-                    1
-                )
-                .await
-            ),
-            E::InvalidConfig.code()
-        );
-        assert_eq!(
-            code(
-                incremental_alter(
-                    b,
-                    inc(
-                        RESOURCE_TOPIC,
-                        "t",
-                        &[("retention.ms", OP_SET, Some("x"))],
-                        false
-                    ),
-                    1
-                )
-                .await
-            ),
-            E::InvalidConfig.code()
-        );
-        assert_eq!(
-            code(incremental_alter(b, inc(RESOURCE_TOPIC, "nope", &[], false), 1).await),
-            E::UnknownTopicOrPartition.code()
-        );
-        assert_eq!(
-            code(
-                incremental_alter(
-                    b,
-                    inc(
-                        RESOURCE_TOPIC,
-                        "t",
-                        &[("retention.ms", OP_DELETE, None)],
-                        false
-                    ),
-                    1
-                )
-                .await
-            ),
-            0
-        );
-        assert!(
-            !b.metadata
-                .topic("t")
-                .unwrap()
-                .configs
-                .contains_key("retention.ms")
-        );
-    }
-
-    #[tokio::test]
-    async fn dynamic_broker_defaults_reach_topics_without_overrides() {
-        let tb = broker(&[]);
-        let b = &tb.broker;
-        b.auto_create_topic("t").unwrap();
-        let r = incremental_alter(
-            b,
-            inc(
-                RESOURCE_BROKER,
-                "",
-                &[("log.retention.ms", OP_SET, Some("777"))],
-                false,
-            ),
-            1,
-        )
-        .await;
-        assert_eq!(r.responses[0].error_code, 0);
-        assert_eq!(b.log("t", 0).unwrap().config().retention_ms, 777);
-        let d = describe_configs::handle(b, describe_configs::tests::req(RESOURCE_TOPIC, "t"), 4);
-        assert_eq!(
-            describe_configs::tests::value_of(&d, "retention.ms"),
-            Some(("777".into(), source::DYNAMIC_DEFAULT_BROKER_CONFIG))
-        );
-        let r = incremental_alter(
-            b,
-            inc(
-                RESOURCE_BROKER,
-                "",
-                &[("node.id", OP_SET, Some("3"))],
-                false,
-            ),
-            1,
-        )
-        .await;
-        assert_eq!(r.responses[0].error_code, E::InvalidConfig.code());
-    }
-}
+mod tests;

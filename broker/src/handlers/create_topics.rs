@@ -184,7 +184,7 @@ pub async fn handle(
                             .into_iter()
                             .map(|e| {
                                 let mut c = CreatableTopicConfigs::default();
-                                c.name = StrBytes::from_static_str(e.name);
+                                c.name = StrBytes::from_string(e.name);
                                 c.value = Some(StrBytes::from_string(e.value));
                                 c.read_only = false;
                                 c.config_source = e.source;

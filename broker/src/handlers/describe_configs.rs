@@ -1,6 +1,7 @@
 //! DescribeConfigs for topics (effective values with their source: topic
-//! override, dynamic broker default, static broker config or Kafka default) and
-//! for the broker itself.
+//! override, dynamic per-broker or cluster-default config, static broker config
+//! or Kafka default), for the broker itself (its own resource or the
+//! cluster-wide default) and for groups (Kafka 4's GROUP resource).
 
 use std::collections::BTreeMap;
 
@@ -13,24 +14,32 @@ use kafka_protocol::protocol::StrBytes;
 use tidewater_storage::LogConfig;
 
 use super::msg;
-use crate::config::{broker_key_for_topic_key, is_dynamic_broker_key};
+use crate::config::{
+    broker_key_for_topic_key, group_config_values, is_dynamic_broker_key, is_group_key,
+    is_sensitive_broker_key,
+};
+use crate::metadata::DynamicResource;
 use crate::state::Broker;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+/// Kafka 4's `ConfigResource.Type.GROUP`.
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// Kafka's `ConfigSource` values.
 pub mod source {
     pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
     pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     pub const DEFAULT_CONFIG: i8 = 5;
+    pub const GROUP_CONFIG: i8 = 8;
 }
 
 /// One described config with where its value comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigEntry {
-    pub name: &'static str,
+    pub name: String,
     pub value: String,
     pub source: i8,
     pub read_only: bool,
@@ -38,21 +47,29 @@ pub struct ConfigEntry {
     pub synonyms: Vec<(String, String, i8)>,
 }
 
-/// Where a broker-level value for `broker_keys` comes from (dynamic, static, default).
+/// Where a broker-level value for `broker_keys` comes from, most specific first:
+/// this broker's dynamic config, the cluster-wide dynamic default, the static
+/// `server.properties`, Kafka's default.
 fn broker_layers(
     broker: &Broker,
     broker_keys: &[&str],
     default: &str,
 ) -> Vec<(String, String, i8)> {
-    let dynamic = broker.metadata.broker_configs();
+    let own = broker
+        .metadata
+        .dynamic_configs(&DynamicResource::Broker(broker.config.node_id));
+    let cluster = broker
+        .metadata
+        .dynamic_configs(&DynamicResource::BrokerDefault);
     let mut out = Vec::new();
-    for k in broker_keys {
-        if let Some(v) = dynamic.get(*k) {
-            out.push((
-                k.to_string(),
-                v.clone(),
-                source::DYNAMIC_DEFAULT_BROKER_CONFIG,
-            ));
+    for (layer, src) in [
+        (&own, source::DYNAMIC_BROKER_CONFIG),
+        (&cluster, source::DYNAMIC_DEFAULT_BROKER_CONFIG),
+    ] {
+        for k in broker_keys {
+            if let Some(v) = layer.get(*k) {
+                out.push((k.to_string(), v.clone(), src));
+            }
         }
     }
     for k in broker_keys {
@@ -98,14 +115,31 @@ pub fn topic_config_entries(
                 .map(|s| s.2)
                 .unwrap_or(source::DEFAULT_CONFIG);
             ConfigEntry {
-                name,
-                value,
+                name: name.to_string(),
+                value: as_configured(name, value, &synonyms),
                 source,
                 read_only: false,
                 synonyms,
             }
         })
         .collect()
+}
+
+/// A list value as the winning layer spelled it (`delete,compact` stays in that
+/// order, as Kafka prints it); other values as the log layer parsed them.
+fn as_configured(name: &str, parsed: String, synonyms: &[(String, String, i8)]) -> String {
+    if !matches!(name, "cleanup.policy" | "log.cleanup.policy") {
+        return parsed;
+    }
+    match synonyms.first() {
+        Some((_, v, s)) if *s != source::DEFAULT_CONFIG => v
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => parsed,
+    }
 }
 
 /// The broker's configs: log defaults under their broker names plus the
@@ -125,8 +159,8 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
             .map(|s| s.2)
             .unwrap_or(source::DEFAULT_CONFIG);
         out.push(ConfigEntry {
-            name,
-            value,
+            name: name.to_string(),
+            value: as_configured(name, value, &synonyms),
             source,
             read_only: !is_dynamic_broker_key(name),
             synonyms,
@@ -209,18 +243,87 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
             source::DEFAULT_CONFIG
         };
         out.push(ConfigEntry {
-            name,
+            name: name.to_string(),
             value: value.clone(),
             source,
             read_only: true,
             synonyms: vec![(name.to_string(), value, source)],
         });
     }
+    // Dynamic keys this broker stores but does not list above (SASL, SSL, thread
+    // pools, ...): reported with their source, as Kafka lists every config.
+    let dynamic = broker.metadata.broker_configs();
+    for key in dynamic.keys() {
+        if out.iter().any(|e| e.name == *key) {
+            continue;
+        }
+        let synonyms = broker_layers(broker, &[key.as_str()], "");
+        let synonyms: Vec<_> = synonyms
+            .into_iter()
+            .filter(|s| s.2 != source::DEFAULT_CONFIG)
+            .collect();
+        if let Some(first) = synonyms.first() {
+            out.push(ConfigEntry {
+                name: key.clone(),
+                value: first.1.clone(),
+                source: first.2,
+                read_only: false,
+                synonyms,
+            });
+        }
+    }
     out
+}
+
+/// The cluster-wide default broker resource (empty name): only its dynamic
+/// configs, as Kafka describes it.
+fn broker_default_entries(broker: &Broker) -> Vec<ConfigEntry> {
+    broker
+        .metadata
+        .dynamic_configs(&DynamicResource::BrokerDefault)
+        .into_iter()
+        .map(|(name, value)| {
+            let s = source::DYNAMIC_DEFAULT_BROKER_CONFIG;
+            ConfigEntry {
+                synonyms: vec![(name.clone(), value.clone(), s)],
+                name,
+                value,
+                source: s,
+                read_only: false,
+            }
+        })
+        .collect()
+}
+
+/// A group's configs: its own values, else the broker's group defaults.
+fn group_entries(broker: &Broker, group: &str) -> Vec<ConfigEntry> {
+    let own = broker
+        .metadata
+        .dynamic_configs(&DynamicResource::Group(group.to_string()));
+    group_config_values(&broker.config.static_props, &own)
+        .into_iter()
+        .map(|(name, value, set)| {
+            let s = if set {
+                source::GROUP_CONFIG
+            } else {
+                source::DEFAULT_CONFIG
+            };
+            ConfigEntry {
+                name: name.to_string(),
+                synonyms: vec![(name.to_string(), value.clone(), s)],
+                value,
+                source: s,
+                read_only: false,
+            }
+        })
+        .collect()
 }
 
 /// Kafka's `ConfigType` for DescribeConfigs v3+ (0 = unknown).
 fn config_type(name: &str) -> i8 {
+    if is_group_key(name) {
+        return 3;
+    }
     match name {
         "cleanup.policy"
         | "log.cleanup.policy"
@@ -258,8 +361,14 @@ fn describe(
             })?;
             Ok(topic_config_entries(broker, &topic.configs))
         }
+        RESOURCE_BROKER if name.is_empty() => Ok(broker_default_entries(broker)),
+        RESOURCE_GROUP if name.is_empty() => Err((
+            E::InvalidRequest.code(),
+            "Group name must not be empty.".to_string(),
+        )),
+        RESOURCE_GROUP => Ok(group_entries(broker, name)),
         RESOURCE_BROKER => {
-            if !name.is_empty() && name != broker.config.node_id.to_string() {
+            if name != broker.config.node_id.to_string() {
                 return Err((
                     E::InvalidRequest.code(),
                     format!(
@@ -301,9 +410,16 @@ pub fn handle(
                             .is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name))
                     })
                     .map(|e| {
+                        // Password configs never leave the broker (Kafka: null value).
+                        let sensitive =
+                            r.resource_type == RESOURCE_BROKER && is_sensitive_broker_key(&e.name);
                         let mut c = DescribeConfigsResourceResult::default();
-                        c.name = StrBytes::from_static_str(e.name);
-                        c.value = Some(StrBytes::from_string(e.value));
+                        if version >= 3 {
+                            c.config_type = config_type(&e.name);
+                        }
+                        c.name = StrBytes::from_string(e.name);
+                        c.value = (!sensitive).then(|| StrBytes::from_string(e.value));
+                        c.is_sensitive = sensitive;
                         c.read_only = e.read_only;
                         c.config_source = e.source;
                         if req.include_synonyms {
@@ -313,14 +429,11 @@ pub fn handle(
                                 .map(|(n, v, s)| {
                                     let mut syn = DescribeConfigsSynonym::default();
                                     syn.name = StrBytes::from_string(n);
-                                    syn.value = Some(StrBytes::from_string(v));
+                                    syn.value = (!sensitive).then(|| StrBytes::from_string(v));
                                     syn.source = s;
                                     syn
                                 })
                                 .collect();
-                        }
-                        if version >= 3 {
-                            c.config_type = config_type(e.name);
                         }
                         c
                     })
@@ -333,84 +446,4 @@ pub fn handle(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::handlers::test_support::{broker, encodes};
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-    use kafka_protocol::messages::{ApiKey, ResponseKind};
-
-    pub(crate) fn req(resource_type: i8, name: &str) -> DescribeConfigsRequest {
-        let mut res = DescribeConfigsResource::default();
-        res.resource_type = resource_type;
-        res.resource_name = StrBytes::from_string(name.into());
-        res.configuration_keys = None;
-        let mut r = DescribeConfigsRequest::default();
-        r.resources = vec![res];
-        r.include_synonyms = true;
-        r
-    }
-
-    pub(crate) fn value_of(resp: &DescribeConfigsResponse, key: &str) -> Option<(String, i8)> {
-        resp.results[0]
-            .configs
-            .iter()
-            .find(|c| c.name.as_str() == key)
-            .map(|c| {
-                (
-                    c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                    c.config_source,
-                )
-            })
-    }
-
-    #[tokio::test]
-    async fn topic_sources_follow_kafka() {
-        let tb = broker(&[("log.retention.ms", "5000")]);
-        let b = &tb.broker;
-        b.create_topic(
-            "t",
-            [(0, vec![1])].into(),
-            [("cleanup.policy".to_string(), "compact".to_string())].into(),
-            false,
-        )
-        .unwrap();
-        let resp = handle(b, req(RESOURCE_TOPIC, "t"), 4);
-        assert_eq!(resp.results[0].error_code, 0);
-        assert_eq!(
-            value_of(&resp, "cleanup.policy"),
-            Some(("compact".into(), source::DYNAMIC_TOPIC_CONFIG))
-        );
-        assert_eq!(
-            value_of(&resp, "retention.ms"),
-            Some(("5000".into(), source::STATIC_BROKER_CONFIG))
-        );
-        assert_eq!(
-            value_of(&resp, "segment.bytes").map(|v| v.1),
-            Some(source::DEFAULT_CONFIG)
-        );
-        encodes(
-            ApiKey::DescribeConfigs,
-            4,
-            ResponseKind::DescribeConfigs(resp),
-        );
-        encodes(
-            ApiKey::DescribeConfigs,
-            1,
-            ResponseKind::DescribeConfigs(handle(b, req(RESOURCE_TOPIC, "t"), 1)),
-        );
-        assert_eq!(
-            handle(b, req(RESOURCE_TOPIC, "nope"), 4).results[0].error_code,
-            E::UnknownTopicOrPartition.code()
-        );
-        let resp = handle(b, req(RESOURCE_BROKER, "1"), 4);
-        assert_eq!(
-            value_of(&resp, "log.retention.ms"),
-            Some(("5000".into(), source::STATIC_BROKER_CONFIG))
-        );
-        assert_eq!(value_of(&resp, "node.id").map(|v| v.0), Some("1".into()));
-        assert_eq!(
-            handle(b, req(RESOURCE_BROKER, "7"), 4).results[0].error_code,
-            E::InvalidRequest.code()
-        );
-    }
-}
+pub(crate) mod tests;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{MetadataError, MetadataStore, TopicMetadata};
+use super::{DynamicResource, MetadataError, MetadataStore, TopicMetadata};
 
 const FILE_NAME: &str = "tidewater-metadata.json";
 
@@ -18,7 +18,15 @@ const FILE_NAME: &str = "tidewater-metadata.json";
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     topics: BTreeMap<String, TopicMetadata>,
+    /// The cluster-wide dynamic broker defaults (resource name "").
     broker_configs: BTreeMap<String, String>,
+    /// This node's own dynamic broker configs (resource name = node id); a single
+    /// node is the whole cluster, so no other broker's are kept.
+    #[serde(default)]
+    node_broker_configs: BTreeMap<String, String>,
+    /// Dynamic group configs by group id.
+    #[serde(default)]
+    group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The first producer id not yet handed out.
     next_producer_id: i64,
 }
@@ -171,12 +179,41 @@ impl MetadataStore for FileMetadataStore {
     }
 
     fn broker_configs(&self) -> BTreeMap<String, String> {
-        self.lock().broker_configs.clone()
+        let s = self.lock();
+        let mut out = s.broker_configs.clone();
+        out.extend(
+            s.node_broker_configs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        out
     }
 
-    fn set_broker_configs(&self, configs: BTreeMap<String, String>) -> Result<(), MetadataError> {
+    fn dynamic_configs(&self, resource: &DynamicResource) -> BTreeMap<String, String> {
+        let s = self.lock();
+        match resource {
+            DynamicResource::BrokerDefault => s.broker_configs.clone(),
+            DynamicResource::Broker(_) => s.node_broker_configs.clone(),
+            DynamicResource::Group(g) => s.group_configs.get(g).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn set_dynamic_configs(
+        &self,
+        resource: &DynamicResource,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
         self.update(|s| {
-            s.broker_configs = configs;
+            match resource {
+                DynamicResource::BrokerDefault => s.broker_configs = configs,
+                DynamicResource::Broker(_) => s.node_broker_configs = configs,
+                DynamicResource::Group(g) if configs.is_empty() => {
+                    s.group_configs.remove(g);
+                }
+                DynamicResource::Group(g) => {
+                    s.group_configs.insert(g.clone(), configs);
+                }
+            }
             Ok(())
         })
     }
@@ -218,7 +255,27 @@ mod tests {
             .set_topic_configs("a", [("retention.ms".to_string(), "5".to_string())].into())
             .unwrap();
         store
-            .set_broker_configs([("log.retention.ms".to_string(), "9".to_string())].into())
+            .set_dynamic_configs(
+                &DynamicResource::BrokerDefault,
+                [("log.retention.ms".to_string(), "9".to_string())].into(),
+            )
+            .unwrap();
+        store
+            .set_dynamic_configs(
+                &DynamicResource::Broker(1),
+                [("log.retention.ms".to_string(), "8".to_string())].into(),
+            )
+            .unwrap();
+        let group = DynamicResource::Group("g".into());
+        store
+            .set_dynamic_configs(
+                &group,
+                [(
+                    "consumer.session.timeout.ms".to_string(),
+                    "50000".to_string(),
+                )]
+                .into(),
+            )
             .unwrap();
         let first = store.allocate_producer_ids(1000).unwrap();
         drop(store);
@@ -228,7 +285,13 @@ mod tests {
         assert_eq!(a.partitions.len(), 3);
         assert_eq!(a.configs["retention.ms"], "5");
         assert_eq!(store.topic_by_id(t.id).unwrap().name, "a");
-        assert_eq!(store.broker_configs()["log.retention.ms"], "9");
+        // This broker's own value wins over the cluster-wide default.
+        assert_eq!(store.broker_configs()["log.retention.ms"], "8");
+        assert_eq!(
+            store.dynamic_configs(&DynamicResource::BrokerDefault)["log.retention.ms"],
+            "9"
+        );
+        assert_eq!(store.dynamic_configs(&group).len(), 1);
         assert_eq!(store.allocate_producer_ids(1000).unwrap(), first + 1000);
         store.delete_topic("a").unwrap();
         assert!(matches!(

@@ -27,6 +27,18 @@ pub struct TopicMetadata {
     pub configs: BTreeMap<String, String>,
 }
 
+/// A resource whose dynamic configs are stored as given, without inheritance
+/// (topics keep theirs in [`TopicMetadata::configs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DynamicResource {
+    /// The cluster-wide broker defaults (Kafka's empty broker resource name).
+    BrokerDefault,
+    /// One broker's own configs (resource name = its node id).
+    Broker(i32),
+    /// A consumer group's configs (Kafka 4's GROUP resource, type 32).
+    Group(String),
+}
+
 /// Why a metadata change was refused or could not be persisted.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
@@ -90,9 +102,17 @@ pub trait MetadataStore: Send + Sync + 'static {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> Result<(), MetadataError>;
+    /// This broker's effective dynamic configs: the cluster-wide defaults overlaid
+    /// with its own, as Kafka resolves them.
     fn broker_configs(&self) -> BTreeMap<String, String>;
-    /// Replaces the dynamic (cluster-wide default) broker configs.
-    fn set_broker_configs(&self, configs: BTreeMap<String, String>) -> Result<(), MetadataError>;
+    /// The dynamic configs stored on one resource.
+    fn dynamic_configs(&self, resource: &DynamicResource) -> BTreeMap<String, String>;
+    /// Replaces the dynamic configs of one resource.
+    fn set_dynamic_configs(
+        &self,
+        resource: &DynamicResource,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError>;
     /// Reserves `size` producer ids and returns the first; never hands out an id twice,
     /// across restarts too.
     fn allocate_producer_ids(&self, size: i64) -> Result<i64, MetadataError>;

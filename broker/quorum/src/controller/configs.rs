@@ -74,10 +74,12 @@ pub(crate) fn validate(
     let known = match rtype {
         ConfigResourceType::Topic => TOPIC_CONFIGS,
         ConfigResourceType::Broker => BROKER_CONFIGS,
+        // The broker validates group configs against its group coordinator settings.
+        ConfigResourceType::Group => &[],
     };
     let kind = match (known.iter().find(|(k, _)| *k == key), rtype) {
         (Some((_, kind)), _) => *kind,
-        (None, ConfigResourceType::Broker) => Kind::Text,
+        (None, ConfigResourceType::Broker | ConfigResourceType::Group) => Kind::Text,
         (None, ConfigResourceType::Topic) => {
             return Err(ControllerError::InvalidConfig(format!(
                 "Unknown topic config name: {key}"
@@ -93,7 +95,10 @@ pub(crate) fn validate(
             .parse::<f64>()
             .is_ok_and(|v| (0.0..=1.0).contains(&v)),
         Kind::OneOf(words) => words.contains(&value.trim()),
-        Kind::ListOf(words) => value.split(',').all(|w| words.contains(&w.trim())),
+        // An empty list is valid (Kafka 4: `cleanup.policy=""` is neither policy).
+        Kind::ListOf(words) => {
+            value.trim().is_empty() || value.split(',').all(|w| words.contains(&w.trim()))
+        }
         Kind::Text => true,
     };
     if ok {

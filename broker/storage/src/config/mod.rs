@@ -13,6 +13,9 @@ pub enum CleanupPolicy {
     Compact,
     /// `compact,delete`.
     Both,
+    /// An empty list (Kafka 4 accepts it): neither delete nor compact, so every
+    /// segment is kept until the policy changes.
+    Neither,
 }
 
 impl CleanupPolicy {
@@ -27,9 +30,13 @@ impl CleanupPolicy {
             CleanupPolicy::Delete => "delete",
             CleanupPolicy::Compact => "compact",
             CleanupPolicy::Both => "compact,delete",
+            CleanupPolicy::Neither => "",
         }
     }
     fn parse(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Ok(CleanupPolicy::Neither);
+        }
         let (mut delete, mut compact) = (false, false);
         for part in s.split(',').map(str::trim) {
             match part.to_ascii_lowercase().as_str() {
@@ -42,7 +49,7 @@ impl CleanupPolicy {
             (true, true) => Ok(CleanupPolicy::Both),
             (true, false) => Ok(CleanupPolicy::Compact),
             (false, true) => Ok(CleanupPolicy::Delete),
-            (false, false) => Err("empty cleanup policy".into()),
+            (false, false) => Ok(CleanupPolicy::Neither),
         }
     }
 }
@@ -349,6 +356,12 @@ mod tests {
             base.with_topic_overrides(&props(&[("cleanup.policy", "bogus")]))
                 .is_err()
         );
+        let neither = base
+            .with_topic_overrides(&props(&[("cleanup.policy", "")]))
+            .unwrap()
+            .cleanup_policy;
+        assert_eq!(neither, CleanupPolicy::Neither);
+        assert!(!neither.deletes() && !neither.compacts());
         assert!(
             base.with_topic_overrides(&props(&[("segment.bytes", "4294967296")]))
                 .is_err()

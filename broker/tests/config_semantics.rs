@@ -1,0 +1,50 @@
+//! Issue 19 items 5, 6 and 7: config semantics as real admin clients see them —
+//! APPEND/SUBTRACT from the effective value and the empty `cleanup.policy`
+//! (item 7), sources and synonyms of inherited values (item 7), Kafka's dynamic
+//! broker key set per broker and cluster-wide (item 5), and the GROUP config
+//! resource (item 6). The scenarios live in `clients/config_semantics.py`
+//! (confluent-kafka; kafka-python for GROUP, whose wire type 32 it speaks).
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::require_python_modules;
+use common::{Broker, BrokerOpts, python_client};
+
+fn scenario(b: &Broker, name: &str) {
+    require_python_modules(&["confluent_kafka", "kafka"]);
+    let args = vec!["--bootstrap".to_string(), b.bootstrap(), name.to_string()];
+    let out = python_client("config_semantics.py", &args, Duration::from_secs(120)).ok();
+    assert!(out.stdout.contains("\"ok\": true"), "{out}");
+}
+
+#[test]
+fn append_and_subtract_start_from_the_effective_cleanup_policy() {
+    let b = Broker::start(BrokerOpts::default());
+    scenario(&b, "cleanup-policy");
+}
+
+#[test]
+fn inherited_min_insync_replicas_is_a_static_broker_config() {
+    let b = Broker::start(BrokerOpts {
+        config: vec![("min.insync.replicas".into(), "1".into())],
+        ..Default::default()
+    });
+    scenario(&b, "sources");
+}
+
+#[test]
+fn dynamic_broker_configs_follow_kafkas_key_set_and_levels() {
+    let mut b = Broker::start(BrokerOpts::default());
+    scenario(&b, "dynamic-broker");
+    // Stored, so a restart keeps both levels.
+    b.restart();
+    scenario(&b, "dynamic-broker-persisted");
+}
+
+#[test]
+fn group_configs_are_set_described_and_bounded() {
+    let b = Broker::start(BrokerOpts::default());
+    scenario(&b, "group-configs");
+}
