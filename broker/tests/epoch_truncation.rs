@@ -12,11 +12,30 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{Cluster, kraft_client};
+use common::process::spawn;
 
 const TOPIC: &str = "roll";
 const PARTITIONS: usize = 6;
 /// Kafka rejoins a caught-up follower on its next fetch; well under the 30 s lag time.
 const REJOIN: Duration = Duration::from_secs(20);
+
+/// AdminClient.elect_leaders(PREFERRED) for every partition of the topic (partitions
+/// already led by their preferred replica answer ELECTION_NOT_NEEDED, which is fine).
+fn elect_preferred_leaders(bootstrap: &str) {
+    let code = format!(
+        r#"
+from confluent_kafka import TopicPartition, ElectionType
+from confluent_kafka.admin import AdminClient
+a = AdminClient({{"bootstrap.servers": "{bootstrap}"}})
+parts = [TopicPartition("{TOPIC}", p) for p in range({PARTITIONS})]
+res = a.elect_leaders(ElectionType.PREFERRED, parts).result(60)
+moved = [tp.partition for tp, err in res.items() if err is None]
+print("moved", moved)
+"#
+    );
+    let out = spawn("python3", &["-c".into(), code], None).wait(Duration::from_secs(90));
+    assert!(out.status.success(), "elect_leaders: {out}");
+}
 
 #[test]
 fn rolling_restarts_of_an_idle_cluster_leave_every_partition_in_full_isr() {
@@ -46,6 +65,12 @@ fn rolling_restarts_of_an_idle_cluster_leave_every_partition_in_full_isr() {
             cluster.node(id).restart();
             let meta = cluster.wait_isr_full(TOPIC, PARTITIONS, 3, REJOIN);
             leaders_seen.extend(meta.values().map(|p| (p.partition, p.leader)));
+            // Leadership moves back to the restarted node while the interim leaders
+            // (which assigned an epoch at their log end and wrote nothing) stay up and
+            // become its followers: the issue's "later leadership change".
+            elect_preferred_leaders(&cluster.bootstrap());
+            let meta = cluster.wait_isr_full(TOPIC, PARTITIONS, 3, REJOIN);
+            leaders_seen.extend(meta.values().map(|p| (p.partition, p.leader)));
         }
     }
     assert!(
@@ -62,6 +87,18 @@ fn rolling_restarts_of_an_idle_cluster_leave_every_partition_in_full_isr() {
         Duration::from_secs(60),
     );
     cluster.wait_isr_full(TOPIC, PARTITIONS, 3, REJOIN);
+    // The issue's state (a replica with an epoch entry at its log end that the leader
+    // never had) arises on such a roll; the fix drops the entry when truncating there.
+    let dropped: usize = cluster
+        .nodes
+        .iter()
+        .map(|n| n.log_lines("dropped leader epochs at the log end").len())
+        .sum();
+    eprintln!("epoch entries dropped at the log end during the roll: {dropped}");
+    assert!(
+        dropped > 0,
+        "the roll never produced the stale epoch entry this test is about"
+    );
     for node in &cluster.nodes {
         let stuck = node.log_lines("made no progress").len();
         let truncations = node.log_lines("divergent tail").len();

@@ -20,6 +20,7 @@ fn create_partitions(b: &Broker, total: usize) {
     let topics = total.div_ceil(PER_TOPIC);
     let code = format!(
         r#"
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 a = AdminClient({{"bootstrap.servers": "{bootstrap}"}})
 left = {total}
@@ -28,7 +29,17 @@ for i in range({topics}):
     left -= n
     for t, f in a.create_topics([NewTopic(f"scale-{{i}}", n, 1)], operation_timeout=120).items():
         f.result(300)
-print("created", {total})
+# One record per partition: every log has data to flush and producer state to snapshot.
+p = Producer({{"bootstrap.servers": "{bootstrap}", "linger.ms": 20, "queue.buffering.max.messages": 200000}})
+left = {total}
+for i in range({topics}):
+    n = min({per}, left)
+    left -= n
+    for part in range(n):
+        p.produce(f"scale-{{i}}", value=b"x", partition=part)
+        p.poll(0)
+assert p.flush(300) == 0
+print("created and produced", {total})
 "#,
         bootstrap = b.bootstrap(),
         per = PER_TOPIC,
