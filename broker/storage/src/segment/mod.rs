@@ -457,7 +457,8 @@ impl Segment {
         let mut idx = sync::write(&self.index);
         let pending = idx.has_unpersisted();
         let unsynced = self.index_unsynced.load(Ordering::Acquire);
-        if !pending && !(fsync && unsynced) {
+        let must_sync = fsync && unsynced;
+        if !(pending || must_sync) {
             return Ok(());
         }
         let path = |ext: &str| {
