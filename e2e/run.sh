@@ -358,8 +358,9 @@ zones = dict(l.split() for l in sys.argv[1].splitlines())
 parts = re.findall(r"partition \d+, leader \d+, replicas: ([\d,]+)", sys.stdin.read())
 assert parts, "no partitions in the metadata"
 for reps in parts:
-    racks = {zones[r] for r in reps.split(",")}
-    assert len(reps.split(",")) == 3 and len(racks) == 3, (reps, racks)
+    ids = reps.strip(",").split(",")
+    racks = {zones[r] for r in ids}
+    assert len(ids) == 3 and len(racks) == 3, (reps, racks)
 print(f"{len(parts)} partitions, each on 3 racks")
 ' "$zones" <<<"$meta" || fail "a partition of $topic is not on three racks"
 }
