@@ -9,14 +9,23 @@ mod common;
 
 use std::time::Duration;
 
+use common::cluster::Cluster;
 use common::process::require_python_modules;
 use common::{Broker, BrokerOpts, python_client};
 
 fn scenario(b: &Broker, name: &str) {
+    run(&b.bootstrap(), name);
+}
+
+fn run(bootstrap: &str, name: &str) {
     require_python_modules(&["confluent_kafka", "kafka"]);
-    let args = vec!["--bootstrap".to_string(), b.bootstrap(), name.to_string()];
+    let args = vec![
+        "--bootstrap".to_string(),
+        bootstrap.to_string(),
+        name.to_string(),
+    ];
     let out = python_client("config_semantics.py", &args, Duration::from_secs(120)).ok();
-    assert!(out.stdout.contains("\"ok\": true"), "{out}");
+    assert!(out.stdout.contains("\"ok\": true"), "{name}: {out}");
 }
 
 #[test]
@@ -47,4 +56,25 @@ fn dynamic_broker_configs_follow_kafkas_key_set_and_levels() {
 fn group_configs_are_set_described_and_bounded() {
     let b = Broker::start(BrokerOpts::default());
     scenario(&b, "group-configs");
+}
+
+/// The same semantics when changes go through the KRaft controller (a single
+/// combined node, so "this broker's" per-broker configs are the only ones a
+/// topic can inherit whichever broker answers).
+#[test]
+fn kraft_config_changes_keep_the_same_semantics() {
+    let mut cluster = Cluster::combined(1, &[("min.insync.replicas", "1")]);
+    let bootstrap = cluster.bootstrap();
+    for name in [
+        "cleanup-policy",
+        "sources",
+        "dynamic-broker",
+        "group-configs",
+    ] {
+        run(&bootstrap, name);
+    }
+    let status = cluster.node(1).sigterm();
+    assert!(status.success(), "SIGTERM exit {status}");
+    cluster.node(1).restart();
+    run(&cluster.live_bootstrap(), "dynamic-broker-persisted");
 }
