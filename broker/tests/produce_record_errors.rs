@@ -1,7 +1,8 @@
 //! Issue 19 item 3: a Produce batch with invalid records (keyless records to a
 //! compacted topic) is refused with INVALID_RECORD, `record_errors` naming each
 //! bad record's index with LogValidator's message, and `error_message` (KIP-467),
-//! as kafka-python's producer reads them. The scenario lives in
+//! as kafka-python's producer reads them; likewise a CreateTime past
+//! `message.timestamp.after.max.ms` (INVALID_TIMESTAMP). The scenario lives in
 //! `clients/produce_record_errors.py`.
 
 mod common;
@@ -12,7 +13,7 @@ use common::process::require_python_modules;
 use common::{Broker, BrokerOpts, python_client};
 
 #[test]
-fn keyless_records_to_a_compacted_topic_get_per_record_errors() {
+fn invalid_records_get_per_record_errors() {
     require_python_modules(&["kafka"]);
     let b = Broker::start(BrokerOpts::default());
     let args = vec!["--bootstrap".to_string(), b.bootstrap()];

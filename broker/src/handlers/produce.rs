@@ -9,11 +9,11 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::time::Duration;
 
-use tidewater_storage::LogAppendInfo;
+use tidewater_storage::{LogAppendInfo, TimestampType};
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use super::record_errors::keyless_records;
+use super::record_errors::{keyless_records, out_of_range_timestamps};
 use super::{RequestContext, msg};
 use crate::replica::{AckResult, Partition};
 use crate::state::topic_names::is_internal;
@@ -180,8 +180,9 @@ pub async fn handle(
     resp
 }
 
-/// An INVALID_RECORD refusal gets Kafka's per-record errors (KIP-467) when they
-/// can be named: keyless records sent to a compacted topic.
+/// An INVALID_RECORD or INVALID_TIMESTAMP refusal gets Kafka's per-record errors
+/// (KIP-467) when they can be named: keyless records sent to a compacted topic,
+/// CreateTimes outside the topic's `message.timestamp.{before,after}.max.ms`.
 fn explain_invalid_records(
     broker: &Broker,
     topic: &str,
@@ -190,20 +191,31 @@ fn explain_invalid_records(
     answer: &mut PartitionProduceResponse,
     version: i16,
 ) {
-    if answer.error_code != E::InvalidRecord.code() {
+    let code = answer.error_code;
+    if code != E::InvalidRecord.code() && code != E::InvalidTimestamp.code() {
         return;
     }
     let Some(t) = broker.metadata.topic(topic) else {
         return;
     };
-    if !broker
-        .topic_log_config(&t.configs)
-        .cleanup_policy
-        .compacts()
-    {
-        return;
-    }
-    if let Some(errors) = keyless_records(records, topic, partition) {
+    let config = broker.topic_log_config(&t.configs);
+    let errors = if code == E::InvalidRecord.code() {
+        config
+            .cleanup_policy
+            .compacts()
+            .then(|| keyless_records(records, topic, partition))
+            .flatten()
+    } else if config.message_timestamp_type == TimestampType::CreateTime {
+        out_of_range_timestamps(
+            records,
+            now_ms(),
+            config.message_timestamp_before_max_ms,
+            config.message_timestamp_after_max_ms,
+        )
+    } else {
+        None
+    };
+    if let Some(errors) = errors {
         errors.fill(answer, version);
     }
 }

@@ -13,7 +13,7 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 use tidewater_storage::batch::BatchHeader;
 
 /// Kafka's reasons for refusing one record, with the batch index they apply to.
@@ -21,11 +21,17 @@ use tidewater_storage::batch::BatchHeader;
 pub struct RecordErrors {
     /// (index of the record in its batch, LogValidator's message).
     pub errors: Vec<(i32, String)>,
+    /// Whether the records were refused for their timestamps (INVALID_TIMESTAMP),
+    /// which Kafka sums up differently.
+    pub timestamps: bool,
 }
 
 impl RecordErrors {
     /// Kafka's `error_message` for a batch refused with record errors.
     pub fn summary(&self) -> String {
+        if self.timestamps {
+            return "One or more records have been rejected due to invalid timestamp".into();
+        }
         let shown: Vec<String> = self
             .errors
             .iter()
@@ -58,13 +64,13 @@ impl RecordErrors {
     }
 }
 
-/// The keyless records of the first batch in `records` that has any, as Kafka
-/// reports them for a compacted topic; `None` when every record has a key or the
-/// bytes do not decode (the log layer's own error then stands).
-pub fn keyless_records(records: &[u8], topic: &str, partition: i32) -> Option<RecordErrors> {
-    let message = format!(
-        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
-    );
+/// The records of the first batch in `records` for which `bad` gives a reason,
+/// by index; `None` when no record has one or the bytes do not decode (the log
+/// layer's own error then stands).
+fn first_bad_batch(
+    records: &[u8],
+    bad: impl Fn(&Record) -> Option<String>,
+) -> Option<Vec<(i32, String)>> {
     let mut pos = 0usize;
     while pos < records.len() {
         let rest = records.get(pos..)?;
@@ -75,15 +81,54 @@ pub fn keyless_records(records: &[u8], topic: &str, partition: i32) -> Option<Re
             .records
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.key.is_none())
-            .filter_map(|(i, _)| Some((i32::try_from(i).ok()?, message.clone())))
+            .filter_map(|(i, r)| Some((i32::try_from(i).ok()?, bad(r)?)))
             .collect();
         if !errors.is_empty() {
-            return Some(RecordErrors { errors });
+            return Some(errors);
         }
         pos += size;
     }
     None
+}
+
+/// The keyless records, as Kafka reports them for a compacted topic.
+pub fn keyless_records(records: &[u8], topic: &str, partition: i32) -> Option<RecordErrors> {
+    let message = format!(
+        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+    );
+    let errors = first_bad_batch(records, |r| r.key.is_none().then(|| message.clone()))?;
+    Some(RecordErrors {
+        errors,
+        timestamps: false,
+    })
+}
+
+/// The records whose CreateTime lies outside `[now - before_max, now + after_max]`,
+/// with LogValidator's message.
+pub fn out_of_range_timestamps(
+    records: &[u8],
+    now_ms: i64,
+    before_max_ms: i64,
+    after_max_ms: i64,
+) -> Option<RecordErrors> {
+    let (low, high) = (
+        now_ms.saturating_sub(before_max_ms),
+        now_ms.saturating_add(after_max_ms),
+    );
+    let errors = first_bad_batch(records, |r| {
+        let ts = r.timestamp;
+        // -1 is NO_TIMESTAMP: the broker's clock applies, nothing to refuse.
+        (ts >= 0 && !(low..=high).contains(&ts)).then(|| {
+            format!(
+                "Timestamp {ts} of message with offset {} is out of range. The timestamp should be within [{low}, {high}]",
+                r.offset
+            )
+        })
+    })?;
+    Some(RecordErrors {
+        errors,
+        timestamps: true,
+    })
 }
 
 #[cfg(test)]
@@ -97,10 +142,19 @@ mod tests {
 
     /// One batch whose records have the given keys (`None` = no key).
     fn batch(keys: &[Option<&'static [u8]>], compression: Compression) -> Bytes {
+        batch_at(keys, &vec![0; keys.len()], compression)
+    }
+
+    fn batch_at(
+        keys: &[Option<&'static [u8]>],
+        timestamps: &[i64],
+        compression: Compression,
+    ) -> Bytes {
         let records: Vec<Record> = keys
             .iter()
+            .zip(timestamps)
             .enumerate()
-            .map(|(i, key)| Record {
+            .map(|(i, (key, &timestamp))| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -110,7 +164,7 @@ mod tests {
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 sequence: -1 + i as i32,
-                timestamp: 0,
+                timestamp,
                 key: key.map(Bytes::from_static),
                 value: Some(Bytes::from_static(b"v")),
                 headers: Default::default(),
@@ -152,5 +206,31 @@ mod tests {
             None,
             "truncated bytes"
         );
+    }
+
+    #[test]
+    fn names_each_out_of_range_timestamp() {
+        let now = 1_000_000;
+        let b = batch_at(
+            &[Some(b"a"), Some(b"b"), Some(b"c")],
+            &[now, now + 5_000, -1],
+            Compression::None,
+        );
+        let e = out_of_range_timestamps(&b, now, 10_000, 1_000).unwrap();
+        assert_eq!(
+            e.errors,
+            vec![(
+                1,
+                format!(
+                    "Timestamp {} of message with offset 1 is out of range. The timestamp should be within [990000, 1001000]",
+                    now + 5_000
+                )
+            )]
+        );
+        assert_eq!(
+            e.summary(),
+            "One or more records have been rejected due to invalid timestamp"
+        );
+        assert_eq!(out_of_range_timestamps(&b, now, 10_000, 10_000), None);
     }
 }

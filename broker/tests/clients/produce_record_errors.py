@@ -7,10 +7,13 @@ rejects the batch with INVALID_RECORD, names the keyless record in
 good ones as "part of a batch which had one or more invalid records". Without
 record_errors every record gets the same bare error.
 
+The same for a CreateTime out of message.timestamp.after.max.ms (INVALID_TIMESTAMP).
+
 Exits 0 only when every check holds; prints what differed to stderr otherwise.
 """
 import argparse
 import json
+import time
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -55,7 +58,25 @@ def main():
     for i in (0, 2):
         check("part of a batch which had one more more invalid records" in str(errs[i]),
               f"record {i} (valid) should fail only as part of the batch: {text[i]}")
-    print(json.dumps({"ok": True, "errors": text}))
+
+    # CreateTime two hours ahead, past message.timestamp.after.max.ms (1 h): only
+    # that record is named, with LogValidator's range message.
+    ts = "ts-range"
+    p = KafkaProducer(bootstrap_servers=a.bootstrap, linger_ms=1000, retries=0)
+    now_ms = int(time.time() * 1000)
+    futures = [
+        p.send(ts, key=b"a", value=b"now", partition=0, timestamp_ms=now_ms),
+        p.send(ts, key=b"b", value=b"future", partition=0, timestamp_ms=now_ms + 7_200_000),
+    ]
+    p.flush(timeout=30)
+    terrs = [outcome(f) for f in futures]
+    p.close()
+    ttext = [repr(e) for e in terrs]
+    check(f"Timestamp {now_ms + 7_200_000} of message with offset 1 is out of range"
+          in str(terrs[1]), f"future record: {ttext[1]}")
+    check("part of a batch which had one more more invalid records" in str(terrs[0]),
+          f"the in-range record should fail only as part of the batch: {ttext[0]}")
+    print(json.dumps({"ok": True, "errors": text + ttext}))
 
 
 if __name__ == "__main__":
