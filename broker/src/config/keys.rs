@@ -329,6 +329,72 @@ pub fn refuse_dynamic_broker_keys<'a>(
     Ok(())
 }
 
+/// Kafka's `ConfigDef` type of the non-log dynamic broker keys that take numbers
+/// or booleans (log keys are parsed by the log config itself).
+fn dynamic_value_type(key: &str) -> Option<&'static str> {
+    let base = listener_base(key).unwrap_or(key);
+    Some(match base {
+        "sasl.kerberos.min.time.before.relogin"
+        | "log.cleaner.dedupe.buffer.size"
+        | "log.cleaner.backoff.ms"
+        | "leader.replication.throttled.rate"
+        | "follower.replication.throttled.rate"
+        | "replica.alter.log.dirs.io.max.bytes.per.second"
+        | "remote.log.index.file.cache.total.size.bytes"
+        | "remote.fetch.max.wait.ms"
+        | "remote.log.manager.copy.max.bytes.per.second"
+        | "remote.log.manager.fetch.max.bytes.per.second"
+        | "remote.list.offsets.request.timeout.ms" => "LONG",
+        "log.cleaner.threads"
+        | "log.cleaner.io.buffer.size"
+        | "num.io.threads"
+        | "num.replica.fetchers"
+        | "num.recovery.threads.per.data.dir"
+        | "background.threads"
+        | "max.connections.per.ip"
+        | "max.connections"
+        | "max.connection.creation.rate"
+        | "num.network.threads"
+        | "producer.id.expiration.ms" => "INT",
+        "sasl.login.refresh.min.period.seconds" | "sasl.login.refresh.buffer.seconds" => "SHORT",
+        "sasl.kerberos.ticket.renew.window.factor"
+        | "sasl.kerberos.ticket.renew.jitter"
+        | "sasl.login.refresh.window.factor"
+        | "sasl.login.refresh.window.jitter"
+        | "log.cleaner.io.buffer.load.factor"
+        | "log.cleaner.io.max.bytes.per.second" => "DOUBLE",
+        "transaction.partition.verification.enable" => "BOOLEAN",
+        _ => return None,
+    })
+}
+
+/// Kafka's `validateConfigTypes` for one dynamic broker value, with its message
+/// (answered INVALID_REQUEST, as Kafka does).
+pub fn check_dynamic_broker_value(key: &str, value: &str) -> Result<(), String> {
+    let Some(kind) = dynamic_value_type(key) else {
+        return Ok(());
+    };
+    let v = value.trim();
+    let ok = match kind {
+        "LONG" => v.parse::<i64>().is_ok(),
+        "INT" => v.parse::<i32>().is_ok(),
+        "SHORT" => v.parse::<i16>().is_ok(),
+        "DOUBLE" => v.parse::<f64>().is_ok(),
+        _ => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
+    };
+    if ok {
+        Ok(())
+    } else if kind == "BOOLEAN" {
+        Err(format!(
+            "Invalid value {value} for configuration {key}: Expected value to be either true or false"
+        ))
+    } else {
+        Err(format!(
+            "Invalid value {value} for configuration {key}: Not a number of type {kind}"
+        ))
+    }
+}
+
 /// Keys that IncrementalAlterConfigs / AlterConfigs may set as dynamic broker
 /// configs somewhere (per broker or cluster-wide).
 pub fn is_dynamic_broker_key(key: &str) -> bool {

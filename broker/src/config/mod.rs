@@ -15,9 +15,9 @@ mod properties;
 pub use broker::{BrokerConfig, ReplicaSettings};
 pub use group::{group_config_values, is_group_key, validate_group_configs};
 pub use keys::{
-    DynamicScope, broker_key_for_topic_key, broker_synonyms_for_topic_key, dynamic_broker_scope,
-    is_dynamic_broker_key, is_known_broker_key, is_sensitive_broker_key,
-    refuse_dynamic_broker_keys,
+    DynamicScope, broker_key_for_topic_key, broker_synonyms_for_topic_key,
+    check_dynamic_broker_value, dynamic_broker_scope, is_dynamic_broker_key, is_known_broker_key,
+    is_sensitive_broker_key, refuse_dynamic_broker_keys,
 };
 pub use kraft::{KraftConfig, Roles, Voter, parse_voters};
 pub use listeners::{Listener, parse_listeners};

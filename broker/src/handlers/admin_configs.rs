@@ -18,7 +18,9 @@ use tracing::info;
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::msg;
 use crate::cluster::store::image_resource;
-use crate::config::{refuse_dynamic_broker_keys, validate_group_configs};
+use crate::config::{
+    check_dynamic_broker_value, refuse_dynamic_broker_keys, validate_group_configs,
+};
 use crate::metadata::DynamicResource;
 use crate::state::Broker;
 
@@ -203,6 +205,9 @@ async fn replace(
             // INVALID_REQUEST (ConfigAdminManager, KAFKA-13609).
             refuse_dynamic_broker_keys(configs.keys().map(String::as_str), per_broker)
                 .map_err(|m| (E::InvalidRequest.code(), m))?;
+            for (k, v) in &configs {
+                check_dynamic_broker_value(k, v).map_err(|m| (E::InvalidRequest.code(), m))?;
+            }
             let mut effective = if per_broker {
                 broker
                     .metadata

@@ -149,6 +149,8 @@ def cmd_dynamic_broker(a):
     got = cluster_default(a.bootstrap, {key: (AlterConfigOp.SET, "120000")})
     check("InvalidRequestError: Cannot update these configs at default cluster level, "
           "broker id must be specified" in got, f"{key} as a cluster-wide default: {got}")
+    expect_error(incremental(admin, BROKER, me, (key, AlterConfigOpType.SET, "soon")),
+                 KafkaError.INVALID_REQUEST, "Not a number of type LONG", f"{key}=soon")
     expect_error(incremental(admin, BROKER, me, ("node.id", AlterConfigOpType.SET, "7")),
                  KafkaError.INVALID_REQUEST, "Cannot update these configs dynamically: Set(node.id)",
                  "node.id")
