@@ -272,9 +272,12 @@ impl RecordTimestamps {
     }
 }
 
-/// Rewrites the max timestamp of a detached batch header, recomputing the CRC over the
-/// header and the untouched `body` (LogValidator's `setMaxTimestamp`).
-pub(crate) fn set_max_timestamp_detached(header: &mut [u8; HEADER_SIZE], body: &[u8], max_ts: i64) {
+/// Makes a detached batch header say CreateTime with `max_ts`, recomputing the CRC over
+/// the header and the untouched `body` (LogValidator's `setMaxTimestamp(CREATE_TIME,
+/// ..)`: a producer's LogAppendTime bit on a CreateTime topic is cleared too).
+pub(crate) fn set_create_time_detached(header: &mut [u8; HEADER_SIZE], body: &[u8], max_ts: i64) {
+    let attrs = be_i16(header, 21) & !ATTR_LOG_APPEND_TIME;
+    header[21..23].copy_from_slice(&attrs.to_be_bytes());
     header[35..43].copy_from_slice(&max_ts.to_be_bytes());
     let crc = crc32c::crc32c_append(crc32c::crc32c(&header[CRC_START..]), body);
     header[17..21].copy_from_slice(&crc.to_be_bytes());

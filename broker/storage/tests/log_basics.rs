@@ -239,3 +239,44 @@ fn list_offsets_by_timestamp() {
     mgr.shutdown().unwrap();
     assert!(verify_all_logs(dir.path()) > 0);
 }
+
+/// Issue 19 item 2: the stored max timestamp is the records' (LogValidator), not the
+/// producer's header. librdkafka with timestamp -1 writes records of -1 and a header
+/// max of 0; trusted, retention.ms would delete the segment at once.
+#[test]
+fn max_timestamp_comes_from_the_records_and_untimestamped_segments_age_by_mtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        retention_ms: 7 * 24 * 3600 * 1000,
+        ..LogConfig::default()
+    };
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg).unwrap();
+    let mut bytes = batch(&[rec("a", "1", -1), rec("b", "2", -1)]);
+    // What librdkafka sends: header max timestamp 0 (and a LogAppendTime bit a
+    // CreateTime topic must not keep), CRC valid.
+    bytes[35..43].copy_from_slice(&0i64.to_be_bytes());
+    bytes[22] |= 1 << 3;
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    log.append_as_leader(&bytes, 0, NOW).unwrap();
+    let stored = log.read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    assert_eq!(i64::from_be_bytes(stored[35..43].try_into().unwrap()), -1);
+    assert_eq!(i16::from_be_bytes([stored[21], stored[22]]) & (1 << 3), 0);
+    assert_eq!(
+        u32::from_be_bytes(stored[17..21].try_into().unwrap()),
+        crc32c::crc32c(&stored[21..]),
+        "the rewritten header's CRC"
+    );
+    assert!(decode(&stored).iter().all(|r| r.3 == -1));
+    // No record timestamp: the file's mtime (now) ages it, not timestamp 0.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(log.delete_old_segments(now).unwrap(), 0);
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(log.fetch_offset_for_timestamp(0).unwrap(), None);
+    assert_eq!(log.fetch_offset_for_timestamp(-3).unwrap(), None);
+    mgr.shutdown().unwrap();
+}

@@ -57,9 +57,9 @@ impl Log {
             if log_append_time {
                 batch::set_log_append_time_detached(&mut header, &bytes[HEADER_SIZE..], now_ms);
             } else if BatchHeader::parse(&header)
-                .is_some_and(|raw| raw.max_timestamp != h.max_timestamp)
+                .is_some_and(|raw| raw.max_timestamp != h.max_timestamp || raw.is_log_append_time())
             {
-                batch::set_max_timestamp_detached(
+                batch::set_create_time_detached(
                     &mut header,
                     &bytes[HEADER_SIZE..],
                     h.max_timestamp,
