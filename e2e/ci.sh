@@ -77,6 +77,8 @@ on_exit() {
 
 trap on_exit EXIT
 phase "install packages" install_packages
+# A run killed before its teardown left its control plane up: clear it first.
+phase "clear leftovers" "$ROOT/e2e/control-plane" down
 phase "build control plane and node agent" "$ROOT/e2e/control-plane" build
 phase "build image (buildah)" "$ROOT/e2e/image"
 phase "control plane up" up
