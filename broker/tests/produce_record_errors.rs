@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::cluster::Cluster;
 use common::process::require_python_modules;
 use common::{Broker, BrokerOpts, python_client};
 
@@ -17,6 +18,19 @@ fn invalid_records_get_per_record_errors() {
     require_python_modules(&["kafka"]);
     let b = Broker::start(BrokerOpts::default());
     let args = vec!["--bootstrap".to_string(), b.bootstrap()];
+    let out = python_client("produce_record_errors.py", &args, Duration::from_secs(120)).ok();
+    assert!(out.stdout.contains("\"ok\": true"), "{out}");
+}
+
+/// The same through a KRaft leader replica (the replicated produce path / the
+/// image-backed metadata), on one combined node.
+#[test]
+fn kraft_leader_answers_with_the_same_record_errors() {
+    require_python_modules(&["kafka"]);
+    // One node: acks=all (kafka-python's default) needs min.insync.replicas 1,
+    // else Kafka's earlier NOT_ENOUGH_REPLICAS check answers first.
+    let cluster = Cluster::combined(1, &[("min.insync.replicas", "1")]);
+    let args = vec!["--bootstrap".to_string(), cluster.bootstrap()];
     let out = python_client("produce_record_errors.py", &args, Duration::from_secs(120)).ok();
     assert!(out.stdout.contains("\"ok\": true"), "{out}");
 }

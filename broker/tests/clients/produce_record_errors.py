@@ -36,7 +36,8 @@ def main():
     t = "compacted-keys"
     admin = KafkaAdminClient(bootstrap_servers=a.bootstrap, request_timeout_ms=30000)
     admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1,
-                                  topic_configs={"cleanup.policy": "compact"})])
+                                  topic_configs={"cleanup.policy": "compact"}),
+                         NewTopic("ts-range", num_partitions=1, replication_factor=1)])
     admin.close()
 
     # One batch: a long linger and a flush put all four records in one request.
