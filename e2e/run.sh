@@ -6,8 +6,8 @@
 # replicas, the chart's ServiceAccount and RBAC only), check that RBAC, refuse invalid
 # manifests by the CRD's CEL rules, create the three-zone example and wait for Ready,
 # check one broker per zone and RF 3 partitions over three racks, produce and consume
-# with kcat through status.bootstrapServers, the printer columns, delete a broker pod
-# under load (0 acked records lost, its data kept), kill the leading operator (the other
+# with kcat through status.bootstrapServers, the printer columns, SIGTERM then SIGKILL
+# after the grace period, delete a broker pod under load (0 acked records lost, its data kept), kill the leading operator (the other
 # takes the Lease and carries on), scale to four brokers, delete the cluster (owned
 # objects garbage-collected, PVCs per the retention policy).
 #
@@ -378,6 +378,39 @@ check_printer_columns() {
         fail "kubectl get kafka does not show $CLUSTER Ready with its broker count"
 }
 
+# The nodes stop a pod as a kubelet does: SIGTERM, then SIGKILL once
+# terminationGracePeriodSeconds have passed (a pod that ignores SIGTERM takes the whole
+# grace, one that exits on it does not).
+grace_period_enforced() {
+    log "pods get SIGTERM, then SIGKILL after terminationGracePeriodSeconds"
+    local name trap start took
+    for name in ignores-term exits-on-term; do
+        trap='trap "exit 0" TERM'
+        [[ "$name" == ignores-term ]] && trap='trap "" TERM'
+        k apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $name}
+spec:
+  terminationGracePeriodSeconds: 6
+  containers:
+    - name: c
+      image: $KCAT_IMAGE
+      command: [sh, -c, '$trap; while true; do sleep 0.2; done']
+YAML
+        k wait "pod/$name" --for=condition=Ready --timeout="${TIMEOUT}s" >/dev/null
+        start=$SECONDS
+        k delete pod "$name" --timeout=60s >/dev/null
+        took=$((SECONDS - start))
+        echo "$name: gone after ${took} s"
+        if [[ "$name" == ignores-term ]]; then
+            ((took >= 5 && took <= 30)) || fail "a pod ignoring SIGTERM went after ${took} s, not about its 6 s grace"
+        else
+            ((took <= 4)) || fail "a pod exiting on SIGTERM took ${took} s to go"
+        fi
+    done
+}
+
 # Delete a broker pod while a producer runs: it comes back on its claim, and every
 # acknowledged record is there.
 broker_pod_deleted_under_load() {
@@ -528,6 +561,7 @@ main() {
     step check_zones
     step produce_consume
     step check_printer_columns
+    step grace_period_enforced
     step broker_pod_deleted_under_load
     step operator_failover
     step scale_to_four
