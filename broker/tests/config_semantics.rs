@@ -53,6 +53,12 @@ fn dynamic_broker_configs_follow_kafkas_key_set_and_levels() {
 }
 
 #[test]
+fn dynamic_max_connections_applies_to_the_running_broker() {
+    let b = Broker::start(BrokerOpts::default());
+    scenario(&b, "max-connections");
+}
+
+#[test]
 fn group_configs_are_set_described_and_bounded() {
     let b = Broker::start(BrokerOpts::default());
     scenario(&b, "group-configs");
@@ -70,6 +76,7 @@ fn kraft_config_changes_keep_the_same_semantics() {
         "sources",
         "dynamic-broker",
         "group-configs",
+        "max-connections",
     ] {
         run(&bootstrap, name);
     }

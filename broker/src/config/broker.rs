@@ -335,6 +335,15 @@ impl BrokerConfig {
         Ok(LogConfig::from_broker_props(&merged)?)
     }
 
+    /// `max.connections` with the dynamic broker configs applied. A dynamic value was
+    /// checked when it was stored; one that no longer parses leaves the static value.
+    pub fn max_connections_with(&self, dynamic: &BTreeMap<String, String>) -> usize {
+        dynamic
+            .get("max.connections")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(self.max_connections)
+    }
+
     /// The storage layer's config for `LogManager::open`.
     pub fn log_manager_config(
         &self,

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
 use crate::metrics::serve_http;
+use crate::state::connection_slots::ConnectionSlots;
 use crate::state::{Broker, StartupError};
 
 /// Runs the broker until `shutdown_signal` completes, then shuts down cleanly.
@@ -88,7 +89,6 @@ impl Server {
             addr: config.http_listener.to_string(),
             source,
         })?;
-        let max_connections = config.max_connections;
         let limits = Arc::new(ConnectionLimits {
             max_request_bytes: usize::try_from(config.socket_request_max_bytes)
                 .unwrap_or(usize::MAX),
@@ -108,8 +108,6 @@ impl Server {
         };
         let (shutdown_tx, _) = broadcast::channel(1);
         let (drained_tx, drained_rx) = mpsc::channel(1);
-        let connection_slots =
-            Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
         let mut accept_tasks = Vec::new();
         let mut listeners = Vec::new();
         for (name, local, listener) in bound {
@@ -121,7 +119,7 @@ impl Server {
             let shared = AcceptShared {
                 broker: broker.clone(),
                 limits: limits.clone(),
-                slots: connection_slots.clone(),
+                slots: broker.connection_slots.clone(),
                 shutdown: shutdown_tx.clone(),
                 drained: drained_tx.clone(),
             };
@@ -171,8 +169,8 @@ impl Server {
 struct AcceptShared {
     broker: Arc<Broker>,
     limits: Arc<ConnectionLimits>,
-    /// `max.connections`: a permit per open connection.
-    slots: Arc<Semaphore>,
+    /// `max.connections`: a slot per open connection.
+    slots: Arc<ConnectionSlots>,
     shutdown: broadcast::Sender<()>,
     /// Held by every connection task; all dropped = all drained.
     drained: mpsc::Sender<()>,
@@ -194,7 +192,7 @@ async fn accept_loop(
     loop {
         let permit = tokio::select! {
             _ = stop.recv() => return,
-            p = slots.clone().acquire_owned() => match p {
+            p = slots.acquire() => match p {
                 Ok(p) => p,
                 Err(_) => return,
             },

@@ -134,6 +134,7 @@ impl Broker {
             info!(rate = ?follower_rate, "follower.replication.throttled.rate");
             self.replicas.follower_quota().update_quota(follower_rate);
         }
+        self.apply_max_connections(&dynamic);
         let mut last = self.last_dynamic.lock().unwrap_or_else(|p| p.into_inner());
         if *last == dynamic {
             return;

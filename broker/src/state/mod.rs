@@ -2,6 +2,7 @@
 //! store, logs, group coordinator, producer ids, fetch sessions, metrics — and
 //! the topic lifecycle that must keep metadata and logs consistent.
 
+pub mod connection_slots;
 pub mod fetch_sessions;
 mod kraft;
 pub mod offsets_backend;
@@ -31,6 +32,7 @@ use crate::metadata::{
 };
 use crate::metrics::Metrics;
 use crate::replica::ReplicaManager;
+use connection_slots::ConnectionSlots;
 use fetch_sessions::FetchSessionCache;
 use offsets_backend::LogOffsetsBackend;
 use producer_ids::ProducerIdManager;
@@ -123,6 +125,8 @@ pub struct Broker {
     this: std::sync::Weak<Broker>,
     /// The dynamic broker configs last applied (KRaft: compared on every image).
     last_dynamic: Mutex<BTreeMap<String, String>>,
+    /// `max.connections` (static, then dynamic): every listener's accept loop waits on it.
+    pub connection_slots: Arc<ConnectionSlots>,
 }
 
 impl Broker {
@@ -172,6 +176,7 @@ impl Broker {
     ) -> Result<Arc<Broker>, StartupError> {
         let dynamic = metadata.broker_configs();
         let log_defaults = config.log_defaults(&dynamic)?;
+        let connection_slots = ConnectionSlots::new(config.max_connections_with(&dynamic));
         let logs = LogManager::open(config.log_manager_config(&dynamic)?)?;
         let notifier = Arc::new(AppendNotifier::default());
         let replicas = Arc::new(ReplicaManager::default());
@@ -219,6 +224,7 @@ impl Broker {
             notifier,
             log_defaults: RwLock::new(log_defaults),
             last_dynamic: Mutex::new(dynamic),
+            connection_slots,
             admin_lock: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
             closing: AtomicBool::new(false),
@@ -349,6 +355,7 @@ impl Broker {
     ) -> Result<(), ConfigError> {
         let defaults = self.config.log_defaults(&dynamic)?;
         *self.log_defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
+        self.apply_max_connections(&dynamic);
         for topic in self.metadata.topics() {
             let config = self.topic_log_config(&topic.configs);
             for &p in topic.partitions.keys() {
@@ -361,6 +368,15 @@ impl Broker {
             }
         }
         Ok(())
+    }
+
+    /// Resizes the connection cap when the effective `max.connections` changed.
+    fn apply_max_connections(&self, dynamic: &BTreeMap<String, String>) {
+        let limit = self.config.max_connections_with(dynamic);
+        if self.connection_slots.limit() != limit {
+            info!(limit, "max.connections");
+            self.connection_slots.resize(limit);
+        }
     }
 
     /// The log of a partition this broker leads: the metadata must know the

@@ -12,6 +12,9 @@
                   DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG; non-dynamic
                   keys refused with Kafka's message.
   dynamic-broker-persisted  after a restart, both levels are still in force.
+  max-connections a dynamic max.connections takes effect on the running broker:
+                  lowered, a connection beyond it is not served until one closes;
+                  deleted, the static limit is back.
   group-configs   the GROUP resource (type 32, kafka-python): Kafka 4's group keys
                   set, described and validated against the broker's bounds.
 
@@ -20,12 +23,14 @@ differed to stderr and exits 1.
 """
 import argparse
 import json
+import socket
+import struct
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
                                    ConfigResource, ConfigSource, NewTopic)
 
-from checks import check, fail
+from checks import check, deadline_loop, fail
 
 TOPIC = ConfigResource.Type.TOPIC
 BROKER = ConfigResource.Type.BROKER
@@ -235,6 +240,63 @@ def cmd_group_configs(a):
     print(json.dumps({"ok": True}))
 
 
+def api_versions_conn(bootstrap, timeout):
+    """A raw connection that sent ApiVersions v0; returns (socket, answered?)."""
+    host, port = bootstrap.split(",")[0].rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    body = struct.pack(">hhih", 18, 0, 7, -1)  # api key, version, correlation id, null client
+    s.sendall(struct.pack(">i", len(body)) + body)
+    return s, answered(s, timeout)
+
+
+def answered(s, timeout):
+    s.settimeout(timeout)
+    try:
+        head = s.recv(8)
+    except socket.timeout:
+        return False
+    return len(head) == 8 and struct.unpack(">i", head[4:])[0] == 7
+
+
+def cmd_max_connections(a):
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    fut = incremental(admin, BROKER, a.broker_id,
+                      ("max.connections", AlterConfigOpType.SET, "2"))
+    fut.result(timeout=30)
+    del admin  # closes its connections: only the raw ones below count
+    # Two connections are served once the limit reached this broker (KRaft: through the
+    # metadata image) and the admin client's connections are gone.
+    held = []
+    for _ in deadline_loop(30, "two served connections under max.connections=2"):
+        for s in held:
+            s.close()
+        conns = [api_versions_conn(a.bootstrap, 2) for _ in range(2)]
+        held = [s for s, _ in conns]
+        if not all(ok for _, ok in conns):
+            continue
+        third, served = api_versions_conn(a.bootstrap, 2)
+        if not served:
+            break
+        third.close()
+    # The third waits for a slot, and gets one as soon as a held connection closes.
+    held[0].close()
+    check(answered(third, 10), "a waiting connection was not served after one closed")
+    for s in held[1:] + [third]:
+        s.close()
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    fut = incremental(admin, BROKER, a.broker_id,
+                      ("max.connections", AlterConfigOpType.DELETE, None))
+    fut.result(timeout=30)
+    del admin
+    for _ in deadline_loop(30, "five served connections after DELETE max.connections"):
+        conns = [api_versions_conn(a.bootstrap, 2) for _ in range(5)]
+        for s, _ in conns:
+            s.close()
+        if all(ok for _, ok in conns):
+            break
+    print(json.dumps({"ok": True}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", required=True)
@@ -242,7 +304,8 @@ def main():
     cmds = {"cleanup-policy": cmd_cleanup_policy, "sources": cmd_sources,
             "dynamic-broker": cmd_dynamic_broker,
             "dynamic-broker-persisted": cmd_dynamic_broker_persisted,
-            "group-configs": cmd_group_configs}
+            "group-configs": cmd_group_configs,
+            "max-connections": cmd_max_connections}
     ap.add_argument("cmd", choices=sorted(cmds))
     a = ap.parse_args()
     cmds[a.cmd](a)
