@@ -1,0 +1,129 @@
+//! Apache Kafka's own command-line tools, run by class name on a JVM from the jars
+//! `fetch-jars.sh` keeps in the build cache at the version pinned in `pom.xml`.
+//!
+//! Owns finding `java`/`mvn` and the classpath; it judges nothing about Tidewater.
+//! The tests are skipped (with a printed reason) only when Java or Maven is missing;
+//! once the JVM is there, any tool error fails the test.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::common::process::{Output, spawn};
+
+/// A tool run may include a JVM start-up on a busy 2-core machine.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The first run downloads about 55 MB from Maven Central.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Text a Kafka tool prints only when something went wrong; none may appear.
+const ERROR_MARKERS: &[&str] = &[
+    "Exception",
+    "Error",
+    "error:",
+    "ERROR",
+    "failed",
+    "Mismatches in",
+    "invalid bytes",
+    "not found in",
+    "out of order timestamp",
+    "timestamp mismatch",
+    "isvalid: false",
+    "Indexed offset",
+    "Ignoring unknown file",
+];
+
+/// The JVM and the classpath of Kafka's jars.
+pub struct KafkaTools {
+    classpath: String,
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+fn kafka_tools_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_tools")
+}
+
+/// A script or file beside this module in `broker/tests/kafka_tools/`.
+pub fn kafka_tools_file(name: &str) -> PathBuf {
+    kafka_tools_dir().join(name)
+}
+
+impl KafkaTools {
+    /// The jars, fetched with Maven when the cache lacks them; `None` (after printing
+    /// why the test is skipped) only when `java` or `mvn` is not installed.
+    pub fn find(test: &str) -> Option<KafkaTools> {
+        for tool in ["java", "mvn"] {
+            if !on_path(tool) {
+                eprintln!(
+                    "SKIPPED {test}: `{tool}` is not installed (Java 17 and Maven are needed \
+                     to run Apache Kafka's tools; see broker/tests/kafka_tools/fetch-jars.sh)"
+                );
+                return None;
+            }
+        }
+        let script = kafka_tools_file("fetch-jars.sh");
+        let out = spawn("sh", &[script.display().to_string()], None).wait(FETCH_TIMEOUT);
+        assert!(out.status.success(), "fetching Kafka's jars failed:\n{out}");
+        let dir = out
+            .stdout
+            .lines()
+            .last()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            Path::new(&dir).join(".complete").is_file(),
+            "fetch-jars.sh printed {dir:?}, not a complete jar dir:\n{out}"
+        );
+        Some(KafkaTools {
+            classpath: format!("{dir}/*"),
+        })
+    }
+
+    /// `java -cp JARS CLASS ARGS...`, whatever its outcome.
+    pub fn run(&self, class: &str, args: &[&str]) -> Output {
+        let mut all: Vec<String> = [
+            // Tools are short-lived: a quick JIT and a small serial heap start fastest.
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            "-Xshare:auto",
+            "-Xmx256m",
+            "-cp",
+            &self.classpath,
+            class,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        all.extend(args.iter().map(|s| s.to_string()));
+        let mut out = spawn("java", &all, None).wait(TOOL_TIMEOUT);
+        // slf4j-api finds no binding among Kafka's jars and says so on every start.
+        out.stderr = out
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("SLF4J:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        out
+    }
+
+    /// Like `run`, but the tool must exit 0 and print no error text at all.
+    pub fn ok(&self, class: &str, args: &[&str]) -> Output {
+        let out = self.run(class, args);
+        assert_clean(&out);
+        out
+    }
+}
+
+/// Panics unless the tool exited 0 and printed none of `ERROR_MARKERS`.
+pub fn assert_clean(out: &Output) {
+    assert!(out.status.success(), "{out}");
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    if let Some(marker) = ERROR_MARKERS.iter().find(|m| all.contains(*m)) {
+        panic!("Kafka tool printed {marker:?}:\n{out}");
+    }
+}
