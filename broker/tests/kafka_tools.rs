@@ -3,9 +3,10 @@
 //! - the on-disk format oracle: `DumpLogSegments --deep-iteration
 //!   --index-sanity-check` and `--verify-index-only` read every segment and index a
 //!   Tidewater broker wrote (plain, gzip, snappy, lz4, zstd, idempotent, compacted);
-//! - the admin command-line tools (`kafka-topics`, `kafka-configs`,
-//!   `kafka-consumer-groups`, `kafka-get-offsets`, `kafka-metadata-quorum`) against
-//!   a KRaft node, checking what they print.
+//! - the command-line tools against a KRaft node, checking what they print
+//!   (`admin.rs`: topics, configs, groups, offsets, quorum; `records.rs`: perf
+//!   tests, group offset resets and deletion, delete-records, log-dirs, leader
+//!   election).
 //!
 //! Tools left out because Tidewater answers them wrongly (see the list):
 //! `kafka-features describe`, and `kafka-metadata-quorum` against a non-KRaft
@@ -13,27 +14,23 @@
 //!
 //! Skipped, with a printed reason, only when `java` or `mvn` is not installed.
 
+#[path = "kafka_tools/admin.rs"]
+mod admin;
 mod common;
 #[path = "kafka_tools/jvm.rs"]
 mod jvm;
+#[path = "kafka_tools/records.rs"]
+mod records;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::cluster::Cluster;
 use common::process::{require_python_modules, spawn};
-use common::{Broker, BrokerOpts, kcat, wait_until};
+use common::{Broker, BrokerOpts};
 use jvm::{KafkaTools, assert_clean, kafka_tools_file};
 
 const DUMP_LOG: &str = "org.apache.kafka.tools.DumpLogSegments";
-const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
-const CONFIGS: &str = "org.apache.kafka.tools.ConfigCommand";
-const GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
-const GET_OFFSETS: &str = "org.apache.kafka.tools.GetOffsetShell";
-const QUORUM: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
-
-const T: Duration = Duration::from_secs(60);
 
 /// Topics `produce_segments.py` writes, with the codec Kafka must see on their batches.
 const SHAPES: &[(&str, &str)] = &[
@@ -256,271 +253,4 @@ fn dump_log_segments_reads_every_segment_tidewater_wrote() {
             index.display()
         );
     }
-}
-
-/// Fails unless `out`'s stdout has a line containing every one of `parts`.
-fn assert_line(out: &common::Output, parts: &[&str]) {
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| parts.iter().all(|p| l.contains(p))),
-        "no line with {parts:?}:\n{out}"
-    );
-}
-
-#[test]
-fn kafka_admin_tools_manage_a_kraft_node() {
-    let Some(kafka) = KafkaTools::find("kafka_admin_tools_manage_a_kraft_node") else {
-        return;
-    };
-    let mut cluster = Cluster::combined(
-        1,
-        &[
-            ("default.replication.factor", "1"),
-            ("offsets.topic.replication.factor", "1"),
-            ("min.insync.replicas", "1"),
-        ],
-    );
-    let bs = cluster.node(1).bootstrap();
-    let server = ["--bootstrap-server", bs.as_str()];
-    let with = |args: &[&'static str]| -> Vec<&str> {
-        let mut all: Vec<&str> = server.to_vec();
-        all.extend_from_slice(args);
-        all
-    };
-
-    // kafka-topics: create, alter (more partitions), describe.
-    let out = kafka.ok(
-        TOPICS,
-        &with(&[
-            "--create",
-            "--topic",
-            "tools",
-            "--partitions",
-            "3",
-            "--replication-factor",
-            "1",
-            "--config",
-            "retention.ms=3600000",
-        ]),
-    );
-    assert!(out.stdout.contains("Created topic tools."), "{out}");
-    kafka.ok(
-        TOPICS,
-        &with(&["--alter", "--topic", "tools", "--partitions", "5"]),
-    );
-    let out = kafka.ok(TOPICS, &with(&["--describe", "--topic", "tools"]));
-    assert_line(
-        &out,
-        &[
-            "Topic: tools",
-            "PartitionCount: 5",
-            "ReplicationFactor: 1",
-            "retention.ms=3600000",
-        ],
-    );
-    for p in 0..5 {
-        let partition = format!("Partition: {p}\t");
-        assert_line(&out, &[&partition, "Leader: 1", "Replicas: 1", "Isr: 1"]);
-    }
-
-    // kafka-configs on the topic: add (a list value), describe, delete.
-    kafka.ok(
-        CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "tools",
-            "--add-config",
-            "cleanup.policy=[compact,delete],max.message.bytes=200000",
-        ]),
-    );
-    kafka.ok(
-        CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "tools",
-            "--delete-config",
-            "retention.ms",
-        ]),
-    );
-    let out = kafka.ok(
-        CONFIGS,
-        &with(&[
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "tools",
-        ]),
-    );
-    assert_line(
-        &out,
-        &[
-            "cleanup.policy=compact,delete",
-            "DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete",
-        ],
-    );
-    assert_line(&out, &["max.message.bytes=200000"]);
-    assert!(
-        !out.stdout.contains("retention.ms"),
-        "retention.ms not deleted:\n{out}"
-    );
-
-    // kafka-configs on brokers: a dynamic per-broker key and a cluster-wide default.
-    kafka.ok(
-        CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "brokers",
-            "--entity-name",
-            "1",
-            "--add-config",
-            "log.cleaner.threads=2",
-        ]),
-    );
-    let out = kafka.ok(
-        CONFIGS,
-        &with(&[
-            "--describe",
-            "--entity-type",
-            "brokers",
-            "--entity-name",
-            "1",
-        ]),
-    );
-    assert_line(
-        &out,
-        &[
-            "log.cleaner.threads=2",
-            "DYNAMIC_BROKER_CONFIG:log.cleaner.threads=2",
-        ],
-    );
-    kafka.ok(
-        CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "brokers",
-            "--entity-default",
-            "--add-config",
-            "log.retention.ms=86400000",
-        ]),
-    );
-    let out = kafka.ok(
-        CONFIGS,
-        &with(&["--describe", "--entity-type", "brokers", "--entity-default"]),
-    );
-    assert_line(
-        &out,
-        &[
-            "log.retention.ms=86400000",
-            "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=86400000",
-        ],
-    );
-
-    // Records and a group that committed all of them, through librdkafka.
-    let input: String = (0..100).map(|i| format!("k{i}:v{i}\n")).collect();
-    kcat(
-        &["-b", &bs, "-P", "-t", "tools", "-K:", "-X", "acks=all"],
-        Some(input.as_bytes()),
-        T,
-    )
-    .ok();
-    let read = kcat(
-        &[
-            "-b",
-            &bs,
-            "-G",
-            "tools-group",
-            "-X",
-            "auto.offset.reset=earliest",
-            "-e",
-            "tools",
-        ],
-        None,
-        T,
-    )
-    .ok();
-    assert_eq!(read.lines().len(), 100, "{read}");
-
-    // kafka-get-offsets: the end offsets of the five partitions add up to 100.
-    let out = kafka.ok(GET_OFFSETS, &with(&["--topic", "tools"]));
-    let ends: BTreeMap<i32, i64> = out
-        .lines()
-        .into_iter()
-        .map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            assert_eq!(f.len(), 3, "line {l:?}\n{out}");
-            assert_eq!(f[0], "tools", "{out}");
-            (
-                f[1].parse().expect("partition"),
-                f[2].parse().expect("offset"),
-            )
-        })
-        .collect();
-    assert_eq!(
-        ends.keys().copied().collect::<Vec<_>>(),
-        (0..5).collect::<Vec<_>>(),
-        "{out}"
-    );
-    assert_eq!(ends.values().sum::<i64>(), 100, "{out}");
-    let out = kafka.ok(GET_OFFSETS, &with(&["--topic", "tools", "--time", "-2"]));
-    assert!(
-        out.lines().iter().all(|l| l.ends_with(":0")),
-        "earliest offsets:\n{out}"
-    );
-
-    // kafka-consumer-groups: list, and per-partition offsets equal the end offsets.
-    let out = kafka.ok(GROUPS, &with(&["--list"]));
-    assert!(out.lines().contains(&"tools-group"), "{out}");
-    let out = kafka.ok(GROUPS, &with(&["--describe", "--group", "tools-group"]));
-    for (p, end) in &ends {
-        let end = format!(" {end} ");
-        let row: Vec<&str> = out
-            .lines()
-            .into_iter()
-            .filter(|l| {
-                l.split_whitespace()
-                    .take(3)
-                    .eq(["tools-group", "tools", &p.to_string()])
-            })
-            .collect();
-        assert_eq!(row.len(), 1, "partition {p}:\n{out}");
-        let cols: Vec<&str> = row[0].split_whitespace().collect();
-        assert_eq!(
-            (cols[3], cols[4], cols[5]),
-            (end.trim(), end.trim(), "0"),
-            "partition {p}:\n{out}"
-        );
-    }
-    let out = kafka.ok(
-        GROUPS,
-        &with(&["--describe", "--group", "tools-group", "--state"]),
-    );
-    assert_line(&out, &["tools-group", "(1)", "Empty", "0"]);
-
-    // kafka-metadata-quorum: this node leads a quorum of one voter.
-    let out = kafka.ok(QUORUM, &with(&["describe", "--status"]));
-    assert_line(&out, &["LeaderId:", "1"]);
-    assert_line(&out, &["CurrentVoters:", "\"id\": 1"]);
-    let out = kafka.ok(QUORUM, &with(&["describe", "--replication"]));
-    assert_line(&out, &["1", "Leader"]);
-
-    // kafka-topics: delete; the topic leaves the metadata.
-    kafka.ok(TOPICS, &with(&["--delete", "--topic", "tools"]));
-    wait_until("topic 'tools' gone from metadata", T, || {
-        let out = kcat(&["-b", &bs, "-L"], None, T).ok();
-        if out.stdout.contains("topic \"tools\"") {
-            Err(out.stdout)
-        } else {
-            Ok(())
-        }
-    });
 }

@@ -1,0 +1,212 @@
+//! Kafka's record and group tools against a one-node KRaft Tidewater cluster:
+//! kafka-producer-perf-test and kafka-consumer-perf-test (classic group protocol),
+//! then kafka-consumer-groups reset-offsets/delete on the group the consumer test
+//! committed, kafka-delete-records, kafka-log-dirs and kafka-leader-election.
+
+use std::time::Duration;
+
+use super::common::Output;
+use super::common::cluster::Cluster;
+use super::jvm::KafkaTools;
+
+const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
+const GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
+const GET_OFFSETS: &str = "org.apache.kafka.tools.GetOffsetShell";
+const PRODUCER_PERF: &str = "org.apache.kafka.tools.ProducerPerformance";
+const CONSUMER_PERF: &str = "org.apache.kafka.tools.ConsumerPerformance";
+const DELETE_RECORDS: &str = "org.apache.kafka.tools.DeleteRecordsCommand";
+const LOG_DIRS: &str = "org.apache.kafka.tools.LogDirsCommand";
+const LEADER_ELECTION: &str = "org.apache.kafka.tools.LeaderElectionCommand";
+
+/// Records the perf tests write and read.
+const N: usize = 5000;
+
+/// The rows (whitespace-split) of a kafka-consumer-groups table for `group`.
+fn group_rows<'a>(out: &'a Output, group: &str) -> Vec<Vec<&'a str>> {
+    out.stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| cols.first() == Some(&group))
+        .collect()
+}
+
+#[test]
+fn kafka_record_and_group_tools_on_a_kraft_node() {
+    let Some(kafka) = KafkaTools::find("kafka_record_and_group_tools_on_a_kraft_node") else {
+        return;
+    };
+    let mut cluster = Cluster::combined(
+        1,
+        &[
+            ("default.replication.factor", "1"),
+            ("offsets.topic.replication.factor", "1"),
+            ("min.insync.replicas", "1"),
+        ],
+    );
+    let node = cluster.node(1);
+    let bs = node.bootstrap();
+    let log_dir = node.log_dir().display().to_string();
+    let server = ["--bootstrap-server", bs.as_str()];
+    let with = |args: &[&str]| -> Vec<String> {
+        server
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let ok = |class: &str, args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kafka.ok(class, &args)
+    };
+    let n = N.to_string();
+
+    ok(
+        TOPICS,
+        with(&[
+            "--create",
+            "--topic",
+            "perf",
+            "--partitions",
+            "1",
+            "--replication-factor",
+            "1",
+        ]),
+    );
+    let props = format!("bootstrap.servers={bs}");
+    let out = ok(
+        PRODUCER_PERF,
+        vec![
+            "--topic".into(),
+            "perf".into(),
+            "--num-records".into(),
+            n.clone(),
+            "--record-size".into(),
+            "100".into(),
+            "--throughput".into(),
+            "-1".into(),
+            "--command-property".into(),
+            props,
+            "acks=all".into(),
+        ],
+    );
+    assert!(out.stdout.contains(&format!("{N} records sent,")), "{out}");
+    let out = ok(
+        CONSUMER_PERF,
+        with(&[
+            "--topic",
+            "perf",
+            "--num-records",
+            &n,
+            "--group",
+            "perf-group",
+            "--timeout",
+            "30000",
+        ]),
+    );
+    // The CSV row after the header: data.consumed.in.nMsg is its fifth column.
+    let row: Vec<&str> = out
+        .lines()
+        .last()
+        .map(|l| l.split(", ").collect())
+        .unwrap_or_default();
+    assert_eq!(
+        row.get(4).copied(),
+        Some(n.as_str()),
+        "records consumed:\n{out}"
+    );
+
+    // The consumer test committed its position: the end of the log.
+    let out = ok(GROUPS, with(&["--describe", "--group", "perf-group"]));
+    let rows = group_rows(&out, "perf-group");
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0][1..6], ["perf", "0", &n, &n, "0"], "{out}");
+    let out = ok(
+        GROUPS,
+        with(&[
+            "--group",
+            "perf-group",
+            "--reset-offsets",
+            "--to-offset",
+            "1234",
+            "--topic",
+            "perf",
+            "--execute",
+        ]),
+    );
+    assert_eq!(
+        group_rows(&out, "perf-group"),
+        [["perf-group", "perf", "0", "1234"]],
+        "{out}"
+    );
+    let out = ok(GROUPS, with(&["--describe", "--group", "perf-group"]));
+    let lag = (N - 1234).to_string();
+    assert_eq!(
+        group_rows(&out, "perf-group")[0][1..6],
+        ["perf", "0", "1234", &n, &lag],
+        "{out}"
+    );
+    let out = ok(GROUPS, with(&["--delete", "--group", "perf-group"]));
+    assert!(
+        out.stdout
+            .contains("Deletion of requested consumer groups ('perf-group') was successful."),
+        "{out}"
+    );
+    let out = ok(GROUPS, with(&["--list"]));
+    assert!(
+        !out.lines().contains(&"perf-group"),
+        "group not deleted:\n{out}"
+    );
+
+    // kafka-delete-records moves the log start offset; kafka-get-offsets sees it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("delete.json");
+    std::fs::write(
+        &json,
+        r#"{"partitions":[{"topic":"perf","partition":0,"offset":100}],"version":1}"#,
+    )
+    .expect("write delete.json");
+    let out = ok(
+        DELETE_RECORDS,
+        with(&["--offset-json-file", &json.display().to_string()]),
+    );
+    assert!(
+        out.stdout.contains("partition: perf-0\tlow_watermark: 100"),
+        "{out}"
+    );
+    let out = ok(GET_OFFSETS, with(&["--topic", "perf", "--time", "-2"]));
+    assert_eq!(out.lines(), ["perf:0:100"], "{out}");
+
+    // kafka-log-dirs: the partition lives in the node's log dir and is not empty.
+    let out = ok(LOG_DIRS, with(&["--describe", "--topic-list", "perf"]));
+    let json = out
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_default();
+    assert!(json.contains(r#""partition":"perf-0""#), "{out}");
+    assert!(json.contains(&format!(r#""logDir":"{log_dir}""#)), "{out}");
+    assert!(
+        json.contains(r#""error":null"#) && !json.contains(r#""size":0,"#),
+        "{out}"
+    );
+
+    // kafka-leader-election: the only replica already leads, for either type.
+    for kind in ["preferred", "unclean"] {
+        let out = ok(
+            LEADER_ELECTION,
+            with(&[
+                "--election-type",
+                kind,
+                "--topic",
+                "perf",
+                "--partition",
+                "0",
+            ]),
+        );
+        assert!(
+            out.stdout
+                .contains("Valid replica already elected for partitions perf-0"),
+            "{kind}:\n{out}"
+        );
+    }
+}
