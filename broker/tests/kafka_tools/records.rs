@@ -3,8 +3,6 @@
 //! then kafka-consumer-groups reset-offsets/delete on the group the consumer test
 //! committed, kafka-delete-records, kafka-log-dirs and kafka-leader-election.
 
-use std::time::Duration;
-
 use super::common::Output;
 use super::common::cluster::Cluster;
 use super::jvm::KafkaTools;
