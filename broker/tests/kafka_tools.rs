@@ -6,7 +6,8 @@
 //! - the command-line tools against a KRaft node, checking what they print
 //!   (`admin.rs`: topics, configs, groups, offsets, quorum; `records.rs`: perf
 //!   tests, group offset resets and deletion, delete-records, log-dirs, leader
-//!   election).
+//!   election; `reassign.rs`: reassign-partitions with a throttle and preferred
+//!   leader election on three nodes).
 //!
 //! Tools left out because Tidewater answers them wrongly (see the list):
 //! `kafka-features describe`, and `kafka-metadata-quorum` against a non-KRaft
@@ -19,6 +20,8 @@ mod admin;
 mod common;
 #[path = "kafka_tools/jvm.rs"]
 mod jvm;
+#[path = "kafka_tools/reassign.rs"]
+mod reassign;
 #[path = "kafka_tools/records.rs"]
 mod records;
 
