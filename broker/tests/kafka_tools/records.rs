@@ -1,11 +1,13 @@
 //! Kafka's record and group tools against a one-node KRaft Tidewater cluster:
 //! kafka-producer-perf-test and kafka-consumer-perf-test (classic group protocol),
 //! then kafka-consumer-groups reset-offsets/delete on the group the consumer test
-//! committed, kafka-delete-records, kafka-log-dirs and kafka-leader-election.
+//! committed, kafka-delete-records, kafka-log-dirs and kafka-leader-election; last,
+//! DumpLogSegments' `--offsets-decoder` reads those commits and the group's
+//! deletion back from Tidewater's `__consumer_offsets` segments.
 
 use super::common::Output;
 use super::common::cluster::Cluster;
-use super::jvm::KafkaTools;
+use super::jvm::{KafkaTools, assert_clean};
 
 const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
 const GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
@@ -15,6 +17,7 @@ const CONSUMER_PERF: &str = "org.apache.kafka.tools.ConsumerPerformance";
 const DELETE_RECORDS: &str = "org.apache.kafka.tools.DeleteRecordsCommand";
 const LOG_DIRS: &str = "org.apache.kafka.tools.LogDirsCommand";
 const LEADER_ELECTION: &str = "org.apache.kafka.tools.LeaderElectionCommand";
+const DUMP_LOG: &str = "org.apache.kafka.tools.DumpLogSegments";
 
 /// Records the perf tests write and read.
 const N: usize = 5000;
@@ -207,4 +210,44 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
             "{kind}:\n{out}"
         );
     }
+
+    // Kafka's own decoder reads the group's records from Tidewater's segments: the
+    // consumer test's commit, the reset, and the tombstones of the deletion.
+    let status = cluster.node(1).sigterm();
+    assert!(status.success(), "node exited {status}");
+    let mut segments: Vec<String> = Vec::new();
+    for p in 0..5 {
+        let dir = std::path::Path::new(&log_dir).join(format!("__consumer_offsets-{p}"));
+        for entry in std::fs::read_dir(&dir)
+            .expect("read __consumer_offsets dir")
+            .flatten()
+        {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                segments.push(entry.path().display().to_string());
+            }
+        }
+    }
+    let files = segments.join(",");
+    let out = kafka.run(DUMP_LOG, &["--offsets-decoder", "--files", &files]);
+    assert_clean(&out);
+    let key =
+        r#"key: {"type":"1","data":{"group":"perf-group","topic":"perf","partition":0}} payload: "#;
+    let payloads: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once(key).map(|(_, p)| p))
+        .collect();
+    assert!(
+        payloads
+            .iter()
+            .any(|p| p.contains(&format!(r#""offset":{N},"#))),
+        "{out}"
+    );
+    assert!(
+        payloads.iter().any(|p| p.contains(r#""offset":1234,"#)),
+        "{out}"
+    );
+    assert_eq!(payloads.last(), Some(&"<DELETE>"), "{out}");
+    let group_key = r#"key: {"type":"2","data":{"group":"perf-group"}} payload: <DELETE>"#;
+    assert!(out.stdout.contains(group_key), "{out}");
 }
