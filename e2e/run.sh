@@ -378,6 +378,15 @@ check_printer_columns() {
         fail "kubectl get kafka does not show $CLUSTER Ready with its broker count"
 }
 
+# The disruption controller can compute the budget (an integer minAvailable; the
+# KafkaCluster owning the pods has no scale subresource) and allows one node to go.
+pdb_allows_one_disruption() {
+    log "PodDisruptionBudget allows exactly one disruption"
+    local pdb="$CLUSTER-kafka"
+    wait_for "$pdb to allow one disruption" \
+        test "$(k get pdb "$pdb" -o jsonpath='{.status.disruptionsAllowed}')" = 1
+}
+
 # The nodes stop a pod as a kubelet does: SIGTERM, then SIGKILL once
 # terminationGracePeriodSeconds have passed (a pod that ignores SIGTERM takes the whole
 # grace, one that exits on it does not).
@@ -561,6 +570,7 @@ main() {
     step check_zones
     step produce_consume
     step check_printer_columns
+    step pdb_allows_one_disruption
     step grace_period_enforced
     step broker_pod_deleted_under_load
     step operator_failover

@@ -210,9 +210,18 @@ fn services_pvc_and_pdb() {
         "5Gi"
     );
     let pdb = pdb::budget(&c).spec.unwrap();
+    // An integer minAvailable, since KafkaCluster has no scale subresource for
+    // Kubernetes to compute maxUnavailable from: a single node may always go.
+    assert_eq!(c.nodes.len(), 1);
     assert_eq!(
-        pdb.max_unavailable,
-        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+        pdb.min_available,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(0))
+    );
+    assert_eq!(pdb.max_unavailable, None);
+    let three = valid("  version: 0.1.0\n  brokers: 3\n");
+    assert_eq!(
+        pdb::budget(&three).spec.unwrap().min_available,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(2))
     );
 }
 
