@@ -215,11 +215,23 @@ fn dump_log_segments_reads_every_segment_tidewater_wrote() {
         let records: usize = sections.iter().map(|d| d.records).sum();
         let batches: Vec<&String> = sections.iter().flat_map(|d| &d.batches).collect();
         assert!(!batches.is_empty(), "{topic}: no batches dumped");
+        // librdkafka sends a batch uncompressed when compressing would not shrink
+        // it (a batch of one or two records under load): allowed, but rare.
+        let mut in_codec = 0;
         for batch in &batches {
-            assert!(
-                batch.contains(&format!("compresscodec: {codec} ")),
-                "{topic}: batch not {codec}: {batch}"
-            );
+            let count: usize = batch
+                .split_once("count: ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("{topic}: no count in {batch}"));
+            if batch.contains(&format!("compresscodec: {codec} ")) {
+                in_codec += count;
+            } else {
+                assert!(
+                    batch.contains("compresscodec: none "),
+                    "{topic}: batch neither {codec} nor none: {batch}"
+                );
+            }
             assert!(batch.contains("magic: 2 "), "{topic}: {batch}");
             if *topic == "idempotent" {
                 assert!(
@@ -228,6 +240,10 @@ fn dump_log_segments_reads_every_segment_tidewater_wrote() {
                 );
             }
         }
+        assert!(
+            in_codec * 10 >= records * 9,
+            "{topic}: only {in_codec} of {records} records in {codec} batches"
+        );
         if *topic == "compacted" {
             // The cleaner kept each key's latest value: at least the 50 keys, fewer
             // than were produced.

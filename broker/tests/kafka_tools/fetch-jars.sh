@@ -10,6 +10,10 @@ version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.x
 [ -n "$version" ] || { echo "no <kafka.version> in $here/pom.xml" >&2; exit 1; }
 root=${TIDEWATER_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tidewater-kafka-jars}
 dir="$root/$version"
+mkdir -p "$root"
+# Tests run in parallel and each may find the cache cold: one fetch at a time.
+exec 9>"$root/.lock"
+flock 9
 if [ ! -f "$dir/.complete" ]; then
     # Fetch into a scratch dir and rename, so an interrupted fetch never looks complete.
     rm -rf "$dir.partial"
