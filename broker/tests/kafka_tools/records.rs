@@ -1,5 +1,6 @@
 //! Kafka's record and group tools against a one-node KRaft Tidewater cluster:
-//! kafka-producer-perf-test and kafka-consumer-perf-test (classic group protocol),
+//! kafka-producer-perf-test and kafka-consumer-perf-test (classic group protocol,
+//! range and cooperative-sticky assignors),
 //! then kafka-consumer-groups reset-offsets/delete on the group the consumer test
 //! committed, kafka-delete-records, kafka-log-dirs and kafka-leader-election; last,
 //! DumpLogSegments' `--offsets-decoder` reads those commits and the group's
@@ -116,6 +117,41 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
         "records consumed:\n{out}"
     );
 
+    // The same read by a group on the cooperative-sticky assignor (classic protocol).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let coop = dir.path().join("coop.properties");
+    std::fs::write(
+        &coop,
+        "partition.assignment.strategy=\
+         org.apache.kafka.clients.consumer.CooperativeStickyAssignor\n",
+    )
+    .expect("write coop.properties");
+    let out = ok(
+        CONSUMER_PERF,
+        with(&[
+            "--topic",
+            "perf",
+            "--num-records",
+            &n,
+            "--group",
+            "coop-group",
+            "--timeout",
+            "30000",
+            "--consumer.config",
+            &coop.display().to_string(),
+        ]),
+    );
+    let row: Vec<&str> = out
+        .lines()
+        .last()
+        .map(|l| l.split(", ").collect())
+        .unwrap_or_default();
+    assert_eq!(
+        row.get(4).copied(),
+        Some(n.as_str()),
+        "cooperative-sticky:\n{out}"
+    );
+
     // The consumer test committed its position: the end of the log.
     let out = ok(GROUPS, with(&["--describe", "--group", "perf-group"]));
     let rows = group_rows(&out, "perf-group");
@@ -159,7 +195,6 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
     );
 
     // kafka-delete-records moves the log start offset; kafka-get-offsets sees it.
-    let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("delete.json");
     std::fs::write(
         &json,
