@@ -148,22 +148,53 @@ pub fn format_log_dirs(
     }
     for dir in dirs.iter().filter(|d| !existing.contains_key(*d)) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let text = format!(
-            "#\n#Written by tidewater-broker format\ncluster.id={cluster_id}\ndirectory.id={}\nnode.id={node_id}\nversion=1\n",
-            Uuid::new_v4().simple()
-        );
-        crate::metadata::file_store::write_atomically(&dir.join(FILE_NAME), text.as_bytes())
-            .map_err(io(&dir.join(FILE_NAME)))?;
+        write(dir, cluster_id, node_id, &kafka_uuid(Uuid::new_v4()))?;
     }
     Ok(())
 }
 
-/// `start`: every dir must be formatted for the same cluster and this node.
+/// A UUID as Kafka prints and parses it (`Uuid.toString`): URL-safe base64 of its 16
+/// bytes without padding, 22 characters. Kafka's tools refuse any other form.
+fn kafka_uuid(id: Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn write(
+    dir: &Path,
+    cluster_id: &str,
+    node_id: i32,
+    directory_id: &str,
+) -> Result<(), MetaPropertiesError> {
+    let text = format!(
+        "#\n#Written by tidewater-broker format\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"
+    );
+    let path = dir.join(FILE_NAME);
+    crate::metadata::file_store::write_atomically(&path, text.as_bytes()).map_err(io(&path))
+}
+
+/// Earlier Tidewater versions wrote `directory.id` as 32 hex digits, which Kafka's
+/// `StorageTool` cannot read; the same UUID is rewritten in Kafka's form.
+fn rewrite_hex_directory_id(dir: &Path, meta: &MetaProperties) -> Result<(), MetaPropertiesError> {
+    if meta.directory_id.len() != 32 {
+        return Ok(());
+    }
+    let Ok(id) = Uuid::try_parse(&meta.directory_id) else {
+        return Ok(());
+    };
+    let kafka = kafka_uuid(id);
+    tracing::info!(dir = %dir.display(), from = %meta.directory_id, to = %kafka, "directory.id rewritten in Kafka's form");
+    write(dir, &meta.cluster_id, meta.node_id, &kafka)
+}
+
+/// `start`: every dir must be formatted for the same cluster and this node. A
+/// `directory.id` an earlier version wrote in hex is rewritten in Kafka's form.
 pub fn read_cluster_id(dirs: &[PathBuf], node_id: i32) -> Result<String, MetaPropertiesError> {
     let mut cluster: Option<(PathBuf, String)> = None;
     for dir in dirs {
         let meta =
             read(dir)?.ok_or_else(|| MetaPropertiesError::NotFormatted { dir: dir.clone() })?;
+        rewrite_hex_directory_id(dir, &meta)?;
         if meta.node_id != node_id {
             return Err(MetaPropertiesError::NodeMismatch {
                 dir: dir.clone(),
@@ -223,6 +254,30 @@ mod tests {
             format_log_dirs(&dirs, "bad id!", 1),
             Err(MetaPropertiesError::InvalidClusterId(_))
         ));
+    }
+
+    #[test]
+    fn directory_ids_are_in_kafkas_uuid_form() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a");
+        format_log_dirs(std::slice::from_ref(&dir), "c1", 1).unwrap();
+        let id = read(&dir).unwrap().unwrap().directory_id;
+        assert_eq!(id.len(), 22, "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{id}"
+        );
+        // A dir an earlier version formatted (hex) is rewritten at start, same UUID.
+        let uuid = Uuid::new_v4();
+        write(&dir, "c1", 1, &uuid.simple().to_string()).unwrap();
+        assert_eq!(
+            read_cluster_id(std::slice::from_ref(&dir), 1).unwrap(),
+            "c1"
+        );
+        let meta = read(&dir).unwrap().unwrap();
+        assert_eq!(meta.directory_id, kafka_uuid(uuid));
+        assert_eq!((meta.cluster_id.as_str(), meta.node_id), ("c1", 1));
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub struct Node {
 }
 
 impl Node {
-    fn config_path(&self) -> &Path {
+    pub fn config_path(&self) -> &Path {
         &self.config_path
     }
 

@@ -16,6 +16,7 @@ const CONFIGS: &str = "org.apache.kafka.tools.ConfigCommand";
 const GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
 const GET_OFFSETS: &str = "org.apache.kafka.tools.GetOffsetShell";
 const QUORUM: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
+const STORAGE: &str = "kafka.tools.StorageTool";
 
 const T: Duration = Duration::from_secs(60);
 
@@ -273,6 +274,12 @@ fn kafka_admin_tools_manage_a_kraft_node() {
     assert_line(&out, &["CurrentVoters:", "\"id\": 1"]);
     let out = kafka.ok(QUORUM, &with(&["describe", "--replication"]));
     assert_line(&out, &["1", "Leader"]);
+
+    // kafka-storage info reads the node's meta.properties (directory.id in Kafka's
+    // Uuid form: Tidewater once wrote hex, which the tool refuses).
+    let config = cluster.node(1).config_path().display().to_string();
+    let out = kafka.ok(STORAGE, &["info", "--config", &config]);
+    assert_line(&out, &["Found metadata:", "directory.id=", "node.id=1"]);
 
     // kafka-topics: delete; the topic leaves the metadata.
     kafka.ok(TOPICS, &with(&["--delete", "--topic", "tools"]));
