@@ -66,3 +66,33 @@ fn retention_and_compaction_are_visible_to_a_real_client() {
     let out = python_client("confluent_cleanup.py", &args, Duration::from_secs(180)).ok();
     assert!(out.stdout.contains("\"ok\": true"), "{out}");
 }
+
+/// Compaction that cleans the first segments down to nothing must not move the log
+/// start offset, not even across a restart (load takes the log start as at least the
+/// first segment's base offset): ListOffsets earliest stays 0 and a consumer from 0 or
+/// 100 gets the surviving records instead of OFFSET_OUT_OF_RANGE.
+#[test]
+fn compaction_keeps_the_log_start_offset_across_a_restart() {
+    require_python_modules(&["confluent_kafka"]);
+    let mut b = Broker::start(BrokerOpts::default());
+    let phase = |b: &Broker, phase: &str, extra: &[String]| {
+        let mut args = vec![
+            "--bootstrap".to_string(),
+            b.bootstrap(),
+            "--phase".into(),
+            phase.into(),
+        ];
+        args.extend_from_slice(extra);
+        let out = python_client("confluent_cleanup.py", &args, Duration::from_secs(180)).ok();
+        assert!(out.stdout.contains("\"ok\": true"), "{out}");
+        out.stdout
+    };
+    let produced = phase(&b, "start-produce", &[]);
+    let expect = produced
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_default()
+        .to_string();
+    b.restart();
+    phase(&b, "start-check", &["--expect".into(), expect]);
+}

@@ -4,7 +4,9 @@
 //! Kafka's cleaner does) and rewritten into one `.cleaned` segment, renamed `.swap`, then
 //! swapped in (the originals renamed `.deleted`), so a crash at any point leaves either
 //! the old or the new segments (load completes `.swap` files and drops segments a
-//! completed swap covers). Segments are streamed, never read whole into memory. Runs
+//! completed swap covers). The cleaned segment keeps the group's first base offset even
+//! when nothing survived, so compaction never moves the log start offset (only retention
+//! and DeleteRecords do). Segments are streamed, never read whole into memory. Runs
 //! without the append lock: appends and reads continue, and a group that retention or
 //! truncation changed meanwhile is skipped.
 
@@ -278,6 +280,15 @@ impl Log {
         }
         new.seal();
         new.flush()?;
+        // Kafka gives the cleaned segment the last original's modification time: an
+        // empty (or timestamp-less) segment's age for retention.ms is its mtime, which the
+        // rewrite must not reset. Only a warning when it fails: a newer mtime merely
+        // delays retention, not worth abandoning the cleaning for.
+        if let Some(last) = group.last()
+            && let Err(e) = new.copy_last_modified_from(last)
+        {
+            tracing::warn!(partition = %self.topic_partition(), error = %e, "could not keep the cleaned segment's modification time");
+        }
         new.rename_suffix(".swap")?;
         let mut map = self.segments_map_write();
         let intact = group.iter().all(|old| {
@@ -295,13 +306,14 @@ impl Log {
             map.remove(&old.base_offset);
         }
         new.rename_suffix("")?;
-        if new.is_empty() {
-            drop(map);
-            new.delete_files()?;
-        } else {
-            map.insert(first.base_offset, new);
-            drop(map);
-        }
+        // Kept even when nothing survived, as Kafka's cleaner does: the group's first base
+        // offset must stay a segment. Dropping it would make the next segment's base the
+        // first one, and load takes the log start as at least the first base offset, so
+        // compaction would move the log start and consumers between the two would get
+        // OFFSET_OUT_OF_RANGE. A read in the gap moves on to the next segment, and the
+        // next pass merges the empty segment into the group that follows it.
+        map.insert(first.base_offset, new);
+        drop(map);
         let deadline = now_ms.saturating_add(cfg.file_delete_delay_ms);
         for old in group {
             self.schedule_delete_renamed(old.clone(), deadline);

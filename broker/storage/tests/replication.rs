@@ -297,3 +297,60 @@ fn a_completed_grouped_swap_drops_the_segments_it_covers() {
     mgr.shutdown().unwrap();
     assert!(verify_all_logs(dir.path()) > 0);
 }
+
+#[test]
+fn an_interrupted_swap_of_a_group_cleaned_to_nothing_keeps_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    let before;
+    {
+        let mgr = manager(&[dir.path()], cfg.clone());
+        let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+        for i in 0..10 {
+            log.append_as_leader(&batch(&[rec("k", &format!("v{i}"), NOW)]), 0, NOW)
+                .unwrap();
+        }
+        assert!(log.segment_count() >= 3);
+        before = read_all(&log, 0);
+        mgr.shutdown().unwrap();
+    }
+    let pdir = dir.path().join("t-0");
+    let mut logs: Vec<_> = std::fs::read_dir(&pdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    let third_base: i64 = logs[2]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The broker died mid-swap: the group of the first two segments had cleaned to
+    // nothing (an empty `.swap`), both originals were already renamed `.deleted`.
+    for p in &logs[..2] {
+        let mut deleted = p.clone().into_os_string();
+        deleted.push(".deleted");
+        std::fs::rename(p, deleted).unwrap();
+    }
+    std::fs::write(pdir.join("00000000000000000000.log.swap"), b"").unwrap();
+    let mgr = manager(&[dir.path()], cfg);
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(log.log_start_offset(), 0, "the swap moved the log start");
+    assert_eq!(log.segment_base_offsets()[0], 0);
+    let rest: Vec<_> = before
+        .iter()
+        .filter(|r| r.0 >= third_base)
+        .cloned()
+        .collect();
+    assert!(!rest.is_empty());
+    // a read below the surviving data answers with the next surviving record
+    assert_eq!(read_all(&log, 0)[0].0, rest[0].0);
+    assert_eq!(read_all(&log, 0), rest);
+    mgr.shutdown().unwrap();
+}

@@ -120,14 +120,18 @@ impl Log {
         for (i, seg) in segs.iter().enumerate() {
             let next_base = segs.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
             let below_start = next_base <= log_start;
+            // Only an empty active segment is spared: an empty one before it (a group
+            // that compaction cleaned to nothing keeps its segment) ages by its mtime like
+            // any other, or it would hold back retention of everything after it.
+            let deletable = !seg.is_empty() || i + 1 < segs.len();
             let too_old = cfg.cleanup_policy.deletes()
                 && cfg.retention_ms >= 0
-                && !seg.is_empty()
+                && deletable
                 && now_ms.saturating_sub(seg.largest_timestamp()) > cfg.retention_ms;
             let too_big = cfg.cleanup_policy.deletes()
                 && cfg.retention_bytes >= 0
                 && remaining - seg.size() as i64 >= cfg.retention_bytes
-                && !seg.is_empty();
+                && deletable;
             if !(below_start || too_old || too_big) {
                 break;
             }

@@ -495,6 +495,18 @@ impl Segment {
         sync::write(&self.index).seal(self.base_offset);
     }
 
+    /// Gives the `.log` file `other`'s modification time (Kafka's
+    /// `cleaned.lastModified = segments.last.lastModified`). Without a readable time on
+    /// `other` there is nothing to copy and the file keeps its own.
+    pub fn copy_last_modified_from(&self, other: &Segment) -> Result<(), StorageError> {
+        let Ok(modified) = other.file.metadata().and_then(|m| m.modified()) else {
+            return Ok(());
+        };
+        self.file
+            .set_modified(modified)
+            .map_err(|e| StorageError::io(self.path("log"), e))
+    }
+
     /// Renames all three files to carry `new_suffix` ("" to make a cleaned segment live).
     pub fn rename_suffix(&self, new_suffix: &str) -> Result<(), StorageError> {
         let mut suffix = sync::lock(&self.suffix);
