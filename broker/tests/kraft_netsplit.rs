@@ -304,7 +304,9 @@ fn isolated_leader_is_fenced_and_truncated() {
             node.log_lines(&[&tp]).join("\n")
         );
     }
-    let truncations = cluster.node(old).log_lines(&["truncating", &tp]);
+    let truncations = cluster
+        .node(old)
+        .log_lines(&["truncated divergent tail", &tp]);
     assert!(
         !truncations.is_empty(),
         "node {old} logged no truncation of {TOPIC}-0"
