@@ -7,7 +7,6 @@
 
 mod local_cluster;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -186,16 +185,7 @@ fn a_new_up_after_sigkill_stops_orphans_and_keeps_ports() {
     assert!(is_alive(orphan));
     let state = std::mem::replace(&mut first.state, tempfile::tempdir().unwrap());
     let file = example("single-broker.yaml");
-    let second = Command::new(operator())
-        .args(["local", "up", "-f"])
-        .arg(&file)
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let second = LocalCluster { state, up: second };
+    let second = LocalCluster::up_in(state, &file, &[]);
     second.wait_until("new broker ready", Duration::from_secs(60), |n| {
         cond(n, "Ready").0 == "True" && !broker_pids(n).is_empty() && broker_pids(n) != [orphan]
     });

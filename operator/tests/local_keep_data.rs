@@ -64,16 +64,7 @@ fn down_then_up_again_keeps_every_record_and_the_cluster_id() {
 
     // The same state dir, a new `up`.
     let state = std::mem::replace(&mut first.state, tempfile::tempdir().unwrap());
-    let up = Command::new(operator())
-        .args(["local", "up", "-f"])
-        .arg(&file)
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut second = LocalCluster { state, up };
+    let mut second = LocalCluster::up_in(state, &file, &[]);
     second.wait("Ready", 60);
     let s = second.status();
     assert_eq!(

@@ -63,8 +63,12 @@ impl LocalCluster {
     }
 
     pub fn up_with(file: &Path, extra: &[&str]) -> Self {
+        Self::up_in(tempfile::tempdir().unwrap(), file, extra)
+    }
+
+    /// `local up` on a given state dir, e.g. the one a previous `up` left behind.
+    pub fn up_in(state: tempfile::TempDir, file: &Path, extra: &[&str]) -> Self {
         ensure_broker();
-        let state = tempfile::tempdir().unwrap();
         let up = Command::new(operator())
             .args(["local", "up", "-f"])
             .arg(file)
