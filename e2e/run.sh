@@ -58,8 +58,10 @@ TIMEOUT="${TIMEOUT:-600}"   # seconds for each wait
 CLUSTER=""                  # metadata.name of the example, set by create_cluster
 
 log() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+FAILURE=""                  # the message of the step that failed, repeated at the end
 fail() {
     printf 'FAILED: %s\n' "$*" >&2
+    FAILURE="$*"
     dump_state
     DUMPED=1
     exit 1
@@ -445,7 +447,8 @@ broker_pod_deleted_under_load() {
     wait_for "producer $producer to finish" pod_finished "$producer"
     local phase
     phase="$(k get pod "$producer" -o jsonpath='{.status.phase}')"
-    [[ "$phase" == Succeeded ]] || { k logs "$producer" | tail -5 >&2; fail "producer $producer: not every record was acknowledged ($phase)"; }
+    [[ "$phase" == Succeeded ]] ||
+        fail "producer $producer: not every record was acknowledged ($phase): $(k logs "$producer" 2>&1 | tail -3 | tr '\n' ' ')"
     k delete pod "$producer" --wait=false >/dev/null
     wait_for "KafkaCluster $CLUSTER Ready again" cluster_ready
     local received missing
@@ -544,6 +547,7 @@ run_extra_scenarios() {
 PASSED=0
 # step FUNCTION: runs one step and counts it.
 step() {
+    CURRENT_STEP="$*"
     "$@"
     PASSED=$((PASSED + 1))
 }
@@ -552,7 +556,7 @@ on_exit() {
     local status=$?
     if ((status != 0)); then
         ((DUMPED)) || dump_state
-        echo "e2e: $PASSED passed, 1 failed"
+        echo "e2e: $PASSED passed, 1 failed: ${CURRENT_STEP:-?}${FAILURE:+: $FAILURE}"
     fi
 }
 

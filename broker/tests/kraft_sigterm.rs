@@ -74,6 +74,11 @@ fn kraft_sigterm_leader_under_load() {
     );
     let moved_ms = term_at.elapsed().as_millis();
     producer.wait_progress(300, Duration::from_secs(30));
+    // The node comes back (as a deleted pod does) while the idempotent producer runs: it
+    // catches up, rejoins every ISR, and the producer goes on without an error.
+    cluster.node(victim).restart();
+    cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(60));
+    producer.wait_progress(600, Duration::from_secs(60));
     let summary = producer.stop();
     let verdict = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
 

@@ -54,13 +54,7 @@ pub struct Broker {
     runs: u32,
 }
 
-/// A port that was free a moment ago (the OS picks it; the listener is dropped).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
+pub use super::ports::free_port;
 
 impl Broker {
     /// Formats a fresh log dir and starts the broker; returns once the Kafka port

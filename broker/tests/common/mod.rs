@@ -10,6 +10,7 @@
 pub mod broker;
 pub mod cluster;
 pub mod http;
+pub mod ports;
 pub mod process;
 pub mod wait;
 

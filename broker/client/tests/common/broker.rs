@@ -6,13 +6,14 @@
 //! The process is killed when the guard drops, pass or fail, and its stderr is printed
 //! when the test is panicking.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use tidewater_client::{AdminClient, ClientConfig, ClientError};
+
+use super::ports::free_port;
 
 /// A Kafka-format cluster id (base64url of 16 bytes), as `kafka-storage random-uuid` makes.
 pub const CLUSTER_ID: &str = "q1Sh-9_ISia_zwGINzRvyQ";
@@ -36,11 +37,6 @@ pub fn broker_bin() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
 }
 
 /// A running broker; killed on drop.

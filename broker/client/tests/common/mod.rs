@@ -6,3 +6,6 @@
 
 pub mod broker;
 pub mod peer;
+// The broker tests' port picker (outside the ephemeral range; see there).
+#[path = "../../../tests/common/ports.rs"]
+pub mod ports;

@@ -211,20 +211,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Three free 127.0.0.1 ports (bound then released; the broker binds them right after).
+/// Three free 127.0.0.1 ports, below the kernel's ephemeral range.
+///
+/// A port the OS hands out for `bind(127.0.0.1:0)` comes from the ephemeral range
+/// (`net.ipv4.ip_local_port_range`), which every outgoing connection takes its source port
+/// from: while a node is down (a restart, a roll) any client could take its listener port
+/// and the node would not start again ("Address already in use"). Ports below that range
+/// are only ever bound on purpose, so nodes get theirs from there: a per-process sequence
+/// from a pid-derived start, skipping ports in use.
 pub fn free_ports() -> Result<Ports, StateError> {
     let mut got = Vec::new();
-    let mut holders = Vec::new();
     for _ in 0..3 {
-        let l = TcpListener::bind("127.0.0.1:0").map_err(io(Path::new("127.0.0.1:0")))?;
-        let port = l.local_addr().map_err(io(Path::new("127.0.0.1:0")))?.port();
-        got.push(i32::from(port));
-        // Held until all three are chosen so they differ.
-        holders.push(l);
+        got.push(i32::from(free_listen_port()?));
     }
     Ok(Ports {
         client: got[0],
         controller: got[1],
         http: got[2],
     })
+}
+
+/// Lowest port [`free_ports`] hands out (above the well-known and most registered ones).
+const LOW_PORT: u32 = 10_000;
+
+fn free_listen_port() -> Result<u16, StateError> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let any = Path::new("127.0.0.1:0");
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
+        .min(65_536);
+    if high <= LOW_PORT + 1_000 {
+        // No room below the ephemeral range: let the OS pick.
+        let l = TcpListener::bind("127.0.0.1:0").map_err(io(any))?;
+        return Ok(l.local_addr().map_err(io(any))?.port());
+    }
+    let span = high - LOW_PORT;
+    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let Ok(port) = u16::try_from(LOW_PORT + (start + n % span) % span) else {
+            continue;
+        };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(io(any)(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("no free 127.0.0.1 port in {LOW_PORT}..{high}"),
+    )))
 }
