@@ -145,7 +145,10 @@ mod tests {
     fn a_downgrade_from_4_0_to_3_9_crosses_a_metadata_change() {
         // 4.0-IV1 (23) changed the metadata format: 4.0-IV3 -> 3.9-IV0 may lose metadata,
         // so a 0.2.0 cluster finalized at 4.0-IV3 cannot go back to 0.1.0's level.
-        assert!(metadata_version_changes_metadata(LATEST_METADATA_VERSION, 21));
+        assert!(metadata_version_changes_metadata(
+            LATEST_METADATA_VERSION,
+            21
+        ));
         assert!(!metadata_version_changes_metadata(25, 24));
         assert!(!metadata_version_changes_metadata(23, 23));
     }
