@@ -102,10 +102,7 @@ impl Server {
             max_idle: config.connections_max_idle,
         });
         // Startup blocks the runtime on purpose: nothing else runs before it is done.
-        let broker = match config.kraft {
-            Some(_) => crate::cluster::start_broker(config).await?,
-            None => Broker::open(config)?,
-        };
+        let broker = crate::cluster::start_broker(config).await?;
         let (shutdown_tx, _) = broadcast::channel(1);
         let (drained_tx, drained_rx) = mpsc::channel(1);
         let mut accept_tasks = Vec::new();
