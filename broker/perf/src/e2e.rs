@@ -5,19 +5,19 @@
 //!
 //! Both ends share one `Instant` origin, so no clock skew enters the figure: each value
 //! starts with the send time in microseconds after the origin (8 bytes, big-endian) and
-//! a flag byte. Warm-up records (flag 0) go out until the consumer has received one, so
-//! the consumer's start-up (metadata, offset lookup, first fetch) is not counted; the
-//! measured records carry flag 1. The topic is read from the beginning of every
+//! a flag byte. Warm-up records (flag 0) go to each partition in turn until the consumer
+//! has received one from every partition, so its start-up (metadata, offset lookups,
+//! first fetches) is not counted; the measured records carry flag 1. The topic is read from the beginning of every
 //! partition, so it should be new (or hold only earlier warm-up records).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rdkafka::Message;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
@@ -68,9 +68,11 @@ pub fn run(spec: &E2eSpec) -> Result<E2eResult, PerfError> {
     let (produce, consume) = (&spec.produce, &spec.consume);
     let record_size = produce.record_size.max(HEADER);
     let origin = Instant::now();
-    let warm = Arc::new(AtomicBool::new(false));
+    // Bit p set: a warm-up record of partition p arrived (partitions past 63 share bits).
+    let warm = Arc::new(AtomicU64::new(0));
     let consumer: BaseConsumer = consumer_config(consume).create()?;
     assign_all(&consumer, &consume.topic)?;
+    let partitions = consumer.assignment()?.count().clamp(1, 64) as i32;
     let reader = {
         let (warm, wanted, idle) = (Arc::clone(&warm), consume.num_records, consume.idle_timeout);
         thread::spawn(move || read(&consumer, origin, &warm, wanted, idle))
@@ -78,10 +80,12 @@ pub fn run(spec: &E2eSpec) -> Result<E2eResult, PerfError> {
     let producer: ThreadedProducer<DefaultProducerContext> = producer_config(produce).create()?;
     let payload = Payload::new(record_size, produce.seed);
     let mut value = vec![0u8; record_size];
-    while !warm.load(Ordering::Acquire) && !reader.is_finished() {
+    let mut next = 0;
+    while warm.load(Ordering::Acquire).count_ones() < partitions as u32 && !reader.is_finished() {
         value.copy_from_slice(payload.for_record(0));
         value[..HEADER].copy_from_slice(&header(origin.elapsed().as_micros() as u64, false));
-        send(&producer, &produce.topic, &value)?;
+        send(&producer, &produce.topic, Some(next), &value)?;
+        next = (next + 1) % partitions;
         thread::sleep(WARMUP_EVERY);
     }
     let throttle = Throttle::new(produce.throughput);
@@ -95,7 +99,7 @@ pub fn run(spec: &E2eSpec) -> Result<E2eResult, PerfError> {
         }
         value.copy_from_slice(payload.for_record(i));
         value[..HEADER].copy_from_slice(&header(origin.elapsed().as_micros() as u64, true));
-        send(&producer, &produce.topic, &value)?;
+        send(&producer, &produce.topic, None, &value)?;
     }
     let sent_for = start.elapsed();
     producer.flush(Duration::from_secs(120))?;
@@ -114,7 +118,7 @@ pub fn run(spec: &E2eSpec) -> Result<E2eResult, PerfError> {
 fn read(
     consumer: &BaseConsumer,
     origin: Instant,
-    warm: &AtomicBool,
+    warm: &AtomicU64,
     wanted: u64,
     idle: Duration,
 ) -> Result<Histogram<u64>, PerfError> {
@@ -125,11 +129,15 @@ fn read(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(msg)) => {
                 let now_us = origin.elapsed().as_micros() as u64;
-                warm.store(true, Ordering::Release);
-                if let Some((sent_us, true)) = msg.payload().and_then(parse_header) {
-                    h.saturating_record(now_us.saturating_sub(sent_us).max(1));
-                    got += 1;
-                    last_progress = Instant::now();
+                match msg.payload().and_then(parse_header) {
+                    Some((sent_us, true)) => {
+                        h.saturating_record(now_us.saturating_sub(sent_us).max(1));
+                        got += 1;
+                        last_progress = Instant::now();
+                    }
+                    _ => {
+                        warm.fetch_or(1 << (msg.partition().rem_euclid(64)), Ordering::AcqRel);
+                    }
                 }
             }
             Some(Err(e)) => return Err(e.into()),
@@ -142,14 +150,18 @@ fn read(
     Ok(h)
 }
 
-/// Hands one record to librdkafka (which copies it), waiting out a full local queue.
+/// Hands one record to librdkafka (which copies it), to `partition` or the
+/// partitioner's choice, waiting out a full local queue.
 fn send(
     producer: &ThreadedProducer<DefaultProducerContext>,
     topic: &str,
+    partition: Option<i32>,
     value: &[u8],
 ) -> Result<(), PerfError> {
     loop {
-        match producer.send(BaseRecord::<[u8], [u8]>::to(topic).payload(value)) {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(value);
+        record.partition = partition;
+        match producer.send(record) {
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 thread::sleep(Duration::from_millis(1));
