@@ -30,7 +30,7 @@
 #
 # Usage: broker/perf/kafka-vs-tidewater.sh          (full run, about 10-15 minutes)
 #        QUICK=1 broker/perf/kafka-vs-tidewater.sh  (a minute or two: checks the script)
-#   env: RECORDS_1K (300000), RECORDS_100B (1500000), LAT_SECONDS (15), LAT_RATE
+#   env: RECORDS_1K (800000), RECORDS_100B (4000000), LAT_SECONDS (20), LAT_RATE
 #        (records/s of the latency runs; default half of Kafka's peak), NODES ("1 3"),
 #        BROKERS ("kafka tidewater"), KAFKA_HEAP, TOOL_HEAP (-Xmx512m for the Java
 #        clients), JAVA_PRODUCER_PROPS, KEEP_WORK=1 (keep logs and configs), BROKER /

@@ -30,9 +30,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kvt_report import Figures, print_table
 
 QUICK = os.environ.get("QUICK") == "1"
-RECORDS_1K = int(os.environ.get("RECORDS_1K", 30_000 if QUICK else 300_000))
-RECORDS_100B = int(os.environ.get("RECORDS_100B", 200_000 if QUICK else 1_500_000))
-LAT_SECONDS = float(os.environ.get("LAT_SECONDS", 3 if QUICK else 15))
+RECORDS_1K = int(os.environ.get("RECORDS_1K", 30_000 if QUICK else 800_000))
+RECORDS_100B = int(os.environ.get("RECORDS_100B", 200_000 if QUICK else 4_000_000))
+LAT_SECONDS = float(os.environ.get("LAT_SECONDS", 3 if QUICK else 20))
 LAT_RATE = int(os.environ.get("LAT_RATE", 0))  # 0: half of Kafka's peak, per client
 NODES = [int(n) for n in os.environ.get("NODES", "1 3").split()]
 BROKERS = os.environ.get("BROKERS", "kafka tidewater").split()
@@ -45,6 +45,8 @@ TOOL_HEAP = os.environ.get("TOOL_HEAP", "-Xmx512m")
 # (256 KiB) big enough not to be the limit, as tidewater-perf's 1 MB batches are not.
 JAVA_PRODUCER_PROPS = os.environ.get("JAVA_PRODUCER_PROPS", "linger.ms=5 batch.size=262144").split()
 PARTITIONS = 6
+# The topic both consumers read: the 1 KiB records tidewater-perf produced with acks=1.
+CONSUMED = "p1024-acks1-rdkafka"
 
 JARS, BROKER, PERF, WORK = (os.environ[k] for k in ("KVT_JARS", "KVT_BROKER", "KVT_PERF", "KVT_WORK"))
 CLASSPATH = f"{JARS}/*"
@@ -270,6 +272,12 @@ class Cluster:
             time.sleep(0.1)
         sys.exit(f"{self.kind}: topic {name} has no full ISR after 60 s")
 
+    def delete_topic(self, name):
+        """Frees a topic's disk (Kafka deletes the files a minute later, Tidewater at
+        once): a full run writes several GB per cluster otherwise."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin.delete_topics([name])[name].result(60)
+
     def stop(self):
         stop(self.procs)
         self.procs = []
@@ -370,8 +378,10 @@ def bench(kind, n, peaks):
                     cluster.create_topic(topic)
                     measured(cluster, fig, f"produce {size} {acks} {client}", produce,
                              cluster, client, topic, records, size, acks)
+                    if topic != CONSUMED:
+                        cluster.delete_topic(topic)
         for client in ("rdkafka", "java"):
-            measured(cluster, fig, f"consume {client}", consume, cluster, client, "p1024-acks1-rdkafka", RECORDS_1K)
+            measured(cluster, fig, f"consume {client}", consume, cluster, client, CONSUMED, RECORDS_1K)
         # Each client's latency run goes at half the peak that client reached on the
         # first implementation measured (Kafka), 1 KiB acks=all: the same rate for both.
         for client in ("rdkafka", "java"):
