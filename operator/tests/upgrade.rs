@@ -255,3 +255,110 @@ fn combined_nodes_roll_from_0_1_0_to_0_2_0_under_load() {
 fn dedicated_controllers_roll_from_0_1_0_to_0_2_0_under_load() {
     upgrade_under_load(3);
 }
+
+fn signal(pod: &str, sig: &str) {
+    let pid = pod.strip_prefix("pid ").unwrap();
+    let status = Command::new("kill").args([sig, pid]).status().unwrap();
+    assert!(status.success());
+}
+
+/// A pinned upgrade: a stopped follower blocks the roll (RollBlocked naming its
+/// partitions) until it runs again; every node then runs 0.2.0 with metadata.version
+/// still 3.9-IV0 (the pin), so rolling back to 0.1.0 is allowed and works.
+#[test]
+fn a_stopped_follower_blocks_the_roll_and_a_pinned_upgrade_rolls_back() {
+    let _slot = multi_node_slot();
+    let t0 = Instant::now();
+    let old = release_bin("0.1.0");
+    current_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    let pinned = |version: &str| {
+        format!(
+            "{}  metadataVersion: 3.9-IV0\n  config:\n    replica.lag.time.max.ms: 3000\n",
+            spec(version, 0)
+        )
+    };
+    std::fs::write(&file, pinned("0.1.0")).unwrap();
+    let c = LocalCluster::up_with(&file, &["--broker-bin", &format!("0.1.0={old}")]);
+    c.wait("Ready", 240);
+    let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();
+    let base = ["--bootstrap", &bootstrap, "--topic", "held"];
+    py(&[
+        &[
+            "create",
+            "--partitions",
+            "100",
+            "--rf",
+            "3",
+            "--min-isr",
+            "2",
+        ][..],
+        &base,
+    ]
+    .concat());
+    c.wait("Ready", 60);
+    step("0.1.0 cluster ready with 100 partitions", t0);
+
+    c.apply(&pinned("0.2.0"));
+    let s = c.wait_until("a first node on 0.2.0", Duration::from_secs(240), |s| {
+        s["upgrade"]["nodesDone"].as_i64() >= Some(1)
+    });
+    let first = s["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["version"] == "0.2.0" && b["ready"] == true)
+        .map(|b| b["pod"].as_str().unwrap().to_owned())
+        .unwrap();
+    signal(&first, "-STOP");
+    step("stopped the upgraded node (SIGSTOP)", t0);
+    let s = c.wait_until(
+        "RollBlocked by the stopped node",
+        Duration::from_secs(120),
+        |s| {
+            cond(s, "Progressing") == ("False", "RollBlocked")
+                && s["brokers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|b| b["pod"] == first.as_str() && b["ready"] == false)
+        },
+    );
+    let message = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .and_then(|c| c["message"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("held-") && message.contains("min.insync.replicas"),
+        "{message}"
+    );
+    assert!(c.events().contains("RollBlocked"), "{}", c.events());
+    let done_while_blocked = s["upgrade"]["nodesDone"].as_i64();
+    step("roll blocked, naming the partitions", t0);
+    signal(&first, "-CONT");
+    let s = c.wait_until("every node on 0.2.0", Duration::from_secs(300), |s| {
+        s["version"] == "0.2.0" && s["upgrade"]["phase"] == "Done"
+    });
+    assert!(done_while_blocked < Some(3));
+    assert_eq!(s["metadataVersion"], "3.9-IV0", "the pin holds: {s}");
+    step(
+        "resumed; every node on 0.2.0, metadata.version still 3.9-IV0",
+        t0,
+    );
+
+    c.apply(&pinned("0.1.0"));
+    let s = c.wait_until("rolled back to 0.1.0", Duration::from_secs(300), |s| {
+        s["version"] == "0.1.0" && cond(s, "Ready").0 == "True"
+    });
+    for b in s["brokers"].as_array().unwrap() {
+        assert_eq!(b["version"], "0.1.0", "{s}");
+        let exe = exe_of(b["pod"].as_str().unwrap());
+        assert_eq!(exe, Path::new(&old).canonicalize().unwrap());
+    }
+    step("rolled back to 0.1.0 before the finalize", t0);
+}

@@ -7,7 +7,9 @@
 //! - a broker is restarted only if, for every partition it hosts, the in-sync replicas
 //!   other than it still meet `min.insync.replicas` (capped at replicas - 1, so a
 //!   partition whose replication factor makes that impossible is not blocked forever)
-//!   and no partition loses its last in-sync replica;
+//!   and no partition loses its last in-sync replica; while the missing replicas are on
+//!   registered brokers (catching up) that is a wait, when one is on a broker that is
+//!   gone it is a block;
 //! - between restarts the cluster settles: every broker registered and unfenced, no
 //!   under-replicated or offline partition, preferred leaders back in place.
 
@@ -122,18 +124,39 @@ pub fn check(
     };
     let blockers = restart_blockers(nodes, &s.partitions);
     if !blockers.is_empty() {
+        // Out-of-sync replicas on registered brokers are catching up (e.g. the node
+        // restarted just before): waiting is normal. On a broker that is gone (stopped,
+        // fenced), only something outside the operator can help: the roll is blocked.
+        let gone: Vec<String> = s
+            .partitions
+            .iter()
+            .filter(|p| blockers.contains(&p.name()))
+            .filter(|p| {
+                p.replicas
+                    .iter()
+                    .any(|r| !p.isr.contains(r) && !s.registered.contains(r))
+            })
+            .map(PartitionView::name)
+            .collect();
+        if gone.is_empty() {
+            return Err(Hold::Settling(format!(
+                "waiting for {} to catch up before restarting node {}",
+                named(&blockers),
+                ids(nodes)
+            )));
+        }
         return Err(Hold::Blocked {
             message: format!(
                 "restarting node {} would leave {} below min.insync.replicas: {}",
                 ids(nodes),
-                if blockers.len() == 1 {
+                if gone.len() == 1 {
                     "partition"
                 } else {
                     "partitions"
                 },
-                named(&blockers)
+                named(&gone)
             ),
-            partitions: blockers,
+            partitions: gone,
         });
     }
     let unregistered: Vec<i32> = brokers

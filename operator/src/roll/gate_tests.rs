@@ -38,10 +38,19 @@ fn a_full_isr_lets_any_one_broker_restart() {
 fn a_stopped_follower_blocks_the_brokers_sharing_its_partitions() {
     // Broker 2 fell out of the ISR of t-0: restarting 0 or 1 would leave one in-sync
     // replica, below min.insync.replicas 2.
-    let s = snapshot(vec![
+    let mut s = snapshot(vec![
         p(0, 0, &[0, 1, 2], &[0, 1]),
         p(1, 1, &[1, 0], &[1, 0]),
     ]);
+    // Still registered: it is catching up, so the roll waits.
+    assert!(matches!(
+        check(s.as_ref(), &one(0), &[0, 1]),
+        Err(Hold::Settling(m)) if m.contains("t-0")
+    ));
+    // Gone (stopped and fenced): blocked.
+    if let Some(Ok(snap)) = s.as_mut() {
+        snap.registered.remove(&2);
+    }
     let Err(Hold::Blocked {
         partitions,
         message,
@@ -127,7 +136,7 @@ fn the_cluster_settles_between_restarts() {
 
 #[test]
 fn long_lists_are_cut_in_messages() {
-    let parts: Vec<PartitionView> = (0..8).map(|i| p(i, 0, &[0, 1, 2], &[0, 1])).collect();
+    let parts: Vec<PartitionView> = (0..8).map(|i| p(i, 0, &[0, 1, 3], &[0, 1])).collect();
     let s = snapshot(parts);
     let Err(Hold::Blocked {
         partitions,
