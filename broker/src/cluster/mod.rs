@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod lifecycle;
+pub use lifecycle::RegistrationError;
 pub mod migrate;
 pub mod store;
 
@@ -119,9 +120,7 @@ impl Cluster {
             qc.election_timeout_max_ms = kraft.election_timeout_ms * 2;
             qc.heartbeat_interval_ms = (kraft.election_timeout_ms / 5).max(10);
             qc.propose_timeout = request_timeout;
-            let node = QuorumNode::start_with_listener(qc, bound)
-                .await
-                .map_err(|e| StartupError::Shutdown(format!("metadata quorum: {e}")))?;
+            let node = QuorumNode::start_with_listener(qc, bound).await?;
             info!(node = config.node_id, %addr, "metadata quorum member started");
             let image = node.image();
             let metrics = node.metrics();
@@ -237,11 +236,7 @@ pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupEr
     if cluster.is_broker() {
         let single_node = config.kraft.single_node;
         broker.start_leader_ticks();
-        cluster.register(&config).await.map_err(|e| {
-            StartupError::Shutdown(format!(
-                "the controller refused this broker's registration: {e}"
-            ))
-        })?;
+        cluster.register(&config).await?;
         let (tx, rx) = watch::channel(false);
         *cluster
             .heartbeat_stop
@@ -274,9 +269,10 @@ async fn wait_unfenced(cluster: &Cluster) -> Result<(), StartupError> {
     if unfenced {
         Ok(())
     } else {
-        Err(StartupError::Shutdown(format!(
-            "node {node} was not unfenced by its own controller within {UNFENCE_TIMEOUT:?}"
-        )))
+        Err(StartupError::NotUnfenced {
+            node,
+            timeout: UNFENCE_TIMEOUT,
+        })
     }
 }
 

@@ -192,7 +192,7 @@ async fn replace(
     replace_through_controller(broker, t, configs).await
 }
 
-/// KRaft: the difference between the current and the new full config, as
+/// The difference between the current and the new full config, as
 /// incremental operations decided by the controller.
 async fn replace_through_controller(
     broker: &Broker,

@@ -5,11 +5,7 @@
 //! Also owns [`forwarded`]: how a failure of a call forwarded to the controller becomes
 //! the error code a client sees, shared by every admin API the controller decides.
 //!
-//! A node without KRaft (no `process.roles`) has no quorum. Kafka's ZooKeeper brokers
-//! do not list DescribeQuorum in ApiVersions, so clients refuse client-side with
-//! `UnsupportedVersionException`; one that sends it anyway gets UNSUPPORTED_VERSION
-//! here, the code that raises the same exception (Kafka itself would close the
-//! connection, which tells a client nothing).
+//! Every node has a quorum: one without `process.roles` is its own only voter.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::describe_quorum_response::{

@@ -1,8 +1,7 @@
-//! Produce: appends each partition's record batches as leader (offsets,
-//! epoch 0, LogAppendTime, idempotent producer checks — all in the log layer),
-//! moves the high watermark to the log end (single node: ISR = {this node}) and
-//! wakes long-polling fetches. acks=0 gets no response, acks=1 and acks=all are
-//! the same here because the leader is the whole ISR.
+//! Produce: appends each partition's record batches on its leader replica (offsets,
+//! leader epoch, LogAppendTime, idempotent producer checks in the log layer), answers
+//! acks=1 once the leader has them and acks=all once the ISR has (the high watermark
+//! passed them), and wakes long-polling fetches. acks=0 gets no response.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};

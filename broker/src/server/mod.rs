@@ -138,7 +138,7 @@ impl Server {
 
     /// Stops accepting, waits for in-flight requests, then flushes and checkpoints.
     pub async fn shutdown(mut self) -> Result<(), StartupError> {
-        // KRaft: move leaderships away while clients can still follow them.
+        // Move leaderships away while clients can still follow them.
         crate::cluster::controlled_shutdown(&self.broker).await;
         // The flag first: a connection that subscribes after the broadcast still
         // sees it before its next read.
@@ -155,7 +155,7 @@ impl Server {
         match tokio::task::spawn_blocking(move || broker.shutdown()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(StartupError::Storage(e)),
-            Err(e) => return Err(StartupError::Shutdown(e.to_string())),
+            Err(e) => return Err(StartupError::Shutdown(e)),
         }
         info!("shutdown complete");
         Ok(())

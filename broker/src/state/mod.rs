@@ -85,8 +85,17 @@ pub enum StartupError {
     Storage(#[from] tidewater_storage::StorageError),
     #[error(transparent)]
     Migration(#[from] crate::cluster::migrate::MigrationError),
+    #[error("metadata quorum: {0}")]
+    Quorum(#[from] tidewater_quorum::raft::QuorumError),
+    #[error(transparent)]
+    Registration(#[from] crate::cluster::RegistrationError),
+    #[error("node {node} was not unfenced by its own controller within {timeout:?}")]
+    NotUnfenced {
+        node: i32,
+        timeout: std::time::Duration,
+    },
     #[error("shutdown failed: {0}")]
-    Shutdown(String),
+    Shutdown(#[from] tokio::task::JoinError),
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
         what: &'static str,
@@ -166,7 +175,8 @@ impl Broker {
             logs: logs.clone(),
             metadata: metadata.clone(),
             notifier: notifier.clone(),
-            replicas: Some((config.node_id, replicas.clone())),
+            node_id: config.node_id,
+            replicas: replicas.clone(),
         });
         // Groups are served only for `__consumer_offsets` partitions this broker leads
         // (loaded as leadership arrives).

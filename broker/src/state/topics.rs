@@ -13,7 +13,8 @@ impl Broker {
     /// Name checks for a topic about to be created: Kafka's rules, '.'/'_'
     /// collisions with existing topics and the optional naming policy.
     pub fn check_new_topic_name(&self, name: &str) -> Result<(), TopicError> {
-        topic_names::validate(name).map_err(|m| (E::InvalidTopicException.code(), m))?;
+        topic_names::validate(name)
+            .map_err(|e| (E::InvalidTopicException.code(), e.to_string()))?;
         if self.metadata.topic(name).is_some() {
             return Err((
                 E::TopicAlreadyExists.code(),
@@ -37,7 +38,7 @@ impl Broker {
         }
         if self.config.topic_naming_policy_enable && !topic_names::is_internal(name) {
             topic_names::check_naming_policy(name)
-                .map_err(|m| (E::InvalidTopicException.code(), m))?;
+                .map_err(|e| (E::InvalidTopicException.code(), e.to_string()))?;
         }
         Ok(())
     }
