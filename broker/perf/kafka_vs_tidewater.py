@@ -392,6 +392,9 @@ def bench(kind, n, peaks):
                 continue
             topic = f"latency-{client}"
             cluster.create_topic(topic)
+            # The throughput runs leave GBs dirty in the page cache; their writeback
+            # (kernel threads on the same 2 cores) would be measured as queueing.
+            subprocess.run(["sync"], check=False)
             if client == "rdkafka":
                 measured(cluster, fig, "e2e rdkafka", e2e, cluster, topic, int(rate * LAT_SECONDS), rate)
             else:
