@@ -116,7 +116,7 @@ fn step(name: &str, started: Instant) {
     eprintln!("[{:>6.1}s] {name}", started.elapsed().as_secs_f64());
 }
 
-fn upgrade_under_load(controllers: i32) {
+fn upgrade_under_load(controllers: i32, rate: &str) {
     let _slot = multi_node_slot();
     let t0 = Instant::now();
     let old = release_bin("0.1.0");
@@ -191,6 +191,7 @@ fn upgrade_under_load(controllers: i32) {
     step("clients running", t0);
 
     let before = pids(&c.status());
+    let roll_started = Instant::now();
     let out = c.apply(&spec("0.2.0", controllers));
     assert!(
         out.status.success(),
@@ -201,6 +202,7 @@ fn upgrade_under_load(controllers: i32) {
         s["version"] == "0.2.0"
     });
     assert_eq!(s["upgrade"]["from"], "0.1.0", "{s}");
+    let roll_time = roll_started.elapsed();
     step("every node runs 0.2.0", t0);
     let s = c.wait_until(
         "metadata.version finalized",
@@ -233,6 +235,19 @@ fn upgrade_under_load(controllers: i32) {
     ]
     .concat());
     eprintln!("{verified}");
+    let lost: Value = serde_json::from_str(verified.lines().next().unwrap()).unwrap();
+    eprintln!(
+        "FIGURES nodes={} partitions=100 rate={rate}/s per producer: roll {:.1}s ({:.1}s per node); \
+         longest acks=all ack gap on a partition {} ms; p99 produce latency acks=all {} ms, acks=1 {} ms; \
+         records lost (both modes) {}",
+        after.len(),
+        roll_time.as_secs_f64(),
+        roll_time.as_secs_f64() / after.len() as f64,
+        all["max_ack_gap_ms"],
+        all["p99_ms"],
+        one["p99_ms"],
+        lost["lost"]
+    );
     step("0 acknowledged records lost (acks=all and acks=1)", t0);
 
     // After the finalize the old build cannot run the cluster: refused, nothing restarts.
@@ -248,12 +263,22 @@ fn upgrade_under_load(controllers: i32) {
 
 #[test]
 fn combined_nodes_roll_from_0_1_0_to_0_2_0_under_load() {
-    upgrade_under_load(0);
+    upgrade_under_load(0, "200");
 }
 
 #[test]
 fn dedicated_controllers_roll_from_0_1_0_to_0_2_0_under_load() {
-    upgrade_under_load(3);
+    upgrade_under_load(3, "200");
+}
+
+/// The benchmark (not a timed test; `cargo test -p tidewater-operator --test upgrade --
+/// --ignored --nocapture benchmark`): the combined roll at a higher produce rate, printing
+/// the FIGURES line (roll time per broker, longest gap between acks=all acks on one
+/// partition, p99 produce latency per acks mode, records lost).
+#[test]
+#[ignore = "benchmark: run by hand and read its FIGURES line"]
+fn benchmark_roll_3_brokers_100_partitions() {
+    upgrade_under_load(0, "1000");
 }
 
 fn signal(pod: &str, sig: &str) {

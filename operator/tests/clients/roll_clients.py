@@ -36,14 +36,22 @@ def produce(a):
         conf["enable.idempotence"] = True
     p = Producer(conf)
     acked, errors, lat = [0], [], []
+    # Per partition: last ack time and the longest stretch between two acks (how long
+    # the partition had no leader accepting this producer's writes).
+    last_ack, max_gap = {}, {}
     out = open(a.acked, "a", buffering=1)
 
     def done(err, msg, sent):
         if err is not None:
             errors.append(str(err))
         else:
+            now = time.time()
             acked[0] += 1
-            lat.append(time.time() - sent)
+            lat.append(now - sent)
+            p = msg.partition()
+            if p in last_ack:
+                max_gap[p] = max(max_gap.get(p, 0.0), now - last_ack[p])
+            last_ack[p] = now
             out.write(msg.value().decode() + "\n")
 
     i = 0
@@ -63,8 +71,10 @@ def produce(a):
     left = p.flush(120)
     lat.sort()
     p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else 0
+    worst = max(max_gap.items(), key=lambda kv: kv[1], default=(None, 0.0))
     print(json.dumps({"acks": a.acks, "sent": i, "acked": acked[0], "errors": errors[:5],
-                      "unflushed": left, "p99_ms": round(p99, 1)}))
+                      "unflushed": left, "p99_ms": round(p99, 1),
+                      "max_ack_gap_ms": round(worst[1] * 1000), "max_gap_partition": worst[0]}))
     if left or errors:
         print("FAIL: %d unflushed, errors %s" % (left, errors[:5]), file=sys.stderr)
         sys.exit(1)
