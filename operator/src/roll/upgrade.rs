@@ -88,10 +88,11 @@ pub fn decide(i: &Inputs<'_>, now: Timestamp) -> Decision {
         };
     };
     let snapshot = i.observed.admin.as_ref().and_then(|a| a.as_ref().ok());
-    let finalized = match snapshot {
-        Some(s) => s.finalized_features.get(METADATA_VERSION_FEATURE).copied(),
-        None => i.previous_metadata_version.and_then(level_of),
-    };
+    // What the brokers report, else (unreadable, or a broker that reports none) the
+    // level recorded in status: a refusal must not depend on a lucky read.
+    let finalized = snapshot
+        .and_then(|s| s.finalized_features.get(METADATA_VERSION_FEATURE).copied())
+        .or_else(|| i.previous_metadata_version.and_then(level_of));
     if let Some(level) = finalized
         && target.metadata_version < level
     {
