@@ -65,6 +65,12 @@ pub fn level_of(name: &str) -> Option<i16> {
         .map(|(l, _)| l)
 }
 
+/// The image the shipped catalog lists for `version` (`None`: not listed).
+pub fn image_for(version: &str) -> Option<String> {
+    static SHIPPED: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(Catalog::shipped);
+    SHIPPED.get(version).map(|r| r.image.clone())
+}
+
 impl Catalog {
     /// Parses catalog text.
     pub fn parse(text: &str) -> Result<Self, CatalogError> {

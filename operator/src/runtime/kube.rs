@@ -424,11 +424,16 @@ fn observe_pod(c: &ValidatedCluster, pod: &Pod) -> ObservedNode {
         name: pod.name_any(),
         revision: pod.annotations().get(REVISION_ANNOTATION).cloned(),
         version: pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers.first())
-            .and_then(|k| k.image.as_ref())
-            .and_then(|i| i.rsplit_once(':').map(|(_, tag)| tag.to_owned())),
+            .labels()
+            .get(build::pod::VERSION_LABEL)
+            .cloned()
+            .or_else(|| {
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.containers.first())
+                    .and_then(|k| k.image.as_ref())
+                    .and_then(|i| i.rsplit_once(':').map(|(_, tag)| tag.to_owned()))
+            }),
         ready,
         problem,
     }
