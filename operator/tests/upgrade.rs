@@ -387,3 +387,41 @@ fn a_stopped_follower_blocks_the_roll_and_a_pinned_upgrade_rolls_back() {
     }
     step("rolled back to 0.1.0 before the finalize", t0);
 }
+
+/// A new version that never gets ready (here a "build" that exits at once) stops the
+/// roll after its first node: Degraded UpgradeStalled, no other node restarted; setting
+/// spec.version back rolls that node back and the cluster is Ready again.
+#[test]
+fn a_crashing_new_version_stalls_and_rolls_back() {
+    let _slot = multi_node_slot();
+    let old = release_bin("0.1.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    std::fs::write(&file, spec("0.1.0", 0)).unwrap();
+    let c = LocalCluster::up_with(
+        &file,
+        &[
+            "--broker-bin",
+            &format!("0.1.0={old}"),
+            "--broker-bin",
+            "0.2.0=/bin/false",
+        ],
+    );
+    c.wait("Ready", 240);
+    let before = pids(&c.status());
+    c.apply(&spec("0.2.0", 0));
+    let s = c.wait_until("UpgradeStalled", Duration::from_secs(120), |s| {
+        cond(s, "Degraded") == ("True", "UpgradeStalled")
+    });
+    let after = pids(&s);
+    let changed = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+    assert_eq!(changed, 1, "only the first node was restarted: {s}");
+    assert_eq!(s["upgrade"]["nodesDone"], 0, "{s}");
+    c.apply(&spec("0.1.0", 0));
+    let s = c.wait_until("rolled back", Duration::from_secs(180), |s| {
+        cond(s, "Ready").0 == "True" && cond(s, "Degraded").0 == "False"
+    });
+    for b in s["brokers"].as_array().unwrap() {
+        assert_eq!(b["version"], "0.1.0", "{s}");
+    }
+}
