@@ -145,19 +145,7 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
         acked_one.to_str().unwrap(),
     );
     let base = ["--bootstrap", &bootstrap, "--topic", "roll"];
-    py(&[
-        &[
-            "create",
-            "--partitions",
-            "100",
-            "--rf",
-            "3",
-            "--min-isr",
-            "2",
-        ][..],
-        &base,
-    ]
-    .concat());
+    create_topic(&base);
     let producers = [
         spawn_py(
             &[
@@ -281,6 +269,20 @@ fn benchmark_roll_3_brokers_100_partitions() {
     upgrade_under_load(0, "1000");
 }
 
+/// The test topic: 100 partitions, RF 3, min.insync.replicas 2.
+fn create_topic(base: &[&str]) {
+    let create = [
+        "create",
+        "--partitions",
+        "100",
+        "--rf",
+        "3",
+        "--min-isr",
+        "2",
+    ];
+    py(&[&create[..], base].concat());
+}
+
 fn signal(pod: &str, sig: &str) {
     let pid = pod.strip_prefix("pid ").unwrap();
     let status = Command::new("kill").args([sig, pid]).status().unwrap();
@@ -309,19 +311,7 @@ fn a_stopped_follower_blocks_the_roll_and_a_pinned_upgrade_rolls_back() {
     c.wait("Ready", 240);
     let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();
     let base = ["--bootstrap", &bootstrap, "--topic", "held"];
-    py(&[
-        &[
-            "create",
-            "--partitions",
-            "100",
-            "--rf",
-            "3",
-            "--min-isr",
-            "2",
-        ][..],
-        &base,
-    ]
-    .concat());
+    create_topic(&base);
     c.wait("Ready", 60);
     step("0.1.0 cluster ready with 100 partitions", t0);
 
