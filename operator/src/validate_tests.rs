@@ -182,3 +182,19 @@ fn error_display_names_every_field() {
         "{text}"
     );
 }
+
+#[test]
+fn a_metadata_version_pin_must_be_a_kafka_level_name() {
+    assert_eq!(
+        fields("  version: 0.2.0\n  brokers: 1\n  metadataVersion: 9.9-IV9\n"),
+        ["spec.metadataVersion"]
+    );
+    let v = validate(&cluster(
+        "  version: 0.2.0\n  brokers: 1\n  metadataVersion: 3.9-IV0\n  rollout:\n    soakSeconds: 30\n",
+    ))
+    .unwrap();
+    assert_eq!(v.metadata_version_pin.as_deref(), Some("3.9-IV0"));
+    assert_eq!(v.soak_seconds, 30);
+    let d = validate(&cluster("  version: 0.2.0\n  brokers: 1\n")).unwrap();
+    assert_eq!(d.soak_seconds, crate::crd::DEFAULT_SOAK_SECONDS);
+}
