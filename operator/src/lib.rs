@@ -14,6 +14,7 @@ pub mod lease;
 pub mod metrics;
 pub mod placement;
 pub mod plan;
+pub mod rebalance;
 pub mod render;
 pub mod runtime;
 pub mod status;
