@@ -440,7 +440,9 @@ broker_pod_deleted_under_load() {
     sleep 5
     echo "deleting $victim (claim $claim, volume $before) while $producer produces"
     k delete pod "$victim" --wait=false
-    wait_for "$victim replaced" bash -c "[[ -n \$(kubectl -n '$NAMESPACE' get pod '$victim' -o jsonpath='{.metadata.uid}') && \$(kubectl -n '$NAMESPACE' get pod '$victim' -o jsonpath='{.metadata.uid}') != '$uid' ]]"
+    # One read of the uid: two reads could see the old pod, then none (gone, not yet
+    # re-created), and an empty uid differs from the old one too.
+    wait_for "$victim replaced" bash -c "u=\$(kubectl -n '$NAMESPACE' get pod '$victim' -o jsonpath='{.metadata.uid}'); [[ -n \$u && \$u != '$uid' ]]"
     k wait "pod/$victim" --for=condition=Ready --timeout="${TIMEOUT}s" >/dev/null || fail "$victim did not come back Ready"
     [[ "$(k get pvc "$claim" -o jsonpath='{.spec.volumeName}')" == "$before" ]] ||
         fail "$victim came back on another volume"

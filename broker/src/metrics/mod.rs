@@ -104,6 +104,16 @@ impl Metrics {
         .unwrap_or_else(|e| panic!("histogram: {e}"));
         r.register(Box::new(request_time.clone()))
             .unwrap_or_else(|e| panic!("histogram: {e}"));
+        // Kafka's `kafka.server:type=app-info,name=version`, as an info gauge: the
+        // operator's roll and dashboards read which build each node runs from it.
+        gauge_vec(
+            &r,
+            "tidewater_broker_info",
+            "The broker build: always 1, labelled with its version",
+            &["version"],
+        )
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
         let all = Registry::new();
         Metrics {
             all_messages_in: total(
@@ -420,6 +430,11 @@ mod tests {
             "kafka_network_requestmetrics_requests_total{request=\"Produce\",version=\"9\"} 1",
             "kafka_network_requestmetrics_totaltimems_bucket{request=\"Produce\",le=\"2.5\"} 1",
             "kafka_server_socketservermetrics_connection_count{listener=\"PLAINTEXT\"} 1",
+            concat!(
+                "tidewater_broker_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\"} 1"
+            ),
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

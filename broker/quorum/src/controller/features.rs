@@ -9,12 +9,14 @@ use super::{Controller, ControllerError};
 use crate::image::{METADATA_VERSION, MetadataImage};
 use crate::records::MetadataRecord;
 
-/// Highest `metadata.version` level this code knows (Kafka 3.9-IV0).
-pub const LATEST_METADATA_VERSION: u16 = 21;
+/// Highest `metadata.version` level this code knows (Kafka 4.0-IV3). Release 0.1.0
+/// stopped at 21 (3.9-IV0): a cluster finalized above it no longer registers a 0.1.0
+/// broker, which is what makes a downgrade after the finalize impossible.
+pub const LATEST_METADATA_VERSION: u16 = 25;
 
 /// `metadata.version` levels whose upgrade changed the metadata format (Kafka's
 /// `MetadataVersion.didMetadataChange`), so a downgrade across them may lose data.
-const METADATA_CHANGING_LEVELS: &[u16] = &[1, 5, 6, 8, 10, 11, 13, 14, 15, 17, 20];
+const METADATA_CHANGING_LEVELS: &[u16] = &[1, 5, 6, 8, 10, 11, 13, 14, 15, 17, 20, 23];
 
 /// Whether moving from `from` down to `to` crosses a metadata-format change.
 pub fn metadata_version_changes_metadata(from: u16, to: u16) -> bool {
@@ -132,5 +134,22 @@ impl Controller {
             });
         }
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_downgrade_from_4_0_to_3_9_crosses_a_metadata_change() {
+        // 4.0-IV1 (23) changed the metadata format: 4.0-IV3 -> 3.9-IV0 may lose metadata,
+        // so a 0.2.0 cluster finalized at 4.0-IV3 cannot go back to 0.1.0's level.
+        assert!(metadata_version_changes_metadata(
+            LATEST_METADATA_VERSION,
+            21
+        ));
+        assert!(!metadata_version_changes_metadata(25, 24));
+        assert!(!metadata_version_changes_metadata(23, 23));
     }
 }
