@@ -108,7 +108,10 @@ fn crd_has_names_columns_and_cel_rules() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(cols, ["Version", "Brokers", "Ready", "Reason", "Age"]);
+    assert_eq!(
+        cols,
+        ["Version", "Brokers", "Ready", "Reason", "Rebalance", "Age"]
+    );
     assert!(v["subresources"]["status"].is_object());
     let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
     let rules = spec["x-kubernetes-validations"].as_array().unwrap();

@@ -3,6 +3,8 @@
 //! topics and never holds more than `max_partitions` moves. Moves that only reorder
 //! replicas copy nothing and complete at once; they ride in their topic's batches.
 
+use std::ops::Range;
+
 use super::{Move, RebalancePlan};
 
 /// How moves are grouped.
@@ -36,15 +38,24 @@ impl Batch {
 
 /// The plan's batches, in (topic, partition) order.
 pub fn batches(plan: &RebalancePlan, policy: BatchPolicy) -> Vec<Batch> {
-    let max = policy.max_partitions.max(1);
-    let mut out: Vec<Batch> = Vec::new();
-    for m in &plan.moves {
+    ranges(&plan.moves, |m| &m.topic, policy.max_partitions)
+        .into_iter()
+        .map(|r| Batch {
+            topic: plan.moves[r.start].topic.clone(),
+            moves: plan.moves[r].to_vec(),
+        })
+        .collect()
+}
+
+/// Index ranges of the batches of `items`: consecutive items of one topic, at most
+/// `max` each (the persisted plan is cut with the same rule after a restart).
+pub fn ranges<T>(items: &[T], topic: impl Fn(&T) -> &str, max: usize) -> Vec<Range<usize>> {
+    let max = max.max(1);
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
         match out.last_mut() {
-            Some(b) if b.topic == m.topic && b.moves.len() < max => b.moves.push(m.clone()),
-            _ => out.push(Batch {
-                topic: m.topic.clone(),
-                moves: vec![m.clone()],
-            }),
+            Some(r) if r.len() < max && topic(&items[r.start]) == topic(item) => r.end = i + 1,
+            _ => out.push(i..i + 1),
         }
     }
     out

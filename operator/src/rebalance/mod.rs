@@ -14,15 +14,18 @@
 //! AlterPartitionReassignments and keep progress in `status.rebalance`.
 
 mod batches;
+pub mod executor;
 mod planner;
 pub mod throttle;
 
+#[cfg(test)]
+mod executor_tests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
 
-pub use batches::{Batch, BatchPolicy, batches};
+pub use batches::{Batch, BatchPolicy, batches, ranges};
 pub use planner::{PlanError, plan};
 
 /// What the planner sees of one partition.
