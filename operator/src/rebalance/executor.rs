@@ -103,6 +103,10 @@ fn trigger(s: Option<&RebalanceStatus>, obs: &Observation, c: &Controls) -> Opti
     let Some(s) = s else {
         return Some("first plan".to_owned());
     };
+    // A refused plan (nothing moved) is retried: the topic that blocked it may be gone.
+    if s.phase == RebalancePhase::Failed && s.moves.is_empty() && !s.draining.is_empty() {
+        return Some(s.trigger.clone());
+    }
     let mut keep = obs.keep.clone();
     keep.sort_unstable();
     if s.brokers != keep {

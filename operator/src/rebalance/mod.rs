@@ -14,6 +14,7 @@
 //! AlterPartitionReassignments and keep progress in `status.rebalance`.
 
 mod batches;
+pub mod drive;
 pub mod executor;
 mod planner;
 pub mod throttle;
