@@ -96,9 +96,11 @@ impl Work<'_> {
     }
 
     /// Replica count per target broker (only replicas on target brokers count).
-    fn replica_counts(&self) -> BTreeMap<i32, usize> {
+    fn replica_counts(&self, topic: Option<&str>) -> BTreeMap<i32, usize> {
         let mut counts: BTreeMap<i32, usize> = self.racks.keys().map(|b| (*b, 0)).collect();
-        for b in self.assignment.iter().flatten() {
+        let of_topic = (0..self.assignment.len())
+            .filter(|p| topic.is_none_or(|t| self.original[*p].topic == t));
+        for b in of_topic.flat_map(|p| self.assignment[p].iter()) {
             if let Some(c) = counts.get_mut(b) {
                 *c += 1;
             }
@@ -223,7 +225,7 @@ fn refuse(work: &Work<'_>) -> Result<(), PlanError> {
 /// Replaces every replica on a drained broker by the least loaded broker that keeps the
 /// partition's racks, in place (a drained preferred leader's successor leads).
 fn drain_replicas(work: &mut Work<'_>, drain: &BTreeSet<i32>) -> Result<(), PlanError> {
-    let mut counts = work.replica_counts();
+    let mut counts = work.replica_counts(None);
     for p in 0..work.assignment.len() {
         for slot in 0..work.assignment[p].len() {
             let from = work.assignment[p][slot];
@@ -263,14 +265,26 @@ fn uneven_pairs(counts: &BTreeMap<i32, usize>) -> Vec<(i32, i32)> {
 }
 
 /// Moves one replica at a time from a broker to one holding at least two fewer.
+/// Each topic first (so a topic's data spreads over the new brokers, not just the
+/// smallest partitions of some other topic), then all replicas together.
 fn balance_replicas(work: &mut Work<'_>) {
+    let topics: BTreeSet<String> = work.original.iter().map(|p| p.topic.clone()).collect();
+    for topic in &topics {
+        balance_replicas_of(work, Some(topic));
+    }
+    balance_replicas_of(work, None);
+}
+
+fn balance_replicas_of(work: &mut Work<'_>, topic: Option<&str>) {
     // Each step lowers the sum of squared loads, so this ends; the bound is a guard.
     let limit = work.assignment.iter().map(Vec::len).sum::<usize>() + 1;
     for _ in 0..limit {
-        let counts = work.replica_counts();
+        let counts = work.replica_counts(topic);
         let step = uneven_pairs(&counts).into_iter().find_map(|(hi, lo)| {
             work.best(hi, |p| {
-                work.assignment[p].contains(&hi) && work.may_replace(p, hi, lo)
+                topic.is_none_or(|t| work.original[p].topic == t)
+                    && work.assignment[p].contains(&hi)
+                    && work.may_replace(p, hi, lo)
             })
             .map(|p| (p, hi, lo))
         });
