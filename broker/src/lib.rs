@@ -2,10 +2,15 @@
 //! handlers. Storage lives in `tidewater-storage`, group coordination in
 //! `tidewater-group`.
 //!
-//! Layout: [`config`] (server.properties), [`metadata`] (the `MetadataStore`
-//! seam for the future KRaft quorum), [`protocol`] (frame codec), [`handlers`]
-//! (one Kafka API per file), [`state`] (the shared [`state::Broker`]),
-//! [`server`] (listeners, connections, shutdown), [`metrics`] and [`cli`].
+//! Every node is a KRaft node: without `process.roles` a one-voter combined node.
+//!
+//! Layout: [`config`] (server.properties), [`cluster`] (this node's KRaft role: the
+//! quorum or metadata follower, registration, controller calls, the migration of old
+//! single-node data dirs), [`metadata`] (the read view of the metadata image,
+//! `meta.properties`, this node's own state file), [`replica`] (local replicas),
+//! [`protocol`] (frame codec), [`handlers`] (one Kafka API per file), [`state`] (the
+//! shared [`state::Broker`]), [`server`] (listeners, connections, shutdown),
+//! [`metrics`] and [`cli`].
 
 pub mod cli;
 pub mod cluster;

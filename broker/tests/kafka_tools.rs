@@ -10,8 +10,8 @@
 //!   leader election on three nodes).
 //!
 //! Tools left out because Tidewater answers them wrongly (see the list):
-//! `kafka-features describe`, and `kafka-metadata-quorum` against a non-KRaft
-//! single-node broker.
+//! `kafka-features describe`. (A node without `process.roles` is a one-voter KRaft
+//! node now, so `kafka-metadata-quorum` works against it as against any node.)
 //!
 //! Skipped, with a printed reason, only when `java` or `mvn` is not installed.
 

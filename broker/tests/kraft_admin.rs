@@ -464,19 +464,22 @@ fn quorum_features_elections_and_kcat() {
 }
 
 #[test]
-fn without_kraft_the_quorum_is_not_advertised() {
+fn without_process_roles_the_node_is_a_one_voter_quorum() {
     let broker = Broker::start(BrokerOpts::default());
-    let out = python_client(
-        "kraft_admin.py",
-        &["quorum".into(), "--bootstrap".into(), broker.bootstrap()],
-        CLIENT_TIMEOUT,
-    );
-    assert!(!out.status.success(), "DescribeQuorum must fail: {out}");
-    assert!(
-        out.stderr.contains("IncompatibleBrokerVersion")
-            || out.stderr.contains("UnsupportedVersion"),
-        "{out}"
-    );
+    let q = admin("quorum", &broker.bootstrap(), &[]);
+    let p = &q["topics"][0]["partitions"][0];
+    assert_eq!(q["topics"][0]["topic_name"], "__cluster_metadata", "{q}");
+    assert_eq!(p["error"], Value::Null, "{q}");
+    assert_eq!(p["leader_id"], 1, "{q}");
+    let voters: Vec<i64> = p["current_voters"]
+        .as_array()
+        .expect("voters")
+        .iter()
+        .filter_map(|v| v["replica_id"].as_i64())
+        .collect();
+    assert_eq!(voters, [1], "{q}");
     let f = admin("features", &broker.bootstrap(), &[]);
-    assert_eq!(f, json!({}), "a node without KRaft finalizes no features");
+    let mv = &f["metadata.version"];
+    let max = mv["supported"][1].as_i64().expect("supported max");
+    assert_eq!(mv["finalized"], json!([max, max]), "{f}");
 }

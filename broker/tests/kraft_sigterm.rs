@@ -116,3 +116,57 @@ fn kraft_sigterm_leader_under_load() {
          broker.session.timeout.ms {SESSION_TIMEOUT_MS}: {per_partition:?}"
     );
 }
+
+/// The e2e step that deletes a broker pod under load hit the active controller of a
+/// combined quorum: SIGTERM that node while an idempotent acks=all producer runs, let
+/// the quorum elect another controller, start the node again and let it rejoin every
+/// ISR. The producer must see no error at all (a fatal idempotence error would end
+/// kcat in the pod) and nothing acknowledged may be lost.
+#[test]
+fn kraft_sigterm_active_controller_then_restart_under_load() {
+    const TOPIC: &str = "sigterm-controller";
+    let mut cluster = Cluster::combined(3, &[]);
+    kraft_client(
+        "create-topic",
+        &cluster.bootstrap(),
+        TOPIC,
+        &[
+            "--partitions",
+            "3",
+            "--rf",
+            "3",
+            "--config",
+            "min.insync.replicas=2",
+        ],
+        Duration::from_secs(60),
+    );
+    cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(30));
+    let victim = cluster.active_controller().expect("an active controller");
+    let mut producer = BackgroundProducer::start(&cluster.bootstrap(), TOPIC, 300);
+    producer.wait_progress(300, Duration::from_secs(30));
+    let status = cluster.node(victim).sigterm();
+    assert!(
+        status.success(),
+        "node {victim} exited {status} on SIGTERM\n{}",
+        cluster.node(victim).log_tail()
+    );
+    producer.wait_progress(300, Duration::from_secs(30));
+    cluster.node(victim).restart();
+    cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(60));
+    producer.wait_progress(600, Duration::from_secs(60));
+    let summary = producer.stop();
+    let verdict = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
+    eprintln!(
+        "kraft_sigterm (active controller {victim}): producer sent {} acked {} errors {}; verify {}",
+        summary.sent,
+        summary.acked,
+        summary.errors,
+        verdict.trim()
+    );
+    assert_eq!(
+        summary.errors, 0,
+        "stopping and restarting the active controller must not fail produce requests: {:?}",
+        summary.first_errors
+    );
+    assert_eq!(summary.acked, summary.sent);
+}

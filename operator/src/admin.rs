@@ -7,6 +7,7 @@ use std::time::Duration;
 use tidewater_client::kafka_protocol::ResponseError;
 use tidewater_client::{AdminClient, ClientConfig, ClientError, ClusterMetadata, QuorumInfo};
 
+use crate::plan::AdminOp;
 use crate::runtime::{AdminSnapshot, AdminSource};
 
 /// Reads snapshots over the Kafka protocol.
@@ -26,6 +27,38 @@ impl Default for KafkaAdmin {
 
 impl AdminSource for KafkaAdmin {
     async fn snapshot(&self, bootstrap: &[String]) -> Result<AdminSnapshot, String> {
+        let client = self.connect(bootstrap).await?;
+        let metadata = client.metadata(None).await.map_err(|e| e.to_string())?;
+        let features = client
+            .finalized_features()
+            .await
+            .map_err(|e| format!("reading finalized features: {e}"))?;
+        let snapshot = snapshot_of(&metadata);
+        let partitions = crate::kafka_ops::partitions(&client, &metadata).await?;
+        let controller = active_controller(snapshot.controller, client.describe_quorum().await);
+        Ok(AdminSnapshot {
+            finalized_features: features,
+            controller,
+            partitions,
+            ..snapshot
+        })
+    }
+
+    async fn execute(&self, bootstrap: &[String], op: &AdminOp) -> Result<(), String> {
+        let client = self.connect(bootstrap).await?;
+        match op {
+            AdminOp::ElectPreferredLeaders => {
+                crate::kafka_ops::elect_preferred_leaders(&client).await
+            }
+            AdminOp::FinalizeMetadataVersion(level) => {
+                crate::kafka_ops::finalize_metadata_version(&client, *level).await
+            }
+        }
+    }
+}
+
+impl KafkaAdmin {
+    async fn connect(&self, bootstrap: &[String]) -> Result<AdminClient, String> {
         if bootstrap.is_empty() {
             return Err("no broker is ready to answer".to_owned());
         }
@@ -34,21 +67,9 @@ impl AdminSource for KafkaAdmin {
             connect_timeout: self.timeout,
             request_timeout: self.timeout,
         };
-        let client = AdminClient::connect_with(&bootstrap.join(","), config)
+        AdminClient::connect_with(&bootstrap.join(","), config)
             .await
-            .map_err(|e| e.to_string())?;
-        let metadata = client.metadata(None).await.map_err(|e| e.to_string())?;
-        let features = client
-            .finalized_features()
-            .await
-            .map_err(|e| format!("reading finalized features: {e}"))?;
-        let snapshot = snapshot_of(&metadata);
-        let controller = active_controller(snapshot.controller, client.describe_quorum().await);
-        Ok(AdminSnapshot {
-            finalized_features: features,
-            controller,
-            ..snapshot
-        })
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -93,6 +114,7 @@ pub fn snapshot_of(m: &ClusterMetadata) -> AdminSnapshot {
         cluster_id: m.cluster_id.clone(),
         hosted_replicas: hosted,
         finalized_features: std::collections::BTreeMap::new(),
+        partitions: Vec::new(),
     }
 }
 

@@ -10,12 +10,14 @@ pub mod build;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod kafka_ops;
 pub mod lease;
 pub mod metrics;
 pub mod placement;
 pub mod plan;
 pub mod rebalance;
 pub mod render;
+pub mod roll;
 pub mod runtime;
 pub mod status;
 #[cfg(test)]

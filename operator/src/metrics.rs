@@ -35,6 +35,8 @@ pub struct Metrics {
     clusters: IntGaugeVec,
     brokers: IntGaugeVec,
     blocked: IntGaugeVec,
+    /// `tidewater_roll_blocked{cluster}`: one series per cluster (a bounded label).
+    roll_blocked: IntGaugeVec,
     /// Per cluster (namespace/name): why its rollout or scale-down is held back.
     blocked_by: Arc<Mutex<BTreeMap<String, &'static str>>>,
     /// Per cluster (namespace/name): its state and (ready, not ready) broker counts, to
@@ -92,8 +94,16 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let roll_blocked = IntGaugeVec::new(
+            Opts::new(
+                "tidewater_roll_blocked",
+                "1 while a cluster's roll is blocked by its Kafka metadata (RollBlocked), by cluster.",
+            ),
+            &["cluster"],
+        )?;
         registry.register(Box::new(brokers.clone()))?;
         registry.register(Box::new(blocked.clone()))?;
+        registry.register(Box::new(roll_blocked.clone()))?;
         for s in CLUSTER_STATES {
             clusters.with_label_values(&[*s]).set(0);
         }
@@ -105,6 +115,7 @@ impl Metrics {
             clusters,
             brokers,
             blocked,
+            roll_blocked,
             blocked_by: Arc::default(),
             per_cluster: Arc::default(),
             health: Health::default(),
@@ -169,6 +180,13 @@ impl Metrics {
                 .with_label_values(&[r])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Whether `key`'s roll is blocked (reason `RollBlocked`).
+    pub fn set_roll_blocked(&self, key: &str, blocked: bool) {
+        self.roll_blocked
+            .with_label_values(&[key])
+            .set(i64::from(blocked));
     }
 
     /// Text exposition of every metric.
@@ -264,6 +282,16 @@ mod tests {
         assert!(
             m.render()
                 .contains("tidewater_operator_blocked_clusters{reason=\"ScaleDownBlocked\"} 1")
+        );
+        m.set_roll_blocked("ns/a", true);
+        assert!(
+            m.render()
+                .contains("tidewater_roll_blocked{cluster=\"ns/a\"} 1")
+        );
+        m.set_roll_blocked("ns/a", false);
+        assert!(
+            m.render()
+                .contains("tidewater_roll_blocked{cluster=\"ns/a\"} 0")
         );
         m.set_blocked("ns/a", None);
         assert!(

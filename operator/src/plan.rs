@@ -1,12 +1,15 @@
 //! plan: desired cluster + observed nodes -> the actions that move one toward the other.
 //! Pure. Rules: create every missing node at once (a new quorum needs all its voters);
 //! remove nodes no longer desired; restart at most one node whose revision changed, and
-//! only while every other node is ready (never take two replicas of a partition down);
-//! never remove a broker that still hosts partition replicas, or while that cannot be
-//! checked (Strimzi's scale-down check: reassign first, then scale down).
+//! only when the roll gate ([`crate::roll::gate`]) lets it; never remove a broker that
+//! still hosts partition replicas, or while that cannot be checked (Strimzi's
+//! scale-down check: reassign first, then scale down). A version upgrade's refusals and
+//! finalize come from [`crate::roll::upgrade`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::roll::gate::{self, Hold};
+use crate::roll::upgrade::Decision;
 use crate::runtime::Observed;
 use crate::validate::{NodeSpec, Role, ValidatedCluster};
 
@@ -26,13 +29,27 @@ pub enum Action {
     },
 }
 
+/// A Kafka admin operation, run after the actions through any ready broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOp {
+    /// Move leaderships back to preferred replicas (after a restart).
+    ElectPreferredLeaders,
+    /// Finalize `metadata.version` at this level (UpdateFeatures).
+    FinalizeMetadataVersion(i16),
+}
+
 /// What a reconcile does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Actions in execution order.
     pub actions: Vec<Action>,
-    /// Why a needed restart or removal is held back: (reason, message).
+    /// Why a needed restart or removal is held back: (reason, message). Reason
+    /// `RollBlocked` means the roll waits on something outside the operator.
     pub blocked: Option<(&'static str, String)>,
+    /// Kafka admin operations to run after the actions.
+    pub admin_ops: Vec<AdminOp>,
+    /// Why the spec cannot be carried out (`Degraded`): `(reason, message)`.
+    pub degraded: Option<(&'static str, String)>,
 }
 
 impl Plan {
@@ -67,11 +84,21 @@ impl Plan {
     }
 }
 
-/// Plans the next step.
+/// Plans the next step without a version upgrade in view.
 pub fn plan(
     cluster: &ValidatedCluster,
     revisions: &BTreeMap<i32, String>,
     observed: &Observed,
+) -> Plan {
+    plan_with(cluster, revisions, observed, &Decision::default())
+}
+
+/// Plans the next step; `upgrade` is [`crate::roll::upgrade::decide`]'s answer.
+pub fn plan_with(
+    cluster: &ValidatedCluster,
+    revisions: &BTreeMap<i32, String>,
+    observed: &Observed,
+    upgrade: &Decision,
 ) -> Plan {
     let mut out = Plan::default();
     for node in &cluster.nodes {
@@ -123,31 +150,87 @@ pub fn plan(
                 .is_some_and(|o| o.revision.as_ref() != revisions.get(&n.id))
         })
         .collect();
+    if let Some(refusal) = &upgrade.refuse {
+        // Nothing restarts on a spec that cannot be carried out.
+        out.degraded = Some(refusal.clone());
+        return out;
+    }
     if let Some(next) = pick_restart(&stale, observed) {
-        let others_ready = observed
-            .nodes
-            .iter()
-            .filter(|(id, _)| **id != next.id && desired_ids.contains(id))
-            .all(|(_, o)| o.ready);
-        let all_exist = desired_ids.iter().all(|id| observed.nodes.contains_key(id));
-        if others_ready && all_exist {
-            out.actions.push(Action::Restart(next.clone()));
-        } else {
-            out.blocked = Some((
-                "RollBlocked",
-                format!(
-                    "restart of node {} waits until every other node is ready",
-                    next.id
-                ),
-            ));
+        match restart_gate(cluster, next, observed) {
+            Ok(()) => out.actions.push(Action::Restart(next.clone())),
+            Err(Hold::Blocked { message, .. }) => out.blocked = Some(("RollBlocked", message)),
+            Err(Hold::Settling(message)) => out.blocked = Some(("Rolling", message)),
+            Err(Hold::ElectPreferred(parts)) => {
+                out.admin_ops.push(AdminOp::ElectPreferredLeaders);
+                out.blocked = Some((
+                    "Rolling",
+                    format!(
+                        "restoring preferred leaders ({} partitions) before restarting node {}",
+                        parts.len(),
+                        next.id
+                    ),
+                ));
+            }
         }
+    } else if let Some(Ok(s)) = observed.admin.as_ref()
+        && s.under_replicated_partitions == 0
+        && !gate::not_on_preferred_leader(&s.partitions).is_empty()
+    {
+        // After the last restart (and after any broker came back): leaderships go home,
+        // as Kafka's auto.leader.rebalance does.
+        out.admin_ops.push(AdminOp::ElectPreferredLeaders);
+    }
+    if let Some(level) = upgrade.finalize {
+        out.admin_ops.push(AdminOp::FinalizeMetadataVersion(level));
     }
     out
 }
 
+/// Whether `next` may restart now. A node that is not ready is down anyway: only the
+/// in-sync rule applies to it (so a crash-looping new version can be rolled back); a
+/// ready one also waits for every other node and for the cluster to settle.
+fn restart_gate(
+    cluster: &ValidatedCluster,
+    next: &NodeSpec,
+    observed: &Observed,
+) -> Result<(), Hold> {
+    let nodes = BTreeSet::from([next.id]);
+    let admin = observed.admin.as_ref();
+    let Some(Ok(s)) = admin else {
+        return gate::check(admin, &nodes, &[]);
+    };
+    if !gate::restart_blockers(&nodes, &s.partitions).is_empty() {
+        return gate::check(admin, &nodes, &[]);
+    }
+    if !observed.nodes.get(&next.id).is_some_and(|o| o.ready) {
+        return Ok(());
+    }
+    let waiting: Vec<i32> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != next.id)
+        .filter(|n| !observed.nodes.get(&n.id).is_some_and(|o| o.ready))
+        .map(|n| n.id)
+        .collect();
+    if !waiting.is_empty() {
+        return Err(Hold::Settling(format!(
+            "restart of node {} waits until node {} is ready",
+            next.id,
+            waiting
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let brokers: Vec<i32> = cluster.brokers().map(|n| n.id).collect();
+    gate::check(observed.admin.as_ref(), &nodes, &brokers)
+}
+
 /// Which stale node restarts first: a node that is not ready anyway (restarting it costs
-/// nothing), then controllers before brokers (Kafka's upgrade order), then the active
-/// controller last, then by id.
+/// nothing), then dedicated controllers before brokers (Kafka's upgrade order), the
+/// active controller last among them; combined nodes and brokers after, the active
+/// controller's node last; then by id.
 fn pick_restart<'a>(stale: &[&'a NodeSpec], observed: &Observed) -> Option<&'a NodeSpec> {
     let active = observed
         .admin
@@ -158,10 +241,9 @@ fn pick_restart<'a>(stale: &[&'a NodeSpec], observed: &Observed) -> Option<&'a N
         let ready = observed.nodes.get(&n.id).is_some_and(|o| o.ready);
         let role_rank = match n.role {
             Role::Controller => 0,
-            Role::Combined => 1,
-            Role::Broker => 2,
+            Role::Combined | Role::Broker => 1,
         };
-        (ready, active == Some(n.id), role_rank, n.id)
+        (ready, role_rank, active == Some(n.id), n.id)
     })
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::render::parse_cluster;
+use crate::roll::gate::PartitionView;
 use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 
@@ -24,10 +25,28 @@ fn node(rev: &str, ready: bool) -> ObservedNode {
     }
 }
 
+/// Nodes as given, and Kafka metadata of a healthy cluster: every ready node
+/// registered, one RF 3 partition per broker with a full ISR, preferred leaders in place.
 fn observed(nodes: &[(i32, &str, bool)]) -> Observed {
+    let ready: Vec<i32> = nodes.iter().filter(|n| n.2).map(|n| n.0).collect();
+    let partitions = ready
+        .iter()
+        .map(|&leader| PartitionView {
+            topic: "t".into(),
+            partition: leader,
+            leader,
+            replicas: vec![leader],
+            isr: vec![leader],
+            min_insync: 1,
+        })
+        .collect();
     Observed {
         nodes: nodes.iter().map(|(i, r, ok)| (*i, node(r, *ok))).collect(),
-        admin: None,
+        admin: Some(Ok(AdminSnapshot {
+            registered: ready.iter().copied().collect(),
+            partitions,
+            ..AdminSnapshot::default()
+        })),
     }
 }
 
@@ -80,8 +99,8 @@ fn rolls_one_node_at_a_time_only_when_others_are_ready() {
     let p = plan(&c, &revs(&[0, 1, 2], "r2"), &rolling);
     assert!(restarts(&p).is_empty());
     let (reason, why) = p.blocked.unwrap();
-    assert_eq!(reason, "RollBlocked");
-    assert!(why.contains("node 1"), "{why}");
+    assert_eq!(reason, "Rolling", "waiting is not a block");
+    assert!(why.contains("node 1") && why.contains("node 0"), "{why}");
     let next = observed(&[(0, "r2", true), (1, "r1", true), (2, "r1", true)]);
     assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &next)), [1]);
 }
@@ -97,11 +116,85 @@ fn a_stale_node_that_is_down_anyway_goes_first() {
 fn active_controller_rolls_last() {
     let c = valid(3);
     let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
-    obs.admin = Some(Ok(AdminSnapshot {
-        controller: Some(0),
-        ..AdminSnapshot::default()
-    }));
+    if let Some(Ok(s)) = obs.admin.as_mut() {
+        s.controller = Some(0);
+    }
     assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &obs)), [1]);
+    let last = observed(&[(0, "r1", true), (1, "r2", true), (2, "r2", true)]);
+    assert_eq!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &last)), [0]);
+}
+
+#[test]
+fn dedicated_controllers_roll_first_the_active_one_last_among_them() {
+    let text = "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: t\nspec:\n  version: 0.1.0\n  brokers: 3\n  controllers: 3\n";
+    let c = validate(&parse_cluster(text).unwrap()).unwrap();
+    let ids = [0, 1, 2, 1000, 1001, 1002];
+    let mut order = Vec::new();
+    let mut rev: BTreeMap<i32, &str> = ids.iter().map(|i| (*i, "r1")).collect();
+    for _ in 0..ids.len() {
+        let nodes: Vec<(i32, &str, bool)> = rev.iter().map(|(i, r)| (*i, *r, true)).collect();
+        let mut obs = observed(&nodes);
+        if let Some(Ok(s)) = obs.admin.as_mut() {
+            s.controller = Some(1000);
+        }
+        let next = restarts(&plan(&c, &revs(&ids, "r2"), &obs));
+        assert_eq!(next.len(), 1);
+        rev.insert(next[0], "r2");
+        order.push(next[0]);
+    }
+    assert_eq!(order, [1001, 1002, 1000, 0, 1, 2]);
+}
+
+#[test]
+fn no_restart_while_kafka_metadata_cannot_be_read() {
+    let c = valid(3);
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    obs.admin = Some(Err("connection refused".into()));
+    let p = plan(&c, &revs(&[0, 1, 2], "r2"), &obs);
+    assert!(restarts(&p).is_empty());
+    let (reason, why) = p.blocked.unwrap();
+    assert_eq!(reason, "RollBlocked");
+    assert!(why.contains("connection refused"), "{why}");
+    obs.admin = None;
+    assert!(restarts(&plan(&c, &revs(&[0, 1, 2], "r2"), &obs)).is_empty());
+}
+
+#[test]
+fn a_refused_upgrade_restarts_nothing_and_a_finalize_is_an_admin_op() {
+    let c = valid(3);
+    let obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    let refuse = Decision {
+        refuse: Some(("DowngradeBlocked", "no".into())),
+        ..Decision::default()
+    };
+    let p = plan_with(&c, &revs(&[0, 1, 2], "r2"), &obs, &refuse);
+    assert!(restarts(&p).is_empty());
+    assert_eq!(p.degraded, Some(("DowngradeBlocked", "no".to_owned())));
+    let finalize = Decision {
+        finalize: Some(25),
+        ..Decision::default()
+    };
+    let p = plan_with(&c, &revs(&[0, 1, 2], "r1"), &obs, &finalize);
+    assert_eq!(p.admin_ops, [AdminOp::FinalizeMetadataVersion(25)]);
+}
+
+#[test]
+fn preferred_leaders_are_restored_before_the_next_restart() {
+    let c = valid(3);
+    let mut obs = observed(&[(0, "r2", true), (1, "r1", true), (2, "r1", true)]);
+    if let Some(Ok(s)) = obs.admin.as_mut() {
+        s.partitions = vec![PartitionView {
+            topic: "t".into(),
+            partition: 0,
+            leader: 1,
+            replicas: vec![0, 1, 2],
+            isr: vec![0, 1, 2],
+            min_insync: 2,
+        }];
+    }
+    let p = plan(&c, &revs(&[0, 1, 2], "r2"), &obs);
+    assert!(restarts(&p).is_empty());
+    assert_eq!(p.admin_ops, [AdminOp::ElectPreferredLeaders]);
 }
 
 fn removed(p: &Plan) -> Vec<i32> {

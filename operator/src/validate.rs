@@ -123,6 +123,10 @@ pub struct ValidatedCluster {
     pub version: String,
     /// Image override.
     pub image: Option<String>,
+    /// `spec.metadataVersion`: the highest `metadata.version` to finalize.
+    pub metadata_version_pin: Option<String>,
+    /// Seconds of health before a finalize (`spec.rollout.soakSeconds`).
+    pub soak_seconds: i32,
     /// Every node, brokers first then controllers, each sorted by id.
     pub nodes: Vec<NodeSpec>,
     /// Topology key of rack placement (when `rack` is set).
@@ -200,6 +204,11 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
         generation: meta.generation,
         version: spec.version.clone(),
         image: spec.image.clone(),
+        metadata_version_pin: spec.metadata_version.clone(),
+        soak_seconds: spec
+            .rollout
+            .as_ref()
+            .map_or(crate::crd::DEFAULT_SOAK_SECONDS, |r| r.soak_seconds),
         nodes: nodes(spec.brokers, spec.controllers.unwrap_or(0), zones),
         topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
         storage: spec.storage.clone(),
@@ -245,6 +254,14 @@ fn check_spec(spec: &KafkaClusterSpec, errors: &mut Vec<FieldError>) {
     }
     if spec.image.as_deref() == Some("") {
         errors.push(err("spec.image", "must not be empty when set"));
+    }
+    if let Some(mv) = &spec.metadata_version
+        && crate::roll::catalog::level_of(mv).is_none()
+    {
+        errors.push(err(
+            "spec.metadataVersion",
+            "must be a Kafka metadata.version name such as 3.9-IV0 or 4.0-IV3",
+        ));
     }
     if !(1..=100).contains(&spec.brokers) {
         errors.push(err("spec.brokers", "must be between 1 and 100"));

@@ -110,7 +110,16 @@ fn crd_has_names_columns_and_cel_rules() {
         .collect();
     assert_eq!(
         cols,
-        ["Version", "Brokers", "Ready", "Reason", "Rebalance", "Age"]
+        [
+            "Version",
+            "Metadata",
+            "Upgrade",
+            "Brokers",
+            "Ready",
+            "Reason",
+            "Rebalance",
+            "Age"
+        ]
     );
     assert!(v["subresources"]["status"].is_object());
     let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];

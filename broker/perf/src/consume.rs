@@ -36,7 +36,7 @@ pub struct ConsumeResult {
     pub total: Duration,
 }
 
-fn consumer_config(spec: &ConsumeSpec) -> ClientConfig {
+pub(crate) fn consumer_config(spec: &ConsumeSpec) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     let group = spec
         .group
@@ -100,7 +100,7 @@ pub fn run(spec: &ConsumeSpec) -> Result<ConsumeResult, PerfError> {
 }
 
 /// Assigns every partition of `topic` from its earliest offset.
-fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<(), PerfError> {
+pub(crate) fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<(), PerfError> {
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let topic_md = metadata
         .topics()

@@ -6,6 +6,7 @@
 //! Exits non-zero when any record failed or the run could not complete.
 
 mod consume;
+mod e2e;
 mod produce;
 mod sink;
 mod stats;
@@ -14,7 +15,7 @@ mod throttle;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Why a perf run could not complete.
 #[derive(Debug, thiserror::Error)]
@@ -59,29 +60,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Produce records and report throughput and latency percentiles.
-    Produce {
-        #[arg(long)]
-        bootstrap: String,
-        #[arg(long)]
-        topic: String,
-        #[arg(long)]
-        num_records: u64,
-        /// Bytes of value per record.
-        #[arg(long)]
-        record_size: usize,
-        /// `acks`: 0, 1 or all (-1).
-        #[arg(long, default_value = "1", allow_hyphen_values = true)]
-        acks: String,
-        /// Target records/s; -1 (default) for unlimited.
-        #[arg(long, default_value_t = -1.0, allow_hyphen_values = true)]
-        throughput: f64,
-        /// Extra librdkafka producer property, repeatable.
-        #[arg(long = "producer-prop", value_name = "KEY=VALUE")]
-        props: Vec<String>,
-        /// Seed of the payload bytes.
-        #[arg(long, default_value_t = 0x7469_6465)]
-        seed: u64,
-    },
+    Produce(ProduceArgs),
     /// A Kafka endpoint that acknowledges produces and serves fetches from memory,
     /// storing nothing: run produce/consume against it to measure the client's
     /// own ceiling on this machine (a measurement aid, not a broker).
@@ -98,6 +77,20 @@ enum Command {
         /// Records per fetched template batch.
         #[arg(long, default_value_t = 64)]
         batch_records: usize,
+    },
+    /// Produce at a fixed rate while consuming the same topic in this process, and
+    /// report the send-to-receive (end-to-end) latency percentiles. The topic should
+    /// be new: it is read from the beginning.
+    E2e {
+        /// What to produce; the value of each record starts with its send time.
+        #[command(flatten)]
+        produce: ProduceArgs,
+        /// Extra librdkafka consumer property, repeatable.
+        #[arg(long = "consumer-prop", value_name = "KEY=VALUE")]
+        consumer_props: Vec<String>,
+        /// Fail when no record arrives for this many milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
     },
     /// Consume records from the beginning of a topic and report throughput.
     Consume {
@@ -117,6 +110,48 @@ enum Command {
         #[arg(long = "consumer-prop", value_name = "KEY=VALUE")]
         props: Vec<String>,
     },
+}
+
+/// The producer side of `produce` and `e2e`.
+#[derive(Debug, Args)]
+struct ProduceArgs {
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long)]
+    topic: String,
+    #[arg(long)]
+    num_records: u64,
+    /// Bytes of value per record (`e2e`: at least 9, the send time and a flag).
+    #[arg(long)]
+    record_size: usize,
+    /// `acks`: 0, 1 or all (-1).
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
+    acks: String,
+    /// Target records/s; -1 (default) for unlimited.
+    #[arg(long, default_value_t = -1.0, allow_hyphen_values = true)]
+    throughput: f64,
+    /// Extra librdkafka producer property, repeatable.
+    #[arg(long = "producer-prop", value_name = "KEY=VALUE")]
+    props: Vec<String>,
+    /// Seed of the payload bytes.
+    #[arg(long, default_value_t = 0x7469_6465)]
+    seed: u64,
+}
+
+impl ProduceArgs {
+    fn spec(self) -> Result<produce::ProduceSpec, PerfError> {
+        Ok(produce::ProduceSpec {
+            bootstrap: self.bootstrap,
+            topic: self.topic,
+            num_records: self.num_records,
+            record_size: self.record_size,
+            acks: self.acks,
+            throughput: self.throughput,
+            props: parse_props(&self.props)?,
+            report_every: Duration::from_secs(5),
+            seed: self.seed,
+        })
+    }
 }
 
 /// Record values: a seeded pseudo-random buffer longer than one record, so records
@@ -178,27 +213,9 @@ fn run(cli: Cli) -> Result<(), PerfError> {
             sink::serve(listener, model)?;
             Ok(())
         }
-        Command::Produce {
-            bootstrap,
-            topic,
-            num_records,
-            record_size,
-            acks,
-            throughput,
-            props,
-            seed,
-        } => {
-            let spec = produce::ProduceSpec {
-                bootstrap,
-                topic,
-                num_records,
-                record_size,
-                acks,
-                throughput,
-                props: parse_props(&props)?,
-                report_every: Duration::from_secs(5),
-                seed,
-            };
+        Command::Produce(args) => {
+            let spec = args.spec()?;
+            let num_records = spec.num_records;
             let r = produce::run(&spec)?;
             println!("{}", stats::produce_line(&r.throughput, &r.latency));
             let mut json = stats::produce_json(&r.throughput, &r.latency, r.errors);
@@ -211,6 +228,31 @@ fn run(cli: Cli) -> Result<(), PerfError> {
                     first: r.first_error.unwrap_or_default(),
                 });
             }
+            Ok(())
+        }
+        Command::E2e {
+            produce,
+            consumer_props,
+            timeout_ms,
+        } => {
+            let produce = produce.spec()?;
+            let spec = e2e::E2eSpec {
+                consume: consume::ConsumeSpec {
+                    bootstrap: produce.bootstrap.clone(),
+                    topic: produce.topic.clone(),
+                    num_records: produce.num_records,
+                    group: None,
+                    idle_timeout: Duration::from_millis(timeout_ms),
+                    props: parse_props(&consumer_props)?,
+                },
+                produce,
+            };
+            let r = e2e::run(&spec)?;
+            println!("{}", stats::produce_line(&r.throughput, &r.latency));
+            let mut json = stats::produce_json(&r.throughput, &r.latency, 0);
+            json["mode"] = "e2e".into();
+            json["client_cpu_s"] = stats::process_cpu_seconds().into();
+            println!("{json}");
             Ok(())
         }
         Command::Consume {
@@ -277,7 +319,7 @@ mod tests {
             "linger.ms=0",
         ])
         .unwrap();
-        assert!(matches!(cli.command, Command::Produce { ref acks, .. } if acks == "-1"));
+        assert!(matches!(cli.command, Command::Produce(ref a) if a.acks == "-1"));
         assert!(Cli::try_parse_from(["tidewater-perf", "consume", "--topic", "t"]).is_err());
     }
 

@@ -83,7 +83,7 @@ impl ProducerContext for DeliveryTracker {
     }
 }
 
-fn producer_config(spec: &ProduceSpec) -> ClientConfig {
+pub(crate) fn producer_config(spec: &ProduceSpec) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &spec.bootstrap)
         .set("acks", &spec.acks)

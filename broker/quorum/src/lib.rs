@@ -9,6 +9,7 @@
 //! - [`raft`]: openraft 0.9 storage, snapshots and TCP transport; [`raft::QuorumNode`].
 //! - [`service`]: [`service::QuorumController`], running the controller on the leader
 //!   and serving brokers' [`rpc::ControllerCall`]s on the controller listener.
+//! - [`topic_name`]: Kafka's topic-name rules, shared with the broker.
 //! - [`rpc`]: the broker-to-controller calls, replies and failures (Kafka error codes).
 //! - [`client`]: the broker side: [`client::ControllerClient`] sends calls to the
 //!   active controller; [`client::MetadataFollower`] follows the metadata log as a
@@ -25,3 +26,4 @@ pub mod raft;
 pub mod records;
 pub mod rpc;
 pub mod service;
+pub mod topic_name;

@@ -17,6 +17,16 @@ use tracing::{info, warn};
 use super::{Cluster, declared_metadata_version};
 use crate::config::BrokerConfig;
 
+/// Why this broker could not register with the controller.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    /// Refused for good (e.g. the finalized metadata.version is outside our range).
+    #[error("the controller refused this broker's registration: {0}")]
+    Refused(ControllerFailure),
+    #[error("the controller answered a registration with {0}")]
+    UnexpectedReply(String),
+}
+
 /// Error codes after which registering again cannot help (a clear startup error).
 const UNSUPPORTED_VERSION: i16 = 35;
 const INCONSISTENT_CLUSTER_ID: i16 = 104;
@@ -29,7 +39,7 @@ impl Cluster {
     /// Registers this broker, retrying until a controller answers. Fails only when the
     /// controller refuses for good (e.g. the finalized metadata.version is outside our
     /// supported range).
-    pub async fn register(&self, config: &BrokerConfig) -> Result<i64, String> {
+    pub async fn register(&self, config: &BrokerConfig) -> Result<i64, RegistrationError> {
         let listeners: Vec<Listener> = config
             .advertised_listeners
             .iter()
@@ -65,9 +75,9 @@ impl Cluster {
                     );
                     return Ok(epoch);
                 }
-                Ok(other) => return Err(format!("unexpected registration reply {other:?}")),
+                Ok(other) => return Err(RegistrationError::UnexpectedReply(format!("{other:?}"))),
                 Err(f) if matches!(f.error_code, UNSUPPORTED_VERSION | INCONSISTENT_CLUSTER_ID) => {
-                    return Err(f.message);
+                    return Err(RegistrationError::Refused(f));
                 }
                 Err(f) => {
                     attempt += 1;

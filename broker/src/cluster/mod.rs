@@ -8,6 +8,8 @@
 
 pub mod admin;
 mod lifecycle;
+pub use lifecycle::RegistrationError;
+pub mod migrate;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -27,7 +29,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::{BrokerConfig, KraftConfig};
-use crate::metadata::read_cluster_id;
+use crate::metadata::{NodeFile, read_cluster_id};
 use crate::state::{Broker, StartupError};
 
 /// The `metadata.version` range this build understands (our inter-broker protocol
@@ -48,6 +50,9 @@ pub fn declared_metadata_version(kraft: &KraftConfig) -> (u16, u16) {
 /// How long startup keeps resolving the voters' host names (pods' DNS names appear
 /// only once the pods are scheduled).
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a single node waits for its own controller to unfence it.
+const UNFENCE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the metadata quorum keeps its log and snapshots (in the first log dir; a name
 /// the log manager never takes for a partition directory).
@@ -86,32 +91,24 @@ impl Cluster {
         config: &BrokerConfig,
         cluster_id: &str,
     ) -> Result<Arc<Cluster>, StartupError> {
-        let kraft = config
-            .kraft
-            .clone()
-            .ok_or_else(|| StartupError::Shutdown("not a KRaft node".into()))?;
-        let voters = resolve_voters(&kraft).await?;
+        let kraft = config.kraft.clone();
+        // A controller binds first: a single node's own voter address may be the port
+        // the kernel picked (`listeners` without a CONTROLLER entry).
+        let bound = match &kraft.controller_listener {
+            Some(listener) if kraft.roles.controller => Some(bind_controller(listener).await?),
+            _ => None,
+        };
+        let mut voters = resolve_voters(&kraft).await?;
+        if let Some((_, local)) = &bound
+            && let Some(own) = voters.get_mut(&node_id_u64(config.node_id))
+            && own.port() == 0
+        {
+            *own = SocketAddr::new(own.ip(), local.port());
+        }
         let request_timeout = Duration::from_millis(kraft.request_timeout_ms);
         let client = ControllerClient::new(cluster_id, voters.clone(), request_timeout);
         let mut raft_leader: Option<Box<dyn Fn() -> Option<u64> + Send + Sync>> = None;
-        let (controller, follower, image) = if kraft.roles.controller {
-            let listener = kraft
-                .controller_listener
-                .clone()
-                .ok_or_else(|| StartupError::Shutdown("controller listener missing".into()))?;
-            let host = if listener.host.is_empty() {
-                "0.0.0.0".to_string()
-            } else {
-                listener.host.clone()
-            };
-            let addr = format!("{host}:{}", listener.port);
-            let bound = tokio::net::TcpListener::bind(&addr)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    what: "controller listener",
-                    addr: addr.clone(),
-                    source,
-                })?;
+        let (controller, follower, image) = if let Some((bound, addr)) = bound {
             let node_id = node_id_u64(config.node_id);
             let mut qc = QuorumConfig::new(
                 cluster_id,
@@ -123,9 +120,7 @@ impl Cluster {
             qc.election_timeout_max_ms = kraft.election_timeout_ms * 2;
             qc.heartbeat_interval_ms = (kraft.election_timeout_ms / 5).max(10);
             qc.propose_timeout = request_timeout;
-            let node = QuorumNode::start_with_listener(qc, bound)
-                .await
-                .map_err(|e| StartupError::Shutdown(format!("metadata quorum: {e}")))?;
+            let node = QuorumNode::start_with_listener(qc, bound).await?;
             info!(node = config.node_id, %addr, "metadata quorum member started");
             let image = node.image();
             let metrics = node.metrics();
@@ -230,15 +225,18 @@ impl Cluster {
 /// role registration, heartbeats, the leader tick and image following.
 pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupError> {
     let cluster_id = read_cluster_id(&config.log_dirs, config.node_id)?;
+    let node_file = Arc::new(NodeFile::open(&config.log_dirs[0])?);
     let cluster = Cluster::start(&config, &cluster_id).await?;
-    let broker = Broker::open_kraft(config.clone(), cluster.clone(), cluster_id)?;
+    let broker = Broker::open(
+        config.clone(),
+        cluster.clone(),
+        cluster_id,
+        node_file.clone(),
+    )?;
     if cluster.is_broker() {
+        let single_node = config.kraft.single_node;
         broker.start_leader_ticks();
-        cluster.register(&config).await.map_err(|e| {
-            StartupError::Shutdown(format!(
-                "the controller refused this broker's registration: {e}"
-            ))
-        })?;
+        cluster.register(&config).await?;
         let (tx, rx) = watch::channel(false);
         *cluster
             .heartbeat_stop
@@ -246,15 +244,41 @@ pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupEr
             .unwrap_or_else(|p| p.into_inner()) = Some(tx);
         tokio::spawn(cluster.clone().run_heartbeats(config, rx));
         tokio::spawn(broker.clone().follow());
+        if single_node || node_file.legacy().is_some() {
+            // Its own controller unfences it within a few heartbeats; clients connect
+            // after that, as they could at once before every node ran KRaft (Kafka's
+            // broker also waits to be unfenced before it serves clients). Migrated
+            // partitions need a live leader too.
+            wait_unfenced(&cluster).await?;
+        }
+        // A data dir of the old single-node mode: its topics join the metadata log
+        // before any client can connect.
+        migrate::migrate_file_metadata(&cluster, &node_file).await?;
     }
     Ok(broker)
 }
 
+/// Waits until this broker's registration is unfenced in the image.
+async fn wait_unfenced(cluster: &Cluster) -> Result<(), StartupError> {
+    let node = cluster.node_id;
+    let unfenced = cluster
+        .wait_for_image(UNFENCE_TIMEOUT, |i| {
+            i.brokers.get(&node).is_some_and(|b| !b.fenced)
+        })
+        .await;
+    if unfenced {
+        Ok(())
+    } else {
+        Err(StartupError::NotUnfenced {
+            node,
+            timeout: UNFENCE_TIMEOUT,
+        })
+    }
+}
+
 /// SIGTERM, first step: controlled shutdown (bounded) so leaderships move first.
 pub async fn controlled_shutdown(broker: &Broker) {
-    let Some(cluster) = &broker.cluster else {
-        return;
-    };
+    let cluster = broker.cluster();
     if cluster.is_broker() && broker.config.replica.controlled_shutdown_enable {
         cluster
             .controlled_shutdown(Duration::from_millis(
@@ -266,9 +290,7 @@ pub async fn controlled_shutdown(broker: &Broker) {
 
 /// Last step: stop heartbeats, replicas, and the quorum member.
 pub async fn stop(broker: &Broker) {
-    let Some(cluster) = &broker.cluster else {
-        return;
-    };
+    let cluster = broker.cluster();
     if let Some(tx) = cluster
         .heartbeat_stop
         .lock()
@@ -287,21 +309,41 @@ fn node_id_u64(id: i32) -> u64 {
 
 /// The controller's settings from this node's server.properties.
 fn controller_config(config: &BrokerConfig) -> ControllerConfig {
-    let kraft = config.kraft.as_ref();
+    let kraft = &config.kraft;
     ControllerConfig {
-        broker_session_timeout_ms: kraft.map_or(9000, |k| k.broker_session_timeout_ms),
+        broker_session_timeout_ms: kraft.broker_session_timeout_ms,
         unclean_leader_election_enable: config.replica.unclean_leader_election_enable,
         auto_leader_rebalance_enable: config.replica.auto_leader_rebalance_enable,
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,
         supported_features: BTreeMap::from([(
             METADATA_VERSION.to_string(),
-            kraft.map_or_else(supported_metadata_version, declared_metadata_version),
+            declared_metadata_version(kraft),
         )]),
-        bootstrap_metadata_version: kraft
-            .map_or_else(supported_metadata_version, declared_metadata_version)
-            .1,
+        bootstrap_metadata_version: declared_metadata_version(kraft).1,
     }
+}
+
+/// Binds the controller listener (all interfaces when its host is empty).
+async fn bind_controller(
+    listener: &crate::config::Listener,
+) -> Result<(tokio::net::TcpListener, SocketAddr), StartupError> {
+    let host = if listener.host.is_empty() {
+        "0.0.0.0"
+    } else {
+        listener.host.as_str()
+    };
+    let addr = format!("{host}:{}", listener.port);
+    let bind_error = |source| StartupError::Bind {
+        what: "controller listener",
+        addr: addr.clone(),
+        source,
+    };
+    let bound = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(bind_error)?;
+    let local = bound.local_addr().map_err(bind_error)?;
+    Ok((bound, local))
 }
 
 /// Resolves every voter's host name, retrying while DNS does not know it yet.

@@ -12,9 +12,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::admin::image_topic_configs;
-use crate::metadata::{
-    DynamicResource, FileMetadataStore, MetadataError, MetadataStore, TopicMetadata,
-};
+use crate::metadata::{DynamicResource, MetadataError, MetadataStore, NodeFile, TopicMetadata};
 
 /// Producer ids of broker `n` live in `[n << 40, (n + 1) << 40)`: unique across the
 /// cluster without a controller round trip (each broker persists its own counter).
@@ -24,8 +22,8 @@ pub struct ImageMetadataStore {
     cluster_id: String,
     node_id: i32,
     image: watch::Receiver<Arc<MetadataImage>>,
-    /// Only the producer-id counter is kept in this local file.
-    local: FileMetadataStore,
+    /// This node's producer-id counter.
+    local: Arc<NodeFile>,
 }
 
 impl ImageMetadataStore {
@@ -33,7 +31,7 @@ impl ImageMetadataStore {
         cluster_id: String,
         node_id: i32,
         image: watch::Receiver<Arc<MetadataImage>>,
-        local: FileMetadataStore,
+        local: Arc<NodeFile>,
     ) -> Self {
         Self {
             cluster_id,
@@ -84,13 +82,6 @@ pub fn image_resource(resource: &DynamicResource) -> (ConfigResourceType, String
     }
 }
 
-fn written_by_controller() -> MetadataError {
-    MetadataError::Remote {
-        code: kafka_protocol::error::ResponseError::NotController.code(),
-        message: "metadata changes go through the controller quorum".into(),
-    }
-}
-
 impl MetadataStore for ImageMetadataStore {
     fn cluster_id(&self) -> String {
         self.cluster_id.clone()
@@ -125,30 +116,6 @@ impl MetadataStore for ImageMetadataStore {
             .is_some_and(|t| t.partitions.contains_key(&partition))
     }
 
-    fn create_topic(&self, _topic: TopicMetadata) -> Result<(), MetadataError> {
-        Err(written_by_controller())
-    }
-
-    fn delete_topic(&self, _name: &str) -> Result<TopicMetadata, MetadataError> {
-        Err(written_by_controller())
-    }
-
-    fn add_partitions(
-        &self,
-        _name: &str,
-        _assignments: Vec<Vec<i32>>,
-    ) -> Result<TopicMetadata, MetadataError> {
-        Err(written_by_controller())
-    }
-
-    fn set_topic_configs(
-        &self,
-        _name: &str,
-        _configs: BTreeMap<String, String>,
-    ) -> Result<(), MetadataError> {
-        Err(written_by_controller())
-    }
-
     fn broker_configs(&self) -> BTreeMap<String, String> {
         dynamic_broker_configs(&self.image(), self.node_id)
     }
@@ -161,14 +128,6 @@ impl MetadataStore for ImageMetadataStore {
             .and_then(|m| m.get(&name))
             .cloned()
             .unwrap_or_default()
-    }
-
-    fn set_dynamic_configs(
-        &self,
-        _resource: &DynamicResource,
-        _configs: BTreeMap<String, String>,
-    ) -> Result<(), MetadataError> {
-        Err(written_by_controller())
     }
 
     fn allocate_producer_ids(&self, size: i64) -> Result<i64, MetadataError> {

@@ -58,8 +58,8 @@ pub struct BrokerConfig {
     /// The file's keys and values (after `--override`s), for DescribeConfigs and
     /// for re-deriving log defaults when dynamic broker configs change.
     pub static_props: BTreeMap<String, String>,
-    /// KRaft roles and quorum; `None` runs the single-node metadata store.
-    pub kraft: Option<KraftConfig>,
+    /// KRaft roles and quorum (a one-voter combined node without `process.roles`).
+    pub kraft: KraftConfig,
     /// `broker.rack`.
     pub broker_rack: Option<String>,
     /// `inter.broker.listener.name`: the listener followers fetch from.
@@ -122,8 +122,8 @@ impl BrokerConfig {
             }
         };
         let kraft = kraft_config(&p, node_id)?;
-        let controller_only = kraft.as_ref().is_some_and(|k| !k.roles.broker);
-        let listeners = broker_listeners(&p, kraft.is_some(), controller_only)?;
+        let controller_only = !kraft.roles.broker;
+        let listeners = broker_listeners(&p, &kraft.controller_listener_names, controller_only)?;
         let advertised_listeners = match p.get("advertised.listeners") {
             Some(v) => parse_listeners("advertised.listeners", v)?,
             None => listeners.clone(),
@@ -184,7 +184,9 @@ impl BrokerConfig {
         }
         let offsets_rf = p.int::<i16>("offsets.topic.replication.factor", 3, 1, i16::MAX)?;
         // Kafka's default is 3; only an explicit setting deserves a warning.
-        if kraft.is_none() && offsets_rf > 1 && p.get("offsets.topic.replication.factor").is_some()
+        if kraft.single_node
+            && offsets_rf > 1
+            && p.get("offsets.topic.replication.factor").is_some()
         {
             warn!(
                 configured = offsets_rf,
@@ -212,7 +214,7 @@ impl BrokerConfig {
             group_min_session_timeout_ms: min_session,
             group_max_session_timeout_ms: max_session,
             group_max_size: p.int("group.max.size", i32::MAX, 1, i32::MAX)?,
-            offsets_topic_replication_factor: if kraft.is_some() { offsets_rf } else { 1 },
+            offsets_topic_replication_factor: if kraft.single_node { 1 } else { offsets_rf },
             offsets_topic_num_partitions: p.int("offsets.topic.num.partitions", 50, 1, i32::MAX)?,
             offsets_topic_segment_bytes: p.int(
                 "offsets.topic.segment.bytes",
@@ -370,7 +372,7 @@ impl BrokerConfig {
 /// Listeners to bind: `listeners` minus controller listeners; only PLAINTEXT.
 fn broker_listeners(
     p: &Props<'_>,
-    kraft: bool,
+    controller_names: &[String],
     controller_only: bool,
 ) -> Result<Vec<Listener>, ConfigError> {
     let all = parse_listeners(
@@ -381,20 +383,9 @@ fn broker_listeners(
         parse_protocol_map(p.get("listener.security.protocol.map").unwrap_or(
             "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         ))?;
-    let controller_names: Vec<String> = p
-        .get("controller.listener.names")
-        .unwrap_or("")
-        .split(',')
-        .map(|s| s.trim().to_ascii_uppercase())
-        .filter(|s| !s.is_empty())
-        .collect();
     let mut out = Vec::new();
     for l in all {
         if controller_names.contains(&l.name) {
-            if kraft {
-                continue;
-            }
-            warn!(listener = %l.name, "controller listener ignored: this node runs no KRaft quorum yet");
             continue;
         }
         let proto = protocols.remove(&l.name).unwrap_or_else(|| l.name.clone());

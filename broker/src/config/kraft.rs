@@ -3,8 +3,12 @@
 //!
 //! Owns the rules Kafka applies to them at startup (a controller must be a voter and
 //! have a controller listener; a broker-only node must not bind one; every voter has a
-//! distinct id). Without `process.roles` the node runs the single-node metadata store
-//! of earlier releases instead (no quorum).
+//! distinct id). Without `process.roles` the node is a one-voter combined node (broker
+//! and controller, itself the only voter): Kafka 4 has no other mode, and this keeps the
+//! one-command start. Its controller listener is the one `controller.listener.names`
+//! (default `CONTROLLER`) names in `listeners`, as Kafka's quickstart configures it
+//! (`CONTROLLER://:9093`); without one, `127.0.0.1` on a port the kernel picks: only this
+//! process talks to its own controller, so nothing else needs to know the port.
 
 use super::ConfigError;
 use super::listeners::{Listener, parse_listeners};
@@ -48,6 +52,9 @@ pub struct KraftConfig {
     pub election_timeout_ms: u64,
     /// `controller.quorum.request.timeout.ms`.
     pub request_timeout_ms: u64,
+    /// No `process.roles` was given: the node is the whole cluster (broker, controller
+    /// and only voter), so replication factors above 1 are capped to 1.
+    pub single_node: bool,
     /// `inter.broker.protocol.version` as a `metadata.version` level: this node declares
     /// no support above it, so the cluster cannot finalize a newer level while the pin
     /// stays (the staged rolling upgrade's protocol pin).
@@ -117,13 +124,13 @@ pub fn parse_voters(value: &str) -> Result<Vec<Voter>, ConfigError> {
     Ok(voters)
 }
 
-/// Reads the KRaft keys; `Ok(None)` when `process.roles` is not set.
-pub(super) fn kraft_config(
-    p: &Props<'_>,
-    node_id: i32,
-) -> Result<Option<KraftConfig>, ConfigError> {
+/// The default `controller.listener.names` of a node without `process.roles`.
+const SINGLE_NODE_CONTROLLER_LISTENER: &str = "CONTROLLER";
+
+/// Reads the KRaft keys; without `process.roles`, a one-voter combined node.
+pub(super) fn kraft_config(p: &Props<'_>, node_id: i32) -> Result<KraftConfig, ConfigError> {
     let Some(raw_roles) = p.get("process.roles") else {
-        return Ok(None);
+        return single_node(p, node_id);
     };
     let invalid = |key: &str, value: &str, reason: String| ConfigError::Invalid {
         key: key.into(),
@@ -222,6 +229,69 @@ pub(super) fn kraft_config(
             "a broker-only node must not bind a controller listener".into(),
         ));
     }
+    timings(p, roles, voters, names, controller_listener, false)
+}
+
+/// A node without `process.roles`: broker and controller, its own only voter.
+fn single_node(p: &Props<'_>, node_id: i32) -> Result<KraftConfig, ConfigError> {
+    if let Some(voters) = p.get("controller.quorum.voters") {
+        return Err(ConfigError::Invalid {
+            key: "controller.quorum.voters".into(),
+            value: voters.into(),
+            reason: "a quorum needs process.roles (broker, controller or both); without it the node is a single combined node and its own only voter".into(),
+        });
+    }
+    let mut names: Vec<String> = p
+        .get("controller.listener.names")
+        .unwrap_or(SINGLE_NODE_CONTROLLER_LISTENER)
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        names.push(SINGLE_NODE_CONTROLLER_LISTENER.into());
+    }
+    let all = parse_listeners("listeners", p.get("listeners").unwrap_or(""))?;
+    let listener = all
+        .iter()
+        .find(|l| names.contains(&l.name))
+        .cloned()
+        .unwrap_or_else(|| Listener {
+            name: names[0].clone(),
+            host: "127.0.0.1".into(),
+            port: 0,
+        });
+    // Port 0: the voter address is the bound one (see `cluster::Cluster::start`).
+    let voter = Voter {
+        id: node_id,
+        host: if listener.host.is_empty() {
+            "127.0.0.1".into()
+        } else {
+            listener.host.clone()
+        },
+        port: listener.port,
+    };
+    let roles = Roles {
+        broker: true,
+        controller: true,
+    };
+    timings(p, roles, vec![voter], names, Some(listener), true)
+}
+
+/// The timing keys and the protocol pin, shared by both kinds of node.
+fn timings(
+    p: &Props<'_>,
+    roles: Roles,
+    voters: Vec<Voter>,
+    names: Vec<String>,
+    controller_listener: Option<Listener>,
+    single_node: bool,
+) -> Result<KraftConfig, ConfigError> {
+    let invalid = |key: &str, value: &str, reason: String| ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason,
+    };
     let session = p.int("broker.session.timeout.ms", 9000u64, 1, u64::MAX)?;
     let heartbeat = p.int("broker.heartbeat.interval.ms", 2000u64, 1, u64::MAX)?;
     if heartbeat >= session {
@@ -241,7 +311,8 @@ pub(super) fn kraft_config(
             )
         })?),
     };
-    Ok(Some(KraftConfig {
+    Ok(KraftConfig {
+        single_node,
         metadata_version_pin,
         roles,
         voters,
@@ -261,7 +332,7 @@ pub(super) fn kraft_config(
             10,
             u64::MAX,
         )?,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -269,7 +340,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn kraft(pairs: &[(&str, &str)], node_id: i32) -> Result<Option<KraftConfig>, ConfigError> {
+    fn kraft(pairs: &[(&str, &str)], node_id: i32) -> Result<KraftConfig, ConfigError> {
         let map: BTreeMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -286,24 +357,21 @@ mod tests {
 
     #[test]
     fn combined_node_is_read_with_kafka_defaults() {
-        let k = kraft(COMBINED, 1).unwrap().unwrap();
+        let k = kraft(COMBINED, 1).unwrap();
         assert!(k.roles.is_combined());
         assert_eq!(k.voters.len(), 2);
         assert_eq!(k.voters[1].host, "::1");
         assert_eq!(k.controller_listener.unwrap().port, 9093);
         assert_eq!(k.broker_session_timeout_ms, 9000);
         assert_eq!(k.broker_heartbeat_interval_ms, 2000);
-        assert!(kraft(&[], 1).unwrap().is_none());
+        assert!(!k.single_node);
         assert_eq!(parse_metadata_version("3.9-IV0"), Some(21));
         assert_eq!(parse_metadata_version("3.7"), Some(19));
         assert_eq!(parse_metadata_version("14"), Some(14));
         assert_eq!(parse_metadata_version("2.8"), None);
         let mut pinned = COMBINED.to_vec();
         pinned.push(("inter.broker.protocol.version", "3.8"));
-        assert_eq!(
-            kraft(&pinned, 1).unwrap().unwrap().metadata_version_pin,
-            Some(20)
-        );
+        assert_eq!(kraft(&pinned, 1).unwrap().metadata_version_pin, Some(20));
         pinned.push(("inter.broker.protocol.version", "bogus"));
         assert!(kraft(&pinned, 1).is_err());
     }
@@ -330,5 +398,30 @@ mod tests {
         let mut hb = COMBINED.to_vec();
         hb.push(("broker.heartbeat.interval.ms", "9000"));
         assert!(err(&hb, 1).contains("broker.session.timeout.ms"));
+    }
+
+    #[test]
+    fn without_process_roles_the_node_is_its_own_only_voter() {
+        let k = kraft(&[("listeners", "PLAINTEXT://:9092")], 4).unwrap();
+        assert!(k.single_node && k.roles.is_combined());
+        assert_eq!(
+            k.voters,
+            vec![Voter {
+                id: 4,
+                host: "127.0.0.1".into(),
+                port: 0
+            }]
+        );
+        let l = k.controller_listener.unwrap();
+        assert_eq!(
+            (l.name.as_str(), l.host.as_str(), l.port),
+            ("CONTROLLER", "127.0.0.1", 0)
+        );
+        // Kafka's quickstart layout: the CONTROLLER listener in `listeners` is used.
+        let k = kraft(&[("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093")], 4).unwrap();
+        assert_eq!(k.voters[0].port, 9093);
+        assert_eq!(k.controller_listener.unwrap().port, 9093);
+        let err = kraft(&[("controller.quorum.voters", "4@h:9093")], 4).unwrap_err();
+        assert!(err.to_string().contains("process.roles"), "{err}");
     }
 }

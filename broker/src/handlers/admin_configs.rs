@@ -12,7 +12,6 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use tidewater_storage::TopicPartition;
 use tracing::info;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
@@ -155,49 +154,14 @@ async fn replace(
 ) -> Result<(), Failure> {
     let invalid = |m: String| (E::InvalidConfig.code(), m);
     match t {
-        Target::Topic(name) => {
-            let config = broker
+        Target::Topic(_) => {
+            broker
                 .log_defaults()
                 .with_topic_overrides(&configs)
                 .map_err(|e| invalid(e.to_string()))?;
-            if validate_only {
-                return Ok(());
-            }
-            if broker.cluster.is_some() {
-                return replace_through_controller(broker, t, configs).await;
-            }
-            let topic = broker.metadata.topic(name).ok_or_else(|| {
-                (
-                    E::UnknownTopicOrPartition.code(),
-                    format!("Topic '{name}' does not exist."),
-                )
-            })?;
-            broker
-                .metadata
-                .set_topic_configs(name, configs.clone())
-                .map_err(|e| (e.error_code(), e.to_string()))?;
-            for &p in topic.partitions.keys() {
-                if let Some(log) = broker.logs.get_log(&TopicPartition::new(name, p)) {
-                    log.update_config(config.clone());
-                }
-            }
-            info!(topic = %name, ?configs, "topic configs changed");
-            Ok(())
         }
-        Target::Dynamic(DynamicResource::Group(group)) => {
+        Target::Dynamic(DynamicResource::Group(_)) => {
             validate_group_configs(&broker.config.static_props, &configs).map_err(invalid)?;
-            if validate_only {
-                return Ok(());
-            }
-            if broker.cluster.is_some() {
-                return replace_through_controller(broker, t, configs).await;
-            }
-            broker
-                .metadata
-                .set_dynamic_configs(&DynamicResource::Group(group.clone()), configs.clone())
-                .map_err(|e| (e.error_code(), e.to_string()))?;
-            info!(%group, ?configs, "group configs changed");
-            Ok(())
         }
         Target::Dynamic(resource) => {
             let per_broker = matches!(resource, DynamicResource::Broker(_));
@@ -220,35 +184,22 @@ async fn replace(
                 .config
                 .log_defaults(&effective)
                 .map_err(|e| (E::InvalidRequest.code(), e.to_string()))?;
-            if validate_only {
-                return Ok(());
-            }
-            if broker.cluster.is_some() {
-                return replace_through_controller(broker, t, configs).await;
-            }
-            broker
-                .metadata
-                .set_dynamic_configs(resource, configs.clone())
-                .map_err(|e| (e.error_code(), e.to_string()))?;
-            broker
-                .apply_dynamic_broker_configs(broker.metadata.broker_configs())
-                .map_err(|e| invalid(e.to_string()))?;
-            info!(?resource, ?configs, "dynamic broker configs changed");
-            Ok(())
         }
     }
+    if validate_only {
+        return Ok(());
+    }
+    replace_through_controller(broker, t, configs).await
 }
 
-/// KRaft: the difference between the current and the new full config, as
+/// The difference between the current and the new full config, as
 /// incremental operations decided by the controller.
 async fn replace_through_controller(
     broker: &Broker,
     t: &Target,
     configs: BTreeMap<String, String>,
 ) -> Result<(), Failure> {
-    let Some(cluster) = &broker.cluster else {
-        return Ok(());
-    };
+    let cluster = broker.cluster();
     let old = current(broker, t)?;
     let mut ops: Vec<(String, Option<String>)> = configs
         .iter()

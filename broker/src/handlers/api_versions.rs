@@ -1,11 +1,8 @@
-//! ApiVersions: the APIs and version ranges this broker really handles, and (v3+,
-//! KRaft mode) the feature tags Kafka 3.3+ always sends: `supported_features`,
-//! `finalized_features` and `finalized_features_epoch`. Checked against Debian's
-//! kcat (librdkafka 2.0.2), confluent-kafka and kafka-python in
-//! `tests/kraft_admin.rs`: librdkafka skips tagged fields it does not know.
-//!
-//! A node without KRaft sends no features (it finalizes none, like a ZooKeeper-mode
-//! broker without a `metadata.version`) and does not list DescribeQuorum.
+//! ApiVersions: the APIs and version ranges this broker really handles, and (v3+) the
+//! feature tags Kafka 3.3+ always sends: `supported_features`, `finalized_features` and
+//! `finalized_features_epoch`. Checked against Debian's kcat (librdkafka 2.0.2),
+//! confluent-kafka and kafka-python in `tests/kraft_admin.rs`: librdkafka skips tagged
+//! fields it does not know. Every node is a KRaft node, so every node lists every API.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -15,10 +12,9 @@ use super::update_features::advertised_features;
 use crate::protocol::SUPPORTED_APIS;
 use crate::state::Broker;
 
-fn api_keys(kraft: bool) -> Vec<ApiVersion> {
+fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
-        .filter(|(api, _, _)| kraft || *api != ApiKey::DescribeQuorum)
         .map(|(api, min, max)| {
             let mut v = ApiVersion::default();
             v.api_key = *api as i16;
@@ -31,9 +27,9 @@ fn api_keys(kraft: bool) -> Vec<ApiVersion> {
 
 pub fn handle(broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
-    resp.api_keys = api_keys(broker.cluster.is_some());
-    if let Some(cluster) = broker.cluster.as_ref().filter(|_| version >= 3) {
-        let (supported, finalized, epoch) = advertised_features(&cluster.image());
+    resp.api_keys = api_keys();
+    if version >= 3 {
+        let (supported, finalized, epoch) = advertised_features(&broker.cluster().image());
         resp.supported_features = supported;
         resp.finalized_features = finalized;
         resp.finalized_features_epoch = epoch;
@@ -46,9 +42,8 @@ pub fn handle(broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVer
 pub fn unsupported_version_response() -> (ApiKey, i16, ResponseKind) {
     let mut resp = ApiVersionsResponse::default();
     resp.error_code = ResponseError::UnsupportedVersion.code();
-    // Without the broker at hand, the list every node shares; the client asks again
-    // at a version we speak and gets the full answer.
-    resp.api_keys = api_keys(false);
+    // The client asks again at a version we speak and gets the features too.
+    resp.api_keys = api_keys();
     (ApiKey::ApiVersions, 0, ResponseKind::ApiVersions(resp))
 }
 
@@ -59,32 +54,31 @@ mod tests {
     use bytes::{BufMut, BytesMut};
 
     #[test]
-    fn lists_every_supported_api_without_feature_tags() {
+    fn lists_every_supported_api_and_the_features_from_v3() {
         let tb = crate::handlers::test_support::broker(&[]);
         let resp = handle(&tb.broker, ApiVersionsRequest::default(), 3);
-        assert_eq!(
-            resp.api_keys.len(),
-            SUPPORTED_APIS.len() - 1,
-            "all but DescribeQuorum without KRaft"
-        );
+        assert_eq!(resp.api_keys.len(), SUPPORTED_APIS.len());
         assert!(
-            !resp
-                .api_keys
+            resp.api_keys
                 .iter()
                 .any(|k| k.api_key == ApiKey::DescribeQuorum as i16)
         );
+        assert!(
+            resp.finalized_features
+                .iter()
+                .any(|f| f.name.as_str() == "metadata.version" && f.max_version_level > 0),
+            "metadata.version is finalized: {:?}",
+            resp.finalized_features
+        );
         let frame =
             encode_response(ApiKey::ApiVersions, 3, 7, &ResponseKind::ApiVersions(resp)).unwrap();
-        // size, correlation id (header v0: no tagged fields), error code, compact array len.
+        // size, correlation id (header v0: no tagged fields), error code.
         assert_eq!(&frame[4..8], &7i32.to_be_bytes());
         assert_eq!(&frame[8..10], &[0, 0]);
-        // The last byte is the (empty) top-level tagged field count: no features.
-        assert_eq!(frame[frame.len() - 1], 0);
-        assert_eq!(
-            frame[frame.len() - 5..frame.len() - 1],
-            0i32.to_be_bytes(),
-            "throttle_time_ms"
-        );
+        // v2 has no tagged fields: the same APIs, no features.
+        let v2 = handle(&tb.broker, ApiVersionsRequest::default(), 2);
+        assert_eq!(v2.api_keys.len(), SUPPORTED_APIS.len());
+        assert!(v2.finalized_features.is_empty());
     }
 
     #[test]

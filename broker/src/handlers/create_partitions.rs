@@ -41,7 +41,7 @@ pub async fn handle(
                     .collect()
             });
             broker
-                .add_partitions_any(&name, t.count, assignments, req.validate_only)
+                .add_partitions(&name, t.count, assignments, req.validate_only)
                 .await
         };
         if let Err((code, message)) = outcome {
@@ -56,7 +56,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlers::test_support::broker;
+    use crate::handlers::test_support::{broker, eventually};
     use kafka_protocol::messages::TopicName;
     use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
     use kafka_protocol::protocol::StrBytes;
@@ -85,7 +85,8 @@ mod tests {
             handle(b, req("t", 3, false), 3).await.results[0].error_code,
             0
         );
-        assert!(b.log("t", 2).is_some());
+        // The new replica appears once this broker applies the image that holds it.
+        eventually("log t-2", || b.log("t", 2).is_some()).await;
         assert_eq!(
             handle(b, req("t", 2, false), 3).await.results[0].error_code,
             E::InvalidPartitions.code()

@@ -14,18 +14,13 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::topic_config_entries;
 use super::msg;
-use crate::cluster::Cluster;
 use crate::metadata::TopicMetadata;
 use crate::state::{Broker, TopicError};
 
-/// Partition index -> replicas, and topic config overrides.
-type TopicPlan = (BTreeMap<i32, Vec<i32>>, BTreeMap<String, String>);
-
-/// KRaft: the broker checks names and config values, the controller the rest
-/// (partitions, replication factor against registered brokers, rack-aware placement).
-async fn create_replicated(
+/// The broker checks names and config values, the controller the rest (partitions,
+/// replication factor against registered brokers, rack-aware placement).
+async fn create(
     broker: &Broker,
-    cluster: &Cluster,
     t: &CreatableTopic,
     validate_only: bool,
 ) -> Result<TopicMetadata, TopicError> {
@@ -52,7 +47,8 @@ async fn create_replicated(
             )
         })
         .collect();
-    cluster
+    broker
+        .cluster()
         .create_topic(
             &name,
             t.num_partitions,
@@ -81,65 +77,6 @@ fn configs_of(t: &CreatableTopic) -> Result<BTreeMap<String, String>, TopicError
     Ok(configs)
 }
 
-/// Validates the shape of one topic request into `(partitions, configs)`.
-fn plan(broker: &Broker, t: &CreatableTopic) -> Result<TopicPlan, TopicError> {
-    let configs = configs_of(t)?;
-    let partitions = if !t.assignments.is_empty() {
-        if t.num_partitions != -1 || t.replication_factor != -1 {
-            return Err((
-                E::InvalidRequest.code(),
-                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
-            ));
-        }
-        let mut out = BTreeMap::new();
-        let rf = t.assignments.first().map(|a| a.broker_ids.len());
-        for a in &t.assignments {
-            let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
-            broker.check_assignment(&replicas, rf)?;
-            out.insert(a.partition_index, replicas);
-        }
-        let n = i32::try_from(out.len()).unwrap_or(i32::MAX);
-        if out.keys().copied().ne(0..n) {
-            return Err((
-                E::InvalidReplicaAssignment.code(),
-                "Partitions should be consecutive and start from zero".into(),
-            ));
-        }
-        out
-    } else {
-        let n = match t.num_partitions {
-            -1 => broker.config.num_partitions,
-            n if n >= 1 => n,
-            _ => {
-                return Err((
-                    E::InvalidPartitions.code(),
-                    "Number of partitions must be larger than 0.".into(),
-                ));
-            }
-        };
-        let rf = match t.replication_factor {
-            -1 => broker.config.default_replication_factor,
-            rf if rf >= 1 => rf,
-            _ => {
-                return Err((
-                    E::InvalidReplicationFactor.code(),
-                    "Replication factor must be larger than 0.".into(),
-                ));
-            }
-        };
-        if rf > 1 {
-            return Err((
-                E::InvalidReplicationFactor.code(),
-                format!(
-                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
-                ),
-            ));
-        }
-        (0..n).map(|p| (p, vec![broker.config.node_id])).collect()
-    };
-    Ok((partitions, configs))
-}
-
 pub async fn handle(
     broker: &Broker,
     req: CreateTopicsRequest,
@@ -160,12 +97,8 @@ pub async fn handle(
                 E::InvalidRequest.code(),
                 format!("Create topics request from client contains a duplicate topic {name}"),
             ))
-        } else if let Some(cluster) = &broker.cluster {
-            create_replicated(broker, cluster, &t, req.validate_only).await
         } else {
-            plan(broker, &t).and_then(|(partitions, configs)| {
-                broker.create_topic(&name, partitions, configs, req.validate_only)
-            })
+            create(broker, &t, req.validate_only).await
         };
         match outcome {
             Ok(created) => {
@@ -213,7 +146,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlers::test_support::{broker, encodes};
+    use crate::handlers::test_support::{broker, encodes, eventually};
     use kafka_protocol::messages::create_topics_request::{
         CreatableReplicaAssignment, CreatableTopicConfig,
     };
@@ -302,7 +235,7 @@ mod tests {
         assert_eq!(retention.value.as_deref(), Some("1000"));
         assert_eq!(retention.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
         assert_eq!(b.metadata.topic("ok").unwrap().partitions.len(), 3);
-        assert!(b.log("ok", 2).is_some());
+        eventually("log ok-2", || b.log("ok", 2).is_some()).await;
         encodes(
             ApiKey::CreateTopics,
             7,

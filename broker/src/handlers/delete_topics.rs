@@ -40,7 +40,7 @@ pub async fn handle(
             }
             Some(name) => {
                 r.name = Some(TopicName(StrBytes::from_string(name.clone())));
-                match broker.delete_topic_any(&name).await {
+                match broker.delete_topic(&name).await {
                     Ok(deleted_id) => {
                         if version >= 6 {
                             r.topic_id = deleted_id;

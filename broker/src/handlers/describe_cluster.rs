@@ -1,5 +1,5 @@
 //! DescribeCluster: the registered, unfenced brokers and the active controller (a
-//! single node is the whole cluster and its own controller).
+//! node without `process.roles` is the whole cluster and its own controller).
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;

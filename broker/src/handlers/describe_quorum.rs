@@ -5,11 +5,7 @@
 //! Also owns [`forwarded`]: how a failure of a call forwarded to the controller becomes
 //! the error code a client sees, shared by every admin API the controller decides.
 //!
-//! A node without KRaft (no `process.roles`) has no quorum. Kafka's ZooKeeper brokers
-//! do not list DescribeQuorum in ApiVersions, so clients refuse client-side with
-//! `UnsupportedVersionException`; one that sends it anyway gets UNSUPPORTED_VERSION
-//! here, the code that raises the same exception (Kafka itself would close the
-//! connection, which tells a client nothing).
+//! Every node has a quorum: one without `process.roles` is its own only voter.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::describe_quorum_response::{
@@ -80,12 +76,7 @@ pub async fn handle(
     req: DescribeQuorumRequest,
     version: i16,
 ) -> DescribeQuorumResponse {
-    let Some(cluster) = &broker.cluster else {
-        return top_level_error(
-            E::UnsupportedVersion.code(),
-            "DescribeQuorum needs a KRaft cluster; this broker runs without process.roles",
-        );
-    };
+    let cluster = broker.cluster();
     if !asks_for_metadata_partition(&req) {
         // Kafka's raft client: one topic, one partition, __cluster_metadata-0.
         return partition_errors(&req, E::UnknownTopicOrPartition.code());
@@ -343,12 +334,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_node_without_kraft_answers_unsupported_version() {
+    async fn a_node_without_process_roles_is_its_own_only_voter() {
         let tb = broker(&[]);
         for v in 0..=2 {
             let r = handle(&tb.broker, request(METADATA_TOPIC, 0), v).await;
-            assert_eq!(r.error_code, E::UnsupportedVersion.code());
-            assert!(r.topics.is_empty());
+            assert_eq!(r.error_code, 0);
+            let p = &r.topics[0].partitions[0];
+            assert_eq!((p.error_code, p.leader_id.0), (0, 1));
+            let voters: Vec<i32> = p.current_voters.iter().map(|s| s.replica_id.0).collect();
+            assert_eq!(voters, [1]);
             encodes(ApiKey::DescribeQuorum, v, ResponseKind::DescribeQuorum(r));
         }
     }

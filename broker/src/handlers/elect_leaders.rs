@@ -49,8 +49,7 @@ pub fn election_needed(image: &MetadataImage, p: &PartitionRecord, election: Ele
 /// The partitions to elect: `(topic, partitions, omit_not_needed)` per topic.
 pub fn targets(
     req: &ElectLeadersRequest,
-    image: Option<&MetadataImage>,
-    all_topics: impl FnOnce() -> Vec<(String, Vec<i32>)>,
+    image: &MetadataImage,
     election: ElectionType,
 ) -> Vec<(String, Vec<i32>, bool)> {
     match &req.topic_partitions {
@@ -58,20 +57,17 @@ pub fn targets(
             .iter()
             .map(|t| (t.topic.0.to_string(), t.partitions.clone(), false))
             .collect(),
-        None => all_topics()
-            .into_iter()
-            .map(|(topic, partitions)| {
-                let partitions = partitions
-                    .into_iter()
-                    .filter(|p| {
-                        image.is_none_or(|i| {
-                            i.topic(&topic)
-                                .and_then(|t| t.partitions.get(p))
-                                .is_some_and(|rec| election_needed(i, rec, election))
-                        })
-                    })
+        None => image
+            .topics_by_id
+            .values()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .values()
+                    .filter(|rec| election_needed(image, rec, election))
+                    .map(|rec| rec.partition)
                     .collect();
-                (topic, partitions, true)
+                (t.name.clone(), partitions, true)
             })
             .collect(),
     }
@@ -91,40 +87,24 @@ pub async fn handle(
     };
     let wait =
         Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0)).min(MAX_PROPAGATION_WAIT);
-    let image = broker.cluster.as_ref().map(|c| c.image());
-    let all_topics = || match &image {
-        Some(i) => i
-            .topics_by_id
-            .values()
-            .map(|t| (t.name.clone(), t.partitions.keys().copied().collect()))
-            .collect(),
-        None => broker
-            .metadata
-            .topics()
-            .into_iter()
-            .map(|t| (t.name, t.partitions.keys().copied().collect()))
-            .collect(),
-    };
-    let targets = targets(&req, image.as_deref(), all_topics, election);
+    let cluster = broker.cluster();
+    let targets = targets(&req, &cluster.image(), election);
     let mut resp = ElectLeadersResponse::default();
     let mut unreachable: Option<(i16, String)> = None;
     for (topic, partitions, omit_not_needed) in targets {
         let mut result = ReplicaElectionResult::default();
         result.topic = TopicName(StrBytes::from_string(topic.clone()));
         for partition in partitions {
-            let (code, message) = match (&unreachable, &broker.cluster) {
-                (Some(err), _) => err.clone(),
-                (None, Some(cluster)) => {
-                    match elect(cluster, &topic, partition, election, wait).await {
-                        Ok(()) => (0, String::new()),
-                        Err((code, message, true)) => {
-                            unreachable = Some((code, message.clone()));
-                            (code, message)
-                        }
-                        Err((code, message, false)) => (code, message),
+            let (code, message) = match &unreachable {
+                Some(err) => err.clone(),
+                None => match elect(cluster, &topic, partition, election, wait).await {
+                    Ok(()) => (0, String::new()),
+                    Err((code, message, true)) => {
+                        unreachable = Some((code, message.clone()));
+                        (code, message)
                     }
-                }
-                (None, None) => single_node(broker, &topic, partition),
+                    Err((code, message, false)) => (code, message),
+                },
             };
             if omit_not_needed && code == E::ElectionNotNeeded.code() {
                 continue;
@@ -170,24 +150,6 @@ async fn elect(
         })
         .await;
     Ok(())
-}
-
-/// A node without KRaft: every partition has one replica, this node, which leads it.
-fn single_node(broker: &Broker, topic: &str, partition: i32) -> (i16, String) {
-    match broker.metadata.topic(topic) {
-        None => (
-            E::UnknownTopicOrPartition.code(),
-            format!("No such topic as {topic}"),
-        ),
-        Some(t) if !t.partitions.contains_key(&partition) => (
-            E::UnknownTopicOrPartition.code(),
-            format!("No such partition as {topic}-{partition}"),
-        ),
-        Some(_) => (
-            E::ElectionNotNeeded.code(),
-            format!("Leader election not needed for topic partition {topic}-{partition}"),
-        ),
-    }
 }
 
 /// Kafka's `ElectLeadersRequest.getErrorResponse`: the error at the top level and for
@@ -306,21 +268,20 @@ mod tests {
     #[test]
     fn null_partitions_means_every_partition_that_needs_an_election() {
         let image = image();
-        let all = || vec![("t".to_string(), vec![0, 1, 2])];
         let mut req = ElectLeadersRequest::default();
         req.topic_partitions = None;
         assert_eq!(
-            targets(&req, Some(&image), all, ElectionType::Preferred),
+            targets(&req, &image, ElectionType::Preferred),
             [("t".to_string(), vec![1], true)]
         );
         assert_eq!(
-            targets(&req, Some(&image), all, ElectionType::Unclean),
+            targets(&req, &image, ElectionType::Unclean),
             [("t".to_string(), vec![2], true)]
         );
         let mut req = ElectLeadersRequest::default();
         req.topic_partitions = named("t", &[0, 9]);
         assert_eq!(
-            targets(&req, Some(&image), all, ElectionType::Preferred),
+            targets(&req, &image, ElectionType::Preferred),
             [("t".to_string(), vec![0, 9], false)],
             "named partitions always get an answer"
         );

@@ -83,11 +83,6 @@ enum Source {
 /// The leader's log, a follower's log for a KIP-392 consumer (Fetch v11+), or a
 /// redirect to the replica in the consumer's rack (`replica.selector.class`).
 fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Result<Source, i16> {
-    if broker.cluster.is_none() {
-        return broker
-            .leader_log(&p.tp.topic, p.tp.partition)
-            .map(Source::Log);
-    }
     let replica = broker.local_replica(&p.tp.topic, p.tp.partition)?;
     let inner = replica.lock();
     match &inner.role {
@@ -269,7 +264,7 @@ async fn handle_with(
     } else {
         req.replica_id.0
     };
-    if replica_id >= 0 && broker.cluster.is_some() {
+    if replica_id >= 0 {
         return FetchReply {
             body: super::replica_fetch::handle(broker, req, version, replica_id).await,
             files: Vec::new(),

@@ -22,18 +22,10 @@ fn coordinator(broker: &Broker, ctx: &RequestContext, key: StrBytes, key_type: i
         c.port = -1;
         return c;
     }
-    if broker.cluster.is_some() {
-        return replicated_coordinator(broker, ctx, c);
-    }
-    c.node_id = BrokerId(broker.config.node_id);
-    if let Some(l) = broker.config.advertised(&ctx.listener) {
-        c.host = StrBytes::from_string(l.host.clone());
-        c.port = i32::from(l.port);
-    }
-    c
+    replicated_coordinator(broker, ctx, c)
 }
 
-/// KRaft: the coordinator is the leader of the group's `__consumer_offsets`
+/// The coordinator is the leader of the group's `__consumer_offsets`
 /// partition; the topic is created on first use, as Kafka does.
 fn replicated_coordinator(
     broker: &Broker,
@@ -48,7 +40,7 @@ fn replicated_coordinator(
         c
     };
     if broker.metadata.topic(OFFSETS_TOPIC).is_none() {
-        broker.ensure_offsets_topic_replicated();
+        broker.ensure_offsets_topic();
         return unavailable(c, "the group metadata topic is being created");
     }
     let partition = broker.groups.partition_for(c.key.as_str());
@@ -95,7 +87,7 @@ pub fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlers::test_support::{broker, ctx, encodes};
+    use crate::handlers::test_support::{broker, ctx, encodes, eventually};
     use kafka_protocol::messages::{ApiKey, ResponseKind};
 
     #[tokio::test]
@@ -103,6 +95,13 @@ mod tests {
         let tb = broker(&[]);
         let mut req = FindCoordinatorRequest::default();
         req.key = StrBytes::from_static_str("g");
+        // As in Kafka, the group metadata topic is created on first use.
+        let r = handle(&tb.broker, &ctx(), req.clone(), 2);
+        assert_eq!(r.error_code, E::CoordinatorNotAvailable.code());
+        eventually("the group coordinator", || {
+            handle(&tb.broker, &ctx(), req.clone(), 2).error_code == 0
+        })
+        .await;
         let r = handle(&tb.broker, &ctx(), req.clone(), 2);
         assert_eq!((r.error_code, r.node_id, r.port), (0, BrokerId(1), 9092));
         encodes(

@@ -155,14 +155,14 @@ pub async fn handle(
             continue;
         }
         let _guard = broker.admin_lock.lock().await;
-        let created = match (broker.metadata.topic(&name), &broker.cluster) {
-            (Some(t), _) => Ok(t),
-            (None, Some(cluster)) => {
-                cluster
+        let created = match broker.metadata.topic(&name) {
+            Some(t) => Ok(t),
+            None => {
+                broker
+                    .cluster()
                     .create_topic(&name, -1, -1, Default::default(), Default::default(), false)
                     .await
             }
-            (None, None) => broker.auto_create_topic(&name),
         };
         match created {
             Ok(t) => resp
@@ -180,7 +180,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlers::test_support::{broker, ctx, encodes};
+    use crate::handlers::test_support::{broker, ctx, encodes, eventually};
     use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
     use kafka_protocol::messages::{ApiKey, ResponseKind};
 
@@ -213,6 +213,11 @@ mod tests {
         assert_eq!(resp.brokers[0].port, 9092);
         assert_eq!(resp.brokers[0].host.as_str(), "127.0.0.1");
         assert_eq!(resp.cluster_id.as_deref(), Some("test-cluster"));
+        b.ensure_offsets_topic();
+        eventually("__consumer_offsets", || {
+            b.metadata.topic("__consumer_offsets").is_some()
+        })
+        .await;
         for v in [0, 1, 4, 9, 10, 12] {
             let r = handle(b, &ctx(), request(None, false), v).await;
             assert!(

@@ -87,17 +87,23 @@ pub async fn alter(
         tr.name = t.name;
         for p in t.partitions {
             let target: Option<Vec<i32>> = p.replicas.map(|r| r.into_iter().map(|b| b.0).collect());
-            let outcome = match (&unreachable, &broker.cluster) {
-                (Some(err), _) => Err(err.clone()),
-                (None, Some(cluster)) => {
-                    let r =
-                        reassign(cluster, &topic, p.partition_index, target, keep_rf, wait).await;
+            let outcome = match &unreachable {
+                Some(err) => Err(err.clone()),
+                None => {
+                    let r = reassign(
+                        broker.cluster(),
+                        &topic,
+                        p.partition_index,
+                        target,
+                        keep_rf,
+                        wait,
+                    )
+                    .await;
                     if let Err((code, message, true)) = &r {
                         unreachable = Some((*code, message.clone()));
                     }
                     r.map_err(|(code, message, _)| (code, message))
                 }
-                (None, None) => single_node(broker, &topic, p.partition_index, target.as_deref()),
             };
             let mut pr = ReassignablePartitionResponse::default();
             pr.partition_index = p.partition_index;
@@ -163,58 +169,14 @@ async fn reassign(
     Ok(())
 }
 
-/// A node without KRaft: each partition's only replica is this node, and no other
-/// broker exists to move it to.
-fn single_node(
-    broker: &Broker,
-    topic: &str,
-    partition: i32,
-    target: Option<&[i32]>,
-) -> Result<(), Refusal> {
-    let known = broker
-        .metadata
-        .topic(topic)
-        .and_then(|t| t.partitions.get(&partition).cloned());
-    let Some(current) = known else {
-        return Err((
-            E::UnknownTopicOrPartition.code(),
-            format!("Unable to find partition {topic}:{partition}."),
-        ));
-    };
-    let Some(target) = target else {
-        return Err((
-            E::NoReassignmentInProgress.code(),
-            format!("No ongoing reassignment for partition {topic}-{partition}."),
-        ));
-    };
-    check_target(target)?;
-    match target.iter().find(|b| **b != broker.config.node_id) {
-        Some(b) => Err((
-            E::InvalidReplicaAssignment.code(),
-            format!(
-                "The manual partition assignment includes broker {b}, but no such broker is registered."
-            ),
-        )),
-        // Moving to where it already is completes at once, as in Kafka.
-        None if current.as_slice() == target => Ok(()),
-        None => Err((
-            E::InvalidReplicaAssignment.code(),
-            format!("partition {topic}-{partition} cannot be moved to {target:?}"),
-        )),
-    }
-}
-
 pub async fn list(
     broker: &Broker,
     req: ListPartitionReassignmentsRequest,
     _version: i16,
 ) -> ListPartitionReassignmentsResponse {
     let mut resp = ListPartitionReassignmentsResponse::default();
-    let Some(cluster) = &broker.cluster else {
-        // A single node never has a move in progress.
-        return resp;
-    };
-    match cluster
+    match broker
+        .cluster()
         .call(ControllerCall::ListPartitionReassignments)
         .await
     {

@@ -1,8 +1,7 @@
-//! Produce: appends each partition's record batches as leader (offsets,
-//! epoch 0, LogAppendTime, idempotent producer checks — all in the log layer),
-//! moves the high watermark to the log end (single node: ISR = {this node}) and
-//! wakes long-polling fetches. acks=0 gets no response, acks=1 and acks=all are
-//! the same here because the leader is the whole ISR.
+//! Produce: appends each partition's record batches on its leader replica (offsets,
+//! leader epoch, LogAppendTime, idempotent producer checks in the log layer), answers
+//! acks=1 once the leader has them and acks=all once the ISR has (the high watermark
+//! passed them), and wakes long-polling fetches. acks=0 gets no response.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -92,62 +91,33 @@ pub async fn handle(
                     .push(fail(E::CorruptMessage.code(), "no records"));
                 continue;
             };
-            if broker.cluster.is_some() {
-                match broker.leader_replica(&name, index) {
-                    Ok(replica) => {
-                        let (answer, wrote, wait) = replicated_append(
-                            broker,
-                            ctx,
-                            &replica,
-                            &name,
-                            index,
-                            &records,
-                            acks,
-                            req_timeout,
-                            version,
-                        );
-                        if let Some(rx) = wait {
-                            waits.push((resp.responses.len(), tr.partition_responses.len(), rx));
-                        }
-                        tr.partition_responses.push(answer);
-                        appended |= wrote;
+            match broker.leader_replica(&name, index) {
+                Ok(replica) => {
+                    let (answer, wrote, wait) = replicated_append(
+                        broker,
+                        ctx,
+                        &replica,
+                        &name,
+                        index,
+                        &records,
+                        acks,
+                        req_timeout,
+                        version,
+                    );
+                    if let Some(rx) = wait {
+                        waits.push((resp.responses.len(), tr.partition_responses.len(), rx));
                     }
-                    Err(code) => {
-                        broker.metrics.produce_failed(&name);
-                        tr.partition_responses.push(fail(
-                            code,
-                            "This server is not the leader for that topic-partition.",
-                        ));
-                    }
-                }
-                continue;
-            }
-            let Some(log) = broker.log(&name, index) else {
-                broker.metrics.produce_failed(&name);
-                tr.partition_responses.push(fail(
-                    E::UnknownTopicOrPartition.code(),
-                    "This server does not host this topic-partition.",
-                ));
-                continue;
-            };
-            match log.append_as_leader(&records, 0, now_ms()) {
-                Ok(info) => {
-                    log.update_high_watermark(log.log_end_offset());
-                    appended = true;
-                    if !info.duplicate {
-                        broker
-                            .metrics
-                            .produced(&name, info.record_count, records.len() as u64);
-                    }
-                    tr.partition_responses.push(success(index, &info, version));
-                }
-                Err(e) => {
-                    debug!(topic = %name, partition = index, client_id = %ctx.client_id, error = %e, "produce rejected");
-                    broker.metrics.produce_failed(&name);
-                    broker.metrics.request_error("Produce", e.error_code());
-                    let mut answer = fail(e.error_code(), &e.to_string());
-                    explain_invalid_records(broker, &name, index, &records, &mut answer, version);
                     tr.partition_responses.push(answer);
+                    appended |= wrote;
+                }
+                Err(code) => {
+                    broker.metrics.produce_failed(&name);
+                    let message = if code == E::UnknownTopicOrPartition.code() {
+                        "This server does not host this topic-partition."
+                    } else {
+                        "This server is not the leader for that topic-partition."
+                    };
+                    tr.partition_responses.push(fail(code, message));
                 }
             }
         }

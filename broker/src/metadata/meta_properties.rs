@@ -170,7 +170,7 @@ fn write(
         "#\n#Written by tidewater-broker format\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"
     );
     let path = dir.join(FILE_NAME);
-    crate::metadata::file_store::write_atomically(&path, text.as_bytes()).map_err(io(&path))
+    crate::metadata::node_file::write_atomically(&path, text.as_bytes()).map_err(io(&path))
 }
 
 /// Earlier Tidewater versions wrote `directory.id` as 32 hex digits, which Kafka's

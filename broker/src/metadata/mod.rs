@@ -1,15 +1,16 @@
 //! Cluster metadata: topics (id, partitions, replica assignment, configs), the
 //! dynamic broker configs and producer-id blocks.
 //!
-//! Owns the [`MetadataStore`] trait so that the single-node file store here can
-//! later be replaced by the KRaft quorum without touching the handlers. It does
-//! not own partition data (that is `tidewater-storage`).
+//! Owns the [`MetadataStore`] trait, the handlers' read view of the metadata image
+//! (implemented by `crate::cluster::store::ImageMetadataStore`: changes are controller
+//! decisions), `meta.properties`, and this node's own small state file. It does not
+//! own partition data (that is `tidewater-storage`).
 
-mod file_store;
 mod meta_properties;
+mod node_file;
 
-pub use file_store::FileMetadataStore;
 pub use meta_properties::{MetaProperties, MetaPropertiesError, format_log_dirs, read_cluster_id};
+pub use node_file::{LegacyMetadata, NodeFile};
 
 use std::collections::BTreeMap;
 
@@ -42,12 +43,6 @@ pub enum DynamicResource {
 /// Why a metadata change was refused or could not be persisted.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
-    #[error("topic {0} already exists")]
-    TopicExists(String),
-    #[error("topic {0} does not exist")]
-    UnknownTopic(String),
-    #[error("topic {0} has {1} partitions; partitions can only be added")]
-    PartitionCount(String, usize),
     #[error("cannot persist metadata to {path}: {source}")]
     Io {
         path: std::path::PathBuf,
@@ -68,17 +63,14 @@ impl MetadataError {
     pub fn error_code(&self) -> i16 {
         use kafka_protocol::error::ResponseError as E;
         match self {
-            MetadataError::TopicExists(_) => E::TopicAlreadyExists.code(),
-            MetadataError::UnknownTopic(_) => E::UnknownTopicOrPartition.code(),
-            MetadataError::PartitionCount(..) => E::InvalidPartitions.code(),
             MetadataError::Io { .. } | MetadataError::Corrupt { .. } => E::KafkaStorageError.code(),
             MetadataError::Remote { code, .. } => *code,
         }
     }
 }
 
-/// The source of truth for cluster metadata. Every mutation is durable when it
-/// returns `Ok`.
+/// Cluster metadata as this node's image shows it. Read-only: every change is a
+/// controller decision that reaches the image through the metadata log.
 pub trait MetadataStore: Send + Sync + 'static {
     fn cluster_id(&self) -> String;
     fn topics(&self) -> Vec<TopicMetadata>;
@@ -88,31 +80,11 @@ pub trait MetadataStore: Send + Sync + 'static {
         self.topic(topic)
             .is_some_and(|t| t.partitions.contains_key(&partition))
     }
-    fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError>;
-    fn delete_topic(&self, name: &str) -> Result<TopicMetadata, MetadataError>;
-    /// Appends partitions with the given replica assignments.
-    fn add_partitions(
-        &self,
-        name: &str,
-        assignments: Vec<Vec<i32>>,
-    ) -> Result<TopicMetadata, MetadataError>;
-    /// Replaces the topic's config overrides.
-    fn set_topic_configs(
-        &self,
-        name: &str,
-        configs: BTreeMap<String, String>,
-    ) -> Result<(), MetadataError>;
     /// This broker's effective dynamic configs: the cluster-wide defaults overlaid
     /// with its own, as Kafka resolves them.
     fn broker_configs(&self) -> BTreeMap<String, String>;
     /// The dynamic configs stored on one resource.
     fn dynamic_configs(&self, resource: &DynamicResource) -> BTreeMap<String, String>;
-    /// Replaces the dynamic configs of one resource.
-    fn set_dynamic_configs(
-        &self,
-        resource: &DynamicResource,
-        configs: BTreeMap<String, String>,
-    ) -> Result<(), MetadataError>;
     /// Reserves `size` producer ids and returns the first; never hands out an id twice,
     /// across restarts too.
     fn allocate_producer_ids(&self, size: i64) -> Result<i64, MetadataError>;

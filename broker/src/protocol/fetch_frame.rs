@@ -22,6 +22,20 @@ use kafka_protocol::messages::{FetchResponse, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 use tidewater_storage::{FileRecords, StorageError};
 
+/// Why a Fetch response could not be framed.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("length {0} does not fit its field")]
+    Length(usize),
+    #[error("response larger than 2 GiB")]
+    TooLarge,
+    #[error("fetch response layout is not the one split around (codec changed?)")]
+    Layout,
+    /// The protocol codec refused a field (its error carries no type to keep).
+    #[error("{0}")]
+    Codec(String),
+}
+
 /// Records at least this long go out as their own chunk; shorter ones are
 /// cheaper to copy than to give an iovec entry.
 pub const ZERO_COPY_MIN: usize = 4096;
@@ -112,15 +126,15 @@ impl FrameBuilder {
     }
 
     /// Puts an array's element count or a byte string's length (-1 for null).
-    fn put_len(&mut self, len: Option<usize>, flexible: bool) -> Result<(), String> {
+    fn put_len(&mut self, len: Option<usize>, flexible: bool) -> Result<(), FrameError> {
         match (len, flexible) {
             (None, false) => self.scratch.put_i32(-1),
             (None, true) => self.scratch.put_u8(0),
             (Some(n), false) => self
                 .scratch
-                .put_i32(i32::try_from(n).map_err(|_| format!("length {n} over i32"))?),
+                .put_i32(i32::try_from(n).map_err(|_| FrameError::Length(n))?),
             (Some(n), true) => {
-                let mut v = u32::try_from(n + 1).map_err(|_| format!("length {n} over u32"))?;
+                let mut v = u32::try_from(n + 1).map_err(|_| FrameError::Length(n))?;
                 while v >= 0x80 {
                     self.scratch.put_u8((v as u8) | 0x80);
                     v >>= 7;
@@ -132,13 +146,13 @@ impl FrameBuilder {
     }
 
     /// The chunks with the 4-byte size prefix in front.
-    fn finish(mut self) -> Result<ResponseFrame, String> {
+    fn finish(mut self) -> Result<ResponseFrame, FrameError> {
         if !self.scratch.is_empty() {
             self.chunks
                 .push(Chunk::Memory(self.scratch.split().freeze()));
         }
         let len: usize = self.chunks.iter().map(Chunk::len).sum();
-        let size = i32::try_from(len).map_err(|_| "response larger than 2 GiB".to_string())?;
+        let size = i32::try_from(len).map_err(|_| FrameError::TooLarge)?;
         let mut chunks = Vec::with_capacity(self.chunks.len() + 1);
         chunks.push(Chunk::Memory(Bytes::copy_from_slice(&size.to_be_bytes())));
         chunks.append(&mut self.chunks);
@@ -156,7 +170,7 @@ pub fn encode_fetch(
     correlation_id: i32,
     header_version: i16,
     files: Vec<Option<FileRecords>>,
-) -> Result<ResponseFrame, String> {
+) -> Result<ResponseFrame, FrameError> {
     let mut files = files.into_iter();
     let flexible = version >= FIRST_FLEXIBLE;
     let mut out = FrameBuilder::default();
@@ -183,7 +197,7 @@ fn encode_topic(
     flexible: bool,
     files: &mut impl Iterator<Item = Option<FileRecords>>,
     out: &mut FrameBuilder,
-) -> Result<(), String> {
+) -> Result<(), FrameError> {
     let partitions = std::mem::take(&mut topic.partitions);
     let (prefix, suffix) = split(&topic, version, flexible, |s| {
         s.unknown_tagged_fields.clear()
@@ -204,7 +218,7 @@ fn encode_partition(
     flexible: bool,
     file: Option<FileRecords>,
     out: &mut FrameBuilder,
-) -> Result<(), String> {
+) -> Result<(), FrameError> {
     let records = match (file, p.records.take()) {
         (Some(f), _) => Chunk::File(f),
         (None, Some(r)) if r.len() >= ZERO_COPY_MIN => Chunk::Memory(r),
@@ -236,7 +250,7 @@ fn split<T: Encodable + Clone>(
     version: i16,
     flexible: bool,
     strip_tagged: impl FnOnce(&mut T),
-) -> Result<(Bytes, Bytes), String> {
+) -> Result<(Bytes, Bytes), FrameError> {
     let empty_len = if flexible { 1 } else { 4 };
     let tag_count_len = usize::from(flexible);
     let mut whole = BytesMut::new();
@@ -249,7 +263,7 @@ fn split<T: Encodable + Clone>(
         .len()
         .checked_sub(empty_len + tag_count_len)
         .filter(|n| whole.len() >= n + empty_len && whole[..*n] == bare[..*n])
-        .ok_or("fetch response layout is not the one split around (codec changed?)")?;
+        .ok_or(FrameError::Layout)?;
     let whole = whole.freeze();
     Ok((
         whole.slice(..prefix_len),
@@ -257,6 +271,12 @@ fn split<T: Encodable + Clone>(
     ))
 }
 
-fn encode_into<T: Encodable>(value: &T, version: i16, buf: &mut BytesMut) -> Result<(), String> {
-    value.encode(buf, version).map_err(|e| e.to_string())
+fn encode_into<T: Encodable>(
+    value: &T,
+    version: i16,
+    buf: &mut BytesMut,
+) -> Result<(), FrameError> {
+    value
+        .encode(buf, version)
+        .map_err(|e| FrameError::Codec(e.to_string()))
 }

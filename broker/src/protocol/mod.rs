@@ -170,13 +170,13 @@ pub fn encode_fetch_frame(
     files: Vec<Option<tidewater_storage::FileRecords>>,
 ) -> Result<ResponseFrame, EncodeError> {
     let header_version = <FetchResponse as HeaderVersion>::header_version(version);
-    fetch_frame::encode_fetch(body, version, correlation_id, header_version, files).map_err(
-        |reason| EncodeError {
+    fetch_frame::encode_fetch(body, version, correlation_id, header_version, files).map_err(|e| {
+        EncodeError {
             api: ApiKey::Fetch,
             version,
-            reason,
-        },
-    )
+            reason: e.to_string(),
+        }
+    })
 }
 
 #[cfg(test)]

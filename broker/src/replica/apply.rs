@@ -23,9 +23,7 @@ use crate::state::{Broker, mono_ms};
 impl Broker {
     /// Brings every local replica in line with `image`.
     pub(crate) fn apply_image(self: &Arc<Self>, image: &MetadataImage) {
-        let Some(cluster) = self.cluster.as_ref() else {
-            return;
-        };
+        let cluster = self.cluster();
         if !cluster.is_broker() {
             return;
         }

@@ -147,7 +147,7 @@ fn truncate_with_progress(
 }
 
 async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
-    let image = broker.cluster.as_ref()?.image();
+    let image = broker.cluster().image();
     let reg = image.brokers.get(&leader)?;
     let listener = reg
         .listeners
@@ -240,11 +240,8 @@ fn unthrottled(
     broker: &Broker,
     fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
 ) -> Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)> {
-    let Some(cluster) = &broker.cluster else {
-        return fetches;
-    };
     let node = broker.config.node_id;
-    let image = cluster.image();
+    let image = broker.cluster().image();
     let now = crate::state::mono_ms();
     let mut quota = broker.replicas.follower_quota();
     let exceeded = quota.is_quota_exceeded(now);

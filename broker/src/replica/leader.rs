@@ -173,9 +173,7 @@ impl Broker {
         partition: Arc<Partition>,
         req: AlterPartitionRequest,
     ) {
-        let Some(cluster) = self.cluster.clone() else {
-            return;
-        };
+        let cluster = self.cluster().clone();
         let broker = self.clone();
         tokio::spawn(async move {
             loop {
@@ -241,7 +239,7 @@ impl Broker {
     /// Led partitions: under min ISR, under-replicated, all, reassigning.
     pub fn replication_summary(&self) -> (usize, usize, usize, usize) {
         let (mut under_min, mut under_rep, mut leaders) = (0, 0, 0);
-        let image = self.cluster.as_ref().map(|c| c.image());
+        let image = self.cluster().image();
         let mut reassigning = 0;
         for p in self.replicas.all() {
             let inner = p.lock();
@@ -253,13 +251,13 @@ impl Broker {
                 if l.is_under_min_isr() {
                     under_min += 1;
                 }
-                if image.as_ref().is_some_and(|i| {
-                    i.topic(&p.tp.topic)
-                        .and_then(|t| t.partitions.get(&p.tp.partition))
-                        .is_some_and(|r| {
-                            !r.adding_replicas.is_empty() || !r.removing_replicas.is_empty()
-                        })
-                }) {
+                if image
+                    .topic(&p.tp.topic)
+                    .and_then(|t| t.partitions.get(&p.tp.partition))
+                    .is_some_and(|r| {
+                        !r.adding_replicas.is_empty() || !r.removing_replicas.is_empty()
+                    })
+                {
                     reassigning += 1;
                 }
             }

@@ -102,10 +102,7 @@ impl Server {
             max_idle: config.connections_max_idle,
         });
         // Startup blocks the runtime on purpose: nothing else runs before it is done.
-        let broker = match config.kraft {
-            Some(_) => crate::cluster::start_broker(config).await?,
-            None => Broker::open(config)?,
-        };
+        let broker = crate::cluster::start_broker(config).await?;
         let (shutdown_tx, _) = broadcast::channel(1);
         let (drained_tx, drained_rx) = mpsc::channel(1);
         let mut accept_tasks = Vec::new();
@@ -141,7 +138,7 @@ impl Server {
 
     /// Stops accepting, waits for in-flight requests, then flushes and checkpoints.
     pub async fn shutdown(mut self) -> Result<(), StartupError> {
-        // KRaft: move leaderships away while clients can still follow them.
+        // Move leaderships away while clients can still follow them.
         crate::cluster::controlled_shutdown(&self.broker).await;
         // The flag first: a connection that subscribes after the broadcast still
         // sees it before its next read.
@@ -158,7 +155,7 @@ impl Server {
         match tokio::task::spawn_blocking(move || broker.shutdown()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(StartupError::Storage(e)),
-            Err(e) => return Err(StartupError::Shutdown(e.to_string())),
+            Err(e) => return Err(StartupError::Shutdown(e)),
         }
         info!("shutdown complete");
         Ok(())

@@ -1,7 +1,6 @@
-//! The [`Broker`] in KRaft mode: following the metadata image, the leader checks the
-//! data-path handlers make, and `__consumer_offsets` leadership for the group
-//! coordinator. On a single node (no `process.roles`) these answer as "this node leads
-//! everything".
+//! The [`Broker`] following the metadata image: the leader checks the data-path
+//! handlers make, the views Metadata answers from, `__consumer_offsets` leadership for
+//! the group coordinator, and the topic changes that go through the controller.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,9 +77,7 @@ impl Broker {
     /// Applies every new metadata image in log order, once this broker's own
     /// registration is in it (so no replica acts on an image older than that).
     pub async fn follow(self: Arc<Self>) {
-        let Some(cluster) = self.cluster.clone() else {
-            return;
-        };
+        let cluster = self.cluster().clone();
         let mut rx = cluster.subscribe();
         let mut previous: Option<Arc<MetadataImage>> = None;
         let mut elections = ElectionClock::default();
@@ -197,14 +194,8 @@ impl Broker {
         }
     }
 
-    /// The log a client may read or write here: on a single node any known
-    /// partition's; in KRaft mode only a partition this broker leads.
+    /// The log a client may read or write here: only a partition this broker leads.
     pub fn leader_log(&self, topic: &str, partition: i32) -> Result<Arc<Log>, i16> {
-        if self.cluster.is_none() {
-            return self
-                .log(topic, partition)
-                .ok_or(E::UnknownTopicOrPartition.code());
-        }
         self.leader_replica(topic, partition).map(|p| p.log.clone())
     }
 
@@ -232,16 +223,7 @@ impl Broker {
 
     /// Leadership of a partition for Metadata responses.
     pub fn partition_view(&self, topic: &str, partition: i32, replicas: &[i32]) -> PartitionView {
-        let Some(cluster) = &self.cluster else {
-            return PartitionView {
-                leader: self.config.node_id,
-                leader_epoch: 0,
-                replicas: replicas.to_vec(),
-                isr: vec![self.config.node_id],
-                offline: Vec::new(),
-            };
-        };
-        let image = cluster.image();
+        let image = self.cluster().image();
         let Some(p) = image
             .topic(topic)
             .and_then(|t| t.partitions.get(&partition))
@@ -270,20 +252,7 @@ impl Broker {
 
     /// The brokers clients may connect to, with the address of `listener`.
     pub fn live_brokers(&self, listener: &str) -> Vec<BrokerView> {
-        let Some(cluster) = &self.cluster else {
-            return self
-                .config
-                .advertised(listener)
-                .map(|l| BrokerView {
-                    id: self.config.node_id,
-                    host: l.host.clone(),
-                    port: l.port,
-                    rack: self.config.broker_rack.clone(),
-                })
-                .into_iter()
-                .collect();
-        };
-        let image = cluster.image();
+        let image = self.cluster().image();
         image
             .brokers
             .values()
@@ -306,10 +275,7 @@ impl Broker {
 
     /// `broker.rack` of every registered broker (KIP-392 selection).
     pub fn replica_racks(&self) -> std::collections::BTreeMap<i32, String> {
-        let Some(cluster) = &self.cluster else {
-            return Default::default();
-        };
-        cluster
+        self.cluster()
             .image()
             .brokers
             .values()
@@ -317,15 +283,12 @@ impl Broker {
             .collect()
     }
 
-    /// The controller id clients see in Metadata / DescribeCluster. A single node is its
-    /// own controller. In KRaft mode clients send controller-bound requests to this id
-    /// and brokers forward them (KIP-590), so it must be a live broker: the active
+    /// The controller id clients see in Metadata / DescribeCluster. Clients send
+    /// controller-bound requests to this id and brokers forward them (KIP-590), so it must be a live broker: the active
     /// controller when it is one (combined mode), else the lowest live broker id (Kafka
     /// picks a random one). DescribeQuorum names the real active controller.
     pub fn controller_id(&self) -> i32 {
-        let Some(cluster) = &self.cluster else {
-            return self.config.node_id;
-        };
+        let cluster = self.cluster();
         let image = cluster.image();
         let active = cluster.active_controller();
         let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
@@ -340,13 +303,11 @@ impl Broker {
             .unwrap_or(self.config.node_id)
     }
 
-    /// KRaft: creates `__consumer_offsets` in the background (once at a time); its
+    /// Creates `__consumer_offsets` in the background (once at a time); its
     /// replication factor is `offsets.topic.replication.factor`, so creation fails until
     /// that many brokers are registered, as in Kafka.
-    pub fn ensure_offsets_topic_replicated(&self) {
-        let Some(cluster) = self.cluster.clone() else {
-            return;
-        };
+    pub fn ensure_offsets_topic(&self) {
+        let cluster = self.cluster().clone();
         if cluster
             .offsets_topic_creating
             .swap(true, std::sync::atomic::Ordering::AcqRel)
@@ -386,11 +347,8 @@ impl Broker {
         });
     }
 
-    /// DeleteTopics: the single-node store, or the controller.
-    pub async fn delete_topic_any(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
-        let Some(cluster) = &self.cluster else {
-            return self.delete_topic(name);
-        };
+    /// DeleteTopics, decided by the controller.
+    pub async fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         if !self.config.delete_topic_enable {
             return Err((
                 E::TopicDeletionDisabled.code(),
@@ -403,30 +361,27 @@ impl Broker {
                 format!("Cannot delete internal topic {name}"),
             ));
         }
-        let id = cluster.delete_topic(name).await?;
+        let id = self.cluster().delete_topic(name).await?;
         self.metrics.topic_deleted(name);
         info!(topic = %name, %id, "deleted topic");
         Ok(id)
     }
 
-    /// CreatePartitions: the single-node store, or the controller.
-    pub async fn add_partitions_any(
+    /// CreatePartitions, decided by the controller.
+    pub async fn add_partitions(
         &self,
         name: &str,
         count: i32,
         assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let Some(cluster) = &self.cluster else {
-            return self.add_partitions(name, count, assignments, validate_only);
-        };
         if name == OFFSETS_TOPIC {
             return Err((
                 E::InvalidPartitions.code(),
                 format!("Cannot add partitions to internal topic {name}"),
             ));
         }
-        cluster
+        self.cluster()
             .create_partitions(name, count, assignments, validate_only)
             .await
     }

@@ -1,6 +1,5 @@
-//! [`Broker`]: the shared state every handler works on — config, metadata
-//! store, logs, group coordinator, producer ids, fetch sessions, metrics — and
-//! the topic lifecycle that must keep metadata and logs consistent.
+//! [`Broker`]: the shared state every handler works on — config, the metadata image
+//! view, logs, replicas, group coordinator, producer ids, fetch sessions, metrics.
 
 pub mod connection_slots;
 pub mod fetch_sessions;
@@ -26,17 +25,13 @@ use uuid::Uuid;
 use crate::cluster::Cluster;
 use crate::cluster::store::ImageMetadataStore;
 use crate::config::{BrokerConfig, ConfigError};
-use crate::metadata::{
-    FileMetadataStore, MetaPropertiesError, MetadataError, MetadataStore, TopicMetadata,
-    read_cluster_id,
-};
+use crate::metadata::{MetaPropertiesError, MetadataError, MetadataStore, NodeFile};
 use crate::metrics::Metrics;
 use crate::replica::ReplicaManager;
 use connection_slots::ConnectionSlots;
 use fetch_sessions::FetchSessionCache;
 use offsets_backend::LogOffsetsBackend;
 use producer_ids::ProducerIdManager;
-use topic_names::OFFSETS_TOPIC;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -88,8 +83,19 @@ pub enum StartupError {
     Metadata(#[from] MetadataError),
     #[error("cannot open logs: {0}")]
     Storage(#[from] tidewater_storage::StorageError),
+    #[error(transparent)]
+    Migration(#[from] crate::cluster::migrate::MigrationError),
+    #[error("metadata quorum: {0}")]
+    Quorum(#[from] tidewater_quorum::raft::QuorumError),
+    #[error(transparent)]
+    Registration(#[from] crate::cluster::RegistrationError),
+    #[error("node {node} was not unfenced by its own controller within {timeout:?}")]
+    NotUnfenced {
+        node: i32,
+        timeout: std::time::Duration,
+    },
     #[error("shutdown failed: {0}")]
-    Shutdown(String),
+    Shutdown(#[from] tokio::task::JoinError),
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
         what: &'static str,
@@ -117,9 +123,13 @@ pub struct Broker {
     pub ready: AtomicBool,
     /// Set when shutdown begins: long polls answer at once instead of waiting.
     closing: AtomicBool,
-    /// KRaft mode: the quorum membership and metadata image; `None` on a single node.
+    /// Always `Some` (every node is a KRaft node); kept as an `Option` only while
+    /// `handlers/api_versions.rs`, `handlers/update_features.rs` and
+    /// `metrics/replication.rs` still match on it. Use [`Broker::cluster`].
     pub cluster: Option<Arc<Cluster>>,
-    /// KRaft mode: the local replicas (empty on a single node).
+    /// The quorum membership and the metadata image this node follows.
+    kraft: Arc<Cluster>,
+    /// The local replicas, as the metadata image assigns them.
     pub replicas: Arc<ReplicaManager>,
     /// This broker's own `Arc`, for tasks a handler (holding `&Broker`) must spawn.
     this: std::sync::Weak<Broker>,
@@ -130,40 +140,21 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens formatted log dirs, metadata and logs; creates `__consumer_offsets`
-    /// when missing and replays it into the group coordinator. Must run inside tokio.
-    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartupError> {
-        let cluster_id = read_cluster_id(&config.log_dirs, config.node_id)?;
-        let metadata: Arc<dyn MetadataStore> = Arc::new(FileMetadataStore::open(
-            &config.log_dirs[0],
-            cluster_id.clone(),
-        )?);
-        let broker = Self::build(config, cluster_id, metadata, None)?;
-        broker.reconcile_logs()?;
-        broker.ensure_offsets_topic()?;
-        for p in 0..broker.config.offsets_topic_num_partitions {
-            let records = offsets_backend::read_partition(&broker.logs, p);
-            broker.groups.load_partition(p, records);
-        }
-        broker.logs.start_background_tasks();
-        Ok(broker)
-    }
-
-    /// Opens a KRaft broker: metadata comes from the image `cluster` follows; logs are
+    /// Opens a broker: metadata comes from the image `cluster` follows; logs are
     /// opened, and replicas appear as the image assigns them (see [`Broker::follow`]).
-    pub fn open_kraft(
+    pub fn open(
         config: BrokerConfig,
         cluster: Arc<Cluster>,
         cluster_id: String,
+        node_file: Arc<NodeFile>,
     ) -> Result<Arc<Broker>, StartupError> {
-        let local = FileMetadataStore::open(&config.log_dirs[0], cluster_id.clone())?;
         let metadata: Arc<dyn MetadataStore> = Arc::new(ImageMetadataStore::new(
             cluster_id.clone(),
             config.node_id,
             cluster.subscribe(),
-            local,
+            node_file,
         ));
-        let broker = Self::build(config, cluster_id, metadata, Some(cluster))?;
+        let broker = Self::build(config, cluster_id, metadata, cluster)?;
         broker.logs.start_background_tasks();
         Ok(broker)
     }
@@ -172,7 +163,7 @@ impl Broker {
         config: BrokerConfig,
         cluster_id: String,
         metadata: Arc<dyn MetadataStore>,
-        cluster: Option<Arc<Cluster>>,
+        cluster: Arc<Cluster>,
     ) -> Result<Arc<Broker>, StartupError> {
         let dynamic = metadata.broker_configs();
         let log_defaults = config.log_defaults(&dynamic)?;
@@ -184,16 +175,12 @@ impl Broker {
             logs: logs.clone(),
             metadata: metadata.clone(),
             notifier: notifier.clone(),
-            replicas: cluster.as_ref().map(|_| (config.node_id, replicas.clone())),
+            node_id: config.node_id,
+            replicas: replicas.clone(),
         });
-        // KRaft: groups are served only for `__consumer_offsets` partitions this broker
-        // leads (loaded as leadership arrives); a single node leads them all.
-        let new_coordinator = if cluster.is_some() {
-            GroupCoordinator::new_unowned
-        } else {
-            GroupCoordinator::new
-        };
-        let groups = new_coordinator(
+        // Groups are served only for `__consumer_offsets` partitions this broker leads
+        // (loaded as leadership arrives).
+        let groups = GroupCoordinator::new_unowned(
             GroupConfig {
                 initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
                 min_session_timeout_ms: config.group_min_session_timeout_ms,
@@ -228,103 +215,11 @@ impl Broker {
             admin_lock: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            cluster,
+            cluster: Some(cluster.clone()),
+            kraft: cluster,
             replicas,
             config,
         }))
-    }
-
-    /// Makes metadata and logs agree: every known partition gets a log with the
-    /// topic's effective config, and every log found on disk without metadata is
-    /// adopted (never deleted: losing the metadata file must not lose data).
-    fn reconcile_logs(&self) -> Result<(), StartupError> {
-        for topic in self.metadata.topics() {
-            let config = self.topic_log_config(&topic.configs);
-            for &p in topic.partitions.keys() {
-                let log = self.logs.get_or_create_log(
-                    &TopicPartition::new(topic.name.clone(), p),
-                    config.clone(),
-                )?;
-                log.update_config(config.clone());
-                log.update_high_watermark(log.log_end_offset());
-            }
-        }
-        let mut orphans: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for (tp, log) in self.logs.logs() {
-            log.update_high_watermark(log.log_end_offset());
-            if self
-                .metadata
-                .topic(&tp.topic)
-                .is_none_or(|t| !t.partitions.contains_key(&tp.partition))
-            {
-                orphans
-                    .entry(tp.topic.clone())
-                    .or_default()
-                    .push(tp.partition);
-            }
-        }
-        for (name, partitions) in orphans {
-            warn!(topic = %name, ?partitions, "log found on disk without metadata; adopting it");
-            match self.metadata.topic(&name) {
-                Some(t) => {
-                    let max = partitions.iter().copied().max().unwrap_or(0);
-                    let current = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
-                    let add = (current..=max).map(|_| vec![self.config.node_id]).collect();
-                    self.metadata.add_partitions(&name, add)?;
-                }
-                None => {
-                    let max = partitions.iter().copied().max().unwrap_or(0);
-                    self.metadata.create_topic(TopicMetadata {
-                        name: name.clone(),
-                        id: Uuid::new_v4(),
-                        partitions: (0..=max).map(|p| (p, vec![self.config.node_id])).collect(),
-                        configs: BTreeMap::new(),
-                    })?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn ensure_offsets_topic(&self) -> Result<(), StartupError> {
-        let wanted = self.config.offsets_topic_num_partitions;
-        let configs: BTreeMap<String, String> = [
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            (
-                "segment.bytes".to_string(),
-                self.config.offsets_topic_segment_bytes.to_string(),
-            ),
-        ]
-        .into();
-        let topic = match self.metadata.topic(OFFSETS_TOPIC) {
-            Some(t) => t,
-            None => {
-                let t = TopicMetadata {
-                    name: OFFSETS_TOPIC.into(),
-                    id: Uuid::new_v4(),
-                    partitions: (0..wanted)
-                        .map(|p| (p, vec![self.config.node_id]))
-                        .collect(),
-                    configs,
-                };
-                self.metadata.create_topic(t.clone())?;
-                info!(partitions = wanted, "created {OFFSETS_TOPIC}");
-                t
-            }
-        };
-        if i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX) != wanted {
-            warn!(
-                existing = topic.partitions.len(),
-                configured = wanted,
-                "offsets.topic.num.partitions differs from the existing {OFFSETS_TOPIC}; group placement would change, keeping the existing count"
-            );
-        }
-        let config = self.topic_log_config(&topic.configs);
-        for &p in topic.partitions.keys() {
-            self.logs
-                .get_or_create_log(&TopicPartition::new(OFFSETS_TOPIC, p), config.clone())?;
-        }
-        Ok(())
     }
 
     /// The broker-wide default topic config right now.
@@ -347,29 +242,6 @@ impl Broker {
             })
     }
 
-    /// Replaces the dynamic broker configs and re-applies effective configs to
-    /// every log (topics without an override follow the new defaults).
-    pub fn apply_dynamic_broker_configs(
-        &self,
-        dynamic: BTreeMap<String, String>,
-    ) -> Result<(), ConfigError> {
-        let defaults = self.config.log_defaults(&dynamic)?;
-        *self.log_defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
-        self.apply_max_connections(&dynamic);
-        for topic in self.metadata.topics() {
-            let config = self.topic_log_config(&topic.configs);
-            for &p in topic.partitions.keys() {
-                if let Some(log) = self
-                    .logs
-                    .get_log(&TopicPartition::new(topic.name.clone(), p))
-                {
-                    log.update_config(config.clone());
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Resizes the connection cap when the effective `max.connections` changed.
     fn apply_max_connections(&self, dynamic: &BTreeMap<String, String>) {
         let limit = self.config.max_connections_with(dynamic);
@@ -388,26 +260,29 @@ impl Broker {
         self.logs.get_log(&TopicPartition::new(topic, partition))
     }
 
+    /// The quorum membership and metadata image of this node.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.kraft
+    }
+
     /// This broker as an `Arc` (None only while it is being dropped).
     pub fn arc(&self) -> Option<Arc<Broker>> {
         self.this.upgrade()
     }
 
-    /// `/readyz`: listeners bound and logs loaded; a KRaft broker must also be
-    /// registered and unfenced (Kafka's RUNNING state), so clients bootstrapping from
-    /// it see the whole cluster as it is.
+    /// `/readyz`: listeners bound and logs loaded; a broker must also be registered
+    /// and unfenced (Kafka's RUNNING state), so clients bootstrapping from it see the
+    /// whole cluster as it is.
     pub fn is_ready(&self) -> bool {
         if !self.ready.load(Ordering::Acquire) {
             return false;
         }
-        match &self.cluster {
-            Some(c) if c.is_broker() => c
-                .image()
+        let c = &self.kraft;
+        !c.is_broker()
+            || c.image()
                 .brokers
                 .get(&self.config.node_id)
-                .is_some_and(|b| !b.fenced && b.broker_epoch == c.broker_epoch()),
-            _ => true,
-        }
+                .is_some_and(|b| !b.fenced && b.broker_epoch == c.broker_epoch())
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -23,9 +23,11 @@ pub struct LogOffsetsBackend {
     pub logs: Arc<LogManager>,
     pub metadata: Arc<dyn MetadataStore>,
     pub notifier: Arc<AppendNotifier>,
-    /// KRaft mode: appends go through the partition's leader replica (leader epoch,
-    /// high watermark from the ISR); `None` on a single node.
-    pub replicas: Option<(i32, Arc<ReplicaManager>)>,
+    /// This node's id, as the leader replica's appends name it.
+    pub node_id: i32,
+    /// Appends go through the partition's leader replica (leader epoch, high
+    /// watermark from the ISR).
+    pub replicas: Arc<ReplicaManager>,
 }
 
 /// Encodes records as one uncompressed magic-v2 batch (offsets assigned by the log).
@@ -76,37 +78,22 @@ impl OffsetsBackend for LogOffsetsBackend {
             warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
             ResponseError::UnknownServerError.code()
         })?;
-        let log = match &self.replicas {
-            Some((node, replicas)) => {
-                let replica = replicas
-                    .get(&tp)
-                    .ok_or(ResponseError::NotCoordinator.code())?;
-                // Kafka's group coordinator appends with acks=-1
-                // (offsets.commit.required.acks); here the append is acknowledged once
-                // the leader has it (acks=1): the group port is synchronous.
-                replica
-                    .append_as_leader_replica(*node, &batch, false, 0)
-                    .map_err(|e| match e.error_code() {
-                        c if c == ResponseError::NotLeaderOrFollower.code() => {
-                            ResponseError::NotCoordinator.code()
-                        }
-                        c => c,
-                    })?;
-                replica.log.clone()
-            }
-            None => {
-                let log = self
-                    .logs
-                    .get_log(&tp)
-                    .ok_or(ResponseError::NotCoordinator.code())?;
-                log.append_as_leader(&batch, 0, now_ms()).map_err(|e| {
-                    warn!(partition, error = %e, "__consumer_offsets append failed");
-                    e.error_code()
-                })?;
-                log.update_high_watermark(log.log_end_offset());
-                log
-            }
-        };
+        let replica = self
+            .replicas
+            .get(&tp)
+            .ok_or(ResponseError::NotCoordinator.code())?;
+        // Kafka's group coordinator appends with acks=-1 (offsets.commit.required.acks);
+        // here the append is acknowledged once the leader has it (acks=1): the group
+        // port is synchronous.
+        replica
+            .append_as_leader_replica(self.node_id, &batch, false, 0)
+            .map_err(|e| match e.error_code() {
+                c if c == ResponseError::NotLeaderOrFollower.code() => {
+                    ResponseError::NotCoordinator.code()
+                }
+                c => c,
+            })?;
+        let log = &replica.log;
         // Offsets must survive a crash once the commit is acknowledged.
         log.flush().map_err(|e| e.error_code())?;
         self.notifier.notify();

@@ -39,15 +39,18 @@ impl ProducerIdManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::FileMetadataStore;
+    use crate::cluster::store::ImageMetadataStore;
+    use crate::metadata::NodeFile;
 
     #[test]
     fn ids_are_unique_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..2 {
+            let (_, image) = tokio::sync::watch::channel(Default::default());
+            let local = Arc::new(NodeFile::open(dir.path()).unwrap());
             let store: Arc<dyn MetadataStore> =
-                Arc::new(FileMetadataStore::open(dir.path(), "c".into()).unwrap());
+                Arc::new(ImageMetadataStore::new("c".into(), 3, image, local));
             let ids = ProducerIdManager::new(store);
             for _ in 0..1500 {
                 assert!(seen.insert(ids.next_id().unwrap()));

@@ -190,6 +190,7 @@ pub fn node_host(c: &ValidatedCluster, n: &NodeSpec) -> String {
 pub fn image(c: &ValidatedCluster) -> String {
     c.image
         .clone()
+        .or_else(|| crate::roll::catalog::image_for(&c.version))
         .unwrap_or_else(|| format!("{DEFAULT_IMAGE_REPOSITORY}:{}", c.version))
 }
 

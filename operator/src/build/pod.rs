@@ -24,6 +24,8 @@ use crate::validate::{NodeSpec, ValidatedCluster};
 /// also defaults to generous grace).
 pub const TERMINATION_GRACE_SECONDS: i64 = 120;
 const CONFIG_DIR: &str = "/etc/tidewater";
+/// Label carrying the broker version a pod runs.
+pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
 /// The image's numeric USER (Dockerfile): the broker never runs as root.
 pub const BROKER_UID: i64 = 65532;
 
@@ -51,6 +53,9 @@ fn pod_without_revision(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
     let tpl = &c.pod_template;
     let mut labels = tpl.labels.clone();
     labels.extend(node_labels(c, n));
+    // The version the pod runs, even when spec.image overrides the image: a version
+    // change changes the revision (the node rolls), and `kubectl get pods -L` shows it.
+    labels.insert(VERSION_LABEL.to_owned(), c.version.clone());
     let mut meta = owned_meta(c, pod_name.clone(), labels);
     if !tpl.annotations.is_empty() {
         meta.annotations = Some(tpl.annotations.clone());

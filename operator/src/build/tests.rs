@@ -311,3 +311,30 @@ fn dedicated_controller_pods_expose_no_client_port_and_get_no_client_traffic() {
     let selector = bootstrap.spec.unwrap().selector.unwrap();
     assert_eq!(selector["app.kubernetes.io/component"], "broker");
 }
+
+#[test]
+fn the_version_rolls_pods_even_with_an_image_override_and_picks_the_catalog_image() {
+    let pod_of = |spec: &str| {
+        let c = valid(spec);
+        pod::pod(&c, &c.nodes[0])
+    };
+    let old = pod_of("  version: 0.1.0\n  brokers: 1\n  image: my/registry:custom\n");
+    let new = pod_of("  version: 0.2.0\n  brokers: 1\n  image: my/registry:custom\n");
+    let rev = |p: &Pod| {
+        kube::ResourceExt::annotations(p)
+            .get(REVISION_ANNOTATION)
+            .cloned()
+    };
+    assert_ne!(
+        rev(&old),
+        rev(&new),
+        "spec.version counts when spec.image is set"
+    );
+    assert_eq!(kube::ResourceExt::labels(&new)[pod::VERSION_LABEL], "0.2.0");
+    let catalog = pod_of("  version: 0.2.0\n  brokers: 1\n");
+    let image = catalog.spec.unwrap().containers[0].image.clone();
+    assert_eq!(
+        image.as_deref(),
+        Some("ghcr.io/tidewater-io/tidewater:0.2.0")
+    );
+}

@@ -27,6 +27,8 @@ use crate::build::{self, FIELD_MANAGER};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::metrics::Metrics;
 use crate::plan;
+use crate::roll::catalog::Catalog;
+use crate::roll::upgrade;
 use crate::runtime::kube::{KubeRuntime, KubeRuntimeError};
 use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
@@ -74,6 +76,8 @@ pub struct Context<A> {
     pub metrics: Metrics,
     /// Kafka-protocol reads.
     pub admin: A,
+    /// Versions this operator can run.
+    pub catalog: Catalog,
 }
 
 impl<A> Context<A> {
@@ -88,6 +92,7 @@ impl<A> Context<A> {
             client,
             metrics,
             admin,
+            catalog: Catalog::shipped(),
         }
     }
 }
@@ -187,13 +192,35 @@ async fn apply<A: AdminSource + Clone>(
     // runs with theirs (issue 21).
     let cluster = runtime.adopt(cluster);
     let revisions = runtime.desired_revisions(&cluster);
-    let plan = runtime.hold_back(plan::plan(&cluster, &revisions, &observed));
+    let decision = upgrade::decide_from_status(
+        &cluster,
+        &observed,
+        previous,
+        &ctx.catalog,
+        Timestamp::now(),
+    );
+    let plan = runtime.hold_back(plan::plan_with(&cluster, &revisions, &observed, &decision));
     let applied = runtime.apply(&cluster, &plan).await;
     if let Err(e) = &applied {
         publish(ctx, k, EventType::Warning, "ApplyFailed", &e.to_string()).await;
     } else {
         for (reason, note) in plan.events(&observed) {
             publish(ctx, k, EventType::Normal, reason, &note).await;
+        }
+    }
+    // A blocked roll or refused spec is an Event when it starts (the condition keeps it).
+    let cause = plan
+        .degraded
+        .clone()
+        .or_else(|| plan.blocked.clone().filter(|(r, _)| *r == "RollBlocked"));
+    if let Some((reason, message)) = &cause {
+        let known = previous.is_some_and(|p| {
+            p.conditions
+                .iter()
+                .any(|c| c.reason == *reason && c.message == *message)
+        });
+        if !known {
+            publish(ctx, k, EventType::Warning, reason, message).await;
         }
     }
     let inputs = status::Inputs {
@@ -206,6 +233,7 @@ async fn apply<A: AdminSource + Clone>(
         claim_conflicts: runtime.claim_conflicts(),
     };
     let mut s = status::compute(&inputs, &now());
+    s.upgrade = decision.status;
     if let Err(e) = &applied {
         // What only the API server can refuse (e.g. shrinking a claim) is reported on
         // the cluster, not just in the operator's log.
@@ -226,6 +254,10 @@ async fn apply<A: AdminSource + Clone>(
         .set_cluster(&key, Some((state, count(up), count(down))));
     ctx.metrics
         .set_blocked(&key, plan.blocked.as_ref().map(|b| b.0));
+    ctx.metrics.set_roll_blocked(
+        &key,
+        plan.blocked.as_ref().is_some_and(|b| b.0 == "RollBlocked"),
+    );
     patch_status(ctx, k, &s).await?;
     applied?;
     // Pods changes wake us through the watch; the requeue re-reads Kafka metadata.

@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use rebalance::{PlannedMove, RebalancePhase, RebalanceSpec, RebalanceStatus};
-pub use status::{BrokerStatus, ControllerStatus, KafkaClusterStatus};
+pub use status::{BrokerStatus, ControllerStatus, KafkaClusterStatus, UpgradePhase, UpgradeStatus};
 
 /// API group of every Tidewater resource.
 pub const GROUP: &str = "tidewater.io";
@@ -36,6 +36,8 @@ pub const DEFAULT_CLIENT_PORT: i32 = 9092;
     category = "tidewater",
     doc = "A Kafka-compatible cluster of Tidewater brokers, managed by tidewater-operator.",
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version"}"#,
+    printcolumn = r#"{"name":"Metadata","type":"string","jsonPath":".status.metadataVersion"}"#,
+    printcolumn = r#"{"name":"Upgrade","type":"string","jsonPath":".status.upgrade.phase"}"#,
     printcolumn = r#"{"name":"Brokers","type":"integer","jsonPath":".spec.brokers"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
@@ -54,6 +56,18 @@ pub struct KafkaClusterSpec {
     /// operator's broker repository tagged with this version.
     #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"))]
     pub version: String,
+
+    /// Pin of the cluster's KRaft `metadata.version` (a Kafka level name such as
+    /// `3.9-IV0`). After an upgrade the operator finalizes the new build's highest level
+    /// unless this names a lower one; raise it later to finalize then. Rolling back
+    /// `version` is possible until the finalize.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+-IV[0-9]+$"))]
+    pub metadata_version: Option<String>,
+
+    /// How version and config changes are rolled out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
 
     /// Full image reference overriding the default `repository:version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +135,24 @@ fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 fn default_listeners() -> Vec<ListenerSpec> {
     vec![ListenerSpec::default()]
 }
+
+/// Rollout settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Seconds every node must have run the new version with the cluster healthy (no
+    /// offline or under-replicated partition) before `metadata.version` is finalized.
+    #[serde(default = "default_soak_seconds")]
+    #[schemars(range(min = 0, max = 604800))]
+    pub soak_seconds: i32,
+}
+
+fn default_soak_seconds() -> i32 {
+    DEFAULT_SOAK_SECONDS
+}
+
+/// Soak time before a finalize when `spec.rollout` does not say.
+pub const DEFAULT_SOAK_SECONDS: i32 = 300;
 
 /// Zone placement of brokers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

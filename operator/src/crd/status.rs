@@ -2,7 +2,7 @@
 //! (the kube runtime through the `/status` subresource, the local runtime into
 //! `status.yaml`). Pure data; `crate::status` computes it.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,9 @@ pub struct KafkaClusterStatus {
     /// Unset while the brokers report no finalized `metadata.version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_version: Option<String>,
+    /// The last version upgrade (or `spec.metadataVersion` raise) and how far it got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeStatus>,
     /// Every broker the operator runs, by node id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<BrokerStatus>,
@@ -69,4 +72,42 @@ pub struct ControllerStatus {
     /// Metadata's controller on a cluster without a quorum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_id: Option<i32>,
+}
+
+/// A staged upgrade: roll every node onto `to`, soak, then finalize `metadataVersion`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStatus {
+    /// Version the nodes ran before.
+    pub from: String,
+    /// Version being rolled out (`spec.version`).
+    pub to: String,
+    /// Where the upgrade is.
+    pub phase: UpgradePhase,
+    /// Nodes running `to` and ready.
+    pub nodes_done: i32,
+    /// Nodes in the cluster.
+    pub nodes: i32,
+    /// When the cluster was first seen healthy with every node on `to` (the soak time
+    /// runs from here; kept in status so an operator restart does not reset it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_started_at: Option<Time>,
+    /// `metadata.version` finalized at the end (the new build's highest level, or
+    /// `spec.metadataVersion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_version: Option<String>,
+}
+
+/// Phase of an upgrade.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum UpgradePhase {
+    /// Nodes are being restarted onto the new version, one at a time (or one rack).
+    #[default]
+    Rolling,
+    /// Every node runs the new version; the cluster must stay healthy for the soak time.
+    Soaking,
+    /// UpdateFeatures is raising `metadata.version`.
+    Finalizing,
+    /// Every node runs the new version and its `metadata.version` is finalized.
+    Done,
 }

@@ -55,6 +55,9 @@ pub struct KubeRuntime<A> {
     claims: Vec<ObservedClaim>,
     /// What those claims decide ([`KubeRuntime::adopt`]); `apply` skips blocked nodes.
     adoption: Adoption,
+    /// Client addresses of the brokers ready at the last `observe`: where the plan's
+    /// admin operations go.
+    ready_brokers: Vec<String>,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -67,6 +70,7 @@ impl<A: AdminSource> KubeRuntime<A> {
             names: BTreeMap::new(),
             claims: Vec::new(),
             adoption: Adoption::default(),
+            ready_brokers: Vec::new(),
         }
     }
 
@@ -252,6 +256,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         if !observed.nodes.is_empty() {
             observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
         }
+        self.ready_brokers = ready_brokers;
         Ok(observed)
     }
 
@@ -331,6 +336,12 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                         .await?;
                     }
                 }
+            }
+        }
+        for op in &plan.admin_ops {
+            // A failed election or finalize is retried by the next reconcile's plan.
+            if let Err(e) = self.admin.execute(&self.ready_brokers, op).await {
+                tracing::warn!(error = %e, ?op, "admin operation failed");
             }
         }
         let keep = |kind: fn(&Desired) -> bool| -> BTreeSet<String> {
@@ -413,11 +424,16 @@ fn observe_pod(c: &ValidatedCluster, pod: &Pod) -> ObservedNode {
         name: pod.name_any(),
         revision: pod.annotations().get(REVISION_ANNOTATION).cloned(),
         version: pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers.first())
-            .and_then(|k| k.image.as_ref())
-            .and_then(|i| i.rsplit_once(':').map(|(_, tag)| tag.to_owned())),
+            .labels()
+            .get(build::pod::VERSION_LABEL)
+            .cloned()
+            .or_else(|| {
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.containers.first())
+                    .and_then(|k| k.image.as_ref())
+                    .and_then(|i| i.rsplit_once(':').map(|(_, tag)| tag.to_owned()))
+            }),
         ready,
         problem,
     }

@@ -45,6 +45,9 @@ pub struct AdminSnapshot {
     /// Finalized feature levels (KIP-584) from ApiVersions, e.g. `metadata.version`;
     /// empty when the broker reports none.
     pub finalized_features: BTreeMap<String, i16>,
+    /// Every partition's leader, replicas and ISR with its topic's
+    /// `min.insync.replicas`: what the roll gate decides on.
+    pub partitions: Vec<crate::roll::gate::PartitionView>,
 }
 
 /// Everything observed in one reconcile.
@@ -63,6 +66,17 @@ pub trait AdminSource: Send + Sync {
         &self,
         bootstrap: &[String],
     ) -> impl Future<Output = Result<AdminSnapshot, String>> + Send;
+
+    /// Runs a Kafka admin operation a plan asks for (preferred-leader election, the
+    /// `metadata.version` finalize) through `bootstrap`.
+    fn execute(
+        &self,
+        bootstrap: &[String],
+        op: &crate::plan::AdminOp,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = (bootstrap, op);
+        async { Err("this admin source runs no operations".to_owned()) }
+    }
 }
 
 /// Executes plans for one kind of infrastructure.

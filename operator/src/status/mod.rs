@@ -217,6 +217,8 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
     // A claim of another cluster comes first: only the user can resolve it.
     let degraded = if let Some(d) = claims::other_cluster(c, i.claim_conflicts) {
         d
+    } else if let Some((reason, message)) = &i.plan.degraded {
+        Desired::new(DEGRADED, true, reason, message.clone())
     } else if let Some(reason) = first_problem_reason {
         Desired::new(DEGRADED, true, &reason, problems.join("; "))
     } else if !lost.is_empty() {
@@ -256,6 +258,8 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
             // Unreadable right now: the last known level still holds.
             _ => i.previous.and_then(|p| p.metadata_version.clone()),
         },
+        // The caller sets it from the upgrade decision; until then the last one holds.
+        upgrade: i.previous.and_then(|p| p.upgrade.clone()),
         brokers,
         controller: snapshot.map(|s| ControllerStatus {
             active_id: s.controller,
@@ -306,7 +310,8 @@ fn progress(i: &Inputs<'_>) -> (bool, &'static str, String) {
             format!("removing nodes {}", ids(&removing)),
         )
     } else if let Some((reason, why)) = &i.plan.blocked {
-        (true, *reason, why.clone())
+        // A blocked roll is not progressing (it resumes by itself once the cause clears).
+        (*reason != "RollBlocked", *reason, why.clone())
     } else if obs.nodes.values().any(|o| !o.ready) {
         (
             true,

@@ -18,6 +18,7 @@ use tidewater_operator::build;
 use tidewater_operator::controller::{Context, reconcile};
 use tidewater_operator::metrics::Metrics;
 use tidewater_operator::render::parse_cluster;
+use tidewater_operator::roll::gate::PartitionView;
 use tidewater_operator::runtime::{AdminSnapshot, AdminSource};
 use tidewater_operator::validate::{ValidatedCluster, validate};
 use tower_test::mock::{Handle, SendResponse};
@@ -29,14 +30,22 @@ pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
 pub struct FixedAdmin {
     pub brokers: i32,
     pub calls: Arc<AtomicUsize>,
+    /// Partitions reported (the roll gate reads them); none by default.
+    pub partitions: Vec<PartitionView>,
+    /// Brokers reported registered when set (default: all `brokers`).
+    pub registered: Option<Vec<i32>>,
 }
 
 impl AdminSource for FixedAdmin {
     async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Ok(AdminSnapshot {
-            registered: (0..self.brokers).collect(),
+            registered: self
+                .registered
+                .clone()
+                .map_or_else(|| (0..self.brokers).collect(), |r| r.into_iter().collect()),
             controller: Some(0),
+            partitions: self.partitions.clone(),
             ..AdminSnapshot::default()
         })
     }

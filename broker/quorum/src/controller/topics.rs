@@ -8,9 +8,7 @@ use super::placement::{BrokerPlacement, assign_replicas};
 use super::{Controller, ControllerError, Staged, configs};
 use crate::image::MetadataImage;
 use crate::records::{ConfigResourceType, MetadataRecord, NO_LEADER, PartitionRecord, TopicId};
-
-/// Kafka's `Topic.MAX_NAME_LENGTH`.
-const MAX_TOPIC_NAME_LENGTH: usize = 249;
+use crate::topic_name;
 
 /// One topic of a CreateTopics request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,11 +36,11 @@ impl Controller {
             return Err(ControllerError::TopicAlreadyExists(req.name.clone()));
         }
         // Metric names replace '.' with '_', so such names would share metrics (Kafka's rule).
-        let normalized = req.name.replace('.', "_");
+        let normalized = topic_name::collision_key(&req.name);
         if let Some(existing) = image
             .topic_ids_by_name
             .keys()
-            .find(|n| n.replace('.', "_") == normalized)
+            .find(|n| topic_name::collision_key(n) == normalized)
         {
             return Err(ControllerError::InvalidTopic(format!(
                 "Topic '{}' collides with existing topic: {existing}",
@@ -195,25 +193,7 @@ impl Controller {
 }
 
 fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
-    let reason = if name.is_empty() {
-        Some("Topic name is illegal, it can't be empty".to_string())
-    } else if name == "." || name == ".." {
-        Some("Topic name cannot be \".\" or \"..\"".to_string())
-    } else if name.len() > MAX_TOPIC_NAME_LENGTH {
-        Some(format!(
-            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, topic name: {name}"
-        ))
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        Some(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ))
-    } else {
-        None
-    };
-    reason.map_or(Ok(()), |r| Err(ControllerError::InvalidTopic(r)))
+    topic_name::validate(name).map_err(|e| ControllerError::InvalidTopic(e.to_string()))
 }
 
 /// A replica list must be non-empty, without duplicates, of registered brokers.

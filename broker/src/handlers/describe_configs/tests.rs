@@ -86,14 +86,22 @@ async fn synonyms_list_every_level_most_specific_first() {
     let b = &tb.broker;
     b.auto_create_topic("t").unwrap();
     let set = |r: DynamicResource, v: &str| {
-        b.metadata
-            .set_dynamic_configs(&r, [("log.retention.ms".to_string(), v.to_string())].into())
-            .unwrap();
+        b.set_dynamic_configs_for_test(
+            &r,
+            [("log.retention.ms".to_string(), v.to_string())].into(),
+        );
     };
     set(DynamicResource::BrokerDefault, "6000");
     set(DynamicResource::Broker(1), "7000");
-    b.apply_dynamic_broker_configs(b.metadata.broker_configs())
-        .unwrap();
+    // The broker applies configs from the image it follows; wait until it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.log_defaults().retention_ms != 7000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dynamic configs not applied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let resp = handle(b, req(RESOURCE_TOPIC, "t"), 4);
     let entry = resp.results[0]
         .configs

@@ -41,20 +41,20 @@ impl ProducerStateManager {
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<ProducerStateManager, String> {
+    pub fn decode(bytes: &[u8]) -> Result<ProducerStateManager, SnapshotError> {
         if bytes.len() < 14 {
-            return Err("snapshot too short".into());
+            return Err(SnapshotError::TooShort);
         }
         let (body, crc) = bytes.split_at(bytes.len() - 4);
         if crc32c::crc32c(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-            return Err("snapshot CRC mismatch".into());
+            return Err(SnapshotError::Crc);
         }
         let mut r = Reader { buf: body, pos: 0 };
         if r.take(4)? != SNAPSHOT_MAGIC {
-            return Err("not a producer snapshot".into());
+            return Err(SnapshotError::Magic);
         }
         if r.u16()? != SNAPSHOT_VERSION {
-            return Err("unknown snapshot version".into());
+            return Err(SnapshotError::Version);
         }
         let count = r.u32()?;
         let mut producers = HashMap::new();
@@ -88,10 +88,28 @@ impl ProducerStateManager {
             );
         }
         if r.pos != body.len() {
-            return Err("trailing bytes in snapshot".into());
+            return Err(SnapshotError::TrailingBytes);
         }
         Ok(ProducerStateManager { producers })
     }
+}
+
+/// Why a producer snapshot file cannot be read (it is then ignored and rebuilt from
+/// the log, as Kafka does with a corrupt snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot too short")]
+    TooShort,
+    #[error("snapshot CRC mismatch")]
+    Crc,
+    #[error("not a producer snapshot")]
+    Magic,
+    #[error("unknown snapshot version")]
+    Version,
+    #[error("truncated snapshot")]
+    Truncated,
+    #[error("trailing bytes in snapshot")]
+    TrailingBytes,
 }
 
 struct Reader<'a> {
@@ -100,23 +118,23 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
         let s = self
             .buf
             .get(self.pos..self.pos + n)
-            .ok_or("truncated snapshot")?;
+            .ok_or(SnapshotError::Truncated)?;
         self.pos += n;
         Ok(s)
     }
-    fn u16(&mut self) -> Result<u16, String> {
+    fn u16(&mut self) -> Result<u16, SnapshotError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, SnapshotError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn i64(&mut self) -> Result<i64, String> {
+    fn i64(&mut self) -> Result<i64, SnapshotError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);

@@ -96,6 +96,9 @@ pub struct LocalRuntime<A> {
     binaries: BTreeMap<String, PathBuf>,
     admin: A,
     nodes: BTreeMap<i32, Node>,
+    /// Client addresses of the brokers ready at the last `observe`: where the plan's
+    /// admin operations go.
+    ready_brokers: Vec<String>,
 }
 
 impl<A: AdminSource> LocalRuntime<A> {
@@ -113,6 +116,7 @@ impl<A: AdminSource> LocalRuntime<A> {
             binaries,
             admin,
             nodes: BTreeMap::new(),
+            ready_brokers: Vec::new(),
         })
     }
 
@@ -316,6 +320,7 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         if !observed.nodes.is_empty() {
             observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
         }
+        self.ready_brokers = ready_brokers;
         Ok(observed)
     }
 
@@ -391,6 +396,25 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
                         self.persisted.ports.remove(id);
                         self.state.save(&self.persisted)?;
                     }
+                }
+            }
+        }
+        for op in &plan.admin_ops {
+            // A failed election or finalize is retried by the next tick's plan.
+            match self.admin.execute(&self.ready_brokers, op).await {
+                Ok(()) => {
+                    if let crate::plan::AdminOp::FinalizeMetadataVersion(level) = op {
+                        self.state.event(
+                            "Normal",
+                            "MetadataVersionFinalized",
+                            &format!("metadata.version finalized at level {level}"),
+                        )?;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?op, "admin operation failed");
+                    self.state
+                        .event("Warning", "AdminOperationFailed", &format!("{op:?}: {e}"))?;
                 }
             }
         }

@@ -13,6 +13,8 @@ use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::plan;
 use crate::rebalance::drive;
 use crate::render::parse_cluster;
+use crate::roll::catalog::Catalog;
+use crate::roll::upgrade;
 use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
 use crate::validate::{FieldError, InvalidSpec, ValidatedCluster, validate};
@@ -29,6 +31,10 @@ pub struct Supervisor<A> {
     status: Option<KafkaClusterStatus>,
     /// Last InvalidSpec message recorded as an event (one event per distinct error).
     last_invalid: Option<String>,
+    /// Last roll block or refusal recorded as an event (one event per distinct cause).
+    last_roll_event: Option<String>,
+    /// Versions this operator can run.
+    catalog: Catalog,
     /// The spec in force while a newer one is invalid.
     last_valid: Option<ValidatedCluster>,
 }
@@ -43,6 +49,8 @@ impl<A: AdminSource> Supervisor<A> {
             generation: 0,
             status,
             last_invalid: None,
+            last_roll_event: None,
+            catalog: Catalog::shipped(),
             last_valid: None,
         }
     }
@@ -161,7 +169,9 @@ impl<A: AdminSource> Supervisor<A> {
             return Ok(None);
         }
         let c = validate(&k)?;
-        if !self.runtime.has_binary(&c.version) {
+        // A version the catalog lacks is refused by the upgrade logic (UnknownVersion),
+        // with nothing restarted; a known one needs its binary here.
+        if self.catalog.get(&c.version).is_some() && !self.runtime.has_binary(&c.version) {
             return Err(InvalidSpec(vec![FieldError {
                 field: "spec.version".to_owned(),
                 message: format!(
@@ -180,7 +190,14 @@ impl<A: AdminSource> Supervisor<A> {
     ) -> Result<(KafkaClusterStatus, Result<(), LocalError>), LocalError> {
         let observed = self.runtime.observe(cluster).await?;
         let revisions = self.runtime.desired_revisions(cluster);
-        let mut plan = plan::plan(cluster, &revisions, &observed);
+        let decision = upgrade::decide_from_status(
+            cluster,
+            &observed,
+            self.status.as_ref(),
+            &self.catalog,
+            Timestamp::now(),
+        );
+        let mut plan = plan::plan_with(cluster, &revisions, &observed, &decision);
         let rebalance = self.rebalance(cluster, &observed).await;
         drive::gate_removals(&mut plan, rebalance.empty.as_ref());
         let applied = self.runtime.apply(cluster, &plan).await;
@@ -207,6 +224,7 @@ impl<A: AdminSource> Supervisor<A> {
         for (reason, note) in plan.events(&observed) {
             self.runtime.state().event("Normal", reason, &note)?;
         }
+        self.roll_events(&plan)?;
         let cluster_id = self.runtime.cluster_id(cluster)?;
         let inputs = status::Inputs {
             cluster,
@@ -226,6 +244,7 @@ impl<A: AdminSource> Supervisor<A> {
             Some(self.generation),
             &now(),
         );
+        s.upgrade = decision.status;
         if let Err(e) = &applied {
             status::apply_failed(&mut s, &e.to_string(), &now());
         }
@@ -249,6 +268,22 @@ impl<A: AdminSource> Supervisor<A> {
         let keep: Vec<i32> = cluster.brokers().map(|n| n.id).collect();
         let bootstrap = self.runtime.bootstrap_servers(cluster);
         drive::drive(&bootstrap, &keep, spec.as_ref(), previous, Timestamp::now()).await
+    }
+
+    /// A Warning Event when the roll gets blocked or the spec is refused, once per cause.
+    fn roll_events(&mut self, plan: &plan::Plan) -> Result<(), LocalError> {
+        let cause = plan
+            .degraded
+            .clone()
+            .or_else(|| plan.blocked.clone().filter(|(r, _)| *r == "RollBlocked"));
+        let text = cause.as_ref().map(|(r, m)| format!("{r}: {m}"));
+        if text != self.last_roll_event {
+            if let Some((reason, message)) = &cause {
+                self.runtime.state().event("Warning", reason, message)?;
+            }
+            self.last_roll_event = text;
+        }
+        Ok(())
     }
 
     /// One reconcile.

@@ -1,0 +1,121 @@
+//! kafka_ops: the Kafka requests a roll needs beyond the snapshot in [`crate::admin`],
+//! through `tidewater-client`: each topic's `min.insync.replicas` (DescribeConfigs),
+//! preferred-leader election (ElectLeaders) and the `metadata.version` finalize
+//! (UpdateFeatures). IO only: [`crate::roll`] decides when to call them.
+
+use std::collections::BTreeMap;
+
+use tidewater_client::kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use tidewater_client::kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+use tidewater_client::kafka_protocol::messages::{
+    DescribeConfigsRequest, ElectLeadersRequest, UpdateFeaturesRequest,
+};
+use tidewater_client::kafka_protocol::protocol::StrBytes;
+use tidewater_client::{AdminClient, ClusterMetadata, METADATA_VERSION_FEATURE};
+
+use crate::roll::gate::PartitionView;
+
+/// `ConfigResource.Type.TOPIC`.
+const TOPIC_RESOURCE: i8 = 2;
+/// ElectLeaders' `PREFERRED` election type.
+const PREFERRED: i8 = 0;
+/// Kafka's `FeatureUpdate.UpgradeType.UPGRADE`.
+const UPGRADE: i8 = 1;
+/// How long the controller may take (milliseconds) for elections and finalizes.
+const TIMEOUT_MS: i32 = 10_000;
+
+/// Every partition with its topic's `min.insync.replicas` (DescribeConfigs of all
+/// topics in one request; a topic whose config cannot be read counts as 1).
+pub async fn partitions(
+    client: &AdminClient,
+    metadata: &ClusterMetadata,
+) -> Result<Vec<PartitionView>, String> {
+    let resources: Vec<DescribeConfigsResource> = metadata
+        .topics
+        .iter()
+        .map(|t| {
+            DescribeConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(StrBytes::from_string(t.name.clone()))
+                .with_configuration_keys(Some(vec![StrBytes::from_static_str(
+                    "min.insync.replicas",
+                )]))
+        })
+        .collect();
+    let mut min_isr = BTreeMap::new();
+    if !resources.is_empty() {
+        let resp = client
+            .send(DescribeConfigsRequest::default().with_resources(resources))
+            .await
+            .map_err(|e| format!("reading min.insync.replicas: {e}"))?;
+        for r in resp.results {
+            let value = r
+                .configs
+                .iter()
+                .find(|c| c.name.as_str() == "min.insync.replicas")
+                .and_then(|c| c.value.as_ref())
+                .and_then(|v| v.as_str().parse::<i32>().ok());
+            if let (0, Some(v)) = (r.error_code, value) {
+                min_isr.insert(r.resource_name.as_str().to_owned(), v);
+            }
+        }
+    }
+    Ok(metadata
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let min_insync = min_isr.get(&t.name).copied().unwrap_or(1);
+            t.partitions.iter().map(move |p| PartitionView {
+                topic: t.name.clone(),
+                partition: p.partition,
+                leader: p.leader,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+                min_insync,
+            })
+        })
+        .collect())
+}
+
+/// Preferred-leader election of every partition (null `topic_partitions`). Partitions
+/// already on their preferred leader answer ELECTION_NOT_NEEDED: not an error.
+pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), String> {
+    let resp = client
+        .send(
+            ElectLeadersRequest::default()
+                .with_election_type(PREFERRED)
+                .with_topic_partitions(None)
+                .with_timeout_ms(TIMEOUT_MS),
+        )
+        .await
+        .map_err(|e| format!("ElectLeaders: {e}"))?;
+    if resp.error_code != 0 {
+        return Err(format!("ElectLeaders: error code {}", resp.error_code));
+    }
+    Ok(())
+}
+
+/// Finalizes `metadata.version` at `level` (UpdateFeatures, upgrade).
+pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Result<(), String> {
+    let resp = client
+        .send(
+            UpdateFeaturesRequest::default()
+                .with_timeout_ms(TIMEOUT_MS)
+                .with_feature_updates(vec![
+                    FeatureUpdateKey::default()
+                        .with_feature(StrBytes::from_static_str(METADATA_VERSION_FEATURE))
+                        .with_max_version_level(level)
+                        .with_upgrade_type(UPGRADE),
+                ]),
+        )
+        .await
+        .map_err(|e| format!("UpdateFeatures: {e}"))?;
+    if resp.error_code != 0 {
+        return Err(format!(
+            "UpdateFeatures metadata.version={level}: error code {}: {}",
+            resp.error_code,
+            resp.error_message.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(())
+}

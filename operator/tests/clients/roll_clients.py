@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""confluent-kafka clients that run during a rolling upgrade (operator/tests/upgrade.rs).
+
+  create   the topic: partitions, replication factor, min.insync.replicas.
+  produce  --acks all|1: produces unique ids until the stop file appears; appends every
+           acknowledged id to --acked as it is acked (acks=all is idempotent); prints a
+           JSON summary (acked, errors, p99 ack latency ms).
+  consume  one member of a consumer group; until the stop file appears, counts records
+           and prints a JSON summary (consumed, longest stretch in s without a record).
+  verify   reads every partition from the start to its high watermark and fails unless
+           every acknowledged id of every --acked file is there (0 records lost).
+Exit 0 only when the checks hold; FAIL and the reason on stderr otherwise.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def create(a):
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    topic = NewTopic(a.topic, num_partitions=a.partitions, replication_factor=a.rf,
+                     config={"min.insync.replicas": str(a.min_isr)})
+    admin.create_topics([topic], operation_timeout=30)[a.topic].result(timeout=60)
+    print(json.dumps({"created": a.topic}))
+
+
+def produce(a):
+    conf = {"bootstrap.servers": a.bootstrap, "acks": a.acks, "linger.ms": 5,
+            "message.timeout.ms": 120000, "retries": 1000000}
+    if a.acks == "all":
+        conf["enable.idempotence"] = True
+    p = Producer(conf)
+    acked, errors, lat = [0], [], []
+    # Per partition: last ack time and the longest stretch between two acks (how long
+    # the partition had no leader accepting this producer's writes).
+    last_ack, max_gap = {}, {}
+    out = open(a.acked, "a", buffering=1)
+
+    def done(err, msg, sent):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            now = time.time()
+            acked[0] += 1
+            lat.append(now - sent)
+            p = msg.partition()
+            if p in last_ack:
+                max_gap[p] = max(max_gap.get(p, 0.0), now - last_ack[p])
+            last_ack[p] = now
+            out.write(msg.value().decode() + "\n")
+
+    i = 0
+    while not os.path.exists(a.stop):
+        value = "%s-%d" % (a.acks, i)
+        sent = time.time()
+        while True:
+            try:
+                p.produce(a.topic, value=value, key=str(i),
+                          on_delivery=lambda e, m, s=sent: done(e, m, s))
+                break
+            except BufferError:
+                p.poll(0.05)
+        i += 1
+        p.poll(0)
+        time.sleep(1.0 / a.rate)
+    left = p.flush(120)
+    lat.sort()
+    p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else 0
+    worst = max(max_gap.items(), key=lambda kv: kv[1], default=(None, 0.0))
+    print(json.dumps({"acks": a.acks, "sent": i, "acked": acked[0], "errors": errors[:5],
+                      "unflushed": left, "p99_ms": round(p99, 1),
+                      "max_ack_gap_ms": round(worst[1] * 1000), "max_gap_partition": worst[0]}))
+    if left or errors:
+        print("FAIL: %d unflushed, errors %s" % (left, errors[:5]), file=sys.stderr)
+        sys.exit(1)
+
+
+def consume(a):
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    c.subscribe([a.topic])
+    n, last, gap = 0, None, 0.0
+    while not os.path.exists(a.stop):
+        m = c.poll(0.5)
+        now = time.time()
+        if m is not None and m.error() is None:
+            if last is not None:
+                gap = max(gap, now - last)
+            n, last = n + 1, now
+    c.close()
+    print(json.dumps({"consumed": n, "max_gap_s": round(gap, 2)}))
+    if n == 0:
+        print("FAIL: the group consumed nothing", file=sys.stderr)
+        sys.exit(1)
+
+
+def verify(a):
+    want = set()
+    for f in a.acked:
+        with open(f) as fh:
+            want.update(line.strip() for line in fh if line.strip())
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "verify-%d" % os.getpid(),
+                  "enable.auto.commit": False})
+    md = c.list_topics(a.topic, timeout=30)
+    parts = []
+    for p in md.topics[a.topic].partitions:
+        _, high = c.get_watermark_offsets(TopicPartition(a.topic, p), timeout=30)
+        parts.append((p, high))
+    c.assign([TopicPartition(a.topic, p, 0) for p, _ in parts])
+    ends = {p: h for p, h in parts}
+    got, done, deadline = set(), set(p for p, h in parts if h == 0), time.time() + a.timeout
+    while len(done) < len(parts) and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None or m.error() is not None:
+            continue
+        got.add(m.value().decode())
+        if m.offset() + 1 >= ends[m.partition()]:
+            done.add(m.partition())
+    c.close()
+    lost = want - got
+    print(json.dumps({"acked": len(want), "read": len(got), "lost": len(lost),
+                      "lost_sample": sorted(lost)[:10]}))
+    if lost or len(done) < len(parts):
+        print("FAIL: %d acknowledged records lost" % len(lost), file=sys.stderr)
+        sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("create")
+    s.add_argument("--partitions", type=int, required=True)
+    s.add_argument("--rf", type=int, required=True)
+    s.add_argument("--min-isr", type=int, required=True)
+    s = sub.add_parser("produce")
+    s.add_argument("--acks", choices=["all", "1"], required=True)
+    s.add_argument("--acked", required=True)
+    s.add_argument("--stop", required=True)
+    s.add_argument("--rate", type=float, default=200.0)
+    s = sub.add_parser("consume")
+    s.add_argument("--group", required=True)
+    s.add_argument("--stop", required=True)
+    s = sub.add_parser("verify")
+    s.add_argument("--acked", action="append", required=True)
+    s.add_argument("--timeout", type=float, default=120.0)
+    for s in sub.choices.values():
+        s.add_argument("--bootstrap", required=True)
+        s.add_argument("--topic", required=True)
+    a = ap.parse_args()
+    {"create": create, "produce": produce, "consume": consume, "verify": verify}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
