@@ -5,7 +5,8 @@
 //! copy rate into a new broker is printed against the throttle (see `copy_rate`). A scale-in that would leave
 //! a topic without room for its replicas is refused (ScaleInBlocked naming it), then
 //! 5 -> 3: the removed brokers were drained, verified empty, stopped, unregistered and
-//! their state removed. No acked record is lost.
+//! their state removed, and an operator killed (-9) mid-move resumes the same plan.
+//! No acked record is lost.
 
 // Test helpers outside #[test] fns: a failed unwrap is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -372,6 +373,23 @@ fn scale_out_three_to_five_then_in_to_three_under_a_throttle() {
         &[&bootstrap5],
     );
 
+    // The operator is killed (-9) while the last batch (the loaded topic) moves; the
+    // next `local up` on the same state resumes that plan instead of making another.
+    let moving = c.wait_until(
+        "scale-in moving its last batch",
+        Duration::from_secs(120),
+        |s| {
+            let r = &s["rebalance"];
+            r["trigger"] == "scale-in"
+                && r["submitted"] == true
+                && r["currentBatch"] == r["batches"].as_i64().unwrap_or(0) - 1
+        },
+    );
+    kill_9(i32::try_from(c.up.id()).unwrap());
+    let _ = c.up.wait();
+    let state = std::mem::replace(&mut c.state, tempfile::tempdir().unwrap());
+    drop(c);
+    let mut c = LocalCluster::up_in(state, &file, &[]);
     // 5 -> 3: drained, verified, stopped, unregistered, state removed.
     let s = c.wait_until("scale-in done", Duration::from_secs(240), |s| {
         rebalance_done(s, "scale-in")
@@ -386,7 +404,20 @@ fn scale_out_three_to_five_then_in_to_three_under_a_throttle() {
     for id in [3, 4] {
         assert!(!c.state.path().join(format!("tide/broker-{id}")).exists());
     }
+    assert_eq!(
+        s["rebalance"]["moves"], moving["rebalance"]["moves"],
+        "the restarted operator ran another plan"
+    );
+    assert_eq!(
+        s["rebalance"]["startedAt"],
+        moving["rebalance"]["startedAt"]
+    );
     let events = c.events();
+    let started = events
+        .lines()
+        .filter(|l| l.contains("RebalanceStarted") && l.contains("scale-in"))
+        .count();
+    assert_eq!(started, 1, "{events}");
     for id in [3, 4] {
         assert!(
             events.contains(&format!("node {id} unregistered")),
