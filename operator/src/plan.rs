@@ -150,6 +150,7 @@ pub fn plan_with(
                 .is_some_and(|o| o.revision.as_ref() != revisions.get(&n.id))
         })
         .collect();
+    out.degraded.clone_from(&upgrade.stalled);
     if let Some(refusal) = &upgrade.refuse {
         // Nothing restarts on a spec that cannot be carried out.
         out.degraded = Some(refusal.clone());

@@ -146,7 +146,7 @@ fn a_broker_that_cannot_start_is_degraded_with_its_error_and_unknown_versions_ar
     // `--broker-bin` replaces this build's broker: `false` fails `format` at once.
     let c = LocalCluster::up_with(
         &example("single-broker.yaml"),
-        &["--broker-bin", "0.1.0=/bin/false"],
+        &["--broker-bin", "0.2.0=/bin/false"],
     );
     let s = c.wait_until("StartFailed", Duration::from_secs(20), |s| {
         cond(s, "Degraded").1 == "StartFailed"
@@ -159,16 +159,17 @@ fn a_broker_that_cannot_start_is_degraded_with_its_error_and_unknown_versions_ar
     );
     let spec = std::fs::read_to_string(example("single-broker.yaml")).unwrap();
     assert!(
-        c.apply(&spec.replace("version: 0.1.0", "version: 9.9.9"))
+        c.apply(&spec.replace("version: 0.2.0", "version: 9.9.9"))
             .status
             .success()
     );
-    let s = c.wait_until("InvalidSpec", Duration::from_secs(20), |s| {
-        cond(s, "Degraded").1 == "InvalidSpec"
+    // A version the operator's catalog does not list (issue 11): nothing restarted.
+    let s = c.wait_until("UnknownVersion", Duration::from_secs(20), |s| {
+        cond(s, "Degraded").1 == "UnknownVersion"
     });
     let text = s.to_string();
     assert!(
-        text.contains("spec.version: no broker binary for version 9.9.9"),
+        text.contains("spec.version 9.9.9 is not a version this operator can run"),
         "{text}"
     );
 }

@@ -145,19 +145,7 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
         acked_one.to_str().unwrap(),
     );
     let base = ["--bootstrap", &bootstrap, "--topic", "roll"];
-    py(&[
-        &[
-            "create",
-            "--partitions",
-            "100",
-            "--rf",
-            "3",
-            "--min-isr",
-            "2",
-        ][..],
-        &base,
-    ]
-    .concat());
+    create_topic(&base);
     let producers = [
         spawn_py(
             &[
@@ -281,6 +269,20 @@ fn benchmark_roll_3_brokers_100_partitions() {
     upgrade_under_load(0, "1000");
 }
 
+/// The test topic: 100 partitions, RF 3, min.insync.replicas 2.
+fn create_topic(base: &[&str]) {
+    let create = [
+        "create",
+        "--partitions",
+        "100",
+        "--rf",
+        "3",
+        "--min-isr",
+        "2",
+    ];
+    py(&[&create[..], base].concat());
+}
+
 fn signal(pod: &str, sig: &str) {
     let pid = pod.strip_prefix("pid ").unwrap();
     let status = Command::new("kill").args([sig, pid]).status().unwrap();
@@ -309,19 +311,7 @@ fn a_stopped_follower_blocks_the_roll_and_a_pinned_upgrade_rolls_back() {
     c.wait("Ready", 240);
     let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();
     let base = ["--bootstrap", &bootstrap, "--topic", "held"];
-    py(&[
-        &[
-            "create",
-            "--partitions",
-            "100",
-            "--rf",
-            "3",
-            "--min-isr",
-            "2",
-        ][..],
-        &base,
-    ]
-    .concat());
+    create_topic(&base);
     c.wait("Ready", 60);
     step("0.1.0 cluster ready with 100 partitions", t0);
 
@@ -386,4 +376,42 @@ fn a_stopped_follower_blocks_the_roll_and_a_pinned_upgrade_rolls_back() {
         assert_eq!(exe, Path::new(&old).canonicalize().unwrap());
     }
     step("rolled back to 0.1.0 before the finalize", t0);
+}
+
+/// A new version that never gets ready (here a "build" that exits at once) stops the
+/// roll after its first node: Degraded UpgradeStalled, no other node restarted; setting
+/// spec.version back rolls that node back and the cluster is Ready again.
+#[test]
+fn a_crashing_new_version_stalls_and_rolls_back() {
+    let _slot = multi_node_slot();
+    let old = release_bin("0.1.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    std::fs::write(&file, spec("0.1.0", 0)).unwrap();
+    let c = LocalCluster::up_with(
+        &file,
+        &[
+            "--broker-bin",
+            &format!("0.1.0={old}"),
+            "--broker-bin",
+            "0.2.0=/bin/false",
+        ],
+    );
+    c.wait("Ready", 240);
+    let before = pids(&c.status());
+    c.apply(&spec("0.2.0", 0));
+    let s = c.wait_until("UpgradeStalled", Duration::from_secs(120), |s| {
+        cond(s, "Degraded") == ("True", "UpgradeStalled")
+    });
+    let after = pids(&s);
+    let changed = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+    assert_eq!(changed, 1, "only the first node was restarted: {s}");
+    assert_eq!(s["upgrade"]["nodesDone"], 0, "{s}");
+    c.apply(&spec("0.1.0", 0));
+    let s = c.wait_until("rolled back", Duration::from_secs(180), |s| {
+        cond(s, "Ready").0 == "True" && cond(s, "Degraded").0 == "False"
+    });
+    for b in s["brokers"].as_array().unwrap() {
+        assert_eq!(b["version"], "0.1.0", "{s}");
+    }
 }

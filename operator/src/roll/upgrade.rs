@@ -23,6 +23,9 @@ pub struct Decision {
     pub refuse: Option<(&'static str, String)>,
     /// Finalize this `metadata.version` level now.
     pub finalize: Option<i16>,
+    /// `(reason, message)` for `Degraded` while the roll goes on being held: a node on
+    /// the new version does not get ready (`UpgradeStalled`).
+    pub stalled: Option<(&'static str, String)>,
     /// `status.upgrade`.
     pub status: Option<UpgradeStatus>,
 }
@@ -138,6 +141,28 @@ pub fn decide(i: &Inputs<'_>, now: Timestamp) -> Decision {
         soak_started_at: None,
         metadata_version: Some(name(wanted)),
     };
+    // A node on the new version that crashes (or cannot pull its image) stops the
+    // roll: the gate waits for it to be ready, and status says how to get out.
+    let stalled = c.nodes.iter().find_map(|n| {
+        let o = i.observed.nodes.get(&n.id)?;
+        let (reason, message) = o.problem.as_ref()?;
+        (o.version.as_deref() == Some(&c.version) && base.from != base.to).then(|| {
+            (
+                "UpgradeStalled",
+                format!(
+                    "node {} on version {} is not getting ready ({reason}: {message}); the roll stopped after it; set spec.version back to {} to roll it back",
+                    n.id, c.version, base.from
+                ),
+            )
+        })
+    });
+    if stalled.is_some() {
+        return Decision {
+            stalled,
+            status: Some(base),
+            ..Decision::default()
+        };
+    }
     // A cluster that was never upgraded shows no upgrade while it is created.
     let shown = |u: UpgradeStatus| (i.previous.is_some() || u.from != u.to).then_some(u);
     if done < total {

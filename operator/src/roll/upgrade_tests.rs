@@ -163,3 +163,27 @@ fn a_cluster_never_upgraded_shows_no_upgrade() {
     let d = decide_from_status(&c, &o, None, &Catalog::shipped(), at(0));
     assert_eq!(d, Decision::default());
 }
+
+#[test]
+fn a_crashing_new_version_stalls_the_upgrade_with_the_way_back() {
+    let c = cluster("0.2.0", "");
+    let mut o = observed(&["0.2.0", "0.1.0", "0.1.0"], Some(21), true);
+    if let Some(n) = o.nodes.get_mut(&0) {
+        n.ready = false;
+        n.problem = Some((
+            "BrokerCrashed".into(),
+            "process exited (exit status: 1)".into(),
+        ));
+    }
+    let d = decide_at(&c, &o, None, 0);
+    let (reason, message) = d.stalled.unwrap();
+    assert_eq!(reason, "UpgradeStalled");
+    assert!(
+        message.contains("node 0") && message.contains("back to 0.1.0"),
+        "{message}"
+    );
+    assert_eq!(d.refuse, None, "rolling back must stay possible");
+    // Rolled back: the node runs the old version again; nothing stalls.
+    let back = cluster("0.1.0", "");
+    assert_eq!(decide_at(&back, &o, None, 0).stalled, None);
+}

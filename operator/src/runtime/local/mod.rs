@@ -223,17 +223,7 @@ impl<A: AdminSource> LocalRuntime<A> {
         if let Some(pid) = proc.pid() {
             state::write_atomic(&dir.join(PID_FILE), pid.to_string().as_bytes())?;
         }
-        let entry = self.nodes.entry(n.id).or_insert_with(|| Node {
-            process: None,
-            revision: revision.clone(),
-            version: c.version.clone(),
-            crashes: 0,
-            next_start: Instant::now(),
-            problem: None,
-        });
-        entry.process = Some(proc);
-        entry.revision = revision;
-        entry.version = c.version.clone();
+        self.node_on(n.id, revision, &c.version).process = Some(proc);
         Ok(())
     }
 
@@ -245,6 +235,44 @@ impl<A: AdminSource> LocalRuntime<A> {
             }
             node.process = None;
         }
+    }
+
+    /// Node `id`, created when new, now standing for `revision` of `version`.
+    fn node_on(&mut self, id: i32, revision: String, version: &str) -> &mut Node {
+        let node = self.nodes.entry(id).or_insert_with(|| Node {
+            process: None,
+            revision: String::new(),
+            version: String::new(),
+            crashes: 0,
+            next_start: Instant::now(),
+            problem: None,
+        });
+        node.revision = revision;
+        version.clone_into(&mut node.version);
+        node
+    }
+
+    /// Records a failed start on the node: the desired revision and version, a
+    /// `StartFailed` problem, and the next attempt after a backoff.
+    fn start_failed(
+        &mut self,
+        c: &ValidatedCluster,
+        n: &NodeSpec,
+        e: &LocalError,
+    ) -> Result<(), LocalError> {
+        let revision = self.revision(c, n);
+        let node = self.node_on(n.id, revision, &c.version);
+        node.crashes += 1;
+        let wait = backoff(node.crashes);
+        node.next_start = Instant::now() + wait;
+        let message = format!("{e}; retrying in {}s", wait.as_secs());
+        node.problem = Some(("StartFailed".to_owned(), message.clone()));
+        self.state.event(
+            "Warning",
+            "StartFailed",
+            &format!("node {}: {message}", n.id),
+        )?;
+        Ok(())
     }
 
     /// Pid of a node's process (tests kill it to simulate a crash).
@@ -364,25 +392,7 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
                         if let Err(e) = self.start(c, n).await {
                             // Recorded on the node (status shows it as Degraded) and
                             // retried with backoff; the other nodes still get started.
-                            let revision = self.revision(c, n);
-                            let node = self.nodes.entry(n.id).or_insert_with(|| Node {
-                                process: None,
-                                revision,
-                                version: c.version.clone(),
-                                crashes: 0,
-                                next_start: Instant::now(),
-                                problem: None,
-                            });
-                            node.crashes += 1;
-                            let wait = backoff(node.crashes);
-                            node.next_start = Instant::now() + wait;
-                            let message = format!("{e}; retrying in {}s", wait.as_secs());
-                            node.problem = Some(("StartFailed".to_owned(), message.clone()));
-                            self.state.event(
-                                "Warning",
-                                "StartFailed",
-                                &format!("node {}: {message}", n.id),
-                            )?;
+                            self.start_failed(c, n, &e)?;
                             continue;
                         }
                         if restart {
@@ -398,7 +408,15 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
                     if let Some(p) = self.nodes.get_mut(&n.id).and_then(|x| x.process.as_mut()) {
                         p.stop(STOP_GRACE).await;
                     }
-                    self.start(c, n).await?;
+                    if let Some(node) = self.nodes.get_mut(&n.id) {
+                        node.process = None;
+                    }
+                    if let Err(e) = self.start(c, n).await {
+                        // The node now stands for the new revision and version (it is
+                        // not restarted again); Ensure retries it with backoff, and a
+                        // new version that never starts stalls the upgrade.
+                        self.start_failed(c, n, &e)?;
+                    }
                 }
                 Action::Remove { id, delete_storage } => {
                     if let Some(mut node) = self.nodes.remove(id)
