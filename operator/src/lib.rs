@@ -15,6 +15,7 @@ pub mod lease;
 pub mod metrics;
 pub mod placement;
 pub mod plan;
+pub mod rebalance;
 pub mod render;
 pub mod roll;
 pub mod runtime;

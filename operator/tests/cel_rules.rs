@@ -24,6 +24,106 @@ const ZONES: &str =
 const RESERVED_PORTS: &str =
     "spec.listeners: ports 9093 (controller) and 9404 (health/metrics) are reserved";
 const TLS: &str = "TLS listeners are not supported yet";
+// Transition rules (`oldSelf`, issue 12 item 4): run on updates only.
+const VOTERS: &str = "spec.controllers cannot change yet: the KRaft voter set cannot change membership safely until KIP-853 support";
+const COMBINED_CROSSING: &str = "in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 controllers), which needs KIP-853 support";
+const RACK_CHANGE: &str = "spec.rack cannot be added, removed or have its zones changed: existing brokers would change zone and their replicas would lose rack spread";
+const STORAGE_CLASS: &str =
+    "spec.storage.storageClassName cannot change: existing claims keep their class";
+
+/// One update per transition rule, each breaking only that rule: (old, new) specs
+/// patched onto the single-broker example.
+fn broken_updates() -> Vec<(&'static str, Json, Json)> {
+    vec![
+        (
+            VOTERS,
+            json!({"brokers": 3, "controllers": 3}),
+            json!({"brokers": 3, "controllers": 5}),
+        ),
+        (
+            COMBINED_CROSSING,
+            json!({"brokers": 1}),
+            json!({"brokers": 3}),
+        ),
+        (
+            COMBINED_CROSSING,
+            json!({"brokers": 3}),
+            json!({"brokers": 2}),
+        ),
+        (
+            RACK_CHANGE,
+            json!({"brokers": 4, "rack": {"zones": ["a", "b"]}}),
+            json!({"brokers": 4, "rack": {"zones": ["a", "b", "c"]}}),
+        ),
+        (
+            RACK_CHANGE,
+            json!({"brokers": 4}),
+            json!({"brokers": 4, "rack": {"zones": ["a"]}}),
+        ),
+        (
+            STORAGE_CLASS,
+            json!({"storage": {"storageClassName": "fast"}}),
+            json!({"storage": {"storageClassName": "slow"}}),
+        ),
+    ]
+}
+
+fn patched(patch: &Json) -> Json {
+    let mut o = single_broker();
+    for (k, v) in patch.as_object().unwrap() {
+        o["spec"][k] = v.clone();
+    }
+    o
+}
+
+#[test]
+fn each_broken_update_fails_exactly_its_rule_and_allowed_updates_pass() {
+    let schema = schema();
+    let run = |old: &Json, new: &Json| {
+        let (mut old, mut new) = (patched(old), patched(new));
+        apply_defaults(&schema, &mut old);
+        apply_defaults(&schema, &mut new);
+        evaluate(&schema, &new, Some(&old)).unwrap()
+    };
+    for (message, old, new) in broken_updates() {
+        let messages: Vec<String> = run(&old, &new)
+            .violations
+            .into_iter()
+            .map(|v| v.message)
+            .collect();
+        assert_eq!(messages, [message], "{old} -> {new}");
+    }
+    // Scaling within a mode, with dedicated controllers, and unchanged racks pass.
+    for (old, new) in [
+        (json!({"brokers": 3}), json!({"brokers": 5})),
+        (json!({"brokers": 5}), json!({"brokers": 3})),
+        (
+            json!({"brokers": 1, "controllers": 3}),
+            json!({"brokers": 4, "controllers": 3}),
+        ),
+        (
+            json!({"brokers": 3, "rack": {"zones": ["a", "b", "c"]}}),
+            json!({"brokers": 5, "rack": {"zones": ["a", "b", "c"]}}),
+        ),
+    ] {
+        let outcome = run(&old, &new);
+        assert!(
+            outcome.violations.is_empty(),
+            "{old} -> {new}: {:?}",
+            outcome.violations
+        );
+        let transitions = rule_sites(&schema)
+            .iter()
+            .filter(|s| s.rule.contains("oldSelf"))
+            .count();
+        assert_eq!(
+            outcome.evaluated.len(),
+            rule_sites(&schema).len(),
+            "{old} -> {new}"
+        );
+        assert_eq!(transitions, 4);
+    }
+}
 
 fn schema() -> Json {
     let crd: Json = serde_yaml::from_str(&crd_yaml().unwrap()).unwrap();
@@ -97,14 +197,27 @@ fn every_rule_compiles_and_has_a_breaking_case() {
     let messages: Vec<&str> = sites.iter().map(|s| s.message.as_str()).collect();
     assert_eq!(
         messages,
-        [CONTROLLERS, ZONES, RESERVED_PORTS, TLS],
+        [
+            CONTROLLERS,
+            ZONES,
+            VOTERS,
+            COMBINED_CROSSING,
+            RACK_CHANGE,
+            STORAGE_CLASS,
+            RESERVED_PORTS,
+            TLS
+        ],
         "rules changed: give each new rule a breaking case in broken_specs()"
     );
     for s in &sites {
         assert!(!s.message.is_empty(), "{s:?} has no message");
         cel::Program::compile(&s.rule).unwrap_or_else(|e| panic!("{s:?}: {e}"));
     }
-    let covered: Vec<&str> = broken_specs().iter().map(|c| c.1).collect();
+    let covered: Vec<&str> = broken_specs()
+        .iter()
+        .map(|c| c.1)
+        .chain(broken_updates().iter().map(|c| c.0))
+        .collect();
     for m in &messages {
         assert!(covered.contains(m), "no breaking case for rule `{m}`");
     }
@@ -113,7 +226,11 @@ fn every_rule_compiles_and_has_a_breaking_case() {
 #[test]
 fn every_example_passes_every_rule() {
     let schema = schema();
-    let all = rule_sites(&schema).len();
+    // Transition rules run on updates only.
+    let all = rule_sites(&schema)
+        .iter()
+        .filter(|s| !s.rule.contains("oldSelf"))
+        .count();
     let examples = examples();
     for (path, object) in &examples {
         let mut object = object.clone();

@@ -111,7 +111,14 @@ fn crd_has_names_columns_and_cel_rules() {
     assert_eq!(
         cols,
         [
-            "Version", "Metadata", "Upgrade", "Brokers", "Ready", "Reason", "Age"
+            "Version",
+            "Metadata",
+            "Upgrade",
+            "Brokers",
+            "Ready",
+            "Reason",
+            "Rebalance",
+            "Age"
         ]
     );
     assert!(v["subresources"]["status"].is_object());

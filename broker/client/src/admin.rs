@@ -229,6 +229,16 @@ impl AdminClient {
         }
     }
 
+    /// The client id and timeouts this client was made with.
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The request timeout as the `timeout_ms` field of admin requests.
+    pub(crate) fn request_timeout_ms(&self) -> i32 {
+        i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX)
+    }
+
     /// Sends any request on the admin connection, with the same reconnect rule as the
     /// typed calls. Error codes inside the response are left to the caller.
     pub async fn send<Req: Request + Clone>(&self, req: Req) -> Result<Req::Response, ClientError> {

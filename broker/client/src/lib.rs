@@ -26,6 +26,7 @@ mod features;
 pub mod frame;
 mod metadata;
 mod quorum;
+mod reassign;
 mod versions;
 
 pub use admin::{AdminClient, CreatedTopic};
@@ -37,6 +38,9 @@ pub use metadata::{
     BrokerInfo, ClusterDescription, ClusterMetadata, PartitionInfo, TopicInfo, TopicPartition,
 };
 pub use quorum::{CLUSTER_METADATA_TOPIC, QuorumInfo, QuorumReplica};
+pub use reassign::{
+    ConfigResource, OngoingReassignment, PartitionFailure, Reassignment, ReplicaLogDir,
+};
 pub use versions::ApiVersionTable;
 
 /// kafka-protocol, re-exported so callers of `Connection::send` name the same types.

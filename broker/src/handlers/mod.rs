@@ -24,6 +24,7 @@ pub mod partition_reassignments;
 pub mod produce;
 pub mod record_errors;
 pub mod replica_fetch;
+pub mod unregister_broker;
 pub mod update_features;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
@@ -137,6 +138,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
             partition_reassignments::list(broker, r, v).await,
         ),
+        RequestKind::UnregisterBroker(r) => {
+            ResponseKind::UnregisterBroker(unregister_broker::handle(broker, r, v).await)
+        }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r, v))
         }

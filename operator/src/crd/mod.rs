@@ -4,6 +4,7 @@
 //! CEL cross-field rules) live here; rules it cannot see live in `validate`.
 
 pub mod crdgen;
+mod rebalance;
 mod status;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use rebalance::{PlannedMove, RebalancePhase, RebalanceSpec, RebalanceStatus};
 pub use status::{BrokerStatus, ControllerStatus, KafkaClusterStatus, UpgradePhase, UpgradeStatus};
 
 /// API group of every Tidewater resource.
@@ -39,10 +41,15 @@ pub const DEFAULT_CLIENT_PORT: i32 = 9092;
     printcolumn = r#"{"name":"Brokers","type":"integer","jsonPath":".spec.brokers"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Rebalance","type":"string","jsonPath":".status.rebalance.phase"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("!has(self.controllers) || self.controllers == 0 || self.controllers % 2 == 1").message("spec.controllers must be 0 (combined mode) or an odd number: a Raft quorum of an even size tolerates no more failures than one smaller"))]
 #[x_kube(validation = Rule::new("!has(self.rack) || size(self.rack.zones) <= self.brokers").message("spec.rack.zones lists more zones than there are brokers; some zones would hold no broker"))]
+#[x_kube(validation = Rule::new("(has(self.controllers) ? self.controllers : 0) == (has(oldSelf.controllers) ? oldSelf.controllers : 0)").message("spec.controllers cannot change yet: the KRaft voter set cannot change membership safely until KIP-853 support"))]
+#[x_kube(validation = Rule::new("(has(self.controllers) && self.controllers > 0) || (self.brokers >= 3) == (oldSelf.brokers >= 3)").message("in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 controllers), which needs KIP-853 support"))]
+#[x_kube(validation = Rule::new("has(self.rack) == has(oldSelf.rack) && (!has(self.rack) || self.rack.zones == oldSelf.rack.zones)").message("spec.rack cannot be added, removed or have its zones changed: existing brokers would change zone and their replicas would lose rack spread"))]
+#[x_kube(validation = Rule::new("(has(self.storage.storageClassName) ? self.storage.storageClassName : '') == (has(oldSelf.storage.storageClassName) ? oldSelf.storage.storageClassName : '')").message("spec.storage.storageClassName cannot change: existing claims keep their class"))]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaClusterSpec {
     /// Broker version to run, e.g. `0.1.0`. The image is `image` if set, otherwise the
@@ -112,6 +119,10 @@ pub struct KafkaClusterSpec {
     /// Stop reconciling: the operator changes nothing while this is true.
     #[serde(default)]
     pub paused: bool,
+
+    /// Partition reassignment on scale-out/in and on request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceSpec>,
 }
 
 fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

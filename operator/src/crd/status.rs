@@ -40,6 +40,9 @@ pub struct KafkaClusterStatus {
     /// `host:port` list clients bootstrap from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_servers: Option<String>,
+    /// The partition reassignment plan the operator owns, and its progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<super::RebalanceStatus>,
 }
 
 /// One broker as observed.

@@ -265,6 +265,8 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
             active_id: s.controller,
         }),
         bootstrap_servers: Some(i.bootstrap_servers.clone()),
+        // Owned by `crate::rebalance`, which updates it after this computation.
+        rebalance: i.previous.and_then(|p| p.rebalance.clone()),
     }
 }
 

@@ -291,6 +291,26 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
 
     async fn observe(&mut self, c: &ValidatedCluster) -> Result<Observed, LocalError> {
         self.ensure_ports(c)?;
+        // Nodes of an earlier `up` (their ports are in state.json) that the spec no
+        // longer wants: observed as stopped, so the plan drains and removes them
+        // even after the operator was killed mid scale-in.
+        let scaled_away: Vec<i32> = self
+            .persisted
+            .ports
+            .keys()
+            .copied()
+            .filter(|id| !c.nodes.iter().any(|n| n.id == *id))
+            .collect();
+        for id in scaled_away {
+            self.nodes.entry(id).or_insert_with(|| Node {
+                process: None,
+                revision: String::new(),
+                version: c.version.clone(),
+                crashes: 0,
+                next_start: Instant::now(),
+                problem: None,
+            });
+        }
         let mut observed = Observed::default();
         let mut ready_brokers = Vec::new();
         let ids: Vec<i32> = self.nodes.keys().copied().collect();

@@ -11,6 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::{LocalError, LocalRuntime};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::plan;
+use crate::rebalance::drive;
 use crate::render::parse_cluster;
 use crate::roll::catalog::Catalog;
 use crate::roll::upgrade;
@@ -196,8 +197,30 @@ impl<A: AdminSource> Supervisor<A> {
             &self.catalog,
             Timestamp::now(),
         );
-        let plan = plan::plan_with(cluster, &revisions, &observed, &decision);
+        let mut plan = plan::plan_with(cluster, &revisions, &observed, &decision);
+        let rebalance = self.rebalance(cluster, &observed).await;
+        drive::gate_removals(&mut plan, rebalance.empty.as_ref());
         let applied = self.runtime.apply(cluster, &plan).await;
+        let bootstrap = self.runtime.bootstrap_servers(cluster);
+        for action in &plan.actions {
+            if let plan::Action::Remove { id, .. } = action {
+                match drive::unregister(&bootstrap, *id).await {
+                    Ok(()) => self.runtime.state().event(
+                        "Normal",
+                        "BrokerUnregistered",
+                        &format!("node {id} unregistered from the cluster metadata"),
+                    )?,
+                    Err(e) => self.runtime.state().event(
+                        "Warning",
+                        "UnregisterFailed",
+                        &format!("node {id}: {e}"),
+                    )?,
+                }
+            }
+        }
+        for (type_, reason, note) in &rebalance.events {
+            self.runtime.state().event(type_, reason, note)?;
+        }
         for (reason, note) in plan.events(&observed) {
             self.runtime.state().event("Normal", reason, &note)?;
         }
@@ -214,11 +237,37 @@ impl<A: AdminSource> Supervisor<A> {
             claim_conflicts: &[],
         };
         let mut s = status::compute(&inputs, &now());
+        s.rebalance = rebalance.status.clone();
+        s.conditions = conditions::merge(
+            &s.conditions,
+            &rebalance.conditions(),
+            Some(self.generation),
+            &now(),
+        );
         s.upgrade = decision.status;
         if let Err(e) = &applied {
             status::apply_failed(&mut s, &e.to_string(), &now());
         }
         Ok((s, applied))
+    }
+
+    /// The rebalance step of this reconcile (crate::rebalance), only on a cluster whose
+    /// Metadata could be read.
+    async fn rebalance(
+        &self,
+        cluster: &ValidatedCluster,
+        observed: &crate::runtime::Observed,
+    ) -> drive::Outcome {
+        let previous = self.status.as_ref().and_then(|s| s.rebalance.as_ref());
+        if !matches!(observed.admin, Some(Ok(_))) {
+            return drive::Outcome::unchanged(previous);
+        }
+        let spec = parse_cluster(&self.spec_text)
+            .ok()
+            .and_then(|k| k.spec.rebalance);
+        let keep: Vec<i32> = cluster.brokers().map(|n| n.id).collect();
+        let bootstrap = self.runtime.bootstrap_servers(cluster);
+        drive::drive(&bootstrap, &keep, spec.as_ref(), previous, Timestamp::now()).await
     }
 
     /// A Warning Event when the roll gets blocked or the spec is refused, once per cause.

@@ -1,0 +1,57 @@
+//! UnregisterBroker (v0, KIP-500/KIP-631): remove a broker's registration from the
+//! cluster metadata, as `kafka-cluster unregister` and the operator's scale-in do once
+//! the broker is drained and stopped. Forwarded to the active controller, which drops
+//! the registration and moves any leadership and ISR membership still on it away.
+//!
+//! An unknown broker id gives BROKER_ID_NOT_REGISTERED; unreachable controllers give
+//! REQUEST_TIMED_OUT, as a forwarding Kafka broker answers. A node without KRaft has no
+//! registrations (Kafka's ZooKeeper-mode brokers answered UNSUPPORTED_VERSION).
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
+use tidewater_quorum::rpc::ControllerCall;
+
+use super::describe_quorum::forward_done;
+use super::msg;
+use crate::state::Broker;
+
+pub async fn handle(
+    broker: &Broker,
+    req: UnregisterBrokerRequest,
+    _version: i16,
+) -> UnregisterBrokerResponse {
+    let mut resp = UnregisterBrokerResponse::default();
+    let Some(cluster) = &broker.cluster else {
+        resp.error_code = E::UnsupportedVersion.code();
+        resp.error_message = msg("UnregisterBroker needs a KRaft cluster");
+        return resp;
+    };
+    let call = ControllerCall::UnregisterBroker {
+        broker_id: req.broker_id.0,
+    };
+    if let Err(f) = forward_done(cluster, call).await {
+        resp.error_code = f.code;
+        resp.error_message = msg(f.message);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::{broker, encodes};
+    use kafka_protocol::messages::{ApiKey, BrokerId, ResponseKind};
+
+    #[tokio::test]
+    async fn a_node_without_kraft_has_no_registrations_to_remove() {
+        let tb = broker(&[]);
+        let req = UnregisterBrokerRequest::default().with_broker_id(BrokerId(1));
+        let r = handle(&tb.broker, req, 0).await;
+        assert_eq!(r.error_code, E::UnsupportedVersion.code());
+        encodes(
+            ApiKey::UnregisterBroker,
+            0,
+            ResponseKind::UnregisterBroker(r),
+        );
+    }
+}
