@@ -376,7 +376,12 @@ check_printer_columns() {
     for col in NAME VERSION BROKERS READY REASON AGE; do
         head -n 1 <<<"$out" | grep -qw "$col" || fail "kubectl get kafka has no $col column"
     done
-    awk -v c="$CLUSTER" '$1 == c && $3 ~ /^[0-9]+$/ && $4 == "True" {ok = 1} END {exit !ok}' <<<"$out" ||
+    # Columns by their header's position: a column may be empty (no upgrade running).
+    awk -v c="$CLUSTER" '
+        NR == 1 { p = 1; for (i = 1; i <= NF; i++) { p += index(substr($0, p), $i) - 1; pos[$i] = p; p += length($i) }; next }
+        function col(name,   f) { split(substr($0, pos[name]), f, " "); return f[1] }
+        col("NAME") == c && col("BROKERS") ~ /^[0-9]+$/ && col("READY") == "True" { ok = 1 }
+        END { exit !ok }' <<<"$out" ||
         fail "kubectl get kafka does not show $CLUSTER Ready with its broker count"
 }
 
