@@ -11,6 +11,8 @@ set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${TIDEWATER_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tidewater-e2e}"
 export TIDEWATER_E2E_CACHE="$CACHE"
+# run.sh skips without a cluster; under CI a missing one is a failure.
+export E2E_REQUIRE_CLUSTER=1
 TIMES=()
 T0=$SECONDS
 
@@ -52,16 +54,18 @@ install_packages() {
     go version
 }
 
+# Phases run as `if "$@"`, where errexit does not apply: every step checks its status.
 up() {
     local exports
-    exports="$("$ROOT/e2e/control-plane" up)"
+    exports="$("$ROOT/e2e/control-plane" up)" || return 1
     echo "$exports"
-    eval "$exports"
+    eval "$exports" || return 1
+    [[ -n "${KUBECONFIG:-}" ]] || { echo "control-plane up printed no KUBECONFIG" >&2; return 1; }
     export KUBECONFIG PATH
 }
 
 down() {
-    "$ROOT/e2e/control-plane" down
+    "$ROOT/e2e/control-plane" down || return 1
     # Nothing of ours may outlive the run.
     local left
     left="$(pgrep -f "tidewater-e2e/(tools-|nodeagent-)" || true)"

@@ -31,11 +31,16 @@
 # and the variables CLUSTER, NAMESPACE, OPERATOR_NAMESPACE, TIMEOUT, ROOT.
 # A scenario deletes what it created.
 #
-# Runs only when KUBECONFIG is set; otherwise it says so and exits 0.
+# Runs only when KUBECONFIG is set; otherwise it says so and exits 0 (exit 1 when
+# E2E_REQUIRE_CLUSTER is set, as e2e/ci.sh sets it).
 set -Eeuo pipefail
 export LC_ALL=C   # sort and comm agree on order
 
 if [[ -z "${KUBECONFIG:-}" ]]; then
+    if [[ -n "${E2E_REQUIRE_CLUSTER:-}" ]]; then
+        echo "FAILED: KUBECONFIG not set, and E2E_REQUIRE_CLUSTER says a cluster is required" >&2
+        exit 1
+    fi
     echo "skipped: KUBECONFIG not set (see e2e/README.md)"
     exit 0
 fi
