@@ -16,13 +16,13 @@ const PARTITIONS: usize = 3;
 /// The harness's `broker.session.timeout.ms`.
 const SESSION_TIMEOUT_MS: u128 = 3000;
 
-#[test]
-fn kraft_sigterm_leader_under_load() {
-    let mut cluster = Cluster::combined(3, &[]);
+/// Three combined nodes and `topic`: 3 partitions, RF 3, min.insync.replicas 2.
+fn cluster_with_topic(topic: &str) -> Cluster {
+    let cluster = Cluster::combined(3, &[]);
     kraft_client(
         "create-topic",
         &cluster.bootstrap(),
-        TOPIC,
+        topic,
         &[
             "--partitions",
             "3",
@@ -33,6 +33,12 @@ fn kraft_sigterm_leader_under_load() {
         ],
         Duration::from_secs(60),
     );
+    cluster
+}
+
+#[test]
+fn kraft_sigterm_leader_under_load() {
+    let mut cluster = cluster_with_topic(TOPIC);
     let meta = cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(30));
     // A leader that is not also the active controller: losing the controller of a
     // combined quorum adds a raft re-election (~3.6 s, openraft's lease plus election
@@ -125,21 +131,7 @@ fn kraft_sigterm_leader_under_load() {
 #[test]
 fn kraft_sigterm_active_controller_then_restart_under_load() {
     const TOPIC: &str = "sigterm-controller";
-    let mut cluster = Cluster::combined(3, &[]);
-    kraft_client(
-        "create-topic",
-        &cluster.bootstrap(),
-        TOPIC,
-        &[
-            "--partitions",
-            "3",
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    let mut cluster = cluster_with_topic(TOPIC);
     cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(30));
     let victim = cluster.active_controller().expect("an active controller");
     let mut producer = BackgroundProducer::start(&cluster.bootstrap(), TOPIC, 300);

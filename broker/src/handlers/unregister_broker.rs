@@ -4,10 +4,8 @@
 //! the registration and moves any leadership and ISR membership still on it away.
 //!
 //! An unknown broker id gives BROKER_ID_NOT_REGISTERED; unreachable controllers give
-//! REQUEST_TIMED_OUT, as a forwarding Kafka broker answers. A node without KRaft has no
-//! registrations (Kafka's ZooKeeper-mode brokers answered UNSUPPORTED_VERSION).
+//! REQUEST_TIMED_OUT, as a forwarding Kafka broker answers.
 
-use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 use tidewater_quorum::rpc::ControllerCall;
 
@@ -21,15 +19,10 @@ pub async fn handle(
     _version: i16,
 ) -> UnregisterBrokerResponse {
     let mut resp = UnregisterBrokerResponse::default();
-    let Some(cluster) = &broker.cluster else {
-        resp.error_code = E::UnsupportedVersion.code();
-        resp.error_message = msg("UnregisterBroker needs a KRaft cluster");
-        return resp;
-    };
     let call = ControllerCall::UnregisterBroker {
         broker_id: req.broker_id.0,
     };
-    if let Err(f) = forward_done(cluster, call).await {
+    if let Err(f) = forward_done(broker.cluster(), call).await {
         resp.error_code = f.code;
         resp.error_message = msg(f.message);
     }
@@ -40,14 +33,15 @@ pub async fn handle(
 mod tests {
     use super::*;
     use crate::handlers::test_support::{broker, encodes};
+    use kafka_protocol::error::ResponseError as E;
     use kafka_protocol::messages::{ApiKey, BrokerId, ResponseKind};
 
     #[tokio::test]
-    async fn a_node_without_kraft_has_no_registrations_to_remove() {
+    async fn an_unknown_broker_id_is_not_registered() {
         let tb = broker(&[]);
-        let req = UnregisterBrokerRequest::default().with_broker_id(BrokerId(1));
+        let req = UnregisterBrokerRequest::default().with_broker_id(BrokerId(7));
         let r = handle(&tb.broker, req, 0).await;
-        assert_eq!(r.error_code, E::UnsupportedVersion.code());
+        assert_eq!(r.error_code, E::BrokerIdNotRegistered.code(), "{r:?}");
         encodes(
             ApiKey::UnregisterBroker,
             0,
