@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::handlers::describe_configs::{self, source};
-use crate::handlers::test_support::broker;
+use crate::handlers::test_support::{broker, eventually};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -74,7 +74,12 @@ async fn topic_configs_set_append_delete_and_persist() {
         ),
         0
     );
-    assert_eq!(b.log("t", 0).unwrap().config().retention_ms, 1234);
+    // The controller committed the change; this node applies it from the metadata log.
+    eventually("retention.ms 1234 applied to the log", || {
+        b.log("t", 0)
+            .is_some_and(|l| l.config().retention_ms == 1234)
+    })
+    .await;
     assert_eq!(
         code(
             incremental_alter(
@@ -174,7 +179,12 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
     )
     .await;
     assert_eq!(r.responses[0].error_code, 0);
-    assert_eq!(b.log("t", 0).unwrap().config().retention_ms, 777);
+    // The controller committed the change; this node applies it from the metadata log.
+    eventually("retention.ms 777 applied to the log", || {
+        b.log("t", 0)
+            .is_some_and(|l| l.config().retention_ms == 777)
+    })
+    .await;
     let d = describe_configs::handle(b, describe_configs::tests::req(RESOURCE_TOPIC, "t"), 4);
     assert_eq!(
         describe_configs::tests::value_of(&d, "retention.ms"),
