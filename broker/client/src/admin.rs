@@ -135,7 +135,7 @@ impl AdminClient {
 
     /// DescribeQuorum of the KRaft metadata log: the active controller (quorum leader),
     /// its epoch, and each voter's and observer's progress. A broker forwards it to the
-    /// controllers; without KRaft it answers `UNSUPPORTED_VERSION` (35).
+    /// controllers; a broker that does not support it answers `UNSUPPORTED_VERSION` (35).
     pub async fn describe_quorum(&self) -> Result<QuorumInfo, ClientError> {
         let resp = self.call(describe_quorum_request()).await?;
         QuorumInfo::from_response(&resp)

@@ -270,15 +270,19 @@ async fn describe_quorum_and_features_of_a_kraft_broker() {
     );
 }
 
+/// A node started without `process.roles` is a one-voter KRaft node (as in Kafka 4):
+/// DescribeQuorum names it the leader and only voter, and metadata.version is finalized.
 #[tokio::test]
-async fn describe_quorum_without_kraft_is_unsupported_version() {
+async fn a_node_without_process_roles_is_a_one_voter_quorum() {
     let broker = Broker::start().await;
     let admin = broker.admin().await.unwrap();
-    let err = admin.describe_quorum().await.unwrap_err();
-    assert_eq!(
-        err.kafka_error(),
-        Some(ResponseError::UnsupportedVersion),
-        "{err}"
+    let quorum = admin.describe_quorum().await.unwrap();
+    assert_eq!(quorum.leader_id, Some(1), "{quorum:?}");
+    let voters: Vec<i32> = quorum.voters.iter().map(|v| v.replica_id).collect();
+    assert_eq!(voters, [1]);
+    let features = admin.finalized_features().await.unwrap();
+    assert!(
+        features.contains_key(tidewater_client::METADATA_VERSION_FEATURE),
+        "{features:?}"
     );
-    assert!(admin.finalized_features().await.unwrap().is_empty());
 }

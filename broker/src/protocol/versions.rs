@@ -39,7 +39,6 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::UnregisterBroker, 0, 0),
-    // Hidden from ApiVersions on a node without KRaft (see handlers::api_versions).
     (ApiKey::DescribeQuorum, 0, 2),
 ];
 
