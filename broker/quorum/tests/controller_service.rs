@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tidewater_quorum::controller::{
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerConfig, CreateTopic,
+    LATEST_METADATA_VERSION,
 };
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
 use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
@@ -92,7 +93,10 @@ impl Controllers {
             incarnation_id: broker_id as u128,
             rack: Some(format!("rack-{broker_id}")),
             listeners: vec![],
-            features: BTreeMap::from([(METADATA_VERSION.to_string(), (1, 21))]),
+            features: BTreeMap::from([(
+                METADATA_VERSION.to_string(),
+                (1, LATEST_METADATA_VERSION),
+            )]),
         };
         // Retry while leadership moves, as a broker does on NOT_CONTROLLER.
         let start = Instant::now();
@@ -183,7 +187,7 @@ async fn silent_brokers_are_fenced_by_whichever_controller_leads() {
         .image()
         .borrow()
         .feature_level(METADATA_VERSION);
-    assert_eq!(level, 21);
+    assert_eq!(level, LATEST_METADATA_VERSION);
 
     // Followers refuse controller requests with NOT_CONTROLLER.
     let follower = cluster

@@ -28,7 +28,9 @@ use std::collections::BTreeMap;
 
 pub use brokers::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
 pub use error::ControllerError;
-pub use features::{FeatureUpdate, UpgradeType, metadata_version_changes_metadata};
+pub use features::{
+    FeatureUpdate, LATEST_METADATA_VERSION, UpgradeType, metadata_version_changes_metadata,
+};
 pub use isr::AlterPartition;
 pub use leaders::ElectionType;
 pub use placement::{BrokerPlacement, assign_replicas};

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use tidewater_quorum::client::ControllerClient;
-use tidewater_quorum::controller::{BrokerHeartbeat, BrokerRegistrationRequest, ControllerConfig};
+use tidewater_quorum::controller::{
+    BrokerHeartbeat, BrokerRegistrationRequest, ControllerConfig, LATEST_METADATA_VERSION,
+};
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
 use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
@@ -134,7 +136,7 @@ pub fn registration(broker_id: i32) -> BrokerRegistrationRequest {
         incarnation_id: 1000 + broker_id as u128,
         rack: None,
         listeners: vec![],
-        features: BTreeMap::from([(METADATA_VERSION.to_string(), (1, 21))]),
+        features: BTreeMap::from([(METADATA_VERSION.to_string(), (1, LATEST_METADATA_VERSION))]),
     }
 }
 
