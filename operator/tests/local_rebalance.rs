@@ -53,19 +53,10 @@ spec:
 }
 
 fn python(code: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "python: {text}");
-    text
+    output_text(
+        Command::new("python3").arg("-c").arg(code).args(args),
+        "python",
+    )
 }
 
 const LOAD: &str = r#"

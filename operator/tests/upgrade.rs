@@ -29,20 +29,7 @@ fn release_bin(version: &str) -> String {
 
 /// This build's broker, rebuilt when stale (`ensure_broker` only builds a missing one).
 fn current_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "tidewater-broker",
-            "--bin",
-            "tidewater-broker",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building tidewater-broker failed");
-    Path::new(operator()).with_file_name("tidewater-broker")
+    build_broker()
 }
 
 fn spec(version: &str, controllers: i32) -> String {
@@ -66,18 +53,10 @@ fn py_report(args: &[&str]) -> String {
 }
 
 fn py(args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg(clients_script())
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "roll_clients {args:?}:\n{text}");
-    text
+    output_text(
+        Command::new("python3").arg(clients_script()).args(args),
+        &format!("roll_clients {args:?}"),
+    )
 }
 
 fn spawn_py(args: &[&str]) -> Child {

@@ -20,14 +20,22 @@ pub fn operator() -> &'static str {
 /// The broker binary next to the operator binary (where `local up` looks for it),
 /// built on demand when only the operator was built.
 pub fn ensure_broker() {
-    let bin = Path::new(operator()).with_file_name("tidewater-broker");
-    if bin.exists() {
-        return;
+    if !Path::new(operator())
+        .with_file_name("tidewater-broker")
+        .exists()
+    {
+        build_broker();
     }
+}
+
+/// `cargo build` of this build's broker (a no-op when fresh); returns its path.
+pub fn build_broker() -> PathBuf {
+    let bin = Path::new(operator()).with_file_name("tidewater-broker");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args([
             "build",
+            "-q",
             "-p",
             "tidewater-broker",
             "--bin",
@@ -39,6 +47,19 @@ pub fn ensure_broker() {
         status.success() && bin.exists(),
         "building tidewater-broker failed"
     );
+    bin
+}
+
+/// Runs `cmd`, asserts it succeeded (naming `what`), and returns stdout then stderr.
+pub fn output_text(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what}:\n{text}");
+    text
 }
 
 pub fn example(name: &str) -> PathBuf {
