@@ -36,10 +36,16 @@ impl AdminSource for KafkaAdmin {
         let snapshot = snapshot_of(&metadata);
         let partitions = crate::kafka_ops::partitions(&client, &metadata).await?;
         let controller = active_controller(snapshot.controller, client.describe_quorum().await);
+        // A failed read only stops dynamic config changes, not the roll gate.
+        let cluster_configs = crate::kafka_ops::cluster_default_configs(&client)
+            .await
+            .inspect_err(|e| tracing::debug!(error = %e, "cluster default configs not read"))
+            .ok();
         Ok(AdminSnapshot {
             finalized_features: features,
             controller,
             partitions,
+            cluster_configs,
             ..snapshot
         })
     }
@@ -52,6 +58,9 @@ impl AdminSource for KafkaAdmin {
             }
             AdminOp::FinalizeMetadataVersion(level) => {
                 crate::kafka_ops::finalize_metadata_version(&client, *level).await
+            }
+            AdminOp::AlterClusterConfigs(changes) => {
+                crate::kafka_ops::alter_cluster_configs(&client, changes).await
             }
         }
     }
@@ -115,6 +124,7 @@ pub fn snapshot_of(m: &ClusterMetadata) -> AdminSnapshot {
         hosted_replicas: hosted,
         finalized_features: std::collections::BTreeMap::new(),
         partitions: Vec::new(),
+        cluster_configs: None,
     }
 }
 

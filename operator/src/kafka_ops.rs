@@ -1,14 +1,20 @@
 //! kafka_ops: the Kafka requests a roll needs beyond the snapshot in [`crate::admin`],
 //! through `tidewater-client`: each topic's `min.insync.replicas` (DescribeConfigs),
-//! preferred-leader election (ElectLeaders) and the `metadata.version` finalize
-//! (UpdateFeatures). IO only: [`crate::roll`] decides when to call them.
+//! preferred-leader election (ElectLeaders), the `metadata.version` finalize
+//! (UpdateFeatures) and the cluster-wide default broker configs (DescribeConfigs /
+//! IncrementalAlterConfigs of broker `""`). IO only: [`crate::roll`] and
+//! [`crate::plan`] decide when to call them.
 
 use std::collections::BTreeMap;
 
 use tidewater_client::kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use tidewater_client::kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use tidewater_client::kafka_protocol::messages::update_features_request::FeatureUpdateKey;
 use tidewater_client::kafka_protocol::messages::{
-    DescribeConfigsRequest, ElectLeadersRequest, UpdateFeaturesRequest,
+    DescribeConfigsRequest, ElectLeadersRequest, IncrementalAlterConfigsRequest,
+    UpdateFeaturesRequest,
 };
 use tidewater_client::kafka_protocol::protocol::StrBytes;
 use tidewater_client::{AdminClient, ClusterMetadata, METADATA_VERSION_FEATURE};
@@ -17,6 +23,13 @@ use crate::roll::gate::PartitionView;
 
 /// `ConfigResource.Type.TOPIC`.
 const TOPIC_RESOURCE: i8 = 2;
+/// `ConfigResource.Type.BROKER`; with an empty name, the cluster-wide default.
+const BROKER_RESOURCE: i8 = 4;
+/// `ConfigEntry.ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG`.
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+/// IncrementalAlterConfigs' `SET` and `DELETE` operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
 /// ElectLeaders' `PREFERRED` election type.
 const PREFERRED: i8 = 0;
 /// Kafka's `FeatureUpdate.UpgradeType.UPGRADE`.
@@ -116,6 +129,76 @@ pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Resu
             resp.error_code,
             resp.error_message.as_deref().unwrap_or("")
         ));
+    }
+    Ok(())
+}
+
+/// The cluster-wide default broker configs (DescribeConfigs of broker `""`).
+pub async fn cluster_default_configs(
+    client: &AdminClient,
+) -> Result<BTreeMap<String, String>, String> {
+    let resp = client
+        .send(DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(BROKER_RESOURCE)
+                    .with_resource_name(StrBytes::from_static_str(""))
+                    .with_configuration_keys(None),
+            ]))
+        .await
+        .map_err(|e| format!("DescribeConfigs of the cluster default: {e}"))?;
+    let mut out = BTreeMap::new();
+    for r in resp.results {
+        if r.error_code != 0 {
+            return Err(format!(
+                "DescribeConfigs of the cluster default: error code {}",
+                r.error_code
+            ));
+        }
+        for c in r.configs {
+            if c.config_source == DYNAMIC_DEFAULT_BROKER_CONFIG
+                && let Some(v) = c.value
+            {
+                out.insert(c.name.to_string(), v.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// IncrementalAlterConfigs of the cluster-wide default broker resource: `Some` sets a
+/// key, `None` deletes it.
+pub async fn alter_cluster_configs(
+    client: &AdminClient,
+    changes: &[(String, Option<String>)],
+) -> Result<(), String> {
+    let configs = changes
+        .iter()
+        .map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(if v.is_some() { OP_SET } else { OP_DELETE })
+                .with_value(v.clone().map(StrBytes::from_string))
+        })
+        .collect();
+    let resp = client
+        .send(
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                AlterConfigsResource::default()
+                    .with_resource_type(BROKER_RESOURCE)
+                    .with_resource_name(StrBytes::from_static_str(""))
+                    .with_configs(configs),
+            ]),
+        )
+        .await
+        .map_err(|e| format!("IncrementalAlterConfigs: {e}"))?;
+    for r in resp.responses {
+        if r.error_code != 0 {
+            return Err(format!(
+                "IncrementalAlterConfigs of the cluster default: error code {}: {}",
+                r.error_code,
+                r.error_message.as_deref().unwrap_or("")
+            ));
+        }
     }
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! plan: desired cluster + observed nodes -> the actions that move one toward the other.
 //! Pure. Rules: create every missing node at once (a new quorum needs all its voters);
-//! remove nodes no longer desired; restart at most one node whose revision changed, and
-//! only when the roll gate ([`crate::roll::gate`]) lets it; never remove a broker that
+//! remove nodes no longer desired; restart at most one node whose revision changed (or,
+//! with `spec.rollout.parallelRacks`, all stale brokers of one rack when every partition
+//! keeps `min.insync.replicas` in-sync replicas in the other racks), and only when the
+//! roll gate ([`crate::roll::gate`]) lets it; never remove a broker that
 //! still hosts partition replicas, or while that cannot be checked (Strimzi's
 //! scale-down check: reassign first, then scale down). A version upgrade's refusals and
 //! finalize come from [`crate::roll::upgrade`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::build::dynamic;
 use crate::roll::gate::{self, Hold};
 use crate::roll::upgrade::Decision;
 use crate::runtime::Observed;
@@ -30,12 +33,16 @@ pub enum Action {
 }
 
 /// A Kafka admin operation, run after the actions through any ready broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminOp {
     /// Move leaderships back to preferred replicas (after a restart).
     ElectPreferredLeaders,
     /// Finalize `metadata.version` at this level (UpdateFeatures).
     FinalizeMetadataVersion(i16),
+    /// IncrementalAlterConfigs of the cluster-wide default broker resource (name ""):
+    /// `Some(value)` sets a key, `None` deletes it. Dynamic keys of `spec.config`
+    /// change this way, without a restart ([`crate::build::dynamic`]).
+    AlterClusterConfigs(Vec<(String, Option<String>)>),
 }
 
 /// What a reconcile does.
@@ -50,15 +57,36 @@ pub struct Plan {
     pub admin_ops: Vec<AdminOp>,
     /// Why the spec cannot be carried out (`Degraded`): `(reason, message)`.
     pub degraded: Option<(&'static str, String)>,
+    /// How this step's restarts are grouped, when rack-parallel rolls are on:
+    /// `RackRoll` (a whole rack together) or `OneAtATime` (and why not a rack).
+    pub roll_note: Option<(&'static str, String)>,
 }
 
 impl Plan {
     /// The Event (reason, note) each changing action is reported with, in order; both
     /// runtimes record exactly these.
     pub fn events(&self, observed: &Observed) -> Vec<(&'static str, String)> {
-        self.actions
-            .iter()
-            .filter_map(|a| match a {
+        // The grouping note goes with the restarts it explains (not every waiting tick).
+        let restarting = self.actions.iter().any(|a| matches!(a, Action::Restart(_)));
+        let note = self.roll_note.iter().filter(|_| restarting).cloned();
+        let config = self.admin_ops.iter().filter_map(|op| match op {
+            AdminOp::AlterClusterConfigs(keys) => Some((
+                "ConfigApplied",
+                format!(
+                    "applying dynamic broker config {} cluster-wide without a restart",
+                    keys.iter()
+                        .map(|(k, v)| match v {
+                            Some(v) => format!("{k}={v}"),
+                            None => format!("{k} (removed)"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+            _ => None,
+        });
+        note.chain(config)
+            .chain(self.actions.iter().filter_map(|a| match a {
                 Action::Ensure(n) if !observed.nodes.contains_key(&n.id) => Some((
                     "NodeCreated",
                     format!("created node {} ({})", n.id, n.role.process_roles()),
@@ -71,7 +99,7 @@ impl Plan {
                 Action::Remove { id, .. } => {
                     Some(("NodeRemoved", format!("removed node {id} (scaled down)")))
                 }
-            })
+            }))
             .collect()
     }
 
@@ -157,8 +185,12 @@ pub fn plan_with(
         return out;
     }
     if let Some(next) = pick_restart(&stale, observed) {
-        match restart_gate(cluster, next, observed) {
-            Ok(()) => out.actions.push(Action::Restart(next.clone())),
+        let (group, note) = rack_group(cluster, next, &stale, observed);
+        out.roll_note = note;
+        match restart_gate(cluster, &group, observed) {
+            Ok(()) => out
+                .actions
+                .extend(group.iter().map(|n| Action::Restart((*n).clone()))),
             Err(Hold::Blocked { message, .. }) => out.blocked = Some(("RollBlocked", message)),
             Err(Hold::Settling(message)) => out.blocked = Some(("Rolling", message)),
             Err(Hold::ElectPreferred(parts)) => {
@@ -168,7 +200,11 @@ pub fn plan_with(
                     format!(
                         "restoring preferred leaders ({} partitions) before restarting node {}",
                         parts.len(),
-                        next.id
+                        group
+                            .iter()
+                            .map(|n| n.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -184,18 +220,100 @@ pub fn plan_with(
     if let Some(level) = upgrade.finalize {
         out.admin_ops.push(AdminOp::FinalizeMetadataVersion(level));
     }
+    if let Some(current) = snapshot.and_then(|s| s.cluster_configs.as_ref()) {
+        let changes = dynamic::cluster_config_changes(&cluster.config, current);
+        if !changes.is_empty() {
+            out.admin_ops.push(AdminOp::AlterClusterConfigs(changes));
+        }
+    }
     out
 }
 
-/// Whether `next` may restart now. A node that is not ready is down anyway: only the
-/// in-sync rule applies to it (so a crash-looping new version can be rolled back); a
-/// ready one also waits for every other node and for the cluster to settle.
+/// The nodes to restart together with `next`: with `spec.rollout.parallelRacks`, every
+/// stale ready broker-only node of `next`'s rack when restarting them together keeps
+/// every partition at `min.insync.replicas` in the other racks; else `next` alone.
+/// Controllers and combined nodes always go alone (a quorum loses a voter at a time).
+/// The note says which, and why not a rack.
+fn rack_group<'a>(
+    cluster: &ValidatedCluster,
+    next: &'a NodeSpec,
+    stale: &[&'a NodeSpec],
+    observed: &Observed,
+) -> (Vec<&'a NodeSpec>, Option<(&'static str, String)>) {
+    let ready = |n: &NodeSpec| observed.nodes.get(&n.id).is_some_and(|o| o.ready);
+    let alone = vec![next];
+    if !cluster.parallel_racks || next.role != Role::Broker || !ready(next) {
+        return (alone, None);
+    }
+    let Some(rack) = next.rack.as_deref() else {
+        return (
+            alone,
+            Some((
+                "OneAtATime",
+                format!("restarting node {} alone: it has no rack", next.id),
+            )),
+        );
+    };
+    let group: Vec<&NodeSpec> = stale
+        .iter()
+        .copied()
+        .filter(|n| n.role == Role::Broker && n.rack.as_deref() == Some(rack) && ready(n))
+        .collect();
+    if group.len() < 2 {
+        return (alone, None);
+    }
+    let ids: BTreeSet<i32> = group.iter().map(|n| n.id).collect();
+    let listed = ids
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match observed.admin.as_ref() {
+        Some(Ok(s)) => {
+            let blockers = gate::restart_blockers(&ids, &s.partitions);
+            if blockers.is_empty() {
+                (
+                    group,
+                    Some((
+                        "RackRoll",
+                        format!("restarting the brokers of rack {rack} together: {listed}"),
+                    )),
+                )
+            } else {
+                let shown: Vec<&str> = blockers.iter().take(5).map(String::as_str).collect();
+                (
+                    alone,
+                    Some((
+                        "OneAtATime",
+                        format!(
+                            "restarting node {} alone: restarting rack {rack} ({listed}) together would leave {} partition(s) below min.insync.replicas outside it ({}{})",
+                            next.id,
+                            blockers.len(),
+                            shown.join(", "),
+                            if blockers.len() > shown.len() {
+                                ", ..."
+                            } else {
+                                ""
+                            }
+                        ),
+                    )),
+                )
+            }
+        }
+        // Unreadable metadata: the gate blocks every restart anyway.
+        _ => (alone, None),
+    }
+}
+
+/// Whether `group` may restart now. A lone node that is not ready is down anyway: only
+/// the in-sync rule applies to it (so a crash-looping new version can be rolled back);
+/// ready nodes also wait for every other node and for the cluster to settle.
 fn restart_gate(
     cluster: &ValidatedCluster,
-    next: &NodeSpec,
+    group: &[&NodeSpec],
     observed: &Observed,
 ) -> Result<(), Hold> {
-    let nodes = BTreeSet::from([next.id]);
+    let nodes: BTreeSet<i32> = group.iter().map(|n| n.id).collect();
     let admin = observed.admin.as_ref();
     let Some(Ok(s)) = admin else {
         return gate::check(admin, &nodes, &[]);
@@ -203,20 +321,26 @@ fn restart_gate(
     if !gate::restart_blockers(&nodes, &s.partitions).is_empty() {
         return gate::check(admin, &nodes, &[]);
     }
-    if !observed.nodes.get(&next.id).is_some_and(|o| o.ready) {
+    if let [next] = group
+        && !observed.nodes.get(&next.id).is_some_and(|o| o.ready)
+    {
         return Ok(());
     }
     let waiting: Vec<i32> = cluster
         .nodes
         .iter()
-        .filter(|n| n.id != next.id)
+        .filter(|n| !nodes.contains(&n.id))
         .filter(|n| !observed.nodes.get(&n.id).is_some_and(|o| o.ready))
         .map(|n| n.id)
         .collect();
     if !waiting.is_empty() {
         return Err(Hold::Settling(format!(
             "restart of node {} waits until node {} is ready",
-            next.id,
+            nodes
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             waiting
                 .iter()
                 .map(i32::to_string)
@@ -251,3 +375,7 @@ fn pick_restart<'a>(stale: &[&'a NodeSpec], observed: &Observed) -> Option<&'a N
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_rack_tests.rs"]
+mod rack_tests;

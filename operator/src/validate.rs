@@ -127,6 +127,10 @@ pub struct ValidatedCluster {
     pub metadata_version_pin: Option<String>,
     /// Seconds of health before a finalize (`spec.rollout.soakSeconds`).
     pub soak_seconds: i32,
+    /// `spec.rollout.parallelRacks`: restart a rack's brokers together when safe.
+    pub parallel_racks: bool,
+    /// `spec.rollout.readyTimeoutSeconds`: how long a restarted node may stay unready.
+    pub ready_timeout_seconds: i32,
     /// Every node, brokers first then controllers, each sorted by id.
     pub nodes: Vec<NodeSpec>,
     /// Topology key of rack placement (when `rack` is set).
@@ -209,6 +213,13 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
             .rollout
             .as_ref()
             .map_or(crate::crd::DEFAULT_SOAK_SECONDS, |r| r.soak_seconds),
+        parallel_racks: spec.rollout.as_ref().is_some_and(|r| r.parallel_racks),
+        ready_timeout_seconds: spec
+            .rollout
+            .as_ref()
+            .map_or(crate::crd::DEFAULT_READY_TIMEOUT_SECONDS, |r| {
+                r.ready_timeout_seconds
+            }),
         nodes: nodes(spec.brokers, spec.controllers.unwrap_or(0), zones),
         topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
         storage: spec.storage.clone(),

@@ -175,7 +175,7 @@ fn a_broker_that_cannot_start_is_degraded_with_its_error_and_unknown_versions_ar
 }
 
 #[test]
-fn a_new_up_after_sigkill_stops_orphans_and_keeps_ports() {
+fn a_new_up_after_sigkill_adopts_the_running_broker_and_keeps_ports() {
     let mut first = LocalCluster::up(&example("single-broker.yaml"));
     first.wait("Ready", 60);
     let s = first.status();
@@ -186,18 +186,28 @@ fn a_new_up_after_sigkill_stops_orphans_and_keeps_ports() {
     assert!(is_alive(orphan));
     let state = std::mem::replace(&mut first.state, tempfile::tempdir().unwrap());
     let file = example("single-broker.yaml");
-    let second = LocalCluster::up_in(state, &file, &[]);
-    second.wait_until("new broker ready", Duration::from_secs(60), |n| {
-        cond(n, "Ready").0 == "True" && !broker_pids(n).is_empty() && broker_pids(n) != [orphan]
+    let mut second = LocalCluster::up_in(state, &file, &[]);
+    // The new `up` takes the running broker over, as a kubelet keeps its pods across
+    // its own restart: same pid, no restart.
+    let n = second.wait_until("adopted broker ready", Duration::from_secs(60), |n| {
+        cond(n, "Ready").0 == "True" && broker_pids(n) == [orphan]
     });
     assert!(
-        !is_alive(orphan),
-        "the orphaned broker {orphan} was not stopped"
+        second
+            .events()
+            .contains(&format!("adopted running broker pid {orphan}")),
+        "{}",
+        second.events()
     );
     assert_eq!(
-        second.status()["bootstrapServers"],
-        s["bootstrapServers"],
+        n["bootstrapServers"], s["bootstrapServers"],
         "ports are kept"
+    );
+    // And `local down` stops an adopted broker too.
+    second.down();
+    assert!(
+        !is_alive(orphan),
+        "the adopted broker {orphan} survived local down"
     );
 }
 

@@ -406,3 +406,83 @@ fn a_crashing_new_version_stalls_and_rolls_back() {
         assert_eq!(b["version"], "0.1.0", "{s}");
     }
 }
+
+/// A new version that runs but never gets ready (here the real 0.2.0 broker, SIGSTOPped
+/// as soon as it runs, so it never registers) stops the roll after that node once
+/// `spec.rollout.readyTimeoutSeconds` pass: Degraded UpgradeStalled naming the node,
+/// no other node restarted; setting spec.version back rolls that node back onto 0.1.0.
+#[test]
+fn a_new_version_that_never_gets_ready_stalls_and_rolls_back() {
+    let _slot = multi_node_slot();
+    let t0 = Instant::now();
+    let old = release_bin("0.1.0");
+    current_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    let timed = |version: &str| format!("{}    readyTimeoutSeconds: 10\n", spec(version, 0));
+    std::fs::write(&file, timed("0.1.0")).unwrap();
+    let c = LocalCluster::up_with(&file, &["--broker-bin", &format!("0.1.0={old}")]);
+    c.wait("Ready", 240);
+    let before = pids(&c.status());
+    step("0.1.0 cluster ready", t0);
+    c.apply(&timed("0.2.0"));
+    let s = c.wait_until("a node on 0.2.0", Duration::from_secs(120), |s| {
+        s["brokers"].as_array().unwrap().iter().any(|b| {
+            b["version"] == "0.2.0" && b["pod"].as_str().is_some_and(|p| p.starts_with("pid "))
+        })
+    });
+    let (id, first) = s["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["version"] == "0.2.0")
+        .map(|b| {
+            (
+                b["id"].as_i64().unwrap(),
+                b["pod"].as_str().unwrap().to_owned(),
+            )
+        })
+        .unwrap();
+    signal(&first, "-STOP");
+    step("SIGSTOPped the first 0.2.0 node", t0);
+    let s = c.wait_until("UpgradeStalled", Duration::from_secs(120), |s| {
+        cond(s, "Degraded") == ("True", "UpgradeStalled")
+    });
+    let message = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Degraded")
+        .and_then(|c| c["message"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(&format!("node {id}")) && message.contains("NotReady"),
+        "{message}"
+    );
+    let after = pids(&s);
+    let changed: Vec<i64> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| b.0)
+        .collect();
+    assert_eq!(changed, [id], "only the stalled node was restarted: {s}");
+    step("UpgradeStalled; no other node restarted", t0);
+
+    c.apply(&timed("0.1.0"));
+    let s = c.wait_until("rolled back", Duration::from_secs(180), |s| {
+        cond(s, "Ready").0 == "True" && cond(s, "Degraded").0 == "False"
+    });
+    for (b, (bid, pod)) in s["brokers"].as_array().unwrap().iter().zip(pids(&s)) {
+        assert_eq!(b["version"], "0.1.0", "{s}");
+        assert_eq!(exe_of(&pod), Path::new(&old).canonicalize().unwrap());
+        if bid != id {
+            assert!(
+                before.contains(&(bid, pod.clone())),
+                "node {bid} was restarted"
+            );
+        }
+    }
+    step("rolled back onto 0.1.0", t0);
+}

@@ -9,6 +9,7 @@
 //! per-broker differences (rack, roles, config) awkward; plain pods keep one owner.
 
 pub mod config;
+pub mod dynamic;
 #[cfg(test)]
 pub(crate) mod kraft_rules;
 pub mod pdb;

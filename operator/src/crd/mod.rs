@@ -145,11 +145,28 @@ pub struct RolloutSpec {
     #[serde(default = "default_soak_seconds")]
     #[schemars(range(min = 0, max = 604800))]
     pub soak_seconds: i32,
+    /// Restart all brokers of one rack (`broker.rack`) together when every partition
+    /// keeps at least `min.insync.replicas` in-sync replicas in the other racks; else,
+    /// and for controllers and combined nodes, one node at a time.
+    #[serde(default)]
+    pub parallel_racks: bool,
+    /// Seconds a restarted node may run without getting ready (registered, unfenced)
+    /// before an upgrade onto its version is reported stalled (`UpgradeStalled`).
+    #[serde(default = "default_ready_timeout_seconds")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub ready_timeout_seconds: i32,
 }
 
 fn default_soak_seconds() -> i32 {
     DEFAULT_SOAK_SECONDS
 }
+
+fn default_ready_timeout_seconds() -> i32 {
+    DEFAULT_READY_TIMEOUT_SECONDS
+}
+
+/// How long a restarted node may stay unready when `spec.rollout` does not say.
+pub const DEFAULT_READY_TIMEOUT_SECONDS: i32 = 300;
 
 /// Soak time before a finalize when `spec.rollout` does not say.
 pub const DEFAULT_SOAK_SECONDS: i32 = 300;

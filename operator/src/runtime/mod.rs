@@ -48,6 +48,10 @@ pub struct AdminSnapshot {
     /// Every partition's leader, replicas and ISR with its topic's
     /// `min.insync.replicas`: what the roll gate decides on.
     pub partitions: Vec<crate::roll::gate::PartitionView>,
+    /// The cluster-wide default broker configs (DescribeConfigs of broker `""`), what
+    /// dynamic `spec.config` keys are diffed against; `None` when not read (then
+    /// nothing is altered).
+    pub cluster_configs: Option<BTreeMap<String, String>>,
 }
 
 /// Everything observed in one reconcile.

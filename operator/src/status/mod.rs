@@ -298,11 +298,15 @@ fn progress(i: &Inputs<'_>) -> (bool, &'static str, String) {
             format!("creating nodes {}", ids(&creating)),
         )
     } else if !restarting.is_empty() {
-        (
-            true,
-            "RollingRestart",
-            format!("restarting node {}", ids(&restarting)),
-        )
+        match &i.plan.roll_note {
+            // Rack-parallel rolls say how this step is grouped, and why not a rack.
+            Some((reason, note)) => (true, *reason, note.clone()),
+            None => (
+                true,
+                "RollingRestart",
+                format!("restarting node {}", ids(&restarting)),
+            ),
+        }
     } else if !removing.is_empty() {
         (
             true,

@@ -1,6 +1,9 @@
 //! The local runtime: the same reconciler as on Kubernetes, with each node a child
 //! process of the broker binary on 127.0.0.1 ports, its data, config and log file under
 //! `--state-dir/<cluster>/broker-<id>/`. Crashed brokers are restarted with backoff.
+//! Brokers outlive a `local up` killed with SIGKILL: the next `up` adopts those that run
+//! the binary their node dir records (`broker.json`), with the revision they were started
+//! on, so a roll resumes exactly where it was (no node restarted twice, none skipped).
 //!
 //! Every node gets its own client, controller and HTTP ports on first sight (kept in
 //! `state.json` across `local up` runs, so the quorum's voter list never changes under
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use self::process::{BrokerProcess, ProcessError, probe_ready};
+use self::process::{BrokerProcess, Leftover, ProcessError, Started, probe_ready};
 use self::state::{Persisted, Ports, StateDir, StateError, free_ports};
 use super::{AdminSource, Observed, ObservedNode, Runtime};
 use crate::build::config::{Addressing, Endpoints, properties_text, server_properties};
@@ -28,9 +31,10 @@ use crate::validate::{NodeSpec, ValidatedCluster};
 
 /// How long a broker gets to shut down cleanly before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
-/// Pid file of a broker in its node dir: lets the next `up` stop brokers a killed `up`
-/// (SIGKILL skips every cleanup) left behind.
-const PID_FILE: &str = "broker.pid";
+/// What a node dir records about its broker ([`process::Started`]): lets the next `up`
+/// adopt the brokers a killed `up` (SIGKILL skips every cleanup) left running, with
+/// the revision they run, so a roll resumes exactly where it was.
+const STARTED_FILE: &str = "broker.json";
 /// Longest wait between restarts of a crash-looping broker.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -86,7 +90,24 @@ struct Node {
     version: String,
     crashes: u32,
     next_start: Instant,
+    /// Since when the current process (started or adopted) has not been ready: a node
+    /// unready for longer than `spec.rollout.readyTimeoutSeconds` is reported `NotReady`.
+    unready_since: Instant,
     problem: Option<(String, String)>,
+}
+
+impl Node {
+    fn new(version: &str) -> Self {
+        Self {
+            process: None,
+            revision: String::new(),
+            version: version.to_owned(),
+            crashes: 0,
+            next_start: Instant::now(),
+            unready_since: Instant::now(),
+            problem: None,
+        }
+    }
 }
 
 /// Runtime of broker processes on this machine.
@@ -109,13 +130,13 @@ impl<A: AdminSource> LocalRuntime<A> {
         admin: A,
     ) -> Result<Self, LocalError> {
         let persisted = state.load()?;
-        process::stop_orphans(state.root(), PID_FILE, STOP_GRACE).await;
+        let nodes = adopt_leftovers(&state).await?;
         Ok(Self {
             state,
             persisted,
             binaries,
             admin,
-            nodes: BTreeMap::new(),
+            nodes,
             ready_brokers: Vec::new(),
         })
     }
@@ -192,7 +213,9 @@ impl<A: AdminSource> LocalRuntime<A> {
             .get(&c.version)
             .map(|b| b.display().to_string())
             .unwrap_or_default();
-        let text = format!("{}\n{bin}\n{}", self.properties(c, n), c.version);
+        // Dynamic keys change through IncrementalAlterConfigs, not a restart.
+        let props = crate::build::dynamic::static_part(&self.properties_map(c, n));
+        let text = format!("{}\n{bin}\n{}", properties_text(&props), c.version);
         format!("{:016x}", fnv1a(text.as_bytes()))
     }
 
@@ -212,6 +235,16 @@ impl<A: AdminSource> LocalRuntime<A> {
         let cluster_id = self.cluster_id(c)?;
         process::format(&bin, &config, &cluster_id, &dir).await?;
         let revision = self.revision(c, n);
+        // Recorded before the spawn: a broker spawned just before a SIGKILL of `up` is
+        // found by its command line and adopted with this revision.
+        let mut record = Started {
+            // Absolute: the next `up` compares it with `/proc/<pid>/exe`.
+            bin: bin.canonicalize().unwrap_or_else(|_| bin.clone()),
+            revision: revision.clone(),
+            version: c.version.clone(),
+            pid: None,
+        };
+        write_record(&dir, &record)?;
         let proc = BrokerProcess::start(
             &bin,
             &config,
@@ -220,10 +253,11 @@ impl<A: AdminSource> LocalRuntime<A> {
             c.version.clone(),
         )?;
         tracing::info!(broker = n.id, pid = proc.pid(), "broker started");
-        if let Some(pid) = proc.pid() {
-            state::write_atomic(&dir.join(PID_FILE), pid.to_string().as_bytes())?;
-        }
-        self.node_on(n.id, revision, &c.version).process = Some(proc);
+        record.pid = proc.pid();
+        write_record(&dir, &record)?;
+        let node = self.node_on(n.id, revision, &c.version);
+        node.process = Some(proc);
+        node.unready_since = Instant::now();
         Ok(())
     }
 
@@ -239,14 +273,7 @@ impl<A: AdminSource> LocalRuntime<A> {
 
     /// Node `id`, created when new, now standing for `revision` of `version`.
     fn node_on(&mut self, id: i32, revision: String, version: &str) -> &mut Node {
-        let node = self.nodes.entry(id).or_insert_with(|| Node {
-            process: None,
-            revision: String::new(),
-            version: String::new(),
-            crashes: 0,
-            next_start: Instant::now(),
-            problem: None,
-        });
+        let node = self.nodes.entry(id).or_insert_with(|| Node::new(""));
         node.revision = revision;
         version.clone_into(&mut node.version);
         node
@@ -281,6 +308,47 @@ impl<A: AdminSource> LocalRuntime<A> {
     }
 }
 
+fn write_record(dir: &std::path::Path, record: &Started) -> Result<(), StateError> {
+    let path = dir.join(STARTED_FILE);
+    let text = serde_json::to_string(record).map_err(|e| StateError::Corrupt {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    state::write_atomic(&path, text.as_bytes())
+}
+
+/// Brokers of this state dir still running from an `up` that was killed: adopted when
+/// they run the binary their node dir records (as a kubelet keeps its pods across its
+/// own restart), stopped when not (then their node starts again).
+async fn adopt_leftovers(state: &StateDir) -> Result<BTreeMap<i32, Node>, LocalError> {
+    let mut nodes = BTreeMap::new();
+    for (id, dir) in state.node_dirs() {
+        let record: Option<Started> = std::fs::read_to_string(dir.join(STARTED_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        match process::find_leftover(&dir, record.as_ref()) {
+            Leftover::None => {}
+            Leftover::Stray(pid) => process::stop_stray(pid, STOP_GRACE).await,
+            Leftover::Adopt(pid, r) => {
+                tracing::info!(broker = id, pid, revision = %r.revision, "adopting a running broker");
+                state.event(
+                    "Normal",
+                    "BrokerAdopted",
+                    &format!(
+                        "node {id}: adopted running broker pid {pid} (version {})",
+                        r.version
+                    ),
+                )?;
+                let mut node = Node::new(&r.version);
+                node.revision.clone_from(&r.revision);
+                node.process = Some(BrokerProcess::adopted(pid, r.revision, r.version));
+                nodes.insert(id, node);
+            }
+        }
+    }
+    Ok(nodes)
+}
+
 fn backoff(crashes: u32) -> Duration {
     let secs = 1u64 << crashes.saturating_sub(1).min(5);
     Duration::from_secs(secs).min(MAX_BACKOFF)
@@ -302,17 +370,14 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
             .filter(|id| !c.nodes.iter().any(|n| n.id == *id))
             .collect();
         for id in scaled_away {
-            self.nodes.entry(id).or_insert_with(|| Node {
-                process: None,
-                revision: String::new(),
-                version: c.version.clone(),
-                crashes: 0,
-                next_start: Instant::now(),
-                problem: None,
-            });
+            self.nodes
+                .entry(id)
+                .or_insert_with(|| Node::new(&c.version));
         }
         let mut observed = Observed::default();
         let mut ready_brokers = Vec::new();
+        let ready_timeout =
+            Duration::from_secs(u64::try_from(c.ready_timeout_seconds).unwrap_or(1).max(1));
         let ids: Vec<i32> = self.nodes.keys().copied().collect();
         for id in ids {
             let http = self.persisted.ports.get(&id).map(|p| p.http);
@@ -344,6 +409,22 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
                         Some(port) => probe_ready(port).await,
                         None => false,
                     };
+                    if ready {
+                        node.unready_since = Instant::now();
+                    }
+                    let unready = node.unready_since.elapsed();
+                    if !ready && node.problem.is_none() && unready >= ready_timeout {
+                        // Running but not registering (or fenced, or hung): waiting
+                        // alone will not fix it, so an upgrade onto it is reported
+                        // stalled.
+                        node.problem = Some((
+                            "NotReady".to_owned(),
+                            format!(
+                                "running for {}s without getting ready (registered and unfenced)",
+                                unready.as_secs()
+                            ),
+                        ));
+                    }
                 }
             }
             if ready {

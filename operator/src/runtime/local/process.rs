@@ -46,21 +46,53 @@ pub fn is_alive(pid: i32) -> bool {
     Pid::from_raw(pid).is_some_and(|p| test_kill_process(p).is_ok())
 }
 
-/// Sends SIGTERM to `pid` (ignoring a process that is already gone).
+/// Whether process `pid` exists and has not exited: a process that is not our child
+/// stays a zombie (state `Z`) until whoever adopted it reaps it.
+fn is_running(pid: i32) -> bool {
+    if !is_alive(pid) {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X'))
+}
+
+/// Sends SIGTERM to `pid` (ignoring a process that is already gone), then SIGCONT so a
+/// stopped (SIGSTOP) broker handles it instead of waiting out the grace period.
 pub fn terminate(pid: i32) {
     if let Some(p) = Pid::from_raw(pid) {
         let _ = kill_process(p, Signal::TERM);
+        let _ = kill_process(p, Signal::CONT);
     }
 }
 
-/// A running broker.
+/// A running broker: our child, or one adopted from an `up` that was killed.
 #[derive(Debug)]
 pub struct BrokerProcess {
-    child: Child,
+    /// The child handle when this `up` started it; `None` for an adopted broker
+    /// (its parent died, so only its pid is left to watch and signal).
+    child: Option<Child>,
+    pid: u32,
     /// Revision it was started with.
     pub revision: String,
     /// Version of the binary.
     pub version: String,
+}
+
+/// What a node dir records about the broker started in it, so a later `up` can adopt
+/// it (written before the spawn; `pid` after it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Started {
+    /// Binary it runs (checked against `/proc/<pid>/exe`).
+    pub bin: PathBuf,
+    /// Revision it was started with.
+    pub revision: String,
+    /// Version of the binary.
+    pub version: String,
+    /// Its pid, once spawned.
+    pub pid: Option<u32>,
 }
 
 /// Runs `bin format` for `config` (idempotent for the same cluster id and node id).
@@ -131,20 +163,42 @@ impl BrokerProcess {
                 source,
             })?;
         Ok(Self {
-            child,
+            pid: child.id().unwrap_or_default(),
+            child: Some(child),
             revision,
             version,
         })
     }
 
-    /// Process id while running.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+    /// A broker left running by an `up` that was killed, taken over as it runs.
+    pub fn adopted(pid: u32, revision: String, version: String) -> Self {
+        Self {
+            child: None,
+            pid,
+            revision,
+            version,
+        }
     }
 
-    /// The exit status if the process has exited.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+    /// Process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.child {
+            Some(c) => c.id(),
+            None => Some(self.pid),
+        }
+    }
+
+    /// How the process ended, if it has.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.as_mut() {
+            Some(c) => c
+                .try_wait()
+                .ok()
+                .flatten()
+                .map(|s: ExitStatus| s.to_string()),
+            None => (!i32::try_from(self.pid).is_ok_and(is_running))
+                .then(|| "adopted process exited".to_owned()),
+        }
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
@@ -152,15 +206,32 @@ impl BrokerProcess {
         if self.exited().is_some() {
             return;
         }
-        if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
-            terminate(pid);
+        let Ok(pid) = i32::try_from(self.pid) else {
+            return;
+        };
+        terminate(pid);
+        match self.child.as_mut() {
+            Some(child) => {
+                if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+            }
+            None => stop_pid(pid, grace).await,
         }
-        if tokio::time::timeout(grace, self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+    }
+}
+
+/// Waits up to `grace` for `pid` (already sent SIGTERM) to exit, then SIGKILLs it.
+async fn stop_pid(pid: i32, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    while is_running(pid) && tokio::time::Instant::now() < deadline {
+        // Not our child: polling is the only way to see it exit.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if is_running(pid)
+        && let Some(p) = Pid::from_raw(pid)
+    {
+        let _ = kill_process(p, Signal::KILL);
     }
 }
 
@@ -187,41 +258,60 @@ pub async fn probe_ready(port: i32) -> bool {
         .unwrap_or(false)
 }
 
-/// Stops broker processes recorded in `<root>/*/broker-*/<pid_file>` that still run
-/// this state dir's config: leftovers of an `up` that was killed with SIGKILL. A pid
-/// reused by an unrelated process is left alone (its command line does not name the
-/// config file).
-pub async fn stop_orphans(root: &Path, pid_file: &str, grace: Duration) {
-    let Ok(clusters) = std::fs::read_dir(root) else {
+/// What [`find_leftover`] found in a node dir.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Leftover {
+    /// Nothing of this node dir runs.
+    None,
+    /// A broker of this node dir runs the binary recorded for it: adopt it.
+    Adopt(u32, Started),
+    /// A broker of this node dir runs, but not as recorded (another binary, no record):
+    /// it must be stopped before the node starts again.
+    Stray(u32),
+}
+
+/// Looks for a broker left behind in `node_dir` by an `up` killed with SIGKILL: a
+/// process whose command line names this node dir's `server.properties` (found in
+/// `/proc`, so a broker spawned just before the kill, whose pid was never recorded,
+/// counts too), checked against `record` through `/proc/<pid>/exe`.
+pub fn find_leftover(node_dir: &Path, record: Option<&Started>) -> Leftover {
+    let config = node_dir.join("server.properties").display().to_string();
+    let Some(pid) = pids_with_arg(&config).into_iter().next() else {
+        return Leftover::None;
+    };
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    match record {
+        Some(r) if exe.is_some() && exe == r.bin.canonicalize().ok() => {
+            Leftover::Adopt(pid, r.clone())
+        }
+        _ => Leftover::Stray(pid),
+    }
+}
+
+/// Pids of live processes with `arg` as one of their command-line arguments.
+fn pids_with_arg(arg: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        })
+        .filter(|pid| i32::try_from(*pid).is_ok_and(is_running))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Stops a stray broker (SIGTERM, SIGKILL after `grace`).
+pub async fn stop_stray(pid: u32, grace: Duration) {
+    let Ok(pid) = i32::try_from(pid) else {
         return;
     };
-    for node_dir in clusters
-        .flatten()
-        .filter_map(|c| std::fs::read_dir(c.path()).ok())
-        .flat_map(|d| d.flatten().map(|e| e.path()))
-    {
-        let Some(pid) = std::fs::read_to_string(node_dir.join(pid_file))
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let config = node_dir.join("server.properties").display().to_string();
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if !is_alive(pid) || !String::from_utf8_lossy(&cmdline).contains(&config) {
-            continue;
-        }
-        tracing::warn!(pid, dir = %node_dir.display(), "stopping a broker left behind by a previous run");
-        terminate(pid);
-        let deadline = tokio::time::Instant::now() + grace;
-        while is_alive(pid) && tokio::time::Instant::now() < deadline {
-            // The orphan is not our child: polling is the only way to see it exit.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if is_alive(pid)
-            && let Some(p) = Pid::from_raw(pid)
-        {
-            let _ = kill_process(p, Signal::KILL);
-        }
-    }
+    tracing::warn!(pid, "stopping a broker left behind by a previous run");
+    terminate(pid);
+    stop_pid(pid, grace).await;
 }

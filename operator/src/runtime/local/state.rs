@@ -115,6 +115,27 @@ impl StateDir {
         self.root.join(cluster).join(format!("broker-{id}"))
     }
 
+    /// Every node dir (`<cluster>/broker-<id>`) with its node id.
+    pub fn node_dirs(&self) -> Vec<(i32, PathBuf)> {
+        let Ok(clusters) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        clusters
+            .flatten()
+            .filter_map(|c| std::fs::read_dir(c.path()).ok())
+            .flat_map(|d| d.flatten().map(|e| e.path()))
+            .filter_map(|dir| {
+                let id = dir
+                    .file_name()?
+                    .to_str()?
+                    .strip_prefix("broker-")?
+                    .parse()
+                    .ok()?;
+                Some((id, dir))
+            })
+            .collect()
+    }
+
     /// Reads `state.json` (empty when absent).
     pub fn load(&self) -> Result<Persisted, StateError> {
         let path = self.persisted_file();
