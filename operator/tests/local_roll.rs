@@ -328,3 +328,85 @@ fn kill_9_of_local_up_mid_roll_resumes_with_no_node_restarted_twice_or_skipped()
     }
     assert_eq!(live_pids(second.state.path()), after);
 }
+
+/// Creates `topic` with one partition whose replicas are `replicas` (min.insync.replicas 2).
+const CREATE_ASSIGNED: &str = r#"
+import sys
+from confluent_kafka.admin import AdminClient, NewTopic
+bs, topic, replicas = sys.argv[1], sys.argv[2], [int(r) for r in sys.argv[3].split(",")]
+admin = AdminClient({"bootstrap.servers": bs})
+t = NewTopic(topic, replica_assignment=[replicas], config={"min.insync.replicas": "2"})
+admin.create_topics([t], operation_timeout=30)[topic].result(timeout=60)
+print("created", topic, replicas)
+"#;
+
+/// 3 racks × 2 brokers and 3 controllers with `spec.rollout.parallelRacks`: a static
+/// change restarts racks b and c two brokers at a time (every partition keeps 2 in-sync
+/// replicas in the other racks), while rack a, which holds two replicas of `skewed-0`,
+/// goes one broker at a time and says why. Every node starts exactly once more.
+#[test]
+fn parallel_racks_roll_a_rack_together_only_when_every_partition_keeps_min_isr() {
+    let _slot = multi_node_slot();
+    let t0 = Instant::now();
+    let racked = |config: &str| {
+        format!(
+            "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: roll\nspec:\n  version: 0.2.0\n  brokers: 6\n  controllers: 3\n  rack:\n    zones: [a, b, c]\n  rollout:\n    parallelRacks: true\n{config}"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    std::fs::write(&file, racked("")).unwrap();
+    let c = LocalCluster::up(&file);
+    c.wait("Ready", 240);
+    let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();
+    create_topic(&bootstrap, "spread");
+    output_text(
+        Command::new("python3").args(["-c", CREATE_ASSIGNED, &bootstrap, "skewed", "0,3,1"]),
+        "create skewed",
+    );
+    c.wait_until("reconciled", Duration::from_secs(120), reconciled);
+    eprintln!(
+        "[{:>5.1}s] 6 brokers over 3 racks ready",
+        t0.elapsed().as_secs_f64()
+    );
+
+    let roll_started = Instant::now();
+    c.apply(&racked(
+        "  config:\n    replica.lag.time.max.ms: \"12345\"\n",
+    ));
+    let ids = [0, 1, 2, 3, 4, 5, 1000, 1001, 1002];
+    c.wait_until("every node restarted", Duration::from_secs(600), |s| {
+        reconciled(s) && ids.iter().all(|id| starts(c.state.path(), *id) == 2)
+    });
+    let events = c.events();
+    eprintln!(
+        "[{:>5.1}s] rolled 9 nodes in {:.1}s:\n{}",
+        t0.elapsed().as_secs_f64(),
+        roll_started.elapsed().as_secs_f64(),
+        events
+            .lines()
+            .filter(|l| ["RackRoll", "OneAtATime", "NodeRestarting"]
+                .iter()
+                .any(|k| l.contains(k)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for rack in ["rack b together: 1, 4", "rack c together: 2, 5"] {
+        assert!(events.contains(rack), "{rack}:\n{events}");
+    }
+    assert!(
+        !events.contains("rack a together"),
+        "rack a holds two replicas of skewed-0:\n{events}"
+    );
+    let fallback = events
+        .lines()
+        .find(|l| l.contains("OneAtATime"))
+        .unwrap_or_else(|| panic!("no OneAtATime event:\n{events}"));
+    assert!(
+        fallback.contains("skewed-0") && fallback.contains("min.insync.replicas"),
+        "{fallback}"
+    );
+    for id in ids {
+        assert_eq!(starts(c.state.path(), id), 2, "node {id}");
+    }
+}
