@@ -35,7 +35,12 @@ impl AdminSource for KafkaAdmin {
             .map_err(|e| format!("reading finalized features: {e}"))?;
         let snapshot = snapshot_of(&metadata);
         let partitions = crate::kafka_ops::partitions(&client, &metadata).await?;
-        let controller = active_controller(snapshot.controller, client.describe_quorum().await);
+        let quorum = client.describe_quorum().await;
+        let voters = quorum
+            .as_ref()
+            .map(|q| q.voters.iter().map(|v| v.replica_id).collect())
+            .unwrap_or_default();
+        let controller = active_controller(snapshot.controller, quorum);
         // A failed read only stops dynamic config changes, not the roll gate.
         let cluster_configs = crate::kafka_ops::cluster_default_configs(&client)
             .await
@@ -46,6 +51,7 @@ impl AdminSource for KafkaAdmin {
             controller,
             partitions,
             cluster_configs,
+            voters,
             ..snapshot
         })
     }
@@ -125,6 +131,7 @@ pub fn snapshot_of(m: &ClusterMetadata) -> AdminSnapshot {
         finalized_features: std::collections::BTreeMap::new(),
         partitions: Vec::new(),
         cluster_configs: None,
+        voters: std::collections::BTreeSet::new(),
     }
 }
 

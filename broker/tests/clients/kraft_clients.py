@@ -4,9 +4,10 @@
 Subcommands:
   create-topic  CreateTopics with a replication factor and topic configs.
   alter-topic   IncrementalAlterConfigs (SET) on a topic.
-  produce       acks=all idempotent producer of unique ids, running until a stop file
+  produce       acks=all idempotent (or --acks 1) producer of unique ids, running until a stop file
                 appears; appends every acknowledged id to a file as it is acked and
                 prints a JSON summary (acks, errors, per-partition max gap between acks).
+  elect-preferred  preferred-leader election for every partition of the topic.
   verify        reads every partition from the beginning to its high watermark and
                 fails unless every acknowledged id is there (no loss).
   group         3 consumers in one group; handshakes with the test through files
@@ -59,6 +60,19 @@ def cmd_alter_topic(a):
     print(json.dumps({"altered": a.topic}))
 
 
+def cmd_elect_preferred(a):
+    """Preferred-leader election for every partition of the topic (as the operator
+    restores leaderships after a restart); ELECTION_NOT_NEEDED is no error."""
+    from confluent_kafka import ElectionType, KafkaError
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    parts = [TopicPartition(a.topic, p) for p in range(a.partitions)]
+    result = admin.elect_leaders(ElectionType.PREFERRED, parts).result(timeout=60)
+    failed = {f"{tp.partition}": str(e) for tp, e in result.items()
+              if e is not None and e.code() != KafkaError.ELECTION_NOT_NEEDED}
+    print(json.dumps({"elected": len(parts) - len(failed), "failed": failed}))
+    check(not failed, f"preferred-leader election failed: {failed}")
+
+
 def cmd_produce(a):
     acked_file = open(a.acked, "a", buffering=1)
     errors = []
@@ -83,8 +97,9 @@ def cmd_produce(a):
 
     producer = Producer({
         "bootstrap.servers": a.bootstrap,
-        "acks": "all",
-        "enable.idempotence": True,
+        "acks": a.acks,
+        # librdkafka's idempotence needs acks=all; acks=1 retries without it.
+        "enable.idempotence": a.acks == "all",
         "linger.ms": 5,
         "message.timeout.ms": 60000,
         "request.timeout.ms": 10000,
@@ -270,8 +285,12 @@ def main():
     s.add_argument("--stop", required=True)
     s.add_argument("--rate", type=float, default=300.0)
     s.add_argument("--first-id", type=int, default=0)
+    s.add_argument("--acks", choices=["all", "1"], default="all")
     s.add_argument("--flush-timeout", type=float, default=60.0)
     s.set_defaults(fn=cmd_produce)
+    s = sub.add_parser("elect-preferred")
+    s.add_argument("--partitions", type=int, required=True)
+    s.set_defaults(fn=cmd_elect_preferred)
     s = sub.add_parser("verify")
     s.add_argument("--acked", required=True)
     s.add_argument("--timeout", type=float, default=60.0)

@@ -52,6 +52,8 @@ pub struct AdminSnapshot {
     /// dynamic `spec.config` keys are diffed against; `None` when not read (then
     /// nothing is altered).
     pub cluster_configs: Option<BTreeMap<String, String>>,
+    /// The KRaft quorum's voters (DescribeQuorum); empty when they could not be read.
+    pub voters: BTreeSet<i32>,
 }
 
 /// Everything observed in one reconcile.
