@@ -332,11 +332,12 @@ fn kill_9_of_local_up_mid_roll_resumes_with_no_node_restarted_twice_or_skipped()
 /// Creates `topic` with one partition whose replicas are `replicas` (min.insync.replicas 2).
 const CREATE_ASSIGNED: &str = r#"
 import sys
-from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.admin import KafkaAdminClient, NewTopic
 bs, topic, replicas = sys.argv[1], sys.argv[2], [int(r) for r in sys.argv[3].split(",")]
-admin = AdminClient({"bootstrap.servers": bs})
-t = NewTopic(topic, replica_assignment=[replicas], config={"min.insync.replicas": "2"})
-admin.create_topics([t], operation_timeout=30)[topic].result(timeout=60)
+# kafka-python: confluent-kafka 2.16 refuses any replica assignment client-side.
+admin = KafkaAdminClient(bootstrap_servers=bs)
+admin.create_topics([NewTopic(topic, replica_assignments={0: replicas},
+                              topic_configs={"min.insync.replicas": "2"})], timeout_ms=30000)
 print("created", topic, replicas)
 "#;
 
