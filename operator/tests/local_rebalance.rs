@@ -398,3 +398,114 @@ fn voter_set_changes_are_refused_and_nothing_changes() {
     assert_eq!(broker_pids(&s), pids);
     c.down();
 }
+
+/// `spec.rebalance` with `extra` lines (e.g. `paused: true`) on a cluster of `brokers`.
+fn controlled_spec(brokers: i32, throttle: u64, extra: &str) -> String {
+    format!("{}    {extra}\n", flat_spec(brokers, 0, throttle))
+}
+
+/// Reassignments in progress, as ListPartitionReassignments reports them.
+fn ongoing_reassignments(bootstrap: &str) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let admin = tidewater_client::AdminClient::connect(bootstrap)
+            .await
+            .unwrap();
+        admin.list_partition_reassignments().await.unwrap().len()
+    })
+}
+
+/// Issue 12 item 5 on the local runtime: a paused plan and one outside the quiet hours
+/// start no batch; cancelling stops the moves in flight (AlterPartitionReassignments
+/// with null targets) and removes the throttles; a `generation` bump replans a cluster
+/// whose size did not change.
+#[test]
+fn pause_quiet_hours_cancel_and_generation_on_local() {
+    let _slot = multi_node_slot();
+    let slow = 256 * 1024;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("flat.yaml");
+    std::fs::write(&file, flat_spec(3, 0, slow)).unwrap();
+    let mut c = LocalCluster::up(&file);
+    c.wait("Ready", 120);
+    let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();
+    load(&bootstrap, "bulk", 12, 2 * 1024 * 1024, 16 * 1024);
+
+    assert!(
+        c.apply(&controlled_spec(4, slow, "paused: true"))
+            .status
+            .success()
+    );
+    let s = c.wait_until("a paused plan", Duration::from_secs(120), |s| {
+        let r = &s["rebalance"];
+        r["trigger"] == "scale-out"
+            && r["phase"] == "Waiting"
+            && r["message"].as_str().is_some_and(|m| m.contains("paused"))
+    });
+    assert_eq!(s["rebalance"]["partitionsMoved"], 0, "{s:#}");
+    assert_eq!(ongoing_reassignments(&bootstrap), 0);
+
+    // A quiet-hours window two hours from now (UTC).
+    let minute = wall_now() as u64 / 60 % 1440;
+    let hm = |m: u64| format!("{:02}:{:02}", m / 60 % 24, m % 60);
+    let window = format!("quietHours: \"{}-{}\"", hm(minute + 120), hm(minute + 180));
+    assert!(c.apply(&controlled_spec(4, slow, &window)).status.success());
+    c.wait_until("outside the quiet hours", Duration::from_secs(60), |s| {
+        s["rebalance"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("quietHours"))
+    });
+    assert_eq!(ongoing_reassignments(&bootstrap), 0);
+
+    assert!(c.apply(&flat_spec(4, 0, slow)).status.success());
+    c.wait_until("the first batch moving", Duration::from_secs(60), |s| {
+        s["rebalance"]["submitted"] == true && s["rebalance"]["phase"] == "Throttled"
+    });
+    assert!(ongoing_reassignments(&bootstrap) > 0);
+    assert!(
+        c.apply(&controlled_spec(4, slow, "cancel: true"))
+            .status
+            .success()
+    );
+    let s = c.wait_until("the plan cancelled", Duration::from_secs(60), |s| {
+        s["rebalance"]["phase"] == "Failed"
+    });
+    assert!(
+        s["rebalance"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cancelled")),
+        "{s:#}"
+    );
+    assert_eq!(ongoing_reassignments(&bootstrap), 0);
+    assert_eq!(
+        layout(&bootstrap, "bulk")["throttles"],
+        serde_json::json!([])
+    );
+
+    // Same size, new generation: a new plan finishes the balance (fast this time).
+    let fast = 64 * 1024 * 1024;
+    assert!(
+        c.apply(&controlled_spec(4, fast, "generation: 1"))
+            .status
+            .success()
+    );
+    let s = c.wait_until("the generation replanned", Duration::from_secs(180), |s| {
+        rebalance_done(s, "generation 1")
+    });
+    let l = layout(s["bootstrapServers"].as_str().unwrap(), "bulk");
+    assert!(spread(&l["replicas"], &["0", "1", "2", "3"]) <= 1, "{l}");
+    assert_eq!(l["throttles"], serde_json::json!([]), "{l}");
+    let events = c.events();
+    for what in [
+        "RebalanceFailed",
+        "cancelled",
+        "generation 1",
+        "RebalanceDone",
+    ] {
+        assert!(events.contains(what), "no {what} event:\n{events}");
+    }
+    c.down();
+}
