@@ -13,6 +13,7 @@
 //!   `benchmark_throttled_scale_out` prints the same figures with the produce p99.
 //! - A spec that would change the KRaft voter set is refused (`VoterChangeBlocked`)
 //!   with no node started or stopped.
+//! - `spec.rebalance` controls: paused, quiet hours, cancel, generation.
 
 // Test helpers outside #[test] fns: a failed unwrap is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -301,7 +302,8 @@ fn print_figures(what: &str, f: &ScaleOutFigures) {
         "FIGURES {what}: broker 3 received {} bytes of `bulk` in {:.1} s; {:.1} KiB/s over {} whole \
          quota spans ({:.0} s) = {:.3} x the {} KiB/s throttle; {:.1} KiB/s = {:.3} x from first to \
          last byte (the quota's first burst included); acks=all produce p50/p99/max during the \
-         move {:.1}/{:.1}/{:.1} ms ({} acks), before it p99 {:.1} ms; {} records acked, all consumed",
+         move {:.1}/{:.1}/{:.1} ms ({} acks), p99 {:.1} ms from the producer's start (its connection \
+         set-up included) to the scale-out; {} records acked, all consumed",
         r.copied,
         r.seconds,
         r.spans_rate / 1024.0,
