@@ -233,6 +233,16 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
         lost_one["lost"]
     );
     step("0 acks=all records lost (acks=1 loss counted)", t0);
+    if let Some(kept) = c.kept_logs_dir() {
+        // Next to the broker logs: which id each ack put at which partition and offset.
+        std::fs::create_dir_all(&kept).unwrap();
+        for f in [acked_all, acked_one] {
+            for f in [f.to_owned(), format!("{f}.where")] {
+                let name = Path::new(&f).file_name().unwrap();
+                std::fs::copy(&f, kept.join(name)).unwrap();
+            }
+        }
+    }
 
     // After the finalize the old build cannot run the cluster: refused, nothing restarts.
     for (version, reason) in [("0.1.0", "DowngradeBlocked"), ("9.9.9", "UnknownVersion")] {
