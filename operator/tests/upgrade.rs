@@ -215,10 +215,10 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
     // created, when a new partition's follower may not have fetched yet although it is
     // in the ISR: 0.1.0 then hands the leadership to it and the first acks=1 records are
     // truncated (a local run lost 4: offsets 0-2 of two partitions, acknowledged in the
-    // 0.6 s before that first stop). 0.1.0 also keeps
-    // acks=all requests parked after its controlled shutdown (it stops applying metadata,
-    // so it never resigns) until their 30 s request timeout, and exits only then: the
-    // 30 s acks=all gap on every partition it led that some runs print. This build
+    // 0.6 s before that first stop). 0.1.0 also keeps acks=all requests parked after its
+    // controlled shutdown (it stops applying metadata, so it never resigns) until their
+    // 30 s request timeout, and exits only then: the 30 s acks=all gap on every
+    // partition it led that some runs print. This build
     // drains before it stops and fails parked requests once its leaderships moved:
     // kraft_drain's sigterm_right_after_topic_creation_* test. broker/tests/kraft_drain.rs
     // requires 0 acks=1 records lost over a SIGTERM and restart of every node, so a
