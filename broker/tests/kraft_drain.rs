@@ -22,6 +22,18 @@ const TOPIC: &str = "drain";
 const PARTITIONS: usize = 12;
 const ROLL_TOPIC: &str = "drain-roll";
 const ROLL_PARTITIONS: usize = 30;
+/// The upgrade roll's topic size: a broker creating 100 partitions at once is slow to
+/// start following them, which is what opens the window tested here.
+const FRESH_TOPIC: &str = "drain-fresh";
+const FRESH_PARTITIONS: usize = 100;
+/// A stop bound far above the ~100 ms a drain takes here and below the 10 s request
+/// timeout of the test producers, which a produce request parked on the stopping node
+/// would hold its exit for.
+const MAX_STOP_MS: u128 = 8_000;
+/// The longest acks=all gap allowed on the fresh topic: below the producers' 10 s request
+/// timeout (what a parked request costs), above the few seconds the clients take to
+/// find the new leaders of a topic created a moment ago.
+const FRESH_MAX_ACK_GAP_MS: u128 = 8_000;
 /// acks=1 ids start here so both producers' ids stay apart in the one topic.
 const ACKS_ONE_FIRST_ID: u64 = 100_000_000;
 /// A loose bound on the longest acks=all gap: far below the 30 s of
@@ -230,6 +242,83 @@ fn a_roll_with_preferred_leader_elections_keeps_acks_all_gaps_short() {
         worst_gap < MAX_ACK_GAP_MS,
         "partition {worst_partition} had no acks=all ack for {worst_gap} ms during the roll \
          (bound {MAX_ACK_GAP_MS} ms)\n{}",
+        cluster.logs()
+    );
+}
+
+/// The first node of a roll stopped a second after the topic was created, while some
+/// new partitions' followers (in the ISR from creation) had not fetched yet: the 0.1.0
+/// -> 0.2.0 roll of the operator's upgrade test stopped 0.1.0 nodes that way. 0.1.0 lost
+/// the first acks=1 records there (the leaderships moved to a follower without them) and
+/// held acks=all requests parked for followers that had moved to the new leaders until
+/// their 30 s request timeout, and its exit with them. This build drains first (the
+/// followers fetch what it acknowledged) and fails parked requests once its leaderships
+/// moved. `TIDEWATER_TEST_BROKER_BIN=<0.1.0 binary>` replays this against that release.
+#[test]
+fn sigterm_right_after_topic_creation_loses_no_acks_1_record_and_parks_no_acks_all() {
+    let mut cluster = Cluster::combined(3, &[]);
+    let bootstrap = cluster.bootstrap();
+    let victim = roll_order(&mut cluster)[0];
+    kraft_client(
+        "create-topic",
+        &bootstrap,
+        FRESH_TOPIC,
+        &[
+            "--partitions",
+            &FRESH_PARTITIONS.to_string(),
+            "--rf",
+            "3",
+            "--config",
+            "min.insync.replicas=2",
+        ],
+        Duration::from_secs(60),
+    );
+    let mut all = BackgroundProducer::start_with_acks(&bootstrap, FRESH_TOPIC, 200, 0, "all");
+    let mut one =
+        BackgroundProducer::start_with_acks(&bootstrap, FRESH_TOPIC, 200, ACKS_ONE_FIRST_ID, "1");
+    one.wait_progress(1, Duration::from_secs(30));
+    let term_at = Instant::now();
+    let status = cluster.node(victim).sigterm();
+    let stop_ms = term_at.elapsed().as_millis();
+    assert!(
+        status.success(),
+        "node {victim} exited {status} on SIGTERM\n{}",
+        cluster.node(victim).log_tail()
+    );
+    all.wait_progress(200, Duration::from_secs(60));
+    one.wait_progress(200, Duration::from_secs(60));
+    cluster.node(victim).restart();
+    cluster.wait_isr_full(FRESH_TOPIC, FRESH_PARTITIONS, 3, Duration::from_secs(60));
+    all.wait_progress(200, Duration::from_secs(30));
+    one.wait_progress(200, Duration::from_secs(30));
+
+    let summary_all = all.stop();
+    let summary_one = one.stop();
+    let verdict_all = verify_no_loss(&bootstrap, FRESH_TOPIC, &all.acked_path());
+    let verdict_one = verify_no_loss(&bootstrap, FRESH_TOPIC, &one.acked_path());
+    let (worst_partition, worst_gap) = longest_ack_gap(&all.acks());
+    eprintln!(
+        "kraft_drain fresh topic: FIGURES node {victim} stopped {stop_ms} ms after SIGTERM; \
+         acks=all sent {} acked {}, longest gap between acks of one partition {worst_gap} ms \
+         (partition {worst_partition}); acks=1 sent {} acked {}; verify acks=all {}; verify \
+         acks=1 {}",
+        summary_all.sent,
+        summary_all.acked,
+        summary_one.sent,
+        summary_one.acked,
+        verdict_all.trim(),
+        verdict_one.trim()
+    );
+    assert!(
+        stop_ms < MAX_STOP_MS,
+        "node {victim} took {stop_ms} ms to stop (bound {MAX_STOP_MS} ms): a produce request \
+         parked on it held the connection drain\n{}",
+        cluster.logs()
+    );
+    assert!(
+        worst_gap < FRESH_MAX_ACK_GAP_MS,
+        "partition {worst_partition} had no acks=all ack for {worst_gap} ms (bound \
+         {FRESH_MAX_ACK_GAP_MS} ms)\n{}",
         cluster.logs()
     );
 }

@@ -113,7 +113,7 @@ impl Node {
         assert!(self.child.is_none(), "node {} already running", self.id);
         self.runs += 1;
         let stderr = File::create(self.stderr_path(self.runs)).expect("create stderr file");
-        let child = Command::new(BROKER_BIN)
+        let child = Command::new(cluster_bin())
             .arg("start")
             .arg("--config")
             .arg(&self.config_path)
@@ -358,7 +358,7 @@ impl Cluster {
         }
         for node in &nodes {
             let out = spawn(
-                BROKER_BIN,
+                &cluster_bin(),
                 &[
                     "format".into(),
                     "--config".into(),
@@ -818,4 +818,11 @@ pub fn ack_gaps(acks: &[Ack]) -> BTreeMap<i32, Vec<u128>> {
         }
     }
     gaps
+}
+
+/// The binary the cluster's nodes run: this build, or the one `TIDEWATER_TEST_BROKER_BIN`
+/// names (e.g. a past release from `operator/tests/release-bin.sh`, to show that a
+/// test catches a defect of that release).
+fn cluster_bin() -> String {
+    std::env::var("TIDEWATER_TEST_BROKER_BIN").unwrap_or_else(|_| BROKER_BIN.to_owned())
 }
