@@ -13,8 +13,8 @@
 UPGRADE_CLUSTER="${UPGRADE_CLUSTER:-upgrade}"
 UPGRADE_FROM="${UPGRADE_FROM:-0.1.0}"
 UPGRADE_TO="${UPGRADE_TO:-$VERSION}"
-# 24000 records at about 100 a second: the producer outlasts the roll.
-UPGRADE_RECORDS="${UPGRADE_RECORDS:-24000}"
+# 18000 records at about 100 a second (3 minutes): about as long as the roll.
+UPGRADE_RECORDS="${UPGRADE_RECORDS:-18000}"
 
 upgrade_manifest() {
     cat <<YAML
