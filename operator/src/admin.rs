@@ -35,11 +35,17 @@ impl AdminSource for KafkaAdmin {
             .map_err(|e| format!("reading finalized features: {e}"))?;
         let snapshot = snapshot_of(&metadata);
         let partitions = crate::kafka_ops::partitions(&client, &metadata).await?;
-        let controller = active_controller(snapshot.controller, client.describe_quorum().await);
+        let quorum = client.describe_quorum().await;
+        let voters = quorum
+            .as_ref()
+            .map(|q| q.voters.iter().map(|v| v.replica_id).collect())
+            .unwrap_or_default();
+        let controller = active_controller(snapshot.controller, quorum);
         Ok(AdminSnapshot {
             finalized_features: features,
             controller,
             partitions,
+            voters,
             ..snapshot
         })
     }
@@ -115,6 +121,7 @@ pub fn snapshot_of(m: &ClusterMetadata) -> AdminSnapshot {
         hosted_replicas: hosted,
         finalized_features: std::collections::BTreeMap::new(),
         partitions: Vec::new(),
+        voters: std::collections::BTreeSet::new(),
     }
 }
 

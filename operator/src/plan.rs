@@ -4,14 +4,18 @@
 //! only when the roll gate ([`crate::roll::gate`]) lets it; never remove a broker that
 //! still hosts partition replicas, or while that cannot be checked (Strimzi's
 //! scale-down check: reassign first, then scale down). A version upgrade's refusals and
-//! finalize come from [`crate::roll::upgrade`].
+//! finalize come from [`crate::roll::upgrade`]. A spec that would change the KRaft voter
+//! set is refused whole ([`voter_change`]): nothing is created, restarted or removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::roll::gate::{self, Hold};
 use crate::roll::upgrade::Decision;
 use crate::runtime::Observed;
-use crate::validate::{NodeSpec, Role, ValidatedCluster};
+use crate::validate::{CONTROLLER_ID_BASE, NodeSpec, Role, ValidatedCluster};
+
+/// Reason of `Degraded` while a spec would change the KRaft voter set.
+pub const VOTER_CHANGE_BLOCKED: &str = "VoterChangeBlocked";
 
 /// One step for a runtime to take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +105,10 @@ pub fn plan_with(
     upgrade: &Decision,
 ) -> Plan {
     let mut out = Plan::default();
+    if let Some(message) = voter_change(cluster, observed) {
+        out.degraded = Some((VOTER_CHANGE_BLOCKED, message));
+        return out;
+    }
     for node in &cluster.nodes {
         out.actions.push(Action::Ensure(node.clone()));
     }
@@ -185,6 +193,73 @@ pub fn plan_with(
         out.admin_ops.push(AdminOp::FinalizeMetadataVersion(level));
     }
     out
+}
+
+/// Why `cluster` cannot be carried out on the nodes observed: it asks for other KRaft
+/// voters than the running quorum has (`spec.controllers` changed, combined mode across
+/// 1 <-> 3 brokers). The voter list is static until KIP-853, so restarting nodes onto
+/// another list would split or stall the quorum. The CRD's CEL rules refuse such edits
+/// at admission on Kubernetes; this check holds for the local runtime too, and when
+/// admission was bypassed.
+///
+/// The quorum's own voters (DescribeQuorum) decide. Without them the observed nodes do,
+/// only where they cannot be a quorum still coming up or recovering: a controller the
+/// spec no longer has, controllers under a combined spec, or three or more combined
+/// nodes under a spec of one voter. (A quorum that cannot be read and looks smaller
+/// than the spec may be one recovering its missing voters, so that is not refused.)
+/// `None` for a new cluster (nothing observed).
+pub fn voter_change(cluster: &ValidatedCluster, observed: &Observed) -> Option<String> {
+    if observed.nodes.is_empty() {
+        return None;
+    }
+    let quorum = observed
+        .admin
+        .as_ref()
+        .and_then(|a| a.as_ref().ok())
+        .map(|a| &a.voters)
+        .filter(|v| !v.is_empty());
+    if let Some(voters) = quorum {
+        return voter_set_change(cluster, voters);
+    }
+    let desired: BTreeSet<i32> = cluster.voters().map(|n| n.id).collect();
+    let dedicated = cluster.voters().any(|n| n.role == Role::Controller);
+    let (controllers, combined): (BTreeSet<i32>, BTreeSet<i32>) = observed
+        .nodes
+        .keys()
+        .partition(|id| **id >= CONTROLLER_ID_BASE);
+    let changes = if dedicated {
+        !controllers.is_subset(&desired)
+    } else {
+        !controllers.is_empty() || (combined.len() >= 3 && desired.len() < 3)
+    };
+    if !changes {
+        return None;
+    }
+    let current = if controllers.is_empty() {
+        combined.into_iter().take(3).collect()
+    } else {
+        controllers
+    };
+    voter_set_change(cluster, &current)
+}
+
+/// Why `cluster` cannot run on a quorum whose voters are `current` (the quorum's own
+/// list, or the `controller.quorum.voters` its nodes were started with); `None` when
+/// the spec keeps exactly these voters.
+pub fn voter_set_change(cluster: &ValidatedCluster, current: &BTreeSet<i32>) -> Option<String> {
+    let desired: BTreeSet<i32> = cluster.voters().map(|n| n.id).collect();
+    if desired == *current {
+        return None;
+    }
+    let ids = |s: &BTreeSet<i32>| format!("{:?}", s.iter().collect::<Vec<_>>());
+    Some(format!(
+        "the spec asks for KRaft voters {} but the quorum's voters are {}: a voter set cannot \
+         change safely until KIP-853 (dynamic quorum membership) is supported, so nothing was \
+         changed; set spec.brokers and spec.controllers back (combined mode keeps one voter \
+         below 3 brokers and three from 3 on)",
+        ids(&desired),
+        ids(current)
+    ))
 }
 
 /// Whether `next` may restart now. A node that is not ready is down anyway: only the

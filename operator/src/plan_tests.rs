@@ -207,6 +207,11 @@ fn removed(p: &Plan) -> Vec<i32> {
         .collect()
 }
 
+/// Five ready nodes on revision r1 (a 3-broker spec scales in from these).
+fn five() -> Vec<(i32, &'static str, bool)> {
+    (0..5).map(|i| (i, "r1", true)).collect()
+}
+
 fn hosting(replicas: &[(i32, usize)]) -> Option<Result<AdminSnapshot, String>> {
     Some(Ok(AdminSnapshot {
         hosted_replicas: replicas.iter().copied().collect(),
@@ -216,11 +221,11 @@ fn hosting(replicas: &[(i32, usize)]) -> Option<Result<AdminSnapshot, String>> {
 
 #[test]
 fn scale_down_removes_empty_brokers_highest_ids_first() {
-    let c = valid(1);
-    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    let c = valid(3);
+    let mut obs = observed(&five());
     obs.admin = hosting(&[(0, 6)]);
-    let p = plan(&c, &revs(&[0], "r1"), &obs);
-    assert_eq!(removed(&p), [2, 1]);
+    let p = plan(&c, &revs(&[0, 1, 2], "r1"), &obs);
+    assert_eq!(removed(&p), [4, 3]);
     assert!(p.actions.iter().all(|a| !matches!(
         a,
         Action::Remove {
@@ -233,23 +238,120 @@ fn scale_down_removes_empty_brokers_highest_ids_first() {
 
 #[test]
 fn scale_down_never_drops_partition_replicas() {
-    let c = valid(1);
-    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
-    obs.admin = hosting(&[(0, 6), (2, 3)]);
-    let p = plan(&c, &revs(&[0], "r1"), &obs);
-    assert_eq!(removed(&p), [1]);
+    let c = valid(3);
+    let mut obs = observed(&five());
+    obs.admin = hosting(&[(0, 6), (4, 3)]);
+    let p = plan(&c, &revs(&[0, 1, 2], "r1"), &obs);
+    assert_eq!(removed(&p), [3]);
     let (reason, why) = p.blocked.unwrap();
     assert_eq!(reason, "ScaleDownBlocked");
     assert!(
-        why.contains("node 2 still hosts 3 partition replicas"),
+        why.contains("node 4 still hosts 3 partition replicas"),
         "{why}"
     );
     // Without Kafka metadata a ready broker is kept; one that never came up is not.
-    let mut obs = observed(&[(0, "r1", true), (1, "r1", false), (2, "r1", true)]);
+    let mut nodes = five();
+    nodes[3].2 = false;
+    let mut obs = observed(&nodes);
     obs.admin = Some(Err("refused".into()));
-    let p = plan(&c, &revs(&[0], "r1"), &obs);
-    assert_eq!(removed(&p), [1]);
+    let p = plan(&c, &revs(&[0, 1, 2], "r1"), &obs);
+    assert_eq!(removed(&p), [3]);
     assert_eq!(p.blocked.unwrap().0, "ScaleDownBlocked");
+}
+
+fn with_controllers(brokers: i32, controllers: i32) -> ValidatedCluster {
+    let text = format!(
+        "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: t\nspec:\n  version: 0.1.0\n  brokers: {brokers}\n  controllers: {controllers}\n"
+    );
+    validate(&parse_cluster(&text).unwrap()).unwrap()
+}
+
+fn quorum(obs: &mut Observed, voters: &[i32]) {
+    if let Some(Ok(a)) = obs.admin.as_mut() {
+        a.voters = voters.iter().copied().collect();
+    }
+}
+
+fn refused(p: &Plan) -> String {
+    assert!(
+        p.actions.is_empty(),
+        "a refused spec changes nothing: {p:?}"
+    );
+    assert!(p.admin_ops.is_empty(), "{p:?}");
+    let (reason, message) = p.degraded.clone().expect("refused");
+    assert_eq!(reason, VOTER_CHANGE_BLOCKED);
+    message
+}
+
+#[test]
+fn voter_set_changes_are_refused_with_nothing_changed() {
+    // Combined 1 -> 3 brokers: the quorum has one voter, the spec three.
+    let mut obs = observed(&[(0, "r1", true)]);
+    quorum(&mut obs, &[0]);
+    let m = refused(&plan(&valid(3), &revs(&[0, 1, 2], "r1"), &obs));
+    assert!(
+        m.contains("voters [0, 1, 2]") && m.contains("voters are [0]"),
+        "{m}"
+    );
+    assert!(m.contains("KIP-853"), "{m}");
+    // Combined 3 -> 2: three voters -> one.
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    quorum(&mut obs, &[0, 1, 2]);
+    refused(&plan(&valid(2), &revs(&[0, 1], "r1"), &obs));
+    // spec.controllers 3 -> 5, and combined -> dedicated.
+    let mut nodes: Vec<(i32, &str, bool)> = (0..3).map(|i| (i, "r1", true)).collect();
+    nodes.extend((1000..1003).map(|i| (i, "r1", true)));
+    let mut obs = observed(&nodes);
+    quorum(&mut obs, &[1000, 1001, 1002]);
+    refused(&plan(&with_controllers(3, 5), &BTreeMap::new(), &obs));
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    quorum(&mut obs, &[0, 1, 2]);
+    refused(&plan(&with_controllers(3, 3), &BTreeMap::new(), &obs));
+    // Brokers scale freely while the voters stay: 3 -> 5 combined, and with controllers.
+    let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
+    quorum(&mut obs, &[0, 1, 2]);
+    let p = plan(&valid(5), &revs(&[0, 1, 2, 3, 4], "r1"), &obs);
+    assert_eq!(p.degraded, None);
+    assert_eq!(p.actions.len(), 5);
+    let mut obs = observed(&nodes);
+    quorum(&mut obs, &[1000, 1001, 1002]);
+    let c = with_controllers(5, 3);
+    let ids: Vec<i32> = c.nodes.iter().map(|n| n.id).collect();
+    assert_eq!(plan(&c, &revs(&ids, "r1"), &obs).degraded, None);
+}
+
+#[test]
+fn an_unread_quorum_refuses_only_what_cannot_be_a_recovery() {
+    let down = |nodes: &[(i32, &str, bool)]| {
+        let mut obs = observed(nodes);
+        obs.admin = Some(Err("unreachable".into()));
+        obs
+    };
+    // Three combined nodes under a one-voter spec; a controller the spec dropped;
+    // controllers under a combined spec.
+    let obs = down(&[(0, "r1", false), (1, "r1", false), (2, "r1", false)]);
+    refused(&plan(&valid(1), &revs(&[0], "r1"), &obs));
+    let ctl = [
+        (0, "r1", false),
+        (1000, "r1", false),
+        (1001, "r1", false),
+        (1002, "r1", false),
+    ];
+    refused(&plan(
+        &with_controllers(1, 1),
+        &BTreeMap::new(),
+        &down(&ctl),
+    ));
+    refused(&plan(&valid(1), &revs(&[0], "r1"), &down(&ctl)));
+    // Fewer nodes than the spec's voters may be a quorum recovering: created as usual.
+    let obs = down(&[(0, "r1", false)]);
+    let p = plan(&valid(3), &revs(&[0, 1, 2], "r1"), &obs);
+    assert_eq!(p.degraded, None);
+    assert_eq!(p.actions.len(), 3);
+    let p = plan(&with_controllers(1, 3), &BTreeMap::new(), &down(&ctl[..2]));
+    assert_eq!(p.degraded, None);
+    // A new cluster: nothing observed, nothing to compare.
+    assert_eq!(voter_change(&valid(3), &Observed::default()), None);
 }
 
 mod properties {

@@ -208,9 +208,14 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
     eprintln!("acks=all {all}\nacks=1 {one}\ngroup {group}");
     let verified = py(&[&["verify", "--acked", acked_all][..], &base].concat());
     eprintln!("acks=all: {verified}");
-    // acks=1 records are counted, not yet required: a stop does not wait for the
-    // followers to reach the leader's log end (issue 11 item 4 is open), and CI lost
-    // 1-9 acks=1 records of ~24,000 in a roll.
+    // acks=1 records are counted, not required, in this roll: every node it stops runs
+    // the previous release (0.1.0), which has no drain — it takes acks=1 writes until
+    // the controller has moved its leaderships, and the new leader may miss the last
+    // ones (CI lost 1-9 of ~24,000; one local run lost 4, three of them written in the
+    // first second). This build drains before it stops: broker/tests/kraft_drain.rs
+    // requires 0 acks=1 records lost over a SIGTERM and restart of every node, so a
+    // roll away from 0.2.0 can require it here. A preferred-leader election still moves
+    // leadership without a drain (as in Kafka).
     let one_lost = py_report(&[&["verify", "--acked", acked_one][..], &base].concat());
     eprintln!("acks=1: {one_lost}");
     let lost_one: Value =
@@ -228,6 +233,16 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
         lost_one["lost"]
     );
     step("0 acks=all records lost (acks=1 loss counted)", t0);
+    if let Some(kept) = c.kept_logs_dir() {
+        // Next to the broker logs: which id each ack put at which partition and offset.
+        std::fs::create_dir_all(&kept).unwrap();
+        for f in [acked_all, acked_one] {
+            for f in [f.to_owned(), format!("{f}.where")] {
+                let name = Path::new(&f).file_name().unwrap();
+                std::fs::copy(&f, kept.join(name)).unwrap();
+            }
+        }
+    }
 
     // After the finalize the old build cannot run the cluster: refused, nothing restarts.
     for (version, reason) in [("0.1.0", "DowngradeBlocked"), ("9.9.9", "UnknownVersion")] {

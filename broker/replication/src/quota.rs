@@ -89,6 +89,10 @@ pub struct ReplicationQuota {
     rate_bytes_per_sec: Option<u64>,
     rate: SampledRate,
     throttled: BTreeMap<String, ThrottledReplicas>,
+    /// Bytes granted to fetches still in flight ([`Self::reserve`]): concurrent fetchers
+    /// (one per leader) must not each take the whole allowance before any answer is
+    /// recorded, or every quota window overshoots by a fetch per leader.
+    reserved: u64,
 }
 
 impl ReplicationQuota {
@@ -98,6 +102,7 @@ impl ReplicationQuota {
             rate_bytes_per_sec: config.rate_bytes_per_sec,
             rate,
             throttled: BTreeMap::new(),
+            reserved: 0,
         })
     }
 
@@ -158,12 +163,28 @@ impl ReplicationQuota {
             return u64::MAX;
         };
         let window_secs = self.rate.window_size_ms(now_ms) as f64 / 1000.0;
-        let room = bound as f64 * window_secs - self.rate.total(now_ms);
+        let room = bound as f64 * window_secs - self.rate.total(now_ms) - self.reserved as f64;
         if room <= 0.0 {
             0
         } else {
             (room.floor() as u64).min(bound)
         }
+    }
+
+    /// Grants a fetch about to be sent the current [`Self::allowance`] and holds it
+    /// until [`Self::release`], so fetches in flight at the same time share one
+    /// allowance. `u64::MAX` (nothing held) when no rate is set.
+    pub fn reserve(&mut self, now_ms: u64) -> u64 {
+        let grant = self.allowance(now_ms);
+        if self.rate_bytes_per_sec.is_some() {
+            self.reserved = self.reserved.saturating_add(grant);
+        }
+        grant
+    }
+
+    /// Returns a grant of [`Self::reserve`] once its fetch's bytes are recorded.
+    pub fn release(&mut self, grant: u64) {
+        self.reserved = self.reserved.saturating_sub(grant);
     }
 
     /// Kafka's `shouldLeaderThrottle` / `shouldFollowerThrottle`: skip this partition in

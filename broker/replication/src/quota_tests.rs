@@ -171,3 +171,33 @@ fn only_throttled_partitions_are_slowed() {
         "throttled partition at {throttled:.0} B/s for quota {rate} (ratio {ratio:.3})"
     );
 }
+
+/// Fetchers (one per leader) asking before any answer is recorded share one allowance:
+/// what one holds, the others cannot take; a released grant counts only what arrived.
+#[test]
+fn concurrent_fetches_share_one_allowance() {
+    let mut q = quota(1_000);
+    let first = q.reserve(0);
+    assert_eq!(first, 1_000, "one fetch takes at most one second's worth");
+    // A young sensor allows 10 s worth: 9_000 left, but one fetch takes at most 1_000.
+    assert_eq!(q.reserve(0), 1_000);
+    assert_eq!(q.allowance(0), 1_000);
+    // The first fetch got only 400 bytes: recorded, then its grant released.
+    q.record(400, 0);
+    q.release(first);
+    assert_eq!(q.allowance(0), 1_000);
+    // The rest of the young window's 10 s x 1000 B/s, less the 400 recorded and the
+    // second grant still held, goes to further fetches and then nothing is left.
+    let mut granted = 0;
+    loop {
+        let g = q.reserve(0);
+        if g == 0 {
+            break;
+        }
+        granted += g;
+    }
+    assert_eq!(granted, 10_000 - 400 - 1_000);
+    assert_eq!(q.allowance(0), 0);
+    q.update_quota(None);
+    assert_eq!(q.reserve(0), u64::MAX, "no rate: nothing held");
+}

@@ -168,7 +168,18 @@ fn read_all(
                     out.push(pd);
                     continue;
                 }
-                let limit = w.max_bytes.min(max_bytes.saturating_sub(total));
+                let mut limit = w.max_bytes.min(max_bytes.saturating_sub(total));
+                if throttled {
+                    // Never more than the quota has room for: a whole fetch past it
+                    // would overshoot every quota window (what Kafka's check alone allows).
+                    let room = broker.replicas.leader_quota().allowance(now);
+                    if room == 0 {
+                        held_back = true;
+                        out.push(pd);
+                        continue;
+                    }
+                    limit = limit.min(usize::try_from(room).unwrap_or(usize::MAX));
+                }
                 if fetch_offset < leo && (limit > 0 || total == 0) {
                     match replica.log.read(fetch_offset, limit, leo, total == 0) {
                         Ok(r) => {

@@ -211,7 +211,7 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             }
         }
         let Some(c) = conn.as_ref() else { continue };
-        let fetches = unthrottled(&broker, fetches);
+        let (fetches, grant) = unthrottled(&broker, fetches);
         if fetches.is_empty() && epoch_queries.is_empty() {
             // Every partition is throttled right now: let the quota window move on.
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -220,8 +220,10 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
         let ok = if !epoch_queries.is_empty() {
             offsets_for_epochs(&broker, c, &epoch_queries).await
         } else {
-            fetch(&broker, c, &fetches).await
+            fetch(&broker, c, &fetches, &grant).await
         };
+        // The answer's throttled bytes are recorded by now (on_response).
+        broker.replicas.follower_quota().release(grant.reserved);
         match ok {
             Ok(true) => {}
             Ok(false) => tokio::time::sleep(backoff).await,
@@ -234,29 +236,83 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
     }
 }
 
+/// One fetch round's share of the follower replication throttle: the bytes reserved
+/// for it and the most each throttled partition may ask the leader for, so the bytes
+/// that arrive stay within the quota instead of overshooting it by a whole fetch.
+#[derive(Default)]
+struct Grant {
+    /// Throttled out-of-sync partitions in this round: (topic, partition).
+    throttled: HashSet<(String, i32)>,
+    /// Bytes held in the quota until the answer is recorded.
+    reserved: u64,
+    /// `partition_max_bytes` for each throttled partition.
+    per_partition: i32,
+}
+
+impl Grant {
+    fn partition_max_bytes(&self, p: &Partition, configured: i32) -> i32 {
+        if self
+            .throttled
+            .contains(&(p.tp.topic.clone(), p.tp.partition))
+        {
+            configured.min(self.per_partition)
+        } else {
+            configured
+        }
+    }
+}
+
 /// Kafka's shouldFollowerThrottle: out-of-sync replicas of throttled partitions sit
-/// out a round while this broker's throttled fetch rate is above the quota.
+/// out a round while this broker's throttled fetch rate is above the quota; otherwise
+/// they share the quota's allowance (reserved until the answer is recorded, as the
+/// fetchers of other leaders ask at the same time).
 fn unthrottled(
     broker: &Broker,
     fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
-) -> Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)> {
+) -> (
+    Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
+    Grant,
+) {
     let node = broker.config.node_id;
     let image = broker.cluster().image();
     let now = crate::state::mono_ms();
     let mut quota = broker.replicas.follower_quota();
-    let exceeded = quota.is_quota_exceeded(now);
-    fetches
-        .into_iter()
+    let throttled: HashSet<(String, i32)> = fetches
+        .iter()
+        .filter(|(p, _)| quota.is_throttled(&p.tp.topic, p.tp.partition))
         .filter(|(p, _)| {
-            if !exceeded || !quota.is_throttled(&p.tp.topic, p.tp.partition) {
-                return true;
-            }
-            image
+            !image
                 .topic(&p.tp.topic)
                 .and_then(|t| t.partitions.get(&p.tp.partition))
                 .is_some_and(|r| r.isr.contains(&node))
         })
-        .collect()
+        .map(|(p, _)| (p.tp.topic.clone(), p.tp.partition))
+        .collect();
+    if throttled.is_empty() {
+        return (fetches, Grant::default());
+    }
+    let reserved = if quota.is_quota_exceeded(now) {
+        0
+    } else {
+        quota.reserve(now)
+    };
+    if reserved == 0 {
+        let free = fetches
+            .into_iter()
+            .filter(|(p, _)| !throttled.contains(&(p.tp.topic.clone(), p.tp.partition)))
+            .collect();
+        return (free, Grant::default());
+    }
+    let share = reserved / throttled.len() as u64;
+    let per_partition = i32::try_from(share.max(1)).unwrap_or(i32::MAX);
+    (
+        fetches,
+        Grant {
+            throttled,
+            reserved,
+            per_partition,
+        },
+    )
 }
 
 fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
@@ -272,6 +328,7 @@ async fn fetch(
     broker: &Broker,
     conn: &Connection,
     parts: &[(Arc<Partition>, tidewater_replication::FollowerFetch)],
+    grant: &Grant,
 ) -> Result<bool, tidewater_client::ClientError> {
     let version = conn.version_for::<FetchRequest>()?;
     let settings = &broker.config.replica;
@@ -299,7 +356,7 @@ async fn fetch(
         fp.fetch_offset = f.fetch_offset;
         fp.last_fetched_epoch = f.last_fetched_epoch.unwrap_or(-1);
         fp.log_start_offset = f.log_start_offset;
-        fp.partition_max_bytes = settings.fetch_max_bytes;
+        fp.partition_max_bytes = grant.partition_max_bytes(p, settings.fetch_max_bytes);
         match req
             .topics
             .iter_mut()

@@ -7,6 +7,7 @@ Subcommands:
   produce       acks=all idempotent (or --acks 1) producer of unique ids, running until a stop file
                 appears; appends every acknowledged id to a file as it is acked and
                 prints a JSON summary (acks, errors, per-partition max gap between acks).
+  elect-preferred  preferred-leader election for every partition of the topic.
   verify        reads every partition from the beginning to its high watermark and
                 fails unless every acknowledged id is there (no loss).
   group         3 consumers in one group; handshakes with the test through files
@@ -57,6 +58,19 @@ def cmd_alter_topic(a):
     res = ConfigResource(ConfigResource.Type.TOPIC, a.topic, incremental_configs=entries)
     admin.incremental_alter_configs([res])[res].result(timeout=60)
     print(json.dumps({"altered": a.topic}))
+
+
+def cmd_elect_preferred(a):
+    """Preferred-leader election for every partition of the topic (as the operator
+    restores leaderships after a restart); ELECTION_NOT_NEEDED is no error."""
+    from confluent_kafka import ElectionType, KafkaError
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    parts = [TopicPartition(a.topic, p) for p in range(a.partitions)]
+    result = admin.elect_leaders(ElectionType.PREFERRED, parts).result(timeout=60)
+    failed = {f"{tp.partition}": str(e) for tp, e in result.items()
+              if e is not None and e.code() != KafkaError.ELECTION_NOT_NEEDED}
+    print(json.dumps({"elected": len(parts) - len(failed), "failed": failed}))
+    check(not failed, f"preferred-leader election failed: {failed}")
 
 
 def cmd_produce(a):
@@ -274,6 +288,9 @@ def main():
     s.add_argument("--acks", choices=["all", "1"], default="all")
     s.add_argument("--flush-timeout", type=float, default=60.0)
     s.set_defaults(fn=cmd_produce)
+    s = sub.add_parser("elect-preferred")
+    s.add_argument("--partitions", type=int, required=True)
+    s.set_defaults(fn=cmd_elect_preferred)
     s = sub.add_parser("verify")
     s.add_argument("--acked", required=True)
     s.add_argument("--timeout", type=float, default=60.0)

@@ -48,6 +48,8 @@ pub struct AdminSnapshot {
     /// Every partition's leader, replicas and ISR with its topic's
     /// `min.insync.replicas`: what the roll gate decides on.
     pub partitions: Vec<crate::roll::gate::PartitionView>,
+    /// The KRaft quorum's voters (DescribeQuorum); empty when they could not be read.
+    pub voters: BTreeSet<i32>,
 }
 
 /// Everything observed in one reconcile.

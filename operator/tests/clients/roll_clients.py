@@ -40,6 +40,9 @@ def produce(a):
     # the partition had no leader accepting this producer's writes).
     last_ack, max_gap = {}, {}
     out = open(a.acked, "a", buffering=1)
+    # Where each ack landed (id, partition, offset, ack time), to find a lost record or
+    # a gap in the broker logs.
+    where = open(a.acked + ".where", "a", buffering=1)
 
     def done(err, msg, sent):
         if err is not None:
@@ -53,6 +56,7 @@ def produce(a):
                 max_gap[p] = max(max_gap.get(p, 0.0), now - last_ack[p])
             last_ack[p] = now
             out.write(msg.value().decode() + "\n")
+            where.write("%s %d %d %.3f\n" % (msg.value().decode(), p, msg.offset(), now))
 
     i = 0
     while not os.path.exists(a.stop):

@@ -1,7 +1,8 @@
 //! Harness of the local runtime tests: runs `tidewater-operator local ...` commands and
 //! real Kafka clients (confluent-kafka through `python3 -c`). Every cluster runs in its
 //! own temp state dir on free ports; a Drop guard stops it (SIGTERM to `local up`,
-//! SIGKILL as a last resort).
+//! SIGKILL as a last resort). Every node's broker.log is kept after a failed test, and after
+//! every test when `TIDEWATER_KEEP_LOGS=<dir>` is set.
 
 // Test helpers outside #[test] fns: a failed unwrap is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
@@ -201,6 +202,50 @@ impl LocalCluster {
         }
     }
 
+    /// Copies every node's `broker.log` and the `events.log` out of the state dir (which
+    /// is removed on drop) into `into`, as `<cluster>-<node>.log`; returns `into`.
+    pub fn keep_logs(&self, into: &Path) -> PathBuf {
+        std::fs::create_dir_all(into).unwrap();
+        let _ = std::fs::copy(
+            self.state.path().join("events.log"),
+            into.join("events.log"),
+        );
+        let Ok(clusters) = std::fs::read_dir(self.state.path()) else {
+            return into.to_owned();
+        };
+        for cluster in clusters.flatten() {
+            let Ok(nodes) = std::fs::read_dir(cluster.path()) else {
+                continue;
+            };
+            for node in nodes.flatten() {
+                let name = format!(
+                    "{}-{}.log",
+                    cluster.file_name().to_string_lossy(),
+                    node.file_name().to_string_lossy()
+                );
+                let _ = std::fs::copy(node.path().join("broker.log"), into.join(name));
+            }
+        }
+        into.to_owned()
+    }
+
+    /// Where a cluster's logs are kept: under `$TIDEWATER_KEEP_LOGS` when set (every run),
+    /// else under the temp dir when the test failed; `None` for a passing run without it.
+    pub fn kept_logs_dir(&self) -> Option<PathBuf> {
+        let run = format!(
+            "{}-{}",
+            std::process::id(),
+            self.state.path().file_name()?.to_string_lossy()
+        );
+        match std::env::var_os("TIDEWATER_KEEP_LOGS") {
+            Some(root) => Some(PathBuf::from(root).join(run)),
+            None if std::thread::panicking() => {
+                Some(std::env::temp_dir().join("tidewater-test-logs").join(run))
+            }
+            None => None,
+        }
+    }
+
     /// `local down`, then waits for `up` to exit.
     pub fn down(&mut self) {
         let down = Command::new(operator())
@@ -219,6 +264,17 @@ impl Drop for LocalCluster {
         if std::thread::panicking() {
             self.print_broker_logs();
         }
+        self.stop();
+        // After the stop, so the logs hold the nodes' shutdown too.
+        if let Some(dir) = self.kept_logs_dir() {
+            eprintln!("broker logs kept in {}", self.keep_logs(&dir).display());
+        }
+    }
+}
+
+impl LocalCluster {
+    /// SIGTERM to `local up` (which stops its nodes), SIGKILL after 40 s.
+    fn stop(&mut self) {
         if self.up.try_wait().ok().flatten().is_some() {
             return;
         }

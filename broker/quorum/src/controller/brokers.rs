@@ -124,9 +124,22 @@ impl Controller {
             });
             move_away_from(&mut staged, id, unclean);
         }
+        let leads_nothing = staged.image.partitions().all(|p| p.leader != id);
+        if hb.want_shutdown
+            && leads_nothing
+            && staged.image.brokers.get(&id).is_some_and(|b| !b.fenced)
+        {
+            // Kafka's SHUTDOWN_NOW: a broker whose controlled shutdown is complete is
+            // fenced at once. Its session ends with it, so the restarted incarnation
+            // registers immediately instead of being refused as a live duplicate until
+            // broker.session.timeout.ms runs out (which added ~9 s to every restart).
+            staged.push(MetadataRecord::BrokerFence {
+                broker_id: id,
+                broker_epoch: epoch,
+            });
+        }
         let after = staged.image.brokers.get(&id);
         let is_fenced = after.is_none_or(|b| b.fenced);
-        let leads_nothing = staged.image.partitions().all(|p| p.leader != id);
         let reply = HeartbeatReply {
             is_fenced,
             is_caught_up: !is_fenced,

@@ -12,7 +12,7 @@ pub mod process;
 pub mod state;
 pub mod supervisor;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -146,6 +146,23 @@ impl<A: AdminSource> LocalRuntime<A> {
         self.persisted.cluster_id = Some(id.clone());
         self.state.save(&self.persisted)?;
         Ok(id)
+    }
+
+    /// The KRaft voters the existing nodes of `cluster` were started with (their
+    /// `controller.quorum.voters`): the quorum's membership even while it is down, as
+    /// it cannot change until KIP-853. `None` before any node was started.
+    pub fn configured_voters(&self, cluster: &str) -> Option<BTreeSet<i32>> {
+        self.persisted.ports.keys().find_map(|id| {
+            let path = self.state.node_dir(cluster, *id).join("server.properties");
+            let text = std::fs::read_to_string(path).ok()?;
+            let voters = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("controller.quorum.voters="))?;
+            voters
+                .split(',')
+                .map(|v| v.split_once('@').and_then(|(id, _)| id.trim().parse().ok()))
+                .collect()
+        })
     }
 
     /// `host:port` of every broker, for `status.bootstrapServers`.

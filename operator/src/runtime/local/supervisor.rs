@@ -22,6 +22,14 @@ use crate::validate::{FieldError, InvalidSpec, ValidatedCluster, validate};
 /// How often the loop observes the cluster (and notices a new spec or a crash).
 pub const TICK: Duration = Duration::from_millis(500);
 
+/// What one reconcile led to: the status, how apply went, and the `(reason, message)`
+/// of a spec refused because it would change the KRaft voter set.
+type Reconciled = (
+    KafkaClusterStatus,
+    Result<(), LocalError>,
+    Option<(&'static str, String)>,
+);
+
 /// Supervisor state across ticks.
 pub struct Supervisor<A> {
     runtime: LocalRuntime<A>,
@@ -33,6 +41,8 @@ pub struct Supervisor<A> {
     last_invalid: Option<String>,
     /// Last roll block or refusal recorded as an event (one event per distinct cause).
     last_roll_event: Option<String>,
+    /// Last voter-set refusal recorded as an event (one event per distinct refusal).
+    last_voter_refusal: Option<String>,
     /// Versions this operator can run.
     catalog: Catalog,
     /// The spec in force while a newer one is invalid.
@@ -50,6 +60,7 @@ impl<A: AdminSource> Supervisor<A> {
             status,
             last_invalid: None,
             last_roll_event: None,
+            last_voter_refusal: None,
             catalog: Catalog::shipped(),
             last_valid: None,
         }
@@ -183,11 +194,10 @@ impl<A: AdminSource> Supervisor<A> {
         Ok(Some(c))
     }
 
-    /// observe -> plan -> apply for `cluster`; the status it leads to and how apply went.
-    async fn reconcile(
-        &mut self,
-        cluster: &ValidatedCluster,
-    ) -> Result<(KafkaClusterStatus, Result<(), LocalError>), LocalError> {
+    /// observe -> plan -> apply for `cluster`; the status it leads to, how apply went,
+    /// and the refusal when `cluster` would change the KRaft voter set (then nothing was
+    /// applied).
+    async fn reconcile(&mut self, cluster: &ValidatedCluster) -> Result<Reconciled, LocalError> {
         let observed = self.runtime.observe(cluster).await?;
         let revisions = self.runtime.desired_revisions(cluster);
         let decision = upgrade::decide_from_status(
@@ -198,7 +208,17 @@ impl<A: AdminSource> Supervisor<A> {
             Timestamp::now(),
         );
         let mut plan = plan::plan_with(cluster, &revisions, &observed, &decision);
-        let rebalance = self.rebalance(cluster, &observed).await;
+        let voter_change = plan
+            .degraded
+            .clone()
+            .filter(|(reason, _)| *reason == plan::VOTER_CHANGE_BLOCKED);
+        // A refused spec moves no data either: its broker set is not the one in force.
+        let rebalance = if voter_change.is_some() {
+            let previous = self.status.as_ref().and_then(|s| s.rebalance.as_ref());
+            drive::Outcome::unchanged(previous)
+        } else {
+            self.rebalance(cluster, &observed).await
+        };
         drive::gate_removals(&mut plan, rebalance.empty.as_ref());
         let applied = self.runtime.apply(cluster, &plan).await;
         let bootstrap = self.runtime.bootstrap_servers(cluster);
@@ -248,7 +268,7 @@ impl<A: AdminSource> Supervisor<A> {
         if let Err(e) = &applied {
             status::apply_failed(&mut s, &e.to_string(), &now());
         }
-        Ok((s, applied))
+        Ok((s, applied, voter_change))
     }
 
     /// The rebalance step of this reconcile (crate::rebalance), only on a cluster whose
@@ -272,9 +292,11 @@ impl<A: AdminSource> Supervisor<A> {
 
     /// A Warning Event when the roll gets blocked or the spec is refused, once per cause.
     fn roll_events(&mut self, plan: &plan::Plan) -> Result<(), LocalError> {
+        // A voter-set refusal is reported by `tick`, beside the spec still in force.
         let cause = plan
             .degraded
             .clone()
+            .filter(|(r, _)| *r != plan::VOTER_CHANGE_BLOCKED)
             .or_else(|| plan.blocked.clone().filter(|(r, _)| *r == "RollBlocked"));
         let text = cause.as_ref().map(|(r, m)| format!("{r}: {m}"));
         if text != self.last_roll_event {
@@ -297,8 +319,54 @@ impl<A: AdminSource> Supervisor<A> {
             Err(e) => return self.invalid(&e).await,
         };
         self.last_invalid = None;
-        self.last_valid = Some(cluster.clone());
-        let (s, applied) = self.reconcile(&cluster).await?;
+        // The voters its nodes were started with, read before anything acts on the
+        // new spec (observe would give its new nodes ports).
+        if let Some(message) = self
+            .runtime
+            .configured_voters(&cluster.name)
+            .and_then(|voters| plan::voter_set_change(&cluster, &voters))
+        {
+            return self.refuse_voter_change(message).await;
+        }
+        let (s, applied, refused) = self.reconcile(&cluster).await?;
+        if let Some((_, message)) = refused {
+            return self.refuse_voter_change(message).await;
+        }
+        self.last_voter_refusal = None;
+        self.last_valid = Some(cluster);
+        self.publish(s).await?;
+        applied
+    }
+
+    /// A spec that would change the KRaft voter set changes nothing: as with an invalid
+    /// spec, the one in force before keeps running (crashed nodes restart, its
+    /// rebalance goes on), and `Degraded` (`VoterChangeBlocked`) says why.
+    async fn refuse_voter_change(&mut self, message: String) -> Result<(), LocalError> {
+        if self.last_voter_refusal.as_deref() != Some(message.as_str()) {
+            self.runtime
+                .state()
+                .event("Warning", plan::VOTER_CHANGE_BLOCKED, &message)?;
+            self.last_voter_refusal = Some(message.clone());
+        }
+        let (base, applied) = match self.last_valid.clone() {
+            Some(valid) => {
+                let (s, applied, _) = self.reconcile(&valid).await?;
+                (Some(s), applied)
+            }
+            None => (self.status.clone(), Ok(())),
+        };
+        let mut s = base.unwrap_or_default();
+        s.conditions = conditions::merge(
+            &s.conditions,
+            &[conditions::Desired::new(
+                conditions::DEGRADED,
+                true,
+                plan::VOTER_CHANGE_BLOCKED,
+                message,
+            )],
+            Some(self.generation),
+            &now(),
+        );
         self.publish(s).await?;
         applied
     }

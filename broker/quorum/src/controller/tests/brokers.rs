@@ -195,6 +195,36 @@ fn controlled_shutdown_moves_leaderships_before_allowing_shutdown() {
     assert_eq!(h.partition("t", 2).leader, 3);
 }
 
+/// Kafka's SHUTDOWN_NOW fences the broker: the restarted process (a new incarnation)
+/// registers at once instead of waiting out the old incarnation's session, and the
+/// stopping broker's own heartbeats cannot unfence it again.
+#[test]
+fn a_completed_controlled_shutdown_fences_so_the_restarted_broker_registers_at_once() {
+    let mut h = Harness::new(ControllerConfig::default());
+    h.brokers(&[1, 2, 3], no_rack);
+    h.create_assigned("t", 5, &[&[1, 2, 3]]).unwrap();
+    let reply = h.heartbeat(1, false, true).unwrap();
+    assert!(reply.should_shutdown && reply.is_fenced, "{reply:?}");
+    assert!(h.image.brokers[&1].fenced);
+    assert!(!h.partition("t", 0).isr.contains(&1));
+    // The old process still beats until it exits: it stays fenced.
+    let reply = h.heartbeat(1, false, false).unwrap();
+    assert!(reply.is_fenced);
+    let restarted = BrokerRegistrationRequest {
+        broker_id: 1,
+        incarnation_id: 999,
+        rack: None,
+        listeners: vec![],
+        features: BTreeMap::from([(METADATA_VERSION.to_string(), (1, 21))]),
+    };
+    assert!(
+        h.controller
+            .register_broker(&h.image, &restarted, h.now_ms)
+            .is_ok(),
+        "the new incarnation must not wait for the old one's session to expire"
+    );
+}
+
 #[test]
 fn controlled_shutdown_of_sole_replica_takes_it_offline_as_kraft_does() {
     let mut h = Harness::new(ControllerConfig::default());
