@@ -258,6 +258,7 @@ fn cluster_role_grants_exactly_what_the_operator_uses() {
         ),
         rule("tidewater.io", "kafkaclusters/finalizers", &["update"]),
         rule("", "pods", &owned),
+        rule("", "pods/eviction", &["create"]),
         rule("", "persistentvolumeclaims", &owned),
         rule("", "configmaps", &owned),
         rule("", "services", &owned),

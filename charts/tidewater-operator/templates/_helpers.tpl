@@ -75,6 +75,10 @@ Events in both API groups.
 - apiGroups: [""]
   resources: ["pods", "persistentvolumeclaims", "configmaps", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- /* A roll restarts a broker by evicting its pod, so the PodDisruptionBudget is honoured. */}}
+- apiGroups: [""]
+  resources: ["pods/eviction"]
+  verbs: ["create"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

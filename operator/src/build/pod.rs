@@ -24,8 +24,10 @@ use crate::validate::{NodeSpec, ValidatedCluster};
 /// also defaults to generous grace).
 pub const TERMINATION_GRACE_SECONDS: i64 = 120;
 const CONFIG_DIR: &str = "/etc/tidewater";
-/// Label carrying the broker version a pod runs.
-pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
+/// Label carrying the broker version a pod runs (`kubectl get pods -L
+/// tidewater.io/version`); the image is that version's from the catalog unless
+/// `spec.image` overrides it, and the label still says the version then.
+pub const VERSION_LABEL: &str = "tidewater.io/version";
 /// The image's numeric USER (Dockerfile): the broker never runs as root.
 pub const BROKER_UID: i64 = 65532;
 

@@ -201,6 +201,8 @@ async fn apply<A: AdminSource + Clone>(
     );
     let plan = runtime.hold_back(plan::plan_with(&cluster, &revisions, &observed, &decision));
     let applied = runtime.apply(&cluster, &plan).await;
+    // A restart the disruption budget refused did not happen: no Event says it did.
+    let plan = runtime.as_applied(plan);
     if let Err(e) = &applied {
         publish(ctx, k, EventType::Warning, "ApplyFailed", &e.to_string()).await;
     } else {

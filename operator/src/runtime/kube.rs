@@ -1,6 +1,8 @@
-//! The kube runtime: observes a cluster's Pods, executes plans with server-side apply
-//! (one field manager, forced) in dependency order (ConfigMaps, Services, PVCs, Pods,
-//! PDB), deletes pods to restart or remove nodes, and removes orphans selected by
+//! The kube runtime: observes a cluster's Pods ([`observe`]), executes plans with
+//! server-side apply (one field manager, forced) in dependency order (ConfigMaps,
+//! Services, PVCs, Pods, PDB), evicts pods to restart nodes ([`roll`]: the
+//! PodDisruptionBudget is honoured, and a node's new config is written only at its turn),
+//! deletes pods to remove nodes, and removes orphans selected by
 //! `app.kubernetes.io/instance=<cluster>,app.kubernetes.io/managed-by=tidewater-operator`.
 //! Requests go out in a fixed order so the mocked API tests can assert the sequence.
 //!
@@ -11,14 +13,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{ConfigMap, ContainerStatus, PersistentVolumeClaim, Pod, Service};
+mod observe;
+pub mod roll;
+
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AdminSource, Observed, ObservedNode, Runtime};
+use self::roll::Eviction;
+use super::{AdminSource, Observed, Runtime};
 use crate::build::pvc::{self, Adoption, ClaimConflict, ObservedClaim};
 use crate::build::{self, Desired, FIELD_MANAGER, NODE_ID_LABEL, REVISION_ANNOTATION};
 use crate::plan::{Action, Plan};
@@ -58,6 +65,13 @@ pub struct KubeRuntime<A> {
     /// Client addresses of the brokers ready at the last `observe`: where the plan's
     /// admin operations go.
     ready_brokers: Vec<String>,
+    /// Pod name -> uid seen by the last `observe`: an eviction names the pod it means.
+    uids: BTreeMap<String, String>,
+    /// Nodes whose pod was being deleted at the last `observe` (evicted, not yet gone).
+    terminating: BTreeSet<i32>,
+    /// A restart the disruption budget refused during the last `apply`:
+    /// (node id, message).
+    refused: Option<(i32, String)>,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -71,6 +85,9 @@ impl<A: AdminSource> KubeRuntime<A> {
             claims: Vec::new(),
             adoption: Adoption::default(),
             ready_brokers: Vec::new(),
+            uids: BTreeMap::new(),
+            terminating: BTreeSet::new(),
+            refused: None,
         }
     }
 
@@ -85,8 +102,28 @@ impl<A: AdminSource> KubeRuntime<A> {
     }
 
     /// `plan` without creating or restarting nodes whose claim holds another cluster's
-    /// data, and saying so in `blocked` (so events and `Progressing` tell the truth).
+    /// data, and without restarting a node whose pod is already terminating (evicted,
+    /// not gone yet: it is recreated once gone), saying so in `blocked` (so events and
+    /// `Progressing` tell the truth).
     pub fn hold_back(&self, mut plan: Plan) -> Plan {
+        let terminating: Vec<i32> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Restart(n) if self.terminating.contains(&n.id) => Some(n.id),
+                _ => None,
+            })
+            .collect();
+        plan.actions
+            .retain(|a| !matches!(a, Action::Restart(n) if terminating.contains(&n.id)));
+        if let Some(id) = terminating.first()
+            && plan.blocked.is_none()
+        {
+            plan.blocked = Some((
+                "Rolling",
+                format!("waiting for the pod of node {id} to terminate before it is recreated"),
+            ));
+        }
         let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
         if blocked.is_empty() {
             return plan;
@@ -104,6 +141,17 @@ impl<A: AdminSource> KubeRuntime<A> {
                     ids.join(", ")
                 ),
             ));
+        }
+        plan
+    }
+
+    /// `plan` as the last `apply` carried it out: a restart the disruption budget refused
+    /// did not happen, and `blocked` says the roll waits for the budget.
+    pub fn as_applied(&self, mut plan: Plan) -> Plan {
+        if let Some((id, message)) = &self.refused {
+            plan.actions
+                .retain(|a| !matches!(a, Action::Restart(n) if n.id == *id));
+            plan.blocked = Some(("WaitingForDisruptionBudget", message.clone()));
         }
         plan
     }
@@ -227,6 +275,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         let mut observed = Observed::default();
         self.pods.clear();
         self.names.clear();
+        self.uids.clear();
+        self.terminating.clear();
+        let now = Timestamp::now();
+        let mut running = BTreeMap::new();
         let mut ready_brokers = Vec::new();
         for pod in pods.items {
             let Some(id) = pod
@@ -236,9 +288,16 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             else {
                 continue;
             };
-            let node = observe_pod(c, &pod);
+            let node = observe::observe_pod(c, &pod);
             self.pods.insert(node.name.clone(), node.revision.clone());
             self.names.insert(id, node.name.clone());
+            if let Some(uid) = pod.uid() {
+                self.uids.insert(node.name.clone(), uid);
+            }
+            if pod.metadata.deletion_timestamp.is_some() {
+                self.terminating.insert(id);
+            }
+            running.insert(id, observe::running_seconds(&pod, now));
             if node.ready
                 && let Some(spec) = c.nodes.iter().find(|n| n.id == id && n.role.is_broker())
             {
@@ -255,6 +314,20 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         self.adoption = Adoption::default();
         if !observed.nodes.is_empty() {
             observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
+        }
+        // A broker that runs but never joins (a new version that cannot register) is a
+        // problem the planner stops the roll on, like a crash loop.
+        let registered = match &observed.admin {
+            Some(Ok(s)) => Some(&s.registered),
+            _ => None,
+        };
+        for n in c.nodes.iter().filter(|n| n.role.is_broker()) {
+            if let Some(node) = observed.nodes.get_mut(&n.id) {
+                let secs = running.get(&n.id).copied().flatten();
+                if let Some(p) = observe::not_registering(node, n.id, secs, registered) {
+                    node.problem = Some(p);
+                }
+            }
         }
         self.ready_brokers = ready_brokers;
         Ok(observed)
@@ -288,7 +361,23 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         // would refuse, and the claim must keep its annotation for whoever restores it.
         // (`hold_back` already dropped it from the plan; this guards a plan that was not.)
         let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
+        self.refused = None;
         let desired = build::build_all(c);
+        // Each node's new config is published at its turn only (see `roll`).
+        let revisions: BTreeMap<i32, (String, String)> = desired
+            .iter()
+            .filter_map(|d| match d {
+                Desired::Pod(p) => Some((
+                    p.labels().get(NODE_ID_LABEL)?.parse().ok()?,
+                    (
+                        p.name_any(),
+                        p.annotations().get(REVISION_ANNOTATION)?.clone(),
+                    ),
+                )),
+                _ => None,
+            })
+            .collect();
+        let config_due = roll::config_due(&revisions, &self.pods);
         for obj in &desired {
             let name = obj.name().to_owned();
             let node_id = obj
@@ -301,6 +390,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                 continue;
             }
             match obj {
+                Desired::ConfigMap(_) if node_id.is_some_and(|id| !config_due.contains(&id)) => {}
                 Desired::ConfigMap(o) => self.ssa(c, "ConfigMap", o, &name).await?,
                 Desired::Service(o) => self.ssa(c, "Service", o, &name).await?,
                 Desired::Pvc(o) => self.ssa(c, "PersistentVolumeClaim", o, &name).await?,
@@ -321,7 +411,21 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             match action {
                 Action::Ensure(_) => {}
                 Action::Restart(n) if blocked.contains(&n.id) => {}
-                Action::Restart(n) => self.delete::<Pod>(c, "Pod", &n.name(&c.name)).await?,
+                Action::Restart(n) => {
+                    let name = n.name(&c.name);
+                    let uid = self.uids.get(&name).map(String::as_str);
+                    let evicted = roll::evict(&self.api::<Pod>(c), &name, uid)
+                        .await
+                        .map_err(|source| api_err("evict", "Pod", &name, source))?;
+                    if let Eviction::Refused(message) = evicted {
+                        // Wait for the budget: nothing else changes this reconcile, and
+                        // nothing forces the pod out.
+                        let budget = build::pdb::budget_name(c);
+                        self.refused =
+                            Some((n.id, roll::refused_message(&name, &budget, &message)));
+                        return Ok(());
+                    }
+                }
                 Action::Remove { id, delete_storage } => {
                     let Some(name) = self.names.get(id).cloned() else {
                         continue;
@@ -367,99 +471,4 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         .await?;
         Ok(())
     }
-}
-
-/// A pod as an observed node: readiness from the `Ready` condition; problems from
-/// scheduling (`Unschedulable`: typically a zone without schedulable nodes) and from
-/// crash-looping containers.
-fn observe_pod(c: &ValidatedCluster, pod: &Pod) -> ObservedNode {
-    let status = pod.status.as_ref();
-    let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or(&[]);
-    let ready = conditions
-        .iter()
-        .any(|k| k.type_ == "Ready" && k.status == "True");
-    let unschedulable = conditions.iter().find(|k| {
-        k.type_ == "PodScheduled"
-            && k.status == "False"
-            && k.reason.as_deref() == Some("Unschedulable")
-    });
-    let zone = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .and_then(|s| s.node_selector_terms.first())
-        .and_then(|t| t.match_expressions.as_ref())
-        .and_then(|e| e.first())
-        .and_then(|e| e.values.as_ref())
-        .and_then(|v| v.first().cloned());
-    // Init containers first: `format` refusing a log dir of another cluster or node
-    // (the broker's own check) keeps the pod in Init:CrashLoopBackOff.
-    let crash = status.and_then(|s| {
-        let init = s.init_container_statuses.iter().flatten();
-        init.chain(s.container_statuses.iter().flatten())
-            .find_map(crash_looping)
-    });
-    let problem = match (unschedulable, zone, crash) {
-        (Some(k), Some(zone), _) => Some((
-            "ZoneUnschedulable".to_owned(),
-            format!(
-                "zone {zone} ({}) has no schedulable node: {}",
-                c.topology_key.as_deref().unwrap_or_default(),
-                k.message.clone().unwrap_or_default()
-            ),
-        )),
-        (Some(k), None, _) => Some((
-            "Unschedulable".to_owned(),
-            k.message.clone().unwrap_or_default(),
-        )),
-        (None, _, Some(msg)) => Some(("CrashLoopBackOff".to_owned(), msg)),
-        (None, _, None) => None,
-    };
-    ObservedNode {
-        name: pod.name_any(),
-        revision: pod.annotations().get(REVISION_ANNOTATION).cloned(),
-        version: pod
-            .labels()
-            .get(build::pod::VERSION_LABEL)
-            .cloned()
-            .or_else(|| {
-                pod.spec
-                    .as_ref()
-                    .and_then(|s| s.containers.first())
-                    .and_then(|k| k.image.as_ref())
-                    .and_then(|i| i.rsplit_once(':').map(|(_, tag)| tag.to_owned()))
-            }),
-        ready,
-        problem,
-    }
-}
-
-/// `container X is crash-looping (N restarts)`, with the last termination message (the
-/// tail of its log under `FallbackToLogsOnError`) when the kubelet kept one.
-fn crash_looping(cs: &ContainerStatus) -> Option<String> {
-    let w = cs.state.as_ref()?.waiting.as_ref()?;
-    if w.reason.as_deref() != Some("CrashLoopBackOff") {
-        return None;
-    }
-    let last = cs
-        .last_state
-        .as_ref()
-        .and_then(|l| l.terminated.as_ref())
-        .and_then(|t| t.message.as_deref())
-        .map(str::trim)
-        .filter(|m| !m.is_empty());
-    let mut out = format!(
-        "container {} is crash-looping ({} restarts)",
-        cs.name, cs.restart_count
-    );
-    if let Some(m) = last {
-        out.push_str(": ");
-        out.push_str(&m.chars().take(500).collect::<String>());
-    }
-    Some(out)
 }

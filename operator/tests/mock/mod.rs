@@ -144,7 +144,14 @@ impl Verifier {
     /// What every reconcile of a valid spec applies before pods: each node's
     /// ConfigMap, both Services, each node's claim (`nodes` are pod names).
     pub async fn apply_configs_services_and_claims(&mut self, nodes: &[&str]) {
-        for n in nodes {
+        self.apply_services_and_claims(nodes, nodes).await;
+    }
+
+    /// As [`Verifier::apply_configs_services_and_claims`], with the ConfigMaps of
+    /// `configs` only: a node whose pod still runs an older revision gets its new config
+    /// at its turn in the roll, not before.
+    pub async fn apply_services_and_claims(&mut self, configs: &[&str], nodes: &[&str]) {
+        for n in configs {
             self.apply(&core("configmaps", &format!("{n}-config")))
                 .await;
         }
@@ -154,6 +161,24 @@ impl Verifier {
             self.apply(&core("persistentvolumeclaims", &format!("data-{n}")))
                 .await;
         }
+    }
+
+    /// An eviction of pod `name` (POST of its `eviction` subresource, never a DELETE),
+    /// answered with `response`; returns the Eviction sent.
+    pub async fn evict_with(&mut self, name: &str, response: Response<Body>) -> Value {
+        let (body, _, send) = self
+            .expect(Method::POST, &format!("{}/eviction", core("pods", name)))
+            .await;
+        assert_eq!(body["kind"], "Eviction", "{body}");
+        assert_eq!(body["metadata"]["name"], name, "{body}");
+        send.send_response(response);
+        body
+    }
+
+    /// An eviction of pod `name` the API server grants.
+    pub async fn evict(&mut self, name: &str) -> Value {
+        let granted = json!({"kind": "Status", "apiVersion": "v1", "status": "Success"});
+        self.evict_with(name, ok(&granted)).await
     }
 
     /// DELETE of `path`, answered with success.
