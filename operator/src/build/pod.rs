@@ -11,10 +11,12 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::config::{CLUSTER_ID_KEY, config_map, config_map_name};
+use super::config::{
+    CLUSTER_ID_KEY, KubeAddressing, config_map_name, properties_text, server_properties,
+};
 use super::{
-    CONTROLLER_PORT, DATA_DIR, HTTP_PORT, REVISION_ANNOTATION, fnv1a, headless_name, image,
-    node_labels, owned_meta, pvc::claim_name, selector_labels,
+    CONTROLLER_PORT, DATA_DIR, HTTP_PORT, REVISION_ANNOTATION, cluster_id, fnv1a, headless_name,
+    image, node_labels, owned_meta, pvc::claim_name, selector_labels,
 };
 use crate::placement;
 use crate::validate::{NodeSpec, ValidatedCluster};
@@ -42,11 +44,14 @@ pub fn pod(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
     pod
 }
 
-/// Hash of the pod spec and the node's ConfigMap: if either changes the broker must
-/// restart to see it.
+/// Hash of the pod spec and the static part of the node's config: if either changes the
+/// broker must restart to see it. Cluster-wide dynamic keys are left out: they change
+/// through IncrementalAlterConfigs without a restart ([`super::dynamic`]).
 pub fn revision(c: &ValidatedCluster, n: &NodeSpec, pod: &Pod) -> String {
     let mut text = serde_json::to_string(pod).unwrap_or_default();
-    text.push_str(&serde_json::to_string(&config_map(c, n)).unwrap_or_default());
+    let props = super::dynamic::static_part(&server_properties(c, n, &KubeAddressing));
+    text.push_str(&properties_text(&props));
+    text.push_str(&cluster_id(c));
     format!("{:016x}", fnv1a(text.as_bytes()))
 }
 

@@ -176,6 +176,23 @@ fn revision_changes_with_config_and_only_for_affected_nodes() {
 }
 
 #[test]
+fn a_dynamic_config_change_leaves_the_pod_revision_alone() {
+    let rev = |c: &ValidatedCluster| {
+        pod::pod(c, &c.nodes[0]).metadata.annotations.unwrap()[REVISION_ANNOTATION].clone()
+    };
+    let base = valid(THREE_ZONES);
+    let dynamic = valid(&format!("{THREE_ZONES}    log.retention.ms: \"7777777\"\n"));
+    let fixed = valid(&format!("{THREE_ZONES}    num.network.threads: \"5\"\n"));
+    // Applied through IncrementalAlterConfigs: no pod restarts.
+    assert_eq!(rev(&base), rev(&dynamic));
+    // A static key still rolls the node.
+    assert_ne!(rev(&base), rev(&fixed));
+    // The ConfigMap carries the dynamic key all the same (a restarted broker reads it).
+    let cm = config::config_map(&dynamic, &dynamic.nodes[0]);
+    assert!(cm.data.unwrap()[config::PROPERTIES_KEY].contains("log.retention.ms=7777777"));
+}
+
+#[test]
 fn template_applies_but_operator_labels_win() {
     let c = valid(
         "  version: 0.1.0\n  brokers: 1\n  template:\n    pod:\n      labels:\n        team: x\n        app.kubernetes.io/instance: evil\n      annotations:\n        a: b\n      priorityClassName: high\n      nodeSelector:\n        disk: ssd\n",
