@@ -276,10 +276,17 @@ async fn wait_unfenced(cluster: &Cluster) -> Result<(), StartupError> {
     }
 }
 
-/// SIGTERM, first step: controlled shutdown (bounded) so leaderships move first.
+/// SIGTERM, first step: drain the led partitions (no more appends, in-sync followers
+/// reach the log end), then controlled shutdown (bounded) so leaderships move to a
+/// follower that holds every acknowledged record.
 pub async fn controlled_shutdown(broker: &Broker) {
     let cluster = broker.cluster();
     if cluster.is_broker() && broker.config.replica.controlled_shutdown_enable {
+        broker
+            .drain_leaderships(Duration::from_millis(
+                broker.config.replica.controlled_shutdown_drain_timeout_ms,
+            ))
+            .await;
         cluster
             .controlled_shutdown(Duration::from_millis(
                 cluster.config.broker_session_timeout_ms.max(5000),

@@ -81,6 +81,10 @@ pub struct ReplicaSettings {
     pub leader_imbalance_check_interval_seconds: u64,
     /// `controlled.shutdown.enable`.
     pub controlled_shutdown_enable: bool,
+    /// `tidewater.controlled.shutdown.drain.timeout.ms`: how long a SIGTERMed broker
+    /// refuses produce and waits for its ISR followers to reach its log end before the
+    /// controlled shutdown moves its leaderships (so no acks=1 record is truncated).
+    pub controlled_shutdown_drain_timeout_ms: u64,
     /// `replica.selector.class` names Kafka's `RackAwareReplicaSelector` (KIP-392):
     /// consumers with `client.rack` are sent to an in-sync replica in their rack.
     pub rack_aware_selector: bool,
@@ -306,6 +310,12 @@ impl BrokerConfig {
                     u64::MAX,
                 )?,
                 controlled_shutdown_enable: p.bool("controlled.shutdown.enable", true)?,
+                controlled_shutdown_drain_timeout_ms: p.int(
+                    "tidewater.controlled.shutdown.drain.timeout.ms",
+                    10_000,
+                    0,
+                    u64::MAX,
+                )?,
                 rack_aware_selector: match p.get("replica.selector.class") {
                     None | Some("") => false,
                     Some(c) if c.ends_with("RackAwareReplicaSelector") => true,

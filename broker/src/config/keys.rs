@@ -35,6 +35,7 @@ const BROKER_KEYS: &[&str] = &[
     "log.flush.scheduler.interval.ms",
     "num.recovery.threads.per.data.dir",
     "tidewater.http.listener",
+    "tidewater.controlled.shutdown.drain.timeout.ms",
     "tidewater.topic.naming.policy.enable",
 ];
 

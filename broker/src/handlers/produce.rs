@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tidewater_storage::{LogAppendInfo, TimestampType};
 use tokio::sync::oneshot;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::record_errors::{keyless_records, out_of_range_timestamps};
 use super::{RequestContext, msg};
@@ -142,8 +142,18 @@ pub async fn handle(
             )),
         };
         if let Err((code, message)) = result {
+            let topic = resp.responses[t].name.0.to_string();
             let slot = &mut resp.responses[t].partition_responses[p];
             let index = slot.index;
+            if code == E::RequestTimedOut.code() {
+                // The ISR did not reach the records within the request timeout: say
+                // which follower held the high watermark back.
+                let state = broker
+                    .replicas
+                    .get_by_name(&topic, index)
+                    .map_or_else(|| "no local replica".into(), |r| r.describe_leader());
+                warn!(%topic, partition = index, client_id = %ctx.client_id, %state, "acks=all produce timed out waiting for the ISR");
+            }
             *slot = error_partition(index, code, Some(message), version);
         }
     }

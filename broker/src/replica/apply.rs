@@ -69,6 +69,10 @@ impl Broker {
                                 replicas: Vec::new(),
                                 fetch_delayed_until: None,
                                 last_stuck_log: None,
+                                refuse_appends: self
+                                    .replicas
+                                    .draining
+                                    .load(std::sync::atomic::Ordering::Acquire),
                             }),
                         });
                         self.replicas.insert(p.clone());

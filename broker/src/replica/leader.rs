@@ -55,11 +55,17 @@ impl Partition {
     ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
         let partition = self;
         let mut inner = partition.lock();
+        let refuse = inner.refuse_appends;
         let Role::Leader(state) = &mut inner.role else {
             return Err(ProduceRefusal::Replica(ReplicaError::NotLeaderOrFollower(
                 node_id,
             )));
         };
+        if refuse {
+            // Draining for a controlled shutdown: the client retries against the leader
+            // the controller is about to elect.
+            return Err(ProduceRefusal::Replica(ReplicaError::NoLongerLeader));
+        }
         state
             .check_produce(acks_all)
             .map_err(ProduceRefusal::Replica)?;
@@ -92,6 +98,39 @@ impl Partition {
         }
         inner.sync_high_watermark(&partition.log);
         Ok((info, rx))
+    }
+}
+
+impl Partition {
+    /// The leader's replication state in one line (high watermark, log end, ISR, each
+    /// follower's position and fetch age) for the log line of a timed-out acks=all wait.
+    pub fn describe_leader(&self) -> String {
+        let inner = self.lock();
+        let Role::Leader(state) = &inner.role else {
+            return format!("not leader (epoch {})", inner.role.leader_epoch());
+        };
+        let now = mono_ms();
+        let followers: Vec<String> = state
+            .replicas()
+            .iter()
+            .filter_map(|id| state.follower(*id).map(|v| (id, v)))
+            .map(|(id, v)| {
+                format!(
+                    "{id}: leo {} fetched {} ms ago",
+                    v.log_end_offset,
+                    now.saturating_sub(v.last_fetch_time_ms)
+                )
+            })
+            .collect();
+        format!(
+            "epoch {} hw {} leo {} isr {:?} maximal isr {:?} followers [{}]",
+            state.leader_epoch(),
+            state.high_watermark(),
+            self.log.log_end_offset(),
+            state.isr(),
+            state.maximal_isr(),
+            followers.join(", ")
+        )
     }
 }
 

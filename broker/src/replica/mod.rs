@@ -7,6 +7,7 @@
 //! watermark (what consumers may read) equal to the state machine's.
 
 mod apply;
+mod drain;
 mod fetcher;
 pub mod leader;
 
@@ -65,6 +66,10 @@ pub struct PartitionInner {
     /// When the fetcher last logged that this replica makes no progress: such lines are
     /// written at most every [`STUCK_LOG_INTERVAL`].
     pub last_stuck_log: Option<std::time::Instant>,
+    /// Set (under this lock) when the broker starts draining for a controlled shutdown:
+    /// appends are refused with NOT_LEADER_OR_FOLLOWER from then on, so the log end the
+    /// drain waits for cannot move any more.
+    pub refuse_appends: bool,
 }
 
 /// The least time between two "no progress" log lines for one replica.
@@ -139,6 +144,9 @@ pub struct ReplicaManager {
     pub follower_quota: Mutex<ReplicationQuota>,
     /// Stray logs are looked for once, on the first applied image.
     pub(crate) strays_checked: std::sync::atomic::AtomicBool,
+    /// The broker drains for a controlled shutdown: replicas created from now on refuse
+    /// appends too (see [`PartitionInner::refuse_appends`]).
+    pub(crate) draining: std::sync::atomic::AtomicBool,
 }
 
 impl Default for ReplicaManager {
@@ -154,6 +162,7 @@ impl Default for ReplicaManager {
             leader_quota: Mutex::new(quota()),
             follower_quota: Mutex::new(quota()),
             strays_checked: std::sync::atomic::AtomicBool::new(false),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -211,6 +220,22 @@ impl ReplicaManager {
             .push(task);
     }
 
+    /// Leaves every leadership: parked acks=all produce requests fail with
+    /// NOT_LEADER_OR_FOLLOWER at once (so their clients retry against the new leaders)
+    /// instead of holding the shutdown until their request timeout.
+    pub fn resign_leaders(&self) {
+        for p in self.all() {
+            let mut inner = p.lock();
+            if matches!(inner.role, Role::Leader(_)) {
+                let role = std::mem::replace(&mut inner.role, Role::Offline { leader_epoch: -1 });
+                if let Role::Leader(l) = role {
+                    let done = l.resign();
+                    inner.deliver(done);
+                }
+            }
+        }
+    }
+
     /// Stops the fetchers and the background tasks; parked produce requests fail
     /// with NOT_LEADER_OR_FOLLOWER so their clients retry elsewhere.
     pub fn shutdown(&self) {
@@ -230,13 +255,6 @@ impl ReplicaManager {
         {
             t.abort();
         }
-        for p in self.all() {
-            let mut inner = p.lock();
-            let role = std::mem::replace(&mut inner.role, Role::Offline { leader_epoch: -1 });
-            if let Role::Leader(l) = role {
-                let done = l.resign();
-                inner.deliver(done);
-            }
-        }
+        self.resign_leaders();
     }
 }

@@ -147,6 +147,10 @@ impl Server {
         for t in self.accept_tasks.drain(..) {
             let _ = t.await;
         }
+        // The leaderships have moved (or the controlled shutdown gave up): acks=all
+        // requests still parked here fail now with NOT_LEADER_OR_FOLLOWER, rather than
+        // holding the connection drain below until their request timeout.
+        self.broker.replicas.resign_leaders();
         self.drained_tx.take();
         // Returns None once every connection task has finished its current request.
         let _ = self.drained_rx.recv().await;

@@ -649,6 +649,18 @@ impl BackgroundProducer {
         rate: u32,
         first_id: u64,
     ) -> BackgroundProducer {
+        Self::start_with_acks(bootstrap, topic, rate, first_id, "all")
+    }
+
+    /// Like [`BackgroundProducer::start_from`] with `acks` "all" (idempotent) or "1"
+    /// (not idempotent: librdkafka's idempotence needs acks=all).
+    pub fn start_with_acks(
+        bootstrap: &str,
+        topic: &str,
+        rate: u32,
+        first_id: u64,
+        acks: &str,
+    ) -> BackgroundProducer {
         require_python_modules(&["confluent_kafka"]);
         let dir = tempfile::tempdir().expect("tempdir");
         let acked = dir.path().join("acked.txt");
@@ -667,6 +679,8 @@ impl BackgroundProducer {
             &stop.display().to_string(),
             "--first-id",
             &first_id.to_string(),
+            "--acks",
+            acks,
         ]
         .iter()
         .map(|s| s.to_string())

@@ -1,0 +1,158 @@
+//! The first half of a controlled shutdown (issue 11 item 4): before the controller
+//! moves this broker's leaderships, every partition it leads stops taking appends
+//! (NOT_LEADER_OR_FOLLOWER, which clients retry after a metadata refresh) and the
+//! broker waits until every in-sync follower has fetched up to the leader's log end
+//! (high watermark == log end offset). The controller then elects one of those
+//! followers, which holds every record this broker acknowledged — acks=1 included —
+//! so the old leader has nothing to truncate when it comes back as a follower.
+//!
+//! The wait is bounded (`tidewater.controlled.shutdown.drain.timeout.ms`): a follower
+//! that never fetches leaves the ISR as usual (the leader shrinks it after
+//! `replica.lag.time.max.ms`, the controller fences a silent broker after
+//! `broker.session.timeout.ms`), and a drain that still has not finished is logged and
+//! the shutdown goes on. This module never moves leaderships itself.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tidewater_storage::TopicPartition;
+use tracing::{info, warn};
+
+use super::{ReplicaManager, Role};
+use crate::state::Broker;
+
+/// How often the drain looks at the led partitions again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// A led partition whose in-sync followers do not hold the whole log yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Behind {
+    pub tp: TopicPartition,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+    pub isr: Vec<i32>,
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrainOutcome {
+    /// Every in-sync follower holds every record of every led partition.
+    CaughtUp { leaders: usize, waited: Duration },
+    /// The timeout passed with these partitions still behind.
+    TimedOut { behind: Vec<Behind> },
+}
+
+impl ReplicaManager {
+    /// Refuses appends on every local replica from now on (also on replicas created
+    /// later). Each flag is set under the partition lock, so once this returns no
+    /// append can still be on its way into a log.
+    pub fn refuse_appends(&self) {
+        self.draining.store(true, Ordering::Release);
+        for p in self.all() {
+            p.lock().refuse_appends = true;
+        }
+    }
+
+    /// Led partitions whose high watermark is below the log end, and how many
+    /// partitions this broker leads.
+    pub fn leaders_behind(&self) -> (usize, Vec<Behind>) {
+        let mut leaders = 0;
+        let mut behind = Vec::new();
+        for p in self.all() {
+            let inner = p.lock();
+            let Role::Leader(state) = &inner.role else {
+                continue;
+            };
+            leaders += 1;
+            let log_end_offset = p.log.log_end_offset();
+            if state.high_watermark() < log_end_offset {
+                behind.push(Behind {
+                    tp: p.tp.clone(),
+                    high_watermark: state.high_watermark(),
+                    log_end_offset,
+                    isr: state.isr().iter().copied().collect(),
+                });
+            }
+        }
+        (leaders, behind)
+    }
+}
+
+impl Broker {
+    /// Stops appends and waits (at most `timeout`) until the in-sync followers of every
+    /// partition this broker leads have reached its log end.
+    pub async fn drain_leaderships(&self, timeout: Duration) -> DrainOutcome {
+        let started = tokio::time::Instant::now();
+        self.replicas.refuse_appends();
+        loop {
+            let (leaders, behind) = self.replicas.leaders_behind();
+            if behind.is_empty() {
+                let waited = started.elapsed();
+                info!(
+                    leaders,
+                    waited_ms = waited.as_millis() as u64,
+                    "drained: every in-sync follower holds the log end of every led partition"
+                );
+                return DrainOutcome::CaughtUp { leaders, waited };
+            }
+            if started.elapsed() >= timeout {
+                warn!(
+                    partitions = behind.len(),
+                    first = ?behind.iter().take(5).collect::<Vec<_>>(),
+                    "drain timed out: in-sync followers have not reached the log end; \
+                     moving leaderships anyway (records above the high watermark may be lost)"
+                );
+                return DrainOutcome::TimedOut { behind };
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::produce::handle;
+    use crate::handlers::produce::tests::produce_request;
+    use crate::handlers::test_support::{broker, ctx};
+    use crate::state::now_ms;
+    use crate::state::offsets_backend::encode_batch;
+    use bytes::Bytes;
+    use kafka_protocol::error::ResponseError as E;
+
+    fn batch() -> Bytes {
+        encode_batch(
+            &[(Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")))],
+            now_ms(),
+        )
+        .unwrap()
+    }
+
+    /// A one-replica leader is drained at once (its ISR is itself), and from then on
+    /// every produce — acks=1 and acks=all — gets the retriable NOT_LEADER_OR_FOLLOWER
+    /// while the log end stays where the drain saw it.
+    #[tokio::test]
+    async fn a_drained_leader_refuses_produce_with_not_leader_or_follower() {
+        let tb = broker(&[]);
+        let b = &tb.broker;
+        b.auto_create_topic("t").unwrap();
+        let code = |r: kafka_protocol::messages::ProduceResponse| {
+            r.responses[0].partition_responses[0].error_code
+        };
+        assert_eq!(
+            code(handle(b, &ctx(), produce_request("t", 0, Some(batch()), 1), 9).await),
+            0
+        );
+        let outcome = b.drain_leaderships(Duration::from_secs(5)).await;
+        assert!(
+            matches!(outcome, DrainOutcome::CaughtUp { leaders, .. } if leaders >= 1),
+            "{outcome:?}"
+        );
+        let end = b.log("t", 0).unwrap().log_end_offset();
+        for acks in [1, -1] {
+            let r = handle(b, &ctx(), produce_request("t", 0, Some(batch()), acks), 9).await;
+            assert_eq!(code(r), E::NotLeaderOrFollower.code(), "acks={acks}");
+        }
+        assert_eq!(b.log("t", 0).unwrap().log_end_offset(), end);
+    }
+}
