@@ -51,7 +51,7 @@ replicas_per_broker() {
         /^    partition [0-9]+,/ {
             if (match($0, /replicas: [0-9,]+/)) {
                 n = split(substr($0, RSTART + 10, RLENGTH - 10), r, ",")
-                for (i = 1; i <= n; i++) count[r[i]]++
+                for (i = 1; i <= n; i++) if (r[i] != "") count[r[i]]++
             }
         }
         END { for (b in count) print b, count[b] }' <<<"$meta" | sort -n
@@ -89,10 +89,9 @@ pod_deleting() {
     [[ -n "$d" ]]
 }
 
-# draining_3: the operator's plan drains broker 3 and its pod is still there.
+# draining_3: the operator's plan drains broker 3.
 draining_3() {
-    [[ "$(k get kafkacluster "$CLUSTER" -o jsonpath='{.status.rebalance.draining}')" == "[3]" ]] &&
-        ! pod_deleting "$CLUSTER-broker-3"
+    [[ "$(k get kafkacluster "$CLUSTER" -o jsonpath='{.status.rebalance.draining}')" == "[3]" ]]
 }
 
 # 4 -> 3: broker 3 is drained under the throttle, its pod deleted only once Metadata
@@ -103,8 +102,8 @@ scale_in_drains_broker_3() {
     ((held > 0)) || fail "broker 3 holds no replica before the scale-in: nothing to drain"
     log "scaling $CLUSTER back to 3 brokers: broker 3 holds $held replicas and is drained first"
     k patch kafkacluster "$CLUSTER" --type merge -p '{"spec":{"brokers":3}}'
-    wait_for "the plan draining broker 3 while its pod stays" draining_3
-    echo "draining broker 3 (status.rebalance: $(k get kafkacluster "$CLUSTER" -o jsonpath='{.status.rebalance.phase} {.status.rebalance.partitionsMoved}/{.status.rebalance.partitionsTotal}'))"
+    wait_for "a plan draining broker 3" draining_3
+    echo "draining broker 3 (status.rebalance: $(k get kafkacluster "$CLUSTER" -o jsonpath='{.status.rebalance.phase} {.status.rebalance.partitionsMoved}/{.status.rebalance.partitionsTotal}'); pod $CLUSTER-broker-3 $(pod_deleting "$CLUSTER-broker-3" && echo deleting || echo still there))"
     wait_for "pod $CLUSTER-broker-3 to be deleted" pod_deleting "$CLUSTER-broker-3"
     # Right after the delete: had it come before the drain ended, partitions would still
     # list broker 3 (offline) as a replica.
