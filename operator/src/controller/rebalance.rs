@@ -5,8 +5,9 @@
 //! ([`drive::gate_removals`]), and unregisters removed brokers (UnregisterBroker).
 //!
 //! The Kafka calls sit behind [`Rebalancer`] so the mocked API tests can say what the
-//! brokers hold; the operator's [`KafkaAdmin`] runs the real drive. It must not decide
-//! anything itself: planning and the empty check are `crate::rebalance`'s.
+//! brokers hold; the operator's [`KafkaAdmin`] runs the real drive (e2e `scale_to_four`
+//! runs it on a real API server). It must not decide anything itself: planning and the
+//! empty check are `crate::rebalance`'s.
 
 use std::future::Future;
 
