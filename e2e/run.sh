@@ -516,7 +516,7 @@ scale_to_four() {
     check_scale_out_balance "$topic"
     produce_consume
     scale_in_drains_broker_3
-    stop_paced_producer "$producer" "$topic"
+    wait_paced_producer "$producer" "$topic"
     echo "3 -> 4 -> 3 under load in $((SECONDS - start)) s"
 }
 
