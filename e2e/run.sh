@@ -8,7 +8,8 @@
 # check one broker per zone and RF 3 partitions over three racks, produce and consume
 # with kcat through status.bootstrapServers, the printer columns, SIGTERM then SIGKILL
 # after the grace period, delete a broker pod under load (0 acked records lost, its data kept), kill the leading operator (the other
-# takes the Lease and carries on), scale to four brokers, delete the cluster (owned
+# takes the Lease and carries on), scale to four brokers and back under load (partitions
+# rebalanced, broker 3 drained before its pod goes), delete the cluster (owned
 # objects garbage-collected, PVCs per the retention policy).
 #
 # More scenarios: every e2e/scenarios/*.sh is sourced, and each function it defines
@@ -497,13 +498,26 @@ brokers_in_metadata() {
     [[ "$(kcat_pod "kcat -b $(bootstrap) -L -m 10" | grep -c '^  broker ')" == "$want" ]]
 }
 
+# 3 -> 4 -> 3 brokers under load (issue 12; helpers in e2e/scenarios/rebalance.sh): the
+# new broker gets replicas and status.rebalance ends Done; the scale-in drains broker 3
+# before its pod goes; the producer running throughout loses no acknowledged record.
 scale_to_four() {
-    log "scaling $CLUSTER to 4 brokers"
-    k patch kafkacluster "$CLUSTER" --type merge -p '{"spec":{"brokers":4}}'
+    local topic="e2e-rebalance-$RANDOM" producer="rebalance-producer-$RANDOM" start=$SECONDS
+    log "producing to $topic for the whole scale-out and scale-in"
+    start_paced_producer "$producer" "$topic"
+    wait_for "topic $topic in Metadata" topic_in_metadata "$topic"
+    log "scaling $CLUSTER to 4 brokers (rebalance throttled at $REBALANCE_THROTTLE bytes/s)"
+    k patch kafkacluster "$CLUSTER" --type merge -p "{\"spec\":{\"brokers\":4,\"rebalance\":{\"throttleBytesPerSecond\":$REBALANCE_THROTTLE}}}"
     wait_for "4 broker pods" bash -c "[[ \$(kubectl -n '$NAMESPACE' get pods -l '$(broker_selector)' -o name | wc -l) == 4 ]]"
     wait_for "KafkaCluster $CLUSTER Ready at 4 brokers" cluster_ready
     wait_for "4 brokers in Metadata" brokers_in_metadata 4
+    wait_for "the scale-out rebalance Done" rebalance_done "0,1,2,3"
+    echo "scale-out rebalanced after $((SECONDS - start)) s: $(k get kafkacluster "$CLUSTER" -o jsonpath='{.status.rebalance.partitionsMoved} partitions, {.status.rebalance.bytesMoved} bytes moved')"
+    check_scale_out_balance "$topic"
     produce_consume
+    scale_in_drains_broker_3
+    wait_paced_producer "$producer" "$topic"
+    echo "3 -> 4 -> 3 under load in $((SECONDS - start)) s"
 }
 
 owned_objects() {
@@ -541,6 +555,10 @@ delete_cluster() {
         echo "nothing left of $CLUSTER, its $n claims included"
     fi
 }
+
+# Helpers of scale_to_four (issue 12).
+# shellcheck source=e2e/scenarios/rebalance.sh
+source "$ROOT/e2e/scenarios/rebalance.sh"
 
 # Functions named scenario_* from e2e/scenarios/*.sh, in name order.
 run_extra_scenarios() {

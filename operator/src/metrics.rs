@@ -18,6 +18,7 @@ use prometheus::{
 use tokio::net::TcpListener;
 
 use crate::controller::health::Health;
+use crate::crd::{RebalancePhase, RebalanceStatus};
 
 /// State of a cluster in `tidewater_operator_clusters{state}`.
 pub const CLUSTER_STATES: &[&str] = &["ready", "not_ready", "degraded", "invalid", "paused"];
@@ -37,6 +38,8 @@ pub struct Metrics {
     blocked: IntGaugeVec,
     /// `tidewater_roll_blocked{cluster}`: one series per cluster (a bounded label).
     roll_blocked: IntGaugeVec,
+    /// `tidewater_rebalance_*{cluster}`: the progress of each cluster's rebalance.
+    rebalance: RebalanceGauges,
     /// Per cluster (namespace/name): why its rollout or scale-down is held back.
     blocked_by: Arc<Mutex<BTreeMap<String, &'static str>>>,
     /// Per cluster (namespace/name): its state and (ready, not ready) broker counts, to
@@ -104,6 +107,7 @@ impl Metrics {
         registry.register(Box::new(brokers.clone()))?;
         registry.register(Box::new(blocked.clone()))?;
         registry.register(Box::new(roll_blocked.clone()))?;
+        let rebalance = RebalanceGauges::new(&registry)?;
         for s in CLUSTER_STATES {
             clusters.with_label_values(&[*s]).set(0);
         }
@@ -116,6 +120,7 @@ impl Metrics {
             brokers,
             blocked,
             roll_blocked,
+            rebalance,
             blocked_by: Arc::default(),
             per_cluster: Arc::default(),
             health: Health::default(),
@@ -189,6 +194,12 @@ impl Metrics {
             .set(i64::from(blocked));
     }
 
+    /// Records the progress of `key`'s rebalance from its `status.rebalance` (`None`:
+    /// the cluster has none, or is gone: its series are removed).
+    pub fn set_rebalance(&self, key: &str, status: Option<&RebalanceStatus>) {
+        self.rebalance.set(key, status);
+    }
+
     /// Text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -199,6 +210,64 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Rebalance progress per cluster, from `status.rebalance` (issue 12).
+#[derive(Clone)]
+struct RebalanceGauges {
+    /// Partitions of the plan not moved yet (0 once it is done or failed).
+    remaining: IntGaugeVec,
+    /// Bytes copied by the plan's finished moves.
+    bytes_moved: IntGaugeVec,
+    /// Replication throttle in force (0: none).
+    throttle: IntGaugeVec,
+}
+
+impl RebalanceGauges {
+    fn new(registry: &Registry) -> Result<Self, MetricsError> {
+        let gauge = |name: &str, help: &str| -> Result<IntGaugeVec, MetricsError> {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["cluster"])?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        Ok(Self {
+            remaining: gauge(
+                "tidewater_rebalance_partitions_remaining",
+                "Partitions the cluster's rebalance plan still has to move.",
+            )?,
+            bytes_moved: gauge(
+                "tidewater_rebalance_moved_bytes",
+                "Bytes copied by the finished moves of the cluster's rebalance plan.",
+            )?,
+            throttle: gauge(
+                "tidewater_rebalance_throttle_bytes_per_second",
+                "Replication throttle in force for the cluster's rebalance (0: none).",
+            )?,
+        })
+    }
+
+    fn set(&self, key: &str, status: Option<&RebalanceStatus>) {
+        let Some(s) = status else {
+            // Absent series are fine: a cluster without a plan has none.
+            let _ = self.remaining.remove_label_values(&[key]);
+            let _ = self.bytes_moved.remove_label_values(&[key]);
+            let _ = self.throttle.remove_label_values(&[key]);
+            return;
+        };
+        let remaining = match s.phase {
+            RebalancePhase::Done | RebalancePhase::Failed => 0,
+            _ => (s.partitions_total - s.partitions_moved).max(0),
+        };
+        self.remaining
+            .with_label_values(&[key])
+            .set(i64::from(remaining));
+        self.bytes_moved
+            .with_label_values(&[key])
+            .set(s.bytes_moved);
+        self.throttle
+            .with_label_values(&[key])
+            .set(s.throttle_bytes_per_second.unwrap_or(0));
     }
 }
 
@@ -302,6 +371,40 @@ mod tests {
         let text = m.render();
         assert!(text.contains("tidewater_operator_clusters{state=\"degraded\"} 0"));
         assert!(text.contains("tidewater_operator_brokers{state=\"not_ready\"} 0"));
+    }
+
+    #[test]
+    fn renders_rebalance_progress_per_cluster_and_drops_it_with_the_plan() {
+        let m = Metrics::new().unwrap();
+        let moving = RebalanceStatus {
+            phase: RebalancePhase::Throttled,
+            partitions_total: 12,
+            partitions_moved: 5,
+            bytes_moved: 4096,
+            throttle_bytes_per_second: Some(10_485_760),
+            ..RebalanceStatus::default()
+        };
+        m.set_rebalance("ns/a", Some(&moving));
+        let text = m.render();
+        for line in [
+            "tidewater_rebalance_partitions_remaining{cluster=\"ns/a\"} 7",
+            "tidewater_rebalance_moved_bytes{cluster=\"ns/a\"} 4096",
+            "tidewater_rebalance_throttle_bytes_per_second{cluster=\"ns/a\"} 10485760",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        let done = RebalanceStatus {
+            phase: RebalancePhase::Done,
+            partitions_moved: 12,
+            throttle_bytes_per_second: None,
+            ..moving
+        };
+        m.set_rebalance("ns/a", Some(&done));
+        let text = m.render();
+        assert!(text.contains("tidewater_rebalance_partitions_remaining{cluster=\"ns/a\"} 0"));
+        assert!(text.contains("tidewater_rebalance_throttle_bytes_per_second{cluster=\"ns/a\"} 0"));
+        m.set_rebalance("ns/a", None);
+        assert!(!m.render().contains("cluster=\"ns/a\""), "{}", m.render());
     }
 
     async fn get(addr: SocketAddr, path: &str) -> String {

@@ -149,6 +149,7 @@ async fn scale_down_deletes_removed_pods_their_claims_when_asked_and_orphaned_co
             .await;
         v.sweep_orphans(&["t-broker-2-config"]).await;
         v.event("NodeRemoved").await;
+        v.event("BrokerUnregistered").await;
         let status = v.status(&cluster).await;
         assert_eq!(cond(&status, "Progressing")["reason"], "ScalingDown");
         let ids: Vec<i64> = status["brokers"]

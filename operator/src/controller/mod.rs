@@ -7,8 +7,10 @@
 //! status instead.
 
 pub mod health;
+pub mod rebalance;
 mod run;
 
+pub use rebalance::Rebalancer;
 pub use run::{RunError, run};
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use crate::build::{self, FIELD_MANAGER};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::metrics::Metrics;
 use crate::plan;
+use crate::rebalance::drive;
 use crate::roll::catalog::Catalog;
 use crate::roll::upgrade;
 use crate::runtime::kube::{KubeRuntime, KubeRuntimeError};
@@ -102,7 +105,7 @@ fn resource() -> ApiResource {
 }
 
 /// Reconciles one KafkaCluster (as watched: untyped).
-pub async fn reconcile<A: AdminSource + Clone>(
+pub async fn reconcile<A: AdminSource + Rebalancer + Clone>(
     obj: Arc<DynamicObject>,
     ctx: Arc<Context<A>>,
 ) -> Result<Action, ReconcileError> {
@@ -145,7 +148,7 @@ fn now() -> Time {
     Time(Timestamp::now())
 }
 
-async fn apply<A: AdminSource + Clone>(
+async fn apply<A: AdminSource + Rebalancer + Clone>(
     k: &KafkaCluster,
     ctx: &Context<A>,
 ) -> Result<Action, ReconcileError> {
@@ -199,7 +202,20 @@ async fn apply<A: AdminSource + Clone>(
         &ctx.catalog,
         Timestamp::now(),
     );
-    let plan = runtime.hold_back(plan::plan_with(&cluster, &revisions, &observed, &decision));
+    let mut plan = runtime.hold_back(plan::plan_with(&cluster, &revisions, &observed, &decision));
+    // Issue 12: move partitions, and remove only brokers the drive verified empty.
+    let bootstrap = build::bootstrap_servers(&cluster);
+    let keep: Vec<i32> = cluster.brokers().map(|n| n.id).collect();
+    let outcome = rebalance::step(
+        &ctx.admin,
+        &bootstrap,
+        &keep,
+        &observed,
+        k.spec.rebalance.as_ref(),
+        previous.and_then(|p| p.rebalance.as_ref()),
+    )
+    .await;
+    drive::gate_removals(&mut plan, outcome.empty.as_ref());
     let applied = runtime.apply(&cluster, &plan).await;
     // A restart the disruption budget refused did not happen: no Event says it did.
     let plan = runtime.as_applied(plan);
@@ -209,6 +225,28 @@ async fn apply<A: AdminSource + Clone>(
         for (reason, note) in plan.events(&observed) {
             publish(ctx, k, EventType::Normal, reason, &note).await;
         }
+        let desired: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
+        for id in rebalance::to_unregister(&plan, &observed, &desired) {
+            match ctx.admin.unregister(&bootstrap, id).await {
+                Ok(()) => {
+                    let note = format!("node {id} unregistered from the cluster metadata");
+                    publish(ctx, k, EventType::Normal, "BrokerUnregistered", &note).await;
+                }
+                // Retried next reconcile: the broker is still registered then.
+                Err(e) => {
+                    let note = format!("node {id}: {e}");
+                    publish(ctx, k, EventType::Warning, "UnregisterFailed", &note).await;
+                }
+            }
+        }
+    }
+    for (type_, reason, note) in &outcome.events {
+        let type_ = if *type_ == "Warning" {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        publish(ctx, k, type_, reason, note).await;
     }
     // A blocked roll or refused spec is an Event when it starts (the condition keeps it).
     let cause = plan
@@ -236,6 +274,13 @@ async fn apply<A: AdminSource + Clone>(
     };
     let mut s = status::compute(&inputs, &now());
     s.upgrade = decision.status;
+    s.rebalance.clone_from(&outcome.status);
+    s.conditions = conditions::merge(
+        &s.conditions,
+        &outcome.conditions(),
+        k.metadata.generation,
+        &now(),
+    );
     if let Err(e) = &applied {
         // What only the API server can refuse (e.g. shrinking a claim) is reported on
         // the cluster, not just in the operator's log.
@@ -260,14 +305,19 @@ async fn apply<A: AdminSource + Clone>(
         &key,
         plan.blocked.as_ref().is_some_and(|b| b.0 == "RollBlocked"),
     );
+    ctx.metrics.set_rebalance(&key, s.rebalance.as_ref());
     patch_status(ctx, k, &s).await?;
     applied?;
-    // Pods changes wake us through the watch; the requeue re-reads Kafka metadata.
-    Ok(Action::requeue(Duration::from_secs(if ready {
+    // Pods changes wake us through the watch; the requeue re-reads Kafka metadata, and
+    // follows partition moves closely (nothing else wakes us while they run).
+    let secs = if rebalance::active(&outcome) {
+        5
+    } else if ready {
         60
     } else {
         10
-    })))
+    };
+    Ok(Action::requeue(Duration::from_secs(secs)))
 }
 
 fn count(n: usize) -> i64 {
@@ -287,6 +337,7 @@ async fn cleanup<A>(k: &KafkaCluster, ctx: &Context<A>) -> Result<Action, Reconc
     let key = format!("{}/{}", k.namespace().unwrap_or_default(), k.name_any());
     ctx.metrics.set_cluster(&key, None);
     ctx.metrics.set_blocked(&key, None);
+    ctx.metrics.set_rebalance(&key, None);
     Ok(Action::await_change())
 }
 

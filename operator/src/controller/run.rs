@@ -124,7 +124,7 @@ async fn keep_lease(lease: Option<LeaseLock>) -> RunError {
     }
 }
 
-async fn controller<A: AdminSource + Clone + 'static>(
+async fn controller<A: AdminSource + super::Rebalancer + Clone + 'static>(
     client: Client,
     namespace: Option<&str>,
     ctx: Arc<Context<A>>,

@@ -192,6 +192,24 @@ impl<A: AdminSource> KubeRuntime<A> {
             .map_err(|source| api_err("apply", kind, name, source))
     }
 
+    /// ConfigMaps of nodes scaled away whose pod stays (held until drained): the pod
+    /// mounts its ConfigMap, and a container restart during the drain needs it.
+    fn held_config_maps(&self, c: &ValidatedCluster, plan: &Plan) -> Vec<String> {
+        let removed: BTreeSet<i32> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Remove { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        self.names
+            .iter()
+            .filter(|(id, _)| !c.nodes.iter().any(|n| n.id == **id) && !removed.contains(id))
+            .map(|(_, pod)| format!("{pod}-config"))
+            .collect()
+    }
+
     async fn delete<K>(
         &self,
         c: &ValidatedCluster,
@@ -455,12 +473,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                 .map(|d| d.name().to_owned())
                 .collect()
         };
-        self.delete_orphans::<ConfigMap>(
-            c,
-            "ConfigMap",
-            &keep(|d| matches!(d, Desired::ConfigMap(_))),
-        )
-        .await?;
+        let mut config_maps = keep(|d| matches!(d, Desired::ConfigMap(_)));
+        config_maps.extend(self.held_config_maps(c, plan));
+        self.delete_orphans::<ConfigMap>(c, "ConfigMap", &config_maps)
+            .await?;
         self.delete_orphans::<Service>(c, "Service", &keep(|d| matches!(d, Desired::Service(_))))
             .await?;
         self.delete_orphans::<PodDisruptionBudget>(

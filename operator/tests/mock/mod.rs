@@ -6,17 +6,21 @@
 // Test helpers outside #[test] fns: a failed unwrap is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use http::{Method, Request, Response};
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::DynamicObject;
 use kube::client::Body;
 use serde_json::{Value, json};
 use tidewater_operator::build;
-use tidewater_operator::controller::{Context, reconcile};
+use tidewater_operator::controller::{Context, Rebalancer, reconcile};
+use tidewater_operator::crd::{RebalanceSpec, RebalanceStatus};
 use tidewater_operator::metrics::Metrics;
+use tidewater_operator::rebalance::drive::{EmptyCheck, Outcome};
 use tidewater_operator::render::parse_cluster;
 use tidewater_operator::roll::gate::PartitionView;
 use tidewater_operator::runtime::{AdminSnapshot, AdminSource};
@@ -34,16 +38,69 @@ pub struct FixedAdmin {
     pub partitions: Vec<PartitionView>,
     /// Brokers reported registered when set (default: all `brokers`).
     pub registered: Option<Vec<i32>>,
+    /// Metadata cannot be read (every snapshot fails).
+    pub unreadable: bool,
+    /// What the rebalance drive reports; by default no plan, and the brokers hosting
+    /// no replica of `partitions` verified empty.
+    pub outcome: Option<Outcome>,
+    /// The `keep` list of each rebalance drive call.
+    pub drives: Arc<Mutex<Vec<Vec<i32>>>>,
+    /// Brokers unregistered (UnregisterBroker), in order.
+    pub unregistered: Arc<Mutex<Vec<i32>>>,
+}
+
+impl FixedAdmin {
+    fn registered_ids(&self) -> BTreeSet<i32> {
+        self.registered
+            .clone()
+            .map_or_else(|| (0..self.brokers).collect(), |r| r.into_iter().collect())
+    }
+}
+
+impl Rebalancer for FixedAdmin {
+    async fn rebalance(
+        &self,
+        _bootstrap: &str,
+        keep: &[i32],
+        _spec: Option<&RebalanceSpec>,
+        previous: Option<&RebalanceStatus>,
+        _now: Timestamp,
+    ) -> Outcome {
+        self.drives.lock().unwrap().push(keep.to_vec());
+        if let Some(o) = &self.outcome {
+            return o.clone();
+        }
+        let hosting: BTreeSet<i32> = self
+            .partitions
+            .iter()
+            .flat_map(|p| p.replicas.iter().copied().chain([p.leader]))
+            .collect();
+        let registered = self.registered_ids();
+        Outcome {
+            status: previous.cloned(),
+            empty: Some(EmptyCheck {
+                no_log_dirs: registered.difference(&hosting).copied().collect(),
+                hosting,
+                registered,
+            }),
+            ..Outcome::default()
+        }
+    }
+
+    async fn unregister(&self, _bootstrap: &str, id: i32) -> Result<(), String> {
+        self.unregistered.lock().unwrap().push(id);
+        Ok(())
+    }
 }
 
 impl AdminSource for FixedAdmin {
     async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.unreadable {
+            return Err("connection refused".to_owned());
+        }
         Ok(AdminSnapshot {
-            registered: self
-                .registered
-                .clone()
-                .map_or_else(|| (0..self.brokers).collect(), |r| r.into_iter().collect()),
+            registered: self.registered_ids(),
             controller: Some(0),
             partitions: self.partitions.clone(),
             ..AdminSnapshot::default()
