@@ -206,15 +206,24 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
     // Issue 12: move partitions, and remove only brokers the drive verified empty.
     let bootstrap = build::bootstrap_servers(&cluster);
     let keep: Vec<i32> = cluster.brokers().map(|n| n.id).collect();
-    let outcome = rebalance::step(
-        &ctx.admin,
-        &bootstrap,
-        &keep,
-        &observed,
-        k.spec.rebalance.as_ref(),
-        previous.and_then(|p| p.rebalance.as_ref()),
-    )
-    .await;
+    let voters_refused = plan
+        .degraded
+        .as_ref()
+        .is_some_and(|(reason, _)| *reason == plan::VOTER_CHANGE_BLOCKED);
+    let outcome = if voters_refused {
+        // A refused spec changes nothing: no rebalance towards its broker set either.
+        drive::Outcome::unchanged(previous.and_then(|p| p.rebalance.as_ref()))
+    } else {
+        rebalance::step(
+            &ctx.admin,
+            &bootstrap,
+            &keep,
+            &observed,
+            k.spec.rebalance.as_ref(),
+            previous.and_then(|p| p.rebalance.as_ref()),
+        )
+        .await
+    };
     drive::gate_removals(&mut plan, outcome.empty.as_ref());
     let applied = runtime.apply(&cluster, &plan).await;
     // A restart the disruption budget refused did not happen: no Event says it did.
