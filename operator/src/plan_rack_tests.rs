@@ -2,6 +2,7 @@
 //! restart together only when every partition keeps `min.insync.replicas` in-sync
 //! replicas in the other racks; otherwise one at a time, and the plan says why.
 
+use super::tests::restarts;
 use super::*;
 use crate::render::parse_cluster;
 use crate::roll::gate::PartitionView;
@@ -60,16 +61,6 @@ fn observed(c: &ValidatedCluster, partitions: Vec<PartitionView>) -> Observed {
 
 fn desired(c: &ValidatedCluster) -> BTreeMap<i32, String> {
     c.nodes.iter().map(|n| (n.id, "new".to_owned())).collect()
-}
-
-fn restarts(p: &Plan) -> Vec<i32> {
-    p.actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Restart(n) => Some(n.id),
-            _ => None,
-        })
-        .collect()
 }
 
 /// RF 3 with one replica per rack: any one rack can go.

@@ -50,7 +50,8 @@ fn observed(nodes: &[(i32, &str, bool)]) -> Observed {
     }
 }
 
-fn restarts(p: &Plan) -> Vec<i32> {
+/// The nodes `p` restarts, in order (shared with `rack_tests`).
+pub(super) fn restarts(p: &Plan) -> Vec<i32> {
     p.actions
         .iter()
         .filter_map(|a| match a {

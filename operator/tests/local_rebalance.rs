@@ -408,14 +408,7 @@ fn controlled_spec(brokers: i32, throttle: u64, extra: &str) -> String {
 
 /// Reassignments in progress, as ListPartitionReassignments reports them.
 fn ongoing_reassignments(bootstrap: &str) -> usize {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let admin = tidewater_client::AdminClient::connect(bootstrap)
-            .await
-            .unwrap();
+    local_cluster::with_admin(bootstrap, |admin| async move {
         admin.list_partition_reassignments().await.unwrap().len()
     })
 }

@@ -375,6 +375,18 @@ pub fn kill_9(pid: i32) {
 /// Finalized features as the brokers at `bootstrap` report them (ApiVersions), read
 /// independently of the operator's reconcile loop.
 pub fn finalized_features(bootstrap: &str) -> std::collections::BTreeMap<String, i16> {
+    with_admin(bootstrap, |admin| async move {
+        admin.finalized_features().await.unwrap()
+    })
+}
+
+/// Runs `f` with an admin client connected to `bootstrap`, on a runtime of its own
+/// (the tests themselves are synchronous).
+pub fn with_admin<T, F, Fut>(bootstrap: &str, f: F) -> T
+where
+    F: FnOnce(tidewater_client::AdminClient) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -383,7 +395,7 @@ pub fn finalized_features(bootstrap: &str) -> std::collections::BTreeMap<String,
         let admin = tidewater_client::AdminClient::connect(bootstrap)
             .await
             .unwrap();
-        admin.finalized_features().await.unwrap()
+        f(admin).await
     })
 }
 
