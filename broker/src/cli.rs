@@ -29,8 +29,9 @@ pub enum Command {
         /// The broker's server.properties.
         #[arg(long, short = 'c')]
         config: PathBuf,
-        /// The cluster id to record in every log dir.
-        #[arg(long, short = 't')]
+        /// The cluster id to record in every log dir. A base64 id may begin with `-`
+        /// (one in 64 random ids does), so such a value is taken as the id, not a flag.
+        #[arg(long, short = 't', allow_hyphen_values = true)]
         cluster_id: String,
     },
     /// Run the broker until SIGTERM/SIGINT.
@@ -175,6 +176,18 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(cli.command, Command::Format { .. }));
+        // One random base64 id in 64 begins with '-': still the id, in both spellings.
+        for args in [
+            ["--cluster-id", "-AbCdEfGhIjKlMnOpQrStU"].as_slice(),
+            ["--cluster-id=-AbCdEfGhIjKlMnOpQrStU"].as_slice(),
+        ] {
+            let mut argv = vec!["tidewater-broker", "format", "--config", "f"];
+            argv.extend_from_slice(args);
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert!(
+                matches!(cli.command, Command::Format { ref cluster_id, .. } if cluster_id == "-AbCdEfGhIjKlMnOpQrStU")
+            );
+        }
         let cli = Cli::try_parse_from([
             "tidewater-broker",
             "dump-log",

@@ -119,6 +119,23 @@ fn invalid_spec_changes_nothing_and_says_why() {
     });
 }
 
+/// One random base64 cluster id in 64 begins with '-'; `format` took it for a flag
+/// (a flaky CI failure: "StartFailed ... For more information, try '--help'").
+#[test]
+fn a_cluster_id_that_begins_with_a_dash_formats_and_runs() {
+    let state = tempfile::tempdir().unwrap();
+    let id = "-AbCdEfGhIjKlMnOpQrStU";
+    std::fs::write(
+        state.path().join("state.json"),
+        serde_json::json!({"cluster_id": id, "ports": {}}).to_string(),
+    )
+    .unwrap();
+    let c = LocalCluster::up_in(state, &example("single-broker.yaml"), &[]);
+    c.wait("Ready", 60);
+    let s = c.status();
+    assert_eq!(s["clusterId"], id, "{s}");
+}
+
 #[test]
 fn a_config_change_restarts_the_broker_with_the_new_config() {
     let c = LocalCluster::up(&example("single-broker.yaml"));

@@ -96,8 +96,8 @@ fn pod_without_revision(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
             "format".to_owned(),
             "--config".to_owned(),
             props,
-            "--cluster-id".to_owned(),
-            "$(CLUSTER_ID)".to_owned(),
+            // `=`: a cluster id may begin with '-', which would read as a flag.
+            "--cluster-id=$(CLUSTER_ID)".to_owned(),
         ]),
         env: Some(vec![EnvVar {
             name: "CLUSTER_ID".to_owned(),

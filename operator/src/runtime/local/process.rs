@@ -105,7 +105,8 @@ pub async fn format(
     let out = Command::new(bin)
         .args(["format", "--config"])
         .arg(config)
-        .args(["--cluster-id", cluster_id])
+        // One form every broker release parses, even for an id that begins with '-'.
+        .arg(format!("--cluster-id={cluster_id}"))
         .stdin(Stdio::null())
         .output()
         .await
