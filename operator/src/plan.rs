@@ -67,6 +67,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Ids of the nodes this plan removes, in order.
+    pub fn removed_ids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.actions.iter().filter_map(|a| match a {
+            Action::Remove { id, .. } => Some(*id),
+            _ => None,
+        })
+    }
+
     /// The Event (reason, note) each changing action is reported with, in order; both
     /// runtimes record exactly these.
     pub fn events(&self, observed: &Observed) -> Vec<(&'static str, String)> {

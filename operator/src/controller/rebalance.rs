@@ -15,7 +15,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::admin::KafkaAdmin;
 use crate::crd::{RebalanceSpec, RebalanceStatus};
-use crate::plan::{Action, Plan};
+use crate::plan::Plan;
 use crate::rebalance::drive::{self, Outcome};
 use crate::runtime::Observed;
 
@@ -73,14 +73,7 @@ pub async fn step<R: Rebalancer>(
 /// deleted may still have been live, and so registered, when the removal's
 /// UnregisterBroker was sent).
 pub fn to_unregister(plan: &Plan, observed: &Observed, desired: &[i32]) -> Vec<i32> {
-    let mut ids: Vec<i32> = plan
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Remove { id, .. } => Some(*id),
-            _ => None,
-        })
-        .collect();
+    let mut ids: Vec<i32> = plan.removed_ids().collect();
     if let Some(Ok(snapshot)) = &observed.admin {
         for id in &snapshot.registered {
             if !desired.contains(id) && !observed.nodes.contains_key(id) && !ids.contains(id) {
@@ -103,6 +96,7 @@ pub fn active(outcome: &Outcome) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Action;
     use crate::runtime::{AdminSnapshot, ObservedNode};
 
     #[test]

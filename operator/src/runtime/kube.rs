@@ -195,14 +195,7 @@ impl<A: AdminSource> KubeRuntime<A> {
     /// ConfigMaps of nodes scaled away whose pod stays (held until drained): the pod
     /// mounts its ConfigMap, and a container restart during the drain needs it.
     fn held_config_maps(&self, c: &ValidatedCluster, plan: &Plan) -> Vec<String> {
-        let removed: BTreeSet<i32> = plan
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Remove { id, .. } => Some(*id),
-                _ => None,
-            })
-            .collect();
+        let removed: BTreeSet<i32> = plan.removed_ids().collect();
         self.names
             .iter()
             .filter(|(id, _)| !c.nodes.iter().any(|n| n.id == **id) && !removed.contains(id))
