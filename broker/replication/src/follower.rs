@@ -38,6 +38,12 @@ pub enum FollowerRequest {
         current_leader_epoch: i32,
         leader_epoch: i32,
     },
+    /// The leader answered OFFSET_OUT_OF_RANGE: ListOffsets as a replica for its
+    /// earliest and latest offsets, then call [`FollowerState::on_leader_offsets`].
+    ListOffsets {
+        replica_id: ReplicaId,
+        current_leader_epoch: i32,
+    },
     /// No epochs are known locally: truncate to the high watermark first (Kafka's
     /// behaviour for logs without epoch information), then ask again.
     TruncateToHighWatermark {
@@ -71,10 +77,13 @@ pub enum FollowerAction {
     },
     /// Truncate the log and its epoch cache to `offset`.
     Truncate { offset: i64 },
-    /// Delete the whole log and restart it at `offset`: the leader no longer has our end.
+    /// Delete the whole log (segments, epoch cache, producer state) and restart it empty
+    /// at `offset`: the leader no longer has our log end (Kafka's
+    /// `truncateFullyAndStartAt`).
     TruncateFullyAndStartAt { offset: i64 },
-    /// Ask the leader for its earliest and latest offsets (ListOffsets), then call
-    /// [`FollowerState::on_leader_offsets`].
+    /// The leader has no record at our fetch offset: nothing to do to the log yet;
+    /// [`FollowerState::next_request`] now asks for the leader's offsets
+    /// ([`FollowerRequest::ListOffsets`]) instead of fetching.
     ListLeaderOffsets,
     /// Retry after the fetch backoff.
     Backoff { error: ErrorCode },
@@ -89,7 +98,18 @@ enum Phase {
     Fetching,
     /// Waiting for OffsetForLeaderEpoch answers before fetching.
     Truncating,
+    /// The leader answered OFFSET_OUT_OF_RANGE: waiting for its log start and end.
+    OutOfRange,
     Fenced,
+}
+
+/// The leader's answer to [`FollowerRequest::ListOffsets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderOffsets {
+    /// ListOffsets EARLIEST (-2).
+    pub log_start_offset: i64,
+    /// ListOffsets LATEST (-1) from a replica: the leader's log end offset.
+    pub log_end_offset: i64,
 }
 
 /// Follower-side state of one partition for one leader epoch.
@@ -132,6 +152,10 @@ impl FollowerState {
     pub fn is_truncating(&self) -> bool {
         self.phase == Phase::Truncating
     }
+    /// Waiting for the leader's offsets after OFFSET_OUT_OF_RANGE.
+    pub fn is_out_of_range(&self) -> bool {
+        self.phase == Phase::OutOfRange
+    }
 
     /// What to send next, given the local log's state.
     pub fn next_request(
@@ -151,6 +175,10 @@ impl FollowerState {
                 None => FollowerRequest::TruncateToHighWatermark {
                     offset: self.high_watermark,
                 },
+            },
+            Phase::OutOfRange => FollowerRequest::ListOffsets {
+                replica_id: self.init.local_id,
+                current_leader_epoch: self.init.leader_epoch,
             },
             Phase::Fetching => FollowerRequest::Fetch(FollowerFetch {
                 replica_id: self.init.local_id,
@@ -201,7 +229,10 @@ impl FollowerState {
                     leader_log_start_offset: response.log_start_offset,
                 },
             },
-            ErrorCode::OFFSET_OUT_OF_RANGE => FollowerAction::ListLeaderOffsets,
+            ErrorCode::OFFSET_OUT_OF_RANGE => {
+                self.phase = Phase::OutOfRange;
+                FollowerAction::ListLeaderOffsets
+            }
             ErrorCode::FENCED_LEADER_EPOCH => self.fence(response.error),
             error => FollowerAction::Backoff { error },
         }
@@ -231,24 +262,38 @@ impl FollowerState {
         }
     }
 
-    /// Kafka's `fetchOffsetAndTruncate` after OFFSET_OUT_OF_RANGE, given the leader's
-    /// earliest and latest offsets.
+    /// Kafka's `fetchOffsetAndTruncate` after OFFSET_OUT_OF_RANGE: the leader's answer
+    /// to [`FollowerRequest::ListOffsets`] (its log start and log end offsets) for the
+    /// leader epoch the request named. Fetching resumes afterwards.
     pub fn on_leader_offsets(
         &mut self,
-        leader_log_start_offset: i64,
-        leader_log_end_offset: i64,
+        request_leader_epoch: i32,
+        answer: Result<LeaderOffsets, ErrorCode>,
         log_end_offset: i64,
     ) -> FollowerAction {
-        if leader_log_end_offset < log_end_offset {
-            // Only reachable after an unclean election: keep what the leader has.
-            return self.truncate(leader_log_end_offset);
+        if self.phase != Phase::OutOfRange || request_leader_epoch != self.init.leader_epoch {
+            return FollowerAction::Ignore;
         }
-        if leader_log_start_offset > log_end_offset {
-            self.high_watermark = leader_log_start_offset;
+        let leader = match answer {
+            Ok(leader) => leader,
+            Err(ErrorCode::FENCED_LEADER_EPOCH) => {
+                return self.fence(ErrorCode::FENCED_LEADER_EPOCH);
+            }
+            // Still out of range: ask again after the backoff.
+            Err(error) => return FollowerAction::Backoff { error },
+        };
+        self.phase = Phase::Fetching;
+        if leader.log_end_offset < log_end_offset {
+            // Only reachable after an unclean election: keep what the leader has.
+            return self.truncate(leader.log_end_offset);
+        }
+        if leader.log_start_offset > log_end_offset {
+            self.high_watermark = leader.log_start_offset;
             return FollowerAction::TruncateFullyAndStartAt {
-                offset: leader_log_start_offset,
+                offset: leader.log_start_offset,
             };
         }
+        // The range moved back over our end meanwhile (a new leader): fetch again.
         FollowerAction::Ignore
     }
 

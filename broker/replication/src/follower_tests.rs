@@ -184,26 +184,116 @@ fn leader_epoch_errors_fence_or_back_off() {
     assert_eq!(f.next_request(&epochs, 0, 8), FollowerRequest::Idle);
 }
 
-#[test]
-fn offset_out_of_range_follows_kafka() {
-    let epochs = cache(&[(1, 0)]);
-    let mut f = FollowerState::new(init(true), &epochs, 8);
+fn out_of_range(f: &mut FollowerState, epochs: &LeaderEpochCache, log_end: i64) {
     let oor = FetchPartitionResponse {
         error: ErrorCode::OFFSET_OUT_OF_RANGE,
-        ..ok_response(8, None)
+        ..ok_response(log_end, None)
     };
     assert_eq!(
-        f.on_fetch_response(&oor, &epochs, 8),
+        f.on_fetch_response(&oor, epochs, log_end),
         FollowerAction::ListLeaderOffsets
     );
+    assert!(f.is_out_of_range());
+    // No fetch until the leader's offsets are known: a fetch would get the same error.
     assert_eq!(
-        f.on_leader_offsets(0, 6, 8),
-        FollowerAction::Truncate { offset: 6 }
+        f.next_request(epochs, 0, log_end),
+        FollowerRequest::ListOffsets {
+            replica_id: 2,
+            current_leader_epoch: 4
+        }
     );
+}
+
+fn offsets(log_start_offset: i64, log_end_offset: i64) -> Result<LeaderOffsets, ErrorCode> {
+    Ok(LeaderOffsets {
+        log_start_offset,
+        log_end_offset,
+    })
+}
+
+#[test]
+fn below_the_leaders_log_start_restarts_the_log_there() {
+    let epochs = cache(&[(1, 0)]);
+    let mut f = FollowerState::new(init(true), &epochs, 8);
+    out_of_range(&mut f, &epochs, 8);
     assert_eq!(
-        f.on_leader_offsets(20, 30, 8),
+        f.on_leader_offsets(4, offsets(20, 30), 8),
         FollowerAction::TruncateFullyAndStartAt { offset: 20 }
     );
     assert_eq!(f.high_watermark(), 20);
-    assert_eq!(f.on_leader_offsets(2, 30, 25), FollowerAction::Ignore);
+    // The caller restarted the log empty at 20 (no epochs): fetch from there.
+    let empty = LeaderEpochCache::new();
+    match f.next_request(&empty, 20, 20) {
+        FollowerRequest::Fetch(fetch) => {
+            assert_eq!(fetch.fetch_offset, 20);
+            assert_eq!(fetch.log_start_offset, 20);
+            assert_eq!(fetch.last_fetched_epoch, None);
+        }
+        other => panic!("expected a fetch, got {other:?}"),
+    }
+    // A repeated answer after fetching resumed is stale.
+    assert_eq!(
+        f.on_leader_offsets(4, offsets(20, 30), 20),
+        FollowerAction::Ignore
+    );
+}
+
+#[test]
+fn past_the_leaders_log_end_truncates_to_it() {
+    let epochs = cache(&[(1, 0)]);
+    let mut f = FollowerState::new(init(true), &epochs, 8);
+    out_of_range(&mut f, &epochs, 8);
+    assert_eq!(
+        f.on_leader_offsets(4, offsets(0, 6), 8),
+        FollowerAction::Truncate { offset: 6 }
+    );
+    assert!(matches!(
+        f.next_request(&epochs, 0, 6),
+        FollowerRequest::Fetch(_)
+    ));
+}
+
+#[test]
+fn within_the_leaders_range_fetches_again() {
+    let epochs = cache(&[(1, 0)]);
+    let mut f = FollowerState::new(init(true), &epochs, 25);
+    out_of_range(&mut f, &epochs, 25);
+    assert_eq!(
+        f.on_leader_offsets(4, offsets(2, 30), 25),
+        FollowerAction::Ignore
+    );
+    assert!(matches!(
+        f.next_request(&epochs, 0, 25),
+        FollowerRequest::Fetch(_)
+    ));
+}
+
+#[test]
+fn leader_offsets_errors_retry_fence_or_go_stale() {
+    let epochs = cache(&[(1, 0)]);
+    let mut f = FollowerState::new(init(true), &epochs, 8);
+    out_of_range(&mut f, &epochs, 8);
+    // An answer for another leader epoch is stale.
+    assert_eq!(
+        f.on_leader_offsets(3, offsets(20, 30), 8),
+        FollowerAction::Ignore
+    );
+    // A retriable error keeps asking (after the backoff), never fetches meanwhile.
+    let error = ErrorCode::NOT_LEADER_OR_FOLLOWER;
+    assert_eq!(
+        f.on_leader_offsets(4, Err(error), 8),
+        FollowerAction::Backoff { error }
+    );
+    assert!(f.is_out_of_range());
+    assert!(matches!(
+        f.next_request(&epochs, 0, 8),
+        FollowerRequest::ListOffsets { .. }
+    ));
+    assert_eq!(
+        f.on_leader_offsets(4, Err(ErrorCode::FENCED_LEADER_EPOCH), 8),
+        FollowerAction::AwaitMetadata {
+            error: ErrorCode::FENCED_LEADER_EPOCH
+        }
+    );
+    assert!(f.is_fenced());
 }

@@ -62,6 +62,7 @@ pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{EpochCacheError, ErrorCode, QuotaConfigError, ReplicaError};
 pub use follower::{
     FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest, FollowerState,
+    LeaderOffsets,
 };
 pub use leader::{
     AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, FetchKind, FollowerFetch,

@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use tidewater_replication::{
     ErrorCode, FetchKind, FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest,
-    FollowerState, LeaderConfig, LeaderEpochCache, LeaderInit, LeaderState,
+    FollowerState, LeaderConfig, LeaderEpochCache, LeaderInit, LeaderOffsets, LeaderState,
 };
 
 fn cache_of(log: &[i32]) -> LeaderEpochCache {
@@ -110,10 +110,7 @@ proptest! {
                         Ok(r) => if let FetchKind::Diverging(d) = r.kind { response.diverging_epoch = Some(d) },
                         Err(e) => response.error = e.code(),
                     }
-                    match follower.on_fetch_response(&response, &follower_epochs, end) {
-                        FollowerAction::ListLeaderOffsets => follower.on_leader_offsets(0, leo(&leader_log), end),
-                        other => other,
-                    }
+                    follower.on_fetch_response(&response, &follower_epochs, end)
                 }
                 FollowerRequest::OffsetForLeaderEpoch { current_leader_epoch, leader_epoch, .. } => {
                     let answer = leader_epochs.end_offset_for(leader_epoch, leo(&leader_log));
@@ -124,6 +121,10 @@ proptest! {
                     follower.on_truncated_to_high_watermark();
                     continue;
                 }
+                FollowerRequest::ListOffsets { current_leader_epoch, .. } => {
+                    let answer = LeaderOffsets { log_start_offset: 0, log_end_offset: leo(&leader_log) };
+                    follower.on_leader_offsets(current_leader_epoch, Ok(answer), end)
+                }
                 FollowerRequest::Idle => { prop_assert!(false, "fenced without cause"); unreachable!() }
             };
             match action {
@@ -132,7 +133,7 @@ proptest! {
                     prop_assert!(offset >= hw, "truncated committed data: {offset} < hw {hw}");
                     truncate(&mut follower_log, &mut follower_epochs, offset);
                 }
-                FollowerAction::Ignore => {}
+                FollowerAction::Ignore | FollowerAction::ListLeaderOffsets => {}
                 other => prop_assert!(false, "unexpected {other:?}"),
             }
         }

@@ -354,3 +354,80 @@ fn an_interrupted_swap_of_a_group_cleaned_to_nothing_keeps_the_log_start() {
     assert_eq!(read_all(&log, 0), rest);
     mgr.shutdown().unwrap();
 }
+
+/// A follower whose log end is below the leader's log start restarts empty there
+/// (Kafka's `truncateFullyAndStartAt`), copies the leader on, and keeps that start
+/// across a restart, even an unclean one.
+#[test]
+fn truncate_fully_restarts_the_log_at_the_leaders_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let leader = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    let follower = mgr.get_or_create_log(&tp(1), cfg.clone()).unwrap();
+    for i in 0..20 {
+        leader
+            .append_as_leader(&batch(&[rec("k", "v", NOW)]), 1 + i / 10, NOW)
+            .unwrap();
+    }
+    for i in 0..5 {
+        // One batch per append, so the follower rolls segments as it goes.
+        let one = leader.read(i, 1, i + 1, true).unwrap();
+        follower.append_as_follower(&one.records).unwrap();
+    }
+    follower.update_high_watermark(5);
+    assert!(follower.segment_count() > 1);
+    leader.update_high_watermark(20);
+    leader.delete_records_before(13).unwrap();
+    leader.delete_old_segments(NOW).unwrap();
+
+    follower.truncate_fully_and_start_at(13).unwrap();
+    assert_eq!(
+        (
+            follower.log_start_offset(),
+            follower.log_end_offset(),
+            follower.high_watermark(),
+            follower.recovery_point()
+        ),
+        (13, 13, 13, 13)
+    );
+    assert_eq!(follower.segment_base_offsets(), vec![13]);
+    assert!(follower.leader_epoch_entries().is_empty());
+    assert!(read_all(&follower, 13).is_empty());
+    let err = follower.read(5, 1 << 20, i64::MAX, true).unwrap_err();
+    assert_eq!(
+        err.error_code(),
+        1,
+        "below the new log start: OFFSET_OUT_OF_RANGE"
+    );
+    assert!(follower.truncate_fully_and_start_at(-1).is_err());
+
+    while follower.log_end_offset() < 20 {
+        // A read stops at a segment's end: fetch on as a follower does.
+        let next = leader
+            .read(follower.log_end_offset(), 1 << 20, 20, true)
+            .unwrap();
+        follower.append_as_follower(&next.records).unwrap();
+    }
+    assert_eq!(follower.log_end_offset(), 20);
+    assert_eq!(follower.leader_epoch_entries(), vec![(2, 13)]);
+    assert_eq!(
+        read_all(&follower, 13),
+        read_all(&leader, 13),
+        "same records from the new start"
+    );
+    drop((leader, follower));
+    drop(mgr);
+    let mgr = manager(&[dir.path()], cfg);
+    let follower = mgr.get_log(&tp(1)).unwrap();
+    assert_eq!(
+        (follower.log_start_offset(), follower.log_end_offset()),
+        (13, 20)
+    );
+    assert_eq!(follower.leader_epoch_entries(), vec![(2, 13)]);
+    mgr.shutdown().unwrap();
+    assert!(verify_all_logs(dir.path()) > 0);
+}

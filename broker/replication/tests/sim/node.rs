@@ -243,6 +243,12 @@ impl Node {
                         current_leader_epoch,
                         leader_epoch,
                     },
+                    FollowerRequest::ListOffsets {
+                        current_leader_epoch,
+                        ..
+                    } => Msg::ListOffsets {
+                        current_leader_epoch,
+                    },
                     FollowerRequest::TruncateToHighWatermark { offset } => {
                         self.log.truncate(offset);
                         state.on_truncated_to_high_watermark();

@@ -3,7 +3,8 @@
 //! the `FollowerAction`s the state machine decides.
 
 use tidewater_replication::{
-    ErrorCode, FetchKind, FetchPartitionResponse, FollowerAction, FollowerState, ReplicaId,
+    ErrorCode, FetchKind, FetchPartitionResponse, FollowerAction, FollowerState, LeaderOffsets,
+    ReplicaId,
 };
 
 use super::{Ctx, FETCH_BACKOFF_MS, MAX_FETCH_RECORDS, Node, Role};
@@ -130,13 +131,12 @@ impl Node {
                 let Some(state) = follower_of(&mut self.role, from) else {
                     return;
                 };
-                if request_leader_epoch != state.leader_epoch() {
-                    return;
-                }
-                let action = match result {
-                    Ok((start, end)) => state.on_leader_offsets(start, end, self.log.end_offset()),
-                    Err(error) => FollowerAction::Backoff { error },
-                };
+                let answer = result.map(|(start, end)| LeaderOffsets {
+                    log_start_offset: start,
+                    log_end_offset: end,
+                });
+                let action =
+                    state.on_leader_offsets(request_leader_epoch, answer, self.log.end_offset());
                 self.apply_follower_action(action, &[], ctx);
             }
             Msg::AlterPartitionResponse(response) => {
@@ -155,8 +155,8 @@ impl Node {
     fn apply_follower_action(&mut self, action: FollowerAction, records: &[Rec], ctx: &mut Ctx) {
         let Role::Follower {
             state,
-            inflight_since,
             backoff_until,
+            ..
         } = &mut self.role
         else {
             return;
@@ -178,18 +178,8 @@ impl Node {
                     self.id
                 )
             }
-            FollowerAction::ListLeaderOffsets => {
-                let msg = Msg::ListOffsets {
-                    current_leader_epoch: state.leader_epoch(),
-                };
-                let leader = state.leader_id();
-                *inflight_since = Some(ctx.now);
-                ctx.out.push(Envelope {
-                    from: self.id,
-                    to: leader,
-                    msg,
-                });
-            }
+            // The next poll asks the leader for its offsets (FollowerRequest::ListOffsets).
+            FollowerAction::ListLeaderOffsets => {}
             FollowerAction::Backoff { .. } => *backoff_until = ctx.now + FETCH_BACKOFF_MS,
             FollowerAction::AwaitMetadata { .. } | FollowerAction::Ignore => {}
         }

@@ -86,6 +86,42 @@ impl Log {
         Ok(())
     }
 
+    /// Kafka's `truncateFullyAndStartAt`: a follower whose log end is below the leader's
+    /// log start can never fetch what it misses, so every segment goes (renamed
+    /// `.deleted`, removed after `file.delete.delay.ms` like any other), the log restarts
+    /// empty at `offset`, and the epoch cache and producer state (with their files) are
+    /// cleared; the next fetched batches fill them again.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), StorageError> {
+        if offset < 0 {
+            return Err(StorageError::InvalidOffset {
+                offset,
+                reason: "cannot restart a log at a negative offset".into(),
+            });
+        }
+        let mut st = sync::lock(&self.append);
+        let cfg = self.config();
+        let now = super::now_ms();
+        let removed: Vec<Arc<Segment>> = std::mem::take(&mut *sync::write(&self.segments))
+            .into_values()
+            .collect();
+        for seg in &removed {
+            self.schedule_delete(seg.clone(), now + cfg.file_delete_delay_ms)?;
+        }
+        let seg = Arc::new(Segment::create(&self.dir(), offset, "", now)?);
+        sync::write(&self.segments).insert(offset, seg);
+        self.log_start.store(offset, Ordering::Release);
+        self.log_end.store(offset, Ordering::Release);
+        self.high_watermark.store(offset, Ordering::Release);
+        self.recovery_point.store(offset, Ordering::Release);
+        self.first_dirty_offset.store(offset, Ordering::Release);
+        st.epochs.clear();
+        self.write_epoch_checkpoint(&st.epochs)?;
+        st.producers = Default::default();
+        producer_state::retain_latest(&self.dir(), 0)?;
+        tracing::info!(partition = %self.tp, offset, segments = removed.len(), "truncated the whole log; it restarts at the new log start offset");
+        Ok(())
+    }
+
     /// DeleteRecords: moves the log start offset to `offset` (-1 = the high watermark);
     /// whole segments below it are removed by the next retention pass.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, ReadError> {
