@@ -1,4 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1, the high watermark), max timestamp
+//! ListOffsets: earliest (-2), latest (-1, the high watermark; the log end offset for
+//! a follower broker, `replica_id` >= 0, as Kafka answers a replica), max timestamp
 //! (-3), earliest local (-4) and offset-by-timestamp lookups per partition.
 
 use kafka_protocol::error::ResponseError as E;
@@ -21,6 +22,7 @@ fn lookup(
     partition: i32,
     timestamp: i64,
     current_epoch: i32,
+    from_replica: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut out = ListOffsetsPartitionResponse::default();
     out.partition_index = partition;
@@ -36,7 +38,12 @@ fn lookup(
     let epoch = log.latest_epoch().unwrap_or(0);
     match timestamp {
         LATEST => {
-            out.offset = log.high_watermark();
+            // A follower reset after OFFSET_OUT_OF_RANGE compares its end with ours.
+            out.offset = if from_replica {
+                log.log_end_offset()
+            } else {
+                log.high_watermark()
+            };
             out.leader_epoch = epoch;
         }
         EARLIEST | EARLIEST_LOCAL => {
@@ -60,6 +67,7 @@ fn lookup(
 
 pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
+    let from_replica = req.replica_id.0 >= 0;
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut tr = ListOffsetsTopicResponse::default();
@@ -74,6 +82,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                     p.partition_index,
                     p.timestamp,
                     p.current_leader_epoch,
+                    from_replica,
                 );
                 if version < 4 {
                     r.leader_epoch = -1;
@@ -106,6 +115,8 @@ mod tests {
         t.name = TopicName(StrBytes::from_string(topic.into()));
         t.partitions = vec![p];
         let mut r = ListOffsetsRequest::default();
+        // A consumer (the generated default, 0, would be a follower broker).
+        r.replica_id = kafka_protocol::messages::BrokerId(-1);
         r.topics = vec![t];
         r
     }
@@ -132,6 +143,13 @@ mod tests {
         let max = first(handle(b, req("t", 0, MAX_TIMESTAMP), 7));
         assert_eq!((max.offset, max.timestamp), (2, 3000));
         assert_eq!(first(handle(b, req("t", 0, 9999), 7)).offset, -1);
+        // A follower broker asks for the log end, past the high watermark.
+        let batch = encode_batch(&[(Bytes::from_static(b"k"), None)], 4000).unwrap();
+        log.append_as_leader(&batch, 0, now_ms()).unwrap();
+        let mut from_replica = req("t", 0, LATEST);
+        from_replica.replica_id = kafka_protocol::messages::BrokerId(2);
+        assert_eq!(first(handle(b, from_replica, 7)).offset, 4);
+        assert_eq!(first(handle(b, req("t", 0, LATEST), 7)).offset, 3);
         assert_eq!(
             first(handle(b, req("t", 3, LATEST), 7)).error_code,
             E::UnknownTopicOrPartition.code()

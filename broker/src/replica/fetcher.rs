@@ -1,7 +1,8 @@
 //! Follower fetchers (Kafka's `ReplicaFetcherThread`): one task per leader broker
 //! fetches every partition this broker follows from it over the Kafka protocol,
 //! appends what it gets, and truncates diverging tails as the follower state machine
-//! decides (KIP-320 diverging epochs, OffsetForLeaderEpoch, out-of-range resets).
+//! decides (KIP-320 diverging epochs here; OffsetForLeaderEpoch and out-of-range resets
+//! in [`super::truncation`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,10 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
-use kafka_protocol::messages::offset_for_leader_epoch_request::{
-    OffsetForLeaderPartition, OffsetForLeaderTopic,
-};
-use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tidewater_client::{ClientConfig, Connection};
 use tidewater_quorum::image::MetadataImage;
@@ -24,6 +22,10 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
+use super::truncation::{
+    append_as_follower, offsets_for_epochs, reset_out_of_range, restart_log_at,
+    truncate_with_progress,
+};
 use super::{Partition, PartitionInner, Role};
 use crate::state::Broker;
 
@@ -130,20 +132,8 @@ fn plan(broker: &Broker, leader: i32) -> Plan {
 }
 
 /// Leaves a replica out of fetches for `backoff` (it failed or made no progress).
-fn delay(inner: &mut PartitionInner, backoff: Duration) {
+pub(super) fn delay(inner: &mut PartitionInner, backoff: Duration) {
     inner.fetch_delayed_until = Some(Instant::now() + backoff);
-}
-
-/// A truncation that leaves the log end and the epoch cache as they were changes
-/// nothing the leader will see: fetching again at once would get the same answer.
-fn truncate_with_progress(
-    p: &Partition,
-    offset: i64,
-) -> Result<bool, tidewater_storage::StorageError> {
-    let log = &p.log;
-    let before = (log.log_end_offset(), log.leader_epoch_entries());
-    log.truncate_to(offset)?;
-    Ok((log.log_end_offset(), log.leader_epoch_entries()) != before)
 }
 
 async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
@@ -195,7 +185,18 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
                 _ => None,
             })
             .collect();
-        if !any || (fetches.is_empty() && epoch_queries.is_empty()) {
+        let out_of_range: Vec<_> = work
+            .iter()
+            .filter_map(|(p, r)| match r {
+                FollowerRequest::ListOffsets {
+                    current_leader_epoch,
+                    ..
+                } => Some((p.clone(), *current_leader_epoch)),
+                _ => None,
+            })
+            .collect();
+        let resets = epoch_queries.len() + out_of_range.len();
+        if !any || (fetches.is_empty() && resets == 0) {
             let idle = next_ready.map_or(Duration::from_millis(500), |t| {
                 t.saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(500))
@@ -212,13 +213,15 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
         }
         let Some(c) = conn.as_ref() else { continue };
         let (fetches, grant) = unthrottled(&broker, fetches);
-        if fetches.is_empty() && epoch_queries.is_empty() {
+        if fetches.is_empty() && resets == 0 {
             // Every partition is throttled right now: let the quota window move on.
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         let ok = if !epoch_queries.is_empty() {
             offsets_for_epochs(&broker, c, &epoch_queries).await
+        } else if !out_of_range.is_empty() {
+            reset_out_of_range(&broker, c, &out_of_range).await
         } else {
             fetch(&broker, c, &fetches, &grant).await
         };
@@ -425,7 +428,7 @@ fn on_response(
             ..
         } => {
             if !records.is_empty() {
-                match log.append_as_follower(&records) {
+                match append_as_follower(p, &records) {
                     Ok(_) => {
                         let bytes = records.len() as u64;
                         broker.metrics.replication_bytes_in(&p.tp.topic, bytes);
@@ -481,17 +484,12 @@ fn on_response(
             }
         },
         FollowerAction::TruncateFullyAndStartAt { offset } => {
-            if inner.stuck_log_due(Instant::now()) {
-                warn!(tp = %p.tp, offset, "leader's log starts past ours; restarting the replica there is not supported yet");
-            }
-            delay(&mut inner, backoff);
+            restart_log_at(p, &mut inner, offset, backoff);
             true
         }
         FollowerAction::ListLeaderOffsets => {
-            if inner.stuck_log_due(Instant::now()) {
-                warn!(tp = %p.tp, "fetch offset out of range on the leader");
-            }
-            delay(&mut inner, backoff);
+            // The next round asks the leader for its offsets (FollowerRequest::ListOffsets).
+            info!(tp = %p.tp, fetch_offset = response.request_fetch_offset, "fetch offset out of range on the leader; asking for its log start and end");
             true
         }
         FollowerAction::Backoff { error } => {
@@ -509,76 +507,4 @@ fn on_response(
         broker.notifier.notify();
     }
     ok
-}
-
-/// OffsetForLeaderEpoch for partitions validating their log after a leader change.
-async fn offsets_for_epochs(
-    broker: &Broker,
-    conn: &Connection,
-    queries: &[(Arc<Partition>, i32, i32)],
-) -> Result<bool, tidewater_client::ClientError> {
-    let mut req = OffsetForLeaderEpochRequest::default();
-    req.replica_id = BrokerId(broker.config.node_id);
-    for (p, current, epoch) in queries {
-        let mut op = OffsetForLeaderPartition::default();
-        op.partition = p.tp.partition;
-        op.current_leader_epoch = *current;
-        op.leader_epoch = *epoch;
-        match req
-            .topics
-            .iter_mut()
-            .find(|t| t.topic.0.as_str() == p.tp.topic)
-        {
-            Some(t) => t.partitions.push(op),
-            None => {
-                let mut t = OffsetForLeaderTopic::default();
-                t.topic = TopicName(StrBytes::from_string(p.tp.topic.clone()));
-                t.partitions = vec![op];
-                req.topics.push(t);
-            }
-        }
-    }
-    let resp = conn.send(req).await?;
-    let mut all_ok = true;
-    for t in resp.topics {
-        for r in t.partitions {
-            let Some((p, current, _)) = queries.iter().find(|(p, _, _)| {
-                p.tp.topic == t.topic.0.as_str() && p.tp.partition == r.partition
-            }) else {
-                continue;
-            };
-            let answer = if r.error_code == 0 {
-                Ok(EpochEndOffset {
-                    epoch: r.leader_epoch,
-                    end_offset: r.end_offset,
-                })
-            } else {
-                Err(ErrorCode(r.error_code))
-            };
-            let mut inner = p.lock();
-            let Role::Follower(state) = &mut inner.role else {
-                continue;
-            };
-            let log = &p.log;
-            match state.on_offset_for_leader_epoch(
-                *current,
-                answer,
-                &p.epochs(),
-                log.log_end_offset(),
-            ) {
-                FollowerAction::Truncate { offset } => match truncate_with_progress(p, offset) {
-                    Ok(true) => info!(tp = %p.tp, offset, "truncated to the leader's epoch end"),
-                    Ok(false) => {}
-                    Err(e) => {
-                        warn!(tp = %p.tp, error = %e, "truncation failed");
-                        all_ok = false;
-                    }
-                },
-                FollowerAction::Backoff { .. } => all_ok = false,
-                _ => {}
-            }
-            inner.sync_high_watermark(log);
-        }
-    }
-    Ok(all_ok)
 }

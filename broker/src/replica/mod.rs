@@ -10,6 +10,7 @@ mod apply;
 mod drain;
 mod fetcher;
 pub mod leader;
+mod truncation;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -48,6 +48,17 @@ pub enum AppendError {
     },
     #[error("invalid record in batch {batch_index}: {reason}")]
     InvalidRecord { batch_index: usize, reason: String },
+    /// A follower append whose first batch starts below the log end (Kafka's
+    /// `UnexpectedAppendOffsetException`): recoverable when the log is empty and the
+    /// batch holds the log end, as after DeleteRecords inside a batch.
+    #[error(
+        "first batch [{first_offset}, {last_offset}] starts below the log end offset {log_end_offset}"
+    )]
+    UnexpectedAppendOffset {
+        first_offset: i64,
+        last_offset: i64,
+        log_end_offset: i64,
+    },
     #[error("unsupported record batch magic {magic} (only magic v2 is supported)")]
     UnsupportedForMessageFormat { magic: i8 },
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
@@ -86,7 +97,7 @@ impl AppendError {
             AppendError::OutOfOrderSequence { .. } => 45,
             AppendError::InvalidProducerEpoch { .. } => 47,
             AppendError::UnknownProducerId { .. } => 59,
-            AppendError::InvalidRecord { .. } => 87,
+            AppendError::InvalidRecord { .. } | AppendError::UnexpectedAppendOffset { .. } => 87,
             AppendError::Storage(e) => e.error_code(),
         }
     }

@@ -381,6 +381,7 @@ fn truncate_fully_restarts_the_log_at_the_leaders_start() {
     follower.update_high_watermark(5);
     assert!(follower.segment_count() > 1);
     leader.update_high_watermark(20);
+    let below = leader.read(12, 1, 13, true).unwrap();
     leader.delete_records_before(13).unwrap();
     leader.delete_old_segments(NOW).unwrap();
 
@@ -404,6 +405,16 @@ fn truncate_fully_restarts_the_log_at_the_leaders_start() {
         "below the new log start: OFFSET_OUT_OF_RANGE"
     );
     assert!(follower.truncate_fully_and_start_at(-1).is_err());
+    // A batch that starts below the new start is refused with the offsets the replica
+    // needs to restart its log at that batch (Kafka's UnexpectedAppendOffsetException).
+    match follower.append_as_follower(&below.records) {
+        Err(tidewater_storage::AppendError::UnexpectedAppendOffset {
+            first_offset: 12,
+            last_offset: 12,
+            log_end_offset: 13,
+        }) => {}
+        other => panic!("expected UnexpectedAppendOffset, got {other:?}"),
+    }
 
     while follower.log_end_offset() < 20 {
         // A read stops at a segment's end: fetch on as a follower does.

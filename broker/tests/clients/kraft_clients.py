@@ -2,7 +2,8 @@
 """confluent-kafka clients for the KRaft cluster tests (broker/tests/kraft_*.rs).
 
 Subcommands:
-  create-topic  CreateTopics with a replication factor and topic configs.
+  create-topic  CreateTopics with a replication factor (or one partition's explicit
+                --replicas list, the first preferred) and topic configs.
   alter-topic   IncrementalAlterConfigs (SET) on a topic.
   produce       acks=all idempotent (or --acks 1) producer of unique ids, running until a stop file
                 appears; appends every acknowledged id to a file as it is acked and
@@ -12,6 +13,12 @@ Subcommands:
                 fails unless every acknowledged id is there (no loss).
   group         3 consumers in one group; handshakes with the test through files
                 around a coordinator kill; fails unless every produced id is consumed.
+  produce-ids   acks=all idempotent producer of the ids --first-id.. (--count of them).
+  delete-records  DeleteRecords of partition 0 before --offset; fails unless the low
+                watermark is there.
+  consume-range reads partition 0 from its log start to its high watermark; fails
+                unless the log starts at --start and holds the ids --first-id.. in order,
+                one per offset (nothing lost, nothing extra).
 
 Each subcommand exits 0 only when its checks hold; otherwise prints FAIL to stderr.
 """
@@ -45,8 +52,14 @@ def write_atomic(path, text):
 
 def cmd_create_topic(a):
     admin = AdminClient({"bootstrap.servers": a.bootstrap})
-    topic = NewTopic(a.topic, num_partitions=a.partitions, replication_factor=a.rf,
-                     config=parse_kv(a.config))
+    if a.replicas:
+        replicas = [int(r) for r in a.replicas.split(",")]
+        topic = NewTopic(a.topic, num_partitions=1, replication_factor=-1,
+                         replica_assignment=[replicas], config=parse_kv(a.config))
+    else:
+        check(a.partitions and a.rf, "create-topic needs --partitions and --rf, or --replicas")
+        topic = NewTopic(a.topic, num_partitions=a.partitions, replication_factor=a.rf,
+                         config=parse_kv(a.config))
     admin.create_topics([topic], operation_timeout=30)[a.topic].result(timeout=60)
     print(json.dumps({"created": a.topic}))
 
@@ -259,22 +272,65 @@ def cmd_group(a):
 
 
 def cmd_produce_ids(a):
-    p = Producer({"bootstrap.servers": a.bootstrap, "acks": "all",
-                  "enable.idempotence": True, "linger.ms": 5})
-    for i in range(a.count):
-        p.produce(a.topic, value=str(i).encode(), partition=i % a.partitions)
+    config = {"bootstrap.servers": a.bootstrap, "acks": "all",
+              "enable.idempotence": True, "linger.ms": 5}
+    if a.batch_size:
+        # Batches under a topic's small segment.bytes (a larger one is refused).
+        config["batch.size"] = a.batch_size
+    p = Producer(config)
+    errors = []
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            errors.append(str(err))
+
+    for i in range(a.first_id, a.first_id + a.count):
+        p.produce(a.topic, value=str(i).encode(), partition=i % a.partitions,
+                  on_delivery=on_delivery)
         p.poll(0)
     left = p.flush(60)
-    check(left == 0, f"{left} records unacknowledged")
+    check(left == 0 and not errors, f"{left} records unacknowledged, errors {errors[:5]}")
     print(json.dumps({"produced": a.count}))
+
+
+def cmd_delete_records(a):
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    tp = TopicPartition(a.topic, 0, a.offset)
+    low = admin.delete_records([tp])[tp].result(timeout=60).low_watermark
+    print(json.dumps({"low_watermark": low}))
+    check(low == a.offset, f"DeleteRecords left the low watermark at {low}, not {a.offset}")
+
+
+def cmd_consume_range(a):
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": f"range-{os.getpid()}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    low, high = c.get_watermark_offsets(TopicPartition(a.topic, 0), timeout=30)
+    check(low == a.start, f"log start offset {low}, expected {a.start}")
+    c.assign([TopicPartition(a.topic, 0, low)])
+    got = []
+    end = time.monotonic() + a.timeout
+    while len(got) < high - low:
+        check(time.monotonic() < end, f"timed out at {low + len(got)} reading to {high}")
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        check(not m.error(), f"consume error: {m.error()}")
+        check(m.offset() == low + len(got), f"offset {m.offset()} after {len(got)} from {low}")
+        got.append(int(m.value()))
+    c.close()
+    print(json.dumps({"log_start": low, "high_watermark": high, "consumed": len(got),
+                      "first": got[:1], "last": got[-1:]}))
+    expected = list(range(a.first_id, a.first_id + (high - low)))
+    check(got == expected, f"ids {got[:5]}..{got[-5:]} differ from {a.first_id}.. in order")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("create-topic")
-    s.add_argument("--partitions", type=int, required=True)
-    s.add_argument("--rf", type=int, required=True)
+    s.add_argument("--partitions", type=int)
+    s.add_argument("--rf", type=int)
+    s.add_argument("--replicas")
     s.add_argument("--config", action="append")
     s.set_defaults(fn=cmd_create_topic)
     s = sub.add_parser("alter-topic")
@@ -298,7 +354,17 @@ def main():
     s = sub.add_parser("produce-ids")
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--partitions", type=int, required=True)
+    s.add_argument("--first-id", type=int, default=0)
+    s.add_argument("--batch-size", type=int)
     s.set_defaults(fn=cmd_produce_ids)
+    s = sub.add_parser("delete-records")
+    s.add_argument("--offset", type=int, required=True)
+    s.set_defaults(fn=cmd_delete_records)
+    s = sub.add_parser("consume-range")
+    s.add_argument("--start", type=int, required=True)
+    s.add_argument("--first-id", type=int, required=True)
+    s.add_argument("--timeout", type=float, default=60.0)
+    s.set_defaults(fn=cmd_consume_range)
     s = sub.add_parser("group")
     s.add_argument("--group", required=True)
     s.add_argument("--count", type=int, required=True)

@@ -108,6 +108,13 @@ impl Log {
         let mut st = sync::lock(&self.append);
         let mut expected = self.log_end_offset();
         for (i, (_, h)) in batches.iter().enumerate() {
+            if i == 0 && h.base_offset < expected {
+                return Err(AppendError::UnexpectedAppendOffset {
+                    first_offset: h.base_offset,
+                    last_offset: h.next_offset() - 1,
+                    log_end_offset: expected,
+                });
+            }
             if h.base_offset < expected {
                 return Err(AppendError::InvalidRecord {
                     batch_index: i,

@@ -17,12 +17,7 @@ impl Log {
     /// and assigned an epoch without writing in it keeps an entry at its log end that no
     /// leader has, and would report the same divergence on every fetch.
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
-        if offset < 0 {
-            return Err(StorageError::InvalidOffset {
-                offset,
-                reason: "cannot truncate to a negative offset".into(),
-            });
-        }
+        non_negative(offset, "cannot truncate to a negative offset")?;
         let mut st = sync::lock(&self.append);
         let log_end = self.log_end_offset();
         if offset >= log_end {
@@ -92,12 +87,7 @@ impl Log {
     /// empty at `offset`, and the epoch cache and producer state (with their files) are
     /// cleared; the next fetched batches fill them again.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), StorageError> {
-        if offset < 0 {
-            return Err(StorageError::InvalidOffset {
-                offset,
-                reason: "cannot restart a log at a negative offset".into(),
-            });
-        }
+        non_negative(offset, "cannot restart a log at a negative offset")?;
         let mut st = sync::lock(&self.append);
         let cfg = self.config();
         let now = super::now_ms();
@@ -247,4 +237,14 @@ impl Log {
         }
         Ok(())
     }
+}
+
+fn non_negative(offset: i64, reason: &str) -> Result<(), StorageError> {
+    if offset < 0 {
+        return Err(StorageError::InvalidOffset {
+            offset,
+            reason: reason.into(),
+        });
+    }
+    Ok(())
 }
