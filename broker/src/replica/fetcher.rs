@@ -223,7 +223,7 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             fetch(&broker, c, &fetches, &grant).await
         };
         // The answer's throttled bytes are recorded by now (on_response).
-        broker.replicas.follower_quota().release(grant.reserved);
+        drop(grant);
         match ok {
             Ok(true) => {}
             Ok(false) => tokio::time::sleep(backoff).await,
@@ -243,10 +243,24 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
 struct Grant {
     /// Throttled out-of-sync partitions in this round: (topic, partition).
     throttled: HashSet<(String, i32)>,
-    /// Bytes held in the quota until the answer is recorded.
-    reserved: u64,
+    /// Bytes held in the quota until the answer is recorded (released when dropped).
+    _reservation: Option<Reservation>,
     /// `partition_max_bytes` for each throttled partition.
     per_partition: i32,
+}
+
+/// Bytes held in the follower quota for a fetch in flight, returned when dropped: also
+/// when the fetcher is stopped mid-fetch (its leader changed), or the held bytes would
+/// be lost to the quota for good and every later copy would crawl.
+struct Reservation {
+    broker: Arc<Broker>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.broker.replicas.follower_quota().release(self.bytes);
+    }
 }
 
 impl Grant {
@@ -267,7 +281,7 @@ impl Grant {
 /// they share the quota's allowance (reserved until the answer is recorded, as the
 /// fetchers of other leaders ask at the same time).
 fn unthrottled(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
 ) -> (
     Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
@@ -288,7 +302,7 @@ fn unthrottled(
         })
         .map(|(p, _)| (p.tp.topic.clone(), p.tp.partition))
         .collect();
-    if throttled.is_empty() {
+    if throttled.is_empty() || quota.quota().is_none() {
         return (fetches, Grant::default());
     }
     let reserved = if quota.is_quota_exceeded(now) {
@@ -309,7 +323,10 @@ fn unthrottled(
         fetches,
         Grant {
             throttled,
-            reserved,
+            _reservation: Some(Reservation {
+                broker: broker.clone(),
+                bytes: reserved,
+            }),
             per_partition,
         },
     )
