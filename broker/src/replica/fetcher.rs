@@ -134,6 +134,23 @@ fn delay(inner: &mut PartitionInner, backoff: Duration) {
     inner.fetch_delayed_until = Some(Instant::now() + backoff);
 }
 
+/// How soon a follower asks again after a leader refused it because that leader has
+/// not applied the metadata the follower already has (a leader change or a new topic
+/// reaches the brokers a few ms apart). Waiting `replica.fetch.backoff.ms` (1 s) there
+/// kept a new leader's high watermark still for a second after every controlled
+/// shutdown, so acks=all produce stalled for that long.
+const METADATA_LAG_BACKOFF: Duration = Duration::from_millis(20);
+
+/// The backoff for a partition the leader answered with `error`.
+fn error_backoff(broker: &Broker, error: ErrorCode) -> Duration {
+    match error {
+        ErrorCode::UNKNOWN_LEADER_EPOCH
+        | ErrorCode::NOT_LEADER_OR_FOLLOWER
+        | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => METADATA_LAG_BACKOFF,
+        _ => Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50)),
+    }
+}
+
 /// A truncation that leaves the log end and the epoch cache as they were changes
 /// nothing the leader will see: fetching again at once would get the same answer.
 fn truncate_with_progress(
@@ -513,7 +530,7 @@ fn on_response(
         }
         FollowerAction::Backoff { error } => {
             debug!(tp = %p.tp, code = error.0, "fetch error; backing off");
-            delay(&mut inner, backoff);
+            delay(&mut inner, error_backoff(broker, error));
             true
         }
         FollowerAction::AwaitMetadata { error } => {
@@ -577,12 +594,13 @@ async fn offsets_for_epochs(
                 continue;
             };
             let log = &p.log;
-            match state.on_offset_for_leader_epoch(
+            let action = state.on_offset_for_leader_epoch(
                 *current,
                 answer,
                 &p.epochs(),
                 log.log_end_offset(),
-            ) {
+            );
+            match action {
                 FollowerAction::Truncate { offset } => match truncate_with_progress(p, offset) {
                     Ok(true) => info!(tp = %p.tp, offset, "truncated to the leader's epoch end"),
                     Ok(false) => {}
@@ -591,7 +609,12 @@ async fn offsets_for_epochs(
                         all_ok = false;
                     }
                 },
-                FollowerAction::Backoff { .. } => all_ok = false,
+                // This partition waits, not the whole fetcher: the others from this
+                // leader (often just elected with it) keep fetching.
+                FollowerAction::Backoff { error } => {
+                    debug!(tp = %p.tp, code = error.0, "epoch query refused; backing off");
+                    delay(&mut inner, error_backoff(broker, error));
+                }
                 _ => {}
             }
             inner.sync_high_watermark(log);
