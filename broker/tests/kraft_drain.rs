@@ -36,22 +36,21 @@ const FRESH_RATE: u32 = 1000;
 /// would hold its exit for.
 const MAX_STOP_MS: u128 = 8_000;
 /// The longest acks=all gap allowed on the fresh topic. 0.2.0 as first released took
-/// 1.4 s here: the stopped broker vanished from Metadata in the refresh that named the
-/// new leaders (librdkafka parked the partitions until its 1 s leader scan), and
-/// followers of a new leader waited out the 1 s `replica.fetch.backoff.ms` after
+/// 0.34-1.46 s here: the stopped broker vanished from Metadata in the refresh that
+/// named the new leaders (librdkafka parked the partitions until its 1 s leader scan),
+/// and followers of a new leader waited out the 1 s `replica.fetch.backoff.ms` after
 /// asking it before it had applied the change. About 0.2 s now.
 const FRESH_MAX_ACK_GAP_MS: u128 = 1_000;
 /// acks=1 ids start here so both producers' ids stay apart in the one topic.
 const ACKS_ONE_FIRST_ID: u64 = 100_000_000;
-/// A loose bound on the longest acks=all gap of the roll with preferred-leader
-/// elections: far below the 30 s of `replica.lag.time.max.ms` and librdkafka's request
-/// timeout, far above the few hundred ms a controlled shutdown takes (the active
-/// controller's stop adds a quorum election).
-const MAX_ACK_GAP_MS: u128 = 5_000;
-/// The longest acks=all gap allowed when every node is stopped with SIGTERM and started
-/// again: ~1.06 s before the client handoff and the fetch backoff fix (see
-/// [`FRESH_MAX_ACK_GAP_MS`]), 0.1-0.15 s after; the goal is 0.25 s.
-const SIGTERM_MAX_ACK_GAP_MS: u128 = 1_000;
+/// The longest acks=all gap allowed while every node in turn is stopped with SIGTERM
+/// and started again (the roll test adds preferred-leader elections). 0.2.0 as first
+/// released: ~1.06 s per stop and 1.5-2.1 s in the roll (clients parked by the fence,
+/// followers in a 1 s fetch backoff, followers of a new leader in a 500 ms long poll
+/// that did not name its partitions); 0.1-0.15 s after. Far below the 30 s of
+/// `replica.lag.time.max.ms` and the client's request timeout that a parked produce
+/// request costs. The goal is 0.25 s; the bound leaves room for a loaded machine.
+const MAX_ACK_GAP_MS: u128 = 1_000;
 
 /// Three combined nodes and `topic` with `partitions` partitions, RF 3, minISR 2.
 fn cluster_with_topic(topic: &str, partitions: usize) -> Cluster {
@@ -188,9 +187,9 @@ fn sigterm_and_restart_of_every_leader_loses_no_acks_1_record() {
     assert_eq!(summary_all.errors, 0, "{:?}", summary_all.first_errors);
     assert_eq!(summary_one.errors, 0, "{:?}", summary_one.first_errors);
     assert!(
-        worst_gap < SIGTERM_MAX_ACK_GAP_MS,
+        worst_gap < MAX_ACK_GAP_MS,
         "partition {worst_partition} had no acks=all ack for {worst_gap} ms during the roll \
-         (bound {SIGTERM_MAX_ACK_GAP_MS} ms)\n{}",
+         (bound {MAX_ACK_GAP_MS} ms)\n{}",
         cluster.logs()
     );
 }
