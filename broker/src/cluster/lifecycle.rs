@@ -15,6 +15,12 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{Cluster, declared_metadata_version};
+
+/// How long a broker whose leaderships moved stays up, still listed in Metadata, before
+/// it completes its controlled shutdown: time for its clients to get
+/// NOT_LEADER_OR_FOLLOWER from it and fetch the new leaders (a produce retry backoff
+/// plus a Metadata round trip).
+const CLIENT_HANDOFF: Duration = Duration::from_millis(300);
 use crate::config::BrokerConfig;
 
 /// Why this broker could not register with the controller.
@@ -154,6 +160,15 @@ impl Cluster {
         }
     }
 
+    /// Returns once this broker's metadata image names it the leader of no partition.
+    async fn until_leading_nothing(&self) {
+        let mut image = self.image.clone();
+        let id = self.node_id;
+        let _ = image
+            .wait_for(|i| i.partitions().all(|p| p.leader != id))
+            .await;
+    }
+
     /// Controlled shutdown: asks the controller to move this broker's leaderships away
     /// and waits (bounded) until it says the broker may stop.
     pub async fn controlled_shutdown(&self, timeout: Duration) {
@@ -165,6 +180,7 @@ impl Cluster {
             broker = self.node_id,
             "controlled shutdown: moving leaderships away"
         );
+        let mut handed_off = false;
         while tokio::time::Instant::now() < deadline {
             match self.heartbeat(true).await {
                 Ok(reply) if reply.should_shutdown => {
@@ -174,7 +190,29 @@ impl Cluster {
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "controlled shutdown heartbeat failed"),
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut wait = Duration::from_millis(100);
+            // The controller committed the moves before replying; this broker's image
+            // has them a few ms later.
+            let moved = tokio::time::timeout(wait, self.until_leading_nothing())
+                .await
+                .is_ok();
+            if !handed_off && moved {
+                // The leaderships moved and this broker is still listed: its clients
+                // get NOT_LEADER_OR_FOLLOWER here and learn the new leaders while it
+                // is up. Completing at once would drop it from Metadata in the same
+                // refresh, which librdkafka answers by parking the partitions it had
+                // here until its next 1 s leader scan.
+                handed_off = true;
+                wait = CLIENT_HANDOFF;
+                info!(
+                    handoff_ms = wait.as_millis() as u64,
+                    "controlled shutdown: leaderships moved; handing clients off"
+                );
+            }
+            tokio::time::sleep(
+                wait.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            )
+            .await;
         }
         warn!("controlled shutdown did not complete within {timeout:?}; stopping anyway");
     }

@@ -22,6 +22,7 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
+mod produce_leader_hint;
 pub mod record_errors;
 pub mod replica_fetch;
 pub mod unregister_broker;

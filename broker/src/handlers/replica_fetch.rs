@@ -77,14 +77,29 @@ pub async fn handle(
     }
     let max_bytes = usize::try_from(req.max_bytes.max(0)).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
-    let deadline =
+    let generation = broker.replicas.leader_generation();
+    let mut deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
+    if broker.replicas.isr_partition_not_fetched(replica_id, |tp| {
+        wanted
+            .iter()
+            .any(|w| w.partition == tp.partition && w.topic == tp.topic)
+    }) {
+        // The follower has not caught up with a leader change yet: answer soon so
+        // its next fetch includes the partitions it now follows here.
+        deadline = deadline.min(Instant::now() + MISSING_PARTITION_WAIT);
+    }
     let answers = loop {
         let notified = broker.notifier.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (answers, total, any_error, throttled) = read_all(broker, &wanted, max_bytes);
-        if total >= min_bytes || any_error || Instant::now() >= deadline || broker.is_closing() {
+        if total >= min_bytes
+            || any_error
+            || Instant::now() >= deadline
+            || broker.is_closing()
+            || broker.replicas.leader_generation() != generation
+        {
             break answers;
         }
         // A partition held back by the throttle may be served again as soon as the
@@ -109,6 +124,11 @@ pub async fn handle(
 
 /// How soon a fetch held back by the replication throttle looks at the quota again.
 const THROTTLE_RECHECK: Duration = Duration::from_millis(20);
+
+/// The longest a fetch parks when it leaves out a partition this broker leads with the
+/// follower in its ISR (the follower is a few ms behind a leader change): short, since
+/// acks=all on that partition waits for the follower's next fetch.
+const MISSING_PARTITION_WAIT: Duration = Duration::from_millis(20);
 
 /// The answers, bytes read, whether any partition failed, and whether any partition
 /// was held back by the leader's replication throttle.

@@ -176,6 +176,9 @@ impl Broker {
                     Ok(state) => {
                         info!(tp = %partition.tp, epoch = record.leader_epoch, isr = ?record.isr, "became leader");
                         inner.role = Role::Leader(Box::new(state));
+                        self.replicas
+                            .leader_generation
+                            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                     }
                     Err(e) => {
                         warn!(tp = %partition.tp, error = %e, "cannot become leader");

@@ -136,6 +136,23 @@ pub(super) fn delay(inner: &mut PartitionInner, backoff: Duration) {
     inner.fetch_delayed_until = Some(Instant::now() + backoff);
 }
 
+/// How soon a follower asks again after a leader refused it because that leader has
+/// not applied the metadata the follower already has (a leader change or a new topic
+/// reaches the brokers a few ms apart). Waiting `replica.fetch.backoff.ms` (1 s) there
+/// kept a new leader's high watermark still for a second after every controlled
+/// shutdown, so acks=all produce stalled for that long.
+const METADATA_LAG_BACKOFF: Duration = Duration::from_millis(20);
+
+/// The backoff for a partition the leader answered with `error`.
+pub(super) fn error_backoff(broker: &Broker, error: ErrorCode) -> Duration {
+    match error {
+        ErrorCode::UNKNOWN_LEADER_EPOCH
+        | ErrorCode::NOT_LEADER_OR_FOLLOWER
+        | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => METADATA_LAG_BACKOFF,
+        _ => Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50)),
+    }
+}
+
 async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
     let image = broker.cluster().image();
     let reg = image.brokers.get(&leader)?;
@@ -226,7 +243,7 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             fetch(&broker, c, &fetches, &grant).await
         };
         // The answer's throttled bytes are recorded by now (on_response).
-        broker.replicas.follower_quota().release(grant.reserved);
+        drop(grant);
         match ok {
             Ok(true) => {}
             Ok(false) => tokio::time::sleep(backoff).await,
@@ -246,10 +263,24 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
 struct Grant {
     /// Throttled out-of-sync partitions in this round: (topic, partition).
     throttled: HashSet<(String, i32)>,
-    /// Bytes held in the quota until the answer is recorded.
-    reserved: u64,
+    /// Bytes held in the quota until the answer is recorded (released when dropped).
+    _reservation: Option<Reservation>,
     /// `partition_max_bytes` for each throttled partition.
     per_partition: i32,
+}
+
+/// Bytes held in the follower quota for a fetch in flight, returned when dropped: also
+/// when the fetcher is stopped mid-fetch (its leader changed), or the held bytes would
+/// be lost to the quota for good and every later copy would crawl.
+struct Reservation {
+    broker: Arc<Broker>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.broker.replicas.follower_quota().release(self.bytes);
+    }
 }
 
 impl Grant {
@@ -270,7 +301,7 @@ impl Grant {
 /// they share the quota's allowance (reserved until the answer is recorded, as the
 /// fetchers of other leaders ask at the same time).
 fn unthrottled(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
 ) -> (
     Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
@@ -291,7 +322,7 @@ fn unthrottled(
         })
         .map(|(p, _)| (p.tp.topic.clone(), p.tp.partition))
         .collect();
-    if throttled.is_empty() {
+    if throttled.is_empty() || quota.quota().is_none() {
         return (fetches, Grant::default());
     }
     let reserved = if quota.is_quota_exceeded(now) {
@@ -312,7 +343,10 @@ fn unthrottled(
         fetches,
         Grant {
             throttled,
-            reserved,
+            _reservation: Some(Reservation {
+                broker: broker.clone(),
+                bytes: reserved,
+            }),
             per_partition,
         },
     )
@@ -494,7 +528,7 @@ fn on_response(
         }
         FollowerAction::Backoff { error } => {
             debug!(tp = %p.tp, code = error.0, "fetch error; backing off");
-            delay(&mut inner, backoff);
+            delay(&mut inner, error_backoff(broker, error));
             true
         }
         FollowerAction::AwaitMetadata { error } => {

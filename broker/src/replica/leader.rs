@@ -304,3 +304,26 @@ impl Broker {
         (under_min, under_rep, leaders, reassigning)
     }
 }
+
+impl super::ReplicaManager {
+    /// How many times this broker became the leader of a partition so far.
+    pub fn leader_generation(&self) -> u64 {
+        self.leader_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether this broker leads a partition with `replica` in its ISR that `fetched`
+    /// does not name: that follower has not applied the leader change yet, or applied
+    /// it after sending this fetch.
+    pub fn isr_partition_not_fetched(
+        &self,
+        replica: i32,
+        fetched: impl Fn(&tidewater_storage::TopicPartition) -> bool,
+    ) -> bool {
+        self.all().iter().any(|p| {
+            let inner = p.lock();
+            matches!(&inner.role, Role::Leader(state) if state.isr().contains(&replica))
+                && !fetched(&p.tp)
+        })
+    }
+}

@@ -148,6 +148,10 @@ pub struct ReplicaManager {
     /// The broker drains for a controlled shutdown: replicas created from now on refuse
     /// appends too (see [`PartitionInner::refuse_appends`]).
     pub(crate) draining: std::sync::atomic::AtomicBool,
+    /// Bumped whenever this broker becomes the leader of a partition: a follower's
+    /// parked fetch returns at once so its next one can name the new partitions
+    /// (otherwise they wait out `replica.fetch.wait.max.ms`, and acks=all with them).
+    pub(crate) leader_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Default for ReplicaManager {
@@ -164,6 +168,7 @@ impl Default for ReplicaManager {
             follower_quota: Mutex::new(quota()),
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             draining: std::sync::atomic::AtomicBool::new(false),
+            leader_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }

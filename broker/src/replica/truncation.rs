@@ -26,7 +26,7 @@ use tidewater_replication::{EpochEndOffset, ErrorCode, FollowerAction, LeaderOff
 use tidewater_storage::{AppendError, LogAppendInfo};
 use tracing::{debug, info, warn};
 
-use super::fetcher::delay;
+use super::fetcher::{delay, error_backoff};
 use super::{Partition, PartitionInner, Role};
 use crate::state::Broker;
 
@@ -89,12 +89,13 @@ pub(super) async fn offsets_for_epochs(
                 continue;
             };
             let log = &p.log;
-            match state.on_offset_for_leader_epoch(
+            let action = state.on_offset_for_leader_epoch(
                 *current,
                 answer,
                 &p.epochs(),
                 log.log_end_offset(),
-            ) {
+            );
+            match action {
                 FollowerAction::Truncate { offset } => match truncate_with_progress(p, offset) {
                     Ok(true) => info!(tp = %p.tp, offset, "truncated to the leader's epoch end"),
                     Ok(false) => {}
@@ -103,7 +104,12 @@ pub(super) async fn offsets_for_epochs(
                         all_ok = false;
                     }
                 },
-                FollowerAction::Backoff { .. } => all_ok = false,
+                // This partition waits, not the whole fetcher: the others from this
+                // leader (often just elected with it) keep fetching.
+                FollowerAction::Backoff { error } => {
+                    debug!(tp = %p.tp, code = error.0, "epoch query refused; backing off");
+                    delay(&mut inner, error_backoff(broker, error));
+                }
                 _ => {}
             }
             inner.sync_high_watermark(log);
@@ -114,7 +120,7 @@ pub(super) async fn offsets_for_epochs(
 
 /// Partitions out of range on the leader, with the leader epoch they fetched in: asks
 /// the leader (as this replica, so LATEST is its log end offset) for its log start and
-/// end, and applies each partition's reset. Ok(false) asks for a backoff.
+/// end, and applies each partition's reset (a refused partition backs off alone).
 pub(super) async fn reset_out_of_range(
     broker: &Broker,
     conn: &Connection,
@@ -123,7 +129,6 @@ pub(super) async fn reset_out_of_range(
     let earliest = list_offsets(broker, conn, queries, EARLIEST_TIMESTAMP).await?;
     let latest = list_offsets(broker, conn, queries, LATEST_TIMESTAMP).await?;
     let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
-    let mut all_ok = true;
     for (p, current) in queries {
         let key = (p.tp.topic.clone(), p.tp.partition);
         let answer = match (earliest.get(&key), latest.get(&key)) {
@@ -155,10 +160,10 @@ pub(super) async fn reset_out_of_range(
             FollowerAction::TruncateFullyAndStartAt { offset } => {
                 restart_log_at(p, &mut inner, offset, backoff);
             }
+            // This partition waits, not the whole fetcher (as for epoch queries).
             FollowerAction::Backoff { error } => {
                 debug!(tp = %p.tp, code = error.0, "cannot list the leader's offsets; backing off");
-                delay(&mut inner, backoff);
-                all_ok = false;
+                delay(&mut inner, error_backoff(broker, error));
             }
             FollowerAction::AwaitMetadata { error } => {
                 debug!(tp = %p.tp, code = error.0, "fenced; waiting for new metadata");
@@ -176,7 +181,7 @@ pub(super) async fn reset_out_of_range(
             broker.notifier.notify();
         }
     }
-    Ok(all_ok)
+    Ok(true)
 }
 
 /// Kafka's `truncateFullyAndStartAt` for a follower below the leader's log start.

@@ -24,6 +24,7 @@ Each subcommand exits 0 only when its checks hold; otherwise prints FAIL to stde
 """
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -105,10 +106,11 @@ def cmd_produce(a):
         last_ack[p] = now
         acks[0] += 1
         # id partition offset ack-time (ms since the producer started)
+        # ... and the wall clock (ms), to line an ack up with the brokers' logs.
         acked_file.write(f"{msg.value().decode()} {p} {msg.offset()} "
-                         f"{int((now - started) * 1000)}\n")
+                         f"{int((now - started) * 1000)} {int(time.time() * 1000)}\n")
 
-    producer = Producer({
+    config = {
         "bootstrap.servers": a.bootstrap,
         "acks": a.acks,
         # librdkafka's idempotence needs acks=all; acks=1 retries without it.
@@ -119,7 +121,20 @@ def cmd_produce(a):
         "topic.metadata.refresh.interval.ms": 1000,
         "retry.backoff.ms": 50,
         "retry.backoff.max.ms": 200,
-    })
+    }
+    debug = os.environ.get("TIDEWATER_RDKAFKA_DEBUG")
+    if debug:
+        # TIDEWATER_RDKAFKA_DEBUG=<contexts>:<file>: librdkafka's own log of a run.
+        contexts, _, path = debug.partition(":")
+        log = logging.getLogger(f"rdkafka-{os.getpid()}")
+        handler = logging.FileHandler(f"{path}.{a.acks}.{os.getpid()}")
+        handler.setFormatter(logging.Formatter("%(created).3f %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
+        config["debug"] = contexts
+        producer = Producer(config, logger=log)
+    else:
+        producer = Producer(config)
     next_id = a.first_id
     interval = 1.0 / a.rate
     while not os.path.exists(a.stop):
@@ -129,8 +144,17 @@ def cmd_produce(a):
             producer.poll(target - now)
             continue
         try:
-            # No key: the sticky partitioner spreads ids over every partition.
-            producer.produce(a.topic, value=str(next_id).encode(), on_delivery=on_delivery)
+            value = str(next_id).encode()
+            if a.round_robin:
+                # Every partition gets a record every partitions/rate s, so a gap
+                # between two acks of one partition is time without a leader taking
+                # writes, not the sticky partitioner looking elsewhere (~1 s at most
+                # over a minute at these rates).
+                producer.produce(a.topic, value=value, partition=next_id % a.round_robin,
+                                 on_delivery=on_delivery)
+            else:
+                # No key: the sticky partitioner spreads ids over every partition.
+                producer.produce(a.topic, value=value, on_delivery=on_delivery)
             next_id += 1
         except BufferError:
             producer.poll(0.05)
@@ -156,7 +180,7 @@ def read_acked(path):
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 4:
+            if len(parts) >= 4:
                 ids.add(int(parts[0]))
     return ids
 
@@ -342,6 +366,8 @@ def main():
     s.add_argument("--rate", type=float, default=300.0)
     s.add_argument("--first-id", type=int, default=0)
     s.add_argument("--acks", choices=["all", "1"], default="all")
+    s.add_argument("--round-robin", type=int, default=0,
+                   help="send id N to partition N %% this many partitions")
     s.add_argument("--flush-timeout", type=float, default=60.0)
     s.set_defaults(fn=cmd_produce)
     s = sub.add_parser("elect-preferred")

@@ -274,8 +274,22 @@ impl Node {
     }
 }
 
+/// `TIDEWATER_KEEP_LOGS=<dir>`: where nodes and producers copy their logs when dropped,
+/// to timestamp a test's stages afterwards (a gap, a drain, a leader move).
+fn keep_logs_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("TIDEWATER_KEEP_LOGS")?);
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir)
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
+        if let Some(keep) = keep_logs_dir() {
+            for run in 1..=self.runs {
+                let to = keep.join(format!("node{}-run{run}.log", self.id));
+                let _ = std::fs::copy(self.stderr_path(run), to);
+            }
+        }
         if let Some(mut child) = self.child.take() {
             if self.stopped {
                 let _ = Command::new("kill")
@@ -661,6 +675,21 @@ impl BackgroundProducer {
         first_id: u64,
         acks: &str,
     ) -> BackgroundProducer {
+        Self::start_partitioned(bootstrap, topic, rate, first_id, acks, 0)
+    }
+
+    /// Like [`BackgroundProducer::start_with_acks`], sending id N to partition
+    /// N % `round_robin` (0: librdkafka's sticky partitioner), so every partition gets
+    /// a record every `round_robin / rate` s and the gap between two acks of a
+    /// partition measures how long it had no leader taking writes.
+    pub fn start_partitioned(
+        bootstrap: &str,
+        topic: &str,
+        rate: u32,
+        first_id: u64,
+        acks: &str,
+        round_robin: usize,
+    ) -> BackgroundProducer {
         require_python_modules(&["confluent_kafka"]);
         let dir = tempfile::tempdir().expect("tempdir");
         let acked = dir.path().join("acked.txt");
@@ -681,6 +710,8 @@ impl BackgroundProducer {
             &first_id.to_string(),
             "--acks",
             acks,
+            "--round-robin",
+            &round_robin.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -740,6 +771,15 @@ impl BackgroundProducer {
         std::fs::write(self.dir.path().join("stop"), "1").expect("write stop file");
         let run = self.run.take().expect("producer is running");
         let out = run.wait(Duration::from_secs(90));
+        if let Some(keep) = keep_logs_dir() {
+            let name = self
+                .dir
+                .path()
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy();
+            let _ = std::fs::copy(self.acked_path(), keep.join(format!("acked-{name}.txt")));
+        }
         assert!(out.status.success(), "producer failed: {out}");
         let line = out.stdout.lines().last().unwrap_or("");
         let v: serde_json::Value = serde_json::from_str(line)

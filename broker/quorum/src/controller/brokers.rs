@@ -124,7 +124,15 @@ impl Controller {
             });
             move_away_from(&mut staged, id, unclean);
         }
-        let leads_nothing = staged.image.partitions().all(|p| p.leader != id);
+        // Kafka's SHUTDOWN_NOW comes only once the broker has seen its leaderships
+        // move (its metadata offset reached the controlled shutdown's): the heartbeat
+        // that moves them does not complete the shutdown. Until the next one the broker
+        // stays registered and listed in Metadata while it answers its clients
+        // NOT_LEADER_OR_FOLLOWER with the new leaders; fencing it in the same decision
+        // made librdkafka drop the broker and its partitions at once, parking them on
+        // its internal broker until its 1 s leader scan (a 1 s acks=all gap per stop).
+        let leads_nothing = image.partitions().all(|p| p.leader != id)
+            && staged.image.partitions().all(|p| p.leader != id);
         if hb.want_shutdown
             && leads_nothing
             && staged.image.brokers.get(&id).is_some_and(|b| !b.fenced)

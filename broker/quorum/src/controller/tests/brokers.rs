@@ -183,16 +183,30 @@ fn controlled_shutdown_moves_leaderships_before_allowing_shutdown() {
         .unwrap();
     let reply = h.heartbeat(1, false, true).unwrap();
     assert!(
-        reply.should_shutdown,
-        "leaderships were moved in the same decision"
+        !reply.should_shutdown && !reply.is_fenced,
+        "the heartbeat that moves the leaderships does not complete the shutdown: {reply:?}"
     );
     assert!(h.image.brokers[&1].in_controlled_shutdown);
+    assert!(!h.image.brokers[&1].fenced, "still listed for its clients");
     for p in h.image.topic("t").unwrap().partitions.values() {
         assert_ne!(p.leader, 1);
         assert!(!p.isr.contains(&1), "{p:?}");
     }
     assert_eq!(h.partition("t", 0).leader, 2);
     assert_eq!(h.partition("t", 2).leader, 3);
+    // The next heartbeat finds nothing left to move: SHUTDOWN_NOW.
+    let reply = h.heartbeat(1, false, true).unwrap();
+    assert!(reply.should_shutdown && reply.is_fenced, "{reply:?}");
+}
+
+/// A broker that leads nothing completes its controlled shutdown on its first heartbeat.
+#[test]
+fn controlled_shutdown_of_a_broker_leading_nothing_completes_at_once() {
+    let mut h = Harness::new(ControllerConfig::default());
+    h.brokers(&[1, 2, 3], no_rack);
+    h.create_assigned("t", 5, &[&[2, 1], &[3, 1]]).unwrap();
+    let reply = h.heartbeat(1, false, true).unwrap();
+    assert!(reply.should_shutdown && reply.is_fenced, "{reply:?}");
 }
 
 /// Kafka's SHUTDOWN_NOW fences the broker: the restarted process (a new incarnation)
@@ -203,6 +217,11 @@ fn a_completed_controlled_shutdown_fences_so_the_restarted_broker_registers_at_o
     let mut h = Harness::new(ControllerConfig::default());
     h.brokers(&[1, 2, 3], no_rack);
     h.create_assigned("t", 5, &[&[1, 2, 3]]).unwrap();
+    let reply = h.heartbeat(1, false, true).unwrap();
+    assert!(
+        !reply.should_shutdown,
+        "leaderships moved, not complete yet: {reply:?}"
+    );
     let reply = h.heartbeat(1, false, true).unwrap();
     assert!(reply.should_shutdown && reply.is_fenced, "{reply:?}");
     assert!(h.image.brokers[&1].fenced);
@@ -230,6 +249,8 @@ fn controlled_shutdown_of_sole_replica_takes_it_offline_as_kraft_does() {
     let mut h = Harness::new(ControllerConfig::default());
     h.brokers(&[1], no_rack);
     h.create_assigned("t", 5, &[&[1]]).unwrap();
+    let reply = h.heartbeat(1, false, true).unwrap();
+    assert!(!reply.should_shutdown);
     let reply = h.heartbeat(1, false, true).unwrap();
     assert!(reply.should_shutdown);
     let p = h.partition("t", 0);
