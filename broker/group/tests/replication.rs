@@ -158,3 +158,22 @@ async fn a_sync_group_is_answered_once_the_assignment_is_replicated() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_replicated_after_a_replay_does_not_overwrite_the_replayed_offset() {
+    let log = held_log();
+    let c = coordinator(&log);
+    let partition = c.partition_for("g");
+    let older = start_commit(&c, &log, "g", 10).await;
+    let newer = start_commit(&c, &log, "g", 20).await;
+    log.replicate(1, Ok(()));
+    assert_eq!(error_of(&newer.await.unwrap()), 0);
+    // The leadership goes and comes back while the older commit still waits: the
+    // replay finds both records, the newest wins.
+    c.unload_partition(partition);
+    c.load_partition(partition, log.partition(partition));
+    assert_eq!(committed(&c, "g", 0).await, 20);
+    log.replicate(0, Ok(()));
+    older.await.unwrap();
+    assert_eq!(committed(&c, "g", 0).await, 20);
+}
