@@ -1,18 +1,50 @@
-//! The port between the coordinator and the broker: durable `__consumer_offsets`
-//! appends and topic existence. The broker implements it over the storage layer.
+//! The port between the coordinator and the broker: `__consumer_offsets` appends
+//! that complete once replicated (Kafka's acks=-1), and topic existence. The broker
+//! implements it over its replicas.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use bytes::Bytes;
 
 /// One `__consumer_offsets` record: key and value (`None` = tombstone).
 pub type OffsetsRecord = (Bytes, Option<Bytes>);
 
+/// The outcome of an append, available once the records are as durable as Kafka's
+/// `offsets.commit.required.acks=-1` demands (the high watermark covers them), or
+/// the Kafka error code of the append or of the replication wait.
+pub type Replicated = Pin<Box<dyn Future<Output = Result<(), i16>> + Send>>;
+
+/// A [`Replicated`] that is already settled (an append refused at once, or one
+/// with nothing left to wait for).
+pub fn settled(result: Result<(), i16>) -> Replicated {
+    Box::pin(std::future::ready(result))
+}
+
 /// What the coordinator needs from the broker: durable writes to `__consumer_offsets`
 /// and knowledge of which topic partitions exist.
 pub trait OffsetsBackend: Send + Sync + 'static {
-    /// Durably appends (key, value) records (value None = tombstone) to the given
-    /// `__consumer_offsets` partition, as one batch. Err = Kafka error code.
-    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Result<(), i16>;
+    /// Appends (key, value) records (value None = tombstone) to the given
+    /// `__consumer_offsets` partition, as one batch, before returning: records of
+    /// calls made one after another land in that order. The returned future
+    /// resolves once they are replicated; its error is a Kafka error code
+    /// (NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER, ...) that
+    /// the coordinator translates as Kafka's `GroupMetadataManager` does.
+    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Replicated;
     /// Whether `topic`/`partition` exists, so commits for unknown partitions get
     /// UNKNOWN_TOPIC_OR_PARTITION as Kafka answers.
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool;
+}
+
+/// The result of `replicated` if it is settled already, without waiting: a
+/// single-replica partition, or a refused append, need no task.
+pub(crate) fn settled_now(replicated: &mut Replicated) -> Option<Result<(), i16>> {
+    use std::task::{Context, Poll, Waker};
+    match replicated
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(result) => Some(result),
+        Poll::Pending => None,
+    }
 }

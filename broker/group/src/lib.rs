@@ -40,6 +40,6 @@ pub mod group;
 pub mod partition;
 pub mod records;
 
-pub use backend::{OffsetsBackend, OffsetsRecord};
+pub use backend::{OffsetsBackend, OffsetsRecord, Replicated, settled};
 pub use config::GroupConfig;
 pub use coordinator::{GroupCoordinator, GroupCounts};

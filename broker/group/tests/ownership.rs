@@ -280,7 +280,11 @@ struct AskingLog {
 }
 
 impl tidewater_group::OffsetsBackend for AskingLog {
-    fn append(&self, partition: i32, _: Vec<tidewater_group::OffsetsRecord>) -> Result<(), i16> {
+    fn append(
+        &self,
+        partition: i32,
+        _: Vec<tidewater_group::OffsetsRecord>,
+    ) -> tidewater_group::Replicated {
         if let Some(c) = self.coordinator.get().and_then(std::sync::Weak::upgrade) {
             let answer = (
                 c.owns_partition(partition),
@@ -288,7 +292,7 @@ impl tidewater_group::OffsetsBackend for AskingLog {
             );
             lock(&self.answers).push(answer);
         }
-        Ok(())
+        tidewater_group::settled(Ok(()))
     }
 
     fn topic_partition_exists(&self, _: &str, _: i32) -> bool {

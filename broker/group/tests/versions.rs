@@ -23,8 +23,8 @@ use tidewater_group::{GroupConfig, GroupCoordinator, OffsetsBackend, OffsetsReco
 struct Accepting;
 
 impl OffsetsBackend for Accepting {
-    fn append(&self, _: i32, _: Vec<OffsetsRecord>) -> Result<(), i16> {
-        Ok(())
+    fn append(&self, _: i32, _: Vec<OffsetsRecord>) -> tidewater_group::Replicated {
+        tidewater_group::settled(Ok(()))
     }
     fn topic_partition_exists(&self, topic: &str, _: i32) -> bool {
         topic == "t"

@@ -37,6 +37,9 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_segment_bytes: i64,
     pub offsets_retention_minutes: i64,
+    /// `offsets.commit.timeout.ms`: how long an OffsetCommit (or group metadata
+    /// write) waits for `__consumer_offsets` replication before it fails.
+    pub offsets_commit_timeout_ms: i32,
     /// Cap on open client connections (`max.connections`).
     pub max_connections: usize,
     /// `connections.max.idle.ms`: a connection with no request for this long is
@@ -227,6 +230,7 @@ impl BrokerConfig {
                 i64::MAX,
             )?,
             offsets_retention_minutes: p.int("offsets.retention.minutes", 10080, 1, i64::MAX)?,
+            offsets_commit_timeout_ms: p.int("offsets.commit.timeout.ms", 5000, 1, i32::MAX)?,
             max_connections: p.int("max.connections", i32::MAX as usize, 1, i32::MAX as usize)?,
             connections_max_idle: match p.int::<i64>(
                 "connections.max.idle.ms",
@@ -443,6 +447,7 @@ mod tests {
         assert_eq!(c.group_initial_rebalance_delay_ms, 3000);
         assert_eq!(c.offsets_topic_num_partitions, 50);
         assert_eq!(c.offsets_retention_minutes, 10080);
+        assert_eq!(c.offsets_commit_timeout_ms, 5000);
         assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kafka-logs")]);
         assert_eq!(c.http_listener.port(), 9404);
         assert_eq!(c.advertised_listeners, c.listeners);

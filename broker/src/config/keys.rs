@@ -26,6 +26,7 @@ const BROKER_KEYS: &[&str] = &[
     "offsets.topic.num.partitions",
     "offsets.topic.segment.bytes",
     "offsets.retention.minutes",
+    "offsets.commit.timeout.ms",
     "max.connections",
     "connections.max.idle.ms",
     "queued.max.request.bytes",

@@ -223,6 +223,10 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
             "offsets.retention.minutes",
             c.offsets_retention_minutes.to_string(),
         ),
+        (
+            "offsets.commit.timeout.ms",
+            c.offsets_commit_timeout_ms.to_string(),
+        ),
         ("fetch.max.bytes", c.fetch_max_bytes.to_string()),
         (
             "connections.max.idle.ms",

@@ -155,6 +155,13 @@ async fn garbage_frames_close_only_their_connection_while_a_client_produces() {
     client
         .send(ApiKey::Metadata, 12, RequestKind::Metadata(md))
         .await;
+    // Auto-creation answers once the metadata image has the topic; the local replica
+    // takes the leadership just after (a client would retry NOT_LEADER_OR_FOLLOWER).
+    let broker = server.broker.clone();
+    crate::handlers::test_support::eventually("this broker leads steady-0", move || {
+        broker.leader_replica("steady", 0).is_ok()
+    })
+    .await;
 
     let addr = server.listeners[0].1;
     let garbage = tokio::spawn(async move {

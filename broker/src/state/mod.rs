@@ -177,6 +177,9 @@ impl Broker {
             notifier: notifier.clone(),
             node_id: config.node_id,
             replicas: replicas.clone(),
+            commit_timeout: std::time::Duration::from_millis(
+                u64::try_from(config.offsets_commit_timeout_ms).unwrap_or(5000),
+            ),
         });
         // Groups are served only for `__consumer_offsets` partitions this broker leads
         // (loaded as leadership arrives).

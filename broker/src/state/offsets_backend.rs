@@ -1,7 +1,9 @@
 //! The broker side of the group coordinator's port: `__consumer_offsets` writes
-//! go through the same log layer as client data, and startup replays them.
+//! go through the same leader-replica append and acks=all wait as client data (so
+//! a commit is acknowledged only once replicated), and startup replays them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -9,14 +11,15 @@ use kafka_protocol::records::{
     Compression, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatchDecoder,
     RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use tidewater_group::{OffsetsBackend, OffsetsRecord};
+use tidewater_group::{OffsetsBackend, OffsetsRecord, Replicated, settled};
 use tidewater_storage::{LogManager, TopicPartition};
+use tokio::sync::oneshot;
 use tracing::warn;
 
 use super::topic_names::OFFSETS_TOPIC;
 use super::{AppendNotifier, now_ms};
 use crate::metadata::MetadataStore;
-use crate::replica::ReplicaManager;
+use crate::replica::{AckResult, ReplicaManager};
 
 /// Appends group records to `__consumer_offsets` and answers topic existence.
 pub struct LogOffsetsBackend {
@@ -28,6 +31,8 @@ pub struct LogOffsetsBackend {
     /// Appends go through the partition's leader replica (leader epoch, high
     /// watermark from the ISR).
     pub replicas: Arc<ReplicaManager>,
+    /// `offsets.commit.timeout.ms`: the longest an append waits for the ISR.
+    pub commit_timeout: Duration,
 }
 
 /// Encodes records as one uncompressed magic-v2 batch (offsets assigned by the log).
@@ -69,35 +74,19 @@ pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, 
 }
 
 impl OffsetsBackend for LogOffsetsBackend {
-    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Result<(), i16> {
+    /// Kafka's `GroupMetadataManager` append: acks=-1 with the topic's
+    /// `min.insync.replicas`, through the same leader-replica path and high-watermark
+    /// wait as a produce with acks=all; the wait is bounded by
+    /// `offsets.commit.timeout.ms`.
+    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Replicated {
         if records.is_empty() {
-            return Ok(());
+            return settled(Ok(()));
         }
-        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-        let batch = encode_batch(&records, now_ms()).map_err(|e| {
-            warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
-            ResponseError::UnknownServerError.code()
-        })?;
-        let replica = self
-            .replicas
-            .get(&tp)
-            .ok_or(ResponseError::NotCoordinator.code())?;
-        // Kafka's group coordinator appends with acks=-1 (offsets.commit.required.acks);
-        // here the append is acknowledged once the leader has it (acks=1): the group
-        // port is synchronous.
-        replica
-            .append_as_leader_replica(self.node_id, &batch, false, 0)
-            .map_err(|e| match e.error_code() {
-                c if c == ResponseError::NotLeaderOrFollower.code() => {
-                    ResponseError::NotCoordinator.code()
-                }
-                c => c,
-            })?;
-        let log = &replica.log;
-        // Offsets must survive a crash once the commit is acknowledged.
-        log.flush().map_err(|e| e.error_code())?;
-        self.notifier.notify();
-        Ok(())
+        match self.append_as_leader(partition, &records) {
+            Ok(Some(ack)) => Box::pin(replicated(ack, self.commit_timeout)),
+            Ok(None) => settled(Ok(())),
+            Err(code) => settled(Err(code)),
+        }
     }
 
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool {
@@ -106,6 +95,67 @@ impl OffsetsBackend for LogOffsetsBackend {
             .is_some_and(|t| t.partitions.contains_key(&partition))
     }
 }
+
+impl LogOffsetsBackend {
+    /// Appends on this node's leader replica; returns the acks=all wait.
+    fn append_as_leader(
+        &self,
+        partition: i32,
+        records: &[OffsetsRecord],
+    ) -> Result<Option<oneshot::Receiver<AckResult>>, i16> {
+        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+        let batch = encode_batch(records, now_ms()).map_err(|e| {
+            warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
+            ResponseError::UnknownServerError.code()
+        })?;
+        let replica = self
+            .replicas
+            .get(&tp)
+            .ok_or(ResponseError::NotCoordinator.code())?;
+        let timeout_ms = i32::try_from(self.commit_timeout.as_millis()).unwrap_or(i32::MAX);
+        let (_, ack) = replica
+            .append_as_leader_replica(self.node_id, &batch, true, timeout_ms)
+            .map_err(|e| e.error_code())?;
+        // A single-replica partition (one node) has no follower to rely on.
+        replica.log.flush().map_err(|e| e.error_code())?;
+        // Followers long-poll for it, as for produced data.
+        self.notifier.notify();
+        Ok(ack)
+    }
+}
+
+/// Waits until the high watermark covers an append, as a produce with acks=all
+/// does; the leader tick expires the wait too, the timeout here is the backstop.
+async fn replicated(mut ack: oneshot::Receiver<AckResult>, timeout: Duration) -> Result<(), i16> {
+    // Already settled (a one-replica ISR): no timer needed.
+    let outcome = match ack.try_recv() {
+        Ok(result) => Ok(result),
+        Err(oneshot::error::TryRecvError::Closed) => Err(()),
+        // Outside a runtime (never in the broker) no timer can be armed: the leader
+        // tick still expires the wait.
+        Err(oneshot::error::TryRecvError::Empty)
+            if tokio::runtime::Handle::try_current().is_err() =>
+        {
+            ack.await.map_err(|_| ())
+        }
+        Err(oneshot::error::TryRecvError::Empty) => {
+            match tokio::time::timeout(timeout + ACK_TIMEOUT_SLACK, ack).await {
+                Ok(received) => received.map_err(|_| ()),
+                Err(_) => return Err(ResponseError::RequestTimedOut.code()),
+            }
+        }
+    };
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.code().0),
+        // The replica dropped the wait: it lost the leadership.
+        Err(()) => Err(ResponseError::NotLeaderOrFollower.code()),
+    }
+}
+
+/// How much longer than `offsets.commit.timeout.ms` the wait lasts, so the leader
+/// tick (which names the cause) normally answers first; produce waits the same.
+const ACK_TIMEOUT_SLACK: Duration = Duration::from_millis(500);
 
 /// Reads a whole `__consumer_offsets` partition as (key, value) records in offset order.
 pub fn read_partition(logs: &LogManager, partition: i32) -> Vec<OffsetsRecord> {
@@ -159,6 +209,50 @@ pub fn read_partition(logs: &LogManager, partition: i32) -> Vec<OffsetsRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tidewater_replication::ReplicaError;
+
+    fn wait_result(send: impl FnOnce(oneshot::Sender<AckResult>)) -> Result<(), i16> {
+        let (tx, rx) = oneshot::channel();
+        send(tx);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(replicated(rx, Duration::from_millis(1)))
+    }
+
+    #[test]
+    fn the_replication_wait_reports_kafka_error_codes() {
+        assert_eq!(wait_result(|tx| drop(tx.send(Ok(())))), Ok(()));
+        let failed = |e: ReplicaError| wait_result(move |tx| drop(tx.send(Err(e))));
+        assert_eq!(
+            failed(ReplicaError::NotEnoughReplicasAfterAppend { isr: 1, min_isr: 2 }),
+            Err(ResponseError::NotEnoughReplicasAfterAppend.code())
+        );
+        assert_eq!(
+            failed(ReplicaError::RequestTimedOut { required_offset: 3 }),
+            Err(ResponseError::RequestTimedOut.code())
+        );
+        assert_eq!(
+            failed(ReplicaError::NoLongerLeader),
+            Err(ResponseError::NotLeaderOrFollower.code())
+        );
+        // The leader dropped the wait (it lost the leadership).
+        assert_eq!(
+            wait_result(drop),
+            Err(ResponseError::NotLeaderOrFollower.code())
+        );
+        // Nobody answers: the timeout (plus slack) ends the wait.
+        let (_kept, rx) = oneshot::channel::<AckResult>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        assert_eq!(
+            runtime.block_on(replicated(rx, Duration::from_millis(1))),
+            Err(ResponseError::RequestTimedOut.code())
+        );
+    }
 
     #[test]
     fn batch_round_trips() {

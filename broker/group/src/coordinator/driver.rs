@@ -11,10 +11,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::GroupCoordinator;
-use crate::backend::OffsetsBackend;
+use crate::backend::{OffsetsBackend, Replicated, settled_now};
 use crate::config::OFFSETS_RETENTION_CHECK_INTERVAL_MS;
 use crate::core::code::NOT_COORDINATOR;
-use crate::core::{Core, Effect, Timer};
+use crate::core::{AfterPersist, Core, Effect, Timer};
 
 /// Wall-clock milliseconds that advance with tokio's clock, so record timestamps are
 /// real epoch times while tests can pause and advance time deterministically.
@@ -56,6 +56,10 @@ pub(super) struct Inner {
     timers: BTreeMap<(u64, u64), (String, Timer)>,
     armed: u64,
     next_retention_check_ms: u64,
+    /// Group writes appended but not replicated yet, with what to do once they
+    /// are: the shell waits for each on a task (never under the lock), then feeds
+    /// the result back to the core, as Kafka's `storeGroup` callback does.
+    pub(super) replicating: Vec<(AfterPersist, Replicated)>,
 }
 
 impl Inner {
@@ -67,6 +71,7 @@ impl Inner {
             timers: BTreeMap::new(),
             armed: 0,
             next_retention_check_ms: now_ms + OFFSETS_RETENTION_CHECK_INTERVAL_MS,
+            replicating: Vec::new(),
         }
     }
 
@@ -105,8 +110,11 @@ impl Inner {
                         records,
                         then,
                     } => {
-                        let result = backend.append(partition, records);
-                        self.core.on_persisted(then, result, clock.now_ms());
+                        let mut replicated = backend.append(partition, records);
+                        match settled_now(&mut replicated) {
+                            Some(result) => self.core.on_persisted(then, result, clock.now_ms()),
+                            None => self.replicating.push((then, replicated)),
+                        }
                     }
                     Effect::Arm {
                         group,
@@ -195,10 +203,9 @@ pub(super) async fn drive(
                 return;
             }
             let mut inner = this.lock();
-            (
-                inner.fire_due(this.backend.as_ref(), &this.clock),
-                this.clock,
-            )
+            let next = inner.fire_due(this.backend.as_ref(), &this.clock);
+            this.await_replication(&mut inner);
+            (next, this.clock)
         };
         tokio::select! {
             () = tokio::time::sleep_until(clock.instant_at(next)) => {}
@@ -217,8 +224,8 @@ mod tests {
     struct NoLog;
 
     impl OffsetsBackend for NoLog {
-        fn append(&self, _: i32, _: Vec<OffsetsRecord>) -> Result<(), i16> {
-            Ok(())
+        fn append(&self, _: i32, _: Vec<OffsetsRecord>) -> Replicated {
+            crate::backend::settled(Ok(()))
         }
 
         fn topic_partition_exists(&self, _: &str, _: i32) -> bool {

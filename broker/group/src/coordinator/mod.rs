@@ -20,9 +20,11 @@ use kafka_protocol::messages::{
 };
 use tokio::sync::{Notify, oneshot};
 
-use crate::backend::OffsetsBackend;
+use crate::backend::{OffsetsBackend, Replicated, settled_now};
 use crate::config::GroupConfig;
-use crate::core::{CommitPlan, Core, JoinArgs, LeavingMember, Reply, SyncArgs, code};
+use crate::core::{
+    CommitPlan, Core, JoinArgs, LeavingMember, PendingCommit, Reply, SyncArgs, code,
+};
 use crate::group::GroupState;
 use driver::{Clock, Inner};
 
@@ -40,6 +42,12 @@ pub struct GroupCounts {
 enum Answer<R> {
     Ready(R),
     Wait(oneshot::Receiver<R>),
+}
+
+/// An OffsetCommit after its append: answered, or waiting for replication.
+enum Committed {
+    Answered(OffsetCommitResponse),
+    Replicating(PendingCommit, Replicated),
 }
 
 /// The group coordinator, used as `Arc<GroupCoordinator>`; runs its timers on tokio.
@@ -131,7 +139,38 @@ impl GroupCoordinator {
         if inner.run_effects(self.backend.as_ref(), &self.clock) {
             self.wake.notify_one();
         }
+        self.await_replication(&mut inner);
         out
+    }
+
+    /// Waits, each on its own task, for the group writes the last effects appended
+    /// and that are not replicated yet, then feeds each result back to the core
+    /// (which checks that the group is still in the generation the write was for).
+    fn await_replication(&self, inner: &mut Inner) {
+        if inner.replicating.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Unreachable in the broker (appends happen inside tokio); answer
+            // rather than strand the members parked on these writes.
+            for (then, _) in inner.replicating.drain(..) {
+                inner.core.on_persisted(
+                    then,
+                    Err(code::COORDINATOR_NOT_AVAILABLE),
+                    self.clock.now_ms(),
+                );
+            }
+            return;
+        };
+        for (then, replicated) in inner.replicating.drain(..) {
+            let this = self.this.clone();
+            runtime.spawn(async move {
+                let result = replicated.await;
+                if let Some(this) = this.upgrade() {
+                    this.with_core(|inner, now| inner.core.on_persisted(then, result, now));
+                }
+            });
+        }
     }
 
     /// Kafka's `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions` (Java String.hashCode).
@@ -286,22 +325,37 @@ impl GroupCoordinator {
         version: i16,
     ) -> OffsetCommitResponse {
         let backend = self.backend.clone();
-        self.with_core(|inner, now| {
+        let answer = self.with_core(|inner, now| {
             let exists =
                 |topic: &str, partition: i32| backend.topic_partition_exists(topic, partition);
             match inner.core.offset_commit(&req, version, now, &exists) {
-                CommitPlan::Done(response) => response,
+                CommitPlan::Done(response) => Committed::Answered(response),
                 CommitPlan::Persist {
                     partition,
                     records,
                     pending,
                 } => {
-                    // Appended under the lock so the log order is the cache order.
-                    let result = backend.append(partition, records);
-                    inner.core.complete_commit(pending, result)
+                    // Appended under the lock so the log order is the order in which
+                    // commits are planned (and completed: see `complete_commit`).
+                    let mut replicated = backend.append(partition, records);
+                    match settled_now(&mut replicated) {
+                        Some(result) => {
+                            Committed::Answered(inner.core.complete_commit(pending, result))
+                        }
+                        None => Committed::Replicating(pending, replicated),
+                    }
                 }
             }
-        })
+        });
+        match answer {
+            Committed::Answered(response) => response,
+            // Kafka's pending offset commit: the offsets enter the cache (and
+            // OffsetFetch) only once the high watermark covers their records.
+            Committed::Replicating(pending, replicated) => {
+                let result = replicated.await;
+                self.with_core(|inner, _| inner.core.complete_commit(pending, result))
+            }
+        }
     }
 
     pub async fn offset_fetch(&self, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {

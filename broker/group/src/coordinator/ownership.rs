@@ -129,6 +129,7 @@ impl GroupCoordinator {
         self.ownership.refresh(&inner.core);
         // First the answers the core shaped per member (its JoinGroup version) ...
         inner.run_effects(self.backend.as_ref(), &self.clock);
+        self.await_replication(&mut inner);
         // ... then whatever is left parked for these groups, and their timers.
         inner.forget_groups(&unloaded.groups);
         true

@@ -72,6 +72,14 @@ impl Core {
             }
             let mut group = Group::new(&group_id, now_ms as i64);
             group.offsets.extend(committed);
+            // The log holds the newest of every offset: a commit planned before this
+            // replay and replicated after it must not overwrite what was replayed.
+            let replayed_at = self.token();
+            group.applied_commits = group
+                .offsets
+                .keys()
+                .map(|key| (key.clone(), replayed_at))
+                .collect();
             stats.offsets += group.offsets.len();
             if let Some(value) = value {
                 self.restore_metadata(&mut group, value, now_ms);

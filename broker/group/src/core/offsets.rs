@@ -3,7 +3,9 @@
 //!
 //! A commit is two-phase: [`Core::offset_commit`] validates and produces the
 //! records; the offsets enter the cache in [`Core::complete_commit`] only after the
-//! append succeeded, as in Kafka.
+//! append is replicated (the shell waits for the high watermark in between), as
+//! Kafka keeps pending offset commits apart until their append completes. Until
+//! then OffsetFetch answers the last durable offset.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -40,6 +42,8 @@ pub struct PendingCommit {
     group_id: String,
     response: OffsetCommitResponse,
     offsets: Vec<PendingOffset>,
+    /// Planning order, which is the log order (planned and appended under one lock).
+    order: u64,
 }
 
 impl Core {
@@ -117,6 +121,7 @@ impl Core {
             })
             .collect();
         let partition = self.partition_for(&group_id);
+        let order = self.token();
         CommitPlan::Persist {
             partition,
             records,
@@ -124,6 +129,7 @@ impl Core {
                 group_id,
                 response,
                 offsets,
+                order,
             },
         }
     }
@@ -181,6 +187,7 @@ impl Core {
             group_id,
             mut response,
             offsets,
+            order,
         } = pending;
         let error = result.err().map(store_offsets_error);
         let group = self.groups.get_mut(&group_id);
@@ -197,9 +204,15 @@ impl Core {
                     }
                 }
                 None => {
-                    if let Some(group) = group.as_deref_mut() {
-                        group.offsets.insert(key, value);
+                    let Some(group) = group.as_deref_mut() else {
+                        continue;
+                    };
+                    // A later commit of this partition, replicated first, stays.
+                    if group.applied_commits.get(&key).is_some_and(|o| *o > order) {
+                        continue;
                     }
+                    group.applied_commits.insert(key.clone(), order);
+                    group.offsets.insert(key, value);
                 }
             }
         }
@@ -274,6 +287,7 @@ impl Core {
             let mut records: Vec<OffsetsRecord> = Vec::new();
             for key in &expired {
                 group.offsets.remove(key);
+                group.applied_commits.remove(key);
                 records.push((
                     RecordKey::offset_commit(&group_id, &key.0, key.1).encode(),
                     None,

@@ -9,3 +9,4 @@ mod ownership_props;
 mod props;
 mod rebalance;
 mod static_members;
+mod store_errors;

@@ -56,6 +56,10 @@ pub struct Group {
     pub pending_sync: HashSet<String>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Per (topic, partition), the order of the commit whose offset `offsets` holds.
+    /// Commits complete out of order once each waits for replication; an older one
+    /// must not overwrite a newer one (Kafka compares appended batch offsets).
+    pub applied_commits: HashMap<(String, i32), u64>,
 }
 
 impl Group {
@@ -77,6 +81,7 @@ impl Group {
             sync_timer: None,
             pending_sync: HashSet::new(),
             offsets: BTreeMap::new(),
+            applied_commits: HashMap::new(),
         }
     }
 

@@ -17,26 +17,38 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use tidewater_group::{GroupCoordinator, OffsetsBackend, OffsetsRecord};
+use tidewater_group::{GroupCoordinator, OffsetsBackend, OffsetsRecord, Replicated, settled};
+use tokio::sync::oneshot;
 
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const UNKNOWN_MEMBER_ID: i16 = 25;
 pub const NOT_COORDINATOR: i16 = 16;
+pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
 /// An in-memory `__consumer_offsets`: every appended record, in order.
 #[derive(Default)]
 pub struct MemoryLog {
     pub records: Mutex<Vec<(i32, OffsetsRecord)>>,
     pub fail_with: Mutex<Option<i16>>,
+    /// When set, appends are written but not yet replicated: each waits until the
+    /// test settles its entry in `unreplicated` (the high watermark reaching it).
+    pub hold_replication: Mutex<bool>,
+    pub unreplicated: Mutex<Vec<oneshot::Sender<Result<(), i16>>>>,
 }
 
 impl OffsetsBackend for MemoryLog {
-    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Result<(), i16> {
+    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Replicated {
         if let Some(error) = *lock(&self.fail_with) {
-            return Err(error);
+            return settled(Err(error));
         }
         lock(&self.records).extend(records.into_iter().map(|r| (partition, r)));
-        Ok(())
+        if !*lock(&self.hold_replication) {
+            return settled(Ok(()));
+        }
+        let (tx, rx) = oneshot::channel();
+        lock(&self.unreplicated).push(tx);
+        // A dropped sender is a leader that lost its leadership.
+        Box::pin(async move { rx.await.unwrap_or(Err(NOT_LEADER_OR_FOLLOWER)) })
     }
 
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool {
@@ -50,6 +62,18 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MemoryLog {
+    /// Settles the `index`th (in append order) of the appends still waiting for
+    /// replication.
+    pub fn replicate(&self, index: usize, result: Result<(), i16>) {
+        let tx = lock(&self.unreplicated).remove(index);
+        let _ = tx.send(result);
+    }
+
+    /// How many appends wait for replication.
+    pub fn unreplicated(&self) -> usize {
+        lock(&self.unreplicated).len()
+    }
+
     pub fn partition(&self, p: i32) -> Vec<OffsetsRecord> {
         lock(&self.records)
             .iter()
