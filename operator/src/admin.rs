@@ -7,8 +7,9 @@ use std::time::Duration;
 use tidewater_client::kafka_protocol::ResponseError;
 use tidewater_client::{AdminClient, ClientConfig, ClientError, ClusterMetadata, QuorumInfo};
 
+use crate::observed::AdminSnapshot;
 use crate::plan::AdminOp;
-use crate::runtime::{AdminSnapshot, AdminSource};
+use crate::runtime::AdminSource;
 
 /// Reads snapshots over the Kafka protocol.
 #[derive(Debug, Clone)]

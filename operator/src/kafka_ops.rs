@@ -19,7 +19,7 @@ use tidewater_client::kafka_protocol::messages::{
 use tidewater_client::kafka_protocol::protocol::StrBytes;
 use tidewater_client::{AdminClient, ClusterMetadata, METADATA_VERSION_FEATURE};
 
-use crate::roll::gate::PartitionView;
+use crate::observed::PartitionView;
 
 /// `ConfigResource.Type.TOPIC`.
 const TOPIC_RESOURCE: i8 = 2;

@@ -4,9 +4,9 @@
 
 use super::tests::restarts;
 use super::*;
+use crate::observed::PartitionView;
+use crate::observed::{AdminSnapshot, ObservedNode};
 use crate::render::parse_cluster;
-use crate::roll::gate::PartitionView;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 
 /// 6 brokers over racks a, b, c (broker i in rack i mod 3) and 3 dedicated controllers.

@@ -1,7 +1,7 @@
 use super::*;
+use crate::observed::PartitionView;
+use crate::observed::{AdminSnapshot, ObservedNode};
 use crate::render::parse_cluster;
-use crate::roll::gate::PartitionView;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 
 fn valid(brokers: i32) -> ValidatedCluster {

@@ -17,6 +17,7 @@ mod batches;
 pub mod drive;
 pub mod executor;
 mod planner;
+pub mod rebalancer;
 pub mod throttle;
 
 #[cfg(test)]

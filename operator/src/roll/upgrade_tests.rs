@@ -1,7 +1,7 @@
 use super::*;
 use crate::crd::KafkaClusterStatus;
+use crate::observed::{AdminSnapshot, ObservedNode};
 use crate::render::parse_cluster;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 
 fn cluster(version: &str, extra: &str) -> ValidatedCluster {

@@ -8,7 +8,7 @@
 //!
 //! Claims are never orphan-swept: they outlive the cluster unless `storage.deleteClaim`
 //! makes them owned (see [`build::pvc`]). `observe` reads them back so a re-created
-//! cluster adopts their cluster id ([`KubeRuntime::adopt`]), and `apply` neither touches
+//! cluster adopts their cluster id ([`Runtime::adopt`]), and `apply` neither touches
 //! a claim holding another cluster's data nor starts the node that would mount it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,9 +25,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::roll::Eviction;
-use super::{AdminSource, Observed, Runtime};
+use super::{AdminSource, Runtime};
 use crate::build::pvc::{self, Adoption, ClaimConflict, ObservedClaim};
 use crate::build::{self, Desired, FIELD_MANAGER, NODE_ID_LABEL, REVISION_ANNOTATION};
+use crate::observed::Observed;
 use crate::plan::{Action, Plan};
 use crate::validate::ValidatedCluster;
 
@@ -60,7 +61,7 @@ pub struct KubeRuntime<A> {
     names: BTreeMap<i32, String>,
     /// The cluster's claims seen by the last `observe`.
     claims: Vec<ObservedClaim>,
-    /// What those claims decide ([`KubeRuntime::adopt`]); `apply` skips blocked nodes.
+    /// What those claims decide ([`Runtime::adopt`]); `apply` skips blocked nodes.
     adoption: Adoption,
     /// Client addresses of the brokers ready at the last `observe`: where the plan's
     /// admin operations go.
@@ -89,76 +90,6 @@ impl<A: AdminSource> KubeRuntime<A> {
             terminating: BTreeSet::new(),
             refused: None,
         }
-    }
-
-    /// `c` with the cluster id its data is formatted with: the recorded one, else the
-    /// one the claims read by the last `observe` carry (a `KafkaCluster` re-created over
-    /// retained claims). Call between `observe` and `apply`; also decides which claims
-    /// the cluster cannot use ([`KubeRuntime::claim_conflicts`]).
-    pub fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
-        self.adoption = pvc::adopt(&c, &self.claims);
-        c.cluster_id.clone_from(&self.adoption.cluster_id);
-        c
-    }
-
-    /// `plan` without creating or restarting nodes whose claim holds another cluster's
-    /// data, and without restarting a node whose pod is already terminating (evicted,
-    /// not gone yet: it is recreated once gone), saying so in `blocked` (so events and
-    /// `Progressing` tell the truth).
-    pub fn hold_back(&self, mut plan: Plan) -> Plan {
-        let terminating: Vec<i32> = plan
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Restart(n) if self.terminating.contains(&n.id) => Some(n.id),
-                _ => None,
-            })
-            .collect();
-        plan.actions
-            .retain(|a| !matches!(a, Action::Restart(n) if terminating.contains(&n.id)));
-        if let Some(id) = terminating.first()
-            && plan.blocked.is_none()
-        {
-            plan.blocked = Some((
-                "Rolling",
-                format!("waiting for the pod of node {id} to terminate before it is recreated"),
-            ));
-        }
-        let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
-        if blocked.is_empty() {
-            return plan;
-        }
-        plan.actions.retain(|a| match a {
-            Action::Ensure(n) | Action::Restart(n) => !blocked.contains(&n.id),
-            Action::Remove { .. } => true,
-        });
-        if plan.blocked.is_none() {
-            let ids: Vec<String> = blocked.iter().map(i32::to_string).collect();
-            plan.blocked = Some((
-                "ClaimOfAnotherCluster",
-                format!(
-                    "node {} held back: its claim holds another cluster's data (see Degraded)",
-                    ids.join(", ")
-                ),
-            ));
-        }
-        plan
-    }
-
-    /// `plan` as the last `apply` carried it out: a restart the disruption budget refused
-    /// did not happen, and `blocked` says the roll waits for the budget.
-    pub fn as_applied(&self, mut plan: Plan) -> Plan {
-        if let Some((id, message)) = &self.refused {
-            plan.actions
-                .retain(|a| !matches!(a, Action::Restart(n) if n.id == *id));
-            plan.blocked = Some(("WaitingForDisruptionBudget", message.clone()));
-        }
-        plan
-    }
-
-    /// Retained claims the cluster cannot use, found by the last [`KubeRuntime::adopt`].
-    pub fn claim_conflicts(&self) -> &[ClaimConflict] {
-        &self.adoption.conflicts
     }
 
     fn api<K>(&self, c: &ValidatedCluster) -> Api<K>
@@ -275,6 +206,84 @@ fn api_err(
 
 impl<A: AdminSource> Runtime for KubeRuntime<A> {
     type Error = KubeRuntimeError;
+
+    fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
+        build::bootstrap_servers(c)
+    }
+
+    fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, KubeRuntimeError> {
+        Ok(build::cluster_id(c))
+    }
+
+    /// `c` with the cluster id its data is formatted with: the recorded one, else the
+    /// one the claims read by the last `observe` carry (a `KafkaCluster` re-created over
+    /// retained claims). Call between `observe` and `apply`; also decides which claims
+    /// the cluster cannot use ([`Runtime::claim_conflicts`]).
+    fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
+        self.adoption = pvc::adopt(&c, &self.claims);
+        c.cluster_id.clone_from(&self.adoption.cluster_id);
+        c
+    }
+
+    /// `plan` without creating or restarting nodes whose claim holds another cluster's
+    /// data, and without restarting a node whose pod is already terminating (evicted,
+    /// not gone yet: it is recreated once gone), saying so in `blocked` (so events and
+    /// `Progressing` tell the truth).
+    fn hold_back(&self, mut plan: Plan) -> Plan {
+        let terminating: Vec<i32> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Restart(n) if self.terminating.contains(&n.id) => Some(n.id),
+                _ => None,
+            })
+            .collect();
+        plan.actions
+            .retain(|a| !matches!(a, Action::Restart(n) if terminating.contains(&n.id)));
+        if let Some(id) = terminating.first()
+            && plan.blocked.is_none()
+        {
+            plan.blocked = Some((
+                "Rolling",
+                format!("waiting for the pod of node {id} to terminate before it is recreated"),
+            ));
+        }
+        let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
+        if blocked.is_empty() {
+            return plan;
+        }
+        plan.actions.retain(|a| match a {
+            Action::Ensure(n) | Action::Restart(n) => !blocked.contains(&n.id),
+            Action::Remove { .. } => true,
+        });
+        if plan.blocked.is_none() {
+            let ids: Vec<String> = blocked.iter().map(i32::to_string).collect();
+            plan.blocked = Some((
+                "ClaimOfAnotherCluster",
+                format!(
+                    "node {} held back: its claim holds another cluster's data (see Degraded)",
+                    ids.join(", ")
+                ),
+            ));
+        }
+        plan
+    }
+
+    /// `plan` as the last `apply` carried it out: a restart the disruption budget refused
+    /// did not happen, and `blocked` says the roll waits for the budget.
+    fn as_applied(&self, mut plan: Plan) -> Plan {
+        if let Some((id, message)) = &self.refused {
+            plan.actions
+                .retain(|a| !matches!(a, Action::Restart(n) if n.id == *id));
+            plan.blocked = Some(("WaitingForDisruptionBudget", message.clone()));
+        }
+        plan
+    }
+
+    /// Retained claims the cluster cannot use, found by the last [`Runtime::adopt`].
+    fn claim_conflicts(&self) -> &[ClaimConflict] {
+        &self.adoption.conflicts
+    }
 
     async fn observe(&mut self, c: &ValidatedCluster) -> Result<Observed, KubeRuntimeError> {
         let lp = ListParams::default().labels(&build::selector_string(c));

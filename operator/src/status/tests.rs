@@ -1,7 +1,7 @@
 use super::*;
+use crate::observed::{AdminSnapshot, ObservedNode};
 use crate::plan::plan;
 use crate::render::parse_cluster;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;

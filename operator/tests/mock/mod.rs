@@ -20,10 +20,10 @@ use tidewater_operator::build;
 use tidewater_operator::controller::{Context, Rebalancer, reconcile};
 use tidewater_operator::crd::{RebalanceSpec, RebalanceStatus};
 use tidewater_operator::metrics::Metrics;
-use tidewater_operator::rebalance::drive::{EmptyCheck, Outcome};
+use tidewater_operator::observed::{AdminSnapshot, PartitionView};
+use tidewater_operator::rebalance::drive::{DriveError, EmptyCheck, Outcome};
 use tidewater_operator::render::parse_cluster;
-use tidewater_operator::roll::gate::PartitionView;
-use tidewater_operator::runtime::{AdminSnapshot, AdminSource};
+use tidewater_operator::runtime::AdminSource;
 use tidewater_operator::validate::{ValidatedCluster, validate};
 use tower_test::mock::{Handle, SendResponse};
 
@@ -87,7 +87,7 @@ impl Rebalancer for FixedAdmin {
         }
     }
 
-    async fn unregister(&self, _bootstrap: &str, id: i32) -> Result<(), String> {
+    async fn unregister(&self, _bootstrap: &str, id: i32) -> Result<(), DriveError> {
         self.unregistered.lock().unwrap().push(id);
         Ok(())
     }

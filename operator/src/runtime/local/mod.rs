@@ -23,9 +23,10 @@ use tokio::time::Instant;
 
 use self::process::{BrokerProcess, Leftover, ProcessError, Started, probe_ready};
 use self::state::{Persisted, Ports, StateDir, StateError, free_ports};
-use super::{AdminSource, Observed, ObservedNode, Runtime};
+use super::{AdminSource, Runtime};
 use crate::build::config::{Addressing, Endpoints, properties_text, server_properties};
 use crate::build::fnv1a;
+use crate::observed::{Observed, ObservedNode};
 use crate::plan::{Action, Plan};
 use crate::validate::{NodeSpec, ValidatedCluster};
 
@@ -151,24 +152,6 @@ impl<A: AdminSource> LocalRuntime<A> {
         self.binaries.contains_key(version)
     }
 
-    /// Kafka cluster id, chosen on first use and persisted.
-    pub fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, LocalError> {
-        if let Some(id) = &self.persisted.cluster_id {
-            return Ok(id.clone());
-        }
-        // Unique per state dir: its path and the creation time seed the id.
-        let seed = format!(
-            "{}#{}#{}",
-            self.state.root().display(),
-            c.name,
-            k8s_openapi::jiff::Timestamp::now().as_nanosecond()
-        );
-        let id = crate::build::cluster_id_from_seed(&seed);
-        self.persisted.cluster_id = Some(id.clone());
-        self.state.save(&self.persisted)?;
-        Ok(id)
-    }
-
     /// The KRaft voters the existing nodes of `cluster` were started with (their
     /// `controller.quorum.voters`): the quorum's membership even while it is down, as
     /// it cannot change until KIP-853. `None` before any node was started.
@@ -184,15 +167,6 @@ impl<A: AdminSource> LocalRuntime<A> {
                 .map(|v| v.split_once('@').and_then(|(id, _)| id.trim().parse().ok()))
                 .collect()
         })
-    }
-
-    /// `host:port` of every broker, for `status.bootstrapServers`.
-    pub fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
-        c.brokers()
-            .filter_map(|n| self.persisted.ports.get(&n.id))
-            .map(|p| format!("127.0.0.1:{}", p.client))
-            .collect::<Vec<_>>()
-            .join(",")
     }
 
     fn ensure_ports(&mut self, c: &ValidatedCluster) -> Result<(), LocalError> {
@@ -373,6 +347,33 @@ fn backoff(crashes: u32) -> Duration {
 
 impl<A: AdminSource> Runtime for LocalRuntime<A> {
     type Error = LocalError;
+
+    /// `host:port` of every broker, for `status.bootstrapServers`.
+    fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
+        c.brokers()
+            .filter_map(|n| self.persisted.ports.get(&n.id))
+            .map(|p| format!("127.0.0.1:{}", p.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Kafka cluster id, chosen on first use and persisted.
+    fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, LocalError> {
+        if let Some(id) = &self.persisted.cluster_id {
+            return Ok(id.clone());
+        }
+        // Unique per state dir: its path and the creation time seed the id.
+        let seed = format!(
+            "{}#{}#{}",
+            self.state.root().display(),
+            c.name,
+            k8s_openapi::jiff::Timestamp::now().as_nanosecond()
+        );
+        let id = crate::build::cluster_id_from_seed(&seed);
+        self.persisted.cluster_id = Some(id.clone());
+        self.state.save(&self.persisted)?;
+        Ok(id)
+    }
 
     async fn observe(&mut self, c: &ValidatedCluster) -> Result<Observed, LocalError> {
         self.ensure_ports(c)?;

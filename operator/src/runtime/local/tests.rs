@@ -1,6 +1,6 @@
 use super::*;
 use crate::build::kraft_rules;
-use crate::runtime::AdminSnapshot;
+use crate::observed::AdminSnapshot;
 use crate::test_support::{example, examples};
 
 /// Admin view of no cluster: these tests start no broker, so it is never asked.
