@@ -7,7 +7,7 @@ use std::time::Duration;
 use tidewater_client::kafka_protocol::ResponseError;
 use tidewater_client::{AdminClient, ClientConfig, ClientError, ClusterMetadata, QuorumInfo};
 
-use crate::observed::AdminSnapshot;
+use crate::observed::{AdminError, AdminSnapshot};
 use crate::plan::AdminOp;
 use crate::runtime::AdminSource;
 
@@ -27,13 +27,19 @@ impl Default for KafkaAdmin {
 }
 
 impl AdminSource for KafkaAdmin {
-    async fn snapshot(&self, bootstrap: &[String]) -> Result<AdminSnapshot, String> {
+    async fn snapshot(&self, bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
         let client = self.connect(bootstrap).await?;
-        let metadata = client.metadata(None).await.map_err(|e| e.to_string())?;
+        let metadata = client
+            .metadata(None)
+            .await
+            .map_err(|e| AdminError::Unreachable(e.to_string()))?;
         let features = client
             .finalized_features()
             .await
-            .map_err(|e| format!("reading finalized features: {e}"))?;
+            .map_err(|e| AdminError::Request {
+                request: "reading finalized features",
+                message: e.to_string(),
+            })?;
         let snapshot = snapshot_of(&metadata);
         let partitions = crate::kafka_ops::partitions(&client, &metadata).await?;
         let quorum = client.describe_quorum().await;
@@ -57,7 +63,7 @@ impl AdminSource for KafkaAdmin {
         })
     }
 
-    async fn execute(&self, bootstrap: &[String], op: &AdminOp) -> Result<(), String> {
+    async fn execute(&self, bootstrap: &[String], op: &AdminOp) -> Result<(), AdminError> {
         let client = self.connect(bootstrap).await?;
         match op {
             AdminOp::ElectPreferredLeaders => {
@@ -74,9 +80,9 @@ impl AdminSource for KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    async fn connect(&self, bootstrap: &[String]) -> Result<AdminClient, String> {
+    async fn connect(&self, bootstrap: &[String]) -> Result<AdminClient, AdminError> {
         if bootstrap.is_empty() {
-            return Err("no broker is ready to answer".to_owned());
+            return Err(AdminError::NoReadyBroker);
         }
         let config = ClientConfig {
             client_id: "tidewater-operator".to_owned(),
@@ -85,7 +91,7 @@ impl KafkaAdmin {
         };
         AdminClient::connect_with(&bootstrap.join(","), config)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| AdminError::Unreachable(e.to_string()))
     }
 }
 

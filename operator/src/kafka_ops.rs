@@ -19,7 +19,7 @@ use tidewater_client::kafka_protocol::messages::{
 use tidewater_client::kafka_protocol::protocol::StrBytes;
 use tidewater_client::{AdminClient, ClusterMetadata, METADATA_VERSION_FEATURE};
 
-use crate::observed::PartitionView;
+use crate::observed::{AdminError, PartitionView};
 
 /// `ConfigResource.Type.TOPIC`.
 const TOPIC_RESOURCE: i8 = 2;
@@ -42,7 +42,7 @@ const TIMEOUT_MS: i32 = 10_000;
 pub async fn partitions(
     client: &AdminClient,
     metadata: &ClusterMetadata,
-) -> Result<Vec<PartitionView>, String> {
+) -> Result<Vec<PartitionView>, AdminError> {
     let resources: Vec<DescribeConfigsResource> = metadata
         .topics
         .iter()
@@ -60,7 +60,10 @@ pub async fn partitions(
         let resp = client
             .send(DescribeConfigsRequest::default().with_resources(resources))
             .await
-            .map_err(|e| format!("reading min.insync.replicas: {e}"))?;
+            .map_err(|e| AdminError::Request {
+                request: "reading min.insync.replicas",
+                message: e.to_string(),
+            })?;
         for r in resp.results {
             let value = r
                 .configs
@@ -92,7 +95,7 @@ pub async fn partitions(
 
 /// Preferred-leader election of every partition (null `topic_partitions`). Partitions
 /// already on their preferred leader answer ELECTION_NOT_NEEDED: not an error.
-pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), String> {
+pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), AdminError> {
     let resp = client
         .send(
             ElectLeadersRequest::default()
@@ -101,15 +104,22 @@ pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), String>
                 .with_timeout_ms(TIMEOUT_MS),
         )
         .await
-        .map_err(|e| format!("ElectLeaders: {e}"))?;
+        .map_err(|e| AdminError::Request {
+            request: "ElectLeaders",
+            message: e.to_string(),
+        })?;
     if resp.error_code != 0 {
-        return Err(format!("ElectLeaders: error code {}", resp.error_code));
+        return Err(AdminError::Kafka {
+            request: "ElectLeaders".to_owned(),
+            code: resp.error_code,
+            message: None,
+        });
     }
     Ok(())
 }
 
 /// Finalizes `metadata.version` at `level` (UpdateFeatures, upgrade).
-pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Result<(), String> {
+pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Result<(), AdminError> {
     let resp = client
         .send(
             UpdateFeaturesRequest::default()
@@ -122,13 +132,16 @@ pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Resu
                 ]),
         )
         .await
-        .map_err(|e| format!("UpdateFeatures: {e}"))?;
+        .map_err(|e| AdminError::Request {
+            request: "UpdateFeatures",
+            message: e.to_string(),
+        })?;
     if resp.error_code != 0 {
-        return Err(format!(
-            "UpdateFeatures metadata.version={level}: error code {}: {}",
-            resp.error_code,
-            resp.error_message.as_deref().unwrap_or("")
-        ));
+        return Err(AdminError::Kafka {
+            request: format!("UpdateFeatures metadata.version={level}"),
+            code: resp.error_code,
+            message: resp.error_message.map(|m| m.to_string()),
+        });
     }
     Ok(())
 }
@@ -136,7 +149,7 @@ pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Resu
 /// The cluster-wide default broker configs (DescribeConfigs of broker `""`).
 pub async fn cluster_default_configs(
     client: &AdminClient,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, AdminError> {
     let resp = client
         .send(DescribeConfigsRequest::default().with_resources(vec![
                 DescribeConfigsResource::default()
@@ -145,14 +158,18 @@ pub async fn cluster_default_configs(
                     .with_configuration_keys(None),
             ]))
         .await
-        .map_err(|e| format!("DescribeConfigs of the cluster default: {e}"))?;
+        .map_err(|e| AdminError::Request {
+            request: "DescribeConfigs of the cluster default",
+            message: e.to_string(),
+        })?;
     let mut out = BTreeMap::new();
     for r in resp.results {
         if r.error_code != 0 {
-            return Err(format!(
-                "DescribeConfigs of the cluster default: error code {}",
-                r.error_code
-            ));
+            return Err(AdminError::Kafka {
+                request: "DescribeConfigs of the cluster default".to_owned(),
+                code: r.error_code,
+                message: None,
+            });
         }
         for c in r.configs {
             if c.config_source == DYNAMIC_DEFAULT_BROKER_CONFIG
@@ -170,7 +187,7 @@ pub async fn cluster_default_configs(
 pub async fn alter_cluster_configs(
     client: &AdminClient,
     changes: &[(String, Option<String>)],
-) -> Result<(), String> {
+) -> Result<(), AdminError> {
     let configs = changes
         .iter()
         .map(|(k, v)| {
@@ -190,14 +207,17 @@ pub async fn alter_cluster_configs(
             ]),
         )
         .await
-        .map_err(|e| format!("IncrementalAlterConfigs: {e}"))?;
+        .map_err(|e| AdminError::Request {
+            request: "IncrementalAlterConfigs",
+            message: e.to_string(),
+        })?;
     for r in resp.responses {
         if r.error_code != 0 {
-            return Err(format!(
-                "IncrementalAlterConfigs of the cluster default: error code {}: {}",
-                r.error_code,
-                r.error_message.as_deref().unwrap_or("")
-            ));
+            return Err(AdminError::Kafka {
+                request: "IncrementalAlterConfigs of the cluster default".to_owned(),
+                code: r.error_code,
+                message: r.error_message.map(|m| m.to_string()),
+            });
         }
     }
     Ok(())

@@ -57,7 +57,7 @@ pub struct Observed {
     /// Nodes that exist, by node id.
     pub nodes: BTreeMap<i32, ObservedNode>,
     /// Kafka-protocol view, or why it could not be read.
-    pub admin: Option<Result<AdminSnapshot, String>>,
+    pub admin: Option<Result<AdminSnapshot, AdminError>>,
 }
 
 /// One partition as Metadata shows it, with its topic's `min.insync.replicas`.
@@ -86,5 +86,73 @@ impl PartitionView {
 
     pub(crate) fn under_replicated(&self) -> bool {
         self.isr.len() < self.replicas.len()
+    }
+}
+
+/// Why the Kafka-protocol view could not be read, or a Kafka admin operation failed.
+/// Kept in [`Observed`] (the status and the roll gate quote it), so it holds the
+/// client's message, not the client's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// No broker is ready to send the request to.
+    #[error("no broker is ready to answer")]
+    NoReadyBroker,
+    /// The brokers could not be reached or did not answer (connect, timeout, decoding).
+    #[error("{0}")]
+    Unreachable(String),
+    /// A request failed on the way (not answered, or not decoded).
+    #[error("{request}: {message}")]
+    Request {
+        /// What was asked, e.g. `ElectLeaders`.
+        request: &'static str,
+        /// The client's message.
+        message: String,
+    },
+    /// A broker answered with a Kafka error code.
+    #[error("{request}: error code {code}{}", .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Kafka {
+        /// What was asked, e.g. `UpdateFeatures metadata.version=21`.
+        request: String,
+        /// The Kafka error code.
+        code: i16,
+        /// The broker's error message, when it sent one.
+        message: Option<String>,
+    },
+    /// This admin source runs no operations (a read-only source).
+    #[error("this admin source runs no operations")]
+    Unsupported,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdminError;
+
+    #[test]
+    fn admin_errors_name_the_request_and_the_kafka_error_code() {
+        let kafka = |request: &str, code, message: Option<&str>| AdminError::Kafka {
+            request: request.to_owned(),
+            code,
+            message: message.map(str::to_owned),
+        };
+        assert_eq!(
+            kafka("ElectLeaders", 7, None).to_string(),
+            "ElectLeaders: error code 7"
+        );
+        assert_eq!(
+            kafka("UpdateFeatures metadata.version=21", 35, Some("too new")).to_string(),
+            "UpdateFeatures metadata.version=21: error code 35: too new"
+        );
+        let request = AdminError::Request {
+            request: "reading min.insync.replicas",
+            message: "request timed out".to_owned(),
+        };
+        assert_eq!(
+            request.to_string(),
+            "reading min.insync.replicas: request timed out"
+        );
+        assert_eq!(
+            AdminError::NoReadyBroker.to_string(),
+            "no broker is ready to answer"
+        );
     }
 }

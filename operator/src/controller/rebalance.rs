@@ -46,7 +46,7 @@ pub fn active(outcome: &Outcome) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observed::{AdminSnapshot, ObservedNode};
+    use crate::observed::{AdminError, AdminSnapshot, ObservedNode};
     use crate::plan::Action;
 
     #[test]
@@ -66,7 +66,7 @@ mod tests {
             ..AdminSnapshot::default()
         }));
         assert_eq!(to_unregister(&plan, &observed, &[0]), [4, 3]);
-        observed.admin = Some(Err("unreachable".into()));
+        observed.admin = Some(Err(AdminError::Unreachable("unreachable".into())));
         assert_eq!(to_unregister(&plan, &observed, &[0]), [4]);
     }
 }

@@ -64,6 +64,7 @@ pub async fn step<R: Rebalancer>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observed::AdminError;
 
     #[tokio::test]
     async fn an_unreadable_cluster_verifies_nothing() {
@@ -85,7 +86,7 @@ mod tests {
             ..RebalanceStatus::default()
         };
         let observed = Observed {
-            admin: Some(Err("unreachable".into())),
+            admin: Some(Err(AdminError::Unreachable("unreachable".into()))),
             ..Observed::default()
         };
         let out = step(&Panics, "b:9092", &[0], &observed, None, Some(&previous)).await;

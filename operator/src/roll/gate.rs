@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::observed::{AdminSnapshot, PartitionView};
+use crate::observed::{AdminError, AdminSnapshot, PartitionView};
 
 /// Why a restart is held back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub fn restart_blockers(nodes: &BTreeSet<i32>, partitions: &[PartitionView]) -> 
 /// Whether `nodes` may be restarted now; `brokers` are the node ids that must be
 /// registered. `Ok` means go.
 pub fn check(
-    admin: Option<&Result<AdminSnapshot, String>>,
+    admin: Option<&Result<AdminSnapshot, AdminError>>,
     nodes: &BTreeSet<i32>,
     brokers: &[i32],
 ) -> Result<(), Hold> {

@@ -11,7 +11,7 @@ pub mod local;
 use std::collections::BTreeMap;
 
 use crate::build::pvc::ClaimConflict;
-use crate::observed::{AdminSnapshot, Observed};
+use crate::observed::{AdminError, AdminSnapshot, Observed};
 use crate::plan::Plan;
 use crate::validate::ValidatedCluster;
 
@@ -21,7 +21,7 @@ pub trait AdminSource: Send + Sync {
     fn snapshot(
         &self,
         bootstrap: &[String],
-    ) -> impl Future<Output = Result<AdminSnapshot, String>> + Send;
+    ) -> impl Future<Output = Result<AdminSnapshot, AdminError>> + Send;
 
     /// Runs a Kafka admin operation a plan asks for (preferred-leader election, the
     /// `metadata.version` finalize) through `bootstrap`.
@@ -29,9 +29,9 @@ pub trait AdminSource: Send + Sync {
         &self,
         bootstrap: &[String],
         op: &crate::plan::AdminOp,
-    ) -> impl Future<Output = Result<(), String>> + Send {
+    ) -> impl Future<Output = Result<(), AdminError>> + Send {
         let _ = (bootstrap, op);
-        async { Err("this admin source runs no operations".to_owned()) }
+        async { Err(AdminError::Unsupported) }
     }
 }
 

@@ -20,7 +20,7 @@ use tidewater_operator::build;
 use tidewater_operator::controller::{Context, Rebalancer, reconcile};
 use tidewater_operator::crd::{RebalanceSpec, RebalanceStatus};
 use tidewater_operator::metrics::Metrics;
-use tidewater_operator::observed::{AdminSnapshot, PartitionView};
+use tidewater_operator::observed::{AdminError, AdminSnapshot, PartitionView};
 use tidewater_operator::rebalance::drive::{DriveError, EmptyCheck, Outcome};
 use tidewater_operator::render::parse_cluster;
 use tidewater_operator::runtime::AdminSource;
@@ -94,10 +94,10 @@ impl Rebalancer for FixedAdmin {
 }
 
 impl AdminSource for FixedAdmin {
-    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, String> {
+    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.unreadable {
-            return Err("connection refused".to_owned());
+            return Err(AdminError::Unreachable("connection refused".to_owned()));
         }
         Ok(AdminSnapshot {
             registered: self.registered_ids(),
