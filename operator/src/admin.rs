@@ -36,10 +36,7 @@ impl AdminSource for KafkaAdmin {
         let features = client
             .finalized_features()
             .await
-            .map_err(|e| AdminError::Request {
-                request: "reading finalized features",
-                message: e.to_string(),
-            })?;
+            .map_err(crate::kafka_ops::sent("reading finalized features"))?;
         let snapshot = snapshot_of(&metadata);
         let partitions = crate::kafka_ops::partitions(&client, &metadata).await?;
         let quorum = client.describe_quorum().await;

@@ -17,7 +17,7 @@ use tidewater_client::kafka_protocol::messages::{
     UpdateFeaturesRequest,
 };
 use tidewater_client::kafka_protocol::protocol::StrBytes;
-use tidewater_client::{AdminClient, ClusterMetadata, METADATA_VERSION_FEATURE};
+use tidewater_client::{AdminClient, ClientError, ClusterMetadata, METADATA_VERSION_FEATURE};
 
 use crate::observed::{AdminError, PartitionView};
 
@@ -36,6 +36,26 @@ const PREFERRED: i8 = 0;
 const UPGRADE: i8 = 1;
 /// How long the controller may take (milliseconds) for elections and finalizes.
 const TIMEOUT_MS: i32 = 10_000;
+
+/// `request` failed on the way (not answered, or not decoded).
+pub(crate) fn sent(request: &'static str) -> impl FnOnce(ClientError) -> AdminError {
+    move |e| AdminError::Request {
+        request,
+        message: e.to_string(),
+    }
+}
+
+/// `Err` when a broker answered `request` with a Kafka error code (0 is none).
+fn answered(request: &str, code: i16, message: Option<&str>) -> Result<(), AdminError> {
+    if code == 0 {
+        return Ok(());
+    }
+    Err(AdminError::Kafka {
+        request: request.to_owned(),
+        code,
+        message: message.map(str::to_owned),
+    })
+}
 
 /// Every partition with its topic's `min.insync.replicas` (DescribeConfigs of all
 /// topics in one request; a topic whose config cannot be read counts as 1).
@@ -60,10 +80,7 @@ pub async fn partitions(
         let resp = client
             .send(DescribeConfigsRequest::default().with_resources(resources))
             .await
-            .map_err(|e| AdminError::Request {
-                request: "reading min.insync.replicas",
-                message: e.to_string(),
-            })?;
+            .map_err(sent("reading min.insync.replicas"))?;
         for r in resp.results {
             let value = r
                 .configs
@@ -104,18 +121,8 @@ pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), AdminEr
                 .with_timeout_ms(TIMEOUT_MS),
         )
         .await
-        .map_err(|e| AdminError::Request {
-            request: "ElectLeaders",
-            message: e.to_string(),
-        })?;
-    if resp.error_code != 0 {
-        return Err(AdminError::Kafka {
-            request: "ElectLeaders".to_owned(),
-            code: resp.error_code,
-            message: None,
-        });
-    }
-    Ok(())
+        .map_err(sent("ElectLeaders"))?;
+    answered("ElectLeaders", resp.error_code, None)
 }
 
 /// Finalizes `metadata.version` at `level` (UpdateFeatures, upgrade).
@@ -132,18 +139,12 @@ pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Resu
                 ]),
         )
         .await
-        .map_err(|e| AdminError::Request {
-            request: "UpdateFeatures",
-            message: e.to_string(),
-        })?;
-    if resp.error_code != 0 {
-        return Err(AdminError::Kafka {
-            request: format!("UpdateFeatures metadata.version={level}"),
-            code: resp.error_code,
-            message: resp.error_message.map(|m| m.to_string()),
-        });
-    }
-    Ok(())
+        .map_err(sent("UpdateFeatures"))?;
+    answered(
+        &format!("UpdateFeatures metadata.version={level}"),
+        resp.error_code,
+        resp.error_message.as_deref(),
+    )
 }
 
 /// The cluster-wide default broker configs (DescribeConfigs of broker `""`).
@@ -158,19 +159,10 @@ pub async fn cluster_default_configs(
                     .with_configuration_keys(None),
             ]))
         .await
-        .map_err(|e| AdminError::Request {
-            request: "DescribeConfigs of the cluster default",
-            message: e.to_string(),
-        })?;
+        .map_err(sent("DescribeConfigs of the cluster default"))?;
     let mut out = BTreeMap::new();
     for r in resp.results {
-        if r.error_code != 0 {
-            return Err(AdminError::Kafka {
-                request: "DescribeConfigs of the cluster default".to_owned(),
-                code: r.error_code,
-                message: None,
-            });
-        }
+        answered("DescribeConfigs of the cluster default", r.error_code, None)?;
         for c in r.configs {
             if c.config_source == DYNAMIC_DEFAULT_BROKER_CONFIG
                 && let Some(v) = c.value
@@ -207,18 +199,13 @@ pub async fn alter_cluster_configs(
             ]),
         )
         .await
-        .map_err(|e| AdminError::Request {
-            request: "IncrementalAlterConfigs",
-            message: e.to_string(),
-        })?;
+        .map_err(sent("IncrementalAlterConfigs"))?;
     for r in resp.responses {
-        if r.error_code != 0 {
-            return Err(AdminError::Kafka {
-                request: "IncrementalAlterConfigs of the cluster default".to_owned(),
-                code: r.error_code,
-                message: r.error_message.map(|m| m.to_string()),
-            });
-        }
+        answered(
+            "IncrementalAlterConfigs of the cluster default",
+            r.error_code,
+            r.error_message.as_deref(),
+        )?;
     }
     Ok(())
 }
