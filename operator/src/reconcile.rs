@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::crd::{KafkaClusterStatus, RebalanceSpec};
 use crate::observed::Observed;
 use crate::plan::{self, Plan};
-use crate::rebalance::drive::{self, Outcome};
+use crate::rebalance::outcome::{Outcome, gate_removals};
 use crate::rebalance::rebalancer::{self, Rebalancer};
 use crate::roll::catalog::Catalog;
 use crate::roll::upgrade::{self, Decision};
@@ -93,7 +93,7 @@ pub async fn step<R: Runtime, B: Rebalancer>(
         )
         .await
     };
-    drive::gate_removals(&mut plan, outcome.empty.as_ref());
+    gate_removals(&mut plan, outcome.empty.as_ref());
     let applied = runtime.apply(&cluster, &plan).await;
     // A restart the disruption budget refused did not happen: no Event says it did.
     let plan = runtime.as_applied(plan);

@@ -2,7 +2,7 @@
 //! Kafka metadata could be read runs the drive through the brokers' bootstrap
 //! Service (the operator runs in the cluster, so its DNS name resolves), keeps the
 //! removal of brokers being drained until the drive verified them empty
-//! (`drive::gate_removals`), and unregisters removed brokers (UnregisterBroker).
+//! (`outcome::gate_removals`), and unregisters removed brokers (UnregisterBroker).
 //!
 //! The Kafka calls sit behind [`Rebalancer`] so the mocked API tests can say what the
 //! brokers hold; the operator's [`KafkaAdmin`] runs the real drive (e2e `scale_to_four`
@@ -13,7 +13,7 @@
 use crate::admin::KafkaAdmin;
 use crate::observed::Observed;
 use crate::plan::Plan;
-use crate::rebalance::drive::Outcome;
+use crate::rebalance::outcome::Outcome;
 pub use crate::rebalance::rebalancer::Rebalancer;
 
 impl Rebalancer for KafkaAdmin {}

@@ -16,6 +16,7 @@
 mod batches;
 pub mod drive;
 pub mod executor;
+pub mod outcome;
 mod planner;
 pub mod rebalancer;
 pub mod throttle;

@@ -8,7 +8,8 @@ use std::future::Future;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::drive::{self, DriveError, Outcome};
+use super::drive::{self, DriveError};
+use super::outcome::Outcome;
 use crate::crd::{RebalanceSpec, RebalanceStatus};
 use crate::observed::Observed;
 
