@@ -75,6 +75,23 @@ pub struct KubeRuntime<A> {
     refused: Option<(i32, String)>,
 }
 
+/// A namespaced Kubernetes object kind the runtime creates, lists and deletes.
+trait Owned:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Owned for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
 impl<A: AdminSource> KubeRuntime<A> {
     /// A runtime using `client` and reading Kafka metadata through `admin`.
     pub fn new(client: Client, admin: A) -> Self {
@@ -108,12 +125,7 @@ impl<A: AdminSource> KubeRuntime<A> {
         name: &str,
     ) -> Result<(), KubeRuntimeError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + Serialize
-            + std::fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: Owned + Serialize,
     {
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         self.api::<K>(c)
@@ -141,11 +153,7 @@ impl<A: AdminSource> KubeRuntime<A> {
         name: &str,
     ) -> Result<(), KubeRuntimeError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: Owned,
     {
         match self
             .api::<K>(c)
@@ -168,11 +176,7 @@ impl<A: AdminSource> KubeRuntime<A> {
         keep: &BTreeSet<String>,
     ) -> Result<(), KubeRuntimeError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        <K as Resource>::DynamicType: Default,
+        K: Owned,
     {
         let lp = ListParams::default().labels(&build::selector_string(c));
         let list = self
