@@ -7,8 +7,9 @@ use std::time::Duration;
 use tidewater_client::kafka_protocol::ResponseError;
 use tidewater_client::{AdminClient, ClientConfig, ClientError, ClusterMetadata, QuorumInfo};
 
+use crate::observed::{AdminError, AdminSnapshot};
 use crate::plan::AdminOp;
-use crate::runtime::{AdminSnapshot, AdminSource};
+use crate::runtime::AdminSource;
 
 /// Reads snapshots over the Kafka protocol.
 #[derive(Debug, Clone)]
@@ -26,13 +27,16 @@ impl Default for KafkaAdmin {
 }
 
 impl AdminSource for KafkaAdmin {
-    async fn snapshot(&self, bootstrap: &[String]) -> Result<AdminSnapshot, String> {
+    async fn snapshot(&self, bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
         let client = self.connect(bootstrap).await?;
-        let metadata = client.metadata(None).await.map_err(|e| e.to_string())?;
+        let metadata = client
+            .metadata(None)
+            .await
+            .map_err(|e| AdminError::Unreachable(e.to_string()))?;
         let features = client
             .finalized_features()
             .await
-            .map_err(|e| format!("reading finalized features: {e}"))?;
+            .map_err(crate::kafka_ops::sent("reading finalized features"))?;
         let snapshot = snapshot_of(&metadata);
         let partitions = crate::kafka_ops::partitions(&client, &metadata).await?;
         let quorum = client.describe_quorum().await;
@@ -56,7 +60,7 @@ impl AdminSource for KafkaAdmin {
         })
     }
 
-    async fn execute(&self, bootstrap: &[String], op: &AdminOp) -> Result<(), String> {
+    async fn execute(&self, bootstrap: &[String], op: &AdminOp) -> Result<(), AdminError> {
         let client = self.connect(bootstrap).await?;
         match op {
             AdminOp::ElectPreferredLeaders => {
@@ -73,9 +77,9 @@ impl AdminSource for KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    async fn connect(&self, bootstrap: &[String]) -> Result<AdminClient, String> {
+    async fn connect(&self, bootstrap: &[String]) -> Result<AdminClient, AdminError> {
         if bootstrap.is_empty() {
-            return Err("no broker is ready to answer".to_owned());
+            return Err(AdminError::NoReadyBroker);
         }
         let config = ClientConfig {
             client_id: "tidewater-operator".to_owned(),
@@ -84,7 +88,7 @@ impl KafkaAdmin {
         };
         AdminClient::connect_with(&bootstrap.join(","), config)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| AdminError::Unreachable(e.to_string()))
     }
 }
 

@@ -17,9 +17,9 @@ use tidewater_client::kafka_protocol::messages::{
     UpdateFeaturesRequest,
 };
 use tidewater_client::kafka_protocol::protocol::StrBytes;
-use tidewater_client::{AdminClient, ClusterMetadata, METADATA_VERSION_FEATURE};
+use tidewater_client::{AdminClient, ClientError, ClusterMetadata, METADATA_VERSION_FEATURE};
 
-use crate::roll::gate::PartitionView;
+use crate::observed::{AdminError, PartitionView};
 
 /// `ConfigResource.Type.TOPIC`.
 const TOPIC_RESOURCE: i8 = 2;
@@ -37,12 +37,32 @@ const UPGRADE: i8 = 1;
 /// How long the controller may take (milliseconds) for elections and finalizes.
 const TIMEOUT_MS: i32 = 10_000;
 
+/// `request` failed on the way (not answered, or not decoded).
+pub(crate) fn sent(request: &'static str) -> impl FnOnce(ClientError) -> AdminError {
+    move |e| AdminError::Request {
+        request,
+        message: e.to_string(),
+    }
+}
+
+/// `Err` when a broker answered `request` with a Kafka error code (0 is none).
+fn answered(request: &str, code: i16, message: Option<&str>) -> Result<(), AdminError> {
+    if code == 0 {
+        return Ok(());
+    }
+    Err(AdminError::Kafka {
+        request: request.to_owned(),
+        code,
+        message: message.map(str::to_owned),
+    })
+}
+
 /// Every partition with its topic's `min.insync.replicas` (DescribeConfigs of all
 /// topics in one request; a topic whose config cannot be read counts as 1).
 pub async fn partitions(
     client: &AdminClient,
     metadata: &ClusterMetadata,
-) -> Result<Vec<PartitionView>, String> {
+) -> Result<Vec<PartitionView>, AdminError> {
     let resources: Vec<DescribeConfigsResource> = metadata
         .topics
         .iter()
@@ -60,7 +80,7 @@ pub async fn partitions(
         let resp = client
             .send(DescribeConfigsRequest::default().with_resources(resources))
             .await
-            .map_err(|e| format!("reading min.insync.replicas: {e}"))?;
+            .map_err(sent("reading min.insync.replicas"))?;
         for r in resp.results {
             let value = r
                 .configs
@@ -92,7 +112,7 @@ pub async fn partitions(
 
 /// Preferred-leader election of every partition (null `topic_partitions`). Partitions
 /// already on their preferred leader answer ELECTION_NOT_NEEDED: not an error.
-pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), String> {
+pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), AdminError> {
     let resp = client
         .send(
             ElectLeadersRequest::default()
@@ -101,15 +121,12 @@ pub async fn elect_preferred_leaders(client: &AdminClient) -> Result<(), String>
                 .with_timeout_ms(TIMEOUT_MS),
         )
         .await
-        .map_err(|e| format!("ElectLeaders: {e}"))?;
-    if resp.error_code != 0 {
-        return Err(format!("ElectLeaders: error code {}", resp.error_code));
-    }
-    Ok(())
+        .map_err(sent("ElectLeaders"))?;
+    answered("ElectLeaders", resp.error_code, None)
 }
 
 /// Finalizes `metadata.version` at `level` (UpdateFeatures, upgrade).
-pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Result<(), String> {
+pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Result<(), AdminError> {
     let resp = client
         .send(
             UpdateFeaturesRequest::default()
@@ -122,21 +139,18 @@ pub async fn finalize_metadata_version(client: &AdminClient, level: i16) -> Resu
                 ]),
         )
         .await
-        .map_err(|e| format!("UpdateFeatures: {e}"))?;
-    if resp.error_code != 0 {
-        return Err(format!(
-            "UpdateFeatures metadata.version={level}: error code {}: {}",
-            resp.error_code,
-            resp.error_message.as_deref().unwrap_or("")
-        ));
-    }
-    Ok(())
+        .map_err(sent("UpdateFeatures"))?;
+    answered(
+        &format!("UpdateFeatures metadata.version={level}"),
+        resp.error_code,
+        resp.error_message.as_deref(),
+    )
 }
 
 /// The cluster-wide default broker configs (DescribeConfigs of broker `""`).
 pub async fn cluster_default_configs(
     client: &AdminClient,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, AdminError> {
     let resp = client
         .send(DescribeConfigsRequest::default().with_resources(vec![
                 DescribeConfigsResource::default()
@@ -145,15 +159,10 @@ pub async fn cluster_default_configs(
                     .with_configuration_keys(None),
             ]))
         .await
-        .map_err(|e| format!("DescribeConfigs of the cluster default: {e}"))?;
+        .map_err(sent("DescribeConfigs of the cluster default"))?;
     let mut out = BTreeMap::new();
     for r in resp.results {
-        if r.error_code != 0 {
-            return Err(format!(
-                "DescribeConfigs of the cluster default: error code {}",
-                r.error_code
-            ));
-        }
+        answered("DescribeConfigs of the cluster default", r.error_code, None)?;
         for c in r.configs {
             if c.config_source == DYNAMIC_DEFAULT_BROKER_CONFIG
                 && let Some(v) = c.value
@@ -170,7 +179,7 @@ pub async fn cluster_default_configs(
 pub async fn alter_cluster_configs(
     client: &AdminClient,
     changes: &[(String, Option<String>)],
-) -> Result<(), String> {
+) -> Result<(), AdminError> {
     let configs = changes
         .iter()
         .map(|(k, v)| {
@@ -190,15 +199,13 @@ pub async fn alter_cluster_configs(
             ]),
         )
         .await
-        .map_err(|e| format!("IncrementalAlterConfigs: {e}"))?;
+        .map_err(sent("IncrementalAlterConfigs"))?;
     for r in resp.responses {
-        if r.error_code != 0 {
-            return Err(format!(
-                "IncrementalAlterConfigs of the cluster default: error code {}: {}",
-                r.error_code,
-                r.error_message.as_deref().unwrap_or("")
-            ));
-        }
+        answered(
+            "IncrementalAlterConfigs of the cluster default",
+            r.error_code,
+            r.error_message.as_deref(),
+        )?;
     }
     Ok(())
 }

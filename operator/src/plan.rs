@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::build::dynamic;
+use crate::observed::Observed;
 use crate::roll::gate::{self, Hold};
 use crate::roll::upgrade::Decision;
-use crate::runtime::Observed;
 use crate::validate::{CONTROLLER_ID_BASE, NodeSpec, Role, ValidatedCluster};
 
 /// Reason of `Degraded` while a spec would change the KRaft voter set.

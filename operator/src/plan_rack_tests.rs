@@ -4,9 +4,9 @@
 
 use super::tests::restarts;
 use super::*;
+use crate::observed::PartitionView;
+use crate::observed::{AdminError, AdminSnapshot, ObservedNode};
 use crate::render::parse_cluster;
-use crate::roll::gate::PartitionView;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 
 /// 6 brokers over racks a, b, c (broker i in rack i mod 3) and 3 dedicated controllers.
@@ -125,7 +125,7 @@ fn a_rack_waits_for_the_rest_of_the_cluster_and_never_rolls_blind() {
     assert!(p.blocked.is_some());
     // Unreadable metadata: nothing restarts.
     let mut obs = observed(&c, rack_spread());
-    obs.admin = Some(Err("connection refused".into()));
+    obs.admin = Some(Err(AdminError::Unreachable("connection refused".into())));
     let p = plan(&c, &desired(&c), &obs);
     assert!(restarts(&p).is_empty());
     assert_eq!(p.blocked.as_ref().map(|b| b.0), Some("RollBlocked"));

@@ -1,7 +1,7 @@
 use super::*;
+use crate::observed::PartitionView;
+use crate::observed::{AdminError, AdminSnapshot, ObservedNode};
 use crate::render::parse_cluster;
-use crate::roll::gate::PartitionView;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 
 fn valid(brokers: i32) -> ValidatedCluster {
@@ -150,7 +150,7 @@ fn dedicated_controllers_roll_first_the_active_one_last_among_them() {
 fn no_restart_while_kafka_metadata_cannot_be_read() {
     let c = valid(3);
     let mut obs = observed(&[(0, "r1", true), (1, "r1", true), (2, "r1", true)]);
-    obs.admin = Some(Err("connection refused".into()));
+    obs.admin = Some(Err(AdminError::Unreachable("connection refused".into())));
     let p = plan(&c, &revs(&[0, 1, 2], "r2"), &obs);
     assert!(restarts(&p).is_empty());
     let (reason, why) = p.blocked.unwrap();
@@ -213,7 +213,7 @@ fn five() -> Vec<(i32, &'static str, bool)> {
     (0..5).map(|i| (i, "r1", true)).collect()
 }
 
-fn hosting(replicas: &[(i32, usize)]) -> Option<Result<AdminSnapshot, String>> {
+fn hosting(replicas: &[(i32, usize)]) -> Option<Result<AdminSnapshot, AdminError>> {
     Some(Ok(AdminSnapshot {
         hosted_replicas: replicas.iter().copied().collect(),
         ..AdminSnapshot::default()
@@ -254,7 +254,7 @@ fn scale_down_never_drops_partition_replicas() {
     let mut nodes = five();
     nodes[3].2 = false;
     let mut obs = observed(&nodes);
-    obs.admin = Some(Err("refused".into()));
+    obs.admin = Some(Err(AdminError::Unreachable("refused".into())));
     let p = plan(&c, &revs(&[0, 1, 2], "r1"), &obs);
     assert_eq!(removed(&p), [3]);
     assert_eq!(p.blocked.unwrap().0, "ScaleDownBlocked");
@@ -325,7 +325,7 @@ fn voter_set_changes_are_refused_with_nothing_changed() {
 fn an_unread_quorum_refuses_only_what_cannot_be_a_recovery() {
     let down = |nodes: &[(i32, &str, bool)]| {
         let mut obs = observed(nodes);
-        obs.admin = Some(Err("unreachable".into()));
+        obs.admin = Some(Err(AdminError::Unreachable("unreachable".into())));
         obs
     };
     // Three combined nodes under a one-voter spec; a controller the spec dropped;

@@ -15,7 +15,7 @@ mod mock;
 use serde_json::{Value, json};
 use tidewater_operator::controller::FINALIZER;
 use tidewater_operator::crd::{RebalancePhase, RebalanceStatus};
-use tidewater_operator::rebalance::drive::{EmptyCheck, Outcome};
+use tidewater_operator::rebalance::outcome::{EmptyCheck, Outcome};
 
 use mock::*;
 

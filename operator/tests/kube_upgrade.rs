@@ -12,7 +12,7 @@ mod mock;
 
 use serde_json::{Value, json};
 use tidewater_operator::controller::FINALIZER;
-use tidewater_operator::roll::gate::PartitionView;
+use tidewater_operator::observed::PartitionView;
 
 use mock::*;
 

@@ -1,6 +1,7 @@
-//! controller: the kube-runtime Controller for `KafkaCluster`. Each reconcile runs
-//! observe -> validate -> plan (pure) -> apply through the kube runtime, writes the
-//! status with server-side apply, and records an Event for every action.
+//! controller: the kube-runtime Controller for `KafkaCluster`. Each reconcile validates
+//! the spec, runs the shared step ([`crate::reconcile`]: observe -> plan (pure) ->
+//! rebalance -> apply) through the kube runtime, writes the status with server-side
+//! apply, and records an Event for every action.
 //!
 //! The watch is guarded: the root is watched as `DynamicObject`, so one custom resource
 //! that does not deserialize cannot break the stream; it gets `Degraded` on its own
@@ -25,15 +26,13 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Client, Resource, ResourceExt};
 use tracing::Instrument;
 
-use crate::build::{self, FIELD_MANAGER};
+use crate::build::FIELD_MANAGER;
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::metrics::Metrics;
-use crate::plan;
-use crate::rebalance::drive;
+use crate::reconcile;
 use crate::roll::catalog::Catalog;
-use crate::roll::upgrade;
+use crate::runtime::AdminSource;
 use crate::runtime::kube::{KubeRuntime, KubeRuntimeError};
-use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
 use crate::validate::{FieldError, InvalidSpec, validate};
 
@@ -190,53 +189,31 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
         }
     };
     let mut runtime = KubeRuntime::new(ctx.client.clone(), ctx.admin.clone());
-    let observed = runtime.observe(&cluster).await?;
-    // The cluster id lives with the data: a cluster re-created over retained claims
-    // runs with theirs (issue 21).
-    let cluster = runtime.adopt(cluster);
-    let revisions = runtime.desired_revisions(&cluster);
-    let decision = upgrade::decide_from_status(
-        &cluster,
-        &observed,
+    let input = reconcile::Input {
         previous,
-        &ctx.catalog,
-        Timestamp::now(),
-    );
-    let mut plan = runtime.hold_back(plan::plan_with(&cluster, &revisions, &observed, &decision));
-    // Issue 12: move partitions, and remove only brokers the drive verified empty.
-    let bootstrap = build::bootstrap_servers(&cluster);
-    let keep: Vec<i32> = cluster.brokers().map(|n| n.id).collect();
-    let voters_refused = plan
-        .degraded
-        .as_ref()
-        .is_some_and(|(reason, _)| *reason == plan::VOTER_CHANGE_BLOCKED);
-    let outcome = if voters_refused {
-        // A refused spec changes nothing: no rebalance towards its broker set either.
-        drive::Outcome::unchanged(previous.and_then(|p| p.rebalance.as_ref()))
-    } else {
-        rebalance::step(
-            &ctx.admin,
-            &bootstrap,
-            &keep,
-            &observed,
-            k.spec.rebalance.as_ref(),
-            previous.and_then(|p| p.rebalance.as_ref()),
-        )
-        .await
+        catalog: &ctx.catalog,
+        rebalancer: &ctx.admin,
+        rebalance: k.spec.rebalance.as_ref(),
     };
-    drive::gate_removals(&mut plan, outcome.empty.as_ref());
-    let applied = runtime.apply(&cluster, &plan).await;
-    // A restart the disruption budget refused did not happen: no Event says it did.
-    let plan = runtime.as_applied(plan);
-    if let Err(e) = &applied {
+    let step = reconcile::step(&mut runtime, cluster, &input).await?;
+    let reconcile::Step {
+        cluster,
+        observed,
+        plan,
+        rebalance: outcome,
+        bootstrap,
+        applied,
+        ..
+    } = &step;
+    if let Err(e) = applied {
         publish(ctx, k, EventType::Warning, "ApplyFailed", &e.to_string()).await;
     } else {
-        for (reason, note) in plan.events(&observed) {
+        for (reason, note) in plan.events(observed) {
             publish(ctx, k, EventType::Normal, reason, &note).await;
         }
         let desired: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
-        for id in rebalance::to_unregister(&plan, &observed, &desired) {
-            match ctx.admin.unregister(&bootstrap, id).await {
+        for id in rebalance::to_unregister(plan, observed, &desired) {
+            match ctx.admin.unregister(bootstrap, id).await {
                 Ok(()) => {
                     let note = format!("node {id} unregistered from the cluster metadata");
                     publish(ctx, k, EventType::Normal, "BrokerUnregistered", &note).await;
@@ -272,29 +249,7 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
             publish(ctx, k, EventType::Warning, reason, message).await;
         }
     }
-    let inputs = status::Inputs {
-        cluster: &cluster,
-        observed: &observed,
-        plan: &plan,
-        previous,
-        bootstrap_servers: build::bootstrap_servers(&cluster),
-        cluster_id: build::cluster_id(&cluster),
-        claim_conflicts: runtime.claim_conflicts(),
-    };
-    let mut s = status::compute(&inputs, &now());
-    s.upgrade = decision.status;
-    s.rebalance.clone_from(&outcome.status);
-    s.conditions = conditions::merge(
-        &s.conditions,
-        &outcome.conditions(),
-        k.metadata.generation,
-        &now(),
-    );
-    if let Err(e) = &applied {
-        // What only the API server can refuse (e.g. shrinking a claim) is reported on
-        // the cluster, not just in the operator's log.
-        status::apply_failed(&mut s, &e.to_string(), &now());
-    }
+    let s = step.status(&mut runtime, previous, k.metadata.generation)?;
     let ready = conditions::is_true(&s.conditions, conditions::READY);
     let degraded = conditions::is_true(&s.conditions, conditions::DEGRADED);
     let up = s.brokers.iter().filter(|b| b.ready).count();
@@ -316,10 +271,12 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
     );
     ctx.metrics.set_rebalance(&key, s.rebalance.as_ref());
     patch_status(ctx, k, &s).await?;
-    applied?;
+    if let Err(e) = step.applied {
+        return Err(e.into());
+    }
     // Pods changes wake us through the watch; the requeue re-reads Kafka metadata, and
     // follows partition moves closely (nothing else wakes us while they run).
-    let secs = if rebalance::active(&outcome) {
+    let secs = if rebalance::active(outcome) {
         5
     } else if ready {
         60

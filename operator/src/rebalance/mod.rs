@@ -16,7 +16,9 @@
 mod batches;
 pub mod drive;
 pub mod executor;
+pub mod outcome;
 mod planner;
+pub mod rebalancer;
 pub mod throttle;
 
 #[cfg(test)]

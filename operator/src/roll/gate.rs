@@ -15,36 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::runtime::AdminSnapshot;
-
-/// One partition as Metadata shows it, with its topic's `min.insync.replicas`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartitionView {
-    /// Topic name.
-    pub topic: String,
-    /// Partition index.
-    pub partition: i32,
-    /// Leader broker id, -1 when offline.
-    pub leader: i32,
-    /// Assigned replicas, preferred leader first.
-    pub replicas: Vec<i32>,
-    /// In-sync replicas.
-    pub isr: Vec<i32>,
-    /// The topic's `min.insync.replicas` (1 when it could not be read: the broker
-    /// default, and the least strict, so the gate never invents a block).
-    pub min_insync: i32,
-}
-
-impl PartitionView {
-    /// `topic-partition`, as Kafka's tools print it.
-    pub fn name(&self) -> String {
-        format!("{}-{}", self.topic, self.partition)
-    }
-
-    fn under_replicated(&self) -> bool {
-        self.isr.len() < self.replicas.len()
-    }
-}
+use crate::observed::{AdminError, AdminSnapshot, PartitionView};
 
 /// Why a restart is held back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +74,7 @@ pub fn restart_blockers(nodes: &BTreeSet<i32>, partitions: &[PartitionView]) -> 
 /// Whether `nodes` may be restarted now; `brokers` are the node ids that must be
 /// registered. `Ok` means go.
 pub fn check(
-    admin: Option<&Result<AdminSnapshot, String>>,
+    admin: Option<&Result<AdminSnapshot, AdminError>>,
     nodes: &BTreeSet<i32>,
     brokers: &[i32],
 ) -> Result<(), Hold> {

@@ -11,7 +11,7 @@ fn p(partition: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> PartitionVie
     }
 }
 
-fn snapshot(partitions: Vec<PartitionView>) -> Option<Result<AdminSnapshot, String>> {
+fn snapshot(partitions: Vec<PartitionView>) -> Option<Result<AdminSnapshot, AdminError>> {
     Some(Ok(AdminSnapshot {
         registered: [0, 1, 2].into(),
         partitions,
@@ -97,7 +97,7 @@ fn a_rack_restarts_together_only_if_every_partition_keeps_min_isr_elsewhere() {
 
 #[test]
 fn unreadable_metadata_blocks_every_restart() {
-    let err = Some(Err("connection refused".to_owned()));
+    let err = Some(Err(AdminError::Unreachable("connection refused".into())));
     assert!(matches!(
         check(err.as_ref(), &one(0), &[0]),
         Err(Hold::Blocked { message, .. }) if message.contains("connection refused")

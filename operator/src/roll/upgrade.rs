@@ -12,7 +12,7 @@ use tidewater_client::{METADATA_VERSION_FEATURE, metadata_version_name};
 
 use super::catalog::{Catalog, level_of};
 use crate::crd::{UpgradePhase, UpgradeStatus};
-use crate::runtime::Observed;
+use crate::observed::Observed;
 use crate::validate::ValidatedCluster;
 
 /// What the upgrade logic wants this reconcile.

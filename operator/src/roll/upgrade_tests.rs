@@ -1,7 +1,7 @@
 use super::*;
 use crate::crd::KafkaClusterStatus;
+use crate::observed::{AdminError, AdminSnapshot, ObservedNode};
 use crate::render::parse_cluster;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 
 fn cluster(version: &str, extra: &str) -> ValidatedCluster {
@@ -146,7 +146,7 @@ fn rolling_back_before_the_finalize_is_allowed_after_it_refused() {
     );
     // Metadata unreadable: the level recorded in status still refuses.
     let mut blind = observed(&["0.2.0"; 3], None, true);
-    blind.admin = Some(Err("down".into()));
+    blind.admin = Some(Err(AdminError::Unreachable("down".into())));
     let status = KafkaClusterStatus {
         version: Some("0.2.0".into()),
         metadata_version: Some("4.0-IV3".into()),

@@ -8,7 +8,7 @@
 //!
 //! Claims are never orphan-swept: they outlive the cluster unless `storage.deleteClaim`
 //! makes them owned (see [`build::pvc`]). `observe` reads them back so a re-created
-//! cluster adopts their cluster id ([`KubeRuntime::adopt`]), and `apply` neither touches
+//! cluster adopts their cluster id ([`Runtime::adopt`]), and `apply` neither touches
 //! a claim holding another cluster's data nor starts the node that would mount it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,9 +25,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::roll::Eviction;
-use super::{AdminSource, Observed, Runtime};
+use super::{AdminSource, Runtime};
 use crate::build::pvc::{self, Adoption, ClaimConflict, ObservedClaim};
 use crate::build::{self, Desired, FIELD_MANAGER, NODE_ID_LABEL, REVISION_ANNOTATION};
+use crate::observed::Observed;
 use crate::plan::{Action, Plan};
 use crate::validate::ValidatedCluster;
 
@@ -60,7 +61,7 @@ pub struct KubeRuntime<A> {
     names: BTreeMap<i32, String>,
     /// The cluster's claims seen by the last `observe`.
     claims: Vec<ObservedClaim>,
-    /// What those claims decide ([`KubeRuntime::adopt`]); `apply` skips blocked nodes.
+    /// What those claims decide ([`Runtime::adopt`]); `apply` skips blocked nodes.
     adoption: Adoption,
     /// Client addresses of the brokers ready at the last `observe`: where the plan's
     /// admin operations go.
@@ -72,6 +73,23 @@ pub struct KubeRuntime<A> {
     /// A restart the disruption budget refused during the last `apply`:
     /// (node id, message).
     refused: Option<(i32, String)>,
+}
+
+/// A namespaced Kubernetes object kind the runtime creates, lists and deletes.
+trait Owned:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Owned for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+{
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -91,11 +109,121 @@ impl<A: AdminSource> KubeRuntime<A> {
         }
     }
 
+    fn api<K>(&self, c: &ValidatedCluster) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &c.namespace)
+    }
+
+    async fn ssa<K>(
+        &self,
+        c: &ValidatedCluster,
+        kind: &'static str,
+        obj: &K,
+        name: &str,
+    ) -> Result<(), KubeRuntimeError>
+    where
+        K: Owned + Serialize,
+    {
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        self.api::<K>(c)
+            .patch(name, &pp, &Patch::Apply(obj))
+            .await
+            .map(|_| ())
+            .map_err(|source| api_err("apply", kind, name, source))
+    }
+
+    /// ConfigMaps of nodes scaled away whose pod stays (held until drained): the pod
+    /// mounts its ConfigMap, and a container restart during the drain needs it.
+    fn held_config_maps(&self, c: &ValidatedCluster, plan: &Plan) -> Vec<String> {
+        let removed: BTreeSet<i32> = plan.removed_ids().collect();
+        self.names
+            .iter()
+            .filter(|(id, _)| !c.nodes.iter().any(|n| n.id == **id) && !removed.contains(id))
+            .map(|(_, pod)| format!("{pod}-config"))
+            .collect()
+    }
+
+    async fn delete<K>(
+        &self,
+        c: &ValidatedCluster,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<(), KubeRuntimeError>
+    where
+        K: Owned,
+    {
+        match self
+            .api::<K>(c)
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already gone is the goal state.
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(source) => Err(api_err("delete", kind, name, source)),
+        }
+    }
+
+    /// Deletes objects of kind `K` carrying the cluster's labels whose names are not in
+    /// `keep`.
+    async fn delete_orphans<K>(
+        &self,
+        c: &ValidatedCluster,
+        kind: &'static str,
+        keep: &BTreeSet<String>,
+    ) -> Result<(), KubeRuntimeError>
+    where
+        K: Owned,
+    {
+        let lp = ListParams::default().labels(&build::selector_string(c));
+        let list = self
+            .api::<K>(c)
+            .list(&lp)
+            .await
+            .map_err(|source| api_err("list", kind, "", source))?;
+        for obj in list.items {
+            let name = obj.meta().name.clone().unwrap_or_default();
+            if !keep.contains(&name) {
+                self.delete::<K>(c, kind, &name).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn api_err(
+    verb: &'static str,
+    kind: &'static str,
+    name: &str,
+    source: kube::Error,
+) -> KubeRuntimeError {
+    KubeRuntimeError::Api {
+        verb,
+        kind,
+        name: name.to_owned(),
+        source,
+    }
+}
+
+impl<A: AdminSource> Runtime for KubeRuntime<A> {
+    type Error = KubeRuntimeError;
+
+    fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
+        build::bootstrap_servers(c)
+    }
+
+    fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, KubeRuntimeError> {
+        Ok(build::cluster_id(c))
+    }
+
     /// `c` with the cluster id its data is formatted with: the recorded one, else the
     /// one the claims read by the last `observe` carry (a `KafkaCluster` re-created over
     /// retained claims). Call between `observe` and `apply`; also decides which claims
-    /// the cluster cannot use ([`KubeRuntime::claim_conflicts`]).
-    pub fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
+    /// the cluster cannot use ([`Runtime::claim_conflicts`]).
+    fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
         self.adoption = pvc::adopt(&c, &self.claims);
         c.cluster_id.clone_from(&self.adoption.cluster_id);
         c
@@ -105,7 +233,7 @@ impl<A: AdminSource> KubeRuntime<A> {
     /// data, and without restarting a node whose pod is already terminating (evicted,
     /// not gone yet: it is recreated once gone), saying so in `blocked` (so events and
     /// `Progressing` tell the truth).
-    pub fn hold_back(&self, mut plan: Plan) -> Plan {
+    fn hold_back(&self, mut plan: Plan) -> Plan {
         let terminating: Vec<i32> = plan
             .actions
             .iter()
@@ -147,7 +275,7 @@ impl<A: AdminSource> KubeRuntime<A> {
 
     /// `plan` as the last `apply` carried it out: a restart the disruption budget refused
     /// did not happen, and `blocked` says the roll waits for the budget.
-    pub fn as_applied(&self, mut plan: Plan) -> Plan {
+    fn as_applied(&self, mut plan: Plan) -> Plan {
         if let Some((id, message)) = &self.refused {
             plan.actions
                 .retain(|a| !matches!(a, Action::Restart(n) if n.id == *id));
@@ -156,125 +284,10 @@ impl<A: AdminSource> KubeRuntime<A> {
         plan
     }
 
-    /// Retained claims the cluster cannot use, found by the last [`KubeRuntime::adopt`].
-    pub fn claim_conflicts(&self) -> &[ClaimConflict] {
+    /// Retained claims the cluster cannot use, found by the last [`Runtime::adopt`].
+    fn claim_conflicts(&self) -> &[ClaimConflict] {
         &self.adoption.conflicts
     }
-
-    fn api<K>(&self, c: &ValidatedCluster) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as Resource>::DynamicType: Default,
-    {
-        Api::namespaced(self.client.clone(), &c.namespace)
-    }
-
-    async fn ssa<K>(
-        &self,
-        c: &ValidatedCluster,
-        kind: &'static str,
-        obj: &K,
-        name: &str,
-    ) -> Result<(), KubeRuntimeError>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + Serialize
-            + std::fmt::Debug,
-        <K as Resource>::DynamicType: Default,
-    {
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
-        self.api::<K>(c)
-            .patch(name, &pp, &Patch::Apply(obj))
-            .await
-            .map(|_| ())
-            .map_err(|source| api_err("apply", kind, name, source))
-    }
-
-    /// ConfigMaps of nodes scaled away whose pod stays (held until drained): the pod
-    /// mounts its ConfigMap, and a container restart during the drain needs it.
-    fn held_config_maps(&self, c: &ValidatedCluster, plan: &Plan) -> Vec<String> {
-        let removed: BTreeSet<i32> = plan.removed_ids().collect();
-        self.names
-            .iter()
-            .filter(|(id, _)| !c.nodes.iter().any(|n| n.id == **id) && !removed.contains(id))
-            .map(|(_, pod)| format!("{pod}-config"))
-            .collect()
-    }
-
-    async fn delete<K>(
-        &self,
-        c: &ValidatedCluster,
-        kind: &'static str,
-        name: &str,
-    ) -> Result<(), KubeRuntimeError>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        <K as Resource>::DynamicType: Default,
-    {
-        match self
-            .api::<K>(c)
-            .delete(name, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Already gone is the goal state.
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(source) => Err(api_err("delete", kind, name, source)),
-        }
-    }
-
-    /// Deletes objects of kind `K` carrying the cluster's labels whose names are not in
-    /// `keep`.
-    async fn delete_orphans<K>(
-        &self,
-        c: &ValidatedCluster,
-        kind: &'static str,
-        keep: &BTreeSet<String>,
-    ) -> Result<(), KubeRuntimeError>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        <K as Resource>::DynamicType: Default,
-    {
-        let lp = ListParams::default().labels(&build::selector_string(c));
-        let list = self
-            .api::<K>(c)
-            .list(&lp)
-            .await
-            .map_err(|source| api_err("list", kind, "", source))?;
-        for obj in list.items {
-            let name = obj.meta().name.clone().unwrap_or_default();
-            if !keep.contains(&name) {
-                self.delete::<K>(c, kind, &name).await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn api_err(
-    verb: &'static str,
-    kind: &'static str,
-    name: &str,
-    source: kube::Error,
-) -> KubeRuntimeError {
-    KubeRuntimeError::Api {
-        verb,
-        kind,
-        name: name.to_owned(),
-        source,
-    }
-}
-
-impl<A: AdminSource> Runtime for KubeRuntime<A> {
-    type Error = KubeRuntimeError;
 
     async fn observe(&mut self, c: &ValidatedCluster) -> Result<Observed, KubeRuntimeError> {
         let lp = ListParams::default().labels(&build::selector_string(c));

@@ -1,69 +1,19 @@
 //! The runtime boundary: what the reconciler observes of a running cluster and how a
 //! plan is executed. Two implementations: [`kube`] (Pods, PVCs, ConfigMaps, Services on
 //! an API server) and [`local`] (broker child processes on this machine). Runtimes own
-//! IO only; deciding what to do is [`crate::plan`]'s job.
+//! IO only; deciding what to do is [`crate::plan`]'s job, and the order of one
+//! reconcile step (observe -> plan -> rebalance -> apply -> status) is
+//! [`crate::reconcile`]'s, written once for both.
 
 pub mod kube;
 pub mod local;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
+use crate::build::pvc::ClaimConflict;
+use crate::observed::{AdminError, AdminSnapshot, Observed};
 use crate::plan::Plan;
 use crate::validate::ValidatedCluster;
-
-/// A node as the runtime sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObservedNode {
-    /// Pod name or process description.
-    pub name: String,
-    /// Revision the node runs (the pod's revision annotation, the process's config hash).
-    pub revision: Option<String>,
-    /// Version of the broker it runs.
-    pub version: Option<String>,
-    /// Passing its readiness check.
-    pub ready: bool,
-    /// Something is wrong that waiting alone will not fix (crash, unschedulable zone):
-    /// `(reason, message)`, reason in PascalCase.
-    pub problem: Option<(String, String)>,
-}
-
-/// The cluster as the Kafka protocol shows it (through any ready broker).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AdminSnapshot {
-    /// Broker ids registered in the cluster metadata.
-    pub registered: BTreeSet<i32>,
-    /// Active controller id.
-    pub controller: Option<i32>,
-    /// Partitions without a leader.
-    pub offline_partitions: usize,
-    /// Partitions whose ISR is smaller than their replica set.
-    pub under_replicated_partitions: usize,
-    /// Cluster id the brokers report.
-    pub cluster_id: Option<String>,
-    /// Partition replicas assigned to each broker id (scale-down must not drop them).
-    pub hosted_replicas: BTreeMap<i32, usize>,
-    /// Finalized feature levels (KIP-584) from ApiVersions, e.g. `metadata.version`;
-    /// empty when the broker reports none.
-    pub finalized_features: BTreeMap<String, i16>,
-    /// Every partition's leader, replicas and ISR with its topic's
-    /// `min.insync.replicas`: what the roll gate decides on.
-    pub partitions: Vec<crate::roll::gate::PartitionView>,
-    /// The cluster-wide default broker configs (DescribeConfigs of broker `""`), what
-    /// dynamic `spec.config` keys are diffed against; `None` when not read (then
-    /// nothing is altered).
-    pub cluster_configs: Option<BTreeMap<String, String>>,
-    /// The KRaft quorum's voters (DescribeQuorum); empty when they could not be read.
-    pub voters: BTreeSet<i32>,
-}
-
-/// Everything observed in one reconcile.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
-    /// Nodes that exist, by node id.
-    pub nodes: BTreeMap<i32, ObservedNode>,
-    /// Kafka-protocol view, or why it could not be read.
-    pub admin: Option<Result<AdminSnapshot, String>>,
-}
 
 /// Reads a cluster's Kafka-protocol view.
 pub trait AdminSource: Send + Sync {
@@ -71,7 +21,7 @@ pub trait AdminSource: Send + Sync {
     fn snapshot(
         &self,
         bootstrap: &[String],
-    ) -> impl Future<Output = Result<AdminSnapshot, String>> + Send;
+    ) -> impl Future<Output = Result<AdminSnapshot, AdminError>> + Send;
 
     /// Runs a Kafka admin operation a plan asks for (preferred-leader election, the
     /// `metadata.version` finalize) through `bootstrap`.
@@ -79,9 +29,9 @@ pub trait AdminSource: Send + Sync {
         &self,
         bootstrap: &[String],
         op: &crate::plan::AdminOp,
-    ) -> impl Future<Output = Result<(), String>> + Send {
+    ) -> impl Future<Output = Result<(), AdminError>> + Send {
         let _ = (bootstrap, op);
-        async { Err("this admin source runs no operations".to_owned()) }
+        async { Err(AdminError::Unsupported) }
     }
 }
 
@@ -102,4 +52,26 @@ pub trait Runtime {
         cluster: &ValidatedCluster,
         plan: &Plan,
     ) -> impl Future<Output = Result<(), Self::Error>>;
+    /// Client `bootstrap.servers` of `cluster`'s brokers: what the status shows and what
+    /// the rebalance drive and UnregisterBroker go through.
+    fn bootstrap_servers(&self, cluster: &ValidatedCluster) -> String;
+    /// The cluster id `cluster`'s nodes are (or will be) formatted with.
+    fn cluster_id(&mut self, cluster: &ValidatedCluster) -> Result<String, Self::Error>;
+    /// `cluster` as the data found by the last `observe` says it is (e.g. the cluster
+    /// id of retained storage). Called between `observe` and planning.
+    fn adopt(&mut self, cluster: ValidatedCluster) -> ValidatedCluster {
+        cluster
+    }
+    /// `plan` without what this runtime cannot do now, saying why in `blocked`.
+    fn hold_back(&self, plan: Plan) -> Plan {
+        plan
+    }
+    /// `plan` as the last `apply` carried it out (what it refused did not happen).
+    fn as_applied(&self, plan: Plan) -> Plan {
+        plan
+    }
+    /// Retained storage the cluster cannot use, found by the last `adopt`.
+    fn claim_conflicts(&self) -> &[ClaimConflict] {
+        &[]
+    }
 }

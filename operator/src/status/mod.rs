@@ -12,8 +12,8 @@ use tidewater_client::{METADATA_VERSION_FEATURE, metadata_version_name};
 
 use crate::build::pvc::ClaimConflict;
 use crate::crd::{BrokerStatus, ControllerStatus, KafkaClusterStatus};
+use crate::observed::Observed;
 use crate::plan::{Action, Plan};
-use crate::runtime::Observed;
 use crate::validate::{InvalidSpec, ValidatedCluster};
 use conditions::{DEGRADED, Desired, PROGRESSING, READY, merge};
 

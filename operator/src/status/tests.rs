@@ -1,7 +1,7 @@
 use super::*;
+use crate::observed::{AdminError, AdminSnapshot, ObservedNode};
 use crate::plan::plan;
 use crate::render::parse_cluster;
-use crate::runtime::{AdminSnapshot, ObservedNode};
 use crate::validate::validate;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
@@ -18,7 +18,7 @@ fn valid(brokers: i32) -> ValidatedCluster {
     validate(&parse_cluster(&text).unwrap()).unwrap()
 }
 
-fn observed(ready: &[bool], admin: Option<Result<AdminSnapshot, String>>) -> Observed {
+fn observed(ready: &[bool], admin: Option<Result<AdminSnapshot, AdminError>>) -> Observed {
     Observed {
         nodes: ready
             .iter()
@@ -40,7 +40,7 @@ fn observed(ready: &[bool], admin: Option<Result<AdminSnapshot, String>>) -> Obs
     }
 }
 
-fn healthy(n: i32) -> Option<Result<AdminSnapshot, String>> {
+fn healthy(n: i32) -> Option<Result<AdminSnapshot, AdminError>> {
     Some(Ok(AdminSnapshot {
         registered: (0..n).collect(),
         controller: Some(0),
@@ -169,7 +169,15 @@ fn ready_needs_registration_and_healthy_partitions() {
     assert_eq!(cond(&s, READY), ("False", "OfflinePartitions"));
     assert_eq!(cond(&s, DEGRADED), ("True", "OfflinePartitions"));
     assert_eq!(
-        cond(&run(&c, &obs(Err("refused".into())), None, 1), READY),
+        cond(
+            &run(
+                &c,
+                &obs(Err(AdminError::Unreachable("refused".into()))),
+                None,
+                1
+            ),
+            READY
+        ),
         ("False", "AdminUnavailable")
     );
 }
@@ -239,7 +247,10 @@ fn metadata_version_is_read_from_finalized_features() {
     // The admin view unreadable for a moment: the last known version holds.
     let blind = run(
         &c,
-        &observed(&[true], Some(Err("refused".into()))),
+        &observed(
+            &[true],
+            Some(Err(AdminError::Unreachable("refused".into()))),
+        ),
         Some(&known),
         3,
     );

@@ -20,10 +20,11 @@ use tidewater_operator::build;
 use tidewater_operator::controller::{Context, Rebalancer, reconcile};
 use tidewater_operator::crd::{RebalanceSpec, RebalanceStatus};
 use tidewater_operator::metrics::Metrics;
-use tidewater_operator::rebalance::drive::{EmptyCheck, Outcome};
+use tidewater_operator::observed::{AdminError, AdminSnapshot, PartitionView};
+use tidewater_operator::rebalance::drive::DriveError;
+use tidewater_operator::rebalance::outcome::{EmptyCheck, Outcome};
 use tidewater_operator::render::parse_cluster;
-use tidewater_operator::roll::gate::PartitionView;
-use tidewater_operator::runtime::{AdminSnapshot, AdminSource};
+use tidewater_operator::runtime::AdminSource;
 use tidewater_operator::validate::{ValidatedCluster, validate};
 use tower_test::mock::{Handle, SendResponse};
 
@@ -87,17 +88,17 @@ impl Rebalancer for FixedAdmin {
         }
     }
 
-    async fn unregister(&self, _bootstrap: &str, id: i32) -> Result<(), String> {
+    async fn unregister(&self, _bootstrap: &str, id: i32) -> Result<(), DriveError> {
         self.unregistered.lock().unwrap().push(id);
         Ok(())
     }
 }
 
 impl AdminSource for FixedAdmin {
-    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, String> {
+    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.unreadable {
-            return Err("connection refused".to_owned());
+            return Err(AdminError::Unreachable("connection refused".to_owned()));
         }
         Ok(AdminSnapshot {
             registered: self.registered_ids(),

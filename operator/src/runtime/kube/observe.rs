@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use crate::build::{self, REVISION_ANNOTATION};
-use crate::runtime::ObservedNode;
+use crate::observed::ObservedNode;
 use crate::validate::ValidatedCluster;
 
 /// How long a broker container may run without registering with the controller quorum

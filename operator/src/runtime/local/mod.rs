@@ -11,6 +11,7 @@
 //! no controller listener, and clients bootstrap from brokers only.
 
 pub mod cmd;
+mod node;
 pub mod process;
 pub mod state;
 pub mod supervisor;
@@ -21,23 +22,18 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use self::process::{BrokerProcess, Leftover, ProcessError, Started, probe_ready};
+use self::node::{Node, adopt_leftovers, backoff, write_record};
+use self::process::{BrokerProcess, ProcessError, Started, probe_ready};
 use self::state::{Persisted, Ports, StateDir, StateError, free_ports};
-use super::{AdminSource, Observed, ObservedNode, Runtime};
+use super::{AdminSource, Runtime};
 use crate::build::config::{Addressing, Endpoints, properties_text, server_properties};
 use crate::build::fnv1a;
+use crate::observed::{Observed, ObservedNode};
 use crate::plan::{Action, Plan};
 use crate::validate::{NodeSpec, ValidatedCluster};
 
 /// How long a broker gets to shut down cleanly before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
-/// What a node dir records about its broker ([`process::Started`]): lets the next `up`
-/// adopt the brokers a killed `up` (SIGKILL skips every cleanup) left running, with
-/// the revision they run, so a roll resumes exactly where it was.
-const STARTED_FILE: &str = "broker.json";
-/// Longest wait between restarts of a crash-looping broker.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 /// Errors of the local runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -77,35 +73,6 @@ impl Addressing for LocalAddressing<'_> {
                 .join("data")
                 .display()
                 .to_string(),
-        }
-    }
-}
-
-/// One node the runtime knows about.
-#[derive(Debug)]
-struct Node {
-    process: Option<BrokerProcess>,
-    /// Revision of the last start (kept while crashed so a crash is not a "change").
-    revision: String,
-    version: String,
-    crashes: u32,
-    next_start: Instant,
-    /// Since when the current process (started or adopted) has not been ready: a node
-    /// unready for longer than `spec.rollout.readyTimeoutSeconds` is reported `NotReady`.
-    unready_since: Instant,
-    problem: Option<(String, String)>,
-}
-
-impl Node {
-    fn new(version: &str) -> Self {
-        Self {
-            process: None,
-            revision: String::new(),
-            version: version.to_owned(),
-            crashes: 0,
-            next_start: Instant::now(),
-            unready_since: Instant::now(),
-            problem: None,
         }
     }
 }
@@ -151,24 +118,6 @@ impl<A: AdminSource> LocalRuntime<A> {
         self.binaries.contains_key(version)
     }
 
-    /// Kafka cluster id, chosen on first use and persisted.
-    pub fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, LocalError> {
-        if let Some(id) = &self.persisted.cluster_id {
-            return Ok(id.clone());
-        }
-        // Unique per state dir: its path and the creation time seed the id.
-        let seed = format!(
-            "{}#{}#{}",
-            self.state.root().display(),
-            c.name,
-            k8s_openapi::jiff::Timestamp::now().as_nanosecond()
-        );
-        let id = crate::build::cluster_id_from_seed(&seed);
-        self.persisted.cluster_id = Some(id.clone());
-        self.state.save(&self.persisted)?;
-        Ok(id)
-    }
-
     /// The KRaft voters the existing nodes of `cluster` were started with (their
     /// `controller.quorum.voters`): the quorum's membership even while it is down, as
     /// it cannot change until KIP-853. `None` before any node was started.
@@ -184,15 +133,6 @@ impl<A: AdminSource> LocalRuntime<A> {
                 .map(|v| v.split_once('@').and_then(|(id, _)| id.trim().parse().ok()))
                 .collect()
         })
-    }
-
-    /// `host:port` of every broker, for `status.bootstrapServers`.
-    pub fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
-        c.brokers()
-            .filter_map(|n| self.persisted.ports.get(&n.id))
-            .map(|p| format!("127.0.0.1:{}", p.client))
-            .collect::<Vec<_>>()
-            .join(",")
     }
 
     fn ensure_ports(&mut self, c: &ValidatedCluster) -> Result<(), LocalError> {
@@ -325,54 +265,35 @@ impl<A: AdminSource> LocalRuntime<A> {
     }
 }
 
-fn write_record(dir: &std::path::Path, record: &Started) -> Result<(), StateError> {
-    let path = dir.join(STARTED_FILE);
-    let text = serde_json::to_string(record).map_err(|e| StateError::Corrupt {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    state::write_atomic(&path, text.as_bytes())
-}
-
-/// Brokers of this state dir still running from an `up` that was killed: adopted when
-/// they run the binary their node dir records (as a kubelet keeps its pods across its
-/// own restart), stopped when not (then their node starts again).
-async fn adopt_leftovers(state: &StateDir) -> Result<BTreeMap<i32, Node>, LocalError> {
-    let mut nodes = BTreeMap::new();
-    for (id, dir) in state.node_dirs() {
-        let record: Option<Started> = std::fs::read_to_string(dir.join(STARTED_FILE))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        match process::find_leftover(&dir, record.as_ref()) {
-            Leftover::None => {}
-            Leftover::Stray(pid) => process::stop_stray(pid, STOP_GRACE).await,
-            Leftover::Adopt(pid, r) => {
-                tracing::info!(broker = id, pid, revision = %r.revision, "adopting a running broker");
-                state.event(
-                    "Normal",
-                    "BrokerAdopted",
-                    &format!(
-                        "node {id}: adopted running broker pid {pid} (version {})",
-                        r.version
-                    ),
-                )?;
-                let mut node = Node::new(&r.version);
-                node.revision.clone_from(&r.revision);
-                node.process = Some(BrokerProcess::adopted(pid, r.revision, r.version));
-                nodes.insert(id, node);
-            }
-        }
-    }
-    Ok(nodes)
-}
-
-fn backoff(crashes: u32) -> Duration {
-    let secs = 1u64 << crashes.saturating_sub(1).min(5);
-    Duration::from_secs(secs).min(MAX_BACKOFF)
-}
-
 impl<A: AdminSource> Runtime for LocalRuntime<A> {
     type Error = LocalError;
+
+    /// `host:port` of every broker, for `status.bootstrapServers`.
+    fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
+        c.brokers()
+            .filter_map(|n| self.persisted.ports.get(&n.id))
+            .map(|p| format!("127.0.0.1:{}", p.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Kafka cluster id, chosen on first use and persisted.
+    fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, LocalError> {
+        if let Some(id) = &self.persisted.cluster_id {
+            return Ok(id.clone());
+        }
+        // Unique per state dir: its path and the creation time seed the id.
+        let seed = format!(
+            "{}#{}#{}",
+            self.state.root().display(),
+            c.name,
+            k8s_openapi::jiff::Timestamp::now().as_nanosecond()
+        );
+        let id = crate::build::cluster_id_from_seed(&seed);
+        self.persisted.cluster_id = Some(id.clone());
+        self.state.save(&self.persisted)?;
+        Ok(id)
+    }
 
     async fn observe(&mut self, c: &ValidatedCluster) -> Result<Observed, LocalError> {
         self.ensure_ports(c)?;

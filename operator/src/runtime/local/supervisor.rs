@@ -1,6 +1,7 @@
-//! The `local up` loop: every tick, read the desired spec from the state dir, then run
-//! the same pipeline as the kube controller (validate -> observe -> plan -> apply ->
-//! status) and write `status.yaml` when it changed. Stops every broker on shutdown.
+//! The `local up` loop: every tick, read the desired spec from the state dir, validate
+//! it, run the reconcile step the kube controller runs too ([`crate::reconcile`]:
+//! observe -> plan -> rebalance -> apply -> status), record its Events and write
+//! `status.yaml` when it changed. Stops every broker on shutdown.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,9 +13,10 @@ use super::{LocalError, LocalRuntime};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::plan;
 use crate::rebalance::drive;
+use crate::rebalance::rebalancer::Drive;
+use crate::reconcile;
 use crate::render::parse_cluster;
 use crate::roll::catalog::Catalog;
-use crate::roll::upgrade;
 use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
 use crate::validate::{FieldError, InvalidSpec, ValidatedCluster, validate};
@@ -194,100 +196,50 @@ impl<A: AdminSource> Supervisor<A> {
         Ok(Some(c))
     }
 
-    /// observe -> plan -> apply for `cluster`; the status it leads to, how apply went,
-    /// and the refusal when `cluster` would change the KRaft voter set (then nothing was
-    /// applied).
+    /// The shared reconcile step ([`crate::reconcile`]) for `cluster`; the status it
+    /// leads to, how apply went, and the refusal when `cluster` would change the KRaft
+    /// voter set (then nothing was applied).
     async fn reconcile(&mut self, cluster: &ValidatedCluster) -> Result<Reconciled, LocalError> {
-        let observed = self.runtime.observe(cluster).await?;
-        let revisions = self.runtime.desired_revisions(cluster);
-        let decision = upgrade::decide_from_status(
-            cluster,
-            &observed,
-            self.status.as_ref(),
-            &self.catalog,
-            Timestamp::now(),
-        );
-        let mut plan = plan::plan_with(cluster, &revisions, &observed, &decision);
-        let voter_change = plan
-            .degraded
-            .clone()
-            .filter(|(reason, _)| *reason == plan::VOTER_CHANGE_BLOCKED);
-        // A refused spec moves no data either: its broker set is not the one in force.
-        let rebalance = if voter_change.is_some() {
-            let previous = self.status.as_ref().and_then(|s| s.rebalance.as_ref());
-            drive::Outcome::unchanged(previous)
-        } else {
-            self.rebalance(cluster, &observed).await
-        };
-        drive::gate_removals(&mut plan, rebalance.empty.as_ref());
-        let applied = self.runtime.apply(cluster, &plan).await;
-        let bootstrap = self.runtime.bootstrap_servers(cluster);
-        for action in &plan.actions {
-            if let plan::Action::Remove { id, .. } = action {
-                match drive::unregister(&bootstrap, *id).await {
-                    Ok(()) => self.runtime.state().event(
-                        "Normal",
-                        "BrokerUnregistered",
-                        &format!("node {id} unregistered from the cluster metadata"),
-                    )?,
-                    Err(e) => self.runtime.state().event(
-                        "Warning",
-                        "UnregisterFailed",
-                        &format!("node {id}: {e}"),
-                    )?,
-                }
-            }
-        }
-        for (type_, reason, note) in &rebalance.events {
-            self.runtime.state().event(type_, reason, note)?;
-        }
-        for (reason, note) in plan.events(&observed) {
-            self.runtime.state().event("Normal", reason, &note)?;
-        }
-        self.roll_events(&plan)?;
-        let cluster_id = self.runtime.cluster_id(cluster)?;
-        let inputs = status::Inputs {
-            cluster,
-            observed: &observed,
-            plan: &plan,
-            previous: self.status.as_ref(),
-            bootstrap_servers: self.runtime.bootstrap_servers(cluster),
-            cluster_id,
-            // Data dirs live under the state dir with the id in state.json: no claims.
-            claim_conflicts: &[],
-        };
-        let mut s = status::compute(&inputs, &now());
-        s.rebalance = rebalance.status.clone();
-        s.conditions = conditions::merge(
-            &s.conditions,
-            &rebalance.conditions(),
-            Some(self.generation),
-            &now(),
-        );
-        s.upgrade = decision.status;
-        if let Err(e) = &applied {
-            status::apply_failed(&mut s, &e.to_string(), &now());
-        }
-        Ok((s, applied, voter_change))
-    }
-
-    /// The rebalance step of this reconcile (crate::rebalance), only on a cluster whose
-    /// Metadata could be read.
-    async fn rebalance(
-        &self,
-        cluster: &ValidatedCluster,
-        observed: &crate::runtime::Observed,
-    ) -> drive::Outcome {
-        let previous = self.status.as_ref().and_then(|s| s.rebalance.as_ref());
-        if !matches!(observed.admin, Some(Ok(_))) {
-            return drive::Outcome::unchanged(previous);
-        }
+        // The spec's rebalance settings even while an older valid spec is in force.
         let spec = parse_cluster(&self.spec_text)
             .ok()
             .and_then(|k| k.spec.rebalance);
-        let keep: Vec<i32> = cluster.brokers().map(|n| n.id).collect();
+        let input = reconcile::Input {
+            previous: self.status.as_ref(),
+            catalog: &self.catalog,
+            rebalancer: &Drive,
+            rebalance: spec.as_ref(),
+        };
+        let step = reconcile::step(&mut self.runtime, cluster.clone(), &input).await?;
         let bootstrap = self.runtime.bootstrap_servers(cluster);
-        drive::drive(&bootstrap, &keep, spec.as_ref(), previous, Timestamp::now()).await
+        for id in step.plan.removed_ids() {
+            match drive::unregister(&bootstrap, id).await {
+                Ok(()) => self.runtime.state().event(
+                    "Normal",
+                    "BrokerUnregistered",
+                    &format!("node {id} unregistered from the cluster metadata"),
+                )?,
+                Err(e) => self.runtime.state().event(
+                    "Warning",
+                    "UnregisterFailed",
+                    &format!("node {id}: {e}"),
+                )?,
+            }
+        }
+        for (type_, reason, note) in &step.rebalance.events {
+            self.runtime.state().event(type_, reason, note)?;
+        }
+        for (reason, note) in step.plan.events(&step.observed) {
+            self.runtime.state().event("Normal", reason, &note)?;
+        }
+        self.roll_events(&step.plan)?;
+        let s = step.status(
+            &mut self.runtime,
+            self.status.as_ref(),
+            Some(self.generation),
+        )?;
+        let voter_change = reconcile::voter_change(&step.plan).cloned();
+        Ok((s, step.applied, voter_change))
     }
 
     /// A Warning Event when the roll gets blocked or the spec is refused, once per cause.

@@ -1,14 +1,14 @@
 use super::*;
 use crate::build::kraft_rules;
-use crate::runtime::AdminSnapshot;
+use crate::observed::{AdminError, AdminSnapshot};
 use crate::test_support::{example, examples};
 
 /// Admin view of no cluster: these tests start no broker, so it is never asked.
 struct NoAdmin;
 
 impl AdminSource for NoAdmin {
-    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, String> {
-        Err("no broker in this test".to_owned())
+    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
+        Err(AdminError::Unreachable("no broker in this test".to_owned()))
     }
 }
 
