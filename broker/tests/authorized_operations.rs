@@ -25,8 +25,15 @@ fn admin_client_sees_every_supported_operation() {
 #[test]
 fn kraft_cluster_reports_the_same_operations() {
     require_python_modules(&["confluent_kafka"]);
-    // One node: the offsets topic must fit on it for the group part.
-    let cluster = Cluster::combined(1, &[("offsets.topic.replication.factor", "1")]);
+    // One node: the offsets topic must fit on it for the group part, and its writes
+    // need acks=all with min.insync.replicas (as Kafka's): one in-sync replica is enough.
+    let cluster = Cluster::combined(
+        1,
+        &[
+            ("offsets.topic.replication.factor", "1"),
+            ("min.insync.replicas", "1"),
+        ],
+    );
     let args = vec!["--bootstrap".to_string(), cluster.bootstrap()];
     let out = python_client("authorized_operations.py", &args, Duration::from_secs(120)).ok();
     assert!(out.stdout.contains("\"ok\": true"), "{out}");

@@ -14,6 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use tidewater_storage::LogConfig;
 
 use super::msg;
+use crate::cluster::store::dynamic_broker_configs;
 use crate::config::{
     broker_key_for_topic_key, group_config_values, is_dynamic_broker_key, is_group_key,
     is_sensitive_broker_key,
@@ -83,6 +84,17 @@ fn broker_layers(
     out
 }
 
+/// The log defaults as of the metadata image the sources are read from. The broker's
+/// applied defaults trail the image by one apply, so right after an IncrementalAlterConfigs
+/// of a cluster default they would pair the new source with the old value.
+fn image_log_defaults(broker: &Broker) -> LogConfig {
+    let dynamic = dynamic_broker_configs(&broker.cluster().image(), broker.config.node_id);
+    broker
+        .config
+        .log_defaults(&dynamic)
+        .unwrap_or_else(|_| broker.log_defaults())
+}
+
 fn synonym_keys(topic_key: &str) -> Vec<&'static str> {
     let mut keys: Vec<&'static str> =
         crate::config::broker_synonyms_for_topic_key(topic_key).to_vec();
@@ -99,8 +111,11 @@ pub fn topic_config_entries(
 ) -> Vec<ConfigEntry> {
     let defaults: BTreeMap<&str, String> =
         LogConfig::default().topic_entries().into_iter().collect();
-    broker
-        .topic_log_config(overrides)
+    let broker_defaults = image_log_defaults(broker);
+    broker_defaults
+        .clone()
+        .with_topic_overrides(overrides)
+        .unwrap_or(broker_defaults)
         .topic_entries()
         .into_iter()
         .map(|(name, value)| {
