@@ -33,7 +33,7 @@ impl CleanupPolicy {
             CleanupPolicy::Neither => "",
         }
     }
-    fn parse(s: &str) -> Result<Self, String> {
+    fn parse(s: &str) -> Result<Self, ValueRule> {
         if s.trim().is_empty() {
             return Ok(CleanupPolicy::Neither);
         }
@@ -42,7 +42,7 @@ impl CleanupPolicy {
             match part.to_ascii_lowercase().as_str() {
                 "delete" => delete = true,
                 "compact" => compact = true,
-                other => return Err(format!("unknown cleanup policy '{other}'")),
+                other => return Err(ValueRule::UnknownCleanupPolicy(other.to_string())),
             }
         }
         match (compact, delete) {
@@ -153,8 +153,37 @@ pub enum ConfigError {
     Invalid {
         key: String,
         value: String,
-        reason: String,
+        reason: ValueRule,
     },
+}
+
+/// The rule a config value breaks (the `reason` of [`ConfigError::Invalid`]).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ValueRule {
+    #[error("not a valid integer")]
+    NotAnInteger,
+    #[error("not a number")]
+    NotANumber,
+    #[error("must be at least {0}")]
+    AtLeast(i64),
+    #[error("must be at most {0}")]
+    AtMost(i64),
+    /// Parsed, but does not fit the field's type.
+    #[error("out of range")]
+    OutOfRange,
+    #[error("must be between 0 and 1")]
+    NotARatio,
+    #[error("must be true or false")]
+    NotABoolean,
+    /// One of a fixed set of names, listed as the message shows them.
+    #[error("must be {0}")]
+    OneOf(&'static str),
+    #[error("unknown cleanup policy '{0}'")]
+    UnknownCleanupPolicy(String),
+    #[error(
+        "must be the wildcard (*) or a list of replicas in the form [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+    )]
+    ThrottledReplicas,
 }
 
 impl LogConfig {
