@@ -173,5 +173,18 @@ mod tests {
             refuse_dynamic_broker_keys(["log.retention.ms", "max.connections"], false),
             Ok(())
         );
+        assert_eq!(check_dynamic_broker_value("max.connections", "100"), Ok(()));
+        assert_eq!(
+            check_dynamic_broker_value("max.connections", "many")
+                .unwrap_err()
+                .to_string(),
+            "Invalid value many for configuration max.connections: Not a number of type INT"
+        );
+        assert_eq!(
+            check_dynamic_broker_value("transaction.partition.verification.enable", "yes")
+                .unwrap_err()
+                .to_string(),
+            "Invalid value yes for configuration transaction.partition.verification.enable: Expected value to be either true or false"
+        );
     }
 }

@@ -200,8 +200,17 @@ mod tests {
                 bound: "group.consumer.min.session.timeout.ms"
             })
         );
-        assert!(
-            validate_group_configs(&none, &props(&[("consumer.session.timeout.ms", "x")])).is_err()
+        assert_eq!(
+            validate_group_configs(&none, &props(&[("consumer.session.timeout.ms", "x")]))
+                .unwrap_err()
+                .to_string(),
+            "Invalid value x for configuration consumer.session.timeout.ms: Not a number of type INT"
+        );
+        assert_eq!(
+            validate_group_configs(&none, &props(&[("consumer.session.timeout.ms", "0")]))
+                .unwrap_err()
+                .to_string(),
+            "Invalid value 0 for configuration consumer.session.timeout.ms: Value must be at least 1"
         );
         assert_eq!(
             validate_group_configs(&none, &props(&[("no.such", "1")])),

@@ -391,4 +391,58 @@ mod tests {
         h.base_sequence = -1;
         assert_eq!(h.last_sequence(), -1);
     }
+
+    #[test]
+    fn shape_errors_say_what_is_wrong() {
+        let mut h = BatchHeader::parse(&[0u8; HEADER_SIZE]).unwrap();
+        assert_eq!(h.check_shape(), Err(BatchError::Magic(0)));
+        assert_eq!(h.check_shape().unwrap_err().to_string(), "magic 0 is not 2");
+        h.magic = 2;
+        h.batch_length = 3;
+        assert_eq!(h.check_shape(), Err(BatchError::LengthTooSmall(3)));
+        h.batch_length = (HEADER_SIZE - LOG_OVERHEAD) as i32;
+        h.last_offset_delta = -1;
+        assert_eq!(
+            h.check_shape().unwrap_err().to_string(),
+            "negative last offset delta -1"
+        );
+        h.last_offset_delta = 0;
+        assert_eq!(h.check_shape(), Ok(()));
+    }
+
+    #[test]
+    fn body_errors_name_the_record() {
+        let mut batch = vec![0u8; HEADER_SIZE];
+        let mut h = BatchHeader::parse(&batch).unwrap();
+        h.records_count = 1;
+        assert_eq!(
+            walk_uncompressed(&batch, &h, false).map(|_| ()),
+            Err(BatchError::RecordCount { header: 1, body: 0 })
+        );
+        // One record of length 3 (zigzag 6): attributes 0, timestamp delta 0, then
+        // offset delta 1 (zigzag 2) where 0 is expected.
+        batch.extend_from_slice(&[0x06, 0x00, 0x00, 0x02]);
+        let err = walk_uncompressed(&batch, &h, false)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::OffsetDelta {
+                record: 0,
+                delta: 1
+            }
+        );
+        assert_eq!(err.to_string(), "record 0 has offset delta 1, expected 0");
+        // Length 2: the record ends before its offset delta.
+        batch.truncate(HEADER_SIZE);
+        batch.extend_from_slice(&[0x04, 0x00, 0x00]);
+        assert_eq!(
+            walk_uncompressed(&batch, &h, false).map(|_| ()),
+            Err(BatchError::Truncated("offset delta"))
+        );
+        assert!(matches!(
+            decode_records(&[0u8; 3]),
+            Err(BatchError::Decode(_))
+        ));
+    }
 }

@@ -304,11 +304,26 @@ mod tests {
         let loaded = SegmentIndex::load(&op, &tp, 0, 20 * 64).unwrap();
         assert_eq!(loaded.offsets, idx.offsets);
         assert_eq!(loaded.times, idx.times);
+        let past = SegmentIndex::load(&op, &tp, 0, 64).unwrap_err();
         assert!(
-            SegmentIndex::load(&op, &tp, 0, 64).is_err(),
-            "positions past the log"
+            matches!(&past, IndexError::PastTheLog { path } if *path == op),
+            "{past:?}"
+        );
+        assert_eq!(
+            past.to_string(),
+            format!("{} points past the log", op.display())
         );
         std::fs::write(&op, [0u8; 5]).unwrap();
-        assert!(SegmentIndex::load(&op, &tp, 0, 20 * 64).is_err());
+        let partial = SegmentIndex::load(&op, &tp, 0, 20 * 64).unwrap_err();
+        assert!(
+            matches!(&partial, IndexError::PartialEntry { path } if *path == op),
+            "{partial:?}"
+        );
+        let missing = dir.path().join("missing.index");
+        let unreadable = SegmentIndex::load(&missing, &tp, 0, 20 * 64).unwrap_err();
+        assert!(
+            matches!(&unreadable, IndexError::Read { path, .. } if *path == missing),
+            "{unreadable:?}"
+        );
     }
 }

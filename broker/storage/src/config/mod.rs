@@ -373,17 +373,44 @@ mod tests {
                 key: "retention.msx".into()
             })
         );
+        let reason =
+            |key: &str, value: &str| match base.with_topic_overrides(&props(&[(key, value)])) {
+                Err(ConfigError::Invalid {
+                    key: k,
+                    value: v,
+                    reason,
+                }) if k == key && v == value => reason,
+                other => panic!("{key}={value}: {other:?}"),
+            };
         let err = base
             .with_topic_overrides(&props(&[("segment.bytes", "abc")]))
             .unwrap_err();
-        assert!(err.to_string().contains("segment.bytes"), "{err}");
-        assert!(
-            base.with_topic_overrides(&props(&[("min.cleanable.dirty.ratio", "1.5")]))
-                .is_err()
+        assert_eq!(
+            err.to_string(),
+            "invalid value 'abc' for config 'segment.bytes': not a valid integer"
         );
-        assert!(
-            base.with_topic_overrides(&props(&[("cleanup.policy", "bogus")]))
-                .is_err()
+        assert_eq!(reason("segment.bytes", "abc"), ValueRule::NotAnInteger);
+        assert_eq!(reason("segment.bytes", "13"), ValueRule::AtLeast(14));
+        assert_eq!(
+            reason("min.cleanable.dirty.ratio", "1.5"),
+            ValueRule::NotARatio
+        );
+        assert_eq!(
+            reason("cleanup.policy", "bogus"),
+            ValueRule::UnknownCleanupPolicy("bogus".into())
+        );
+        assert_eq!(
+            reason("compression.type", "brotli").to_string(),
+            "must be one of uncompressed, zstd, lz4, snappy, gzip, producer"
+        );
+        assert_eq!(
+            reason("message.timestamp.type", "Now").to_string(),
+            "must be CreateTime or LogAppendTime"
+        );
+        assert_eq!(reason("preallocate", "yes"), ValueRule::NotABoolean);
+        assert_eq!(
+            reason("leader.replication.throttled.replicas", "0-1"),
+            ValueRule::ThrottledReplicas
         );
         let neither = base
             .with_topic_overrides(&props(&[("cleanup.policy", "")]))
@@ -391,9 +418,9 @@ mod tests {
             .cleanup_policy;
         assert_eq!(neither, CleanupPolicy::Neither);
         assert!(!neither.deletes() && !neither.compacts());
-        assert!(
-            base.with_topic_overrides(&props(&[("segment.bytes", "4294967296")]))
-                .is_err()
+        assert_eq!(
+            reason("segment.bytes", "4294967296"),
+            ValueRule::AtMost(i32::MAX.into())
         );
     }
 
