@@ -21,13 +21,16 @@ use crate::state::TopicError;
 /// How long a change may take to reach this broker's image before we answer anyway.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The controller answers with a Kafka error code; one this crate does not know
+/// (never sent by our controller) becomes UNKNOWN_SERVER_ERROR.
 fn failure(f: ControllerFailure) -> TopicError {
-    (f.error_code, f.message)
+    let error = E::try_from_code(f.error_code).unwrap_or(E::UnknownServerError);
+    TopicError::new(error, f.message)
 }
 
 fn unexpected(reply: &ControllerReply) -> TopicError {
-    (
-        E::UnknownServerError.code(),
+    TopicError::new(
+        E::UnknownServerError,
         format!("unexpected controller reply {reply:?}"),
     )
 }

@@ -12,6 +12,36 @@
 
 use std::collections::BTreeMap;
 
+/// Why a set of group configs is refused; the messages are Kafka's
+/// (`GroupConfig.validate`), answered as INVALID_CONFIG.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum GroupConfigError {
+    #[error("Unknown group config name: {0}")]
+    Unknown(String),
+    #[error("Invalid value {value} for configuration {key}: Not a number of type INT")]
+    NotAnInt { key: &'static str, value: String },
+    #[error("Invalid value {value} for configuration {key}: Value must be at least {at_least}")]
+    BelowFloor {
+        key: &'static str,
+        value: i64,
+        at_least: i64,
+    },
+    /// Below the broker key `bound` (e.g. `group.consumer.min.session.timeout.ms`).
+    #[error("{key} must be greater than or equal to {bound}")]
+    BelowBrokerMin {
+        key: &'static str,
+        bound: &'static str,
+    },
+    #[error("{key} must be less than or equal to {bound}")]
+    AboveBrokerMax {
+        key: &'static str,
+        bound: &'static str,
+    },
+    /// `kind` is `consumer` or `share`.
+    #[error("{kind}.heartbeat.interval.ms must be less than {kind}.session.timeout.ms")]
+    HeartbeatNotBelowSession { kind: &'static str },
+}
+
 /// One group config: its name, the broker key holding its default (and the
 /// default's default), and the broker keys bounding it (with their defaults).
 struct GroupKey {
@@ -98,42 +128,41 @@ pub fn group_config_values(
 pub fn validate_group_configs(
     static_props: &BTreeMap<String, String>,
     configs: &BTreeMap<String, String>,
-) -> Result<(), String> {
+) -> Result<(), GroupConfigError> {
     if let Some(unknown) = configs.keys().find(|k| !is_group_key(k)) {
-        return Err(format!("Unknown group config name: {unknown}"));
+        return Err(GroupConfigError::Unknown(unknown.clone()));
     }
     let mut effective = BTreeMap::new();
     for k in KEYS {
         let value = match configs.get(k.name) {
             Some(v) => {
-                let n: i32 = v.trim().parse().map_err(|_| {
-                    format!(
-                        "Invalid value {v} for configuration {}: Not a number of type INT",
-                        k.name
-                    )
+                let n: i32 = v.trim().parse().map_err(|_| GroupConfigError::NotAnInt {
+                    key: k.name,
+                    value: v.clone(),
                 })?;
                 let n = i64::from(n);
                 if n < k.at_least {
-                    return Err(format!(
-                        "Invalid value {n} for configuration {}: Value must be at least {}",
-                        k.name, k.at_least
-                    ));
+                    return Err(GroupConfigError::BelowFloor {
+                        key: k.name,
+                        value: n,
+                        at_least: k.at_least,
+                    });
                 }
                 n
             }
             None => broker_value(static_props, k.default),
         };
         if value < broker_value(static_props, k.min) {
-            return Err(format!(
-                "{} must be greater than or equal to {}",
-                k.name, k.min.0
-            ));
+            return Err(GroupConfigError::BelowBrokerMin {
+                key: k.name,
+                bound: k.min.0,
+            });
         }
         if value > broker_value(static_props, k.max) {
-            return Err(format!(
-                "{} must be less than or equal to {}",
-                k.name, k.max.0
-            ));
+            return Err(GroupConfigError::AboveBrokerMax {
+                key: k.name,
+                bound: k.max.0,
+            });
         }
         effective.insert(k.name, value);
     }
@@ -141,9 +170,7 @@ pub fn validate_group_configs(
         let hb = effective[format!("{kind}.heartbeat.interval.ms").as_str()];
         let session = effective[format!("{kind}.session.timeout.ms").as_str()];
         if hb >= session {
-            return Err(format!(
-                "{kind}.heartbeat.interval.ms must be less than {kind}.session.timeout.ms"
-            ));
+            return Err(GroupConfigError::HeartbeatNotBelowSession { kind });
         }
     }
     Ok(())
@@ -168,14 +195,26 @@ mod tests {
         );
         assert_eq!(
             validate_group_configs(&none, &props(&[("consumer.session.timeout.ms", "1000")])),
-            Err("consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms".into())
+            Err(GroupConfigError::BelowBrokerMin {
+                key: "consumer.session.timeout.ms",
+                bound: "group.consumer.min.session.timeout.ms"
+            })
         );
-        assert!(
-            validate_group_configs(&none, &props(&[("consumer.session.timeout.ms", "x")])).is_err()
+        assert_eq!(
+            validate_group_configs(&none, &props(&[("consumer.session.timeout.ms", "x")]))
+                .unwrap_err()
+                .to_string(),
+            "Invalid value x for configuration consumer.session.timeout.ms: Not a number of type INT"
+        );
+        assert_eq!(
+            validate_group_configs(&none, &props(&[("consumer.session.timeout.ms", "0")]))
+                .unwrap_err()
+                .to_string(),
+            "Invalid value 0 for configuration consumer.session.timeout.ms: Value must be at least 1"
         );
         assert_eq!(
             validate_group_configs(&none, &props(&[("no.such", "1")])),
-            Err("Unknown group config name: no.such".into())
+            Err(GroupConfigError::Unknown("no.such".into()))
         );
         // A broker that widens the bounds widens what a group may set.
         let wide = props(&[("group.consumer.min.session.timeout.ms", "1000")]);
@@ -185,7 +224,8 @@ mod tests {
         );
         assert!(
             validate_group_configs(&wide, &props(&[("consumer.session.timeout.ms", "5000")]))
-                .is_err_and(|m| m.contains("must be less than consumer.session.timeout.ms"))
+                .is_err_and(|e| e.to_string()
+                    == "consumer.heartbeat.interval.ms must be less than consumer.session.timeout.ms")
         );
         let values = group_config_values(&none, &props(&[("share.session.timeout.ms", "50000")]));
         assert!(values.contains(&("share.session.timeout.ms", "50000".into(), true)));

@@ -170,7 +170,7 @@ const CLUSTER_LEVEL_LISTENER: &[&str] = &[
 
 /// Kafka's `SslConfigs.RECONFIGURABLE_CONFIGS`: dynamic only with a listener prefix
 /// (`listener.name.<listener>.<key>`), per broker.
-const SECURITY_DYNAMIC: &[&str] = &[
+pub(super) const SECURITY_DYNAMIC: &[&str] = &[
     "ssl.keystore.type",
     "ssl.keystore.location",
     "ssl.keystore.password",
@@ -262,7 +262,7 @@ pub fn is_sensitive_broker_key(key: &str) -> bool {
 }
 
 /// `listener.name.<listener>.<key>` -> `<key>` (Kafka's `ListenerConfigRegex`).
-fn listener_base(key: &str) -> Option<&str> {
+pub(super) fn listener_base(key: &str) -> Option<&str> {
     let rest = key.strip_prefix("listener.name.")?;
     let (_listener, base) = rest.split_once('.')?;
     Some(base)
@@ -283,117 +283,6 @@ pub fn dynamic_broker_scope(key: &str) -> Option<DynamicScope> {
         Some(DynamicScope::ClusterWide)
     } else {
         None
-    }
-}
-
-/// Why Kafka refuses a set of dynamic broker keys, with its exact message
-/// (`DynamicBrokerConfig.validateConfigs`); the caller answers INVALID_REQUEST,
-/// as Kafka's `ConfigAdminManager` does (KAFKA-13609).
-pub fn refuse_dynamic_broker_keys<'a>(
-    keys: impl IntoIterator<Item = &'a str> + Clone,
-    per_broker: bool,
-) -> Result<(), String> {
-    let set = |names: Vec<&str>| format!("Set({})", names.join(", "));
-    let not_dynamic: Vec<&str> = keys
-        .clone()
-        .into_iter()
-        .filter(|k| dynamic_broker_scope(k).is_none())
-        .collect();
-    if !not_dynamic.is_empty() {
-        return Err(format!(
-            "Cannot update these configs dynamically: {}",
-            set(not_dynamic)
-        ));
-    }
-    let unprefixed: Vec<&str> = keys
-        .clone()
-        .into_iter()
-        .filter(|k| SECURITY_DYNAMIC.contains(k))
-        .collect();
-    if !unprefixed.is_empty() {
-        return Err(format!(
-            "These security configs can be dynamically updated only per-listener using the listener prefix: {}",
-            set(unprefixed)
-        ));
-    }
-    if !per_broker {
-        let only_per_broker: Vec<&str> = keys
-            .into_iter()
-            .filter(|k| dynamic_broker_scope(k) == Some(DynamicScope::PerBroker))
-            .collect();
-        if !only_per_broker.is_empty() {
-            return Err(format!(
-                "Cannot update these configs at default cluster level, broker id must be specified: {}",
-                set(only_per_broker)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Kafka's `ConfigDef` type of the non-log dynamic broker keys that take numbers
-/// or booleans (log keys are parsed by the log config itself).
-fn dynamic_value_type(key: &str) -> Option<&'static str> {
-    let base = listener_base(key).unwrap_or(key);
-    Some(match base {
-        "sasl.kerberos.min.time.before.relogin"
-        | "log.cleaner.dedupe.buffer.size"
-        | "log.cleaner.backoff.ms"
-        | "leader.replication.throttled.rate"
-        | "follower.replication.throttled.rate"
-        | "replica.alter.log.dirs.io.max.bytes.per.second"
-        | "remote.log.index.file.cache.total.size.bytes"
-        | "remote.fetch.max.wait.ms"
-        | "remote.log.manager.copy.max.bytes.per.second"
-        | "remote.log.manager.fetch.max.bytes.per.second"
-        | "remote.list.offsets.request.timeout.ms" => "LONG",
-        "log.cleaner.threads"
-        | "log.cleaner.io.buffer.size"
-        | "num.io.threads"
-        | "num.replica.fetchers"
-        | "num.recovery.threads.per.data.dir"
-        | "background.threads"
-        | "max.connections.per.ip"
-        | "max.connections"
-        | "max.connection.creation.rate"
-        | "num.network.threads"
-        | "producer.id.expiration.ms" => "INT",
-        "sasl.login.refresh.min.period.seconds" | "sasl.login.refresh.buffer.seconds" => "SHORT",
-        "sasl.kerberos.ticket.renew.window.factor"
-        | "sasl.kerberos.ticket.renew.jitter"
-        | "sasl.login.refresh.window.factor"
-        | "sasl.login.refresh.window.jitter"
-        | "log.cleaner.io.buffer.load.factor"
-        | "log.cleaner.io.max.bytes.per.second" => "DOUBLE",
-        "transaction.partition.verification.enable" => "BOOLEAN",
-        _ => return None,
-    })
-}
-
-/// Kafka's `validateConfigTypes` for one dynamic broker value, with its message
-/// (answered INVALID_REQUEST, as Kafka does).
-pub fn check_dynamic_broker_value(key: &str, value: &str) -> Result<(), String> {
-    let Some(kind) = dynamic_value_type(key) else {
-        return Ok(());
-    };
-    let v = value.trim();
-    let ok = match kind {
-        "LONG" => v.parse::<i64>().is_ok(),
-        "INT" => v.parse::<i32>().is_ok(),
-        "SHORT" => v.parse::<i16>().is_ok(),
-        "DOUBLE" => v.parse::<f64>().is_ok(),
-        _ => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
-    };
-    if ok {
-        Ok(())
-    } else if kind == "BOOLEAN" {
-        Err(format!(
-            "Invalid value {value} for configuration {key}: Expected value to be either true or false"
-        ))
-    } else {
-        Err(format!(
-            "Invalid value {value} for configuration {key}: Not a number of type {kind}"
-        ))
     }
 }
 
@@ -472,32 +361,6 @@ mod tests {
         assert!(
             !is_dynamic_broker_key("log.retention.hours"),
             "read-only in Kafka"
-        );
-    }
-
-    #[test]
-    fn refusals_carry_kafkas_messages() {
-        let per_broker = ["sasl.kerberos.min.time.before.relogin"];
-        assert_eq!(refuse_dynamic_broker_keys(per_broker, true), Ok(()));
-        assert_eq!(
-            refuse_dynamic_broker_keys(per_broker, false),
-            Err("Cannot update these configs at default cluster level, broker id must be specified: Set(sasl.kerberos.min.time.before.relogin)".into())
-        );
-        assert_eq!(
-            refuse_dynamic_broker_keys(["node.id"], true),
-            Err("Cannot update these configs dynamically: Set(node.id)".into())
-        );
-        assert!(
-            refuse_dynamic_broker_keys(["ssl.keystore.location"], true)
-                .is_err_and(|m| m.contains("only per-listener"))
-        );
-        assert_eq!(
-            refuse_dynamic_broker_keys(["listener.name.internal.ssl.keystore.location"], true),
-            Ok(())
-        );
-        assert_eq!(
-            refuse_dynamic_broker_keys(["log.retention.ms", "max.connections"], false),
-            Ok(())
         );
     }
 }

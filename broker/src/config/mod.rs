@@ -6,6 +6,7 @@
 //! [`ConfigError`] naming the key and the reason.
 
 mod broker;
+mod dynamic_checks;
 mod group;
 mod keys;
 mod kraft;
@@ -13,11 +14,13 @@ mod listeners;
 mod properties;
 
 pub use broker::{BrokerConfig, ReplicaSettings};
-pub use group::{group_config_values, is_group_key, validate_group_configs};
+pub use dynamic_checks::{
+    DynamicConfigError, check_dynamic_broker_value, refuse_dynamic_broker_keys,
+};
+pub use group::{GroupConfigError, group_config_values, is_group_key, validate_group_configs};
 pub use keys::{
-    DynamicScope, broker_key_for_topic_key, broker_synonyms_for_topic_key,
-    check_dynamic_broker_value, dynamic_broker_scope, is_dynamic_broker_key, is_known_broker_key,
-    is_sensitive_broker_key, refuse_dynamic_broker_keys,
+    DynamicScope, broker_key_for_topic_key, broker_synonyms_for_topic_key, dynamic_broker_scope,
+    is_dynamic_broker_key, is_known_broker_key, is_sensitive_broker_key,
 };
 pub use kraft::{KraftConfig, Roles, Voter, parse_voters};
 pub use listeners::{Listener, parse_listeners};

@@ -21,9 +21,10 @@ use crate::config::{
     check_dynamic_broker_value, refuse_dynamic_broker_keys, validate_group_configs,
 };
 use crate::metadata::DynamicResource;
-use crate::state::Broker;
+use crate::state::{Broker, TopicError};
 
-type Failure = (i16, String);
+/// A refused resource: its Kafka error code and message.
+type Failure = TopicError;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -39,7 +40,7 @@ enum Target {
 
 /// Resolves a (type, name) pair as Kafka's `ConfigAdminManager` does.
 fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, Failure> {
-    let invalid_request = |m: String| (E::InvalidRequest.code(), m);
+    let invalid_request = |m: String| Failure::new(E::InvalidRequest, m);
     match resource_type {
         RESOURCE_TOPIC => Ok(Target::Topic(name.to_string())),
         RESOURCE_BROKER if name.is_empty() => Ok(Target::Dynamic(DynamicResource::BrokerDefault)),
@@ -71,8 +72,8 @@ fn current(broker: &Broker, t: &Target) -> Result<BTreeMap<String, String>, Fail
             .topic(name)
             .map(|t| t.configs)
             .ok_or_else(|| {
-                (
-                    E::UnknownTopicOrPartition.code(),
+                Failure::new(
+                    E::UnknownTopicOrPartition,
                     format!("Topic '{name}' does not exist."),
                 )
             }),
@@ -152,7 +153,7 @@ async fn replace(
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> Result<(), Failure> {
-    let invalid = |m: String| (E::InvalidConfig.code(), m);
+    let invalid = |m: String| Failure::new(E::InvalidConfig, m);
     match t {
         Target::Topic(_) => {
             broker
@@ -161,16 +162,18 @@ async fn replace(
                 .map_err(|e| invalid(e.to_string()))?;
         }
         Target::Dynamic(DynamicResource::Group(_)) => {
-            validate_group_configs(&broker.config.static_props, &configs).map_err(invalid)?;
+            validate_group_configs(&broker.config.static_props, &configs)
+                .map_err(|e| invalid(e.to_string()))?;
         }
         Target::Dynamic(resource) => {
             let per_broker = matches!(resource, DynamicResource::Broker(_));
             // Kafka answers every broker-config validation failure with
             // INVALID_REQUEST (ConfigAdminManager, KAFKA-13609).
             refuse_dynamic_broker_keys(configs.keys().map(String::as_str), per_broker)
-                .map_err(|m| (E::InvalidRequest.code(), m))?;
+                .map_err(|e| Failure::new(E::InvalidRequest, e.to_string()))?;
             for (k, v) in &configs {
-                check_dynamic_broker_value(k, v).map_err(|m| (E::InvalidRequest.code(), m))?;
+                check_dynamic_broker_value(k, v)
+                    .map_err(|e| Failure::new(E::InvalidRequest, e.to_string()))?;
             }
             let mut effective = if per_broker {
                 broker
@@ -183,7 +186,7 @@ async fn replace(
             broker
                 .config
                 .log_defaults(&effective)
-                .map_err(|e| (E::InvalidRequest.code(), e.to_string()))?;
+                .map_err(|e| Failure::new(E::InvalidRequest, e.to_string()))?;
         }
     }
     if validate_only {
@@ -241,8 +244,8 @@ pub async fn alter(
             let mut configs = BTreeMap::new();
             for c in &r.configs {
                 let value = c.value.as_ref().ok_or_else(|| {
-                    (
-                        E::InvalidConfig.code(),
+                    Failure::new(
+                        E::InvalidConfig,
                         format!("Null value not supported for {}", c.name.as_str()),
                     )
                 })?;
@@ -258,9 +261,9 @@ pub async fn alter(
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name;
-        if let Err((code, m)) = outcome {
-            out.error_code = code;
-            out.error_message = msg(m);
+        if let Err(e) = outcome {
+            out.error_code = e.code();
+            out.error_message = msg(e.message);
         }
         resp.responses.push(out);
     }
@@ -277,13 +280,13 @@ fn apply_op(
     op: i8,
     value: Option<&StrBytes>,
 ) -> Result<(), Failure> {
-    let invalid = |m: String| (E::InvalidConfig.code(), m);
+    let invalid = |m: String| Failure::new(E::InvalidConfig, m);
     let value = value.map(|v| v.to_string());
     match op {
         OP_SET => {
             let v = value.ok_or_else(|| {
-                (
-                    E::InvalidRequest.code(),
+                Failure::new(
+                    E::InvalidRequest,
                     format!("Null value not supported for : {key}"),
                 )
             })?;
@@ -304,8 +307,8 @@ fn apply_op(
                 )));
             }
             let v = value.ok_or_else(|| {
-                (
-                    E::InvalidRequest.code(),
+                Failure::new(
+                    E::InvalidRequest,
                     format!("Null value not supported for : {key}"),
                 )
             })?;
@@ -330,8 +333,8 @@ fn apply_op(
             configs.insert(key.to_string(), items.join(","));
         }
         other => {
-            return Err((
-                E::InvalidRequest.code(),
+            return Err(Failure::new(
+                E::InvalidRequest,
                 format!("Unknown operations type {other}"),
             ));
         }
@@ -355,8 +358,8 @@ pub async fn incremental_alter(
             let mut seen = std::collections::HashSet::new();
             for c in &r.configs {
                 if !seen.insert(c.name.as_str()) {
-                    return Err((
-                        E::InvalidRequest.code(),
+                    return Err(Failure::new(
+                        E::InvalidRequest,
                         format!("Error due to duplicate config keys: {}", c.name.as_str()),
                     ));
                 }
@@ -379,9 +382,9 @@ pub async fn incremental_alter(
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name;
-        if let Err((code, m)) = outcome {
-            out.error_code = code;
-            out.error_message = msg(m);
+        if let Err(e) = outcome {
+            out.error_code = e.code();
+            out.error_message = msg(e.message);
         }
         resp.responses.push(out);
     }

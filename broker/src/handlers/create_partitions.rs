@@ -8,7 +8,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::msg;
-use crate::state::Broker;
+use crate::state::{Broker, TopicError};
 
 pub async fn handle(
     broker: &Broker,
@@ -29,8 +29,8 @@ pub async fn handle(
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
         let outcome = if dupes.contains(&name) {
-            Err((
-                E::InvalidRequest.code(),
+            Err(TopicError::new(
+                E::InvalidRequest,
                 format!("Duplicate topic in request: {name}"),
             ))
         } else {
@@ -44,9 +44,9 @@ pub async fn handle(
                 .add_partitions(&name, t.count, assignments, req.validate_only)
                 .await
         };
-        if let Err((code, message)) = outcome {
-            r.error_code = code;
-            r.error_message = msg(message);
+        if let Err(e) = outcome {
+            r.error_code = e.code();
+            r.error_message = msg(e.message);
         }
         resp.results.push(r);
     }

@@ -30,10 +30,10 @@ async fn create(
     broker
         .log_defaults()
         .with_topic_overrides(&configs)
-        .map_err(|e| (E::InvalidConfig.code(), e.to_string()))?;
+        .map_err(|e| TopicError::new(E::InvalidConfig, e.to_string()))?;
     if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
-        return Err((
-            E::InvalidRequest.code(),
+        return Err(TopicError::new(
+            E::InvalidRequest,
             "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
         ));
     }
@@ -64,8 +64,8 @@ fn configs_of(t: &CreatableTopic) -> Result<BTreeMap<String, String>, TopicError
     let mut configs = BTreeMap::new();
     for c in &t.configs {
         let Some(value) = &c.value else {
-            return Err((
-                E::InvalidConfig.code(),
+            return Err(TopicError::new(
+                E::InvalidConfig,
                 format!(
                     "Null value not supported for topic config {}",
                     c.name.as_str()
@@ -93,8 +93,8 @@ pub async fn handle(
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
         let outcome = if seen.get(&name).copied().unwrap_or(0) > 1 {
-            Err((
-                E::InvalidRequest.code(),
+            Err(TopicError::new(
+                E::InvalidRequest,
                 format!("Create topics request from client contains a duplicate topic {name}"),
             ))
         } else {
@@ -127,10 +127,10 @@ pub async fn handle(
                     );
                 }
             }
-            Err((code, message)) => {
-                r.error_code = code;
+            Err(e) => {
+                r.error_code = e.code();
                 if version >= 1 {
-                    r.error_message = msg(message);
+                    r.error_message = msg(e.message);
                 }
                 if version >= 5 {
                     r.num_partitions = -1;

@@ -46,10 +46,10 @@ pub async fn handle(
                             r.topic_id = deleted_id;
                         }
                     }
-                    Err((code, message)) => {
-                        r.error_code = code;
+                    Err(e) => {
+                        r.error_code = e.code();
                         if version >= 5 {
-                            r.error_message = msg(message);
+                            r.error_message = msg(e.message);
                         }
                     }
                 }

@@ -168,9 +168,10 @@ pub async fn handle(
             Ok(t) => resp
                 .topics
                 .push(topic_response(broker, &t, version, include)),
-            Err((code, message)) => {
-                tracing::info!(topic = %name, client_id = %ctx.client_id, %message, "auto-creation refused");
-                resp.topics.push(error_topic(Some(name), Uuid::nil(), code));
+            Err(e) => {
+                tracing::info!(topic = %name, client_id = %ctx.client_id, message = %e, "auto-creation refused");
+                resp.topics
+                    .push(error_topic(Some(name), Uuid::nil(), e.code()));
             }
         }
     }

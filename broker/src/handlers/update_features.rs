@@ -60,15 +60,24 @@ fn level_i16(level: u16) -> i16 {
     i16::try_from(level).unwrap_or(i16::MAX)
 }
 
+/// Why a request entry is refused (answered INVALID_UPDATE_VERSION); the messages
+/// are Kafka's.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum FeatureUpdateError {
+    #[error(
+        "Invalid update version {level} for feature {feature}. The controller does not support the given upgrade type."
+    )]
+    UnknownUpgradeType { feature: String, level: i16 },
+    #[error(
+        "Invalid update version {level} for feature {feature}. A feature version cannot be less than 0."
+    )]
+    NegativeLevel { feature: String, level: i16 },
+}
+
 /// A request entry as the controller's update, or the error Kafka gives for it.
-pub fn to_update(u: &FeatureUpdateKey, version: i16) -> Result<FeatureUpdate, String> {
+pub fn to_update(u: &FeatureUpdateKey, version: i16) -> Result<FeatureUpdate, FeatureUpdateError> {
     let name = u.feature.as_str();
-    let invalid = |why: &str| {
-        format!(
-            "Invalid update version {} for feature {name}. {why}",
-            u.max_version_level
-        )
-    };
+    let (feature, level) = (name.to_string(), u.max_version_level);
     let upgrade_type = if version == 0 {
         if u.allow_downgrade {
             UpgradeType::SafeDowngrade
@@ -80,17 +89,14 @@ pub fn to_update(u: &FeatureUpdateKey, version: i16) -> Result<FeatureUpdate, St
             1 => UpgradeType::Upgrade,
             2 => UpgradeType::SafeDowngrade,
             3 => UpgradeType::UnsafeDowngrade,
-            _ => {
-                return Err(invalid(
-                    "The controller does not support the given upgrade type.",
-                ));
-            }
+            _ => return Err(FeatureUpdateError::UnknownUpgradeType { feature, level }),
         }
     };
-    let max_version_level = u16::try_from(u.max_version_level)
-        .map_err(|_| invalid("A feature version cannot be less than 0."))?;
+    let Ok(max_version_level) = u16::try_from(level) else {
+        return Err(FeatureUpdateError::NegativeLevel { feature, level });
+    };
     Ok(FeatureUpdate {
-        feature: name.to_string(),
+        feature,
         max_version_level,
         upgrade_type,
     })
@@ -127,7 +133,7 @@ async fn decide(
         .iter()
         .map(|u| to_update(u, version))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| (E::InvalidUpdateVersion.code(), m))?;
+        .map_err(|e| (E::InvalidUpdateVersion.code(), e.to_string()))?;
     let Some(cluster) = &broker.cluster else {
         return match updates.first() {
             None => Ok(()),
@@ -222,9 +228,15 @@ mod tests {
             Ok(UpgradeType::UnsafeDowngrade)
         );
         let unknown = t(key("f", 3, false, 9), 1).unwrap_err();
-        assert!(unknown.contains("upgrade type"), "{unknown}");
+        assert_eq!(
+            unknown.to_string(),
+            "Invalid update version 3 for feature f. The controller does not support the given upgrade type."
+        );
         let negative = t(key("f", -1, false, 1), 1).unwrap_err();
-        assert!(negative.contains("less than 0"), "{negative}");
+        assert_eq!(
+            negative.to_string(),
+            "Invalid update version -1 for feature f. A feature version cannot be less than 0."
+        );
     }
 
     #[test]

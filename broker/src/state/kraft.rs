@@ -337,8 +337,8 @@ impl Broker {
                 .await
             {
                 Ok(_) => info!(partitions, rf, "created {OFFSETS_TOPIC}"),
-                Err((code, message)) => {
-                    warn!(code, %message, "cannot create {OFFSETS_TOPIC} yet")
+                Err(e) => {
+                    warn!(code = e.code(), message = %e, "cannot create {OFFSETS_TOPIC} yet")
                 }
             }
             cluster
@@ -350,14 +350,14 @@ impl Broker {
     /// DeleteTopics, decided by the controller.
     pub async fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         if !self.config.delete_topic_enable {
-            return Err((
-                E::TopicDeletionDisabled.code(),
+            return Err(TopicError::new(
+                E::TopicDeletionDisabled,
                 "Topic deletion is disabled (delete.topic.enable=false)".into(),
             ));
         }
         if topic_names::is_internal(name) {
-            return Err((
-                E::InvalidTopicException.code(),
+            return Err(TopicError::new(
+                E::InvalidTopicException,
                 format!("Cannot delete internal topic {name}"),
             ));
         }
@@ -376,8 +376,8 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), TopicError> {
         if name == OFFSETS_TOPIC {
-            return Err((
-                E::InvalidPartitions.code(),
+            return Err(TopicError::new(
+                E::InvalidPartitions,
                 format!("Cannot add partitions to internal topic {name}"),
             ));
         }

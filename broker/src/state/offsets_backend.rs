@@ -35,8 +35,14 @@ pub struct LogOffsetsBackend {
     pub commit_timeout: Duration,
 }
 
+/// The record encoder refused a `__consumer_offsets` batch; holds the encoder's own
+/// message (`kafka-protocol` reports errors as `anyhow`, which this crate does not use).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode a {OFFSETS_TOPIC} batch: {0}")]
+pub struct EncodeBatchError(String);
+
 /// Encodes records as one uncompressed magic-v2 batch (offsets assigned by the log).
-pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, String> {
+pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, EncodeBatchError> {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -69,7 +75,7 @@ pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, 
             compression: Compression::None,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| EncodeBatchError(e.to_string()))?;
     Ok(buf.freeze())
 }
 
@@ -105,7 +111,7 @@ impl LogOffsetsBackend {
     ) -> Result<Option<oneshot::Receiver<AckResult>>, i16> {
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         let batch = encode_batch(records, now_ms()).map_err(|e| {
-            warn!(partition, error = %e, "cannot encode __consumer_offsets batch");
+            warn!(partition, error = %e, "append refused");
             ResponseError::UnknownServerError.code()
         })?;
         let replica = self

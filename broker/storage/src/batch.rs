@@ -16,6 +16,32 @@ const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
 const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 const ATTR_CONTROL: i16 = 1 << 5;
 
+/// Why a record batch is malformed: the reason of a CORRUPT_MESSAGE answer, a
+/// recovery truncation or a dump report.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    #[error("magic {0} is not 2")]
+    Magic(i8),
+    #[error("batch length {0} is too small")]
+    LengthTooSmall(i32),
+    #[error("negative last offset delta {0}")]
+    NegativeLastOffsetDelta(i32),
+    /// A record ends inside the named field.
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    #[error("record too short")]
+    RecordTooShort,
+    #[error("record {record} has invalid length {len}")]
+    RecordLength { record: usize, len: i64 },
+    #[error("record {record} has offset delta {delta}, expected {record}")]
+    OffsetDelta { record: usize, delta: i64 },
+    #[error("batch header says {header} records but the body holds {body}")]
+    RecordCount { header: i32, body: usize },
+    /// The `kafka-protocol` decoder's own message (its error type is `anyhow`).
+    #[error("{0}")]
+    Decode(String),
+}
+
 fn be_i64(b: &[u8], at: usize) -> i64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[at..at + 8]);
@@ -126,18 +152,15 @@ impl BatchHeader {
     /// The structural checks that need no body: magic, a length that can hold the header,
     /// a non-negative offset delta. The error is a reason for CORRUPT_MESSAGE (or
     /// UNSUPPORTED_FOR_MESSAGE_FORMAT, told apart by `magic`).
-    pub fn check_shape(&self) -> Result<(), String> {
+    pub fn check_shape(&self) -> Result<(), BatchError> {
         if self.magic != 2 {
-            return Err(format!("magic {} is not 2", self.magic));
+            return Err(BatchError::Magic(self.magic));
         }
         if (self.batch_length as i64) < (HEADER_SIZE - LOG_OVERHEAD) as i64 {
-            return Err(format!("batch length {} is too small", self.batch_length));
+            return Err(BatchError::LengthTooSmall(self.batch_length));
         }
         if self.last_offset_delta < 0 {
-            return Err(format!(
-                "negative last offset delta {}",
-                self.last_offset_delta
-            ));
+            return Err(BatchError::NegativeLastOffsetDelta(self.last_offset_delta));
         }
         Ok(())
     }
@@ -290,39 +313,44 @@ pub(crate) fn walk_uncompressed(
     batch: &[u8],
     header: &BatchHeader,
     want_keys: bool,
-) -> Result<BodyCheck, String> {
+) -> Result<BodyCheck, BatchError> {
     let mut body = &batch[HEADER_SIZE..];
     let mut records = 0usize;
     let mut null_key = false;
     let mut timestamps = RecordTimestamps::default();
     while !body.is_empty() {
-        let (len, n) = read_varint(body).ok_or("truncated record length")?;
+        let (len, n) = read_varint(body).ok_or(BatchError::Truncated("record length"))?;
         if len < 0 || (len as usize) > body.len() - n {
-            return Err(format!("record {records} has invalid length {len}"));
+            return Err(BatchError::RecordLength {
+                record: records,
+                len,
+            });
         }
         let rec = &body[n..n + len as usize];
         // attributes (1 byte), timestamp delta, offset delta, key length
-        let rest = rec.get(1..).ok_or("record too short")?;
-        let (ts_delta, a) = read_varint(rest).ok_or("truncated timestamp delta")?;
+        let rest = rec.get(1..).ok_or(BatchError::RecordTooShort)?;
+        let (ts_delta, a) = read_varint(rest).ok_or(BatchError::Truncated("timestamp delta"))?;
         timestamps.add(header.first_timestamp.saturating_add(ts_delta));
-        let (delta, b) = read_varint(&rest[a..]).ok_or("truncated offset delta")?;
+        let (delta, b) = read_varint(&rest[a..]).ok_or(BatchError::Truncated("offset delta"))?;
         if delta != records as i64 {
-            return Err(format!(
-                "record {records} has offset delta {delta}, expected {records}"
-            ));
+            return Err(BatchError::OffsetDelta {
+                record: records,
+                delta,
+            });
         }
         if want_keys {
-            let (key_len, _) = read_varint(&rest[a + b..]).ok_or("truncated key length")?;
+            let (key_len, _) =
+                read_varint(&rest[a + b..]).ok_or(BatchError::Truncated("key length"))?;
             null_key |= key_len < 0;
         }
         records += 1;
         body = &body[n + len as usize..];
     }
     if records != header.records_count.max(0) as usize {
-        return Err(format!(
-            "batch header says {} records but the body holds {records}",
-            header.records_count
-        ));
+        return Err(BatchError::RecordCount {
+            header: header.records_count,
+            body: records,
+        });
     }
     Ok(BodyCheck {
         null_key,
@@ -331,9 +359,12 @@ pub(crate) fn walk_uncompressed(
 }
 
 /// Decodes a (possibly compressed) batch with the `kafka-protocol` crate.
-pub(crate) fn decode_records(batch: &[u8]) -> Result<kafka_protocol::records::RecordSet, String> {
+pub(crate) fn decode_records(
+    batch: &[u8],
+) -> Result<kafka_protocol::records::RecordSet, BatchError> {
     let mut bytes = Bytes::copy_from_slice(batch);
-    kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string())
+    kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
+        .map_err(|e| BatchError::Decode(e.to_string()))
 }
 
 #[cfg(test)]
@@ -359,5 +390,59 @@ mod tests {
         assert_eq!(h.last_sequence(), 6);
         h.base_sequence = -1;
         assert_eq!(h.last_sequence(), -1);
+    }
+
+    #[test]
+    fn shape_errors_say_what_is_wrong() {
+        let mut h = BatchHeader::parse(&[0u8; HEADER_SIZE]).unwrap();
+        assert_eq!(h.check_shape(), Err(BatchError::Magic(0)));
+        assert_eq!(h.check_shape().unwrap_err().to_string(), "magic 0 is not 2");
+        h.magic = 2;
+        h.batch_length = 3;
+        assert_eq!(h.check_shape(), Err(BatchError::LengthTooSmall(3)));
+        h.batch_length = (HEADER_SIZE - LOG_OVERHEAD) as i32;
+        h.last_offset_delta = -1;
+        assert_eq!(
+            h.check_shape().unwrap_err().to_string(),
+            "negative last offset delta -1"
+        );
+        h.last_offset_delta = 0;
+        assert_eq!(h.check_shape(), Ok(()));
+    }
+
+    #[test]
+    fn body_errors_name_the_record() {
+        let mut batch = vec![0u8; HEADER_SIZE];
+        let mut h = BatchHeader::parse(&batch).unwrap();
+        h.records_count = 1;
+        assert_eq!(
+            walk_uncompressed(&batch, &h, false).map(|_| ()),
+            Err(BatchError::RecordCount { header: 1, body: 0 })
+        );
+        // One record of length 3 (zigzag 6): attributes 0, timestamp delta 0, then
+        // offset delta 1 (zigzag 2) where 0 is expected.
+        batch.extend_from_slice(&[0x06, 0x00, 0x00, 0x02]);
+        let err = walk_uncompressed(&batch, &h, false)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::OffsetDelta {
+                record: 0,
+                delta: 1
+            }
+        );
+        assert_eq!(err.to_string(), "record 0 has offset delta 1, expected 0");
+        // Length 2: the record ends before its offset delta.
+        batch.truncate(HEADER_SIZE);
+        batch.extend_from_slice(&[0x04, 0x00, 0x00]);
+        assert_eq!(
+            walk_uncompressed(&batch, &h, false).map(|_| ()),
+            Err(BatchError::Truncated("offset delta"))
+        );
+        assert!(matches!(
+            decode_records(&[0u8; 3]),
+            Err(BatchError::Decode(_))
+        ));
     }
 }

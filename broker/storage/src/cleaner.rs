@@ -37,10 +37,10 @@ pub struct CleanStats {
     pub bytes_after: u64,
 }
 
-fn decode_err(h: &BatchHeader, reason: String) -> StorageError {
+fn decode_err(h: &BatchHeader, reason: impl std::fmt::Display) -> StorageError {
     StorageError::Decode {
         offset: h.base_offset,
-        reason,
+        reason: reason.to_string(),
     }
 }
 
@@ -112,8 +112,7 @@ fn filter_batch(
         version: 2,
         compression: set.compression,
     };
-    RecordBatchEncoder::encode(&mut buf, kept.iter(), &opts)
-        .map_err(|e| decode_err(h, e.to_string()))?;
+    RecordBatchEncoder::encode(&mut buf, kept.iter(), &opts).map_err(|e| decode_err(h, e))?;
     let mut buf = buf.to_vec();
     if h.is_log_append_time() {
         // The encoder writes CreateTime; restore the broker's time as stored.

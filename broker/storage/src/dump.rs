@@ -81,7 +81,7 @@ fn scan_log(path: &Path) -> io::Result<(File, LogScan)> {
             break;
         };
         if let Err(reason) = h.check_shape() {
-            problem = Some((pos, reason));
+            problem = Some((pos, reason.to_string()));
             break;
         }
         if pos + h.total_size() as u64 > size {

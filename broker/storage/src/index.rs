@@ -6,9 +6,26 @@
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::StorageError;
+
+/// Why an index file fails the sanity check on load (the segment then rebuilds it
+/// from the `.log`, as Kafka does).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} has a partial entry", path.display())]
+    PartialEntry { path: PathBuf },
+    #[error("{} entries are not increasing", path.display())]
+    NotIncreasing { path: PathBuf },
+    #[error("{} points past the log", path.display())]
+    PastTheLog { path: PathBuf },
+}
 
 pub const OFFSET_ENTRY_SIZE: u64 = 8;
 pub const TIME_ENTRY_SIZE: u64 = 12;
@@ -173,14 +190,18 @@ impl SegmentIndex {
         time_path: &Path,
         base_offset: i64,
         log_size: u64,
-    ) -> Result<SegmentIndex, String> {
+    ) -> Result<SegmentIndex, IndexError> {
         let offset_bytes = read_all(offset_path)?;
         let time_bytes = read_all(time_path)?;
         if !(offset_bytes.len() as u64).is_multiple_of(OFFSET_ENTRY_SIZE) {
-            return Err(format!("{} has a partial entry", offset_path.display()));
+            return Err(IndexError::PartialEntry {
+                path: offset_path.into(),
+            });
         }
         if !(time_bytes.len() as u64).is_multiple_of(TIME_ENTRY_SIZE) {
-            return Err(format!("{} has a partial entry", time_path.display()));
+            return Err(IndexError::PartialEntry {
+                path: time_path.into(),
+            });
         }
         let mut idx = SegmentIndex::new();
         for e in offset_bytes.chunks_exact(8) {
@@ -189,13 +210,14 @@ impl SegmentIndex {
             if let Some((prel, ppos)) = idx.offsets.last()
                 && (rel <= *prel || pos <= *ppos)
             {
-                return Err(format!(
-                    "{} entries are not increasing",
-                    offset_path.display()
-                ));
+                return Err(IndexError::NotIncreasing {
+                    path: offset_path.into(),
+                });
             }
             if u64::from(pos) >= log_size || rel > i32::MAX as u32 {
-                return Err(format!("{} points past the log", offset_path.display()));
+                return Err(IndexError::PastTheLog {
+                    path: offset_path.into(),
+                });
             }
             idx.offsets.push((rel, pos));
         }
@@ -207,10 +229,9 @@ impl SegmentIndex {
             if let Some((pts, prel)) = idx.times.last()
                 && (ts <= *pts || rel < *prel)
             {
-                return Err(format!(
-                    "{} entries are not increasing",
-                    time_path.display()
-                ));
+                return Err(IndexError::NotIncreasing {
+                    path: time_path.into(),
+                });
             }
             idx.times.push((ts, rel));
         }
@@ -224,14 +245,17 @@ impl SegmentIndex {
     }
 }
 
-fn read_all(path: &Path) -> Result<Vec<u8>, String> {
+fn read_all(path: &Path) -> Result<Vec<u8>, IndexError> {
+    let read_error = |source| IndexError::Read {
+        path: path.into(),
+        source,
+    };
     let mut f = OpenOptions::new()
         .read(true)
         .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(read_error)?;
     let mut v = Vec::new();
-    f.read_to_end(&mut v)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.read_to_end(&mut v).map_err(read_error)?;
     Ok(v)
 }
 
@@ -280,11 +304,26 @@ mod tests {
         let loaded = SegmentIndex::load(&op, &tp, 0, 20 * 64).unwrap();
         assert_eq!(loaded.offsets, idx.offsets);
         assert_eq!(loaded.times, idx.times);
+        let past = SegmentIndex::load(&op, &tp, 0, 64).unwrap_err();
         assert!(
-            SegmentIndex::load(&op, &tp, 0, 64).is_err(),
-            "positions past the log"
+            matches!(&past, IndexError::PastTheLog { path } if *path == op),
+            "{past:?}"
+        );
+        assert_eq!(
+            past.to_string(),
+            format!("{} points past the log", op.display())
         );
         std::fs::write(&op, [0u8; 5]).unwrap();
-        assert!(SegmentIndex::load(&op, &tp, 0, 20 * 64).is_err());
+        let partial = SegmentIndex::load(&op, &tp, 0, 20 * 64).unwrap_err();
+        assert!(
+            matches!(&partial, IndexError::PartialEntry { path } if *path == op),
+            "{partial:?}"
+        );
+        let missing = dir.path().join("missing.index");
+        let unreadable = SegmentIndex::load(&missing, &tp, 0, 20 * 64).unwrap_err();
+        assert!(
+            matches!(&unreadable, IndexError::Read { path, .. } if *path == missing),
+            "{unreadable:?}"
+        );
     }
 }

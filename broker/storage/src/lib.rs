@@ -19,7 +19,7 @@ mod sync;
 mod topic_partition;
 
 pub use cleaner::CleanStats;
-pub use config::{CleanupPolicy, ConfigError, LogConfig, TimestampType};
+pub use config::{CleanupPolicy, ConfigError, LogConfig, TimestampType, ValueRule};
 pub use error::{AppendError, ReadError, StorageError};
 pub use log::{FileReadResult, FileRecords, Log, LogAppendInfo, ReadResult, TimestampAndOffset};
 pub use manager::{LogDirInfo, LogManager, LogManagerConfig};

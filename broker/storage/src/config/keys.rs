@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{CleanupPolicy, ConfigError, LogConfig, TimestampType};
+use super::{CleanupPolicy, ConfigError, LogConfig, TimestampType, ValueRule};
 
-pub(super) type Setter = fn(&mut LogConfig, &str) -> Result<(), String>;
+pub(super) type Setter = fn(&mut LogConfig, &str) -> Result<(), ValueRule>;
 
 /// Topic config name, its broker-level name, and how to set it.
 pub(super) const KEYS: &[(&str, &str, Setter)] = &[
@@ -52,7 +52,7 @@ pub(super) const KEYS: &[(&str, &str, Setter)] = &[
             c.message_timestamp_type = match v {
                 "CreateTime" => TimestampType::CreateTime,
                 "LogAppendTime" => TimestampType::LogAppendTime,
-                _ => return Err("must be CreateTime or LogAppendTime".into()),
+                _ => return Err(ValueRule::OneOf("CreateTime or LogAppendTime")),
             };
             Ok(())
         },
@@ -77,9 +77,9 @@ pub(super) const KEYS: &[(&str, &str, Setter)] = &[
         "min.cleanable.dirty.ratio",
         "log.cleaner.min.cleanable.ratio",
         |c, v| {
-            let r: f64 = v.trim().parse().map_err(|_| "not a number".to_string())?;
+            let r: f64 = v.trim().parse().map_err(|_| ValueRule::NotANumber)?;
             if !(0.0..=1.0).contains(&r) {
-                return Err("must be between 0 and 1".into());
+                return Err(ValueRule::NotARatio);
             }
             c.min_cleanable_dirty_ratio = r;
             Ok(())
@@ -129,9 +129,9 @@ pub(super) const KEYS: &[(&str, &str, Setter)] = &[
         match v {
             "uncompressed" | "zstd" | "lz4" | "snappy" | "gzip" | "producer" => {}
             _ => {
-                return Err(
-                    "must be one of uncompressed, zstd, lz4, snappy, gzip, producer".into(),
-                );
+                return Err(ValueRule::OneOf(
+                    "one of uncompressed, zstd, lz4, snappy, gzip, producer",
+                ));
             }
         }
         c.compression_type = v.to_string();
@@ -176,7 +176,7 @@ pub(super) const KEYS: &[(&str, &str, Setter)] = &[
 ];
 
 /// Kafka's `ThrottledReplicaListValidator`: empty, `*`, or `partition:broker` pairs.
-fn throttled_replicas(v: &str) -> Result<String, String> {
+fn throttled_replicas(v: &str) -> Result<String, ValueRule> {
     let v = v.trim();
     let ok = v.is_empty()
         || v == "*"
@@ -188,7 +188,7 @@ fn throttled_replicas(v: &str) -> Result<String, String> {
     if ok {
         Ok(v.to_string())
     } else {
-        Err("must be the wildcard (*) or a list of replicas in the form [partitionId]:[brokerId],[partitionId]:[brokerId],...".into())
+        Err(ValueRule::ThrottledReplicas)
     }
 }
 
@@ -199,36 +199,33 @@ pub(super) fn topic_setter(key: &str) -> Result<Setter, ConfigError> {
         .ok_or_else(|| ConfigError::Unknown { key: key.into() })
 }
 
-fn parse_bool(v: &str) -> Result<bool, String> {
+fn parse_bool(v: &str) -> Result<bool, ValueRule> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err("must be true or false".into()),
+        _ => Err(ValueRule::NotABoolean),
     }
 }
 
 /// Kafka declares these as INT: positions in `.index` files are 32-bit, so larger
 /// values must be refused rather than wrap.
-fn kafka_int(v: &str, min: i64) -> Result<u64, String> {
+fn kafka_int(v: &str, min: i64) -> Result<u64, ValueRule> {
     let n: u64 = int_at_least(v, min)?;
     if n > i32::MAX as u64 {
-        return Err(format!("must be at most {}", i32::MAX));
+        return Err(ValueRule::AtMost(i32::MAX.into()));
     }
     Ok(n)
 }
 
-fn int_at_least<T>(v: &str, min: i64) -> Result<T, String>
+fn int_at_least<T>(v: &str, min: i64) -> Result<T, ValueRule>
 where
     T: TryFrom<i64>,
 {
-    let n: i64 = v
-        .trim()
-        .parse()
-        .map_err(|_| "not a valid integer".to_string())?;
+    let n: i64 = v.trim().parse().map_err(|_| ValueRule::NotAnInteger)?;
     if n < min {
-        return Err(format!("must be at least {min}"));
+        return Err(ValueRule::AtLeast(min));
     }
-    T::try_from(n).map_err(|_| "out of range".to_string())
+    T::try_from(n).map_err(|_| ValueRule::OutOfRange)
 }
 
 pub(super) fn apply(
@@ -256,7 +253,7 @@ pub(super) fn scaled(
     let n: i64 = v.trim().parse().map_err(|_| ConfigError::Invalid {
         key: key.to_string(),
         value: v.clone(),
-        reason: "not a valid integer".into(),
+        reason: ValueRule::NotAnInteger,
     })?;
     // -1 means "unlimited" for retention in every unit.
     let ms = if n < 0 { n } else { n.saturating_mul(factor) };

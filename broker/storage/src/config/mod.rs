@@ -33,7 +33,7 @@ impl CleanupPolicy {
             CleanupPolicy::Neither => "",
         }
     }
-    fn parse(s: &str) -> Result<Self, String> {
+    fn parse(s: &str) -> Result<Self, ValueRule> {
         if s.trim().is_empty() {
             return Ok(CleanupPolicy::Neither);
         }
@@ -42,7 +42,7 @@ impl CleanupPolicy {
             match part.to_ascii_lowercase().as_str() {
                 "delete" => delete = true,
                 "compact" => compact = true,
-                other => return Err(format!("unknown cleanup policy '{other}'")),
+                other => return Err(ValueRule::UnknownCleanupPolicy(other.to_string())),
             }
         }
         match (compact, delete) {
@@ -153,8 +153,37 @@ pub enum ConfigError {
     Invalid {
         key: String,
         value: String,
-        reason: String,
+        reason: ValueRule,
     },
+}
+
+/// The rule a config value breaks (the `reason` of [`ConfigError::Invalid`]).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ValueRule {
+    #[error("not a valid integer")]
+    NotAnInteger,
+    #[error("not a number")]
+    NotANumber,
+    #[error("must be at least {0}")]
+    AtLeast(i64),
+    #[error("must be at most {0}")]
+    AtMost(i64),
+    /// Parsed, but does not fit the field's type.
+    #[error("out of range")]
+    OutOfRange,
+    #[error("must be between 0 and 1")]
+    NotARatio,
+    #[error("must be true or false")]
+    NotABoolean,
+    /// One of a fixed set of names, listed as the message shows them.
+    #[error("must be {0}")]
+    OneOf(&'static str),
+    #[error("unknown cleanup policy '{0}'")]
+    UnknownCleanupPolicy(String),
+    #[error(
+        "must be the wildcard (*) or a list of replicas in the form [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+    )]
+    ThrottledReplicas,
 }
 
 impl LogConfig {
@@ -344,17 +373,44 @@ mod tests {
                 key: "retention.msx".into()
             })
         );
+        let reason =
+            |key: &str, value: &str| match base.with_topic_overrides(&props(&[(key, value)])) {
+                Err(ConfigError::Invalid {
+                    key: k,
+                    value: v,
+                    reason,
+                }) if k == key && v == value => reason,
+                other => panic!("{key}={value}: {other:?}"),
+            };
         let err = base
             .with_topic_overrides(&props(&[("segment.bytes", "abc")]))
             .unwrap_err();
-        assert!(err.to_string().contains("segment.bytes"), "{err}");
-        assert!(
-            base.with_topic_overrides(&props(&[("min.cleanable.dirty.ratio", "1.5")]))
-                .is_err()
+        assert_eq!(
+            err.to_string(),
+            "invalid value 'abc' for config 'segment.bytes': not a valid integer"
         );
-        assert!(
-            base.with_topic_overrides(&props(&[("cleanup.policy", "bogus")]))
-                .is_err()
+        assert_eq!(reason("segment.bytes", "abc"), ValueRule::NotAnInteger);
+        assert_eq!(reason("segment.bytes", "13"), ValueRule::AtLeast(14));
+        assert_eq!(
+            reason("min.cleanable.dirty.ratio", "1.5"),
+            ValueRule::NotARatio
+        );
+        assert_eq!(
+            reason("cleanup.policy", "bogus"),
+            ValueRule::UnknownCleanupPolicy("bogus".into())
+        );
+        assert_eq!(
+            reason("compression.type", "brotli").to_string(),
+            "must be one of uncompressed, zstd, lz4, snappy, gzip, producer"
+        );
+        assert_eq!(
+            reason("message.timestamp.type", "Now").to_string(),
+            "must be CreateTime or LogAppendTime"
+        );
+        assert_eq!(reason("preallocate", "yes"), ValueRule::NotABoolean);
+        assert_eq!(
+            reason("leader.replication.throttled.replicas", "0-1"),
+            ValueRule::ThrottledReplicas
         );
         let neither = base
             .with_topic_overrides(&props(&[("cleanup.policy", "")]))
@@ -362,9 +418,9 @@ mod tests {
             .cleanup_policy;
         assert_eq!(neither, CleanupPolicy::Neither);
         assert!(!neither.deletes() && !neither.compacts());
-        assert!(
-            base.with_topic_overrides(&props(&[("segment.bytes", "4294967296")]))
-                .is_err()
+        assert_eq!(
+            reason("segment.bytes", "4294967296"),
+            ValueRule::AtMost(i32::MAX.into())
         );
     }
 

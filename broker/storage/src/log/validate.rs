@@ -45,7 +45,7 @@ pub fn validate(
                 rest.len()
             )));
         };
-        h.check_shape().map_err(corrupt)?;
+        h.check_shape().map_err(|e| corrupt(e.to_string()))?;
         let size = h.total_size();
         if size > rest.len() {
             return Err(corrupt(format!(
@@ -90,7 +90,8 @@ pub fn validate(
             }
             let compacted = cfg.cleanup_policy.compacts();
             let timestamps = if h.compression() == 0 {
-                let body = batch::walk_uncompressed(bytes, &h, compacted).map_err(corrupt)?;
+                let body = batch::walk_uncompressed(bytes, &h, compacted)
+                    .map_err(|e| corrupt(e.to_string()))?;
                 if compacted && body.null_key {
                     return Err(invalid(
                         "compacted topic cannot accept a record without a key".into(),
@@ -103,7 +104,7 @@ pub fn validate(
                 if bytes.len() <= HEADER_SIZE {
                     return Err(corrupt("compressed batch has no body".into()));
                 }
-                let set = batch::decode_records(bytes).map_err(corrupt)?;
+                let set = batch::decode_records(bytes).map_err(|e| corrupt(e.to_string()))?;
                 if set.records.len() != h.records_count as usize {
                     return Err(invalid(
                         "record count does not match the batch header".into(),

@@ -407,7 +407,7 @@ impl Segment {
             let bytes = self.read(at, h.total_size())?;
             let set = batch::decode_records(&bytes).map_err(|reason| StorageError::Decode {
                 offset: h.base_offset,
-                reason,
+                reason: reason.to_string(),
             })?;
             if let Some(r) = set
                 .records

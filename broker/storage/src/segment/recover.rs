@@ -94,7 +94,7 @@ impl Segment {
                     break 'outer;
                 };
                 if let Err(reason) = h.check_shape() {
-                    problem = Some(reason);
+                    problem = Some(reason.to_string());
                     break 'outer;
                 }
                 let total = h.total_size();
