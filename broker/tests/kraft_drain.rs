@@ -19,7 +19,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, ack_gaps, kraft_client, verify_no_loss};
+use common::clients::kraft_client;
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, ack_gaps, verify_no_loss};
 
 const TOPIC: &str = "drain";
 const PARTITIONS: usize = 12;
@@ -91,7 +93,7 @@ fn roll_order(cluster: &mut Cluster) -> Vec<i32> {
 }
 
 /// The partition with the longest gap between two acks, and that gap (ms).
-fn longest_ack_gap(acks: &[common::cluster::Ack]) -> (i32, u128) {
+fn longest_ack_gap(acks: &[common::load::Ack]) -> (i32, u128) {
     ack_gaps(acks)
         .iter()
         .map(|(p, g)| (*p, g.iter().copied().max().unwrap_or(0)))

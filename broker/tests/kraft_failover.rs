@@ -12,7 +12,10 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, kraft_client, percentiles, verify_no_loss};
+use common::clients::kraft_client;
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, verify_no_loss};
+use common::stats::percentiles;
 
 /// One cluster at a time in this binary.
 static SERIAL: Mutex<()> = Mutex::new(());

@@ -8,7 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, kraft_client, verify_no_loss};
+use common::clients::kraft_client;
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, verify_no_loss};
 
 const TOPIC: &str = "isr";
 const LAG_MS: u64 = 3000;

@@ -24,7 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::Rng;
-use common::cluster::{BackgroundProducer, PartitionMeta, kraft_client, topic_metadata};
+use common::clients::{PartitionMeta, kraft_client, topic_metadata};
+use common::load::BackgroundProducer;
 use common::process::{client_script, spawn};
 use common::wait_until;
 use ns_cluster::{NsCluster, NsNode};

@@ -7,9 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{
-    BackgroundProducer, Cluster, ack_gaps, kraft_client, percentiles, verify_no_loss,
-};
+use common::clients::kraft_client;
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, ack_gaps, verify_no_loss};
+use common::stats::percentiles;
 
 const TOPIC: &str = "sigterm";
 const PARTITIONS: usize = 3;

@@ -107,7 +107,7 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
             Duration::from_secs(60),
         );
     }
-    let out = common::cluster::kraft_client(
+    let out = common::clients::kraft_client(
         "alter-topic",
         &bs,
         "moving",

@@ -10,7 +10,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, PartitionMeta, kraft_client, verify_no_loss};
+use common::clients::{PartitionMeta, kraft_client};
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, verify_no_loss};
 
 const TOPIC: &str = "unclean";
 const OFFLINE: &str = "kafka_controller_kafkacontroller_offlinepartitionscount";
