@@ -13,7 +13,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::clients::kraft_client;
-use common::cluster::{Cluster, Node};
+use common::cluster::Cluster;
+use common::cluster_node::Node;
 
 const TOPIC: &str = "below-log-start";
 /// Records every node has before F stops.

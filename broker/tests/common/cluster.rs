@@ -1,8 +1,8 @@
 //! `Cluster`: a KRaft cluster of real `tidewater-broker` processes (combined nodes,
 //! or separate controllers and brokers) on free loopback ports, each in its own
-//! temporary directory, with per-node kill -9, SIGTERM, SIGSTOP/SIGCONT and restart
-//! on the same ports and data (all through each node's [`NodeProcess`]), and the
-//! cluster-wide views tests wait on (Metadata, ISR, the active controller).
+//! temporary directory (a [`Node`], whose process control is its `NodeProcess`):
+//! format, start every voter, and the cluster-wide views tests wait on (Metadata,
+//! ISR, the active controller).
 //!
 //! Owns every node process: dropping the `Cluster` kills them all, and when the test
 //! is failing prints the tail of every node's stderr. Client tooling lives in
@@ -10,178 +10,19 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::time::Duration;
-
-use tempfile::TempDir;
 
 use super::broker::{BROKER_BIN, free_port};
 use super::clients::{PartitionMeta, topic_metadata};
-use super::http;
-use super::node_process::{self, NodeProcess};
+use super::cluster_node::{Node, Role};
+use super::node_process;
 use super::wait::wait_until;
 
-/// How long a node may take to format, start or stop.
-const STARTUP: Duration = Duration::from_secs(60);
-/// Lines of each node's stderr printed when a test fails.
-const TAIL_LINES: usize = 60;
+/// How long a node may take to format.
+const FORMAT: Duration = Duration::from_secs(60);
 
 /// Every node of a test cluster shares this cluster id.
 pub const CLUSTER_ID: &str = "tidewater-kraft-it";
-
-/// One node's roles (`process.roles`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Combined,
-    Controller,
-    Broker,
-}
-
-impl Role {
-    fn process_roles(self) -> &'static str {
-        match self {
-            Role::Combined => "broker,controller",
-            Role::Controller => "controller",
-            Role::Broker => "broker",
-        }
-    }
-
-    pub fn is_broker(self) -> bool {
-        self != Role::Controller
-    }
-
-    pub fn is_controller(self) -> bool {
-        self != Role::Broker
-    }
-}
-
-/// One node process of a [`Cluster`].
-pub struct Node {
-    pub id: i32,
-    pub role: Role,
-    /// Declared before `dir` so it drops (and is killed) before the dir is deleted.
-    process: NodeProcess,
-    /// Holds the config, the log dir and the stderr of every run.
-    dir: TempDir,
-    /// The PLAINTEXT listener (brokers and combined nodes only).
-    pub kafka_addr: Option<SocketAddr>,
-    /// The CONTROLLER listener (controllers and combined nodes only).
-    pub controller_addr: Option<SocketAddr>,
-    pub http_addr: SocketAddr,
-    config_path: PathBuf,
-}
-
-impl Node {
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
-    }
-
-    /// The node's log dir (`log.dirs`): partition directories live here.
-    pub fn log_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// The node's pid; panics when it is not running.
-    pub fn pid(&self) -> u32 {
-        self.process.pid()
-    }
-
-    /// `host:port` of its Kafka listener; panics on a controller-only node.
-    pub fn bootstrap(&self) -> String {
-        self.kafka_addr
-            .unwrap_or_else(|| panic!("node {} has no Kafka listener", self.id))
-            .to_string()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.process.is_running()
-    }
-
-    /// Starts the process on the node's config without waiting for readiness.
-    pub fn spawn(&mut self) {
-        self.process.spawn();
-    }
-
-    /// Waits until the Kafka port (if any) accepts and `/readyz` answers 200; panics
-    /// with the node's stderr if the process exits first.
-    pub fn wait_ready(&mut self) {
-        self.process.wait_ready();
-    }
-
-    /// SIGKILL, as a crash would; returns once the process is reaped.
-    pub fn kill9(&mut self) -> ExitStatus {
-        self.process.kill9()
-    }
-
-    /// SIGTERM, then waits (bounded) for the exit and returns its status.
-    pub fn sigterm(&mut self) -> ExitStatus {
-        self.process.sigterm()
-    }
-
-    /// SIGSTOP: the process freezes (no heartbeats, no fetches) but keeps its sockets.
-    pub fn sigstop(&mut self) {
-        self.process.sigstop();
-    }
-
-    /// SIGCONT after [`Node::sigstop`].
-    pub fn sigcont(&mut self) {
-        self.process.sigcont();
-    }
-
-    /// Starts a stopped (killed or terminated) node again on the same ports and data,
-    /// and waits until it is ready.
-    pub fn restart(&mut self) {
-        self.process.start();
-    }
-
-    /// `GET path` on the node's HTTP listener.
-    pub fn http_get(&self, path: &str) -> Result<http::Response, String> {
-        http::get(self.http_addr, path)
-    }
-
-    /// The value of an unlabelled metric on `/metrics`.
-    pub fn metric(&self, name: &str) -> Result<f64, String> {
-        let body = self.http_get("/metrics")?.body;
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| {
-                let (k, v) = l.split_once(' ')?;
-                (k == name).then(|| v.trim().parse::<f64>().ok()).flatten()
-            })
-            .ok_or_else(|| format!("no metric {name} on node {}", self.id))
-    }
-
-    /// The last lines of every run's stderr.
-    pub fn log_tail(&self) -> String {
-        self.process.log_tail(TAIL_LINES)
-    }
-
-    /// Every line any run wrote to stderr that contains `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.process.log_lines(&[needle])
-    }
-}
-
-/// `TIDEWATER_KEEP_LOGS=<dir>`: where nodes and producers copy their logs when dropped,
-/// to timestamp a test's stages afterwards (a gap, a drain, a leader move).
-pub fn keep_logs_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("TIDEWATER_KEEP_LOGS")?);
-    std::fs::create_dir_all(&dir).ok()?;
-    Some(dir)
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(keep) = keep_logs_dir() {
-            for run in 1..=self.process.runs() {
-                let to = keep.join(format!("node{}-run{run}.log", self.id));
-                let _ = std::fs::copy(self.process.stderr_path(run), to);
-            }
-        }
-        // The process's own Drop kills it.
-    }
-}
 
 /// A KRaft cluster of real processes.
 pub struct Cluster {
@@ -212,33 +53,16 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(i, &role)| {
-                let dir = tempfile::Builder::new()
-                    .prefix("tidewater-kraft-")
-                    .tempdir()
-                    .expect("tempdir");
-                let id = i as i32 + 1;
-                let config_path = dir.path().join("server.properties");
                 let kafka_addr = role.is_broker().then(addr);
-                let http_addr = addr();
-                let process = NodeProcess::new(
-                    format!("node {id} ({role:?})"),
-                    NodeProcess::start_command(&cluster_bin(), &config_path),
-                    dir.path(),
-                    "stderr",
-                    kafka_addr,
-                    http_addr,
-                    STARTUP,
-                );
-                Node {
-                    id,
+                let controller_addr = role.is_controller().then(addr);
+                Node::new(
+                    i as i32 + 1,
                     role,
-                    process,
-                    dir,
                     kafka_addr,
-                    controller_addr: role.is_controller().then(addr),
-                    http_addr,
-                    config_path,
-                }
+                    controller_addr,
+                    addr(),
+                    &cluster_bin(),
+                )
             })
             .collect();
         let voters = nodes
@@ -250,7 +74,7 @@ impl Cluster {
             write_config(node, &voters, extra_config);
         }
         for node in &nodes {
-            let out = node_process::format(&cluster_bin(), node.config_path(), CLUSTER_ID, STARTUP);
+            let out = node_process::format(&cluster_bin(), node.config_path(), CLUSTER_ID, FORMAT);
             assert!(out.status.success(), "format node {}: {out}", node.id);
         }
         // A voter's start blocks until a majority is up: spawn all, then wait.
@@ -295,7 +119,7 @@ impl Cluster {
         self.nodes
             .iter_mut()
             .filter(|n| n.kafka_addr.is_some())
-            .filter_map(|n| (n.is_running() && !n.process.is_stopped()).then(|| n.bootstrap()))
+            .filter_map(|n| (n.is_running() && !n.is_stopped()).then(|| n.bootstrap()))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -348,8 +172,7 @@ impl Cluster {
     /// The node whose `kafka_controller_kafkacontroller_activecontrollercount` is 1.
     pub fn active_controller(&mut self) -> Result<i32, String> {
         for node in &self.nodes {
-            if !node.role.is_controller() || node.process.is_stopped() || !node.process.has_child()
-            {
+            if !node.role.is_controller() || node.is_stopped() || !node.has_process() {
                 continue;
             }
             if node.metric("kafka_controller_kafkacontroller_activecontrollercount") == Ok(1.0) {
@@ -405,7 +228,7 @@ fn write_config(node: &Node, voters: &str, extra: &[(&str, &str)]) {
         id = node.id,
         roles = node.role.process_roles(),
         listeners = listeners.join(","),
-        logs = node.dir.path().join("data").display(),
+        logs = node.log_dir().display(),
         http = node.http_addr,
     );
     if let Some(k) = node.kafka_addr {

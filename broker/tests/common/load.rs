@@ -13,7 +13,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::clients::kraft_client;
-use super::cluster::keep_logs_dir;
+use super::cluster_node::keep_logs_dir;
 use super::process::{Running, require_python_modules, spawn_python};
 use super::wait::wait_until;
 

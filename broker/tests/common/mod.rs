@@ -12,6 +12,7 @@
 pub mod broker;
 pub mod clients;
 pub mod cluster;
+pub mod cluster_node;
 pub mod http;
 pub mod load;
 pub mod node_process;
