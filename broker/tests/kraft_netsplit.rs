@@ -25,7 +25,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::Rng;
-use common::clients::{PartitionMeta, kraft_client, topic_metadata};
+use common::clients::{PartitionMeta, create_topic_rf3_min_isr2, topic_metadata};
 use common::load::BackgroundProducer;
 use common::process::{client_script, spawn};
 use common::wait_until;
@@ -154,20 +154,7 @@ fn isolated_leader_is_fenced_and_truncated() {
 
 /// Creates the RF 3 topic; returns partition 0 once led with all three in the ISR.
 fn create_topic_led_by_all_three(all: &str) -> PartitionMeta {
-    kraft_client(
-        "create-topic",
-        all,
-        TOPIC,
-        &[
-            "--partitions",
-            "1",
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    create_topic_rf3_min_isr2(all, TOPIC, 1);
     wait_partition(
         "partition 0 led with ISR 3",
         all,

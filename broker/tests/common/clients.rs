@@ -88,3 +88,24 @@ pub fn kraft_client(
     all.extend(args.iter().map(|s| s.to_string()));
     python_client("kraft_clients.py", &all, timeout).ok().stdout
 }
+
+/// Creates `topic` with `partitions` partitions of 3 replicas and
+/// `min.insync.replicas=2`, the shape of every no-loss test (acks=all survives one
+/// replica down).
+pub fn create_topic_rf3_min_isr2(bootstrap: &str, topic: &str, partitions: usize) {
+    let partitions = partitions.to_string();
+    kraft_client(
+        "create-topic",
+        bootstrap,
+        topic,
+        &[
+            "--partitions",
+            &partitions,
+            "--rf",
+            "3",
+            "--config",
+            "min.insync.replicas=2",
+        ],
+        Duration::from_secs(60),
+    );
+}
