@@ -11,7 +11,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{Cluster, kraft_client};
+use common::clients::kraft_client;
+use common::cluster::Cluster;
 use common::process::spawn;
 
 const TOPIC: &str = "roll";

@@ -26,7 +26,7 @@ mod reassign;
 mod records;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::process::{require_python_modules, spawn};
@@ -155,8 +155,21 @@ fn dump_log_segments_reads_every_segment_tidewater_wrote() {
         return;
     };
     require_python_modules(&["confluent_kafka"]);
-    // Small segments and a dense index: several rolled segments per topic, each with
-    // offset and time index entries for Kafka to check.
+    let b = produce_every_shape_then_stop();
+    let logs = segment_files(&b.log_dir(), &["log"]);
+    let indexes = segment_files(&b.log_dir(), &["index", "timeindex"]);
+    let dumped = deep_iteration_passes_index_sanity(&kafka, &logs, &indexes);
+    for (topic, codec) in SHAPES {
+        batches_carry_the_produced_shape(&dumped, &b.log_dir(), topic, codec);
+    }
+    index_entries_point_at_their_records(&kafka, &indexes);
+}
+
+/// Runs `produce_segments.py` against a broker with small segments and a dense index
+/// (several rolled segments per topic, each with offset and time index entries for
+/// Kafka to check), then stops it cleanly, as before an operator inspects or copies
+/// a log dir.
+fn produce_every_shape_then_stop() -> Broker {
     let mut b = Broker::start(BrokerOpts {
         config: vec![
             ("log.segment.bytes".into(), "65536".into()),
@@ -170,13 +183,19 @@ fn dump_log_segments_reads_every_segment_tidewater_wrote() {
     let args = vec!["-u".into(), script, "--bootstrap".into(), b.bootstrap()];
     let out = spawn("python3", &args, None).wait(Duration::from_secs(240));
     assert!(out.status.success(), "{out}");
-    // A clean stop, as before an operator inspects or copies a log dir.
     let status = b.sigterm();
     assert!(status.success(), "broker exited {status}\n{}", b.log());
+    b
+}
 
-    let logs = segment_files(&b.log_dir(), &["log"]);
-    let indexes = segment_files(&b.log_dir(), &["index", "timeindex"]);
-    let mut all = logs.clone();
+/// `--deep-iteration --index-sanity-check` of every segment and index: clean, every
+/// index sane, every .log dumped. Returns the dump by .log file.
+fn deep_iteration_passes_index_sanity(
+    kafka: &KafkaTools,
+    logs: &[PathBuf],
+    indexes: &[PathBuf],
+) -> BTreeMap<String, Dumped> {
+    let mut all = logs.to_vec();
     all.extend(indexes.iter().cloned());
     all.sort();
     let mut deep = kafka.run(
@@ -190,7 +209,7 @@ fn dump_log_segments_reads_every_segment_tidewater_wrote() {
     );
     deep.stderr = take_offset_gaps(&deep.stderr);
     assert_clean(&deep);
-    for index in &indexes {
+    for index in indexes {
         let name = index.display().to_string();
         assert!(
             deep.stdout
@@ -205,65 +224,76 @@ fn dump_log_segments_reads_every_segment_tidewater_wrote() {
         logs.len(),
         "not every .log was dumped:\n{deep}"
     );
-    for (topic, codec) in SHAPES {
-        let prefix = b.log_dir().join(format!("{topic}-0")).display().to_string();
-        let sections: Vec<&Dumped> = dumped
-            .iter()
-            .filter(|(f, _)| f.starts_with(&prefix))
-            .map(|(_, d)| d)
-            .collect();
-        let records: usize = sections.iter().map(|d| d.records).sum();
-        let batches: Vec<&String> = sections.iter().flat_map(|d| &d.batches).collect();
-        assert!(!batches.is_empty(), "{topic}: no batches dumped");
-        // librdkafka sends a batch uncompressed when compressing would not shrink
-        // it (a batch of one or two records under load): allowed, but rare.
-        let mut in_codec = 0;
-        for batch in &batches {
-            let count: usize = batch
-                .split_once("count: ")
-                .and_then(|(_, rest)| rest.split(' ').next())
-                .and_then(|c| c.parse().ok())
-                .unwrap_or_else(|| panic!("{topic}: no count in {batch}"));
-            if batch.contains(&format!("compresscodec: {codec} ")) {
-                in_codec += count;
-            } else {
-                assert!(
-                    batch.contains("compresscodec: none "),
-                    "{topic}: batch neither {codec} nor none: {batch}"
-                );
-            }
-            assert!(batch.contains("magic: 2 "), "{topic}: {batch}");
-            if *topic == "idempotent" {
-                assert!(
-                    !batch.contains("producerId: -1 ") && !batch.contains("baseSequence: -1 "),
-                    "{topic}: batch without producer id/sequence: {batch}"
-                );
-            }
-        }
-        assert!(
-            in_codec * 10 >= records * 9,
-            "{topic}: only {in_codec} of {records} records in {codec} batches"
-        );
-        if *topic == "compacted" {
-            // The cleaner kept each key's latest value: at least the 50 keys, fewer
-            // than were produced.
-            assert!(
-                (50..RECORDS).contains(&records),
-                "{topic}: {records} records after compaction"
-            );
+    dumped
+}
+
+/// Kafka reads `topic`'s batches in `codec` (or rarely none), with magic 2, producer
+/// ids where idempotent, and every record produced (fewer where compacted).
+fn batches_carry_the_produced_shape(
+    dumped: &BTreeMap<String, Dumped>,
+    log_dir: &Path,
+    topic: &str,
+    codec: &str,
+) {
+    let prefix = log_dir.join(format!("{topic}-0")).display().to_string();
+    let sections: Vec<&Dumped> = dumped
+        .iter()
+        .filter(|(f, _)| f.starts_with(&prefix))
+        .map(|(_, d)| d)
+        .collect();
+    let records: usize = sections.iter().map(|d| d.records).sum();
+    let batches: Vec<&String> = sections.iter().flat_map(|d| &d.batches).collect();
+    assert!(!batches.is_empty(), "{topic}: no batches dumped");
+    // librdkafka sends a batch uncompressed when compressing would not shrink
+    // it (a batch of one or two records under load): allowed, but rare.
+    let mut in_codec = 0;
+    for batch in &batches {
+        let count: usize = batch
+            .split_once("count: ")
+            .and_then(|(_, rest)| rest.split(' ').next())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("{topic}: no count in {batch}"));
+        if batch.contains(&format!("compresscodec: {codec} ")) {
+            in_codec += count;
         } else {
-            assert_eq!(records, RECORDS, "{topic}: records Kafka read");
+            assert!(
+                batch.contains("compresscodec: none "),
+                "{topic}: batch neither {codec} nor none: {batch}"
+            );
+        }
+        assert!(batch.contains("magic: 2 "), "{topic}: {batch}");
+        if topic == "idempotent" {
+            assert!(
+                !batch.contains("producerId: -1 ") && !batch.contains("baseSequence: -1 "),
+                "{topic}: batch without producer id/sequence: {batch}"
+            );
         }
     }
+    assert!(
+        in_codec * 10 >= records * 9,
+        "{topic}: only {in_codec} of {records} records in {codec} batches"
+    );
+    if topic == "compacted" {
+        // The cleaner kept each key's latest value: at least the 50 keys, fewer
+        // than were produced.
+        assert!(
+            (50..RECORDS).contains(&records),
+            "{topic}: {records} records after compaction"
+        );
+    } else {
+        assert_eq!(records, RECORDS, "{topic}: records Kafka read");
+    }
+}
 
-    // Every index entry must point at the offset / timestamp the .log holds there.
+/// Every index entry must point at the offset / timestamp the .log holds there.
+fn index_entries_point_at_their_records(kafka: &KafkaTools, indexes: &[PathBuf]) {
     let mut verify = kafka.run(
         DUMP_LOG,
-        &["--verify-index-only", "--files", &files_arg(&indexes)],
+        &["--verify-index-only", "--files", &files_arg(indexes)],
     );
     verify.stderr = take_offset_gaps(&verify.stderr);
     assert_clean(&verify);
-    for index in &indexes {
+    for index in indexes {
         assert!(
             verify
                 .stdout

@@ -51,11 +51,16 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut cluster = Cluster::combined(3, &[]);
     let bootstrap = cluster.bootstrap();
-
-    // An ongoing move, held open by a frozen target broker: listed, then cancelled.
     let controller = wait_until("an active controller", CONVERGE, || {
         cluster.active_controller()
     });
+    ongoing_move_is_listed_then_cancelled(&mut cluster, &bootstrap, controller);
+    bad_targets_get_kafka_codes(&bootstrap);
+    move_with_data_deletes_the_old_replica(&mut cluster, &bootstrap);
+}
+
+/// An ongoing move, held open by a frozen target broker: listed, then cancelled.
+fn ongoing_move_is_listed_then_cancelled(cluster: &mut Cluster, bootstrap: &str, controller: i32) {
     let frozen = (1..=3)
         .rev()
         .find(|id| *id != controller)
@@ -65,7 +70,7 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
     let csv = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     admin(
         "create",
-        &bootstrap,
+        bootstrap,
         &["--topic", "stuck", "--assignment", &csv(&others)],
     );
     cluster.wait_isr_full("stuck", 1, 2, CONVERGE);
@@ -111,7 +116,7 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
     );
     assert_eq!(cancel, json!({"stuck-0": null}), "cancel the move");
     assert_eq!(admin("list-reassignments", &live, &[]), json!({}));
-    assert_eq!(replicas(&mut cluster, "stuck", 0), Ok(others.clone()));
+    assert_eq!(replicas(cluster, "stuck", 0), Ok(others.clone()));
     let again = admin(
         "reassign",
         &live,
@@ -119,8 +124,10 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
     );
     assert_eq!(again, json!({"stuck-0": "NO_REASSIGNMENT_IN_PROGRESS"}));
     cluster.node(frozen).sigcont();
+}
 
-    // Bad targets get Kafka's codes (kafka-python names 39 INVALID_REPLICATION_ASSIGNMENT).
+/// Bad targets get Kafka's codes (kafka-python names 39 INVALID_REPLICATION_ASSIGNMENT).
+fn bad_targets_get_kafka_codes(bootstrap: &str) {
     for (topic, target, code) in [
         ("stuck", "1,1", "INVALID_REPLICATION_ASSIGNMENT"),
         ("stuck", "9", "INVALID_REPLICATION_ASSIGNMENT"),
@@ -130,7 +137,7 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
         let r = wait_until("a controller answer", CONVERGE, || {
             let r = admin(
                 "reassign",
-                &bootstrap,
+                bootstrap,
                 &["--topic", topic, "--replicas", target],
             );
             let text = r.to_string();
@@ -146,24 +153,26 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
             "{topic} -> {target}"
         );
     }
+}
 
-    // The move {1,2} -> {2,3} with data: broker 3 copies it, broker 1 deletes its copy.
+/// The move {1,2} -> {2,3} with data: broker 3 copies it, broker 1 deletes its copy.
+fn move_with_data_deletes_the_old_replica(cluster: &mut Cluster, bootstrap: &str) {
     admin(
         "create",
-        &bootstrap,
+        bootstrap,
         &["--topic", "moving", "--assignment", "1,2"],
     );
     cluster.wait_isr_full("moving", 1, 2, CONVERGE);
     let records: String = (0..500).map(|i| format!("record-{i}\n")).collect();
     kcat(
         &[
-            "-P", "-b", &bootstrap, "-t", "moving", "-p", "0", "-X", "acks=all",
+            "-P", "-b", bootstrap, "-t", "moving", "-p", "0", "-X", "acks=all",
         ],
         Some(records.as_bytes()),
         CLIENT_TIMEOUT,
     )
     .ok();
-    let old_replica = log_dir(&mut cluster, 1).join("moving-0");
+    let old_replica = log_dir(cluster, 1).join("moving-0");
     assert!(
         old_replica.is_dir(),
         "{} before the move",
@@ -171,7 +180,7 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
     );
     let r = admin(
         "reassign",
-        &bootstrap,
+        bootstrap,
         &["--topic", "moving", "--replicas", "2,3"],
     );
     assert_eq!(r, json!({"moving-0": null}));
@@ -192,8 +201,8 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
             Ok(())
         }
     });
-    assert!(log_dir(&mut cluster, 3).join("moving-0").is_dir());
-    assert_eq!(admin("list-reassignments", &bootstrap, &[]), json!({}));
+    assert!(log_dir(cluster, 3).join("moving-0").is_dir());
+    assert_eq!(admin("list-reassignments", bootstrap, &[]), json!({}));
     // A leader that just took over learns its followers' positions on their next
     // fetch, so its high watermark (what a consumer may read up to) can trail for a
     // moment after the move: read until everything is visible.
@@ -202,7 +211,7 @@ fn reassignment_moves_a_partition_and_deletes_the_old_replica() {
             &[
                 "-C",
                 "-b",
-                &bootstrap,
+                bootstrap,
                 "-t",
                 "moving",
                 "-p",
@@ -235,10 +244,18 @@ fn quorum_features_elections_and_kcat() {
     let controller = wait_until("an active controller", CONVERGE, || {
         cluster.active_controller()
     });
+    kcat_parses_api_versions_v3(&bootstrap);
+    describe_quorum_names_the_controller_and_voters(&cluster, &bootstrap, controller);
+    describe_cluster_names_the_controller(&bootstrap, controller);
+    update_features_checks_levels_and_downgrades(&bootstrap);
+    elect_leaders_moves_only_what_needs_it(&mut cluster, &bootstrap);
+    elect_leaders_without_a_quorum_times_out(&mut cluster, controller);
+}
 
+fn kcat_parses_api_versions_v3(bootstrap: &str) {
     // librdkafka 2.0.2 parses ApiVersions v3 with the feature tags and goes on.
     let out = kcat(
-        &["-L", "-b", &bootstrap, "-X", "debug=protocol,feature"],
+        &["-L", "-b", bootstrap, "-X", "debug=protocol,feature"],
         None,
         CLIENT_TIMEOUT,
     )
@@ -250,9 +267,15 @@ fn quorum_features_elections_and_kcat() {
         "kcat must use and parse ApiVersions v3\n{out}"
     );
     assert!(!out.stderr.contains("ApiVersionRequest failed"), "{out}");
+}
 
+fn describe_quorum_names_the_controller_and_voters(
+    cluster: &Cluster,
+    bootstrap: &str,
+    controller: i32,
+) {
     // DescribeQuorum (v2): leader = the active controller, 3 voters with endpoints.
-    let q = admin("quorum", &bootstrap, &[]);
+    let q = admin("quorum", bootstrap, &[]);
     let p = &q["topics"][0]["partitions"][0];
     assert_eq!(q["topics"][0]["topic_name"], "__cluster_metadata");
     assert_eq!(p["error"], Value::Null, "{q}");
@@ -309,14 +332,18 @@ fn quorum_features_elections_and_kcat() {
         })
         .collect();
     assert_eq!(nodes, expected, "{q}");
+}
 
+fn describe_cluster_names_the_controller(bootstrap: &str, controller: i32) {
     // DescribeCluster (confluent-kafka).
-    let c = admin("cluster", &bootstrap, &[]);
+    let c = admin("cluster", bootstrap, &[]);
     assert_eq!(c["nodes"], json!([1, 2, 3]), "{c}");
     assert_eq!(c["controller"], controller, "{c}");
+}
 
+fn update_features_checks_levels_and_downgrades(bootstrap: &str) {
     // Features: ApiVersions v3+ and UpdateFeatures.
-    let f = admin("features", &bootstrap, &[]);
+    let f = admin("features", bootstrap, &[]);
     let mv = &f["metadata.version"];
     let max = mv["supported"][1].as_i64().expect("supported max");
     assert_eq!(mv["supported"][0], 1, "{f}");
@@ -335,14 +362,14 @@ fn quorum_features_elections_and_kcat() {
     ] {
         let r = admin(
             "update-features",
-            &bootstrap,
+            bootstrap,
             &["--level", level, "--type", kind],
         );
         assert_eq!(r["error"], code, "{level} {kind}: {r}");
     }
     let r = admin(
         "update-features",
-        &bootstrap,
+        bootstrap,
         &[
             "--level",
             &below,
@@ -353,12 +380,12 @@ fn quorum_features_elections_and_kcat() {
     );
     assert_eq!(r["error"], Value::Null, "{r}");
     assert_eq!(
-        admin("features", &bootstrap, &[])["metadata.version"]["finalized"],
+        admin("features", bootstrap, &[])["metadata.version"]["finalized"],
         json!([max, max])
     );
     let r = admin(
         "update-features",
-        &bootstrap,
+        bootstrap,
         &["--level", &below, "--type", "SAFE_DOWNGRADE"],
     );
     assert_eq!(
@@ -366,7 +393,7 @@ fn quorum_features_elections_and_kcat() {
         Value::Null,
         "a safe downgrade that changes no metadata: {r}"
     );
-    let f = admin("features", &bootstrap, &[]);
+    let f = admin("features", bootstrap, &[]);
     assert_eq!(
         f["metadata.version"]["finalized"],
         json!([max - 1, max - 1]),
@@ -376,24 +403,22 @@ fn quorum_features_elections_and_kcat() {
         f["metadata.version"]["finalized_epoch"].as_i64() > Some(epoch),
         "{f}"
     );
-    let r = admin(
-        "update-features",
-        &bootstrap,
-        &["--level", &max.to_string()],
-    );
+    let r = admin("update-features", bootstrap, &["--level", &max.to_string()]);
     assert_eq!(r["error"], Value::Null, "{r}");
+}
 
+fn elect_leaders_moves_only_what_needs_it(cluster: &mut Cluster, bootstrap: &str) {
     // ElectLeaders (confluent-kafka): reorder lead-0's replicas so that its preferred
     // replica (2) is not its leader (1).
     admin(
         "create",
-        &bootstrap,
+        bootstrap,
         &["--topic", "lead", "--assignment", "1,2/2,3"],
     );
     cluster.wait_isr_full("lead", 2, 2, CONVERGE);
     let r = admin(
         "reassign",
-        &bootstrap,
+        bootstrap,
         &["--topic", "lead", "--replicas", "2,1"],
     );
     assert_eq!(r, json!({"lead-0": null}));
@@ -402,7 +427,7 @@ fn quorum_features_elections_and_kcat() {
             .then_some(())
             .ok_or_else(|| "not yet".into())
     });
-    let all = admin("elect", &bootstrap, &[]);
+    let all = admin("elect", bootstrap, &[]);
     assert_eq!(
         all,
         json!({"lead-0": null}),
@@ -420,7 +445,7 @@ fn quorum_features_elections_and_kcat() {
     );
     let r = admin(
         "elect",
-        &bootstrap,
+        bootstrap,
         &["--topic", "lead", "--partitions", "0,1,9"],
     );
     assert_eq!(
@@ -430,7 +455,7 @@ fn quorum_features_elections_and_kcat() {
     );
     let r = admin(
         "elect",
-        &bootstrap,
+        bootstrap,
         &["--type", "unclean", "--topic", "lead", "--partitions", "1"],
     );
     assert_eq!(
@@ -438,8 +463,10 @@ fn quorum_features_elections_and_kcat() {
         json!({"lead-1": "ELECTION_NOT_NEEDED"}),
         "its leader is alive"
     );
-    assert_eq!(admin("elect", &bootstrap, &[]), json!({}));
+    assert_eq!(admin("elect", bootstrap, &[]), json!({}));
+}
 
+fn elect_leaders_without_a_quorum_times_out(cluster: &mut Cluster, controller: i32) {
     // No quorum: a broker cannot reach any controller and answers REQUEST_TIMED_OUT
     // (top level and per partition), as Kafka's forwarding broker does, in bounded
     // time — never NOT_CONTROLLER and never a hang.

@@ -19,7 +19,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, ack_gaps, kraft_client, verify_no_loss};
+use common::clients::{create_topic_rf3_min_isr2, kraft_client};
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, ack_gaps, verify_no_loss};
 
 const TOPIC: &str = "drain";
 const PARTITIONS: usize = 12;
@@ -55,20 +57,7 @@ const MAX_ACK_GAP_MS: u128 = 1_000;
 /// Three combined nodes and `topic` with `partitions` partitions, RF 3, minISR 2.
 fn cluster_with_topic(topic: &str, partitions: usize) -> Cluster {
     let mut cluster = Cluster::combined(3, &[]);
-    kraft_client(
-        "create-topic",
-        &cluster.bootstrap(),
-        topic,
-        &[
-            "--partitions",
-            &partitions.to_string(),
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), topic, partitions);
     cluster.wait_isr_full(topic, partitions, 3, Duration::from_secs(60));
     cluster
 }
@@ -91,7 +80,7 @@ fn roll_order(cluster: &mut Cluster) -> Vec<i32> {
 }
 
 /// The partition with the longest gap between two acks, and that gap (ms).
-fn longest_ack_gap(acks: &[common::cluster::Ack]) -> (i32, u128) {
+fn longest_ack_gap(acks: &[common::load::Ack]) -> (i32, u128) {
     ack_gaps(acks)
         .iter()
         .map(|(p, g)| (*p, g.iter().copied().max().unwrap_or(0)))
@@ -283,20 +272,7 @@ fn sigterm_right_after_topic_creation_loses_no_acks_1_record_and_parks_no_acks_a
     let mut cluster = Cluster::combined(3, &[]);
     let bootstrap = cluster.bootstrap();
     let victim = roll_order(&mut cluster)[0];
-    kraft_client(
-        "create-topic",
-        &bootstrap,
-        FRESH_TOPIC,
-        &[
-            "--partitions",
-            &FRESH_PARTITIONS.to_string(),
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    create_topic_rf3_min_isr2(&bootstrap, FRESH_TOPIC, FRESH_PARTITIONS);
     let mut all = BackgroundProducer::start_partitioned(
         &bootstrap,
         FRESH_TOPIC,

@@ -12,7 +12,10 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, kraft_client, percentiles, verify_no_loss};
+use common::clients::create_topic_rf3_min_isr2;
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, verify_no_loss};
+use common::stats::percentiles;
 
 /// One cluster at a time in this binary.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -36,20 +39,7 @@ fn kraft_split() {
 
 fn failover_each_leader(cluster: &mut Cluster, name: &str) {
     let started = Instant::now();
-    kraft_client(
-        "create-topic",
-        &cluster.bootstrap(),
-        TOPIC,
-        &[
-            "--partitions",
-            "3",
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), TOPIC, 3);
     cluster.wait_isr_full(TOPIC, PARTITIONS as usize, 3, Duration::from_secs(30));
     let mut producer = BackgroundProducer::start(&cluster.bootstrap(), TOPIC, 300);
     producer.wait_progress(200, Duration::from_secs(30));

@@ -8,7 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, kraft_client};
+use common::clients::kraft_client;
+use common::cluster::Cluster;
 use common::process::spawn_python;
 
 const TOPIC: &str = "grouped";

@@ -8,7 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, kraft_client, verify_no_loss};
+use common::clients::create_topic_rf3_min_isr2;
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, verify_no_loss};
 
 const TOPIC: &str = "isr";
 const LAG_MS: u64 = 3000;
@@ -27,20 +29,7 @@ fn kraft_isr_shrink_and_rejoin() {
             ("broker.session.timeout.ms", "60000"),
         ],
     );
-    kraft_client(
-        "create-topic",
-        &cluster.bootstrap(),
-        TOPIC,
-        &[
-            "--partitions",
-            "1",
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), TOPIC, 1);
     let meta = cluster.wait_isr_full(TOPIC, 1, 3, Duration::from_secs(30));
     let leader = meta[&0].leader;
     // Freeze a follower that is not the active controller, so the quorum keeps its

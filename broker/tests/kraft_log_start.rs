@@ -12,7 +12,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, Node, kraft_client};
+use common::clients::kraft_client;
+use common::cluster::Cluster;
+use common::cluster_node::Node;
 
 const TOPIC: &str = "below-log-start";
 /// Records every node has before F stops.

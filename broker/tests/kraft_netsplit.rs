@@ -21,10 +21,12 @@ mod ns_cluster;
 mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::Rng;
-use common::cluster::{BackgroundProducer, PartitionMeta, kraft_client, topic_metadata};
+use common::clients::{PartitionMeta, create_topic_rf3_min_isr2, topic_metadata};
+use common::load::BackgroundProducer;
 use common::process::{client_script, spawn};
 use common::wait_until;
 use ns_cluster::{NsCluster, NsNode};
@@ -94,30 +96,94 @@ fn isolated_leader_is_fenced_and_truncated() {
     let all = cluster.bootstrap_except(None);
     let scratch = tempfile::tempdir().expect("tempdir");
 
-    kraft_client(
-        "create-topic",
-        &all,
-        TOPIC,
-        &[
-            "--partitions",
-            "1",
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
-    let before = wait_partition(
-        "partition 0 led with ISR 3",
-        &all,
-        Duration::from_secs(30),
-        |p| p.leader > 0 && p.isr.len() == 3,
-    );
+    let before = create_topic_led_by_all_three(&all);
     let mut producer = BackgroundProducer::start(&all, TOPIC, 200);
     producer.wait_progress(200, Duration::from_secs(30));
+    let cut = cut_the_leader_off(&cluster, &before, &producer);
+    let iso = isolated_leader_takes_acks1_only(&cluster, &cut, &mut producer, scratch.path());
+    let (rejoined, rejoin_ms) = heal_and_rejoin(&cluster, &cut);
+    producer.wait_progress(50, Duration::from_secs(30));
+    let summary = producer.stop();
+    assert_eq!(
+        summary.acked + summary.errors,
+        summary.sent,
+        "every record acked or failed"
+    );
+    let verdict = verify_every_ack_stored_once(&all, &producer, &cut, iso.post_count);
+    let old_epoch = verdict["epoch_before_cut"]
+        .as_i64()
+        .expect("epoch before the cut");
+    let (copy, epoch, truncations) = old_leader_truncated_its_tail(&cluster, &cut, old_epoch);
+    let Cut {
+        old,
+        new,
+        controller,
+        failover_ms,
+        shrink_ms,
+        ..
+    } = cut;
+    let by_value: BTreeMap<&str, usize> = copy.iter().fold(BTreeMap::new(), |mut m, (_, v)| {
+        *m.entry(v.as_str()).or_default() += 1;
+        m
+    });
+    eprintln!(
+        "kraft_netsplit: FIGURES new leader {failover_ms} ms after the cut (node {old} -> \
+         node {new}, active controller before the cut: node {controller:?}, epoch {old_epoch} -> {epoch:?}, ISR without it after {shrink_ms} ms); node {old} back in the ISR \
+         {rejoin_ms} ms after healing (leader then node {}); cut-off leader acked {} acks=1 writes, {} iso \
+         records on its disk, all truncated ({} truncation log lines, first {:?}); \
+         acks=all inside the cut: {} sent, 0 acked, errors {}; main producer sent {} \
+         acked {} errors {} {:?}; verify {}; {} records on both copies ({} distinct); total {:?}",
+        rejoined.leader,
+        iso.acks1.len(),
+        iso.divergent,
+        truncations.len(),
+        truncations.first(),
+        iso.summary["all_sent"],
+        iso.summary["all_first_errors"],
+        summary.sent,
+        summary.acked,
+        summary.errors,
+        summary.first_errors,
+        verdict,
+        copy.len(),
+        by_value.len(),
+        started.elapsed()
+    );
+    teardown_leaves_nothing_behind(cluster);
+}
 
-    // Cut the leader off.
+/// Creates the RF 3 topic; returns partition 0 once led with all three in the ISR.
+fn create_topic_led_by_all_three(all: &str) -> PartitionMeta {
+    create_topic_rf3_min_isr2(all, TOPIC, 1);
+    wait_partition(
+        "partition 0 led with ISR 3",
+        all,
+        Duration::from_secs(30),
+        |p| p.leader > 0 && p.isr.len() == 3,
+    )
+}
+
+/// What cutting the leader off showed, for the later steps and the figures.
+struct Cut {
+    /// The leader that was cut off, and the one the majority elected.
+    old: usize,
+    new: usize,
+    /// Bootstrap of the nodes still connected.
+    majority: String,
+    /// The active controller before the cut.
+    controller: Option<usize>,
+    /// Ids acknowledged before the cut.
+    pre_count: usize,
+    failover_ms: u128,
+    shrink_ms: u128,
+}
+
+/// Cut the leader off: the majority elects another and drops it from the ISR.
+fn cut_the_leader_off(
+    cluster: &NsCluster,
+    before: &PartitionMeta,
+    producer: &BackgroundProducer,
+) -> Cut {
     let old = before.leader as usize;
     let majority = cluster.bootstrap_except(Some(old));
     let controller = cluster.active_controller();
@@ -144,10 +210,44 @@ fn isolated_leader_is_fenced_and_truncated() {
     );
     let shrink_ms = cut_at.elapsed().as_millis();
     eprintln!("kraft_netsplit: ISR without node {old} {shrink_ms} ms after the cut: {shrunk:?}");
+    Cut {
+        old,
+        new,
+        majority,
+        controller,
+        pre_count,
+        failover_ms,
+        shrink_ms,
+    }
+}
 
-    // Inside the cut-off namespace: acks=1 writes land on the old leader's disk only;
-    // acks=all writes must not be acknowledged.
-    let acks1_file = scratch.path().join("acks1.txt");
+/// What the clients inside the cut-off namespace saw.
+struct Isolated {
+    /// The isolated client's summary line.
+    summary: serde_json::Value,
+    /// Ids of the acks=1 writes the cut-off leader acknowledged.
+    acks1: BTreeSet<String>,
+    /// Records of those writes found on the cut-off leader's disk.
+    divergent: usize,
+    /// Ids the main producer had acknowledged once the new leader took over.
+    post_count: usize,
+}
+
+/// Inside the cut-off namespace: acks=1 writes land on the old leader's disk only;
+/// acks=all writes must not be acknowledged.
+fn isolated_leader_takes_acks1_only(
+    cluster: &NsCluster,
+    cut: &Cut,
+    producer: &mut BackgroundProducer,
+    scratch: &Path,
+) -> Isolated {
+    let Cut {
+        old,
+        new,
+        pre_count,
+        ..
+    } = *cut;
+    let acks1_file = scratch.join("acks1.txt");
     let script = client_script("kraft_netsplit.py").display().to_string();
     let iso_args: Vec<String> = [
         "-u",
@@ -215,15 +315,25 @@ fn isolated_leader_is_fenced_and_truncated() {
             }
         },
     );
+    Isolated {
+        summary: iso,
+        acks1: iso_acked,
+        divergent,
+        post_count,
+    }
+}
 
-    // Heal: the old leader must follow the new epoch, truncate and rejoin the ISR.
+/// Heal: the old leader must follow the new epoch, truncate and rejoin the ISR.
+/// Returns the partition then and how long the rejoin took (ms).
+fn heal_and_rejoin(cluster: &NsCluster, cut: &Cut) -> (PartitionMeta, u128) {
+    let (old, majority) = (cut.old, &cut.majority);
     let healed_at = Instant::now();
     cluster.topo.heal(old).expect("heal the cut");
     // Asked of the majority only: the old leader's own Metadata is stale until it
     // catches up (it still names itself leader with the ISR it had before the cut).
     let rejoined = wait_partition(
         &format!("node {old} back in the ISR"),
-        &majority,
+        majority,
         Duration::from_secs(60),
         |p| p.leader > 0 && p.isr.len() == 3 && p.isr.contains(&(old as i32)),
     );
@@ -231,28 +341,31 @@ fn isolated_leader_is_fenced_and_truncated() {
     eprintln!(
         "kraft_netsplit: node {old} back in the ISR {rejoin_ms} ms after healing: {rejoined:?}"
     );
-    producer.wait_progress(50, Duration::from_secs(30));
-    let summary = producer.stop();
-    assert_eq!(
-        summary.acked + summary.errors,
-        summary.sent,
-        "every record acked or failed"
-    );
+    (rejoined, rejoin_ms)
+}
 
+/// Every acknowledged id is stored exactly once; returns the verifier's verdict.
+fn verify_every_ack_stored_once(
+    all: &str,
+    producer: &BackgroundProducer,
+    cut: &Cut,
+    post_count: usize,
+) -> serde_json::Value {
+    let script = client_script("kraft_netsplit.py").display().to_string();
     let verify = spawn(
         "python3",
         &[
             "-u".to_string(),
-            script.clone(),
+            script,
             "verify".into(),
             "--bootstrap".into(),
-            all.clone(),
+            all.to_owned(),
             "--topic".into(),
             TOPIC.into(),
             "--acked".into(),
             producer.acked_path().display().to_string(),
             "--pre-count".into(),
-            pre_count.to_string(),
+            cut.pre_count.to_string(),
             "--post-count".into(),
             post_count.to_string(),
         ],
@@ -260,13 +373,18 @@ fn isolated_leader_is_fenced_and_truncated() {
     )
     .wait(Duration::from_secs(120));
     assert!(verify.status.success(), "verify: {verify}");
-    let verdict = json_line(&verify.stdout);
-    let old_epoch = verdict["epoch_before_cut"]
-        .as_i64()
-        .expect("epoch before the cut");
+    json_line(&verify.stdout)
+}
 
-    // The old leader's own copy: the new epoch checkpointed, the same records as
-    // every other replica's, none of its divergent tail.
+/// The old leader's own copy: the new epoch checkpointed, the same records as every
+/// other replica's, none of its divergent tail, and log lines saying so. Returns the
+/// copy, the checkpointed epoch and the truncation log lines.
+fn old_leader_truncated_its_tail(
+    cluster: &NsCluster,
+    cut: &Cut,
+    old_epoch: i64,
+) -> (Vec<(i64, String)>, Option<i64>, Vec<String>) {
+    let (old, new) = (cut.old, cut.new);
     let copy: Vec<(i64, String)> = wait_until(
         &format!("node {old}'s log equal to every other replica's"),
         Duration::from_secs(30),
@@ -319,36 +437,11 @@ fn isolated_leader_is_fenced_and_truncated() {
         !followed.is_empty(),
         "node {old} never followed node {new} in the new epoch"
     );
+    (copy, epoch, truncations)
+}
 
-    let by_value: BTreeMap<&str, usize> = copy.iter().fold(BTreeMap::new(), |mut m, (_, v)| {
-        *m.entry(v.as_str()).or_default() += 1;
-        m
-    });
-    eprintln!(
-        "kraft_netsplit: FIGURES new leader {failover_ms} ms after the cut (node {old} -> \
-         node {new}, active controller before the cut: node {controller:?}, epoch {old_epoch} -> {epoch:?}, ISR without it after {shrink_ms} ms); node {old} back in the ISR \
-         {rejoin_ms} ms after healing (leader then node {}); cut-off leader acked {} acks=1 writes, {} iso \
-         records on its disk, all truncated ({} truncation log lines, first {:?}); \
-         acks=all inside the cut: {} sent, 0 acked, errors {}; main producer sent {} \
-         acked {} errors {} {:?}; verify {}; {} records on both copies ({} distinct); total {:?}",
-        rejoined.leader,
-        iso_acked.len(),
-        divergent,
-        truncations.len(),
-        truncations.first(),
-        iso["all_sent"],
-        iso["all_first_errors"],
-        summary.sent,
-        summary.acked,
-        summary.errors,
-        summary.first_errors,
-        verdict,
-        copy.len(),
-        by_value.len(),
-        started.elapsed()
-    );
-
-    // Teardown leaves nothing of this run behind: no node, namespace or link.
+/// Teardown leaves nothing of this run behind: no node, namespace or link.
+fn teardown_leaves_nothing_behind(cluster: NsCluster) {
     let tag = cluster.topo.tag().to_owned();
     drop(cluster);
     let links = topology::ip(&["-br", "link"]).expect("ip link");

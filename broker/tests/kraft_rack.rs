@@ -34,7 +34,7 @@ fn a_consumer_reads_from_the_replica_in_its_rack() {
         )],
     );
     let bs = cluster.bootstrap();
-    let out = common::cluster::kraft_client(
+    let out = common::clients::kraft_client(
         "create-topic",
         &bs,
         "near",

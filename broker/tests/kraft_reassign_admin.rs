@@ -44,36 +44,49 @@ fn reassign_describe_throttle_elect_and_unregister() {
         .iter()
         .find(|b| **b != from)
         .expect("another broker");
-
     // Throttle the move as kafka-reassign-partitions --throttle does.
+    set_throttles(&a, from, to, Some("10485760"));
+    move_partition_0(&mut cluster, &a, from, to);
+    // Throttles removed when the plan ends.
+    set_throttles(&a, from, to, None);
+    cancel_without_a_move_and_elect(&a);
+    unregister_unknown_and_stopped_brokers(&mut cluster, &a, &brokers, to);
+}
+
+/// Sets (`Some(rate)`) or deletes (`None`) the replication throttle of partition 0's
+/// move from broker `from` to broker `to`: the brokers' rates, the topic's replicas.
+fn set_throttles(a: &AdminClient, from: i32, to: i32, rate: Option<&str>) {
+    let rate = rate.map(str::to_owned);
     for b in [from, to] {
         block_on(a.incremental_alter_configs(
             &ConfigResource::Broker(b),
             &[
-                ("leader.replication.throttled.rate", Some("10485760".into())),
-                (
-                    "follower.replication.throttled.rate",
-                    Some("10485760".into()),
-                ),
+                ("leader.replication.throttled.rate", rate.clone()),
+                ("follower.replication.throttled.rate", rate.clone()),
             ],
         ))
         .expect("broker throttle");
     }
+    let on = rate.is_some();
     block_on(a.incremental_alter_configs(
         &ConfigResource::Topic(TOPIC.into()),
         &[
             (
                 "leader.replication.throttled.replicas",
-                Some(format!("0:{from}")),
+                on.then(|| format!("0:{from}")),
             ),
             (
                 "follower.replication.throttled.replicas",
-                Some(format!("0:{to}")),
+                on.then(|| format!("0:{to}")),
             ),
         ],
     ))
     .expect("topic throttle");
+}
 
+/// Moves partition 0 to `to`: listed while it runs, then on the target's log dirs and
+/// gone from the source's.
+fn move_partition_0(cluster: &mut Cluster, a: &AdminClient, from: i32, to: i32) {
     let refused = block_on(a.alter_partition_reassignments(&[Reassignment {
         topic: TOPIC.into(),
         partition: 0,
@@ -117,28 +130,11 @@ fn reassign_describe_throttle_elect_and_unregister() {
             .then_some(())
             .ok_or(format!("{dirs:?}"))
     });
+}
 
-    // Throttles removed when the plan ends.
-    for b in [from, to] {
-        block_on(a.incremental_alter_configs(
-            &ConfigResource::Broker(b),
-            &[
-                ("leader.replication.throttled.rate", None),
-                ("follower.replication.throttled.rate", None),
-            ],
-        ))
-        .expect("clear broker throttle");
-    }
-    block_on(a.incremental_alter_configs(
-        &ConfigResource::Topic(TOPIC.into()),
-        &[
-            ("leader.replication.throttled.replicas", None),
-            ("follower.replication.throttled.replicas", None),
-        ],
-    ))
-    .expect("clear topic throttle");
-
-    // Cancelling a partition that is not moving is refused per partition.
+/// Cancelling a partition that is not moving is refused per partition; a preferred
+/// election with nothing to do fails nothing.
+fn cancel_without_a_move_and_elect(a: &AdminClient) {
     let refused = block_on(a.alter_partition_reassignments(&[Reassignment {
         topic: TOPIC.into(),
         partition: 1,
@@ -151,8 +147,15 @@ fn reassign_describe_throttle_elect_and_unregister() {
     );
     let failed = block_on(a.elect_preferred_leaders(None)).expect("elect");
     assert!(failed.is_empty(), "{failed:?}");
+}
 
-    // UnregisterBroker: unknown id refused; a stopped broker disappears.
+/// UnregisterBroker: unknown id refused; a stopped broker disappears.
+fn unregister_unknown_and_stopped_brokers(
+    cluster: &mut Cluster,
+    a: &AdminClient,
+    brokers: &[i32],
+    to: i32,
+) {
     match block_on(a.unregister_broker(99)) {
         Err(ClientError::Protocol { code, .. }) => assert_eq!(code, BROKER_ID_NOT_REGISTERED),
         other => panic!("unregister 99: {other:?}"),

@@ -7,9 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{
-    BackgroundProducer, Cluster, ack_gaps, kraft_client, percentiles, verify_no_loss,
-};
+use common::clients::create_topic_rf3_min_isr2;
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, ack_gaps, verify_no_loss};
+use common::stats::percentiles;
 
 const TOPIC: &str = "sigterm";
 const PARTITIONS: usize = 3;
@@ -19,20 +20,7 @@ const SESSION_TIMEOUT_MS: u128 = 3000;
 /// Three combined nodes and `topic`: 3 partitions, RF 3, min.insync.replicas 2.
 fn cluster_with_topic(topic: &str) -> Cluster {
     let cluster = Cluster::combined(3, &[]);
-    kraft_client(
-        "create-topic",
-        &cluster.bootstrap(),
-        topic,
-        &[
-            "--partitions",
-            "3",
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), topic, 3);
     cluster
 }
 

@@ -25,6 +25,11 @@ fn client(script: &str, args: &[&str], timeout: Duration) -> Value {
 }
 
 /// The log dir of a node.
+/// `python3 kraft_admin.py args...` -> its JSON line.
+fn admin(args: &[&str]) -> Value {
+    client("kraft_admin.py", args, Duration::from_secs(90))
+}
+
 fn log_dir(cluster: &mut Cluster, id: i32) -> PathBuf {
     cluster.node(id).log_dir()
 }
@@ -51,11 +56,23 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
         .unwrap_or(1024);
     let mut cluster = Cluster::combined(3, &[("replica.fetch.max.bytes", "1048576")]);
     let bs = cluster.bootstrap();
-    let admin = |args: &[&str]| client("kraft_admin.py", args, Duration::from_secs(90));
+    let total = create_and_fill(&mut cluster, &bs, mib);
+    throttle_moving_between_brokers_1_and_3(&bs);
+    let target = log_dir(&mut cluster, 3).join("moving-0");
+    let started = Instant::now();
+    start_the_move(&bs);
+    let steady_mbs = unthrottled_topic_rate(&bs);
+    copy_holds_the_throttled_rate(&target, total, started, mib, steady_mbs);
+    the_move_completes_and_the_old_replica_goes(&mut cluster);
+}
+
+/// Creates `moving` (on broker 1) and `steady` (on 1 and 3) and fills `moving` with
+/// `mib` MiB; returns the bytes written.
+fn create_and_fill(cluster: &mut Cluster, bs: &str, mib: u64) -> u64 {
     admin(&[
         "create",
         "--bootstrap",
-        &bs,
+        bs,
         "--topic",
         "moving",
         "--assignment",
@@ -64,7 +81,7 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
     admin(&[
         "create",
         "--bootstrap",
-        &bs,
+        bs,
         "--topic",
         "steady",
         "--assignment",
@@ -78,7 +95,7 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
         &[
             "fill",
             "--bootstrap",
-            &bs,
+            bs,
             "--topic",
             "moving",
             "--mib",
@@ -86,7 +103,11 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
         ],
         Duration::from_secs(600),
     );
-    let total = fill["bytes"].as_u64().expect("bytes");
+    fill["bytes"].as_u64().expect("bytes")
+}
+
+/// Throttles `moving`'s leader on broker 1 and its new follower on broker 3 to RATE.
+fn throttle_moving_between_brokers_1_and_3(bs: &str) {
     let rate = RATE.to_string();
     for (broker, key) in [
         ("1", "leader.replication.throttled.rate"),
@@ -98,7 +119,7 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
             &[
                 "set-broker",
                 "--bootstrap",
-                &bs,
+                bs,
                 "--broker",
                 broker,
                 "--set",
@@ -107,9 +128,9 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
             Duration::from_secs(60),
         );
     }
-    let out = common::cluster::kraft_client(
+    let out = common::clients::kraft_client(
         "alter-topic",
-        &bs,
+        bs,
         "moving",
         &[
             "--set",
@@ -120,13 +141,14 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
         Duration::from_secs(60),
     );
     assert!(out.contains("altered"), "{out}");
+}
 
-    let target = log_dir(&mut cluster, 3).join("moving-0");
-    let started = Instant::now();
+/// Reassigns `moving` from broker 1 to broker 3.
+fn start_the_move(bs: &str) {
     let moved = admin(&[
         "reassign",
         "--bootstrap",
-        &bs,
+        bs,
         "--topic",
         "moving",
         "--replicas",
@@ -137,14 +159,16 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
         serde_json::json!({"moving-0": null}),
         "start the move"
     );
+}
 
-    // Beside it, an unthrottled topic between the same two brokers.
+/// Beside the move, an unthrottled topic between the same two brokers: its MB/s.
+fn unthrottled_topic_rate(bs: &str) -> f64 {
     let steady = client(
         "kraft_throttle.py",
         &[
             "produce",
             "--bootstrap",
-            &bs,
+            bs,
             "--topic",
             "steady",
             "--mib",
@@ -152,13 +176,22 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
         ],
         Duration::from_secs(300),
     );
-    let steady_mbs = steady["mb_per_sec"].as_f64().expect("mb_per_sec");
+    steady["mb_per_sec"].as_f64().expect("mb_per_sec")
+}
 
-    // The copy: samples of the new replica's size until it holds everything.
+/// The copy: samples of the new replica's size until it holds everything; the rate
+/// between 10% and 90% is within 10% of the throttle.
+fn copy_holds_the_throttled_rate(
+    target: &Path,
+    total: u64,
+    started: Instant,
+    mib: u64,
+    steady_mbs: f64,
+) {
     let mut samples: Vec<(Duration, u64)> = Vec::new();
     let copy_timeout = Duration::from_secs(mib * 1024 * 1024 / RATE * 2 + 120);
     wait_until("the new replica holds every byte", copy_timeout, || {
-        let bytes = log_bytes(&target);
+        let bytes = log_bytes(target);
         samples.push((started.elapsed(), bytes));
         if bytes >= total {
             Ok(())
@@ -200,8 +233,10 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
         steady_mbs > 3.0 * RATE as f64 / 1e6,
         "the unthrottled topic only reached {steady_mbs:.1} MB/s"
     );
+}
 
-    // The move completes: broker 1's replica goes, only broker 3 remains.
+/// The move completes: broker 1's replica goes, only broker 3 remains.
+fn the_move_completes_and_the_old_replica_goes(cluster: &mut Cluster) {
     cluster.wait_metadata(
         "moving-0 on broker 3 only",
         "moving",
@@ -211,7 +246,7 @@ fn throttled_reassignment_holds_the_rate_and_spares_other_topics() {
             other => Err(format!("{other:?}")),
         },
     );
-    let old = log_dir(&mut cluster, 1).join("moving-0");
+    let old = log_dir(cluster, 1).join("moving-0");
     wait_until(
         "broker 1's old replica is deleted",
         Duration::from_secs(60),

@@ -10,7 +10,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{BackgroundProducer, Cluster, PartitionMeta, kraft_client, verify_no_loss};
+use common::clients::{PartitionMeta, create_topic_rf3_min_isr2, kraft_client};
+use common::cluster::Cluster;
+use common::load::{BackgroundProducer, verify_no_loss};
 
 const TOPIC: &str = "unclean";
 const OFFLINE: &str = "kafka_controller_kafkacontroller_offlinepartitionscount";
@@ -54,20 +56,7 @@ fn offline(p: Option<&PartitionMeta>) -> Result<(), String> {
 #[test]
 fn kraft_unclean_leader_election() {
     let mut cluster = Cluster::split(3, 3, &[("unclean.leader.election.enable", "false")]);
-    kraft_client(
-        "create-topic",
-        &cluster.bootstrap(),
-        TOPIC,
-        &[
-            "--partitions",
-            "1",
-            "--rf",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-        Duration::from_secs(60),
-    );
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), TOPIC, 1);
     cluster.wait_isr_full(TOPIC, 1, 3, Duration::from_secs(30));
     let mut producer = BackgroundProducer::start(&cluster.bootstrap(), TOPIC, 200);
     producer.wait_progress(200, Duration::from_secs(30));

@@ -1,24 +1,22 @@
 //! `Broker`: one real `tidewater-broker` process in its own temporary directory,
 //! on free loopback ports, with restart, kill -9 and SIGTERM.
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use tempfile::TempDir;
 
 use super::http;
+use super::node_process::{self, NodeProcess};
 use super::process::{Output, spawn};
-use super::wait::wait_until;
 
 /// The broker binary under test, built by cargo for this test run.
 pub const BROKER_BIN: &str = env!("CARGO_BIN_EXE_tidewater-broker");
 
-/// How long a broker may take to format, start or stop.
+/// How long a broker may take to format or start.
 const STARTUP: Duration = Duration::from_secs(30);
-const SHUTDOWN: Duration = Duration::from_secs(30);
 
 /// Settings a test can change; everything else is the harness's fixed config.
 #[derive(Debug, Clone)]
@@ -44,14 +42,13 @@ impl Default for BrokerOpts {
 /// A running (or stopped) broker. Dropping it kills the process, and when the test
 /// is failing prints everything the broker wrote to stderr.
 pub struct Broker {
+    /// Declared first so it drops (and is killed) before its directory is deleted.
+    process: NodeProcess,
     /// Holds the config file, the log dirs and the captured stderr of every run.
     dir: TempDir,
     pub kafka_addr: SocketAddr,
     pub http_addr: SocketAddr,
     config_path: PathBuf,
-    child: Option<Child>,
-    /// Number of times the process was started; names each run's stderr file.
-    runs: u32,
 }
 
 pub use super::ports::free_port;
@@ -86,13 +83,21 @@ impl Broker {
         }
         let config_path = dir.path().join("broker.properties");
         std::fs::write(&config_path, cfg).expect("write config");
+        let process = NodeProcess::new(
+            "broker",
+            NodeProcess::start_command(BROKER_BIN, &config_path),
+            dir.path(),
+            "broker-stderr",
+            Some(kafka_addr),
+            http_addr,
+            STARTUP,
+        );
         let mut broker = Broker {
             dir,
             kafka_addr,
             http_addr,
             config_path,
-            child: None,
-            runs: 0,
+            process,
         };
         broker.format("tidewater-it-cluster").ok();
         broker.start_process();
@@ -101,14 +106,7 @@ impl Broker {
 
     /// `tidewater-broker format --config FILE --cluster-id ID`.
     pub fn format(&self, cluster_id: &str) -> Output {
-        let args = vec![
-            "format".to_string(),
-            "--config".to_string(),
-            self.config_path.display().to_string(),
-            "--cluster-id".to_string(),
-            cluster_id.to_string(),
-        ];
-        spawn(BROKER_BIN, &args, None).wait(STARTUP)
+        node_process::format(BROKER_BIN, &self.config_path, cluster_id, STARTUP)
     }
 
     /// `host:port` for clients' `bootstrap.servers`.
@@ -125,92 +123,34 @@ impl Broker {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child
-            .as_ref()
-            .map(Child::id)
-            .expect("broker is not running")
+        self.process.pid()
     }
 
-    /// Starts the broker process again on the same config, ports and data.
+    /// Starts the broker process again on the same config, ports and data, and waits
+    /// until it is ready.
     pub fn start_process(&mut self) {
-        assert!(self.child.is_none(), "broker already running");
-        self.runs += 1;
-        let stderr = File::create(self.stderr_path(self.runs)).expect("create stderr file");
-        let child = Command::new(BROKER_BIN)
-            .arg("start")
-            .arg("--config")
-            .arg(&self.config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn tidewater-broker");
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    fn stderr_path(&self, run: u32) -> PathBuf {
-        self.dir.path().join(format!("broker-stderr-{run}.log"))
+        self.process.start();
     }
 
     /// Waits until the Kafka port accepts and `/readyz` says 200; panics with the
     /// broker's stderr if the process exits first.
     pub fn wait_ready(&mut self) {
-        let (kafka, http_addr) = (self.kafka_addr, self.http_addr);
-        let child = self.child.as_mut().expect("broker is not running");
-        let mut exited = None;
-        wait_until("broker ready (Kafka port + /readyz 200)", STARTUP, || {
-            if let Ok(Some(status)) = child.try_wait() {
-                exited = Some(status);
-                return Ok(());
-            }
-            TcpStream::connect_timeout(&kafka, Duration::from_secs(1))
-                .map_err(|e| format!("kafka port: {e}"))?;
-            match http::get(http_addr, "/readyz") {
-                Ok(r) if r.status == 200 => Ok(()),
-                Ok(r) => Err(format!("/readyz answered {}", r.status)),
-                Err(e) => Err(format!("/readyz: {e}")),
-            }
-        });
-        if let Some(status) = exited {
-            self.child = None;
-            panic!("broker exited during startup with {status}\n{}", self.log());
-        }
+        self.process.wait_ready();
     }
 
     /// Whether the process is still alive (`false` also when never started).
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+        self.process.is_running()
     }
 
     /// SIGKILL, as a crash would; returns once the process is reaped.
     pub fn kill9(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("broker is not running");
-        child.kill().expect("kill -9 broker");
-        child.wait().expect("reap broker")
+        self.process.kill9()
     }
 
     /// SIGTERM, then waits (bounded) for the process to exit and returns its status.
     pub fn sigterm(&mut self) -> ExitStatus {
-        let pid = self.pid();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        let mut child = self.child.take().expect("broker is not running");
-        let deadline = Instant::now() + SHUTDOWN;
-        loop {
-            match child.try_wait().expect("wait broker") {
-                Some(status) => return status,
-                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-                None => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("broker ignored SIGTERM for {SHUTDOWN:?}\n{}", self.log());
-                }
-            }
-        }
+        self.process.sigterm()
     }
 
     /// Clean stop (SIGTERM, must exit 0) and start again on the same data.
@@ -226,12 +166,7 @@ impl Broker {
 
     /// Everything the broker wrote to stderr, over all its runs.
     pub fn log(&self) -> String {
-        (1..=self.runs)
-            .map(|run| {
-                let text = std::fs::read_to_string(self.stderr_path(run)).unwrap_or_default();
-                format!("--- broker stderr, run {run} ---\n{text}")
-            })
-            .collect()
+        self.process.log_tail(usize::MAX)
     }
 
     /// Every `.log` segment file under the log dirs.
@@ -287,10 +222,7 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // The process's own Drop kills it; its stderr explains a failing test.
         if std::thread::panicking() {
             eprintln!("{}", self.log());
         }

@@ -1,6 +1,8 @@
-//! Test harness shared by the real-client integration tests: a `Broker` that runs
-//! the real `tidewater-broker` binary in a temporary directory on free ports, and
-//! helpers that run real clients (kcat, Python scripts) with a deadline.
+//! Test harness shared by the real-client integration tests: `NodeProcess` (spawn,
+//! wait ready, signal, restart one real `tidewater-broker`), a single-node `Broker`
+//! and a KRaft `Cluster` built on it, client tooling (`clients`, `process`), load
+//! generation with an ack ledger (`load`) and the statistics of printed figures
+//! (`stats`).
 //!
 //! Owns every process it starts: a `Broker` or client still running when its guard
 //! drops is killed, so no test leaves a process behind, pass or fail.
@@ -8,10 +10,15 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod broker;
+pub mod clients;
 pub mod cluster;
+pub mod cluster_node;
 pub mod http;
+pub mod load;
+pub mod node_process;
 pub mod ports;
 pub mod process;
+pub mod stats;
 pub mod wait;
 
 pub use broker::{Broker, BrokerOpts};

@@ -44,34 +44,49 @@ fn kafka_admin_tools_manage_a_kraft_node() {
         ],
     );
     let bs = cluster.node(1).bootstrap();
-    let server = ["--bootstrap-server", bs.as_str()];
-    let with = |args: &[&'static str]| -> Vec<&str> {
-        let mut all: Vec<&str> = server.to_vec();
-        all.extend_from_slice(args);
-        all
-    };
+    topics_create_alter_and_describe(&kafka, &bs);
+    topic_configs_add_describe_and_delete(&kafka, &bs);
+    broker_configs_per_broker_and_default(&kafka, &bs);
+    records_consumed_by_a_group(&bs);
+    let ends = get_offsets_of_every_partition(&kafka, &bs);
+    consumer_groups_list_and_describe(&kafka, &bs, &ends);
+    metadata_quorum_describes_one_voter(&kafka, &bs);
+    storage_info_reads_meta_properties(&kafka, &mut cluster);
+    topics_delete(&kafka, &bs);
+}
 
-    // kafka-topics: create, alter (more partitions), describe.
+/// `--bootstrap-server BS` followed by `args`.
+fn with<'a>(bs: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--bootstrap-server", bs];
+    all.extend_from_slice(args);
+    all
+}
+
+/// kafka-topics: create, alter (more partitions), describe.
+fn topics_create_alter_and_describe(kafka: &KafkaTools, bs: &str) {
     let out = kafka.ok(
         TOPICS,
-        &with(&[
-            "--create",
-            "--topic",
-            "tools",
-            "--partitions",
-            "3",
-            "--replication-factor",
-            "1",
-            "--config",
-            "retention.ms=3600000",
-        ]),
+        &with(
+            bs,
+            &[
+                "--create",
+                "--topic",
+                "tools",
+                "--partitions",
+                "3",
+                "--replication-factor",
+                "1",
+                "--config",
+                "retention.ms=3600000",
+            ],
+        ),
     );
     assert!(out.stdout.contains("Created topic tools."), "{out}");
     kafka.ok(
         TOPICS,
-        &with(&["--alter", "--topic", "tools", "--partitions", "5"]),
+        &with(bs, &["--alter", "--topic", "tools", "--partitions", "5"]),
     );
-    let out = kafka.ok(TOPICS, &with(&["--describe", "--topic", "tools"]));
+    let out = kafka.ok(TOPICS, &with(bs, &["--describe", "--topic", "tools"]));
     assert_line(
         &out,
         &[
@@ -85,41 +100,52 @@ fn kafka_admin_tools_manage_a_kraft_node() {
         let partition = format!("Partition: {p}\t");
         assert_line(&out, &[&partition, "Leader: 1", "Replicas: 1", "Isr: 1"]);
     }
+}
 
-    // kafka-configs on the topic: add (a list value), describe, delete.
+/// kafka-configs on the topic: add (a list value), describe, delete.
+fn topic_configs_add_describe_and_delete(kafka: &KafkaTools, bs: &str) {
     kafka.ok(
         CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "tools",
-            "--add-config",
-            "cleanup.policy=[compact,delete],max.message.bytes=200000",
-        ]),
+        &with(
+            bs,
+            &[
+                "--alter",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                "tools",
+                "--add-config",
+                "cleanup.policy=[compact,delete],max.message.bytes=200000",
+            ],
+        ),
     );
     kafka.ok(
         CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "tools",
-            "--delete-config",
-            "retention.ms",
-        ]),
+        &with(
+            bs,
+            &[
+                "--alter",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                "tools",
+                "--delete-config",
+                "retention.ms",
+            ],
+        ),
     );
     let out = kafka.ok(
         CONFIGS,
-        &with(&[
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "tools",
-        ]),
+        &with(
+            bs,
+            &[
+                "--describe",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                "tools",
+            ],
+        ),
     );
     assert_line(
         &out,
@@ -133,29 +159,37 @@ fn kafka_admin_tools_manage_a_kraft_node() {
         !out.stdout.contains("retention.ms"),
         "retention.ms not deleted:\n{out}"
     );
+}
 
-    // kafka-configs on brokers: a dynamic per-broker key and a cluster-wide default.
+/// kafka-configs on brokers: a dynamic per-broker key and a cluster-wide default.
+fn broker_configs_per_broker_and_default(kafka: &KafkaTools, bs: &str) {
     kafka.ok(
         CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "brokers",
-            "--entity-name",
-            "1",
-            "--add-config",
-            "log.cleaner.threads=2",
-        ]),
+        &with(
+            bs,
+            &[
+                "--alter",
+                "--entity-type",
+                "brokers",
+                "--entity-name",
+                "1",
+                "--add-config",
+                "log.cleaner.threads=2",
+            ],
+        ),
     );
     let out = kafka.ok(
         CONFIGS,
-        &with(&[
-            "--describe",
-            "--entity-type",
-            "brokers",
-            "--entity-name",
-            "1",
-        ]),
+        &with(
+            bs,
+            &[
+                "--describe",
+                "--entity-type",
+                "brokers",
+                "--entity-name",
+                "1",
+            ],
+        ),
     );
     assert_line(
         &out,
@@ -166,18 +200,24 @@ fn kafka_admin_tools_manage_a_kraft_node() {
     );
     kafka.ok(
         CONFIGS,
-        &with(&[
-            "--alter",
-            "--entity-type",
-            "brokers",
-            "--entity-default",
-            "--add-config",
-            "log.retention.ms=86400000",
-        ]),
+        &with(
+            bs,
+            &[
+                "--alter",
+                "--entity-type",
+                "brokers",
+                "--entity-default",
+                "--add-config",
+                "log.retention.ms=86400000",
+            ],
+        ),
     );
     let out = kafka.ok(
         CONFIGS,
-        &with(&["--describe", "--entity-type", "brokers", "--entity-default"]),
+        &with(
+            bs,
+            &["--describe", "--entity-type", "brokers", "--entity-default"],
+        ),
     );
     assert_line(
         &out,
@@ -186,11 +226,13 @@ fn kafka_admin_tools_manage_a_kraft_node() {
             "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=86400000",
         ],
     );
+}
 
-    // Records and a group that committed all of them, through librdkafka.
+/// Records and a group that committed all of them, through librdkafka.
+fn records_consumed_by_a_group(bs: &str) {
     let input: String = (0..100).map(|i| format!("k{i}:v{i}\n")).collect();
     kcat(
-        &["-b", &bs, "-P", "-t", "tools", "-K:", "-X", "acks=all"],
+        &["-b", bs, "-P", "-t", "tools", "-K:", "-X", "acks=all"],
         Some(input.as_bytes()),
         T,
     )
@@ -198,7 +240,7 @@ fn kafka_admin_tools_manage_a_kraft_node() {
     let read = kcat(
         &[
             "-b",
-            &bs,
+            bs,
             "-G",
             "tools-group",
             "-X",
@@ -211,9 +253,11 @@ fn kafka_admin_tools_manage_a_kraft_node() {
     )
     .ok();
     assert_eq!(read.lines().len(), 100, "{read}");
+}
 
-    // kafka-get-offsets: the end offsets of the five partitions add up to 100.
-    let out = kafka.ok(GET_OFFSETS, &with(&["--topic", "tools"]));
+/// kafka-get-offsets: the end offsets of the five partitions add up to 100.
+fn get_offsets_of_every_partition(kafka: &KafkaTools, bs: &str) -> BTreeMap<i32, i64> {
+    let out = kafka.ok(GET_OFFSETS, &with(bs, &["--topic", "tools"]));
     let ends: BTreeMap<i32, i64> = out
         .lines()
         .into_iter()
@@ -233,17 +277,23 @@ fn kafka_admin_tools_manage_a_kraft_node() {
         "{out}"
     );
     assert_eq!(ends.values().sum::<i64>(), 100, "{out}");
-    let out = kafka.ok(GET_OFFSETS, &with(&["--topic", "tools", "--time", "-2"]));
+    let out = kafka.ok(
+        GET_OFFSETS,
+        &with(bs, &["--topic", "tools", "--time", "-2"]),
+    );
     assert!(
         out.lines().iter().all(|l| l.ends_with(":0")),
         "earliest offsets:\n{out}"
     );
+    ends
+}
 
-    // kafka-consumer-groups: list, and per-partition offsets equal the end offsets.
-    let out = kafka.ok(GROUPS, &with(&["--list"]));
+/// kafka-consumer-groups: list, and per-partition offsets equal the end offsets.
+fn consumer_groups_list_and_describe(kafka: &KafkaTools, bs: &str, ends: &BTreeMap<i32, i64>) {
+    let out = kafka.ok(GROUPS, &with(bs, &["--list"]));
     assert!(out.lines().contains(&"tools-group"), "{out}");
-    let out = kafka.ok(GROUPS, &with(&["--describe", "--group", "tools-group"]));
-    for (p, end) in &ends {
+    let out = kafka.ok(GROUPS, &with(bs, &["--describe", "--group", "tools-group"]));
+    for (p, end) in ends {
         let end = format!(" {end} ");
         let row: Vec<&str> = out
             .lines()
@@ -264,27 +314,33 @@ fn kafka_admin_tools_manage_a_kraft_node() {
     }
     let out = kafka.ok(
         GROUPS,
-        &with(&["--describe", "--group", "tools-group", "--state"]),
+        &with(bs, &["--describe", "--group", "tools-group", "--state"]),
     );
     assert_line(&out, &["tools-group", "(1)", "Empty", "0"]);
+}
 
-    // kafka-metadata-quorum: this node leads a quorum of one voter.
-    let out = kafka.ok(QUORUM, &with(&["describe", "--status"]));
+/// kafka-metadata-quorum: this node leads a quorum of one voter.
+fn metadata_quorum_describes_one_voter(kafka: &KafkaTools, bs: &str) {
+    let out = kafka.ok(QUORUM, &with(bs, &["describe", "--status"]));
     assert_line(&out, &["LeaderId:", "1"]);
     assert_line(&out, &["CurrentVoters:", "\"id\": 1"]);
-    let out = kafka.ok(QUORUM, &with(&["describe", "--replication"]));
+    let out = kafka.ok(QUORUM, &with(bs, &["describe", "--replication"]));
     assert_line(&out, &["1", "Leader"]);
+}
 
-    // kafka-storage info reads the node's meta.properties (directory.id in Kafka's
-    // Uuid form: Tidewater once wrote hex, which the tool refuses).
+/// kafka-storage info reads the node's meta.properties (directory.id in Kafka's
+/// Uuid form: Tidewater once wrote hex, which the tool refuses).
+fn storage_info_reads_meta_properties(kafka: &KafkaTools, cluster: &mut Cluster) {
     let config = cluster.node(1).config_path().display().to_string();
     let out = kafka.ok(STORAGE, &["info", "--config", &config]);
     assert_line(&out, &["Found metadata:", "directory.id=", "node.id=1"]);
+}
 
-    // kafka-topics: delete; the topic leaves the metadata.
-    kafka.ok(TOPICS, &with(&["--delete", "--topic", "tools"]));
+/// kafka-topics: delete; the topic leaves the metadata.
+fn topics_delete(kafka: &KafkaTools, bs: &str) {
+    kafka.ok(TOPICS, &with(bs, &["--delete", "--topic", "tools"]));
     wait_until("topic 'tools' gone from metadata", T, || {
-        let out = kcat(&["-b", &bs, "-L"], None, T).ok();
+        let out = kcat(&["-b", bs, "-L"], None, T).ok();
         if out.stdout.contains("topic \"tools\"") {
             Err(out.stdout)
         } else {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::common::cluster::Cluster;
-use super::common::{kcat, wait_until};
+use super::common::{Output, kcat, wait_until};
 use super::jvm::KafkaTools;
 
 const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
@@ -46,13 +46,25 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
     let bs = cluster.node(1).bootstrap();
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("plan.json").display().to_string();
-    let ok = |class: &str, args: &[&str]| {
-        let mut all = vec!["--bootstrap-server", bs.as_str()];
-        all.extend_from_slice(args);
-        kafka.ok(class, &all)
-    };
+    create_one_replica_topic_with_records(&kafka, &bs);
+    reassign_with_throttle_until_verified(&kafka, &bs, &plan);
+    preferred_election_moves_the_leaders(&kafka, &bs);
+    let read = kcat(&["-b", &bs, "-C", "-t", "moving", "-e", "-q"], None, T).ok();
+    assert_eq!(read.lines().len(), 2000, "records after the move:\n{read}");
+}
 
+/// Runs a Kafka tool class against `bs`; it must succeed cleanly.
+fn ok(kafka: &KafkaTools, bs: &str, class: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--bootstrap-server", bs];
+    all.extend_from_slice(args);
+    kafka.ok(class, &all)
+}
+
+/// Topic `moving`, one replica per partition, holding 2000 records.
+fn create_one_replica_topic_with_records(kafka: &KafkaTools, bs: &str) {
     ok(
+        kafka,
+        bs,
         TOPICS,
         &[
             "--create",
@@ -64,14 +76,18 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
     );
     let input: String = (0..2000).map(|i| format!("k{i}:v{i}\n")).collect();
     kcat(
-        &["-b", &bs, "-P", "-t", "moving", "-K:", "-X", "acks=all"],
+        &["-b", bs, "-P", "-t", "moving", "-K:", "-X", "acks=all"],
         Some(input.as_bytes()),
         T,
     )
     .ok();
+}
 
+/// kafka-reassign-partitions --execute --throttle, then --verify until every partition
+/// is done (the completing run clears the throttles); the replicas are the plan's.
+fn reassign_with_throttle_until_verified(kafka: &KafkaTools, bs: &str, plan: &str) {
     std::fs::write(
-        &plan,
+        plan,
         r#"{"version":1,"partitions":[
             {"topic":"moving","partition":0,"replicas":[1,2,3]},
             {"topic":"moving","partition":1,"replicas":[3,1,2]},
@@ -79,10 +95,12 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
     )
     .expect("write plan.json");
     let out = ok(
+        kafka,
+        bs,
         REASSIGN,
         &[
             "--reassignment-json-file",
-            &plan,
+            plan,
             "--execute",
             "--throttle",
             "10000000",
@@ -101,7 +119,12 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
     );
     // --verify until every partition is done; the completing run clears the throttles.
     let done = wait_until("reassignment of 'moving' to complete", T, || {
-        let out = ok(REASSIGN, &["--reassignment-json-file", &plan, "--verify"]);
+        let out = ok(
+            kafka,
+            bs,
+            REASSIGN,
+            &["--reassignment-json-file", plan, "--verify"],
+        );
         if (0..3).all(|p| {
             out.stdout.contains(&format!(
                 "Reassignment of partition moving-{p} is completed."
@@ -120,7 +143,7 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
                 .contains("Clearing topic-level throttles on topic moving"),
         "{done}"
     );
-    let out = ok(TOPICS, &["--describe", "--topic", "moving"]);
+    let out = ok(kafka, bs, TOPICS, &["--describe", "--topic", "moving"]);
     let got: Vec<(String, String)> = partitions(&out.stdout)
         .into_iter()
         .map(|(p, _, replicas, _)| (p, replicas))
@@ -130,11 +153,13 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
         .map(|(p, r)| (p.to_string(), r.to_string()))
         .collect();
     assert_eq!(got, want, "{out}");
+}
 
-    // The old leaders of partitions 1 and 2 are not their preferred replicas: an
-    // election moves both (and nothing else), once each ISR holds its preferred one.
+/// The old leaders of partitions 1 and 2 are not their preferred replicas: an
+/// election moves both (and nothing else), once each ISR holds its preferred one.
+fn preferred_election_moves_the_leaders(kafka: &KafkaTools, bs: &str) {
     wait_until("every replica in sync", T, || {
-        let out = ok(TOPICS, &["--describe", "--topic", "moving"]);
+        let out = ok(kafka, bs, TOPICS, &["--describe", "--topic", "moving"]);
         let parts = partitions(&out.stdout);
         let full = parts.iter().all(|(_, _, replicas, isr)| {
             let mut r: Vec<&str> = replicas.split(',').collect();
@@ -146,6 +171,8 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
         if full { Ok(()) } else { Err(out.to_string()) }
     });
     let out = ok(
+        kafka,
+        bs,
         LEADER_ELECTION,
         &["--election-type", "preferred", "--all-topic-partitions"],
     );
@@ -158,13 +185,10 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
         assert!(out.stdout.contains(p), "{p} not elected:\n{out}");
     }
     assert!(!out.stdout.contains("moving-0"), "{out}");
-    let out = ok(TOPICS, &["--describe", "--topic", "moving"]);
+    let out = ok(kafka, bs, TOPICS, &["--describe", "--topic", "moving"]);
     let leaders: Vec<String> = partitions(&out.stdout)
         .into_iter()
         .map(|(_, leader, _, _)| leader)
         .collect();
     assert_eq!(leaders, ["1", "3", "2"], "{out}");
-
-    let read = kcat(&["-b", &bs, "-C", "-t", "moving", "-e", "-q"], None, T).ok();
-    assert_eq!(read.lines().len(), 2000, "records after the move:\n{read}");
 }

@@ -6,6 +6,8 @@
 //! DumpLogSegments' `--offsets-decoder` reads those commits and the group's
 //! deletion back from Tidewater's `__consumer_offsets` segments.
 
+use std::path::Path;
+
 use super::common::Output;
 use super::common::cluster::Cluster;
 use super::jvm::{KafkaTools, assert_clean};
@@ -48,34 +50,54 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
     let node = cluster.node(1);
     let bs = node.bootstrap();
     let log_dir = node.log_dir().display().to_string();
-    let server = ["--bootstrap-server", bs.as_str()];
-    let with = |args: &[&str]| -> Vec<String> {
-        server
-            .iter()
-            .chain(args)
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-    };
-    let ok = |class: &str, args: Vec<String>| {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        kafka.ok(class, &args)
-    };
-    let n = N.to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    producer_and_consumer_perf_round_trip(&kafka, &bs);
+    cooperative_sticky_group_reads_all(&kafka, &bs, dir.path());
+    consumer_groups_describe_reset_and_delete(&kafka, &bs);
+    delete_records_moves_the_log_start(&kafka, &bs, dir.path());
+    log_dirs_name_the_node_log_dir(&kafka, &bs, &log_dir);
+    leader_election_is_not_needed(&kafka, &bs);
+    dump_log_decodes_the_group_records(&kafka, &mut cluster, &log_dir);
+}
 
+/// `--bootstrap-server BS` followed by `args`.
+fn with(bs: &str, args: &[&str]) -> Vec<String> {
+    ["--bootstrap-server", bs]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Runs a Kafka tool class that must succeed cleanly.
+fn ok(kafka: &KafkaTools, class: &str, args: Vec<String>) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kafka.ok(class, &args)
+}
+
+/// kafka-producer-perf-test writes N records; kafka-consumer-perf-test reads them all
+/// in group perf-group.
+fn producer_and_consumer_perf_round_trip(kafka: &KafkaTools, bs: &str) {
+    let n = N.to_string();
     ok(
+        kafka,
         TOPICS,
-        with(&[
-            "--create",
-            "--topic",
-            "perf",
-            "--partitions",
-            "1",
-            "--replication-factor",
-            "1",
-        ]),
+        with(
+            bs,
+            &[
+                "--create",
+                "--topic",
+                "perf",
+                "--partitions",
+                "1",
+                "--replication-factor",
+                "1",
+            ],
+        ),
     );
     let props = format!("bootstrap.servers={bs}");
     let out = ok(
+        kafka,
         PRODUCER_PERF,
         vec![
             "--topic".into(),
@@ -93,17 +115,21 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
     );
     assert!(out.stdout.contains(&format!("{N} records sent,")), "{out}");
     let out = ok(
+        kafka,
         CONSUMER_PERF,
-        with(&[
-            "--topic",
-            "perf",
-            "--num-records",
-            &n,
-            "--group",
-            "perf-group",
-            "--timeout",
-            "30000",
-        ]),
+        with(
+            bs,
+            &[
+                "--topic",
+                "perf",
+                "--num-records",
+                &n,
+                "--group",
+                "perf-group",
+                "--timeout",
+                "30000",
+            ],
+        ),
     );
     // The CSV row after the header: data.consumed.in.nMsg is its fifth column.
     let row: Vec<&str> = out
@@ -116,10 +142,12 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
         Some(n.as_str()),
         "records consumed:\n{out}"
     );
+}
 
-    // The same read by a group on the cooperative-sticky assignor (classic protocol).
-    let dir = tempfile::tempdir().expect("tempdir");
-    let coop = dir.path().join("coop.properties");
+/// The same read by a group on the cooperative-sticky assignor (classic protocol).
+fn cooperative_sticky_group_reads_all(kafka: &KafkaTools, bs: &str, dir: &Path) {
+    let n = N.to_string();
+    let coop = dir.join("coop.properties");
     std::fs::write(
         &coop,
         "partition.assignment.strategy=\
@@ -127,19 +155,23 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
     )
     .expect("write coop.properties");
     let out = ok(
+        kafka,
         CONSUMER_PERF,
-        with(&[
-            "--topic",
-            "perf",
-            "--num-records",
-            &n,
-            "--group",
-            "coop-group",
-            "--timeout",
-            "30000",
-            "--consumer.config",
-            &coop.display().to_string(),
-        ]),
+        with(
+            bs,
+            &[
+                "--topic",
+                "perf",
+                "--num-records",
+                &n,
+                "--group",
+                "coop-group",
+                "--timeout",
+                "30000",
+                "--consumer.config",
+                &coop.display().to_string(),
+            ],
+        ),
     );
     let row: Vec<&str> = out
         .lines()
@@ -151,69 +183,101 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
         Some(n.as_str()),
         "cooperative-sticky:\n{out}"
     );
+}
 
-    // The consumer test committed its position: the end of the log.
-    let out = ok(GROUPS, with(&["--describe", "--group", "perf-group"]));
+/// The consumer test committed its position: the end of the log.
+fn consumer_groups_describe_reset_and_delete(kafka: &KafkaTools, bs: &str) {
+    let n = N.to_string();
+    let out = ok(
+        kafka,
+        GROUPS,
+        with(bs, &["--describe", "--group", "perf-group"]),
+    );
     let rows = group_rows(&out, "perf-group");
     assert_eq!(rows.len(), 1, "{out}");
     assert_eq!(rows[0][1..6], ["perf", "0", &n, &n, "0"], "{out}");
     let out = ok(
+        kafka,
         GROUPS,
-        with(&[
-            "--group",
-            "perf-group",
-            "--reset-offsets",
-            "--to-offset",
-            "1234",
-            "--topic",
-            "perf",
-            "--execute",
-        ]),
+        with(
+            bs,
+            &[
+                "--group",
+                "perf-group",
+                "--reset-offsets",
+                "--to-offset",
+                "1234",
+                "--topic",
+                "perf",
+                "--execute",
+            ],
+        ),
     );
     assert_eq!(
         group_rows(&out, "perf-group"),
         [["perf-group", "perf", "0", "1234"]],
         "{out}"
     );
-    let out = ok(GROUPS, with(&["--describe", "--group", "perf-group"]));
+    let out = ok(
+        kafka,
+        GROUPS,
+        with(bs, &["--describe", "--group", "perf-group"]),
+    );
     let lag = (N - 1234).to_string();
     assert_eq!(
         group_rows(&out, "perf-group")[0][1..6],
         ["perf", "0", "1234", &n, &lag],
         "{out}"
     );
-    let out = ok(GROUPS, with(&["--delete", "--group", "perf-group"]));
+    let out = ok(
+        kafka,
+        GROUPS,
+        with(bs, &["--delete", "--group", "perf-group"]),
+    );
     assert!(
         out.stdout
             .contains("Deletion of requested consumer groups ('perf-group') was successful."),
         "{out}"
     );
-    let out = ok(GROUPS, with(&["--list"]));
+    let out = ok(kafka, GROUPS, with(bs, &["--list"]));
     assert!(
         !out.lines().contains(&"perf-group"),
         "group not deleted:\n{out}"
     );
+}
 
-    // kafka-delete-records moves the log start offset; kafka-get-offsets sees it.
-    let json = dir.path().join("delete.json");
+/// kafka-delete-records moves the log start offset; kafka-get-offsets sees it.
+fn delete_records_moves_the_log_start(kafka: &KafkaTools, bs: &str, dir: &Path) {
+    let json = dir.join("delete.json");
     std::fs::write(
         &json,
         r#"{"partitions":[{"topic":"perf","partition":0,"offset":100}],"version":1}"#,
     )
     .expect("write delete.json");
     let out = ok(
+        kafka,
         DELETE_RECORDS,
-        with(&["--offset-json-file", &json.display().to_string()]),
+        with(bs, &["--offset-json-file", &json.display().to_string()]),
     );
     assert!(
         out.stdout.contains("partition: perf-0\tlow_watermark: 100"),
         "{out}"
     );
-    let out = ok(GET_OFFSETS, with(&["--topic", "perf", "--time", "-2"]));
+    let out = ok(
+        kafka,
+        GET_OFFSETS,
+        with(bs, &["--topic", "perf", "--time", "-2"]),
+    );
     assert_eq!(out.lines(), ["perf:0:100"], "{out}");
+}
 
-    // kafka-log-dirs: the partition lives in the node's log dir and is not empty.
-    let out = ok(LOG_DIRS, with(&["--describe", "--topic-list", "perf"]));
+/// kafka-log-dirs: the partition lives in the node's log dir and is not empty.
+fn log_dirs_name_the_node_log_dir(kafka: &KafkaTools, bs: &str, log_dir: &str) {
+    let out = ok(
+        kafka,
+        LOG_DIRS,
+        with(bs, &["--describe", "--topic-list", "perf"]),
+    );
     let json = out
         .lines()
         .into_iter()
@@ -225,19 +289,25 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
         json.contains(r#""error":null"#) && !json.contains(r#""size":0,"#),
         "{out}"
     );
+}
 
-    // kafka-leader-election: the only replica already leads, for either type.
+/// kafka-leader-election: the only replica already leads, for either type.
+fn leader_election_is_not_needed(kafka: &KafkaTools, bs: &str) {
     for kind in ["preferred", "unclean"] {
         let out = ok(
+            kafka,
             LEADER_ELECTION,
-            with(&[
-                "--election-type",
-                kind,
-                "--topic",
-                "perf",
-                "--partition",
-                "0",
-            ]),
+            with(
+                bs,
+                &[
+                    "--election-type",
+                    kind,
+                    "--topic",
+                    "perf",
+                    "--partition",
+                    "0",
+                ],
+            ),
         );
         assert!(
             out.stdout
@@ -245,9 +315,11 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
             "{kind}:\n{out}"
         );
     }
+}
 
-    // Kafka's own decoder reads the group's records from Tidewater's segments: the
-    // consumer test's commit, the reset, and the tombstones of the deletion.
+/// Kafka's own decoder reads the group's records from Tidewater's segments: the
+/// consumer test's commit, the reset, and the tombstones of the deletion.
+fn dump_log_decodes_the_group_records(kafka: &KafkaTools, cluster: &mut Cluster, log_dir: &str) {
     let status = cluster.node(1).sigterm();
     assert!(status.success(), "node exited {status}");
     let mut segments: Vec<String> = Vec::new();

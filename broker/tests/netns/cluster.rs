@@ -7,10 +7,8 @@
 //! first, then deletes the namespaces and links; when the test is failing it prints
 //! the tail of every node's stderr.
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -18,8 +16,8 @@ use tempfile::TempDir;
 use super::common::broker::BROKER_BIN;
 use super::common::cluster::CLUSTER_ID;
 use super::common::http;
+use super::common::node_process::{self, NodeProcess};
 use super::common::process::spawn;
-use super::common::wait_until;
 use super::topology::Topology;
 
 const STARTUP: Duration = Duration::from_secs(60);
@@ -32,7 +30,8 @@ pub struct NsNode {
     pub ip: std::net::Ipv4Addr,
     /// Config, data (`data/`) and stderr of this node, under the cluster's temp dir.
     dir: PathBuf,
-    child: Option<Child>,
+    /// `ip netns exec <ns> tidewater-broker start ...`; killed when the node drops.
+    process: NodeProcess,
 }
 
 impl NsNode {
@@ -48,10 +47,6 @@ impl NsNode {
         self.dir.join("server.properties")
     }
 
-    fn stderr_path(&self) -> PathBuf {
-        self.dir.join("stderr.log")
-    }
-
     /// The directory of `topic-partition` in this node's log dir.
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
         self.dir.join("data").join(format!("{topic}-{partition}"))
@@ -59,24 +54,11 @@ impl NsNode {
 
     /// Every stderr line containing all of `needles`.
     pub fn log_lines(&self, needles: &[&str]) -> Vec<String> {
-        std::fs::read_to_string(self.stderr_path())
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
-            .map(str::to_owned)
-            .collect()
+        self.process.log_lines(needles)
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.stderr_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(TAIL_LINES);
-        format!(
-            "--- node {} stderr, last {} lines ---\n{}\n",
-            self.id,
-            lines.len() - from,
-            lines[from..].join("\n")
-        )
+        self.process.log_tail(TAIL_LINES)
     }
 
     /// `(offset, payload)` of every record in the partition's segments, read with
@@ -115,15 +97,6 @@ impl NsNode {
     }
 }
 
-impl Drop for NsNode {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// Combined nodes 1..=n, one per namespace. Field order matters: `nodes` drop (and
 /// are killed) before `topo` deletes their namespaces, and `dir` goes last.
 pub struct NsCluster {
@@ -148,13 +121,27 @@ impl NsCluster {
         for id in 1..=count {
             let node_dir = dir.path().join(format!("n{id}"));
             std::fs::create_dir_all(&node_dir).expect("node dir");
+            let ip = topo.node_ip(id);
+            let config_path = node_dir.join("server.properties");
+            let start = NodeProcess::start_command(BROKER_BIN, &config_path);
+            let (program, args) = start.split_first().expect("start command");
+            let mut command = vec!["ip".to_string()];
+            command.extend(topo.exec_args(id, program, args));
+            let process = NodeProcess::new(
+                format!("node {id}"),
+                command,
+                &node_dir,
+                "stderr",
+                Some(SocketAddr::from((ip, 9092))),
+                SocketAddr::from((ip, 9404)),
+                STARTUP,
+            );
             let node = NsNode {
                 id,
-                ip: topo.node_ip(id),
+                ip,
                 dir: node_dir,
-                child: None,
+                process,
             };
-            let ip = node.ip;
             let mut cfg = format!(
                 "node.id={id}\nprocess.roles=broker,controller\n\
                  controller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n\
@@ -168,74 +155,23 @@ impl NsCluster {
                 cfg.push('\n');
             }
             std::fs::write(node.config_path(), cfg).expect("write server.properties");
-            let args = [
-                "format".to_string(),
-                "--config".into(),
-                node.config_path().display().to_string(),
-                "--cluster-id".into(),
-                CLUSTER_ID.into(),
-            ];
-            let out = spawn(BROKER_BIN, &args, None).wait(STARTUP);
+            let out = node_process::format(BROKER_BIN, &node.config_path(), CLUSTER_ID, STARTUP);
             assert!(out.status.success(), "format node {id}: {out}");
             nodes.push(node);
         }
         // A voter's start blocks until a majority is up: spawn all, then wait.
         for node in &mut nodes {
-            let stderr = File::create(node.stderr_path()).expect("stderr file");
-            let args = topo.exec_args(
-                node.id,
-                BROKER_BIN,
-                &[
-                    "start".into(),
-                    "--config".into(),
-                    node.config_path().display().to_string(),
-                ],
-            );
-            let child = Command::new("ip")
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .expect("spawn ip netns exec tidewater-broker");
-            node.child = Some(child);
+            node.process.spawn();
         }
         let mut cluster = NsCluster {
             nodes,
             topo,
             _dir: dir,
         };
-        for i in 0..cluster.nodes.len() {
-            cluster.wait_ready(i);
+        for node in &mut cluster.nodes {
+            node.process.wait_ready();
         }
         cluster
-    }
-
-    fn wait_ready(&mut self, index: usize) {
-        let node = &mut self.nodes[index];
-        let (id, kafka, http_addr) = (node.id, SocketAddr::from((node.ip, 9092)), node.http_addr());
-        let child = node.child.as_mut().expect("node spawned");
-        let mut exited = None;
-        wait_until(&format!("node {id} ready"), STARTUP, || {
-            if let Ok(Some(status)) = child.try_wait() {
-                exited = Some(status);
-                return Ok(());
-            }
-            TcpStream::connect_timeout(&kafka, Duration::from_secs(1))
-                .map_err(|e| format!("kafka port: {e}"))?;
-            match http::get(http_addr, "/readyz") {
-                Ok(r) if r.status == 200 => Ok(()),
-                Ok(r) => Err(format!("/readyz answered {}", r.status)),
-                Err(e) => Err(format!("/readyz: {e}")),
-            }
-        });
-        if let Some(status) = exited {
-            node.child = None;
-            panic!(
-                "node {id} exited during startup with {status}\n{}",
-                node.log_tail()
-            );
-        }
     }
 
     pub fn node(&self, id: usize) -> &NsNode {
