@@ -12,16 +12,16 @@
 //! shared [`state::Broker`]), [`server`] (listeners, connections, shutdown),
 //! [`metrics`] and [`cli`].
 
+pub mod broker_server;
 pub mod cli;
-pub mod cluster;
 pub mod config;
 pub mod handlers;
+pub mod kraft;
 pub mod metadata;
 pub mod metrics;
 pub mod protocol;
-pub mod replica;
+pub mod replica_manager;
 pub mod server;
-pub mod state;
 
 /// Unit tests (the decode property tests especially) run under the same
 /// allocator as the binary; see `main.rs` for why it matters.

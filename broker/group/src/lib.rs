@@ -4,7 +4,7 @@
 //!
 //! Layout:
 //! - [`core`]: the sans-IO state machine of every group. Time comes in as `now_ms`;
-//!   out come [`core::Effect`]s (answers for parked calls, records to append,
+//!   out come [`state_machine::Effect`]s (answers for parked calls, records to append,
 //!   timers to arm). All Kafka rules and error codes live here.
 //! - [`group`]: one group's data and Kafka's pure rules over it (leader election,
 //!   protocol selection, subscriptions, state transitions).
@@ -35,10 +35,10 @@
 pub mod backend;
 pub mod config;
 mod coordinator;
-pub mod core;
 pub mod group;
 pub mod partition;
 pub mod records;
+pub mod state_machine;
 
 pub use backend::{OffsetsBackend, OffsetsRecord, Replicated, settled};
 pub use config::GroupConfig;

@@ -11,16 +11,16 @@
 //!   and serving brokers' [`rpc::ControllerCall`]s on the controller listener.
 //! - [`topic_name`]: Kafka's topic-name rules, shared with the broker.
 //! - [`rpc`]: the broker-to-controller calls, replies and failures (Kafka error codes).
-//! - [`client`]: the broker side: [`client::ControllerClient`] sends calls to the
-//!   active controller; [`client::MetadataFollower`] follows the metadata log as a
+//! - [`controller_client`]: the broker side: [`controller_client::ControllerClient`] sends calls to the
+//!   active controller; [`controller_client::MetadataFollower`] follows the metadata log as a
 //!   KRaft observer.
 //!
 //! Brokers follow the log by fetching what voters have applied, in log order (or by
 //! watching [`raft::QuorumNode::image`] when co-located with a voter); they never
 //! receive pushed deltas, so no broker applies changes out of order.
 
-pub mod client;
 pub mod controller;
+pub mod controller_client;
 pub mod image;
 pub mod raft;
 pub mod records;

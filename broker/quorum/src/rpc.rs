@@ -4,7 +4,7 @@
 //!
 //! These are plain data: they travel as JSON inside the controller listener's frames
 //! (see `raft::wire`). Running a call is `service::QuorumController::handle`; sending
-//! one is [`crate::client::ControllerClient`]. Every failure carries the exact Kafka
+//! one is [`crate::controller_client::ControllerClient`]. Every failure carries the exact Kafka
 //! error code a Java client would see for the same refusal.
 
 use serde::{Deserialize, Serialize};

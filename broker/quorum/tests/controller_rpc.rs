@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::{CLUSTER_ID, Quorum, register};
-use tidewater_quorum::client::ControllerClient;
 use tidewater_quorum::controller::{
     AlterPartition, BrokerHeartbeat, CreateTopic, ElectionType, FeatureUpdate, UpgradeType,
 };
+use tidewater_quorum::controller_client::ControllerClient;
 use tidewater_quorum::image::TopicImage;
 use tidewater_quorum::records::ConfigResourceType;
 use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use support::{CLUSTER_ID, Quorum, register_active, wait_image};
-use tidewater_quorum::client::{ControllerClient, MetadataFollower};
 use tidewater_quorum::controller::CreateTopic;
+use tidewater_quorum::controller_client::{ControllerClient, MetadataFollower};
 use tidewater_quorum::records::ConfigResourceType;
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 

@@ -261,7 +261,7 @@ fn single_node(p: &Props<'_>, node_id: i32) -> Result<KraftConfig, ConfigError> 
             host: "127.0.0.1".into(),
             port: 0,
         });
-    // Port 0: the voter address is the bound one (see `cluster::Cluster::start`).
+    // Port 0: the voter address is the bound one (see `kraft::Cluster::start`).
     let voter = Voter {
         id: node_id,
         host: if listener.host.is_empty() {

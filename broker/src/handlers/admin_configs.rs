@@ -16,12 +16,12 @@ use tracing::info;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::msg;
-use crate::cluster::store::image_resource;
+use crate::broker_server::{Broker, TopicError};
 use crate::config::{
     check_dynamic_broker_value, refuse_dynamic_broker_keys, validate_group_configs,
 };
 use crate::metadata::DynamicResource;
-use crate::state::{Broker, TopicError};
+use crate::metadata::image_store::image_resource;
 
 /// A refused resource: its Kafka error code and message.
 type Failure = TopicError;

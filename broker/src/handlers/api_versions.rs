@@ -9,8 +9,8 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
 
 use super::update_features::advertised_features;
+use crate::broker_server::Broker;
 use crate::protocol::SUPPORTED_APIS;
-use crate::state::Broker;
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS

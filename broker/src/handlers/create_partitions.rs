@@ -8,7 +8,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::msg;
-use crate::state::{Broker, TopicError};
+use crate::broker_server::{Broker, TopicError};
 
 pub async fn handle(
     broker: &Broker,

@@ -14,8 +14,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::topic_config_entries;
 use super::msg;
+use crate::broker_server::{Broker, TopicError};
 use crate::metadata::TopicMetadata;
-use crate::state::{Broker, TopicError};
 
 /// The broker checks names and config values, the controller the rest (partitions,
 /// replication factor against registered brokers, rack-aware placement).

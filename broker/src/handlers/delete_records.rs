@@ -7,7 +7,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteRecordsResponse {
     let mut resp = DeleteRecordsResponse::default();
@@ -44,9 +44,9 @@ pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> Dele
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker_server::now_ms;
+    use crate::broker_server::offsets_backend::encode_batch;
     use crate::handlers::test_support::broker;
-    use crate::state::now_ms;
-    use crate::state::offsets_backend::encode_batch;
     use bytes::Bytes;
     use kafka_protocol::messages::TopicName;
     use kafka_protocol::messages::delete_records_request::{

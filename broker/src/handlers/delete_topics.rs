@@ -7,7 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::msg;
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 pub async fn handle(
     broker: &Broker,

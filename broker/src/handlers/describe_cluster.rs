@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authorized_operations::{Resource, authorized_operations};
 use super::{RequestContext, msg};
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 /// `endpoint_type` 1 = brokers (2 = controllers, which this node does not expose).
 const ENDPOINT_BROKERS: i8 = 1;

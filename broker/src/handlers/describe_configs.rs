@@ -14,13 +14,13 @@ use kafka_protocol::protocol::StrBytes;
 use tidewater_storage::LogConfig;
 
 use super::msg;
-use crate::cluster::store::dynamic_broker_configs;
+use crate::broker_server::Broker;
 use crate::config::{
     broker_key_for_topic_key, group_config_values, is_dynamic_broker_key, is_group_key,
     is_sensitive_broker_key,
 };
 use crate::metadata::DynamicResource;
-use crate::state::Broker;
+use crate::metadata::image_store::dynamic_broker_configs;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;

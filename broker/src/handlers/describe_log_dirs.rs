@@ -9,7 +9,7 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 pub fn handle(
     broker: &Broker,

@@ -20,9 +20,9 @@ use tidewater_quorum::rpc::{
 };
 
 use super::msg;
-use crate::cluster::Cluster;
+use crate::broker_server::{Broker, now_ms};
 use crate::config::Voter;
-use crate::state::{Broker, now_ms};
+use crate::kraft::Cluster;
 
 /// The metadata log's topic name, as Kafka reports it.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";

@@ -22,8 +22,8 @@ use tidewater_quorum::rpc::ControllerCall;
 
 use super::describe_quorum::forward_done;
 use super::msg;
-use crate::cluster::Cluster;
-use crate::state::Broker;
+use crate::broker_server::Broker;
+use crate::kraft::Cluster;
 
 /// Upper bound on waiting for an elected leader to show in this broker's image.
 const MAX_PROPAGATION_WAIT: Duration = Duration::from_secs(10);

@@ -18,10 +18,10 @@ use tidewater_storage::{FileRecords, ReadError, TopicPartition};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::broker_server::Broker;
+use crate::broker_server::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
 use crate::protocol::ZERO_COPY_MIN;
-use crate::replica::Role;
-use crate::state::Broker;
-use crate::state::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
+use crate::replica_manager::Role;
 use kafka_protocol::messages::BrokerId;
 use tidewater_replication::RackAwareReplicaSelector;
 
@@ -94,7 +94,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
                     &racks,
                     Some(rack),
                     p.fetch_offset,
-                    crate::state::mono_ms(),
+                    crate::broker_server::mono_ms(),
                 );
                 if let Some(id) = preferred.filter(|id| *id != broker.config.node_id) {
                     return Ok(Source::Redirect {

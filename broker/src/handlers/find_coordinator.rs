@@ -7,8 +7,8 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, msg};
-use crate::state::Broker;
-use crate::state::topic_names::OFFSETS_TOPIC;
+use crate::broker_server::Broker;
+use crate::broker_server::topic_names::OFFSETS_TOPIC;
 
 const GROUP: i8 = 0;
 

@@ -6,7 +6,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::warn;
 
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 pub fn handle(
     broker: &Broker,

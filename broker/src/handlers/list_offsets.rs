@@ -8,7 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -98,9 +98,9 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker_server::now_ms;
+    use crate::broker_server::offsets_backend::encode_batch;
     use crate::handlers::test_support::{broker, encodes};
-    use crate::state::now_ms;
-    use crate::state::offsets_backend::encode_batch;
     use bytes::Bytes;
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use kafka_protocol::messages::{ApiKey, ResponseKind, TopicName};

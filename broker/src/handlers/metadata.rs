@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use super::authorized_operations::{Resource, authorized_operations};
+use crate::broker_server::Broker;
+use crate::broker_server::topic_names::{self, is_internal};
 use crate::metadata::TopicMetadata;
-use crate::state::Broker;
-use crate::state::topic_names::{self, is_internal};
 
 /// What the client asked for besides topics (Metadata v8+ flags).
 #[derive(Clone, Copy)]

@@ -32,8 +32,8 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use tracing::warn;
 
+use crate::broker_server::Broker;
 use crate::protocol::DecodedRequest;
-use crate::state::Broker;
 
 /// Who sent a request, for handlers that care (JoinGroup, logs).
 #[derive(Debug, Clone, Default)]

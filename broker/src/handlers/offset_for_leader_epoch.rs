@@ -6,7 +6,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 pub fn handle(
     broker: &Broker,

@@ -28,8 +28,8 @@ use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 
 use super::describe_quorum::{forward_done, forwarded};
 use super::msg;
-use crate::cluster::Cluster;
-use crate::state::Broker;
+use crate::broker_server::Broker;
+use crate::kraft::Cluster;
 
 /// Upper bound on waiting for a started move to show in this broker's image.
 const MAX_PROPAGATION_WAIT: Duration = Duration::from_secs(10);

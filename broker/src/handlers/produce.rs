@@ -14,9 +14,9 @@ use tracing::{debug, warn};
 
 use super::record_errors::{keyless_records, out_of_range_timestamps};
 use super::{RequestContext, msg};
-use crate::replica::{AckResult, Partition};
-use crate::state::topic_names::is_internal;
-use crate::state::{Broker, now_ms};
+use crate::broker_server::topic_names::is_internal;
+use crate::broker_server::{Broker, now_ms};
+use crate::replica_manager::{AckResult, Partition};
 
 fn error_partition(
     index: i32,
@@ -255,8 +255,8 @@ fn replicated_append(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::broker_server::offsets_backend::encode_batch;
     use crate::handlers::test_support::{broker, ctx, encodes};
-    use crate::state::offsets_backend::encode_batch;
     use bytes::Bytes;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ApiKey, ResponseKind, TopicName};

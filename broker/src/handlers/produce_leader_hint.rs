@@ -17,7 +17,7 @@ use kafka_protocol::messages::produce_response::NodeEndpoint;
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 /// The first Produce version with `CurrentLeader` and `NodeEndpoints`.
 const FIRST_VERSION: i16 = 10;

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::fetch::push_partition;
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 struct Wanted {
     topic: String,
@@ -175,7 +175,7 @@ fn read_all(
             FetchKind::Records { fetch_offset } => {
                 let leo = answer.log_end_offset;
                 let in_sync = replica.lock().role.isr_contains(w.fetch.replica_id);
-                let now = crate::state::mono_ms();
+                let now = crate::broker_server::mono_ms();
                 let throttled = broker
                     .replicas
                     .leader_quota()

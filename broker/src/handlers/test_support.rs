@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::broker_server::{Broker, TopicError};
 use crate::config::BrokerConfig;
 use crate::metadata::{TopicMetadata, format_log_dirs};
-use crate::state::{Broker, TopicError};
 
 /// How long setup may wait for the quorum (a one-voter election, registration, unfencing).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -100,7 +100,7 @@ pub fn broker(extra: &[(&str, &str)]) -> TestBroker {
             .build()
             .expect("broker runtime");
         let broker = runtime
-            .block_on(crate::cluster::start_broker(config))
+            .block_on(crate::kraft::start_broker(config))
             .expect("start the test broker");
         (runtime, broker)
     })
@@ -158,7 +158,7 @@ impl Broker {
         resource: &crate::metadata::DynamicResource,
         configs: BTreeMap<String, String>,
     ) {
-        let (rtype, name) = crate::cluster::store::image_resource(resource);
+        let (rtype, name) = crate::metadata::image_store::image_resource(resource);
         let ops = configs.into_iter().map(|(k, v)| (k, Some(v))).collect();
         let cluster = self.cluster().clone();
         block_on(async move { cluster.alter_configs(rtype, &name, ops, false).await }).unwrap();

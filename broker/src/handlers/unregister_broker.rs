@@ -11,7 +11,7 @@ use tidewater_quorum::rpc::ControllerCall;
 
 use super::describe_quorum::forward_done;
 use super::msg;
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 pub async fn handle(
     broker: &Broker,

@@ -22,8 +22,8 @@ use tidewater_quorum::rpc::ControllerCall;
 
 use super::describe_quorum::forward_done;
 use super::msg;
-use crate::cluster::supported_metadata_version;
-use crate::state::Broker;
+use crate::broker_server::Broker;
+use crate::kraft::supported_metadata_version;
 
 /// How long a finalized level may take to reach this broker's image.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);

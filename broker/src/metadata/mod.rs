@@ -2,10 +2,11 @@
 //! dynamic broker configs and producer-id blocks.
 //!
 //! Owns the [`MetadataStore`] trait, the handlers' read view of the metadata image
-//! (implemented by `crate::cluster::store::ImageMetadataStore`: changes are controller
+//! (implemented by `crate::metadata::image_store::ImageMetadataStore`: changes are controller
 //! decisions), `meta.properties`, and this node's own small state file. It does not
 //! own partition data (that is `tidewater-storage`).
 
+pub mod image_store;
 mod meta_properties;
 mod node_file;
 

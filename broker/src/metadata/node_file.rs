@@ -4,7 +4,7 @@
 //! It holds this node's producer-id counter. In a data dir written before every node ran
 //! KRaft (the single-node mode of 0.2 and earlier) it also holds that mode's topics and
 //! configs: [`NodeFile::legacy`] hands them to the migration into the metadata log
-//! (`crate::cluster::migrate`), which then clears them. Cluster metadata is never
+//! (`crate::kraft::migrate`), which then clears them. Cluster metadata is never
 //! written here.
 
 use std::collections::BTreeMap;

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tracing::{debug, warn};
 
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 fn respond(
     status: StatusCode,

@@ -14,7 +14,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 /// The broker's metric families.
 pub struct Metrics {

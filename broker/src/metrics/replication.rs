@@ -4,7 +4,7 @@
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Registry};
 
 use super::{counter, gauge, total};
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 pub struct ReplicationMetrics {
     under_min_isr: IntGauge,

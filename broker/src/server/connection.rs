@@ -16,12 +16,12 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, broadcast};
 use tracing::{debug, info, warn};
 
+use crate::broker_server::Broker;
 use crate::handlers::{self, Reply, RequestContext, fetch};
 use crate::protocol::{
     Chunk, Decoded, ResponseFrame, decode_request_frame, encode_fetch_frame, encode_response,
     encode_response_frame,
 };
-use crate::state::Broker;
 
 /// Limits shared by all connections.
 pub struct ConnectionLimits {

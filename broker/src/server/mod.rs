@@ -3,6 +3,7 @@
 //! accepting, let in-flight requests finish, then flush and checkpoint.
 
 mod connection;
+pub mod connection_slots;
 
 pub use connection::ConnectionLimits;
 
@@ -14,10 +15,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tracing::{info, warn};
 
+use crate::broker_server::{Broker, StartupError};
 use crate::config::BrokerConfig;
 use crate::metrics::serve_http;
-use crate::state::connection_slots::ConnectionSlots;
-use crate::state::{Broker, StartupError};
+use crate::server::connection_slots::ConnectionSlots;
 
 /// Runs the broker until `shutdown_signal` completes, then shuts down cleanly.
 pub async fn run(
@@ -102,7 +103,7 @@ impl Server {
             max_idle: config.connections_max_idle,
         });
         // Startup blocks the runtime on purpose: nothing else runs before it is done.
-        let broker = crate::cluster::start_broker(config).await?;
+        let broker = crate::kraft::start_broker(config).await?;
         let (shutdown_tx, _) = broadcast::channel(1);
         let (drained_tx, drained_rx) = mpsc::channel(1);
         let mut accept_tasks = Vec::new();
@@ -139,7 +140,7 @@ impl Server {
     /// Stops accepting, waits for in-flight requests, then flushes and checkpoints.
     pub async fn shutdown(mut self) -> Result<(), StartupError> {
         // Move leaderships away while clients can still follow them.
-        crate::cluster::controlled_shutdown(&self.broker).await;
+        crate::kraft::controlled_shutdown(&self.broker).await;
         // The flag first: a connection that subscribes after the broadcast still
         // sees it before its next read.
         self.broker.begin_shutdown();
@@ -154,7 +155,7 @@ impl Server {
         self.drained_tx.take();
         // Returns None once every connection task has finished its current request.
         let _ = self.drained_rx.recv().await;
-        crate::cluster::stop(&self.broker).await;
+        crate::kraft::stop(&self.broker).await;
         let broker = self.broker.clone();
         match tokio::task::spawn_blocking(move || broker.shutdown()).await {
             Ok(Ok(())) => {}

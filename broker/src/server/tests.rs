@@ -14,11 +14,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Server;
+use crate::broker_server::now_ms;
+use crate::broker_server::offsets_backend::encode_batch;
 use crate::config::BrokerConfig;
 use crate::handlers::fetch;
 use crate::metadata::format_log_dirs;
-use crate::state::now_ms;
-use crate::state::offsets_backend::encode_batch;
 
 fn config(dir: &std::path::Path) -> BrokerConfig {
     config_with(dir, &[])

@@ -12,13 +12,13 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpSocket};
 
 use super::write_frame;
+use crate::broker_server::offsets_backend::encode_batch;
+use crate::broker_server::{Broker, now_ms};
 use crate::handlers::fetch;
 use crate::handlers::test_support::broker;
 use crate::protocol::{
     Chunk, ResponseFrame, encode_fetch_frame, encode_response, encode_response_frame,
 };
-use crate::state::offsets_backend::encode_batch;
-use crate::state::{Broker, now_ms};
 
 /// A Fetch response whose record sets (5 KiB to ~1 MiB) become separate chunks.
 fn large_fetch() -> ResponseKind {

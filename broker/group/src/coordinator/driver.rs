@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use super::GroupCoordinator;
 use crate::backend::{OffsetsBackend, Replicated, settled_now};
 use crate::config::OFFSETS_RETENTION_CHECK_INTERVAL_MS;
-use crate::core::code::NOT_COORDINATOR;
-use crate::core::{AfterPersist, Core, Effect, Timer};
+use crate::state_machine::code::NOT_COORDINATOR;
+use crate::state_machine::{AfterPersist, Core, Effect, Timer};
 
 /// Wall-clock milliseconds that advance with tokio's clock, so record timestamps are
 /// real epoch times while tests can pause and advance time deterministically.
@@ -175,7 +175,7 @@ impl Inner {
         let gone = |group: &String| groups.binary_search(group).is_ok();
         self.timers.retain(|_, (group, _)| !gone(group));
         for ((_, member_id), (tx, version)) in self.joins.extract_if(|(g, _), _| gone(g)) {
-            let _ = tx.send(crate::core::join_error_response(
+            let _ = tx.send(crate::state_machine::join_error_response(
                 NOT_COORDINATOR,
                 &member_id,
                 version,
@@ -219,7 +219,7 @@ mod tests {
     use super::*;
     use crate::backend::OffsetsRecord;
     use crate::config::GroupConfig;
-    use crate::core::{JoinArgs, Reply};
+    use crate::state_machine::{JoinArgs, Reply};
 
     struct NoLog;
 

@@ -22,10 +22,10 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::backend::{OffsetsBackend, Replicated, settled_now};
 use crate::config::GroupConfig;
-use crate::core::{
+use crate::group::GroupState;
+use crate::state_machine::{
     CommitPlan, Core, JoinArgs, LeavingMember, PendingCommit, Reply, SyncArgs, code,
 };
-use crate::group::GroupState;
 use driver::{Clock, Inner};
 
 /// Group counts per state, for metrics (Kafka's `NumGroupsStable`, ...).
@@ -215,7 +215,7 @@ impl GroupCoordinator {
             // Checked under the lock shutdown drains parked calls with: after
             // shutdown no timer would complete a parked call, so refuse it.
             if self.is_stopped() {
-                return Answer::Ready(crate::core::join_error_response(
+                return Answer::Ready(crate::state_machine::join_error_response(
                     code::NOT_COORDINATOR,
                     &member_id,
                     version,
@@ -234,7 +234,7 @@ impl GroupCoordinator {
             Answer::Ready(response) => response,
             // The parked call was superseded by a newer join of the same member.
             Answer::Wait(rx) => rx.await.unwrap_or_else(|_| {
-                crate::core::join_error_response(
+                crate::state_machine::join_error_response(
                     code::COORDINATOR_NOT_AVAILABLE,
                     &member_id,
                     version,
@@ -434,7 +434,7 @@ impl GroupCoordinator {
         inner.clear_timers();
         let joins: Vec<_> = inner.joins.drain().collect();
         for ((_, member_id), (tx, version)) in joins {
-            let _ = tx.send(crate::core::join_error_response(
+            let _ = tx.send(crate::state_machine::join_error_response(
                 code::NOT_COORDINATOR,
                 &member_id,
                 version,

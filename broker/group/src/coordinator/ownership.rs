@@ -1,7 +1,7 @@
 //! Which `__consumer_offsets` partitions the coordinator serves, as the broker sees
 //! it: replaying a partition when this broker becomes its leader (Kafka's
 //! `GroupCoordinator.onElection`) and giving it up when it stops being the leader
-//! (`onResignation`). The rules live in the core (`core::ownership`); this shell
+//! (`onResignation`). The rules live in the core (`state_machine::ownership`); this shell
 //! only completes parked calls and cancels timers of the groups that left, and
 //! keeps a lock-free view of ownership for FindCoordinator.
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::GroupCoordinator;
 use crate::backend::OffsetsRecord;
-use crate::core::{Core, LoadStats, Unloaded};
+use crate::state_machine::{Core, LoadStats, Unloaded};
 
 const OWNED: u8 = 1;
 const LOADING: u8 = 2;

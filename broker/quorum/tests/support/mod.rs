@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use tidewater_quorum::client::ControllerClient;
 use tidewater_quorum::controller::{
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerConfig, LATEST_METADATA_VERSION,
 };
+use tidewater_quorum::controller_client::ControllerClient;
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
 use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};

@@ -11,9 +11,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::handle;
+use crate::broker_server::offsets_backend::encode_batch;
+use crate::broker_server::{Broker, now_ms};
 use crate::handlers::test_support::{broker, encodes};
-use crate::state::offsets_backend::encode_batch;
-use crate::state::{Broker, now_ms};
 
 fn produce(b: &Broker, topic: &str, partition: i32, n: usize) {
     let recs: Vec<_> = (0..n)

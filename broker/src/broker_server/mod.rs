@@ -1,7 +1,6 @@
 //! [`Broker`]: the shared state every handler works on — config, the metadata image
 //! view, logs, replicas, group coordinator, producer ids, fetch sessions, metrics.
 
-pub mod connection_slots;
 pub mod fetch_sessions;
 mod kraft;
 pub mod offsets_backend;
@@ -22,13 +21,13 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::cluster::Cluster;
-use crate::cluster::store::ImageMetadataStore;
 use crate::config::{BrokerConfig, ConfigError};
+use crate::kraft::Cluster;
+use crate::metadata::image_store::ImageMetadataStore;
 use crate::metadata::{MetaPropertiesError, MetadataError, MetadataStore, NodeFile};
 use crate::metrics::Metrics;
-use crate::replica::ReplicaManager;
-use connection_slots::ConnectionSlots;
+use crate::replica_manager::ReplicaManager;
+use crate::server::connection_slots::ConnectionSlots;
 use fetch_sessions::FetchSessionCache;
 use offsets_backend::LogOffsetsBackend;
 use producer_ids::ProducerIdManager;
@@ -84,11 +83,11 @@ pub enum StartupError {
     #[error("cannot open logs: {0}")]
     Storage(#[from] tidewater_storage::StorageError),
     #[error(transparent)]
-    Migration(#[from] crate::cluster::migrate::MigrationError),
+    Migration(#[from] crate::kraft::migrate::MigrationError),
     #[error("metadata quorum: {0}")]
     Quorum(#[from] tidewater_quorum::raft::QuorumError),
     #[error(transparent)]
-    Registration(#[from] crate::cluster::RegistrationError),
+    Registration(#[from] crate::kraft::RegistrationError),
     #[error("node {node} was not unfenced by its own controller within {timeout:?}")]
     NotUnfenced {
         node: i32,

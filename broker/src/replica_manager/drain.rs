@@ -19,7 +19,7 @@ use tidewater_storage::TopicPartition;
 use tracing::{info, warn};
 
 use super::{ReplicaManager, Role};
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 /// How often the drain looks at the led partitions again.
 const POLL: Duration = Duration::from_millis(10);
@@ -112,11 +112,11 @@ impl Broker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker_server::now_ms;
+    use crate::broker_server::offsets_backend::encode_batch;
     use crate::handlers::produce::handle;
     use crate::handlers::produce::tests::produce_request;
     use crate::handlers::test_support::{broker, ctx};
-    use crate::state::now_ms;
-    use crate::state::offsets_backend::encode_batch;
     use bytes::Bytes;
     use kafka_protocol::error::ResponseError as E;
 

@@ -19,7 +19,7 @@ use tracing::warn;
 use super::topic_names::OFFSETS_TOPIC;
 use super::{AppendNotifier, now_ms};
 use crate::metadata::MetadataStore;
-use crate::replica::{AckResult, ReplicaManager};
+use crate::replica_manager::{AckResult, ReplicaManager};
 
 /// Appends group records to `__consumer_offsets` and answers topic existence.
 pub struct LogOffsetsBackend {

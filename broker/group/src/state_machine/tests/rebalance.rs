@@ -4,8 +4,8 @@ use bytes::Bytes;
 
 use super::harness::{GROUP, Harness, join_args};
 use crate::config::GroupConfig;
-use crate::core::code;
 use crate::group::GroupState;
+use crate::state_machine::code;
 
 #[test]
 fn single_member_joins_after_initial_delay_and_syncs() {
@@ -67,7 +67,7 @@ fn three_members_one_leaves_and_the_rest_rebalance() {
     }
     let left = h.core.leave(
         GROUP,
-        vec![crate::core::LeavingMember {
+        vec![crate::state_machine::LeavingMember {
             member_id: ids[2].clone(),
             group_instance_id: None,
         }],

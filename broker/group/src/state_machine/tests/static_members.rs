@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::harness::{GROUP, Harness, join_args};
-use crate::core::code;
 use crate::group::GroupState;
+use crate::state_machine::code;
 
 #[test]
 fn static_member_rejoin_keeps_assignment_without_rebalance() {
@@ -190,7 +190,7 @@ fn only_unjoined_static_members_keep_the_join_phase_open_until_they_expire() {
     assert!(h.join(join_args(&dynamic, "d", &["t", "u"])).is_none());
     let left = h.core.leave(
         GROUP,
-        vec![crate::core::LeavingMember {
+        vec![crate::state_machine::LeavingMember {
             member_id: dynamic.clone(),
             group_instance_id: None,
         }],

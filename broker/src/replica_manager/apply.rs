@@ -16,9 +16,9 @@ use tidewater_storage::TopicPartition;
 use tracing::{info, warn};
 
 use super::{Partition, PartitionInner, Role};
-use crate::cluster::admin::image_topic_configs;
-use crate::state::topic_names::OFFSETS_TOPIC;
-use crate::state::{Broker, mono_ms};
+use crate::broker_server::topic_names::OFFSETS_TOPIC;
+use crate::broker_server::{Broker, mono_ms};
+use crate::kraft::admin::image_topic_configs;
 
 impl Broker {
     /// Brings every local replica in line with `image`.

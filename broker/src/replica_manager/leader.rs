@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::{AckResult, Partition, Role};
-use crate::state::{Broker, mono_ms, now_ms};
+use crate::broker_server::{Broker, mono_ms, now_ms};
 
 /// Why a produce to a replicated partition failed before or at the append.
 pub enum ProduceRefusal {

@@ -16,8 +16,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::harness::{GROUP, Harness, join_args, topic};
-use crate::core::{CommitPlan, Core, LeavingMember, SyncArgs, code};
 use crate::group::GroupState;
+use crate::state_machine::{CommitPlan, Core, LeavingMember, SyncArgs, code};
 
 fn exists(_topic: &str, partition: i32) -> bool {
     (0..6).contains(&partition)
@@ -138,7 +138,9 @@ fn unowned_coordinator_answers_not_coordinator_to_every_group_api() {
         },
         h.now,
     );
-    assert!(matches!(sync, crate::core::Reply::Now(r) if r.error_code == code::NOT_COORDINATOR));
+    assert!(
+        matches!(sync, crate::state_machine::Reply::Now(r) if r.error_code == code::NOT_COORDINATOR)
+    );
     assert_eq!(h.heartbeat("m", 1), code::NOT_COORDINATOR);
     for version in [0, 3, 5] {
         let leave = h.core.leave(

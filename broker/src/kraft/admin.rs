@@ -14,9 +14,9 @@ use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 use uuid::Uuid;
 
 use super::Cluster;
-use super::store::topic_metadata;
+use crate::broker_server::TopicError;
 use crate::metadata::TopicMetadata;
-use crate::state::TopicError;
+use crate::metadata::image_store::topic_metadata;
 
 /// How long a change may take to reach this broker's image before we answer anyway.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);

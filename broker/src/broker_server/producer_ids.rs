@@ -39,8 +39,8 @@ impl ProducerIdManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::store::ImageMetadataStore;
     use crate::metadata::NodeFile;
+    use crate::metadata::image_store::ImageMetadataStore;
 
     #[test]
     fn ids_are_unique_across_restarts() {

@@ -4,7 +4,7 @@
 
 use kafka_protocol::error::ResponseError as E;
 
-use crate::core::{code, store_group_error, store_offsets_error};
+use crate::state_machine::{code, store_group_error, store_offsets_error};
 
 #[test]
 fn replication_failures_become_coordinator_errors() {

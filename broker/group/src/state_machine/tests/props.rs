@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 
 use super::harness::{GROUP, Harness, join_args, seeded_runner};
-use crate::core::{LeavingMember, code};
 use crate::group::GroupState;
 use crate::records::{GroupMetadataValue, RecordKey};
+use crate::state_machine::{LeavingMember, code};
 
 /// How often a case reached Stable: the invariants must be exercised, not vacuous.
 static STABLE_SEEN: AtomicUsize = AtomicUsize::new(0);

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 
 use super::harness::{GROUP, Harness, seeded_runner};
 use super::ownership::{commit, commit_req, fetch, other_group};
-use crate::core::code;
+use crate::state_machine::code;
 
 /// Reloads that brought committed offsets back: the property must not be vacuous.
 static RESTORED: AtomicUsize = AtomicUsize::new(0);

@@ -10,8 +10,8 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::backend::OffsetsRecord;
 use crate::config::GroupConfig;
-use crate::core::{Core, Effect, JoinArgs, Reply, SyncArgs, Timer};
 use crate::group::Group;
+use crate::state_machine::{Core, Effect, JoinArgs, Reply, SyncArgs, Timer};
 
 pub const GROUP: &str = "g";
 pub const START_MS: u64 = 1_700_000_000_000;

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 
 use super::fetcher::{delay, error_backoff};
 use super::{Partition, PartitionInner, Role};
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 /// ListOffsets timestamps: the log end offset (for a replica) and the log start offset.
 const LATEST_TIMESTAMP: i64 = -1;

@@ -27,7 +27,7 @@ use super::truncation::{
     truncate_with_progress,
 };
 use super::{Partition, PartitionInner, Role};
-use crate::state::Broker;
+use crate::broker_server::Broker;
 
 /// A running fetcher for one leader.
 pub struct FetcherHandle {
@@ -309,7 +309,7 @@ fn unthrottled(
 ) {
     let node = broker.config.node_id;
     let image = broker.cluster().image();
-    let now = crate::state::mono_ms();
+    let now = crate::broker_server::mono_ms();
     let mut quota = broker.replicas.follower_quota();
     let throttled: HashSet<(String, i32)> = fetches
         .iter()
@@ -468,7 +468,7 @@ fn on_response(
                         broker.metrics.replication_bytes_in(&p.tp.topic, bytes);
                         let mut quota = broker.replicas.follower_quota();
                         if quota.is_throttled(&p.tp.topic, p.tp.partition) {
-                            quota.record(bytes, crate::state::mono_ms());
+                            quota.record(bytes, crate::broker_server::mono_ms());
                             broker.metrics.throttled_bytes(bytes);
                         }
                     }

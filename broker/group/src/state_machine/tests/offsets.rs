@@ -17,8 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::harness::{GROUP, Harness, START_MS, topic};
 use crate::config::GroupConfig;
-use crate::core::{CommitPlan, Core, code};
 use crate::group::GroupState;
+use crate::state_machine::{CommitPlan, Core, code};
 
 fn exists(topic: &str, partition: i32) -> bool {
     topic != "missing" && (0..6).contains(&partition)
@@ -304,7 +304,7 @@ fn delete_groups_and_offsets() {
 
     let left = h.core.leave(
         GROUP,
-        vec![crate::core::LeavingMember {
+        vec![crate::state_machine::LeavingMember {
             member_id: ids[0].clone(),
             group_instance_id: None,
         }],
@@ -390,7 +390,7 @@ fn active_consumer_group_keeps_subscribed_offsets_past_retention() {
     // Once Empty, retention counts from when it became Empty.
     let left = h.core.leave(
         GROUP,
-        vec![crate::core::LeavingMember {
+        vec![crate::state_machine::LeavingMember {
             member_id: ids[0].clone(),
             group_instance_id: None,
         }],

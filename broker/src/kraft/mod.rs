@@ -3,14 +3,13 @@
 //! (broker role).
 //!
 //! Owns the node's view of the cluster (the image, applied in log order) and the only
-//! path to change it (controller calls). Replicas live in [`crate::replica`]; the
-//! handlers read through [`store::ImageMetadataStore`] and the views here.
+//! path to change it (controller calls). Replicas live in [`crate::replica_manager`]; the
+//! handlers read through [`crate::metadata::image_store::ImageMetadataStore`] and the views here.
 
 pub mod admin;
 mod lifecycle;
 pub use lifecycle::RegistrationError;
 pub mod migrate;
-pub mod store;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use tidewater_quorum::client::{ControllerClient, MetadataFollower};
 use tidewater_quorum::controller::ControllerConfig;
+use tidewater_quorum::controller_client::{ControllerClient, MetadataFollower};
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
 use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
 use tidewater_quorum::records::NO_LEADER;
@@ -28,9 +27,9 @@ use tidewater_quorum::service::{QuorumController, TickerConfig};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::broker_server::{Broker, StartupError};
 use crate::config::{BrokerConfig, KraftConfig};
 use crate::metadata::{NodeFile, read_cluster_id};
-use crate::state::{Broker, StartupError};
 
 /// The `metadata.version` range this build understands (our inter-broker protocol
 /// level): 1 up to the newest level the quorum crate knows.

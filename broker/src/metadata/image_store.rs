@@ -1,6 +1,6 @@
 //! [`ImageMetadataStore`]: the [`MetadataStore`] of a KRaft broker, read from the
 //! metadata image this node follows. Changes are never written here: they are
-//! controller decisions (see [`super::Cluster`]), and this view sees them once the
+//! controller decisions (see [`crate::kraft::Cluster`]), and this view sees them once the
 //! metadata log that carries them has been applied locally, in order.
 
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use tidewater_quorum::records::ConfigResourceType;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::admin::image_topic_configs;
+use crate::kraft::admin::image_topic_configs;
 use crate::metadata::{DynamicResource, MetadataError, MetadataStore, NodeFile, TopicMetadata};
 
 /// Producer ids of broker `n` live in `[n << 40, (n + 1) << 40)`: unique across the

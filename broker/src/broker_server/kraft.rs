@@ -15,8 +15,8 @@ use tracing::{info, warn};
 use super::offsets_backend::read_partition;
 use super::topic_names::OFFSETS_TOPIC;
 use super::{Broker, TopicError, topic_names};
-use crate::cluster::store::dynamic_broker_configs;
-use crate::replica::{Partition, Role};
+use crate::metadata::image_store::dynamic_broker_configs;
+use crate::replica_manager::{Partition, Role};
 
 /// Leader elections seen in the metadata log, timed (Kafka's
 /// LeaderElectionRateAndTimeMs): for each partition whose leader epoch grew to a live
