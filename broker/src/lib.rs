@@ -1,16 +1,28 @@
 //! The Tidewater broker: configuration, the Kafka protocol server and its request
 //! handlers. Storage lives in `tidewater-storage`, group coordination in
-//! `tidewater-group`.
+//! `tidewater-group`, replica state machines in `tidewater-replication`, the metadata
+//! quorum and controller in `tidewater-quorum`.
 //!
 //! Every node is a KRaft node: without `process.roles` a one-voter combined node.
 //!
-//! Layout: [`config`] (server.properties), [`cluster`] (this node's KRaft role: the
-//! quorum or metadata follower, registration, controller calls, the migration of old
-//! single-node data dirs), [`metadata`] (the read view of the metadata image,
-//! `meta.properties`, this node's own state file), [`replica`] (local replicas),
-//! [`protocol`] (frame codec), [`handlers`] (one Kafka API per file), [`state`] (the
-//! shared [`state::Broker`]), [`server`] (listeners, connections, shutdown),
-//! [`metrics`] and [`cli`].
+//! Layout, with the Kafka class each module corresponds to (sans-IO cores live in the
+//! sibling crates; the modules here are mostly their IO shells):
+//! - [`server`]: listeners, connections, shutdown (`SocketServer`). IO shell.
+//! - [`protocol`]: request/response framing and API versions (`RequestChannel`'s
+//!   framing). Sans-IO.
+//! - [`handlers`]: one Kafka API per file (`KafkaApis`): decoded request in, response out.
+//! - [`broker_server`]: [`broker_server::Broker`], the handles every handler gets
+//!   (`BrokerServer`'s managers): logs, replicas, group coordinator, producer ids, fetch
+//!   sessions, connection slots, readiness.
+//! - [`replica_manager`]: the replicas this broker leads or follows (`ReplicaManager`,
+//!   `ReplicaFetcherThread`), the shell around `tidewater-replication`.
+//! - [`kraft`]: this node's KRaft role and lifecycle (`KafkaRaftServer`,
+//!   `ControllerServer`, `BrokerLifecycleManager`): the quorum or metadata follower,
+//!   registration, the controller calls, the migration of old single-node data dirs.
+//! - [`metadata`]: the read view of the metadata image (`MetadataCache`,
+//!   `KRaftMetadataCache` in [`metadata::image_store`]), `meta.properties`, this node's
+//!   own state file.
+//! - [`config`] (`KafkaConfig`), [`metrics`] and [`cli`].
 
 pub mod broker_server;
 pub mod cli;

@@ -3,7 +3,8 @@
 //! `__consumer_offsets` record format, modelled on Kafka's `GroupCoordinator`.
 //!
 //! Layout:
-//! - [`core`]: the sans-IO state machine of every group. Time comes in as `now_ms`;
+//! - [`state_machine`]: the sans-IO state machine of every group (Kafka's
+//!   `GroupCoordinator` logic without its purgatories and scheduler). Time comes in as `now_ms`;
 //!   out come [`state_machine::Effect`]s (answers for parked calls, records to append,
 //!   timers to arm). All Kafka rules and error codes live here.
 //! - [`group`]: one group's data and Kafka's pure rules over it (leader election,

@@ -1,6 +1,15 @@
-//! [`Broker`]: the shared state every handler works on — config, the metadata image
-//! view, logs, replicas, group coordinator, producer ids, fetch sessions, metrics.
+//! The broker's shared handles (Kafka's `BrokerServer`, which builds the managers and
+//! hands them to `KafkaApis`): [`Broker`] holds the config, the metadata image view,
+//! the log manager, the [`crate::replica_manager::ReplicaManager`], the group
+//! coordinator handle, producer ids (`ProducerIdManager`), fetch sessions
+//! (`FetchSessionCache`), connection slots (`ConnectionQuotas`), readiness and metrics.
+//!
+//! Also here: the broker's checks on topic names ([`topic_names`], [`TopicError`]),
+//! the group coordinator's storage port on `__consumer_offsets` ([`offsets_backend`])
+//! and the broker's reaction to each new metadata image (`kraft.rs`, Kafka's
+//! `BrokerMetadataPublisher`). It does no socket IO; the handlers call it.
 
+pub mod connection_slots;
 pub mod fetch_sessions;
 mod kraft;
 pub mod offsets_backend;
@@ -21,13 +30,13 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::broker_server::connection_slots::ConnectionSlots;
 use crate::config::{BrokerConfig, ConfigError};
 use crate::kraft::Cluster;
 use crate::metadata::image_store::ImageMetadataStore;
 use crate::metadata::{MetaPropertiesError, MetadataError, MetadataStore, NodeFile};
 use crate::metrics::Metrics;
 use crate::replica_manager::ReplicaManager;
-use crate::server::connection_slots::ConnectionSlots;
 use fetch_sessions::FetchSessionCache;
 use offsets_backend::LogOffsetsBackend;
 use producer_ids::ProducerIdManager;

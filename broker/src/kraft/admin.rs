@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 use tidewater_quorum::controller::CreateTopic;
-use tidewater_quorum::image::MetadataImage;
 use tidewater_quorum::records::ConfigResourceType;
 use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 use uuid::Uuid;
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use super::Cluster;
 use crate::broker_server::TopicError;
 use crate::metadata::TopicMetadata;
-use crate::metadata::image_store::topic_metadata;
+use crate::metadata::image_store::{image_topic_configs, topic_metadata};
 
 /// How long a change may take to reach this broker's image before we answer anyway.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,14 +152,4 @@ impl Cluster {
         }
         Ok(())
     }
-}
-
-/// A topic's dynamic configs in `image`.
-pub fn image_topic_configs(image: &MetadataImage, name: &str) -> BTreeMap<String, String> {
-    image
-        .configs
-        .get(&ConfigResourceType::Topic)
-        .and_then(|m| m.get(name))
-        .cloned()
-        .unwrap_or_default()
 }

@@ -1,10 +1,14 @@
-//! KRaft membership of this node: the metadata quorum it runs (controller role), the
-//! metadata image it follows, and its registration with the active controller
-//! (broker role).
+//! This node's KRaft role and lifecycle (Kafka's `KafkaRaftServer` with its
+//! `ControllerServer` and `BrokerLifecycleManager`): the metadata quorum it runs
+//! (controller role), the metadata log it follows, its registration with the active
+//! controller (broker role), and the controller calls that change the cluster
+//! (`admin`, Kafka's forwarding of admin requests to the controller).
 //!
 //! Owns the node's view of the cluster (the image, applied in log order) and the only
-//! path to change it (controller calls). Replicas live in [`crate::replica_manager`]; the
-//! handlers read through [`crate::metadata::image_store::ImageMetadataStore`] and the views here.
+//! path to change it (controller calls). An IO shell: the decisions are
+//! `tidewater-quorum`'s sans-IO controller. Replicas live in [`crate::replica_manager`];
+//! the handlers read through [`crate::metadata::image_store::ImageMetadataStore`] and
+//! the views here.
 
 pub mod admin;
 mod lifecycle;

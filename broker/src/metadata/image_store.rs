@@ -11,7 +11,6 @@ use tidewater_quorum::records::ConfigResourceType;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::kraft::admin::image_topic_configs;
 use crate::metadata::{DynamicResource, MetadataError, MetadataStore, NodeFile, TopicMetadata};
 
 /// Producer ids of broker `n` live in `[n << 40, (n + 1) << 40)`: unique across the
@@ -140,4 +139,14 @@ impl MetadataStore for ImageMetadataStore {
         }
         Ok((i64::from(self.node_id) << PRODUCER_ID_BITS) + local)
     }
+}
+
+/// A topic's dynamic configs in `image`.
+pub fn image_topic_configs(image: &MetadataImage, name: &str) -> BTreeMap<String, String> {
+    image
+        .configs
+        .get(&ConfigResourceType::Topic)
+        .and_then(|m| m.get(name))
+        .cloned()
+        .unwrap_or_default()
 }

@@ -1,10 +1,12 @@
-//! Cluster metadata: topics (id, partitions, replica assignment, configs), the
-//! dynamic broker configs and producer-id blocks.
+//! Cluster metadata as the handlers read it (Kafka's `MetadataCache`): topics (id,
+//! partitions, replica assignment, configs), the dynamic broker configs and
+//! producer-id blocks.
 //!
-//! Owns the [`MetadataStore`] trait, the handlers' read view of the metadata image
-//! (implemented by `crate::metadata::image_store::ImageMetadataStore`: changes are controller
-//! decisions), `meta.properties`, and this node's own small state file. It does not
-//! own partition data (that is `tidewater-storage`).
+//! Owns the [`MetadataStore`] trait, its implementation on the metadata image this
+//! node follows ([`image_store::ImageMetadataStore`], Kafka's `KRaftMetadataCache`:
+//! changes are controller decisions made through [`crate::kraft`]),
+//! `meta.properties` (Kafka's `MetaProperties`), and this node's own small state file.
+//! It does not own partition data (that is `tidewater-storage`).
 
 pub mod image_store;
 mod meta_properties;

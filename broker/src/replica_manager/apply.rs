@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::{Partition, PartitionInner, Role};
 use crate::broker_server::topic_names::OFFSETS_TOPIC;
 use crate::broker_server::{Broker, mono_ms};
-use crate::kraft::admin::image_topic_configs;
+use crate::metadata::image_store::image_topic_configs;
 
 impl Broker {
     /// Brings every local replica in line with `image`.

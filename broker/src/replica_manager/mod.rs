@@ -1,10 +1,13 @@
-//! Partition replicas of a KRaft broker: which partitions this broker leads or
-//! follows, driven by the metadata image (Kafka's `ReplicaManager`).
+//! Partition replicas of a KRaft broker (Kafka's `ReplicaManager`): which partitions
+//! this broker leads or follows, driven by the metadata image; the follower fetchers
+//! (`ReplicaFetcherManager`/`ReplicaFetcherThread`, in `fetcher`), truncation on
+//! leader-epoch change, and the produce requests waiting for acks=all
+//! (`DelayedProduce`).
 //!
-//! The decisions are `tidewater-replication`'s sans-IO state machines; this module is
-//! their shell: it owns the per-partition role ([`LeaderState`] or [`FollowerState`]),
-//! the log, the produce requests waiting for acks=all, and keeps the log's high
-//! watermark (what consumers may read) equal to the state machine's.
+//! The decisions are `tidewater-replication`'s sans-IO state machines (`Partition`'s
+//! ISR, high watermark and leader epochs); this module is their IO shell: it owns the
+//! per-partition role ([`LeaderState`] or [`FollowerState`]), the log, and keeps the
+//! log's high watermark (what consumers may read) equal to the state machine's.
 
 mod apply;
 mod drain;

@@ -3,7 +3,6 @@
 //! accepting, let in-flight requests finish, then flush and checkpoint.
 
 mod connection;
-pub mod connection_slots;
 
 pub use connection::ConnectionLimits;
 
@@ -15,10 +14,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tracing::{info, warn};
 
+use crate::broker_server::connection_slots::ConnectionSlots;
 use crate::broker_server::{Broker, StartupError};
 use crate::config::BrokerConfig;
 use crate::metrics::serve_http;
-use crate::server::connection_slots::ConnectionSlots;
 
 /// Runs the broker until `shutdown_signal` completes, then shuts down cleanly.
 pub async fn run(

@@ -1,7 +1,9 @@
-//! The sans-IO coordinator: every group's state machine driven by requests, timer
-//! firings and persistence results, with time passed in as `now_ms`. It never
-//! sleeps, spawns or writes; it queues [`Effect`]s (responses for parked JoinGroup /
-//! SyncGroup calls, records to append, timers to arm) that the shell carries out.
+//! The sans-IO group coordinator (Kafka's `GroupCoordinator` rules, without the
+//! purgatories and scheduler that the tokio shell in `coordinator` runs): every
+//! group's state machine driven by requests, timer firings and persistence results,
+//! with time passed in as `now_ms`. It never sleeps, spawns or writes; it queues
+//! [`Effect`]s (responses for parked JoinGroup / SyncGroup calls, records to append,
+//! timers to arm) that the shell carries out.
 //!
 //! Submodules follow Kafka's handlers: `join`, `sync`, `membership` (heartbeat,
 //! leave, expiry), `rebalance` (join/sync phases), `offsets`, `admin` (list,
