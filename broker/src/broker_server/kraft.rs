@@ -132,19 +132,8 @@ impl Broker {
             self.replicas.follower_quota().update_quota(follower_rate);
         }
         self.apply_max_connections(&dynamic);
-        let mut last = self.last_dynamic.lock().unwrap_or_else(|p| p.into_inner());
-        if *last == dynamic {
-            return;
-        }
-        match self.config.log_defaults(&dynamic) {
-            Ok(defaults) => {
-                *self.log_defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
-                *last = dynamic;
-            }
-            Err(e) => {
-                warn!(error = %e, "dynamic broker configs from the controller are invalid; keeping the previous ones")
-            }
-        }
+        self.admin
+            .apply_dynamic(dynamic, |d| self.config.log_defaults(d));
     }
 
     /// The group coordinator follows `__consumer_offsets` leadership (Kafka's

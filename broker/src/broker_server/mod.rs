@@ -9,28 +9,29 @@
 //! and the broker's reaction to each new metadata image (`kraft.rs`, Kafka's
 //! `BrokerMetadataPublisher`). It does no socket IO; the handlers call it.
 
+mod config_admin;
 pub mod connection_slots;
 pub mod fetch_sessions;
 mod kraft;
 pub mod offsets_backend;
 pub mod producer_ids;
+mod serving;
 pub mod topic_names;
 mod topics;
 
+pub use config_admin::ConfigAdmin;
 pub use kraft::{BrokerView, PartitionView};
+pub use serving::Serving;
 pub use topics::TopicError;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use tidewater_group::{GroupConfig, GroupCoordinator};
-use tidewater_storage::{Log, LogConfig, LogManager, TopicPartition};
+use tidewater_storage::{Log, LogManager, TopicPartition};
 use tokio::sync::Notify;
-use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::broker_server::connection_slots::ConnectionSlots;
 use crate::config::{BrokerConfig, ConfigError};
 use crate::kraft::Cluster;
 use crate::metadata::image_store::ImageMetadataStore;
@@ -123,28 +124,16 @@ pub struct Broker {
     pub fetch_sessions: Mutex<FetchSessionCache>,
     pub metrics: Arc<Metrics>,
     pub notifier: Arc<AppendNotifier>,
-    /// Broker-wide topic defaults: static config overlaid with dynamic broker configs.
-    log_defaults: RwLock<LogConfig>,
-    /// Serializes topic create/delete/alter so metadata and logs change together.
-    pub admin_lock: tokio::sync::Mutex<()>,
-    /// Set once listeners are bound and every log is loaded (`/readyz`).
-    pub ready: AtomicBool,
-    /// Set when shutdown begins: long polls answer at once instead of waiting.
-    closing: AtomicBool,
-    /// Always `Some` (every node is a KRaft node); kept as an `Option` only while
-    /// `handlers/api_versions.rs`, `handlers/update_features.rs` and
-    /// `metrics/replication.rs` still match on it. Use [`Broker::cluster`].
-    pub cluster: Option<Arc<Cluster>>,
+    /// Log defaults, dynamic broker configs and the admin lock.
+    pub admin: ConfigAdmin,
+    /// Readiness, shutdown and the connection cap.
+    pub serving: Serving,
     /// The quorum membership and the metadata image this node follows.
     kraft: Arc<Cluster>,
     /// The local replicas, as the metadata image assigns them.
     pub replicas: Arc<ReplicaManager>,
     /// This broker's own `Arc`, for tasks a handler (holding `&Broker`) must spawn.
     this: std::sync::Weak<Broker>,
-    /// The dynamic broker configs last applied (KRaft: compared on every image).
-    last_dynamic: Mutex<BTreeMap<String, String>>,
-    /// `max.connections` (static, then dynamic): every listener's accept loop waits on it.
-    pub connection_slots: Arc<ConnectionSlots>,
 }
 
 impl Broker {
@@ -175,7 +164,7 @@ impl Broker {
     ) -> Result<Arc<Broker>, StartupError> {
         let dynamic = metadata.broker_configs();
         let log_defaults = config.log_defaults(&dynamic)?;
-        let connection_slots = ConnectionSlots::new(config.max_connections_with(&dynamic));
+        let serving = Serving::new(config.max_connections_with(&dynamic));
         let logs = LogManager::open(config.log_manager_config(&dynamic)?)?;
         let notifier = Arc::new(AppendNotifier::default());
         let replicas = Arc::new(ReplicaManager::default());
@@ -220,46 +209,18 @@ impl Broker {
             logs,
             groups,
             notifier,
-            log_defaults: RwLock::new(log_defaults),
-            last_dynamic: Mutex::new(dynamic),
-            connection_slots,
-            admin_lock: tokio::sync::Mutex::new(()),
-            ready: AtomicBool::new(false),
-            closing: AtomicBool::new(false),
-            cluster: Some(cluster.clone()),
+            admin: ConfigAdmin::new(log_defaults, dynamic),
+            serving,
             kraft: cluster,
             replicas,
             config,
         }))
     }
 
-    /// The broker-wide default topic config right now.
-    pub fn log_defaults(&self) -> LogConfig {
-        self.log_defaults
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// A topic's effective config. Overrides were validated when stored; should
-    /// one no longer parse (e.g. after an upgrade) the defaults apply and we warn.
-    pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
-        let defaults = self.log_defaults();
-        defaults
-            .with_topic_overrides(overrides)
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "stored topic config no longer valid; using broker defaults");
-                defaults
-            })
-    }
-
     /// Resizes the connection cap when the effective `max.connections` changed.
     fn apply_max_connections(&self, dynamic: &BTreeMap<String, String>) {
-        let limit = self.config.max_connections_with(dynamic);
-        if self.connection_slots.limit() != limit {
-            info!(limit, "max.connections");
-            self.connection_slots.resize(limit);
-        }
+        self.serving
+            .set_max_connections(self.config.max_connections_with(dynamic));
     }
 
     /// The log of a partition this broker leads: the metadata must know the
@@ -285,7 +246,7 @@ impl Broker {
     /// and unfenced (Kafka's RUNNING state), so clients bootstrapping from it see the
     /// whole cluster as it is.
     pub fn is_ready(&self) -> bool {
-        if !self.ready.load(Ordering::Acquire) {
+        if !self.serving.is_ready() {
             return false;
         }
         let c = &self.kraft;
@@ -297,20 +258,20 @@ impl Broker {
     }
 
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
+        self.serving.set_ready(ready);
     }
 
     /// First step of shutdown: not ready any more, long polls and parked group
     /// requests are answered now so in-flight requests finish quickly.
     pub fn begin_shutdown(&self) {
         self.set_ready(false);
-        self.closing.store(true, Ordering::Release);
+        self.serving.begin_closing();
         self.notifier.notify();
         self.groups.shutdown();
     }
 
     pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
+        self.serving.is_closing()
     }
 
     /// Stops background work and makes everything durable. Idempotent.

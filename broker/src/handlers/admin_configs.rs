@@ -114,7 +114,7 @@ fn is_list_key(t: &Target, key: &str) -> bool {
 /// effective (inherited) value, so APPEND `compact` to a topic that inherits
 /// `delete` gives `delete,compact`, never `compact` alone.
 fn inherited(broker: &Broker, t: &Target, key: &str) -> String {
-    let defaults = broker.log_defaults();
+    let defaults = broker.admin.log_defaults();
     match (t, key) {
         (Target::Topic(_), _) => defaults
             .topic_entries()
@@ -157,6 +157,7 @@ async fn replace(
     match t {
         Target::Topic(_) => {
             broker
+                .admin
                 .log_defaults()
                 .with_topic_overrides(&configs)
                 .map_err(|e| invalid(e.to_string()))?;
@@ -235,7 +236,7 @@ pub async fn alter(
     _version: i16,
 ) -> AlterConfigsResponse {
     use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
-    let _guard = broker.admin_lock.lock().await;
+    let _guard = broker.admin.lock().await;
     let mut resp = AlterConfigsResponse::default();
     for r in req.resources {
         let name = r.resource_name.to_string();
@@ -348,7 +349,7 @@ pub async fn incremental_alter(
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
     use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-    let _guard = broker.admin_lock.lock().await;
+    let _guard = broker.admin.lock().await;
     let mut resp = IncrementalAlterConfigsResponse::default();
     for r in req.resources {
         let name = r.resource_name.to_string();

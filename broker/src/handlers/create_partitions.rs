@@ -23,7 +23,7 @@ pub async fn handle(
         .filter(|t| !seen.insert(t.name.0.to_string()))
         .map(|t| t.name.0.to_string())
         .collect();
-    let _guard = broker.admin_lock.lock().await;
+    let _guard = broker.admin.lock().await;
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut r = CreatePartitionsTopicResult::default();

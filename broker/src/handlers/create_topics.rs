@@ -28,6 +28,7 @@ async fn create(
     broker.check_new_topic_name(&name)?;
     let configs = configs_of(t)?;
     broker
+        .admin
         .log_defaults()
         .with_topic_overrides(&configs)
         .map_err(|e| TopicError::new(E::InvalidConfig, e.to_string()))?;
@@ -87,7 +88,7 @@ pub async fn handle(
     for t in &req.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
     }
-    let _guard = broker.admin_lock.lock().await;
+    let _guard = broker.admin.lock().await;
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut r = CreatableTopicResult::default();

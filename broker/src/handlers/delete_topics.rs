@@ -25,7 +25,7 @@ pub async fn handle(
             .map(|n| (Some(n.0.to_string()), Uuid::nil()))
             .collect()
     };
-    let _guard = broker.admin_lock.lock().await;
+    let _guard = broker.admin.lock().await;
     let mut resp = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut r = DeletableTopicResult::default();

@@ -92,7 +92,7 @@ fn image_log_defaults(broker: &Broker) -> LogConfig {
     broker
         .config
         .log_defaults(&dynamic)
-        .unwrap_or_else(|_| broker.log_defaults())
+        .unwrap_or_else(|_| broker.admin.log_defaults())
 }
 
 fn synonym_keys(topic_key: &str) -> Vec<&'static str> {
@@ -163,7 +163,7 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
     let defaults: BTreeMap<&str, String> =
         LogConfig::default().topic_entries().into_iter().collect();
     let mut out = Vec::new();
-    for (topic_key, value) in broker.log_defaults().topic_entries() {
+    for (topic_key, value) in broker.admin.log_defaults().topic_entries() {
         let Some(name) = broker_key_for_topic_key(topic_key) else {
             continue;
         };

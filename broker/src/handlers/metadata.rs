@@ -154,7 +154,7 @@ pub async fn handle(
             ));
             continue;
         }
-        let _guard = broker.admin_lock.lock().await;
+        let _guard = broker.admin.lock().await;
         let created = match broker.metadata.topic(&name) {
             Some(t) => Ok(t),
             None => {

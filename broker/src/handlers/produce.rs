@@ -179,7 +179,7 @@ fn explain_invalid_records(
     let Some(t) = broker.metadata.topic(topic) else {
         return;
     };
-    let config = broker.topic_log_config(&t.configs);
+    let config = broker.admin.topic_log_config(&t.configs);
     let errors = if code == E::InvalidRecord.code() {
         config
             .cleanup_policy

@@ -134,19 +134,7 @@ async fn decide(
         .map(|u| to_update(u, version))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| (E::InvalidUpdateVersion.code(), e.to_string()))?;
-    let Some(cluster) = &broker.cluster else {
-        return match updates.first() {
-            None => Ok(()),
-            Some(u) => Err((
-                E::InvalidUpdateVersion.code(),
-                format!(
-                    "Invalid update version {} for feature {}. This broker runs without KRaft \
-                     (no process.roles), so it finalizes no features.",
-                    u.max_version_level, u.feature
-                ),
-            )),
-        };
-    };
+    let cluster = broker.cluster();
     if updates.is_empty() {
         return Ok(());
     }

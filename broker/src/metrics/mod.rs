@@ -363,18 +363,11 @@ impl Metrics {
         }
         let n = i64::try_from(logs.len()).unwrap_or(i64::MAX);
         self.partition_count.set(n);
-        match self.replication.refresh(broker) {
-            Some((leaders, under_replicated)) => {
-                self.leader_count
-                    .set(i64::try_from(leaders).unwrap_or(i64::MAX));
-                self.under_replicated
-                    .set(i64::try_from(under_replicated).unwrap_or(i64::MAX));
-            }
-            None => {
-                self.leader_count.set(n);
-                self.under_replicated.set(0);
-            }
-        }
+        let (leaders, under_replicated) = self.replication.refresh(broker);
+        self.leader_count
+            .set(i64::try_from(leaders).unwrap_or(i64::MAX));
+        self.under_replicated
+            .set(i64::try_from(under_replicated).unwrap_or(i64::MAX));
         let c = broker.groups.group_counts();
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         for (state, v) in [

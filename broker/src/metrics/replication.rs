@@ -115,8 +115,8 @@ impl ReplicationMetrics {
 
     /// Refreshes the gauges from the broker's replicas and image; returns
     /// (leaders, under-replicated) for the ReplicaManager gauges.
-    pub fn refresh(&self, broker: &Broker) -> Option<(usize, usize)> {
-        let cluster = broker.cluster.as_ref()?;
+    pub fn refresh(&self, broker: &Broker) -> (usize, usize) {
+        let cluster = broker.cluster();
         let (under_min, under_rep, leaders, reassigning) = broker.replication_summary();
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         self.under_min_isr.set(as_i64(under_min));
@@ -133,6 +133,6 @@ impl ReplicationMetrics {
             0
         };
         self.offline_partitions.set(as_i64(offline));
-        Some((leaders, under_rep))
+        (leaders, under_rep)
     }
 }

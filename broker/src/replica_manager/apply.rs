@@ -33,7 +33,9 @@ impl Broker {
         self.refresh_dynamic_configs(image);
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
         for topic in image.topics_by_id.values() {
-            let config = self.topic_log_config(&image_topic_configs(image, &topic.name));
+            let config = self
+                .admin
+                .topic_log_config(&image_topic_configs(image, &topic.name));
             self.update_throttled_replicas(&topic.name, &config);
             for (&index, record) in &topic.partitions {
                 if !record.replicas.contains(&node) {

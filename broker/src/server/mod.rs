@@ -116,7 +116,7 @@ impl Server {
             let shared = AcceptShared {
                 broker: broker.clone(),
                 limits: limits.clone(),
-                slots: broker.connection_slots.clone(),
+                slots: broker.serving.connection_slots().clone(),
                 shutdown: shutdown_tx.clone(),
                 drained: drained_tx.clone(),
             };
