@@ -24,7 +24,6 @@ pub mod partition_reassignments;
 pub mod produce;
 mod produce_leader_hint;
 pub mod record_errors;
-pub mod replica_fetch;
 pub mod unregister_broker;
 pub mod update_features;
 

@@ -14,7 +14,7 @@ use tidewater_replication::{FetchKind, FollowerFetch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::fetch::push_partition;
+use super::response::push_partition;
 use crate::broker_server::Broker;
 
 struct Wanted {
@@ -25,7 +25,7 @@ struct Wanted {
     max_bytes: usize,
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     broker: &Broker,
     req: FetchRequest,
     version: i16,

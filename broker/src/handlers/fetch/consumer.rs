@@ -1,7 +1,8 @@
-//! Fetch: reads stored batches as they are on disk (never re-encoded) up to the
-//! high watermark, honouring max.bytes / partition max bytes (at least one batch
-//! for the first partition with data), long-polls until min.bytes or
-//! max.wait.ms, and answers through a KIP-227 fetch session when asked.
+//! A consumer's Fetch (no `replica_id`): reads stored batches as they are on disk
+//! (never re-encoded) up to the high watermark, honouring max.bytes / partition max
+//! bytes (at least one batch for the first partition with data), long-polls until
+//! min.bytes or max.wait.ms, answers through a KIP-227 fetch session when asked, and
+//! redirects to a closer replica (KIP-392) when the selector says so.
 //!
 //! Record sets of [`ZERO_COPY_MIN`] bytes or more leave as file ranges
 //! ([`FetchReply::files`]) that the connection sends with `sendfile`; smaller ones
@@ -11,13 +12,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tidewater_storage::{FileRecords, ReadError, TopicPartition};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::response::{FetchReply, push_partition};
 use crate::broker_server::Broker;
 use crate::broker_server::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
 use crate::protocol::ZERO_COPY_MIN;
@@ -59,14 +60,6 @@ impl PartitionRead {
             .as_ref()
             .map_or(self.records.len(), FileRecords::len)
     }
-}
-
-/// A Fetch response and, for each partition in it (in order), the file range
-/// that is its record set, if any.
-#[derive(Debug, Default)]
-pub struct FetchReply {
-    pub body: FetchResponse,
-    pub files: Vec<Option<FileRecords>>,
 }
 
 /// How a consumer fetch reaches a partition's log.
@@ -242,34 +235,13 @@ fn read_partitions(
     (out, total)
 }
 
-/// A Fetch answered with every record set in memory.
-pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
-    handle_with(broker, req, version, false).await.body
-}
-
-/// A Fetch whose large record sets are left as file ranges for the connection
-/// to send with `sendfile`.
-pub async fn handle_zero_copy(broker: &Broker, req: FetchRequest, version: i16) -> FetchReply {
-    handle_with(broker, req, version, true).await
-}
-
-async fn handle_with(
+/// Answers a consumer's Fetch; `zero_copy` leaves large record sets as file ranges.
+pub(super) async fn handle(
     broker: &Broker,
     req: FetchRequest,
     version: i16,
     zero_copy: bool,
 ) -> FetchReply {
-    let replica_id = if version >= 15 {
-        req.replica_state.replica_id.0
-    } else {
-        req.replica_id.0
-    };
-    if replica_id >= 0 {
-        return FetchReply {
-            body: super::replica_fetch::handle(broker, req, version, replica_id).await,
-            files: Vec::new(),
-        };
-    }
     let (parts, forgotten, unknown_ids) = resolve(broker, &req, version);
     let mut resp = FetchResponse::default();
     let mut files = Vec::new();
@@ -371,20 +343,3 @@ async fn handle_with(
     }
     FetchReply { body: resp, files }
 }
-
-/// Appends to the last topic entry when it is the same topic (keeps request order).
-pub(super) fn push_partition(resp: &mut FetchResponse, topic: &str, id: Uuid, pd: PartitionData) {
-    match resp.responses.last_mut() {
-        Some(t) if t.topic.0.as_str() == topic && t.topic_id == id => t.partitions.push(pd),
-        _ => {
-            let mut t = FetchableTopicResponse::default();
-            t.topic = TopicName(StrBytes::from_string(topic.to_string()));
-            t.topic_id = id;
-            t.partitions = vec![pd];
-            resp.responses.push(t);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests;
