@@ -230,6 +230,21 @@ async fn replace_through_controller(
     Ok(())
 }
 
+/// One resource of either request: resolve it, build the whole config map it asks
+/// for with `configs` (AlterConfigs replaces, IncrementalAlterConfigs applies its
+/// operations to the current map), then validate and store it through [`replace`].
+async fn alter_resource(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    configs: impl FnOnce(&Target) -> Result<BTreeMap<String, String>, Failure>,
+) -> Result<(), Failure> {
+    let t = target(broker, resource_type, name)?;
+    let configs = configs(&t)?;
+    replace(broker, &t, configs, validate_only).await
+}
+
 pub async fn alter(
     broker: &Broker,
     req: AlterConfigsRequest,
@@ -239,26 +254,27 @@ pub async fn alter(
     let _guard = broker.admin.lock().await;
     let mut resp = AlterConfigsResponse::default();
     for r in req.resources {
-        let name = r.resource_name.to_string();
-        let t = target(broker, r.resource_type, &name);
-        let outcome = t.clone().and_then(|t| current(broker, &t)).and_then(|_| {
-            let mut configs = BTreeMap::new();
-            for c in &r.configs {
-                let value = c.value.as_ref().ok_or_else(|| {
-                    Failure::new(
-                        E::InvalidConfig,
-                        format!("Null value not supported for {}", c.name.as_str()),
-                    )
-                })?;
-                configs.insert(c.name.to_string(), value.to_string());
-            }
-            Ok(configs)
-        });
-        let outcome = match (outcome, &t) {
-            (Ok(configs), Ok(t)) => replace(broker, t, configs, req.validate_only).await,
-            (Err(e), _) => Err(e),
-            (_, Err(e)) => Err(e.clone()),
-        };
+        let outcome = alter_resource(
+            broker,
+            r.resource_type,
+            r.resource_name.as_str(),
+            req.validate_only,
+            |t| {
+                current(broker, t)?;
+                let mut configs = BTreeMap::new();
+                for c in &r.configs {
+                    let value = c.value.as_ref().ok_or_else(|| {
+                        Failure::new(
+                            E::InvalidConfig,
+                            format!("Null value not supported for {}", c.name.as_str()),
+                        )
+                    })?;
+                    configs.insert(c.name.to_string(), value.to_string());
+                }
+                Ok(configs)
+            },
+        )
+        .await;
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name;
@@ -352,34 +368,34 @@ pub async fn incremental_alter(
     let _guard = broker.admin.lock().await;
     let mut resp = IncrementalAlterConfigsResponse::default();
     for r in req.resources {
-        let name = r.resource_name.to_string();
-        let t = target(broker, r.resource_type, &name);
-        let outcome = t.clone().and_then(|t| {
-            let mut configs = current(broker, &t)?;
-            let mut seen = std::collections::HashSet::new();
-            for c in &r.configs {
-                if !seen.insert(c.name.as_str()) {
-                    return Err(Failure::new(
-                        E::InvalidRequest,
-                        format!("Error due to duplicate config keys: {}", c.name.as_str()),
-                    ));
+        let outcome = alter_resource(
+            broker,
+            r.resource_type,
+            r.resource_name.as_str(),
+            req.validate_only,
+            |t| {
+                let mut configs = current(broker, t)?;
+                let mut seen = std::collections::HashSet::new();
+                for c in &r.configs {
+                    if !seen.insert(c.name.as_str()) {
+                        return Err(Failure::new(
+                            E::InvalidRequest,
+                            format!("Error due to duplicate config keys: {}", c.name.as_str()),
+                        ));
+                    }
+                    apply_op(
+                        broker,
+                        t,
+                        &mut configs,
+                        c.name.as_str(),
+                        c.config_operation,
+                        c.value.as_ref(),
+                    )?;
                 }
-                apply_op(
-                    broker,
-                    &t,
-                    &mut configs,
-                    c.name.as_str(),
-                    c.config_operation,
-                    c.value.as_ref(),
-                )?;
-            }
-            Ok(configs)
-        });
-        let outcome = match (outcome, &t) {
-            (Ok(configs), Ok(t)) => replace(broker, t, configs, req.validate_only).await,
-            (Err(e), _) => Err(e),
-            (_, Err(e)) => Err(e.clone()),
-        };
+                Ok(configs)
+            },
+        )
+        .await;
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name;
