@@ -22,12 +22,14 @@
 //! - [`metadata`]: the read view of the metadata image (`MetadataCache`,
 //!   `KRaftMetadataCache` in [`metadata::image_store`]), `meta.properties`, this node's
 //!   own state file.
+//! - [`kafka_error`]: the one Kafka error-code-with-message type handlers answer with.
 //! - [`config`] (`KafkaConfig`), [`metrics`] and [`cli`].
 
 pub mod broker_server;
 pub mod cli;
 pub mod config;
 pub mod handlers;
+pub mod kafka_error;
 pub mod kraft;
 pub mod metadata;
 pub mod metrics;

@@ -14,7 +14,8 @@ use tracing::{info, warn};
 
 use super::offsets_backend::read_partition;
 use super::topic_names::OFFSETS_TOPIC;
-use super::{Broker, TopicError, topic_names};
+use super::{Broker, topic_names};
+use crate::kafka_error::KafkaError;
 use crate::metadata::image_store::dynamic_broker_configs;
 use crate::replica_manager::{Partition, Role};
 
@@ -337,15 +338,15 @@ impl Broker {
     }
 
     /// DeleteTopics, decided by the controller.
-    pub async fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+    pub async fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, KafkaError> {
         if !self.config.delete_topic_enable {
-            return Err(TopicError::new(
+            return Err(KafkaError::new(
                 E::TopicDeletionDisabled,
                 "Topic deletion is disabled (delete.topic.enable=false)".into(),
             ));
         }
         if topic_names::is_internal(name) {
-            return Err(TopicError::new(
+            return Err(KafkaError::new(
                 E::InvalidTopicException,
                 format!("Cannot delete internal topic {name}"),
             ));
@@ -363,9 +364,9 @@ impl Broker {
         count: i32,
         assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), KafkaError> {
         if name == OFFSETS_TOPIC {
-            return Err(TopicError::new(
+            return Err(KafkaError::new(
                 E::InvalidPartitions,
                 format!("Cannot add partitions to internal topic {name}"),
             ));

@@ -4,7 +4,7 @@
 //! coordinator handle, producer ids (`ProducerIdManager`), fetch sessions
 //! (`FetchSessionCache`), connection slots (`ConnectionQuotas`), readiness and metrics.
 //!
-//! Also here: the broker's checks on topic names ([`topic_names`], [`TopicError`]),
+//! Also here: the broker's checks on topic names ([`topic_names`], [`KafkaError`]),
 //! the group coordinator's storage port on `__consumer_offsets` ([`offsets_backend`])
 //! and the broker's reaction to each new metadata image (`kraft.rs`, Kafka's
 //! `BrokerMetadataPublisher`). It does no socket IO; the handlers call it.
@@ -22,7 +22,6 @@ mod topics;
 pub use config_admin::ConfigAdmin;
 pub use kraft::{BrokerView, PartitionView};
 pub use serving::Serving;
-pub use topics::TopicError;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

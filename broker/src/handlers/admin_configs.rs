@@ -16,15 +16,16 @@ use tracing::info;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::msg;
-use crate::broker_server::{Broker, TopicError};
+use crate::broker_server::Broker;
 use crate::config::{
     check_dynamic_broker_value, refuse_dynamic_broker_keys, validate_group_configs,
 };
+use crate::kafka_error::KafkaError;
 use crate::metadata::DynamicResource;
 use crate::metadata::image_store::image_resource;
 
 /// A refused resource: its Kafka error code and message.
-type Failure = TopicError;
+type Failure = KafkaError;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;

@@ -8,7 +8,8 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::msg;
-use crate::broker_server::{Broker, TopicError};
+use crate::broker_server::Broker;
+use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Broker,
@@ -29,7 +30,7 @@ pub async fn handle(
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
         let outcome = if dupes.contains(&name) {
-            Err(TopicError::new(
+            Err(KafkaError::new(
                 E::InvalidRequest,
                 format!("Duplicate topic in request: {name}"),
             ))

@@ -14,7 +14,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::topic_config_entries;
 use super::msg;
-use crate::broker_server::{Broker, TopicError};
+use crate::broker_server::Broker;
+use crate::kafka_error::KafkaError;
 use crate::metadata::TopicMetadata;
 
 /// The broker checks names and config values, the controller the rest (partitions,
@@ -23,7 +24,7 @@ async fn create(
     broker: &Broker,
     t: &CreatableTopic,
     validate_only: bool,
-) -> Result<TopicMetadata, TopicError> {
+) -> Result<TopicMetadata, KafkaError> {
     let name = t.name.0.to_string();
     broker.check_new_topic_name(&name)?;
     let configs = configs_of(t)?;
@@ -31,9 +32,9 @@ async fn create(
         .admin
         .log_defaults()
         .with_topic_overrides(&configs)
-        .map_err(|e| TopicError::new(E::InvalidConfig, e.to_string()))?;
+        .map_err(|e| KafkaError::new(E::InvalidConfig, e.to_string()))?;
     if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
-        return Err(TopicError::new(
+        return Err(KafkaError::new(
             E::InvalidRequest,
             "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
         ));
@@ -61,11 +62,11 @@ async fn create(
         .await
 }
 
-fn configs_of(t: &CreatableTopic) -> Result<BTreeMap<String, String>, TopicError> {
+fn configs_of(t: &CreatableTopic) -> Result<BTreeMap<String, String>, KafkaError> {
     let mut configs = BTreeMap::new();
     for c in &t.configs {
         let Some(value) = &c.value else {
-            return Err(TopicError::new(
+            return Err(KafkaError::new(
                 E::InvalidConfig,
                 format!(
                     "Null value not supported for topic config {}",
@@ -94,7 +95,7 @@ pub async fn handle(
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
         let outcome = if seen.get(&name).copied().unwrap_or(0) > 1 {
-            Err(TopicError::new(
+            Err(KafkaError::new(
                 E::InvalidRequest,
                 format!("Create topics request from client contains a duplicate topic {name}"),
             ))

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::broker_server::{Broker, TopicError};
+use crate::broker_server::Broker;
 use crate::config::BrokerConfig;
+use crate::kafka_error::KafkaError;
 use crate::metadata::{TopicMetadata, format_log_dirs};
 
 /// How long setup may wait for the quorum (a one-voter election, registration, unfencing).
@@ -125,7 +126,7 @@ impl Broker {
         partitions: BTreeMap<i32, Vec<i32>>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<TopicMetadata, TopicError> {
+    ) -> Result<TopicMetadata, KafkaError> {
         let cluster = self.cluster().clone();
         let created = block_on(async move {
             cluster
@@ -144,7 +145,7 @@ impl Broker {
     }
 
     /// Test setup: `name` with `num.partitions` partitions and no overrides.
-    pub fn auto_create_topic(&self, name: &str) -> Result<TopicMetadata, TopicError> {
+    pub fn auto_create_topic(&self, name: &str) -> Result<TopicMetadata, KafkaError> {
         let partitions = (0..self.config.num_partitions)
             .map(|p| (p, vec![self.config.node_id]))
             .collect();

@@ -9,26 +9,19 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError as E;
 use tidewater_quorum::controller::CreateTopic;
 use tidewater_quorum::records::ConfigResourceType;
-use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};
+use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 use uuid::Uuid;
 
 use super::Cluster;
-use crate::broker_server::TopicError;
+use crate::kafka_error::KafkaError;
 use crate::metadata::TopicMetadata;
 use crate::metadata::image_store::{image_topic_configs, topic_metadata};
 
 /// How long a change may take to reach this broker's image before we answer anyway.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The controller answers with a Kafka error code; one this crate does not know
-/// (never sent by our controller) becomes UNKNOWN_SERVER_ERROR.
-fn failure(f: ControllerFailure) -> TopicError {
-    let error = E::try_from_code(f.error_code).unwrap_or(E::UnknownServerError);
-    TopicError::new(error, f.message)
-}
-
-fn unexpected(reply: &ControllerReply) -> TopicError {
-    TopicError::new(
+fn unexpected(reply: &ControllerReply) -> KafkaError {
+    KafkaError::new(
         E::UnknownServerError,
         format!("unexpected controller reply {reply:?}"),
     )
@@ -45,7 +38,7 @@ impl Cluster {
         assignments: BTreeMap<i32, Vec<i32>>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<TopicMetadata, TopicError> {
+    ) -> Result<TopicMetadata, KafkaError> {
         let topic = CreateTopic {
             name: name.to_string(),
             topic_id: Uuid::new_v4().as_u128(),
@@ -60,7 +53,7 @@ impl Cluster {
                 validate_only,
             })
             .await
-            .map_err(failure)?;
+            .map_err(KafkaError::from)?;
         let ControllerReply::Topic(created) = reply else {
             return Err(unexpected(&reply));
         };
@@ -79,13 +72,13 @@ impl Cluster {
         Ok(meta)
     }
 
-    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
+    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, KafkaError> {
         let reply = self
             .call(ControllerCall::DeleteTopic {
                 name: name.to_string(),
             })
             .await
-            .map_err(failure)?;
+            .map_err(KafkaError::from)?;
         let ControllerReply::TopicId(id) = reply else {
             return Err(unexpected(&reply));
         };
@@ -100,7 +93,7 @@ impl Cluster {
         count: i32,
         assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), KafkaError> {
         let reply = self
             .call(ControllerCall::CreatePartitions {
                 topic: name.to_string(),
@@ -109,7 +102,7 @@ impl Cluster {
                 validate_only,
             })
             .await
-            .map_err(failure)?;
+            .map_err(KafkaError::from)?;
         if !matches!(reply, ControllerReply::Done) {
             return Err(unexpected(&reply));
         }
@@ -130,7 +123,7 @@ impl Cluster {
         resource_name: &str,
         ops: Vec<(String, Option<String>)>,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), KafkaError> {
         let reply = self
             .call(ControllerCall::IncrementalAlterConfigs {
                 resource_type,
@@ -139,7 +132,7 @@ impl Cluster {
                 validate_only,
             })
             .await
-            .map_err(failure)?;
+            .map_err(KafkaError::from)?;
         if !matches!(reply, ControllerReply::Done) {
             return Err(unexpected(&reply));
         }
