@@ -22,6 +22,7 @@ use tidewater_quorum::rpc::{
 use super::msg;
 use crate::broker_server::{Broker, now_ms};
 use crate::config::Voter;
+use crate::kafka_error::KafkaError;
 use crate::kraft::Cluster;
 
 /// The metadata log's topic name, as Kafka reports it.
@@ -30,8 +31,7 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// A controller failure as the forwarding broker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarded {
-    pub code: i16,
-    pub message: String,
+    pub error: KafkaError,
     /// No controller answered: later calls in the same request would only wait out
     /// the same timeout, so the handler fails them at once.
     pub unreachable: bool,
@@ -44,14 +44,15 @@ pub struct Forwarded {
 pub fn forwarded(f: &ControllerFailure) -> Forwarded {
     if f.error_code == codes::NOT_CONTROLLER || f.error_code == codes::REQUEST_TIMED_OUT {
         Forwarded {
-            code: E::RequestTimedOut.code(),
-            message: format!("Timed out waiting for the active controller: {}", f.message),
+            error: KafkaError::new(
+                E::RequestTimedOut,
+                format!("Timed out waiting for the active controller: {}", f.message),
+            ),
             unreachable: true,
         }
     } else {
         Forwarded {
-            code: f.error_code,
-            message: f.message.clone(),
+            error: KafkaError::from(f.clone()),
             unreachable: false,
         }
     }
@@ -63,8 +64,10 @@ pub async fn forward_done(cluster: &Cluster, call: ControllerCall) -> Result<(),
     match cluster.call(call).await {
         Ok(ControllerReply::Done) => Ok(()),
         Ok(other) => Err(Forwarded {
-            code: E::UnknownServerError.code(),
-            message: format!("unexpected controller reply {other:?}"),
+            error: KafkaError::new(
+                E::UnknownServerError,
+                format!("unexpected controller reply {other:?}"),
+            ),
             unreachable: false,
         }),
         Err(f) => Err(forwarded(&f)),
@@ -96,7 +99,7 @@ pub async fn handle(
         ),
         Err(f) => {
             let f = forwarded(&f);
-            top_level_error(f.code, &f.message)
+            top_level_error(f.error.code(), &f.error.message)
         }
     }
 }
@@ -227,13 +230,13 @@ mod tests {
     #[test]
     fn only_timeouts_and_not_controller_become_request_timed_out() {
         let f = forwarded(&ControllerFailure::not_controller(1, Some(2)));
-        assert_eq!(f.code, E::RequestTimedOut.code());
+        assert_eq!(f.error.error, E::RequestTimedOut);
         assert!(f.unreachable);
         let f = forwarded(&ControllerFailure::new(codes::REQUEST_TIMED_OUT, "slow"));
-        assert_eq!(f.code, E::RequestTimedOut.code());
+        assert_eq!(f.error.error, E::RequestTimedOut);
         let f = forwarded(&ControllerFailure::new(84, "not needed"));
-        assert_eq!((f.code, f.unreachable), (84, false));
-        assert_eq!(f.message, "not needed");
+        assert_eq!((f.error.code(), f.unreachable), (84, false));
+        assert_eq!(f.error.message, "not needed");
     }
 
     #[test]

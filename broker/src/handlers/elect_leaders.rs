@@ -140,7 +140,7 @@ async fn elect(
         },
     )
     .await
-    .map_err(|f| (f.code, f.message, f.unreachable))?;
+    .map_err(|f| (f.error.code(), f.error.message, f.unreachable))?;
     // Answer once this broker would route clients to the new leader.
     cluster
         .wait_for_image(wait, |i| {

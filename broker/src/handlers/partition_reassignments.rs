@@ -154,7 +154,7 @@ async fn reassign(
         },
     )
     .await
-    .map_err(|f| (f.code, f.message, f.unreachable))?;
+    .map_err(|f| (f.error.code(), f.error.message, f.unreachable))?;
     // So a ListPartitionReassignments or Metadata to this broker sees the move.
     cluster
         .wait_for_image(wait, |i| {
@@ -194,8 +194,8 @@ pub async fn list(
         }
         Err(f) => {
             let f = forwarded(&f);
-            resp.error_code = f.code;
-            resp.error_message = msg(f.message);
+            resp.error_code = f.error.code();
+            resp.error_message = msg(f.error.message);
         }
     }
     resp

@@ -23,8 +23,8 @@ pub async fn handle(
         broker_id: req.broker_id.0,
     };
     if let Err(f) = forward_done(broker.cluster(), call).await {
-        resp.error_code = f.code;
-        resp.error_message = msg(f.message);
+        resp.error_code = f.error.code();
+        resp.error_message = msg(f.error.message);
     }
     resp
 }

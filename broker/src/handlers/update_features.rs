@@ -23,6 +23,7 @@ use tidewater_quorum::rpc::ControllerCall;
 use super::describe_quorum::forward_done;
 use super::msg;
 use crate::broker_server::Broker;
+use crate::kafka_error::KafkaError;
 use crate::kraft::supported_metadata_version;
 
 /// How long a finalized level may take to reach this broker's image.
@@ -111,20 +112,20 @@ pub async fn handle(
     respond(&req, version, outcome)
 }
 
-/// The decision for the whole request: `Ok` or (code, message).
+/// The decision for the whole request.
 async fn decide(
     broker: &Broker,
     req: &UpdateFeaturesRequest,
     version: i16,
-) -> Result<(), (i16, String)> {
+) -> Result<(), KafkaError> {
     let mut seen = HashSet::new();
     if let Some(dup) = req
         .feature_updates
         .iter()
         .find(|u| !seen.insert(u.feature.as_str()))
     {
-        return Err((
-            E::InvalidRequest.code(),
+        return Err(KafkaError::new(
+            E::InvalidRequest,
             format!("Duplicate feature update for {}", dup.feature.as_str()),
         ));
     }
@@ -133,7 +134,7 @@ async fn decide(
         .iter()
         .map(|u| to_update(u, version))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (E::InvalidUpdateVersion.code(), e.to_string()))?;
+        .map_err(|e| KafkaError::new(E::InvalidUpdateVersion, e.to_string()))?;
     let cluster = broker.cluster();
     if updates.is_empty() {
         return Ok(());
@@ -147,7 +148,7 @@ async fn decide(
         },
     )
     .await
-    .map_err(|f| (f.code, f.message))?;
+    .map_err(|f| f.error)?;
     if !validate_only {
         // So an ApiVersions to this broker right after shows the new levels.
         cluster
@@ -164,11 +165,11 @@ async fn decide(
 fn respond(
     req: &UpdateFeaturesRequest,
     version: i16,
-    outcome: Result<(), (i16, String)>,
+    outcome: Result<(), KafkaError>,
 ) -> UpdateFeaturesResponse {
     let (code, message) = match outcome {
         Ok(()) => (0, None),
-        Err((code, m)) => (code, msg(m)),
+        Err(e) => (e.code(), msg(e.message)),
     };
     let mut resp = UpdateFeaturesResponse::default();
     resp.error_code = code;
