@@ -20,9 +20,10 @@ use tidewater_quorum::image::MetadataImage;
 use tidewater_quorum::records::{NO_LEADER, PartitionRecord};
 use tidewater_quorum::rpc::ControllerCall;
 
-use super::describe_quorum::forward_done;
+use super::describe_quorum::{Forwarded, forward_done};
 use super::msg;
 use crate::broker_server::Broker;
+use crate::kafka_error::KafkaError;
 use crate::kraft::Cluster;
 
 /// Upper bound on waiting for an elected leader to show in this broker's image.
@@ -90,20 +91,21 @@ pub async fn handle(
     let cluster = broker.cluster();
     let targets = targets(&req, &cluster.image(), election);
     let mut resp = ElectLeadersResponse::default();
-    let mut unreachable: Option<(i16, String)> = None;
+    let mut unreachable: Option<KafkaError> = None;
     for (topic, partitions, omit_not_needed) in targets {
         let mut result = ReplicaElectionResult::default();
         result.topic = TopicName(StrBytes::from_string(topic.clone()));
         for partition in partitions {
             let (code, message) = match &unreachable {
-                Some(err) => err.clone(),
+                Some(e) => (e.code(), e.message.clone()),
                 None => match elect(cluster, &topic, partition, election, wait).await {
                     Ok(()) => (0, String::new()),
-                    Err((code, message, true)) => {
-                        unreachable = Some((code, message.clone()));
-                        (code, message)
+                    Err(f) => {
+                        if f.unreachable {
+                            unreachable = Some(f.error.clone());
+                        }
+                        (f.error.code(), f.error.message)
                     }
-                    Err((code, message, false)) => (code, message),
                 },
             };
             if omit_not_needed && code == E::ElectionNotNeeded.code() {
@@ -117,20 +119,20 @@ pub async fn handle(
         }
         resp.replica_election_results.push(result);
     }
-    if let Some((code, _)) = unreachable {
-        resp.error_code = code;
+    if let Some(e) = unreachable {
+        resp.error_code = e.code();
     }
     resp
 }
 
-/// One election through the controller; `Err((code, message, controller_unreachable))`.
+/// One election through the controller.
 async fn elect(
     cluster: &Cluster,
     topic: &str,
     partition: i32,
     election: ElectionType,
     wait: Duration,
-) -> Result<(), (i16, String, bool)> {
+) -> Result<(), Forwarded> {
     forward_done(
         cluster,
         ControllerCall::ElectLeader {
@@ -139,8 +141,7 @@ async fn elect(
             election,
         },
     )
-    .await
-    .map_err(|f| (f.error.code(), f.error.message, f.unreachable))?;
+    .await?;
     // Answer once this broker would route clients to the new leader.
     cluster
         .wait_for_image(wait, |i| {

@@ -26,20 +26,18 @@ use kafka_protocol::protocol::StrBytes;
 use tidewater_quorum::controller::OngoingReassignment;
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 
-use super::describe_quorum::{forward_done, forwarded};
+use super::describe_quorum::{Forwarded, forward_done, forwarded};
 use super::msg;
 use crate::broker_server::Broker;
+use crate::kafka_error::KafkaError;
 use crate::kraft::Cluster;
 
 /// Upper bound on waiting for a started move to show in this broker's image.
 const MAX_PROPAGATION_WAIT: Duration = Duration::from_secs(10);
 
-/// (code, message) of one refused partition.
-type Refusal = (i16, String);
-
 /// Kafka's checks of a manual assignment that need no cluster state.
-pub fn check_target(target: &[i32]) -> Result<(), Refusal> {
-    let invalid = |m: String| Err((E::InvalidReplicaAssignment.code(), m));
+pub fn check_target(target: &[i32]) -> Result<(), KafkaError> {
+    let invalid = |m: String| Err(KafkaError::new(E::InvalidReplicaAssignment, m));
     if target.is_empty() {
         return invalid("The manual partition assignment includes an empty replica list.".into());
     }
@@ -59,12 +57,12 @@ pub fn check_target(target: &[i32]) -> Result<(), Refusal> {
 
 /// KIP-860 (v1 with `allow_replication_factor_change = false`): the target must keep
 /// the replication factor of the replicas before any ongoing move.
-pub fn check_replication_factor(original: usize, target: usize) -> Result<(), Refusal> {
+pub fn check_replication_factor(original: usize, target: usize) -> Result<(), KafkaError> {
     if original == target {
         Ok(())
     } else {
-        Err((
-            E::InvalidReplicationFactor.code(),
+        Err(KafkaError::new(
+            E::InvalidReplicationFactor,
             format!("The replication factor is changed from {original} to {target}"),
         ))
     }
@@ -80,7 +78,7 @@ pub async fn alter(
     let keep_rf = version >= 1 && !req.allow_replication_factor_change;
     let mut resp = AlterPartitionReassignmentsResponse::default();
     resp.allow_replication_factor_change = req.allow_replication_factor_change;
-    let mut unreachable: Option<Refusal> = None;
+    let mut unreachable: Option<KafkaError> = None;
     for t in req.topics {
         let topic = t.name.0.to_string();
         let mut tr = ReassignableTopicResponse::default();
@@ -99,30 +97,34 @@ pub async fn alter(
                         wait,
                     )
                     .await;
-                    if let Err((code, message, true)) = &r {
-                        unreachable = Some((*code, message.clone()));
+                    if let Err(Forwarded {
+                        error,
+                        unreachable: true,
+                    }) = &r
+                    {
+                        unreachable = Some(error.clone());
                     }
-                    r.map_err(|(code, message, _)| (code, message))
+                    r.map_err(|f| f.error)
                 }
             };
             let mut pr = ReassignablePartitionResponse::default();
             pr.partition_index = p.partition_index;
-            if let Err((code, message)) = outcome {
-                pr.error_code = code;
-                pr.error_message = msg(message);
+            if let Err(e) = outcome {
+                pr.error_code = e.code();
+                pr.error_message = msg(e.message);
             }
             tr.partitions.push(pr);
         }
         resp.responses.push(tr);
     }
-    if let Some((code, message)) = unreachable {
-        resp.error_code = code;
-        resp.error_message = msg(message);
+    if let Some(e) = unreachable {
+        resp.error_code = e.code();
+        resp.error_message = msg(e.message);
     }
     resp
 }
 
-/// One partition through the controller; `Err((code, message, controller_unreachable))`.
+/// One partition through the controller.
 async fn reassign(
     cluster: &Cluster,
     topic: &str,
@@ -130,8 +132,11 @@ async fn reassign(
     target: Option<Vec<i32>>,
     keep_rf: bool,
     wait: Duration,
-) -> Result<(), (i16, String, bool)> {
-    let local = |e: Refusal| (e.0, e.1, false);
+) -> Result<(), Forwarded> {
+    let local = |error: KafkaError| Forwarded {
+        error,
+        unreachable: false,
+    };
     if let Some(target) = &target {
         check_target(target).map_err(local)?;
         if keep_rf {
@@ -153,8 +158,7 @@ async fn reassign(
             target: target.clone(),
         },
     )
-    .await
-    .map_err(|f| (f.error.code(), f.error.message, f.unreachable))?;
+    .await?;
     // So a ListPartitionReassignments or Metadata to this broker sees the move.
     cluster
         .wait_for_image(wait, |i| {
@@ -274,16 +278,16 @@ mod tests {
     #[test]
     fn manual_assignments_are_checked_like_kafka() {
         assert!(check_target(&[1, 2]).is_ok());
-        let (code, m) = check_target(&[]).unwrap_err();
-        assert_eq!(code, E::InvalidReplicaAssignment.code());
-        assert!(m.contains("empty replica list"), "{m}");
-        let (_, m) = check_target(&[1, 2, 1]).unwrap_err();
-        assert!(m.contains("broker 1 more than once"), "{m}");
+        let e = check_target(&[]).unwrap_err();
+        assert_eq!(e.error, E::InvalidReplicaAssignment);
+        assert!(e.message.contains("empty replica list"), "{e}");
+        let e = check_target(&[1, 2, 1]).unwrap_err();
+        assert!(e.message.contains("broker 1 more than once"), "{e}");
         assert!(check_target(&[-1]).is_err());
         assert!(check_replication_factor(2, 2).is_ok());
-        let (code, m) = check_replication_factor(2, 3).unwrap_err();
-        assert_eq!(code, E::InvalidReplicationFactor.code());
-        assert_eq!(m, "The replication factor is changed from 2 to 3");
+        let e = check_replication_factor(2, 3).unwrap_err();
+        assert_eq!(e.error, E::InvalidReplicationFactor);
+        assert_eq!(e.message, "The replication factor is changed from 2 to 3");
     }
 
     #[test]
