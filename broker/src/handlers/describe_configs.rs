@@ -19,6 +19,7 @@ use crate::config::{
     broker_key_for_topic_key, group_config_values, is_dynamic_broker_key, is_group_key,
     is_sensitive_broker_key,
 };
+use crate::kafka_error::KafkaError;
 use crate::metadata::DynamicResource;
 use crate::metadata::image_store::dynamic_broker_configs;
 
@@ -369,27 +370,27 @@ fn describe(
     broker: &Broker,
     resource_type: i8,
     name: &str,
-) -> Result<Vec<ConfigEntry>, (i16, String)> {
+) -> Result<Vec<ConfigEntry>, KafkaError> {
     match resource_type {
         RESOURCE_TOPIC => {
             let topic = broker.metadata.topic(name).ok_or_else(|| {
-                (
-                    E::UnknownTopicOrPartition.code(),
+                KafkaError::new(
+                    E::UnknownTopicOrPartition,
                     format!("Topic '{name}' does not exist."),
                 )
             })?;
             Ok(topic_config_entries(broker, &topic.configs))
         }
         RESOURCE_BROKER if name.is_empty() => Ok(broker_default_entries(broker)),
-        RESOURCE_GROUP if name.is_empty() => Err((
-            E::InvalidRequest.code(),
+        RESOURCE_GROUP if name.is_empty() => Err(KafkaError::new(
+            E::InvalidRequest,
             "Group name must not be empty.".to_string(),
         )),
         RESOURCE_GROUP => Ok(group_entries(broker, name)),
         RESOURCE_BROKER => {
             if name != broker.config.node_id.to_string() {
-                return Err((
-                    E::InvalidRequest.code(),
+                return Err(KafkaError::new(
+                    E::InvalidRequest,
                     format!(
                         "Unexpected broker id, expected {} or empty string, but received {name}",
                         broker.config.node_id
@@ -398,8 +399,8 @@ fn describe(
             }
             Ok(broker_config_entries(broker))
         }
-        other => Err((
-            E::InvalidRequest.code(),
+        other => Err(KafkaError::new(
+            E::InvalidRequest,
             format!("Resource type {other} is not supported by this broker"),
         )),
     }
@@ -416,9 +417,9 @@ pub fn handle(
         result.resource_type = r.resource_type;
         result.resource_name = r.resource_name.clone();
         match describe(broker, r.resource_type, r.resource_name.as_str()) {
-            Err((code, message)) => {
-                result.error_code = code;
-                result.error_message = msg(message);
+            Err(e) => {
+                result.error_code = e.code();
+                result.error_message = msg(e.message);
             }
             Ok(entries) => {
                 result.configs = entries

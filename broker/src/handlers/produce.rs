@@ -53,13 +53,13 @@ pub async fn handle(
     let acks = req.acks;
     let req_timeout = req.timeout_ms;
     // Transactions are not offered (InitProducerId refuses transactional ids).
-    let refuse: Option<(i16, &str)> = if req.transactional_id.is_some() {
+    let refuse: Option<(E, &str)> = if req.transactional_id.is_some() {
         Some((
-            E::TransactionalIdAuthorizationFailed.code(),
+            E::TransactionalIdAuthorizationFailed,
             "transactions are not supported by this broker",
         ))
     } else if !matches!(acks, -1..=1) {
-        Some((E::InvalidRequiredAcks.code(), "acks must be -1, 0 or 1"))
+        Some((E::InvalidRequiredAcks, "acks must be -1, 0 or 1"))
     } else {
         None
     };
@@ -75,8 +75,8 @@ pub async fn handle(
             let index = pd.index;
             let fail =
                 |code: i16, m: &str| error_partition(index, code, Some(m.to_string()), version);
-            if let Some((code, m)) = refuse {
-                tr.partition_responses.push(fail(code, m));
+            if let Some((error, m)) = refuse {
+                tr.partition_responses.push(fail(error.code(), m));
                 continue;
             }
             if is_internal(&name) {
