@@ -4,7 +4,7 @@
 //! coordinator handle, producer ids (`ProducerIdManager`), fetch sessions
 //! (`FetchSessionCache`), connection slots (`ConnectionQuotas`), readiness and metrics.
 //!
-//! Also here: the broker's checks on topic names ([`topic_names`], [`KafkaError`]),
+//! Also here: the broker's checks on topic names ([`topic_names`], [`crate::kafka_error::KafkaError`]),
 //! the group coordinator's storage port on `__consumer_offsets` ([`offsets_backend`])
 //! and the broker's reaction to each new metadata image (`kraft.rs`, Kafka's
 //! `BrokerMetadataPublisher`). It does no socket IO; the handlers call it.

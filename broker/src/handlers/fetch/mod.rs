@@ -1,6 +1,6 @@
 //! Fetch (Kafka's `KafkaApis.handleFetchRequest`): one entry point that sends a
-//! follower's fetch (`replica_id` set) to [`replica`] and a consumer's to
-//! [`consumer`]; both build their answer with [`response`]. Calls run one way only:
+//! follower's fetch (`replica_id` set) to `replica` and a consumer's to
+//! `consumer`; both build their answer with `response`. Calls run one way only:
 //! this module -> `consumer` / `replica` -> `response`.
 
 mod consumer;
