@@ -152,7 +152,7 @@ impl ControllerShared {
     }
 
     /// The Kafka error a client gets for `e`.
-    fn failure(&self, e: ServiceError) -> ControllerFailure {
+    pub(super) fn failure(&self, e: ServiceError) -> ControllerFailure {
         let node = &self.node;
         match e {
             ServiceError::Refused(e) => ControllerFailure::from(&e),
