@@ -192,6 +192,10 @@ fn measure_kill(
 ) -> (Vec<u64>, Vec<u64>) {
     let meta = cluster.metadata(TOPIC).expect("metadata before the kill");
     let kill_at = producer.acks().iter().map(|a| a.at_ms).max().unwrap_or(0);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    eprintln!("killing node {victim} at unix {:.3} s", wall.as_secs_f64());
     cluster.node(victim).kill9();
     cluster.wait_metadata(
         "moved away",
@@ -199,9 +203,25 @@ fn measure_kill(
         Duration::from_secs(60),
         moved_away(victim),
     );
-    // Enough acks after the stall on every partition.
-    producer.wait_progress(RATE as usize, Duration::from_secs(60));
-    let acks = producer.acks();
+    // Every partition's stall is over: half a second of acks after the kill on each
+    // (the few acks of records in flight at the kill come first).
+    let per_partition = RATE as usize / PARTITIONS / 2;
+    let acks = wait_until("acks after the stall", Duration::from_secs(60), || {
+        let acks = producer.acks();
+        let behind: Vec<usize> = (0..PARTITIONS as i32)
+            .map(|p| {
+                acks.iter()
+                    .filter(|a| a.partition == p && a.at_ms > kill_at)
+                    .count()
+            })
+            .filter(|n| *n < per_partition)
+            .collect();
+        if behind.is_empty() {
+            Ok(acks)
+        } else {
+            Err(format!("acks after the kill: {behind:?}"))
+        }
+    });
     let (mut led, mut other) = (Vec::new(), Vec::new());
     for (p, m) in &meta {
         let ms = recovered_after(&acks, *p, kill_at);
