@@ -84,9 +84,6 @@ impl Controller {
         let Some((broker_id, epoch)) = self.sessions.by_connection.remove(&connection) else {
             return Vec::new();
         };
-        if self.sessions.has_connection(broker_id, epoch) {
-            return Vec::new();
-        }
         self.fence_lost_broker(
             image,
             broker_id,
@@ -119,9 +116,6 @@ impl Controller {
         epoch: i64,
         now_ms: u64,
     ) -> Vec<MetadataRecord> {
-        if self.sessions.has_connection(broker_id, epoch) {
-            return Vec::new();
-        }
         self.fence_lost_broker(
             image,
             broker_id,
@@ -131,6 +125,8 @@ impl Controller {
         )
     }
 
+    /// Fences `broker_id` at `epoch` unless another heartbeat connection of that
+    /// registration is open, it is no longer active, or it is flapping.
     fn fence_lost_broker(
         &mut self,
         image: &MetadataImage,
@@ -142,7 +138,10 @@ impl Controller {
         let Some(broker) = image.brokers.get(&broker_id) else {
             return Vec::new();
         };
-        if broker.broker_epoch != epoch || !broker.is_active() {
+        if broker.broker_epoch != epoch
+            || !broker.is_active()
+            || self.sessions.has_connection(broker_id, epoch)
+        {
             return Vec::new();
         }
         if self.sessions.flapping(broker_id, now_ms) {

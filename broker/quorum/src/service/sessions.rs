@@ -28,13 +28,7 @@ impl ControllerShared {
         hb: BrokerHeartbeat,
         connection: u64,
     ) -> Result<ControllerReply, ControllerFailure> {
-        let node = &self.node;
-        if node.leader() != Some(node.node_id()) {
-            return Err(ControllerFailure::not_controller(
-                node.node_id(),
-                node.leader(),
-            ));
-        }
+        self.refuse_unless_leader()?;
         self.decide(|c, image, now| {
             let decision = c.heartbeat(image, &hb, now)?;
             c.session_connection_opened(hb.broker_id, hb.broker_epoch, connection);
@@ -49,8 +43,7 @@ impl ControllerShared {
 
     /// Listener connection `connection`, which carried heartbeats, closed.
     pub(crate) async fn connection_closed(&self, connection: u64) {
-        let node = &self.node;
-        if node.leader() != Some(node.node_id()) {
+        if self.refuse_unless_leader().is_err() {
             return;
         }
         let closed =

@@ -19,6 +19,14 @@ fn cluster() -> Harness {
     h
 }
 
+/// Broker `id` heartbeats (unfenced again) on a new `connection`.
+fn heartbeat_on(h: &mut Harness, id: i32, connection: u64) {
+    let reply = h.heartbeat(id, false, false).unwrap();
+    assert!(!reply.is_fenced);
+    h.controller
+        .session_connection_opened(id, h.epochs[&id], connection);
+}
+
 fn close(h: &mut Harness, connection: u64) -> usize {
     let records = h
         .controller
@@ -69,9 +77,7 @@ fn a_broker_alive_after_a_close_fence_is_not_fenced_on_close_again_within_the_gu
     assert_eq!(close(&mut h, 11), 3);
     // It was alive: it heartbeats again at the same epoch, is unfenced, reconnects.
     h.now_ms += 500;
-    let reply = h.heartbeat(1, false, false).unwrap();
-    assert!(!reply.is_fenced);
-    h.controller.session_connection_opened(1, h.epochs[&1], 41);
+    heartbeat_on(&mut h, 1, 41);
     // Its connection flaps again inside the guard: not fenced (the session decides).
     h.now_ms += FLAP_GUARD_MS - 1_000;
     assert_eq!(close(&mut h, 41), 0);
@@ -85,9 +91,7 @@ fn a_broker_alive_after_a_close_fence_is_not_fenced_on_close_again_within_the_gu
     assert!(h.image.brokers[&1].fenced);
     // Once the guard has passed, a closed connection fences at once again.
     h.now_ms += FLAP_GUARD_MS;
-    h.heartbeat(1, false, false).unwrap();
-    h.controller.session_connection_opened(1, h.epochs[&1], 51);
-    assert!(!h.image.brokers[&1].fenced);
+    heartbeat_on(&mut h, 1, 51);
     assert_eq!(
         close(&mut h, 51),
         1,
@@ -103,9 +107,7 @@ fn a_broker_that_died_and_registered_again_is_no_false_alarm() {
     // The restarted process registers anew (new epoch) and is killed again at once.
     h.now_ms += 2_000;
     h.register(1, None).unwrap();
-    h.heartbeat(1, false, false).unwrap();
-    h.controller.session_connection_opened(1, h.epochs[&1], 61);
-    assert!(!h.image.brokers[&1].fenced);
+    heartbeat_on(&mut h, 1, 61);
     h.now_ms += 1_000;
     assert!(close(&mut h, 61) >= 1, "fenced again at once");
     assert!(h.image.brokers[&1].fenced);
