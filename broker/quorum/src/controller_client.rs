@@ -2,7 +2,8 @@
 //! [`ControllerCall`]s to the active controller (KRaft's `NodeToControllerChannelManager`),
 //! and [`MetadataFollower`] follows the metadata log as an observer.
 //!
-//! The client keeps a few idle connections per voter for reuse, goes to the leader it
+//! The client keeps a few idle connections per voter for reuse (and one for heartbeats
+//! that is never dropped while it works: its close tells the controller we are gone), goes to the leader it
 //! last learned of, follows NOT_CONTROLLER leader hints, and retries what is safe to
 //! retry (NOT_CONTROLLER, unreachable controllers, no leader yet) until the request
 //! timeout. It decides nothing itself: every refusal comes from the controller.
@@ -36,6 +37,9 @@ struct ClientInner {
     request_timeout: Duration,
     /// Reusable connections per voter, so calls do not pay a TCP handshake each.
     idle: BTreeMap<u64, Mutex<Vec<Connection>>>,
+    /// One connection per voter kept for heartbeats: the controller fences this broker
+    /// when its last heartbeat connection closes, so the pool must never drop it.
+    heartbeat: BTreeMap<u64, Mutex<Option<Connection>>>,
     /// The active controller as last learned, -1 unknown.
     leader: AtomicI64,
     /// Which voter to try next when no leader is known.
@@ -79,12 +83,14 @@ impl ControllerClient {
             .keys()
             .map(|id| (*id, Mutex::new(Vec::new())))
             .collect();
+        let heartbeat = voters.keys().map(|id| (*id, Mutex::new(None))).collect();
         Self {
             inner: Arc::new(ClientInner {
                 cluster_id: cluster_id.into(),
                 voters,
                 request_timeout,
                 idle,
+                heartbeat,
                 leader: AtomicI64::new(-1),
                 rotation: AtomicUsize::new(0),
             }),
@@ -190,21 +196,44 @@ impl ControllerClient {
         request: &Request,
         ttl: Duration,
     ) -> Result<Response, CallError> {
-        let (Some(pool), Some(addr)) = (self.inner.idle.get(&voter), self.inner.voters.get(&voter))
-        else {
+        let (Some(pool), Some(heartbeat), Some(addr)) = (
+            self.inner.idle.get(&voter),
+            self.inner.heartbeat.get(&voter),
+            self.inner.voters.get(&voter),
+        ) else {
             return Err(CallError::Unreachable(io::Error::other(format!(
                 "{voter} is not a voter"
             ))));
         };
-        let pooled = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let is_heartbeat = matches!(request, Request::Controller(ControllerCall::Heartbeat(_)));
+        let kept = if is_heartbeat {
+            heartbeat
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        } else {
+            None
+        };
+        let pooled = kept.or_else(|| pool.lock().unwrap_or_else(PoisonError::into_inner).pop());
         let mut conn = pooled.unwrap_or_else(|| {
             Connection::new(voter, addr.to_string(), self.inner.cluster_id.clone())
                 .with_connect_timeout(CONNECT_TIMEOUT)
         });
         let result = conn.call(request, ttl).await;
         if result.is_ok() {
+            let conn = if is_heartbeat {
+                let mut slot = heartbeat.lock().unwrap_or_else(PoisonError::into_inner);
+                match slot.as_ref() {
+                    None => slot.replace(conn),
+                    Some(_) => Some(conn),
+                }
+            } else {
+                Some(conn)
+            };
             let mut idle = pool.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE_PER_VOTER {
+            if let Some(conn) = conn
+                && idle.len() < MAX_IDLE_PER_VOTER
+            {
                 idle.push(conn);
             }
         }

@@ -4,7 +4,9 @@
 //! each one starts from a read barrier, so it sees every committed record, including
 //! those of earlier leaders and of the previous decision. A new raft term resets the
 //! controller's in-memory state (heartbeat times), as a KRaft controller failover does.
-//! A background ticker fences brokers whose session expired, elects leaders for
+//! A background ticker fences brokers whose session expired (and, from the moment this
+//! node becomes the leader, probes brokers it has no heartbeat connection from, see
+//! `sessions`), elects leaders for
 //! offline partitions once a config change allows it, and, when enabled, moves
 //! leadership back to preferred replicas. Followers refuse with NOT_CONTROLLER.
 
@@ -21,6 +23,7 @@ use crate::records::MetadataRecord;
 use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 
 mod calls;
+mod sessions;
 
 /// A refused request or a quorum failure.
 #[derive(Debug, thiserror::Error)]
@@ -227,15 +230,35 @@ async fn run_ticker(inner: Arc<ControllerShared>, config: TickerConfig) {
     let mut tick = tokio::time::interval(config.tick_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_rebalance = Instant::now();
+    let mut metrics = inner.node.metrics();
+    let me = Some(inner.node.node_id());
+    let mut was_leader = false;
     loop {
-        tick.tick().await;
-        if inner.node.leader() != Some(inner.node.node_id()) {
+        // A new leader ticks at once: a broker that died with the old controller is
+        // found by the probe below, not a tick interval later.
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let leads = metrics.borrow_and_update().current_leader == me;
+                let became = leads && !was_leader;
+                was_leader = leads;
+                if !became {
+                    continue;
+                }
+            }
+        }
+        was_leader = inner.node.leader() == me;
+        if !was_leader {
             continue;
         }
         let fence = records_only(|c, image, now| Ok(c.tick(image, now)));
         if let Err(e) = inner.decide(fence).await {
             tracing::debug!(error = %e, "controller tick skipped");
         }
+        inner.probe_brokers_without_session().await;
         // Offline partitions whose topic now allows unclean election (a dynamic config
         // change) get a leader; a separate decision, so it sees the fencing above.
         let offline = records_only(|c, image, _| Ok(c.elect_offline_leaders(image)));

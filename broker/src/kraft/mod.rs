@@ -119,9 +119,14 @@ impl Cluster {
                 voters,
                 config.log_dirs[0].join(QUORUM_DIR),
             );
-            qc.election_timeout_min_ms = kraft.election_timeout_ms;
-            qc.election_timeout_max_ms = kraft.election_timeout_ms * 2;
-            qc.heartbeat_interval_ms = (kraft.election_timeout_ms / 5).max(10);
+            // openraft's leader lease is its `election_timeout_max`: voters refuse
+            // votes that long after last hearing from the leader, and a silent leader
+            // is replaced after lease + random(min, max), 1.5-2x the election timeout
+            // (2 s by default, Kafka's `controller.quorum.fetch.timeout.ms`). A leader
+            // whose connection closes is replaced once the lease ends (raft::leader_loss).
+            qc.election_timeout_max_ms = kraft.election_timeout_ms.max(20);
+            qc.election_timeout_min_ms = qc.election_timeout_max_ms / 2;
+            qc.heartbeat_interval_ms = (kraft.election_timeout_ms / 5).max(5);
             qc.propose_timeout = request_timeout;
             let node = QuorumNode::start_with_listener(qc, bound).await?;
             info!(node = config.node_id, %addr, "metadata quorum member started");

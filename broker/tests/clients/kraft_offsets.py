@@ -46,6 +46,10 @@ def coordinator_of(admin, group, not_id=None, timeout=60):
             last = f"coordinator {desc.coordinator}"
         except KafkaException as e:
             last = str(e.args[0])
+        except TimeoutError:
+            # The request waited on a broker that has just died (this client's metadata
+            # still lists it): ask again.
+            last = "describe timed out"
         time.sleep(0.1)
     fail(f"no coordinator for {group} (other than {not_id}) within {timeout}s: {last}")
 
@@ -95,7 +99,10 @@ def cmd_commit(a):
     killed_at = time.monotonic()
     got = committed(a.bootstrap, a.group, a.topic, a.timeout)
     recovered_ms = (time.monotonic() - killed_at) * 1000
-    new_coordinator = coordinator_of(admin, a.group, not_id=coordinator if pids else None)
+    # A fresh client, as for the offset: the old one's metadata still lists the dead
+    # coordinator for a moment after the kill (failover now takes milliseconds).
+    fresh = AdminClient({"bootstrap.servers": a.bootstrap})
+    new_coordinator = coordinator_of(fresh, a.group, not_id=coordinator if pids else None)
     print(json.dumps({"coordinator": coordinator, "new_coordinator": new_coordinator,
                       "offset": a.offset, "committed": got,
                       "commit_ms": round(commit_ms, 1), "recovered_ms": round(recovered_ms)}))

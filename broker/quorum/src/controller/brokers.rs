@@ -1,6 +1,7 @@
 //! Broker lifecycle: registration (with the feature-level check), heartbeats, session
 //! expiry fencing, controlled shutdown and unregistration (KRaft's
-//! `ClusterControlManager` + `BrokerHeartbeatManager`). Whenever a broker stops being
+//! `ClusterControlManager` + `BrokerHeartbeatManager`); fencing on a closed heartbeat
+//! connection is in `sessions`. Whenever a broker stops being
 //! active, its leaderships move and it leaves ISRs, through [`move_away_from`].
 
 use std::collections::BTreeMap;
@@ -100,6 +101,8 @@ impl Controller {
     ) -> Result<Decision<HeartbeatReply>, ControllerError> {
         let broker = registered_at_epoch(image, hb.broker_id, hb.broker_epoch)?;
         self.last_heartbeat_ms.insert(hb.broker_id, now_ms);
+        self.sessions
+            .heard_from(hb.broker_id, hb.broker_epoch, now_ms);
         let unclean = self.config.unclean_leader_election_enable;
         let mut staged = Staged::new(image);
         let (id, epoch) = (hb.broker_id, hb.broker_epoch);

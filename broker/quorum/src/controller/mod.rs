@@ -7,7 +7,7 @@
 //! before deciding the next, as KRaft's single controller event loop does.
 //!
 //! The only state kept outside the image is what KRaft also keeps in memory only: the
-//! last heartbeat time of each broker.
+//! last heartbeat time of each broker, and which connections carry their heartbeats.
 
 mod brokers;
 mod configs;
@@ -18,6 +18,7 @@ mod isr;
 mod leaders;
 mod placement;
 mod reassign;
+mod sessions;
 mod topics;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use isr::AlterPartition;
 pub use leaders::ElectionType;
 pub use placement::{BrokerPlacement, assign_replicas};
 pub use reassign::{OngoingReassignment, list_partition_reassignments};
+pub use sessions::FLAP_GUARD_MS;
 pub use topics::CreateTopic;
 
 use crate::image::{BrokerRegistration, MetadataImage};
@@ -91,6 +93,8 @@ pub struct Controller {
     config: ControllerConfig,
     /// Last heartbeat per broker id, in the caller's monotonic milliseconds.
     last_heartbeat_ms: BTreeMap<i32, u64>,
+    /// Heartbeat connections and the flap guard, for fencing on a closed connection.
+    sessions: sessions::SessionConnections,
 }
 
 impl Controller {
@@ -98,6 +102,7 @@ impl Controller {
         Self {
             config,
             last_heartbeat_ms: BTreeMap::new(),
+            sessions: sessions::SessionConnections::default(),
         }
     }
 

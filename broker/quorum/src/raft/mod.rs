@@ -1,6 +1,7 @@
 //! The replicated metadata log on openraft 0.9: type config, durable log store,
 //! state machine with snapshots, TCP transport, and the [`QuorumNode`] facade.
 
+mod leader_loss;
 mod log_file;
 mod log_store;
 mod network;

@@ -1,18 +1,23 @@
 //! The controller listener: accepts connections from controllers and brokers and hands
 //! each request to the local raft node (raft RPCs, forwarded proposals), to the
 //! controller running on this node (broker calls), or to the applied metadata
-//! (metadata fetches). Dropping the serve future (the node's shutdown aborts its task)
+//! (metadata fetches). When a connection that carried a broker's heartbeats or the
+//! raft leader's AppendEntries closes, the controller and raft hear of it (see
+//! `service::sessions` and `leader_loss`). Dropping the serve future (the node's shutdown aborts its task)
 //! closes the listener and every connection with it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::raft::AppendEntriesResponse;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::serving::ListenerState;
 use super::wire::{IncomingEnvelope, ProposeRejection, Request, Response, read_frame, write_frame};
+use crate::controller::BrokerHeartbeat;
 use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 
 /// Accepts connections until the task is aborted.
@@ -33,13 +38,46 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ListenerState>) {
     }
 }
 
+/// Numbers listener connections, so the controller can tell which one closed.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// What a connection carried that makes its close a signal (a killed process closes
+/// its sockets at once).
+#[derive(Debug, Default)]
+struct Carried {
+    /// A broker's heartbeats: the controller fences the broker when it closes.
+    heartbeats: bool,
+    /// AppendEntries of this raft leader: a follower may elect when it closes.
+    appends_of: Option<u64>,
+}
+
 async fn serve_connection(mut stream: TcpStream, state: Arc<ListenerState>) {
+    let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+    let mut carried = Carried::default();
+    serve_requests(&mut stream, &state, connection, &mut carried).await;
+    drop(stream);
+    if let Some(leader) = carried.appends_of {
+        super::leader_loss::leader_connection_closed(&state, leader);
+    }
+    if carried.heartbeats
+        && let Some(controller) = state.controller.get().and_then(Weak::upgrade)
+    {
+        controller.connection_closed(connection).await;
+    }
+}
+
+async fn serve_requests(
+    stream: &mut TcpStream,
+    state: &Arc<ListenerState>,
+    connection: u64,
+    carried: &mut Carried,
+) {
     let (raft, cluster_id) = (&state.raft, &state.cluster_id);
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
     loop {
-        let envelope = match read_frame::<_, IncomingEnvelope>(&mut stream).await {
+        let envelope = match read_frame::<_, IncomingEnvelope>(stream).await {
             Ok(Some(e)) => e,
             Ok(None) => return,
             Err(e) => {
@@ -56,13 +94,22 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<ListenerState>) {
             let refusal = Response::InconsistentClusterId {
                 expected: cluster_id.to_string(),
             };
-            if write_frame(&mut stream, &refusal).await.is_err() {
+            if write_frame(stream, &refusal).await.is_err() {
                 return;
             }
             continue;
         }
         let response = match envelope.request {
-            Request::AppendEntries(rpc) => Response::AppendEntries(raft.append_entries(rpc).await),
+            Request::AppendEntries(rpc) => {
+                let leader = rpc.vote.leader_id().voted_for();
+                let response = raft.append_entries(rpc).await;
+                if matches!(&response, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)))
+                {
+                    carried.appends_of = leader;
+                    state.leader_seen.heard_from(leader);
+                }
+                Response::AppendEntries(response)
+            }
             Request::Vote(rpc) => Response::Vote(raft.vote(rpc).await),
             Request::InstallSnapshot(rpc) => {
                 Response::InstallSnapshot(raft.install_snapshot(rpc).await)
@@ -78,7 +125,11 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<ListenerState>) {
                     Err(e) => Err(ProposeRejection::Failed(e.to_string())),
                 })
             }
-            Request::Controller(call) => Response::Controller(handle_call(&state, call).await),
+            Request::Controller(ControllerCall::Heartbeat(hb)) => {
+                carried.heartbeats = true;
+                Response::Controller(handle_heartbeat(state, hb, connection).await)
+            }
+            Request::Controller(call) => Response::Controller(handle_call(state, call).await),
             Request::FetchMetadata {
                 after,
                 max_wait_ms,
@@ -88,10 +139,22 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<ListenerState>) {
                 Response::Metadata(state.fetch_metadata(after, wait, observer_id).await)
             }
         };
-        if let Err(e) = write_frame(&mut stream, &response).await {
+        if let Err(e) = write_frame(stream, &response).await {
             tracing::debug!(error = %e, "writing a raft response failed");
             return;
         }
+    }
+}
+
+/// A broker's heartbeat on listener connection `connection` (see [`handle_call`]).
+async fn handle_heartbeat(
+    state: &ListenerState,
+    hb: BrokerHeartbeat,
+    connection: u64,
+) -> Result<ControllerReply, ControllerFailure> {
+    match state.controller.get().and_then(Weak::upgrade) {
+        Some(controller) => controller.heartbeat_on_connection(hb, connection).await,
+        None => handle_call(state, ControllerCall::Heartbeat(hb)).await,
     }
 }
 

@@ -14,6 +14,7 @@ use openraft::{BasicNode, Raft, RaftMetrics};
 use tokio::sync::watch;
 
 use super::TypeConfig;
+use super::leader_loss::LeaderSeen;
 use super::network::PeerAcks;
 use super::recent::RecentEntries;
 use crate::image::MetadataImage;
@@ -49,6 +50,8 @@ pub(crate) struct ListenerState {
     image: watch::Receiver<Arc<MetadataImage>>,
     acks: PeerAcks,
     observers: Mutex<BTreeMap<i32, ObserverSeen>>,
+    /// The raft leader this node last accepted AppendEntries from, and when.
+    pub leader_seen: LeaderSeen,
 }
 
 impl ListenerState {
@@ -69,6 +72,7 @@ impl ListenerState {
             image,
             acks,
             observers: Mutex::new(BTreeMap::new()),
+            leader_seen: LeaderSeen::default(),
         }
     }
 

@@ -22,14 +22,21 @@ impl ControllerShared {
         &self,
         call: ControllerCall,
     ) -> Result<ControllerReply, ControllerFailure> {
+        self.refuse_unless_leader()?;
+        self.run(call).await.map_err(|e| self.failure(e))
+    }
+
+    /// NOT_CONTROLLER (naming the leader this node knows of) unless this node leads.
+    pub(super) fn refuse_unless_leader(&self) -> Result<(), ControllerFailure> {
         let node = &self.node;
-        if node.leader() != Some(node.node_id()) {
-            return Err(ControllerFailure::not_controller(
+        if node.leader() == Some(node.node_id()) {
+            Ok(())
+        } else {
+            Err(ControllerFailure::not_controller(
                 node.node_id(),
                 node.leader(),
-            ));
+            ))
         }
-        self.run(call).await.map_err(|e| self.failure(e))
     }
 
     async fn run(&self, call: ControllerCall) -> Result<ControllerReply, ServiceError> {
@@ -152,7 +159,7 @@ impl ControllerShared {
     }
 
     /// The Kafka error a client gets for `e`.
-    fn failure(&self, e: ServiceError) -> ControllerFailure {
+    pub(super) fn failure(&self, e: ServiceError) -> ControllerFailure {
         let node = &self.node;
         match e {
             ServiceError::Refused(e) => ControllerFailure::from(&e),

@@ -3,6 +3,7 @@
 mod brokers;
 mod partitions;
 mod random_ops;
+mod sessions;
 mod topics;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,125 @@
+//! The IO half of fencing on the connection-close signal (the decisions are in
+//! `controller::sessions`): heartbeats arriving on a listener connection, that
+//! connection closing, and TCP probes of the listeners of brokers this controller has
+//! no heartbeat connection from (after a controller failover, a broker that died with
+//! the old controller never connects: its refused listener says so at once).
+//!
+//! Only a refused connection counts as "gone": a probe that times out (a silent
+//! network) decides nothing, and the session timeout applies.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::{ControllerShared, records_only};
+use crate::controller::{BrokerHeartbeat, Decision};
+use crate::records::Listener;
+use crate::rpc::{ControllerFailure, ControllerReply};
+
+/// How long a probe's connect may take; a silent host is no evidence.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl ControllerShared {
+    /// A heartbeat that arrived on listener connection `connection`; once it succeeds,
+    /// that connection's close fences the broker.
+    pub(crate) async fn heartbeat_on_connection(
+        &self,
+        hb: BrokerHeartbeat,
+        connection: u64,
+    ) -> Result<ControllerReply, ControllerFailure> {
+        self.refuse_unless_leader()?;
+        self.decide(|c, image, now| {
+            let decision = c.heartbeat(image, &hb, now)?;
+            c.session_connection_opened(hb.broker_id, hb.broker_epoch, connection);
+            Ok(Decision {
+                records: decision.records,
+                reply: ControllerReply::Heartbeat(decision.reply),
+            })
+        })
+        .await
+        .map_err(|e| self.failure(e))
+    }
+
+    /// Listener connection `connection`, which carried heartbeats, closed.
+    pub(crate) async fn connection_closed(&self, connection: u64) {
+        if self.refuse_unless_leader().is_err() {
+            return;
+        }
+        let closed =
+            records_only(|c, image, now| Ok(c.session_connection_closed(image, connection, now)));
+        if let Err(e) = self.decide(closed).await {
+            tracing::warn!(error = %e, connection, "fencing on a closed connection failed");
+        }
+    }
+
+    /// Probes the listeners of active brokers without a heartbeat connection and
+    /// fences those whose listener refuses connections.
+    pub(crate) async fn probe_brokers_without_session(&self) {
+        let lacking = self
+            .decide(|c, image, _| {
+                let reply: Vec<(i32, i64, Vec<Listener>)> = c
+                    .brokers_without_session(image)
+                    .into_iter()
+                    .filter_map(|(id, epoch)| {
+                        let listeners = image.brokers.get(&id)?.listeners.clone();
+                        Some((id, epoch, listeners))
+                    })
+                    .collect();
+                Ok(Decision {
+                    records: Vec::new(),
+                    reply,
+                })
+            })
+            .await;
+        let Ok(lacking) = lacking else { return };
+        let probes = lacking
+            .into_iter()
+            .map(|(id, epoch, listeners)| async move {
+                (id, epoch, refuses_connections(&listeners).await)
+            });
+        for (id, epoch, refused) in join_all(probes).await {
+            if !refused {
+                continue;
+            }
+            let fence =
+                records_only(|c, image, now| Ok(c.broker_unreachable(image, id, epoch, now)));
+            if let Err(e) = self.decide(fence).await {
+                tracing::debug!(error = %e, broker = id, "fencing an unreachable broker failed");
+            }
+        }
+    }
+}
+
+/// Runs every probe concurrently (a handful of brokers; no extra dependency).
+async fn join_all<F: std::future::Future + Send + 'static>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    let mut out = Vec::new();
+    while let Some(done) = set.join_next().await {
+        if let Ok(result) = done {
+            out.push(result);
+        }
+    }
+    out
+}
+
+/// Whether the broker's first listener actively refuses a TCP connection (nothing
+/// listens there: the process is gone). Timeouts and name errors are no evidence.
+async fn refuses_connections(listeners: &[Listener]) -> bool {
+    let Some(listener) = listeners.first() else {
+        return false;
+    };
+    let target = format!("{}:{}", listener.host, listener.port);
+    match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&target)).await {
+        Ok(Err(e)) => e.kind() == io::ErrorKind::ConnectionRefused,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
