@@ -233,7 +233,7 @@ kind: KafkaCluster
 metadata:
   name: e2e-invalid
 spec:
-  version: 0.1.0"
+  version: 0.2.0"
     expect_refused "even controller count" "spec.controllers must be 0 (combined mode) or an odd number" \
         "$head
   brokers: 3

@@ -4,14 +4,14 @@
 # `cluster_ready` (of $CLUSTER), `pod_finished`, `bootstrap` and $TIMEOUT.
 #
 # A rolling upgrade on a real API server: a 3-broker cluster created at the previous
-# release (0.1.0, its image from operator/versions.yaml: e2e/image makes it from that
+# release (0.2.0, its image from operator/versions.yaml: e2e/image makes it from that
 # release's broker binary), an idempotent acks=all producer running, `spec.version`
 # bumped to the current one; the operator evicts one pod at a time (the PDB decides),
 # finalizes `metadata.version` after the soak, and every pod ends on the new version's
 # image with its version label, and every acknowledged record reads back.
 
 UPGRADE_CLUSTER="${UPGRADE_CLUSTER:-upgrade}"
-UPGRADE_FROM="${UPGRADE_FROM:-0.1.0}"
+UPGRADE_FROM="${UPGRADE_FROM:-0.2.0}"
 UPGRADE_TO="${UPGRADE_TO:-$VERSION}"
 # 18000 records at about 100 a second (3 minutes): about as long as the roll.
 UPGRADE_RECORDS="${UPGRADE_RECORDS:-18000}"
@@ -111,7 +111,7 @@ scenario_upgrade() {
     done
     roll_secs=$((SECONDS - roll_start))
     upgrade_step "every pod on $UPGRADE_TO after ${roll_secs} s ($((roll_secs / 3)) s per broker)"
-    wait_for "upgrade Done with metadata.version 4.0-IV3" upgrade_done 4.0-IV3
+    wait_for "upgrade Done with metadata.version 4.1-IV0" upgrade_done 4.1-IV0
     upgrade_step "finalized: status.metadataVersion $(upgrade_status .status.metadataVersion), upgrade phase $(upgrade_status .status.upgrade.phase), $((SECONDS - roll_start)) s after the patch"
     k get kafka "$CLUSTER"
     k get pods -l "$(upgrade_selector)" -L tidewater.io/version

@@ -200,10 +200,18 @@ pub fn plan_with(
         out.degraded = Some(refusal.clone());
         return out;
     }
+    let upgrading = upgrade
+        .status
+        .as_ref()
+        .is_some_and(|u| u.phase != crate::crd::UpgradePhase::Done);
+    let defer_elections = gate::defer_preferred_elections(upgrading, snapshot);
     if let Some(next) = pick_restart(&stale, observed) {
         let (group, note) = rack_group(cluster, next, &stale, observed);
         out.roll_note = note;
         match restart_gate(cluster, &group, observed) {
+            Err(Hold::ElectPreferred(_)) if defer_elections => out
+                .actions
+                .extend(group.iter().map(|n| Action::Restart((*n).clone()))),
             Ok(()) => out
                 .actions
                 .extend(group.iter().map(|n| Action::Restart((*n).clone()))),
@@ -227,6 +235,7 @@ pub fn plan_with(
         }
     } else if let Some(Ok(s)) = observed.admin.as_ref()
         && s.under_replicated_partitions == 0
+        && !defer_elections
         && !gate::not_on_preferred_leader(&s.partitions).is_empty()
     {
         // After the last restart (and after any broker came back): leaderships go home,

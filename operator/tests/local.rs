@@ -163,7 +163,7 @@ fn a_broker_that_cannot_start_is_degraded_with_its_error_and_unknown_versions_ar
     // `--broker-bin` replaces this build's broker: `false` fails `format` at once.
     let c = LocalCluster::up_with(
         &example("single-broker.yaml"),
-        &["--broker-bin", "0.2.0=/bin/false"],
+        &["--broker-bin", "0.3.0=/bin/false"],
     );
     let s = c.wait_until("StartFailed", Duration::from_secs(20), |s| {
         cond(s, "Degraded").1 == "StartFailed"
@@ -176,7 +176,7 @@ fn a_broker_that_cannot_start_is_degraded_with_its_error_and_unknown_versions_ar
     );
     let spec = std::fs::read_to_string(example("single-broker.yaml")).unwrap();
     assert!(
-        c.apply(&spec.replace("version: 0.2.0", "version: 9.9.9"))
+        c.apply(&spec.replace("version: 0.3.0", "version: 9.9.9"))
             .status
             .success()
     );

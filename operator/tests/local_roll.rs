@@ -20,7 +20,7 @@ use serde_json::Value;
 
 /// 3 combined nodes on this build; `config` is appended under `spec.config`.
 fn spec(config: &[(&str, &str)]) -> String {
-    let mut s = "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: roll\nspec:\n  version: 0.2.0\n  brokers: 3\n".to_owned();
+    let mut s = "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: roll\nspec:\n  version: 0.3.0\n  brokers: 3\n".to_owned();
     if !config.is_empty() {
         s.push_str("  config:\n");
         for (k, v) in config {
@@ -351,7 +351,7 @@ fn parallel_racks_roll_a_rack_together_only_when_every_partition_keeps_min_isr()
     let t0 = Instant::now();
     let racked = |config: &str| {
         format!(
-            "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: roll\nspec:\n  version: 0.2.0\n  brokers: 6\n  controllers: 3\n  rack:\n    zones: [a, b, c]\n  rollout:\n    parallelRacks: true\n{config}"
+            "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: roll\nspec:\n  version: 0.3.0\n  brokers: 6\n  controllers: 3\n  rack:\n    zones: [a, b, c]\n  rollout:\n    parallelRacks: true\n{config}"
         )
     };
     let dir = tempfile::tempdir().unwrap();

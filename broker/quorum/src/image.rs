@@ -60,6 +60,10 @@ pub struct MetadataImage {
     /// resource type -> resource name -> key -> value.
     pub configs: BTreeMap<ConfigResourceType, BTreeMap<String, BTreeMap<String, String>>>,
     pub features: BTreeMap<String, u16>,
+    /// Preferred-leader handoffs under way: topic id -> partition -> (leader epoch, to).
+    /// Omitted when empty, so an image without any reads the same as before 4.1-IV0.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leader_handoffs: BTreeMap<TopicId, BTreeMap<i32, (i32, i32)>>,
 }
 
 impl MetadataImage {
@@ -142,6 +146,7 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::RemoveTopic { topic_id } => {
+                self.leader_handoffs.remove(topic_id);
                 if let Some(topic) = self.topics_by_id.remove(topic_id) {
                     self.topic_ids_by_name.remove(&topic.name);
                     if let Some(topics) = self.configs.get_mut(&ConfigResourceType::Topic) {
@@ -172,6 +177,7 @@ impl MetadataImage {
                     self.features.insert(name.clone(), *level);
                 }
             }
+            MetadataRecord::LeaderHandoff(h) => self.apply_leader_handoff(h),
         }
     }
 
@@ -219,6 +225,9 @@ impl MetadataImage {
             p.leader_epoch += 1;
         }
         p.partition_epoch += 1;
+        if change.leader.is_some() {
+            self.end_leader_handoff(change.topic_id, change.partition);
+        }
     }
 
     fn apply_config(
@@ -297,5 +306,6 @@ impl MetadataImage {
     }
 }
 
+mod handoff;
 #[cfg(test)]
 mod tests;

@@ -85,6 +85,19 @@ impl PartitionChange {
     }
 }
 
+/// A preferred-leader handoff (metadata.version 4.1-IV0 and up): the leader of the
+/// partition at `leader_epoch` stops appending and asks the controller to elect `to` once
+/// `to` holds its whole log, so the election truncates no acknowledged record (acks=1
+/// included). `to` = [`NO_LEADER`] cancels it; any leader change ends it. A 0.2.0 broker
+/// cannot decode this record, which is why it is only written once 4.1-IV0 is finalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderHandoff {
+    pub topic_id: TopicId,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub to: i32,
+}
+
 /// One entry of the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
@@ -135,6 +148,7 @@ pub enum MetadataRecord {
         name: String,
         level: u16,
     },
+    LeaderHandoff(LeaderHandoff),
 }
 
 #[cfg(test)]

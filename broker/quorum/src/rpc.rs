@@ -72,6 +72,13 @@ pub enum ControllerCall {
         partition: i32,
         election: ElectionType,
     },
+    /// -> [`ControllerReply::Done`]: a leader handing its partition over (4.1-IV0) has
+    /// stopped appending and the target holds its log.
+    CompleteLeaderHandoff {
+        topic_id: TopicId,
+        partition: i32,
+        leader_epoch: i32,
+    },
     /// -> [`ControllerReply::Done`].
     UpdateFeatures {
         updates: Vec<FeatureUpdate>,

@@ -75,6 +75,7 @@ impl Broker {
                                     .replicas
                                     .draining
                                     .load(std::sync::atomic::Ordering::Acquire),
+                                handoff_to: None,
                             }),
                         });
                         self.replicas.insert(p.clone());
@@ -232,7 +233,11 @@ impl Broker {
         inner.replicas = record.replicas.clone();
         inner.sync_high_watermark(log);
         let is_leader = matches!(inner.role, Role::Leader(_));
+        let handoff = self.sync_leader_handoff(&mut inner, record, image);
         drop(inner);
+        if let Some(to) = handoff {
+            self.start_leader_handoff(partition, record.leader_epoch, to);
+        }
         if partition.tp.topic == OFFSETS_TOPIC && was_leader != is_leader {
             self.offsets_leadership_changed(partition.tp.partition, is_leader, record.leader_epoch);
         }

@@ -55,15 +55,15 @@ impl Partition {
     ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
         let partition = self;
         let mut inner = partition.lock();
-        let refuse = inner.refuse_appends;
+        let refuse = inner.refuse_appends || inner.handoff_to.is_some();
         let Role::Leader(state) = &mut inner.role else {
             return Err(ProduceRefusal::Replica(ReplicaError::NotLeaderOrFollower(
                 node_id,
             )));
         };
         if refuse {
-            // Draining for a controlled shutdown: the client retries against the leader
-            // the controller is about to elect.
+            // Draining for a controlled shutdown or handing the leadership over: the
+            // client retries against the leader the controller is about to elect.
             return Err(ProduceRefusal::Replica(ReplicaError::NoLongerLeader));
         }
         state

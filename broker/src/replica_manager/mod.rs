@@ -12,6 +12,7 @@
 mod apply;
 mod drain;
 mod fetcher;
+mod handoff;
 pub mod leader;
 mod truncation;
 
@@ -74,6 +75,10 @@ pub struct PartitionInner {
     /// appends are refused with NOT_LEADER_OR_FOLLOWER from then on, so the log end the
     /// drain waits for cannot move any more.
     pub refuse_appends: bool,
+    /// The replica this leader hands its leadership to (a preferred-leader election at
+    /// metadata.version 4.1-IV0+, see `handoff.rs`): appends are refused meanwhile, like
+    /// in a drain, so the target can catch up with a log end that no longer moves.
+    pub handoff_to: Option<i32>,
 }
 
 /// The least time between two "no progress" log lines for one replica.

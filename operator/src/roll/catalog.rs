@@ -120,9 +120,11 @@ mod tests {
     #[test]
     fn the_shipped_catalog_has_the_previous_release_and_the_current_source() {
         let c = Catalog::parse(CATALOG_YAML).expect("versions.yaml parses");
-        let old = c.get("0.1.0").expect("0.1.0 listed");
-        assert_eq!(old.metadata_version, 21, "3.9-IV0");
-        assert!(old.commit.is_some());
+        let oldest = c.get("0.1.0").expect("0.1.0 still listed (still runnable)");
+        assert_eq!(oldest.metadata_version, 21, "3.9-IV0");
+        let old = c.get("0.2.0").expect("0.2.0 listed");
+        assert_eq!(old.metadata_version, 25, "4.0-IV3");
+        assert!(oldest.commit.is_some() && old.commit.is_some());
         let new = c
             .get(env!("CARGO_PKG_VERSION"))
             .expect("the current source is listed");
@@ -136,10 +138,10 @@ mod tests {
         assert!(c.get("9.9.9").is_none());
     }
 
-    /// 4.0-IV3: the broker's `LATEST_METADATA_VERSION` (the operator does not link the
+    /// 4.1-IV0: the broker's `LATEST_METADATA_VERSION` (the operator does not link the
     /// quorum crate; the broker-side unit test pins the same number).
     fn tidewater_quorum_latest() -> i16 {
-        25
+        26
     }
 
     #[test]

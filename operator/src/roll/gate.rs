@@ -164,6 +164,25 @@ pub fn check(
     Ok(())
 }
 
+/// `metadata.version` 4.1-IV0: from this level a preferred-leader election is a handoff
+/// (the old leader stops appending until the new one holds its log end), below it the
+/// old leader can take acks=1 writes the new one never gets, which the election then
+/// truncates.
+pub const LEADER_HANDOFF_LEVEL: i16 = 26;
+
+/// Whether preferred-leader elections should wait: an upgrade is under way (`upgrading`:
+/// `status.upgrade` not Done) and the finalized level still elects without a handoff.
+/// The leaderships then go home once the finalize has raised the level (as handoffs,
+/// losing nothing); meanwhile each restart's drain still moves them losslessly.
+pub fn defer_preferred_elections(upgrading: bool, s: Option<&AdminSnapshot>) -> bool {
+    let level = s.and_then(|s| {
+        s.finalized_features
+            .get(tidewater_client::METADATA_VERSION_FEATURE)
+            .copied()
+    });
+    upgrading && level.is_none_or(|l| l < LEADER_HANDOFF_LEVEL)
+}
+
 /// Partitions led by another broker while their preferred leader is in sync.
 pub fn not_on_preferred_leader(partitions: &[PartitionView]) -> Vec<String> {
     partitions

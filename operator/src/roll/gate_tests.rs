@@ -148,3 +148,21 @@ fn long_lists_are_cut_in_messages() {
     assert_eq!(partitions.len(), 8);
     assert!(message.ends_with("and 3 more"), "{message}");
 }
+
+#[test]
+fn preferred_elections_wait_for_a_handoff_level_during_an_upgrade_only() {
+    let at = |level: Option<i16>| AdminSnapshot {
+        finalized_features: level
+            .map(|l| [("metadata.version".to_owned(), l)].into())
+            .unwrap_or_default(),
+        ..AdminSnapshot::default()
+    };
+    // An upgrade from 0.2.0 (4.0-IV3): elections would truncate acks=1 records; wait.
+    assert!(defer_preferred_elections(true, Some(&at(Some(25)))));
+    assert!(defer_preferred_elections(true, Some(&at(None))));
+    assert!(defer_preferred_elections(true, None));
+    // Finalized at 4.1-IV0: elections are handoffs.
+    assert!(!defer_preferred_elections(true, Some(&at(Some(26)))));
+    // No upgrade under way (a config roll, a pinned cluster): elect as before.
+    assert!(!defer_preferred_elections(false, Some(&at(Some(25)))));
+}

@@ -9,14 +9,23 @@ use super::{Controller, ControllerError};
 use crate::image::{METADATA_VERSION, MetadataImage};
 use crate::records::MetadataRecord;
 
-/// Highest `metadata.version` level this code knows (Kafka 4.0-IV3). Release 0.1.0
-/// stopped at 21 (3.9-IV0): a cluster finalized above it no longer registers a 0.1.0
-/// broker, which is what makes a downgrade after the finalize impossible.
-pub const LATEST_METADATA_VERSION: u16 = 25;
+/// Highest `metadata.version` level this code knows (Kafka 4.1-IV0). Release 0.1.0
+/// stopped at 21 (3.9-IV0), 0.2.0 at 25 (4.0-IV3): a cluster finalized above a
+/// release's level no longer registers its brokers, which is what makes a downgrade
+/// after the finalize impossible.
+pub const LATEST_METADATA_VERSION: u16 = 26;
+
+/// From 4.1-IV0 a preferred-leader election is a handoff ([`LeaderHandoff`] records):
+/// the old leader stops appending and the new one is elected once it holds the whole
+/// log. 0.2.0 cannot read those records, so they are written only at this level.
+///
+/// [`LeaderHandoff`]: crate::records::LeaderHandoff
+pub const LEADER_HANDOFF_METADATA_VERSION: u16 = 26;
 
 /// `metadata.version` levels whose upgrade changed the metadata format (Kafka's
 /// `MetadataVersion.didMetadataChange`), so a downgrade across them may lose data.
-const METADATA_CHANGING_LEVELS: &[u16] = &[1, 5, 6, 8, 10, 11, 13, 14, 15, 17, 20, 23];
+/// 26 (4.1-IV0) adds the LeaderHandoff record.
+const METADATA_CHANGING_LEVELS: &[u16] = &[1, 5, 6, 8, 10, 11, 13, 14, 15, 17, 20, 23, 26];
 
 /// Whether moving from `from` down to `to` crosses a metadata-format change.
 pub fn metadata_version_changes_metadata(from: u16, to: u16) -> bool {
@@ -151,5 +160,10 @@ mod tests {
         ));
         assert!(!metadata_version_changes_metadata(25, 24));
         assert!(!metadata_version_changes_metadata(23, 23));
+        // 4.1-IV0 (26) adds the LeaderHandoff record: back to 0.2.0's 4.0-IV3 is refused.
+        assert!(metadata_version_changes_metadata(
+            LATEST_METADATA_VERSION,
+            25
+        ));
     }
 }

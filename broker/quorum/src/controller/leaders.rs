@@ -2,9 +2,10 @@
 
 use super::brokers::election_for;
 use super::election::{Election, Target, build_change};
+use super::features::LEADER_HANDOFF_METADATA_VERSION;
 use super::{Controller, ControllerError, find_partition};
-use crate::image::MetadataImage;
-use crate::records::{MetadataRecord, NO_LEADER};
+use crate::image::{METADATA_VERSION, MetadataImage};
+use crate::records::{LeaderHandoff, MetadataRecord, NO_LEADER, PartitionRecord, TopicId};
 
 /// The ElectLeaders election type (Kafka's `ElectionType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -35,6 +36,9 @@ impl Controller {
                         "Failed to elect leader for partition {tp} under strategy PreferredReplicaPartitionLeaderElectionStrategy"
                     )));
                 }
+                if let Some(handoff) = preferred_handoff(image, p, preferred) {
+                    return Ok(handoff.into_iter().collect());
+                }
                 build_change(image, p, Target::from(p), Election::Preferred)
             }
             ElectionType::Unclean => {
@@ -60,19 +64,60 @@ impl Controller {
             .collect())
     }
 
+    /// The leader at `leader_epoch` has stopped appending and its handoff target holds
+    /// its log: elect the target, or cancel the handoff (the leader appends again) when
+    /// it can no longer be elected. Nothing for a handoff that already ended.
+    pub fn complete_leader_handoff(
+        &self,
+        image: &MetadataImage,
+        topic_id: TopicId,
+        partition: i32,
+        leader_epoch: i32,
+    ) -> Vec<MetadataRecord> {
+        let Some(p) = image.partition(topic_id, partition) else {
+            return Vec::new();
+        };
+        let Some(to) = image.leader_handoff(topic_id, partition) else {
+            return Vec::new();
+        };
+        if p.leader_epoch != leader_epoch {
+            return Vec::new();
+        }
+        match build_change(image, p, Target::from(p), Election::Preferred) {
+            Some(change) if change.leader == Some(to) => {
+                vec![MetadataRecord::PartitionChange(change)]
+            }
+            _ => vec![MetadataRecord::LeaderHandoff(LeaderHandoff {
+                topic_id,
+                partition,
+                leader_epoch,
+                to: NO_LEADER,
+            })],
+        }
+    }
+
     /// When `auto.leader.rebalance.enable`: move leadership back to the preferred
     /// replica wherever it is an active ISR member and not the leader.
     pub fn rebalance_leaders(&self, image: &MetadataImage) -> Vec<MetadataRecord> {
         if !self.config.auto_leader_rebalance_enable {
             return Vec::new();
         }
-        image
-            .partitions()
-            .filter(|p| p.replicas.first().is_some_and(|pref| *pref != p.leader))
-            .filter_map(|p| build_change(image, p, Target::from(p), Election::Preferred))
-            .filter(|c| c.leader.is_some())
-            .map(MetadataRecord::PartitionChange)
-            .collect()
+        let mut records = Vec::new();
+        for p in image.partitions() {
+            let Some(preferred) = p.replicas.first().copied().filter(|pref| *pref != p.leader)
+            else {
+                continue;
+            };
+            let valid = p.isr.contains(&preferred) && image.is_active_broker(preferred);
+            if let (true, Some(handoff)) = (valid, preferred_handoff(image, p, preferred)) {
+                records.extend(handoff);
+            } else if let Some(c) = build_change(image, p, Target::from(p), Election::Preferred)
+                .filter(|c| c.leader.is_some())
+            {
+                records.push(MetadataRecord::PartitionChange(c));
+            }
+        }
+        records
     }
 
     /// Elects leaders for all offline partitions, honoring each topic's unclean setting
@@ -92,4 +137,28 @@ impl Controller {
             .map(MetadataRecord::PartitionChange)
             .collect()
     }
+}
+
+/// From 4.1-IV0 a live leader hands its partition to the preferred replica (an available
+/// one) instead of losing it at once: `Some(record)` to start that, `Some(None)` when it
+/// is already under way; `None` below that level or when the leader is gone.
+fn preferred_handoff(
+    image: &MetadataImage,
+    p: &PartitionRecord,
+    preferred: i32,
+) -> Option<Option<MetadataRecord>> {
+    if image.feature_level(METADATA_VERSION) < LEADER_HANDOFF_METADATA_VERSION
+        || !image.is_active_broker(p.leader)
+    {
+        return None;
+    }
+    if image.leader_handoff(p.topic_id, p.partition) == Some(preferred) {
+        return Some(None);
+    }
+    Some(Some(MetadataRecord::LeaderHandoff(LeaderHandoff {
+        topic_id: p.topic_id,
+        partition: p.partition,
+        leader_epoch: p.leader_epoch,
+        to: preferred,
+    })))
 }

@@ -147,3 +147,41 @@ fn partition_change_for_unknown_partition_is_ignored() {
     }));
     assert_eq!(image, MetadataImage::default());
 }
+
+#[test]
+fn a_leader_handoff_lasts_one_leader_epoch_and_is_cancelled_by_no_leader() {
+    let mut image = MetadataImage::default();
+    for r in topic_with_partition() {
+        image.apply(&r);
+    }
+    let handoff = |leader_epoch, to| {
+        MetadataRecord::LeaderHandoff(crate::records::LeaderHandoff {
+            topic_id: 9,
+            partition: 0,
+            leader_epoch,
+            to,
+        })
+    };
+    image.apply(&handoff(3, 2));
+    assert_eq!(image.leader_handoff(9, 0), None, "another epoch is ignored");
+    image.apply(&handoff(0, 2));
+    assert_eq!(image.leader_handoff(9, 0), Some(2));
+    image.apply(&handoff(0, NO_LEADER));
+    assert_eq!(image.leader_handoff(9, 0), None, "cancelled");
+    assert!(image.leader_handoffs.is_empty());
+
+    image.apply(&handoff(0, 2));
+    let mut change = PartitionChange::new(9, 0);
+    change.leader = Some(2);
+    image.apply(&MetadataRecord::PartitionChange(change));
+    assert_eq!(
+        image.leader_handoff(9, 0),
+        None,
+        "the leader change ends it"
+    );
+    assert!(image.leader_handoffs.is_empty());
+
+    // An image without handoffs serializes as before 4.1-IV0 (0.2.0 reads it).
+    let json = serde_json::to_string(&image).unwrap();
+    assert!(!json.contains("leader_handoffs"), "{json}");
+}

@@ -140,6 +140,16 @@ impl ControllerShared {
                     records_only(|c, image, _| c.elect_leader(image, &topic, partition, election));
                 self.decide(decide).await.map(|()| R::Done)
             }
+            ControllerCall::CompleteLeaderHandoff {
+                topic_id,
+                partition,
+                leader_epoch,
+            } => {
+                let decide = records_only(|c, image, _| {
+                    Ok(c.complete_leader_handoff(image, topic_id, partition, leader_epoch))
+                });
+                self.decide(decide).await.map(|()| R::Done)
+            }
             ControllerCall::UpdateFeatures {
                 updates,
                 validate_only,

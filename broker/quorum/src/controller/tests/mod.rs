@@ -1,6 +1,7 @@
 //! Controller unit tests and the seeded operation-sequence property test.
 
 mod brokers;
+mod handoff;
 mod partitions;
 mod random_ops;
 mod sessions;
@@ -117,5 +118,21 @@ impl Harness {
 
     pub fn partition(&self, topic: &str, partition: i32) -> PartitionRecord {
         self.image.topic(topic).unwrap().partitions[&partition].clone()
+    }
+
+    /// The leader of `topic`-`partition` sets its ISR to `new_isr` (AlterPartition).
+    pub fn set_isr(&mut self, topic: &str, partition: i32, new_isr: &[i32]) {
+        let p = self.partition(topic, partition);
+        let req = AlterPartition {
+            broker_id: p.leader,
+            broker_epoch: self.epochs[&p.leader],
+            topic_id: p.topic_id,
+            partition,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            new_isr: new_isr.to_vec(),
+        };
+        let records = self.controller.alter_partition(&self.image, &req).unwrap();
+        self.apply(&records);
     }
 }

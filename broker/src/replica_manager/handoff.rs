@@ -1,0 +1,105 @@
+//! The old leader's half of a preferred-leader handoff (metadata.version 4.1-IV0): when
+//! the image says this broker's partition is being handed to its preferred replica, the
+//! partition refuses appends (NOT_LEADER_OR_FOLLOWER, clients retry after a metadata
+//! refresh) until the target has fetched up to the log end, then asks the controller
+//! to elect it. The target thus holds every record this leader acknowledged — acks=1
+//! included — and the old leader has nothing to truncate when it becomes a follower,
+//! which a plain preferred election (Kafka's, and below 4.1-IV0 ours) cannot promise.
+//!
+//! The wait is bounded like the shutdown drain
+//! (`tidewater.controlled.shutdown.drain.timeout.ms`): a target that does not catch up
+//! in time is elected anyway (a lagging one leaves the ISR, and the controller then
+//! cancels the handoff), so a partition never stays unwritable. This module never
+//! decides the election itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidewater_quorum::image::MetadataImage;
+use tidewater_quorum::records::PartitionRecord;
+use tidewater_quorum::rpc::ControllerCall;
+use tracing::{info, warn};
+
+use super::{Partition, PartitionInner, Role};
+use crate::broker_server::Broker;
+
+/// How often the handoff looks at the target's progress again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Least time between two completion calls while the image has not ended the handoff.
+const RETRY: Duration = Duration::from_millis(200);
+
+impl Broker {
+    /// Sets (or clears) the partition's handoff from `image`; `Some(target)` when a
+    /// handoff starts here, for [`Broker::start_leader_handoff`] once the lock is gone.
+    pub(super) fn sync_leader_handoff(
+        &self,
+        inner: &mut PartitionInner,
+        record: &PartitionRecord,
+        image: &MetadataImage,
+    ) -> Option<i32> {
+        let leading =
+            matches!(&inner.role, Role::Leader(l) if l.leader_epoch() == record.leader_epoch);
+        let wanted = image
+            .leader_handoff(record.topic_id, record.partition)
+            .filter(|_| leading && record.leader == self.config.node_id);
+        let started = wanted.filter(|to| inner.handoff_to != Some(*to));
+        inner.handoff_to = wanted;
+        started
+    }
+
+    /// Waits (in a task) for `to` to reach the log end, then asks for its election.
+    pub(super) fn start_leader_handoff(
+        self: &Arc<Self>,
+        partition: &Arc<Partition>,
+        leader_epoch: i32,
+        to: i32,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            warn!(tp = %partition.tp, "no runtime to hand the leadership over");
+            return;
+        };
+        let (broker, partition) = (self.clone(), partition.clone());
+        runtime.spawn(async move { broker.hand_off(&partition, leader_epoch, to).await });
+    }
+
+    async fn hand_off(&self, partition: &Partition, leader_epoch: i32, to: i32) {
+        let started = tokio::time::Instant::now();
+        let timeout =
+            Duration::from_millis(self.config.replica.controlled_shutdown_drain_timeout_ms);
+        let mut last_call: Option<tokio::time::Instant> = None;
+        loop {
+            let caught_up = {
+                let inner = partition.lock();
+                let Role::Leader(state) = &inner.role else {
+                    return;
+                };
+                if state.leader_epoch() != leader_epoch || inner.handoff_to != Some(to) {
+                    return;
+                }
+                state.isr().contains(&to)
+                    && state.high_watermark() >= partition.log.log_end_offset()
+            };
+            let due = last_call.is_none_or(|t| t.elapsed() >= RETRY);
+            if due && (caught_up || started.elapsed() >= timeout) {
+                if caught_up {
+                    info!(tp = %partition.tp, to, waited_ms = started.elapsed().as_millis() as u64,
+                        "handing leadership over: the target holds the log end");
+                } else {
+                    warn!(tp = %partition.tp, to, "handoff timed out: the target has not reached the log end; \
+                        asking for its election anyway (records above the high watermark may be lost)");
+                }
+                let call = ControllerCall::CompleteLeaderHandoff {
+                    topic_id: partition.topic_id,
+                    partition: partition.tp.partition,
+                    leader_epoch,
+                };
+                if let Err(e) = self.cluster().call(call).await {
+                    warn!(tp = %partition.tp, error = ?e, "cannot complete the leader handoff; retrying");
+                }
+                last_call = Some(tokio::time::Instant::now());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
