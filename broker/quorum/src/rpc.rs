@@ -35,6 +35,9 @@ pub enum ControllerCall {
     UnregisterBroker { broker_id: i32 },
     /// -> [`ControllerReply::Partition`]: the partition state after the change.
     AlterPartition(AlterPartition),
+    /// Every pending ISR change of one leader, decided as one metadata log entry ->
+    /// [`ControllerReply::Partitions`], one result per request in request order.
+    AlterPartitions(Vec<AlterPartition>),
     /// -> [`ControllerReply::Topic`]; with `validate_only`, what would be created.
     CreateTopic {
         topic: CreateTopic,
@@ -88,6 +91,7 @@ pub enum ControllerReply {
     BrokerEpoch(i64),
     Heartbeat(HeartbeatReply),
     Partition(PartitionRecord),
+    Partitions(Vec<Result<PartitionRecord, ControllerFailure>>),
     Topic(TopicImage),
     TopicId(TopicId),
     Reassignments(Vec<OngoingReassignment>),

@@ -58,6 +58,21 @@ impl ControllerShared {
                 })
                 .await
                 .map(R::Partition),
+            ControllerCall::AlterPartitions(reqs) => self
+                .decide(|c, image, _| {
+                    let d = c.alter_partitions(image, &reqs);
+                    let reply = d
+                        .reply
+                        .into_iter()
+                        .map(|r| r.map_err(|e| ControllerFailure::from(&e)))
+                        .collect();
+                    Ok(Decision {
+                        records: d.records,
+                        reply,
+                    })
+                })
+                .await
+                .map(R::Partitions),
             ControllerCall::CreateTopic {
                 topic,
                 validate_only,
