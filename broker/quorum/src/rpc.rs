@@ -75,6 +75,12 @@ pub enum ControllerCall {
         partition: i32,
         election: ElectionType,
     },
+    /// Every partition of one ElectLeaders request, decided as one metadata log entry ->
+    /// [`ControllerReply::Elections`], one result per partition in request order.
+    ElectLeaders {
+        partitions: Vec<(String, i32)>,
+        election: ElectionType,
+    },
     /// -> [`ControllerReply::Done`].
     UpdateFeatures {
         updates: Vec<FeatureUpdate>,
@@ -92,6 +98,7 @@ pub enum ControllerReply {
     Heartbeat(HeartbeatReply),
     Partition(PartitionRecord),
     Partitions(Vec<Result<PartitionRecord, ControllerFailure>>),
+    Elections(Vec<Result<(), ControllerFailure>>),
     Topic(TopicImage),
     TopicId(TopicId),
     Reassignments(Vec<OngoingReassignment>),

@@ -6,6 +6,7 @@
 //! the log, the produce requests waiting for acks=all, and keeps the log's high
 //! watermark (what consumers may read) equal to the state machine's.
 
+mod alter_partition;
 mod apply;
 mod drain;
 mod fetcher;
@@ -152,6 +153,8 @@ pub struct ReplicaManager {
     /// parked fetch returns at once so its next one can name the new partitions
     /// (otherwise they wait out `replica.fetch.wait.max.ms`, and acks=all with them).
     pub(crate) leader_generation: std::sync::atomic::AtomicU64,
+    /// ISR changes waiting to go to the controller in one AlterPartitions call.
+    alter_partitions: alter_partition::AlterPartitionQueue,
 }
 
 impl Default for ReplicaManager {
@@ -169,6 +172,7 @@ impl Default for ReplicaManager {
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             draining: std::sync::atomic::AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU64::new(0),
+            alter_partitions: Default::default(),
         }
     }
 }

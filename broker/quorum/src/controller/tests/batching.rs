@@ -1,5 +1,6 @@
 //! Decisions over many partitions are one decision (one metadata log entry): a batched
-//! AlterPartition and the fencing of a broker that leads thousands of partitions.
+//! AlterPartition, the fencing of a broker that leads thousands of partitions, and a
+//! preferred election of every partition.
 
 use super::*;
 use crate::records::NO_LEADER;
@@ -15,7 +16,7 @@ fn setup(replicas: &[i32]) -> Harness {
     h
 }
 
-fn shrink(h: &Harness, partition: i32, new_isr: &[i32]) -> AlterPartition {
+fn alter(h: &Harness, partition: i32, new_isr: &[i32]) -> AlterPartition {
     let p = h.partition("t", partition);
     AlterPartition {
         broker_id: p.leader,
@@ -32,15 +33,15 @@ fn shrink(h: &Harness, partition: i32, new_isr: &[i32]) -> AlterPartition {
 fn alter_partitions_decides_a_whole_batch_with_one_answer_each() {
     let mut h = setup(&[1, 2, 3]);
     let mut reqs: Vec<AlterPartition> = (0..PARTITIONS as i32)
-        .map(|p| shrink(&h, p, &[1, 2]))
+        .map(|p| alter(&h, p, &[1, 2]))
         .collect();
     // A stale request, and a second change of partition 0 in the same batch: it was
     // made against the epoch the first one moves, so it is refused as Kafka would.
     reqs.push(AlterPartition {
         partition_epoch: 7,
-        ..shrink(&h, 1, &[1])
+        ..alter(&h, 1, &[1])
     });
-    reqs.push(shrink(&h, 0, &[1]));
+    reqs.push(alter(&h, 0, &[1]));
     let decision = h.controller.alter_partitions(&h.image, &reqs);
 
     assert_eq!(decision.records.len(), PARTITIONS);
@@ -64,22 +65,27 @@ fn alter_partitions_decides_a_whole_batch_with_one_answer_each() {
 #[test]
 fn alter_partitions_of_an_unchanged_isr_writes_nothing() {
     let h = setup(&[1, 2, 3]);
-    let reqs: Vec<AlterPartition> = (0..10).map(|p| shrink(&h, p, &[1, 2, 3])).collect();
+    let reqs: Vec<AlterPartition> = (0..10).map(|p| alter(&h, p, &[1, 2, 3])).collect();
     let decision = h.controller.alter_partitions(&h.image, &reqs);
     assert!(decision.records.is_empty());
     assert!(decision.reply.iter().all(Result::is_ok));
+}
+
+/// Fences broker 2 by session expiry (brokers 1 and 3 heartbeat); the tick's records.
+fn expire_broker_2(h: &mut Harness) -> Vec<MetadataRecord> {
+    let timeout = h.controller.config().broker_session_timeout_ms;
+    h.now_ms += timeout + 1;
+    h.heartbeat(1, false, false).unwrap();
+    h.heartbeat(3, false, false).unwrap();
+    h.controller.tick(&h.image, h.now_ms)
 }
 
 #[test]
 fn fencing_a_broker_moves_all_its_leaderships_in_one_decision() {
     let mut h = setup(&[2, 1, 3]);
     assert!(h.image.partitions().all(|p| p.leader == 2));
-    let timeout = h.controller.config().broker_session_timeout_ms;
-    h.now_ms += timeout + 1;
-    h.heartbeat(1, false, false).unwrap();
-    h.heartbeat(3, false, false).unwrap();
 
-    let records = h.controller.tick(&h.image, h.now_ms);
+    let records = expire_broker_2(&mut h);
 
     let fences = records
         .iter()
@@ -104,4 +110,37 @@ fn fencing_a_broker_moves_all_its_leaderships_in_one_decision() {
         assert_eq!(p.isr, [1, 3]);
         assert_ne!(p.leader, NO_LEADER);
     }
+}
+
+#[test]
+fn preferred_election_of_every_partition_is_one_decision() {
+    let mut h = setup(&[2, 1, 3]);
+    let records = expire_broker_2(&mut h);
+    h.apply(&records);
+    h.heartbeat(2, false, false).unwrap();
+    let rejoin: Vec<AlterPartition> = (0..PARTITIONS as i32)
+        .map(|p| alter(&h, p, &[1, 3, 2]))
+        .collect();
+    let decision = h.controller.alter_partitions(&h.image, &rejoin);
+    h.apply(&decision.records);
+    let mut targets: Vec<(String, i32)> = (0..PARTITIONS as i32).map(|p| ("t".into(), p)).collect();
+    // Named twice: the second election finds the preferred leader already elected.
+    targets.push(("t".into(), 0));
+
+    let decision = h
+        .controller
+        .elect_leaders(&h.image, &targets, ElectionType::Preferred);
+
+    assert_eq!(decision.records.len(), PARTITIONS);
+    assert!(decision.reply[..PARTITIONS].iter().all(Result::is_ok));
+    let election_not_needed = 84;
+    assert_eq!(
+        decision.reply[PARTITIONS]
+            .as_ref()
+            .unwrap_err()
+            .error_code(),
+        election_not_needed
+    );
+    h.apply(&decision.records);
+    assert!(h.image.partitions().all(|p| p.leader == 2));
 }
