@@ -169,11 +169,12 @@ def failover_round(nodes, round_no):
     log(f"failover {round_no}: node {victim.id} back in every ISR after {max(rejoin.values()):.1f} s")
     # Leadership back to the preferred replicas, so each round kills a node leading a
     # third; ElectLeaders over every partition is itself a figure.
-    admin = AdminClient({"bootstrap.servers": bootstrap(nodes), "log_level": 0})
+    # confluent-kafka 2.16's elect_leaders refuses its timeout keywords: the client's
+    # socket timeout bounds the call instead.
+    admin = AdminClient({"bootstrap.servers": bootstrap(nodes), "log_level": 0, "socket.timeout.ms": 600_000})
     t0 = time.time()
     try:
-        admin.elect_leaders(ElectionType.PREFERRED, None, request_timeout=600,
-                            operation_timeout=600).result(660)
+        admin.elect_leaders(ElectionType.PREFERRED, None).result(660)
         elected = time.time() - t0
         log(f"failover {round_no}: preferred election over all partitions took {elected:.1f} s")
     except Exception as e:  # noqa: BLE001 - the Kafka error is the message
