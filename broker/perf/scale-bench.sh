@@ -45,21 +45,6 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$NEED" ]; then
   exit 1
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/scale-bench.XXXXXX")
-DRIVER_PID=""
-cleanup() {
-  # The driver ends its own children; this catches what it left if it was killed.
-  [ -n "$DRIVER_PID" ] && kill -TERM "$DRIVER_PID" 2>/dev/null && wait "$DRIVER_PID" 2>/dev/null || true
-  if [ -f "$WORK/pids" ]; then
-    while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null || true; done <"$WORK/pids"
-  fi
-  if [ "${KEEP_WORK:-}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-SCALE_BROKER=$BROKER SCALE_WORK=$WORK TOPICS=$TOPICS PARTITIONS=$PARTITIONS \
-  python3 broker/perf/scale_bench.py &
-DRIVER_PID=$!
-wait "$DRIVER_PID"
-DRIVER_PID=""
+. broker/perf/run-driver.sh
+SCALE_BROKER=$BROKER TOPICS=$TOPICS PARTITIONS=$PARTITIONS \
+  run_driver scale-bench sh -c 'SCALE_WORK=$DRIVER_WORK exec python3 broker/perf/scale_bench.py'

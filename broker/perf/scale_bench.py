@@ -171,10 +171,10 @@ def failover_round(nodes, round_no):
     # third; ElectLeaders over every partition is itself a figure.
     # confluent-kafka 2.16's elect_leaders refuses its timeout keywords: the client's
     # socket timeout bounds the call instead.
-    admin = AdminClient({"bootstrap.servers": bootstrap(nodes), "log_level": 0, "socket.timeout.ms": 600_000})
+    admin = AdminClient({"bootstrap.servers": bootstrap(nodes), "log_level": 0, "socket.timeout.ms": 300_000})
     t0 = time.time()
     try:
-        admin.elect_leaders(ElectionType.PREFERRED, None).result(660)
+        admin.elect_leaders(ElectionType.PREFERRED, None).result(330)
         elected = time.time() - t0
         log(f"failover {round_no}: preferred election over all partitions took {elected:.1f} s")
     except Exception as e:  # noqa: BLE001 - the Kafka error is the message
