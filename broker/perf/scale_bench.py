@@ -163,10 +163,13 @@ def failover_round(nodes, round_no):
     took = max(done.values())
     fenced = max(gone_at.values()) if len(gone_at) == len(survivors) else None
     log(f"failover {round_no}: leaderships moved after {took:.2f} s on every survivor (fenced at {fenced})")
+    t_restart = time.time()
     victim.start()
     victim.wait_ready()
-    rejoin = wait_all(nodes, "rejoin", full_isr, 600)
-    log(f"failover {round_no}: node {victim.id} back in every ISR after {max(rejoin.values()):.1f} s")
+    ready = time.time() - t_restart
+    rejoin = wait_all(nodes, "rejoin", full_isr, 600, start=t_restart)
+    log(f"failover {round_no}: node {victim.id} ready {ready:.1f} s after its restart, "
+        f"back in every ISR after {max(rejoin.values()):.1f} s")
     # Leadership back to the preferred replicas, so each round kills a node leading a
     # third; ElectLeaders over every partition is itself a figure.
     # confluent-kafka 2.16's elect_leaders refuses its timeout keywords: the client's
@@ -174,14 +177,16 @@ def failover_round(nodes, round_no):
     admin = AdminClient({"bootstrap.servers": bootstrap(nodes), "log_level": 0, "socket.timeout.ms": 300_000})
     t0 = time.time()
     try:
-        admin.elect_leaders(ElectionType.PREFERRED, None).result(330)
+        results = admin.elect_leaders(ElectionType.PREFERRED, None).result(330)
         elected = time.time() - t0
-        log(f"failover {round_no}: preferred election over all partitions took {elected:.1f} s")
+        failed = {str(e) for e in results.values() if e is not None}
+        log(f"failover {round_no}: preferred election over all partitions took {elected:.1f} s, "
+            f"{len(results)} answered, {sum(e is not None for e in results.values())} refused {failed or ''}")
     except Exception as e:  # noqa: BLE001 - the Kafka error is the message
         elected = None
         log(f"preferred election: {e}")
     return {"victim": victim.id, "led": len(moved), "moved_s": took, "fenced_s": fenced,
-            "per_survivor_s": done, "rejoin_s": max(rejoin.values()),
+            "per_survivor_s": done, "ready_s": ready, "rejoin_s": max(rejoin.values()),
             "preferred_election_s": elected}
 
 
@@ -266,7 +271,8 @@ def report(fig):
               f"runs: {', '.join(f'{m:.2f}' for m in moved)}")
         for f in fig["failovers"]:
             print(f"    node {f['victim']} led {f['led']}: fenced after {f['fenced_s'] or float('nan'):.2f} s, moved after "
-                  f"{f['moved_s']:.2f} s, back in every ISR {f['rejoin_s']:.1f} s after restart, "
+                  f"{f['moved_s']:.2f} s; restarted: ready after {f['ready_s']:.1f} s, back in every ISR "
+                  f"after {f['rejoin_s']:.1f} s, "
                   f"preferred election {f['preferred_election_s'] or float('nan'):.1f} s")
     print(json.dumps(fig, default=str))
 
