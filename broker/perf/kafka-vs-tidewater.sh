@@ -57,21 +57,6 @@ fi
 PERF=${PERF:-$TARGET/release/tidewater-perf}
 JARS=$(broker/tests/kafka_tools/fetch-jars.sh)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/kafka-vs-tidewater.XXXXXX")
-DRIVER_PID=""
-cleanup() {
-  # The driver ends its own children; this catches what it left if it was killed.
-  [ -n "$DRIVER_PID" ] && kill -TERM "$DRIVER_PID" 2>/dev/null && wait "$DRIVER_PID" 2>/dev/null || true
-  if [ -f "$WORK/pids" ]; then
-    while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null || true; done <"$WORK/pids"
-  fi
-  if [ "${KEEP_WORK:-}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+. broker/perf/run-driver.sh
 KVT_JARS=$JARS KVT_BROKER=$BROKER KVT_PERF=$PERF \
-  KVT_WORK=$WORK python3 broker/perf/kafka_vs_tidewater.py &
-DRIVER_PID=$!
-wait "$DRIVER_PID"
-DRIVER_PID=""
+  run_driver kafka-vs-tidewater sh -c 'KVT_WORK=$DRIVER_WORK exec python3 broker/perf/kafka_vs_tidewater.py'

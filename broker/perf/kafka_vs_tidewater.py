@@ -18,7 +18,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,8 @@ import uuid
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import bench_procs
+from bench_procs import children, cpu_s, free_port, log, rss_mb, spawn, stop, track
 from kvt_report import Figures, print_table
 
 QUICK = os.environ.get("QUICK") == "1"
@@ -50,48 +51,7 @@ CONSUMED = "p1024-acks1-rdkafka"
 
 JARS, BROKER, PERF, WORK = (os.environ[k] for k in ("KVT_JARS", "KVT_BROKER", "KVT_PERF", "KVT_WORK"))
 CLASSPATH = f"{JARS}/*"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-children = []
-
-
-def track(p=None, gone=None):
-    """Keeps `children` and $KVT_WORK/pids (what the shell's trap would end) in step:
-    only processes of ours that are still running are listed."""
-    if p is not None:
-        children.append(p)
-    if gone is not None and gone in children:
-        children.remove(gone)
-    with open(os.path.join(WORK, "pids.tmp"), "w") as f:
-        f.writelines(f"{c.pid}\n" for c in children)
-    os.replace(os.path.join(WORK, "pids.tmp"), os.path.join(WORK, "pids"))
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def spawn(args, out_path):
-    """Starts a process in a session of its own, output to a file; remembers its pid."""
-    out = open(out_path, "ab")
-    p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    out.close()
-    track(p)
-    return p
-
-
-def stop(procs, grace=15.0):
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    end = time.time() + grace
-    for p in procs:
-        try:
-            p.wait(max(0.1, end - time.time()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-        track(gone=p)
+bench_procs.init(WORK)
 
 
 def run_tool(args, timeout=900):
@@ -107,43 +67,6 @@ def run_tool(args, timeout=900):
         err += f"\ntimed out after {timeout} s"
     track(gone=p)
     return p.returncode == 0, out, err[-2000:]
-
-
-EPHEMERAL_START = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-_next_port = [10_000 + (os.getpid() * 2_654_435_761) % (EPHEMERAL_START - 10_000)]
-
-
-def free_port():
-    """A free port below the ephemeral range (see broker/tests/common/ports.rs: a port
-    the kernel hands out for bind(0) may be taken as a client's source port meanwhile)."""
-    span = EPHEMERAL_START - 10_000
-    for _ in range(span):
-        port = 10_000 + (_next_port[0] - 10_000) % span
-        _next_port[0] += 1
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    sys.exit("no free port below the ephemeral range")
-
-
-def rss_mb(pids):
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/status") as f:
-            total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return total / 1024
-
-
-def cpu_s(pids):
-    total = 0.0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
 
 
 class RssSampler:

@@ -35,6 +35,9 @@ pub enum ControllerCall {
     UnregisterBroker { broker_id: i32 },
     /// -> [`ControllerReply::Partition`]: the partition state after the change.
     AlterPartition(AlterPartition),
+    /// Every pending ISR change of one leader, decided as one metadata log entry ->
+    /// [`ControllerReply::Partitions`], one result per request in request order.
+    AlterPartitions(Vec<AlterPartition>),
     /// -> [`ControllerReply::Topic`]; with `validate_only`, what would be created.
     CreateTopic {
         topic: CreateTopic,
@@ -79,6 +82,12 @@ pub enum ControllerCall {
         partition: i32,
         leader_epoch: i32,
     },
+    /// Every partition of one ElectLeaders request, decided as one metadata log entry ->
+    /// [`ControllerReply::Elections`], one result per partition in request order.
+    ElectLeaders {
+        partitions: Vec<(String, i32)>,
+        election: ElectionType,
+    },
     /// -> [`ControllerReply::Done`].
     UpdateFeatures {
         updates: Vec<FeatureUpdate>,
@@ -95,6 +104,8 @@ pub enum ControllerReply {
     BrokerEpoch(i64),
     Heartbeat(HeartbeatReply),
     Partition(PartitionRecord),
+    Partitions(Vec<Result<PartitionRecord, ControllerFailure>>),
+    Elections(Vec<Result<(), ControllerFailure>>),
     Topic(TopicImage),
     TopicId(TopicId),
     Reassignments(Vec<OngoingReassignment>),

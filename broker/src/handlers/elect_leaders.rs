@@ -1,5 +1,6 @@
-//! ElectLeaders (v0-2): preferred or unclean leader election, decided per partition by
-//! the controller, answered once this broker's image shows the new leader.
+//! ElectLeaders (v0-2): preferred or unclean leader election, every partition of the
+//! request decided by the controller in one call (one metadata log entry), answered
+//! once this broker's image shows the new leaders.
 //!
 //! Kafka's rules: v0 elects preferred leaders only; null `topic_partitions` means every
 //! partition, and then partitions whose election is not needed are left out of the
@@ -18,12 +19,11 @@ use kafka_protocol::protocol::StrBytes;
 use tidewater_quorum::controller::ElectionType;
 use tidewater_quorum::image::MetadataImage;
 use tidewater_quorum::records::{NO_LEADER, PartitionRecord};
-use tidewater_quorum::rpc::ControllerCall;
+use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 
-use super::describe_quorum::{Forwarded, forward_done};
+use super::describe_quorum::forwarded;
 use super::msg;
 use crate::broker_server::Broker;
-use crate::kafka_error::KafkaError;
 use crate::kraft::Cluster;
 
 /// Upper bound on waiting for an elected leader to show in this broker's image.
@@ -90,24 +90,16 @@ pub async fn handle(
         Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0)).min(MAX_PROPAGATION_WAIT);
     let cluster = broker.cluster();
     let targets = targets(&req, &cluster.image(), election);
+    let all: Vec<(String, i32)> = targets
+        .iter()
+        .flat_map(|(topic, partitions, _)| partitions.iter().map(|p| (topic.clone(), *p)))
+        .collect();
+    let (mut results, top_level) = elect(cluster, all, election, wait).await;
     let mut resp = ElectLeadersResponse::default();
-    let mut unreachable: Option<KafkaError> = None;
     for (topic, partitions, omit_not_needed) in targets {
         let mut result = ReplicaElectionResult::default();
-        result.topic = TopicName(StrBytes::from_string(topic.clone()));
-        for partition in partitions {
-            let (code, message) = match &unreachable {
-                Some(e) => (e.code(), e.message.clone()),
-                None => match elect(cluster, &topic, partition, election, wait).await {
-                    Ok(()) => (0, String::new()),
-                    Err(f) => {
-                        if f.unreachable {
-                            unreachable = Some(f.error.clone());
-                        }
-                        (f.error.code(), f.error.message)
-                    }
-                },
-            };
+        result.topic = TopicName(StrBytes::from_string(topic));
+        for (partition, (code, message)) in partitions.into_iter().zip(results.by_ref()) {
             if omit_not_needed && code == E::ElectionNotNeeded.code() {
                 continue;
             }
@@ -119,38 +111,64 @@ pub async fn handle(
         }
         resp.replica_election_results.push(result);
     }
-    if let Some(e) = unreachable {
-        resp.error_code = e.code();
-    }
+    resp.error_code = top_level;
     resp
 }
 
-/// One election through the controller.
+/// The elections through the controller in one call: `(code, message)` per partition,
+/// in order, and the top-level error (REQUEST_TIMED_OUT when no controller answered).
 async fn elect(
     cluster: &Cluster,
-    topic: &str,
-    partition: i32,
+    partitions: Vec<(String, i32)>,
     election: ElectionType,
     wait: Duration,
-) -> Result<(), Forwarded> {
-    forward_done(
-        cluster,
-        ControllerCall::ElectLeader {
-            topic: topic.to_string(),
-            partition,
-            election,
-        },
-    )
-    .await?;
-    // Answer once this broker would route clients to the new leader.
+) -> (std::vec::IntoIter<(i16, String)>, i16) {
+    if partitions.is_empty() {
+        return (Vec::new().into_iter(), 0);
+    }
+    let count = partitions.len();
+    let call = ControllerCall::ElectLeaders {
+        partitions: partitions.clone(),
+        election,
+    };
+    let replies = match cluster.call(call).await {
+        Ok(ControllerReply::Elections(replies)) if replies.len() == count => replies,
+        Ok(other) => {
+            let message = format!("unexpected controller reply {other:?}");
+            let code = E::UnknownServerError.code();
+            return (vec![(code, message); count].into_iter(), 0);
+        }
+        Err(f) => {
+            let f = forwarded(&f);
+            let code = f.error.code();
+            let top = if f.unreachable { code } else { 0 };
+            return (vec![(code, f.error.message); count].into_iter(), top);
+        }
+    };
+    // Answer once this broker would route clients to the new leaders.
+    let elected: Vec<&(String, i32)> = partitions
+        .iter()
+        .zip(&replies)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(p, _)| p)
+        .collect();
     cluster
         .wait_for_image(wait, |i| {
-            i.topic(topic)
-                .and_then(|t| t.partitions.get(&partition))
-                .is_some_and(|p| !election_needed(i, p, election))
+            elected.iter().all(|(topic, partition)| {
+                i.topic(topic)
+                    .and_then(|t| t.partitions.get(partition))
+                    .is_some_and(|p| !election_needed(i, p, election))
+            })
         })
         .await;
-    Ok(())
+    let results: Vec<(i16, String)> = replies
+        .into_iter()
+        .map(|r| match r {
+            Ok(()) => (0, String::new()),
+            Err(f) => (f.error_code, f.message),
+        })
+        .collect();
+    (results.into_iter(), 0)
 }
 
 /// Kafka's `ElectLeadersRequest.getErrorResponse`: the error at the top level and for

@@ -384,7 +384,11 @@ async fn fetch(
     req.max_bytes = settings.fetch_response_max_bytes;
     req.session_id = 0;
     req.session_epoch = -1;
-    let mut index: HashMap<((String, Uuid), i32), usize> = HashMap::new();
+    // Topic -> its position in the request, and (position, partition) -> `parts` index:
+    // a linear search per partition made every fetch O(partitions x topics), most of a
+    // follower's CPU at 10,000 partitions.
+    let mut topics: HashMap<(String, Uuid), usize> = HashMap::new();
+    let mut index: HashMap<(usize, i32), usize> = HashMap::with_capacity(parts.len());
     for (i, (p, f)) in parts.iter().enumerate() {
         let key = topic_key(version, &p.tp.topic, Uuid::from_u128(p.topic_id));
         let mut fp = FetchPartition::default();
@@ -394,21 +398,15 @@ async fn fetch(
         fp.last_fetched_epoch = f.last_fetched_epoch.unwrap_or(-1);
         fp.log_start_offset = f.log_start_offset;
         fp.partition_max_bytes = grant.partition_max_bytes(p, settings.fetch_max_bytes);
-        match req
-            .topics
-            .iter_mut()
-            .find(|t| t.topic.0.as_str() == key.0 && t.topic_id == key.1)
-        {
-            Some(t) => t.partitions.push(fp),
-            None => {
-                let mut t = FetchTopic::default();
-                t.topic = TopicName(StrBytes::from_string(key.0.clone()));
-                t.topic_id = key.1;
-                t.partitions = vec![fp];
-                req.topics.push(t);
-            }
-        }
-        index.insert((key, p.tp.partition), i);
+        let pos = *topics.entry(key).or_insert_with_key(|(name, id)| {
+            let mut t = FetchTopic::default();
+            t.topic = TopicName(StrBytes::from_string(name.clone()));
+            t.topic_id = *id;
+            req.topics.push(t);
+            req.topics.len() - 1
+        });
+        req.topics[pos].partitions.push(fp);
+        index.insert((pos, p.tp.partition), i);
     }
     let resp = conn.send(req).await?;
     if resp.error_code != 0 {
@@ -417,9 +415,11 @@ async fn fetch(
     }
     let mut all_ok = true;
     for t in resp.responses {
-        let key = (t.topic.0.to_string(), t.topic_id);
+        let Some(&pos) = topics.get(&(t.topic.0.to_string(), t.topic_id)) else {
+            continue;
+        };
         for pd in t.partitions {
-            let Some(&i) = index.get(&(key.clone(), pd.partition_index)) else {
+            let Some(&i) = index.get(&(pos, pd.partition_index)) else {
                 continue;
             };
             let (p, f) = &parts[i];

@@ -6,16 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::error::ResponseError as E;
-use tidewater_quorum::controller::AlterPartition;
-use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
-use tidewater_replication::{
-    AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, ErrorCode, FollowerFetch,
-    LeaderFetchResponse, ReplicaError,
-};
+use tidewater_replication::{FollowerFetch, LeaderFetchResponse, ReplicaError};
 use tidewater_storage::{AppendError, LogAppendInfo};
 use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
 
 use super::{AckResult, Partition, Role};
 use crate::broker_server::{Broker, mono_ms, now_ms};
@@ -157,13 +150,14 @@ impl Broker {
             self.notifier.notify();
         }
         drop(inner);
-        if let (Some(req), Some(me)) = (alter, self.arc()) {
-            me.send_alter_partition(partition.clone(), req);
+        if let Some(req) = alter {
+            self.send_alter_partition(partition.clone(), req);
         }
         answer
     }
 
-    /// Starts the leader tick: produce timeouts, ISR shrink, high watermark moves.
+    /// Starts the leader tick (produce timeouts, ISR shrink, high watermark moves) and
+    /// the sender of the ISR changes it proposes.
     pub(crate) fn start_leader_ticks(self: &Arc<Self>) {
         let broker = Arc::downgrade(self);
         let period =
@@ -180,6 +174,7 @@ impl Broker {
             }
         });
         self.replicas.add_task(task);
+        self.start_alter_partition_sender();
     }
 
     fn tick_leaders(self: &Arc<Self>) {
@@ -203,76 +198,6 @@ impl Broker {
         if moved {
             self.notifier.notify();
         }
-    }
-
-    /// Sends an ISR change to the controller and feeds the answer back, retrying
-    /// retriable failures while this broker still leads the same epoch.
-    fn send_alter_partition(
-        self: &Arc<Self>,
-        partition: Arc<Partition>,
-        req: AlterPartitionRequest,
-    ) {
-        let cluster = self.cluster().clone();
-        let broker = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let new_isr: Vec<i32> = req.new_isr.iter().map(|(id, _)| *id).collect();
-                info!(tp = %partition.tp, isr = ?new_isr, "proposing ISR change");
-                if new_isr.len() < partition.lock().replicas.len() {
-                    broker.metrics.isr_shrink();
-                } else {
-                    broker.metrics.isr_expand();
-                }
-                let call = ControllerCall::AlterPartition(AlterPartition {
-                    broker_id: broker.config.node_id,
-                    broker_epoch: cluster.broker_epoch(),
-                    topic_id: partition.topic_id,
-                    partition: partition.tp.partition,
-                    leader_epoch: req.leader_epoch,
-                    partition_epoch: req.partition_epoch,
-                    new_isr,
-                });
-                let result = match cluster.call(call).await {
-                    Ok(ControllerReply::Partition(rec)) => Ok(CommittedPartition {
-                        leader_id: rec.leader,
-                        leader_epoch: rec.leader_epoch,
-                        partition_epoch: rec.partition_epoch,
-                        isr: rec.isr,
-                    }),
-                    Ok(other) => {
-                        warn!(reply = ?other, "unexpected AlterPartition reply");
-                        Err(ErrorCode(E::UnknownServerError.code()))
-                    }
-                    Err(f) => {
-                        debug!(tp = %partition.tp, code = f.error_code, error = %f.message, "AlterPartition failed");
-                        Err(ErrorCode(f.error_code))
-                    }
-                };
-                let retry = {
-                    let mut inner = partition.lock();
-                    let Role::Leader(state) = &mut inner.role else {
-                        return;
-                    };
-                    let retry = state.on_alter_partition_response(
-                        AlterPartitionResponse {
-                            request_id: req.request_id,
-                            result,
-                        },
-                        mono_ms(),
-                    );
-                    let done = state.take_completions();
-                    inner.deliver(done);
-                    if inner.sync_high_watermark(&partition.log) {
-                        broker.notifier.notify();
-                    }
-                    retry
-                };
-                if !retry || broker.is_closing() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
     }
 
     /// Led partitions: under min ISR, under-replicated, all, reassigning.

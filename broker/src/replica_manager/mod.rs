@@ -9,6 +9,7 @@
 //! per-partition role ([`LeaderState`] or [`FollowerState`]), the log, and keeps the
 //! log's high watermark (what consumers may read) equal to the state machine's.
 
+mod alter_partition;
 mod apply;
 mod drain;
 mod fetcher;
@@ -160,6 +161,8 @@ pub struct ReplicaManager {
     /// parked fetch returns at once so its next one can name the new partitions
     /// (otherwise they wait out `replica.fetch.wait.max.ms`, and acks=all with them).
     pub(crate) leader_generation: std::sync::atomic::AtomicU64,
+    /// ISR changes waiting to go to the controller in one AlterPartitions call.
+    alter_partitions: alter_partition::AlterPartitionQueue,
 }
 
 impl Default for ReplicaManager {
@@ -177,6 +180,7 @@ impl Default for ReplicaManager {
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             draining: std::sync::atomic::AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU64::new(0),
+            alter_partitions: Default::default(),
         }
     }
 }

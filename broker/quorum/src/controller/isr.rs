@@ -2,11 +2,16 @@
 //! KRaft's `ReplicationControlManager.alterPartition`: broker epoch, leader epoch
 //! (FENCED_LEADER_EPOCH), sender is the leader, partition epoch (INVALID_UPDATE_VERSION)
 //! and replica eligibility (INELIGIBLE_REPLICA). A grown ISR may complete a reassignment.
+//!
+//! A leader sends every pending ISR change in one request, as Kafka's
+//! `AlterPartitionManager` does: [`Controller::alter_partitions`] decides them all as
+//! one decision (one metadata log entry), each partition answered on its own. One
+//! entry per partition made a broker rejoining 10,000 ISRs take minutes.
 
 use super::election::{Election, Target, build_change};
-use super::{Controller, ControllerError, registered_at_epoch};
+use super::{Controller, ControllerError, Decision, Staged, registered_at_epoch};
 use crate::image::MetadataImage;
-use crate::records::{MetadataRecord, TopicId};
+use crate::records::{MetadataRecord, PartitionRecord, TopicId};
 
 /// One partition of an AlterPartition request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +26,42 @@ pub struct AlterPartition {
 }
 
 impl Controller {
+    /// Decides every partition of a batched AlterPartition request in one decision:
+    /// each request is checked against the image with the earlier ones applied, and
+    /// answered with its partition state after the decision or its own refusal.
+    pub fn alter_partitions(
+        &self,
+        image: &MetadataImage,
+        reqs: &[AlterPartition],
+    ) -> Decision<Vec<Result<PartitionRecord, ControllerError>>> {
+        let mut staged = Staged::new(image);
+        let mut replies = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            let reply = self
+                .alter_partition(&staged.image, req)
+                .and_then(|records| {
+                    for record in records {
+                        staged.push(record);
+                    }
+                    staged
+                        .image
+                        .partition(req.topic_id, req.partition)
+                        .cloned()
+                        .ok_or_else(|| {
+                            ControllerError::UnknownTopicOrPartition(format!(
+                                "partition {} does not exist",
+                                req.partition
+                            ))
+                        })
+                });
+            replies.push(reply);
+        }
+        Decision {
+            records: staged.records,
+            reply: replies,
+        }
+    }
+
     pub fn alter_partition(
         &self,
         image: &MetadataImage,

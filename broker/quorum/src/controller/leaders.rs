@@ -1,9 +1,11 @@
 //! ElectLeaders (preferred and unclean) and the automatic preferred-leader rebalance.
+//! A request naming many partitions (or all of them) is one decision, one metadata log
+//! entry, as KRaft's `electLeaders` is: one per partition took minutes at 10,000.
 
 use super::brokers::election_for;
 use super::election::{Election, Target, build_change};
 use super::features::LEADER_HANDOFF_METADATA_VERSION;
-use super::{Controller, ControllerError, find_partition};
+use super::{Controller, ControllerError, Decision, Staged, find_partition};
 use crate::image::{METADATA_VERSION, MetadataImage};
 use crate::records::{LeaderHandoff, MetadataRecord, NO_LEADER, PartitionRecord, TopicId};
 
@@ -15,6 +17,33 @@ pub enum ElectionType {
 }
 
 impl Controller {
+    /// ElectLeaders for `partitions` as one decision: each election sees the ones
+    /// before it and is answered on its own (ELECTION_NOT_NEEDED and the like).
+    pub fn elect_leaders(
+        &self,
+        image: &MetadataImage,
+        partitions: &[(String, i32)],
+        kind: ElectionType,
+    ) -> Decision<Vec<Result<(), ControllerError>>> {
+        let mut staged = Staged::new(image);
+        let mut reply = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            match self.elect_leader(&staged.image, topic, *partition, kind) {
+                Ok(records) => {
+                    for record in records {
+                        staged.push(record);
+                    }
+                    reply.push(Ok(()));
+                }
+                Err(e) => reply.push(Err(e)),
+            }
+        }
+        Decision {
+            records: staged.records,
+            reply,
+        }
+    }
+
     /// ElectLeaders for one partition.
     pub fn elect_leader(
         &self,

@@ -65,6 +65,10 @@ impl ControllerShared {
                 })
                 .await
                 .map(R::Partition),
+            ControllerCall::AlterPartitions(reqs) => self
+                .decide(|c, image, _| Ok(each_failure(c.alter_partitions(image, &reqs))))
+                .await
+                .map(R::Partitions),
             ControllerCall::CreateTopic {
                 topic,
                 validate_only,
@@ -150,6 +154,15 @@ impl ControllerShared {
                 });
                 self.decide(decide).await.map(|()| R::Done)
             }
+            ControllerCall::ElectLeaders {
+                partitions,
+                election,
+            } => self
+                .decide(|c, image, _| {
+                    Ok(each_failure(c.elect_leaders(image, &partitions, election)))
+                })
+                .await
+                .map(R::Elections),
             ControllerCall::UpdateFeatures {
                 updates,
                 validate_only,
@@ -196,6 +209,20 @@ impl ControllerShared {
                 }
             }
         }
+    }
+}
+
+/// A batched decision's per-item refusals as the failures a broker gets.
+fn each_failure<T>(
+    d: Decision<Vec<Result<T, ControllerError>>>,
+) -> Decision<Vec<Result<T, ControllerFailure>>> {
+    Decision {
+        records: d.records,
+        reply: d
+            .reply
+            .into_iter()
+            .map(|r| r.map_err(|e| ControllerFailure::from(&e)))
+            .collect(),
     }
 }
 

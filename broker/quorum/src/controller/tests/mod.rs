@@ -1,5 +1,6 @@
 //! Controller unit tests and the seeded operation-sequence property test.
 
+mod batching;
 mod brokers;
 mod handoff;
 mod partitions;

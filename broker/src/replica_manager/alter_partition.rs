@@ -1,0 +1,174 @@
+//! Batched AlterPartition (Kafka's `AlterPartitionManager`): ISR changes the leaders
+//! of this broker propose wait in one queue, and a single sender task sends everything
+//! queued as one `AlterPartitions` call, so the controller decides them as one metadata
+//! log entry. One call (and one log entry, one image, one connection) per partition made
+//! a broker rejoining 10,000 ISRs take minutes. Each answer goes back to its partition's
+//! leader state, which says whether to retry (retriable failures, same leader epoch).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError as E;
+use tidewater_quorum::controller::AlterPartition;
+use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+use tidewater_replication::{
+    AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, ErrorCode,
+};
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use super::{Partition, Role};
+use crate::broker_server::{Broker, mono_ms};
+
+/// Pause before a retried change is sent again (Kafka's `retry.backoff.ms`).
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// ISR changes waiting for the sender task, in proposal order.
+#[derive(Default)]
+pub struct AlterPartitionQueue {
+    pending: Mutex<Vec<(Arc<Partition>, AlterPartitionRequest)>>,
+    /// Wakes the sender task (a permit is kept when it is busy).
+    wake: Arc<Notify>,
+}
+
+impl AlterPartitionQueue {
+    fn push(&self, partition: Arc<Partition>, req: AlterPartitionRequest) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((partition, req));
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Broker {
+    /// Queues an ISR change for the controller; the sender task feeds the answer back.
+    pub(crate) fn send_alter_partition(
+        &self,
+        partition: Arc<Partition>,
+        req: AlterPartitionRequest,
+    ) {
+        let new_isr: Vec<i32> = req.new_isr.iter().map(|(id, _)| *id).collect();
+        debug!(tp = %partition.tp, isr = ?new_isr, "proposing ISR change");
+        if new_isr.len() < partition.lock().replicas.len() {
+            self.metrics.isr_shrink();
+        } else {
+            self.metrics.isr_expand();
+        }
+        self.replicas.alter_partitions.push(partition, req);
+    }
+
+    /// Starts the task that sends queued ISR changes, one batch at a time.
+    pub(crate) fn start_alter_partition_sender(self: &Arc<Self>) {
+        let broker = Arc::downgrade(self);
+        let wake = self.replicas.alter_partitions.wake.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Some(b) = broker.upgrade() else {
+                    return;
+                };
+                let batch = b.replicas.alter_partitions.take();
+                if batch.is_empty() {
+                    drop(b);
+                    // A push since `take` left a permit: this returns at once then.
+                    wake.notified().await;
+                    continue;
+                }
+                let retry = b.send_alter_partitions(batch).await;
+                if retry.is_empty() || b.is_closing() {
+                    continue;
+                }
+                drop(b);
+                tokio::time::sleep(RETRY_BACKOFF).await;
+                let Some(b) = broker.upgrade() else {
+                    return;
+                };
+                for (partition, req) in retry {
+                    b.replicas.alter_partitions.push(partition, req);
+                }
+            }
+        });
+        self.replicas.add_task(task);
+    }
+
+    /// One AlterPartitions call; returns the changes to send again.
+    async fn send_alter_partitions(
+        &self,
+        batch: Vec<(Arc<Partition>, AlterPartitionRequest)>,
+    ) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
+        let cluster = self.cluster();
+        let broker_epoch = cluster.broker_epoch();
+        let call = ControllerCall::AlterPartitions(
+            batch
+                .iter()
+                .map(|(partition, req)| AlterPartition {
+                    broker_id: self.config.node_id,
+                    broker_epoch,
+                    topic_id: partition.topic_id,
+                    partition: partition.tp.partition,
+                    leader_epoch: req.leader_epoch,
+                    partition_epoch: req.partition_epoch,
+                    new_isr: req.new_isr.iter().map(|(id, _)| *id).collect(),
+                })
+                .collect(),
+        );
+        info!(partitions = batch.len(), "proposing ISR changes");
+        let results: Vec<Result<CommittedPartition, ErrorCode>> = match cluster.call(call).await {
+            Ok(ControllerReply::Partitions(replies)) if replies.len() == batch.len() => replies
+                .into_iter()
+                .map(|r| match r {
+                    Ok(rec) => Ok(CommittedPartition {
+                        leader_id: rec.leader,
+                        leader_epoch: rec.leader_epoch,
+                        partition_epoch: rec.partition_epoch,
+                        isr: rec.isr,
+                    }),
+                    Err(f) => Err(ErrorCode(f.error_code)),
+                })
+                .collect(),
+            Ok(other) => {
+                warn!(reply = ?other, "unexpected AlterPartitions reply");
+                vec![Err(ErrorCode(E::UnknownServerError.code())); batch.len()]
+            }
+            Err(f) => {
+                debug!(code = f.error_code, error = %f.message, "AlterPartitions failed");
+                vec![Err(ErrorCode(f.error_code)); batch.len()]
+            }
+        };
+        let mut retry = Vec::new();
+        for ((partition, req), result) in batch.into_iter().zip(results) {
+            if let Err(code) = &result {
+                debug!(tp = %partition.tp, code = code.0, "AlterPartition failed");
+            }
+            if self.on_alter_partition_result(&partition, req.request_id, result) {
+                retry.push((partition, req));
+            }
+        }
+        retry
+    }
+
+    /// Feeds one answer to the partition's leader state; true to send it again.
+    fn on_alter_partition_result(
+        &self,
+        partition: &Arc<Partition>,
+        request_id: u64,
+        result: Result<CommittedPartition, ErrorCode>,
+    ) -> bool {
+        let mut inner = partition.lock();
+        let Role::Leader(state) = &mut inner.role else {
+            return false;
+        };
+        let retry = state
+            .on_alter_partition_response(AlterPartitionResponse { request_id, result }, mono_ms());
+        let done = state.take_completions();
+        inner.deliver(done);
+        if inner.sync_high_watermark(&partition.log) {
+            self.notifier.notify();
+        }
+        retry
+    }
+}
