@@ -40,6 +40,10 @@ struct ClientInner {
     leader: AtomicI64,
     /// Which voter to try next when no leader is known.
     rotation: AtomicUsize,
+    /// Endpoints of leaders not in `voters` (controllers added with AddRaftVoter), as
+    /// NOT_CONTROLLER answers named them. Reached without pooling: rare, and the
+    /// configured voters stay the way back when such a leader goes away.
+    learned: Mutex<BTreeMap<u64, String>>,
 }
 
 /// Sends calls to the active controller. Cheap to clone (shared connections).
@@ -87,6 +91,7 @@ impl ControllerClient {
                 idle,
                 leader: AtomicI64::new(-1),
                 rotation: AtomicUsize::new(0),
+                learned: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -146,7 +151,7 @@ impl ControllerClient {
                 let hint = failure
                     .leader_hint()
                     .and_then(|l| u64::try_from(l).ok())
-                    .filter(|l| *l != voter && self.inner.voters.contains_key(l));
+                    .filter(|l| *l != voter && self.reachable(*l, failure.leader_endpoint()));
                 self.learn_leader(hint);
                 match hint {
                     Some(leader) => Attempt::GoTo(leader, failure),
@@ -192,9 +197,14 @@ impl ControllerClient {
     ) -> Result<Response, CallError> {
         let (Some(pool), Some(addr)) = (self.inner.idle.get(&voter), self.inner.voters.get(&voter))
         else {
-            return Err(CallError::Unreachable(io::Error::other(format!(
-                "{voter} is not a voter"
-            ))));
+            let Some(addr) = self.learned_endpoint(voter) else {
+                return Err(CallError::Unreachable(io::Error::other(format!(
+                    "{voter} is not a voter"
+                ))));
+            };
+            let mut conn = Connection::new(voter, addr, self.inner.cluster_id.clone())
+                .with_connect_timeout(CONNECT_TIMEOUT);
+            return conn.call(request, ttl).await;
         };
         let pooled = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut conn = pooled.unwrap_or_else(|| {
@@ -226,7 +236,7 @@ impl ControllerClient {
     fn pick_voter(&self) -> Option<u64> {
         let leader = self.inner.leader.load(Ordering::Relaxed);
         if let Ok(leader) = u64::try_from(leader)
-            && self.inner.voters.contains_key(&leader)
+            && (self.inner.voters.contains_key(&leader) || self.learned_endpoint(leader).is_some())
         {
             return Some(leader);
         }
@@ -236,6 +246,32 @@ impl ControllerClient {
             .keys()
             .nth(turn % self.inner.voters.len().max(1))
             .copied()
+    }
+
+    /// Whether `leader` can be reached: a configured voter, or one whose `endpoint` a
+    /// NOT_CONTROLLER answer named (remembered for later calls).
+    fn reachable(&self, leader: u64, endpoint: Option<&str>) -> bool {
+        if self.inner.voters.contains_key(&leader) {
+            return true;
+        }
+        let mut learned = self
+            .inner
+            .learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(endpoint) = endpoint {
+            learned.insert(leader, endpoint.to_string());
+        }
+        learned.contains_key(&leader)
+    }
+
+    fn learned_endpoint(&self, id: u64) -> Option<String> {
+        let learned = self
+            .inner
+            .learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        learned.get(&id).cloned()
     }
 
     /// The voter after `voter` in id order (wrapping), remembered for the next call.

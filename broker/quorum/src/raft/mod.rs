@@ -3,6 +3,7 @@
 
 mod log_file;
 mod log_store;
+mod membership;
 mod network;
 mod node;
 mod recent;
@@ -14,6 +15,7 @@ mod wire;
 use std::io::Cursor;
 
 pub use log_store::LogStore;
+pub use membership::{MembershipError, endpoint};
 pub(crate) use network::CallError;
 pub use network::{Connection, NetworkFactory};
 pub use node::{QuorumConfig, QuorumError, QuorumNode};

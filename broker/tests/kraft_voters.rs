@@ -1,0 +1,236 @@
+//! Issue 17 item 2, controller membership changes (KIP-853) with real processes:
+//! 3 controllers and 3 brokers under an acks=all producer; a 4th controller process
+//! joins as an observer (`controller.quorum.bootstrap.servers`), AddRaftVoter makes
+//! it a voter, RemoveRaftVoter removes an original voter, which is then stopped. The
+//! producer keeps being acknowledged and topics keep being created throughout, and
+//! DescribeQuorum (v2) shows the voters and their endpoints after each step. Kafka's
+//! refusals are checked on the way: DUPLICATE_VOTER, VOTER_NOT_FOUND,
+//! INCONSISTENT_CLUSTER_ID, INVALID_REQUEST.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::clients::create_topic_rf3_min_isr2;
+use common::cluster::{CLUSTER_ID, Cluster};
+use common::cluster_node::Role;
+use common::load::{BackgroundProducer, verify_no_loss};
+use common::wait::wait_until;
+use tidewater_client::CLUSTER_METADATA_TOPIC;
+use tidewater_client::Connection;
+use tidewater_client::kafka_protocol::error::ResponseError as E;
+use tidewater_client::kafka_protocol::messages::add_raft_voter_request::Listener;
+use tidewater_client::kafka_protocol::messages::describe_quorum_request::{
+    PartitionData, TopicData,
+};
+use tidewater_client::kafka_protocol::messages::{
+    AddRaftVoterRequest, DescribeQuorumRequest, DescribeQuorumResponse, RemoveRaftVoterRequest,
+    TopicName,
+};
+use tidewater_client::kafka_protocol::protocol::StrBytes;
+
+const TOPIC: &str = "voters";
+const NEW_CONTROLLER: i32 = 7;
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+fn send<R: tidewater_client::kafka_protocol::protocol::Request>(
+    broker: &str,
+    req: R,
+) -> R::Response {
+    block_on(async {
+        let conn = Connection::connect(broker, "kraft-voters").await?;
+        conn.send(req).await
+    })
+    .unwrap_or_else(|e| panic!("{} to {broker}: {e}", std::any::type_name::<R>()))
+}
+
+fn add_voter(broker: &str, id: i32, controller: SocketAddr, cluster_id: &str) -> (i16, String) {
+    let mut l = Listener::default();
+    l.name = StrBytes::from_static_str("CONTROLLER");
+    l.host = StrBytes::from_string(controller.ip().to_string());
+    l.port = controller.port();
+    let mut req = AddRaftVoterRequest::default();
+    req.cluster_id = Some(StrBytes::from_string(cluster_id.into()));
+    req.timeout_ms = 30_000;
+    req.voter_id = id;
+    req.listeners = vec![l];
+    let r = send(broker, req);
+    (
+        r.error_code,
+        r.error_message.map(|m| m.to_string()).unwrap_or_default(),
+    )
+}
+
+fn remove_voter(broker: &str, id: i32) -> (i16, String) {
+    let mut req = RemoveRaftVoterRequest::default();
+    req.cluster_id = Some(StrBytes::from_static_str(CLUSTER_ID));
+    req.voter_id = id;
+    let r = send(broker, req);
+    (
+        r.error_code,
+        r.error_message.map(|m| m.to_string()).unwrap_or_default(),
+    )
+}
+
+/// Voter ids, observer ids and the v2 voter endpoints (`id@host:port`).
+struct Quorum {
+    leader: i32,
+    voters: BTreeSet<i32>,
+    observers: BTreeSet<i32>,
+    endpoints: BTreeSet<String>,
+}
+
+fn describe(broker: &str) -> Result<Quorum, String> {
+    let mut partition = PartitionData::default();
+    partition.partition_index = 0;
+    let mut topic = TopicData::default();
+    topic.topic_name = TopicName(StrBytes::from_static_str(CLUSTER_METADATA_TOPIC));
+    topic.partitions = vec![partition];
+    let mut req = DescribeQuorumRequest::default();
+    req.topics = vec![topic];
+    let r: DescribeQuorumResponse = send(broker, req);
+    if r.error_code != 0 {
+        return Err(format!(
+            "DescribeQuorum error {}: {:?}",
+            r.error_code, r.error_message
+        ));
+    }
+    let p = &r.topics[0].partitions[0];
+    Ok(Quorum {
+        leader: p.leader_id.0,
+        voters: p.current_voters.iter().map(|v| v.replica_id.0).collect(),
+        observers: p.observers.iter().map(|v| v.replica_id.0).collect(),
+        endpoints: r
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                n.listeners
+                    .iter()
+                    .map(move |l| format!("{}@{}:{}", n.node_id.0, l.host.as_str(), l.port))
+            })
+            .collect(),
+    })
+}
+
+/// Waits until DescribeQuorum names exactly `voters`, each with its endpoint.
+fn wait_voters(cluster: &mut Cluster, broker: &str, voters: &[i32]) -> Quorum {
+    let want: BTreeSet<i32> = voters.iter().copied().collect();
+    let endpoints: BTreeSet<String> = voters
+        .iter()
+        .map(|id| {
+            format!(
+                "{id}@{}",
+                cluster.node(*id).controller_addr.expect("controller")
+            )
+        })
+        .collect();
+    wait_until(&format!("voters {want:?}"), Duration::from_secs(30), || {
+        let q = describe(broker)?;
+        if q.voters == want && q.endpoints == endpoints && q.leader > 0 {
+            Ok(q)
+        } else {
+            Err(format!(
+                "voters {:?} endpoints {:?} leader {}",
+                q.voters, q.endpoints, q.leader
+            ))
+        }
+    })
+}
+
+#[test]
+fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
+    let mut cluster = Cluster::split(3, 3, &[]);
+    let broker = cluster.node(4).bootstrap();
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), TOPIC, 3);
+    cluster.wait_isr_full(TOPIC, 3, 3, Duration::from_secs(30));
+    let mut producer = BackgroundProducer::start(&cluster.bootstrap(), TOPIC, 200);
+    producer.wait_progress(100, Duration::from_secs(30));
+    wait_voters(&mut cluster, &broker, &[1, 2, 3]);
+
+    // Kafka's refusals, before anything changes.
+    let c2 = cluster.node(2).controller_addr.expect("controller");
+    assert_eq!(
+        add_voter(&broker, 2, c2, CLUSTER_ID).0,
+        E::DuplicateVoter.code()
+    );
+    assert_eq!(remove_voter(&broker, 9).0, E::VoterNotFound.code());
+    assert_eq!(
+        add_voter(&broker, 9, c2, "some-other-cluster").0,
+        E::InconsistentClusterId.code()
+    );
+    let no_listener = send(&broker, {
+        let mut r = AddRaftVoterRequest::default();
+        r.voter_id = 9;
+        r
+    });
+    assert_eq!(no_listener.error_code, E::InvalidRequest.code());
+
+    // A new controller process joins as an observer, then becomes a voter.
+    let bootstrap_servers = cluster.controller_endpoints(false);
+    let joining = cluster.add_node(
+        NEW_CONTROLLER,
+        Role::Controller,
+        &[("controller.quorum.bootstrap.servers", &bootstrap_servers)],
+    );
+    joining.spawn();
+    joining.wait_ready();
+    let c7 = joining.controller_addr.expect("controller");
+    let (code, message) = add_voter(&broker, NEW_CONTROLLER, c7, CLUSTER_ID);
+    assert_eq!(code, 0, "AddRaftVoter: {message}");
+    let q = wait_voters(&mut cluster, &broker, &[1, 2, 3, NEW_CONTROLLER]);
+    eprintln!(
+        "after AddRaftVoter: leader {} voters {:?}",
+        q.leader, q.voters
+    );
+    assert!(!q.observers.contains(&NEW_CONTROLLER));
+    assert_eq!(
+        add_voter(&broker, NEW_CONTROLLER, c7, CLUSTER_ID).0,
+        E::DuplicateVoter.code()
+    );
+    producer.wait_progress(100, Duration::from_secs(30));
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), "after-add", 1);
+
+    // An original voter leaves the quorum, then its process stops.
+    let (code, message) = remove_voter(&broker, 1);
+    assert_eq!(code, 0, "RemoveRaftVoter: {message}");
+    let q = wait_voters(&mut cluster, &broker, &[2, 3, NEW_CONTROLLER]);
+    eprintln!(
+        "after RemoveRaftVoter: leader {} voters {:?}",
+        q.leader, q.voters
+    );
+    assert_eq!(remove_voter(&broker, 1).0, E::VoterNotFound.code());
+    cluster.node(1).sigterm();
+    producer.wait_progress(100, Duration::from_secs(30));
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), "after-remove", 1);
+
+    // The new voter counts: with one more original voter down, 2 of 3 still commit.
+    cluster.node(2).sigterm();
+    let q = wait_until("a leader among 3 and 7", Duration::from_secs(30), || {
+        let q = describe(&broker)?;
+        if q.leader == 3 || q.leader == NEW_CONTROLLER {
+            Ok(q)
+        } else {
+            Err(format!("leader {}", q.leader))
+        }
+    });
+    eprintln!("with node 2 down: leader {}", q.leader);
+    producer.wait_progress(100, Duration::from_secs(30));
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), "with-two-voters", 1);
+
+    let summary = producer.stop();
+    eprintln!(
+        "producer: sent {} acked {} errors {} max gaps {:?}",
+        summary.sent, summary.acked, summary.errors, summary.max_gap_ms
+    );
+    let report = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
+    eprintln!("{report}");
+}
