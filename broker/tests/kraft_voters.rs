@@ -5,7 +5,8 @@
 //! producer keeps being acknowledged and topics keep being created throughout, and
 //! DescribeQuorum (v2) shows the voters and their endpoints after each step. Kafka's
 //! refusals are checked on the way: DUPLICATE_VOTER, VOTER_NOT_FOUND,
-//! INCONSISTENT_CLUSTER_ID, INVALID_REQUEST.
+//! INCONSISTENT_CLUSTER_ID, INVALID_REQUEST, and REQUEST_TIMED_OUT for a change while
+//! another is in flight and for a new voter that cannot catch up.
 
 mod common;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::broker::free_port;
 use common::clients::create_topic_rf3_min_isr2;
 use common::cluster::{CLUSTER_ID, Cluster};
 use common::cluster_node::Role;
@@ -173,6 +175,42 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
         r
     });
     assert_eq!(no_listener.error_code, E::InvalidRequest.code());
+
+    // A learner that cannot catch up (nothing listens at its endpoint) holds the one
+    // change KIP-853 allows at a time: another change meanwhile is REQUEST_TIMED_OUT,
+    // and the add itself gives up with REQUEST_TIMED_OUT, leaving no learner behind.
+    let nowhere: SocketAddr = format!("127.0.0.1:{}", free_port())
+        .parse()
+        .expect("loopback addr");
+    let stuck = {
+        let broker = broker.clone();
+        std::thread::spawn(move || add_voter(&broker, 9, nowhere, CLUSTER_ID))
+    };
+    wait_until(
+        "node 9 catching up as a learner",
+        Duration::from_secs(10),
+        || {
+            let q = describe(&broker)?;
+            if q.observers.contains(&9) {
+                Ok(())
+            } else {
+                Err(format!("observers {:?}", q.observers))
+            }
+        },
+    );
+    let (code, message) = remove_voter(&broker, 3);
+    assert_eq!(code, E::RequestTimedOut.code(), "{message}");
+    let (code, message) = stuck.join().expect("AddRaftVoter thread");
+    assert_eq!(code, E::RequestTimedOut.code(), "{message}");
+    wait_until("node 9 removed again", Duration::from_secs(10), || {
+        let q = describe(&broker)?;
+        if q.observers.contains(&9) || q.voters.contains(&9) {
+            Err(format!("voters {:?} observers {:?}", q.voters, q.observers))
+        } else {
+            Ok(())
+        }
+    });
+    wait_voters(&mut cluster, &broker, &[1, 2, 3]);
 
     // A new controller process joins as an observer, then becomes a voter.
     let bootstrap_servers = cluster.controller_endpoints(false);

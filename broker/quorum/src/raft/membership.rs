@@ -145,11 +145,28 @@ impl QuorumNode {
             .try_lock()
             .map_err(|_| MembershipError::InProgress)?;
         check_add(&self.membership(), id)?;
-        let learner = self.raft.add_learner(id, BasicNode::new(addr), true);
-        match tokio::time::timeout(timeout, learner).await {
-            Ok(result) => {
-                result.map_err(from_raft)?;
-            }
+        let added = self
+            .raft
+            .add_learner(id, BasicNode::new(addr), false)
+            .await
+            .map_err(from_raft)?;
+        // Caught up = holds the entry that made it a learner, so everything committed
+        // before it too. (openraft's own blocking wait counts a learner that never
+        // answered as caught up while the log is shorter than its lag threshold.)
+        let target = added.log_id.index;
+        let mut metrics = self.metrics();
+        let caught_up = async {
+            metrics
+                .wait_for(|m| {
+                    let matched = m.replication.as_ref().and_then(|r| r.get(&id));
+                    matches!(matched, Some(Some(l)) if l.index >= target)
+                })
+                .await
+                .map(|_| ())
+        };
+        match tokio::time::timeout(timeout, caught_up).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Err(MembershipError::Raft("raft stopped".into())),
             Err(_) => {
                 let remove = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
                 if let Err(e) = self.raft.change_membership(remove, false).await {
