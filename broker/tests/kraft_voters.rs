@@ -92,20 +92,7 @@ struct Quorum {
 }
 
 fn describe(broker: &str) -> Result<Quorum, String> {
-    let mut partition = PartitionData::default();
-    partition.partition_index = 0;
-    let mut topic = TopicData::default();
-    topic.topic_name = TopicName(StrBytes::from_static_str(CLUSTER_METADATA_TOPIC));
-    topic.partitions = vec![partition];
-    let mut req = DescribeQuorumRequest::default();
-    req.topics = vec![topic];
-    let r: DescribeQuorumResponse = send(broker, req);
-    if r.error_code != 0 {
-        return Err(format!(
-            "DescribeQuorum error {}: {:?}",
-            r.error_code, r.error_message
-        ));
-    }
+    let r = describe_raw(broker)?;
     let p = &r.topics[0].partitions[0];
     Ok(Quorum {
         leader: p.leader_id.0,
@@ -121,6 +108,24 @@ fn describe(broker: &str) -> Result<Quorum, String> {
             })
             .collect(),
     })
+}
+
+fn describe_raw(broker: &str) -> Result<DescribeQuorumResponse, String> {
+    let mut partition = PartitionData::default();
+    partition.partition_index = 0;
+    let mut topic = TopicData::default();
+    topic.topic_name = TopicName(StrBytes::from_static_str(CLUSTER_METADATA_TOPIC));
+    topic.partitions = vec![partition];
+    let mut req = DescribeQuorumRequest::default();
+    req.topics = vec![topic];
+    let r: DescribeQuorumResponse = send(broker, req);
+    if r.error_code != 0 {
+        return Err(format!(
+            "DescribeQuorum error {}: {:?}",
+            r.error_code, r.error_message
+        ));
+    }
+    Ok(r)
 }
 
 /// Waits until DescribeQuorum names exactly `voters`, each with its endpoint.
@@ -236,6 +241,27 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
     );
     producer.wait_progress(100, Duration::from_secs(30));
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "after-add", 1);
+    // Restarted, the added controller is a voter from its own log (it does not join
+    // again), and the quorum commits while it is down (3 of 4).
+    cluster.node(NEW_CONTROLLER).sigterm();
+    producer.wait_progress(100, Duration::from_secs(30));
+    cluster.node(NEW_CONTROLLER).restart();
+    wait_voters(&mut cluster, &broker, &[1, 2, 3, NEW_CONTROLLER]);
+    wait_until("node 7 caught up again", Duration::from_secs(30), || {
+        let r = describe_raw(&broker)?;
+        let p = &r.topics[0].partitions[0];
+        let seven = p
+            .current_voters
+            .iter()
+            .find(|v| v.replica_id.0 == NEW_CONTROLLER);
+        match seven {
+            Some(v) if v.log_end_offset >= p.high_watermark => Ok(()),
+            other => Err(format!(
+                "node 7 {other:?}, high watermark {}",
+                p.high_watermark
+            )),
+        }
+    });
 
     // An original voter leaves the quorum, then its process stops.
     let (code, message) = remove_voter(&broker, 1);
