@@ -97,31 +97,33 @@ pub fn parse_voters(value: &str) -> Result<Vec<Voter>, ConfigError> {
             .ok()
             .filter(|i| *i >= 0)
             .ok_or_else(|| invalid(entry, "the id must be a non-negative integer"))?;
-        let (host, port) = addr
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(entry, "expected id@host:port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(invalid(entry, "the host must not be empty"));
-        }
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| invalid(entry, "the port must be 1-65535"))?;
+        let (host, port) = host_port(addr).map_err(|reason| {
+            invalid(entry, reason.replace("host:port", "id@host:port").as_str())
+        })?;
         if voters.iter().any(|v| v.id == id) {
             return Err(invalid(entry, "duplicate voter id"));
         }
-        voters.push(Voter {
-            id,
-            host: host.to_string(),
-            port,
-        });
+        voters.push(Voter { id, host, port });
     }
     if voters.is_empty() {
         return Err(invalid(value, "at least one voter is required"));
     }
     Ok(voters)
+}
+
+/// `host:port` (IPv6 hosts may be bracketed), or why not.
+fn host_port(addr: &str) -> Result<(String, u16), &'static str> {
+    let (host, port) = addr.rsplit_once(':').ok_or("expected host:port")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("the host must not be empty");
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or("the port must be 1-65535")?;
+    Ok((host.to_string(), port))
 }
 
 /// `controller.quorum.bootstrap.servers` (KIP-853): `host:port,...`. Given next to
@@ -135,19 +137,7 @@ pub fn parse_bootstrap_servers(value: &str) -> Result<Vec<(String, u16)>, Config
     };
     let mut servers = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (host, port) = entry
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(entry, "expected host:port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(invalid(entry, "the host must not be empty"));
-        }
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| invalid(entry, "the port must be 1-65535"))?;
-        servers.push((host.to_string(), port));
+        servers.push(host_port(entry).map_err(|reason| invalid(entry, reason))?);
     }
     if servers.is_empty() {
         return Err(invalid(value, "at least one server is required"));

@@ -153,6 +153,18 @@ pub(crate) fn quorum_info(
 ) -> QuorumInfo {
     let to_i32 = |id: u64| i32::try_from(id).unwrap_or(i32::MAX);
     let index = |log_id: Option<&openraft::LogId<u64>>| log_id.map_or(0, |l| l.index as i64);
+    // A peer the leader replicates to; no matched entry yet (still being caught up):
+    // log end unknown.
+    let replicated = |id: u64| {
+        let matched = m.replication.as_ref().and_then(|r| r.get(&id));
+        ReplicaProgress {
+            replica_id: to_i32(id),
+            log_end_offset: matched
+                .and_then(Option::as_ref)
+                .map_or(-1, |l| l.index as i64),
+            last_fetch_ms_ago: last_ack(id).map_or(-1, ms),
+        }
+    };
     let voter_ids: Vec<u64> = m.membership_config.membership().voter_ids().collect();
     let voters = voter_ids
         .iter()
@@ -164,30 +176,13 @@ pub(crate) fn quorum_info(
                     last_fetch_ms_ago: 0,
                 }
             } else {
-                let matched = m.replication.as_ref().and_then(|r| r.get(&id));
-                ReplicaProgress {
-                    replica_id: to_i32(id),
-                    // No matched entry yet (a voter still being caught up): unknown.
-                    log_end_offset: matched
-                        .and_then(Option::as_ref)
-                        .map_or(-1, |l| l.index as i64),
-                    last_fetch_ms_ago: last_ack(id).map_or(-1, ms),
-                }
+                replicated(id)
             }
         })
         .collect();
     let membership = m.membership_config.membership();
     // Controllers being added: learners the leader replicates to.
-    let learners = membership.learner_ids().map(|id| {
-        let matched = m.replication.as_ref().and_then(|r| r.get(&id));
-        ReplicaProgress {
-            replica_id: to_i32(id),
-            log_end_offset: matched
-                .and_then(Option::as_ref)
-                .map_or(-1, |l| l.index as i64),
-            last_fetch_ms_ago: last_ack(id).map_or(-1, ms),
-        }
-    });
+    let learners = membership.learner_ids().map(replicated);
     let learner_ids: Vec<u64> = membership.learner_ids().collect();
     let fetchers = observers
         .iter()
