@@ -36,23 +36,19 @@ use tidewater_client::kafka_protocol::protocol::StrBytes;
 const TOPIC: &str = "voters";
 const NEW_CONTROLLER: i32 = 7;
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
-
 fn send<R: tidewater_client::kafka_protocol::protocol::Request>(
     broker: &str,
     req: R,
 ) -> R::Response {
-    block_on(async {
+    // One connection per request: each step asks whichever controller leads now.
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let exchange = async {
         let conn = Connection::connect(broker, "kraft-voters").await?;
         conn.send(req).await
-    })
-    .unwrap_or_else(|e| panic!("{} to {broker}: {e}", std::any::type_name::<R>()))
+    };
+    runtime
+        .block_on(exchange)
+        .unwrap_or_else(|e| panic!("{} to {broker}: {e}", std::any::type_name::<R>()))
 }
 
 fn add_voter(broker: &str, id: i32, controller: SocketAddr, cluster_id: &str) -> (i16, String) {

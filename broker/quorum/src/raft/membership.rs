@@ -175,13 +175,8 @@ impl QuorumNode {
                 return Err(MembershipError::NotCaughtUp { id, timeout });
             }
         }
-        let promote = self
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false);
-        match tokio::time::timeout(timeout, promote).await {
-            Ok(result) => result.map(|_| ()).map_err(from_raft),
-            Err(_) => Err(MembershipError::Timeout(timeout)),
-        }
+        let promote = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+        self.commit_change(promote, timeout).await
     }
 
     /// RemoveRaftVoter: removes voter `id` from the membership (not kept as a learner).
@@ -191,10 +186,19 @@ impl QuorumNode {
             .try_lock()
             .map_err(|_| MembershipError::InProgress)?;
         check_remove(&self.membership(), id)?;
-        let remove = self
-            .raft
-            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false);
-        match tokio::time::timeout(timeout, remove).await {
+        let remove = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
+        self.commit_change(remove, timeout).await
+    }
+
+    /// Proposes `change` (openraft's joint consensus, then the final membership; a
+    /// removed node is not kept as a learner) and waits up to `timeout` for its commit.
+    async fn commit_change(
+        &self,
+        change: ChangeMembers<u64, BasicNode>,
+        timeout: Duration,
+    ) -> Result<(), MembershipError> {
+        let commit = self.raft.change_membership(change, false);
+        match tokio::time::timeout(timeout, commit).await {
             Ok(result) => result.map(|_| ()).map_err(from_raft),
             Err(_) => Err(MembershipError::Timeout(timeout)),
         }
