@@ -1,7 +1,7 @@
 //! Issue 17 item 2, controller membership changes (KIP-853) with real processes:
 //! 3 controllers and 3 brokers under an acks=all producer; a 4th controller process
 //! joins as an observer (`controller.quorum.bootstrap.servers`), AddRaftVoter makes
-//! it a voter, RemoveRaftVoter removes an original voter, which is then stopped. The
+//! it a voter, RemoveRaftVoter removes the active controller, which is then stopped. The
 //! producer keeps being acknowledged and topics keep being created throughout, and
 //! DescribeQuorum (v2) shows the voters and their endpoints after each step. Kafka's
 //! refusals are checked on the way: DUPLICATE_VOTER, VOTER_NOT_FOUND,
@@ -124,7 +124,8 @@ fn describe_raw(broker: &str) -> Result<DescribeQuorumResponse, String> {
     Ok(r)
 }
 
-/// Waits until DescribeQuorum names exactly `voters`, each with its endpoint.
+/// Waits until DescribeQuorum names exactly `voters`, each with its endpoint, and a
+/// leader among them (a leader that removed itself hands over only once it is gone).
 fn wait_voters(cluster: &mut Cluster, broker: &str, voters: &[i32]) -> Quorum {
     let want: BTreeSet<i32> = voters.iter().copied().collect();
     let endpoints: BTreeSet<String> = voters
@@ -138,7 +139,7 @@ fn wait_voters(cluster: &mut Cluster, broker: &str, voters: &[i32]) -> Quorum {
         .collect();
     wait_until(&format!("voters {want:?}"), Duration::from_secs(30), || {
         let q = describe(broker)?;
-        if q.voters == want && q.endpoints == endpoints && q.leader > 0 {
+        if q.voters == want && q.endpoints == endpoints && q.voters.contains(&q.leader) {
             Ok(q)
         } else {
             Err(format!(
@@ -259,30 +260,49 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
         }
     });
 
-    // An original voter leaves the quorum, then its process stops.
-    let (code, message) = remove_voter(&broker, 1);
+    // The active controller removes itself (the hardest case: it must hand over),
+    // then its process stops, as an operator shrinking the quorum does.
+    let leader = describe(&broker).expect("DescribeQuorum").leader;
+    let victim = if [1, 2, 3].contains(&leader) {
+        leader
+    } else {
+        1
+    };
+    let rest: Vec<i32> = [1, 2, 3].into_iter().filter(|id| *id != victim).collect();
+    let (code, message) = remove_voter(&broker, victim);
     assert_eq!(code, 0, "RemoveRaftVoter: {message}");
-    let q = wait_voters(&mut cluster, &broker, &[2, 3, NEW_CONTROLLER]);
+    assert_eq!(remove_voter(&broker, victim).0, E::VoterNotFound.code());
+    let stopped = std::time::Instant::now();
+    cluster.node(victim).sigterm();
+    let q = wait_voters(&mut cluster, &broker, &[rest[0], rest[1], NEW_CONTROLLER]);
     eprintln!(
-        "after RemoveRaftVoter: leader {} voters {:?}",
-        q.leader, q.voters
+        "after RemoveRaftVoter {victim} (leader {leader}): leader {} voters {:?}, {} ms after it stopped",
+        q.leader,
+        q.voters,
+        stopped.elapsed().as_millis()
     );
-    assert_eq!(remove_voter(&broker, 1).0, E::VoterNotFound.code());
-    cluster.node(1).sigterm();
     producer.wait_progress(100, Duration::from_secs(30));
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "after-remove", 1);
 
     // The new voter counts: with one more original voter down, 2 of 3 still commit.
-    cluster.node(2).sigterm();
-    let q = wait_until("a leader among 3 and 7", Duration::from_secs(30), || {
-        let q = describe(&broker)?;
-        if q.leader == 3 || q.leader == NEW_CONTROLLER {
-            Ok(q)
-        } else {
-            Err(format!("leader {}", q.leader))
-        }
-    });
-    eprintln!("with node 2 down: leader {}", q.leader);
+    let (down, up) = (rest[0], rest[1]);
+    cluster.node(down).sigterm();
+    let q = wait_until(
+        "a leader among the two left",
+        Duration::from_secs(30),
+        || {
+            let q = describe(&broker)?;
+            if q.leader == up || q.leader == NEW_CONTROLLER {
+                Ok(q)
+            } else {
+                Err(format!("leader {}", q.leader))
+            }
+        },
+    );
+    eprintln!(
+        "with node {down} down: leader {} of {up} and {NEW_CONTROLLER}",
+        q.leader
+    );
     producer.wait_progress(100, Duration::from_secs(30));
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "with-two-voters", 1);
 
