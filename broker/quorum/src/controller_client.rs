@@ -44,6 +44,12 @@ struct ClientInner {
     leader: AtomicI64,
     /// Which voter to try next when no leader is known.
     rotation: AtomicUsize,
+    /// Endpoints of leaders not in `voters` (controllers added with AddRaftVoter), as
+    /// NOT_CONTROLLER answers named them. Reached without pooling: rare, and the
+    /// configured voters stay the way back when such a leader goes away.
+    learned: Mutex<BTreeMap<u64, String>>,
+    /// The heartbeat connection to a learned leader, kept as `heartbeat` is.
+    learned_heartbeat: Mutex<BTreeMap<u64, Connection>>,
 }
 
 /// Sends calls to the active controller. Cheap to clone (shared connections).
@@ -93,6 +99,8 @@ impl ControllerClient {
                 heartbeat,
                 leader: AtomicI64::new(-1),
                 rotation: AtomicUsize::new(0),
+                learned: Mutex::new(BTreeMap::new()),
+                learned_heartbeat: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -152,7 +160,7 @@ impl ControllerClient {
                 let hint = failure
                     .leader_hint()
                     .and_then(|l| u64::try_from(l).ok())
-                    .filter(|l| *l != voter && self.inner.voters.contains_key(l));
+                    .filter(|l| *l != voter && self.reachable(*l, failure.leader_endpoint()));
                 self.learn_leader(hint);
                 match hint {
                     Some(leader) => Attempt::GoTo(leader, failure),
@@ -196,16 +204,34 @@ impl ControllerClient {
         request: &Request,
         ttl: Duration,
     ) -> Result<Response, CallError> {
+        let is_heartbeat = matches!(request, Request::Controller(ControllerCall::Heartbeat(_)));
         let (Some(pool), Some(heartbeat), Some(addr)) = (
             self.inner.idle.get(&voter),
             self.inner.heartbeat.get(&voter),
             self.inner.voters.get(&voter),
         ) else {
-            return Err(CallError::Unreachable(io::Error::other(format!(
-                "{voter} is not a voter"
-            ))));
+            let Some(addr) = self.learned_endpoint(voter) else {
+                return Err(CallError::Unreachable(io::Error::other(format!(
+                    "{voter} is not a voter"
+                ))));
+            };
+            // Not pooled, but heartbeats keep their connection here too: the controller
+            // fences this broker when its heartbeat connection closes.
+            let kept = if is_heartbeat {
+                self.learned_heartbeat().remove(&voter)
+            } else {
+                None
+            };
+            let mut conn = kept.unwrap_or_else(|| {
+                Connection::new(voter, addr, self.inner.cluster_id.clone())
+                    .with_connect_timeout(CONNECT_TIMEOUT)
+            });
+            let result = conn.call(request, ttl).await;
+            if is_heartbeat && result.is_ok() {
+                self.learned_heartbeat().entry(voter).or_insert(conn);
+            }
+            return result;
         };
-        let is_heartbeat = matches!(request, Request::Controller(ControllerCall::Heartbeat(_)));
         let kept = if is_heartbeat {
             heartbeat
                 .lock()
@@ -255,7 +281,7 @@ impl ControllerClient {
     fn pick_voter(&self) -> Option<u64> {
         let leader = self.inner.leader.load(Ordering::Relaxed);
         if let Ok(leader) = u64::try_from(leader)
-            && self.inner.voters.contains_key(&leader)
+            && (self.inner.voters.contains_key(&leader) || self.learned_endpoint(leader).is_some())
         {
             return Some(leader);
         }
@@ -265,6 +291,39 @@ impl ControllerClient {
             .keys()
             .nth(turn % self.inner.voters.len().max(1))
             .copied()
+    }
+
+    /// Whether `leader` can be reached: a configured voter, or one whose `endpoint` a
+    /// NOT_CONTROLLER answer named (remembered for later calls).
+    fn reachable(&self, leader: u64, endpoint: Option<&str>) -> bool {
+        if self.inner.voters.contains_key(&leader) {
+            return true;
+        }
+        let mut learned = self
+            .inner
+            .learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(endpoint) = endpoint {
+            learned.insert(leader, endpoint.to_string());
+        }
+        learned.contains_key(&leader)
+    }
+
+    fn learned_heartbeat(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Connection>> {
+        self.inner
+            .learned_heartbeat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn learned_endpoint(&self, id: u64) -> Option<String> {
+        let learned = self
+            .inner
+            .learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        learned.get(&id).cloned()
     }
 
     /// The voter after `voter` in id order (wrapping), remembered for the next call.

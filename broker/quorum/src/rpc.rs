@@ -95,6 +95,11 @@ pub enum ControllerCall {
     },
     /// -> [`ControllerReply::Quorum`].
     DescribeQuorum,
+    /// KIP-853 AddRaftVoter: controller `voter_id`, listening on `endpoint`
+    /// (`host:port`), becomes a voter once caught up -> [`ControllerReply::Done`].
+    AddVoter { voter_id: i32, endpoint: String },
+    /// KIP-853 RemoveRaftVoter -> [`ControllerReply::Done`].
+    RemoveVoter { voter_id: i32 },
 }
 
 /// The successful outcome of a [`ControllerCall`].
@@ -124,6 +129,8 @@ pub struct ControllerFailure {
 /// The marker after which a NOT_CONTROLLER message names the leader, so a client can
 /// go straight there (the reply shape has no separate field for it).
 const LEADER_HINT: &str = "leader is ";
+/// The marker after which a NOT_CONTROLLER message names the leader's endpoint.
+const ENDPOINT_HINT: &str = " at ";
 
 impl ControllerFailure {
     pub fn new(error_code: i16, message: impl Into<String>) -> Self {
@@ -135,9 +142,20 @@ impl ControllerFailure {
 
     /// NOT_CONTROLLER from `node`, naming the leader it knows of (if any).
     pub fn not_controller(node: u64, leader: Option<u64>) -> Self {
-        let message = match leader {
-            Some(l) => format!("node {node} is not the active controller; {LEADER_HINT}{l}"),
-            None => format!("node {node} is not the active controller; no leader is known"),
+        Self::not_controller_at(node, leader, None)
+    }
+
+    /// NOT_CONTROLLER naming the leader and its controller endpoint, so a client that
+    /// was not configured with that controller (one added by AddRaftVoter) reaches it.
+    pub fn not_controller_at(node: u64, leader: Option<u64>, endpoint: Option<&str>) -> Self {
+        let message = match (leader, endpoint) {
+            (Some(l), Some(at)) => format!(
+                "node {node} is not the active controller; {LEADER_HINT}{l}{ENDPOINT_HINT}{at}"
+            ),
+            (Some(l), None) => {
+                format!("node {node} is not the active controller; {LEADER_HINT}{l}")
+            }
+            (None, _) => format!("node {node} is not the active controller; no leader is known"),
         };
         Self::new(codes::NOT_CONTROLLER, message)
     }
@@ -147,8 +165,18 @@ impl ControllerFailure {
         if self.error_code != codes::NOT_CONTROLLER {
             return None;
         }
-        let (_, id) = self.message.rsplit_once(LEADER_HINT)?;
+        let (_, hint) = self.message.rsplit_once(LEADER_HINT)?;
+        let id = hint.split_once(ENDPOINT_HINT).map_or(hint, |(id, _)| id);
         id.trim().parse().ok()
+    }
+
+    /// The leader's controller endpoint (`host:port`) named by a NOT_CONTROLLER failure.
+    pub fn leader_endpoint(&self) -> Option<&str> {
+        if self.error_code != codes::NOT_CONTROLLER {
+            return None;
+        }
+        let (_, at) = self.message.rsplit_once(ENDPOINT_HINT)?;
+        Some(at.trim()).filter(|a| !a.is_empty())
     }
 
     /// Failures a client retries against another controller until its deadline: the
@@ -174,8 +202,13 @@ pub struct QuorumInfo {
     /// The committed log index.
     pub high_watermark: i64,
     pub voters: Vec<ReplicaProgress>,
-    /// Broker-only nodes that fetched metadata from the leader recently.
+    /// Broker-only nodes that fetched metadata from the leader recently, and
+    /// controllers being added (learners catching up).
     pub observers: Vec<ReplicaProgress>,
+    /// Each voter's controller endpoint (`host:port`) from the raft membership, so
+    /// voters added with AddRaftVoter are described too. Empty from older nodes.
+    #[serde(default)]
+    pub endpoints: Vec<(i32, String)>,
 }
 
 /// One replica of the metadata log, as the leader sees it.
@@ -246,6 +279,17 @@ mod tests {
             "only NOT_CONTROLLER carries a hint"
         );
         assert!(!other.is_retriable());
+    }
+
+    #[test]
+    fn not_controller_names_the_leaders_endpoint_when_known() {
+        let f = ControllerFailure::not_controller_at(1, Some(4), Some("[::1]:9093"));
+        assert_eq!(f.leader_hint(), Some(4));
+        assert_eq!(f.leader_endpoint(), Some("[::1]:9093"));
+        let f = ControllerFailure::not_controller(1, Some(4));
+        assert_eq!((f.leader_hint(), f.leader_endpoint()), (Some(4), None));
+        let f = ControllerFailure::not_controller_at(1, None, Some("h:1"));
+        assert_eq!((f.leader_hint(), f.leader_endpoint()), (None, None));
     }
 
     #[test]

@@ -97,31 +97,52 @@ pub fn parse_voters(value: &str) -> Result<Vec<Voter>, ConfigError> {
             .ok()
             .filter(|i| *i >= 0)
             .ok_or_else(|| invalid(entry, "the id must be a non-negative integer"))?;
-        let (host, port) = addr
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(entry, "expected id@host:port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(invalid(entry, "the host must not be empty"));
-        }
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| invalid(entry, "the port must be 1-65535"))?;
+        let (host, port) = host_port(addr).map_err(|reason| {
+            invalid(entry, reason.replace("host:port", "id@host:port").as_str())
+        })?;
         if voters.iter().any(|v| v.id == id) {
             return Err(invalid(entry, "duplicate voter id"));
         }
-        voters.push(Voter {
-            id,
-            host: host.to_string(),
-            port,
-        });
+        voters.push(Voter { id, host, port });
     }
     if voters.is_empty() {
         return Err(invalid(value, "at least one voter is required"));
     }
     Ok(voters)
+}
+
+/// `host:port` (IPv6 hosts may be bracketed), or why not.
+fn host_port(addr: &str) -> Result<(String, u16), &'static str> {
+    let (host, port) = addr.rsplit_once(':').ok_or("expected host:port")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("the host must not be empty");
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or("the port must be 1-65535")?;
+    Ok((host.to_string(), port))
+}
+
+/// `controller.quorum.bootstrap.servers` (KIP-853): `host:port,...`. Given next to
+/// `controller.quorum.voters`, it marks the quorum as dynamic: a controller that is
+/// not among the initial voters starts as an observer and joins through AddRaftVoter.
+pub fn parse_bootstrap_servers(value: &str) -> Result<Vec<(String, u16)>, ConfigError> {
+    let invalid = |entry: &str, reason: &str| ConfigError::Invalid {
+        key: "controller.quorum.bootstrap.servers".into(),
+        value: value.into(),
+        reason: format!("`{entry}`: {reason}"),
+    };
+    let mut servers = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        servers.push(host_port(entry).map_err(|reason| invalid(entry, reason))?);
+    }
+    if servers.is_empty() {
+        return Err(invalid(value, "at least one server is required"));
+    }
+    Ok(servers)
 }
 
 /// The default `controller.listener.names` of a node without `process.roles`.
@@ -169,12 +190,17 @@ pub(super) fn kraft_config(p: &Props<'_>, node_id: i32) -> Result<KraftConfig, C
         p.get("controller.quorum.voters"),
         p.get("controller.quorum.bootstrap.servers"),
     ) {
-        (Some(v), _) => parse_voters(v)?,
+        (Some(v), bootstrap) => {
+            if let Some(b) = bootstrap {
+                parse_bootstrap_servers(b)?;
+            }
+            parse_voters(v)?
+        }
         (None, Some(_)) => {
             return Err(ConfigError::Invalid {
                 key: "controller.quorum.bootstrap.servers".into(),
                 value: p.get("controller.quorum.bootstrap.servers").unwrap_or("").into(),
-                reason: "dynamic quorums (KIP-853) are not supported; list the voters in controller.quorum.voters".into(),
+                reason: "also list the quorum's initial voters in controller.quorum.voters (id@host:port): node ids are needed to reach the active controller".into(),
             });
         }
         (None, None) => {
@@ -184,11 +210,14 @@ pub(super) fn kraft_config(p: &Props<'_>, node_id: i32) -> Result<KraftConfig, C
         }
     };
     let is_voter = voters.iter().any(|v| v.id == node_id);
-    if roles.controller && !is_voter {
+    let dynamic = p.get("controller.quorum.bootstrap.servers").is_some();
+    if roles.controller && !is_voter && !dynamic {
         return Err(invalid(
             "controller.quorum.voters",
             p.get("controller.quorum.voters").unwrap_or(""),
-            format!("this node has the controller role, so node.id {node_id} must be a voter"),
+            format!(
+                "this node has the controller role, so node.id {node_id} must be a voter (or set controller.quorum.bootstrap.servers to join the quorum and be added with AddRaftVoter)"
+            ),
         ));
     }
     if !roles.controller && is_voter {
@@ -398,6 +427,37 @@ mod tests {
         let mut hb = COMBINED.to_vec();
         hb.push(("broker.heartbeat.interval.ms", "9000"));
         assert!(err(&hb, 1).contains("broker.session.timeout.ms"));
+    }
+
+    #[test]
+    fn bootstrap_servers_let_a_controller_outside_the_voters_join() {
+        let mut joining = COMBINED.to_vec();
+        joining.push((
+            "controller.quorum.bootstrap.servers",
+            "127.0.0.1:9093,[::1]:9094",
+        ));
+        let k = kraft(&joining, 3).unwrap();
+        assert!(k.roles.controller && !k.voters.iter().any(|v| v.id == 3));
+        assert_eq!(
+            parse_bootstrap_servers("h:1, [::1]:2").unwrap(),
+            [("h".to_string(), 1), ("::1".to_string(), 2)]
+        );
+        for bad in ["h", "h:0", ":1", ""] {
+            let mut v = COMBINED.to_vec();
+            v.push(("controller.quorum.bootstrap.servers", bad));
+            let err = kraft(&v, 1).unwrap_err().to_string();
+            assert!(
+                err.contains("controller.quorum.bootstrap.servers"),
+                "{bad}: {err}"
+            );
+        }
+        let only_bootstrap: Vec<_> = joining
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "controller.quorum.voters")
+            .collect();
+        let err = kraft(&only_bootstrap, 3).unwrap_err().to_string();
+        assert!(err.contains("initial voters"), "{err}");
     }
 
     #[test]

@@ -191,22 +191,41 @@ pub fn response(
     resp
 }
 
-/// The voters' controller listener endpoints (from `controller.quorum.voters`).
+/// The voters' controller listener endpoints: from the raft membership (which
+/// follows AddRaftVoter / RemoveRaftVoter), else from `controller.quorum.voters`.
 fn voter_nodes(info: &QuorumInfo, voters: &[Voter], listener: &str) -> Vec<Node> {
     info.voters
         .iter()
-        .filter_map(|v| voters.iter().find(|c| c.id == v.replica_id))
-        .map(|v| {
+        .filter_map(|v| {
+            let from_membership = info
+                .endpoints
+                .iter()
+                .find(|(id, _)| *id == v.replica_id)
+                .and_then(|(_, at)| split_endpoint(at));
+            let from_config = || {
+                voters
+                    .iter()
+                    .find(|c| c.id == v.replica_id)
+                    .map(|c| (c.host.clone(), c.port))
+            };
+            let (host, port) = from_membership.or_else(from_config)?;
             let mut l = Listener::default();
             l.name = StrBytes::from_string(listener.to_string());
-            l.host = StrBytes::from_string(v.host.clone());
-            l.port = v.port;
+            l.host = StrBytes::from_string(host);
+            l.port = port;
             let mut n = Node::default();
-            n.node_id = BrokerId(v.id);
+            n.node_id = BrokerId(v.replica_id);
             n.listeners = vec![l];
-            n
+            Some(n)
         })
         .collect()
+}
+
+/// `host:port` (IPv6 hosts bracketed) as host and port.
+fn split_endpoint(endpoint: &str) -> Option<(String, u16)> {
+    let (host, port) = endpoint.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_string(), port.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -280,6 +299,7 @@ mod tests {
                 progress(3, -1, -1),
             ],
             observers: vec![progress(4, 40, 5)],
+            endpoints: vec![(3, "[::1]:9095".into())],
         };
         let voters: Vec<Voter> = (1..=3)
             .map(|id| Voter {
@@ -326,7 +346,7 @@ mod tests {
                     [
                         (1, "c1".into(), 9093),
                         (2, "c2".into(), 9093),
-                        (3, "c3".into(), 9093)
+                        (3, "::1".into(), 9095)
                     ]
                 );
             } else {

@@ -23,6 +23,7 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 mod produce_leader_hint;
+pub mod raft_voters;
 pub mod record_errors;
 pub mod unregister_broker;
 pub mod update_features;
@@ -125,6 +126,12 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         }
         RequestKind::DescribeQuorum(r) => {
             ResponseKind::DescribeQuorum(describe_quorum::handle(broker, r, v).await)
+        }
+        RequestKind::AddRaftVoter(r) => {
+            ResponseKind::AddRaftVoter(raft_voters::add(broker, r).await)
+        }
+        RequestKind::RemoveRaftVoter(r) => {
+            ResponseKind::RemoveRaftVoter(raft_voters::remove(broker, r).await)
         }
         RequestKind::UpdateFeatures(r) => {
             ResponseKind::UpdateFeatures(update_features::handle(broker, r, v).await)

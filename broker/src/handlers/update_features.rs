@@ -26,13 +26,18 @@ use crate::broker_server::Broker;
 use crate::kafka_error::KafkaError;
 use crate::kraft::supported_metadata_version;
 
+/// KIP-853's feature: level 1 is a dynamic controller quorum.
+pub const KRAFT_VERSION: &str = "kraft.version";
+const KRAFT_VERSION_DYNAMIC: i16 = 1;
+
 /// How long a finalized level may take to reach this broker's image.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// ApiVersions v3+ feature fields: `(supported, finalized, finalized epoch)`. Kafka's
 /// KRaft brokers report `metadata.version` as supported from 1 (3.0-IV1) to the
 /// newest level they know, the image's level as finalized (min = max = level), and
-/// the image's metadata offset as the epoch.
+/// the image's metadata offset as the epoch. `kraft.version` is supported and
+/// finalized at 1 (KIP-853): every quorum accepts AddRaftVoter / RemoveRaftVoter.
 pub fn advertised_features(
     image: &MetadataImage,
 ) -> (Vec<SupportedFeatureKey>, Vec<FinalizedFeatureKey>, i64) {
@@ -41,7 +46,11 @@ pub fn advertised_features(
     supported.name = StrBytes::from_static_str(METADATA_VERSION);
     supported.min_version = level_i16(min);
     supported.max_version = level_i16(max);
-    let finalized = image
+    let mut kraft = SupportedFeatureKey::default();
+    kraft.name = StrBytes::from_static_str(KRAFT_VERSION);
+    kraft.min_version = 0;
+    kraft.max_version = KRAFT_VERSION_DYNAMIC;
+    let mut finalized: Vec<FinalizedFeatureKey> = image
         .features
         .iter()
         .filter(|(_, level)| **level > 0)
@@ -53,8 +62,15 @@ pub fn advertised_features(
             f
         })
         .collect();
+    if !finalized.is_empty() && !image.features.contains_key(KRAFT_VERSION) {
+        let mut f = FinalizedFeatureKey::default();
+        f.name = StrBytes::from_static_str(KRAFT_VERSION);
+        f.min_version_level = KRAFT_VERSION_DYNAMIC;
+        f.max_version_level = KRAFT_VERSION_DYNAMIC;
+        finalized.push(f);
+    }
     let epoch = i64::try_from(image.offset).unwrap_or(i64::MAX);
-    (vec![supported], finalized, epoch)
+    (vec![supported, kraft], finalized, epoch)
 }
 
 fn level_i16(level: u16) -> i16 {
@@ -251,6 +267,10 @@ mod tests {
             ),
             (21, 21)
         );
+        let kraft = (&finalized[1].name, finalized[1].max_version_level);
+        assert_eq!((kraft.0.as_str(), kraft.1), (KRAFT_VERSION, 1));
+        assert_eq!(supported[1].name.as_str(), KRAFT_VERSION);
+        assert_eq!(supported[1].max_version, 1);
     }
 
     #[tokio::test]

@@ -128,6 +128,9 @@ impl Cluster {
             qc.election_timeout_min_ms = qc.election_timeout_max_ms / 2;
             qc.heartbeat_interval_ms = (kraft.election_timeout_ms / 5).max(5);
             qc.propose_timeout = request_timeout;
+            // Not an initial voter (allowed with controller.quorum.bootstrap.servers):
+            // it waits, uninitialized, until AddRaftVoter adds it.
+            qc.join_existing = !qc.voters.contains_key(&node_id);
             let node = QuorumNode::start_with_listener(qc, bound).await?;
             info!(node = config.node_id, %addr, "metadata quorum member started");
             let image = node.image();

@@ -88,6 +88,49 @@ impl Cluster {
         cluster
     }
 
+    /// A new node `id` (formatted, not started) on fresh ports, configured with the
+    /// cluster's `controller.quorum.voters` plus `extra`: e.g. a controller joining
+    /// the quorum (KIP-853) with `controller.quorum.bootstrap.servers`.
+    pub fn add_node(&mut self, id: i32, role: Role, extra: &[(&str, &str)]) -> &mut Node {
+        let addr = || -> SocketAddr {
+            format!("127.0.0.1:{}", free_port())
+                .parse()
+                .expect("loopback addr")
+        };
+        let voters = self.controller_endpoints(true);
+        let kafka_addr = role.is_broker().then(addr);
+        let controller_addr = role.is_controller().then(addr);
+        let node = Node::new(
+            id,
+            role,
+            kafka_addr,
+            controller_addr,
+            addr(),
+            &cluster_bin(),
+        );
+        write_config(&node, &voters, extra);
+        let out = node_process::format(&cluster_bin(), node.config_path(), CLUSTER_ID, FORMAT);
+        assert!(out.status.success(), "format node {id}: {out}");
+        self.nodes.push(node);
+        self.node(id)
+    }
+
+    /// The controllers' endpoints: `id@host:port` (`with_ids`) or `host:port`.
+    pub fn controller_endpoints(&self, with_ids: bool) -> String {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                let a = n.controller_addr?;
+                Some(if with_ids {
+                    format!("{}@{a}", n.id)
+                } else {
+                    a.to_string()
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The node with this id.
     pub fn node(&mut self, id: i32) -> &mut Node {
         self.nodes

@@ -4,6 +4,7 @@
 mod leader_loss;
 mod log_file;
 mod log_store;
+mod membership;
 mod network;
 mod node;
 mod recent;
@@ -15,6 +16,7 @@ mod wire;
 use std::io::Cursor;
 
 pub use log_store::LogStore;
+pub use membership::{MembershipError, endpoint};
 pub(crate) use network::CallError;
 pub use network::{Connection, NetworkFactory};
 pub use node::{QuorumConfig, QuorumError, QuorumNode};

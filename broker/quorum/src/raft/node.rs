@@ -42,6 +42,10 @@ pub struct QuorumConfig {
     pub logs_to_keep_after_snapshot: u64,
     /// How long `propose` waits for the commit (`controller.quorum.request.timeout.ms`).
     pub propose_timeout: Duration,
+    /// This node is not in `voters`: it joins an existing quorum (KIP-853's
+    /// `--no-initial-controllers`), so it never initializes a membership and waits,
+    /// uninitialized, until the leader adds it with AddRaftVoter.
+    pub join_existing: bool,
 }
 
 impl QuorumConfig {
@@ -63,6 +67,7 @@ impl QuorumConfig {
             snapshot_after_entries: 10_000,
             logs_to_keep_after_snapshot: 1_000,
             propose_timeout: Duration::from_secs(2),
+            join_existing: false,
         }
     }
 }
@@ -101,7 +106,7 @@ pub struct QuorumNode {
     node_id: u64,
     voters: BTreeMap<u64, SocketAddr>,
     cluster_id: Arc<str>,
-    raft: Raft<TypeConfig>,
+    pub(super) raft: Raft<TypeConfig>,
     image: watch::Receiver<Arc<MetadataImage>>,
     /// The controller listener task; aborted on shutdown and on drop. Behind a mutex
     /// so a controller sharing the node can stop it.
@@ -109,6 +114,8 @@ pub struct QuorumNode {
     /// What the listener serves besides raft (controller calls, metadata fetches).
     listener: Arc<ListenerState>,
     propose_timeout: Duration,
+    /// Held while a voter change runs: KIP-853 allows one at a time.
+    pub(super) membership_change: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for QuorumNode {
@@ -120,7 +127,8 @@ impl std::fmt::Debug for QuorumNode {
 }
 
 impl QuorumNode {
-    /// Binds this node's voter address and starts.
+    /// Binds this node's voter address and starts (a joining node uses
+    /// [`Self::start_with_listener`]: it has no voter address yet).
     pub async fn start(config: QuorumConfig) -> Result<Self, QuorumError> {
         let addr = *config.voters.get(&config.node_id).ok_or_else(|| {
             QuorumError::Config(format!("node {} is not in the voter set", config.node_id))
@@ -134,11 +142,15 @@ impl QuorumNode {
         config: QuorumConfig,
         listener: TcpListener,
     ) -> Result<Self, QuorumError> {
-        if !config.voters.contains_key(&config.node_id) {
-            return Err(QuorumError::Config(format!(
-                "node {} is not in the voter set",
-                config.node_id
-            )));
+        if config.voters.contains_key(&config.node_id) == config.join_existing {
+            return Err(QuorumError::Config(if config.join_existing {
+                format!(
+                    "node {} joins the quorum but is already a voter",
+                    config.node_id
+                )
+            } else {
+                format!("node {} is not in the voter set", config.node_id)
+            }));
         }
         let raft_config = openraft::Config {
             cluster_name: "tidewater-metadata".into(),
@@ -188,8 +200,16 @@ impl QuorumNode {
             server: Mutex::new(Some(server)),
             listener: state,
             propose_timeout: config.propose_timeout,
+            membership_change: tokio::sync::Mutex::new(()),
         };
-        node.bootstrap().await?;
+        if config.join_existing {
+            tracing::info!(
+                node = config.node_id,
+                "joining the quorum: waiting for AddRaftVoter"
+            );
+        } else {
+            node.bootstrap().await?;
+        }
         Ok(node)
     }
 
@@ -223,6 +243,16 @@ impl QuorumNode {
         self.node_id
     }
 
+    /// The address `controller.quorum.voters` gave voter `id`.
+    pub(super) fn configured_voter(&self, id: u64) -> Option<SocketAddr> {
+        self.voters.get(&id).copied()
+    }
+
+    /// How long a controller write may take (`controller.quorum.request.timeout.ms`).
+    pub fn request_timeout(&self) -> Duration {
+        self.propose_timeout
+    }
+
     /// Appends `records` as one log entry and waits for it to commit; returns its log
     /// index. A follower forwards to the leader; without a leader, or without a quorum
     /// within the propose timeout, this fails cleanly.
@@ -241,11 +271,11 @@ impl QuorumNode {
         };
         let Some((leader, addr)) = leader
             .filter(|l| *l != self.node_id)
-            .and_then(|l| self.voters.get(&l).map(|a| (l, a)))
+            .and_then(|l| self.peer_addr(l).map(|a| (l, a)))
         else {
             return Err(QuorumError::NotLeader { leader });
         };
-        let mut conn = Connection::new(leader, addr.to_string(), self.cluster_id.clone());
+        let mut conn = Connection::new(leader, addr, self.cluster_id.clone());
         match conn
             .call(&Request::Propose(records), self.propose_timeout)
             .await

@@ -157,6 +157,18 @@ pub(crate) fn quorum_info(
 ) -> QuorumInfo {
     let to_i32 = |id: u64| i32::try_from(id).unwrap_or(i32::MAX);
     let index = |log_id: Option<&openraft::LogId<u64>>| log_id.map_or(0, |l| l.index as i64);
+    // A peer the leader replicates to; no matched entry yet (still being caught up):
+    // log end unknown.
+    let replicated = |id: u64| {
+        let matched = m.replication.as_ref().and_then(|r| r.get(&id));
+        ReplicaProgress {
+            replica_id: to_i32(id),
+            log_end_offset: matched
+                .and_then(Option::as_ref)
+                .map_or(-1, |l| l.index as i64),
+            last_fetch_ms_ago: last_ack(id).map_or(-1, ms),
+        }
+    };
     let voter_ids: Vec<u64> = m.membership_config.membership().voter_ids().collect();
     let voters = voter_ids
         .iter()
@@ -168,16 +180,31 @@ pub(crate) fn quorum_info(
                     last_fetch_ms_ago: 0,
                 }
             } else {
-                let matched = m.replication.as_ref().and_then(|r| r.get(&id));
-                ReplicaProgress {
-                    replica_id: to_i32(id),
-                    // No matched entry yet (a voter still being caught up): unknown.
-                    log_end_offset: matched
-                        .and_then(Option::as_ref)
-                        .map_or(-1, |l| l.index as i64),
-                    last_fetch_ms_ago: last_ack(id).map_or(-1, ms),
-                }
+                replicated(id)
             }
+        })
+        .collect();
+    let membership = m.membership_config.membership();
+    // Controllers being added: learners the leader replicates to.
+    let learners = membership.learner_ids().map(replicated);
+    let learner_ids: Vec<u64> = membership.learner_ids().collect();
+    let fetchers = observers
+        .iter()
+        .filter(|(id, _, _)| {
+            let id = *id as u64;
+            !voter_ids.contains(&id) && !learner_ids.contains(&id)
+        })
+        .map(|&(id, offset, age)| ReplicaProgress {
+            replica_id: id,
+            log_end_offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            last_fetch_ms_ago: ms(age),
+        });
+    let endpoints = voter_ids
+        .iter()
+        .filter_map(|id| {
+            membership
+                .get_node(id)
+                .map(|n| (to_i32(*id), n.addr.clone()))
         })
         .collect();
     QuorumInfo {
@@ -185,15 +212,8 @@ pub(crate) fn quorum_info(
         leader_epoch: i32::try_from(m.current_term).unwrap_or(i32::MAX),
         high_watermark: index(m.last_applied.as_ref()),
         voters,
-        observers: observers
-            .iter()
-            .filter(|(id, _, _)| !voter_ids.contains(&(*id as u64)))
-            .map(|&(id, offset, age)| ReplicaProgress {
-                replica_id: id,
-                log_end_offset: i64::try_from(offset).unwrap_or(i64::MAX),
-                last_fetch_ms_ago: ms(age),
-            })
-            .collect(),
+        observers: learners.chain(fetchers).collect(),
+        endpoints,
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{ControllerShared, ServiceError, records_only};
 use crate::controller::{Controller, ControllerError, Decision, list_partition_reassignments};
 use crate::image::{MetadataImage, TopicImage};
-use crate::raft::QuorumError;
+use crate::raft::{MembershipError, QuorumError};
 use crate::records::{MetadataRecord, PartitionRecord, TopicId};
 use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply, codes};
 
@@ -23,7 +23,13 @@ impl ControllerShared {
         call: ControllerCall,
     ) -> Result<ControllerReply, ControllerFailure> {
         self.refuse_unless_leader()?;
-        self.run(call).await.map_err(|e| self.failure(e))
+        match call {
+            ControllerCall::AddVoter { voter_id, endpoint } => {
+                self.change_voters(voter_id, Some(endpoint)).await
+            }
+            ControllerCall::RemoveVoter { voter_id } => self.change_voters(voter_id, None).await,
+            call => self.run(call).await.map_err(|e| self.failure(e)),
+        }
     }
 
     /// NOT_CONTROLLER (naming the leader this node knows of) unless this node leads.
@@ -32,10 +38,48 @@ impl ControllerShared {
         if node.leader() == Some(node.node_id()) {
             Ok(())
         } else {
-            Err(ControllerFailure::not_controller(
+            let leader = node.leader();
+            let endpoint = leader.and_then(|l| node.peer_addr(l));
+            Err(ControllerFailure::not_controller_at(
                 node.node_id(),
-                node.leader(),
+                leader,
+                endpoint.as_deref(),
             ))
+        }
+    }
+
+    /// AddRaftVoter (with the new voter's endpoint) or RemoveRaftVoter. Not a
+    /// controller decision: it changes the raft membership, not the metadata image, and
+    /// must not hold up other decisions while a new voter catches up.
+    async fn change_voters(
+        &self,
+        voter_id: i32,
+        endpoint: Option<String>,
+    ) -> Result<ControllerReply, ControllerFailure> {
+        let node = &self.node;
+        let Ok(id) = u64::try_from(voter_id) else {
+            // INVALID_REQUEST, as Kafka answers a malformed voter.
+            return Err(ControllerFailure::new(
+                42,
+                format!("voter id {voter_id} must not be negative"),
+            ));
+        };
+        let timeout = node.request_timeout();
+        let result = match endpoint {
+            Some(endpoint) => node.add_voter(id, endpoint, timeout).await,
+            None => node.remove_voter(id, timeout).await,
+        };
+        match result {
+            Ok(()) => Ok(ControllerReply::Done),
+            Err(MembershipError::NotLeader { leader }) => {
+                let endpoint = leader.and_then(|l| node.peer_addr(l));
+                Err(ControllerFailure::not_controller_at(
+                    node.node_id(),
+                    leader,
+                    endpoint.as_deref(),
+                ))
+            }
+            Err(e) => Err(ControllerFailure::new(e.error_code(), e.to_string())),
         }
     }
 
@@ -172,6 +216,9 @@ impl ControllerShared {
                     Ok(unless_validating(records, validate_only))
                 });
                 self.decide(decide).await.map(|()| R::Done)
+            }
+            ControllerCall::AddVoter { .. } | ControllerCall::RemoveVoter { .. } => {
+                Err(QuorumError::Config("voter changes are not controller decisions".into()).into())
             }
             ControllerCall::DescribeQuorum => {
                 // The barrier confirms leadership, so the metrics are a leader's.
