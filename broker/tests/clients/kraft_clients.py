@@ -280,7 +280,19 @@ def cmd_group(a):
             else:
                 fail(f"could not commit offset {m.offset()} of partition {m.partition()}: "
                      f"{commit_errors[-3:]}")
-    desc = admin.describe_consumer_groups([a.group])[a.group].result(timeout=30)
+    # A fresh admin client: the first one found the coordinator before the kill and
+    # librdkafka keeps sending it the group's requests (the killed broker) until its
+    # own request times out. Failover takes milliseconds now, the cache outlives it.
+    fresh = AdminClient({"bootstrap.servers": a.bootstrap})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            desc = fresh.describe_consumer_groups([a.group])[a.group].result(timeout=10)
+            break
+        except (KafkaException, TimeoutError) as e:
+            if time.monotonic() > deadline:
+                fail(f"no description of {a.group} after the kill: {e!r}")
+            time.sleep(0.2)
     new_coordinator = desc.coordinator.id
     for c in consumers:
         c.close()
