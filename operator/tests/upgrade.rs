@@ -421,8 +421,10 @@ fn a_crashing_new_version_stalls_and_rolls_back() {
     }
 }
 
-/// A new version that runs but never gets ready (here the real 0.3.0 broker, SIGSTOPped
-/// as soon as it runs, so it never registers) stops the roll after that node once
+/// A new version that runs but never gets ready (here a wrapper that SIGSTOPs itself
+/// before it execs the real 0.3.0 broker, so it never registers: a stop sent from the
+/// test after the node shows up raced the node's own start, and once it was ready the
+/// roll went on to the next node) stops the roll after that node once
 /// `spec.rollout.readyTimeoutSeconds` pass: Degraded UpgradeStalled naming the node,
 /// no other node restarted; setting spec.version back rolls that node back onto 0.2.0.
 #[test]
@@ -430,12 +432,33 @@ fn a_new_version_that_never_gets_ready_stalls_and_rolls_back() {
     let _slot = multi_node_slot();
     let t0 = Instant::now();
     let old = release_bin("0.2.0");
-    current_bin();
     let dir = tempfile::tempdir().unwrap();
+    let stalled = dir.path().join("stalled-broker");
+    std::fs::write(
+        &stalled,
+        format!(
+            "#!/bin/sh\nkill -STOP $$\nexec '{}' \"$@\"\n",
+            current_bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &stalled,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let file = dir.path().join("cluster.yaml");
     let timed = |version: &str| format!("{}    readyTimeoutSeconds: 10\n", spec(version, 0));
     std::fs::write(&file, timed("0.2.0")).unwrap();
-    let c = LocalCluster::up_with(&file, &["--broker-bin", &format!("0.2.0={old}")]);
+    let c = LocalCluster::up_with(
+        &file,
+        &[
+            "--broker-bin",
+            &format!("0.2.0={old}"),
+            "--broker-bin",
+            &format!("0.3.0={}", stalled.display()),
+        ],
+    );
     c.wait("Ready", 240);
     let before = pids(&c.status());
     step("0.2.0 cluster ready", t0);
@@ -445,20 +468,14 @@ fn a_new_version_that_never_gets_ready_stalls_and_rolls_back() {
             b["version"] == "0.3.0" && b["pod"].as_str().is_some_and(|p| p.starts_with("pid "))
         })
     });
-    let (id, first) = s["brokers"]
+    let id = s["brokers"]
         .as_array()
         .unwrap()
         .iter()
         .find(|b| b["version"] == "0.3.0")
-        .map(|b| {
-            (
-                b["id"].as_i64().unwrap(),
-                b["pod"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|b| b["id"].as_i64().unwrap())
         .unwrap();
-    signal(&first, "-STOP");
-    step("SIGSTOPped the first 0.3.0 node", t0);
+    step("the first 0.3.0 node runs, stopped before it starts", t0);
     let s = c.wait_until("UpgradeStalled", Duration::from_secs(120), |s| {
         cond(s, "Degraded") == ("True", "UpgradeStalled")
     });
