@@ -16,10 +16,10 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tidewater_quorum::controller::ElectionType;
+use tidewater_quorum::controller::{ElectionType, batched_calls};
 use tidewater_quorum::image::MetadataImage;
 use tidewater_quorum::records::{NO_LEADER, PartitionRecord};
-use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
+use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 
 use super::describe_quorum::forwarded;
 use super::msg;
@@ -127,11 +127,16 @@ async fn elect(
         return (Vec::new().into_iter(), 0);
     }
     let count = partitions.len();
-    let call = ControllerCall::ElectLeaders {
-        partitions: partitions.clone(),
-        election,
+    let reply = if batched_calls(&cluster.image()) {
+        let call = ControllerCall::ElectLeaders {
+            partitions: partitions.clone(),
+            election,
+        };
+        cluster.call(call).await
+    } else {
+        one_by_one(cluster, &partitions, election).await
     };
-    let replies = match cluster.call(call).await {
+    let replies = match reply {
         Ok(ControllerReply::Elections(replies)) if replies.len() == count => replies,
         Ok(other) => {
             let message = format!("unexpected controller reply {other:?}");
@@ -169,6 +174,34 @@ async fn elect(
         })
         .collect();
     (results.into_iter(), 0)
+}
+
+/// The elections as one-partition calls, for a 0.2.0 controller (mid-roll, below
+/// 4.1-IV0), answered as the batched call would be; stops at a controller that does
+/// not answer.
+async fn one_by_one(
+    cluster: &Cluster,
+    partitions: &[(String, i32)],
+    election: ElectionType,
+) -> Result<ControllerReply, ControllerFailure> {
+    let mut replies = Vec::with_capacity(partitions.len());
+    for (topic, partition) in partitions {
+        let call = ControllerCall::ElectLeader {
+            topic: topic.clone(),
+            partition: *partition,
+            election,
+        };
+        replies.push(match cluster.call(call).await {
+            Ok(ControllerReply::Done) => Ok(()),
+            Ok(other) => Err(ControllerFailure::new(
+                E::UnknownServerError.code(),
+                format!("unexpected controller reply {other:?}"),
+            )),
+            Err(f) if forwarded(&f).unreachable => return Err(f),
+            Err(f) => Err(f),
+        });
+    }
+    Ok(ControllerReply::Elections(replies))
 }
 
 /// Kafka's `ElectLeadersRequest.getErrorResponse`: the error at the top level and for

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
-use tidewater_quorum::controller::AlterPartition;
+use tidewater_quorum::controller::{AlterPartition, batched_calls};
+use tidewater_quorum::records::PartitionRecord;
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 use tidewater_replication::{
     AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, ErrorCode,
@@ -102,31 +103,48 @@ impl Broker {
     ) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
         let cluster = self.cluster();
         let broker_epoch = cluster.broker_epoch();
-        let call = ControllerCall::AlterPartitions(
-            batch
-                .iter()
-                .map(|(partition, req)| AlterPartition {
-                    broker_id: self.config.node_id,
-                    broker_epoch,
-                    topic_id: partition.topic_id,
-                    partition: partition.tp.partition,
-                    leader_epoch: req.leader_epoch,
-                    partition_epoch: req.partition_epoch,
-                    new_isr: req.new_isr.iter().map(|(id, _)| *id).collect(),
-                })
-                .collect(),
-        );
+        let changes: Vec<AlterPartition> = batch
+            .iter()
+            .map(|(partition, req)| AlterPartition {
+                broker_id: self.config.node_id,
+                broker_epoch,
+                topic_id: partition.topic_id,
+                partition: partition.tp.partition,
+                leader_epoch: req.leader_epoch,
+                partition_epoch: req.partition_epoch,
+                new_isr: req.new_isr.iter().map(|(id, _)| *id).collect(),
+            })
+            .collect();
         info!(partitions = batch.len(), "proposing ISR changes");
+        let committed = |rec: PartitionRecord| CommittedPartition {
+            leader_id: rec.leader,
+            leader_epoch: rec.leader_epoch,
+            partition_epoch: rec.partition_epoch,
+            isr: rec.isr,
+        };
+        if !batched_calls(&cluster.image()) {
+            // A 0.2.0 controller (mid-roll, below 4.1-IV0) knows only the one-partition call.
+            let mut results = Vec::with_capacity(changes.len());
+            for change in changes {
+                results.push(
+                    match cluster.call(ControllerCall::AlterPartition(change)).await {
+                        Ok(ControllerReply::Partition(rec)) => Ok(committed(rec)),
+                        Ok(other) => {
+                            warn!(reply = ?other, "unexpected AlterPartition reply");
+                            Err(ErrorCode(E::UnknownServerError.code()))
+                        }
+                        Err(f) => Err(ErrorCode(f.error_code)),
+                    },
+                );
+            }
+            return self.on_alter_partition_results(batch, results);
+        }
+        let call = ControllerCall::AlterPartitions(changes);
         let results: Vec<Result<CommittedPartition, ErrorCode>> = match cluster.call(call).await {
             Ok(ControllerReply::Partitions(replies)) if replies.len() == batch.len() => replies
                 .into_iter()
                 .map(|r| match r {
-                    Ok(rec) => Ok(CommittedPartition {
-                        leader_id: rec.leader,
-                        leader_epoch: rec.leader_epoch,
-                        partition_epoch: rec.partition_epoch,
-                        isr: rec.isr,
-                    }),
+                    Ok(rec) => Ok(committed(rec)),
                     Err(f) => Err(ErrorCode(f.error_code)),
                 })
                 .collect(),
@@ -139,6 +157,15 @@ impl Broker {
                 vec![Err(ErrorCode(f.error_code)); batch.len()]
             }
         };
+        self.on_alter_partition_results(batch, results)
+    }
+
+    /// Feeds each answer to its partition; returns the changes to send again.
+    fn on_alter_partition_results(
+        &self,
+        batch: Vec<(Arc<Partition>, AlterPartitionRequest)>,
+        results: Vec<Result<CommittedPartition, ErrorCode>>,
+    ) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
         let mut retry = Vec::new();
         for ((partition, req), result) in batch.into_iter().zip(results) {
             if let Err(code) = &result {

@@ -22,6 +22,17 @@ pub const LATEST_METADATA_VERSION: u16 = 26;
 /// [`LeaderHandoff`]: crate::records::LeaderHandoff
 pub const LEADER_HANDOFF_METADATA_VERSION: u16 = 26;
 
+/// From 4.1-IV0 brokers send batched controller calls (`AlterPartitions`,
+/// `ElectLeaders`): every controller runs 0.3.0 or later once it is finalized. Below
+/// it a controller may still be 0.2.0 (mid-roll), which knows only the
+/// one-partition calls.
+pub const BATCHED_CALLS_METADATA_VERSION: u16 = 26;
+
+/// Whether brokers may send batched controller calls under `image`'s finalized level.
+pub fn batched_calls(image: &MetadataImage) -> bool {
+    image.feature_level(METADATA_VERSION) >= BATCHED_CALLS_METADATA_VERSION
+}
+
 /// `metadata.version` levels whose upgrade changed the metadata format (Kafka's
 /// `MetadataVersion.didMetadataChange`), so a downgrade across them may lose data.
 /// 26 (4.1-IV0) adds the LeaderHandoff record.

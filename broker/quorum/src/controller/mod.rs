@@ -30,7 +30,8 @@ use std::collections::BTreeMap;
 pub use brokers::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
 pub use error::ControllerError;
 pub use features::{
-    FeatureUpdate, LATEST_METADATA_VERSION, UpgradeType, metadata_version_changes_metadata,
+    FeatureUpdate, LATEST_METADATA_VERSION, UpgradeType, batched_calls,
+    metadata_version_changes_metadata,
 };
 pub use isr::AlterPartition;
 pub use leaders::ElectionType;
