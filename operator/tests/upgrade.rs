@@ -422,7 +422,8 @@ fn a_crashing_new_version_stalls_and_rolls_back() {
 }
 
 /// A new version that runs but never gets ready (here a wrapper that SIGSTOPs itself
-/// before it execs the real 0.3.0 broker, so it never registers: a stop sent from the
+/// before it execs the real 0.3.0 broker, so it never registers; `format`, which the
+/// runtime runs first, passes through: a stop sent from the
 /// test after the node shows up raced the node's own start, and once it was ready the
 /// roll went on to the next node) stops the roll after that node once
 /// `spec.rollout.readyTimeoutSeconds` pass: Degraded UpgradeStalled naming the node,
@@ -437,7 +438,7 @@ fn a_new_version_that_never_gets_ready_stalls_and_rolls_back() {
     std::fs::write(
         &stalled,
         format!(
-            "#!/bin/sh\nkill -STOP $$\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\nbin='{}'\n[ \"$1\" = start ] && kill -STOP $$\nexec \"$bin\" \"$@\"\n",
             current_bin().display()
         ),
     )
