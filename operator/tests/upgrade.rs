@@ -59,17 +59,33 @@ fn py(args: &[&str]) -> String {
     )
 }
 
-fn spawn_py(args: &[&str]) -> Child {
-    Command::new("python3")
-        .arg(clients_script())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A client process, killed when dropped unfinished (a failed assertion must not leave
+/// producers running).
+struct Client(Option<Child>);
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
-fn finish(child: Child, what: &str) -> Value {
+fn spawn_py(args: &[&str]) -> Client {
+    Client(Some(
+        Command::new("python3")
+            .arg(clients_script())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+fn finish(mut client: Client, what: &str) -> Value {
+    let child = client.0.take().unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
