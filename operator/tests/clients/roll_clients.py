@@ -89,7 +89,15 @@ def consume(a):
                   "auto.offset.reset": "earliest", "enable.auto.commit": True})
     c.subscribe([a.topic])
     n, last, gap = 0, None, 0.0
-    while not os.path.exists(a.stop):
+    # Until the test stops the clients; a roll can now end before the group's first
+    # join does, so a group that has consumed nothing yet goes on (up to 60 s) until it
+    # has: the group must work during or after the roll.
+    stopped_at = None
+    while True:
+        if stopped_at is None and os.path.exists(a.stop):
+            stopped_at = time.time()
+        if stopped_at is not None and (n > 0 or time.time() - stopped_at > 60):
+            break
         m = c.poll(0.5)
         now = time.time()
         if m is not None and m.error() is None:
