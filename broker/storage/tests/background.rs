@@ -76,8 +76,7 @@ fn scheduler_applies_retention_and_flush_ms() {
                 .ends_with(".deleted")
         })
     });
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 fn tidewater_now() -> i64 {
@@ -158,8 +157,7 @@ fn compaction_does_not_block_appends_or_reads() {
             "{key} lost"
         );
     }
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -192,6 +190,5 @@ fn many_partitions_append_in_parallel() {
             (0..400).collect::<Vec<_>>()
         );
     }
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }

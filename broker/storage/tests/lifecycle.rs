@@ -16,6 +16,16 @@ fn small() -> LogConfig {
     }
 }
 
+/// Compaction with no tombstone retention and almost any dirty ratio cleanable.
+fn compacting() -> LogConfig {
+    LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        delete_retention_ms: 0,
+        min_cleanable_dirty_ratio: 0.01,
+        ..small()
+    }
+}
+
 #[test]
 fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,8 +93,7 @@ fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
         read_all(&log, 0).iter().map(|r| r.0).collect::<Vec<_>>(),
         vec![100]
     );
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -123,8 +132,7 @@ fn delete_records_and_truncate_to() {
     assert_eq!(next.first_offset, 54);
     assert_eq!(log.end_offset_for_epoch(2), Some((2, 54)));
     assert_eq!(log.end_offset_for_epoch(7), Some((7, 55)));
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -200,19 +208,13 @@ fn idempotent_producer_duplicates_gaps_and_fencing() {
         (1, 1, 6)
     );
     assert!(log.append_as_leader(&b(1, 1, 1), 0, NOW).unwrap().duplicate);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
 fn compaction_keeps_the_latest_value_per_key_with_offsets_preserved() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig {
-        cleanup_policy: CleanupPolicy::Compact,
-        delete_retention_ms: 0,
-        min_cleanable_dirty_ratio: 0.01,
-        ..small()
-    };
+    let cfg = compacting();
     let mgr = manager(&[dir.path()], cfg.clone());
     let log = mgr.get_or_create_log(&tp(0), cfg).unwrap();
     let mut latest = std::collections::BTreeMap::new();
@@ -237,10 +239,7 @@ fn compaction_keeps_the_latest_value_per_key_with_offsets_preserved() {
     // roll so everything is cleanable
     log.update_config(LogConfig {
         segment_ms: 1,
-        cleanup_policy: CleanupPolicy::Compact,
-        delete_retention_ms: 0,
-        min_cleanable_dirty_ratio: 0.01,
-        ..small()
+        ..compacting()
     });
     log.append_as_leader(&batch(&[rec("other", "x", NOW + 10)]), 0, NOW + 10)
         .unwrap();
@@ -287,8 +286,7 @@ fn compaction_keeps_the_latest_value_per_key_with_offsets_preserved() {
     let mgr = manager(&[dir.path()], small());
     let log = mgr.get_log(&tp(0)).unwrap();
     assert_eq!(read_all(&log, 0), all);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -425,8 +423,7 @@ fn rolls_on_segment_ms_full_index_and_flush_messages() {
     log.append_as_leader(&batch(&[rec("k", "v", NOW)]), 0, NOW)
         .unwrap();
     assert_eq!(log.recovery_point(), 3);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -492,8 +489,7 @@ fn compaction_respects_lag_and_tombstone_retention() {
         all.iter().any(|r| r.1.as_deref() == Some(&b"k3"[..])),
         "live keys stay"
     );
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -528,8 +524,7 @@ fn compaction_rewrites_keep_codec_log_append_time_and_a_valid_crc() {
     assert!(h.is_log_append_time());
     assert_eq!(h.max_timestamp, NOW);
     assert_eq!(h.base_offset, 1);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 /// What a compacted log must look like, Kafka's way: compaction never moves the log
@@ -581,12 +576,7 @@ fn assert_compacted_like_kafka(
 #[test]
 fn compaction_keeps_the_log_start_and_names_each_cleaned_group_after_its_first_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig {
-        cleanup_policy: CleanupPolicy::Compact,
-        delete_retention_ms: 0,
-        min_cleanable_dirty_ratio: 0.01,
-        ..small()
-    };
+    let cfg = compacting();
     let mgr = manager(&[dir.path()], cfg.clone());
     let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
     // Five keys rewritten over and over: the first segments hold only values that later
@@ -659,19 +649,13 @@ fn compaction_keeps_the_log_start_and_names_each_cleaned_group_after_its_first_s
         .expect("compaction was due");
     assert!(log.segment_count() < segments_before);
     assert_compacted_like_kafka(&log, &bases_before, &latest);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
 fn retention_still_removes_segments_that_compaction_emptied() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig {
-        cleanup_policy: CleanupPolicy::Compact,
-        delete_retention_ms: 0,
-        min_cleanable_dirty_ratio: 0.01,
-        ..small()
-    };
+    let cfg = compacting();
     let mgr = manager(&[dir.path()], cfg.clone());
     let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
     for i in 0..60i64 {

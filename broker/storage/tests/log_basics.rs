@@ -58,8 +58,7 @@ fn append_then_read_round_trips_through_an_independent_decoder() {
     ));
     assert_eq!(log.latest_epoch(), Some(3));
     assert_eq!(log.end_offset_for_epoch(3), Some((3, 6)));
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -155,8 +154,7 @@ fn invalid_batches_get_the_kafka_error_codes() {
     assert_eq!(clog.log_end_offset(), 0);
     log.append_as_leader(&good, 0, NOW).unwrap();
     assert_eq!(log.log_end_offset(), 1);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -178,8 +176,7 @@ fn log_append_time_is_written_with_a_valid_crc() {
     let h = tidewater_storage::batch::BatchHeader::parse(&r.records).unwrap();
     assert!(h.is_log_append_time());
     assert_eq!(h.max_timestamp, NOW);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -236,8 +233,7 @@ fn list_offsets_by_timestamp() {
     );
     let max = log.fetch_offset_for_timestamp(-3).unwrap().unwrap();
     assert_eq!((max.offset, max.timestamp), (99, NOW + 495));
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 /// Issue 19 item 2: the stored max timestamp is the records' (LogValidator), not the

@@ -56,8 +56,7 @@ fn follower_append_copies_the_leaders_batches_exactly() {
         follower.append_as_follower(&bad).unwrap_err().error_code(),
         2
     );
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
@@ -104,8 +103,7 @@ fn offsets_and_epochs_survive_restarts() {
     assert_eq!(log.log_start_offset(), 6);
     assert_eq!(log.log_end_offset(), 21);
     assert_eq!(log.latest_epoch(), Some(5));
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 /// Issue 19 item 1, the exact state: the follower became leader of epoch 1 and assigned
@@ -256,36 +254,47 @@ fn interrupted_compaction_swaps_are_completed_and_leftovers_removed() {
             .all(|n| !n.ends_with(".swap") && !n.ends_with(".cleaned") && !n.ends_with(".deleted")),
         "{names:?}"
     );
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
-#[test]
-fn a_completed_grouped_swap_drops_the_segments_it_covers() {
-    let dir = tempfile::tempdir().unwrap();
+/// What a swap test starts from: ten one-record batches in 300-byte segments (at least
+/// three), shut down cleanly. Returns the config, the records as read back, the
+/// partition dir and its `.log` files in offset order.
+fn ten_records_in_small_segments(
+    dir: &std::path::Path,
+) -> (
+    LogConfig,
+    Vec<ReadRecord>,
+    std::path::PathBuf,
+    Vec<std::path::PathBuf>,
+) {
     let cfg = LogConfig {
         segment_bytes: 300,
         ..LogConfig::default()
     };
-    let before;
-    {
-        let mgr = manager(&[dir.path()], cfg.clone());
-        let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
-        for i in 0..10 {
-            log.append_as_leader(&batch(&[rec("k", &format!("v{i}"), NOW)]), 0, NOW)
-                .unwrap();
-        }
-        assert!(log.segment_count() >= 3);
-        before = read_all(&log, 0);
-        mgr.shutdown().unwrap();
+    let mgr = manager(&[dir], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    for i in 0..10 {
+        log.append_as_leader(&batch(&[rec("k", &format!("v{i}"), NOW)]), 0, NOW)
+            .unwrap();
     }
-    let pdir = dir.path().join("t-0");
+    assert!(log.segment_count() >= 3);
+    let before = read_all(&log, 0);
+    mgr.shutdown().unwrap();
+    let pdir = dir.join("t-0");
     let mut logs: Vec<_> = std::fs::read_dir(&pdir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
     logs.sort();
+    (cfg, before, pdir, logs)
+}
+
+#[test]
+fn a_completed_grouped_swap_drops_the_segments_it_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, before, pdir, logs) = ten_records_in_small_segments(dir.path());
     // the broker died after the cleaned group (segments 0 and 1 merged) became `.swap`
     let mut merged = std::fs::read(&logs[0]).unwrap();
     merged.extend(std::fs::read(&logs[1]).unwrap());
@@ -294,36 +303,13 @@ fn a_completed_grouped_swap_drops_the_segments_it_covers() {
     let log = mgr.get_log(&tp(0)).unwrap();
     assert_eq!(read_all(&log, 0), before);
     assert!(!logs[1].exists(), "the covered segment is gone");
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }
 
 #[test]
 fn an_interrupted_swap_of_a_group_cleaned_to_nothing_keeps_the_log_start() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig {
-        segment_bytes: 300,
-        ..LogConfig::default()
-    };
-    let before;
-    {
-        let mgr = manager(&[dir.path()], cfg.clone());
-        let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
-        for i in 0..10 {
-            log.append_as_leader(&batch(&[rec("k", &format!("v{i}"), NOW)]), 0, NOW)
-                .unwrap();
-        }
-        assert!(log.segment_count() >= 3);
-        before = read_all(&log, 0);
-        mgr.shutdown().unwrap();
-    }
-    let pdir = dir.path().join("t-0");
-    let mut logs: Vec<_> = std::fs::read_dir(&pdir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
+    let (cfg, before, pdir, logs) = ten_records_in_small_segments(dir.path());
     let third_base: i64 = logs[2]
         .file_stem()
         .unwrap()
@@ -439,6 +425,5 @@ fn truncate_fully_restarts_the_log_at_the_leaders_start() {
         (13, 20)
     );
     assert_eq!(follower.leader_epoch_entries(), vec![(2, 13)]);
-    mgr.shutdown().unwrap();
-    assert!(verify_all_logs(dir.path()) > 0);
+    shut_down_and_verify(mgr, dir.path());
 }

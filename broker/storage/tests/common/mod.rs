@@ -71,7 +71,10 @@ pub fn batch(recs: &[Rec]) -> Vec<u8> {
 
 /// Decodes every record in `bytes` with the kafka-protocol decoder:
 /// (offset, key, value, timestamp).
-pub fn decode(bytes: &[u8]) -> Vec<(i64, Option<Bytes>, Option<Bytes>, i64)> {
+/// A decoded record: (offset, key, value, timestamp).
+pub type ReadRecord = (i64, Option<Bytes>, Option<Bytes>, i64);
+
+pub fn decode(bytes: &[u8]) -> Vec<ReadRecord> {
     let mut b = Bytes::copy_from_slice(bytes);
     let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();
     sets.into_iter()
@@ -84,7 +87,7 @@ pub fn decode(bytes: &[u8]) -> Vec<(i64, Option<Bytes>, Option<Bytes>, i64)> {
 }
 
 /// Reads the whole log from `from` through the public API.
-pub fn read_all(log: &Log, from: i64) -> Vec<(i64, Option<Bytes>, Option<Bytes>, i64)> {
+pub fn read_all(log: &Log, from: i64) -> Vec<ReadRecord> {
     let mut out = Vec::new();
     let mut offset = from.max(log.log_start_offset());
     let end = log.log_end_offset();
@@ -110,6 +113,13 @@ pub fn manager(dirs: &[&std::path::Path], cfg: LogConfig) -> Arc<LogManager> {
         recovery_threads: 1,
     })
     .unwrap()
+}
+
+/// Shuts the manager down cleanly, then checks every log under `root` decodes with the
+/// independent decoder and holds records.
+pub fn shut_down_and_verify(mgr: Arc<LogManager>, root: &std::path::Path) {
+    mgr.shutdown().unwrap();
+    assert!(verify_all_logs(root) > 0);
 }
 
 pub fn tp(p: i32) -> TopicPartition {
