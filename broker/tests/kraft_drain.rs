@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::clients::{create_topic_rf3_min_isr2, kraft_client};
 use common::cluster::Cluster;
-use common::load::{BackgroundProducer, ack_gaps, verify_no_loss};
+use common::load::{BackgroundProducer, ProduceSummary, ack_gaps, verify_no_loss};
 
 const TOPIC: &str = "drain";
 const PARTITIONS: usize = 12;
@@ -88,50 +88,129 @@ fn longest_ack_gap(acks: &[common::load::Ack]) -> (i32, u128) {
         .unwrap_or((-1, 0))
 }
 
+/// An idempotent acks=all producer and an acks=1 producer (ids from
+/// `ACKS_ONE_FIRST_ID`) on one topic.
+struct Producers {
+    all: BackgroundProducer,
+    one: BackgroundProducer,
+}
+
+/// What the two producers did: each summary, the read-back verdicts and the longest
+/// gaps between two acks of one partition.
+struct Outcome {
+    all: ProduceSummary,
+    one: ProduceSummary,
+    verdict_all: String,
+    verdict_one: String,
+    worst_partition: i32,
+    worst_gap: u128,
+    worst_gap_one: u128,
+}
+
+impl Producers {
+    /// Both producers round-robin over `partitions` at `rate` records/s each.
+    fn round_robin(bootstrap: &str, topic: &str, rate: u32, partitions: usize) -> Producers {
+        Producers {
+            all: BackgroundProducer::start_partitioned(
+                bootstrap, topic, rate, 0, "all", partitions,
+            ),
+            one: BackgroundProducer::start_partitioned(
+                bootstrap,
+                topic,
+                rate,
+                ACKS_ONE_FIRST_ID,
+                "1",
+                partitions,
+            ),
+        }
+    }
+
+    fn wait_progress(&mut self, more: usize, timeout: Duration) {
+        self.all.wait_progress(more, timeout);
+        self.one.wait_progress(more, timeout);
+    }
+
+    /// Stops both, reads the topic back (verify_no_loss fails the test if any
+    /// acknowledged id is missing) and measures the gaps.
+    fn finish(mut self, bootstrap: &str, topic: &str) -> Outcome {
+        let all = self.all.stop();
+        let one = self.one.stop();
+        let (worst_partition, worst_gap) = longest_ack_gap(&self.all.acks());
+        Outcome {
+            all,
+            one,
+            verdict_all: verify_no_loss(bootstrap, topic, &self.all.acked_path()),
+            verdict_one: verify_no_loss(bootstrap, topic, &self.one.acked_path()),
+            worst_partition,
+            worst_gap,
+            worst_gap_one: longest_ack_gap(&self.one.acks()).1,
+        }
+    }
+}
+
+impl Outcome {
+    fn figures(&self) -> String {
+        format!(
+            "acks=all sent {} acked {} errors {}, longest gap between acks of one partition \
+             {} ms (partition {}); acks=1 sent {} acked {} errors {}, longest gap {} ms; verify \
+             acks=all {}; verify acks=1 {}",
+            self.all.sent,
+            self.all.acked,
+            self.all.errors,
+            self.worst_gap,
+            self.worst_partition,
+            self.one.sent,
+            self.one.acked,
+            self.one.errors,
+            self.worst_gap_one,
+            self.verdict_all.trim(),
+            self.verdict_one.trim()
+        )
+    }
+
+    fn assert_no_errors(&self) {
+        assert_eq!(self.all.errors, 0, "{:?}", self.all.first_errors);
+        assert_eq!(self.one.errors, 0, "{:?}", self.one.first_errors);
+    }
+
+    /// No partition went without an acks=all ack for `bound_ms`.
+    fn assert_gaps_below(&self, bound_ms: u128, cluster: &Cluster) {
+        assert!(
+            self.worst_gap < bound_ms,
+            "partition {} had no acks=all ack for {} ms (bound {bound_ms} ms)\n{}",
+            self.worst_partition,
+            self.worst_gap,
+            cluster.logs()
+        );
+    }
+}
+
+/// SIGTERMs `victim`, requires a clean exit and returns how long it took (ms).
+fn sigterm(cluster: &mut Cluster, victim: i32) -> u128 {
+    let term_at = Instant::now();
+    let status = cluster.node(victim).sigterm();
+    let stop_ms = term_at.elapsed().as_millis();
+    assert!(
+        status.success(),
+        "node {victim} exited {status} on SIGTERM\n{}",
+        cluster.node(victim).log_tail()
+    );
+    stop_ms
+}
+
 #[test]
 fn sigterm_and_restart_of_every_leader_loses_no_acks_1_record() {
     let mut cluster = cluster_with_topic(TOPIC, PARTITIONS);
     let bootstrap = cluster.bootstrap();
-    let mut all =
-        BackgroundProducer::start_partitioned(&bootstrap, TOPIC, 400, 0, "all", PARTITIONS);
-    let mut one = BackgroundProducer::start_partitioned(
-        &bootstrap,
-        TOPIC,
-        400,
-        ACKS_ONE_FIRST_ID,
-        "1",
-        PARTITIONS,
-    );
-    all.wait_progress(400, Duration::from_secs(30));
-    one.wait_progress(400, Duration::from_secs(30));
-
-    // The active controller last, as the operator's roll orders combined nodes.
-    let controller = cluster.active_controller().unwrap_or(-1);
-    let mut order: Vec<i32> = cluster
-        .broker_ids()
-        .into_iter()
-        .filter(|id| *id != controller)
-        .collect();
-    order.extend(
-        cluster
-            .broker_ids()
-            .into_iter()
-            .filter(|id| *id == controller),
-    );
+    let mut producers = Producers::round_robin(&bootstrap, TOPIC, 400, PARTITIONS);
+    producers.wait_progress(400, Duration::from_secs(30));
     let mut stops = Vec::new();
-    for victim in order {
+    for victim in roll_order(&mut cluster) {
         let led = cluster
             .metadata(TOPIC)
             .map(|m| m.values().filter(|p| p.leader == victim).count())
             .unwrap_or(0);
-        let term_at = Instant::now();
-        let status = cluster.node(victim).sigterm();
-        let stop_ms = term_at.elapsed().as_millis();
-        assert!(
-            status.success(),
-            "node {victim} exited {status} on SIGTERM\n{}",
-            cluster.node(victim).log_tail()
-        );
+        let stop_ms = sigterm(&mut cluster, victim);
         let drained = cluster
             .node(victim)
             .log_lines("drained: every in-sync follower");
@@ -143,44 +222,19 @@ fn sigterm_and_restart_of_every_leader_loses_no_acks_1_record() {
         stops.push(format!(
             "node {victim} led {led} partitions, stopped in {stop_ms} ms"
         ));
-        all.wait_progress(200, Duration::from_secs(30));
-        one.wait_progress(200, Duration::from_secs(30));
+        producers.wait_progress(200, Duration::from_secs(30));
         cluster.node(victim).restart();
         cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(60));
-        all.wait_progress(200, Duration::from_secs(30));
-        one.wait_progress(200, Duration::from_secs(30));
+        producers.wait_progress(200, Duration::from_secs(30));
     }
-
-    let summary_all = all.stop();
-    let summary_one = one.stop();
-    let verdict_all = verify_no_loss(&bootstrap, TOPIC, &all.acked_path());
-    let verdict_one = verify_no_loss(&bootstrap, TOPIC, &one.acked_path());
-    let (worst_partition, worst_gap) = longest_ack_gap(&all.acks());
-    let (_, worst_gap_one) = longest_ack_gap(&one.acks());
+    let outcome = producers.finish(&bootstrap, TOPIC);
     eprintln!(
-        "kraft_drain: FIGURES {}; acks=all sent {} acked {} errors {}, longest gap between \
-         acks of one partition {worst_gap} ms (partition {worst_partition}); acks=1 sent {} \
-         acked {} errors {}, longest gap {worst_gap_one} ms; verify acks=all {}; verify \
-         acks=1 {}",
+        "kraft_drain: FIGURES {}; {}",
         stops.join("; "),
-        summary_all.sent,
-        summary_all.acked,
-        summary_all.errors,
-        summary_one.sent,
-        summary_one.acked,
-        summary_one.errors,
-        verdict_all.trim(),
-        verdict_one.trim()
+        outcome.figures()
     );
-    // verify_no_loss already failed the test if any acknowledged id is missing.
-    assert_eq!(summary_all.errors, 0, "{:?}", summary_all.first_errors);
-    assert_eq!(summary_one.errors, 0, "{:?}", summary_one.first_errors);
-    assert!(
-        worst_gap < MAX_ACK_GAP_MS,
-        "partition {worst_partition} had no acks=all ack for {worst_gap} ms during the roll \
-         (bound {MAX_ACK_GAP_MS} ms)\n{}",
-        cluster.logs()
-    );
+    outcome.assert_no_errors();
+    outcome.assert_gaps_below(MAX_ACK_GAP_MS, &cluster);
 }
 
 /// The operator's roll step by step: SIGTERM a node, start it again, wait until it is
@@ -195,34 +249,13 @@ fn sigterm_and_restart_of_every_leader_loses_no_acks_1_record() {
 fn a_roll_with_preferred_leader_elections_keeps_acks_all_gaps_short() {
     let mut cluster = cluster_with_topic(ROLL_TOPIC, ROLL_PARTITIONS);
     let bootstrap = cluster.bootstrap();
-    let mut all = BackgroundProducer::start_partitioned(
-        &bootstrap,
-        ROLL_TOPIC,
-        600,
-        0,
-        "all",
-        ROLL_PARTITIONS,
-    );
-    let mut one = BackgroundProducer::start_partitioned(
-        &bootstrap,
-        ROLL_TOPIC,
-        600,
-        ACKS_ONE_FIRST_ID,
-        "1",
-        ROLL_PARTITIONS,
-    );
-    all.wait_progress(600, Duration::from_secs(30));
-    one.wait_progress(600, Duration::from_secs(30));
+    let mut producers = Producers::round_robin(&bootstrap, ROLL_TOPIC, 600, ROLL_PARTITIONS);
+    producers.wait_progress(600, Duration::from_secs(30));
     let partitions = ROLL_PARTITIONS.to_string();
     let mut steps = Vec::new();
     for victim in roll_order(&mut cluster) {
         let step_at = Instant::now();
-        let status = cluster.node(victim).sigterm();
-        assert!(
-            status.success(),
-            "node {victim} exited {status} on SIGTERM\n{}",
-            cluster.node(victim).log_tail()
-        );
+        sigterm(&mut cluster, victim);
         cluster.node(victim).restart();
         cluster.wait_isr_full(ROLL_TOPIC, ROLL_PARTITIONS, 3, Duration::from_secs(60));
         kraft_client(
@@ -248,49 +281,26 @@ fn a_roll_with_preferred_leader_elections_keeps_acks_all_gaps_short() {
             "node {victim} rolled in {} ms",
             step_at.elapsed().as_millis()
         ));
-        all.wait_progress(600, Duration::from_secs(60));
-        one.wait_progress(600, Duration::from_secs(60));
+        producers.wait_progress(600, Duration::from_secs(60));
     }
     let handoffs: usize = cluster
         .broker_ids()
         .into_iter()
         .map(|id| cluster.node(id).log_lines("handing leadership over").len())
         .sum();
-    let summary = all.stop();
-    let summary_one = one.stop();
-    let verdict = verify_no_loss(&bootstrap, ROLL_TOPIC, &all.acked_path());
-    let verdict_one = verify_no_loss(&bootstrap, ROLL_TOPIC, &one.acked_path());
-    let (worst_partition, worst_gap) = longest_ack_gap(&all.acks());
-    let (_, worst_gap_one) = longest_ack_gap(&one.acks());
+    let outcome = producers.finish(&bootstrap, ROLL_TOPIC);
     eprintln!(
-        "kraft_drain roll: FIGURES {}; {handoffs} leader handoffs; acks=all sent {} acked {} \
-         errors {}, longest gap between acks of one partition {worst_gap} ms (partition \
-         {worst_partition}); acks=1 sent {} acked {} errors {}, longest gap {worst_gap_one} ms; \
-         verify acks=all {}; verify acks=1 {}",
+        "kraft_drain roll: FIGURES {}; {handoffs} leader handoffs; {}",
         steps.join("; "),
-        summary.sent,
-        summary.acked,
-        summary.errors,
-        summary_one.sent,
-        summary_one.acked,
-        summary_one.errors,
-        verdict.trim(),
-        verdict_one.trim()
+        outcome.figures()
     );
-    // verify_no_loss already failed the test if any acknowledged id is missing.
     assert!(
         handoffs > 0,
         "no preferred election was a handoff\n{}",
         cluster.logs()
     );
-    assert_eq!(summary.errors, 0, "{:?}", summary.first_errors);
-    assert_eq!(summary_one.errors, 0, "{:?}", summary_one.first_errors);
-    assert!(
-        worst_gap < MAX_ACK_GAP_MS,
-        "partition {worst_partition} had no acks=all ack for {worst_gap} ms during the roll \
-         (bound {MAX_ACK_GAP_MS} ms)\n{}",
-        cluster.logs()
-    );
+    outcome.assert_no_errors();
+    outcome.assert_gaps_below(MAX_ACK_GAP_MS, &cluster);
 }
 
 /// The first node of a roll stopped a second after the topic was created, while some
@@ -307,48 +317,33 @@ fn sigterm_right_after_topic_creation_loses_no_acks_1_record_and_parks_no_acks_a
     let bootstrap = cluster.bootstrap();
     let victim = roll_order(&mut cluster)[0];
     create_topic_rf3_min_isr2(&bootstrap, FRESH_TOPIC, FRESH_PARTITIONS);
-    let mut all = BackgroundProducer::start_partitioned(
-        &bootstrap,
-        FRESH_TOPIC,
-        FRESH_RATE,
-        0,
-        "all",
-        FRESH_PARTITIONS,
-    );
-    let mut one =
-        BackgroundProducer::start_with_acks(&bootstrap, FRESH_TOPIC, 200, ACKS_ONE_FIRST_ID, "1");
-    one.wait_progress(1, Duration::from_secs(30));
-    let term_at = Instant::now();
-    let status = cluster.node(victim).sigterm();
-    let stop_ms = term_at.elapsed().as_millis();
-    assert!(
-        status.success(),
-        "node {victim} exited {status} on SIGTERM\n{}",
-        cluster.node(victim).log_tail()
-    );
-    all.wait_progress(200, Duration::from_secs(60));
-    one.wait_progress(200, Duration::from_secs(60));
+    let mut producers = Producers {
+        all: BackgroundProducer::start_partitioned(
+            &bootstrap,
+            FRESH_TOPIC,
+            FRESH_RATE,
+            0,
+            "all",
+            FRESH_PARTITIONS,
+        ),
+        one: BackgroundProducer::start_with_acks(
+            &bootstrap,
+            FRESH_TOPIC,
+            200,
+            ACKS_ONE_FIRST_ID,
+            "1",
+        ),
+    };
+    producers.one.wait_progress(1, Duration::from_secs(30));
+    let stop_ms = sigterm(&mut cluster, victim);
+    producers.wait_progress(200, Duration::from_secs(60));
     cluster.node(victim).restart();
     cluster.wait_isr_full(FRESH_TOPIC, FRESH_PARTITIONS, 3, Duration::from_secs(60));
-    all.wait_progress(200, Duration::from_secs(30));
-    one.wait_progress(200, Duration::from_secs(30));
-
-    let summary_all = all.stop();
-    let summary_one = one.stop();
-    let verdict_all = verify_no_loss(&bootstrap, FRESH_TOPIC, &all.acked_path());
-    let verdict_one = verify_no_loss(&bootstrap, FRESH_TOPIC, &one.acked_path());
-    let (worst_partition, worst_gap) = longest_ack_gap(&all.acks());
+    producers.wait_progress(200, Duration::from_secs(30));
+    let outcome = producers.finish(&bootstrap, FRESH_TOPIC);
     eprintln!(
-        "kraft_drain fresh topic: FIGURES node {victim} stopped {stop_ms} ms after SIGTERM; \
-         acks=all sent {} acked {}, longest gap between acks of one partition {worst_gap} ms \
-         (partition {worst_partition}); acks=1 sent {} acked {}; verify acks=all {}; verify \
-         acks=1 {}",
-        summary_all.sent,
-        summary_all.acked,
-        summary_one.sent,
-        summary_one.acked,
-        verdict_all.trim(),
-        verdict_one.trim()
+        "kraft_drain fresh topic: FIGURES node {victim} stopped {stop_ms} ms after SIGTERM; {}",
+        outcome.figures()
     );
     assert!(
         stop_ms < MAX_STOP_MS,
@@ -356,10 +351,5 @@ fn sigterm_right_after_topic_creation_loses_no_acks_1_record_and_parks_no_acks_a
          parked on it held the connection drain\n{}",
         cluster.logs()
     );
-    assert!(
-        worst_gap < FRESH_MAX_ACK_GAP_MS,
-        "partition {worst_partition} had no acks=all ack for {worst_gap} ms (bound \
-         {FRESH_MAX_ACK_GAP_MS} ms)\n{}",
-        cluster.logs()
-    );
+    outcome.assert_gaps_below(FRESH_MAX_ACK_GAP_MS, &cluster);
 }
