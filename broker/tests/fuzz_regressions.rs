@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::process::{require_python_modules, spawn_python};
-use common::{Broker, BrokerOpts, kcat, require_tool};
+use common::{Broker, BrokerOpts, kcat_read, require_tool};
 
 /// Head room above the broker's mapped size at rest: far more than a producing
 /// client needs, far less than a reservation for a claimed count (gigabytes).
@@ -129,23 +129,12 @@ fn fuzz_regressions_close_their_connection_while_a_client_keeps_producing() {
     let out = producer.wait(Duration::from_secs(60)).ok();
     assert!(out.stdout.contains(&format!("\"acked\": {count}")), "{out}");
     assert!(sent >= 10, "only {sent} frames were sent while producing");
-    let read = kcat(
-        &[
-            "-b",
-            &b.bootstrap(),
-            "-C",
-            "-t",
-            "steady",
-            "-o",
-            "beginning",
-            "-e",
-            "-f",
-            "%s\\n",
-        ],
-        None,
+    let read = kcat_read(
+        &b.bootstrap(),
+        "steady",
+        &["-f", "%s\\n"],
         Duration::from_secs(60),
-    )
-    .ok();
+    );
     assert_eq!(read.lines().len(), count, "records readable afterwards");
     assert!(b.is_running(), "broker died");
 }

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::process::{require_python_modules, spawn_python};
-use common::{Broker, BrokerOpts, Rng, kcat};
+use common::{Broker, BrokerOpts, Rng, kcat_read};
 
 /// A Kafka request header (v1: api key, version, correlation id, client id).
 fn header(api_key: i16, api_version: i16, correlation_id: i32) -> Vec<u8> {
@@ -107,23 +107,12 @@ fn garbage_frames_do_not_disturb_a_producing_client() {
         "only {thrown} garbage connections were thrown while producing"
     );
     assert!(b.is_running(), "broker died");
-    let read = kcat(
-        &[
-            "-b",
-            &b.bootstrap(),
-            "-C",
-            "-t",
-            "steady",
-            "-o",
-            "beginning",
-            "-e",
-            "-f",
-            "%s\\n",
-        ],
-        None,
+    let read = kcat_read(
+        &b.bootstrap(),
+        "steady",
+        &["-f", "%s\\n"],
         Duration::from_secs(60),
-    )
-    .ok();
+    );
     assert_eq!(
         read.lines().len(),
         count,

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{Broker, BrokerOpts, Rng, kcat};
+use common::{Broker, BrokerOpts, Rng, kcat, kcat_read};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -87,23 +87,7 @@ fn kcat_produce_then_consume_round_trips_keys_and_values() {
     )
     .ok();
 
-    let out = kcat(
-        &[
-            "-b",
-            &bs,
-            "-C",
-            "-t",
-            "rt",
-            "-o",
-            "beginning",
-            "-e",
-            "-f",
-            "%p|%o|%k|%s\\n",
-        ],
-        None,
-        T,
-    )
-    .ok();
+    let out = kcat_read(&bs, "rt", &["-f", "%p|%o|%k|%s\\n"], T);
     let parts = by_partition(&out.stdout);
     let total: usize = parts.values().map(Vec::len).sum();
     assert_eq!(total, n, "record count differs\n{out}");
@@ -228,23 +212,7 @@ fn kcat_compressed_batches_round_trip_with_every_codec() {
         )
         .ok();
         // check.crcs makes librdkafka verify each batch's CRC-32C as it decodes.
-        let out = kcat(
-            &[
-                "-b",
-                &bs,
-                "-C",
-                "-t",
-                &topic,
-                "-o",
-                "beginning",
-                "-e",
-                "-X",
-                "check.crcs=true",
-            ],
-            None,
-            T,
-        )
-        .ok();
+        let out = kcat_read(&bs, &topic, &["-X", "check.crcs=true"], T);
         let want: Vec<&str> = input.lines().collect();
         assert_eq!(out.lines(), want, "codec {codec}");
     }

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::cluster::Cluster;
-use common::{Broker, BrokerOpts, kcat, python_client, wait_until};
+use common::{Broker, BrokerOpts, kcat, kcat_read, python_client, wait_until};
 use serde_json::{Value, json};
 
 /// One cluster at a time in this binary.
@@ -207,24 +207,7 @@ fn move_with_data_deletes_the_old_replica(cluster: &mut Cluster, bootstrap: &str
     // fetch, so its high watermark (what a consumer may read up to) can trail for a
     // moment after the move: read until everything is visible.
     wait_until("every record survives the move", CONVERGE, || {
-        let read = kcat(
-            &[
-                "-C",
-                "-b",
-                bootstrap,
-                "-t",
-                "moving",
-                "-p",
-                "0",
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-            ],
-            None,
-            CLIENT_TIMEOUT,
-        )
-        .ok();
+        let read = kcat_read(bootstrap, "moving", &["-p", "0", "-q"], CLIENT_TIMEOUT);
         if read.stdout == records {
             Ok(())
         } else {

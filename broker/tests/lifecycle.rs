@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::broker::BROKER_BIN;
 use common::process::{require_python_modules, spawn, spawn_python};
-use common::{Broker, BrokerOpts, kcat, python_client, wait_until};
+use common::{Broker, BrokerOpts, kcat, kcat_read, python_client, wait_until};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -104,21 +104,7 @@ fn health_ready_and_kafka_named_metrics() {
     }
     let n = 250;
     produce_lines(&b, "metered", n);
-    let read = kcat(
-        &[
-            "-b",
-            &b.bootstrap(),
-            "-C",
-            "-t",
-            "metered",
-            "-o",
-            "beginning",
-            "-e",
-        ],
-        None,
-        T,
-    )
-    .ok();
+    let read = kcat_read(&b.bootstrap(), "metered", &[], T);
     assert_eq!(read.lines().len(), n);
     let r = b.http_get("/metrics").expect("/metrics");
     assert_eq!(r.status, 200, "{r:?}");

@@ -22,7 +22,7 @@ pub mod stats;
 pub mod wait;
 
 pub use broker::{Broker, BrokerOpts};
-pub use process::{Output, kcat, python_client, require_tool};
+pub use process::{Output, kcat, kcat_read, python_client, require_tool};
 pub use wait::wait_until;
 
 /// A deterministic random generator for tests (xorshift64*). The seed comes from

@@ -180,6 +180,14 @@ pub fn kcat(args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Output {
     spawn("kcat", &args, stdin.map(<[u8]>::to_vec)).wait(timeout)
 }
 
+/// Reads `topic` from the beginning to its current end with kcat (`-C -o beginning
+/// -e`), with `more` arguments appended (a `-f` format, `-p`, `-X` properties).
+pub fn kcat_read(bootstrap: &str, topic: &str, more: &[&str], timeout: Duration) -> Output {
+    let mut args = vec!["-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e"];
+    args.extend_from_slice(more);
+    kcat(&args, None, timeout).ok()
+}
+
 /// The path of a client script in `broker/tests/clients/`.
 pub fn client_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
