@@ -71,16 +71,22 @@ async fn members_join_concurrently_and_get_their_assignment() {
     );
 }
 
+/// `client` joins group `group` as its only member and syncs generation 1.
+async fn join_alone(c: &GroupCoordinator, group: &str, client: &str) -> JoinGroupResponse {
+    let joined = join(c, group, client).await;
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id(1)
+        .with_member_id(joined.member_id.clone());
+    assert_eq!(c.sync_group(sync, 3).await.error_code, 0);
+    joined
+}
+
 #[tokio::test(start_paused = true)]
 async fn silent_member_expires_on_the_session_timer() {
     let log = Arc::new(MemoryLog::default());
     let c = coordinator(&log);
-    let joined = join(&c, "g", "a").await;
-    let sync = SyncGroupRequest::default()
-        .with_group_id(GroupId(s("g")))
-        .with_generation_id(1)
-        .with_member_id(joined.member_id.clone());
-    assert_eq!(c.sync_group(sync, 3).await.error_code, 0);
+    let joined = join_alone(&c, "g", "a").await;
     let heartbeat = || {
         HeartbeatRequest::default()
             .with_group_id(GroupId(s("g")))
@@ -109,12 +115,7 @@ async fn silent_member_expires_on_the_session_timer() {
 async fn offsets_and_groups_survive_a_restart_through_replay() {
     let log = Arc::new(MemoryLog::default());
     let c = coordinator(&log);
-    let joined = join(&c, "g", "a").await;
-    let sync = SyncGroupRequest::default()
-        .with_group_id(GroupId(s("g")))
-        .with_generation_id(1)
-        .with_member_id(joined.member_id.clone());
-    c.sync_group(sync, 3).await;
+    let joined = join_alone(&c, "g", "a").await;
     let commit = OffsetCommitRequest::default()
         .with_group_id(GroupId(s("g")))
         .with_generation_id_or_member_epoch(1)

@@ -28,3 +28,17 @@ def poll_record(consumer, timeout=0.2):
     if m is not None and m.error():
         fail(f"consume error: {m.error()}")
     return m
+
+
+def run_subcommand(ap, sub, common_args, errors):
+    """Adds `common_args` ((flag, kwargs) pairs) to every subcommand of `sub`, parses
+    the command line and runs the chosen subcommand's `fn`; an exception of a type in
+    `errors` fails the scenario naming the subcommand."""
+    for s in sub.choices.values():
+        for flag, kwargs in common_args:
+            s.add_argument(flag, **kwargs)
+    a = ap.parse_args()
+    try:
+        a.fn(a)
+    except errors as e:
+        fail(f"{a.cmd}: {e}")

@@ -23,31 +23,25 @@ def earliest(admin, topic):
 
 def read_all(bootstrap, topic):
     """(offset, key, value) of partition 0 from its start to the current end."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "cleanup-reader",
-                  "enable.auto.commit": False})
-    _, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
-    c.assign([TopicPartition(topic, 0, -2)])
-    got = []
-    for _ in deadline_loop(30, f"reading {topic} up to {hi}"):
-        if got and got[-1][0] + 1 >= hi:
-            break
-        m = poll_record(c)
-        if m is not None:
-            got.append((m.offset(), m.key(), m.value()))
-    c.close()
-    return got
+    return _read(bootstrap, topic, -2, {"group.id": "cleanup-reader"},
+                 f"reading {topic}")
 
 
 def read_from(bootstrap, topic, offset):
     """(offset, key, value) of partition 0 from `offset` to the current end. An offset
     the broker calls out of range is an error (auto.offset.reset=error), not a silent
     jump to the end that would skip the records compaction kept."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "start-reader",
-                  "enable.auto.commit": False, "auto.offset.reset": "error"})
+    return _read(bootstrap, topic, offset,
+                 {"group.id": "start-reader", "auto.offset.reset": "error"},
+                 f"reading {topic} from {offset}")
+
+
+def _read(bootstrap, topic, start, conf, what):
+    c = Consumer({"bootstrap.servers": bootstrap, "enable.auto.commit": False, **conf})
     _, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
-    c.assign([TopicPartition(topic, 0, offset)])
+    c.assign([TopicPartition(topic, 0, start)])
     got = []
-    for _ in deadline_loop(30, f"reading {topic} from {offset} up to {hi}"):
+    for _ in deadline_loop(30, f"{what} up to {hi}"):
         if got and got[-1][0] + 1 >= hi:
             break
         m = poll_record(c)

@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
                                    ConfigResource, NewTopic)
 
-from checks import check, fail
+from checks import check, fail, run_subcommand
 
 
 def parse_kv(items):
@@ -410,14 +410,8 @@ def main():
     s.add_argument("--killed-file", required=True)
     s.add_argument("--timeout", type=float, default=75.0)
     s.set_defaults(fn=cmd_group)
-    for s in sub.choices.values():
-        s.add_argument("--bootstrap", required=True)
-        s.add_argument("--topic", required=True)
-    a = ap.parse_args()
-    try:
-        a.fn(a)
-    except KafkaException as e:
-        fail(f"{a.cmd}: {e}")
+    run_subcommand(ap, sub, [("--bootstrap", {"required": True}), ("--topic", {"required": True})],
+                   KafkaException)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from checks import check, fail
+from checks import check, fail, run_subcommand
 
 
 def cmd_isolated(a):
@@ -167,15 +167,9 @@ def main():
     s.add_argument("--post-count", type=int, required=True)
     s.add_argument("--timeout", type=float, default=60.0)
     s.set_defaults(fn=cmd_verify)
-    for s in sub.choices.values():
-        s.add_argument("--bootstrap", required=True)
-        s.add_argument("--topic", required=True)
-        s.add_argument("--partition", type=int, default=0)
-    a = ap.parse_args()
-    try:
-        a.fn(a)
-    except KafkaException as e:
-        fail(f"{a.cmd}: {e}")
+    run_subcommand(ap, sub, [("--bootstrap", {"required": True}), ("--topic", {"required": True}),
+                    ("--partition", {"type": int, "default": 0})],
+                   KafkaException)
 
 
 if __name__ == "__main__":

@@ -202,6 +202,22 @@ impl Harness {
         }
     }
 
+    /// One dynamic member leaves (LeaveGroup `version`); effects run. Returns the
+    /// member's error code.
+    pub fn leave(&mut self, member_id: &str, version: i16) -> i16 {
+        let left = self.core.leave(
+            GROUP,
+            vec![crate::state_machine::LeavingMember {
+                member_id: member_id.into(),
+                group_instance_id: None,
+            }],
+            version,
+            self.now,
+        );
+        self.run_effects();
+        left.members[0].error_code
+    }
+
     pub fn heartbeat(&mut self, member_id: &str, generation: i32) -> i16 {
         self.core
             .heartbeat(GROUP, member_id, None, generation, self.now)

@@ -302,17 +302,7 @@ fn delete_groups_and_offsets() {
     assert_eq!(del(&mut h, "u"), (code::NONE, Some(code::NONE)));
     assert_eq!(fetch_v7(&h.core, None), vec![("t".into(), 0, 1, 3)]);
 
-    let left = h.core.leave(
-        GROUP,
-        vec![crate::state_machine::LeavingMember {
-            member_id: ids[0].clone(),
-            group_instance_id: None,
-        }],
-        4,
-        h.now,
-    );
-    h.run_effects();
-    assert_eq!(left.members[0].error_code, code::NONE);
+    assert_eq!(h.leave(&ids[0], 4), code::NONE);
     assert_eq!(h.group().state, GroupState::Empty);
     let r = h
         .core
@@ -388,17 +378,7 @@ fn active_consumer_group_keeps_subscribed_offsets_past_retention() {
     assert_eq!(fetch_v7(&h.core, None), vec![("t".into(), 0, 1, 3)]);
     assert_eq!(h.group().state, GroupState::Stable);
     // Once Empty, retention counts from when it became Empty.
-    let left = h.core.leave(
-        GROUP,
-        vec![crate::state_machine::LeavingMember {
-            member_id: ids[0].clone(),
-            group_instance_id: None,
-        }],
-        3,
-        h.now,
-    );
-    h.run_effects();
-    assert_eq!(left.members[0].error_code, code::NONE);
+    assert_eq!(h.leave(&ids[0], 3), code::NONE);
     assert_eq!(h.group().state, GroupState::Empty);
     h.advance(59_999);
     h.core.expire_offsets(h.now);

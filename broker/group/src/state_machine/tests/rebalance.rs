@@ -65,17 +65,7 @@ fn three_members_one_leaves_and_the_rest_rebalance() {
             Bytes::from(format!("assign-{id}"))
         );
     }
-    let left = h.core.leave(
-        GROUP,
-        vec![crate::state_machine::LeavingMember {
-            member_id: ids[2].clone(),
-            group_instance_id: None,
-        }],
-        3,
-        h.now,
-    );
-    h.run_effects();
-    assert_eq!(left.members[0].error_code, code::NONE);
+    assert_eq!(h.leave(&ids[2], 3), code::NONE);
     assert_eq!(h.group().state, GroupState::PreparingRebalance);
     assert_eq!(h.heartbeat(&ids[0], 1), code::REBALANCE_IN_PROGRESS);
     assert!(h.join(join_args(&ids[0], "c0", &["t"])).is_none());
