@@ -153,7 +153,7 @@ async fn replicated(mut ack: oneshot::Receiver<AckResult>, timeout: Duration) ->
     };
     match outcome {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.code().0),
+        Ok(Err(e)) => Err(e.code()),
         // The replica dropped the wait: it lost the leadership.
         Err(()) => Err(ResponseError::NotLeaderOrFollower.code()),
     }

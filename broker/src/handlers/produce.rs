@@ -131,7 +131,7 @@ pub async fn handle(
         + Duration::from_millis(500);
     for (t, p, rx) in waits {
         let result = match tokio::time::timeout(deadline, rx).await {
-            Ok(Ok(r)) => r.map_err(|e| (e.code().0, e.to_string())),
+            Ok(Ok(r)) => r.map_err(|e| (e.code(), e.to_string())),
             Ok(Err(_)) => Err((
                 E::NotLeaderOrFollower.code(),
                 "leadership moved".to_string(),

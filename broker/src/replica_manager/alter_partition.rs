@@ -12,14 +12,13 @@ use kafka_protocol::error::ResponseError as E;
 use tidewater_quorum::controller::{AlterPartition, batched_calls};
 use tidewater_quorum::records::PartitionRecord;
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
-use tidewater_replication::{
-    AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, ErrorCode,
-};
+use tidewater_replication::{AlterPartitionRequest, AlterPartitionResponse, CommittedPartition};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::{Partition, Role};
 use crate::broker_server::{Broker, mono_ms};
+use crate::kafka_error::KafkaError;
 
 /// Pause before a retried change is sent again (Kafka's `retry.backoff.ms`).
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -131,30 +130,30 @@ impl Broker {
                         Ok(ControllerReply::Partition(rec)) => Ok(committed(rec)),
                         Ok(other) => {
                             warn!(reply = ?other, "unexpected AlterPartition reply");
-                            Err(ErrorCode(E::UnknownServerError.code()))
+                            Err(E::UnknownServerError)
                         }
-                        Err(f) => Err(ErrorCode(f.error_code)),
+                        Err(f) => Err(KafkaError::from(f).error),
                     },
                 );
             }
             return self.on_alter_partition_results(batch, results);
         }
         let call = ControllerCall::AlterPartitions(changes);
-        let results: Vec<Result<CommittedPartition, ErrorCode>> = match cluster.call(call).await {
+        let results: Vec<Result<CommittedPartition, E>> = match cluster.call(call).await {
             Ok(ControllerReply::Partitions(replies)) if replies.len() == batch.len() => replies
                 .into_iter()
                 .map(|r| match r {
                     Ok(rec) => Ok(committed(rec)),
-                    Err(f) => Err(ErrorCode(f.error_code)),
+                    Err(f) => Err(KafkaError::from(f).error),
                 })
                 .collect(),
             Ok(other) => {
                 warn!(reply = ?other, "unexpected AlterPartitions reply");
-                vec![Err(ErrorCode(E::UnknownServerError.code())); batch.len()]
+                vec![Err(E::UnknownServerError); batch.len()]
             }
             Err(f) => {
                 debug!(code = f.error_code, error = %f.message, "AlterPartitions failed");
-                vec![Err(ErrorCode(f.error_code)); batch.len()]
+                vec![Err(KafkaError::from(f).error); batch.len()]
             }
         };
         self.on_alter_partition_results(batch, results)
@@ -164,12 +163,12 @@ impl Broker {
     fn on_alter_partition_results(
         &self,
         batch: Vec<(Arc<Partition>, AlterPartitionRequest)>,
-        results: Vec<Result<CommittedPartition, ErrorCode>>,
+        results: Vec<Result<CommittedPartition, E>>,
     ) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
         let mut retry = Vec::new();
         for ((partition, req), result) in batch.into_iter().zip(results) {
-            if let Err(code) = &result {
-                debug!(tp = %partition.tp, code = code.0, "AlterPartition failed");
+            if let Err(error) = &result {
+                debug!(tp = %partition.tp, code = error.code(), "AlterPartition failed");
             }
             if self.on_alter_partition_result(&partition, req.request_id, result) {
                 retry.push((partition, req));
@@ -183,7 +182,7 @@ impl Broker {
         &self,
         partition: &Arc<Partition>,
         request_id: u64,
-        result: Result<CommittedPartition, ErrorCode>,
+        result: Result<CommittedPartition, E>,
     ) -> bool {
         let mut inner = partition.lock();
         let Role::Leader(state) = &mut inner.role else {

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tidewater_client::{ClientConfig, Connection};
 use tidewater_quorum::image::MetadataImage;
 use tidewater_replication::{
-    EpochEndOffset, ErrorCode, FetchPartitionResponse, FollowerAction, FollowerRequest,
+    EpochEndOffset, FetchPartitionResponse, FollowerAction, FollowerRequest,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -144,11 +145,11 @@ pub(super) fn delay(inner: &mut PartitionInner, backoff: Duration) {
 const METADATA_LAG_BACKOFF: Duration = Duration::from_millis(20);
 
 /// The backoff for a partition the leader answered with `error`.
-pub(super) fn error_backoff(broker: &Broker, error: ErrorCode) -> Duration {
+pub(super) fn error_backoff(broker: &Broker, error: ResponseError) -> Duration {
     match error {
-        ErrorCode::UNKNOWN_LEADER_EPOCH
-        | ErrorCode::NOT_LEADER_OR_FOLLOWER
-        | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => METADATA_LAG_BACKOFF,
+        ResponseError::UnknownLeaderEpoch
+        | ResponseError::NotLeaderOrFollower
+        | ResponseError::UnknownTopicOrPartition => METADATA_LAG_BACKOFF,
         _ => Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50)),
     }
 }
@@ -430,7 +431,7 @@ async fn fetch(
             let response = FetchPartitionResponse {
                 request_fetch_offset: f.fetch_offset,
                 request_leader_epoch: f.current_leader_epoch.unwrap_or(-1),
-                error: ErrorCode(pd.error_code),
+                error: ResponseError::try_from_code(pd.error_code),
                 high_watermark: pd.high_watermark,
                 log_start_offset: pd.log_start_offset,
                 diverging_epoch: diverging,
@@ -527,12 +528,12 @@ fn on_response(
             true
         }
         FollowerAction::Backoff { error } => {
-            debug!(tp = %p.tp, code = error.0, "fetch error; backing off");
+            debug!(tp = %p.tp, code = error.code(), "fetch error; backing off");
             delay(&mut inner, error_backoff(broker, error));
             true
         }
         FollowerAction::AwaitMetadata { error } => {
-            debug!(tp = %p.tp, code = error.0, "fenced; waiting for new metadata");
+            debug!(tp = %p.tp, code = error.code(), "fenced; waiting for new metadata");
             true
         }
         FollowerAction::Ignore => true,

@@ -22,7 +22,7 @@ pub enum ProduceRefusal {
 impl ProduceRefusal {
     pub fn error_code(&self) -> i16 {
         match self {
-            ProduceRefusal::Replica(e) => e.code().0,
+            ProduceRefusal::Replica(e) => e.code(),
             ProduceRefusal::Append(e) => e.error_code(),
         }
     }

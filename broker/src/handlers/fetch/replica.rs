@@ -159,7 +159,7 @@ fn read_all(
             Ok(a) => a,
             Err(e) => {
                 any_error = true;
-                out.push(error(w.partition, e.code().0));
+                out.push(error(w.partition, e.code()));
                 continue;
             }
         };
