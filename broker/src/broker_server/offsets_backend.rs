@@ -16,9 +16,10 @@ use tidewater_storage::{LogManager, TopicPartition};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use super::now_ms;
 use super::topic_names::OFFSETS_TOPIC;
-use super::{AppendNotifier, now_ms};
 use crate::metadata::MetadataStore;
+use crate::replica_manager::AppendNotifier;
 use crate::replica_manager::{AckResult, ReplicaManager};
 
 /// Appends group records to `__consumer_offsets` and answers topic existence.

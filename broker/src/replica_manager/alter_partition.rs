@@ -55,23 +55,23 @@ impl Broker {
         let new_isr: Vec<i32> = req.new_isr.iter().map(|(id, _)| *id).collect();
         debug!(tp = %partition.tp, isr = ?new_isr, "proposing ISR change");
         if new_isr.len() < partition.lock().replicas.len() {
-            self.metrics.isr_shrink();
+            self.metrics().isr_shrink();
         } else {
-            self.metrics.isr_expand();
+            self.metrics().isr_expand();
         }
-        self.replicas.alter_partitions.push(partition, req);
+        self.replicas().alter_partitions.push(partition, req);
     }
 
     /// Starts the task that sends queued ISR changes, one batch at a time.
     pub(crate) fn start_alter_partition_sender(self: &Arc<Self>) {
         let broker = Arc::downgrade(self);
-        let wake = self.replicas.alter_partitions.wake.clone();
+        let wake = self.replicas().alter_partitions.wake.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Some(b) = broker.upgrade() else {
                     return;
                 };
-                let batch = b.replicas.alter_partitions.take();
+                let batch = b.replicas().alter_partitions.take();
                 if batch.is_empty() {
                     drop(b);
                     // A push since `take` left a permit: this returns at once then.
@@ -88,11 +88,11 @@ impl Broker {
                     return;
                 };
                 for (partition, req) in retry {
-                    b.replicas.alter_partitions.push(partition, req);
+                    b.replicas().alter_partitions.push(partition, req);
                 }
             }
         });
-        self.replicas.add_task(task);
+        self.replicas().add_task(task);
     }
 
     /// One AlterPartitions call; returns the changes to send again.
@@ -105,7 +105,7 @@ impl Broker {
         let changes: Vec<AlterPartition> = batch
             .iter()
             .map(|(partition, req)| AlterPartition {
-                broker_id: self.config.node_id,
+                broker_id: self.config().node_id,
                 broker_epoch,
                 topic_id: partition.topic_id,
                 partition: partition.tp.partition,
@@ -193,7 +193,7 @@ impl Broker {
         let done = state.take_completions();
         inner.deliver(done);
         if inner.sync_high_watermark(&partition.log) {
-            self.notifier.notify();
+            self.replicas().notifier().notify();
         }
         retry
     }

@@ -46,7 +46,7 @@ impl Broker {
     /// Starts fetchers for leaders we now follow, wakes them, stops unused ones.
     pub(crate) fn sync_fetchers(self: &Arc<Self>, _image: &MetadataImage) {
         let leaders: HashSet<i32> = self
-            .replicas
+            .replicas()
             .all()
             .iter()
             .filter_map(|p| match &p.lock().role {
@@ -55,7 +55,7 @@ impl Broker {
             })
             .collect();
         let mut fetchers = self
-            .replicas
+            .replicas()
             .fetchers
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -99,7 +99,7 @@ fn plan(broker: &Broker, leader: i32) -> Plan {
         next_ready: None,
     };
     let now = Instant::now();
-    for p in broker.replicas.all() {
+    for p in broker.replicas().all() {
         let mut inner = p.lock();
         let delayed = inner.fetch_delayed_until.filter(|t| *t > now);
         let Role::Follower(state) = &mut inner.role else {
@@ -150,7 +150,7 @@ pub(super) fn error_backoff(broker: &Broker, error: ResponseError) -> Duration {
         ResponseError::UnknownLeaderEpoch
         | ResponseError::NotLeaderOrFollower
         | ResponseError::UnknownTopicOrPartition => METADATA_LAG_BACKOFF,
-        _ => Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50)),
+        _ => Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50)),
     }
 }
 
@@ -160,11 +160,11 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
     let listener = reg
         .listeners
         .iter()
-        .find(|l| l.name == broker.config.inter_broker_listener_name)
+        .find(|l| l.name == broker.config().inter_broker_listener_name)
         .or_else(|| reg.listeners.first())?;
     let addr = format!("{}:{}", listener.host, listener.port);
     let config = ClientConfig {
-        client_id: format!("tidewater-replica-fetcher-{}", broker.config.node_id),
+        client_id: format!("tidewater-replica-fetcher-{}", broker.config().node_id),
         ..ClientConfig::default()
     };
     match Connection::connect_with(&addr, config).await {
@@ -177,7 +177,7 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
 }
 
 async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
-    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
+    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
     let mut conn: Option<Connection> = None;
     loop {
         let Plan {
@@ -280,7 +280,7 @@ struct Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.broker.replicas.follower_quota().release(self.bytes);
+        self.broker.replicas().follower_quota().release(self.bytes);
     }
 }
 
@@ -308,10 +308,10 @@ fn unthrottled(
     Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
     Grant,
 ) {
-    let node = broker.config.node_id;
+    let node = broker.config().node_id;
     let image = broker.cluster().image();
     let now = crate::broker_server::mono_ms();
-    let mut quota = broker.replicas.follower_quota();
+    let mut quota = broker.replicas().follower_quota();
     let throttled: HashSet<(String, i32)> = fetches
         .iter()
         .filter(|(p, _)| quota.is_throttled(&p.tp.topic, p.tp.partition))
@@ -369,16 +369,16 @@ async fn fetch(
     grant: &Grant,
 ) -> Result<bool, tidewater_client::ClientError> {
     let version = conn.version_for::<FetchRequest>()?;
-    let settings = &broker.config.replica;
+    let settings = &broker.config().replica;
     let mut req = FetchRequest::default();
     if version >= 15 {
         let mut rs = ReplicaState::default();
-        rs.replica_id = BrokerId(broker.config.node_id);
+        rs.replica_id = BrokerId(broker.config().node_id);
         rs.replica_epoch = parts.first().map_or(-1, |(_, f)| f.broker_epoch);
         req.replica_state = rs;
         req.replica_id = BrokerId(-1);
     } else {
-        req.replica_id = BrokerId(broker.config.node_id);
+        req.replica_id = BrokerId(broker.config().node_id);
     }
     req.max_wait_ms = settings.fetch_wait_max_ms;
     req.min_bytes = settings.fetch_min_bytes;
@@ -456,7 +456,7 @@ fn on_response(
     };
     let log = &p.log;
     let action = state.on_fetch_response(response, &p.epochs(), log.log_end_offset());
-    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
+    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
     let ok = match action {
         FollowerAction::Append {
             leader_high_watermark,
@@ -466,11 +466,11 @@ fn on_response(
                 match append_as_follower(p, &records) {
                     Ok(_) => {
                         let bytes = records.len() as u64;
-                        broker.metrics.replication_bytes_in(&p.tp.topic, bytes);
-                        let mut quota = broker.replicas.follower_quota();
+                        broker.metrics().replication_bytes_in(&p.tp.topic, bytes);
+                        let mut quota = broker.replicas().follower_quota();
                         if quota.is_throttled(&p.tp.topic, p.tp.partition) {
                             quota.record(bytes, crate::broker_server::mono_ms());
-                            broker.metrics.throttled_bytes(bytes);
+                            broker.metrics().throttled_bytes(bytes);
                         }
                     }
                     Err(e) => {
@@ -539,7 +539,7 @@ fn on_response(
         FollowerAction::Ignore => true,
     };
     if inner.sync_high_watermark(log) {
-        broker.notifier.notify();
+        broker.replicas().notifier().notify();
     }
     ok
 }

@@ -54,7 +54,7 @@ pub(super) async fn offsets_for_epochs(
     queries: &[(Arc<Partition>, i32, i32)],
 ) -> Result<bool, ClientError> {
     let mut req = OffsetForLeaderEpochRequest::default();
-    req.replica_id = BrokerId(broker.config.node_id);
+    req.replica_id = BrokerId(broker.config().node_id);
     let partitions = queries.iter().map(|(p, current, epoch)| {
         let mut op = OffsetForLeaderPartition::default();
         op.partition = p.tp.partition;
@@ -128,7 +128,7 @@ pub(super) async fn reset_out_of_range(
 ) -> Result<bool, ClientError> {
     let earliest = list_offsets(broker, conn, queries, EARLIEST_TIMESTAMP).await?;
     let latest = list_offsets(broker, conn, queries, LATEST_TIMESTAMP).await?;
-    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
+    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
     for (p, current) in queries {
         let key = (p.tp.topic.clone(), p.tp.partition);
         let answer = match (earliest.get(&key), latest.get(&key)) {
@@ -178,7 +178,7 @@ pub(super) async fn reset_out_of_range(
             _ => {}
         }
         if inner.sync_high_watermark(log) {
-            broker.notifier.notify();
+            broker.replicas().notifier().notify();
         }
     }
     Ok(true)
@@ -235,7 +235,7 @@ async fn list_offsets(
     timestamp: i64,
 ) -> Result<HashMap<(String, i32), Result<i64, ResponseError>>, ClientError> {
     let mut req = ListOffsetsRequest::default();
-    req.replica_id = BrokerId(broker.config.node_id);
+    req.replica_id = BrokerId(broker.config().node_id);
     let partitions = queries.iter().map(|(p, current)| {
         let mut lp = ListOffsetsPartition::default();
         lp.partition_index = p.tp.partition;
