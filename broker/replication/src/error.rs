@@ -2,31 +2,11 @@
 //!
 //! Protocol-level outcomes (a fenced epoch, an out-of-range fetch, a produce that did
 //! not reach enough replicas) are data for the caller to put into a response, so each
-//! carries the exact Kafka error code a Java client would get.
+//! carries the exact Kafka error code a Java client would get, as kafka-protocol's
+//! [`ResponseError`] (the one error-code type of every Tidewater crate).
 
+use kafka_protocol::ResponseError;
 use thiserror::Error;
-
-/// Kafka error codes used by replication (see Kafka's `Errors` enum).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ErrorCode(pub i16);
-
-impl ErrorCode {
-    pub const NONE: Self = Self(0);
-    pub const OFFSET_OUT_OF_RANGE: Self = Self(1);
-    pub const UNKNOWN_TOPIC_OR_PARTITION: Self = Self(3);
-    pub const NOT_LEADER_OR_FOLLOWER: Self = Self(6);
-    pub const REQUEST_TIMED_OUT: Self = Self(7);
-    pub const NOT_ENOUGH_REPLICAS: Self = Self(19);
-    pub const INVALID_REQUEST: Self = Self(42);
-    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: Self = Self(20);
-    pub const OPERATION_NOT_ATTEMPTED: Self = Self(55);
-    pub const FENCED_LEADER_EPOCH: Self = Self(74);
-    pub const UNKNOWN_LEADER_EPOCH: Self = Self(75);
-    pub const STALE_BROKER_EPOCH: Self = Self(77);
-    pub const INVALID_UPDATE_VERSION: Self = Self(95);
-    pub const INELIGIBLE_REPLICA: Self = Self(107);
-    pub const NEW_LEADER_ELECTED: Self = Self(108);
-}
 
 /// A replication request that cannot be served; each maps to one Kafka error code.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -60,22 +40,27 @@ pub enum ReplicaError {
 }
 
 impl ReplicaError {
-    /// The Kafka error code for this failure.
-    pub fn code(&self) -> ErrorCode {
+    /// The Kafka error for this failure.
+    pub fn error(&self) -> ResponseError {
         match self {
-            Self::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
+            Self::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             Self::NotLeaderOrFollower(_) | Self::NoLongerLeader => {
-                ErrorCode::NOT_LEADER_OR_FOLLOWER
+                ResponseError::NotLeaderOrFollower
             }
-            Self::FencedLeaderEpoch { .. } => ErrorCode::FENCED_LEADER_EPOCH,
-            Self::UnknownLeaderEpoch { .. } => ErrorCode::UNKNOWN_LEADER_EPOCH,
-            Self::StaleBrokerEpoch { .. } => ErrorCode::STALE_BROKER_EPOCH,
-            Self::NotEnoughReplicas { .. } => ErrorCode::NOT_ENOUGH_REPLICAS,
+            Self::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+            Self::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
+            Self::StaleBrokerEpoch { .. } => ResponseError::StaleBrokerEpoch,
+            Self::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
             Self::NotEnoughReplicasAfterAppend { .. } => {
-                ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                ResponseError::NotEnoughReplicasAfterAppend
             }
-            Self::RequestTimedOut { .. } => ErrorCode::REQUEST_TIMED_OUT,
+            Self::RequestTimedOut { .. } => ResponseError::RequestTimedOut,
         }
+    }
+
+    /// The code for the response's `error_code` field.
+    pub fn code(&self) -> i16 {
+        self.error().code()
     }
 }
 

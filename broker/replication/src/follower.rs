@@ -8,8 +8,9 @@
 //! It does not touch the log: the caller performs the [`FollowerAction`] on its log and
 //! epoch cache and passes their new state back in.
 
+use kafka_protocol::ResponseError;
+
 use crate::epoch_cache::{EpochEndOffset, LeaderEpochCache};
-use crate::error::ErrorCode;
 use crate::leader::FollowerFetch;
 use crate::{ReplicaId, UNDEFINED_EPOCH};
 
@@ -59,7 +60,8 @@ pub struct FetchPartitionResponse {
     /// The fetch offset and leader epoch of the request (stale answers are ignored).
     pub request_fetch_offset: i64,
     pub request_leader_epoch: i32,
-    pub error: ErrorCode,
+    /// `None` when the leader answered without an error.
+    pub error: Option<ResponseError>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub diverging_epoch: Option<EpochEndOffset>,
@@ -86,9 +88,9 @@ pub enum FollowerAction {
     /// ([`FollowerRequest::ListOffsets`]) instead of fetching.
     ListLeaderOffsets,
     /// Retry after the fetch backoff.
-    Backoff { error: ErrorCode },
+    Backoff { error: ResponseError },
     /// Stop fetching until new metadata (FENCED_LEADER_EPOCH).
-    AwaitMetadata { error: ErrorCode },
+    AwaitMetadata { error: ResponseError },
     /// A stale answer or nothing to do.
     Ignore,
 }
@@ -214,7 +216,7 @@ impl FollowerState {
             return FollowerAction::Ignore;
         }
         match response.error {
-            ErrorCode::NONE => match response.diverging_epoch {
+            None => match response.diverging_epoch {
                 Some(diverging) => {
                     let (offset, completed) =
                         self.truncation_offset(diverging, epochs, log_end_offset);
@@ -229,12 +231,12 @@ impl FollowerState {
                     leader_log_start_offset: response.log_start_offset,
                 },
             },
-            ErrorCode::OFFSET_OUT_OF_RANGE => {
+            Some(ResponseError::OffsetOutOfRange) => {
                 self.phase = Phase::OutOfRange;
                 FollowerAction::ListLeaderOffsets
             }
-            ErrorCode::FENCED_LEADER_EPOCH => self.fence(response.error),
-            error => FollowerAction::Backoff { error },
+            Some(ResponseError::FencedLeaderEpoch) => self.fence(ResponseError::FencedLeaderEpoch),
+            Some(error) => FollowerAction::Backoff { error },
         }
     }
 
@@ -242,7 +244,7 @@ impl FollowerState {
     pub fn on_offset_for_leader_epoch(
         &mut self,
         request_leader_epoch: i32,
-        answer: Result<EpochEndOffset, ErrorCode>,
+        answer: Result<EpochEndOffset, ResponseError>,
         epochs: &LeaderEpochCache,
         log_end_offset: i64,
     ) -> FollowerAction {
@@ -257,7 +259,7 @@ impl FollowerState {
                 }
                 self.truncate(offset)
             }
-            Err(ErrorCode::FENCED_LEADER_EPOCH) => self.fence(ErrorCode::FENCED_LEADER_EPOCH),
+            Err(ResponseError::FencedLeaderEpoch) => self.fence(ResponseError::FencedLeaderEpoch),
             Err(error) => FollowerAction::Backoff { error },
         }
     }
@@ -268,7 +270,7 @@ impl FollowerState {
     pub fn on_leader_offsets(
         &mut self,
         request_leader_epoch: i32,
-        answer: Result<LeaderOffsets, ErrorCode>,
+        answer: Result<LeaderOffsets, ResponseError>,
         log_end_offset: i64,
     ) -> FollowerAction {
         if self.phase != Phase::OutOfRange || request_leader_epoch != self.init.leader_epoch {
@@ -276,8 +278,8 @@ impl FollowerState {
         }
         let leader = match answer {
             Ok(leader) => leader,
-            Err(ErrorCode::FENCED_LEADER_EPOCH) => {
-                return self.fence(ErrorCode::FENCED_LEADER_EPOCH);
+            Err(ResponseError::FencedLeaderEpoch) => {
+                return self.fence(ResponseError::FencedLeaderEpoch);
             }
             // Still out of range: ask again after the backoff.
             Err(error) => return FollowerAction::Backoff { error },
@@ -345,7 +347,7 @@ impl FollowerState {
         FollowerAction::Truncate { offset }
     }
 
-    fn fence(&mut self, error: ErrorCode) -> FollowerAction {
+    fn fence(&mut self, error: ResponseError) -> FollowerAction {
         self.phase = Phase::Fenced;
         FollowerAction::AwaitMetadata { error }
     }

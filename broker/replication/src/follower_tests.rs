@@ -1,4 +1,5 @@
 use super::*;
+use kafka_protocol::ResponseError;
 
 fn cache(entries: &[(i32, i64)]) -> LeaderEpochCache {
     let mut c = LeaderEpochCache::new();
@@ -26,7 +27,7 @@ fn ok_response(
     FetchPartitionResponse {
         request_fetch_offset: fetch_offset,
         request_leader_epoch: 4,
-        error: ErrorCode::NONE,
+        error: None,
         high_watermark: 6,
         log_start_offset: 0,
         diverging_epoch,
@@ -161,23 +162,23 @@ fn leader_epoch_errors_fence_or_back_off() {
     let epochs = cache(&[(1, 0)]);
     let mut f = FollowerState::new(init(true), &epochs, 8);
     let unknown = FetchPartitionResponse {
-        error: ErrorCode::UNKNOWN_LEADER_EPOCH,
+        error: Some(ResponseError::UnknownLeaderEpoch),
         ..ok_response(8, None)
     };
     assert_eq!(
         f.on_fetch_response(&unknown, &epochs, 8),
         FollowerAction::Backoff {
-            error: ErrorCode::UNKNOWN_LEADER_EPOCH
+            error: ResponseError::UnknownLeaderEpoch
         }
     );
     let fenced = FetchPartitionResponse {
-        error: ErrorCode::FENCED_LEADER_EPOCH,
+        error: Some(ResponseError::FencedLeaderEpoch),
         ..ok_response(8, None)
     };
     assert_eq!(
         f.on_fetch_response(&fenced, &epochs, 8),
         FollowerAction::AwaitMetadata {
-            error: ErrorCode::FENCED_LEADER_EPOCH
+            error: ResponseError::FencedLeaderEpoch
         }
     );
     assert!(f.is_fenced());
@@ -186,7 +187,7 @@ fn leader_epoch_errors_fence_or_back_off() {
 
 fn out_of_range(f: &mut FollowerState, epochs: &LeaderEpochCache, log_end: i64) {
     let oor = FetchPartitionResponse {
-        error: ErrorCode::OFFSET_OUT_OF_RANGE,
+        error: Some(ResponseError::OffsetOutOfRange),
         ..ok_response(log_end, None)
     };
     assert_eq!(
@@ -204,7 +205,7 @@ fn out_of_range(f: &mut FollowerState, epochs: &LeaderEpochCache, log_end: i64) 
     );
 }
 
-fn offsets(log_start_offset: i64, log_end_offset: i64) -> Result<LeaderOffsets, ErrorCode> {
+fn offsets(log_start_offset: i64, log_end_offset: i64) -> Result<LeaderOffsets, ResponseError> {
     Ok(LeaderOffsets {
         log_start_offset,
         log_end_offset,
@@ -279,7 +280,7 @@ fn leader_offsets_errors_retry_fence_or_go_stale() {
         FollowerAction::Ignore
     );
     // A retriable error keeps asking (after the backoff), never fetches meanwhile.
-    let error = ErrorCode::NOT_LEADER_OR_FOLLOWER;
+    let error = ResponseError::NotLeaderOrFollower;
     assert_eq!(
         f.on_leader_offsets(4, Err(error), 8),
         FollowerAction::Backoff { error }
@@ -290,9 +291,9 @@ fn leader_offsets_errors_retry_fence_or_go_stale() {
         FollowerRequest::ListOffsets { .. }
     ));
     assert_eq!(
-        f.on_leader_offsets(4, Err(ErrorCode::FENCED_LEADER_EPOCH), 8),
+        f.on_leader_offsets(4, Err(ResponseError::FencedLeaderEpoch), 8),
         FollowerAction::AwaitMetadata {
-            error: ErrorCode::FENCED_LEADER_EPOCH
+            error: ResponseError::FencedLeaderEpoch
         }
     );
     assert!(f.is_fenced());

@@ -59,7 +59,7 @@ pub mod quota;
 pub mod selector;
 
 pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};
-pub use error::{EpochCacheError, ErrorCode, QuotaConfigError, ReplicaError};
+pub use error::{EpochCacheError, QuotaConfigError, ReplicaError};
 pub use follower::{
     FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest, FollowerState,
     LeaderOffsets,

@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use tidewater_replication::{
-    ErrorCode, FetchKind, FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest,
+    FetchKind, FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest,
     FollowerState, LeaderConfig, LeaderEpochCache, LeaderInit, LeaderOffsets, LeaderState,
 };
 
@@ -101,14 +101,14 @@ proptest! {
                     let mut response = FetchPartitionResponse {
                         request_fetch_offset: fetch.fetch_offset,
                         request_leader_epoch: max_epoch + 1,
-                        error: ErrorCode::NONE,
+                        error: None,
                         high_watermark: 0,
                         log_start_offset: 0,
                         diverging_epoch: None,
                     };
                     match leader.on_fetch(&fetch, &leader_epochs, rounds) {
                         Ok(r) => if let FetchKind::Diverging(d) = r.kind { response.diverging_epoch = Some(d) },
-                        Err(e) => response.error = e.code(),
+                        Err(e) => response.error = Some(e.error()),
                     }
                     follower.on_fetch_response(&response, &follower_epochs, end)
                 }

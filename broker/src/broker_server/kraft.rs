@@ -86,7 +86,7 @@ impl Broker {
             let image = rx.borrow_and_update().clone();
             if let Some(prev) = &previous {
                 for ms in elections.observe(prev, &image) {
-                    self.metrics.leader_election(ms);
+                    self.metrics().leader_election(ms);
                 }
             }
             previous = Some(image.clone());
@@ -94,7 +94,7 @@ impl Broker {
             if epoch >= 0
                 && image
                     .brokers
-                    .get(&self.config.node_id)
+                    .get(&self.config().node_id)
                     .is_some_and(|b| b.broker_epoch >= epoch)
             {
                 self.apply_image(&image);
@@ -112,11 +112,11 @@ impl Broker {
 
     /// Re-derives log defaults when the dynamic broker configs in the image changed.
     pub(crate) fn refresh_dynamic_configs(&self, image: &MetadataImage) {
-        let dynamic = dynamic_broker_configs(image, self.config.node_id);
+        let dynamic = dynamic_broker_configs(image, self.config().node_id);
         let rate = |key: &str| {
             dynamic
                 .get(key)
-                .or_else(|| self.config.static_props.get(key))
+                .or_else(|| self.config().static_props.get(key))
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .filter(|r| *r < i64::MAX as u64)
         };
@@ -124,17 +124,17 @@ impl Broker {
             rate("leader.replication.throttled.rate"),
             rate("follower.replication.throttled.rate"),
         );
-        if self.replicas.leader_quota().quota() != leader_rate {
+        if self.replicas().leader_quota().quota() != leader_rate {
             info!(rate = ?leader_rate, "leader.replication.throttled.rate");
-            self.replicas.leader_quota().update_quota(leader_rate);
+            self.replicas().leader_quota().update_quota(leader_rate);
         }
-        if self.replicas.follower_quota().quota() != follower_rate {
+        if self.replicas().follower_quota().quota() != follower_rate {
             info!(rate = ?follower_rate, "follower.replication.throttled.rate");
-            self.replicas.follower_quota().update_quota(follower_rate);
+            self.replicas().follower_quota().update_quota(follower_rate);
         }
         self.apply_max_connections(&dynamic);
-        self.admin
-            .apply_dynamic(dynamic, |d| self.config.log_defaults(d));
+        self.admin()
+            .apply_dynamic(dynamic, |d| self.config().log_defaults(d));
     }
 
     /// The group coordinator follows `__consumer_offsets` leadership (Kafka's
@@ -150,15 +150,17 @@ impl Broker {
                 partition,
                 leader_epoch, "loading group metadata of {OFFSETS_TOPIC} partition"
             );
-            let records = read_partition(&self.logs, partition);
-            self.groups
+            let records = read_partition(self.replicas().logs(), partition);
+            self.coordinators()
+                .groups()
                 .load_partition_at_epoch(partition, leader_epoch, records);
         } else {
             info!(
                 partition,
                 leader_epoch, "unloading group metadata of {OFFSETS_TOPIC} partition"
             );
-            self.groups
+            self.coordinators()
+                .groups()
                 .unload_partition_at_epoch(partition, leader_epoch);
         }
     }
@@ -175,9 +177,9 @@ impl Broker {
     /// This broker's replica of a partition in any role, or the Kafka error for a
     /// partition hosted elsewhere (NOT_LEADER_OR_FOLLOWER) or unknown.
     pub fn local_replica(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
-        match self.replicas.get_by_name(topic, partition) {
+        match self.replicas().get_by_name(topic, partition) {
             Some(p) => Ok(p),
-            None if self.metadata.has_partition(topic, partition) => {
+            None if self.metadata().has_partition(topic, partition) => {
                 Err(E::NotLeaderOrFollower.code())
             }
             None => Err(E::UnknownTopicOrPartition.code()),
@@ -198,7 +200,7 @@ impl Broker {
         current_epoch: i32,
     ) -> Result<Arc<Log>, i16> {
         let log = self.leader_log(topic, partition)?;
-        let ours = match self.replicas.get_by_name(topic, partition) {
+        let ours = match self.replicas().get_by_name(topic, partition) {
             Some(p) => p.lock().role.leader_epoch(),
             None => 0,
         };
@@ -290,7 +292,7 @@ impl Broker {
             .keys()
             .copied()
             .find(|id| live(id))
-            .unwrap_or(self.config.node_id)
+            .unwrap_or(self.config().node_id)
     }
 
     /// Creates `__consumer_offsets` in the background (once at a time); its
@@ -304,13 +306,13 @@ impl Broker {
         {
             return;
         }
-        let partitions = self.config.offsets_topic_num_partitions;
-        let rf = self.config.offsets_topic_replication_factor;
+        let partitions = self.config().offsets_topic_num_partitions;
+        let rf = self.config().offsets_topic_replication_factor;
         let configs: BTreeMap<String, String> = [
             ("cleanup.policy".to_string(), "compact".to_string()),
             (
                 "segment.bytes".to_string(),
-                self.config.offsets_topic_segment_bytes.to_string(),
+                self.config().offsets_topic_segment_bytes.to_string(),
             ),
         ]
         .into();
@@ -339,7 +341,7 @@ impl Broker {
 
     /// DeleteTopics, decided by the controller.
     pub async fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, KafkaError> {
-        if !self.config.delete_topic_enable {
+        if !self.config().delete_topic_enable {
             return Err(KafkaError::new(
                 E::TopicDeletionDisabled,
                 "Topic deletion is disabled (delete.topic.enable=false)".into(),
@@ -352,7 +354,7 @@ impl Broker {
             ));
         }
         let id = self.cluster().delete_topic(name).await?;
-        self.metrics.topic_deleted(name);
+        self.metrics().topic_deleted(name);
         info!(topic = %name, %id, "deleted topic");
         Ok(id)
     }

@@ -1,8 +1,10 @@
 //! The broker's shared handles (Kafka's `BrokerServer`, which builds the managers and
-//! hands them to `KafkaApis`): [`Broker`] holds the config, the metadata image view,
-//! the log manager, the [`crate::replica_manager::ReplicaManager`], the group
-//! coordinator handle, producer ids (`ProducerIdManager`), fetch sessions
-//! (`FetchSessionCache`), connection slots (`ConnectionQuotas`), readiness and metrics.
+//! hands them to `KafkaApis`): [`Broker`] holds the config and one owned part per
+//! Kafka seam, each with its state behind a small API: the [`MetadataView`]
+//! (`MetadataCache`), the [`crate::replica_manager::ReplicaManager`] (log manager,
+//! append notifier, fetch sessions, replicas), the [`Coordinators`] (group coordinator,
+//! producer ids), the [`ConfigAdmin`], and [`Serving`] (readiness, connection slots);
+//! plus metrics. Handlers take the part they need.
 //!
 //! Also here: the broker's checks on topic names ([`topic_names`], [`crate::kafka_error::KafkaError`]),
 //! the group coordinator's storage port on `__consumer_offsets` ([`offsets_backend`])
@@ -11,8 +13,10 @@
 
 mod config_admin;
 pub mod connection_slots;
+mod coordinators;
 pub mod fetch_sessions;
 mod kraft;
+mod metadata_view;
 pub mod offsets_backend;
 pub mod producer_ids;
 mod serving;
@@ -20,15 +24,16 @@ pub mod topic_names;
 mod topics;
 
 pub use config_admin::ConfigAdmin;
+pub use coordinators::Coordinators;
 pub use kraft::{BrokerView, PartitionView};
+pub use metadata_view::MetadataView;
 pub use serving::Serving;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tidewater_group::{GroupConfig, GroupCoordinator};
 use tidewater_storage::{Log, LogManager, TopicPartition};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError};
@@ -60,24 +65,6 @@ pub fn mono_ms() -> u64 {
             .as_millis(),
     )
     .unwrap_or(u64::MAX)
-}
-
-/// Wakes long-polling fetches whenever any partition grows.
-#[derive(Debug, Default)]
-pub struct AppendNotifier {
-    notify: Notify,
-}
-
-impl AppendNotifier {
-    pub fn notify(&self) {
-        self.notify.notify_waiters();
-    }
-
-    /// A future that completes on the next append; create it *before* checking
-    /// for data so an append in between is not missed.
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
-    }
 }
 
 /// Why the broker could not start.
@@ -112,25 +99,20 @@ pub enum StartupError {
     },
 }
 
-/// Everything a request handler may touch.
+/// Everything a request handler may touch, one part per Kafka seam.
 pub struct Broker {
-    pub config: BrokerConfig,
-    pub cluster_id: String,
-    pub metadata: Arc<dyn MetadataStore>,
-    pub logs: Arc<LogManager>,
-    pub groups: Arc<GroupCoordinator>,
-    pub producer_ids: ProducerIdManager,
-    pub fetch_sessions: Mutex<FetchSessionCache>,
-    pub metrics: Arc<Metrics>,
-    pub notifier: Arc<AppendNotifier>,
+    config: BrokerConfig,
+    /// The cluster id, the metadata image's topics and configs, the KRaft node.
+    metadata: MetadataView,
+    /// The local replicas, as the metadata image assigns them, and their logs.
+    replicas: Arc<ReplicaManager>,
+    /// The group coordinator and producer ids.
+    coordinators: Coordinators,
+    metrics: Arc<Metrics>,
     /// Log defaults, dynamic broker configs and the admin lock.
-    pub admin: ConfigAdmin,
+    admin: ConfigAdmin,
     /// Readiness, shutdown and the connection cap.
-    pub serving: Serving,
-    /// The quorum membership and the metadata image this node follows.
-    kraft: Arc<Cluster>,
-    /// The local replicas, as the metadata image assigns them.
-    pub replicas: Arc<ReplicaManager>,
+    serving: Serving,
     /// This broker's own `Arc`, for tasks a handler (holding `&Broker`) must spawn.
     this: std::sync::Weak<Broker>,
 }
@@ -144,33 +126,34 @@ impl Broker {
         cluster_id: String,
         node_file: Arc<NodeFile>,
     ) -> Result<Arc<Broker>, StartupError> {
-        let metadata: Arc<dyn MetadataStore> = Arc::new(ImageMetadataStore::new(
+        let store: Arc<dyn MetadataStore> = Arc::new(ImageMetadataStore::new(
             cluster_id.clone(),
             config.node_id,
             cluster.subscribe(),
             node_file,
         ));
-        let broker = Self::build(config, cluster_id, metadata, cluster)?;
-        broker.logs.start_background_tasks();
+        let broker = Self::build(config, MetadataView::new(cluster_id, store, cluster))?;
+        broker.replicas.logs().start_background_tasks();
         Ok(broker)
     }
 
-    fn build(
-        config: BrokerConfig,
-        cluster_id: String,
-        metadata: Arc<dyn MetadataStore>,
-        cluster: Arc<Cluster>,
-    ) -> Result<Arc<Broker>, StartupError> {
+    fn build(config: BrokerConfig, metadata: MetadataView) -> Result<Arc<Broker>, StartupError> {
         let dynamic = metadata.broker_configs();
         let log_defaults = config.log_defaults(&dynamic)?;
         let serving = Serving::new(config.max_connections_with(&dynamic));
         let logs = LogManager::open(config.log_manager_config(&dynamic)?)?;
-        let notifier = Arc::new(AppendNotifier::default());
-        let replicas = Arc::new(ReplicaManager::default());
+        let first_session_id = i32::from_be_bytes(
+            Uuid::new_v4().as_bytes()[..4]
+                .try_into()
+                .unwrap_or([0, 0, 0, 1]),
+        ) & 0x3fff_ffff;
+        let fetch_sessions =
+            FetchSessionCache::new(config.fetch_session_cache_slots, first_session_id);
+        let replicas = Arc::new(ReplicaManager::new(logs.clone(), fetch_sessions));
         let backend = Arc::new(LogOffsetsBackend {
-            logs: logs.clone(),
-            metadata: metadata.clone(),
-            notifier: notifier.clone(),
+            logs,
+            metadata: metadata.store().clone(),
+            notifier: replicas.notifier().clone(),
             node_id: config.node_id,
             replicas: replicas.clone(),
             commit_timeout: std::time::Duration::from_millis(
@@ -190,30 +173,50 @@ impl Broker {
             },
             backend,
         );
-        let first_session_id = i32::from_be_bytes(
-            Uuid::new_v4().as_bytes()[..4]
-                .try_into()
-                .unwrap_or([0, 0, 0, 1]),
-        ) & 0x3fff_ffff;
+        let producer_ids = ProducerIdManager::new(metadata.store().clone());
         Ok(Arc::new_cyclic(|this| Broker {
             this: this.clone(),
-            fetch_sessions: Mutex::new(FetchSessionCache::new(
-                config.fetch_session_cache_slots,
-                first_session_id,
-            )),
-            producer_ids: ProducerIdManager::new(metadata.clone()),
+            coordinators: Coordinators::new(groups, producer_ids),
             metrics: Arc::new(Metrics::new()),
-            cluster_id,
             metadata,
-            logs,
-            groups,
-            notifier,
             admin: ConfigAdmin::new(log_defaults, dynamic),
             serving,
-            kraft: cluster,
             replicas,
             config,
         }))
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The cluster id, topics and configs this broker knows, and its KRaft node.
+    pub fn metadata(&self) -> &MetadataView {
+        &self.metadata
+    }
+
+    /// The local replicas, their logs, fetch sessions and the append notifier.
+    pub fn replicas(&self) -> &Arc<ReplicaManager> {
+        &self.replicas
+    }
+
+    /// The group coordinator and producer ids.
+    pub fn coordinators(&self) -> &Coordinators {
+        &self.coordinators
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Log defaults, dynamic broker configs and the admin lock.
+    pub fn admin(&self) -> &ConfigAdmin {
+        &self.admin
+    }
+
+    /// Readiness, shutdown and the connection cap.
+    pub fn serving(&self) -> &Serving {
+        &self.serving
     }
 
     /// Resizes the connection cap when the effective `max.connections` changed.
@@ -228,12 +231,14 @@ impl Broker {
         if !self.metadata.has_partition(topic, partition) {
             return None;
         }
-        self.logs.get_log(&TopicPartition::new(topic, partition))
+        self.replicas
+            .logs()
+            .get_log(&TopicPartition::new(topic, partition))
     }
 
     /// The quorum membership and metadata image of this node.
     pub fn cluster(&self) -> &Arc<Cluster> {
-        &self.kraft
+        self.metadata.cluster()
     }
 
     /// This broker as an `Arc` (None only while it is being dropped).
@@ -248,7 +253,7 @@ impl Broker {
         if !self.serving.is_ready() {
             return false;
         }
-        let c = &self.kraft;
+        let c = self.cluster();
         !c.is_broker()
             || c.image()
                 .brokers
@@ -265,8 +270,8 @@ impl Broker {
     pub fn begin_shutdown(&self) {
         self.set_ready(false);
         self.serving.begin_closing();
-        self.notifier.notify();
-        self.groups.shutdown();
+        self.replicas.notifier().notify();
+        self.coordinators.groups().shutdown();
     }
 
     pub fn is_closing(&self) -> bool {
@@ -276,7 +281,7 @@ impl Broker {
     /// Stops background work and makes everything durable. Idempotent.
     pub fn shutdown(&self) -> Result<(), tidewater_storage::StorageError> {
         self.set_ready(false);
-        self.groups.shutdown();
-        self.logs.shutdown()
+        self.coordinators.groups().shutdown();
+        self.replicas.logs().shutdown()
     }
 }

@@ -16,9 +16,10 @@ use tidewater_storage::{LogManager, TopicPartition};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use super::now_ms;
 use super::topic_names::OFFSETS_TOPIC;
-use super::{AppendNotifier, now_ms};
 use crate::metadata::MetadataStore;
+use crate::replica_manager::AppendNotifier;
 use crate::replica_manager::{AckResult, ReplicaManager};
 
 /// Appends group records to `__consumer_offsets` and answers topic existence.
@@ -153,7 +154,7 @@ async fn replicated(mut ack: oneshot::Receiver<AckResult>, timeout: Duration) ->
     };
     match outcome {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.code().0),
+        Ok(Err(e)) => Err(e.code()),
         // The replica dropped the wait: it lost the leadership.
         Err(()) => Err(ResponseError::NotLeaderOrFollower.code()),
     }

@@ -13,7 +13,7 @@ impl Broker {
     pub fn check_new_topic_name(&self, name: &str) -> Result<(), KafkaError> {
         topic_names::validate(name)
             .map_err(|e| KafkaError::new(E::InvalidTopicException, e.to_string()))?;
-        if self.metadata.topic(name).is_some() {
+        if self.metadata().topic(name).is_some() {
             return Err(KafkaError::new(
                 E::TopicAlreadyExists,
                 format!("Topic '{name}' already exists."),
@@ -21,7 +21,7 @@ impl Broker {
         }
         let key = topic_names::collision_key(name);
         if let Some(other) = self
-            .metadata
+            .metadata()
             .topics()
             .into_iter()
             .find(|t| topic_names::collision_key(&t.name) == key)
@@ -34,7 +34,7 @@ impl Broker {
                 ),
             ));
         }
-        if self.config.topic_naming_policy_enable && !topic_names::is_internal(name) {
+        if self.config().topic_naming_policy_enable && !topic_names::is_internal(name) {
             topic_names::check_naming_policy(name)
                 .map_err(|e| KafkaError::new(E::InvalidTopicException, e.to_string()))?;
         }

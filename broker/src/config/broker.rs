@@ -10,8 +10,9 @@ use tracing::warn;
 
 use super::keys::is_known_broker_key;
 use super::kraft::{KraftConfig, kraft_config};
-use super::listeners::{Listener, parse_listeners, parse_protocol_map};
+use super::listeners::{Listener, advertised_listeners, broker_listeners};
 use super::properties::Props;
+use super::replica::{ReplicaSettings, replica_settings};
 use super::{ConfigError, parse_properties};
 
 /// Everything the broker reads from its config, validated.
@@ -70,29 +71,6 @@ pub struct BrokerConfig {
     pub replica: ReplicaSettings,
 }
 
-/// Replication settings of a broker (Kafka's `replica.*` keys and friends).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicaSettings {
-    pub lag_time_max_ms: u64,
-    pub fetch_wait_max_ms: i32,
-    pub fetch_min_bytes: i32,
-    pub fetch_max_bytes: i32,
-    pub fetch_response_max_bytes: i32,
-    pub fetch_backoff_ms: u64,
-    pub unclean_leader_election_enable: bool,
-    pub auto_leader_rebalance_enable: bool,
-    pub leader_imbalance_check_interval_seconds: u64,
-    /// `controlled.shutdown.enable`.
-    pub controlled_shutdown_enable: bool,
-    /// `tidewater.controlled.shutdown.drain.timeout.ms`: how long a SIGTERMed broker
-    /// refuses produce and waits for its ISR followers to reach its log end before the
-    /// controlled shutdown moves its leaderships (so no acks=1 record is truncated).
-    pub controlled_shutdown_drain_timeout_ms: u64,
-    /// `replica.selector.class` names Kafka's `RackAwareReplicaSelector` (KIP-392):
-    /// consumers with `client.rack` are sent to an in-sync replica in their rack.
-    pub rack_aware_selector: bool,
-}
-
 impl BrokerConfig {
     /// Reads `path`, applies `overrides` (`key=value`) and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
@@ -131,28 +109,7 @@ impl BrokerConfig {
         let kraft = kraft_config(&p, node_id)?;
         let controller_only = !kraft.roles.broker;
         let listeners = broker_listeners(&p, &kraft.controller_listener_names, controller_only)?;
-        let advertised_listeners = match p.get("advertised.listeners") {
-            Some(v) => parse_listeners("advertised.listeners", v)?,
-            None => listeners.clone(),
-        };
-        for a in &advertised_listeners {
-            if a.host == "0.0.0.0" || a.host == "::" {
-                return Err(ConfigError::Invalid {
-                    key: "advertised.listeners".into(),
-                    value: a.host_port(),
-                    reason:
-                        "cannot advertise the non-routable meta-address; set advertised.listeners"
-                            .into(),
-                });
-            }
-            if !listeners.iter().any(|l| l.name == a.name) {
-                return Err(ConfigError::Invalid {
-                    key: "advertised.listeners".into(),
-                    value: a.name.clone(),
-                    reason: "every advertised listener name must also be in listeners".into(),
-                });
-            }
-        }
+        let advertised_listeners = advertised_listeners(&p, &listeners)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
             .or_else(|| p.get("log.dir"))
@@ -293,46 +250,7 @@ impl BrokerConfig {
                 .get("inter.broker.listener.name")
                 .map(str::to_ascii_uppercase)
                 .unwrap_or_else(|| "PLAINTEXT".into()),
-            replica: ReplicaSettings {
-                lag_time_max_ms: p.int("replica.lag.time.max.ms", 30_000, 1, u64::MAX)?,
-                fetch_wait_max_ms: p.int("replica.fetch.wait.max.ms", 500, 0, i32::MAX)?,
-                fetch_min_bytes: p.int("replica.fetch.min.bytes", 1, 0, i32::MAX)?,
-                fetch_max_bytes: p.int("replica.fetch.max.bytes", 1_048_576, 1, i32::MAX)?,
-                fetch_response_max_bytes: p.int(
-                    "replica.fetch.response.max.bytes",
-                    10_485_760,
-                    1,
-                    i32::MAX,
-                )?,
-                fetch_backoff_ms: p.int("replica.fetch.backoff.ms", 1000, 0, u64::MAX)?,
-                unclean_leader_election_enable: p.bool("unclean.leader.election.enable", false)?,
-                auto_leader_rebalance_enable: p.bool("auto.leader.rebalance.enable", true)?,
-                leader_imbalance_check_interval_seconds: p.int(
-                    "leader.imbalance.check.interval.seconds",
-                    300,
-                    1,
-                    u64::MAX,
-                )?,
-                controlled_shutdown_enable: p.bool("controlled.shutdown.enable", true)?,
-                controlled_shutdown_drain_timeout_ms: p.int(
-                    "tidewater.controlled.shutdown.drain.timeout.ms",
-                    10_000,
-                    0,
-                    u64::MAX,
-                )?,
-                rack_aware_selector: match p.get("replica.selector.class") {
-                    None | Some("") => false,
-                    Some(c) if c.ends_with("RackAwareReplicaSelector") => true,
-                    Some(c) if c.ends_with("LeaderSelector") => false,
-                    Some(c) => {
-                        return Err(ConfigError::Invalid {
-                            key: "replica.selector.class".into(),
-                            value: c.into(),
-                            reason: "supported: org.apache.kafka.common.replica.RackAwareReplicaSelector".into(),
-                        });
-                    }
-                },
-            },
+            replica: replica_settings(&p)?,
             kraft,
         };
         // Validate the log defaults now so a bad value refuses to start.
@@ -381,45 +299,6 @@ impl BrokerConfig {
             .find(|l| l.name == name)
             .or_else(|| self.advertised_listeners.first())
     }
-}
-
-/// Listeners to bind: `listeners` minus controller listeners; only PLAINTEXT.
-fn broker_listeners(
-    p: &Props<'_>,
-    controller_names: &[String],
-    controller_only: bool,
-) -> Result<Vec<Listener>, ConfigError> {
-    let all = parse_listeners(
-        "listeners",
-        p.get("listeners").unwrap_or("PLAINTEXT://:9092"),
-    )?;
-    let mut protocols =
-        parse_protocol_map(p.get("listener.security.protocol.map").unwrap_or(
-            "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
-        ))?;
-    let mut out = Vec::new();
-    for l in all {
-        if controller_names.contains(&l.name) {
-            continue;
-        }
-        let proto = protocols.remove(&l.name).unwrap_or_else(|| l.name.clone());
-        if proto != "PLAINTEXT" {
-            return Err(ConfigError::Invalid {
-                key: "listeners".into(),
-                value: format!("{}://{}", l.name, l.host_port()),
-                reason: format!("security protocol {proto} is not supported; use PLAINTEXT"),
-            });
-        }
-        out.push(l);
-    }
-    if out.is_empty() && !controller_only {
-        return Err(ConfigError::Invalid {
-            key: "listeners".into(),
-            value: p.get("listeners").unwrap_or_default().into(),
-            reason: "no broker listener left (all are controller listeners)".into(),
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

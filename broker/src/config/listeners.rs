@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::ConfigError;
+use super::properties::Props;
 
 /// One `NAME://host:port` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +84,75 @@ pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, Confi
         );
     }
     Ok(map)
+}
+
+/// `advertised.listeners` (defaults to `listeners`): routable, and each one's name
+/// also a listener this broker binds.
+pub(super) fn advertised_listeners(
+    p: &Props<'_>,
+    listeners: &[Listener],
+) -> Result<Vec<Listener>, ConfigError> {
+    let advertised = match p.get("advertised.listeners") {
+        Some(v) => parse_listeners("advertised.listeners", v)?,
+        None => listeners.to_vec(),
+    };
+    for a in &advertised {
+        if a.host == "0.0.0.0" || a.host == "::" {
+            return Err(ConfigError::Invalid {
+                key: "advertised.listeners".into(),
+                value: a.host_port(),
+                reason: "cannot advertise the non-routable meta-address; set advertised.listeners"
+                    .into(),
+            });
+        }
+        if !listeners.iter().any(|l| l.name == a.name) {
+            return Err(ConfigError::Invalid {
+                key: "advertised.listeners".into(),
+                value: a.name.clone(),
+                reason: "every advertised listener name must also be in listeners".into(),
+            });
+        }
+    }
+    Ok(advertised)
+}
+
+/// Listeners to bind: `listeners` minus controller listeners; only PLAINTEXT.
+pub(super) fn broker_listeners(
+    p: &Props<'_>,
+    controller_names: &[String],
+    controller_only: bool,
+) -> Result<Vec<Listener>, ConfigError> {
+    let all = parse_listeners(
+        "listeners",
+        p.get("listeners").unwrap_or("PLAINTEXT://:9092"),
+    )?;
+    let mut protocols =
+        parse_protocol_map(p.get("listener.security.protocol.map").unwrap_or(
+            "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        ))?;
+    let mut out = Vec::new();
+    for l in all {
+        if controller_names.contains(&l.name) {
+            continue;
+        }
+        let proto = protocols.remove(&l.name).unwrap_or_else(|| l.name.clone());
+        if proto != "PLAINTEXT" {
+            return Err(ConfigError::Invalid {
+                key: "listeners".into(),
+                value: format!("{}://{}", l.name, l.host_port()),
+                reason: format!("security protocol {proto} is not supported; use PLAINTEXT"),
+            });
+        }
+        out.push(l);
+    }
+    if out.is_empty() && !controller_only {
+        return Err(ConfigError::Invalid {
+            key: "listeners".into(),
+            value: p.get("listeners").unwrap_or_default().into(),
+            reason: "no broker listener left (all are controller listeners)".into(),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ mod keys;
 mod kraft;
 mod listeners;
 mod properties;
+mod replica;
 
-pub use broker::{BrokerConfig, ReplicaSettings};
+pub use broker::BrokerConfig;
 pub use dynamic_checks::{
     DynamicConfigError, check_dynamic_broker_value, refuse_dynamic_broker_keys,
 };
@@ -25,6 +26,7 @@ pub use keys::{
 pub use kraft::{KraftConfig, Roles, Voter, parse_voters};
 pub use listeners::{Listener, parse_listeners};
 pub use properties::parse_properties;
+pub use replica::ReplicaSettings;
 
 use std::path::PathBuf;
 

@@ -49,10 +49,10 @@ fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, Fail
             let id: i32 = name.parse().map_err(|_| {
                 invalid_request(format!("Node id must be an integer, but it is: {name}"))
             })?;
-            if id != broker.config.node_id {
+            if id != broker.config().node_id {
                 return Err(invalid_request(format!(
                     "Unexpected broker id, expected {}, but received {name}",
-                    broker.config.node_id
+                    broker.config().node_id
                 )));
             }
             Ok(Target::Dynamic(DynamicResource::Broker(id)))
@@ -69,7 +69,7 @@ fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, Fail
 fn current(broker: &Broker, t: &Target) -> Result<BTreeMap<String, String>, Failure> {
     match t {
         Target::Topic(name) => broker
-            .metadata
+            .metadata()
             .topic(name)
             .map(|t| t.configs)
             .ok_or_else(|| {
@@ -78,7 +78,7 @@ fn current(broker: &Broker, t: &Target) -> Result<BTreeMap<String, String>, Fail
                     format!("Topic '{name}' does not exist."),
                 )
             }),
-        Target::Dynamic(r) => Ok(broker.metadata.dynamic_configs(r)),
+        Target::Dynamic(r) => Ok(broker.metadata().dynamic_configs(r)),
     }
 }
 
@@ -115,7 +115,7 @@ fn is_list_key(t: &Target, key: &str) -> bool {
 /// effective (inherited) value, so APPEND `compact` to a topic that inherits
 /// `delete` gives `delete,compact`, never `compact` alone.
 fn inherited(broker: &Broker, t: &Target, key: &str) -> String {
-    let defaults = broker.admin.log_defaults();
+    let defaults = broker.admin().log_defaults();
     match (t, key) {
         (Target::Topic(_), _) => defaults
             .topic_entries()
@@ -124,7 +124,7 @@ fn inherited(broker: &Broker, t: &Target, key: &str) -> String {
             .map(|(_, v)| v)
             .unwrap_or_default(),
         (Target::Dynamic(DynamicResource::Broker(_)), _) => broker
-            .metadata
+            .metadata()
             .dynamic_configs(&DynamicResource::BrokerDefault)
             .get(key)
             .cloned()
@@ -134,7 +134,7 @@ fn inherited(broker: &Broker, t: &Target, key: &str) -> String {
 }
 
 fn static_or_log_default(broker: &Broker, key: &str) -> String {
-    if let Some(v) = broker.config.static_props.get(key) {
+    if let Some(v) = broker.config().static_props.get(key) {
         return v.clone();
     }
     if key == "log.cleanup.policy" {
@@ -158,13 +158,13 @@ async fn replace(
     match t {
         Target::Topic(_) => {
             broker
-                .admin
+                .admin()
                 .log_defaults()
                 .with_topic_overrides(&configs)
                 .map_err(|e| invalid(e.to_string()))?;
         }
         Target::Dynamic(DynamicResource::Group(_)) => {
-            validate_group_configs(&broker.config.static_props, &configs)
+            validate_group_configs(&broker.config().static_props, &configs)
                 .map_err(|e| invalid(e.to_string()))?;
         }
         Target::Dynamic(resource) => {
@@ -179,14 +179,14 @@ async fn replace(
             }
             let mut effective = if per_broker {
                 broker
-                    .metadata
+                    .metadata()
                     .dynamic_configs(&DynamicResource::BrokerDefault)
             } else {
                 BTreeMap::new()
             };
             effective.extend(configs.iter().map(|(k, v)| (k.clone(), v.clone())));
             broker
-                .config
+                .config()
                 .log_defaults(&effective)
                 .map_err(|e| Failure::new(E::InvalidRequest, e.to_string()))?;
         }
@@ -252,7 +252,7 @@ pub async fn alter(
     _version: i16,
 ) -> AlterConfigsResponse {
     use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
-    let _guard = broker.admin.lock().await;
+    let _guard = broker.admin().lock().await;
     let mut resp = AlterConfigsResponse::default();
     for r in req.resources {
         let outcome = alter_resource(
@@ -366,7 +366,7 @@ pub async fn incremental_alter(
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
     use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-    let _guard = broker.admin.lock().await;
+    let _guard = broker.admin().lock().await;
     let mut resp = IncrementalAlterConfigsResponse::default();
     for r in req.resources {
         let outcome = alter_resource(

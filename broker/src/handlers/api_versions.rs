@@ -9,7 +9,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
 
 use super::update_features::advertised_features;
-use crate::broker_server::Broker;
+use crate::broker_server::MetadataView;
 use crate::protocol::SUPPORTED_APIS;
 
 fn api_keys() -> Vec<ApiVersion> {
@@ -25,11 +25,15 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+pub fn handle(
+    metadata: &MetadataView,
+    _req: ApiVersionsRequest,
+    version: i16,
+) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
     resp.api_keys = api_keys();
     if version >= 3 {
-        let (supported, finalized, epoch) = advertised_features(&broker.cluster().image());
+        let (supported, finalized, epoch) = advertised_features(&metadata.cluster().image());
         resp.supported_features = supported;
         resp.finalized_features = finalized;
         resp.finalized_features_epoch = epoch;
@@ -56,7 +60,7 @@ mod tests {
     #[test]
     fn lists_every_supported_api_and_the_features_from_v3() {
         let tb = crate::handlers::test_support::broker(&[]);
-        let resp = handle(&tb.broker, ApiVersionsRequest::default(), 3);
+        let resp = handle(tb.broker.metadata(), ApiVersionsRequest::default(), 3);
         assert_eq!(resp.api_keys.len(), SUPPORTED_APIS.len());
         assert!(
             resp.api_keys
@@ -76,7 +80,7 @@ mod tests {
         assert_eq!(&frame[4..8], &7i32.to_be_bytes());
         assert_eq!(&frame[8..10], &[0, 0]);
         // v2 has no tagged fields: the same APIs, no features.
-        let v2 = handle(&tb.broker, ApiVersionsRequest::default(), 2);
+        let v2 = handle(tb.broker.metadata(), ApiVersionsRequest::default(), 2);
         assert_eq!(v2.api_keys.len(), SUPPORTED_APIS.len());
         assert!(v2.finalized_features.is_empty());
     }

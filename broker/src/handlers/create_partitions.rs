@@ -24,7 +24,7 @@ pub async fn handle(
         .filter(|t| !seen.insert(t.name.0.to_string()))
         .map(|t| t.name.0.to_string())
         .collect();
-    let _guard = broker.admin.lock().await;
+    let _guard = broker.admin().lock().await;
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut r = CreatePartitionsTopicResult::default();
@@ -81,7 +81,7 @@ mod tests {
             handle(b, req("t", 3, true), 3).await.results[0].error_code,
             0
         );
-        assert_eq!(b.metadata.topic("t").unwrap().partitions.len(), 1);
+        assert_eq!(b.metadata().topic("t").unwrap().partitions.len(), 1);
         assert_eq!(
             handle(b, req("t", 3, false), 3).await.results[0].error_code,
             0

@@ -29,7 +29,7 @@ async fn create(
     broker.check_new_topic_name(&name)?;
     let configs = configs_of(t)?;
     broker
-        .admin
+        .admin()
         .log_defaults()
         .with_topic_overrides(&configs)
         .map_err(|e| KafkaError::new(E::InvalidConfig, e.to_string()))?;
@@ -89,7 +89,7 @@ pub async fn handle(
     for t in &req.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
     }
-    let _guard = broker.admin.lock().await;
+    let _guard = broker.admin().lock().await;
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut r = CreatableTopicResult::default();
@@ -185,7 +185,7 @@ mod tests {
         let r = handle(b, req(vec![topic("dry", 2, 1, &[])], true), 7).await;
         assert_eq!(r.topics[0].error_code, 0);
         assert!(
-            b.metadata.topic("dry").is_none(),
+            b.metadata().topic("dry").is_none(),
             "validate_only must not create"
         );
 
@@ -236,7 +236,7 @@ mod tests {
             .unwrap();
         assert_eq!(retention.value.as_deref(), Some("1000"));
         assert_eq!(retention.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
-        assert_eq!(b.metadata.topic("ok").unwrap().partitions.len(), 3);
+        assert_eq!(b.metadata().topic("ok").unwrap().partitions.len(), 3);
         eventually("log ok-2", || b.log("ok", 2).is_some()).await;
         encodes(
             ApiKey::CreateTopics,
@@ -309,6 +309,6 @@ mod tests {
         assert_eq!(r.topics[0].error_code, 0);
         assert_eq!(r.topics[1].error_code, E::InvalidReplicaAssignment.code());
         assert_eq!(r.topics[2].error_code, E::InvalidReplicaAssignment.code());
-        assert_eq!(b.metadata.topic("assigned").unwrap().partitions.len(), 2);
+        assert_eq!(b.metadata().topic("assigned").unwrap().partitions.len(), 2);
     }
 }

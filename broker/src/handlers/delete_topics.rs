@@ -25,13 +25,13 @@ pub async fn handle(
             .map(|n| (Some(n.0.to_string()), Uuid::nil()))
             .collect()
     };
-    let _guard = broker.admin.lock().await;
+    let _guard = broker.admin().lock().await;
     let mut resp = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut r = DeletableTopicResult::default();
         let name = match name {
             Some(n) => Some(n),
-            None => broker.metadata.topic_by_id(id).map(|t| t.name),
+            None => broker.metadata().topic_by_id(id).map(|t| t.name),
         };
         match name {
             None => {
@@ -81,7 +81,7 @@ mod tests {
         let r = handle(b, by_name, 4).await;
         assert_eq!(r.responses[0].error_code, 0);
         assert_eq!(r.responses[1].error_code, E::UnknownTopicOrPartition.code());
-        assert!(b.metadata.topic("a").is_none());
+        assert!(b.metadata().topic("a").is_none());
         assert!(b.log("a", 0).is_none());
         encodes(ApiKey::DeleteTopics, 4, ResponseKind::DeleteTopics(r));
 

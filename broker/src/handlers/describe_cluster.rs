@@ -26,7 +26,7 @@ pub fn handle(
         resp.endpoint_type = req.endpoint_type;
         return resp;
     }
-    resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
+    resp.cluster_id = StrBytes::from_string(broker.metadata().cluster_id().to_string());
     resp.controller_id = BrokerId(broker.controller_id());
     resp.cluster_authorized_operations =
         authorized_operations(Resource::Cluster, req.include_cluster_authorized_operations);

@@ -58,10 +58,10 @@ fn broker_layers(
     default: &str,
 ) -> Vec<(String, String, i8)> {
     let own = broker
-        .metadata
-        .dynamic_configs(&DynamicResource::Broker(broker.config.node_id));
+        .metadata()
+        .dynamic_configs(&DynamicResource::Broker(broker.config().node_id));
     let cluster = broker
-        .metadata
+        .metadata()
         .dynamic_configs(&DynamicResource::BrokerDefault);
     let mut out = Vec::new();
     for (layer, src) in [
@@ -75,7 +75,7 @@ fn broker_layers(
         }
     }
     for k in broker_keys {
-        if let Some(v) = broker.config.static_props.get(*k) {
+        if let Some(v) = broker.config().static_props.get(*k) {
             out.push((k.to_string(), v.clone(), source::STATIC_BROKER_CONFIG));
         }
     }
@@ -89,11 +89,11 @@ fn broker_layers(
 /// applied defaults trail the image by one apply, so right after an IncrementalAlterConfigs
 /// of a cluster default they would pair the new source with the old value.
 fn image_log_defaults(broker: &Broker) -> LogConfig {
-    let dynamic = dynamic_broker_configs(&broker.cluster().image(), broker.config.node_id);
+    let dynamic = dynamic_broker_configs(&broker.cluster().image(), broker.config().node_id);
     broker
-        .config
+        .config()
         .log_defaults(&dynamic)
-        .unwrap_or_else(|_| broker.admin.log_defaults())
+        .unwrap_or_else(|_| broker.admin().log_defaults())
 }
 
 fn synonym_keys(topic_key: &str) -> Vec<&'static str> {
@@ -164,7 +164,7 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
     let defaults: BTreeMap<&str, String> =
         LogConfig::default().topic_entries().into_iter().collect();
     let mut out = Vec::new();
-    for (topic_key, value) in broker.admin.log_defaults().topic_entries() {
+    for (topic_key, value) in broker.admin().log_defaults().topic_entries() {
         let Some(name) = broker_key_for_topic_key(topic_key) else {
             continue;
         };
@@ -182,7 +182,7 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
             synonyms,
         });
     }
-    let c = &broker.config;
+    let c = &broker.config();
     let listeners = |ls: &[crate::config::Listener]| {
         ls.iter()
             .map(|l| format!("{}://{}", l.name, l.host_port()))
@@ -272,7 +272,7 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
     }
     // Dynamic keys this broker stores but does not list above (SASL, SSL, thread
     // pools, ...): reported with their source, as Kafka lists every config.
-    let dynamic = broker.metadata.broker_configs();
+    let dynamic = broker.metadata().broker_configs();
     for key in dynamic.keys() {
         if out.iter().any(|e| e.name == *key) {
             continue;
@@ -299,7 +299,7 @@ pub fn broker_config_entries(broker: &Broker) -> Vec<ConfigEntry> {
 /// configs, as Kafka describes it.
 fn broker_default_entries(broker: &Broker) -> Vec<ConfigEntry> {
     broker
-        .metadata
+        .metadata()
         .dynamic_configs(&DynamicResource::BrokerDefault)
         .into_iter()
         .map(|(name, value)| {
@@ -318,9 +318,9 @@ fn broker_default_entries(broker: &Broker) -> Vec<ConfigEntry> {
 /// A group's configs: its own values, else the broker's group defaults.
 fn group_entries(broker: &Broker, group: &str) -> Vec<ConfigEntry> {
     let own = broker
-        .metadata
+        .metadata()
         .dynamic_configs(&DynamicResource::Group(group.to_string()));
-    group_config_values(&broker.config.static_props, &own)
+    group_config_values(&broker.config().static_props, &own)
         .into_iter()
         .map(|(name, value, set)| {
             let s = if set {
@@ -373,7 +373,7 @@ fn describe(
 ) -> Result<Vec<ConfigEntry>, KafkaError> {
     match resource_type {
         RESOURCE_TOPIC => {
-            let topic = broker.metadata.topic(name).ok_or_else(|| {
+            let topic = broker.metadata().topic(name).ok_or_else(|| {
                 KafkaError::new(
                     E::UnknownTopicOrPartition,
                     format!("Topic '{name}' does not exist."),
@@ -388,12 +388,12 @@ fn describe(
         )),
         RESOURCE_GROUP => Ok(group_entries(broker, name)),
         RESOURCE_BROKER => {
-            if name != broker.config.node_id.to_string() {
+            if name != broker.config().node_id.to_string() {
                 return Err(KafkaError::new(
                     E::InvalidRequest,
                     format!(
                         "Unexpected broker id, expected {} or empty string, but received {name}",
-                        broker.config.node_id
+                        broker.config().node_id
                     ),
                 ));
             }

@@ -9,10 +9,10 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::broker_server::Broker;
+use crate::replica_manager::ReplicaManager;
 
 pub fn handle(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     req: DescribeLogDirsRequest,
     version: i16,
 ) -> DescribeLogDirsResponse {
@@ -22,7 +22,7 @@ pub fn handle(
             .collect()
     });
     let mut resp = DescribeLogDirsResponse::default();
-    for dir in broker.logs.log_dir_infos() {
+    for dir in replicas.logs().log_dir_infos() {
         let mut result = DescribeLogDirsResult::default();
         result.log_dir = StrBytes::from_string(dir.path.display().to_string());
         if version >= 4 {
@@ -70,7 +70,7 @@ mod tests {
         tb.broker.auto_create_topic("t").unwrap();
         let mut all = DescribeLogDirsRequest::default();
         all.topics = None;
-        let r = handle(&tb.broker, all.clone(), 4);
+        let r = handle(tb.broker.replicas(), all.clone(), 4);
         assert_eq!(r.results.len(), 1);
         assert!(r.results[0].topics.iter().any(|t| t.name.0.as_str() == "t"));
         assert!(r.results[0].total_bytes > 0);
@@ -78,7 +78,7 @@ mod tests {
             encodes(
                 ApiKey::DescribeLogDirs,
                 v,
-                ResponseKind::DescribeLogDirs(handle(&tb.broker, all.clone(), v)),
+                ResponseKind::DescribeLogDirs(handle(tb.broker.replicas(), all.clone(), v)),
             );
         }
     }

@@ -20,7 +20,7 @@ use tidewater_quorum::rpc::{
 };
 
 use super::msg;
-use crate::broker_server::{Broker, now_ms};
+use crate::broker_server::{MetadataView, now_ms};
 use crate::config::Voter;
 use crate::kafka_error::KafkaError;
 use crate::kraft::Cluster;
@@ -75,11 +75,11 @@ pub async fn forward_done(cluster: &Cluster, call: ControllerCall) -> Result<(),
 }
 
 pub async fn handle(
-    broker: &Broker,
+    metadata: &MetadataView,
     req: DescribeQuorumRequest,
     version: i16,
 ) -> DescribeQuorumResponse {
-    let cluster = broker.cluster();
+    let cluster = metadata.cluster();
     if !asks_for_metadata_partition(&req) {
         // Kafka's raft client: one topic, one partition, __cluster_metadata-0.
         return partition_errors(&req, E::UnknownTopicOrPartition.code());
@@ -360,7 +360,7 @@ mod tests {
     async fn a_node_without_process_roles_is_its_own_only_voter() {
         let tb = broker(&[]);
         for v in 0..=2 {
-            let r = handle(&tb.broker, request(METADATA_TOPIC, 0), v).await;
+            let r = handle(tb.broker.metadata(), request(METADATA_TOPIC, 0), v).await;
             assert_eq!(r.error_code, 0);
             let p = &r.topics[0].partitions[0];
             assert_eq!((p.error_code, p.leader_id.0), (0, 1));

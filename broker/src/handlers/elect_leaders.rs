@@ -24,7 +24,11 @@ use tidewater_quorum::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 use super::describe_quorum::forwarded;
 use super::msg;
 use crate::broker_server::Broker;
+use crate::kafka_error::KafkaError;
 use crate::kraft::Cluster;
+
+/// One partition's election: done, or why not.
+type Election = Result<(), KafkaError>;
 
 /// Upper bound on waiting for an elected leader to show in this broker's image.
 const MAX_PROPAGATION_WAIT: Duration = Duration::from_secs(10);
@@ -80,11 +84,8 @@ pub async fn handle(
     version: i16,
 ) -> ElectLeadersResponse {
     let Some(election) = election_type(&req, version) else {
-        return error_response(
-            &req,
-            E::InvalidRequest.code(),
-            &format!("Unknown election type {}", req.election_type),
-        );
+        let message = format!("Unknown election type {}", req.election_type);
+        return error_response(&req, &KafkaError::new(E::InvalidRequest, message));
     };
     let wait =
         Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0)).min(MAX_PROPAGATION_WAIT);
@@ -99,32 +100,34 @@ pub async fn handle(
     for (topic, partitions, omit_not_needed) in targets {
         let mut result = ReplicaElectionResult::default();
         result.topic = TopicName(StrBytes::from_string(topic));
-        for (partition, (code, message)) in partitions.into_iter().zip(results.by_ref()) {
-            if omit_not_needed && code == E::ElectionNotNeeded.code() {
-                continue;
-            }
+        for (partition, outcome) in partitions.into_iter().zip(results.by_ref()) {
             let mut r = PartitionResult::default();
             r.partition_id = partition;
-            r.error_code = code;
-            r.error_message = (code != 0).then(|| StrBytes::from_string(message));
+            if let Err(e) = outcome {
+                if omit_not_needed && e.error == E::ElectionNotNeeded {
+                    continue;
+                }
+                r.error_code = e.code();
+                r.error_message = Some(StrBytes::from_string(e.message));
+            }
             result.partition_result.push(r);
         }
         resp.replica_election_results.push(result);
     }
-    resp.error_code = top_level;
+    resp.error_code = top_level.map_or(0, |e| e.code());
     resp
 }
 
-/// The elections through the controller in one call: `(code, message)` per partition,
-/// in order, and the top-level error (REQUEST_TIMED_OUT when no controller answered).
+/// The elections through the controller in one call: each partition's outcome, in
+/// order, and the top-level error (REQUEST_TIMED_OUT when no controller answered).
 async fn elect(
     cluster: &Cluster,
     partitions: Vec<(String, i32)>,
     election: ElectionType,
     wait: Duration,
-) -> (std::vec::IntoIter<(i16, String)>, i16) {
+) -> (std::vec::IntoIter<Election>, Option<E>) {
     if partitions.is_empty() {
-        return (Vec::new().into_iter(), 0);
+        return (Vec::new().into_iter(), None);
     }
     let count = partitions.len();
     let reply = if batched_calls(&cluster.image()) {
@@ -140,14 +143,13 @@ async fn elect(
         Ok(ControllerReply::Elections(replies)) if replies.len() == count => replies,
         Ok(other) => {
             let message = format!("unexpected controller reply {other:?}");
-            let code = E::UnknownServerError.code();
-            return (vec![(code, message); count].into_iter(), 0);
+            let error = KafkaError::new(E::UnknownServerError, message);
+            return (vec![Err(error); count].into_iter(), None);
         }
         Err(f) => {
             let f = forwarded(&f);
-            let code = f.error.code();
-            let top = if f.unreachable { code } else { 0 };
-            return (vec![(code, f.error.message); count].into_iter(), top);
+            let top = f.unreachable.then_some(f.error.error);
+            return (vec![Err(f.error); count].into_iter(), top);
         }
     };
     // Answer once this broker would route clients to the new leaders.
@@ -166,14 +168,11 @@ async fn elect(
             })
         })
         .await;
-    let results: Vec<(i16, String)> = replies
+    let results: Vec<Election> = replies
         .into_iter()
-        .map(|r| match r {
-            Ok(()) => (0, String::new()),
-            Err(f) => (f.error_code, f.message),
-        })
+        .map(|r| r.map_err(KafkaError::from))
         .collect();
-    (results.into_iter(), 0)
+    (results.into_iter(), None)
 }
 
 /// The elections as one-partition calls, for a 0.2.0 controller (mid-roll, below
@@ -206,9 +205,9 @@ async fn one_by_one(
 
 /// Kafka's `ElectLeadersRequest.getErrorResponse`: the error at the top level and for
 /// every named partition.
-fn error_response(req: &ElectLeadersRequest, code: i16, message: &str) -> ElectLeadersResponse {
+fn error_response(req: &ElectLeadersRequest, error: &KafkaError) -> ElectLeadersResponse {
     let mut resp = ElectLeadersResponse::default();
-    resp.error_code = code;
+    resp.error_code = error.code();
     resp.replica_election_results = req
         .topic_partitions
         .iter()
@@ -222,8 +221,8 @@ fn error_response(req: &ElectLeadersRequest, code: i16, message: &str) -> ElectL
                 .map(|p| {
                     let mut r = PartitionResult::default();
                     r.partition_id = *p;
-                    r.error_code = code;
-                    r.error_message = msg(message);
+                    r.error_code = error.code();
+                    r.error_message = msg(&error.message);
                     r
                 })
                 .collect();

@@ -39,11 +39,11 @@ fn replicated_coordinator(
         c.port = -1;
         c
     };
-    if broker.metadata.topic(OFFSETS_TOPIC).is_none() {
+    if broker.metadata().topic(OFFSETS_TOPIC).is_none() {
         broker.ensure_offsets_topic();
         return unavailable(c, "the group metadata topic is being created");
     }
-    let partition = broker.groups.partition_for(c.key.as_str());
+    let partition = broker.coordinators().groups().partition_for(c.key.as_str());
     let view = broker.partition_view(OFFSETS_TOPIC, partition, &[]);
     let Some(leader) = broker
         .live_brokers(&ctx.listener)

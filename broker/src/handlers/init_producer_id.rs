@@ -6,10 +6,10 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::warn;
 
-use crate::broker_server::Broker;
+use crate::broker_server::Coordinators;
 
 pub fn handle(
-    broker: &Broker,
+    coordinators: &Coordinators,
     req: InitProducerIdRequest,
     _version: i16,
 ) -> InitProducerIdResponse {
@@ -24,7 +24,7 @@ pub fn handle(
         resp.error_code = E::UnsupportedVersion.code();
         return resp;
     }
-    match broker.producer_ids.next_id() {
+    match coordinators.producer_ids().next_id() {
         Ok(id) => {
             resp.producer_id = ProducerId(id);
             resp.producer_epoch = 0;
@@ -47,15 +47,23 @@ mod tests {
     #[tokio::test]
     async fn fresh_ids_and_no_transactions() {
         let tb = broker(&[]);
-        let a = handle(&tb.broker, InitProducerIdRequest::default(), 4);
-        let b = handle(&tb.broker, InitProducerIdRequest::default(), 4);
+        let a = handle(
+            tb.broker.coordinators(),
+            InitProducerIdRequest::default(),
+            4,
+        );
+        let b = handle(
+            tb.broker.coordinators(),
+            InitProducerIdRequest::default(),
+            4,
+        );
         assert_eq!(a.error_code, 0);
         assert_ne!(a.producer_id, b.producer_id);
         assert_eq!(a.producer_epoch, 0);
         let mut tx = InitProducerIdRequest::default();
         tx.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx")));
         assert_eq!(
-            handle(&tb.broker, tx, 4).error_code,
+            handle(tb.broker.coordinators(), tx, 4).error_code,
             E::UnsupportedVersion.code()
         );
     }

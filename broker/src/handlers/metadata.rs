@@ -88,7 +88,9 @@ pub async fn handle(
             b
         })
         .collect();
-    resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
+    resp.cluster_id = Some(StrBytes::from_string(
+        broker.metadata().cluster_id().to_string(),
+    ));
     resp.controller_id = BrokerId(broker.controller_id());
     // Kafka 4 dropped the cluster flag from v11 on (DescribeCluster carries it).
     if (8..=10).contains(&version) {
@@ -107,7 +109,7 @@ pub async fn handle(
     };
     let Some(requested) = requested else {
         resp.topics = broker
-            .metadata
+            .metadata()
             .topics()
             .iter()
             .map(|t| topic_response(broker, t, version, include))
@@ -116,11 +118,11 @@ pub async fn handle(
     };
     // Before v4 there is no flag and the broker setting alone decides.
     let allow_auto_create =
-        broker.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
+        broker.config().auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
     for rt in requested {
         let name = match rt.name {
             Some(n) => n.0.to_string(),
-            None => match broker.metadata.topic_by_id(rt.topic_id) {
+            None => match broker.metadata().topic_by_id(rt.topic_id) {
                 Some(t) => {
                     resp.topics
                         .push(topic_response(broker, &t, version, include));
@@ -133,7 +135,7 @@ pub async fn handle(
                 }
             },
         };
-        if let Some(t) = broker.metadata.topic(&name) {
+        if let Some(t) = broker.metadata().topic(&name) {
             resp.topics
                 .push(topic_response(broker, &t, version, include));
             continue;
@@ -154,8 +156,8 @@ pub async fn handle(
             ));
             continue;
         }
-        let _guard = broker.admin.lock().await;
-        let created = match broker.metadata.topic(&name) {
+        let _guard = broker.admin().lock().await;
+        let created = match broker.metadata().topic(&name) {
             Some(t) => Ok(t),
             None => {
                 broker
@@ -216,7 +218,7 @@ mod tests {
         assert_eq!(resp.cluster_id.as_deref(), Some("test-cluster"));
         b.ensure_offsets_topic();
         eventually("__consumer_offsets", || {
-            b.metadata.topic("__consumer_offsets").is_some()
+            b.metadata().topic("__consumer_offsets").is_some()
         })
         .await;
         for v in [0, 1, 4, 9, 10, 12] {

@@ -66,10 +66,10 @@ pub enum Reply {
 /// Routes a request to its handler.
 pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest) -> Reply {
     let v = req.version;
-    let groups = &broker.groups;
+    let groups = &broker.coordinators().groups();
     Reply::Respond(Box::new(match req.body {
         RequestKind::ApiVersions(r) => {
-            ResponseKind::ApiVersions(api_versions::handle(broker, r, v))
+            ResponseKind::ApiVersions(api_versions::handle(broker.metadata(), r, v))
         }
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::handle(broker, ctx, r, v).await)
@@ -95,7 +95,7 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(init_producer_id::handle(broker, r, v))
+            ResponseKind::InitProducerId(init_producer_id::handle(broker.coordinators(), r, v))
         }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(create_topics::handle(broker, r, v).await)
@@ -122,16 +122,16 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r, v))
         }
         RequestKind::DescribeLogDirs(r) => {
-            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, r, v))
+            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker.replicas(), r, v))
         }
         RequestKind::DescribeQuorum(r) => {
-            ResponseKind::DescribeQuorum(describe_quorum::handle(broker, r, v).await)
+            ResponseKind::DescribeQuorum(describe_quorum::handle(broker.metadata(), r, v).await)
         }
         RequestKind::AddRaftVoter(r) => {
-            ResponseKind::AddRaftVoter(raft_voters::add(broker, r).await)
+            ResponseKind::AddRaftVoter(raft_voters::add(broker.metadata(), r).await)
         }
         RequestKind::RemoveRaftVoter(r) => {
-            ResponseKind::RemoveRaftVoter(raft_voters::remove(broker, r).await)
+            ResponseKind::RemoveRaftVoter(raft_voters::remove(broker.metadata(), r).await)
         }
         RequestKind::UpdateFeatures(r) => {
             ResponseKind::UpdateFeatures(update_features::handle(broker, r, v).await)
@@ -146,7 +146,7 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             partition_reassignments::list(broker, r, v).await,
         ),
         RequestKind::UnregisterBroker(r) => {
-            ResponseKind::UnregisterBroker(unregister_broker::handle(broker, r, v).await)
+            ResponseKind::UnregisterBroker(unregister_broker::handle(broker.metadata(), r, v).await)
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r, v))

@@ -111,7 +111,7 @@ pub async fn handle(
                     appended |= wrote;
                 }
                 Err(code) => {
-                    broker.metrics.produce_failed(&name);
+                    broker.metrics().produce_failed(&name);
                     let message = if code == E::UnknownTopicOrPartition.code() {
                         "This server does not host this topic-partition."
                     } else {
@@ -124,14 +124,14 @@ pub async fn handle(
         resp.responses.push(tr);
     }
     if appended {
-        broker.notifier.notify();
+        broker.replicas().notifier().notify();
     }
     // The request timeout bounds the wait; the leader tick also expires waits.
     let deadline = Duration::from_millis(u64::try_from(req_timeout.max(0)).unwrap_or(0))
         + Duration::from_millis(500);
     for (t, p, rx) in waits {
         let result = match tokio::time::timeout(deadline, rx).await {
-            Ok(Ok(r)) => r.map_err(|e| (e.code().0, e.to_string())),
+            Ok(Ok(r)) => r.map_err(|e| (e.code(), e.to_string())),
             Ok(Err(_)) => Err((
                 E::NotLeaderOrFollower.code(),
                 "leadership moved".to_string(),
@@ -149,7 +149,7 @@ pub async fn handle(
                 // The ISR did not reach the records within the request timeout: say
                 // which follower held the high watermark back.
                 let state = broker
-                    .replicas
+                    .replicas()
                     .get_by_name(&topic, index)
                     .map_or_else(|| "no local replica".into(), |r| r.describe_leader());
                 warn!(%topic, partition = index, client_id = %ctx.client_id, %state, "acks=all produce timed out waiting for the ISR");
@@ -176,10 +176,10 @@ fn explain_invalid_records(
     if code != E::InvalidRecord.code() && code != E::InvalidTimestamp.code() {
         return;
     }
-    let Some(t) = broker.metadata.topic(topic) else {
+    let Some(t) = broker.metadata().topic(topic) else {
         return;
     };
-    let config = broker.admin.topic_log_config(&t.configs);
+    let config = broker.admin().topic_log_config(&t.configs);
     let errors = if code == E::InvalidRecord.code() {
         config
             .cleanup_policy
@@ -232,19 +232,20 @@ fn replicated_append(
     bool,
     Option<oneshot::Receiver<AckResult>>,
 ) {
-    match replica.append_as_leader_replica(broker.config.node_id, records, acks == -1, timeout_ms) {
+    match replica.append_as_leader_replica(broker.config().node_id, records, acks == -1, timeout_ms)
+    {
         Ok((info, wait)) => {
             if !info.duplicate {
                 broker
-                    .metrics
+                    .metrics()
                     .produced(name, info.record_count, records.len() as u64);
             }
             (success(index, &info, version), true, wait)
         }
         Err(e) => {
             debug!(topic = %name, partition = index, client_id = %ctx.client_id, code = e.error_code(), error = %e.message(), "produce rejected");
-            broker.metrics.produce_failed(name);
-            broker.metrics.request_error("Produce", e.error_code());
+            broker.metrics().produce_failed(name);
+            broker.metrics().request_error("Produce", e.error_code());
             let mut answer = error_partition(index, e.error_code(), Some(e.message()), version);
             explain_invalid_records(broker, name, index, records, &mut answer, version);
             (answer, false, None)

@@ -59,7 +59,9 @@ pub fn add_leader_hints(
                 continue;
             };
             let leader = record.leader;
-            if leader < 0 || leader == broker.config.node_id || !live.iter().any(|b| b.id == leader)
+            if leader < 0
+                || leader == broker.config().node_id
+                || !live.iter().any(|b| b.id == leader)
             {
                 continue;
             }

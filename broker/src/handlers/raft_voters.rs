@@ -15,20 +15,20 @@ use tidewater_quorum::rpc::ControllerCall;
 
 use super::describe_quorum::forward_done;
 use super::msg;
-use crate::broker_server::Broker;
+use crate::broker_server::MetadataView;
 use crate::kafka_error::KafkaError;
 
 /// A refusal, before anything is forwarded or by the controller.
 type Refusal = KafkaError;
 
-fn check_cluster_id(broker: &Broker, requested: Option<&StrBytes>) -> Result<(), Refusal> {
+fn check_cluster_id(metadata: &MetadataView, requested: Option<&StrBytes>) -> Result<(), Refusal> {
     match requested {
         // Null (or empty, the codec's default) asks for no check, as in Kafka.
-        Some(id) if !id.is_empty() && id.as_str() != broker.cluster_id => Err(KafkaError::new(
+        Some(id) if !id.is_empty() && id.as_str() != metadata.cluster_id() => Err(KafkaError::new(
             E::InconsistentClusterId,
             format!(
                 "the request is for cluster {id}, this is cluster {}",
-                broker.cluster_id
+                metadata.cluster_id()
             ),
         )),
         _ => Ok(()),
@@ -65,22 +65,22 @@ fn voter_endpoint(listeners: &[Listener], names: &[String]) -> Result<String, Re
     }
 }
 
-async fn forward(broker: &Broker, call: ControllerCall) -> Result<(), Refusal> {
-    forward_done(broker.cluster(), call)
+async fn forward(metadata: &MetadataView, call: ControllerCall) -> Result<(), Refusal> {
+    forward_done(metadata.cluster(), call)
         .await
         .map_err(|f| f.error)
 }
 
-pub async fn add(broker: &Broker, req: AddRaftVoterRequest) -> AddRaftVoterResponse {
+pub async fn add(metadata: &MetadataView, req: AddRaftVoterRequest) -> AddRaftVoterResponse {
     let result = async {
-        check_cluster_id(broker, req.cluster_id.as_ref())?;
-        let names = &broker.cluster().config.controller_listener_names;
+        check_cluster_id(metadata, req.cluster_id.as_ref())?;
+        let names = &metadata.cluster().config.controller_listener_names;
         let endpoint = voter_endpoint(&req.listeners, names)?;
         let call = ControllerCall::AddVoter {
             voter_id: req.voter_id,
             endpoint,
         };
-        forward(broker, call).await
+        forward(metadata, call).await
     }
     .await;
     let mut resp = AddRaftVoterResponse::default();
@@ -91,13 +91,16 @@ pub async fn add(broker: &Broker, req: AddRaftVoterRequest) -> AddRaftVoterRespo
     resp
 }
 
-pub async fn remove(broker: &Broker, req: RemoveRaftVoterRequest) -> RemoveRaftVoterResponse {
+pub async fn remove(
+    metadata: &MetadataView,
+    req: RemoveRaftVoterRequest,
+) -> RemoveRaftVoterResponse {
     let result = async {
-        check_cluster_id(broker, req.cluster_id.as_ref())?;
+        check_cluster_id(metadata, req.cluster_id.as_ref())?;
         let call = ControllerCall::RemoveVoter {
             voter_id: req.voter_id,
         };
-        forward(broker, call).await
+        forward(metadata, call).await
     }
     .await;
     let mut resp = RemoveRaftVoterResponse::default();
@@ -149,11 +152,11 @@ mod tests {
         let mut req = RemoveRaftVoterRequest::default();
         req.cluster_id = Some(StrBytes::from_static_str("another-cluster"));
         req.voter_id = 1;
-        let r = remove(&tb.broker, req).await;
+        let r = remove(tb.broker.metadata(), req).await;
         assert_eq!(r.error_code, E::InconsistentClusterId.code());
         let mut req = RemoveRaftVoterRequest::default();
         req.voter_id = 1;
-        let r = remove(&tb.broker, req).await;
+        let r = remove(tb.broker.metadata(), req).await;
         assert_eq!(
             r.error_code,
             E::InvalidRequest.code(),
@@ -162,7 +165,7 @@ mod tests {
         );
         let mut req = RemoveRaftVoterRequest::default();
         req.voter_id = 7;
-        let r = remove(&tb.broker, req).await;
+        let r = remove(tb.broker.metadata(), req).await;
         assert_eq!(
             r.error_code,
             E::VoterNotFound.code(),
@@ -172,7 +175,7 @@ mod tests {
         let mut req = AddRaftVoterRequest::default();
         req.voter_id = 1;
         req.listeners = vec![listener("CONTROLLER", "127.0.0.1", 9093)];
-        let r = add(&tb.broker, req).await;
+        let r = add(tb.broker.metadata(), req).await;
         assert_eq!(
             r.error_code,
             E::DuplicateVoter.code(),

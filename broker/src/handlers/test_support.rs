@@ -146,8 +146,8 @@ impl Broker {
 
     /// Test setup: `name` with `num.partitions` partitions and no overrides.
     pub fn auto_create_topic(&self, name: &str) -> Result<TopicMetadata, KafkaError> {
-        let partitions = (0..self.config.num_partitions)
-            .map(|p| (p, vec![self.config.node_id]))
+        let partitions = (0..self.config().num_partitions)
+            .map(|p| (p, vec![self.config().node_id]))
             .collect();
         self.create_topic(name, partitions, BTreeMap::new(), false)
     }

@@ -11,10 +11,10 @@ use tidewater_quorum::rpc::ControllerCall;
 
 use super::describe_quorum::forward_done;
 use super::msg;
-use crate::broker_server::Broker;
+use crate::broker_server::MetadataView;
 
 pub async fn handle(
-    broker: &Broker,
+    metadata: &MetadataView,
     req: UnregisterBrokerRequest,
     _version: i16,
 ) -> UnregisterBrokerResponse {
@@ -22,7 +22,7 @@ pub async fn handle(
     let call = ControllerCall::UnregisterBroker {
         broker_id: req.broker_id.0,
     };
-    if let Err(f) = forward_done(broker.cluster(), call).await {
+    if let Err(f) = forward_done(metadata.cluster(), call).await {
         resp.error_code = f.error.code();
         resp.error_message = msg(f.error.message);
     }
@@ -40,7 +40,7 @@ mod tests {
     async fn an_unknown_broker_id_is_not_registered() {
         let tb = broker(&[]);
         let req = UnregisterBrokerRequest::default().with_broker_id(BrokerId(7));
-        let r = handle(&tb.broker, req, 0).await;
+        let r = handle(tb.broker.metadata(), req, 0).await;
         assert_eq!(r.error_code, E::BrokerIdNotRegistered.code(), "{r:?}");
         encodes(
             ApiKey::UnregisterBroker,

@@ -292,10 +292,10 @@ async fn wait_unfenced(cluster: &Cluster) -> Result<(), StartupError> {
 /// follower that holds every acknowledged record.
 pub async fn controlled_shutdown(broker: &Broker) {
     let cluster = broker.cluster();
-    if cluster.is_broker() && broker.config.replica.controlled_shutdown_enable {
+    if cluster.is_broker() && broker.config().replica.controlled_shutdown_enable {
         broker
             .drain_leaderships(Duration::from_millis(
-                broker.config.replica.controlled_shutdown_drain_timeout_ms,
+                broker.config().replica.controlled_shutdown_drain_timeout_ms,
             ))
             .await;
         cluster
@@ -317,7 +317,7 @@ pub async fn stop(broker: &Broker) {
     {
         let _ = tx.send(true);
     }
-    broker.replicas.shutdown();
+    broker.replicas().shutdown();
     cluster.shutdown().await;
 }
 

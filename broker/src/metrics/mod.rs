@@ -347,7 +347,7 @@ impl Metrics {
         self.log_size.reset();
         self.log_end_offset.reset();
         self.log_start_offset.reset();
-        let logs = broker.logs.logs();
+        let logs = broker.replicas().logs().logs();
         for (tp, log) in &logs {
             let p = tp.partition.to_string();
             let labels = [tp.topic.as_str(), p.as_str()];
@@ -368,7 +368,7 @@ impl Metrics {
             .set(i64::try_from(leaders).unwrap_or(i64::MAX));
         self.under_replicated
             .set(i64::try_from(under_replicated).unwrap_or(i64::MAX));
-        let c = broker.groups.group_counts();
+        let c = broker.coordinators().groups().group_counts();
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         for (state, v) in [
             ("PreparingRebalance", c.preparing_rebalance),

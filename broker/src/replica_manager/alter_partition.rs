@@ -12,14 +12,13 @@ use kafka_protocol::error::ResponseError as E;
 use tidewater_quorum::controller::{AlterPartition, batched_calls};
 use tidewater_quorum::records::PartitionRecord;
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
-use tidewater_replication::{
-    AlterPartitionRequest, AlterPartitionResponse, CommittedPartition, ErrorCode,
-};
+use tidewater_replication::{AlterPartitionRequest, AlterPartitionResponse, CommittedPartition};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::{Partition, Role};
 use crate::broker_server::{Broker, mono_ms};
+use crate::kafka_error::KafkaError;
 
 /// Pause before a retried change is sent again (Kafka's `retry.backoff.ms`).
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -56,23 +55,23 @@ impl Broker {
         let new_isr: Vec<i32> = req.new_isr.iter().map(|(id, _)| *id).collect();
         debug!(tp = %partition.tp, isr = ?new_isr, "proposing ISR change");
         if new_isr.len() < partition.lock().replicas.len() {
-            self.metrics.isr_shrink();
+            self.metrics().isr_shrink();
         } else {
-            self.metrics.isr_expand();
+            self.metrics().isr_expand();
         }
-        self.replicas.alter_partitions.push(partition, req);
+        self.replicas().alter_partitions.push(partition, req);
     }
 
     /// Starts the task that sends queued ISR changes, one batch at a time.
     pub(crate) fn start_alter_partition_sender(self: &Arc<Self>) {
         let broker = Arc::downgrade(self);
-        let wake = self.replicas.alter_partitions.wake.clone();
+        let wake = self.replicas().alter_partitions.wake.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Some(b) = broker.upgrade() else {
                     return;
                 };
-                let batch = b.replicas.alter_partitions.take();
+                let batch = b.replicas().alter_partitions.take();
                 if batch.is_empty() {
                     drop(b);
                     // A push since `take` left a permit: this returns at once then.
@@ -89,11 +88,11 @@ impl Broker {
                     return;
                 };
                 for (partition, req) in retry {
-                    b.replicas.alter_partitions.push(partition, req);
+                    b.replicas().alter_partitions.push(partition, req);
                 }
             }
         });
-        self.replicas.add_task(task);
+        self.replicas().add_task(task);
     }
 
     /// One AlterPartitions call; returns the changes to send again.
@@ -106,7 +105,7 @@ impl Broker {
         let changes: Vec<AlterPartition> = batch
             .iter()
             .map(|(partition, req)| AlterPartition {
-                broker_id: self.config.node_id,
+                broker_id: self.config().node_id,
                 broker_epoch,
                 topic_id: partition.topic_id,
                 partition: partition.tp.partition,
@@ -131,30 +130,30 @@ impl Broker {
                         Ok(ControllerReply::Partition(rec)) => Ok(committed(rec)),
                         Ok(other) => {
                             warn!(reply = ?other, "unexpected AlterPartition reply");
-                            Err(ErrorCode(E::UnknownServerError.code()))
+                            Err(E::UnknownServerError)
                         }
-                        Err(f) => Err(ErrorCode(f.error_code)),
+                        Err(f) => Err(KafkaError::from(f).error),
                     },
                 );
             }
             return self.on_alter_partition_results(batch, results);
         }
         let call = ControllerCall::AlterPartitions(changes);
-        let results: Vec<Result<CommittedPartition, ErrorCode>> = match cluster.call(call).await {
+        let results: Vec<Result<CommittedPartition, E>> = match cluster.call(call).await {
             Ok(ControllerReply::Partitions(replies)) if replies.len() == batch.len() => replies
                 .into_iter()
                 .map(|r| match r {
                     Ok(rec) => Ok(committed(rec)),
-                    Err(f) => Err(ErrorCode(f.error_code)),
+                    Err(f) => Err(KafkaError::from(f).error),
                 })
                 .collect(),
             Ok(other) => {
                 warn!(reply = ?other, "unexpected AlterPartitions reply");
-                vec![Err(ErrorCode(E::UnknownServerError.code())); batch.len()]
+                vec![Err(E::UnknownServerError); batch.len()]
             }
             Err(f) => {
                 debug!(code = f.error_code, error = %f.message, "AlterPartitions failed");
-                vec![Err(ErrorCode(f.error_code)); batch.len()]
+                vec![Err(KafkaError::from(f).error); batch.len()]
             }
         };
         self.on_alter_partition_results(batch, results)
@@ -164,12 +163,12 @@ impl Broker {
     fn on_alter_partition_results(
         &self,
         batch: Vec<(Arc<Partition>, AlterPartitionRequest)>,
-        results: Vec<Result<CommittedPartition, ErrorCode>>,
+        results: Vec<Result<CommittedPartition, E>>,
     ) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
         let mut retry = Vec::new();
         for ((partition, req), result) in batch.into_iter().zip(results) {
-            if let Err(code) = &result {
-                debug!(tp = %partition.tp, code = code.0, "AlterPartition failed");
+            if let Err(error) = &result {
+                debug!(tp = %partition.tp, code = error.code(), "AlterPartition failed");
             }
             if self.on_alter_partition_result(&partition, req.request_id, result) {
                 retry.push((partition, req));
@@ -183,7 +182,7 @@ impl Broker {
         &self,
         partition: &Arc<Partition>,
         request_id: u64,
-        result: Result<CommittedPartition, ErrorCode>,
+        result: Result<CommittedPartition, E>,
     ) -> bool {
         let mut inner = partition.lock();
         let Role::Leader(state) = &mut inner.role else {
@@ -194,7 +193,7 @@ impl Broker {
         let done = state.take_completions();
         inner.deliver(done);
         if inner.sync_high_watermark(&partition.log) {
-            self.notifier.notify();
+            self.replicas().notifier().notify();
         }
         retry
     }

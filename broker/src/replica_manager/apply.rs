@@ -27,14 +27,14 @@ impl Broker {
         if !cluster.is_broker() {
             return;
         }
-        let node = self.config.node_id;
+        let node = self.config().node_id;
         let broker_epoch = cluster.broker_epoch();
         let now = mono_ms();
         self.refresh_dynamic_configs(image);
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
         for topic in image.topics_by_id.values() {
             let config = self
-                .admin
+                .admin()
                 .topic_log_config(&image_topic_configs(image, &topic.name));
             self.update_throttled_replicas(&topic.name, &config);
             for (&index, record) in &topic.partitions {
@@ -43,7 +43,7 @@ impl Broker {
                 }
                 let tp = TopicPartition::new(topic.name.clone(), index);
                 wanted.insert(tp.clone());
-                let partition = match self.replicas.get(&tp) {
+                let partition = match self.replicas().get(&tp) {
                     Some(p) if p.topic_id == topic.topic_id => {
                         p.log.update_config(config.clone());
                         p
@@ -52,7 +52,11 @@ impl Broker {
                         if let Some(old) = existing {
                             self.drop_replica(&old, "topic re-created with a new id");
                         }
-                        let log = match self.logs.get_or_create_log(&tp, config.clone()) {
+                        let log = match self
+                            .replicas()
+                            .logs()
+                            .get_or_create_log(&tp, config.clone())
+                        {
                             Ok(log) => log,
                             Err(e) => {
                                 warn!(%tp, error = %e, "cannot create the replica's log");
@@ -72,46 +76,46 @@ impl Broker {
                                 fetch_delayed_until: None,
                                 last_stuck_log: None,
                                 refuse_appends: self
-                                    .replicas
+                                    .replicas()
                                     .draining
                                     .load(std::sync::atomic::Ordering::Acquire),
                                 handoff_to: None,
                             }),
                         });
-                        self.replicas.insert(p.clone());
+                        self.replicas().insert(p.clone());
                         p
                     }
                 };
                 self.transition(&partition, record, image, broker_epoch, now);
             }
         }
-        for p in self.replicas.all() {
+        for p in self.replicas().all() {
             if !wanted.contains(&p.tp) {
                 self.drop_replica(&p, "no longer assigned to this broker");
             }
         }
         if !self
-            .replicas
+            .replicas()
             .strays_checked
             .swap(true, std::sync::atomic::Ordering::AcqRel)
         {
             self.delete_stray_logs(image, &wanted);
         }
         self.sync_fetchers(image);
-        self.notifier.notify();
+        self.replicas().notifier().notify();
     }
 
     /// Applies a topic's `*.replication.throttled.replicas` to this broker's quotas.
     fn update_throttled_replicas(&self, topic: &str, config: &tidewater_storage::LogConfig) {
-        let node = self.config.node_id;
+        let node = self.config().node_id;
         for (value, quota) in [
             (
                 &config.leader_replication_throttled_replicas,
-                &self.replicas.leader_quota,
+                &self.replicas().leader_quota,
             ),
             (
                 &config.follower_replication_throttled_replicas,
-                &self.replicas.follower_quota,
+                &self.replicas().follower_quota,
             ),
         ] {
             let parsed = ThrottledReplicas::parse(value, node).unwrap_or_else(|e| {
@@ -134,7 +138,7 @@ impl Broker {
         broker_epoch: i64,
         now: u64,
     ) {
-        let node = self.config.node_id;
+        let node = self.config().node_id;
         let log = &partition.log;
         let mut inner = partition.lock();
         let was_leader = matches!(inner.role, Role::Leader(_));
@@ -160,7 +164,7 @@ impl Broker {
                 }
                 let mut epochs = partition.epochs();
                 let config = LeaderConfig {
-                    replica_lag_time_max_ms: self.config.replica.lag_time_max_ms,
+                    replica_lag_time_max_ms: self.config().replica.lag_time_max_ms,
                     min_insync_replicas: usize::try_from(log.config().min_insync_replicas.max(1))
                         .unwrap_or(1),
                     require_current_epoch_commit: false,
@@ -179,7 +183,7 @@ impl Broker {
                     Ok(state) => {
                         info!(tp = %partition.tp, epoch = record.leader_epoch, isr = ?record.isr, "became leader");
                         inner.role = Role::Leader(Box::new(state));
-                        self.replicas
+                        self.replicas()
                             .leader_generation
                             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                     }
@@ -249,7 +253,7 @@ impl Broker {
     /// log of a topic the metadata does not know at all (deleted meanwhile, or data
     /// from before this node joined a quorum) is kept and reported, never deleted.
     fn delete_stray_logs(&self, image: &MetadataImage, wanted: &HashSet<TopicPartition>) {
-        for (tp, _) in self.logs.logs() {
+        for (tp, _) in self.replicas().logs().logs() {
             if wanted.contains(&tp) {
                 continue;
             }
@@ -258,7 +262,7 @@ impl Broker {
                 continue;
             }
             warn!(%tp, "deleting stray replica: the metadata assigns it to other brokers");
-            if let Err(e) = self.logs.delete_log(&tp) {
+            if let Err(e) = self.replicas().logs().delete_log(&tp) {
                 warn!(%tp, error = %e, "cannot delete stray log");
             }
         }
@@ -276,9 +280,9 @@ impl Broker {
         if partition.tp.topic == OFFSETS_TOPIC && was_leader {
             self.offsets_leadership_changed(partition.tp.partition, false, epoch.saturating_add(1));
         }
-        self.replicas.remove(&partition.tp);
+        self.replicas().remove(&partition.tp);
         info!(tp = %partition.tp, why, "removing replica and its log");
-        if let Err(e) = self.logs.delete_log(&partition.tp) {
+        if let Err(e) = self.replicas().logs().delete_log(&partition.tp) {
             warn!(tp = %partition.tp, error = %e, "cannot delete log");
         }
     }

@@ -83,9 +83,9 @@ impl Broker {
     /// partition this broker leads have reached its log end.
     pub async fn drain_leaderships(&self, timeout: Duration) -> DrainOutcome {
         let started = tokio::time::Instant::now();
-        self.replicas.refuse_appends();
+        self.replicas().refuse_appends();
         loop {
-            let (leaders, behind) = self.replicas.leaders_behind();
+            let (leaders, behind) = self.replicas().leaders_behind();
             if behind.is_empty() {
                 let waited = started.elapsed();
                 info!(

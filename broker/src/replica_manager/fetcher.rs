@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tidewater_client::{ClientConfig, Connection};
 use tidewater_quorum::image::MetadataImage;
 use tidewater_replication::{
-    EpochEndOffset, ErrorCode, FetchPartitionResponse, FollowerAction, FollowerRequest,
+    EpochEndOffset, FetchPartitionResponse, FollowerAction, FollowerRequest,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -45,7 +46,7 @@ impl Broker {
     /// Starts fetchers for leaders we now follow, wakes them, stops unused ones.
     pub(crate) fn sync_fetchers(self: &Arc<Self>, _image: &MetadataImage) {
         let leaders: HashSet<i32> = self
-            .replicas
+            .replicas()
             .all()
             .iter()
             .filter_map(|p| match &p.lock().role {
@@ -54,7 +55,7 @@ impl Broker {
             })
             .collect();
         let mut fetchers = self
-            .replicas
+            .replicas()
             .fetchers
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -98,7 +99,7 @@ fn plan(broker: &Broker, leader: i32) -> Plan {
         next_ready: None,
     };
     let now = Instant::now();
-    for p in broker.replicas.all() {
+    for p in broker.replicas().all() {
         let mut inner = p.lock();
         let delayed = inner.fetch_delayed_until.filter(|t| *t > now);
         let Role::Follower(state) = &mut inner.role else {
@@ -144,12 +145,12 @@ pub(super) fn delay(inner: &mut PartitionInner, backoff: Duration) {
 const METADATA_LAG_BACKOFF: Duration = Duration::from_millis(20);
 
 /// The backoff for a partition the leader answered with `error`.
-pub(super) fn error_backoff(broker: &Broker, error: ErrorCode) -> Duration {
+pub(super) fn error_backoff(broker: &Broker, error: ResponseError) -> Duration {
     match error {
-        ErrorCode::UNKNOWN_LEADER_EPOCH
-        | ErrorCode::NOT_LEADER_OR_FOLLOWER
-        | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => METADATA_LAG_BACKOFF,
-        _ => Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50)),
+        ResponseError::UnknownLeaderEpoch
+        | ResponseError::NotLeaderOrFollower
+        | ResponseError::UnknownTopicOrPartition => METADATA_LAG_BACKOFF,
+        _ => Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50)),
     }
 }
 
@@ -159,11 +160,11 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
     let listener = reg
         .listeners
         .iter()
-        .find(|l| l.name == broker.config.inter_broker_listener_name)
+        .find(|l| l.name == broker.config().inter_broker_listener_name)
         .or_else(|| reg.listeners.first())?;
     let addr = format!("{}:{}", listener.host, listener.port);
     let config = ClientConfig {
-        client_id: format!("tidewater-replica-fetcher-{}", broker.config.node_id),
+        client_id: format!("tidewater-replica-fetcher-{}", broker.config().node_id),
         ..ClientConfig::default()
     };
     match Connection::connect_with(&addr, config).await {
@@ -176,7 +177,7 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
 }
 
 async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
-    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
+    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
     let mut conn: Option<Connection> = None;
     loop {
         let Plan {
@@ -279,7 +280,7 @@ struct Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.broker.replicas.follower_quota().release(self.bytes);
+        self.broker.replicas().follower_quota().release(self.bytes);
     }
 }
 
@@ -307,10 +308,10 @@ fn unthrottled(
     Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
     Grant,
 ) {
-    let node = broker.config.node_id;
+    let node = broker.config().node_id;
     let image = broker.cluster().image();
     let now = crate::broker_server::mono_ms();
-    let mut quota = broker.replicas.follower_quota();
+    let mut quota = broker.replicas().follower_quota();
     let throttled: HashSet<(String, i32)> = fetches
         .iter()
         .filter(|(p, _)| quota.is_throttled(&p.tp.topic, p.tp.partition))
@@ -368,16 +369,16 @@ async fn fetch(
     grant: &Grant,
 ) -> Result<bool, tidewater_client::ClientError> {
     let version = conn.version_for::<FetchRequest>()?;
-    let settings = &broker.config.replica;
+    let settings = &broker.config().replica;
     let mut req = FetchRequest::default();
     if version >= 15 {
         let mut rs = ReplicaState::default();
-        rs.replica_id = BrokerId(broker.config.node_id);
+        rs.replica_id = BrokerId(broker.config().node_id);
         rs.replica_epoch = parts.first().map_or(-1, |(_, f)| f.broker_epoch);
         req.replica_state = rs;
         req.replica_id = BrokerId(-1);
     } else {
-        req.replica_id = BrokerId(broker.config.node_id);
+        req.replica_id = BrokerId(broker.config().node_id);
     }
     req.max_wait_ms = settings.fetch_wait_max_ms;
     req.min_bytes = settings.fetch_min_bytes;
@@ -430,7 +431,7 @@ async fn fetch(
             let response = FetchPartitionResponse {
                 request_fetch_offset: f.fetch_offset,
                 request_leader_epoch: f.current_leader_epoch.unwrap_or(-1),
-                error: ErrorCode(pd.error_code),
+                error: ResponseError::try_from_code(pd.error_code),
                 high_watermark: pd.high_watermark,
                 log_start_offset: pd.log_start_offset,
                 diverging_epoch: diverging,
@@ -455,7 +456,7 @@ fn on_response(
     };
     let log = &p.log;
     let action = state.on_fetch_response(response, &p.epochs(), log.log_end_offset());
-    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
+    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
     let ok = match action {
         FollowerAction::Append {
             leader_high_watermark,
@@ -465,11 +466,11 @@ fn on_response(
                 match append_as_follower(p, &records) {
                     Ok(_) => {
                         let bytes = records.len() as u64;
-                        broker.metrics.replication_bytes_in(&p.tp.topic, bytes);
-                        let mut quota = broker.replicas.follower_quota();
+                        broker.metrics().replication_bytes_in(&p.tp.topic, bytes);
+                        let mut quota = broker.replicas().follower_quota();
                         if quota.is_throttled(&p.tp.topic, p.tp.partition) {
                             quota.record(bytes, crate::broker_server::mono_ms());
-                            broker.metrics.throttled_bytes(bytes);
+                            broker.metrics().throttled_bytes(bytes);
                         }
                     }
                     Err(e) => {
@@ -527,18 +528,18 @@ fn on_response(
             true
         }
         FollowerAction::Backoff { error } => {
-            debug!(tp = %p.tp, code = error.0, "fetch error; backing off");
+            debug!(tp = %p.tp, code = error.code(), "fetch error; backing off");
             delay(&mut inner, error_backoff(broker, error));
             true
         }
         FollowerAction::AwaitMetadata { error } => {
-            debug!(tp = %p.tp, code = error.0, "fenced; waiting for new metadata");
+            debug!(tp = %p.tp, code = error.code(), "fenced; waiting for new metadata");
             true
         }
         FollowerAction::Ignore => true,
     };
     if inner.sync_high_watermark(log) {
-        broker.notifier.notify();
+        broker.replicas().notifier().notify();
     }
     ok
 }

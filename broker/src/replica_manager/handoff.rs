@@ -42,7 +42,7 @@ impl Broker {
             matches!(&inner.role, Role::Leader(l) if l.leader_epoch() == record.leader_epoch);
         let wanted = image
             .leader_handoff(record.topic_id, record.partition)
-            .filter(|_| leading && record.leader == self.config.node_id);
+            .filter(|_| leading && record.leader == self.config().node_id);
         let started = wanted.filter(|to| inner.handoff_to != Some(*to));
         inner.handoff_to = wanted;
         started
@@ -66,7 +66,7 @@ impl Broker {
     async fn hand_off(&self, partition: &Partition, leader_epoch: i32, to: i32) {
         let started = tokio::time::Instant::now();
         let timeout =
-            Duration::from_millis(self.config.replica.controlled_shutdown_drain_timeout_ms);
+            Duration::from_millis(self.config().replica.controlled_shutdown_drain_timeout_ms);
         let mut last_call: Option<tokio::time::Instant> = None;
         loop {
             let caught_up = {

@@ -22,7 +22,7 @@ pub enum ProduceRefusal {
 impl ProduceRefusal {
     pub fn error_code(&self) -> i16 {
         match self {
-            ProduceRefusal::Replica(e) => e.code().0,
+            ProduceRefusal::Replica(e) => e.code(),
             ProduceRefusal::Append(e) => e.error_code(),
         }
     }
@@ -138,7 +138,7 @@ impl Broker {
     ) -> Result<LeaderFetchResponse, ReplicaError> {
         let mut inner = partition.lock();
         let Role::Leader(state) = &mut inner.role else {
-            return Err(ReplicaError::NotLeaderOrFollower(self.config.node_id));
+            return Err(ReplicaError::NotLeaderOrFollower(self.config().node_id));
         };
         // DeleteRecords and retention move the log start offset underneath the state.
         state.on_log_start_offset(partition.log.log_start_offset());
@@ -147,7 +147,7 @@ impl Broker {
         let alter = state.take_alter_partition();
         inner.deliver(done);
         if inner.sync_high_watermark(&partition.log) {
-            self.notifier.notify();
+            self.replicas().notifier().notify();
         }
         drop(inner);
         if let Some(req) = alter {
@@ -161,7 +161,7 @@ impl Broker {
     pub(crate) fn start_leader_ticks(self: &Arc<Self>) {
         let broker = Arc::downgrade(self);
         let period =
-            Duration::from_millis((self.config.replica.lag_time_max_ms / 4).clamp(50, 1000));
+            Duration::from_millis((self.config().replica.lag_time_max_ms / 4).clamp(50, 1000));
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -173,14 +173,14 @@ impl Broker {
                 broker.tick_leaders();
             }
         });
-        self.replicas.add_task(task);
+        self.replicas().add_task(task);
         self.start_alter_partition_sender();
     }
 
     fn tick_leaders(self: &Arc<Self>) {
         let now = mono_ms();
         let mut moved = false;
-        for p in self.replicas.all() {
+        for p in self.replicas().all() {
             let mut inner = p.lock();
             let Role::Leader(state) = &mut inner.role else {
                 continue;
@@ -196,7 +196,7 @@ impl Broker {
             }
         }
         if moved {
-            self.notifier.notify();
+            self.replicas().notifier().notify();
         }
     }
 
@@ -205,7 +205,7 @@ impl Broker {
         let (mut under_min, mut under_rep, mut leaders) = (0, 0, 0);
         let image = self.cluster().image();
         let mut reassigning = 0;
-        for p in self.replicas.all() {
+        for p in self.replicas().all() {
             let inner = p.lock();
             if let Role::Leader(l) = &inner.role {
                 leaders += 1;

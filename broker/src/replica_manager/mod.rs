@@ -1,5 +1,7 @@
 //! Partition replicas of a KRaft broker (Kafka's `ReplicaManager`): which partitions
-//! this broker leads or follows, driven by the metadata image; the follower fetchers
+//! this broker leads or follows, driven by the metadata image; the log manager they
+//! live in, the notifier long-polling fetches wait on (Kafka's fetch purgatory), the
+//! KIP-227 fetch sessions; the follower fetchers
 //! (`ReplicaFetcherManager`/`ReplicaFetcherThread`, in `fetcher`), truncation on
 //! leader-epoch change, and the produce requests waiting for acks=all
 //! (`DelayedProduce`).
@@ -24,11 +26,31 @@ use tidewater_replication::{
     FollowerState, LeaderEpochCache, LeaderState, ProduceCompletion, ReplicaError,
     ReplicationQuota, ReplicationQuotaConfig,
 };
-use tidewater_storage::{Log, TopicPartition};
-use tokio::sync::oneshot;
+use tidewater_storage::{Log, LogManager, TopicPartition};
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 pub use fetcher::FetcherHandle;
+
+use crate::broker_server::fetch_sessions::FetchSessionCache;
+
+/// Wakes long-polling fetches whenever any partition grows.
+#[derive(Debug, Default)]
+pub struct AppendNotifier {
+    notify: Notify,
+}
+
+impl AppendNotifier {
+    pub fn notify(&self) {
+        self.notify.notify_waiters();
+    }
+
+    /// A future that completes on the next append; create it *before* checking
+    /// for data so an append in between is not missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
 
 /// What this broker is for one partition.
 pub enum Role {
@@ -144,6 +166,13 @@ impl PartitionInner {
 
 /// Every local replica plus the fetchers that feed the followers.
 pub struct ReplicaManager {
+    /// Every log on this broker's disks, local replicas or strays not yet deleted.
+    logs: Arc<LogManager>,
+    /// Woken on every append, high-watermark move and shutdown: parked fetches and
+    /// acks=all waits re-check then.
+    notifier: Arc<AppendNotifier>,
+    /// KIP-227 incremental fetch sessions (Kafka's `FetchSessionCache`).
+    fetch_sessions: Mutex<FetchSessionCache>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// One fetcher per leader broker.
     fetchers: Mutex<HashMap<i32, FetcherHandle>>,
@@ -165,13 +194,16 @@ pub struct ReplicaManager {
     alter_partitions: alter_partition::AlterPartitionQueue,
 }
 
-impl Default for ReplicaManager {
-    fn default() -> Self {
+impl ReplicaManager {
+    pub fn new(logs: Arc<LogManager>, fetch_sessions: FetchSessionCache) -> Self {
         let quota = || {
             ReplicationQuota::new(ReplicationQuotaConfig::default())
                 .expect("Kafka's default quota windows (11 of 1 s) are valid")
         };
         Self {
+            logs,
+            notifier: Arc::default(),
+            fetch_sessions: Mutex::new(fetch_sessions),
             partitions: RwLock::default(),
             fetchers: Mutex::default(),
             tasks: Mutex::default(),
@@ -183,9 +215,22 @@ impl Default for ReplicaManager {
             alter_partitions: Default::default(),
         }
     }
-}
 
-impl ReplicaManager {
+    /// The log manager: every log on this broker's disks.
+    pub fn logs(&self) -> &Arc<LogManager> {
+        &self.logs
+    }
+
+    pub fn notifier(&self) -> &Arc<AppendNotifier> {
+        &self.notifier
+    }
+
+    pub fn fetch_sessions(&self) -> std::sync::MutexGuard<'_, FetchSessionCache> {
+        self.fetch_sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn leader_quota(&self) -> std::sync::MutexGuard<'_, ReplicationQuota> {
         self.leader_quota.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -22,7 +23,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use tidewater_client::{ClientError, Connection};
-use tidewater_replication::{EpochEndOffset, ErrorCode, FollowerAction, LeaderOffsets};
+use tidewater_replication::{EpochEndOffset, FollowerAction, LeaderOffsets};
 use tidewater_storage::{AppendError, LogAppendInfo};
 use tracing::{debug, info, warn};
 
@@ -53,7 +54,7 @@ pub(super) async fn offsets_for_epochs(
     queries: &[(Arc<Partition>, i32, i32)],
 ) -> Result<bool, ClientError> {
     let mut req = OffsetForLeaderEpochRequest::default();
-    req.replica_id = BrokerId(broker.config.node_id);
+    req.replica_id = BrokerId(broker.config().node_id);
     let partitions = queries.iter().map(|(p, current, epoch)| {
         let mut op = OffsetForLeaderPartition::default();
         op.partition = p.tp.partition;
@@ -76,13 +77,12 @@ pub(super) async fn offsets_for_epochs(
             }) else {
                 continue;
             };
-            let answer = if r.error_code == 0 {
-                Ok(EpochEndOffset {
+            let answer = match ResponseError::try_from_code(r.error_code) {
+                None => Ok(EpochEndOffset {
                     epoch: r.leader_epoch,
                     end_offset: r.end_offset,
-                })
-            } else {
-                Err(ErrorCode(r.error_code))
+                }),
+                Some(error) => Err(error),
             };
             let mut inner = p.lock();
             let Role::Follower(state) = &mut inner.role else {
@@ -107,7 +107,7 @@ pub(super) async fn offsets_for_epochs(
                 // This partition waits, not the whole fetcher: the others from this
                 // leader (often just elected with it) keep fetching.
                 FollowerAction::Backoff { error } => {
-                    debug!(tp = %p.tp, code = error.0, "epoch query refused; backing off");
+                    debug!(tp = %p.tp, code = error.code(), "epoch query refused; backing off");
                     delay(&mut inner, error_backoff(broker, error));
                 }
                 _ => {}
@@ -128,7 +128,7 @@ pub(super) async fn reset_out_of_range(
 ) -> Result<bool, ClientError> {
     let earliest = list_offsets(broker, conn, queries, EARLIEST_TIMESTAMP).await?;
     let latest = list_offsets(broker, conn, queries, LATEST_TIMESTAMP).await?;
-    let backoff = Duration::from_millis(broker.config.replica.fetch_backoff_ms.max(50));
+    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
     for (p, current) in queries {
         let key = (p.tp.topic.clone(), p.tp.partition);
         let answer = match (earliest.get(&key), latest.get(&key)) {
@@ -138,7 +138,7 @@ pub(super) async fn reset_out_of_range(
             }),
             (Some(Err(e)), _) | (_, Some(Err(e))) => Err(*e),
             // The leader left the partition out of its answer.
-            _ => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            _ => Err(ResponseError::UnknownTopicOrPartition),
         };
         let mut inner = p.lock();
         let Role::Follower(state) = &mut inner.role else {
@@ -162,11 +162,11 @@ pub(super) async fn reset_out_of_range(
             }
             // This partition waits, not the whole fetcher (as for epoch queries).
             FollowerAction::Backoff { error } => {
-                debug!(tp = %p.tp, code = error.0, "cannot list the leader's offsets; backing off");
+                debug!(tp = %p.tp, code = error.code(), "cannot list the leader's offsets; backing off");
                 delay(&mut inner, error_backoff(broker, error));
             }
             FollowerAction::AwaitMetadata { error } => {
-                debug!(tp = %p.tp, code = error.0, "fenced; waiting for new metadata");
+                debug!(tp = %p.tp, code = error.code(), "fenced; waiting for new metadata");
             }
             FollowerAction::Ignore if was_out_of_range && !state.is_out_of_range() => {
                 // The leader's range holds our log end after all (Kafka fetches on from
@@ -178,7 +178,7 @@ pub(super) async fn reset_out_of_range(
             _ => {}
         }
         if inner.sync_high_watermark(log) {
-            broker.notifier.notify();
+            broker.replicas().notifier().notify();
         }
     }
     Ok(true)
@@ -233,9 +233,9 @@ async fn list_offsets(
     conn: &Connection,
     queries: &[(Arc<Partition>, i32)],
     timestamp: i64,
-) -> Result<HashMap<(String, i32), Result<i64, ErrorCode>>, ClientError> {
+) -> Result<HashMap<(String, i32), Result<i64, ResponseError>>, ClientError> {
     let mut req = ListOffsetsRequest::default();
-    req.replica_id = BrokerId(broker.config.node_id);
+    req.replica_id = BrokerId(broker.config().node_id);
     let partitions = queries.iter().map(|(p, current)| {
         let mut lp = ListOffsetsPartition::default();
         lp.partition_index = p.tp.partition;
@@ -253,10 +253,9 @@ async fn list_offsets(
     let mut out = HashMap::new();
     for t in resp.topics {
         for r in t.partitions {
-            let answer = if r.error_code == 0 {
-                Ok(r.offset)
-            } else {
-                Err(ErrorCode(r.error_code))
+            let answer = match ResponseError::try_from_code(r.error_code) {
+                None => Ok(r.offset),
+                Some(error) => Err(error),
             };
             out.insert((t.name.0.to_string(), r.partition_index), answer);
         }

@@ -63,9 +63,9 @@ pub async fn serve_connection(
     mut shutdown: broadcast::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
-    broker.metrics.connection_opened(&listener);
+    broker.metrics().connection_opened(&listener);
     let result = run(stream, peer, &listener, &broker, &limits, &mut shutdown).await;
-    broker.metrics.connection_closed(&listener);
+    broker.metrics().connection_closed(&listener);
     match result {
         Ok(()) => debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
@@ -145,7 +145,7 @@ async fn run(
                 let version = request.version;
                 let correlation_id = request.header.correlation_id;
                 let reply = handlers::dispatch(broker, &ctx, *request).await;
-                broker.metrics.request(
+                broker.metrics().request(
                     &format!("{api:?}"),
                     version,
                     started.elapsed().as_secs_f64() * 1000.0,

@@ -116,7 +116,7 @@ impl Server {
             let shared = AcceptShared {
                 broker: broker.clone(),
                 limits: limits.clone(),
-                slots: broker.serving.connection_slots().clone(),
+                slots: broker.serving().connection_slots().clone(),
                 shutdown: shutdown_tx.clone(),
                 drained: drained_tx.clone(),
             };
@@ -150,7 +150,7 @@ impl Server {
         // The leaderships have moved (or the controlled shutdown gave up): acks=all
         // requests still parked here fail now with NOT_LEADER_OR_FOLLOWER, rather than
         // holding the connection drain below until their request timeout.
-        self.broker.replicas.resign_leaders();
+        self.broker.replicas().resign_leaders();
         self.drained_tx.take();
         // Returns None once every connection task has finished its current request.
         let _ = self.drained_rx.recv().await;

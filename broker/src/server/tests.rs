@@ -358,7 +358,7 @@ async fn shutdown_answers_in_flight_long_polls_and_ignores_half_sent_frames() {
     });
     // Wait until the fetch is parked: it opened a fetch session (epoch 0).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while server.broker.fetch_sessions.lock().unwrap().is_empty() {
+    while server.broker.replicas().fetch_sessions().is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the fetch never arrived"

@@ -105,7 +105,7 @@ fn fetch_all(b: &Broker, partitions: i32) -> kafka_protocol::messages::FetchRequ
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     let mut t = FetchTopic::default();
     t.topic = TopicName(StrBytes::from_static_str("z"));
-    t.topic_id = b.metadata.topic("z").unwrap().id;
+    t.topic_id = b.metadata().topic("z").unwrap().id;
     t.partitions = (0..partitions)
         .map(|p| {
             let mut fp = FetchPartition::default();

@@ -113,8 +113,8 @@ fn offsets_and_epochs_survive_restarts() {
 #[test]
 fn truncating_to_the_log_end_drops_an_epoch_with_no_record() {
     use tidewater_replication::{
-        EpochEndOffset, ErrorCode, FetchPartitionResponse, FollowerAction, FollowerInit,
-        FollowerRequest, FollowerState,
+        EpochEndOffset, FetchPartitionResponse, FollowerAction, FollowerInit, FollowerRequest,
+        FollowerState,
     };
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(&[dir.path()], LogConfig::default());
@@ -160,7 +160,7 @@ fn truncating_to_the_log_end_drops_an_epoch_with_no_record() {
         let response = FetchPartitionResponse {
             request_fetch_offset: f.fetch_offset,
             request_leader_epoch: 2,
-            error: ErrorCode::NONE,
+            error: None,
             high_watermark: 4,
             log_start_offset: 0,
             diverging_epoch: diverging,

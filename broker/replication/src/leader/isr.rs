@@ -9,8 +9,9 @@
 use std::collections::BTreeSet;
 
 use super::LeaderState;
+use kafka_protocol::ResponseError;
+
 use crate::ReplicaId;
-use crate::error::ErrorCode;
 
 /// An AlterPartition request for the caller to send to the controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,7 @@ impl AlterPartitionRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlterPartitionResponse {
     pub request_id: u64,
-    pub result: Result<CommittedPartition, ErrorCode>,
+    pub result: Result<CommittedPartition, ResponseError>,
 }
 
 /// Partition state as committed by the controller.
@@ -214,16 +215,16 @@ impl LeaderState {
                 self.apply_committed(committed, now_ms);
                 false
             }
-            Err(ErrorCode::OPERATION_NOT_ATTEMPTED | ErrorCode::INELIGIBLE_REPLICA) => {
+            Err(ResponseError::OperationNotAttempted | ResponseError::IneligibleReplica) => {
                 self.isr.revert();
                 false
             }
             // The controller moved on; a metadata update with the new state will follow.
             Err(
-                ErrorCode::FENCED_LEADER_EPOCH
-                | ErrorCode::INVALID_UPDATE_VERSION
-                | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-                | ErrorCode::NEW_LEADER_ELECTED,
+                ResponseError::FencedLeaderEpoch
+                | ResponseError::InvalidUpdateVersion
+                | ResponseError::UnknownTopicOrPartition
+                | ResponseError::NewLeaderElected,
             ) => false,
             Err(_) => true,
         }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::epoch_cache::EpochEndOffset;
-use crate::error::ErrorCode;
+use kafka_protocol::ResponseError;
 
 #[path = "proptests.rs"]
 mod proptests;
@@ -108,35 +108,39 @@ fn fencing_and_range_errors_carry_kafka_codes() {
     let mut f = fetch(2, 10, 3);
     f.current_leader_epoch = Some(4);
     assert_eq!(
-        l.on_fetch(&f, &epochs, 1).unwrap_err().code(),
-        ErrorCode::FENCED_LEADER_EPOCH
+        l.on_fetch(&f, &epochs, 1).unwrap_err().error(),
+        ResponseError::FencedLeaderEpoch
     );
     f.current_leader_epoch = Some(6);
     assert_eq!(
-        l.on_fetch(&f, &epochs, 1).unwrap_err().code(),
-        ErrorCode::UNKNOWN_LEADER_EPOCH
+        l.on_fetch(&f, &epochs, 1).unwrap_err().error(),
+        ResponseError::UnknownLeaderEpoch
     );
     let f = FollowerFetch {
         last_fetched_epoch: None,
         ..fetch(2, 11, 3)
     };
     assert_eq!(
-        l.on_fetch(&f, &epochs, 1).unwrap_err().code(),
-        ErrorCode::OFFSET_OUT_OF_RANGE
+        l.on_fetch(&f, &epochs, 1).unwrap_err().error(),
+        ResponseError::OffsetOutOfRange
     );
     assert_eq!(
-        l.on_fetch(&fetch(9, 1, 3), &epochs, 1).unwrap_err().code(),
-        ErrorCode::NOT_LEADER_OR_FOLLOWER
+        l.on_fetch(&fetch(9, 1, 3), &epochs, 1).unwrap_err().error(),
+        ResponseError::NotLeaderOrFollower
     );
     // Epoch above anything the leader knows: Kafka answers OFFSET_OUT_OF_RANGE.
     assert_eq!(
-        l.on_fetch(&fetch(2, 10, 9), &epochs, 1).unwrap_err().code(),
-        ErrorCode::OFFSET_OUT_OF_RANGE
+        l.on_fetch(&fetch(2, 10, 9), &epochs, 1)
+            .unwrap_err()
+            .error(),
+        ResponseError::OffsetOutOfRange
     );
     l.update_broker_registration(2, 3, false);
     assert_eq!(
-        l.on_fetch(&fetch(2, 10, 3), &epochs, 1).unwrap_err().code(),
-        ErrorCode::STALE_BROKER_EPOCH
+        l.on_fetch(&fetch(2, 10, 3), &epochs, 1)
+            .unwrap_err()
+            .error(),
+        ResponseError::StaleBrokerEpoch
     );
 }
 
@@ -193,7 +197,7 @@ fn caught_up_follower_is_expanded_and_counts_while_pending() {
     // The controller rejects it: back to the committed ISR, free to propose again.
     let resp = AlterPartitionResponse {
         request_id: req.request_id,
-        result: Err(ErrorCode::INELIGIBLE_REPLICA),
+        result: Err(ResponseError::IneligibleReplica),
     };
     assert!(!l.on_alter_partition_response(resp, 5));
     assert!(l.inflight_alter_partition().is_none());
@@ -202,12 +206,12 @@ fn caught_up_follower_is_expanded_and_counts_while_pending() {
     let req = l.take_alter_partition().expect("proposed again");
     let stale = AlterPartitionResponse {
         request_id: req.request_id - 1,
-        result: Err(ErrorCode::REQUEST_TIMED_OUT),
+        result: Err(ResponseError::RequestTimedOut),
     };
     assert!(!l.on_alter_partition_response(stale, 7));
     let retry = AlterPartitionResponse {
         request_id: req.request_id,
-        result: Err(ErrorCode::REQUEST_TIMED_OUT),
+        result: Err(ResponseError::RequestTimedOut),
     };
     assert!(l.on_alter_partition_response(retry, 7));
 }
@@ -255,12 +259,12 @@ fn acks_all_outcomes() {
     let done = l.take_completions();
     assert_eq!(done.len(), 1);
     assert_eq!(
-        done[0].result.as_ref().unwrap_err().code(),
-        ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        done[0].result.as_ref().unwrap_err().error(),
+        ResponseError::NotEnoughReplicasAfterAppend
     );
     assert_eq!(
-        l.check_produce(true).unwrap_err().code(),
-        ErrorCode::NOT_ENOUGH_REPLICAS
+        l.check_produce(true).unwrap_err().error(),
+        ResponseError::NotEnoughReplicas
     );
     assert!(l.check_produce(false).is_ok());
 }
@@ -275,14 +279,14 @@ fn acks_all_times_out_and_fails_on_resignation() {
     let done = l.take_completions();
     assert_eq!(done.len(), 1);
     assert_eq!(
-        done[0].result.as_ref().unwrap_err().code(),
-        ErrorCode::REQUEST_TIMED_OUT
+        done[0].result.as_ref().unwrap_err().error(),
+        ResponseError::RequestTimedOut
     );
     let done = l.resign();
     assert_eq!(done.len(), 1);
     assert_eq!(
-        done[0].result.as_ref().unwrap_err().code(),
-        ErrorCode::NOT_LEADER_OR_FOLLOWER
+        done[0].result.as_ref().unwrap_err().error(),
+        ResponseError::NotLeaderOrFollower
     );
 }
 

@@ -6,7 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tidewater_replication::{AlterPartitionRequest, CommittedPartition, ErrorCode, ReplicaId};
+use kafka_protocol::ResponseError;
+use tidewater_replication::{AlterPartitionRequest, CommittedPartition, ReplicaId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -118,20 +119,20 @@ impl Controller {
     pub fn alter_partition(
         &mut self,
         req: &AlterPartitionRequest,
-    ) -> Result<CommittedPartition, ErrorCode> {
+    ) -> Result<CommittedPartition, ResponseError> {
         let s = &self.state;
         if s.leader != Some(req.leader_id) {
-            return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+            return Err(ResponseError::NotLeaderOrFollower);
         }
         if req.leader_epoch != s.leader_epoch {
-            return Err(ErrorCode::FENCED_LEADER_EPOCH);
+            return Err(ResponseError::FencedLeaderEpoch);
         }
         if req.partition_epoch != s.partition_epoch {
-            return Err(ErrorCode::INVALID_UPDATE_VERSION);
+            return Err(ResponseError::InvalidUpdateVersion);
         }
         let new_isr = req.isr_ids();
         if !new_isr.contains(&req.leader_id) {
-            return Err(ErrorCode::INVALID_REQUEST);
+            return Err(ResponseError::InvalidRequest);
         }
         for &(id, broker_epoch) in &req.new_isr {
             let eligible = match s.brokers.get(&id) {
@@ -141,7 +142,7 @@ impl Controller {
             // Members already in the ISR may stay; new members must be live with the
             // broker epoch they fetched with (KIP-903).
             if !eligible && !s.isr.contains(&id) {
-                return Err(ErrorCode::INELIGIBLE_REPLICA);
+                return Err(ResponseError::IneligibleReplica);
             }
         }
         if new_isr != self.state.isr {
@@ -150,6 +151,6 @@ impl Controller {
         }
         self.state
             .committed()
-            .ok_or(ErrorCode::NOT_LEADER_OR_FOLLOWER)
+            .ok_or(ResponseError::NotLeaderOrFollower)
     }
 }

@@ -5,11 +5,12 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+use kafka_protocol::ResponseError;
 use proptest::prelude::RngExt;
 use proptest::test_runner::TestRng;
 use tidewater_replication::{
-    AlterPartitionRequest, AlterPartitionResponse, EpochEndOffset, ErrorCode,
-    FetchPartitionResponse, FollowerFetch, ReplicaId,
+    AlterPartitionRequest, AlterPartitionResponse, EpochEndOffset, FetchPartitionResponse,
+    FollowerFetch, ReplicaId,
 };
 
 use crate::controller::Snapshot;
@@ -31,14 +32,14 @@ pub enum Msg {
     },
     OffsetForLeaderEpochResponse {
         request_leader_epoch: i32,
-        result: Result<EpochEndOffset, ErrorCode>,
+        result: Result<EpochEndOffset, ResponseError>,
     },
     ListOffsets {
         current_leader_epoch: i32,
     },
     ListOffsetsResponse {
         request_leader_epoch: i32,
-        result: Result<(i64, i64), ErrorCode>,
+        result: Result<(i64, i64), ResponseError>,
     },
     AlterPartition(AlterPartitionRequest),
     AlterPartitionResponse(AlterPartitionResponse),

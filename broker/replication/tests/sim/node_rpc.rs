@@ -2,9 +2,9 @@
 //! its log for fetches and answers epoch and offset queries; the follower side applies
 //! the `FollowerAction`s the state machine decides.
 
+use kafka_protocol::ResponseError;
 use tidewater_replication::{
-    ErrorCode, FetchKind, FetchPartitionResponse, FollowerAction, FollowerState, LeaderOffsets,
-    ReplicaId,
+    FetchKind, FetchPartitionResponse, FollowerAction, FollowerState, LeaderOffsets, ReplicaId,
 };
 
 use super::{Ctx, FETCH_BACKOFF_MS, MAX_FETCH_RECORDS, Node, Role};
@@ -13,11 +13,11 @@ use crate::network::{Envelope, Msg};
 
 impl Node {
     /// The epoch check a broker that is not the leader applies to a leader request.
-    fn not_leader_error(&self, request_epoch: Option<i32>) -> ErrorCode {
+    fn not_leader_error(&self, request_epoch: Option<i32>) -> ResponseError {
         match request_epoch {
-            Some(e) if e < self.known_leader_epoch => ErrorCode::FENCED_LEADER_EPOCH,
-            Some(e) if e > self.known_leader_epoch => ErrorCode::UNKNOWN_LEADER_EPOCH,
-            _ => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            Some(e) if e < self.known_leader_epoch => ResponseError::FencedLeaderEpoch,
+            Some(e) if e > self.known_leader_epoch => ResponseError::UnknownLeaderEpoch,
+            _ => ResponseError::NotLeaderOrFollower,
         }
     }
 
@@ -28,7 +28,7 @@ impl Node {
                 let mut response = FetchPartitionResponse {
                     request_fetch_offset: fetch.fetch_offset,
                     request_leader_epoch: fetch.current_leader_epoch.unwrap_or(-1),
-                    error: ErrorCode::NONE,
+                    error: None,
                     high_watermark: -1,
                     log_start_offset: 0,
                     diverging_epoch: None,
@@ -49,9 +49,9 @@ impl Node {
                                 FetchKind::Diverging(d) => response.diverging_epoch = Some(d),
                             }
                         }
-                        Err(e) => response.error = e.code(),
+                        Err(e) => response.error = Some(e.error()),
                     },
-                    _ => response.error = error,
+                    _ => response.error = Some(error),
                 }
                 self.drain_leader(ctx);
                 self.send(ctx, from, Msg::FetchResponse { response, records });
@@ -69,7 +69,7 @@ impl Node {
                                 .epochs
                                 .end_offset_for(leader_epoch, self.log.end_offset())
                         })
-                        .map_err(|e| e.code()),
+                        .map_err(|e| e.error()),
                     _ => Err(error),
                 };
                 self.send(
@@ -89,7 +89,7 @@ impl Node {
                     Role::Leader(l) => l
                         .check_leader_epoch(Some(current_leader_epoch))
                         .map(|()| (0, self.log.end_offset()))
-                        .map_err(|e| e.code()),
+                        .map_err(|e| e.error()),
                     _ => Err(error),
                 };
                 self.send(

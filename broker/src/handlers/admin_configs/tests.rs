@@ -55,7 +55,7 @@ async fn topic_configs_set_append_delete_and_persist() {
         0
     );
     assert!(
-        b.metadata.topic("t").unwrap().configs.is_empty(),
+        b.metadata().topic("t").unwrap().configs.is_empty(),
         "validate_only changes nothing"
     );
     assert_eq!(
@@ -98,7 +98,7 @@ async fn topic_configs_set_append_delete_and_persist() {
     );
     // APPEND starts from the inherited `delete`, as the regression shows.
     assert_eq!(
-        b.metadata.topic("t").unwrap().configs["cleanup.policy"],
+        b.metadata().topic("t").unwrap().configs["cleanup.policy"],
         "delete,compact"
     );
     assert_eq!(
@@ -154,7 +154,7 @@ async fn topic_configs_set_append_delete_and_persist() {
         0
     );
     assert!(
-        !b.metadata
+        !b.metadata()
             .topic("t")
             .unwrap()
             .configs

@@ -95,7 +95,7 @@ async fn synonyms_list_every_level_most_specific_first() {
     set(DynamicResource::Broker(1), "7000");
     // The broker applies configs from the image it follows; wait until it has.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while b.admin.log_defaults().retention_ms != 7000 {
+    while b.admin().log_defaults().retention_ms != 7000 {
         assert!(
             std::time::Instant::now() < deadline,
             "dynamic configs not applied"

@@ -80,7 +80,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
     let inner = replica.lock();
     match &inner.role {
         Role::Leader(leader) => {
-            if broker.config.replica.rack_aware_selector && version >= 11 && !rack.is_empty() {
+            if broker.config().replica.rack_aware_selector && version >= 11 && !rack.is_empty() {
                 let racks = broker.replica_racks();
                 let preferred = RackAwareReplicaSelector.preferred_read_replica(
                     leader,
@@ -89,7 +89,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
                     p.fetch_offset,
                     crate::broker_server::mono_ms(),
                 );
-                if let Some(id) = preferred.filter(|id| *id != broker.config.node_id) {
+                if let Some(id) = preferred.filter(|id| *id != broker.config().node_id) {
                     return Ok(Source::Redirect {
                         replica: id,
                         high_watermark: replica.log.high_watermark(),
@@ -115,7 +115,7 @@ fn resolve(
     let mut unknown_ids = Vec::new();
     for t in &req.topics {
         let (name, id) = if version >= 13 {
-            match broker.metadata.topic_by_id(t.topic_id) {
+            match broker.metadata().topic_by_id(t.topic_id) {
                 Some(m) => (m.name, m.id),
                 None => {
                     unknown_ids.extend(t.partitions.iter().map(|p| (t.topic_id, p.partition)));
@@ -125,7 +125,7 @@ fn resolve(
         } else {
             let name = t.topic.0.to_string();
             let id = broker
-                .metadata
+                .metadata()
                 .topic(&name)
                 .map(|m| m.id)
                 .unwrap_or_default();
@@ -143,7 +143,7 @@ fn resolve(
     let mut forgotten = Vec::new();
     for f in &req.forgotten_topics_data {
         let name = if version >= 13 {
-            match broker.metadata.topic_by_id(f.topic_id) {
+            match broker.metadata().topic_by_id(f.topic_id) {
                 Some(m) => m.name,
                 None => continue,
             }
@@ -216,13 +216,13 @@ fn read_partitions(
                 let r = r.unwrap_or_else(|| PartitionRead::answer(0, hw, log.log_start_offset()));
                 total += r.len();
                 if r.len() > 0 {
-                    broker.metrics.fetched(&p.tp.topic, r.len() as u64);
+                    broker.metrics().fetched(&p.tp.topic, r.len() as u64);
                 }
                 out.push(r);
             }
             Err(e) => {
                 if !matches!(e, ReadError::OffsetOutOfRange { .. }) {
-                    broker.metrics.fetch_failed(&p.tp.topic);
+                    broker.metrics().fetch_failed(&p.tp.topic);
                 }
                 out.push(PartitionRead::answer(
                     e.error_code(),
@@ -248,9 +248,8 @@ pub(super) async fn handle(
     let session_id = if version >= 7 { req.session_id } else { 0 };
     let epoch = if version >= 7 { req.session_epoch } else { -1 };
     let begun = broker
-        .fetch_sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .replicas()
+        .fetch_sessions()
         .begin(session_id, epoch, parts, &forgotten);
     let ctx: FetchContext = match begun {
         Ok(c) => c,
@@ -265,13 +264,13 @@ pub(super) async fn handle(
         String::new()
     };
     let max_bytes =
-        usize::try_from(req.max_bytes.min(broker.config.fetch_max_bytes).max(0)).unwrap_or(0);
+        usize::try_from(req.max_bytes.min(broker.config().fetch_max_bytes).max(0)).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
     let deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
     let (reads, _) = loop {
         // Register interest before reading so an append in between still wakes us.
-        let notified = broker.notifier.notified();
+        let notified = broker.replicas().notifier().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (reads, total) = read_partitions(
@@ -309,11 +308,7 @@ pub(super) async fn handle(
             has_records: r.len() > 0,
         })
         .collect();
-    let include = broker
-        .fetch_sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .complete(&ctx, &outcomes);
+    let include = broker.replicas().fetch_sessions().complete(&ctx, &outcomes);
     resp.session_id = ctx.session_id();
     for ((p, read), include) in ctx.partitions.iter().zip(reads).zip(include) {
         if !include {

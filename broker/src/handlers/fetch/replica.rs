@@ -41,7 +41,7 @@ pub(super) async fn handle(
     let mut resp = FetchResponse::default();
     for t in &req.topics {
         let (name, id) = if version >= 13 {
-            match broker.metadata.topic_by_id(t.topic_id) {
+            match broker.metadata().topic_by_id(t.topic_id) {
                 Some(m) => (m.name, m.id),
                 None => {
                     for p in &t.partitions {
@@ -78,7 +78,7 @@ pub(super) async fn handle(
     }
     let max_bytes = usize::try_from(req.max_bytes.max(0)).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
-    let generation = broker.replicas.leader_generation();
+    let generation = broker.replicas().leader_generation();
     let mut deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
     // A set, not a scan of `wanted` per led partition: that was O(partitions²) per
@@ -87,15 +87,18 @@ pub(super) async fn handle(
         .iter()
         .map(|w| (w.topic.as_str(), w.partition))
         .collect();
-    if broker.replicas.isr_partition_not_fetched(replica_id, |tp| {
-        fetched.contains(&(tp.topic.as_str(), tp.partition))
-    }) {
+    if broker
+        .replicas()
+        .isr_partition_not_fetched(replica_id, |tp| {
+            fetched.contains(&(tp.topic.as_str(), tp.partition))
+        })
+    {
         // The follower has not caught up with a leader change yet: answer soon so
         // its next fetch includes the partitions it now follows here.
         deadline = deadline.min(Instant::now() + MISSING_PARTITION_WAIT);
     }
     let answers = loop {
-        let notified = broker.notifier.notified();
+        let notified = broker.replicas().notifier().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (answers, total, any_error, throttled) = read_all(broker, &wanted, max_bytes);
@@ -103,7 +106,7 @@ pub(super) async fn handle(
             || any_error
             || Instant::now() >= deadline
             || broker.is_closing()
-            || broker.replicas.leader_generation() != generation
+            || broker.replicas().leader_generation() != generation
         {
             break answers;
         }
@@ -147,7 +150,7 @@ fn read_all(
     let mut held_back = false;
     let mut out = Vec::with_capacity(wanted.len());
     for w in wanted {
-        let replica = match broker.replicas.get_by_name(&w.topic, w.partition) {
+        let replica = match broker.replicas().get_by_name(&w.topic, w.partition) {
             Some(r) => r,
             None => {
                 any_error = true;
@@ -159,7 +162,7 @@ fn read_all(
             Ok(a) => a,
             Err(e) => {
                 any_error = true;
-                out.push(error(w.partition, e.code().0));
+                out.push(error(w.partition, e.code()));
                 continue;
             }
         };
@@ -182,13 +185,13 @@ fn read_all(
                 let in_sync = replica.lock().role.isr_contains(w.fetch.replica_id);
                 let now = crate::broker_server::mono_ms();
                 let throttled = broker
-                    .replicas
+                    .replicas()
                     .leader_quota()
                     .is_throttled(&w.topic, w.partition)
                     && !in_sync;
                 // Kafka's shouldLeaderThrottle: out-of-sync throttled replicas get nothing
                 // while the leader's throttled traffic is above the quota.
-                if throttled && broker.replicas.leader_quota().is_quota_exceeded(now) {
+                if throttled && broker.replicas().leader_quota().is_quota_exceeded(now) {
                     held_back = true;
                     out.push(pd);
                     continue;
@@ -197,7 +200,7 @@ fn read_all(
                 if throttled {
                     // Never more than the quota has room for: a whole fetch past it
                     // would overshoot every quota window (what Kafka's check alone allows).
-                    let room = broker.replicas.leader_quota().allowance(now);
+                    let room = broker.replicas().leader_quota().allowance(now);
                     if room == 0 {
                         held_back = true;
                         out.push(pd);
@@ -211,13 +214,13 @@ fn read_all(
                             total += r.records.len();
                             if throttled {
                                 broker
-                                    .replicas
+                                    .replicas()
                                     .leader_quota()
                                     .record(r.records.len() as u64, now);
-                                broker.metrics.throttled_bytes(r.records.len() as u64);
+                                broker.metrics().throttled_bytes(r.records.len() as u64);
                             }
                             broker
-                                .metrics
+                                .metrics()
                                 .replication_bytes_out(&w.topic, r.records.len() as u64);
                             pd.records = Some(r.records);
                         }

@@ -28,7 +28,7 @@ fn produce(b: &Broker, topic: &str, partition: i32, n: usize) {
     log.append_as_leader(&encode_batch(&recs, now_ms()).unwrap(), 0, now_ms())
         .unwrap();
     log.update_high_watermark(log.log_end_offset());
-    b.notifier.notify();
+    b.replicas().notifier().notify();
 }
 
 fn request(topic: &str, offsets: &[(i32, i64)], max_wait_ms: i32, min_bytes: i32) -> FetchRequest {
