@@ -260,6 +260,7 @@ fn interrupted_compaction_swaps_are_completed_and_leftovers_removed() {
 /// What a swap test starts from: ten one-record batches in 300-byte segments (at least
 /// three), shut down cleanly. Returns the config, the records as read back, the
 /// partition dir and its `.log` files in offset order.
+#[allow(clippy::unwrap_used)] // a test helper: a failure here is a test failure
 fn ten_records_in_small_segments(
     dir: &std::path::Path,
 ) -> (
