@@ -100,6 +100,21 @@ async fn apply_configs_services_and_claims(v: &mut Verifier, configs: &[&str]) {
     v.apply_services_and_claims(configs, &nodes).await;
 }
 
+/// A rack step of brokers `ids` after the objects before the budget: the budget narrowed
+/// to them first, then every one of them evicted, then the sweep and the Events.
+async fn rack_step(v: &mut Verifier, ids: &[&str]) {
+    let pdb = v.apply(&pdb_path()).await;
+    assert_narrowed(&pdb, ids);
+    for id in ids {
+        v.evict(&format!("t-broker-{id}")).await;
+    }
+    v.sweep_orphans(&[]).await;
+    v.event("RackRoll").await;
+    v.event("DisruptionBudgetLowered").await;
+    v.event("NodeRestarting").await;
+    repeated_event(v).await;
+}
+
 /// The second Event of a reason in one reconcile: kube's recorder counts it on the
 /// first one (a PATCH of that Event's series) instead of posting a new one.
 async fn repeated_event(v: &mut Verifier) {
@@ -155,15 +170,7 @@ async fn a_rack_step_narrows_the_budget_to_the_rack_then_evicts_every_pod_of_it(
         apply_configs_services_and_claims(&mut v, &CONTROLLERS).await;
         // Broker 0 is the active controller, so its rack (a) goes last; rack b first.
         // The budget before any eviction: rack b's pods left out, every other pod held.
-        let pdb = v.apply(&pdb_path()).await;
-        assert_narrowed(&pdb, &["1", "4"]);
-        v.evict("t-broker-1").await;
-        v.evict("t-broker-4").await;
-        v.sweep_orphans(&[]).await;
-        v.event("RackRoll").await;
-        v.event("DisruptionBudgetLowered").await;
-        v.event("NodeRestarting").await;
-        repeated_event(&mut v).await;
+        rack_step(&mut v, &["1", "4"]).await;
         let status = v.status(&cluster).await;
         let progressing = cond(&status, "Progressing");
         assert_eq!(progressing["reason"], "RackRoll");
@@ -239,15 +246,7 @@ async fn the_next_rack_gets_its_own_step_once_the_previous_one_is_ready() {
             .chain(CONTROLLERS)
             .collect();
         apply_configs_services_and_claims(&mut v, &configs).await;
-        let pdb = v.apply(&pdb_path()).await;
-        assert_narrowed(&pdb, &["2", "5"]);
-        v.evict("t-broker-2").await;
-        v.evict("t-broker-5").await;
-        v.sweep_orphans(&[]).await;
-        v.event("RackRoll").await;
-        v.event("DisruptionBudgetLowered").await;
-        v.event("NodeRestarting").await;
-        repeated_event(&mut v).await;
+        rack_step(&mut v, &["2", "5"]).await;
         v.status(&cluster).await;
         v.done().await;
     })

@@ -41,7 +41,11 @@ def produce(a):
     # taking writes. (Keyed records leave random gaps of ~1 s per partition at 1000/s
     # over 100 partitions, whatever the brokers do: that was most of the benchmark's
     # "acks=all gap" until session 9.)
-    partitions = len(p.list_topics(a.topic, timeout=30).topics[a.topic].partitions)
+    topic = p.list_topics(a.topic, timeout=30).topics[a.topic]
+    if topic.error is not None or not topic.partitions:
+        print("FAIL: topic %s has no partitions: %s" % (a.topic, topic.error), file=sys.stderr)
+        sys.exit(1)
+    partitions = len(topic.partitions)
     acked, errors, lat = [0], [], []
     # Per partition: last ack time and the longest stretch between two acks (how long
     # the partition had no leader accepting this producer's writes), with its end.
