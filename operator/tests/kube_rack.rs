@@ -100,6 +100,19 @@ async fn apply_configs_services_and_claims(v: &mut Verifier, configs: &[&str]) {
     v.apply_services_and_claims(configs, &nodes).await;
 }
 
+/// The reads of a reconcile after rack b's step (the budget narrowed for brokers 1 and
+/// 4), then the objects before the pods: rack b's and the controllers' ConfigMaps (the
+/// other brokers still run the old revision).
+async fn reads_back_rack_b_step(v: &mut Verifier, pods: Vec<Value>) {
+    v.list_pods_with_budget(pods, Some(narrowed_budget(&[1, 4])))
+        .await;
+    let configs: Vec<&str> = ["t-broker-1", "t-broker-4"]
+        .into_iter()
+        .chain(CONTROLLERS)
+        .collect();
+    apply_configs_services_and_claims(v, &configs).await;
+}
+
 /// A rack step of brokers `ids` after the objects before the budget: the budget narrowed
 /// to them first, then every one of them evicted, then the sweep and the Events.
 async fn rack_step(v: &mut Verifier, ids: &[&str]) {
@@ -192,13 +205,7 @@ async fn the_budget_stays_narrowed_while_the_racks_pods_come_back() {
     let (obj, pods) = roll(&[1], &[4]);
     let cluster = obj.clone();
     drive(obj, admin(), move |mut v| async move {
-        v.list_pods_with_budget(pods, Some(narrowed_budget(&[1, 4])))
-            .await;
-        let configs: Vec<&str> = ["t-broker-1", "t-broker-4"]
-            .into_iter()
-            .chain(CONTROLLERS)
-            .collect();
-        apply_configs_services_and_claims(&mut v, &configs).await;
+        reads_back_rack_b_step(&mut v, pods).await;
         v.apply(&core("pods", "t-broker-4")).await;
         let pdb = v.apply(&pdb_path()).await;
         assert_narrowed(&pdb, &["1", "4"]);
@@ -239,13 +246,7 @@ async fn the_next_rack_gets_its_own_step_once_the_previous_one_is_ready() {
     let (obj, pods) = roll(&[1, 4], &[]);
     let cluster = obj.clone();
     drive(obj, admin(), move |mut v| async move {
-        v.list_pods_with_budget(pods, Some(narrowed_budget(&[1, 4])))
-            .await;
-        let configs: Vec<&str> = ["t-broker-1", "t-broker-4"]
-            .into_iter()
-            .chain(CONTROLLERS)
-            .collect();
-        apply_configs_services_and_claims(&mut v, &configs).await;
+        reads_back_rack_b_step(&mut v, pods).await;
         rack_step(&mut v, &["2", "5"]).await;
         v.status(&cluster).await;
         v.done().await;
