@@ -64,6 +64,9 @@ pub struct Plan {
     /// How this step's restarts are grouped, when rack-parallel rolls are on:
     /// `RackRoll` (a whole rack together) or `OneAtATime` (and why not a rack).
     pub roll_note: Option<(&'static str, String)>,
+    /// Events a runtime adds for what it did around the actions (kube: the disruption
+    /// budget narrowed for a rack step, and restored): (reason, note).
+    pub notices: Vec<(&'static str, String)>,
 }
 
 impl Plan {
@@ -97,7 +100,8 @@ impl Plan {
             )),
             _ => None,
         });
-        note.chain(config)
+        note.chain(self.notices.iter().cloned())
+            .chain(config)
             .chain(self.actions.iter().filter_map(|a| match a {
                 Action::Ensure(n) if !observed.nodes.contains_key(&n.id) => Some((
                     "NodeCreated",

@@ -16,7 +16,8 @@ use k8s_openapi::jiff::Timestamp;
 use tidewater_client::{AdminClient, ClientConfig, ClientError, ConfigResource, Reassignment};
 
 use super::executor::{self, Controls, Observation, Step};
-use super::outcome::{EmptyCheck, Outcome};
+use super::outcome::Outcome;
+use super::read::{Read, check_empty, log_dirs, read};
 use super::throttle::{self, FOLLOWER_RATE, FOLLOWER_REPLICAS, LEADER_RATE, LEADER_REPLICAS};
 use super::{BatchPolicy, ClusterView, Move, PartitionView, PlanError};
 use crate::crd::{PlannedMove, RebalancePhase, RebalanceSpec, RebalanceStatus};
@@ -35,12 +36,12 @@ pub struct DriveError {
     source: ClientError,
 }
 
-fn ctx(what: &'static str) -> impl FnOnce(ClientError) -> DriveError {
+pub(super) fn ctx(what: &'static str) -> impl FnOnce(ClientError) -> DriveError {
     move |source| DriveError { what, source }
 }
 
 /// Client settings: a reconcile must not hang on a dead broker.
-fn config() -> ClientConfig {
+pub(super) fn config() -> ClientConfig {
     ClientConfig {
         client_id: "tidewater-operator-rebalance".to_owned(),
         connect_timeout: Duration::from_secs(5),
@@ -90,73 +91,6 @@ pub async fn drive(
             o
         }
     }
-}
-
-/// The cluster as read now.
-struct Read {
-    /// Registered (live) brokers and their racks.
-    brokers: BTreeMap<i32, Option<String>>,
-    /// Addresses of the live brokers.
-    addrs: BTreeMap<i32, String>,
-    /// (topic, partition) -> (replicas, leader).
-    partitions: BTreeMap<(String, i32), (Vec<i32>, i32)>,
-    ongoing: BTreeSet<(String, i32)>,
-}
-
-async fn read(admin: &AdminClient) -> Result<Read, DriveError> {
-    let m = admin.metadata(None).await.map_err(ctx("Metadata"))?;
-    let ongoing = admin
-        .list_partition_reassignments()
-        .await
-        .map_err(ctx("ListPartitionReassignments"))?;
-    Ok(Read {
-        brokers: m
-            .brokers
-            .iter()
-            .map(|b| (b.node_id, b.rack.clone()))
-            .collect(),
-        addrs: m
-            .brokers
-            .iter()
-            .map(|b| (b.node_id, format!("{}:{}", b.host, b.port)))
-            .collect(),
-        partitions: m
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(|p| {
-                    (
-                        (t.name.clone(), p.partition),
-                        (p.replicas.clone(), p.leader),
-                    )
-                })
-            })
-            .collect(),
-        ongoing: ongoing
-            .into_iter()
-            .map(|o| (o.topic, o.partition))
-            .collect(),
-    })
-}
-
-/// DescribeLogDirs of one broker: (topic, partition) -> bytes.
-async fn log_dirs(addr: &str) -> Result<BTreeMap<(String, i32), u64>, DriveError> {
-    let client = AdminClient::connect_with(addr, config())
-        .await
-        .map_err(ctx("connecting for DescribeLogDirs"))?;
-    let dirs = client
-        .describe_log_dirs()
-        .await
-        .map_err(ctx("DescribeLogDirs"))?;
-    Ok(dirs
-        .into_iter()
-        .map(|d| {
-            (
-                (d.topic, d.partition),
-                u64::try_from(d.size_bytes).unwrap_or(0),
-            )
-        })
-        .collect())
 }
 
 async fn step(
@@ -490,27 +424,6 @@ async fn clear_throttles(
             .map_err(ctx("removing the topic throttle"))?;
     }
     Ok(())
-}
-
-/// Which brokers hold data: Metadata for all, DescribeLogDirs for the live ones that
-/// are not kept (the ones a removal is about).
-async fn check_empty(r: &Read, keep: &[i32]) -> EmptyCheck {
-    let hosting: BTreeSet<i32> = r
-        .partitions
-        .values()
-        .flat_map(|(replicas, leader)| replicas.iter().copied().chain([*leader]))
-        .collect();
-    let mut no_log_dirs = BTreeSet::new();
-    for (b, addr) in r.addrs.iter().filter(|(b, _)| !keep.contains(b)) {
-        if !hosting.contains(b) && log_dirs(addr).await.is_ok_and(|d| d.is_empty()) {
-            no_log_dirs.insert(*b);
-        }
-    }
-    EmptyCheck {
-        hosting,
-        registered: r.addrs.keys().copied().collect(),
-        no_log_dirs,
-    }
 }
 
 /// UnregisterBroker after the runtime stopped and removed `id`; an id that never

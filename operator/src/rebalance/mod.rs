@@ -18,6 +18,7 @@ pub mod drive;
 pub mod executor;
 pub mod outcome;
 mod planner;
+mod read;
 pub mod rebalancer;
 pub mod throttle;
 

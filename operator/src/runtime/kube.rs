@@ -1,7 +1,8 @@
 //! The kube runtime: observes a cluster's Pods ([`observe`]), executes plans with
 //! server-side apply (one field manager, forced) in dependency order (ConfigMaps,
 //! Services, PVCs, Pods, PDB), evicts pods to restart nodes ([`roll`]: the
-//! PodDisruptionBudget is honoured, and a node's new config is written only at its turn),
+//! PodDisruptionBudget is honoured, and a node's new config is written only at its turn;
+//! [`budget`]: the budget is narrowed around a rack step and restored after it),
 //! deletes pods to remove nodes, and removes orphans selected by
 //! `app.kubernetes.io/instance=<cluster>,app.kubernetes.io/managed-by=tidewater-operator`.
 //! Requests go out in a fixed order so the mocked API tests can assert the sequence.
@@ -13,21 +14,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod budget;
 mod observe;
+mod requests;
 pub mod roll;
 
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use kube::api::ListParams;
+use kube::{Client, ResourceExt};
 
+use self::budget::Budget;
+use self::requests::api_err;
 use self::roll::Eviction;
 use super::{AdminSource, Runtime};
 use crate::build::pvc::{self, Adoption, ClaimConflict, ObservedClaim};
-use crate::build::{self, Desired, FIELD_MANAGER, NODE_ID_LABEL, REVISION_ANNOTATION};
+use crate::build::{self, Desired, NODE_ID_LABEL, REVISION_ANNOTATION};
 use crate::observed::Observed;
 use crate::plan::{Action, Plan};
 use crate::validate::ValidatedCluster;
@@ -71,25 +74,16 @@ pub struct KubeRuntime<A> {
     /// Nodes whose pod was being deleted at the last `observe` (evicted, not yet gone).
     terminating: BTreeSet<i32>,
     /// A restart the disruption budget refused during the last `apply`:
-    /// (node id, message).
+    /// (node id, message); restarts after it in the plan were not attempted.
     refused: Option<(i32, String)>,
-}
-
-/// A namespaced Kubernetes object kind the runtime creates, lists and deletes.
-trait Owned:
-    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-    + Clone
-    + DeserializeOwned
-    + std::fmt::Debug
-{
-}
-
-impl<K> Owned for K where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-{
+    /// Nodes the last `apply` evicted.
+    evicted: BTreeSet<i32>,
+    /// Nodes Ready and not terminating at the last `observe`.
+    available: BTreeSet<i32>,
+    /// The rack step the budget read by the last `observe` was narrowed for.
+    budget_step: BTreeSet<i32>,
+    /// The budget the last `apply` wrote.
+    budget: Option<budget::Written>,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -106,33 +100,11 @@ impl<A: AdminSource> KubeRuntime<A> {
             uids: BTreeMap::new(),
             terminating: BTreeSet::new(),
             refused: None,
+            evicted: BTreeSet::new(),
+            available: BTreeSet::new(),
+            budget_step: BTreeSet::new(),
+            budget: None,
         }
-    }
-
-    fn api<K>(&self, c: &ValidatedCluster) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as Resource>::DynamicType: Default,
-    {
-        Api::namespaced(self.client.clone(), &c.namespace)
-    }
-
-    async fn ssa<K>(
-        &self,
-        c: &ValidatedCluster,
-        kind: &'static str,
-        obj: &K,
-        name: &str,
-    ) -> Result<(), KubeRuntimeError>
-    where
-        K: Owned + Serialize,
-    {
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
-        self.api::<K>(c)
-            .patch(name, &pp, &Patch::Apply(obj))
-            .await
-            .map(|_| ())
-            .map_err(|source| api_err("apply", kind, name, source))
     }
 
     /// ConfigMaps of nodes scaled away whose pod stays (held until drained): the pod
@@ -144,67 +116,6 @@ impl<A: AdminSource> KubeRuntime<A> {
             .filter(|(id, _)| !c.nodes.iter().any(|n| n.id == **id) && !removed.contains(id))
             .map(|(_, pod)| format!("{pod}-config"))
             .collect()
-    }
-
-    async fn delete<K>(
-        &self,
-        c: &ValidatedCluster,
-        kind: &'static str,
-        name: &str,
-    ) -> Result<(), KubeRuntimeError>
-    where
-        K: Owned,
-    {
-        match self
-            .api::<K>(c)
-            .delete(name, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Already gone is the goal state.
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(source) => Err(api_err("delete", kind, name, source)),
-        }
-    }
-
-    /// Deletes objects of kind `K` carrying the cluster's labels whose names are not in
-    /// `keep`.
-    async fn delete_orphans<K>(
-        &self,
-        c: &ValidatedCluster,
-        kind: &'static str,
-        keep: &BTreeSet<String>,
-    ) -> Result<(), KubeRuntimeError>
-    where
-        K: Owned,
-    {
-        let lp = ListParams::default().labels(&build::selector_string(c));
-        let list = self
-            .api::<K>(c)
-            .list(&lp)
-            .await
-            .map_err(|source| api_err("list", kind, "", source))?;
-        for obj in list.items {
-            let name = obj.meta().name.clone().unwrap_or_default();
-            if !keep.contains(&name) {
-                self.delete::<K>(c, kind, &name).await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn api_err(
-    verb: &'static str,
-    kind: &'static str,
-    name: &str,
-    source: kube::Error,
-) -> KubeRuntimeError {
-    KubeRuntimeError::Api {
-        verb,
-        kind,
-        name: name.to_owned(),
-        source,
     }
 }
 
@@ -276,12 +187,12 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
     /// `plan` as the last `apply` carried it out: a restart the disruption budget refused
     /// did not happen, and `blocked` says the roll waits for the budget.
     fn as_applied(&self, mut plan: Plan) -> Plan {
-        if let Some((id, message)) = &self.refused {
+        if let Some((_, message)) = &self.refused {
             plan.actions
-                .retain(|a| !matches!(a, Action::Restart(n) if n.id == *id));
+                .retain(|a| !matches!(a, Action::Restart(n) if !self.evicted.contains(&n.id)));
             plan.blocked = Some(("WaitingForDisruptionBudget", message.clone()));
         }
-        plan
+        self.budget_notices(plan)
     }
 
     /// Retained claims the cluster cannot use, found by the last [`Runtime::adopt`].
@@ -301,6 +212,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         self.names.clear();
         self.uids.clear();
         self.terminating.clear();
+        self.available.clear();
         let now = Timestamp::now();
         let mut running = BTreeMap::new();
         let mut ready_brokers = Vec::new();
@@ -320,6 +232,8 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             }
             if pod.metadata.deletion_timestamp.is_some() {
                 self.terminating.insert(id);
+            } else if node.ready {
+                self.available.insert(id);
             }
             running.insert(id, observe::running_seconds(&pod, now));
             if node.ready
@@ -337,6 +251,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         self.claims = claims.items.iter().map(ObservedClaim::from_claim).collect();
         self.adoption = Adoption::default();
         if !observed.nodes.is_empty() {
+            self.budget_step = self.observe_budget(c).await?;
             observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
         }
         // A broker that runs but never joins (a new version that cannot register) is a
@@ -386,6 +301,17 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         // (`hold_back` already dropped it from the plan; this guards a plan that was not.)
         let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
         self.refused = None;
+        self.evicted.clear();
+        let restarting: BTreeSet<i32> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Restart(n) if !blocked.contains(&n.id) => Some(n.id),
+                _ => None,
+            })
+            .collect();
+        let decided = budget::decide(&restarting, &self.budget_step, &self.available);
+        self.budget = Some(budget::Written::new(c, decided));
         let desired = build::build_all(c);
         // Each node's new config is published at its turn only (see `roll`).
         let revisions: BTreeMap<i32, (String, String)> = desired
@@ -428,7 +354,13 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                         None => self.ssa(c, "Pod", o.as_ref(), &name).await?,
                     }
                 }
-                Desired::Pdb(o) => self.ssa(c, "PodDisruptionBudget", o, &name).await?,
+                Desired::Pdb(o) => match self.budget.as_ref().map(|w| &w.budget) {
+                    Some(Budget::RackStep(step)) => {
+                        let narrowed = budget::rack_step(o.clone(), c.nodes.len(), step);
+                        self.ssa(c, "PodDisruptionBudget", &narrowed, &name).await?;
+                    }
+                    _ => self.ssa(c, "PodDisruptionBudget", o, &name).await?,
+                },
             }
         }
         for action in &plan.actions {
@@ -449,6 +381,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
                             Some((n.id, roll::refused_message(&name, &budget, &message)));
                         return Ok(());
                     }
+                    self.evicted.insert(n.id);
                 }
                 Action::Remove { id, delete_storage } => {
                     let Some(name) = self.names.get(id).cloned() else {

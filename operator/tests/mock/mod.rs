@@ -187,8 +187,21 @@ impl Verifier {
     }
 
     /// The reconcile's first reads: the cluster's pods, then its claims (retained ones
-    /// included: they carry the cluster's labels).
+    /// included: they carry the cluster's labels), then (with pods) its normal
+    /// disruption budget.
     pub async fn list_pods_and_claims(&mut self, pods: Vec<Value>, claims: Vec<Value>) {
+        let budget = (!pods.is_empty()).then(|| normal_budget(pods.len()));
+        self.observe(pods, claims, budget).await;
+    }
+
+    /// As [`Verifier::list_pods`], the disruption budget read back as `budget` (`None`:
+    /// not found).
+    pub async fn list_pods_with_budget(&mut self, pods: Vec<Value>, budget: Option<Value>) {
+        self.observe(pods, vec![], budget).await;
+    }
+
+    async fn observe(&mut self, pods: Vec<Value>, claims: Vec<Value>, budget: Option<Value>) {
+        let any = !pods.is_empty();
         self.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
             .await;
         self.list(
@@ -197,6 +210,17 @@ impl Verifier {
             claims,
         )
         .await;
+        if any {
+            let (_, _, send) = self.expect(Method::GET, &pdb_path()).await;
+            send.send_response(match budget {
+                Some(b) => ok(&b),
+                None => failure(
+                    404,
+                    "NotFound",
+                    "poddisruptionbudgets \"t-kafka\" not found",
+                ),
+            });
+        }
     }
 
     /// What every reconcile of a valid spec applies before pods: each node's
@@ -380,6 +404,14 @@ pub fn failure(code: u16, reason: &str, message: &str) -> Response<Body> {
 
 pub fn core(kind: &str, name: &str) -> String {
     format!("/api/v1/namespaces/{NS}/{kind}/{name}")
+}
+
+/// The normal budget of cluster `t` with `nodes` nodes, as the API server returns it.
+pub fn normal_budget(nodes: usize) -> Value {
+    json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "t-kafka", "namespace": NS},
+        "spec": {"minAvailable": nodes.saturating_sub(1),
+            "selector": {"matchLabels": {"app.kubernetes.io/instance": "t"}}}})
 }
 
 pub fn pdb_path() -> String {
