@@ -273,10 +273,11 @@ impl<A: AdminSource> Supervisor<A> {
         self.last_invalid = None;
         // The voters its nodes were started with, read before anything acts on the
         // new spec (observe would give its new nodes ports).
-        if let Some(message) = self
-            .runtime
-            .configured_voters(&cluster.name)
-            .and_then(|voters| plan::voter_set_change(&cluster, &voters))
+        let seed = self.runtime.configured_voters(&cluster.name);
+        let mut adopted = cluster.clone();
+        adopted.quorum_seed.clone_from(&seed);
+        if let Some(message) = seed
+            .and_then(|voters| plan::voter_set_change(&adopted, &voters.keys().copied().collect()))
         {
             return self.refuse_voter_change(message).await;
         }
