@@ -41,30 +41,23 @@ spec:
 /// The voters DescribeQuorum shows now, through any broker; `None` while unreadable
 /// (e.g. during a leader change).
 fn voters(bootstrap: &str) -> Option<BTreeSet<i32>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let admin = tidewater_client::AdminClient::connect(bootstrap)
-            .await
-            .ok()?;
+    with_admin(bootstrap, |admin| async move {
         let q = admin.describe_quorum().await.ok()?;
         Some(q.voters.iter().map(|v| v.replica_id).collect())
     })
 }
 
-/// Pid of each node by id, from the status.
-fn pids(s: &Value) -> Vec<(i64, String)> {
-    s["brokers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            let pod = b["pod"].as_str().unwrap_or("").to_owned();
-            (b["id"].as_i64().unwrap(), pod)
-        })
-        .collect()
+/// Asserts a `QuorumResizing` condition with `reason` named controllers 1003 and 1004.
+fn named_each_voter(conditions: &BTreeSet<(String, String)>, reason: &str) {
+    for id in [1003, 1004] {
+        let named = format!("controller {id}");
+        assert!(
+            conditions
+                .iter()
+                .any(|(r, m)| r == reason && m.contains(&named)),
+            "no QuorumResizing {reason} for {id}: {conditions:?}"
+        );
+    }
 }
 
 fn quorum_condition(s: &Value) -> Option<(String, String, String)> {
@@ -152,27 +145,13 @@ fn controllers_three_to_five_to_three_one_voter_at_a_time_under_load() {
     let (up, conditions) = resize(&c, &bootstrap, 5, &five);
     assert_eq!(up.first(), Some(&three), "{up:?}");
     assert_eq!(up.len(), 3, "3 -> 4 -> 5 voters: {up:?}");
-    for id in [1003, 1004] {
-        assert!(
-            conditions
-                .iter()
-                .any(|(r, m)| r == "AddingVoter" && m.contains(&format!("controller {id}"))),
-            "no QuorumResizing for {id}: {conditions:?}"
-        );
-    }
+    named_each_voter(&conditions, "AddingVoter");
     let acked_after_add = live.acked();
 
     let (down, conditions) = resize(&c, &bootstrap, 3, &three);
     assert_eq!(down.first(), Some(&five), "{down:?}");
     assert_eq!(down.len(), 3, "5 -> 4 -> 3 voters: {down:?}");
-    for id in [1003, 1004] {
-        assert!(
-            conditions
-                .iter()
-                .any(|(r, m)| r == "RemovingVoter" && m.contains(&format!("controller {id}"))),
-            "no QuorumResizing for {id}: {conditions:?}"
-        );
-    }
+    named_each_voter(&conditions, "RemovingVoter");
     let dirs: Vec<_> = [1003, 1004]
         .iter()
         .map(|id| c.state.path().join(format!("quorum/broker-{id}")))
@@ -183,7 +162,11 @@ fn controllers_three_to_five_to_three_one_voter_at_a_time_under_load() {
     );
     let after = c.status();
     // No broker and no original controller was restarted.
-    assert_eq!(pids(&after), pids(&before), "a node restarted");
+    assert_eq!(
+        broker_pids(&after),
+        broker_pids(&before),
+        "a node restarted"
+    );
     wait_for(
         || live.acked() > acked_after_add + 100,
         "acks after the removals",
