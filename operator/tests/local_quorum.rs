@@ -84,6 +84,16 @@ fn resize(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    follow(c, bootstrap, target)
+}
+
+/// Follows a voter change until DescribeQuorum shows `target` and the cluster is Ready
+/// again, as [`resize`] does.
+fn follow(
+    c: &LocalCluster,
+    bootstrap: &str,
+    target: &BTreeSet<i32>,
+) -> (Vec<BTreeSet<i32>>, BTreeSet<(String, String)>) {
     let mut seen: Vec<BTreeSet<i32>> = Vec::new();
     let mut conditions = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -176,5 +186,50 @@ fn controllers_three_to_five_to_three_one_voter_at_a_time_under_load() {
         "voters up {up:?} down {down:?}; {acked} records acked, all consumed; events:\n{}",
         c.events()
     );
+    c.down();
+}
+
+/// An operator killed (-9) right after it created the first new controller resumes
+/// from what DescribeQuorum shows: the next `local up` adopts the running nodes and
+/// adds the remaining voters one at a time, restarting nothing.
+#[test]
+fn an_operator_killed_mid_change_resumes_from_the_quorum() {
+    let _slot = multi_node_slot();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("quorum.yaml");
+    std::fs::write(&file, spec(3)).unwrap();
+    let mut c = LocalCluster::up(&file);
+    c.wait("Ready", 180);
+    let before = c.status();
+    let bootstrap = before["bootstrapServers"].as_str().unwrap().to_owned();
+    let out = c.apply(&spec(5));
+    assert!(out.status.success());
+    wait_for(
+        || c.events().contains("created node 1003"),
+        "controller 1003 created",
+    );
+    c.up.kill().unwrap();
+    c.up.wait().unwrap();
+    let state = std::mem::replace(&mut c.state, tempfile::tempdir().unwrap());
+    drop(c);
+    // `local up -f` starts from the file: it holds the spec being carried out.
+    std::fs::write(&file, spec(5)).unwrap();
+    let mut c = LocalCluster::up_in(state, &file, &[]);
+    let five: BTreeSet<i32> = (1000..1005).collect();
+    let (seen, conditions) = follow(&c, &bootstrap, &five);
+    assert!(
+        conditions
+            .iter()
+            .any(|(r, m)| r == "AddingVoter" && m.contains("controller 1004")),
+        "{conditions:?}"
+    );
+    let after = c.status();
+    let pids = broker_pids(&after);
+    assert_eq!(
+        pids[..6],
+        broker_pids(&before)[..],
+        "a node restarted (seen {seen:?})"
+    );
+    eprintln!("resumed: voters seen {seen:?}; events:\n{}", c.events());
     c.down();
 }
