@@ -135,14 +135,20 @@ fn follow(
     }
 }
 
-#[test]
-fn controllers_three_to_five_to_three_one_voter_at_a_time_under_load() {
-    let _slot = multi_node_slot();
+/// A Ready cluster of 3 brokers and 3 controllers, its work dir and spec file.
+fn three_controllers() -> (tempfile::TempDir, std::path::PathBuf, LocalCluster) {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("quorum.yaml");
     std::fs::write(&file, spec(3)).unwrap();
-    let mut c = LocalCluster::up(&file);
+    let c = LocalCluster::up(&file);
     c.wait("Ready", 180);
+    (work, file, c)
+}
+
+#[test]
+fn controllers_three_to_five_to_three_one_voter_at_a_time_under_load() {
+    let _slot = multi_node_slot();
+    let (work, _file, mut c) = three_controllers();
     let before = c.status();
     let bootstrap = before["bootstrapServers"].as_str().unwrap().to_owned();
     let three: BTreeSet<i32> = (1000..1003).collect();
@@ -195,11 +201,7 @@ fn controllers_three_to_five_to_three_one_voter_at_a_time_under_load() {
 #[test]
 fn an_operator_killed_mid_change_resumes_from_the_quorum() {
     let _slot = multi_node_slot();
-    let work = tempfile::tempdir().unwrap();
-    let file = work.path().join("quorum.yaml");
-    std::fs::write(&file, spec(3)).unwrap();
-    let mut c = LocalCluster::up(&file);
-    c.wait("Ready", 180);
+    let (_work, file, mut c) = three_controllers();
     let before = c.status();
     let bootstrap = before["bootstrapServers"].as_str().unwrap().to_owned();
     let out = c.apply(&spec(5));
