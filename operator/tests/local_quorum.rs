@@ -183,6 +183,10 @@ fn controllers_three_to_five_to_three_one_voter_at_a_time_under_load() {
         broker_pids(&before),
         "a node restarted"
     );
+    assert!(
+        !c.events().contains("node 1003 unregistered"),
+        "a controller is no registered broker"
+    );
     wait_for(
         || live.acked() > acked_after_add + 100,
         "acks after the removals",
