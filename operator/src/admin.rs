@@ -72,6 +72,12 @@ impl AdminSource for KafkaAdmin {
             AdminOp::AlterClusterConfigs(changes) => {
                 crate::kafka_ops::alter_cluster_configs(&client, changes).await
             }
+            AdminOp::AddRaftVoter { id, endpoint } => {
+                crate::quorum_ops::add_raft_voter(&client, *id, endpoint.as_ref()).await
+            }
+            AdminOp::RemoveRaftVoter(id) => {
+                crate::quorum_ops::remove_raft_voter(&client, *id).await
+            }
         }
     }
 }

@@ -46,7 +46,7 @@ pub(crate) fn sent(request: &'static str) -> impl FnOnce(ClientError) -> AdminEr
 }
 
 /// `Err` when a broker answered `request` with a Kafka error code (0 is none).
-fn answered(request: &str, code: i16, message: Option<&str>) -> Result<(), AdminError> {
+pub(crate) fn answered(request: &str, code: i16, message: Option<&str>) -> Result<(), AdminError> {
     if code == 0 {
         return Ok(());
     }

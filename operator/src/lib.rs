@@ -16,6 +16,8 @@ pub mod metrics;
 pub mod observed;
 pub mod placement;
 pub mod plan;
+pub mod quorum;
+pub mod quorum_ops;
 pub mod rebalance;
 pub mod reconcile;
 pub mod render;

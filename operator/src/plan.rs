@@ -6,13 +6,16 @@
 //! roll gate ([`crate::roll::gate`]) lets it; never remove a broker that
 //! still hosts partition replicas, or while that cannot be checked (Strimzi's
 //! scale-down check: reassign first, then scale down). A version upgrade's refusals and
-//! finalize come from [`crate::roll::upgrade`]. A spec that would change the KRaft voter
-//! set is refused whole ([`voter_change`]): nothing is created, restarted or removed.
+//! finalize come from [`crate::roll::upgrade`]. Dedicated controllers join and leave the
+//! KRaft quorum one voter at a time ([`crate::quorum`], KIP-853) where the runtime
+//! supports it; any other change of the voter set is refused whole ([`voter_change`]):
+//! nothing is created, restarted or removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::build::dynamic;
 use crate::observed::Observed;
+use crate::quorum;
 use crate::roll::gate::{self, Hold};
 use crate::roll::upgrade::Decision;
 use crate::validate::{CONTROLLER_ID_BASE, NodeSpec, Role, ValidatedCluster};
@@ -47,6 +50,17 @@ pub enum AdminOp {
     /// `Some(value)` sets a key, `None` deletes it. Dynamic keys of `spec.config`
     /// change this way, without a restart ([`crate::build::dynamic`]).
     AlterClusterConfigs(Vec<(String, Option<String>)>),
+    /// AddRaftVoter (KIP-853) of a running controller ([`crate::quorum`]). The planner
+    /// knows no addresses: the runtime fills in `endpoint`, the new voter's controller
+    /// listener `(host, port)`, before sending it.
+    AddRaftVoter {
+        /// Node id of the controller.
+        id: i32,
+        /// Its controller listener.
+        endpoint: Option<(String, u16)>,
+    },
+    /// RemoveRaftVoter (KIP-853) of this voter.
+    RemoveRaftVoter(i32),
 }
 
 /// What a reconcile does.
@@ -67,6 +81,9 @@ pub struct Plan {
     /// Events a runtime adds for what it did around the actions (kube: the disruption
     /// budget narrowed for a rack step, and restored): (reason, note).
     pub notices: Vec<(&'static str, String)>,
+    /// The KRaft voter change in progress (`QuorumResizing`): nothing restarts
+    /// meanwhile.
+    pub quorum: Option<quorum::Resizing>,
 }
 
 impl Plan {
@@ -149,26 +166,33 @@ pub fn plan_with(
         out.degraded = Some((VOTER_CHANGE_BLOCKED, message));
         return out;
     }
+    let voters = quorum::step(cluster, observed);
     for node in &cluster.nodes {
-        out.actions.push(Action::Ensure(node.clone()));
+        if !voters.hold_create.contains(&node.id) {
+            out.actions.push(Action::Ensure(node.clone()));
+        }
     }
     let desired_ids: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
     // Highest ids go first, as scaling down removes the newest brokers.
     let snapshot = observed.admin.as_ref().and_then(|a| a.as_ref().ok());
     for (id, node) in observed.nodes.iter().rev() {
-        if desired_ids.contains(id) {
+        if desired_ids.contains(id) || voters.hold_remove.contains(id) {
             continue;
         }
+        // A removed voter's metadata log must not come back: a controller that left
+        // the quorum (RemoveRaftVoter) is deleted with its state.
+        let delete_storage = cluster.storage.delete_claim_on_scale_down
+            || (*id >= CONTROLLER_ID_BASE && cluster.quorum_seed.is_some());
         let hosted = snapshot.map(|s| s.hosted_replicas.get(id).copied().unwrap_or(0));
         match hosted {
             Some(0) => out.actions.push(Action::Remove {
                 id: *id,
-                delete_storage: cluster.storage.delete_claim_on_scale_down,
+                delete_storage,
             }),
             // A node that never registered (or a controller) hosts nothing it could lose.
             None if !node.ready => out.actions.push(Action::Remove {
                 id: *id,
-                delete_storage: cluster.storage.delete_claim_on_scale_down,
+                delete_storage,
             }),
             Some(n) => {
                 out.blocked = Some((
@@ -187,6 +211,12 @@ pub fn plan_with(
                 ));
             }
         }
+    }
+    if voters.resizing.is_some() {
+        // One change at a time: restarts wait until the voter set matches the spec.
+        out.admin_ops.extend(voters.op);
+        out.quorum = voters.resizing;
+        return out;
     }
     let stale: Vec<&NodeSpec> = cluster
         .nodes
@@ -314,12 +344,29 @@ pub fn voter_set_change(cluster: &ValidatedCluster, current: &BTreeSet<i32>) -> 
     if desired == *current {
         return None;
     }
+    let dedicated =
+        |s: &BTreeSet<i32>| !s.is_empty() && s.iter().all(|id| *id >= CONTROLLER_ID_BASE);
     let ids = |s: &BTreeSet<i32>| format!("{:?}", s.iter().collect::<Vec<_>>());
+    if dedicated(&desired) && dedicated(current) {
+        if cluster.quorum_seed.is_some() {
+            // KIP-853: `crate::quorum` changes dedicated controllers one at a time.
+            return None;
+        }
+        return Some(format!(
+            "the spec asks for KRaft voters {} but the quorum's voters are {}: this runtime \
+             cannot change the voter set yet (KIP-853 AddRaftVoter/RemoveRaftVoter run on the \
+             local runtime only), so nothing was changed; set spec.controllers back",
+            ids(&desired),
+            ids(current)
+        ));
+    }
     Some(format!(
-        "the spec asks for KRaft voters {} but the quorum's voters are {}: a voter set cannot \
-         change safely until KIP-853 (dynamic quorum membership) is supported, so nothing was \
-         changed; set spec.brokers and spec.controllers back (combined mode keeps one voter \
-         below 3 brokers and three from 3 on)",
+        "the spec asks for KRaft voters {} but the quorum's voters are {}: the operator changes \
+         the voter set (KIP-853) only among dedicated controllers, not between combined mode \
+         and dedicated controllers nor across 1 <-> 3 combined voters (that would restart \
+         brokers with another role), so nothing was changed; set spec.brokers and \
+         spec.controllers back (combined mode keeps one voter below 3 brokers and three from \
+         3 on)",
         ids(&desired),
         ids(current)
     ))

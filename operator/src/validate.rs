@@ -151,6 +151,13 @@ pub struct ValidatedCluster {
     /// `status.clusterId` (set by the operator, or restored by hand), or the id adopted
     /// from retained claims. `None` for a new cluster (derived from the uid).
     pub cluster_id: Option<String>,
+    /// The KRaft voters the running nodes were formatted with, id -> `host:port` as
+    /// their `controller.quorum.voters` lists them, set by a runtime that changes the voter set with
+    /// KIP-853 AddRaftVoter/RemoveRaftVoter ([`crate::quorum`]). Every node keeps
+    /// listing these, so a voter change restarts no node; a new controller outside them
+    /// joins through `controller.quorum.bootstrap.servers`. `None`: a new cluster, or a
+    /// runtime whose voter set cannot change (the kube runtime for now).
+    pub quorum_seed: Option<BTreeMap<i32, String>>,
 }
 
 impl ValidatedCluster {
@@ -233,6 +240,7 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
             .unwrap_or_default(),
         paused: spec.paused,
         cluster_id: cluster.status.as_ref().and_then(|s| s.cluster_id.clone()),
+        quorum_seed: None,
     })
 }
 

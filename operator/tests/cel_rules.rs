@@ -25,8 +25,8 @@ const RESERVED_PORTS: &str =
     "spec.listeners: ports 9093 (controller) and 9404 (health/metrics) are reserved";
 const TLS: &str = "TLS listeners are not supported yet";
 // Transition rules (`oldSelf`, issue 12 item 4): run on updates only.
-const VOTERS: &str = "spec.controllers cannot change yet: the KRaft voter set cannot change membership safely until KIP-853 support";
-const COMBINED_CROSSING: &str = "in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 controllers), which needs KIP-853 support";
+const VOTERS: &str = "spec.controllers cannot change between 0 (combined mode) and dedicated controllers: that changes which nodes vote in the KRaft quorum; the number of dedicated controllers can change, one voter at a time (KIP-853)";
+const COMBINED_CROSSING: &str = "in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 combined voters) and would restart brokers with another role; resize the quorum with dedicated controllers";
 const RACK_CHANGE: &str = "spec.rack cannot be added, removed or have its zones changed: existing brokers would change zone and their replicas would lose rack spread";
 const STORAGE_CLASS: &str =
     "spec.storage.storageClassName cannot change: existing claims keep their class";
@@ -38,7 +38,12 @@ fn broken_updates() -> Vec<(&'static str, Json, Json)> {
         (
             VOTERS,
             json!({"brokers": 3, "controllers": 3}),
-            json!({"brokers": 3, "controllers": 5}),
+            json!({"brokers": 3, "controllers": 0}),
+        ),
+        (
+            VOTERS,
+            json!({"brokers": 3}),
+            json!({"brokers": 3, "controllers": 3}),
         ),
         (
             COMBINED_CROSSING,
@@ -100,6 +105,15 @@ fn each_broken_update_fails_exactly_its_rule_and_allowed_updates_pass() {
         (
             json!({"brokers": 1, "controllers": 3}),
             json!({"brokers": 4, "controllers": 3}),
+        ),
+        // KIP-853: dedicated controllers change one voter at a time.
+        (
+            json!({"brokers": 3, "controllers": 3}),
+            json!({"brokers": 3, "controllers": 5}),
+        ),
+        (
+            json!({"brokers": 3, "controllers": 5}),
+            json!({"brokers": 3, "controllers": 1}),
         ),
         (
             json!({"brokers": 3, "rack": {"zones": ["a", "b", "c"]}}),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
+use super::dynamic::QUORUM_BOOTSTRAP_SERVERS;
 use super::{CONTROLLER_PORT, DATA_DIR, HTTP_PORT, cluster_id, node_host, node_labels, owned_meta};
 use crate::validate::{NodeSpec, ValidatedCluster};
 
@@ -70,13 +71,26 @@ pub fn server_properties(
         "process.roles".to_owned(),
         node.role.process_roles().to_owned(),
     );
-    let voters: Vec<String> = c
-        .voters()
-        .map(|v| {
-            let e = addressing.endpoints(c, v);
-            format!("{}@{}:{}", v.id, e.host, e.controller_port)
-        })
-        .collect();
+    let controller = |v: &NodeSpec| {
+        let e = addressing.endpoints(c, v);
+        format!("{}:{}", e.host, e.controller_port)
+    };
+    let voters: Vec<String> = match &c.quorum_seed {
+        // The voters the running nodes were formatted with, as they list them: a voter
+        // change (KIP-853) rewrites no node's config. The spec's controllers are the
+        // bootstrap servers a new controller joins through.
+        Some(seed) => {
+            let bootstrap: Vec<String> = c.voters().map(controller).collect();
+            p.insert(QUORUM_BOOTSTRAP_SERVERS.to_owned(), bootstrap.join(","));
+            seed.iter()
+                .map(|(id, addr)| format!("{id}@{addr}"))
+                .collect()
+        }
+        None => c
+            .voters()
+            .map(|v| format!("{}@{}", v.id, controller(v)))
+            .collect(),
+    };
     p.insert("controller.quorum.voters".to_owned(), voters.join(","));
     p.insert(
         "controller.listener.names".to_owned(),

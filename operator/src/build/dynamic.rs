@@ -40,6 +40,9 @@ pub const CLUSTER_DYNAMIC_KEYS: &[&str] = &[
     "max.connections",
 ];
 
+/// The KIP-853 key a joining controller finds the quorum through.
+pub const QUORUM_BOOTSTRAP_SERVERS: &str = "controller.quorum.bootstrap.servers";
+
 /// Whether a change of `key` in `spec.config` applies without a restart.
 pub fn is_cluster_dynamic(key: &str) -> bool {
     CLUSTER_DYNAMIC_KEYS.contains(&key)
@@ -47,10 +50,14 @@ pub fn is_cluster_dynamic(key: &str) -> bool {
 
 /// `props` without the dynamic keys: what a node's revision hashes, so a dynamic
 /// change does not roll every node.
+///
+/// `controller.quorum.bootstrap.servers` is left out too: it lists the controllers the
+/// spec wants now, which a voter change (KIP-853) changes without restarting anyone
+/// (running nodes find new controllers through NOT_CONTROLLER).
 pub fn static_part(props: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     props
         .iter()
-        .filter(|(k, _)| !is_cluster_dynamic(k))
+        .filter(|(k, _)| !is_cluster_dynamic(k) && *k != QUORUM_BOOTSTRAP_SERVERS)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

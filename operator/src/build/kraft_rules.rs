@@ -7,7 +7,8 @@
 //! - `process.roles` is `broker`, `controller` or `broker,controller`;
 //! - every node lists the same `controller.quorum.voters`, with distinct voter ids,
 //!   each a node of the cluster; a node is a voter exactly when it has the controller
-//!   role;
+//!   role, except a controller joining through `controller.quorum.bootstrap.servers`
+//!   (KIP-853);
 //! - `controller.listener.names` is set; a controller binds a listener of that name and
 //!   a controller-only node binds nothing else; a broker-only node binds none of them
 //!   and advertises none of them;
@@ -72,7 +73,10 @@ pub fn violations(configs: &[BTreeMap<String, String>], shared_host: bool) -> Ve
         if get("controller.quorum.voters") != voters_of_first {
             out.push(format!("{me}: a different controller.quorum.voters"));
         }
-        if voters.contains_key(id) != controller {
+        // KIP-853: a controller outside the initial voters joins through the bootstrap
+        // servers (AddRaftVoter makes it a voter).
+        let joining = controller && !get("controller.quorum.bootstrap.servers").is_empty();
+        if voters.contains_key(id) != controller && !joining {
             out.push(format!(
                 "{me}: voter={} but controller role={controller}",
                 voters.contains_key(id)

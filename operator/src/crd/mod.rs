@@ -46,8 +46,8 @@ pub const DEFAULT_CLIENT_PORT: i32 = 9092;
 )]
 #[x_kube(validation = Rule::new("!has(self.controllers) || self.controllers == 0 || self.controllers % 2 == 1").message("spec.controllers must be 0 (combined mode) or an odd number: a Raft quorum of an even size tolerates no more failures than one smaller"))]
 #[x_kube(validation = Rule::new("!has(self.rack) || size(self.rack.zones) <= self.brokers").message("spec.rack.zones lists more zones than there are brokers; some zones would hold no broker"))]
-#[x_kube(validation = Rule::new("(has(self.controllers) ? self.controllers : 0) == (has(oldSelf.controllers) ? oldSelf.controllers : 0)").message("spec.controllers cannot change yet: the KRaft voter set cannot change membership safely until KIP-853 support"))]
-#[x_kube(validation = Rule::new("(has(self.controllers) && self.controllers > 0) || (self.brokers >= 3) == (oldSelf.brokers >= 3)").message("in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 controllers), which needs KIP-853 support"))]
+#[x_kube(validation = Rule::new("((has(self.controllers) ? self.controllers : 0) == 0) == ((has(oldSelf.controllers) ? oldSelf.controllers : 0) == 0)").message("spec.controllers cannot change between 0 (combined mode) and dedicated controllers: that changes which nodes vote in the KRaft quorum; the number of dedicated controllers can change, one voter at a time (KIP-853)"))]
+#[x_kube(validation = Rule::new("(has(self.controllers) && self.controllers > 0) || (self.brokers >= 3) == (oldSelf.brokers >= 3)").message("in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 combined voters) and would restart brokers with another role; resize the quorum with dedicated controllers"))]
 #[x_kube(validation = Rule::new("has(self.rack) == has(oldSelf.rack) && (!has(self.rack) || self.rack.zones == oldSelf.rack.zones)").message("spec.rack cannot be added, removed or have its zones changed: existing brokers would change zone and their replicas would lose rack spread"))]
 #[x_kube(validation = Rule::new("(has(self.storage.storageClassName) ? self.storage.storageClassName : '') == (has(oldSelf.storage.storageClassName) ? oldSelf.storage.storageClassName : '')").message("spec.storage.storageClassName cannot change: existing claims keep their class"))]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +80,9 @@ pub struct KafkaClusterSpec {
 
     /// Number of dedicated KRaft controllers (node ids 1000+). 0 or absent: combined mode,
     /// where brokers 0..2 (or just broker 0 below three brokers) also act as controllers.
+    /// A change between dedicated counts (e.g. 3 -> 5 -> 3) is carried out one voter at a
+    /// time with KIP-853 AddRaftVoter/RemoveRaftVoter (condition `QuorumResizing`); a
+    /// change to or from 0 is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 9))]
     pub controllers: Option<i32>,

@@ -72,6 +72,9 @@ pub struct ControllerStatus {
     /// Metadata's controller on a cluster without a quorum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_id: Option<i32>,
+    /// The KRaft voters (DescribeQuorum), by node id; empty when they could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub voters: Vec<i32>,
 }
 
 /// A staged upgrade: roll every node onto `to`, soak, then finalize `metadataVersion`.

@@ -7,13 +7,14 @@ pub mod conditions;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use tidewater_client::{METADATA_VERSION_FEATURE, metadata_version_name};
 
 use crate::build::pvc::ClaimConflict;
 use crate::crd::{BrokerStatus, ControllerStatus, KafkaClusterStatus};
 use crate::observed::Observed;
 use crate::plan::{Action, Plan};
+use crate::quorum::QUORUM_RESIZING;
 use crate::validate::{InvalidSpec, ValidatedCluster};
 use conditions::{DEGRADED, Desired, PROGRESSING, READY, merge};
 
@@ -174,7 +175,8 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
                             s.under_replicated_partitions
                         ),
                     )
-                } else if i.plan.changes(obs) || i.plan.blocked.is_some() {
+                } else if i.plan.changes(obs) || i.plan.blocked.is_some() || i.plan.quorum.is_some()
+                {
                     (
                         false,
                         "Reconciling",
@@ -242,6 +244,7 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
         degraded,
     ];
     desired.extend(claims::retained(c, i.claim_conflicts, previous_conditions));
+    desired.extend(quorum_resizing(i, previous_conditions));
     let conditions = merge(previous_conditions, &desired, generation, now);
     let versions: std::collections::BTreeSet<&String> =
         brokers.iter().filter_map(|b| b.version.as_ref()).collect();
@@ -263,6 +266,7 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
         brokers,
         controller: snapshot.map(|s| ControllerStatus {
             active_id: s.controller,
+            voters: s.voters.iter().copied().collect(),
         }),
         bootstrap_servers: Some(i.bootstrap_servers.clone()),
         // Owned by `crate::rebalance`, which updates it after this computation.
@@ -276,6 +280,35 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
 pub fn metadata_version(features: &BTreeMap<String, i16>) -> Option<String> {
     let level = *features.get(METADATA_VERSION_FEATURE)?;
     Some(metadata_version_name(level).map_or_else(|| level.to_string(), str::to_owned))
+}
+
+/// `QuorumResizing` while the voter set changes (KIP-853), naming the voter; `False`
+/// once it matches the spec again. Absent on a cluster whose voters never changed.
+fn quorum_resizing(i: &Inputs<'_>, previous: &[Condition]) -> Option<Desired> {
+    if let Some(r) = &i.plan.quorum {
+        return Some(Desired::new(
+            QUORUM_RESIZING,
+            true,
+            r.reason,
+            r.message.clone(),
+        ));
+    }
+    let was = previous.iter().any(|c| c.type_ == QUORUM_RESIZING);
+    let voters = i
+        .observed
+        .admin
+        .as_ref()
+        .and_then(|a| a.as_ref().ok())
+        .map(|s| s.voters.iter().copied().collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())?;
+    was.then(|| {
+        Desired::new(
+            QUORUM_RESIZING,
+            false,
+            "VotersMatchSpec",
+            format!("the KRaft voters are {}", ids(&voters)),
+        )
+    })
 }
 
 fn progress(i: &Inputs<'_>) -> (bool, &'static str, String) {
@@ -307,6 +340,8 @@ fn progress(i: &Inputs<'_>) -> (bool, &'static str, String) {
                 format!("restarting node {}", ids(&restarting)),
             ),
         }
+    } else if let Some(r) = &i.plan.quorum {
+        (true, QUORUM_RESIZING, r.message.clone())
     } else if !removing.is_empty() {
         (
             true,

@@ -16,7 +16,7 @@ pub mod process;
 pub mod state;
 pub mod supervisor;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use super::{AdminSource, Runtime};
 use crate::build::config::{Addressing, Endpoints, properties_text, server_properties};
 use crate::build::fnv1a;
 use crate::observed::{Observed, ObservedNode};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, AdminOp, Plan};
 use crate::validate::{NodeSpec, ValidatedCluster};
 
 /// How long a broker gets to shut down cleanly before SIGKILL.
@@ -119,9 +119,10 @@ impl<A: AdminSource> LocalRuntime<A> {
     }
 
     /// The KRaft voters the existing nodes of `cluster` were started with (their
-    /// `controller.quorum.voters`): the quorum's membership even while it is down, as
-    /// it cannot change until KIP-853. `None` before any node was started.
-    pub fn configured_voters(&self, cluster: &str) -> Option<BTreeSet<i32>> {
+    /// `controller.quorum.voters`, id -> `host:port`): the quorum's initial voters,
+    /// which every node keeps listing while KIP-853 changes the live voter set. `None`
+    /// before any node was started.
+    pub fn configured_voters(&self, cluster: &str) -> Option<BTreeMap<i32, String>> {
         self.persisted.ports.keys().find_map(|id| {
             let path = self.state.node_dir(cluster, *id).join("server.properties");
             let text = std::fs::read_to_string(path).ok()?;
@@ -130,9 +131,26 @@ impl<A: AdminSource> LocalRuntime<A> {
                 .find_map(|l| l.trim().strip_prefix("controller.quorum.voters="))?;
             voters
                 .split(',')
-                .map(|v| v.split_once('@').and_then(|(id, _)| id.trim().parse().ok()))
+                .map(|v| {
+                    let (id, addr) = v.split_once('@')?;
+                    Some((id.trim().parse().ok()?, addr.trim().to_owned()))
+                })
                 .collect()
         })
+    }
+
+    /// `op` with what only this runtime knows filled in: the controller listener of a
+    /// voter to add.
+    fn resolved(&self, op: &AdminOp) -> AdminOp {
+        match op {
+            AdminOp::AddRaftVoter { id, endpoint: None } => AdminOp::AddRaftVoter {
+                id: *id,
+                endpoint: self.persisted.ports.get(id).and_then(|p| {
+                    Some(("127.0.0.1".to_owned(), u16::try_from(p.controller).ok()?))
+                }),
+            },
+            other => other.clone(),
+        }
     }
 
     fn ensure_ports(&mut self, c: &ValidatedCluster) -> Result<(), LocalError> {
@@ -391,6 +409,13 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         Ok(observed)
     }
 
+    /// The voters the nodes were started with: this runtime changes the voter set of
+    /// dedicated controllers (KIP-853) without rewriting any node's voter list.
+    fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
+        c.quorum_seed = self.configured_voters(&c.name);
+        c
+    }
+
     fn desired_revisions(&self, c: &ValidatedCluster) -> BTreeMap<i32, String> {
         c.nodes
             .iter()
@@ -458,7 +483,11 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         }
         for op in &plan.admin_ops {
             // A failed election or finalize is retried by the next tick's plan.
-            match self.admin.execute(&self.ready_brokers, op).await {
+            match self
+                .admin
+                .execute(&self.ready_brokers, &self.resolved(op))
+                .await
+            {
                 Ok(()) => {
                     if let crate::plan::AdminOp::FinalizeMetadataVersion(level) = op {
                         self.state.event(

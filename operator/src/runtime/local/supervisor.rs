@@ -19,7 +19,7 @@ use crate::render::parse_cluster;
 use crate::roll::catalog::Catalog;
 use crate::runtime::{AdminSource, Runtime};
 use crate::status::{self, conditions};
-use crate::validate::{FieldError, InvalidSpec, ValidatedCluster, validate};
+use crate::validate::{CONTROLLER_ID_BASE, FieldError, InvalidSpec, ValidatedCluster, validate};
 
 /// How often the loop observes the cluster (and notices a new spec or a crash).
 pub const TICK: Duration = Duration::from_millis(500);
@@ -212,7 +212,12 @@ impl<A: AdminSource> Supervisor<A> {
         };
         let step = reconcile::step(&mut self.runtime, cluster.clone(), &input).await?;
         let bootstrap = self.runtime.bootstrap_servers(cluster);
-        for id in step.plan.removed_ids() {
+        // Dedicated controllers never register as brokers: nothing to unregister.
+        let brokers = step
+            .plan
+            .removed_ids()
+            .filter(|id| *id < CONTROLLER_ID_BASE);
+        for id in brokers {
             match drive::unregister(&bootstrap, id).await {
                 Ok(()) => self.runtime.state().event(
                     "Normal",
@@ -273,10 +278,11 @@ impl<A: AdminSource> Supervisor<A> {
         self.last_invalid = None;
         // The voters its nodes were started with, read before anything acts on the
         // new spec (observe would give its new nodes ports).
-        if let Some(message) = self
-            .runtime
-            .configured_voters(&cluster.name)
-            .and_then(|voters| plan::voter_set_change(&cluster, &voters))
+        let seed = self.runtime.configured_voters(&cluster.name);
+        let mut adopted = cluster.clone();
+        adopted.quorum_seed.clone_from(&seed);
+        if let Some(message) = seed
+            .and_then(|voters| plan::voter_set_change(&adopted, &voters.keys().copied().collect()))
         {
             return self.refuse_voter_change(message).await;
         }

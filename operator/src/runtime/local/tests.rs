@@ -114,3 +114,50 @@ async fn ports_survive_a_new_runtime_on_the_same_state_dir() {
     // Same voters and listeners: a restarted `local up` does not re-form the quorum.
     assert_eq!(first, second);
 }
+
+/// KIP-853: with more controllers in the spec than the quorum was formed with, every
+/// node keeps the initial voters (so no revision changes and nothing restarts), and the
+/// new controllers join through `controller.quorum.bootstrap.servers` as non-voters.
+#[tokio::test]
+async fn a_joining_controller_keeps_the_initial_voters_and_nothing_restarts() {
+    let three = example("dedicated-controllers.yaml");
+    let state = tempfile::tempdir().unwrap();
+    let (mut rt, before) = rendered(&state, &three).await;
+    for (n, p) in three.nodes.iter().zip(&before) {
+        let dir = state.path().join(format!("big/broker-{}", n.id));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("server.properties"), properties_text(p)).unwrap();
+    }
+    // Revisions of the nodes as started (no seed adopted yet, as before KIP-853).
+    let old_revisions = rt.desired_revisions(&three);
+    let mut five = three.clone();
+    five.nodes.extend((1003..1005).map(|id| NodeSpec {
+        id,
+        role: crate::validate::Role::Controller,
+        rack: None,
+    }));
+    rt.observe(&five).await.unwrap();
+    let five = rt.adopt(five);
+    let seed = five.quorum_seed.clone().expect("adopted");
+    assert_eq!(seed.keys().copied().collect::<Vec<_>>(), [1000, 1001, 1002]);
+    let props: Vec<_> = five
+        .nodes
+        .iter()
+        .map(|n| rt.properties_map(&five, n))
+        .collect();
+    let broken = kraft_rules::violations(&props, true);
+    assert!(broken.is_empty(), "{broken:#?}");
+    let voters = &before[0]["controller.quorum.voters"];
+    for p in &props {
+        assert_eq!(&p["controller.quorum.voters"], voters);
+        assert_eq!(
+            p["controller.quorum.bootstrap.servers"].split(',').count(),
+            5,
+            "{p:?}"
+        );
+    }
+    let revisions = rt.desired_revisions(&five);
+    for (id, rev) in &old_revisions {
+        assert_eq!(revisions.get(id), Some(rev), "node {id} would restart");
+    }
+}
