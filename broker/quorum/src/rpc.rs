@@ -75,12 +75,14 @@ pub enum ControllerCall {
         partition: i32,
         election: ElectionType,
     },
-    /// -> [`ControllerReply::Done`]: a leader handing its partition over (4.1-IV0) has
-    /// stopped appending and the target holds its log.
-    CompleteLeaderHandoff {
-        topic_id: TopicId,
-        partition: i32,
-        leader_epoch: i32,
+    /// -> [`ControllerReply::Done`]: a leader handing partitions over (4.1-IV0) has
+    /// stopped appending on each and each target holds its log; every partition the
+    /// leader has ready goes in one call, decided as one metadata log entry (one call
+    /// per partition committed the elections one after another: a roll's finalize turned
+    /// ~70 partitions into handoffs at once and the last waited over a second).
+    CompleteLeaderHandoffs {
+        /// (topic id, partition, the leader epoch it is handed over at).
+        partitions: Vec<(TopicId, i32, i32)>,
     },
     /// Every partition of one ElectLeaders request, decided as one metadata log entry ->
     /// [`ControllerReply::Elections`], one result per partition in request order.

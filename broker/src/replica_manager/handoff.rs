@@ -12,12 +12,13 @@
 //! cancels the handoff), so a partition never stays unwritable. This module never
 //! decides the election itself.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tidewater_quorum::image::MetadataImage;
-use tidewater_quorum::records::PartitionRecord;
+use tidewater_quorum::records::{PartitionRecord, TopicId};
 use tidewater_quorum::rpc::ControllerCall;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::{Partition, PartitionInner, Role};
@@ -29,7 +30,58 @@ const POLL: Duration = Duration::from_millis(5);
 /// Least time between two completion calls while the image has not ended the handoff.
 const RETRY: Duration = Duration::from_millis(200);
 
+/// Handoffs ready for the controller, waiting for the sender task: every partition
+/// ready by the time it sends goes in one `CompleteLeaderHandoffs` call.
+#[derive(Default)]
+pub struct HandoffQueue {
+    pending: Mutex<Vec<(TopicId, i32, i32)>>,
+    /// Wakes the sender task (a permit is kept when it is busy).
+    wake: Arc<Notify>,
+}
+
+impl HandoffQueue {
+    fn push(&self, handoff: (TopicId, i32, i32)) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handoff);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<(TopicId, i32, i32)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 impl Broker {
+    /// Starts the task that sends ready handoffs to the controller, a batch at a time.
+    /// A failed call is not retried here: each partition's handoff asks again after
+    /// `RETRY` while the image has not ended it.
+    pub(crate) fn start_handoff_sender(self: &Arc<Self>) {
+        let broker = Arc::downgrade(self);
+        let wake = self.replicas().handoffs.wake.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Some(b) = broker.upgrade() else {
+                    return;
+                };
+                let partitions = b.replicas().handoffs.take();
+                if partitions.is_empty() {
+                    drop(b);
+                    // A push since `take` left a permit: this returns at once then.
+                    wake.notified().await;
+                    continue;
+                }
+                let count = partitions.len();
+                let call = ControllerCall::CompleteLeaderHandoffs { partitions };
+                if let Err(e) = b.cluster().call(call).await {
+                    warn!(partitions = count, error = ?e, "cannot complete the leader handoffs; retrying");
+                }
+            }
+        });
+        self.replicas().add_task(task);
+    }
+
     /// Sets (or clears) the partition's handoff from `image`; `Some(target)` when a
     /// handoff starts here, for [`Broker::start_leader_handoff`] once the lock is gone.
     pub(super) fn sync_leader_handoff(
@@ -89,14 +141,11 @@ impl Broker {
                     warn!(tp = %partition.tp, to, "handoff timed out: the target has not reached the log end; \
                         asking for its election anyway (records above the high watermark may be lost)");
                 }
-                let call = ControllerCall::CompleteLeaderHandoff {
-                    topic_id: partition.topic_id,
-                    partition: partition.tp.partition,
+                self.replicas().handoffs.push((
+                    partition.topic_id,
+                    partition.tp.partition,
                     leader_epoch,
-                };
-                if let Err(e) = self.cluster().call(call).await {
-                    warn!(tp = %partition.tp, error = ?e, "cannot complete the leader handoff; retrying");
-                }
+                ));
                 last_call = Some(tokio::time::Instant::now());
             }
             tokio::time::sleep(POLL).await;

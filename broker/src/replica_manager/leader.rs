@@ -175,6 +175,7 @@ impl Broker {
         });
         self.replicas().add_task(task);
         self.start_alter_partition_sender();
+        self.start_handoff_sender();
     }
 
     fn tick_leaders(self: &Arc<Self>) {

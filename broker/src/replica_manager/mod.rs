@@ -192,6 +192,8 @@ pub struct ReplicaManager {
     pub(crate) leader_generation: std::sync::atomic::AtomicU64,
     /// ISR changes waiting to go to the controller in one AlterPartitions call.
     alter_partitions: alter_partition::AlterPartitionQueue,
+    /// Preferred-leader handoffs ready to complete, for one CompleteLeaderHandoffs call.
+    handoffs: handoff::HandoffQueue,
 }
 
 impl ReplicaManager {
@@ -213,6 +215,7 @@ impl ReplicaManager {
             draining: std::sync::atomic::AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU64::new(0),
             alter_partitions: Default::default(),
+            handoffs: Default::default(),
         }
     }
 

@@ -125,6 +125,23 @@ impl Controller {
         }
     }
 
+    /// [`Self::complete_leader_handoff`] for each (topic id, partition, leader epoch),
+    /// as one batch of records; a partition named twice counts once.
+    pub fn complete_leader_handoffs(
+        &self,
+        image: &MetadataImage,
+        partitions: &[(TopicId, i32, i32)],
+    ) -> Vec<MetadataRecord> {
+        let mut seen = std::collections::HashSet::new();
+        partitions
+            .iter()
+            .filter(|(topic_id, partition, _)| seen.insert((*topic_id, *partition)))
+            .flat_map(|(topic_id, partition, epoch)| {
+                self.complete_leader_handoff(image, *topic_id, *partition, *epoch)
+            })
+            .collect()
+    }
+
     /// When `auto.leader.rebalance.enable`: move leadership back to the preferred
     /// replica wherever it is an active ISR member and not the leader.
     pub fn rebalance_leaders(&self, image: &MetadataImage) -> Vec<MetadataRecord> {

@@ -188,14 +188,9 @@ impl ControllerShared {
                     records_only(|c, image, _| c.elect_leader(image, &topic, partition, election));
                 self.decide(decide).await.map(|()| R::Done)
             }
-            ControllerCall::CompleteLeaderHandoff {
-                topic_id,
-                partition,
-                leader_epoch,
-            } => {
-                let decide = records_only(|c, image, _| {
-                    Ok(c.complete_leader_handoff(image, topic_id, partition, leader_epoch))
-                });
+            ControllerCall::CompleteLeaderHandoffs { partitions } => {
+                let decide =
+                    records_only(|c, image, _| Ok(c.complete_leader_handoffs(image, &partitions)));
                 self.decide(decide).await.map(|()| R::Done)
             }
             ControllerCall::ElectLeaders {

@@ -113,3 +113,37 @@ fn at_4_1_iv0_the_automatic_leader_rebalance_hands_over_too() {
         "under way"
     );
 }
+
+#[test]
+fn handoffs_ready_together_complete_in_one_batch_each_partition_once() {
+    let mut h = Harness::new(ControllerConfig::default());
+    h.brokers(&[1, 2, 3], |_| None);
+    h.create_assigned("t", 5, &[&[1, 2, 3], &[1, 2, 3]])
+        .unwrap();
+    h.apply(&[MetadataRecord::FeatureLevel {
+        name: METADATA_VERSION.into(),
+        level: 26,
+    }]);
+    h.heartbeat(1, true, false).unwrap();
+    h.heartbeat(1, false, false).unwrap();
+    let mut ready = Vec::new();
+    for p in 0..2 {
+        h.set_isr("t", p, &[2, 3, 1]);
+        assert_eq!(h.partition("t", p).leader, 2);
+        ready.push((5, p, h.partition("t", p).leader_epoch));
+        let records = h
+            .controller
+            .elect_leader(&h.image, "t", p, ElectionType::Preferred)
+            .unwrap();
+        h.apply(&records);
+    }
+    // Partition 0 asked twice before the sender ran: it still moves once.
+    ready.push(ready[0]);
+    let records = h.controller.complete_leader_handoffs(&h.image, &ready);
+    assert_eq!(records.len(), 2, "{records:?}");
+    h.apply(&records);
+    for p in 0..2 {
+        assert_eq!(h.partition("t", p).leader, 1, "partition {p}");
+        assert_eq!(h.image.leader_handoff(5, p), None);
+    }
+}
