@@ -12,7 +12,10 @@
 mod alter_partition;
 mod apply;
 mod drain;
+mod fetch_round;
+pub mod fetch_session;
 mod fetcher;
+mod follower_throttle;
 mod handoff;
 pub mod leader;
 mod truncation;
@@ -163,6 +166,12 @@ pub struct ReplicaManager {
     pub(crate) leader_generation: std::sync::atomic::AtomicU64,
     /// ISR changes waiting to go to the controller in one AlterPartitions call.
     alter_partitions: alter_partition::AlterPartitionQueue,
+    /// The fetch sessions (KIP-227) of the brokers following this one.
+    pub(crate) fetch_sessions: Mutex<
+        crate::broker_server::fetch_sessions::FetchSessionCache<
+            fetch_session::ReplicaFetchPartition,
+        >,
+    >,
 }
 
 impl Default for ReplicaManager {
@@ -181,6 +190,7 @@ impl Default for ReplicaManager {
             draining: std::sync::atomic::AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU64::new(0),
             alter_partitions: Default::default(),
+            fetch_sessions: Mutex::new(fetch_session::leader_session_cache()),
         }
     }
 }
