@@ -40,9 +40,11 @@ impl Drop for Reservation {
 
 impl Grant {
     pub(super) fn partition_max_bytes(&self, p: &Partition, configured: i32) -> i32 {
-        if self
-            .throttled
-            .contains(&(p.tp.topic.clone(), p.tp.partition))
+        // Most rounds throttle nothing: no key to build for every partition then.
+        if !self.throttled.is_empty()
+            && self
+                .throttled
+                .contains(&(p.tp.topic.clone(), p.tp.partition))
         {
             configured.min(self.per_partition)
         } else {
@@ -63,6 +65,11 @@ pub(super) fn unthrottled(
     let image = broker.cluster().image();
     let now = crate::broker_server::mono_ms();
     let mut quota = broker.replicas.follower_quota();
+    if quota.quota().is_none() {
+        // No rate: nothing to hold back, and no throttled-replica lookup (a map search
+        // by topic name) for each of thousands of partitions in every idle round.
+        return (fetches, Grant::default());
+    }
     let throttled: HashSet<(String, i32)> = fetches
         .iter()
         .filter(|(p, _)| quota.is_throttled(&p.tp.topic, p.tp.partition))
@@ -74,7 +81,7 @@ pub(super) fn unthrottled(
         })
         .map(|(p, _)| (p.tp.topic.clone(), p.tp.partition))
         .collect();
-    if throttled.is_empty() || quota.quota().is_none() {
+    if throttled.is_empty() {
         return (fetches, Grant::default());
     }
     let reserved = if quota.is_quota_exceeded(now) {

@@ -272,6 +272,10 @@ fn read_all(
                 pd.diverging_epoch = d;
                 any_error = true;
             }
+            FetchKind::Records { fetch_offset } if fetch_offset >= answer.log_end_offset => {
+                // Caught up: nothing to read or throttle (no quota lookups for the
+                // thousands of idle partitions of a session).
+            }
             FetchKind::Records { fetch_offset } => {
                 let leo = answer.log_end_offset;
                 let in_sync = replica.lock().role.isr_contains(replica_id);
