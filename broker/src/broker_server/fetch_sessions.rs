@@ -1,12 +1,13 @@
 //! Incremental fetch sessions (KIP-227): the broker remembers what each consumer
-//! fetches so follow-up requests list only the partitions that changed, and
-//! responses only the partitions with news.
+//! (and, with its own cache, each follower broker) fetches so follow-up requests list
+//! only the partitions that changed, and responses only the partitions with news.
 //!
 //! Sans-IO: [`FetchSessionCache::begin`] resolves a request against the cache
 //! into the partitions to read, and [`FetchSessionCache::complete`] decides which
 //! read results go into the response and remembers what was sent.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
@@ -26,6 +27,20 @@ pub struct FetchPartition {
     pub partition_max_bytes: i32,
 }
 
+/// What a session remembers per partition: the request, found again by its key.
+pub trait SessionPartition: Clone + std::fmt::Debug {
+    /// How requests and `forgotten_topics_data` name the partition.
+    type Key: Hash + Eq + Clone + std::fmt::Debug;
+    fn key(&self) -> Self::Key;
+}
+
+impl SessionPartition for FetchPartition {
+    type Key = TopicPartition;
+    fn key(&self) -> TopicPartition {
+        self.tp.clone()
+    }
+}
+
 /// Per-partition facts that decide whether an incremental response includes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartitionOutcome {
@@ -36,17 +51,17 @@ pub struct PartitionOutcome {
 }
 
 #[derive(Debug, Clone)]
-struct Cached {
-    request: FetchPartition,
+struct Cached<P> {
+    request: P,
     /// What the last response told the client (None: never sent).
     last_sent: Option<(i64, i64)>,
 }
 
 #[derive(Debug)]
-struct Session {
+struct Session<P: SessionPartition> {
     /// The epoch the next request must carry.
     epoch: i32,
-    partitions: IndexMap<TopicPartition, Cached>,
+    partitions: IndexMap<P::Key, Cached<P>>,
     last_used: u64,
 }
 
@@ -63,12 +78,12 @@ pub enum SessionKind {
 
 /// A resolved fetch: which partitions to read and how to shape the answer.
 #[derive(Debug, Clone)]
-pub struct FetchContext {
+pub struct FetchContext<P = FetchPartition> {
     pub kind: SessionKind,
-    pub partitions: Vec<FetchPartition>,
+    pub partitions: Vec<P>,
 }
 
-impl FetchContext {
+impl<P> FetchContext<P> {
     /// The session id the response carries.
     pub fn session_id(&self) -> i32 {
         match self.kind {
@@ -83,15 +98,15 @@ impl FetchContext {
 /// The broker's cache of fetch sessions, bounded by
 /// `max.incremental.fetch.session.cache.slots`, evicting the least recently used.
 #[derive(Debug)]
-pub struct FetchSessionCache {
+pub struct FetchSessionCache<P: SessionPartition = FetchPartition> {
     max_slots: usize,
-    sessions: HashMap<i32, Session>,
+    sessions: HashMap<i32, Session<P>>,
     next_id: i32,
     /// Logical clock for LRU eviction.
     tick: u64,
 }
 
-impl FetchSessionCache {
+impl<P: SessionPartition> FetchSessionCache<P> {
     /// `first_id` seeds session ids (random in production, fixed in tests).
     pub fn new(max_slots: usize, first_id: i32) -> Self {
         FetchSessionCache {
@@ -116,9 +131,9 @@ impl FetchSessionCache {
         &mut self,
         session_id: i32,
         epoch: i32,
-        requested: Vec<FetchPartition>,
-        forgotten: &[TopicPartition],
-    ) -> Result<FetchContext, i16> {
+        requested: Vec<P>,
+        forgotten: &[P::Key],
+    ) -> Result<FetchContext<P>, i16> {
         self.tick += 1;
         match epoch {
             FINAL_EPOCH => {
@@ -154,7 +169,7 @@ impl FetchSessionCache {
                     .iter()
                     .map(|p| {
                         (
-                            p.tp.clone(),
+                            p.key(),
                             Cached {
                                 request: p.clone(),
                                 last_sent: None,
@@ -187,11 +202,11 @@ impl FetchSessionCache {
                     session.partitions.shift_remove(tp);
                 }
                 for p in requested {
-                    match session.partitions.get_mut(&p.tp) {
+                    match session.partitions.get_mut(&p.key()) {
                         Some(c) => c.request = p,
                         None => {
                             session.partitions.insert(
-                                p.tp.clone(),
+                                p.key(),
                                 Cached {
                                     request: p,
                                     last_sent: None,
@@ -218,7 +233,7 @@ impl FetchSessionCache {
     /// After reading `outcomes` (in `ctx.partitions` order): which to include in
     /// the response. Records what was sent and advances cached fetch offsets is
     /// the client's job (it resends changed offsets), as in Kafka.
-    pub fn complete(&mut self, ctx: &FetchContext, outcomes: &[PartitionOutcome]) -> Vec<bool> {
+    pub fn complete(&mut self, ctx: &FetchContext<P>, outcomes: &[PartitionOutcome]) -> Vec<bool> {
         let session_id = match ctx.kind {
             SessionKind::Sessionless => return vec![true; outcomes.len()],
             SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => {
@@ -233,7 +248,7 @@ impl FetchSessionCache {
             .iter()
             .zip(outcomes)
             .map(|(p, o)| {
-                let Some(cached) = session.partitions.get_mut(&p.tp) else {
+                let Some(cached) = session.partitions.get_mut(&p.key()) else {
                     return true;
                 };
                 let now = (o.high_watermark, o.log_start_offset);
@@ -328,7 +343,7 @@ mod tests {
 
     #[test]
     fn cache_is_bounded_lru() {
-        let mut cache = FetchSessionCache::new(2, 1);
+        let mut cache: FetchSessionCache = FetchSessionCache::new(2, 1);
         let a = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
         let b = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
         cache.begin(a, 1, vec![], &[]).unwrap();
@@ -341,7 +356,7 @@ mod tests {
         assert!(cache.begin(a, 2, vec![], &[]).is_ok());
         assert!(cache.begin(c, 1, vec![], &[]).is_ok());
         assert_eq!(
-            FetchSessionCache::new(0, 1)
+            FetchSessionCache::<FetchPartition>::new(0, 1)
                 .begin(0, 0, vec![], &[])
                 .unwrap()
                 .kind,
