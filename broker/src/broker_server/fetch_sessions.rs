@@ -1,13 +1,12 @@
 //! Incremental fetch sessions (KIP-227): the broker remembers what each consumer
-//! (and, with its own cache, each follower broker) fetches so follow-up requests list
-//! only the partitions that changed, and responses only the partitions with news.
+//! fetches so follow-up requests list only the partitions that changed, and
+//! responses only the partitions with news.
 //!
 //! Sans-IO: [`FetchSessionCache::begin`] resolves a request against the cache
 //! into the partitions to read, and [`FetchSessionCache::complete`] decides which
 //! read results go into the response and remembers what was sent.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
@@ -27,20 +26,6 @@ pub struct FetchPartition {
     pub partition_max_bytes: i32,
 }
 
-/// What a session remembers per partition: the request, found again by its key.
-pub trait SessionPartition: Clone + std::fmt::Debug {
-    /// How requests and `forgotten_topics_data` name the partition.
-    type Key: Hash + Eq + Clone + std::fmt::Debug;
-    fn key(&self) -> Self::Key;
-}
-
-impl SessionPartition for FetchPartition {
-    type Key = TopicPartition;
-    fn key(&self) -> TopicPartition {
-        self.tp.clone()
-    }
-}
-
 /// Per-partition facts that decide whether an incremental response includes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartitionOutcome {
@@ -51,17 +36,17 @@ pub struct PartitionOutcome {
 }
 
 #[derive(Debug, Clone)]
-struct Cached<P> {
-    request: P,
+struct Cached {
+    request: FetchPartition,
     /// What the last response told the client (None: never sent).
     last_sent: Option<(i64, i64)>,
 }
 
 #[derive(Debug)]
-struct Session<P: SessionPartition> {
+struct Session {
     /// The epoch the next request must carry.
     epoch: i32,
-    partitions: IndexMap<P::Key, Cached<P>>,
+    partitions: IndexMap<TopicPartition, Cached>,
     last_used: u64,
 }
 
@@ -78,12 +63,12 @@ pub enum SessionKind {
 
 /// A resolved fetch: which partitions to read and how to shape the answer.
 #[derive(Debug, Clone)]
-pub struct FetchContext<P = FetchPartition> {
+pub struct FetchContext {
     pub kind: SessionKind,
-    pub partitions: Vec<P>,
+    pub partitions: Vec<FetchPartition>,
 }
 
-impl<P> FetchContext<P> {
+impl FetchContext {
     /// The session id the response carries.
     pub fn session_id(&self) -> i32 {
         match self.kind {
@@ -98,15 +83,15 @@ impl<P> FetchContext<P> {
 /// The broker's cache of fetch sessions, bounded by
 /// `max.incremental.fetch.session.cache.slots`, evicting the least recently used.
 #[derive(Debug)]
-pub struct FetchSessionCache<P: SessionPartition = FetchPartition> {
+pub struct FetchSessionCache {
     max_slots: usize,
-    sessions: HashMap<i32, Session<P>>,
+    sessions: HashMap<i32, Session>,
     next_id: i32,
     /// Logical clock for LRU eviction.
     tick: u64,
 }
 
-impl<P: SessionPartition> FetchSessionCache<P> {
+impl FetchSessionCache {
     /// `first_id` seeds session ids (random in production, fixed in tests).
     pub fn new(max_slots: usize, first_id: i32) -> Self {
         FetchSessionCache {
@@ -131,9 +116,9 @@ impl<P: SessionPartition> FetchSessionCache<P> {
         &mut self,
         session_id: i32,
         epoch: i32,
-        requested: Vec<P>,
-        forgotten: &[P::Key],
-    ) -> Result<FetchContext<P>, i16> {
+        requested: Vec<FetchPartition>,
+        forgotten: &[TopicPartition],
+    ) -> Result<FetchContext, i16> {
         self.tick += 1;
         match epoch {
             FINAL_EPOCH => {
@@ -169,7 +154,7 @@ impl<P: SessionPartition> FetchSessionCache<P> {
                     .iter()
                     .map(|p| {
                         (
-                            p.key(),
+                            p.tp.clone(),
                             Cached {
                                 request: p.clone(),
                                 last_sent: None,
@@ -202,11 +187,11 @@ impl<P: SessionPartition> FetchSessionCache<P> {
                     session.partitions.shift_remove(tp);
                 }
                 for p in requested {
-                    match session.partitions.get_mut(&p.key()) {
+                    match session.partitions.get_mut(&p.tp) {
                         Some(c) => c.request = p,
                         None => {
                             session.partitions.insert(
-                                p.key(),
+                                p.tp.clone(),
                                 Cached {
                                     request: p,
                                     last_sent: None,
@@ -233,7 +218,7 @@ impl<P: SessionPartition> FetchSessionCache<P> {
     /// After reading `outcomes` (in `ctx.partitions` order): which to include in
     /// the response. Records what was sent and advances cached fetch offsets is
     /// the client's job (it resends changed offsets), as in Kafka.
-    pub fn complete(&mut self, ctx: &FetchContext<P>, outcomes: &[PartitionOutcome]) -> Vec<bool> {
+    pub fn complete(&mut self, ctx: &FetchContext, outcomes: &[PartitionOutcome]) -> Vec<bool> {
         let session_id = match ctx.kind {
             SessionKind::Sessionless => return vec![true; outcomes.len()],
             SessionKind::Full { session_id } | SessionKind::Incremental { session_id } => {
@@ -248,7 +233,7 @@ impl<P: SessionPartition> FetchSessionCache<P> {
             .iter()
             .zip(outcomes)
             .map(|(p, o)| {
-                let Some(cached) = session.partitions.get_mut(&p.key()) else {
+                let Some(cached) = session.partitions.get_mut(&p.tp) else {
                     return true;
                 };
                 let now = (o.high_watermark, o.log_start_offset);
@@ -343,7 +328,7 @@ mod tests {
 
     #[test]
     fn cache_is_bounded_lru() {
-        let mut cache: FetchSessionCache = FetchSessionCache::new(2, 1);
+        let mut cache = FetchSessionCache::new(2, 1);
         let a = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
         let b = cache.begin(0, 0, vec![], &[]).unwrap().session_id();
         cache.begin(a, 1, vec![], &[]).unwrap();
@@ -356,7 +341,7 @@ mod tests {
         assert!(cache.begin(a, 2, vec![], &[]).is_ok());
         assert!(cache.begin(c, 1, vec![], &[]).is_ok());
         assert_eq!(
-            FetchSessionCache::<FetchPartition>::new(0, 1)
+            FetchSessionCache::new(0, 1)
                 .begin(0, 0, vec![], &[])
                 .unwrap()
                 .kind,

@@ -1,27 +1,32 @@
 //! Follower fetchers (Kafka's `ReplicaFetcherThread`): one task per leader broker
-//! fetches every partition this broker follows from it over the Kafka protocol, through
-//! one KIP-227 fetch session ([`super::fetch_session`]). This module plans each round
-//! and runs the loop; the round trip and the appends or truncations the follower state
-//! machine decides are in [`super::fetch_round`], the throttle in
-//! [`super::follower_throttle`], OffsetForLeaderEpoch and out-of-range resets in
-//! [`super::truncation`].
+//! fetches every partition this broker follows from it over the Kafka protocol,
+//! appends what it gets, and truncates diverging tails as the follower state machine
+//! decides (KIP-320 diverging epochs here; OffsetForLeaderEpoch and out-of-range resets
+//! in [`super::truncation`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use tidewater_client::{ClientConfig, Connection};
 use tidewater_quorum::image::MetadataImage;
-use tidewater_replication::FollowerRequest;
+use tidewater_replication::{
+    EpochEndOffset, FetchPartitionResponse, FollowerAction, FollowerRequest,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
-use super::fetch_round::fetch;
-use super::fetch_session::FollowerSession;
-use super::follower_throttle::unthrottled;
-use super::truncation::{offsets_for_epochs, reset_out_of_range};
+use super::truncation::{
+    append_as_follower, offsets_for_epochs, reset_out_of_range, restart_log_at,
+    truncate_with_progress,
+};
 use super::{Partition, PartitionInner, Role};
 use crate::broker_server::Broker;
 
@@ -174,9 +179,6 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
 async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
     let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
     let mut conn: Option<Connection> = None;
-    // The fetch session with this leader; a new connection keeps it (the leader's
-    // session cache is per broker, not per connection).
-    let mut session = FollowerSession::default();
     loop {
         let Plan {
             work,
@@ -239,7 +241,7 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
         } else if !out_of_range.is_empty() {
             reset_out_of_range(&broker, c, &out_of_range).await
         } else {
-            fetch(&broker, leader, c, &fetches, &grant, &mut session).await
+            fetch(&broker, c, &fetches, &grant).await
         };
         // The answer's throttled bytes are recorded by now (on_response).
         drop(grant);
@@ -253,4 +255,291 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             }
         }
     }
+}
+
+/// One fetch round's share of the follower replication throttle: the bytes reserved
+/// for it and the most each throttled partition may ask the leader for, so the bytes
+/// that arrive stay within the quota instead of overshooting it by a whole fetch.
+#[derive(Default)]
+struct Grant {
+    /// Throttled out-of-sync partitions in this round: (topic, partition).
+    throttled: HashSet<(String, i32)>,
+    /// Bytes held in the quota until the answer is recorded (released when dropped).
+    _reservation: Option<Reservation>,
+    /// `partition_max_bytes` for each throttled partition.
+    per_partition: i32,
+}
+
+/// Bytes held in the follower quota for a fetch in flight, returned when dropped: also
+/// when the fetcher is stopped mid-fetch (its leader changed), or the held bytes would
+/// be lost to the quota for good and every later copy would crawl.
+struct Reservation {
+    broker: Arc<Broker>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.broker.replicas().follower_quota().release(self.bytes);
+    }
+}
+
+impl Grant {
+    fn partition_max_bytes(&self, p: &Partition, configured: i32) -> i32 {
+        if self
+            .throttled
+            .contains(&(p.tp.topic.clone(), p.tp.partition))
+        {
+            configured.min(self.per_partition)
+        } else {
+            configured
+        }
+    }
+}
+
+/// Kafka's shouldFollowerThrottle: out-of-sync replicas of throttled partitions sit
+/// out a round while this broker's throttled fetch rate is above the quota; otherwise
+/// they share the quota's allowance (reserved until the answer is recorded, as the
+/// fetchers of other leaders ask at the same time).
+fn unthrottled(
+    broker: &Arc<Broker>,
+    fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
+) -> (
+    Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
+    Grant,
+) {
+    let node = broker.config().node_id;
+    let image = broker.cluster().image();
+    let now = crate::broker_server::mono_ms();
+    let mut quota = broker.replicas().follower_quota();
+    let throttled: HashSet<(String, i32)> = fetches
+        .iter()
+        .filter(|(p, _)| quota.is_throttled(&p.tp.topic, p.tp.partition))
+        .filter(|(p, _)| {
+            !image
+                .topic(&p.tp.topic)
+                .and_then(|t| t.partitions.get(&p.tp.partition))
+                .is_some_and(|r| r.isr.contains(&node))
+        })
+        .map(|(p, _)| (p.tp.topic.clone(), p.tp.partition))
+        .collect();
+    if throttled.is_empty() || quota.quota().is_none() {
+        return (fetches, Grant::default());
+    }
+    let reserved = if quota.is_quota_exceeded(now) {
+        0
+    } else {
+        quota.reserve(now)
+    };
+    if reserved == 0 {
+        let free = fetches
+            .into_iter()
+            .filter(|(p, _)| !throttled.contains(&(p.tp.topic.clone(), p.tp.partition)))
+            .collect();
+        return (free, Grant::default());
+    }
+    let share = reserved / throttled.len() as u64;
+    let per_partition = i32::try_from(share.max(1)).unwrap_or(i32::MAX);
+    (
+        fetches,
+        Grant {
+            throttled,
+            _reservation: Some(Reservation {
+                broker: broker.clone(),
+                bytes: reserved,
+            }),
+            per_partition,
+        },
+    )
+}
+
+fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
+    if version >= 13 {
+        (String::new(), id)
+    } else {
+        (name.to_string(), Uuid::nil())
+    }
+}
+
+/// One Fetch round trip; Ok(false) asks for a backoff.
+async fn fetch(
+    broker: &Broker,
+    conn: &Connection,
+    parts: &[(Arc<Partition>, tidewater_replication::FollowerFetch)],
+    grant: &Grant,
+) -> Result<bool, tidewater_client::ClientError> {
+    let version = conn.version_for::<FetchRequest>()?;
+    let settings = &broker.config().replica;
+    let mut req = FetchRequest::default();
+    if version >= 15 {
+        let mut rs = ReplicaState::default();
+        rs.replica_id = BrokerId(broker.config().node_id);
+        rs.replica_epoch = parts.first().map_or(-1, |(_, f)| f.broker_epoch);
+        req.replica_state = rs;
+        req.replica_id = BrokerId(-1);
+    } else {
+        req.replica_id = BrokerId(broker.config().node_id);
+    }
+    req.max_wait_ms = settings.fetch_wait_max_ms;
+    req.min_bytes = settings.fetch_min_bytes;
+    req.max_bytes = settings.fetch_response_max_bytes;
+    req.session_id = 0;
+    req.session_epoch = -1;
+    // Topic -> its position in the request, and (position, partition) -> `parts` index:
+    // a linear search per partition made every fetch O(partitions x topics), most of a
+    // follower's CPU at 10,000 partitions.
+    let mut topics: HashMap<(String, Uuid), usize> = HashMap::new();
+    let mut index: HashMap<(usize, i32), usize> = HashMap::with_capacity(parts.len());
+    for (i, (p, f)) in parts.iter().enumerate() {
+        let key = topic_key(version, &p.tp.topic, Uuid::from_u128(p.topic_id));
+        let mut fp = FetchPartition::default();
+        fp.partition = p.tp.partition;
+        fp.current_leader_epoch = f.current_leader_epoch.unwrap_or(-1);
+        fp.fetch_offset = f.fetch_offset;
+        fp.last_fetched_epoch = f.last_fetched_epoch.unwrap_or(-1);
+        fp.log_start_offset = f.log_start_offset;
+        fp.partition_max_bytes = grant.partition_max_bytes(p, settings.fetch_max_bytes);
+        let pos = *topics.entry(key).or_insert_with_key(|(name, id)| {
+            let mut t = FetchTopic::default();
+            t.topic = TopicName(StrBytes::from_string(name.clone()));
+            t.topic_id = *id;
+            req.topics.push(t);
+            req.topics.len() - 1
+        });
+        req.topics[pos].partitions.push(fp);
+        index.insert((pos, p.tp.partition), i);
+    }
+    let resp = conn.send(req).await?;
+    if resp.error_code != 0 {
+        debug!(code = resp.error_code, "fetch refused by the leader");
+        return Ok(false);
+    }
+    let mut all_ok = true;
+    for t in resp.responses {
+        let Some(&pos) = topics.get(&(t.topic.0.to_string(), t.topic_id)) else {
+            continue;
+        };
+        for pd in t.partitions {
+            let Some(&i) = index.get(&(pos, pd.partition_index)) else {
+                continue;
+            };
+            let (p, f) = &parts[i];
+            let diverging = (pd.diverging_epoch.epoch >= 0).then_some(EpochEndOffset {
+                epoch: pd.diverging_epoch.epoch,
+                end_offset: pd.diverging_epoch.end_offset,
+            });
+            let response = FetchPartitionResponse {
+                request_fetch_offset: f.fetch_offset,
+                request_leader_epoch: f.current_leader_epoch.unwrap_or(-1),
+                error: ResponseError::try_from_code(pd.error_code),
+                high_watermark: pd.high_watermark,
+                log_start_offset: pd.log_start_offset,
+                diverging_epoch: diverging,
+            };
+            let records = pd.records.unwrap_or_default();
+            all_ok &= on_response(broker, p, &response, records);
+        }
+    }
+    Ok(all_ok)
+}
+
+/// Applies one partition's fetch answer; false asks for a backoff.
+fn on_response(
+    broker: &Broker,
+    p: &Partition,
+    response: &FetchPartitionResponse,
+    records: Bytes,
+) -> bool {
+    let mut inner = p.lock();
+    let Role::Follower(state) = &mut inner.role else {
+        return true;
+    };
+    let log = &p.log;
+    let action = state.on_fetch_response(response, &p.epochs(), log.log_end_offset());
+    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
+    let ok = match action {
+        FollowerAction::Append {
+            leader_high_watermark,
+            ..
+        } => {
+            if !records.is_empty() {
+                match append_as_follower(p, &records) {
+                    Ok(_) => {
+                        let bytes = records.len() as u64;
+                        broker.metrics().replication_bytes_in(&p.tp.topic, bytes);
+                        let mut quota = broker.replicas().follower_quota();
+                        if quota.is_throttled(&p.tp.topic, p.tp.partition) {
+                            quota.record(bytes, crate::broker_server::mono_ms());
+                            broker.metrics().throttled_bytes(bytes);
+                        }
+                    }
+                    Err(e) => {
+                        if inner.stuck_log_due(Instant::now()) {
+                            warn!(tp = %p.tp, error = %e, "follower append failed; backing off");
+                        }
+                        delay(&mut inner, backoff);
+                        return true;
+                    }
+                }
+            }
+            state.on_appended(
+                log.log_start_offset(),
+                log.log_end_offset(),
+                leader_high_watermark,
+            );
+            // The leader's log start offset (DeleteRecords, retention) moves ours too,
+            // as far as this replica's high watermark allows (Kafka's follower
+            // `maybeIncrementLogStartOffset`).
+            let leader_start = response.log_start_offset.min(state.high_watermark());
+            if leader_start > log.log_start_offset() {
+                log.update_high_watermark(state.high_watermark().min(log.log_end_offset()));
+                if let Err(e) = log.delete_records_before(leader_start) {
+                    debug!(tp = %p.tp, error = %e, "cannot follow the leader's log start offset");
+                }
+            }
+            true
+        }
+        FollowerAction::Truncate { offset } => match truncate_with_progress(p, offset) {
+            Ok(true) => {
+                info!(tp = %p.tp, offset, "truncated divergent tail");
+                true
+            }
+            Ok(false) => {
+                // The same answer would come back at once: back off, log at a bounded rate.
+                if inner.stuck_log_due(Instant::now()) {
+                    warn!(tp = %p.tp, offset, epochs = ?log.leader_epoch_entries(), "divergent tail truncation made no progress; backing off");
+                }
+                delay(&mut inner, backoff);
+                true
+            }
+            Err(e) => {
+                warn!(tp = %p.tp, error = %e, "truncation failed");
+                delay(&mut inner, backoff);
+                true
+            }
+        },
+        FollowerAction::TruncateFullyAndStartAt { offset } => {
+            restart_log_at(p, &mut inner, offset, backoff);
+            true
+        }
+        FollowerAction::ListLeaderOffsets => {
+            // The next round asks the leader for its offsets (FollowerRequest::ListOffsets).
+            info!(tp = %p.tp, fetch_offset = response.request_fetch_offset, "fetch offset out of range on the leader; asking for its log start and end");
+            true
+        }
+        FollowerAction::Backoff { error } => {
+            debug!(tp = %p.tp, code = error.code(), "fetch error; backing off");
+            delay(&mut inner, error_backoff(broker, error));
+            true
+        }
+        FollowerAction::AwaitMetadata { error } => {
+            debug!(tp = %p.tp, code = error.code(), "fenced; waiting for new metadata");
+            true
+        }
+        FollowerAction::Ignore => true,
+    };
+    if inner.sync_high_watermark(log) {
+        broker.replicas().notifier().notify();
+    }
+    ok
 }

@@ -14,10 +14,7 @@
 mod alter_partition;
 mod apply;
 mod drain;
-mod fetch_round;
-pub mod fetch_session;
 mod fetcher;
-mod follower_throttle;
 mod handoff;
 pub mod leader;
 mod truncation;
@@ -197,12 +194,6 @@ pub struct ReplicaManager {
     alter_partitions: alter_partition::AlterPartitionQueue,
     /// Preferred-leader handoffs ready to complete, for one CompleteLeaderHandoffs call.
     handoffs: handoff::HandoffQueue,
-    /// The fetch sessions (KIP-227) of the brokers following this one.
-    pub(crate) replica_fetch_sessions: Mutex<
-        crate::broker_server::fetch_sessions::FetchSessionCache<
-            fetch_session::ReplicaFetchPartition,
-        >,
-    >,
 }
 
 impl ReplicaManager {
@@ -225,7 +216,6 @@ impl ReplicaManager {
             leader_generation: std::sync::atomic::AtomicU64::new(0),
             alter_partitions: Default::default(),
             handoffs: Default::default(),
-            replica_fetch_sessions: Mutex::new(fetch_session::leader_session_cache()),
         }
     }
 
