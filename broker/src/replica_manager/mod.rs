@@ -15,6 +15,7 @@ mod alter_partition;
 mod apply;
 mod drain;
 mod fetcher;
+mod follower_throttle;
 mod handoff;
 pub mod leader;
 mod truncation;
