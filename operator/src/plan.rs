@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::build::dynamic;
 use crate::observed::Observed;
 use crate::quorum;
+pub use crate::quorum::{voter_change, voter_set_change};
 use crate::roll::gate::{self, Hold};
 use crate::roll::upgrade::Decision;
 use crate::validate::{CONTROLLER_ID_BASE, NodeSpec, Role, ValidatedCluster};
@@ -286,90 +287,6 @@ pub fn plan_with(
         }
     }
     out
-}
-
-/// Why `cluster` cannot be carried out on the nodes observed: it asks for other KRaft
-/// voters than the running quorum has (`spec.controllers` changed, combined mode across
-/// 1 <-> 3 brokers). The voter list is static until KIP-853, so restarting nodes onto
-/// another list would split or stall the quorum. The CRD's CEL rules refuse such edits
-/// at admission on Kubernetes; this check holds for the local runtime too, and when
-/// admission was bypassed.
-///
-/// The quorum's own voters (DescribeQuorum) decide. Without them the observed nodes do,
-/// only where they cannot be a quorum still coming up or recovering: a controller the
-/// spec no longer has, controllers under a combined spec, or three or more combined
-/// nodes under a spec of one voter. (A quorum that cannot be read and looks smaller
-/// than the spec may be one recovering its missing voters, so that is not refused.)
-/// `None` for a new cluster (nothing observed).
-pub fn voter_change(cluster: &ValidatedCluster, observed: &Observed) -> Option<String> {
-    if observed.nodes.is_empty() {
-        return None;
-    }
-    let quorum = observed
-        .admin
-        .as_ref()
-        .and_then(|a| a.as_ref().ok())
-        .map(|a| &a.voters)
-        .filter(|v| !v.is_empty());
-    if let Some(voters) = quorum {
-        return voter_set_change(cluster, voters);
-    }
-    let desired: BTreeSet<i32> = cluster.voters().map(|n| n.id).collect();
-    let dedicated = cluster.voters().any(|n| n.role == Role::Controller);
-    let (controllers, combined): (BTreeSet<i32>, BTreeSet<i32>) = observed
-        .nodes
-        .keys()
-        .partition(|id| **id >= CONTROLLER_ID_BASE);
-    let changes = if dedicated {
-        !controllers.is_subset(&desired)
-    } else {
-        !controllers.is_empty() || (combined.len() >= 3 && desired.len() < 3)
-    };
-    if !changes {
-        return None;
-    }
-    let current = if controllers.is_empty() {
-        combined.into_iter().take(3).collect()
-    } else {
-        controllers
-    };
-    voter_set_change(cluster, &current)
-}
-
-/// Why `cluster` cannot run on a quorum whose voters are `current` (the quorum's own
-/// list, or the `controller.quorum.voters` its nodes were started with); `None` when
-/// the spec keeps exactly these voters.
-pub fn voter_set_change(cluster: &ValidatedCluster, current: &BTreeSet<i32>) -> Option<String> {
-    let desired: BTreeSet<i32> = cluster.voters().map(|n| n.id).collect();
-    if desired == *current {
-        return None;
-    }
-    let dedicated =
-        |s: &BTreeSet<i32>| !s.is_empty() && s.iter().all(|id| *id >= CONTROLLER_ID_BASE);
-    let ids = |s: &BTreeSet<i32>| format!("{:?}", s.iter().collect::<Vec<_>>());
-    if dedicated(&desired) && dedicated(current) {
-        if cluster.quorum_seed.is_some() {
-            // KIP-853: `crate::quorum` changes dedicated controllers one at a time.
-            return None;
-        }
-        return Some(format!(
-            "the spec asks for KRaft voters {} but the quorum's voters are {}: this runtime \
-             cannot change the voter set yet (KIP-853 AddRaftVoter/RemoveRaftVoter run on the \
-             local runtime only), so nothing was changed; set spec.controllers back",
-            ids(&desired),
-            ids(current)
-        ));
-    }
-    Some(format!(
-        "the spec asks for KRaft voters {} but the quorum's voters are {}: the operator changes \
-         the voter set (KIP-853) only among dedicated controllers, not between combined mode \
-         and dedicated controllers nor across 1 <-> 3 combined voters (that would restart \
-         brokers with another role), so nothing was changed; set spec.brokers and \
-         spec.controllers back (combined mode keeps one voter below 3 brokers and three from \
-         3 on)",
-        ids(&desired),
-        ids(current)
-    ))
 }
 
 /// The nodes to restart together with `next`: with `spec.rollout.parallelRacks`, every

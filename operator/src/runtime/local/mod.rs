@@ -24,9 +24,9 @@ use tokio::time::Instant;
 
 use self::node::{Node, adopt_leftovers, backoff, write_record};
 use self::process::{BrokerProcess, ProcessError, Started, probe_ready};
-use self::state::{Persisted, Ports, StateDir, StateError, free_ports};
+use self::state::{LocalAddressing, Persisted, StateDir, StateError, free_ports};
 use super::{AdminSource, Runtime};
-use crate::build::config::{Addressing, Endpoints, properties_text, server_properties};
+use crate::build::config::{properties_text, server_properties};
 use crate::build::fnv1a;
 use crate::observed::{Observed, ObservedNode};
 use crate::plan::{Action, AdminOp, Plan};
@@ -46,35 +46,6 @@ pub enum LocalError {
     /// No binary for the spec's version.
     #[error("no broker binary for version {0}")]
     NoBinary(String),
-}
-
-/// 127.0.0.1 addressing with per-node ports.
-struct LocalAddressing<'a> {
-    state: &'a StateDir,
-    ports: &'a BTreeMap<i32, Ports>,
-}
-
-impl Addressing for LocalAddressing<'_> {
-    fn endpoints(&self, c: &ValidatedCluster, n: &NodeSpec) -> Endpoints {
-        let p = self.ports.get(&n.id).copied().unwrap_or(Ports {
-            client: 0,
-            controller: 0,
-            http: 0,
-        });
-        Endpoints {
-            host: "127.0.0.1".to_owned(),
-            bind: "127.0.0.1".to_owned(),
-            client_port: p.client,
-            controller_port: p.controller,
-            http_port: p.http,
-            log_dir: self
-                .state
-                .node_dir(&c.name, n.id)
-                .join("data")
-                .display()
-                .to_string(),
-        }
-    }
 }
 
 /// Runtime of broker processes on this machine.

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::build::config::{Addressing, Endpoints};
 use crate::crd::KafkaClusterStatus;
+use crate::validate::{NodeSpec, ValidatedCluster};
 
 /// Errors reading or writing the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -284,4 +286,33 @@ fn free_listen_port() -> Result<u16, StateError> {
         std::io::ErrorKind::AddrInUse,
         format!("no free 127.0.0.1 port in {LOW_PORT}..{high}"),
     )))
+}
+
+/// 127.0.0.1 addressing with per-node ports.
+pub(super) struct LocalAddressing<'a> {
+    pub(super) state: &'a StateDir,
+    pub(super) ports: &'a BTreeMap<i32, Ports>,
+}
+
+impl Addressing for LocalAddressing<'_> {
+    fn endpoints(&self, c: &ValidatedCluster, n: &NodeSpec) -> Endpoints {
+        let p = self.ports.get(&n.id).copied().unwrap_or(Ports {
+            client: 0,
+            controller: 0,
+            http: 0,
+        });
+        Endpoints {
+            host: "127.0.0.1".to_owned(),
+            bind: "127.0.0.1".to_owned(),
+            client_port: p.client,
+            controller_port: p.controller,
+            http_port: p.http,
+            log_dir: self
+                .state
+                .node_dir(&c.name, n.id)
+                .join("data")
+                .display()
+                .to_string(),
+        }
+    }
 }
