@@ -129,10 +129,11 @@ pub fn step(cluster: &ValidatedCluster, observed: &Observed) -> QuorumStep {
 mod tests;
 
 /// Why `cluster` cannot be carried out on the nodes observed: it asks for other KRaft
-/// voters than the running quorum has (`spec.controllers` changed, combined mode across
-/// 1 <-> 3 brokers). The voter list is static until KIP-853, so restarting nodes onto
-/// another list would split or stall the quorum. The CRD's CEL rules refuse such edits
-/// at admission on Kubernetes; this check holds for the local runtime too, and when
+/// voters than the running quorum has in a way no one-voter step reaches (combined mode
+/// across 1 <-> 3 brokers, combined <-> dedicated, or dedicated controllers on a runtime
+/// without [`ValidatedCluster::quorum_seed`]): restarting nodes onto another voter list
+/// would split or stall the quorum. The CRD's CEL rules refuse the mode changes at
+/// admission on Kubernetes; this check holds for the local runtime too, and when
 /// admission was bypassed.
 ///
 /// The quorum's own voters (DescribeQuorum) decide. Without them the observed nodes do,
