@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use common::broker::Broker;
+use kafka_protocol::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -88,7 +89,20 @@ async fn produce_then_fetch_round_trips_record_batches() {
                     .with_index(0)
                     .with_records(Some(batch(&records, compression))),
             ])]);
-        let resp = conn.send(req).await.unwrap();
+        // The broker takes the leadership a moment after CreateTopics returns (it
+        // applies the metadata image, then opens the replica): NOT_LEADER_OR_FOLLOWER
+        // until then is retriable, as for any Kafka client.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let resp = loop {
+            let resp = conn.send(req.clone()).await.unwrap();
+            let code = resp.responses[0].partition_responses[0].error_code;
+            if code != ResponseError::NotLeaderOrFollower.code()
+                || std::time::Instant::now() >= deadline
+            {
+                break resp;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
         let p = &resp.responses[0].partition_responses[0];
         assert_eq!(
             p.error_code, 0,

@@ -77,11 +77,15 @@ pub fn server_properties(
     };
     let voters: Vec<String> = match &c.quorum_seed {
         // The voters the running nodes were formatted with, as they list them: a voter
-        // change (KIP-853) rewrites no node's config. The spec's controllers are the
+        // change (KIP-853) rewrites no node's voter list. The spec's controllers are the
         // bootstrap servers a new controller joins through.
         Some(seed) => {
-            let bootstrap: Vec<String> = c.voters().map(controller).collect();
-            p.insert(QUORUM_BOOTSTRAP_SERVERS.to_owned(), bootstrap.join(","));
+            // Only while the spec's voters differ from the seed: a cluster whose voters
+            // never changed keeps the config it was started with, byte for byte.
+            if !seed.keys().copied().eq(c.voters().map(|v| v.id)) {
+                let bootstrap: Vec<String> = c.voters().map(controller).collect();
+                p.insert(QUORUM_BOOTSTRAP_SERVERS.to_owned(), bootstrap.join(","));
+            }
             seed.iter()
                 .map(|(id, addr)| format!("{id}@{addr}"))
                 .collect()

@@ -130,6 +130,13 @@ async fn a_joining_controller_keeps_the_initial_voters_and_nothing_restarts() {
     }
     // Revisions of the nodes as started (no seed adopted yet, as before KIP-853).
     let old_revisions = rt.desired_revisions(&three);
+    // The voters unchanged: once the seed is adopted, every node's config is still
+    // exactly the one it was started with (a crash restart rewrites nothing).
+    let same = rt.adopt(three.clone());
+    assert!(same.quorum_seed.is_some());
+    for (n, p) in same.nodes.iter().zip(&before) {
+        assert_eq!(&rt.properties_map(&same, n), p, "node {}", n.id);
+    }
     let mut five = three.clone();
     five.nodes.extend((1003..1005).map(|id| NodeSpec {
         id,
