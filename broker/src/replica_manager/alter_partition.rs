@@ -5,7 +5,7 @@
 //! a broker rejoining 10,000 ISRs take minutes. Each answer goes back to its partition's
 //! leader state, which says whether to retry (retriable failures, same leader epoch).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
@@ -13,7 +13,6 @@ use tidewater_quorum::controller::{AlterPartition, batched_calls};
 use tidewater_quorum::records::PartitionRecord;
 use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 use tidewater_replication::{AlterPartitionRequest, AlterPartitionResponse, CommittedPartition};
-use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::{Partition, Role};
@@ -22,28 +21,6 @@ use crate::kafka_error::KafkaError;
 
 /// Pause before a retried change is sent again (Kafka's `retry.backoff.ms`).
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
-
-/// ISR changes waiting for the sender task, in proposal order.
-#[derive(Default)]
-pub struct AlterPartitionQueue {
-    pending: Mutex<Vec<(Arc<Partition>, AlterPartitionRequest)>>,
-    /// Wakes the sender task (a permit is kept when it is busy).
-    wake: Arc<Notify>,
-}
-
-impl AlterPartitionQueue {
-    fn push(&self, partition: Arc<Partition>, req: AlterPartitionRequest) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((partition, req));
-        self.wake.notify_one();
-    }
-
-    fn take(&self) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
 
 impl Broker {
     /// Queues an ISR change for the controller; the sender task feeds the answer back.
@@ -59,13 +36,13 @@ impl Broker {
         } else {
             self.metrics().isr_expand();
         }
-        self.replicas().alter_partitions.push(partition, req);
+        self.replicas().alter_partitions.push((partition, req));
     }
 
     /// Starts the task that sends queued ISR changes, one batch at a time.
     pub(crate) fn start_alter_partition_sender(self: &Arc<Self>) {
         let broker = Arc::downgrade(self);
-        let wake = self.replicas().alter_partitions.wake.clone();
+        let wake = self.replicas().alter_partitions.wake();
         let task = tokio::spawn(async move {
             loop {
                 let Some(b) = broker.upgrade() else {
@@ -88,7 +65,7 @@ impl Broker {
                     return;
                 };
                 for (partition, req) in retry {
-                    b.replicas().alter_partitions.push(partition, req);
+                    b.replicas().alter_partitions.push((partition, req));
                 }
             }
         });

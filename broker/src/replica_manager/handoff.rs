@@ -12,13 +12,12 @@
 //! cancels the handoff), so a partition never stays unwritable. This module never
 //! decides the election itself.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_quorum::image::MetadataImage;
-use tidewater_quorum::records::{PartitionRecord, TopicId};
+use tidewater_quorum::records::PartitionRecord;
 use tidewater_quorum::rpc::ControllerCall;
-use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::{Partition, PartitionInner, Role};
@@ -30,36 +29,13 @@ const POLL: Duration = Duration::from_millis(5);
 /// Least time between two completion calls while the image has not ended the handoff.
 const RETRY: Duration = Duration::from_millis(200);
 
-/// Handoffs ready for the controller, waiting for the sender task: every partition
-/// ready by the time it sends goes in one `CompleteLeaderHandoffs` call.
-#[derive(Default)]
-pub struct HandoffQueue {
-    pending: Mutex<Vec<(TopicId, i32, i32)>>,
-    /// Wakes the sender task (a permit is kept when it is busy).
-    wake: Arc<Notify>,
-}
-
-impl HandoffQueue {
-    fn push(&self, handoff: (TopicId, i32, i32)) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(handoff);
-        self.wake.notify_one();
-    }
-
-    fn take(&self) -> Vec<(TopicId, i32, i32)> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
 impl Broker {
     /// Starts the task that sends ready handoffs to the controller, a batch at a time.
     /// A failed call is not retried here: each partition's handoff asks again after
     /// `RETRY` while the image has not ended it.
     pub(crate) fn start_handoff_sender(self: &Arc<Self>) {
         let broker = Arc::downgrade(self);
-        let wake = self.replicas().handoffs.wake.clone();
+        let wake = self.replicas().handoffs.wake();
         let task = tokio::spawn(async move {
             loop {
                 let Some(b) = broker.upgrade() else {

@@ -13,6 +13,7 @@
 
 mod alter_partition;
 mod apply;
+mod batch_queue;
 mod drain;
 mod fetcher;
 mod follower_throttle;
@@ -23,6 +24,7 @@ mod truncation;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use tidewater_quorum::records::TopicId;
 use tidewater_replication::{
     FollowerState, LeaderEpochCache, LeaderState, ProduceCompletion, ReplicaError,
     ReplicationQuota, ReplicationQuotaConfig,
@@ -192,9 +194,10 @@ pub struct ReplicaManager {
     /// (otherwise they wait out `replica.fetch.wait.max.ms`, and acks=all with them).
     pub(crate) leader_generation: std::sync::atomic::AtomicU64,
     /// ISR changes waiting to go to the controller in one AlterPartitions call.
-    alter_partitions: alter_partition::AlterPartitionQueue,
+    alter_partitions:
+        batch_queue::BatchQueue<(Arc<Partition>, tidewater_replication::AlterPartitionRequest)>,
     /// Preferred-leader handoffs ready to complete, for one CompleteLeaderHandoffs call.
-    handoffs: handoff::HandoffQueue,
+    handoffs: batch_queue::BatchQueue<(TopicId, i32, i32)>,
 }
 
 impl ReplicaManager {
