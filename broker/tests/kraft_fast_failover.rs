@@ -1,7 +1,8 @@
 //! Issue 17 item 1: failover on the connection-close signal. A process killed -9
 //! closes its sockets at once; the controller fences the broker whose heartbeat
-//! connection closed (or, after a controller failover, whose listener refuses
-//! connections), which moves its leaderships and drops it from every ISR, and a raft
+//! connection closed and whose listener no longer accepts (or, after a controller
+//! failover, whose listener refuses connections), which moves its leaderships and
+//! drops it from every ISR, and a raft
 //! follower whose leader's connection closed elects as soon as the leader lease allows.
 //!
 //! The tests set `broker.session.timeout.ms` and `replica.lag.time.max.ms` to 30 s and

@@ -11,6 +11,7 @@
 //! leadership back to preferred replicas. Followers refuse with NOT_CONTROLLER.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
@@ -74,6 +75,9 @@ pub(crate) struct ControllerShared {
     state: Mutex<State>,
     /// Monotonic clock for heartbeat times.
     clock: Instant,
+    /// Heartbeat connections that closed while their broker's listener still accepted
+    /// (not fenced: see `sessions`).
+    closes_of_live_brokers: AtomicU64,
 }
 
 /// A quorum member that makes controller decisions while it leads.
@@ -110,6 +114,7 @@ impl QuorumController {
             }),
             config,
             clock: Instant::now(),
+            closes_of_live_brokers: AtomicU64::new(0),
         });
         // Brokers' calls reach this controller through the node's listener.
         let slot = &inner.node.listener_state().controller;
@@ -125,6 +130,13 @@ impl QuorumController {
 
     pub fn node(&self) -> &QuorumNode {
         &self.inner.node
+    }
+
+    /// How many heartbeat connections closed while their broker's listener still
+    /// accepted connections, so the broker was not fenced (a live broker's timed-out
+    /// heartbeat, or an older release's pooled connection).
+    pub fn closes_of_live_brokers(&self) -> u64 {
+        self.inner.closes_of_live_brokers.load(Ordering::Relaxed)
     }
 
     /// Runs one decision on the leader, writes its records and waits until they are

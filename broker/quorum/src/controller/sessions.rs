@@ -1,13 +1,20 @@
 //! Fencing on the connection-close signal: a killed broker process closes its sockets
-//! at once, so the controller fences it when its heartbeat connection closes (or, for
-//! a broker this controller has no connection from yet, e.g. right after a controller
-//! failover, when its listener refuses connections) instead of waiting out
-//! `broker.session.timeout.ms`. The session timeout stays for the silent cases (a
-//! network partition closes nothing).
+//! at once, so when a broker's last heartbeat connection closes (or, for a broker this
+//! controller has no connection from yet, e.g. right after a controller failover) the
+//! controller probes its listener and fences it unless the listener still accepts
+//! connections, instead of waiting out `broker.session.timeout.ms`. The session timeout
+//! stays for the silent cases (a network partition closes nothing).
+//!
+//! A close alone is no proof: a live broker closes a heartbeat connection when a
+//! heartbeat times out, and releases before 0.3.0 send heartbeats over pooled
+//! connections that they close as the pool sees fit. Fencing such a broker moves its
+//! leaderships while it still takes acks=1 appends as leader until it hears of the new
+//! epoch; those records are truncated when it follows (seen in a 0.2.0 -> 0.3.0 roll).
+//! The probe tells the cases apart: a process that is gone refuses (or no longer
+//! answers) connections; a live one accepts them.
 //!
 //! Guarded against flapping: a broker fenced this way that then heartbeats again at
-//! the same epoch was alive (a false alarm, e.g. a heartbeat that timed out and dropped
-//! its connection). Such a broker is not fenced on a closed connection again for
+//! the same epoch was alive (a false alarm the probe missed). Such a broker is not fenced on a closed connection again for
 //! [`FLAP_GUARD_MS`]; only its session timeout applies meanwhile. A broker that really
 //! died comes back with a new registration (a new epoch), which is no false alarm.
 //!
@@ -73,24 +80,19 @@ impl Controller {
     }
 
     /// Connection `connection` closed. When it was the last one carrying the
-    /// heartbeats of an active broker, that broker is fenced (its leaderships move and
-    /// it leaves every ISR), unless it is flapping.
+    /// heartbeats of an active broker, returns that broker (id, epoch) for the shell to
+    /// probe; [`Self::broker_unreachable`] then fences it if the probe finds it gone.
     pub fn session_connection_closed(
         &mut self,
         image: &MetadataImage,
         connection: u64,
-        now_ms: u64,
-    ) -> Vec<MetadataRecord> {
-        let Some((broker_id, epoch)) = self.sessions.by_connection.remove(&connection) else {
-            return Vec::new();
-        };
-        self.fence_lost_broker(
-            image,
-            broker_id,
-            epoch,
-            now_ms,
-            "heartbeat connection closed",
-        )
+    ) -> Option<(i32, i64)> {
+        let (broker_id, epoch) = self.sessions.by_connection.remove(&connection)?;
+        let active = image
+            .brokers
+            .get(&broker_id)
+            .is_some_and(|b| b.broker_epoch == epoch && b.is_active());
+        (active && !self.sessions.has_connection(broker_id, epoch)).then_some((broker_id, epoch))
     }
 
     /// Active brokers this controller has no heartbeat connection from: after a
@@ -106,28 +108,11 @@ impl Controller {
             .collect()
     }
 
-    /// A probe of `broker_id`'s listener was refused (nothing listens: the process is
-    /// gone). Fences it like a closed heartbeat connection, unless a heartbeat
-    /// connection opened meanwhile or it is flapping.
+    /// A probe of `broker_id`'s listener found the process gone (`why`). Fences it at
+    /// `epoch` (its leaderships move and it leaves every ISR), unless another heartbeat
+    /// connection of that registration opened meanwhile, it is no longer active, or it
+    /// is flapping.
     pub fn broker_unreachable(
-        &mut self,
-        image: &MetadataImage,
-        broker_id: i32,
-        epoch: i64,
-        now_ms: u64,
-    ) -> Vec<MetadataRecord> {
-        self.fence_lost_broker(
-            image,
-            broker_id,
-            epoch,
-            now_ms,
-            "listener refuses connections",
-        )
-    }
-
-    /// Fences `broker_id` at `epoch` unless another heartbeat connection of that
-    /// registration is open, it is no longer active, or it is flapping.
-    fn fence_lost_broker(
         &mut self,
         image: &MetadataImage,
         broker_id: i32,

@@ -1,13 +1,19 @@
 //! The IO half of fencing on the connection-close signal (the decisions are in
 //! `controller::sessions`): heartbeats arriving on a listener connection, that
-//! connection closing, and TCP probes of the listeners of brokers this controller has
-//! no heartbeat connection from (after a controller failover, a broker that died with
-//! the old controller never connects: its refused listener says so at once).
+//! connection closing, and TCP probes of brokers' listeners.
 //!
-//! Only a refused connection counts as "gone": a probe that times out (a silent
-//! network) decides nothing, and the session timeout applies.
+//! Two probes, two standards of proof:
+//! - a broker whose last heartbeat connection closed is fenced unless its listener
+//!   still accepts a connection: the close already says something happened, and a
+//!   live process accepts even when it is too busy to answer (the kernel completes the
+//!   handshake), so a refused or unanswered probe confirms it;
+//! - a broker this controller has no heartbeat connection from (after a controller
+//!   failover, one that died with the old controller never connects) is fenced only
+//!   when its listener refuses connections: a probe that times out (a silent network)
+//!   decides nothing, and the session timeout applies.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -41,14 +47,48 @@ impl ControllerShared {
         .map_err(|e| self.failure(e))
     }
 
-    /// Listener connection `connection`, which carried heartbeats, closed.
+    /// Listener connection `connection`, which carried heartbeats, closed: when it was
+    /// its broker's last one, the broker is fenced unless its listener still accepts.
     pub(crate) async fn connection_closed(&self, connection: u64) {
         if self.refuse_unless_leader().is_err() {
             return;
         }
-        let closed =
-            records_only(|c, image, now| Ok(c.session_connection_closed(image, connection, now)));
-        if let Err(e) = self.decide(closed).await {
+        let lost = self
+            .decide(|c, image, _| {
+                let reply =
+                    c.session_connection_closed(image, connection)
+                        .and_then(|(id, epoch)| {
+                            let listeners = image.brokers.get(&id)?.listeners.clone();
+                            Some((id, epoch, listeners))
+                        });
+                Ok(Decision {
+                    records: Vec::new(),
+                    reply,
+                })
+            })
+            .await;
+        let Ok(Some((id, epoch, listeners))) = lost else {
+            return;
+        };
+        if probe(&listeners).await == Probe::Accepted {
+            self.closes_of_live_brokers.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                broker = id,
+                connection,
+                "a heartbeat connection closed but the broker's listener accepts: not fencing"
+            );
+            return;
+        }
+        let fence = records_only(|c, image, now| {
+            Ok(c.broker_unreachable(
+                image,
+                id,
+                epoch,
+                now,
+                "heartbeat connection closed and the listener does not accept",
+            ))
+        });
+        if let Err(e) = self.decide(fence).await {
             tracing::warn!(error = %e, connection, "fencing on a closed connection failed");
         }
     }
@@ -75,15 +115,14 @@ impl ControllerShared {
         let Ok(lacking) = lacking else { return };
         let probes = lacking
             .into_iter()
-            .map(|(id, epoch, listeners)| async move {
-                (id, epoch, refuses_connections(&listeners).await)
-            });
-        for (id, epoch, refused) in join_all(probes).await {
-            if !refused {
+            .map(|(id, epoch, listeners)| async move { (id, epoch, probe(&listeners).await) });
+        for (id, epoch, probed) in join_all(probes).await {
+            if probed != Probe::Refused {
                 continue;
             }
-            let fence =
-                records_only(|c, image, now| Ok(c.broker_unreachable(image, id, epoch, now)));
+            let fence = records_only(|c, image, now| {
+                Ok(c.broker_unreachable(image, id, epoch, now, "listener refuses connections"))
+            });
             if let Err(e) = self.decide(fence).await {
                 tracing::debug!(error = %e, broker = id, "fencing an unreachable broker failed");
             }
@@ -111,15 +150,27 @@ where
     out
 }
 
-/// Whether the broker's first listener actively refuses a TCP connection (nothing
-/// listens there: the process is gone). Timeouts and name errors are no evidence.
-async fn refuses_connections(listeners: &[Listener]) -> bool {
+/// What connecting to a broker's first listener came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// The connection was accepted: the process is there.
+    Accepted,
+    /// Actively refused: nothing listens, the process is gone.
+    Refused,
+    /// No answer within [`PROBE_TIMEOUT`], a name that does not resolve, or no
+    /// listener registered.
+    Silent,
+}
+
+/// Connects to the broker's first listener once.
+async fn probe(listeners: &[Listener]) -> Probe {
     let Some(listener) = listeners.first() else {
-        return false;
+        return Probe::Silent;
     };
     let target = format!("{}:{}", listener.host, listener.port);
     match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&target)).await {
-        Ok(Err(e)) => e.kind() == io::ErrorKind::ConnectionRefused,
-        Ok(Ok(_)) | Err(_) => false,
+        Ok(Ok(_)) => Probe::Accepted,
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Probe::Refused,
+        Ok(Err(_)) | Err(_) => Probe::Silent,
     }
 }

@@ -27,10 +27,15 @@ fn heartbeat_on(h: &mut Harness, id: i32, connection: u64) {
         .session_connection_opened(id, h.epochs[&id], connection);
 }
 
+/// Connection `connection` closes and, if that leaves its broker without one, the
+/// shell's probe finds the broker's listener gone: the records of that decision.
 fn close(h: &mut Harness, connection: u64) -> usize {
+    let Some((id, epoch)) = h.controller.session_connection_closed(&h.image, connection) else {
+        return 0;
+    };
     let records = h
         .controller
-        .session_connection_closed(&h.image, connection, h.now_ms);
+        .broker_unreachable(&h.image, id, epoch, h.now_ms, "test: closed");
     h.apply(&records);
     records.len()
 }
@@ -50,6 +55,21 @@ fn a_closed_heartbeat_connection_fences_at_once_and_moves_leaderships() {
     assert_eq!(followed.isr, vec![2, 3], "the dead follower leaves the ISR");
     // Far inside broker.session.timeout.ms: the session timeout played no part.
     assert!(h.controller.tick(&h.image, h.now_ms).is_empty());
+}
+
+#[test]
+fn a_closed_connection_alone_fences_nothing_the_probe_decides() {
+    let mut h = cluster();
+    let closed = h.controller.session_connection_closed(&h.image, 11);
+    assert_eq!(closed, Some((1, h.epochs[&1])), "broker 1 is to be probed");
+    // The shell's probe was accepted (a live broker's pooled or timed-out connection):
+    // nothing is decided, broker 1 keeps leading and heartbeats on a new connection.
+    assert!(!h.image.brokers[&1].fenced);
+    assert_eq!(h.partition("t", 0).leader, 1);
+    heartbeat_on(&mut h, 1, 81);
+    // That one closes and the probe finds the listener gone: fenced at once.
+    assert_eq!(close(&mut h, 81), 3);
+    assert!(h.image.brokers[&1].fenced);
 }
 
 #[test]
@@ -124,21 +144,21 @@ fn brokers_without_a_heartbeat_connection_are_probed_and_fenced_when_refused() {
     assert_eq!(lacking, vec![(1, h.epochs[&1]), (3, h.epochs[&3])]);
     // Broker 3 connects before its refused probe is reported: kept.
     h.controller.session_connection_opened(3, h.epochs[&3], 73);
-    let records = h
-        .controller
-        .broker_unreachable(&h.image, 3, h.epochs[&3], h.now_ms);
+    let records =
+        h.controller
+            .broker_unreachable(&h.image, 3, h.epochs[&3], h.now_ms, "test: refused");
     assert!(records.is_empty());
     // Broker 1 (the old controller's node) is gone.
-    let records = h
-        .controller
-        .broker_unreachable(&h.image, 1, h.epochs[&1], h.now_ms);
+    let records =
+        h.controller
+            .broker_unreachable(&h.image, 1, h.epochs[&1], h.now_ms, "test: refused");
     h.apply(&records);
     assert!(h.image.brokers[&1].fenced);
     assert_eq!(h.partition("t", 0).leader, 2);
     assert!(h.controller.brokers_without_session(&h.image).is_empty());
     // A stale probe (older epoch) fences nothing.
-    let stale = h
-        .controller
-        .broker_unreachable(&h.image, 2, h.epochs[&2] - 1, h.now_ms);
+    let stale =
+        h.controller
+            .broker_unreachable(&h.image, 2, h.epochs[&2] - 1, h.now_ms, "test: refused");
     assert!(stale.is_empty());
 }
