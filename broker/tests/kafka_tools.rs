@@ -7,17 +7,16 @@
 //!   (`admin.rs`: topics, configs, groups, offsets, quorum; `records.rs`: perf
 //!   tests, group offset resets and deletion, delete-records, log-dirs, leader
 //!   election; `reassign.rs`: reassign-partitions with a throttle and preferred
-//!   leader election on three nodes).
-//!
-//! Tools left out because Tidewater answers them wrongly (see the list):
-//! `kafka-features describe`. (A node without `process.roles` is a one-voter KRaft
-//! node now, so `kafka-metadata-quorum` works against it as against any node.)
+//!   leader election on three nodes; `features.rs`: kafka-features describe and
+//!   upgrade through a staged `inter.broker.protocol.version` upgrade).
 //!
 //! Skipped, with a printed reason, only when `java` or `mvn` is not installed.
 
 #[path = "kafka_tools/admin.rs"]
 mod admin;
 mod common;
+#[path = "kafka_tools/features.rs"]
+mod features;
 #[path = "kafka_tools/jvm.rs"]
 mod jvm;
 #[path = "kafka_tools/reassign.rs"]
