@@ -8,13 +8,17 @@
 //!   tests, group offset resets and deletion, delete-records, log-dirs, leader
 //!   election; `reassign.rs`: reassign-partitions with a throttle and preferred
 //!   leader election on three nodes; `features.rs`: kafka-features describe and
-//!   upgrade through a staged `inter.broker.protocol.version` upgrade).
+//!   upgrade through a staged `inter.broker.protocol.version` upgrade;
+//!   `election.rs`: unclean kafka-leader-election of a partition that lost its
+//!   whole ISR, on three brokers).
 //!
 //! Skipped, with a printed reason, only when `java` or `mvn` is not installed.
 
 #[path = "kafka_tools/admin.rs"]
 mod admin;
 mod common;
+#[path = "kafka_tools/election.rs"]
+mod election;
 #[path = "kafka_tools/features.rs"]
 mod features;
 #[path = "kafka_tools/jvm.rs"]
