@@ -10,9 +10,16 @@
 //!   leader election on three nodes; `features.rs`: kafka-features describe and
 //!   upgrade through a staged `inter.broker.protocol.version` upgrade;
 //!   `election.rs`: unclean kafka-leader-election of a partition that lost its
-//!   whole ISR, on three brokers).
+//!   whole ISR, on three brokers);
+//! - the Java client (`java_client.rs`, a program compiled with `javac` at test
+//!   time): an idempotent producer read back once and in order, and a classic group
+//!   of two members on the range assignor (cooperative-sticky is in `records.rs`).
 //!
-//! Skipped, with a printed reason, only when `java` or `mvn` is not installed.
+//! Not covered yet: the KIP-848 consumer protocol (`group.protocol=consumer`) and
+//! `kafka-acls`.
+//!
+//! Skipped, with a printed reason, only when `java` or `mvn` (or, for the Java client,
+//! `javac`) is not installed.
 
 #[path = "kafka_tools/admin.rs"]
 mod admin;
@@ -21,6 +28,8 @@ mod common;
 mod election;
 #[path = "kafka_tools/features.rs"]
 mod features;
+#[path = "kafka_tools/java_client.rs"]
+mod java_client;
 #[path = "kafka_tools/jvm.rs"]
 mod jvm;
 #[path = "kafka_tools/reassign.rs"]
