@@ -17,35 +17,6 @@ use common::load::{BackgroundProducer, verify_no_loss};
 const TOPIC: &str = "unclean";
 const OFFLINE: &str = "kafka_controller_kafkacontroller_offlinepartitionscount";
 
-/// Kills the followers of partition 0 first, waits until the ISR is the leader
-/// alone, then kills the leader; returns (last leader, followers).
-fn stop_all_leader_last(cluster: &mut Cluster) -> (i32, Vec<i32>) {
-    let meta = cluster.wait_isr_full(TOPIC, 1, 3, Duration::from_secs(60));
-    let leader = meta[&0].leader;
-    let followers: Vec<i32> = meta[&0]
-        .replicas
-        .iter()
-        .copied()
-        .filter(|&r| r != leader)
-        .collect();
-    for &f in &followers {
-        cluster.node(f).kill9();
-    }
-    // The controller fences the silent followers (broker.session.timeout.ms) and
-    // drops them from the ISR: the leader alone is then the last in-sync replica.
-    cluster.wait_metadata(
-        "ISR = the leader alone",
-        TOPIC,
-        Duration::from_secs(30),
-        |m| match m.get(&0) {
-            Some(p) if p.leader == leader && p.isr == vec![leader] => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
-    cluster.node(leader).kill9();
-    (leader, followers)
-}
-
 fn offline(p: Option<&PartitionMeta>) -> Result<(), String> {
     match p {
         Some(p) if p.leader == -1 => Ok(()),
@@ -63,7 +34,7 @@ fn kraft_unclean_leader_election() {
     producer.stop();
 
     // Part 1: restart a broker that was not the last leader.
-    let (last_leader, followers) = stop_all_leader_last(&mut cluster);
+    let (last_leader, followers) = cluster.stop_all_leader_last(TOPIC, 3);
     let stale = followers[0];
     cluster.node(stale).restart();
     cluster.wait_metadata("partition 0 offline", TOPIC, Duration::from_secs(30), |m| {
@@ -117,7 +88,7 @@ fn kraft_unclean_leader_election() {
     let summary = producer.stop();
 
     // Part 2: the clean order. The last leader comes back first and leads at once.
-    let (last_leader, followers) = stop_all_leader_last(&mut cluster);
+    let (last_leader, followers) = cluster.stop_all_leader_last(TOPIC, 3);
     cluster.node(last_leader).restart();
     cluster.wait_metadata(
         &format!("last leader {last_leader} leads again"),

@@ -10,6 +10,8 @@
 //! (`CONTROLLER://:9093`); without one, `127.0.0.1` on a port the kernel picks: only this
 //! process talks to its own controller, so nothing else needs to know the port.
 
+use tidewater_quorum::controller::MINIMUM_METADATA_VERSION;
+
 use super::ConfigError;
 use super::listeners::{Listener, parse_listeners};
 use super::properties::Props;
@@ -62,18 +64,21 @@ pub struct KraftConfig {
 }
 
 /// Parses `inter.broker.protocol.version`: a level (`21`), Kafka's name of one
-/// (`3.9-IV0`), or a release (`3.9`: its newest level).
+/// (`3.9-IV0`), or a release (`3.9`: its newest level); none below Kafka 4's lowest
+/// level, 3.3-IV3, which no node supports any more.
 pub fn parse_metadata_version(value: &str) -> Option<u16> {
     let value = value.trim();
     if let Ok(level) = value.parse::<u16>() {
-        return (level >= 1).then_some(level);
+        return (level >= MINIMUM_METADATA_VERSION).then_some(level);
     }
     let names =
         (1..=i16::MAX).map_while(|l| tidewater_client::metadata_version_name(l).map(|n| (l, n)));
     let mut found = None;
     for (level, name) in names {
         if name == value || name.split('-').next() == Some(value) {
-            found = u16::try_from(level).ok();
+            found = u16::try_from(level)
+                .ok()
+                .filter(|l| *l >= MINIMUM_METADATA_VERSION);
         }
     }
     found
@@ -336,7 +341,7 @@ fn timings(
             invalid(
                 "inter.broker.protocol.version",
                 v,
-                "expected a metadata.version level (e.g. 21), its name (3.9-IV0) or a release (3.9)".into(),
+                "expected a metadata.version level from 7 (e.g. 21), its name (3.9-IV0) or a release (3.9)".into(),
             )
         })?),
     };
@@ -398,6 +403,10 @@ mod tests {
         assert_eq!(parse_metadata_version("3.7"), Some(19));
         assert_eq!(parse_metadata_version("14"), Some(14));
         assert_eq!(parse_metadata_version("2.8"), None);
+        assert_eq!(parse_metadata_version("3.3-IV3"), Some(7));
+        assert_eq!(parse_metadata_version("3.3-IV2"), None);
+        assert_eq!(parse_metadata_version("3.0"), None);
+        assert_eq!(parse_metadata_version("6"), None);
         let mut pinned = COMBINED.to_vec();
         pinned.push(("inter.broker.protocol.version", "3.8"));
         assert_eq!(kraft(&pinned, 1).unwrap().metadata_version_pin, Some(20));

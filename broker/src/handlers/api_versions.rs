@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, 
 
 use super::update_features::advertised_features;
 use crate::broker_server::MetadataView;
+use crate::kraft::declared_metadata_version;
 use crate::protocol::SUPPORTED_APIS;
 
 fn api_keys() -> Vec<ApiVersion> {
@@ -33,7 +34,10 @@ pub fn handle(
     let mut resp = ApiVersionsResponse::default();
     resp.api_keys = api_keys();
     if version >= 3 {
-        let (supported, finalized, epoch) = advertised_features(&metadata.cluster().image());
+        let cluster = metadata.cluster();
+        // What this node registered with: a pinned node must not claim more.
+        let supported = declared_metadata_version(&cluster.config);
+        let (supported, finalized, epoch) = advertised_features(&cluster.image(), supported);
         resp.supported_features = supported;
         resp.finalized_features = finalized;
         resp.finalized_features_epoch = epoch;
@@ -56,6 +60,7 @@ mod tests {
     use super::*;
     use crate::protocol::{Decoded, decode_request, encode_response};
     use bytes::{BufMut, BytesMut};
+    use kafka_protocol::messages::api_versions_response::SupportedFeatureKey;
 
     #[test]
     fn lists_every_supported_api_and_the_features_from_v3() {
@@ -74,6 +79,18 @@ mod tests {
             "metadata.version is finalized: {:?}",
             resp.finalized_features
         );
+        // Kafka 4's kafka-features printed "SupportedMinVersion: UNKNOWN 1" for the old
+        // range from 1: its lowest level is 3.3-IV3 (7).
+        let mv = resp
+            .supported_features
+            .iter()
+            .find(|f| f.name.as_str() == "metadata.version")
+            .expect("metadata.version is supported");
+        assert_eq!(mv.min_version, 7);
+        assert_eq!(
+            tidewater_client::metadata_version_name(mv.min_version),
+            Some("3.3-IV3")
+        );
         let frame =
             encode_response(ApiKey::ApiVersions, 3, 7, &ResponseKind::ApiVersions(resp)).unwrap();
         // size, correlation id (header v0: no tagged fields), error code.
@@ -83,6 +100,20 @@ mod tests {
         let v2 = handle(tb.broker.metadata(), ApiVersionsRequest::default(), 2);
         assert_eq!(v2.api_keys.len(), SUPPORTED_APIS.len());
         assert!(v2.finalized_features.is_empty());
+    }
+
+    #[test]
+    fn a_pinned_node_advertises_the_range_it_registered_with() {
+        // kafka-features describe showed a 4.0-pinned node supporting 4.1-IV0, which
+        // its own controller then refused to finalize.
+        let tb = crate::handlers::test_support::broker(&[("inter.broker.protocol.version", "4.0")]);
+        let resp = handle(tb.broker.metadata(), ApiVersionsRequest::default(), 3);
+        let mv = |fs: &[SupportedFeatureKey]| {
+            fs.iter()
+                .find(|f| f.name.as_str() == "metadata.version")
+                .map(|f| (f.min_version, f.max_version))
+        };
+        assert_eq!(mv(&resp.supported_features), Some((7, 25)));
     }
 
     #[test]

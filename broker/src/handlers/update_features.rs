@@ -24,7 +24,6 @@ use super::describe_quorum::forward_done;
 use super::msg;
 use crate::broker_server::Broker;
 use crate::kafka_error::KafkaError;
-use crate::kraft::supported_metadata_version;
 
 /// KIP-853's feature: level 1 is a dynamic controller quorum.
 pub const KRAFT_VERSION: &str = "kraft.version";
@@ -34,14 +33,15 @@ const KRAFT_VERSION_DYNAMIC: i16 = 1;
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// ApiVersions v3+ feature fields: `(supported, finalized, finalized epoch)`. Kafka's
-/// KRaft brokers report `metadata.version` as supported from 1 (3.0-IV1) to the
-/// newest level they know, the image's level as finalized (min = max = level), and
+/// KRaft brokers report `metadata.version` as supported over the range they register
+/// with (`supported`: from 3.3-IV3 to the newest level they know, or to the
+/// `inter.broker.protocol.version` pin), the image's level as finalized (min = max), and
 /// the image's metadata offset as the epoch. `kraft.version` is supported and
 /// finalized at 1 (KIP-853): every quorum accepts AddRaftVoter / RemoveRaftVoter.
 pub fn advertised_features(
     image: &MetadataImage,
+    (min, max): (u16, u16),
 ) -> (Vec<SupportedFeatureKey>, Vec<FinalizedFeatureKey>, i64) {
-    let (min, max) = supported_metadata_version();
     let mut supported = SupportedFeatureKey::default();
     supported.name = StrBytes::from_static_str(METADATA_VERSION);
     supported.min_version = level_i16(min);
@@ -247,17 +247,16 @@ mod tests {
     #[test]
     fn features_advertised_from_the_image() {
         let mut image = MetadataImage::default();
-        let (supported, finalized, _) = advertised_features(&image);
+        let (supported, finalized, _) = advertised_features(&image, (7, 25));
         assert!(finalized.is_empty(), "nothing finalized before bootstrap");
-        let (min, max) = supported_metadata_version();
         assert_eq!(supported[0].name.as_str(), METADATA_VERSION);
         assert_eq!(
             (supported[0].min_version, supported[0].max_version),
-            (min as i16, max as i16)
+            (7, 25)
         );
         image.features.insert(METADATA_VERSION.into(), 21);
         image.offset = 17;
-        let (_, finalized, epoch) = advertised_features(&image);
+        let (_, finalized, epoch) = advertised_features(&image, (7, 25));
         assert_eq!(epoch, 17);
         assert_eq!(finalized[0].name.as_str(), METADATA_VERSION);
         assert_eq!(
@@ -289,6 +288,18 @@ mod tests {
             }
             encodes(ApiKey::UpdateFeatures, v, ResponseKind::UpdateFeatures(r));
         }
+        // Above the node's newest level: Kafka's words, which kafka-features prints.
+        let mut req = UpdateFeaturesRequest::default();
+        req.feature_updates = vec![key(METADATA_VERSION, 28, false, 1)];
+        let r = handle(&tb.broker, req, 1).await;
+        assert_eq!(r.error_code, E::InvalidUpdateVersion.code());
+        assert_eq!(
+            r.error_message.as_deref(),
+            Some(
+                "Invalid update version 28 for feature metadata.version. \
+                 Local controller 1 only supports versions 7-26"
+            )
+        );
         let mut req = UpdateFeaturesRequest::default();
         req.feature_updates = vec![key("a", 1, false, 1), key("a", 2, false, 1)];
         let r = handle(&tb.broker, req, 1).await;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use tidewater_quorum::controller::ControllerConfig;
+use tidewater_quorum::controller::{ControllerConfig, MINIMUM_METADATA_VERSION};
 use tidewater_quorum::controller_client::{ControllerClient, MetadataFollower};
 use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
 use tidewater_quorum::raft::{QuorumConfig, QuorumNode};
@@ -36,9 +36,12 @@ use crate::config::{BrokerConfig, KraftConfig};
 use crate::metadata::{NodeFile, read_cluster_id};
 
 /// The `metadata.version` range this build understands (our inter-broker protocol
-/// level): 1 up to the newest level the quorum crate knows.
+/// level): Kafka 4's lowest (3.3-IV3) up to the newest level the quorum crate knows.
 pub fn supported_metadata_version() -> (u16, u16) {
-    (1, ControllerConfig::default().bootstrap_metadata_version)
+    (
+        MINIMUM_METADATA_VERSION,
+        ControllerConfig::default().bootstrap_metadata_version,
+    )
 }
 
 /// What this node declares: the build's range, capped by `inter.broker.protocol.version`.
@@ -329,6 +332,7 @@ fn node_id_u64(id: i32) -> u64 {
 fn controller_config(config: &BrokerConfig) -> ControllerConfig {
     let kraft = &config.kraft;
     ControllerConfig {
+        node_id: config.node_id,
         broker_session_timeout_ms: kraft.broker_session_timeout_ms,
         unclean_leader_election_enable: config.replica.unclean_leader_election_enable,
         auto_leader_rebalance_enable: config.replica.auto_leader_rebalance_enable,

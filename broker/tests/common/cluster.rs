@@ -212,6 +212,37 @@ impl Cluster {
         )
     }
 
+    /// Takes partition 0 of `topic` through the loss of its whole ISR, the unclean
+    /// election scenario of Kafka's operations notes: kills the followers first,
+    /// waits until the ISR is the leader alone, then kills the leader. Returns (last
+    /// leader, followers), the followers being replicas out of sync since.
+    pub fn stop_all_leader_last(&mut self, topic: &str, replicas: usize) -> (i32, Vec<i32>) {
+        let meta = self.wait_isr_full(topic, 1, replicas, Duration::from_secs(60));
+        let leader = meta[&0].leader;
+        let followers: Vec<i32> = meta[&0]
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&r| r != leader)
+            .collect();
+        for &f in &followers {
+            self.node(f).kill9();
+        }
+        // The controller fences the silent followers (broker.session.timeout.ms) and
+        // drops them from the ISR: the leader alone is then the last in-sync replica.
+        self.wait_metadata(
+            "ISR = the leader alone",
+            topic,
+            Duration::from_secs(30),
+            |m| match m.get(&0) {
+                Some(p) if p.leader == leader && p.isr == vec![leader] => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        );
+        self.node(leader).kill9();
+        (leader, followers)
+    }
+
     /// The node whose `kafka_controller_kafkacontroller_activecontrollercount` is 1.
     pub fn active_controller(&mut self) -> Result<i32, String> {
         for node in &self.nodes {

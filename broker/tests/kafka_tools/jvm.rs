@@ -4,6 +4,8 @@
 //! Owns finding `java`/`mvn` and the classpath; it judges nothing about Tidewater.
 //! The tests are skipped (with a printed reason) only when Java or Maven is missing;
 //! once the JVM is there, any tool error fails the test.
+// kraft_voters_kafka_tool.rs includes this module too and compiles no Java.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -84,8 +86,39 @@ impl KafkaTools {
         })
     }
 
+    /// Compiles `source` (a `.java` file beside this module) against Kafka's jars into
+    /// `out`, for [`KafkaTools::run_compiled`]; `None` (after printing why the test is
+    /// skipped) when the JDK has no `javac`.
+    pub fn compile(&self, test: &str, source: &str, out: &Path) -> Option<()> {
+        if !on_path("javac") {
+            eprintln!("SKIPPED {test}: `javac` is not installed (a JDK 17 is needed)");
+            return None;
+        }
+        let args: Vec<String> = [
+            "-d".to_string(),
+            out.display().to_string(),
+            "-cp".to_string(),
+            self.classpath.clone(),
+            kafka_tools_file(source).display().to_string(),
+        ]
+        .into();
+        let compiled = spawn("javac", &args, None).wait(TOOL_TIMEOUT);
+        assert!(compiled.status.success(), "javac {source}:\n{compiled}");
+        Some(())
+    }
+
+    /// `java -cp JARS:DIR CLASS ARGS...` for a class [`KafkaTools::compile`] put in `dir`.
+    pub fn run_compiled(&self, dir: &Path, class: &str, args: &[&str]) -> Output {
+        let classpath = format!("{}:{}", self.classpath, dir.display());
+        self.java(&classpath, class, args)
+    }
+
     /// `java -cp JARS CLASS ARGS...`, whatever its outcome.
     pub fn run(&self, class: &str, args: &[&str]) -> Output {
+        self.java(&self.classpath, class, args)
+    }
+
+    fn java(&self, classpath: &str, class: &str, args: &[&str]) -> Output {
         let mut all: Vec<String> = [
             // Tools are short-lived: a quick JIT and a small serial heap start fastest.
             "-XX:TieredStopAtLevel=1",
@@ -93,7 +126,7 @@ impl KafkaTools {
             "-Xshare:auto",
             "-Xmx256m",
             "-cp",
-            &self.classpath,
+            classpath,
             class,
         ]
         .iter()

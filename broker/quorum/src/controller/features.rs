@@ -15,6 +15,11 @@ use crate::records::MetadataRecord;
 /// after the finalize impossible.
 pub const LATEST_METADATA_VERSION: u16 = 26;
 
+/// Lowest `metadata.version` level Kafka 4 knows (3.3-IV3, `MetadataVersion.MINIMUM_VERSION`):
+/// Kafka 4's tools name no level below it (`kafka-features describe` printed "UNKNOWN 1"
+/// for a supported range from 1), and its brokers and controllers support none below.
+pub const MINIMUM_METADATA_VERSION: u16 = 7;
+
 /// From 4.1-IV0 a preferred-leader election is a handoff ([`LeaderHandoff`] records):
 /// the old leader stops appending and the new one is elected once it holds the whole
 /// log. 0.2.0 cannot read those records, so they are written only at this level.
@@ -126,26 +131,20 @@ impl Controller {
             if name == METADATA_VERSION && level == 0 {
                 return invalid("metadata.version cannot be removed.".into());
             }
-            if level > 0 {
-                let (min, max) = self
-                    .config
-                    .supported_features
-                    .get(name)
-                    .copied()
-                    .unwrap_or((0, 0));
-                if level < min || level > max {
-                    return invalid(format!(
-                        "The controller only supports versions {min}-{max}."
-                    ));
-                }
+            let local = self.config.supported_features.get(name).copied();
+            if let Some(why) = not_supported(
+                level,
+                &format!("Local controller {}", self.config.node_id),
+                local.unwrap_or((0, 0)),
+            ) {
+                return invalid(why);
             }
             for broker in image.brokers.values() {
-                let (min, max) = broker.features.get(name).copied().unwrap_or((0, 0));
-                if level < min || level > max {
-                    return invalid(format!(
-                        "Broker {} only supports versions {min}-{max}.",
-                        broker.broker_id
-                    ));
+                let range = broker.features.get(name).copied().unwrap_or((0, 0));
+                if let Some(why) =
+                    not_supported(level, &format!("Broker {}", broker.broker_id), range)
+                {
+                    return invalid(why);
                 }
             }
             records.push(MetadataRecord::FeatureLevel {
@@ -157,9 +156,51 @@ impl Controller {
     }
 }
 
+/// Why `what` (a controller or broker) cannot take `level`, in Kafka's words
+/// (`QuorumFeatures.reasonNotSupported`); level 0 (removing a feature) always fits.
+fn not_supported(level: u16, what: &str, (min, max): (u16, u16)) -> Option<String> {
+    if level == 0 || (min..=max).contains(&level) {
+        return None;
+    }
+    Some(if max == 0 {
+        format!("{what} does not support this feature.")
+    } else {
+        format!("{what} only supports versions {}", version_range(min, max))
+    })
+}
+
+/// Kafka's `VersionRange.toString`: `7-26`, `1` when min = max, `7+` up to the top.
+fn version_range(min: u16, max: u16) -> String {
+    if min == max {
+        min.to_string()
+    } else if max == i16::MAX as u16 {
+        format!("{min}+")
+    } else {
+        format!("{min}-{max}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_read_as_kafka_s() {
+        assert_eq!(not_supported(0, "Broker 2", (0, 0)), None);
+        assert_eq!(not_supported(26, "Broker 2", (7, 26)), None);
+        assert_eq!(
+            not_supported(28, "Local controller 1", (7, 26)).as_deref(),
+            Some("Local controller 1 only supports versions 7-26")
+        );
+        assert_eq!(
+            not_supported(2, "Broker 3", (1, 1)).as_deref(),
+            Some("Broker 3 only supports versions 1")
+        );
+        assert_eq!(
+            not_supported(1, "Local controller 1", (0, 0)).as_deref(),
+            Some("Local controller 1 does not support this feature.")
+        );
+    }
 
     #[test]
     fn a_downgrade_from_4_0_to_3_9_crosses_a_metadata_change() {

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 pub use brokers::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
 pub use error::ControllerError;
 pub use features::{
-    FeatureUpdate, LATEST_METADATA_VERSION, UpgradeType, batched_calls,
+    FeatureUpdate, LATEST_METADATA_VERSION, MINIMUM_METADATA_VERSION, UpgradeType, batched_calls,
     metadata_version_changes_metadata,
 };
 pub use isr::AlterPartition;
@@ -46,6 +46,8 @@ use crate::records::{MetadataRecord, PartitionRecord};
 /// Static controller settings (Kafka server properties of the controller).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerConfig {
+    /// `node.id`: Kafka names the refusing controller in UpdateFeatures errors.
+    pub node_id: i32,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
     pub broker_session_timeout_ms: u64,
     /// `unclean.leader.election.enable` default when no dynamic config overrides it.
@@ -66,6 +68,7 @@ pub struct ControllerConfig {
 impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
+            node_id: 0,
             broker_session_timeout_ms: 9_000,
             unclean_leader_election_enable: false,
             auto_leader_rebalance_enable: true,
@@ -73,7 +76,10 @@ impl Default for ControllerConfig {
             default_replication_factor: 1,
             supported_features: BTreeMap::from([(
                 crate::image::METADATA_VERSION.to_string(),
-                (1, features::LATEST_METADATA_VERSION),
+                (
+                    features::MINIMUM_METADATA_VERSION,
+                    features::LATEST_METADATA_VERSION,
+                ),
             )]),
             bootstrap_metadata_version: features::LATEST_METADATA_VERSION,
         }
