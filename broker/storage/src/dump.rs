@@ -185,7 +185,9 @@ fn dump_log(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> io::Result<b
                             r.offset,
                             r.key.as_ref().map_or(-1, |k| k.len() as i64),
                             r.value.as_ref().map_or(-1, |v| v.len() as i64),
-                            r.sequence,
+                            // Kafka's DefaultRecord: no sequence without a producer id;
+                            // kafka-protocol counts on from the batch's -1.
+                            if h.base_sequence < 0 { -1 } else { r.sequence },
                             keys.join(","),
                         )?;
                         if opts.print_data {

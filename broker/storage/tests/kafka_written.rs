@@ -83,6 +83,8 @@ fn deep_iteration_reads_every_record_kafka_wrote() {
     for kafka in [
         "| offset: 2999 CreateTime: 1796555276580 keySize: 6 valueSize: 50 sequence: 2999 headerKeys: []\n",
         "| offset: 85 CreateTime: 1796555281909 keySize: -1 valueSize: 4 sequence: -1 headerKeys: []",
+        // Not 0, 1, ... after a batch's base sequence of -1 (no producer id).
+        "| offset: 2 CreateTime: 1796555270241 keySize: 4 valueSize: 55 sequence: -1 headerKeys: []",
     ] {
         assert!(text.contains(kafka), "{kafka}\n{text}");
     }
