@@ -4,7 +4,9 @@
 //!   --index-sanity-check` and `--verify-index-only` read every segment and index a
 //!   Tidewater broker wrote (plain, gzip, snappy, lz4, zstd, idempotent, compacted),
 //!   and Tidewater's `dump-log` reads what a Kafka node wrote as Kafka's tool does
-//!   (`kafka_written.rs`, on a Kafka node from `kafka_node.rs`);
+//!   (`kafka_written.rs`, on a Kafka node from `kafka_node.rs`), and a Tidewater
+//!   broker started on a Kafka node's log dir serves its records and committed group
+//!   offsets (`adopt.rs`);
 //! - the command-line tools against a KRaft node, checking what they print
 //!   (`admin.rs`: topics, configs, groups, offsets, quorum; `records.rs`: perf
 //!   tests, group offset resets and deletion, delete-records, log-dirs, leader
@@ -19,6 +21,8 @@
 
 #[path = "kafka_tools/admin.rs"]
 mod admin;
+#[path = "kafka_tools/adopt.rs"]
+mod adopt;
 mod common;
 #[path = "kafka_tools/jvm.rs"]
 mod jvm;
