@@ -46,7 +46,10 @@ pub enum Command {
     DumpLog {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Also print keys and values.
+        /// Print every record's offset, timestamp, sizes and sequence.
+        #[arg(long)]
+        deep_iteration: bool,
+        /// Also print keys and values (implies --deep-iteration).
         #[arg(long)]
         print_data: bool,
     },
@@ -115,9 +118,17 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::DumpLog { files, print_data } => {
+        Command::DumpLog {
+            files,
+            deep_iteration,
+            print_data,
+        } => {
             let mut out = std::io::stdout().lock();
-            match tidewater_storage::dump::dump_files(&files, print_data, &mut out) {
+            let opts = tidewater_storage::dump::DumpOptions {
+                deep_iteration,
+                print_data,
+            };
+            match tidewater_storage::dump::dump_files(&files, opts, &mut out) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
                 Err(e) => {
@@ -197,7 +208,7 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(cli.command, Command::DumpLog { print_data: true, ref files } if files.len() == 2)
+            matches!(cli.command, Command::DumpLog { print_data: true, deep_iteration: false, ref files } if files.len() == 2)
         );
         assert!(Cli::try_parse_from(["tidewater-broker", "dump-log"]).is_err());
     }

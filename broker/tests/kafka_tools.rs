@@ -2,7 +2,11 @@
 //! against real Tidewater processes:
 //! - the on-disk format oracle: `DumpLogSegments --deep-iteration
 //!   --index-sanity-check` and `--verify-index-only` read every segment and index a
-//!   Tidewater broker wrote (plain, gzip, snappy, lz4, zstd, idempotent, compacted);
+//!   Tidewater broker wrote (plain, gzip, snappy, lz4, zstd, idempotent, compacted),
+//!   and Tidewater's `dump-log` reads what a Kafka node wrote as Kafka's tool does
+//!   (`kafka_written.rs`, on a Kafka node from `kafka_node.rs`), and a Tidewater
+//!   broker started on a Kafka node's log dir serves its records and committed group
+//!   offsets (`adopt.rs`);
 //! - the command-line tools against a KRaft node, checking what they print
 //!   (`admin.rs`: topics, configs, groups, offsets, quorum; `records.rs`: perf
 //!   tests, group offset resets and deletion, delete-records, log-dirs, leader
@@ -23,6 +27,8 @@
 
 #[path = "kafka_tools/admin.rs"]
 mod admin;
+#[path = "kafka_tools/adopt.rs"]
+mod adopt;
 mod common;
 #[path = "kafka_tools/election.rs"]
 mod election;
@@ -32,6 +38,10 @@ mod features;
 mod java_client;
 #[path = "kafka_tools/jvm.rs"]
 mod jvm;
+#[path = "kafka_tools/kafka_node.rs"]
+mod kafka_node;
+#[path = "kafka_tools/kafka_written.rs"]
+mod kafka_written;
 #[path = "kafka_tools/reassign.rs"]
 mod reassign;
 #[path = "kafka_tools/records.rs"]
@@ -45,7 +55,7 @@ use common::process::{require_python_modules, spawn};
 use common::{Broker, BrokerOpts};
 use jvm::{KafkaTools, assert_clean, kafka_tools_file};
 
-const DUMP_LOG: &str = "org.apache.kafka.tools.DumpLogSegments";
+pub(crate) const DUMP_LOG: &str = "org.apache.kafka.tools.DumpLogSegments";
 
 /// Topics `produce_segments.py` writes, with the codec Kafka must see on their batches.
 const SHAPES: &[(&str, &str)] = &[
@@ -80,7 +90,7 @@ fn segment_files(log_dir: &std::path::Path, exts: &[&str]) -> Vec<PathBuf> {
     files
 }
 
-fn files_arg(files: &[PathBuf]) -> String {
+pub(crate) fn files_arg(files: &[PathBuf]) -> String {
     files
         .iter()
         .map(|f| f.display().to_string())

@@ -80,6 +80,8 @@ pub enum StartupError {
     Storage(#[from] tidewater_storage::StorageError),
     #[error(transparent)]
     Migration(#[from] crate::kraft::migrate::MigrationError),
+    #[error(transparent)]
+    AdoptKafka(#[from] crate::kraft::adopt_kafka::AdoptError),
     #[error("metadata quorum: {0}")]
     Quorum(#[from] tidewater_quorum::raft::QuorumError),
     #[error(transparent)]

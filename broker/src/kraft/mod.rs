@@ -13,6 +13,7 @@
 pub mod admin;
 mod lifecycle;
 pub use lifecycle::RegistrationError;
+pub mod adopt_kafka;
 pub mod migrate;
 
 use std::collections::BTreeMap;
@@ -249,6 +250,8 @@ pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupEr
     )?;
     if cluster.is_broker() {
         let single_node = config.kraft.single_node;
+        // Partition dirs an Apache Kafka node wrote into this node's log dirs.
+        let kafka_topics = adopt_kafka::scan(&config.log_dirs)?;
         broker.start_leader_ticks();
         cluster.register(&config).await?;
         let (tx, rx) = watch::channel(false);
@@ -258,7 +261,7 @@ pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupEr
             .unwrap_or_else(|p| p.into_inner()) = Some(tx);
         tokio::spawn(cluster.clone().run_heartbeats(config, rx));
         tokio::spawn(broker.clone().follow());
-        if single_node || node_file.legacy().is_some() {
+        if single_node || node_file.legacy().is_some() || !kafka_topics.is_empty() {
             // Its own controller unfences it within a few heartbeats; clients connect
             // after that, as they could at once before every node ran KRaft (Kafka's
             // broker also waits to be unfenced before it serves clients). Migrated
@@ -268,6 +271,7 @@ pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupEr
         // A data dir of the old single-node mode: its topics join the metadata log
         // before any client can connect.
         migrate::migrate_file_metadata(&cluster, &node_file).await?;
+        adopt_kafka::adopt(&cluster, &kafka_topics).await?;
     }
     Ok(broker)
 }

@@ -1,6 +1,8 @@
-//! `tidewater-broker dump-log FILE... [--print-data]`, like Kafka's kafka-dump-log.sh:
-//! prints every batch of `.log` files (and records with `print_data`), checks `.index`
-//! and `.timeindex` files against their `.log`, and prints producer snapshots. Reports
+//! `tidewater-broker dump-log FILE... [--deep-iteration] [--print-data]`, like Kafka's
+//! kafka-dump-log.sh: prints every batch of `.log` files (and every record with
+//! `deep_iteration`, their keys and values too with `print_data`), checks `.index` and
+//! `.timeindex` files against their `.log`, and prints producer snapshots (Tidewater's
+//! and Kafka's). Reads what Apache Kafka wrote as well as what Tidewater wrote. Reports
 //! corruption with its byte position; the result says whether everything was valid.
 
 use std::fs::File;
@@ -11,8 +13,17 @@ use std::path::{Path, PathBuf};
 use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::producer_state::ProducerStateManager;
 
+/// What `dump_files` prints beyond batch headers (kafka-dump-log.sh's flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DumpOptions {
+    /// One line per record: offset, timestamp, sizes, sequence (`--deep-iteration`).
+    pub deep_iteration: bool,
+    /// Record keys and values too (`--print-data`); implies `deep_iteration`.
+    pub print_data: bool,
+}
+
 /// Prints like kafka-dump-log.sh to `out`; returns whether everything was valid.
-pub fn dump_files(paths: &[PathBuf], print_data: bool, out: &mut dyn Write) -> io::Result<bool> {
+pub fn dump_files(paths: &[PathBuf], opts: DumpOptions, out: &mut dyn Write) -> io::Result<bool> {
     let mut all_valid = true;
     for path in paths {
         writeln!(out, "Dumping {}", path.display())?;
@@ -21,7 +32,7 @@ pub fn dump_files(paths: &[PathBuf], print_data: bool, out: &mut dyn Write) -> i
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let result = match path.extension().and_then(|e| e.to_str()) {
-            Some("log") => dump_log(path, print_data, out),
+            Some("log") => dump_log(path, opts, out),
             Some("index") => check_index(path, out),
             Some("timeindex") => check_time_index(path, out),
             Some("snapshot") => dump_snapshot(path, out),
@@ -113,7 +124,7 @@ fn scan_log(path: &Path) -> io::Result<(File, LogScan)> {
     Ok((file, LogScan { batches, problem }))
 }
 
-fn dump_log(path: &Path, print_data: bool, out: &mut dyn Write) -> io::Result<bool> {
+fn dump_log(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> io::Result<bool> {
     writeln!(out, "Log starting offset: {}", base_offset_of(path))?;
     let (file, scan) = match scan_log(path) {
         Ok(s) => s,
@@ -156,7 +167,7 @@ fn dump_log(path: &Path, print_data: bool, out: &mut dyn Write) -> io::Result<bo
                 "Found invalid batch at position {pos}: CRC-32C mismatch"
             )?;
         }
-        if print_data && *crc_ok {
+        if (opts.deep_iteration || opts.print_data) && *crc_ok {
             let mut bytes = vec![0u8; h.total_size()];
             file.read_exact_at(&mut bytes, *pos)?;
             match batch::decode_records(&bytes) {
@@ -168,21 +179,30 @@ fn dump_log(path: &Path, print_data: bool, out: &mut dyn Write) -> io::Result<bo
                             r.timestamp
                         };
                         let keys: Vec<String> = r.headers.keys().map(|k| k.to_string()).collect();
-                        writeln!(
+                        write!(
                             out,
-                            "| offset: {} {ts_kind}: {ts} keySize: {} valueSize: {} sequence: {} headerKeys: [{}] key: {} payload: {}",
+                            "| offset: {} {ts_kind}: {ts} keySize: {} valueSize: {} sequence: {} headerKeys: [{}]",
                             r.offset,
                             r.key.as_ref().map_or(-1, |k| k.len() as i64),
                             r.value.as_ref().map_or(-1, |v| v.len() as i64),
-                            r.sequence,
+                            // Kafka's DefaultRecord: no sequence without a producer id;
+                            // kafka-protocol counts on from the batch's -1.
+                            if h.base_sequence < 0 { -1 } else { r.sequence },
                             keys.join(","),
-                            r.key
-                                .as_ref()
-                                .map_or("null".into(), |k| String::from_utf8_lossy(k).into_owned()),
-                            r.value
-                                .as_ref()
-                                .map_or("null".into(), |v| String::from_utf8_lossy(v).into_owned()),
                         )?;
+                        if opts.print_data {
+                            write!(
+                                out,
+                                " key: {} payload: {}",
+                                r.key
+                                    .as_ref()
+                                    .map_or("null".into(), |k| String::from_utf8_lossy(k)),
+                                r.value
+                                    .as_ref()
+                                    .map_or("null".into(), |v| String::from_utf8_lossy(v)),
+                            )?;
+                        }
+                        writeln!(out)?;
                     }
                 }
                 Err(e) => {
@@ -203,8 +223,13 @@ fn companion_log(path: &Path) -> PathBuf {
     path.with_extension("log")
 }
 
+/// The index file's entries, without the zero-filled tail Kafka leaves in the index
+/// of a segment it did not close (its active segment's preallocated
+/// `segment.index.bytes`, e.g. in `__cluster_metadata`). Like Kafka's
+/// DumpLogSegments, the first entry may be all zeros (offset = base, position 0), a
+/// later one only as the start of that tail; `None` (reported) for a partial entry.
 fn read_entries(path: &Path, size: usize, out: &mut dyn Write) -> io::Result<Option<Vec<u8>>> {
-    let bytes = std::fs::read(path)?;
+    let mut bytes = std::fs::read(path)?;
     if !bytes.len().is_multiple_of(size) {
         writeln!(
             out,
@@ -212,6 +237,16 @@ fn read_entries(path: &Path, size: usize, out: &mut dyn Write) -> io::Result<Opt
             bytes.len() - bytes.len() % size
         )?;
         return Ok(None);
+    }
+    let zero_tail = bytes.iter().rev().take_while(|b| **b == 0).count();
+    let in_use = (bytes.len() - zero_tail).div_ceil(size).max(1) * size;
+    if in_use < bytes.len() {
+        writeln!(
+            out,
+            "{} preallocated empty entries follow position {in_use}",
+            (bytes.len() - in_use) / size
+        )?;
+        bytes.truncate(in_use);
     }
     Ok(Some(bytes))
 }

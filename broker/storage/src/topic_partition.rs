@@ -19,10 +19,11 @@ impl TopicPartition {
 
     /// Parses a partition directory name. Topic names may contain `-`, so the partition is
     /// whatever follows the last one. Directories being deleted (`topic-0.<uuid>-delete`)
-    /// and other non-partition names yield `None`.
+    /// and other non-partition names yield `None`, and so does Apache Kafka's metadata
+    /// log (`__cluster_metadata-0`, in a log dir Kafka wrote): not a topic.
     pub fn from_dir_name(name: &str) -> Option<TopicPartition> {
         let (topic, partition) = name.rsplit_once('-')?;
-        if topic.is_empty() || partition.is_empty() {
+        if topic.is_empty() || partition.is_empty() || topic == "__cluster_metadata" {
             return None;
         }
         if !partition.bytes().all(|b| b.is_ascii_digit()) {
@@ -58,6 +59,7 @@ mod tests {
         let tp = TopicPartition::new("my-topic.v2", 12);
         assert_eq!(tp.to_string(), "my-topic.v2-12");
         assert_eq!(TopicPartition::from_dir_name(&tp.dir_name()), Some(tp));
+        assert_eq!(TopicPartition::from_dir_name("__cluster_metadata-0"), None);
         assert_eq!(TopicPartition::from_dir_name("t-0.abcdef-delete"), None);
         assert_eq!(TopicPartition::from_dir_name("lost+found"), None);
         assert_eq!(TopicPartition::from_dir_name("-1"), None);

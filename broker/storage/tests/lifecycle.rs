@@ -341,7 +341,17 @@ fn dump_log_prints_batches_and_checks_indexes() {
         .map(|e| d.join(format!("00000000000000000000.{e}")))
         .collect();
     let mut out = Vec::new();
-    assert!(tidewater_storage::dump::dump_files(&files, true, &mut out).unwrap());
+    assert!(
+        tidewater_storage::dump::dump_files(
+            &files,
+            tidewater_storage::dump::DumpOptions {
+                deep_iteration: true,
+                print_data: true
+            },
+            &mut out
+        )
+        .unwrap()
+    );
     let text = String::from_utf8(out).unwrap();
     assert!(
         text.contains("baseOffset: 0 lastOffset: 0 count: 1"),
@@ -358,8 +368,12 @@ fn dump_log_prints_batches_and_checks_indexes() {
     let mut out = Vec::new();
     let missing = d.join("00000000000000000099.index");
     assert!(
-        !tidewater_storage::dump::dump_files(&[missing, files[1].clone()], false, &mut out)
-            .unwrap()
+        !tidewater_storage::dump::dump_files(
+            &[missing, files[1].clone()],
+            Default::default(),
+            &mut out
+        )
+        .unwrap()
     );
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("Could not read"), "{text}");
@@ -368,7 +382,9 @@ fn dump_log_prints_batches_and_checks_indexes() {
         "the readable file is still dumped: {text}"
     );
     let mut out = Vec::new();
-    assert!(!tidewater_storage::dump::dump_files(&files[..1], false, &mut out).unwrap());
+    assert!(
+        !tidewater_storage::dump::dump_files(&files[..1], Default::default(), &mut out).unwrap()
+    );
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("position"), "{text}");
 }

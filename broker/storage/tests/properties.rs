@@ -148,9 +148,12 @@ fn crash_recovery_yields_a_valid_prefix_and_dump_log_agrees() {
             }
             let damaged_len = std::fs::metadata(&active).unwrap().len();
             let mut out = Vec::new();
-            let dump_valid =
-                tidewater_storage::dump::dump_files(std::slice::from_ref(&active), false, &mut out)
-                    .unwrap();
+            let dump_valid = tidewater_storage::dump::dump_files(
+                std::slice::from_ref(&active),
+                Default::default(),
+                &mut out,
+            )
+            .unwrap();
             let mgr = manager(&[dir.path()], cfg.clone());
             let log = mgr.get_log(&tp(0)).unwrap();
             let recovered_len = std::fs::metadata(&active).map(|m| m.len()).unwrap_or(0);
@@ -190,7 +193,15 @@ fn crash_recovery_yields_a_valid_prefix_and_dump_log_agrees() {
                 files.push(p);
             }
             let mut out = Vec::new();
-            let ok = tidewater_storage::dump::dump_files(&files, true, &mut out).unwrap();
+            let ok = tidewater_storage::dump::dump_files(
+                &files,
+                tidewater_storage::dump::DumpOptions {
+                    deep_iteration: true,
+                    print_data: true,
+                },
+                &mut out,
+            )
+            .unwrap();
             prop_assert!(ok, "{}", String::from_utf8_lossy(&out));
             // and the independent decoder reads every record that recovery kept
             prop_assert_eq!(verify_all_logs(dir.path()), all.len() + 1);

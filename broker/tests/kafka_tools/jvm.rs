@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::common::process::{Output, spawn};
+use super::common::process::{Output, Running, spawn};
 
 /// A tool run may include a JVM start-up on a busy 2-core machine.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -142,6 +142,15 @@ impl KafkaTools {
             .map(|l| format!("{l}\n"))
             .collect();
         out
+    }
+
+    /// `java JVM_OPTIONS -cp JARS CLASS ARGS...` left running (a Kafka broker).
+    #[allow(dead_code)] // kraft_voters_kafka_tool.rs includes this module too, runs no node
+    pub fn spawn(&self, jvm_options: &[&str], class: &str, args: &[&str]) -> Running {
+        let mut all: Vec<String> = jvm_options.iter().map(|s| s.to_string()).collect();
+        all.extend(["-cp".to_string(), self.classpath.clone(), class.to_string()]);
+        all.extend(args.iter().map(|s| s.to_string()));
+        spawn("java", &all, None)
     }
 
     /// Like `run`, but the tool must exit 0 and print no error text at all.

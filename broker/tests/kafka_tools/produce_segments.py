@@ -62,7 +62,11 @@ def count_records(bootstrap, topic):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="set on every topic (Apache Kafka rolls segments of at least "
+                         "1 MiB only, so a test against it rolls them by time: segment.ms)")
     a = ap.parse_args()
+    common = dict(kv.split("=", 1) for kv in a.topic_config)
     admin = AdminClient({"bootstrap.servers": a.bootstrap})
     compact = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01",
                "min.compaction.lag.ms": "0"}
@@ -75,7 +79,7 @@ def main():
         "idempotent": ({}, {"enable.idempotence": True}),
         "compacted": (compact, {}),
     }
-    futures = admin.create_topics([NewTopic(t, 1, 1, config=cfg) for t, (cfg, _) in shapes.items()])
+    futures = admin.create_topics([NewTopic(t, 1, 1, config={**common, **cfg}) for t, (cfg, _) in shapes.items()])
     for f in futures.values():
         f.result(timeout=30)
     # The compacted topic first: the cleaner runs every 15 s and works meanwhile.

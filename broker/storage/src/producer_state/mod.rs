@@ -1,13 +1,15 @@
 //! Idempotent-producer state per partition (Kafka's ProducerStateManager): per producer
 //! id the epoch and the sequence ranges of its last 5 batches, used on leader appends to
 //! spot duplicates, sequence gaps and fenced epochs. Snapshotted to
-//! `<20-digit offset>.snapshot` files so recovery only replays the log after the snapshot.
+//! `<20-digit offset>.snapshot` files so recovery only replays the log after the snapshot
+//! (Apache Kafka's snapshots are read too, for a log dir Kafka wrote).
 
 use std::collections::{HashMap, VecDeque};
 
 use crate::batch::BatchHeader;
 use crate::error::AppendError;
 
+mod kafka_snapshot;
 mod snapshot;
 pub use snapshot::{list_snapshots, load_latest, retain_latest, snapshot_path, write_snapshot};
 

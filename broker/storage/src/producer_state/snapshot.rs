@@ -41,7 +41,12 @@ impl ProducerStateManager {
         out
     }
 
+    /// Reads a snapshot in Tidewater's format or in Apache Kafka's (a log dir Kafka
+    /// wrote).
     pub fn decode(bytes: &[u8]) -> Result<ProducerStateManager, SnapshotError> {
+        if super::kafka_snapshot::looks_like_kafka(bytes) {
+            return super::kafka_snapshot::decode(bytes);
+        }
         if bytes.len() < 14 {
             return Err(SnapshotError::TooShort);
         }
@@ -49,7 +54,7 @@ impl ProducerStateManager {
         if crc32c::crc32c(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
             return Err(SnapshotError::Crc);
         }
-        let mut r = Reader { buf: body, pos: 0 };
+        let mut r = Reader::new(body);
         if r.take(4)? != SNAPSHOT_MAGIC {
             return Err(SnapshotError::Magic);
         }
@@ -59,15 +64,11 @@ impl ProducerStateManager {
         let count = r.u32()?;
         let mut producers = HashMap::new();
         for _ in 0..count {
-            let producer_id = r.i64()?;
-            let producer_epoch = r.u16()? as i16;
-            let last_sequence = r.u32()? as i32;
-            let last_offset = r.i64()?;
-            let last_timestamp = r.i64()?;
+            let mut entry = r.entry_head()?;
+            entry.last_timestamp = r.i64()?;
             let n = r.take(1)?[0];
-            let mut batches = VecDeque::new();
             for _ in 0..n {
-                batches.push_back(BatchMetadata {
+                entry.batches.push_back(BatchMetadata {
                     first_sequence: r.u32()? as i32,
                     last_sequence: r.u32()? as i32,
                     first_offset: r.i64()?,
@@ -75,19 +76,9 @@ impl ProducerStateManager {
                     timestamp: r.i64()?,
                 });
             }
-            producers.insert(
-                producer_id,
-                ProducerEntry {
-                    producer_id,
-                    producer_epoch,
-                    last_sequence,
-                    last_offset,
-                    last_timestamp,
-                    batches,
-                },
-            );
+            producers.insert(entry.producer_id, entry);
         }
-        if r.pos != body.len() {
+        if !r.at_end() {
             return Err(SnapshotError::TrailingBytes);
         }
         Ok(ProducerStateManager { producers })
@@ -112,12 +103,32 @@ pub enum SnapshotError {
     TrailingBytes,
 }
 
-struct Reader<'a> {
+/// Big-endian fields read in order, `Truncated` past the end.
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+    pub(super) fn at_end(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+    /// The fields every producer entry begins with, in Tidewater's format and in
+    /// Kafka's: producer id, epoch, last sequence, last offset (no timestamp or
+    /// batches yet).
+    pub(super) fn entry_head(&mut self) -> Result<ProducerEntry, SnapshotError> {
+        Ok(ProducerEntry {
+            producer_id: self.i64()?,
+            producer_epoch: self.u16()? as i16,
+            last_sequence: self.u32()? as i32,
+            last_offset: self.i64()?,
+            last_timestamp: -1,
+            batches: VecDeque::new(),
+        })
+    }
     fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
         let s = self
             .buf
@@ -126,15 +137,15 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn u16(&mut self) -> Result<u16, SnapshotError> {
+    pub(super) fn u16(&mut self) -> Result<u16, SnapshotError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> Result<u32, SnapshotError> {
+    pub(super) fn u32(&mut self) -> Result<u32, SnapshotError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn i64(&mut self) -> Result<i64, SnapshotError> {
+    pub(super) fn i64(&mut self) -> Result<i64, SnapshotError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
