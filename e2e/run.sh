@@ -32,6 +32,9 @@
 # and the variables CLUSTER, NAMESPACE, OPERATOR_NAMESPACE, TIMEOUT, ROOT.
 # A scenario deletes what it created.
 #
+# E2E_ONLY="STEP ..." runs the operator's install and only the steps named (built-in
+# functions or scenario_* ones), for work on one scenario.
+#
 # Runs only when KUBECONFIG is set; otherwise it says so and exits 0 (exit 1 when
 # E2E_REQUIRE_CLUSTER is set, as e2e/ci.sh sets it).
 set -Eeuo pipefail
@@ -560,14 +563,19 @@ delete_cluster() {
 # shellcheck source=e2e/scenarios/rebalance.sh
 source "$ROOT/e2e/scenarios/rebalance.sh"
 
-# Functions named scenario_* from e2e/scenarios/*.sh, in name order.
-run_extra_scenarios() {
-    local f s
+source_scenarios() {
+    local f
     for f in "$ROOT"/e2e/scenarios/*.sh; do
         [[ -e "$f" ]] || continue
         # shellcheck source=/dev/null
         source "$f"
     done
+}
+
+# Functions named scenario_* from e2e/scenarios/*.sh, in name order.
+run_extra_scenarios() {
+    local s
+    source_scenarios
     for s in $(declare -F | awk '$3 ~ /^scenario_/ {print $3}' | sort); do
         log "scenario $s"
         step "$s"
@@ -597,6 +605,19 @@ main() {
     DUMPED=0
     trap on_exit EXIT
     step install_operator
+    if [[ -n "${E2E_ONLY:-}" ]]; then
+        # While working on a step: only the operator and the steps named, e.g.
+        # E2E_ONLY=scenario_rack_roll e2e/run.sh (never set by e2e/ci.sh).
+        source_scenarios
+        kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+        local only
+        for only in $E2E_ONLY; do
+            log "step $only (E2E_ONLY)"
+            step "$only"
+        done
+        echo "e2e: $PASSED passed, 0 failed (E2E_ONLY: $E2E_ONLY)"
+        return
+    fi
     step check_rbac
     step check_cel_rules
     step create_cluster

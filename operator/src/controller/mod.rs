@@ -7,6 +7,7 @@
 //! that does not deserialize cannot break the stream; it gets `Degraded` on its own
 //! status instead.
 
+mod events;
 pub mod health;
 pub mod rebalance;
 mod run;
@@ -21,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Client, Resource, ResourceExt};
 use tracing::Instrument;
@@ -35,6 +36,7 @@ use crate::runtime::AdminSource;
 use crate::runtime::kube::{KubeRuntime, KubeRuntimeError};
 use crate::status::{self, conditions};
 use crate::validate::{FieldError, InvalidSpec, validate};
+use events::NoteRecorder;
 
 /// Finalizer the operator puts on every KafkaCluster.
 pub const FINALIZER: &str = "tidewater.io/finalizer";
@@ -72,8 +74,8 @@ impl ReconcileError {
 pub struct Context<A> {
     /// API client.
     pub client: Client,
-    /// The one Event recorder.
-    pub recorder: Recorder,
+    /// The one Event recorder: one series per reason and note.
+    pub recorder: NoteRecorder,
     /// Operator metrics.
     pub metrics: Metrics,
     /// Kafka-protocol reads.
@@ -90,7 +92,7 @@ impl<A> Context<A> {
             instance,
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: NoteRecorder::new(client.clone(), reporter),
             client,
             metrics,
             admin,
