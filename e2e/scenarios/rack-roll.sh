@@ -14,8 +14,8 @@
 # replaced once and every acknowledged record reads back.
 
 RACK_CLUSTER="${RACK_CLUSTER:-racks}"
-# About 100 records a second: longer than the roll.
-RACK_RECORDS="${RACK_RECORDS:-12000}"
+# About 100 records a second (80 s): longer than the roll (about 50 s here).
+RACK_RECORDS="${RACK_RECORDS:-8000}"
 
 rack_manifest() {
     cat <<YAML
