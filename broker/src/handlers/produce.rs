@@ -157,6 +157,7 @@ pub async fn handle(
             *slot = error_partition(index, code, Some(message), version);
         }
     }
+    super::produce_leader_hint::await_next_leaders(broker, &resp, version, req_timeout).await;
     super::produce_leader_hint::add_leader_hints(broker, ctx, &mut resp, version);
     resp
 }

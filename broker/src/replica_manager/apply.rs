@@ -12,7 +12,7 @@ use tidewater_replication::{
     CommittedPartition, FollowerInit, FollowerState, LeaderConfig, LeaderInit, LeaderState,
     ThrottledReplicas,
 };
-use tidewater_storage::TopicPartition;
+use tidewater_storage::{Log, TopicPartition};
 use tracing::{info, warn};
 
 use super::{Partition, PartitionInner, Role};
@@ -31,6 +31,7 @@ impl Broker {
         let broker_epoch = cluster.broker_epoch();
         let now = mono_ms();
         self.refresh_dynamic_configs(image);
+        self.assign_new_leader_epochs(image, node);
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
         for topic in image.topics_by_id.values() {
             let config = self
@@ -103,6 +104,37 @@ impl Broker {
         }
         self.sync_fetchers(image);
         self.replicas().notifier().notify();
+    }
+
+    /// Checkpoints the leader epochs `image` starts on this broker's followers together
+    /// ([`Log::assign_leader_epochs`]: the fsyncs in parallel), before `transition`
+    /// makes them leaders one by one (it then finds each epoch assigned already). Each
+    /// such follower stops following first (offline at the new epoch, under its lock),
+    /// so no fetched batch of the old epoch can land after the new epoch's start.
+    fn assign_new_leader_epochs(&self, image: &MetadataImage, node: i32) {
+        let starting: Vec<(Arc<Log>, i32)> = self
+            .replicas()
+            .all()
+            .into_iter()
+            .filter_map(|p| {
+                let topic = image.topic(&p.tp.topic)?;
+                let record = topic.partitions.get(&p.tp.partition)?;
+                if topic.topic_id != p.topic_id || record.leader != node {
+                    return None;
+                }
+                let mut inner = p.lock();
+                if matches!(inner.role, Role::Leader(_)) {
+                    return None;
+                }
+                inner.role = Role::Offline {
+                    leader_epoch: record.leader_epoch,
+                };
+                Some((p.log.clone(), record.leader_epoch))
+            })
+            .collect();
+        for (i, e) in Log::assign_leader_epochs(&starting) {
+            warn!(tp = %starting[i].0.topic_partition(), error = %e, "cannot checkpoint the leader epoch");
+        }
     }
 
     /// Applies a topic's `*.replication.throttled.replicas` to this broker's quotas.

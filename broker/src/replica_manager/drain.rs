@@ -155,4 +155,39 @@ mod tests {
         }
         assert_eq!(b.log("t", 0).unwrap().log_end_offset(), end);
     }
+
+    /// From Produce v10 (KIP-951 leader hints) a draining leader's refusal waits for the
+    /// image to name the next leader, so the answer can name it; the wait is bounded by
+    /// half the request's timeout. One node has no next leader: answered bare after the
+    /// bound, not at once — and at once for a v9 client, which cannot read a hint.
+    #[tokio::test]
+    async fn a_draining_leaders_refusal_waits_for_the_next_leader_at_most_half_the_timeout() {
+        let tb = broker(&[]);
+        let b = &tb.broker;
+        b.auto_create_topic("t").unwrap();
+        let outcome = b.drain_leaderships(Duration::from_secs(5)).await;
+        assert!(
+            matches!(outcome, DrainOutcome::CaughtUp { .. }),
+            "{outcome:?}"
+        );
+        let produce = |version: i16| async move {
+            let mut req = produce_request("t", 0, Some(batch()), -1);
+            req.timeout_ms = 400;
+            let start = std::time::Instant::now();
+            let r = handle(b, &ctx(), req, version).await;
+            let code = r.responses[0].partition_responses[0].error_code;
+            assert_eq!(code, E::NotLeaderOrFollower.code(), "v{version}");
+            start.elapsed()
+        };
+        let held = produce(10).await;
+        assert!(
+            held >= Duration::from_millis(200) && held < Duration::from_millis(1000),
+            "held {held:?}"
+        );
+        let bare = produce(9).await;
+        assert!(
+            bare < Duration::from_millis(200),
+            "v9 answered after {bare:?}"
+        );
+    }
 }

@@ -119,6 +119,14 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// This replica leads and refuses appends because its leadership is moving away:
+    /// a controlled-shutdown drain or a preferred-leader handoff.
+    pub fn hands_leadership_over(&self) -> bool {
+        let inner = self.lock();
+        matches!(inner.role, Role::Leader(_))
+            && (inner.refuse_appends || inner.handoff_to.is_some())
+    }
+
     pub fn lock(&self) -> std::sync::MutexGuard<'_, PartitionInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
