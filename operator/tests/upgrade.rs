@@ -138,50 +138,9 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
     step("0.2.0 cluster ready", t0);
 
     let bootstrap = s["bootstrapServers"].as_str().unwrap().to_owned();
-    let work = dir.path();
-    let (stop, acked_all, acked_one) = (
-        work.join("stop"),
-        work.join("acked-all"),
-        work.join("acked-1"),
-    );
-    let (stop, acked_all, acked_one) = (
-        stop.to_str().unwrap(),
-        acked_all.to_str().unwrap(),
-        acked_one.to_str().unwrap(),
-    );
     let base = ["--bootstrap", &bootstrap, "--topic", "roll"];
     create_topic(&base);
-    let producers = [
-        spawn_py(
-            &[
-                &[
-                    "produce", "--acks", "all", "--acked", acked_all, "--stop", stop, "--rate",
-                    rate,
-                ][..],
-                &base,
-            ]
-            .concat(),
-        ),
-        spawn_py(
-            &[
-                &[
-                    "produce", "--acks", "1", "--acked", acked_one, "--stop", stop, "--rate", rate,
-                ][..],
-                &base,
-            ]
-            .concat(),
-        ),
-    ];
-    let consumer =
-        spawn_py(&[&["consume", "--group", "roll-g", "--stop", stop][..], &base].concat());
-    let started = Instant::now();
-    while std::fs::metadata(acked_all).map_or(0, |m| m.len()) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no acks=all record acknowledged"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let load = Load::start(dir.path(), &base, rate);
     step("clients running", t0);
 
     let before = pids(&c.status());
@@ -217,46 +176,8 @@ fn upgrade_under_load(controllers: i32, rate: &str) {
     let restarts = events.matches("NodeRestarting").count();
     assert_eq!(restarts, after.len(), "each node restarted once:\n{events}");
 
-    std::fs::write(stop, "").unwrap();
-    let [all, one] = producers;
-    let all = finish(all, "acks=all producer");
-    let one = finish(one, "acks=1 producer");
-    let group = finish(consumer, "consumer group");
-    eprintln!("acks=all {all}\nacks=1 {one}\ngroup {group}");
-    let verified = py(&[&["verify", "--acked", acked_all][..], &base].concat());
-    eprintln!("acks=all: {verified}");
-    // acks=1 records are required too: every node the roll stops runs 0.2.0 or this
-    // build, and both drain on SIGTERM (broker/src/replica/drain.rs) — a stopping leader
-    // refuses appends and waits until its in-sync followers hold its whole log before
-    // the controller moves its leaderships, so the new leader has every acks=1 record.
-    // Checked after the figures and the kept logs, which a failure needs most.
-    let one_verified = py_report(&[&["verify", "--acked", acked_one][..], &base].concat());
-    eprintln!("acks=1: {one_verified}");
-    let lost_one: Value =
-        serde_json::from_str(one_verified.lines().next().unwrap_or("{}")).unwrap_or(Value::Null);
-    eprintln!(
-        "FIGURES nodes={} partitions=100 rate={rate}/s per producer: roll {:.1}s ({:.1}s per node); \
-         longest acks=all ack gap on a partition {} ms; p99 produce latency acks=all {} ms, acks=1 {} ms; \
-         acks=all records lost 0, acks=1 records lost {}",
-        after.len(),
-        roll_time.as_secs_f64(),
-        roll_time.as_secs_f64() / after.len() as f64,
-        all["max_ack_gap_ms"],
-        all["p99_ms"],
-        one["p99_ms"],
-        lost_one["lost"]
-    );
-    if let Some(kept) = c.kept_logs_dir() {
-        // Next to the broker logs: which id each ack put at which partition and offset.
-        std::fs::create_dir_all(&kept).unwrap();
-        for f in [acked_all, acked_one] {
-            for f in [f.to_owned(), format!("{f}.where")] {
-                let name = Path::new(&f).file_name().unwrap();
-                std::fs::copy(&f, kept.join(name)).unwrap();
-            }
-        }
-    }
-    assert_eq!(lost_one["lost"], 0, "acks=1 records lost: {one_verified}");
+    let lost_one = load.finish(&base, &c, after.len(), roll_time, rate);
+    assert_eq!(lost_one, 0, "acks=1 records lost (see above)");
     step("0 acks=all and 0 acks=1 records lost", t0);
 
     // After the finalize the old build cannot run the cluster: refused, nothing restarts.
@@ -288,6 +209,141 @@ fn dedicated_controllers_roll_from_0_2_0_to_0_3_0_under_load() {
 #[ignore = "benchmark: run by hand and read its FIGURES line"]
 fn benchmark_roll_3_brokers_100_partitions() {
     upgrade_under_load(0, "1000");
+}
+
+/// The clients of a roll under load: an idempotent acks=all producer and an acks=1
+/// producer at `rate` records/s each, round-robin over the partitions, and a consumer
+/// group, writing what was acknowledged under `work`.
+struct Load {
+    stop: String,
+    acked_all: String,
+    acked_one: String,
+    producers: [Client; 2],
+    consumer: Client,
+}
+
+impl Load {
+    /// Starts the clients; returns once a first acks=all record was acknowledged.
+    fn start(work: &Path, base: &[&str], rate: &str) -> Load {
+        let path = |name: &str| work.join(name).to_str().unwrap().to_owned();
+        let (stop, acked_all, acked_one) = (path("stop"), path("acked-all"), path("acked-1"));
+        let produce = |acks: &str, acked: &str| {
+            let args = [
+                "produce", "--acks", acks, "--acked", acked, "--stop", &stop, "--rate", rate,
+            ];
+            spawn_py(&[&args[..], base].concat())
+        };
+        let producers = [produce("all", &acked_all), produce("1", &acked_one)];
+        let consumer =
+            spawn_py(&[&["consume", "--group", "roll-g", "--stop", &stop][..], base].concat());
+        let started = Instant::now();
+        while std::fs::metadata(&acked_all).map_or(0, |m| m.len()) == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no acks=all record acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Load {
+            stop,
+            acked_all,
+            acked_one,
+            producers,
+            consumer,
+        }
+    }
+
+    /// Stops the clients, verifies every acknowledged record reads back and prints the
+    /// FIGURES line; returns how many acks=1 records were lost (acks=all losses fail
+    /// here). `c`'s kept logs get the ack files.
+    fn finish(
+        self,
+        base: &[&str],
+        c: &LocalCluster,
+        nodes: usize,
+        roll: Duration,
+        rate: &str,
+    ) -> i64 {
+        std::fs::write(&self.stop, "").unwrap();
+        let [all, one] = self.producers;
+        let all = finish(all, "acks=all producer");
+        let one = finish(one, "acks=1 producer");
+        let group = finish(self.consumer, "consumer group");
+        eprintln!("acks=all {all}\nacks=1 {one}\ngroup {group}");
+        let verified = py(&[&["verify", "--acked", &self.acked_all][..], base].concat());
+        eprintln!("acks=all: {verified}");
+        // acks=1 records are required too: every node the roll stops drains on SIGTERM
+        // (broker/src/replica_manager/drain.rs) — a stopping leader refuses appends and
+        // waits until its in-sync followers hold its whole log before the controller
+        // moves its leaderships, so the new leader has every acks=1 record. Checked
+        // after the figures and the kept logs, which a failure needs most.
+        let one_verified = py_report(&[&["verify", "--acked", &self.acked_one][..], base].concat());
+        eprintln!("acks=1: {one_verified}");
+        let lost_one: Value = serde_json::from_str(one_verified.lines().next().unwrap_or("{}"))
+            .unwrap_or(Value::Null);
+        eprintln!(
+            "FIGURES nodes={nodes} partitions=100 rate={rate}/s per producer: roll {:.1}s ({:.1}s per node); \
+             longest acks=all ack gap on a partition {} ms; p99 produce latency acks=all {} ms, acks=1 {} ms; \
+             acks=all records lost 0, acks=1 records lost {}",
+            roll.as_secs_f64(),
+            roll.as_secs_f64() / nodes as f64,
+            all["max_ack_gap_ms"],
+            all["p99_ms"],
+            one["p99_ms"],
+            lost_one["lost"]
+        );
+        if let Some(kept) = c.kept_logs_dir() {
+            // Next to the broker logs: which id each ack put at which partition and offset.
+            std::fs::create_dir_all(&kept).unwrap();
+            for f in [&self.acked_all, &self.acked_one] {
+                for f in [f.to_owned(), format!("{f}.where")] {
+                    let name = Path::new(&f).file_name().unwrap();
+                    std::fs::copy(&f, kept.join(name)).unwrap();
+                }
+            }
+        }
+        lost_one["lost"].as_i64().unwrap_or(-1)
+    }
+}
+
+/// The roll of this build onto itself (a static key changes: every node restarts
+/// through the same gate, drain and handoff as an upgrade), at the benchmark's rate:
+/// what an upgrade from this release onwards costs, where the upgrade benchmark's
+/// stopping nodes still run 0.2.0's drain. `cargo test -p tidewater-operator --test
+/// upgrade -- --ignored --nocapture benchmark_config`.
+#[test]
+#[ignore = "benchmark: run by hand and read its FIGURES line"]
+fn benchmark_config_roll_3_brokers_100_partitions() {
+    let _slot = multi_node_slot();
+    let t0 = Instant::now();
+    current_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    let with = |config: &str| format!("{}  config:\n    {config}\n", spec("0.3.0", 0));
+    std::fs::write(&file, with("num.partitions: 1")).unwrap();
+    let c = LocalCluster::up_with(&file, &[]);
+    c.wait("Ready", 240);
+    let s = c.status();
+    let bootstrap = s["bootstrapServers"].as_str().unwrap().to_owned();
+    let base = ["--bootstrap", &bootstrap, "--topic", "roll"];
+    create_topic(&base);
+    c.wait("Ready", 60);
+    let load = Load::start(dir.path(), &base, "1000");
+    step("0.3.0 cluster ready, clients running", t0);
+    let before = pids(&c.status());
+    let roll_started = Instant::now();
+    c.apply(&with("num.partitions: 2"));
+    let s = c.wait_until("every node restarted", Duration::from_secs(600), |s| {
+        let now = pids(s);
+        now.iter()
+            .zip(&before)
+            .all(|((_, a), (_, b))| a != b && !a.is_empty())
+            && cond(s, "Ready") == ("True", "Ready")
+    });
+    let roll_time = roll_started.elapsed();
+    step("every node restarted", t0);
+    let lost_one = load.finish(&base, &c, pids(&s).len(), roll_time, "1000");
+    assert_eq!(lost_one, 0, "acks=1 records lost (see above)");
 }
 
 /// The test topic: 100 partitions, RF 3, min.insync.replicas 2.
