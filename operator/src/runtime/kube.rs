@@ -5,6 +5,9 @@
 //! [`budget`]: the budget is narrowed around a rack step and restored after it),
 //! deletes pods to remove nodes, and removes orphans selected by
 //! `app.kubernetes.io/instance=<cluster>,app.kubernetes.io/managed-by=tidewater-operator`.
+//! A change of `spec.controllers` creates or deletes one controller pod at a time
+//! around AddRaftVoter/RemoveRaftVoter ([`crate::quorum`] plans it; [`quorum`] reads
+//! the initial voters back and names the new voter's listener).
 //! Requests go out in a fixed order so the mocked API tests can assert the sequence.
 //!
 //! Claims are never orphan-swept: they outlive the cluster unless `storage.deleteClaim`
@@ -16,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub mod budget;
 mod observe;
+mod quorum;
 mod requests;
 pub mod roll;
 
@@ -84,6 +88,9 @@ pub struct KubeRuntime<A> {
     budget_step: BTreeSet<i32>,
     /// The budget the last `apply` wrote.
     budget: Option<budget::Written>,
+    /// The quorum's initial voters read by the last `observe` ([`quorum`]): what
+    /// [`Runtime::adopt`] sets as [`ValidatedCluster::quorum_seed`].
+    seed: Option<BTreeMap<i32, String>>,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -104,6 +111,7 @@ impl<A: AdminSource> KubeRuntime<A> {
             available: BTreeSet::new(),
             budget_step: BTreeSet::new(),
             budget: None,
+            seed: None,
         }
     }
 
@@ -132,11 +140,14 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
 
     /// `c` with the cluster id its data is formatted with: the recorded one, else the
     /// one the claims read by the last `observe` carry (a `KafkaCluster` re-created over
-    /// retained claims). Call between `observe` and `apply`; also decides which claims
-    /// the cluster cannot use ([`Runtime::claim_conflicts`]).
+    /// retained claims), and with the KRaft voters its controllers were started with
+    /// (so `spec.controllers` changes one voter at a time, KIP-853, restarting no node).
+    /// Call between `observe` and `apply`; also decides which claims the cluster cannot
+    /// use ([`Runtime::claim_conflicts`]).
     fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
         self.adoption = pvc::adopt(&c, &self.claims);
         c.cluster_id.clone_from(&self.adoption.cluster_id);
+        c.quorum_seed.clone_from(&self.seed);
         c
     }
 
@@ -250,8 +261,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             .map_err(|source| api_err("list", "PersistentVolumeClaim", "", source))?;
         self.claims = claims.items.iter().map(ObservedClaim::from_claim).collect();
         self.adoption = Adoption::default();
+        self.seed = None;
         if !observed.nodes.is_empty() {
             self.budget_step = self.observe_budget(c).await?;
+            self.seed = self.read_seed(c, &observed).await?;
             observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
         }
         // A broker that runs but never joins (a new version that cannot register) is a
@@ -400,8 +413,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             }
         }
         for op in &plan.admin_ops {
-            // A failed election or finalize is retried by the next reconcile's plan.
-            if let Err(e) = self.admin.execute(&self.ready_brokers, op).await {
+            // A failed election, finalize or voter change is retried by the next
+            // reconcile's plan.
+            let op = quorum::resolved(c, op);
+            if let Err(e) = self.admin.execute(&self.ready_brokers, &op).await {
                 tracing::warn!(error = %e, ?op, "admin operation failed");
             }
         }

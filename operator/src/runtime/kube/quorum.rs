@@ -1,0 +1,121 @@
+//! The kube runtime's part of a KRaft voter change (KIP-853, planned by
+//! [`crate::quorum`]): it reads the quorum's initial voters back from a running
+//! controller's ConfigMap — what its nodes were started with, kept in every node's
+//! `controller.quorum.voters` while the live voter set changes, so no node restarts —
+//! and fills in a new voter's controller listener (its pod's stable DNS name) before
+//! AddRaftVoter goes out. It decides nothing: which voter joins or leaves is the
+//! planner's call.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+
+use super::requests::api_err;
+use super::{KubeRuntime, KubeRuntimeError};
+use crate::build::config::PROPERTIES_KEY;
+use crate::build::{CONTROLLER_PORT, node_host};
+use crate::observed::Observed;
+use crate::plan::AdminOp;
+use crate::quorum::seed_from_properties;
+use crate::runtime::AdminSource;
+use crate::validate::{CONTROLLER_ID_BASE, Role, ValidatedCluster};
+
+impl<A: AdminSource> KubeRuntime<A> {
+    /// The initial voters of a cluster with dedicated controllers, read from the
+    /// ConfigMap of its lowest observed controller (one GET): every node lists the same
+    /// ones, and the lowest controller is one the spec keeps (voters leave from the top).
+    /// `None` for combined mode (its voter set never changes), before any controller
+    /// pod exists (a new cluster is formed with the spec's voters), or when that
+    /// ConfigMap is gone — then the voter set is not changed ([`crate::quorum`]).
+    pub(super) async fn read_seed(
+        &self,
+        c: &ValidatedCluster,
+        observed: &Observed,
+    ) -> Result<Option<BTreeMap<i32, String>>, KubeRuntimeError> {
+        if !c.voters().any(|n| n.role == Role::Controller) {
+            return Ok(None);
+        }
+        let Some(pod) = observed
+            .nodes
+            .range(CONTROLLER_ID_BASE..)
+            .next()
+            .and_then(|(id, _)| self.names.get(id))
+        else {
+            return Ok(None);
+        };
+        let name = format!("{pod}-config");
+        let config = self
+            .api::<ConfigMap>(c)
+            .get_opt(&name)
+            .await
+            .map_err(|source| api_err("get", "ConfigMap", &name, source))?;
+        Ok(config
+            .and_then(|m| m.data)
+            .and_then(|d| d.get(PROPERTIES_KEY).and_then(|t| seed_from_properties(t))))
+    }
+}
+
+/// `op` with what only this runtime knows filled in: the controller listener of a
+/// voter to add, `<pod>.<headless service>.<namespace>.svc:9093` — the address its
+/// pod's DNS name has for as long as the pod exists.
+pub(super) fn resolved(c: &ValidatedCluster, op: &AdminOp) -> AdminOp {
+    match op {
+        AdminOp::AddRaftVoter { id, endpoint: None } => AdminOp::AddRaftVoter {
+            id: *id,
+            endpoint: c
+                .nodes
+                .iter()
+                .find(|n| n.id == *id)
+                .and_then(|n| Some((node_host(c, n), u16::try_from(CONTROLLER_PORT).ok()?))),
+        },
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::parse_cluster;
+    use crate::validate::validate;
+
+    fn cluster(controllers: i32) -> ValidatedCluster {
+        let text = format!(
+            "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: t\n  namespace: kafka\nspec:\n  version: 0.1.0\n  brokers: 3\n  controllers: {controllers}\n"
+        );
+        validate(&parse_cluster(&text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_new_voter_is_added_with_its_pods_dns_name_and_the_controller_port() {
+        let c = cluster(5);
+        let op = AdminOp::AddRaftVoter {
+            id: 1004,
+            endpoint: None,
+        };
+        assert_eq!(
+            resolved(&c, &op),
+            AdminOp::AddRaftVoter {
+                id: 1004,
+                endpoint: Some(("t-controller-1004.t-brokers.kafka.svc".to_owned(), 9093)),
+            }
+        );
+        // Nothing else is rewritten.
+        let remove = AdminOp::RemoveRaftVoter(1004);
+        assert_eq!(resolved(&c, &remove), remove);
+    }
+
+    #[test]
+    fn the_seed_is_read_from_the_properties_a_node_was_started_with() {
+        let c = cluster(3);
+        let map = crate::build::config::config_map(&c, &c.nodes[3]);
+        let text = &map.data.unwrap()[PROPERTIES_KEY];
+        let seed = seed_from_properties(text).unwrap();
+        assert_eq!(seed.keys().copied().collect::<Vec<_>>(), [1000, 1001, 1002]);
+        assert_eq!(seed[&1001], "t-controller-1001.t-brokers.kafka.svc:9093");
+        // The same seed renders the same voters: the config does not change.
+        let mut adopted = c.clone();
+        adopted.quorum_seed = Some(seed);
+        let again = crate::build::config::config_map(&adopted, &adopted.nodes[3]);
+        assert_eq!(again.data.unwrap()[PROPERTIES_KEY], *text);
+    }
+}
