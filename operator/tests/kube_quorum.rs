@@ -422,3 +422,33 @@ async fn without_the_initial_voters_the_voter_set_does_not_change() {
     .await;
     assert!(ops.lock().unwrap().is_empty());
 }
+
+/// AddRaftVoter answered with an error (the controller timed out promoting a voter
+/// still catching up) is a Warning Event, as on the local runtime, and the step
+/// stays where it is: the next reconcile sends it again.
+#[tokio::test]
+async fn a_refused_add_raft_voter_is_a_warning_event_and_asked_again() {
+    let obj = cluster_json(spec(5), &[FINALIZER], false);
+    let cluster = obj.clone();
+    let admin = FixedAdmin {
+        refusal: Some((7, "the new voter has not caught up".to_owned())),
+        ..admin(&[1000, 1001, 1002], 1000)
+    };
+    let ops = admin.ops.clone();
+    drive(obj, admin, move |mut v| async move {
+        let four = [1000, 1001, 1002, 1003];
+        v.list_pods_with_seed(pods(&four, &[]), Some(formed_config()))
+            .await;
+        apply_nodes(&mut v, &nodes(&four)).await;
+        v.apply(&pdb_path()).await;
+        v.sweep_orphans(&[]).await;
+        let note = v.event("AdminOperationFailed").await;
+        assert!(note.contains("AddRaftVoter"), "{note}");
+        assert!(note.contains("has not caught up"), "{note}");
+        let status = v.status(&cluster).await;
+        assert_eq!(quorum_resizing(&status).1, "AddingVoter");
+        v.done().await;
+    })
+    .await;
+    assert_eq!(*ops.lock().unwrap(), [add_1003()]);
+}

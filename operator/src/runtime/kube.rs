@@ -91,6 +91,9 @@ pub struct KubeRuntime<A> {
     /// The quorum's initial voters read by the last `observe` ([`quorum`]): what
     /// [`Runtime::adopt`] sets as [`ValidatedCluster::quorum_seed`].
     seed: Option<BTreeMap<i32, String>>,
+    /// Admin operations the last `apply` sent that failed (`"<op>: <error>"`): a
+    /// Warning Event each ([`KubeRuntime::admin_failures`]), as on the local runtime.
+    admin_failures: Vec<String>,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -112,7 +115,14 @@ impl<A: AdminSource> KubeRuntime<A> {
             budget_step: BTreeSet::new(),
             budget: None,
             seed: None,
+            admin_failures: Vec::new(),
         }
+    }
+
+    /// The admin operations the last `apply` sent that failed (e.g. AddRaftVoter
+    /// refused while the new controller catches up), one note each.
+    pub fn admin_failures(&self) -> &[String] {
+        &self.admin_failures
     }
 
     /// ConfigMaps of nodes scaled away whose pod stays (held until drained): the pod
@@ -315,6 +325,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
         self.refused = None;
         self.evicted.clear();
+        self.admin_failures.clear();
         let restarting: BTreeSet<i32> = plan
             .actions
             .iter()
@@ -418,6 +429,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             let op = quorum::resolved(c, op);
             if let Err(e) = self.admin.execute(&self.ready_brokers, &op).await {
                 tracing::warn!(error = %e, ?op, "admin operation failed");
+                self.admin_failures.push(format!("{op:?}: {e}"));
             }
         }
         let keep = |kind: fn(&Desired) -> bool| -> BTreeSet<String> {

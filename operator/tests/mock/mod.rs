@@ -53,8 +53,10 @@ pub struct FixedAdmin {
     /// no voters are read and broker 0 is the active controller.
     pub quorum: Option<(Vec<i32>, i32)>,
     /// Admin operations run (AddRaftVoter, RemoveRaftVoter, ...), in order; each
-    /// succeeds.
+    /// succeeds unless `refusal` is set.
     pub ops: Arc<Mutex<Vec<AdminOp>>>,
+    /// The Kafka error (code, message) every admin operation is answered with.
+    pub refusal: Option<(i16, String)>,
 }
 
 impl FixedAdmin {
@@ -119,7 +121,14 @@ impl AdminSource for FixedAdmin {
 
     async fn execute(&self, _bootstrap: &[String], op: &AdminOp) -> Result<(), AdminError> {
         self.ops.lock().unwrap().push(op.clone());
-        Ok(())
+        match &self.refusal {
+            Some((code, message)) => Err(AdminError::Kafka {
+                request: format!("{op:?}"),
+                code: *code,
+                message: Some(message.clone()),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -365,7 +374,8 @@ impl Verifier {
         body
     }
 
-    pub async fn event(&mut self, reason: &str) {
+    /// An Event of `reason` about the cluster; returns its note.
+    pub async fn event(&mut self, reason: &str) -> String {
         let (body, _, send) = self
             .expect(
                 Method::POST,
@@ -375,6 +385,7 @@ impl Verifier {
         assert_eq!(body["reason"], reason, "{body}");
         assert_eq!(body["regarding"]["kind"], "KafkaCluster");
         send.send_response(ok(&body));
+        body["note"].as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn status(&mut self, cluster: &Value) -> Value {
