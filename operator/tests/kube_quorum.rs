@@ -3,7 +3,8 @@
 //! ConfigMap: the initial voters plus `controller.quorum.bootstrap.servers`), sends
 //! AddRaftVoter with the pod's DNS name once it is Ready, and creates the next only once
 //! DescribeQuorum lists it; 5 -> 3 sends RemoveRaftVoter first (the active controller
-//! last) and deletes the pod and its claim only once the voter has left. Each reconcile
+//! last) and deletes the pod and its claim only once the voter has left; 1 -> 3 grows
+//! the same way; a refused AddRaftVoter is a Warning Event. Each reconcile
 //! here runs on a fresh runtime, as after an operator restart: every step is derived
 //! from DescribeQuorum and the initial voters read back from a controller's ConfigMap,
 //! so a restarted operator resumes, restarts nothing (no eviction) and skips nothing.
@@ -26,22 +27,21 @@ fn spec(controllers: i32) -> Value {
     json!({"version": "0.1.0", "brokers": 3, "controllers": controllers})
 }
 
-/// The cluster as it was formed: 3 brokers, controllers 1000..1002.
-fn formed() -> ValidatedCluster {
-    validated(&cluster_json(spec(3), &[FINALIZER], false))
-}
-
 /// The ConfigMap of controller 1000 as the operator wrote it when the cluster was
-/// formed: the initial voters every node keeps listing.
-fn formed_config() -> Value {
-    config_map(&formed(), 3)
+/// formed with 3 brokers and `formed` controllers: the initial voters every node keeps
+/// listing.
+fn formed_config(formed: i32) -> Value {
+    config_map(
+        &validated(&cluster_json(spec(formed), &[FINALIZER], false)),
+        3,
+    )
 }
 
-/// `controllers` controllers on the quorum formed with 1000..1002, as the operator
-/// builds their objects during a voter change.
-fn adopted(controllers: i32) -> ValidatedCluster {
+/// `controllers` controllers on the quorum formed with `formed` controllers, as the
+/// operator builds their objects during a voter change.
+fn adopted(controllers: i32, formed: i32) -> ValidatedCluster {
     let mut c = validated(&cluster_json(spec(controllers), &[FINALIZER], false));
-    let text = formed_config()["data"]["server.properties"]
+    let text = formed_config(formed)["data"]["server.properties"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -50,9 +50,10 @@ fn adopted(controllers: i32) -> ValidatedCluster {
     c
 }
 
-/// The pods of brokers 0..2 and of `controllers`, Ready but those in `starting`.
-fn pods(controllers: &[i32], starting: &[i32]) -> Vec<Value> {
-    let c = adopted(5);
+/// The pods of brokers 0..2 and of `controllers` of a quorum formed with `formed`
+/// controllers, Ready but those in `starting`.
+fn pods(formed: i32, controllers: &[i32], starting: &[i32]) -> Vec<Value> {
+    let c = adopted(5, formed);
     c.nodes
         .iter()
         .enumerate()
@@ -127,11 +128,11 @@ async fn growing_creates_one_joining_controller_and_holds_the_next() {
     let admin = admin(&[1000, 1001, 1002], 1000);
     let ops = admin.ops.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods_with_seed(pods(&[1000, 1001, 1002], &[]), Some(formed_config()))
+        v.list_pods_with_seed(pods(3, &[1000, 1001, 1002], &[]), Some(formed_config(3)))
             .await;
         // Controller 1003's objects only: 1004 waits until 1003 is a voter.
         let maps = apply_nodes(&mut v, &nodes(&[1000, 1001, 1002, 1003])).await;
-        let initial = properties(&formed_config())
+        let initial = properties(&formed_config(3))
             .lines()
             .find(|l| l.starts_with("controller.quorum.voters="))
             .unwrap()
@@ -179,6 +180,8 @@ fn add_1003() -> AdminOp {
 /// One reconcile of a voter change, as the API server and the quorum see it.
 #[derive(Default)]
 struct Step<'a> {
+    /// The number of controllers the quorum was formed with (its initial voters).
+    formed: i32,
     /// `spec.controllers`.
     controllers: i32,
     /// The voters DescribeQuorum shows, led by `active`.
@@ -216,7 +219,7 @@ async fn reconcile(s: Step<'_>) -> Outcome {
     let admin = admin(s.voters, s.active);
     let (ops, unregistered) = (admin.ops.clone(), admin.unregistered.clone());
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let pods = pods(s.running, s.starting);
+    let pods = pods(s.formed, s.running, s.starting);
     let desired = 1000..1000 + s.controllers;
     // Desired controllers that exist or are created now get their objects applied;
     // the others the spec dropped keep their ConfigMaps while their pods stay.
@@ -236,9 +239,10 @@ async fn reconcile(s: Step<'_>) -> Outcome {
         .map(config)
         .collect();
     let stale: Vec<String> = s.removed.iter().map(config).collect();
-    let (created, removed) = (s.created, s.removed);
+    let (created, removed, formed) = (s.created, s.removed, s.formed);
     drive(obj, admin, move |mut v| async move {
-        v.list_pods_with_seed(pods, Some(formed_config())).await;
+        v.list_pods_with_seed(pods, Some(formed_config(formed)))
+            .await;
         apply_nodes(&mut v, &nodes(&ensured)).await;
         if let Some(id) = created {
             v.apply(&core("pods", &controller(id))).await;
@@ -279,6 +283,7 @@ async fn grow_step(
     created: Option<i32>,
 ) -> (Value, Vec<AdminOp>) {
     let out = reconcile(Step {
+        formed: 3,
         controllers: 5,
         voters,
         active: 1000,
@@ -348,6 +353,7 @@ async fn shrink_step(
     previous: Option<Value>,
 ) -> (Value, Vec<AdminOp>, Vec<i32>) {
     let out = reconcile(Step {
+        formed: 3,
         controllers: 3,
         voters,
         active,
@@ -405,7 +411,7 @@ async fn without_the_initial_voters_the_voter_set_does_not_change() {
     let admin = admin(&[1000, 1001, 1002], 1000);
     let ops = admin.ops.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods_with_seed(pods(&[1000, 1001, 1002], &[]), None)
+        v.list_pods_with_seed(pods(3, &[1000, 1001, 1002], &[]), None)
             .await;
         // Only the cluster-wide objects: no node's ConfigMap, claim or pod.
         v.apply_services_and_claims(&[], &[]).await;
@@ -437,7 +443,7 @@ async fn a_refused_add_raft_voter_is_a_warning_event_and_asked_again() {
     let ops = admin.ops.clone();
     drive(obj, admin, move |mut v| async move {
         let four = [1000, 1001, 1002, 1003];
-        v.list_pods_with_seed(pods(&four, &[]), Some(formed_config()))
+        v.list_pods_with_seed(pods(3, &four, &[]), Some(formed_config(3)))
             .await;
         apply_nodes(&mut v, &nodes(&four)).await;
         v.apply(&pdb_path()).await;
@@ -451,4 +457,39 @@ async fn a_refused_add_raft_voter_is_a_warning_event_and_asked_again() {
     })
     .await;
     assert_eq!(*ops.lock().unwrap(), [add_1003()]);
+}
+
+/// 1 -> 3 controllers: the single voter's quorum grows the same way, one joining
+/// controller at a time, every node keeping the one initial voter.
+#[tokio::test]
+async fn one_controller_grows_to_three_one_voter_at_a_time() {
+    const ONE: &[i32] = &[1000];
+    let step = |voters: &'static [i32], running: &'static [i32], created| Step {
+        formed: 1,
+        controllers: 3,
+        voters,
+        active: 1000,
+        running,
+        created,
+        ..Step::default()
+    };
+    let out = reconcile(step(ONE, ONE, Some(1001))).await;
+    assert!(out.ops.is_empty(), "{:?}", out.ops);
+    let (_, reason, message) = quorum_resizing(&out.status);
+    assert_eq!(reason, "AddingVoter");
+    assert!(
+        message.contains("adding controller 1001 to the KRaft voters [1000]"),
+        "{message}"
+    );
+    let out = reconcile(step(ONE, &[1000, 1001], None)).await;
+    assert_eq!(
+        out.ops,
+        [AdminOp::AddRaftVoter {
+            id: 1001,
+            endpoint: Some(("t-controller-1001.t-brokers.kafka.svc".to_owned(), 9093)),
+        }]
+    );
+    let out = reconcile(step(&[1000, 1001], &[1000, 1001], Some(1002))).await;
+    assert!(out.ops.is_empty(), "{:?}", out.ops);
+    assert_eq!(voters_in_status(&out.status), json!([1000, 1001]));
 }
