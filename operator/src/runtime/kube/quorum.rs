@@ -76,7 +76,7 @@ pub(super) fn resolved(c: &ValidatedCluster, op: &AdminOp) -> AdminOp {
 mod tests {
     use super::*;
     use crate::render::parse_cluster;
-    use crate::validate::validate;
+    use crate::validate::{NodeSpec, validate};
 
     fn cluster(controllers: i32) -> ValidatedCluster {
         let text = format!(
@@ -102,6 +102,38 @@ mod tests {
         // Nothing else is rewritten.
         let remove = AdminOp::RemoveRaftVoter(1004);
         assert_eq!(resolved(&c, &remove), remove);
+    }
+
+    /// Every node's config during a change, as this runtime renders it (the seed read
+    /// back from a ConfigMap), passes Kafka's KRaft startup rules: the same initial
+    /// voters everywhere, the joining controllers outside them with bootstrap servers.
+    #[test]
+    fn configs_during_a_voter_change_pass_the_kraft_startup_rules() {
+        for (formed, wanted) in [(3, 5), (5, 3), (1, 3), (3, 1)] {
+            let start = cluster(formed);
+            let map = crate::build::config::config_map(&start, &start.nodes[3]);
+            let mut c = cluster(wanted);
+            c.quorum_seed = seed_from_properties(&map.data.unwrap()[PROPERTIES_KEY]);
+            // The nodes running while the change goes on: both sets of controllers.
+            let nodes: BTreeMap<i32, &NodeSpec> = start
+                .nodes
+                .iter()
+                .chain(&c.nodes)
+                .map(|n| (n.id, n))
+                .collect();
+            let props: Vec<_> = nodes
+                .values()
+                .map(|n| {
+                    crate::build::config::server_properties(
+                        &c,
+                        n,
+                        &crate::build::config::KubeAddressing,
+                    )
+                })
+                .collect();
+            let broken = crate::build::kraft_rules::violations(&props, false);
+            assert!(broken.is_empty(), "{formed} -> {wanted}: {broken:#?}");
+        }
     }
 
     #[test]
