@@ -197,6 +197,8 @@ struct Step<'a> {
     removed: Option<i32>,
     /// The status before this reconcile.
     previous: Option<Value>,
+    /// The reason of the Warning Event the step ends with, if any.
+    warning: Option<&'static str>,
 }
 
 /// What a [`Step`] led to: the status written, the admin ops sent, the nodes
@@ -239,7 +241,7 @@ async fn reconcile(s: Step<'_>) -> Outcome {
         .map(config)
         .collect();
     let stale: Vec<String> = s.removed.iter().map(config).collect();
-    let (created, removed, formed) = (s.created, s.removed, s.formed);
+    let (created, removed, formed, warning) = (s.created, s.removed, s.formed, s.warning);
     drive(obj, admin, move |mut v| async move {
         v.list_pods_with_seed(pods, Some(formed_config(formed)))
             .await;
@@ -261,6 +263,9 @@ async fn reconcile(s: Step<'_>) -> Outcome {
         }
         if removed.is_some() {
             v.event("NodeRemoved").await;
+        }
+        if let Some(reason) = warning {
+            v.event(reason).await;
         }
         tx.send(v.status(&cluster).await).unwrap();
         v.done().await;
@@ -492,4 +497,35 @@ async fn one_controller_grows_to_three_one_voter_at_a_time() {
     let out = reconcile(step(&[1000, 1001], &[1000, 1001], Some(1002))).await;
     assert!(out.ops.is_empty(), "{:?}", out.ops);
     assert_eq!(voters_in_status(&out.status), json!([1000, 1001]));
+}
+
+/// 3 -> 1 on Kubernetes: 1001 and 1002 are initial voters, whose DNS names every node
+/// resolves at start; deleting their pods would leave no node able to restart. So no
+/// RemoveRaftVoter is sent, both pods (and ConfigMaps) stay, and `Degraded`
+/// (`VoterChangeBlocked`) says why and what to do.
+#[tokio::test]
+async fn an_initial_voter_is_not_removed() {
+    const THREE: &[i32] = &[1000, 1001, 1002];
+    let out = reconcile(Step {
+        formed: 3,
+        controllers: 1,
+        voters: THREE,
+        active: 1000,
+        running: THREE,
+        warning: Some("VoterChangeBlocked"),
+        ..Step::default()
+    })
+    .await;
+    assert!(out.ops.is_empty(), "{:?}", out.ops);
+    let degraded = cond(&out.status, "Degraded");
+    assert_eq!(degraded["reason"], "VoterChangeBlocked");
+    let message = degraded["message"].as_str().unwrap();
+    assert!(
+        message.contains("controller 1002 is not removed")
+            && message.contains("set spec.controllers back to 3 or more"),
+        "{message}"
+    );
+    let (state, reason, resizing) = quorum_resizing(&out.status);
+    assert_eq!((state, reason), ("True", "RemovingVoter"));
+    assert_eq!(resizing, message);
 }

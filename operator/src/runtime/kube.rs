@@ -164,8 +164,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
     /// `plan` without creating or restarting nodes whose claim holds another cluster's
     /// data, and without restarting a node whose pod is already terminating (evicted,
     /// not gone yet: it is recreated once gone), saying so in `blocked` (so events and
-    /// `Progressing` tell the truth).
-    fn hold_back(&self, mut plan: Plan) -> Plan {
+    /// `Progressing` tell the truth); and without removing an initial KRaft voter
+    /// ([`KubeRuntime::keep_initial_voters`]).
+    fn hold_back(&self, plan: Plan) -> Plan {
+        let mut plan = self.keep_initial_voters(plan);
         let terminating: Vec<i32> = plan
             .actions
             .iter()

@@ -3,8 +3,9 @@
 //! controller's ConfigMap — what its nodes were started with, kept in every node's
 //! `controller.quorum.voters` while the live voter set changes, so no node restarts —
 //! and fills in a new voter's controller listener (its pod's stable DNS name) before
-//! AddRaftVoter goes out. It decides nothing: which voter joins or leaves is the
-//! planner's call.
+//! AddRaftVoter goes out. It decides nothing about which voter joins or leaves (the
+//! planner's call); it only holds back what Kubernetes cannot do safely: removing one
+//! of the initial voters, whose DNS name every node needs at start.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use super::{KubeRuntime, KubeRuntimeError};
 use crate::build::config::PROPERTIES_KEY;
 use crate::build::{CONTROLLER_PORT, node_host};
 use crate::observed::Observed;
-use crate::plan::AdminOp;
+use crate::plan::{AdminOp, Plan, VOTER_CHANGE_BLOCKED};
 use crate::quorum::seed_from_properties;
 use crate::runtime::AdminSource;
 use crate::validate::{CONTROLLER_ID_BASE, Role, ValidatedCluster};
@@ -52,6 +53,42 @@ impl<A: AdminSource> KubeRuntime<A> {
         Ok(config
             .and_then(|m| m.data)
             .and_then(|d| d.get(PROPERTIES_KEY).and_then(|t| seed_from_properties(t))))
+    }
+}
+
+impl<A: AdminSource> KubeRuntime<A> {
+    /// `plan` without a RemoveRaftVoter of one of the initial voters, refused as
+    /// `VoterChangeBlocked`: every node lists them in `controller.quorum.voters` and the
+    /// broker resolves each one's DNS name when it starts (waiting up to two minutes,
+    /// then failing), so once such a controller's pod were deleted no node of the
+    /// cluster could restart. The local runtime's addresses never stop resolving, so
+    /// this holds on Kubernetes only. The controller keeps voting and its pod stays.
+    pub(super) fn keep_initial_voters(&self, mut plan: Plan) -> Plan {
+        let Some(seed) = &self.seed else {
+            return plan;
+        };
+        let Some(id) = plan.admin_ops.iter().find_map(|op| match op {
+            AdminOp::RemoveRaftVoter(id) if seed.contains_key(id) => Some(*id),
+            _ => None,
+        }) else {
+            return plan;
+        };
+        plan.admin_ops
+            .retain(|op| *op != AdminOp::RemoveRaftVoter(id));
+        let initial: Vec<String> = seed.keys().map(i32::to_string).collect();
+        let message = format!(
+            "controller {id} is not removed: it is one of the KRaft voters the quorum was \
+             formed with ({}), which every node lists in controller.quorum.voters and \
+             resolves by its pod's DNS name when it starts, so without its pod no node \
+             could restart; set spec.controllers back to {} or more",
+            initial.join(", "),
+            seed.len()
+        );
+        if let Some(resizing) = &mut plan.quorum {
+            resizing.message.clone_from(&message);
+        }
+        plan.degraded.get_or_insert((VOTER_CHANGE_BLOCKED, message));
+        plan
     }
 }
 
