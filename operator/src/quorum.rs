@@ -13,11 +13,15 @@
 //! - A quorum that cannot be read changes nothing: no controller is created beyond
 //!   those that exist and none is removed.
 //!
+//! The runtimes only carry the steps out: the local runtime with processes and their
+//! state dirs, the kube runtime with pods and their claims; each adopts the seed from
+//! the config its nodes were started with.
+//!
 //! Mode changes (combined <-> dedicated, the number of combined voters) are refused by
 //! [`voter_change`], as is any change on a runtime that does not set
 //! [`ValidatedCluster::quorum_seed`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::observed::Observed;
 use crate::plan::AdminOp;
@@ -124,6 +128,23 @@ pub fn step(cluster: &ValidatedCluster, observed: &Observed) -> QuorumStep {
     out
 }
 
+/// The initial voters a node's `server.properties` text lists
+/// (`controller.quorum.voters`, id -> `host:port`): what a runtime adopts as
+/// [`ValidatedCluster::quorum_seed`] from the config its running nodes were started
+/// with. `None` without the key or when an entry is not `id@host:port`.
+pub fn seed_from_properties(text: &str) -> Option<BTreeMap<i32, String>> {
+    let voters = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("controller.quorum.voters="))?;
+    voters
+        .split(',')
+        .map(|v| {
+            let (id, addr) = v.split_once('@')?;
+            Some((id.trim().parse().ok()?, addr.trim().to_owned()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[path = "quorum_tests.rs"]
 mod tests;
@@ -194,9 +215,10 @@ pub fn voter_set_change(cluster: &ValidatedCluster, current: &BTreeSet<i32>) -> 
             return None;
         }
         return Some(format!(
-            "the spec asks for KRaft voters {} but the quorum's voters are {}: this runtime \
-             cannot change the voter set yet (KIP-853 AddRaftVoter/RemoveRaftVoter run on the \
-             local runtime only), so nothing was changed; set spec.controllers back",
+            "the spec asks for KRaft voters {} but the quorum's voters are {}: the voter set \
+             cannot change without knowing the voters the nodes were started with (on \
+             Kubernetes: the controller.quorum.voters of the lowest controller's ConfigMap, \
+             which could not be read), so nothing was changed; set spec.controllers back",
             ids(&desired),
             ids(current)
         ));

@@ -196,14 +196,14 @@ fn mode_changes_and_runtimes_without_kip_853_are_refused() {
         "{message}"
     );
     assert!(p.actions.is_empty());
-    // A runtime that does not set the seed (kube today) refuses 3 -> 5.
+    // Without the seed (kube: the ConfigMap it is read from is gone) 3 -> 5 is refused.
     let mut kube = cluster(5);
     kube.quorum_seed = None;
     let p = plan(&kube, &revisions(&kube), &observed(&base, &[], &base, 1000));
     let (reason, message) = p.degraded.expect("refused");
     assert_eq!(reason, VOTER_CHANGE_BLOCKED);
     assert!(
-        message.contains("cannot change the voter set yet"),
+        message.contains("without knowing the voters the nodes were started with"),
         "{message}"
     );
 }

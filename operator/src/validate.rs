@@ -155,8 +155,9 @@ pub struct ValidatedCluster {
     /// their `controller.quorum.voters` lists them, set by a runtime that changes the voter set with
     /// KIP-853 AddRaftVoter/RemoveRaftVoter ([`crate::quorum`]). Every node keeps
     /// listing these, so a voter change restarts no node; a new controller outside them
-    /// joins through `controller.quorum.bootstrap.servers`. `None`: a new cluster, or a
-    /// runtime whose voter set cannot change (the kube runtime for now).
+    /// joins through `controller.quorum.bootstrap.servers`. `None`: a new cluster,
+    /// combined mode on kube, or voters that could not be read back (then the voter set
+    /// does not change).
     pub quorum_seed: Option<BTreeMap<i32, String>>,
 }
 

@@ -213,6 +213,10 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
         for (reason, note) in plan.events(observed) {
             publish(ctx, k, EventType::Normal, reason, &note).await;
         }
+        // Retried by the next reconcile's plan; the Event says why it did not happen.
+        for note in runtime.admin_failures() {
+            publish(ctx, k, EventType::Warning, "AdminOperationFailed", note).await;
+        }
         let desired: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
         for id in rebalance::to_unregister(plan, observed, &desired) {
             match ctx.admin.unregister(bootstrap, id).await {

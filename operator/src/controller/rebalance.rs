@@ -15,15 +15,20 @@ use crate::observed::Observed;
 use crate::plan::Plan;
 use crate::rebalance::outcome::Outcome;
 pub use crate::rebalance::rebalancer::Rebalancer;
+use crate::validate::CONTROLLER_ID_BASE;
 
 impl Rebalancer for KafkaAdmin {}
 
-/// Brokers to unregister after `plan` ran: those it removed, and those still registered
-/// in Metadata although no longer desired and without a pod (a broker whose pod was
-/// deleted may still have been live, and so registered, when the removal's
-/// UnregisterBroker was sent).
+/// Brokers to unregister after `plan` ran: the brokers it removed (not dedicated
+/// controllers), and those still registered in Metadata although no longer desired and
+/// without a pod (a broker whose pod was deleted may still have been live, and so
+/// registered, when the removal's UnregisterBroker was sent).
 pub fn to_unregister(plan: &Plan, observed: &Observed, desired: &[i32]) -> Vec<i32> {
-    let mut ids: Vec<i32> = plan.removed_ids().collect();
+    // Dedicated controllers never register as brokers: nothing to unregister.
+    let mut ids: Vec<i32> = plan
+        .removed_ids()
+        .filter(|id| *id < CONTROLLER_ID_BASE)
+        .collect();
     if let Some(Ok(snapshot)) = &observed.admin {
         for id in &snapshot.registered {
             if !desired.contains(id) && !observed.nodes.contains_key(id) && !ids.contains(id) {
@@ -52,10 +57,16 @@ mod tests {
     #[test]
     fn unregisters_removed_brokers_and_registered_ones_without_a_pod() {
         let plan = Plan {
-            actions: vec![Action::Remove {
-                id: 4,
-                delete_storage: false,
-            }],
+            actions: vec![
+                Action::Remove {
+                    id: 4,
+                    delete_storage: false,
+                },
+                Action::Remove {
+                    id: 1003,
+                    delete_storage: true,
+                },
+            ],
             ..Plan::default()
         };
         let mut observed = Observed::default();

@@ -5,6 +5,9 @@
 //! [`budget`]: the budget is narrowed around a rack step and restored after it),
 //! deletes pods to remove nodes, and removes orphans selected by
 //! `app.kubernetes.io/instance=<cluster>,app.kubernetes.io/managed-by=tidewater-operator`.
+//! A change of `spec.controllers` creates or deletes one controller pod at a time
+//! around AddRaftVoter/RemoveRaftVoter ([`crate::quorum`] plans it; [`quorum`] reads
+//! the initial voters back and names the new voter's listener).
 //! Requests go out in a fixed order so the mocked API tests can assert the sequence.
 //!
 //! Claims are never orphan-swept: they outlive the cluster unless `storage.deleteClaim`
@@ -16,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub mod budget;
 mod observe;
+mod quorum;
 mod requests;
 pub mod roll;
 
@@ -84,6 +88,12 @@ pub struct KubeRuntime<A> {
     budget_step: BTreeSet<i32>,
     /// The budget the last `apply` wrote.
     budget: Option<budget::Written>,
+    /// The quorum's initial voters read by the last `observe` ([`quorum`]): what
+    /// [`Runtime::adopt`] sets as [`ValidatedCluster::quorum_seed`].
+    seed: Option<BTreeMap<i32, String>>,
+    /// Admin operations the last `apply` sent that failed (`"<op>: <error>"`): a
+    /// Warning Event each ([`KubeRuntime::admin_failures`]), as on the local runtime.
+    admin_failures: Vec<String>,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -104,7 +114,15 @@ impl<A: AdminSource> KubeRuntime<A> {
             available: BTreeSet::new(),
             budget_step: BTreeSet::new(),
             budget: None,
+            seed: None,
+            admin_failures: Vec::new(),
         }
+    }
+
+    /// The admin operations the last `apply` sent that failed (e.g. AddRaftVoter
+    /// refused while the new controller catches up), one note each.
+    pub fn admin_failures(&self) -> &[String] {
+        &self.admin_failures
     }
 
     /// ConfigMaps of nodes scaled away whose pod stays (held until drained): the pod
@@ -132,19 +150,24 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
 
     /// `c` with the cluster id its data is formatted with: the recorded one, else the
     /// one the claims read by the last `observe` carry (a `KafkaCluster` re-created over
-    /// retained claims). Call between `observe` and `apply`; also decides which claims
-    /// the cluster cannot use ([`Runtime::claim_conflicts`]).
+    /// retained claims), and with the KRaft voters its controllers were started with
+    /// (so `spec.controllers` changes one voter at a time, KIP-853, restarting no node).
+    /// Call between `observe` and `apply`; also decides which claims the cluster cannot
+    /// use ([`Runtime::claim_conflicts`]).
     fn adopt(&mut self, mut c: ValidatedCluster) -> ValidatedCluster {
         self.adoption = pvc::adopt(&c, &self.claims);
         c.cluster_id.clone_from(&self.adoption.cluster_id);
+        c.quorum_seed.clone_from(&self.seed);
         c
     }
 
     /// `plan` without creating or restarting nodes whose claim holds another cluster's
     /// data, and without restarting a node whose pod is already terminating (evicted,
     /// not gone yet: it is recreated once gone), saying so in `blocked` (so events and
-    /// `Progressing` tell the truth).
-    fn hold_back(&self, mut plan: Plan) -> Plan {
+    /// `Progressing` tell the truth); and without removing an initial KRaft voter
+    /// ([`KubeRuntime::keep_initial_voters`]).
+    fn hold_back(&self, plan: Plan) -> Plan {
+        let mut plan = self.keep_initial_voters(plan);
         let terminating: Vec<i32> = plan
             .actions
             .iter()
@@ -250,8 +273,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             .map_err(|source| api_err("list", "PersistentVolumeClaim", "", source))?;
         self.claims = claims.items.iter().map(ObservedClaim::from_claim).collect();
         self.adoption = Adoption::default();
+        self.seed = None;
         if !observed.nodes.is_empty() {
             self.budget_step = self.observe_budget(c).await?;
+            self.seed = self.read_seed(c, &observed).await?;
             observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
         }
         // A broker that runs but never joins (a new version that cannot register) is a
@@ -302,6 +327,7 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         let blocked: BTreeSet<i32> = self.adoption.blocked_nodes().collect();
         self.refused = None;
         self.evicted.clear();
+        self.admin_failures.clear();
         let restarting: BTreeSet<i32> = plan
             .actions
             .iter()
@@ -400,9 +426,12 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             }
         }
         for op in &plan.admin_ops {
-            // A failed election or finalize is retried by the next reconcile's plan.
-            if let Err(e) = self.admin.execute(&self.ready_brokers, op).await {
+            // A failed election, finalize or voter change is retried by the next
+            // reconcile's plan.
+            let op = quorum::resolved(c, op);
+            if let Err(e) = self.admin.execute(&self.ready_brokers, &op).await {
                 tracing::warn!(error = %e, ?op, "admin operation failed");
+                self.admin_failures.push(format!("{op:?}: {e}"));
             }
         }
         let keep = |kind: fn(&Desired) -> bool| -> BTreeSet<String> {

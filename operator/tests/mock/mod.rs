@@ -21,11 +21,12 @@ use tidewater_operator::controller::{Context, Rebalancer, reconcile};
 use tidewater_operator::crd::{RebalanceSpec, RebalanceStatus};
 use tidewater_operator::metrics::Metrics;
 use tidewater_operator::observed::{AdminError, AdminSnapshot, PartitionView};
+use tidewater_operator::plan::AdminOp;
 use tidewater_operator::rebalance::drive::DriveError;
 use tidewater_operator::rebalance::outcome::{EmptyCheck, Outcome};
 use tidewater_operator::render::parse_cluster;
 use tidewater_operator::runtime::AdminSource;
-use tidewater_operator::validate::{ValidatedCluster, validate};
+use tidewater_operator::validate::{CONTROLLER_ID_BASE, ValidatedCluster, validate};
 use tower_test::mock::{Handle, SendResponse};
 
 pub type ApiHandle = Handle<Request<Body>, Response<Body>>;
@@ -48,6 +49,14 @@ pub struct FixedAdmin {
     pub drives: Arc<Mutex<Vec<Vec<i32>>>>,
     /// Brokers unregistered (UnregisterBroker), in order.
     pub unregistered: Arc<Mutex<Vec<i32>>>,
+    /// The KRaft quorum DescribeQuorum shows: (voters, active controller). By default
+    /// no voters are read and broker 0 is the active controller.
+    pub quorum: Option<(Vec<i32>, i32)>,
+    /// Admin operations run (AddRaftVoter, RemoveRaftVoter, ...), in order; each
+    /// succeeds unless `refusal` is set.
+    pub ops: Arc<Mutex<Vec<AdminOp>>>,
+    /// The Kafka error (code, message) every admin operation is answered with.
+    pub refusal: Option<(i16, String)>,
 }
 
 impl FixedAdmin {
@@ -100,12 +109,26 @@ impl AdminSource for FixedAdmin {
         if self.unreadable {
             return Err(AdminError::Unreachable("connection refused".to_owned()));
         }
+        let (voters, active) = self.quorum.clone().unwrap_or((vec![], 0));
         Ok(AdminSnapshot {
             registered: self.registered_ids(),
-            controller: Some(0),
+            controller: Some(active),
+            voters: voters.into_iter().collect(),
             partitions: self.partitions.clone(),
             ..AdminSnapshot::default()
         })
+    }
+
+    async fn execute(&self, _bootstrap: &[String], op: &AdminOp) -> Result<(), AdminError> {
+        self.ops.lock().unwrap().push(op.clone());
+        match &self.refusal {
+            Some((code, message)) => Err(AdminError::Kafka {
+                request: format!("{op:?}"),
+                code: *code,
+                message: Some(message.clone()),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -201,7 +224,32 @@ impl Verifier {
     }
 
     async fn observe(&mut self, pods: Vec<Value>, claims: Vec<Value>, budget: Option<Value>) {
+        let seed = started_with(&pods);
+        self.observe_seeded(pods, claims, budget, seed).await;
+    }
+
+    /// The reads of a reconcile of a cluster with dedicated controllers (`pods` has
+    /// one): pods, claims, the normal budget, then the ConfigMap of the lowest
+    /// controller, read back as `seed` (`None`: not found).
+    pub async fn list_pods_with_seed(&mut self, pods: Vec<Value>, seed: Option<Value>) {
+        let budget = normal_budget(pods.len());
+        self.observe_seeded(pods, vec![], Some(budget), seed).await;
+    }
+
+    async fn observe_seeded(
+        &mut self,
+        pods: Vec<Value>,
+        claims: Vec<Value>,
+        budget: Option<Value>,
+        seed: Option<Value>,
+    ) {
         let any = !pods.is_empty();
+        let lowest_controller = pods
+            .iter()
+            .filter_map(|p| p["metadata"]["labels"][build::NODE_ID_LABEL].as_str())
+            .filter_map(|id| id.parse::<i32>().ok())
+            .filter(|id| *id >= CONTROLLER_ID_BASE)
+            .min();
         self.list(&format!("/api/v1/namespaces/{NS}/pods"), "PodList", pods)
             .await;
         self.list(
@@ -219,6 +267,16 @@ impl Verifier {
                     "NotFound",
                     "poddisruptionbudgets \"t-kafka\" not found",
                 ),
+            });
+        }
+        // The voters its nodes were started with, as its controllers' ConfigMaps list
+        // them: one GET, of the lowest controller's.
+        if let Some(id) = lowest_controller {
+            let name = format!("t-controller-{id}-config");
+            let (_, _, send) = self.expect(Method::GET, &core("configmaps", &name)).await;
+            send.send_response(match seed {
+                Some(map) => ok(&map),
+                None => failure(404, "NotFound", &format!("configmaps \"{name}\" not found")),
             });
         }
     }
@@ -274,8 +332,15 @@ impl Verifier {
     /// The orphan sweep after apply: ConfigMaps (these `stale` ones exist and are
     /// deleted), then Services and PodDisruptionBudgets (none left over).
     pub async fn sweep_orphans(&mut self, stale_config_maps: &[&str]) {
-        let items = stale_config_maps
+        self.sweep_orphans_keeping(&[], stale_config_maps).await;
+    }
+
+    /// As [`Verifier::sweep_orphans`], the ConfigMaps of `kept` existing too (ConfigMaps
+    /// of nodes the spec dropped but whose pods stay): they are not deleted.
+    pub async fn sweep_orphans_keeping(&mut self, kept: &[&str], stale_config_maps: &[&str]) {
+        let items = kept
             .iter()
+            .chain(stale_config_maps)
             .map(|n| json!({"metadata": {"name": n, "namespace": NS}}))
             .collect();
         self.list(
@@ -309,7 +374,8 @@ impl Verifier {
         body
     }
 
-    pub async fn event(&mut self, reason: &str) {
+    /// An Event of `reason` about the cluster; returns its note.
+    pub async fn event(&mut self, reason: &str) -> String {
         let (body, _, send) = self
             .expect(
                 Method::POST,
@@ -319,6 +385,7 @@ impl Verifier {
         assert_eq!(body["reason"], reason, "{body}");
         assert_eq!(body["regarding"]["kind"], "KafkaCluster");
         send.send_response(ok(&body));
+        body["note"].as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn status(&mut self, cluster: &Value) -> Value {
@@ -435,6 +502,40 @@ pub fn retained_claim(id: i32, cluster_id: Option<&str>) -> Value {
     }
     json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}})
+}
+
+/// The ConfigMap the operator wrote for node `i` of `c`, as the API server returns it.
+pub fn config_map(c: &ValidatedCluster, i: usize) -> Value {
+    let mut map = serde_json::to_value(build::config::config_map(c, &c.nodes[i])).unwrap();
+    map["apiVersion"] = json!("v1");
+    map["kind"] = json!("ConfigMap");
+    map
+}
+
+/// A controller's ConfigMap as if the controllers among `pods` were the voters the
+/// cluster was formed with (no voter change ever happened): what the tests that do
+/// not change the voter set read back.
+fn started_with(pods: &[Value]) -> Option<Value> {
+    let voters: Vec<String> = pods
+        .iter()
+        .filter_map(|p| {
+            let id: i32 = p["metadata"]["labels"][build::NODE_ID_LABEL]
+                .as_str()?
+                .parse()
+                .ok()?;
+            let spec = &p["spec"];
+            let host = format!(
+                "{}.{}.{NS}.svc",
+                spec["hostname"].as_str()?,
+                spec["subdomain"].as_str()?
+            );
+            (id >= CONTROLLER_ID_BASE).then(|| format!("{id}@{host}:{}", build::CONTROLLER_PORT))
+        })
+        .collect();
+    let properties = format!("controller.quorum.voters={}\n", voters.join(","));
+    Some(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "started-with", "namespace": NS},
+        "data": {build::config::PROPERTIES_KEY: properties}}))
 }
 
 pub fn ready_pod(c: &ValidatedCluster, i: usize) -> Value {

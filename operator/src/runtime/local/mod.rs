@@ -96,17 +96,7 @@ impl<A: AdminSource> LocalRuntime<A> {
     pub fn configured_voters(&self, cluster: &str) -> Option<BTreeMap<i32, String>> {
         self.persisted.ports.keys().find_map(|id| {
             let path = self.state.node_dir(cluster, *id).join("server.properties");
-            let text = std::fs::read_to_string(path).ok()?;
-            let voters = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("controller.quorum.voters="))?;
-            voters
-                .split(',')
-                .map(|v| {
-                    let (id, addr) = v.split_once('@')?;
-                    Some((id.trim().parse().ok()?, addr.trim().to_owned()))
-                })
-                .collect()
+            crate::quorum::seed_from_properties(&std::fs::read_to_string(path).ok()?)
         })
     }
 
