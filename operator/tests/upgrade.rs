@@ -282,11 +282,16 @@ impl Load {
         let lost_one: Value = serde_json::from_str(one_verified.lines().next().unwrap_or("{}"))
             .unwrap_or(Value::Null);
         eprintln!(
-            "FIGURES nodes={nodes} partitions=100 rate={rate}/s per producer: roll {:.1}s ({:.1}s per node); \
-             longest acks=all ack gap on a partition {} ms; p99 produce latency acks=all {} ms, acks=1 {} ms; \
-             acks=all records lost 0, acks=1 records lost {}",
+            "FIGURES nodes={nodes} partitions=100 rate={rate}/s per producer (reached {}/s and {}/s): \
+             roll {:.1}s ({:.1}s per node); longest wait for an acks=all ack {} ms (acks=1 {} ms); \
+             longest acks=all ack gap on a partition {} ms; p99 produce latency acks=all {} ms, \
+             acks=1 {} ms; acks=all records lost 0, acks=1 records lost {}",
+            all["rate"],
+            one["rate"],
             roll.as_secs_f64(),
             roll.as_secs_f64() / nodes as f64,
+            all["max_ms"],
+            one["max_ms"],
             all["max_ack_gap_ms"],
             all["p99_ms"],
             one["p99_ms"],
