@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Scenario of issue 11 (items 6 and 9), sourced by e2e/run.sh, which provides `k`, `log`,
-# `fail`, `wait_for DESC CMD...`, `kcat_consume`, `cluster_ready` (of $CLUSTER),
-# `pod_finished`, `bootstrap`, $VERSION and $TIMEOUT.
+# `fail`, `wait_for DESC CMD...`, `start_paced_producer`, `wait_paced_producer`,
+# `cluster_ready` (of $CLUSTER), $VERSION and $TIMEOUT.
 #
 # A rack-parallel roll on a real API server: 6 brokers over zones a, b, c (broker i in
 # zone i mod 3, so a zone holds brokers i and i+3) and 3 dedicated controllers, with
@@ -99,7 +99,7 @@ rack_gone() {
 
 scenario_rack_roll() {
     local saved_cluster="$CLUSTER" topic="racks-$RANDOM" producer="racks-producer-$RANDOM"
-    local before roll_start roll_secs down step_note pairs="" budgets="" zone received
+    local before roll_start roll_secs down step_note pairs="" budgets="" zone
     RACK_T0=$SECONDS
     CLUSTER="$RACK_CLUSTER"
     log "rack roll: creating $CLUSTER (6 brokers in 3 zones, 3 controllers, parallelRacks)"
@@ -111,10 +111,7 @@ scenario_rack_roll() {
     rack_step "Ready: 9 pods"
 
     log "producing $RACK_RECORDS records (acks=all, idempotent) to $topic during the roll"
-    k run "$producer" --image="$KCAT_IMAGE" --restart=Never --command -- sh -c \
-        "seq 1 $RACK_RECORDS | sed 's/^/rack-/' | while read -r l; do echo \$l; case \$l in *00) sleep 1;; esac; done |
-         kcat -b $(bootstrap) -P -t $topic -X acks=all -X message.timeout.ms=300000 -X enable.idempotence=true" >/dev/null
-    wait_for "producer $producer running" bash -c "[[ \$(kubectl -n '$NAMESPACE' get pod '$producer' -o jsonpath='{.status.phase}') == Running ]]"
+    start_paced_producer "$producer" "$topic" "$RACK_RECORDS"
 
     log "kubectl patch: num.partitions 6 -> 7 (a static key: a roll)"
     k patch kafkacluster "$CLUSTER" --type merge -p '{"spec":{"config":{"num.partitions":7}}}'
@@ -157,14 +154,8 @@ scenario_rack_roll() {
         fail "no DisruptionBudgetRestored Event"
     rack_step "budget restored: $(rack_events DisruptionBudgetRestored | tail -1)"
 
-    wait_for "producer $producer to finish" pod_finished "$producer"
-    [[ "$(k get pod "$producer" -o jsonpath='{.status.phase}')" == Succeeded ]] ||
-        fail "producer $producer: not every record was acknowledged: $(k logs "$producer" 2>&1 | tail -3 | tr '\n' ' ')"
-    k delete pod "$producer" --wait=false >/dev/null
-    received="$(kcat_consume "$topic" "$RACK_RECORDS" | sort -u | grep -c '^rack-')"
-    ((received == RACK_RECORDS)) ||
-        fail "$received of $RACK_RECORDS acknowledged records consumed back after the roll"
-    rack_step "all $RACK_RECORDS acknowledged records consumed back: 0 lost"
+    wait_paced_producer "$producer" "$topic" "$RACK_RECORDS"
+    rack_step "0 acknowledged records lost"
 
     log "deleting $CLUSTER"
     k delete kafkacluster "$CLUSTER" --wait --timeout="${TIMEOUT}s"

@@ -14,34 +14,6 @@ REBALANCE_THROTTLE="${REBALANCE_THROTTLE:-10485760}"   # bytes/s: generous, the 
 
 REBALANCE_RECORDS="${REBALANCE_RECORDS:-10000}"        # at about 100/s: longer than 3 -> 4 -> 3 (about 60 s here)
 
-# start_paced_producer POD TOPIC: an idempotent acks=all producer of load-1 ..
-# load-$REBALANCE_RECORDS (about 100 records/s) in a kcat pod; kcat exits non-zero when
-# a record is not acknowledged. (The e2e node agent has no exec: the producer stops by
-# itself.)
-start_paced_producer() {
-    local pod="$1" topic="$2"
-    # shellcheck disable=SC2016  # expanded by the pod's sh
-    local script='i=0; while [ $i -lt "$3" ]; do i=$((i+1)); echo "load-$i"; case $i in *00) sleep 1;; esac; done | kcat -b "$1" -P -t "$2" -X acks=all -X message.timeout.ms=180000 -X enable.idempotence=true'
-    k run "$pod" --image="$KCAT_IMAGE" --restart=Never --command -- sh -c "$script" sh "$(bootstrap)" "$topic" "$REBALANCE_RECORDS" >/dev/null
-    wait_for "producer $pod running" bash -c "[[ \$(kubectl -n '$NAMESPACE' get pod '$pod' -o jsonpath='{.status.phase}') == Running ]]"
-}
-
-# wait_paced_producer POD TOPIC: requires every record acknowledged, and every one of
-# them consumed back.
-wait_paced_producer() {
-    local pod="$1" topic="$2" phase received
-    [[ "$(k get pod "$pod" -o jsonpath='{.status.phase}')" == Running ]] ||
-        echo "note: producer $pod ended before the scale-in did"
-    wait_for "producer $pod to finish" pod_finished "$pod"
-    phase="$(k get pod "$pod" -o jsonpath='{.status.phase}')"
-    [[ "$phase" == Succeeded ]] ||
-        fail "producer $pod: not every record was acknowledged ($phase): $(k logs "$pod" 2>&1 | tail -3 | tr '\n' ' ')"
-    k delete pod "$pod" --wait=false >/dev/null
-    received="$(kcat_consume "$topic" "$REBALANCE_RECORDS" | grep '^load-' | sort -u | grep -c .)"
-    ((received == REBALANCE_RECORDS)) || fail "$received of $REBALANCE_RECORDS acknowledged records consumed back"
-    echo "all $REBALANCE_RECORDS acknowledged records of $topic consumed back (0 lost)"
-}
-
 # replicas_per_broker [TOPIC]: "broker replicas" lines from kcat -L, a broker in
 # Metadata that holds none included with 0; every topic when TOPIC is empty.
 replicas_per_broker() {

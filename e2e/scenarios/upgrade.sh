@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Scenario of issue 11, sourced by e2e/run.sh, which provides `k` (kubectl in
 # $NAMESPACE), `log`, `fail`, `wait_for DESC CMD...`, `kcat_pod`, `kcat_consume`,
-# `cluster_ready` (of $CLUSTER), `pod_finished`, `bootstrap` and $TIMEOUT.
+# `cluster_ready` (of $CLUSTER), `start_paced_producer`, `wait_paced_producer` and $TIMEOUT.
 #
 # A rolling upgrade on a real API server: a 3-broker cluster created at the previous
 # release (0.2.0, its image from operator/versions.yaml: e2e/image makes it from that
@@ -78,7 +78,7 @@ upgrade_gone() {
 
 scenario_upgrade() {
     local saved_cluster="$CLUSTER" topic="upgrade-$RANDOM" producer="upgrade-producer-$RANDOM"
-    local before after roll_start roll_secs phase received
+    local before after roll_start roll_secs
     UPGRADE_T0=$SECONDS
     CLUSTER="$UPGRADE_CLUSTER"
     log "upgrade: creating $CLUSTER at version $UPGRADE_FROM (3 brokers, min.insync.replicas 2)"
@@ -90,10 +90,7 @@ scenario_upgrade() {
     upgrade_step "Ready on $UPGRADE_FROM, metadata.version $(upgrade_status .status.metadataVersion)"
 
     log "producing $UPGRADE_RECORDS records (acks=all, idempotent) to $topic during the upgrade"
-    k run "$producer" --image="$KCAT_IMAGE" --restart=Never --command -- sh -c \
-        "seq 1 $UPGRADE_RECORDS | sed 's/^/up-/' | while read -r l; do echo \$l; case \$l in *00) sleep 1;; esac; done |
-         kcat -b $(bootstrap) -P -t $topic -X acks=all -X message.timeout.ms=300000 -X enable.idempotence=true" >/dev/null
-    wait_for "producer $producer running" bash -c "[[ \$(kubectl -n '$NAMESPACE' get pod '$producer' -o jsonpath='{.status.phase}') == Running ]]"
+    start_paced_producer "$producer" "$topic" "$UPGRADE_RECORDS"
 
     log "kubectl patch: spec.version $UPGRADE_FROM -> $UPGRADE_TO"
     k patch kafkacluster "$CLUSTER" --type merge -p "{\"spec\":{\"version\":\"$UPGRADE_TO\"}}"
@@ -126,15 +123,8 @@ scenario_upgrade() {
     [[ "$(upgrade_status .status.version)" == "$UPGRADE_TO" ]] ||
         fail "status.version is $(upgrade_status .status.version), want $UPGRADE_TO"
 
-    wait_for "producer $producer to finish" pod_finished "$producer"
-    phase="$(k get pod "$producer" -o jsonpath='{.status.phase}')"
-    [[ "$phase" == Succeeded ]] ||
-        fail "producer $producer: not every record was acknowledged ($phase): $(k logs "$producer" 2>&1 | tail -3 | tr '\n' ' ')"
-    k delete pod "$producer" --wait=false >/dev/null
-    received="$(kcat_consume "$topic" "$UPGRADE_RECORDS" | sort -u | grep -c '^up-')"
-    ((received == UPGRADE_RECORDS)) ||
-        fail "$received of $UPGRADE_RECORDS acknowledged records consumed back after the upgrade"
-    upgrade_step "all $UPGRADE_RECORDS acknowledged records consumed back: 0 lost"
+    wait_paced_producer "$producer" "$topic" "$UPGRADE_RECORDS"
+    upgrade_step "0 acknowledged records lost"
 
     log "deleting $CLUSTER"
     k delete kafkacluster "$CLUSTER" --wait --timeout="${TIMEOUT}s"
