@@ -28,7 +28,10 @@ fn lookup(
     out.partition_index = partition;
     out.timestamp = -1;
     out.offset = -1;
-    let log = match broker.leader_log_at_epoch(topic, partition, current_epoch) {
+    let log = match broker
+        .replicas()
+        .leader_log_at_epoch(topic, partition, current_epoch)
+    {
         Ok(log) => log,
         Err(code) => {
             out.error_code = code;

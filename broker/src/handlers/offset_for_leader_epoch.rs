@@ -23,7 +23,10 @@ pub fn handle(
             out.partition = p.partition;
             out.leader_epoch = -1;
             out.end_offset = -1;
-            match broker.leader_log_at_epoch(&name, p.partition, p.current_leader_epoch) {
+            match broker
+                .replicas()
+                .leader_log_at_epoch(&name, p.partition, p.current_leader_epoch)
+            {
                 Err(code) => out.error_code = code,
                 Ok(log) => {
                     if let Some((epoch, end)) = log.end_offset_for_epoch(p.leader_epoch) {

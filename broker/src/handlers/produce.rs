@@ -91,7 +91,7 @@ pub async fn handle(
                     .push(fail(E::CorruptMessage.code(), "no records"));
                 continue;
             };
-            match broker.leader_replica(&name, index) {
+            match broker.replicas().leader_replica(&name, index) {
                 Ok(replica) => {
                     let (answer, wrote, wait) = replicated_append(
                         broker,

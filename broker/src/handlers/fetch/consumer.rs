@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use super::response::{FetchReply, push_partition};
 use crate::broker_server::Broker;
-use crate::broker_server::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
 use crate::protocol::ZERO_COPY_MIN;
 use crate::replica_manager::Role;
+use crate::replica_manager::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
 use kafka_protocol::messages::BrokerId;
 use tidewater_replication::RackAwareReplicaSelector;
 
@@ -76,7 +76,9 @@ enum Source {
 /// The leader's log, a follower's log for a KIP-392 consumer (Fetch v11+), or a
 /// redirect to the replica in the consumer's rack (`replica.selector.class`).
 fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Result<Source, i16> {
-    let replica = broker.local_replica(&p.tp.topic, p.tp.partition)?;
+    let replica = broker
+        .replicas()
+        .local_replica(&p.tp.topic, p.tp.partition)?;
     let inner = replica.lock();
     match &inner.role {
         Role::Leader(leader) => {
