@@ -33,8 +33,8 @@ fn lookup(
         .leader_log_at_epoch(topic, partition, current_epoch)
     {
         Ok(log) => log,
-        Err(code) => {
-            out.error_code = code;
+        Err(error) => {
+            out.error_code = error.code();
             return out;
         }
     };

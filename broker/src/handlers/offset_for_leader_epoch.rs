@@ -27,7 +27,7 @@ pub fn handle(
                 .replicas()
                 .leader_log_at_epoch(&name, p.partition, p.current_leader_epoch)
             {
-                Err(code) => out.error_code = code,
+                Err(error) => out.error_code = error.code(),
                 Ok(log) => {
                     if let Some((epoch, end)) = log.end_offset_for_epoch(p.leader_epoch) {
                         out.leader_epoch = epoch;

@@ -110,14 +110,14 @@ pub async fn handle(
                     tr.partition_responses.push(answer);
                     appended |= wrote;
                 }
-                Err(code) => {
+                Err(error) => {
                     broker.metrics().produce_failed(&name);
-                    let message = if code == E::UnknownTopicOrPartition.code() {
+                    let message = if error == E::UnknownTopicOrPartition {
                         "This server does not host this topic-partition."
                     } else {
                         "This server is not the leader for that topic-partition."
                     };
-                    tr.partition_responses.push(fail(code, message));
+                    tr.partition_responses.push(fail(error.code(), message));
                 }
             }
         }

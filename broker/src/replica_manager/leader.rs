@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use tidewater_replication::{FollowerFetch, LeaderFetchResponse, ReplicaError};
 use tidewater_storage::{AppendError, LogAppendInfo};
 use tokio::sync::oneshot;
@@ -22,11 +23,16 @@ pub enum ProduceRefusal {
 }
 
 impl ProduceRefusal {
-    pub fn error_code(&self) -> i16 {
+    pub fn error(&self) -> ResponseError {
         match self {
-            ProduceRefusal::Replica(e) => e.code(),
-            ProduceRefusal::Append(e) => e.error_code(),
+            ProduceRefusal::Replica(e) => e.error(),
+            ProduceRefusal::Append(e) => e.error(),
         }
+    }
+
+    /// The code for the partition response's `error_code` field.
+    pub fn error_code(&self) -> i16 {
+        self.error().code()
     }
 
     pub fn message(&self) -> String {

@@ -75,7 +75,7 @@ enum Source {
 
 /// The leader's log, a follower's log for a KIP-392 consumer (Fetch v11+), or a
 /// redirect to the replica in the consumer's rack (`replica.selector.class`).
-fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Result<Source, i16> {
+fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Result<Source, E> {
     let replica = broker
         .replicas()
         .local_replica(&p.tp.topic, p.tp.partition)?;
@@ -102,7 +102,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
             Ok(Source::Log(replica.log.clone()))
         }
         Role::Follower(_) if version >= 11 => Ok(Source::Log(replica.log.clone())),
-        _ => Err(E::NotLeaderOrFollower.code()),
+        _ => Err(E::NotLeaderOrFollower),
     }
 }
 
@@ -185,8 +185,8 @@ fn read_partitions(
                 });
                 continue;
             }
-            Err(code) => {
-                out.push(PartitionRead::error(code));
+            Err(error) => {
+                out.push(PartitionRead::error(error.code()));
                 continue;
             }
         };
@@ -255,8 +255,8 @@ pub(super) async fn handle(
         .begin(session_id, epoch, parts, &forgotten);
     let ctx: FetchContext = match begun {
         Ok(c) => c,
-        Err(code) => {
-            resp.error_code = code;
+        Err(error) => {
+            resp.error_code = error.code();
             return FetchReply { body: resp, files };
         }
     };
