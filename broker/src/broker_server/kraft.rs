@@ -1,8 +1,9 @@
 //! The [`Broker`] following the metadata image (Kafka's `BrokerMetadataPublisher`):
 //! dynamic configs, then the replica manager, then `__consumer_offsets` leadership for
-//! the group coordinator; the views Metadata answers from, and the topic changes that
-//! go through the controller. The leader checks of the data-path handlers are the
-//! replica manager's ([`crate::replica_manager::ReplicaManager::leader_replica`]).
+//! the group coordinator; `__consumer_offsets` creation and the topic changes that go
+//! through the controller. The leader checks of the data-path handlers are the
+//! replica manager's ([`crate::replica_manager::ReplicaManager::leader_replica`]), the
+//! views Metadata answers from the [`super::MetadataView`]'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +11,6 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 use tidewater_quorum::image::MetadataImage;
-use tidewater_quorum::records::NO_LEADER;
 use tracing::{info, warn};
 
 use super::offsets_backend::read_partition;
@@ -52,26 +52,6 @@ impl ElectionClock {
             .retain(|(topic, partition), _| after.partition(*topic, *partition).is_some());
         elections
     }
-}
-
-/// A partition's leadership as clients see it in Metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionView {
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    /// Replicas on brokers that are not registered or fenced.
-    pub offline: Vec<i32>,
-}
-
-/// A broker as clients see it in Metadata / DescribeCluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerView {
-    pub id: i32,
-    pub host: String,
-    pub port: u16,
-    pub rack: Option<String>,
 }
 
 impl Broker {
@@ -175,88 +155,6 @@ impl Broker {
                 .groups()
                 .unload_partition_at_epoch(partition, leader_epoch);
         }
-    }
-
-    /// Leadership of a partition for Metadata responses.
-    pub fn partition_view(&self, topic: &str, partition: i32, replicas: &[i32]) -> PartitionView {
-        let image = self.cluster().image();
-        let Some(p) = image
-            .topic(topic)
-            .and_then(|t| t.partitions.get(&partition))
-        else {
-            return PartitionView {
-                leader: NO_LEADER,
-                leader_epoch: -1,
-                replicas: replicas.to_vec(),
-                isr: Vec::new(),
-                offline: replicas.to_vec(),
-            };
-        };
-        PartitionView {
-            leader: p.leader,
-            leader_epoch: p.leader_epoch,
-            replicas: p.replicas.clone(),
-            isr: p.isr.clone(),
-            offline: p
-                .replicas
-                .iter()
-                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
-                .copied()
-                .collect(),
-        }
-    }
-
-    /// The brokers clients may connect to, with the address of `listener`.
-    pub fn live_brokers(&self, listener: &str) -> Vec<BrokerView> {
-        let image = self.cluster().image();
-        image
-            .brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .filter_map(|b| {
-                let l = b
-                    .listeners
-                    .iter()
-                    .find(|l| l.name == listener)
-                    .or_else(|| b.listeners.first())?;
-                Some(BrokerView {
-                    id: b.broker_id,
-                    host: l.host.clone(),
-                    port: l.port,
-                    rack: b.rack.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// `broker.rack` of every registered broker (KIP-392 selection).
-    pub fn replica_racks(&self) -> std::collections::BTreeMap<i32, String> {
-        self.cluster()
-            .image()
-            .brokers
-            .values()
-            .filter_map(|b| b.rack.clone().map(|r| (b.broker_id, r)))
-            .collect()
-    }
-
-    /// The controller id clients see in Metadata / DescribeCluster. Clients send
-    /// controller-bound requests to this id and brokers forward them (KIP-590), so it must be a live broker: the active
-    /// controller when it is one (combined mode), else the lowest live broker id (Kafka
-    /// picks a random one). DescribeQuorum names the real active controller.
-    pub fn controller_id(&self) -> i32 {
-        let cluster = self.cluster();
-        let image = cluster.image();
-        let active = cluster.active_controller();
-        let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
-        if live(&active) {
-            return active;
-        }
-        image
-            .brokers
-            .keys()
-            .copied()
-            .find(|id| live(id))
-            .unwrap_or(self.config().node_id)
     }
 
     /// Creates `__consumer_offsets` in the background (once at a time); its

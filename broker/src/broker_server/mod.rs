@@ -25,8 +25,7 @@ mod topics;
 
 pub use config_admin::ConfigAdmin;
 pub use coordinators::Coordinators;
-pub use kraft::{BrokerView, PartitionView};
-pub use metadata_view::MetadataView;
+pub use metadata_view::{BrokerView, MetadataView, PartitionView};
 pub use serving::Serving;
 pub use startup::{controlled_shutdown, start_broker, stop};
 

@@ -83,7 +83,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
     match &inner.role {
         Role::Leader(leader) => {
             if broker.config().replica.rack_aware_selector && version >= 11 && !rack.is_empty() {
-                let racks = broker.replica_racks();
+                let racks = broker.metadata().replica_racks();
                 let preferred = RackAwareReplicaSelector.preferred_read_replica(
                     leader,
                     &racks,
