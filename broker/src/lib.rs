@@ -12,10 +12,12 @@
 //!   framing). Sans-IO.
 //! - [`handlers`]: one Kafka API per file (`KafkaApis`): decoded request in, response out.
 //! - [`broker_server`]: [`broker_server::Broker`], the handles every handler gets
-//!   (`BrokerServer`'s managers): logs, replicas, group coordinator, producer ids, fetch
-//!   sessions, connection slots, readiness.
+//!   (`BrokerServer`'s managers): replicas, group coordinator, producer ids, connection
+//!   slots, readiness; startup and shutdown.
 //! - [`replica_manager`]: the replicas this broker leads or follows (`ReplicaManager`,
-//!   `ReplicaFetcherThread`), the shell around `tidewater-replication`.
+//!   `ReplicaFetcherThread`), their logs and fetch sessions, the leader checks of the
+//!   data path; the shell around `tidewater-replication`. It imports nothing of
+//!   `broker_server`.
 //! - [`kraft`]: this node's KRaft role and lifecycle (`KafkaRaftServer`,
 //!   `ControllerServer`, `BrokerLifecycleManager`): the quorum or metadata follower,
 //!   registration, the controller calls, the migration of old single-node data dirs.
@@ -23,10 +25,12 @@
 //!   `KRaftMetadataCache` in [`metadata::image_store`]), `meta.properties`, this node's
 //!   own state file.
 //! - [`kafka_error`]: the one Kafka error-code-with-message type handlers answer with.
-//! - [`config`] (`KafkaConfig`), [`metrics`] and [`cli`].
+//! - [`config`] (`KafkaConfig`), [`metrics`] (rendered from a state snapshot the
+//!   broker hands it), [`clock`] and [`cli`].
 
 pub mod broker_server;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod handlers;
 pub mod kafka_error;

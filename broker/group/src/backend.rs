@@ -6,18 +6,19 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 
 /// One `__consumer_offsets` record: key and value (`None` = tombstone).
 pub type OffsetsRecord = (Bytes, Option<Bytes>);
 
 /// The outcome of an append, available once the records are as durable as Kafka's
 /// `offsets.commit.required.acks=-1` demands (the high watermark covers them), or
-/// the Kafka error code of the append or of the replication wait.
-pub type Replicated = Pin<Box<dyn Future<Output = Result<(), i16>> + Send>>;
+/// the Kafka error of the append or of the replication wait.
+pub type Replicated = Pin<Box<dyn Future<Output = Result<(), ResponseError>> + Send>>;
 
 /// A [`Replicated`] that is already settled (an append refused at once, or one
 /// with nothing left to wait for).
-pub fn settled(result: Result<(), i16>) -> Replicated {
+pub fn settled(result: Result<(), ResponseError>) -> Replicated {
     Box::pin(std::future::ready(result))
 }
 
@@ -27,7 +28,7 @@ pub trait OffsetsBackend: Send + Sync + 'static {
     /// Appends (key, value) records (value None = tombstone) to the given
     /// `__consumer_offsets` partition, as one batch, before returning: records of
     /// calls made one after another land in that order. The returned future
-    /// resolves once they are replicated; its error is a Kafka error code
+    /// resolves once they are replicated; its error is the Kafka error
     /// (NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER, ...) that
     /// the coordinator translates as Kafka's `GroupMetadataManager` does.
     fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Replicated;
@@ -38,7 +39,7 @@ pub trait OffsetsBackend: Send + Sync + 'static {
 
 /// The result of `replicated` if it is settled already, without waiting: a
 /// single-replica partition, or a refused append, need no task.
-pub(crate) fn settled_now(replicated: &mut Replicated) -> Option<Result<(), i16>> {
+pub(crate) fn settled_now(replicated: &mut Replicated) -> Option<Result<(), ResponseError>> {
     use std::task::{Context, Poll, Waker};
     match replicated
         .as_mut()

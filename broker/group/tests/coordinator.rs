@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -193,7 +194,7 @@ async fn shutdown_answers_parked_joins_with_not_coordinator() {
 #[tokio::test(start_paused = true)]
 async fn failed_append_surfaces_as_kafka_error() {
     let log = Arc::new(MemoryLog::default());
-    *lock(&log.fail_with) = Some(6); // NOT_LEADER_OR_FOLLOWER
+    *lock(&log.fail_with) = Some(ResponseError::NotLeaderOrFollower);
     let c = coordinator(&log);
     let commit = OffsetCommitRequest::default()
         .with_group_id(GroupId(s("simple")))

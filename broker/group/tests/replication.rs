@@ -7,21 +7,16 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError as E;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{GroupId, OffsetCommitResponse, SyncGroupRequest};
 use tidewater_group::{GroupConfig, GroupCoordinator};
 use tokio::task::JoinHandle;
 
 mod common;
-use common::{
-    MemoryLog, NOT_COORDINATOR, NOT_LEADER_OR_FOLLOWER, commit_req, fetch_req, join, lock, s,
-};
+use common::{MemoryLog, NOT_COORDINATOR, commit_req, fetch_req, join, lock, s};
 
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-const REQUEST_TIMED_OUT: i16 = 7;
-const NOT_ENOUGH_REPLICAS: i16 = 19;
-const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
-const KAFKA_STORAGE_ERROR: i16 = 56;
 
 fn coordinator(log: &Arc<MemoryLog>) -> Arc<GroupCoordinator> {
     GroupCoordinator::new(GroupConfig::default(), log.clone())
@@ -85,11 +80,11 @@ async fn a_commit_is_answered_and_visible_only_once_replicated() {
 #[tokio::test(start_paused = true)]
 async fn a_commit_whose_replication_fails_gets_kafkas_error_and_stays_invisible() {
     let cases = [
-        (NOT_ENOUGH_REPLICAS, COORDINATOR_NOT_AVAILABLE),
-        (NOT_ENOUGH_REPLICAS_AFTER_APPEND, COORDINATOR_NOT_AVAILABLE),
-        (REQUEST_TIMED_OUT, COORDINATOR_NOT_AVAILABLE),
-        (NOT_LEADER_OR_FOLLOWER, NOT_COORDINATOR),
-        (KAFKA_STORAGE_ERROR, NOT_COORDINATOR),
+        (E::NotEnoughReplicas, COORDINATOR_NOT_AVAILABLE),
+        (E::NotEnoughReplicasAfterAppend, COORDINATOR_NOT_AVAILABLE),
+        (E::RequestTimedOut, COORDINATOR_NOT_AVAILABLE),
+        (E::NotLeaderOrFollower, NOT_COORDINATOR),
+        (E::KafkaStorageError, NOT_COORDINATOR),
     ];
     let log = held_log();
     let c = coordinator(&log);
@@ -125,7 +120,7 @@ async fn an_older_commit_replicated_last_does_not_overwrite_a_newer_one() {
 async fn a_sync_group_is_answered_once_the_assignment_is_replicated() {
     for (replication, expected) in [
         (Ok(()), 0),
-        (Err(NOT_ENOUGH_REPLICAS), COORDINATOR_NOT_AVAILABLE),
+        (Err(E::NotEnoughReplicas), COORDINATOR_NOT_AVAILABLE),
     ] {
         let log = Arc::new(MemoryLog::default());
         let c = coordinator(&log);

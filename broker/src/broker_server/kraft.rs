@@ -1,6 +1,9 @@
-//! The [`Broker`] following the metadata image: the leader checks the data-path
-//! handlers make, the views Metadata answers from, `__consumer_offsets` leadership for
-//! the group coordinator, and the topic changes that go through the controller.
+//! The [`Broker`] following the metadata image (Kafka's `BrokerMetadataPublisher`):
+//! dynamic configs, then the replica manager, then `__consumer_offsets` leadership for
+//! the group coordinator; `__consumer_offsets` creation and the topic changes that go
+//! through the controller. The leader checks of the data-path handlers are the
+//! replica manager's ([`crate::replica_manager::ReplicaManager::leader_replica`]), the
+//! views Metadata answers from the [`super::MetadataView`]'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,16 +11,13 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 use tidewater_quorum::image::MetadataImage;
-use tidewater_quorum::records::NO_LEADER;
-use tidewater_storage::Log;
 use tracing::{info, warn};
 
 use super::offsets_backend::read_partition;
 use super::topic_names::OFFSETS_TOPIC;
 use super::{Broker, topic_names};
 use crate::kafka_error::KafkaError;
-use crate::metadata::image_store::dynamic_broker_configs;
-use crate::replica_manager::{Partition, Role};
+use crate::metadata::image_store::{dynamic_broker_configs, image_topic_configs};
 
 /// Leader elections seen in the metadata log, timed (Kafka's
 /// LeaderElectionRateAndTimeMs): for each partition whose leader epoch grew to a live
@@ -52,26 +52,6 @@ impl ElectionClock {
             .retain(|(topic, partition), _| after.partition(*topic, *partition).is_some());
         elections
     }
-}
-
-/// A partition's leadership as clients see it in Metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionView {
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    /// Replicas on brokers that are not registered or fenced.
-    pub offline: Vec<i32>,
-}
-
-/// A broker as clients see it in Metadata / DescribeCluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerView {
-    pub id: i32,
-    pub host: String,
-    pub port: u16,
-    pub rack: Option<String>,
 }
 
 impl Broker {
@@ -110,8 +90,25 @@ impl Broker {
         }
     }
 
+    /// Brings the local replicas in line with `image` (a broker role only), after the
+    /// dynamic configs; the group coordinator follows the `__consumer_offsets`
+    /// leaderships gained and lost.
+    fn apply_image(&self, image: &MetadataImage) {
+        if !self.cluster().is_broker() {
+            return;
+        }
+        self.refresh_dynamic_configs(image);
+        let changes = self.replicas().apply_image(image, |topic| {
+            self.admin()
+                .topic_log_config(&image_topic_configs(image, topic))
+        });
+        for c in changes.iter().filter(|c| c.tp.topic == OFFSETS_TOPIC) {
+            self.offsets_leadership_changed(c.tp.partition, c.leader, c.leader_epoch);
+        }
+    }
+
     /// Re-derives log defaults when the dynamic broker configs in the image changed.
-    pub(crate) fn refresh_dynamic_configs(&self, image: &MetadataImage) {
+    fn refresh_dynamic_configs(&self, image: &MetadataImage) {
         let dynamic = dynamic_broker_configs(image, self.config().node_id);
         let rate = |key: &str| {
             dynamic
@@ -139,12 +136,7 @@ impl Broker {
 
     /// The group coordinator follows `__consumer_offsets` leadership (Kafka's
     /// onElection / onResignation).
-    pub(crate) fn offsets_leadership_changed(
-        &self,
-        partition: i32,
-        leader: bool,
-        leader_epoch: i32,
-    ) {
+    fn offsets_leadership_changed(&self, partition: i32, leader: bool, leader_epoch: i32) {
         if leader {
             info!(
                 partition,
@@ -163,136 +155,6 @@ impl Broker {
                 .groups()
                 .unload_partition_at_epoch(partition, leader_epoch);
         }
-    }
-
-    /// The local replica of a partition this broker leads, or the Kafka error a
-    /// client must get (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION).
-    pub fn leader_replica(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
-        match self.local_replica(topic, partition)? {
-            p if matches!(p.lock().role, Role::Leader(_)) => Ok(p),
-            _ => Err(E::NotLeaderOrFollower.code()),
-        }
-    }
-
-    /// This broker's replica of a partition in any role, or the Kafka error for a
-    /// partition hosted elsewhere (NOT_LEADER_OR_FOLLOWER) or unknown.
-    pub fn local_replica(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
-        match self.replicas().get_by_name(topic, partition) {
-            Some(p) => Ok(p),
-            None if self.metadata().has_partition(topic, partition) => {
-                Err(E::NotLeaderOrFollower.code())
-            }
-            None => Err(E::UnknownTopicOrPartition.code()),
-        }
-    }
-
-    /// The log a client may read or write here: only a partition this broker leads.
-    pub fn leader_log(&self, topic: &str, partition: i32) -> Result<Arc<Log>, i16> {
-        self.leader_replica(topic, partition).map(|p| p.log.clone())
-    }
-
-    /// The leader log plus Kafka's KIP-320 check of a request's `current_leader_epoch`
-    /// (-1 = not given): older than ours FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
-    pub fn leader_log_at_epoch(
-        &self,
-        topic: &str,
-        partition: i32,
-        current_epoch: i32,
-    ) -> Result<Arc<Log>, i16> {
-        let log = self.leader_log(topic, partition)?;
-        let ours = match self.replicas().get_by_name(topic, partition) {
-            Some(p) => p.lock().role.leader_epoch(),
-            None => 0,
-        };
-        if current_epoch >= 0 && current_epoch < ours {
-            return Err(E::FencedLeaderEpoch.code());
-        }
-        if current_epoch > ours {
-            return Err(E::UnknownLeaderEpoch.code());
-        }
-        Ok(log)
-    }
-
-    /// Leadership of a partition for Metadata responses.
-    pub fn partition_view(&self, topic: &str, partition: i32, replicas: &[i32]) -> PartitionView {
-        let image = self.cluster().image();
-        let Some(p) = image
-            .topic(topic)
-            .and_then(|t| t.partitions.get(&partition))
-        else {
-            return PartitionView {
-                leader: NO_LEADER,
-                leader_epoch: -1,
-                replicas: replicas.to_vec(),
-                isr: Vec::new(),
-                offline: replicas.to_vec(),
-            };
-        };
-        PartitionView {
-            leader: p.leader,
-            leader_epoch: p.leader_epoch,
-            replicas: p.replicas.clone(),
-            isr: p.isr.clone(),
-            offline: p
-                .replicas
-                .iter()
-                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
-                .copied()
-                .collect(),
-        }
-    }
-
-    /// The brokers clients may connect to, with the address of `listener`.
-    pub fn live_brokers(&self, listener: &str) -> Vec<BrokerView> {
-        let image = self.cluster().image();
-        image
-            .brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .filter_map(|b| {
-                let l = b
-                    .listeners
-                    .iter()
-                    .find(|l| l.name == listener)
-                    .or_else(|| b.listeners.first())?;
-                Some(BrokerView {
-                    id: b.broker_id,
-                    host: l.host.clone(),
-                    port: l.port,
-                    rack: b.rack.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// `broker.rack` of every registered broker (KIP-392 selection).
-    pub fn replica_racks(&self) -> std::collections::BTreeMap<i32, String> {
-        self.cluster()
-            .image()
-            .brokers
-            .values()
-            .filter_map(|b| b.rack.clone().map(|r| (b.broker_id, r)))
-            .collect()
-    }
-
-    /// The controller id clients see in Metadata / DescribeCluster. Clients send
-    /// controller-bound requests to this id and brokers forward them (KIP-590), so it must be a live broker: the active
-    /// controller when it is one (combined mode), else the lowest live broker id (Kafka
-    /// picks a random one). DescribeQuorum names the real active controller.
-    pub fn controller_id(&self) -> i32 {
-        let cluster = self.cluster();
-        let image = cluster.image();
-        let active = cluster.active_controller();
-        let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
-        if live(&active) {
-            return active;
-        }
-        image
-            .brokers
-            .keys()
-            .copied()
-            .find(|id| live(id))
-            .unwrap_or(self.config().node_id)
     }
 
     /// Creates `__consumer_offsets` in the background (once at a time); its

@@ -14,20 +14,22 @@
 mod config_admin;
 pub mod connection_slots;
 mod coordinators;
-pub mod fetch_sessions;
 mod kraft;
 mod metadata_view;
 pub mod offsets_backend;
 pub mod producer_ids;
 mod serving;
+mod startup;
 pub mod topic_names;
 mod topics;
 
 pub use config_admin::ConfigAdmin;
 pub use coordinators::Coordinators;
-pub use kraft::{BrokerView, PartitionView};
-pub use metadata_view::MetadataView;
+pub use metadata_view::{BrokerView, MetadataView, PartitionView};
 pub use serving::Serving;
+pub use startup::{controlled_shutdown, start_broker, stop};
+
+pub use crate::clock::{mono_ms, now_ms};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,30 +44,9 @@ use crate::metadata::image_store::ImageMetadataStore;
 use crate::metadata::{MetaPropertiesError, MetadataError, MetadataStore, NodeFile};
 use crate::metrics::Metrics;
 use crate::replica_manager::ReplicaManager;
-use fetch_sessions::FetchSessionCache;
+use crate::replica_manager::fetch_sessions::FetchSessionCache;
 use offsets_backend::LogOffsetsBackend;
 use producer_ids::ProducerIdManager;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Milliseconds on a monotonic clock (process start = 0), for the replication state
-/// machines' timers.
-pub fn mono_ms() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    u64::try_from(
-        START
-            .get_or_init(std::time::Instant::now)
-            .elapsed()
-            .as_millis(),
-    )
-    .unwrap_or(u64::MAX)
-}
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +63,8 @@ pub enum StartupError {
     Migration(#[from] crate::kraft::migrate::MigrationError),
     #[error(transparent)]
     AdoptKafka(#[from] crate::kraft::adopt_kafka::AdoptError),
-    #[error("metadata quorum: {0}")]
-    Quorum(#[from] tidewater_quorum::raft::QuorumError),
+    #[error(transparent)]
+    Kraft(#[from] crate::kraft::KraftStartError),
     #[error(transparent)]
     Registration(#[from] crate::kraft::RegistrationError),
     #[error("node {node} was not unfenced by its own controller within {timeout:?}")]
@@ -151,7 +132,14 @@ impl Broker {
         ) & 0x3fff_ffff;
         let fetch_sessions =
             FetchSessionCache::new(config.fetch_session_cache_slots, first_session_id);
-        let replicas = Arc::new(ReplicaManager::new(logs.clone(), fetch_sessions));
+        let metrics = Arc::new(Metrics::new());
+        let replicas = Arc::new(ReplicaManager::new(
+            &config,
+            metadata.cluster().clone(),
+            logs.clone(),
+            fetch_sessions,
+            metrics.clone(),
+        ));
         let backend = Arc::new(LogOffsetsBackend {
             logs,
             metadata: metadata.store().clone(),
@@ -179,7 +167,7 @@ impl Broker {
         Ok(Arc::new_cyclic(|this| Broker {
             this: this.clone(),
             coordinators: Coordinators::new(groups, producer_ids),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             metadata,
             admin: ConfigAdmin::new(log_defaults, dynamic),
             serving,
@@ -243,6 +231,27 @@ impl Broker {
         self.metadata.cluster()
     }
 
+    /// The state the metrics' gauges mirror, read at each scrape.
+    pub fn metrics_state(&self) -> crate::metrics::BrokerState {
+        let cluster = self.cluster();
+        let active_controller = cluster.is_active_controller();
+        crate::metrics::BrokerState {
+            logs: self.replicas.logs().logs(),
+            leaders: self.replicas.leader_counts(),
+            active_controller,
+            offline_partitions: if active_controller {
+                cluster
+                    .image()
+                    .partitions()
+                    .filter(|p| p.leader < 0)
+                    .count()
+            } else {
+                0
+            },
+            groups: self.coordinators.groups().group_counts(),
+        }
+    }
+
     /// This broker as an `Arc` (None only while it is being dropped).
     pub fn arc(&self) -> Option<Arc<Broker>> {
         self.this.upgrade()
@@ -272,6 +281,7 @@ impl Broker {
     pub fn begin_shutdown(&self) {
         self.set_ready(false);
         self.serving.begin_closing();
+        self.replicas.begin_closing();
         self.replicas.notifier().notify();
         self.coordinators.groups().shutdown();
     }

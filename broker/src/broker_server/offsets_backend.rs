@@ -92,7 +92,7 @@ impl OffsetsBackend for LogOffsetsBackend {
         match self.append_as_leader(partition, &records) {
             Ok(Some(ack)) => Box::pin(replicated(ack, self.commit_timeout)),
             Ok(None) => settled(Ok(())),
-            Err(code) => settled(Err(code)),
+            Err(error) => settled(Err(error)),
         }
     }
 
@@ -109,22 +109,22 @@ impl LogOffsetsBackend {
         &self,
         partition: i32,
         records: &[OffsetsRecord],
-    ) -> Result<Option<oneshot::Receiver<AckResult>>, i16> {
+    ) -> Result<Option<oneshot::Receiver<AckResult>>, ResponseError> {
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         let batch = encode_batch(records, now_ms()).map_err(|e| {
             warn!(partition, error = %e, "append refused");
-            ResponseError::UnknownServerError.code()
+            ResponseError::UnknownServerError
         })?;
         let replica = self
             .replicas
             .get(&tp)
-            .ok_or(ResponseError::NotCoordinator.code())?;
+            .ok_or(ResponseError::NotCoordinator)?;
         let timeout_ms = i32::try_from(self.commit_timeout.as_millis()).unwrap_or(i32::MAX);
         let (_, ack) = replica
             .append_as_leader_replica(self.node_id, &batch, true, timeout_ms)
-            .map_err(|e| e.error_code())?;
+            .map_err(|e| e.error())?;
         // A single-replica partition (one node) has no follower to rely on.
-        replica.log.flush().map_err(|e| e.error_code())?;
+        replica.log.flush().map_err(|e| e.error())?;
         // Followers long-poll for it, as for produced data.
         self.notifier.notify();
         Ok(ack)
@@ -133,7 +133,10 @@ impl LogOffsetsBackend {
 
 /// Waits until the high watermark covers an append, as a produce with acks=all
 /// does; the leader tick expires the wait too, the timeout here is the backstop.
-async fn replicated(mut ack: oneshot::Receiver<AckResult>, timeout: Duration) -> Result<(), i16> {
+async fn replicated(
+    mut ack: oneshot::Receiver<AckResult>,
+    timeout: Duration,
+) -> Result<(), ResponseError> {
     // Already settled (a one-replica ISR): no timer needed.
     let outcome = match ack.try_recv() {
         Ok(result) => Ok(result),
@@ -148,15 +151,15 @@ async fn replicated(mut ack: oneshot::Receiver<AckResult>, timeout: Duration) ->
         Err(oneshot::error::TryRecvError::Empty) => {
             match tokio::time::timeout(timeout + ACK_TIMEOUT_SLACK, ack).await {
                 Ok(received) => received.map_err(|_| ()),
-                Err(_) => return Err(ResponseError::RequestTimedOut.code()),
+                Err(_) => return Err(ResponseError::RequestTimedOut),
             }
         }
     };
     match outcome {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.code()),
+        Ok(Err(e)) => Err(e.error()),
         // The replica dropped the wait: it lost the leadership.
-        Err(()) => Err(ResponseError::NotLeaderOrFollower.code()),
+        Err(()) => Err(ResponseError::NotLeaderOrFollower),
     }
 }
 
@@ -218,7 +221,7 @@ mod tests {
     use super::*;
     use tidewater_replication::ReplicaError;
 
-    fn wait_result(send: impl FnOnce(oneshot::Sender<AckResult>)) -> Result<(), i16> {
+    fn wait_result(send: impl FnOnce(oneshot::Sender<AckResult>)) -> Result<(), ResponseError> {
         let (tx, rx) = oneshot::channel();
         send(tx);
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -234,21 +237,18 @@ mod tests {
         let failed = |e: ReplicaError| wait_result(move |tx| drop(tx.send(Err(e))));
         assert_eq!(
             failed(ReplicaError::NotEnoughReplicasAfterAppend { isr: 1, min_isr: 2 }),
-            Err(ResponseError::NotEnoughReplicasAfterAppend.code())
+            Err(ResponseError::NotEnoughReplicasAfterAppend)
         );
         assert_eq!(
             failed(ReplicaError::RequestTimedOut { required_offset: 3 }),
-            Err(ResponseError::RequestTimedOut.code())
+            Err(ResponseError::RequestTimedOut)
         );
         assert_eq!(
             failed(ReplicaError::NoLongerLeader),
-            Err(ResponseError::NotLeaderOrFollower.code())
+            Err(ResponseError::NotLeaderOrFollower)
         );
         // The leader dropped the wait (it lost the leadership).
-        assert_eq!(
-            wait_result(drop),
-            Err(ResponseError::NotLeaderOrFollower.code())
-        );
+        assert_eq!(wait_result(drop), Err(ResponseError::NotLeaderOrFollower));
         // Nobody answers: the timeout (plus slack) ends the wait.
         let (_kept, rx) = oneshot::channel::<AckResult>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -257,7 +257,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             runtime.block_on(replicated(rx, Duration::from_millis(1))),
-            Err(ResponseError::RequestTimedOut.code())
+            Err(ResponseError::RequestTimedOut)
         );
     }
 

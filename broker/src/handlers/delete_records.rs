@@ -19,8 +19,8 @@ pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> Dele
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
-            match broker.leader_log(&name, p.partition_index) {
-                Err(code) => r.error_code = code,
+            match broker.replicas().leader_log(&name, p.partition_index) {
+                Err(error) => r.error_code = error.code(),
                 Ok(log) => {
                     let hw = log.high_watermark();
                     let offset = if p.offset == -1 { hw } else { p.offset };

@@ -27,10 +27,11 @@ pub fn handle(
         return resp;
     }
     resp.cluster_id = StrBytes::from_string(broker.metadata().cluster_id().to_string());
-    resp.controller_id = BrokerId(broker.controller_id());
+    resp.controller_id = BrokerId(broker.metadata().controller_id());
     resp.cluster_authorized_operations =
         authorized_operations(Resource::Cluster, req.include_cluster_authorized_operations);
     resp.brokers = broker
+        .metadata()
         .live_brokers(&ctx.listener)
         .into_iter()
         .map(|v| {

@@ -44,8 +44,11 @@ fn replicated_coordinator(
         return unavailable(c, "the group metadata topic is being created");
     }
     let partition = broker.coordinators().groups().partition_for(c.key.as_str());
-    let view = broker.partition_view(OFFSETS_TOPIC, partition, &[]);
+    let view = broker
+        .metadata()
+        .partition_view(OFFSETS_TOPIC, partition, &[]);
     let Some(leader) = broker
+        .metadata()
         .live_brokers(&ctx.listener)
         .into_iter()
         .find(|b| b.id == view.leader)

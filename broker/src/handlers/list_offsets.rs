@@ -28,10 +28,13 @@ fn lookup(
     out.partition_index = partition;
     out.timestamp = -1;
     out.offset = -1;
-    let log = match broker.leader_log_at_epoch(topic, partition, current_epoch) {
+    let log = match broker
+        .replicas()
+        .leader_log_at_epoch(topic, partition, current_epoch)
+    {
         Ok(log) => log,
-        Err(code) => {
-            out.error_code = code;
+        Err(error) => {
+            out.error_code = error.code();
             return out;
         }
     };

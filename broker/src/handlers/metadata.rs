@@ -42,7 +42,7 @@ fn topic_response(
         .partitions
         .iter()
         .map(|(&p, replicas)| {
-            let view = broker.partition_view(&t.name, p, replicas);
+            let view = broker.metadata().partition_view(&t.name, p, replicas);
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p;
             mp.leader_id = BrokerId(view.leader);
@@ -77,6 +77,7 @@ pub async fn handle(
 ) -> MetadataResponse {
     let mut resp = MetadataResponse::default();
     resp.brokers = broker
+        .metadata()
         .live_brokers(&ctx.listener)
         .into_iter()
         .map(|v| {
@@ -91,7 +92,7 @@ pub async fn handle(
     resp.cluster_id = Some(StrBytes::from_string(
         broker.metadata().cluster_id().to_string(),
     ));
-    resp.controller_id = BrokerId(broker.controller_id());
+    resp.controller_id = BrokerId(broker.metadata().controller_id());
     // Kafka 4 dropped the cluster flag from v11 on (DescribeCluster carries it).
     if (8..=10).contains(&version) {
         resp.cluster_authorized_operations =

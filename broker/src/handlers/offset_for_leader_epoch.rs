@@ -23,8 +23,11 @@ pub fn handle(
             out.partition = p.partition;
             out.leader_epoch = -1;
             out.end_offset = -1;
-            match broker.leader_log_at_epoch(&name, p.partition, p.current_leader_epoch) {
-                Err(code) => out.error_code = code,
+            match broker
+                .replicas()
+                .leader_log_at_epoch(&name, p.partition, p.current_leader_epoch)
+            {
+                Err(error) => out.error_code = error.code(),
                 Ok(log) => {
                     if let Some((epoch, end)) = log.end_offset_for_epoch(p.leader_epoch) {
                         out.leader_epoch = epoch;

@@ -91,7 +91,7 @@ pub async fn handle(
                     .push(fail(E::CorruptMessage.code(), "no records"));
                 continue;
             };
-            match broker.leader_replica(&name, index) {
+            match broker.replicas().leader_replica(&name, index) {
                 Ok(replica) => {
                     let (answer, wrote, wait) = replicated_append(
                         broker,
@@ -110,14 +110,14 @@ pub async fn handle(
                     tr.partition_responses.push(answer);
                     appended |= wrote;
                 }
-                Err(code) => {
+                Err(error) => {
                     broker.metrics().produce_failed(&name);
-                    let message = if code == E::UnknownTopicOrPartition.code() {
+                    let message = if error == E::UnknownTopicOrPartition {
                         "This server does not host this topic-partition."
                     } else {
                         "This server is not the leader for that topic-partition."
                     };
-                    tr.partition_responses.push(fail(code, message));
+                    tr.partition_responses.push(fail(error.code(), message));
                 }
             }
         }

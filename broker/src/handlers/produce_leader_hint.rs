@@ -107,7 +107,7 @@ pub fn add_leader_hints(
     {
         return;
     }
-    let live = broker.live_brokers(&ctx.listener);
+    let live = broker.metadata().live_brokers(&ctx.listener);
     let image = broker.cluster().image();
     let mut named = BTreeSet::new();
     for t in &mut resp.responses {

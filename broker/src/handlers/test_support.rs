@@ -101,7 +101,7 @@ pub fn broker(extra: &[(&str, &str)]) -> TestBroker {
             .build()
             .expect("broker runtime");
         let broker = runtime
-            .block_on(crate::kraft::start_broker(config))
+            .block_on(crate::broker_server::start_broker(config))
             .expect("start the test broker");
         (runtime, broker)
     })
@@ -138,7 +138,7 @@ impl Broker {
                 created
                     .partitions
                     .keys()
-                    .all(|&p| self.leader_replica(name, p).is_ok())
+                    .all(|&p| self.replicas().leader_replica(name, p).is_ok())
             });
         }
         Ok(created)

@@ -32,9 +32,7 @@ use tidewater_quorum::service::{QuorumController, TickerConfig};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::broker_server::{Broker, StartupError};
 use crate::config::{BrokerConfig, KraftConfig};
-use crate::metadata::{NodeFile, read_cluster_id};
 
 /// The `metadata.version` range this build understands (our inter-broker protocol
 /// level): Kafka 4's lowest (3.3-IV3) up to the newest level the quorum crate knows.
@@ -58,12 +56,22 @@ pub fn declared_metadata_version(kraft: &KraftConfig) -> (u16, u16) {
 /// only once the pods are scheduled).
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How long a single node waits for its own controller to unfence it.
-const UNFENCE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Where the metadata quorum keeps its log and snapshots (in the first log dir; a name
 /// the log manager never takes for a partition directory).
 const QUORUM_DIR: &str = "__cluster_metadata";
+
+/// Why this node's KRaft role could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KraftStartError {
+    #[error("metadata quorum: {0}")]
+    Quorum(#[from] tidewater_quorum::raft::QuorumError),
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+}
 
 pub struct Cluster {
     pub node_id: i32,
@@ -92,12 +100,35 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
+    /// Starts the broker's heartbeats to the active controller (stopped by
+    /// [`Cluster::stop_heartbeats`]).
+    pub fn start_heartbeats(self: &Arc<Self>, config: BrokerConfig) {
+        let (tx, rx) = watch::channel(false);
+        *self
+            .heartbeat_stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        tokio::spawn(self.clone().run_heartbeats(config, rx));
+    }
+
+    /// Stops the heartbeat task, if running.
+    pub fn stop_heartbeats(&self) {
+        if let Some(tx) = self
+            .heartbeat_stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = tx.send(true);
+        }
+    }
+
     /// Starts the quorum member (controllers) or the metadata follower (broker-only
     /// nodes). Registration is [`Cluster::register`], once logs are open.
     pub async fn start(
         config: &BrokerConfig,
         cluster_id: &str,
-    ) -> Result<Arc<Cluster>, StartupError> {
+    ) -> Result<Arc<Cluster>, KraftStartError> {
         let kraft = config.kraft.clone();
         // A controller binds first: a single node's own voter address may be the port
         // the kernel picked (`listeners` without a CONTROLLER entry).
@@ -236,98 +267,6 @@ impl Cluster {
     }
 }
 
-/// Starts a KRaft node: quorum member or metadata follower, logs, and for the broker
-/// role registration, heartbeats, the leader tick and image following.
-pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupError> {
-    let cluster_id = read_cluster_id(&config.log_dirs, config.node_id)?;
-    let node_file = Arc::new(NodeFile::open(&config.log_dirs[0])?);
-    let cluster = Cluster::start(&config, &cluster_id).await?;
-    let broker = Broker::open(
-        config.clone(),
-        cluster.clone(),
-        cluster_id,
-        node_file.clone(),
-    )?;
-    if cluster.is_broker() {
-        let single_node = config.kraft.single_node;
-        // Partition dirs an Apache Kafka node wrote into this node's log dirs.
-        let kafka_topics = adopt_kafka::scan(&config.log_dirs)?;
-        broker.start_leader_ticks();
-        cluster.register(&config).await?;
-        let (tx, rx) = watch::channel(false);
-        *cluster
-            .heartbeat_stop
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(tx);
-        tokio::spawn(cluster.clone().run_heartbeats(config, rx));
-        tokio::spawn(broker.clone().follow());
-        if single_node || node_file.legacy().is_some() || !kafka_topics.is_empty() {
-            // Its own controller unfences it within a few heartbeats; clients connect
-            // after that, as they could at once before every node ran KRaft (Kafka's
-            // broker also waits to be unfenced before it serves clients). Migrated
-            // partitions need a live leader too.
-            wait_unfenced(&cluster).await?;
-        }
-        // A data dir of the old single-node mode: its topics join the metadata log
-        // before any client can connect.
-        migrate::migrate_file_metadata(&cluster, &node_file).await?;
-        adopt_kafka::adopt(&cluster, &kafka_topics).await?;
-    }
-    Ok(broker)
-}
-
-/// Waits until this broker's registration is unfenced in the image.
-async fn wait_unfenced(cluster: &Cluster) -> Result<(), StartupError> {
-    let node = cluster.node_id;
-    let unfenced = cluster
-        .wait_for_image(UNFENCE_TIMEOUT, |i| {
-            i.brokers.get(&node).is_some_and(|b| !b.fenced)
-        })
-        .await;
-    if unfenced {
-        Ok(())
-    } else {
-        Err(StartupError::NotUnfenced {
-            node,
-            timeout: UNFENCE_TIMEOUT,
-        })
-    }
-}
-
-/// SIGTERM, first step: drain the led partitions (no more appends, in-sync followers
-/// reach the log end), then controlled shutdown (bounded) so leaderships move to a
-/// follower that holds every acknowledged record.
-pub async fn controlled_shutdown(broker: &Broker) {
-    let cluster = broker.cluster();
-    if cluster.is_broker() && broker.config().replica.controlled_shutdown_enable {
-        broker
-            .drain_leaderships(Duration::from_millis(
-                broker.config().replica.controlled_shutdown_drain_timeout_ms,
-            ))
-            .await;
-        cluster
-            .controlled_shutdown(Duration::from_millis(
-                cluster.config.broker_session_timeout_ms.max(5000),
-            ))
-            .await;
-    }
-}
-
-/// Last step: stop heartbeats, replicas, and the quorum member.
-pub async fn stop(broker: &Broker) {
-    let cluster = broker.cluster();
-    if let Some(tx) = cluster
-        .heartbeat_stop
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-    {
-        let _ = tx.send(true);
-    }
-    broker.replicas().shutdown();
-    cluster.shutdown().await;
-}
-
 fn node_id_u64(id: i32) -> u64 {
     u64::try_from(id).unwrap_or(0)
 }
@@ -353,14 +292,14 @@ fn controller_config(config: &BrokerConfig) -> ControllerConfig {
 /// Binds the controller listener (all interfaces when its host is empty).
 async fn bind_controller(
     listener: &crate::config::Listener,
-) -> Result<(tokio::net::TcpListener, SocketAddr), StartupError> {
+) -> Result<(tokio::net::TcpListener, SocketAddr), KraftStartError> {
     let host = if listener.host.is_empty() {
         "0.0.0.0"
     } else {
         listener.host.as_str()
     };
     let addr = format!("{host}:{}", listener.port);
-    let bind_error = |source| StartupError::Bind {
+    let bind_error = |source| KraftStartError::Bind {
         what: "controller listener",
         addr: addr.clone(),
         source,
@@ -373,7 +312,7 @@ async fn bind_controller(
 }
 
 /// Resolves every voter's host name, retrying while DNS does not know it yet.
-async fn resolve_voters(kraft: &KraftConfig) -> Result<BTreeMap<u64, SocketAddr>, StartupError> {
+async fn resolve_voters(kraft: &KraftConfig) -> Result<BTreeMap<u64, SocketAddr>, KraftStartError> {
     let deadline = tokio::time::Instant::now() + RESOLVE_TIMEOUT;
     let mut out = BTreeMap::new();
     for v in &kraft.voters {
@@ -387,7 +326,7 @@ async fn resolve_voters(kraft: &KraftConfig) -> Result<BTreeMap<u64, SocketAddr>
                     }
                 }
                 Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(StartupError::Bind {
+                    return Err(KraftStartError::Bind {
                         what: "controller.quorum.voters",
                         addr: target.clone(),
                         source: e,

@@ -4,17 +4,41 @@
 //! Kafka dashboards and alerts work. Gauges that mirror state (log sizes, group
 //! counts) are refreshed at scrape time.
 
-mod http;
 mod replication;
-
-pub use http::serve_http;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
-use crate::broker_server::Broker;
+use std::sync::Arc;
+
+use tidewater_group::GroupCounts;
+use tidewater_storage::{Log, TopicPartition};
+
+/// The broker state the gauges mirror, read when `/metrics` is scraped (the broker
+/// fills it in; this module never reaches into the broker itself).
+pub struct BrokerState {
+    /// Every log on this broker's disks.
+    pub logs: Vec<(TopicPartition, Arc<Log>)>,
+    /// The partitions this broker leads.
+    pub leaders: LeaderCounts,
+    /// Whether this node is the active controller.
+    pub active_controller: bool,
+    /// Partitions without a live leader (counted by the active controller only).
+    pub offline_partitions: usize,
+    /// Groups by state.
+    pub groups: GroupCounts,
+}
+
+/// The partitions this broker leads (Kafka's ReplicaManager gauges).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaderCounts {
+    pub all: usize,
+    pub under_min_isr: usize,
+    pub under_replicated: usize,
+    pub reassigning: usize,
+}
 
 /// The broker's metric families.
 pub struct Metrics {
@@ -342,13 +366,12 @@ impl Metrics {
         }
     }
 
-    /// Refreshes state-mirroring gauges from the broker and renders the text format.
-    pub fn render(&self, broker: &Broker) -> String {
+    /// Refreshes state-mirroring gauges from `state` and renders the text format.
+    pub fn render(&self, state: &BrokerState) -> String {
         self.log_size.reset();
         self.log_end_offset.reset();
         self.log_start_offset.reset();
-        let logs = broker.replicas().logs().logs();
-        for (tp, log) in &logs {
+        for (tp, log) in &state.logs {
             let p = tp.partition.to_string();
             let labels = [tp.topic.as_str(), p.as_str()];
             self.log_size
@@ -361,15 +384,13 @@ impl Metrics {
                 .with_label_values(&labels)
                 .set(log.log_start_offset());
         }
-        let n = i64::try_from(logs.len()).unwrap_or(i64::MAX);
-        self.partition_count.set(n);
-        let (leaders, under_replicated) = self.replication.refresh(broker);
-        self.leader_count
-            .set(i64::try_from(leaders).unwrap_or(i64::MAX));
-        self.under_replicated
-            .set(i64::try_from(under_replicated).unwrap_or(i64::MAX));
-        let c = broker.coordinators().groups().group_counts();
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.partition_count.set(as_i64(state.logs.len()));
+        self.replication.refresh(state);
+        self.leader_count.set(as_i64(state.leaders.all));
+        self.under_replicated
+            .set(as_i64(state.leaders.under_replicated));
+        let c = &state.groups;
         for (state, v) in [
             ("PreparingRebalance", c.preparing_rebalance),
             ("CompletingRebalance", c.completing_rebalance),

@@ -3,8 +3,8 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Registry};
 
+use super::BrokerState;
 use super::{counter, gauge, total};
-use crate::broker_server::Broker;
 
 pub struct ReplicationMetrics {
     under_min_isr: IntGauge,
@@ -113,26 +113,14 @@ impl ReplicationMetrics {
             .inc_by(bytes);
     }
 
-    /// Refreshes the gauges from the broker's replicas and image; returns
-    /// (leaders, under-replicated) for the ReplicaManager gauges.
-    pub fn refresh(&self, broker: &Broker) -> (usize, usize) {
-        let cluster = broker.cluster();
-        let (under_min, under_rep, leaders, reassigning) = broker.replication_summary();
+    /// Refreshes the gauges from the broker's replicas and image.
+    pub fn refresh(&self, state: &BrokerState) {
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-        self.under_min_isr.set(as_i64(under_min));
-        self.reassigning.set(as_i64(reassigning));
-        let active = cluster.is_active_controller();
-        self.active_controller.set(i64::from(active));
-        let offline = if active {
-            cluster
-                .image()
-                .partitions()
-                .filter(|p| p.leader < 0)
-                .count()
-        } else {
-            0
-        };
-        self.offline_partitions.set(as_i64(offline));
-        (leaders, under_rep)
+        self.under_min_isr.set(as_i64(state.leaders.under_min_isr));
+        self.reassigning.set(as_i64(state.leaders.reassigning));
+        self.active_controller
+            .set(i64::from(state.active_controller));
+        self.offline_partitions
+            .set(as_i64(state.offline_partitions));
     }
 }

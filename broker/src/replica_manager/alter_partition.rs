@@ -15,14 +15,15 @@ use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 use tidewater_replication::{AlterPartitionRequest, AlterPartitionResponse, CommittedPartition};
 use tracing::{debug, info, warn};
 
+use super::ReplicaManager;
 use super::{Partition, Role};
-use crate::broker_server::{Broker, mono_ms};
+use crate::clock::mono_ms;
 use crate::kafka_error::KafkaError;
 
 /// Pause before a retried change is sent again (Kafka's `retry.backoff.ms`).
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
-impl Broker {
+impl ReplicaManager {
     /// Queues an ISR change for the controller; the sender task feeds the answer back.
     pub(crate) fn send_alter_partition(
         &self,
@@ -32,23 +33,23 @@ impl Broker {
         let new_isr: Vec<i32> = req.new_isr.iter().map(|(id, _)| *id).collect();
         debug!(tp = %partition.tp, isr = ?new_isr, "proposing ISR change");
         if new_isr.len() < partition.lock().replicas.len() {
-            self.metrics().isr_shrink();
+            self.metrics.isr_shrink();
         } else {
-            self.metrics().isr_expand();
+            self.metrics.isr_expand();
         }
-        self.replicas().alter_partitions.push((partition, req));
+        self.alter_partitions.push((partition, req));
     }
 
     /// Starts the task that sends queued ISR changes, one batch at a time.
     pub(crate) fn start_alter_partition_sender(self: &Arc<Self>) {
-        let broker = Arc::downgrade(self);
-        let wake = self.replicas().alter_partitions.wake();
+        let replicas = Arc::downgrade(self);
+        let wake = self.alter_partitions.wake();
         let task = tokio::spawn(async move {
             loop {
-                let Some(b) = broker.upgrade() else {
+                let Some(b) = replicas.upgrade() else {
                     return;
                 };
-                let batch = b.replicas().alter_partitions.take();
+                let batch = b.alter_partitions.take();
                 if batch.is_empty() {
                     drop(b);
                     // A push since `take` left a permit: this returns at once then.
@@ -61,15 +62,15 @@ impl Broker {
                 }
                 drop(b);
                 tokio::time::sleep(RETRY_BACKOFF).await;
-                let Some(b) = broker.upgrade() else {
+                let Some(b) = replicas.upgrade() else {
                     return;
                 };
                 for (partition, req) in retry {
-                    b.replicas().alter_partitions.push((partition, req));
+                    b.alter_partitions.push((partition, req));
                 }
             }
         });
-        self.replicas().add_task(task);
+        self.add_task(task);
     }
 
     /// One AlterPartitions call; returns the changes to send again.
@@ -77,12 +78,12 @@ impl Broker {
         &self,
         batch: Vec<(Arc<Partition>, AlterPartitionRequest)>,
     ) -> Vec<(Arc<Partition>, AlterPartitionRequest)> {
-        let cluster = self.cluster();
+        let cluster = &self.cluster;
         let broker_epoch = cluster.broker_epoch();
         let changes: Vec<AlterPartition> = batch
             .iter()
             .map(|(partition, req)| AlterPartition {
-                broker_id: self.config().node_id,
+                broker_id: self.node_id,
                 broker_epoch,
                 topic_id: partition.topic_id,
                 partition: partition.tp.partition,
@@ -170,7 +171,7 @@ impl Broker {
         let done = state.take_completions();
         inner.deliver(done);
         if inner.sync_high_watermark(&partition.log) {
-            self.replicas().notifier().notify();
+            self.notifier().notify();
         }
         retry
     }

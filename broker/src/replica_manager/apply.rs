@@ -12,31 +12,39 @@ use tidewater_replication::{
     CommittedPartition, FollowerInit, FollowerState, LeaderConfig, LeaderInit, LeaderState,
     ThrottledReplicas,
 };
-use tidewater_storage::{Log, TopicPartition};
+use tidewater_storage::{Log, LogConfig, TopicPartition};
 use tracing::{info, warn};
 
+use super::ReplicaManager;
 use super::{Partition, PartitionInner, Role};
-use crate::broker_server::topic_names::OFFSETS_TOPIC;
-use crate::broker_server::{Broker, mono_ms};
-use crate::metadata::image_store::image_topic_configs;
+use crate::clock::mono_ms;
 
-impl Broker {
-    /// Brings every local replica in line with `image`.
-    pub(crate) fn apply_image(self: &Arc<Self>, image: &MetadataImage) {
-        let cluster = self.cluster();
-        if !cluster.is_broker() {
-            return;
-        }
-        let node = self.config().node_id;
-        let broker_epoch = cluster.broker_epoch();
+/// A partition whose leadership this broker gained or lost with an image (Kafka's
+/// onLeadershipChange callback: the group coordinator follows `__consumer_offsets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadershipChange {
+    pub tp: TopicPartition,
+    /// Leader now (true) or not any more (false).
+    pub leader: bool,
+    pub leader_epoch: i32,
+}
+
+impl ReplicaManager {
+    /// Brings every local replica in line with `image`; `topic_config` is a topic's
+    /// effective log config. Returns the leaderships gained and lost.
+    pub fn apply_image(
+        self: &Arc<Self>,
+        image: &MetadataImage,
+        topic_config: impl Fn(&str) -> LogConfig,
+    ) -> Vec<LeadershipChange> {
+        let node = self.node_id;
+        let broker_epoch = self.cluster.broker_epoch();
         let now = mono_ms();
-        self.refresh_dynamic_configs(image);
+        let mut changes = Vec::new();
         self.assign_new_leader_epochs(image, node);
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
         for topic in image.topics_by_id.values() {
-            let config = self
-                .admin()
-                .topic_log_config(&image_topic_configs(image, &topic.name));
+            let config = topic_config(&topic.name);
             self.update_throttled_replicas(&topic.name, &config);
             for (&index, record) in &topic.partitions {
                 if !record.replicas.contains(&node) {
@@ -44,20 +52,16 @@ impl Broker {
                 }
                 let tp = TopicPartition::new(topic.name.clone(), index);
                 wanted.insert(tp.clone());
-                let partition = match self.replicas().get(&tp) {
+                let partition = match self.get(&tp) {
                     Some(p) if p.topic_id == topic.topic_id => {
                         p.log.update_config(config.clone());
                         p
                     }
                     existing => {
                         if let Some(old) = existing {
-                            self.drop_replica(&old, "topic re-created with a new id");
+                            self.drop_replica(&old, "topic re-created with a new id", &mut changes);
                         }
-                        let log = match self
-                            .replicas()
-                            .logs()
-                            .get_or_create_log(&tp, config.clone())
-                        {
+                        let log = match self.logs().get_or_create_log(&tp, config.clone()) {
                             Ok(log) => log,
                             Err(e) => {
                                 warn!(%tp, error = %e, "cannot create the replica's log");
@@ -77,33 +81,32 @@ impl Broker {
                                 fetch_delayed_until: None,
                                 last_stuck_log: None,
                                 refuse_appends: self
-                                    .replicas()
                                     .draining
                                     .load(std::sync::atomic::Ordering::Acquire),
                                 handoff_to: None,
                             }),
                         });
-                        self.replicas().insert(p.clone());
+                        self.insert(p.clone());
                         p
                     }
                 };
-                self.transition(&partition, record, image, broker_epoch, now);
+                self.transition(&partition, record, image, broker_epoch, now, &mut changes);
             }
         }
-        for p in self.replicas().all() {
+        for p in self.all() {
             if !wanted.contains(&p.tp) {
-                self.drop_replica(&p, "no longer assigned to this broker");
+                self.drop_replica(&p, "no longer assigned to this broker", &mut changes);
             }
         }
         if !self
-            .replicas()
             .strays_checked
             .swap(true, std::sync::atomic::Ordering::AcqRel)
         {
             self.delete_stray_logs(image, &wanted);
         }
         self.sync_fetchers(image);
-        self.replicas().notifier().notify();
+        self.notifier().notify();
+        changes
     }
 
     /// Checkpoints the leader epochs `image` starts on this broker's followers together
@@ -113,7 +116,6 @@ impl Broker {
     /// so no fetched batch of the old epoch can land after the new epoch's start.
     fn assign_new_leader_epochs(&self, image: &MetadataImage, node: i32) {
         let starting: Vec<(Arc<Log>, i32)> = self
-            .replicas()
             .all()
             .into_iter()
             .filter_map(|p| {
@@ -138,16 +140,16 @@ impl Broker {
     }
 
     /// Applies a topic's `*.replication.throttled.replicas` to this broker's quotas.
-    fn update_throttled_replicas(&self, topic: &str, config: &tidewater_storage::LogConfig) {
-        let node = self.config().node_id;
+    fn update_throttled_replicas(&self, topic: &str, config: &LogConfig) {
+        let node = self.node_id;
         for (value, quota) in [
             (
                 &config.leader_replication_throttled_replicas,
-                &self.replicas().leader_quota,
+                &self.leader_quota,
             ),
             (
                 &config.follower_replication_throttled_replicas,
-                &self.replicas().follower_quota,
+                &self.follower_quota,
             ),
         ] {
             let parsed = ThrottledReplicas::parse(value, node).unwrap_or_else(|e| {
@@ -169,8 +171,9 @@ impl Broker {
         image: &MetadataImage,
         broker_epoch: i64,
         now: u64,
+        changes: &mut Vec<LeadershipChange>,
     ) {
-        let node = self.config().node_id;
+        let node = self.node_id;
         let log = &partition.log;
         let mut inner = partition.lock();
         let was_leader = matches!(inner.role, Role::Leader(_));
@@ -196,7 +199,7 @@ impl Broker {
                 }
                 let mut epochs = partition.epochs();
                 let config = LeaderConfig {
-                    replica_lag_time_max_ms: self.config().replica.lag_time_max_ms,
+                    replica_lag_time_max_ms: self.settings.lag_time_max_ms,
                     min_insync_replicas: usize::try_from(log.config().min_insync_replicas.max(1))
                         .unwrap_or(1),
                     require_current_epoch_commit: false,
@@ -215,8 +218,7 @@ impl Broker {
                     Ok(state) => {
                         info!(tp = %partition.tp, epoch = record.leader_epoch, isr = ?record.isr, "became leader");
                         inner.role = Role::Leader(Box::new(state));
-                        self.replicas()
-                            .leader_generation
+                        self.leader_generation
                             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                     }
                     Err(e) => {
@@ -274,8 +276,12 @@ impl Broker {
         if let Some(to) = handoff {
             self.start_leader_handoff(partition, record.leader_epoch, to);
         }
-        if partition.tp.topic == OFFSETS_TOPIC && was_leader != is_leader {
-            self.offsets_leadership_changed(partition.tp.partition, is_leader, record.leader_epoch);
+        if was_leader != is_leader {
+            changes.push(LeadershipChange {
+                tp: partition.tp.clone(),
+                leader: is_leader,
+                leader_epoch: record.leader_epoch,
+            });
         }
     }
 
@@ -285,7 +291,7 @@ impl Broker {
     /// log of a topic the metadata does not know at all (deleted meanwhile, or data
     /// from before this node joined a quorum) is kept and reported, never deleted.
     fn delete_stray_logs(&self, image: &MetadataImage, wanted: &HashSet<TopicPartition>) {
-        for (tp, _) in self.replicas().logs().logs() {
+        for (tp, _) in self.logs().logs() {
             if wanted.contains(&tp) {
                 continue;
             }
@@ -294,14 +300,19 @@ impl Broker {
                 continue;
             }
             warn!(%tp, "deleting stray replica: the metadata assigns it to other brokers");
-            if let Err(e) = self.replicas().logs().delete_log(&tp) {
+            if let Err(e) = self.logs().delete_log(&tp) {
                 warn!(%tp, error = %e, "cannot delete stray log");
             }
         }
     }
 
     /// Stops and deletes a replica that is no longer ours.
-    fn drop_replica(self: &Arc<Self>, partition: &Arc<Partition>, why: &str) {
+    fn drop_replica(
+        &self,
+        partition: &Arc<Partition>,
+        why: &str,
+        changes: &mut Vec<LeadershipChange>,
+    ) {
         let (was_leader, epoch) = {
             let mut inner = partition.lock();
             let was = matches!(inner.role, Role::Leader(_));
@@ -309,12 +320,16 @@ impl Broker {
             resign(&mut inner);
             (was, epoch)
         };
-        if partition.tp.topic == OFFSETS_TOPIC && was_leader {
-            self.offsets_leadership_changed(partition.tp.partition, false, epoch.saturating_add(1));
+        if was_leader {
+            changes.push(LeadershipChange {
+                tp: partition.tp.clone(),
+                leader: false,
+                leader_epoch: epoch.saturating_add(1),
+            });
         }
-        self.replicas().remove(&partition.tp);
+        self.remove(&partition.tp);
         info!(tp = %partition.tp, why, "removing replica and its log");
-        if let Err(e) = self.replicas().logs().delete_log(&partition.tp) {
+        if let Err(e) = self.logs().delete_log(&partition.tp) {
             warn!(tp = %partition.tp, error = %e, "cannot delete log");
         }
     }

@@ -19,7 +19,6 @@ use tidewater_storage::TopicPartition;
 use tracing::{info, warn};
 
 use super::{ReplicaManager, Role};
-use crate::broker_server::Broker;
 
 /// How often the drain looks at the led partitions again.
 const POLL: Duration = Duration::from_millis(10);
@@ -78,14 +77,14 @@ impl ReplicaManager {
     }
 }
 
-impl Broker {
+impl ReplicaManager {
     /// Stops appends and waits (at most `timeout`) until the in-sync followers of every
     /// partition this broker leads have reached its log end.
     pub async fn drain_leaderships(&self, timeout: Duration) -> DrainOutcome {
         let started = tokio::time::Instant::now();
-        self.replicas().refuse_appends();
+        self.refuse_appends();
         loop {
-            let (leaders, behind) = self.replicas().leaders_behind();
+            let (leaders, behind) = self.leaders_behind();
             if behind.is_empty() {
                 let waited = started.elapsed();
                 info!(
@@ -143,7 +142,7 @@ mod tests {
             code(handle(b, &ctx(), produce_request("t", 0, Some(batch()), 1), 9).await),
             0
         );
-        let outcome = b.drain_leaderships(Duration::from_secs(5)).await;
+        let outcome = b.replicas().drain_leaderships(Duration::from_secs(5)).await;
         assert!(
             matches!(outcome, DrainOutcome::CaughtUp { leaders, .. } if leaders >= 1),
             "{outcome:?}"
@@ -165,7 +164,7 @@ mod tests {
         let tb = broker(&[]);
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
-        let outcome = b.drain_leaderships(Duration::from_secs(5)).await;
+        let outcome = b.replicas().drain_leaderships(Duration::from_secs(5)).await;
         assert!(
             matches!(outcome, DrainOutcome::CaughtUp { .. }),
             "{outcome:?}"

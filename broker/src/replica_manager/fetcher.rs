@@ -23,13 +23,14 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
+use super::ReplicaManager;
+use super::backoff::{delay, error_backoff};
 use super::follower_throttle::{Grant, unthrottled};
 use super::truncation::{
     append_as_follower, offsets_for_epochs, reset_out_of_range, restart_log_at,
     truncate_with_progress,
 };
-use super::{Partition, PartitionInner, Role};
-use crate::broker_server::Broker;
+use super::{Partition, Role};
 
 /// A running fetcher for one leader.
 pub struct FetcherHandle {
@@ -43,11 +44,10 @@ impl FetcherHandle {
     }
 }
 
-impl Broker {
+impl ReplicaManager {
     /// Starts fetchers for leaders we now follow, wakes them, stops unused ones.
     pub(crate) fn sync_fetchers(self: &Arc<Self>, _image: &MetadataImage) {
         let leaders: HashSet<i32> = self
-            .replicas()
             .all()
             .iter()
             .filter_map(|p| match &p.lock().role {
@@ -55,11 +55,7 @@ impl Broker {
                 _ => None,
             })
             .collect();
-        let mut fetchers = self
-            .replicas()
-            .fetchers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|p| p.into_inner());
         let stale: Vec<i32> = fetchers
             .keys()
             .filter(|l| !leaders.contains(l))
@@ -93,14 +89,14 @@ struct Plan {
 }
 
 /// The partitions following `leader`, with what each needs next.
-fn plan(broker: &Broker, leader: i32) -> Plan {
+fn plan(replicas: &ReplicaManager, leader: i32) -> Plan {
     let mut plan = Plan {
         work: Vec::new(),
         any: false,
         next_ready: None,
     };
     let now = Instant::now();
-    for p in broker.replicas().all() {
+    for p in replicas.all() {
         let mut inner = p.lock();
         let delayed = inner.fetch_delayed_until.filter(|t| *t > now);
         let Role::Follower(state) = &mut inner.role else {
@@ -133,39 +129,17 @@ fn plan(broker: &Broker, leader: i32) -> Plan {
     plan
 }
 
-/// Leaves a replica out of fetches for `backoff` (it failed or made no progress).
-pub(super) fn delay(inner: &mut PartitionInner, backoff: Duration) {
-    inner.fetch_delayed_until = Some(Instant::now() + backoff);
-}
-
-/// How soon a follower asks again after a leader refused it because that leader has
-/// not applied the metadata the follower already has (a leader change or a new topic
-/// reaches the brokers a few ms apart). Waiting `replica.fetch.backoff.ms` (1 s) there
-/// kept a new leader's high watermark still for a second after every controlled
-/// shutdown, so acks=all produce stalled for that long.
-const METADATA_LAG_BACKOFF: Duration = Duration::from_millis(20);
-
-/// The backoff for a partition the leader answered with `error`.
-pub(super) fn error_backoff(broker: &Broker, error: ResponseError) -> Duration {
-    match error {
-        ResponseError::UnknownLeaderEpoch
-        | ResponseError::NotLeaderOrFollower
-        | ResponseError::UnknownTopicOrPartition => METADATA_LAG_BACKOFF,
-        _ => Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50)),
-    }
-}
-
-async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
-    let image = broker.cluster().image();
+async fn connect(replicas: &ReplicaManager, leader: i32) -> Option<Connection> {
+    let image = replicas.cluster.image();
     let reg = image.brokers.get(&leader)?;
     let listener = reg
         .listeners
         .iter()
-        .find(|l| l.name == broker.config().inter_broker_listener_name)
+        .find(|l| l.name == replicas.inter_broker_listener)
         .or_else(|| reg.listeners.first())?;
     let addr = format!("{}:{}", listener.host, listener.port);
     let config = ClientConfig {
-        client_id: format!("tidewater-replica-fetcher-{}", broker.config().node_id),
+        client_id: format!("tidewater-replica-fetcher-{}", replicas.node_id),
         ..ClientConfig::default()
     };
     match Connection::connect_with(&addr, config).await {
@@ -177,15 +151,15 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
     }
 }
 
-async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
-    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
+async fn run(replicas: Arc<ReplicaManager>, leader: i32, wake: Arc<Notify>) {
+    let backoff = Duration::from_millis(replicas.settings.fetch_backoff_ms.max(50));
     let mut conn: Option<Connection> = None;
     loop {
         let Plan {
             work,
             any,
             next_ready,
-        } = plan(&broker, leader);
+        } = plan(&replicas, leader);
         let fetches: Vec<_> = work
             .iter()
             .filter_map(|(p, r)| match r {
@@ -224,25 +198,25 @@ async fn run(broker: Arc<Broker>, leader: i32, wake: Arc<Notify>) {
             continue;
         }
         if conn.is_none() {
-            conn = connect(&broker, leader).await;
+            conn = connect(&replicas, leader).await;
             if conn.is_none() {
                 let _ = tokio::time::timeout(backoff, wake.notified()).await;
                 continue;
             }
         }
         let Some(c) = conn.as_ref() else { continue };
-        let (fetches, grant) = unthrottled(&broker, fetches);
+        let (fetches, grant) = unthrottled(&replicas, fetches);
         if fetches.is_empty() && resets == 0 {
             // Every partition is throttled right now: let the quota window move on.
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         let ok = if !epoch_queries.is_empty() {
-            offsets_for_epochs(&broker, c, &epoch_queries).await
+            offsets_for_epochs(&replicas, c, &epoch_queries).await
         } else if !out_of_range.is_empty() {
-            reset_out_of_range(&broker, c, &out_of_range).await
+            reset_out_of_range(&replicas, c, &out_of_range).await
         } else {
-            fetch(&broker, c, &fetches, &grant).await
+            fetch(&replicas, c, &fetches, &grant).await
         };
         // The answer's throttled bytes are recorded by now (on_response).
         drop(grant);
@@ -268,22 +242,22 @@ fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
 
 /// One Fetch round trip; Ok(false) asks for a backoff.
 async fn fetch(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     conn: &Connection,
     parts: &[(Arc<Partition>, tidewater_replication::FollowerFetch)],
     grant: &Grant,
 ) -> Result<bool, tidewater_client::ClientError> {
     let version = conn.version_for::<FetchRequest>()?;
-    let settings = &broker.config().replica;
+    let settings = &replicas.settings;
     let mut req = FetchRequest::default();
     if version >= 15 {
         let mut rs = ReplicaState::default();
-        rs.replica_id = BrokerId(broker.config().node_id);
+        rs.replica_id = BrokerId(replicas.node_id);
         rs.replica_epoch = parts.first().map_or(-1, |(_, f)| f.broker_epoch);
         req.replica_state = rs;
         req.replica_id = BrokerId(-1);
     } else {
-        req.replica_id = BrokerId(broker.config().node_id);
+        req.replica_id = BrokerId(replicas.node_id);
     }
     req.max_wait_ms = settings.fetch_wait_max_ms;
     req.min_bytes = settings.fetch_min_bytes;
@@ -342,7 +316,7 @@ async fn fetch(
                 diverging_epoch: diverging,
             };
             let records = pd.records.unwrap_or_default();
-            all_ok &= on_response(broker, p, &response, records);
+            all_ok &= on_response(replicas, p, &response, records);
         }
     }
     Ok(all_ok)
@@ -350,7 +324,7 @@ async fn fetch(
 
 /// Applies one partition's fetch answer; false asks for a backoff.
 fn on_response(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     p: &Partition,
     response: &FetchPartitionResponse,
     records: Bytes,
@@ -361,7 +335,7 @@ fn on_response(
     };
     let log = &p.log;
     let action = state.on_fetch_response(response, &p.epochs(), log.log_end_offset());
-    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
+    let backoff = Duration::from_millis(replicas.settings.fetch_backoff_ms.max(50));
     let ok = match action {
         FollowerAction::Append {
             leader_high_watermark,
@@ -371,11 +345,11 @@ fn on_response(
                 match append_as_follower(p, &records) {
                     Ok(_) => {
                         let bytes = records.len() as u64;
-                        broker.metrics().replication_bytes_in(&p.tp.topic, bytes);
-                        let mut quota = broker.replicas().follower_quota();
+                        replicas.metrics.replication_bytes_in(&p.tp.topic, bytes);
+                        let mut quota = replicas.follower_quota();
                         if quota.is_throttled(&p.tp.topic, p.tp.partition) {
-                            quota.record(bytes, crate::broker_server::mono_ms());
-                            broker.metrics().throttled_bytes(bytes);
+                            quota.record(bytes, crate::clock::mono_ms());
+                            replicas.metrics.throttled_bytes(bytes);
                         }
                     }
                     Err(e) => {
@@ -434,7 +408,7 @@ fn on_response(
         }
         FollowerAction::Backoff { error } => {
             debug!(tp = %p.tp, code = error.code(), "fetch error; backing off");
-            delay(&mut inner, error_backoff(broker, error));
+            delay(&mut inner, error_backoff(replicas, error));
             true
         }
         FollowerAction::AwaitMetadata { error } => {
@@ -444,7 +418,7 @@ fn on_response(
         FollowerAction::Ignore => true,
     };
     if inner.sync_high_watermark(log) {
-        broker.replicas().notifier().notify();
+        replicas.notifier().notify();
     }
     ok
 }

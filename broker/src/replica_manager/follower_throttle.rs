@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::Partition;
-use crate::broker_server::Broker;
+use super::ReplicaManager;
 
 /// One fetch round's share of the follower replication throttle: the bytes reserved
 /// for it and the most each throttled partition may ask the leader for, so the bytes
@@ -25,13 +25,13 @@ pub(super) struct Grant {
 /// when the fetcher is stopped mid-fetch (its leader changed), or the held bytes would
 /// be lost to the quota for good and every later copy would crawl.
 struct Reservation {
-    broker: Arc<Broker>,
+    replicas: Arc<ReplicaManager>,
     bytes: u64,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.broker.replicas().follower_quota().release(self.bytes);
+        self.replicas.follower_quota().release(self.bytes);
     }
 }
 
@@ -53,16 +53,16 @@ impl Grant {
 /// they share the quota's allowance (reserved until the answer is recorded, as the
 /// fetchers of other leaders ask at the same time).
 pub(super) fn unthrottled(
-    broker: &Arc<Broker>,
+    replicas: &Arc<ReplicaManager>,
     fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
 ) -> (
     Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
     Grant,
 ) {
-    let node = broker.config().node_id;
-    let image = broker.cluster().image();
-    let now = crate::broker_server::mono_ms();
-    let mut quota = broker.replicas().follower_quota();
+    let node = replicas.node_id;
+    let image = replicas.cluster.image();
+    let now = crate::clock::mono_ms();
+    let mut quota = replicas.follower_quota();
     let throttled: HashSet<(String, i32)> = fetches
         .iter()
         .filter(|(p, _)| quota.is_throttled(&p.tp.topic, p.tp.partition))
@@ -96,7 +96,7 @@ pub(super) fn unthrottled(
         Grant {
             throttled,
             _reservation: Some(Reservation {
-                broker: broker.clone(),
+                replicas: replicas.clone(),
                 bytes: reserved,
             }),
             per_partition,

@@ -20,8 +20,8 @@ use tidewater_quorum::records::PartitionRecord;
 use tidewater_quorum::rpc::ControllerCall;
 use tracing::{info, warn};
 
+use super::ReplicaManager;
 use super::{Partition, PartitionInner, Role};
-use crate::broker_server::Broker;
 
 /// How often the handoff looks at the target's progress again.
 const POLL: Duration = Duration::from_millis(5);
@@ -29,19 +29,19 @@ const POLL: Duration = Duration::from_millis(5);
 /// Least time between two completion calls while the image has not ended the handoff.
 const RETRY: Duration = Duration::from_millis(200);
 
-impl Broker {
+impl ReplicaManager {
     /// Starts the task that sends ready handoffs to the controller, a batch at a time.
     /// A failed call is not retried here: each partition's handoff asks again after
     /// `RETRY` while the image has not ended it.
     pub(crate) fn start_handoff_sender(self: &Arc<Self>) {
-        let broker = Arc::downgrade(self);
-        let wake = self.replicas().handoffs.wake();
+        let replicas = Arc::downgrade(self);
+        let wake = self.handoffs.wake();
         let task = tokio::spawn(async move {
             loop {
-                let Some(b) = broker.upgrade() else {
+                let Some(b) = replicas.upgrade() else {
                     return;
                 };
-                let partitions = b.replicas().handoffs.take();
+                let partitions = b.handoffs.take();
                 if partitions.is_empty() {
                     drop(b);
                     // A push since `take` left a permit: this returns at once then.
@@ -50,16 +50,16 @@ impl Broker {
                 }
                 let count = partitions.len();
                 let call = ControllerCall::CompleteLeaderHandoffs { partitions };
-                if let Err(e) = b.cluster().call(call).await {
+                if let Err(e) = b.cluster.call(call).await {
                     warn!(partitions = count, error = ?e, "cannot complete the leader handoffs; retrying");
                 }
             }
         });
-        self.replicas().add_task(task);
+        self.add_task(task);
     }
 
     /// Sets (or clears) the partition's handoff from `image`; `Some(target)` when a
-    /// handoff starts here, for [`Broker::start_leader_handoff`] once the lock is gone.
+    /// handoff starts here, for [`ReplicaManager::start_leader_handoff`] once the lock is gone.
     pub(super) fn sync_leader_handoff(
         &self,
         inner: &mut PartitionInner,
@@ -70,7 +70,7 @@ impl Broker {
             matches!(&inner.role, Role::Leader(l) if l.leader_epoch() == record.leader_epoch);
         let wanted = image
             .leader_handoff(record.topic_id, record.partition)
-            .filter(|_| leading && record.leader == self.config().node_id);
+            .filter(|_| leading && record.leader == self.node_id);
         let started = wanted.filter(|to| inner.handoff_to != Some(*to));
         inner.handoff_to = wanted;
         started
@@ -87,14 +87,13 @@ impl Broker {
             warn!(tp = %partition.tp, "no runtime to hand the leadership over");
             return;
         };
-        let (broker, partition) = (self.clone(), partition.clone());
-        runtime.spawn(async move { broker.hand_off(&partition, leader_epoch, to).await });
+        let (replicas, partition) = (self.clone(), partition.clone());
+        runtime.spawn(async move { replicas.hand_off(&partition, leader_epoch, to).await });
     }
 
     async fn hand_off(&self, partition: &Partition, leader_epoch: i32, to: i32) {
         let started = tokio::time::Instant::now();
-        let timeout =
-            Duration::from_millis(self.config().replica.controlled_shutdown_drain_timeout_ms);
+        let timeout = Duration::from_millis(self.settings.controlled_shutdown_drain_timeout_ms);
         let mut last_call: Option<tokio::time::Instant> = None;
         loop {
             let caught_up = {
@@ -117,11 +116,8 @@ impl Broker {
                     warn!(tp = %partition.tp, to, "handoff timed out: the target has not reached the log end; \
                         asking for its election anyway (records above the high watermark may be lost)");
                 }
-                self.replicas().handoffs.push((
-                    partition.topic_id,
-                    partition.tp.partition,
-                    leader_epoch,
-                ));
+                self.handoffs
+                    .push((partition.topic_id, partition.tp.partition, leader_epoch));
                 last_call = Some(tokio::time::Instant::now());
             }
             tokio::time::sleep(POLL).await;

@@ -6,12 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use tidewater_replication::{FollowerFetch, LeaderFetchResponse, ReplicaError};
 use tidewater_storage::{AppendError, LogAppendInfo};
 use tokio::sync::oneshot;
 
+use super::ReplicaManager;
 use super::{AckResult, Partition, Role};
-use crate::broker_server::{Broker, mono_ms, now_ms};
+use crate::clock::{mono_ms, now_ms};
+use crate::metrics::LeaderCounts;
 
 /// Why a produce to a replicated partition failed before or at the append.
 pub enum ProduceRefusal {
@@ -20,11 +23,16 @@ pub enum ProduceRefusal {
 }
 
 impl ProduceRefusal {
-    pub fn error_code(&self) -> i16 {
+    pub fn error(&self) -> ResponseError {
         match self {
-            ProduceRefusal::Replica(e) => e.code(),
-            ProduceRefusal::Append(e) => e.error_code(),
+            ProduceRefusal::Replica(e) => e.error(),
+            ProduceRefusal::Append(e) => e.error(),
         }
+    }
+
+    /// The code for the partition response's `error_code` field.
+    pub fn error_code(&self) -> i16 {
+        self.error().code()
     }
 
     pub fn message(&self) -> String {
@@ -127,7 +135,7 @@ impl Partition {
     }
 }
 
-impl Broker {
+impl ReplicaManager {
     /// A follower's fetch of one partition: validates it against the leader state and
     /// records the follower's position. Completed acks=all requests are answered and a
     /// needed ISR change is sent to the controller.
@@ -138,7 +146,7 @@ impl Broker {
     ) -> Result<LeaderFetchResponse, ReplicaError> {
         let mut inner = partition.lock();
         let Role::Leader(state) = &mut inner.role else {
-            return Err(ReplicaError::NotLeaderOrFollower(self.config().node_id));
+            return Err(ReplicaError::NotLeaderOrFollower(self.node_id));
         };
         // DeleteRecords and retention move the log start offset underneath the state.
         state.on_log_start_offset(partition.log.log_start_offset());
@@ -147,7 +155,7 @@ impl Broker {
         let alter = state.take_alter_partition();
         inner.deliver(done);
         if inner.sync_high_watermark(&partition.log) {
-            self.replicas().notifier().notify();
+            self.notifier().notify();
         }
         drop(inner);
         if let Some(req) = alter {
@@ -159,21 +167,20 @@ impl Broker {
     /// Starts the leader tick (produce timeouts, ISR shrink, high watermark moves) and
     /// the sender of the ISR changes it proposes.
     pub(crate) fn start_leader_ticks(self: &Arc<Self>) {
-        let broker = Arc::downgrade(self);
-        let period =
-            Duration::from_millis((self.config().replica.lag_time_max_ms / 4).clamp(50, 1000));
+        let replicas = Arc::downgrade(self);
+        let period = Duration::from_millis((self.settings.lag_time_max_ms / 4).clamp(50, 1000));
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(broker) = broker.upgrade() else {
+                let Some(replicas) = replicas.upgrade() else {
                     return;
                 };
-                broker.tick_leaders();
+                replicas.tick_leaders();
             }
         });
-        self.replicas().add_task(task);
+        self.add_task(task);
         self.start_alter_partition_sender();
         self.start_handoff_sender();
     }
@@ -181,7 +188,7 @@ impl Broker {
     fn tick_leaders(self: &Arc<Self>) {
         let now = mono_ms();
         let mut moved = false;
-        for p in self.replicas().all() {
+        for p in self.all() {
             let mut inner = p.lock();
             let Role::Leader(state) = &mut inner.role else {
                 continue;
@@ -197,24 +204,24 @@ impl Broker {
             }
         }
         if moved {
-            self.replicas().notifier().notify();
+            self.notifier().notify();
         }
     }
 
-    /// Led partitions: under min ISR, under-replicated, all, reassigning.
-    pub fn replication_summary(&self) -> (usize, usize, usize, usize) {
-        let (mut under_min, mut under_rep, mut leaders) = (0, 0, 0);
-        let image = self.cluster().image();
-        let mut reassigning = 0;
-        for p in self.replicas().all() {
+    /// The partitions this broker leads: all, under min ISR, under-replicated,
+    /// reassigning.
+    pub fn leader_counts(&self) -> LeaderCounts {
+        let mut counts = LeaderCounts::default();
+        let image = self.cluster.image();
+        for p in self.all() {
             let inner = p.lock();
             if let Role::Leader(l) = &inner.role {
-                leaders += 1;
+                counts.all += 1;
                 if l.isr().len() < inner.replicas.len() {
-                    under_rep += 1;
+                    counts.under_replicated += 1;
                 }
                 if l.is_under_min_isr() {
-                    under_min += 1;
+                    counts.under_min_isr += 1;
                 }
                 if image
                     .topic(&p.tp.topic)
@@ -223,11 +230,11 @@ impl Broker {
                         !r.adding_replicas.is_empty() || !r.removing_replicas.is_empty()
                     })
                 {
-                    reassigning += 1;
+                    counts.reassigning += 1;
                 }
             }
         }
-        (under_min, under_rep, leaders, reassigning)
+        counts
     }
 }
 

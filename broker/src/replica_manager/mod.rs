@@ -10,15 +10,22 @@
 //! ISR, high watermark and leader epochs); this module is their IO shell: it owns the
 //! per-partition role ([`LeaderState`] or [`FollowerState`]), the log, and keeps the
 //! log's high watermark (what consumers may read) equal to the state machine's.
+//!
+//! It never sees the `Broker`: it is given this node's id and `replica.*` settings,
+//! the KRaft handle (metadata image, controller calls) and the metrics at start, and
+//! returns the leaderships each image changed (the group coordinator follows them).
 
 mod alter_partition;
 mod apply;
+mod backoff;
 mod batch_queue;
 mod drain;
+pub mod fetch_sessions;
 mod fetcher;
 mod follower_throttle;
 mod handoff;
 pub mod leader;
+mod lookup;
 mod truncation;
 
 use std::collections::HashMap;
@@ -33,9 +40,13 @@ use tidewater_storage::{Log, LogManager, TopicPartition};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
+pub use apply::LeadershipChange;
 pub use fetcher::FetcherHandle;
 
-use crate::broker_server::fetch_sessions::FetchSessionCache;
+use crate::config::{BrokerConfig, ReplicaSettings};
+use crate::kraft::Cluster;
+use crate::metrics::Metrics;
+use fetch_sessions::FetchSessionCache;
 
 /// Wakes long-polling fetches whenever any partition grows.
 #[derive(Debug, Default)]
@@ -177,6 +188,19 @@ impl PartitionInner {
 
 /// Every local replica plus the fetchers that feed the followers.
 pub struct ReplicaManager {
+    /// This broker's id: the replica id in fetches, ISRs and AlterPartition.
+    node_id: i32,
+    /// `replica.*` settings: lag time, fetch sizes and backoff, the drain timeout.
+    settings: ReplicaSettings,
+    /// The listener followers reach their leaders on.
+    inter_broker_listener: String,
+    /// The metadata image (leaders, brokers, reassignments) and the controller calls
+    /// (AlterPartitions, CompleteLeaderHandoffs).
+    cluster: Arc<Cluster>,
+    /// ISR changes, replication bytes and throttled bytes are counted here.
+    metrics: Arc<Metrics>,
+    /// Set when the broker begins its shutdown: failed ISR changes are not retried.
+    closing: std::sync::atomic::AtomicBool,
     /// Every log on this broker's disks, local replicas or strays not yet deleted.
     logs: Arc<LogManager>,
     /// Woken on every append, high-watermark move and shutdown: parked fetches and
@@ -209,12 +233,24 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
-    pub fn new(logs: Arc<LogManager>, fetch_sessions: FetchSessionCache) -> Self {
+    pub fn new(
+        config: &BrokerConfig,
+        cluster: Arc<Cluster>,
+        logs: Arc<LogManager>,
+        fetch_sessions: FetchSessionCache,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let quota = || {
             ReplicationQuota::new(ReplicationQuotaConfig::default())
                 .expect("Kafka's default quota windows (11 of 1 s) are valid")
         };
         Self {
+            node_id: config.node_id,
+            settings: config.replica.clone(),
+            inter_broker_listener: config.inter_broker_listener_name.clone(),
+            cluster,
+            metrics,
+            closing: std::sync::atomic::AtomicBool::new(false),
             logs,
             notifier: Arc::default(),
             fetch_sessions: Mutex::new(fetch_sessions),
@@ -229,6 +265,16 @@ impl ReplicaManager {
             alter_partitions: Default::default(),
             handoffs: Default::default(),
         }
+    }
+
+    /// Shutdown has begun: failed ISR changes are dropped instead of retried.
+    pub fn begin_closing(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The log manager: every log on this broker's disks.

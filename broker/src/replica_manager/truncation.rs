@@ -27,9 +27,9 @@ use tidewater_replication::{EpochEndOffset, FollowerAction, LeaderOffsets};
 use tidewater_storage::{AppendError, LogAppendInfo};
 use tracing::{debug, info, warn};
 
-use super::fetcher::{delay, error_backoff};
+use super::ReplicaManager;
+use super::backoff::{delay, error_backoff};
 use super::{Partition, PartitionInner, Role};
-use crate::broker_server::Broker;
 
 /// ListOffsets timestamps: the log end offset (for a replica) and the log start offset.
 const LATEST_TIMESTAMP: i64 = -1;
@@ -49,12 +49,12 @@ pub(super) fn truncate_with_progress(
 
 /// OffsetForLeaderEpoch for partitions validating their log after a leader change.
 pub(super) async fn offsets_for_epochs(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     conn: &Connection,
     queries: &[(Arc<Partition>, i32, i32)],
 ) -> Result<bool, ClientError> {
     let mut req = OffsetForLeaderEpochRequest::default();
-    req.replica_id = BrokerId(broker.config().node_id);
+    req.replica_id = BrokerId(replicas.node_id);
     let partitions = queries.iter().map(|(p, current, epoch)| {
         let mut op = OffsetForLeaderPartition::default();
         op.partition = p.tp.partition;
@@ -108,7 +108,7 @@ pub(super) async fn offsets_for_epochs(
                 // leader (often just elected with it) keep fetching.
                 FollowerAction::Backoff { error } => {
                     debug!(tp = %p.tp, code = error.code(), "epoch query refused; backing off");
-                    delay(&mut inner, error_backoff(broker, error));
+                    delay(&mut inner, error_backoff(replicas, error));
                 }
                 _ => {}
             }
@@ -122,13 +122,13 @@ pub(super) async fn offsets_for_epochs(
 /// the leader (as this replica, so LATEST is its log end offset) for its log start and
 /// end, and applies each partition's reset (a refused partition backs off alone).
 pub(super) async fn reset_out_of_range(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     conn: &Connection,
     queries: &[(Arc<Partition>, i32)],
 ) -> Result<bool, ClientError> {
-    let earliest = list_offsets(broker, conn, queries, EARLIEST_TIMESTAMP).await?;
-    let latest = list_offsets(broker, conn, queries, LATEST_TIMESTAMP).await?;
-    let backoff = Duration::from_millis(broker.config().replica.fetch_backoff_ms.max(50));
+    let earliest = list_offsets(replicas, conn, queries, EARLIEST_TIMESTAMP).await?;
+    let latest = list_offsets(replicas, conn, queries, LATEST_TIMESTAMP).await?;
+    let backoff = Duration::from_millis(replicas.settings.fetch_backoff_ms.max(50));
     for (p, current) in queries {
         let key = (p.tp.topic.clone(), p.tp.partition);
         let answer = match (earliest.get(&key), latest.get(&key)) {
@@ -163,7 +163,7 @@ pub(super) async fn reset_out_of_range(
             // This partition waits, not the whole fetcher (as for epoch queries).
             FollowerAction::Backoff { error } => {
                 debug!(tp = %p.tp, code = error.code(), "cannot list the leader's offsets; backing off");
-                delay(&mut inner, error_backoff(broker, error));
+                delay(&mut inner, error_backoff(replicas, error));
             }
             FollowerAction::AwaitMetadata { error } => {
                 debug!(tp = %p.tp, code = error.code(), "fenced; waiting for new metadata");
@@ -178,7 +178,7 @@ pub(super) async fn reset_out_of_range(
             _ => {}
         }
         if inner.sync_high_watermark(log) {
-            broker.replicas().notifier().notify();
+            replicas.notifier().notify();
         }
     }
     Ok(true)
@@ -229,13 +229,13 @@ pub(super) fn append_as_follower(
 
 /// One ListOffsets round trip as this replica: each partition's offset or error.
 async fn list_offsets(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     conn: &Connection,
     queries: &[(Arc<Partition>, i32)],
     timestamp: i64,
 ) -> Result<HashMap<(String, i32), Result<i64, ResponseError>>, ClientError> {
     let mut req = ListOffsetsRequest::default();
-    req.replica_id = BrokerId(broker.config().node_id);
+    req.replica_id = BrokerId(replicas.node_id);
     let partitions = queries.iter().map(|(p, current)| {
         let mut lp = ListOffsetsPartition::default();
         lp.partition_index = p.tp.partition;

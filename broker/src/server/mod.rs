@@ -3,6 +3,7 @@
 //! accepting, let in-flight requests finish, then flush and checkpoint.
 
 mod connection;
+mod http;
 
 pub use connection::ConnectionLimits;
 
@@ -17,7 +18,7 @@ use tracing::{info, warn};
 use crate::broker_server::connection_slots::ConnectionSlots;
 use crate::broker_server::{Broker, StartupError};
 use crate::config::BrokerConfig;
-use crate::metrics::serve_http;
+use http::serve_http;
 
 /// Runs the broker until `shutdown_signal` completes, then shuts down cleanly.
 pub async fn run(
@@ -102,7 +103,7 @@ impl Server {
             max_idle: config.connections_max_idle,
         });
         // Startup blocks the runtime on purpose: nothing else runs before it is done.
-        let broker = crate::kraft::start_broker(config).await?;
+        let broker = crate::broker_server::start_broker(config).await?;
         let (shutdown_tx, _) = broadcast::channel(1);
         let (drained_tx, drained_rx) = mpsc::channel(1);
         let mut accept_tasks = Vec::new();
@@ -139,7 +140,7 @@ impl Server {
     /// Stops accepting, waits for in-flight requests, then flushes and checkpoints.
     pub async fn shutdown(mut self) -> Result<(), StartupError> {
         // Move leaderships away while clients can still follow them.
-        crate::kraft::controlled_shutdown(&self.broker).await;
+        crate::broker_server::controlled_shutdown(&self.broker).await;
         // The flag first: a connection that subscribes after the broadcast still
         // sees it before its next read.
         self.broker.begin_shutdown();
@@ -154,7 +155,7 @@ impl Server {
         self.drained_tx.take();
         // Returns None once every connection task has finished its current request.
         let _ = self.drained_rx.recv().await;
-        crate::kraft::stop(&self.broker).await;
+        crate::broker_server::stop(&self.broker).await;
         let broker = self.broker.clone();
         match tokio::task::spawn_blocking(move || broker.shutdown()).await {
             Ok(Ok(())) => {}

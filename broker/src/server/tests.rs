@@ -159,7 +159,7 @@ async fn garbage_frames_close_only_their_connection_while_a_client_produces() {
     // takes the leadership just after (a client would retry NOT_LEADER_OR_FOLLOWER).
     let broker = server.broker.clone();
     crate::handlers::test_support::eventually("this broker leads steady-0", move || {
-        broker.leader_replica("steady", 0).is_ok()
+        broker.replicas().leader_replica("steady", 0).is_ok()
     })
     .await;
 

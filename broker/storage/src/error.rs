@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use kafka_protocol::ResponseError;
+
 /// Infrastructure failures (disk, corrupt metadata files). Maps to KAFKA_STORAGE_ERROR.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -31,8 +33,13 @@ impl StorageError {
     }
 
     /// KAFKA_STORAGE_ERROR.
+    pub fn error(&self) -> ResponseError {
+        ResponseError::KafkaStorageError
+    }
+
+    /// The code for a response's `error_code` field.
     pub fn error_code(&self) -> i16 {
-        56
+        self.error().code()
     }
 }
 
@@ -86,20 +93,28 @@ pub enum AppendError {
 }
 
 impl AppendError {
-    /// The Kafka error code for this failure.
-    pub fn error_code(&self) -> i16 {
+    /// The Kafka error for this failure.
+    pub fn error(&self) -> ResponseError {
+        use ResponseError as E;
         match self {
-            AppendError::CorruptMessage { .. } => 2,
-            AppendError::MessageTooLarge { .. } => 10,
-            AppendError::RecordListTooLarge { .. } => 18,
-            AppendError::InvalidTimestamp { .. } => 32,
-            AppendError::UnsupportedForMessageFormat { .. } => 43,
-            AppendError::OutOfOrderSequence { .. } => 45,
-            AppendError::InvalidProducerEpoch { .. } => 47,
-            AppendError::UnknownProducerId { .. } => 59,
-            AppendError::InvalidRecord { .. } | AppendError::UnexpectedAppendOffset { .. } => 87,
-            AppendError::Storage(e) => e.error_code(),
+            AppendError::CorruptMessage { .. } => E::CorruptMessage,
+            AppendError::MessageTooLarge { .. } => E::MessageTooLarge,
+            AppendError::RecordListTooLarge { .. } => E::RecordListTooLarge,
+            AppendError::InvalidTimestamp { .. } => E::InvalidTimestamp,
+            AppendError::UnsupportedForMessageFormat { .. } => E::UnsupportedForMessageFormat,
+            AppendError::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
+            AppendError::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
+            AppendError::UnknownProducerId { .. } => E::UnknownProducerId,
+            AppendError::InvalidRecord { .. } | AppendError::UnexpectedAppendOffset { .. } => {
+                E::InvalidRecord
+            }
+            AppendError::Storage(e) => e.error(),
         }
+    }
+
+    /// The code for a response's `error_code` field.
+    pub fn error_code(&self) -> i16 {
+        self.error().code()
     }
 }
 
@@ -117,11 +132,16 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// OFFSET_OUT_OF_RANGE 1, KAFKA_STORAGE_ERROR 56.
-    pub fn error_code(&self) -> i16 {
+    /// OFFSET_OUT_OF_RANGE or KAFKA_STORAGE_ERROR.
+    pub fn error(&self) -> ResponseError {
         match self {
-            ReadError::OffsetOutOfRange { .. } => 1,
-            ReadError::Storage(e) => e.error_code(),
+            ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            ReadError::Storage(e) => e.error(),
         }
+    }
+
+    /// The code for a response's `error_code` field.
+    pub fn error_code(&self) -> i16 {
+        self.error().code()
     }
 }

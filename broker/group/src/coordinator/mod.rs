@@ -156,7 +156,7 @@ impl GroupCoordinator {
             for (then, _) in inner.replicating.drain(..) {
                 inner.core.on_persisted(
                     then,
-                    Err(code::COORDINATOR_NOT_AVAILABLE),
+                    Err(kafka_protocol::ResponseError::CoordinatorNotAvailable),
                     self.clock.now_ms(),
                 );
             }

@@ -271,28 +271,26 @@ impl Core {
 }
 
 /// Kafka's mapping of a failed group-metadata append to the client's error.
-pub(crate) fn store_group_error(append_error: i16) -> i16 {
+pub(crate) fn store_group_error(append_error: ResponseError) -> i16 {
     use ResponseError as E;
-    match ResponseError::try_from_code(append_error) {
-        Some(
-            E::UnknownTopicOrPartition
-            | E::NotEnoughReplicas
-            | E::NotEnoughReplicasAfterAppend
-            | E::RequestTimedOut,
-        ) => code::COORDINATOR_NOT_AVAILABLE,
-        Some(E::NotLeaderOrFollower | E::KafkaStorageError) => code::NOT_COORDINATOR,
-        Some(E::MessageTooLarge | E::RecordListTooLarge | E::InvalidFetchSize) => {
+    match append_error {
+        E::UnknownTopicOrPartition
+        | E::NotEnoughReplicas
+        | E::NotEnoughReplicasAfterAppend
+        | E::RequestTimedOut => code::COORDINATOR_NOT_AVAILABLE,
+        E::NotLeaderOrFollower | E::KafkaStorageError => code::NOT_COORDINATOR,
+        E::MessageTooLarge | E::RecordListTooLarge | E::InvalidFetchSize => {
             code::UNKNOWN_SERVER_ERROR
         }
-        _ => append_error,
+        other => other.code(),
     }
 }
 
 /// Kafka's mapping of a failed offset-commit append to the client's error.
-pub(crate) fn store_offsets_error(append_error: i16) -> i16 {
+pub(crate) fn store_offsets_error(append_error: ResponseError) -> i16 {
     use ResponseError as E;
-    match ResponseError::try_from_code(append_error) {
-        Some(E::MessageTooLarge | E::RecordListTooLarge | E::InvalidFetchSize) => {
+    match append_error {
+        E::MessageTooLarge | E::RecordListTooLarge | E::InvalidFetchSize => {
             code::INVALID_COMMIT_OFFSET_SIZE
         }
         _ => store_group_error(append_error),

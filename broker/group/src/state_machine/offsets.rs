@@ -7,6 +7,7 @@
 //! Kafka keeps pending offset commits apart until their append completes. Until
 //! then OffsetFetch answers the last durable offset.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -181,7 +182,7 @@ impl Core {
     pub fn complete_commit(
         &mut self,
         pending: PendingCommit,
-        result: Result<(), i16>,
+        result: Result<(), ResponseError>,
     ) -> OffsetCommitResponse {
         let PendingCommit {
             group_id,

@@ -3,6 +3,8 @@
 //! Stable group with unchanged protocols the assignment is kept without a
 //! rebalance, answered once the new member id is stored and undone if it is not.
 
+use kafka_protocol::ResponseError;
+
 use super::join::JoinArgs;
 use super::responses::{join_error, join_success, sync_error};
 use super::{AfterPersist, Core, Effect, Reply, StaticReplacement, Timer, code, store_group_error};
@@ -130,7 +132,7 @@ impl Core {
     pub(super) fn on_static_member_stored(
         &mut self,
         r: StaticReplacement,
-        result: Result<(), i16>,
+        result: Result<(), ResponseError>,
     ) {
         let response = match result {
             Ok(()) => r.response,

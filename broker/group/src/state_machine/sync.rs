@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::SyncGroupResponse;
 
 use super::join::validate_member;
@@ -113,11 +114,16 @@ impl Core {
     }
 
     /// The result of an [`super::Effect::Persist`]. `result` is the backend's answer.
-    pub fn on_persisted(&mut self, then: AfterPersist, result: Result<(), i16>, now_ms: u64) {
+    pub fn on_persisted(
+        &mut self,
+        then: AfterPersist,
+        result: Result<(), ResponseError>,
+        now_ms: u64,
+    ) {
         match then {
             AfterPersist::Nothing => {
                 if let Err(error) = result {
-                    tracing::warn!(error, "writing to __consumer_offsets failed");
+                    tracing::warn!(error = %error, "writing to __consumer_offsets failed");
                 }
             }
             AfterPersist::Assignment {
@@ -138,7 +144,7 @@ impl Core {
         group_id: &str,
         generation: i32,
         assignment: HashMap<String, Bytes>,
-        result: Result<(), i16>,
+        result: Result<(), ResponseError>,
         now_ms: u64,
     ) {
         let Some(group) = self.groups.get_mut(group_id) else {
@@ -170,7 +176,7 @@ impl Core {
                 let error = store_group_error(append_error);
                 tracing::warn!(
                     group = group_id,
-                    append_error,
+                    append_error = %append_error,
                     "storing the assignment failed"
                 );
                 for member in group.members.values_mut() {

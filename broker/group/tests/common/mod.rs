@@ -7,6 +7,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -23,17 +24,16 @@ use tokio::sync::oneshot;
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const UNKNOWN_MEMBER_ID: i16 = 25;
 pub const NOT_COORDINATOR: i16 = 16;
-pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
 /// An in-memory `__consumer_offsets`: every appended record, in order.
 #[derive(Default)]
 pub struct MemoryLog {
     pub records: Mutex<Vec<(i32, OffsetsRecord)>>,
-    pub fail_with: Mutex<Option<i16>>,
+    pub fail_with: Mutex<Option<ResponseError>>,
     /// When set, appends are written but not yet replicated: each waits until the
     /// test settles its entry in `unreplicated` (the high watermark reaching it).
     pub hold_replication: Mutex<bool>,
-    pub unreplicated: Mutex<Vec<oneshot::Sender<Result<(), i16>>>>,
+    pub unreplicated: Mutex<Vec<oneshot::Sender<Result<(), ResponseError>>>>,
 }
 
 impl OffsetsBackend for MemoryLog {
@@ -48,7 +48,7 @@ impl OffsetsBackend for MemoryLog {
         let (tx, rx) = oneshot::channel();
         lock(&self.unreplicated).push(tx);
         // A dropped sender is a leader that lost its leadership.
-        Box::pin(async move { rx.await.unwrap_or(Err(NOT_LEADER_OR_FOLLOWER)) })
+        Box::pin(async move { rx.await.unwrap_or(Err(ResponseError::NotLeaderOrFollower)) })
     }
 
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool {
@@ -64,7 +64,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl MemoryLog {
     /// Settles the `index`th (in append order) of the appends still waiting for
     /// replication.
-    pub fn replicate(&self, index: usize, result: Result<(), i16>) {
+    pub fn replicate(&self, index: usize, result: Result<(), ResponseError>) {
         let tx = lock(&self.unreplicated).remove(index);
         let _ = tx.send(result);
     }

@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use super::response::{FetchReply, push_partition};
 use crate::broker_server::Broker;
-use crate::broker_server::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
 use crate::protocol::ZERO_COPY_MIN;
 use crate::replica_manager::Role;
+use crate::replica_manager::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
 use kafka_protocol::messages::BrokerId;
 use tidewater_replication::RackAwareReplicaSelector;
 
@@ -75,13 +75,15 @@ enum Source {
 
 /// The leader's log, a follower's log for a KIP-392 consumer (Fetch v11+), or a
 /// redirect to the replica in the consumer's rack (`replica.selector.class`).
-fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Result<Source, i16> {
-    let replica = broker.local_replica(&p.tp.topic, p.tp.partition)?;
+fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Result<Source, E> {
+    let replica = broker
+        .replicas()
+        .local_replica(&p.tp.topic, p.tp.partition)?;
     let inner = replica.lock();
     match &inner.role {
         Role::Leader(leader) => {
             if broker.config().replica.rack_aware_selector && version >= 11 && !rack.is_empty() {
-                let racks = broker.replica_racks();
+                let racks = broker.metadata().replica_racks();
                 let preferred = RackAwareReplicaSelector.preferred_read_replica(
                     leader,
                     &racks,
@@ -100,7 +102,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
             Ok(Source::Log(replica.log.clone()))
         }
         Role::Follower(_) if version >= 11 => Ok(Source::Log(replica.log.clone())),
-        _ => Err(E::NotLeaderOrFollower.code()),
+        _ => Err(E::NotLeaderOrFollower),
     }
 }
 
@@ -183,8 +185,8 @@ fn read_partitions(
                 });
                 continue;
             }
-            Err(code) => {
-                out.push(PartitionRead::error(code));
+            Err(error) => {
+                out.push(PartitionRead::error(error.code()));
                 continue;
             }
         };
@@ -253,8 +255,8 @@ pub(super) async fn handle(
         .begin(session_id, epoch, parts, &forgotten);
     let ctx: FetchContext = match begun {
         Ok(c) => c,
-        Err(code) => {
-            resp.error_code = code;
+        Err(error) => {
+            resp.error_code = error.code();
             return FetchReply { body: resp, files };
         }
     };

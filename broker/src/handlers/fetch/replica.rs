@@ -158,7 +158,7 @@ fn read_all(
                 continue;
             }
         };
-        let answer = match broker.on_follower_fetch(&replica, &w.fetch) {
+        let answer = match broker.replicas().on_follower_fetch(&replica, &w.fetch) {
             Ok(a) => a,
             Err(e) => {
                 any_error = true;

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::snapshot::{Reader, SnapshotError};
+use super::snapshot_reader::{Reader, SnapshotError};
 use super::{BatchMetadata, ProducerStateManager};
 
 /// The only version Kafka writes (3.x and 4.x).

@@ -11,6 +11,7 @@ use crate::error::AppendError;
 
 mod kafka_snapshot;
 mod snapshot;
+mod snapshot_reader;
 pub use snapshot::{list_snapshots, load_latest, retain_latest, snapshot_path, write_snapshot};
 
 /// Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.

@@ -27,7 +27,7 @@ pub struct Harness {
     /// Every appended batch, per `__consumer_offsets` partition, in order.
     pub log: Vec<(i32, OffsetsRecord)>,
     /// When set, appends fail with this Kafka error code.
-    pub fail_appends: Option<i16>,
+    pub fail_appends: Option<kafka_protocol::ResponseError>,
 }
 
 impl Harness {
@@ -60,7 +60,11 @@ impl Harness {
         }
     }
 
-    pub fn append(&mut self, partition: i32, records: Vec<OffsetsRecord>) -> Result<(), i16> {
+    pub fn append(
+        &mut self,
+        partition: i32,
+        records: Vec<OffsetsRecord>,
+    ) -> Result<(), kafka_protocol::ResponseError> {
         if let Some(error) = self.fail_appends {
             return Err(error);
         }

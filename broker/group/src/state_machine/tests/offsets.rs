@@ -200,14 +200,14 @@ fn commit_validation_follows_the_generation() {
 #[test]
 fn failed_append_is_reported_and_not_cached() {
     let mut h = Harness::new(Harness::default_config());
-    h.fail_appends = Some(10); // MESSAGE_TOO_LARGE
+    h.fail_appends = Some(kafka_protocol::ResponseError::MessageTooLarge);
     let r = commit(&mut h, &commit_req("", -1, &[("t", 0, 42)]), 8);
     assert_eq!(errors(&r), vec![code::INVALID_COMMIT_OFFSET_SIZE]);
     assert!(
         h.core.group(GROUP).is_none(),
         "nothing was stored, so no group"
     );
-    h.fail_appends = Some(19); // NOT_ENOUGH_REPLICAS
+    h.fail_appends = Some(kafka_protocol::ResponseError::NotEnoughReplicas);
     assert_eq!(
         errors(&commit(&mut h, &commit_req("", -1, &[("t", 0, 42)]), 8)),
         vec![code::COORDINATOR_NOT_AVAILABLE]

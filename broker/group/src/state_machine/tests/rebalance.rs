@@ -228,7 +228,7 @@ fn failed_assignment_append_answers_sync_with_mapped_error_and_rebalances() {
     let mut h = Harness::new(Harness::default_config());
     let id = h.join_new("c", &["t"]);
     h.advance(3_000);
-    h.fail_appends = Some(6); // NOT_LEADER_OR_FOLLOWER
+    h.fail_appends = Some(kafka_protocol::ResponseError::NotLeaderOrFollower);
     assert!(h.sync(&id, 1, vec![]).is_none());
     assert_eq!(h.syncs[&id].error_code, code::NOT_COORDINATOR);
     assert_eq!(h.group().state, GroupState::PreparingRebalance);

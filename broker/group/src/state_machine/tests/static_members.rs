@@ -101,7 +101,7 @@ fn static_replacement_is_undone_when_it_cannot_be_stored() {
         h.sync(&old_id, 1, vec![(old_id.clone(), Bytes::from_static(b"x"))])
             .is_none()
     );
-    h.fail_appends = Some(7); // REQUEST_TIMED_OUT
+    h.fail_appends = Some(kafka_protocol::ResponseError::RequestTimedOut);
     assert!(h.join(args).is_none());
     let (new_id, r) = h.joins.drain().next().expect("answered");
     assert_eq!(r.error_code, code::COORDINATOR_NOT_AVAILABLE);

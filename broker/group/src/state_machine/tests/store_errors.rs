@@ -19,8 +19,8 @@ fn replication_failures_become_coordinator_errors() {
         (E::NotLeaderOrFollower, code::NOT_COORDINATOR),
         (E::KafkaStorageError, code::NOT_COORDINATOR),
     ] {
-        assert_eq!(store_offsets_error(append.code()), client, "{append:?}");
-        assert_eq!(store_group_error(append.code()), client, "{append:?}");
+        assert_eq!(store_offsets_error(append), client, "{append:?}");
+        assert_eq!(store_group_error(append), client, "{append:?}");
     }
 }
 
@@ -32,12 +32,12 @@ fn oversized_writes_differ_between_commits_and_group_metadata() {
         E::InvalidFetchSize,
     ] {
         assert_eq!(
-            store_offsets_error(append.code()),
+            store_offsets_error(append),
             E::InvalidCommitOffsetSize.code(),
             "{append:?}"
         );
         assert_eq!(
-            store_group_error(append.code()),
+            store_group_error(append),
             E::UnknownServerError.code(),
             "{append:?}"
         );

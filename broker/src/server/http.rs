@@ -44,7 +44,7 @@ pub fn route(broker: &Broker, method: &Method, path: &str) -> Response<Full<Byte
         "/metrics" => respond(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            broker.metrics().render(broker),
+            broker.metrics().render(&broker.metrics_state()),
         ),
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" if broker.is_ready() => respond(StatusCode::OK, "text/plain", "ready\n"),

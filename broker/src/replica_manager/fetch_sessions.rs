@@ -118,7 +118,7 @@ impl FetchSessionCache {
         epoch: i32,
         requested: Vec<FetchPartition>,
         forgotten: &[TopicPartition],
-    ) -> Result<FetchContext, i16> {
+    ) -> Result<FetchContext, ResponseError> {
         self.tick += 1;
         match epoch {
             FINAL_EPOCH => {
@@ -179,9 +179,9 @@ impl FetchSessionCache {
                 let session = self
                     .sessions
                     .get_mut(&session_id)
-                    .ok_or(ResponseError::FetchSessionIdNotFound.code())?;
+                    .ok_or(ResponseError::FetchSessionIdNotFound)?;
                 if session.epoch != epoch {
-                    return Err(ResponseError::InvalidFetchSessionEpoch.code());
+                    return Err(ResponseError::InvalidFetchSessionEpoch);
                 }
                 for tp in forgotten {
                     session.partitions.shift_remove(tp);
@@ -313,11 +313,11 @@ mod tests {
 
         assert_eq!(
             cache.begin(7, 2, vec![], &[]).unwrap_err(),
-            ResponseError::InvalidFetchSessionEpoch.code()
+            ResponseError::InvalidFetchSessionEpoch
         );
         assert_eq!(
             cache.begin(99, 1, vec![], &[]).unwrap_err(),
-            ResponseError::FetchSessionIdNotFound.code()
+            ResponseError::FetchSessionIdNotFound
         );
 
         // Final epoch closes the session.
