@@ -77,6 +77,10 @@ impl MetadataView {
         self.store.topic(name)
     }
 
+    pub fn topic_name_by_id(&self, id: Uuid) -> Option<String> {
+        self.store.topic_name_by_id(id)
+    }
+
     pub fn topic_by_id(&self, id: Uuid) -> Option<TopicMetadata> {
         self.store.topic_by_id(id)
     }

@@ -108,6 +108,14 @@ impl MetadataStore for ImageMetadataStore {
             .map(|t| topic_metadata(&image, t))
     }
 
+    fn topic_name_by_id(&self, id: Uuid) -> Option<String> {
+        self.image
+            .borrow()
+            .topics_by_id
+            .get(&id.as_u128())
+            .map(|t| t.name.clone())
+    }
+
     fn has_partition(&self, topic: &str, partition: i32) -> bool {
         self.image
             .borrow()

@@ -79,6 +79,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn topics(&self) -> Vec<TopicMetadata>;
     fn topic(&self, name: &str) -> Option<TopicMetadata>;
     fn topic_by_id(&self, id: Uuid) -> Option<TopicMetadata>;
+    /// A topic's name by its id, without building its metadata (asked per topic of
+    /// every follower fetch).
+    fn topic_name_by_id(&self, id: Uuid) -> Option<String> {
+        self.topic_by_id(id).map(|t| t.name)
+    }
     fn has_partition(&self, topic: &str, partition: i32) -> bool {
         self.topic(topic)
             .is_some_and(|t| t.partitions.contains_key(&partition))

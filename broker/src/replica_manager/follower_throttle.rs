@@ -37,9 +37,11 @@ impl Drop for Reservation {
 
 impl Grant {
     pub(super) fn partition_max_bytes(&self, p: &Partition, configured: i32) -> i32 {
-        if self
-            .throttled
-            .contains(&(p.tp.topic.clone(), p.tp.partition))
+        // Asked per partition of every fetch: no key is built while nothing is throttled.
+        if !self.throttled.is_empty()
+            && self
+                .throttled
+                .contains(&(p.tp.topic.clone(), p.tp.partition))
         {
             configured.min(self.per_partition)
         } else {

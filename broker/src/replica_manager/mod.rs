@@ -225,6 +225,9 @@ pub struct ReplicaManager {
     /// parked fetch returns at once so its next one can name the new partitions
     /// (otherwise they wait out `replica.fetch.wait.max.ms`, and acks=all with them).
     pub(crate) leader_generation: std::sync::atomic::AtomicU64,
+    /// Per follower: the leader generation and partition count of its last fetch that
+    /// named every partition led here with it in the ISR.
+    isr_fetch_checked: Mutex<std::collections::HashMap<i32, (u64, usize)>>,
     /// ISR changes waiting to go to the controller in one AlterPartitions call.
     alter_partitions:
         batch_queue::BatchQueue<(Arc<Partition>, tidewater_replication::AlterPartitionRequest)>,
@@ -262,6 +265,7 @@ impl ReplicaManager {
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             draining: std::sync::atomic::AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU64::new(0),
+            isr_fetch_checked: Mutex::default(),
             alter_partitions: Default::default(),
             handoffs: Default::default(),
         }
@@ -308,6 +312,15 @@ impl ReplicaManager {
             .unwrap_or_else(|p| p.into_inner())
             .get(tp)
             .cloned()
+    }
+
+    /// Looks up many partitions under one read of the map.
+    pub fn get_all<'a>(
+        &self,
+        tps: impl Iterator<Item = &'a TopicPartition>,
+    ) -> Vec<Option<Arc<Partition>>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        tps.map(|tp| map.get(tp).cloned()).collect()
     }
 
     pub fn get_by_name(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {

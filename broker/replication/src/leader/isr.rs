@@ -93,6 +93,22 @@ impl IsrState {
         }
     }
 
+    /// Whether `id` is in the maximal ISR (without building it: asked on every fetch).
+    pub(crate) fn maximal_isr_contains(&self, id: ReplicaId) -> bool {
+        match self {
+            Self::Committed { isr }
+            | Self::PendingShrink {
+                last_committed: isr,
+                ..
+            } => isr.contains(&id),
+            Self::PendingExpand {
+                new_replica,
+                last_committed,
+                ..
+            } => *new_replica == id || last_committed.contains(&id),
+        }
+    }
+
     pub(crate) fn inflight(&self) -> Option<&AlterPartitionRequest> {
         match self {
             Self::Committed { .. } => None,

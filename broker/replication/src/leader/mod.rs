@@ -281,7 +281,6 @@ impl LeaderState {
     /// Kafka's `maybeIncrementLeaderHW`: the smallest log end offset among the maximal
     /// ISR and the caught-up replicas about to join it; never moves backwards.
     fn maybe_increment_high_watermark(&mut self, now_ms: u64) -> bool {
-        let maximal = self.isr.maximal_isr();
         let mut new_hw = self.log_end_offset;
         for (id, view) in &self.followers {
             let joining = view.is_caught_up(
@@ -289,7 +288,7 @@ impl LeaderState {
                 now_ms,
                 self.config.replica_lag_time_max_ms,
             ) && self.is_isr_eligible(*id, view);
-            if view.log_end_offset < new_hw && (maximal.contains(id) || joining) {
+            if view.log_end_offset < new_hw && (self.isr.maximal_isr_contains(*id) || joining) {
                 new_hw = view.log_end_offset;
             }
         }

@@ -5,6 +5,7 @@
 //! watermark. Long-polls like a consumer fetch until `min_bytes` or `max_wait_ms`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,18 +13,21 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tidewater_replication::{FetchKind, FollowerFetch};
+use tidewater_storage::TopicPartition;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::response::push_partition;
 use crate::broker_server::Broker;
+use crate::replica_manager::Partition;
 
 struct Wanted {
-    topic: String,
+    tp: TopicPartition,
     topic_id: Uuid,
     fetch: FollowerFetch,
-    partition: i32,
     max_bytes: usize,
+    /// Looked up once per request, not on every wake of a parked fetch.
+    replica: Option<Arc<Partition>>,
 }
 
 pub(super) async fn handle(
@@ -41,8 +45,8 @@ pub(super) async fn handle(
     let mut resp = FetchResponse::default();
     for t in &req.topics {
         let (name, id) = if version >= 13 {
-            match broker.metadata().topic_by_id(t.topic_id) {
-                Some(m) => (m.name, m.id),
+            match broker.metadata().topic_name_by_id(t.topic_id) {
+                Some(name) => (name, t.topic_id),
                 None => {
                     for p in &t.partitions {
                         push_partition(
@@ -60,9 +64,9 @@ pub(super) async fn handle(
         };
         for p in &t.partitions {
             wanted.push(Wanted {
-                topic: name.clone(),
+                tp: TopicPartition::new(&name, p.partition),
                 topic_id: id,
-                partition: p.partition,
+                replica: None,
                 max_bytes: usize::try_from(p.partition_max_bytes.max(0)).unwrap_or(0),
                 fetch: FollowerFetch {
                     replica_id,
@@ -81,16 +85,19 @@ pub(super) async fn handle(
     let generation = broker.replicas().leader_generation();
     let mut deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
+    let replicas = broker.replicas().get_all(wanted.iter().map(|w| &w.tp));
+    for (w, r) in wanted.iter_mut().zip(replicas) {
+        w.replica = r;
+    }
     // A set, not a scan of `wanted` per led partition: that was O(partitions²) per
     // fetch, most of an idle broker's CPU at 10,000 partitions.
-    let fetched: HashSet<(&str, i32)> = wanted
-        .iter()
-        .map(|w| (w.topic.as_str(), w.partition))
-        .collect();
+    let fetched = std::cell::OnceCell::new();
     if broker
         .replicas()
-        .isr_partition_not_fetched(replica_id, |tp| {
-            fetched.contains(&(tp.topic.as_str(), tp.partition))
+        .isr_partition_not_fetched(replica_id, wanted.len(), |tp| {
+            fetched
+                .get_or_init(|| wanted.iter().map(|w| &w.tp).collect::<HashSet<_>>())
+                .contains(tp)
         })
     {
         // The follower has not caught up with a leader change yet: answer soon so
@@ -124,7 +131,11 @@ pub(super) async fn handle(
         }
     };
     for (w, pd) in wanted.iter().zip(answers) {
-        let topic = if version >= 13 { "" } else { w.topic.as_str() };
+        let topic = if version >= 13 {
+            ""
+        } else {
+            w.tp.topic.as_str()
+        };
         push_partition(&mut resp, topic, w.topic_id, pd);
     }
     resp
@@ -149,25 +160,24 @@ fn read_all(
     let mut any_error = false;
     let mut held_back = false;
     let mut out = Vec::with_capacity(wanted.len());
+    let now = crate::broker_server::mono_ms();
     for w in wanted {
-        let replica = match broker.replicas().get_by_name(&w.topic, w.partition) {
-            Some(r) => r,
-            None => {
-                any_error = true;
-                out.push(error(w.partition, E::NotLeaderOrFollower.code()));
-                continue;
-            }
+        let partition = w.tp.partition;
+        let Some(replica) = &w.replica else {
+            any_error = true;
+            out.push(error(partition, E::NotLeaderOrFollower.code()));
+            continue;
         };
-        let answer = match broker.replicas().on_follower_fetch(&replica, &w.fetch) {
+        let (answer, in_sync) = match broker.replicas().on_follower_fetch(replica, &w.fetch, now) {
             Ok(a) => a,
             Err(e) => {
                 any_error = true;
-                out.push(error(w.partition, e.code()));
+                out.push(error(partition, e.code()));
                 continue;
             }
         };
         let mut pd = PartitionData::default();
-        pd.partition_index = w.partition;
+        pd.partition_index = partition;
         pd.high_watermark = answer.high_watermark;
         pd.last_stable_offset = answer.high_watermark;
         pd.log_start_offset = answer.log_start_offset;
@@ -182,13 +192,11 @@ fn read_all(
             }
             FetchKind::Records { fetch_offset } => {
                 let leo = answer.log_end_offset;
-                let in_sync = replica.lock().role.isr_contains(w.fetch.replica_id);
-                let now = crate::broker_server::mono_ms();
-                let throttled = broker
-                    .replicas()
-                    .leader_quota()
-                    .is_throttled(&w.topic, w.partition)
-                    && !in_sync;
+                let throttled = !in_sync
+                    && broker
+                        .replicas()
+                        .leader_quota()
+                        .is_throttled(&w.tp.topic, partition);
                 // Kafka's shouldLeaderThrottle: out-of-sync throttled replicas get nothing
                 // while the leader's throttled traffic is above the quota.
                 if throttled && broker.replicas().leader_quota().is_quota_exceeded(now) {
@@ -221,7 +229,7 @@ fn read_all(
                             }
                             broker
                                 .metrics()
-                                .replication_bytes_out(&w.topic, r.records.len() as u64);
+                                .replication_bytes_out(&w.tp.topic, r.records.len() as u64);
                             pd.records = Some(r.records);
                         }
                         Err(e) => {
