@@ -223,13 +223,25 @@ struct Load {
 }
 
 impl Load {
-    /// Starts the clients; returns once a first acks=all record was acknowledged.
+    /// Starts the clients; returns once both producers are past their start (two
+    /// seconds of records acknowledged each), from when their figures count.
     fn start(work: &Path, base: &[&str], rate: &str) -> Load {
         let path = |name: &str| work.join(name).to_str().unwrap().to_owned();
         let (stop, acked_all, acked_one) = (path("stop"), path("acked-all"), path("acked-1"));
+        let measure = path("measure");
         let produce = |acks: &str, acked: &str| {
             let args = [
-                "produce", "--acks", acks, "--acked", acked, "--stop", &stop, "--rate", rate,
+                "produce",
+                "--acks",
+                acks,
+                "--acked",
+                acked,
+                "--stop",
+                &stop,
+                "--rate",
+                rate,
+                "--measure",
+                &measure,
             ];
             spawn_py(&[&args[..], base].concat())
         };
@@ -237,13 +249,16 @@ impl Load {
         let consumer =
             spawn_py(&[&["consume", "--group", "roll-g", "--stop", &stop][..], base].concat());
         let started = Instant::now();
-        while std::fs::metadata(&acked_all).map_or(0, |m| m.len()) == 0 {
+        let steady = 2 * rate.parse::<usize>().unwrap_or(100);
+        let acked = |f: &str| std::fs::read_to_string(f).map_or(0, |s| s.lines().count());
+        while acked(&acked_all) < steady || acked(&acked_one) < steady {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "no acks=all record acknowledged"
+                "the producers did not get {steady} records acknowledged each in 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        std::fs::write(&measure, "").unwrap();
         Load {
             stop,
             acked_all,
@@ -285,7 +300,8 @@ impl Load {
             "FIGURES nodes={nodes} partitions=100 rate={rate}/s per producer (reached {}/s and {}/s): \
              roll {:.1}s ({:.1}s per node); longest wait for an acks=all ack {} ms (acks=1 {} ms); \
              longest acks=all ack gap on a partition {} ms; p99 produce latency acks=all {} ms, \
-             acks=1 {} ms; acks=all records lost 0, acks=1 records lost {}",
+             acks=1 {} ms; acks=all records lost 0, acks=1 records lost {}; not counted: \
+             the clients' start (longest wait acks=all {} ms, acks=1 {} ms)",
             all["rate"],
             one["rate"],
             roll.as_secs_f64(),
@@ -295,7 +311,9 @@ impl Load {
             all["max_ack_gap_ms"],
             all["p99_ms"],
             one["p99_ms"],
-            lost_one["lost"]
+            lost_one["lost"],
+            all["warmup_max_ms"],
+            one["warmup_max_ms"]
         );
         if let Some(kept) = c.kept_logs_dir() {
             // Next to the broker logs: which id each ack put at which partition and offset.

@@ -51,9 +51,15 @@ def produce(a):
     # the partition had no leader accepting this producer's writes), with its end.
     last_ack, max_gap, gap_end = {}, {}, {}
     out = open(a.acked, "a", buffering=1)
-    # Where each ack landed (id, partition, offset, ack time), to find a lost record or
-    # a gap in the broker logs.
+    # Where each ack landed (id, partition, offset, ack time, send time), to find a lost
+    # record, or a long wait in the broker logs.
     where = open(a.acked + ".where", "a", buffering=1)
+
+    # The figures count records sent once `--measure` exists (the caller creates it when
+    # the clients are past their start: connections, metadata, the producer id): the
+    # longest waits of a client's first second are its own start, not the brokers'.
+    measure_from = [None]
+    warmup_max = [0.0]
 
     def done(err, msg, sent):
         if err is not None:
@@ -61,14 +67,17 @@ def produce(a):
         else:
             now = time.time()
             acked[0] += 1
-            lat.append(now - sent)
             p = msg.partition()
-            if p in last_ack and now - last_ack[p] > max_gap.get(p, 0.0):
-                max_gap[p] = now - last_ack[p]
-                gap_end[p] = now
-            last_ack[p] = now
+            if measure_from[0] is None or sent < measure_from[0]:
+                warmup_max[0] = max(warmup_max[0], now - sent)
+            else:
+                lat.append(now - sent)
+                if p in last_ack and now - last_ack[p] > max_gap.get(p, 0.0):
+                    max_gap[p] = now - last_ack[p]
+                    gap_end[p] = now
+                last_ack[p] = now
             out.write(msg.value().decode() + "\n")
-            where.write("%s %d %d %.3f\n" % (msg.value().decode(), p, msg.offset(), now))
+            where.write("%s %d %d %.3f %.3f\n" % (msg.value().decode(), p, msg.offset(), now, sent))
 
     i = 0
     started = time.time()
@@ -76,6 +85,8 @@ def produce(a):
         # On a schedule (not a sleep after each record), so a slow moment is caught up
         # and the producer holds its rate: at a lower one every partition's own gap
         # between two records, and so between two acks, grows.
+        if measure_from[0] is None and (a.measure is None or os.path.exists(a.measure)):
+            measure_from[0] = time.time()
         ahead = started + i / a.rate - time.time()
         if ahead > 0:
             p.poll(ahead)
@@ -103,6 +114,8 @@ def produce(a):
                       # it (retries and backoff included), free of the partition's own
                       # gap between two records that the ack gap below also holds.
                       "max_ms": round(lat[-1] * 1000, 1) if lat else 0,
+                      "measured": len(lat),
+                      "warmup_max_ms": round(warmup_max[0] * 1000, 1),
                       "rate": round(i / elapsed) if elapsed > 0 else 0,
                       "max_ack_gap_ms": round(worst[1] * 1000), "max_gap_partition": worst[0],
                       "max_gap_end": round(gap_end.get(worst[0], 0.0), 3),
@@ -182,6 +195,7 @@ def main():
     s.add_argument("--acked", required=True)
     s.add_argument("--stop", required=True)
     s.add_argument("--rate", type=float, default=200.0)
+    s.add_argument("--measure", help="count figures for records sent once this file exists")
     s = sub.add_parser("consume")
     s.add_argument("--group", required=True)
     s.add_argument("--stop", required=True)
