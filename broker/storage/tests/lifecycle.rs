@@ -28,9 +28,7 @@ fn compacting() -> LogConfig {
 
 #[test]
 fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], small());
-    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    let (dir, mgr, log) = one_log(small());
     for i in 0..100 {
         log.append_as_leader(
             &batch(&[rec("k", &format!("value-{i:04}"), NOW + i)]),
@@ -98,9 +96,7 @@ fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
 
 #[test]
 fn delete_records_and_truncate_to() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], small());
-    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    let (dir, mgr, log) = one_log(small());
     for i in 0..40 {
         log.append_as_leader(
             &batch(&[rec("k", &format!("v{i:03}"), NOW), rec("k", "x", NOW)]),
@@ -137,9 +133,7 @@ fn delete_records_and_truncate_to() {
 
 #[test]
 fn idempotent_producer_duplicates_gaps_and_fencing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], LogConfig::default());
-    let log = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    let (dir, mgr, log) = one_log(LogConfig::default());
     let b = |epoch: i16, seq: i32, n: usize| {
         let recs: Vec<Rec> = (0..n)
             .map(|i| rec("k", &format!("{seq}-{i}"), NOW))
@@ -323,9 +317,7 @@ fn jbod_placement_delete_and_dir_infos() {
 
 #[test]
 fn dump_log_prints_batches_and_checks_indexes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], small());
-    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    let (dir, mgr, log) = one_log(small());
     for i in 0..30 {
         log.append_as_leader(
             &batch(&[rec("key", &format!("payload-{i}"), NOW + i)]),
