@@ -69,8 +69,9 @@ fn check(hosting: &[i32], no_log_dirs: &[i32]) -> Option<EmptyCheck> {
     })
 }
 
-/// Everything the reconcile applies for the kept nodes, in order.
-async fn apply_kept(v: &mut Verifier) {
+/// The pods listed, then everything the reconcile applies for the kept nodes, in order.
+async fn apply_kept(v: &mut Verifier, pods: Vec<Value>) {
+    v.list_pods(pods).await;
     v.apply_configs_services_and_claims(&KEPT).await;
     v.apply(&pdb_path()).await;
 }
@@ -119,8 +120,7 @@ async fn a_broker_still_hosting_replicas_keeps_its_pod_while_it_drains() {
     let (drives, unregistered) = (admin.drives.clone(), admin.unregistered.clone());
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods(pods).await;
-        apply_kept(&mut v).await;
+        apply_kept(&mut v, pods).await;
         // No DELETE: not of the pod, nor of its claim, nor of its ConfigMap.
         sweep_keeping_broker_3(&mut v).await;
         v.event("RebalanceBatchStarted").await;
@@ -161,8 +161,7 @@ async fn removed_once_empty(delete_claim: bool) {
     let unregistered = admin.unregistered.clone();
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods(pods).await;
-        apply_kept(&mut v).await;
+        apply_kept(&mut v, pods).await;
         v.delete(&core("pods", "t-broker-3")).await;
         if delete_claim {
             v.delete(&core("persistentvolumeclaims", "data-t-broker-3"))
@@ -174,13 +173,7 @@ async fn removed_once_empty(delete_claim: bool) {
         v.event("RebalanceDone").await;
         let status = v.status(&cluster).await;
         assert_eq!(status["rebalance"]["phase"], "Done");
-        let ids: Vec<i64> = status["brokers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["id"].as_i64().unwrap())
-            .collect();
-        assert_eq!(ids, [0, 1, 2, 1000]);
+        assert_eq!(broker_ids(&status), [0, 1, 2, 1000]);
         v.done().await;
     })
     .await;
@@ -208,8 +201,7 @@ async fn unreadable_metadata_removes_nothing_not_even_a_broker_that_is_not_ready
     let (drives, unregistered) = (admin.drives.clone(), admin.unregistered.clone());
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods(pods).await;
-        apply_kept(&mut v).await;
+        apply_kept(&mut v, pods).await;
         sweep_keeping_broker_3(&mut v).await;
         let status = v.status(&cluster).await;
         assert!(status.get("rebalance").is_none(), "{status}");
@@ -239,8 +231,7 @@ async fn a_refused_scale_in_is_degraded_scale_in_blocked_and_removes_nothing() {
     };
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods(pods).await;
-        apply_kept(&mut v).await;
+        apply_kept(&mut v, pods).await;
         sweep_keeping_broker_3(&mut v).await;
         v.event("ScaleInBlocked").await;
         let status = v.status(&cluster).await;

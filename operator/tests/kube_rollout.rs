@@ -144,13 +144,7 @@ async fn scale_down_deletes_removed_pods_their_claims_when_asked_and_orphaned_co
         v.event("BrokerUnregistered").await;
         let status = v.status(&cluster).await;
         assert_eq!(cond(&status, "Progressing")["reason"], "ScalingDown");
-        let ids: Vec<i64> = status["brokers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["id"].as_i64().unwrap())
-            .collect();
-        assert_eq!(ids, [0, 1, 1000]);
+        assert_eq!(broker_ids(&status), [0, 1, 1000]);
         v.done().await;
     })
     .await;

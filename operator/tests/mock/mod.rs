@@ -449,6 +449,16 @@ pub fn cond<'a>(status: &'a Value, t: &str) -> &'a Value {
         .unwrap()
 }
 
+/// The node ids `status.brokers` lists, in its order.
+pub fn broker_ids(status: &Value) -> Vec<i64> {
+    status["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// The condition `t` of `status`, asserted to carry `reason` and a message holding
 /// each of `message_parts`; returned for further checks.
 pub fn assert_condition<'a>(
