@@ -57,6 +57,15 @@ async fn alter_topic(
         .error_code
 }
 
+/// Setting or deleting one config of broker resource `name` ("" is the cluster default).
+async fn alter_broker(
+    b: &Broker,
+    name: &str,
+    op: (&str, i8, Option<&str>),
+) -> AlterConfigsResourceResponse {
+    alter(b, RESOURCE_BROKER, name, &[op], false).await
+}
+
 #[tokio::test]
 async fn topic_configs_set_append_delete_and_persist() {
     let tb = broker(&[]);
@@ -114,14 +123,7 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
     let tb = broker(&[]);
     let b = &tb.broker;
     b.auto_create_topic("t").unwrap();
-    let r = alter(
-        b,
-        RESOURCE_BROKER,
-        "",
-        &[("log.retention.ms", OP_SET, Some("777"))],
-        false,
-    )
-    .await;
+    let r = alter_broker(b, "", ("log.retention.ms", OP_SET, Some("777"))).await;
     assert_eq!(r.error_code, 0);
     // The controller committed the change; this node applies it from the metadata log.
     eventually("retention.ms 777 applied to the log", || {
@@ -134,14 +136,7 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
         describe_configs::tests::value_of(&d, "retention.ms"),
         Some(("777".into(), source::DYNAMIC_DEFAULT_BROKER_CONFIG))
     );
-    let r = alter(
-        b,
-        RESOURCE_BROKER,
-        "",
-        &[("node.id", OP_SET, Some("3"))],
-        false,
-    )
-    .await;
+    let r = alter_broker(b, "", ("node.id", OP_SET, Some("3"))).await;
     assert_eq!(r.error_code, E::InvalidRequest.code());
     assert_eq!(
         r.error_message.as_deref(),
@@ -149,23 +144,9 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
     );
     // A per-broker key: only on the broker's own resource, with its source.
     let key = "sasl.kerberos.min.time.before.relogin";
-    let r = alter(
-        b,
-        RESOURCE_BROKER,
-        "",
-        &[(key, OP_SET, Some("60000"))],
-        false,
-    )
-    .await;
+    let r = alter_broker(b, "", (key, OP_SET, Some("60000"))).await;
     assert_eq!(r.error_code, E::InvalidRequest.code());
-    let r = alter(
-        b,
-        RESOURCE_BROKER,
-        "1",
-        &[(key, OP_SET, Some("60000"))],
-        false,
-    )
-    .await;
+    let r = alter_broker(b, "1", (key, OP_SET, Some("60000"))).await;
     assert_eq!(r.error_code, 0);
     let d = describe_configs::handle(b, describe_configs::tests::req(RESOURCE_BROKER, "1"), 4);
     assert_eq!(
