@@ -76,6 +76,13 @@ async fn apply_kept(v: &mut Verifier, pods: Vec<Value>) {
     v.apply(&pdb_path()).await;
 }
 
+/// A reconcile that holds broker 3: the kept nodes applied, then the sweep that keeps
+/// broker 3's ConfigMap.
+async fn apply_kept_holding_broker_3(v: &mut Verifier, pods: Vec<Value>) {
+    apply_kept(v, pods).await;
+    sweep_keeping_broker_3(v).await;
+}
+
 /// The orphan sweep while broker 3 is held: its ConfigMap is listed but kept (its pod
 /// mounts it), nothing is deleted.
 async fn sweep_keeping_broker_3(v: &mut Verifier) {
@@ -120,9 +127,8 @@ async fn a_broker_still_hosting_replicas_keeps_its_pod_while_it_drains() {
     let (drives, unregistered) = (admin.drives.clone(), admin.unregistered.clone());
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        apply_kept(&mut v, pods).await;
         // No DELETE: not of the pod, nor of its claim, nor of its ConfigMap.
-        sweep_keeping_broker_3(&mut v).await;
+        apply_kept_holding_broker_3(&mut v, pods).await;
         v.event("RebalanceBatchStarted").await;
         let status = v.status(&cluster).await;
         assert_eq!(status["rebalance"]["phase"], "Throttled");
@@ -201,8 +207,7 @@ async fn unreadable_metadata_removes_nothing_not_even_a_broker_that_is_not_ready
     let (drives, unregistered) = (admin.drives.clone(), admin.unregistered.clone());
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        apply_kept(&mut v, pods).await;
-        sweep_keeping_broker_3(&mut v).await;
+        apply_kept_holding_broker_3(&mut v, pods).await;
         let status = v.status(&cluster).await;
         assert!(status.get("rebalance").is_none(), "{status}");
         v.done().await;
@@ -231,8 +236,7 @@ async fn a_refused_scale_in_is_degraded_scale_in_blocked_and_removes_nothing() {
     };
     let cluster = obj.clone();
     drive(obj, admin, move |mut v| async move {
-        apply_kept(&mut v, pods).await;
-        sweep_keeping_broker_3(&mut v).await;
+        apply_kept_holding_broker_3(&mut v, pods).await;
         v.event("ScaleInBlocked").await;
         let status = v.status(&cluster).await;
         let degraded = assert_condition(&status, "Degraded", "ScaleInBlocked", &["topic wide"]);

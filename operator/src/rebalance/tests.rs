@@ -117,10 +117,7 @@ fn scale_in_five_to_three_drains_the_removed_brokers() {
     let view = cluster_view(
         5,
         3,
-        round_robin("t", 60, 3, 5)
-            .into_iter()
-            .chain(round_robin("u", 7, 2, 5))
-            .collect(),
+        [round_robin("t", 60, 3, 5), round_robin("u", 7, 2, 5)].concat(),
     );
     let drain = BTreeSet::from([3, 4]);
     let (plan, a) = planned(&view, &drain);
@@ -173,10 +170,7 @@ fn batches_hold_one_topic_and_at_most_the_bound() {
     let view = cluster_view(
         5,
         0,
-        round_robin("a", 25, 3, 3)
-            .into_iter()
-            .chain(round_robin("b", 5, 3, 3))
-            .collect(),
+        [round_robin("a", 25, 3, 3), round_robin("b", 5, 3, 3)].concat(),
     );
     let plan = plan(&view, &BTreeSet::new()).unwrap();
     let got = batches(&plan, BatchPolicy { max_partitions: 4 });
