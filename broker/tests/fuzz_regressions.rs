@@ -16,8 +16,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::{require_python_modules, spawn_python};
-use common::{Broker, BrokerOpts, kcat_read, require_tool};
+use common::load::SteadyProducer;
+use common::process::require_python_modules;
+use common::{Broker, BrokerOpts, require_tool};
 
 /// Head room above the broker's mapped size at rest: far more than a producing
 /// client needs, far less than a reservation for a claimed count (gigabytes).
@@ -97,21 +98,7 @@ fn fuzz_regressions_close_their_connection_while_a_client_keeps_producing() {
     assert!(!frames.is_empty(), "no regression frames");
     let mut b = Broker::start(BrokerOpts::default());
     let limit = limit_address_space(b.pid(), ADDRESS_SPACE_HEADROOM);
-    let count = 1500;
-    let mut producer = spawn_python(
-        "confluent_client.py",
-        &[
-            "--bootstrap".into(),
-            b.bootstrap(),
-            "--topic".into(),
-            "steady".into(),
-            "steady-produce".into(),
-            "--count".into(),
-            count.to_string(),
-            "--rate".into(),
-            "500".into(),
-        ],
-    );
+    let mut producer = SteadyProducer::start(&b.bootstrap(), "steady", 1500);
     // Every frame at least once, and again for as long as the producer runs.
     let mut sent = 0usize;
     while sent < frames.len() || producer.is_running() {
@@ -126,15 +113,7 @@ fn fuzz_regressions_close_their_connection_while_a_client_keeps_producing() {
             "broker died after {sent} regression frames (address space capped at {limit} bytes)"
         );
     }
-    let out = producer.wait(Duration::from_secs(60)).ok();
-    assert!(out.stdout.contains(&format!("\"acked\": {count}")), "{out}");
+    producer.expect_all_acked_and_readable(&b.bootstrap());
     assert!(sent >= 10, "only {sent} frames were sent while producing");
-    let read = kcat_read(
-        &b.bootstrap(),
-        "steady",
-        &["-f", "%s\\n"],
-        Duration::from_secs(60),
-    );
-    assert_eq!(read.lines().len(), count, "records readable afterwards");
     assert!(b.is_running(), "broker died");
 }

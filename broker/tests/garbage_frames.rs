@@ -9,8 +9,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::process::{require_python_modules, spawn_python};
-use common::{Broker, BrokerOpts, Rng, kcat_read};
+use common::load::SteadyProducer;
+use common::process::require_python_modules;
+use common::{Broker, BrokerOpts, Rng};
 
 /// A Kafka request header (v1: api key, version, correlation id, client id).
 fn header(api_key: i16, api_version: i16, correlation_id: i32) -> Vec<u8> {
@@ -76,21 +77,7 @@ fn garbage_frames_do_not_disturb_a_producing_client() {
     require_python_modules(&["confluent_kafka"]);
     let mut rng = Rng::from_env("garbage_frames");
     let mut b = Broker::start(BrokerOpts::default());
-    let count = 3000;
-    let mut producer = spawn_python(
-        "confluent_client.py",
-        &[
-            "--bootstrap".into(),
-            b.bootstrap(),
-            "--topic".into(),
-            "steady".into(),
-            "steady-produce".into(),
-            "--count".into(),
-            count.to_string(),
-            "--rate".into(),
-            "500".into(),
-        ],
-    );
+    let mut producer = SteadyProducer::start(&b.bootstrap(), "steady", 3000);
     let mut thrown = 0u32;
     while producer.is_running() {
         throw(b.kafka_addr, &garbage(&mut rng));
@@ -100,24 +87,12 @@ fn garbage_frames_do_not_disturb_a_producing_client() {
             "broker died after {thrown} garbage connections"
         );
     }
-    let out = producer.wait(Duration::from_secs(60)).ok();
-    assert!(out.stdout.contains(&format!("\"acked\": {count}")), "{out}");
+    producer.expect_all_acked_and_readable(&b.bootstrap());
     assert!(
         thrown >= 50,
         "only {thrown} garbage connections were thrown while producing"
     );
     assert!(b.is_running(), "broker died");
-    let read = kcat_read(
-        &b.bootstrap(),
-        "steady",
-        &["-f", "%s\\n"],
-        Duration::from_secs(60),
-    );
-    assert_eq!(
-        read.lines().len(),
-        count,
-        "records readable after the garbage"
-    );
     let health = b.http_get("/healthz").expect("/healthz");
     assert_eq!(health.status, 200, "{health:?}");
 }

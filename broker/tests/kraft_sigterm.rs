@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::clients::create_topic_rf3_min_isr2;
 use common::cluster::Cluster;
-use common::load::{BackgroundProducer, ack_gaps, verify_no_loss};
+use common::load::{BackgroundProducer, ProduceSummary, ack_gaps, verify_no_loss};
 use common::stats::percentiles;
 
 const TOPIC: &str = "sigterm";
@@ -22,6 +22,23 @@ fn cluster_with_topic(topic: &str) -> Cluster {
     let cluster = Cluster::combined(3, &[]);
     create_topic_rf3_min_isr2(&cluster.bootstrap(), topic, 3);
     cluster
+}
+
+/// Restarts `victim` under the producer of `topic`: every ISR full again and 600 more
+/// records acknowledged; then the producer stops and `topic` is checked against its
+/// ledger.
+fn restart_then_stop(
+    cluster: &mut Cluster,
+    victim: i32,
+    topic: &str,
+    producer: &mut BackgroundProducer,
+) -> (ProduceSummary, String) {
+    cluster.node(victim).restart();
+    cluster.wait_isr_full(topic, PARTITIONS, 3, Duration::from_secs(60));
+    producer.wait_progress(600, Duration::from_secs(60));
+    let summary = producer.stop();
+    let verdict = verify_no_loss(&cluster.bootstrap(), topic, &producer.acked_path());
+    (summary, verdict)
 }
 
 #[test]
@@ -70,11 +87,7 @@ fn kraft_sigterm_leader_under_load() {
     producer.wait_progress(300, Duration::from_secs(30));
     // The node comes back (as a deleted pod does) while the idempotent producer runs: it
     // catches up, rejoins every ISR, and the producer goes on without an error.
-    cluster.node(victim).restart();
-    cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(60));
-    producer.wait_progress(600, Duration::from_secs(60));
-    let summary = producer.stop();
-    let verdict = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
+    let (summary, verdict) = restart_then_stop(&mut cluster, victim, TOPIC, &mut producer);
 
     let gaps = ack_gaps(&producer.acks());
     let all: Vec<u128> = gaps.values().flatten().copied().collect();
@@ -131,11 +144,7 @@ fn kraft_sigterm_active_controller_then_restart_under_load() {
         cluster.node(victim).log_tail()
     );
     producer.wait_progress(300, Duration::from_secs(30));
-    cluster.node(victim).restart();
-    cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(60));
-    producer.wait_progress(600, Duration::from_secs(60));
-    let summary = producer.stop();
-    let verdict = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
+    let (summary, verdict) = restart_then_stop(&mut cluster, victim, TOPIC, &mut producer);
     eprintln!(
         "kraft_sigterm (active controller {victim}): producer sent {} acked {} errors {}; verify {}",
         summary.sent,

@@ -160,39 +160,57 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
     producer.wait_progress(100, Duration::from_secs(30));
     wait_voters(&mut cluster, &broker, &[1, 2, 3]);
 
-    // Kafka's refusals, before anything changes.
+    refusals_before_any_change(&mut cluster, &broker);
+    a_learner_that_cannot_catch_up_holds_the_one_change(&mut cluster, &broker);
+    a_new_controller_joins_as_observer_then_voter(&mut cluster, &broker, &mut producer);
+    let rest = the_active_controller_removes_itself(&mut cluster, &broker, &mut producer);
+    the_new_voter_counts(&mut cluster, &broker, &mut producer, &rest);
+
+    let summary = producer.stop();
+    eprintln!(
+        "producer: sent {} acked {} errors {} max gaps {:?}",
+        summary.sent, summary.acked, summary.errors, summary.max_gap_ms
+    );
+    let report = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
+    eprintln!("{report}");
+}
+
+/// Kafka's refusals, before anything changes.
+fn refusals_before_any_change(cluster: &mut Cluster, broker: &str) {
     let c2 = cluster.node(2).controller_addr.expect("controller");
     assert_eq!(
-        add_voter(&broker, 2, c2, CLUSTER_ID).0,
+        add_voter(broker, 2, c2, CLUSTER_ID).0,
         E::DuplicateVoter.code()
     );
-    assert_eq!(remove_voter(&broker, 9).0, E::VoterNotFound.code());
+    assert_eq!(remove_voter(broker, 9).0, E::VoterNotFound.code());
     assert_eq!(
-        add_voter(&broker, 9, c2, "some-other-cluster").0,
+        add_voter(broker, 9, c2, "some-other-cluster").0,
         E::InconsistentClusterId.code()
     );
-    let no_listener = send(&broker, {
+    let no_listener = send(broker, {
         let mut r = AddRaftVoterRequest::default();
         r.voter_id = 9;
         r
     });
     assert_eq!(no_listener.error_code, E::InvalidRequest.code());
+}
 
-    // A learner that cannot catch up (nothing listens at its endpoint) holds the one
-    // change KIP-853 allows at a time: another change meanwhile is REQUEST_TIMED_OUT,
-    // and the add itself gives up with REQUEST_TIMED_OUT, leaving no learner behind.
+/// A learner that cannot catch up (nothing listens at its endpoint) holds the one
+/// change KIP-853 allows at a time: another change meanwhile is REQUEST_TIMED_OUT,
+/// and the add itself gives up with REQUEST_TIMED_OUT, leaving no learner behind.
+fn a_learner_that_cannot_catch_up_holds_the_one_change(cluster: &mut Cluster, broker: &str) {
     let nowhere: SocketAddr = format!("127.0.0.1:{}", free_port())
         .parse()
         .expect("loopback addr");
     let stuck = {
-        let broker = broker.clone();
+        let broker = broker.to_owned();
         std::thread::spawn(move || add_voter(&broker, 9, nowhere, CLUSTER_ID))
     };
     wait_until(
         "node 9 catching up as a learner",
         Duration::from_secs(10),
         || {
-            let q = describe(&broker)?;
+            let q = describe(broker)?;
             if q.observers.contains(&9) {
                 Ok(())
             } else {
@@ -200,21 +218,27 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
             }
         },
     );
-    let (code, message) = remove_voter(&broker, 3);
+    let (code, message) = remove_voter(broker, 3);
     assert_eq!(code, E::RequestTimedOut.code(), "{message}");
     let (code, message) = stuck.join().expect("AddRaftVoter thread");
     assert_eq!(code, E::RequestTimedOut.code(), "{message}");
     wait_until("node 9 removed again", Duration::from_secs(10), || {
-        let q = describe(&broker)?;
+        let q = describe(broker)?;
         if q.observers.contains(&9) || q.voters.contains(&9) {
             Err(format!("voters {:?} observers {:?}", q.voters, q.observers))
         } else {
             Ok(())
         }
     });
-    wait_voters(&mut cluster, &broker, &[1, 2, 3]);
+    wait_voters(cluster, broker, &[1, 2, 3]);
+}
 
-    // A new controller process joins as an observer, then becomes a voter.
+/// A new controller process joins as an observer, then becomes a voter.
+fn a_new_controller_joins_as_observer_then_voter(
+    cluster: &mut Cluster,
+    broker: &str,
+    producer: &mut BackgroundProducer,
+) {
     let bootstrap_servers = cluster.controller_endpoints(false);
     let joining = cluster.add_node(
         NEW_CONTROLLER,
@@ -224,16 +248,16 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
     joining.spawn();
     joining.wait_ready();
     let c7 = joining.controller_addr.expect("controller");
-    let (code, message) = add_voter(&broker, NEW_CONTROLLER, c7, CLUSTER_ID);
+    let (code, message) = add_voter(broker, NEW_CONTROLLER, c7, CLUSTER_ID);
     assert_eq!(code, 0, "AddRaftVoter: {message}");
-    let q = wait_voters(&mut cluster, &broker, &[1, 2, 3, NEW_CONTROLLER]);
+    let q = wait_voters(cluster, broker, &[1, 2, 3, NEW_CONTROLLER]);
     eprintln!(
         "after AddRaftVoter: leader {} voters {:?}",
         q.leader, q.voters
     );
     assert!(!q.observers.contains(&NEW_CONTROLLER));
     assert_eq!(
-        add_voter(&broker, NEW_CONTROLLER, c7, CLUSTER_ID).0,
+        add_voter(broker, NEW_CONTROLLER, c7, CLUSTER_ID).0,
         E::DuplicateVoter.code()
     );
     producer.wait_progress(100, Duration::from_secs(30));
@@ -243,9 +267,9 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
     cluster.node(NEW_CONTROLLER).sigterm();
     producer.wait_progress(100, Duration::from_secs(30));
     cluster.node(NEW_CONTROLLER).restart();
-    wait_voters(&mut cluster, &broker, &[1, 2, 3, NEW_CONTROLLER]);
+    wait_voters(cluster, broker, &[1, 2, 3, NEW_CONTROLLER]);
     wait_until("node 7 caught up again", Duration::from_secs(30), || {
-        let r = describe_raw(&broker)?;
+        let r = describe_raw(broker)?;
         let p = &r.topics[0].partitions[0];
         let seven = p
             .current_voters
@@ -259,22 +283,28 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
             )),
         }
     });
+}
 
-    // The active controller removes itself (the hardest case: it must hand over),
-    // then its process stops, as an operator shrinking the quorum does.
-    let leader = describe(&broker).expect("DescribeQuorum").leader;
+/// The active controller removes itself (the hardest case: it must hand over),
+/// then its process stops, as an operator shrinking the quorum does.
+fn the_active_controller_removes_itself(
+    cluster: &mut Cluster,
+    broker: &str,
+    producer: &mut BackgroundProducer,
+) -> Vec<i32> {
+    let leader = describe(broker).expect("DescribeQuorum").leader;
     let victim = if [1, 2, 3].contains(&leader) {
         leader
     } else {
         1
     };
     let rest: Vec<i32> = [1, 2, 3].into_iter().filter(|id| *id != victim).collect();
-    let (code, message) = remove_voter(&broker, victim);
+    let (code, message) = remove_voter(broker, victim);
     assert_eq!(code, 0, "RemoveRaftVoter: {message}");
-    assert_eq!(remove_voter(&broker, victim).0, E::VoterNotFound.code());
+    assert_eq!(remove_voter(broker, victim).0, E::VoterNotFound.code());
     let stopped = std::time::Instant::now();
     cluster.node(victim).sigterm();
-    let q = wait_voters(&mut cluster, &broker, &[rest[0], rest[1], NEW_CONTROLLER]);
+    let q = wait_voters(cluster, broker, &[rest[0], rest[1], NEW_CONTROLLER]);
     eprintln!(
         "after RemoveRaftVoter {victim} (leader {leader}): leader {} voters {:?}, {} ms after it stopped",
         q.leader,
@@ -283,15 +313,23 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
     );
     producer.wait_progress(100, Duration::from_secs(30));
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "after-remove", 1);
+    rest
+}
 
-    // The new voter counts: with one more original voter down, 2 of 3 still commit.
+/// The new voter counts: with one more original voter down, 2 of 3 still commit.
+fn the_new_voter_counts(
+    cluster: &mut Cluster,
+    broker: &str,
+    producer: &mut BackgroundProducer,
+    rest: &[i32],
+) {
     let (down, up) = (rest[0], rest[1]);
     cluster.node(down).sigterm();
     let q = wait_until(
         "a leader among the two left",
         Duration::from_secs(30),
         || {
-            let q = describe(&broker)?;
+            let q = describe(broker)?;
             if q.leader == up || q.leader == NEW_CONTROLLER {
                 Ok(q)
             } else {
@@ -305,12 +343,4 @@ fn kraft_quorum_adds_and_removes_controllers_while_writes_commit() {
     );
     producer.wait_progress(100, Duration::from_secs(30));
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "with-two-voters", 1);
-
-    let summary = producer.stop();
-    eprintln!(
-        "producer: sent {} acked {} errors {} max gaps {:?}",
-        summary.sent, summary.acked, summary.errors, summary.max_gap_ms
-    );
-    let report = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
-    eprintln!("{report}");
 }

@@ -101,16 +101,9 @@ async fn invalid_spec_changes_nothing_and_says_why() {
     drive(obj, FixedAdmin::default(), move |mut v| async move {
         v.event("InvalidSpec").await;
         let status = v.status(&cluster).await;
-        let degraded = cond(&status, "Degraded");
+        let degraded =
+            assert_condition(&status, "Degraded", "InvalidSpec", &["spec.config.node.id"]);
         assert_eq!(degraded["status"], "True");
-        assert_eq!(degraded["reason"], "InvalidSpec");
-        assert!(
-            degraded["message"]
-                .as_str()
-                .unwrap()
-                .contains("spec.config.node.id"),
-            "{degraded}"
-        );
         // No list, apply or delete of any owned object.
         v.done().await;
     })

@@ -6,6 +6,8 @@
 // Helpers outside `#[test]` fns: a failed setup step should panic the test.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ use tidewater_quorum::records::ConfigResourceType;
 use tidewater_quorum::service::{QuorumController, ServiceError, TickerConfig};
 use tokio::net::TcpListener;
 
-const DEADLINE: Duration = Duration::from_secs(30);
+use support::DEADLINE;
 
 struct Controllers {
     nodes: BTreeMap<u64, QuorumController>,
@@ -71,20 +73,7 @@ impl Controllers {
 
     /// The node that all running nodes agree leads.
     async fn leader(&self) -> u64 {
-        let start = Instant::now();
-        loop {
-            let leaders: Vec<_> = self.nodes.values().map(|c| c.node().leader()).collect();
-            if let Some(Some(l)) = leaders.first()
-                && leaders.iter().all(|x| *x == Some(*l))
-                && self.nodes.contains_key(l)
-            {
-                return *l;
-            }
-            assert!(start.elapsed() < DEADLINE, "no agreed leader: {leaders:?}");
-            let mut metrics = self.nodes.values().next().unwrap().node().metrics();
-            metrics.borrow_and_update();
-            let _ = tokio::time::timeout(Duration::from_millis(200), metrics.changed()).await;
-        }
+        support::agreed_leader(&self.nodes).await
     }
 
     async fn register(&mut self, broker_id: i32) {

@@ -140,10 +140,7 @@ impl MetadataStore for ImageMetadataStore {
     fn allocate_producer_ids(&self, size: i64) -> Result<i64, MetadataError> {
         let local = self.local.allocate_producer_ids(size)?;
         if local.saturating_add(size) >= 1i64 << PRODUCER_ID_BITS {
-            return Err(MetadataError::Remote {
-                code: kafka_protocol::error::ResponseError::UnknownServerError.code(),
-                message: "this broker's producer id range is exhausted".into(),
-            });
+            return Err(MetadataError::ProducerIdsExhausted);
         }
         Ok((i64::from(self.node_id) << PRODUCER_ID_BITS) + local)
     }

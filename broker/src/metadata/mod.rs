@@ -51,9 +51,9 @@ pub enum MetadataError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    /// Refused or failed elsewhere (the controller), with the Kafka code it gave.
-    #[error("{message}")]
-    Remote { code: i16, message: String },
+    /// Every producer id this node can hand out (its node id in the high bits) is used.
+    #[error("this broker's producer id range is exhausted")]
+    ProducerIdsExhausted,
     #[error("metadata file {path} is corrupt: {reason}")]
     Corrupt {
         path: std::path::PathBuf,
@@ -67,7 +67,7 @@ impl MetadataError {
         use kafka_protocol::error::ResponseError as E;
         match self {
             MetadataError::Io { .. } | MetadataError::Corrupt { .. } => E::KafkaStorageError.code(),
-            MetadataError::Remote { code, .. } => *code,
+            MetadataError::ProducerIdsExhausted => E::UnknownServerError.code(),
         }
     }
 }

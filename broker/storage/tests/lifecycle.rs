@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use kafka_protocol::records::Compression;
-use tidewater_storage::{CleanupPolicy, LogConfig};
+use tidewater_storage::{CleanupPolicy, Log, LogConfig};
 
 fn small() -> LogConfig {
     LogConfig {
@@ -26,11 +26,23 @@ fn compacting() -> LogConfig {
     }
 }
 
+/// Appends one record with segment.ms 1 on top of `cfg`, which rolls the segment so
+/// everything written before is cleanable; the log keeps that config. Returns the
+/// record's offset.
+#[allow(clippy::unwrap_used)] // a test helper: a failure here is a test failure
+fn roll(log: &Log, cfg: &LogConfig, key: &str, value: &str, ts: i64) -> i64 {
+    log.update_config(LogConfig {
+        segment_ms: 1,
+        ..cfg.clone()
+    });
+    log.append_as_leader(&batch(&[rec(key, value, ts)]), 0, ts)
+        .unwrap()
+        .first_offset
+}
+
 #[test]
 fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], small());
-    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    let (dir, mgr, log) = one_log(small());
     for i in 0..100 {
         log.append_as_leader(
             &batch(&[rec("k", &format!("value-{i:04}"), NOW + i)]),
@@ -98,9 +110,7 @@ fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
 
 #[test]
 fn delete_records_and_truncate_to() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], small());
-    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    let (dir, mgr, log) = one_log(small());
     for i in 0..40 {
         log.append_as_leader(
             &batch(&[rec("k", &format!("v{i:03}"), NOW), rec("k", "x", NOW)]),
@@ -137,9 +147,7 @@ fn delete_records_and_truncate_to() {
 
 #[test]
 fn idempotent_producer_duplicates_gaps_and_fencing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], LogConfig::default());
-    let log = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    let (dir, mgr, log) = one_log(LogConfig::default());
     let b = |epoch: i16, seq: i32, n: usize| {
         let recs: Vec<Rec> = (0..n)
             .map(|i| rec("k", &format!("{seq}-{i}"), NOW))
@@ -237,12 +245,7 @@ fn compaction_keeps_the_latest_value_per_key_with_offsets_preserved() {
         latest.insert(key, (info.first_offset, value));
     }
     // roll so everything is cleanable
-    log.update_config(LogConfig {
-        segment_ms: 1,
-        ..compacting()
-    });
-    log.append_as_leader(&batch(&[rec("other", "x", NOW + 10)]), 0, NOW + 10)
-        .unwrap();
+    roll(&log, &compacting(), "other", "x", NOW + 10);
     let segments_before = log.segment_count();
     let stats = log
         .compact(NOW + 1_000)
@@ -323,9 +326,7 @@ fn jbod_placement_delete_and_dir_infos() {
 
 #[test]
 fn dump_log_prints_batches_and_checks_indexes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], small());
-    let log = mgr.get_or_create_log(&tp(0), small()).unwrap();
+    let (dir, mgr, log) = one_log(small());
     for i in 0..30 {
         log.append_as_leader(
             &batch(&[rec("key", &format!("payload-{i}"), NOW + i)]),
@@ -466,12 +467,7 @@ fn compaction_respects_lag_and_tombstone_retention() {
             .unwrap();
     }
     // roll (segment.ms) so offset 38 leaves the active segment
-    log.update_config(LogConfig {
-        segment_ms: 1,
-        ..cfg.clone()
-    });
-    log.append_as_leader(&batch(&[rec("k8", "roll", NOW + 5)]), 0, NOW + 5)
-        .unwrap();
+    roll(&log, &cfg, "k8", "roll", NOW + 5);
     assert!(log.segment_count() > 2);
     // younger than min.compaction.lag.ms: nothing is cleanable yet
     assert!(log.compact(NOW + 5_000).unwrap().is_none());
@@ -591,10 +587,8 @@ fn assert_compacted_like_kafka(
 
 #[test]
 fn compaction_keeps_the_log_start_and_names_each_cleaned_group_after_its_first_segment() {
-    let dir = tempfile::tempdir().unwrap();
     let cfg = compacting();
-    let mgr = manager(&[dir.path()], cfg.clone());
-    let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    let (dir, mgr, log) = one_log(cfg.clone());
     // Five keys rewritten over and over: the first segments hold only values that later
     // ones supersede, so whole groups of segments clean down to nothing.
     let mut latest = std::collections::BTreeMap::new();
@@ -607,14 +601,8 @@ fn compaction_keeps_the_log_start_and_names_each_cleaned_group_after_its_first_s
         latest.insert(key, (info.first_offset, value));
     }
     // roll (segment.ms) so everything written so far is cleanable
-    log.update_config(LogConfig {
-        segment_ms: 1,
-        ..cfg.clone()
-    });
-    let info = log
-        .append_as_leader(&batch(&[rec("roll", "r", NOW + 10)]), 0, NOW + 10)
-        .unwrap();
-    latest.insert("roll".into(), (info.first_offset, "r".into()));
+    let first_offset = roll(&log, &cfg, "roll", "r", NOW + 10);
+    latest.insert("roll".into(), (first_offset, "r".into()));
     log.update_config(cfg.clone());
     let bases_before = log.segment_base_offsets();
     assert!(bases_before.len() >= 5, "{bases_before:?}");
@@ -649,14 +637,8 @@ fn compaction_keeps_the_log_start_and_names_each_cleaned_group_after_its_first_s
             .unwrap();
         latest.insert(key, (info.first_offset, value));
     }
-    log.update_config(LogConfig {
-        segment_ms: 1,
-        ..cfg.clone()
-    });
-    let info = log
-        .append_as_leader(&batch(&[rec("roll2", "r2", NOW + 30)]), 0, NOW + 30)
-        .unwrap();
-    latest.insert("roll2".into(), (info.first_offset, "r2".into()));
+    let first_offset = roll(&log, &cfg, "roll2", "r2", NOW + 30);
+    latest.insert("roll2".into(), (first_offset, "r2".into()));
     log.update_config(cfg);
     let bases_before = log.segment_base_offsets();
     let segments_before = bases_before.len();
@@ -670,21 +652,14 @@ fn compaction_keeps_the_log_start_and_names_each_cleaned_group_after_its_first_s
 
 #[test]
 fn retention_still_removes_segments_that_compaction_emptied() {
-    let dir = tempfile::tempdir().unwrap();
     let cfg = compacting();
-    let mgr = manager(&[dir.path()], cfg.clone());
-    let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    let (_dir, mgr, log) = one_log(cfg.clone());
     for i in 0..60i64 {
         let value = format!("value-{i:04}-{}", "x".repeat(40));
         log.append_as_leader(&batch(&[rec(&format!("k{}", i % 3), &value, NOW)]), 0, NOW)
             .unwrap();
     }
-    log.update_config(LogConfig {
-        segment_ms: 1,
-        ..cfg.clone()
-    });
-    log.append_as_leader(&batch(&[rec("roll", "r", NOW + 10)]), 0, NOW + 10)
-        .unwrap();
+    roll(&log, &cfg, "roll", "r", NOW + 10);
     log.compact(NOW + 1_000)
         .unwrap()
         .expect("compaction was due");

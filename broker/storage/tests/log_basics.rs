@@ -8,9 +8,7 @@ use tidewater_storage::{AppendError, LogConfig, ReadError, TimestampType};
 
 #[test]
 fn append_then_read_round_trips_through_an_independent_decoder() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], LogConfig::default());
-    let log = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    let (dir, mgr, log) = one_log(LogConfig::default());
     let a = log
         .append_as_leader(
             &batch(&[rec("k1", "v1", NOW), rec("k2", "v2", NOW + 1)]),

@@ -200,9 +200,7 @@ fn truncating_to_the_log_end_drops_an_epoch_with_no_record() {
 /// above every known one has no answer; one below the first answers with the first start.
 #[test]
 fn end_offsets_for_epochs_outside_the_cache_follow_kafka() {
-    let dir = tempfile::tempdir().unwrap();
-    let mgr = manager(&[dir.path()], LogConfig::default());
-    let log = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    let (_dir, mgr, log) = one_log(LogConfig::default());
     for epoch in [2, 2, 5] {
         log.append_as_leader(&batch(&[rec("k", "v", NOW)]), epoch, NOW)
             .unwrap();

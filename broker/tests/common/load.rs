@@ -247,3 +247,55 @@ pub fn ack_gaps(acks: &[Ack]) -> BTreeMap<i32, Vec<u128>> {
     }
     gaps
 }
+
+/// A confluent-kafka producer (`confluent_client.py steady-produce`) of `count`
+/// records at 500/s into one topic, for tests that disturb a broker while a real
+/// client keeps working.
+pub struct SteadyProducer {
+    running: Running,
+    topic: String,
+    count: usize,
+}
+
+impl SteadyProducer {
+    pub fn start(bootstrap: &str, topic: &str, count: usize) -> Self {
+        require_python_modules(&["confluent_kafka"]);
+        let running = spawn_python(
+            "confluent_client.py",
+            &[
+                "--bootstrap".into(),
+                bootstrap.to_owned(),
+                "--topic".into(),
+                topic.to_owned(),
+                "steady-produce".into(),
+                "--count".into(),
+                count.to_string(),
+                "--rate".into(),
+                "500".into(),
+            ],
+        );
+        SteadyProducer {
+            running,
+            topic: topic.to_owned(),
+            count,
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.running.is_running()
+    }
+
+    /// Waits for the producer: every record acknowledged, then all of them read back.
+    pub fn expect_all_acked_and_readable(self, bootstrap: &str) {
+        let count = self.count;
+        let out = self.running.wait(Duration::from_secs(60)).ok();
+        assert!(out.stdout.contains(&format!("\"acked\": {count}")), "{out}");
+        let read = super::process::kcat_read(
+            bootstrap,
+            &self.topic,
+            &["-f", "%s\\n"],
+            Duration::from_secs(60),
+        );
+        assert_eq!(read.lines().len(), count, "records readable afterwards");
+    }
+}

@@ -56,37 +56,30 @@ fn kafka_admin_tools_manage_a_kraft_node() {
 }
 
 /// `--bootstrap-server BS` followed by `args`.
-fn with<'a>(bs: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec!["--bootstrap-server", bs];
-    all.extend_from_slice(args);
-    all
-}
-
 /// kafka-topics: create, alter (more partitions), describe.
 fn topics_create_alter_and_describe(kafka: &KafkaTools, bs: &str) {
-    let out = kafka.ok(
+    let out = kafka.ok_at(
         TOPICS,
-        &with(
-            bs,
-            &[
-                "--create",
-                "--topic",
-                "tools",
-                "--partitions",
-                "3",
-                "--replication-factor",
-                "1",
-                "--config",
-                "retention.ms=3600000",
-            ],
-        ),
+        bs,
+        &[
+            "--create",
+            "--topic",
+            "tools",
+            "--partitions",
+            "3",
+            "--replication-factor",
+            "1",
+            "--config",
+            "retention.ms=3600000",
+        ],
     );
     assert!(out.stdout.contains("Created topic tools."), "{out}");
-    kafka.ok(
+    kafka.ok_at(
         TOPICS,
-        &with(bs, &["--alter", "--topic", "tools", "--partitions", "5"]),
+        bs,
+        &["--alter", "--topic", "tools", "--partitions", "5"],
     );
-    let out = kafka.ok(TOPICS, &with(bs, &["--describe", "--topic", "tools"]));
+    let out = kafka.ok_at(TOPICS, bs, &["--describe", "--topic", "tools"]);
     assert_line(
         &out,
         &[
@@ -102,51 +95,36 @@ fn topics_create_alter_and_describe(kafka: &KafkaTools, bs: &str) {
     }
 }
 
+const TOPIC_TOOLS: &[&str] = &["--entity-type", "topics", "--entity-name", "tools"];
+const BROKER_1: &[&str] = &["--entity-type", "brokers", "--entity-name", "1"];
+const BROKER_DEFAULT: &[&str] = &["--entity-type", "brokers", "--entity-default"];
+
+/// kafka-configs `action` (--alter, --describe) on `entity`, then `args`.
+fn configs(kafka: &KafkaTools, bs: &str, action: &str, entity: &[&str], args: &[&str]) -> Output {
+    let all: Vec<&str> = [&[action], entity, args].concat();
+    kafka.ok_at(CONFIGS, bs, &all)
+}
+
 /// kafka-configs on the topic: add (a list value), describe, delete.
 fn topic_configs_add_describe_and_delete(kafka: &KafkaTools, bs: &str) {
-    kafka.ok(
-        CONFIGS,
-        &with(
-            bs,
-            &[
-                "--alter",
-                "--entity-type",
-                "topics",
-                "--entity-name",
-                "tools",
-                "--add-config",
-                "cleanup.policy=[compact,delete],max.message.bytes=200000",
-            ],
-        ),
+    configs(
+        kafka,
+        bs,
+        "--alter",
+        TOPIC_TOOLS,
+        &[
+            "--add-config",
+            "cleanup.policy=[compact,delete],max.message.bytes=200000",
+        ],
     );
-    kafka.ok(
-        CONFIGS,
-        &with(
-            bs,
-            &[
-                "--alter",
-                "--entity-type",
-                "topics",
-                "--entity-name",
-                "tools",
-                "--delete-config",
-                "retention.ms",
-            ],
-        ),
+    configs(
+        kafka,
+        bs,
+        "--alter",
+        TOPIC_TOOLS,
+        &["--delete-config", "retention.ms"],
     );
-    let out = kafka.ok(
-        CONFIGS,
-        &with(
-            bs,
-            &[
-                "--describe",
-                "--entity-type",
-                "topics",
-                "--entity-name",
-                "tools",
-            ],
-        ),
-    );
+    let out = configs(kafka, bs, "--describe", TOPIC_TOOLS, &[]);
     assert_line(
         &out,
         &[
@@ -163,34 +141,14 @@ fn topic_configs_add_describe_and_delete(kafka: &KafkaTools, bs: &str) {
 
 /// kafka-configs on brokers: a dynamic per-broker key and a cluster-wide default.
 fn broker_configs_per_broker_and_default(kafka: &KafkaTools, bs: &str) {
-    kafka.ok(
-        CONFIGS,
-        &with(
-            bs,
-            &[
-                "--alter",
-                "--entity-type",
-                "brokers",
-                "--entity-name",
-                "1",
-                "--add-config",
-                "log.cleaner.threads=2",
-            ],
-        ),
+    configs(
+        kafka,
+        bs,
+        "--alter",
+        BROKER_1,
+        &["--add-config", "log.cleaner.threads=2"],
     );
-    let out = kafka.ok(
-        CONFIGS,
-        &with(
-            bs,
-            &[
-                "--describe",
-                "--entity-type",
-                "brokers",
-                "--entity-name",
-                "1",
-            ],
-        ),
-    );
+    let out = configs(kafka, bs, "--describe", BROKER_1, &[]);
     assert_line(
         &out,
         &[
@@ -198,27 +156,14 @@ fn broker_configs_per_broker_and_default(kafka: &KafkaTools, bs: &str) {
             "DYNAMIC_BROKER_CONFIG:log.cleaner.threads=2",
         ],
     );
-    kafka.ok(
-        CONFIGS,
-        &with(
-            bs,
-            &[
-                "--alter",
-                "--entity-type",
-                "brokers",
-                "--entity-default",
-                "--add-config",
-                "log.retention.ms=86400000",
-            ],
-        ),
+    configs(
+        kafka,
+        bs,
+        "--alter",
+        BROKER_DEFAULT,
+        &["--add-config", "log.retention.ms=86400000"],
     );
-    let out = kafka.ok(
-        CONFIGS,
-        &with(
-            bs,
-            &["--describe", "--entity-type", "brokers", "--entity-default"],
-        ),
-    );
+    let out = configs(kafka, bs, "--describe", BROKER_DEFAULT, &[]);
     assert_line(
         &out,
         &[
@@ -257,7 +202,7 @@ fn records_consumed_by_a_group(bs: &str) {
 
 /// kafka-get-offsets: the end offsets of the five partitions add up to 100.
 fn get_offsets_of_every_partition(kafka: &KafkaTools, bs: &str) -> BTreeMap<i32, i64> {
-    let out = kafka.ok(GET_OFFSETS, &with(bs, &["--topic", "tools"]));
+    let out = kafka.ok_at(GET_OFFSETS, bs, &["--topic", "tools"]);
     let ends: BTreeMap<i32, i64> = out
         .lines()
         .into_iter()
@@ -277,10 +222,7 @@ fn get_offsets_of_every_partition(kafka: &KafkaTools, bs: &str) -> BTreeMap<i32,
         "{out}"
     );
     assert_eq!(ends.values().sum::<i64>(), 100, "{out}");
-    let out = kafka.ok(
-        GET_OFFSETS,
-        &with(bs, &["--topic", "tools", "--time", "-2"]),
-    );
+    let out = kafka.ok_at(GET_OFFSETS, bs, &["--topic", "tools", "--time", "-2"]);
     assert!(
         out.lines().iter().all(|l| l.ends_with(":0")),
         "earliest offsets:\n{out}"
@@ -290,9 +232,9 @@ fn get_offsets_of_every_partition(kafka: &KafkaTools, bs: &str) -> BTreeMap<i32,
 
 /// kafka-consumer-groups: list, and per-partition offsets equal the end offsets.
 fn consumer_groups_list_and_describe(kafka: &KafkaTools, bs: &str, ends: &BTreeMap<i32, i64>) {
-    let out = kafka.ok(GROUPS, &with(bs, &["--list"]));
+    let out = kafka.ok_at(GROUPS, bs, &["--list"]);
     assert!(out.lines().contains(&"tools-group"), "{out}");
-    let out = kafka.ok(GROUPS, &with(bs, &["--describe", "--group", "tools-group"]));
+    let out = kafka.ok_at(GROUPS, bs, &["--describe", "--group", "tools-group"]);
     for (p, end) in ends {
         let end = format!(" {end} ");
         let row: Vec<&str> = out
@@ -312,19 +254,20 @@ fn consumer_groups_list_and_describe(kafka: &KafkaTools, bs: &str, ends: &BTreeM
             "partition {p}:\n{out}"
         );
     }
-    let out = kafka.ok(
+    let out = kafka.ok_at(
         GROUPS,
-        &with(bs, &["--describe", "--group", "tools-group", "--state"]),
+        bs,
+        &["--describe", "--group", "tools-group", "--state"],
     );
     assert_line(&out, &["tools-group", "(1)", "Empty", "0"]);
 }
 
 /// kafka-metadata-quorum: this node leads a quorum of one voter.
 fn metadata_quorum_describes_one_voter(kafka: &KafkaTools, bs: &str) {
-    let out = kafka.ok(QUORUM, &with(bs, &["describe", "--status"]));
+    let out = kafka.ok_at(QUORUM, bs, &["describe", "--status"]);
     assert_line(&out, &["LeaderId:", "1"]);
     assert_line(&out, &["CurrentVoters:", "\"id\": 1"]);
-    let out = kafka.ok(QUORUM, &with(bs, &["describe", "--replication"]));
+    let out = kafka.ok_at(QUORUM, bs, &["describe", "--replication"]);
     assert_line(&out, &["1", "Leader"]);
 }
 
@@ -338,7 +281,7 @@ fn storage_info_reads_meta_properties(kafka: &KafkaTools, cluster: &mut Cluster)
 
 /// kafka-topics: delete; the topic leaves the metadata.
 fn topics_delete(kafka: &KafkaTools, bs: &str) {
-    kafka.ok(TOPICS, &with(bs, &["--delete", "--topic", "tools"]));
+    kafka.ok_at(TOPICS, bs, &["--delete", "--topic", "tools"]);
     wait_until("topic 'tools' gone from metadata", T, || {
         let out = kcat(&["-b", bs, "-L"], None, T).ok();
         if out.stdout.contains("topic \"tools\"") {

@@ -30,10 +30,9 @@ fn kafka_unclean_leader_election_revives_a_partition_without_isr() {
     let mut cluster = Cluster::split(1, 3, &[("unclean.leader.election.enable", "false")]);
     let bs = cluster.bootstrap();
     for topic in ["healthy", "lost"] {
-        ok(
-            &kafka,
-            &bs,
+        kafka.ok_at(
             TOPICS,
+            &bs,
             &[
                 "--create",
                 "--topic",
@@ -89,17 +88,10 @@ fn kafka_unclean_leader_election_revives_a_partition_without_isr() {
 }
 
 /// Runs a Kafka tool class against `bs`; it must succeed cleanly.
-fn ok(kafka: &KafkaTools, bs: &str, class: &str, args: &[&str]) -> Output {
-    let mut all = vec!["--bootstrap-server", bs];
-    all.extend_from_slice(args);
-    kafka.ok(class, &all)
-}
-
 fn unclean(kafka: &KafkaTools, bs: &str, topic: &str) -> Output {
-    ok(
-        kafka,
-        bs,
+    kafka.ok_at(
         LEADER_ELECTION,
+        bs,
         &[
             "--election-type",
             "unclean",

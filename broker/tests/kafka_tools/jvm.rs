@@ -159,6 +159,14 @@ impl KafkaTools {
         assert_clean(&out);
         out
     }
+
+    /// [`KafkaTools::ok`] against the brokers at `bootstrap` (`--bootstrap-server`
+    /// first, as every admin tool takes it).
+    pub fn ok_at(&self, class: &str, bootstrap: &str, args: &[&str]) -> Output {
+        let mut all = vec!["--bootstrap-server", bootstrap];
+        all.extend_from_slice(args);
+        self.ok(class, &all)
+    }
 }
 
 /// Panics unless the tool exited 0 and printed none of `ERROR_MARKERS`.

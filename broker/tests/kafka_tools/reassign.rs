@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::common::cluster::Cluster;
-use super::common::{Output, kcat, wait_until};
+use super::common::{kcat, wait_until};
 use super::jvm::KafkaTools;
 
 const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
@@ -54,18 +54,11 @@ fn kafka_reassign_partitions_with_throttle_then_preferred_election() {
 }
 
 /// Runs a Kafka tool class against `bs`; it must succeed cleanly.
-fn ok(kafka: &KafkaTools, bs: &str, class: &str, args: &[&str]) -> Output {
-    let mut all = vec!["--bootstrap-server", bs];
-    all.extend_from_slice(args);
-    kafka.ok(class, &all)
-}
-
 /// Topic `moving`, one replica per partition, holding 2000 records.
 fn create_one_replica_topic_with_records(kafka: &KafkaTools, bs: &str) {
-    ok(
-        kafka,
-        bs,
+    kafka.ok_at(
         TOPICS,
+        bs,
         &[
             "--create",
             "--topic",
@@ -94,10 +87,9 @@ fn reassign_with_throttle_until_verified(kafka: &KafkaTools, bs: &str, plan: &st
             {"topic":"moving","partition":2,"replicas":[2,3]}]}"#,
     )
     .expect("write plan.json");
-    let out = ok(
-        kafka,
-        bs,
+    let out = kafka.ok_at(
         REASSIGN,
+        bs,
         &[
             "--reassignment-json-file",
             plan,
@@ -119,10 +111,9 @@ fn reassign_with_throttle_until_verified(kafka: &KafkaTools, bs: &str, plan: &st
     );
     // --verify until every partition is done; the completing run clears the throttles.
     let done = wait_until("reassignment of 'moving' to complete", T, || {
-        let out = ok(
-            kafka,
-            bs,
+        let out = kafka.ok_at(
             REASSIGN,
+            bs,
             &["--reassignment-json-file", plan, "--verify"],
         );
         if (0..3).all(|p| {
@@ -143,7 +134,7 @@ fn reassign_with_throttle_until_verified(kafka: &KafkaTools, bs: &str, plan: &st
                 .contains("Clearing topic-level throttles on topic moving"),
         "{done}"
     );
-    let out = ok(kafka, bs, TOPICS, &["--describe", "--topic", "moving"]);
+    let out = kafka.ok_at(TOPICS, bs, &["--describe", "--topic", "moving"]);
     let got: Vec<(String, String)> = partitions(&out.stdout)
         .into_iter()
         .map(|(p, _, replicas, _)| (p, replicas))
@@ -159,7 +150,7 @@ fn reassign_with_throttle_until_verified(kafka: &KafkaTools, bs: &str, plan: &st
 /// election moves both (and nothing else), once each ISR holds its preferred one.
 fn preferred_election_moves_the_leaders(kafka: &KafkaTools, bs: &str) {
     wait_until("every replica in sync", T, || {
-        let out = ok(kafka, bs, TOPICS, &["--describe", "--topic", "moving"]);
+        let out = kafka.ok_at(TOPICS, bs, &["--describe", "--topic", "moving"]);
         let parts = partitions(&out.stdout);
         let full = parts.iter().all(|(_, _, replicas, isr)| {
             let mut r: Vec<&str> = replicas.split(',').collect();
@@ -170,10 +161,9 @@ fn preferred_election_moves_the_leaders(kafka: &KafkaTools, bs: &str) {
         });
         if full { Ok(()) } else { Err(out.to_string()) }
     });
-    let out = ok(
-        kafka,
-        bs,
+    let out = kafka.ok_at(
         LEADER_ELECTION,
+        bs,
         &["--election-type", "preferred", "--all-topic-partitions"],
     );
     assert!(
@@ -185,7 +175,7 @@ fn preferred_election_moves_the_leaders(kafka: &KafkaTools, bs: &str) {
         assert!(out.stdout.contains(p), "{p} not elected:\n{out}");
     }
     assert!(!out.stdout.contains("moving-0"), "{out}");
-    let out = ok(kafka, bs, TOPICS, &["--describe", "--topic", "moving"]);
+    let out = kafka.ok_at(TOPICS, bs, &["--describe", "--topic", "moving"]);
     let leaders: Vec<String> = partitions(&out.stdout)
         .into_iter()
         .map(|(_, leader, _, _)| leader)

@@ -60,77 +60,63 @@ fn kafka_record_and_group_tools_on_a_kraft_node() {
     dump_log_decodes_the_group_records(&kafka, &mut cluster, &log_dir);
 }
 
-/// `--bootstrap-server BS` followed by `args`.
-fn with(bs: &str, args: &[&str]) -> Vec<String> {
-    ["--bootstrap-server", bs]
-        .iter()
-        .chain(args)
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// Runs a Kafka tool class that must succeed cleanly.
-fn ok(kafka: &KafkaTools, class: &str, args: Vec<String>) -> Output {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    kafka.ok(class, &args)
-}
-
 /// kafka-producer-perf-test writes N records; kafka-consumer-perf-test reads them all
 /// in group perf-group.
 fn producer_and_consumer_perf_round_trip(kafka: &KafkaTools, bs: &str) {
     let n = N.to_string();
-    ok(
-        kafka,
+    kafka.ok_at(
         TOPICS,
-        with(
-            bs,
-            &[
-                "--create",
-                "--topic",
-                "perf",
-                "--partitions",
-                "1",
-                "--replication-factor",
-                "1",
-            ],
-        ),
+        bs,
+        &[
+            "--create",
+            "--topic",
+            "perf",
+            "--partitions",
+            "1",
+            "--replication-factor",
+            "1",
+        ],
     );
     let props = format!("bootstrap.servers={bs}");
-    let out = ok(
-        kafka,
+    let out = kafka.ok(
         PRODUCER_PERF,
-        vec![
-            "--topic".into(),
-            "perf".into(),
-            "--num-records".into(),
-            n.clone(),
-            "--record-size".into(),
-            "100".into(),
-            "--throughput".into(),
-            "-1".into(),
-            "--command-property".into(),
-            props,
-            "acks=all".into(),
+        &[
+            "--topic",
+            "perf",
+            "--num-records",
+            &n,
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+            "--command-property",
+            &props,
+            "acks=all",
         ],
     );
     assert!(out.stdout.contains(&format!("{N} records sent,")), "{out}");
-    let out = ok(
-        kafka,
-        CONSUMER_PERF,
-        with(
-            bs,
-            &[
-                "--topic",
-                "perf",
-                "--num-records",
-                &n,
-                "--group",
-                "perf-group",
-                "--timeout",
-                "30000",
-            ],
-        ),
-    );
+    consumer_perf_reads_all(kafka, bs, "perf-group", &[]);
+}
+
+/// kafka-consumer-perf-test in `group` (with `more` arguments) reads all N records of
+/// `perf`.
+fn consumer_perf_reads_all(kafka: &KafkaTools, bs: &str, group: &str, more: &[&str]) {
+    let n = N.to_string();
+    let args = [
+        &[
+            "--topic",
+            "perf",
+            "--num-records",
+            &n,
+            "--group",
+            group,
+            "--timeout",
+            "30000",
+        ],
+        more,
+    ]
+    .concat();
+    let out = kafka.ok_at(CONSUMER_PERF, bs, &args);
     // The CSV row after the header: data.consumed.in.nMsg is its fifth column.
     let row: Vec<&str> = out
         .lines()
@@ -140,13 +126,12 @@ fn producer_and_consumer_perf_round_trip(kafka: &KafkaTools, bs: &str) {
     assert_eq!(
         row.get(4).copied(),
         Some(n.as_str()),
-        "records consumed:\n{out}"
+        "records consumed by {group}:\n{out}"
     );
 }
 
 /// The same read by a group on the cooperative-sticky assignor (classic protocol).
 fn cooperative_sticky_group_reads_all(kafka: &KafkaTools, bs: &str, dir: &Path) {
-    let n = N.to_string();
     let coop = dir.join("coop.properties");
     std::fs::write(
         &coop,
@@ -154,92 +139,50 @@ fn cooperative_sticky_group_reads_all(kafka: &KafkaTools, bs: &str, dir: &Path) 
          org.apache.kafka.clients.consumer.CooperativeStickyAssignor\n",
     )
     .expect("write coop.properties");
-    let out = ok(
-        kafka,
-        CONSUMER_PERF,
-        with(
-            bs,
-            &[
-                "--topic",
-                "perf",
-                "--num-records",
-                &n,
-                "--group",
-                "coop-group",
-                "--timeout",
-                "30000",
-                "--consumer.config",
-                &coop.display().to_string(),
-            ],
-        ),
-    );
-    let row: Vec<&str> = out
-        .lines()
-        .last()
-        .map(|l| l.split(", ").collect())
-        .unwrap_or_default();
-    assert_eq!(
-        row.get(4).copied(),
-        Some(n.as_str()),
-        "cooperative-sticky:\n{out}"
-    );
+    let config = coop.display().to_string();
+    consumer_perf_reads_all(kafka, bs, "coop-group", &["--consumer.config", &config]);
 }
 
 /// The consumer test committed its position: the end of the log.
 fn consumer_groups_describe_reset_and_delete(kafka: &KafkaTools, bs: &str) {
     let n = N.to_string();
-    let out = ok(
-        kafka,
-        GROUPS,
-        with(bs, &["--describe", "--group", "perf-group"]),
-    );
+    let out = kafka.ok_at(GROUPS, bs, &["--describe", "--group", "perf-group"]);
     let rows = group_rows(&out, "perf-group");
     assert_eq!(rows.len(), 1, "{out}");
     assert_eq!(rows[0][1..6], ["perf", "0", &n, &n, "0"], "{out}");
-    let out = ok(
-        kafka,
+    let out = kafka.ok_at(
         GROUPS,
-        with(
-            bs,
-            &[
-                "--group",
-                "perf-group",
-                "--reset-offsets",
-                "--to-offset",
-                "1234",
-                "--topic",
-                "perf",
-                "--execute",
-            ],
-        ),
+        bs,
+        &[
+            "--group",
+            "perf-group",
+            "--reset-offsets",
+            "--to-offset",
+            "1234",
+            "--topic",
+            "perf",
+            "--execute",
+        ],
     );
     assert_eq!(
         group_rows(&out, "perf-group"),
         [["perf-group", "perf", "0", "1234"]],
         "{out}"
     );
-    let out = ok(
-        kafka,
-        GROUPS,
-        with(bs, &["--describe", "--group", "perf-group"]),
-    );
+    let out = kafka.ok_at(GROUPS, bs, &["--describe", "--group", "perf-group"]);
     let lag = (N - 1234).to_string();
     assert_eq!(
         group_rows(&out, "perf-group")[0][1..6],
         ["perf", "0", "1234", &n, &lag],
         "{out}"
     );
-    let out = ok(
-        kafka,
-        GROUPS,
-        with(bs, &["--delete", "--group", "perf-group"]),
-    );
+    let out = kafka.ok_at(GROUPS, bs, &["--delete", "--group", "perf-group"]);
     assert!(
         out.stdout
             .contains("Deletion of requested consumer groups ('perf-group') was successful."),
         "{out}"
     );
-    let out = ok(kafka, GROUPS, with(bs, &["--list"]));
+    let out = kafka.ok_at(GROUPS, bs, &["--list"]);
     assert!(
         !out.lines().contains(&"perf-group"),
         "group not deleted:\n{out}"
@@ -254,30 +197,22 @@ fn delete_records_moves_the_log_start(kafka: &KafkaTools, bs: &str, dir: &Path) 
         r#"{"partitions":[{"topic":"perf","partition":0,"offset":100}],"version":1}"#,
     )
     .expect("write delete.json");
-    let out = ok(
-        kafka,
+    let out = kafka.ok_at(
         DELETE_RECORDS,
-        with(bs, &["--offset-json-file", &json.display().to_string()]),
+        bs,
+        &["--offset-json-file", &json.display().to_string()],
     );
     assert!(
         out.stdout.contains("partition: perf-0\tlow_watermark: 100"),
         "{out}"
     );
-    let out = ok(
-        kafka,
-        GET_OFFSETS,
-        with(bs, &["--topic", "perf", "--time", "-2"]),
-    );
+    let out = kafka.ok_at(GET_OFFSETS, bs, &["--topic", "perf", "--time", "-2"]);
     assert_eq!(out.lines(), ["perf:0:100"], "{out}");
 }
 
 /// kafka-log-dirs: the partition lives in the node's log dir and is not empty.
 fn log_dirs_name_the_node_log_dir(kafka: &KafkaTools, bs: &str, log_dir: &str) {
-    let out = ok(
-        kafka,
-        LOG_DIRS,
-        with(bs, &["--describe", "--topic-list", "perf"]),
-    );
+    let out = kafka.ok_at(LOG_DIRS, bs, &["--describe", "--topic-list", "perf"]);
     let json = out
         .lines()
         .into_iter()
@@ -294,20 +229,17 @@ fn log_dirs_name_the_node_log_dir(kafka: &KafkaTools, bs: &str, log_dir: &str) {
 /// kafka-leader-election: the only replica already leads, for either type.
 fn leader_election_is_not_needed(kafka: &KafkaTools, bs: &str) {
     for kind in ["preferred", "unclean"] {
-        let out = ok(
-            kafka,
+        let out = kafka.ok_at(
             LEADER_ELECTION,
-            with(
-                bs,
-                &[
-                    "--election-type",
-                    kind,
-                    "--topic",
-                    "perf",
-                    "--partition",
-                    "0",
-                ],
-            ),
+            bs,
+            &[
+                "--election-type",
+                kind,
+                "--topic",
+                "perf",
+                "--partition",
+                "0",
+            ],
         );
         assert!(
             out.stdout

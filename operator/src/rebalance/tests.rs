@@ -29,6 +29,21 @@ fn round_robin(topic: &str, count: i32, rf: i32, n: i32) -> Vec<PartitionView> {
         .collect()
 }
 
+/// Brokers 0..n over `racks` racks (none when 0) hosting `partitions`.
+fn cluster_view(n: i32, racks: usize, partitions: Vec<PartitionView>) -> ClusterView {
+    ClusterView {
+        brokers: brokers(0..n, racks),
+        partitions,
+    }
+}
+
+/// The plan draining `drain` (none for a scale-out) and the assignment it leads to.
+fn planned(view: &ClusterView, drain: &BTreeSet<i32>) -> (RebalancePlan, Vec<Vec<i32>>) {
+    let plan = plan(view, drain).unwrap();
+    let assignment = after(view, &plan);
+    (plan, assignment)
+}
+
 /// Replica count per broker of `view.brokers` after applying the plan.
 fn after(view: &ClusterView, plan: &RebalancePlan) -> Vec<Vec<i32>> {
     view.partitions
@@ -67,12 +82,8 @@ fn racks_of(view: &ClusterView, replicas: &[i32]) -> usize {
 
 #[test]
 fn scale_out_three_to_five_balances_replicas_and_leaders_with_fewest_moves() {
-    let view = ClusterView {
-        brokers: brokers(0..5, 0),
-        partitions: round_robin("t", 60, 3, 3),
-    };
-    let plan = plan(&view, &BTreeSet::new()).unwrap();
-    let a = after(&view, &plan);
+    let view = cluster_view(5, 0, round_robin("t", 60, 3, 3));
+    let (plan, a) = planned(&view, &BTreeSet::new());
     let targets: Vec<i32> = (0..5).collect();
     assert_eq!(
         counts(&a, &targets, false),
@@ -91,12 +102,8 @@ fn scale_out_three_to_five_balances_replicas_and_leaders_with_fewest_moves() {
 fn scale_out_over_three_racks_keeps_every_partition_on_three_racks() {
     // Racks r0 r1 r2 r0 r1: r2 has one broker, which must hold a replica of every
     // partition; the other racks' brokers share their rack's replicas evenly.
-    let view = ClusterView {
-        brokers: brokers(0..5, 3),
-        partitions: round_robin("t", 60, 3, 3),
-    };
-    let plan = plan(&view, &BTreeSet::new()).unwrap();
-    let a = after(&view, &plan);
+    let view = cluster_view(5, 3, round_robin("t", 60, 3, 3));
+    let (_, a) = planned(&view, &BTreeSet::new());
     assert!(a.iter().all(|r| racks_of(&view, r) == 3));
     let c = counts(&a, &(0..5).collect::<Vec<_>>(), false);
     assert_eq!((c[&0], c[&3]), (30, 30));
@@ -107,16 +114,13 @@ fn scale_out_over_three_racks_keeps_every_partition_on_three_racks() {
 
 #[test]
 fn scale_in_five_to_three_drains_the_removed_brokers() {
-    let view = ClusterView {
-        brokers: brokers(0..5, 3),
-        partitions: round_robin("t", 60, 3, 5)
-            .into_iter()
-            .chain(round_robin("u", 7, 2, 5))
-            .collect(),
-    };
+    let view = cluster_view(
+        5,
+        3,
+        [round_robin("t", 60, 3, 5), round_robin("u", 7, 2, 5)].concat(),
+    );
     let drain = BTreeSet::from([3, 4]);
-    let plan = plan(&view, &drain).unwrap();
-    let a = after(&view, &plan);
+    let (plan, a) = planned(&view, &drain);
     assert!(a.iter().flatten().all(|b| !drain.contains(b)));
     for (p, r) in view.partitions.iter().zip(&a) {
         assert!(racks_of(&view, r) >= racks_of(&view, &p.replicas), "{r:?}");
@@ -132,24 +136,15 @@ fn scale_in_five_to_three_drains_the_removed_brokers() {
 
 #[test]
 fn scale_in_below_a_replication_factor_or_a_topics_racks_is_refused() {
-    let view = ClusterView {
-        brokers: brokers(0..3, 3),
-        partitions: round_robin("orders", 6, 3, 3),
-    };
+    let view = cluster_view(3, 3, round_robin("orders", 6, 3, 3));
     let e = plan(&view, &BTreeSet::from([2])).unwrap_err();
     assert_eq!(e.topic(), "orders");
     assert!(e.to_string().contains("replication factor 3"), "{e}");
-    let view = ClusterView {
-        brokers: brokers(0..6, 3),
-        partitions: round_robin("logs", 6, 2, 3),
-    };
+    let view = cluster_view(6, 3, round_robin("logs", 6, 2, 3));
     // Draining rack r2 (brokers 2 and 5) leaves two racks: enough for RF 2 over 2
     // racks, but a topic spanning three would be refused.
     assert!(plan(&view, &BTreeSet::from([2, 5])).is_ok());
-    let view = ClusterView {
-        brokers: brokers(0..6, 3),
-        partitions: round_robin("logs", 6, 3, 3),
-    };
+    let view = cluster_view(6, 3, round_robin("logs", 6, 3, 3));
     let e = plan(&view, &BTreeSet::from([2, 5])).unwrap_err();
     assert_eq!(
         e,
@@ -163,10 +158,7 @@ fn scale_in_below_a_replication_factor_or_a_topics_racks_is_refused() {
 
 #[test]
 fn a_balanced_cluster_needs_no_moves() {
-    let view = ClusterView {
-        brokers: brokers(0..5, 0),
-        partitions: round_robin("t", 60, 3, 5),
-    };
+    let view = cluster_view(5, 0, round_robin("t", 60, 3, 5));
     assert_eq!(
         plan(&view, &BTreeSet::new()).unwrap(),
         RebalancePlan::default()
@@ -175,13 +167,11 @@ fn a_balanced_cluster_needs_no_moves() {
 
 #[test]
 fn batches_hold_one_topic_and_at_most_the_bound() {
-    let view = ClusterView {
-        brokers: brokers(0..5, 0),
-        partitions: round_robin("a", 25, 3, 3)
-            .into_iter()
-            .chain(round_robin("b", 5, 3, 3))
-            .collect(),
-    };
+    let view = cluster_view(
+        5,
+        0,
+        [round_robin("a", 25, 3, 3), round_robin("b", 5, 3, 3)].concat(),
+    );
     let plan = plan(&view, &BTreeSet::new()).unwrap();
     let got = batches(&plan, BatchPolicy { max_partitions: 4 });
     assert!(

@@ -449,6 +449,33 @@ pub fn cond<'a>(status: &'a Value, t: &str) -> &'a Value {
         .unwrap()
 }
 
+/// The node ids `status.brokers` lists, in its order.
+pub fn broker_ids(status: &Value) -> Vec<i64> {
+    status["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// The condition `t` of `status`, asserted to carry `reason` and a message holding
+/// each of `message_parts`; returned for further checks.
+pub fn assert_condition<'a>(
+    status: &'a Value,
+    t: &str,
+    reason: &str,
+    message_parts: &[&str],
+) -> &'a Value {
+    let condition = cond(status, t);
+    assert_eq!(condition["reason"], reason, "{condition}");
+    let message = condition["message"].as_str().unwrap_or_default();
+    for part in message_parts {
+        assert!(message.contains(part), "{t} lacks {part:?}: {condition}");
+    }
+    condition
+}
+
 /// Path of the test's `KafkaCluster` `t`.
 pub fn cluster_path() -> String {
     format!("/apis/tidewater.io/v1alpha1/namespaces/{NS}/kafkaclusters/t")

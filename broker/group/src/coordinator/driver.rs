@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Weak;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 use super::GroupCoordinator;
 use crate::backend::{OffsetsBackend, Replicated, settled_now};
 use crate::config::OFFSETS_RETENTION_CHECK_INTERVAL_MS;
-use crate::state_machine::code::NOT_COORDINATOR;
+
 use crate::state_machine::{AfterPersist, Core, Effect, Timer};
 
 /// Wall-clock milliseconds that advance with tokio's clock, so record timestamps are
@@ -165,7 +166,7 @@ impl Inner {
     }
 
     /// After a partition's groups left the core: cancels their timers and answers
-    /// any call still parked for them with NOT_COORDINATOR. The core already queued
+    /// any call still parked for them with ResponseError::NotCoordinator. The core already queued
     /// those answers for members it knew were waiting; this catches the rest, since
     /// nothing would ever complete a call parked for a group that no longer exists.
     pub(super) fn forget_groups(&mut self, groups: &[String]) {
@@ -176,13 +177,15 @@ impl Inner {
         self.timers.retain(|_, (group, _)| !gone(group));
         for ((_, member_id), (tx, version)) in self.joins.extract_if(|(g, _), _| gone(g)) {
             let _ = tx.send(crate::state_machine::join_error_response(
-                NOT_COORDINATOR,
+                ResponseError::NotCoordinator,
                 &member_id,
                 version,
             ));
         }
         for (_, tx) in self.syncs.extract_if(|(g, _), _| gone(g)) {
-            let _ = tx.send(SyncGroupResponse::default().with_error_code(NOT_COORDINATOR));
+            let _ = tx.send(
+                SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code()),
+            );
         }
     }
 }
@@ -278,7 +281,7 @@ mod tests {
             "other groups keep their timers"
         );
         let answer = gone.try_recv().expect("answered at once");
-        assert_eq!(answer.error_code, NOT_COORDINATOR);
+        assert_eq!(answer.error_code, ResponseError::NotCoordinator.code());
         // Shaped for the parked request's version: v3 has a non-null protocol name.
         assert_eq!(answer.protocol_name.as_ref().map(|n| n.as_str()), Some(""));
         assert!(kept.try_recv().is_err(), "other groups stay parked");

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
@@ -24,7 +25,7 @@ use crate::backend::{OffsetsBackend, Replicated, settled_now};
 use crate::config::GroupConfig;
 use crate::group::GroupState;
 use crate::state_machine::{
-    CommitPlan, Core, JoinArgs, LeavingMember, PendingCommit, Reply, SyncArgs, code,
+    CommitPlan, Core, JoinArgs, LeavingMember, PendingCommit, Reply, SyncArgs,
 };
 use driver::{Clock, Inner};
 
@@ -216,7 +217,7 @@ impl GroupCoordinator {
             // shutdown no timer would complete a parked call, so refuse it.
             if self.is_stopped() {
                 return Answer::Ready(crate::state_machine::join_error_response(
-                    code::NOT_COORDINATOR,
+                    ResponseError::NotCoordinator,
                     &member_id,
                     version,
                 ));
@@ -235,7 +236,7 @@ impl GroupCoordinator {
             // The parked call was superseded by a newer join of the same member.
             Answer::Wait(rx) => rx.await.unwrap_or_else(|_| {
                 crate::state_machine::join_error_response(
-                    code::COORDINATOR_NOT_AVAILABLE,
+                    ResponseError::CoordinatorNotAvailable,
                     &member_id,
                     version,
                 )
@@ -264,7 +265,8 @@ impl GroupCoordinator {
         let answer = self.with_core(|inner, now| {
             if self.is_stopped() {
                 return Answer::Ready(
-                    SyncGroupResponse::default().with_error_code(code::NOT_COORDINATOR),
+                    SyncGroupResponse::default()
+                        .with_error_code(ResponseError::NotCoordinator.code()),
                 );
             }
             match inner.core.sync(args, now) {
@@ -279,7 +281,8 @@ impl GroupCoordinator {
         match answer {
             Answer::Ready(response) => response,
             Answer::Wait(rx) => rx.await.unwrap_or_else(|_| {
-                SyncGroupResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE)
+                SyncGroupResponse::default()
+                    .with_error_code(ResponseError::CoordinatorNotAvailable.code())
             }),
         }
     }
@@ -435,13 +438,15 @@ impl GroupCoordinator {
         let joins: Vec<_> = inner.joins.drain().collect();
         for ((_, member_id), (tx, version)) in joins {
             let _ = tx.send(crate::state_machine::join_error_response(
-                code::NOT_COORDINATOR,
+                ResponseError::NotCoordinator,
                 &member_id,
                 version,
             ));
         }
         for (_, tx) in inner.syncs.drain() {
-            let _ = tx.send(SyncGroupResponse::default().with_error_code(code::NOT_COORDINATOR));
+            let _ = tx.send(
+                SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code()),
+            );
         }
         drop(inner);
         self.wake.notify_one();

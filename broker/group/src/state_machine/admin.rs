@@ -1,6 +1,7 @@
 //! ListGroups, DescribeGroups, DeleteGroups and OffsetDelete: the admin view of
 //! groups, as `kafka-consumer-groups.sh` and AdminClient use it.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::list_groups_response::ListedGroup;
@@ -12,8 +13,8 @@ use kafka_protocol::messages::{
     OffsetDeleteResponse,
 };
 
-use super::responses::str_bytes;
-use super::{AfterPersist, Core, code};
+use super::responses::{error_code, str_bytes};
+use super::{AfterPersist, Core};
 use crate::backend::OffsetsRecord;
 use crate::group::{CONSUMER_PROTOCOL_TYPE, GroupState};
 use crate::records::RecordKey;
@@ -32,7 +33,7 @@ impl Core {
     ) -> ListGroupsResponse {
         if !self.loading.is_empty() {
             return ListGroupsResponse::default()
-                .with_error_code(code::COORDINATOR_LOAD_IN_PROGRESS);
+                .with_error_code(ResponseError::CoordinatorLoadInProgress.code());
         }
         let states: Vec<Option<GroupState>> =
             states_filter.iter().map(|s| GroupState::parse(s)).collect();
@@ -71,8 +72,8 @@ impl Core {
 
     fn describe_group(&self, id: &GroupId, version: i16) -> DescribedGroup {
         let base = DescribedGroup::default().with_group_id(id.clone());
-        if let Some(error) = self.coordinator_error(id.as_str()) {
-            return base.with_error_code(error);
+        if let Err(error) = self.check_coordinator(id.as_str()) {
+            return base.with_error_code(error.code());
         }
         let Some(group) = self
             .groups
@@ -82,7 +83,7 @@ impl Core {
             if version >= 6 {
                 // KIP-1043: v6 reports a missing group as an error.
                 return base
-                    .with_error_code(code::GROUP_ID_NOT_FOUND)
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
                     .with_error_message(Some(str_bytes(&format!(
                         "Group {} not found.",
                         id.as_str()
@@ -132,7 +133,7 @@ impl Core {
         let results = group_ids
             .iter()
             .map(|id| {
-                let error = self.delete_group(id.as_str());
+                let error = error_code(self.delete_group(id.as_str()));
                 DeletableGroupResult::default()
                     .with_group_id(id.clone())
                     .with_error_code(error)
@@ -141,17 +142,15 @@ impl Core {
         DeleteGroupsResponse::default().with_results(results)
     }
 
-    fn delete_group(&mut self, group_id: &str) -> i16 {
-        if let Some(error) = self.coordinator_error(group_id) {
-            return error;
-        }
+    fn delete_group(&mut self, group_id: &str) -> Result<(), ResponseError> {
+        self.check_coordinator(group_id)?;
         let Some(group) = self.groups.get(group_id) else {
-            return code::GROUP_ID_NOT_FOUND;
+            return Err(ResponseError::GroupIdNotFound);
         };
         match group.state {
-            GroupState::Dead => return code::GROUP_ID_NOT_FOUND,
+            GroupState::Dead => return Err(ResponseError::GroupIdNotFound),
             GroupState::Empty => {}
-            _ => return code::NON_EMPTY_GROUP,
+            _ => return Err(ResponseError::NonEmptyGroup),
         }
         let mut records: Vec<OffsetsRecord> = group
             .offsets
@@ -162,7 +161,7 @@ impl Core {
         self.groups.remove(group_id);
         tracing::info!(group = group_id, "group deleted");
         self.persist(group_id, records, AfterPersist::Nothing);
-        code::NONE
+        Ok(())
     }
 
     /// OffsetDelete: an Empty group's offsets, or a consumer group's offsets for
@@ -173,23 +172,24 @@ impl Core {
         exists: &dyn Fn(&str, i32) -> bool,
     ) -> OffsetDeleteResponse {
         let group_id = req.group_id.as_str();
-        let top = |error: i16| OffsetDeleteResponse::default().with_error_code(error);
+        let top =
+            |error: ResponseError| OffsetDeleteResponse::default().with_error_code(error.code());
         if group_id.is_empty() {
-            return top(code::INVALID_GROUP_ID);
+            return top(ResponseError::InvalidGroupId);
         }
-        if let Some(error) = self.coordinator_error(group_id) {
+        if let Err(error) = self.check_coordinator(group_id) {
             return top(error);
         }
         let Some(group) = self.groups.get_mut(group_id) else {
-            return top(code::GROUP_ID_NOT_FOUND);
+            return top(ResponseError::GroupIdNotFound);
         };
         let subscribed = match group.state {
-            GroupState::Dead => return top(code::GROUP_ID_NOT_FOUND),
+            GroupState::Dead => return top(ResponseError::GroupIdNotFound),
             GroupState::Empty => None,
             _ if group.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE) => {
                 Some(group.subscribed_topics())
             }
-            _ => return top(code::NON_EMPTY_GROUP),
+            _ => return top(ResponseError::NonEmptyGroup),
         };
         let mut records: Vec<OffsetsRecord> = Vec::new();
         let mut topics = Vec::with_capacity(req.topics.len());
@@ -202,10 +202,10 @@ impl Core {
                 .partitions
                 .iter()
                 .map(|p| {
-                    let error = if !exists(name, p.partition_index) {
-                        code::UNKNOWN_TOPIC_OR_PARTITION
+                    let checked = if !exists(name, p.partition_index) {
+                        Err(ResponseError::UnknownTopicOrPartition)
                     } else if protected {
-                        code::GROUP_SUBSCRIBED_TO_TOPIC
+                        Err(ResponseError::GroupSubscribedToTopic)
                     } else {
                         if group
                             .offsets
@@ -218,11 +218,11 @@ impl Core {
                                 None,
                             ));
                         }
-                        code::NONE
+                        Ok(())
                     };
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(error)
+                        .with_error_code(error_code(checked))
                 })
                 .collect();
             topics.push(

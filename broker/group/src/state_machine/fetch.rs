@@ -8,12 +8,16 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::responses::str_bytes;
-use super::{Core, code};
+use kafka_protocol::ResponseError;
+
+use super::Core;
+use super::responses::{NO_ERROR, error_code, str_bytes};
 
 /// One partition's answer: offset, leader epoch, metadata (Kafka's "no offset" is
 /// -1/-1/"" with no error).
 type Fetched = (i32, i64, i32, String);
+/// Each topic with its partitions' answers.
+type FetchedTopics = Vec<(String, Vec<Fetched>)>;
 
 impl Core {
     pub fn offset_fetch(&self, req: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
@@ -27,10 +31,10 @@ impl Core {
                             .map(|t| (t.name.as_str().to_owned(), t.partition_indexes.clone()))
                             .collect::<Vec<_>>()
                     });
-                    let (error, topics) = self.fetch_group(g.group_id.as_str(), wanted);
+                    let (checked, topics) = self.fetch_group(g.group_id.as_str(), wanted);
                     OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id.clone())
-                        .with_error_code(error)
+                        .with_error_code(error_code(checked))
                         .with_topics(
                             topics
                                 .into_iter()
@@ -61,7 +65,8 @@ impl Core {
                 .map(|t| (t.name.as_str().to_owned(), t.partition_indexes.clone()))
                 .collect::<Vec<_>>()
         });
-        let (error, topics) = self.fetch_group(req.group_id.as_str(), wanted);
+        let (checked, topics) = self.fetch_group(req.group_id.as_str(), wanted);
+        let error = error_code(checked);
         let topics = topics
             .into_iter()
             .map(|(name, parts)| {
@@ -81,7 +86,7 @@ impl Core {
                                     })
                                     .with_metadata(Some(str_bytes(&metadata)))
                                     // v0-1 have no top-level error: it goes on every partition.
-                                    .with_error_code(if version < 2 { error } else { code::NONE })
+                                    .with_error_code(if version < 2 { error } else { NO_ERROR })
                             })
                             .collect(),
                     )
@@ -89,16 +94,16 @@ impl Core {
             .collect();
         OffsetFetchResponse::default()
             .with_topics(topics)
-            .with_error_code(if version >= 2 { error } else { code::NONE })
+            .with_error_code(if version >= 2 { error } else { NO_ERROR })
     }
 
-    /// The group-level error and the per-topic answers; `wanted = None` is "all".
+    /// The group-level check and the per-topic answers; `wanted = None` is "all".
     fn fetch_group(
         &self,
         group_id: &str,
         wanted: Option<Vec<(String, Vec<i32>)>>,
-    ) -> (i16, Vec<(String, Vec<Fetched>)>) {
-        if let Some(error) = self.coordinator_error(group_id) {
+    ) -> (Result<(), ResponseError>, FetchedTopics) {
+        if let Err(error) = self.check_coordinator(group_id) {
             let topics = wanted
                 .unwrap_or_default()
                 .into_iter()
@@ -109,7 +114,7 @@ impl Core {
                     )
                 })
                 .collect();
-            return (error, topics);
+            return (Err(error), topics);
         }
         let group = self.groups.get(group_id);
         let lookup = |topic: &str, p: i32| -> Fetched {
@@ -127,7 +132,7 @@ impl Core {
                 })
                 .collect(),
             None => {
-                let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
+                let mut out: FetchedTopics = Vec::new();
                 for ((topic, p), v) in group.map(|g| g.offsets.iter()).into_iter().flatten() {
                     let entry = (*p, v.offset, v.leader_epoch, v.metadata.clone());
                     match out.last_mut() {
@@ -138,7 +143,7 @@ impl Core {
                 out
             }
         };
-        (code::NONE, topics)
+        (Ok(()), topics)
     }
 }
 

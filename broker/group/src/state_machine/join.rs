@@ -3,9 +3,10 @@
 //! instance, and known members rejoining.
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 
 use super::responses::{join_error, join_success};
-use super::{Core, Reply, Timer, code};
+use super::{Core, Reply, Timer};
 use crate::config::NEW_MEMBER_JOIN_TIMEOUT_MS;
 use crate::group::{Group, GroupState, Member};
 
@@ -32,22 +33,23 @@ impl Core {
         now_ms: u64,
     ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
         let v = args.version;
-        let fail = |error: i16, member_id: &str| Reply::Now(join_error(error, member_id, v));
+        let fail =
+            |error: ResponseError, member_id: &str| Reply::Now(join_error(error, member_id, v));
         if args.group_id.is_empty() {
-            return fail(code::INVALID_GROUP_ID, &args.member_id);
+            return fail(ResponseError::InvalidGroupId, &args.member_id);
         }
-        if let Some(error) = self.coordinator_error(&args.group_id) {
+        if let Err(error) = self.check_coordinator(&args.group_id) {
             return fail(error, &args.member_id);
         }
         if args.session_timeout_ms < self.config.min_session_timeout_ms
             || args.session_timeout_ms > self.config.max_session_timeout_ms
         {
-            return fail(code::INVALID_SESSION_TIMEOUT, &args.member_id);
+            return fail(ResponseError::InvalidSessionTimeout, &args.member_id);
         }
         let is_new_group = !self.groups.contains_key(&args.group_id);
         if is_new_group {
             if !args.member_id.is_empty() {
-                return fail(code::UNKNOWN_MEMBER_ID, &args.member_id);
+                return fail(ResponseError::UnknownMemberId, &args.member_id);
             }
             self.groups.insert(
                 args.group_id.clone(),
@@ -57,11 +59,11 @@ impl Core {
         let group_id = args.group_id.clone();
         let reply = match self.groups.get(&group_id) {
             Some(group) if !self.accepts_joining_member(group, &args.member_id) => {
-                fail(code::GROUP_MAX_SIZE_REACHED, &args.member_id)
+                fail(ResponseError::GroupMaxSizeReached, &args.member_id)
             }
             Some(_) if args.member_id.is_empty() => self.join_new_member(args, now_ms),
             Some(_) => self.join_existing_member(args, now_ms),
-            None => fail(code::COORDINATOR_NOT_AVAILABLE, &args.member_id),
+            None => fail(ResponseError::CoordinatorNotAvailable, &args.member_id),
         };
         // A group created by a join that failed must not linger.
         if is_new_group
@@ -102,10 +104,10 @@ impl Core {
     ) -> Reply<kafka_protocol::messages::JoinGroupResponse> {
         let v = args.version;
         let Some(group) = self.groups.get(&args.group_id) else {
-            return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v));
+            return Reply::Now(join_error(ResponseError::CoordinatorNotAvailable, "", v));
         };
         if !group.supports_protocols(&args.protocol_type, &args.protocols) {
-            return Reply::Now(join_error(code::INCONSISTENT_GROUP_PROTOCOL, "", v));
+            return Reply::Now(join_error(ResponseError::InconsistentGroupProtocol, "", v));
         }
         let prefix = args.group_instance_id.as_deref().unwrap_or(&args.client_id);
         let member_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
@@ -132,7 +134,7 @@ impl Core {
                 },
                 deadline,
             );
-            return Reply::Now(join_error(code::MEMBER_ID_REQUIRED, &member_id, v));
+            return Reply::Now(join_error(ResponseError::MemberIdRequired, &member_id, v));
         }
         self.add_member_and_rebalance(args, member_id, now_ms)
     }
@@ -145,14 +147,14 @@ impl Core {
         let v = args.version;
         let Some(group) = self.groups.get(&args.group_id) else {
             return Reply::Now(join_error(
-                code::COORDINATOR_NOT_AVAILABLE,
+                ResponseError::CoordinatorNotAvailable,
                 &args.member_id,
                 v,
             ));
         };
         if !group.supports_protocols(&args.protocol_type, &args.protocols) {
             return Reply::Now(join_error(
-                code::INCONSISTENT_GROUP_PROTOCOL,
+                ResponseError::InconsistentGroupProtocol,
                 &args.member_id,
                 v,
             ));
@@ -161,13 +163,17 @@ impl Core {
             let member_id = args.member_id.clone();
             return self.add_member_and_rebalance(args, member_id, now_ms);
         }
-        if let Some(error) =
+        if let Err(error) =
             validate_member(group, &args.member_id, args.group_instance_id.as_deref())
         {
             return Reply::Now(join_error(error, &args.member_id, v));
         }
         let Some(member) = group.members.get(&args.member_id) else {
-            return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, &args.member_id, v));
+            return Reply::Now(join_error(
+                ResponseError::UnknownMemberId,
+                &args.member_id,
+                v,
+            ));
         };
         let unchanged = member.matches(&args.protocols);
         match group.state {
@@ -182,9 +188,11 @@ impl Core {
             GroupState::CompletingRebalance | GroupState::Stable => {
                 self.update_member_and_rebalance(args, now_ms)
             }
-            GroupState::Empty | GroupState::Dead => {
-                Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, &args.member_id, v))
-            }
+            GroupState::Empty | GroupState::Dead => Reply::Now(join_error(
+                ResponseError::UnknownMemberId,
+                &args.member_id,
+                v,
+            )),
         }
     }
 
@@ -276,15 +284,15 @@ pub(crate) fn validate_member(
     group: &Group,
     member_id: &str,
     instance: Option<&str>,
-) -> Option<i16> {
+) -> Result<(), ResponseError> {
     if group.is_static_member_fenced(instance, member_id) {
-        return Some(code::FENCED_INSTANCE_ID);
+        return Err(ResponseError::FencedInstanceId);
     }
     let Some(member) = group.members.get(member_id) else {
-        return Some(code::UNKNOWN_MEMBER_ID);
+        return Err(ResponseError::UnknownMemberId);
     };
     if instance.is_some() && member.group_instance_id.as_deref() != instance {
-        return Some(code::FENCED_INSTANCE_ID);
+        return Err(ResponseError::FencedInstanceId);
     }
-    None
+    Ok(())
 }

@@ -1,12 +1,13 @@
 //! Heartbeat, LeaveGroup and the expiry of sessions and of MEMBER_ID_REQUIRED
 //! members: everything that keeps a member in the group or takes it out.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{HeartbeatResponse, LeaveGroupResponse};
 
 use super::join::validate_member;
-use super::responses::{join_error, str_bytes, sync_error};
-use super::{Core, Effect, Timer, code};
+use super::responses::{NO_ERROR, error_code, join_error, str_bytes, sync_error};
+use super::{Core, Effect, Timer};
 use crate::group::GroupState;
 
 /// One member named in a LeaveGroup (v3+ batch, or the v0-2 single member).
@@ -25,13 +26,8 @@ impl Core {
         generation_id: i32,
         now_ms: u64,
     ) -> HeartbeatResponse {
-        HeartbeatResponse::default().with_error_code(self.heartbeat_error(
-            group_id,
-            member_id,
-            instance,
-            generation_id,
-            now_ms,
-        ))
+        let checked = self.heartbeat_error(group_id, member_id, instance, generation_id, now_ms);
+        HeartbeatResponse::default().with_error_code(error_code(checked))
     }
 
     fn heartbeat_error(
@@ -41,37 +37,32 @@ impl Core {
         instance: Option<&str>,
         generation_id: i32,
         now_ms: u64,
-    ) -> i16 {
+    ) -> Result<(), ResponseError> {
         if group_id.is_empty() {
-            return code::INVALID_GROUP_ID;
+            return Err(ResponseError::InvalidGroupId);
         }
-        if let Some(error) = self.coordinator_error(group_id) {
-            return error;
-        }
+        self.check_coordinator(group_id)?;
         let Some(group) = self.groups.get_mut(group_id) else {
-            return code::UNKNOWN_MEMBER_ID;
+            return Err(ResponseError::UnknownMemberId);
         };
         if group.is(GroupState::Dead) {
-            return code::COORDINATOR_NOT_AVAILABLE;
+            return Err(ResponseError::CoordinatorNotAvailable);
         }
-        if let Some(error) = validate_member(group, member_id, instance) {
-            return error;
-        }
+        validate_member(group, member_id, instance)?;
         if generation_id != group.generation_id {
-            return code::ILLEGAL_GENERATION;
+            return Err(ResponseError::IllegalGeneration);
         }
         let state = group.state;
         if state == GroupState::Empty {
-            return code::UNKNOWN_MEMBER_ID;
+            return Err(ResponseError::UnknownMemberId);
         }
         if let Some(member) = group.members.get_mut(member_id) {
             member.session_deadline_ms = now_ms + member.session_timeout_ms.max(0) as u64;
         }
         if state == GroupState::PreparingRebalance {
-            code::REBALANCE_IN_PROGRESS
-        } else {
-            code::NONE
+            return Err(ResponseError::RebalanceInProgress);
         }
+        Ok(())
     }
 
     /// LeaveGroup: v0-2 carry one member (its error becomes the top-level error),
@@ -83,11 +74,12 @@ impl Core {
         version: i16,
         now_ms: u64,
     ) -> LeaveGroupResponse {
-        let top = |error: i16| LeaveGroupResponse::default().with_error_code(error);
+        let top =
+            |error: ResponseError| LeaveGroupResponse::default().with_error_code(error.code());
         if group_id.is_empty() {
-            return top(code::INVALID_GROUP_ID);
+            return top(ResponseError::InvalidGroupId);
         }
-        if let Some(error) = self.coordinator_error(group_id) {
+        if let Err(error) = self.check_coordinator(group_id) {
             return top(error);
         }
         if self
@@ -95,11 +87,11 @@ impl Core {
             .get(group_id)
             .is_some_and(|g| g.is(GroupState::Dead))
         {
-            return top(code::COORDINATOR_NOT_AVAILABLE);
+            return top(ResponseError::CoordinatorNotAvailable);
         }
         let mut results = Vec::with_capacity(leaving.len());
         for member in &leaving {
-            let error = self.leave_one(group_id, member, now_ms);
+            let error = error_code(self.leave_one(group_id, member, now_ms));
             results.push(
                 MemberResponse::default()
                     .with_member_id(str_bytes(&member.member_id))
@@ -108,40 +100,45 @@ impl Core {
             );
         }
         if version < 3 {
-            let error = results.first().map_or(code::NONE, |r| r.error_code);
-            return top(error);
+            let error = results.first().map_or(NO_ERROR, |r| r.error_code);
+            return LeaveGroupResponse::default().with_error_code(error);
         }
         LeaveGroupResponse::default().with_members(results)
     }
 
-    fn leave_one(&mut self, group_id: &str, leaving: &LeavingMember, now_ms: u64) -> i16 {
+    fn leave_one(
+        &mut self,
+        group_id: &str,
+        leaving: &LeavingMember,
+        now_ms: u64,
+    ) -> Result<(), ResponseError> {
         let Some(group) = self.groups.get_mut(group_id) else {
-            return code::UNKNOWN_MEMBER_ID;
+            return Err(ResponseError::UnknownMemberId);
         };
         let target = match &leaving.group_instance_id {
             Some(instance) => match group.static_member_id(instance) {
-                None => return code::UNKNOWN_MEMBER_ID,
+                None => return Err(ResponseError::UnknownMemberId),
                 Some(registered)
                     if !leaving.member_id.is_empty() && registered != leaving.member_id =>
                 {
-                    return code::FENCED_INSTANCE_ID;
+                    return Err(ResponseError::FencedInstanceId);
                 }
                 Some(registered) => registered.to_owned(),
             },
             None => {
                 if group.pending_members.remove(&leaving.member_id).is_some() {
                     self.maybe_complete_join(group_id, now_ms);
-                    return code::NONE;
+                    return Ok(());
                 }
                 if !group.members.contains_key(&leaving.member_id) {
-                    return code::UNKNOWN_MEMBER_ID;
+                    return Err(ResponseError::UnknownMemberId);
                 }
                 leaving.member_id.clone()
             }
         };
         tracing::info!(group = group_id, member = %target, "member left the group");
         self.remove_member_and_update(group_id, &target, now_ms);
-        code::NONE
+        Ok(())
     }
 
     /// Kafka's `removeMemberAndUpdateGroup`: parked calls of the member are answered
@@ -162,14 +159,18 @@ impl Core {
             self.effects.push(Effect::Join {
                 group: group_id.to_owned(),
                 member_id: member_id.to_owned(),
-                response: join_error(code::UNKNOWN_MEMBER_ID, member_id, member.join_version),
+                response: join_error(
+                    ResponseError::UnknownMemberId,
+                    member_id,
+                    member.join_version,
+                ),
             });
         }
         if member.awaiting_sync {
             self.effects.push(Effect::Sync {
                 group: group_id.to_owned(),
                 member_id: member_id.to_owned(),
-                response: sync_error(code::UNKNOWN_MEMBER_ID),
+                response: sync_error(ResponseError::UnknownMemberId),
             });
         }
         match group.state {

@@ -41,8 +41,10 @@ pub use ownership::Unloaded;
 
 pub use sync::SyncArgs;
 
-/// Shorthand for the Kafka error codes the coordinator answers with.
-pub mod code {
+/// The tests' shorthand for the wire codes they expect in responses (the coordinator
+/// itself answers with [`ResponseError`]).
+#[cfg(test)]
+pub(crate) mod code {
     use super::ResponseError as E;
     pub const NONE: i16 = 0;
     pub const UNKNOWN_SERVER_ERROR: i16 = E::UnknownServerError.code();
@@ -271,27 +273,25 @@ impl Core {
 }
 
 /// Kafka's mapping of a failed group-metadata append to the client's error.
-pub(crate) fn store_group_error(append_error: ResponseError) -> i16 {
+pub(crate) fn store_group_error(append_error: ResponseError) -> ResponseError {
     use ResponseError as E;
     match append_error {
         E::UnknownTopicOrPartition
         | E::NotEnoughReplicas
         | E::NotEnoughReplicasAfterAppend
-        | E::RequestTimedOut => code::COORDINATOR_NOT_AVAILABLE,
-        E::NotLeaderOrFollower | E::KafkaStorageError => code::NOT_COORDINATOR,
-        E::MessageTooLarge | E::RecordListTooLarge | E::InvalidFetchSize => {
-            code::UNKNOWN_SERVER_ERROR
-        }
-        other => other.code(),
+        | E::RequestTimedOut => E::CoordinatorNotAvailable,
+        E::NotLeaderOrFollower | E::KafkaStorageError => E::NotCoordinator,
+        E::MessageTooLarge | E::RecordListTooLarge | E::InvalidFetchSize => E::UnknownServerError,
+        other => other,
     }
 }
 
 /// Kafka's mapping of a failed offset-commit append to the client's error.
-pub(crate) fn store_offsets_error(append_error: ResponseError) -> i16 {
+pub(crate) fn store_offsets_error(append_error: ResponseError) -> ResponseError {
     use ResponseError as E;
     match append_error {
         E::MessageTooLarge | E::RecordListTooLarge | E::InvalidFetchSize => {
-            code::INVALID_COMMIT_OFFSET_SIZE
+            E::InvalidCommitOffsetSize
         }
         _ => store_group_error(append_error),
     }
@@ -301,6 +301,10 @@ pub(crate) fn store_offsets_error(append_error: ResponseError) -> i16 {
 mod tests;
 
 /// A JoinGroup error response shaped for `version` (for the shell's own errors).
-pub fn join_error_response(error: i16, member_id: &str, version: i16) -> JoinGroupResponse {
+pub fn join_error_response(
+    error: ResponseError,
+    member_id: &str,
+    version: i16,
+) -> JoinGroupResponse {
     responses::join_error(error, member_id, version)
 }

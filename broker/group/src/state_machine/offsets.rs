@@ -14,7 +14,8 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::join::validate_member;
-use super::{AfterPersist, Core, code, store_offsets_error};
+use super::responses::error_code;
+use super::{AfterPersist, Core, store_offsets_error};
 use crate::backend::OffsetsRecord;
 use crate::config::OFFSET_METADATA_MAX_BYTES;
 use crate::group::{Group, GroupState};
@@ -70,12 +71,12 @@ impl Core {
                     .as_ref()
                     .map(|m| m.as_str().to_owned())
                     .unwrap_or_default();
-                let error = if !exists(topic.name.as_str(), p.partition_index) {
-                    code::UNKNOWN_TOPIC_OR_PARTITION
-                } else if let Some(error) = group_error {
-                    error
+                let checked = if !exists(topic.name.as_str(), p.partition_index) {
+                    Err(ResponseError::UnknownTopicOrPartition)
+                } else if group_error.is_err() {
+                    group_error
                 } else if metadata.len() > OFFSET_METADATA_MAX_BYTES {
-                    code::OFFSET_METADATA_TOO_LARGE
+                    Err(ResponseError::OffsetMetadataTooLarge)
                 } else {
                     let expire_timestamp =
                         if (2..=4).contains(&version) && req.retention_time_ms >= 0 {
@@ -99,12 +100,12 @@ impl Core {
                         (topic.name.as_str().to_owned(), p.partition_index),
                         value,
                     ));
-                    code::NONE
+                    Ok(())
                 };
                 out.partitions.push(
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(error),
+                        .with_error_code(error_code(checked)),
                 );
             }
             response.topics.push(out);
@@ -135,13 +136,15 @@ impl Core {
         }
     }
 
-    /// Kafka's `validateOffsetCommit`: the group-level error every partition gets, or
-    /// `None`. Creates the group of a simple consumer (generation < 0) on first commit.
-    fn validate_commit(&mut self, req: &OffsetCommitRequest, now_ms: u64) -> Option<i16> {
+    /// Kafka's `validateOffsetCommit`: the group-level error every partition gets, if
+    /// any. Creates the group of a simple consumer (generation < 0) on first commit.
+    fn validate_commit(
+        &mut self,
+        req: &OffsetCommitRequest,
+        now_ms: u64,
+    ) -> Result<(), ResponseError> {
         let group_id = req.group_id.as_str();
-        if let Some(error) = self.coordinator_error(group_id) {
-            return Some(error);
-        }
+        self.check_coordinator(group_id)?;
         let generation = req.generation_id_or_member_epoch;
         let member_id = req.member_id.as_str();
         let instance = req.group_instance_id.as_ref().map(|i| i.as_str());
@@ -149,33 +152,31 @@ impl Core {
             if generation < 0 {
                 self.groups
                     .insert(group_id.to_owned(), Group::new(group_id, now_ms as i64));
-                return None;
+                return Ok(());
             }
-            return Some(code::ILLEGAL_GENERATION);
+            return Err(ResponseError::IllegalGeneration);
         };
         if group.is(GroupState::Dead) {
-            return Some(code::COORDINATOR_NOT_AVAILABLE);
+            return Err(ResponseError::CoordinatorNotAvailable);
         }
         if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-            if let Some(error) = validate_member(group, member_id, instance) {
-                return Some(error);
-            }
+            validate_member(group, member_id, instance)?;
             if generation != group.generation_id {
-                return Some(code::ILLEGAL_GENERATION);
+                return Err(ResponseError::IllegalGeneration);
             }
             if group.is(GroupState::CompletingRebalance) {
-                return Some(code::REBALANCE_IN_PROGRESS);
+                return Err(ResponseError::RebalanceInProgress);
             }
             if let Some(member) = group.members.get_mut(member_id) {
                 // A commit is proof of life, as a heartbeat.
                 member.session_deadline_ms = now_ms + member.session_timeout_ms.max(0) as u64;
             }
-            return None;
+            return Ok(());
         }
         if !group.is(GroupState::Empty) {
-            return Some(code::UNKNOWN_MEMBER_ID);
+            return Err(ResponseError::UnknownMemberId);
         }
-        None
+        Ok(())
     }
 
     /// Caches the offsets once stored, or reports the append failure per partition.
@@ -201,7 +202,7 @@ impl Core {
                         .get_mut(ti)
                         .and_then(|t| t.partitions.get_mut(pi))
                     {
-                        p.error_code = error;
+                        p.error_code = error.code();
                     }
                 }
                 None => {

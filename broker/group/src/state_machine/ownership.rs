@@ -8,7 +8,8 @@
 //! checks every group API starts with; it must not decide anything else about a group.
 
 use super::responses::{join_error, sync_error};
-use super::{Core, Effect, code};
+use super::{Core, Effect};
+use kafka_protocol::ResponseError;
 
 /// What resigning a partition dropped from memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,14 +43,14 @@ impl Core {
     /// replayed answers COORDINATOR_LOAD_IN_PROGRESS (the client retries here), one
     /// this coordinator does not lead answers NOT_COORDINATOR (the client looks the
     /// coordinator up again).
-    pub(super) fn coordinator_error(&self, group_id: &str) -> Option<i16> {
+    pub(super) fn check_coordinator(&self, group_id: &str) -> Result<(), ResponseError> {
         let partition = self.partition_for(group_id);
         if self.loading.contains(&partition) {
-            Some(code::COORDINATOR_LOAD_IN_PROGRESS)
+            Err(ResponseError::CoordinatorLoadInProgress)
         } else if !self.owned.contains(&partition) {
-            Some(code::NOT_COORDINATOR)
+            Err(ResponseError::NotCoordinator)
         } else {
-            None
+            Ok(())
         }
     }
 
@@ -128,7 +129,7 @@ impl Core {
                         group: id.clone(),
                         member_id: member.member_id.clone(),
                         response: join_error(
-                            code::NOT_COORDINATOR,
+                            ResponseError::NotCoordinator,
                             &member.member_id,
                             member.join_version,
                         ),
@@ -138,7 +139,7 @@ impl Core {
                     self.effects.push(Effect::Sync {
                         group: id.clone(),
                         member_id: member.member_id.clone(),
-                        response: sync_error(code::NOT_COORDINATOR),
+                        response: sync_error(ResponseError::NotCoordinator),
                     });
                 }
             }

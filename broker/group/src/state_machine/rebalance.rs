@@ -3,8 +3,9 @@
 //! starts, when it completes, and what a generation change does to members.
 
 use super::responses::{join_success, sync_error};
-use super::{Core, Effect, Timer, code};
+use super::{Core, Effect, Timer};
 use crate::group::GroupState;
+use kafka_protocol::ResponseError;
 
 impl Core {
     /// Starts a rebalance unless one is already preparing.
@@ -35,7 +36,7 @@ impl Core {
                     self.effects.push(Effect::Sync {
                         group: group_id.to_owned(),
                         member_id: member.member_id.clone(),
-                        response: sync_error(code::REBALANCE_IN_PROGRESS),
+                        response: sync_error(ResponseError::RebalanceInProgress),
                     });
                 }
             }

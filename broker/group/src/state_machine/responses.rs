@@ -2,20 +2,29 @@
 //! Kafka's response constructors do (e.g. `""` instead of a null protocol name
 //! before JoinGroup v7, no `group_instance_id` before v5).
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::group::Group;
 
+/// Kafka's NONE, the `error_code` of an answer without error.
+pub(crate) const NO_ERROR: i16 = 0;
+
+/// The `error_code` field for a check's outcome: NONE when it passed.
+pub(crate) fn error_code(checked: Result<(), ResponseError>) -> i16 {
+    checked.err().map_or(NO_ERROR, |error| error.code())
+}
+
 pub(crate) fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 
 /// A JoinGroup error: generation -1, no protocol, no leader.
-pub(crate) fn join_error(error: i16, member_id: &str, version: i16) -> JoinGroupResponse {
+pub(crate) fn join_error(error: ResponseError, member_id: &str, version: i16) -> JoinGroupResponse {
     JoinGroupResponse::default()
-        .with_error_code(error)
+        .with_error_code(error.code())
         .with_generation_id(-1)
         .with_protocol_name(if version < 7 {
             Some(StrBytes::new())
@@ -62,8 +71,8 @@ pub(crate) fn join_success(
         .with_members(members)
 }
 
-pub(crate) fn sync_error(error: i16) -> SyncGroupResponse {
-    SyncGroupResponse::default().with_error_code(error)
+pub(crate) fn sync_error(error: ResponseError) -> SyncGroupResponse {
+    SyncGroupResponse::default().with_error_code(error.code())
 }
 
 pub(crate) fn sync_success(group: &Group, assignment: bytes::Bytes) -> SyncGroupResponse {

@@ -7,7 +7,7 @@ use kafka_protocol::ResponseError;
 
 use super::join::JoinArgs;
 use super::responses::{join_error, join_success, sync_error};
-use super::{AfterPersist, Core, Effect, Reply, StaticReplacement, Timer, code, store_group_error};
+use super::{AfterPersist, Core, Effect, Reply, StaticReplacement, Timer, store_group_error};
 use crate::group::GroupState;
 
 impl Core {
@@ -24,10 +24,10 @@ impl Core {
         let v = args.version;
         let group_id = args.group_id.clone();
         let Some(group) = self.groups.get_mut(&group_id) else {
-            return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v));
+            return Reply::Now(join_error(ResponseError::CoordinatorNotAvailable, "", v));
         };
         let Some(mut member) = group.members.get(old_member_id).cloned() else {
-            return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, "", v));
+            return Reply::Now(join_error(ResponseError::UnknownMemberId, "", v));
         };
         let previous = member.clone();
         let mut fenced = Vec::new();
@@ -35,14 +35,18 @@ impl Core {
             fenced.push(Effect::Join {
                 group: group_id.clone(),
                 member_id: old_member_id.to_owned(),
-                response: join_error(code::FENCED_INSTANCE_ID, old_member_id, member.join_version),
+                response: join_error(
+                    ResponseError::FencedInstanceId,
+                    old_member_id,
+                    member.join_version,
+                ),
             });
         }
         if member.awaiting_sync {
             fenced.push(Effect::Sync {
                 group: group_id.clone(),
                 member_id: old_member_id.to_owned(),
-                response: sync_error(code::FENCED_INSTANCE_ID),
+                response: sync_error(ResponseError::FencedInstanceId),
             });
         }
         let was_leader = group.is_leader(old_member_id);
@@ -64,7 +68,7 @@ impl Core {
         let deadline = member.session_deadline_ms;
         let group = match self.groups.get_mut(&group_id) {
             Some(g) => g,
-            None => return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v)),
+            None => return Reply::Now(join_error(ResponseError::CoordinatorNotAvailable, "", v)),
         };
         let end = group.members.len();
         group.members.insert(new_member_id.clone(), member);
@@ -93,7 +97,7 @@ impl Core {
         );
 
         let Some(group) = self.groups.get(&group_id) else {
-            return Reply::Now(join_error(code::COORDINATOR_NOT_AVAILABLE, "", v));
+            return Reply::Now(join_error(ResponseError::CoordinatorNotAvailable, "", v));
         };
         if group.is(GroupState::Stable) && group.select_protocol() == old_protocol {
             // Persist the new member id so a restart does not resurrect the old one,

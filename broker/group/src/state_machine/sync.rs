@@ -10,7 +10,7 @@ use kafka_protocol::messages::SyncGroupResponse;
 
 use super::join::validate_member;
 use super::responses::{sync_error, sync_success};
-use super::{AfterPersist, Core, Effect, Reply, code, store_group_error};
+use super::{AfterPersist, Core, Effect, Reply, store_group_error};
 use crate::group::GroupState;
 use crate::records::RecordKey;
 
@@ -28,26 +28,26 @@ pub struct SyncArgs {
 
 impl Core {
     pub fn sync(&mut self, args: SyncArgs, now_ms: u64) -> Reply<SyncGroupResponse> {
-        let fail = |error: i16| Reply::Now(sync_error(error));
+        let fail = |error: ResponseError| Reply::Now(sync_error(error));
         if args.group_id.is_empty() {
-            return fail(code::INVALID_GROUP_ID);
+            return fail(ResponseError::InvalidGroupId);
         }
-        if let Some(error) = self.coordinator_error(&args.group_id) {
+        if let Err(error) = self.check_coordinator(&args.group_id) {
             return fail(error);
         }
         let Some(group) = self.groups.get_mut(&args.group_id) else {
-            return fail(code::UNKNOWN_MEMBER_ID);
+            return fail(ResponseError::UnknownMemberId);
         };
         if group.is(GroupState::Dead) {
-            return fail(code::COORDINATOR_NOT_AVAILABLE);
+            return fail(ResponseError::CoordinatorNotAvailable);
         }
-        if let Some(error) =
+        if let Err(error) =
             validate_member(group, &args.member_id, args.group_instance_id.as_deref())
         {
             return fail(error);
         }
         if args.generation_id != group.generation_id {
-            return fail(code::ILLEGAL_GENERATION);
+            return fail(ResponseError::IllegalGeneration);
         }
         let type_mismatch = args
             .protocol_type
@@ -58,15 +58,15 @@ impl Core {
             .as_ref()
             .is_some_and(|n| group.protocol_name.as_ref() != Some(n));
         if type_mismatch || name_mismatch {
-            return fail(code::INCONSISTENT_GROUP_PROTOCOL);
+            return fail(ResponseError::InconsistentGroupProtocol);
         }
         match group.state {
-            GroupState::Empty | GroupState::Dead => fail(code::UNKNOWN_MEMBER_ID),
-            GroupState::PreparingRebalance => fail(code::REBALANCE_IN_PROGRESS),
+            GroupState::Empty | GroupState::Dead => fail(ResponseError::UnknownMemberId),
+            GroupState::PreparingRebalance => fail(ResponseError::RebalanceInProgress),
             GroupState::Stable => {
                 group.pending_sync.remove(&args.member_id);
                 let Some(member) = group.members.get_mut(&args.member_id) else {
-                    return fail(code::UNKNOWN_MEMBER_ID);
+                    return fail(ResponseError::UnknownMemberId);
                 };
                 member.session_deadline_ms = now_ms + member.session_timeout_ms.max(0) as u64;
                 let assignment = member.assignment.clone();
@@ -75,7 +75,7 @@ impl Core {
             GroupState::CompletingRebalance => {
                 group.pending_sync.remove(&args.member_id);
                 let Some(member) = group.members.get_mut(&args.member_id) else {
-                    return fail(code::UNKNOWN_MEMBER_ID);
+                    return fail(ResponseError::UnknownMemberId);
                 };
                 member.awaiting_sync = true;
                 member.session_deadline_ms = now_ms + member.session_timeout_ms.max(0) as u64;

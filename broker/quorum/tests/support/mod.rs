@@ -92,20 +92,7 @@ impl Quorum {
 
     /// The leader every running voter agrees on.
     pub async fn leader(&self) -> u64 {
-        let start = Instant::now();
-        loop {
-            let leaders: Vec<_> = self.nodes.values().map(|c| c.node().leader()).collect();
-            if let Some(Some(l)) = leaders.first()
-                && leaders.iter().all(|x| *x == Some(*l))
-                && self.nodes.contains_key(l)
-            {
-                return *l;
-            }
-            assert!(start.elapsed() < DEADLINE, "no agreed leader: {leaders:?}");
-            let mut metrics = self.nodes.values().next().unwrap().node().metrics();
-            metrics.borrow_and_update();
-            let _ = tokio::time::timeout(Duration::from_millis(200), metrics.changed()).await;
-        }
+        agreed_leader(&self.nodes).await
     }
 
     pub fn image(&self, id: u64) -> Arc<MetadataImage> {
@@ -182,5 +169,23 @@ pub async fn wait_image(
             "{what}: not reached within {DEADLINE:?}; last image {:?}",
             rx.borrow()
         ),
+    }
+}
+
+/// The leader every running controller in `nodes` agrees on (waits up to `DEADLINE`).
+pub async fn agreed_leader(nodes: &BTreeMap<u64, QuorumController>) -> u64 {
+    let start = Instant::now();
+    loop {
+        let leaders: Vec<_> = nodes.values().map(|c| c.node().leader()).collect();
+        if let Some(Some(l)) = leaders.first()
+            && leaders.iter().all(|x| *x == Some(*l))
+            && nodes.contains_key(l)
+        {
+            return *l;
+        }
+        assert!(start.elapsed() < DEADLINE, "no agreed leader: {leaders:?}");
+        let mut metrics = nodes.values().next().unwrap().node().metrics();
+        metrics.borrow_and_update();
+        let _ = tokio::time::timeout(Duration::from_millis(200), metrics.changed()).await;
     }
 }

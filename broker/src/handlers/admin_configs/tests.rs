@@ -6,6 +6,7 @@ use crate::handlers::test_support::{broker, eventually};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 
 fn inc(
     resource_type: i8,
@@ -32,127 +33,82 @@ fn inc(
     r
 }
 
+/// IncrementalAlterConfigs (v1) of one resource: its response entry.
+async fn alter(
+    b: &Broker,
+    resource_type: i8,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> AlterConfigsResourceResponse {
+    let mut r = incremental_alter(b, inc(resource_type, name, ops, validate_only), 1).await;
+    r.responses.remove(0)
+}
+
+/// The error code of setting, appending or deleting one config of topic `name`.
+async fn alter_topic(
+    b: &Broker,
+    name: &str,
+    op: (&str, i8, Option<&str>),
+    validate_only: bool,
+) -> i16 {
+    alter(b, RESOURCE_TOPIC, name, &[op], validate_only)
+        .await
+        .error_code
+}
+
+/// Setting or deleting one config of broker resource `name` ("" is the cluster default).
+async fn alter_broker(
+    b: &Broker,
+    name: &str,
+    op: (&str, i8, Option<&str>),
+) -> AlterConfigsResourceResponse {
+    alter(b, RESOURCE_BROKER, name, &[op], false).await
+}
+
 #[tokio::test]
 async fn topic_configs_set_append_delete_and_persist() {
     let tb = broker(&[]);
     let b = &tb.broker;
     b.auto_create_topic("t").unwrap();
-    let code = |r: IncrementalAlterConfigsResponse| r.responses[0].error_code;
-    assert_eq!(
-        code(
-            incremental_alter(
-                b,
-                inc(
-                    RESOURCE_TOPIC,
-                    "t",
-                    &[("retention.ms", OP_SET, Some("1234"))],
-                    true
-                ),
-                1
-            )
-            .await
-        ),
-        0
-    );
+    let set_1234 = ("retention.ms", OP_SET, Some("1234"));
+    assert_eq!(alter_topic(b, "t", set_1234, true).await, 0);
     assert!(
         b.metadata().topic("t").unwrap().configs.is_empty(),
         "validate_only changes nothing"
     );
-    assert_eq!(
-        code(
-            incremental_alter(
-                b,
-                inc(
-                    RESOURCE_TOPIC,
-                    "t",
-                    &[("retention.ms", OP_SET, Some("1234"))],
-                    false
-                ),
-                1
-            )
-            .await
-        ),
-        0
-    );
+    assert_eq!(alter_topic(b, "t", set_1234, false).await, 0);
     // The controller committed the change; this node applies it from the metadata log.
     eventually("retention.ms 1234 applied to the log", || {
         b.log("t", 0)
             .is_some_and(|l| l.config().retention_ms == 1234)
     })
     .await;
-    assert_eq!(
-        code(
-            incremental_alter(
-                b,
-                inc(
-                    RESOURCE_TOPIC,
-                    "t",
-                    &[("cleanup.policy", OP_APPEND, Some("compact"))],
-                    false
-                ),
-                1
-            )
-            .await
-        ),
-        0
-    );
+    let append_compact = ("cleanup.policy", OP_APPEND, Some("compact"));
+    assert_eq!(alter_topic(b, "t", append_compact, false).await, 0);
     // APPEND starts from the inherited `delete`, as the regression shows.
     assert_eq!(
         b.metadata().topic("t").unwrap().configs["cleanup.policy"],
         "delete,compact"
     );
+    for refused in [
+        ("retention.ms", OP_APPEND, Some("1")),
+        ("retention.ms", OP_SET, Some("x")),
+    ] {
+        assert_eq!(
+            alter_topic(b, "t", refused, false).await,
+            E::InvalidConfig.code(),
+            "{refused:?}"
+        );
+    }
     assert_eq!(
-        code(
-            incremental_alter(
-                b,
-                inc(
-                    RESOURCE_TOPIC,
-                    "t",
-                    &[("retention.ms", OP_APPEND, Some("1"))],
-                    false
-                ),
-                1
-            )
+        alter(b, RESOURCE_TOPIC, "nope", &[], false)
             .await
-        ),
-        E::InvalidConfig.code()
-    );
-    assert_eq!(
-        code(
-            incremental_alter(
-                b,
-                inc(
-                    RESOURCE_TOPIC,
-                    "t",
-                    &[("retention.ms", OP_SET, Some("x"))],
-                    false
-                ),
-                1
-            )
-            .await
-        ),
-        E::InvalidConfig.code()
-    );
-    assert_eq!(
-        code(incremental_alter(b, inc(RESOURCE_TOPIC, "nope", &[], false), 1).await),
+            .error_code,
         E::UnknownTopicOrPartition.code()
     );
-    assert_eq!(
-        code(
-            incremental_alter(
-                b,
-                inc(
-                    RESOURCE_TOPIC,
-                    "t",
-                    &[("retention.ms", OP_DELETE, None)],
-                    false
-                ),
-                1
-            )
-            .await
-        ),
-        0
-    );
+    let delete = ("retention.ms", OP_DELETE, None);
+    assert_eq!(alter_topic(b, "t", delete, false).await, 0);
     assert!(
         !b.metadata()
             .topic("t")
@@ -167,18 +123,8 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
     let tb = broker(&[]);
     let b = &tb.broker;
     b.auto_create_topic("t").unwrap();
-    let r = incremental_alter(
-        b,
-        inc(
-            RESOURCE_BROKER,
-            "",
-            &[("log.retention.ms", OP_SET, Some("777"))],
-            false,
-        ),
-        1,
-    )
-    .await;
-    assert_eq!(r.responses[0].error_code, 0);
+    let r = alter_broker(b, "", ("log.retention.ms", OP_SET, Some("777"))).await;
+    assert_eq!(r.error_code, 0);
     // The controller committed the change; this node applies it from the metadata log.
     eventually("retention.ms 777 applied to the log", || {
         b.log("t", 0)
@@ -190,38 +136,18 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
         describe_configs::tests::value_of(&d, "retention.ms"),
         Some(("777".into(), source::DYNAMIC_DEFAULT_BROKER_CONFIG))
     );
-    let r = incremental_alter(
-        b,
-        inc(
-            RESOURCE_BROKER,
-            "",
-            &[("node.id", OP_SET, Some("3"))],
-            false,
-        ),
-        1,
-    )
-    .await;
-    assert_eq!(r.responses[0].error_code, E::InvalidRequest.code());
+    let r = alter_broker(b, "", ("node.id", OP_SET, Some("3"))).await;
+    assert_eq!(r.error_code, E::InvalidRequest.code());
     assert_eq!(
-        r.responses[0].error_message.as_deref(),
+        r.error_message.as_deref(),
         Some("Cannot update these configs dynamically: Set(node.id)")
     );
     // A per-broker key: only on the broker's own resource, with its source.
     let key = "sasl.kerberos.min.time.before.relogin";
-    let r = incremental_alter(
-        b,
-        inc(RESOURCE_BROKER, "", &[(key, OP_SET, Some("60000"))], false),
-        1,
-    )
-    .await;
-    assert_eq!(r.responses[0].error_code, E::InvalidRequest.code());
-    let r = incremental_alter(
-        b,
-        inc(RESOURCE_BROKER, "1", &[(key, OP_SET, Some("60000"))], false),
-        1,
-    )
-    .await;
-    assert_eq!(r.responses[0].error_code, 0);
+    let r = alter_broker(b, "", (key, OP_SET, Some("60000"))).await;
+    assert_eq!(r.error_code, E::InvalidRequest.code());
+    let r = alter_broker(b, "1", (key, OP_SET, Some("60000"))).await;
+    assert_eq!(r.error_code, 0);
     let d = describe_configs::handle(b, describe_configs::tests::req(RESOURCE_BROKER, "1"), 4);
     assert_eq!(
         describe_configs::tests::value_of(&d, key),

@@ -164,3 +164,12 @@ pub fn verify_all_logs(root: &std::path::Path) -> usize {
     }
     records
 }
+
+/// A fresh log dir, a manager over it and its partition t-0, both with `cfg`. Keep the
+/// dir alive as long as the log.
+pub fn one_log(cfg: LogConfig) -> (tempfile::TempDir, Arc<LogManager>, Arc<Log>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg).unwrap();
+    (dir, mgr, log)
+}

@@ -4,14 +4,15 @@ use std::collections::HashMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ConsumerProtocolSubscription, JoinGroupResponse, SyncGroupResponse, TopicName,
+    ConsumerProtocolSubscription, JoinGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::backend::OffsetsRecord;
 use crate::config::GroupConfig;
 use crate::group::Group;
-use crate::state_machine::{Core, Effect, JoinArgs, Reply, SyncArgs, Timer};
+use crate::state_machine::{CommitPlan, Core, Effect, JoinArgs, Reply, SyncArgs, Timer};
 
 pub const GROUP: &str = "g";
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -255,6 +256,36 @@ impl Harness {
         }
         ids
     }
+
+    /// OffsetCommit at `version`, its records (if any) appended through this harness's
+    /// log to the group's `__consumer_offsets` partition.
+    pub fn commit(
+        &mut self,
+        req: &OffsetCommitRequest,
+        version: i16,
+        exists: &dyn Fn(&str, i32) -> bool,
+    ) -> OffsetCommitResponse {
+        match self.core.offset_commit(req, version, self.now, exists) {
+            CommitPlan::Done(r) => r,
+            CommitPlan::Persist {
+                partition,
+                records,
+                pending,
+            } => {
+                assert_eq!(partition, self.core.partition_for(req.group_id.as_str()));
+                let result = self.append(partition, records);
+                self.core.complete_commit(pending, result)
+            }
+        }
+    }
+}
+
+/// Every partition's error code of an OffsetCommit response, in request order.
+pub fn commit_errors(r: &OffsetCommitResponse) -> Vec<i16> {
+    r.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect()
 }
 
 pub fn subscription(topics: &[&str]) -> Bytes {

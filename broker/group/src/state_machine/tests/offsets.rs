@@ -15,10 +15,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::harness::{GROUP, Harness, START_MS, topic};
+use super::harness::{GROUP, Harness, START_MS, commit_errors, topic};
 use crate::config::GroupConfig;
 use crate::group::GroupState;
-use crate::state_machine::{CommitPlan, Core, code};
+use crate::state_machine::{Core, code};
 
 fn exists(topic: &str, partition: i32) -> bool {
     topic != "missing" && (0..6).contains(&partition)
@@ -47,25 +47,7 @@ fn commit_req(member: &str, generation: i32, offsets: &[(&str, i32, i64)]) -> Of
 }
 
 fn commit(h: &mut Harness, req: &OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
-    match h.core.offset_commit(req, version, h.now, &exists) {
-        CommitPlan::Done(r) => r,
-        CommitPlan::Persist {
-            partition,
-            records,
-            pending,
-        } => {
-            assert_eq!(partition, h.core.partition_for(GROUP));
-            let result = h.append(partition, records);
-            h.core.complete_commit(pending, result)
-        }
-    }
-}
-
-fn errors(r: &OffsetCommitResponse) -> Vec<i16> {
-    r.topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
-        .collect()
+    h.commit(req, version, &exists)
 }
 
 fn fetch_v7(core: &Core, topics: Option<Vec<(&str, Vec<i32>)>>) -> Vec<(String, i32, i64, i32)> {
@@ -106,7 +88,7 @@ fn simple_consumer_commits_and_fetches() {
         8,
     );
     assert_eq!(
-        errors(&r),
+        commit_errors(&r),
         vec![code::NONE, code::NONE, code::UNKNOWN_TOPIC_OR_PARTITION]
     );
     assert_eq!(h.group().state, GroupState::Empty);
@@ -144,25 +126,25 @@ fn commit_validation_follows_the_generation() {
     let ids = h.stable_group(2, &["t"]);
     h.joins.clear();
     assert_eq!(
-        errors(&commit(&mut h, &commit_req(&ids[0], 1, &[("t", 0, 1)]), 8)),
+        commit_errors(&commit(&mut h, &commit_req(&ids[0], 1, &[("t", 0, 1)]), 8)),
         vec![code::NONE]
     );
     assert_eq!(
-        errors(&commit(&mut h, &commit_req(&ids[0], 0, &[("t", 0, 1)]), 8)),
+        commit_errors(&commit(&mut h, &commit_req(&ids[0], 0, &[("t", 0, 1)]), 8)),
         vec![code::ILLEGAL_GENERATION]
     );
     assert_eq!(
-        errors(&commit(&mut h, &commit_req("ghost", 1, &[("t", 0, 1)]), 8)),
+        commit_errors(&commit(&mut h, &commit_req("ghost", 1, &[("t", 0, 1)]), 8)),
         vec![code::UNKNOWN_MEMBER_ID]
     );
     assert_eq!(
-        errors(&commit(&mut h, &commit_req("", -1, &[("t", 0, 1)]), 8)),
+        commit_errors(&commit(&mut h, &commit_req("", -1, &[("t", 0, 1)]), 8)),
         vec![code::UNKNOWN_MEMBER_ID]
     );
     let mut big = commit_req(&ids[0], 1, &[("t", 0, 1)]);
     big.topics[0].partitions[0].committed_metadata = Some(StrBytes::from_string("x".repeat(5000)));
     assert_eq!(
-        errors(&commit(&mut h, &big, 8)),
+        commit_errors(&commit(&mut h, &big, 8)),
         vec![code::OFFSET_METADATA_TOO_LARGE]
     );
     // Preparing: members of the current generation may still commit (revocation).
@@ -171,7 +153,7 @@ fn commit_validation_follows_the_generation() {
             .is_none()
     );
     assert_eq!(
-        errors(&commit(&mut h, &commit_req(&ids[0], 1, &[("t", 0, 2)]), 8)),
+        commit_errors(&commit(&mut h, &commit_req(&ids[0], 1, &[("t", 0, 2)]), 8)),
         vec![code::NONE]
     );
     assert!(
@@ -180,18 +162,18 @@ fn commit_validation_follows_the_generation() {
     );
     assert_eq!(h.group().state, GroupState::CompletingRebalance);
     assert_eq!(
-        errors(&commit(&mut h, &commit_req(&ids[0], 2, &[("t", 0, 3)]), 8)),
+        commit_errors(&commit(&mut h, &commit_req(&ids[0], 2, &[("t", 0, 3)]), 8)),
         vec![code::REBALANCE_IN_PROGRESS]
     );
     assert_eq!(
-        errors(&commit(&mut h, &commit_req("x", 5, &[]), 8)),
+        commit_errors(&commit(&mut h, &commit_req("x", 5, &[]), 8)),
         Vec::<i16>::new()
     );
     // No group and a real generation: ILLEGAL_GENERATION, and no group is created.
     let mut other = commit_req("m", 3, &[("t", 0, 1)]);
     other.group_id = GroupId(StrBytes::from_static_str("nogroup"));
     assert_eq!(
-        errors(&commit(&mut h, &other, 8)),
+        commit_errors(&commit(&mut h, &other, 8)),
         vec![code::ILLEGAL_GENERATION]
     );
     assert!(h.core.group("nogroup").is_none());
@@ -202,14 +184,14 @@ fn failed_append_is_reported_and_not_cached() {
     let mut h = Harness::new(Harness::default_config());
     h.fail_appends = Some(kafka_protocol::ResponseError::MessageTooLarge);
     let r = commit(&mut h, &commit_req("", -1, &[("t", 0, 42)]), 8);
-    assert_eq!(errors(&r), vec![code::INVALID_COMMIT_OFFSET_SIZE]);
+    assert_eq!(commit_errors(&r), vec![code::INVALID_COMMIT_OFFSET_SIZE]);
     assert!(
         h.core.group(GROUP).is_none(),
         "nothing was stored, so no group"
     );
     h.fail_appends = Some(kafka_protocol::ResponseError::NotEnoughReplicas);
     assert_eq!(
-        errors(&commit(&mut h, &commit_req("", -1, &[("t", 0, 42)]), 8)),
+        commit_errors(&commit(&mut h, &commit_req("", -1, &[("t", 0, 42)]), 8)),
         vec![code::COORDINATOR_NOT_AVAILABLE]
     );
 }

@@ -15,9 +15,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::harness::{GROUP, Harness, join_args, topic};
+use super::harness::{GROUP, Harness, commit_errors, join_args, topic};
 use crate::group::GroupState;
-use crate::state_machine::{CommitPlan, Core, LeavingMember, SyncArgs, code};
+use crate::state_machine::{Core, LeavingMember, SyncArgs, code};
 
 fn exists(_topic: &str, partition: i32) -> bool {
     (0..6).contains(&partition)
@@ -60,22 +60,7 @@ pub(super) fn commit_req(group: &str, offsets: &[(i32, i64)]) -> OffsetCommitReq
 
 /// Commits through the harness's log; returns every partition's error code.
 pub(super) fn commit(h: &mut Harness, req: &OffsetCommitRequest) -> Vec<i16> {
-    let response = match h.core.offset_commit(req, 8, h.now, &exists) {
-        CommitPlan::Done(r) => r,
-        CommitPlan::Persist {
-            partition,
-            records,
-            pending,
-        } => {
-            let result = h.append(partition, records);
-            h.core.complete_commit(pending, result)
-        }
-    };
-    response
-        .topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
-        .collect()
+    commit_errors(&h.commit(req, 8, &exists))
 }
 
 /// OffsetFetch v7 of partitions 0-2 of "t": (top-level error, offsets).

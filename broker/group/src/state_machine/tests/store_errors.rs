@@ -4,20 +4,17 @@
 
 use kafka_protocol::error::ResponseError as E;
 
-use crate::state_machine::{code, store_group_error, store_offsets_error};
+use crate::state_machine::{store_group_error, store_offsets_error};
 
 #[test]
 fn replication_failures_become_coordinator_errors() {
     for (append, client) in [
-        (E::NotEnoughReplicas, code::COORDINATOR_NOT_AVAILABLE),
-        (
-            E::NotEnoughReplicasAfterAppend,
-            code::COORDINATOR_NOT_AVAILABLE,
-        ),
-        (E::RequestTimedOut, code::COORDINATOR_NOT_AVAILABLE),
-        (E::UnknownTopicOrPartition, code::COORDINATOR_NOT_AVAILABLE),
-        (E::NotLeaderOrFollower, code::NOT_COORDINATOR),
-        (E::KafkaStorageError, code::NOT_COORDINATOR),
+        (E::NotEnoughReplicas, E::CoordinatorNotAvailable),
+        (E::NotEnoughReplicasAfterAppend, E::CoordinatorNotAvailable),
+        (E::RequestTimedOut, E::CoordinatorNotAvailable),
+        (E::UnknownTopicOrPartition, E::CoordinatorNotAvailable),
+        (E::NotLeaderOrFollower, E::NotCoordinator),
+        (E::KafkaStorageError, E::NotCoordinator),
     ] {
         assert_eq!(store_offsets_error(append), client, "{append:?}");
         assert_eq!(store_group_error(append), client, "{append:?}");
@@ -33,12 +30,12 @@ fn oversized_writes_differ_between_commits_and_group_metadata() {
     ] {
         assert_eq!(
             store_offsets_error(append),
-            E::InvalidCommitOffsetSize.code(),
+            E::InvalidCommitOffsetSize,
             "{append:?}"
         );
         assert_eq!(
             store_group_error(append),
-            E::UnknownServerError.code(),
+            E::UnknownServerError,
             "{append:?}"
         );
     }
