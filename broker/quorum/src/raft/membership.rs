@@ -128,7 +128,7 @@ impl QuorumNode {
         self.membership()
             .get_node(&id)
             .map(|n| n.addr.clone())
-            .or_else(|| self.configured_voter(id).map(|a| a.to_string()))
+            .or_else(|| self.configured_voter(id).map(str::to_owned))
     }
 
     /// AddRaftVoter: adds `id` (listening on `addr`) as a learner, waits up to

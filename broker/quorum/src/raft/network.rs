@@ -1,6 +1,8 @@
 //! Outbound raft RPCs over TCP (openraft `RaftNetworkFactory` / `RaftNetwork`).
 //! One lazily (re)connected stream per target; any IO failure drops the stream so
-//! the next call reconnects. Connect failures are `Unreachable` (openraft backs off).
+//! the next call reconnects. Connect failures are `Unreachable` (openraft backs off);
+//! a peer's host name is resolved at each connect, so one that does not resolve (a
+//! deleted pod) is unreachable too, and one that moved to a new IP is found again.
 
 use std::collections::BTreeMap;
 use std::io;
