@@ -173,7 +173,8 @@ impl QuorumNode {
         let (state_machine, image) = StateMachine::open(&config.data_dir)?;
         let recent = state_machine.recent_entries();
         let cluster_id: Arc<str> = config.cluster_id.clone().into();
-        let network = NetworkFactory::new(cluster_id.clone());
+        let network =
+            NetworkFactory::new(cluster_id.clone()).with_configured_voters(config.voters.clone());
         let acks = network.peer_acks();
         let raft = Raft::new(
             config.node_id,
