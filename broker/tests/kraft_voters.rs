@@ -344,3 +344,56 @@ fn the_new_voter_counts(
     producer.wait_progress(100, Duration::from_secs(30));
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "with-two-voters", 1);
 }
+
+/// A voter whose host name does not resolve (a deleted controller pod's DNS name) is
+/// unreachable like a stopped node, not a reason to fail: every node resolves voter
+/// names when it connects (as Kafka does), so the quorum of 1, 2 and 9 (at
+/// `nonexistent.invalid`) forms with 1 and 2, the brokers register, acks=all writes
+/// commit, and controller 1 restarts while 9's name still does not resolve. Startup
+/// used to resolve every voter first and gave up after 120 s.
+#[test]
+fn kraft_nodes_start_and_commit_while_a_voters_host_name_does_not_resolve() {
+    let absent = "9@nonexistent.invalid:9093";
+    let started = std::time::Instant::now();
+    let mut cluster = Cluster::split_with_absent_voters(2, 3, &[absent], &[]);
+    eprintln!(
+        "2 controllers and 3 brokers ready in {} ms",
+        started.elapsed().as_millis()
+    );
+    let broker = cluster.node(3).bootstrap();
+    let q = describe(&broker).expect("DescribeQuorum");
+    assert_eq!(q.voters, BTreeSet::from([1, 2, 9]));
+    assert!([1, 2].contains(&q.leader), "leader {}", q.leader);
+    assert!(
+        q.endpoints.contains("9@nonexistent.invalid:9093"),
+        "{:?}",
+        q.endpoints
+    );
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), TOPIC, 3);
+    cluster.wait_isr_full(TOPIC, 3, 3, Duration::from_secs(30));
+    let mut producer = BackgroundProducer::start(&cluster.bootstrap(), TOPIC, 200);
+    producer.wait_progress(100, Duration::from_secs(30));
+
+    // A restart needs both live controllers again (2 of 3 voters), and finds them.
+    cluster.node(1).sigterm();
+    cluster.node(1).restart();
+    cluster.node(1).wait_ready();
+    wait_until("a leader among 1 and 2", Duration::from_secs(30), || {
+        let q = describe(&broker)?;
+        if [1, 2].contains(&q.leader) && q.voters == BTreeSet::from([1, 2, 9]) {
+            Ok(())
+        } else {
+            Err(format!("leader {} voters {:?}", q.leader, q.voters))
+        }
+    });
+    producer.wait_progress(100, Duration::from_secs(30));
+    create_topic_rf3_min_isr2(&cluster.bootstrap(), "after-restart", 1);
+
+    let summary = producer.stop();
+    eprintln!(
+        "producer: sent {} acked {} errors {}",
+        summary.sent, summary.acked, summary.errors
+    );
+    let report = verify_no_loss(&cluster.bootstrap(), TOPIC, &producer.acked_path());
+    eprintln!("{report}");
+}

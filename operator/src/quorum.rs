@@ -128,6 +128,25 @@ pub fn step(cluster: &ValidatedCluster, observed: &Observed) -> QuorumStep {
     out
 }
 
+/// Broker releases that resolve every `controller.quorum.voters` host name when they
+/// start (waiting up to two minutes, then failing): on Kubernetes a node of one of them
+/// cannot start once the pod of one of the quorum's initial voters is gone, so those
+/// voters stay while such a version runs or is asked for. Later builds resolve a
+/// voter's name when connecting to it, and an unresolvable one is just unreachable.
+pub const RESOLVE_VOTERS_AT_START: &[&str] = &["0.1.0", "0.2.0"];
+
+/// The version among `versions` (`None`: unknown, e.g. a pod without its version
+/// label) that keeps the initial voters ([`RESOLVE_VOTERS_AT_START`]), if any.
+pub fn keeps_initial_voters<'a>(
+    versions: impl IntoIterator<Item = Option<&'a str>>,
+) -> Option<String> {
+    versions.into_iter().find_map(|v| match v {
+        None => Some("unknown".to_owned()),
+        Some(v) if RESOLVE_VOTERS_AT_START.contains(&v) => Some(v.to_owned()),
+        Some(_) => None,
+    })
+}
+
 /// The initial voters a node's `server.properties` text lists
 /// (`controller.quorum.voters`, id -> `host:port`): what a runtime adopts as
 /// [`ValidatedCluster::quorum_seed`] from the config its running nodes were started

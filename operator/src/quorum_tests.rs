@@ -207,3 +207,23 @@ fn mode_changes_and_runtimes_without_kip_853_are_refused() {
         "{message}"
     );
 }
+
+/// Only the releases before lazy voter resolution keep the initial voters, an
+/// unlabelled pod (version unknown) keeps them too, and every version named is one the
+/// catalog can run.
+#[test]
+fn initial_voters_are_kept_while_a_release_resolving_them_at_start_runs() {
+    assert_eq!(keeps_initial_voters([Some("0.3.0"), Some("0.3.0")]), None);
+    assert_eq!(
+        keeps_initial_voters([Some("0.3.0"), Some("0.2.0")]),
+        Some("0.2.0".to_owned())
+    );
+    assert_eq!(
+        keeps_initial_voters([Some("0.3.0"), None]),
+        Some("unknown".to_owned())
+    );
+    let catalog = crate::roll::catalog::Catalog::shipped();
+    for v in RESOLVE_VOTERS_AT_START {
+        assert!(catalog.get(v).is_some_and(|r| r.commit.is_some()), "{v}");
+    }
+}

@@ -4,7 +4,10 @@
 //! AddRaftVoter with the pod's DNS name once it is Ready, and creates the next only once
 //! DescribeQuorum lists it; 5 -> 3 sends RemoveRaftVoter first (the active controller
 //! last) and deletes the pod and its claim only once the voter has left; 1 -> 3 grows
-//! the same way; a refused AddRaftVoter is a Warning Event. Each reconcile
+//! the same way; a refused AddRaftVoter is a Warning Event. Initial voters (those the
+//! quorum was formed with) leave like any other on the current build (5 -> 3 formed
+//! with 5, 3 -> 1), but stay, `Degraded` `VoterChangeBlocked`, while a release that
+//! resolves every voter's DNS name at start (0.1.0, 0.2.0) runs. Each reconcile
 //! here runs on a fresh runtime, as after an operator restart: every step is derived
 //! from DescribeQuorum and the initial voters read back from a controller's ConfigMap,
 //! so a restarted operator resumes, restarts nothing (no eviction) and skips nothing.
@@ -24,7 +27,16 @@ use mock::*;
 const BROKERS: [&str; 3] = ["t-broker-0", "t-broker-1", "t-broker-2"];
 
 fn spec(controllers: i32) -> Value {
-    json!({"version": "0.1.0", "brokers": 3, "controllers": controllers})
+    spec_at(controllers, OLD)
+}
+
+/// A release that resolves every initial voter's DNS name at start (it keeps them).
+const OLD: &str = "0.1.0";
+/// The current build: it resolves voters when connecting, so initial voters can leave.
+const CURRENT: &str = "0.3.0";
+
+fn spec_at(controllers: i32, version: &str) -> Value {
+    json!({"version": version, "brokers": 3, "controllers": controllers})
 }
 
 /// The ConfigMap of controller 1000 as the operator wrote it when the cluster was
@@ -52,8 +64,9 @@ fn adopted(controllers: i32, formed: i32) -> ValidatedCluster {
 
 /// The pods of brokers 0..2 and of `controllers` of a quorum formed with `formed`
 /// controllers, Ready but those in `starting`.
-fn pods(formed: i32, controllers: &[i32], starting: &[i32]) -> Vec<Value> {
-    let c = adopted(5, formed);
+fn pods(formed: i32, controllers: &[i32], starting: &[i32], version: &str) -> Vec<Value> {
+    let mut c = adopted(5, formed);
+    c.version = version.to_owned();
     c.nodes
         .iter()
         .enumerate()
@@ -128,8 +141,11 @@ async fn growing_creates_one_joining_controller_and_holds_the_next() {
     let admin = admin(&[1000, 1001, 1002], 1000);
     let ops = admin.ops.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods_with_seed(pods(3, &[1000, 1001, 1002], &[]), Some(formed_config(3)))
-            .await;
+        v.list_pods_with_seed(
+            pods(3, &[1000, 1001, 1002], &[], OLD),
+            Some(formed_config(3)),
+        )
+        .await;
         // Controller 1003's objects only: 1004 waits until 1003 is a voter.
         let maps = apply_nodes(&mut v, &nodes(&[1000, 1001, 1002, 1003])).await;
         let initial = properties(&formed_config(3))
@@ -199,6 +215,8 @@ struct Step<'a> {
     previous: Option<Value>,
     /// The reason of the Warning Event the step ends with, if any.
     warning: Option<&'static str>,
+    /// `spec.version` and the version every pod runs; [`OLD`] when `None`.
+    version: Option<&'a str>,
 }
 
 /// What a [`Step`] led to: the status written, the admin ops sent, the nodes
@@ -213,7 +231,8 @@ struct Outcome {
 /// request sequence: no pod is evicted, only `created`'s pod is applied, only
 /// `removed`'s pod and claim are deleted.
 async fn reconcile(s: Step<'_>) -> Outcome {
-    let mut obj = cluster_json(spec(s.controllers), &[FINALIZER], false);
+    let version = s.version.unwrap_or(OLD);
+    let mut obj = cluster_json(spec_at(s.controllers, version), &[FINALIZER], false);
     if let Some(p) = s.previous {
         obj["status"] = p;
     }
@@ -221,7 +240,7 @@ async fn reconcile(s: Step<'_>) -> Outcome {
     let admin = admin(s.voters, s.active);
     let (ops, unregistered) = (admin.ops.clone(), admin.unregistered.clone());
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let pods = pods(s.formed, s.running, s.starting);
+    let pods = pods(s.formed, s.running, s.starting, version);
     let desired = 1000..1000 + s.controllers;
     // Desired controllers that exist or are created now get their objects applied;
     // the others the spec dropped keep their ConfigMaps while their pods stay.
@@ -357,18 +376,32 @@ async fn shrink_step(
     removed: Option<i32>,
     previous: Option<Value>,
 ) -> (Value, Vec<AdminOp>, Vec<i32>) {
-    let out = reconcile(Step {
-        formed: 3,
+    let out = shrink_on(3, OLD, voters, active, running, removed, previous).await;
+    (out.status, out.ops, out.unregistered)
+}
+
+/// [`shrink_step`] on a quorum formed with `formed` controllers, at `version`.
+async fn shrink_on(
+    formed: i32,
+    version: &str,
+    voters: &[i32],
+    active: i32,
+    running: &[i32],
+    removed: Option<i32>,
+    previous: Option<Value>,
+) -> Outcome {
+    reconcile(Step {
+        formed,
         controllers: 3,
         voters,
         active,
         running,
         removed,
         previous,
+        version: Some(version),
         ..Step::default()
     })
-    .await;
-    (out.status, out.ops, out.unregistered)
+    .await
 }
 
 #[tokio::test]
@@ -416,7 +449,7 @@ async fn without_the_initial_voters_the_voter_set_does_not_change() {
     let admin = admin(&[1000, 1001, 1002], 1000);
     let ops = admin.ops.clone();
     drive(obj, admin, move |mut v| async move {
-        v.list_pods_with_seed(pods(3, &[1000, 1001, 1002], &[]), None)
+        v.list_pods_with_seed(pods(3, &[1000, 1001, 1002], &[], OLD), None)
             .await;
         // Only the cluster-wide objects: no node's ConfigMap, claim or pod.
         v.apply_services_and_claims(&[], &[]).await;
@@ -448,7 +481,7 @@ async fn a_refused_add_raft_voter_is_a_warning_event_and_asked_again() {
     let ops = admin.ops.clone();
     drive(obj, admin, move |mut v| async move {
         let four = [1000, 1001, 1002, 1003];
-        v.list_pods_with_seed(pods(3, &four, &[]), Some(formed_config(3)))
+        v.list_pods_with_seed(pods(3, &four, &[], OLD), Some(formed_config(3)))
             .await;
         apply_nodes(&mut v, &nodes(&four)).await;
         v.apply(&pdb_path()).await;
@@ -499,33 +532,92 @@ async fn one_controller_grows_to_three_one_voter_at_a_time() {
     assert_eq!(voters_in_status(&out.status), json!([1000, 1001]));
 }
 
-/// 3 -> 1 on Kubernetes: 1001 and 1002 are initial voters, whose DNS names every node
-/// resolves at start; deleting their pods would leave no node able to restart. So no
-/// RemoveRaftVoter is sent, both pods (and ConfigMaps) stay, and `Degraded`
-/// (`VoterChangeBlocked`) says why and what to do.
+/// 5 -> 3 on a quorum formed with 5 controllers, all running the current build (it
+/// resolves a voter's DNS name when connecting, so a deleted pod is an unreachable
+/// voter, not a node that cannot start): initial voters leave like any other, one at
+/// a time, the active controller last, each pod (and claim) deleted only once
+/// DescribeQuorum no longer lists it. Nothing is held back: no `Degraded`.
 #[tokio::test]
-async fn an_initial_voter_is_not_removed() {
+async fn initial_voters_are_removed_one_at_a_time_when_every_node_resolves_voters_lazily() {
+    const FIVE: &[i32] = &[1000, 1001, 1002, 1003, 1004];
+    const FOUR: &[i32] = &[1000, 1001, 1002, 1003];
     const THREE: &[i32] = &[1000, 1001, 1002];
-    let out = reconcile(Step {
+    // 1003 leads: 1004 leaves first, its pod stays while it votes.
+    let out = shrink_on(5, CURRENT, FIVE, 1003, FIVE, None, None).await;
+    assert_eq!(out.ops, [AdminOp::RemoveRaftVoter(1004)]);
+    assert!(
+        cond(&out.status, "Degraded")["status"] != "True",
+        "{}",
+        out.status
+    );
+    let (state, reason, message) = quorum_resizing(&out.status);
+    assert_eq!((state, reason), ("True", "RemovingVoter"), "{message}");
+    assert!(message.contains("removing controller 1004"), "{message}");
+
+    // 1004 has left: its pod and claim go; the active controller 1003 is next.
+    let out = shrink_on(5, CURRENT, FOUR, 1003, FIVE, Some(1004), None).await;
+    assert_eq!(out.ops, [AdminOp::RemoveRaftVoter(1003)]);
+    let (_, reason, message) = quorum_resizing(&out.status);
+    assert_eq!(reason, "RemovingVoter");
+    assert!(
+        message.contains("removing controller 1003") && message.contains("active controller"),
+        "{message}"
+    );
+
+    // 1003 has left (1000 leads now): its pod and claim go, the voters match the spec.
+    let out = shrink_on(5, CURRENT, THREE, 1000, FOUR, Some(1003), Some(out.status)).await;
+    assert!(out.ops.is_empty(), "{:?}", out.ops);
+    let (state, reason, message) = quorum_resizing(&out.status);
+    assert_eq!((state, reason), ("False", "VotersMatchSpec"), "{message}");
+    assert_eq!(voters_in_status(&out.status), json!(THREE));
+}
+
+/// A reconcile of `spec.controllers: 1` on the quorum of 1000, 1001 and 1002 (its
+/// initial voters, 1000 leading), every pod at `version`.
+async fn three_to_one(version: &str, warning: Option<&'static str>) -> Outcome {
+    const THREE: &[i32] = &[1000, 1001, 1002];
+    reconcile(Step {
         formed: 3,
         controllers: 1,
         voters: THREE,
         active: 1000,
         running: THREE,
-        warning: Some("VoterChangeBlocked"),
+        warning,
+        version: Some(version),
         ..Step::default()
     })
-    .await;
+    .await
+}
+
+/// 3 -> 1 while the cluster runs 0.1.0, a release that resolves every initial voter's
+/// DNS name when it starts (up to two minutes, then it fails): deleting the pods of
+/// 1001 or 1002 would leave its nodes crash-looping at their next restart. So no
+/// RemoveRaftVoter is sent, both pods (and ConfigMaps) stay, and `Degraded`
+/// (`VoterChangeBlocked`) says why and what to do.
+#[tokio::test]
+async fn an_initial_voter_is_not_removed_while_a_release_resolving_voters_at_start_runs() {
+    let out = three_to_one(OLD, Some("VoterChangeBlocked")).await;
     assert!(out.ops.is_empty(), "{:?}", out.ops);
     let degraded = cond(&out.status, "Degraded");
     assert_eq!(degraded["reason"], "VoterChangeBlocked");
     let message = degraded["message"].as_str().unwrap();
     assert!(
         message.contains("controller 1002 is not removed")
+            && message.contains("broker version 0.1.0")
             && message.contains("set spec.controllers back to 3 or more"),
         "{message}"
     );
     let (state, reason, resizing) = quorum_resizing(&out.status);
     assert_eq!((state, reason), ("True", "RemovingVoter"));
     assert_eq!(resizing, message);
+}
+
+/// 3 -> 1 on the current build: 1002, an initial voter, is removed (RemoveRaftVoter
+/// only; its pod stays while it votes).
+#[tokio::test]
+async fn three_to_one_on_the_current_build_removes_an_initial_voter() {
+    let out = three_to_one(CURRENT, None).await;
+    assert_eq!(out.ops, [AdminOp::RemoveRaftVoter(1002)]);
+    let (_, reason, message) = quorum_resizing(&out.status);
+    assert_eq!(reason, "RemovingVoter", "{message}");
 }

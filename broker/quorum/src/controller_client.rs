@@ -14,7 +14,6 @@ pub use follower::MetadataFollower;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,7 +32,9 @@ const MAX_IDLE_PER_VOTER: usize = 4;
 
 struct ClientInner {
     cluster_id: Arc<str>,
-    voters: BTreeMap<u64, SocketAddr>,
+    /// `controller.quorum.voters` as `host:port`, resolved at each connect (a voter
+    /// whose name does not resolve is unreachable, like a stopped one).
+    voters: BTreeMap<u64, String>,
     request_timeout: Duration,
     /// Reusable connections per voter, so calls do not pay a TCP handshake each.
     idle: BTreeMap<u64, Mutex<Vec<Connection>>>,
@@ -82,9 +83,10 @@ impl ControllerClient {
     /// `request_timeout` bounds each [`Self::call`], retries included.
     pub fn new(
         cluster_id: &str,
-        voters: BTreeMap<u64, SocketAddr>,
+        voters: BTreeMap<u64, impl ToString>,
         request_timeout: Duration,
     ) -> Self {
+        let voters = crate::raft::voter_addresses(voters);
         let idle = voters
             .keys()
             .map(|id| (*id, Mutex::new(Vec::new())))
@@ -242,7 +244,7 @@ impl ControllerClient {
         };
         let pooled = kept.or_else(|| pool.lock().unwrap_or_else(PoisonError::into_inner).pop());
         let mut conn = pooled.unwrap_or_else(|| {
-            Connection::new(voter, addr.to_string(), self.inner.cluster_id.clone())
+            Connection::new(voter, addr.clone(), self.inner.cluster_id.clone())
                 .with_connect_timeout(CONNECT_TIMEOUT)
         });
         let result = conn.call(request, ttl).await;
@@ -335,7 +337,7 @@ impl ControllerClient {
         ids.get(turn).copied()
     }
 
-    pub(crate) fn voters(&self) -> &BTreeMap<u64, SocketAddr> {
+    pub(crate) fn voters(&self) -> &BTreeMap<u64, String> {
         &self.inner.voters
     }
 

@@ -52,10 +52,6 @@ pub fn declared_metadata_version(kraft: &KraftConfig) -> (u16, u16) {
     }
 }
 
-/// How long startup keeps resolving the voters' host names (pods' DNS names appear
-/// only once the pods are scheduled).
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Where the metadata quorum keeps its log and snapshots (in the first log dir; a name
 /// the log manager never takes for a partition directory).
 const QUORUM_DIR: &str = "__cluster_metadata";
@@ -136,13 +132,7 @@ impl Cluster {
             Some(listener) if kraft.roles.controller => Some(bind_controller(listener).await?),
             _ => None,
         };
-        let mut voters = resolve_voters(&kraft).await?;
-        if let Some((_, local)) = &bound
-            && let Some(own) = voters.get_mut(&node_id_u64(config.node_id))
-            && own.port() == 0
-        {
-            *own = SocketAddr::new(own.ip(), local.port());
-        }
+        let voters = voter_addresses(&kraft, config.node_id, bound.as_ref().map(|(_, a)| *a));
         let request_timeout = Duration::from_millis(kraft.request_timeout_ms);
         let client = ControllerClient::new(cluster_id, voters.clone(), request_timeout);
         let mut raft_leader: Option<Box<dyn Fn() -> Option<u64> + Send + Sync>> = None;
@@ -311,33 +301,25 @@ async fn bind_controller(
     Ok((bound, local))
 }
 
-/// Resolves every voter's host name, retrying while DNS does not know it yet.
-async fn resolve_voters(kraft: &KraftConfig) -> Result<BTreeMap<u64, SocketAddr>, KraftStartError> {
-    let deadline = tokio::time::Instant::now() + RESOLVE_TIMEOUT;
-    let mut out = BTreeMap::new();
-    for v in &kraft.voters {
-        let target = format!("{}:{}", v.host, v.port);
-        loop {
-            match tokio::net::lookup_host(&target).await {
-                Ok(mut addrs) => {
-                    if let Some(addr) = addrs.next() {
-                        out.insert(node_id_u64(v.id), addr);
-                        break;
-                    }
-                }
-                Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(KraftStartError::Bind {
-                        what: "controller.quorum.voters",
-                        addr: target.clone(),
-                        source: e,
-                    });
-                }
-                Err(e) => {
-                    warn!(voter = v.id, %target, error = %e, "cannot resolve voter yet; retrying");
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-    Ok(out)
+/// `controller.quorum.voters` as `host:port`, left unresolved: the quorum and the
+/// controller client resolve a voter's host name at each connect (as Kafka does), so a
+/// node starts while some voter's name does not resolve — a deleted pod is unreachable,
+/// like a stopped node, instead of failing every start. This node's own entry takes the
+/// port its controller listener got when it asked for port 0.
+fn voter_addresses(
+    kraft: &KraftConfig,
+    node_id: i32,
+    bound: Option<SocketAddr>,
+) -> BTreeMap<u64, String> {
+    kraft
+        .voters
+        .iter()
+        .map(|v| {
+            let port = match bound {
+                Some(local) if v.id == node_id && v.port == 0 => local.port(),
+                _ => v.port,
+            };
+            (node_id_u64(v.id), format!("{}:{port}", v.host))
+        })
+        .collect()
 }

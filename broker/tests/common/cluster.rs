@@ -32,7 +32,7 @@ pub struct Cluster {
 impl Cluster {
     /// `n` combined (`broker,controller`) nodes, ids 1..=n, all voters.
     pub fn combined(n: usize, extra_config: &[(&str, &str)]) -> Cluster {
-        Self::build(&vec![Role::Combined; n], extra_config)
+        Self::build(&vec![Role::Combined; n], &[], extra_config)
     }
 
     /// `controllers` controller-only nodes (ids 1..) and `brokers` broker-only nodes
@@ -40,10 +40,24 @@ impl Cluster {
     pub fn split(controllers: usize, brokers: usize, extra_config: &[(&str, &str)]) -> Cluster {
         let mut roles = vec![Role::Controller; controllers];
         roles.extend(vec![Role::Broker; brokers]);
-        Self::build(&roles, extra_config)
+        Self::build(&roles, &[], extra_config)
     }
 
-    fn build(roles: &[Role], extra_config: &[(&str, &str)]) -> Cluster {
+    /// [`Self::split`] whose `controller.quorum.voters` also names `absent` voters
+    /// (`id@host:port`) that no process runs: e.g. one whose host name does not
+    /// resolve, as a deleted controller pod's DNS name stops resolving.
+    pub fn split_with_absent_voters(
+        controllers: usize,
+        brokers: usize,
+        absent: &[&str],
+        extra_config: &[(&str, &str)],
+    ) -> Cluster {
+        let mut roles = vec![Role::Controller; controllers];
+        roles.extend(vec![Role::Broker; brokers]);
+        Self::build(&roles, absent, extra_config)
+    }
+
+    fn build(roles: &[Role], absent_voters: &[&str], extra_config: &[(&str, &str)]) -> Cluster {
         let addr = || -> SocketAddr {
             format!("127.0.0.1:{}", free_port())
                 .parse()
@@ -68,6 +82,7 @@ impl Cluster {
         let voters = nodes
             .iter()
             .filter_map(|n| n.controller_addr.map(|a| format!("{}@{a}", n.id)))
+            .chain(absent_voters.iter().map(|v| v.to_string()))
             .collect::<Vec<_>>()
             .join(",");
         for node in &nodes {

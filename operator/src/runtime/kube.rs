@@ -91,6 +91,10 @@ pub struct KubeRuntime<A> {
     /// The quorum's initial voters read by the last `observe` ([`quorum`]): what
     /// [`Runtime::adopt`] sets as [`ValidatedCluster::quorum_seed`].
     seed: Option<BTreeMap<i32, String>>,
+    /// A broker version that `spec.version` or a pod seen by the last `observe` runs
+    /// and that resolves every initial voter's DNS name at start
+    /// ([`crate::quorum::RESOLVE_VOTERS_AT_START`]): while set, initial voters stay.
+    resolves_voters_at_start: Option<String>,
     /// Admin operations the last `apply` sent that failed (`"<op>: <error>"`): a
     /// Warning Event each ([`KubeRuntime::admin_failures`]), as on the local runtime.
     admin_failures: Vec<String>,
@@ -115,6 +119,7 @@ impl<A: AdminSource> KubeRuntime<A> {
             budget_step: BTreeSet::new(),
             budget: None,
             seed: None,
+            resolves_voters_at_start: None,
             admin_failures: Vec::new(),
         }
     }
@@ -274,6 +279,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         self.claims = claims.items.iter().map(ObservedClaim::from_claim).collect();
         self.adoption = Adoption::default();
         self.seed = None;
+        self.resolves_voters_at_start = crate::quorum::keeps_initial_voters(
+            std::iter::once(Some(c.version.as_str()))
+                .chain(observed.nodes.values().map(|n| n.version.as_deref())),
+        );
         if !observed.nodes.is_empty() {
             self.budget_step = self.observe_budget(c).await?;
             self.seed = self.read_seed(c, &observed).await?;

@@ -76,7 +76,7 @@ async fn follow(
         .voters()
         .iter()
         .map(|(id, addr)| {
-            let conn = Connection::new(*id, addr.to_string(), client.cluster_id().clone())
+            let conn = Connection::new(*id, addr.clone(), client.cluster_id().clone())
                 .with_connect_timeout(super::CONNECT_TIMEOUT);
             (*id, conn)
         })

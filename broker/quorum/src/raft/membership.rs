@@ -122,13 +122,14 @@ impl QuorumNode {
             .clone()
     }
 
-    /// The controller address of quorum member `id`: from the membership (it follows
-    /// voter changes), else from the configured voters.
+    /// The controller address of quorum member `id`: a configured voter's from
+    /// `controller.quorum.voters` (a host name resolved at each connect; a membership
+    /// entry recorded by an older build may hold a stale IP), else from the membership
+    /// (a voter added with AddRaftVoter).
     pub(crate) fn peer_addr(&self, id: u64) -> Option<String> {
-        self.membership()
-            .get_node(&id)
-            .map(|n| n.addr.clone())
-            .or_else(|| self.configured_voter(id).map(|a| a.to_string()))
+        self.configured_voter(id)
+            .map(str::to_owned)
+            .or_else(|| self.membership().get_node(&id).map(|n| n.addr.clone()))
     }
 
     /// AddRaftVoter: adds `id` (listening on `addr`) as a learner, waits up to

@@ -19,6 +19,7 @@ pub use log_store::LogStore;
 pub use membership::{MembershipError, endpoint};
 pub(crate) use network::CallError;
 pub use network::{Connection, NetworkFactory};
+pub(crate) use node::voter_addresses;
 pub use node::{QuorumConfig, QuorumError, QuorumNode};
 pub(crate) use serving::ListenerState;
 pub use state_machine::{SnapshotBuilder, StateMachine};

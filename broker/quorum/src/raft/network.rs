@@ -1,6 +1,8 @@
 //! Outbound raft RPCs over TCP (openraft `RaftNetworkFactory` / `RaftNetwork`).
 //! One lazily (re)connected stream per target; any IO failure drops the stream so
-//! the next call reconnects. Connect failures are `Unreachable` (openraft backs off).
+//! the next call reconnects. Connect failures are `Unreachable` (openraft backs off);
+//! a peer's host name is resolved at each connect, so one that does not resolve (a
+//! deleted pod) is unreachable too, and one that moved to a new IP is found again.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -49,6 +51,11 @@ impl PeerAcks {
 pub struct NetworkFactory {
     cluster_id: Arc<str>,
     acks: PeerAcks,
+    /// `controller.quorum.voters` (`host:port`): a configured voter is reached at its
+    /// configured address rather than the one its membership entry holds, which a
+    /// quorum formed by an older build recorded resolved (a pod IP, stale once the pod
+    /// comes back elsewhere). Voters added later are reached at their membership entry.
+    configured: BTreeMap<u64, String>,
 }
 
 impl NetworkFactory {
@@ -56,7 +63,19 @@ impl NetworkFactory {
         Self {
             cluster_id,
             acks: PeerAcks::default(),
+            configured: BTreeMap::new(),
         }
+    }
+
+    /// Reaches the voters of `controller.quorum.voters` at these addresses.
+    pub(crate) fn with_configured_voters(mut self, voters: BTreeMap<u64, String>) -> Self {
+        self.configured = voters;
+        self
+    }
+
+    /// Where replication to `target` connects: its configured address, else `node`'s.
+    fn address_of(&self, target: u64, node: &BasicNode) -> String {
+        self.configured.get(&target).unwrap_or(&node.addr).clone()
     }
 
     /// The acknowledgement times every connection made by this factory records.
@@ -69,7 +88,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Connection;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Connection {
-        let mut conn = Connection::new(target, node.addr.clone(), self.cluster_id.clone());
+        let addr = self.address_of(target, node);
+        let mut conn = Connection::new(target, addr, self.cluster_id.clone());
         conn.acks = Some(self.acks.clone());
         conn
     }
@@ -243,5 +263,22 @@ impl RaftNetwork<TypeConfig> for Connection {
             Ok(_) => Err(self.unexpected()),
             Err(e) => Err(e.into_rpc()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_voter_is_reached_at_its_configured_host_name() {
+        let network = NetworkFactory::new("c".into())
+            .with_configured_voters(BTreeMap::from([(1, "controller-1.svc:9093".to_owned())]));
+        // A membership entry recorded resolved by an older build.
+        let recorded = BasicNode::new("10.0.0.7:9093");
+        assert_eq!(network.address_of(1, &recorded), "controller-1.svc:9093");
+        // A voter added with AddRaftVoter: its membership entry.
+        let added = BasicNode::new("controller-4.svc:9093");
+        assert_eq!(network.address_of(4, &added), "controller-4.svc:9093");
     }
 }

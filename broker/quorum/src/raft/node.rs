@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -29,8 +28,11 @@ pub struct QuorumConfig {
     /// start and on every request between controllers.
     pub cluster_id: String,
     pub node_id: u64,
-    /// Every voter's controller listener address, this node included.
-    pub voters: BTreeMap<u64, SocketAddr>,
+    /// Every voter's controller listener address (`host:port`), this node included.
+    /// Host names are resolved at each connect, never at start: a voter whose name
+    /// does not resolve (its pod deleted) is unreachable like a down node, and one
+    /// that comes back with a new IP is found (Kafka resolves them the same way).
+    pub voters: BTreeMap<u64, String>,
     pub data_dir: PathBuf,
     /// `controller.quorum.election.timeout.ms` is the lower bound of the randomized range.
     pub election_timeout_min_ms: u64,
@@ -53,13 +55,13 @@ impl QuorumConfig {
     pub fn new(
         cluster_id: impl Into<String>,
         node_id: u64,
-        voters: BTreeMap<u64, SocketAddr>,
+        voters: BTreeMap<u64, impl ToString>,
         data_dir: PathBuf,
     ) -> Self {
         Self {
             cluster_id: cluster_id.into(),
             node_id,
-            voters,
+            voters: voter_addresses(voters),
             data_dir,
             election_timeout_min_ms: 1_000,
             election_timeout_max_ms: 2_000,
@@ -104,7 +106,7 @@ impl QuorumError {
 /// A running member of the metadata quorum.
 pub struct QuorumNode {
     node_id: u64,
-    voters: BTreeMap<u64, SocketAddr>,
+    voters: BTreeMap<u64, String>,
     cluster_id: Arc<str>,
     pub(super) raft: Raft<TypeConfig>,
     image: watch::Receiver<Arc<MetadataImage>>,
@@ -130,10 +132,10 @@ impl QuorumNode {
     /// Binds this node's voter address and starts (a joining node uses
     /// [`Self::start_with_listener`]: it has no voter address yet).
     pub async fn start(config: QuorumConfig) -> Result<Self, QuorumError> {
-        let addr = *config.voters.get(&config.node_id).ok_or_else(|| {
+        let addr = config.voters.get(&config.node_id).ok_or_else(|| {
             QuorumError::Config(format!("node {} is not in the voter set", config.node_id))
         })?;
-        let listener = TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(addr.as_str()).await?;
         Self::start_with_listener(config, listener).await
     }
 
@@ -171,7 +173,8 @@ impl QuorumNode {
         let (state_machine, image) = StateMachine::open(&config.data_dir)?;
         let recent = state_machine.recent_entries();
         let cluster_id: Arc<str> = config.cluster_id.clone().into();
-        let network = NetworkFactory::new(cluster_id.clone());
+        let network =
+            NetworkFactory::new(cluster_id.clone()).with_configured_voters(config.voters.clone());
         let acks = network.peer_acks();
         let raft = Raft::new(
             config.node_id,
@@ -227,7 +230,7 @@ impl QuorumNode {
         let members: BTreeMap<u64, BasicNode> = self
             .voters
             .iter()
-            .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+            .map(|(id, addr)| (*id, BasicNode::new(addr)))
             .collect();
         match self.raft.initialize(members).await {
             Ok(()) => Ok(()),
@@ -244,8 +247,8 @@ impl QuorumNode {
     }
 
     /// The address `controller.quorum.voters` gave voter `id`.
-    pub(super) fn configured_voter(&self, id: u64) -> Option<SocketAddr> {
-        self.voters.get(&id).copied()
+    pub(super) fn configured_voter(&self, id: u64) -> Option<&str> {
+        self.voters.get(&id).map(String::as_str)
     }
 
     /// How long a controller write may take (`controller.quorum.request.timeout.ms`).
@@ -401,6 +404,15 @@ impl QuorumNode {
         let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
         server.take()
     }
+}
+
+/// Voter addresses as `host:port` strings (a `SocketAddr` or a host name and port),
+/// kept unresolved: [`super::network::Connection`] resolves them at each connect.
+pub(crate) fn voter_addresses(voters: BTreeMap<u64, impl ToString>) -> BTreeMap<u64, String> {
+    voters
+        .into_iter()
+        .map(|(id, addr)| (id, addr.to_string()))
+        .collect()
 }
 
 /// Records `cluster.id` in a fresh data dir, or checks the recorded one.

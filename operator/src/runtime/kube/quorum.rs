@@ -5,7 +5,10 @@
 //! and fills in a new voter's controller listener (its pod's stable DNS name) before
 //! AddRaftVoter goes out. It decides nothing about which voter joins or leaves (the
 //! planner's call); it only holds back what Kubernetes cannot do safely: removing one
-//! of the initial voters, whose DNS name every node needs at start.
+//! of the initial voters while a broker version runs (or is asked for) that resolves
+//! every initial voter's DNS name at start (0.1.0, 0.2.0): once that voter's pod were
+//! gone, such a node could not restart. Later builds resolve a voter's name when they
+//! connect to it, so a removed voter is only unreachable.
 
 use std::collections::BTreeMap;
 
@@ -57,14 +60,17 @@ impl<A: AdminSource> KubeRuntime<A> {
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
-    /// `plan` without a RemoveRaftVoter of one of the initial voters, refused as
-    /// `VoterChangeBlocked`: every node lists them in `controller.quorum.voters` and the
-    /// broker resolves each one's DNS name when it starts (waiting up to two minutes,
-    /// then failing), so once such a controller's pod were deleted no node of the
-    /// cluster could restart. The local runtime's addresses never stop resolving, so
-    /// this holds on Kubernetes only. The controller keeps voting and its pod stays.
+    /// `plan` without a RemoveRaftVoter of one of the initial voters while
+    /// `spec.version` or a running pod is a version that resolves every voter's DNS
+    /// name when it starts (waiting up to two minutes, then failing): once such a
+    /// controller's pod were deleted, a node of that version could not restart, and an
+    /// old build must not be left crash-looping. Refused as `VoterChangeBlocked`; the
+    /// controller keeps voting and its pod stays. Builds after 0.2.0 resolve a voter
+    /// when connecting to it (a deleted pod's name is an unreachable voter), so with
+    /// only those the initial voters leave like any other. The local runtime's
+    /// addresses never stop resolving, so this holds on Kubernetes only.
     pub(super) fn keep_initial_voters(&self, mut plan: Plan) -> Plan {
-        let Some(seed) = &self.seed else {
+        let (Some(seed), Some(version)) = (&self.seed, &self.resolves_voters_at_start) else {
             return plan;
         };
         let Some(id) = plan.admin_ops.iter().find_map(|op| match op {
@@ -78,9 +84,11 @@ impl<A: AdminSource> KubeRuntime<A> {
         let initial: Vec<String> = seed.keys().map(i32::to_string).collect();
         let message = format!(
             "controller {id} is not removed: it is one of the KRaft voters the quorum was \
-             formed with ({}), which every node lists in controller.quorum.voters and \
-             resolves by its pod's DNS name when it starts, so without its pod no node \
-             could restart; set spec.controllers back to {} or more",
+             formed with ({}), which every node lists in controller.quorum.voters, and \
+             broker version {version} (spec.version or a running pod) resolves each one's \
+             pod DNS name when it starts, so without its pod such a node could not restart; \
+             finish the upgrade to a later version first, or set spec.controllers back to \
+             {} or more",
             initial.join(", "),
             seed.len()
         );
