@@ -153,7 +153,7 @@ impl ReplicaManager {
         // DeleteRecords and retention move the log start offset underneath the state.
         state.on_log_start_offset(partition.log.log_start_offset());
         let answer = state
-            .on_fetch(fetch, &partition.epochs(), now_ms)
+            .on_fetch_with(fetch, || partition.epochs(), now_ms)
             .map(|a| (a, state.isr().contains(&fetch.replica_id)));
         let done = state.take_completions();
         let alter = state.take_alter_partition();
