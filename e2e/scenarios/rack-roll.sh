@@ -57,10 +57,11 @@ rack_uids() {
         -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.uid}{"\n"}{end}' | sort
 }
 
-# Node ids of the broker pods that are not Ready now (missing ones included), sorted.
+# Node ids of the broker pods that are not Ready now (missing and terminating ones
+# included: a deleted pod keeps its Ready condition until its process stops), sorted.
 rack_down() {
     local ready
-    ready="$(k get pods -l "$(rack_selector broker)" -o jsonpath='{range .items[*]}{.metadata.labels.tidewater\.io/node-id}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')" || return 1
+    ready="$(k get pods -l "$(rack_selector broker)" -o jsonpath='{range .items[*]}{.metadata.labels.tidewater\.io/node-id}={.status.conditions[?(@.type=="Ready")].status}{.metadata.deletionTimestamp}{"\n"}{end}')" || return 1
     local id
     for id in 0 1 2 3 4 5; do
         grep -qx "$id=True" <<<"$ready" || echo "$id"

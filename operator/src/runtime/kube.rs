@@ -252,7 +252,13 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             else {
                 continue;
             };
-            let node = observe::observe_pod(c, &pod);
+            let mut node = observe::observe_pod(c, &pod);
+            // A deleted pod keeps its Ready condition until its process has stopped:
+            // it counts as down from the delete on, or the roll would take the next
+            // rack while this one still terminates.
+            if pod.metadata.deletion_timestamp.is_some() {
+                node.ready = false;
+            }
             self.pods.insert(node.name.clone(), node.revision.clone());
             self.names.insert(id, node.name.clone());
             if let Some(uid) = pod.uid() {
