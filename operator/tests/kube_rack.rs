@@ -201,6 +201,34 @@ async fn the_budget_stays_narrowed_while_the_racks_pods_come_back() {
 }
 
 #[tokio::test]
+async fn a_terminating_pod_of_the_rack_holds_the_next_rack() {
+    // Rack a's step: broker 0 is back on the new revision, broker 3's pod is deleted
+    // but still terminating (and, as Kubernetes leaves it, still Ready). Rack b must
+    // wait: nothing is evicted and the budget stays narrowed to rack a.
+    let (obj, mut pods) = roll(&[0], &[]);
+    pods[3]["metadata"]["deletionTimestamp"] = json!("2026-12-06T19:24:00Z");
+    let cluster = obj.clone();
+    drive(obj, admin(), move |mut v| async move {
+        v.list_pods_with_budget(pods, Some(narrowed_budget(&[0, 3])))
+            .await;
+        let configs: Vec<&str> = ["t-broker-0"].into_iter().chain(CONTROLLERS).collect();
+        apply_configs_services_and_claims(&mut v, &configs).await;
+        let pdb = v.apply(&pdb_path()).await;
+        assert_narrowed(&pdb, &["0", "3"]);
+        v.sweep_orphans(&[]).await;
+        let status = v.status(&cluster).await;
+        assert!(
+            cond(&status, "Progressing")["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("node 3 to terminate")),
+            "{status}"
+        );
+        v.done().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_restarted_operator_restores_the_budget_once_the_rack_is_ready() {
     // Every broker runs the new revision; the budget read back is still narrowed (the
     // operator that narrowed it is gone): the normal budget is applied again.
