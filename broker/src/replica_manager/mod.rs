@@ -77,11 +77,6 @@ pub enum Role {
 }
 
 impl Role {
-    /// Whether `replica` is in the leader's ISR (false when not leader).
-    pub fn isr_contains(&self, replica: i32) -> bool {
-        matches!(self, Role::Leader(l) if l.isr().contains(&replica))
-    }
-
     pub fn leader_epoch(&self) -> i32 {
         match self {
             Role::Leader(l) => l.leader_epoch(),
