@@ -319,9 +319,12 @@ impl Load {
             // Next to the broker logs: which id each ack put at which partition and offset.
             std::fs::create_dir_all(&kept).unwrap();
             for f in [&self.acked_all, &self.acked_one] {
-                for f in [f.to_owned(), format!("{f}.where")] {
+                // `.debug`: the client's own log, with ROLL_CLIENT_DEBUG set.
+                for f in [f.to_owned(), format!("{f}.where"), format!("{f}.debug")] {
                     let name = Path::new(&f).file_name().unwrap();
-                    std::fs::copy(&f, kept.join(name)).unwrap();
+                    if Path::new(&f).exists() {
+                        std::fs::copy(&f, kept.join(name)).unwrap();
+                    }
                 }
             }
         }

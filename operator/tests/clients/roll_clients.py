@@ -30,11 +30,23 @@ def create(a):
     print(json.dumps({"created": a.topic}))
 
 
+def client_debug(conf, path):
+    """With ROLL_CLIENT_DEBUG=<librdkafka debug contexts> (e.g. msg,broker), the
+    client's debug log goes to `path`, to line a long wait up with the broker logs.
+    librdkafka writes it to stderr itself, each line stamped when it happened (a Python
+    logger would stamp lines when poll() hands them over), so stderr goes to `path`."""
+    contexts = os.environ.get("ROLL_CLIENT_DEBUG")
+    if contexts:
+        conf["debug"] = contexts
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
+
+
 def produce(a):
     conf = {"bootstrap.servers": a.bootstrap, "acks": a.acks, "linger.ms": 5,
             "message.timeout.ms": 120000, "retries": 1000000}
     if a.acks == "all":
         conf["enable.idempotence"] = True
+    client_debug(conf, a.acked + ".debug")
     p = Producer(conf)
     # Round-robin over the partitions, so each one gets a record every `partitions`
     # records and the longest gap between two of its acks is how long it had no leader
