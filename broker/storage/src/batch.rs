@@ -13,8 +13,8 @@ pub const HEADER_SIZE: usize = 61;
 const CRC_START: usize = 21;
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
-const ATTR_TRANSACTIONAL: i16 = 1 << 4;
-const ATTR_CONTROL: i16 = 1 << 5;
+pub(crate) const ATTR_TRANSACTIONAL: i16 = 1 << 4;
+pub(crate) const ATTR_CONTROL: i16 = 1 << 5;
 
 /// Why a record batch is malformed: the reason of a CORRUPT_MESSAGE answer, a
 /// recovery truncation or a dump report.

@@ -174,6 +174,14 @@ impl Log {
     pub fn leader_epoch_cache(&self) -> LeaderEpochCache {
         sync::lock(&self.append).epochs.clone()
     }
+    /// The last stable offset (Kafka's LSO): the high watermark, or the first offset
+    /// of a transaction whose outcome is not replicated yet when that is lower.
+    /// `read_committed` reads stop here.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        let first = sync::lock(&self.append).producers.first_unstable_offset(hw);
+        first.map_or(hw, |f| f.min(hw))
+    }
     pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
         sync::lock(&self.append).producers.get(producer_id)
     }

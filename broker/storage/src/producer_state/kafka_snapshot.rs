@@ -40,8 +40,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<ProducerStateManager, SnapshotError
         let mut entry = r.entry_head()?;
         let offset_delta = r.u32()? as i32;
         entry.last_timestamp = r.i64()?;
-        let _coordinator_epoch = r.u32()?;
-        let _open_transaction_first_offset = r.i64()?;
+        entry.coordinator_epoch = r.u32()? as i32;
+        entry.current_txn_first_offset = r.i64()?;
         // Kafka writes an entry without batches (last offset -1) for a producer whose
         // batches were all removed, e.g. by retention, but whose epoch still counts.
         if entry.last_offset >= 0 {
@@ -58,7 +58,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<ProducerStateManager, SnapshotError
     if !r.at_end() {
         return Err(SnapshotError::TrailingBytes);
     }
-    Ok(ProducerStateManager { producers })
+    Ok(ProducerStateManager::from_entries(producers))
 }
 
 /// Kafka's `DefaultRecordBatch.decrementSequence`: sequences wrap from

@@ -1,6 +1,7 @@
 //! Idempotent-producer state per partition (Kafka's ProducerStateManager): per producer
 //! id the epoch and the sequence ranges of its last 5 batches, used on leader appends to
-//! spot duplicates, sequence gaps and fenced epochs. Snapshotted to
+//! spot duplicates, sequence gaps and fenced epochs, and the transactions open here
+//! ([`txn`]), which hold the last stable offset back. Snapshotted to
 //! `<20-digit offset>.snapshot` files so recovery only replays the log after the snapshot
 //! (Apache Kafka's snapshots are read too, for a log dir Kafka wrote).
 
@@ -8,10 +9,13 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::batch::BatchHeader;
 use crate::error::AppendError;
+pub use txn::CompletedTxn;
+use txn::OpenTransactions;
 
 mod kafka_snapshot;
 mod snapshot;
 mod snapshot_reader;
+mod txn;
 pub use snapshot::{list_snapshots, load_latest, retain_latest, snapshot_path, write_snapshot};
 
 /// Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
@@ -41,6 +45,10 @@ pub struct ProducerEntry {
     pub last_timestamp: i64,
     /// The last (up to) five batches, oldest first.
     pub batches: VecDeque<BatchMetadata>,
+    /// First offset of its open transaction here (-1: none).
+    pub current_txn_first_offset: i64,
+    /// The transaction coordinator epoch of its last marker (-1: none yet).
+    pub coordinator_epoch: i32,
 }
 
 /// The result of checking a leader append against producer state.
@@ -58,6 +66,7 @@ fn in_sequence(last: i32, next: i32) -> bool {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    txns: OpenTransactions,
 }
 
 impl ProducerStateManager {
@@ -69,12 +78,33 @@ impl ProducerStateManager {
         self.producers.values()
     }
 
+    /// The state of a snapshot: its producers, with their open transactions.
+    pub(super) fn from_entries(producers: HashMap<i64, ProducerEntry>) -> Self {
+        let mut txns = OpenTransactions::default();
+        for e in producers
+            .values()
+            .filter(|e| e.current_txn_first_offset >= 0)
+        {
+            txns.begin(e.producer_id, e.current_txn_first_offset);
+        }
+        ProducerStateManager { producers, txns }
+    }
+
+    /// The first offset `read_committed` readers may not read past, if a transaction
+    /// holds it (the last stable offset is this or the high watermark, the lower).
+    pub fn first_unstable_offset(&mut self, high_watermark: i64) -> Option<i64> {
+        self.txns.first_unstable_offset(high_watermark)
+    }
+
     /// Forgets producers whose last write is older than `expiration_ms` (Kafka's
     /// producer.id.expiration.ms), so the map does not grow forever. Returns how many.
     pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        // A producer with a transaction open here is kept until its marker ends it.
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset >= 0
+                || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
+        });
         before - self.producers.len()
     }
 
@@ -141,10 +171,12 @@ impl ProducerStateManager {
     }
 
     /// Records an appended batch (with its final offsets). Used by leader and follower
-    /// appends and by recovery, so it never refuses anything.
-    pub fn update(&mut self, h: &BatchHeader) {
+    /// appends and by recovery, so it never refuses anything. A transactional batch
+    /// opens its producer's transaction here; a control batch (its marker) ends it, and
+    /// the ended transaction is returned.
+    pub fn update(&mut self, h: &BatchHeader) -> Option<CompletedTxn> {
         if !h.has_producer_id() {
-            return;
+            return None;
         }
         let entry = self
             .producers
@@ -156,10 +188,24 @@ impl ProducerStateManager {
                 last_offset: -1,
                 last_timestamp: -1,
                 batches: VecDeque::new(),
+                current_txn_first_offset: -1,
+                coordinator_epoch: -1,
             });
         if h.producer_epoch != entry.producer_epoch {
             entry.producer_epoch = h.producer_epoch;
             entry.batches.clear();
+        }
+        if h.is_control() {
+            // A marker carries no sequence: the producer's sequences go on after it.
+            entry.last_timestamp = h.max_timestamp;
+            let first =
+                (entry.current_txn_first_offset >= 0).then_some(entry.current_txn_first_offset);
+            entry.current_txn_first_offset = -1;
+            return Some(self.txns.end(h.producer_id, first, h.base_offset));
+        }
+        if h.is_transactional() && entry.current_txn_first_offset < 0 {
+            entry.current_txn_first_offset = h.base_offset;
+            self.txns.begin(h.producer_id, h.base_offset);
         }
         entry.last_sequence = h.last_sequence();
         entry.last_offset = h.last_offset();
@@ -176,6 +222,7 @@ impl ProducerStateManager {
                 entry.batches.pop_front();
             }
         }
+        None
     }
 }
 
@@ -258,6 +305,85 @@ mod tests {
             s.check_leader_append(&[header(3, 0, 0, 1, 1)]).unwrap(),
             SequenceCheck::Accept
         );
+    }
+
+    fn transactional(mut h: BatchHeader) -> BatchHeader {
+        h.attributes |= crate::batch::ATTR_TRANSACTIONAL;
+        h
+    }
+
+    /// A COMMIT or ABORT marker of `pid` at `offset` (no sequence).
+    fn marker(pid: i64, epoch: i16, offset: i64) -> BatchHeader {
+        let mut h = transactional(header(pid, epoch, -1, 1, offset));
+        h.attributes |= crate::batch::ATTR_CONTROL;
+        h
+    }
+
+    #[test]
+    fn transactions_hold_the_last_stable_offset_until_their_marker_is_replicated() {
+        let mut s = ProducerStateManager::default();
+        // A plain idempotent batch opens nothing.
+        assert_eq!(s.update(&header(9, 0, 0, 2, 0)), None);
+        assert_eq!(s.first_unstable_offset(2), None);
+        // Producer 1's transaction starts at 10, producer 2's at 12.
+        s.update(&transactional(header(1, 0, 0, 2, 10)));
+        s.update(&transactional(header(1, 0, 2, 1, 11)));
+        s.update(&transactional(header(2, 0, 0, 1, 12)));
+        assert_eq!(s.get(1).unwrap().current_txn_first_offset, 10);
+        assert_eq!(s.first_unstable_offset(13), Some(10));
+        // Producer 1's marker at 13 ends its transaction, which holds the last stable
+        // offset until the high watermark passes the marker.
+        let done = s.update(&marker(1, 0, 13)).unwrap();
+        assert_eq!(
+            done,
+            CompletedTxn {
+                producer_id: 1,
+                first_offset: 10,
+                last_offset: 13
+            }
+        );
+        let p1 = s.get(1).unwrap();
+        assert_eq!((p1.current_txn_first_offset, p1.last_sequence), (-1, 2));
+        assert_eq!(s.first_unstable_offset(13), Some(10));
+        assert_eq!(s.first_unstable_offset(14), Some(12));
+        // The next transaction of producer 1 goes on with its sequences.
+        assert_eq!(
+            s.check_leader_append(&[transactional(header(1, 0, 3, 1, 14))])
+                .unwrap(),
+            SequenceCheck::Accept
+        );
+        let done = s.update(&marker(2, 0, 15)).unwrap();
+        assert_eq!((done.first_offset, done.last_offset), (12, 15));
+        assert_eq!(s.first_unstable_offset(16), None);
+        // A marker for a transaction with no records here ends at itself.
+        let done = s.update(&marker(3, 0, 16)).unwrap();
+        assert_eq!((done.first_offset, done.last_offset), (16, 16));
+        assert_eq!(s.first_unstable_offset(16), Some(16));
+        assert_eq!(s.first_unstable_offset(17), None);
+    }
+
+    #[test]
+    fn open_transactions_survive_snapshots_and_expiration() {
+        let mut s = ProducerStateManager::default();
+        s.update(&header(9, 0, 0, 1, 0));
+        // Without a transaction the snapshot stays version 1 (0.2.0 reads it).
+        assert_eq!(&s.encode()[4..6], &1u16.to_be_bytes());
+        let mut open = header(1, 0, 0, 1, 5);
+        open.attributes |= crate::batch::ATTR_TRANSACTIONAL;
+        open.max_timestamp = 1;
+        s.update(&open);
+        let encoded = s.encode();
+        assert_eq!(&encoded[4..6], &2u16.to_be_bytes());
+        let mut back = ProducerStateManager::decode(&encoded).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.first_unstable_offset(6), Some(5));
+        // Idle for longer than the expiration: only the producer with an open
+        // transaction stays.
+        assert_eq!(
+            back.remove_expired(i64::MAX / 2, PRODUCER_ID_EXPIRATION_MS),
+            1
+        );
+        assert!(back.get(1).is_some() && back.get(9).is_none());
     }
 
     #[test]

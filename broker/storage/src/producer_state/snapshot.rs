@@ -11,7 +11,11 @@ use crate::checkpoint::write_atomically;
 use crate::error::StorageError;
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"TWPS";
+/// Version 2 adds each producer's open transaction and coordinator epoch. Version 1
+/// is still written while no producer has either, so a release that reads only
+/// version 1 (0.2.0, during a rollback) keeps its snapshots.
 const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_VERSION_TXN: u16 = 2;
 const SNAPSHOT_EXT: &str = "snapshot";
 
 impl ProducerStateManager {
@@ -19,7 +23,16 @@ impl ProducerStateManager {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(SNAPSHOT_MAGIC);
-        out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        let txn = self
+            .producers
+            .values()
+            .any(|e| e.current_txn_first_offset >= 0 || e.coordinator_epoch >= 0);
+        let version = if txn {
+            SNAPSHOT_VERSION_TXN
+        } else {
+            SNAPSHOT_VERSION
+        };
+        out.extend_from_slice(&version.to_be_bytes());
         let sorted: BTreeMap<_, _> = self.producers.iter().collect();
         out.extend_from_slice(&(sorted.len() as u32).to_be_bytes());
         for e in sorted.values() {
@@ -28,6 +41,10 @@ impl ProducerStateManager {
             out.extend_from_slice(&e.last_sequence.to_be_bytes());
             out.extend_from_slice(&e.last_offset.to_be_bytes());
             out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            if txn {
+                out.extend_from_slice(&e.current_txn_first_offset.to_be_bytes());
+                out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            }
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_sequence.to_be_bytes());
@@ -59,14 +76,20 @@ impl ProducerStateManager {
         if r.take(4)? != SNAPSHOT_MAGIC {
             return Err(SnapshotError::Magic);
         }
-        if r.u16()? != SNAPSHOT_VERSION {
-            return Err(SnapshotError::Version);
-        }
+        let txn = match r.u16()? {
+            SNAPSHOT_VERSION => false,
+            SNAPSHOT_VERSION_TXN => true,
+            _ => return Err(SnapshotError::Version),
+        };
         let count = r.u32()?;
         let mut producers = HashMap::new();
         for _ in 0..count {
             let mut entry = r.entry_head()?;
             entry.last_timestamp = r.i64()?;
+            if txn {
+                entry.current_txn_first_offset = r.i64()?;
+                entry.coordinator_epoch = r.u32()? as i32;
+            }
             let n = r.take(1)?[0];
             for _ in 0..n {
                 entry.batches.push_back(BatchMetadata {
@@ -82,7 +105,7 @@ impl ProducerStateManager {
         if !r.at_end() {
             return Err(SnapshotError::TrailingBytes);
         }
-        Ok(ProducerStateManager { producers })
+        Ok(ProducerStateManager::from_entries(producers))
     }
 }
 

@@ -47,6 +47,8 @@ impl<'a> Reader<'a> {
             last_offset: self.i64()?,
             last_timestamp: -1,
             batches: VecDeque::new(),
+            current_txn_first_offset: -1,
+            coordinator_epoch: -1,
         })
     }
     pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {

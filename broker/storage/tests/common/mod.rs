@@ -52,6 +52,11 @@ pub fn batch_with(
             headers: IndexMap::new(),
         })
         .collect();
+    encode(&records, compression)
+}
+
+/// One magic-v2 batch of `records` (their offsets and producer fields as given).
+pub fn encode(records: &[Record], compression: Compression) -> Vec<u8> {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,

@@ -1,0 +1,96 @@
+//! Transactions in the log: a transactional batch holds the last stable offset at its
+//! first offset until its marker (a control batch) is appended and replicated, across
+//! a restart too (the open transaction is in the producer snapshot or replayed).
+
+#![allow(clippy::unwrap_used)] // a failure here is a test failure
+
+mod common;
+
+use bytes::Bytes;
+use common::{one_log, read_all};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{Compression, Record, TimestampType};
+use tidewater_storage::LogConfig;
+
+const NOW: i64 = 1_700_000_000_000;
+
+/// One batch of `count` records of producer `pid` at `offset` (its place in the log,
+/// as a follower appends it). A control batch holds one COMMIT marker.
+fn batch(pid: i64, offset: i64, seq: i32, count: usize, control: bool) -> Vec<u8> {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: true,
+            control,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: offset + i as i64,
+            sequence: if control { -1 } else { seq + i as i32 },
+            timestamp: NOW,
+            // ControlRecordType COMMIT: version 0, type 1; EndTxnMarker v0, epoch 0.
+            key: Some(Bytes::from_static(if control {
+                &[0, 0, 0, 1]
+            } else {
+                b"k"
+            })),
+            value: Some(Bytes::from_static(if control {
+                &[0, 0, 0, 0, 0, 0]
+            } else {
+                b"v"
+            })),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    common::encode(&records, Compression::None)
+}
+
+#[test]
+fn an_open_transaction_holds_the_last_stable_offset_until_its_marker_is_replicated() {
+    let (dir, mgr, log) = one_log(LogConfig::default());
+    // Producer 7's transaction: records 0..=1; producer 8's: record 2.
+    log.append_as_follower(&batch(7, 0, 0, 2, false)).unwrap();
+    log.append_as_follower(&batch(8, 2, 0, 1, false)).unwrap();
+    log.update_high_watermark(3);
+    assert_eq!(log.last_stable_offset(), 0);
+    // Producer 7 commits (marker at 3): its transaction still holds the LSO until the
+    // high watermark passes the marker.
+    log.append_as_follower(&batch(7, 3, 0, 1, true)).unwrap();
+    log.update_high_watermark(4);
+    assert_eq!(log.last_stable_offset(), 2);
+    assert_eq!(log.producer_state(7).unwrap().current_txn_first_offset, -1);
+    assert_eq!(log.producer_state(8).unwrap().current_txn_first_offset, 2);
+    assert_eq!(read_all(&log, 0).len(), 4);
+
+    // Restarted, producer 8's transaction is still open: read from the producer
+    // snapshot the clean shutdown wrote, then (snapshot removed) replayed from the log.
+    let partition_dir = log.dir();
+    drop(log);
+    mgr.shutdown().unwrap();
+    for replay in [false, true] {
+        if replay {
+            for f in std::fs::read_dir(&partition_dir).unwrap().flatten() {
+                if f.path().extension().is_some_and(|e| e == "snapshot") {
+                    std::fs::remove_file(f.path()).unwrap();
+                }
+            }
+        }
+        let mgr = common::manager(&[dir.path()], LogConfig::default());
+        let log = mgr
+            .get_or_create_log(&common::tp(0), LogConfig::default())
+            .unwrap();
+        log.update_high_watermark(4);
+        assert_eq!(log.last_stable_offset(), 2, "replayed: {replay}");
+        drop(log);
+        mgr.shutdown().unwrap();
+    }
+    let mgr = common::manager(&[dir.path()], LogConfig::default());
+    let log = mgr
+        .get_or_create_log(&common::tp(0), LogConfig::default())
+        .unwrap();
+    log.append_as_follower(&batch(8, 4, 0, 1, true)).unwrap();
+    log.update_high_watermark(5);
+    assert_eq!(log.last_stable_offset(), 5);
+    common::shut_down_and_verify(mgr, dir.path());
+}
