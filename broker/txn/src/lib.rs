@@ -4,13 +4,15 @@
 //! - [`metadata`]: one id's state and its two-step (prepare, then complete once
 //!   durable) transitions;
 //! - [`coordinator`]: the ids this broker coordinates and, for each transactional
-//!   request, Kafka's error or the `__transaction_state` record to write.
+//!   request, Kafka's error or the `__transaction_state` record to write;
+//! - [`records`]: that record's bytes, as Kafka writes them.
 //!
 //! Nothing here touches a socket, a log or a clock: the broker's IO shell writes the
 //! records, sends the markers and passes the time in.
 
 pub mod coordinator;
 pub mod metadata;
+pub mod records;
 pub mod state;
 
 pub use coordinator::{InitProducerId, Markers, TxnConfig, TxnCoordinator};

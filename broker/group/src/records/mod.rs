@@ -10,7 +10,7 @@
 
 mod group_metadata;
 mod offset_commit;
-mod wire;
+pub mod wire;
 
 pub use group_metadata::{GroupMetadataValue, MemberMetadataValue};
 pub use offset_commit::OffsetCommitValue;

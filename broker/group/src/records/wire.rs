@@ -2,20 +2,22 @@
 //! ints, classic (int16/int32 length) and compact (unsigned varint length + 1) strings,
 //! bytes and arrays, and tagged-field sections of flexible versions.
 //!
-//! Only what the record schemas need; the network protocol codec is `kafka-protocol`.
+//! Only what the record schemas need; the network protocol codec is `kafka-protocol`
+//! (whose encoders are private to it). Public for the other coordinator record
+//! formats (`__transaction_state` in `tidewater-txn`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::RecordError;
 
 /// A cursor over one record key or value; every read is bounds-checked.
-pub(crate) struct Reader {
+pub struct Reader {
     buf: Bytes,
     pos: usize,
 }
 
 impl Reader {
-    pub(crate) fn new(buf: Bytes) -> Self {
+    pub fn new(buf: Bytes) -> Self {
         Self { buf, pos: 0 }
     }
 
@@ -36,19 +38,23 @@ impl Reader {
         Ok(out)
     }
 
-    pub(crate) fn i16(&mut self, what: &'static str) -> Result<i16, RecordError> {
+    pub fn i8(&mut self, what: &'static str) -> Result<i8, RecordError> {
+        Ok(i8::from_be_bytes(self.array(what)?))
+    }
+
+    pub fn i16(&mut self, what: &'static str) -> Result<i16, RecordError> {
         Ok(i16::from_be_bytes(self.array(what)?))
     }
 
-    pub(crate) fn i32(&mut self, what: &'static str) -> Result<i32, RecordError> {
+    pub fn i32(&mut self, what: &'static str) -> Result<i32, RecordError> {
         Ok(i32::from_be_bytes(self.array(what)?))
     }
 
-    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, RecordError> {
+    pub fn i64(&mut self, what: &'static str) -> Result<i64, RecordError> {
         Ok(i64::from_be_bytes(self.array(what)?))
     }
 
-    pub(crate) fn uvarint(&mut self, what: &'static str) -> Result<u32, RecordError> {
+    pub fn uvarint(&mut self, what: &'static str) -> Result<u32, RecordError> {
         let mut value: u32 = 0;
         for shift in (0..35).step_by(7) {
             let [byte] = self.array::<1>(what)?;
@@ -92,7 +98,7 @@ impl Reader {
         }
     }
 
-    pub(crate) fn nullable_string(
+    pub fn nullable_string(
         &mut self,
         compact: bool,
         what: &'static str,
@@ -109,11 +115,7 @@ impl Reader {
             })
     }
 
-    pub(crate) fn string(
-        &mut self,
-        compact: bool,
-        what: &'static str,
-    ) -> Result<String, RecordError> {
+    pub fn string(&mut self, compact: bool, what: &'static str) -> Result<String, RecordError> {
         self.nullable_string(compact, what)?
             .ok_or(RecordError::Malformed {
                 field: what,
@@ -121,11 +123,7 @@ impl Reader {
             })
     }
 
-    pub(crate) fn bytes(
-        &mut self,
-        compact: bool,
-        what: &'static str,
-    ) -> Result<Bytes, RecordError> {
+    pub fn bytes(&mut self, compact: bool, what: &'static str) -> Result<Bytes, RecordError> {
         let len = self
             .length(compact, true, what)?
             .ok_or(RecordError::Malformed {
@@ -135,59 +133,79 @@ impl Reader {
         self.take(len, what)
     }
 
-    pub(crate) fn array_len(
-        &mut self,
-        compact: bool,
-        what: &'static str,
-    ) -> Result<usize, RecordError> {
-        let len = self
-            .length(compact, true, what)?
+    pub fn array_len(&mut self, compact: bool, what: &'static str) -> Result<usize, RecordError> {
+        self.nullable_array_len(compact, what)?
             .ok_or(RecordError::Malformed {
                 field: what,
                 reason: "null array",
-            })?;
+            })
+    }
+
+    /// An array's length, `None` for a null array.
+    pub fn nullable_array_len(
+        &mut self,
+        compact: bool,
+        what: &'static str,
+    ) -> Result<Option<usize>, RecordError> {
+        let Some(len) = self.length(compact, true, what)? else {
+            return Ok(None);
+        };
         // Every element takes at least one byte; refuse counts the buffer cannot hold
         // before allocating for them.
         if len > self.remaining() {
             return Err(RecordError::Truncated { field: what });
         }
-        Ok(len)
+        Ok(Some(len))
     }
 
     /// Skips a tagged-field section: we write none and know of none to read.
-    pub(crate) fn skip_tagged_fields(&mut self, what: &'static str) -> Result<(), RecordError> {
-        let count = self.uvarint(what)?;
-        for _ in 0..count {
-            let _tag = self.uvarint(what)?;
-            let size = self.uvarint(what)?;
-            self.take(size as usize, what)?;
-        }
-        Ok(())
+    pub fn skip_tagged_fields(&mut self, what: &'static str) -> Result<(), RecordError> {
+        self.tagged_fields(what).map(drop)
     }
 
-    pub(crate) fn remaining(&self) -> usize {
+    /// A tagged-field section: each field's tag and raw value, in order.
+    pub fn tagged_fields(&mut self, what: &'static str) -> Result<Vec<(u32, Bytes)>, RecordError> {
+        let count = self.uvarint(what)?;
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let tag = self.uvarint(what)?;
+            let size = self.uvarint(what)?;
+            out.push((tag, self.take(size as usize, what)?));
+        }
+        Ok(out)
+    }
+
+    pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 }
 
 /// Appends Kafka primitives to a buffer.
-pub(crate) struct Writer {
+pub struct Writer {
     buf: BytesMut,
     compact: bool,
 }
 
 impl Writer {
-    pub(crate) fn new(version: i16, compact: bool) -> Self {
+    pub fn new(version: i16, compact: bool) -> Self {
         let mut buf = BytesMut::with_capacity(64);
         buf.put_i16(version);
         Self { buf, compact }
     }
 
-    pub(crate) fn i32(&mut self, v: i32) {
+    pub fn i8(&mut self, v: i8) {
+        self.buf.put_i8(v);
+    }
+
+    pub fn i16(&mut self, v: i16) {
+        self.buf.put_i16(v);
+    }
+
+    pub fn i32(&mut self, v: i32) {
         self.buf.put_i32(v);
     }
 
-    pub(crate) fn i64(&mut self, v: i64) {
+    pub fn i64(&mut self, v: i64) {
         self.buf.put_i64(v);
     }
 
@@ -212,34 +230,39 @@ impl Writer {
         }
     }
 
-    pub(crate) fn nullable_string(&mut self, s: Option<&str>) {
+    pub fn nullable_string(&mut self, s: Option<&str>) {
         self.length(s.map(str::len), false);
         if let Some(s) = s {
             self.buf.put_slice(s.as_bytes());
         }
     }
 
-    pub(crate) fn string(&mut self, s: &str) {
+    pub fn string(&mut self, s: &str) {
         self.nullable_string(Some(s));
     }
 
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
+    pub fn bytes(&mut self, b: &[u8]) {
         self.length(Some(b.len()), true);
         self.buf.put_slice(b);
     }
 
-    pub(crate) fn array_len(&mut self, n: usize) {
+    pub fn array_len(&mut self, n: usize) {
         self.length(Some(n), true);
     }
 
+    /// An array's length; `None` writes a null array.
+    pub fn nullable_array_len(&mut self, n: Option<usize>) {
+        self.length(n, true);
+    }
+
     /// An empty tagged-field section (flexible versions only).
-    pub(crate) fn no_tagged_fields(&mut self) {
+    pub fn no_tagged_fields(&mut self) {
         if self.compact {
             self.uvarint(0);
         }
     }
 
-    pub(crate) fn finish(self) -> Bytes {
+    pub fn finish(self) -> Bytes {
         self.buf.freeze()
     }
 }
