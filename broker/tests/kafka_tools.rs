@@ -15,6 +15,8 @@
 //!   upgrade through a staged `inter.broker.protocol.version` upgrade;
 //!   `election.rs`: unclean kafka-leader-election of a partition that lost its
 //!   whole ISR, on three brokers);
+//! - the `__transaction_state` records a Kafka node's transaction coordinator wrote
+//!   decode with Tidewater's (`transaction_log.rs`);
 //! - the Java client (`java_client.rs`, a program compiled with `javac` at test
 //!   time): an idempotent producer read back once and in order, and a classic group
 //!   of two members on the range assignor (cooperative-sticky is in `records.rs`).
@@ -46,6 +48,8 @@ mod kafka_written;
 mod reassign;
 #[path = "kafka_tools/records.rs"]
 mod records;
+#[path = "kafka_tools/transaction_log.rs"]
+mod transaction_log;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
