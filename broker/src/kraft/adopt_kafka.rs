@@ -10,8 +10,9 @@
 //! Refuses (a startup error naming the directory) what a single node cannot serve as
 //! Kafka did: a topic whose partition directories have gaps (a multi-node Kafka's log
 //! dir holds only some partitions of a topic) or disagree on the topic id, and a topic
-//! the metadata log knows under another id. Topic configs live in Kafka's metadata log
-//! and are not carried over (the README says how to set them again).
+//! the metadata log knows under another id. Topic configs come from Kafka's metadata
+//! log ([`super::adopt_kafka_configs`]); a key Tidewater does not know is left out
+//! with a warning naming it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use tidewater_quorum::controller::CreateTopic;
 use tidewater_quorum::rpc::{ControllerCall, ControllerFailure};
 use tidewater_storage::TopicPartition;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Cluster;
 
@@ -75,6 +76,8 @@ pub struct KafkaTopic {
     pub partitions: usize,
     /// One of its partition directories, named in errors.
     pub dir: PathBuf,
+    /// Its configs as Kafka's metadata log last had them.
+    pub configs: BTreeMap<String, String>,
 }
 
 /// The topic id in a `partition.metadata` file (`version: 0`, `topic_id: <base64>`).
@@ -147,6 +150,11 @@ pub fn scan(log_dirs: &[PathBuf]) -> Result<Vec<KafkaTopic>, AdoptError> {
             partitions.insert(tp.partition);
         }
     }
+    let mut configs = if found.is_empty() {
+        Default::default()
+    } else {
+        super::adopt_kafka_configs::read(log_dirs)?
+    };
     let mut topics = Vec::new();
     for (name, (topic_id, partitions, dir)) in found {
         let count = partitions.len();
@@ -159,6 +167,7 @@ pub fn scan(log_dirs: &[PathBuf]) -> Result<Vec<KafkaTopic>, AdoptError> {
             });
         }
         topics.push(KafkaTopic {
+            configs: configs.remove(&name).unwrap_or_default(),
             name,
             topic_id,
             partitions: count,
@@ -187,6 +196,13 @@ pub async fn adopt(cluster: &Cluster, topics: &[KafkaTopic]) -> Result<(), Adopt
             .map(|p| (p, vec![cluster.node_id]))
             .collect();
         let mut configs = BTreeMap::new();
+        for (key, value) in &topic.configs {
+            if tidewater_quorum::controller::is_topic_config(key) {
+                configs.insert(key.clone(), value.clone());
+            } else {
+                warn!(topic = %topic.name, key, value, "leaving out a topic config Kafka had that Tidewater does not know");
+            }
+        }
         if topic.name == "__consumer_offsets" {
             configs.insert("cleanup.policy".to_string(), "compact".to_string());
         }
@@ -208,7 +224,7 @@ pub async fn adopt(cluster: &Cluster, topics: &[KafkaTopic]) -> Result<(), Adopt
                 topic: topic.name.clone(),
                 failure,
             })?;
-        info!(topic = %topic.name, partitions = topic.partitions, "adopted topic from Kafka's log dir");
+        info!(topic = %topic.name, partitions = topic.partitions, configs = ?topic.configs, "adopted topic from Kafka's log dir");
     }
     Ok(())
 }

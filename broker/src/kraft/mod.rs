@@ -14,6 +14,7 @@ pub mod admin;
 mod lifecycle;
 pub use lifecycle::RegistrationError;
 pub mod adopt_kafka;
+pub mod adopt_kafka_configs;
 pub mod migrate;
 
 use std::collections::BTreeMap;

@@ -2,23 +2,28 @@
 """Both sides of adopting a Kafka log dir (broker/tests/kafka_tools/adopt.rs), with
 confluent-kafka (librdkafka).
 
-  write BOOTSTRAP OUT   on Apache Kafka: creates topic 'moved' (3 partitions),
+  write BOOTSTRAP OUT   on Apache Kafka: creates topic 'moved' (3 partitions,
+                        retention.ms and max.message.bytes set, one config set
+                        then deleted),
                         produces 300 keyed records with set timestamps, has group
                         'movers' commit offset 50 on every partition, and writes
                         every record (partition, offset, timestamp, key, value) to
                         OUT as JSON.
   read BOOTSTRAP OUT    on Tidewater started on that log dir: every record is
                         there with the same offsets and timestamps (and nothing
-                        more), and group 'movers' resumes at offset 50 on each
-                        partition. Exits 1 with the first difference."""
+                        more), the topic has Kafka's configs, and group 'movers'
+                        resumes at offset 50 on each partition. Exits 1 with the first difference."""
 import json
 import sys
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
+                                  ConfigResource, NewTopic)
 
 TOPIC, PARTITIONS, RECORDS, COMMITTED, GROUP = "moved", 3, 300, 50, "movers"
+# Topic configs Kafka keeps in its metadata log; Tidewater must carry them over.
+CONFIGS = {"retention.ms": "987654321", "max.message.bytes": "2000000"}
 BASE_TS = 1_700_000_000_000
 
 
@@ -61,7 +66,14 @@ def group_consumer(bootstrap):
 
 def write(bootstrap, out):
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(30)
+    admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1, config=CONFIGS)])[TOPIC].result(30)
+    # Set, then deleted again: a ConfigRecord with a null value.
+    resource = ConfigResource(ConfigResource.Type.TOPIC, TOPIC)
+    for op in (AlterConfigOpType.SET, AlterConfigOpType.DELETE):
+        resource.add_incremental_config(ConfigEntry("segment.ms", "600000",
+                                                    incremental_operation=op))
+        admin.incremental_alter_configs([resource])[resource].result(30)
+        resource = ConfigResource(ConfigResource.Type.TOPIC, TOPIC)
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
     errors = []
     for i in range(RECORDS):
@@ -89,6 +101,14 @@ def read(bootstrap, expected_file):
             sys.exit(f"record differs: Kafka served {want}, Tidewater {got}")
     if len(records) != len(expected):
         sys.exit(f"Tidewater serves {len(records)} records, Kafka served {len(expected)}")
+    resource = ConfigResource(ConfigResource.Type.TOPIC, TOPIC)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    described = admin.describe_configs([resource])[resource].result(30)
+    for key, value in CONFIGS.items():
+        if described[key].value != value or described[key].is_default:
+            sys.exit(f"config {key} on Tidewater: {described[key]}, Kafka had {value}")
+    if not described["segment.ms"].is_default:
+        sys.exit(f"segment.ms was deleted on Kafka, Tidewater has {described['segment.ms']}")
     c, first = group_consumer(bootstrap)
     committed = {tp.partition: tp.offset for tp in c.committed(
         [TopicPartition(TOPIC, q) for q in range(PARTITIONS)], timeout=30)}

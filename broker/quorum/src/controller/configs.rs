@@ -65,6 +65,12 @@ const BROKER_CONFIGS: &[(&str, Kind)] = &[
     ("log.retention.bytes", Kind::Long(-1)),
 ];
 
+/// Whether `key` is a topic config this controller accepts (others are refused with
+/// "Unknown topic config name").
+pub fn is_topic_config(key: &str) -> bool {
+    TOPIC_CONFIGS.iter().any(|(k, _)| *k == key)
+}
+
 /// Checks one config value; `None` (delete) is always fine for a known key.
 pub(crate) fn validate(
     rtype: ConfigResourceType,

@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub use brokers::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
+pub use configs::is_topic_config;
 pub use error::ControllerError;
 pub use features::{
     FeatureUpdate, LATEST_METADATA_VERSION, MINIMUM_METADATA_VERSION, UpgradeType, batched_calls,
