@@ -17,6 +17,7 @@ pub mod producer_state;
 mod segment;
 mod sync;
 mod topic_partition;
+pub mod txn_index;
 
 pub use cleaner::CleanStats;
 pub use config::{CleanupPolicy, ConfigError, LogConfig, TimestampType, ValueRule};
