@@ -10,6 +10,7 @@ const BROKER_KEYS: &[&str] = &[
     "listener.security.protocol.map",
     "controller.listener.names",
     "inter.broker.listener.name",
+    "security.inter.broker.protocol",
     "log.dirs",
     "log.dir",
     "num.partitions",
