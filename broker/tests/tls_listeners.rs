@@ -35,6 +35,9 @@ struct TlsBroker {
     /// A client certificate from a CA the broker does not trust.
     stranger_cert: PathBuf,
     stranger_key: PathBuf,
+    /// A client certificate from the trusted CA, expired.
+    expired_cert: PathBuf,
+    expired_key: PathBuf,
 }
 
 fn start(client_auth: &str) -> TlsBroker {
@@ -52,6 +55,7 @@ fn start(client_auth: &str) -> TlsBroker {
     ]);
     let stranger =
         certs::TestCa::new("Other CA").client(vec![(DnType::CommonName, DnValue::from("mallory"))]);
+    let expired = ca.expired_client(vec![(DnType::CommonName, DnValue::from("bob"))]);
     let ssl: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let config = [
         ("ssl.keystore.type", "PEM"),
@@ -77,6 +81,8 @@ fn start(client_auth: &str) -> TlsBroker {
         client_key: certs::write(dir, "alice.key", &client.key),
         stranger_cert: certs::write(dir, "mallory.crt", &stranger.chain),
         stranger_key: certs::write(dir, "mallory.key", &stranger.key),
+        expired_cert: certs::write(dir, "bob.crt", &expired.chain),
+        expired_key: certs::write(dir, "bob.key", &expired.key),
         _pki: pki,
     }
 }
@@ -165,8 +171,28 @@ fn kcat_and_confluent_kafka_over_ssl_next_to_plaintext() {
         ]
         .map(String::from),
     );
-    let out = python_client("tls_client.py", &args, Duration::from_secs(120)).ok();
-    println!("confluent-kafka over SSL: {}", out.stdout.trim());
+    let over_ssl = python_client("tls_client.py", &args, Duration::from_secs(120)).ok();
+    // The same load over PLAINTEXT, for the figure TLS costs (client-bound: one
+    // Python producer and consumer, records copied instead of sendfile'd).
+    let args: Vec<String> = [
+        "--bootstrap",
+        &b.broker.bootstrap(),
+        "round-trip",
+        "--topic",
+        "big-over-plaintext",
+        "--count",
+        "4000",
+        "--size",
+        "1024",
+    ]
+    .map(String::from)
+    .into();
+    let over_plain = python_client("tls_client.py", &args, Duration::from_secs(120)).ok();
+    println!("confluent-kafka over SSL: {}", over_ssl.stdout.trim());
+    println!(
+        "confluent-kafka over PLAINTEXT: {}",
+        over_plain.stdout.trim()
+    );
 }
 
 #[test]
@@ -175,9 +201,13 @@ fn mtls_requires_a_trusted_client_certificate_and_disturbs_no_one_else() {
     let mut args = b.confluent_ssl(Some((&b.client_cert, &b.client_key)));
     args.extend(["round-trip", "--topic", "mtls", "--count", "500"].map(String::from));
     python_client("tls_client.py", &args, T).ok();
-    // No certificate, then one from a CA the broker does not trust: the handshake
-    // fails and the client reports an SSL error.
-    for cert in [None, Some((&b.stranger_cert, &b.stranger_key))] {
+    // No certificate, one from a CA the broker does not trust, an expired one:
+    // the handshake fails and the client reports an SSL error.
+    for cert in [
+        None,
+        Some((&b.stranger_cert, &b.stranger_key)),
+        Some((&b.expired_cert, &b.expired_key)),
+    ] {
         let mut args = b.confluent_ssl(cert);
         args.push("expect-ssl-error".into());
         let out = python_client("tls_client.py", &args, T).ok();
@@ -189,6 +219,23 @@ fn mtls_requires_a_trusted_client_certificate_and_disturbs_no_one_else() {
     assert_eq!(over_ssl.stdout.lines().count(), 500, "{over_ssl}");
     let plain = kcat_read(&b.broker.bootstrap(), "mtls", &[], T);
     assert_eq!(plain.stdout.lines().count(), 500, "{plain}");
+}
+
+#[test]
+fn requested_client_auth_serves_clients_with_and_without_a_certificate() {
+    let b = start("requested");
+    let mut args = b.confluent_ssl(None);
+    args.extend(["round-trip", "--topic", "anonymous", "--count", "200"].map(String::from));
+    python_client("tls_client.py", &args, T).ok();
+    let mut args = b.confluent_ssl(Some((&b.client_cert, &b.client_key)));
+    args.extend(["round-trip", "--topic", "with-cert", "--count", "200"].map(String::from));
+    python_client("tls_client.py", &args, T).ok();
+    // A certificate that is presented is still verified: an expired one is refused.
+    // (One from an unknown CA is not even sent: the client only offers a
+    // certificate issued by a CA the server's request names.)
+    let mut args = b.confluent_ssl(Some((&b.expired_cert, &b.expired_key)));
+    args.push("expect-ssl-error".into());
+    python_client("tls_client.py", &args, T).ok();
 }
 
 /// An ApiVersions v0 request, framed: what a client that forgot TLS sends first.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 
+#[allow(dead_code)]
 #[path = "../../tests/common/certs.rs"]
 mod certs;
 

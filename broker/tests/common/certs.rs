@@ -71,12 +71,14 @@ impl TestCa {
     /// A client certificate whose subject has `subject`'s attributes in this
     /// order (each its own RDN, as `openssl req -subj /C=../O=../CN=..` makes).
     pub fn client(&self, subject: Vec<(DnType, DnValue)>) -> PemPair {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        for (ty, value) in subject {
-            params.distinguished_name.push(ty, value);
-        }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(client_params(subject))
+    }
+
+    /// A client certificate that expired in 2001.
+    pub fn expired_client(&self, subject: Vec<(DnType, DnValue)>) -> PemPair {
+        let mut params = client_params(subject);
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
         self.sign(params)
     }
 
@@ -89,6 +91,16 @@ impl TestCa {
             der: cert.der().to_vec(),
         }
     }
+}
+
+fn client_params(subject: Vec<(DnType, DnValue)>) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    for (ty, value) in subject {
+        params.distinguished_name.push(ty, value);
+    }
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params
 }
 
 /// Writes `text` to `dir/name` and returns the path.
