@@ -11,6 +11,11 @@ const BROKER_KEYS: &[&str] = &[
     "controller.listener.names",
     "inter.broker.listener.name",
     "security.inter.broker.protocol",
+    // Read for SSL listeners without a listener prefix too (see `security::tls`).
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.truststore.certificates",
+    "ssl.principal.mapping.rules",
     "log.dirs",
     "log.dir",
     "num.partitions",

@@ -268,9 +268,9 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| {
             invalid(
-                "ssl.keystore.location",
-                listener,
-                format!("the key does not fit the certificate chain: {e}"),
+                "ssl.keystore.key",
+                "[hidden]",
+                format!("listener {listener}: the key does not fit the certificate chain: {e}"),
             )
         })?;
     Ok(Arc::new(config))

@@ -187,6 +187,26 @@ fn refusals_name_the_key() {
 }
 
 #[test]
+fn every_key_read_here_is_a_known_broker_key() {
+    for key in [
+        "ssl.keystore.type",
+        "ssl.keystore.location",
+        "ssl.keystore.certificate.chain",
+        "ssl.keystore.key",
+        "ssl.key.password",
+        "ssl.truststore.type",
+        "ssl.truststore.location",
+        "ssl.truststore.certificates",
+        "ssl.client.auth",
+        "ssl.enabled.protocols",
+        "ssl.principal.mapping.rules",
+        "listener.name.internal.ssl.keystore.key",
+    ] {
+        assert!(crate::config::is_known_broker_key(key), "{key}");
+    }
+}
+
+#[test]
 fn the_principal_is_the_subject_as_java_prints_it() {
     use rcgen::{DnType, DnValue};
     let ca = certs::TestCa::new("test ca");
