@@ -346,3 +346,68 @@ fn listener_protocols_the_broker_cannot_serve_refuse_startup() {
         );
     }
 }
+
+/// The broker's own client (`tidewater-client`, which replica fetchers use) over
+/// TLS: the broker's certificate verified against the CA, the client's presented
+/// for mTLS; without one the connection fails.
+#[test]
+fn the_broker_client_speaks_tls_and_mtls() {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::MetadataRequest;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tidewater_client::{ClientConfig, ClientTls, Connection};
+
+    let b = start("required");
+    let ssl = b.ssl.to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&b.ca).expect("ca") {
+        roots.add(cert.expect("ca cert")).expect("add ca");
+    }
+    let roots = Arc::new(roots);
+    let builder = || {
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots.clone())
+    };
+    let chain = CertificateDer::pem_file_iter(&b.client_cert)
+        .expect("chain")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("chain certs");
+    let key = PrivateKeyDer::from_pem_file(&b.client_key).expect("key");
+    let with_cert = ClientTls::new(Arc::new(
+        builder()
+            .with_client_auth_cert(chain, key)
+            .expect("client cert"),
+    ));
+    let without_cert = ClientTls::new(Arc::new(builder().with_no_client_auth()));
+    let config = ClientConfig {
+        request_timeout: Duration::from_secs(10),
+        ..ClientConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let conn = Connection::connect_tls(&ssl, config.clone(), &with_cert)
+            .await
+            .expect("mTLS connect");
+        let md = conn
+            .send(MetadataRequest::default())
+            .await
+            .expect("metadata over TLS");
+        let ports: Vec<i32> = md.brokers.iter().map(|b| b.port).collect();
+        assert_eq!(
+            ports,
+            vec![i32::from(b.ssl.port())],
+            "the SSL listener advertised"
+        );
+        let refused = Connection::connect_tls(&ssl, config.clone(), &without_cert).await;
+        assert!(refused.is_err(), "connected without a client certificate");
+    });
+}
