@@ -39,6 +39,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod protocol;
 pub mod replica_manager;
+pub mod security;
 pub mod server;
 
 /// Unit tests (the decode property tests especially) run under the same

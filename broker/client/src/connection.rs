@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::error::ClientError;
 use crate::frame::{self, api_key};
+use crate::tls::{ClientTls, Stream};
 use crate::versions::{self, ApiVersionTable, ApiVersionsOutcome};
 
 /// How a client identifies itself and how long it waits.
@@ -50,7 +51,7 @@ pub struct Connection {
     addr: String,
     config: ClientConfig,
     /// `None` once the connection failed: see the module doc for why it is not reused.
-    stream: Mutex<Option<TcpStream>>,
+    stream: Mutex<Option<Stream>>,
     /// Kafka matches responses to requests by this id; wraps around like Kafka's.
     next_correlation_id: AtomicI32,
     /// The broker's advertised API versions, fetched at connect.
@@ -69,17 +70,40 @@ impl Connection {
 
     /// Connects to `addr` (`host:port`) and negotiates API versions with ApiVersions.
     pub async fn connect_with(addr: &str, config: ClientConfig) -> Result<Connection, ClientError> {
-        let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
+        Connection::open(addr, config, None).await
+    }
+
+    /// As [`Connection::connect_with`], to an SSL listener: the TLS handshake (inside
+    /// the connect deadline) verifies the broker's certificate for `addr`'s host.
+    pub async fn connect_tls(
+        addr: &str,
+        config: ClientConfig,
+        tls: &ClientTls,
+    ) -> Result<Connection, ClientError> {
+        Connection::open(addr, config, Some(tls)).await
+    }
+
+    async fn open(
+        addr: &str,
+        config: ClientConfig,
+        tls: Option<&ClientTls>,
+    ) -> Result<Connection, ClientError> {
+        let connect = async {
+            let tcp = TcpStream::connect(addr).await?;
+            // Requests are small and latency-bound; Nagle would only delay them.
+            tcp.set_nodelay(true)?;
+            match tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some(tls) => Stream::tls(tls, addr, tcp).await,
+            }
+        };
+        let stream = tokio::time::timeout(config.connect_timeout, connect)
             .await
             .map_err(|_| ClientError::Timeout {
                 addr: addr.to_owned(),
                 api: ApiKey::ApiVersions,
                 after: config.connect_timeout,
             })?
-            .map_err(|source| io_error(addr, source))?;
-        // Requests are small and latency-bound; Nagle would only delay them.
-        stream
-            .set_nodelay(true)
             .map_err(|source| io_error(addr, source))?;
         let mut conn = Connection {
             addr: addr.to_owned(),
@@ -172,6 +196,8 @@ impl Connection {
                 .write_all(&request)
                 .await
                 .map_err(|e| io_error(&self.addr, e))?;
+            // TLS holds encrypted records until flushed (a no-op on plain TCP).
+            stream.flush().await.map_err(|e| io_error(&self.addr, e))?;
             let mut prefix = [0u8; 4];
             stream
                 .read_exact(&mut prefix)

@@ -27,6 +27,7 @@ pub mod frame;
 mod metadata;
 mod quorum;
 mod reassign;
+mod tls;
 mod versions;
 
 pub use admin::{AdminClient, CreatedTopic};
@@ -41,6 +42,7 @@ pub use quorum::{CLUSTER_METADATA_TOPIC, QuorumInfo, QuorumReplica};
 pub use reassign::{
     ConfigResource, OngoingReassignment, PartitionFailure, Reassignment, ReplicaLogDir,
 };
+pub use tls::ClientTls;
 pub use versions::ApiVersionTable;
 
 /// kafka-protocol, re-exported so callers of `Connection::send` name the same types.

@@ -13,6 +13,7 @@ use super::kraft::{KraftConfig, kraft_config};
 use super::listeners::{Listener, advertised_listeners, broker_listeners};
 use super::properties::Props;
 use super::replica::{ReplicaSettings, replica_settings};
+use super::security_protocol::{SecurityProtocol, inter_broker_listener_name};
 use super::{ConfigError, parse_properties};
 
 /// Everything the broker reads from its config, validated.
@@ -66,8 +67,12 @@ pub struct BrokerConfig {
     pub kraft: KraftConfig,
     /// `broker.rack`.
     pub broker_rack: Option<String>,
-    /// `inter.broker.listener.name`: the listener followers fetch from.
+    /// `inter.broker.listener.name` (or the listener named after
+    /// `security.inter.broker.protocol`): the listener followers fetch from.
     pub inter_broker_listener_name: String,
+    /// Every listener's security protocol (controller listeners included), from
+    /// `listener.security.protocol.map`.
+    pub listener_security_protocols: BTreeMap<String, SecurityProtocol>,
     pub replica: ReplicaSettings,
 }
 
@@ -108,7 +113,9 @@ impl BrokerConfig {
         };
         let kraft = kraft_config(&p, node_id)?;
         let controller_only = !kraft.roles.broker;
-        let listeners = broker_listeners(&p, &kraft.controller_listener_names, controller_only)?;
+        let (listeners, listener_security_protocols) =
+            broker_listeners(&p, &kraft.controller_listener_names, controller_only)?;
+        let inter_broker_listener_name = inter_broker_listener_name(&p)?;
         let advertised_listeners = advertised_listeners(&p, &listeners)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
@@ -246,10 +253,8 @@ impl BrokerConfig {
                 .get("broker.rack")
                 .filter(|r| !r.is_empty())
                 .map(str::to_string),
-            inter_broker_listener_name: p
-                .get("inter.broker.listener.name")
-                .map(str::to_ascii_uppercase)
-                .unwrap_or_else(|| "PLAINTEXT".into()),
+            inter_broker_listener_name,
+            listener_security_protocols,
             replica: replica_settings(&p)?,
             kraft,
         };
@@ -290,6 +295,15 @@ impl BrokerConfig {
             flush_check_interval_ms: self.log_flush_scheduler_interval_ms,
             recovery_threads: self.num_recovery_threads_per_data_dir,
         })
+    }
+
+    /// The security protocol of listener `name` (PLAINTEXT for one not configured:
+    /// the fallback listeners `advertised` picks are always configured).
+    pub fn security_protocol(&self, name: &str) -> SecurityProtocol {
+        self.listener_security_protocols
+            .get(name)
+            .copied()
+            .unwrap_or(SecurityProtocol::Plaintext)
     }
 
     /// The advertised listener with `name`, falling back to the first one.
@@ -369,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn controller_listeners_are_skipped_and_tls_refused() {
+    fn controller_listeners_are_skipped_and_every_protocol_mapped() {
         let c = BrokerConfig::from_props(props(&[
             ("node.id", "1"),
             (
@@ -379,18 +393,41 @@ mod tests {
             ("controller.listener.names", "CONTROLLER"),
             (
                 "listener.security.protocol.map",
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
             ),
         ]))
         .unwrap();
         assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.security_protocol("CONTROLLER"), SecurityProtocol::Ssl);
+        let c = BrokerConfig::from_props(props(&[
+            ("node.id", "1"),
+            (
+                "listeners",
+                "SSL://127.0.0.1:9093,INTERNAL://127.0.0.1:9094",
+            ),
+            (
+                "listener.security.protocol.map",
+                "SSL:SSL,INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ),
+            ("security.inter.broker.protocol", "SSL"),
+        ]))
+        .unwrap();
+        assert_eq!(c.security_protocol("SSL"), SecurityProtocol::Ssl);
+        assert_eq!(
+            c.security_protocol("INTERNAL"),
+            SecurityProtocol::SaslPlaintext
+        );
+        assert_eq!(c.inter_broker_listener_name, "SSL");
         let err = BrokerConfig::from_props(props(&[
             ("node.id", "1"),
-            ("listeners", "SSL://127.0.0.1:9093"),
+            ("listeners", "INTERNAL://127.0.0.1:9093"),
         ]))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("SSL"), "{err}");
+        assert!(
+            err.contains("listener.security.protocol.map") && err.contains("INTERNAL"),
+            "{err}"
+        );
         let err = BrokerConfig::from_props(props(&[
             ("node.id", "1"),
             ("listeners", "PLAINTEXT://0.0.0.0:9092"),

@@ -10,6 +10,12 @@ const BROKER_KEYS: &[&str] = &[
     "listener.security.protocol.map",
     "controller.listener.names",
     "inter.broker.listener.name",
+    "security.inter.broker.protocol",
+    // Read for SSL listeners without a listener prefix too (see `security::tls`).
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.truststore.certificates",
+    "ssl.principal.mapping.rules",
     "log.dirs",
     "log.dir",
     "num.partitions",

@@ -1,12 +1,13 @@
 //! `listeners` / `advertised.listeners` parsing (`NAME://host:port,...`).
 //!
-//! Owns the listener syntax and the rule that only PLAINTEXT is spoken here;
-//! binding sockets is the server's job.
+//! Owns the listener syntax; which protocol each speaks is
+//! [`super::security_protocol`]'s, binding sockets the server's job.
 
 use std::collections::BTreeMap;
 
 use super::ConfigError;
 use super::properties::Props;
+use super::security_protocol::{SecurityProtocol, listener_protocols, protocol_map};
 
 /// One `NAME://host:port` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,23 +70,6 @@ pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigEr
     Ok(out)
 }
 
-/// Kafka's `listener.security.protocol.map`: listener name -> security protocol.
-pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut map = BTreeMap::new();
-    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, proto) = entry.split_once(':').ok_or_else(|| ConfigError::Invalid {
-            key: "listener.security.protocol.map".into(),
-            value: value.into(),
-            reason: format!("`{entry}`: expected NAME:PROTOCOL"),
-        })?;
-        map.insert(
-            name.trim().to_ascii_uppercase(),
-            proto.trim().to_ascii_uppercase(),
-        );
-    }
-    Ok(map)
-}
-
 /// `advertised.listeners` (defaults to `listeners`): routable, and each one's name
 /// also a listener this broker binds.
 pub(super) fn advertised_listeners(
@@ -116,35 +100,24 @@ pub(super) fn advertised_listeners(
     Ok(advertised)
 }
 
-/// Listeners to bind: `listeners` minus controller listeners; only PLAINTEXT.
+/// Listeners to bind: `listeners` minus controller listeners, each with the
+/// security protocol `listener.security.protocol.map` gives it. Controller
+/// listeners are checked against the map too, as Kafka checks every listener.
 pub(super) fn broker_listeners(
     p: &Props<'_>,
     controller_names: &[String],
     controller_only: bool,
-) -> Result<Vec<Listener>, ConfigError> {
+) -> Result<(Vec<Listener>, BTreeMap<String, SecurityProtocol>), ConfigError> {
     let all = parse_listeners(
         "listeners",
         p.get("listeners").unwrap_or("PLAINTEXT://:9092"),
     )?;
-    let mut protocols =
-        parse_protocol_map(p.get("listener.security.protocol.map").unwrap_or(
-            "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
-        ))?;
-    let mut out = Vec::new();
-    for l in all {
-        if controller_names.contains(&l.name) {
-            continue;
-        }
-        let proto = protocols.remove(&l.name).unwrap_or_else(|| l.name.clone());
-        if proto != "PLAINTEXT" {
-            return Err(ConfigError::Invalid {
-                key: "listeners".into(),
-                value: format!("{}://{}", l.name, l.host_port()),
-                reason: format!("security protocol {proto} is not supported; use PLAINTEXT"),
-            });
-        }
-        out.push(l);
-    }
+    let map = protocol_map(p, controller_names)?;
+    let protocols = listener_protocols(&map, &all)?;
+    let out: Vec<Listener> = all
+        .into_iter()
+        .filter(|l| !controller_names.contains(&l.name))
+        .collect();
     if out.is_empty() && !controller_only {
         return Err(ConfigError::Invalid {
             key: "listeners".into(),
@@ -152,7 +125,7 @@ pub(super) fn broker_listeners(
             reason: "no broker listener left (all are controller listeners)".into(),
         });
     }
-    Ok(out)
+    Ok((out, protocols))
 }
 
 #[cfg(test)]

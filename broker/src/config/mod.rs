@@ -13,6 +13,7 @@ mod kraft;
 mod listeners;
 mod properties;
 mod replica;
+mod security_protocol;
 
 pub use broker::BrokerConfig;
 pub use dynamic_checks::{
@@ -27,6 +28,7 @@ pub use kraft::{KraftConfig, Roles, Voter, parse_voters};
 pub use listeners::{Listener, parse_listeners};
 pub use properties::parse_properties;
 pub use replica::ReplicaSettings;
+pub use security_protocol::{SecurityProtocol, parse_protocol_map};
 
 use std::path::PathBuf;
 

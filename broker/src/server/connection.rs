@@ -10,18 +10,21 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, broadcast};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use super::sink::ResponseSink;
 use crate::broker_server::Broker;
 use crate::handlers::{self, Reply, RequestContext, fetch};
 use crate::protocol::{
     Chunk, Decoded, ResponseFrame, decode_request_frame, encode_fetch_frame, encode_response,
     encode_response_frame,
 };
+use crate::security::principal::{ANONYMOUS, ssl_principal};
 
 /// Limits shared by all connections.
 pub struct ConnectionLimits {
@@ -51,9 +54,14 @@ enum ConnectionError {
     Decode(#[from] crate::protocol::DecodeError),
     #[error("{0}")]
     Encode(#[from] crate::protocol::EncodeError),
+    #[error("SSL handshake failed: {0}")]
+    Handshake(std::io::Error),
+    #[error("no SSL handshake within {0:?} (connections.max.idle.ms)")]
+    HandshakeIdle(std::time::Duration),
 }
 
 /// Serves a connection until the client closes it, it misbehaves, or shutdown.
+/// `tls` is the listener's acceptor when it is SSL.
 pub async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -61,29 +69,91 @@ pub async fn serve_connection(
     broker: Arc<Broker>,
     limits: Arc<ConnectionLimits>,
     mut shutdown: broadcast::Receiver<()>,
+    tls: Option<TlsAcceptor>,
 ) {
     let _ = stream.set_nodelay(true);
     broker.metrics().connection_opened(&listener);
-    let result = run(stream, peer, &listener, &broker, &limits, &mut shutdown).await;
+    let served = Served {
+        peer,
+        listener: &listener,
+        broker: &broker,
+        limits: &limits,
+        shutdown: &mut shutdown,
+    };
+    let result = match tls {
+        None => {
+            let (read_half, write_half) = stream.into_split();
+            run(read_half, write_half, served).await
+        }
+        Some(acceptor) => match handshake(&acceptor, stream, limits.max_idle).await {
+            Ok(stream) => {
+                let principal = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .and_then(|cert| ssl_principal(cert))
+                    .unwrap_or_else(|| ANONYMOUS.to_string());
+                debug!(%peer, listener, principal, "SSL handshake done");
+                let (read_half, write_half) = tokio::io::split(stream);
+                run(read_half, write_half, served).await
+            }
+            Err(e) => Err(e),
+        },
+    };
     broker.metrics().connection_closed(&listener);
     match result {
         Ok(()) => debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
         // Kafka expires idle channels quietly too: clients reconnect on demand.
         Err(e @ ConnectionError::Idle(_)) => debug!(%peer, error = %e, "closing idle connection"),
+        // Kafka logs these at INFO ("Failed authentication with ... (SSL handshake
+        // failed)"): a client's problem, one line per attempt.
+        Err(e @ (ConnectionError::Handshake(_) | ConnectionError::HandshakeIdle(_))) => {
+            info!(%peer, listener, error = %e, "closing connection")
+        }
         Err(e) => warn!(%peer, error = %e, "closing connection"),
     }
 }
 
-async fn run(
+/// The TLS handshake of an SSL listener's connection, bounded like an idle
+/// connection: a client that connects and says nothing must not hold a slot.
+async fn handshake(
+    acceptor: &TlsAcceptor,
     stream: TcpStream,
+    max_idle: Option<std::time::Duration>,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, ConnectionError> {
+    let accept = acceptor.accept(stream);
+    let done = match max_idle {
+        None => accept.await,
+        Some(limit) => tokio::time::timeout(limit, accept)
+            .await
+            .map_err(|_| ConnectionError::HandshakeIdle(limit))?,
+    };
+    done.map_err(ConnectionError::Handshake)
+}
+
+/// What serving a connection needs besides its stream.
+struct Served<'a> {
     peer: SocketAddr,
-    listener: &str,
-    broker: &Broker,
-    limits: &ConnectionLimits,
-    shutdown: &mut broadcast::Receiver<()>,
+    listener: &'a str,
+    broker: &'a Broker,
+    limits: &'a ConnectionLimits,
+    shutdown: &'a mut broadcast::Receiver<()>,
+}
+
+async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
+    read_half: R,
+    mut write_half: W,
+    served: Served<'_>,
 ) -> Result<(), ConnectionError> {
-    let (read_half, mut write_half) = stream.into_split();
+    let Served {
+        peer,
+        listener,
+        broker,
+        limits,
+        shutdown,
+    } = served;
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let client_host = peer.ip().to_string();
     loop {
@@ -127,7 +197,7 @@ async fn run(
             Decoded::UnsupportedApiVersions { correlation_id } => {
                 let (api, version, body) = handlers::api_versions::unsupported_version_response();
                 let out = encode_response(api, version, correlation_id, &body)?;
-                write_half.write_all(&out).await?;
+                write_half.send_bytes(&out).await?;
             }
             Decoded::Request(request) => {
                 let ctx = RequestContext {
@@ -153,12 +223,12 @@ async fn run(
                 match reply {
                     Reply::Respond(body) => {
                         let frame = encode_response_frame(api, version, correlation_id, *body)?;
-                        write_frame(&mut write_half, &frame).await?;
+                        write_half.send_frame(&frame).await?;
                     }
                     Reply::Fetch(reply) => {
                         let fetch::FetchReply { body, files } = *reply;
                         let frame = encode_fetch_frame(version, correlation_id, body, files)?;
-                        write_frame(&mut write_half, &frame).await?;
+                        write_half.send_frame(&frame).await?;
                     }
                     Reply::Silent => {}
                     Reply::Close => return Err(ConnectionError::AcksZeroFailure(api)),
@@ -170,8 +240,8 @@ async fn run(
 
 /// Reads the next request's size prefix, failing with `TimedOut` when none
 /// starts within `max_idle` (the connection is idle: nothing is in flight on it).
-async fn read_size(
-    reader: &mut BufReader<OwnedReadHalf>,
+async fn read_size<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     max_idle: Option<std::time::Duration>,
 ) -> std::io::Result<i32> {
     let Some(max_idle) = max_idle else {
@@ -189,8 +259,8 @@ async fn read_size(
 
 /// Reads the next `size` bytes of the connection into `frame` (empty, with at
 /// least `size` capacity), without zero-filling it first.
-async fn read_frame(
-    reader: &mut BufReader<OwnedReadHalf>,
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     frame: &mut BytesMut,
     size: usize,
 ) -> std::io::Result<()> {
@@ -205,7 +275,10 @@ async fn read_frame(
 
 /// Writes every chunk of `frame`: runs of in-memory chunks with as few
 /// `writev`s as the socket allows, file ranges with `sendfile`.
-async fn write_frame(out: &mut OwnedWriteHalf, frame: &ResponseFrame) -> std::io::Result<()> {
+pub(super) async fn write_frame(
+    out: &mut OwnedWriteHalf,
+    frame: &ResponseFrame,
+) -> std::io::Result<()> {
     let chunks = frame.chunks();
     let mut at = 0;
     while at < chunks.len() {

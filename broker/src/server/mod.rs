@@ -4,6 +4,7 @@
 
 mod connection;
 mod http;
+mod sink;
 
 pub use connection::ConnectionLimits;
 
@@ -13,11 +14,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::broker_server::connection_slots::ConnectionSlots;
 use crate::broker_server::{Broker, StartupError};
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, ConfigError};
 use http::serve_http;
 
 /// Runs the broker until `shutdown_signal` completes, then shuts down cleanly.
@@ -53,8 +55,10 @@ async fn bind(what: &'static str, addr: String) -> Result<TcpListener, StartupEr
 impl Server {
     /// Binds, opens storage and starts accepting.
     pub async fn start(mut config: BrokerConfig) -> Result<Server, StartupError> {
+        refuse_unserved_protocols(&config)?;
         let mut bound = Vec::new();
         for l in &config.listeners {
+            let tls = listener_tls(&config, &l.name)?;
             let host = if l.host.is_empty() {
                 "0.0.0.0".to_string()
             } else {
@@ -71,12 +75,12 @@ impl Server {
                 addr: l.host_port(),
                 source,
             })?;
-            bound.push((l.name.clone(), local, listener));
+            bound.push((l.name.clone(), local, listener, tls));
         }
         // Port 0 means "any free port": advertise the one we got.
         for a in &mut config.advertised_listeners {
             if a.port == 0
-                && let Some((_, local, _)) = bound.iter().find(|(n, _, _)| *n == a.name)
+                && let Some((_, local, _, _)) = bound.iter().find(|(n, _, _, _)| *n == a.name)
             {
                 a.port = local.port();
             }
@@ -108,7 +112,7 @@ impl Server {
         let (drained_tx, drained_rx) = mpsc::channel(1);
         let mut accept_tasks = Vec::new();
         let mut listeners = Vec::new();
-        for (name, local, listener) in bound {
+        for (name, local, listener, tls) in bound {
             connection::log_listening(&local, &name);
             listeners.push((name.clone(), local));
             // Subscribe before spawning: a shutdown sent before the task first runs
@@ -120,6 +124,7 @@ impl Server {
                 slots: broker.serving().connection_slots().clone(),
                 shutdown: shutdown_tx.clone(),
                 drained: drained_tx.clone(),
+                tls,
             };
             accept_tasks.push(tokio::spawn(accept_loop(listener, stop, name, shared)));
         }
@@ -176,6 +181,8 @@ struct AcceptShared {
     shutdown: broadcast::Sender<()>,
     /// Held by every connection task; all dropped = all drained.
     drained: mpsc::Sender<()>,
+    /// The listener's TLS acceptor when it is SSL.
+    tls: Option<TlsAcceptor>,
 }
 
 async fn accept_loop(
@@ -190,6 +197,7 @@ async fn accept_loop(
         slots,
         shutdown,
         drained,
+        tls,
     } = shared;
     loop {
         let permit = tokio::select! {
@@ -216,12 +224,62 @@ async fn accept_loop(
         let rx = shutdown.subscribe();
         let drained = drained.clone();
         let name = name.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection::serve_connection(stream, peer, name, broker, limits, rx).await;
+            connection::serve_connection(stream, peer, name, broker, limits, rx, tls).await;
             drop(permit);
             drop(drained);
         });
     }
+}
+
+/// The TLS acceptor of listener `name` when its protocol is SSL.
+fn listener_tls(config: &BrokerConfig, name: &str) -> Result<Option<TlsAcceptor>, StartupError> {
+    if !config.security_protocol(name).uses_tls() {
+        return Ok(None);
+    }
+    let server_config = crate::security::tls::server_config(&config.static_props, name)?;
+    Ok(Some(TlsAcceptor::from(server_config)))
+}
+
+/// Protocols a listener may be mapped to but this broker cannot serve yet: SASL
+/// anywhere, and TLS on the controller listener or the inter-broker listener
+/// (the quorum and the replica fetcher connect in plaintext). Refused at startup
+/// rather than served in plaintext.
+fn refuse_unserved_protocols(config: &BrokerConfig) -> Result<(), ConfigError> {
+    let unserved = |name: &str, reason: &str| ConfigError::Invalid {
+        key: "listener.security.protocol.map".into(),
+        value: format!("{name}:{}", config.security_protocol(name)),
+        reason: reason.into(),
+    };
+    for (name, protocol) in &config.listener_security_protocols {
+        if protocol.uses_sasl() {
+            return Err(unserved(
+                name,
+                "SASL_PLAINTEXT and SASL_SSL listeners are not supported yet; use PLAINTEXT or SSL",
+            ));
+        }
+    }
+    for name in &config.kraft.controller_listener_names {
+        if config.security_protocol(name).uses_tls() {
+            return Err(unserved(
+                name,
+                "the controller listener speaks PLAINTEXT only (the quorum connects without TLS)",
+            ));
+        }
+    }
+    let inter_broker = config
+        .advertised(&config.inter_broker_listener_name)
+        .map_or(config.inter_broker_listener_name.as_str(), |l| {
+            l.name.as_str()
+        });
+    if config.security_protocol(inter_broker).uses_tls() {
+        return Err(unserved(
+            inter_broker,
+            "the inter-broker listener speaks PLAINTEXT only (replica fetchers connect without TLS); set inter.broker.listener.name to a PLAINTEXT listener",
+        ));
+    }
+    Ok(())
 }
 
 /// The host name to advertise when a listener names no host (Kafka uses the

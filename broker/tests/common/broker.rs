@@ -27,6 +27,9 @@ pub struct BrokerOpts {
     pub auto_create_topics: bool,
     /// Extra `key=value` lines appended to the config file.
     pub config: Vec<(String, String)>,
+    /// Listeners besides the harness's PLAINTEXT one (`NAME://host:port`), bound
+    /// and advertised as given; their protocols come from `config`.
+    pub extra_listeners: Vec<String>,
 }
 
 impl Default for BrokerOpts {
@@ -35,6 +38,7 @@ impl Default for BrokerOpts {
             num_partitions: 1,
             auto_create_topics: true,
             config: Vec::new(),
+            extra_listeners: Vec::new(),
         }
     }
 }
@@ -64,10 +68,14 @@ impl Broker {
         let kafka_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let http_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let log_dir = dir.path().join("data");
+        let listeners = std::iter::once(format!("PLAINTEXT://{kafka_addr}"))
+            .chain(opts.extra_listeners.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(",");
         let mut cfg = format!(
             "node.id=1\n\
-             listeners=PLAINTEXT://{kafka_addr}\n\
-             advertised.listeners=PLAINTEXT://{kafka_addr}\n\
+             listeners={listeners}\n\
+             advertised.listeners={listeners}\n\
              log.dirs={}\n\
              tidewater.http.listener={http_addr}\n\
              group.initial.rebalance.delay.ms=0\n\

@@ -1,0 +1,8 @@
+//! Listener security: the TLS server config of SSL listeners and the principal a
+//! connection authenticates as.
+//!
+//! Owns turning Kafka's `ssl.*` keys into rustls configs and certificates into
+//! principals; the server owns sockets and handshakes.
+
+pub mod principal;
+pub mod tls;
