@@ -3,8 +3,9 @@
 //! topic, a third joins and partitions move without any record consumed twice (each
 //! offset is committed before the next poll, and a partition reaches its new owner
 //! only after the old one revoked it), one leaves, then the group coordinator's
-//! broker is killed -9: the group goes on on the new coordinator and its committed
-//! offsets cover every record.
+//! broker is killed -9: the new coordinator replays the group (members, epochs,
+//! assignments) from `__consumer_offsets`, so the members go on without rejoining,
+//! nothing is consumed twice, and the committed offsets cover every record.
 
 mod common;
 
@@ -70,4 +71,9 @@ fn consumer_protocol_group_rebalances_and_survives_coordinator_kill() {
         "the group must move to a live coordinator, got {new_coordinator}"
     );
     assert_eq!(v["distinct"].as_u64(), Some(COUNT as u64), "{line}");
+    // The group's members, epochs and assignments were replayed from
+    // __consumer_offsets: nobody had to rejoin, so no commit was refused as from an
+    // unknown member and no record was consumed twice, even across the kill.
+    assert_eq!(v["abandoned_commits"].as_u64(), Some(0), "{line}");
+    assert_eq!(v["consumed"], v["distinct"], "{line}");
 }

@@ -40,6 +40,14 @@ impl Reader {
         Ok(i16::from_be_bytes(self.array(what)?))
     }
 
+    pub(crate) fn i8(&mut self, what: &'static str) -> Result<i8, RecordError> {
+        Ok(i8::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn uuid(&mut self, what: &'static str) -> Result<uuid::Uuid, RecordError> {
+        Ok(uuid::Uuid::from_bytes(self.array(what)?))
+    }
+
     pub(crate) fn i32(&mut self, what: &'static str) -> Result<i32, RecordError> {
         Ok(i32::from_be_bytes(self.array(what)?))
     }
@@ -181,6 +189,14 @@ impl Writer {
         let mut buf = BytesMut::with_capacity(64);
         buf.put_i16(version);
         Self { buf, compact }
+    }
+
+    pub(crate) fn i8(&mut self, v: i8) {
+        self.buf.put_i8(v);
+    }
+
+    pub(crate) fn uuid(&mut self, v: uuid::Uuid) {
+        self.buf.put_slice(v.as_bytes());
     }
 
     pub(crate) fn i32(&mut self, v: i32) {

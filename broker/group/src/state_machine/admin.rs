@@ -179,6 +179,9 @@ impl Core {
             .map(|(topic, p)| (RecordKey::offset_commit(group_id, topic, *p).encode(), None))
             .collect();
         records.push((RecordKey::group_metadata(group_id).encode(), None));
+        if let Some(consumer) = &group.consumer {
+            records.extend(super::consumer_store::tombstones(group_id, consumer));
+        }
         self.groups.remove(group_id);
         tracing::info!(group = group_id, "group deleted");
         self.persist(group_id, records, AfterPersist::Nothing);

@@ -64,7 +64,11 @@ impl Core {
         now_ms: u64,
         topics: TopicLookup<'_>,
     ) -> ConsumerGroupHeartbeatResponse {
-        match self.try_consumer_heartbeat(args, now_ms, topics) {
+        let group_id = args.group_id.clone();
+        let before = self.consumer_snapshot(&group_id);
+        let result = self.try_consumer_heartbeat(args, now_ms, topics);
+        self.store_consumer_group(&group_id, &before);
+        match result {
             Ok(response) => response,
             Err(failure) => {
                 tracing::debug!(error = ?failure.0, message = ?failure.1, "consumer group heartbeat refused");
@@ -275,7 +279,9 @@ impl Core {
                 member = member_id,
                 "consumer session expired"
             );
+            let before = self.consumer_snapshot(group_id);
             self.remove_consumer_member(group_id, member_id, now_ms);
+            self.store_consumer_group(group_id, &before);
         }
     }
 }

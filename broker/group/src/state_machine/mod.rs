@@ -13,6 +13,7 @@
 mod admin;
 mod consumer;
 mod consumer_describe;
+mod consumer_store;
 mod fetch;
 mod join;
 mod load;

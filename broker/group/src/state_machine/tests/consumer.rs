@@ -361,3 +361,79 @@ fn classic_and_consumer_groups_do_not_mix() {
         Some(E::InconsistentGroupProtocol.code())
     );
 }
+
+#[test]
+fn a_new_coordinator_replays_members_epochs_and_assignments() {
+    let mut h = harness();
+    h.hb(join_args("a"));
+    h.hb(join_args("b"));
+    // a is mid-revocation: it keeps half, the rest is pending.
+    let kept = partitions(&h.beat("a", 1, &[0, 1, 2, 3, 4, 5])).expect("kept");
+    let before = h.group().consumer.clone().expect("consumer group");
+    let partition = h.core.partition_for(GROUP);
+    let records: Vec<_> = h
+        .log
+        .iter()
+        .filter(|(p, _)| *p == partition)
+        .map(|(_, r)| r.clone())
+        .collect();
+    let mut next = Harness::unowned(h.core.config().clone());
+    next.core.load_partition(partition, records, next.now);
+    next.run_effects();
+    let after = next
+        .group()
+        .consumer
+        .clone()
+        .expect("replayed consumer group");
+    assert_eq!(after.group_epoch, before.group_epoch);
+    assert_eq!(after.assignment_epoch, before.assignment_epoch);
+    assert_eq!(after.target, before.target);
+    for (id, m) in &before.members {
+        let r = &after.members[id];
+        assert_eq!(
+            (
+                r.member_epoch,
+                r.state,
+                &r.assigned,
+                &r.pending_revocation,
+                &r.subscribed_topic_names
+            ),
+            (
+                m.member_epoch,
+                m.state,
+                &m.assigned,
+                &m.pending_revocation,
+                &m.subscribed_topic_names
+            ),
+            "{id}"
+        );
+    }
+    // The members go on with the new coordinator: a acknowledges its revocation.
+    let r = next.beat("a", 1, &kept);
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert!(r.member_epoch >= 2);
+    // A member that left is gone after the replay too.
+    next.hb(HeartbeatArgs {
+        member_epoch: -1,
+        ..h_leave("b")
+    });
+    let records: Vec<_> = next.log.iter().map(|(_, r)| r.clone()).collect();
+    let all: Vec<_> = h
+        .log
+        .iter()
+        .filter(|(p, _)| *p == partition)
+        .map(|(_, r)| r.clone())
+        .chain(records)
+        .collect();
+    let mut third = Harness::unowned(h.core.config().clone());
+    third.core.load_partition(partition, all, third.now);
+    let members: Vec<&String> = third
+        .group()
+        .consumer
+        .as_ref()
+        .expect("group")
+        .members
+        .keys()
+        .collect();
+    assert_eq!(members, ["a"]);
+}
