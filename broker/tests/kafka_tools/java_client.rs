@@ -75,6 +75,36 @@ fn java_client_idempotent_producer_and_range_group() {
     range_group_splits_the_partitions(&client, &bs, "range-group", "ranged");
     range_group_splits_the_partitions(&client, &bs, "consumer-group", "ranged848");
     consumer_groups_describes_the_consumer_protocol_group(&kafka, &bs);
+    let status = cluster.node(1).sigterm();
+    assert!(status.success(), "node exited {status}");
+    dump_log_decodes_the_consumer_group_records(&kafka, &cluster.node(1).log_dir());
+}
+
+/// Kafka's DumpLogSegments --offsets-decoder reads the KIP-848 records Tidewater
+/// wrote to `__consumer_offsets` (member metadata, current assignments) as its own.
+fn dump_log_decodes_the_consumer_group_records(kafka: &KafkaTools, log_dir: &Path) {
+    let segments: Vec<String> = std::fs::read_dir(log_dir)
+        .expect("read log dir")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("__consumer_offsets-")
+        })
+        .flat_map(|e| segment_files(&e.path()))
+        .collect();
+    let out = kafka.run(
+        DUMP_LOG,
+        &["--offsets-decoder", "--files", &segments.join(",")],
+    );
+    assert_clean(&out);
+    for expected in [
+        r#""subscribedTopicNames":["ranged848"]"#,
+        r#"{"type":"8","data":{"groupId":"java-consumer-group""#,
+        r#""assignedPartitions":[{"topicId":"#,
+    ] {
+        assert!(out.stdout.contains(expected), "{expected} in:\n{out}");
+    }
 }
 
 /// kafka-consumer-groups --describe on the KIP-848 group (ConsumerGroupDescribe and
@@ -116,10 +146,8 @@ fn idempotent_records_read_back_once_in_order(client: &dyn Fn(&[&str]) -> Output
     assert_eq!(lines[1..], want, "records read back");
 }
 
-/// Kafka reads the partition's batches as one producer's (an id and epoch, not -1),
-/// each batch's base sequence following the previous batch's last: no retry wrote a
-/// record twice.
-fn idempotent_batches_carry_gapless_sequences(kafka: &KafkaTools, dir: &Path) {
+/// The `.log` segment files of a partition directory, in offset order.
+fn segment_files(dir: &Path) -> Vec<String> {
     let mut logs: Vec<String> = std::fs::read_dir(dir)
         .expect("read partition dir")
         .flatten()
@@ -128,6 +156,14 @@ fn idempotent_batches_carry_gapless_sequences(kafka: &KafkaTools, dir: &Path) {
         .map(|p| p.display().to_string())
         .collect();
     logs.sort();
+    logs
+}
+
+/// Kafka reads the partition's batches as one producer's (an id and epoch, not -1),
+/// each batch's base sequence following the previous batch's last: no retry wrote a
+/// record twice.
+fn idempotent_batches_carry_gapless_sequences(kafka: &KafkaTools, dir: &Path) {
+    let logs = segment_files(dir);
     let out = kafka.run(DUMP_LOG, &["--files", &logs.join(",")]);
     assert_clean(&out);
     let field = |line: &str, name: &str| -> i64 {
