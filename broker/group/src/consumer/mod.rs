@@ -60,6 +60,8 @@ pub struct ConsumerMember {
     pub session_deadline_ms: u64,
     /// Token of the member's live session timer.
     pub timer_token: u64,
+    /// Token of the rebalance-timeout timer armed when it was asked to revoke.
+    pub revocation_token: u64,
 }
 
 impl ConsumerMember {
@@ -80,6 +82,7 @@ impl ConsumerMember {
             pending_revocation: Assignment::new(),
             session_deadline_ms: 0,
             timer_token: 0,
+            revocation_token: 0,
         }
     }
 

@@ -16,7 +16,8 @@ use super::responses::str_bytes;
 use super::{Core, Timer};
 use crate::consumer::{
     Assignment, Assignor, ConsumerGroup, ConsumerMember, LEAVE_GROUP_MEMBER_EPOCH,
-    LEAVE_GROUP_STATIC_MEMBER_EPOCH, TopicInfo, is_subset, normalized, reconcile, topic_partitions,
+    LEAVE_GROUP_STATIC_MEMBER_EPOCH, MemberState, TopicInfo, is_subset, normalized, reconcile,
+    topic_partitions,
 };
 use crate::group::{CONSUMER_PROTOCOL_TYPE, Group, GroupState};
 
@@ -148,6 +149,16 @@ impl Core {
         }
         let current = consumer.members[&args.member_id].clone();
         let mut next = reconcile::next_assignment(consumer, &current, args.owned.as_ref());
+        if next.state == MemberState::UnrevokedPartitions
+            && previous.state != MemberState::UnrevokedPartitions
+        {
+            next.revocation_token = self.arm_revocation(
+                &group_id,
+                &next.member_id,
+                next.rebalance_timeout_ms,
+                now_ms,
+            );
+        }
         let token = self.token();
         next.timer_token = token;
         let session = self.config.consumer_session_timeout_ms.max(0) as u64;
@@ -239,7 +250,7 @@ impl Core {
             .with_heartbeat_interval_ms(0))
     }
 
-    fn remove_consumer_member(&mut self, group_id: &str, member_id: &str, now_ms: u64) {
+    pub(super) fn remove_consumer_member(&mut self, group_id: &str, member_id: &str, now_ms: u64) {
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
         };
@@ -257,31 +268,6 @@ impl Core {
         if consumer.members.is_empty() {
             // The classic side's Empty timestamp is where KIP-211 expiry counts from.
             group.state_timestamp_ms = now_ms as i64;
-        }
-    }
-
-    pub(super) fn on_consumer_session_timer(
-        &mut self,
-        group_id: &str,
-        member_id: &str,
-        token: u64,
-        now_ms: u64,
-    ) {
-        let expired = self
-            .groups
-            .get(group_id)
-            .and_then(|g| g.consumer.as_ref())
-            .and_then(|c| c.members.get(member_id))
-            .is_some_and(|m| m.timer_token == token && m.session_deadline_ms <= now_ms);
-        if expired {
-            tracing::info!(
-                group = group_id,
-                member = member_id,
-                "consumer session expired"
-            );
-            let before = self.consumer_snapshot(group_id);
-            self.remove_consumer_member(group_id, member_id, now_ms);
-            self.store_consumer_group(group_id, &before);
         }
     }
 }

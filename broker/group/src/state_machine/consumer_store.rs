@@ -197,6 +197,16 @@ impl Core {
                     group.static_members.insert(instance.clone(), id.clone());
                 }
             }
+            // A revocation in progress gets its rebalance timeout again from now.
+            if let Some(m) = group.members.get(&id)
+                && m.state == crate::consumer::MemberState::UnrevokedPartitions
+            {
+                let timeout = m.rebalance_timeout_ms;
+                let revocation = self.arm_revocation(group_id, &id, timeout, now_ms);
+                if let Some(m) = group.members.get_mut(&id) {
+                    m.revocation_token = revocation;
+                }
+            }
             self.arm(
                 group_id,
                 Timer::ConsumerSession {

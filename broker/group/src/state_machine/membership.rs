@@ -203,6 +203,9 @@ impl Core {
             Timer::ConsumerSession { member_id, token } => {
                 self.on_consumer_session_timer(group_id, &member_id, token, now_ms)
             }
+            Timer::ConsumerRevocation { member_id, token } => {
+                self.on_consumer_revocation_timer(group_id, &member_id, token, now_ms)
+            }
         }
     }
 

@@ -14,6 +14,7 @@ mod admin;
 mod consumer;
 mod consumer_describe;
 mod consumer_store;
+mod consumer_timers;
 mod fetch;
 mod join;
 mod load;
@@ -85,6 +86,8 @@ pub enum Timer {
     Sync { token: u64 },
     /// A consumer-protocol member's session (KIP-848).
     ConsumerSession { member_id: String, token: u64 },
+    /// A consumer-protocol member's deadline to revoke partitions (its rebalance timeout).
+    ConsumerRevocation { member_id: String, token: u64 },
 }
 
 /// What a persisted batch was for, so its result can be fed back.

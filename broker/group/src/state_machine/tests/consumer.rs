@@ -437,3 +437,22 @@ fn a_new_coordinator_replays_members_epochs_and_assignments() {
         .collect();
     assert_eq!(members, ["a"]);
 }
+
+#[test]
+fn a_member_that_does_not_revoke_within_its_rebalance_timeout_is_fenced() {
+    let mut h = harness();
+    h.hb(join_args("a"));
+    h.hb(join_args("b"));
+    // a is told to revoke half (rebalance timeout 30 s) and keeps heartbeating
+    // while still listing everything.
+    let all = [0, 1, 2, 3, 4, 5];
+    assert!(partitions(&h.beat("a", 1, &all)).is_some());
+    h.advance(20_000);
+    assert_eq!(h.beat("a", 1, &all).error_code, 0);
+    h.beat("b", 2, &[]);
+    h.advance(11_000);
+    assert_eq!(h.beat("a", 1, &all).error_code, E::UnknownMemberId.code());
+    // b gets every partition now.
+    let r = h.beat("b", 2, &[]);
+    assert_eq!(partitions(&r).map(|p| p.len()), Some(6));
+}
