@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::clients::kraft_client;
-use common::cluster::Cluster;
-use common::process::spawn_python;
+use common::cluster::{Cluster, kill_group_coordinator};
 
 const TOPIC: &str = "grouped";
 const COUNT: usize = 3000;
@@ -36,10 +35,7 @@ fn kraft_group_survives_coordinator_kill() {
         Duration::from_secs(60),
     );
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let coordinator_file = dir.path().join("coordinator");
-    let killed_file = dir.path().join("killed");
-    let args: Vec<String> = [
+    let args = [
         "group",
         "--bootstrap",
         &bootstrap,
@@ -49,47 +45,19 @@ fn kraft_group_survives_coordinator_kill() {
         "kraft-group",
         "--count",
         &count,
-        "--coordinator-file",
-        &coordinator_file.display().to_string(),
-        "--killed-file",
-        &killed_file.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut group = spawn_python("kraft_clients.py", &args);
-    let coordinator: i32 = common::wait_until(
-        "the group script names its coordinator",
-        Duration::from_secs(60),
-        || {
-            if !group.is_running() {
-                return Ok(-1);
-            }
-            std::fs::read_to_string(&coordinator_file)
-                .map_err(|e| e.to_string())?
-                .trim()
-                .parse()
-                .map_err(|e| format!("{e}"))
-        },
+    ];
+    let killed = kill_group_coordinator(
+        &mut cluster,
+        "kraft_clients.py",
+        &args,
+        Duration::from_secs(90),
     );
-    if coordinator <= 0 {
-        panic!(
-            "group script exited early: {}",
-            group.wait(Duration::from_secs(5))
-        );
-    }
-    let killed_at = Instant::now();
-    cluster.node(coordinator).kill9();
-    std::fs::write(&killed_file, "1").expect("write killed file");
-    let out = group.wait(Duration::from_secs(90)).ok();
-    let recovered = killed_at.elapsed();
-    let line = out.stdout.lines().last().unwrap_or("");
-    let v: serde_json::Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("group summary {line:?}: {e}"));
+    let (coordinator, v, line) = (killed.coordinator, &killed.summary, &killed.line);
     let new_coordinator = v["new_coordinator"].as_i64().unwrap_or(-1) as i32;
     eprintln!(
         "kraft_groups: FIGURES coordinator {coordinator} killed; group done on coordinator \
-         {new_coordinator} {recovered:?} later; {line}"
+         {new_coordinator} {:?} later; {line}",
+        killed.recovered
     );
     assert!(
         new_coordinator > 0 && new_coordinator != coordinator,

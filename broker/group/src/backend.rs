@@ -35,6 +35,9 @@ pub trait OffsetsBackend: Send + Sync + 'static {
     /// Whether `topic`/`partition` exists, so commits for unknown partitions get
     /// UNKNOWN_TOPIC_OR_PARTITION as Kafka answers.
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool;
+    /// A topic's id and partition count, for KIP-848 server-side assignment
+    /// (`None` for a topic that does not exist).
+    fn topic_info(&self, topic: &str) -> Option<crate::consumer::TopicInfo>;
 }
 
 /// The result of `replicated` if it is settled already, without waiting: a

@@ -16,6 +16,13 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
     pub offsets_topic_partitions: i32,
+    /// `group.consumer.session.timeout.ms`: a consumer-protocol member that sends no
+    /// heartbeat for this long is removed.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: told to consumer-protocol members.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`: members allowed in one consumer group.
+    pub consumer_max_size: i32,
 }
 
 impl Default for GroupConfig {
@@ -27,6 +34,9 @@ impl Default for GroupConfig {
             max_size: i32::MAX,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1_000,
             offsets_topic_partitions: 50,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_max_size: i32::MAX,
         }
     }
 }

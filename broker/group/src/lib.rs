@@ -1,6 +1,8 @@
 //! The classic consumer group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 //! OffsetCommit/Fetch/Delete, ListGroups, DescribeGroups, DeleteGroups) and the
-//! `__consumer_offsets` record format, modelled on Kafka's `GroupCoordinator`.
+//! `__consumer_offsets` record format, modelled on Kafka's `GroupCoordinator`, and
+//! KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe) modelled
+//! on Kafka's `GroupMetadataManager` / `ConsumerGroup`.
 //!
 //! Layout:
 //! - [`state_machine`]: the sans-IO state machine of every group (Kafka's
@@ -9,6 +11,8 @@
 //!   timers to arm). All Kafka rules and error codes live here.
 //! - [`group`]: one group's data and Kafka's pure rules over it (leader election,
 //!   protocol selection, subscriptions, state transitions).
+//! - [`consumer`]: one KIP-848 consumer group's data, the server-side assignors
+//!   and the reconciliation of a member towards its target assignment.
 //! - [`records`]: Kafka's exact `__consumer_offsets` key/value schemas.
 //! - [`GroupCoordinator`]: the thin tokio shell the protocol server calls; it parks
 //!   JoinGroup/SyncGroup responses, runs the timers on one task and performs
@@ -35,6 +39,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod consumer;
 mod coordinator;
 pub mod group;
 pub mod partition;

@@ -298,6 +298,9 @@ impl tidewater_group::OffsetsBackend for AskingLog {
     fn topic_partition_exists(&self, _: &str, _: i32) -> bool {
         true
     }
+    fn topic_info(&self, _: &str) -> Option<tidewater_group::consumer::TopicInfo> {
+        None
+    }
 }
 
 #[tokio::test(start_paused = true)]

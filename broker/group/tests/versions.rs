@@ -29,6 +29,9 @@ impl OffsetsBackend for Accepting {
     fn topic_partition_exists(&self, topic: &str, _: i32) -> bool {
         topic == "t"
     }
+    fn topic_info(&self, _: &str) -> Option<tidewater_group::consumer::TopicInfo> {
+        None
+    }
 }
 
 fn s(v: &str) -> StrBytes {

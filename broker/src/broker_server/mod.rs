@@ -160,6 +160,9 @@ impl Broker {
                 max_size: config.group_max_size,
                 offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
                 offsets_topic_partitions: config.offsets_topic_num_partitions,
+                consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
+                consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+                consumer_max_size: config.group_consumer_max_size,
             },
             backend,
         );

@@ -101,6 +101,15 @@ impl OffsetsBackend for LogOffsetsBackend {
             .topic(topic)
             .is_some_and(|t| t.partitions.contains_key(&partition))
     }
+
+    fn topic_info(&self, topic: &str) -> Option<tidewater_group::consumer::TopicInfo> {
+        self.metadata
+            .topic(topic)
+            .map(|t| tidewater_group::consumer::TopicInfo {
+                id: t.id,
+                partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+            })
+    }
 }
 
 impl LogOffsetsBackend {

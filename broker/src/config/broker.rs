@@ -35,6 +35,11 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: i32,
+    /// KIP-848 consumer groups: `group.consumer.session.timeout.ms`,
+    /// `group.consumer.heartbeat.interval.ms` (told to members) and `group.consumer.max.size`.
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
+    pub group_consumer_max_size: i32,
     pub offsets_topic_replication_factor: i16,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_segment_bytes: i64,
@@ -185,6 +190,19 @@ impl BrokerConfig {
             group_min_session_timeout_ms: min_session,
             group_max_session_timeout_ms: max_session,
             group_max_size: p.int("group.max.size", i32::MAX, 1, i32::MAX)?,
+            group_consumer_session_timeout_ms: p.int(
+                "group.consumer.session.timeout.ms",
+                45_000,
+                1,
+                i32::MAX,
+            )?,
+            group_consumer_heartbeat_interval_ms: p.int(
+                "group.consumer.heartbeat.interval.ms",
+                5_000,
+                1,
+                i32::MAX,
+            )?,
+            group_consumer_max_size: p.int("group.consumer.max.size", i32::MAX, 1, i32::MAX)?,
             offsets_topic_replication_factor: if kraft.single_node { 1 } else { offsets_rf },
             offsets_topic_num_partitions: p.int("offsets.topic.num.partitions", 50, 1, i32::MAX)?,
             offsets_topic_segment_bytes: p.int(

@@ -179,6 +179,22 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(groups.delete_groups(r, v).await)
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
+            groups
+                .consumer_group_heartbeat(r, v, &ctx.client_id, &ctx.client_host)
+                .await,
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => {
+            let include = r.include_authorized_operations;
+            let mut resp = groups.consumer_group_describe(r, v).await;
+            for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
+                g.authorized_operations = authorized_operations::authorized_operations(
+                    authorized_operations::Resource::Group,
+                    include,
+                );
+            }
+            ResponseKind::ConsumerGroupDescribe(resp)
+        }
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(groups.offset_delete(r, v).await)
         }

@@ -29,6 +29,12 @@ use crate::kafka_error::KafkaError;
 pub const KRAFT_VERSION: &str = "kraft.version";
 const KRAFT_VERSION_DYNAMIC: i16 = 1;
 
+/// KIP-848's feature: level 1 enables the consumer rebalance protocol
+/// (ConsumerGroupHeartbeat), the level Kafka 4.0 finalizes by default.
+pub const GROUP_VERSION: &str = "group.version";
+/// The `group.version` levels this broker supports: `(min, max)`.
+pub const GROUP_VERSION_RANGE: (u16, u16) = (0, 1);
+
 /// How long a finalized level may take to reach this broker's image.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,6 +44,7 @@ const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// `inter.broker.protocol.version` pin), the image's level as finalized (min = max), and
 /// the image's metadata offset as the epoch. `kraft.version` is supported and
 /// finalized at 1 (KIP-853): every quorum accepts AddRaftVoter / RemoveRaftVoter.
+/// `group.version` is supported up to 1 and finalized at 1 unless set (KIP-848).
 pub fn advertised_features(
     image: &MetadataImage,
     (min, max): (u16, u16),
@@ -50,6 +57,10 @@ pub fn advertised_features(
     kraft.name = StrBytes::from_static_str(KRAFT_VERSION);
     kraft.min_version = 0;
     kraft.max_version = KRAFT_VERSION_DYNAMIC;
+    let mut group = SupportedFeatureKey::default();
+    group.name = StrBytes::from_static_str(GROUP_VERSION);
+    group.min_version = level_i16(GROUP_VERSION_RANGE.0);
+    group.max_version = level_i16(GROUP_VERSION_RANGE.1);
     let mut finalized: Vec<FinalizedFeatureKey> = image
         .features
         .iter()
@@ -69,8 +80,16 @@ pub fn advertised_features(
         f.max_version_level = KRAFT_VERSION_DYNAMIC;
         finalized.push(f);
     }
+    // Kafka 4.0 clusters start with group.version 1: the consumer protocol is on.
+    if !finalized.is_empty() && !image.features.contains_key(GROUP_VERSION) {
+        let mut f = FinalizedFeatureKey::default();
+        f.name = StrBytes::from_static_str(GROUP_VERSION);
+        f.min_version_level = level_i16(GROUP_VERSION_RANGE.1);
+        f.max_version_level = level_i16(GROUP_VERSION_RANGE.1);
+        finalized.push(f);
+    }
     let epoch = i64::try_from(image.offset).unwrap_or(i64::MAX);
-    (vec![supported, kraft], finalized, epoch)
+    (vec![supported, kraft, group], finalized, epoch)
 }
 
 fn level_i16(level: u16) -> i16 {

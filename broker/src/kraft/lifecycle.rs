@@ -61,10 +61,16 @@ impl Cluster {
             incarnation_id: self.incarnation_id,
             rack: config.broker_rack.clone(),
             listeners,
-            features: [(
-                METADATA_VERSION.to_string(),
-                declared_metadata_version(&self.config),
-            )]
+            features: [
+                (
+                    METADATA_VERSION.to_string(),
+                    declared_metadata_version(&self.config),
+                ),
+                (
+                    crate::handlers::update_features::GROUP_VERSION.to_string(),
+                    crate::handlers::update_features::GROUP_VERSION_RANGE,
+                ),
+            ]
             .into(),
         };
         let mut attempt = 0u32;

@@ -335,3 +335,72 @@ fn write_config(node: &Node, voters: &str, extra: &[(&str, &str)]) {
 fn cluster_bin() -> String {
     std::env::var("TIDEWATER_TEST_BROKER_BIN").unwrap_or_else(|_| BROKER_BIN.to_owned())
 }
+
+/// What a group scenario reported after its coordinator was killed.
+pub struct CoordinatorKilled {
+    /// The node killed -9 (the group's coordinator at that point).
+    pub coordinator: i32,
+    /// From the kill to the script's exit.
+    pub recovered: Duration,
+    /// The script's JSON summary (its last stdout line), parsed and as printed.
+    pub summary: serde_json::Value,
+    pub line: String,
+}
+
+/// The coordinator-kill handshake of the group scenarios (kraft_groups,
+/// kraft_consumer_protocol): runs `python3 clients/<script> args
+/// --coordinator-file F --killed-file K`, waits until it writes its group's
+/// coordinator id to F, kills that node -9, writes K so the script goes on, and
+/// reads its JSON summary once it exits (within `timeout`, successfully).
+pub fn kill_group_coordinator(
+    cluster: &mut Cluster,
+    script: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> CoordinatorKilled {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let coordinator_file = dir.path().join("coordinator");
+    let killed_file = dir.path().join("killed");
+    let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    full.extend([
+        "--coordinator-file".to_owned(),
+        coordinator_file.display().to_string(),
+        "--killed-file".to_owned(),
+        killed_file.display().to_string(),
+    ]);
+    let mut running = super::process::spawn_python(script, &full);
+    let coordinator: i32 = wait_until(
+        "the group script names its coordinator",
+        Duration::from_secs(120),
+        || {
+            if !running.is_running() {
+                return Ok(-1);
+            }
+            std::fs::read_to_string(&coordinator_file)
+                .map_err(|e| e.to_string())?
+                .trim()
+                .parse()
+                .map_err(|e| format!("{e}"))
+        },
+    );
+    if coordinator <= 0 {
+        panic!(
+            "group script exited early: {}",
+            running.wait(Duration::from_secs(5))
+        );
+    }
+    let killed_at = std::time::Instant::now();
+    cluster.node(coordinator).kill9();
+    std::fs::write(&killed_file, "1").expect("write killed file");
+    let out = running.wait(timeout).ok();
+    let recovered = killed_at.elapsed();
+    let line = out.stdout.lines().last().unwrap_or("").to_owned();
+    let summary =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("group summary {line:?}: {e}"));
+    CoordinatorKilled {
+        coordinator,
+        recovered,
+        summary,
+        line,
+    }
+}

@@ -9,6 +9,8 @@
 //                                        assignor; once each holds its share, N records
 //                                        go round-robin to the partitions; prints
 //                                        "assigned MEMBER P,P" and "record MEMBER P VALUE"
+//   consumer-group BOOTSTRAP TOPIC N     the same with group.protocol=consumer (KIP-848)
+//                                        and the broker's range assignor
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -41,7 +43,8 @@ public class JavaClient {
         switch (mode) {
             case "produce-idempotent" -> produce(bootstrap, topic, n, true, 1);
             case "read" -> read(bootstrap, topic, n);
-            case "range-group" -> rangeGroup(bootstrap, topic, n);
+            case "range-group" -> rangeGroup(bootstrap, topic, n, "classic");
+            case "consumer-group" -> rangeGroup(bootstrap, topic, n, "consumer");
             default -> throw new IllegalArgumentException("unknown mode " + mode);
         }
     }
@@ -112,12 +115,17 @@ public class JavaClient {
         final AtomicReference<Throwable> failure = new AtomicReference<>();
 
         Member(String name, String bootstrap, String topic, ConcurrentLinkedQueue<String> records,
-                AtomicInteger total, AtomicBoolean stop) {
+                AtomicInteger total, AtomicBoolean stop, String protocol) {
             Properties p = consumerProps(bootstrap);
-            p.put("group.id", "java-range-group");
-            p.put("group.protocol", "classic");
-            p.put("partition.assignment.strategy",
-                    "org.apache.kafka.clients.consumer.RangeAssignor");
+            p.put("group.id", "java-" + protocol + "-group");
+            p.put("group.protocol", protocol);
+            if (protocol.equals("consumer")) {
+                // KIP-848: the broker assigns.
+                p.put("group.remote.assignor", "range");
+            } else {
+                p.put("partition.assignment.strategy",
+                        "org.apache.kafka.clients.consumer.RangeAssignor");
+            }
             this.name = name;
             this.consumer = new KafkaConsumer<>(p, new StringDeserializer(), new StringDeserializer());
             this.topic = topic;
@@ -126,14 +134,20 @@ public class JavaClient {
             this.stop = stop;
         }
 
+        // Incremental: the consumer protocol (and cooperative assignors) revoke and
+        // assign only what changes; the eager classic protocol revokes everything.
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-            assigned.set(new TreeSet<>());
+            TreeSet<Integer> now = new TreeSet<>(assigned.get());
+            for (TopicPartition tp : partitions) {
+                now.remove(tp.partition());
+            }
+            assigned.set(now);
         }
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-            TreeSet<Integer> now = new TreeSet<>();
+            TreeSet<Integer> now = new TreeSet<>(assigned.get());
             for (TopicPartition tp : partitions) {
                 now.add(tp.partition());
             }
@@ -162,12 +176,12 @@ public class JavaClient {
         }
     }
 
-    static void rangeGroup(String bootstrap, String topic, int n) throws Exception {
+    static void rangeGroup(String bootstrap, String topic, int n, String protocol) throws Exception {
         ConcurrentLinkedQueue<String> records = new ConcurrentLinkedQueue<>();
         AtomicInteger total = new AtomicInteger();
         AtomicBoolean stop = new AtomicBoolean();
-        Member a = new Member("a", bootstrap, topic, records, total, stop);
-        Member b = new Member("b", bootstrap, topic, records, total, stop);
+        Member a = new Member("a", bootstrap, topic, records, total, stop, protocol);
+        Member b = new Member("b", bootstrap, topic, records, total, stop, protocol);
         Thread ta = new Thread(a), tb = new Thread(b);
         ta.start();
         tb.start();

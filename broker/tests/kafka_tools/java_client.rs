@@ -1,9 +1,11 @@
-//! Kafka's Java client (kafka-clients, classic group protocol) against a one-node
+//! Kafka's Java client (kafka-clients) against a one-node
 //! KRaft Tidewater cluster, through `JavaClient.java` compiled at test time: an
 //! idempotent producer (acks=all, five batches in flight) whose records are all read
 //! back once and in order, in batches Kafka's DumpLogSegments shows carrying one
 //! producer id and gapless sequences; and a group of two members on the range
-//! assignor that split the partitions and together read every record once.
+//! assignor that split the partitions and together read every record once, with the
+//! classic protocol and with KIP-848's (`group.protocol=consumer`, the broker's range
+//! assignor), whose group kafka-consumer-groups then describes and lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,6 +15,7 @@ use super::common::cluster::Cluster;
 use super::jvm::{KafkaTools, assert_clean};
 
 const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
+const GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
 const DUMP_LOG: &str = "org.apache.kafka.tools.DumpLogSegments";
 const CLIENT: &str = "JavaClient";
 
@@ -43,7 +46,11 @@ fn java_client_idempotent_producer_and_range_group() {
     );
     let node = cluster.node(1);
     let bs = node.bootstrap();
-    for (topic, partitions) in [("idempotent", 1), ("ranged", PARTITIONS)] {
+    for (topic, partitions) in [
+        ("idempotent", 1),
+        ("ranged", PARTITIONS),
+        ("ranged848", PARTITIONS),
+    ] {
         let partitions = partitions.to_string();
         let args = [
             "--bootstrap-server",
@@ -65,7 +72,66 @@ fn java_client_idempotent_producer_and_range_group() {
     };
     idempotent_records_read_back_once_in_order(&client, &bs);
     idempotent_batches_carry_gapless_sequences(&kafka, &node.log_dir().join("idempotent-0"));
-    range_group_splits_the_partitions(&client, &bs);
+    range_group_splits_the_partitions(&client, &bs, "range-group", "ranged");
+    range_group_splits_the_partitions(&client, &bs, "consumer-group", "ranged848");
+    consumer_groups_describes_the_consumer_protocol_group(&kafka, &bs);
+    let status = cluster.node(1).sigterm();
+    assert!(status.success(), "node exited {status}");
+    dump_log_decodes_the_consumer_group_records(&kafka, &cluster.node(1).log_dir());
+}
+
+/// Kafka's DumpLogSegments --offsets-decoder reads the KIP-848 records Tidewater
+/// wrote to `__consumer_offsets` (member metadata, current assignments) as its own.
+fn dump_log_decodes_the_consumer_group_records(kafka: &KafkaTools, log_dir: &Path) {
+    let segments: Vec<String> = std::fs::read_dir(log_dir)
+        .expect("read log dir")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("__consumer_offsets-")
+        })
+        .flat_map(|e| segment_files(&e.path()))
+        .collect();
+    let out = kafka.run(
+        DUMP_LOG,
+        &["--offsets-decoder", "--files", &segments.join(",")],
+    );
+    assert_clean(&out);
+    for expected in [
+        r#""subscribedTopicNames":["ranged848"]"#,
+        r#"{"type":"8","data":{"groupId":"java-consumer-group""#,
+        r#""assignedPartitions":[{"topicId":"#,
+    ] {
+        assert!(out.stdout.contains(expected), "{expected} in:\n{out}");
+    }
+}
+
+/// kafka-consumer-groups --describe on the KIP-848 group (ConsumerGroupDescribe and
+/// OffsetFetch): every partition's committed offset is its end, no lag.
+fn consumer_groups_describes_the_consumer_protocol_group(kafka: &KafkaTools, bs: &str) {
+    let group = "java-consumer-group";
+    let out = kafka.ok_at(GROUPS, bs, &["--describe", "--group", group]);
+    let rows = super::records::group_rows(&out, group);
+    let per_partition = (N / PARTITIONS as usize).to_string();
+    let offsets: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|cols| cols.len() >= 6)
+        .map(|cols| (cols[2], cols[3], cols[5]))
+        .collect();
+    let want: Vec<(&str, &str, &str)> = ["0", "1", "2", "3"]
+        .into_iter()
+        .map(|p| (p, per_partition.as_str(), "0"))
+        .collect();
+    assert_eq!(offsets, want, "partition, committed offset, lag:\n{out}");
+    let out = kafka.ok_at(GROUPS, bs, &["--list", "--type", "consumer"]);
+    let listed = super::records::group_rows(&out, group);
+    assert!(
+        listed.iter().any(|cols| cols
+            .get(1)
+            .is_some_and(|t| t.eq_ignore_ascii_case("consumer"))),
+        "{out}"
+    );
 }
 
 /// Every record the idempotent producer sent, once, in the order sent.
@@ -80,10 +146,8 @@ fn idempotent_records_read_back_once_in_order(client: &dyn Fn(&[&str]) -> Output
     assert_eq!(lines[1..], want, "records read back");
 }
 
-/// Kafka reads the partition's batches as one producer's (an id and epoch, not -1),
-/// each batch's base sequence following the previous batch's last: no retry wrote a
-/// record twice.
-fn idempotent_batches_carry_gapless_sequences(kafka: &KafkaTools, dir: &Path) {
+/// The `.log` segment files of a partition directory, in offset order.
+fn segment_files(dir: &Path) -> Vec<String> {
     let mut logs: Vec<String> = std::fs::read_dir(dir)
         .expect("read partition dir")
         .flatten()
@@ -92,6 +156,14 @@ fn idempotent_batches_carry_gapless_sequences(kafka: &KafkaTools, dir: &Path) {
         .map(|p| p.display().to_string())
         .collect();
     logs.sort();
+    logs
+}
+
+/// Kafka reads the partition's batches as one producer's (an id and epoch, not -1),
+/// each batch's base sequence following the previous batch's last: no retry wrote a
+/// record twice.
+fn idempotent_batches_carry_gapless_sequences(kafka: &KafkaTools, dir: &Path) {
+    let logs = segment_files(dir);
     let out = kafka.run(DUMP_LOG, &["--files", &logs.join(",")]);
     assert_clean(&out);
     let field = |line: &str, name: &str| -> i64 {
@@ -121,8 +193,13 @@ fn idempotent_batches_carry_gapless_sequences(kafka: &KafkaTools, dir: &Path) {
 
 /// Two members on the range assignor: each holds a contiguous half of the
 /// partitions, reads only those, and together they read every record once.
-fn range_group_splits_the_partitions(client: &dyn Fn(&[&str]) -> Output, bs: &str) {
-    let out = client(&["range-group", bs, "ranged", &N.to_string()]);
+fn range_group_splits_the_partitions(
+    client: &dyn Fn(&[&str]) -> Output,
+    bs: &str,
+    mode: &str,
+    topic: &str,
+) {
+    let out = client(&[mode, bs, topic, &N.to_string()]);
     let mut assigned: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     let mut read: BTreeMap<&str, BTreeMap<i32, usize>> = BTreeMap::new();
     let mut values = BTreeSet::new();

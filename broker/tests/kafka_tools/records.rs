@@ -26,7 +26,7 @@ const DUMP_LOG: &str = "org.apache.kafka.tools.DumpLogSegments";
 const N: usize = 5000;
 
 /// The rows (whitespace-split) of a kafka-consumer-groups table for `group`.
-fn group_rows<'a>(out: &'a Output, group: &str) -> Vec<Vec<&'a str>> {
+pub(super) fn group_rows<'a>(out: &'a Output, group: &str) -> Vec<Vec<&'a str>> {
     out.stdout
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())

@@ -234,6 +234,9 @@ mod tests {
         fn topic_partition_exists(&self, _: &str, _: i32) -> bool {
             true
         }
+        fn topic_info(&self, _: &str) -> Option<crate::consumer::TopicInfo> {
+            None
+        }
     }
 
     fn join_args(group: &str, member_id: &str, version: i16) -> JoinArgs {

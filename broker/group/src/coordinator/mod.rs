@@ -4,6 +4,7 @@
 //! `__consumer_offsets` appends through the [`OffsetsBackend`], and runs the timers
 //! on one tokio task. No group logic lives here.
 
+mod consumer;
 mod driver;
 mod ownership;
 

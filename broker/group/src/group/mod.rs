@@ -60,6 +60,10 @@ pub struct Group {
     /// Commits complete out of order once each waits for replication; an older one
     /// must not overwrite a newer one (Kafka compares appended batch offsets).
     pub applied_commits: HashMap<(String, i32), u64>,
+    /// The KIP-848 side of a group whose members use ConsumerGroupHeartbeat; such a
+    /// group has no classic members and stays Empty on the classic side, while its
+    /// offsets live in `offsets` like any group's.
+    pub consumer: Option<crate::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -82,7 +86,16 @@ impl Group {
             pending_sync: HashSet::new(),
             offsets: BTreeMap::new(),
             applied_commits: HashMap::new(),
+            consumer: None,
         }
+    }
+
+    /// Whether consumer-protocol members are in the group (it is then a consumer
+    /// group, which classic requests must not touch).
+    pub fn has_consumer_members(&self) -> bool {
+        self.consumer
+            .as_ref()
+            .is_some_and(|c| !c.members.is_empty())
     }
 
     pub fn is(&self, state: GroupState) -> bool {

@@ -8,6 +8,7 @@
 //! (OffsetCommitKey v1, OffsetCommitValue v3 or v1 when an expire timestamp is set,
 //! GroupMetadataValue v3) and read every version, including flexible v4.
 
+pub mod consumer_group;
 mod group_metadata;
 mod offset_commit;
 pub mod wire;
@@ -43,6 +44,8 @@ pub enum RecordKey {
     },
     /// Key version 2: the membership/generation metadata of one group.
     GroupMetadata { group: String },
+    /// Key versions 3 and 5-8: a KIP-848 consumer group's records.
+    Consumer(consumer_group::ConsumerKey),
     /// Any other key version: a record type this coordinator does not own.
     Other { version: i16 },
 }
@@ -65,7 +68,12 @@ impl RecordKey {
             2 => Ok(Self::GroupMetadata {
                 group: r.string(false, "GroupMetadataKey.group")?,
             }),
-            version if version > 2 => Ok(Self::Other { version }),
+            version if version > 2 => Ok(
+                match consumer_group::ConsumerKey::decode(version, &mut r)? {
+                    Some(key) => Self::Consumer(key),
+                    None => Self::Other { version },
+                },
+            ),
             version => Err(RecordError::UnsupportedVersion {
                 schema: "record key",
                 version,
@@ -92,6 +100,7 @@ impl RecordKey {
                 w.string(group);
                 w.finish()
             }
+            Self::Consumer(key) => key.encode(),
             Self::Other { version } => Writer::new(*version, false).finish(),
         }
     }

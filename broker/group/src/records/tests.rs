@@ -185,10 +185,15 @@ fn corrupt_records_are_errors_not_panics() {
         RecordKey::decode(Bytes::from_static(&[0xff, 0xff])),
         Err(RecordError::UnsupportedVersion { .. })
     ));
+    // Key 4 (consumer group topic metadata) is not read; key 3 is, and is checked.
     assert_eq!(
-        RecordKey::decode(Bytes::from_static(&[0, 3, 1, 2])).unwrap(),
-        RecordKey::Other { version: 3 }
+        RecordKey::decode(Bytes::from_static(&[0, 4, 1, 2])).unwrap(),
+        RecordKey::Other { version: 4 }
     );
+    assert!(matches!(
+        RecordKey::decode(Bytes::from_static(&[0, 3, 1, 2])),
+        Err(RecordError::Truncated { .. })
+    ));
     // A member count far beyond the buffer must not allocate or panic.
     let mut huge = GroupMetadataValue::decode(
         GroupMetadataValue {

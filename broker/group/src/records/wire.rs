@@ -46,6 +46,10 @@ impl Reader {
         Ok(i16::from_be_bytes(self.array(what)?))
     }
 
+    pub fn uuid(&mut self, what: &'static str) -> Result<uuid::Uuid, RecordError> {
+        Ok(uuid::Uuid::from_bytes(self.array(what)?))
+    }
+
     pub fn i32(&mut self, what: &'static str) -> Result<i32, RecordError> {
         Ok(i32::from_be_bytes(self.array(what)?))
     }
@@ -199,6 +203,10 @@ impl Writer {
 
     pub fn i16(&mut self, v: i16) {
         self.buf.put_i16(v);
+    }
+
+    pub fn uuid(&mut self, v: uuid::Uuid) {
+        self.buf.put_slice(v.as_bytes());
     }
 
     pub fn i32(&mut self, v: i32) {

@@ -21,6 +21,8 @@ use crate::records::RecordKey;
 
 /// The group type every classic group reports (KIP-848's `GroupType.CLASSIC`).
 const CLASSIC_GROUP_TYPE: &str = "classic";
+/// The group type of a KIP-848 consumer group.
+const CONSUMER_GROUP_TYPE: &str = "consumer";
 
 impl Core {
     /// ListGroups: the groups of owned partitions only (each broker lists its own,
@@ -37,23 +39,39 @@ impl Core {
         }
         let states: Vec<Option<GroupState>> =
             states_filter.iter().map(|s| GroupState::parse(s)).collect();
-        let type_ok = types_filter.is_empty()
-            || types_filter
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(CLASSIC_GROUP_TYPE));
+        let type_ok = |group_type: &str| {
+            types_filter.is_empty()
+                || types_filter
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(group_type))
+        };
+        let state_ok = |g: &crate::group::Group, state: &str| match &g.consumer {
+            None => states.is_empty() || states.contains(&Some(g.state)),
+            Some(_) => {
+                states_filter.is_empty()
+                    || states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
+            }
+        };
         let mut groups: Vec<ListedGroup> = self
             .groups
             .values()
-            .filter(|g| !g.is(GroupState::Dead) && type_ok)
+            .filter(|g| !g.is(GroupState::Dead))
             // Only groups this coordinator leads: another broker lists the rest.
             .filter(|g| self.owns_partition(self.partition_for(&g.group_id)))
-            .filter(|g| states.is_empty() || states.contains(&Some(g.state)))
-            .map(|g| {
-                ListedGroup::default()
-                    .with_group_id(GroupId(str_bytes(&g.group_id)))
-                    .with_protocol_type(str_bytes(g.protocol_type.as_deref().unwrap_or_default()))
-                    .with_group_state(str_bytes(g.state.as_str()))
-                    .with_group_type(str_bytes(CLASSIC_GROUP_TYPE))
+            .filter_map(|g| {
+                let (group_type, state) = match &g.consumer {
+                    Some(c) => (CONSUMER_GROUP_TYPE, c.state_name()),
+                    None => (CLASSIC_GROUP_TYPE, g.state.as_str()),
+                };
+                (type_ok(group_type) && state_ok(g, state)).then(|| {
+                    ListedGroup::default()
+                        .with_group_id(GroupId(str_bytes(&g.group_id)))
+                        .with_protocol_type(str_bytes(
+                            g.protocol_type.as_deref().unwrap_or_default(),
+                        ))
+                        .with_group_state(str_bytes(state))
+                        .with_group_type(str_bytes(group_type))
+                })
             })
             .collect();
         groups.sort_by(|a, b| a.group_id.as_str().cmp(b.group_id.as_str()));
@@ -78,7 +96,7 @@ impl Core {
         let Some(group) = self
             .groups
             .get(id.as_str())
-            .filter(|g| !g.is(GroupState::Dead))
+            .filter(|g| !g.is(GroupState::Dead) && g.consumer.is_none())
         else {
             if version >= 6 {
                 // KIP-1043: v6 reports a missing group as an error.
@@ -147,6 +165,9 @@ impl Core {
         let Some(group) = self.groups.get(group_id) else {
             return Err(ResponseError::GroupIdNotFound);
         };
+        if group.has_consumer_members() {
+            return Err(ResponseError::NonEmptyGroup);
+        }
         match group.state {
             GroupState::Dead => return Err(ResponseError::GroupIdNotFound),
             GroupState::Empty => {}
@@ -158,6 +179,9 @@ impl Core {
             .map(|(topic, p)| (RecordKey::offset_commit(group_id, topic, *p).encode(), None))
             .collect();
         records.push((RecordKey::group_metadata(group_id).encode(), None));
+        if let Some(consumer) = &group.consumer {
+            records.extend(super::consumer_store::tombstones(group_id, consumer));
+        }
         self.groups.remove(group_id);
         tracing::info!(group = group_id, "group deleted");
         self.persist(group_id, records, AfterPersist::Nothing);

@@ -57,6 +57,13 @@ impl Core {
             );
         }
         let group_id = args.group_id.clone();
+        if let Some(group) = self.groups.get_mut(&group_id) {
+            if group.has_consumer_members() {
+                return fail(ResponseError::InconsistentGroupProtocol, &args.member_id);
+            }
+            // An empty consumer group becomes a classic one again.
+            group.consumer = None;
+        }
         let reply = match self.groups.get(&group_id) {
             Some(group) if !self.accepts_joining_member(group, &args.member_id) => {
                 fail(ResponseError::GroupMaxSizeReached, &args.member_id)

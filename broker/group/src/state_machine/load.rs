@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::{Core, Timer};
 use crate::backend::OffsetsRecord;
 use crate::group::{Group, GroupState, Member};
+use crate::records::consumer_group::ConsumerKey;
 use crate::records::{GroupMetadataValue, OffsetCommitValue, RecordKey};
 
 impl Core {
@@ -32,6 +33,7 @@ impl Core {
         let mut offsets: HashMap<String, HashMap<(String, i32), Option<OffsetCommitValue>>> =
             HashMap::new();
         let mut metadata: HashMap<String, Option<GroupMetadataValue>> = HashMap::new();
+        let mut consumer: HashMap<String, Vec<(ConsumerKey, Option<Bytes>)>> = HashMap::new();
         for (key, value) in records {
             match decode(key, value) {
                 Ok(Decoded::Offset {
@@ -48,6 +50,10 @@ impl Core {
                 Ok(Decoded::Group { group, value }) => {
                     metadata.insert(group, value);
                 }
+                Ok(Decoded::Consumer(key, value)) => consumer
+                    .entry(key.group().to_owned())
+                    .or_default()
+                    .push((key, value)),
                 Ok(Decoded::Skip) => stats.skipped += 1,
                 Err(error) => {
                     stats.corrupt += 1;
@@ -55,7 +61,12 @@ impl Core {
                 }
             }
         }
-        let mut group_ids: Vec<String> = offsets.keys().chain(metadata.keys()).cloned().collect();
+        let mut group_ids: Vec<String> = offsets
+            .keys()
+            .chain(metadata.keys())
+            .chain(consumer.keys())
+            .cloned()
+            .collect();
         group_ids.sort();
         group_ids.dedup();
         for group_id in group_ids {
@@ -66,11 +77,18 @@ impl Core {
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
             let value = metadata.remove(&group_id).flatten();
-            if value.is_none() && committed.is_empty() {
+            let consumer_group = consumer
+                .remove(&group_id)
+                .and_then(|records| self.replay_consumer_group(&group_id, records, now_ms));
+            if value.is_none() && committed.is_empty() && consumer_group.is_none() {
                 self.groups.remove(&group_id);
                 continue;
             }
             let mut group = Group::new(&group_id, now_ms as i64);
+            if let Some(c) = consumer_group {
+                group.protocol_type = Some(crate::group::CONSUMER_PROTOCOL_TYPE.to_owned());
+                group.consumer = Some(c);
+            }
             group.offsets.extend(committed);
             // The log holds the newest of every offset: a commit planned before this
             // replay and replicated after it must not overwrite what was replayed.
@@ -168,6 +186,7 @@ enum Decoded {
         group: String,
         value: Option<GroupMetadataValue>,
     },
+    Consumer(ConsumerKey, Option<Bytes>),
     Skip,
 }
 
@@ -190,6 +209,7 @@ fn decode(key: Bytes, value: Option<Bytes>) -> Result<Decoded, crate::records::R
             let value = value.map(GroupMetadataValue::decode).transpose()?;
             Decoded::Group { group, value }
         }
+        RecordKey::Consumer(key) => Decoded::Consumer(key, value),
         RecordKey::Other { .. } => Decoded::Skip,
     })
 }

@@ -200,6 +200,12 @@ impl Core {
             }
             Timer::Join { token } => self.on_join_timer(group_id, token, now_ms),
             Timer::Sync { token } => self.on_sync_timer(group_id, token, now_ms),
+            Timer::ConsumerSession { member_id, token } => {
+                self.on_consumer_session_timer(group_id, &member_id, token, now_ms)
+            }
+            Timer::ConsumerRevocation { member_id, token } => {
+                self.on_consumer_revocation_timer(group_id, &member_id, token, now_ms)
+            }
         }
     }
 

@@ -11,6 +11,10 @@
 //! partitions this coordinator leads; resigning one).
 
 mod admin;
+mod consumer;
+mod consumer_describe;
+mod consumer_store;
+mod consumer_timers;
 mod fetch;
 mod join;
 mod load;
@@ -33,6 +37,7 @@ use crate::group::{Group, GroupState};
 use crate::partition;
 use crate::records::RecordKey;
 
+pub use consumer::HeartbeatArgs;
 pub use join::JoinArgs;
 pub use load::LoadStats;
 pub use membership::LeavingMember;
@@ -79,6 +84,10 @@ pub enum Timer {
     Join { token: u64 },
     /// The sync phase: members that never sent SyncGroup are removed.
     Sync { token: u64 },
+    /// A consumer-protocol member's session (KIP-848).
+    ConsumerSession { member_id: String, token: u64 },
+    /// A consumer-protocol member's deadline to revoke partitions (its rebalance timeout).
+    ConsumerRevocation { member_id: String, token: u64 },
 }
 
 /// What a persisted batch was for, so its result can be fed back.

@@ -159,6 +159,9 @@ impl Core {
         if group.is(GroupState::Dead) {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
+        if let Some(consumer) = &group.consumer {
+            return consumer.validate_offset_commit(member_id, instance, generation);
+        }
         if generation >= 0 || !member_id.is_empty() || instance.is_some() {
             validate_member(group, member_id, instance)?;
             if generation != group.generation_id {
@@ -253,6 +256,9 @@ impl Core {
             let Some(group) = self.groups.get_mut(&group_id) else {
                 continue;
             };
+            if group.has_consumer_members() {
+                continue;
+            }
             let subscribed = group.subscribed_topics();
             let base = |v: &OffsetCommitValue, group: &Group| -> Option<i64> {
                 match (&group.protocol_type, group.state) {

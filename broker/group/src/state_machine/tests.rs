@@ -2,6 +2,7 @@
 //! parked responses, an in-memory `__consumer_offsets`, and a timer list fired by
 //! advancing a fake clock).
 
+mod consumer;
 mod harness;
 mod offsets;
 mod ownership;

@@ -54,6 +54,12 @@ impl OffsetsBackend for MemoryLog {
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool {
         topic == "orders" && (0..6).contains(&partition)
     }
+    fn topic_info(&self, topic: &str) -> Option<tidewater_group::consumer::TopicInfo> {
+        (topic == "orders").then(|| tidewater_group::consumer::TopicInfo {
+            id: uuid::Uuid::from_u128(6),
+            partitions: 6,
+        })
+    }
 }
 
 /// A panicking test thread must not hide the real failure behind poison errors.
