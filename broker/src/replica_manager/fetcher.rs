@@ -78,6 +78,11 @@ impl ReplicaManager {
     }
 }
 
+/// A fetch round longer than the leader's longest park (fetch.wait.max.ms, 500 ms by
+/// default) plus slack is logged at debug: a follower that stops fetching holds
+/// acks=all produces back.
+const SLOW_ROUND: Duration = Duration::from_millis(600);
+
 /// What the fetcher for one leader should do next.
 struct Plan {
     /// The partitions following `leader` that are not backing off, with their request.
@@ -211,18 +216,41 @@ async fn run(replicas: Arc<ReplicaManager>, leader: i32, wake: Arc<Notify>) {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        let ok = if !epoch_queries.is_empty() {
-            offsets_for_epochs(&replicas, c, &epoch_queries).await
+        let started = Instant::now();
+        let (kind, ok) = if !epoch_queries.is_empty() {
+            let ok = offsets_for_epochs(&replicas, c, &epoch_queries).await;
+            ("OffsetForLeaderEpoch", ok)
         } else if !out_of_range.is_empty() {
-            reset_out_of_range(&replicas, c, &out_of_range).await
+            (
+                "ListOffsets",
+                reset_out_of_range(&replicas, c, &out_of_range).await,
+            )
         } else {
-            fetch(&replicas, c, &fetches, &grant).await
+            ("Fetch", fetch(&replicas, c, &fetches, &grant).await)
         };
+        let took = started.elapsed();
+        if took > SLOW_ROUND {
+            debug!(
+                leader,
+                kind,
+                took_ms = took.as_millis() as u64,
+                partitions = fetches.len(),
+                "slow replica fetch round"
+            );
+        }
         // The answer's throttled bytes are recorded by now (on_response).
         drop(grant);
         match ok {
             Ok(true) => {}
-            Ok(false) => tokio::time::sleep(backoff).await,
+            Ok(false) => {
+                debug!(
+                    leader,
+                    kind,
+                    backoff_ms = backoff.as_millis() as u64,
+                    "replica fetch round failed; backing off"
+                );
+                tokio::time::sleep(backoff).await
+            }
             Err(e) => {
                 debug!(leader, error = %e, "fetch from leader failed; reconnecting");
                 conn = None;
