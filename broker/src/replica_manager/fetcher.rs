@@ -120,14 +120,16 @@ fn plan(replicas: &ReplicaManager, leader: i32) -> Plan {
             continue;
         }
         let log = &p.log;
-        let request = state.next_request(&p.epochs(), log.log_start_offset(), log.log_end_offset());
+        let request =
+            p.with_epochs(|e| state.next_request(e, log.log_start_offset(), log.log_end_offset()));
         if let FollowerRequest::TruncateToHighWatermark { offset } = request {
             match log.truncate_to(offset) {
                 Ok(()) => state.on_truncated_to_high_watermark(),
                 Err(e) => warn!(tp = %p.tp, error = %e, "truncation failed"),
             }
-            let request =
-                state.next_request(&p.epochs(), log.log_start_offset(), log.log_end_offset());
+            let request = p.with_epochs(|e| {
+                state.next_request(e, log.log_start_offset(), log.log_end_offset())
+            });
             drop(inner);
             plan.work.push((p, request));
             continue;
@@ -459,7 +461,7 @@ fn on_response(
         return true;
     };
     let log = &p.log;
-    let action = state.on_fetch_response(response, &p.epochs(), log.log_end_offset());
+    let action = p.with_epochs(|e| state.on_fetch_response(response, e, log.log_end_offset()));
     let backoff = Duration::from_millis(replicas.settings.fetch_backoff_ms.max(50));
     let ok = match action {
         FollowerAction::Append {

@@ -142,6 +142,11 @@ impl Partition {
     pub fn epochs(&self) -> LeaderEpochCache {
         self.log.leader_epoch_cache()
     }
+
+    /// `f` on the log's leader-epoch cache, without copying it.
+    pub fn with_epochs<R>(&self, f: impl FnOnce(&LeaderEpochCache) -> R) -> R {
+        self.log.with_leader_epochs(f)
+    }
 }
 
 impl PartitionInner {

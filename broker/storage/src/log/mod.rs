@@ -177,6 +177,11 @@ impl Log {
     pub fn leader_epoch_cache(&self) -> LeaderEpochCache {
         sync::lock(&self.append).epochs.clone()
     }
+    /// `f` on the leader-epoch cache, without the copy `leader_epoch_cache` makes: a
+    /// follower consults it for every partition on every fetch round.
+    pub fn with_leader_epochs<R>(&self, f: impl FnOnce(&LeaderEpochCache) -> R) -> R {
+        f(&sync::lock(&self.append).epochs)
+    }
     /// The last stable offset (Kafka's LSO): the high watermark, or the first offset
     /// of a transaction whose outcome is not replicated yet when that is lower.
     /// `read_committed` reads stop here.
