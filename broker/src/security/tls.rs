@@ -32,13 +32,13 @@ pub enum ClientAuth {
 
 /// One listener's view of the broker's properties: `listener.name.<l>.<key>`
 /// first, then `<key>`.
-struct ListenerProps<'a> {
+pub(super) struct ListenerProps<'a> {
     props: &'a BTreeMap<String, String>,
     prefix: String,
 }
 
 impl<'a> ListenerProps<'a> {
-    fn new(props: &'a BTreeMap<String, String>, listener: &str) -> Self {
+    pub(super) fn new(props: &'a BTreeMap<String, String>, listener: &str) -> Self {
         Self {
             props,
             prefix: format!("listener.name.{}.", listener.to_ascii_lowercase()),
@@ -46,7 +46,7 @@ impl<'a> ListenerProps<'a> {
     }
 
     /// The value and the key it was found under (for error messages).
-    fn get(&self, key: &str) -> Option<(String, &'a str)> {
+    pub(super) fn get(&self, key: &str) -> Option<(String, &'a str)> {
         let prefixed = format!("{}{key}", self.prefix);
         // Kafka lower-cases the listener in the prefix; accept any case.
         let found = self
@@ -278,4 +278,4 @@ pub fn server_config(
 
 #[cfg(test)]
 #[path = "tls_tests.rs"]
-mod tests;
+pub(super) mod tests;
