@@ -4,6 +4,7 @@
 //! credentials come from the replicated metadata through a lookup the caller passes;
 //! the server owns the SaslHandshake/SaslAuthenticate frames around it.
 
+pub mod fuzz;
 pub mod jaas;
 pub mod plain;
 pub mod scram;
