@@ -390,24 +390,7 @@ fn a_scram_user_created_on_one_broker_authenticates_on_another() {
     );
     // Every node gets a SASL_PLAINTEXT listener next to its others, one restart at a
     // time (Metadata over SASL_PLAINTEXT names each broker's SASL_PLAINTEXT address).
-    let mut sasl_addrs = Vec::new();
-    for id in 1..=3 {
-        let sasl: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let node = cluster.node(id);
-        let kafka = node.kafka_addr.expect("kafka addr");
-        let controller = node.controller_addr.expect("controller addr");
-        node.sigterm();
-        let mut cfg = std::fs::read_to_string(node.config_path()).expect("read config");
-        cfg.push_str(&format!(
-            "listeners=PLAINTEXT://{kafka},CONTROLLER://{controller},SASL_PLAINTEXT://{sasl}\n\
-             advertised.listeners=PLAINTEXT://{kafka},SASL_PLAINTEXT://{sasl}\n"
-        ));
-        std::fs::write(node.config_path(), cfg).expect("write config");
-        node.spawn();
-        node.wait_ready();
-        sasl_addrs.push(sasl);
-    }
-    let sasl = sasl_addrs[2];
+    let sasl = cluster.add_listener("SASL_PLAINTEXT", "")[2];
     let first = cluster.node(1).bootstrap();
     upsert_scram(&first, "dave", "dave-secret", "SCRAM-SHA-512");
     let props = sasl_props("SASL_PLAINTEXT", "SCRAM-SHA-512", "dave", "dave-secret");

@@ -253,9 +253,9 @@ fn listener_security(config: &BrokerConfig, name: &str) -> Result<ListenerSecuri
 }
 
 /// Protocols a listener may be mapped to but this broker cannot serve yet: TLS or
-/// SASL on the controller listener or the inter-broker listener
-/// (the quorum and the replica fetcher connect in plaintext). Refused at startup
-/// rather than served in plaintext.
+/// SASL on the controller listener (the quorum connects in plaintext), SASL on the
+/// inter-broker listener (the replica fetcher connects in plaintext or SSL).
+/// Refused at startup rather than served in plaintext.
 fn refuse_unserved_protocols(config: &BrokerConfig) -> Result<(), ConfigError> {
     let unserved = |name: &str, reason: &str| ConfigError::Invalid {
         key: "listener.security.protocol.map".into(),
@@ -277,11 +277,15 @@ fn refuse_unserved_protocols(config: &BrokerConfig) -> Result<(), ConfigError> {
             l.name.as_str()
         });
     let protocol = config.security_protocol(inter_broker);
-    if protocol.uses_tls() || protocol.uses_sasl() {
+    if protocol.uses_sasl() {
         return Err(unserved(
             inter_broker,
-            "the inter-broker listener speaks PLAINTEXT only (replica fetchers connect without TLS or SASL); set inter.broker.listener.name to a PLAINTEXT listener",
+            "the inter-broker listener speaks PLAINTEXT or SSL only (replica fetchers do not authenticate with SASL); set inter.broker.listener.name to a PLAINTEXT or SSL listener",
         ));
+    }
+    if protocol.uses_tls() {
+        // The replica fetchers' TLS client config: refused here, before binding.
+        crate::security::tls::client_config(&config.static_props, inter_broker)?;
     }
     Ok(())
 }
