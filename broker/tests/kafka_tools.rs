@@ -14,7 +14,8 @@
 //!   leader election on three nodes; `features.rs`: kafka-features describe and
 //!   upgrade through a staged `inter.broker.protocol.version` upgrade;
 //!   `election.rs`: unclean kafka-leader-election of a partition that lost its
-//!   whole ISR, on three brokers);
+//!   whole ISR, on three brokers; `scram.rs`: kafka-configs creating and deleting a
+//!   SCRAM user that kcat then authenticates as);
 //! - the `__transaction_state` records a Kafka node's transaction coordinator wrote
 //!   decode with Tidewater's (`transaction_log.rs`);
 //! - the Java client (`java_client.rs`, a program compiled with `javac` at test
@@ -48,6 +49,8 @@ mod kafka_written;
 mod reassign;
 #[path = "kafka_tools/records.rs"]
 mod records;
+#[path = "kafka_tools/scram.rs"]
+mod scram;
 #[path = "kafka_tools/transaction_log.rs"]
 mod transaction_log;
 

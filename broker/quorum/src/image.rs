@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::records::{
     ConfigResourceType, FeatureRange, Listener, MetadataRecord, PartitionChange, PartitionRecord,
-    TopicId,
+    TopicId, UserScramCredential,
 };
 
 /// The feature whose level gates the metadata log format (Kafka's `metadata.version`).
@@ -64,6 +64,10 @@ pub struct MetadataImage {
     /// Omitted when empty, so an image without any reads the same as before 4.1-IV0.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub leader_handoffs: BTreeMap<TopicId, BTreeMap<i32, (i32, i32)>>,
+    /// SCRAM credentials: user -> mechanism type -> credential. Omitted when empty,
+    /// like `leader_handoffs`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram_credentials: BTreeMap<String, BTreeMap<i8, UserScramCredential>>,
 }
 
 impl MetadataImage {
@@ -178,6 +182,20 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::LeaderHandoff(h) => self.apply_leader_handoff(h),
+            MetadataRecord::UserScramCredential(c) => {
+                self.scram_credentials
+                    .entry(c.name.clone())
+                    .or_default()
+                    .insert(c.mechanism, c.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if let Some(user) = self.scram_credentials.get_mut(name) {
+                    user.remove(mechanism);
+                    if user.is_empty() {
+                        self.scram_credentials.remove(name);
+                    }
+                }
+            }
         }
     }
 

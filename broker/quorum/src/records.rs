@@ -98,6 +98,20 @@ pub struct LeaderHandoff {
     pub to: i32,
 }
 
+/// A user's SCRAM credential for one mechanism (KRaft's `UserScramCredentialRecord`,
+/// api key 11): only what the server side of RFC 5802 needs, never the password. Written
+/// from metadata.version 4.1-IV0 here: 0.2.0 cannot read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserScramCredential {
+    pub name: String,
+    /// Kafka's `ScramMechanism` type: 1 = SCRAM-SHA-256, 2 = SCRAM-SHA-512.
+    pub mechanism: i8,
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
 /// One entry of the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
@@ -149,6 +163,13 @@ pub enum MetadataRecord {
         level: u16,
     },
     LeaderHandoff(LeaderHandoff),
+    /// A SCRAM credential created or replaced (KRaft api key 11).
+    UserScramCredential(UserScramCredential),
+    /// A SCRAM credential removed (KRaft's `RemoveUserScramCredentialRecord`, api key 12).
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: i8,
+    },
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::controller::{
     AlterPartition, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, CreateTopic,
-    ElectionType, FeatureUpdate, HeartbeatReply, OngoingReassignment,
+    ElectionType, FeatureUpdate, HeartbeatReply, OngoingReassignment, ScramAlterResult,
 };
 use crate::image::{MetadataImage, TopicImage};
-use crate::records::{ConfigResourceType, MetadataRecord, PartitionRecord, TopicId};
+use crate::records::{
+    ConfigResourceType, MetadataRecord, PartitionRecord, TopicId, UserScramCredential,
+};
 
 /// Kafka error codes used by the RPC layer itself (`Errors.java`).
 pub mod codes {
@@ -97,6 +99,12 @@ pub enum ControllerCall {
     },
     /// -> [`ControllerReply::Quorum`].
     DescribeQuorum,
+    /// AlterUserScramCredentials: `deletions` are (user, mechanism type); upsertions
+    /// carry the keys the broker derived -> [`ControllerReply::ScramResults`].
+    AlterUserScramCredentials {
+        deletions: Vec<(String, i8)>,
+        upsertions: Vec<UserScramCredential>,
+    },
     /// KIP-853 AddRaftVoter: controller `voter_id`, listening on `endpoint`
     /// (`host:port`), becomes a voter once caught up -> [`ControllerReply::Done`].
     AddVoter { voter_id: i32, endpoint: String },
@@ -117,6 +125,7 @@ pub enum ControllerReply {
     TopicId(TopicId),
     Reassignments(Vec<OngoingReassignment>),
     Quorum(QuorumInfo),
+    ScramResults(Vec<ScramAlterResult>),
 }
 
 /// A refusal or failure, with the exact Kafka error code (NOT_CONTROLLER=41 when no

@@ -25,8 +25,10 @@ pub mod produce;
 mod produce_leader_hint;
 pub mod raft_voters;
 pub mod record_errors;
+pub mod sasl;
 pub mod unregister_broker;
 pub mod update_features;
+pub mod user_scram_credentials;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
@@ -195,6 +197,14 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             }
             ResponseKind::ConsumerGroupDescribe(resp)
         }
+        RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(sasl::handshake()),
+        RequestKind::SaslAuthenticate(_) => ResponseKind::SaslAuthenticate(sasl::authenticate()),
+        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+            user_scram_credentials::describe(&broker.cluster().image(), r, v),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
+            user_scram_credentials::alter(broker, r, v).await,
+        ),
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(groups.offset_delete(r, v).await)
         }

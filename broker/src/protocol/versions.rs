@@ -1,7 +1,7 @@
 //! The APIs this broker answers and the version ranges it really handles:
 //! Apache Kafka 4.0's ranges (which still cover what older clients in the field
-//! send). Transactions, ACLs, quotas, SASL and KRaft-internal APIs are not
-//! advertised because they are not implemented.
+//! send). Transactions, ACLs, quotas and KRaft-internal APIs are not advertised
+//! because they are not implemented.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -44,6 +44,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::RemoveRaftVoter, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The supported `(min, max)` for `api`, if this broker answers it at all.
@@ -75,7 +79,6 @@ mod tests {
             ApiKey::AddPartitionsToTxn,
             ApiKey::EndTxn,
             ApiKey::TxnOffsetCommit,
-            ApiKey::SaslHandshake,
         ] {
             assert!(supported_range(api).is_none());
         }

@@ -153,7 +153,11 @@ async fn connect(replicas: &ReplicaManager, leader: i32) -> Option<Connection> {
         client_id: format!("tidewater-replica-fetcher-{}", replicas.node_id),
         ..ClientConfig::default()
     };
-    match Connection::connect_with(&addr, config).await {
+    let connected = match &replicas.inter_broker_tls {
+        Some(tls) => Connection::connect_tls(&addr, config, tls).await,
+        None => Connection::connect_with(&addr, config).await,
+    };
+    match connected {
         Ok(c) => Some(c),
         Err(e) => {
             debug!(leader, %addr, error = %e, "cannot reach leader");

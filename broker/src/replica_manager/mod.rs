@@ -187,6 +187,22 @@ impl PartitionInner {
     }
 }
 
+/// The replica fetchers' TLS client when the inter-broker listener is SSL. The server
+/// refuses to start on a config this cannot read, so the error is only logged here.
+fn inter_broker_tls(config: &BrokerConfig) -> Option<tidewater_client::ClientTls> {
+    let name = &config.inter_broker_listener_name;
+    if !config.security_protocol(name).uses_tls() {
+        return None;
+    }
+    match crate::security::tls::client_config(&config.static_props, name) {
+        Ok(c) => Some(tidewater_client::ClientTls::new(c)),
+        Err(e) => {
+            tracing::error!(error = %e, "inter-broker TLS client config unusable");
+            None
+        }
+    }
+}
+
 /// Every local replica plus the fetchers that feed the followers.
 pub struct ReplicaManager {
     /// This broker's id: the replica id in fetches, ISRs and AlterPartition.
@@ -195,6 +211,8 @@ pub struct ReplicaManager {
     settings: ReplicaSettings,
     /// The listener followers reach their leaders on.
     inter_broker_listener: String,
+    /// That listener's TLS client config when it is SSL (checked at startup).
+    inter_broker_tls: Option<tidewater_client::ClientTls>,
     /// The metadata image (leaders, brokers, reassignments) and the controller calls
     /// (AlterPartitions, CompleteLeaderHandoffs).
     cluster: Arc<Cluster>,
@@ -252,6 +270,7 @@ impl ReplicaManager {
             node_id: config.node_id,
             settings: config.replica.clone(),
             inter_broker_listener: config.inter_broker_listener_name.clone(),
+            inter_broker_tls: inter_broker_tls(config),
             cluster,
             metrics,
             closing: std::sync::atomic::AtomicBool::new(false),

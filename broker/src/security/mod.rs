@@ -1,8 +1,9 @@
-//! Listener security: the TLS server config of SSL listeners and the principal a
-//! connection authenticates as.
+//! Listener security: the TLS server config of SSL listeners, SASL mechanisms of
+//! SASL listeners, and the principal a connection authenticates as.
 //!
 //! Owns turning Kafka's `ssl.*` keys into rustls configs and certificates into
 //! principals; the server owns sockets and handshakes.
 
 pub mod principal;
+pub mod sasl;
 pub mod tls;

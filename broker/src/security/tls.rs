@@ -32,13 +32,13 @@ pub enum ClientAuth {
 
 /// One listener's view of the broker's properties: `listener.name.<l>.<key>`
 /// first, then `<key>`.
-struct ListenerProps<'a> {
+pub(super) struct ListenerProps<'a> {
     props: &'a BTreeMap<String, String>,
     prefix: String,
 }
 
 impl<'a> ListenerProps<'a> {
-    fn new(props: &'a BTreeMap<String, String>, listener: &str) -> Self {
+    pub(super) fn new(props: &'a BTreeMap<String, String>, listener: &str) -> Self {
         Self {
             props,
             prefix: format!("listener.name.{}.", listener.to_ascii_lowercase()),
@@ -46,7 +46,7 @@ impl<'a> ListenerProps<'a> {
     }
 
     /// The value and the key it was found under (for error messages).
-    fn get(&self, key: &str) -> Option<(String, &'a str)> {
+    pub(super) fn get(&self, key: &str) -> Option<(String, &'a str)> {
         let prefixed = format!("{}{key}", self.prefix);
         // Kafka lower-cases the listener in the prefix; accept any case.
         let found = self
@@ -223,6 +223,14 @@ fn protocol_versions(
     Ok(out)
 }
 
+fn key_mismatch(listener: &str, e: rustls::Error) -> ConfigError {
+    invalid(
+        "ssl.keystore.key",
+        "[hidden]",
+        format!("listener {listener}: the key does not fit the certificate chain: {e}"),
+    )
+}
+
 /// The rustls server config of TLS listener `listener`.
 pub fn server_config(
     props: &BTreeMap<String, String>,
@@ -266,16 +274,37 @@ pub fn server_config(
         .map_err(|e| invalid("ssl.enabled.protocols", "", e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
-        .map_err(|e| {
-            invalid(
-                "ssl.keystore.key",
-                "[hidden]",
-                format!("listener {listener}: the key does not fit the certificate chain: {e}"),
-            )
-        })?;
+        .map_err(|e| key_mismatch(listener, e))?;
+    Ok(Arc::new(config))
+}
+
+/// The rustls client config the broker's own connections to SSL listener
+/// `listener` of other brokers use (the replica fetcher on the inter-broker
+/// listener), from that listener's keys, as Kafka's inter-broker client does: the
+/// truststore verifies the other broker, the keystore is this broker's client
+/// certificate (for `ssl.client.auth=required`).
+pub fn client_config(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+    let p = ListenerProps::new(props, listener);
+    let (_, roots) = truststore(&p)?.ok_or_else(|| ConfigError::Missing {
+        key: format!(
+            "ssl.truststore.location (or ssl.truststore.certificates): the inter-broker listener {listener} is SSL, so brokers verify each other against it"
+        ),
+    })?;
+    let (chain, key) = keystore(&p, listener)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = protocol_versions(&p)?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| invalid("ssl.enabled.protocols", "", e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| key_mismatch(listener, e))?;
     Ok(Arc::new(config))
 }
 
 #[cfg(test)]
 #[path = "tls_tests.rs"]
-mod tests;
+pub(super) mod tests;

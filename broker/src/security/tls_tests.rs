@@ -9,7 +9,8 @@ use super::*;
 #[path = "../../tests/common/certs.rs"]
 mod certs;
 
-fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+/// Broker properties from `(key, value)` pairs (the SASL tests use it too).
+pub(in crate::security) fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

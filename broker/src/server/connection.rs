@@ -25,6 +25,7 @@ use crate::protocol::{
     encode_response_frame,
 };
 use crate::security::principal::{ANONYMOUS, ssl_principal};
+use crate::security::sasl::SaslListener;
 
 /// Limits shared by all connections.
 pub struct ConnectionLimits {
@@ -39,9 +40,18 @@ pub struct ConnectionLimits {
     pub max_idle: Option<std::time::Duration>,
 }
 
+/// How a listener secures its connections.
+#[derive(Clone, Default)]
+pub struct ListenerSecurity {
+    /// The TLS acceptor of SSL and SASL_SSL listeners.
+    pub tls: Option<TlsAcceptor>,
+    /// The mechanisms and PLAIN users of SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: Option<Arc<SaslListener>>,
+}
+
 /// Why a connection was closed early (each is logged, never propagated).
 #[derive(Debug, thiserror::Error)]
-enum ConnectionError {
+pub(super) enum ConnectionError {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("no request for {0:?} (connections.max.idle.ms)")]
@@ -58,10 +68,22 @@ enum ConnectionError {
     Handshake(std::io::Error),
     #[error("no SSL handshake within {0:?} (connections.max.idle.ms)")]
     HandshakeIdle(std::time::Duration),
+    #[error(
+        "request size {0} before SASL authentication exceeds {1} (sasl.server.max.receive.size)"
+    )]
+    SaslOversized(i64, usize),
+    #[error("unexpected SASL request: {0}")]
+    SaslState(&'static str),
+    #[error("unsupported SASL mechanism {0}")]
+    UnsupportedMechanism(String),
+    #[error("Failed authentication ({0})")]
+    AuthenticationFailed(String),
+    #[error("{0:?} before SASL authentication")]
+    Unauthenticated(kafka_protocol::messages::ApiKey),
 }
 
 /// Serves a connection until the client closes it, it misbehaves, or shutdown.
-/// `tls` is the listener's acceptor when it is SSL.
+/// `security` says whether it starts with a TLS handshake and/or a SASL exchange.
 pub async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -69,7 +91,7 @@ pub async fn serve_connection(
     broker: Arc<Broker>,
     limits: Arc<ConnectionLimits>,
     mut shutdown: broadcast::Receiver<()>,
-    tls: Option<TlsAcceptor>,
+    security: ListenerSecurity,
 ) {
     let _ = stream.set_nodelay(true);
     broker.metrics().connection_opened(&listener);
@@ -79,8 +101,9 @@ pub async fn serve_connection(
         broker: &broker,
         limits: &limits,
         shutdown: &mut shutdown,
+        sasl: security.sasl.as_deref(),
     };
-    let result = match tls {
+    let result = match security.tls {
         None => {
             let (read_half, write_half) = stream.into_split();
             run(read_half, write_half, served).await
@@ -109,7 +132,12 @@ pub async fn serve_connection(
         Err(e @ ConnectionError::Idle(_)) => debug!(%peer, error = %e, "closing idle connection"),
         // Kafka logs these at INFO ("Failed authentication with ... (SSL handshake
         // failed)"): a client's problem, one line per attempt.
-        Err(e @ (ConnectionError::Handshake(_) | ConnectionError::HandshakeIdle(_))) => {
+        Err(
+            e @ (ConnectionError::Handshake(_)
+            | ConnectionError::HandshakeIdle(_)
+            | ConnectionError::AuthenticationFailed(_)
+            | ConnectionError::UnsupportedMechanism(_)),
+        ) => {
             info!(%peer, listener, error = %e, "closing connection")
         }
         Err(e) => warn!(%peer, error = %e, "closing connection"),
@@ -134,27 +162,39 @@ async fn handshake(
 }
 
 /// What serving a connection needs besides its stream.
-struct Served<'a> {
-    peer: SocketAddr,
-    listener: &'a str,
-    broker: &'a Broker,
-    limits: &'a ConnectionLimits,
-    shutdown: &'a mut broadcast::Receiver<()>,
+pub(super) struct Served<'a> {
+    pub(super) peer: SocketAddr,
+    pub(super) listener: &'a str,
+    pub(super) broker: &'a Broker,
+    pub(super) limits: &'a ConnectionLimits,
+    pub(super) shutdown: &'a mut broadcast::Receiver<()>,
+    /// The listener's SASL settings when clients must authenticate first.
+    pub(super) sasl: Option<&'a SaslListener>,
 }
 
 async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
     read_half: R,
     mut write_half: W,
-    served: Served<'_>,
+    mut served: Served<'_>,
 ) -> Result<(), ConnectionError> {
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    if let Some(sasl) = served.sasl {
+        match super::sasl::authenticate(&mut reader, &mut write_half, &mut served, sasl).await? {
+            Some(user) => {
+                let principal = format!("User:{user}");
+                debug!(peer = %served.peer, listener = served.listener, principal, "SASL authentication done");
+            }
+            None => return Ok(()),
+        }
+    }
     let Served {
         peer,
         listener,
         broker,
         limits,
         shutdown,
+        sasl: _,
     } = served;
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let client_host = peer.ip().to_string();
     loop {
         if broker.is_closing() {
@@ -240,7 +280,7 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
 
 /// Reads the next request's size prefix, failing with `TimedOut` when none
 /// starts within `max_idle` (the connection is idle: nothing is in flight on it).
-async fn read_size<R: AsyncRead + Unpin>(
+pub(super) async fn read_size<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     max_idle: Option<std::time::Duration>,
 ) -> std::io::Result<i32> {
@@ -259,7 +299,7 @@ async fn read_size<R: AsyncRead + Unpin>(
 
 /// Reads the next `size` bytes of the connection into `frame` (empty, with at
 /// least `size` capacity), without zero-filling it first.
-async fn read_frame<R: AsyncRead + Unpin>(
+pub(super) async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     frame: &mut BytesMut,
     size: usize,

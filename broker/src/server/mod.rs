@@ -4,9 +4,10 @@
 
 mod connection;
 mod http;
+mod sasl;
 mod sink;
 
-pub use connection::ConnectionLimits;
+pub use connection::{ConnectionLimits, ListenerSecurity};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,7 +59,7 @@ impl Server {
         refuse_unserved_protocols(&config)?;
         let mut bound = Vec::new();
         for l in &config.listeners {
-            let tls = listener_tls(&config, &l.name)?;
+            let security = listener_security(&config, &l.name)?;
             let host = if l.host.is_empty() {
                 "0.0.0.0".to_string()
             } else {
@@ -75,7 +76,7 @@ impl Server {
                 addr: l.host_port(),
                 source,
             })?;
-            bound.push((l.name.clone(), local, listener, tls));
+            bound.push((l.name.clone(), local, listener, security));
         }
         // Port 0 means "any free port": advertise the one we got.
         for a in &mut config.advertised_listeners {
@@ -112,7 +113,7 @@ impl Server {
         let (drained_tx, drained_rx) = mpsc::channel(1);
         let mut accept_tasks = Vec::new();
         let mut listeners = Vec::new();
-        for (name, local, listener, tls) in bound {
+        for (name, local, listener, security) in bound {
             connection::log_listening(&local, &name);
             listeners.push((name.clone(), local));
             // Subscribe before spawning: a shutdown sent before the task first runs
@@ -124,7 +125,7 @@ impl Server {
                 slots: broker.serving().connection_slots().clone(),
                 shutdown: shutdown_tx.clone(),
                 drained: drained_tx.clone(),
-                tls,
+                security,
             };
             accept_tasks.push(tokio::spawn(accept_loop(listener, stop, name, shared)));
         }
@@ -181,8 +182,8 @@ struct AcceptShared {
     shutdown: broadcast::Sender<()>,
     /// Held by every connection task; all dropped = all drained.
     drained: mpsc::Sender<()>,
-    /// The listener's TLS acceptor when it is SSL.
-    tls: Option<TlsAcceptor>,
+    /// The listener's TLS acceptor and SASL settings.
+    security: ListenerSecurity,
 }
 
 async fn accept_loop(
@@ -197,7 +198,7 @@ async fn accept_loop(
         slots,
         shutdown,
         drained,
-        tls,
+        security,
     } = shared;
     loop {
         let permit = tokio::select! {
@@ -224,47 +225,49 @@ async fn accept_loop(
         let rx = shutdown.subscribe();
         let drained = drained.clone();
         let name = name.clone();
-        let tls = tls.clone();
+        let security = security.clone();
         tokio::spawn(async move {
-            connection::serve_connection(stream, peer, name, broker, limits, rx, tls).await;
+            connection::serve_connection(stream, peer, name, broker, limits, rx, security).await;
             drop(permit);
             drop(drained);
         });
     }
 }
 
-/// The TLS acceptor of listener `name` when its protocol is SSL.
-fn listener_tls(config: &BrokerConfig, name: &str) -> Result<Option<TlsAcceptor>, StartupError> {
-    if !config.security_protocol(name).uses_tls() {
-        return Ok(None);
-    }
-    let server_config = crate::security::tls::server_config(&config.static_props, name)?;
-    Ok(Some(TlsAcceptor::from(server_config)))
+/// Listener `name`'s TLS acceptor (SSL, SASL_SSL) and SASL settings (SASL_*).
+fn listener_security(config: &BrokerConfig, name: &str) -> Result<ListenerSecurity, StartupError> {
+    let protocol = config.security_protocol(name);
+    let tls = if protocol.uses_tls() {
+        let server_config = crate::security::tls::server_config(&config.static_props, name)?;
+        Some(TlsAcceptor::from(server_config))
+    } else {
+        None
+    };
+    let sasl = if protocol.uses_sasl() {
+        let sasl = crate::security::sasl::listener_sasl(&config.static_props, name)?;
+        Some(Arc::new(sasl))
+    } else {
+        None
+    };
+    Ok(ListenerSecurity { tls, sasl })
 }
 
-/// Protocols a listener may be mapped to but this broker cannot serve yet: SASL
-/// anywhere, and TLS on the controller listener or the inter-broker listener
-/// (the quorum and the replica fetcher connect in plaintext). Refused at startup
-/// rather than served in plaintext.
+/// Protocols a listener may be mapped to but this broker cannot serve yet: TLS or
+/// SASL on the controller listener (the quorum connects in plaintext), SASL on the
+/// inter-broker listener (the replica fetcher connects in plaintext or SSL).
+/// Refused at startup rather than served in plaintext.
 fn refuse_unserved_protocols(config: &BrokerConfig) -> Result<(), ConfigError> {
     let unserved = |name: &str, reason: &str| ConfigError::Invalid {
         key: "listener.security.protocol.map".into(),
         value: format!("{name}:{}", config.security_protocol(name)),
         reason: reason.into(),
     };
-    for (name, protocol) in &config.listener_security_protocols {
-        if protocol.uses_sasl() {
-            return Err(unserved(
-                name,
-                "SASL_PLAINTEXT and SASL_SSL listeners are not supported yet; use PLAINTEXT or SSL",
-            ));
-        }
-    }
     for name in &config.kraft.controller_listener_names {
-        if config.security_protocol(name).uses_tls() {
+        let protocol = config.security_protocol(name);
+        if protocol.uses_tls() || protocol.uses_sasl() {
             return Err(unserved(
                 name,
-                "the controller listener speaks PLAINTEXT only (the quorum connects without TLS)",
+                "the controller listener speaks PLAINTEXT only (the quorum connects without TLS or SASL)",
             ));
         }
     }
@@ -273,11 +276,16 @@ fn refuse_unserved_protocols(config: &BrokerConfig) -> Result<(), ConfigError> {
         .map_or(config.inter_broker_listener_name.as_str(), |l| {
             l.name.as_str()
         });
-    if config.security_protocol(inter_broker).uses_tls() {
+    let protocol = config.security_protocol(inter_broker);
+    if protocol.uses_sasl() {
         return Err(unserved(
             inter_broker,
-            "the inter-broker listener speaks PLAINTEXT only (replica fetchers connect without TLS); set inter.broker.listener.name to a PLAINTEXT listener",
+            "the inter-broker listener speaks PLAINTEXT or SSL only (replica fetchers do not authenticate with SASL); set inter.broker.listener.name to a PLAINTEXT or SSL listener",
         ));
+    }
+    if protocol.uses_tls() {
+        // The replica fetchers' TLS client config: refused here, before binding.
+        crate::security::tls::client_config(&config.static_props, inter_broker)?;
     }
     Ok(())
 }

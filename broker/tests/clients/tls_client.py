@@ -75,19 +75,24 @@ def cmd_round_trip(a):
                       "consume_s": consume_s}))
 
 
-def cmd_expect_ssl_error(a):
+def expect_error(a, what, wanted):
+    """A metadata request that must fail with an error `wanted` accepts; prints it."""
     errors = []
     conf = client_config(a, {"error_cb": lambda e: errors.append(e)})
     p = Producer(conf)
     try:
         p.list_topics(timeout=10)
-        fail("metadata succeeded; an SSL error was expected")
+        fail(f"metadata succeeded; {what} was expected")
     except KafkaException:
         pass
     p.poll(0)
-    ssl = [e for e in errors if e.code() == KafkaError._SSL or "SSL" in e.str()]
-    check(ssl, f"no SSL error reported, only: {[e.str() for e in errors]}")
-    print(json.dumps({"error": ssl[0].str()}))
+    matching = [e for e in errors if wanted(e)]
+    check(matching, f"no {what} reported, only: {[e.str() for e in errors]}")
+    print(json.dumps({"error": matching[0].str()}))
+
+
+def cmd_expect_ssl_error(a):
+    expect_error(a, "an SSL error", lambda e: e.code() == KafkaError._SSL or "SSL" in e.str())
 
 
 def main():

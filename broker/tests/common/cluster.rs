@@ -130,6 +130,35 @@ impl Cluster {
         self.node(id)
     }
 
+    /// Restarts every node, one at a time, with one more listener `name` on a fresh
+    /// loopback port (bound and advertised) and the `extra` config lines; returns the
+    /// new listeners' addresses in node order.
+    pub fn add_listener(&mut self, name: &str, extra: &str) -> Vec<SocketAddr> {
+        let ids: Vec<i32> = self.nodes.iter().map(|n| n.id).collect();
+        let mut added = Vec::new();
+        for id in ids {
+            let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
+                .parse()
+                .expect("loopback addr");
+            let node = self.node(id);
+            let kafka = node.kafka_addr.map(|k| format!("PLAINTEXT://{k},"));
+            let controller = node.controller_addr.map(|c| format!("CONTROLLER://{c},"));
+            node.sigterm();
+            let mut cfg = std::fs::read_to_string(node.config_path()).expect("read config");
+            cfg.push_str(&format!(
+                "listeners={}{}{name}://{addr}\nadvertised.listeners={}{name}://{addr}\n{extra}\n",
+                kafka.clone().unwrap_or_default(),
+                controller.unwrap_or_default(),
+                kafka.unwrap_or_default(),
+            ));
+            std::fs::write(node.config_path(), cfg).expect("write config");
+            node.spawn();
+            node.wait_ready();
+            added.push(addr);
+        }
+        added
+    }
+
     /// The controllers' endpoints: `id@host:port` (`with_ids`) or `host:port`.
     pub fn controller_endpoints(&self, with_ids: bool) -> String {
         self.nodes

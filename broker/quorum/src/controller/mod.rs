@@ -18,6 +18,7 @@ mod isr;
 mod leaders;
 mod placement;
 mod reassign;
+mod scram;
 mod sessions;
 mod topics;
 
@@ -38,6 +39,10 @@ pub use isr::AlterPartition;
 pub use leaders::ElectionType;
 pub use placement::{BrokerPlacement, assign_replicas};
 pub use reassign::{OngoingReassignment, list_partition_reassignments};
+pub use scram::{
+    MAX_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS, SCRAM_MECHANISMS, SCRAM_METADATA_VERSION,
+    ScramAlterResult,
+};
 pub use sessions::FLAP_GUARD_MS;
 pub use topics::CreateTopic;
 

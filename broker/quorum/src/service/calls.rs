@@ -215,6 +215,15 @@ impl ControllerShared {
             ControllerCall::AddVoter { .. } | ControllerCall::RemoveVoter { .. } => {
                 Err(QuorumError::Config("voter changes are not controller decisions".into()).into())
             }
+            ControllerCall::AlterUserScramCredentials {
+                deletions,
+                upsertions,
+            } => self
+                .decide(|c, image, _| {
+                    c.alter_user_scram_credentials(image, &deletions, &upsertions)
+                })
+                .await
+                .map(R::ScramResults),
             ControllerCall::DescribeQuorum => {
                 // The barrier confirms leadership, so the metrics are a leader's.
                 self.decide(|_, _, _| Ok(read_only(()))).await?;
