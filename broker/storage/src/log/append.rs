@@ -21,8 +21,29 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LogAppendInfo, AppendError> {
+        self.append_from(records, leader_epoch, now_ms, Origin::Client)
+    }
+
+    /// Appends transaction markers (control batches a WriteTxnMarkers request asks
+    /// for) as leader: what clients may not write, with every other leader check.
+    pub fn append_markers_as_leader(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, AppendError> {
+        self.append_from(records, leader_epoch, now_ms, Origin::Coordinator)
+    }
+
+    fn append_from(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: Origin,
+    ) -> Result<LogAppendInfo, AppendError> {
         let cfg = self.config_ref();
-        let batches = validate::validate(records, &cfg, now_ms, Origin::Client)?;
+        let batches = validate::validate(records, &cfg, now_ms, origin)?;
         if records.len() as u64 > cfg.segment_bytes {
             return Err(AppendError::RecordListTooLarge {
                 size: records.len(),
