@@ -143,3 +143,87 @@ fn transactional_requests_out_of_order_get_kafkas_error_codes() {
         assert_eq!(code, E::InvalidProducerEpoch.code());
     });
 }
+
+/// A transaction open past its `transaction.timeout.ms` is aborted by the coordinator
+/// with a bumped epoch: its producer is fenced, and the next InitProducerId bumps again.
+#[test]
+fn a_timed_out_transaction_is_aborted_and_its_producer_fenced() {
+    let b = Broker::start(BrokerOpts {
+        config: vec![(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms".into(),
+            "100".into(),
+        )],
+        ..three_partitions()
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let conn = Connection::connect(&b.bootstrap(), "txn-test")
+            .await
+            .expect("connect");
+        let mut init = InitProducerIdRequest::default();
+        init.transactional_id = Some(txn_id("tx-timeout"));
+        init.transaction_timeout_ms = 300;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut find = FindCoordinatorRequest::default();
+        find.key_type = 1;
+        find.key = StrBytes::from_static_str("tx-timeout");
+        // The first requests create __transaction_state and wait for its leader.
+        let r = loop {
+            let _ = conn.send_at(&find, 3).await.expect("FindCoordinator");
+            let r = conn.send_at(&init, 4).await.expect("InitProducerId");
+            if r.error_code == 0 {
+                break r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no coordinator: {r:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (pid, epoch) = (r.producer_id, r.producer_epoch);
+        let mut add = AddPartitionsToTxnRequest::default();
+        add.v3_and_below_transactional_id = txn_id("tx-timeout");
+        add.v3_and_below_producer_id = pid;
+        add.v3_and_below_producer_epoch = epoch;
+        let mut t = AddPartitionsToTxnTopic::default();
+        t.name = TopicName(StrBytes::from_static_str(TXN_TOPIC));
+        t.partitions = vec![1];
+        add.v3_and_below_topics = vec![t];
+        // Adding the same partition again changes nothing while the transaction is
+        // open; once the coordinator aborted it, the producer's epoch is fenced.
+        let fenced = loop {
+            let r = conn.send_at(&add, 3).await.expect("add");
+            let code =
+                r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
+            if code != 0 && code != E::ConcurrentTransactions.code() {
+                break code;
+            }
+            assert!(std::time::Instant::now() < deadline, "never aborted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(fenced, E::ProducerFenced.code());
+        let mut end = EndTxnRequest::default();
+        end.transactional_id = txn_id("tx-timeout");
+        end.producer_id = pid;
+        end.producer_epoch = epoch;
+        end.committed = true;
+        let r = conn.send_at(&end, 3).await.expect("EndTxn");
+        assert_eq!(r.error_code, E::ProducerFenced.code());
+        // The abort's markers complete; the next producer gets the epoch after the fence.
+        let r = loop {
+            let r = conn.send_at(&init, 4).await.expect("InitProducerId");
+            if r.error_code != E::ConcurrentTransactions.code() {
+                break r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "abort never completed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            (r.error_code, r.producer_id, r.producer_epoch),
+            (0, pid, epoch + 2)
+        );
+    });
+}

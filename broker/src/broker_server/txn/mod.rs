@@ -47,6 +47,17 @@ pub struct TxnHost {
     this: std::sync::Weak<TxnHost>,
 }
 
+/// A positive `transaction.*` setting of the broker's config, else Kafka's default
+/// (the config module accepts these keys without parsing them).
+fn setting(config: &BrokerConfig, key: &str, default: i64) -> i64 {
+    config
+        .static_props
+        .get(key)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(default)
+}
+
 /// Kafka's `TransactionStateManager` answer for a failed `__transaction_state` append.
 fn write_error(e: E) -> E {
     match e {
@@ -78,11 +89,21 @@ impl TxnHost {
         cluster: Arc<Cluster>,
     ) -> Arc<Self> {
         let topic = topic::TopicSettings::from_config(config);
+        let defaults = TxnConfig::default();
+        let setting = |key: &str, default: i64| setting(config, key, default);
         Arc::new_cyclic(|this| TxnHost {
             this: this.clone(),
             coordinator: Mutex::new(TxnCoordinator::new(TxnConfig {
                 partitions: topic.partitions,
-                ..TxnConfig::default()
+                max_timeout_ms: i32::try_from(setting(
+                    "transaction.max.timeout.ms",
+                    i64::from(defaults.max_timeout_ms),
+                ))
+                .unwrap_or(defaults.max_timeout_ms),
+                id_expiration_ms: setting(
+                    "transactional.id.expiration.ms",
+                    defaults.id_expiration_ms,
+                ),
             })),
             replicas,
             cluster,
@@ -97,6 +118,12 @@ impl TxnHost {
 
     fn lock(&self) -> MutexGuard<'_, TxnCoordinator> {
         self.coordinator.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (Kafka: 10 s).
+    pub fn cleanup_interval(config: &BrokerConfig) -> Duration {
+        let key = "transaction.abort.timed.out.transaction.cleanup.interval.ms";
+        Duration::from_millis(u64::try_from(setting(config, key, 10_000)).unwrap_or(10_000))
     }
 
     /// The `__transaction_state` partition of a transactional id.
@@ -269,6 +296,34 @@ impl TxnHost {
             self.spawn_markers(transactional_id.to_string());
         }
         Ok(())
+    }
+
+    /// The coordinator's periodic work, every
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (10 s): abort the
+    /// transactions past their timeout and remove the ids idle past
+    /// `transactional.id.expiration.ms`. Ends when the broker drops the coordinator.
+    pub async fn run_cleanup(this: std::sync::Weak<Self>, interval: Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(host) = this.upgrade() else {
+                return;
+            };
+            host.abort_timed_out().await;
+            host.expire_ids().await;
+        }
+    }
+
+    /// Writes the tombstones of the ids idle past `transactional.id.expiration.ms`.
+    async fn expire_ids(&self) {
+        let expired = self.lock().expire(now_ms());
+        for (id, t) in expired {
+            match self.write(&id, &t).await {
+                Ok(()) => info!(transactional_id = %id, "transactional id expired"),
+                Err(e) => {
+                    warn!(transactional_id = %id, error = ?e, "cannot expire a transactional id yet")
+                }
+            }
+        }
     }
 
     /// Aborts the transactions open longer than their timeout (Kafka's

@@ -21,17 +21,9 @@ pub struct TopicSettings {
 
 impl TopicSettings {
     /// Kafka's defaults (50 partitions, RF 3, min ISR 2, 100 MiB segments); a single
-    /// node uses RF 1 as it does for `__consumer_offsets`. Unparsable values fall back
-    /// to the default (Kafka refuses them at startup; the config module accepts the keys).
+    /// node uses RF 1 as it does for `__consumer_offsets`.
     pub fn from_config(config: &BrokerConfig) -> Self {
-        let get = |key: &str, default: i64| {
-            config
-                .static_props
-                .get(key)
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .filter(|v| *v > 0)
-                .unwrap_or(default)
-        };
+        let get = |key: &str, default: i64| super::setting(config, key, default);
         let rf = if config.kraft.single_node {
             1
         } else {
