@@ -227,3 +227,23 @@ fn a_timed_out_transaction_is_aborted_and_its_producer_fenced() {
         );
     });
 }
+
+/// read_committed: an open transaction is not stable, aborted records are never seen
+/// and committed ones are; after kill -9 and a restart (the `.txnindex` and producer
+/// state recovered) both isolation levels read the same as before.
+#[test]
+fn confluent_read_committed_skips_aborted_records_across_kill_9_and_restart() {
+    require_python_modules(&["confluent_kafka"]);
+    let mut b = Broker::start(three_partitions());
+    let out = scenario(&b, "txn-read-committed", "read-committed");
+    // 10 + 10 + 5 records and three markers: the LSO is the log end.
+    assert!(out.contains("\"read_committed\": 15"), "{out}");
+    assert!(out.contains("\"lso\": 28"), "{out}");
+    let status = b.kill9();
+    assert!(!status.success(), "kill -9 is no clean exit: {status}");
+    b.start_process();
+    let out = scenario(&b, "txn-read-committed", "verify-committed");
+    assert!(out.contains("\"read_committed\": 15"), "{out}");
+    assert!(out.contains("\"read_uncommitted\": 25"), "{out}");
+    assert!(out.contains("\"lso\": 28"), "{out}");
+}

@@ -97,6 +97,69 @@ def cmd_fencing(a):
     print(json.dumps({"fenced": fenced}))
 
 
+def read_partition(a, isolation, expect):
+    """Partition 0's data records from the start, as a consumer of `isolation`, until
+    `expect` were read: [(offset, value)]."""
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": f"p0-{isolation}",
+                  "enable.auto.commit": False, "isolation.level": isolation})
+    c.assign([TopicPartition(a.topic, 0, 0)])
+    got = []
+    for _ in deadline_loop(30, f"{expect} records of partition 0 as {isolation}"):
+        if len(got) >= expect:
+            break
+        m = poll_record(c)
+        if m is not None:
+            got.append((m.offset(), m.value().decode()))
+    c.close()
+    return got
+
+
+def committed_end(a):
+    """Partition 0's end as ListOffsets answers a read_committed consumer (its LSO)."""
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "lso",
+                  "isolation.level": "read_committed"})
+    _, high = c.get_watermark_offsets(TopicPartition(a.topic, 0), timeout=10, cached=False)
+    c.close()
+    return high
+
+
+def cmd_read_committed(a):
+    """On partition 0: committed c0..c9, aborted a0..a9, committed d0..d4. Before its
+    commit, no record of the first transaction is stable; read_committed then sees c
+    and d only, read_uncommitted all three."""
+    p = producer(a, "tx-read-committed")
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(10):
+        p.produce(a.topic, value=f"c{i}".encode(), partition=0)
+    check(p.flush(30) == 0, "records undelivered")
+    check(committed_end(a) == 0, f"an open transaction is stable up to {committed_end(a)}")
+    p.commit_transaction(30)
+    for values, commit in ([f"a{i}" for i in range(10)], False), ([f"d{i}" for i in range(5)], True):
+        p.begin_transaction()
+        for v in values:
+            p.produce(a.topic, value=v.encode(), partition=0)
+        check(p.flush(30) == 0, "records undelivered")
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+    cmd_verify_committed(a)
+
+
+def cmd_verify_committed(a):
+    """What cmd_read_committed wrote, as each isolation level reads it."""
+    committed = [v for _, v in read_partition(a, "read_committed", 15)]
+    want = [f"c{i}" for i in range(10)] + [f"d{i}" for i in range(5)]
+    check(committed == want, f"read_committed saw {committed}")
+    uncommitted = [v for _, v in read_partition(a, "read_uncommitted", 25)]
+    check(uncommitted == want[:10] + [f"a{i}" for i in range(10)] + want[10:],
+          f"read_uncommitted saw {uncommitted}")
+    end = committed_end(a)
+    print(json.dumps({"read_committed": len(committed), "read_uncommitted": len(uncommitted),
+                      "lso": end}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", required=True)
@@ -104,9 +167,13 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("commit-abort")
     sub.add_parser("fencing")
+    sub.add_parser("read-committed")
+    sub.add_parser("verify-committed")
     a = ap.parse_args()
     try:
-        {"commit-abort": cmd_commit_abort, "fencing": cmd_fencing}[a.cmd](a)
+        {"commit-abort": cmd_commit_abort, "fencing": cmd_fencing,
+         "read-committed": cmd_read_committed,
+         "verify-committed": cmd_verify_committed}[a.cmd](a)
     except KafkaException as e:
         fail(f"{a.cmd}: {e}")
 
