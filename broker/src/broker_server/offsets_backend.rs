@@ -136,7 +136,7 @@ impl LogOffsetsBackend {
 }
 
 /// Appends a batch of the broker's own (an internal topic's records, or transaction
-/// markers) on this node's leader replica of `tp`, flushed; returns the acks=all wait.
+/// markers) on this node's leader replica of `tp`; returns the acks=all wait.
 pub fn append_internal(
     replicas: &ReplicaManager,
     notifier: &AppendNotifier,
@@ -154,8 +154,12 @@ pub fn append_internal(
         replica.append_as_leader_replica(node_id, batch, true, timeout_ms)
     }
     .map_err(|e| e.error())?;
-    // A single-replica partition (one node) has no follower to rely on.
-    replica.log.flush().map_err(|e| e.error())?;
+    // A single-replica partition (one node) has no follower to rely on. A replicated
+    // one relies on its ISR, as Kafka does: an fsync here, per commit, held a runtime
+    // thread for a journal commit and stalled every other request with it.
+    if replica.lock().replicas.len() <= 1 {
+        replica.log.flush().map_err(|e| e.error())?;
+    }
     // Followers long-poll for it, as for produced data.
     notifier.notify();
     Ok(ack)

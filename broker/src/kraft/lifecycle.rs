@@ -21,6 +21,9 @@ use super::{Cluster, declared_metadata_version};
 /// NOT_LEADER_OR_FOLLOWER from it and fetch the new leaders (a produce retry backoff
 /// plus a Metadata round trip).
 const CLIENT_HANDOFF: Duration = Duration::from_millis(300);
+/// How long a controlled shutdown waits for its image to show the leaderships the
+/// controller moved before it heartbeats again.
+const MOVE_WAIT: Duration = Duration::from_millis(200);
 use crate::config::BrokerConfig;
 
 /// Why this broker could not register with the controller.
@@ -196,13 +199,19 @@ impl Cluster {
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "controlled shutdown heartbeat failed"),
             }
-            let mut wait = Duration::from_millis(100);
             // The controller committed the moves before replying; this broker's image
-            // has them a few ms later.
-            let moved = tokio::time::timeout(wait, self.until_leading_nothing())
+            // has them a few ms later. Not moved by then (no other replica could lead
+            // yet): ask again at once, the controller retries the moves on each beat.
+            let moved = tokio::time::timeout(MOVE_WAIT, self.until_leading_nothing())
                 .await
                 .is_ok();
-            if !handed_off && moved {
+            if !moved {
+                continue;
+            }
+            // Moved, handed off, and still not told to stop (e.g. the controller is
+            // failing over): beat again soon, without spinning.
+            let mut wait = Duration::from_millis(50);
+            if !handed_off {
                 // The leaderships moved and this broker is still listed: its clients
                 // get NOT_LEADER_OR_FOLLOWER here and learn the new leaders while it
                 // is up. Completing at once would drop it from Metadata in the same

@@ -24,6 +24,11 @@ pub struct FetchPartition {
     pub topic_id: Uuid,
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
+    /// `CurrentLeaderEpoch`, `LastFetchedEpoch` and `LogStartOffset` as sent (-1 when
+    /// not): a follower's session keeps them, like its fetch offset.
+    pub current_leader_epoch: i32,
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
 }
 
 /// Per-partition facts that decide whether an incremental response includes it.
@@ -273,6 +278,9 @@ mod tests {
             topic_id: Uuid::nil(),
             fetch_offset: offset,
             partition_max_bytes: 1024,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
+            log_start_offset: -1,
         }
     }
 

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::fetch_request::{
+    FetchPartition, FetchTopic, ForgottenTopic, ReplicaState,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tidewater_client::{ClientConfig, Connection};
@@ -18,6 +20,7 @@ use tidewater_quorum::image::MetadataImage;
 use tidewater_replication::{
     EpochEndOffset, FetchPartitionResponse, FollowerAction, FollowerRequest,
 };
+use tidewater_storage::TopicPartition;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -25,6 +28,7 @@ use uuid::Uuid;
 
 use super::ReplicaManager;
 use super::backoff::{delay, error_backoff};
+use super::follower_session::{FollowerSession, Next, Sent};
 use super::follower_throttle::{Grant, unthrottled};
 use super::truncation::{
     append_as_follower, offsets_for_epochs, reset_out_of_range, restart_log_at,
@@ -77,6 +81,11 @@ impl ReplicaManager {
         }
     }
 }
+
+/// A fetch round longer than the leader's longest park (fetch.wait.max.ms, 500 ms by
+/// default) plus slack is logged at debug: a follower that stops fetching holds
+/// acks=all produces back.
+const SLOW_ROUND: Duration = Duration::from_millis(600);
 
 /// What the fetcher for one leader should do next.
 struct Plan {
@@ -165,6 +174,7 @@ pub(crate) async fn connect_to(
 async fn run(replicas: Arc<ReplicaManager>, leader: i32, wake: Arc<Notify>) {
     let backoff = Duration::from_millis(replicas.settings.fetch_backoff_ms.max(50));
     let mut conn: Option<Connection> = None;
+    let mut session = FollowerSession::default();
     loop {
         let Plan {
             work,
@@ -222,18 +232,44 @@ async fn run(replicas: Arc<ReplicaManager>, leader: i32, wake: Arc<Notify>) {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        let ok = if !epoch_queries.is_empty() {
-            offsets_for_epochs(&replicas, c, &epoch_queries).await
+        let started = Instant::now();
+        let (kind, ok) = if !epoch_queries.is_empty() {
+            let ok = offsets_for_epochs(&replicas, c, &epoch_queries).await;
+            ("OffsetForLeaderEpoch", ok)
         } else if !out_of_range.is_empty() {
-            reset_out_of_range(&replicas, c, &out_of_range).await
+            (
+                "ListOffsets",
+                reset_out_of_range(&replicas, c, &out_of_range).await,
+            )
         } else {
-            fetch(&replicas, c, &fetches, &grant).await
+            (
+                "Fetch",
+                fetch(&replicas, c, &mut session, &fetches, &grant).await,
+            )
         };
+        let took = started.elapsed();
+        if took > SLOW_ROUND {
+            debug!(
+                leader,
+                kind,
+                took_ms = took.as_millis() as u64,
+                partitions = fetches.len(),
+                "slow replica fetch round"
+            );
+        }
         // The answer's throttled bytes are recorded by now (on_response).
         drop(grant);
         match ok {
             Ok(true) => {}
-            Ok(false) => tokio::time::sleep(backoff).await,
+            Ok(false) => {
+                debug!(
+                    leader,
+                    kind,
+                    backoff_ms = backoff.as_millis() as u64,
+                    "replica fetch round failed; backing off"
+                );
+                tokio::time::sleep(backoff).await
+            }
             Err(e) => {
                 debug!(leader, error = %e, "fetch from leader failed; reconnecting");
                 conn = None;
@@ -251,10 +287,11 @@ fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
     }
 }
 
-/// One Fetch round trip; Ok(false) asks for a backoff.
+/// One Fetch round trip in the session with this leader; Ok(false) asks for a backoff.
 async fn fetch(
     replicas: &ReplicaManager,
     conn: &Connection,
+    session: &mut FollowerSession,
     parts: &[(Arc<Partition>, tidewater_replication::FollowerFetch)],
     grant: &Grant,
 ) -> Result<bool, tidewater_client::ClientError> {
@@ -273,22 +310,54 @@ async fn fetch(
     req.max_wait_ms = settings.fetch_wait_max_ms;
     req.min_bytes = settings.fetch_min_bytes;
     req.max_bytes = settings.fetch_response_max_bytes;
-    req.session_id = 0;
-    req.session_epoch = -1;
-    // Topic -> its position in the request, and (position, partition) -> `parts` index:
-    // a linear search per partition made every fetch O(partitions x topics), most of a
-    // follower's CPU at 10,000 partitions.
+    let wanted: Vec<(TopicPartition, Sent)> = parts
+        .iter()
+        .map(|(p, f)| {
+            let sent = Sent {
+                topic_id: Uuid::from_u128(p.topic_id),
+                fetch_offset: f.fetch_offset,
+                current_leader_epoch: f.current_leader_epoch.unwrap_or(-1),
+                last_fetched_epoch: f.last_fetched_epoch.unwrap_or(-1),
+                log_start_offset: f.log_start_offset,
+                partition_max_bytes: grant.partition_max_bytes(p, settings.fetch_max_bytes),
+            };
+            (p.tp.clone(), sent)
+        })
+        .collect();
+    let sessions = version >= 7;
+    let next = if sessions {
+        session.next(&wanted)
+    } else {
+        Next {
+            session_id: 0,
+            session_epoch: -1,
+            include: (0..wanted.len()).collect(),
+            forget: Vec::new(),
+        }
+    };
+    req.session_id = next.session_id;
+    req.session_epoch = next.session_epoch;
+    // (topic key, partition) -> `parts` index, for every partition of the session: an
+    // incremental answer may name any of them. A linear search per partition made every
+    // fetch O(partitions x topics), most of a follower's CPU at 10,000 partitions.
+    let mut index: HashMap<((String, Uuid), i32), usize> = HashMap::with_capacity(parts.len());
+    for (i, (tp, sent)) in wanted.iter().enumerate() {
+        index.insert(
+            (topic_key(version, &tp.topic, sent.topic_id), tp.partition),
+            i,
+        );
+    }
     let mut topics: HashMap<(String, Uuid), usize> = HashMap::new();
-    let mut index: HashMap<(usize, i32), usize> = HashMap::with_capacity(parts.len());
-    for (i, (p, f)) in parts.iter().enumerate() {
-        let key = topic_key(version, &p.tp.topic, Uuid::from_u128(p.topic_id));
+    for &i in &next.include {
+        let (tp, sent) = &wanted[i];
         let mut fp = FetchPartition::default();
-        fp.partition = p.tp.partition;
-        fp.current_leader_epoch = f.current_leader_epoch.unwrap_or(-1);
-        fp.fetch_offset = f.fetch_offset;
-        fp.last_fetched_epoch = f.last_fetched_epoch.unwrap_or(-1);
-        fp.log_start_offset = f.log_start_offset;
-        fp.partition_max_bytes = grant.partition_max_bytes(p, settings.fetch_max_bytes);
+        fp.partition = tp.partition;
+        fp.current_leader_epoch = sent.current_leader_epoch;
+        fp.fetch_offset = sent.fetch_offset;
+        fp.last_fetched_epoch = sent.last_fetched_epoch;
+        fp.log_start_offset = sent.log_start_offset;
+        fp.partition_max_bytes = sent.partition_max_bytes;
+        let key = topic_key(version, &tp.topic, sent.topic_id);
         let pos = *topics.entry(key).or_insert_with_key(|(name, id)| {
             let mut t = FetchTopic::default();
             t.topic = TopicName(StrBytes::from_string(name.clone()));
@@ -297,23 +366,44 @@ async fn fetch(
             req.topics.len() - 1
         });
         req.topics[pos].partitions.push(fp);
-        index.insert((pos, p.tp.partition), i);
     }
-    let resp = conn.send(req).await?;
+    req.forgotten_topics_data = forgotten(version, &next.forget, replicas);
+    let resp = match conn.send(req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            session.reset();
+            return Err(e);
+        }
+    };
     if resp.error_code != 0 {
+        session.reset();
+        let error = ResponseError::try_from_code(resp.error_code);
+        if FollowerSession::is_session_error(error) {
+            // The leader restarted or evicted the session: the next, full request
+            // opens a new one at once.
+            debug!(
+                code = resp.error_code,
+                "fetch session lost; starting a new one"
+            );
+            return Ok(true);
+        }
         debug!(code = resp.error_code, "fetch refused by the leader");
         return Ok(false);
     }
+    if sessions {
+        session.on_response(resp.session_id);
+    }
     let mut all_ok = true;
     for t in resp.responses {
-        let Some(&pos) = topics.get(&(t.topic.0.to_string(), t.topic_id)) else {
-            continue;
-        };
+        let key = (t.topic.0.to_string(), t.topic_id);
         for pd in t.partitions {
-            let Some(&i) = index.get(&(pos, pd.partition_index)) else {
+            let Some(&i) = index.get(&(key.clone(), pd.partition_index)) else {
                 continue;
             };
             let (p, f) = &parts[i];
+            if pd.error_code != 0 {
+                session.resend(&p.tp);
+            }
             let diverging = (pd.diverging_epoch.epoch >= 0).then_some(EpochEndOffset {
                 epoch: pd.diverging_epoch.epoch,
                 end_offset: pd.diverging_epoch.end_offset,
@@ -331,6 +421,41 @@ async fn fetch(
         }
     }
     Ok(all_ok)
+}
+
+/// The partitions a session no longer fetches, as the request lists them.
+fn forgotten(
+    version: i16,
+    forget: &[TopicPartition],
+    replicas: &ReplicaManager,
+) -> Vec<ForgottenTopic> {
+    let mut out: Vec<ForgottenTopic> = Vec::new();
+    for tp in forget {
+        let id = if version >= 13 {
+            replicas
+                .cluster
+                .image()
+                .topic(&tp.topic)
+                .map_or(Uuid::nil(), |t| Uuid::from_u128(t.topic_id))
+        } else {
+            Uuid::nil()
+        };
+        let (name, id) = topic_key(version, &tp.topic, id);
+        match out
+            .iter_mut()
+            .find(|f| f.topic_id == id && f.topic.0.as_str() == name)
+        {
+            Some(f) => f.partitions.push(tp.partition),
+            None => {
+                let mut f = ForgottenTopic::default();
+                f.topic = TopicName(StrBytes::from_string(name));
+                f.topic_id = id;
+                f.partitions.push(tp.partition);
+                out.push(f);
+            }
+        }
+    }
+    out
 }
 
 /// Applies one partition's fetch answer; false asks for a backoff.

@@ -216,6 +216,9 @@ impl ReplicaManager {
     }
 
     fn tick_leaders(self: &Arc<Self>) {
+        /// A follower that has not fetched for this long while acks=all produces wait
+        /// on it is logged (at debug): it is what makes a produce slow.
+        const STALLED_FOLLOWER_MS: u64 = 200;
         let now = mono_ms();
         let mut moved = false;
         for p in self.all() {
@@ -224,6 +227,17 @@ impl ReplicaManager {
                 continue;
             };
             state.tick(now);
+            if let Some((id, view)) = state.holding_high_watermark() {
+                let since_fetch_ms = now.saturating_sub(view.last_fetch_time_ms);
+                if since_fetch_ms >= STALLED_FOLLOWER_MS {
+                    tracing::debug!(
+                        tp = %p.tp, follower = id, since_fetch_ms,
+                        follower_end = view.log_end_offset, leader_end = state.log_end_offset(),
+                        waiting = state.pending_produce_count(),
+                        "acks=all produces wait on a follower that stopped fetching"
+                    );
+                }
+            }
             let done = state.take_completions();
             let alter = state.take_alter_partition();
             inner.deliver(done);

@@ -22,6 +22,7 @@ mod batch_queue;
 mod drain;
 pub mod fetch_sessions;
 mod fetcher;
+mod follower_session;
 mod follower_throttle;
 mod handoff;
 pub mod leader;

@@ -20,13 +20,22 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 
 /// Writes `contents` to `path` atomically (temp file, fsync, rename, fsync dir).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StorageError> {
+    write_replacing(path, contents, true)
+}
+
+/// Replaces `path` with `contents` through a temp file and a rename; with `sync`, the
+/// temp file is fsynced before the rename and the directory after it.
+fn write_replacing(path: &Path, contents: &[u8], sync: bool) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
     f.write_all(contents)
         .map_err(|e| StorageError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
+    if sync {
+        f.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
+    }
     std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
-    if let Some(dir) = path.parent()
+    if sync
+        && let Some(dir) = path.parent()
         && let Ok(d) = std::fs::File::open(dir)
     {
         // Best effort: the rename is durable once the directory is synced.
@@ -120,11 +129,24 @@ pub fn read_epochs(path: &Path) -> Result<Vec<(i32, i64)>, StorageError> {
 }
 
 pub fn write_epochs(path: &Path, epochs: &[(i32, i64)]) -> Result<(), StorageError> {
+    write_replacing(path, epochs_text(epochs).as_bytes(), true)
+}
+
+/// `write_epochs` without the fsyncs, for the append path: an fsync there held the
+/// appending thread (and with it every request on a 2-core runtime) for the length of
+/// a journal commit. The log syncs the file before its recovery point passes the new
+/// entries, and recovery re-derives the entries past the recovery point from the
+/// batches, so a crash loses nothing the file must hold.
+pub fn write_epochs_unsynced(path: &Path, epochs: &[(i32, i64)]) -> Result<(), StorageError> {
+    write_replacing(path, epochs_text(epochs).as_bytes(), false)
+}
+
+fn epochs_text(epochs: &[(i32, i64)]) -> String {
     let mut s = format!("0\n{}\n", epochs.len());
     for (e, o) in epochs {
         s.push_str(&format!("{e} {o}\n"));
     }
-    write_atomically(path, s.as_bytes())
+    s
 }
 
 #[cfg(test)]

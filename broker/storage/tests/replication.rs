@@ -106,6 +106,42 @@ fn offsets_and_epochs_survive_restarts() {
     shut_down_and_verify(mgr, dir.path());
 }
 
+/// Appends write the epoch checkpoint without an fsync; a crash may leave the file as
+/// it was at the last sync. The entries past the recovery point come back from the
+/// batches, and those below it were synced before the recovery point moved.
+#[test]
+fn epochs_an_unsynced_checkpoint_lost_are_recovered_from_the_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    let mgr = manager(&[dir.path()], cfg.clone());
+    let log = mgr.get_or_create_log(&tp(0), cfg.clone()).unwrap();
+    for i in 0..10 {
+        log.append_as_leader(&batch(&[rec("k", "v", NOW)]), i / 5, NOW)
+            .unwrap();
+    }
+    let synced_at = log.recovery_point();
+    assert!(synced_at > 5, "a segment roll moved the recovery point");
+    let file = dir.path().join("t-0").join("leader-epoch-checkpoint");
+    let before_crash = std::fs::read_to_string(&file).unwrap();
+    assert!(before_crash.contains("1 5"), "{before_crash}");
+    // Epoch 2 starts past the recovery point; its entry reaches the file unsynced.
+    log.append_as_leader(&batch(&[rec("k", "v", NOW)]), 2, NOW)
+        .unwrap();
+    assert!(log.recovery_point() <= 10);
+    drop(log);
+    drop(mgr);
+    // The crash loses the unsynced write.
+    std::fs::write(&file, &before_crash).unwrap();
+    let mgr = manager(&[dir.path()], cfg);
+    let log = mgr.get_log(&tp(0)).unwrap();
+    assert_eq!(log.log_end_offset(), 11);
+    assert_eq!(log.leader_epoch_entries(), vec![(0, 0), (1, 5), (2, 10)]);
+    shut_down_and_verify(mgr, dir.path());
+}
+
 /// Issue 19 item 1, the exact state: the follower became leader of epoch 1 and assigned
 /// it at its log end without writing a record, then followed the leader of epoch 2,
 /// which never saw epoch 1. Kafka's `truncateTo` at the log end still cuts the epoch

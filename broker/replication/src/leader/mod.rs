@@ -184,6 +184,20 @@ impl LeaderState {
     pub fn pending_produce_count(&self) -> usize {
         self.produces.len()
     }
+    /// The maximal-ISR follower furthest behind the leader's log end, when acks=all
+    /// produces wait: the replica holding the high watermark back (for diagnostics).
+    pub fn holding_high_watermark(&self) -> Option<(ReplicaId, &FollowerView)> {
+        if self.produces.len() == 0 {
+            return None;
+        }
+        self.followers
+            .iter()
+            .filter(|(id, v)| {
+                self.isr.maximal_isr_contains(**id) && v.log_end_offset < self.log_end_offset
+            })
+            .min_by_key(|(_, v)| v.log_end_offset)
+            .map(|(id, v)| (*id, v))
+    }
     /// The AlterPartition in flight, for the caller to resend after a lost response.
     pub fn inflight_alter_partition(&self) -> Option<&AlterPartitionRequest> {
         self.isr.inflight()

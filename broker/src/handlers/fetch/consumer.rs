@@ -114,7 +114,7 @@ fn source(broker: &Broker, p: &FetchPartition, version: i16, rack: &str) -> Resu
 
 /// Resolves request topics to partitions; unknown topic ids are answered with
 /// UNKNOWN_TOPIC_ID without entering the session.
-fn resolve(
+pub(super) fn resolve(
     broker: &Broker,
     req: &FetchRequest,
     version: i16,
@@ -145,6 +145,9 @@ fn resolve(
                 topic_id: id,
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,
+                current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
+                log_start_offset: p.log_start_offset,
             });
         }
     }

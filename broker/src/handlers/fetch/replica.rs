@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::response::push_partition;
 use crate::broker_server::Broker;
 use crate::replica_manager::Partition;
+use crate::replica_manager::fetch_sessions::PartitionOutcome;
 
 struct Wanted {
     tp: TopicPartition,
@@ -41,45 +42,51 @@ pub(super) async fn handle(
     } else {
         -1
     };
-    let mut wanted = Vec::new();
     let mut resp = FetchResponse::default();
-    for t in &req.topics {
-        let (name, id) = if version >= 13 {
-            match broker.metadata().topic_name_by_id(t.topic_id) {
-                Some(name) => (name, t.topic_id),
-                None => {
-                    for p in &t.partitions {
-                        push_partition(
-                            &mut resp,
-                            "",
-                            t.topic_id,
-                            error(p.partition, E::UnknownTopicId.code()),
-                        );
-                    }
-                    continue;
-                }
-            }
-        } else {
-            (t.topic.0.to_string(), Uuid::nil())
-        };
-        for p in &t.partitions {
-            wanted.push(Wanted {
-                tp: TopicPartition::new(&name, p.partition),
-                topic_id: id,
-                replica: None,
-                max_bytes: usize::try_from(p.partition_max_bytes.max(0)).unwrap_or(0),
-                fetch: FollowerFetch {
-                    replica_id,
-                    broker_epoch,
-                    current_leader_epoch: (p.current_leader_epoch >= 0)
-                        .then_some(p.current_leader_epoch),
-                    fetch_offset: p.fetch_offset,
-                    last_fetched_epoch: (p.last_fetched_epoch >= 0).then_some(p.last_fetched_epoch),
-                    log_start_offset: p.log_start_offset,
-                },
-            });
-        }
+    let (parts, forgotten, unknown_ids) = super::consumer::resolve(broker, &req, version);
+    for (topic_id, partition) in unknown_ids {
+        push_partition(
+            &mut resp,
+            "",
+            topic_id,
+            error(partition, E::UnknownTopicId.code()),
+        );
     }
+    // A follower's KIP-227 session: an idle incremental fetch names no partition and
+    // is answered with none, instead of thousands each way every fetch.wait.max.ms.
+    let session_id = if version >= 7 { req.session_id } else { 0 };
+    let session_epoch = if version >= 7 { req.session_epoch } else { -1 };
+    let begun =
+        broker
+            .replicas()
+            .fetch_sessions()
+            .begin(session_id, session_epoch, parts, &forgotten);
+    let ctx = match begun {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            resp.error_code = e.code();
+            return resp;
+        }
+    };
+    let mut wanted: Vec<Wanted> = ctx
+        .partitions
+        .iter()
+        .map(|p| Wanted {
+            tp: p.tp.clone(),
+            topic_id: p.topic_id,
+            replica: None,
+            max_bytes: usize::try_from(p.partition_max_bytes.max(0)).unwrap_or(0),
+            fetch: FollowerFetch {
+                replica_id,
+                broker_epoch,
+                current_leader_epoch: (p.current_leader_epoch >= 0)
+                    .then_some(p.current_leader_epoch),
+                fetch_offset: p.fetch_offset,
+                last_fetched_epoch: (p.last_fetched_epoch >= 0).then_some(p.last_fetched_epoch),
+                log_start_offset: p.log_start_offset,
+            },
+        })
+        .collect();
     let max_bytes = usize::try_from(req.max_bytes.max(0)).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
     let generation = broker.replicas().leader_generation();
@@ -130,7 +137,23 @@ pub(super) async fn handle(
             _ = tokio::time::sleep_until(wake) => {}
         }
     };
-    for (w, pd) in wanted.iter().zip(answers) {
+    let outcomes: Vec<PartitionOutcome> = answers
+        .iter()
+        .map(|pd| PartitionOutcome {
+            error_code: pd.error_code,
+            high_watermark: pd.high_watermark,
+            log_start_offset: pd.log_start_offset,
+            // A diverging epoch must reach the follower like records do.
+            has_records: pd.records.as_ref().is_some_and(|r| !r.is_empty())
+                || pd.diverging_epoch.epoch >= 0,
+        })
+        .collect();
+    let include = broker.replicas().fetch_sessions().complete(&ctx, &outcomes);
+    resp.session_id = ctx.session_id();
+    for ((w, pd), include) in wanted.iter().zip(answers).zip(include) {
+        if !include {
+            continue;
+        }
         let topic = if version >= 13 {
             ""
         } else {

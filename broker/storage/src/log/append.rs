@@ -115,7 +115,7 @@ impl Log {
         let aborts = abort_markers(records, &batches);
         self.write_batches(&mut st, &cfg, &parts, &assigned, &aborts, now_ms)?;
         if super::assign_epoch(&mut st.epochs, leader_epoch, first_offset) {
-            self.write_epoch_checkpoint(&st.epochs)?;
+            self.note_assigned_epoch(&mut st)?;
         }
         Ok(LogAppendInfo {
             first_offset,
@@ -174,7 +174,7 @@ impl Log {
     pub fn assign_leader_epoch(&self, leader_epoch: i32) -> Result<(), StorageError> {
         let mut st = sync::lock(&self.append);
         if super::assign_epoch(&mut st.epochs, leader_epoch, self.log_end_offset()) {
-            self.write_epoch_checkpoint(&st.epochs)?;
+            self.note_assigned_epoch(&mut st)?;
         }
         Ok(())
     }
@@ -219,7 +219,7 @@ impl Log {
             changed |= super::assign_epoch(&mut st.epochs, h.partition_leader_epoch, h.base_offset);
         }
         if changed {
-            self.write_epoch_checkpoint(&st.epochs)?;
+            self.note_assigned_epoch(&mut st)?;
         }
         Ok(LogAppendInfo {
             first_offset,
@@ -297,6 +297,7 @@ impl Log {
         st.unflushed_messages += messages;
         if st.unflushed_messages >= cfg.flush_messages {
             segment.flush()?;
+            self.sync_epoch_checkpoint(st)?;
             self.recovery_point
                 .fetch_max(last.next_offset(), Ordering::AcqRel);
             st.unflushed_messages = 0;
@@ -361,6 +362,7 @@ impl Log {
         if let Some(active) = self.active_segment() {
             active.seal();
             active.flush()?;
+            self.sync_epoch_checkpoint(st)?;
             self.recovery_point
                 .fetch_max(active.next_offset(), Ordering::AcqRel);
             if active.is_empty() {

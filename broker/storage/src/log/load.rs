@@ -209,6 +209,7 @@ impl Log {
             append: Mutex::new(AppendState {
                 producers,
                 epochs,
+                epochs_unsynced: false,
                 unflushed_messages: 0,
                 last_flush_ms: p.now_ms,
                 aborted,

@@ -63,6 +63,9 @@ struct AppendState {
     producers: ProducerStateManager,
     /// The partition's one leader-epoch cache; every change is checkpointed at once.
     epochs: LeaderEpochCache,
+    /// The checkpoint holds entries an append assigned but no fsync made durable yet:
+    /// it is synced before the recovery point moves past them.
+    epochs_unsynced: bool,
     unflushed_messages: i64,
     last_flush_ms: i64,
     /// Every aborted transaction of the log, by marker offset: what the segments'
@@ -217,17 +220,32 @@ impl Log {
     }
     /// Persists the epoch cache (Kafka flushes the checkpoint on every change).
     fn write_epoch_checkpoint(&self, epochs: &LeaderEpochCache) -> Result<(), StorageError> {
-        let entries: Vec<(i32, i64)> = epochs
-            .entries()
-            .map(|e| (e.epoch, e.start_offset))
-            .collect();
-        checkpoint::write_epochs(&self.epoch_file(), &entries)
+        checkpoint::write_epochs(&self.epoch_file(), &epoch_entries(epochs))
+    }
+
+    /// Writes the epoch cache after an append assigned an epoch, without an fsync on the
+    /// appending thread (see `checkpoint::write_epochs_unsynced`).
+    fn note_assigned_epoch(&self, st: &mut AppendState) -> Result<(), StorageError> {
+        checkpoint::write_epochs_unsynced(&self.epoch_file(), &epoch_entries(&st.epochs))?;
+        st.epochs_unsynced = true;
+        Ok(())
+    }
+
+    /// Makes the epoch checkpoint durable before the recovery point moves: entries
+    /// below the recovery point are not re-derived from the batches by recovery.
+    fn sync_epoch_checkpoint(&self, st: &mut AppendState) -> Result<(), StorageError> {
+        if st.epochs_unsynced {
+            self.write_epoch_checkpoint(&st.epochs)?;
+            st.epochs_unsynced = false;
+        }
+        Ok(())
     }
 
     /// fsyncs every segment past the recovery point and moves the recovery point to the
     /// log end.
     pub fn flush(&self) -> Result<(), StorageError> {
         let end = self.log_end_offset();
+        self.sync_epoch_checkpoint(&mut sync::lock(&self.append))?;
         let rp = self.recovery_point();
         for seg in self.segments_snapshot() {
             // An empty segment at the recovery point holds nothing to make durable.
@@ -309,6 +327,13 @@ pub(crate) fn assign_epoch(epochs: &mut LeaderEpochCache, epoch: i32, start_offs
 
 /// Rebuilds the cache from checkpointed entries. A non-monotonic file (never written by
 /// this broker) keeps its monotonic prefix; the recovered batches fill in the rest.
+fn epoch_entries(epochs: &LeaderEpochCache) -> Vec<(i32, i64)> {
+    epochs
+        .entries()
+        .map(|e| (e.epoch, e.start_offset))
+        .collect()
+}
+
 pub(crate) fn epochs_from_checkpoint(entries: Vec<(i32, i64)>) -> LeaderEpochCache {
     let mut cache = LeaderEpochCache::new();
     for (epoch, start_offset) in entries {

@@ -1,0 +1,192 @@
+//! A follower's side of its KIP-227 fetch session with one leader (Kafka's
+//! `FetchSessionHandler`): the first request lists every partition and opens a
+//! session; later ones list only the partitions whose request changed (a new fetch
+//! offset, leader epoch, log start or size) and the ones to forget. An idle follower
+//! of thousands of partitions then sends and receives almost nothing per round.
+//!
+//! Sans-IO: [`FollowerSession::next`] decides what a request carries,
+//! [`FollowerSession::on_response`] / [`FollowerSession::reset`] what comes after.
+
+use std::collections::HashMap;
+
+use kafka_protocol::ResponseError;
+use tidewater_storage::TopicPartition;
+
+/// What a fetch request says about one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sent {
+    pub topic_id: uuid::Uuid,
+    pub fetch_offset: i64,
+    pub current_leader_epoch: i32,
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
+    pub partition_max_bytes: i32,
+}
+
+/// The next request's session fields and contents.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Next {
+    pub session_id: i32,
+    pub session_epoch: i32,
+    /// Indexes into the wanted partitions to put in the request.
+    pub include: Vec<usize>,
+    pub forget: Vec<TopicPartition>,
+}
+
+/// The session with one leader.
+#[derive(Debug, Default)]
+pub(super) struct FollowerSession {
+    /// 0 until the leader opened one.
+    id: i32,
+    /// The epoch the next request carries; 0 asks for a new session (full request).
+    epoch: i32,
+    /// What the leader holds for each partition of the session.
+    sent: HashMap<TopicPartition, Sent>,
+    /// What the request in flight asks for (becomes `sent` when answered).
+    pending: Option<HashMap<TopicPartition, Sent>>,
+}
+
+impl FollowerSession {
+    /// What to send for `wanted` (every partition this follower fetches now).
+    pub(super) fn next(&mut self, wanted: &[(TopicPartition, Sent)]) -> Next {
+        let full = self.epoch == 0;
+        let mut include = Vec::new();
+        for (i, (tp, s)) in wanted.iter().enumerate() {
+            if full || self.sent.get(tp) != Some(s) {
+                include.push(i);
+            }
+        }
+        let forget = if full {
+            Vec::new()
+        } else {
+            let now: std::collections::HashSet<&TopicPartition> =
+                wanted.iter().map(|(tp, _)| tp).collect();
+            self.sent
+                .keys()
+                .filter(|tp| !now.contains(tp))
+                .cloned()
+                .collect()
+        };
+        self.pending = Some(wanted.iter().cloned().collect());
+        Next {
+            session_id: self.id,
+            session_epoch: self.epoch,
+            include,
+            forget,
+        }
+    }
+
+    /// The leader answered the request `next` built with `session_id` and no top-level
+    /// error.
+    pub(super) fn on_response(&mut self, session_id: i32) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        if session_id == 0 {
+            // No session (the leader's cache is off or full): every request is full.
+            self.id = 0;
+            self.epoch = 0;
+            self.sent.clear();
+            return;
+        }
+        self.id = session_id;
+        self.epoch = if self.epoch == 0 || self.epoch == i32::MAX {
+            1
+        } else {
+            self.epoch + 1
+        };
+        self.sent = pending;
+    }
+
+    /// The leader answered `tp` with an error: it may not have entered the session
+    /// (e.g. UNKNOWN_TOPIC_ID from a leader whose metadata lags), so the next request
+    /// names it again.
+    pub(super) fn resend(&mut self, tp: &TopicPartition) {
+        self.sent.remove(tp);
+    }
+
+    /// The request failed (a connection error, or the leader lost or refused the
+    /// session): the next request is full again and replaces the session on the leader.
+    pub(super) fn reset(&mut self) {
+        self.epoch = 0;
+        self.pending = None;
+        self.sent.clear();
+    }
+
+    /// Whether a top-level fetch error is the session's own (retry at once, full).
+    pub(super) fn is_session_error(error: Option<ResponseError>) -> bool {
+        matches!(
+            error,
+            Some(ResponseError::FetchSessionIdNotFound | ResponseError::InvalidFetchSessionEpoch)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(offset: i64) -> Sent {
+        Sent {
+            topic_id: uuid::Uuid::nil(),
+            fetch_offset: offset,
+            current_leader_epoch: 1,
+            last_fetched_epoch: 1,
+            log_start_offset: 0,
+            partition_max_bytes: 1 << 20,
+        }
+    }
+
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition::new("t", p)
+    }
+
+    #[test]
+    fn full_then_incremental_then_forgotten() {
+        let mut s = FollowerSession::default();
+        let wanted = vec![(tp(0), sent(5)), (tp(1), sent(7))];
+        let n = s.next(&wanted);
+        assert_eq!((n.session_id, n.session_epoch), (0, 0));
+        assert_eq!(n.include, vec![0, 1]);
+        s.on_response(42);
+        // idle: nothing changed, nothing sent
+        let n = s.next(&wanted);
+        assert_eq!((n.session_id, n.session_epoch), (42, 1));
+        assert!(n.include.is_empty() && n.forget.is_empty());
+        s.on_response(42);
+        // partition 1 advanced, partition 0 left, partition 2 joined
+        let wanted = vec![(tp(1), sent(9)), (tp(2), sent(0))];
+        let n = s.next(&wanted);
+        assert_eq!(n.session_epoch, 2);
+        assert_eq!(n.include, vec![0, 1]);
+        assert_eq!(n.forget, vec![tp(0)]);
+        s.on_response(42);
+        let n = s.next(&wanted);
+        assert_eq!(n.session_epoch, 3);
+        assert!(n.include.is_empty() && n.forget.is_empty());
+        // answered with an error: named again next time
+        s.on_response(42);
+        s.resend(&tp(2));
+        assert_eq!(s.next(&wanted).include, vec![1]);
+    }
+
+    #[test]
+    fn a_reset_or_a_sessionless_leader_makes_every_request_full() {
+        let mut s = FollowerSession::default();
+        let wanted = vec![(tp(0), sent(5))];
+        s.next(&wanted);
+        s.on_response(7);
+        s.next(&wanted);
+        s.reset();
+        let n = s.next(&wanted);
+        // the old id goes along with epoch 0 so the leader replaces the session
+        assert_eq!((n.session_id, n.session_epoch, n.include.len()), (7, 0, 1));
+        s.on_response(0);
+        let n = s.next(&wanted);
+        assert_eq!((n.session_id, n.session_epoch, n.include.len()), (0, 0, 1));
+        assert!(FollowerSession::is_session_error(Some(
+            ResponseError::InvalidFetchSessionEpoch
+        )));
+        assert!(!FollowerSession::is_session_error(None));
+    }
+}
