@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use super::offsets_backend::read_partition;
 use super::topic_names::OFFSETS_TOPIC;
+use super::txn::TXN_TOPIC;
 use super::{Broker, topic_names};
 use crate::kafka_error::KafkaError;
 use crate::metadata::image_store::{dynamic_broker_configs, image_topic_configs};
@@ -105,6 +106,14 @@ impl Broker {
         for c in changes.iter().filter(|c| c.tp.topic == OFFSETS_TOPIC) {
             self.offsets_leadership_changed(c.tp.partition, c.leader, c.leader_epoch);
         }
+        let txns = self.coordinators().txns();
+        for c in changes.iter().filter(|c| c.tp.topic == TXN_TOPIC) {
+            if c.leader {
+                txns.elected(c.tp.partition, c.leader_epoch);
+            } else {
+                txns.resigned(c.tp.partition, c.leader_epoch);
+            }
+        }
     }
 
     /// Re-derives log defaults when the dynamic broker configs in the image changed.
@@ -142,7 +151,10 @@ impl Broker {
                 partition,
                 leader_epoch, "loading group metadata of {OFFSETS_TOPIC} partition"
             );
-            let records = read_partition(self.replicas().logs(), partition);
+            let records = read_partition(
+                self.replicas().logs(),
+                &tidewater_storage::TopicPartition::new(OFFSETS_TOPIC, partition),
+            );
             self.coordinators()
                 .groups()
                 .load_partition_at_epoch(partition, leader_epoch, records);
@@ -229,7 +241,7 @@ impl Broker {
         assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), KafkaError> {
-        if name == OFFSETS_TOPIC {
+        if topic_names::is_internal(name) {
             return Err(KafkaError::new(
                 E::InvalidPartitions,
                 format!("Cannot add partitions to internal topic {name}"),

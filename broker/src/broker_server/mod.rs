@@ -22,6 +22,7 @@ mod serving;
 mod startup;
 pub mod topic_names;
 mod topics;
+pub mod txn;
 
 pub use config_admin::ConfigAdmin;
 pub use coordinators::Coordinators;
@@ -167,9 +168,10 @@ impl Broker {
             backend,
         );
         let producer_ids = ProducerIdManager::new(metadata.store().clone());
+        let txns = txn::TxnHost::new(&config, replicas.clone(), metadata.cluster().clone());
         Ok(Arc::new_cyclic(|this| Broker {
             this: this.clone(),
-            coordinators: Coordinators::new(groups, producer_ids),
+            coordinators: Coordinators::new(groups, producer_ids, txns),
             metrics,
             metadata,
             admin: ConfigAdmin::new(log_defaults, dynamic),

@@ -119,34 +119,55 @@ impl LogOffsetsBackend {
         partition: i32,
         records: &[OffsetsRecord],
     ) -> Result<Option<oneshot::Receiver<AckResult>>, ResponseError> {
-        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         let batch = encode_batch(records, now_ms()).map_err(|e| {
             warn!(partition, error = %e, "append refused");
             ResponseError::UnknownServerError
         })?;
-        let replica = self
-            .replicas
-            .get(&tp)
-            .ok_or(ResponseError::NotCoordinator)?;
-        let timeout_ms = i32::try_from(self.commit_timeout.as_millis()).unwrap_or(i32::MAX);
-        let (_, ack) = replica
-            .append_as_leader_replica(self.node_id, &batch, true, timeout_ms)
-            .map_err(|e| e.error())?;
-        // A single-replica partition (one node) has no follower to rely on. A replicated
-        // one relies on its ISR, as Kafka does: an fsync here, per commit, held a runtime
-        // thread for a journal commit and stalled every other request with it.
-        if replica.lock().replicas.len() <= 1 {
-            replica.log.flush().map_err(|e| e.error())?;
-        }
-        // Followers long-poll for it, as for produced data.
-        self.notifier.notify();
-        Ok(ack)
+        append_internal(
+            &self.replicas,
+            &self.notifier,
+            self.node_id,
+            &TopicPartition::new(OFFSETS_TOPIC, partition),
+            &batch,
+            self.commit_timeout,
+            false,
+        )
     }
+}
+
+/// Appends a batch of the broker's own (an internal topic's records, or transaction
+/// markers) on this node's leader replica of `tp`; returns the acks=all wait.
+pub fn append_internal(
+    replicas: &ReplicaManager,
+    notifier: &AppendNotifier,
+    node_id: i32,
+    tp: &TopicPartition,
+    batch: &[u8],
+    timeout: Duration,
+    markers: bool,
+) -> Result<Option<oneshot::Receiver<AckResult>>, ResponseError> {
+    let replica = replicas.get(tp).ok_or(ResponseError::NotCoordinator)?;
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let (_, ack) = if markers {
+        replica.append_markers_as_leader_replica(node_id, batch, timeout_ms)
+    } else {
+        replica.append_as_leader_replica(node_id, batch, true, timeout_ms)
+    }
+    .map_err(|e| e.error())?;
+    // A single-replica partition (one node) has no follower to rely on. A replicated
+    // one relies on its ISR, as Kafka does: an fsync here, per commit, held a runtime
+    // thread for a journal commit and stalled every other request with it.
+    if replica.lock().replicas.len() <= 1 {
+        replica.log.flush().map_err(|e| e.error())?;
+    }
+    // Followers long-poll for it, as for produced data.
+    notifier.notify();
+    Ok(ack)
 }
 
 /// Waits until the high watermark covers an append, as a produce with acks=all
 /// does; the leader tick expires the wait too, the timeout here is the backstop.
-async fn replicated(
+pub async fn replicated(
     mut ack: oneshot::Receiver<AckResult>,
     timeout: Duration,
 ) -> Result<(), ResponseError> {
@@ -180,10 +201,11 @@ async fn replicated(
 /// tick (which names the cause) normally answers first; produce waits the same.
 const ACK_TIMEOUT_SLACK: Duration = Duration::from_millis(500);
 
-/// Reads a whole `__consumer_offsets` partition as (key, value) records in offset order.
-pub fn read_partition(logs: &LogManager, partition: i32) -> Vec<OffsetsRecord> {
-    let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-    let Some(log) = logs.get_log(&tp) else {
+/// Reads a whole internal topic partition (`__consumer_offsets`,
+/// `__transaction_state`) as (key, value) records in offset order.
+pub fn read_partition(logs: &LogManager, tp: &TopicPartition) -> Vec<OffsetsRecord> {
+    let partition = tp.partition;
+    let Some(log) = logs.get_log(tp) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -193,7 +215,7 @@ pub fn read_partition(logs: &LogManager, partition: i32) -> Vec<OffsetsRecord> {
         let read = match log.read(offset, 1 << 20, end, true) {
             Ok(r) => r,
             Err(e) => {
-                warn!(partition, offset, error = %e, "cannot read __consumer_offsets; groups of this partition may be incomplete");
+                warn!(topic = %tp.topic, partition, offset, error = %e, "cannot read an internal topic; its coordinator state may be incomplete");
                 break;
             }
         };
@@ -216,7 +238,7 @@ pub fn read_partition(logs: &LogManager, partition: i32) -> Vec<OffsetsRecord> {
                     }
                 }
                 Err(e) => {
-                    warn!(partition, offset, error = %e, "undecodable __consumer_offsets batch skipped");
+                    warn!(topic = %tp.topic, partition, offset, error = %e, "undecodable internal topic batch skipped");
                     break;
                 }
             }

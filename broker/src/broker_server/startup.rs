@@ -33,6 +33,10 @@ pub async fn start_broker(config: BrokerConfig) -> Result<Arc<Broker>, StartupEr
         cluster.register(&config).await?;
         cluster.start_heartbeats(config);
         tokio::spawn(broker.clone().follow());
+        tokio::spawn(crate::broker_server::txn::TxnHost::run_cleanup(
+            Arc::downgrade(broker.coordinators().txns()),
+            crate::broker_server::txn::TxnHost::cleanup_interval(broker.config()),
+        ));
         if single_node || node_file.legacy().is_some() || !kafka_topics.is_empty() {
             // Its own controller unfences it within a few heartbeats; clients connect
             // after that, as they could at once before every node ran KRaft (Kafka's

@@ -9,7 +9,7 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Whether a topic is internal (clients may not produce to or delete it).
 pub fn is_internal(name: &str) -> bool {
-    name == OFFSETS_TOPIC || name == "__transaction_state"
+    name == OFFSETS_TOPIC || name == super::txn::TXN_TOPIC
 }
 
 /// A name the optional naming policy refuses (INVALID_TOPIC_EXCEPTION).

@@ -85,6 +85,12 @@ const ACCEPTED_KAFKA_KEYS: &[&str] = &[
     "max.connections.per.ip",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
+    // Read by the transaction coordinator (broker_server::txn) from the static props.
+    "transaction.state.log.num.partitions",
+    "transaction.state.log.segment.bytes",
+    "transaction.max.timeout.ms",
+    "transactional.id.expiration.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "min.insync.replicas",
     "unclean.leader.election.enable",
     "auto.leader.rebalance.enable",

@@ -1,36 +1,53 @@
-//! FindCoordinator: this node coordinates every group. Transaction
-//! coordinators do not exist here (transactions are not offered).
+//! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets`
+//! partition, a transactional id's the leader of its `__transaction_state` partition;
+//! each topic is created on first use, as Kafka does.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::controller::batched_calls;
 
 use super::{RequestContext, msg};
 use crate::broker_server::Broker;
 use crate::broker_server::topic_names::OFFSETS_TOPIC;
+use crate::broker_server::txn::TXN_TOPIC;
 
 const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
 
 fn coordinator(broker: &Broker, ctx: &RequestContext, key: StrBytes, key_type: i8) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key;
-    if key_type != GROUP {
-        c.error_code = E::CoordinatorNotAvailable.code();
-        c.error_message = msg("transactions are not supported by this broker");
-        c.node_id = BrokerId(-1);
-        c.port = -1;
-        return c;
+    match key_type {
+        GROUP => replicated_coordinator(broker, ctx, c, OFFSETS_TOPIC),
+        // Markers are control batches a 0.2.0 follower was never tested with: no
+        // transaction starts until every node runs this release (4.1-IV0 finalized).
+        TRANSACTION if !batched_calls(&broker.cluster().image()) => {
+            c.error_code = E::CoordinatorNotAvailable.code();
+            c.error_message = msg("transactions need metadata.version 4.1-IV0 or later");
+            c.node_id = BrokerId(-1);
+            c.port = -1;
+            c
+        }
+        TRANSACTION => replicated_coordinator(broker, ctx, c, TXN_TOPIC),
+        _ => {
+            c.error_code = E::InvalidRequest.code();
+            c.error_message = msg(format!("unknown coordinator key type {key_type}"));
+            c.node_id = BrokerId(-1);
+            c.port = -1;
+            c
+        }
     }
-    replicated_coordinator(broker, ctx, c)
 }
 
-/// The coordinator is the leader of the group's `__consumer_offsets`
-/// partition; the topic is created on first use, as Kafka does.
+/// The coordinator is the leader of the key's partition of `topic`
+/// (`__consumer_offsets` or `__transaction_state`).
 fn replicated_coordinator(
     broker: &Broker,
     ctx: &RequestContext,
     mut c: Coordinator,
+    topic: &str,
 ) -> Coordinator {
     let unavailable = |mut c: Coordinator, why: &str| {
         c.error_code = E::CoordinatorNotAvailable.code();
@@ -39,21 +56,27 @@ fn replicated_coordinator(
         c.port = -1;
         c
     };
-    if broker.metadata().topic(OFFSETS_TOPIC).is_none() {
-        broker.ensure_offsets_topic();
-        return unavailable(c, "the group metadata topic is being created");
+    if broker.metadata().topic(topic).is_none() {
+        if topic == TXN_TOPIC {
+            broker.coordinators().txns().ensure_topic();
+        } else {
+            broker.ensure_offsets_topic();
+        }
+        return unavailable(c, &format!("{topic} is being created"));
     }
-    let partition = broker.coordinators().groups().partition_for(c.key.as_str());
-    let view = broker
-        .metadata()
-        .partition_view(OFFSETS_TOPIC, partition, &[]);
+    let partition = if topic == TXN_TOPIC {
+        broker.coordinators().txns().partition_for(c.key.as_str())
+    } else {
+        broker.coordinators().groups().partition_for(c.key.as_str())
+    };
+    let view = broker.metadata().partition_view(topic, partition, &[]);
     let Some(leader) = broker
         .metadata()
         .live_brokers(&ctx.listener)
         .into_iter()
         .find(|b| b.id == view.leader)
     else {
-        return unavailable(c, "the group's coordinator partition has no leader");
+        return unavailable(c, "the coordinator partition has no leader");
     };
     c.node_id = BrokerId(leader.id);
     c.host = StrBytes::from_string(leader.host);
@@ -121,10 +144,24 @@ mod tests {
         assert_eq!(r.coordinators.len(), 2);
         assert_eq!(r.coordinators[1].node_id, BrokerId(1));
         encodes(ApiKey::FindCoordinator, 6, ResponseKind::FindCoordinator(r));
+        // Transactional ids: __transaction_state is created on first use too.
         batch.key_type = 1;
         assert_eq!(
-            handle(&tb.broker, &ctx(), batch, 4).coordinators[0].error_code,
+            handle(&tb.broker, &ctx(), batch.clone(), 4).coordinators[0].error_code,
             E::CoordinatorNotAvailable.code()
+        );
+        eventually("the transaction coordinator", || {
+            handle(&tb.broker, &ctx(), batch.clone(), 4).coordinators[0].error_code == 0
+        })
+        .await;
+        assert_eq!(
+            handle(&tb.broker, &ctx(), batch.clone(), 4).coordinators[1].node_id,
+            BrokerId(1)
+        );
+        batch.key_type = 2;
+        assert_eq!(
+            handle(&tb.broker, &ctx(), batch, 4).coordinators[0].error_code,
+            E::InvalidRequest.code()
         );
     }
 }

@@ -23,6 +23,7 @@ fn lookup(
     timestamp: i64,
     current_epoch: i32,
     from_replica: bool,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut out = ListOffsetsPartitionResponse::default();
     out.partition_index = partition;
@@ -44,6 +45,9 @@ fn lookup(
             // A follower reset after OFFSET_OUT_OF_RANGE compares its end with ours.
             out.offset = if from_replica {
                 log.log_end_offset()
+            } else if read_committed {
+                // A read_committed consumer's end is the last stable offset.
+                log.last_stable_offset()
             } else {
                 log.high_watermark()
             };
@@ -86,6 +90,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                     p.timestamp,
                     p.current_leader_epoch,
                     from_replica,
+                    version >= 2 && req.isolation_level == 1,
                 );
                 if version < 4 {
                     r.leader_epoch = -1;

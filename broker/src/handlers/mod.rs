@@ -26,9 +26,11 @@ mod produce_leader_hint;
 pub mod raft_voters;
 pub mod record_errors;
 pub mod sasl;
+pub mod txn;
 pub mod unregister_broker;
 pub mod update_features;
 pub mod user_scram_credentials;
+pub mod write_txn_markers;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
@@ -96,8 +98,18 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
         }
-        RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(init_producer_id::handle(broker.coordinators(), r, v))
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
+            init_producer_id::handle(broker.coordinators(), r, v).await,
+        ),
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r, v).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r, v).await)
+        }
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r, v).await),
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, r, v).await)
         }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(create_topics::handle(broker, r, v).await)

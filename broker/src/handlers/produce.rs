@@ -52,13 +52,9 @@ pub async fn handle(
 ) -> ProduceResponse {
     let acks = req.acks;
     let req_timeout = req.timeout_ms;
-    // Transactions are not offered (InitProducerId refuses transactional ids).
-    let refuse: Option<(E, &str)> = if req.transactional_id.is_some() {
-        Some((
-            E::TransactionalIdAuthorizationFailed,
-            "transactions are not supported by this broker",
-        ))
-    } else if !matches!(acks, -1..=1) {
+    // Transactional batches are checked by the log's producer state (epoch, sequence);
+    // their transaction ends with the coordinator's marker.
+    let refuse: Option<(E, &str)> = if !matches!(acks, -1..=1) {
         Some((E::InvalidRequiredAcks, "acks must be -1, 0 or 1"))
     } else {
         None

@@ -1,6 +1,6 @@
 //! The APIs this broker answers and the version ranges it really handles:
 //! Apache Kafka 4.0's ranges (which still cover what older clients in the field
-//! send). Transactions, ACLs, quotas and KRaft-internal APIs are not advertised
+//! send). ACLs, quotas, TxnOffsetCommit and KRaft-internal APIs are not advertised
 //! because they are not implemented.
 
 use kafka_protocol::messages::ApiKey;
@@ -48,6 +48,12 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // Transactions (transaction version 1: v4+ of AddPartitionsToTxn is the brokers'
+    // KIP-890 verification, EndTxn v5 the transaction version 2 protocol).
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
 /// The supported `(min, max)` for `api`, if this broker answers it at all.
@@ -74,12 +80,8 @@ mod tests {
     }
 
     #[test]
-    fn transactions_are_not_advertised() {
-        for api in [
-            ApiKey::AddPartitionsToTxn,
-            ApiKey::EndTxn,
-            ApiKey::TxnOffsetCommit,
-        ] {
+    fn unimplemented_apis_are_not_advertised() {
+        for api in [ApiKey::TxnOffsetCommit, ApiKey::DescribeTransactions] {
             assert!(supported_range(api).is_none());
         }
     }

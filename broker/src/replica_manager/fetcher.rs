@@ -141,6 +141,17 @@ fn plan(replicas: &ReplicaManager, leader: i32) -> Plan {
 }
 
 async fn connect(replicas: &ReplicaManager, leader: i32) -> Option<Connection> {
+    let client_id = format!("tidewater-replica-fetcher-{}", replicas.node_id);
+    connect_to(replicas, leader, client_id).await
+}
+
+/// Connects to another broker on the inter-broker listener (followers fetching, the
+/// transaction coordinator sending markers); `None` when it cannot be reached now.
+pub(crate) async fn connect_to(
+    replicas: &ReplicaManager,
+    leader: i32,
+    client_id: String,
+) -> Option<Connection> {
     let image = replicas.cluster.image();
     let reg = image.brokers.get(&leader)?;
     let listener = reg
@@ -150,7 +161,7 @@ async fn connect(replicas: &ReplicaManager, leader: i32) -> Option<Connection> {
         .or_else(|| reg.listeners.first())?;
     let addr = format!("{}:{}", listener.host, listener.port);
     let config = ClientConfig {
-        client_id: format!("tidewater-replica-fetcher-{}", replicas.node_id),
+        client_id,
         ..ClientConfig::default()
     };
     let connected = match &replicas.inter_broker_tls {

@@ -54,6 +54,28 @@ impl Partition {
         acks_all: bool,
         timeout_ms: i32,
     ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
+        self.append_leader(node_id, records, acks_all, timeout_ms, false)
+    }
+
+    /// As [`Partition::append_as_leader_replica`] for the transaction markers of a
+    /// WriteTxnMarkers request (control batches, which producers may not write).
+    pub fn append_markers_as_leader_replica(
+        &self,
+        node_id: i32,
+        records: &[u8],
+        timeout_ms: i32,
+    ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
+        self.append_leader(node_id, records, true, timeout_ms, true)
+    }
+
+    fn append_leader(
+        &self,
+        node_id: i32,
+        records: &[u8],
+        acks_all: bool,
+        timeout_ms: i32,
+        markers: bool,
+    ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
         let partition = self;
         let mut inner = partition.lock();
         let refuse = inner.refuse_appends || inner.handoff_to.is_some();
@@ -71,10 +93,14 @@ impl Partition {
             .check_produce(acks_all)
             .map_err(ProduceRefusal::Replica)?;
         let epoch = state.leader_epoch();
-        let info = partition
-            .log
-            .append_as_leader(records, epoch, now_ms())
-            .map_err(ProduceRefusal::Append)?;
+        let info = if markers {
+            partition
+                .log
+                .append_markers_as_leader(records, epoch, now_ms())
+        } else {
+            partition.log.append_as_leader(records, epoch, now_ms())
+        }
+        .map_err(ProduceRefusal::Append)?;
         let now = mono_ms();
         state.on_leader_append(partition.log.log_end_offset(), now);
         let mut rx = None;

@@ -43,6 +43,7 @@ use tokio::task::JoinHandle;
 
 pub use apply::LeadershipChange;
 pub use fetcher::FetcherHandle;
+pub(crate) use fetcher::connect_to;
 
 use crate::config::{BrokerConfig, ReplicaSettings};
 use crate::kraft::Cluster;
@@ -304,6 +305,11 @@ impl ReplicaManager {
     /// The log manager: every log on this broker's disks.
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+
+    /// The metadata image the replicas follow.
+    pub fn image(&self) -> Arc<tidewater_quorum::image::MetadataImage> {
+        self.cluster.image()
     }
 
     pub fn notifier(&self) -> &Arc<AppendNotifier> {

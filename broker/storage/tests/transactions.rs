@@ -11,12 +11,19 @@ use common::{one_log, read_all};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{Compression, Record, TimestampType};
 use tidewater_storage::LogConfig;
+use tidewater_storage::txn_index::AbortedTxn;
 
 const NOW: i64 = 1_700_000_000_000;
 
 /// One batch of `count` records of producer `pid` at `offset` (its place in the log,
 /// as a follower appends it). A control batch holds one COMMIT marker.
 fn batch(pid: i64, offset: i64, seq: i32, count: usize, control: bool) -> Vec<u8> {
+    batch_of(pid, offset, seq, count, control.then_some(true))
+}
+
+/// As [`batch`]; `marker`: a control batch, COMMIT (true) or ABORT (false).
+fn batch_of(pid: i64, offset: i64, seq: i32, count: usize, marker: Option<bool>) -> Vec<u8> {
+    let control = marker.is_some();
     let records: Vec<Record> = (0..count)
         .map(|i| Record {
             transactional: true,
@@ -30,10 +37,10 @@ fn batch(pid: i64, offset: i64, seq: i32, count: usize, control: bool) -> Vec<u8
             sequence: if control { -1 } else { seq + i as i32 },
             timestamp: NOW,
             // ControlRecordType COMMIT: version 0, type 1; EndTxnMarker v0, epoch 0.
-            key: Some(Bytes::from_static(if control {
-                &[0, 0, 0, 1]
-            } else {
-                b"k"
+            key: Some(Bytes::from_static(match marker {
+                Some(true) => &[0, 0, 0, 1],
+                Some(false) => &[0, 0, 0, 0],
+                None => b"k",
             })),
             value: Some(Bytes::from_static(if control {
                 &[0, 0, 0, 0, 0, 0]
@@ -44,6 +51,20 @@ fn batch(pid: i64, offset: i64, seq: i32, count: usize, control: bool) -> Vec<u8
         })
         .collect();
     common::encode(&records, Compression::None)
+}
+
+/// The log manager of `dir` opened again, and partition 0's log.
+fn reopen(
+    dir: &std::path::Path,
+) -> (
+    std::sync::Arc<tidewater_storage::LogManager>,
+    std::sync::Arc<tidewater_storage::Log>,
+) {
+    let mgr = common::manager(&[dir], LogConfig::default());
+    let log = mgr
+        .get_or_create_log(&common::tp(0), LogConfig::default())
+        .unwrap();
+    (mgr, log)
 }
 
 #[test]
@@ -76,21 +97,52 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_marker_is_replicat
                 }
             }
         }
-        let mgr = common::manager(&[dir.path()], LogConfig::default());
-        let log = mgr
-            .get_or_create_log(&common::tp(0), LogConfig::default())
-            .unwrap();
+        let (mgr, log) = reopen(dir.path());
         log.update_high_watermark(4);
         assert_eq!(log.last_stable_offset(), 2, "replayed: {replay}");
         drop(log);
         mgr.shutdown().unwrap();
     }
-    let mgr = common::manager(&[dir.path()], LogConfig::default());
-    let log = mgr
-        .get_or_create_log(&common::tp(0), LogConfig::default())
-        .unwrap();
+    let (mgr, log) = reopen(dir.path());
     log.append_as_follower(&batch(8, 4, 0, 1, true)).unwrap();
     log.update_high_watermark(5);
     assert_eq!(log.last_stable_offset(), 5);
+    common::shut_down_and_verify(mgr, dir.path());
+}
+
+#[test]
+fn an_abort_marker_is_indexed_for_read_committed_fetches_across_restart_and_truncation() {
+    let (dir, mgr, log) = one_log(LogConfig::default());
+    // Producer 7: records 0..=1, aborted at 3; producer 8: record 2, committed at 4.
+    log.append_as_follower(&batch(7, 0, 0, 2, false)).unwrap();
+    log.append_as_follower(&batch(8, 2, 0, 1, false)).unwrap();
+    log.append_as_follower(&batch_of(7, 3, 0, 1, Some(false)))
+        .unwrap();
+    log.append_as_follower(&batch(8, 4, 0, 1, true)).unwrap();
+    let aborted = AbortedTxn {
+        producer_id: 7,
+        first_offset: 0,
+        last_offset: 3,
+        last_stable_offset: 0,
+    };
+    assert_eq!(log.aborted_transactions(0, 5), [aborted]);
+    assert_eq!(log.aborted_transactions(3, 5), [aborted]);
+    assert!(
+        log.aborted_transactions(4, 5).is_empty(),
+        "marker below the fetch"
+    );
+    assert!(log.aborted_transactions(0, 0).is_empty(), "nothing read");
+    let index = log.dir().join("00000000000000000000.txnindex");
+    assert_eq!(std::fs::metadata(&index).unwrap().len(), 34);
+
+    // Reloaded from the .txnindex file.
+    drop(log);
+    mgr.shutdown().unwrap();
+    let (mgr, log) = reopen(dir.path());
+    assert_eq!(log.aborted_transactions(0, 5), [aborted]);
+    // The marker goes with a truncated tail, from memory and from the file.
+    log.truncate_to(3).unwrap();
+    assert!(log.aborted_transactions(0, 5).is_empty());
+    assert_eq!(std::fs::metadata(&index).unwrap().len(), 0);
     common::shut_down_and_verify(mgr, dir.path());
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tidewater_storage::{FileRecords, ReadError, TopicPartition};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -37,6 +37,10 @@ struct PartitionRead {
     file: Option<FileRecords>,
     /// KIP-392: the replica the consumer should fetch from instead (-1 = here).
     preferred_read_replica: i32,
+    /// The last stable offset: where a `read_committed` read stops.
+    last_stable_offset: i64,
+    /// For `read_committed`: the aborted transactions overlapping what was read.
+    aborted: Vec<tidewater_storage::txn_index::AbortedTxn>,
 }
 
 impl PartitionRead {
@@ -52,6 +56,8 @@ impl PartitionRead {
             records: Bytes::new(),
             file: None,
             preferred_read_replica: -1,
+            last_stable_offset: high_watermark,
+            aborted: Vec::new(),
         }
     }
 
@@ -171,6 +177,7 @@ fn read_partitions(
     version: i16,
     rack: &str,
     zero_copy: bool,
+    read_committed: bool,
 ) -> (Vec<PartitionRead>, usize) {
     let mut total = 0usize;
     let mut out = Vec::with_capacity(parts.len());
@@ -194,17 +201,23 @@ fn read_partitions(
             }
         };
         let hw = log.high_watermark();
+        // read_committed reads stop at the last stable offset (Kafka's FetchTxnCommitted).
+        let lso = log.last_stable_offset();
+        let upper = if read_committed { lso } else { hw };
         let remaining = max_bytes.saturating_sub(total);
         let limit = usize::try_from(p.partition_max_bytes.max(0))
             .unwrap_or(0)
             .min(remaining);
-        let read = if p.fetch_offset == hw && p.fetch_offset >= log.log_start_offset() {
+        let read = if p.fetch_offset >= upper
+            && p.fetch_offset <= hw
+            && p.fetch_offset >= log.log_start_offset()
+        {
             // Caught up: nothing to read, and not out of range.
             Ok(None)
         } else if limit == 0 && total > 0 {
             Ok(None)
         } else {
-            log.read_file(p.fetch_offset, limit, hw, total == 0)
+            log.read_file(p.fetch_offset, limit, upper, total == 0)
                 .and_then(|r| {
                     let mut read = PartitionRead::answer(0, hw, log.log_start_offset());
                     match r.records {
@@ -218,7 +231,13 @@ fn read_partitions(
         };
         match read {
             Ok(r) => {
-                let r = r.unwrap_or_else(|| PartitionRead::answer(0, hw, log.log_start_offset()));
+                let mut r =
+                    r.unwrap_or_else(|| PartitionRead::answer(0, hw, log.log_start_offset()));
+                r.last_stable_offset = lso;
+                if read_committed && r.len() > 0 {
+                    // Records below the LSO only: the transactions aborted among them.
+                    r.aborted = log.aborted_transactions(p.fetch_offset, lso);
+                }
                 total += r.len();
                 if r.len() > 0 {
                     broker.metrics().fetched(&p.tp.topic, r.len() as u64);
@@ -285,6 +304,7 @@ pub(super) async fn handle(
             version,
             &rack,
             zero_copy,
+            req.isolation_level == 1,
         );
         let any_error = reads
             .iter()
@@ -323,9 +343,19 @@ pub(super) async fn handle(
         pd.partition_index = p.tp.partition;
         pd.error_code = read.error_code;
         pd.high_watermark = read.high_watermark;
-        pd.last_stable_offset = read.high_watermark;
+        pd.last_stable_offset = read.last_stable_offset;
         pd.log_start_offset = read.log_start_offset;
-        pd.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
+        pd.aborted_transactions = (req.isolation_level == 1).then(|| {
+            read.aborted
+                .iter()
+                .map(|t| {
+                    let mut a = AbortedTransaction::default();
+                    a.producer_id = ProducerId(t.producer_id);
+                    a.first_offset = t.first_offset;
+                    a
+                })
+                .collect()
+        });
         pd.records = Some(read.records);
         if version >= 11 {
             pd.preferred_read_replica = BrokerId(read.preferred_read_replica);

@@ -12,6 +12,21 @@ use crate::error::{AppendError, StorageError};
 use crate::producer_state::{self, SequenceCheck};
 use crate::segment::Segment;
 use crate::sync;
+use crate::txn_index::{AbortedTxn, TxnIndex};
+
+/// Which of the validated batches are ABORT markers (uncompressed control batches).
+fn abort_markers(records: &[u8], batches: &[(usize, BatchHeader)]) -> Vec<bool> {
+    batches
+        .iter()
+        .map(|(pos, h)| {
+            h.is_control()
+                && h.compression() == 0
+                && records
+                    .get(*pos + HEADER_SIZE..*pos + h.total_size())
+                    .is_some_and(batch::is_abort_marker)
+        })
+        .collect()
+}
 
 impl Log {
     /// Appends a Produce request's records (one or more magic-v2 batches) as leader.
@@ -21,8 +36,29 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LogAppendInfo, AppendError> {
+        self.append_from(records, leader_epoch, now_ms, Origin::Client)
+    }
+
+    /// Appends transaction markers (control batches a WriteTxnMarkers request asks
+    /// for) as leader: what clients may not write, with every other leader check.
+    pub fn append_markers_as_leader(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, AppendError> {
+        self.append_from(records, leader_epoch, now_ms, Origin::Coordinator)
+    }
+
+    fn append_from(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: Origin,
+    ) -> Result<LogAppendInfo, AppendError> {
         let cfg = self.config_ref();
-        let batches = validate::validate(records, &cfg, now_ms, Origin::Client)?;
+        let batches = validate::validate(records, &cfg, now_ms, origin)?;
         if records.len() as u64 > cfg.segment_bytes {
             return Err(AppendError::RecordListTooLarge {
                 size: records.len(),
@@ -76,7 +112,8 @@ impl Log {
             parts.push(header);
             parts.push(&records[*pos + HEADER_SIZE..*pos + h.total_size()]);
         }
-        self.write_batches(&mut st, &cfg, &parts, &assigned, now_ms)?;
+        let aborts = abort_markers(records, &batches);
+        self.write_batches(&mut st, &cfg, &parts, &assigned, &aborts, now_ms)?;
         if super::assign_epoch(&mut st.epochs, leader_epoch, first_offset) {
             self.note_assigned_epoch(&mut st)?;
         }
@@ -168,7 +205,15 @@ impl Log {
             expected = h.next_offset();
         }
         let first_offset = batches.first().map_or(expected, |(_, h)| h.base_offset);
-        self.write_batches(&mut st, &cfg, &[records], &batches, super::now_ms())?;
+        let aborts = abort_markers(records, &batches);
+        self.write_batches(
+            &mut st,
+            &cfg,
+            &[records],
+            &batches,
+            &aborts,
+            super::now_ms(),
+        )?;
         let mut changed = false;
         for (_, h) in &batches {
             changed |= super::assign_epoch(&mut st.epochs, h.partition_leader_epoch, h.base_offset);
@@ -191,12 +236,16 @@ impl Log {
 
     /// Writes batches with final offsets (rolling first when needed) and updates producer
     /// state, the log end offset and the flush policy. Caller holds the append lock.
+    /// `aborts[i]`: batch i is an ABORT marker; its transaction goes to the segment's
+    /// `.txnindex` first, so the index never misses a marker in the log (recovery cuts
+    /// an entry whose marker did not make it).
     fn write_batches(
         &self,
         st: &mut AppendState,
         cfg: &LogConfig,
         parts: &[&[u8]],
         batches: &[(usize, BatchHeader)],
+        aborts: &[bool],
         now_ms: i64,
     ) -> Result<(), StorageError> {
         let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
@@ -217,6 +266,27 @@ impl Log {
             max_ts,
             now_ms,
         )?;
+        for ((_, h), _) in batches.iter().zip(aborts).filter(|(_, abort)| **abort) {
+            let first = st
+                .producers
+                .get(h.producer_id)
+                .map(|e| e.current_txn_first_offset)
+                .filter(|o| *o >= 0)
+                .unwrap_or(h.base_offset);
+            let txn = AbortedTxn {
+                producer_id: h.producer_id,
+                first_offset: first,
+                last_offset: h.base_offset,
+                // At most the LSO right after the marker (a lower value only makes a
+                // fetch look further).
+                last_stable_offset: first,
+            };
+            let path = self
+                .dir()
+                .join(crate::segment::file_name(segment.base_offset, "txnindex"));
+            TxnIndex::open(&path)?.append(txn)?;
+            st.aborted.push(txn);
+        }
         segment.append_parts(parts, batches, cfg.index_interval_bytes)?;
         let mut messages = 0i64;
         for (_, h) in batches {

@@ -137,7 +137,7 @@ impl Log {
                     // segments go too (they would leave a hole in the offsets).
                     for later in &bases[i + 1..] {
                         tracing::warn!(dir = %dir.display(), segment = later, "deleting segment after a corrupt one");
-                        for ext in ["log", "index", "timeindex"] {
+                        for ext in ["log", "index", "timeindex", "txnindex"] {
                             let _ = std::fs::remove_file(
                                 dir.join(crate::segment::file_name(*later, ext)),
                             );
@@ -201,6 +201,7 @@ impl Log {
             checkpoint::write_epochs(&epoch_file, &loaded)?;
         }
         let recovery_point = p.recovery_point.clamp(first_base, log_end);
+        let aborted = load_aborted(dir, segments.keys().copied(), log_end)?;
         let log = Log {
             tp,
             dir: RwLock::new(dir.to_path_buf()),
@@ -211,6 +212,7 @@ impl Log {
                 epochs_unsynced: false,
                 unflushed_messages: 0,
                 last_flush_ms: p.now_ms,
+                aborted,
             }),
             segments: RwLock::new(segments),
             log_start: AtomicI64::new(log_start),
@@ -230,4 +232,21 @@ impl Log {
         );
         Ok(Arc::new(log))
     }
+}
+
+/// The segments' `.txnindex` entries, each index cut at the log end first: an entry is
+/// written before its marker, so one past a log that lost its tail is dropped.
+fn load_aborted(
+    dir: &Path,
+    bases: impl Iterator<Item = i64>,
+    log_end: i64,
+) -> Result<Vec<crate::txn_index::AbortedTxn>, StorageError> {
+    let mut out = Vec::new();
+    for base in bases {
+        let path = dir.join(crate::segment::file_name(base, "txnindex"));
+        let mut index = crate::txn_index::TxnIndex::open(&path)?;
+        index.truncate_to(log_end)?;
+        out.extend_from_slice(index.entries());
+    }
+    Ok(out)
 }

@@ -77,6 +77,12 @@ impl Log {
             })?;
         }
         st.producers = producers;
+        // Aborted transactions whose marker went with the tail go from the indexes too.
+        st.aborted.retain(|t| t.last_offset < new_end);
+        for seg in self.segments_snapshot() {
+            let path = dir.join(crate::segment::file_name(seg.base_offset, "txnindex"));
+            crate::txn_index::TxnIndex::open(&path)?.truncate_to(new_end)?;
+        }
         tracing::info!(partition = %self.tp, offset, new_end, "truncated log");
         Ok(())
     }
@@ -107,6 +113,7 @@ impl Log {
         st.epochs.clear();
         self.write_epoch_checkpoint(&st.epochs)?;
         st.producers = Default::default();
+        st.aborted.clear();
         producer_state::retain_latest(&self.dir(), 0)?;
         tracing::info!(partition = %self.tp, offset, segments = removed.len(), "truncated the whole log; it restarts at the new log start offset");
         Ok(())

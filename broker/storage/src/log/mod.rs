@@ -68,6 +68,9 @@ struct AppendState {
     epochs_unsynced: bool,
     unflushed_messages: i64,
     last_flush_ms: i64,
+    /// Every aborted transaction of the log, by marker offset: what the segments'
+    /// `.txnindex` files hold, for `read_committed` fetches.
+    aborted: Vec<crate::txn_index::AbortedTxn>,
 }
 
 /// How a log starts: what the log dir's checkpoints said about it.
@@ -190,6 +193,23 @@ impl Log {
         let first = sync::lock(&self.append).producers.first_unstable_offset(hw);
         first.map_or(hw, |f| f.min(hw))
     }
+    /// The aborted transactions a `read_committed` fetch from `fetch_offset` up to
+    /// `upper_bound` must be told of (Kafka's `collectAbortedTransactions`): those
+    /// whose marker is at or after the fetch offset and whose first record is below
+    /// the bound.
+    pub fn aborted_transactions(
+        &self,
+        fetch_offset: i64,
+        upper_bound: i64,
+    ) -> Vec<crate::txn_index::AbortedTxn> {
+        sync::lock(&self.append)
+            .aborted
+            .iter()
+            .filter(|t| t.last_offset >= fetch_offset && t.first_offset < upper_bound)
+            .copied()
+            .collect()
+    }
+
     pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
         sync::lock(&self.append).producers.get(producer_id)
     }

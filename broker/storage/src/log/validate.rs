@@ -11,6 +11,9 @@ use crate::error::AppendError;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Client,
+    /// The transaction coordinator's markers (WriteTxnMarkers): control batches, which
+    /// clients may not write, with every other client check.
+    Coordinator,
     Replication,
 }
 
@@ -78,11 +81,12 @@ pub fn validate(
             )));
         }
         let mut h = h;
-        if origin == Origin::Client {
+        if origin != Origin::Replication {
             if h.is_control() {
-                return Err(invalid("clients may not write control records".into()));
-            }
-            if h.has_producer_id() && h.base_sequence < 0 {
+                if origin == Origin::Client {
+                    return Err(invalid("clients may not write control records".into()));
+                }
+            } else if h.has_producer_id() && h.base_sequence < 0 {
                 return Err(invalid(format!(
                     "producer id {} with invalid base sequence {}",
                     h.producer_id, h.base_sequence

@@ -148,6 +148,11 @@ impl ProducerStateManager {
                     found: h.producer_epoch,
                 });
             }
+            if h.is_control() {
+                // A marker has no sequence; its epoch (bumped by a fence) is the newest.
+                pending.insert(pid, (h.producer_epoch, cur_last));
+                continue;
+            }
             if h.producer_epoch != cur_epoch {
                 // A new epoch starts over at sequence 0 (unless the producer is unknown,
                 // e.g. its state was removed with old segments: then anything goes).

@@ -386,10 +386,10 @@ impl Segment {
             .map_err(|e| StorageError::io(self.path("log"), e))
     }
 
-    /// Renames all three files to carry `new_suffix` ("" to make a cleaned segment live).
+    /// Renames all its files (an absent `.txnindex` is fine) to carry `new_suffix` ("" to make a cleaned segment live).
     pub fn rename_suffix(&self, new_suffix: &str) -> Result<(), StorageError> {
         let mut suffix = sync::lock(&self.suffix);
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let from = self
                 .dir
                 .join(format!("{}{}", file_name(self.base_offset, ext), suffix));
@@ -408,7 +408,7 @@ impl Segment {
 
     /// Removes the files (whatever their current suffix).
     pub fn delete_files(&self) -> Result<(), StorageError> {
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let p = self.path(ext);
             match std::fs::remove_file(&p) {
                 Ok(()) => {}

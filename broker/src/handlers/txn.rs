@@ -1,0 +1,143 @@
+//! The client's transaction requests to its transaction coordinator:
+//! AddPartitionsToTxn (v0-3), AddOffsetsToTxn and EndTxn. The coordinator decides and
+//! writes `__transaction_state`; here are the request shapes and Kafka's per-partition
+//! answers.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, ProducerId,
+};
+
+use crate::broker_server::Broker;
+use crate::broker_server::topic_names::OFFSETS_TOPIC;
+
+/// Clients older than KIP-588 know no PRODUCER_FENCED: Kafka answers them
+/// INVALID_PRODUCER_EPOCH (EndTxn, AddPartitionsToTxn, AddOffsetsToTxn below v2,
+/// InitProducerId below v4).
+pub fn fenced_code(e: E, version: i16, first_version_knowing_fenced: i16) -> i16 {
+    if e == E::ProducerFenced && version < first_version_knowing_fenced {
+        E::InvalidProducerEpoch.code()
+    } else {
+        e.code()
+    }
+}
+
+/// AddPartitionsToTxn from a producer (v0-3). Every partition must exist: the unknown
+/// ones get UNKNOWN_TOPIC_OR_PARTITION and the rest OPERATION_NOT_ATTEMPTED, and
+/// nothing is added (Kafka's `KafkaApis.handleAddPartitionsToTxnRequest`).
+pub async fn add_partitions(
+    broker: &Broker,
+    req: AddPartitionsToTxnRequest,
+    version: i16,
+) -> AddPartitionsToTxnResponse {
+    let mut partitions = Vec::new();
+    let mut unknown = Vec::new();
+    for topic in &req.v3_and_below_topics {
+        for p in &topic.partitions {
+            let tp = (topic.name.0.to_string(), *p);
+            if broker.metadata().has_partition(&tp.0, tp.1) {
+                partitions.push(tp);
+            } else {
+                unknown.push(tp);
+            }
+        }
+    }
+    // One code for every partition, unless some are unknown.
+    let all = if unknown.is_empty() {
+        match broker
+            .coordinators()
+            .txns()
+            .add_partitions(
+                req.v3_and_below_transactional_id.0.as_str(),
+                req.v3_and_below_producer_id.0,
+                req.v3_and_below_producer_epoch,
+                partitions,
+            )
+            .await
+        {
+            Ok(()) => Some(0),
+            Err(e) => Some(fenced_code(e, version, 2)),
+        }
+    } else {
+        None
+    };
+    let code_of = |tp: &(String, i32)| match all {
+        Some(code) => code,
+        None if unknown.contains(tp) => E::UnknownTopicOrPartition.code(),
+        None => E::OperationNotAttempted.code(),
+    };
+    let mut resp = AddPartitionsToTxnResponse::default();
+    resp.results_by_topic_v3_and_below = req
+        .v3_and_below_topics
+        .iter()
+        .map(|topic| {
+            let mut tr = AddPartitionsToTxnTopicResult::default();
+            tr.name = topic.name.clone();
+            tr.results_by_partition = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut pr = AddPartitionsToTxnPartitionResult::default();
+                    pr.partition_index = *p;
+                    pr.partition_error_code = code_of(&(topic.name.0.to_string(), *p));
+                    pr
+                })
+                .collect();
+            tr
+        })
+        .collect();
+    resp
+}
+
+/// AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction,
+/// so the offsets TxnOffsetCommit stages there get its marker.
+pub async fn add_offsets(
+    broker: &Broker,
+    req: AddOffsetsToTxnRequest,
+    version: i16,
+) -> AddOffsetsToTxnResponse {
+    let mut resp = AddOffsetsToTxnResponse::default();
+    let partition = broker
+        .coordinators()
+        .groups()
+        .partition_for(req.group_id.0.as_str());
+    if let Err(e) = broker
+        .coordinators()
+        .txns()
+        .add_partitions(
+            req.transactional_id.0.as_str(),
+            req.producer_id.0,
+            req.producer_epoch,
+            vec![(OFFSETS_TOPIC.to_string(), partition)],
+        )
+        .await
+    {
+        resp.error_code = fenced_code(e, version, 2);
+    }
+    resp
+}
+
+/// EndTxn (v0-4): answered once PrepareCommit/PrepareAbort is durable.
+pub async fn end_txn(broker: &Broker, req: EndTxnRequest, version: i16) -> EndTxnResponse {
+    let mut resp = EndTxnResponse::default();
+    resp.producer_id = ProducerId(-1);
+    resp.producer_epoch = -1;
+    if let Err(e) = broker
+        .coordinators()
+        .txns()
+        .end_txn(
+            req.transactional_id.0.as_str(),
+            req.producer_id.0,
+            req.producer_epoch,
+            req.committed,
+        )
+        .await
+    {
+        resp.error_code = fenced_code(e, version, 2);
+    }
+    resp
+}
