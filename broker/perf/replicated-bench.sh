@@ -8,6 +8,7 @@
 # Usage: broker/perf/replicated-bench.sh   (env: RECORDS, default 300000)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. broker/perf/wait-ready.sh
 
 RECORDS=${RECORDS:-300000}
 cargo build --release -q -p tidewater-broker -p tidewater-perf
@@ -27,20 +28,6 @@ json_field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip(
 for k in sys.argv[1].split("."): d=d[k]
 print(d)' "$1"; }
 
-wait_ready() { # http port
-  python3 - "$1" <<'PY'
-import sys, time, urllib.request
-end = time.time() + 60
-while True:
-    try:
-        if urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=1).status == 200:
-            break
-    except Exception:
-        if time.time() > end:
-            sys.exit("not ready after 60 s")
-        time.sleep(0.1)
-PY
-}
 
 create_topic() { # bootstrap topic rf
   python3 - "$1" "$2" "$3" <<'PY'

@@ -27,6 +27,7 @@
 #   broker binary (skips building it); CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. broker/perf/wait-ready.sh
 
 RECORDS_1K=${RECORDS_1K:-1000000}     # 1 KiB records: ~1 GiB
 RECORDS_100B=${RECORDS_100B:-5000000} # 100-byte records
@@ -105,18 +106,7 @@ CFG
 "$BROKER" start --config "$WORK/broker.properties" 2>"$WORK/broker.log" &
 BROKER_PID=$!
 BS=127.0.0.1:$KPORT
-python3 - "$HPORT" <<'PY'
-import sys, time, urllib.request
-end = time.time() + 30
-while True:
-    try:
-        if urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=1).status == 200:
-            break
-    except Exception:
-        if time.time() > end:
-            sys.exit("broker not ready after 30 s")
-        time.sleep(0.1)
-PY
+wait_ready "$HPORT" 30
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status"; }
 RSS_IDLE_MB=$(calc "$(rss_kib)/1024")
 

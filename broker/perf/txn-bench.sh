@@ -7,6 +7,7 @@
 # release build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. broker/perf/wait-ready.sh
 
 RECORDS=${RECORDS:-20000}
 if [ -z "${BROKER:-}" ]; then
@@ -36,16 +37,5 @@ CFG
 "$BROKER" format --config "$WORK/broker.properties" --cluster-id txn-bench >/dev/null
 "$BROKER" start --config "$WORK/broker.properties" 2>"$WORK/broker.log" &
 PID=$!
-python3 - "$HTTP" <<'PY'
-import sys, time, urllib.request
-end = time.time() + 60
-while True:
-    try:
-        if urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=1).status == 200:
-            break
-    except Exception:
-        if time.time() > end:
-            sys.exit("not ready after 60 s")
-        time.sleep(0.2)
-PY
+wait_ready "$HTTP"
 python3 broker/perf/txn_bench.py --bootstrap "127.0.0.1:$KAFKA" --records "$RECORDS"
