@@ -138,13 +138,17 @@ scenario_rack_roll() {
     k get pods -l "app.kubernetes.io/instance=$CLUSTER" -o wide
 
     # Each zone's brokers went down together, under a budget narrowed to exactly them.
+    # The Events are read whole, then searched: `grep -q` on the kubectl pipe failed the
+    # pipeline (pipefail, SIGPIPE) when it matched the first line before kubectl was done.
+    local lowered
+    lowered="$(rack_events DisruptionBudgetLowered)"
     for zone in "0 3" "1 4" "2 5"; do
         grep -q ";$zone;\|^$zone;" <<<";$pairs" ||
             fail "brokers $zone (one zone) were never down together; down sets seen: $pairs"
         grep -q "${zone/ /,}" <<<"$budgets" ||
             fail "the budget was never narrowed to brokers ${zone/ /,}; steps seen: $budgets"
-        rack_events DisruptionBudgetLowered | grep -q "lets only nodes ${zone/ /, } go" ||
-            fail "no DisruptionBudgetLowered Event for brokers ${zone/ /, }: $(rack_events DisruptionBudgetLowered)"
+        grep -q "lets only nodes ${zone/ /, } go" <<<"$lowered" ||
+            fail "no DisruptionBudgetLowered Event for brokers ${zone/ /, }: $lowered"
     done
     # Never two brokers of different zones down at once.
     awk -v RS=';' 'NF > 1 { for (i = 2; i <= NF; i++) if ($i % 3 != $1 % 3) bad = 1 } END { exit bad }' <<<"$pairs" ||

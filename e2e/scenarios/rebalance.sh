@@ -36,7 +36,9 @@ rebalance_done() {
 }
 
 topic_in_metadata() {
-    kcat_pod "kcat -b $(bootstrap) -L -t $1 -m 10" | grep -q '^    partition 0,'
+    local meta
+    meta="$(kcat_pod "kcat -b $(bootstrap) -L -t $1 -m 10")" || return 1
+    grep -q '^    partition 0,' <<<"$meta"
 }
 
 # The new broker holds replicas of TOPIC; the brokers of one zone differ by at most one
