@@ -18,6 +18,12 @@ use crate::records::{
 /// The feature whose level gates the metadata log format (Kafka's `metadata.version`).
 pub const METADATA_VERSION: &str = "metadata.version";
 
+/// KIP-853's feature. Every Tidewater quorum is dynamic (AddRaftVoter / RemoveRaftVoter
+/// always accepted), so it is finalized at [`KRAFT_VERSION_DYNAMIC`] without a record.
+pub const KRAFT_VERSION: &str = "kraft.version";
+/// `kraft.version` 1: a dynamic controller quorum.
+pub const KRAFT_VERSION_DYNAMIC: u16 = 1;
+
 /// A registered broker as the quorum knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {

@@ -17,17 +17,15 @@ use kafka_protocol::messages::update_features_response::UpdatableFeatureResult;
 use kafka_protocol::messages::{UpdateFeaturesRequest, UpdateFeaturesResponse};
 use kafka_protocol::protocol::StrBytes;
 use tidewater_quorum::controller::{FeatureUpdate, UpgradeType};
-use tidewater_quorum::image::{METADATA_VERSION, MetadataImage};
+use tidewater_quorum::image::{
+    KRAFT_VERSION, KRAFT_VERSION_DYNAMIC, METADATA_VERSION, MetadataImage,
+};
 use tidewater_quorum::rpc::ControllerCall;
 
 use super::describe_quorum::forward_done;
 use super::msg;
 use crate::broker_server::Broker;
 use crate::kafka_error::KafkaError;
-
-/// KIP-853's feature: level 1 is a dynamic controller quorum.
-pub const KRAFT_VERSION: &str = "kraft.version";
-const KRAFT_VERSION_DYNAMIC: i16 = 1;
 
 /// KIP-848's feature: level 1 enables the consumer rebalance protocol
 /// (ConsumerGroupHeartbeat), the level Kafka 4.0 finalizes by default.
@@ -56,7 +54,7 @@ pub fn advertised_features(
     let mut kraft = SupportedFeatureKey::default();
     kraft.name = StrBytes::from_static_str(KRAFT_VERSION);
     kraft.min_version = 0;
-    kraft.max_version = KRAFT_VERSION_DYNAMIC;
+    kraft.max_version = level_i16(KRAFT_VERSION_DYNAMIC);
     let mut group = SupportedFeatureKey::default();
     group.name = StrBytes::from_static_str(GROUP_VERSION);
     group.min_version = level_i16(GROUP_VERSION_RANGE.0);
@@ -76,8 +74,8 @@ pub fn advertised_features(
     if !finalized.is_empty() && !image.features.contains_key(KRAFT_VERSION) {
         let mut f = FinalizedFeatureKey::default();
         f.name = StrBytes::from_static_str(KRAFT_VERSION);
-        f.min_version_level = KRAFT_VERSION_DYNAMIC;
-        f.max_version_level = KRAFT_VERSION_DYNAMIC;
+        f.min_version_level = level_i16(KRAFT_VERSION_DYNAMIC);
+        f.max_version_level = level_i16(KRAFT_VERSION_DYNAMIC);
         finalized.push(f);
     }
     // Kafka 4.0 clusters start with group.version 1: the consumer protocol is on.
@@ -190,6 +188,7 @@ async fn decide(
             .wait_for_image(PROPAGATION_TIMEOUT, |i| {
                 updates
                     .iter()
+                    .filter(|u| u.feature != KRAFT_VERSION)
                     .all(|u| i.feature_level(&u.feature) == u.max_version_level)
             })
             .await;

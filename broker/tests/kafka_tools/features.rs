@@ -88,6 +88,56 @@ fn kafka_features_describe_and_upgrade_through_a_staged_upgrade() {
         "{out}"
     );
     upgrade_is_refused(&kafka, &bs, "4.1-IV0", 26, "7-25");
+    // kraft.version is finalized at 1 without a record: setting it again is a no-op,
+    // lowering it is refused.
+    let out = kafka.ok(
+        FEATURES,
+        &[
+            "--bootstrap-server",
+            &bs,
+            "upgrade",
+            "--feature",
+            "kraft.version=1",
+        ],
+    );
+    assert!(
+        out.stdout.contains("kraft.version was upgraded to 1."),
+        "{out}"
+    );
+    let out = kafka.run(
+        FEATURES,
+        &[
+            "--bootstrap-server",
+            &bs,
+            "downgrade",
+            "--feature",
+            "kraft.version=0",
+        ],
+    );
+    assert!(
+        !out.status.success() && out.stdout.contains("Can't downgrade kraft.version from 1"),
+        "{out}"
+    );
+    // `--release-version 4.0` sends every feature at 4.0's default: all are taken but
+    // transaction.version 2 (KIP-890's second part), which refuses the whole request.
+    let out = kafka.run(
+        FEATURES,
+        &[
+            "--bootstrap-server",
+            &bs,
+            "upgrade",
+            "--release-version",
+            "4.0",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        out.stdout.contains(
+            "Can not upgrade metadata.version to 25. Invalid update version 2 for feature \
+             transaction.version. Local controller 1 does not support this feature."
+        ),
+        "{out}"
+    );
 
     // The pin goes, as the last step of a rolling upgrade does: stop, edit, start.
     let node = cluster.node(1);

@@ -6,7 +6,7 @@
 //! metadata), and unsafe downgrades are refused outright, as in Kafka.
 
 use super::{Controller, ControllerError};
-use crate::image::{METADATA_VERSION, MetadataImage};
+use crate::image::{KRAFT_VERSION, KRAFT_VERSION_DYNAMIC, METADATA_VERSION, MetadataImage};
 use crate::records::MetadataRecord;
 
 /// Highest `metadata.version` level this code knows (Kafka 4.1-IV0). Release 0.1.0
@@ -101,6 +101,27 @@ impl Controller {
                     "Invalid update version {level} for feature {name}. {why}"
                 )))
             };
+            if name == KRAFT_VERSION {
+                // Not a feature record: the quorum itself is dynamic from its start, as
+                // ApiVersions reports. Kafka's tools send it with every
+                // `--release-version` (at 1 from 3.9), so the level in place is a no-op.
+                match level.cmp(&KRAFT_VERSION_DYNAMIC) {
+                    std::cmp::Ordering::Equal => continue,
+                    std::cmp::Ordering::Less => {
+                        return invalid(format!(
+                            "Can't downgrade {KRAFT_VERSION} from {KRAFT_VERSION_DYNAMIC}: \
+                             this quorum's voters are dynamic (KIP-853)."
+                        ));
+                    }
+                    std::cmp::Ordering::Greater => {
+                        return invalid(format!(
+                            "Local controller {} only supports versions {}",
+                            self.config.node_id,
+                            version_range(0, KRAFT_VERSION_DYNAMIC)
+                        ));
+                    }
+                }
+            }
             if level == current {
                 continue;
             }

@@ -11,7 +11,7 @@ mod topics;
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::image::{METADATA_VERSION, MetadataImage};
+use crate::image::{KRAFT_VERSION, METADATA_VERSION, MetadataImage};
 use crate::records::{MetadataRecord, PartitionRecord};
 
 /// An image plus a controller; decisions are applied as a real shell would.

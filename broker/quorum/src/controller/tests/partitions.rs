@@ -344,6 +344,34 @@ fn bootstrap_finalizes_metadata_version_once() {
 }
 
 #[test]
+fn kraft_version_is_finalized_at_dynamic_without_a_record() {
+    let h = setup();
+    let update = |level: u16, upgrade_type: UpgradeType| FeatureUpdate {
+        feature: KRAFT_VERSION.into(),
+        max_version_level: level,
+        upgrade_type,
+    };
+    // What `kafka-features upgrade --release-version` sends along: nothing to write.
+    let records = h
+        .controller
+        .update_features(&h.image, &[update(1, UpgradeType::Upgrade)])
+        .unwrap();
+    assert!(records.is_empty(), "{records:?}");
+    for (u, why) in [
+        (update(0, UpgradeType::SafeDowngrade), "Can't downgrade"),
+        (update(0, UpgradeType::UnsafeDowngrade), "Can't downgrade"),
+        (
+            update(2, UpgradeType::Upgrade),
+            "only supports versions 0-1",
+        ),
+    ] {
+        let err = h.controller.update_features(&h.image, &[u]).unwrap_err();
+        assert_eq!(err.error_code(), 95, "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}
+
+#[test]
 fn feature_updates_check_brokers_and_downgrades() {
     let mut h = setup();
     let update = |level: u16, upgrade_type: UpgradeType| FeatureUpdate {
