@@ -7,6 +7,7 @@
 //! read results go into the response and remembers what was sent.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
@@ -42,7 +43,9 @@ pub struct PartitionOutcome {
 
 #[derive(Debug, Clone)]
 struct Cached {
-    request: FetchPartition,
+    /// Shared with every [`FetchContext`] of the session: an incremental fetch of an
+    /// idle session copies pointers, not thousands of topic names.
+    request: Arc<FetchPartition>,
     /// What the last response told the client (None: never sent).
     last_sent: Option<(i64, i64)>,
 }
@@ -70,7 +73,7 @@ pub enum SessionKind {
 #[derive(Debug, Clone)]
 pub struct FetchContext {
     pub kind: SessionKind,
-    pub partitions: Vec<FetchPartition>,
+    pub partitions: Vec<Arc<FetchPartition>>,
 }
 
 impl FetchContext {
@@ -125,6 +128,7 @@ impl FetchSessionCache {
         forgotten: &[TopicPartition],
     ) -> Result<FetchContext, ResponseError> {
         self.tick += 1;
+        let requested: Vec<Arc<FetchPartition>> = requested.into_iter().map(Arc::new).collect();
         match epoch {
             FINAL_EPOCH => {
                 self.sessions.remove(&session_id);
@@ -161,7 +165,7 @@ impl FetchSessionCache {
                         (
                             p.tp.clone(),
                             Cached {
-                                request: p.clone(),
+                                request: Arc::clone(p),
                                 last_sent: None,
                             },
                         )
@@ -210,7 +214,7 @@ impl FetchSessionCache {
                 let partitions = session
                     .partitions
                     .values()
-                    .map(|c| c.request.clone())
+                    .map(|c| Arc::clone(&c.request))
                     .collect();
                 Ok(FetchContext {
                     kind: SessionKind::Incremental { session_id },
@@ -234,11 +238,25 @@ impl FetchSessionCache {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return vec![true; outcomes.len()];
         };
+        // An incremental context lists the session's partitions in its order: matched
+        // by position (checked by pointer), looked up by name only if it changed since.
+        let in_order = ctx.partitions.len() == session.partitions.len();
         ctx.partitions
             .iter()
             .zip(outcomes)
-            .map(|(p, o)| {
-                let Some(cached) = session.partitions.get_mut(&p.tp) else {
+            .enumerate()
+            .map(|(i, (p, o))| {
+                let positional = in_order
+                    && session
+                        .partitions
+                        .get_index(i)
+                        .is_some_and(|(_, c)| Arc::ptr_eq(&c.request, p));
+                let cached = if positional {
+                    session.partitions.get_index_mut(i).map(|(_, c)| c)
+                } else {
+                    session.partitions.get_mut(&p.tp)
+                };
+                let Some(cached) = cached else {
                     return true;
                 };
                 let now = (o.high_watermark, o.log_start_offset);
@@ -317,7 +335,7 @@ mod tests {
         let ctx = cache
             .begin(7, 2, vec![part("a", 0, 5)], &[TopicPartition::new("a", 1)])
             .unwrap();
-        assert_eq!(ctx.partitions, vec![part("a", 0, 5)]);
+        assert_eq!(ctx.partitions, vec![Arc::new(part("a", 0, 5))]);
 
         assert_eq!(
             cache.begin(7, 2, vec![], &[]).unwrap_err(),
@@ -332,6 +350,29 @@ mod tests {
         let ctx = cache.begin(7, -1, vec![part("a", 0, 5)], &[]).unwrap();
         assert_eq!(ctx.session_id(), 0);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_session_changed_between_begin_and_complete_is_matched_by_name() {
+        let mut cache = FetchSessionCache::new(10, 7);
+        let ctx = cache
+            .begin(0, 0, vec![part("a", 0, 0), part("a", 1, 0)], &[])
+            .unwrap();
+        cache.complete(&ctx, &[outcome(5, false), outcome(5, false)]);
+        let stale = cache.begin(7, 1, vec![], &[]).unwrap();
+        // A next request (same session) forgets a-0 and moves a-1 before `stale` is
+        // answered: its positions and pointers no longer match the session's.
+        cache
+            .begin(7, 2, vec![part("a", 1, 3)], &[TopicPartition::new("a", 0)])
+            .unwrap();
+        assert_eq!(
+            cache.complete(&stale, &[outcome(5, false), outcome(6, false)]),
+            vec![true, true],
+            "a-0 left the session (answered), a-1 has news"
+        );
+        // a-1's last answer (6) was recorded under its name.
+        let ctx = cache.begin(7, 3, vec![], &[]).unwrap();
+        assert_eq!(cache.complete(&ctx, &[outcome(6, false)]), vec![false]);
     }
 
     #[test]

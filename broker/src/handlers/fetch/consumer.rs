@@ -172,7 +172,7 @@ pub(super) fn resolve(
 
 fn read_partitions(
     broker: &Broker,
-    parts: &[FetchPartition],
+    parts: &[std::sync::Arc<FetchPartition>],
     max_bytes: usize,
     version: i16,
     rack: &str,

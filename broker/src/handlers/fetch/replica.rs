@@ -13,18 +13,16 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tidewater_replication::{FetchKind, FollowerFetch};
-use tidewater_storage::TopicPartition;
 use tokio::time::Instant;
-use uuid::Uuid;
 
 use super::response::push_partition;
 use crate::broker_server::Broker;
 use crate::replica_manager::Partition;
-use crate::replica_manager::fetch_sessions::PartitionOutcome;
+use crate::replica_manager::fetch_sessions::{FetchPartition, PartitionOutcome};
 
 struct Wanted {
-    tp: TopicPartition,
-    topic_id: Uuid,
+    /// As the session holds it (shared, not copied per fetch).
+    part: Arc<FetchPartition>,
     fetch: FollowerFetch,
     max_bytes: usize,
     /// Looked up once per request, not on every wake of a parked fetch.
@@ -72,8 +70,7 @@ pub(super) async fn handle(
         .partitions
         .iter()
         .map(|p| Wanted {
-            tp: p.tp.clone(),
-            topic_id: p.topic_id,
+            part: Arc::clone(p),
             replica: None,
             max_bytes: usize::try_from(p.partition_max_bytes.max(0)).unwrap_or(0),
             fetch: FollowerFetch {
@@ -92,7 +89,7 @@ pub(super) async fn handle(
     let generation = broker.replicas().leader_generation();
     let mut deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
-    let replicas = broker.replicas().get_all(wanted.iter().map(|w| &w.tp));
+    let replicas = broker.replicas().get_all(wanted.iter().map(|w| &w.part.tp));
     for (w, r) in wanted.iter_mut().zip(replicas) {
         w.replica = r;
     }
@@ -103,7 +100,7 @@ pub(super) async fn handle(
         .replicas()
         .isr_partition_not_fetched(replica_id, wanted.len(), |tp| {
             fetched
-                .get_or_init(|| wanted.iter().map(|w| &w.tp).collect::<HashSet<_>>())
+                .get_or_init(|| wanted.iter().map(|w| &w.part.tp).collect::<HashSet<_>>())
                 .contains(tp)
         })
     {
@@ -132,9 +129,15 @@ pub(super) async fn handle(
         } else {
             deadline
         };
-        tokio::select! {
-            _ = &mut notified => {}
-            _ = tokio::time::sleep_until(wake) => {}
+        let woken = tokio::select! {
+            _ = &mut notified => true,
+            _ = tokio::time::sleep_until(wake) => false,
+        };
+        // Nothing was appended, acknowledged or moved since `answers` were read (each
+        // of those notifies): they are still the answers, without reading every
+        // partition of the session again — half an idle leader's work per fetch.
+        if !woken && !throttled && Instant::now() >= deadline {
+            break answers;
         }
     };
     let outcomes: Vec<PartitionOutcome> = answers
@@ -157,9 +160,9 @@ pub(super) async fn handle(
         let topic = if version >= 13 {
             ""
         } else {
-            w.tp.topic.as_str()
+            w.part.tp.topic.as_str()
         };
-        push_partition(&mut resp, topic, w.topic_id, pd);
+        push_partition(&mut resp, topic, w.part.topic_id, pd);
     }
     resp
 }
@@ -185,7 +188,7 @@ fn read_all(
     let mut out = Vec::with_capacity(wanted.len());
     let now = crate::broker_server::mono_ms();
     for w in wanted {
-        let partition = w.tp.partition;
+        let partition = w.part.tp.partition;
         let Some(replica) = &w.replica else {
             any_error = true;
             out.push(error(partition, E::NotLeaderOrFollower.code()));
@@ -219,7 +222,7 @@ fn read_all(
                     && broker
                         .replicas()
                         .leader_quota()
-                        .is_throttled(&w.tp.topic, partition);
+                        .is_throttled(&w.part.tp.topic, partition);
                 // Kafka's shouldLeaderThrottle: out-of-sync throttled replicas get nothing
                 // while the leader's throttled traffic is above the quota.
                 if throttled && broker.replicas().leader_quota().is_quota_exceeded(now) {
@@ -252,7 +255,7 @@ fn read_all(
                             }
                             broker
                                 .metrics()
-                                .replication_bytes_out(&w.tp.topic, r.records.len() as u64);
+                                .replication_bytes_out(&w.part.tp.topic, r.records.len() as u64);
                             pd.records = Some(r.records);
                         }
                         Err(e) => {
