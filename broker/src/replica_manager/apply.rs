@@ -265,6 +265,7 @@ impl ReplicaManager {
                 let state = FollowerState::new(init, &partition.epochs(), log.log_end_offset());
                 info!(tp = %partition.tp, leader = record.leader, epoch = record.leader_epoch, "became follower");
                 inner.role = Role::Follower(state);
+                self.bump_follower_generation();
             }
         }
         inner.partition_epoch = record.partition_epoch;

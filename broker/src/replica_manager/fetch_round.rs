@@ -53,7 +53,7 @@ pub(super) async fn fetch(
     req.max_wait_ms = settings.fetch_wait_max_ms;
     req.min_bytes = settings.fetch_min_bytes;
     req.max_bytes = settings.fetch_response_max_bytes;
-    let wanted: Vec<(TopicPartition, Sent)> = parts
+    let wanted: Vec<(&TopicPartition, Sent)> = parts
         .iter()
         .map(|(p, f)| {
             let sent = Sent {
@@ -64,7 +64,7 @@ pub(super) async fn fetch(
                 log_start_offset: f.log_start_offset,
                 partition_max_bytes: grant.partition_max_bytes(p, settings.fetch_max_bytes),
             };
-            (p.tp.clone(), sent)
+            (&p.tp, sent)
         })
         .collect();
     let sessions = version >= 7;
@@ -80,16 +80,6 @@ pub(super) async fn fetch(
     };
     req.session_id = next.session_id;
     req.session_epoch = next.session_epoch;
-    // (topic key, partition) -> `parts` index, for every partition of the session: an
-    // incremental answer may name any of them. A linear search per partition made every
-    // fetch O(partitions x topics), most of a follower's CPU at 10,000 partitions.
-    let mut index: HashMap<((String, Uuid), i32), usize> = HashMap::with_capacity(parts.len());
-    for (i, (tp, sent)) in wanted.iter().enumerate() {
-        index.insert(
-            (topic_key(version, &tp.topic, sent.topic_id), tp.partition),
-            i,
-        );
-    }
     let mut topics: HashMap<(String, Uuid), usize> = HashMap::new();
     for &i in &next.include {
         let (tp, sent) = &wanted[i];
@@ -136,6 +126,24 @@ pub(super) async fn fetch(
     if sessions {
         session.on_response(resp.session_id);
     }
+    // (topic key, partition) -> `parts` index, for every partition of the session: an
+    // incremental answer may name any of them. A linear search per partition made every
+    // fetch O(partitions x topics), most of a follower's CPU at 10,000 partitions. Built
+    // only for an answer that names a partition: an idle round's names none.
+    let index: HashMap<((String, Uuid), i32), usize> = if resp.responses.is_empty() {
+        HashMap::new()
+    } else {
+        wanted
+            .iter()
+            .enumerate()
+            .map(|(i, (tp, sent))| {
+                (
+                    (topic_key(version, &tp.topic, sent.topic_id), tp.partition),
+                    i,
+                )
+            })
+            .collect()
+    };
     let mut all_ok = true;
     for t in resp.responses {
         let key = (t.topic.0.to_string(), t.topic_id);

@@ -7,7 +7,8 @@
 //! Sans-IO: [`FollowerSession::next`] decides what a request carries,
 //! [`FollowerSession::on_response`] / [`FollowerSession::reset`] what comes after.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::ResponseError;
 use tidewater_storage::TopicPartition;
@@ -42,32 +43,56 @@ pub(super) struct FollowerSession {
     epoch: i32,
     /// What the leader holds for each partition of the session.
     sent: HashMap<TopicPartition, Sent>,
-    /// What the request in flight asks for (becomes `sent` when answered).
-    pending: Option<HashMap<TopicPartition, Sent>>,
+    /// What the request in flight changes (applied to `sent` when answered).
+    pending: Option<Pending>,
+}
+
+/// The changes one request makes to the session: only those are copied, so an idle
+/// round over thousands of partitions allocates nothing per partition.
+#[derive(Debug)]
+struct Pending {
+    full: bool,
+    changed: Vec<(TopicPartition, Sent)>,
+    forget: Vec<TopicPartition>,
 }
 
 impl FollowerSession {
     /// What to send for `wanted` (every partition this follower fetches now).
-    pub(super) fn next(&mut self, wanted: &[(TopicPartition, Sent)]) -> Next {
+    pub(super) fn next<T: Borrow<TopicPartition>>(&mut self, wanted: &[(T, Sent)]) -> Next {
         let full = self.epoch == 0;
         let mut include = Vec::new();
+        // How many wanted partitions the session holds: all of it when this is every
+        // partition in the session, so nothing is to be forgotten.
+        let mut held = 0;
         for (i, (tp, s)) in wanted.iter().enumerate() {
-            if full || self.sent.get(tp) != Some(s) {
-                include.push(i);
+            match self.sent.get(tp.borrow()) {
+                Some(prev) if !full => {
+                    held += 1;
+                    if prev != s {
+                        include.push(i);
+                    }
+                }
+                _ => include.push(i),
             }
         }
-        let forget = if full {
+        let forget: Vec<TopicPartition> = if full || held == self.sent.len() {
             Vec::new()
         } else {
-            let now: std::collections::HashSet<&TopicPartition> =
-                wanted.iter().map(|(tp, _)| tp).collect();
+            let now: HashSet<&TopicPartition> = wanted.iter().map(|(tp, _)| tp.borrow()).collect();
             self.sent
                 .keys()
                 .filter(|tp| !now.contains(tp))
                 .cloned()
                 .collect()
         };
-        self.pending = Some(wanted.iter().cloned().collect());
+        self.pending = Some(Pending {
+            full,
+            changed: include
+                .iter()
+                .map(|&i| (wanted[i].0.borrow().clone(), wanted[i].1))
+                .collect(),
+            forget: forget.clone(),
+        });
         Next {
             session_id: self.id,
             session_epoch: self.epoch,
@@ -95,7 +120,13 @@ impl FollowerSession {
         } else {
             self.epoch + 1
         };
-        self.sent = pending;
+        if pending.full {
+            self.sent.clear();
+        }
+        for tp in &pending.forget {
+            self.sent.remove(tp);
+        }
+        self.sent.extend(pending.changed);
     }
 
     /// The leader answered `tp` with an error: it may not have entered the session

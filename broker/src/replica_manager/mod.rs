@@ -246,6 +246,9 @@ pub struct ReplicaManager {
     /// parked fetch returns at once so its next one can name the new partitions
     /// (otherwise they wait out `replica.fetch.wait.max.ms`, and acks=all with them).
     pub(crate) leader_generation: std::sync::atomic::AtomicU64,
+    /// Bumped whenever a partition starts following a leader, is added or removed:
+    /// the fetchers' lists of the partitions they fetch are stale then.
+    follower_generation: std::sync::atomic::AtomicU64,
     /// Per follower: the leader generation and partition count of its last fetch that
     /// named every partition led here with it in the ISR.
     isr_fetch_checked: Mutex<std::collections::HashMap<i32, (u64, usize)>>,
@@ -287,6 +290,7 @@ impl ReplicaManager {
             strays_checked: std::sync::atomic::AtomicBool::new(false),
             draining: std::sync::atomic::AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU64::new(0),
+            follower_generation: std::sync::atomic::AtomicU64::new(0),
             isr_fetch_checked: Mutex::default(),
             alter_partitions: Default::default(),
             handoffs: Default::default(),
@@ -368,13 +372,29 @@ impl ReplicaManager {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(p.tp.clone(), p);
+        self.bump_follower_generation();
+    }
+
+    /// See `follower_generation`.
+    pub(crate) fn follower_generation(&self) -> u64 {
+        self.follower_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_follower_generation(&self) {
+        self.follower_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn remove(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
-        self.partitions
+        let removed = self
+            .partitions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(tp)
+            .remove(tp);
+        // So no fetcher's list keeps the removed log (and its open files) alive.
+        self.bump_follower_generation();
+        removed
     }
 
     pub(crate) fn add_task(&self, task: JoinHandle<()>) {
