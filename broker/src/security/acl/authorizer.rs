@@ -1,9 +1,10 @@
 //! Kafka's `StandardAuthorizer` decisions (`StandardAuthorizerData.authorize` and
 //! `Authorizer.authorizeByResourceType`) over an in-memory set of ACLs.
 //!
-//! Sans-IO: the metadata image feeds it ACLs by id (as KRaft's
-//! `AccessControlEntryRecord`s carry them) and handlers ask it questions; it never
-//! reads config or sockets. The rules, as Kafka's:
+//! Sans-IO: decisions over the metadata image's [`AclIndex`] (the ACLs every broker
+//! applied from the metadata log) plus `super.users` and
+//! `allow.everyone.if.no.acl.found`; it never reads config, sockets or the log. The
+//! rules, as Kafka's:
 //! - a super user may do anything, whatever DENY ACLs say;
 //! - the ACLs that apply to a resource are its literal name, the literal `*`, and
 //!   every PREFIXED pattern that starts the name;
@@ -15,14 +16,15 @@
 //!   nothing: a DENY of Read leaves Describe alone);
 //! - a resource with no ACL at all is open only with `allow.everyone.if.no.acl.found`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use uuid::Uuid;
-
-use super::binding::{
-    AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, PatternType, PermissionType,
-    ResourcePattern, ResourceType, WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
+use tidewater_quorum::acl::index::{Section, prefixes};
+use tidewater_quorum::acl::{
+    AccessControlEntry, AclIndex, AclOperation, PermissionType, ResourceType, WILDCARD_HOST,
+    WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
 };
+
+use crate::config::AuthorizerSettings;
 
 /// Who asks: the connection's principal and its client address.
 #[derive(Debug, Clone, Copy)]
@@ -33,97 +35,20 @@ pub struct Caller<'a> {
     pub host: &'a str,
 }
 
-/// The entries of one resource type, by pattern name, then by ACL id.
-#[derive(Debug, Default)]
-struct TypeAcls {
-    literal: BTreeMap<String, BTreeMap<Uuid, AccessControlEntry>>,
-    prefixed: BTreeMap<String, BTreeMap<Uuid, AccessControlEntry>>,
-}
-
-impl TypeAcls {
-    fn section(
-        &mut self,
-        pattern: PatternType,
-    ) -> &mut BTreeMap<String, BTreeMap<Uuid, AccessControlEntry>> {
-        match pattern {
-            PatternType::Prefixed => &mut self.prefixed,
-            _ => &mut self.literal,
-        }
-    }
-}
-
-/// Kafka's `StandardAuthorizer`: `super.users`, `allow.everyone.if.no.acl.found`
-/// and the cluster's ACLs.
-#[derive(Debug, Default)]
+/// Kafka's `StandardAuthorizer` settings that are not ACLs; the ACLs come with
+/// each question, from the current metadata image.
+#[derive(Debug, Clone, Default)]
 pub struct Authorizer {
     super_users: BTreeSet<String>,
     allow_everyone_if_no_acl_found: bool,
-    by_type: HashMap<ResourceType, TypeAcls>,
-    /// Where each ACL id lives in `by_type`, for removal by id.
-    patterns: HashMap<Uuid, ResourcePattern>,
 }
 
 impl Authorizer {
-    pub fn new(super_users: BTreeSet<String>, allow_everyone_if_no_acl_found: bool) -> Self {
+    pub fn new(settings: &AuthorizerSettings) -> Self {
         Self {
-            super_users,
-            allow_everyone_if_no_acl_found,
-            ..Self::default()
+            super_users: settings.super_users.clone(),
+            allow_everyone_if_no_acl_found: settings.allow_everyone_if_no_acl_found,
         }
-    }
-
-    /// Adds (or replaces) the ACL with this id (an `AccessControlEntryRecord`).
-    pub fn add(&mut self, id: Uuid, acl: AclBinding) {
-        self.remove(id);
-        let AclBinding { pattern, entry } = acl;
-        self.by_type
-            .entry(pattern.resource_type)
-            .or_default()
-            .section(pattern.pattern_type)
-            .entry(pattern.name.clone())
-            .or_default()
-            .insert(id, entry);
-        self.patterns.insert(id, pattern);
-    }
-
-    /// Removes the ACL with this id (a `RemoveAccessControlEntryRecord`); returns it.
-    pub fn remove(&mut self, id: Uuid) -> Option<AclBinding> {
-        let pattern = self.patterns.remove(&id)?;
-        let type_acls = self.by_type.get_mut(&pattern.resource_type)?;
-        let section = type_acls.section(pattern.pattern_type);
-        let entries = section.get_mut(&pattern.name)?;
-        let entry = entries.remove(&id)?;
-        if entries.is_empty() {
-            section.remove(&pattern.name);
-        }
-        Some(AclBinding { pattern, entry })
-    }
-
-    /// Every ACL with its id, in a stable order.
-    pub fn acls(&self) -> impl Iterator<Item = (Uuid, AclBinding)> + '_ {
-        let mut ids: Vec<&Uuid> = self.patterns.keys().collect();
-        ids.sort();
-        ids.into_iter()
-            .filter_map(|id| self.binding(*id).map(|b| (*id, b)))
-    }
-
-    /// The ACLs a DescribeAcls/DeleteAcls filter matches, with their ids.
-    pub fn matching(&self, filter: &AclBindingFilter) -> Vec<(Uuid, AclBinding)> {
-        self.acls().filter(|(_, acl)| filter.matches(acl)).collect()
-    }
-
-    fn binding(&self, id: Uuid) -> Option<AclBinding> {
-        let pattern = self.patterns.get(&id)?;
-        let type_acls = self.by_type.get(&pattern.resource_type)?;
-        let section = match pattern.pattern_type {
-            PatternType::Prefixed => &type_acls.prefixed,
-            _ => &type_acls.literal,
-        };
-        let entry = section.get(&pattern.name)?.get(&id)?.clone();
-        Some(AclBinding {
-            pattern: pattern.clone(),
-            entry,
-        })
     }
 
     pub fn is_super_user(&self, principal: &str) -> bool {
@@ -133,6 +58,7 @@ impl Authorizer {
     /// May `caller` perform `op` on the resource `resource_type`/`name`?
     pub fn authorize(
         &self,
+        acls: &AclIndex,
         caller: Caller<'_>,
         op: AclOperation,
         resource_type: ResourceType,
@@ -143,7 +69,7 @@ impl Authorizer {
         }
         let mut any_acl = false;
         let mut allowed = false;
-        for entry in self.entries_for(resource_type, name) {
+        for entry in acls.entries_for(resource_type, name) {
             any_acl = true;
             match decision(entry, caller, op) {
                 Some(PermissionType::Deny) => return false,
@@ -160,16 +86,17 @@ impl Authorizer {
     /// literal `*` covers it.
     pub fn authorize_by_resource_type(
         &self,
+        acls: &AclIndex,
         caller: Caller<'_>,
         op: AclOperation,
         resource_type: ResourceType,
     ) -> bool {
         // Kafka asks about a made-up name first, so super users (and open resources
         // under allow.everyone.if.no.acl.found) pass regardless of DENY ACLs.
-        if self.authorize(caller, op, resource_type, "hardcode") {
+        if self.authorize(acls, caller, op, resource_type, "hardcode") {
             return true;
         }
-        let Some(type_acls) = self.by_type.get(&resource_type) else {
+        let Some(type_acls) = acls.of_type(resource_type) else {
             return false;
         };
         let applies = |e: &AccessControlEntry| {
@@ -177,8 +104,7 @@ impl Authorizer {
                 && (e.principal == caller.principal || e.principal == WILDCARD_PRINCIPAL)
                 && (e.operation == op || e.operation == AclOperation::All)
         };
-        let with = |section: &'_ BTreeMap<String, BTreeMap<Uuid, AccessControlEntry>>,
-                    p: PermissionType| {
+        let with = |section: &Section, p: PermissionType| {
             section
                 .iter()
                 .filter(|(_, entries)| entries.values().any(|e| applies(e) && e.permission == p))
@@ -201,36 +127,6 @@ impl Authorizer {
             .any(|n| !deny_literal.contains(n) && !denied_by_prefix(n))
             || allow_prefixed.iter().any(|n| !denied_by_prefix(n))
     }
-
-    /// The entries of every ACL that applies to a resource called `name`.
-    fn entries_for<'s>(
-        &'s self,
-        resource_type: ResourceType,
-        name: &'s str,
-    ) -> impl Iterator<Item = &'s AccessControlEntry> + 's {
-        let type_acls = self.by_type.get(&resource_type);
-        let literal = type_acls.into_iter().flat_map(move |t| {
-            let wildcard = (name != WILDCARD_RESOURCE).then(|| t.literal.get(WILDCARD_RESOURCE));
-            [t.literal.get(name), wildcard.flatten()]
-                .into_iter()
-                .flatten()
-        });
-        let prefixed = type_acls
-            .filter(|t| !t.prefixed.is_empty())
-            .into_iter()
-            .flat_map(move |t| prefixes(name).filter_map(|p| t.prefixed.get(p)));
-        literal.chain(prefixed).flat_map(|entries| entries.values())
-    }
-}
-
-/// `name`'s non-empty prefixes, itself included, at character boundaries.
-fn prefixes(name: &str) -> impl Iterator<Item = &str> {
-    name.char_indices()
-        .skip(1)
-        .map(|(i, _)| i)
-        .chain(std::iter::once(name.len()))
-        .filter(|i| *i > 0)
-        .map(move |i| &name[..i])
 }
 
 /// Kafka's `StandardAuthorizerData.findResult`: what one entry says about `op` for

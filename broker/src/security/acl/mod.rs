@@ -1,18 +1,14 @@
-//! ACL authorization with Kafka's `StandardAuthorizer` semantics: the vocabulary
-//! ([`binding`]) and the decisions ([`authorizer`]).
+//! ACL authorization with Kafka's `StandardAuthorizer` semantics: the decisions
+//! ([`authorizer`]) over the ACLs of the metadata image (`tidewater_quorum::acl`,
+//! where Kafka's ACL vocabulary lives, shared with the controller).
 //!
-//! Sans-IO: ACLs come in from the replicated metadata, questions from the request
-//! handlers; nothing here reads config, sockets or the log. Whether authorization
-//! is on at all is `config::AuthorizerSettings`.
+//! Sans-IO: ACLs come in with the image, questions from the request handlers;
+//! nothing here reads config, sockets or the log. Whether authorization is on at all
+//! is `config::AuthorizerSettings`.
 
 pub mod authorizer;
-pub mod binding;
 
 pub use authorizer::{Authorizer, Caller};
-pub use binding::{
-    AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, PatternType, PermissionType,
-    ResourcePattern, ResourceType,
-};
 
 #[cfg(test)]
 mod tests;

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use uuid::Uuid;
+use tidewater_quorum::acl::*;
 
-use super::binding::validate_new_acl;
 use super::*;
+use crate::config::AuthorizerSettings;
 use AclOperation as Op;
 use PatternType::{Literal, Prefixed};
 use PermissionType::{Allow, Deny};
@@ -76,13 +76,17 @@ fn b(spec: &str) -> AclBinding {
     acl(rt, f[1], pt, f[3], f[4], op, perm)
 }
 
-fn authorizer(acls: &[AclBinding], allow_everyone: bool) -> Authorizer {
-    let supers: BTreeSet<String> = ["User:admin".to_string()].into();
-    let mut a = Authorizer::new(supers, allow_everyone);
+/// The authorizer (super user `User:admin`) and an index of `acls` with ids 1, 2, ...
+fn authorizer(acls: &[AclBinding], allow_everyone: bool) -> (Authorizer, AclIndex) {
+    let settings = AuthorizerSettings {
+        super_users: BTreeSet::from(["User:admin".to_string()]),
+        allow_everyone_if_no_acl_found: allow_everyone,
+    };
+    let mut index = AclIndex::default();
     for (i, acl) in acls.iter().enumerate() {
-        a.add(Uuid::from_u128(i as u128 + 1), acl.clone());
+        index.add(i as u128 + 1, acl.clone());
     }
-    a
+    (Authorizer::new(&settings), index)
 }
 
 /// One row: why, the ACLs, allow.everyone.if.no.acl.found, who asks, the operation,
@@ -171,7 +175,8 @@ fn standard_authorizer_matrix() {
     let mut failures = Vec::new();
     for (why, acls, allow_everyone, caller, op, (rt, name), allowed) in MATRIX {
         let acls: Vec<AclBinding> = acls.iter().map(|s| b(s)).collect();
-        let got = authorizer(&acls, *allow_everyone).authorize(*caller, *op, *rt, name);
+        let (a, index) = authorizer(&acls, *allow_everyone);
+        let got = a.authorize(&index, *caller, *op, *rt, name);
         if got != *allowed {
             failures.push(format!("{why}: expected {allowed}, got {got}"));
         }
@@ -187,25 +192,21 @@ fn standard_authorizer_matrix() {
 
 #[test]
 fn removing_an_acl_revokes_it() {
-    let mut a = authorizer(&[b(READ_A)], false);
-    assert!(a.authorize(ALICE, Op::Read, R::Topic, "a"));
-    let removed = a.remove(Uuid::from_u128(1)).expect("present");
-    assert_eq!(removed, b(READ_A));
-    assert!(!a.authorize(ALICE, Op::Read, R::Topic, "a"));
-    assert_eq!(a.acls().count(), 0);
-    assert!(a.remove(Uuid::from_u128(1)).is_none());
+    let (a, mut index) = authorizer(&[b(READ_A)], false);
+    assert!(a.authorize(&index, ALICE, Op::Read, R::Topic, "a"));
+    assert_eq!(index.remove(1), Some(b(READ_A)));
+    assert!(!a.authorize(&index, ALICE, Op::Read, R::Topic, "a"));
+    assert!(index.is_empty());
+    assert!(index.remove(1).is_none());
 }
 
 #[test]
 fn adding_the_same_id_replaces() {
-    let mut a = authorizer(&[b(READ_A)], false);
-    a.add(
-        Uuid::from_u128(1),
-        b("TOPIC b PREFIXED User:alice * READ ALLOW"),
-    );
-    assert!(!a.authorize(ALICE, Op::Read, R::Topic, "a"));
-    assert!(a.authorize(ALICE, Op::Read, R::Topic, "bx"));
-    assert_eq!(a.acls().count(), 1);
+    let (a, mut index) = authorizer(&[b(READ_A)], false);
+    index.add(1, b("TOPIC b PREFIXED User:alice * READ ALLOW"));
+    assert!(!a.authorize(&index, ALICE, Op::Read, R::Topic, "a"));
+    assert!(a.authorize(&index, ALICE, Op::Read, R::Topic, "bx"));
+    assert_eq!(index.len(), 1);
 }
 
 #[rustfmt::skip]
@@ -232,11 +233,13 @@ const BY_RESOURCE_TYPE: &[(&str, &[&str], Caller<'static>, bool)] = &[
 fn authorize_by_resource_type_as_kafka() {
     for (why, acls, caller, expected) in BY_RESOURCE_TYPE {
         let acls: Vec<AclBinding> = acls.iter().map(|s| b(s)).collect();
-        let got = authorizer(&acls, false).authorize_by_resource_type(*caller, Op::Write, R::Topic);
+        let (a, index) = authorizer(&acls, false);
+        let got = a.authorize_by_resource_type(&index, *caller, Op::Write, R::Topic);
         assert_eq!(got, *expected, "{why}");
     }
     // Open under allow.everyone.if.no.acl.found, like Kafka's "hardcode" probe.
-    assert!(authorizer(&[], true).authorize_by_resource_type(BOB, Op::Write, R::Topic));
+    let (a, index) = authorizer(&[], true);
+    assert!(a.authorize_by_resource_type(&index, BOB, Op::Write, R::Topic));
 }
 
 fn filter(rt: ResourceType, name: Option<&str>, pt: PatternType) -> AclBindingFilter {
@@ -282,20 +285,17 @@ fn filters_match_as_kafka() {
     assert_eq!(hits(&by_entry), [&lit, &star, &group]);
     by_entry.host = Some("10.0.0.1".into());
     assert!(hits(&by_entry).is_empty());
-    assert!(!filter(R::Topic, None, PatternType::Any).is_unknown());
-    assert!(filter(R::Unknown, None, PatternType::Any).is_unknown());
-    assert!(filter(R::Topic, None, PatternType::Unknown).is_unknown());
+    assert!(!filter(R::Topic, None, PatternType::Any).pattern_is_unknown());
+    assert!(filter(R::Unknown, None, PatternType::Any).pattern_is_unknown());
+    assert!(filter(R::Topic, None, PatternType::Unknown).pattern_is_unknown());
 }
 
 #[test]
 fn matching_returns_ids() {
-    let a = authorizer(
-        &[b(READ_A), b("GROUP g LITERAL User:alice * READ ALLOW")],
-        false,
-    );
-    let found = a.matching(&filter(R::Group, None, PatternType::Any));
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].0, Uuid::from_u128(2));
+    let group = b("GROUP g LITERAL User:alice * READ ALLOW");
+    let (_, index) = authorizer(&[b(READ_A), group.clone()], false);
+    let found = index.matching(&filter(R::Group, None, PatternType::Any));
+    assert_eq!(found, [(2, group)]);
 }
 
 #[test]

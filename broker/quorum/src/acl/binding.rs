@@ -3,7 +3,9 @@
 //! access control entry), and the binding filters DescribeAcls and DeleteAcls match
 //! with (`ResourcePatternFilter`/`AccessControlEntryFilter.matches`).
 //!
-//! Pure data: no authorization decision is made here (see [`super::authorizer`]).
+//! Pure data: no authorization decision is made here (the broker's authorizer does).
+
+use serde::{Deserialize, Serialize};
 
 /// Kafka's literal wildcard resource name (`ResourcePattern.WILDCARD_RESOURCE`).
 pub const WILDCARD_RESOURCE: &str = "*";
@@ -18,7 +20,7 @@ pub const CLUSTER_NAME: &str = "kafka-cluster";
 macro_rules! kafka_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $code:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -92,7 +94,7 @@ kafka_enum!(
 );
 
 /// What an ACL applies to: a resource type, a name and how the name matches.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ResourcePattern {
     pub resource_type: ResourceType,
     pub name: String,
@@ -100,7 +102,7 @@ pub struct ResourcePattern {
 }
 
 /// Who may (or may not) do what from where.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AccessControlEntry {
     /// `Type:name`, e.g. `User:alice` or the wildcard `User:*`.
     pub principal: String,
@@ -111,14 +113,14 @@ pub struct AccessControlEntry {
 }
 
 /// One ACL: Kafka's `AclBinding`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AclBinding {
     pub pattern: ResourcePattern,
     pub entry: AccessControlEntry,
 }
 
 /// Kafka's `AclBindingFilter`: `None` strings and `Any` codes match everything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclBindingFilter {
     pub resource_type: ResourceType,
     pub name: Option<String>,
@@ -137,13 +139,14 @@ impl AclBindingFilter {
         self.matches_pattern(&acl.pattern) && self.matches_entry(&acl.entry)
     }
 
-    /// Kafka's `AclBindingFilter.isUnknown`: a filter with an `Unknown` code, which
-    /// DescribeAcls and DeleteAcls refuse.
-    pub fn is_unknown(&self) -> bool {
-        self.resource_type == ResourceType::Unknown
-            || self.pattern_type == PatternType::Unknown
-            || self.operation == AclOperation::Unknown
-            || self.permission == PermissionType::Unknown
+    /// Kafka's `ResourcePatternFilter.isUnknown`: an `Unknown` resource or pattern type.
+    pub fn pattern_is_unknown(&self) -> bool {
+        self.resource_type == ResourceType::Unknown || self.pattern_type == PatternType::Unknown
+    }
+
+    /// Kafka's `AccessControlEntryFilter.isUnknown`: an `Unknown` operation or permission.
+    pub fn entry_is_unknown(&self) -> bool {
+        self.operation == AclOperation::Unknown || self.permission == PermissionType::Unknown
     }
 
     /// Kafka's `ResourcePatternFilter.matches`.
