@@ -2,6 +2,7 @@
 //! Protocol failures are data (error codes in the response); handlers never
 //! return `Err` and never close connections.
 
+pub mod acls;
 pub mod admin_configs;
 pub mod api_versions;
 pub mod authorized_operations;
@@ -47,6 +48,9 @@ pub struct RequestContext {
     /// The listener the request arrived on (Metadata advertises its address).
     pub listener: String,
     pub correlation_id: i32,
+    /// The connection's principal (`User:alice`, `User:CN=..`, `User:ANONYMOUS`),
+    /// what ACLs are checked against.
+    pub principal: String,
 }
 
 /// `Some(message)` as the codec's nullable string.
@@ -217,6 +221,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
             user_scram_credentials::alter(broker, r, v).await,
         ),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(broker, ctx, r).await),
+        RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(acls::describe(broker, ctx, r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(broker, ctx, r).await),
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(groups.offset_delete(r, v).await)
         }
