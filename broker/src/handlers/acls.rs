@@ -28,7 +28,6 @@ use tidewater_quorum::rpc::{ControllerCall, ControllerReply};
 
 use super::{RequestContext, msg};
 use crate::broker_server::Broker;
-use crate::security::acl::Caller;
 
 /// How long a change may take to reach this broker's image before we answer.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,18 +40,13 @@ const SECURITY_DISABLED: i16 = 54;
 /// Whether the caller may perform `op` on the cluster: `Err` is the refusal every
 /// result of the call carries.
 fn check_cluster(broker: &Broker, ctx: &RequestContext, op: AclOperation) -> Result<(), AclResult> {
-    let Some(authorizer) = broker.authorizer() else {
+    if broker.authorizer().is_none() {
         return Err(refusal(
             SECURITY_DISABLED,
             "No Authorizer is configured on the broker",
         ));
-    };
-    let caller = Caller {
-        principal: &ctx.principal,
-        host: &ctx.client_host,
-    };
-    let image = broker.cluster().image();
-    if authorizer.authorize(&image.acls, caller, op, ResourceType::Cluster, CLUSTER_NAME) {
+    }
+    if super::authz::allowed(broker, ctx, op, ResourceType::Cluster, CLUSTER_NAME) {
         Ok(())
     } else {
         Err(refusal(

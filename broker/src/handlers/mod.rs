@@ -6,6 +6,7 @@ pub mod acls;
 pub mod admin_configs;
 pub mod api_versions;
 pub mod authorized_operations;
+pub mod authz;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
