@@ -3,11 +3,13 @@
 //! `super.users=User:admin`. The super user creates topics and ACLs; alice produces
 //! where an ALLOW (literal or PREFIXED) lets her, gets TOPIC_AUTHORIZATION_FAILED
 //! where no ACL or a DENY stops her, loses access on her live connection's next
-//! request once the ACL is deleted; with `allow.everyone.if.no.acl.found=true` a
+//! request once the ACL is deleted; Metadata shows her only the topics she may
+//! describe; with `allow.everyone.if.no.acl.found=true` a
 //! topic without ACLs is open.
 //!
 //! Checked per request today: Produce (Write on the topic, Write on the transactional
-//! id) and the ACL APIs; the other APIs are not authorized yet.
+//! id), Metadata (Describe on each topic, Create for auto-creation) and the ACL APIs;
+//! the other APIs are not authorized yet.
 
 mod common;
 
@@ -106,6 +108,14 @@ fn produce_is_authorized_by_topic_acls() {
         "PREFIXED ALLOW"
     );
     assert_eq!(produce(sasl, "c"), denied, "DENY beats ALLOW");
+    // Metadata leaves out b, the one topic alice may not describe (a DENY of Write
+    // on c does not deny the Describe its ALLOW of Write implies, as in Kafka).
+    let visible = client(sasl, "alice", "topics", &[]);
+    assert_eq!(
+        visible["topics"],
+        serde_json::json!(["a", "c", "pre-x"]),
+        "{visible}"
+    );
     // The super user needs no ACL.
     let admin = client(sasl, "admin", "produce", &["--topic", "b"]);
     assert_eq!(admin["error"], serde_json::Value::Null);

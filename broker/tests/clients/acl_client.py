@@ -8,6 +8,7 @@ the super user's, for `revoke`):
                                 creates one topic ACL.
   produce --topic T             produces one record; prints {"error": <KafkaError
                                 name or null>}.
+  topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
                                 P's ACLs on topic T as the super user, produces again on
@@ -64,6 +65,11 @@ def cmd_produce(a):
     print(json.dumps({"error": produce_one(Producer(conf(a, a.set)), a.topic[0])}))
 
 
+def cmd_topics(a):
+    md = AdminClient(conf(a, a.set)).list_topics(timeout=30)
+    print(json.dumps({"topics": sorted(md.topics)}))
+
+
 def cmd_revoke(a):
     producer = Producer(conf(a, a.set))
     before = produce_one(producer, a.topic[0])
@@ -81,15 +87,15 @@ def main():
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--set", action="append", help="the user's client property")
     ap.add_argument("--admin", action="append", help="the super user's client property")
-    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "revoke"])
-    ap.add_argument("--topic", action="append", required=True)
+    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "topics", "revoke"])
+    ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
     ap.add_argument("--deny", action="store_true")
     ap.add_argument("--principal", default="User:alice")
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
-     "revoke": cmd_revoke}[a.cmd](a)
+     "topics": cmd_topics, "revoke": cmd_revoke}[a.cmd](a)
 
 
 if __name__ == "__main__":
