@@ -4,12 +4,15 @@
 //! where an ALLOW (literal or PREFIXED) lets her, gets TOPIC_AUTHORIZATION_FAILED
 //! where no ACL or a DENY stops her, loses access on her live connection's next
 //! request once the ACL is deleted; Metadata shows her only the topics she may
-//! describe; with `allow.everyone.if.no.acl.found=true` a
+//! describe; a consumer without Read on its group gets GROUP_AUTHORIZATION_FAILED;
+//! with `allow.everyone.if.no.acl.found=true` a
 //! topic without ACLs is open.
 //!
 //! Checked per request today: Produce (Write on the topic, Write on the transactional
-//! id), Metadata (Describe on each topic, Create for auto-creation) and the ACL APIs;
-//! the other APIs are not authorized yet.
+//! id), Metadata (Describe on each topic, Create for auto-creation), Read on the
+//! group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat, and
+//! the ACL APIs; the other APIs (Fetch and OffsetCommit/OffsetFetch among them) are
+//! not authorized yet.
 
 mod common;
 
@@ -149,4 +152,34 @@ fn allow_everyone_if_no_acl_found_opens_topics_without_acls() {
         serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
         "a topic with an ACL (for someone else) is closed"
     );
+}
+
+#[test]
+fn a_consumer_without_group_read_gets_group_authorization_failed() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "g"]);
+    client(sasl, "admin", "produce", &["--topic", "g"]);
+    client(sasl, "admin", "acl", &["--topic", "g", "--op", "read"]);
+    let consume = || {
+        client(
+            sasl,
+            "alice",
+            "consume",
+            &["--topic", "g", "--group", "grp"],
+        )
+    };
+    let refused = consume();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("GROUP_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "g", "--group", "grp", "--op", "read"],
+    );
+    let read = consume();
+    assert_eq!(read["records"], serde_json::json!(1), "{read}");
 }

@@ -31,3 +31,9 @@ pub fn allowed(
         name,
     )
 }
+
+/// Read on consumer group `group` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+/// ConsumerGroupHeartbeat, as Kafka checks them).
+pub fn group_read(broker: &Broker, ctx: &RequestContext, group: &str) -> bool {
+    allowed(broker, ctx, AclOperation::Read, ResourceType::Group, group)
+}

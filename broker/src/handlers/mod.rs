@@ -34,12 +34,18 @@ pub mod update_features;
 pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{
+    ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
+    RequestKind, ResponseKind, SyncGroupResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use tracing::warn;
 
 use crate::broker_server::Broker;
 use crate::protocol::DecodedRequest;
+
+/// GROUP_AUTHORIZATION_FAILED.
+const GROUP_DENIED: i16 = 30;
 
 /// Who sent a request, for handlers that care (JoinGroup, logs).
 #[derive(Debug, Clone, Default)]
@@ -170,13 +176,26 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r, v))
         }
+        // Kafka's handlers for these refuse the whole request without Read on the group.
+        RequestKind::JoinGroup(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::JoinGroup(JoinGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
             groups
                 .join_group(r, v, &ctx.client_id, &ctx.client_host)
                 .await,
         ),
+        RequestKind::SyncGroup(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(groups.sync_group(r, v).await),
+        RequestKind::Heartbeat(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups.heartbeat(r, v).await),
+        RequestKind::LeaveGroup(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups.leave_group(r, v).await),
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(groups.offset_commit(r, v).await)
@@ -197,6 +216,11 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         }
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(groups.delete_groups(r, v).await)
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatResponse::default().with_error_code(GROUP_DENIED),
+            )
         }
         RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
             groups

@@ -5,9 +5,12 @@ Subcommands (--set key=value: the acting user's client properties; --admin key=v
 the super user's, for `revoke`):
   create-topics --topic T...    creates topics (1 partition).
   acl --op O --topic T [--pattern literal|prefixed] [--deny] --principal P
-                                creates one topic ACL.
+                                creates one ACL on topic T (on group G with --group G).
   produce --topic T             produces one record; prints {"error": <KafkaError
                                 name or null>}.
+  consume --topic T --group G   consumes in group G from the start; prints
+                                {"error": <KafkaError name or null>, "records": n}
+                                at the first error or record.
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -17,8 +20,9 @@ The last stdout line is JSON.
 """
 import argparse
 import json
+import time
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation,
                                    AclPermissionType, AdminClient, NewTopic,
                                    ResourcePatternType, ResourceType)
@@ -54,7 +58,8 @@ def cmd_acl(a):
     admin = AdminClient(conf(a, a.set))
     pattern = ResourcePatternType[a.pattern.upper()]
     permission = AclPermissionType.DENY if a.deny else AclPermissionType.ALLOW
-    binding = AclBinding(ResourceType.TOPIC, a.topic[0], pattern, a.principal, "*",
+    kind, name = (ResourceType.GROUP, a.group) if a.group else (ResourceType.TOPIC, a.topic[0])
+    binding = AclBinding(kind, name, pattern, a.principal, "*",
                          AclOperation[a.op.upper()], permission)
     for f in admin.create_acls([binding]).values():
         f.result()
@@ -63,6 +68,27 @@ def cmd_acl(a):
 
 def cmd_produce(a):
     print(json.dumps({"error": produce_one(Producer(conf(a, a.set)), a.topic[0])}))
+
+
+def cmd_consume(a):
+    c = Consumer(conf(a, a.set) | {"group.id": a.group, "auto.offset.reset": "earliest"})
+    c.subscribe([a.topic[0]])
+    error, records = None, 0
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and error is None and records == 0:
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                error = KafkaError(msg.error().code()).name()
+            else:
+                records += 1
+    except KafkaException as e:
+        error = KafkaError(e.args[0].code()).name()
+    finally:
+        c.close()
+    print(json.dumps({"error": error, "records": records}))
 
 
 def cmd_topics(a):
@@ -87,15 +113,17 @@ def main():
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--set", action="append", help="the user's client property")
     ap.add_argument("--admin", action="append", help="the super user's client property")
-    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "topics", "revoke"])
+    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "topics",
+                                    "revoke"])
     ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
     ap.add_argument("--deny", action="store_true")
+    ap.add_argument("--group")
     ap.add_argument("--principal", default="User:alice")
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
-     "topics": cmd_topics, "revoke": cmd_revoke}[a.cmd](a)
+     "consume": cmd_consume, "topics": cmd_topics, "revoke": cmd_revoke}[a.cmd](a)
 
 
 if __name__ == "__main__":
