@@ -20,9 +20,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::broker::free_port;
+use common::clients::PLAIN_JAAS;
 use common::{Broker, BrokerOpts, python_client};
 
-const PLAIN_JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";"#;
 const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 /// A broker with a SASL_PLAINTEXT listener (PLAIN) and the authorizer on.
