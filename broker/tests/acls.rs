@@ -10,7 +10,8 @@
 //!
 //! Checked per request today: Produce (Write on the topic, Write on the transactional
 //! id), Metadata (Describe on each topic, Create for auto-creation), Read on the
-//! group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat, and
+//! group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat,
+//! Describe on the group or transactional id for FindCoordinator, and
 //! the ACL APIs; the other APIs (Fetch and OffsetCommit/OffsetFetch among them) are
 //! not authorized yet.
 
