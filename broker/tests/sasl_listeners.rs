@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use common::broker::free_port;
+use common::clients::PLAIN_JAAS;
 use common::cluster::Cluster;
 use common::{Broker, BrokerOpts, kcat, kcat_read, python_client, wait_until};
 
 const T: Duration = Duration::from_secs(60);
-
-const PLAIN_JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";"#;
 
 /// A broker with PLAINTEXT, SASL_PLAINTEXT and SASL_SSL listeners.
 struct SaslBroker {

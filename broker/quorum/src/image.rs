@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::AclIndex;
 use crate::records::{
     ConfigResourceType, FeatureRange, Listener, MetadataRecord, PartitionChange, PartitionRecord,
     TopicId, UserScramCredential,
@@ -74,6 +75,10 @@ pub struct MetadataImage {
     /// like `leader_handoffs`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram_credentials: BTreeMap<String, BTreeMap<i8, UserScramCredential>>,
+    /// ACLs by id, indexed for the authorizer. Omitted when empty, like
+    /// `leader_handoffs`.
+    #[serde(default, skip_serializing_if = "AclIndex::is_empty")]
+    pub acls: AclIndex,
 }
 
 impl MetadataImage {
@@ -201,6 +206,10 @@ impl MetadataImage {
                         self.scram_credentials.remove(name);
                     }
                 }
+            }
+            MetadataRecord::AccessControlEntry(r) => self.acls.add(r.id, r.binding()),
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                self.acls.remove(*id);
             }
         }
     }

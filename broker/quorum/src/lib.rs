@@ -4,6 +4,7 @@
 //!
 //! Layers, innermost first:
 //! - [`records`]: the metadata log's record types.
+//! - [`acl`]: ACLs as the image holds them (Kafka's vocabulary and an index).
 //! - [`image`]: pure, deterministic `apply` of records; also the snapshot payload.
 //! - [`controller`]: sans-IO decisions (`&MetadataImage` in, records or a Kafka error out).
 //! - [`raft`]: openraft 0.9 storage, snapshots and TCP transport; [`raft::QuorumNode`].
@@ -19,6 +20,7 @@
 //! watching [`raft::QuorumNode::image`] when co-located with a voter); they never
 //! receive pushed deltas, so no broker applies changes out of order.
 
+pub mod acl;
 pub mod controller;
 pub mod controller_client;
 pub mod image;

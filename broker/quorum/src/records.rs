@@ -112,6 +112,25 @@ pub struct UserScramCredential {
     pub iterations: i32,
 }
 
+/// One ACL (KRaft's `AccessControlEntryRecord`, api key 6, with its fields and
+/// codes). Written from metadata.version 4.1-IV0 here, like SCRAM credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessControlEntryRecord {
+    /// The ACL's id (a random UUID, as Kafka's `Uuid`), by which it is removed.
+    pub id: u128,
+    /// Kafka's `ResourceType` code.
+    pub resource_type: i8,
+    pub resource_name: String,
+    /// Kafka's `PatternType` code (LITERAL 3 or PREFIXED 4).
+    pub pattern_type: i8,
+    pub principal: String,
+    pub host: String,
+    /// Kafka's `AclOperation` code.
+    pub operation: i8,
+    /// Kafka's `AclPermissionType` code (DENY 2, ALLOW 3).
+    pub permission_type: i8,
+}
+
 /// One entry of the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
@@ -169,6 +188,12 @@ pub enum MetadataRecord {
     RemoveUserScramCredential {
         name: String,
         mechanism: i8,
+    },
+    /// An ACL created (KRaft api key 6).
+    AccessControlEntry(AccessControlEntryRecord),
+    /// An ACL removed by id (KRaft's `RemoveAccessControlEntryRecord`, api key 7).
+    RemoveAccessControlEntry {
+        id: u128,
     },
 }
 

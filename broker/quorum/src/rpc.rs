@@ -9,9 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::{AclBinding, AclBindingFilter};
 use crate::controller::{
-    AlterPartition, BrokerHeartbeat, BrokerRegistrationRequest, ControllerError, CreateTopic,
-    ElectionType, FeatureUpdate, HeartbeatReply, OngoingReassignment, ScramAlterResult,
+    AclDeleteResult, AclResult, AlterPartition, BrokerHeartbeat, BrokerRegistrationRequest,
+    ControllerError, CreateTopic, ElectionType, FeatureUpdate, HeartbeatReply, OngoingReassignment,
+    ScramAlterResult,
 };
 use crate::image::{MetadataImage, TopicImage};
 use crate::records::{
@@ -105,6 +107,10 @@ pub enum ControllerCall {
         deletions: Vec<(String, i8)>,
         upsertions: Vec<UserScramCredential>,
     },
+    /// CreateAcls: each ACL with a fresh random id -> [`ControllerReply::AclResults`].
+    CreateAcls { creations: Vec<(u128, AclBinding)> },
+    /// DeleteAcls -> [`ControllerReply::AclDeleteResults`].
+    DeleteAcls { filters: Vec<AclBindingFilter> },
     /// KIP-853 AddRaftVoter: controller `voter_id`, listening on `endpoint`
     /// (`host:port`), becomes a voter once caught up -> [`ControllerReply::Done`].
     AddVoter { voter_id: i32, endpoint: String },
@@ -126,6 +132,8 @@ pub enum ControllerReply {
     Reassignments(Vec<OngoingReassignment>),
     Quorum(QuorumInfo),
     ScramResults(Vec<ScramAlterResult>),
+    AclResults(Vec<AclResult>),
+    AclDeleteResults(Vec<AclDeleteResult>),
 }
 
 /// A refusal or failure, with the exact Kafka error code (NOT_CONTROLLER=41 when no
@@ -240,7 +248,8 @@ pub enum MetadataDelta {
     /// (log index, records) per entry; an entry without records (a raft leader change or
     /// membership entry) still advances the image's offset.
     Entries(Vec<(u64, Vec<MetadataRecord>)>),
-    Image(MetadataImage),
+    /// Boxed: an image is far larger than a list of entries (serialized the same).
+    Image(Box<MetadataImage>),
 }
 
 impl MetadataDelta {
@@ -260,8 +269,8 @@ impl MetadataDelta {
                 changed
             }
             Self::Image(new) if new.offset > image.offset || image.offset == 0 => {
-                let changed = *image != new;
-                *image = new;
+                let changed = *image != *new;
+                *image = *new;
                 changed
             }
             Self::Image(_) => false,
@@ -344,13 +353,13 @@ mod tests {
         assert!(image.topic("t").is_some());
         // Replayed entries are skipped, an older image is ignored.
         assert!(!MetadataDelta::Entries(vec![(1, vec![topic])]).apply_to(&mut image));
-        assert!(!MetadataDelta::Image(MetadataImage::default()).apply_to(&mut image));
+        assert!(!MetadataDelta::Image(Box::default()).apply_to(&mut image));
         assert_eq!(image.offset, 2);
         let newer = MetadataImage {
             offset: 7,
             ..MetadataImage::default()
         };
-        assert!(MetadataDelta::Image(newer.clone()).apply_to(&mut image));
+        assert!(MetadataDelta::Image(Box::new(newer.clone())).apply_to(&mut image));
         assert_eq!(image, newer);
     }
 }

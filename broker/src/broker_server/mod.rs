@@ -46,6 +46,7 @@ use crate::metadata::{MetaPropertiesError, MetadataError, MetadataStore, NodeFil
 use crate::metrics::Metrics;
 use crate::replica_manager::ReplicaManager;
 use crate::replica_manager::fetch_sessions::FetchSessionCache;
+use crate::security::acl::Authorizer;
 use offsets_backend::LogOffsetsBackend;
 use producer_ids::ProducerIdManager;
 
@@ -97,6 +98,8 @@ pub struct Broker {
     admin: ConfigAdmin,
     /// Readiness, shutdown and the connection cap.
     serving: Serving,
+    /// `authorizer.class.name`'s StandardAuthorizer; `None`: every request allowed.
+    authorizer: Option<Authorizer>,
     /// This broker's own `Arc`, for tasks a handler (holding `&Broker`) must spawn.
     this: std::sync::Weak<Broker>,
 }
@@ -177,6 +180,7 @@ impl Broker {
             admin: ConfigAdmin::new(log_defaults, dynamic),
             serving,
             replicas,
+            authorizer: config.authorizer.as_ref().map(Authorizer::new),
             config,
         }))
     }
@@ -212,6 +216,11 @@ impl Broker {
     /// Readiness, shutdown and the connection cap.
     pub fn serving(&self) -> &Serving {
         &self.serving
+    }
+
+    /// The ACL authorizer, when `authorizer.class.name` switched it on.
+    pub fn authorizer(&self) -> Option<&Authorizer> {
+        self.authorizer.as_ref()
     }
 
     /// Resizes the connection cap when the effective `max.connections` changed.

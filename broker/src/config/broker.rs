@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use tidewater_storage::{LogConfig, LogManagerConfig};
 use tracing::warn;
 
+use super::authorizer::{AuthorizerSettings, authorizer_settings};
 use super::keys::is_known_broker_key;
 use super::kraft::{KraftConfig, kraft_config};
 use super::listeners::{Listener, advertised_listeners, broker_listeners};
@@ -79,6 +80,8 @@ pub struct BrokerConfig {
     /// `listener.security.protocol.map`.
     pub listener_security_protocols: BTreeMap<String, SecurityProtocol>,
     pub replica: ReplicaSettings,
+    /// ACL authorization (`authorizer.class.name`); `None`: every request allowed.
+    pub authorizer: Option<AuthorizerSettings>,
 }
 
 impl BrokerConfig {
@@ -274,6 +277,7 @@ impl BrokerConfig {
             inter_broker_listener_name,
             listener_security_protocols,
             replica: replica_settings(&p)?,
+            authorizer: authorizer_settings(&p)?,
             kraft,
         };
         // Validate the log defaults now so a bad value refuses to start.

@@ -117,6 +117,10 @@ const ACCEPTED_KAFKA_KEYS: &[&str] = &[
     "leader.replication.throttled.rate",
     "follower.replication.throttled.rate",
     "replica.selector.class",
+    // Read by config::authorizer.
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
 ];
 
 /// Whether the broker knows `key` (unknown keys get a startup warning).

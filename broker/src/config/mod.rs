@@ -5,6 +5,7 @@
 //! is given and never exits the process: invalid values come back as
 //! [`ConfigError`] naming the key and the reason.
 
+mod authorizer;
 mod broker;
 mod dynamic_checks;
 mod group;
@@ -15,6 +16,7 @@ mod properties;
 mod replica;
 mod security_protocol;
 
+pub use authorizer::{AuthorizerSettings, STANDARD_AUTHORIZER};
 pub use broker::BrokerConfig;
 pub use dynamic_checks::{
     DynamicConfigError, check_dynamic_broker_value, refuse_dynamic_broker_keys,

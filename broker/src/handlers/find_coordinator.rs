@@ -6,8 +6,10 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::acl::{AclOperation, ResourceType};
 use tidewater_quorum::controller::batched_calls;
 
+use super::authz::allowed;
 use super::{RequestContext, msg};
 use crate::broker_server::Broker;
 use crate::broker_server::topic_names::OFFSETS_TOPIC;
@@ -19,6 +21,22 @@ const TRANSACTION: i8 = 1;
 fn coordinator(broker: &Broker, ctx: &RequestContext, key: StrBytes, key_type: i8) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key;
+    // As Kafka: Describe on the group or transactional id, before anything else.
+    let denied = match key_type {
+        GROUP => Some((ResourceType::Group, E::GroupAuthorizationFailed)),
+        TRANSACTION => Some((
+            ResourceType::TransactionalId,
+            E::TransactionalIdAuthorizationFailed,
+        )),
+        _ => None,
+    }
+    .filter(|(rt, _)| !allowed(broker, ctx, AclOperation::Describe, *rt, c.key.as_str()));
+    if let Some((_, error)) = denied {
+        c.error_code = error.code();
+        c.node_id = BrokerId(-1);
+        c.port = -1;
+        return c;
+    }
     match key_type {
         GROUP => replicated_coordinator(broker, ctx, c, OFFSETS_TOPIC),
         // Markers are control batches a 0.2.0 follower was never tested with: no
@@ -163,5 +181,27 @@ mod tests {
             handle(&tb.broker, &ctx(), batch, 4).coordinators[0].error_code,
             E::InvalidRequest.code()
         );
+    }
+
+    #[tokio::test]
+    async fn describe_on_the_group_or_transactional_id_is_needed() {
+        let tb = broker(&[
+            (
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            ),
+            ("super.users", "User:admin"),
+        ]);
+        let key = |k: &str| StrBytes::from_string(k.into());
+        let c = coordinator(&tb.broker, &ctx(), key("g"), GROUP);
+        assert_eq!(c.error_code, E::GroupAuthorizationFailed.code());
+        let c = coordinator(&tb.broker, &ctx(), key("t"), TRANSACTION);
+        assert_eq!(c.error_code, E::TransactionalIdAuthorizationFailed.code());
+        let admin = RequestContext {
+            principal: "User:admin".into(),
+            ..ctx()
+        };
+        let c = coordinator(&tb.broker, &admin, key("g"), GROUP);
+        assert_ne!(c.error_code, E::GroupAuthorizationFailed.code());
     }
 }

@@ -8,13 +8,17 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::acl::{AclOperation, CLUSTER_NAME, ResourceType};
 use uuid::Uuid;
 
 use super::RequestContext;
 use super::authorized_operations::{Resource, authorized_operations};
+use super::authz::allowed;
 use crate::broker_server::Broker;
 use crate::broker_server::topic_names::{self, is_internal};
 use crate::metadata::TopicMetadata;
+
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 
 /// What the client asked for besides topics (Metadata v8+ flags).
 #[derive(Clone, Copy)]
@@ -75,6 +79,7 @@ pub async fn handle(
     req: MetadataRequest,
     version: i16,
 ) -> MetadataResponse {
+    let may = |ctx, op, topic: &str| allowed(broker, ctx, op, ResourceType::Topic, topic);
     let mut resp = MetadataResponse::default();
     resp.brokers = broker
         .metadata()
@@ -113,6 +118,8 @@ pub async fn handle(
             .metadata()
             .topics()
             .iter()
+            // As Kafka, topics the caller may not describe are left out.
+            .filter(|t| may(ctx, AclOperation::Describe, &t.name))
             .map(|t| topic_response(broker, t, version, include))
             .collect();
         return resp;
@@ -124,6 +131,11 @@ pub async fn handle(
         let name = match rt.name {
             Some(n) => n.0.to_string(),
             None => match broker.metadata().topic_by_id(rt.topic_id) {
+                Some(t) if !may(ctx, AclOperation::Describe, &t.name) => {
+                    resp.topics
+                        .push(error_topic(None, rt.topic_id, TOPIC_AUTHORIZATION_FAILED));
+                    continue;
+                }
                 Some(t) => {
                     resp.topics
                         .push(topic_response(broker, &t, version, include));
@@ -136,6 +148,15 @@ pub async fn handle(
                 }
             },
         };
+        // Before existence, so an unauthorized caller learns nothing about the topic.
+        if !may(ctx, AclOperation::Describe, &name) {
+            resp.topics.push(error_topic(
+                Some(name),
+                Uuid::nil(),
+                TOPIC_AUTHORIZATION_FAILED,
+            ));
+            continue;
+        }
         if let Some(t) = broker.metadata().topic(&name) {
             resp.topics
                 .push(topic_response(broker, &t, version, include));
@@ -154,6 +175,16 @@ pub async fn handle(
                 Some(name),
                 Uuid::nil(),
                 E::UnknownTopicOrPartition.code(),
+            ));
+            continue;
+        }
+        // Auto-creation needs Create on the cluster or on the topic.
+        let create = |rt, n| allowed(broker, ctx, AclOperation::Create, rt, n);
+        if !create(ResourceType::Cluster, CLUSTER_NAME) && !create(ResourceType::Topic, &name) {
+            resp.topics.push(error_topic(
+                Some(name),
+                Uuid::nil(),
+                TOPIC_AUTHORIZATION_FAILED,
             ));
             continue;
         }
@@ -244,5 +275,32 @@ mod tests {
         let tb = broker(&[("auto.create.topics.enable", "false")]);
         let resp = handle(&tb.broker, &ctx(), request(Some(&["x"]), true), 12).await;
         assert_eq!(resp.topics[0].error_code, E::UnknownTopicOrPartition.code());
+    }
+
+    #[tokio::test]
+    async fn an_unauthorized_caller_sees_no_topic_and_creates_none() {
+        let tb = broker(&[
+            (
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            ),
+            ("super.users", "User:admin"),
+        ]);
+        let b = &tb.broker;
+        let admin = RequestContext {
+            principal: "User:admin".into(),
+            ..ctx()
+        };
+        let resp = handle(b, &admin, request(Some(&["made"]), true), 12).await;
+        assert_eq!(resp.topics[0].error_code, 0, "the super user auto-creates");
+        // ctx() is User:ANONYMOUS, with no ACL at all.
+        let resp = handle(b, &ctx(), request(None, false), 12).await;
+        assert!(resp.topics.is_empty(), "{:?}", resp.topics);
+        let resp = handle(b, &ctx(), request(Some(&["made", "new"]), true), 12).await;
+        let codes: Vec<i16> = resp.topics.iter().map(|t| t.error_code).collect();
+        assert_eq!(codes, [TOPIC_AUTHORIZATION_FAILED; 2]);
+        assert!(b.metadata().topic("new").is_none(), "not auto-created");
+        let resp = handle(b, &admin, request(None, false), 12).await;
+        assert_eq!(resp.topics.len(), 1);
     }
 }

@@ -2,9 +2,11 @@
 //! Protocol failures are data (error codes in the response); handlers never
 //! return `Err` and never close connections.
 
+pub mod acls;
 pub mod admin_configs;
 pub mod api_versions;
 pub mod authorized_operations;
+pub mod authz;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
@@ -32,12 +34,18 @@ pub mod update_features;
 pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{
+    ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
+    RequestKind, ResponseKind, SyncGroupResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use tracing::warn;
 
 use crate::broker_server::Broker;
 use crate::protocol::DecodedRequest;
+
+/// GROUP_AUTHORIZATION_FAILED.
+const GROUP_DENIED: i16 = 30;
 
 /// Who sent a request, for handlers that care (JoinGroup, logs).
 #[derive(Debug, Clone, Default)]
@@ -47,6 +55,9 @@ pub struct RequestContext {
     /// The listener the request arrived on (Metadata advertises its address).
     pub listener: String,
     pub correlation_id: i32,
+    /// The connection's principal (`User:alice`, `User:CN=..`, `User:ANONYMOUS`),
+    /// what ACLs are checked against.
+    pub principal: String,
 }
 
 /// `Some(message)` as the codec's nullable string.
@@ -165,13 +176,26 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r, v))
         }
+        // Kafka's handlers for these refuse the whole request without Read on the group.
+        RequestKind::JoinGroup(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::JoinGroup(JoinGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
             groups
                 .join_group(r, v, &ctx.client_id, &ctx.client_host)
                 .await,
         ),
+        RequestKind::SyncGroup(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(groups.sync_group(r, v).await),
+        RequestKind::Heartbeat(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups.heartbeat(r, v).await),
+        RequestKind::LeaveGroup(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(GROUP_DENIED))
+        }
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups.leave_group(r, v).await),
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(groups.offset_commit(r, v).await)
@@ -192,6 +216,11 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         }
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(groups.delete_groups(r, v).await)
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatResponse::default().with_error_code(GROUP_DENIED),
+            )
         }
         RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
             groups
@@ -217,6 +246,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
             user_scram_credentials::alter(broker, r, v).await,
         ),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(broker, ctx, r).await),
+        RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(acls::describe(broker, ctx, r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(broker, ctx, r).await),
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(groups.offset_delete(r, v).await)
         }

@@ -8,10 +8,12 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::time::Duration;
 
+use tidewater_quorum::acl::{AclOperation, ResourceType};
 use tidewater_storage::{LogAppendInfo, TimestampType};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
+use super::authz::allowed;
 use super::record_errors::{keyless_records, out_of_range_timestamps};
 use super::{RequestContext, msg};
 use crate::broker_server::topic_names::is_internal;
@@ -54,8 +56,22 @@ pub async fn handle(
     let req_timeout = req.timeout_ms;
     // Transactional batches are checked by the log's producer state (epoch, sequence);
     // their transaction ends with the coordinator's marker.
+    let transactional_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
     let refuse: Option<(E, &str)> = if !matches!(acks, -1..=1) {
         Some((E::InvalidRequiredAcks, "acks must be -1, 0 or 1"))
+    } else if transactional_id.as_deref().is_some_and(|id| {
+        !allowed(
+            broker,
+            ctx,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            id,
+        )
+    }) {
+        Some((
+            E::TransactionalIdAuthorizationFailed,
+            "Transactional Id authorization failed.",
+        ))
     } else {
         None
     };
@@ -67,12 +83,21 @@ pub async fn handle(
         let name = topic.name.0.to_string();
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
+        // As Kafka, before anything else about the topic (even whether it exists).
+        let authorized = allowed(broker, ctx, AclOperation::Write, ResourceType::Topic, &name);
         for pd in topic.partition_data {
             let index = pd.index;
             let fail =
                 |code: i16, m: &str| error_partition(index, code, Some(m.to_string()), version);
             if let Some((error, m)) = refuse {
                 tr.partition_responses.push(fail(error.code(), m));
+                continue;
+            }
+            if !authorized {
+                tr.partition_responses.push(fail(
+                    E::TopicAuthorizationFailed.code(),
+                    "Topic authorization failed.",
+                ));
                 continue;
             }
             if is_internal(&name) {

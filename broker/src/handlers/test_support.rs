@@ -173,6 +173,7 @@ pub fn ctx() -> super::RequestContext {
         client_host: "127.0.0.1".into(),
         listener: "PLAINTEXT".into(),
         correlation_id: 1,
+        principal: crate::security::principal::ANONYMOUS.into(),
     }
 }
 

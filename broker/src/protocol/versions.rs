@@ -1,6 +1,6 @@
 //! The APIs this broker answers and the version ranges it really handles:
 //! Apache Kafka 4.0's ranges (which still cover what older clients in the field
-//! send). ACLs, quotas, TxnOffsetCommit and KRaft-internal APIs are not advertised
+//! send). Quotas, TxnOffsetCommit and KRaft-internal APIs are not advertised
 //! because they are not implemented.
 
 use kafka_protocol::messages::ApiKey;
@@ -48,6 +48,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // ACLs (Kafka 4 dropped v0, which had no pattern types).
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     // Transactions (transaction version 1: v4+ of AddPartitionsToTxn is the brokers'
     // KIP-890 verification, EndTxn v5 the transaction version 2 protocol).
     (ApiKey::AddPartitionsToTxn, 0, 3),

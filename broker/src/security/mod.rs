@@ -1,9 +1,11 @@
 //! Listener security: the TLS server config of SSL listeners, SASL mechanisms of
-//! SASL listeners, and the principal a connection authenticates as.
+//! SASL listeners, the principal a connection authenticates as, and what that
+//! principal may do (ACLs).
 //!
 //! Owns turning Kafka's `ssl.*` keys into rustls configs and certificates into
 //! principals; the server owns sockets and handshakes.
 
+pub mod acl;
 pub mod principal;
 pub mod sasl;
 pub mod tls;

@@ -95,7 +95,8 @@ pub async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     broker.metrics().connection_opened(&listener);
-    let served = Served {
+    let mut served = Served {
+        principal: ANONYMOUS.to_string(),
         peer,
         listener: &listener,
         broker: &broker,
@@ -118,6 +119,7 @@ pub async fn serve_connection(
                     .and_then(|cert| ssl_principal(cert))
                     .unwrap_or_else(|| ANONYMOUS.to_string());
                 debug!(%peer, listener, principal, "SSL handshake done");
+                served.principal = principal;
                 let (read_half, write_half) = tokio::io::split(stream);
                 run(read_half, write_half, served).await
             }
@@ -170,6 +172,9 @@ pub(super) struct Served<'a> {
     pub(super) shutdown: &'a mut broadcast::Receiver<()>,
     /// The listener's SASL settings when clients must authenticate first.
     pub(super) sasl: Option<&'a SaslListener>,
+    /// Who the connection authenticated as (the certificate subject, the SASL user),
+    /// what ACLs are checked against.
+    pub(super) principal: String,
 }
 
 async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
@@ -183,6 +188,7 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
             Some(user) => {
                 let principal = format!("User:{user}");
                 debug!(peer = %served.peer, listener = served.listener, principal, "SASL authentication done");
+                served.principal = principal;
             }
             None => return Ok(()),
         }
@@ -194,6 +200,7 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
         limits,
         shutdown,
         sasl: _,
+        principal,
     } = served;
     let client_host = peer.ip().to_string();
     loop {
@@ -250,6 +257,7 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
                     client_host: client_host.clone(),
                     listener: listener.to_string(),
                     correlation_id: request.header.correlation_id,
+                    principal: principal.clone(),
                 };
                 let api = request.api_key;
                 let version = request.version;

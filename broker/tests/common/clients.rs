@@ -109,3 +109,7 @@ pub fn create_topic_rf3_min_isr2(bootstrap: &str, topic: &str, partitions: usize
         Duration::from_secs(60),
     );
 }
+
+/// A SASL listener's PLAIN users (`admin` and `alice`, password `<user>-secret`), as
+/// the `plain.sasl.jaas.config` of a listener.
+pub const PLAIN_JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";"#;

@@ -9,6 +9,7 @@
 //! The only state kept outside the image is what KRaft also keeps in memory only: the
 //! last heartbeat time of each broker, and which connections carry their heartbeats.
 
+mod acls;
 mod brokers;
 mod configs;
 mod election;
@@ -28,6 +29,7 @@ mod tests;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+pub use acls::{ACL_METADATA_VERSION, AclDeleteResult, AclResult};
 pub use brokers::{BrokerHeartbeat, BrokerRegistrationRequest, HeartbeatReply};
 pub use configs::is_topic_config;
 pub use error::ControllerError;

@@ -140,7 +140,7 @@ pub(crate) fn answer_fetch(
 ) -> MetadataDelta {
     match recent.entries_after(after) {
         Some(entries) => MetadataDelta::Entries(entries),
-        None => MetadataDelta::Image(image.clone()),
+        None => MetadataDelta::Image(Box::new(image.clone())),
     }
 }
 

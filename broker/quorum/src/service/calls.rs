@@ -224,6 +224,14 @@ impl ControllerShared {
                 })
                 .await
                 .map(R::ScramResults),
+            ControllerCall::CreateAcls { creations } => self
+                .decide(|c, image, _| c.create_acls(image, &creations))
+                .await
+                .map(R::AclResults),
+            ControllerCall::DeleteAcls { filters } => self
+                .decide(|c, image, _| c.delete_acls(image, &filters))
+                .await
+                .map(R::AclDeleteResults),
             ControllerCall::DescribeQuorum => {
                 // The barrier confirms leadership, so the metrics are a leader's.
                 self.decide(|_, _, _| Ok(read_only(()))).await?;

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""confluent-kafka (librdkafka) against a Tidewater broker with ACLs switched on.
+
+Subcommands (--set key=value: the acting user's client properties; --admin key=value:
+the super user's, for `revoke`):
+  create-topics --topic T...    creates topics (1 partition).
+  acl --op O --topic T [--pattern literal|prefixed] [--deny] --principal P
+                                creates one ACL on topic T (on group G with --group G).
+  produce --topic T             produces one record; prints {"error": <KafkaError
+                                name or null>}.
+  consume --topic T --group G   consumes in group G from the start; prints
+                                {"error": <KafkaError name or null>, "records": n}
+                                at the first error or record.
+  topics                        lists the topics Metadata shows (all topics).
+  revoke --topic T --principal P
+                                produces one record as the user (must succeed), deletes
+                                P's ACLs on topic T as the super user, produces again on
+                                the same connection; prints both errors.
+The last stdout line is JSON.
+"""
+import argparse
+import json
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation,
+                                   AclPermissionType, AdminClient, NewTopic,
+                                   ResourcePatternType, ResourceType)
+
+from checks import check
+
+
+def conf(a, props):
+    c = {"bootstrap.servers": a.bootstrap}
+    for kv in props or []:
+        k, v = kv.split("=", 1)
+        c[k] = v
+    return c
+
+
+def produce_one(producer, topic):
+    result = []
+    producer.produce(topic, b"v", on_delivery=lambda err, msg: result.append(err))
+    producer.flush(30)
+    check(result, f"no delivery report for {topic}")
+    err = result[0]
+    return None if err is None else KafkaError(err.code()).name()
+
+
+def cmd_create_topics(a):
+    admin = AdminClient(conf(a, a.set))
+    for f in admin.create_topics([NewTopic(t, 1, 1) for t in a.topic]).values():
+        f.result()
+    print(json.dumps({"created": a.topic}))
+
+
+def cmd_acl(a):
+    admin = AdminClient(conf(a, a.set))
+    pattern = ResourcePatternType[a.pattern.upper()]
+    permission = AclPermissionType.DENY if a.deny else AclPermissionType.ALLOW
+    kind, name = (ResourceType.GROUP, a.group) if a.group else (ResourceType.TOPIC, a.topic[0])
+    binding = AclBinding(kind, name, pattern, a.principal, "*",
+                         AclOperation[a.op.upper()], permission)
+    for f in admin.create_acls([binding]).values():
+        f.result()
+    print(json.dumps({"acl": str(binding)}))
+
+
+def cmd_produce(a):
+    print(json.dumps({"error": produce_one(Producer(conf(a, a.set)), a.topic[0])}))
+
+
+def cmd_consume(a):
+    c = Consumer(conf(a, a.set) | {"group.id": a.group, "auto.offset.reset": "earliest"})
+    c.subscribe([a.topic[0]])
+    error, records = None, 0
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and error is None and records == 0:
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                error = KafkaError(msg.error().code()).name()
+            else:
+                records += 1
+    except KafkaException as e:
+        error = KafkaError(e.args[0].code()).name()
+    finally:
+        c.close()
+    print(json.dumps({"error": error, "records": records}))
+
+
+def cmd_topics(a):
+    md = AdminClient(conf(a, a.set)).list_topics(timeout=30)
+    print(json.dumps({"topics": sorted(md.topics)}))
+
+
+def cmd_revoke(a):
+    producer = Producer(conf(a, a.set))
+    before = produce_one(producer, a.topic[0])
+    admin = AdminClient(conf(a, a.admin))
+    f = AclBindingFilter(ResourceType.TOPIC, a.topic[0], ResourcePatternType.ANY,
+                         a.principal, None, AclOperation.ANY, AclPermissionType.ANY)
+    for fut in admin.delete_acls([f]).values():
+        check(fut.result(), "the ACL was deleted")
+    after = produce_one(producer, a.topic[0])
+    print(json.dumps({"before": before, "after": after}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--set", action="append", help="the user's client property")
+    ap.add_argument("--admin", action="append", help="the super user's client property")
+    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "topics",
+                                    "revoke"])
+    ap.add_argument("--topic", action="append")
+    ap.add_argument("--op", default="write")
+    ap.add_argument("--pattern", default="literal")
+    ap.add_argument("--deny", action="store_true")
+    ap.add_argument("--group")
+    ap.add_argument("--principal", default="User:alice")
+    a = ap.parse_args()
+    {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
+     "consume": cmd_consume, "topics": cmd_topics, "revoke": cmd_revoke}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
