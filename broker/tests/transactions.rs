@@ -53,6 +53,20 @@ fn confluent_a_second_producer_of_one_transactional_id_fences_the_first() {
     assert!(out.contains("\"fenced\""), "{out}");
 }
 
+/// TxnOffsetCommit: offsets sent to a transaction become the group's committed
+/// offsets on commit only; an aborted transaction's never do, and an open one's are
+/// not visible meanwhile.
+#[test]
+fn confluent_send_offsets_to_transaction_commits_offsets_with_the_transaction() {
+    require_python_modules(&["confluent_kafka"]);
+    let b = Broker::start(three_partitions());
+    let out = scenario(&b, "txn-offsets", "send-offsets");
+    assert!(
+        out.contains("\"ended9\": 5") && out.contains("\"ended12\": 12"),
+        "{out}"
+    );
+}
+
 fn txn_id(s: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(s.to_string()))
 }

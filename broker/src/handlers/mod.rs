@@ -176,6 +176,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(groups.offset_commit(r, v).await)
         }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(groups.txn_offset_commit(r, v).await)
+        }
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, v).await),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, v).await),
         RequestKind::DescribeGroups(r) => {
