@@ -107,6 +107,12 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::AddOffsetsToTxn(r) => {
             ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r, v).await)
         }
+        RequestKind::DescribeTransactions(r) => ResponseKind::DescribeTransactions(
+            broker.coordinators().txns().describe_transactions(&r),
+        ),
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(broker.coordinators().txns().list_transactions(&r, v))
+        }
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r, v).await),
         RequestKind::WriteTxnMarkers(r) => {
             ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, r, v).await)

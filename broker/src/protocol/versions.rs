@@ -55,6 +55,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 4),
     // v5 is the transaction version 2 protocol (the coordinator adds the offsets).
     (ApiKey::TxnOffsetCommit, 0, 4),
+    // ListTransactions v2 filters by a transactional id regular expression.
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     (ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
@@ -83,7 +86,7 @@ mod tests {
 
     #[test]
     fn unimplemented_apis_are_not_advertised() {
-        for api in [ApiKey::DescribeTransactions, ApiKey::ListTransactions] {
+        for api in [ApiKey::Vote, ApiKey::DescribeClientQuotas] {
             assert!(supported_range(api).is_none());
         }
     }

@@ -8,6 +8,7 @@
 //! It owns no socket of its own: handlers call it, and markers for partitions led
 //! elsewhere go out through [`tidewater_client`].
 
+mod admin;
 pub mod markers;
 mod topic;
 
