@@ -55,6 +55,8 @@ mod records;
 mod scram;
 #[path = "kafka_tools/transaction_log.rs"]
 mod transaction_log;
+#[path = "kafka_tools/transactions_tool.rs"]
+mod transactions_tool;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -53,6 +53,20 @@ fn confluent_a_second_producer_of_one_transactional_id_fences_the_first() {
     assert!(out.contains("\"fenced\""), "{out}");
 }
 
+/// TxnOffsetCommit: offsets sent to a transaction become the group's committed
+/// offsets on commit only; an aborted transaction's never do, and an open one's are
+/// not visible meanwhile.
+#[test]
+fn confluent_send_offsets_to_transaction_commits_offsets_with_the_transaction() {
+    require_python_modules(&["confluent_kafka"]);
+    let b = Broker::start(three_partitions());
+    let out = scenario(&b, "txn-offsets", "send-offsets");
+    assert!(
+        out.contains("\"ended9\": 5") && out.contains("\"ended12\": 12"),
+        "{out}"
+    );
+}
+
 fn txn_id(s: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(s.to_string()))
 }
@@ -164,22 +178,7 @@ fn a_timed_out_transaction_is_aborted_and_its_producer_fenced() {
         init.transactional_id = Some(txn_id("tx-timeout"));
         init.transaction_timeout_ms = 300;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut find = FindCoordinatorRequest::default();
-        find.key_type = 1;
-        find.key = StrBytes::from_static_str("tx-timeout");
-        // The first requests create __transaction_state and wait for its leader.
-        let r = loop {
-            let _ = conn.send_at(&find, 3).await.expect("FindCoordinator");
-            let r = conn.send_at(&init, 4).await.expect("InitProducerId");
-            if r.error_code == 0 {
-                break r;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no coordinator: {r:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let r = common::txn::init_producer_id(&conn, &init, Duration::from_secs(30)).await;
         let (pid, epoch) = (r.producer_id, r.producer_epoch);
         let mut add = AddPartitionsToTxnRequest::default();
         add.v3_and_below_transactional_id = txn_id("tx-timeout");

@@ -11,6 +11,27 @@ use kafka_protocol::ResponseError;
 /// One `__consumer_offsets` record: key and value (`None` = tombstone).
 pub type OffsetsRecord = (Bytes, Option<Bytes>);
 
+/// One record of a `__consumer_offsets` replay, with what its batch says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadRecord {
+    /// A record written outside any transaction.
+    Plain(OffsetsRecord),
+    /// A TxnOffsetCommit's record, in a transactional batch of `producer_id`: its
+    /// offset is pending until that producer's marker.
+    Transactional {
+        producer_id: i64,
+        record: OffsetsRecord,
+    },
+    /// A transaction marker of `producer_id` (COMMIT or ABORT).
+    Marker { producer_id: i64, commit: bool },
+}
+
+impl From<OffsetsRecord> for LoadRecord {
+    fn from(record: OffsetsRecord) -> Self {
+        LoadRecord::Plain(record)
+    }
+}
+
 /// The outcome of an append, available once the records are as durable as Kafka's
 /// `offsets.commit.required.acks=-1` demands (the high watermark covers them), or
 /// the Kafka error of the append or of the replication wait.
@@ -32,6 +53,16 @@ pub trait OffsetsBackend: Send + Sync + 'static {
     /// (NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER, ...) that
     /// the coordinator translates as Kafka's `GroupMetadataManager` does.
     fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> Replicated;
+    /// As [`OffsetsBackend::append`], as one transactional batch of the producer
+    /// `(producer id, epoch)` (a TxnOffsetCommit, as Kafka writes it): the log checks
+    /// the epoch (INVALID_PRODUCER_EPOCH for a fenced producer) and the batch belongs
+    /// to the producer's open transaction until its marker.
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer: (i64, i16),
+        records: Vec<OffsetsRecord>,
+    ) -> Replicated;
     /// Whether `topic`/`partition` exists, so commits for unknown partitions get
     /// UNKNOWN_TOPIC_OR_PARTITION as Kafka answers.
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool;

@@ -46,6 +46,6 @@ pub mod partition;
 pub mod records;
 pub mod state_machine;
 
-pub use backend::{OffsetsBackend, OffsetsRecord, Replicated, settled};
+pub use backend::{LoadRecord, OffsetsBackend, OffsetsRecord, Replicated, settled};
 pub use config::GroupConfig;
 pub use coordinator::{GroupCoordinator, GroupCounts};

@@ -133,7 +133,7 @@ async fn unowned_coordinator_answers_not_coordinator_until_it_loads_the_partitio
     let partition = c.partition_for(GROUP);
     c.begin_loading([partition]);
     assert!(c.is_loading_partition(partition));
-    c.load_partition(partition, vec![]);
+    c.load_partition(partition, Vec::<tidewater_group::OffsetsRecord>::new());
     assert!(c.owns_partition(partition));
     assert!(!c.is_loading_partition(partition));
     assert_eq!(join(&c, GROUP, "a").await.error_code, 0);
@@ -145,7 +145,7 @@ async fn unload_answers_a_parked_join_with_not_coordinator_at_once() {
     let log = Arc::new(MemoryLog::default());
     let c = unowned(&log);
     let partition = c.partition_for(GROUP);
-    c.load_partition(partition, vec![]);
+    c.load_partition(partition, Vec::<tidewater_group::OffsetsRecord>::new());
     let first = c.join_group(join_req(GROUP, ""), 5, "a", "h").await;
     let parked = {
         let c = c.clone();
@@ -200,7 +200,7 @@ async fn offsets_committed_before_unload_are_back_after_reloading_the_partition(
     let log = Arc::new(MemoryLog::default());
     let c = unowned(&log);
     let partition = c.partition_for(GROUP);
-    c.load_partition(partition, vec![]);
+    c.load_partition(partition, Vec::<tidewater_group::OffsetsRecord>::new());
     assert_eq!(
         commit_errors(&c, GROUP, &[(0, 100), (1, 101)]).await,
         vec![0, 0]
@@ -254,7 +254,7 @@ async fn a_replay_finishing_after_a_later_resignation_is_ignored() {
     let log = Arc::new(MemoryLog::default());
     let c = unowned(&log);
     let partition = c.partition_for(GROUP);
-    assert!(c.load_partition_at_epoch(partition, 3, vec![]));
+    assert!(c.load_partition_at_epoch(partition, 3, Vec::<tidewater_group::OffsetsRecord>::new()));
     assert_eq!(commit_errors(&c, GROUP, &[(2, 42)]).await, vec![0]);
     let records = log.partition(partition);
 
@@ -295,6 +295,15 @@ impl tidewater_group::OffsetsBackend for AskingLog {
         tidewater_group::settled(Ok(()))
     }
 
+    fn append_transactional(
+        &self,
+        partition: i32,
+        _: (i64, i16),
+        records: Vec<tidewater_group::OffsetsRecord>,
+    ) -> tidewater_group::Replicated {
+        self.append(partition, records)
+    }
+
     fn topic_partition_exists(&self, _: &str, _: i32) -> bool {
         true
     }
@@ -309,7 +318,7 @@ async fn ownership_can_be_asked_from_inside_an_append() {
     let c = GroupCoordinator::new_unowned(GroupConfig::default(), log.clone());
     assert!(log.coordinator.set(Arc::downgrade(&c)).is_ok());
     let partition = c.partition_for(GROUP);
-    c.load_partition(partition, vec![]);
+    c.load_partition(partition, Vec::<tidewater_group::OffsetsRecord>::new());
     // The append runs under the coordinator's lock; asking there must not deadlock.
     assert_eq!(commit_errors(&c, GROUP, &[(0, 1)]).await, vec![0]);
     assert_eq!(*lock(&log.answers), vec![(true, false)]);

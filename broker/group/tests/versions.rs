@@ -26,6 +26,15 @@ impl OffsetsBackend for Accepting {
     fn append(&self, _: i32, _: Vec<OffsetsRecord>) -> tidewater_group::Replicated {
         tidewater_group::settled(Ok(()))
     }
+    fn append_transactional(
+        &self,
+        partition: i32,
+        _: (i64, i16),
+        records: Vec<OffsetsRecord>,
+    ) -> tidewater_group::Replicated {
+        self.append(partition, records)
+    }
+
     fn topic_partition_exists(&self, topic: &str, _: i32) -> bool {
         topic == "t"
     }

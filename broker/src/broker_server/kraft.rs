@@ -13,7 +13,7 @@ use kafka_protocol::error::ResponseError as E;
 use tidewater_quorum::image::MetadataImage;
 use tracing::{info, warn};
 
-use super::offsets_backend::read_partition;
+use super::offsets_backend::read_partition_records;
 use super::topic_names::OFFSETS_TOPIC;
 use super::txn::TXN_TOPIC;
 use super::{Broker, topic_names};
@@ -151,7 +151,7 @@ impl Broker {
                 partition,
                 leader_epoch, "loading group metadata of {OFFSETS_TOPIC} partition"
             );
-            let records = read_partition(
+            let records = read_partition_records(
                 self.replicas().logs(),
                 &tidewater_storage::TopicPartition::new(OFFSETS_TOPIC, partition),
             );

@@ -171,7 +171,12 @@ impl Broker {
             backend,
         );
         let producer_ids = ProducerIdManager::new(metadata.store().clone());
-        let txns = txn::TxnHost::new(&config, replicas.clone(), metadata.cluster().clone());
+        let txns = txn::TxnHost::new(
+            &config,
+            replicas.clone(),
+            groups.clone(),
+            metadata.cluster().clone(),
+        );
         Ok(Arc::new_cyclic(|this| Broker {
             this: this.clone(),
             coordinators: Coordinators::new(groups, producer_ids, txns),

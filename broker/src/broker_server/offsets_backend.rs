@@ -11,7 +11,7 @@ use kafka_protocol::records::{
     Compression, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatchDecoder,
     RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use tidewater_group::{OffsetsBackend, OffsetsRecord, Replicated, settled};
+use tidewater_group::{LoadRecord, OffsetsBackend, OffsetsRecord, Replicated, settled};
 use tidewater_storage::{LogManager, TopicPartition};
 use tokio::sync::oneshot;
 use tracing::warn;
@@ -44,23 +44,38 @@ pub struct EncodeBatchError(String);
 
 /// Encodes records as one uncompressed magic-v2 batch (offsets assigned by the log).
 pub fn encode_batch(records: &[OffsetsRecord], timestamp: i64) -> Result<Bytes, EncodeBatchError> {
+    encode_producer_batch(records, None, timestamp)
+}
+
+/// [`encode_batch`], as a transactional batch of `producer` (id, epoch) when given:
+/// Kafka's TxnOffsetCommit batch, base sequence 0 (the log checks no sequence of a
+/// coordinator's batch, only the epoch).
+pub fn encode_producer_batch(
+    records: &[OffsetsRecord],
+    producer: Option<(i64, i16)>,
+    timestamp: i64,
+) -> Result<Bytes, EncodeBatchError> {
+    let (producer_id, producer_epoch, base_sequence) = producer.map_or(
+        (NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE),
+        |(id, epoch)| (id, epoch, 0),
+    );
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i64::try_from(i).unwrap_or(i64::MAX),
             // The encoder starts a new batch whenever offset - sequence changes;
-            // this keeps one batch whose base sequence is NO_SEQUENCE.
+            // this keeps one batch.
             sequence: i32::try_from(i)
                 .unwrap_or(i32::MAX)
-                .wrapping_add(NO_SEQUENCE),
+                .wrapping_add(base_sequence),
             timestamp,
             key: Some(key.clone()),
             value: value.clone(),
@@ -89,11 +104,21 @@ impl OffsetsBackend for LogOffsetsBackend {
         if records.is_empty() {
             return settled(Ok(()));
         }
-        match self.append_as_leader(partition, &records) {
-            Ok(Some(ack)) => Box::pin(replicated(ack, self.commit_timeout)),
-            Ok(None) => settled(Ok(())),
-            Err(error) => settled(Err(error)),
+        self.wait(self.append_as_leader(partition, &records, None))
+    }
+
+    /// A TxnOffsetCommit's batch, appended with the coordinators' origin: the log
+    /// refuses an older epoch of the producer (INVALID_PRODUCER_EPOCH).
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer: (i64, i16),
+        records: Vec<OffsetsRecord>,
+    ) -> Replicated {
+        if records.is_empty() {
+            return settled(Ok(()));
         }
+        self.wait(self.append_as_leader(partition, &records, Some(producer)))
     }
 
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool {
@@ -113,13 +138,26 @@ impl OffsetsBackend for LogOffsetsBackend {
 }
 
 impl LogOffsetsBackend {
-    /// Appends on this node's leader replica; returns the acks=all wait.
+    fn wait(
+        &self,
+        appended: Result<Option<oneshot::Receiver<AckResult>>, ResponseError>,
+    ) -> Replicated {
+        match appended {
+            Ok(Some(ack)) => Box::pin(replicated(ack, self.commit_timeout)),
+            Ok(None) => settled(Ok(())),
+            Err(error) => settled(Err(error)),
+        }
+    }
+
+    /// Appends on this node's leader replica (a transactional batch of `producer`
+    /// when given); returns the acks=all wait.
     fn append_as_leader(
         &self,
         partition: i32,
         records: &[OffsetsRecord],
+        producer: Option<(i64, i16)>,
     ) -> Result<Option<oneshot::Receiver<AckResult>>, ResponseError> {
-        let batch = encode_batch(records, now_ms()).map_err(|e| {
+        let batch = encode_producer_batch(records, producer, now_ms()).map_err(|e| {
             warn!(partition, error = %e, "append refused");
             ResponseError::UnknownServerError
         })?;
@@ -130,13 +168,15 @@ impl LogOffsetsBackend {
             &TopicPartition::new(OFFSETS_TOPIC, partition),
             &batch,
             self.commit_timeout,
-            false,
+            producer.is_some(),
         )
     }
 }
 
-/// Appends a batch of the broker's own (an internal topic's records, or transaction
-/// markers) on this node's leader replica of `tp`; returns the acks=all wait.
+/// Appends a batch of the broker's own (an internal topic's records, or with
+/// `coordinator` transaction markers and TxnOffsetCommit batches, which the log takes
+/// with the coordinators' origin) on this node's leader replica of `tp`; returns the
+/// acks=all wait.
 pub fn append_internal(
     replicas: &ReplicaManager,
     notifier: &AppendNotifier,
@@ -144,11 +184,11 @@ pub fn append_internal(
     tp: &TopicPartition,
     batch: &[u8],
     timeout: Duration,
-    markers: bool,
+    coordinator: bool,
 ) -> Result<Option<oneshot::Receiver<AckResult>>, ResponseError> {
     let replica = replicas.get(tp).ok_or(ResponseError::NotCoordinator)?;
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let (_, ack) = if markers {
+    let (_, ack) = if coordinator {
         replica.append_markers_as_leader_replica(node_id, batch, timeout_ms)
     } else {
         replica.append_as_leader_replica(node_id, batch, true, timeout_ms)
@@ -202,8 +242,22 @@ pub async fn replicated(
 const ACK_TIMEOUT_SLACK: Duration = Duration::from_millis(500);
 
 /// Reads a whole internal topic partition (`__consumer_offsets`,
-/// `__transaction_state`) as (key, value) records in offset order.
+/// `__transaction_state`) as (key, value) records in offset order, transactional or
+/// not, without the markers.
 pub fn read_partition(logs: &LogManager, tp: &TopicPartition) -> Vec<OffsetsRecord> {
+    read_partition_records(logs, tp)
+        .into_iter()
+        .filter_map(|r| match r {
+            LoadRecord::Plain(record) | LoadRecord::Transactional { record, .. } => Some(record),
+            LoadRecord::Marker { .. } => None,
+        })
+        .collect()
+}
+
+/// Reads a whole internal topic partition in offset order, each record with its
+/// batch's producer when transactional, and the transaction markers (a
+/// `__consumer_offsets` replay needs both for TxnOffsetCommit's offsets).
+pub fn read_partition_records(logs: &LogManager, tp: &TopicPartition) -> Vec<LoadRecord> {
     let partition = tp.partition;
     let Some(log) = logs.get_log(tp) else {
         return Vec::new();
@@ -229,11 +283,27 @@ pub fn read_partition(logs: &LogManager, tp: &TopicPartition) -> Vec<OffsetsReco
                 Ok(set) => {
                     for r in set.records {
                         next = next.max(r.offset + 1);
-                        if r.control || r.offset < offset {
+                        if r.offset < offset {
                             continue;
                         }
-                        if let Some(key) = r.key {
-                            out.push((key, r.value));
+                        if r.control {
+                            // Kafka's control record key: version, type (0 abort, 1 commit).
+                            if let Some(key) = r.key.filter(|k| k.len() >= 4) {
+                                out.push(LoadRecord::Marker {
+                                    producer_id: r.producer_id,
+                                    commit: key[2..4] == [0, 1],
+                                });
+                            }
+                        } else if let Some(key) = r.key {
+                            let record = (key, r.value);
+                            out.push(if r.transactional {
+                                LoadRecord::Transactional {
+                                    producer_id: r.producer_id,
+                                    record,
+                                }
+                            } else {
+                                LoadRecord::Plain(record)
+                            });
                         }
                     }
                 }

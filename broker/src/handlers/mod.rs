@@ -118,6 +118,12 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::AddOffsetsToTxn(r) => {
             ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r, v).await)
         }
+        RequestKind::DescribeTransactions(r) => ResponseKind::DescribeTransactions(
+            broker.coordinators().txns().describe_transactions(&r),
+        ),
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(broker.coordinators().txns().list_transactions(&r, v))
+        }
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r, v).await),
         RequestKind::WriteTxnMarkers(r) => {
             ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, r, v).await)
@@ -199,6 +205,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups.leave_group(r, v).await),
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(groups.offset_commit(r, v).await)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(groups.txn_offset_commit(r, v).await)
         }
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, v).await),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, v).await),

@@ -1,6 +1,7 @@
 //! WriteTxnMarkers (API 27), from a transaction coordinator to this partition leader:
 //! each marker is appended as a control batch on the leader replica (acks=all), which
-//! ends the producer's transaction in the partition's producer state.
+//! ends the producer's transaction in the partition's producer state (and, on
+//! `__consumer_offsets`, its pending transactional offsets).
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ pub async fn handle(
     write_markers(
         replicas,
         replicas.notifier(),
+        broker.coordinators().groups(),
         broker.config().node_id,
         timeout,
         req,

@@ -1,7 +1,7 @@
 //! The APIs this broker answers and the version ranges it really handles:
 //! Apache Kafka 4.0's ranges (which still cover what older clients in the field
-//! send). Quotas, TxnOffsetCommit and KRaft-internal APIs are not advertised
-//! because they are not implemented.
+//! send). Quotas and KRaft-internal APIs are not advertised because they are not
+//! implemented.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -57,6 +57,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddPartitionsToTxn, 0, 3),
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 4),
+    // v5 is the transaction version 2 protocol (the coordinator adds the offsets).
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    // ListTransactions v2 filters by a transactional id regular expression.
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     (ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
@@ -85,7 +90,7 @@ mod tests {
 
     #[test]
     fn unimplemented_apis_are_not_advertised() {
-        for api in [ApiKey::TxnOffsetCommit, ApiKey::DescribeTransactions] {
+        for api in [ApiKey::Vote, ApiKey::DescribeClientQuotas] {
             assert!(supported_range(api).is_none());
         }
     }

@@ -160,6 +160,54 @@ def cmd_verify_committed(a):
                       "lso": end}))
 
 
+def committed_offset(a, group, isolation):
+    """Partition 0's committed offset of `group`, as a consumer of `isolation` fetches
+    it (read_committed asks for stable offsets only, KIP-447)."""
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "isolation.level": isolation})
+    tp = c.committed([TopicPartition(a.topic, 0)], timeout=30)[0]
+    c.close()
+    check(tp.error is None, f"committed() of {group}: {tp.error}")
+    return tp.offset
+
+
+def cmd_send_offsets(a):
+    """A consume-transform-produce step's offsets: send_offsets_to_transaction by a
+    member of a subscribed group, then commit (the offset becomes the group's) or
+    abort (it never does). While the transaction is open a fetch sees the previous
+    committed offset."""
+    group = "eos-offsets"
+    p = producer(a, "tx-send-offsets")
+    p.init_transactions(30)
+    # Creates the topic, which a subscription alone does not.
+    transaction(p, a.topic, ["seed"], True)
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "isolation.level": "read_committed",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([a.topic])
+    for _ in deadline_loop(60, "a partition assignment"):
+        c.poll(0.2)
+        if c.assignment():
+            break
+    seen = {}
+    for offset, commit in ((5, True), (9, False), (12, True)):
+        p.begin_transaction()
+        p.produce(a.topic, value=f"out{offset}".encode(), partition=1)
+        p.send_offsets_to_transaction([TopicPartition(a.topic, 0, offset)],
+                                      c.consumer_group_metadata(), 30)
+        check(p.flush(30) == 0, "records undelivered")
+        seen[f"open{offset}"] = committed_offset(a, group, "read_uncommitted")
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+        seen[f"ended{offset}"] = committed_offset(a, group, "read_committed")
+    c.close()
+    want = {"open5": -1001, "ended5": 5, "open9": 5, "ended9": 5, "open12": 5, "ended12": 12}
+    check(seen == want, f"committed offsets {seen}, not {want}")
+    print(json.dumps(seen))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", required=True)
@@ -169,11 +217,13 @@ def main():
     sub.add_parser("fencing")
     sub.add_parser("read-committed")
     sub.add_parser("verify-committed")
+    sub.add_parser("send-offsets")
     a = ap.parse_args()
     try:
         {"commit-abort": cmd_commit_abort, "fencing": cmd_fencing,
          "read-committed": cmd_read_committed,
-         "verify-committed": cmd_verify_committed}[a.cmd](a)
+         "verify-committed": cmd_verify_committed,
+         "send-offsets": cmd_send_offsets}[a.cmd](a)
     except KafkaException as e:
         fail(f"{a.cmd}: {e}")
 

@@ -19,6 +19,7 @@ pub mod node_process;
 pub mod ports;
 pub mod process;
 pub mod stats;
+pub mod txn;
 pub mod wait;
 
 pub use broker::{Broker, BrokerOpts};

@@ -231,6 +231,15 @@ mod tests {
             crate::backend::settled(Ok(()))
         }
 
+        fn append_transactional(
+            &self,
+            partition: i32,
+            _: (i64, i16),
+            records: Vec<OffsetsRecord>,
+        ) -> Replicated {
+            self.append(partition, records)
+        }
+
         fn topic_partition_exists(&self, _: &str, _: i32) -> bool {
             true
         }

@@ -4,6 +4,7 @@
 //! `__consumer_offsets` appends through the [`OffsetsBackend`], and runs the timers
 //! on one tokio task. No group logic lives here.
 
+mod commits;
 mod consumer;
 mod driver;
 mod ownership;
@@ -16,18 +17,16 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    SyncGroupResponse,
 };
 use tokio::sync::{Notify, oneshot};
 
-use crate::backend::{OffsetsBackend, Replicated, settled_now};
+use crate::backend::OffsetsBackend;
 use crate::config::GroupConfig;
 use crate::group::GroupState;
-use crate::state_machine::{
-    CommitPlan, Core, JoinArgs, LeavingMember, PendingCommit, Reply, SyncArgs,
-};
+use crate::state_machine::{Core, JoinArgs, LeavingMember, Reply, SyncArgs};
 use driver::{Clock, Inner};
 
 /// Group counts per state, for metrics (Kafka's `NumGroupsStable`, ...).
@@ -44,12 +43,6 @@ pub struct GroupCounts {
 enum Answer<R> {
     Ready(R),
     Wait(oneshot::Receiver<R>),
-}
-
-/// An OffsetCommit after its append: answered, or waiting for replication.
-enum Committed {
-    Answered(OffsetCommitResponse),
-    Replicating(PendingCommit, Replicated),
 }
 
 /// The group coordinator, used as `Arc<GroupCoordinator>`; runs its timers on tokio.
@@ -321,45 +314,6 @@ impl GroupCoordinator {
                 .core
                 .leave(req.group_id.as_str(), leaving, version, now)
         })
-    }
-
-    pub async fn offset_commit(
-        &self,
-        req: OffsetCommitRequest,
-        version: i16,
-    ) -> OffsetCommitResponse {
-        let backend = self.backend.clone();
-        let answer = self.with_core(|inner, now| {
-            let exists =
-                |topic: &str, partition: i32| backend.topic_partition_exists(topic, partition);
-            match inner.core.offset_commit(&req, version, now, &exists) {
-                CommitPlan::Done(response) => Committed::Answered(response),
-                CommitPlan::Persist {
-                    partition,
-                    records,
-                    pending,
-                } => {
-                    // Appended under the lock so the log order is the order in which
-                    // commits are planned (and completed: see `complete_commit`).
-                    let mut replicated = backend.append(partition, records);
-                    match settled_now(&mut replicated) {
-                        Some(result) => {
-                            Committed::Answered(inner.core.complete_commit(pending, result))
-                        }
-                        None => Committed::Replicating(pending, replicated),
-                    }
-                }
-            }
-        });
-        match answer {
-            Committed::Answered(response) => response,
-            // Kafka's pending offset commit: the offsets enter the cache (and
-            // OffsetFetch) only once the high watermark covers their records.
-            Committed::Replicating(pending, replicated) => {
-                let result = replicated.await;
-                self.with_core(|inner, _| inner.core.complete_commit(pending, result))
-            }
-        }
     }
 
     pub async fn offset_fetch(&self, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::GroupCoordinator;
-use crate::backend::OffsetsRecord;
+use crate::backend::LoadRecord;
 use crate::state_machine::{Core, LoadStats, Unloaded};
 
 const OWNED: u8 = 1;
@@ -73,7 +73,11 @@ impl GroupCoordinator {
     /// Replaying makes the partition owned (Kafka's `onElection`): its groups are
     /// served from then on. The caller reads the partition's records up to its end
     /// first, as Kafka's loader does, so no committed offset is missed.
-    pub fn load_partition(&self, partition: i32, records: Vec<OffsetsRecord>) {
+    pub fn load_partition<R: Into<LoadRecord>>(
+        &self,
+        partition: i32,
+        records: impl IntoIterator<Item = R>,
+    ) {
         let _: LoadStats = self.with_core(|inner, now| {
             let stats = inner.core.load_partition(partition, records, now);
             self.ownership.refresh(&inner.core);
@@ -99,11 +103,11 @@ impl GroupCoordinator {
     /// coordinator epoch). Returns false, changing nothing, when a later leadership
     /// change of the partition was already applied: replaying off the request path
     /// can finish after the broker already lost the partition again.
-    pub fn load_partition_at_epoch(
+    pub fn load_partition_at_epoch<R: Into<LoadRecord>>(
         &self,
         partition: i32,
         leader_epoch: i32,
-        records: Vec<OffsetsRecord>,
+        records: impl IntoIterator<Item = R>,
     ) -> bool {
         self.with_core(|inner, now| {
             let loaded = inner

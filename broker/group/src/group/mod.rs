@@ -24,6 +24,10 @@ pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 /// A committed offset and what Kafka stores with it.
 pub type CommittedOffset = OffsetCommitValue;
 
+/// One producer's transactional offsets by (topic, partition), each with its commit
+/// order (compared with `applied_commits` when the transaction commits).
+pub type TxnOffsets = BTreeMap<(String, i32), (u64, CommittedOffset)>;
+
 /// A classic group.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -60,6 +64,10 @@ pub struct Group {
     /// Commits complete out of order once each waits for replication; an older one
     /// must not overwrite a newer one (Kafka compares appended batch offsets).
     pub applied_commits: HashMap<(String, i32), u64>,
+    /// Offsets of TxnOffsetCommit by producer id, each with its commit order: pending
+    /// until that producer's COMMIT marker on `__consumer_offsets` makes them
+    /// committed (an ABORT drops them), as Kafka's `pendingTransactionalOffsetCommits`.
+    pub pending_txn_offsets: HashMap<i64, TxnOffsets>,
     /// The KIP-848 side of a group whose members use ConsumerGroupHeartbeat; such a
     /// group has no classic members and stays Empty on the classic side, while its
     /// offsets live in `offsets` like any group's.
@@ -86,8 +94,18 @@ impl Group {
             pending_sync: HashSet::new(),
             offsets: BTreeMap::new(),
             applied_commits: HashMap::new(),
+            pending_txn_offsets: HashMap::new(),
             consumer: None,
         }
+    }
+
+    /// Whether a transaction holds an offset of `topic`/`partition` not yet committed
+    /// or aborted (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT).
+    pub fn has_pending_txn_offset(&self, topic: &str, partition: i32) -> bool {
+        let key = (topic.to_owned(), partition);
+        self.pending_txn_offsets
+            .values()
+            .any(|offsets| offsets.contains_key(&key))
     }
 
     /// Whether consumer-protocol members are in the group (it is then a consumer

@@ -1,5 +1,8 @@
 //! OffsetFetch in both shapes: v0-7 (one group, top-level topics) and v8+ (a
 //! `groups` array). A null topic list means every committed offset of the group.
+//! With `require_stable` (v7+, KIP-447), a partition with a transactional offset
+//! still pending answers UNSTABLE_OFFSET_COMMIT (the client retries) instead of an
+//! offset the transaction may be about to replace.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -13,9 +16,9 @@ use kafka_protocol::ResponseError;
 use super::Core;
 use super::responses::{NO_ERROR, error_code, str_bytes};
 
-/// One partition's answer: offset, leader epoch, metadata (Kafka's "no offset" is
-/// -1/-1/"" with no error).
-type Fetched = (i32, i64, i32, String);
+/// One partition's answer: offset, leader epoch, metadata, error (Kafka's "no
+/// offset" is -1/-1/"" with no error).
+type Fetched = (i32, i64, i32, String, i16);
 /// Each topic with its partitions' answers.
 type FetchedTopics = Vec<(String, Vec<Fetched>)>;
 
@@ -31,7 +34,8 @@ impl Core {
                             .map(|t| (t.name.as_str().to_owned(), t.partition_indexes.clone()))
                             .collect::<Vec<_>>()
                     });
-                    let (checked, topics) = self.fetch_group(g.group_id.as_str(), wanted);
+                    let (checked, topics) =
+                        self.fetch_group(g.group_id.as_str(), wanted, req.require_stable);
                     OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id.clone())
                         .with_error_code(error_code(checked))
@@ -44,9 +48,10 @@ impl Core {
                                         .with_partitions(
                                             parts
                                                 .into_iter()
-                                                .map(|(p, offset, epoch, metadata)| {
+                                                .map(|(p, offset, epoch, metadata, code)| {
                                                     OffsetFetchResponsePartitions::default()
                                                         .with_partition_index(p)
+                                                        .with_error_code(code)
                                                         .with_committed_offset(offset)
                                                         .with_committed_leader_epoch(epoch)
                                                         .with_metadata(Some(str_bytes(&metadata)))
@@ -65,7 +70,8 @@ impl Core {
                 .map(|t| (t.name.as_str().to_owned(), t.partition_indexes.clone()))
                 .collect::<Vec<_>>()
         });
-        let (checked, topics) = self.fetch_group(req.group_id.as_str(), wanted);
+        let stable = version >= 7 && req.require_stable;
+        let (checked, topics) = self.fetch_group(req.group_id.as_str(), wanted, stable);
         let error = error_code(checked);
         let topics = topics
             .into_iter()
@@ -75,7 +81,7 @@ impl Core {
                     .with_partitions(
                         parts
                             .into_iter()
-                            .map(|(p, offset, epoch, metadata)| {
+                            .map(|(p, offset, epoch, metadata, code)| {
                                 OffsetFetchResponsePartition::default()
                                     .with_partition_index(p)
                                     .with_committed_offset(offset)
@@ -86,7 +92,7 @@ impl Core {
                                     })
                                     .with_metadata(Some(str_bytes(&metadata)))
                                     // v0-1 have no top-level error: it goes on every partition.
-                                    .with_error_code(if version < 2 { error } else { NO_ERROR })
+                                    .with_error_code(if version < 2 { error } else { code })
                             })
                             .collect(),
                     )
@@ -102,6 +108,7 @@ impl Core {
         &self,
         group_id: &str,
         wanted: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
     ) -> (Result<(), ResponseError>, FetchedTopics) {
         if let Err(error) = self.check_coordinator(group_id) {
             let topics = wanted
@@ -110,17 +117,31 @@ impl Core {
                 .map(|(t, ps)| {
                     (
                         t,
-                        ps.into_iter().map(|p| (p, -1, -1, String::new())).collect(),
+                        ps.into_iter()
+                            .map(|p| (p, -1, -1, String::new(), NO_ERROR))
+                            .collect(),
                     )
                 })
                 .collect();
             return (Err(error), topics);
         }
         let group = self.groups.get(group_id);
+        let unstable = |topic: &str, p: i32| {
+            require_stable && group.is_some_and(|g| g.has_pending_txn_offset(topic, p))
+        };
         let lookup = |topic: &str, p: i32| -> Fetched {
+            if unstable(topic, p) {
+                return (
+                    p,
+                    -1,
+                    -1,
+                    String::new(),
+                    ResponseError::UnstableOffsetCommit.code(),
+                );
+            }
             match group.and_then(|g| g.offsets.get(&(topic.to_owned(), p))) {
-                Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone()),
-                None => (p, -1, -1, String::new()),
+                Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone(), NO_ERROR),
+                None => (p, -1, -1, String::new(), NO_ERROR),
             }
         };
         let topics = match wanted {
@@ -133,8 +154,8 @@ impl Core {
                 .collect(),
             None => {
                 let mut out: FetchedTopics = Vec::new();
-                for ((topic, p), v) in group.map(|g| g.offsets.iter()).into_iter().flatten() {
-                    let entry = (*p, v.offset, v.leader_epoch, v.metadata.clone());
+                for (topic, p) in group.map(|g| g.offsets.keys()).into_iter().flatten() {
+                    let entry = lookup(topic, *p);
                     match out.last_mut() {
                         Some((last, parts)) if last == topic => parts.push(entry),
                         _ => out.push((topic.clone(), vec![entry])),

@@ -2,13 +2,19 @@
 //! its leader (Kafka's `GroupMetadataManager.loadGroupsAndOffsets`): the last record
 //! per key wins, tombstones delete, and groups come back with their members, whose
 //! sessions restart from now. Once replayed, the partition is owned.
+//!
+//! Transactional offsets (TxnOffsetCommit) replay as Kafka's loader replays them:
+//! pending per producer until that producer's marker; a COMMIT makes them committed
+//! unless a later record of the same partition is newer, an ABORT drops them, and
+//! those with no marker yet come back pending (their marker arrives later). A marker
+//! with nothing pending before it changes nothing.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 
 use super::{Core, Timer};
-use crate::backend::OffsetsRecord;
+use crate::backend::LoadRecord;
 use crate::group::{Group, GroupState, Member};
 use crate::records::consumer_group::ConsumerKey;
 use crate::records::{GroupMetadataValue, OffsetCommitValue, RecordKey};
@@ -23,30 +29,66 @@ impl Core {
     /// Replays one partition's records in offset order and takes ownership of it
     /// (Kafka's `onElection`). Undecodable records are skipped with a warning (a
     /// corrupt record must not lose every other group).
-    pub fn load_partition(
+    pub fn load_partition<R: Into<LoadRecord>>(
         &mut self,
         partition: i32,
-        records: Vec<OffsetsRecord>,
+        records: impl IntoIterator<Item = R>,
         now_ms: u64,
     ) -> LoadStats {
         let mut stats = LoadStats::default();
-        let mut offsets: HashMap<String, HashMap<(String, i32), Option<OffsetCommitValue>>> =
-            HashMap::new();
+        // Each offset with its record's position in the log.
+        let mut offsets: HashMap<String, HashMap<(String, i32), Offset>> = HashMap::new();
+        let mut pending: HashMap<i64, HashMap<(String, String, i32), Offset>> = HashMap::new();
         let mut metadata: HashMap<String, Option<GroupMetadataValue>> = HashMap::new();
         let mut consumer: HashMap<String, Vec<(ConsumerKey, Option<Bytes>)>> = HashMap::new();
-        for (key, value) in records {
+        for (position, record) in records.into_iter().enumerate() {
+            let (producer_id, (key, value)) = match record.into() {
+                LoadRecord::Plain(record) => (None, record),
+                LoadRecord::Transactional {
+                    producer_id,
+                    record,
+                } => (Some(producer_id), record),
+                LoadRecord::Marker {
+                    producer_id,
+                    commit,
+                } => {
+                    let ended = pending.remove(&producer_id).unwrap_or_default();
+                    for ((group, topic, p), offset) in ended.into_iter().filter(|_| commit) {
+                        let slot = offsets.entry(group).or_default();
+                        if slot.get(&(topic.clone(), p)).is_none_or(|o| o.0 < offset.0) {
+                            slot.insert((topic, p), offset);
+                        }
+                    }
+                    continue;
+                }
+            };
             match decode(key, value) {
                 Ok(Decoded::Offset {
                     group,
                     topic,
                     partition,
                     value,
-                }) => {
-                    offsets
-                        .entry(group)
-                        .or_default()
-                        .insert((topic, partition), value);
-                }
+                }) => match (producer_id, value) {
+                    (Some(pid), Some(v)) => {
+                        let txn = pending.entry(pid).or_default();
+                        txn.insert((group, topic, partition), (position, v));
+                    }
+                    (Some(pid), None) => {
+                        if let Some(txn) = pending.get_mut(&pid) {
+                            txn.remove(&(group, topic, partition));
+                        }
+                    }
+                    (None, Some(v)) => {
+                        let slot = offsets.entry(group).or_default();
+                        slot.insert((topic, partition), (position, v));
+                    }
+                    (None, None) => {
+                        offsets
+                            .entry(group)
+                            .or_default()
+                            .remove(&(topic, partition));
+                    }
+                },
                 Ok(Decoded::Group { group, value }) => {
                     metadata.insert(group, value);
                 }
@@ -61,26 +103,36 @@ impl Core {
                 }
             }
         }
+        // Still open: pending in their groups, by producer.
+        let mut open: HashMap<String, Vec<OpenOffset>> = HashMap::new();
+        for (pid, txn) in pending {
+            for ((group, topic, p), offset) in txn {
+                open.entry(group)
+                    .or_default()
+                    .push((pid, (topic, p), offset));
+            }
+        }
         let mut group_ids: Vec<String> = offsets
             .keys()
             .chain(metadata.keys())
+            .chain(open.keys())
             .chain(consumer.keys())
             .cloned()
             .collect();
         group_ids.sort();
         group_ids.dedup();
         for group_id in group_ids {
-            let committed: Vec<((String, i32), OffsetCommitValue)> = offsets
-                .remove(&group_id)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect();
+            let committed = offsets.remove(&group_id).unwrap_or_default();
+            let open = open.remove(&group_id).unwrap_or_default();
             let value = metadata.remove(&group_id).flatten();
             let consumer_group = consumer
                 .remove(&group_id)
                 .and_then(|records| self.replay_consumer_group(&group_id, records, now_ms));
-            if value.is_none() && committed.is_empty() && consumer_group.is_none() {
+            if value.is_none()
+                && committed.is_empty()
+                && open.is_empty()
+                && consumer_group.is_none()
+            {
                 self.groups.remove(&group_id);
                 continue;
             }
@@ -89,15 +141,28 @@ impl Core {
                 group.protocol_type = Some(crate::group::CONSUMER_PROTOCOL_TYPE.to_owned());
                 group.consumer = Some(c);
             }
-            group.offsets.extend(committed);
             // The log holds the newest of every offset: a commit planned before this
-            // replay and replicated after it must not overwrite what was replayed.
+            // replay and replicated after it must not overwrite what was replayed. An
+            // open transaction's offset is older or newer than the replayed one as its
+            // record is, which decides whether its COMMIT replaces it.
+            let older = self.token();
             let replayed_at = self.token();
-            group.applied_commits = group
-                .offsets
+            let newer = self.token();
+            for (pid, key, (position, v)) in open {
+                let order = match committed.get(&key) {
+                    Some((at, _)) if *at > position => older,
+                    _ => newer,
+                };
+                let txn = group.pending_txn_offsets.entry(pid).or_default();
+                txn.insert(key, (order, v));
+            }
+            group.applied_commits = committed
                 .keys()
                 .map(|key| (key.clone(), replayed_at))
                 .collect();
+            group
+                .offsets
+                .extend(committed.into_iter().map(|(k, (_, v))| (k, v)));
             stats.offsets += group.offsets.len();
             if let Some(value) = value {
                 self.restore_metadata(&mut group, value, now_ms);
@@ -164,6 +229,12 @@ impl Core {
         };
     }
 }
+
+/// A replayed offset with its record's position in the replay.
+type Offset = (usize, OffsetCommitValue);
+
+/// An offset of a transaction with no marker yet: (producer id, partition, offset).
+type OpenOffset = (i64, (String, i32), Offset);
 
 /// What a replay found, for the broker's startup log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

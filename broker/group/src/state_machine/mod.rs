@@ -25,6 +25,7 @@ mod rebalance;
 mod responses;
 mod static_member;
 mod sync;
+mod txn_offsets;
 
 use std::collections::{HashMap, HashSet};
 
@@ -45,6 +46,7 @@ pub use offsets::{CommitPlan, PendingCommit};
 pub use ownership::Unloaded;
 
 pub use sync::SyncArgs;
+pub use txn_offsets::{PendingTxnCommit, TxnCommitPlan};
 
 /// The tests' shorthand for the wire codes they expect in responses (the coordinator
 /// itself answers with [`ResponseError`]).

@@ -38,6 +38,44 @@ pub enum CommitPlan {
 /// to cache once stored.
 type PendingOffset = ((usize, usize), (String, i32), OffsetCommitValue);
 
+/// One partition's offset as a commit request names it.
+pub(super) struct OffsetToCommit<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<&'a str>,
+    pub expire_timestamp: i64,
+}
+
+impl OffsetToCommit<'_> {
+    /// The partition's error (unknown partition, the group's error, metadata too
+    /// large), else the value to store.
+    pub(super) fn check(
+        &self,
+        group_error: Result<(), ResponseError>,
+        now_ms: u64,
+        exists: &dyn Fn(&str, i32) -> bool,
+    ) -> Result<OffsetCommitValue, ResponseError> {
+        let metadata = self.metadata.unwrap_or_default();
+        if !exists(self.topic, self.partition) {
+            Err(ResponseError::UnknownTopicOrPartition)
+        } else if let Err(e) = group_error {
+            Err(e)
+        } else if metadata.len() > OFFSET_METADATA_MAX_BYTES {
+            Err(ResponseError::OffsetMetadataTooLarge)
+        } else {
+            Ok(OffsetCommitValue {
+                offset: self.offset,
+                leader_epoch: self.leader_epoch,
+                metadata: metadata.to_owned(),
+                commit_timestamp: now_ms as i64,
+                expire_timestamp: self.expire_timestamp,
+            })
+        }
+    }
+}
+
 /// A validated commit waiting for its append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingCommit {
@@ -58,7 +96,14 @@ impl Core {
         exists: &dyn Fn(&str, i32) -> bool,
     ) -> CommitPlan {
         let group_id = req.group_id.as_str().to_owned();
-        let group_error = self.validate_commit(req, now_ms);
+        let group_error = self.validate_commit(
+            group_id.as_str(),
+            req.generation_id_or_member_epoch,
+            req.member_id.as_str(),
+            req.group_instance_id.as_ref().map(|i| i.as_str()),
+            false,
+            now_ms,
+        );
         let mut response = OffsetCommitResponse::default();
         let mut offsets = Vec::new();
         for (ti, topic) in req.topics.iter().enumerate() {
@@ -66,42 +111,30 @@ impl Core {
                 .with_name(topic.name.clone())
                 .with_topic_id(topic.topic_id);
             for (pi, p) in topic.partitions.iter().enumerate() {
-                let metadata = p
-                    .committed_metadata
-                    .as_ref()
-                    .map(|m| m.as_str().to_owned())
-                    .unwrap_or_default();
-                let checked = if !exists(topic.name.as_str(), p.partition_index) {
-                    Err(ResponseError::UnknownTopicOrPartition)
-                } else if group_error.is_err() {
-                    group_error
-                } else if metadata.len() > OFFSET_METADATA_MAX_BYTES {
-                    Err(ResponseError::OffsetMetadataTooLarge)
+                let expire_timestamp = if (2..=4).contains(&version) && req.retention_time_ms >= 0 {
+                    now_ms as i64 + req.retention_time_ms
                 } else {
-                    let expire_timestamp =
-                        if (2..=4).contains(&version) && req.retention_time_ms >= 0 {
-                            now_ms as i64 + req.retention_time_ms
-                        } else {
-                            -1
-                        };
-                    let value = OffsetCommitValue {
-                        offset: p.committed_offset,
-                        leader_epoch: if version >= 6 {
-                            p.committed_leader_epoch
-                        } else {
-                            -1
-                        },
-                        metadata,
-                        commit_timestamp: now_ms as i64,
-                        expire_timestamp,
-                    };
+                    -1
+                };
+                let offset = OffsetToCommit {
+                    topic: topic.name.as_str(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: p.committed_metadata.as_ref().map(|m| m.as_str()),
+                    expire_timestamp,
+                };
+                let checked = offset.check(group_error, now_ms, exists).map(|value| {
                     offsets.push((
                         (ti, pi),
                         (topic.name.as_str().to_owned(), p.partition_index),
                         value,
                     ));
-                    Ok(())
-                };
+                });
                 out.partitions.push(
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
@@ -138,16 +171,18 @@ impl Core {
 
     /// Kafka's `validateOffsetCommit`: the group-level error every partition gets, if
     /// any. Creates the group of a simple consumer (generation < 0) on first commit.
-    fn validate_commit(
+    /// A transactional commit (TxnOffsetCommit) may come without member id from a
+    /// non-empty group and during a rebalance's sync phase, as in Kafka.
+    pub(super) fn validate_commit(
         &mut self,
-        req: &OffsetCommitRequest,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance: Option<&str>,
+        transactional: bool,
         now_ms: u64,
     ) -> Result<(), ResponseError> {
-        let group_id = req.group_id.as_str();
         self.check_coordinator(group_id)?;
-        let generation = req.generation_id_or_member_epoch;
-        let member_id = req.member_id.as_str();
-        let instance = req.group_instance_id.as_ref().map(|i| i.as_str());
         let Some(group) = self.groups.get_mut(group_id) else {
             if generation < 0 {
                 self.groups
@@ -167,7 +202,7 @@ impl Core {
             if generation != group.generation_id {
                 return Err(ResponseError::IllegalGeneration);
             }
-            if group.is(GroupState::CompletingRebalance) {
+            if !transactional && group.is(GroupState::CompletingRebalance) {
                 return Err(ResponseError::RebalanceInProgress);
             }
             if let Some(member) = group.members.get_mut(member_id) {
@@ -176,7 +211,7 @@ impl Core {
             }
             return Ok(());
         }
-        if !group.is(GroupState::Empty) {
+        if !transactional && !group.is(GroupState::Empty) {
             return Err(ResponseError::UnknownMemberId);
         }
         Ok(())
@@ -235,6 +270,7 @@ impl Core {
                 && g.members.is_empty()
                 && g.pending_members.is_empty()
                 && g.offsets.is_empty()
+                && g.pending_txn_offsets.is_empty()
         });
         if unused {
             self.groups.remove(group_id);
@@ -304,6 +340,7 @@ impl Core {
             let dead = group.is(GroupState::Empty)
                 && group.members.is_empty()
                 && group.offsets.is_empty()
+                && group.pending_txn_offsets.is_empty()
                 && group.pending_members.is_empty();
             if dead {
                 records.push((RecordKey::group_metadata(&group_id).encode(), None));

@@ -78,11 +78,11 @@ impl Core {
 
     /// [`Core::load_partition`] for the leadership won at `leader_epoch`; `None` (and
     /// nothing changed) if a later leadership change was already applied.
-    pub fn load_partition_at_epoch(
+    pub fn load_partition_at_epoch<R: Into<crate::backend::LoadRecord>>(
         &mut self,
         partition: i32,
         leader_epoch: i32,
-        records: Vec<crate::backend::OffsetsRecord>,
+        records: impl IntoIterator<Item = R>,
         now_ms: u64,
     ) -> Option<super::LoadStats> {
         self.accept_leader_epoch(partition, leader_epoch)

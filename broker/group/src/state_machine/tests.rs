@@ -11,3 +11,4 @@ mod props;
 mod rebalance;
 mod static_members;
 mod store_errors;
+mod txn_offsets;

@@ -51,6 +51,15 @@ impl OffsetsBackend for MemoryLog {
         Box::pin(async move { rx.await.unwrap_or(Err(ResponseError::NotLeaderOrFollower)) })
     }
 
+    fn append_transactional(
+        &self,
+        partition: i32,
+        _: (i64, i16),
+        records: Vec<OffsetsRecord>,
+    ) -> Replicated {
+        self.append(partition, records)
+    }
+
     fn topic_partition_exists(&self, topic: &str, partition: i32) -> bool {
         topic == "orders" && (0..6).contains(&partition)
     }

@@ -23,12 +23,14 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, NO_SEQUENCE, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use tidewater_group::GroupCoordinator;
 use tidewater_storage::TopicPartition;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::super::now_ms;
 use super::super::offsets_backend::{append_internal, replicated};
+use super::super::topic_names::OFFSETS_TOPIC;
 use super::TxnHost;
 use crate::replica_manager::{AckResult, AppendNotifier, ReplicaManager, connect_to};
 
@@ -80,14 +82,23 @@ pub fn encode_marker(
 }
 
 /// The leader side of WriteTxnMarkers: appends each marker on this broker's leader
-/// replicas (acks=all) and answers each partition's error once the ISR has it.
+/// replicas (acks=all) and answers each partition's error once the ISR has it. A
+/// marker replicated on a `__consumer_offsets` partition ends the producer's
+/// transaction in the group coordinator there (its TxnOffsetCommit offsets become
+/// committed or are dropped), as Kafka's `onTransactionCompleted`.
 pub async fn write_markers(
     replicas: &ReplicaManager,
     notifier: &AppendNotifier,
+    groups: &GroupCoordinator,
     node_id: i32,
     timeout: Duration,
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    let ended: Vec<(i64, bool)> = req
+        .markers
+        .iter()
+        .map(|m| (m.producer_id.0, m.transaction_result))
+        .collect();
     let mut waits: Vec<(usize, usize, usize, oneshot::Receiver<AckResult>)> = Vec::new();
     let mut resp = WriteTxnMarkersResponse::default();
     let image = replicas.image();
@@ -139,6 +150,18 @@ pub async fn write_markers(
     for (m, t, p, ack) in waits {
         if let Err(e) = replicated(ack, timeout).await {
             resp.markers[m].topics[t].partitions[p].error_code = e.code();
+        }
+    }
+    for (result, (producer_id, commit)) in resp.markers.iter().zip(ended) {
+        let offsets = result
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == OFFSETS_TOPIC);
+        for p in offsets
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.error_code == 0)
+        {
+            groups.complete_transaction(p.partition_index, producer_id, commit);
         }
     }
     resp
@@ -250,6 +273,7 @@ impl TxnHost {
                         write_markers(
                             &self.replicas,
                             self.replicas.notifier(),
+                            &self.groups,
                             self.node_id,
                             self.write_timeout,
                             req,

@@ -8,6 +8,7 @@
 //! It owns no socket of its own: handlers call it, and markers for partitions led
 //! elsewhere go out through [`tidewater_client`].
 
+mod admin;
 pub mod markers;
 mod topic;
 
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
+use tidewater_group::GroupCoordinator;
 use tidewater_storage::TopicPartition;
 use tidewater_txn::{InitProducerId, Transit, TxnConfig, TxnCoordinator, TxnError, TxnState};
 use tracing::{info, warn};
@@ -34,6 +36,9 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 pub struct TxnHost {
     coordinator: Mutex<TxnCoordinator>,
     replicas: Arc<ReplicaManager>,
+    /// The group coordinator, told of the markers written on this broker's
+    /// `__consumer_offsets` partitions (they end TxnOffsetCommit's pending offsets).
+    groups: Arc<GroupCoordinator>,
     /// Leaders of the partitions markers go to, and topic creation.
     cluster: Arc<Cluster>,
     node_id: i32,
@@ -86,6 +91,7 @@ impl TxnHost {
     pub fn new(
         config: &BrokerConfig,
         replicas: Arc<ReplicaManager>,
+        groups: Arc<GroupCoordinator>,
         cluster: Arc<Cluster>,
     ) -> Arc<Self> {
         let topic = topic::TopicSettings::from_config(config);
@@ -106,6 +112,7 @@ impl TxnHost {
                 ),
             })),
             replicas,
+            groups,
             cluster,
             node_id: config.node_id,
             write_timeout: Duration::from_millis(

@@ -67,7 +67,10 @@ impl Log {
         }
         let mut st = sync::lock(&self.append);
         let headers: Vec<BatchHeader> = batches.iter().map(|(_, h)| *h).collect();
-        if let SequenceCheck::Duplicate(dup) = st.producers.check_leader_append(&headers)? {
+        if let SequenceCheck::Duplicate(dup) = st
+            .producers
+            .check_leader_append(&headers, origin == Origin::Client)?
+        {
             return Ok(LogAppendInfo {
                 first_offset: dup.first_offset,
                 last_offset: dup.last_offset,

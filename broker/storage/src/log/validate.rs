@@ -11,8 +11,10 @@ use crate::error::AppendError;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Client,
-    /// The transaction coordinator's markers (WriteTxnMarkers): control batches, which
-    /// clients may not write, with every other client check.
+    /// The coordinators' own batches: the transaction coordinator's markers
+    /// (WriteTxnMarkers; control batches, which clients may not write) and the group
+    /// coordinator's TxnOffsetCommit batches, with every other client check but the
+    /// producer sequence's (Kafka's `AppendOrigin.COORDINATOR`).
     Coordinator,
     Replication,
 }

@@ -118,17 +118,21 @@ impl ProducerStateManager {
 
     /// Checks the batches of one leader append in order. The first duplicate answers the
     /// whole append (as Kafka does); otherwise every batch must be in sequence, counting
-    /// the earlier batches of the same request.
+    /// the earlier batches of the same request. Only a client's batches are checked
+    /// for duplicates and sequences (Kafka's `AppendOrigin.CLIENT`); the coordinators'
+    /// own (markers, TxnOffsetCommit batches) only for the producer epoch.
     pub fn check_leader_append(
         &self,
         batches: &[BatchHeader],
+        client: bool,
     ) -> Result<SequenceCheck, AppendError> {
         // (epoch, last sequence) as the earlier batches of this request leave it.
         let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
         for h in batches.iter().filter(|h| h.has_producer_id()) {
             let pid = h.producer_id;
             let current = self.producers.get(&pid);
-            if let Some(entry) = current
+            if client
+                && let Some(entry) = current
                 && entry.producer_epoch == h.producer_epoch
                 && !pending.contains_key(&pid)
                 && let Some(dup) = entry.batches.iter().find(|b| {
@@ -148,7 +152,7 @@ impl ProducerStateManager {
                     found: h.producer_epoch,
                 });
             }
-            if h.is_control() {
+            if h.is_control() || !client {
                 // A marker has no sequence; its epoch (bumped by a fence) is the newest.
                 pending.insert(pid, (h.producer_epoch, cur_last));
                 continue;
@@ -254,12 +258,16 @@ mod tests {
         let mut s = ProducerStateManager::default();
         for i in 0..7 {
             let h = header(1, 0, i * 2, 2, i64::from(i) * 2);
-            assert_eq!(s.check_leader_append(&[h]).unwrap(), SequenceCheck::Accept);
+            assert_eq!(
+                s.check_leader_append(&[h], true).unwrap(),
+                SequenceCheck::Accept
+            );
             s.update(&h);
         }
         // batches 2..=6 are retained; 0 and 1 are too old to recognise
         assert!(matches!(
-            s.check_leader_append(&[header(1, 0, 4, 2, 0)]).unwrap(),
+            s.check_leader_append(&[header(1, 0, 4, 2, 0)], true)
+                .unwrap(),
             SequenceCheck::Duplicate(BatchMetadata {
                 first_offset: 4,
                 last_offset: 5,
@@ -267,7 +275,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            s.check_leader_append(&[header(1, 0, 0, 2, 0)]),
+            s.check_leader_append(&[header(1, 0, 0, 2, 0)], true),
             Err(AppendError::OutOfOrderSequence {
                 expected: 14,
                 found: 0,
@@ -276,12 +284,12 @@ mod tests {
         ));
         // several batches of one request are checked against each other
         assert_eq!(
-            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 15, 1, 0)])
+            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 15, 1, 0)], true)
                 .unwrap(),
             SequenceCheck::Accept
         );
         assert!(
-            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 16, 1, 0)])
+            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 16, 1, 0)], true)
                 .is_err()
         );
         // expiry forgets producers idle for longer than the expiration
@@ -301,15 +309,48 @@ mod tests {
         assert!(t.get(9).is_some() && t.get(1).is_none());
         // an unknown producer may start anywhere; sequences wrap at i32::MAX
         assert_eq!(
-            s.check_leader_append(&[header(2, 3, 77, 1, 0)]).unwrap(),
+            s.check_leader_append(&[header(2, 3, 77, 1, 0)], true)
+                .unwrap(),
             SequenceCheck::Accept
         );
         let wrap = header(3, 0, i32::MAX, 1, 0);
         s.update(&wrap);
         assert_eq!(
-            s.check_leader_append(&[header(3, 0, 0, 1, 1)]).unwrap(),
+            s.check_leader_append(&[header(3, 0, 0, 1, 1)], true)
+                .unwrap(),
             SequenceCheck::Accept
         );
+    }
+
+    #[test]
+    fn a_coordinators_batches_are_checked_for_the_epoch_only() {
+        // TxnOffsetCommit batches all start at sequence 0, as Kafka writes them.
+        let mut s = ProducerStateManager::default();
+        let first = transactional(header(1, 2, 0, 1, 0));
+        assert_eq!(
+            s.check_leader_append(&[first], false).unwrap(),
+            SequenceCheck::Accept
+        );
+        s.update(&first);
+        // The same sequence again is no duplicate, and no sequence is out of order.
+        let again = transactional(header(1, 2, 0, 1, 1));
+        assert_eq!(
+            s.check_leader_append(&[again], false).unwrap(),
+            SequenceCheck::Accept
+        );
+        assert!(matches!(
+            s.check_leader_append(&[again], true),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+        assert!(matches!(
+            s.check_leader_append(&[transactional(header(1, 2, 7, 1, 1))], false),
+            Ok(SequenceCheck::Accept)
+        ));
+        // A fenced producer (older epoch) is refused whoever writes for it.
+        assert!(matches!(
+            s.check_leader_append(&[transactional(header(1, 1, 0, 1, 1))], false),
+            Err(AppendError::InvalidProducerEpoch { .. })
+        ));
     }
 
     fn transactional(mut h: BatchHeader) -> BatchHeader {
@@ -353,7 +394,7 @@ mod tests {
         assert_eq!(s.first_unstable_offset(14), Some(12));
         // The next transaction of producer 1 goes on with its sequences.
         assert_eq!(
-            s.check_leader_append(&[transactional(header(1, 0, 3, 1, 14))])
+            s.check_leader_append(&[transactional(header(1, 0, 3, 1, 14))], true)
                 .unwrap(),
             SequenceCheck::Accept
         );

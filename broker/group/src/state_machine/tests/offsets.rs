@@ -24,7 +24,11 @@ fn exists(topic: &str, partition: i32) -> bool {
     topic != "missing" && (0..6).contains(&partition)
 }
 
-fn commit_req(member: &str, generation: i32, offsets: &[(&str, i32, i64)]) -> OffsetCommitRequest {
+pub(super) fn commit_req(
+    member: &str,
+    generation: i32,
+    offsets: &[(&str, i32, i64)],
+) -> OffsetCommitRequest {
     let mut req = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
         .with_generation_id_or_member_epoch(generation)
@@ -295,7 +299,7 @@ fn delete_groups_and_offsets() {
 
     // Replaying everything, tombstones included, leaves nothing behind.
     let mut restored = Harness::new(Harness::default_config());
-    let records = h.log.iter().map(|(_, r)| r.clone()).collect();
+    let records: Vec<_> = h.log.iter().map(|(_, r)| r.clone()).collect();
     let stats = restored
         .core
         .load_partition(h.core.partition_for(GROUP), records, restored.now);

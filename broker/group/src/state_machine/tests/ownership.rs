@@ -209,7 +209,9 @@ fn loading_takes_ownership_of_that_partition_only() {
     // Loading wins over not owned: the client retries here instead of looking again.
     assert_eq!(h.heartbeat("m", 1), code::COORDINATOR_LOAD_IN_PROGRESS);
 
-    let stats = h.core.load_partition(own, vec![], h.now);
+    let stats = h
+        .core
+        .load_partition(own, Vec::<crate::OffsetsRecord>::new(), h.now);
     h.run_effects();
     assert_eq!(stats.groups, 0);
     assert!(h.core.owns_partition(own));
@@ -233,7 +235,8 @@ fn loading_takes_ownership_of_that_partition_only() {
 fn unload_answers_a_parked_join_with_not_coordinator_and_drops_the_group() {
     let mut h = Harness::unowned(Harness::default_config());
     let own = h.core.partition_for(GROUP);
-    h.core.load_partition(own, vec![], h.now);
+    h.core
+        .load_partition(own, Vec::<crate::OffsetsRecord>::new(), h.now);
     h.run_effects();
     let member = h.join_new("c", &["t"]);
     assert!(h.joins.is_empty(), "parked in the initial rebalance delay");
@@ -291,7 +294,8 @@ fn unload_answers_a_parked_sync_and_keeps_other_partitions() {
 fn offsets_committed_before_unload_are_back_after_reloading_the_same_records() {
     let mut h = Harness::unowned(Harness::default_config());
     let own = h.core.partition_for(GROUP);
-    h.core.load_partition(own, vec![], h.now);
+    h.core
+        .load_partition(own, Vec::<crate::OffsetsRecord>::new(), h.now);
     h.run_effects();
     assert_eq!(
         commit(&mut h, &commit_req(GROUP, &[(0, 10), (1, 11)])),
@@ -340,7 +344,7 @@ fn stale_leadership_changes_are_ignored() {
     let own = h.core.partition_for(GROUP);
     assert!(
         h.core
-            .load_partition_at_epoch(own, 5, vec![], h.now)
+            .load_partition_at_epoch(own, 5, Vec::<crate::OffsetsRecord>::new(), h.now)
             .is_some()
     );
     assert_eq!(
@@ -383,7 +387,7 @@ fn stale_leadership_changes_are_ignored() {
     let other = h.core.partition_for(&other_group(&h.core));
     assert!(
         h.core
-            .load_partition_at_epoch(other, 0, vec![], h.now)
+            .load_partition_at_epoch(other, 0, Vec::<crate::OffsetsRecord>::new(), h.now)
             .is_some()
     );
 }

@@ -68,7 +68,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 owned[group] = false;
             }
             Op::Load(group) => {
-                let records = h
+                let records: Vec<_> = h
                     .log
                     .iter()
                     .filter(|(p, _)| *p == partitions[group])
