@@ -9,11 +9,13 @@
 //! topic without ACLs is open.
 //!
 //! Checked per request today: Produce (Write on the topic, Write on the transactional
-//! id), Metadata (Describe on each topic, Create for auto-creation), Read on the
-//! group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat,
-//! Describe on the group or transactional id for FindCoordinator, and
-//! the ACL APIs; the other APIs (Fetch and OffsetCommit/OffsetFetch among them) are
-//! not authorized yet.
+//! id), Fetch (Read on the topic; ClusterAction for a follower), ListOffsets
+//! (Describe), Metadata (Describe on each topic, Create for auto-creation), Read on
+//! the group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat,
+//! Describe on the group or transactional id for FindCoordinator, CreateTopics
+//! (Create on the cluster or topic), DeleteTopics and DeleteRecords (Delete),
+//! CreatePartitions (Alter), and the ACL APIs; OffsetCommit/OffsetFetch and the
+//! other admin APIs are not authorized yet.
 
 mod common;
 
@@ -181,6 +183,32 @@ fn a_consumer_without_group_read_gets_group_authorization_failed() {
         "acl",
         &["--topic", "g", "--group", "grp", "--op", "read"],
     );
+    let read = consume();
+    assert_eq!(read["records"], serde_json::json!(1), "{read}");
+}
+
+#[test]
+fn a_consumer_without_topic_read_gets_topic_authorization_failed() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "r"]);
+    client(sasl, "admin", "produce", &["--topic", "r"]);
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "r", "--group", "rg", "--op", "read"],
+    );
+    // Describe lets alice see the topic and list its offsets, not read it.
+    client(sasl, "admin", "acl", &["--topic", "r", "--op", "describe"]);
+    let consume = || client(sasl, "alice", "consume", &["--topic", "r", "--group", "rg"]);
+    let refused = consume();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    assert_eq!(refused["records"], serde_json::json!(0), "{refused}");
+    client(sasl, "admin", "acl", &["--topic", "r", "--op", "read"]);
     let read = consume();
     assert_eq!(read["records"], serde_json::json!(1), "{read}");
 }

@@ -3,7 +3,9 @@
 //! otherwise the StandardAuthorizer's answer over this broker's current image, so an
 //! ACL change applies to a live connection's next request.
 
-use tidewater_quorum::acl::{AclOperation, ResourceType};
+use std::collections::HashMap;
+
+use tidewater_quorum::acl::{AclOperation, CLUSTER_NAME, ResourceType};
 
 use super::RequestContext;
 use crate::broker_server::Broker;
@@ -32,8 +34,59 @@ pub fn allowed(
     )
 }
 
+/// Kafka's refusal of a topic operation (TOPIC_AUTHORIZATION_FAILED), or `Ok`.
+pub fn topic(
+    broker: &Broker,
+    ctx: &RequestContext,
+    op: AclOperation,
+    topic: &str,
+) -> Result<(), crate::kafka_error::KafkaError> {
+    if allowed(broker, ctx, op, ResourceType::Topic, topic) {
+        Ok(())
+    } else {
+        Err(crate::kafka_error::KafkaError::new(
+            kafka_protocol::error::ResponseError::TopicAuthorizationFailed,
+            "Authorization failed.".to_string(),
+        ))
+    }
+}
+
 /// Read on consumer group `group` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 /// ConsumerGroupHeartbeat, as Kafka checks them).
 pub fn group_read(broker: &Broker, ctx: &RequestContext, group: &str) -> bool {
     allowed(broker, ctx, AclOperation::Read, ResourceType::Group, group)
+}
+
+/// ClusterAction on the cluster: what Kafka asks of a follower's Fetch (and of the
+/// other requests brokers send each other). Brokers' own principal must therefore be
+/// in `super.users` (or granted it) once the authorizer is on, as in Kafka.
+pub fn cluster_action(broker: &Broker, ctx: &RequestContext) -> bool {
+    allowed(
+        broker,
+        ctx,
+        AclOperation::ClusterAction,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    )
+}
+
+/// For each of `topics` (in order): whether `op` on it is denied. Each distinct topic
+/// is asked once; `None` without an authorizer (nothing is denied).
+pub fn denied_topics<'a>(
+    broker: &Broker,
+    ctx: &RequestContext,
+    op: AclOperation,
+    topics: impl Iterator<Item = &'a str>,
+) -> Option<Vec<bool>> {
+    broker.authorizer()?;
+    let mut seen: HashMap<&str, bool> = HashMap::new();
+    Some(
+        topics
+            .map(|t| {
+                *seen
+                    .entry(t)
+                    .or_insert_with(|| !allowed(broker, ctx, op, ResourceType::Topic, t))
+            })
+            .collect(),
+    )
 }

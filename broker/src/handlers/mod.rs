@@ -101,10 +101,10 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             }
         }
         RequestKind::Fetch(r) => {
-            return Reply::Fetch(Box::new(fetch::handle_zero_copy(broker, r, v).await));
+            return Reply::Fetch(Box::new(fetch::handle_zero_copy(broker, ctx, r, v).await));
         }
         RequestKind::ListOffsets(r) => {
-            ResponseKind::ListOffsets(list_offsets::handle(broker, r, v))
+            ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r, v))
         }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
@@ -129,16 +129,16 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, r, v).await)
         }
         RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(create_topics::handle(broker, r, v).await)
+            ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r, v).await)
         }
         RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(delete_topics::handle(broker, r, v).await)
+            ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r, v).await)
         }
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(create_partitions::handle(broker, r, v).await)
+            ResponseKind::CreatePartitions(create_partitions::handle(broker, ctx, r, v).await)
         }
         RequestKind::DeleteRecords(r) => {
-            ResponseKind::DeleteRecords(delete_records::handle(broker, r, v))
+            ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r, v))
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v))
