@@ -14,8 +14,8 @@
 //! the group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat,
 //! Describe on the group or transactional id for FindCoordinator, CreateTopics
 //! (Create on the cluster or topic), DeleteTopics and DeleteRecords (Delete),
-//! CreatePartitions (Alter), and the ACL APIs; OffsetCommit/OffsetFetch and the
-//! other admin APIs are not authorized yet.
+//! CreatePartitions (Alter), OffsetCommit (Read on the group and topic), OffsetFetch
+//! (Describe), and the ACL APIs; the other admin APIs are not authorized yet.
 
 mod common;
 
@@ -211,4 +211,39 @@ fn a_consumer_without_topic_read_gets_topic_authorization_failed() {
     client(sasl, "admin", "acl", &["--topic", "r", "--op", "read"]);
     let read = consume();
     assert_eq!(read["records"], serde_json::json!(1), "{read}");
+}
+
+#[test]
+fn offset_commits_need_read_on_the_group_and_the_topic() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "o"]);
+    let commit = || client(sasl, "alice", "commit", &["--topic", "o", "--group", "og"]);
+    // Describe on the group finds its coordinator (FindCoordinator), not more.
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "o", "--group", "og", "--op", "describe"],
+    );
+    let refused = commit();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("GROUP_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "o", "--group", "og", "--op", "read"],
+    );
+    let refused = commit();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "o", "--op", "read"]);
+    let committed = commit();
+    assert_eq!(committed["error"], serde_json::Value::Null, "{committed}");
 }

@@ -22,6 +22,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
+pub mod offsets_authz;
 pub mod partition_reassignments;
 pub mod produce;
 mod produce_leader_hint;
@@ -203,13 +204,15 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(GROUP_DENIED))
         }
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups.leave_group(r, v).await),
-        RequestKind::OffsetCommit(r) => {
-            ResponseKind::OffsetCommit(groups.offset_commit(r, v).await)
-        }
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
+            offsets_authz::offset_commit(broker, ctx, groups, r, v).await,
+        ),
         RequestKind::TxnOffsetCommit(r) => {
             ResponseKind::TxnOffsetCommit(groups.txn_offset_commit(r, v).await)
         }
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, v).await),
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(offsets_authz::offset_fetch(broker, ctx, groups, r, v).await)
+        }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, v).await),
         RequestKind::DescribeGroups(r) => {
             let include = v >= 3 && r.include_authorized_operations;

@@ -11,6 +11,9 @@ the super user's, for `revoke`):
   consume --topic T --group G   consumes in group G from the start; prints
                                 {"error": <KafkaError name or null>, "records": n}
                                 at the first error or record.
+  commit --topic T --group G    commits offset 1 of T-0 for group G (no subscription);
+                                prints {"error": <the commit's or partition's error
+                                name or null>}.
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -91,6 +94,21 @@ def cmd_consume(a):
     print(json.dumps({"error": error, "records": records}))
 
 
+def cmd_commit(a):
+    from confluent_kafka import TopicPartition
+    c = Consumer(conf(a, a.set) | {"group.id": a.group, "enable.auto.commit": False})
+    error = None
+    try:
+        for tp in c.commit(offsets=[TopicPartition(a.topic[0], 0, 1)], asynchronous=False):
+            if tp.error is not None:
+                error = KafkaError(tp.error.code()).name()
+    except KafkaException as e:
+        error = KafkaError(e.args[0].code()).name()
+    finally:
+        c.close()
+    print(json.dumps({"error": error}))
+
+
 def cmd_topics(a):
     md = AdminClient(conf(a, a.set)).list_topics(timeout=30)
     print(json.dumps({"topics": sorted(md.topics)}))
@@ -113,8 +131,8 @@ def main():
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--set", action="append", help="the user's client property")
     ap.add_argument("--admin", action="append", help="the super user's client property")
-    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "topics",
-                                    "revoke"])
+    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "commit",
+                                    "topics", "revoke"])
     ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
@@ -123,7 +141,8 @@ def main():
     ap.add_argument("--principal", default="User:alice")
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
-     "consume": cmd_consume, "topics": cmd_topics, "revoke": cmd_revoke}[a.cmd](a)
+     "consume": cmd_consume, "commit": cmd_commit, "topics": cmd_topics,
+     "revoke": cmd_revoke}[a.cmd](a)
 
 
 if __name__ == "__main__":
