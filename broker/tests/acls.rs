@@ -15,7 +15,10 @@
 //! Describe on the group or transactional id for FindCoordinator, CreateTopics
 //! (Create on the cluster or topic), DeleteTopics and DeleteRecords (Delete),
 //! CreatePartitions (Alter), OffsetCommit (Read on the group and topic), OffsetFetch
-//! (Describe), and the ACL APIs; the other admin APIs are not authorized yet.
+//! (Describe), InitProducerId (Write on the transactional id, or IdempotentWrite),
+//! AddOffsetsToTxn and EndTxn (Write on the transactional id), and the ACL APIs;
+//! AddPartitionsToTxn, TxnOffsetCommit, Describe/ListTransactions, the group admin
+//! APIs, the configs APIs and the cluster admin APIs are not authorized yet.
 
 mod common;
 
@@ -246,4 +249,33 @@ fn offset_commits_need_read_on_the_group_and_the_topic() {
     client(sasl, "admin", "acl", &["--topic", "o", "--op", "read"]);
     let committed = commit();
     assert_eq!(committed["error"], serde_json::Value::Null, "{committed}");
+}
+
+#[test]
+fn a_transactional_producer_needs_write_on_its_transactional_id() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "t"]);
+    let init = || client(sasl, "alice", "init-txn", &["--txn", "tx-a"]);
+    // Describe on the id finds its coordinator (FindCoordinator); InitProducerId
+    // needs Write.
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "t", "--txn", "tx-a", "--op", "describe"],
+    );
+    let refused = init();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "t", "--txn", "tx-a", "--op", "write"],
+    );
+    let ok = init();
+    assert_eq!(ok["error"], serde_json::Value::Null, "{ok}");
 }

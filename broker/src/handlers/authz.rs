@@ -90,3 +90,42 @@ pub fn denied_topics<'a>(
             .collect(),
     )
 }
+
+/// Write on transactional id `id` (AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
+/// TxnOffsetCommit, a transactional InitProducerId).
+pub fn txn_write(broker: &Broker, ctx: &RequestContext, id: &str) -> bool {
+    allowed(
+        broker,
+        ctx,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        id,
+    )
+}
+
+/// An idempotent (non-transactional) InitProducerId, as Kafka 4 authorizes it:
+/// IdempotentWrite on the cluster, or Write on at least one topic.
+pub fn idempotent_write(broker: &Broker, ctx: &RequestContext) -> bool {
+    let Some(authorizer) = broker.authorizer() else {
+        return true;
+    };
+    if allowed(
+        broker,
+        ctx,
+        AclOperation::IdempotentWrite,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    ) {
+        return true;
+    }
+    let caller = Caller {
+        principal: &ctx.principal,
+        host: &ctx.client_host,
+    };
+    authorizer.authorize_by_resource_type(
+        &broker.cluster().image().acls,
+        caller,
+        AclOperation::Write,
+        ResourceType::Topic,
+    )
+}

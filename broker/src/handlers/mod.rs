@@ -36,8 +36,9 @@ pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
 use kafka_protocol::messages::{
-    ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
-    RequestKind, ResponseKind, SyncGroupResponse,
+    AddOffsetsToTxnResponse, ConsumerGroupHeartbeatResponse, EndTxnResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, RequestKind, ResponseKind,
+    SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use tracing::warn;
@@ -47,6 +48,10 @@ use crate::protocol::DecodedRequest;
 
 /// GROUP_AUTHORIZATION_FAILED.
 const GROUP_DENIED: i16 = 30;
+/// CLUSTER_AUTHORIZATION_FAILED.
+const CLUSTER_DENIED: i16 = 31;
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+const TXN_ID_DENIED: i16 = 53;
 
 /// Who sent a request, for handlers that care (JoinGroup, logs).
 #[derive(Debug, Clone, Default)]
@@ -110,11 +115,41 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
         }
+        // Kafka's handleInitProducerIdRequest: Write on the transactional id, or for an
+        // idempotent producer IdempotentWrite on the cluster (or Write on some topic).
+        RequestKind::InitProducerId(r)
+            if !match r.transactional_id.as_deref() {
+                Some(id) => authz::txn_write(broker, ctx, id),
+                None => authz::idempotent_write(broker, ctx),
+            } =>
+        {
+            let code = if r.transactional_id.is_some() {
+                TXN_ID_DENIED
+            } else {
+                CLUSTER_DENIED
+            };
+            ResponseKind::InitProducerId(
+                InitProducerIdResponse::default()
+                    .with_error_code(code)
+                    .with_producer_id((-1).into())
+                    .with_producer_epoch(-1),
+            )
+        }
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
             init_producer_id::handle(broker.coordinators(), r, v).await,
         ),
         RequestKind::AddPartitionsToTxn(r) => {
             ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r, v).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) if !authz::txn_write(broker, ctx, &r.transactional_id) => {
+            ResponseKind::AddOffsetsToTxn(
+                AddOffsetsToTxnResponse::default().with_error_code(TXN_ID_DENIED),
+            )
+        }
+        RequestKind::AddOffsetsToTxn(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::AddOffsetsToTxn(
+                AddOffsetsToTxnResponse::default().with_error_code(GROUP_DENIED),
+            )
         }
         RequestKind::AddOffsetsToTxn(r) => {
             ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r, v).await)
@@ -124,6 +159,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         ),
         RequestKind::ListTransactions(r) => {
             ResponseKind::ListTransactions(broker.coordinators().txns().list_transactions(&r, v))
+        }
+        RequestKind::EndTxn(r) if !authz::txn_write(broker, ctx, &r.transactional_id) => {
+            ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(TXN_ID_DENIED))
         }
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r, v).await),
         RequestKind::WriteTxnMarkers(r) => {

@@ -5,7 +5,8 @@ Subcommands (--set key=value: the acting user's client properties; --admin key=v
 the super user's, for `revoke`):
   create-topics --topic T...    creates topics (1 partition).
   acl --op O --topic T [--pattern literal|prefixed] [--deny] --principal P
-                                creates one ACL on topic T (on group G with --group G).
+                                creates one ACL on topic T (on group G with --group G,
+                                on transactional id X with --txn X).
   produce --topic T             produces one record; prints {"error": <KafkaError
                                 name or null>}.
   consume --topic T --group G   consumes in group G from the start; prints
@@ -14,6 +15,8 @@ the super user's, for `revoke`):
   commit --topic T --group G    commits offset 1 of T-0 for group G (no subscription);
                                 prints {"error": <the commit's or partition's error
                                 name or null>}.
+  init-txn --txn X              init_transactions() as transactional id X; prints
+                                {"error": <KafkaError name or null>}.
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -61,7 +64,12 @@ def cmd_acl(a):
     admin = AdminClient(conf(a, a.set))
     pattern = ResourcePatternType[a.pattern.upper()]
     permission = AclPermissionType.DENY if a.deny else AclPermissionType.ALLOW
-    kind, name = (ResourceType.GROUP, a.group) if a.group else (ResourceType.TOPIC, a.topic[0])
+    if a.txn:
+        kind, name = ResourceType.TRANSACTIONAL_ID, a.txn
+    elif a.group:
+        kind, name = ResourceType.GROUP, a.group
+    else:
+        kind, name = ResourceType.TOPIC, a.topic[0]
     binding = AclBinding(kind, name, pattern, a.principal, "*",
                          AclOperation[a.op.upper()], permission)
     for f in admin.create_acls([binding]).values():
@@ -109,6 +117,16 @@ def cmd_commit(a):
     print(json.dumps({"error": error}))
 
 
+def cmd_init_txn(a):
+    producer = Producer(conf(a, a.set) | {"transactional.id": a.txn})
+    try:
+        producer.init_transactions(30)
+        error = None
+    except KafkaException as e:
+        error = KafkaError(e.args[0].code()).name()
+    print(json.dumps({"error": error}))
+
+
 def cmd_topics(a):
     md = AdminClient(conf(a, a.set)).list_topics(timeout=30)
     print(json.dumps({"topics": sorted(md.topics)}))
@@ -132,16 +150,18 @@ def main():
     ap.add_argument("--set", action="append", help="the user's client property")
     ap.add_argument("--admin", action="append", help="the super user's client property")
     ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "commit",
-                                    "topics", "revoke"])
+                                    "init-txn", "topics", "revoke"])
     ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
     ap.add_argument("--deny", action="store_true")
     ap.add_argument("--group")
+    ap.add_argument("--txn")
     ap.add_argument("--principal", default="User:alice")
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
-     "consume": cmd_consume, "commit": cmd_commit, "topics": cmd_topics,
+     "consume": cmd_consume, "commit": cmd_commit, "init-txn": cmd_init_txn,
+     "topics": cmd_topics,
      "revoke": cmd_revoke}[a.cmd](a)
 
 
