@@ -16,9 +16,10 @@
 //! (Create on the cluster or topic), DeleteTopics and DeleteRecords (Delete),
 //! CreatePartitions (Alter), OffsetCommit (Read on the group and topic), OffsetFetch
 //! (Describe), InitProducerId (Write on the transactional id, or IdempotentWrite),
-//! AddOffsetsToTxn and EndTxn (Write on the transactional id), and the ACL APIs;
-//! AddPartitionsToTxn, TxnOffsetCommit, Describe/ListTransactions, the group admin
-//! APIs, the configs APIs and the cluster admin APIs are not authorized yet.
+//! AddPartitionsToTxn (and Write on each topic), AddOffsetsToTxn, EndTxn and
+//! TxnOffsetCommit (Write on the transactional id), and the ACL APIs;
+//! Describe/ListTransactions, the group admin APIs, the configs APIs and the cluster
+//! admin APIs are not authorized yet.
 
 mod common;
 
@@ -278,4 +279,24 @@ fn a_transactional_producer_needs_write_on_its_transactional_id() {
     );
     let ok = init();
     assert_eq!(ok["error"], serde_json::Value::Null, "{ok}");
+    // Writing to a topic in the transaction needs Write on the topic too
+    // (AddPartitionsToTxn); Describe lets the producer find the topic's leader.
+    client(sasl, "admin", "acl", &["--topic", "t", "--op", "describe"]);
+    let in_txn = || {
+        client(
+            sasl,
+            "alice",
+            "init-txn",
+            &["--txn", "tx-a", "--topic", "t"],
+        )
+    };
+    let refused = in_txn();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "t", "--op", "write"]);
+    let committed = in_txn();
+    assert_eq!(committed["error"], serde_json::Value::Null, "{committed}");
 }

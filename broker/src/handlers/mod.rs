@@ -139,7 +139,7 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             init_producer_id::handle(broker.coordinators(), r, v).await,
         ),
         RequestKind::AddPartitionsToTxn(r) => {
-            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r, v).await)
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, ctx, r, v).await)
         }
         RequestKind::AddOffsetsToTxn(r) if !authz::txn_write(broker, ctx, &r.transactional_id) => {
             ResponseKind::AddOffsetsToTxn(
@@ -245,9 +245,9 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
             offsets_authz::offset_commit(broker, ctx, groups, r, v).await,
         ),
-        RequestKind::TxnOffsetCommit(r) => {
-            ResponseKind::TxnOffsetCommit(groups.txn_offset_commit(r, v).await)
-        }
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(
+            offsets_authz::txn_offset_commit(broker, ctx, groups, r, v).await,
+        ),
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offsets_authz::offset_fetch(broker, ctx, groups, r, v).await)
         }

@@ -4,6 +4,8 @@
 //! - OffsetCommit needs Read on the group (else every partition is
 //!   GROUP_AUTHORIZATION_FAILED) and Read on each topic (else its partitions are
 //!   TOPIC_AUTHORIZATION_FAILED);
+//! - TxnOffsetCommit needs Write on the transactional id
+//!   (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then as OffsetCommit;
 //! - OffsetFetch needs Describe on the group (else the group's error is
 //!   GROUP_AUTHORIZATION_FAILED); named topics without Describe are answered
 //!   TOPIC_AUTHORIZATION_FAILED, and "all topics" leaves them out.
@@ -16,8 +18,12 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use tidewater_group::GroupCoordinator;
 use tidewater_quorum::acl::{AclOperation, ResourceType};
@@ -67,6 +73,60 @@ pub async fn offset_commit(
             .iter()
             .map(|p| {
                 let mut rp = OffsetCommitResponsePartition::default();
+                rp.partition_index = p.partition_index;
+                rp.error_code = code;
+                rp
+            })
+            .collect();
+        r
+    }));
+    resp
+}
+
+pub async fn txn_offset_commit(
+    broker: &Broker,
+    ctx: &RequestContext,
+    groups: &GroupCoordinator,
+    mut req: TxnOffsetCommitRequest,
+    version: i16,
+) -> TxnOffsetCommitResponse {
+    if broker.authorizer().is_none() {
+        return groups.txn_offset_commit(req, version).await;
+    }
+    let txn_ok = authz::txn_write(broker, ctx, &req.transactional_id);
+    let group_ok = txn_ok && authz::group_read(broker, ctx, &req.group_id);
+    let (allowed, denied): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut req.topics).into_iter().partition(|t| {
+            group_ok
+                && authz::allowed(
+                    broker,
+                    ctx,
+                    AclOperation::Read,
+                    ResourceType::Topic,
+                    &t.name,
+                )
+        });
+    let mut resp = if allowed.is_empty() {
+        TxnOffsetCommitResponse::default()
+    } else {
+        req.topics = allowed;
+        groups.txn_offset_commit(req, version).await
+    };
+    let code = if !txn_ok {
+        E::TransactionalIdAuthorizationFailed.code()
+    } else if !group_ok {
+        E::GroupAuthorizationFailed.code()
+    } else {
+        E::TopicAuthorizationFailed.code()
+    };
+    resp.topics.extend(denied.into_iter().map(|t| {
+        let mut r = TxnOffsetCommitResponseTopic::default();
+        r.name = t.name;
+        r.partitions = t
+            .partitions
+            .iter()
+            .map(|p| {
+                let mut rp = TxnOffsetCommitResponsePartition::default();
                 rp.partition_index = p.partition_index;
                 rp.error_code = code;
                 rp

@@ -15,8 +15,9 @@ the super user's, for `revoke`):
   commit --topic T --group G    commits offset 1 of T-0 for group G (no subscription);
                                 prints {"error": <the commit's or partition's error
                                 name or null>}.
-  init-txn --txn X              init_transactions() as transactional id X; prints
-                                {"error": <KafkaError name or null>}.
+  init-txn --txn X [--topic T]  init_transactions() as transactional id X, then (with
+                                --topic) one record to T in a committed transaction;
+                                prints {"error": <KafkaError name or null>}.
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -121,6 +122,10 @@ def cmd_init_txn(a):
     producer = Producer(conf(a, a.set) | {"transactional.id": a.txn})
     try:
         producer.init_transactions(30)
+        if a.topic:
+            producer.begin_transaction()
+            producer.produce(a.topic[0], b"v")
+            producer.commit_transaction(30)
         error = None
     except KafkaException as e:
         error = KafkaError(e.args[0].code()).name()
