@@ -17,9 +17,10 @@
 //! CreatePartitions (Alter), OffsetCommit (Read on the group and topic), OffsetFetch
 //! (Describe), InitProducerId (Write on the transactional id, or IdempotentWrite),
 //! AddPartitionsToTxn (and Write on each topic), AddOffsetsToTxn, EndTxn and
-//! TxnOffsetCommit (Write on the transactional id), and the ACL APIs;
-//! Describe/ListTransactions, the group admin APIs, the configs APIs and the cluster
-//! admin APIs are not authorized yet.
+//! TxnOffsetCommit (Write on the transactional id), ListGroups/DescribeGroups
+//! (Describe), DeleteGroups (Delete), Describe/ListTransactions (Describe on the id,
+//! untested here: no client of ours lists transactions), and the ACL APIs;
+//! OffsetDelete, the configs APIs and the cluster admin APIs are not authorized yet.
 
 mod common;
 
@@ -299,4 +300,50 @@ fn a_transactional_producer_needs_write_on_its_transactional_id() {
     client(sasl, "admin", "acl", &["--topic", "t", "--op", "write"]);
     let committed = in_txn();
     assert_eq!(committed["error"], serde_json::Value::Null, "{committed}");
+}
+
+#[test]
+fn group_admin_apis_show_and_delete_only_authorized_groups() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "ga"]);
+    for g in ["seen", "hidden"] {
+        let made = client(sasl, "admin", "commit", &["--topic", "ga", "--group", g]);
+        assert_eq!(made["error"], serde_json::Value::Null, "{made}");
+    }
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "ga", "--group", "seen", "--op", "describe"],
+    );
+    let groups = || {
+        client(
+            sasl,
+            "alice",
+            "groups",
+            &["--group", "seen", "--group", "hidden"],
+        )
+    };
+    let denied = serde_json::json!("GROUP_AUTHORIZATION_FAILED");
+    let seen = groups();
+    assert_eq!(seen["listed"], serde_json::json!(["seen"]), "{seen}");
+    assert_eq!(seen["describe"]["seen"], serde_json::Value::Null, "{seen}");
+    assert_eq!(seen["describe"]["hidden"], denied, "{seen}");
+    assert_eq!(
+        seen["delete"]["seen"], denied,
+        "Describe is not Delete: {seen}"
+    );
+    assert_eq!(seen["delete"]["hidden"], denied, "{seen}");
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "ga", "--group", "seen", "--op", "delete"],
+    );
+    let deleted = groups();
+    assert_eq!(
+        deleted["delete"]["seen"],
+        serde_json::Value::Null,
+        "{deleted}"
+    );
 }

@@ -3,6 +3,7 @@
 //! return `Err` and never close connections.
 
 pub mod acls;
+pub mod admin_authz;
 pub mod admin_configs;
 pub mod api_versions;
 pub mod authorized_operations;
@@ -154,11 +155,15 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::AddOffsetsToTxn(r) => {
             ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r, v).await)
         }
-        RequestKind::DescribeTransactions(r) => ResponseKind::DescribeTransactions(
-            broker.coordinators().txns().describe_transactions(&r),
-        ),
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(admin_authz::describe_transactions(broker, ctx, r))
+        }
         RequestKind::ListTransactions(r) => {
-            ResponseKind::ListTransactions(broker.coordinators().txns().list_transactions(&r, v))
+            ResponseKind::ListTransactions(admin_authz::list_transactions(
+                broker,
+                ctx,
+                broker.coordinators().txns().list_transactions(&r, v),
+            ))
         }
         RequestKind::EndTxn(r) if !authz::txn_write(broker, ctx, &r.transactional_id) => {
             ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(TXN_ID_DENIED))
@@ -251,10 +256,16 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(offsets_authz::offset_fetch(broker, ctx, groups, r, v).await)
         }
-        RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, v).await),
-        RequestKind::DescribeGroups(r) => {
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(admin_authz::list_groups(
+            broker,
+            ctx,
+            groups.list_groups(r, v).await,
+        )),
+        RequestKind::DescribeGroups(mut r) => {
             let include = v >= 3 && r.include_authorized_operations;
-            let mut resp = groups.describe_groups(r, v).await;
+            let denied = admin_authz::describe_groups_split(broker, ctx, &mut r);
+            let mut resp =
+                admin_authz::describe_groups_join(groups.describe_groups(r, v).await, denied);
             // Kafka fills these in its API layer, after the coordinator answered.
             for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
                 g.authorized_operations = authorized_operations::authorized_operations(
@@ -264,8 +275,12 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             }
             ResponseKind::DescribeGroups(resp)
         }
-        RequestKind::DeleteGroups(r) => {
-            ResponseKind::DeleteGroups(groups.delete_groups(r, v).await)
+        RequestKind::DeleteGroups(mut r) => {
+            let denied = admin_authz::delete_groups_split(broker, ctx, &mut r);
+            ResponseKind::DeleteGroups(admin_authz::delete_groups_join(
+                groups.delete_groups(r, v).await,
+                denied,
+            ))
         }
         RequestKind::ConsumerGroupHeartbeat(r) if !authz::group_read(broker, ctx, &r.group_id) => {
             ResponseKind::ConsumerGroupHeartbeat(

@@ -18,6 +18,9 @@ the super user's, for `revoke`):
   init-txn --txn X [--topic T]  init_transactions() as transactional id X, then (with
                                 --topic) one record to T in a committed transaction;
                                 prints {"error": <KafkaError name or null>}.
+  groups --group G...            lists the consumer groups, describes and deletes each
+                                G; prints {"listed": [...], "describe": {G: error},
+                                "delete": {G: error}} (error: a KafkaError name or null).
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -68,7 +71,7 @@ def cmd_acl(a):
     if a.txn:
         kind, name = ResourceType.TRANSACTIONAL_ID, a.txn
     elif a.group:
-        kind, name = ResourceType.GROUP, a.group
+        kind, name = ResourceType.GROUP, a.group[0]
     else:
         kind, name = ResourceType.TOPIC, a.topic[0]
     binding = AclBinding(kind, name, pattern, a.principal, "*",
@@ -83,7 +86,7 @@ def cmd_produce(a):
 
 
 def cmd_consume(a):
-    c = Consumer(conf(a, a.set) | {"group.id": a.group, "auto.offset.reset": "earliest"})
+    c = Consumer(conf(a, a.set) | {"group.id": a.group[0], "auto.offset.reset": "earliest"})
     c.subscribe([a.topic[0]])
     error, records = None, 0
     deadline = time.monotonic() + 30
@@ -105,7 +108,7 @@ def cmd_consume(a):
 
 def cmd_commit(a):
     from confluent_kafka import TopicPartition
-    c = Consumer(conf(a, a.set) | {"group.id": a.group, "enable.auto.commit": False})
+    c = Consumer(conf(a, a.set) | {"group.id": a.group[0], "enable.auto.commit": False})
     error = None
     try:
         for tp in c.commit(offsets=[TopicPartition(a.topic[0], 0, 1)], asynchronous=False):
@@ -132,6 +135,25 @@ def cmd_init_txn(a):
     print(json.dumps({"error": error}))
 
 
+def error_name(f):
+    try:
+        f.result()
+        return None
+    except KafkaException as e:
+        return KafkaError(e.args[0].code()).name()
+
+
+def cmd_groups(a):
+    admin = AdminClient(conf(a, a.set))
+    listed = admin.list_consumer_groups(request_timeout=30).result()
+    names = sorted(g.group_id for g in listed.valid)
+    describe = {g: error_name(f) for g, f in
+                admin.describe_consumer_groups(a.group, request_timeout=30).items()}
+    delete = {g: error_name(f) for g, f in
+              admin.delete_consumer_groups(a.group, request_timeout=30).items()}
+    print(json.dumps({"listed": names, "describe": describe, "delete": delete}))
+
+
 def cmd_topics(a):
     md = AdminClient(conf(a, a.set)).list_topics(timeout=30)
     print(json.dumps({"topics": sorted(md.topics)}))
@@ -155,17 +177,17 @@ def main():
     ap.add_argument("--set", action="append", help="the user's client property")
     ap.add_argument("--admin", action="append", help="the super user's client property")
     ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "commit",
-                                    "init-txn", "topics", "revoke"])
+                                    "init-txn", "groups", "topics", "revoke"])
     ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
     ap.add_argument("--deny", action="store_true")
-    ap.add_argument("--group")
+    ap.add_argument("--group", action="append")
     ap.add_argument("--txn")
     ap.add_argument("--principal", default="User:alice")
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
-     "consume": cmd_consume, "commit": cmd_commit, "init-txn": cmd_init_txn,
+     "consume": cmd_consume, "commit": cmd_commit, "init-txn": cmd_init_txn, "groups": cmd_groups,
      "topics": cmd_topics,
      "revoke": cmd_revoke}[a.cmd](a)
 
