@@ -20,7 +20,9 @@
 //! TxnOffsetCommit (Write on the transactional id), ListGroups/DescribeGroups
 //! (Describe), DeleteGroups (Delete), Describe/ListTransactions (Describe on the id,
 //! untested here: no client of ours lists transactions), and the ACL APIs;
-//! OffsetDelete, the configs APIs and the cluster admin APIs are not authorized yet.
+//! the cluster-level admin APIs (Describe or Alter on the cluster, checked in
+//! kafka_tools/acls.rs); OffsetDelete, the configs APIs, OffsetForLeaderEpoch and
+//! WriteTxnMarkers are not authorized yet.
 
 mod common;
 

@@ -129,3 +129,8 @@ pub fn idempotent_write(broker: &Broker, ctx: &RequestContext) -> bool {
         ResourceType::Topic,
     )
 }
+
+/// `op` (Describe, Alter) on the cluster: the cluster-level admin APIs.
+pub fn cluster(broker: &Broker, ctx: &RequestContext, op: AclOperation) -> bool {
+    allowed(broker, ctx, op, ResourceType::Cluster, CLUSTER_NAME)
+}

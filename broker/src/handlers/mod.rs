@@ -37,11 +37,15 @@ pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
 use kafka_protocol::messages::{
-    AddOffsetsToTxnResponse, ConsumerGroupHeartbeatResponse, EndTxnResponse, HeartbeatResponse,
-    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, RequestKind, ResponseKind,
-    SyncGroupResponse,
+    AddOffsetsToTxnResponse, AddRaftVoterResponse, AlterPartitionReassignmentsResponse,
+    ConsumerGroupHeartbeatResponse, DescribeLogDirsResponse, DescribeQuorumResponse,
+    DescribeUserScramCredentialsResponse, ElectLeadersResponse, EndTxnResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+    ListPartitionReassignmentsResponse, RemoveRaftVoterResponse, RequestKind, ResponseKind,
+    SyncGroupResponse, UnregisterBrokerResponse, UpdateFeaturesResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::acl::AclOperation;
 use tracing::warn;
 
 use crate::broker_server::Broker;
@@ -195,6 +199,63 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         ),
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r, v))
+        }
+        // Kafka's cluster-level admin APIs: Describe or Alter on the cluster.
+        RequestKind::DescribeLogDirs(_) if !authz::cluster(broker, ctx, AclOperation::Describe) => {
+            ResponseKind::DescribeLogDirs(
+                DescribeLogDirsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::DescribeQuorum(_) if !authz::cluster(broker, ctx, AclOperation::Describe) => {
+            ResponseKind::DescribeQuorum(
+                DescribeQuorumResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::AddRaftVoter(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::AddRaftVoter(
+                AddRaftVoterResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::RemoveRaftVoter(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::RemoveRaftVoter(
+                RemoveRaftVoterResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::UpdateFeatures(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::UpdateFeatures(
+                UpdateFeaturesResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::ElectLeaders(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::ElectLeaders(
+                ElectLeadersResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::AlterPartitionReassignments(_)
+            if !authz::cluster(broker, ctx, AclOperation::Alter) =>
+        {
+            ResponseKind::AlterPartitionReassignments(
+                AlterPartitionReassignmentsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::ListPartitionReassignments(_)
+            if !authz::cluster(broker, ctx, AclOperation::Describe) =>
+        {
+            ResponseKind::ListPartitionReassignments(
+                ListPartitionReassignmentsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::UnregisterBroker(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::UnregisterBroker(
+                UnregisterBrokerResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::DescribeUserScramCredentials(_)
+            if !authz::cluster(broker, ctx, AclOperation::Describe) =>
+        {
+            ResponseKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
         }
         RequestKind::DescribeLogDirs(r) => {
             ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker.replicas(), r, v))
