@@ -21,7 +21,8 @@
 //! (Describe), DeleteGroups (Delete), Describe/ListTransactions (Describe on the id,
 //! untested here: no client of ours lists transactions), and the ACL APIs;
 //! the cluster-level admin APIs (Describe or Alter on the cluster, checked in
-//! kafka_tools/acls.rs); OffsetDelete, the configs APIs, OffsetForLeaderEpoch and
+//! kafka_tools/acls.rs), the configs APIs (DescribeConfigs / AlterConfigs on the
+//! topic, the cluster for brokers, the group); OffsetDelete, OffsetForLeaderEpoch and
 //! WriteTxnMarkers are not authorized yet.
 
 mod common;

@@ -51,6 +51,41 @@ pub fn topic(
     }
 }
 
+/// A config resource of Describe/Alter/IncrementalAlterConfigs (`resource_type` as
+/// the request codes it): `op` on the topic (TOPIC_AUTHORIZATION_FAILED), on the
+/// cluster for a broker or broker logger (CLUSTER_AUTHORIZATION_FAILED), on the group
+/// for a group; other types are left to the handler's validation.
+pub fn config_resource(
+    broker: &Broker,
+    ctx: &RequestContext,
+    op: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), crate::kafka_error::KafkaError> {
+    use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
+    use kafka_protocol::error::ResponseError as E;
+    /// Kafka's BROKER_LOGGER config resource.
+    const RESOURCE_BROKER_LOGGER: i8 = 8;
+    let (rt, resource, denied) = match resource_type {
+        RESOURCE_TOPIC => (ResourceType::Topic, name, E::TopicAuthorizationFailed),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => (
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+            E::ClusterAuthorizationFailed,
+        ),
+        RESOURCE_GROUP => (ResourceType::Group, name, E::GroupAuthorizationFailed),
+        _ => return Ok(()),
+    };
+    if allowed(broker, ctx, op, rt, resource) {
+        Ok(())
+    } else {
+        Err(crate::kafka_error::KafkaError::new(
+            denied,
+            "Authorization failed.".to_string(),
+        ))
+    }
+}
+
 /// Read on consumer group `group` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 /// ConsumerGroupHeartbeat, as Kafka checks them).
 pub fn group_read(broker: &Broker, ctx: &RequestContext, group: &str) -> bool {

@@ -189,13 +189,13 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r, v))
         }
         RequestKind::DescribeConfigs(r) => {
-            ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v))
+            ResponseKind::DescribeConfigs(describe_configs::handle(broker, ctx, r, v))
         }
         RequestKind::AlterConfigs(r) => {
-            ResponseKind::AlterConfigs(admin_configs::alter(broker, r, v).await)
+            ResponseKind::AlterConfigs(admin_configs::alter(broker, ctx, r, v).await)
         }
         RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
-            admin_configs::incremental_alter(broker, r, v).await,
+            admin_configs::incremental_alter(broker, ctx, r, v).await,
         ),
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r, v))

@@ -178,4 +178,22 @@ fn kafka_acls_needs_an_authorizer_and_alter_on_the_cluster() {
             && format!("{}{}", out.stdout, out.stderr).contains("ClusterAuthorizationException"),
         "{out}"
     );
+    // A broker's configs need DescribeConfigs on the cluster.
+    let out = kafka.run(
+        "org.apache.kafka.tools.ConfigCommand",
+        &[
+            "--bootstrap-server",
+            &closed.bootstrap(),
+            "--describe",
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "1",
+        ],
+    );
+    assert!(
+        !out.status.success()
+            && format!("{}{}", out.stdout, out.stderr).contains("ClusterAuthorizationException"),
+        "{out}"
+    );
 }
