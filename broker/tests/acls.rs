@@ -22,8 +22,10 @@
 //! untested here: no client of ours lists transactions), and the ACL APIs;
 //! the cluster-level admin APIs (Describe or Alter on the cluster, checked in
 //! kafka_tools/acls.rs), the configs APIs (DescribeConfigs / AlterConfigs on the
-//! topic, the cluster for brokers, the group); OffsetDelete, OffsetForLeaderEpoch and
-//! WriteTxnMarkers are not authorized yet.
+//! topic, the cluster for brokers, the group), OffsetForLeaderEpoch (ClusterAction
+//! for a follower, Describe for a client) and WriteTxnMarkers (ClusterAction; no test
+//! of a refused broker here); OffsetDelete, AlterUserScramCredentials and
+//! ConsumerGroupDescribe are not authorized yet.
 
 mod common;
 

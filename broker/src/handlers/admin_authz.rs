@@ -179,3 +179,95 @@ pub fn list_transactions(
     }
     resp
 }
+
+/// WriteTxnMarkers without ClusterAction (a client, or a broker whose principal is no
+/// super user): every partition CLUSTER_AUTHORIZATION_FAILED, as Kafka answers.
+pub fn write_txn_markers_denied(
+    req: &kafka_protocol::messages::WriteTxnMarkersRequest,
+) -> kafka_protocol::messages::WriteTxnMarkersResponse {
+    use kafka_protocol::messages::write_txn_markers_response::{
+        WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+    };
+    let mut resp = kafka_protocol::messages::WriteTxnMarkersResponse::default();
+    resp.markers = req
+        .markers
+        .iter()
+        .map(|m| {
+            let mut r = WritableTxnMarkerResult::default();
+            r.producer_id = m.producer_id;
+            r.topics = m
+                .topics
+                .iter()
+                .map(|t| {
+                    let mut tr = WritableTxnMarkerTopicResult::default();
+                    tr.name = t.name.clone();
+                    tr.partitions = t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| {
+                            let mut pr = WritableTxnMarkerPartitionResult::default();
+                            pr.partition_index = p;
+                            pr.error_code = E::ClusterAuthorizationFailed.code();
+                            pr
+                        })
+                        .collect();
+                    tr
+                })
+                .collect();
+            r
+        })
+        .collect();
+    resp
+}
+
+/// OffsetForLeaderEpoch as Kafka authorizes it: a follower (replica id set) needs
+/// ClusterAction, a client Describe on each topic; the denied partitions' answers.
+pub fn offset_for_leader_epoch_denied(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: &mut kafka_protocol::messages::OffsetForLeaderEpochRequest,
+) -> Vec<kafka_protocol::messages::offset_for_leader_epoch_response::OffsetForLeaderTopicResult> {
+    use kafka_protocol::messages::offset_for_leader_epoch_response::{
+        EpochEndOffset, OffsetForLeaderTopicResult,
+    };
+    if broker.authorizer().is_none() {
+        return Vec::new();
+    }
+    let (ok, denied): (Vec<_>, Vec<_>) = if req.replica_id.0 >= 0 {
+        if authz::cluster_action(broker, ctx) {
+            return Vec::new();
+        }
+        (Vec::new(), std::mem::take(&mut req.topics))
+    } else {
+        std::mem::take(&mut req.topics).into_iter().partition(|t| {
+            may(
+                broker,
+                ctx,
+                AclOperation::Describe,
+                ResourceType::Topic,
+                &t.topic,
+            )
+        })
+    };
+    req.topics = ok;
+    denied
+        .into_iter()
+        .map(|t| {
+            let mut r = OffsetForLeaderTopicResult::default();
+            r.topic = t.topic;
+            r.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut e = EpochEndOffset::default();
+                    e.partition = p.partition;
+                    e.error_code = E::TopicAuthorizationFailed.code();
+                    e.leader_epoch = -1;
+                    e.end_offset = -1;
+                    e
+                })
+                .collect();
+            r
+        })
+        .collect()
+}

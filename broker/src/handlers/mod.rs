@@ -117,8 +117,11 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r, v))
         }
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
+        RequestKind::OffsetForLeaderEpoch(mut r) => {
+            let denied = admin_authz::offset_for_leader_epoch_denied(broker, ctx, &mut r);
+            let mut resp = offset_for_leader_epoch::handle(broker, r, v);
+            resp.topics.extend(denied);
+            ResponseKind::OffsetForLeaderEpoch(resp)
         }
         // Kafka's handleInitProducerIdRequest: Write on the transactional id, or for an
         // idempotent producer IdempotentWrite on the cluster (or Write on some topic).
@@ -173,6 +176,10 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(TXN_ID_DENIED))
         }
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r, v).await),
+        // Only brokers write markers: ClusterAction on the cluster.
+        RequestKind::WriteTxnMarkers(r) if !authz::cluster_action(broker, ctx) => {
+            ResponseKind::WriteTxnMarkers(admin_authz::write_txn_markers_denied(&r))
+        }
         RequestKind::WriteTxnMarkers(r) => {
             ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, r, v).await)
         }
