@@ -9,11 +9,23 @@
 //! topic without ACLs is open.
 //!
 //! Checked per request today: Produce (Write on the topic, Write on the transactional
-//! id), Metadata (Describe on each topic, Create for auto-creation), Read on the
-//! group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat,
-//! Describe on the group or transactional id for FindCoordinator, and
-//! the ACL APIs; the other APIs (Fetch and OffsetCommit/OffsetFetch among them) are
-//! not authorized yet.
+//! id), Fetch (Read on the topic; ClusterAction for a follower), ListOffsets
+//! (Describe), Metadata (Describe on each topic, Create for auto-creation), Read on
+//! the group for JoinGroup/SyncGroup/Heartbeat/LeaveGroup/ConsumerGroupHeartbeat,
+//! Describe on the group or transactional id for FindCoordinator, CreateTopics
+//! (Create on the cluster or topic), DeleteTopics and DeleteRecords (Delete),
+//! CreatePartitions (Alter), OffsetCommit (Read on the group and topic), OffsetFetch
+//! (Describe), InitProducerId (Write on the transactional id, or IdempotentWrite),
+//! AddPartitionsToTxn (and Write on each topic), AddOffsetsToTxn, EndTxn and
+//! TxnOffsetCommit (Write on the transactional id), ListGroups/DescribeGroups
+//! (Describe), DeleteGroups (Delete), Describe/ListTransactions (Describe on the id,
+//! untested here: no client of ours lists transactions), and the ACL APIs;
+//! the cluster-level admin APIs (Describe or Alter on the cluster, checked in
+//! kafka_tools/acls.rs), the configs APIs (DescribeConfigs / AlterConfigs on the
+//! topic, the cluster for brokers, the group), OffsetForLeaderEpoch (ClusterAction
+//! for a follower, Describe for a client) and WriteTxnMarkers (ClusterAction; no test
+//! of a refused broker here); OffsetDelete, AlterUserScramCredentials and
+//! ConsumerGroupDescribe are not authorized yet.
 
 mod common;
 
@@ -183,4 +195,160 @@ fn a_consumer_without_group_read_gets_group_authorization_failed() {
     );
     let read = consume();
     assert_eq!(read["records"], serde_json::json!(1), "{read}");
+}
+
+#[test]
+fn a_consumer_without_topic_read_gets_topic_authorization_failed() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "r"]);
+    client(sasl, "admin", "produce", &["--topic", "r"]);
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "r", "--group", "rg", "--op", "read"],
+    );
+    // Describe lets alice see the topic and list its offsets, not read it.
+    client(sasl, "admin", "acl", &["--topic", "r", "--op", "describe"]);
+    let consume = || client(sasl, "alice", "consume", &["--topic", "r", "--group", "rg"]);
+    let refused = consume();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    assert_eq!(refused["records"], serde_json::json!(0), "{refused}");
+    client(sasl, "admin", "acl", &["--topic", "r", "--op", "read"]);
+    let read = consume();
+    assert_eq!(read["records"], serde_json::json!(1), "{read}");
+}
+
+#[test]
+fn offset_commits_need_read_on_the_group_and_the_topic() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "o"]);
+    let commit = || client(sasl, "alice", "commit", &["--topic", "o", "--group", "og"]);
+    // Describe on the group finds its coordinator (FindCoordinator), not more.
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "o", "--group", "og", "--op", "describe"],
+    );
+    let refused = commit();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("GROUP_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "o", "--group", "og", "--op", "read"],
+    );
+    let refused = commit();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "o", "--op", "read"]);
+    let committed = commit();
+    assert_eq!(committed["error"], serde_json::Value::Null, "{committed}");
+}
+
+#[test]
+fn a_transactional_producer_needs_write_on_its_transactional_id() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "t"]);
+    let init = || client(sasl, "alice", "init-txn", &["--txn", "tx-a"]);
+    // Describe on the id finds its coordinator (FindCoordinator); InitProducerId
+    // needs Write.
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "t", "--txn", "tx-a", "--op", "describe"],
+    );
+    let refused = init();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "t", "--txn", "tx-a", "--op", "write"],
+    );
+    let ok = init();
+    assert_eq!(ok["error"], serde_json::Value::Null, "{ok}");
+    // Writing to a topic in the transaction needs Write on the topic too
+    // (AddPartitionsToTxn); Describe lets the producer find the topic's leader.
+    client(sasl, "admin", "acl", &["--topic", "t", "--op", "describe"]);
+    let in_txn = || {
+        client(
+            sasl,
+            "alice",
+            "init-txn",
+            &["--txn", "tx-a", "--topic", "t"],
+        )
+    };
+    let refused = in_txn();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "t", "--op", "write"]);
+    let committed = in_txn();
+    assert_eq!(committed["error"], serde_json::Value::Null, "{committed}");
+}
+
+#[test]
+fn group_admin_apis_show_and_delete_only_authorized_groups() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "ga"]);
+    for g in ["seen", "hidden"] {
+        let made = client(sasl, "admin", "commit", &["--topic", "ga", "--group", g]);
+        assert_eq!(made["error"], serde_json::Value::Null, "{made}");
+    }
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "ga", "--group", "seen", "--op", "describe"],
+    );
+    let groups = || {
+        client(
+            sasl,
+            "alice",
+            "groups",
+            &["--group", "seen", "--group", "hidden"],
+        )
+    };
+    let denied = serde_json::json!("GROUP_AUTHORIZATION_FAILED");
+    let seen = groups();
+    assert_eq!(seen["listed"], serde_json::json!(["seen"]), "{seen}");
+    assert_eq!(seen["describe"]["seen"], serde_json::Value::Null, "{seen}");
+    assert_eq!(seen["describe"]["hidden"], denied, "{seen}");
+    assert_eq!(
+        seen["delete"]["seen"], denied,
+        "Describe is not Delete: {seen}"
+    );
+    assert_eq!(seen["delete"]["hidden"], denied, "{seen}");
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "ga", "--group", "seen", "--op", "delete"],
+    );
+    let deleted = groups();
+    assert_eq!(
+        deleted["delete"]["seen"],
+        serde_json::Value::Null,
+        "{deleted}"
+    );
 }

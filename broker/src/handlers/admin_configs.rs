@@ -236,11 +236,20 @@ async fn replace_through_controller(
 /// operations to the current map), then validate and store it through [`replace`].
 async fn alter_resource(
     broker: &Broker,
+    ctx: &super::RequestContext,
     resource_type: i8,
     name: &str,
     validate_only: bool,
     configs: impl FnOnce(&Target) -> Result<BTreeMap<String, String>, Failure>,
 ) -> Result<(), Failure> {
+    // Kafka's AlterConfigs on the resource, before anything about it is looked up.
+    super::authz::config_resource(
+        broker,
+        ctx,
+        tidewater_quorum::acl::AclOperation::AlterConfigs,
+        resource_type,
+        name,
+    )?;
     let t = target(broker, resource_type, name)?;
     let configs = configs(&t)?;
     replace(broker, &t, configs, validate_only).await
@@ -248,6 +257,7 @@ async fn alter_resource(
 
 pub async fn alter(
     broker: &Broker,
+    ctx: &super::RequestContext,
     req: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
@@ -257,6 +267,7 @@ pub async fn alter(
     for r in req.resources {
         let outcome = alter_resource(
             broker,
+            ctx,
             r.resource_type,
             r.resource_name.as_str(),
             req.validate_only,
@@ -362,6 +373,7 @@ fn apply_op(
 
 pub async fn incremental_alter(
     broker: &Broker,
+    ctx: &super::RequestContext,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
@@ -371,6 +383,7 @@ pub async fn incremental_alter(
     for r in req.resources {
         let outcome = alter_resource(
             broker,
+            ctx,
             r.resource_type,
             r.resource_name.as_str(),
             req.validate_only,

@@ -7,12 +7,15 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::msg;
+use tidewater_quorum::acl::AclOperation;
+
+use super::{RequestContext, authz, msg};
 use crate::broker_server::Broker;
 use crate::kafka_error::KafkaError;
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     req: CreatePartitionsRequest,
     _version: i16,
 ) -> CreatePartitionsResponse {
@@ -34,6 +37,9 @@ pub async fn handle(
                 E::InvalidRequest,
                 format!("Duplicate topic in request: {name}"),
             ))
+        } else if let Err(e) = authz::topic(broker, ctx, AclOperation::Alter, &name) {
+            // Kafka's handleCreatePartitionsRequest: Alter on the topic.
+            Err(e)
         } else {
             // Null (and, leniently, an empty list) means "place them for me".
             let assignments = t.assignments.filter(|a| !a.is_empty()).map(|a| {
@@ -78,26 +84,41 @@ mod tests {
         let b = &tb.broker;
         b.auto_create_topic("t").unwrap();
         assert_eq!(
-            handle(b, req("t", 3, true), 3).await.results[0].error_code,
+            handle(b, &Default::default(), req("t", 3, true), 3)
+                .await
+                .results[0]
+                .error_code,
             0
         );
         assert_eq!(b.metadata().topic("t").unwrap().partitions.len(), 1);
         assert_eq!(
-            handle(b, req("t", 3, false), 3).await.results[0].error_code,
+            handle(b, &Default::default(), req("t", 3, false), 3)
+                .await
+                .results[0]
+                .error_code,
             0
         );
         // The new replica appears once this broker applies the image that holds it.
         eventually("log t-2", || b.log("t", 2).is_some()).await;
         assert_eq!(
-            handle(b, req("t", 2, false), 3).await.results[0].error_code,
+            handle(b, &Default::default(), req("t", 2, false), 3)
+                .await
+                .results[0]
+                .error_code,
             E::InvalidPartitions.code()
         );
         assert_eq!(
-            handle(b, req("t", 3, false), 3).await.results[0].error_code,
+            handle(b, &Default::default(), req("t", 3, false), 3)
+                .await
+                .results[0]
+                .error_code,
             E::InvalidPartitions.code()
         );
         assert_eq!(
-            handle(b, req("nope", 3, false), 3).await.results[0].error_code,
+            handle(b, &Default::default(), req("nope", 3, false), 3)
+                .await
+                .results[0]
+                .error_code,
             E::UnknownTopicOrPartition.code()
         );
     }

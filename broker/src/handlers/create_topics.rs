@@ -13,7 +13,9 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::topic_config_entries;
-use super::msg;
+use tidewater_quorum::acl::{AclOperation, CLUSTER_NAME, ResourceType};
+
+use super::{RequestContext, authz, msg};
 use crate::broker_server::Broker;
 use crate::kafka_error::KafkaError;
 use crate::metadata::TopicMetadata;
@@ -81,6 +83,7 @@ fn configs_of(t: &CreatableTopic) -> Result<BTreeMap<String, String>, KafkaError
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     req: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
@@ -89,6 +92,14 @@ pub async fn handle(
     for t in &req.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
     }
+    // Kafka's handleCreateTopicsRequest: Create on the cluster, else on each topic.
+    let cluster_create = authz::allowed(
+        broker,
+        ctx,
+        AclOperation::Create,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    );
     let _guard = broker.admin().lock().await;
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -99,6 +110,10 @@ pub async fn handle(
                 E::InvalidRequest,
                 format!("Create topics request from client contains a duplicate topic {name}"),
             ))
+        } else if !cluster_create
+            && let Err(e) = authz::topic(broker, ctx, AclOperation::Create, &name)
+        {
+            Err(e)
         } else {
             create(broker, &t, req.validate_only).await
         };
@@ -182,7 +197,13 @@ mod tests {
     async fn creates_validates_and_refuses_with_kafka_codes() {
         let tb = broker(&[("tidewater.topic.naming.policy.enable", "true")]);
         let b = &tb.broker;
-        let r = handle(b, req(vec![topic("dry", 2, 1, &[])], true), 7).await;
+        let r = handle(
+            b,
+            &Default::default(),
+            req(vec![topic("dry", 2, 1, &[])], true),
+            7,
+        )
+        .await;
         assert_eq!(r.topics[0].error_code, 0);
         assert!(
             b.metadata().topic("dry").is_none(),
@@ -191,6 +212,7 @@ mod tests {
 
         let r = handle(
             b,
+            &Default::default(),
             req(
                 vec![
                     topic("ok", 3, -1, &[("retention.ms", "1000")]),
@@ -247,14 +269,27 @@ mod tests {
             ApiKey::CreateTopics,
             2,
             ResponseKind::CreateTopics(
-                handle(b, req(vec![topic("ok", 1, 1, &[])], false), 2).await,
+                handle(
+                    b,
+                    &Default::default(),
+                    req(vec![topic("ok", 1, 1, &[])], false),
+                    2,
+                )
+                .await,
             ),
         );
 
-        let r = handle(b, req(vec![topic("ok", 1, 1, &[])], false), 7).await;
+        let r = handle(
+            b,
+            &Default::default(),
+            req(vec![topic("ok", 1, 1, &[])], false),
+            7,
+        )
+        .await;
         assert_eq!(r.topics[0].error_code, E::TopicAlreadyExists.code());
         let r = handle(
             b,
+            &Default::default(),
             req(
                 vec![topic("dup", 1, 1, &[]), topic("dup", 1, 1, &[])],
                 false,
@@ -271,6 +306,7 @@ mod tests {
         let tb = broker(&[]);
         let r = handle(
             &tb.broker,
+            &Default::default(),
             req(
                 vec![topic("a.b", 1, 1, &[]), topic("a_b", 1, 1, &[])],
                 false,
@@ -305,7 +341,7 @@ mod tests {
         bad.assignments = vec![assign(0, &[2])];
         let mut gap = topic("gap", -1, -1, &[]);
         gap.assignments = vec![assign(1, &[1])];
-        let r = handle(b, req(vec![good, bad, gap], false), 7).await;
+        let r = handle(b, &Default::default(), req(vec![good, bad, gap], false), 7).await;
         assert_eq!(r.topics[0].error_code, 0);
         assert_eq!(r.topics[1].error_code, E::InvalidReplicaAssignment.code());
         assert_eq!(r.topics[2].error_code, E::InvalidReplicaAssignment.code());

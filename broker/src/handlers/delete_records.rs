@@ -7,18 +7,39 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use tidewater_quorum::acl::{AclOperation, ResourceType};
+
+use super::{RequestContext, authz};
 use crate::broker_server::Broker;
 
-pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteRecordsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: DeleteRecordsRequest,
+    _version: i16,
+) -> DeleteRecordsResponse {
     let mut resp = DeleteRecordsResponse::default();
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut tr = DeleteRecordsTopicResult::default();
         tr.name = t.name;
+        // Kafka's handleDeleteRecordsRequest: Delete on the topic.
+        let allowed = authz::allowed(
+            broker,
+            ctx,
+            AclOperation::Delete,
+            ResourceType::Topic,
+            &name,
+        );
         for p in t.partitions {
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
+            if !allowed {
+                r.error_code = E::TopicAuthorizationFailed.code();
+                tr.partitions.push(r);
+                continue;
+            }
             match broker.replicas().leader_log(&name, p.partition_index) {
                 Err(error) => r.error_code = error.code(),
                 Ok(log) => {
@@ -82,9 +103,12 @@ mod tests {
                 r.topics[0].partitions[0].low_watermark,
             )
         };
-        assert_eq!(low(handle(b, req(2), 1)), (0, 2));
+        assert_eq!(low(handle(b, &Default::default(), req(2), 1)), (0, 2));
         assert_eq!(log.log_start_offset(), 2);
-        assert_eq!(low(handle(b, req(9), 1)).0, E::OffsetOutOfRange.code());
-        assert_eq!(low(handle(b, req(-1), 1)), (0, 4));
+        assert_eq!(
+            low(handle(b, &Default::default(), req(9), 1)).0,
+            E::OffsetOutOfRange.code()
+        );
+        assert_eq!(low(handle(b, &Default::default(), req(-1), 1)), (0, 4));
     }
 }

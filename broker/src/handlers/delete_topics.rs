@@ -6,11 +6,14 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::msg;
+use tidewater_quorum::acl::AclOperation;
+
+use super::{RequestContext, authz, msg};
 use crate::broker_server::Broker;
 
 pub async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     req: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
@@ -40,7 +43,12 @@ pub async fn handle(
             }
             Some(name) => {
                 r.name = Some(TopicName(StrBytes::from_string(name.clone())));
-                match broker.delete_topic(&name).await {
+                // Kafka's handleDeleteTopicsRequest: Delete on the topic.
+                let deleted = match authz::topic(broker, ctx, AclOperation::Delete, &name) {
+                    Ok(()) => broker.delete_topic(&name).await,
+                    Err(e) => Err(e),
+                };
+                match deleted {
                     Ok(deleted_id) => {
                         if version >= 6 {
                             r.topic_id = deleted_id;
@@ -78,7 +86,7 @@ mod tests {
             TopicName(StrBytes::from_static_str("a")),
             TopicName(StrBytes::from_static_str("zz")),
         ];
-        let r = handle(b, by_name, 4).await;
+        let r = handle(b, &Default::default(), by_name, 4).await;
         assert_eq!(r.responses[0].error_code, 0);
         assert_eq!(r.responses[1].error_code, E::UnknownTopicOrPartition.code());
         assert!(b.metadata().topic("a").is_none());
@@ -91,7 +99,7 @@ mod tests {
         let mut internal = DeleteTopicState::default();
         internal.name = Some(TopicName(StrBytes::from_static_str("__consumer_offsets")));
         by_id.topics = vec![s, internal];
-        let r = handle(b, by_id, 6).await;
+        let r = handle(b, &Default::default(), by_id, 6).await;
         assert_eq!(r.responses[0].error_code, 0);
         assert_eq!(r.responses[0].name.as_ref().unwrap().0.as_str(), "b");
         assert_ne!(

@@ -408,6 +408,7 @@ fn describe(
 
 pub fn handle(
     broker: &Broker,
+    ctx: &super::RequestContext,
     req: DescribeConfigsRequest,
     version: i16,
 ) -> DescribeConfigsResponse {
@@ -416,7 +417,15 @@ pub fn handle(
         let mut result = DescribeConfigsResult::default();
         result.resource_type = r.resource_type;
         result.resource_name = r.resource_name.clone();
-        match describe(broker, r.resource_type, r.resource_name.as_str()) {
+        let described = super::authz::config_resource(
+            broker,
+            ctx,
+            tidewater_quorum::acl::AclOperation::DescribeConfigs,
+            r.resource_type,
+            r.resource_name.as_str(),
+        )
+        .and_then(|()| describe(broker, r.resource_type, r.resource_name.as_str()));
+        match described {
             Err(e) => {
                 result.error_code = e.code();
                 result.error_message = msg(e.message);

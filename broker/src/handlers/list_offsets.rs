@@ -8,6 +8,9 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use tidewater_quorum::acl::{AclOperation, ResourceType};
+
+use super::{RequestContext, authz};
 use crate::broker_server::Broker;
 
 const LATEST: i64 = -1;
@@ -72,17 +75,39 @@ fn lookup(
     out
 }
 
-pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
     let from_replica = req.replica_id.0 >= 0;
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut tr = ListOffsetsTopicResponse::default();
         tr.name = t.name;
+        // Kafka's handleListOffsetRequest: Describe on the topic.
+        let denied = !authz::allowed(
+            broker,
+            ctx,
+            AclOperation::Describe,
+            ResourceType::Topic,
+            &name,
+        );
         tr.partitions = t
             .partitions
             .iter()
             .map(|p| {
+                if denied {
+                    let mut r = ListOffsetsPartitionResponse::default();
+                    r.partition_index = p.partition_index;
+                    r.error_code = E::TopicAuthorizationFailed.code();
+                    r.timestamp = -1;
+                    r.offset = -1;
+                    r.leader_epoch = -1;
+                    return r;
+                }
                 let mut r = lookup(
                     broker,
                     &name,
@@ -145,28 +170,51 @@ mod tests {
         }
         log.update_high_watermark(log.log_end_offset());
         let first = |r: ListOffsetsResponse| r.topics[0].partitions[0].clone();
-        assert_eq!(first(handle(b, req("t", 0, LATEST), 7)).offset, 3);
-        assert_eq!(first(handle(b, req("t", 0, EARLIEST), 7)).offset, 0);
-        assert_eq!(first(handle(b, req("t", 0, 1500), 7)).offset, 1);
-        let max = first(handle(b, req("t", 0, MAX_TIMESTAMP), 7));
+        assert_eq!(
+            first(handle(b, &Default::default(), req("t", 0, LATEST), 7)).offset,
+            3
+        );
+        assert_eq!(
+            first(handle(b, &Default::default(), req("t", 0, EARLIEST), 7)).offset,
+            0
+        );
+        assert_eq!(
+            first(handle(b, &Default::default(), req("t", 0, 1500), 7)).offset,
+            1
+        );
+        let max = first(handle(
+            b,
+            &Default::default(),
+            req("t", 0, MAX_TIMESTAMP),
+            7,
+        ));
         assert_eq!((max.offset, max.timestamp), (2, 3000));
-        assert_eq!(first(handle(b, req("t", 0, 9999), 7)).offset, -1);
+        assert_eq!(
+            first(handle(b, &Default::default(), req("t", 0, 9999), 7)).offset,
+            -1
+        );
         // A follower broker asks for the log end, past the high watermark.
         let batch = encode_batch(&[(Bytes::from_static(b"k"), None)], 4000).unwrap();
         log.append_as_leader(&batch, 0, now_ms()).unwrap();
         let mut from_replica = req("t", 0, LATEST);
         from_replica.replica_id = kafka_protocol::messages::BrokerId(2);
-        assert_eq!(first(handle(b, from_replica, 7)).offset, 4);
-        assert_eq!(first(handle(b, req("t", 0, LATEST), 7)).offset, 3);
         assert_eq!(
-            first(handle(b, req("t", 3, LATEST), 7)).error_code,
+            first(handle(b, &Default::default(), from_replica, 7)).offset,
+            4
+        );
+        assert_eq!(
+            first(handle(b, &Default::default(), req("t", 0, LATEST), 7)).offset,
+            3
+        );
+        assert_eq!(
+            first(handle(b, &Default::default(), req("t", 3, LATEST), 7)).error_code,
             E::UnknownTopicOrPartition.code()
         );
         for v in [1, 4, 7, 9] {
             encodes(
                 ApiKey::ListOffsets,
                 v,
-                ResponseKind::ListOffsets(handle(b, req("t", 0, LATEST), v)),
+                ResponseKind::ListOffsets(handle(b, &Default::default(), req("t", 0, LATEST), v)),
             );
         }
     }

@@ -3,6 +3,7 @@
 //! return `Err` and never close connections.
 
 pub mod acls;
+pub mod admin_authz;
 pub mod admin_configs;
 pub mod api_versions;
 pub mod authorized_operations;
@@ -22,6 +23,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
+pub mod offsets_authz;
 pub mod partition_reassignments;
 pub mod produce;
 mod produce_leader_hint;
@@ -35,10 +37,15 @@ pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
 use kafka_protocol::messages::{
-    ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
-    RequestKind, ResponseKind, SyncGroupResponse,
+    AddOffsetsToTxnResponse, AddRaftVoterResponse, AlterPartitionReassignmentsResponse,
+    ConsumerGroupHeartbeatResponse, DescribeLogDirsResponse, DescribeQuorumResponse,
+    DescribeUserScramCredentialsResponse, ElectLeadersResponse, EndTxnResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+    ListPartitionReassignmentsResponse, RemoveRaftVoterResponse, RequestKind, ResponseKind,
+    SyncGroupResponse, UnregisterBrokerResponse, UpdateFeaturesResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use tidewater_quorum::acl::AclOperation;
 use tracing::warn;
 
 use crate::broker_server::Broker;
@@ -46,6 +53,10 @@ use crate::protocol::DecodedRequest;
 
 /// GROUP_AUTHORIZATION_FAILED.
 const GROUP_DENIED: i16 = 30;
+/// CLUSTER_AUTHORIZATION_FAILED.
+const CLUSTER_DENIED: i16 = 31;
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+const TXN_ID_DENIED: i16 = 53;
 
 /// Who sent a request, for handlers that care (JoinGroup, logs).
 #[derive(Debug, Clone, Default)]
@@ -101,56 +112,157 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             }
         }
         RequestKind::Fetch(r) => {
-            return Reply::Fetch(Box::new(fetch::handle_zero_copy(broker, r, v).await));
+            return Reply::Fetch(Box::new(fetch::handle_zero_copy(broker, ctx, r, v).await));
         }
         RequestKind::ListOffsets(r) => {
-            ResponseKind::ListOffsets(list_offsets::handle(broker, r, v))
+            ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r, v))
         }
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, v))
+        RequestKind::OffsetForLeaderEpoch(mut r) => {
+            let denied = admin_authz::offset_for_leader_epoch_denied(broker, ctx, &mut r);
+            let mut resp = offset_for_leader_epoch::handle(broker, r, v);
+            resp.topics.extend(denied);
+            ResponseKind::OffsetForLeaderEpoch(resp)
+        }
+        // Kafka's handleInitProducerIdRequest: Write on the transactional id, or for an
+        // idempotent producer IdempotentWrite on the cluster (or Write on some topic).
+        RequestKind::InitProducerId(r)
+            if !match r.transactional_id.as_deref() {
+                Some(id) => authz::txn_write(broker, ctx, id),
+                None => authz::idempotent_write(broker, ctx),
+            } =>
+        {
+            let code = if r.transactional_id.is_some() {
+                TXN_ID_DENIED
+            } else {
+                CLUSTER_DENIED
+            };
+            ResponseKind::InitProducerId(
+                InitProducerIdResponse::default()
+                    .with_error_code(code)
+                    .with_producer_id((-1).into())
+                    .with_producer_epoch(-1),
+            )
         }
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
             init_producer_id::handle(broker.coordinators(), r, v).await,
         ),
         RequestKind::AddPartitionsToTxn(r) => {
-            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r, v).await)
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, ctx, r, v).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) if !authz::txn_write(broker, ctx, &r.transactional_id) => {
+            ResponseKind::AddOffsetsToTxn(
+                AddOffsetsToTxnResponse::default().with_error_code(TXN_ID_DENIED),
+            )
+        }
+        RequestKind::AddOffsetsToTxn(r) if !authz::group_read(broker, ctx, &r.group_id) => {
+            ResponseKind::AddOffsetsToTxn(
+                AddOffsetsToTxnResponse::default().with_error_code(GROUP_DENIED),
+            )
         }
         RequestKind::AddOffsetsToTxn(r) => {
             ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r, v).await)
         }
-        RequestKind::DescribeTransactions(r) => ResponseKind::DescribeTransactions(
-            broker.coordinators().txns().describe_transactions(&r),
-        ),
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(admin_authz::describe_transactions(broker, ctx, r))
+        }
         RequestKind::ListTransactions(r) => {
-            ResponseKind::ListTransactions(broker.coordinators().txns().list_transactions(&r, v))
+            ResponseKind::ListTransactions(admin_authz::list_transactions(
+                broker,
+                ctx,
+                broker.coordinators().txns().list_transactions(&r, v),
+            ))
+        }
+        RequestKind::EndTxn(r) if !authz::txn_write(broker, ctx, &r.transactional_id) => {
+            ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(TXN_ID_DENIED))
         }
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r, v).await),
+        // Only brokers write markers: ClusterAction on the cluster.
+        RequestKind::WriteTxnMarkers(r) if !authz::cluster_action(broker, ctx) => {
+            ResponseKind::WriteTxnMarkers(admin_authz::write_txn_markers_denied(&r))
+        }
         RequestKind::WriteTxnMarkers(r) => {
             ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, r, v).await)
         }
         RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(create_topics::handle(broker, r, v).await)
+            ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r, v).await)
         }
         RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(delete_topics::handle(broker, r, v).await)
+            ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r, v).await)
         }
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(create_partitions::handle(broker, r, v).await)
+            ResponseKind::CreatePartitions(create_partitions::handle(broker, ctx, r, v).await)
         }
         RequestKind::DeleteRecords(r) => {
-            ResponseKind::DeleteRecords(delete_records::handle(broker, r, v))
+            ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r, v))
         }
         RequestKind::DescribeConfigs(r) => {
-            ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, v))
+            ResponseKind::DescribeConfigs(describe_configs::handle(broker, ctx, r, v))
         }
         RequestKind::AlterConfigs(r) => {
-            ResponseKind::AlterConfigs(admin_configs::alter(broker, r, v).await)
+            ResponseKind::AlterConfigs(admin_configs::alter(broker, ctx, r, v).await)
         }
         RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
-            admin_configs::incremental_alter(broker, r, v).await,
+            admin_configs::incremental_alter(broker, ctx, r, v).await,
         ),
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r, v))
+        }
+        // Kafka's cluster-level admin APIs: Describe or Alter on the cluster.
+        RequestKind::DescribeLogDirs(_) if !authz::cluster(broker, ctx, AclOperation::Describe) => {
+            ResponseKind::DescribeLogDirs(
+                DescribeLogDirsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::DescribeQuorum(_) if !authz::cluster(broker, ctx, AclOperation::Describe) => {
+            ResponseKind::DescribeQuorum(
+                DescribeQuorumResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::AddRaftVoter(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::AddRaftVoter(
+                AddRaftVoterResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::RemoveRaftVoter(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::RemoveRaftVoter(
+                RemoveRaftVoterResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::UpdateFeatures(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::UpdateFeatures(
+                UpdateFeaturesResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::ElectLeaders(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::ElectLeaders(
+                ElectLeadersResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::AlterPartitionReassignments(_)
+            if !authz::cluster(broker, ctx, AclOperation::Alter) =>
+        {
+            ResponseKind::AlterPartitionReassignments(
+                AlterPartitionReassignmentsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::ListPartitionReassignments(_)
+            if !authz::cluster(broker, ctx, AclOperation::Describe) =>
+        {
+            ResponseKind::ListPartitionReassignments(
+                ListPartitionReassignmentsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::UnregisterBroker(_) if !authz::cluster(broker, ctx, AclOperation::Alter) => {
+            ResponseKind::UnregisterBroker(
+                UnregisterBrokerResponse::default().with_error_code(CLUSTER_DENIED),
+            )
+        }
+        RequestKind::DescribeUserScramCredentials(_)
+            if !authz::cluster(broker, ctx, AclOperation::Describe) =>
+        {
+            ResponseKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsResponse::default().with_error_code(CLUSTER_DENIED),
+            )
         }
         RequestKind::DescribeLogDirs(r) => {
             ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker.replicas(), r, v))
@@ -203,17 +315,25 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(GROUP_DENIED))
         }
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups.leave_group(r, v).await),
-        RequestKind::OffsetCommit(r) => {
-            ResponseKind::OffsetCommit(groups.offset_commit(r, v).await)
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(
+            offsets_authz::offset_commit(broker, ctx, groups, r, v).await,
+        ),
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(
+            offsets_authz::txn_offset_commit(broker, ctx, groups, r, v).await,
+        ),
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(offsets_authz::offset_fetch(broker, ctx, groups, r, v).await)
         }
-        RequestKind::TxnOffsetCommit(r) => {
-            ResponseKind::TxnOffsetCommit(groups.txn_offset_commit(r, v).await)
-        }
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, v).await),
-        RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, v).await),
-        RequestKind::DescribeGroups(r) => {
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(admin_authz::list_groups(
+            broker,
+            ctx,
+            groups.list_groups(r, v).await,
+        )),
+        RequestKind::DescribeGroups(mut r) => {
             let include = v >= 3 && r.include_authorized_operations;
-            let mut resp = groups.describe_groups(r, v).await;
+            let denied = admin_authz::describe_groups_split(broker, ctx, &mut r);
+            let mut resp =
+                admin_authz::describe_groups_join(groups.describe_groups(r, v).await, denied);
             // Kafka fills these in its API layer, after the coordinator answered.
             for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
                 g.authorized_operations = authorized_operations::authorized_operations(
@@ -223,8 +343,12 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             }
             ResponseKind::DescribeGroups(resp)
         }
-        RequestKind::DeleteGroups(r) => {
-            ResponseKind::DeleteGroups(groups.delete_groups(r, v).await)
+        RequestKind::DeleteGroups(mut r) => {
+            let denied = admin_authz::delete_groups_split(broker, ctx, &mut r);
+            ResponseKind::DeleteGroups(admin_authz::delete_groups_join(
+                groups.delete_groups(r, v).await,
+                denied,
+            ))
         }
         RequestKind::ConsumerGroupHeartbeat(r) if !authz::group_read(broker, ctx, &r.group_id) => {
             ResponseKind::ConsumerGroupHeartbeat(

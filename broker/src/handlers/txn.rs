@@ -12,6 +12,9 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, ProducerId,
 };
 
+use tidewater_quorum::acl::{AclOperation, ResourceType};
+
+use super::{RequestContext, authz};
 use crate::broker_server::Broker;
 use crate::broker_server::topic_names::OFFSETS_TOPIC;
 
@@ -31,23 +34,39 @@ pub fn fenced_code(e: E, version: i16, first_version_knowing_fenced: i16) -> i16
 /// nothing is added (Kafka's `KafkaApis.handleAddPartitionsToTxnRequest`).
 pub async fn add_partitions(
     broker: &Broker,
+    ctx: &RequestContext,
     req: AddPartitionsToTxnRequest,
     version: i16,
 ) -> AddPartitionsToTxnResponse {
     let mut partitions = Vec::new();
     let mut unknown = Vec::new();
+    // Kafka's handleAddPartitionsToTxnRequest: Write on the transactional id, then
+    // on each topic (TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED).
+    let txn_ok = authz::txn_write(broker, ctx, req.v3_and_below_transactional_id.0.as_str());
+    let mut denied = Vec::new();
     for topic in &req.v3_and_below_topics {
+        let topic_ok = authz::allowed(
+            broker,
+            ctx,
+            AclOperation::Write,
+            ResourceType::Topic,
+            topic.name.0.as_str(),
+        );
         for p in &topic.partitions {
             let tp = (topic.name.0.to_string(), *p);
-            if broker.metadata().has_partition(&tp.0, tp.1) {
+            if !topic_ok {
+                denied.push(tp);
+            } else if broker.metadata().has_partition(&tp.0, tp.1) {
                 partitions.push(tp);
             } else {
                 unknown.push(tp);
             }
         }
     }
-    // One code for every partition, unless some are unknown.
-    let all = if unknown.is_empty() {
+    // One code for every partition, unless some are unknown or denied.
+    let all = if !txn_ok {
+        Some(E::TransactionalIdAuthorizationFailed.code())
+    } else if unknown.is_empty() && denied.is_empty() {
         match broker
             .coordinators()
             .txns()
@@ -67,6 +86,7 @@ pub async fn add_partitions(
     };
     let code_of = |tp: &(String, i32)| match all {
         Some(code) => code,
+        None if denied.contains(tp) => E::TopicAuthorizationFailed.code(),
         None if unknown.contains(tp) => E::UnknownTopicOrPartition.code(),
         None => E::OperationNotAttempted.code(),
     };

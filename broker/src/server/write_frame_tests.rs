@@ -129,10 +129,10 @@ async fn file_ranges_are_sent_as_the_in_memory_encoding_of_the_same_fetch() {
     produce(b, 1, 40, 30); // ~140 KB over several segments: one segment's range
     produce(b, 2, 3, 60); // ~20 KB
     for version in [4, 11, 12, 13, 17] {
-        let reply = fetch::handle_zero_copy(b, fetch_all(b, 4), version).await;
+        let reply = fetch::handle_zero_copy(b, &Default::default(), fetch_all(b, 4), version).await;
         let kinds: Vec<bool> = reply.files.iter().map(Option::is_some).collect();
         assert_eq!(kinds, [false, true, true, false], "v{version}");
-        let memory = fetch::handle(b, fetch_all(b, 4), version).await;
+        let memory = fetch::handle(b, &Default::default(), fetch_all(b, 4), version).await;
         let expected =
             encode_response(ApiKey::Fetch, version, 3, &ResponseKind::Fetch(memory)).unwrap();
         let frame = encode_fetch_frame(version, 3, reply.body, reply.files).unwrap();
@@ -152,7 +152,7 @@ async fn a_file_range_truncated_before_it_is_sent_fails_the_write() {
     let b = &tb.broker;
     b.auto_create_topic("z").unwrap();
     produce(b, 0, 4, 60);
-    let reply = fetch::handle_zero_copy(b, fetch_all(b, 1), 12).await;
+    let reply = fetch::handle_zero_copy(b, &Default::default(), fetch_all(b, 1), 12).await;
     let frame: ResponseFrame = encode_fetch_frame(12, 3, reply.body, reply.files).unwrap();
     // A follower's divergent tail is cut while the response waits to be sent.
     b.log("z", 0).unwrap().truncate_to(60).unwrap();

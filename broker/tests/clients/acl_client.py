@@ -5,12 +5,22 @@ Subcommands (--set key=value: the acting user's client properties; --admin key=v
 the super user's, for `revoke`):
   create-topics --topic T...    creates topics (1 partition).
   acl --op O --topic T [--pattern literal|prefixed] [--deny] --principal P
-                                creates one ACL on topic T (on group G with --group G).
+                                creates one ACL on topic T (on group G with --group G,
+                                on transactional id X with --txn X).
   produce --topic T             produces one record; prints {"error": <KafkaError
                                 name or null>}.
   consume --topic T --group G   consumes in group G from the start; prints
                                 {"error": <KafkaError name or null>, "records": n}
                                 at the first error or record.
+  commit --topic T --group G    commits offset 1 of T-0 for group G (no subscription);
+                                prints {"error": <the commit's or partition's error
+                                name or null>}.
+  init-txn --txn X [--topic T]  init_transactions() as transactional id X, then (with
+                                --topic) one record to T in a committed transaction;
+                                prints {"error": <KafkaError name or null>}.
+  groups --group G...            lists the consumer groups, describes and deletes each
+                                G; prints {"listed": [...], "describe": {G: error},
+                                "delete": {G: error}} (error: a KafkaError name or null).
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -58,7 +68,12 @@ def cmd_acl(a):
     admin = AdminClient(conf(a, a.set))
     pattern = ResourcePatternType[a.pattern.upper()]
     permission = AclPermissionType.DENY if a.deny else AclPermissionType.ALLOW
-    kind, name = (ResourceType.GROUP, a.group) if a.group else (ResourceType.TOPIC, a.topic[0])
+    if a.txn:
+        kind, name = ResourceType.TRANSACTIONAL_ID, a.txn
+    elif a.group:
+        kind, name = ResourceType.GROUP, a.group[0]
+    else:
+        kind, name = ResourceType.TOPIC, a.topic[0]
     binding = AclBinding(kind, name, pattern, a.principal, "*",
                          AclOperation[a.op.upper()], permission)
     for f in admin.create_acls([binding]).values():
@@ -71,7 +86,7 @@ def cmd_produce(a):
 
 
 def cmd_consume(a):
-    c = Consumer(conf(a, a.set) | {"group.id": a.group, "auto.offset.reset": "earliest"})
+    c = Consumer(conf(a, a.set) | {"group.id": a.group[0], "auto.offset.reset": "earliest"})
     c.subscribe([a.topic[0]])
     error, records = None, 0
     deadline = time.monotonic() + 30
@@ -89,6 +104,54 @@ def cmd_consume(a):
     finally:
         c.close()
     print(json.dumps({"error": error, "records": records}))
+
+
+def cmd_commit(a):
+    from confluent_kafka import TopicPartition
+    c = Consumer(conf(a, a.set) | {"group.id": a.group[0], "enable.auto.commit": False})
+    error = None
+    try:
+        for tp in c.commit(offsets=[TopicPartition(a.topic[0], 0, 1)], asynchronous=False):
+            if tp.error is not None:
+                error = KafkaError(tp.error.code()).name()
+    except KafkaException as e:
+        error = KafkaError(e.args[0].code()).name()
+    finally:
+        c.close()
+    print(json.dumps({"error": error}))
+
+
+def cmd_init_txn(a):
+    producer = Producer(conf(a, a.set) | {"transactional.id": a.txn})
+    try:
+        producer.init_transactions(30)
+        if a.topic:
+            producer.begin_transaction()
+            producer.produce(a.topic[0], b"v")
+            producer.commit_transaction(30)
+        error = None
+    except KafkaException as e:
+        error = KafkaError(e.args[0].code()).name()
+    print(json.dumps({"error": error}))
+
+
+def error_name(f):
+    try:
+        f.result()
+        return None
+    except KafkaException as e:
+        return KafkaError(e.args[0].code()).name()
+
+
+def cmd_groups(a):
+    admin = AdminClient(conf(a, a.set))
+    listed = admin.list_consumer_groups(request_timeout=30).result()
+    names = sorted(g.group_id for g in listed.valid)
+    describe = {g: error_name(f) for g, f in
+                admin.describe_consumer_groups(a.group, request_timeout=30).items()}
+    delete = {g: error_name(f) for g, f in
+              admin.delete_consumer_groups(a.group, request_timeout=30).items()}
+    print(json.dumps({"listed": names, "describe": describe, "delete": delete}))
 
 
 def cmd_topics(a):
@@ -113,17 +176,20 @@ def main():
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--set", action="append", help="the user's client property")
     ap.add_argument("--admin", action="append", help="the super user's client property")
-    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "topics",
-                                    "revoke"])
+    ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "commit",
+                                    "init-txn", "groups", "topics", "revoke"])
     ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
     ap.add_argument("--deny", action="store_true")
-    ap.add_argument("--group")
+    ap.add_argument("--group", action="append")
+    ap.add_argument("--txn")
     ap.add_argument("--principal", default="User:alice")
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
-     "consume": cmd_consume, "topics": cmd_topics, "revoke": cmd_revoke}[a.cmd](a)
+     "consume": cmd_consume, "commit": cmd_commit, "init-txn": cmd_init_txn, "groups": cmd_groups,
+     "topics": cmd_topics,
+     "revoke": cmd_revoke}[a.cmd](a)
 
 
 if __name__ == "__main__":

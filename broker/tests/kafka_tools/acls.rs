@@ -162,4 +162,38 @@ fn kafka_acls_needs_an_authorizer_and_alter_on_the_cluster() {
             "{args:?}: {out}"
         );
     }
+    // So are the cluster-level admin APIs: DescribeQuorum needs Describe on the
+    // cluster.
+    let out = kafka.run(
+        "org.apache.kafka.tools.MetadataQuorumCommand",
+        &[
+            "--bootstrap-server",
+            &closed.bootstrap(),
+            "describe",
+            "--status",
+        ],
+    );
+    assert!(
+        !out.status.success()
+            && format!("{}{}", out.stdout, out.stderr).contains("ClusterAuthorizationException"),
+        "{out}"
+    );
+    // A broker's configs need DescribeConfigs on the cluster.
+    let out = kafka.run(
+        "org.apache.kafka.tools.ConfigCommand",
+        &[
+            "--bootstrap-server",
+            &closed.bootstrap(),
+            "--describe",
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "1",
+        ],
+    );
+    assert!(
+        !out.status.success()
+            && format!("{}{}", out.stdout, out.stderr).contains("ClusterAuthorizationException"),
+        "{out}"
+    );
 }

@@ -41,7 +41,13 @@ async fn alter(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> AlterConfigsResourceResponse {
-    let mut r = incremental_alter(b, inc(resource_type, name, ops, validate_only), 1).await;
+    let mut r = incremental_alter(
+        b,
+        &Default::default(),
+        inc(resource_type, name, ops, validate_only),
+        1,
+    )
+    .await;
     r.responses.remove(0)
 }
 
@@ -131,7 +137,12 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
             .is_some_and(|l| l.config().retention_ms == 777)
     })
     .await;
-    let d = describe_configs::handle(b, describe_configs::tests::req(RESOURCE_TOPIC, "t"), 4);
+    let d = describe_configs::handle(
+        b,
+        &Default::default(),
+        describe_configs::tests::req(RESOURCE_TOPIC, "t"),
+        4,
+    );
     assert_eq!(
         describe_configs::tests::value_of(&d, "retention.ms"),
         Some(("777".into(), source::DYNAMIC_DEFAULT_BROKER_CONFIG))
@@ -148,7 +159,12 @@ async fn dynamic_broker_defaults_reach_topics_without_overrides() {
     assert_eq!(r.error_code, E::InvalidRequest.code());
     let r = alter_broker(b, "1", (key, OP_SET, Some("60000"))).await;
     assert_eq!(r.error_code, 0);
-    let d = describe_configs::handle(b, describe_configs::tests::req(RESOURCE_BROKER, "1"), 4);
+    let d = describe_configs::handle(
+        b,
+        &Default::default(),
+        describe_configs::tests::req(RESOURCE_BROKER, "1"),
+        4,
+    );
     assert_eq!(
         describe_configs::tests::value_of(&d, key),
         Some(("60000".into(), source::DYNAMIC_BROKER_CONFIG))

@@ -40,7 +40,7 @@ async fn topic_sources_follow_kafka() {
         false,
     )
     .unwrap();
-    let resp = handle(b, req(RESOURCE_TOPIC, "t"), 4);
+    let resp = handle(b, &Default::default(), req(RESOURCE_TOPIC, "t"), 4);
     assert_eq!(resp.results[0].error_code, 0);
     assert_eq!(
         value_of(&resp, "cleanup.policy"),
@@ -62,20 +62,20 @@ async fn topic_sources_follow_kafka() {
     encodes(
         ApiKey::DescribeConfigs,
         1,
-        ResponseKind::DescribeConfigs(handle(b, req(RESOURCE_TOPIC, "t"), 1)),
+        ResponseKind::DescribeConfigs(handle(b, &Default::default(), req(RESOURCE_TOPIC, "t"), 1)),
     );
     assert_eq!(
-        handle(b, req(RESOURCE_TOPIC, "nope"), 4).results[0].error_code,
+        handle(b, &Default::default(), req(RESOURCE_TOPIC, "nope"), 4).results[0].error_code,
         E::UnknownTopicOrPartition.code()
     );
-    let resp = handle(b, req(RESOURCE_BROKER, "1"), 4);
+    let resp = handle(b, &Default::default(), req(RESOURCE_BROKER, "1"), 4);
     assert_eq!(
         value_of(&resp, "log.retention.ms"),
         Some(("5000".into(), source::STATIC_BROKER_CONFIG))
     );
     assert_eq!(value_of(&resp, "node.id").map(|v| v.0), Some("1".into()));
     assert_eq!(
-        handle(b, req(RESOURCE_BROKER, "7"), 4).results[0].error_code,
+        handle(b, &Default::default(), req(RESOURCE_BROKER, "7"), 4).results[0].error_code,
         E::InvalidRequest.code()
     );
 }
@@ -102,7 +102,7 @@ async fn synonyms_list_every_level_most_specific_first() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let resp = handle(b, req(RESOURCE_TOPIC, "t"), 4);
+    let resp = handle(b, &Default::default(), req(RESOURCE_TOPIC, "t"), 4);
     let entry = resp.results[0]
         .configs
         .iter()
@@ -124,7 +124,7 @@ async fn synonyms_list_every_level_most_specific_first() {
         Some(("1".into(), source::STATIC_BROKER_CONFIG))
     );
     // The cluster-default resource describes only its own dynamic configs.
-    let resp = handle(b, req(RESOURCE_BROKER, ""), 4);
+    let resp = handle(b, &Default::default(), req(RESOURCE_BROKER, ""), 4);
     assert_eq!(
         value_of(&resp, "log.retention.ms"),
         Some(("6000".into(), source::DYNAMIC_DEFAULT_BROKER_CONFIG))

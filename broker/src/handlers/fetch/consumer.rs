@@ -8,6 +8,8 @@
 //! ([`FetchReply::files`]) that the connection sends with `sendfile`; smaller ones
 //! are read into the response.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +21,10 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::response::{FetchReply, push_partition};
+use tidewater_quorum::acl::AclOperation;
+
 use crate::broker_server::Broker;
+use crate::handlers::{RequestContext, authz};
 use crate::protocol::ZERO_COPY_MIN;
 use crate::replica_manager::Role;
 use crate::replica_manager::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
@@ -262,6 +267,7 @@ fn read_partitions(
 /// Answers a consumer's Fetch; `zero_copy` leaves large record sets as file ranges.
 pub(super) async fn handle(
     broker: &Broker,
+    rctx: &RequestContext,
     req: FetchRequest,
     version: i16,
     zero_copy: bool,
@@ -282,6 +288,26 @@ pub(super) async fn handle(
             return FetchReply { body: resp, files };
         }
     };
+    // Read on each topic, checked on every fetch of the session (Kafka checks the
+    // session's partitions, not only those named), so a revoked ACL stops the next one.
+    let denied = authz::denied_topics(
+        broker,
+        rctx,
+        AclOperation::Read,
+        ctx.partitions.iter().map(|p| p.tp.topic.as_str()),
+    )
+    .filter(|d| d.contains(&true));
+    let readable: Cow<'_, [Arc<FetchPartition>]> = match &denied {
+        None => Cow::Borrowed(&ctx.partitions),
+        Some(d) => Cow::Owned(
+            ctx.partitions
+                .iter()
+                .zip(d)
+                .filter(|(_, denied)| !**denied)
+                .map(|(p, _)| Arc::clone(p))
+                .collect(),
+        ),
+    };
     let rack = if version >= 11 {
         req.rack_id.to_string()
     } else {
@@ -299,7 +325,7 @@ pub(super) async fn handle(
         notified.as_mut().enable();
         let (reads, total) = read_partitions(
             broker,
-            &ctx.partitions,
+            &readable,
             max_bytes,
             version,
             &rack,
@@ -309,7 +335,8 @@ pub(super) async fn handle(
         let any_error = reads
             .iter()
             .any(|r| r.error_code != 0 || r.preferred_read_replica >= 0)
-            || !unknown_ids.is_empty();
+            || !unknown_ids.is_empty()
+            || denied.is_some();
         if total >= min_bytes
             || any_error
             || ctx.partitions.is_empty()
@@ -324,6 +351,21 @@ pub(super) async fn handle(
         }
     };
 
+    let reads: Vec<PartitionRead> = match &denied {
+        None => reads,
+        Some(d) => {
+            let mut read = reads.into_iter();
+            d.iter()
+                .map(|denied| match denied {
+                    true => PartitionRead::error(E::TopicAuthorizationFailed.code()),
+                    // One read per readable partition, in order.
+                    false => read
+                        .next()
+                        .unwrap_or_else(|| PartitionRead::error(E::UnknownServerError.code())),
+                })
+                .collect()
+        }
+    };
     let outcomes: Vec<PartitionOutcome> = reads
         .iter()
         .map(|r| PartitionOutcome {

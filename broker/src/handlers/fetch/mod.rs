@@ -11,21 +11,33 @@ pub use response::FetchReply;
 
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
+use super::RequestContext;
 use crate::broker_server::Broker;
 
 /// A Fetch answered with every record set in memory.
-pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
-    handle_with(broker, req, version, false).await.body
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FetchRequest,
+    version: i16,
+) -> FetchResponse {
+    handle_with(broker, ctx, req, version, false).await.body
 }
 
 /// A Fetch whose large record sets are left as file ranges for the connection
 /// to send with `sendfile`.
-pub async fn handle_zero_copy(broker: &Broker, req: FetchRequest, version: i16) -> FetchReply {
-    handle_with(broker, req, version, true).await
+pub async fn handle_zero_copy(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FetchRequest,
+    version: i16,
+) -> FetchReply {
+    handle_with(broker, ctx, req, version, true).await
 }
 
 async fn handle_with(
     broker: &Broker,
+    ctx: &RequestContext,
     req: FetchRequest,
     version: i16,
     zero_copy: bool,
@@ -37,11 +49,11 @@ async fn handle_with(
     };
     if replica_id >= 0 {
         return FetchReply {
-            body: replica::handle(broker, req, version, replica_id).await,
+            body: replica::handle(broker, ctx, req, version, replica_id).await,
             files: Vec::new(),
         };
     }
-    consumer::handle(broker, req, version, zero_copy).await
+    consumer::handle(broker, ctx, req, version, zero_copy).await
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::response::push_partition;
 use crate::broker_server::Broker;
+use crate::handlers::{RequestContext, authz};
 use crate::replica_manager::Partition;
 use crate::replica_manager::fetch_sessions::{FetchPartition, PartitionOutcome};
 
@@ -31,10 +32,14 @@ struct Wanted {
 
 pub(super) async fn handle(
     broker: &Broker,
+    ctx: &RequestContext,
     req: FetchRequest,
     version: i16,
     replica_id: i32,
 ) -> FetchResponse {
+    if !authz::cluster_action(broker, ctx) {
+        return denied(&req, version);
+    }
     let broker_epoch = if version >= 15 {
         req.replica_state.replica_epoch
     } else {
@@ -269,6 +274,20 @@ fn read_all(
         out.push(pd);
     }
     (out, total, any_error, held_back)
+}
+
+/// A follower fetch from a principal without ClusterAction: every partition it names
+/// is answered TOPIC_AUTHORIZATION_FAILED, outside any session (Kafka's answer).
+fn denied(req: &FetchRequest, version: i16) -> FetchResponse {
+    let mut resp = FetchResponse::default();
+    for t in &req.topics {
+        let topic = if version >= 13 { "" } else { t.topic.as_str() };
+        for p in &t.partitions {
+            let pd = error(p.partition, E::TopicAuthorizationFailed.code());
+            push_partition(&mut resp, topic, t.topic_id, pd);
+        }
+    }
+    resp
 }
 
 fn error(partition: i32, code: i16) -> PartitionData {

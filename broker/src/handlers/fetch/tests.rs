@@ -67,7 +67,13 @@ async fn returns_stored_batches_up_to_the_high_watermark() {
     b.auto_create_topic("t").unwrap();
     produce(b, "t", 0, 3);
     produce(b, "t", 0, 2);
-    let resp = handle(b, request("t", &[(0, 0), (1, 0)], 0, 1), 11).await;
+    let resp = handle(
+        b,
+        &Default::default(),
+        request("t", &[(0, 0), (1, 0)], 0, 1),
+        11,
+    )
+    .await;
     let p0 = &resp.responses[0].partitions[0];
     assert_eq!(p0.error_code, 0);
     assert_eq!(p0.high_watermark, 5);
@@ -88,7 +94,7 @@ async fn returns_stored_batches_up_to_the_high_watermark() {
         .records;
     assert_eq!(p0.records.as_ref(), Some(&stored));
     for v in [4, 7, 11, 12, 17] {
-        let r = handle(b, request("t", &[(0, 3)], 0, 1), v).await;
+        let r = handle(b, &Default::default(), request("t", &[(0, 3)], 0, 1), v).await;
         encodes(ApiKey::Fetch, v, ResponseKind::Fetch(r));
     }
 }
@@ -99,7 +105,13 @@ async fn out_of_range_and_unknown_partitions_are_errors() {
     let b = &tb.broker;
     b.auto_create_topic("t").unwrap();
     produce(b, "t", 0, 1);
-    let resp = handle(b, request("t", &[(0, 42), (9, 0)], 0, 1), 11).await;
+    let resp = handle(
+        b,
+        &Default::default(),
+        request("t", &[(0, 42), (9, 0)], 0, 1),
+        11,
+    )
+    .await;
     assert_eq!(
         resp.responses[0].partitions[0].error_code,
         E::OffsetOutOfRange.code()
@@ -117,13 +129,20 @@ async fn long_poll_waits_for_min_bytes_and_wakes_on_append() {
     b.auto_create_topic("t").unwrap();
     // Times out empty when nothing arrives.
     let started = std::time::Instant::now();
-    let resp = handle(&b, request("t", &[(0, 0)], 200, 1), 11).await;
+    let resp = handle(&b, &Default::default(), request("t", &[(0, 0)], 200, 1), 11).await;
     assert!(started.elapsed() >= Duration::from_millis(190));
     assert_eq!(record_count(&resp.responses[0].partitions[0].records), 0);
     // Wakes as soon as data arrives, well before max_wait.
     let b2: Arc<Broker> = b.clone();
-    let waiter =
-        tokio::spawn(async move { handle(&b2, request("t", &[(0, 0)], 30_000, 1), 11).await });
+    let waiter = tokio::spawn(async move {
+        handle(
+            &b2,
+            &Default::default(),
+            request("t", &[(0, 0)], 30_000, 1),
+            11,
+        )
+        .await
+    });
     tokio::task::yield_now().await;
     produce(&b, "t", 0, 2);
     let resp = tokio::time::timeout(Duration::from_secs(10), waiter)
@@ -142,7 +161,7 @@ async fn incremental_session_reports_only_changes() {
     let mut full = request("t", &[(0, 0), (1, 0)], 0, 0);
     full.session_id = 0;
     full.session_epoch = 0;
-    let resp = handle(b, full, 11).await;
+    let resp = handle(b, &Default::default(), full, 11).await;
     let sid = resp.session_id;
     assert_ne!(sid, 0);
     assert_eq!(resp.responses[0].partitions.len(), 2);
@@ -151,7 +170,7 @@ async fn incremental_session_reports_only_changes() {
     let mut inc = request("t", &[(0, 1)], 0, 0);
     inc.session_id = sid;
     inc.session_epoch = 1;
-    let resp = handle(b, inc, 11).await;
+    let resp = handle(b, &Default::default(), inc, 11).await;
     assert_eq!(resp.error_code, 0);
     assert!(resp.responses.is_empty(), "{:?}", resp.responses);
 
@@ -161,7 +180,7 @@ async fn incremental_session_reports_only_changes() {
     inc.topics.clear();
     inc.session_id = sid;
     inc.session_epoch = 2;
-    let resp = handle(b, inc, 11).await;
+    let resp = handle(b, &Default::default(), inc, 11).await;
     assert_eq!(resp.responses.len(), 1);
     assert_eq!(resp.responses[0].partitions.len(), 1);
     assert_eq!(resp.responses[0].partitions[0].partition_index, 1);
@@ -171,7 +190,7 @@ async fn incremental_session_reports_only_changes() {
     stale.session_id = sid;
     stale.session_epoch = 2;
     assert_eq!(
-        handle(b, stale, 11).await.error_code,
+        handle(b, &Default::default(), stale, 11).await.error_code,
         E::InvalidFetchSessionEpoch.code()
     );
 }
