@@ -88,6 +88,7 @@ def cmd_loop(a):
     committed = {}
     stats = {"commits": 0, "aborts": 0, "recreated": 0, "aborted_records": 0}
     attempt = 0
+    last_record = time.monotonic()
     for _ in deadline_loop(a.seconds, "every input record committed"):
         done = sum(committed.get(q, 0) for q in ends)
         progress(a, done)
@@ -100,7 +101,14 @@ def cmd_loop(a):
             if m is not None:
                 batch.append(m)
         if not batch:
+            if time.monotonic() - last_record > 10:
+                # Says where a stalled loop waits (a test that times out prints it).
+                print(f"no input record for 10 s at {sum(committed.values())} committed: "
+                      f"assignment {c.assignment()}, positions {c.position(c.assignment())}",
+                      file=sys.stderr, flush=True)
+                last_record = time.monotonic()
             continue
+        last_record = time.monotonic()
         try:
             p.begin_transaction()
             for m in batch:
