@@ -352,3 +352,103 @@ fn group_admin_apis_show_and_delete_only_authorized_groups() {
         "{deleted}"
     );
 }
+
+#[test]
+fn offset_delete_needs_delete_on_the_group_and_read_on_the_topic() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "od"]);
+    let made = client(
+        sasl,
+        "admin",
+        "commit",
+        &["--topic", "od", "--group", "odg"],
+    );
+    assert_eq!(made["error"], serde_json::Value::Null, "{made}");
+    let delete = || {
+        client(
+            sasl,
+            "alice",
+            "delete-offsets",
+            &["--topic", "od", "--group", "odg"],
+        )
+    };
+    // Read on the group (a consumer's right) is not Delete.
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "od", "--group", "odg", "--op", "read"],
+    );
+    let refused = delete();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("GROUP_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "od", "--group", "odg", "--op", "delete"],
+    );
+    let refused = delete();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "od", "--op", "read"]);
+    let deleted = delete();
+    assert_eq!(deleted["error"], serde_json::Value::Null, "{deleted}");
+}
+
+#[test]
+fn alter_user_scram_credentials_needs_alter_on_the_cluster() {
+    let (_broker, sasl) = start(false);
+    let refused = client(sasl, "alice", "alter-scram", &["--user", "bob"]);
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("CLUSTER_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    let altered = client(sasl, "admin", "alter-scram", &["--user", "bob"]);
+    assert_eq!(altered["error"], serde_json::Value::Null, "{altered}");
+}
+
+#[test]
+fn a_kip_848_consumer_subscribing_to_a_topic_it_may_not_describe_is_refused() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "h"]);
+    client(sasl, "admin", "produce", &["--topic", "h"]);
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "h", "--group", "hg", "--op", "read"],
+    );
+    let consume = || {
+        client(
+            sasl,
+            "alice",
+            "consume",
+            &[
+                "--topic",
+                "h",
+                "--group",
+                "hg",
+                "--set",
+                "group.protocol=consumer",
+            ],
+        )
+    };
+    // ConsumerGroupHeartbeat names the topic: it needs Describe on it.
+    let refused = consume();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "h", "--op", "read"]);
+    let read = consume();
+    assert_eq!(read["records"], serde_json::json!(1), "{read}");
+}
