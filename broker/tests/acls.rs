@@ -452,3 +452,44 @@ fn a_kip_848_consumer_subscribing_to_a_topic_it_may_not_describe_is_refused() {
     let read = consume();
     assert_eq!(read["records"], serde_json::json!(1), "{read}");
 }
+
+#[test]
+fn authorized_operations_are_the_principals_own() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "ops"]);
+    let made = client(
+        sasl,
+        "admin",
+        "commit",
+        &["--topic", "ops", "--group", "opsg"],
+    );
+    assert_eq!(made["error"], serde_json::Value::Null, "{made}");
+    client(sasl, "admin", "acl", &["--topic", "ops", "--op", "read"]);
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "ops", "--group", "opsg", "--op", "describe"],
+    );
+    let ops = |who| client(sasl, who, "ops", &["--topic", "ops", "--group", "opsg"]);
+    let alice = ops("alice");
+    // Read implies Describe; nothing on the cluster.
+    assert_eq!(
+        alice["topic"],
+        serde_json::json!(["DESCRIBE", "READ"]),
+        "{alice}"
+    );
+    assert_eq!(alice["cluster"], serde_json::json!([]), "{alice}");
+    assert_eq!(alice["group"], serde_json::json!(["DESCRIBE"]), "{alice}");
+    let admin = ops("admin");
+    assert_eq!(
+        admin["topic"].as_array().map(Vec::len),
+        Some(8),
+        "a super user may do all 8 topic operations: {admin}"
+    );
+    assert_eq!(
+        admin["cluster"].as_array().map(Vec::len),
+        Some(7),
+        "{admin}"
+    );
+}

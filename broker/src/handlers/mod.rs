@@ -339,8 +339,11 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
                 admin_authz::describe_groups_join(groups.describe_groups(r, v).await, denied);
             // Kafka fills these in its API layer, after the coordinator answered.
             for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
-                g.authorized_operations = authorized_operations::authorized_operations(
+                g.authorized_operations = authorized_operations::for_caller(
+                    broker,
+                    ctx,
                     authorized_operations::Resource::Group,
+                    &g.group_id,
                     include,
                 );
             }
@@ -375,8 +378,11 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
             let denied = group_authz::consumer_group_describe_split(broker, ctx, &mut r);
             let mut resp = groups.consumer_group_describe(r, v).await;
             for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
-                g.authorized_operations = authorized_operations::authorized_operations(
+                g.authorized_operations = authorized_operations::for_caller(
+                    broker,
+                    ctx,
                     authorized_operations::Resource::Group,
+                    &g.group_id,
                     include,
                 );
             }

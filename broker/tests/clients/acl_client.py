@@ -27,6 +27,10 @@ the super user's, for `revoke`):
                                 or null>}.
   alter-scram --user U          sets U's SCRAM-SHA-256 password
                                 (AlterUserScramCredentials); prints {"error": ...}.
+  ops --topic T --group G       the operations (KIP-430) the user may perform on topic T,
+                                the cluster and group G, as the admin client describes
+                                them; prints {"topic": [...], "cluster": [...], "group":
+                                [...]} (AclOperation names, sorted).
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -193,6 +197,21 @@ def cmd_alter_scram(a):
     print(json.dumps({"error": errors[0]}))
 
 
+def cmd_ops(a):
+    from confluent_kafka import TopicCollection
+    admin = AdminClient(conf(a, a.set))
+    names = lambda ops: sorted(op.name for op in ops or [])
+    topic = admin.describe_topics(TopicCollection([a.topic[0]]), request_timeout=30,
+                                  include_authorized_operations=True)[a.topic[0]].result()
+    cluster = admin.describe_cluster(request_timeout=30,
+                                     include_authorized_operations=True).result()
+    group = admin.describe_consumer_groups([a.group[0]], request_timeout=30,
+                                           include_authorized_operations=True)[a.group[0]].result()
+    print(json.dumps({"topic": names(topic.authorized_operations),
+                      "cluster": names(cluster.authorized_operations),
+                      "group": names(group.authorized_operations)}))
+
+
 def cmd_topics(a):
     md = AdminClient(conf(a, a.set)).list_topics(timeout=30)
     print(json.dumps({"topics": sorted(md.topics)}))
@@ -217,7 +236,7 @@ def main():
     ap.add_argument("--admin", action="append", help="the super user's client property")
     ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "commit",
                                     "init-txn", "groups", "delete-offsets", "alter-scram",
-                                    "topics", "revoke"])
+                                    "ops", "topics", "revoke"])
     ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
@@ -229,7 +248,8 @@ def main():
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
      "consume": cmd_consume, "commit": cmd_commit, "init-txn": cmd_init_txn, "groups": cmd_groups,
-     "delete-offsets": cmd_delete_offsets, "alter-scram": cmd_alter_scram, "topics": cmd_topics,
+     "delete-offsets": cmd_delete_offsets, "alter-scram": cmd_alter_scram, "ops": cmd_ops,
+     "topics": cmd_topics,
      "revoke": cmd_revoke}[a.cmd](a)
 
 
