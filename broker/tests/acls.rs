@@ -23,9 +23,12 @@
 //! the cluster-level admin APIs (Describe or Alter on the cluster, checked in
 //! kafka_tools/acls.rs), the configs APIs (DescribeConfigs / AlterConfigs on the
 //! topic, the cluster for brokers, the group), OffsetForLeaderEpoch (ClusterAction
-//! for a follower, Describe for a client) and WriteTxnMarkers (ClusterAction; no test
-//! of a refused broker here); OffsetDelete, AlterUserScramCredentials and
-//! ConsumerGroupDescribe are not authorized yet.
+//! for a follower, Describe for a client), WriteTxnMarkers (ClusterAction),
+//! OffsetDelete (Delete on the group, Read on the topic), ConsumerGroupHeartbeat's
+//! subscribed topics (Describe), ConsumerGroupDescribe (Describe),
+//! AlterUserScramCredentials (Alter on the cluster), and the KIP-430 authorized
+//! operations every describing API reports. A follower Fetch from a principal
+//! without ClusterAction is refused here on the wire.
 
 mod common;
 
@@ -35,6 +38,10 @@ use std::time::Duration;
 use common::broker::free_port;
 use common::clients::PLAIN_JAAS;
 use common::{Broker, BrokerOpts, python_client};
+use tidewater_client::Connection;
+use tidewater_client::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use tidewater_client::kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use tidewater_client::kafka_protocol::protocol::StrBytes;
 
 const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
@@ -491,5 +498,40 @@ fn authorized_operations_are_the_principals_own() {
         admin["cluster"].as_array().map(Vec::len),
         Some(7),
         "{admin}"
+    );
+}
+
+#[test]
+fn a_follower_fetch_without_cluster_action_is_refused() {
+    let (broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "rep"]);
+    client(sasl, "admin", "produce", &["--topic", "rep"]);
+    // The plaintext listener's User:ANONYMOUS is no super user and has no ACL: as a
+    // broker it may not replicate (Kafka's ClusterAction on the cluster).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let codes: Vec<i16> = runtime.block_on(async {
+        let conn = Connection::connect(&broker.bootstrap(), "not-a-broker")
+            .await
+            .expect("connect");
+        let mut fetch = FetchRequest::default();
+        fetch.replica_id = BrokerId(2);
+        fetch.max_wait_ms = 0;
+        fetch.max_bytes = 1 << 20;
+        let mut topic = FetchTopic::default();
+        topic.topic = TopicName(StrBytes::from_static_str("rep"));
+        let mut partition = FetchPartition::default();
+        partition.partition_max_bytes = 1 << 20;
+        topic.partitions = vec![partition];
+        fetch.topics = vec![topic];
+        let r = conn.send_at(&fetch, 12).await.expect("fetch");
+        r.responses
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect()
+    });
+    assert_eq!(
+        codes,
+        vec![29],
+        "TOPIC_AUTHORIZATION_FAILED for its partition"
     );
 }
