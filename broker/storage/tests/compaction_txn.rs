@@ -408,3 +408,20 @@ fn retention_stops_at_the_last_stable_offset() {
     assert!(log.delete_old_segments(NOW + 3_600_000).unwrap() >= 3);
     assert_eq!(log.log_start_offset(), 5);
 }
+
+#[test]
+fn the_last_stable_offset_never_falls_below_the_log_start() {
+    let (_dir, _mgr, log) = one_log(compacting());
+    append(&log, Kind::Plain, 0, &[("a", "0")]); // 0
+    append(&log, Kind::Txn(9), 0, &[("a", "1")]); // 1: open
+    append(&log, Kind::Plain, 0, &[("a", "2")]); // 2
+    append(&log, Kind::Plain, 0, &[("a", "3")]); // 3
+    assert_eq!(log.last_stable_offset(), 1);
+    // DeleteRecords is bounded by the high watermark, as Kafka's: it may pass the open
+    // transaction's first offset, and the LSO follows the log start (Kafka's
+    // maybeIncrementFirstUnstableOffset), still held by the open transaction.
+    assert_eq!(log.delete_records_before(3).unwrap(), 3);
+    assert_eq!(log.last_stable_offset(), 3);
+    append(&log, Kind::Marker(9, true), 0, &[]); // 4
+    assert_eq!(log.last_stable_offset(), 5);
+}

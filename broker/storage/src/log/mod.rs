@@ -193,12 +193,14 @@ impl Log {
         f(&sync::lock(&self.append).epochs)
     }
     /// The last stable offset (Kafka's LSO): the high watermark, or the first offset
-    /// of a transaction whose outcome is not replicated yet when that is lower.
-    /// `read_committed` reads stop here.
+    /// of a transaction whose outcome is not replicated yet when that is lower, but
+    /// never below the log start offset (as Kafka's `maybeIncrementFirstUnstableOffset`:
+    /// DeleteRecords may pass an open transaction's first offset, and its records
+    /// there are gone). `read_committed` reads, the cleaner and retention stop here.
     pub fn last_stable_offset(&self) -> i64 {
         let hw = self.high_watermark();
         let first = sync::lock(&self.append).producers.first_unstable_offset(hw);
-        first.map_or(hw, |f| f.min(hw))
+        first.map_or(hw, |f| f.max(self.log_start_offset()).min(hw))
     }
     /// The aborted transactions a `read_committed` fetch from `fetch_offset` up to
     /// `upper_bound` must be told of (Kafka's `collectAbortedTransactions`): those
