@@ -425,3 +425,54 @@ fn the_last_stable_offset_never_falls_below_the_log_start() {
     append(&log, Kind::Marker(9, true), 0, &[]); // 4
     assert_eq!(log.last_stable_offset(), 5);
 }
+
+/// Copies every file under `from` into `to` (same layout).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_swap_finished_by_a_restart_replaces_the_stale_txnindex() {
+    let (dir, mgr, log) = one_log(compacting());
+    append(&log, Kind::Plain, 0, &[("k", "kept")]); // 0
+    append(&log, Kind::Txn(1), 0, &[("a", "x")]); // 1
+    append(&log, Kind::Marker(1, false), 0, &[]); // 2: first of its group
+    append(&log, Kind::Txn(1), 1, &[("b", "y")]); // 3
+    append(&log, Kind::Marker(1, true), 0, &[]); // 4
+    append(&log, Kind::Plain, 0, &[("z", "5")]); // 5
+    // First cleaning: the aborted record goes, the marker and its entry stay.
+    log.compact(NOW + 1).unwrap().unwrap();
+    assert_eq!(log.aborted_transactions(0, 6), [aborted(1, 1, 2)]);
+    append(&log, Kind::Plain, 0, &[("z", "6")]); // 6
+    // The broker as it was before the second cleaning...
+    let crashed = tempfile::tempdir().unwrap();
+    copy_tree(dir.path(), crashed.path());
+    // ... which drops the entry (the marker gets its delete horizon) ...
+    log.compact(NOW + 2).unwrap().unwrap();
+    assert!(log.aborted_transactions(0, 7).is_empty());
+    assert!(log.segment_base_offsets().contains(&2));
+    // ... and dies once segment 2's cleaned files are renamed .swap, the original
+    // (with its .txnindex entry) still in place.
+    let seg = "00000000000000000002";
+    for ext in ["log", "index", "timeindex", "txnindex"] {
+        let cleaned = log.dir().join(format!("{seg}.{ext}"));
+        if ext != "txnindex" || cleaned.exists() {
+            let swap = crashed.path().join("t-0").join(format!("{seg}.{ext}.swap"));
+            std::fs::copy(cleaned, swap).unwrap();
+        }
+    }
+    let mgr2 = common::manager(&[crashed.path()], compacting());
+    let reloaded = mgr2.get_log(&common::tp(0)).unwrap();
+    assert!(reloaded.aborted_transactions(0, 7).is_empty());
+    drop((log, reloaded));
+    mgr2.shutdown().unwrap();
+    mgr.shutdown().unwrap();
+}
