@@ -39,6 +39,24 @@ pub struct PartitionOutcome {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub has_records: bool,
+    /// When (ms, leader generation) the partition was read for this answer; `None`
+    /// when its read was skipped as quiet (see [`Hint`]) or for a consumer.
+    pub evaluated: Option<(u64, u64)>,
+}
+
+/// What the session knew of an incremental fetch's partition before this request:
+/// enough for a leader to skip reading a follower's partition that is quiet (not
+/// named in the request, nothing new to send, read recently under the same
+/// leadership) — the read an idle session would otherwise repeat for thousands of
+/// partitions every `replica.fetch.wait.max.ms`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hint {
+    /// Named in this request (a new fetch offset or epoch): must be read.
+    pub fresh: bool,
+    /// The (high watermark, log start offset) the client was last told.
+    pub last_sent: Option<(i64, i64)>,
+    /// When (ms, leader generation) it was last read for this session.
+    pub evaluated: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +66,10 @@ struct Cached {
     request: Arc<FetchPartition>,
     /// What the last response told the client (None: never sent).
     last_sent: Option<(i64, i64)>,
+    /// When (ms, leader generation) it was last read (see [`Hint`]).
+    evaluated: Option<(u64, u64)>,
+    /// The request tick that last named it.
+    named_at: u64,
 }
 
 #[derive(Debug)]
@@ -74,6 +96,8 @@ pub enum SessionKind {
 pub struct FetchContext {
     pub kind: SessionKind,
     pub partitions: Vec<Arc<FetchPartition>>,
+    /// For an incremental fetch, one per partition (same order); else empty.
+    pub hints: Vec<Hint>,
 }
 
 impl FetchContext {
@@ -135,6 +159,7 @@ impl FetchSessionCache {
                 Ok(FetchContext {
                     kind: SessionKind::Sessionless,
                     partitions: requested,
+                    hints: Vec::new(),
                 })
             }
             INITIAL_EPOCH => {
@@ -145,6 +170,7 @@ impl FetchSessionCache {
                     return Ok(FetchContext {
                         kind: SessionKind::Sessionless,
                         partitions: requested,
+                        hints: Vec::new(),
                     });
                 }
                 while self.sessions.len() >= self.max_slots {
@@ -167,6 +193,8 @@ impl FetchSessionCache {
                             Cached {
                                 request: Arc::clone(p),
                                 last_sent: None,
+                                evaluated: None,
+                                named_at: self.tick,
                             },
                         )
                     })
@@ -182,6 +210,7 @@ impl FetchSessionCache {
                 Ok(FetchContext {
                     kind: SessionKind::Full { session_id: id },
                     partitions: requested,
+                    hints: Vec::new(),
                 })
             }
             _ => {
@@ -197,13 +226,18 @@ impl FetchSessionCache {
                 }
                 for p in requested {
                     match session.partitions.get_mut(&p.tp) {
-                        Some(c) => c.request = p,
+                        Some(c) => {
+                            c.request = p;
+                            c.named_at = self.tick;
+                        }
                         None => {
                             session.partitions.insert(
                                 p.tp.clone(),
                                 Cached {
                                     request: p,
                                     last_sent: None,
+                                    evaluated: None,
+                                    named_at: self.tick,
                                 },
                             );
                         }
@@ -216,9 +250,19 @@ impl FetchSessionCache {
                     .values()
                     .map(|c| Arc::clone(&c.request))
                     .collect();
+                let hints = session
+                    .partitions
+                    .values()
+                    .map(|c| Hint {
+                        fresh: c.named_at == self.tick,
+                        last_sent: c.last_sent,
+                        evaluated: c.evaluated,
+                    })
+                    .collect();
                 Ok(FetchContext {
                     kind: SessionKind::Incremental { session_id },
                     partitions,
+                    hints,
                 })
             }
         }
@@ -262,6 +306,9 @@ impl FetchSessionCache {
                 let now = (o.high_watermark, o.log_start_offset);
                 let changed = cached.last_sent != Some(now);
                 cached.last_sent = Some(now);
+                if o.evaluated.is_some() {
+                    cached.evaluated = o.evaluated;
+                }
                 !incremental || changed || o.has_records || o.error_code != 0
             })
             .collect()
@@ -308,7 +355,42 @@ mod tests {
             high_watermark: hw,
             log_start_offset: 0,
             has_records,
+            evaluated: None,
         }
+    }
+
+    #[test]
+    fn hints_say_what_an_incremental_fetch_named_sent_and_read() {
+        let mut cache = FetchSessionCache::new(10, 7);
+        let ctx = cache
+            .begin(0, 0, vec![part("a", 0, 0), part("a", 1, 0)], &[])
+            .unwrap();
+        assert!(ctx.hints.is_empty(), "a full fetch reads everything");
+        let read = |hw| PartitionOutcome {
+            evaluated: Some((100, 1)),
+            ..outcome(hw, false)
+        };
+        cache.complete(&ctx, &[read(5), read(5)]);
+        let ctx = cache.begin(7, 1, vec![part("a", 1, 5)], &[]).unwrap();
+        let quiet = Hint {
+            fresh: false,
+            last_sent: Some((5, 0)),
+            evaluated: Some((100, 1)),
+        };
+        assert_eq!(
+            ctx.hints,
+            vec![
+                quiet,
+                Hint {
+                    fresh: true,
+                    ..quiet
+                }
+            ]
+        );
+        // A skipped read keeps the last read's time.
+        cache.complete(&ctx, &[outcome(5, false), read(5)]);
+        let ctx = cache.begin(7, 2, vec![], &[]).unwrap();
+        assert_eq!(ctx.hints, vec![quiet, quiet]);
     }
 
     #[test]

@@ -284,6 +284,13 @@ impl ReplicaManager {
 
 impl super::ReplicaManager {
     /// How many times this broker became the leader of a partition so far.
+    /// How long a follower's quiet partition may go unread in its fetch session (see
+    /// the replica fetch handler): a quarter of `replica.lag.time.max.ms`, at most 3 s,
+    /// so its caught-up time stays well inside the ISR lag bound.
+    pub fn quiet_follower_read_ms(&self) -> u64 {
+        (self.settings.lag_time_max_ms / 4).min(3_000)
+    }
+
     pub fn leader_generation(&self) -> u64 {
         self.leader_generation
             .load(std::sync::atomic::Ordering::Acquire)

@@ -373,6 +373,7 @@ pub(super) async fn handle(
             high_watermark: r.high_watermark,
             log_start_offset: r.log_start_offset,
             has_records: r.len() > 0,
+            evaluated: None,
         })
         .collect();
     let include = broker.replicas().fetch_sessions().complete(&ctx, &outcomes);

@@ -19,7 +19,7 @@ use super::response::push_partition;
 use crate::broker_server::Broker;
 use crate::handlers::{RequestContext, authz};
 use crate::replica_manager::Partition;
-use crate::replica_manager::fetch_sessions::{FetchPartition, PartitionOutcome};
+use crate::replica_manager::fetch_sessions::{FetchPartition, Hint, PartitionOutcome};
 
 struct Wanted {
     /// As the session holds it (shared, not copied per fetch).
@@ -117,14 +117,20 @@ pub(super) async fn handle(
         let notified = broker.replicas().notifier().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (answers, total, any_error, throttled) = read_all(broker, &wanted, max_bytes);
+        let Read {
+            answers,
+            read,
+            total,
+            any_error,
+            throttled,
+        } = read_all(broker, &wanted, &ctx.hints, generation, max_bytes);
         if total >= min_bytes
             || any_error
             || Instant::now() >= deadline
             || broker.is_closing()
             || broker.replicas().leader_generation() != generation
         {
-            break answers;
+            break (answers, read);
         }
         // A partition held back by the throttle may be served again as soon as the
         // measured rate falls under the quota: look again soon rather than idling for
@@ -142,18 +148,22 @@ pub(super) async fn handle(
         // of those notifies): they are still the answers, without reading every
         // partition of the session again — half an idle leader's work per fetch.
         if !woken && !throttled && Instant::now() >= deadline {
-            break answers;
+            break (answers, read);
         }
     };
+    let (answers, read) = answers;
+    let now = crate::broker_server::mono_ms();
     let outcomes: Vec<PartitionOutcome> = answers
         .iter()
-        .map(|pd| PartitionOutcome {
+        .zip(&read)
+        .map(|(pd, &read)| PartitionOutcome {
             error_code: pd.error_code,
             high_watermark: pd.high_watermark,
             log_start_offset: pd.log_start_offset,
             // A diverging epoch must reach the follower like records do.
             has_records: pd.records.as_ref().is_some_and(|r| !r.is_empty())
                 || pd.diverging_epoch.epoch >= 0,
+            evaluated: read.then_some((now, generation)),
         })
         .collect();
     let include = broker.replicas().fetch_sessions().complete(&ctx, &outcomes);
@@ -180,25 +190,86 @@ const THROTTLE_RECHECK: Duration = Duration::from_millis(20);
 /// acks=all on that partition waits for the follower's next fetch.
 const MISSING_PARTITION_WAIT: Duration = Duration::from_millis(20);
 
-/// The answers, bytes read, whether any partition failed, and whether any partition
-/// was held back by the leader's replication throttle.
+/// One pass over a fetch's partitions.
+struct Read {
+    answers: Vec<PartitionData>,
+    /// Per partition: read (false: skipped as quiet, its answer the last one sent).
+    read: Vec<bool>,
+    /// Bytes read.
+    total: usize,
+    /// Whether any partition failed.
+    any_error: bool,
+    /// Whether any partition was held back by the leader's replication throttle.
+    throttled: bool,
+}
+
+/// Whether a follower's partition may be answered without reading it: not named in
+/// this incremental fetch, read for this session within `quiet_ms` under the same
+/// leadership, the follower at the log end and told the current high watermark and
+/// log start. Reading it would change nothing but the follower's caught-up time,
+/// which a read every `quiet_ms` (a quarter of `replica.lag.time.max.ms` at most)
+/// keeps far inside the lag bound.
+fn quiet(
+    hint: &Hint,
+    replica: &Partition,
+    fetch_offset: i64,
+    now: u64,
+    generation: u64,
+    quiet_ms: u64,
+) -> bool {
+    let log = &replica.log;
+    !hint.fresh
+        && hint
+            .evaluated
+            .is_some_and(|(at, g)| g == generation && now.saturating_sub(at) < quiet_ms)
+        && log.log_end_offset() == fetch_offset
+        && hint.last_sent == Some((log.high_watermark(), log.log_start_offset()))
+}
+
 fn read_all(
     broker: &Broker,
     wanted: &[Wanted],
+    hints: &[Hint],
+    generation: u64,
     max_bytes: usize,
-) -> (Vec<PartitionData>, usize, bool, bool) {
+) -> Read {
     let mut total = 0usize;
     let mut any_error = false;
     let mut held_back = false;
     let mut out = Vec::with_capacity(wanted.len());
+    let mut read = Vec::with_capacity(wanted.len());
     let now = crate::broker_server::mono_ms();
-    for w in wanted {
+    let quiet_ms = broker.replicas().quiet_follower_read_ms();
+    for (i, w) in wanted.iter().enumerate() {
         let partition = w.part.tp.partition;
         let Some(replica) = &w.replica else {
             any_error = true;
             out.push(error(partition, E::NotLeaderOrFollower.code()));
+            read.push(true);
             continue;
         };
+        if let Some(hint) = hints.get(i)
+            && let Some((hw, log_start)) = hint.last_sent
+            && quiet(
+                hint,
+                replica,
+                w.fetch.fetch_offset,
+                now,
+                generation,
+                quiet_ms,
+            )
+        {
+            let mut pd = PartitionData::default();
+            pd.partition_index = partition;
+            pd.high_watermark = hw;
+            pd.last_stable_offset = hw;
+            pd.log_start_offset = log_start;
+            pd.records = Some(Bytes::new());
+            out.push(pd);
+            read.push(false);
+            continue;
+        }
+        read.push(true);
         let (answer, in_sync) = match broker.replicas().on_follower_fetch(replica, &w.fetch, now) {
             Ok(a) => a,
             Err(e) => {
@@ -273,7 +344,13 @@ fn read_all(
         }
         out.push(pd);
     }
-    (out, total, any_error, held_back)
+    Read {
+        answers: out,
+        read,
+        total,
+        any_error,
+        throttled: held_back,
+    }
 }
 
 /// A follower fetch from a principal without ClusterAction: every partition it names
