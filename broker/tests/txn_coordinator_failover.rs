@@ -6,7 +6,12 @@
 //! loads the transaction from `__transaction_state` (PrepareCommit) must write the
 //! marker and complete it, as Kafka's `TransactionCoordinator.onElection` does: a
 //! read_committed consumer then reads the records (the last stable offset moved past
-//! them) and DescribeTransactions says CompleteCommit.
+//! them) and DescribeTransactions says CompleteCommit (or CompleteAbort).
+//!
+//! Then the producer's next transaction opens on the partition whose marker the new
+//! coordinator wrote, and a marker from the killed coordinator's epoch (one it could
+//! have had in flight) is refused with TRANSACTION_COORDINATOR_FENCED: it must not end
+//! the new transaction early.
 //!
 //! The transaction is driven on the wire (InitProducerId, AddPartitionsToTxn, a
 //! transactional Produce, EndTxn) so each step lands exactly between the kills.
@@ -20,6 +25,7 @@ use bytes::{Bytes, BytesMut};
 use common::cluster::Cluster;
 use common::process::kcat_read;
 use common::wait::wait_until;
+use tidewater_client::kafka_protocol::error::ResponseError as E;
 use tidewater_client::kafka_protocol::indexmap::IndexMap;
 use tidewater_client::kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use tidewater_client::kafka_protocol::messages::list_offsets_request::{
@@ -38,6 +44,7 @@ use tidewater_client::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use tidewater_client::{AdminClient, Connection};
+use tidewater_txn::{TxnConfig, TxnCoordinator};
 
 const TOPIC: &str = "txn-failover";
 const ID: &str = "tx-failover";
@@ -86,10 +93,10 @@ async fn describe(addr: &str) -> Result<String, String> {
     Ok(state.transaction_state.to_string())
 }
 
-/// `RECORDS` records of producer `pid`/`epoch`, sequences from 0, in one
+/// `RECORDS` records of producer `pid`/`epoch`, sequences from `first`, in one
 /// transactional batch.
-fn transactional_batch(pid: i64, epoch: i16) -> Bytes {
-    let records: Vec<Record> = (0..RECORDS)
+fn transactional_batch(pid: i64, epoch: i16, first: i32) -> Bytes {
+    let records: Vec<Record> = (first..first + RECORDS as i32)
         .map(|i| Record {
             transactional: true,
             control: false,
@@ -98,8 +105,8 @@ fn transactional_batch(pid: i64, epoch: i16) -> Bytes {
             producer_id: pid,
             producer_epoch: epoch,
             timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
+            offset: i64::from(i - first),
+            sequence: i,
             timestamp: 0,
             key: None,
             value: Some(Bytes::from(format!("record-{i}"))),
@@ -117,6 +124,75 @@ fn transactional_batch(pid: i64, epoch: i16) -> Bytes {
     )
     .expect("encode batch");
     buf.freeze()
+}
+
+/// AddPartitionsToTxn (v3) of `partitions` to `ID`'s transaction, at its coordinator.
+async fn add_partitions(conn: &Connection, pid: ProducerId, epoch: i16, partitions: Vec<i32>) {
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = txn_id();
+    add.v3_and_below_producer_id = pid;
+    add.v3_and_below_producer_epoch = epoch;
+    let mut t = AddPartitionsToTxnTopic::default();
+    t.name = topic();
+    t.partitions = partitions;
+    add.v3_and_below_topics = vec![t];
+    let r = conn.send_at(&add, 3).await.expect("AddPartitionsToTxn");
+    for p in &r.results_by_topic_v3_and_below[0].results_by_partition {
+        assert_eq!(p.partition_error_code, 0, "AddPartitionsToTxn {p:?}");
+    }
+}
+
+/// Produces `transactional_batch(pid, epoch, first)` to `partition`'s leader at `addr`
+/// (acks=all); returns its base offset.
+async fn produce(addr: &str, partition: i32, pid: ProducerId, epoch: i16, first: i32) -> i64 {
+    let mut data = PartitionProduceData::default();
+    data.index = partition;
+    data.records = Some(transactional_batch(pid.0, epoch, first));
+    let mut td = TopicProduceData::default();
+    td.name = topic();
+    td.partition_data = vec![data];
+    let mut produce = ProduceRequest::default();
+    produce.transactional_id = Some(txn_id());
+    produce.acks = -1;
+    produce.timeout_ms = 30_000;
+    produce.topic_data = vec![td];
+    let conn = connect(addr).await.expect("leader");
+    let r = conn.send_at(&produce, 9).await.expect("Produce");
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "Produce to partition {partition}");
+    p.base_offset
+}
+
+/// A COMMIT marker of producer `pid`/`epoch` from `coordinator_epoch`, sent to
+/// `partition`'s leader at `addr` as a coordinator sends it; returns its error code.
+async fn write_marker(
+    addr: &str,
+    partition: i32,
+    pid: ProducerId,
+    epoch: i16,
+    coordinator_epoch: i32,
+) -> i16 {
+    let req = common::txn::commit_marker(pid.0, epoch, coordinator_epoch, TOPIC, vec![partition]);
+    let conn = connect(addr).await.expect("leader");
+    let r = conn.send_at(&req, 1).await.expect("WriteTxnMarkers");
+    r.markers[0].topics[0].partitions[0].error_code
+}
+
+/// The leader and leader epoch (the coordinator epoch) of `ID`'s
+/// `__transaction_state` partition.
+async fn coordinator_epoch(addr: &str) -> (i32, i32) {
+    let partition = TxnCoordinator::new(TxnConfig::default()).partition_for(ID);
+    let admin = AdminClient::connect(addr).await.expect("admin");
+    let meta = admin
+        .metadata(Some(vec!["__transaction_state".to_owned()]))
+        .await
+        .expect("metadata");
+    let p = meta.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition == partition)
+        .expect("the id's partition");
+    (p.leader, p.leader_epoch)
 }
 
 /// The last stable offset of `partition` (ListOffsets, latest, read_committed).
@@ -197,34 +273,10 @@ fn end_with_the_coordinator_killed(commit: bool) {
         init.producer_epoch = -1;
         let r = common::txn::init_producer_id(&conn, &init, T).await;
         let (pid, epoch) = (r.producer_id, r.producer_epoch);
-        let mut add = AddPartitionsToTxnRequest::default();
-        add.v3_and_below_transactional_id = txn_id();
-        add.v3_and_below_producer_id = pid;
-        add.v3_and_below_producer_epoch = epoch;
-        let mut t = AddPartitionsToTxnTopic::default();
-        t.name = topic();
-        t.partitions = leaders.keys().copied().collect();
-        add.v3_and_below_topics = vec![t];
-        let r = conn.send_at(&add, 3).await.expect("AddPartitionsToTxn");
-        for p in &r.results_by_topic_v3_and_below[0].results_by_partition {
-            assert_eq!(p.partition_error_code, 0, "AddPartitionsToTxn {p:?}");
-        }
+        add_partitions(&conn, pid, epoch, leaders.keys().copied().collect()).await;
         for (&partition, leader) in &leaders {
-            let mut data = PartitionProduceData::default();
-            data.index = partition;
-            data.records = Some(transactional_batch(pid.0, epoch));
-            let mut td = TopicProduceData::default();
-            td.name = topic();
-            td.partition_data = vec![data];
-            let mut produce = ProduceRequest::default();
-            produce.transactional_id = Some(txn_id());
-            produce.acks = -1;
-            produce.timeout_ms = 30_000;
-            produce.topic_data = vec![td];
-            let leader_conn = connect(&addrs[leader]).await.expect("leader");
-            let r = leader_conn.send_at(&produce, 9).await.expect("Produce");
-            let p = &r.responses[0].partition_responses[0];
-            assert_eq!((p.error_code, p.base_offset), (0, 0), "Produce {partition}");
+            let base = produce(&addrs[leader], partition, pid, epoch, 0).await;
+            assert_eq!(base, 0, "partition {partition}");
         }
         (pid, epoch)
     });
@@ -257,6 +309,11 @@ fn end_with_the_coordinator_killed(commit: bool) {
     assert_eq!(
         runtime.block_on(describe(&coordinator_addr)).as_deref(),
         Ok(prepared)
+    );
+    let (txn_leader, old_epoch) = runtime.block_on(coordinator_epoch(&coordinator_addr));
+    assert_eq!(
+        txn_leader, coordinator,
+        "the coordinator leads the id's partition"
     );
     let status = cluster.node(coordinator).kill9();
     assert!(!status.success(), "kill -9 is no clean exit: {status}");
@@ -311,4 +368,39 @@ fn end_with_the_coordinator_killed(commit: bool) {
         };
         assert_eq!(read, expected, "read_committed partition {partition}");
     }
+
+    // The next transaction of the producer, on a partition whose marker the new
+    // coordinator wrote: a marker the killed coordinator might still have had in
+    // flight (its epoch is older) must not end it. Without the coordinator-epoch
+    // fence it would commit the new transaction's records before its EndTxn.
+    let (pending, _) = leaders
+        .iter()
+        .find(|(_, l)| **l == leader)
+        .expect("a partition of the stopped broker");
+    let (_, new_epoch) = runtime.block_on(coordinator_epoch(&addrs[&completed_by]));
+    assert!(
+        new_epoch > old_epoch,
+        "coordinator epoch {old_epoch} -> {new_epoch}"
+    );
+    runtime.block_on(async {
+        let conn = connect(&addrs[&completed_by]).await.expect("coordinator");
+        add_partitions(&conn, pid, epoch, vec![*pending]).await;
+        let next = produce(&addrs[&leader], *pending, pid, epoch, RECORDS as i32).await;
+        assert_eq!(
+            last_stable_offset(&addrs[&leader], *pending).await,
+            Ok(next),
+            "the next transaction holds the last stable offset"
+        );
+        let code = write_marker(&addrs[&leader], *pending, pid, epoch, old_epoch).await;
+        assert_eq!(
+            code,
+            E::TransactionCoordinatorFenced.code(),
+            "zombie marker"
+        );
+        assert_eq!(
+            last_stable_offset(&addrs[&leader], *pending).await,
+            Ok(next),
+            "the zombie's marker ended nothing"
+        );
+    });
 }

@@ -11,11 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{Broker, BrokerOpts};
 use tidewater_client::kafka_protocol::error::ResponseError as E;
-use tidewater_client::kafka_protocol::messages::write_txn_markers_request::{
-    WritableTxnMarker, WritableTxnMarkerTopic,
-};
-use tidewater_client::kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
-use tidewater_client::kafka_protocol::protocol::StrBytes;
+use tidewater_client::kafka_protocol::messages::WriteTxnMarkersRequest;
 use tidewater_client::{AdminClient, Connection};
 
 const TOPIC: &str = "marker-fencing";
@@ -24,18 +20,7 @@ const PRODUCER_ID: i64 = 4242;
 /// One COMMIT marker of producer 4242 (epoch 0) for `TOPIC`'s partitions 0 and 1,
 /// from `coordinator_epoch`.
 fn commit(coordinator_epoch: i32) -> WriteTxnMarkersRequest {
-    let mut topic = WritableTxnMarkerTopic::default();
-    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
-    topic.partition_indexes = vec![0, 1];
-    let mut marker = WritableTxnMarker::default();
-    marker.producer_id = ProducerId(PRODUCER_ID);
-    marker.producer_epoch = 0;
-    marker.transaction_result = true;
-    marker.coordinator_epoch = coordinator_epoch;
-    marker.topics = vec![topic];
-    let mut req = WriteTxnMarkersRequest::default();
-    req.markers = vec![marker];
-    req
+    common::txn::commit_marker(PRODUCER_ID, 0, coordinator_epoch, TOPIC, vec![0, 1])
 }
 
 /// Each partition's error code in the answer to `req` (WriteTxnMarkers v1).
