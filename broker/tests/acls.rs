@@ -23,9 +23,12 @@
 //! the cluster-level admin APIs (Describe or Alter on the cluster, checked in
 //! kafka_tools/acls.rs), the configs APIs (DescribeConfigs / AlterConfigs on the
 //! topic, the cluster for brokers, the group), OffsetForLeaderEpoch (ClusterAction
-//! for a follower, Describe for a client) and WriteTxnMarkers (ClusterAction; no test
-//! of a refused broker here); OffsetDelete, AlterUserScramCredentials and
-//! ConsumerGroupDescribe are not authorized yet.
+//! for a follower, Describe for a client), WriteTxnMarkers (ClusterAction),
+//! OffsetDelete (Delete on the group, Read on the topic), ConsumerGroupHeartbeat's
+//! subscribed topics (Describe), ConsumerGroupDescribe (Describe),
+//! AlterUserScramCredentials (Alter on the cluster), and the KIP-430 authorized
+//! operations every describing API reports. A follower Fetch from a principal
+//! without ClusterAction is refused here on the wire.
 
 mod common;
 
@@ -35,6 +38,10 @@ use std::time::Duration;
 use common::broker::free_port;
 use common::clients::PLAIN_JAAS;
 use common::{Broker, BrokerOpts, python_client};
+use tidewater_client::Connection;
+use tidewater_client::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use tidewater_client::kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use tidewater_client::kafka_protocol::protocol::StrBytes;
 
 const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
@@ -350,5 +357,181 @@ fn group_admin_apis_show_and_delete_only_authorized_groups() {
         deleted["delete"]["seen"],
         serde_json::Value::Null,
         "{deleted}"
+    );
+}
+
+#[test]
+fn offset_delete_needs_delete_on_the_group_and_read_on_the_topic() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "od"]);
+    let made = client(
+        sasl,
+        "admin",
+        "commit",
+        &["--topic", "od", "--group", "odg"],
+    );
+    assert_eq!(made["error"], serde_json::Value::Null, "{made}");
+    let delete = || {
+        client(
+            sasl,
+            "alice",
+            "delete-offsets",
+            &["--topic", "od", "--group", "odg"],
+        )
+    };
+    // Read on the group (a consumer's right) is not Delete.
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "od", "--group", "odg", "--op", "read"],
+    );
+    let refused = delete();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("GROUP_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "od", "--group", "odg", "--op", "delete"],
+    );
+    let refused = delete();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "od", "--op", "read"]);
+    let deleted = delete();
+    assert_eq!(deleted["error"], serde_json::Value::Null, "{deleted}");
+}
+
+#[test]
+fn alter_user_scram_credentials_needs_alter_on_the_cluster() {
+    let (_broker, sasl) = start(false);
+    let refused = client(sasl, "alice", "alter-scram", &["--user", "bob"]);
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("CLUSTER_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    let altered = client(sasl, "admin", "alter-scram", &["--user", "bob"]);
+    assert_eq!(altered["error"], serde_json::Value::Null, "{altered}");
+}
+
+#[test]
+fn a_kip_848_consumer_subscribing_to_a_topic_it_may_not_describe_is_refused() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "h"]);
+    client(sasl, "admin", "produce", &["--topic", "h"]);
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "h", "--group", "hg", "--op", "read"],
+    );
+    let consume = || {
+        client(
+            sasl,
+            "alice",
+            "consume",
+            &[
+                "--topic",
+                "h",
+                "--group",
+                "hg",
+                "--set",
+                "group.protocol=consumer",
+            ],
+        )
+    };
+    // ConsumerGroupHeartbeat names the topic: it needs Describe on it.
+    let refused = consume();
+    assert_eq!(
+        refused["error"],
+        serde_json::json!("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    client(sasl, "admin", "acl", &["--topic", "h", "--op", "read"]);
+    let read = consume();
+    assert_eq!(read["records"], serde_json::json!(1), "{read}");
+}
+
+#[test]
+fn authorized_operations_are_the_principals_own() {
+    let (_broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "ops"]);
+    let made = client(
+        sasl,
+        "admin",
+        "commit",
+        &["--topic", "ops", "--group", "opsg"],
+    );
+    assert_eq!(made["error"], serde_json::Value::Null, "{made}");
+    client(sasl, "admin", "acl", &["--topic", "ops", "--op", "read"]);
+    client(
+        sasl,
+        "admin",
+        "acl",
+        &["--topic", "ops", "--group", "opsg", "--op", "describe"],
+    );
+    let ops = |who| client(sasl, who, "ops", &["--topic", "ops", "--group", "opsg"]);
+    let alice = ops("alice");
+    // Read implies Describe; nothing on the cluster.
+    assert_eq!(
+        alice["topic"],
+        serde_json::json!(["DESCRIBE", "READ"]),
+        "{alice}"
+    );
+    assert_eq!(alice["cluster"], serde_json::json!([]), "{alice}");
+    assert_eq!(alice["group"], serde_json::json!(["DESCRIBE"]), "{alice}");
+    let admin = ops("admin");
+    assert_eq!(
+        admin["topic"].as_array().map(Vec::len),
+        Some(8),
+        "a super user may do all 8 topic operations: {admin}"
+    );
+    assert_eq!(
+        admin["cluster"].as_array().map(Vec::len),
+        Some(7),
+        "{admin}"
+    );
+}
+
+#[test]
+fn a_follower_fetch_without_cluster_action_is_refused() {
+    let (broker, sasl) = start(false);
+    client(sasl, "admin", "create-topics", &["--topic", "rep"]);
+    client(sasl, "admin", "produce", &["--topic", "rep"]);
+    // The plaintext listener's User:ANONYMOUS is no super user and has no ACL: as a
+    // broker it may not replicate (Kafka's ClusterAction on the cluster).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let codes: Vec<i16> = runtime.block_on(async {
+        let conn = Connection::connect(&broker.bootstrap(), "not-a-broker")
+            .await
+            .expect("connect");
+        let mut fetch = FetchRequest::default();
+        fetch.replica_id = BrokerId(2);
+        fetch.max_wait_ms = 0;
+        fetch.max_bytes = 1 << 20;
+        let mut topic = FetchTopic::default();
+        topic.topic = TopicName(StrBytes::from_static_str("rep"));
+        let mut partition = FetchPartition::default();
+        partition.partition_max_bytes = 1 << 20;
+        topic.partitions = vec![partition];
+        fetch.topics = vec![topic];
+        let r = conn.send_at(&fetch, 12).await.expect("fetch");
+        r.responses
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect()
+    });
+    assert_eq!(
+        codes,
+        vec![29],
+        "TOPIC_AUTHORIZATION_FAILED for its partition"
     );
 }

@@ -2,10 +2,15 @@
 //! DescribeCluster and DescribeGroups (KIP-430): bit N set = Kafka's
 //! `AclOperation` with code N is allowed.
 //!
-//! There is no authorizer yet, so every caller may do everything: each resource
-//! reports every operation Kafka supports on its type (`AclEntry.supportedOperations`),
-//! as Kafka does without `authorizer.class.name`. When ACLs arrive, this is the one
-//! place that asks the authorizer for the principal's real set.
+//! Each resource reports the operations Kafka supports on its type
+//! (`AclEntry.supportedOperations`) that the caller may perform, as Kafka's
+//! `AuthHelper.authorizedOperations` asks its authorizer one operation at a time:
+//! without `authorizer.class.name` that is all of them.
+
+use tidewater_quorum::acl::{AclOperation, CLUSTER_NAME, ResourceType};
+
+use super::{RequestContext, authz};
+use crate::broker_server::Broker;
 
 /// Kafka's value for "the client did not ask" (the field's default in every schema).
 pub const NOT_REQUESTED: i32 = i32::MIN;
@@ -60,14 +65,38 @@ fn supported(resource: Resource) -> &'static [u8] {
 }
 
 /// The bit set to report for `resource`: [`NOT_REQUESTED`] unless the client asked,
-/// else the operations the caller may perform (all of them, without an authorizer).
-pub fn authorized_operations(resource: Resource, requested: bool) -> i32 {
+/// else the supported operations `may` allows.
+pub fn authorized_operations(
+    resource: Resource,
+    requested: bool,
+    may: impl Fn(AclOperation) -> bool,
+) -> i32 {
     if !requested {
         return NOT_REQUESTED;
     }
     supported(resource)
         .iter()
+        .filter(|&&code| may(AclOperation::from_code(code as i8)))
         .fold(0i32, |bits, code| bits | (1 << code))
+}
+
+/// [`authorized_operations`] for this request's principal on the resource `name` (the
+/// cluster's name is implied for [`Resource::Cluster`]).
+pub fn for_caller(
+    broker: &Broker,
+    ctx: &RequestContext,
+    resource: Resource,
+    name: &str,
+    requested: bool,
+) -> i32 {
+    let (resource_type, name) = match resource {
+        Resource::Topic => (ResourceType::Topic, name),
+        Resource::Group => (ResourceType::Group, name),
+        Resource::Cluster => (ResourceType::Cluster, CLUSTER_NAME),
+    };
+    authorized_operations(resource, requested, |op| {
+        authz::allowed(broker, ctx, op, resource_type, name)
+    })
 }
 
 #[cfg(test)]
@@ -77,9 +106,21 @@ mod tests {
     #[test]
     fn bit_sets_match_kafka() {
         // The values a Kafka 4 broker without an authorizer returns.
-        assert_eq!(authorized_operations(Resource::Topic, true), 3576);
-        assert_eq!(authorized_operations(Resource::Group, true), 3400);
-        assert_eq!(authorized_operations(Resource::Cluster, true), 8096);
-        assert_eq!(authorized_operations(Resource::Topic, false), i32::MIN);
+        let all = |_| true;
+        assert_eq!(authorized_operations(Resource::Topic, true, all), 3576);
+        assert_eq!(authorized_operations(Resource::Group, true, all), 3400);
+        assert_eq!(authorized_operations(Resource::Cluster, true, all), 8096);
+        assert_eq!(authorized_operations(Resource::Topic, false, all), i32::MIN);
+    }
+
+    #[test]
+    fn only_the_allowed_operations_are_set() {
+        // Read implies Describe in the authorizer; here the answer is taken as given.
+        let read_describe = |op| matches!(op, AclOperation::Read | AclOperation::Describe);
+        assert_eq!(
+            authorized_operations(Resource::Topic, true, read_describe),
+            (1 << 3) | (1 << 8)
+        );
+        assert_eq!(authorized_operations(Resource::Cluster, true, |_| false), 0);
     }
 }

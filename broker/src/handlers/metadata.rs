@@ -12,7 +12,7 @@ use tidewater_quorum::acl::{AclOperation, CLUSTER_NAME, ResourceType};
 use uuid::Uuid;
 
 use super::RequestContext;
-use super::authorized_operations::{Resource, authorized_operations};
+use super::authorized_operations::{Resource, for_caller};
 use super::authz::allowed;
 use crate::broker_server::Broker;
 use crate::broker_server::topic_names::{self, is_internal};
@@ -28,6 +28,7 @@ struct Include {
 
 fn topic_response(
     broker: &Broker,
+    ctx: &RequestContext,
     t: &TopicMetadata,
     version: i16,
     include: Include,
@@ -35,8 +36,13 @@ fn topic_response(
     let mut out = MetadataResponseTopic::default();
     out.name = Some(TopicName(StrBytes::from_string(t.name.clone())));
     if version >= 8 {
-        out.topic_authorized_operations =
-            authorized_operations(Resource::Topic, include.topic_operations);
+        out.topic_authorized_operations = for_caller(
+            broker,
+            ctx,
+            Resource::Topic,
+            &t.name,
+            include.topic_operations,
+        );
     }
     if version >= 10 {
         out.topic_id = t.id;
@@ -100,8 +106,13 @@ pub async fn handle(
     resp.controller_id = BrokerId(broker.metadata().controller_id());
     // Kafka 4 dropped the cluster flag from v11 on (DescribeCluster carries it).
     if (8..=10).contains(&version) {
-        resp.cluster_authorized_operations =
-            authorized_operations(Resource::Cluster, req.include_cluster_authorized_operations);
+        resp.cluster_authorized_operations = for_caller(
+            broker,
+            ctx,
+            Resource::Cluster,
+            "",
+            req.include_cluster_authorized_operations,
+        );
     }
     let include = Include {
         topic_operations: version >= 8 && req.include_topic_authorized_operations,
@@ -120,7 +131,7 @@ pub async fn handle(
             .iter()
             // As Kafka, topics the caller may not describe are left out.
             .filter(|t| may(ctx, AclOperation::Describe, &t.name))
-            .map(|t| topic_response(broker, t, version, include))
+            .map(|t| topic_response(broker, ctx, t, version, include))
             .collect();
         return resp;
     };
@@ -138,7 +149,7 @@ pub async fn handle(
                 }
                 Some(t) => {
                     resp.topics
-                        .push(topic_response(broker, &t, version, include));
+                        .push(topic_response(broker, ctx, &t, version, include));
                     continue;
                 }
                 None => {
@@ -159,7 +170,7 @@ pub async fn handle(
         }
         if let Some(t) = broker.metadata().topic(&name) {
             resp.topics
-                .push(topic_response(broker, &t, version, include));
+                .push(topic_response(broker, ctx, &t, version, include));
             continue;
         }
         if topic_names::validate(&name).is_err() {
@@ -201,7 +212,7 @@ pub async fn handle(
         match created {
             Ok(t) => resp
                 .topics
-                .push(topic_response(broker, &t, version, include)),
+                .push(topic_response(broker, ctx, &t, version, include)),
             Err(e) => {
                 tracing::info!(topic = %name, client_id = %ctx.client_id, message = %e, "auto-creation refused");
                 resp.topics

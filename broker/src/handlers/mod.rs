@@ -19,6 +19,7 @@ pub mod describe_quorum;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod group_authz;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -55,6 +56,8 @@ use crate::protocol::DecodedRequest;
 const GROUP_DENIED: i16 = 30;
 /// CLUSTER_AUTHORIZATION_FAILED.
 const CLUSTER_DENIED: i16 = 31;
+/// TOPIC_AUTHORIZATION_FAILED.
+const TOPIC_DENIED: i16 = 29;
 /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 const TXN_ID_DENIED: i16 = 53;
 
@@ -336,8 +339,11 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
                 admin_authz::describe_groups_join(groups.describe_groups(r, v).await, denied);
             // Kafka fills these in its API layer, after the coordinator answered.
             for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
-                g.authorized_operations = authorized_operations::authorized_operations(
+                g.authorized_operations = authorized_operations::for_caller(
+                    broker,
+                    ctx,
                     authorized_operations::Resource::Group,
+                    &g.group_id,
                     include,
                 );
             }
@@ -355,36 +361,62 @@ pub async fn dispatch(broker: &Broker, ctx: &RequestContext, req: DecodedRequest
                 ConsumerGroupHeartbeatResponse::default().with_error_code(GROUP_DENIED),
             )
         }
+        RequestKind::ConsumerGroupHeartbeat(r)
+            if group_authz::heartbeat_topics_denied(broker, ctx, &r) =>
+        {
+            ResponseKind::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatResponse::default().with_error_code(TOPIC_DENIED),
+            )
+        }
         RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
             groups
                 .consumer_group_heartbeat(r, v, &ctx.client_id, &ctx.client_host)
                 .await,
         ),
-        RequestKind::ConsumerGroupDescribe(r) => {
+        RequestKind::ConsumerGroupDescribe(mut r) => {
             let include = r.include_authorized_operations;
+            let denied = group_authz::consumer_group_describe_split(broker, ctx, &mut r);
             let mut resp = groups.consumer_group_describe(r, v).await;
             for g in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
-                g.authorized_operations = authorized_operations::authorized_operations(
+                g.authorized_operations = authorized_operations::for_caller(
+                    broker,
+                    ctx,
                     authorized_operations::Resource::Group,
+                    &g.group_id,
                     include,
                 );
             }
-            ResponseKind::ConsumerGroupDescribe(resp)
+            ResponseKind::ConsumerGroupDescribe(group_authz::consumer_group_describe_join(
+                resp, denied,
+            ))
         }
         RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(sasl::handshake()),
         RequestKind::SaslAuthenticate(_) => ResponseKind::SaslAuthenticate(sasl::authenticate()),
         RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
             user_scram_credentials::describe(&broker.cluster().image(), r, v),
         ),
+        RequestKind::AlterUserScramCredentials(r)
+            if !authz::cluster(broker, ctx, AclOperation::Alter) =>
+        {
+            ResponseKind::AlterUserScramCredentials(user_scram_credentials::denied(
+                &r,
+                CLUSTER_DENIED,
+            ))
+        }
         RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
             user_scram_credentials::alter(broker, r, v).await,
         ),
         RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(broker, ctx, r).await),
         RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(acls::describe(broker, ctx, r)),
         RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(broker, ctx, r).await),
-        RequestKind::OffsetDelete(r) => {
-            ResponseKind::OffsetDelete(groups.offset_delete(r, v).await)
-        }
+        RequestKind::OffsetDelete(mut r) => ResponseKind::OffsetDelete(
+            match group_authz::offset_delete_split(broker, ctx, &mut r) {
+                Ok(denied) => {
+                    group_authz::offset_delete_join(groups.offset_delete(r, v).await, denied)
+                }
+                Err(refused) => refused,
+            },
+        ),
         other => {
             // decode_request only lets advertised APIs through, so this is a bug;
             // closing beats leaving the client waiting for an answer.

@@ -177,6 +177,35 @@ pub async fn alter(
     AlterUserScramCredentialsResponse::default().with_results(results)
 }
 
+/// The answer to a request refused as a whole (CLUSTER_AUTHORIZATION_FAILED without
+/// Alter on the cluster): `error_code` for each user it names, once, as Kafka answers.
+pub fn denied(
+    req: &AlterUserScramCredentialsRequest,
+    error_code: i16,
+) -> AlterUserScramCredentialsResponse {
+    let mut users: Vec<&StrBytes> = Vec::new();
+    for name in req
+        .deletions
+        .iter()
+        .map(|d| &d.name)
+        .chain(req.upsertions.iter().map(|u| &u.name))
+    {
+        if !users.contains(&name) {
+            users.push(name);
+        }
+    }
+    AlterUserScramCredentialsResponse::default().with_results(
+        users
+            .into_iter()
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(user.clone())
+                    .with_error_code(error_code)
+            })
+            .collect(),
+    )
+}
+
 fn every_user(users: &[String], error_code: i16, message: String) -> Vec<ScramAlterResult> {
     users
         .iter()

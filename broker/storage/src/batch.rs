@@ -15,6 +15,8 @@ const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
 pub(crate) const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 pub(crate) const ATTR_CONTROL: i16 = 1 << 5;
+/// The first timestamp holds the delete horizon the cleaner set (KIP-534).
+pub(crate) const ATTR_DELETE_HORIZON: i16 = 1 << 6;
 
 /// Why a record batch is malformed: the reason of a CORRUPT_MESSAGE answer, a
 /// recovery truncation or a dump report.
@@ -133,6 +135,11 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
     }
+    /// When the cleaner may remove this batch's tombstones or (a control batch) its
+    /// marker: set by a cleaning, in the first timestamp field, as Kafka does.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & ATTR_DELETE_HORIZON != 0).then_some(self.first_timestamp)
+    }
     pub fn has_producer_id(&self) -> bool {
         self.producer_id >= 0
     }
@@ -199,7 +206,7 @@ pub(crate) fn set_log_append_time_detached(
     header[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
-fn recompute_crc(batch: &mut [u8]) {
+pub(crate) fn recompute_crc(batch: &mut [u8]) {
     let crc = crc32c::crc32c(&batch[CRC_START..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }

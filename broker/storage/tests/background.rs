@@ -51,6 +51,8 @@ fn scheduler_applies_retention_and_flush_ms() {
     }
     log.append_as_leader(&batch(&[rec("k", "fresh", now)]), 0, now)
         .unwrap();
+    // Replicated (retention never passes the high watermark).
+    log.update_high_watermark(log.log_end_offset());
     assert!(log.segment_count() > 2);
     assert_eq!(
         log.recovery_point(),
@@ -105,6 +107,8 @@ fn compaction_does_not_block_appends_or_reads() {
         )
         .unwrap();
     }
+    // Replicated (the cleaner stops at the last stable offset).
+    log.update_high_watermark(log.log_end_offset());
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (log, stop) = (log.clone(), stop.clone());

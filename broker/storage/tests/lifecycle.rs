@@ -27,17 +27,21 @@ fn compacting() -> LogConfig {
 }
 
 /// Appends one record with segment.ms 1 on top of `cfg`, which rolls the segment so
-/// everything written before is cleanable; the log keeps that config. Returns the
-/// record's offset.
+/// everything written before is cleanable, and marks it all replicated (the cleaner and
+/// retention stop at the last stable offset, so at the high watermark); the log keeps
+/// that config. Returns the record's offset.
 #[allow(clippy::unwrap_used)] // a test helper: a failure here is a test failure
 fn roll(log: &Log, cfg: &LogConfig, key: &str, value: &str, ts: i64) -> i64 {
     log.update_config(LogConfig {
         segment_ms: 1,
         ..cfg.clone()
     });
-    log.append_as_leader(&batch(&[rec(key, value, ts)]), 0, ts)
+    let offset = log
+        .append_as_leader(&batch(&[rec(key, value, ts)]), 0, ts)
         .unwrap()
-        .first_offset
+        .first_offset;
+    log.update_high_watermark(log.log_end_offset());
+    offset
 }
 
 #[test]
@@ -51,6 +55,8 @@ fn rolls_and_retention_by_bytes_and_time_move_the_log_start() {
         )
         .unwrap();
     }
+    // Replicated: retention never passes the high watermark.
+    log.update_high_watermark(log.log_end_offset());
     let segs = log.segment_count();
     assert!(segs >= 5, "{segs} segments");
     let names: Vec<String> = std::fs::read_dir(log.dir())
@@ -491,6 +497,7 @@ fn compaction_respects_lag_and_tombstone_retention() {
         NOW + 100_000,
     )
     .unwrap();
+    log.update_high_watermark(log.log_end_offset());
     log.compact(NOW + 200_000).unwrap().unwrap();
     let all = read_all(&log, 0);
     assert!(
@@ -525,6 +532,7 @@ fn compaction_rewrites_keep_codec_log_append_time_and_a_valid_crc() {
     });
     log.append_as_leader(&batch(&[rec("c", "x", 9)]), 0, NOW + 10)
         .unwrap();
+    log.update_high_watermark(log.log_end_offset());
     assert_eq!(log.segment_count(), 2);
     log.compact(NOW + 20).unwrap().unwrap();
     let r = log.read(0, 1 << 20, 3, true).unwrap();

@@ -21,6 +21,16 @@ the super user's, for `revoke`):
   groups --group G...            lists the consumer groups, describes and deletes each
                                 G; prints {"listed": [...], "describe": {G: error},
                                 "delete": {G: error}} (error: a KafkaError name or null).
+  delete-offsets --topic T --group G
+                                deletes G's committed offset of T-0 (OffsetDelete, kafka-python);
+                                prints {"error": <the group's or partition's error name
+                                or null>}.
+  alter-scram --user U          sets U's SCRAM-SHA-256 password
+                                (AlterUserScramCredentials); prints {"error": ...}.
+  ops --topic T --group G       the operations (KIP-430) the user may perform on topic T,
+                                the cluster and group G, as the admin client describes
+                                them; prints {"topic": [...], "cluster": [...], "group":
+                                [...]} (AclOperation names, sorted).
   topics                        lists the topics Metadata shows (all topics).
   revoke --topic T --principal P
                                 produces one record as the user (must succeed), deletes
@@ -154,6 +164,54 @@ def cmd_groups(a):
     print(json.dumps({"listed": names, "describe": describe, "delete": delete}))
 
 
+def cmd_delete_offsets(a):
+    # confluent-kafka has no OffsetDelete; kafka-python's admin client has.
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError as PyKafkaError
+    props = conf(a, a.set)
+    admin = KafkaAdminClient(bootstrap_servers=a.bootstrap,
+                             security_protocol=props["security.protocol"],
+                             sasl_mechanism=props["sasl.mechanisms"],
+                             sasl_plain_username=props["sasl.username"],
+                             sasl_plain_password=props["sasl.password"])
+    error = None
+    try:
+        results = admin.delete_group_offsets(a.group[0], [TopicPartition(a.topic[0], 0)])
+        error = next((e.message for e in results.values() if e.errno != 0), None)
+    except PyKafkaError as e:
+        error = e.message
+    finally:
+        admin.close()
+    print(json.dumps({"error": error}))
+
+
+def cmd_alter_scram(a):
+    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+    admin = AdminClient(conf(a, a.set))
+    upsert = UserScramCredentialUpsertion(
+        a.user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"bob-secret")
+    errors = [error_name(f) for f in
+              admin.alter_user_scram_credentials([upsert], request_timeout=30).values()]
+    print(json.dumps({"error": errors[0]}))
+
+
+def cmd_ops(a):
+    from confluent_kafka import TopicCollection
+    admin = AdminClient(conf(a, a.set))
+    names = lambda ops: sorted(op.name for op in ops or [])
+    topic = admin.describe_topics(TopicCollection([a.topic[0]]), request_timeout=30,
+                                  include_authorized_operations=True)[a.topic[0]].result()
+    cluster = admin.describe_cluster(request_timeout=30,
+                                     include_authorized_operations=True).result()
+    group = admin.describe_consumer_groups([a.group[0]], request_timeout=30,
+                                           include_authorized_operations=True)[a.group[0]].result()
+    print(json.dumps({"topic": names(topic.authorized_operations),
+                      "cluster": names(cluster.authorized_operations),
+                      "group": names(group.authorized_operations)}))
+
+
 def cmd_topics(a):
     md = AdminClient(conf(a, a.set)).list_topics(timeout=30)
     print(json.dumps({"topics": sorted(md.topics)}))
@@ -177,7 +235,8 @@ def main():
     ap.add_argument("--set", action="append", help="the user's client property")
     ap.add_argument("--admin", action="append", help="the super user's client property")
     ap.add_argument("cmd", choices=["create-topics", "acl", "produce", "consume", "commit",
-                                    "init-txn", "groups", "topics", "revoke"])
+                                    "init-txn", "groups", "delete-offsets", "alter-scram",
+                                    "ops", "topics", "revoke"])
     ap.add_argument("--topic", action="append")
     ap.add_argument("--op", default="write")
     ap.add_argument("--pattern", default="literal")
@@ -185,9 +244,11 @@ def main():
     ap.add_argument("--group", action="append")
     ap.add_argument("--txn")
     ap.add_argument("--principal", default="User:alice")
+    ap.add_argument("--user")
     a = ap.parse_args()
     {"create-topics": cmd_create_topics, "acl": cmd_acl, "produce": cmd_produce,
      "consume": cmd_consume, "commit": cmd_commit, "init-txn": cmd_init_txn, "groups": cmd_groups,
+     "delete-offsets": cmd_delete_offsets, "alter-scram": cmd_alter_scram, "ops": cmd_ops,
      "topics": cmd_topics,
      "revoke": cmd_revoke}[a.cmd](a)
 

@@ -8,16 +8,19 @@ fill: writes --count numbered records ("0".."N-1") to --input.
 loop: copies every input record to --output exactly once, ~50 per transaction;
       after each commit it writes how many input records are committed to
       --progress-file (each transaction held open --pace-ms). On an abortable error it aborts and rewinds to the committed
-      offsets; on a fatal one (fenced) it makes a new producer. Every
+      offsets; on a fatal one (fenced), or when send_offsets_to_transaction hangs (a
+      librdkafka bug, see send_offsets), it makes a new producer. Every
       --abort-every-th transaction is aborted on purpose (a failed transform). Exits once every input
       record is committed.
 verify: reads --output as read_committed and read_uncommitted; exits 1 unless
       read_committed holds every input exactly once. Prints a JSON summary.
 """
 import argparse
+import faulthandler
 import json
 import os
 import sys
+import threading
 import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -38,9 +41,12 @@ def cmd_fill(a):
 
 
 def new_producer(a):
+    # EOS_CLIENT_DEBUG (e.g. "eos"): librdkafka's debug contexts for the producer.
     p = Producer({"bootstrap.servers": a.bootstrap, "transactional.id": TXN_ID,
                   "transaction.timeout.ms": 20000, "linger.ms": 5,
-                  "message.timeout.ms": 20000})
+                  "message.timeout.ms": 20000}
+                 | ({"debug": os.environ["EOS_CLIENT_DEBUG"]}
+                    if os.environ.get("EOS_CLIENT_DEBUG") else {}))
     p.init_transactions(120)
     return p
 
@@ -61,6 +67,32 @@ def rewind(c):
     return {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
 
 
+def send_offsets(p, positions, group_metadata, seconds):
+    """send_offsets_to_transaction, bounded by `seconds`. librdkafka can block in it
+    past its own timeout when the group coordinator it cached was killed and left the
+    Metadata answers meanwhile (librdkafka issues #5456 and #5511: the coordinator
+    request's timeout is never checked, and the broker it waits on was decommissioned).
+    Returns False if the call did not return in time; the caller then abandons the
+    producer, and a new one with the same transactional.id fences it."""
+    outcome = []
+
+    def call():
+        try:
+            p.send_offsets_to_transaction(positions, group_metadata, seconds)
+            outcome.append(None)
+        except KafkaException as e:
+            outcome.append(e)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(seconds + 5)
+    if not outcome:
+        return False
+    if outcome[0] is not None:
+        raise outcome[0]
+    return True
+
+
 def input_end(a):
     c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "eos-end"})
     parts = c.list_topics(a.input, timeout=30).topics[a.input].partitions
@@ -77,7 +109,22 @@ def progress(a, done):
     os.replace(tmp, a.progress_file)
 
 
+def watchdog(progressed):
+    """Prints every thread's stack when the loop made no progress for 20 s, so a
+    stalled run says where it waits (the test kills the loop when it times out)."""
+    def watch():
+        while True:
+            time.sleep(5)
+            if time.monotonic() - progressed[0] > 20:
+                print("no progress for 20 s; the loop's stacks:", file=sys.stderr, flush=True)
+                faulthandler.dump_traceback(file=sys.stderr)
+                progressed[0] = time.monotonic()
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def cmd_loop(a):
+    progressed = [time.monotonic()]
+    watchdog(progressed)
     ends = input_end(a)
     check(sum(ends.values()) == a.count, f"input ends {ends}, not {a.count} records")
     c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "eos-loop",
@@ -86,11 +133,13 @@ def cmd_loop(a):
     c.subscribe([a.input])
     p = new_producer(a)
     committed = {}
-    stats = {"commits": 0, "aborts": 0, "recreated": 0, "aborted_records": 0}
+    stats = {"commits": 0, "aborts": 0, "recreated": 0, "hung": 0, "aborted_records": 0}
     attempt = 0
+    last_record = time.monotonic()
     for _ in deadline_loop(a.seconds, "every input record committed"):
         done = sum(committed.get(q, 0) for q in ends)
         progress(a, done)
+        progressed[0] = time.monotonic()
         if done == a.count:
             break
         batch = []
@@ -100,13 +149,27 @@ def cmd_loop(a):
             if m is not None:
                 batch.append(m)
         if not batch:
+            if time.monotonic() - last_record > 10:
+                # Says where a stalled loop waits (a test that times out prints it).
+                print(f"no input record for 10 s at {sum(committed.values())} committed: "
+                      f"assignment {c.assignment()}, positions {c.position(c.assignment())}",
+                      file=sys.stderr, flush=True)
+                last_record = time.monotonic()
             continue
+        last_record = time.monotonic()
         try:
             p.begin_transaction()
             for m in batch:
                 p.produce(a.output, key=m.key(), value=m.value())
             positions = c.position(c.assignment())
-            p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), 60)
+            if not send_offsets(p, positions, c.consumer_group_metadata(), 20):
+                print(f"send_offsets_to_transaction hung at {sum(committed.values())} "
+                      "committed: a new producer fences this one", file=sys.stderr, flush=True)
+                p = new_producer(a)
+                stats["recreated"] += 1
+                stats["hung"] += 1
+                committed = rewind(c)
+                continue
             # Open for a while, so the test's kills land inside transactions.
             time.sleep(a.pace_ms / 1000)
             attempt += 1

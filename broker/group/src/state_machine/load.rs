@@ -172,6 +172,16 @@ impl Core {
         }
         self.loading.remove(&partition);
         self.owned.insert(partition);
+        // Markers replicated between the log read and this replay; one the replay
+        // already saw finds nothing pending (its producer's next transaction cannot
+        // have offsets here: they are refused until the partition is loaded).
+        for (producer_id, commit) in self
+            .markers_before_load
+            .remove(&partition)
+            .unwrap_or_default()
+        {
+            self.complete_transaction(partition, producer_id, commit);
+        }
         tracing::info!(
             partition,
             groups = stats.groups,

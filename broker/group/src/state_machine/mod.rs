@@ -172,6 +172,11 @@ pub struct Core {
     /// The latest leader epoch of each partition whose leadership change was
     /// applied, so an older one arriving late is ignored.
     leader_epochs: HashMap<i32, i32>,
+    /// Transaction markers (producer id, commit) replicated on a partition this
+    /// coordinator leads but has not loaded yet: the broker reads the log before it
+    /// replays it, so a marker appended in between is in neither the replay nor the
+    /// groups. [`Core::load_partition`] applies them after the replay.
+    markers_before_load: HashMap<i32, Vec<(i64, bool)>>,
     next_token: u64,
     effects: Vec<Effect>,
 }
@@ -199,6 +204,7 @@ impl Core {
             loading: HashSet::new(),
             owned,
             leader_epochs: HashMap::new(),
+            markers_before_load: HashMap::new(),
             next_token: 1,
             effects: Vec::new(),
         }

@@ -110,6 +110,7 @@ impl Core {
     pub fn unload_partition(&mut self, partition: i32) -> Unloaded {
         self.owned.remove(&partition);
         self.loading.remove(&partition);
+        self.markers_before_load.remove(&partition);
         let mut ids: Vec<String> = self
             .groups
             .keys()

@@ -196,7 +196,15 @@ impl Core {
     /// `partition`: its pending offsets in that partition's groups become committed
     /// (unless a later non-transactional commit is newer) or are dropped. Kafka's
     /// `GroupCoordinator.onTransactionCompleted`.
+    /// On a partition not loaded yet the marker is kept and applied after its replay.
     pub fn complete_transaction(&mut self, partition: i32, producer_id: i64, commit: bool) {
+        if !self.owned.contains(&partition) {
+            self.markers_before_load
+                .entry(partition)
+                .or_default()
+                .push((producer_id, commit));
+            return;
+        }
         let offsets_partitions = self.config.offsets_topic_partitions;
         let mut emptied = Vec::new();
         for group in self.groups.values_mut().filter(|g| {

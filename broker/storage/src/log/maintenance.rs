@@ -142,10 +142,16 @@ impl Log {
 
     /// One retention pass: removes the oldest segments that are below the log start
     /// offset or, with `cleanup.policy` including delete, past `retention.ms` or beyond
-    /// `retention.bytes`. Whole segments only; returns how many were removed.
+    /// `retention.bytes` and wholly below the last stable offset. Whole segments only;
+    /// returns how many were removed.
     pub fn delete_old_segments(&self, now_ms: i64) -> Result<usize, StorageError> {
         let cfg = self.config();
         let log_start = self.log_start_offset();
+        // Retention removes only what every reader may have read: segments wholly below
+        // the last stable offset (so below the high watermark, as Kafka's
+        // deletableSegments, and never an open transaction's records).
+        let lso = self.last_stable_offset();
+        let log_end = self.log_end_offset();
         let segs = self.segments_snapshot();
         let total: u64 = segs.iter().map(|s| s.size()).sum();
         let mut remaining = total as i64;
@@ -153,15 +159,18 @@ impl Log {
         for (i, seg) in segs.iter().enumerate() {
             let next_base = segs.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
             let below_start = next_base <= log_start;
+            let stable = segs.get(i + 1).map_or(log_end, |s| s.base_offset) <= lso;
             // Only an empty active segment is spared: an empty one before it (a group
             // that compaction cleaned to nothing keeps its segment) ages by its mtime like
             // any other, or it would hold back retention of everything after it.
             let deletable = !seg.is_empty() || i + 1 < segs.len();
             let too_old = cfg.cleanup_policy.deletes()
+                && stable
                 && cfg.retention_ms >= 0
                 && deletable
                 && now_ms.saturating_sub(seg.largest_timestamp()) > cfg.retention_ms;
             let too_big = cfg.cleanup_policy.deletes()
+                && stable
                 && cfg.retention_bytes >= 0
                 && remaining - seg.size() as i64 >= cfg.retention_bytes
                 && deletable;

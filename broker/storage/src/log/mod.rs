@@ -58,6 +58,13 @@ pub struct TimestampAndOffset {
     pub leader_epoch: Option<i32>,
 }
 
+/// The last batch of a producer, as the cleaner must keep it (Kafka's `LastRecord`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LastRecord {
+    pub last_data_offset: Option<i64>,
+    pub producer_epoch: i16,
+}
+
 /// State changed only under the append lock.
 struct AppendState {
     producers: ProducerStateManager,
@@ -186,12 +193,14 @@ impl Log {
         f(&sync::lock(&self.append).epochs)
     }
     /// The last stable offset (Kafka's LSO): the high watermark, or the first offset
-    /// of a transaction whose outcome is not replicated yet when that is lower.
-    /// `read_committed` reads stop here.
+    /// of a transaction whose outcome is not replicated yet when that is lower, but
+    /// never below the log start offset (as Kafka's `maybeIncrementFirstUnstableOffset`:
+    /// DeleteRecords may pass an open transaction's first offset, and its records
+    /// there are gone). `read_committed` reads, the cleaner and retention stop here.
     pub fn last_stable_offset(&self) -> i64 {
         let hw = self.high_watermark();
         let first = sync::lock(&self.append).producers.first_unstable_offset(hw);
-        first.map_or(hw, |f| f.min(hw))
+        first.map_or(hw, |f| f.max(self.log_start_offset()).min(hw))
     }
     /// The aborted transactions a `read_committed` fetch from `fetch_offset` up to
     /// `upper_bound` must be told of (Kafka's `collectAbortedTransactions`): those
@@ -309,10 +318,52 @@ impl Log {
     pub(crate) fn first_dirty_offset_atomic(&self) -> &AtomicI64 {
         &self.first_dirty_offset
     }
-    pub(crate) fn segments_map_write(
+    /// Runs `swap` on the segment map under the append lock and the map's write lock
+    /// (the order appends take them). When it swapped (`Ok(true)`), the aborted
+    /// transactions whose marker is in `markers` become `kept` in the same step, so a
+    /// `read_committed` fetch never pairs the new segments with entries whose marker
+    /// the cleaning removed.
+    pub(crate) fn swap_cleaned(
         &self,
-    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<i64, Arc<Segment>>> {
-        sync::write(&self.segments)
+        markers: std::ops::Range<i64>,
+        kept: &[crate::txn_index::AbortedTxn],
+        swap: impl FnOnce(&mut BTreeMap<i64, Arc<Segment>>) -> Result<bool, StorageError>,
+    ) -> Result<bool, StorageError> {
+        let mut st = sync::lock(&self.append);
+        let swapped = swap(&mut sync::write(&self.segments))?;
+        if swapped {
+            st.aborted.retain(|t| !markers.contains(&t.last_offset));
+            st.aborted.extend_from_slice(kept);
+            st.aborted.sort_by_key(|t| t.last_offset);
+        }
+        Ok(swapped)
+    }
+    /// The aborted transactions whose ABORT marker is in `markers`, in marker order.
+    pub(crate) fn aborted_with_markers_in(
+        &self,
+        markers: std::ops::Range<i64>,
+    ) -> Vec<crate::txn_index::AbortedTxn> {
+        sync::lock(&self.append)
+            .aborted
+            .iter()
+            .filter(|t| markers.contains(&t.last_offset))
+            .copied()
+            .collect()
+    }
+    /// Kafka's `lastRecordsOfActiveProducers`: per producer id the log knows, the last
+    /// offset of its last data batch (`None` when it has none) and its epoch.
+    pub(crate) fn last_records_of_producers(&self) -> std::collections::HashMap<i64, LastRecord> {
+        sync::lock(&self.append)
+            .producers
+            .entries()
+            .map(|e| {
+                let last = LastRecord {
+                    last_data_offset: (e.last_offset >= 0).then_some(e.last_offset),
+                    producer_epoch: e.producer_epoch,
+                };
+                (e.producer_id, last)
+            })
+            .collect()
     }
     /// Queues an already renamed (`.deleted`) segment for removal.
     pub(crate) fn schedule_delete_renamed(&self, seg: Arc<Segment>, deadline: i64) {

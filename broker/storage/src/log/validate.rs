@@ -73,10 +73,15 @@ pub fn validate(
             batch_index,
             reason,
         };
-        if h.records_count <= 0 {
+        // A leader's log may hold what a producer may not send: batches the cleaner
+        // emptied (kept for producer state) or thinned (offsets with gaps). A follower
+        // copies them as they are, as Kafka's does.
+        if origin != Origin::Replication && h.records_count <= 0 {
             return Err(invalid("record batch has no records".into()));
         }
-        if i64::from(h.last_offset_delta) + 1 != i64::from(h.records_count) {
+        if origin != Origin::Replication
+            && i64::from(h.last_offset_delta) + 1 != i64::from(h.records_count)
+        {
             return Err(invalid(format!(
                 "inconsistent batch: last offset delta {} but {} records",
                 h.last_offset_delta, h.records_count

@@ -243,3 +243,29 @@ fn replay_keeps_transactional_offsets_pending_until_their_marker() {
         "the later plain commit stays"
     );
 }
+
+#[test]
+fn a_marker_replicated_before_the_replay_of_its_partition_is_applied_after_it() {
+    // The new leader read the log (producer 7's offset, no marker yet), then the
+    // coordinator's marker was appended and replicated before the replay ran.
+    let records = vec![LoadRecord::Transactional {
+        producer_id: 7,
+        record: offset_record(0, 70),
+    }];
+    let mut h = Harness::unowned(Harness::default_config());
+    let partition = h.core.partition_for(GROUP);
+    h.core.complete_transaction(partition, 7, true);
+    h.core.load_partition(partition, records.clone(), h.now);
+    assert_eq!(fetch(&h, 0, true), (70, code::NONE), "not left pending");
+    // An abort the same way drops it; a marker kept for a partition given up is
+    // forgotten with it.
+    let mut h = Harness::unowned(Harness::default_config());
+    h.core.complete_transaction(partition, 7, false);
+    h.core.load_partition(partition, records.clone(), h.now);
+    assert_eq!(fetch(&h, 0, true), (-1, code::NONE));
+    let mut h = Harness::unowned(Harness::default_config());
+    h.core.complete_transaction(partition, 7, true);
+    h.core.unload_partition(partition);
+    h.core.load_partition(partition, records, h.now);
+    assert_eq!(fetch(&h, 0, true), (-1, UNSTABLE_OFFSET_COMMIT));
+}
