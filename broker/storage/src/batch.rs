@@ -246,27 +246,6 @@ impl Iterator for BatchIter<'_> {
     }
 }
 
-/// Whether an uncompressed control batch's body (the bytes after its header) holds an
-/// ABORT marker: its first record's key is (version: i16, type: i16), type 0 = ABORT,
-/// 1 = COMMIT (Kafka's `ControlRecordType`). Unreadable bodies are not aborts.
-pub fn is_abort_marker(body: &[u8]) -> bool {
-    let mut at = 0usize;
-    let varint = |at: &mut usize| {
-        let (v, n) = read_varint(body.get(*at..)?)?;
-        *at += n;
-        Some(v)
-    };
-    let key = (|| {
-        varint(&mut at)?; // record length
-        at += 1; // attributes
-        varint(&mut at)?; // timestamp delta
-        varint(&mut at)?; // offset delta
-        let len = usize::try_from(varint(&mut at)?).ok()?;
-        body.get(at..at + len)
-    })();
-    matches!(key, Some(k) if k.len() >= 4 && k[2..4] == [0, 0])
-}
-
 /// Decodes a zigzag varint (as used inside v2 records); returns value and bytes used.
 #[inline]
 pub(crate) fn read_varint(buf: &[u8]) -> Option<(i64, usize)> {

@@ -88,6 +88,16 @@ pub enum AppendError {
     },
     #[error("unknown producer id {producer_id}")]
     UnknownProducerId { producer_id: i64 },
+    /// A transaction marker from a coordinator older than the one that wrote the
+    /// producer's last marker here (Kafka's `TransactionCoordinatorFencedException`).
+    #[error(
+        "marker of producer {producer_id} from coordinator epoch {found} (zombie), {current} (current)"
+    )]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        current: i32,
+        found: i32,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -105,6 +115,7 @@ impl AppendError {
             AppendError::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             AppendError::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             AppendError::UnknownProducerId { .. } => E::UnknownProducerId,
+            AppendError::TransactionCoordinatorFenced { .. } => E::TransactionCoordinatorFenced,
             AppendError::InvalidRecord { .. } | AppendError::UnexpectedAppendOffset { .. } => {
                 E::InvalidRecord
             }

@@ -53,20 +53,6 @@ fn batch_of(pid: i64, offset: i64, seq: i32, count: usize, marker: Option<bool>)
     common::encode(&records, Compression::None)
 }
 
-/// The log manager of `dir` opened again, and partition 0's log.
-fn reopen(
-    dir: &std::path::Path,
-) -> (
-    std::sync::Arc<tidewater_storage::LogManager>,
-    std::sync::Arc<tidewater_storage::Log>,
-) {
-    let mgr = common::manager(&[dir], LogConfig::default());
-    let log = mgr
-        .get_or_create_log(&common::tp(0), LogConfig::default())
-        .unwrap();
-    (mgr, log)
-}
-
 #[test]
 fn an_open_transaction_holds_the_last_stable_offset_until_its_marker_is_replicated() {
     let (dir, mgr, log) = one_log(LogConfig::default());
@@ -86,24 +72,11 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_marker_is_replicat
 
     // Restarted, producer 8's transaction is still open: read from the producer
     // snapshot the clean shutdown wrote, then (snapshot removed) replayed from the log.
-    let partition_dir = log.dir();
-    drop(log);
-    mgr.shutdown().unwrap();
-    for replay in [false, true] {
-        if replay {
-            for f in std::fs::read_dir(&partition_dir).unwrap().flatten() {
-                if f.path().extension().is_some_and(|e| e == "snapshot") {
-                    std::fs::remove_file(f.path()).unwrap();
-                }
-            }
-        }
-        let (mgr, log) = reopen(dir.path());
+    common::check_after_restarts(dir.path(), mgr, log, |log, replay| {
         log.update_high_watermark(4);
         assert_eq!(log.last_stable_offset(), 2, "replayed: {replay}");
-        drop(log);
-        mgr.shutdown().unwrap();
-    }
-    let (mgr, log) = reopen(dir.path());
+    });
+    let (mgr, log) = common::reopen(dir.path());
     log.append_as_follower(&batch(8, 4, 0, 1, true)).unwrap();
     log.update_high_watermark(5);
     assert_eq!(log.last_stable_offset(), 5);
@@ -138,7 +111,7 @@ fn an_abort_marker_is_indexed_for_read_committed_fetches_across_restart_and_trun
     // Reloaded from the .txnindex file.
     drop(log);
     mgr.shutdown().unwrap();
-    let (mgr, log) = reopen(dir.path());
+    let (mgr, log) = common::reopen(dir.path());
     assert_eq!(log.aborted_transactions(0, 5), [aborted]);
     // The marker goes with a truncated tail, from memory and from the file.
     log.truncate_to(3).unwrap();

@@ -4,9 +4,14 @@
 use std::time::Duration;
 
 use tidewater_client::Connection;
-use tidewater_client::kafka_protocol::messages::{
-    FindCoordinatorRequest, InitProducerIdRequest, InitProducerIdResponse,
+use tidewater_client::kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
 };
+use tidewater_client::kafka_protocol::messages::{
+    FindCoordinatorRequest, InitProducerIdRequest, InitProducerIdResponse, ProducerId, TopicName,
+    WriteTxnMarkersRequest,
+};
+use tidewater_client::kafka_protocol::protocol::StrBytes;
 
 /// InitProducerId (v4) for `init`'s transactional id, after a FindCoordinator
 /// (key_type 1) each round: the first creates `__transaction_state`, and the id is
@@ -32,4 +37,27 @@ pub async fn init_producer_id(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// WriteTxnMarkers as a transaction coordinator sends it: one COMMIT marker of
+/// producer `pid`/`epoch` from `coordinator_epoch` for `partitions` of `topic`.
+pub fn commit_marker(
+    pid: i64,
+    epoch: i16,
+    coordinator_epoch: i32,
+    topic: &str,
+    partitions: Vec<i32>,
+) -> WriteTxnMarkersRequest {
+    let mut t = WritableTxnMarkerTopic::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_owned()));
+    t.partition_indexes = partitions;
+    let mut marker = WritableTxnMarker::default();
+    marker.producer_id = ProducerId(pid);
+    marker.producer_epoch = epoch;
+    marker.transaction_result = true;
+    marker.coordinator_epoch = coordinator_epoch;
+    marker.topics = vec![t];
+    let mut req = WriteTxnMarkersRequest::default();
+    req.markers = vec![marker];
+    req
 }

@@ -214,6 +214,32 @@ fn written(resp: &WriteTxnMarkersResponse) -> Vec<(TopicPartition, i16)> {
         .collect()
 }
 
+/// What a partition leader's answer to a marker means for the coordinator.
+#[derive(Debug, PartialEq, Eq)]
+enum MarkerOutcome {
+    Written,
+    /// Not written yet (no leader, not enough replicas, a timeout...): sent again.
+    Retry,
+    /// The transaction is no longer this coordinator's to end: a newer coordinator
+    /// epoch wrote the producer's marker (TRANSACTION_COORDINATOR_FENCED), or the
+    /// producer's epoch moved on (INVALID_PRODUCER_EPOCH). Kafka's
+    /// `TransactionMarkerRequestCompletionHandler` stops sending and leaves the
+    /// transaction to the coordinator that fenced it.
+    Abandon,
+}
+
+fn outcome_of(code: i16) -> MarkerOutcome {
+    if code == 0 {
+        MarkerOutcome::Written
+    } else if code == E::TransactionCoordinatorFenced.code()
+        || code == E::InvalidProducerEpoch.code()
+    {
+        MarkerOutcome::Abandon
+    } else {
+        MarkerOutcome::Retry
+    }
+}
+
 impl TxnHost {
     /// Sends an ended transaction's markers in the background, then completes it.
     pub(super) fn spawn_markers(&self, transactional_id: String) {
@@ -258,6 +284,7 @@ impl TxnHost {
                 by_leader.entry(leader).or_default().push(tp.clone());
             }
             let mut failed = Vec::new();
+            let mut abandoned = false;
             for (leader, partitions) in by_leader {
                 let req = request(
                     markers.producer_id,
@@ -287,13 +314,24 @@ impl TxnHost {
                     None => failed.extend(partitions),
                     Some(resp) => {
                         for (tp, code) in written(&resp) {
-                            if code != 0 {
-                                debug!(%transactional_id, %tp, code, "marker not written yet");
-                                failed.push(tp);
+                            match outcome_of(code) {
+                                MarkerOutcome::Written => {}
+                                MarkerOutcome::Retry => {
+                                    debug!(%transactional_id, %tp, code, "marker not written yet");
+                                    failed.push(tp);
+                                }
+                                MarkerOutcome::Abandon => {
+                                    info!(%transactional_id, %tp, code, coordinator_epoch,
+                                        "a newer coordinator or producer epoch ended this transaction: no more markers from here");
+                                    abandoned = true;
+                                }
                             }
                         }
                     }
                 }
+            }
+            if abandoned {
+                return;
             }
             pending = failed;
             if pending.is_empty() {
@@ -352,6 +390,27 @@ impl TxnHost {
 mod tests {
     use super::*;
     use kafka_protocol::records::RecordBatchDecoder;
+
+    #[test]
+    fn a_fenced_coordinator_stops_sending_and_other_errors_are_retried() {
+        assert_eq!(outcome_of(0), MarkerOutcome::Written);
+        assert_eq!(
+            outcome_of(E::TransactionCoordinatorFenced.code()),
+            MarkerOutcome::Abandon
+        );
+        assert_eq!(
+            outcome_of(E::InvalidProducerEpoch.code()),
+            MarkerOutcome::Abandon
+        );
+        for retried in [
+            E::NotLeaderOrFollower,
+            E::NotEnoughReplicas,
+            E::RequestTimedOut,
+            E::UnknownTopicOrPartition,
+        ] {
+            assert_eq!(outcome_of(retried.code()), MarkerOutcome::Retry);
+        }
+    }
 
     #[test]
     fn a_marker_is_one_transactional_control_record_with_kafkas_key_and_value() {

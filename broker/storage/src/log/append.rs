@@ -9,21 +9,24 @@ use super::{AppendState, Log, LogAppendInfo};
 use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{AppendError, StorageError};
-use crate::producer_state::{self, SequenceCheck};
+use crate::producer_state::{self, EndTransactionMarker, SequenceCheck};
 use crate::segment::Segment;
 use crate::sync;
 use crate::txn_index::{AbortedTxn, TxnIndex};
 
-/// Which of the validated batches are ABORT markers (uncompressed control batches).
-fn abort_markers(records: &[u8], batches: &[(usize, BatchHeader)]) -> Vec<bool> {
+/// The transaction marker of each validated batch that is a control batch (`None` for
+/// data batches and unreadable markers).
+fn control_markers(
+    records: &[u8],
+    batches: &[(usize, BatchHeader)],
+) -> Vec<Option<EndTransactionMarker>> {
     batches
         .iter()
         .map(|(pos, h)| {
             h.is_control()
-                && h.compression() == 0
-                && records
-                    .get(*pos + HEADER_SIZE..*pos + h.total_size())
-                    .is_some_and(batch::is_abort_marker)
+                .then(|| records.get(*pos..*pos + h.total_size()))
+                .flatten()
+                .and_then(EndTransactionMarker::parse)
         })
         .collect()
 }
@@ -59,6 +62,19 @@ impl Log {
     ) -> Result<LogAppendInfo, AppendError> {
         let cfg = self.config_ref();
         let batches = validate::validate(records, &cfg, now_ms, origin)?;
+        let markers = control_markers(records, &batches);
+        // Kafka's `EndTransactionMarker.deserialize` refuses a control record that is no
+        // marker (clients never get here with one: validation refused it).
+        if let Some(batch_index) = batches
+            .iter()
+            .zip(&markers)
+            .position(|((_, h), m)| h.is_control() && m.is_none())
+        {
+            return Err(AppendError::InvalidRecord {
+                batch_index,
+                reason: "control batch holds no transaction marker".into(),
+            });
+        }
         if records.len() as u64 > cfg.segment_bytes {
             return Err(AppendError::RecordListTooLarge {
                 size: records.len(),
@@ -80,6 +96,12 @@ impl Log {
                 duplicate: true,
             });
         }
+        let ended: Vec<(i64, EndTransactionMarker)> = headers
+            .iter()
+            .zip(&markers)
+            .filter_map(|(h, m)| m.map(|m| (h.producer_id, m)))
+            .collect();
+        st.producers.check_coordinator_epochs(&ended)?;
         let log_append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
         let mut next = self.log_end_offset();
         let first_offset = next;
@@ -115,8 +137,7 @@ impl Log {
             parts.push(header);
             parts.push(&records[*pos + HEADER_SIZE..*pos + h.total_size()]);
         }
-        let aborts = abort_markers(records, &batches);
-        self.write_batches(&mut st, &cfg, &parts, &assigned, &aborts, now_ms)?;
+        self.write_batches(&mut st, &cfg, &parts, &assigned, &markers, now_ms)?;
         if super::assign_epoch(&mut st.epochs, leader_epoch, first_offset) {
             self.note_assigned_epoch(&mut st)?;
         }
@@ -208,13 +229,13 @@ impl Log {
             expected = h.next_offset();
         }
         let first_offset = batches.first().map_or(expected, |(_, h)| h.base_offset);
-        let aborts = abort_markers(records, &batches);
+        let markers = control_markers(records, &batches);
         self.write_batches(
             &mut st,
             &cfg,
             &[records],
             &batches,
-            &aborts,
+            &markers,
             super::now_ms(),
         )?;
         let mut changed = false;
@@ -239,16 +260,16 @@ impl Log {
 
     /// Writes batches with final offsets (rolling first when needed) and updates producer
     /// state, the log end offset and the flush policy. Caller holds the append lock.
-    /// `aborts[i]`: batch i is an ABORT marker; its transaction goes to the segment's
-    /// `.txnindex` first, so the index never misses a marker in the log (recovery cuts
-    /// an entry whose marker did not make it).
+    /// `markers[i]`: batch i's transaction marker; an ABORT's transaction goes to the
+    /// segment's `.txnindex` first, so the index never misses a marker in the log
+    /// (recovery cuts an entry whose marker did not make it).
     fn write_batches(
         &self,
         st: &mut AppendState,
         cfg: &LogConfig,
         parts: &[&[u8]],
         batches: &[(usize, BatchHeader)],
-        aborts: &[bool],
+        markers: &[Option<EndTransactionMarker>],
         now_ms: i64,
     ) -> Result<(), StorageError> {
         let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
@@ -269,7 +290,11 @@ impl Log {
             max_ts,
             now_ms,
         )?;
-        for ((_, h), _) in batches.iter().zip(aborts).filter(|(_, abort)| **abort) {
+        let aborts = batches
+            .iter()
+            .zip(markers)
+            .filter(|(_, m)| m.is_some_and(|m| !m.commit));
+        for ((_, h), _) in aborts {
             let first = st
                 .producers
                 .get(h.producer_id)
@@ -292,8 +317,8 @@ impl Log {
         }
         segment.append_parts(parts, batches, cfg.index_interval_bytes)?;
         let mut messages = 0i64;
-        for (_, h) in batches {
-            st.producers.update(h);
+        for ((_, h), marker) in batches.iter().zip(markers) {
+            st.producers.update_with_marker(h, *marker);
             messages += i64::from(h.records_count.max(0));
         }
         self.log_end.store(last.next_offset(), Ordering::Release);

@@ -12,7 +12,7 @@ use crate::batch::BatchHeader;
 use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::StorageError;
-use crate::producer_state::{self, ProducerStateManager};
+use crate::producer_state::{self, EndTransactionMarker, ProducerStateManager};
 use crate::segment::Segment;
 use crate::topic_partition::TopicPartition;
 
@@ -82,6 +82,31 @@ fn drop_covered_segments(dir: &Path, segments: &mut BTreeMap<i64, Arc<Segment>>)
             tracing::warn!(error = %e, "could not remove a covered segment");
         }
     }
+}
+
+/// Replays one batch of `seg` (at byte `pos`, looked up when unknown) into producer
+/// state. A control batch's marker is read from the segment, so the producer's
+/// coordinator epoch is rebuilt as Kafka's recovery rebuilds it, not only taken from
+/// an older snapshot.
+pub(super) fn replay_batch(
+    producers: &mut ProducerStateManager,
+    seg: &Segment,
+    pos: Option<u64>,
+    h: &BatchHeader,
+) {
+    let marker = if h.is_control() {
+        let pos = pos.or_else(|| {
+            seg.find_batch(h.base_offset)
+                .ok()
+                .flatten()
+                .map(|(pos, _)| pos)
+        });
+        pos.and_then(|pos| seg.read(pos, h.total_size()).ok())
+            .and_then(|bytes| EndTransactionMarker::parse(&bytes))
+    } else {
+        None
+    };
+    producers.update_with_marker(h, marker);
 }
 
 impl Log {
@@ -164,9 +189,9 @@ impl Log {
                         Some((pos, _)) => pos,
                         None => continue,
                     };
-                    seg.scan_headers(start, &mut |_, h| {
+                    seg.scan_headers(start, &mut |pos, h| {
                         if h.base_offset >= snap_offset {
-                            producers.update(h);
+                            replay_batch(&mut producers, seg, Some(pos), h);
                         }
                         true
                     })?;
@@ -174,7 +199,12 @@ impl Log {
             }
             for h in &recovered_headers {
                 if h.base_offset >= snap_offset {
-                    producers.update(h);
+                    match segments.range(..=h.base_offset).next_back() {
+                        Some((_, seg)) => replay_batch(&mut producers, seg, None, h),
+                        None => {
+                            producers.update(h);
+                        }
+                    }
                 }
                 super::assign_epoch(&mut epochs, h.partition_leader_epoch, h.base_offset);
             }

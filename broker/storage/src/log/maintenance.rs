@@ -69,9 +69,9 @@ impl Log {
             if seg.next_offset() <= snap {
                 continue;
             }
-            seg.scan_headers(0, &mut |_, h| {
+            seg.scan_headers(0, &mut |pos, h| {
                 if h.base_offset >= snap {
-                    producers.update(h);
+                    super::load::replay_batch(&mut producers, &seg, Some(pos), h);
                 }
                 true
             })?;

@@ -9,10 +9,12 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::batch::BatchHeader;
 use crate::error::AppendError;
+pub use marker::EndTransactionMarker;
 pub use txn::CompletedTxn;
 use txn::OpenTransactions;
 
 mod kafka_snapshot;
+mod marker;
 mod snapshot;
 mod snapshot_reader;
 mod txn;
@@ -179,11 +181,48 @@ impl ProducerStateManager {
         Ok(SequenceCheck::Accept)
     }
 
+    /// Kafka's `checkCoordinatorEpoch` for a leader append of markers (`markers`: each
+    /// control batch's producer id and marker, in order): one from a coordinator epoch
+    /// older than the producer's last marker here comes from a zombie coordinator and
+    /// is refused; the same or a newer epoch is accepted (a retry, a new coordinator).
+    pub fn check_coordinator_epochs(
+        &self,
+        markers: &[(i64, EndTransactionMarker)],
+    ) -> Result<(), AppendError> {
+        let mut pending: HashMap<i64, i32> = HashMap::new();
+        for (pid, marker) in markers {
+            let current = pending
+                .get(pid)
+                .copied()
+                .unwrap_or_else(|| self.producers.get(pid).map_or(-1, |e| e.coordinator_epoch));
+            if marker.coordinator_epoch < current {
+                return Err(AppendError::TransactionCoordinatorFenced {
+                    producer_id: *pid,
+                    current,
+                    found: marker.coordinator_epoch,
+                });
+            }
+            pending.insert(*pid, marker.coordinator_epoch);
+        }
+        Ok(())
+    }
+
+    /// [`ProducerStateManager::update_with_marker`] for a batch whose marker is not
+    /// known (data batches, or a control batch whose coordinator epoch is not needed).
+    pub fn update(&mut self, h: &BatchHeader) -> Option<CompletedTxn> {
+        self.update_with_marker(h, None)
+    }
+
     /// Records an appended batch (with its final offsets). Used by leader and follower
     /// appends and by recovery, so it never refuses anything. A transactional batch
     /// opens its producer's transaction here; a control batch (its marker) ends it, and
-    /// the ended transaction is returned.
-    pub fn update(&mut self, h: &BatchHeader) -> Option<CompletedTxn> {
+    /// the ended transaction is returned. The marker's coordinator epoch becomes the
+    /// producer's, as Kafka's `appendEndTxnMarker` sets it whatever the origin.
+    pub fn update_with_marker(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<EndTransactionMarker>,
+    ) -> Option<CompletedTxn> {
         if !h.has_producer_id() {
             return None;
         }
@@ -207,6 +246,9 @@ impl ProducerStateManager {
         if h.is_control() {
             // A marker carries no sequence: the producer's sequences go on after it.
             entry.last_timestamp = h.max_timestamp;
+            if let Some(m) = marker {
+                entry.coordinator_epoch = m.coordinator_epoch;
+            }
             let first =
                 (entry.current_txn_first_offset >= 0).then_some(entry.current_txn_first_offset);
             entry.current_txn_first_offset = -1;
@@ -236,236 +278,4 @@ impl ProducerStateManager {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::batch::HEADER_SIZE;
-    use proptest::prelude::*;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-
-    fn header(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
-        let mut h = BatchHeader::parse(&[0u8; HEADER_SIZE]).unwrap();
-        h.producer_id = pid;
-        h.producer_epoch = epoch;
-        h.base_sequence = seq;
-        h.last_offset_delta = count - 1;
-        h.records_count = count;
-        h.base_offset = base_offset;
-        h
-    }
-
-    #[test]
-    fn only_the_last_five_batches_are_duplicates() {
-        let mut s = ProducerStateManager::default();
-        for i in 0..7 {
-            let h = header(1, 0, i * 2, 2, i64::from(i) * 2);
-            assert_eq!(
-                s.check_leader_append(&[h], true).unwrap(),
-                SequenceCheck::Accept
-            );
-            s.update(&h);
-        }
-        // batches 2..=6 are retained; 0 and 1 are too old to recognise
-        assert!(matches!(
-            s.check_leader_append(&[header(1, 0, 4, 2, 0)], true)
-                .unwrap(),
-            SequenceCheck::Duplicate(BatchMetadata {
-                first_offset: 4,
-                last_offset: 5,
-                ..
-            })
-        ));
-        assert!(matches!(
-            s.check_leader_append(&[header(1, 0, 0, 2, 0)], true),
-            Err(AppendError::OutOfOrderSequence {
-                expected: 14,
-                found: 0,
-                ..
-            })
-        ));
-        // several batches of one request are checked against each other
-        assert_eq!(
-            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 15, 1, 0)], true)
-                .unwrap(),
-            SequenceCheck::Accept
-        );
-        assert!(
-            s.check_leader_append(&[header(1, 0, 14, 1, 0), header(1, 0, 16, 1, 0)], true)
-                .is_err()
-        );
-        // expiry forgets producers idle for longer than the expiration
-        let mut t = s.clone();
-        t.update(&{
-            let mut h = header(9, 0, 0, 1, 20);
-            h.max_timestamp = 1_000;
-            h
-        });
-        assert_eq!(
-            t.remove_expired(
-                1_000 + PRODUCER_ID_EXPIRATION_MS - 1,
-                PRODUCER_ID_EXPIRATION_MS
-            ),
-            1
-        );
-        assert!(t.get(9).is_some() && t.get(1).is_none());
-        // an unknown producer may start anywhere; sequences wrap at i32::MAX
-        assert_eq!(
-            s.check_leader_append(&[header(2, 3, 77, 1, 0)], true)
-                .unwrap(),
-            SequenceCheck::Accept
-        );
-        let wrap = header(3, 0, i32::MAX, 1, 0);
-        s.update(&wrap);
-        assert_eq!(
-            s.check_leader_append(&[header(3, 0, 0, 1, 1)], true)
-                .unwrap(),
-            SequenceCheck::Accept
-        );
-    }
-
-    #[test]
-    fn a_coordinators_batches_are_checked_for_the_epoch_only() {
-        // TxnOffsetCommit batches all start at sequence 0, as Kafka writes them.
-        let mut s = ProducerStateManager::default();
-        let first = transactional(header(1, 2, 0, 1, 0));
-        assert_eq!(
-            s.check_leader_append(&[first], false).unwrap(),
-            SequenceCheck::Accept
-        );
-        s.update(&first);
-        // The same sequence again is no duplicate, and no sequence is out of order.
-        let again = transactional(header(1, 2, 0, 1, 1));
-        assert_eq!(
-            s.check_leader_append(&[again], false).unwrap(),
-            SequenceCheck::Accept
-        );
-        assert!(matches!(
-            s.check_leader_append(&[again], true),
-            Ok(SequenceCheck::Duplicate(_))
-        ));
-        assert!(matches!(
-            s.check_leader_append(&[transactional(header(1, 2, 7, 1, 1))], false),
-            Ok(SequenceCheck::Accept)
-        ));
-        // A fenced producer (older epoch) is refused whoever writes for it.
-        assert!(matches!(
-            s.check_leader_append(&[transactional(header(1, 1, 0, 1, 1))], false),
-            Err(AppendError::InvalidProducerEpoch { .. })
-        ));
-    }
-
-    fn transactional(mut h: BatchHeader) -> BatchHeader {
-        h.attributes |= crate::batch::ATTR_TRANSACTIONAL;
-        h
-    }
-
-    /// A COMMIT or ABORT marker of `pid` at `offset` (no sequence).
-    fn marker(pid: i64, epoch: i16, offset: i64) -> BatchHeader {
-        let mut h = transactional(header(pid, epoch, -1, 1, offset));
-        h.attributes |= crate::batch::ATTR_CONTROL;
-        h
-    }
-
-    #[test]
-    fn transactions_hold_the_last_stable_offset_until_their_marker_is_replicated() {
-        let mut s = ProducerStateManager::default();
-        // A plain idempotent batch opens nothing.
-        assert_eq!(s.update(&header(9, 0, 0, 2, 0)), None);
-        assert_eq!(s.first_unstable_offset(2), None);
-        // Producer 1's transaction starts at 10, producer 2's at 12.
-        s.update(&transactional(header(1, 0, 0, 2, 10)));
-        s.update(&transactional(header(1, 0, 2, 1, 11)));
-        s.update(&transactional(header(2, 0, 0, 1, 12)));
-        assert_eq!(s.get(1).unwrap().current_txn_first_offset, 10);
-        assert_eq!(s.first_unstable_offset(13), Some(10));
-        // Producer 1's marker at 13 ends its transaction, which holds the last stable
-        // offset until the high watermark passes the marker.
-        let done = s.update(&marker(1, 0, 13)).unwrap();
-        assert_eq!(
-            done,
-            CompletedTxn {
-                producer_id: 1,
-                first_offset: 10,
-                last_offset: 13
-            }
-        );
-        let p1 = s.get(1).unwrap();
-        assert_eq!((p1.current_txn_first_offset, p1.last_sequence), (-1, 2));
-        assert_eq!(s.first_unstable_offset(13), Some(10));
-        assert_eq!(s.first_unstable_offset(14), Some(12));
-        // The next transaction of producer 1 goes on with its sequences.
-        assert_eq!(
-            s.check_leader_append(&[transactional(header(1, 0, 3, 1, 14))], true)
-                .unwrap(),
-            SequenceCheck::Accept
-        );
-        let done = s.update(&marker(2, 0, 15)).unwrap();
-        assert_eq!((done.first_offset, done.last_offset), (12, 15));
-        assert_eq!(s.first_unstable_offset(16), None);
-        // A marker for a transaction with no records here ends at itself.
-        let done = s.update(&marker(3, 0, 16)).unwrap();
-        assert_eq!((done.first_offset, done.last_offset), (16, 16));
-        assert_eq!(s.first_unstable_offset(16), Some(16));
-        assert_eq!(s.first_unstable_offset(17), None);
-    }
-
-    #[test]
-    fn open_transactions_survive_snapshots_and_expiration() {
-        let mut s = ProducerStateManager::default();
-        s.update(&header(9, 0, 0, 1, 0));
-        // Without a transaction the snapshot stays version 1 (0.2.0 reads it).
-        assert_eq!(&s.encode()[4..6], &1u16.to_be_bytes());
-        let mut open = header(1, 0, 0, 1, 5);
-        open.attributes |= crate::batch::ATTR_TRANSACTIONAL;
-        open.max_timestamp = 1;
-        s.update(&open);
-        let encoded = s.encode();
-        assert_eq!(&encoded[4..6], &2u16.to_be_bytes());
-        let mut back = ProducerStateManager::decode(&encoded).unwrap();
-        assert_eq!(back, s);
-        assert_eq!(back.first_unstable_offset(6), Some(5));
-        // Idle for longer than the expiration: only the producer with an open
-        // transaction stays.
-        assert_eq!(
-            back.remove_expired(i64::MAX / 2, PRODUCER_ID_EXPIRATION_MS),
-            1
-        );
-        assert!(back.get(1).is_some() && back.get(9).is_none());
-    }
-
-    #[test]
-    fn snapshots_round_trip_and_reject_corruption() {
-        let seed = 0x5eed_u64;
-        let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&seed.to_le_bytes());
-        let mut runner = TestRunner::new_with_rng(
-            Config {
-                cases: 64,
-                failure_persistence: None,
-                ..Config::default()
-            },
-            TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
-        );
-        let strategy = prop::collection::vec((0i64..5, 0i16..3, 0i32..1000, 1i32..10), 0..40);
-        let result = runner.run(&strategy, |batches| {
-            let mut s = ProducerStateManager::default();
-            let mut offset = 0;
-            for (pid, epoch, seq, count) in batches {
-                s.update(&header(pid, epoch, seq, count, offset));
-                offset += i64::from(count);
-            }
-            let encoded = s.encode();
-            prop_assert_eq!(&ProducerStateManager::decode(&encoded).unwrap(), &s);
-            for cut in [0, encoded.len() / 2, encoded.len() - 1] {
-                prop_assert!(ProducerStateManager::decode(&encoded[..cut]).is_err());
-            }
-            let mut flipped = encoded.clone();
-            let mid = flipped.len() / 2;
-            flipped[mid] ^= 0x10;
-            prop_assert!(ProducerStateManager::decode(&flipped).is_err());
-            Ok(())
-        });
-        if let Err(e) = result {
-            panic!("seed {seed:#x}: {e}");
-        }
-    }
-}
+mod tests;

@@ -170,6 +170,40 @@ pub fn verify_all_logs(root: &std::path::Path) -> usize {
     records
 }
 
+/// The log manager of `dir` opened again, and partition 0's log.
+pub fn reopen(dir: &std::path::Path) -> (Arc<LogManager>, Arc<Log>) {
+    let mgr = manager(&[dir], LogConfig::default());
+    let log = mgr.get_or_create_log(&tp(0), LogConfig::default()).unwrap();
+    (mgr, log)
+}
+
+/// Shuts `mgr` down cleanly and opens `dir` again twice: from the producer snapshot
+/// the clean shutdown wrote, then with every snapshot removed (producer state rebuilt
+/// from the log alone). `check(log, replayed)` runs on partition 0's log each time.
+pub fn check_after_restarts(
+    dir: &std::path::Path,
+    mgr: Arc<LogManager>,
+    log: Arc<Log>,
+    check: impl Fn(&Log, bool),
+) {
+    let partition_dir = log.dir();
+    drop(log);
+    mgr.shutdown().unwrap();
+    for replay in [false, true] {
+        if replay {
+            for f in std::fs::read_dir(&partition_dir).unwrap().flatten() {
+                if f.path().extension().is_some_and(|e| e == "snapshot") {
+                    std::fs::remove_file(f.path()).unwrap();
+                }
+            }
+        }
+        let (mgr, log) = reopen(dir);
+        check(&log, replay);
+        drop(log);
+        mgr.shutdown().unwrap();
+    }
+}
+
 /// A fresh log dir, a manager over it and its partition t-0, both with `cfg`. Keep the
 /// dir alive as long as the log.
 pub fn one_log(cfg: LogConfig) -> (tempfile::TempDir, Arc<LogManager>, Arc<Log>) {
