@@ -116,6 +116,28 @@ impl TxnIndex {
         })
     }
 
+    /// Replaces the file with `entries` (recovery rebuilt them from the segment's
+    /// batches), fsynced; no entries leave no file, as for a segment where nothing
+    /// aborted.
+    pub fn rewrite(path: &Path, entries: Vec<AbortedTxn>) -> Result<TxnIndex, StorageError> {
+        if entries.is_empty() {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(path, e)),
+            }
+        } else {
+            let bytes: Vec<u8> = entries.iter().flat_map(|t| t.encode()).collect();
+            let mut f = File::create(path).map_err(|e| io_err(path, e))?;
+            f.write_all(&bytes).map_err(|e| io_err(path, e))?;
+            f.sync_all().map_err(|e| io_err(path, e))?;
+        }
+        Ok(TxnIndex {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
     pub fn entries(&self) -> &[AbortedTxn] {
         &self.entries
     }

@@ -6,51 +6,14 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::{one_log, read_all};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{Compression, Record, TimestampType};
 use tidewater_storage::LogConfig;
 use tidewater_storage::txn_index::AbortedTxn;
-
-const NOW: i64 = 1_700_000_000_000;
 
 /// One batch of `count` records of producer `pid` at `offset` (its place in the log,
 /// as a follower appends it). A control batch holds one COMMIT marker.
 fn batch(pid: i64, offset: i64, seq: i32, count: usize, control: bool) -> Vec<u8> {
-    batch_of(pid, offset, seq, count, control.then_some(true))
-}
-
-/// As [`batch`]; `marker`: a control batch, COMMIT (true) or ABORT (false).
-fn batch_of(pid: i64, offset: i64, seq: i32, count: usize, marker: Option<bool>) -> Vec<u8> {
-    let control = marker.is_some();
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: true,
-            control,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: pid,
-            producer_epoch: 0,
-            timestamp_type: TimestampType::Creation,
-            offset: offset + i as i64,
-            sequence: if control { -1 } else { seq + i as i32 },
-            timestamp: NOW,
-            // ControlRecordType COMMIT: version 0, type 1; EndTxnMarker v0, epoch 0.
-            key: Some(Bytes::from_static(match marker {
-                Some(true) => &[0, 0, 0, 1],
-                Some(false) => &[0, 0, 0, 0],
-                None => b"k",
-            })),
-            value: Some(Bytes::from_static(if control {
-                &[0, 0, 0, 0, 0, 0]
-            } else {
-                b"v"
-            })),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    common::encode(&records, Compression::None)
+    common::txn_batch(pid, offset, seq, count, control.then_some(true))
 }
 
 #[test]
@@ -89,7 +52,7 @@ fn an_abort_marker_is_indexed_for_read_committed_fetches_across_restart_and_trun
     // Producer 7: records 0..=1, aborted at 3; producer 8: record 2, committed at 4.
     log.append_as_follower(&batch(7, 0, 0, 2, false)).unwrap();
     log.append_as_follower(&batch(8, 2, 0, 1, false)).unwrap();
-    log.append_as_follower(&batch_of(7, 3, 0, 1, Some(false)))
+    log.append_as_follower(&common::txn_batch(7, 3, 0, 1, Some(false)))
         .unwrap();
     log.append_as_follower(&batch(8, 4, 0, 1, true)).unwrap();
     let aborted = AbortedTxn {

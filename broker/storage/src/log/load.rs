@@ -1,8 +1,9 @@
 //! Opening a partition directory: finishing or undoing interrupted compaction swaps and
 //! deletions, loading segments (recovering those after the recovery point unless the
-//! shutdown was clean), and rebuilding producer state and the leader-epoch cache.
+//! shutdown was clean), and rebuilding producer state, the leader-epoch cache and the
+//! `.txnindex` of recovered segments and of unreadable ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,6 +16,7 @@ use crate::error::StorageError;
 use crate::producer_state::{self, EndTransactionMarker, ProducerStateManager};
 use crate::segment::Segment;
 use crate::topic_partition::TopicPartition;
+use crate::txn_index::{AbortedTxn, TxnIndex};
 
 /// Removes leftovers of interrupted operations and returns the segment base offsets.
 fn tidy_dir(dir: &Path) -> Result<Vec<i64>, StorageError> {
@@ -131,6 +133,8 @@ impl Log {
         // scanned; recovered batches also restore leader epochs the checkpoint missed.
         let mut replay_from = i64::MAX;
         let mut segments = BTreeMap::new();
+        // Segments recovered batch by batch: their `.txnindex` is rebuilt too.
+        let mut recovered = BTreeSet::new();
         {
             let mut recovered_headers: Vec<BatchHeader> = Vec::new();
             for (i, base) in bases.iter().enumerate() {
@@ -152,8 +156,9 @@ impl Log {
                     p.now_ms,
                     &mut cb,
                 )?;
-                if recover && replay_from == i64::MAX {
-                    replay_from = *base;
+                if recover {
+                    replay_from = replay_from.min(*base);
+                    recovered.insert(*base);
                 }
                 let cut = seg.size() < on_disk_size;
                 segments.insert(*base, Arc::new(seg));
@@ -185,16 +190,7 @@ impl Log {
             // header by header.
             for seg in segments.values() {
                 if seg.next_offset() > snap_offset.max(0) && seg.base_offset < replay_from {
-                    let start = match seg.find_batch(snap_offset.max(0))? {
-                        Some((pos, _)) => pos,
-                        None => continue,
-                    };
-                    seg.scan_headers(start, &mut |pos, h| {
-                        if h.base_offset >= snap_offset {
-                            replay_batch(&mut producers, seg, Some(pos), h);
-                        }
-                        true
-                    })?;
+                    replay(seg, snap_offset, &mut producers)?;
                 }
             }
             for h in &recovered_headers {
@@ -231,7 +227,7 @@ impl Log {
             checkpoint::write_epochs(&epoch_file, &loaded)?;
         }
         let recovery_point = p.recovery_point.clamp(first_base, log_end);
-        let aborted = load_aborted(dir, segments.keys().copied(), log_end)?;
+        let aborted = load_aborted(dir, &segments, &recovered, log_end)?;
         let log = Log {
             tp,
             dir: RwLock::new(dir.to_path_buf()),
@@ -264,19 +260,80 @@ impl Log {
     }
 }
 
-/// The segments' `.txnindex` entries, each index cut at the log end first: an entry is
-/// written before its marker, so one past a log that lost its tail is dropped.
+/// Replays `seg`'s batches from offset `from` on through `producers`.
+fn replay(
+    seg: &Segment,
+    from: i64,
+    producers: &mut ProducerStateManager,
+) -> Result<(), StorageError> {
+    let Some((start, _)) = seg.find_batch(from.max(0))? else {
+        return Ok(());
+    };
+    seg.scan_headers(start, &mut |pos, h| {
+        if h.base_offset >= from {
+            replay_batch(producers, seg, Some(pos), h);
+        }
+        true
+    })
+}
+
+/// Every segment's aborted transactions, in marker order. A segment recovered batch by
+/// batch gets its `.txnindex` rebuilt from its batches, as Kafka's `LogSegment.recover`
+/// (after an unclean shutdown the index may have lost entries whose markers the log
+/// kept), and so does one whose `.txnindex` cannot be read (as a corrupt offset index
+/// is rebuilt). The others' files are trusted, each cut at the log end first: an entry
+/// is written before its marker, so one past a log that lost its tail is dropped.
 fn load_aborted(
     dir: &Path,
-    bases: impl Iterator<Item = i64>,
+    segments: &BTreeMap<i64, Arc<Segment>>,
+    recovered: &BTreeSet<i64>,
     log_end: i64,
-) -> Result<Vec<crate::txn_index::AbortedTxn>, StorageError> {
-    let mut out = Vec::new();
-    for base in bases {
-        let path = dir.join(crate::segment::file_name(base, "txnindex"));
-        let mut index = crate::txn_index::TxnIndex::open(&path)?;
-        index.truncate_to(log_end)?;
-        out.extend_from_slice(index.entries());
+) -> Result<Vec<AbortedTxn>, StorageError> {
+    let mut by_segment = BTreeMap::new();
+    let mut rebuild = BTreeSet::new();
+    for base in segments.keys() {
+        if recovered.contains(base) {
+            rebuild.insert(*base);
+            continue;
+        }
+        let path = dir.join(crate::segment::file_name(*base, "txnindex"));
+        match TxnIndex::open(&path) {
+            Ok(mut index) => {
+                index.truncate_to(log_end)?;
+                by_segment.insert(*base, index.entries().to_vec());
+            }
+            Err(StorageError::Corrupt { reason, .. }) => {
+                tracing::warn!(file = %path.display(), %reason, "rebuilding the transaction index");
+                rebuild.insert(*base);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    by_segment.extend(rebuild_txn_indexes(dir, segments, &rebuild)?);
+    Ok(by_segment.into_values().flatten().collect())
+}
+
+/// Rebuilds the `.txnindex` of the segments in `rebuild` in one pass: producer state
+/// starts from the newest snapshot at or below the first of them (else the log start)
+/// and is replayed up to it, so a transaction begun in an earlier segment keeps its
+/// first offset.
+fn rebuild_txn_indexes(
+    dir: &Path,
+    segments: &BTreeMap<i64, Arc<Segment>>,
+    rebuild: &BTreeSet<i64>,
+) -> Result<BTreeMap<i64, Vec<AbortedTxn>>, StorageError> {
+    let mut out = BTreeMap::new();
+    let (Some(&first), Some(&last)) = (rebuild.first(), rebuild.last()) else {
+        return Ok(out);
+    };
+    let (snap_offset, mut producers) =
+        producer_state::read_latest(dir, first)?.unwrap_or((-1, ProducerStateManager::default()));
+    for (base, seg) in segments.range(..=last) {
+        if rebuild.contains(base) {
+            out.insert(*base, seg.rebuild_txn_index(&mut producers)?);
+        } else if seg.next_offset() > snap_offset.max(0) {
+            replay(seg, snap_offset, &mut producers)?;
+        }
     }
     Ok(out)
 }

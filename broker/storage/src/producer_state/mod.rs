@@ -18,7 +18,9 @@ mod marker;
 mod snapshot;
 mod snapshot_reader;
 mod txn;
-pub use snapshot::{list_snapshots, load_latest, retain_latest, snapshot_path, write_snapshot};
+pub use snapshot::{
+    list_snapshots, load_latest, read_latest, retain_latest, snapshot_path, write_snapshot,
+};
 
 /// Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
 pub const BATCHES_TO_RETAIN: usize = 5;

@@ -145,13 +145,21 @@ pub fn load_latest(
     dir: &Path,
     max_offset: i64,
 ) -> Result<Option<(i64, ProducerStateManager)>, StorageError> {
+    for o in list_snapshots(dir)?.into_iter().filter(|o| *o > max_offset) {
+        let _ = std::fs::remove_file(snapshot_path(dir, o));
+    }
+    read_latest(dir, max_offset)
+}
+
+/// The newest readable snapshot at or below `max_offset`, leaving newer ones in place
+/// (recovery reads the state a segment starts from); unreadable ones are deleted.
+pub fn read_latest(
+    dir: &Path,
+    max_offset: i64,
+) -> Result<Option<(i64, ProducerStateManager)>, StorageError> {
     let snaps = list_snapshots(dir)?;
-    for &o in snaps.iter().rev() {
+    for &o in snaps.iter().rev().filter(|o| **o <= max_offset) {
         let path = snapshot_path(dir, o);
-        if o > max_offset {
-            let _ = std::fs::remove_file(&path);
-            continue;
-        }
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
         match ProducerStateManager::decode(&bytes) {
             Ok(s) => return Ok(Some((o, s))),

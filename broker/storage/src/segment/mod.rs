@@ -2,10 +2,12 @@
 //! `.timeindex`. Appends come from one writer (the log's append lock); readers use
 //! positional reads bounded by `size`, which is published only after the bytes and index
 //! entries are in place, so reads never see a partial batch. Loading and crash recovery
-//! live in `recover`; finding a batch by position, offset or timestamp in `lookup`.
+//! live in `recover`; finding a batch by position, offset or timestamp in `lookup`;
+//! rebuilding the `.txnindex` from the batches in `txn_recover`.
 
 mod lookup;
 mod recover;
+mod txn_recover;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;

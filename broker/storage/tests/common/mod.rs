@@ -55,6 +55,40 @@ pub fn batch_with(
     encode(&records, compression)
 }
 
+/// One transactional batch of `count` records of producer `pid` (epoch 0) at `offset`
+/// (its place in the log, as a follower appends it); `marker`: a control batch of one
+/// COMMIT (true) or ABORT (false) marker instead.
+pub fn txn_batch(pid: i64, offset: i64, seq: i32, count: usize, marker: Option<bool>) -> Vec<u8> {
+    let control = marker.is_some();
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: true,
+            control,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: offset + i as i64,
+            sequence: if control { -1 } else { seq + i as i32 },
+            timestamp: NOW,
+            // ControlRecordType COMMIT: version 0, type 1; EndTxnMarker v0, epoch 0.
+            key: Some(Bytes::from_static(match marker {
+                Some(true) => &[0, 0, 0, 1],
+                Some(false) => &[0, 0, 0, 0],
+                None => b"k",
+            })),
+            value: Some(Bytes::from_static(if control {
+                &[0, 0, 0, 0, 0, 0]
+            } else {
+                b"v"
+            })),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    encode(&records, Compression::None)
+}
+
 /// One magic-v2 batch of `records` (their offsets and producer fields as given).
 pub fn encode(records: &[Record], compression: Compression) -> Vec<u8> {
     let mut buf = BytesMut::new();
