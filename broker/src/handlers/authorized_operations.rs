@@ -80,6 +80,11 @@ pub fn authorized_operations(
         .fold(0i32, |bits, code| bits | (1 << code))
 }
 
+/// [`for_caller`] on the cluster (Metadata v8-10, DescribeCluster).
+pub fn cluster_for_caller(broker: &Broker, ctx: &RequestContext, requested: bool) -> i32 {
+    for_caller(broker, ctx, Resource::Cluster, CLUSTER_NAME, requested)
+}
+
 /// [`authorized_operations`] for this request's principal on the resource `name` (the
 /// cluster's name is implied for [`Resource::Cluster`]).
 pub fn for_caller(

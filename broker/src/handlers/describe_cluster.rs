@@ -6,7 +6,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::authorized_operations::{Resource, for_caller};
+use super::authorized_operations::cluster_for_caller;
 use super::{RequestContext, msg};
 use crate::broker_server::Broker;
 
@@ -28,13 +28,8 @@ pub fn handle(
     }
     resp.cluster_id = StrBytes::from_string(broker.metadata().cluster_id().to_string());
     resp.controller_id = BrokerId(broker.metadata().controller_id());
-    resp.cluster_authorized_operations = for_caller(
-        broker,
-        ctx,
-        Resource::Cluster,
-        "",
-        req.include_cluster_authorized_operations,
-    );
+    resp.cluster_authorized_operations =
+        cluster_for_caller(broker, ctx, req.include_cluster_authorized_operations);
     resp.brokers = broker
         .metadata()
         .live_brokers(&ctx.listener)

@@ -12,7 +12,7 @@ use tidewater_quorum::acl::{AclOperation, CLUSTER_NAME, ResourceType};
 use uuid::Uuid;
 
 use super::RequestContext;
-use super::authorized_operations::{Resource, for_caller};
+use super::authorized_operations::{Resource, cluster_for_caller, for_caller};
 use super::authz::allowed;
 use crate::broker_server::Broker;
 use crate::broker_server::topic_names::{self, is_internal};
@@ -106,13 +106,8 @@ pub async fn handle(
     resp.controller_id = BrokerId(broker.metadata().controller_id());
     // Kafka 4 dropped the cluster flag from v11 on (DescribeCluster carries it).
     if (8..=10).contains(&version) {
-        resp.cluster_authorized_operations = for_caller(
-            broker,
-            ctx,
-            Resource::Cluster,
-            "",
-            req.include_cluster_authorized_operations,
-        );
+        resp.cluster_authorized_operations =
+            cluster_for_caller(broker, ctx, req.include_cluster_authorized_operations);
     }
     let include = Include {
         topic_operations: version >= 8 && req.include_topic_authorized_operations,
