@@ -15,15 +15,15 @@
 //!   upgrade through a staged `inter.broker.protocol.version` upgrade;
 //!   `election.rs`: unclean kafka-leader-election of a partition that lost its
 //!   whole ISR, on three brokers; `scram.rs`: kafka-configs creating and deleting a
-//!   SCRAM user that kcat then authenticates as; `acls.rs`: kafka-acls adding,
+//!   SCRAM user that kcat then authenticates as; `scram_acls.rs`: a SCRAM user's
+//!   topic ACLs held against kcat and kafka-transactions; `acls.rs`: kafka-acls adding,
 //!   listing and removing ACLs across three nodes, and its refusals);
 //! - the `__transaction_state` records a Kafka node's transaction coordinator wrote
 //!   decode with Tidewater's (`transaction_log.rs`);
 //! - the Java client (`java_client.rs`, a program compiled with `javac` at test
 //!   time): an idempotent producer read back once and in order, and a classic group
-//!   of two members on the range assignor (cooperative-sticky is in `records.rs`).
-//!
-//! Not covered yet: the KIP-848 consumer protocol (`group.protocol=consumer`).
+//!   of two members on the range assignor (cooperative-sticky is in `records.rs`),
+//!   and the same split with the KIP-848 consumer protocol (`group.protocol=consumer`).
 //!
 //! Skipped, with a printed reason, only when `java` or `mvn` (or, for the Java client,
 //! `javac`) is not installed.
@@ -53,6 +53,8 @@ mod reassign;
 mod records;
 #[path = "kafka_tools/scram.rs"]
 mod scram;
+#[path = "kafka_tools/scram_acls.rs"]
+mod scram_acls;
 #[path = "kafka_tools/transaction_log.rs"]
 mod transaction_log;
 #[path = "kafka_tools/transactions_tool.rs"]

@@ -202,7 +202,7 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
         sasl: _,
         principal,
     } = served;
-    let client_host = peer.ip().to_string();
+    let client_host = super::host_address::host_address(&peer);
     loop {
         if broker.is_closing() {
             return Ok(());

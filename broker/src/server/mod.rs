@@ -3,6 +3,7 @@
 //! accepting, let in-flight requests finish, then flush and checkpoint.
 
 mod connection;
+mod host_address;
 mod http;
 mod sasl;
 mod sink;

@@ -21,26 +21,26 @@ const TRANSACTIONS: &str = "org.apache.kafka.tools.TransactionsCommand";
 const ID: &str = "tx-tool";
 const TOPIC: &str = "txn-tool";
 
-/// InitProducerId and AddPartitionsToTxn(TOPIC-0) for ID, retried while the
+/// InitProducerId and AddPartitionsToTxn(`topic`-0) for `id`, retried while the
 /// coordinator is created and loaded: the transaction stays Ongoing.
-fn open_transaction(bootstrap: &str) -> i64 {
+pub(super) fn open_transaction(bootstrap: &str, id: &str, topic: &str) -> i64 {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let conn = Connection::connect(bootstrap, "txn-tool")
             .await
             .expect("connect");
         let mut init = InitProducerIdRequest::default();
-        init.transactional_id = Some(TransactionalId(StrBytes::from_static_str(ID)));
+        init.transactional_id = Some(TransactionalId(StrBytes::from_string(id.to_owned())));
         init.transaction_timeout_ms = 600_000;
         init.producer_id = ProducerId(-1);
         init.producer_epoch = -1;
         let r = init_producer_id(&conn, &init, Duration::from_secs(60)).await;
         let mut add = AddPartitionsToTxnRequest::default();
-        add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_static_str(ID));
+        add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_string(id.to_owned()));
         add.v3_and_below_producer_id = r.producer_id;
         add.v3_and_below_producer_epoch = r.producer_epoch;
         let mut t = AddPartitionsToTxnTopic::default();
-        t.name = TopicName(StrBytes::from_static_str(TOPIC));
+        t.name = TopicName(StrBytes::from_string(topic.to_owned()));
         t.partitions = vec![0];
         add.v3_and_below_topics = vec![t];
         let r2 = conn.send_at(&add, 3).await.expect("AddPartitionsToTxn");
@@ -75,7 +75,7 @@ fn kafka_transactions_tool_lists_and_describes_an_open_transaction() {
         &["--partitions", "1", "--rf", "1"],
         Duration::from_secs(60),
     );
-    let producer_id = open_transaction(&bs).to_string();
+    let producer_id = open_transaction(&bs, ID, TOPIC).to_string();
     let listed = wait_until(
         "kafka-transactions list shows it",
         Duration::from_secs(30),
