@@ -2,10 +2,12 @@
 //! Three combined nodes, RF 3, min.insync.replicas 2; an acks=1 producer and an
 //! idempotent acks=all producer run while every node in turn (the active controller
 //! last, as a roll does it) gets SIGTERM and is started again. On SIGTERM a broker
-//! refuses produce on the partitions it leads (NOT_LEADER_OR_FOLLOWER, retried by the
-//! client), waits until its in-sync followers hold its log end, and only then lets the
+//! refuses produce not made with acks=all on the partitions it leads
+//! (NOT_LEADER_OR_FOLLOWER, retried by the client), waits until its in-sync followers
+//! hold every record it acknowledged on its own word, and only then lets the
 //! controlled shutdown move its leaderships — so the new leader holds every record the
-//! old one acknowledged and nothing is truncated when it comes back.
+//! old one acknowledged. acks=all produce goes on being taken (and acknowledged once
+//! replicated) until the leadership moves.
 //!
 //! The producers send id N to partition N % partitions, so every partition gets a
 //! record every few tens of ms and the longest gap between two acks of one partition is
@@ -243,8 +245,8 @@ fn sigterm_and_restart_of_every_leader_loses_no_acks_1_record() {
 /// for an ISR member that does not fetch shows up here as a gap of
 /// `replica.lag.time.max.ms` (30 s), as the operator's roll benchmark once measured.
 /// The cluster runs at metadata.version 4.1-IV0, where a preferred election is a
-/// handoff (the old leader stops appending until the new one holds its log end): no
-/// acks=1 record is truncated by the elections either.
+/// handoff (the old leader stops taking acks=1 appends until the new one holds the
+/// last of them): no acks=1 record is truncated by the elections either.
 #[test]
 fn a_roll_with_preferred_leader_elections_keeps_acks_all_gaps_short() {
     let mut cluster = cluster_with_topic(ROLL_TOPIC, ROLL_PARTITIONS);

@@ -84,6 +84,7 @@ impl ReplicaManager {
                                     .draining
                                     .load(std::sync::atomic::Ordering::Acquire),
                                 handoff_to: None,
+                                handover_end: 0,
                             }),
                         });
                         self.insert(p.clone());
@@ -218,6 +219,7 @@ impl ReplicaManager {
                     Ok(state) => {
                         info!(tp = %partition.tp, epoch = record.leader_epoch, isr = ?record.isr, "became leader");
                         inner.role = Role::Leader(Box::new(state));
+                        inner.handover_end = log.log_end_offset();
                         self.leader_generation
                             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                     }

@@ -1,10 +1,11 @@
 //! The old leader's half of a preferred-leader handoff (metadata.version 4.1-IV0): when
 //! the image says this broker's partition is being handed to its preferred replica, the
-//! partition refuses appends (NOT_LEADER_OR_FOLLOWER, clients retry after a metadata
-//! refresh) until the target has fetched up to the log end, then asks the controller
-//! to elect it. The target thus holds every record this leader acknowledged — acks=1
-//! included — and the old leader has nothing to truncate when it becomes a follower,
-//! which a plain preferred election (Kafka's, and below 4.1-IV0 ours) cannot promise.
+//! partition refuses appends not made with acks=all (NOT_LEADER_OR_FOLLOWER, clients
+//! retry after a metadata refresh) until the target has fetched up to the end of the
+//! last of them (`PartitionInner::handover_end`), then asks the controller to elect
+//! it. The target thus holds every record this leader acknowledged — acks=1 included —
+//! which a plain preferred election (Kafka's, and below 4.1-IV0 ours) cannot promise;
+//! acks=all writes go on being taken and acknowledged meanwhile.
 //!
 //! The wait is bounded like the shutdown drain
 //! (`tidewater.controlled.shutdown.drain.timeout.ms`): a target that does not catch up
@@ -104,8 +105,7 @@ impl ReplicaManager {
                 if state.leader_epoch() != leader_epoch || inner.handoff_to != Some(to) {
                     return;
                 }
-                state.isr().contains(&to)
-                    && state.high_watermark() >= partition.log.log_end_offset()
+                state.isr().contains(&to) && state.high_watermark() >= inner.handover_end
             };
             let due = last_call.is_none_or(|t| t.elapsed() >= RETRY);
             if due && (caught_up || started.elapsed() >= timeout) {

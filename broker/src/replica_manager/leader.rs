@@ -84,9 +84,11 @@ impl Partition {
                 node_id,
             )));
         };
-        if refuse {
+        if refuse && !acks_all {
             // Draining for a controlled shutdown or handing the leadership over: the
-            // client retries against the leader the controller is about to elect.
+            // client retries against the leader the controller is about to elect. An
+            // acks=all append is still taken: it is acknowledged only once the in-sync
+            // followers hold it (see `PartitionInner::handover_end`).
             return Err(ProduceRefusal::Replica(ReplicaError::NoLongerLeader));
         }
         state
@@ -103,6 +105,9 @@ impl Partition {
         .map_err(ProduceRefusal::Append)?;
         let now = mono_ms();
         state.on_leader_append(partition.log.log_end_offset(), now);
+        if !acks_all {
+            inner.handover_end = partition.log.log_end_offset();
+        }
         let mut rx = None;
         if acks_all {
             let id = inner.next_request_id;

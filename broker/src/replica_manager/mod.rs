@@ -107,13 +107,23 @@ pub struct PartitionInner {
     /// written at most every [`STUCK_LOG_INTERVAL`].
     pub last_stuck_log: Option<std::time::Instant>,
     /// Set (under this lock) when the broker starts draining for a controlled shutdown:
-    /// appends are refused with NOT_LEADER_OR_FOLLOWER from then on, so the log end the
-    /// drain waits for cannot move any more.
+    /// appends not made with acks=all are refused with NOT_LEADER_OR_FOLLOWER from then
+    /// on, so [`Self::handover_end`], which the drain waits for, cannot move any more.
     pub refuse_appends: bool,
     /// The replica this leader hands its leadership to (a preferred-leader election at
-    /// metadata.version 4.1-IV0+, see `handoff.rs`): appends are refused meanwhile, like
-    /// in a drain, so the target can catch up with a log end that no longer moves.
+    /// metadata.version 4.1-IV0+, see `handoff.rs`): appends not made with acks=all are
+    /// refused meanwhile, like in a drain.
     pub handoff_to: Option<i32>,
+    /// While leading: the log end every in-sync follower must reach before this leader
+    /// may hand its leadership over (drain, handoff) without losing an acknowledged
+    /// record. The end of the last append not made with acks=all (acknowledged on the
+    /// leader's word alone), and at least the whole log as it was when this replica
+    /// became leader (its predecessor may have acknowledged it the same way). An
+    /// acks=all append is acknowledged only once the in-sync followers hold it, so
+    /// those go on being taken during a drain or handoff: the partition keeps
+    /// accepting acks=all writes until its leadership moves, as in Kafka, and a record
+    /// the new leader lacks was never acknowledged (its producer retries there).
+    pub handover_end: i64,
 }
 
 /// The least time between two "no progress" log lines for one replica.

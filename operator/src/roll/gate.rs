@@ -165,7 +165,8 @@ pub fn check(
 }
 
 /// `metadata.version` 4.1-IV0: from this level a preferred-leader election is a handoff
-/// (the old leader stops appending until the new one holds its log end), below it the
+/// (the old leader stops taking acks=1 appends until the new one holds the last of
+/// them), below it the
 /// old leader can take acks=1 writes the new one never gets, which the election then
 /// truncates.
 pub const LEADER_HANDOFF_LEVEL: i16 = 26;
