@@ -30,8 +30,18 @@ pub fn ensure_broker() {
 }
 
 /// `cargo build` of this build's broker (a no-op when fresh); returns its path.
+///
+/// Skipped when `TIDEWATER_BROKER_BIN` names that same file, as `.ci/test` sets it:
+/// `cargo test --workspace` has just built it (the broker's own integration tests run
+/// it), and `cargo build -p tidewater-broker` resolves other features than the
+/// workspace test build (tokio, serde, syn, ...), so it would compile the broker and
+/// most of its dependencies a second time.
 pub fn build_broker() -> PathBuf {
     let bin = Path::new(operator()).with_file_name("tidewater-broker");
+    let prebuilt = std::env::var_os("TIDEWATER_BROKER_BIN").map(PathBuf::from);
+    if prebuilt.is_some_and(|p| p.canonicalize().ok() == bin.canonicalize().ok() && bin.exists()) {
+        return bin;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args([
