@@ -39,17 +39,8 @@ fn plaintext_reply(controller: SocketAddr) -> Vec<u8> {
 
 #[test]
 fn a_quorum_over_mutual_tls_forms_fails_over_and_refuses_plaintext() {
-    let pki = tempfile::Builder::new()
-        .prefix("tidewater-pki-")
-        .tempdir()
-        .expect("pki dir");
-    let ca = certs::TestCa::new("Tidewater Test CA");
-    let keystore = certs::write(pki.path(), "node.pem", &ca.server().keystore());
-    let truststore = certs::write(pki.path(), "ca.pem", &ca.pem);
-    let (keystore, truststore) = (
-        keystore.display().to_string(),
-        truststore.display().to_string(),
-    );
+    let pki = certs::Pki::generate();
+    let (keystore, truststore) = (&pki.keystore, &pki.truststore);
     let mut cluster = Cluster::combined(
         3,
         &[
@@ -58,11 +49,11 @@ fn a_quorum_over_mutual_tls_forms_fails_over_and_refuses_plaintext() {
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
             ),
             ("listener.name.controller.ssl.keystore.type", "PEM"),
-            ("listener.name.controller.ssl.keystore.location", &keystore),
+            ("listener.name.controller.ssl.keystore.location", keystore),
             ("listener.name.controller.ssl.truststore.type", "PEM"),
             (
                 "listener.name.controller.ssl.truststore.location",
-                &truststore,
+                truststore,
             ),
             ("listener.name.controller.ssl.client.auth", "required"),
         ],

@@ -28,17 +28,8 @@ const JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule re
 
 #[test]
 fn replication_over_a_sasl_ssl_inter_broker_listener_loses_no_acked_record() {
-    let pki = tempfile::Builder::new()
-        .prefix("tidewater-pki-")
-        .tempdir()
-        .expect("pki dir");
-    let ca = certs::TestCa::new("Tidewater Test CA");
-    let keystore = certs::write(pki.path(), "broker.pem", &ca.server().keystore());
-    let truststore = certs::write(pki.path(), "ca.pem", &ca.pem);
-    let (keystore, truststore) = (
-        keystore.display().to_string(),
-        truststore.display().to_string(),
-    );
+    let pki = certs::Pki::generate();
+    let (keystore, truststore) = (&pki.keystore, &pki.truststore);
     let mut cluster = Cluster::combined(
         3,
         &[
@@ -47,9 +38,9 @@ fn replication_over_a_sasl_ssl_inter_broker_listener_loses_no_acked_record() {
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
             ),
             ("ssl.keystore.type", "PEM"),
-            ("ssl.keystore.location", &keystore),
+            ("ssl.keystore.location", keystore),
             ("ssl.truststore.type", "PEM"),
-            ("ssl.truststore.location", &truststore),
+            ("ssl.truststore.location", truststore),
             ("listener.name.sasl_ssl.sasl.enabled.mechanisms", "PLAIN"),
             ("listener.name.sasl_ssl.plain.sasl.jaas.config", JAAS),
             ("sasl.mechanism.inter.broker.protocol", "PLAIN"),
