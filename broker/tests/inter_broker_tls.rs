@@ -21,17 +21,8 @@ const PARTITIONS: usize = 3;
 
 #[test]
 fn replication_over_an_ssl_inter_broker_listener_loses_no_acked_record() {
-    let pki = tempfile::Builder::new()
-        .prefix("tidewater-pki-")
-        .tempdir()
-        .expect("pki dir");
-    let ca = certs::TestCa::new("Tidewater Test CA");
-    let keystore = certs::write(pki.path(), "broker.pem", &ca.server().keystore());
-    let truststore = certs::write(pki.path(), "ca.pem", &ca.pem);
-    let (keystore, truststore) = (
-        keystore.display().to_string(),
-        truststore.display().to_string(),
-    );
+    let pki = certs::Pki::generate();
+    let (keystore, truststore) = (&pki.keystore, &pki.truststore);
     let mut cluster = Cluster::combined(
         3,
         &[
@@ -40,9 +31,9 @@ fn replication_over_an_ssl_inter_broker_listener_loses_no_acked_record() {
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL",
             ),
             ("ssl.keystore.type", "PEM"),
-            ("ssl.keystore.location", &keystore),
+            ("ssl.keystore.location", keystore),
             ("ssl.truststore.type", "PEM"),
-            ("ssl.truststore.location", &truststore),
+            ("ssl.truststore.location", truststore),
             // Brokers present their certificate to each other (mTLS).
             ("listener.name.ssl.ssl.client.auth", "required"),
         ],

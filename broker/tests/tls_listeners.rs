@@ -316,7 +316,23 @@ fn listener_protocols_the_broker_cannot_serve_refuse_startup() {
                 "listeners=SSL://127.0.0.1:{port}\nssl.keystore.location={}/missing.pem\nsecurity.inter.broker.protocol=PLAINTEXT\n",
                 dir.path().display()
             ),
-            "inter-broker listener",
+            "the inter-broker listener",
+        ),
+        (
+            // SASL inter-broker without `sasl.mechanism.inter.broker.protocol`: Kafka's
+            // default GSSAPI, which the broker cannot authenticate with.
+            format!(
+                "listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{http}\nsasl.enabled.mechanisms=PLAIN\ninter.broker.listener.name=SASL_PLAINTEXT\nlistener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"b\";\n"
+            ),
+            "sasl.mechanism.inter.broker.protocol",
+        ),
+        (
+            // SCRAM on the controller listener: its credentials would come from the
+            // metadata log the quorum has yet to replicate.
+            format!(
+                "process.roles=broker,controller\ncontroller.quorum.voters=1@127.0.0.1:{http}\ncontroller.listener.names=CONTROLLER\nlisteners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{http}\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\nsasl.mechanism.controller.protocol=SCRAM-SHA-512\nlistener.name.controller.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"c\" password=\"p\";\n"
+            ),
+            "the controller listener authenticates with PLAIN only",
         ),
     ];
     for (i, (listeners, expected)) in cases.iter().enumerate() {

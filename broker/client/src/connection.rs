@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,6 +22,7 @@ use tokio::sync::Mutex;
 
 use crate::error::ClientError;
 use crate::frame::{self, api_key};
+use crate::sasl::{ClientSasl, SaslClient};
 use crate::tls::{ClientTls, Stream};
 use crate::versions::{self, ApiVersionTable, ApiVersionsOutcome};
 
@@ -43,6 +46,18 @@ impl Default for ClientConfig {
         }
     }
 }
+
+/// How a connection secures itself: TLS for SSL and SASL_SSL listeners, SASL for
+/// SASL_PLAINTEXT and SASL_SSL ones (Kafka's `security.protocol`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientSecurity {
+    pub tls: Option<ClientTls>,
+    pub sasl: Option<ClientSasl>,
+}
+
+/// Kafka's SASL_AUTHENTICATION_FAILED, for a broker whose SCRAM answer does not prove it
+/// knows the credential (Kafka's client raises `SaslAuthenticationException` then too).
+const SASL_AUTHENTICATION_FAILED: i16 = 58;
 
 /// An open, version-negotiated connection to one broker.
 #[derive(Debug)]
@@ -81,6 +96,71 @@ impl Connection {
         tls: &ClientTls,
     ) -> Result<Connection, ClientError> {
         Connection::open(addr, config, Some(tls)).await
+    }
+
+    /// As [`Connection::connect_with`], secured as `security` says: the TLS handshake
+    /// first, then, after ApiVersions, SaslHandshake and SaslAuthenticate until the
+    /// broker accepts the credential (Kafka's `SaslClientAuthenticator` order).
+    pub async fn connect_secured(
+        addr: &str,
+        config: ClientConfig,
+        security: &ClientSecurity,
+    ) -> Result<Connection, ClientError> {
+        let conn = Connection::open(addr, config, security.tls.as_ref()).await?;
+        if let Some(sasl) = &security.sasl {
+            let deadline = conn.config.connect_timeout.max(conn.config.request_timeout);
+            tokio::time::timeout(deadline, conn.authenticate(sasl))
+                .await
+                .map_err(|_| ClientError::Timeout {
+                    addr: conn.addr.clone(),
+                    api: ApiKey::SaslAuthenticate,
+                    after: deadline,
+                })??;
+        }
+        Ok(conn)
+    }
+
+    /// The SASL exchange; an `Err` leaves the connection unusable (the broker closes it).
+    async fn authenticate(&self, sasl: &ClientSasl) -> Result<(), ClientError> {
+        let mechanism = sasl.mechanism.name();
+        let resp = self
+            .send(
+                SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_static_str(mechanism)),
+            )
+            .await?;
+        if resp.error_code != 0 {
+            return Err(ClientError::Protocol {
+                code: resp.error_code,
+                api: ApiKey::SaslHandshake,
+                message: Some(format!(
+                    "{mechanism} is not enabled; the broker offers {:?}",
+                    resp.mechanisms
+                )),
+            });
+        }
+        let refused = |message: String| ClientError::Protocol {
+            code: SASL_AUTHENTICATION_FAILED,
+            api: ApiKey::SaslAuthenticate,
+            message: Some(message),
+        };
+        let mut client = SaslClient::new(sasl).map_err(|e| refused(e.0))?;
+        let mut server_token = Bytes::new();
+        while let Some(token) = client.next(sasl, &server_token).map_err(|e| refused(e.0))? {
+            let resp = self
+                .send(SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)))
+                .await?;
+            if resp.error_code != 0 {
+                return Err(ClientError::Protocol {
+                    code: resp.error_code,
+                    api: ApiKey::SaslAuthenticate,
+                    message: resp.error_message.map(|m| m.to_string()),
+                });
+            }
+            server_token = resp.auth_bytes;
+        }
+        tracing::debug!(broker = %self.addr, mechanism, user = %sasl.username, "authenticated");
+        Ok(())
     }
 
     async fn open(

@@ -27,12 +27,13 @@ pub mod frame;
 mod metadata;
 mod quorum;
 mod reassign;
+mod sasl;
 mod tls;
 mod versions;
 
 pub use admin::{AdminClient, CreatedTopic};
 pub use bootstrap::parse_bootstrap;
-pub use connection::{ClientConfig, Connection};
+pub use connection::{ClientConfig, ClientSecurity, Connection};
 pub use error::ClientError;
 pub use features::{METADATA_VERSION_FEATURE, finalized_features, metadata_version_name};
 pub use metadata::{
@@ -42,6 +43,7 @@ pub use quorum::{CLUSTER_METADATA_TOPIC, QuorumInfo, QuorumReplica};
 pub use reassign::{
     ConfigResource, OngoingReassignment, PartitionFailure, Reassignment, ReplicaLogDir,
 };
+pub use sasl::{ClientSasl, SaslClient, SaslClientError, SaslMechanism};
 pub use tls::ClientTls;
 pub use versions::ApiVersionTable;
 

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::raft::{CallError, Connection, Request, Response};
+use crate::raft::{CallError, Connection, ControllerTransport, Request, Response};
 use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply, codes};
 
 /// Pause before retrying when no leader is known (Kafka's `retry.backoff.ms`).
@@ -32,6 +32,8 @@ const MAX_IDLE_PER_VOTER: usize = 4;
 
 struct ClientInner {
     cluster_id: Arc<str>,
+    /// TLS or plaintext, as the controller listener is.
+    transport: ControllerTransport,
     /// `controller.quorum.voters` as `host:port`, resolved at each connect (a voter
     /// whose name does not resolve is unreachable, like a stopped one).
     voters: BTreeMap<u64, String>,
@@ -86,6 +88,21 @@ impl ControllerClient {
         voters: BTreeMap<u64, impl ToString>,
         request_timeout: Duration,
     ) -> Self {
+        Self::secured(
+            cluster_id,
+            voters,
+            request_timeout,
+            ControllerTransport::default(),
+        )
+    }
+
+    /// As [`Self::new`], connecting through `transport` (a TLS controller listener).
+    pub fn secured(
+        cluster_id: &str,
+        voters: BTreeMap<u64, impl ToString>,
+        request_timeout: Duration,
+        transport: ControllerTransport,
+    ) -> Self {
         let voters = crate::raft::voter_addresses(voters);
         let idle = voters
             .keys()
@@ -95,6 +112,7 @@ impl ControllerClient {
         Self {
             inner: Arc::new(ClientInner {
                 cluster_id: cluster_id.into(),
+                transport,
                 voters,
                 request_timeout,
                 idle,
@@ -198,6 +216,17 @@ impl ControllerClient {
         }
     }
 
+    /// A new (not yet connected) connection to controller `voter` at `addr`.
+    pub(crate) fn connection(&self, voter: u64, addr: String) -> Connection {
+        Connection::new(
+            voter,
+            addr,
+            self.inner.cluster_id.clone(),
+            self.inner.transport.clone(),
+        )
+        .with_connect_timeout(CONNECT_TIMEOUT)
+    }
+
     /// One request/response on a pooled connection to `voter`; a failed connection is
     /// dropped (the next call reconnects).
     async fn exchange(
@@ -224,10 +253,7 @@ impl ControllerClient {
             } else {
                 None
             };
-            let mut conn = kept.unwrap_or_else(|| {
-                Connection::new(voter, addr, self.inner.cluster_id.clone())
-                    .with_connect_timeout(CONNECT_TIMEOUT)
-            });
+            let mut conn = kept.unwrap_or_else(|| self.connection(voter, addr));
             let result = conn.call(request, ttl).await;
             if is_heartbeat && result.is_ok() {
                 self.learned_heartbeat().entry(voter).or_insert(conn);
@@ -243,10 +269,7 @@ impl ControllerClient {
             None
         };
         let pooled = kept.or_else(|| pool.lock().unwrap_or_else(PoisonError::into_inner).pop());
-        let mut conn = pooled.unwrap_or_else(|| {
-            Connection::new(voter, addr.clone(), self.inner.cluster_id.clone())
-                .with_connect_timeout(CONNECT_TIMEOUT)
-        });
+        let mut conn = pooled.unwrap_or_else(|| self.connection(voter, addr.clone()));
         let result = conn.call(request, ttl).await;
         if result.is_ok() {
             let conn = if is_heartbeat {
@@ -339,10 +362,6 @@ impl ControllerClient {
 
     pub(crate) fn voters(&self) -> &BTreeMap<u64, String> {
         &self.inner.voters
-    }
-
-    pub(crate) fn cluster_id(&self) -> &Arc<str> {
-        &self.inner.cluster_id
     }
 
     pub(crate) fn request_timeout(&self) -> Duration {

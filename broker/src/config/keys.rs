@@ -121,6 +121,10 @@ const ACCEPTED_KAFKA_KEYS: &[&str] = &[
     "authorizer.class.name",
     "super.users",
     "allow.everyone.if.no.acl.found",
+    // Read by security::client: the controller client's and raft peers' SASL mechanism.
+    "sasl.mechanism.controller.protocol",
+    // Read by security::sasl for SASL listeners (KIP-368 re-authentication).
+    "connections.max.reauth.ms",
 ];
 
 /// Whether the broker knows `key` (unknown keys get a startup warning).

@@ -62,6 +62,9 @@ const QUORUM_DIR: &str = "__cluster_metadata";
 pub enum KraftStartError {
     #[error("metadata quorum: {0}")]
     Quorum(#[from] tidewater_quorum::raft::QuorumError),
+    /// The controller listener's TLS settings cannot be read.
+    #[error("controller listener security: {0}")]
+    Security(#[from] crate::config::ConfigError),
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
         what: &'static str,
@@ -135,7 +138,13 @@ impl Cluster {
         };
         let voters = voter_addresses(&kraft, config.node_id, bound.as_ref().map(|(_, a)| *a));
         let request_timeout = Duration::from_millis(kraft.request_timeout_ms);
-        let client = ControllerClient::new(cluster_id, voters.clone(), request_timeout);
+        let transport = crate::security::controller_listener::controller_transport(config)?;
+        let client = ControllerClient::secured(
+            cluster_id,
+            voters.clone(),
+            request_timeout,
+            transport.clone(),
+        );
         let mut raft_leader: Option<Box<dyn Fn() -> Option<u64> + Send + Sync>> = None;
         let (controller, follower, image) = if let Some((bound, addr)) = bound {
             let node_id = node_id_u64(config.node_id);
@@ -157,6 +166,7 @@ impl Cluster {
             // Not an initial voter (allowed with controller.quorum.bootstrap.servers):
             // it waits, uninitialized, until AddRaftVoter adds it.
             qc.join_existing = !qc.voters.contains_key(&node_id);
+            qc.transport = transport;
             let node = QuorumNode::start_with_listener(qc, bound).await?;
             info!(node = config.node_id, %addr, "metadata quorum member started");
             let image = node.image();

@@ -182,10 +182,8 @@ pub(crate) async fn connect_to(
         client_id,
         ..ClientConfig::default()
     };
-    let connected = match &replicas.inter_broker_tls {
-        Some(tls) => Connection::connect_tls(&addr, config, tls).await,
-        None => Connection::connect_with(&addr, config).await,
-    };
+    let connected =
+        Connection::connect_secured(&addr, config, &replicas.inter_broker_security).await;
     match connected {
         Ok(c) => Some(c),
         Err(e) => {

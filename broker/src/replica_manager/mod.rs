@@ -199,20 +199,21 @@ impl PartitionInner {
     }
 }
 
-/// The replica fetchers' TLS client when the inter-broker listener is SSL. The server
-/// refuses to start on a config this cannot read, so the error is only logged here.
-fn inter_broker_tls(config: &BrokerConfig) -> Option<tidewater_client::ClientTls> {
+/// How replica fetchers (and transaction markers) secure their connections on the
+/// inter-broker listener: TLS and/or SASL as its protocol says. The server refuses to
+/// start on a config this cannot read, so the error is only logged here.
+fn inter_broker_security(config: &BrokerConfig) -> tidewater_client::ClientSecurity {
     let name = &config.inter_broker_listener_name;
-    if !config.security_protocol(name).uses_tls() {
-        return None;
-    }
-    match crate::security::tls::client_config(&config.static_props, name) {
-        Ok(c) => Some(tidewater_client::ClientTls::new(c)),
-        Err(e) => {
-            tracing::error!(error = %e, "inter-broker TLS client config unusable");
-            None
-        }
-    }
+    crate::security::client::client_security(
+        &config.static_props,
+        name,
+        config.security_protocol(name),
+        "sasl.mechanism.inter.broker.protocol",
+    )
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "inter-broker client security config unusable");
+        tidewater_client::ClientSecurity::default()
+    })
 }
 
 /// Every local replica plus the fetchers that feed the followers.
@@ -223,8 +224,8 @@ pub struct ReplicaManager {
     settings: ReplicaSettings,
     /// The listener followers reach their leaders on.
     inter_broker_listener: String,
-    /// That listener's TLS client config when it is SSL (checked at startup).
-    inter_broker_tls: Option<tidewater_client::ClientTls>,
+    /// That listener's TLS and SASL client settings (checked at startup).
+    inter_broker_security: tidewater_client::ClientSecurity,
     /// The metadata image (leaders, brokers, reassignments) and the controller calls
     /// (AlterPartitions, CompleteLeaderHandoffs).
     cluster: Arc<Cluster>,
@@ -285,7 +286,7 @@ impl ReplicaManager {
             node_id: config.node_id,
             settings: config.replica.clone(),
             inter_broker_listener: config.inter_broker_listener_name.clone(),
-            inter_broker_tls: inter_broker_tls(config),
+            inter_broker_security: inter_broker_security(config),
             cluster,
             metrics,
             closing: std::sync::atomic::AtomicBool::new(false),

@@ -6,6 +6,9 @@
 //! principals; the server owns sockets and handshakes.
 
 pub mod acl;
+pub mod client;
+pub mod controller_listener;
 pub mod principal;
 pub mod sasl;
 pub mod tls;
+pub mod tls_reload;

@@ -290,7 +290,7 @@ pub fn client_config(
     let p = ListenerProps::new(props, listener);
     let (_, roots) = truststore(&p)?.ok_or_else(|| ConfigError::Missing {
         key: format!(
-            "ssl.truststore.location (or ssl.truststore.certificates): the inter-broker listener {listener} is SSL, so brokers verify each other against it"
+            "ssl.truststore.location (or ssl.truststore.certificates): {listener} (the inter-broker listener or the controller listener) is SSL, so nodes verify each other against it"
         ),
     })?;
     let (chain, key) = keystore(&p, listener)?;

@@ -7,7 +7,7 @@ use super::*;
 
 #[allow(dead_code)]
 #[path = "../../tests/common/certs.rs"]
-mod certs;
+pub(in crate::security) mod certs;
 
 /// Broker properties from `(key, value)` pairs (the SASL tests use it too).
 pub(in crate::security) fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, broadcast};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use super::sasl::{authenticate, reauthentication_refusal};
 use super::sink::ResponseSink;
 use crate::broker_server::Broker;
 use crate::handlers::{self, Reply, RequestContext, fetch};
@@ -26,6 +27,7 @@ use crate::protocol::{
 };
 use crate::security::principal::{ANONYMOUS, ssl_principal};
 use crate::security::sasl::SaslListener;
+use crate::security::tls_reload::ReloadableTls;
 
 /// Limits shared by all connections.
 pub struct ConnectionLimits {
@@ -43,8 +45,9 @@ pub struct ConnectionLimits {
 /// How a listener secures its connections.
 #[derive(Clone, Default)]
 pub struct ListenerSecurity {
-    /// The TLS acceptor of SSL and SASL_SSL listeners.
-    pub tls: Option<TlsAcceptor>,
+    /// The server config of SSL and SASL_SSL listeners, reloaded when its
+    /// certificates change (each connection shakes hands with the one current then).
+    pub tls: Option<Arc<ReloadableTls>>,
     /// The mechanisms and PLAIN users of SASL_PLAINTEXT and SASL_SSL listeners.
     pub sasl: Option<Arc<SaslListener>>,
 }
@@ -80,7 +83,14 @@ pub(super) enum ConnectionError {
     AuthenticationFailed(String),
     #[error("{0:?} before SASL authentication")]
     Unauthenticated(kafka_protocol::messages::ApiKey),
+    /// KIP-368: the session's `connections.max.reauth.ms` passed without a
+    /// re-authentication; Kafka closes such a connection on its next request.
+    #[error("SASL session expired without re-authentication (connections.max.reauth.ms)")]
+    SessionExpired,
 }
+
+/// SaslHandshake's API key, read from a frame before it is decoded.
+const SASL_HANDSHAKE_KEY: i16 = 17;
 
 /// Serves a connection until the client closes it, it misbehaves, or shutdown.
 /// `security` says whether it starts with a TLS handshake and/or a SASL exchange.
@@ -109,22 +119,24 @@ pub async fn serve_connection(
             let (read_half, write_half) = stream.into_split();
             run(read_half, write_half, served).await
         }
-        Some(acceptor) => match handshake(&acceptor, stream, limits.max_idle).await {
-            Ok(stream) => {
-                let principal = stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|certs| certs.first())
-                    .and_then(|cert| ssl_principal(cert))
-                    .unwrap_or_else(|| ANONYMOUS.to_string());
-                debug!(%peer, listener, principal, "SSL handshake done");
-                served.principal = principal;
-                let (read_half, write_half) = tokio::io::split(stream);
-                run(read_half, write_half, served).await
+        Some(tls) => {
+            match handshake(&TlsAcceptor::from(tls.current()), stream, limits.max_idle).await {
+                Ok(stream) => {
+                    let principal = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|certs| certs.first())
+                        .and_then(|cert| ssl_principal(cert))
+                        .unwrap_or_else(|| ANONYMOUS.to_string());
+                    debug!(%peer, listener, principal, "SSL handshake done");
+                    served.principal = principal;
+                    let (read_half, write_half) = tokio::io::split(stream);
+                    run(read_half, write_half, served).await
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
     };
     broker.metrics().connection_closed(&listener);
     match result {
@@ -138,6 +150,7 @@ pub async fn serve_connection(
             e @ (ConnectionError::Handshake(_)
             | ConnectionError::HandshakeIdle(_)
             | ConnectionError::AuthenticationFailed(_)
+            | ConnectionError::SessionExpired
             | ConnectionError::UnsupportedMechanism(_)),
         ) => {
             info!(%peer, listener, error = %e, "closing connection")
@@ -183,12 +196,15 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
     mut served: Served<'_>,
 ) -> Result<(), ConnectionError> {
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    // The SASL session, for KIP-368 re-authentication and expiry.
+    let mut session = None;
     if let Some(sasl) = served.sasl {
-        match super::sasl::authenticate(&mut reader, &mut write_half, &mut served, sasl).await? {
-            Some(user) => {
-                let principal = format!("User:{user}");
+        match authenticate(&mut reader, &mut write_half, &mut served, sasl, None).await? {
+            Some(done) => {
+                let principal = format!("User:{}", done.user);
                 debug!(peer = %served.peer, listener = served.listener, principal, "SASL authentication done");
                 served.principal = principal;
+                session = Some(done);
             }
             None => return Ok(()),
         }
@@ -199,7 +215,7 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
         broker,
         limits,
         shutdown,
-        sasl: _,
+        sasl,
         principal,
     } = served;
     let client_host = super::host_address::host_address(&peer);
@@ -238,6 +254,35 @@ async fn run<R: AsyncRead + Unpin, W: ResponseSink>(
         tokio::select! {
             _ = shutdown.recv() => return Ok(()),
             read = read_frame(&mut reader, &mut frame, size) => { read?; }
+        }
+        if let (Some(sasl), Some(before)) = (sasl, session.as_ref()) {
+            // KIP-368: a SaslHandshake after authentication starts a re-authentication.
+            if frame.get(..2) == Some(&SASL_HANDSHAKE_KEY.to_be_bytes()[..]) {
+                let mut again = Served {
+                    peer,
+                    listener,
+                    broker,
+                    limits,
+                    shutdown: &mut *shutdown,
+                    sasl: Some(sasl),
+                    principal: principal.clone(),
+                };
+                let first = Some(frame);
+                let Some(after) =
+                    authenticate(&mut reader, &mut write_half, &mut again, sasl, first).await?
+                else {
+                    return Ok(());
+                };
+                if let Some(refusal) = reauthentication_refusal(before, &after) {
+                    return Err(ConnectionError::AuthenticationFailed(refusal));
+                }
+                debug!(%peer, listener, principal, "SASL re-authentication done");
+                session = Some(after);
+                continue;
+            }
+            if before.expires.is_some_and(|at| Instant::now() >= at) {
+                return Err(ConnectionError::SessionExpired);
+            }
         }
         let started = Instant::now();
         match decode_request_frame(frame.freeze())? {

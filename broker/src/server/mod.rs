@@ -14,9 +14,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::security::tls_reload::ReloadableTls;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc};
-use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::broker_server::connection_slots::ConnectionSlots;
@@ -120,6 +120,13 @@ impl Server {
             // Subscribe before spawning: a shutdown sent before the task first runs
             // must still reach it.
             let stop = shutdown_tx.subscribe();
+            if let Some(tls) = &security.tls {
+                tokio::spawn(watch_certificates(
+                    tls.clone(),
+                    broker.clone(),
+                    shutdown_tx.subscribe(),
+                ));
+            }
             let shared = AcceptShared {
                 broker: broker.clone(),
                 limits: limits.clone(),
@@ -235,12 +242,49 @@ async fn accept_loop(
     }
 }
 
-/// Listener `name`'s TLS acceptor (SSL, SASL_SSL) and SASL settings (SASL_*).
+/// How often TLS listeners look for changed certificate files and `ssl.*` keys: a
+/// read of at most two small PEM files, cheap enough to do every second, so a
+/// rotated certificate serves new connections within about a second.
+const CERTIFICATE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reloads a TLS listener's config when its files or its dynamic `ssl.*` keys change,
+/// until shutdown.
+async fn watch_certificates(
+    tls: Arc<ReloadableTls>,
+    broker: Arc<Broker>,
+    mut stop: broadcast::Receiver<()>,
+) {
+    let mut tick = tokio::time::interval(CERTIFICATE_CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.recv() => return,
+            _ = tick.tick() => {}
+        }
+        let config = broker.config();
+        let dynamic = crate::metadata::image_store::dynamic_broker_configs(
+            &broker.cluster().image(),
+            config.node_id,
+        );
+        let mut props = config.static_props.clone();
+        props.extend(dynamic);
+        // Reading files: off the async workers.
+        let tls = tls.clone();
+        if tokio::task::spawn_blocking(move || tls.check(&props))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Listener `name`'s TLS config (SSL, SASL_SSL) and SASL settings (SASL_*).
 fn listener_security(config: &BrokerConfig, name: &str) -> Result<ListenerSecurity, StartupError> {
     let protocol = config.security_protocol(name);
     let tls = if protocol.uses_tls() {
-        let server_config = crate::security::tls::server_config(&config.static_props, name)?;
-        Some(TlsAcceptor::from(server_config))
+        let tls = ReloadableTls::new(&config.static_props, name)?;
+        Some(Arc::new(tls))
     } else {
         None
     };
@@ -253,41 +297,24 @@ fn listener_security(config: &BrokerConfig, name: &str) -> Result<ListenerSecuri
     Ok(ListenerSecurity { tls, sasl })
 }
 
-/// Protocols a listener may be mapped to but this broker cannot serve yet: TLS or
-/// SASL on the controller listener (the quorum connects in plaintext), SASL on the
-/// inter-broker listener (the replica fetcher connects in plaintext or SSL).
-/// Refused at startup rather than served in plaintext.
+/// Security settings the broker cannot serve, refused before it binds anything: the
+/// controller listener's (TLS, SASL PLAIN; SCRAM is refused there) and the
+/// inter-broker client's (TLS, SASL credentials the broker can authenticate with).
 fn refuse_unserved_protocols(config: &BrokerConfig) -> Result<(), ConfigError> {
-    let unserved = |name: &str, reason: &str| ConfigError::Invalid {
-        key: "listener.security.protocol.map".into(),
-        value: format!("{name}:{}", config.security_protocol(name)),
-        reason: reason.into(),
-    };
-    for name in &config.kraft.controller_listener_names {
-        let protocol = config.security_protocol(name);
-        if protocol.uses_tls() || protocol.uses_sasl() {
-            return Err(unserved(
-                name,
-                "the controller listener speaks PLAINTEXT only (the quorum connects without TLS or SASL)",
-            ));
-        }
-    }
+    // The controller listener's TLS and SASL settings, client and server side.
+    crate::security::controller_listener::controller_transport(config)?;
     let inter_broker = config
         .advertised(&config.inter_broker_listener_name)
         .map_or(config.inter_broker_listener_name.as_str(), |l| {
             l.name.as_str()
         });
-    let protocol = config.security_protocol(inter_broker);
-    if protocol.uses_sasl() {
-        return Err(unserved(
-            inter_broker,
-            "the inter-broker listener speaks PLAINTEXT or SSL only (replica fetchers do not authenticate with SASL); set inter.broker.listener.name to a PLAINTEXT or SSL listener",
-        ));
-    }
-    if protocol.uses_tls() {
-        // The replica fetchers' TLS client config: refused here, before binding.
-        crate::security::tls::client_config(&config.static_props, inter_broker)?;
-    }
+    // The replica fetchers' TLS and SASL client settings: refused here, before binding.
+    crate::security::client::client_security(
+        &config.static_props,
+        inter_broker,
+        config.security_protocol(inter_broker),
+        "sasl.mechanism.inter.broker.protocol",
+    )?;
     Ok(())
 }
 

@@ -122,6 +122,7 @@ def cmd_produce(a):
         "retry.backoff.ms": 50,
         "retry.backoff.max.ms": 200,
     }
+    config.update(json.loads(a.client_config or "{}"))
     debug = os.environ.get("TIDEWATER_RDKAFKA_DEBUG")
     if debug:
         # TIDEWATER_RDKAFKA_DEBUG=<contexts>:<file>: librdkafka's own log of a run.
@@ -185,10 +186,11 @@ def read_acked(path):
     return ids
 
 
-def consume_all(bootstrap, topic, timeout):
+def consume_all(bootstrap, topic, timeout, client_config=None):
     """Every value of every partition, read from offset 0 to the high watermark."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"verify-{os.getpid()}",
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c = Consumer(dict({"bootstrap.servers": bootstrap, "group.id": f"verify-{os.getpid()}",
+                       "enable.auto.commit": False, "auto.offset.reset": "earliest"},
+                      **json.loads(client_config or "{}")))
     md = c.list_topics(topic, timeout=30).topics[topic]
     if md.error is not None:
         fail(f"metadata of {topic}: {md.error}")
@@ -216,7 +218,7 @@ def consume_all(bootstrap, topic, timeout):
 
 def cmd_verify(a):
     acked = read_acked(a.acked)
-    values, ends = consume_all(a.bootstrap, a.topic, a.timeout)
+    values, ends = consume_all(a.bootstrap, a.topic, a.timeout, a.client_config)
     got = set(values)
     missing = sorted(acked - got)
     print(json.dumps({"acked": len(acked), "consumed": len(values), "distinct": len(got),
@@ -381,6 +383,7 @@ def main():
     s.add_argument("--round-robin", type=int, default=0,
                    help="send id N to partition N %% this many partitions")
     s.add_argument("--flush-timeout", type=float, default=60.0)
+    s.add_argument("--client-config", help="JSON of librdkafka settings (security) added")
     s.set_defaults(fn=cmd_produce)
     s = sub.add_parser("elect-preferred")
     s.add_argument("--partitions", type=int, required=True)
@@ -388,6 +391,7 @@ def main():
     s = sub.add_parser("verify")
     s.add_argument("--acked", required=True)
     s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--client-config", help="JSON of librdkafka settings (security) added")
     s.set_defaults(fn=cmd_verify)
     s = sub.add_parser("produce-ids")
     s.add_argument("--count", type=int, required=True)

@@ -6,6 +6,9 @@ Subcommands:
                    every one back by assignment; exits 0 only if all came back intact.
   expect-ssl-error metadata request that must fail with an SSL error (e.g. mTLS
                    without a client certificate); exits 0 only if it does.
+  paced            one acks=all record every 100 ms for --seconds on one producer;
+                   exits 0 only if every record was acked and the client never lost a
+                   connection (KIP-368: a SASL session re-authenticates in place).
 Client properties come as repeated --set key=value (security.protocol, ssl.*).
 The last stdout line is JSON with figures.
 """
@@ -95,6 +98,35 @@ def cmd_expect_ssl_error(a):
     expect_error(a, "an SSL error", lambda e: e.code() == KafkaError._SSL or "SSL" in e.str())
 
 
+def cmd_paced(a):
+    transport = []
+    errors = []
+    acked = [0]
+
+    def on_error(err):
+        # librdkafka reports a lost connection as _TRANSPORT (or _ALL_BROKERS_DOWN).
+        transport.append(err.str())
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            errors.append(err.str())
+        else:
+            acked[0] += 1
+
+    p = Producer(client_config(a, {"acks": "all", "linger.ms": 0, "error_cb": on_error}))
+    sent = 0
+    end = time.monotonic() + a.seconds
+    while time.monotonic() < end:
+        p.produce(a.topic, value=str(sent).encode(), on_delivery=on_delivery)
+        sent += 1
+        p.poll(0.1)
+    left = p.flush(30)
+    print(json.dumps({"sent": sent, "acked": acked[0], "errors": errors[:5],
+                      "connection_errors": transport[:5]}))
+    check(left == 0 and acked[0] == sent, f"{acked[0]} of {sent} acked: {errors[:5]}")
+    check(not transport, f"connections were lost: {transport[:5]}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", required=True)
@@ -105,8 +137,12 @@ def main():
     s.add_argument("--count", type=int, default=1000)
     s.add_argument("--size", type=int, default=100)
     sub.add_parser("expect-ssl-error")
+    s = sub.add_parser("paced")
+    s.add_argument("--topic", required=True)
+    s.add_argument("--seconds", type=float, required=True)
     a = ap.parse_args()
-    {"round-trip": cmd_round_trip, "expect-ssl-error": cmd_expect_ssl_error}[a.cmd](a)
+    {"round-trip": cmd_round_trip, "expect-ssl-error": cmd_expect_ssl_error,
+     "paced": cmd_paced}[a.cmd](a)
 
 
 if __name__ == "__main__":

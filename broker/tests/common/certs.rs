@@ -109,3 +109,29 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("write pem");
     path
 }
+
+/// A fresh CA's server keystore (`broker.pem`) and truststore (`ca.pem`) in a temp
+/// dir: what every node of the multi-node TLS tests is configured with.
+pub struct Pki {
+    /// Holds the files; removed on drop.
+    pub dir: tempfile::TempDir,
+    pub keystore: String,
+    pub truststore: String,
+}
+
+impl Pki {
+    pub fn generate() -> Pki {
+        let dir = tempfile::Builder::new()
+            .prefix("tidewater-pki-")
+            .tempdir()
+            .expect("pki dir");
+        let ca = TestCa::new("Tidewater Test CA");
+        let keystore = write(dir.path(), "broker.pem", &ca.server().keystore());
+        let truststore = write(dir.path(), "ca.pem", &ca.pem);
+        Pki {
+            keystore: keystore.display().to_string(),
+            truststore: truststore.display().to_string(),
+            dir,
+        }
+    }
+}

@@ -78,6 +78,30 @@ impl BackgroundProducer {
         acks: &str,
         round_robin: usize,
     ) -> BackgroundProducer {
+        Self::start_with_args(bootstrap, topic, rate, first_id, acks, round_robin, &[])
+    }
+
+    /// Like [`BackgroundProducer::start`] on a secured listener: `client_config` is a
+    /// JSON object of librdkafka settings (`security.protocol`, `sasl.*`, `ssl.*`).
+    pub fn start_secured(
+        bootstrap: &str,
+        topic: &str,
+        rate: u32,
+        client_config: &str,
+    ) -> BackgroundProducer {
+        let extra = ["--client-config".to_string(), client_config.to_string()];
+        Self::start_with_args(bootstrap, topic, rate, 0, "all", 0, &extra)
+    }
+
+    fn start_with_args(
+        bootstrap: &str,
+        topic: &str,
+        rate: u32,
+        first_id: u64,
+        acks: &str,
+        round_robin: usize,
+        extra: &[String],
+    ) -> BackgroundProducer {
         require_python_modules(&["confluent_kafka"]);
         let dir = tempfile::tempdir().expect("tempdir");
         let acked = dir.path().join("acked.txt");
@@ -103,6 +127,7 @@ impl BackgroundProducer {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(extra.iter().cloned())
         .collect();
         let mut run = spawn_python("kraft_clients.py", &args);
         let started = dir.path().join("stop.started");
@@ -199,11 +224,27 @@ impl BackgroundProducer {
 /// Reads `topic` end to end and panics unless every id in `acked_path` is there.
 /// Returns the verifier's JSON line.
 pub fn verify_no_loss(bootstrap: &str, topic: &str, acked_path: &Path) -> String {
+    verify_no_loss_secured(bootstrap, topic, acked_path, "{}")
+}
+
+/// [`verify_no_loss`] on a secured listener (`client_config` as in
+/// [`BackgroundProducer::start_secured`]).
+pub fn verify_no_loss_secured(
+    bootstrap: &str,
+    topic: &str,
+    acked_path: &Path,
+    client_config: &str,
+) -> String {
     kraft_client(
         "verify",
         bootstrap,
         topic,
-        &["--acked", &acked_path.display().to_string()],
+        &[
+            "--acked",
+            &acked_path.display().to_string(),
+            "--client-config",
+            client_config,
+        ],
         Duration::from_secs(90),
     )
 }

@@ -75,11 +75,7 @@ async fn follow(
     let mut conns: BTreeMap<u64, Connection> = client
         .voters()
         .iter()
-        .map(|(id, addr)| {
-            let conn = Connection::new(*id, addr.clone(), client.cluster_id().clone())
-                .with_connect_timeout(super::CONNECT_TIMEOUT);
-            (*id, conn)
-        })
+        .map(|(id, addr)| (*id, client.connection(*id, addr.clone())))
         .collect();
     let ids: Vec<u64> = conns.keys().copied().collect();
     if ids.is_empty() {

@@ -1,5 +1,5 @@
 //! The replicated metadata log on openraft 0.9: type config, durable log store,
-//! state machine with snapshots, TCP transport, and the [`QuorumNode`] facade.
+//! state machine with snapshots, TCP (or TLS) transport, and the [`QuorumNode`] facade.
 
 mod leader_loss;
 mod log_file;
@@ -8,9 +8,11 @@ mod membership;
 mod network;
 mod node;
 mod recent;
+pub mod sasl;
 mod server;
 mod serving;
 mod state_machine;
+mod transport;
 mod wire;
 
 use std::io::Cursor;
@@ -23,6 +25,7 @@ pub(crate) use node::voter_addresses;
 pub use node::{QuorumConfig, QuorumError, QuorumNode};
 pub(crate) use serving::ListenerState;
 pub use state_machine::{SnapshotBuilder, StateMachine};
+pub use transport::ControllerTransport;
 pub(crate) use wire::{Request, Response};
 
 use crate::records::MetadataRecord;

@@ -9,6 +9,9 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::TypeConfig;
+use super::transport::{BoxedStream, ControllerTransport};
+use super::wire::{OutgoingEnvelope, Request, Response, read_frame, write_frame};
 use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -18,10 +21,6 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use tokio::net::TcpStream;
-
-use super::TypeConfig;
-use super::wire::{OutgoingEnvelope, Request, Response, read_frame, write_frame};
 
 /// When each peer last acknowledged an AppendEntries from this node (as leader), for
 /// DescribeQuorum's `lastFetchTimestamp` of the voters.
@@ -56,14 +55,17 @@ pub struct NetworkFactory {
     /// quorum formed by an older build recorded resolved (a pod IP, stale once the pod
     /// comes back elsewhere). Voters added later are reached at their membership entry.
     configured: BTreeMap<u64, String>,
+    /// TLS or plaintext, as the controller listener is.
+    transport: ControllerTransport,
 }
 
 impl NetworkFactory {
-    pub fn new(cluster_id: Arc<str>) -> Self {
+    pub fn new(cluster_id: Arc<str>, transport: ControllerTransport) -> Self {
         Self {
             cluster_id,
             acks: PeerAcks::default(),
             configured: BTreeMap::new(),
+            transport,
         }
     }
 
@@ -89,7 +91,12 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Connection {
         let addr = self.address_of(target, node);
-        let mut conn = Connection::new(target, addr, self.cluster_id.clone());
+        let mut conn = Connection::new(
+            target,
+            addr,
+            self.cluster_id.clone(),
+            self.transport.clone(),
+        );
         conn.acks = Some(self.acks.clone());
         conn
     }
@@ -124,7 +131,9 @@ pub struct Connection {
     target: u64,
     addr: String,
     cluster_id: Arc<str>,
-    stream: Option<TcpStream>,
+    /// How the stream is opened (TLS or not).
+    transport: ControllerTransport,
+    stream: Option<BoxedStream>,
     /// Set on replication connections only.
     acks: Option<PeerAcks>,
     /// Caps the connect part of a call (brokers move on from a vanished controller
@@ -133,11 +142,17 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(target: u64, addr: String, cluster_id: Arc<str>) -> Self {
+    pub(crate) fn new(
+        target: u64,
+        addr: String,
+        cluster_id: Arc<str>,
+        transport: ControllerTransport,
+    ) -> Self {
         Self {
             target,
             addr,
             cluster_id,
+            transport,
             stream: None,
             acks: None,
             connect_timeout: None,
@@ -158,11 +173,12 @@ impl Connection {
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "raft RPC timed out");
         if self.stream.is_none() {
             let connect_ttl = self.connect_timeout.map_or(ttl, |c| c.min(ttl));
-            let stream = tokio::time::timeout(connect_ttl, TcpStream::connect(&self.addr))
+            // The TLS handshake and SASL exchange, if any, count as part of the connect.
+            let connect = self.transport.connect(&self.addr, &self.cluster_id);
+            let stream = tokio::time::timeout(connect_ttl, connect)
                 .await
                 .map_err(|_| CallError::Unreachable(timed_out()))?
                 .map_err(CallError::Unreachable)?;
-            stream.set_nodelay(true).map_err(CallError::Unreachable)?;
             self.stream = Some(stream);
         }
         let Some(stream) = self.stream.as_mut() else {
@@ -272,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_configured_voter_is_reached_at_its_configured_host_name() {
-        let network = NetworkFactory::new("c".into())
+        let network = NetworkFactory::new("c".into(), ControllerTransport::default())
             .with_configured_voters(BTreeMap::from([(1, "controller-1.svc:9093".to_owned())]));
         // A membership entry recorded resolved by an older build.
         let recorded = BasicNode::new("10.0.0.7:9093");

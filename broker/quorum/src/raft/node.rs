@@ -16,13 +16,14 @@ use tokio::task::JoinHandle;
 
 use super::log_file::{read_atomic, write_atomic};
 use super::network::{Connection, NetworkFactory};
+use super::transport::ControllerTransport;
 use super::wire::{ProposeRejection, Request, Response};
 use super::{ListenerState, LogStore, StateMachine, TypeConfig, server};
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
 
 /// Settings of one quorum member (`node.id`, `controller.quorum.voters`, `log.dirs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct QuorumConfig {
     /// `cluster.id`: recorded in the data dir on first start and checked on every
     /// start and on every request between controllers.
@@ -48,6 +49,9 @@ pub struct QuorumConfig {
     /// `--no-initial-controllers`), so it never initializes a membership and waits,
     /// uninitialized, until the leader adds it with AddRaftVoter.
     pub join_existing: bool,
+    /// How the controller listener and connections to other controllers are secured
+    /// (plaintext unless the controller listener is SSL).
+    pub transport: ControllerTransport,
 }
 
 impl QuorumConfig {
@@ -70,6 +74,7 @@ impl QuorumConfig {
             logs_to_keep_after_snapshot: 1_000,
             propose_timeout: Duration::from_secs(2),
             join_existing: false,
+            transport: ControllerTransport::default(),
         }
     }
 }
@@ -116,6 +121,8 @@ pub struct QuorumNode {
     /// What the listener serves besides raft (controller calls, metadata fetches).
     listener: Arc<ListenerState>,
     propose_timeout: Duration,
+    /// How proposals are forwarded to the leader (TLS or not).
+    transport: ControllerTransport,
     /// Held while a voter change runs: KIP-853 allows one at a time.
     pub(super) membership_change: tokio::sync::Mutex<()>,
 }
@@ -173,8 +180,8 @@ impl QuorumNode {
         let (state_machine, image) = StateMachine::open(&config.data_dir)?;
         let recent = state_machine.recent_entries();
         let cluster_id: Arc<str> = config.cluster_id.clone().into();
-        let network =
-            NetworkFactory::new(cluster_id.clone()).with_configured_voters(config.voters.clone());
+        let network = NetworkFactory::new(cluster_id.clone(), config.transport.clone())
+            .with_configured_voters(config.voters.clone());
         let acks = network.peer_acks();
         let raft = Raft::new(
             config.node_id,
@@ -193,7 +200,11 @@ impl QuorumNode {
             image.clone(),
             acks,
         ));
-        let server = tokio::spawn(server::serve(listener, state.clone()));
+        let server = tokio::spawn(server::serve(
+            listener,
+            state.clone(),
+            config.transport.clone(),
+        ));
         let node = Self {
             node_id: config.node_id,
             voters: config.voters.clone(),
@@ -203,6 +214,7 @@ impl QuorumNode {
             server: Mutex::new(Some(server)),
             listener: state,
             propose_timeout: config.propose_timeout,
+            transport: config.transport.clone(),
             membership_change: tokio::sync::Mutex::new(()),
         };
         if config.join_existing {
@@ -278,7 +290,12 @@ impl QuorumNode {
         else {
             return Err(QuorumError::NotLeader { leader });
         };
-        let mut conn = Connection::new(leader, addr, self.cluster_id.clone());
+        let mut conn = Connection::new(
+            leader,
+            addr,
+            self.cluster_id.clone(),
+            self.transport.clone(),
+        );
         match conn
             .call(&Request::Propose(records), self.propose_timeout)
             .await

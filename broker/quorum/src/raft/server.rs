@@ -1,4 +1,5 @@
-//! The controller listener: accepts connections from controllers and brokers and hands
+//! The controller listener: accepts connections from controllers and brokers (through
+//! the TLS handshake when the listener is SSL, see `transport`) and hands
 //! each request to the local raft node (raft RPCs, forwarded proposals), to the
 //! controller running on this node (broker calls), or to the applied metadata
 //! (metadata fetches). When a connection that carried a broker's heartbeats or the
@@ -15,20 +16,34 @@ use openraft::raft::AppendEntriesResponse;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use super::sasl::{AuthOutcome, ServerAuth};
 use super::serving::ListenerState;
-use super::wire::{IncomingEnvelope, ProposeRejection, Request, Response, read_frame, write_frame};
+use super::transport::{BoxedStream, ControllerTransport};
+use super::wire::{
+    IncomingEnvelope, ProposeRejection, Request, Response, read_frame, read_frame_max, write_frame,
+};
 use crate::controller::BrokerHeartbeat;
 use crate::rpc::{ControllerCall, ControllerFailure, ControllerReply};
 
+/// Kafka's `sasl.server.max.receive.size`: the largest frame before authentication.
+const MAX_AUTH_FRAME: usize = 524_288;
+
+/// Kafka's `connection.failed.authentication.delay.ms` default.
+const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
+
 /// Accepts connections until the task is aborted.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<ListenerState>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<ListenerState>,
+    transport: ControllerTransport,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     tracing::debug!(%peer, "controller connection accepted");
-                    connections.spawn(serve_connection(stream, state.clone()));
+                    connections.spawn(serve_connection(stream, state.clone(), transport.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "accepting a controller connection failed"),
             },
@@ -51,10 +66,23 @@ struct Carried {
     appends_of: Option<u64>,
 }
 
-async fn serve_connection(mut stream: TcpStream, state: Arc<ListenerState>) {
+async fn serve_connection(
+    tcp: TcpStream,
+    state: Arc<ListenerState>,
+    transport: ControllerTransport,
+) {
+    // In the connection's own task: a slow or failed handshake holds up no other.
+    let mut stream = match transport.accept(tcp).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "controller connection refused: TLS handshake failed");
+            return;
+        }
+    };
     let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
     let mut carried = Carried::default();
-    serve_requests(&mut stream, &state, connection, &mut carried).await;
+    let mut auth = transport.sasl_server().map(ServerAuth::new);
+    serve_requests(&mut stream, &state, connection, &mut carried, &mut auth).await;
     drop(stream);
     if let Some(leader) = carried.appends_of {
         super::leader_loss::leader_connection_closed(&state, leader);
@@ -67,17 +95,20 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<ListenerState>) {
 }
 
 async fn serve_requests(
-    stream: &mut TcpStream,
+    stream: &mut BoxedStream,
     state: &Arc<ListenerState>,
     connection: u64,
     carried: &mut Carried,
+    auth: &mut Option<ServerAuth>,
 ) {
     let (raft, cluster_id) = (&state.raft, &state.cluster_id);
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "set_nodelay failed");
-    }
     loop {
-        let envelope = match read_frame::<_, IncomingEnvelope>(stream).await {
+        let frame = if auth.is_some() {
+            read_frame_max::<_, IncomingEnvelope>(stream, MAX_AUTH_FRAME).await
+        } else {
+            read_frame::<_, IncomingEnvelope>(stream).await
+        };
+        let envelope = match frame {
             Ok(Some(e)) => e,
             Ok(None) => return,
             Err(e) => {
@@ -99,7 +130,37 @@ async fn serve_requests(
             }
             continue;
         }
+        if let Some(pending) = auth.as_mut() {
+            let Request::SaslAuthenticate { mechanism, token } = envelope.request else {
+                tracing::warn!(
+                    "closing a controller connection: a request before SASL authentication"
+                );
+                return;
+            };
+            let response = match pending.step(&mechanism, &token) {
+                AuthOutcome::Continue(response) => response,
+                AuthOutcome::Done(response, principal) => {
+                    tracing::debug!(principal, "controller connection authenticated");
+                    *auth = None;
+                    response
+                }
+                AuthOutcome::Failed(response, reason) => {
+                    tracing::info!(reason, "controller connection failed SASL authentication");
+                    // Kafka's connection.failed.authentication.delay.ms: slows guessing.
+                    tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
+                    let _ = write_frame(stream, &response).await;
+                    return;
+                }
+            };
+            if write_frame(stream, &response).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let response = match envelope.request {
+            Request::SaslAuthenticate { .. } => Response::SaslAuthenticate(Err(
+                "the connection is authenticated, or the listener does not use SASL".into(),
+            )),
             Request::AppendEntries(rpc) => {
                 let leader = rpc.vote.leader_id().voted_for();
                 let response = raft.append_entries(rpc).await;

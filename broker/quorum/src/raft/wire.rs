@@ -52,6 +52,11 @@ pub(crate) enum Request {
         /// The fetching broker's node.id, listed as an observer by DescribeQuorum.
         observer_id: Option<i32>,
     },
+    /// A SASL token, the first request on a SASL controller listener (see `sasl`).
+    SaslAuthenticate {
+        mechanism: String,
+        token: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,6 +67,8 @@ pub(crate) enum Response {
     Propose(Result<u64, ProposeRejection>),
     Controller(Result<ControllerReply, ControllerFailure>),
     Metadata(MetadataDelta),
+    /// The server's token and whether the exchange is complete, or why it failed.
+    SaslAuthenticate(Result<(bool, Vec<u8>), String>),
     /// The request named another cluster (Kafka's INCONSISTENT_CLUSTER_ID).
     InconsistentClusterId {
         expected: String,
@@ -95,6 +102,15 @@ pub(crate) async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
 pub(crate) async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
 ) -> io::Result<Option<T>> {
+    read_frame_max(r, MAX_FRAME).await
+}
+
+/// [`read_frame`] refusing frames over `max` bytes (before SASL authentication, a
+/// stranger must not make the listener allocate a snapshot-sized buffer).
+pub(crate) async fn read_frame_max<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+    max: usize,
+) -> io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -102,7 +118,7 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("frame of {len} bytes is too large"),

@@ -25,6 +25,7 @@ pub fn exchange(data: &[u8]) {
     let listener = SaslListener {
         enabled: vec![mechanism],
         plain_users: BTreeMap::from([("alice".to_string(), "alice-secret".to_string())]),
+        max_reauth: None,
     };
     let credential = |user: &str, mechanism: i8| {
         let m = ScramMechanism::from_type(mechanism)?;

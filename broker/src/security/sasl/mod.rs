@@ -50,6 +50,9 @@ pub struct SaslListener {
     pub enabled: Vec<Mechanism>,
     /// PLAIN users: name -> password (`user_<name>` options of the JAAS config).
     pub plain_users: BTreeMap<String, String>,
+    /// KIP-368 `connections.max.reauth.ms`: how long an authentication holds before the
+    /// client must re-authenticate on the connection; `None` (0, Kafka's default) never.
+    pub max_reauth: Option<std::time::Duration>,
 }
 
 impl SaslListener {
@@ -121,9 +124,18 @@ pub fn listener_sasl(
             .filter_map(|(k, v)| Some((k.strip_prefix("user_")?.to_string(), v)))
             .collect();
     }
+    let max_reauth = match p.get("connections.max.reauth.ms") {
+        None => None,
+        Some((k, v)) => match v.parse::<u64>() {
+            Ok(0) => None,
+            Ok(ms) => Some(std::time::Duration::from_millis(ms)),
+            Err(_) => return Err(invalid(&k, v, "not a number of type LONG")),
+        },
+    };
     Ok(SaslListener {
         enabled,
         plain_users,
+        max_reauth,
     })
 }
 
