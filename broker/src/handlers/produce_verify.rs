@@ -23,6 +23,9 @@ use crate::broker_server::Broker;
 use crate::broker_server::topic_names::is_internal;
 use crate::metadata::image_store::dynamic_broker_configs;
 
+/// A partition of a Produce request: (topic, partition).
+type Tp = (String, i32);
+
 /// Kafka's broker setting (dynamic there and here; default true).
 pub const VERIFICATION_ENABLE: &str = "transaction.partition.verification.enable";
 
@@ -32,7 +35,7 @@ pub struct Verified {
     /// False when `transaction.partition.verification.enable` is off.
     enabled: bool,
     /// Partitions whose producer needed asking: the guard, or the refusal.
-    asked: HashMap<(String, i32), Result<VerificationGuard, E>>,
+    asked: HashMap<Tp, Result<VerificationGuard, E>>,
 }
 
 impl Verified {
@@ -79,7 +82,8 @@ pub async fn verify(
     if !enabled(broker) {
         return Verified::off();
     }
-    let mut guards: BTreeMap<(i64, i16), Vec<((String, i32), VerificationGuard)>> = BTreeMap::new();
+    // (producer id, epoch) -> the partitions to ask about, with their guards.
+    let mut guards: BTreeMap<(i64, i16), Vec<(Tp, VerificationGuard)>> = BTreeMap::new();
     for topic in &req.topic_data {
         let name = topic.name.0.as_str();
         // Partitions the main loop refuses anyway are not asked about.
@@ -111,7 +115,7 @@ pub async fn verify(
     }
     let mut asked = HashMap::new();
     for ((producer_id, producer_epoch), partitions) in guards {
-        let tps: BTreeSet<(String, i32)> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
+        let tps: BTreeSet<Tp> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
         let refused = broker
             .coordinators()
             .txns()
