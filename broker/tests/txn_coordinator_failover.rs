@@ -25,9 +25,7 @@ use common::cluster::Cluster;
 use common::process::kcat_read;
 use common::wait::wait_until;
 use tidewater_client::kafka_protocol::error::ResponseError as E;
-use tidewater_client::kafka_protocol::messages::{
-    EndTxnRequest, InitProducerIdRequest, ProducerId, TransactionalId,
-};
+use tidewater_client::kafka_protocol::messages::{EndTxnRequest, ProducerId, TransactionalId};
 use tidewater_client::kafka_protocol::protocol::StrBytes;
 use tidewater_client::{AdminClient, Connection};
 use tidewater_txn::{TxnConfig, TxnCoordinator};
@@ -163,13 +161,7 @@ fn end_with_the_coordinator_killed(commit: bool) {
     let coordinator_addr = addrs[&coordinator].clone();
     let (pid, epoch) = runtime.block_on(async {
         let conn = connect(&coordinator_addr).await.expect("coordinator");
-        let mut init = InitProducerIdRequest::default();
-        init.transactional_id = Some(txn_id());
-        init.transaction_timeout_ms = 600_000;
-        init.producer_id = ProducerId(-1);
-        init.producer_epoch = -1;
-        let r = common::txn::init_producer_id(&conn, &init, T).await;
-        let (pid, epoch) = (r.producer_id, r.producer_epoch);
+        let (pid, epoch) = common::txn::init_transactional(&conn, ID, T).await;
         add_partitions(&conn, pid, epoch, leaders.keys().copied().collect()).await;
         for (&partition, leader) in &leaders {
             let base = produce(&addrs[leader], partition, pid, epoch, 0).await;

@@ -25,8 +25,7 @@ use tidewater_client::kafka_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
 use tidewater_client::kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProducerId, TopicName,
-    TransactionalId,
+    AddPartitionsToTxnRequest, EndTxnRequest, ProducerId, TopicName, TransactionalId,
 };
 use tidewater_client::kafka_protocol::protocol::StrBytes;
 use tidewater_client::{AdminClient, Connection};
@@ -125,13 +124,7 @@ fn a_batch_for_a_partition_outside_the_transaction_or_after_its_abort_is_refused
         let conn = Connection::connect(&coordinator_addr, "txn-verification")
             .await
             .expect("coordinator");
-        let mut init = InitProducerIdRequest::default();
-        init.transactional_id = Some(txn_id());
-        init.transaction_timeout_ms = 600_000;
-        init.producer_id = ProducerId(-1);
-        init.producer_epoch = -1;
-        let r = common::txn::init_producer_id(&conn, &init, T).await;
-        let (pid, epoch) = (r.producer_id, r.producer_epoch);
+        let (pid, epoch) = common::txn::init_transactional(&conn, ID, T).await;
         let codes = add_partitions(&conn, ID, pid, epoch, TOPIC, vec![added]).await;
         assert_eq!(codes, vec![0]);
         // The coordinator's own answer to a leader.

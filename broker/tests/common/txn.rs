@@ -203,6 +203,22 @@ pub async fn init_producer_id(
     }
 }
 
+/// InitProducerId of a new transactional id `id` (timeout 10 minutes) at its
+/// coordinator `conn`: the producer id and epoch.
+pub async fn init_transactional(
+    conn: &Connection,
+    id: &str,
+    timeout: Duration,
+) -> (ProducerId, i16) {
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(txn_id(id));
+    init.transaction_timeout_ms = 600_000;
+    init.producer_id = ProducerId(-1);
+    init.producer_epoch = -1;
+    let r = init_producer_id(conn, &init, timeout).await;
+    (r.producer_id, r.producer_epoch)
+}
+
 /// WriteTxnMarkers as a transaction coordinator sends it: one COMMIT marker of
 /// producer `pid`/`epoch` from `coordinator_epoch` for `partitions` of `topic`.
 pub fn commit_marker(

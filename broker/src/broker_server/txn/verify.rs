@@ -185,35 +185,24 @@ mod tests {
 
     #[test]
     fn refusals_map_to_what_each_produce_version_knows() {
-        assert_eq!(
-            produce_error(E::TransactionAbortable, 9),
-            E::InvalidTxnState
-        );
-        assert_eq!(
-            produce_error(E::TransactionAbortable, 10),
-            E::InvalidTxnState
-        );
-        assert_eq!(
-            produce_error(E::TransactionAbortable, 11),
-            E::TransactionAbortable
-        );
-        assert_eq!(
-            produce_error(E::ProducerFenced, 11),
-            E::InvalidProducerEpoch
-        );
-        assert_eq!(
-            produce_error(E::ConcurrentTransactions, 9),
-            E::NotEnoughReplicas
-        );
-        assert_eq!(produce_error(E::NotCoordinator, 9), E::NotEnoughReplicas);
-        assert_eq!(
-            produce_error(E::ClusterAuthorizationFailed, 9),
-            E::InvalidTxnState
-        );
-        assert_eq!(
-            produce_error(E::InvalidProducerIdMapping, 9),
-            E::InvalidProducerIdMapping
-        );
+        // (coordinator's error, Produce version, the client's error)
+        let cases = [
+            (E::TransactionAbortable, 9, E::InvalidTxnState),
+            (E::TransactionAbortable, 10, E::InvalidTxnState),
+            (E::TransactionAbortable, 11, E::TransactionAbortable),
+            (E::ProducerFenced, 11, E::InvalidProducerEpoch),
+            (E::ConcurrentTransactions, 9, E::NotEnoughReplicas),
+            (E::NotCoordinator, 9, E::NotEnoughReplicas),
+            (E::ClusterAuthorizationFailed, 9, E::InvalidTxnState),
+            (E::InvalidProducerIdMapping, 9, E::InvalidProducerIdMapping),
+        ];
+        for (coordinator, version, client) in cases {
+            assert_eq!(
+                produce_error(coordinator, version),
+                client,
+                "{coordinator:?} v{version}"
+            );
+        }
     }
 
     #[test]
