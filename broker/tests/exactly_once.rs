@@ -17,9 +17,6 @@ use common::cluster::Cluster;
 use common::process::{require_python_modules, spawn_python};
 use common::python_client;
 use common::wait::wait_until;
-use tidewater_client::Connection;
-use tidewater_client::kafka_protocol::messages::FindCoordinatorRequest;
-use tidewater_client::kafka_protocol::protocol::StrBytes;
 
 const SCRIPT: &str = "exactly_once.py";
 const COUNT: usize = 2000;
@@ -48,17 +45,7 @@ fn transaction_coordinator(bootstrap: &str, id: &str) -> Result<i32, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let any = bootstrap.split(',').next().unwrap_or(bootstrap);
-        let conn = Connection::connect(any, "eos-test")
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut find = FindCoordinatorRequest::default();
-        find.key_type = 1;
-        find.key = StrBytes::from_string(id.to_owned());
-        let r = conn.send_at(&find, 3).await.map_err(|e| e.to_string())?;
-        if r.error_code != 0 {
-            return Err(format!("FindCoordinator: error {}", r.error_code));
-        }
-        Ok(r.node_id.0)
+        common::txn::find_coordinator(any, id).await
     })
 }
 

@@ -21,28 +21,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use common::cluster::Cluster;
 use common::process::kcat_read;
 use common::wait::wait_until;
 use tidewater_client::kafka_protocol::error::ResponseError as E;
-use tidewater_client::kafka_protocol::indexmap::IndexMap;
-use tidewater_client::kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
-use tidewater_client::kafka_protocol::messages::list_offsets_request::{
-    ListOffsetsPartition, ListOffsetsTopic,
-};
-use tidewater_client::kafka_protocol::messages::produce_request::{
-    PartitionProduceData, TopicProduceData,
-};
-use tidewater_client::kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest,
-    InitProducerIdRequest, ListOffsetsRequest, ProduceRequest, ProducerId, TopicName,
-    TransactionalId,
-};
+use tidewater_client::kafka_protocol::messages::{EndTxnRequest, ProducerId, TransactionalId};
 use tidewater_client::kafka_protocol::protocol::StrBytes;
-use tidewater_client::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use tidewater_client::{AdminClient, Connection};
 use tidewater_txn::{TxnConfig, TxnCoordinator};
 
@@ -56,109 +40,38 @@ fn txn_id() -> TransactionalId {
     TransactionalId(StrBytes::from_static_str(ID))
 }
 
-fn topic() -> TopicName {
-    TopicName(StrBytes::from_static_str(TOPIC))
-}
-
 async fn connect(addr: &str) -> Result<Connection, String> {
     Connection::connect(addr, "txn-failover-test")
         .await
         .map_err(|e| e.to_string())
 }
 
-/// The node coordinating `ID`, asked of `addr` (the first FindCoordinator creates
-/// `__transaction_state`).
 async fn find_coordinator(addr: &str) -> Result<i32, String> {
-    let conn = connect(addr).await?;
-    let mut find = FindCoordinatorRequest::default();
-    find.key_type = 1;
-    find.key = StrBytes::from_static_str(ID);
-    let r = conn.send_at(&find, 3).await.map_err(|e| e.to_string())?;
-    if r.error_code != 0 {
-        return Err(format!("FindCoordinator: error {}", r.error_code));
-    }
-    Ok(r.node_id.0)
+    common::txn::find_coordinator(addr, ID).await
 }
 
-/// `ID`'s state as the coordinator at `addr` describes it (DescribeTransactions v0).
 async fn describe(addr: &str) -> Result<String, String> {
-    let conn = connect(addr).await?;
-    let mut req = DescribeTransactionsRequest::default();
-    req.transactional_ids = vec![txn_id()];
-    let r = conn.send_at(&req, 0).await.map_err(|e| e.to_string())?;
-    let state = r.transaction_states.first().ok_or("no transaction state")?;
-    if state.error_code != 0 {
-        return Err(format!("DescribeTransactions: error {}", state.error_code));
-    }
-    Ok(state.transaction_state.to_string())
-}
-
-/// `RECORDS` records of producer `pid`/`epoch`, sequences from `first`, in one
-/// transactional batch.
-fn transactional_batch(pid: i64, epoch: i16, first: i32) -> Bytes {
-    let records: Vec<Record> = (first..first + RECORDS as i32)
-        .map(|i| Record {
-            transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i - first),
-            sequence: i,
-            timestamp: 0,
-            key: None,
-            value: Some(Bytes::from(format!("record-{i}"))),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+    common::txn::describe(addr, ID).await
 }
 
 /// AddPartitionsToTxn (v3) of `partitions` to `ID`'s transaction, at its coordinator.
 async fn add_partitions(conn: &Connection, pid: ProducerId, epoch: i16, partitions: Vec<i32>) {
-    let mut add = AddPartitionsToTxnRequest::default();
-    add.v3_and_below_transactional_id = txn_id();
-    add.v3_and_below_producer_id = pid;
-    add.v3_and_below_producer_epoch = epoch;
-    let mut t = AddPartitionsToTxnTopic::default();
-    t.name = topic();
-    t.partitions = partitions;
-    add.v3_and_below_topics = vec![t];
-    let r = conn.send_at(&add, 3).await.expect("AddPartitionsToTxn");
-    for p in &r.results_by_topic_v3_and_below[0].results_by_partition {
-        assert_eq!(p.partition_error_code, 0, "AddPartitionsToTxn {p:?}");
-    }
+    let codes = common::txn::add_partitions(conn, ID, pid, epoch, TOPIC, partitions).await;
+    assert!(
+        codes.iter().all(|c| *c == 0),
+        "AddPartitionsToTxn {codes:?}"
+    );
 }
 
-/// Produces `transactional_batch(pid, epoch, first)` to `partition`'s leader at `addr`
-/// (acks=all); returns its base offset.
+/// Produces `RECORDS` records of producer `pid`/`epoch`, sequences from `first`, in
+/// one transactional batch to `partition`'s leader at `addr` (acks=all); returns its
+/// base offset.
 async fn produce(addr: &str, partition: i32, pid: ProducerId, epoch: i16, first: i32) -> i64 {
-    let mut data = PartitionProduceData::default();
-    data.index = partition;
-    data.records = Some(transactional_batch(pid.0, epoch, first));
-    let mut td = TopicProduceData::default();
-    td.name = topic();
-    td.partition_data = vec![data];
-    let mut produce = ProduceRequest::default();
-    produce.transactional_id = Some(txn_id());
-    produce.acks = -1;
-    produce.timeout_ms = 30_000;
-    produce.topic_data = vec![td];
-    let conn = connect(addr).await.expect("leader");
-    let r = conn.send_at(&produce, 9).await.expect("Produce");
-    let p = &r.responses[0].partition_responses[0];
+    let values: Vec<String> = (first..first + RECORDS as i32)
+        .map(|i| format!("record-{i}"))
+        .collect();
+    let batch = common::txn::transactional_batch(pid.0, epoch, first, &values);
+    let p = common::txn::produce(addr, ID, TOPIC, partition, batch, 9).await;
     assert_eq!(p.error_code, 0, "Produce to partition {partition}");
     p.base_offset
 }
@@ -195,26 +108,8 @@ async fn coordinator_epoch(addr: &str) -> (i32, i32) {
     (p.leader, p.leader_epoch)
 }
 
-/// The last stable offset of `partition` (ListOffsets, latest, read_committed).
 async fn last_stable_offset(addr: &str, partition: i32) -> Result<i64, String> {
-    let conn = connect(addr).await?;
-    let mut p = ListOffsetsPartition::default();
-    p.partition_index = partition;
-    p.timestamp = -1;
-    p.current_leader_epoch = -1;
-    let mut t = ListOffsetsTopic::default();
-    t.name = topic();
-    t.partitions = vec![p];
-    let mut req = ListOffsetsRequest::default();
-    req.replica_id = (-1).into();
-    req.isolation_level = 1;
-    req.topics = vec![t];
-    let r = conn.send_at(&req, 5).await.map_err(|e| e.to_string())?;
-    let p = &r.topics[0].partitions[0];
-    if p.error_code != 0 {
-        return Err(format!("ListOffsets: error {}", p.error_code));
-    }
-    Ok(p.offset)
+    common::txn::last_stable_offset(addr, TOPIC, partition).await
 }
 
 #[test]
@@ -266,13 +161,7 @@ fn end_with_the_coordinator_killed(commit: bool) {
     let coordinator_addr = addrs[&coordinator].clone();
     let (pid, epoch) = runtime.block_on(async {
         let conn = connect(&coordinator_addr).await.expect("coordinator");
-        let mut init = InitProducerIdRequest::default();
-        init.transactional_id = Some(txn_id());
-        init.transaction_timeout_ms = 600_000;
-        init.producer_id = ProducerId(-1);
-        init.producer_epoch = -1;
-        let r = common::txn::init_producer_id(&conn, &init, T).await;
-        let (pid, epoch) = (r.producer_id, r.producer_epoch);
+        let (pid, epoch) = common::txn::init_transactional(&conn, ID, T).await;
         add_partitions(&conn, pid, epoch, leaders.keys().copied().collect()).await;
         for (&partition, leader) in &leaders {
             let base = produce(&addrs[leader], partition, pid, epoch, 0).await;

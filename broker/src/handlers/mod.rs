@@ -28,6 +28,7 @@ pub mod offsets_authz;
 pub mod partition_reassignments;
 pub mod produce;
 mod produce_leader_hint;
+pub mod produce_verify;
 pub mod raft_voters;
 pub mod record_errors;
 pub mod sasl;

@@ -1,7 +1,9 @@
 //! Produce: appends each partition's record batches on its leader replica (offsets,
 //! leader epoch, LogAppendTime, idempotent producer checks in the log layer), answers
 //! acks=1 once the leader has them and acks=all once the ISR has (the high watermark
-//! passed them), and wakes long-polling fetches. acks=0 gets no response.
+//! passed them), and wakes long-polling fetches. acks=0 gets no response. A
+//! transactional producer's first batch on a partition is verified with its
+//! transaction coordinator first ([`super::produce_verify`], KIP-890).
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -9,6 +11,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::time::Duration;
 
 use tidewater_quorum::acl::{AclOperation, ResourceType};
+use tidewater_storage::producer_state::TxnVerification;
 use tidewater_storage::{LogAppendInfo, TimestampType};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
@@ -75,6 +78,10 @@ pub async fn handle(
     } else {
         None
     };
+    let verified = match (&transactional_id, refuse) {
+        (Some(id), None) => super::produce_verify::verify(broker, ctx, &req, id, version).await,
+        _ => super::produce_verify::Verified::off(),
+    };
     let mut resp = ProduceResponse::default();
     let mut appended = false;
     // acks=all answers parked until the ISR has the records: (topic slot, partition slot, wait).
@@ -112,6 +119,17 @@ pub async fn handle(
                     .push(fail(E::CorruptMessage.code(), "no records"));
                 continue;
             };
+            let verification = match verified.for_partition(&name, index) {
+                Ok(v) => v,
+                Err(error) => {
+                    broker.metrics().produce_failed(&name);
+                    tr.partition_responses.push(fail(
+                        error.code(),
+                        "Unable to verify the partition has been added to the transaction.",
+                    ));
+                    continue;
+                }
+            };
             match broker.replicas().leader_replica(&name, index) {
                 Ok(replica) => {
                     let (answer, wrote, wait) = replicated_append(
@@ -124,6 +142,7 @@ pub async fn handle(
                         acks,
                         req_timeout,
                         version,
+                        verification,
                     );
                     if let Some(rx) = wait {
                         waits.push((resp.responses.len(), tr.partition_responses.len(), rx));
@@ -249,13 +268,19 @@ fn replicated_append(
     acks: i16,
     timeout_ms: i32,
     version: i16,
+    verification: TxnVerification,
 ) -> (
     PartitionProduceResponse,
     bool,
     Option<oneshot::Receiver<AckResult>>,
 ) {
-    match replica.append_as_leader_replica(broker.config().node_id, records, acks == -1, timeout_ms)
-    {
+    match replica.append_verified_as_leader_replica(
+        broker.config().node_id,
+        records,
+        acks == -1,
+        timeout_ms,
+        verification,
+    ) {
         Ok((info, wait)) => {
             if !info.duplicate {
                 broker

@@ -1,11 +1,13 @@
 //! The client's transaction requests to its transaction coordinator:
-//! AddPartitionsToTxn (v0-3), AddOffsetsToTxn and EndTxn. The coordinator decides and
-//! writes `__transaction_state`; here are the request shapes and Kafka's per-partition
+//! AddPartitionsToTxn (v0-3), AddOffsetsToTxn and EndTxn, and the brokers' batched
+//! AddPartitionsToTxn v4 (KIP-890: a partition leader verifying, or adding, partitions
+//! of producers' transactions). The coordinator decides and writes
+//! `__transaction_state`; here are the request shapes and Kafka's per-partition
 //! answers.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
@@ -38,6 +40,9 @@ pub async fn add_partitions(
     req: AddPartitionsToTxnRequest,
     version: i16,
 ) -> AddPartitionsToTxnResponse {
+    if version >= 4 {
+        return add_partitions_for_brokers(broker, ctx, req).await;
+    }
     let mut partitions = Vec::new();
     let mut unknown = Vec::new();
     // Kafka's handleAddPartitionsToTxnRequest: Write on the transactional id, then
@@ -110,6 +115,69 @@ pub async fn add_partitions(
             tr
         })
         .collect();
+    resp
+}
+
+/// AddPartitionsToTxn v4, from partition leaders (Kafka's `KafkaApis` for v4+):
+/// ClusterAction or CLUSTER_AUTHORIZATION_FAILED for the whole request; then per
+/// transaction, `verify_only` asks whether each partition is in the ongoing transaction
+/// (nothing written), else the partitions are added as v0-3 add them.
+async fn add_partitions_for_brokers(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    let mut resp = AddPartitionsToTxnResponse::default();
+    if !authz::cluster_action(broker, ctx) {
+        resp.error_code = E::ClusterAuthorizationFailed.code();
+        return resp;
+    }
+    let txns = broker.coordinators().txns();
+    for txn in req.transactions {
+        let id = txn.transactional_id.0.as_str();
+        let partitions: Vec<(String, i32)> = txn
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), *p)))
+            .collect();
+        let codes: Vec<((String, i32), i16)> = if txn.verify_only {
+            txns.verify_partitions(id, txn.producer_id.0, txn.producer_epoch, partitions)
+                .into_iter()
+                .map(|(tp, e)| (tp, e.map_or(0, |e| e.code())))
+                .collect()
+        } else {
+            let code = match txns
+                .add_partitions(
+                    id,
+                    txn.producer_id.0,
+                    txn.producer_epoch,
+                    partitions.clone(),
+                )
+                .await
+            {
+                Ok(()) => 0,
+                Err(e) => e.code(),
+            };
+            partitions.into_iter().map(|tp| (tp, code)).collect()
+        };
+        let mut result = AddPartitionsToTxnResult::default();
+        result.transactional_id = txn.transactional_id.clone();
+        for topic in &txn.topics {
+            let mut tr = AddPartitionsToTxnTopicResult::default();
+            tr.name = topic.name.clone();
+            for (tp, code) in codes
+                .iter()
+                .filter(|((t, _), _)| t == topic.name.0.as_str())
+            {
+                let mut pr = AddPartitionsToTxnPartitionResult::default();
+                pr.partition_index = tp.1;
+                pr.partition_error_code = *code;
+                tr.results_by_partition.push(pr);
+            }
+            result.topic_results.push(tr);
+        }
+        resp.results_by_transaction.push(result);
+    }
     resp
 }
 

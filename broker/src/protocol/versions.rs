@@ -52,9 +52,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
-    // Transactions (transaction version 1: v4+ of AddPartitionsToTxn is the brokers'
-    // KIP-890 verification, EndTxn v5 the transaction version 2 protocol).
-    (ApiKey::AddPartitionsToTxn, 0, 3),
+    // Transactions (transaction version 1: AddPartitionsToTxn v4 is the brokers'
+    // batched KIP-890 verification; its v5 and EndTxn v5 are transaction version 2).
+    (ApiKey::AddPartitionsToTxn, 0, 4),
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 4),
     // v5 is the transaction version 2 protocol (the coordinator adds the offsets).

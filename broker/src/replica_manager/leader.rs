@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use tidewater_replication::{FollowerFetch, LeaderFetchResponse, ReplicaError};
+use tidewater_storage::producer_state::TxnVerification;
 use tidewater_storage::{AppendError, LogAppendInfo};
 use tokio::sync::oneshot;
 
@@ -54,7 +55,26 @@ impl Partition {
         acks_all: bool,
         timeout_ms: i32,
     ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
-        self.append_leader(node_id, records, acks_all, timeout_ms, false)
+        self.append_verified_as_leader_replica(
+            node_id,
+            records,
+            acks_all,
+            timeout_ms,
+            TxnVerification::NotRequired,
+        )
+    }
+
+    /// [`Partition::append_as_leader_replica`] with KIP-890 transaction verification
+    /// (the produce handler took the guard and asked the transaction coordinator).
+    pub fn append_verified_as_leader_replica(
+        &self,
+        node_id: i32,
+        records: &[u8],
+        acks_all: bool,
+        timeout_ms: i32,
+        verification: TxnVerification,
+    ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
+        self.append_leader(node_id, records, acks_all, timeout_ms, Some(verification))
     }
 
     /// As [`Partition::append_as_leader_replica`] for the transaction markers of a
@@ -65,7 +85,7 @@ impl Partition {
         records: &[u8],
         timeout_ms: i32,
     ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
-        self.append_leader(node_id, records, true, timeout_ms, true)
+        self.append_leader(node_id, records, true, timeout_ms, None)
     }
 
     fn append_leader(
@@ -74,7 +94,8 @@ impl Partition {
         records: &[u8],
         acks_all: bool,
         timeout_ms: i32,
-        markers: bool,
+        // `None`: the coordinator's markers; else a producer's records.
+        producer: Option<TxnVerification>,
     ) -> Result<(LogAppendInfo, Option<oneshot::Receiver<AckResult>>), ProduceRefusal> {
         let partition = self;
         let mut inner = partition.lock();
@@ -95,12 +116,15 @@ impl Partition {
             .check_produce(acks_all)
             .map_err(ProduceRefusal::Replica)?;
         let epoch = state.leader_epoch();
-        let info = if markers {
-            partition
+        let info = match producer {
+            None => partition
                 .log
-                .append_markers_as_leader(records, epoch, now_ms())
-        } else {
-            partition.log.append_as_leader(records, epoch, now_ms())
+                .append_markers_as_leader(records, epoch, now_ms()),
+            Some(verification) => {
+                partition
+                    .log
+                    .append_verified_as_leader(records, epoch, now_ms(), verification)
+            }
         }
         .map_err(ProduceRefusal::Append)?;
         let now = mono_ms();

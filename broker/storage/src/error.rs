@@ -98,6 +98,13 @@ pub enum AppendError {
         current: i32,
         found: i32,
     },
+    /// A transactional batch that would open its producer's transaction here without
+    /// the transaction coordinator's say-so (KIP-890 verification; Kafka's
+    /// `InvalidTxnStateException`).
+    #[error(
+        "producer {producer_id} has no ongoing transaction here and the partition was not verified to be in one"
+    )]
+    InvalidTxnState { producer_id: i64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -116,6 +123,7 @@ impl AppendError {
             AppendError::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             AppendError::UnknownProducerId { .. } => E::UnknownProducerId,
             AppendError::TransactionCoordinatorFenced { .. } => E::TransactionCoordinatorFenced,
+            AppendError::InvalidTxnState { .. } => E::InvalidTxnState,
             AppendError::InvalidRecord { .. } | AppendError::UnexpectedAppendOffset { .. } => {
                 E::InvalidRecord
             }

@@ -282,6 +282,45 @@ impl TxnCoordinator {
         m.prepare_add_partitions(partitions, now_ms).map(Some)
     }
 
+    /// KIP-890 verification (AddPartitionsToTxn v4 with `verify_only`, from a partition
+    /// leader about to append a producer's first transactional batch): each
+    /// partition's error, `None` when it is in the ongoing transaction. Nothing changes
+    /// (Kafka's `handleVerifyPartitionsInTransaction`).
+    pub fn verify_partitions(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<BTreeMap<TopicPartition, Option<ResponseError>>, TxnError> {
+        if transactional_id.is_empty() {
+            return kafka(ResponseError::InvalidRequest);
+        }
+        self.check_owned(transactional_id)?;
+        let Some(m) = self.txns.get(transactional_id) else {
+            return kafka(ResponseError::InvalidProducerIdMapping);
+        };
+        if m.producer_id != producer_id {
+            return kafka(ResponseError::InvalidProducerIdMapping);
+        }
+        if m.producer_epoch != producer_epoch {
+            return kafka(ResponseError::ProducerFenced);
+        }
+        if matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            return kafka(ResponseError::ConcurrentTransactions);
+        }
+        // Partitions join when AddPartitions is durable and leave at Complete*, so an
+        // ended transaction has none: a late batch is TRANSACTION_ABORTABLE.
+        Ok(partitions
+            .into_iter()
+            .map(|tp| {
+                let error =
+                    (!m.partitions.contains(&tp)).then_some(ResponseError::TransactionAbortable);
+                (tp, error)
+            })
+            .collect())
+    }
+
     /// EndTxn from the client, or (`from_client` false) the coordinator's own abort of
     /// a timed-out or fenced transaction. `None`: already ended that way, nothing to
     /// write (a retry).

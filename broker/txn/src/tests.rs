@@ -619,3 +619,46 @@ fn a_transit_is_applied_only_as_the_pending_move_of_the_same_producer() {
     // With nothing pending, nothing completes.
     assert!(matches!(m.complete(&t), Err(TxnError::Illegal(_))));
 }
+
+#[test]
+fn verification_answers_which_partitions_are_in_the_ongoing_transaction() {
+    let mut c = coordinator();
+    let mut next = pids();
+    let (pid, epoch) = init(&mut c, &mut next, 1);
+    let verify = |c: &TxnCoordinator, pid: i64, epoch: i16| {
+        c.verify_partitions(ID, pid, epoch, vec![tp("t", 0), tp("t", 1)])
+    };
+    let answer = |a: Option<E>, b: Option<E>| Ok([(tp("t", 0), a), (tp("t", 1), b)].into());
+    // Before anything is added, no partition is in a transaction.
+    let abortable = Some(E::TransactionAbortable);
+    assert_eq!(verify(&c, pid, epoch), answer(abortable, abortable));
+    let t = c_add(&mut c, pid, epoch, &[tp("t", 0)], 2);
+    write(&mut c, t);
+    assert_eq!(verify(&c, pid, epoch), answer(None, abortable));
+    // The wrong producer, an old epoch, an unknown id, not coordinated here.
+    assert_eq!(
+        verify(&c, pid + 1, epoch),
+        Err(kafka(E::InvalidProducerIdMapping))
+    );
+    assert_eq!(verify(&c, pid, epoch + 1), Err(kafka(E::ProducerFenced)));
+    assert_eq!(
+        c.verify_partitions("other", pid, epoch, vec![tp("t", 0)]),
+        Err(kafka(E::InvalidProducerIdMapping))
+    );
+    assert_eq!(
+        c.verify_partitions("", pid, epoch, vec![tp("t", 0)]),
+        Err(kafka(E::InvalidRequest))
+    );
+    // Ending: retriable; ended: a late batch for the old transaction is refused.
+    let t = c.end_txn(ID, pid, epoch, false, true, 3).unwrap();
+    write(&mut c, t);
+    assert_eq!(
+        verify(&c, pid, epoch),
+        Err(kafka(E::ConcurrentTransactions))
+    );
+    finish_markers(&mut c, 4);
+    assert_eq!(verify(&c, pid, epoch), answer(abortable, abortable));
+    assert_eq!(meta(&c).state, TxnState::CompleteAbort);
+    c.resigned(0);
+    assert_eq!(verify(&c, pid, epoch), Err(kafka(E::NotCoordinator)));
+}

@@ -11,6 +11,7 @@
 mod admin;
 pub mod markers;
 mod topic;
+mod verify;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -9,7 +9,9 @@ use super::{AppendState, Log, LogAppendInfo};
 use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{AppendError, StorageError};
-use crate::producer_state::{self, EndTransactionMarker, SequenceCheck};
+use crate::producer_state::{
+    self, EndTransactionMarker, SequenceCheck, TxnVerification, VerificationGuard,
+};
 use crate::segment::Segment;
 use crate::sync;
 use crate::txn_index::{AbortedTxn, TxnIndex};
@@ -39,7 +41,39 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LogAppendInfo, AppendError> {
-        self.append_from(records, leader_epoch, now_ms, Origin::Client)
+        self.append_from(
+            records,
+            leader_epoch,
+            now_ms,
+            Origin::Client,
+            TxnVerification::NotRequired,
+        )
+    }
+
+    /// [`Log::append_as_leader`] with KIP-890 transaction verification: a batch that
+    /// opens its producer's transaction here needs the guard of
+    /// [`Log::start_txn_verification`], still current.
+    pub fn append_verified_as_leader(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        verification: TxnVerification,
+    ) -> Result<LogAppendInfo, AppendError> {
+        self.append_from(records, leader_epoch, now_ms, Origin::Client, verification)
+    }
+
+    /// The guard to take before asking the transaction coordinator whether this
+    /// partition is in the producer's transaction; `None` when the producer's
+    /// transaction is open here (no need to ask).
+    pub fn start_txn_verification(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Option<VerificationGuard> {
+        sync::lock(&self.append)
+            .producers
+            .start_verification(producer_id, producer_epoch)
     }
 
     /// Appends transaction markers (control batches a WriteTxnMarkers request asks
@@ -50,7 +84,13 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LogAppendInfo, AppendError> {
-        self.append_from(records, leader_epoch, now_ms, Origin::Coordinator)
+        self.append_from(
+            records,
+            leader_epoch,
+            now_ms,
+            Origin::Coordinator,
+            TxnVerification::NotRequired,
+        )
     }
 
     fn append_from(
@@ -59,6 +99,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
         origin: Origin,
+        verification: TxnVerification,
     ) -> Result<LogAppendInfo, AppendError> {
         let cfg = self.config_ref();
         let batches = validate::validate(records, &cfg, now_ms, origin)?;
@@ -102,6 +143,7 @@ impl Log {
             .filter_map(|(h, m)| m.map(|m| (h.producer_id, m)))
             .collect();
         st.producers.check_coordinator_epochs(&ended)?;
+        st.producers.check_verification(&headers, verification)?;
         let log_append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
         let mut next = self.log_end_offset();
         let first_offset = next;

@@ -12,12 +12,15 @@ use crate::error::AppendError;
 pub use marker::EndTransactionMarker;
 pub use txn::CompletedTxn;
 use txn::OpenTransactions;
+use verification::Verifications;
+pub use verification::{TxnVerification, VerificationGuard};
 
 mod kafka_snapshot;
 mod marker;
 mod snapshot;
 mod snapshot_reader;
 mod txn;
+mod verification;
 pub use snapshot::{
     list_snapshots, load_latest, read_latest, retain_latest, snapshot_path, write_snapshot,
 };
@@ -71,6 +74,8 @@ fn in_sequence(last: i32, next: i32) -> bool {
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
     txns: OpenTransactions,
+    /// KIP-890 verifications in flight (not snapshotted).
+    verifications: Verifications,
 }
 
 impl ProducerStateManager {
@@ -91,7 +96,11 @@ impl ProducerStateManager {
         {
             txns.begin(e.producer_id, e.current_txn_first_offset);
         }
-        ProducerStateManager { producers, txns }
+        ProducerStateManager {
+            producers,
+            txns,
+            verifications: Verifications::default(),
+        }
     }
 
     /// The first offset `read_committed` readers may not read past, if a transaction
@@ -183,6 +192,53 @@ impl ProducerStateManager {
         Ok(SequenceCheck::Accept)
     }
 
+    /// Whether the producer has a transaction open here at this epoch: its batches need
+    /// no verification (Kafka's `hasOngoingTransaction`).
+    pub fn has_ongoing_txn(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|e| e.current_txn_first_offset >= 0 && e.producer_epoch == producer_epoch)
+    }
+
+    /// KIP-890: the guard a leader takes before asking the transaction coordinator
+    /// about the producer's first transactional batch here; `None` when its
+    /// transaction is open here already (nothing to ask).
+    pub fn start_verification(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Option<VerificationGuard> {
+        (!self.has_ongoing_txn(producer_id, producer_epoch))
+            .then(|| self.verifications.start(producer_id, producer_epoch))
+    }
+
+    /// Refuses (INVALID_TXN_STATE) a transactional batch that would open its
+    /// producer's transaction here without the producer's current guard: the
+    /// coordinator was not asked, or the transaction ended since it answered (Kafka's
+    /// `batchMissingRequiredVerification`).
+    pub fn check_verification(
+        &self,
+        batches: &[BatchHeader],
+        verification: TxnVerification,
+    ) -> Result<(), AppendError> {
+        let TxnVerification::Required(guard) = verification else {
+            return Ok(());
+        };
+        for h in batches
+            .iter()
+            .filter(|h| h.has_producer_id() && h.is_transactional() && !h.is_control())
+        {
+            if !self.has_ongoing_txn(h.producer_id, h.producer_epoch)
+                && !self.verifications.verifies(h.producer_id, guard)
+            {
+                return Err(AppendError::InvalidTxnState {
+                    producer_id: h.producer_id,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Kafka's `checkCoordinatorEpoch` for a leader append of markers (`markers`: each
     /// control batch's producer id and marker, in order): one from a coordinator epoch
     /// older than the producer's last marker here comes from a zombie coordinator and
@@ -254,11 +310,14 @@ impl ProducerStateManager {
             let first =
                 (entry.current_txn_first_offset >= 0).then_some(entry.current_txn_first_offset);
             entry.current_txn_first_offset = -1;
+            // A verification that started before the transaction ended is stale.
+            self.verifications.clear(h.producer_id);
             return Some(self.txns.end(h.producer_id, first, h.base_offset));
         }
         if h.is_transactional() && entry.current_txn_first_offset < 0 {
             entry.current_txn_first_offset = h.base_offset;
             self.txns.begin(h.producer_id, h.base_offset);
+            self.verifications.clear(h.producer_id);
         }
         entry.last_sequence = h.last_sequence();
         entry.last_offset = h.last_offset();

@@ -284,3 +284,49 @@ fn a_marker_from_an_older_coordinator_epoch_is_fenced_and_the_epoch_survives_sna
     assert!(back.check_coordinator_epochs(&[(1, commit(4))]).is_err());
     assert!(back.check_coordinator_epochs(&[(1, commit(5))]).is_ok());
 }
+
+#[test]
+fn a_transaction_opens_here_only_with_a_current_verification_guard() {
+    let mut s = ProducerStateManager::default();
+    let first = [transactional(header(1, 0, 0, 1, 0))];
+    let required = |g| TxnVerification::Required(g);
+    let refused = |r: Result<(), AppendError>| {
+        matches!(r, Err(AppendError::InvalidTxnState { producer_id: 1 }))
+    };
+    // Unverified, a first transactional batch is refused (unless verification is off);
+    // plain idempotent batches are never checked.
+    assert!(refused(s.check_verification(&first, required(None))));
+    assert!(
+        s.check_verification(&first, TxnVerification::NotRequired)
+            .is_ok()
+    );
+    assert!(
+        s.check_verification(&[header(1, 0, 0, 1, 0)], required(None))
+            .is_ok()
+    );
+    // The guard of a verification in flight lets it in; a retry gets the same guard,
+    // a stranger's guard does not count.
+    let guard = s.start_verification(1, 0);
+    assert!(guard.is_some());
+    assert_eq!(s.start_verification(1, 0), guard);
+    let other = s.start_verification(2, 0);
+    assert!(refused(s.check_verification(&first, required(other))));
+    assert!(s.check_verification(&first, required(guard)).is_ok());
+    // Once the transaction is open here, nothing more is asked or checked.
+    s.update(&first[0]);
+    assert_eq!(s.start_verification(1, 0), None);
+    let next = [transactional(header(1, 0, 1, 1, 1))];
+    assert!(s.check_verification(&next, required(None)).is_ok());
+    // A verification that started before the marker is stale after it: the late
+    // batch of the ended transaction would hang.
+    s.update(&marker(1, 0, 2));
+    let stale = s.start_verification(1, 0);
+    assert!(stale.is_some());
+    s.update(&marker(1, 0, 3));
+    let late = [transactional(header(1, 0, 2, 1, 4))];
+    assert!(refused(s.check_verification(&late, required(stale))));
+    assert!(refused(s.check_verification(&late, required(None))));
+    // A bumped epoch is no open transaction of the old one.
+    s.update(&transactional(header(1, 0, 2, 1, 4)));
+    assert!(s.start_verification(1, 1).is_some());
+}
