@@ -45,6 +45,10 @@ pub(super) struct Followed {
     sent: Vec<Option<FollowerFetch>>,
     /// Partitions the next round must recompute.
     dirty: DirtySet,
+    /// This broker's epoch as its last fetch carried it (KIP-903): a request naming no
+    /// partition must still carry it, as the leader checks it for every partition of
+    /// the session (-1 would be STALE_BROKER_EPOCH for all of them).
+    broker_epoch: Option<i64>,
 }
 
 impl Followed {
@@ -101,7 +105,15 @@ impl Followed {
 
     /// What this round asks for `i` (`None`: not fetched).
     pub(super) fn set_sent(&mut self, i: usize, fetch: Option<FollowerFetch>) {
+        if let Some(f) = &fetch {
+            self.broker_epoch = Some(f.broker_epoch);
+        }
         self.sent[i] = fetch;
+    }
+
+    /// The broker epoch the session's fetches carried (see `broker_epoch`).
+    pub(super) fn broker_epoch(&self) -> Option<i64> {
+        self.broker_epoch
     }
 
     /// The fetch the leader holds for `i`, if it is fetched.

@@ -55,7 +55,12 @@ pub(super) async fn fetch(
     if version >= 15 {
         let mut rs = ReplicaState::default();
         rs.replica_id = BrokerId(replicas.node_id);
-        rs.replica_epoch = round.fetches.first().map_or(-1, |(_, f)| f.broker_epoch);
+        rs.replica_epoch = round
+            .fetches
+            .first()
+            .map(|(_, f)| f.broker_epoch)
+            .or(followed.broker_epoch())
+            .unwrap_or(-1);
         req.replica_state = rs;
         req.replica_id = BrokerId(-1);
     } else {
