@@ -85,6 +85,17 @@ impl FollowerSession {
                 .cloned()
                 .collect()
         };
+        self.request(full, wanted, include, forget)
+    }
+
+    /// Remembers what the request changes (applied when answered) and builds it.
+    fn request<T: Borrow<TopicPartition>>(
+        &mut self,
+        full: bool,
+        wanted: &[(T, Sent)],
+        include: Vec<usize>,
+        forget: Vec<TopicPartition>,
+    ) -> Next {
         self.pending = Some(Pending {
             full,
             changed: include
@@ -134,20 +145,7 @@ impl FollowerSession {
             .filter(|tp| self.sent.contains_key(*tp))
             .cloned()
             .collect();
-        self.pending = Some(Pending {
-            full: false,
-            changed: include
-                .iter()
-                .map(|&i| (changed[i].0.borrow().clone(), changed[i].1))
-                .collect(),
-            forget: forget.clone(),
-        });
-        Next {
-            session_id: self.id,
-            session_epoch: self.epoch,
-            include,
-            forget,
-        }
+        self.request(false, changed, include, forget)
     }
 
     /// The leader answered the request `next` built with `session_id` and no top-level
