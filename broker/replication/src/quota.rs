@@ -174,6 +174,13 @@ impl ReplicationQuota {
         }
     }
 
+    /// Whether a rate is set and some topic has throttled replicas: only then can
+    /// [`Self::is_throttled`] matter (a fetcher asks this once per round, not per
+    /// partition).
+    pub fn throttles_any(&self) -> bool {
+        self.rate_bytes_per_sec.is_some() && !self.throttled.is_empty()
+    }
+
     pub fn is_throttled(&self, topic: &str, partition: i32) -> bool {
         self.throttled
             .get(topic)

@@ -135,6 +135,10 @@ impl ReplicaManager {
                 Some((p.log.clone(), record.leader_epoch))
             })
             .collect();
+        if !starting.is_empty() {
+            // They stopped following (see `transition`).
+            self.bump_follower_generation();
+        }
         for (i, e) in Log::assign_leader_epochs(&starting) {
             warn!(tp = %starting[i].0.topic_partition(), error = %e, "cannot checkpoint the leader epoch");
         }
@@ -178,6 +182,7 @@ impl ReplicaManager {
         let log = &partition.log;
         let mut inner = partition.lock();
         let was_leader = matches!(inner.role, Role::Leader(_));
+        let was_follower = matches!(inner.role, Role::Follower(_));
         if record.leader == node {
             let same = matches!(&inner.role, Role::Leader(l)
                 if l.leader_epoch() == record.leader_epoch && l.replicas() == record.replicas.as_slice());
@@ -269,6 +274,11 @@ impl ReplicaManager {
                 inner.role = Role::Follower(state);
                 self.bump_follower_generation();
             }
+        }
+        if was_follower && !matches!(inner.role, Role::Follower(_)) {
+            // Its fetcher must stop naming it: fetchers look only at partitions that
+            // changed since their last list (see `fetch_plan`).
+            self.bump_follower_generation();
         }
         inner.partition_epoch = record.partition_epoch;
         inner.replicas = record.replicas.clone();

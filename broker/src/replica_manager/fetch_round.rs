@@ -3,7 +3,6 @@
 //! forget), the answer applied partition by partition.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{
@@ -17,10 +16,11 @@ use tidewater_storage::TopicPartition;
 use tracing::debug;
 use uuid::Uuid;
 
+use super::ReplicaManager;
+use super::fetch_plan::Followed;
 use super::fetcher::on_response;
 use super::follower_session::{FollowerSession, Next, Sent};
 use super::follower_throttle::Grant;
-use super::{Partition, ReplicaManager};
 
 fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
     if version >= 13 {
@@ -30,12 +30,23 @@ fn topic_key(version: i16, name: &str, id: Uuid) -> (String, Uuid) {
     }
 }
 
+/// What one round sends: the fetches of the partitions it looked at, those among
+/// them that are not fetched now, and whether it looked at every followed partition.
+pub(super) struct Round<'a> {
+    pub fetches: &'a [(usize, tidewater_replication::FollowerFetch)],
+    pub stopped: &'a [usize],
+    pub full: bool,
+}
+
 /// One Fetch round trip in the session with this leader; Ok(false) asks for a backoff.
+/// A partial round (not `full`) names only what changed since the session's last
+/// request; the answer may still name any partition of the session.
 pub(super) async fn fetch(
     replicas: &ReplicaManager,
     conn: &Connection,
     session: &mut FollowerSession,
-    parts: &[(Arc<Partition>, tidewater_replication::FollowerFetch)],
+    followed: &mut Followed,
+    round: Round<'_>,
     grant: &Grant,
 ) -> Result<bool, tidewater_client::ClientError> {
     let version = conn.version_for::<FetchRequest>()?;
@@ -44,7 +55,12 @@ pub(super) async fn fetch(
     if version >= 15 {
         let mut rs = ReplicaState::default();
         rs.replica_id = BrokerId(replicas.node_id);
-        rs.replica_epoch = parts.first().map_or(-1, |(_, f)| f.broker_epoch);
+        rs.replica_epoch = round
+            .fetches
+            .first()
+            .map(|(_, f)| f.broker_epoch)
+            .or(followed.broker_epoch())
+            .unwrap_or(-1);
         req.replica_state = rs;
         req.replica_id = BrokerId(-1);
     } else {
@@ -53,9 +69,11 @@ pub(super) async fn fetch(
     req.max_wait_ms = settings.fetch_wait_max_ms;
     req.min_bytes = settings.fetch_min_bytes;
     req.max_bytes = settings.fetch_response_max_bytes;
-    let wanted: Vec<(&TopicPartition, Sent)> = parts
+    let wanted: Vec<(&TopicPartition, Sent)> = round
+        .fetches
         .iter()
-        .map(|(p, f)| {
+        .map(|(i, f)| {
+            let p = followed.partition(*i);
             let sent = Sent {
                 topic_id: Uuid::from_u128(p.topic_id),
                 fetch_offset: f.fetch_offset,
@@ -68,15 +86,22 @@ pub(super) async fn fetch(
         })
         .collect();
     let sessions = version >= 7;
-    let next = if sessions {
-        session.next(&wanted)
-    } else {
+    let next = if !sessions {
         Next {
             session_id: 0,
             session_epoch: -1,
             include: (0..wanted.len()).collect(),
             forget: Vec::new(),
         }
+    } else if round.full {
+        session.next(&wanted)
+    } else {
+        let stopped: Vec<&TopicPartition> = round
+            .stopped
+            .iter()
+            .map(|i| &followed.partition(*i).tp)
+            .collect();
+        session.next_partial(&wanted, &stopped)
     };
     req.session_id = next.session_id;
     req.session_epoch = next.session_epoch;
@@ -101,6 +126,7 @@ pub(super) async fn fetch(
         req.topics[pos].partitions.push(fp);
     }
     req.forgotten_topics_data = forgotten(version, &next.forget, replicas);
+    drop(wanted);
     let resp = match conn.send(req).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -126,32 +152,29 @@ pub(super) async fn fetch(
     if sessions {
         session.on_response(resp.session_id);
     }
-    // (topic key, partition) -> `parts` index, for every partition of the session: an
-    // incremental answer may name any of them. A linear search per partition made every
-    // fetch O(partitions x topics), most of a follower's CPU at 10,000 partitions. Built
-    // only for an answer that names a partition: an idle round's names none.
-    let index: HashMap<((String, Uuid), i32), usize> = if resp.responses.is_empty() {
-        HashMap::new()
-    } else {
-        wanted
-            .iter()
-            .enumerate()
-            .map(|(i, (tp, sent))| {
-                (
-                    (topic_key(version, &tp.topic, sent.topic_id), tp.partition),
-                    i,
-                )
-            })
-            .collect()
-    };
+    // The leader holds these requests now: only a partition the answer names (below)
+    // needs looking at again.
+    for (i, f) in round.fetches {
+        followed.set_sent(*i, Some(*f));
+        followed.clean(*i);
+    }
+    for i in round.stopped {
+        followed.set_sent(*i, None);
+    }
     let mut all_ok = true;
     for t in resp.responses {
-        let key = (t.topic.0.to_string(), t.topic_id);
         for pd in t.partitions {
-            let Some(&i) = index.get(&(key.clone(), pd.partition_index)) else {
-                continue;
+            // Looked up in the fetcher's index of its partitions: a linear search per
+            // partition made every fetch O(partitions x topics).
+            let found = if version >= 13 {
+                followed.index_by_id(t.topic_id.as_u128(), pd.partition_index)
+            } else {
+                followed.index_by_name(t.topic.0.as_str(), pd.partition_index)
             };
-            let (p, f) = &parts[i];
+            let Some(i) = found else { continue };
+            followed.mark(i);
+            let Some(f) = followed.sent(i) else { continue };
+            let p = followed.partition(i).clone();
             if pd.error_code != 0 {
                 session.resend(&p.tp);
             }
@@ -168,7 +191,7 @@ pub(super) async fn fetch(
                 diverging_epoch: diverging,
             };
             let records = pd.records.unwrap_or_default();
-            all_ok &= on_response(replicas, p, &response, records);
+            all_ok &= on_response(replicas, &p, &response, records);
         }
     }
     Ok(all_ok)

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::ReplicaManager;
 use super::backoff::{delay, error_backoff};
+use super::fetch_plan::{Followed, plan};
 use super::fetch_round;
 use super::follower_session::FollowerSession;
 use super::follower_throttle::unthrottled;
@@ -78,86 +79,6 @@ impl ReplicaManager {
 /// acks=all produces back.
 const SLOW_ROUND: Duration = Duration::from_millis(600);
 
-/// What the fetcher for one leader should do next.
-struct Plan {
-    /// The partitions following `leader` that are not backing off, with their request.
-    work: Vec<(Arc<Partition>, FollowerRequest)>,
-    /// Whether any partition follows this leader at all.
-    any: bool,
-    /// The earliest time a backing-off partition becomes ready again.
-    next_ready: Option<Instant>,
-}
-
-/// The partitions that followed one leader when last looked at, and the
-/// [`ReplicaManager::follower_generation`] they were looked at under: a fetch round
-/// goes over these instead of every partition on the broker (a third of them with
-/// three leaders), until a partition starts following someone.
-#[derive(Default)]
-struct Followed {
-    generation: Option<u64>,
-    partitions: Vec<Arc<Partition>>,
-}
-
-impl Followed {
-    fn refresh(&mut self, replicas: &ReplicaManager, leader: i32) -> &[Arc<Partition>] {
-        // Read before the scan: a partition that starts following during it bumps
-        // the generation past this one, and the next round looks again.
-        let generation = replicas.follower_generation();
-        if self.generation != Some(generation) {
-            self.partitions = replicas
-                .all()
-                .into_iter()
-                .filter(|p| matches!(&p.lock().role, Role::Follower(f) if f.leader_id() == leader))
-                .collect();
-            self.generation = Some(generation);
-        }
-        &self.partitions
-    }
-}
-
-/// The partitions following `leader`, with what each needs next.
-fn plan(followed: &[Arc<Partition>], leader: i32) -> Plan {
-    let mut plan = Plan {
-        work: Vec::new(),
-        any: false,
-        next_ready: None,
-    };
-    let now = Instant::now();
-    for p in followed {
-        let mut inner = p.lock();
-        let delayed = inner.fetch_delayed_until.filter(|t| *t > now);
-        let Role::Follower(state) = &mut inner.role else {
-            continue;
-        };
-        if state.leader_id() != leader {
-            continue;
-        }
-        plan.any = true;
-        if let Some(t) = delayed {
-            plan.next_ready = Some(plan.next_ready.map_or(t, |n| n.min(t)));
-            continue;
-        }
-        let log = &p.log;
-        let request =
-            p.with_epochs(|e| state.next_request(e, log.log_start_offset(), log.log_end_offset()));
-        if let FollowerRequest::TruncateToHighWatermark { offset } = request {
-            match log.truncate_to(offset) {
-                Ok(()) => state.on_truncated_to_high_watermark(),
-                Err(e) => warn!(tp = %p.tp, error = %e, "truncation failed"),
-            }
-            let request = p.with_epochs(|e| {
-                state.next_request(e, log.log_start_offset(), log.log_end_offset())
-            });
-            drop(inner);
-            plan.work.push((p.clone(), request));
-            continue;
-        }
-        drop(inner);
-        plan.work.push((p.clone(), request));
-    }
-    plan
-}
-
 async fn connect(replicas: &ReplicaManager, leader: i32) -> Option<Connection> {
     let client_id = format!("tidewater-replica-fetcher-{}", replicas.node_id);
     connect_to(replicas, leader, client_id).await
@@ -199,42 +120,46 @@ async fn run(replicas: Arc<ReplicaManager>, leader: i32, wake: Arc<Notify>) {
     let mut session = FollowerSession::default();
     let mut followed = Followed::default();
     loop {
-        let Plan {
-            work,
-            any,
-            next_ready,
-        } = plan(followed.refresh(&replicas, leader), leader);
-        let fetches: Vec<_> = work
+        followed.refresh(&replicas, leader);
+        // A full pass when the session must be opened (every partition goes in the
+        // request) or a throttle grants bytes per round (the grants change).
+        let force_full = session.needs_full() || replicas.follower_quota().throttles_any();
+        let (picked, full) = followed.round(force_full, Instant::now());
+        let plan = plan(&mut followed, &picked, leader);
+        let any = if full { plan.any } else { !followed.is_empty() };
+        let fetches = plan.fetches();
+        let epoch_queries: Vec<_> = plan
+            .work
             .iter()
-            .filter_map(|(p, r)| match r {
-                FollowerRequest::Fetch(f) => Some((p.clone(), *f)),
-                _ => None,
-            })
-            .collect();
-        let epoch_queries: Vec<_> = work
-            .iter()
-            .filter_map(|(p, r)| match r {
+            .filter_map(|(i, r)| match r {
                 FollowerRequest::OffsetForLeaderEpoch {
                     current_leader_epoch,
                     leader_epoch,
                     ..
-                } => Some((p.clone(), *current_leader_epoch, *leader_epoch)),
+                } => Some((
+                    followed.partition(*i).clone(),
+                    *current_leader_epoch,
+                    *leader_epoch,
+                )),
                 _ => None,
             })
             .collect();
-        let out_of_range: Vec<_> = work
+        let out_of_range: Vec<_> = plan
+            .work
             .iter()
-            .filter_map(|(p, r)| match r {
+            .filter_map(|(i, r)| match r {
                 FollowerRequest::ListOffsets {
                     current_leader_epoch,
                     ..
-                } => Some((p.clone(), *current_leader_epoch)),
+                } => Some((followed.partition(*i).clone(), *current_leader_epoch)),
                 _ => None,
             })
             .collect();
         let resets = epoch_queries.len() + out_of_range.len();
-        if !any || (fetches.is_empty() && resets == 0) {
-            let idle = next_ready.map_or(Duration::from_millis(500), |t| {
+        // A partial round with no changes still long-polls for the session's partitions.
+        let idle = fetches.is_empty() && (full || !session.holds_any());
+        if !any || (idle && resets == 0) {
+            let idle = plan.next_ready.map_or(Duration::from_millis(500), |t| {
                 t.saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(500))
             });
@@ -249,8 +174,9 @@ async fn run(replicas: Arc<ReplicaManager>, leader: i32, wake: Arc<Notify>) {
             }
         }
         let Some(c) = conn.as_ref() else { continue };
-        let (fetches, grant) = unthrottled(&replicas, fetches);
-        if fetches.is_empty() && resets == 0 {
+        let planned = fetches.len();
+        let (fetches, grant) = unthrottled(&replicas, &followed, fetches);
+        if planned > 0 && fetches.is_empty() && resets == 0 {
             // Every partition is throttled right now: let the quota window move on.
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
@@ -265,9 +191,27 @@ async fn run(replicas: Arc<ReplicaManager>, leader: i32, wake: Arc<Notify>) {
                 reset_out_of_range(&replicas, c, &out_of_range).await,
             )
         } else {
+            // Partitions the throttle sits out this round are not fetched either.
+            let mut stopped = plan.stopped;
+            if fetches.len() < planned {
+                let kept: HashSet<usize> = fetches.iter().map(|(i, _)| *i).collect();
+                stopped.extend(
+                    plan.work
+                        .iter()
+                        .filter(|(i, r)| {
+                            matches!(r, FollowerRequest::Fetch(_)) && !kept.contains(i)
+                        })
+                        .map(|(i, _)| *i),
+                );
+            }
+            let round = fetch_round::Round {
+                fetches: &fetches,
+                stopped: &stopped,
+                full,
+            };
             (
                 "Fetch",
-                fetch_round::fetch(&replicas, c, &mut session, &fetches, &grant).await,
+                fetch_round::fetch(&replicas, c, &mut session, &mut followed, round, &grant).await,
             )
         };
         let took = started.elapsed();

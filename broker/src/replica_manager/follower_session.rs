@@ -85,6 +85,17 @@ impl FollowerSession {
                 .cloned()
                 .collect()
         };
+        self.request(full, wanted, include, forget)
+    }
+
+    /// Remembers what the request changes (applied when answered) and builds it.
+    fn request<T: Borrow<TopicPartition>>(
+        &mut self,
+        full: bool,
+        wanted: &[(T, Sent)],
+        include: Vec<usize>,
+        forget: Vec<TopicPartition>,
+    ) -> Next {
         self.pending = Some(Pending {
             full,
             changed: include
@@ -99,6 +110,42 @@ impl FollowerSession {
             include,
             forget,
         }
+    }
+
+    /// Whether the next request must be full (no session is open): every partition
+    /// must be in `wanted` then, so [`Self::next`], not [`Self::next_partial`].
+    pub(super) fn needs_full(&self) -> bool {
+        self.epoch == 0
+    }
+
+    /// Whether the session holds any partition (an incremental request with no changes
+    /// still long-polls for them).
+    pub(super) fn holds_any(&self) -> bool {
+        !self.sent.is_empty()
+    }
+
+    /// An incremental request when only `changed` (partitions with a new request) and
+    /// `stopped` (partitions no longer fetched) may differ from what the leader holds:
+    /// every other partition of the session is left as it is, without being looked at.
+    /// Only for an open session ([`Self::needs_full`] false).
+    pub(super) fn next_partial<T: Borrow<TopicPartition>>(
+        &mut self,
+        changed: &[(T, Sent)],
+        stopped: &[T],
+    ) -> Next {
+        let include: Vec<usize> = changed
+            .iter()
+            .enumerate()
+            .filter(|(_, (tp, s))| self.sent.get(tp.borrow()) != Some(s))
+            .map(|(i, _)| i)
+            .collect();
+        let forget: Vec<TopicPartition> = stopped
+            .iter()
+            .map(|tp| tp.borrow())
+            .filter(|tp| self.sent.contains_key(*tp))
+            .cloned()
+            .collect();
+        self.request(false, changed, include, forget)
     }
 
     /// The leader answered the request `next` built with `session_id` and no top-level
@@ -199,6 +246,31 @@ mod tests {
         s.on_response(42);
         s.resend(&tp(2));
         assert_eq!(s.next(&wanted).include, vec![1]);
+    }
+
+    #[test]
+    fn a_partial_request_names_only_what_changed_or_stopped() {
+        let mut s = FollowerSession::default();
+        assert!(s.needs_full() && !s.holds_any());
+        let wanted = vec![(tp(0), sent(5)), (tp(1), sent(7)), (tp(2), sent(1))];
+        s.next(&wanted);
+        s.on_response(42);
+        assert!(!s.needs_full() && s.holds_any());
+        // Partition 0 looked at again unchanged, 1 advanced, 2 stopped (backing off).
+        let n = s.next_partial(&[(tp(0), sent(5)), (tp(1), sent(8))], &[tp(2)]);
+        assert_eq!((n.session_id, n.session_epoch), (42, 1));
+        assert_eq!((n.include, n.forget), (vec![1], vec![tp(2)]));
+        s.on_response(42);
+        // Nothing looked at: nothing sent, the session keeps 0 and 1.
+        let n = s.next_partial::<TopicPartition>(&[], &[]);
+        assert!(n.include.is_empty() && n.forget.is_empty());
+        s.on_response(42);
+        // 2 is back; stopping a partition the session does not hold forgets nothing.
+        let n = s.next_partial(&[(tp(2), sent(1))], &[tp(3)]);
+        assert_eq!((n.include, n.forget), (vec![0], vec![]));
+        s.on_response(42);
+        let n = s.next(&[(tp(0), sent(5)), (tp(1), sent(8)), (tp(2), sent(1))]);
+        assert!(n.include.is_empty() && n.forget.is_empty());
     }
 
     #[test]

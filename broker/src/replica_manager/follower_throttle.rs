@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::Partition;
 use super::ReplicaManager;
+use super::fetch_plan::Followed;
 
 /// One fetch round's share of the follower replication throttle: the bytes reserved
 /// for it and the most each throttled partition may ask the leader for, so the bytes
@@ -56,25 +57,28 @@ impl Grant {
 /// fetchers of other leaders ask at the same time).
 pub(super) fn unthrottled(
     replicas: &Arc<ReplicaManager>,
-    fetches: Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
-) -> (
-    Vec<(Arc<Partition>, tidewater_replication::FollowerFetch)>,
-    Grant,
-) {
+    followed: &Followed,
+    fetches: Vec<(usize, tidewater_replication::FollowerFetch)>,
+) -> (Vec<(usize, tidewater_replication::FollowerFetch)>, Grant) {
     let node = replicas.node_id;
     let image = replicas.cluster.image();
     let now = crate::clock::mono_ms();
     let mut quota = replicas.follower_quota();
+    if !quota.throttles_any() {
+        // Nothing to look up per partition (the common case).
+        return (fetches, Grant::default());
+    }
     let throttled: HashSet<(String, i32)> = fetches
         .iter()
-        .filter(|(p, _)| quota.is_throttled(&p.tp.topic, p.tp.partition))
-        .filter(|(p, _)| {
+        .map(|(i, _)| followed.partition(*i))
+        .filter(|p| quota.is_throttled(&p.tp.topic, p.tp.partition))
+        .filter(|p| {
             !image
                 .topic(&p.tp.topic)
                 .and_then(|t| t.partitions.get(&p.tp.partition))
                 .is_some_and(|r| r.isr.contains(&node))
         })
-        .map(|(p, _)| (p.tp.topic.clone(), p.tp.partition))
+        .map(|p| (p.tp.topic.clone(), p.tp.partition))
         .collect();
     if throttled.is_empty() || quota.quota().is_none() {
         return (fetches, Grant::default());
@@ -87,7 +91,10 @@ pub(super) fn unthrottled(
     if reserved == 0 {
         let free = fetches
             .into_iter()
-            .filter(|(p, _)| !throttled.contains(&(p.tp.topic.clone(), p.tp.partition)))
+            .filter(|(i, _)| {
+                let p = followed.partition(*i);
+                !throttled.contains(&(p.tp.topic.clone(), p.tp.partition))
+            })
             .collect();
         return (free, Grant::default());
     }

@@ -20,6 +20,7 @@ mod apply;
 mod backoff;
 mod batch_queue;
 mod drain;
+mod fetch_plan;
 mod fetch_round;
 pub mod fetch_sessions;
 mod fetcher;
