@@ -43,7 +43,7 @@ pub use quorum::{CLUSTER_METADATA_TOPIC, QuorumInfo, QuorumReplica};
 pub use reassign::{
     ConfigResource, OngoingReassignment, PartitionFailure, Reassignment, ReplicaLogDir,
 };
-pub use sasl::{ClientSasl, SaslClient, SaslClientError, SaslMechanism};
+pub use sasl::{ClientSasl, SaslClient, SaslClientError, SaslMechanism, ScramHash};
 pub use tls::ClientTls;
 pub use versions::ApiVersionTable;
 

@@ -76,12 +76,12 @@ impl SaslClient {
         Ok(match sasl.mechanism {
             SaslMechanism::Plain => Self::Plain { sent: false },
             SaslMechanism::ScramSha256 => Self::Scram(Box::new(ScramClient::new(
-                Hash::Sha256,
+                ScramHash::Sha256,
                 &sasl.username,
                 &client_nonce()?,
             ))),
             SaslMechanism::ScramSha512 => Self::Scram(Box::new(ScramClient::new(
-                Hash::Sha512,
+                ScramHash::Sha512,
                 &sasl.username,
                 &client_nonce()?,
             ))),
@@ -107,14 +107,17 @@ impl SaslClient {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Hash {
+/// The hash of a SCRAM mechanism and the primitives RFC 5802 builds on it, shared with
+/// the broker's server side (`security/sasl/scram.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScramHash {
     Sha256,
     Sha512,
 }
 
-impl Hash {
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+impl ScramHash {
+    /// `HMAC(key, data)`.
+    pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         let alg = match self {
             Self::Sha256 => hmac::HMAC_SHA256,
             Self::Sha512 => hmac::HMAC_SHA512,
@@ -124,7 +127,8 @@ impl Hash {
             .to_vec()
     }
 
-    fn digest(self, data: &[u8]) -> Vec<u8> {
+    /// `H(data)`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
         let alg = match self {
             Self::Sha256 => &digest::SHA256,
             Self::Sha512 => &digest::SHA512,
@@ -132,13 +136,14 @@ impl Hash {
         digest::digest(alg, data).as_ref().to_vec()
     }
 
-    fn salted_password(self, password: &str, salt: &[u8], iterations: NonZeroU32) -> Vec<u8> {
+    /// `Hi(password, salt, i)`: PBKDF2 with this hash's HMAC.
+    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Vec<u8> {
         let (alg, len) = match self {
             Self::Sha256 => (pbkdf2::PBKDF2_HMAC_SHA256, 32),
             Self::Sha512 => (pbkdf2::PBKDF2_HMAC_SHA512, 64),
         };
         let mut out = vec![0u8; len];
-        pbkdf2::derive(alg, iterations, salt, password.as_bytes(), &mut out);
+        pbkdf2::derive(alg, iterations, salt, password, &mut out);
         out
     }
 }
@@ -164,7 +169,7 @@ enum ScramState {
 /// SCRAM's client side (held boxed by [`SaslClient`]).
 #[derive(Debug)]
 pub struct ScramClient {
-    hash: Hash,
+    hash: ScramHash,
     /// `n=<user>,r=<client nonce>`: part of the AuthMessage both sides sign.
     client_first_bare: String,
     client_nonce: String,
@@ -190,7 +195,7 @@ fn bad(what: impl Into<String>) -> SaslClientError {
 }
 
 impl ScramClient {
-    fn new(hash: Hash, user: &str, nonce: &str) -> Self {
+    fn new(hash: ScramHash, user: &str, nonce: &str) -> Self {
         Self {
             hash,
             client_first_bare: format!("n={},r={nonce}", sasl_name(user)),
@@ -274,7 +279,7 @@ impl ScramClient {
             .and_then(NonZeroU32::new)
             .ok_or_else(|| bad("iteration count missing or outside 4096..=16384"))?;
         let h = self.hash;
-        let salted = h.salted_password(password, &salt, iterations);
+        let salted = h.salted_password(password.as_bytes(), &salt, iterations);
         let client_key = h.hmac(&salted, b"Client Key");
         let stored_key = h.digest(&client_key);
         // `biws` is base64 of the GS2 header `n,,` (no channel binding).
@@ -300,7 +305,7 @@ mod tests {
     /// RFC 7677 section 3's SCRAM-SHA-256 example, byte for byte.
     #[test]
     fn rfc7677_client_messages() {
-        let mut c = ScramClient::new(Hash::Sha256, "user", "rOprNGfwEbeRWgbNEkqO");
+        let mut c = ScramClient::new(ScramHash::Sha256, "user", "rOprNGfwEbeRWgbNEkqO");
         let first = c.next("pencil", b"").unwrap().unwrap();
         assert_eq!(first, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
         let server_first = b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
@@ -310,7 +315,7 @@ mod tests {
             "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
         );
         // A forged server signature is refused; the RFC's is accepted.
-        let mut forged = ScramClient::new(Hash::Sha256, "user", "rOprNGfwEbeRWgbNEkqO");
+        let mut forged = ScramClient::new(ScramHash::Sha256, "user", "rOprNGfwEbeRWgbNEkqO");
         forged.next("pencil", b"").unwrap();
         forged.next("pencil", server_first).unwrap();
         assert!(forged.next("pencil", b"v=AAAA").is_err());
@@ -331,7 +336,7 @@ mod tests {
             b"e=unknown-user",
             b"\xff",
         ] {
-            let mut c = ScramClient::new(Hash::Sha512, "u", "abc");
+            let mut c = ScramClient::new(ScramHash::Sha512, "u", "abc");
             c.next("p", b"").unwrap();
             assert!(c.next("p", server_first).is_err(), "{server_first:?}");
         }

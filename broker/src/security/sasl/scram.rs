@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ring::{digest, hmac, pbkdf2};
+use tidewater_client::ScramHash;
 use tidewater_quorum::records::UserScramCredential;
 
 /// A SCRAM mechanism; its `type_id` is Kafka's `ScramMechanism` type in the
@@ -49,33 +49,26 @@ impl ScramMechanism {
         }
     }
 
+    /// The hash and its primitives, shared with the client side of SCRAM.
+    fn primitives(self) -> ScramHash {
+        match self {
+            Self::Sha256 => ScramHash::Sha256,
+            Self::Sha512 => ScramHash::Sha512,
+        }
+    }
+
     fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        let alg = match self {
-            Self::Sha256 => hmac::HMAC_SHA256,
-            Self::Sha512 => hmac::HMAC_SHA512,
-        };
-        hmac::sign(&hmac::Key::new(alg, key), data)
-            .as_ref()
-            .to_vec()
+        self.primitives().hmac(key, data)
     }
 
     fn hash(self, data: &[u8]) -> Vec<u8> {
-        let alg = match self {
-            Self::Sha256 => &digest::SHA256,
-            Self::Sha512 => &digest::SHA512,
-        };
-        digest::digest(alg, data).as_ref().to_vec()
+        self.primitives().digest(data)
     }
 
     /// `Hi(password, salt, i)`: PBKDF2 with this mechanism's HMAC.
     pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Vec<u8> {
-        let (alg, len) = match self {
-            Self::Sha256 => (pbkdf2::PBKDF2_HMAC_SHA256, 32),
-            Self::Sha512 => (pbkdf2::PBKDF2_HMAC_SHA512, 64),
-        };
-        let mut out = vec![0; len];
-        pbkdf2::derive(alg, iterations, salt, password, &mut out);
-        out
+        self.primitives()
+            .salted_password(password, salt, iterations)
     }
 
     /// The credential the server keeps for `salted_password` (StoredKey, ServerKey).
