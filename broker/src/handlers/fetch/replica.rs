@@ -163,7 +163,9 @@ pub(super) async fn handle(
             // A diverging epoch must reach the follower like records do.
             has_records: pd.records.as_ref().is_some_and(|r| !r.is_empty())
                 || pd.diverging_epoch.epoch >= 0,
-            evaluated: read.then_some((now, generation)),
+            // Read but not to be skipped next time: a generation no session has.
+            evaluated: read
+                .map(|skippable| (now, if skippable { generation } else { NOT_SKIPPABLE })),
         })
         .collect();
     let include = broker.replicas().fetch_sessions().complete(&ctx, &outcomes);
@@ -193,8 +195,13 @@ const MISSING_PARTITION_WAIT: Duration = Duration::from_millis(20);
 /// One pass over a fetch's partitions.
 struct Read {
     answers: Vec<PartitionData>,
-    /// Per partition: read (false: skipped as quiet, its answer the last one sent).
-    read: Vec<bool>,
+    /// Per partition: `None` when skipped as quiet (its answer the last one sent),
+    /// else read, and whether it may be skipped as quiet next time: only while the
+    /// follower is in its ISR. An out-of-sync follower's partition is read on every
+    /// fetch, so it rejoins the ISR as soon as it reaches the high watermark, not up
+    /// to `quiet_ms` later (which held every restarted broker of a roll out of the
+    /// ISR for seconds).
+    read: Vec<Option<bool>>,
     /// Bytes read.
     total: usize,
     /// Whether any partition failed.
@@ -209,6 +216,10 @@ struct Read {
 /// log start. Reading it would change nothing but the follower's caught-up time,
 /// which a read every `quiet_ms` (a quarter of `replica.lag.time.max.ms` at most)
 /// keeps far inside the lag bound.
+/// The generation recorded for a partition read while its follower was out of sync:
+/// never the session's, so [`quiet`] reads it again on the next fetch.
+const NOT_SKIPPABLE: u64 = u64::MAX;
+
 fn quiet(
     hint: &Hint,
     replica: &Partition,
@@ -245,7 +256,7 @@ fn read_all(
         let Some(replica) = &w.replica else {
             any_error = true;
             out.push(error(partition, E::NotLeaderOrFollower.code()));
-            read.push(true);
+            read.push(Some(true));
             continue;
         };
         if let Some(hint) = hints.get(i)
@@ -266,12 +277,17 @@ fn read_all(
             pd.log_start_offset = log_start;
             pd.records = Some(Bytes::new());
             out.push(pd);
-            read.push(false);
+            read.push(None);
             continue;
         }
-        read.push(true);
+        read.push(Some(false));
         let (answer, in_sync) = match broker.replicas().on_follower_fetch(replica, &w.fetch, now) {
-            Ok(a) => a,
+            Ok(a) => {
+                if let Some(last) = read.last_mut() {
+                    *last = Some(a.1);
+                }
+                a
+            }
             Err(e) => {
                 any_error = true;
                 out.push(error(partition, e.code()));
