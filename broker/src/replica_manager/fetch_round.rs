@@ -38,6 +38,21 @@ pub(super) struct Round<'a> {
     pub full: bool,
 }
 
+/// The broker epoch (KIP-903) a fetch carries: that of this round's fetches, else the
+/// one the session's last fetches carried. A partial round naming no partition must
+/// still carry it: the leader checks it for every partition of the session, and -1
+/// was STALE_BROKER_EPOCH for all of them (an idle follower re-fetching everything).
+fn replica_epoch(
+    fetches: &[(usize, tidewater_replication::FollowerFetch)],
+    last: Option<i64>,
+) -> i64 {
+    fetches
+        .first()
+        .map(|(_, f)| f.broker_epoch)
+        .or(last)
+        .unwrap_or(-1)
+}
+
 /// One Fetch round trip in the session with this leader; Ok(false) asks for a backoff.
 /// A partial round (not `full`) names only what changed since the session's last
 /// request; the answer may still name any partition of the session.
@@ -55,12 +70,7 @@ pub(super) async fn fetch(
     if version >= 15 {
         let mut rs = ReplicaState::default();
         rs.replica_id = BrokerId(replicas.node_id);
-        rs.replica_epoch = round
-            .fetches
-            .first()
-            .map(|(_, f)| f.broker_epoch)
-            .or(followed.broker_epoch())
-            .unwrap_or(-1);
+        rs.replica_epoch = replica_epoch(round.fetches, followed.broker_epoch());
         req.replica_state = rs;
         req.replica_id = BrokerId(-1);
     } else {
@@ -230,4 +240,26 @@ fn forgotten(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use tidewater_replication::FollowerFetch;
+
+    use super::replica_epoch;
+
+    #[test]
+    fn a_fetch_naming_no_partition_carries_the_last_broker_epoch() {
+        let fetch = FollowerFetch {
+            replica_id: 1,
+            broker_epoch: 9,
+            current_leader_epoch: Some(0),
+            fetch_offset: 0,
+            last_fetched_epoch: None,
+            log_start_offset: 0,
+        };
+        assert_eq!(replica_epoch(&[(0, fetch)], Some(7)), 9);
+        assert_eq!(replica_epoch(&[], Some(7)), 7);
+        assert_eq!(replica_epoch(&[], None), -1);
+    }
 }
