@@ -22,6 +22,7 @@ use tempfile::TempDir;
 use common::broker::free_port;
 use common::clients::PLAIN_JAAS;
 use common::cluster::Cluster;
+use common::sasl_frames::{authenticate, error_code, handshake, request, response};
 use common::{Broker, BrokerOpts, kcat, kcat_read, python_client, wait_until};
 
 const T: Duration = Duration::from_secs(60);
@@ -225,49 +226,6 @@ fn kcat_and_confluent_kafka_with_plain_and_scram() {
         "confluent-kafka SCRAM-SHA-512 over SASL_SSL: {}",
         out.stdout.trim()
     );
-}
-
-/// A v1 request header (api key, version, correlation id, client id) and body, framed.
-fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
-    let client = b"sasl-test";
-    let mut f = Vec::new();
-    f.extend_from_slice(&api_key.to_be_bytes());
-    f.extend_from_slice(&version.to_be_bytes());
-    f.extend_from_slice(&correlation_id.to_be_bytes());
-    f.extend_from_slice(&(client.len() as i16).to_be_bytes());
-    f.extend_from_slice(client);
-    f.extend_from_slice(body);
-    [(f.len() as i32).to_be_bytes().as_slice(), &f].concat()
-}
-
-/// SaslHandshake v1 for `mechanism`.
-fn handshake(mechanism: &str) -> Vec<u8> {
-    let body = [
-        (mechanism.len() as i16).to_be_bytes().as_slice(),
-        mechanism.as_bytes(),
-    ]
-    .concat();
-    request(17, 1, 1, &body)
-}
-
-/// SaslAuthenticate v1 carrying `token`.
-fn authenticate(token: &[u8]) -> Vec<u8> {
-    let body = [(token.len() as i32).to_be_bytes().as_slice(), token].concat();
-    request(36, 1, 2, &body)
-}
-
-/// One response body (after its correlation id), or `None` if the broker closed.
-fn response(s: &mut TcpStream) -> Option<Vec<u8>> {
-    s.set_read_timeout(Some(T)).expect("timeout");
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body.split_off(4))
-}
-
-fn error_code(body: &[u8]) -> i16 {
-    i16::from_be_bytes([body[0], body[1]])
 }
 
 fn assert_closed(s: &mut TcpStream) {

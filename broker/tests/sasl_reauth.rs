@@ -10,15 +10,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::broker::free_port;
 use common::clients::PLAIN_JAAS;
+use common::sasl_frames::{authenticate, error_code, handshake, request, response};
 use common::{Broker, BrokerOpts, python_client};
 
-const T: Duration = Duration::from_secs(30);
 /// `connections.max.reauth.ms`.
 const LIFETIME_MS: u64 = 2_000;
 
@@ -43,44 +43,13 @@ fn start() -> (Broker, SocketAddr) {
     (broker, sasl)
 }
 
-/// A v1 request header (api key, version, correlation id, client id) and body, framed.
-fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
-    let client = b"reauth-test";
-    let mut f = Vec::new();
-    f.extend_from_slice(&api_key.to_be_bytes());
-    f.extend_from_slice(&version.to_be_bytes());
-    f.extend_from_slice(&correlation_id.to_be_bytes());
-    f.extend_from_slice(&(client.len() as i16).to_be_bytes());
-    f.extend_from_slice(client);
-    f.extend_from_slice(body);
-    [(f.len() as i32).to_be_bytes().as_slice(), &f].concat()
-}
-
-/// One response body (after its correlation id), or `None` if the broker closed.
-fn response(s: &mut TcpStream) -> Option<Vec<u8>> {
-    s.set_read_timeout(Some(T)).expect("timeout");
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body.split_off(4))
-}
-
 /// SaslHandshake v1 then SaslAuthenticate v1 with PLAIN; the SaslAuthenticate
 /// response's (error code, session_lifetime_ms), `None` if the broker closed.
 fn plain_login(s: &mut TcpStream, user: &str, password: &str) -> Option<(i16, i64)> {
-    let mechanism = b"PLAIN";
-    let body = [(mechanism.len() as i16).to_be_bytes().as_slice(), mechanism].concat();
-    s.write_all(&request(17, 1, 1, &body)).ok()?;
-    let handshake = response(s)?;
-    assert_eq!(i16::from_be_bytes([handshake[0], handshake[1]]), 0);
+    s.write_all(&handshake("PLAIN")).ok()?;
+    assert_eq!(error_code(&response(s)?), 0);
     let token = format!("\0{user}\0{password}");
-    let body = [
-        (token.len() as i32).to_be_bytes().as_slice(),
-        token.as_bytes(),
-    ]
-    .concat();
-    s.write_all(&request(36, 1, 2, &body)).ok()?;
+    s.write_all(&authenticate(token.as_bytes())).ok()?;
     let r = response(s)?;
     // error_code, error_message (nullable string), auth_bytes (bytes), session_lifetime_ms.
     let code = i16::from_be_bytes([r[0], r[1]]);

@@ -18,6 +18,7 @@ pub mod load;
 pub mod node_process;
 pub mod ports;
 pub mod process;
+pub mod sasl_frames;
 pub mod stats;
 pub mod txn;
 pub mod wait;
