@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::clients::create_topic_rf3_min_isr2;
 use common::cluster::Cluster;
-use common::load::{BackgroundProducer, verify_no_loss_secured};
+use common::load::{BackgroundProducer, kill9_leader_and_restart, verify_no_loss_secured};
 
 const TOPIC: &str = "replicated-over-sasl-ssl";
 const PARTITIONS: usize = 3;
@@ -69,24 +69,8 @@ fn replication_over_a_sasl_ssl_inter_broker_listener_loses_no_acked_record() {
     cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(60));
     let mut producer = BackgroundProducer::start_secured(&secured, TOPIC, 300, &client_config);
     producer.wait_progress(300, Duration::from_secs(30));
-    let meta = cluster.metadata(TOPIC).expect("metadata");
-    let victim = meta[&0].leader;
-    assert!(victim > 0, "partition 0 has no leader: {meta:?}");
-    cluster.node(victim).kill9();
-    cluster.wait_metadata(
-        "a new leader of partition 0",
-        TOPIC,
-        Duration::from_secs(30),
-        |m| match m.get(&0) {
-            Some(p) if p.leader > 0 && p.leader != victim => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
-    producer.wait_progress(300, Duration::from_secs(30));
-    cluster.node(victim).restart();
     // The killed node catches up over SASL_SSL and rejoins every ISR.
-    cluster.wait_isr_full(TOPIC, PARTITIONS, 3, Duration::from_secs(60));
-    producer.wait_progress(300, Duration::from_secs(30));
+    let victim = kill9_leader_and_restart(&mut cluster, TOPIC, PARTITIONS, &mut producer);
     let summary = producer.stop();
     let verdict = verify_no_loss_secured(&secured, TOPIC, &producer.acked_path(), &client_config);
     eprintln!(

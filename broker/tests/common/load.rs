@@ -223,6 +223,35 @@ impl BackgroundProducer {
 
 /// Reads `topic` end to end and panics unless every id in `acked_path` is there.
 /// Returns the verifier's JSON line.
+/// Kills -9 the leader of `topic`-0 while `producer` runs, waits for a new leader and
+/// for the producer to go on, restarts the node and waits until it is back in every
+/// ISR (so it caught up by fetching) and the producer went on again. Returns the node.
+pub fn kill9_leader_and_restart(
+    cluster: &mut super::cluster::Cluster,
+    topic: &str,
+    partitions: usize,
+    producer: &mut BackgroundProducer,
+) -> i32 {
+    let meta = cluster.metadata(topic).expect("metadata");
+    let victim = meta[&0].leader;
+    assert!(victim > 0, "partition 0 has no leader: {meta:?}");
+    cluster.node(victim).kill9();
+    cluster.wait_metadata(
+        "a new leader of partition 0",
+        topic,
+        Duration::from_secs(30),
+        |m| match m.get(&0) {
+            Some(p) if p.leader > 0 && p.leader != victim => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    producer.wait_progress(300, Duration::from_secs(30));
+    cluster.node(victim).restart();
+    cluster.wait_isr_full(topic, partitions, 3, Duration::from_secs(60));
+    producer.wait_progress(300, Duration::from_secs(30));
+    victim
+}
+
 pub fn verify_no_loss(bootstrap: &str, topic: &str, acked_path: &Path) -> String {
     verify_no_loss_secured(bootstrap, topic, acked_path, "{}")
 }
