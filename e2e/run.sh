@@ -324,9 +324,16 @@ kcat_pod() {
     k run "$name" --image="$KCAT_IMAGE" --restart=Never --command -- sh -c "$1" >/dev/null
     wait_for "kcat pod $name to finish" pod_finished "$name"
     phase="$(k get pod "$name" -o jsonpath='{.status.phase}')"
-    k logs "$name"
+    if [[ "$phase" == "Succeeded" ]]; then
+        k logs "$name"
+        k delete pod "$name" --wait=false >/dev/null
+        return
+    fi
+    # Callers capture stdout: what kcat said goes to stderr, where the log keeps it.
+    echo "---- log of kcat pod $name ----" >&2
+    k logs "$name" >&2 || true
     k delete pod "$name" --wait=false >/dev/null
-    [[ "$phase" == "Succeeded" ]] || fail "kcat pod $name ended $phase running: $1"
+    fail "kcat pod $name ended $phase running: $1"
 }
 
 # kcat_produce TOPIC COUNT [PREFIX]: every record acknowledged by all in-sync replicas,
