@@ -71,8 +71,7 @@ func (h *hostsWriter) run(ctx context.Context) {
 		if text == last {
 			continue
 		}
-		// Written in place, not renamed over: containers bind mount this very inode.
-		if err := os.WriteFile(filepath.Join(h.c.state, "hosts"), []byte(text), 0o644); err != nil {
+		if err := writeInPlace(filepath.Join(h.c.state, "hosts"), text); err != nil {
 			klog.Errorf("hosts file: %v", err)
 			continue
 		}
@@ -136,4 +135,31 @@ func (h *hostsWriter) render(
 	}
 	sort.Strings(lines)
 	return hostsHeader(h.c) + strings.Join(lines, "\n") + "\n", nil
+}
+
+// writeInPlace replaces the hosts file's content without ever showing a reader an empty
+// or shortened file. Not renamed over: containers bind mount this very inode. Not
+// truncated either (os.WriteFile opens with O_TRUNC): a resolver reading between the
+// truncate and the write found no name at all, and the file is rewritten whenever a pod
+// starts — just as that pod's first lookup runs (kcat then exits on "all brokers down").
+// One write at offset 0, padded with blank lines to at least the old length, so the file
+// never shrinks.
+func writeInPlace(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if pad := st.Size() - int64(len(text)); pad > 0 {
+		text += strings.Repeat("\n", int(pad))
+	}
+	if _, err := f.WriteAt([]byte(text), 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
