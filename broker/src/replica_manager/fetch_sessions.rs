@@ -14,6 +14,8 @@ use kafka_protocol::error::ResponseError;
 use tidewater_storage::TopicPartition;
 use uuid::Uuid;
 
+pub use super::lookup::ReplicaSlot;
+
 /// Epoch values with a protocol meaning (`FetchMetadata` in Kafka).
 const INITIAL_EPOCH: i32 = 0;
 const FINAL_EPOCH: i32 = -1;
@@ -30,6 +32,9 @@ pub struct FetchPartition {
     pub current_leader_epoch: i32,
     pub last_fetched_epoch: i32,
     pub log_start_offset: i64,
+    /// This broker's replica of `tp` as last looked up, kept with the request the
+    /// session holds (see [`ReplicaSlot`]).
+    pub replica: ReplicaSlot,
 }
 
 /// Per-partition facts that decide whether an incremental response includes it.
@@ -346,6 +351,7 @@ mod tests {
             current_leader_epoch: -1,
             last_fetched_epoch: -1,
             log_start_offset: -1,
+            replica: ReplicaSlot::default(),
         }
     }
 

@@ -242,6 +242,9 @@ pub struct ReplicaManager {
     /// KIP-227 incremental fetch sessions (Kafka's `FetchSessionCache`).
     fetch_sessions: Mutex<FetchSessionCache>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Bumped, under the write lock, on every insert into or removal from `partitions`
+    /// (see `lookup::ReplicaSlot`).
+    map_generation: std::sync::atomic::AtomicU64,
     /// One fetcher per leader broker.
     fetchers: Mutex<HashMap<i32, FetcherHandle>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -269,6 +272,17 @@ pub struct ReplicaManager {
         batch_queue::BatchQueue<(Arc<Partition>, tidewater_replication::AlterPartitionRequest)>,
     /// Preferred-leader handoffs ready to complete, for one CompleteLeaderHandoffs call.
     handoffs: batch_queue::BatchQueue<(TopicId, i32, i32)>,
+    /// The partitions the leader tick walks (see `leader::led_partitions`).
+    led: Mutex<LedPartitions>,
+}
+
+/// The partitions led here when the (leader generation, map generation) pair was last
+/// this one: a partition becomes leader only with a leader-generation bump, and leaves
+/// the map only with a map-generation bump.
+#[derive(Default)]
+struct LedPartitions {
+    key: Option<(u64, u64)>,
+    partitions: Vec<Arc<Partition>>,
 }
 
 impl ReplicaManager {
@@ -295,6 +309,7 @@ impl ReplicaManager {
             notifier: Arc::default(),
             fetch_sessions: Mutex::new(fetch_sessions),
             partitions: RwLock::default(),
+            map_generation: std::sync::atomic::AtomicU64::new(0),
             fetchers: Mutex::default(),
             tasks: Mutex::default(),
             leader_quota: Mutex::new(quota()),
@@ -306,6 +321,7 @@ impl ReplicaManager {
             isr_fetch_checked: Mutex::default(),
             alter_partitions: Default::default(),
             handoffs: Default::default(),
+            led: Mutex::default(),
         }
     }
 
@@ -357,15 +373,6 @@ impl ReplicaManager {
             .cloned()
     }
 
-    /// Looks up many partitions under one read of the map.
-    pub fn get_all<'a>(
-        &self,
-        tps: impl Iterator<Item = &'a TopicPartition>,
-    ) -> Vec<Option<Arc<Partition>>> {
-        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        tps.map(|tp| map.get(tp).cloned()).collect()
-    }
-
     pub fn get_by_name(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.get(&TopicPartition::new(topic, partition))
     }
@@ -380,10 +387,11 @@ impl ReplicaManager {
     }
 
     pub(crate) fn insert(&self, p: Arc<Partition>) {
-        self.partitions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(p.tp.clone(), p);
+        let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(p.tp.clone(), p);
+        self.map_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        drop(map);
         self.bump_follower_generation();
     }
 
@@ -399,11 +407,11 @@ impl ReplicaManager {
     }
 
     pub(crate) fn remove(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
-        let removed = self
-            .partitions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(tp);
+        let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        let removed = map.remove(tp);
+        self.map_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        drop(map);
         // So no fetcher's list keeps the removed log (and its open files) alive.
         self.bump_follower_generation();
         removed

@@ -153,6 +153,7 @@ pub(super) fn resolve(
                 current_leader_epoch: p.current_leader_epoch,
                 last_fetched_epoch: p.last_fetched_epoch,
                 log_start_offset: p.log_start_offset,
+                replica: Default::default(),
             });
         }
     }

@@ -94,7 +94,9 @@ pub(super) async fn handle(
     let generation = broker.replicas().leader_generation();
     let mut deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
-    let replicas = broker.replicas().get_all(wanted.iter().map(|w| &w.part.tp));
+    let replicas = broker
+        .replicas()
+        .resolve_all(wanted.iter().map(|w| w.part.as_ref()));
     for (w, r) in wanted.iter_mut().zip(replicas) {
         w.replica = r;
     }
