@@ -91,6 +91,8 @@ pub struct LeaderState {
     /// A freshly prepared AlterPartition not yet handed to the caller.
     unsent_alter: Option<AlterPartitionRequest>,
     next_request_id: u64,
+    /// When [`Self::tick`] next looks for followers to drop from the ISR.
+    next_shrink_check_ms: u64,
 }
 
 impl LeaderState {
@@ -130,6 +132,7 @@ impl LeaderState {
             produces: PendingProduces::default(),
             completions: Vec::new(),
             unsent_alter: None,
+            next_shrink_check_ms: 0,
             // Ids start at the epoch in the high bits, so an answer to a previous leadership
             // of this replica can never match a proposal of this one.
             next_request_id: u64::from(init.leader_epoch.unsigned_abs()) << 32,
@@ -278,11 +281,16 @@ impl LeaderState {
         self.try_complete_produces();
     }
 
-    /// Periodic work: produce timeouts, ISR shrink (Kafka runs it every
-    /// `replica.lag.time.max.ms / 2`) and time-dependent high watermark changes.
+    /// Periodic work: produce timeouts, ISR shrink (as Kafka, every
+    /// `replica.lag.time.max.ms / 2`, however often this is called: walking every
+    /// follower of thousands of idle partitions each tick was a twelfth of an idle
+    /// broker's CPU) and time-dependent high watermark changes.
     pub fn tick(&mut self, now_ms: u64) {
         self.produces.expire(now_ms, &mut self.completions);
-        self.maybe_shrink_isr(now_ms);
+        if now_ms >= self.next_shrink_check_ms {
+            self.maybe_shrink_isr(now_ms);
+            self.next_shrink_check_ms = now_ms + (self.config.replica_lag_time_max_ms / 2).max(1);
+        }
         self.maybe_increment_high_watermark(now_ms);
     }
 

@@ -152,13 +152,21 @@ fn lagging_follower_is_shrunk_and_hw_waits_until_commit() {
     assert_eq!(l.high_watermark(), 6);
     l.tick(LAG);
     assert!(l.take_alter_partition().is_none(), "within the lag time");
+    // As Kafka, the ISR is looked at every lag / 2, not on every tick.
     l.on_fetch(&fetch(2, 10, 3), &epochs, LAG + 1).unwrap();
     l.tick(LAG + 1);
+    assert!(
+        l.take_alter_partition().is_none(),
+        "not looked at again yet"
+    );
+    l.on_fetch(&fetch(2, 10, 3), &epochs, LAG + LAG / 2)
+        .unwrap();
+    l.tick(LAG + LAG / 2);
     let req = l.take_alter_partition().expect("shrink proposed");
     assert_eq!(req.isr_ids(), [1, 2].into_iter().collect());
     assert_eq!((req.leader_epoch, req.partition_epoch), (5, 7));
     // KIP-497: a pending shrink does not yet let the high watermark pass replica 3.
-    l.tick(LAG + 2);
+    l.tick(LAG + LAG / 2 + 1);
     assert_eq!(l.high_watermark(), 6);
     let committed = CommittedPartition {
         leader_id: 1,
@@ -171,7 +179,7 @@ fn lagging_follower_is_shrunk_and_hw_waits_until_commit() {
             request_id: req.request_id,
             result: Ok(committed)
         },
-        LAG + 3
+        LAG + LAG / 2 + 2
     ));
     assert_eq!(l.high_watermark(), 10);
     assert_eq!(l.partition_epoch(), 8);

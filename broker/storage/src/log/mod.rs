@@ -273,13 +273,15 @@ impl Log {
     }
 
     /// Flushes when `flush.ms` has passed since the last flush (the flush scheduler).
+    /// Whether `flush.ms` has passed since the last flush with messages unflushed.
+    pub(crate) fn flush_due(&self, now: i64) -> bool {
+        let st = sync::lock(&self.append);
+        let cfg = sync::read(&self.config);
+        st.unflushed_messages > 0 && now.saturating_sub(st.last_flush_ms) >= cfg.flush_ms
+    }
+
     pub(crate) fn flush_if_due(&self, now: i64) -> Result<(), StorageError> {
-        let due = {
-            let st = sync::lock(&self.append);
-            let cfg = sync::read(&self.config);
-            st.unflushed_messages > 0 && now.saturating_sub(st.last_flush_ms) >= cfg.flush_ms
-        };
-        if due {
+        if self.flush_due(now) {
             self.flush()?;
             sync::lock(&self.append).last_flush_ms = now;
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::LogManager;
 use crate::log::now_ms;
 use crate::sync;
+use crate::{Log, TopicPartition};
 
 /// How often the cleaner looks for logs to compact (Kafka's log.cleaner.backoff.ms).
 const CLEANER_BACKOFF_MS: u64 = 15_000;
@@ -118,7 +119,15 @@ impl LogManager {
     }
 
     fn run_flush_once(&self, now: i64) {
-        for (tp, log) in self.logs() {
+        // Only the logs due are taken out of the map: cloning every name and handle
+        // each second was a sixth of an idle broker's CPU at 10,000 partitions, and
+        // with the default `flush.ms` (never) no log is ever due.
+        let due: Vec<(TopicPartition, Arc<Log>)> = sync::read(&self.logs)
+            .iter()
+            .filter(|(_, (_, log))| log.flush_due(now))
+            .map(|(tp, (_, log))| (tp.clone(), log.clone()))
+            .collect();
+        for (tp, log) in due {
             if let Err(e) = log.flush_if_due(now) {
                 tracing::error!(partition = %tp, error = %e, "flush failed");
             }
