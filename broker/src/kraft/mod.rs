@@ -282,16 +282,12 @@ fn controller_config(config: &BrokerConfig) -> ControllerConfig {
         auto_leader_rebalance_enable: config.replica.auto_leader_rebalance_enable,
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,
-        supported_features: BTreeMap::from([
-            (
-                METADATA_VERSION.to_string(),
-                declared_metadata_version(kraft),
-            ),
-            (
-                crate::handlers::update_features::GROUP_VERSION.to_string(),
-                crate::handlers::update_features::GROUP_VERSION_RANGE,
-            ),
-        ]),
+        supported_features: std::iter::once((
+            METADATA_VERSION.to_string(),
+            declared_metadata_version(kraft),
+        ))
+        .chain(crate::handlers::update_features::supported_features())
+        .collect(),
         bootstrap_metadata_version: declared_metadata_version(kraft).1,
     }
 }
