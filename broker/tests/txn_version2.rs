@@ -1,0 +1,224 @@
+//! Transaction version 2 (KIP-890 part 2) on the wire, on three brokers with the
+//! transaction coordinator apart from the partition's leader: a Produce v12 needs no
+//! AddPartitionsToTxn (the leader's AddPartitionsToTxn v4 with `verify_only` false
+//! adds the partition), a TxnOffsetCommit v5 needs no AddOffsetsToTxn, and EndTxn v5
+//! bumps the producer epoch on every commit and abort, answering the new one. The
+//! bump fences the ended transaction's late batches; the next transaction starts its
+//! sequences over at the new epoch. Versions 11/4 of the same requests still need the
+//! client's own AddPartitionsToTxn and AddOffsetsToTxn (KIP-890 part 1's refusal, and
+//! its TxnOffsetCommit verification on the group coordinator).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::process::kcat_read;
+use common::txn::{describe, find_coordinator, produce, transactional_batch};
+use common::wait::wait_until;
+use tidewater_client::kafka_protocol::error::ResponseError as E;
+use tidewater_client::kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use tidewater_client::kafka_protocol::messages::{
+    EndTxnRequest, EndTxnResponse, FindCoordinatorRequest, GroupId, ProducerId, TopicName,
+    TransactionalId, TxnOffsetCommitRequest,
+};
+use tidewater_client::kafka_protocol::protocol::StrBytes;
+use tidewater_client::{AdminClient, Connection};
+
+const TOPIC: &str = "txn-v2";
+const ID: &str = "tx-v2";
+const GROUP: &str = "tx-v2-group";
+const T: Duration = Duration::from_secs(60);
+
+async fn end_txn(conn: &Connection, pid: i64, epoch: i16, commit: bool, v: i16) -> EndTxnResponse {
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = TransactionalId(StrBytes::from_static_str(ID));
+    end.producer_id = ProducerId(pid);
+    end.producer_epoch = epoch;
+    end.committed = commit;
+    conn.send_at(&end, v).await.expect("EndTxn")
+}
+
+/// TxnOffsetCommit of GROUP's offset on TOPIC-0 at version `v`: the partition's code.
+async fn txn_offset_commit(addr: &str, pid: i64, epoch: i16, offset: i64, v: i16) -> i16 {
+    let conn = Connection::connect(addr, "txn-v2")
+        .await
+        .expect("group coordinator");
+    let mut p = TxnOffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    let mut t = TxnOffsetCommitRequestTopic::default();
+    t.name = TopicName(StrBytes::from_static_str(TOPIC));
+    t.partitions = vec![p];
+    let mut req = TxnOffsetCommitRequest::default();
+    req.transactional_id = TransactionalId(StrBytes::from_static_str(ID));
+    req.group_id = GroupId(StrBytes::from_static_str(GROUP));
+    req.producer_id = ProducerId(pid);
+    req.producer_epoch = epoch;
+    req.generation_id = -1;
+    req.topics = vec![t];
+    let r = conn.send_at(&req, v).await.expect("TxnOffsetCommit");
+    r.topics[0].partitions[0].error_code
+}
+
+async fn group_coordinator(addr: &str) -> Result<i32, String> {
+    let conn = Connection::connect(addr, "txn-v2")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut find = FindCoordinatorRequest::default();
+    find.key = StrBytes::from_static_str(GROUP);
+    let r = conn.send_at(&find, 3).await.map_err(|e| e.to_string())?;
+    match r.error_code {
+        0 => Ok(r.node_id.0),
+        code => Err(format!("FindCoordinator(group): error {code}")),
+    }
+}
+
+#[test]
+fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_epoch() {
+    let mut cluster = Cluster::combined(3, &[]);
+    let bootstrap = cluster.bootstrap();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let admin = AdminClient::connect(&bootstrap).await.expect("admin");
+        admin
+            .create_topic(TOPIC, 3, 3, &BTreeMap::new())
+            .await
+            .expect("create topic");
+    });
+    let meta = cluster.wait_isr_full(TOPIC, 3, 3, T);
+    let addrs: BTreeMap<i32, String> = cluster
+        .broker_ids()
+        .into_iter()
+        .map(|id| (id, cluster.node(id).bootstrap()))
+        .collect();
+    let coordinator = wait_until("a transaction coordinator", T, || {
+        runtime.block_on(find_coordinator(&addrs[&1], ID))
+    });
+    let groups = wait_until("a group coordinator", T, || {
+        runtime.block_on(group_coordinator(&addrs[&1]))
+    });
+    // A partition led apart from the coordinator: the leader adds it over the wire.
+    let p = meta
+        .values()
+        .find(|m| m.leader != coordinator)
+        .map(|m| m.partition)
+        .unwrap_or_else(|| panic!("every partition led by the coordinator: {meta:?}"));
+    let leader = addrs[&meta[&p].leader].clone();
+    let coordinator_addr = addrs[&coordinator].clone();
+    let one = |v: &str| vec![v.to_owned()];
+    // A Produce v12 retried while the coordinator still writes the last markers
+    // (CONCURRENT_TRANSACTIONS, answered NOT_ENOUGH_REPLICAS for the client to retry).
+    let produce_v12 = |pid: i64, epoch: i16, seq: i32, value: &str| {
+        let batch = transactional_batch(pid, epoch, seq, &one(value));
+        wait_until("a Produce v12 past the last markers", T, || {
+            let r = runtime.block_on(produce(&leader, ID, TOPIC, p, batch.clone(), 12));
+            match r.error_code {
+                c if c == E::NotEnoughReplicas.code() => Err(format!("{r:?}")),
+                c => Ok(c),
+            }
+        })
+    };
+
+    let conn = runtime.block_on(async {
+        Connection::connect(&coordinator_addr, "txn-v2")
+            .await
+            .expect("coordinator")
+    });
+    let (pid, epoch) = runtime.block_on(common::txn::init_transactional(&conn, ID, T));
+    let pid = pid.0;
+    // Version 1 clients add the partition themselves: without it, refused.
+    let batch = transactional_batch(pid, epoch, 0, &one("unadded"));
+    let r = runtime.block_on(produce(&leader, ID, TOPIC, p, batch, 11));
+    assert_eq!(r.error_code, E::TransactionAbortable.code(), "v11 {r:?}");
+    // Version 2: the leader adds it, and the transaction is open.
+    assert_eq!(produce_v12(pid, epoch, 0, "committed-0"), 0);
+    assert_eq!(produce_v12(pid, epoch, 1, "committed-1"), 0);
+    assert_eq!(
+        runtime.block_on(describe(&coordinator_addr, ID)).as_deref(),
+        Ok("Ongoing")
+    );
+    // The group's offsets: TxnOffsetCommit v4 without AddOffsetsToTxn is refused by
+    // the group coordinator's verification; v5 adds the offsets partition itself.
+    let group_addr = addrs[&groups].clone();
+    let code = runtime.block_on(txn_offset_commit(&group_addr, pid, epoch, 2, 4));
+    assert_eq!(code, E::TransactionAbortable.code(), "TxnOffsetCommit v4");
+    let code = runtime.block_on(txn_offset_commit(&group_addr, pid, epoch, 2, 5));
+    assert_eq!(code, 0, "TxnOffsetCommit v5");
+
+    // EndTxn v5 commits and answers the bumped epoch; its retry gets the same.
+    let r = runtime.block_on(end_txn(&conn, pid, epoch, true, 5));
+    assert_eq!(
+        (r.error_code, r.producer_id.0, r.producer_epoch),
+        (0, pid, epoch + 1),
+        "EndTxn v5"
+    );
+    wait_until("the commit completed", T, || {
+        match runtime.block_on(describe(&coordinator_addr, ID))? {
+            s if s == "CompleteCommit" => Ok(()),
+            other => Err(other),
+        }
+    });
+    let r = runtime.block_on(end_txn(&conn, pid, epoch, true, 5));
+    assert_eq!(
+        (r.error_code, r.producer_id.0, r.producer_epoch),
+        (0, pid, epoch + 1),
+        "a retried EndTxn v5"
+    );
+    // The ended transaction's late batch at the old epoch is fenced.
+    let late = produce_v12(pid, epoch, 2, "late");
+    assert_eq!(late, E::InvalidProducerEpoch.code(), "late batch");
+    // The next transaction, at the new epoch from sequence 0, is aborted: EndTxn v5
+    // bumps again.
+    let next = epoch + 1;
+    assert_eq!(produce_v12(pid, next, 0, "aborted-0"), 0);
+    let r = runtime.block_on(end_txn(&conn, pid, next, false, 5));
+    assert_eq!(
+        (r.error_code, r.producer_id.0, r.producer_epoch),
+        (0, pid, next + 1),
+        "EndTxn v5 abort"
+    );
+    // A version 1 end keeps the epoch and answers no producer.
+    wait_until("the abort completed", T, || {
+        match runtime.block_on(describe(&coordinator_addr, ID))? {
+            s if s == "CompleteAbort" => Ok(()),
+            other => Err(other),
+        }
+    });
+    let epoch = next + 1;
+    assert_eq!(produce_v12(pid, epoch, 0, "committed-2"), 0);
+    let r = runtime.block_on(end_txn(&conn, pid, epoch, true, 4));
+    assert_eq!(
+        (r.error_code, r.producer_id.0, r.producer_epoch),
+        (0, -1, -1),
+        "EndTxn v4"
+    );
+    wait_until("the last commit completed", T, || {
+        match runtime.block_on(describe(&coordinator_addr, ID))? {
+            s if s == "CompleteCommit" => Ok(()),
+            other => Err(other),
+        }
+    });
+
+    // read_committed: the committed records, none of the aborted or refused ones.
+    let partition = p.to_string();
+    let args = [
+        "-p",
+        &partition,
+        "-q",
+        "-f",
+        "%s\\n",
+        "-X",
+        "isolation.level=read_committed",
+    ];
+    let out = kcat_read(&bootstrap, TOPIC, &args, T);
+    let seen: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        seen,
+        ["committed-0", "committed-1", "committed-2"],
+        "{out:?}"
+    );
+}
