@@ -6,7 +6,9 @@
 //! bump fences the ended transaction's late batches; the next transaction starts its
 //! sequences over at the new epoch. Versions 11/4 of the same requests still need the
 //! client's own AddPartitionsToTxn and AddOffsetsToTxn (KIP-890 part 1's refusal, and
-//! its TxnOffsetCommit verification on the group coordinator).
+//! its TxnOffsetCommit verification on the group coordinator). A cluster formatted
+//! with `--feature transaction.version=2` starts with it finalized; one formatted
+//! without it does not finalize it.
 
 mod common;
 
@@ -17,13 +19,14 @@ use common::cluster::Cluster;
 use common::process::kcat_read;
 use common::txn::{describe, find_coordinator, produce, transactional_batch};
 use common::wait::wait_until;
+use common::{Broker, BrokerOpts};
 use tidewater_client::kafka_protocol::error::ResponseError as E;
 use tidewater_client::kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use tidewater_client::kafka_protocol::messages::{
-    EndTxnRequest, EndTxnResponse, FindCoordinatorRequest, GroupId, ProducerId, TopicName,
-    TransactionalId, TxnOffsetCommitRequest,
+    ApiVersionsRequest, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest, GroupId, ProducerId,
+    TopicName, TransactionalId, TxnOffsetCommitRequest,
 };
 use tidewater_client::kafka_protocol::protocol::StrBytes;
 use tidewater_client::{AdminClient, Connection};
@@ -221,4 +224,31 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
         ["committed-0", "committed-1", "committed-2"],
         "{out:?}"
     );
+}
+
+/// `transaction.version` as ApiVersions v3 finalizes it (0: not finalized).
+fn finalized_transaction_version(bootstrap: &str) -> i16 {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let conn = Connection::connect(bootstrap, "txn-v2")
+            .await
+            .expect("connect");
+        let resp = conn
+            .send_at(&ApiVersionsRequest::default(), 3)
+            .await
+            .expect("ApiVersions");
+        let finalized = tidewater_client::finalized_features(&resp, 3);
+        finalized.get("transaction.version").copied().unwrap_or(0)
+    })
+}
+
+#[test]
+fn format_feature_finalizes_transaction_version_from_the_first_start() {
+    let formatted = Broker::start(BrokerOpts {
+        format_features: vec!["transaction.version=2".into()],
+        ..Default::default()
+    });
+    assert_eq!(finalized_transaction_version(&formatted.bootstrap()), 2);
+    let plain = Broker::start(BrokerOpts::default());
+    assert_eq!(finalized_transaction_version(&plain.bootstrap()), 0);
 }
