@@ -12,14 +12,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::cluster::Cluster;
 use common::process::kcat_read;
-use common::txn::{describe, find_coordinator, produce, transactional_batch};
+use common::txn::{
+    describe, find_coordinator, produce, three_nodes_with_topic, transactional_batch,
+};
 use common::wait::wait_until;
 use common::{Broker, BrokerOpts};
+use tidewater_client::Connection;
 use tidewater_client::kafka_protocol::error::ResponseError as E;
 use tidewater_client::kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
@@ -29,7 +30,6 @@ use tidewater_client::kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest,
 };
 use tidewater_client::kafka_protocol::protocol::StrBytes;
-use tidewater_client::{AdminClient, Connection};
 
 const TOPIC: &str = "txn-v2";
 const ID: &str = "tx-v2";
@@ -82,22 +82,9 @@ async fn group_coordinator(addr: &str) -> Result<i32, String> {
 
 #[test]
 fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_epoch() {
-    let mut cluster = Cluster::combined(3, &[]);
+    let (cluster, meta, addrs) = three_nodes_with_topic(TOPIC, 3, T);
     let bootstrap = cluster.bootstrap();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    runtime.block_on(async {
-        let admin = AdminClient::connect(&bootstrap).await.expect("admin");
-        admin
-            .create_topic(TOPIC, 3, 3, &BTreeMap::new())
-            .await
-            .expect("create topic");
-    });
-    let meta = cluster.wait_isr_full(TOPIC, 3, 3, T);
-    let addrs: BTreeMap<i32, String> = cluster
-        .broker_ids()
-        .into_iter()
-        .map(|id| (id, cluster.node(id).bootstrap()))
-        .collect();
     let coordinator = wait_until("a transaction coordinator", T, || {
         runtime.block_on(find_coordinator(&addrs[&1], ID))
     });
@@ -126,6 +113,16 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
         })
     };
 
+    // The markers of the last end are written (Complete*): the next request meets no
+    // CONCURRENT_TRANSACTIONS.
+    let wait_state = |state: &str| {
+        wait_until(&format!("the transaction in {state}"), T, || match runtime
+            .block_on(describe(&coordinator_addr, ID))?
+        {
+            s if s == state => Ok(()),
+            other => Err(other),
+        })
+    };
     let conn = runtime.block_on(async {
         Connection::connect(&coordinator_addr, "txn-v2")
             .await
@@ -159,12 +156,7 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
         (0, pid, epoch + 1),
         "EndTxn v5"
     );
-    wait_until("the commit completed", T, || {
-        match runtime.block_on(describe(&coordinator_addr, ID))? {
-            s if s == "CompleteCommit" => Ok(()),
-            other => Err(other),
-        }
-    });
+    wait_state("CompleteCommit");
     let r = runtime.block_on(end_txn(&conn, pid, epoch, true, 5));
     assert_eq!(
         (r.error_code, r.producer_id.0, r.producer_epoch),
@@ -185,12 +177,7 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
         "EndTxn v5 abort"
     );
     // A version 1 end keeps the epoch and answers no producer.
-    wait_until("the abort completed", T, || {
-        match runtime.block_on(describe(&coordinator_addr, ID))? {
-            s if s == "CompleteAbort" => Ok(()),
-            other => Err(other),
-        }
-    });
+    wait_state("CompleteAbort");
     let epoch = next + 1;
     assert_eq!(produce_v12(pid, epoch, 0, "committed-2"), 0);
     let r = runtime.block_on(end_txn(&conn, pid, epoch, true, 4));
@@ -199,12 +186,7 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
         (0, -1, -1),
         "EndTxn v4"
     );
-    wait_until("the last commit completed", T, || {
-        match runtime.block_on(describe(&coordinator_addr, ID))? {
-            s if s == "CompleteCommit" => Ok(()),
-            other => Err(other),
-        }
-    });
+    wait_state("CompleteCommit");
 
     // read_committed: the committed records, none of the aborted or refused ones.
     let partition = p.to_string();

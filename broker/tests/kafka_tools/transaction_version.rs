@@ -56,16 +56,9 @@ fn described_producer(kafka: &KafkaTools, bs: &str, id: &str) -> (String, i16) {
 fn java_client_transaction_version_2_and_confluent_kafka_on_one_cluster() {
     let test = "java_client_transaction_version_2_and_confluent_kafka_on_one_cluster";
     require_python_modules(&["confluent_kafka"]);
-    let Some(kafka) = KafkaTools::find(test) else {
+    let Some((kafka, classes)) = KafkaTools::with_compiled(test, "TxnV2Client.java") else {
         return;
     };
-    let classes = tempfile::tempdir().expect("tempdir");
-    if kafka
-        .compile(test, "TxnV2Client.java", classes.path())
-        .is_none()
-    {
-        return;
-    }
     let mut cluster = Cluster::combined(
         1,
         &[

@@ -48,16 +48,16 @@ impl PeerConnections {
         replicas: &ReplicaManager,
         node: i32,
     ) -> Result<Arc<Connection>, PeerError> {
-        let mut conns = self.conns.lock().await;
-        if let Some(c) = conns.get(&node) {
+        if let Some(c) = self.conns.lock().await.get(&node) {
             return Ok(c.clone());
         }
+        // Connected without the lock, so an unreachable broker delays no request to
+        // another; of two racing connects the first kept wins.
         let c = connect_to(replicas, node, self.client_id.clone())
             .await
             .map(Arc::new)
             .ok_or(PeerError::Unreachable(node))?;
-        conns.insert(node, c.clone());
-        Ok(c)
+        Ok(self.conns.lock().await.entry(node).or_insert(c).clone())
     }
 
     /// Sends `req` to `node` (at `version`, else the highest both speak) on its kept
