@@ -35,6 +35,8 @@ const TOPIC: &str = "txn-v2";
 const ID: &str = "tx-v2";
 const GROUP: &str = "tx-v2-group";
 const T: Duration = Duration::from_secs(60);
+/// Transactions whose verification connections are counted.
+const BURST: i16 = 10;
 
 async fn end_txn(conn: &Connection, pid: i64, epoch: i16, commit: bool, v: i16) -> EndTxnResponse {
     let mut end = EndTxnRequest::default();
@@ -82,7 +84,7 @@ async fn group_coordinator(addr: &str) -> Result<i32, String> {
 
 #[test]
 fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_epoch() {
-    let (cluster, meta, addrs) = three_nodes_with_topic(TOPIC, 3, T);
+    let (mut cluster, meta, addrs) = three_nodes_with_topic(TOPIC, 3, T);
     let bootstrap = cluster.bootstrap();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let coordinator = wait_until("a transaction coordinator", T, || {
@@ -205,6 +207,31 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
         seen,
         ["committed-0", "committed-1", "committed-2"],
         "{out:?}"
+    );
+
+    // The leader keeps one connection to the coordinator for its verifications (as
+    // Kafka's AddPartitionsToTxnManager does): BURST more transactions, each added by
+    // the leader, open no new connection on the coordinator. (Nothing else connects
+    // to it meanwhile: this test's own connection to it is open already.)
+    let accepted =
+        "kafka_server_socketservermetrics_connection_creation_total{listener=\"PLAINTEXT\"}";
+    let before = cluster.node(coordinator).metric(accepted).expect("metrics");
+    let mut epoch = epoch;
+    for i in 0..BURST {
+        assert_eq!(produce_v12(pid, epoch, 0, &format!("burst-{i}")), 0);
+        let r = runtime.block_on(end_txn(&conn, pid, epoch, true, 5));
+        assert_eq!(
+            (r.error_code, r.producer_epoch),
+            (0, epoch + 1),
+            "burst {i}"
+        );
+        epoch += 1;
+    }
+    let after = cluster.node(coordinator).metric(accepted).expect("metrics");
+    assert!(
+        after - before <= 1.0,
+        "{BURST} implicit adds opened {} connections on the coordinator",
+        after - before
     );
 }
 
