@@ -5,8 +5,9 @@
 //! the partition when this broker becomes its leader, and drives the markers of
 //! ended transactions ([`markers`]).
 //!
-//! It owns no socket of its own: handlers call it, and markers for partitions led
-//! elsewhere go out through [`tidewater_client`].
+//! It owns no listener of its own: handlers call it. Markers for partitions led
+//! elsewhere, and its leaders' KIP-890 requests to other coordinators, go out through
+//! [`tidewater_client`] on one kept connection per broker ([`peers`]).
 
 mod admin;
 pub mod markers;
