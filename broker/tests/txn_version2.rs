@@ -216,8 +216,7 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
     let accepted =
         "kafka_server_socketservermetrics_connection_creation_total{listener=\"PLAINTEXT\"}";
     let before = cluster.node(coordinator).metric(accepted).expect("metrics");
-    let mut epoch = epoch;
-    for i in 0..BURST {
+    for (i, epoch) in (epoch..epoch + BURST).enumerate() {
         assert_eq!(produce_v12(pid, epoch, 0, &format!("burst-{i}")), 0);
         let r = runtime.block_on(end_txn(&conn, pid, epoch, true, 5));
         assert_eq!(
@@ -225,7 +224,6 @@ fn produce_v12_and_txn_offset_commit_v5_add_implicitly_and_end_txn_v5_bumps_the_
             (0, epoch + 1),
             "burst {i}"
         );
-        epoch += 1;
     }
     let after = cluster.node(coordinator).metric(accepted).expect("metrics");
     assert!(
