@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::BrokerConfig;
-use crate::metadata::format_log_dirs;
+use crate::metadata::{bootstrap_features, format_log_dirs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,10 @@ pub enum Command {
         /// (one in 64 random ids does), so such a value is taken as the id, not a flag.
         #[arg(long, short = 't', allow_hyphen_values = true)]
         cluster_id: String,
+        /// A feature level the new cluster starts with, e.g. `transaction.version=2`
+        /// (repeatable; Kafka's `kafka-storage format --feature`).
+        #[arg(long = "feature", value_name = "NAME=LEVEL")]
+        features: Vec<String>,
     },
     /// Run the broker until SIGTERM/SIGINT.
     Start {
@@ -69,15 +73,24 @@ fn init_logging() {
 /// Runs a parsed command; the exit status for `main`.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Format { config, cluster_id } => {
+        Command::Format {
+            config,
+            cluster_id,
+            features,
+        } => {
             init_logging();
-            let result = BrokerConfig::load(&config, &[])
-                .map_err(|e| e.to_string())
-                .and_then(|c| {
-                    format_log_dirs(&c.log_dirs, &cluster_id, c.node_id)
-                        .map(|()| c)
-                        .map_err(|e| e.to_string())
-                });
+            let supported = crate::handlers::update_features::supported_features().into();
+            let levels = features
+                .iter()
+                .map(|f| bootstrap_features::parse(f, &supported))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string());
+            let result = levels.and_then(|levels| {
+                let c = BrokerConfig::load(&config, &[]).map_err(|e| e.to_string())?;
+                format_log_dirs(&c.log_dirs, &cluster_id, c.node_id).map_err(|e| e.to_string())?;
+                bootstrap_features::write(&c.log_dirs, &levels).map_err(|e| e.to_string())?;
+                Ok(c)
+            });
             match result {
                 Ok(c) => {
                     for d in &c.log_dirs {

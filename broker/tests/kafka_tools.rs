@@ -23,7 +23,9 @@
 //! - the Java client (`java_client.rs`, a program compiled with `javac` at test
 //!   time): an idempotent producer read back once and in order, and a classic group
 //!   of two members on the range assignor (cooperative-sticky is in `records.rs`),
-//!   and the same split with the KIP-848 consumer protocol (`group.protocol=consumer`).
+//!   and the same split with the KIP-848 consumer protocol (`group.protocol=consumer`);
+//!   and (`transaction_version.rs`, `TxnV2Client.java`) transactions of transaction
+//!   version 2 (KIP-890 part 2) beside confluent-kafka's of version 1.
 //!
 //! Skipped, with a printed reason, only when `java` or `mvn` (or, for the Java client,
 //! `javac`) is not installed.
@@ -57,6 +59,8 @@ mod scram;
 mod scram_acls;
 #[path = "kafka_tools/transaction_log.rs"]
 mod transaction_log;
+#[path = "kafka_tools/transaction_version.rs"]
+mod transaction_version;
 #[path = "kafka_tools/transactions_tool.rs"]
 mod transactions_tool;
 

@@ -16,10 +16,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::cluster::Cluster;
 use common::process::{kcat, kcat_read};
-use common::txn::{add_partitions, describe, find_coordinator, produce, transactional_batch};
+use common::txn::{
+    add_partitions, describe, find_coordinator, produce, three_nodes_with_topic,
+    transactional_batch,
+};
 use common::wait::wait_until;
+use tidewater_client::Connection;
 use tidewater_client::kafka_protocol::error::ResponseError as E;
 use tidewater_client::kafka_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -28,7 +31,6 @@ use tidewater_client::kafka_protocol::messages::{
     AddPartitionsToTxnRequest, EndTxnRequest, ProducerId, TopicName, TransactionalId,
 };
 use tidewater_client::kafka_protocol::protocol::StrBytes;
-use tidewater_client::{AdminClient, Connection};
 
 const TOPIC: &str = "txn-verification";
 const ID: &str = "tx-verification";
@@ -85,23 +87,10 @@ fn read_committed(bootstrap: &str, partition: i32) -> Vec<String> {
 
 #[test]
 fn a_batch_for_a_partition_outside_the_transaction_or_after_its_abort_is_refused() {
-    let mut cluster = Cluster::combined(3, &[]);
+    let (cluster, meta, addrs) = three_nodes_with_topic(TOPIC, PARTITIONS, T);
     let bootstrap = cluster.bootstrap();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    runtime.block_on(async {
-        let admin = AdminClient::connect(&bootstrap).await.expect("admin");
-        admin
-            .create_topic(TOPIC, PARTITIONS, 3, &BTreeMap::new())
-            .await
-            .expect("create topic");
-    });
-    let meta = cluster.wait_isr_full(TOPIC, PARTITIONS as usize, 3, T);
     let leaders: BTreeMap<i32, i32> = meta.values().map(|p| (p.partition, p.leader)).collect();
-    let addrs: BTreeMap<i32, String> = cluster
-        .broker_ids()
-        .into_iter()
-        .map(|id| (id, cluster.node(id).bootstrap()))
-        .collect();
     let coordinator = wait_until("a transaction coordinator", T, || {
         runtime.block_on(find_coordinator(&addrs[&1], ID))
     });

@@ -33,6 +33,7 @@ pub mod raft_voters;
 pub mod record_errors;
 pub mod sasl;
 pub mod txn;
+pub mod txn_offset_commit;
 pub mod unregister_broker;
 pub mod update_features;
 pub mod user_scram_credentials;

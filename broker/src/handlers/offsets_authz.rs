@@ -91,7 +91,7 @@ pub async fn txn_offset_commit(
     version: i16,
 ) -> TxnOffsetCommitResponse {
     if broker.authorizer().is_none() {
-        return groups.txn_offset_commit(req, version).await;
+        return super::txn_offset_commit::commit(broker, groups, req, version).await;
     }
     let txn_ok = authz::txn_write(broker, ctx, &req.transactional_id);
     let group_ok = txn_ok && authz::group_read(broker, ctx, &req.group_id);
@@ -110,7 +110,7 @@ pub async fn txn_offset_commit(
         TxnOffsetCommitResponse::default()
     } else {
         req.topics = allowed;
-        groups.txn_offset_commit(req, version).await
+        super::txn_offset_commit::commit(broker, groups, req, version).await
     };
     let code = if !txn_ok {
         E::TransactionalIdAuthorizationFailed.code()

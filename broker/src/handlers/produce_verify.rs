@@ -7,7 +7,8 @@
 //! is appended, so a late batch of an ended transaction cannot leave a transaction
 //! open that no coordinator will ever end (a hanging transaction holding the last
 //! stable offset). Once the transaction is open on the partition its later batches
-//! need no asking, until the marker ends it.
+//! need no asking, until the marker ends it. From Produce v12 (transaction version 2)
+//! the same request adds the partition to the transaction instead (KIP-890 part 2).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -79,7 +80,9 @@ pub async fn verify(
     transactional_id: &str,
     version: i16,
 ) -> Verified {
-    if !enabled(broker) {
+    // Transaction version 2 clients (Produce v12) add no partitions themselves: the
+    // leader's request adds them, whatever the verification setting.
+    if !enabled(broker) && version < 12 {
         return Verified::off();
     }
     // (producer id, epoch) -> the partitions to ask about, with their guards.

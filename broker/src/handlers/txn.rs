@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 };
 
 use tidewater_quorum::acl::{AclOperation, ResourceType};
+use tidewater_txn::{Ending, TRANSACTION_VERSION_2};
 
 use super::{RequestContext, authz};
 use crate::broker_server::Broker;
@@ -209,23 +210,41 @@ pub async fn add_offsets(
     resp
 }
 
-/// EndTxn (v0-4): answered once PrepareCommit/PrepareAbort is durable.
+/// EndTxn: answered once PrepareCommit/PrepareAbort is durable. v5 is transaction
+/// version 2 (KIP-890 part 2): the coordinator bumps the epoch and the response
+/// carries the producer id and epoch the client goes on with (-1 before v5 and on
+/// errors, as Kafka answers).
 pub async fn end_txn(broker: &Broker, req: EndTxnRequest, version: i16) -> EndTxnResponse {
     let mut resp = EndTxnResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
-    if let Err(e) = broker
+    let ending = Ending {
+        producer_id: req.producer_id.0,
+        producer_epoch: req.producer_epoch,
+        commit: req.committed,
+        from_client: true,
+        client_transaction_version: if version >= 5 {
+            TRANSACTION_VERSION_2
+        } else {
+            0
+        },
+    };
+    match broker
         .coordinators()
         .txns()
         .end_txn(
+            broker.coordinators().producer_ids(),
             req.transactional_id.0.as_str(),
-            req.producer_id.0,
-            req.producer_epoch,
-            req.committed,
+            ending,
         )
         .await
     {
-        resp.error_code = fenced_code(e, version, 2);
+        Ok((producer_id, producer_epoch)) if version >= 5 => {
+            resp.producer_id = ProducerId(producer_id);
+            resp.producer_epoch = producer_epoch;
+        }
+        Ok(_) => {}
+        Err(e) => resp.error_code = fenced_code(e, version, 2),
     }
     resp
 }

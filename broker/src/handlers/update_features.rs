@@ -33,6 +33,22 @@ pub const GROUP_VERSION: &str = "group.version";
 /// The `group.version` levels this broker supports: `(min, max)`.
 pub const GROUP_VERSION_RANGE: (u16, u16) = (0, 1);
 
+/// KIP-890's feature: level 2 is transaction version 2 (EndTxn v5 bumps the epoch on
+/// every end, Produce v12 and TxnOffsetCommit v5 add partitions implicitly); the Java
+/// client speaks it only when the cluster finalizes 2.
+pub const TRANSACTION_VERSION: &str = "transaction.version";
+/// The `transaction.version` levels this broker supports: `(min, max)`.
+pub const TRANSACTION_VERSION_RANGE: (u16, u16) = (0, 2);
+
+/// The features this node supports besides `metadata.version`, as it registers them
+/// with the controller and its controller checks UpdateFeatures against.
+pub fn supported_features() -> [(String, (u16, u16)); 2] {
+    [
+        (GROUP_VERSION.to_string(), GROUP_VERSION_RANGE),
+        (TRANSACTION_VERSION.to_string(), TRANSACTION_VERSION_RANGE),
+    ]
+}
+
 /// How long a finalized level may take to reach this broker's image.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -43,6 +59,7 @@ const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// the image's metadata offset as the epoch. `kraft.version` is supported and
 /// finalized at 1 (KIP-853): every quorum accepts AddRaftVoter / RemoveRaftVoter.
 /// `group.version` is supported up to 1 and finalized at 1 unless set (KIP-848).
+/// `transaction.version` is supported up to 2 and finalized only once set.
 pub fn advertised_features(
     image: &MetadataImage,
     (min, max): (u16, u16),
@@ -59,6 +76,10 @@ pub fn advertised_features(
     group.name = StrBytes::from_static_str(GROUP_VERSION);
     group.min_version = level_i16(GROUP_VERSION_RANGE.0);
     group.max_version = level_i16(GROUP_VERSION_RANGE.1);
+    let mut txn = SupportedFeatureKey::default();
+    txn.name = StrBytes::from_static_str(TRANSACTION_VERSION);
+    txn.min_version = level_i16(TRANSACTION_VERSION_RANGE.0);
+    txn.max_version = level_i16(TRANSACTION_VERSION_RANGE.1);
     let mut finalized: Vec<FinalizedFeatureKey> = image
         .features
         .iter()
@@ -87,7 +108,7 @@ pub fn advertised_features(
         finalized.push(f);
     }
     let epoch = i64::try_from(image.offset).unwrap_or(i64::MAX);
-    (vec![supported, kraft, group], finalized, epoch)
+    (vec![supported, kraft, group, txn], finalized, epoch)
 }
 
 fn level_i16(level: u16) -> i16 {
@@ -288,6 +309,24 @@ mod tests {
         assert_eq!((kraft.0.as_str(), kraft.1), (KRAFT_VERSION, 1));
         assert_eq!(supported[1].name.as_str(), KRAFT_VERSION);
         assert_eq!(supported[1].max_version, 1);
+        // transaction.version: supported 0-2, finalized only once set.
+        let txn = &supported[3];
+        assert_eq!(
+            (txn.name.as_str(), txn.min_version, txn.max_version),
+            (TRANSACTION_VERSION, 0, 2)
+        );
+        assert!(
+            finalized
+                .iter()
+                .all(|f| f.name.as_str() != TRANSACTION_VERSION)
+        );
+        image.features.insert(TRANSACTION_VERSION.into(), 2);
+        let (_, finalized, _) = advertised_features(&image, (7, 25));
+        let tv = finalized
+            .iter()
+            .find(|f| f.name.as_str() == TRANSACTION_VERSION)
+            .map(|f| (f.min_version_level, f.max_version_level));
+        assert_eq!(tv, Some((2, 2)));
     }
 
     #[tokio::test]

@@ -64,17 +64,12 @@ impl Cluster {
             incarnation_id: self.incarnation_id,
             rack: config.broker_rack.clone(),
             listeners,
-            features: [
-                (
-                    METADATA_VERSION.to_string(),
-                    declared_metadata_version(&self.config),
-                ),
-                (
-                    crate::handlers::update_features::GROUP_VERSION.to_string(),
-                    crate::handlers::update_features::GROUP_VERSION_RANGE,
-                ),
-            ]
-            .into(),
+            features: std::iter::once((
+                METADATA_VERSION.to_string(),
+                declared_metadata_version(&self.config),
+            ))
+            .chain(crate::handlers::update_features::supported_features())
+            .collect(),
         };
         let mut attempt = 0u32;
         loop {

@@ -282,18 +282,25 @@ fn controller_config(config: &BrokerConfig) -> ControllerConfig {
         auto_leader_rebalance_enable: config.replica.auto_leader_rebalance_enable,
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,
-        supported_features: BTreeMap::from([
-            (
-                METADATA_VERSION.to_string(),
-                declared_metadata_version(kraft),
-            ),
-            (
-                crate::handlers::update_features::GROUP_VERSION.to_string(),
-                crate::handlers::update_features::GROUP_VERSION_RANGE,
-            ),
-        ]),
+        supported_features: std::iter::once((
+            METADATA_VERSION.to_string(),
+            declared_metadata_version(kraft),
+        ))
+        .chain(crate::handlers::update_features::supported_features())
+        .collect(),
         bootstrap_metadata_version: declared_metadata_version(kraft).1,
+        bootstrap_features: formatted_features(config),
     }
+}
+
+/// The levels `format --feature` recorded; a file this node cannot read or take
+/// starts the cluster without them (logged), as if none were given.
+fn formatted_features(config: &BrokerConfig) -> BTreeMap<String, u16> {
+    let supported = crate::handlers::update_features::supported_features().into();
+    crate::metadata::bootstrap_features::read(&config.log_dirs, &supported).unwrap_or_else(|e| {
+        warn!(error = %e, "ignoring the formatted feature levels");
+        BTreeMap::new()
+    })
 }
 
 /// Binds the controller listener (all interfaces when its host is empty).

@@ -5,9 +5,11 @@
 //! Owns the [`MetadataStore`] trait, its implementation on the metadata image this
 //! node follows ([`image_store::ImageMetadataStore`], Kafka's `KRaftMetadataCache`:
 //! changes are controller decisions made through [`crate::kraft`]),
-//! `meta.properties` (Kafka's `MetaProperties`), and this node's own small state file.
+//! `meta.properties` (Kafka's `MetaProperties`), the feature levels `format` records
+//! ([`bootstrap_features`]), and this node's own small state file.
 //! It does not own partition data (that is `tidewater-storage`).
 
+pub mod bootstrap_features;
 pub mod image_store;
 mod meta_properties;
 mod node_file;

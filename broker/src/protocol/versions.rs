@@ -52,13 +52,15 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
-    // Transactions (transaction version 1: AddPartitionsToTxn v4 is the brokers'
-    // batched KIP-890 verification; its v5 and EndTxn v5 are transaction version 2).
+    // Transactions. AddPartitionsToTxn v4 is the brokers' batched KIP-890
+    // verification; EndTxn v5 (the epoch bumped on every end), Produce v12 and
+    // TxnOffsetCommit v5 (partitions added by the leader and the group coordinator)
+    // are transaction version 2, which clients use once `transaction.version` 2 is
+    // finalized.
     (ApiKey::AddPartitionsToTxn, 0, 4),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    // v5 is the transaction version 2 protocol (the coordinator adds the offsets).
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     // ListTransactions v2 filters by a transactional id regular expression.
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),

@@ -30,6 +30,8 @@ pub struct BrokerOpts {
     /// Listeners besides the harness's PLAINTEXT one (`NAME://host:port`), bound
     /// and advertised as given; their protocols come from `config`.
     pub extra_listeners: Vec<String>,
+    /// `format --feature NAME=LEVEL` levels the new cluster starts with.
+    pub format_features: Vec<String>,
 }
 
 impl Default for BrokerOpts {
@@ -39,6 +41,7 @@ impl Default for BrokerOpts {
             auto_create_topics: true,
             config: Vec::new(),
             extra_listeners: Vec::new(),
+            format_features: Vec::new(),
         }
     }
 }
@@ -107,7 +110,19 @@ impl Broker {
             config_path,
             process,
         };
-        broker.format("tidewater-it-cluster").ok();
+        let features: Vec<String> = opts
+            .format_features
+            .iter()
+            .flat_map(|f| ["--feature".to_string(), f.clone()])
+            .collect();
+        node_process::format_with(
+            BROKER_BIN,
+            &broker.config_path,
+            "tidewater-it-cluster",
+            &features,
+            STARTUP,
+        )
+        .ok();
         broker.start_process();
         broker
     }

@@ -293,12 +293,24 @@ impl Drop for NodeProcess {
 
 /// `BIN format --config CONFIG --cluster-id ID`, with a deadline.
 pub fn format(bin: &str, config: &Path, cluster_id: &str, timeout: Duration) -> Output {
-    let args = [
+    format_with(bin, config, cluster_id, &[], timeout)
+}
+
+/// [`format`] with `extra` arguments (e.g. `--feature transaction.version=2`).
+pub fn format_with(
+    bin: &str,
+    config: &Path,
+    cluster_id: &str,
+    extra: &[String],
+    timeout: Duration,
+) -> Output {
+    let mut args = vec![
         "format".to_string(),
         "--config".into(),
         config.display().to_string(),
         "--cluster-id".into(),
         cluster_id.into(),
     ];
+    args.extend_from_slice(extra);
     spawn(bin, &args, None).wait(timeout)
 }

@@ -1,6 +1,7 @@
 //! Transactional requests on the wire for the tests that drive a transaction
 //! coordinator without a client library.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -240,4 +241,37 @@ pub fn commit_marker(
     let mut req = WriteTxnMarkersRequest::default();
     req.markers = vec![marker];
     req
+}
+
+/// Three combined nodes with `topic` (`partitions`, replication factor 3, every ISR
+/// full): the cluster, the partitions' metadata and each node's address by id.
+pub fn three_nodes_with_topic(
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> (
+    super::cluster::Cluster,
+    BTreeMap<i32, super::clients::PartitionMeta>,
+    BTreeMap<i32, String>,
+) {
+    let mut cluster = super::cluster::Cluster::combined(3, &[]);
+    let bootstrap = cluster.bootstrap();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let admin = tidewater_client::AdminClient::connect(&bootstrap)
+            .await
+            .expect("admin");
+        admin
+            .create_topic(topic, partitions, 3, &BTreeMap::new())
+            .await
+            .expect("create topic");
+    });
+    let count = usize::try_from(partitions).unwrap_or(0);
+    let meta = cluster.wait_isr_full(topic, count, 3, timeout);
+    let addrs = cluster
+        .broker_ids()
+        .into_iter()
+        .map(|id| (id, cluster.node(id).bootstrap()))
+        .collect();
+    (cluster, meta, addrs)
 }

@@ -27,16 +27,9 @@ const PARTITIONS: i32 = 4;
 #[test]
 fn java_client_idempotent_producer_and_range_group() {
     let test = "java_client_idempotent_producer_and_range_group";
-    let Some(kafka) = KafkaTools::find(test) else {
+    let Some((kafka, classes)) = KafkaTools::with_compiled(test, "JavaClient.java") else {
         return;
     };
-    let classes = tempfile::tempdir().expect("tempdir");
-    if kafka
-        .compile(test, "JavaClient.java", classes.path())
-        .is_none()
-    {
-        return;
-    }
     let mut cluster = Cluster::combined(
         1,
         &[

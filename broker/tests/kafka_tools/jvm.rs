@@ -107,6 +107,16 @@ impl KafkaTools {
         Some(())
     }
 
+    /// The tools and `source` compiled into a new temporary dir, for
+    /// [`KafkaTools::run_compiled`]; `None` (after printing why the test is skipped)
+    /// when the JVM, Maven or `javac` is missing.
+    pub fn with_compiled(test: &str, source: &str) -> Option<(KafkaTools, tempfile::TempDir)> {
+        let kafka = KafkaTools::find(test)?;
+        let classes = tempfile::tempdir().expect("tempdir");
+        kafka.compile(test, source, classes.path())?;
+        Some((kafka, classes))
+    }
+
     /// `java -cp JARS:DIR CLASS ARGS...` for a class [`KafkaTools::compile`] put in `dir`.
     pub fn run_compiled(&self, dir: &Path, class: &str, args: &[&str]) -> Output {
         let classpath = format!("{}:{}", self.classpath, dir.display());

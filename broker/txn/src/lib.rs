@@ -15,9 +15,11 @@ pub mod metadata;
 pub mod records;
 pub mod state;
 
-pub use coordinator::{InitProducerId, Markers, TxnConfig, TxnCoordinator};
-pub use metadata::{TopicPartition, Transit, TxnError, TxnMetadata};
+pub use coordinator::{EndTxn, Ending, InitProducerId, Markers, TxnConfig, TxnCoordinator};
+pub use metadata::{TRANSACTION_VERSION_2, TopicPartition, Transit, TxnError, TxnMetadata};
 pub use state::TxnState;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tv2;

@@ -5,8 +5,10 @@
 //! it when the write failed). While a move is pending no other may start, so two
 //! requests of one producer can never both change it.
 //!
-//! Kafka's semantics of transaction versions 0 and 1 (the client adds partitions
-//! itself; EndTxn does not bump the epoch). A broken invariant is an
+//! Kafka's semantics of every transaction version: with 0 and 1 EndTxn keeps the
+//! epoch; with 2 (KIP-890 part 2, [`Transit::client_transaction_version`]) every
+//! commit or abort bumps it, and the bump past the last epoch moves the id to
+//! [`Transit::next_producer_id`] once the markers are written. A broken invariant is an
 //! [`TxnError::Illegal`] — a bug, answered UNKNOWN_SERVER_ERROR — never a panic.
 
 use std::collections::BTreeSet;
@@ -64,6 +66,33 @@ pub struct Transit {
     /// When the first partition was added (-1: no transaction).
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The producer id an exhausted epoch rotates to when this transaction completes
+    /// (Kafka's `nextProducerId`; -1 when none), so the markers still carry the old one.
+    pub next_producer_id: i64,
+    /// The `transaction.version` the client ended the transaction with: 2 bumps the
+    /// epoch on every EndTxn and judges EndTxn retries by the bumped epoch.
+    pub client_transaction_version: i16,
+}
+
+/// The transaction version whose EndTxn bumps the epoch (KIP-890 part 2).
+pub const TRANSACTION_VERSION_2: i16 = 2;
+
+impl Transit {
+    /// Whether the client speaks transaction version 2 (epoch bump on every end).
+    pub fn supports_epoch_bump(&self) -> bool {
+        self.client_transaction_version >= TRANSACTION_VERSION_2
+    }
+
+    /// The producer id and epoch the client goes on with after this transit: the
+    /// rotated-to id at epoch 0 when the epoch was exhausted (Kafka answers EndTxn v5
+    /// with them), else its own.
+    pub fn producer_for_client(&self) -> (i64, i16) {
+        if self.next_producer_id == NO_PRODUCER_ID {
+            (self.producer_id, self.producer_epoch)
+        } else {
+            (self.next_producer_id, 0)
+        }
+    }
 }
 
 /// A transactional id as its coordinator holds it: its durable state (what the last
@@ -110,6 +139,8 @@ impl TxnMetadata {
                 partitions: BTreeSet::new(),
                 start_ms: -1,
                 last_update_ms: now_ms,
+                next_producer_id: NO_PRODUCER_ID,
+                client_transaction_version: 0,
             },
         )
     }
@@ -272,12 +303,39 @@ impl TxnMetadata {
 
     /// EndTxn: PrepareCommit or PrepareAbort, before the markers go out.
     pub fn prepare_end(&mut self, commit: bool, now_ms: i64) -> Result<Transit, TxnError> {
+        self.prepare_end_as(commit, 0, NO_PRODUCER_ID, now_ms)
+    }
+
+    /// EndTxn of a client speaking `client_transaction_version`: from version 2 the
+    /// epoch goes up by one (the markers carry it, fencing every batch of the ended
+    /// transaction), and an exhausted epoch names the id it rotates to
+    /// (`next_producer_id`, Kafka's `prepareAbortOrCommit`).
+    pub fn prepare_end_as(
+        &mut self,
+        commit: bool,
+        client_transaction_version: i16,
+        next_producer_id: i64,
+        now_ms: i64,
+    ) -> Result<Transit, TxnError> {
         let mut to = self.current();
         to.state = if commit {
             TxnState::PrepareCommit
         } else {
             TxnState::PrepareAbort
         };
+        to.client_transaction_version = client_transaction_version;
+        to.next_producer_id = NO_PRODUCER_ID;
+        if to.supports_epoch_bump() {
+            if self.producer_epoch == i16::MAX {
+                return Err(TxnError::Illegal(format!(
+                    "{}: ending a transaction at the last epoch of producer id {}",
+                    self.transactional_id, self.producer_id
+                )));
+            }
+            to.last_producer_epoch = self.producer_epoch;
+            to.producer_epoch = self.producer_epoch + 1;
+            to.next_producer_id = next_producer_id;
+        }
         to.last_update_ms = now_ms;
         self.prepare(to)
     }
@@ -312,6 +370,14 @@ impl TxnMetadata {
                 )));
             }
         };
+        // An exhausted epoch's markers are written: the id moves to its next producer
+        // id, at epoch 0 (Kafka's `prepareComplete`).
+        if to.supports_epoch_bump() && self.next_producer_id != NO_PRODUCER_ID {
+            to.producer_id = self.next_producer_id;
+            to.producer_epoch = 0;
+            to.last_producer_epoch = self.producer_epoch;
+        }
+        to.next_producer_id = NO_PRODUCER_ID;
         to.partitions.clear();
         to.last_update_ms = now_ms;
         let transit = self.prepare(to)?;
@@ -362,7 +428,11 @@ impl TxnMetadata {
                 }
             }
             TxnState::PrepareCommit | TxnState::PrepareAbort => {
-                if !same_producer
+                // Transaction version 2 ends with the epoch one up.
+                let bumped = t.supports_epoch_bump()
+                    && t.producer_id == self.producer_id
+                    && t.producer_epoch == self.producer_epoch.wrapping_add(1);
+                if !(same_producer || bumped)
                     || t.partitions != self.partitions
                     || t.timeout_ms != self.timeout_ms
                     || t.start_ms != self.start_ms
@@ -371,7 +441,13 @@ impl TxnMetadata {
                 }
             }
             TxnState::CompleteCommit | TxnState::CompleteAbort => {
-                if !same_producer || t.timeout_ms != self.timeout_ms || t.start_ms == -1 {
+                let rotated = self.next_producer_id != NO_PRODUCER_ID
+                    && t.producer_id == self.next_producer_id
+                    && t.producer_epoch == 0;
+                if !(same_producer || rotated)
+                    || t.timeout_ms != self.timeout_ms
+                    || t.start_ms == -1
+                {
                     return Err(illegal("not the end of this transaction"));
                 }
             }

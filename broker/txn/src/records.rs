@@ -6,8 +6,10 @@
 //! version, then `TransactionLogValue` {producer id, producer epoch, timeout, status,
 //! partitions by topic (null when Empty), last update time, start time}; version 1 is
 //! flexible (compact lengths, tagged fields: previous producer id 0, next producer id
-//! 1, client transaction version 2). Kafka writes version 0 for transaction versions 0
-//! and 1, as we do; both are read. A tombstone (null value) removes the id.
+//! 1, client transaction version 2). A transaction ended by a transaction version 2
+//! client is written in version 1, so its next producer id and version survive a
+//! coordinator move; the others in version 0, byte for byte what Kafka wrote before
+//! `transaction.version` 1. Both are read. A tombstone (null value) removes the id.
 
 use std::collections::BTreeSet;
 
@@ -20,10 +22,12 @@ use crate::state::TxnState;
 
 const KEY_VERSION: i16 = 0;
 const VALUE_VERSION: i16 = 0;
-/// The flexible version (transaction version 2 clients); read, not written.
+/// The flexible version (transaction version 2 clients).
 const VALUE_VERSION_FLEXIBLE: i16 = 1;
-/// Tag of `PreviousProducerId` in version 1.
+/// Tags of version 1: `PreviousProducerId`, `NextProducerId`, `ClientTransactionVersion`.
 const TAG_PREVIOUS_PRODUCER_ID: u32 = 0;
+const TAG_NEXT_PRODUCER_ID: u32 = 1;
+const TAG_CLIENT_TRANSACTION_VERSION: u32 = 2;
 
 pub fn encode_key(transactional_id: &str) -> Bytes {
     let mut w = Writer::new(KEY_VERSION, false);
@@ -44,7 +48,13 @@ pub fn decode_key(key: Bytes) -> Result<String, RecordError> {
 
 /// The value of a transit (never of Dead: its record is a tombstone).
 pub fn encode_value(t: &Transit) -> Bytes {
-    let mut w = Writer::new(VALUE_VERSION, false);
+    let flexible = t.supports_epoch_bump();
+    let version = if flexible {
+        VALUE_VERSION_FLEXIBLE
+    } else {
+        VALUE_VERSION
+    };
+    let mut w = Writer::new(version, flexible);
     w.i64(t.producer_id);
     w.i16(t.producer_epoch);
     w.i32(t.timeout_ms);
@@ -60,10 +70,25 @@ pub fn encode_value(t: &Transit) -> Bytes {
             for p in partitions {
                 w.i32(p);
             }
+            w.no_tagged_fields();
         }
     }
     w.i64(t.last_update_ms);
     w.i64(t.start_ms);
+    // Fields at their defaults are left out, as Kafka's generated writer does.
+    let previous = t.last_producer_id.to_be_bytes();
+    let next = t.next_producer_id.to_be_bytes();
+    let client_version = t.client_transaction_version.to_be_bytes();
+    let tagged: Vec<(u32, &[u8])> = [
+        (t.last_producer_id != NO_PRODUCER_ID).then_some((TAG_PREVIOUS_PRODUCER_ID, &previous[..])),
+        (t.next_producer_id != NO_PRODUCER_ID).then_some((TAG_NEXT_PRODUCER_ID, &next[..])),
+        (t.client_transaction_version != 0)
+            .then_some((TAG_CLIENT_TRANSACTION_VERSION, &client_version[..])),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    w.tagged_fields(&tagged);
     w.finish()
 }
 
@@ -119,10 +144,22 @@ pub fn decode_value(value: Bytes) -> Result<Transit, RecordError> {
     let last_update_ms = r.i64("last update timestamp")?;
     let start_ms = r.i64("start timestamp")?;
     let mut last_producer_id = NO_PRODUCER_ID;
+    let mut next_producer_id = NO_PRODUCER_ID;
+    let mut client_transaction_version = 0;
     if compact {
         for (tag, raw) in r.tagged_fields("value tagged fields")? {
-            if tag == TAG_PREVIOUS_PRODUCER_ID {
-                last_producer_id = Reader::new(raw).i64("previous producer id")?;
+            match tag {
+                TAG_PREVIOUS_PRODUCER_ID => {
+                    last_producer_id = Reader::new(raw).i64("previous producer id")?;
+                }
+                TAG_NEXT_PRODUCER_ID => {
+                    next_producer_id = Reader::new(raw).i64("next producer id")?;
+                }
+                TAG_CLIENT_TRANSACTION_VERSION => {
+                    client_transaction_version =
+                        Reader::new(raw).i16("client transaction version")?;
+                }
+                _ => {}
             }
         }
     }
@@ -144,6 +181,8 @@ pub fn decode_value(value: Bytes) -> Result<Transit, RecordError> {
         partitions,
         start_ms,
         last_update_ms,
+        next_producer_id,
+        client_transaction_version,
     })
 }
 
@@ -166,6 +205,8 @@ mod tests {
             ]),
             start_ms: 1_000,
             last_update_ms: 2_000,
+            next_producer_id: NO_PRODUCER_ID,
+            client_transaction_version: 0,
         }
     }
 
@@ -229,7 +270,34 @@ mod tests {
         let t = decode_value(Bytes::from(v)).unwrap();
         assert_eq!(t.state, TxnState::CompleteCommit);
         assert_eq!(t.last_producer_id, 3999);
+        assert_eq!(t.client_transaction_version, 2);
+        assert_eq!(t.next_producer_id, NO_PRODUCER_ID);
         assert_eq!(t.partitions, BTreeSet::from([("a".to_string(), 5)]));
+    }
+
+    #[test]
+    fn a_transaction_version_2_end_is_written_flexible_and_read_back() {
+        let rotating = Transit {
+            state: TxnState::PrepareCommit,
+            last_producer_id: 4000,
+            producer_epoch: i16::MAX,
+            next_producer_id: 4001,
+            client_transaction_version: 2,
+            ..ongoing()
+        };
+        let value = encode_value(&rotating);
+        assert_eq!(&value[..2], &[0, 1], "version 1");
+        // previous id (0), next id (1) and client version (2): 3 tags after the fields.
+        let tags_at = value.len() - (1 + 2 * (2 + 8) + (2 + 2));
+        assert_eq!(value[tags_at], 3);
+        // The read-back keeps everything but the epoch before the last bump.
+        assert_eq!(decode_value(value).unwrap(), rotating);
+        let plain = encode_value(&ongoing());
+        assert_eq!(
+            &plain[..2],
+            &[0, 0],
+            "a version 0/1 client's end stays version 0"
+        );
     }
 
     #[test]

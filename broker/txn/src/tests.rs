@@ -369,6 +369,8 @@ fn an_exhausted_epoch_rotates_to_a_new_producer_id() {
             partitions: BTreeSet::new(),
             start_ms: 1,
             last_update_ms: 1,
+            next_producer_id: NO_PRODUCER_ID,
+            client_transaction_version: 0,
         }),
     );
     let (pid, epoch) = init(&mut c, &mut next, 2);
@@ -530,6 +532,8 @@ fn in_state(state: TxnState) -> TxnMetadata {
             },
             start_ms: if open { 1 } else { -1 },
             last_update_ms: 1,
+            next_producer_id: NO_PRODUCER_ID,
+            client_transaction_version: 0,
         },
     )
 }

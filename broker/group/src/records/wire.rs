@@ -270,6 +270,20 @@ impl Writer {
         }
     }
 
+    /// A tagged-field section of `(tag, value bytes)` in ascending tag order
+    /// (flexible versions only; a record leaves out fields at their default).
+    pub fn tagged_fields(&mut self, fields: &[(u32, &[u8])]) {
+        if !self.compact {
+            return;
+        }
+        self.uvarint(u32::try_from(fields.len()).unwrap_or(u32::MAX));
+        for (tag, value) in fields {
+            self.uvarint(*tag);
+            self.uvarint(u32::try_from(value.len()).unwrap_or(u32::MAX));
+            self.buf.put_slice(value);
+        }
+    }
+
     pub fn finish(self) -> Bytes {
         self.buf.freeze()
     }

@@ -67,8 +67,9 @@ pub struct FeatureUpdate {
 }
 
 impl Controller {
-    /// The records that finalize `metadata.version` on a cluster that has none yet;
-    /// empty once it is finalized. Registered brokers must support the level.
+    /// The records that finalize `metadata.version` (and the formatted
+    /// [`ControllerConfig::bootstrap_features`]) on a cluster that has none yet; empty
+    /// once it is finalized. Registered brokers must support the levels.
     pub fn bootstrap_features(
         &self,
         image: &MetadataImage,
@@ -76,14 +77,23 @@ impl Controller {
         if image.feature_level(METADATA_VERSION) != 0 {
             return Ok(Vec::new());
         }
-        self.update_features(
-            image,
-            &[FeatureUpdate {
-                feature: METADATA_VERSION.to_string(),
-                max_version_level: self.config.bootstrap_metadata_version,
+        let metadata_version = FeatureUpdate {
+            feature: METADATA_VERSION.to_string(),
+            max_version_level: self.config.bootstrap_metadata_version,
+            upgrade_type: UpgradeType::Upgrade,
+        };
+        let others = self
+            .config
+            .bootstrap_features
+            .iter()
+            .filter(|(name, _)| name.as_str() != METADATA_VERSION)
+            .map(|(name, level)| FeatureUpdate {
+                feature: name.clone(),
+                max_version_level: *level,
                 upgrade_type: UpgradeType::Upgrade,
-            }],
-        )
+            });
+        let updates: Vec<FeatureUpdate> = std::iter::once(metadata_version).chain(others).collect();
+        self.update_features(image, &updates)
     }
 
     /// Validates all updates first, so a request is applied entirely or not at all.

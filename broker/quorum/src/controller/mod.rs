@@ -71,6 +71,9 @@ pub struct ControllerConfig {
     /// `metadata.version` finalized when a new cluster's first controller activates
     /// (what `kafka-storage format --release-version` writes in Kafka).
     pub bootstrap_metadata_version: u16,
+    /// Other features finalized with it (`format --feature NAME=LEVEL`, as Kafka's
+    /// `kafka-storage format --feature` writes them into its bootstrap checkpoint).
+    pub bootstrap_features: BTreeMap<String, u16>,
 }
 
 impl Default for ControllerConfig {
@@ -90,6 +93,7 @@ impl Default for ControllerConfig {
                 ),
             )]),
             bootstrap_metadata_version: features::LATEST_METADATA_VERSION,
+            bootstrap_features: BTreeMap::new(),
         }
     }
 }

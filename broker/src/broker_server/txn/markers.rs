@@ -32,7 +32,7 @@ use super::super::now_ms;
 use super::super::offsets_backend::{append_internal, replicated};
 use super::super::topic_names::OFFSETS_TOPIC;
 use super::TxnHost;
-use crate::replica_manager::{AckResult, AppendNotifier, ReplicaManager, connect_to};
+use crate::replica_manager::{AckResult, AppendNotifier, ReplicaManager};
 
 /// How long a marker whose leader could not take it waits before it is sent again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -368,15 +368,18 @@ impl TxnHost {
         }
     }
 
-    /// WriteTxnMarkers to another broker; `None` when it cannot be reached.
+    /// WriteTxnMarkers to another broker, on the connection kept to it; `None` when
+    /// it cannot be reached.
     async fn send(
         &self,
         leader: i32,
         req: WriteTxnMarkersRequest,
     ) -> Option<WriteTxnMarkersResponse> {
-        let client_id = format!("tidewater-txn-markers-{}", self.node_id);
-        let conn = connect_to(&self.replicas, leader, client_id).await?;
-        match conn.send(req).await {
+        match self
+            .marker_channels
+            .send(&self.replicas, leader, req, None)
+            .await
+        {
             Ok(resp) => Some(resp),
             Err(e) => {
                 debug!(leader, error = %e, "WriteTxnMarkers failed");

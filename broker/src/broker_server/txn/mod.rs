@@ -5,13 +5,17 @@
 //! the partition when this broker becomes its leader, and drives the markers of
 //! ended transactions ([`markers`]).
 //!
-//! It owns no socket of its own: handlers call it, and markers for partitions led
-//! elsewhere go out through [`tidewater_client`].
+//! It owns no listener of its own: handlers call it. Markers for partitions led
+//! elsewhere, and its leaders' KIP-890 requests to other coordinators, go out through
+//! [`tidewater_client`] on one kept connection per broker ([`peers`]).
 
 mod admin;
 pub mod markers;
+mod peers;
 mod topic;
 mod verify;
+
+pub use verify::verification_error;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +24,9 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError as E;
 use tidewater_group::GroupCoordinator;
 use tidewater_storage::TopicPartition;
-use tidewater_txn::{InitProducerId, Transit, TxnConfig, TxnCoordinator, TxnError, TxnState};
+use tidewater_txn::{
+    EndTxn, Ending, InitProducerId, Transit, TxnConfig, TxnCoordinator, TxnError, TxnState,
+};
 use tracing::{info, warn};
 
 use super::now_ms;
@@ -51,6 +57,10 @@ pub struct TxnHost {
     topic: topic::TopicSettings,
     /// Its own `Arc`, for the tasks (markers, topic creation) a request starts.
     this: std::sync::Weak<TxnHost>,
+    /// Kept connections to the coordinators this broker's leaders ask (KIP-890).
+    verifications: peers::PeerConnections,
+    /// Kept connections to the partition leaders markers go to.
+    marker_channels: peers::PeerConnections,
 }
 
 /// A positive `transaction.*` setting of the broker's config, else Kafka's default
@@ -121,6 +131,8 @@ impl TxnHost {
             ),
             creating: AtomicBool::new(false),
             topic,
+            verifications: peers::PeerConnections::new("txn-verification", config.node_id),
+            marker_channels: peers::PeerConnections::new("txn-markers", config.node_id),
         })
     }
 
@@ -280,30 +292,35 @@ impl TxnHost {
     }
 
     /// EndTxn: once PrepareCommit/PrepareAbort is durable the client is answered and
-    /// the markers go out in the background.
+    /// the markers go out in the background. The answer is the producer the client
+    /// goes on with: from transaction version 2 (EndTxn v5) the bumped epoch, or the
+    /// next producer id at epoch 0 when the bump exhausted the epoch.
     pub async fn end_txn(
         self: &Arc<Self>,
+        producer_ids: &ProducerIdManager,
         transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
-        commit: bool,
-    ) -> Result<(), E> {
-        let transit = self
+        ending: Ending,
+    ) -> Result<(i64, i16), E> {
+        let decision = self
             .lock()
-            .end_txn(
-                transactional_id,
+            .end_transaction(transactional_id, ending, now_ms(), &mut || {
+                producer_ids.next_id().map_err(|e| {
+                    warn!(error = %e, "cannot allocate a producer id");
+                    E::CoordinatorNotAvailable
+                })
+            })
+            .map_err(refused)?;
+        match decision {
+            EndTxn::Write(t) => {
+                self.write(transactional_id, &t).await?;
+                self.spawn_markers(transactional_id.to_string());
+                Ok(t.producer_for_client())
+            }
+            EndTxn::Ended {
                 producer_id,
                 producer_epoch,
-                commit,
-                true,
-                now_ms(),
-            )
-            .map_err(refused)?;
-        if let Some(t) = transit {
-            self.write(transactional_id, &t).await?;
-            self.spawn_markers(transactional_id.to_string());
+            } => Ok((producer_id, producer_epoch)),
         }
-        Ok(())
     }
 
     /// The coordinator's periodic work, every

@@ -6,8 +6,14 @@
 //! its metadata and writes nothing. The leader's refusal codes are Kafka's, by the
 //! Produce version the client speaks.
 //!
+//! With transaction version 2 (Produce v12, TxnOffsetCommit v5; KIP-890 part 2) the
+//! client sends no AddPartitionsToTxn: the leader's request has `verify_only` false
+//! and the coordinator adds the partitions (written to `__transaction_state`) before
+//! it answers.
+//!
 //! One request per Produce request (its partitions that need asking, one
-//! transaction); Kafka also batches concurrent Produce requests per coordinator.
+//! transaction), on one kept connection per coordinator ([`super::peers`]); Kafka also
+//! batches concurrent Produce requests per coordinator.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +28,6 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
 use super::{TXN_TOPIC, TxnHost, refused};
-use crate::replica_manager::connect_to;
 
 /// A partition of a transaction, as the coordinator keys it.
 type Tp = (String, i32);
@@ -33,9 +38,16 @@ type Tp = (String, i32);
 /// gets INVALID_PRODUCER_EPOCH; an unreachable or busy coordinator NOT_ENOUGH_REPLICAS,
 /// which every client retries without a metadata refresh.
 pub fn produce_error(coordinator_error: E, produce_version: i16) -> E {
+    verification_error(coordinator_error, produce_version >= 11)
+}
+
+/// A coordinator's refusal as the append's error (Kafka's `AddPartitionsToTxnManager`
+/// mapping); `abortable_known`: the client's request version knows
+/// TRANSACTION_ABORTABLE (Produce v11+, TxnOffsetCommit v4+).
+pub fn verification_error(coordinator_error: E, abortable_known: bool) -> E {
     match coordinator_error {
         E::ProducerFenced => E::InvalidProducerEpoch,
-        E::TransactionAbortable if produce_version <= 10 => E::InvalidTxnState,
+        E::TransactionAbortable if !abortable_known => E::InvalidTxnState,
         E::ClusterAuthorizationFailed => E::InvalidTxnState,
         E::NetworkException
         | E::CoordinatorLoadInProgress
@@ -46,12 +58,14 @@ pub fn produce_error(coordinator_error: E, produce_version: i16) -> E {
     }
 }
 
-/// The v4 request verifying `partitions` of one transaction.
+/// The v4 request verifying (or, `verify_only` false, adding) `partitions` of one
+/// transaction.
 fn verify_request(
     transactional_id: &str,
     producer_id: i64,
     producer_epoch: i16,
     partitions: &BTreeSet<Tp>,
+    verify_only: bool,
 ) -> AddPartitionsToTxnRequest {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (topic, p) in partitions {
@@ -61,7 +75,7 @@ fn verify_request(
     txn.transactional_id = TransactionalId(StrBytes::from_string(transactional_id.into()));
     txn.producer_id = ProducerId(producer_id);
     txn.producer_epoch = producer_epoch;
-    txn.verify_only = true;
+    txn.verify_only = verify_only;
     txn.topics = by_topic
         .into_iter()
         .map(|(name, partitions)| {
@@ -117,8 +131,8 @@ impl TxnHost {
             })
     }
 
-    /// Leader side: asks the producer's coordinator (here, or over the inter-broker
-    /// listener) about `partitions`; the Produce error of each one not verified.
+    /// Leader side of a Produce: the Produce error of each partition the coordinator
+    /// did not verify (or, from Produce v12, add).
     pub async fn verify_for_produce(
         &self,
         transactional_id: &str,
@@ -126,6 +140,31 @@ impl TxnHost {
         producer_epoch: i16,
         partitions: BTreeSet<Tp>,
         produce_version: i16,
+    ) -> BTreeMap<Tp, E> {
+        let add = produce_version >= 12;
+        self.ask_coordinator(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
+            add,
+        )
+        .await
+        .into_iter()
+        .map(|(tp, e)| (tp, produce_error(e, produce_version)))
+        .collect()
+    }
+
+    /// Asks the producer's coordinator (here, or over the inter-broker listener) to
+    /// verify `partitions`, or with `add` to add them to the transaction; the
+    /// coordinator's error of each partition it refused.
+    pub async fn ask_coordinator(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: BTreeSet<Tp>,
+        add: bool,
     ) -> BTreeMap<Tp, E> {
         let coordinator = self
             .cluster
@@ -137,11 +176,19 @@ impl TxnHost {
                     .map(|p| p.leader)
             })
             .filter(|leader| *leader >= 0);
-        let refused: BTreeMap<Tp, E> = match coordinator {
-            None => partitions
-                .iter()
-                .map(|tp| (tp.clone(), E::CoordinatorNotAvailable))
-                .collect(),
+        let all = |e: E| partitions.iter().map(|tp| (tp.clone(), e)).collect();
+        match coordinator {
+            None => all(E::CoordinatorNotAvailable),
+            Some(leader) if leader == self.node_id && add => {
+                let asked = partitions.iter().cloned().collect();
+                match self
+                    .add_partitions(transactional_id, producer_id, producer_epoch, asked)
+                    .await
+                {
+                    Ok(()) => BTreeMap::new(),
+                    Err(e) => all(e),
+                }
+            }
             Some(leader) if leader == self.node_id => self
                 .verify_partitions(
                     transactional_id,
@@ -153,29 +200,26 @@ impl TxnHost {
                 .filter_map(|(tp, e)| e.map(|e| (tp, e)))
                 .collect(),
             Some(leader) => {
-                let req =
-                    verify_request(transactional_id, producer_id, producer_epoch, &partitions);
-                let client_id = format!("tidewater-txn-verification-{}", self.node_id);
-                let answer = match connect_to(&self.replicas, leader, client_id).await {
-                    Some(conn) => conn.send_at(&req, 4).await.map_err(|e| e.to_string()),
-                    None => Err("coordinator unreachable".to_string()),
-                };
-                match answer {
+                let req = verify_request(
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    &partitions,
+                    !add,
+                );
+                match self
+                    .verifications
+                    .send(&self.replicas, leader, req, Some(4))
+                    .await
+                {
                     Ok(resp) => refusals(&resp, &partitions),
                     Err(error) => {
                         debug!(leader, %error, "transaction verification failed");
-                        partitions
-                            .iter()
-                            .map(|tp| (tp.clone(), E::NetworkException))
-                            .collect()
+                        all(E::NetworkException)
                     }
                 }
             }
-        };
-        refused
-            .into_iter()
-            .map(|(tp, e)| (tp, produce_error(e, produce_version)))
-            .collect()
+        }
     }
 }
 
@@ -208,8 +252,9 @@ mod tests {
     #[test]
     fn a_v4_answer_names_the_refused_partitions_only() {
         let asked: BTreeSet<Tp> = [("a".into(), 0), ("a".into(), 1)].into();
-        let req = verify_request("id", 7, 2, &asked);
+        let req = verify_request("id", 7, 2, &asked, true);
         assert!(req.transactions[0].verify_only);
+        assert!(!verify_request("id", 7, 2, &asked, false).transactions[0].verify_only);
         assert_eq!(req.transactions[0].topics[0].partitions, vec![0, 1]);
         let mut resp = AddPartitionsToTxnResponse::default();
         let mut result =

@@ -166,8 +166,14 @@ impl ProducerStateManager {
                 });
             }
             if h.is_control() || !client {
-                // A marker has no sequence; its epoch (bumped by a fence) is the newest.
-                pending.insert(pid, (h.producer_epoch, cur_last));
+                // A marker has no sequence; its epoch (bumped by a fence or a
+                // transaction version 2 end) is the newest, and a new one starts over.
+                let last = if h.producer_epoch == cur_epoch {
+                    cur_last
+                } else {
+                    -1
+                };
+                pending.insert(pid, (h.producer_epoch, last));
                 continue;
             }
             if h.producer_epoch != cur_epoch {
@@ -298,8 +304,12 @@ impl ProducerStateManager {
                 coordinator_epoch: -1,
             });
         if h.producer_epoch != entry.producer_epoch {
+            // A new epoch starts its sequences over; a marker may bring it (a fence's,
+            // or transaction version 2's bump on every end), and the producer's next
+            // batch then starts at sequence 0 (Kafka's `maybeUpdateProducerEpoch`).
             entry.producer_epoch = h.producer_epoch;
             entry.batches.clear();
+            entry.last_sequence = -1;
         }
         if h.is_control() {
             // A marker carries no sequence: the producer's sequences go on after it.

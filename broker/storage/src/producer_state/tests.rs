@@ -173,6 +173,47 @@ fn transactions_hold_the_last_stable_offset_until_their_marker_is_replicated() {
 }
 
 #[test]
+fn a_marker_with_a_bumped_epoch_starts_the_producers_sequences_over() {
+    // Transaction version 2: the coordinator bumps the epoch on every end, and the
+    // marker carries it; the producer's next transaction starts at sequence 0.
+    let mut s = ProducerStateManager::default();
+    s.update(&transactional(header(1, 4, 0, 3, 0)));
+    let bumped = [marker(1, 5, 3)];
+    assert_eq!(
+        s.check_leader_append(&bumped, false).unwrap(),
+        SequenceCheck::Accept
+    );
+    s.update(&bumped[0]);
+    let p1 = s.get(1).unwrap();
+    assert_eq!((p1.producer_epoch, p1.last_sequence), (5, -1));
+    let next = transactional(header(1, 5, 0, 1, 4));
+    assert_eq!(
+        s.check_leader_append(&[next], true).unwrap(),
+        SequenceCheck::Accept
+    );
+    // Its old sequences are gone with the old epoch, and so is the old epoch.
+    assert!(matches!(
+        s.check_leader_append(&[transactional(header(1, 5, 3, 1, 4))], true),
+        Err(AppendError::OutOfOrderSequence { expected: 0, .. })
+    ));
+    assert!(matches!(
+        s.check_leader_append(&[transactional(header(1, 4, 3, 1, 4))], true),
+        Err(AppendError::InvalidProducerEpoch { current: 5, .. })
+    ));
+    // In one request: the marker's new epoch, then the first batch at sequence 0.
+    let mut s = ProducerStateManager::default();
+    s.update(&transactional(header(2, 0, 0, 2, 0)));
+    assert_eq!(
+        s.check_leader_append(
+            &[marker(2, 1, 2), transactional(header(2, 1, 0, 1, 3))],
+            true
+        )
+        .unwrap(),
+        SequenceCheck::Accept
+    );
+}
+
+#[test]
 fn open_transactions_survive_snapshots_and_expiration() {
     let mut s = ProducerStateManager::default();
     s.update(&header(9, 0, 0, 1, 0));

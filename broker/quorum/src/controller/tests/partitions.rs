@@ -344,6 +344,30 @@ fn bootstrap_finalizes_metadata_version_once() {
 }
 
 #[test]
+fn bootstrap_finalizes_the_formatted_features_with_metadata_version() {
+    let mut supported = ControllerConfig::default().supported_features;
+    supported.insert("transaction.version".into(), (0, 2));
+    let mut h = Harness::new(ControllerConfig {
+        bootstrap_metadata_version: 14,
+        bootstrap_features: BTreeMap::from([("transaction.version".to_string(), 2)]),
+        supported_features: supported.clone(),
+        ..ControllerConfig::default()
+    });
+    let records = h.controller.bootstrap_features(&h.image).unwrap();
+    h.apply(&records);
+    assert_eq!(h.image.feature_level(METADATA_VERSION), 14);
+    assert_eq!(h.image.feature_level("transaction.version"), 2);
+    // A level this controller does not support fails the bootstrap, as Kafka's format
+    // refuses it.
+    let h = Harness::new(ControllerConfig {
+        bootstrap_features: BTreeMap::from([("transaction.version".to_string(), 3)]),
+        supported_features: supported,
+        ..ControllerConfig::default()
+    });
+    assert!(h.controller.bootstrap_features(&h.image).is_err());
+}
+
+#[test]
 fn kraft_version_is_finalized_at_dynamic_without_a_record() {
     let h = setup();
     let update = |level: u16, upgrade_type: UpgradeType| FeatureUpdate {
