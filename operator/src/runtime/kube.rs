@@ -149,6 +149,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         build::bootstrap_servers(c)
     }
 
+    fn listeners(&self, c: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus> {
+        build::listener_statuses(c)
+    }
+
     fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, KubeRuntimeError> {
         Ok(build::cluster_id(c))
     }

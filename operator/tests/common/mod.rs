@@ -24,8 +24,8 @@ pub fn example_files() -> Vec<PathBuf> {
     files.sort();
     assert_eq!(
         files.len(),
-        3,
-        "expected three samples in {}",
+        4,
+        "expected four samples in {}",
         dir.display()
     );
     files
