@@ -76,6 +76,39 @@ pub fn kube_listener_ports(c: &ValidatedCluster) -> BTreeMap<String, i32> {
     ports
 }
 
+/// `(port name, port)` of every listener of a broker pod, for container and Service
+/// ports: `kafka` for the first client listener (as before), `kafka-<i>` for the
+/// others (port names are at most 15 characters; listener names may be longer), then
+/// `replication` and `operator` on a secured cluster.
+pub fn named_ports(c: &ValidatedCluster) -> Vec<(String, i32)> {
+    let mut out: Vec<(String, i32)> = c
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let name = if i == 0 {
+                "kafka".to_owned()
+            } else {
+                format!("kafka-{i}")
+            };
+            (name, l.port)
+        })
+        .collect();
+    if c.secured() {
+        out.push((REPLICATION.to_owned(), REPLICATION_PORT));
+        out.push((OPERATOR.to_owned(), OPERATOR_PORT));
+    }
+    out
+}
+
+/// Port of the operator's admin listener on Kubernetes.
+pub fn admin_port(c: &ValidatedCluster) -> i32 {
+    kube_listener_ports(c)
+        .get(admin_listener(c))
+        .copied()
+        .unwrap_or(c.client_port)
+}
+
 /// One listener as rendered: Kafka name, spec-side name (port key), protocol.
 struct Rendered {
     kafka: String,

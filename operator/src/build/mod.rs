@@ -16,6 +16,7 @@ pub mod listeners;
 pub mod pdb;
 pub mod pod;
 pub mod pvc;
+pub mod secrets;
 pub mod services;
 
 use std::collections::BTreeMap;

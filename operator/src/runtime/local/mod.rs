@@ -329,7 +329,12 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         let ids: Vec<i32> = self.nodes.keys().copied().collect();
         for id in ids {
             let http = self.persisted.ports.get(&id).map(|p| p.http);
-            let client = self.persisted.ports.get(&id).map(|p| p.client);
+            // Where the admin client reaches this broker (OPERATOR on a secured cluster).
+            let client = self
+                .persisted
+                .ports
+                .get(&id)
+                .and_then(|p| p.listener(c, crate::build::listeners::admin_listener(c)));
             let Some(node) = self.nodes.get_mut(&id) else {
                 continue;
             };
