@@ -215,3 +215,7 @@ fn write_if_changed(path: &Path, text: &str, secret: bool) -> Result<(), StateEr
     f.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
+
+#[cfg(test)]
+#[path = "certs_tests.rs"]
+mod tests;
