@@ -212,11 +212,7 @@ async fn current_cas_are_only_read_and_an_expiring_node_certificate_is_reissued_
         assert!(pki::verify_issued(&leaf, &cluster_ca.cert));
         assert_eq!(pki::not_after(&leaf).map(|t| (t - now) / DAY), Some(30));
         // Then the other objects as on any create; no second Secret write.
-        v.apply(&core("configmaps", "t-broker-0-config")).await;
-        v.apply(&core("services", "t-brokers")).await;
-        v.apply(&core("services", "t-bootstrap")).await;
-        v.apply(&core("persistentvolumeclaims", "data-t-broker-0"))
-            .await;
+        v.apply_configs_services_and_claims(&["t-broker-0"]).await;
         v.apply(&core("pods", "t-broker-0")).await;
         v.apply(&pdb_path()).await;
         v.sweep_orphans(&[]).await;

@@ -53,42 +53,31 @@ fn rc(what: &'static str) -> impl FnOnce(rcgen::Error) -> PkiError {
     move |source| PkiError::Rcgen { what, source }
 }
 
-/// A CA: its certificate and private key, PEM.
+/// A certificate and its private key, PEM: a CA ([`CaPem`]) or one it issued
+/// ([`LeafPem`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct CaPem {
-    /// The CA certificate (what truststores hold).
-    pub cert: String,
-    /// The CA's PKCS#8 private key.
-    pub key: String,
-}
-
-impl std::fmt::Debug for CaPem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key: this ends up in logs.
-        f.debug_struct("CaPem")
-            .field("cert", &self.cert)
-            .finish_non_exhaustive()
-    }
-}
-
-/// An issued certificate and its key, PEM.
-#[derive(Clone, PartialEq, Eq)]
-pub struct LeafPem {
-    /// The leaf certificate alone.
+pub struct CertAndKey {
+    /// The certificate alone (a CA's is what truststores hold).
     pub cert: String,
     /// Its PKCS#8 private key.
     pub key: String,
 }
 
-impl std::fmt::Debug for LeafPem {
+/// A CA's certificate and key.
+pub type CaPem = CertAndKey;
+/// An issued certificate and its key.
+pub type LeafPem = CertAndKey;
+
+impl std::fmt::Debug for CertAndKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeafPem")
+        // Never the key: this ends up in logs.
+        f.debug_struct("CertAndKey")
             .field("cert", &self.cert)
             .finish_non_exhaustive()
     }
 }
 
-impl LeafPem {
+impl CertAndKey {
     /// Kafka's PEM keystore (`ssl.keystore.type=PEM`): key, then the leaf, then the CA.
     pub fn keystore(&self, ca: &CaPem) -> String {
         format!("{}{}{}", self.key, self.cert, ca.cert)
