@@ -158,12 +158,10 @@ pub fn renew_ca(ca: &CaPem, common_name: &str, v: Validity, now: i64) -> Result<
 /// Whether `ca`'s certificate and key can issue certificates (they parse, match, and
 /// the certificate is a CA).
 pub fn check_usable_ca(ca: &CaPem) -> Result<(), PkiError> {
-    let key = KeyPair::from_pem(&ca.key).map_err(rc("reading the CA key"))?;
-    let issuer = Issuer::from_ca_cert_pem(&ca.cert, &key).map_err(rc("reading the CA"))?;
     // Issue a throwaway certificate and verify it against the CA: a key that does not
     // belong to the certificate fails here instead of on every client.
-    let leaf = sign_leaf(
-        &issuer,
+    let leaf = issue(
+        ca,
         "check",
         &[],
         Validity {
@@ -193,19 +191,8 @@ pub fn issue(
     now: i64,
     server: bool,
 ) -> Result<LeafPem, PkiError> {
-    let key = KeyPair::from_pem(&ca.key).map_err(rc("reading the CA key"))?;
-    let issuer = Issuer::from_ca_cert_pem(&ca.cert, &key).map_err(rc("reading the CA"))?;
-    sign_leaf(&issuer, common_name, sans, v, now, server)
-}
-
-fn sign_leaf(
-    issuer: &Issuer<'_, &KeyPair>,
-    common_name: &str,
-    sans: &[String],
-    v: Validity,
-    now: i64,
-    server: bool,
-) -> Result<LeafPem, PkiError> {
+    let ca_key = KeyPair::from_pem(&ca.key).map_err(rc("reading the CA key"))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert, &ca_key).map_err(rc("reading the CA"))?;
     let mut p = CertificateParams::new(sans.to_vec()).map_err(rc("naming the certificate"))?;
     p.distinguished_name = DistinguishedName::new();
     p.distinguished_name
@@ -223,7 +210,7 @@ fn sign_leaf(
     set_validity(&mut p, v, now)?;
     let key = KeyPair::generate().map_err(rc("generating a certificate key"))?;
     let cert = p
-        .signed_by(&key, issuer)
+        .signed_by(&key, &issuer)
         .map_err(rc("signing a certificate"))?;
     Ok(LeafPem {
         cert: cert.pem(),

@@ -49,6 +49,18 @@ pub fn pki_dir(state: &StateDir, cluster: &str) -> PathBuf {
     state.root().join(cluster).join("pki")
 }
 
+/// [`ensure`] at the wall-clock time, each change logged and recorded as an event.
+pub fn ensure_now(state: &StateDir, c: &ValidatedCluster) -> Result<(), CertError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    for (reason, message) in ensure(state, c, now)? {
+        tracing::info!(cluster = %c.name, reason, "{message}");
+        state.event("Normal", reason, &message)?;
+    }
+    Ok(())
+}
+
 /// Makes every CA and node certificate of `c` current at `now` (Unix seconds).
 pub fn ensure(state: &StateDir, c: &ValidatedCluster, now: i64) -> Result<Changes, CertError> {
     let mut changes = Changes::new();

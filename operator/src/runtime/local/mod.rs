@@ -244,15 +244,6 @@ impl<A: AdminSource> LocalRuntime<A> {
         Ok(())
     }
 
-    /// `host:port` of listener `name` on every broker.
-    fn listener_bootstrap(&self, c: &ValidatedCluster, name: &str) -> String {
-        c.brokers()
-            .filter_map(|n| self.persisted.ports.get(&n.id)?.listener(c, name))
-            .map(|port| format!("127.0.0.1:{port}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
     /// Pid of a node's process (tests kill it to simulate a crash).
     pub fn pid(&self, id: i32) -> Option<u32> {
         self.nodes.get(&id)?.process.as_ref()?.pid()
@@ -265,7 +256,8 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
     /// `host:port` of every broker's admin listener (the first client listener, or
     /// `operator` on a secured cluster).
     fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
-        self.listener_bootstrap(c, crate::build::listeners::admin_listener(c))
+        self.persisted
+            .listener_bootstrap(c, crate::build::listeners::admin_listener(c))
     }
 
     fn listeners(&self, c: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus> {
@@ -273,7 +265,7 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
             .iter()
             .map(|l| crate::crd::ListenerStatus {
                 name: l.name.clone(),
-                bootstrap_servers: self.listener_bootstrap(c, &l.name),
+                bootstrap_servers: self.persisted.listener_bootstrap(c, &l.name),
             })
             .collect()
     }
@@ -300,13 +292,7 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         self.ensure_ports(c)?;
         // Before any node starts, and on every tick for renewal: the brokers pick up
         // rewritten files themselves.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        for (reason, message) in certs::ensure(&self.state, c, now)? {
-            tracing::info!(cluster = %c.name, reason, "{message}");
-            self.state.event("Normal", reason, &message)?;
-        }
+        certs::ensure_now(&self.state, c)?;
         // Nodes of an earlier `up` (their ports are in state.json) that the spec no
         // longer wants: observed as stopped, so the plan drains and removes them
         // even after the operator was killed mid scale-in.

@@ -93,6 +93,17 @@ pub struct Persisted {
     pub ports: BTreeMap<i32, Ports>,
 }
 
+impl Persisted {
+    /// `host:port` of listener `name` (spec-side) on every broker of `c`.
+    pub fn listener_bootstrap(&self, c: &ValidatedCluster, name: &str) -> String {
+        c.brokers()
+            .filter_map(|n| self.ports.get(&n.id)?.listener(c, name))
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// Paths of one state directory.
 #[derive(Debug, Clone)]
 pub struct StateDir {
