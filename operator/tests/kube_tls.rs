@@ -222,3 +222,47 @@ async fn current_cas_are_only_read_and_an_expiring_node_certificate_is_reissued_
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_users_cluster_ca_is_read_from_its_secret_and_signs_the_broker_certificate() {
+    let mut spec = secured_spec();
+    spec["clusterCa"] = json!({"generateCertificateAuthority": false, "secretName": "my-ca"});
+    let obj = cluster_json(spec, &[FINALIZER], false);
+    let cluster = obj.clone();
+    let now = Timestamp::now().as_second();
+    let mine = pki::generate_ca(
+        "my own CA",
+        Validity {
+            days: 100,
+            renewal_days: 10,
+        },
+        now,
+    )
+    .unwrap();
+    let my_secret = secret("my-ca", &[("ca.crt", &mine.cert), ("ca.key", &mine.key)]);
+    drive(obj, FixedAdmin::default(), move |mut v| async move {
+        v.list_pods(vec![]).await;
+        present(&mut v, "my-ca", &my_secret).await;
+        // Only its certificate is published for clients; the user's key is not copied.
+        let public = v.apply(&core("secrets", "t-cluster-ca-cert")).await;
+        assert_eq!(secret_text(&public, "ca.crt"), mine.cert);
+        absent(&mut v, "t-clients-ca").await;
+        v.apply(&core("secrets", "t-clients-ca")).await;
+        v.apply(&core("secrets", "t-clients-ca-cert")).await;
+        absent(&mut v, "t-broker-0-certs").await;
+        let node = v.apply(&core("secrets", "t-broker-0-certs")).await;
+        assert!(pki::verify_issued(
+            &secret_text(&node, "broker.crt"),
+            &mine.cert
+        ));
+        assert_eq!(secret_text(&node, "cluster-ca.crt"), mine.cert);
+        v.apply_configs_services_and_claims(&["t-broker-0"]).await;
+        v.apply(&core("pods", "t-broker-0")).await;
+        v.apply(&pdb_path()).await;
+        v.sweep_orphans(&[]).await;
+        v.event("NodeCreated").await;
+        v.status(&cluster).await;
+        v.done().await;
+    })
+    .await;
+}
