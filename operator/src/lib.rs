@@ -14,6 +14,7 @@ pub mod kafka_ops;
 pub mod lease;
 pub mod metrics;
 pub mod observed;
+pub mod pki;
 pub mod placement;
 pub mod plan;
 pub mod quorum;

@@ -132,6 +132,7 @@ impl<E: std::fmt::Display> Step<E> {
             plan: &self.plan,
             previous,
             bootstrap_servers: runtime.bootstrap_servers(&self.cluster),
+            listeners: runtime.listeners(&self.cluster),
             cluster_id: runtime.cluster_id(&self.cluster)?,
             claim_conflicts: runtime.claim_conflicts(),
         };

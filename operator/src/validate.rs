@@ -8,8 +8,14 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
-use crate::crd::{KafkaCluster, KafkaClusterSpec, PodTemplate, StorageSpec};
+use crate::crd::{
+    AuthenticationType, CertificateAuthoritySpec, KafkaCluster, KafkaClusterSpec, PodTemplate,
+    StorageSpec,
+};
 use crate::placement;
+
+mod listeners;
+pub use listeners::RESERVED_LISTENER_NAMES;
 
 /// Keys of `server.properties` the operator writes itself.
 pub const OWNED_CONFIG_KEYS: &[&str] = &[
@@ -141,8 +147,14 @@ pub struct ValidatedCluster {
     pub resources: Option<ResourceRequirements>,
     /// User `server.properties` entries, values rendered as Kafka expects them.
     pub config: BTreeMap<String, String>,
-    /// Port of the internal client listener.
+    /// Port of the first client listener.
     pub client_port: i32,
+    /// Client listeners in spec order (at least one).
+    pub listeners: Vec<Listener>,
+    /// `spec.clusterCa` with its defaults: signs the broker certificates.
+    pub cluster_ca: CertificateAuthoritySpec,
+    /// `spec.clientsCa` with its defaults: signs client certificates.
+    pub clients_ca: CertificateAuthoritySpec,
     /// Pod template overrides.
     pub pod_template: PodTemplate,
     /// Stop reconciling.
@@ -161,7 +173,32 @@ pub struct ValidatedCluster {
     pub quorum_seed: Option<BTreeMap<i32, String>>,
 }
 
+/// One client listener of `spec.listeners`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// `spec.listeners[].name`.
+    pub name: String,
+    /// Its port (kube; the local runtime allocates its own).
+    pub port: i32,
+    /// TLS with the broker's certificate.
+    pub tls: bool,
+    /// Client authentication, if any.
+    pub authentication: Option<AuthenticationType>,
+}
+
+impl Listener {
+    /// Whether the listener has TLS or authentication.
+    pub fn secured(&self) -> bool {
+        self.tls || self.authentication.is_some()
+    }
+}
+
 impl ValidatedCluster {
+    /// Whether any listener has TLS or authentication: then the inter-broker and
+    /// controller listeners are mutual TLS too, and the operator manages certificates.
+    pub fn secured(&self) -> bool {
+        self.listeners.iter().any(Listener::secured)
+    }
     /// Nodes that vote in the KRaft quorum.
     pub fn voters(&self) -> impl Iterator<Item = &NodeSpec> {
         self.nodes.iter().filter(|n| n.role.is_voter())
@@ -234,6 +271,18 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
         resources: spec.resources.clone(),
         config,
         client_port: spec.listeners.first().map_or(9092, |l| l.port),
+        listeners: spec
+            .listeners
+            .iter()
+            .map(|l| Listener {
+                name: l.name.clone(),
+                port: l.port,
+                tls: l.tls,
+                authentication: l.authentication.map(|a| a.kind),
+            })
+            .collect(),
+        cluster_ca: spec.cluster_ca.clone().unwrap_or_default(),
+        clients_ca: spec.clients_ca.clone().unwrap_or_default(),
         pod_template: spec
             .template
             .as_ref()
@@ -323,24 +372,13 @@ fn check_spec(spec: &KafkaClusterSpec, errors: &mut Vec<FieldError>) {
             "must be a Kubernetes quantity such as 10Gi",
         ));
     }
-    if spec.listeners.len() != 1 {
-        errors.push(err(
-            "spec.listeners",
-            "exactly one internal listener is supported for now",
-        ));
-    }
-    for (i, l) in spec.listeners.iter().enumerate() {
-        if !(1024..=65535).contains(&l.port) || l.port == 9093 || l.port == 9404 {
-            errors.push(err(
-                &format!("spec.listeners[{i}].port"),
-                "must be 1024-65535 and not 9093 (controller) or 9404 (health/metrics)",
-            ));
-        }
-        if l.tls {
-            errors.push(err(
-                &format!("spec.listeners[{i}].tls"),
-                "TLS listeners are not supported yet",
-            ));
+    listeners::check_listeners(spec, errors);
+    for (field, ca) in [
+        ("spec.clusterCa", &spec.cluster_ca),
+        ("spec.clientsCa", &spec.clients_ca),
+    ] {
+        if let Some(ca) = ca {
+            listeners::check_ca(field, ca, errors);
         }
     }
 }

@@ -148,9 +148,9 @@ fn schema_rules_are_rechecked_for_runtimes_without_an_api_server() {
     );
     assert_eq!(
         fields(
-            "  version: 0.1.0\n  brokers: 1\n  listeners:\n  - name: a\n    port: 9093\n    tls: true\n"
+            "  version: 0.1.0\n  brokers: 1\n  listeners:\n  - name: a\n    port: 9093\n    authentication: {type: tls}\n"
         ),
-        ["spec.listeners[0].port", "spec.listeners[0].tls"]
+        ["spec.listeners[0].port", "spec.listeners[0].authentication"]
     );
 }
 

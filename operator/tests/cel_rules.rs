@@ -23,7 +23,13 @@ const ZONES: &str =
     "spec.rack.zones lists more zones than there are brokers; some zones would hold no broker";
 const RESERVED_PORTS: &str =
     "spec.listeners: ports 9093 (controller) and 9404 (health/metrics) are reserved";
-const TLS: &str = "TLS listeners are not supported yet";
+const UNIQUE: &str = "spec.listeners: names and ports must be unique";
+const TLS_AUTH: &str =
+    "spec.listeners: authentication type tls (client certificates) needs tls: true";
+const OWN_NAMES: &str = "spec.listeners: the names replication, operator and controller are the operator's own listeners";
+const SECURED_PORTS: &str = "spec.listeners: with TLS or authentication on, ports 9090 (operator) and 9091 (replication) are reserved";
+const CA_WINDOW: &str = "spec.clusterCa / spec.clientsCa: renewalDays must be less than validityDays, or every certificate would be renewed at once";
+const CA_SECRET: &str = "spec.clusterCa / spec.clientsCa: generateCertificateAuthority: false needs secretName, the Secret holding ca.crt and ca.key";
 // Transition rules (`oldSelf`, issue 12 item 4): run on updates only.
 const VOTERS: &str = "spec.controllers cannot change between 0 (combined mode) and dedicated controllers: that changes which nodes vote in the KRaft quorum; the number of dedicated controllers can change, one voter at a time (KIP-853)";
 const COMBINED_CROSSING: &str = "in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 combined voters) and would restart brokers with another role; resize the quorum with dedicated controllers";
@@ -197,9 +203,39 @@ fn broken_specs() -> Vec<(&'static str, &'static str, Json)> {
             with(&|s| s["listeners"] = json!([{"name": "plain", "port": 9404}])),
         ),
         (
-            "spec.listeners[0].tls",
-            TLS,
-            with(&|s| s["listeners"] = json!([{"name": "plain", "port": 9092, "tls": true}])),
+            "spec.listeners",
+            UNIQUE,
+            with(&|s| {
+                s["listeners"] = json!([{"name": "a", "port": 9092}, {"name": "b", "port": 9092}])
+            }),
+        ),
+        (
+            "spec.listeners",
+            TLS_AUTH,
+            with(&|s| {
+                s["listeners"] =
+                    json!([{"name": "a", "port": 9092, "authentication": {"type": "tls"}}])
+            }),
+        ),
+        (
+            "spec.listeners",
+            OWN_NAMES,
+            with(&|s| s["listeners"] = json!([{"name": "operator", "port": 9092}])),
+        ),
+        (
+            "spec.listeners",
+            SECURED_PORTS,
+            with(&|s| s["listeners"] = json!([{"name": "a", "port": 9091, "tls": true}])),
+        ),
+        (
+            "spec",
+            CA_WINDOW,
+            with(&|s| s["clientsCa"] = json!({"validityDays": 5, "renewalDays": 5})),
+        ),
+        (
+            "spec",
+            CA_SECRET,
+            with(&|s| s["clusterCa"] = json!({"generateCertificateAuthority": false})),
         ),
     ]
 }
@@ -218,8 +254,13 @@ fn every_rule_compiles_and_has_a_breaking_case() {
             COMBINED_CROSSING,
             RACK_CHANGE,
             STORAGE_CLASS,
+            CA_WINDOW,
+            CA_SECRET,
             RESERVED_PORTS,
-            TLS
+            UNIQUE,
+            TLS_AUTH,
+            OWN_NAMES,
+            SECURED_PORTS
         ],
         "rules changed: give each new rule a breaking case in broken_specs()"
     );
@@ -291,6 +332,10 @@ fn boundary_specs_pass() {
         json!({"controllers": 9}),
         json!({"brokers": 2, "rack": {"zones": ["a", "b"]}}),
         json!({"listeners": [{"name": "plain", "port": 9094, "tls": false}]}),
+        json!({"listeners": [{"name": "a", "port": 9091}, {"name": "b", "port": 9092}]}),
+        json!({"listeners": [{"name": "a", "port": 9092, "tls": true, "authentication": {"type": "tls"}}]}),
+        json!({"listeners": [{"name": "a", "port": 9092, "authentication": {"type": "scram-sha-512"}}]}),
+        json!({"clusterCa": {"validityDays": 2, "renewalDays": 1}, "clientsCa": {"generateCertificateAuthority": false, "secretName": "ca"}}),
     ];
     for patch in cases {
         let mut o = single_broker();

@@ -263,6 +263,9 @@ fn cluster_role_grants_exactly_what_the_operator_uses() {
         rule("", "configmaps", &owned),
         rule("", "services", &owned),
         rule("policy", "poddisruptionbudgets", &owned),
+        // Certificates of secured clusters: read and applied by name, never listed or
+        // deleted (garbage-collected through their owner reference).
+        rule("", "secrets", &["get", "create", "patch"]),
         rule("", "events", &["create", "patch"]),
         rule("events.k8s.io", "events", &["create", "patch"]),
     ]

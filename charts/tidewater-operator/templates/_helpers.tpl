@@ -79,6 +79,12 @@ Events in both API groups.
 - apiGroups: [""]
   resources: ["pods/eviction"]
   verbs: ["create"]
+{{- /* Secured clusters: the CA and node certificate Secrets. Read one by one and written
+with server-side apply; never listed, watched or deleted (owner references let the
+garbage collector remove them with the cluster). */}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::dynamic::QUORUM_BOOTSTRAP_SERVERS;
-use super::{CONTROLLER_PORT, DATA_DIR, HTTP_PORT, cluster_id, node_host, node_labels, owned_meta};
+use super::{
+    CONTROLLER_PORT, DATA_DIR, HTTP_PORT, TLS_DIR, cluster_id, node_host, node_labels, owned_meta,
+};
 use crate::validate::{NodeSpec, ValidatedCluster};
 
 /// ConfigMap key of the properties file.
@@ -22,8 +24,14 @@ pub struct Endpoints {
     pub host: String,
     /// Interface the listeners bind (empty: all interfaces).
     pub bind: String,
-    /// Client (PLAINTEXT) port.
+    /// Port of the first client listener.
     pub client_port: i32,
+    /// Port of every listener, by spec-side name (client listeners, and `replication`
+    /// and `operator` on a secured cluster).
+    pub listener_ports: BTreeMap<String, i32>,
+    /// Directory holding the node's keystore and CA certificates
+    /// ([`super::listeners::KEYSTORE_FILE`] and the CA files).
+    pub tls_dir: String,
     /// KRaft controller port.
     pub controller_port: i32,
     /// `/healthz` `/readyz` `/metrics` port.
@@ -48,6 +56,8 @@ impl Addressing for KubeAddressing {
             host: node_host(c, n),
             bind: String::new(),
             client_port: c.client_port,
+            listener_ports: super::listeners::kube_listener_ports(c),
+            tls_dir: TLS_DIR.to_owned(),
             controller_port: CONTROLLER_PORT,
             http_port: HTTP_PORT,
             log_dir: DATA_DIR.to_owned(),
@@ -100,26 +110,7 @@ pub fn server_properties(
         "controller.listener.names".to_owned(),
         "CONTROLLER".to_owned(),
     );
-    let mut listeners = Vec::new();
-    if node.role.is_broker() {
-        listeners.push(format!("PLAINTEXT://{}:{}", me.bind, me.client_port));
-        p.insert(
-            "advertised.listeners".to_owned(),
-            format!("PLAINTEXT://{}:{}", me.host, me.client_port),
-        );
-        p.insert(
-            "inter.broker.listener.name".to_owned(),
-            "PLAINTEXT".to_owned(),
-        );
-    }
-    if node.role.is_voter() {
-        listeners.push(format!("CONTROLLER://{}:{}", me.bind, me.controller_port));
-    }
-    p.insert("listeners".to_owned(), listeners.join(","));
-    p.insert(
-        "listener.security.protocol.map".to_owned(),
-        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
-    );
+    super::listeners::render(c, node, &me, &mut p);
     p.insert("log.dirs".to_owned(), me.log_dir);
     if let Some(rack) = &node.rack {
         p.insert("broker.rack".to_owned(), rack.clone());

@@ -12,9 +12,11 @@ pub mod config;
 pub mod dynamic;
 #[cfg(test)]
 pub(crate) mod kraft_rules;
+pub mod listeners;
 pub mod pdb;
 pub mod pod;
 pub mod pvc;
+pub mod secrets;
 pub mod services;
 
 use std::collections::BTreeMap;
@@ -43,6 +45,8 @@ pub const CONTROLLER_PORT: i32 = 9093;
 pub const HTTP_PORT: i32 = 9404;
 /// Where the data volume is mounted.
 pub const DATA_DIR: &str = "/var/lib/tidewater/data";
+/// Where a secured cluster's node Secret (keystore and CA certificates) is mounted.
+pub const TLS_DIR: &str = "/etc/tidewater/tls";
 
 /// One object the kube runtime applies, in apply order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,14 +171,30 @@ pub fn bootstrap_name(c: &ValidatedCluster) -> String {
     format!("{}-bootstrap", c.name)
 }
 
-/// In-cluster `bootstrap.servers` of the cluster.
+/// In-cluster `bootstrap.servers` of the operator's admin client (the first client
+/// listener, or `OPERATOR` on a secured cluster: [`listeners::admin_listener`]).
 pub fn bootstrap_servers(c: &ValidatedCluster) -> String {
-    format!(
-        "{}.{}.svc:{}",
-        bootstrap_name(c),
-        c.namespace,
-        c.client_port
-    )
+    listener_bootstrap(c, listeners::admin_listener(c))
+}
+
+/// In-cluster `bootstrap.servers` of the listener named `name` in the spec.
+pub fn listener_bootstrap(c: &ValidatedCluster, name: &str) -> String {
+    let port = listeners::kube_listener_ports(c)
+        .get(name)
+        .copied()
+        .unwrap_or(c.client_port);
+    format!("{}.{}.svc:{port}", bootstrap_name(c), c.namespace)
+}
+
+/// `status.listeners` on Kubernetes: each client listener through the bootstrap Service.
+pub fn listener_statuses(c: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus> {
+    c.listeners
+        .iter()
+        .map(|l| crate::crd::ListenerStatus {
+            name: l.name.clone(),
+            bootstrap_servers: listener_bootstrap(c, &l.name),
+        })
+        .collect()
 }
 
 /// Stable DNS name of a node's pod through the headless Service.

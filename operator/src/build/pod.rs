@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     ConfigMapKeySelector, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
-    SeccompProfile, Volume, VolumeMount,
+    SeccompProfile, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -15,8 +15,8 @@ use super::config::{
     CLUSTER_ID_KEY, KubeAddressing, config_map_name, properties_text, server_properties,
 };
 use super::{
-    CONTROLLER_PORT, DATA_DIR, HTTP_PORT, REVISION_ANNOTATION, cluster_id, fnv1a, headless_name,
-    image, node_labels, owned_meta, pvc::claim_name, selector_labels,
+    CONTROLLER_PORT, DATA_DIR, HTTP_PORT, REVISION_ANNOTATION, TLS_DIR, cluster_id, fnv1a,
+    headless_name, image, node_labels, owned_meta, pvc::claim_name, selector_labels,
 };
 use crate::placement;
 use crate::validate::{NodeSpec, ValidatedCluster};
@@ -82,7 +82,7 @@ fn pod_without_revision(c: &ValidatedCluster, n: &NodeSpec) -> Pod {
         readiness_probe: Some(http_probe("/readyz", 5, 3)),
         liveness_probe: Some(http_probe("/healthz", 10, 6)),
         startup_probe: Some(http_probe("/healthz", 5, 60)),
-        volume_mounts: Some(mounts()),
+        volume_mounts: Some(broker_mounts(c)),
         ..Container::default()
     };
     // `format` writes meta.properties with the cluster id before the first start, as
@@ -167,7 +167,11 @@ fn security_context() -> PodSecurityContext {
 fn ports(c: &ValidatedCluster, n: &NodeSpec) -> Vec<ContainerPort> {
     let mut out = Vec::new();
     if n.role.is_broker() {
-        out.push(port("kafka", c.client_port));
+        out.extend(
+            super::listeners::named_ports(c)
+                .iter()
+                .map(|(name, number)| port(name, *number)),
+        );
     }
     if n.role.is_voter() {
         out.push(port("controller", CONTROLLER_PORT));
@@ -214,8 +218,24 @@ fn mounts() -> Vec<VolumeMount> {
     ]
 }
 
+/// The broker's mounts: data, config, and on a secured cluster its certificates
+/// (a Secret volume, not `subPath`, so the kubelet updates the files in place when the
+/// operator renews them and the broker reloads them without a restart).
+fn broker_mounts(c: &ValidatedCluster) -> Vec<VolumeMount> {
+    let mut m = mounts();
+    if c.secured() {
+        m.push(VolumeMount {
+            name: "tls".to_owned(),
+            mount_path: TLS_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    m
+}
+
 fn volumes(c: &ValidatedCluster, n: &NodeSpec) -> Vec<Volume> {
-    vec![
+    let mut v = vec![
         Volume {
             name: "data".to_owned(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
@@ -232,5 +252,17 @@ fn volumes(c: &ValidatedCluster, n: &NodeSpec) -> Vec<Volume> {
             }),
             ..Volume::default()
         },
-    ]
+    ];
+    if c.secured() {
+        v.push(Volume {
+            name: "tls".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(super::secrets::node_secret_name(c, n)),
+                default_mode: Some(0o440),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    v
 }

@@ -18,10 +18,11 @@ pub fn headless(c: &ValidatedCluster) -> Service {
             cluster_ip: Some("None".to_owned()),
             publish_not_ready_addresses: Some(true),
             selector: Some(selector_labels(c)),
-            ports: Some(vec![
-                port("kafka", c.client_port),
-                port("controller", CONTROLLER_PORT),
-            ]),
+            ports: Some(
+                listener_ports(c)
+                    .chain([port("controller", CONTROLLER_PORT)])
+                    .collect(),
+            ),
             ..ServiceSpec::default()
         }),
         status: None,
@@ -40,11 +41,17 @@ pub fn bootstrap(c: &ValidatedCluster) -> Service {
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(selector.into_iter().collect::<BTreeMap<_, _>>()),
-            ports: Some(vec![port("kafka", c.client_port)]),
+            ports: Some(listener_ports(c).collect()),
             ..ServiceSpec::default()
         }),
         status: None,
     }
+}
+
+fn listener_ports(c: &ValidatedCluster) -> impl Iterator<Item = ServicePort> {
+    super::listeners::named_ports(c)
+        .into_iter()
+        .map(|(name, number)| port(&name, number))
 }
 
 fn port(name: &str, number: i32) -> ServicePort {

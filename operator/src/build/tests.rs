@@ -4,7 +4,7 @@ use crate::render::parse_cluster;
 use crate::validate::validate;
 use k8s_openapi::api::core::v1::Pod;
 
-fn valid(spec: &str) -> ValidatedCluster {
+pub(crate) fn valid(spec: &str) -> ValidatedCluster {
     let text = format!(
         "apiVersion: tidewater.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: tide\n  namespace: kafka\n  uid: 0f8fad5b-d9cb-469f-a165-70867728950e\nspec:\n{spec}"
     );

@@ -4,6 +4,7 @@
 //! CEL cross-field rules) live here; rules it cannot see live in `validate`.
 
 pub mod crdgen;
+mod listeners;
 mod rebalance;
 mod status;
 
@@ -14,6 +15,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use listeners::{
+    AuthenticationType, CertificateAuthoritySpec, DEFAULT_CA_RENEWAL_DAYS,
+    DEFAULT_CA_VALIDITY_DAYS, ListenerAuthentication, ListenerSpec, ListenerStatus, ListenerType,
+};
 pub use rebalance::{PlannedMove, RebalancePhase, RebalanceSpec, RebalanceStatus};
 pub use status::{BrokerStatus, ControllerStatus, KafkaClusterStatus, UpgradePhase, UpgradeStatus};
 
@@ -50,6 +55,8 @@ pub const DEFAULT_CLIENT_PORT: i32 = 9092;
 #[x_kube(validation = Rule::new("(has(self.controllers) && self.controllers > 0) || (self.brokers >= 3) == (oldSelf.brokers >= 3)").message("in combined mode spec.brokers cannot cross between fewer than 3 and 3 or more: that changes the KRaft voter set (1 or 3 combined voters) and would restart brokers with another role; resize the quorum with dedicated controllers"))]
 #[x_kube(validation = Rule::new("has(self.rack) == has(oldSelf.rack) && (!has(self.rack) || self.rack.zones == oldSelf.rack.zones)").message("spec.rack cannot be added, removed or have its zones changed: existing brokers would change zone and their replicas would lose rack spread"))]
 #[x_kube(validation = Rule::new("(has(self.storage.storageClassName) ? self.storage.storageClassName : '') == (has(oldSelf.storage.storageClassName) ? oldSelf.storage.storageClassName : '')").message("spec.storage.storageClassName cannot change: existing claims keep their class"))]
+#[x_kube(validation = Rule::new("(!has(self.clusterCa) || self.clusterCa.renewalDays < self.clusterCa.validityDays) && (!has(self.clientsCa) || self.clientsCa.renewalDays < self.clientsCa.validityDays)").message("spec.clusterCa / spec.clientsCa: renewalDays must be less than validityDays, or every certificate would be renewed at once"))]
+#[x_kube(validation = Rule::new("(!has(self.clusterCa) || self.clusterCa.generateCertificateAuthority || has(self.clusterCa.secretName)) && (!has(self.clientsCa) || self.clientsCa.generateCertificateAuthority || has(self.clientsCa.secretName))").message("spec.clusterCa / spec.clientsCa: generateCertificateAuthority: false needs secretName, the Secret holding ca.crt and ca.key"))]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaClusterSpec {
     /// Broker version to run, e.g. `0.1.0`. The image is `image` if set, otherwise the
@@ -107,13 +114,29 @@ pub struct KafkaClusterSpec {
     #[schemars(schema_with = "config_schema")]
     pub config: BTreeMap<String, serde_json::Value>,
 
-    /// Client listeners. One internal plaintext listener for now; TLS and external
-    /// listeners come later.
+    /// Client listeners (Strimzi's shape): each a name, a port, `tls` and an
+    /// `authentication`. Absent: one plaintext listener `plain` on 9092. When any
+    /// listener has TLS or authentication, the inter-broker (`REPLICATION`, 9091) and
+    /// controller (9093) listeners are mutual TLS with operator-issued certificates.
     #[serde(default = "default_listeners")]
-    #[schemars(length(min = 1, max = 1))]
+    #[schemars(length(min = 1, max = 8))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     #[x_kube(validation = Rule::new("self.all(l, l.port != 9093 && l.port != 9404)").message("spec.listeners: ports 9093 (controller) and 9404 (health/metrics) are reserved"))]
+    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.name == l.name) && self.exists_one(m, m.port == l.port))").message("spec.listeners: names and ports must be unique"))]
+    #[x_kube(validation = Rule::new("self.all(l, !has(l.authentication) || l.authentication.type != 'tls' || l.tls)").message("spec.listeners: authentication type tls (client certificates) needs tls: true"))]
+    #[x_kube(validation = Rule::new("self.all(l, l.name != 'replication' && l.name != 'operator' && l.name != 'controller')").message("spec.listeners: the names replication, operator and controller are the operator's own listeners"))]
+    #[x_kube(validation = Rule::new("!self.exists(l, l.tls || has(l.authentication)) || self.all(l, l.port != 9090 && l.port != 9091)").message("spec.listeners: with TLS or authentication on, ports 9090 (operator) and 9091 (replication) are reserved"))]
     pub listeners: Vec<ListenerSpec>,
+
+    /// The cluster CA that signs every broker's certificate (used when a listener has
+    /// TLS or authentication).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ca: Option<CertificateAuthoritySpec>,
+
+    /// The clients CA that signs client certificates trusted by listeners with
+    /// `authentication: {type: tls}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients_ca: Option<CertificateAuthoritySpec>,
 
     /// Pod template overrides for broker and controller pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,45 +253,6 @@ impl Default for StorageSpec {
 
 fn default_storage_size() -> String {
     "10Gi".to_owned()
-}
-
-/// A client listener.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListenerSpec {
-    /// Listener name (it maps to the Kafka `PLAINTEXT` listener for now).
-    #[schemars(regex(pattern = r"^[a-z][a-z0-9]{0,24}$"))]
-    pub name: String,
-    /// Container port of the listener.
-    #[schemars(range(min = 1024, max = 65535))]
-    pub port: i32,
-    /// Who can reach the listener; only `internal` (in-cluster) for now.
-    #[serde(default, rename = "type")]
-    pub kind: ListenerType,
-    /// TLS on the listener; not supported yet.
-    #[serde(default)]
-    #[x_kube(validation = Rule::new("self == false").message("TLS listeners are not supported yet"))]
-    pub tls: bool,
-}
-
-impl Default for ListenerSpec {
-    fn default() -> Self {
-        Self {
-            name: "plain".to_owned(),
-            port: DEFAULT_CLIENT_PORT,
-            kind: ListenerType::Internal,
-            tls: false,
-        }
-    }
-}
-
-/// Reachability of a listener.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ListenerType {
-    /// Reachable inside the Kubernetes cluster, through the broker's stable DNS name.
-    #[default]
-    Internal,
 }
 
 /// Pod template overrides.

@@ -40,6 +40,9 @@ pub struct KafkaClusterStatus {
     /// `host:port` list clients bootstrap from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_servers: Option<String>,
+    /// Where clients reach each listener of `spec.listeners`, in spec order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<super::ListenerStatus>,
     /// The partition reassignment plan the operator owns, and its progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<super::RebalanceStatus>,

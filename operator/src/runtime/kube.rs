@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 pub mod budget;
+mod certs;
 mod observe;
 mod quorum;
 mod requests;
@@ -54,6 +55,15 @@ pub enum KubeRuntimeError {
         /// The client error.
         #[source]
         source: kube::Error,
+    },
+    /// A CA or certificate could not be made or read.
+    #[error("{what}: {source}")]
+    Certificates {
+        /// Which CA or certificate.
+        what: String,
+        /// Why.
+        #[source]
+        source: crate::pki::PkiError,
     },
 }
 
@@ -147,6 +157,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
 
     fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
         build::bootstrap_servers(c)
+    }
+
+    fn listeners(&self, c: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus> {
+        build::listener_statuses(c)
     }
 
     fn cluster_id(&mut self, c: &ValidatedCluster) -> Result<String, KubeRuntimeError> {
@@ -273,7 +287,11 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             if node.ready
                 && let Some(spec) = c.nodes.iter().find(|n| n.id == id && n.role.is_broker())
             {
-                ready_brokers.push(format!("{}:{}", build::node_host(c, spec), c.client_port));
+                ready_brokers.push(format!(
+                    "{}:{}",
+                    build::node_host(c, spec),
+                    build::listeners::admin_port(c)
+                ));
             }
             observed.nodes.insert(id, node);
         }
@@ -353,6 +371,8 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             .collect();
         let decided = budget::decide(&restarting, &self.budget_step, &self.available);
         self.budget = Some(budget::Written::new(c, decided));
+        // Certificates before the pods that mount them.
+        self.ensure_certs(c).await?;
         let desired = build::build_all(c);
         // Each node's new config is published at its turn only (see `roll`).
         let revisions: BTreeMap<i32, (String, String)> = desired

@@ -55,6 +55,8 @@ pub trait Runtime {
     /// Client `bootstrap.servers` of `cluster`'s brokers: what the status shows and what
     /// the rebalance drive and UnregisterBroker go through.
     fn bootstrap_servers(&self, cluster: &ValidatedCluster) -> String;
+    /// Where clients reach each client listener (`status.listeners`).
+    fn listeners(&self, cluster: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus>;
     /// The cluster id `cluster`'s nodes are (or will be) formatted with.
     fn cluster_id(&mut self, cluster: &ValidatedCluster) -> Result<String, Self::Error>;
     /// `cluster` as the data found by the last `observe` says it is (e.g. the cluster

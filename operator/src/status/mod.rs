@@ -96,8 +96,10 @@ pub struct Inputs<'a> {
     pub plan: &'a Plan,
     /// Status before this reconcile.
     pub previous: Option<&'a KafkaClusterStatus>,
-    /// `bootstrap.servers` for clients.
+    /// `bootstrap.servers` of the operator's admin client.
     pub bootstrap_servers: String,
+    /// Where clients reach each listener.
+    pub listeners: Vec<crate::crd::ListenerStatus>,
     /// Cluster id the nodes were formatted with.
     pub cluster_id: String,
     /// Retained claims the cluster cannot use (kube runtime; none locally).
@@ -268,7 +270,13 @@ pub fn compute(i: &Inputs<'_>, now: &Time) -> KafkaClusterStatus {
             active_id: s.controller,
             voters: s.voters.iter().copied().collect(),
         }),
-        bootstrap_servers: Some(i.bootstrap_servers.clone()),
+        // The first client listener's: on a secured cluster the admin client's own
+        // listener is not for clients.
+        bootstrap_servers: Some(i.listeners.first().map_or_else(
+            || i.bootstrap_servers.clone(),
+            |l| l.bootstrap_servers.clone(),
+        )),
+        listeners: i.listeners.clone(),
         // Owned by `crate::rebalance`, which updates it after this computation.
         rebalance: i.previous.and_then(|p| p.rebalance.clone()),
     }

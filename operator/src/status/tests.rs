@@ -69,6 +69,7 @@ fn run(
             plan: &p,
             previous: prev,
             bootstrap_servers: "b:9092".into(),
+            listeners: Vec::new(),
             cluster_id: "id".into(),
             claim_conflicts: &[],
         },

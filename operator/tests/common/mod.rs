@@ -22,12 +22,7 @@ pub fn example_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert_eq!(
-        files.len(),
-        3,
-        "expected three samples in {}",
-        dir.display()
-    );
+    assert_eq!(files.len(), 4, "expected four samples in {}", dir.display());
     files
 }
 

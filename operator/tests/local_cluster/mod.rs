@@ -323,18 +323,20 @@ pub fn broker_pids(s: &Value) -> Vec<i32> {
 }
 
 pub const CLIENT: &str = r#"
-import sys, time
+import json, sys, time
 from confluent_kafka import Producer, Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 bs, topic, n, rf = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-admin = AdminClient({"bootstrap.servers": bs})
+# Security settings (security.protocol, ssl.*, sasl.*) for every client.
+extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+admin = AdminClient({"bootstrap.servers": bs, **extra})
 for f in admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=rf)]).values():
     f.result(30)
-p = Producer({"bootstrap.servers": bs, "acks": "all"})
+p = Producer({"bootstrap.servers": bs, "acks": "all", **extra})
 for i in range(n):
     p.produce(topic, key=str(i), value="m%d" % i)
 assert p.flush(30) == 0, "unflushed messages"
-c = Consumer({"bootstrap.servers": bs, "group.id": "g-" + topic, "auto.offset.reset": "earliest"})
+c = Consumer({"bootstrap.servers": bs, "group.id": "g-" + topic, "auto.offset.reset": "earliest", **extra})
 c.subscribe([topic])
 got, deadline = set(), time.time() + 60
 while len(got) < n and time.time() < deadline:
@@ -351,6 +353,12 @@ print("consumed", len(got))
 "#;
 
 pub fn clients(bootstrap: &str, topic: &str, n: usize, rf: usize) -> String {
+    clients_with(bootstrap, topic, n, rf, &serde_json::json!({}))
+}
+
+/// [`clients`] with librdkafka settings (`security.protocol`, `ssl.*`, `sasl.*`) added to
+/// every client.
+pub fn clients_with(bootstrap: &str, topic: &str, n: usize, rf: usize, extra: &Value) -> String {
     let out = Command::new("python3")
         .args([
             "-c",
@@ -359,6 +367,7 @@ pub fn clients(bootstrap: &str, topic: &str, n: usize, rf: usize) -> String {
             topic,
             &n.to_string(),
             &rf.to_string(),
+            &extra.to_string(),
         ])
         .output()
         .unwrap();

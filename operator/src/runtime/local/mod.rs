@@ -10,6 +10,7 @@
 //! it): combined and controller nodes bind CONTROLLER on theirs, broker-only nodes bind
 //! no controller listener, and clients bootstrap from brokers only.
 
+pub mod certs;
 pub mod cmd;
 mod node;
 pub mod process;
@@ -43,6 +44,9 @@ pub enum LocalError {
     /// A broker process could not be run.
     #[error(transparent)]
     Process(#[from] ProcessError),
+    /// The cluster's certificates could not be made current.
+    #[error(transparent)]
+    Certs(#[from] certs::CertError),
     /// No binary for the spec's version.
     #[error("no broker binary for version {0}")]
     NoBinary(String),
@@ -117,12 +121,14 @@ impl<A: AdminSource> LocalRuntime<A> {
     fn ensure_ports(&mut self, c: &ValidatedCluster) -> Result<(), LocalError> {
         let mut changed = false;
         for n in &c.nodes {
-            if let std::collections::btree_map::Entry::Vacant(slot) =
-                self.persisted.ports.entry(n.id)
-            {
-                slot.insert(free_ports()?);
-                changed = true;
-            }
+            let ports = match self.persisted.ports.entry(n.id) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    changed = true;
+                    slot.insert(free_ports()?)
+                }
+                std::collections::btree_map::Entry::Occupied(slot) => slot.into_mut(),
+            };
+            changed |= ports.ensure_listeners(c)?;
         }
         if changed {
             self.state.save(&self.persisted)?;
@@ -247,13 +253,21 @@ impl<A: AdminSource> LocalRuntime<A> {
 impl<A: AdminSource> Runtime for LocalRuntime<A> {
     type Error = LocalError;
 
-    /// `host:port` of every broker, for `status.bootstrapServers`.
+    /// `host:port` of every broker's admin listener (the first client listener, or
+    /// `operator` on a secured cluster).
     fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
-        c.brokers()
-            .filter_map(|n| self.persisted.ports.get(&n.id))
-            .map(|p| format!("127.0.0.1:{}", p.client))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.persisted
+            .listener_bootstrap(c, crate::build::listeners::admin_listener(c))
+    }
+
+    fn listeners(&self, c: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus> {
+        c.listeners
+            .iter()
+            .map(|l| crate::crd::ListenerStatus {
+                name: l.name.clone(),
+                bootstrap_servers: self.persisted.listener_bootstrap(c, &l.name),
+            })
+            .collect()
     }
 
     /// Kafka cluster id, chosen on first use and persisted.
@@ -276,6 +290,9 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
 
     async fn observe(&mut self, c: &ValidatedCluster) -> Result<Observed, LocalError> {
         self.ensure_ports(c)?;
+        // Before any node starts, and on every tick for renewal: the brokers pick up
+        // rewritten files themselves.
+        certs::ensure_now(&self.state, c)?;
         // Nodes of an earlier `up` (their ports are in state.json) that the spec no
         // longer wants: observed as stopped, so the plan drains and removes them
         // even after the operator was killed mid scale-in.
@@ -298,7 +315,12 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         let ids: Vec<i32> = self.nodes.keys().copied().collect();
         for id in ids {
             let http = self.persisted.ports.get(&id).map(|p| p.http);
-            let client = self.persisted.ports.get(&id).map(|p| p.client);
+            // Where the admin client reaches this broker (OPERATOR on a secured cluster).
+            let client = self
+                .persisted
+                .ports
+                .get(&id)
+                .and_then(|p| p.listener(c, crate::build::listeners::admin_listener(c)));
             let Some(node) = self.nodes.get_mut(&id) else {
                 continue;
             };

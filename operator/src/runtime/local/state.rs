@@ -48,7 +48,7 @@ pub enum StateError {
 }
 
 /// Ports of one node, allocated once and kept across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ports {
     /// PLAINTEXT listener.
     pub client: i32,
@@ -56,6 +56,32 @@ pub struct Ports {
     pub controller: i32,
     /// `/healthz` `/readyz` `/metrics`.
     pub http: i32,
+    /// Ports of listeners after the first (which is `client`), by spec-side name
+    /// (client listeners, `replication`, `operator`); allocated when a listener appears.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub listeners: BTreeMap<String, i32>,
+}
+
+impl Ports {
+    /// Port of the listener named `name` in the spec (the first one is `client`).
+    pub fn listener(&self, c: &ValidatedCluster, name: &str) -> Option<i32> {
+        if c.listeners.first().is_some_and(|l| l.name == name) {
+            return Some(self.client);
+        }
+        self.listeners.get(name).copied()
+    }
+
+    /// Allocates a port for every listener of `c` that has none; whether any was new.
+    pub fn ensure_listeners(&mut self, c: &ValidatedCluster) -> Result<bool, StateError> {
+        let mut changed = false;
+        for name in crate::build::listeners::kube_listener_ports(c).into_keys() {
+            if self.listener(c, &name).is_none() {
+                self.listeners.insert(name, i32::from(free_listen_port()?));
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
 }
 
 /// What survives restarts of `local up`.
@@ -65,6 +91,17 @@ pub struct Persisted {
     pub cluster_id: Option<String>,
     /// Ports by node id.
     pub ports: BTreeMap<i32, Ports>,
+}
+
+impl Persisted {
+    /// `host:port` of listener `name` (spec-side) on every broker of `c`.
+    pub fn listener_bootstrap(&self, c: &ValidatedCluster, name: &str) -> String {
+        c.brokers()
+            .filter_map(|n| self.ports.get(&n.id)?.listener(c, name))
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// Paths of one state directory.
@@ -251,6 +288,7 @@ pub fn free_ports() -> Result<Ports, StateError> {
         client: got[0],
         controller: got[1],
         http: got[2],
+        listeners: BTreeMap::new(),
     })
 }
 
@@ -288,6 +326,9 @@ fn free_listen_port() -> Result<u16, StateError> {
     )))
 }
 
+/// A node's TLS files (keystore, CA certificates) under its node dir.
+pub const TLS_SUBDIR: &str = "tls";
+
 /// 127.0.0.1 addressing with per-node ports.
 pub(super) struct LocalAddressing<'a> {
     pub(super) state: &'a StateDir,
@@ -296,23 +337,20 @@ pub(super) struct LocalAddressing<'a> {
 
 impl Addressing for LocalAddressing<'_> {
     fn endpoints(&self, c: &ValidatedCluster, n: &NodeSpec) -> Endpoints {
-        let p = self.ports.get(&n.id).copied().unwrap_or(Ports {
-            client: 0,
-            controller: 0,
-            http: 0,
-        });
+        let p = self.ports.get(&n.id).cloned().unwrap_or_default();
+        let dir = self.state.node_dir(&c.name, n.id);
         Endpoints {
             host: "127.0.0.1".to_owned(),
             bind: "127.0.0.1".to_owned(),
             client_port: p.client,
+            listener_ports: crate::build::listeners::kube_listener_ports(c)
+                .into_keys()
+                .filter_map(|name| Some((name.clone(), p.listener(c, &name)?)))
+                .collect(),
+            tls_dir: dir.join(TLS_SUBDIR).display().to_string(),
             controller_port: p.controller,
             http_port: p.http,
-            log_dir: self
-                .state
-                .node_dir(&c.name, n.id)
-                .join("data")
-                .display()
-                .to_string(),
+            log_dir: dir.join("data").display().to_string(),
         }
     }
 }

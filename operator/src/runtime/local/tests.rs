@@ -59,7 +59,7 @@ async fn dedicated_controllers_bind_only_their_controller_listener() {
     assert_eq!(ids, [0, 1, 2, 1000, 1001, 1002]);
     for id in [1000, 1001, 1002] {
         let p = by_id(id);
-        let port = ports[&id];
+        let port = &ports[&id];
         assert_eq!(p["node.id"], id.to_string());
         assert_eq!(p["process.roles"], "controller");
         assert_eq!(p["controller.quorum.voters"], voters);
@@ -80,7 +80,7 @@ async fn dedicated_controllers_bind_only_their_controller_listener() {
     }
     for id in [0, 1, 2] {
         let p = by_id(id);
-        let port = ports[&id];
+        let port = &ports[&id];
         assert_eq!(p["process.roles"], "broker");
         assert_eq!(p["controller.quorum.voters"], voters);
         assert_eq!(p["controller.listener.names"], "CONTROLLER");
