@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . broker/perf/wait-ready.sh
+. broker/perf/bench-lib.sh
 
 RECORDS=${RECORDS:-300000}
 cargo build --release -q -p tidewater-broker -p tidewater-perf
@@ -23,28 +24,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json_field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1])
 for k in sys.argv[1].split("."): d=d[k]
 print(d)' "$1"; }
 
 
-create_topic() { # bootstrap topic rf
-  python3 - "$1" "$2" "$3" <<'PY'
-import sys, time
-from confluent_kafka.admin import AdminClient, NewTopic
-admin = AdminClient({"bootstrap.servers": sys.argv[1]})
-admin.create_topics([NewTopic(sys.argv[2], num_partitions=6, replication_factor=int(sys.argv[3]),
-                              config={"min.insync.replicas": "2" if sys.argv[3] == "3" else "1"})])[sys.argv[2]].result(30)
-# Wait until every partition has a leader and a full ISR.
-end = time.time() + 30
-while time.time() < end:
-    t = admin.list_topics(sys.argv[2], timeout=10).topics[sys.argv[2]]
-    if t.partitions and all(p.leader >= 0 and len(p.isrs) == int(sys.argv[3]) for p in t.partitions.values()):
-        break
-    time.sleep(0.2)
-PY
-}
 
 # --- one broker --------------------------------------------------------------------
 KP=$(free_port); HP=$(free_port)

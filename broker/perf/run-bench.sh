@@ -28,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . broker/perf/wait-ready.sh
+. broker/perf/bench-lib.sh
 
 RECORDS_1K=${RECORDS_1K:-1000000}     # 1 KiB records: ~1 GiB
 RECORDS_100B=${RECORDS_100B:-5000000} # 100-byte records
@@ -58,7 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json_field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); v=d
 for k in sys.argv[1].split("."): v=v[k]
 print(v)' "$1"; }
@@ -110,14 +110,6 @@ wait_ready "$HPORT" 30
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status"; }
 RSS_IDLE_MB=$(calc "$(rss_kib)/1024")
 
-create_topic() {
-  python3 - "$BS" "$1" <<'PY'
-import sys
-from confluent_kafka.admin import AdminClient, NewTopic
-admin = AdminClient({"bootstrap.servers": sys.argv[1]})
-admin.create_topics([NewTopic(sys.argv[2], num_partitions=6, replication_factor=1)])[sys.argv[2]].result(30)
-PY
-}
 
 # Broker CPU seconds so far (utime+stime): tells whether the broker or the client,
 # sharing the 2 cores, was the bottleneck of a run.
@@ -131,10 +123,10 @@ run() {
     "$line" "$(calc "$(broker_cpu_s)-$before")"
 }
 
-create_topic bench-1k
+create_topic "$BS" bench-1k
 P1K=$(run "$PERF" produce --bootstrap "$BS" --topic bench-1k --num-records "$RECORDS_1K" --record-size 1024 --acks 1)
 C1K=$(run "$PERF" consume --bootstrap "$BS" --topic bench-1k --num-records "$RECORDS_1K")
-create_topic bench-100b
+create_topic "$BS" bench-100b
 P100=$(run "$PERF" produce --bootstrap "$BS" --topic bench-100b --num-records "$RECORDS_100B" --record-size 100 --acks 1)
 PEAK_RPS=$(echo "$P1K" | json_field records_per_sec)
 HALF=$(python3 -c "print(int($PEAK_RPS/2))")
@@ -142,7 +134,7 @@ LAT_N=$(python3 -c "print(int($HALF*$LAT_SECONDS))")
 # The broker's own share of produce latency: its Produce request time (frame
 # read to response written) during the linger.ms=1 run, as a p99 bucket.
 produce_buckets() { curl -s "http://127.0.0.1:$HPORT/metrics" | grep '^kafka_network_requestmetrics_totaltimems_bucket{request="Produce"' || true; }
-create_topic bench-lat
+create_topic "$BS" bench-lat
 sync
 produce_buckets >"$WORK/buckets.before"
 PLAT=$(run "$PERF" produce --bootstrap "$BS" --topic bench-lat --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF" --producer-prop linger.ms=1)
@@ -157,7 +149,7 @@ total = max((n for _, n in diff), default=0.0)
 print(next((f"<= {le:g}" for le, n in diff if total and n >= 0.99 * total), "> max bucket"))
 PY
 )
-create_topic bench-lat0
+create_topic "$BS" bench-lat0
 sync
 PLAT0=$(run "$PERF" produce --bootstrap "$BS" --topic bench-lat0 --num-records "$LAT_N" --record-size 1024 --acks 1 --throughput "$HALF" --producer-prop linger.ms=0)
 RSS_AFTER_MB=$(calc "$(rss_kib)/1024")

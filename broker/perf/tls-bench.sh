@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . broker/perf/wait-ready.sh
+. broker/perf/bench-lib.sh
 
 RECORDS=${RECORDS:-500000}
 ROUNDS=${ROUNDS:-3}
@@ -43,7 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- a CA and the broker's certificate (P-256, as a client CA would issue) ----------
 PKI=$WORK/pki
@@ -76,14 +76,6 @@ CFG
 BROKER_PID=$!
 wait_ready "$HPORT" 30
 
-create_topic() {
-  python3 - "127.0.0.1:$PPORT" "$1" <<'PY'
-import sys
-from confluent_kafka.admin import AdminClient, NewTopic
-admin = AdminClient({"bootstrap.servers": sys.argv[1]})
-admin.create_topics([NewTopic(sys.argv[2], num_partitions=6, replication_factor=1)])[sys.argv[2]].result(30)
-PY
-}
 
 broker_cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$BROKER_PID/stat"; }
 
@@ -116,7 +108,7 @@ for round in $(seq "$ROUNDS"); do
   [ $((round % 2)) = 0 ] && order=(ssl plaintext)
   for listener in "${order[@]}"; do
     topic=tls-bench-$listener-$round
-    create_topic "$topic"
+    create_topic "127.0.0.1:$PPORT" "$topic"
     run "$listener" produce "$topic" | tee -a "$WORK/runs"
     run "$listener" consume "$topic" | tee -a "$WORK/runs"
   done
