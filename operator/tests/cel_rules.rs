@@ -23,7 +23,7 @@ const ZONES: &str =
     "spec.rack.zones lists more zones than there are brokers; some zones would hold no broker";
 const RESERVED_PORTS: &str =
     "spec.listeners: ports 9093 (controller) and 9404 (health/metrics) are reserved";
-const UNIQUE: &str = "spec.listeners: names and ports must be unique";
+const UNIQUE: &str = "spec.listeners: ports must be unique (names are the list's keys)";
 const TLS_AUTH: &str =
     "spec.listeners: authentication type tls (client certificates) needs tls: true";
 const OWN_NAMES: &str = "spec.listeners: the names replication, operator and controller are the operator's own listeners";

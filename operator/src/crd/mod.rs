@@ -122,7 +122,7 @@ pub struct KafkaClusterSpec {
     #[schemars(length(min = 1, max = 8))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     #[x_kube(validation = Rule::new("self.all(l, l.port != 9093 && l.port != 9404)").message("spec.listeners: ports 9093 (controller) and 9404 (health/metrics) are reserved"))]
-    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.name == l.name) && self.exists_one(m, m.port == l.port))").message("spec.listeners: names and ports must be unique"))]
+    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.port == l.port))").message("spec.listeners: ports must be unique (names are the list's keys)"))]
     #[x_kube(validation = Rule::new("self.all(l, !has(l.authentication) || l.authentication.type != 'tls' || l.tls)").message("spec.listeners: authentication type tls (client certificates) needs tls: true"))]
     #[x_kube(validation = Rule::new("self.all(l, l.name != 'replication' && l.name != 'operator' && l.name != 'controller')").message("spec.listeners: the names replication, operator and controller are the operator's own listeners"))]
     #[x_kube(validation = Rule::new("!self.exists(l, l.tls || has(l.authentication)) || self.all(l, l.port != 9090 && l.port != 9091)").message("spec.listeners: with TLS or authentication on, ports 9090 (operator) and 9091 (replication) are reserved"))]
