@@ -199,8 +199,18 @@ check_rbac() {
         [[ -z "$missing" ]] || fail "in $ns the operator lacks what the chart grants: $missing"
         echo "namespace $ns: $(echo "$want" | grep -c .) grants, exactly those of the chart"
     done
-    [[ "$(kubectl auth can-i get secrets -n "$NAMESPACE" --as "system:serviceaccount:$OPERATOR_NAMESPACE:$OPERATOR_SA")" == no ]] ||
-        fail "the operator may read secrets"
+    # Secrets (issue 14 item 8): it reads and writes the CA and certificate Secrets it
+    # names, but may not enumerate, watch or delete the namespace's Secrets (its own go
+    # with their owner, the KafkaCluster).
+    local verb as="system:serviceaccount:$OPERATOR_NAMESPACE:$OPERATOR_SA"
+    for verb in get create patch; do
+        [[ "$(kubectl auth can-i "$verb" secrets -n "$NAMESPACE" --as "$as")" == yes ]] ||
+            fail "the operator may not $verb secrets (its CA and certificate Secrets)"
+    done
+    for verb in list watch delete; do
+        [[ "$(kubectl auth can-i "$verb" secrets -n "$NAMESPACE" --as "$as")" == no ]] ||
+            fail "the operator may $verb secrets"
+    done
 }
 
 # The example as applied: its broker image replaced by the image under test, unless the
