@@ -19,6 +19,8 @@ const RECORDS: usize = 200;
 fn kcat(args: &[&str], input: &str) -> String {
     let mut child = Command::new("kcat")
         .args(args)
+        // cargo's LD_LIBRARY_PATH holds rdkafka-sys' own librdkafka; kcat loads Debian's.
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

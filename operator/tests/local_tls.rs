@@ -47,6 +47,10 @@ fn served_cert(addr: &str) -> String {
 /// `kcat -L` against `bootstrap` with `-X` settings; Ok(stdout) or Err(stderr).
 fn kcat_metadata(bootstrap: &str, settings: &[String]) -> Result<String, String> {
     let mut cmd = Command::new("kcat");
+    // `cargo test --workspace` puts rdkafka-sys' build dir on LD_LIBRARY_PATH; its
+    // librdkafka.so.1 may be built without OpenSSL (a machine without libssl-dev), and
+    // Debian's kcat must load its own.
+    cmd.env_remove("LD_LIBRARY_PATH");
     cmd.args(["-b", bootstrap, "-L", "-m", "10"]);
     for s in settings {
         cmd.args(["-X", s]);

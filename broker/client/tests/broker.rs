@@ -79,6 +79,8 @@ async fn metadata_matches_the_broker_config_and_kcat() {
 
     // librdkafka must see the same cluster.
     let kcat = Command::new("kcat")
+        // cargo's LD_LIBRARY_PATH holds rdkafka-sys' own librdkafka; kcat loads Debian's.
+        .env_remove("LD_LIBRARY_PATH")
         .args([
             "-b",
             &broker.bootstrap,
