@@ -379,7 +379,14 @@ impl QuorumNode {
         let wait = rx.wait_for(|image| image.offset >= offset);
         match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(image)) => Ok(image.clone()),
-            Ok(Err(_)) => Err(QuorumError::Raft("the state machine stopped".into())),
+            // The image's sender lives in the state machine, which openraft drops when
+            // its core stops: say why (a fatal storage error, a panic) rather than only that.
+            Ok(Err(_)) => Err(QuorumError::Raft(
+                match &self.raft.metrics().borrow().running_state {
+                    Err(fatal) => format!("the state machine stopped: raft core stopped: {fatal}"),
+                    Ok(()) => "the state machine stopped".into(),
+                },
+            )),
             Err(_) => Err(QuorumError::Timeout(timeout)),
         }
     }

@@ -30,12 +30,51 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
-type SharedSnapshot = Arc<Mutex<Option<StoredSnapshot>>>;
+/// The durable `snapshot` file and the snapshot it holds, shared by the state machine
+/// (install) and its builders, which openraft runs in their own task: the two can
+/// write at once. Writes are serialized (both went through one `snapshot.tmp`, so a
+/// second writer's rename failed, a storage error that stops the raft core) and a
+/// snapshot never replaces a newer one (a build that started before an install and
+/// ended after it would otherwise put the older image back on disk).
+#[derive(Debug)]
+struct SnapshotStore {
+    path: PathBuf,
+    current: Mutex<Option<StoredSnapshot>>,
+    write: tokio::sync::Mutex<()>,
+}
+
+type SharedSnapshot = Arc<SnapshotStore>;
+
+impl SnapshotStore {
+    fn current(&self) -> Option<StoredSnapshot> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes `stored` the durable snapshot unless one at or past its last log id
+    /// already is; returns whether it did.
+    async fn save(&self, stored: StoredSnapshot) -> StorageResult<bool> {
+        let _write = self.write.lock().await;
+        let newer_held = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|held| held.meta.last_log_id >= stored.meta.last_log_id);
+        if newer_held {
+            return Ok(false);
+        }
+        persist(&self.path, &stored).await?;
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        Ok(true)
+    }
+}
 
 /// Applies the metadata log to the image.
 #[derive(Debug)]
 pub struct StateMachine {
-    dir: PathBuf,
     image: MetadataImage,
     last_applied: Option<LogId<u64>>,
     last_membership: StoredMembership<u64, BasicNode>,
@@ -66,11 +105,14 @@ impl StateMachine {
         let recent = RecentEntries::new(DEFAULT_RECENT_ENTRIES, image.offset);
         Ok((
             Self {
-                dir: dir.to_path_buf(),
                 image,
                 last_applied,
                 last_membership,
-                current_snapshot: Arc::new(Mutex::new(stored)),
+                current_snapshot: Arc::new(SnapshotStore {
+                    path: dir.join("snapshot"),
+                    current: Mutex::new(stored),
+                    write: tokio::sync::Mutex::new(()),
+                }),
                 publish,
                 snapshot_seq: 0,
                 recent,
@@ -92,7 +134,6 @@ fn sm_write_err(e: &(impl std::error::Error + 'static)) -> StorageError<u64> {
 /// Builds snapshots from a copy of the state taken when the builder was made.
 #[derive(Debug)]
 pub struct SnapshotBuilder {
-    dir: PathBuf,
     image: MetadataImage,
     meta: SnapshotMeta<u64, BasicNode>,
     current_snapshot: SharedSnapshot,
@@ -105,22 +146,20 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta: self.meta.clone(),
             data,
         };
-        persist(&self.dir, &stored).await?;
         let snapshot = Snapshot {
             meta: stored.meta.clone(),
             snapshot: Box::new(Cursor::new(stored.data.clone())),
         };
-        *self
-            .current_snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        // Not saved when an installed snapshot overtook this build: openraft keeps
+        // the newer of the two as well.
+        self.current_snapshot.save(stored).await?;
         Ok(snapshot)
     }
 }
 
-async fn persist(dir: &Path, stored: &StoredSnapshot) -> StorageResult<()> {
+async fn persist(path: &Path, stored: &StoredSnapshot) -> StorageResult<()> {
     let bytes = serde_json::to_vec(stored).map_err(|e| sm_write_err(&e))?;
-    let path = dir.join("snapshot");
+    let path = path.to_path_buf();
     let signature = stored.meta.signature();
     tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
         .await
@@ -174,7 +213,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             None => format!("none-{}", self.snapshot_seq),
         };
         SnapshotBuilder {
-            dir: self.dir.clone(),
             image: self.image.clone(),
             meta: SnapshotMeta {
                 last_log_id: self.last_applied,
@@ -202,29 +240,95 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             data,
         };
-        persist(&self.dir, &stored).await?;
+        if !self.current_snapshot.save(stored).await? {
+            // openraft installs only a snapshot past what it applied, so a newer held
+            // one is a build of ours racing ahead; keep the image that goes with it.
+            tracing::warn!(snapshot = %meta.snapshot_id, "a newer snapshot is already held; not installed");
+            return Ok(());
+        }
         tracing::info!(snapshot = %meta.snapshot_id, offset = image.offset, "installed metadata snapshot");
         self.recent.reset(image.offset);
         self.image = image;
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
-        *self
-            .current_snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(stored);
         self.publish.send_replace(Arc::new(self.image.clone()));
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        let current = self
-            .current_snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        Ok(current.map(|s| Snapshot {
+        Ok(self.current_snapshot.current().map(|s| Snapshot {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+
+    fn blank(index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    /// A leader's snapshot at `index` (what InstallSnapshot carries).
+    async fn leader_snapshot(index: u64) -> Snapshot<TypeConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut leader, _image) = StateMachine::open(dir.path()).unwrap();
+        leader.apply((1..=index).map(blank)).await.unwrap();
+        leader
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap()
+    }
+
+    fn durable_index(dir: &Path) -> Option<u64> {
+        let (_sm, image) = StateMachine::open(dir).unwrap();
+        let offset = image.borrow().offset;
+        Some(offset)
+    }
+
+    #[tokio::test]
+    async fn a_build_that_ends_after_a_newer_install_leaves_the_newer_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _image) = StateMachine::open(dir.path()).unwrap();
+        sm.apply((1..=3).map(blank)).await.unwrap();
+        let mut build_at_3 = sm.get_snapshot_builder().await;
+        let newer = leader_snapshot(10).await;
+        sm.install_snapshot(&newer.meta, newer.snapshot)
+            .await
+            .unwrap();
+        build_at_3.build_snapshot().await.unwrap();
+        let held = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(held.meta.last_log_id, newer.meta.last_log_id);
+        assert_eq!(durable_index(dir.path()), Some(10));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn builds_and_installs_at_once_all_succeed_and_the_newest_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _image) = StateMachine::open(dir.path()).unwrap();
+        let mut applied = 0;
+        for round in 0..20u64 {
+            let to = round * 4 + 2;
+            sm.apply((applied + 1..=to).map(blank)).await.unwrap();
+            let mut build = sm.get_snapshot_builder().await;
+            let newer = leader_snapshot(to + 2).await;
+            // openraft runs a build in its own task while the state machine installs.
+            let built = tokio::spawn(async move { build.build_snapshot().await });
+            sm.install_snapshot(&newer.meta, newer.snapshot)
+                .await
+                .unwrap();
+            built.await.unwrap().unwrap();
+            applied = to + 2;
+            assert_eq!(durable_index(dir.path()), Some(applied), "round {round}");
+        }
     }
 }
