@@ -5,7 +5,8 @@
 # Prints MB/s and p99 of each and their ratio (the issue's target: 3-broker >= 0.4 of
 # the single broker). Not part of the test suite.
 #
-# Usage: broker/perf/replicated-bench.sh   (env: RECORDS, default 300000)
+# Usage: broker/perf/replicated-bench.sh   (env: RECORDS, default 300000; CARGO_TARGET_DIR
+# is honoured)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . broker/perf/wait-ready.sh
@@ -13,8 +14,9 @@ cd "$(dirname "$0")/../.."
 
 RECORDS=${RECORDS:-300000}
 cargo build --release -q -p tidewater-broker -p tidewater-perf
-BROKER=target/release/tidewater-broker
-PERF=target/release/tidewater-perf
+TARGET=${CARGO_TARGET_DIR:-target}
+BROKER=$TARGET/release/tidewater-broker
+PERF=$TARGET/release/tidewater-perf
 
 WORK=$(mktemp -d /tmp/tidewater-rbench.XXXXXX)
 PIDS=()

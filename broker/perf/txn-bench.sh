@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 RECORDS=${RECORDS:-20000}
 if [ -z "${BROKER:-}" ]; then
   cargo build --release -q -p tidewater-broker
-  BROKER=target/release/tidewater-broker
+  BROKER=${CARGO_TARGET_DIR:-target}/release/tidewater-broker
 fi
 
 WORK=$(mktemp -d /tmp/tidewater-txnbench.XXXXXX)
