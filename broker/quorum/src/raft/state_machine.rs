@@ -3,9 +3,10 @@
 //! so brokers follow the metadata log in order. Snapshots are the serialized image,
 //! kept durable in `snapshot` (replaced atomically) so a restart resumes from it.
 
+use std::collections::BTreeMap;
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
@@ -36,6 +37,11 @@ struct StoredSnapshot {
 /// second writer's rename failed, a storage error that stops the raft core) and a
 /// snapshot never replaces a newer one (a build that started before an install and
 /// ended after it would otherwise put the older image back on disk).
+///
+/// One store per file in the process ([`SnapshotStore::open`]): a build outlives the
+/// raft that started it (openraft spawns it and does not wait for it on shutdown), so
+/// a node stopped and started again in the same process shares the store, and its
+/// lock, with a build of its previous life still writing.
 #[derive(Debug)]
 struct SnapshotStore {
     path: PathBuf,
@@ -46,6 +52,35 @@ struct SnapshotStore {
 type SharedSnapshot = Arc<SnapshotStore>;
 
 impl SnapshotStore {
+    /// The store of `path`, `stored` being what the file held when read: the store a
+    /// build still running in this process holds if there is one (keeping the newer of
+    /// its snapshot and `stored`), else a new one.
+    fn open(path: PathBuf, stored: Option<StoredSnapshot>) -> Arc<SnapshotStore> {
+        static OPEN: Mutex<BTreeMap<PathBuf, Weak<SnapshotStore>>> = Mutex::new(BTreeMap::new());
+        let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|_, store| store.strong_count() > 0);
+        if let Some(store) = open.get(&path).and_then(Weak::upgrade) {
+            let mut current = store.current.lock().unwrap_or_else(PoisonError::into_inner);
+            let older = |held: &StoredSnapshot| {
+                stored
+                    .as_ref()
+                    .is_some_and(|s| s.meta.last_log_id > held.meta.last_log_id)
+            };
+            if current.as_ref().is_none_or(older) {
+                *current = stored;
+            }
+            drop(current);
+            return store;
+        }
+        let store = Arc::new(SnapshotStore {
+            path: path.clone(),
+            current: Mutex::new(stored),
+            write: tokio::sync::Mutex::new(()),
+        });
+        open.insert(path, Arc::downgrade(&store));
+        store
+    }
+
     fn current(&self) -> Option<StoredSnapshot> {
         self.current
             .lock()
@@ -108,11 +143,7 @@ impl StateMachine {
                 image,
                 last_applied,
                 last_membership,
-                current_snapshot: Arc::new(SnapshotStore {
-                    path: dir.join("snapshot"),
-                    current: Mutex::new(stored),
-                    write: tokio::sync::Mutex::new(()),
-                }),
+                current_snapshot: SnapshotStore::open(dir.join("snapshot"), stored),
                 publish,
                 snapshot_seq: 0,
                 recent,
@@ -329,6 +360,32 @@ mod tests {
             built.await.unwrap().unwrap();
             applied = to + 2;
             assert_eq!(durable_index(dir.path()), Some(applied), "round {round}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_build_outliving_its_node_shares_the_store_of_the_restarted_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut durable = 0;
+        for round in 0..20u64 {
+            let (mut stopped, _image) = StateMachine::open(dir.path()).unwrap();
+            stopped
+                .apply((durable + 1..=durable + 2).map(blank))
+                .await
+                .unwrap();
+            let mut build = stopped.get_snapshot_builder().await;
+            // The raft stopped; openraft's build task lives on while the node restarts.
+            drop(stopped);
+            let (mut restarted, _image) = StateMachine::open(dir.path()).unwrap();
+            let newer = leader_snapshot(durable + 4).await;
+            let built = tokio::spawn(async move { build.build_snapshot().await });
+            restarted
+                .install_snapshot(&newer.meta, newer.snapshot)
+                .await
+                .unwrap();
+            built.await.unwrap().unwrap();
+            durable += 4;
+            assert_eq!(durable_index(dir.path()), Some(durable), "round {round}");
         }
     }
 }
