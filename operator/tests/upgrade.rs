@@ -296,10 +296,25 @@ impl Load {
         eprintln!("acks=1: {one_verified}");
         let lost_one: Value = serde_json::from_str(one_verified.lines().next().unwrap_or("{}"))
             .unwrap_or(Value::Null);
+        // The brokers' side of the gap: resign of the old leader to the new leader's
+        // start, per partition, from the nodes' logs (the client's figures add the time it
+        // takes librdkafka to learn the new leader and its retry backoff).
+        let topic = base[base.iter().position(|a| *a == "--topic").unwrap() + 1];
+        let logs: Vec<String> = c
+            .broker_logs()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let logs: Vec<&str> = logs.iter().map(String::as_str).collect();
+        let brokers: Value = serde_json::from_str(
+            py_report(&[&["gaps", "--topic", topic][..], &logs].concat()).trim(),
+        )
+        .unwrap_or(Value::Null);
         eprintln!(
             "FIGURES nodes={nodes} partitions=100 rate={rate}/s per producer (reached {}/s and {}/s): \
              roll {:.1}s ({:.1}s per node); longest wait for an acks=all ack {} ms (acks=1 {} ms); \
-             longest acks=all ack gap on a partition {} ms; p99 produce latency acks=all {} ms, \
+             longest acks=all ack gap on a partition {} ms; brokers' own longest acks=all gap \
+             (old leader resigned -> new leader started) {} ms over {} leader changes; p99 produce latency acks=all {} ms, \
              acks=1 {} ms; acks=all records lost 0, acks=1 records lost {}; not counted: \
              the clients' start (longest wait acks=all {} ms, acks=1 {} ms)",
             all["rate"],
@@ -309,6 +324,8 @@ impl Load {
             all["max_ms"],
             one["max_ms"],
             all["max_ack_gap_ms"],
+            brokers["max_ms"],
+            brokers["changes"],
             all["p99_ms"],
             one["p99_ms"],
             lost_one["lost"],

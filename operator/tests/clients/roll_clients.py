@@ -10,11 +10,14 @@
            and prints a JSON summary (consumed, longest stretch in s without a record).
   verify   reads every partition from the start to its high watermark and fails unless
            every acknowledged id of every --acked file is there (0 records lost).
+  gaps     --topic T LOG...: the brokers' side of the acks=all gap, from their logs.
 Exit 0 only when the checks hold; FAIL and the reason on stderr otherwise.
 """
 import argparse
+import datetime
 import json
 import os
+import re
 import sys
 import time
 
@@ -195,6 +198,47 @@ def verify(a):
         sys.exit(1)
 
 
+LOG_LINE = re.compile(r"^(\S+Z)\s+\w+\s+\S+ (became leader|became follower|partition has no leader) tp=(\S+)")
+
+
+def gaps(a):
+    """The brokers' own side of a roll's acks=all gap, from their broker.log files: per
+    partition of the topic, from the moment its leader resigned (applied an image naming
+    another leader, or none; it takes acks=all writes until then) to the moment a node
+    applied the image making it leader. A client sees more: the time to learn the new
+    leader (a NOT_LEADER answer with the KIP-951 hint, or a metadata refresh) and its
+    retry backoff."""
+    events = {}
+    for path in a.logs:
+        with open(path, errors="replace") as fh:
+            for line in fh:
+                m = LOG_LINE.match(line)
+                if not m:
+                    continue
+                stamp, what, tp = m.groups()
+                if tp.rsplit("-", 1)[0] != a.topic:
+                    continue
+                t = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                events.setdefault(tp, []).append((t, path, what == "became leader"))
+    worst, worst_tp, changes, over = 0.0, None, 0, 0
+    for tp, evs in events.items():
+        evs.sort()
+        leader, since = None, None
+        for t, node, leads in evs:
+            if leads:
+                if since is not None:
+                    gap = t - since
+                    changes += 1
+                    over += gap > 0.25
+                    if gap > worst:
+                        worst, worst_tp = gap, tp
+                leader, since = node, None
+            elif node == leader:
+                leader, since = None, t
+    print(json.dumps({"max_ms": round(worst * 1000), "partition": worst_tp,
+                      "changes": changes, "over_250ms": over}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -217,8 +261,12 @@ def main():
     for s in sub.choices.values():
         s.add_argument("--bootstrap", required=True)
         s.add_argument("--topic", required=True)
+    s = sub.add_parser("gaps")
+    s.add_argument("--topic", required=True)
+    s.add_argument("logs", nargs="+", help="every node's broker.log")
     a = ap.parse_args()
-    {"create": create, "produce": produce, "consume": consume, "verify": verify}[a.cmd](a)
+    {"create": create, "produce": produce, "consume": consume, "verify": verify,
+     "gaps": gaps}[a.cmd](a)
 
 
 if __name__ == "__main__":

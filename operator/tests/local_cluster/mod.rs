@@ -194,21 +194,28 @@ impl LocalCluster {
         ])
     }
 
-    /// The last lines of every node's `broker.log`, for a failing test's output.
-    fn print_broker_logs(&self) {
+    /// Every node's `broker.log` (`<state>/<cluster>/<node>/broker.log`).
+    pub fn broker_logs(&self) -> Vec<PathBuf> {
         let Ok(clusters) = std::fs::read_dir(self.state.path()) else {
-            return;
+            return Vec::new();
         };
-        for node in clusters
+        clusters
             .flatten()
             .filter_map(|c| std::fs::read_dir(c.path()).ok())
             .flatten()
             .flatten()
-        {
-            let log = std::fs::read_to_string(node.path().join("broker.log")).unwrap_or_default();
+            .map(|node| node.path().join("broker.log"))
+            .filter(|log| log.exists())
+            .collect()
+    }
+
+    /// The last lines of every node's `broker.log`, for a failing test's output.
+    fn print_broker_logs(&self) {
+        for path in self.broker_logs() {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-            eprintln!("--- {} (last 15 lines) ---\n{tail}", node.path().display());
+            eprintln!("--- {} (last 15 lines) ---\n{tail}", path.display());
         }
     }
 
