@@ -18,8 +18,12 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the KafkaCluster CustomResourceDefinition (YAML).
-    Crd,
+    /// Print a CustomResourceDefinition (YAML): KafkaCluster, or KafkaUser.
+    Crd {
+        /// Which CRD.
+        #[arg(long, value_enum, default_value_t = CrdKind::KafkaCluster)]
+        kind: CrdKind,
+    },
     /// Print every Kubernetes object the operator would create for a cluster file.
     Render {
         /// KafkaCluster YAML file (`-` for stdin).
@@ -101,6 +105,17 @@ pub enum LocalCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+}
+
+/// The CRDs `crd` prints.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CrdKind {
+    /// `kafkaclusters.tidewater.io`.
+    #[value(name = "KafkaCluster")]
+    KafkaCluster,
+    /// `kafkausers.tidewater.io`.
+    #[value(name = "KafkaUser")]
+    KafkaUser,
 }
 
 /// Output format of `local status`.

@@ -1,4 +1,5 @@
-//! controller: the kube-runtime Controller for `KafkaCluster`. Each reconcile validates
+//! controller: the kube-runtime Controllers for `KafkaCluster` (and, in [`user`],
+//! `KafkaUser`). Each reconcile validates
 //! the spec, runs the shared step ([`crate::reconcile`]: observe -> plan (pure) ->
 //! rebalance -> apply) through the kube runtime, writes the status with server-side
 //! apply, and records an Event for every action.
@@ -11,6 +12,7 @@ mod events;
 pub mod health;
 pub mod rebalance;
 mod run;
+pub mod user;
 
 pub use rebalance::Rebalancer;
 pub use run::{RunError, run};
@@ -56,6 +58,9 @@ pub enum ReconcileError {
     /// The object has no namespace (the CRD is namespaced, so this is an API bug).
     #[error("object has no namespace")]
     NoNamespace,
+    /// A Kafka admin call a deletion needs failed (the finalizer stays; retried).
+    #[error("Kafka admin: {0}")]
+    Admin(String),
 }
 
 impl ReconcileError {
@@ -66,6 +71,7 @@ impl ReconcileError {
             ReconcileError::Kube(_) => "kube",
             ReconcileError::Finalizer(_) => "finalizer",
             ReconcileError::NoNamespace => "invalid_object",
+            ReconcileError::Admin(_) => "admin",
         }
     }
 }
