@@ -96,6 +96,9 @@ pub enum LocalCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Apply or delete a KafkaUser of the running cluster.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Stop the running cluster (its brokers stop with SIGTERM) and wait for it.
     Down {
         /// State directory of the cluster.
@@ -104,6 +107,30 @@ pub enum LocalCommand {
         /// Seconds to wait for a clean stop.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+    },
+}
+
+/// `local user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create or change a user from a KafkaUser file, as `kubectl apply` does: its
+    /// credential and ACLs in the cluster, its Secret as files under
+    /// `<state-dir>/users/<name>/`.
+    Apply {
+        /// KafkaUser YAML file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// State directory of the running cluster.
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+    /// Delete a user: its SCRAM credential, its ACLs and its files.
+    Delete {
+        /// The KafkaUser's name.
+        name: String,
+        /// State directory of the running cluster.
+        #[arg(long)]
+        state_dir: PathBuf,
     },
 }
 

@@ -16,6 +16,7 @@ mod node;
 pub mod process;
 pub mod state;
 pub mod supervisor;
+pub mod user;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
