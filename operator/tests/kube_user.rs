@@ -118,16 +118,7 @@ fn not_found() -> Response<Body> {
 }
 
 async fn user_event(v: &mut Verifier, reason: &str) -> Value {
-    let (body, _, send) = v
-        .expect(
-            Method::POST,
-            &format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"),
-        )
-        .await;
-    assert_eq!(body["reason"], reason, "{body}");
-    assert_eq!(body["regarding"]["kind"], "KafkaUser");
-    send.send_response(ok(&body));
-    body
+    v.event_about("KafkaUser", reason).await
 }
 
 async fn user_status(v: &mut Verifier) -> Value {

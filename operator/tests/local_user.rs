@@ -12,34 +12,18 @@
 mod local_cluster;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use local_cluster::*;
 
-/// `kcat` with `args` (and `-X` settings), `input` on stdin; (success, stdout+stderr).
+/// `kcat` with `args` and `-X` settings, `input` on stdin; (success, stdout+stderr).
 fn kcat(args: &[&str], settings: &[String], input: &str) -> (bool, String) {
-    let mut cmd = Command::new("kcat");
-    // See local_tls.rs: Debian's kcat must load its own librdkafka.
-    cmd.env_remove("LD_LIBRARY_PATH");
-    cmd.args(args);
+    let mut all: Vec<&str> = args.to_vec();
     for s in settings {
-        cmd.args(["-X", s]);
+        all.extend(["-X", s.as_str()]);
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = kcat_output(&all, input);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -88,30 +72,6 @@ fn sasl(ca: &Path, user: &str, password: &str) -> Vec<String> {
         format!("ssl.ca.location={}", ca.display()),
         "message.timeout.ms=20000".to_owned(),
     ]
-}
-
-fn listener(s: &serde_json::Value, name: &str) -> String {
-    s["listeners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["name"] == name)
-        .and_then(|l| l["bootstrapServers"].as_str())
-        .unwrap()
-        .to_owned()
-}
-
-/// The `OPERATOR` listener of node 0 (plaintext, `User:ANONYMOUS`, a super user here).
-fn operator_listener(state: &Path) -> String {
-    let props = std::fs::read_to_string(state.join("tide/broker-0/server.properties")).unwrap();
-    props
-        .lines()
-        .find_map(|l| l.strip_prefix("advertised.listeners="))
-        .unwrap()
-        .split(',')
-        .find_map(|l| l.strip_prefix("OPERATOR://"))
-        .unwrap()
-        .to_owned()
 }
 
 fn user_cmd(args: &[&str], state: &Path) -> (bool, String) {

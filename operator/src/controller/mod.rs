@@ -133,11 +133,16 @@ pub async fn reconcile<A: AdminSource + Rebalancer + Clone>(
     })
     .instrument(span)
     .await
-    .map_err(|e| match e {
+    .map_err(from_finalizer)
+}
+
+/// The reconcile's own error out of the finalizer helper's.
+fn from_finalizer(e: kube::runtime::finalizer::Error<ReconcileError>) -> ReconcileError {
+    match e {
         kube::runtime::finalizer::Error::ApplyFailed(inner)
         | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
         other => ReconcileError::Finalizer(other.to_string()),
-    })
+    }
 }
 
 /// Failed reconciles retry after a delay and are counted by category.
@@ -370,6 +375,17 @@ async fn publish<A>(
     reason: &str,
     note: &str,
 ) {
+    publish_about(ctx, &k.object_ref(&()), type_, reason, note).await;
+}
+
+/// An Event about any object (a cluster, a user), best effort.
+async fn publish_about<A>(
+    ctx: &Context<A>,
+    regarding: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
     let ev = Event {
         type_,
         reason: reason.to_owned(),
@@ -377,7 +393,7 @@ async fn publish<A>(
         action: "Reconcile".to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &k.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&ev, regarding).await {
         tracing::warn!(error = %e, reason, "publishing an event failed");
     }
 }

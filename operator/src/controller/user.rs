@@ -21,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use tracing::Instrument;
@@ -32,7 +32,7 @@ use crate::build::{self, FIELD_MANAGER, MANAGED_BY};
 use crate::crd::{CLUSTER_LABEL, KafkaCluster, KafkaUser, KafkaUserStatus, UserAuthenticationType};
 use crate::pki::{CaPem, Validity};
 use crate::user::admin::{DesiredUser, UserAdmin, admin_failed};
-use crate::user::secret::{self as user_secret, Credentials, PASSWORD};
+use crate::user::secret::{self as user_secret, Credentials};
 use crate::user::{self, NotReady, ValidatedUser};
 use crate::validate::{ValidatedCluster, validate};
 
@@ -89,11 +89,7 @@ pub async fn reconcile_user<A: UserAdmin>(
     })
     .instrument(span)
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(inner)
-        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
-        other => ReconcileError::Finalizer(other.to_string()),
-    })
+    .map_err(super::from_finalizer)
 }
 
 async fn apply<A: UserAdmin>(
@@ -167,17 +163,7 @@ async fn sync<A: UserAdmin>(
         Ok(creds) => creds,
         Err(e) => return Ok(Err(e)),
     };
-    let desired = DesiredUser {
-        username: v.username(),
-        principal: v.principal(),
-        password: creds
-            .data
-            .get(PASSWORD)
-            .cloned()
-            .filter(|_| v.authentication == UserAuthenticationType::ScramSha512),
-        password_changed: creds.changed,
-        acls: v.acls.clone(),
-    };
+    let desired = DesiredUser::of(&v, &creds);
     let synced = match ctx
         .admin
         .sync_user(&build::bootstrap_servers(&c), &desired)
@@ -193,17 +179,7 @@ async fn sync<A: UserAdmin>(
             .patch(&v.name, &pp, &Patch::Apply(&secret))
             .await?;
     }
-    if creds.changed || !synced.acls.is_empty() {
-        let note = format!(
-            "{}{} ACLs created, {} deleted",
-            if creds.changed {
-                "credentials written; "
-            } else {
-                ""
-            },
-            synced.acls.create.len(),
-            synced.acls.delete.len()
-        );
+    if let Some(note) = synced.note(creds.changed) {
         publish(ctx, u, EventType::Normal, "UserUpdated", &note).await;
     }
     Ok(Ok(v.username()))
@@ -387,14 +363,5 @@ fn status_body(s: &KafkaUserStatus) -> serde_json::Value {
 
 /// Events are best effort, as the cluster's.
 async fn publish<A>(ctx: &Context<A>, u: &KafkaUser, type_: EventType, reason: &str, note: &str) {
-    let ev = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &u.object_ref(&())).await {
-        tracing::warn!(error = %e, reason, "publishing an event failed");
-    }
+    super::publish_about(ctx, &u.object_ref(&()), type_, reason, note).await;
 }

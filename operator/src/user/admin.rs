@@ -10,8 +10,10 @@ use std::future::Future;
 use tidewater_client::kafka_protocol::ResponseError;
 use tidewater_client::{AclBinding, ClientError};
 
-use super::NotReady;
 use super::acl::AclDiff;
+use super::secret::{Credentials, PASSWORD};
+use super::{NotReady, ValidatedUser};
+use crate::crd::UserAuthenticationType;
 
 /// What the cluster must hold for one user.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,6 +43,20 @@ impl std::fmt::Debug for DesiredUser {
     }
 }
 
+impl DesiredUser {
+    /// What user `v` with the Secret contents `creds` asks of the cluster.
+    pub fn of(v: &ValidatedUser, creds: &Credentials) -> Self {
+        let scram = v.authentication == UserAuthenticationType::ScramSha512;
+        DesiredUser {
+            username: v.username(),
+            principal: v.principal(),
+            password: creds.data.get(PASSWORD).cloned().filter(|_| scram),
+            password_changed: creds.changed,
+            acls: v.acls.clone(),
+        }
+    }
+}
+
 /// What a sync changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Synced {
@@ -48,6 +64,20 @@ pub struct Synced {
     pub credential_written: bool,
     /// ACLs created and deleted.
     pub acls: AclDiff,
+}
+
+impl Synced {
+    /// The note of an Event when anything changed (`written`: the Secret was written).
+    pub fn note(&self, written: bool) -> Option<String> {
+        (written || !self.acls.is_empty()).then(|| {
+            format!(
+                "{}{} ACLs created, {} deleted",
+                if written { "credentials written; " } else { "" },
+                self.acls.create.len(),
+                self.acls.delete.len()
+            )
+        })
+    }
 }
 
 /// The Kafka calls of a user reconcile.

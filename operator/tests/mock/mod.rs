@@ -376,6 +376,12 @@ impl Verifier {
 
     /// An Event of `reason` about the cluster; returns its note.
     pub async fn event(&mut self, reason: &str) -> String {
+        let body = self.event_about("KafkaCluster", reason).await;
+        body["note"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// An Event of `reason` about an object of `kind`; returns the Event.
+    pub async fn event_about(&mut self, kind: &str, reason: &str) -> Value {
         let (body, _, send) = self
             .expect(
                 Method::POST,
@@ -383,9 +389,9 @@ impl Verifier {
             )
             .await;
         assert_eq!(body["reason"], reason, "{body}");
-        assert_eq!(body["regarding"]["kind"], "KafkaCluster");
+        assert_eq!(body["regarding"]["kind"], kind);
         send.send_response(ok(&body));
-        body["note"].as_str().unwrap_or_default().to_owned()
+        body
     }
 
     pub async fn status(&mut self, cluster: &Value) -> Value {

@@ -116,17 +116,7 @@ async fn reconcile(
         Err(e) => return Ok(Err(e)),
     };
     let bootstrap = state.load()?.listener_bootstrap(&c, admin_listener(&c));
-    let desired = DesiredUser {
-        username: v.username(),
-        principal: v.principal(),
-        password: creds
-            .data
-            .get(PASSWORD)
-            .cloned()
-            .filter(|_| v.authentication == UserAuthenticationType::ScramSha512),
-        password_changed: creds.changed,
-        acls: v.acls.clone(),
-    };
+    let desired = DesiredUser::of(&v, &creds);
     let synced = match KafkaAdmin::default().sync_user(&bootstrap, &desired).await {
         Ok(s) => s,
         Err(e) => return Ok(Err(admin_failed(&e))),
@@ -145,19 +135,8 @@ async fn reconcile(
             let _ = std::fs::remove_file(dir.join(key));
         }
     }
-    if creds.changed || !synced.acls.is_empty() {
-        let note = format!(
-            "user {}: {}{} ACLs created, {} deleted",
-            v.name,
-            if creds.changed {
-                "credentials written; "
-            } else {
-                ""
-            },
-            synced.acls.create.len(),
-            synced.acls.delete.len()
-        );
-        state.event("Normal", "UserUpdated", &note)?;
+    if let Some(note) = synced.note(creds.changed) {
+        state.event("Normal", "UserUpdated", &format!("user {}: {note}", v.name))?;
     }
     Ok(Ok(v.username()))
 }
