@@ -318,3 +318,23 @@ async fn delete_removes_the_credential_and_acls_then_the_finalizer() {
         [("alice".to_owned(), "User:alice".to_owned(), true)]
     );
 }
+
+#[tokio::test]
+async fn a_changed_authentication_type_names_the_old_principal_to_remove() {
+    let admin = Users::default();
+    let mut was_tls = user_json(false);
+    was_tls["status"] = json!({"username": "CN=alice", "secret": "alice"});
+    run(was_tls, admin.clone(), |mut v| async move {
+        get(&mut v, &cluster_get(), ok(&secured())).await;
+        get(&mut v, &secret_path(), not_found()).await;
+        v.apply(&secret_path()).await;
+        user_event(&mut v, "UserUpdated").await;
+        let status = user_status(&mut v).await;
+        assert_eq!(status["username"], "alice");
+        v.done().await;
+    })
+    .await;
+    let synced = admin.synced.lock().unwrap().clone();
+    // The admin removes User:CN=alice's ACLs (no SCRAM credential: it was a tls user).
+    assert_eq!(synced[0].1.stale(), Some(("CN=alice", false)));
+}

@@ -178,6 +178,46 @@ fn a_users_secret_works_with_kcat_its_acls_apply_and_deleting_it_revokes_access(
     let refused = produce(&mtls, "orders-1", &mtls_settings, "no write").unwrap_err();
     assert!(refused.contains("Topic authorization failed"), "{refused}");
 
+    // The reader turns into a SCRAM user: User:CN=reader's ACLs go with the old type
+    // (its certificate, kept aside, still connects but may no longer see orders-1).
+    let kept = tempfile::tempdir().unwrap();
+    for f in ["user.crt", "user.key"] {
+        std::fs::copy(certs.join(f), kept.path().join(f)).unwrap();
+    }
+    let old_cert = vec![
+        "security.protocol=ssl".to_owned(),
+        format!("ssl.ca.location={}", ca.display()),
+        format!(
+            "ssl.certificate.location={}",
+            kept.path().join("user.crt").display()
+        ),
+        format!(
+            "ssl.key.location={}",
+            kept.path().join("user.key").display()
+        ),
+    ];
+    let describe = |settings: &[String]| {
+        kcat(
+            &["-L", "-b", &mtls, "-t", "orders-1", "-m", "10"],
+            settings,
+            "",
+        )
+        .1
+    };
+    let before = describe(&old_cert);
+    assert!(
+        before.contains("partition 0") && !before.contains("authorization failed"),
+        "{before}"
+    );
+    apply_user(
+        state,
+        &TLS_USER.replace("type: tls", "type: scram-sha-512"),
+        "reader.yaml",
+    );
+    assert!(certs.join("password").exists() && !certs.join("user.crt").exists());
+    let after = describe(&old_cert);
+    assert!(after.contains("Topic authorization failed"), "{after}");
+
     // Changed ACLs: the prefix moves from `orders` to `payments`.
     let changed = example_user.replace("name: orders\n", "name: payments\n");
     assert_ne!(changed, example_user);

@@ -163,7 +163,8 @@ async fn sync<A: UserAdmin>(
         Ok(creds) => creds,
         Err(e) => return Ok(Err(e)),
     };
-    let desired = DesiredUser::of(&v, &creds);
+    let previous = u.status.as_ref().and_then(|s| s.username.clone());
+    let desired = DesiredUser::of(&v, &creds, previous);
     let synced = match ctx
         .admin
         .sync_user(&build::bootstrap_servers(&c), &desired)

@@ -30,6 +30,9 @@ pub struct DesiredUser {
     /// The principal's ACLs; `None`: the user has no `spec.authorization`, so it must
     /// have none (an ACL-less cluster, `SECURITY_DISABLED`, then is fine).
     pub acls: Option<Vec<AclBinding>>,
+    /// The Kafka user name the status last reported: when the authentication type
+    /// changed, the old principal's credential and ACLs are removed.
+    pub previous_username: Option<String>,
 }
 
 impl std::fmt::Debug for DesiredUser {
@@ -44,8 +47,9 @@ impl std::fmt::Debug for DesiredUser {
 }
 
 impl DesiredUser {
-    /// What user `v` with the Secret contents `creds` asks of the cluster.
-    pub fn of(v: &ValidatedUser, creds: &Credentials) -> Self {
+    /// What user `v` with the Secret contents `creds` asks of the cluster;
+    /// `previous_username` from the last status.
+    pub fn of(v: &ValidatedUser, creds: &Credentials, previous_username: Option<String>) -> Self {
         let scram = v.authentication == UserAuthenticationType::ScramSha512;
         DesiredUser {
             username: v.username(),
@@ -53,7 +57,17 @@ impl DesiredUser {
             password: creds.data.get(PASSWORD).cloned().filter(|_| scram),
             password_changed: creds.changed,
             acls: v.acls.clone(),
+            previous_username,
         }
+    }
+
+    /// The previous Kafka user name when it is not this one (the user changed its
+    /// authentication type): `(username, whether it was a SCRAM user)`.
+    pub fn stale(&self) -> Option<(&str, bool)> {
+        self.previous_username
+            .as_deref()
+            .filter(|p| *p != self.username)
+            .map(|p| (p, !p.starts_with("CN=")))
     }
 }
 

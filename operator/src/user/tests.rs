@@ -181,3 +181,15 @@ fn the_spec_round_trips_with_defaults() {
     assert_eq!(rule.host, "*");
     assert_eq!(rule.kind, crate::crd::AclRuleType::Allow);
 }
+
+#[test]
+fn only_another_previous_username_is_stale() {
+    let v = validate_user(&user(SCRAM)).unwrap();
+    let creds = secret::scram("alice", &BTreeMap::new(), Some("p")).unwrap();
+    let d = |prev: Option<&str>| admin::DesiredUser::of(&v, &creds, prev.map(str::to_owned));
+    assert_eq!(d(None).stale(), None);
+    assert_eq!(d(Some("alice")).stale(), None);
+    assert_eq!(d(Some("CN=alice")).stale(), Some(("CN=alice", false)));
+    assert_eq!(d(Some("bob")).stale(), Some(("bob", true)));
+    assert_eq!(d(None).password.as_deref(), Some("p"));
+}

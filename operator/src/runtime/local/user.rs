@@ -52,10 +52,11 @@ pub async fn apply(file: &Path, state_dir: &Path) -> Result<PathBuf, CmdError> {
     let state = StateDir::open(state_dir)?;
     let name = u.metadata.name.clone().unwrap_or_default();
     let dir = user_dir(&state, &name);
-    let outcome = reconcile(&state, &u, &dir).await?;
     let previous: Option<KafkaUserStatus> = read_opt(&dir.join(STATUS))
         .map_err(state_err)?
         .and_then(|t| serde_yaml::from_str(&t).ok());
+    let previous_username = previous.as_ref().and_then(|s| s.username.clone());
+    let outcome = reconcile(&state, &u, &dir, previous_username).await?;
     let now =
         k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
     let s = user::status::status(
@@ -93,6 +94,7 @@ async fn reconcile(
     state: &StateDir,
     u: &KafkaUser,
     dir: &Path,
+    previous_username: Option<String>,
 ) -> Result<Result<String, NotReady>, CmdError> {
     let v = match user::validate_user(u) {
         Ok(v) => v,
@@ -116,7 +118,7 @@ async fn reconcile(
         Err(e) => return Ok(Err(e)),
     };
     let bootstrap = state.load()?.listener_bootstrap(&c, admin_listener(&c));
-    let desired = DesiredUser::of(&v, &creds);
+    let desired = DesiredUser::of(&v, &creds, previous_username);
     let synced = match KafkaAdmin::default().sync_user(&bootstrap, &desired).await {
         Ok(s) => s,
         Err(e) => return Ok(Err(admin_failed(&e))),

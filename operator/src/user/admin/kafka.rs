@@ -37,6 +37,9 @@ async fn acls_of(
 /// See [`super::UserAdmin::sync_user`].
 pub async fn sync_user(bootstrap: String, user: DesiredUser) -> Result<Synced, ClientError> {
     let admin = connect(&bootstrap).await?;
+    if let Some((old, scram)) = user.stale() {
+        remove(&admin, old, &format!("User:{old}"), scram).await?;
+    }
     let mut synced = Synced::default();
     if let Some(password) = &user.password {
         let present = || async {
@@ -68,9 +71,19 @@ pub async fn remove_user(
     scram: bool,
 ) -> Result<(), ClientError> {
     let admin = connect(&bootstrap).await?;
+    remove(&admin, &username, &principal, scram).await
+}
+
+/// Removes `username`'s SCRAM credential (when `scram`) and every ACL of `principal`.
+async fn remove(
+    admin: &AdminClient,
+    username: &str,
+    principal: &str,
+    scram: bool,
+) -> Result<(), ClientError> {
     if scram {
-        admin.delete_scram_sha512(&username).await?;
+        admin.delete_scram_sha512(username).await?;
     }
-    let current = acls_of(&admin, &principal, false).await?;
+    let current = acls_of(admin, principal, false).await?;
     admin.delete_acls(&current).await
 }
