@@ -6,8 +6,9 @@
 //! `kafkauser.yaml` and the user's `status.yaml`.
 //!
 //! As on Kubernetes: Kafka first, files second (a password on disk is one the cluster
-//! took); a TLS certificate is renewed when `local user apply` runs inside the clients
-//! CA's renewal window. Decisions are [`crate::user`]'s.
+//! took); a TLS certificate is renewed inside the clients CA's renewal window by
+//! `local up`'s tick ([`renew_certificates`]) or the next `local user apply`.
+//! Decisions are [`crate::user`]'s.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -193,32 +194,96 @@ fn credentials(
             Ok(secret::scram(&v.username(), current, provided.as_deref()))
         }
         UserAuthenticationType::Tls => {
-            let (cert, key) = if c.clients_ca.generate_certificate_authority {
-                let dir = pki_dir(state, &c.name);
-                (dir.join("clients-ca.crt"), dir.join("clients-ca.key"))
-            } else {
-                let dir = secrets.join(c.clients_ca.secret_name.as_deref().unwrap_or_default());
-                (dir.join("ca.crt"), dir.join("ca.key"))
-            };
-            let (Some(cert), Some(key)) = (
-                read_opt(&cert).map_err(state_err)?,
-                read_opt(&key).map_err(state_err)?,
-            ) else {
+            let Some(ca) = clients_ca(state, c).map_err(state_err)? else {
                 return Ok(Err(NotReady::new(
                     "ClientsCaNotReady",
-                    format!("no clients CA at {}", cert.display()),
+                    format!("no clients CA of {} in {}", c.name, state.root().display()),
                 )));
             };
             let now = k8s_openapi::jiff::Timestamp::now().as_second();
             Ok(secret::tls(
                 &v.name,
                 current,
-                &CaPem { cert, key },
+                &ca,
                 Validity::from(&c.clients_ca),
                 now,
             ))
         }
     }
+}
+
+/// The clients CA of `c`: the generated one in the cluster's pki dir, or the user's
+/// from `<state-dir>/secrets/<secretName>/`; `None` before it exists.
+fn clients_ca(state: &StateDir, c: &ValidatedCluster) -> Result<Option<CaPem>, StateError> {
+    let (cert, key) = if c.clients_ca.generate_certificate_authority {
+        let dir = pki_dir(state, &c.name);
+        (dir.join("clients-ca.crt"), dir.join("clients-ca.key"))
+    } else {
+        let dir = state
+            .root()
+            .join("secrets")
+            .join(c.clients_ca.secret_name.as_deref().unwrap_or_default());
+        (dir.join("ca.crt"), dir.join("ca.key"))
+    };
+    Ok(match (read_opt(&cert)?, read_opt(&key)?) {
+        (Some(cert), Some(key)) => Some(CaPem { cert, key }),
+        _ => None,
+    })
+}
+
+/// Renews the certificates of `c`'s tls users that are due at `now`, as `local user
+/// apply` would (no Kafka call: a certificate user has no credential in the cluster).
+/// `local up` runs it on every tick after the CAs, as the brokers' certificates; a
+/// user that was never applied successfully (no `user.crt`) is left alone. Returns
+/// the users renewed.
+pub fn renew_certificates(
+    state: &StateDir,
+    c: &ValidatedCluster,
+    now: i64,
+) -> Result<Vec<String>, StateError> {
+    let Ok(entries) = std::fs::read_dir(state.root().join("users")) else {
+        return Ok(Vec::new());
+    };
+    let mut renewed = Vec::new();
+    for dir in entries.flatten().map(|e| e.path()) {
+        let Some(u) =
+            read_opt(&dir.join(APPLIED))?.and_then(|t| serde_yaml::from_str::<KafkaUser>(&t).ok())
+        else {
+            continue;
+        };
+        let Ok(v) = user::validate_user(&u) else {
+            continue;
+        };
+        if v.authentication != UserAuthenticationType::Tls || v.cluster != c.name {
+            continue;
+        }
+        let mut current = BTreeMap::new();
+        for key in [USER_CRT, USER_KEY, CA_CRT] {
+            if let Some(t) = read_opt(&dir.join(key))? {
+                current.insert(key.to_owned(), t);
+            }
+        }
+        let Some(ca) = clients_ca(state, c)? else {
+            return Ok(renewed);
+        };
+        if !current.contains_key(USER_CRT) {
+            continue;
+        }
+        match secret::tls(&v.name, &current, &ca, Validity::from(&c.clients_ca), now) {
+            Ok(creds) if creds.changed => {
+                for (key, value) in &creds.data {
+                    write_if_changed(&dir.join(key), value, key == USER_KEY)?;
+                }
+                renewed.push(v.name);
+            }
+            Ok(_) => {}
+            // One user's bad file must not stop the cluster's tick.
+            Err(e) => {
+                tracing::warn!(user = %v.name, error = %e, "renewing a user certificate failed")
+            }
+        }
+    }
+    Ok(renewed)
 }
 
 /// `local user delete`: removes the user's SCRAM credential and ACLs from the running
@@ -267,3 +332,7 @@ pub async fn delete(name: &str, state_dir: &Path) -> Result<(), CmdError> {
     println!("kafkauser.tidewater.io/{name} deleted");
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "user_tests.rs"]
+mod tests;
