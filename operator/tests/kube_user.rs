@@ -14,19 +14,17 @@ mod mock;
 
 use std::sync::{Arc, Mutex};
 
-use http::{Method, Request, Response};
-use kube::Client;
+use http::{Method, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
 use tidewater_client::ClientError;
 use tidewater_client::kafka_protocol::messages::ApiKey;
+use tidewater_operator::controller::FINALIZER;
 use tidewater_operator::controller::user::reconcile_user;
-use tidewater_operator::controller::{Context, FINALIZER};
-use tidewater_operator::metrics::Metrics;
 use tidewater_operator::user::acl::AclDiff;
 use tidewater_operator::user::admin::{DesiredUser, Synced, UserAdmin};
 
-use mock::{NS, Verifier, cluster_json, dynamic, failure, ok};
+use mock::{NS, Verifier, cluster_json, failure, ok};
 
 /// What the brokers answer to the user calls; records every call.
 #[derive(Clone, Default)]
@@ -145,16 +143,7 @@ where
     F: FnOnce(Verifier) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "default");
-    let ctx = Arc::new(Context::new(client, Metrics::new().unwrap(), admin, None));
-    let verifier = tokio::spawn(script(Verifier { handle }));
-    let result = reconcile_user(dynamic(&obj), ctx).await;
-    assert!(result.is_ok(), "{result:?}");
-    tokio::time::timeout(std::time::Duration::from_secs(10), verifier)
-        .await
-        .expect("verifier finished")
-        .unwrap();
+    mock::drive_with(obj, admin, reconcile_user, script, true).await;
 }
 
 #[tokio::test]

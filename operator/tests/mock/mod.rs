@@ -433,11 +433,28 @@ where
     F: FnOnce(Verifier) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    drive_with(obj, admin, reconcile, script, succeeds).await;
+}
+
+/// Runs one reconcile of `obj` by `run` (the cluster's or another controller's) with
+/// `admin` in its context against a fresh mock; `script` plays the API server.
+pub async fn drive_with<A, R, RFut, F, Fut>(obj: Value, admin: A, run: R, script: F, succeeds: bool)
+where
+    R: FnOnce(Arc<DynamicObject>, Arc<Context<A>>) -> RFut,
+    RFut: std::future::Future<
+            Output = Result<
+                kube::runtime::controller::Action,
+                tidewater_operator::controller::ReconcileError,
+            >,
+        >,
+    F: FnOnce(Verifier) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let ctx = Arc::new(Context::new(client, Metrics::new().unwrap(), admin, None));
     let verifier = tokio::spawn(script(Verifier { handle }));
-    let result = reconcile(dynamic(&obj), ctx).await;
+    let result = run(dynamic(&obj), ctx).await;
     // Dropping the context drops the last client: the verifier's stream ends.
     assert_eq!(result.is_ok(), succeeds, "{result:?}");
     tokio::time::timeout(std::time::Duration::from_secs(10), verifier)
