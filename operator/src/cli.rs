@@ -18,8 +18,12 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the KafkaCluster CustomResourceDefinition (YAML).
-    Crd,
+    /// Print a CustomResourceDefinition (YAML): KafkaCluster, or KafkaUser.
+    Crd {
+        /// Which CRD.
+        #[arg(long, value_enum, default_value_t = CrdKind::KafkaCluster)]
+        kind: CrdKind,
+    },
     /// Print every Kubernetes object the operator would create for a cluster file.
     Render {
         /// KafkaCluster YAML file (`-` for stdin).
@@ -92,6 +96,9 @@ pub enum LocalCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Apply or delete a KafkaUser of the running cluster.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Stop the running cluster (its brokers stop with SIGTERM) and wait for it.
     Down {
         /// State directory of the cluster.
@@ -101,6 +108,41 @@ pub enum LocalCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+}
+
+/// `local user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create or change a user from a KafkaUser file, as `kubectl apply` does: its
+    /// credential and ACLs in the cluster, its Secret as files under
+    /// `<state-dir>/users/<name>/`.
+    Apply {
+        /// KafkaUser YAML file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// State directory of the running cluster.
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+    /// Delete a user: its SCRAM credential, its ACLs and its files.
+    Delete {
+        /// The KafkaUser's name.
+        name: String,
+        /// State directory of the running cluster.
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+}
+
+/// The CRDs `crd` prints.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CrdKind {
+    /// `kafkaclusters.tidewater.io`.
+    #[value(name = "KafkaCluster")]
+    KafkaCluster,
+    /// `kafkausers.tidewater.io`.
+    #[value(name = "KafkaUser")]
+    KafkaUser,
 }
 
 /// Output format of `local status`.

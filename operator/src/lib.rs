@@ -27,4 +27,5 @@ pub mod runtime;
 pub mod status;
 #[cfg(test)]
 mod test_support;
+pub mod user;
 pub mod validate;

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tidewater_operator::cli::{Cli, Command, LocalCommand};
+use tidewater_operator::cli::{Cli, Command, CrdKind, LocalCommand, UserCommand};
 use tidewater_operator::{controller, crd, render, runtime::local};
 
 fn main() -> ExitCode {
@@ -28,8 +28,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Crd => {
-            print!("{}", crd::crdgen::crd_yaml().map_err(|e| e.to_string())?);
+        Command::Crd { kind } => {
+            let yaml = match kind {
+                CrdKind::KafkaCluster => crd::crdgen::crd_yaml(),
+                CrdKind::KafkaUser => crd::crdgen::user_crd_yaml(),
+            };
+            print!("{}", yaml.map_err(|e| e.to_string())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Render { file } => {
@@ -77,6 +81,18 @@ async fn local_command(cmd: LocalCommand) -> Result<ExitCode, String> {
             timeout,
         } => {
             local::cmd::status(&state_dir, output, wait.as_deref(), timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::User(UserCommand::Apply { file, state_dir }) => {
+            local::user::apply(&file, &state_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::User(UserCommand::Delete { name, state_dir }) => {
+            local::user::delete(&name, &state_dir)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)

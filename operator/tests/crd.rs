@@ -6,21 +6,31 @@
 
 mod common;
 
-use common::{crd_path, kubernetes_validate};
-use tidewater_operator::crd::crdgen::crd_yaml;
+use common::{crd_path, kubernetes_validate, user_crd_path};
+use tidewater_operator::crd::crdgen::{crd_yaml, user_crd_yaml};
+
+/// The committed file at `path` is `generated` (`UPDATE_CRDS=1` rewrites it first).
+fn assert_committed(path: &std::path::Path, generated: &str) {
+    if std::env::var_os("UPDATE_CRDS").is_some() {
+        std::fs::write(path, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is stale; regenerate with \
+         `UPDATE_CRDS=1 cargo test -p tidewater-operator --test crd`",
+        path.display()
+    );
+}
+
+#[test]
+fn committed_user_crd_matches_the_code() {
+    assert_committed(&user_crd_path(), &user_crd_yaml().unwrap());
+}
 
 #[test]
 fn committed_crd_matches_the_code() {
-    let generated = crd_yaml().unwrap();
-    if std::env::var_os("UPDATE_CRDS").is_some() {
-        std::fs::write(crd_path(), &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(crd_path()).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "crds/kafkacluster.yaml is stale; regenerate with \
-         `UPDATE_CRDS=1 cargo test -p tidewater-operator --test crd`"
-    );
+    assert_committed(&crd_path(), &crd_yaml().unwrap());
 }
 
 /// Walks a schema and returns every violation of the structural-schema rules.
@@ -71,12 +81,7 @@ fn structural_violations(schema: &serde_json::Value, path: &str, out: &mut Vec<S
     }
 }
 
-#[test]
-fn schema_is_structural() {
-    let crd: serde_json::Value = serde_yaml::from_str(&crd_yaml().unwrap()).unwrap();
-    let versions = crd["spec"]["versions"].as_array().unwrap();
-    assert_eq!(versions.len(), 1);
-    let schema = &versions[0]["schema"]["openAPIV3Schema"];
+fn assert_structural(schema: &serde_json::Value) {
     let mut violations = Vec::new();
     structural_violations(schema, "$", &mut violations);
     assert!(
@@ -84,6 +89,15 @@ fn schema_is_structural() {
         "not structural:\n{}",
         violations.join("\n")
     );
+}
+
+#[test]
+fn schema_is_structural() {
+    let crd: serde_json::Value = serde_yaml::from_str(&crd_yaml().unwrap()).unwrap();
+    let versions = crd["spec"]["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1);
+    let schema = &versions[0]["schema"]["openAPIV3Schema"];
+    assert_structural(schema);
     // The rule under test must be able to fail: a schema without a type is caught.
     let mut probe = Vec::new();
     structural_violations(
@@ -92,6 +106,42 @@ fn schema_is_structural() {
         &mut probe,
     );
     assert_eq!(probe.len(), 2, "{probe:?}");
+}
+
+#[test]
+fn user_crd_is_structural_with_names_and_rules() {
+    let crd: serde_json::Value = serde_yaml::from_str(&user_crd_yaml().unwrap()).unwrap();
+    assert_eq!(crd["metadata"]["name"], "kafkausers.tidewater.io");
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    assert_eq!(crd["spec"]["names"]["shortNames"][0], "ku");
+    let v = &crd["spec"]["versions"][0];
+    assert!(v["subresources"]["status"].is_object());
+    let schema = &v["schema"]["openAPIV3Schema"];
+    assert_structural(schema);
+    let spec = &schema["properties"]["spec"];
+    let auth = &spec["properties"]["authentication"];
+    assert_eq!(
+        auth["properties"]["type"]["enum"],
+        serde_json::json!(["scram-sha-512", "tls"])
+    );
+    let rule = auth["x-kubernetes-validations"][0]["rule"]
+        .as_str()
+        .unwrap();
+    assert!(rule.contains("password"), "{rule}");
+    let acls = &spec["properties"]["authorization"]["properties"]["acls"];
+    // Bounded lists and strings keep the CEL rules within the API server's cost budget.
+    assert_eq!(acls["maxItems"].as_u64(), Some(64));
+    let resource = &acls["items"]["properties"]["resource"];
+    assert_eq!(
+        resource["properties"]["name"]["maxLength"].as_u64(),
+        Some(249)
+    );
+    let rule = resource["x-kubernetes-validations"][0]["rule"]
+        .as_str()
+        .unwrap();
+    assert!(rule.contains("cluster"), "{rule}");
+    let (ok, text) = kubernetes_validate(&[user_crd_path()], "1.30.0");
+    assert!(ok, "{text}");
 }
 
 #[test]

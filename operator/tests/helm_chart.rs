@@ -140,18 +140,20 @@ fn rule(group: &str, resource: &str, verbs: &[&str]) -> (String, String, Vec<Str
 
 #[test]
 fn chart_crd_is_an_exact_copy_of_the_generated_crd() {
-    let generated = std::fs::read_to_string(repo_root().join("crds/kafkacluster.yaml")).unwrap();
-    let copy_path = chart_dir().join("crds/kafkacluster.yaml");
-    // Same convention as the CRD generator's own test: UPDATE_CRDS=1 refreshes the copy.
-    if std::env::var_os("UPDATE_CRDS").is_some() {
-        std::fs::write(&copy_path, &generated).unwrap();
+    for file in ["kafkacluster.yaml", "kafkauser.yaml"] {
+        let generated = std::fs::read_to_string(repo_root().join("crds").join(file)).unwrap();
+        let copy_path = chart_dir().join("crds").join(file);
+        // Same convention as the CRD generator's own test: UPDATE_CRDS=1 refreshes the copy.
+        if std::env::var_os("UPDATE_CRDS").is_some() {
+            std::fs::write(&copy_path, &generated).unwrap();
+        }
+        let copy = std::fs::read_to_string(&copy_path).unwrap_or_default();
+        assert!(
+            generated == copy,
+            "charts/tidewater-operator/crds/{file} drifted from crds/{file}; \
+             run: UPDATE_CRDS=1 cargo test -p tidewater-operator --test helm_chart"
+        );
     }
-    let copy = std::fs::read_to_string(&copy_path).unwrap();
-    assert!(
-        generated == copy,
-        "charts/tidewater-operator/crds/kafkacluster.yaml drifted from crds/kafkacluster.yaml; \
-         run: UPDATE_CRDS=1 cargo test -p tidewater-operator --test helm_chart"
-    );
 }
 
 #[test]
@@ -257,14 +259,25 @@ fn cluster_role_grants_exactly_what_the_operator_uses() {
             &["get", "patch", "update"],
         ),
         rule("tidewater.io", "kafkaclusters/finalizers", &["update"]),
+        rule(
+            "tidewater.io",
+            "kafkausers",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        rule(
+            "tidewater.io",
+            "kafkausers/status",
+            &["get", "patch", "update"],
+        ),
+        rule("tidewater.io", "kafkausers/finalizers", &["update"]),
         rule("", "pods", &owned),
         rule("", "pods/eviction", &["create"]),
         rule("", "persistentvolumeclaims", &owned),
         rule("", "configmaps", &owned),
         rule("", "services", &owned),
         rule("policy", "poddisruptionbudgets", &owned),
-        // Certificates of secured clusters: read and applied by name, never listed or
-        // deleted (garbage-collected through their owner reference).
+        // Certificates of secured clusters and KafkaUsers' Secrets: read and applied by
+        // name, never listed or deleted (garbage-collected through their owner reference).
         rule("", "secrets", &["get", "create", "patch"]),
         rule("", "events", &["create", "patch"]),
         rule("events.k8s.io", "events", &["create", "patch"]),

@@ -9,30 +9,13 @@
 mod local_cluster;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use local_cluster::*;
 
 const RECORDS: usize = 200;
 
 fn kcat(args: &[&str], input: &str) -> String {
-    let mut child = Command::new("kcat")
-        .args(args)
-        // cargo's LD_LIBRARY_PATH holds rdkafka-sys' own librdkafka; kcat loads Debian's.
-        .env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = kcat_output(args, input);
     assert!(
         out.status.success(),
         "kcat {args:?}: {}",

@@ -13,11 +13,10 @@
 
 mod local_cluster;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tidewater_operator::pki::{self, CaPem, Validity};
 
 use local_cluster::*;
@@ -64,20 +63,6 @@ fn kcat_metadata(bootstrap: &str, settings: &[String]) -> Result<String, String>
     }
 }
 
-/// The `OPERATOR` listener of node 0 (plaintext; where an admin creates SCRAM users).
-fn operator_listener(state: &Path) -> String {
-    let props = std::fs::read_to_string(state.join("tide/broker-0/server.properties")).unwrap();
-    let advertised = props
-        .lines()
-        .find_map(|l| l.strip_prefix("advertised.listeners="))
-        .unwrap();
-    advertised
-        .split(',')
-        .find_map(|l| l.strip_prefix("OPERATOR://"))
-        .unwrap()
-        .to_owned()
-}
-
 const SCRAM_USER: &str = r#"
 import sys
 from confluent_kafka.admin import AdminClient, UserScramCredentialUpsertion, ScramCredentialInfo, ScramMechanism
@@ -87,16 +72,6 @@ for f in a.alter_user_scram_credentials([up]).values():
     f.result(30)
 print("created", sys.argv[2])
 "#;
-
-fn listener<'a>(s: &'a Value, name: &str) -> &'a str {
-    s["listeners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["name"] == name)
-        .and_then(|l| l["bootstrapServers"].as_str())
-        .unwrap()
-}
 
 #[test]
 fn a_secured_cluster_serves_tls_mtls_and_scram_clients_and_renews_certificates_in_place() {

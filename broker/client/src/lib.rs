@@ -5,7 +5,7 @@
 //! negotiation, sans-IO), `connection` (one TCP connection, the only IO besides
 //! `admin`), `metadata` (owned views of cluster state, sans-IO), `features` (finalized
 //! feature levels from ApiVersions, sans-IO), `quorum` (DescribeQuorum, sans-IO),
-//! `admin` (bootstrap, reconnect, admin calls). Message codecs are kafka-protocol's;
+//! `admin` (bootstrap, reconnect, admin calls), `users` (SCRAM credentials and ACLs). Message codecs are kafka-protocol's;
 //! nothing here hand-writes a message layout.
 //!
 //! ```no_run
@@ -29,6 +29,7 @@ mod quorum;
 mod reassign;
 mod sasl;
 mod tls;
+mod users;
 mod versions;
 
 pub use admin::{AdminClient, CreatedTopic};
@@ -45,6 +46,7 @@ pub use reassign::{
 };
 pub use sasl::{ClientSasl, SaslClient, SaslClientError, SaslMechanism, ScramHash};
 pub use tls::ClientTls;
+pub use users::{AclBinding, SCRAM_ITERATIONS, SCRAM_SHA_512};
 pub use versions::ApiVersionTable;
 
 /// kafka-protocol, re-exported so callers of `Connection::send` name the same types.

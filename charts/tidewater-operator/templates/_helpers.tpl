@@ -72,6 +72,17 @@ Events in both API groups.
 - apiGroups: ["tidewater.io"]
   resources: ["kafkaclusters/finalizers"]
   verbs: ["update"]
+{{- /* KafkaUsers: watched; patched for the finalizer; their status written. The user
+reads its KafkaCluster (get, above). */}}
+- apiGroups: ["tidewater.io"]
+  resources: ["kafkausers"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["tidewater.io"]
+  resources: ["kafkausers/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["tidewater.io"]
+  resources: ["kafkausers/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["pods", "persistentvolumeclaims", "configmaps", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
@@ -79,9 +90,10 @@ Events in both API groups.
 - apiGroups: [""]
   resources: ["pods/eviction"]
   verbs: ["create"]
-{{- /* Secured clusters: the CA and node certificate Secrets. Read one by one and written
-with server-side apply; never listed, watched or deleted (owner references let the
-garbage collector remove them with the cluster). */}}
+{{- /* Secured clusters: the CA and node certificate Secrets; KafkaUsers: each user's
+Secret, the clients CA it is issued from, and a password Secret the user names. Read one
+by one and written with server-side apply; never listed, watched or deleted (owner
+references let the garbage collector remove them with the cluster or the user). */}}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create", "patch"]

@@ -1,4 +1,5 @@
-//! controller: the kube-runtime Controller for `KafkaCluster`. Each reconcile validates
+//! controller: the kube-runtime Controllers for `KafkaCluster` (and, in [`user`],
+//! `KafkaUser`). Each reconcile validates
 //! the spec, runs the shared step ([`crate::reconcile`]: observe -> plan (pure) ->
 //! rebalance -> apply) through the kube runtime, writes the status with server-side
 //! apply, and records an Event for every action.
@@ -11,6 +12,7 @@ mod events;
 pub mod health;
 pub mod rebalance;
 mod run;
+pub mod user;
 
 pub use rebalance::Rebalancer;
 pub use run::{RunError, run};
@@ -56,6 +58,9 @@ pub enum ReconcileError {
     /// The object has no namespace (the CRD is namespaced, so this is an API bug).
     #[error("object has no namespace")]
     NoNamespace,
+    /// A Kafka admin call a deletion needs failed (the finalizer stays; retried).
+    #[error("Kafka admin: {0}")]
+    Admin(String),
 }
 
 impl ReconcileError {
@@ -66,6 +71,7 @@ impl ReconcileError {
             ReconcileError::Kube(_) => "kube",
             ReconcileError::Finalizer(_) => "finalizer",
             ReconcileError::NoNamespace => "invalid_object",
+            ReconcileError::Admin(_) => "admin",
         }
     }
 }
@@ -127,11 +133,16 @@ pub async fn reconcile<A: AdminSource + Rebalancer + Clone>(
     })
     .instrument(span)
     .await
-    .map_err(|e| match e {
+    .map_err(from_finalizer)
+}
+
+/// The reconcile's own error out of the finalizer helper's.
+fn from_finalizer(e: kube::runtime::finalizer::Error<ReconcileError>) -> ReconcileError {
+    match e {
         kube::runtime::finalizer::Error::ApplyFailed(inner)
         | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
         other => ReconcileError::Finalizer(other.to_string()),
-    })
+    }
 }
 
 /// Failed reconciles retry after a delay and are counted by category.
@@ -364,6 +375,17 @@ async fn publish<A>(
     reason: &str,
     note: &str,
 ) {
+    publish_about(ctx, &k.object_ref(&()), type_, reason, note).await;
+}
+
+/// An Event about any object (a cluster, a user), best effort.
+async fn publish_about<A>(
+    ctx: &Context<A>,
+    regarding: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
     let ev = Event {
         type_,
         reason: reason.to_owned(),
@@ -371,7 +393,7 @@ async fn publish<A>(
         action: "Reconcile".to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &k.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&ev, regarding).await {
         tracing::warn!(error = %e, reason, "publishing an event failed");
     }
 }

@@ -1,5 +1,5 @@
-//! `tidewater-operator run`: wires the Controller (watches on the root and on every
-//! owned kind), the metrics server, and leader election on the Lease. Owns process-level
+//! `tidewater-operator run`: wires the Controllers (KafkaCluster with watches on every
+//! owned kind, and KafkaUser), the metrics server, and leader election on the Lease. Owns process-level
 //! concerns only; reconcile logic lives in the parent module.
 
 use std::sync::Arc;
@@ -124,7 +124,9 @@ async fn keep_lease(lease: Option<LeaseLock>) -> RunError {
     }
 }
 
-async fn controller<A: AdminSource + super::Rebalancer + Clone + 'static>(
+async fn controller<
+    A: AdminSource + super::Rebalancer + crate::user::admin::UserAdmin + Clone + 'static,
+>(
     client: Client,
     namespace: Option<&str>,
     ctx: Arc<Context<A>>,
@@ -153,7 +155,28 @@ async fn controller<A: AdminSource + super::Rebalancer + Clone + 'static>(
         "app.kubernetes.io/managed-by={}",
         build::MANAGED_BY
     ));
-    Controller::new_with(roots, watcher::Config::default(), ar)
+    let user_ar = super::user::user_resource();
+    let users = match namespace {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &user_ar),
+        None => Api::<DynamicObject>::all_with(client.clone(), &user_ar),
+    };
+    // Users own only their Secrets, which the operator may not list or watch: a user
+    // is reconciled on its own changes and on its requeue.
+    let user_health = health.clone();
+    let user_controller = Controller::new_with(users, watcher::Config::default(), user_ar)
+        .shutdown_on_signal()
+        .run(super::user::reconcile_user, error_policy, Arc::clone(&ctx))
+        .for_each(move |res| {
+            if let Err(kube::runtime::controller::Error::QueueError(_)) = &res {
+                user_health.watch_failed(std::time::Instant::now());
+            }
+            async move {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "user reconcile loop");
+                }
+            }
+        });
+    let cluster_controller = Controller::new_with(roots, watcher::Config::default(), ar)
         .owns(pods, owned.clone())
         .owns(cms, owned.clone())
         .owns(svcs, owned.clone())
@@ -175,6 +198,6 @@ async fn controller<A: AdminSource + super::Rebalancer + Clone + 'static>(
                     tracing::debug!(error = %e, "reconcile loop");
                 }
             }
-        })
-        .await;
+        });
+    futures::future::join(cluster_controller, user_controller).await;
 }

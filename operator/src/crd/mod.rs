@@ -1,5 +1,5 @@
-//! The `KafkaCluster` API (`tidewater.io/v1alpha1`): spec and status types, and the CRD
-//! generated from them (`crdgen`). This module owns the wire shape of the API only: it
+//! The `KafkaCluster` and `KafkaUser` APIs (`tidewater.io/v1alpha1`): spec and status
+//! types, and the CRDs generated from them (`crdgen`). This module owns the wire shape of the API only: it
 //! must not hold reconcile logic. Rules the OpenAPI schema can express (ranges, enums,
 //! CEL cross-field rules) live here; rules it cannot see live in `validate`.
 
@@ -7,6 +7,7 @@ pub mod crdgen;
 mod listeners;
 mod rebalance;
 mod status;
+mod user;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,11 @@ pub use listeners::{
 };
 pub use rebalance::{PlannedMove, RebalancePhase, RebalanceSpec, RebalanceStatus};
 pub use status::{BrokerStatus, ControllerStatus, KafkaClusterStatus, UpgradePhase, UpgradeStatus};
+pub use user::{
+    AclOperation, AclPatternType, AclResource, AclResourceType, AclRule, AclRuleType,
+    AuthorizationType, CLUSTER_LABEL, KafkaUser, KafkaUserSpec, KafkaUserStatus, PasswordSource,
+    PasswordSpec, SecretKeyRef, UserAuthentication, UserAuthenticationType, UserAuthorization,
+};
 
 /// API group of every Tidewater resource.
 pub const GROUP: &str = "tidewater.io";

@@ -191,13 +191,32 @@ pub fn issue(
     now: i64,
     server: bool,
 ) -> Result<LeafPem, PkiError> {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, ORGANIZATION);
+    dn.push(DnType::CommonName, common_name);
+    issue_for(ca, dn, sans, v, now, server)
+}
+
+/// A client certificate for a `KafkaUser`: subject `CN=<user>` alone (Strimzi's), so
+/// Kafka's default `ssl.principal.mapping.rules` makes the principal `User:CN=<user>`.
+pub fn issue_user(ca: &CaPem, user: &str, v: Validity, now: i64) -> Result<LeafPem, PkiError> {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, user);
+    issue_for(ca, dn, &[], v, now, false)
+}
+
+fn issue_for(
+    ca: &CaPem,
+    dn: DistinguishedName,
+    sans: &[String],
+    v: Validity,
+    now: i64,
+    server: bool,
+) -> Result<LeafPem, PkiError> {
     let ca_key = KeyPair::from_pem(&ca.key).map_err(rc("reading the CA key"))?;
     let issuer = Issuer::from_ca_cert_pem(&ca.cert, &ca_key).map_err(rc("reading the CA"))?;
     let mut p = CertificateParams::new(sans.to_vec()).map_err(rc("naming the certificate"))?;
-    p.distinguished_name = DistinguishedName::new();
-    p.distinguished_name
-        .push(DnType::OrganizationName, ORGANIZATION);
-    p.distinguished_name.push(DnType::CommonName, common_name);
+    p.distinguished_name = dn;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = if server {
         vec![

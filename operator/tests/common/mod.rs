@@ -13,6 +13,11 @@ pub fn crd_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds/kafkacluster.yaml")
 }
 
+/// `crds/kafkauser.yaml`, the committed KafkaUser CRD.
+pub fn user_crd_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds/kafkauser.yaml")
+}
+
 /// Every `operator/examples/*.yaml`, sorted.
 pub fn example_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");

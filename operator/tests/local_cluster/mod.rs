@@ -434,3 +434,51 @@ pub fn multi_node_slot() -> std::sync::MutexGuard<'static, ()> {
     SLOT.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// `kcat` with `args`, `input` on stdin, run to the end.
+pub fn kcat_output(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("kcat")
+        .args(args)
+        // cargo's LD_LIBRARY_PATH holds rdkafka-sys' own librdkafka, which may lack
+        // OpenSSL; kcat loads Debian's.
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `bootstrapServers` of the listener `name` in a status.
+pub fn listener(s: &Value, name: &str) -> String {
+    s["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .and_then(|l| l["bootstrapServers"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+/// The `OPERATOR` listener of node 0 of cluster `tide` (plaintext; where an admin
+/// creates SCRAM users).
+pub fn operator_listener(state: &Path) -> String {
+    let props = std::fs::read_to_string(state.join("tide/broker-0/server.properties")).unwrap();
+    props
+        .lines()
+        .find_map(|l| l.strip_prefix("advertised.listeners="))
+        .unwrap()
+        .split(',')
+        .find_map(|l| l.strip_prefix("OPERATOR://"))
+        .unwrap()
+        .to_owned()
+}

@@ -376,6 +376,12 @@ impl Verifier {
 
     /// An Event of `reason` about the cluster; returns its note.
     pub async fn event(&mut self, reason: &str) -> String {
+        let body = self.event_about("KafkaCluster", reason).await;
+        body["note"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// An Event of `reason` about an object of `kind`; returns the Event.
+    pub async fn event_about(&mut self, kind: &str, reason: &str) -> Value {
         let (body, _, send) = self
             .expect(
                 Method::POST,
@@ -383,9 +389,9 @@ impl Verifier {
             )
             .await;
         assert_eq!(body["reason"], reason, "{body}");
-        assert_eq!(body["regarding"]["kind"], "KafkaCluster");
+        assert_eq!(body["regarding"]["kind"], kind);
         send.send_response(ok(&body));
-        body["note"].as_str().unwrap_or_default().to_owned()
+        body
     }
 
     pub async fn status(&mut self, cluster: &Value) -> Value {
@@ -427,11 +433,28 @@ where
     F: FnOnce(Verifier) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    drive_with(obj, admin, reconcile, script, succeeds).await;
+}
+
+/// Runs one reconcile of `obj` by `run` (the cluster's or another controller's) with
+/// `admin` in its context against a fresh mock; `script` plays the API server.
+pub async fn drive_with<A, R, RFut, F, Fut>(obj: Value, admin: A, run: R, script: F, succeeds: bool)
+where
+    R: FnOnce(Arc<DynamicObject>, Arc<Context<A>>) -> RFut,
+    RFut: std::future::Future<
+            Output = Result<
+                kube::runtime::controller::Action,
+                tidewater_operator::controller::ReconcileError,
+            >,
+        >,
+    F: FnOnce(Verifier) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let ctx = Arc::new(Context::new(client, Metrics::new().unwrap(), admin, None));
     let verifier = tokio::spawn(script(Verifier { handle }));
-    let result = reconcile(dynamic(&obj), ctx).await;
+    let result = run(dynamic(&obj), ctx).await;
     // Dropping the context drops the last client: the verifier's stream ends.
     assert_eq!(result.is_ok(), succeeds, "{result:?}");
     tokio::time::timeout(std::time::Duration::from_secs(10), verifier)

@@ -59,7 +59,16 @@ impl Broker {
         Broker::start_with(true).await
     }
 
+    /// Like [`Broker::start_kraft`], with `extra` lines added to its config.
+    pub async fn start_kraft_with(extra: &str) -> Broker {
+        Broker::start_configured(true, extra).await
+    }
+
     async fn start_with(kraft: bool) -> Broker {
+        Broker::start_configured(kraft, "").await
+    }
+
+    async fn start_configured(kraft: bool, extra: &str) -> Broker {
         let bin = broker_bin();
         let dir = tempfile::Builder::new()
             .prefix("tidewater-client-it-")
@@ -86,6 +95,7 @@ impl Broker {
         } else {
             config.push_str(&format!("listeners=PLAINTEXT://{bootstrap}\n"));
         }
+        config.push_str(extra);
         let config_path = dir.path().join("broker.properties");
         std::fs::write(&config_path, config).expect("write broker config");
         let format = Command::new(&bin)

@@ -194,7 +194,7 @@ fn read(path: &Path) -> Result<String, StateError> {
     })
 }
 
-fn read_opt(path: &Path) -> Result<Option<String>, StateError> {
+pub(crate) fn read_opt(path: &Path) -> Result<Option<String>, StateError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -207,7 +207,7 @@ fn read_opt(path: &Path) -> Result<Option<String>, StateError> {
 
 /// Writes `text` to `path` through a rename (the broker never reads half a file) when
 /// it differs; `secret` files are created owner-only.
-fn write_if_changed(path: &Path, text: &str, secret: bool) -> Result<(), StateError> {
+pub(crate) fn write_if_changed(path: &Path, text: &str, secret: bool) -> Result<(), StateError> {
     if read_opt(path)?.as_deref() == Some(text) {
         return Ok(());
     }

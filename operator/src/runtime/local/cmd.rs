@@ -63,6 +63,9 @@ pub enum CmdError {
     /// Output encoding.
     #[error("encoding status: {0}")]
     Encode(String),
+    /// A `local user` command: a bad file, or a user that is not ready (and why).
+    #[error("{0}")]
+    User(String),
 }
 
 fn read(path: &Path) -> Result<String, CmdError> {

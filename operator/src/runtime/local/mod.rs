@@ -16,6 +16,7 @@ mod node;
 pub mod process;
 pub mod state;
 pub mod supervisor;
+pub mod user;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -293,6 +294,13 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         // Before any node starts, and on every tick for renewal: the brokers pick up
         // rewritten files themselves.
         certs::ensure_now(&self.state, c)?;
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        for name in user::renew_certificates(&self.state, c, now)? {
+            let message = format!("user {name}: client certificate renewed");
+            tracing::info!(cluster = %c.name, "{message}");
+            self.state
+                .event("Normal", "UserCertificateRenewed", &message)?;
+        }
         // Nodes of an earlier `up` (their ports are in state.json) that the spec no
         // longer wants: observed as stopped, so the plan drains and removes them
         // even after the operator was killed mid scale-in.
