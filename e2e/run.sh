@@ -319,7 +319,8 @@ wait_paced_producer() {
     wait_for "producer $pod to finish" pod_finished "$pod"
     phase="$(k get pod "$pod" -o jsonpath='{.status.phase}')"
     [[ "$phase" == Succeeded ]] ||
-        fail "producer $pod: not every record was acknowledged ($phase): $(k logs "$pod" 2>&1 | tail -3 | tr '\n' ' ')"
+        fail "producer $pod: not every record was acknowledged ($phase): $(k logs "$pod" 2>&1 |
+            grep -v 'Disconnected\|Connection refused\|Connect to ' | tail -6 | tr '\n' ' ')"
     k delete pod "$pod" --wait=false >/dev/null
     received="$(kcat_consume "$topic" "$count" | grep '^load-' | sort -u | grep -c .)"
     ((received == count)) || fail "$received of $count acknowledged records consumed back"
