@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod client;
+mod client_cert;
 pub mod controller_listener;
 pub mod principal;
 pub mod sasl;

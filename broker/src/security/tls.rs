@@ -17,6 +17,7 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::client_cert::ReloadingClientCert;
 use crate::config::ConfigError;
 
 /// `ssl.client.auth`.
@@ -85,7 +86,7 @@ fn require_pem(p: &ListenerProps<'_>, key: &str) -> Result<(), ConfigError> {
 }
 
 /// The certificate chain and private key of the listener's keystore.
-fn keystore(
+pub(super) fn keystore(
     p: &ListenerProps<'_>,
     listener: &str,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
@@ -223,7 +224,7 @@ fn protocol_versions(
     Ok(out)
 }
 
-fn key_mismatch(listener: &str, e: rustls::Error) -> ConfigError {
+pub(super) fn key_mismatch(listener: &str, e: rustls::Error) -> ConfigError {
     invalid(
         "ssl.keystore.key",
         "[hidden]",
@@ -282,7 +283,8 @@ pub fn server_config(
 /// `listener` of other brokers use (the replica fetcher on the inter-broker
 /// listener), from that listener's keys, as Kafka's inter-broker client does: the
 /// truststore verifies the other broker, the keystore is this broker's client
-/// certificate (for `ssl.client.auth=required`).
+/// certificate (for `ssl.client.auth=required`), re-read when its file changes
+/// ([`ReloadingClientCert`]).
 pub fn client_config(
     props: &BTreeMap<String, String>,
     listener: &str,
@@ -293,15 +295,14 @@ pub fn client_config(
             "ssl.truststore.location (or ssl.truststore.certificates): {listener} (the inter-broker listener or the controller listener) is SSL, so nodes verify each other against it"
         ),
     })?;
-    let (chain, key) = keystore(&p, listener)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client_cert = ReloadingClientCert::new(props, listener, provider.clone())?;
     let versions = protocol_versions(&p)?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
         .map_err(|e| invalid("ssl.enabled.protocols", "", e.to_string()))?
         .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| key_mismatch(listener, e))?;
+        .with_client_cert_resolver(Arc::new(client_cert));
     Ok(Arc::new(config))
 }
 
