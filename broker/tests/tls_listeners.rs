@@ -364,20 +364,15 @@ fn listener_protocols_the_broker_cannot_serve_refuse_startup() {
     }
 }
 
-/// The broker's own client (`tidewater-client`, which replica fetchers use) over
-/// TLS: the broker's certificate verified against the CA, the client's presented
-/// for mTLS; without one the connection fails.
-#[test]
-fn the_broker_client_speaks_tls_and_mtls() {
+/// rustls client configs trusting `b`'s CA: with its client certificate (`alice`)
+/// for mTLS, and without one.
+fn client_tls(b: &TlsBroker) -> (tidewater_client::ClientTls, tidewater_client::ClientTls) {
     use std::sync::Arc;
 
-    use kafka_protocol::messages::MetadataRequest;
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    use tidewater_client::{ClientConfig, ClientTls, Connection};
+    use tidewater_client::ClientTls;
 
-    let b = start("required");
-    let ssl = b.ssl.to_string();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(&b.ca).expect("ca") {
         roots.add(cert.expect("ca cert")).expect("add ca");
@@ -402,15 +397,32 @@ fn the_broker_client_speaks_tls_and_mtls() {
             .expect("client cert"),
     ));
     let without_cert = ClientTls::new(Arc::new(builder().with_no_client_auth()));
+    (with_cert, without_cert)
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The broker's own client (`tidewater-client`, which replica fetchers use) over
+/// TLS: the broker's certificate verified against the CA, the client's presented
+/// for mTLS; without one the connection fails.
+#[test]
+fn the_broker_client_speaks_tls_and_mtls() {
+    use kafka_protocol::messages::MetadataRequest;
+    use tidewater_client::{ClientConfig, Connection};
+
+    let b = start("required");
+    let ssl = b.ssl.to_string();
+    let (with_cert, without_cert) = client_tls(&b);
     let config = ClientConfig {
         request_timeout: Duration::from_secs(10),
         ..ClientConfig::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    current_thread().block_on(async {
         let conn = Connection::connect_tls(&ssl, config.clone(), &with_cert)
             .await
             .expect("mTLS connect");
@@ -426,5 +438,61 @@ fn the_broker_client_speaks_tls_and_mtls() {
         );
         let refused = Connection::connect_tls(&ssl, config.clone(), &without_cert).await;
         assert!(refused.is_err(), "connected without a client certificate");
+    });
+}
+
+/// `AdminClient::connect_secured` (the operator's admin connection) over mTLS: the
+/// bootstrap connection, and the connection it opens to a broker found in the metadata
+/// (a broker config change goes to that broker: bootstrapped through `localhost`, the
+/// SSL listener is advertised as `127.0.0.1`, so that is a second connection). Without
+/// a client certificate the listener refuses it.
+#[test]
+fn the_admin_client_speaks_mtls_on_every_connection() {
+    use tidewater_client::{AdminClient, ClientConfig, ClientSecurity, ConfigResource};
+
+    let b = start("required");
+    let bootstrap = format!("localhost:{}", b.ssl.port());
+    let (with_cert, without_cert) = client_tls(&b);
+    let config = ClientConfig {
+        request_timeout: Duration::from_secs(10),
+        ..ClientConfig::default()
+    };
+    let secured = |tls| ClientSecurity {
+        tls: Some(tls),
+        sasl: None,
+    };
+    current_thread().block_on(async {
+        let admin = AdminClient::connect_secured(&bootstrap, config.clone(), secured(with_cert))
+            .await
+            .expect("admin over mTLS");
+        let md = admin.metadata(None).await.expect("metadata over mTLS");
+        let advertised: Vec<String> = md
+            .brokers
+            .iter()
+            .map(|b| format!("{}:{}", b.host, b.port))
+            .collect();
+        assert_eq!(
+            advertised,
+            vec![b.ssl.to_string()],
+            "the SSL listener advertised"
+        );
+        admin
+            .incremental_alter_configs(
+                &ConfigResource::Broker(1),
+                &[(
+                    "leader.replication.throttled.rate",
+                    Some("1048576".to_owned()),
+                )],
+            )
+            .await
+            .expect("a broker config set through a second mTLS connection");
+        let refused =
+            AdminClient::connect_secured(&bootstrap, config.clone(), secured(without_cert)).await;
+        assert!(refused.is_err(), "connected without a client certificate");
+        let plaintext = AdminClient::connect_with(&bootstrap, config).await;
+        assert!(
+            plaintext.is_err(),
+            "a plaintext admin client on the SSL port"
+        );
     });
 }

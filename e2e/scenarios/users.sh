@@ -33,7 +33,6 @@ spec:
   config:
     offsets.topic.replication.factor: 1
     authorizer.class.name: org.apache.kafka.metadata.authorizer.StandardAuthorizer
-    super.users: "User:ANONYMOUS;User:CN=$USERS_CLUSTER-kafka,O=tidewater.io"
 ---
 apiVersion: tidewater.io/v1alpha1
 kind: KafkaUser

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tidewater_client::kafka_protocol::ResponseError;
 use tidewater_client::{AdminClient, ClientConfig, ClientError, ClusterMetadata, QuorumInfo};
 
+use crate::identity::AdminAccess;
 use crate::observed::{AdminError, AdminSnapshot};
 use crate::plan::AdminOp;
 use crate::runtime::AdminSource;
@@ -27,8 +28,12 @@ impl Default for KafkaAdmin {
 }
 
 impl AdminSource for KafkaAdmin {
-    async fn snapshot(&self, bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
-        let client = self.connect(bootstrap).await?;
+    async fn snapshot(
+        &self,
+        bootstrap: &[String],
+        access: &AdminAccess,
+    ) -> Result<AdminSnapshot, AdminError> {
+        let client = self.connect(bootstrap, access).await?;
         let metadata = client
             .metadata(None)
             .await
@@ -60,8 +65,13 @@ impl AdminSource for KafkaAdmin {
         })
     }
 
-    async fn execute(&self, bootstrap: &[String], op: &AdminOp) -> Result<(), AdminError> {
-        let client = self.connect(bootstrap).await?;
+    async fn execute(
+        &self,
+        bootstrap: &[String],
+        access: &AdminAccess,
+        op: &AdminOp,
+    ) -> Result<(), AdminError> {
+        let client = self.connect(bootstrap, access).await?;
         match op {
             AdminOp::ElectPreferredLeaders => {
                 crate::kafka_ops::elect_preferred_leaders(&client).await
@@ -83,7 +93,11 @@ impl AdminSource for KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    async fn connect(&self, bootstrap: &[String]) -> Result<AdminClient, AdminError> {
+    async fn connect(
+        &self,
+        bootstrap: &[String],
+        access: &AdminAccess,
+    ) -> Result<AdminClient, AdminError> {
         if bootstrap.is_empty() {
             return Err(AdminError::NoReadyBroker);
         }
@@ -92,9 +106,43 @@ impl KafkaAdmin {
             connect_timeout: self.timeout,
             request_timeout: self.timeout,
         };
-        AdminClient::connect_with(&bootstrap.join(","), config)
+        connect(&bootstrap.join(","), access, config)
             .await
             .map_err(|e| AdminError::Unreachable(e.to_string()))
+    }
+}
+
+/// The operator's admin connection to `bootstrap`, as `access` says: plaintext, or mTLS
+/// with the operator's certificate. Every admin call of the operator goes through here.
+///
+/// While brokers still run a config from before their `OPERATOR` listener became SSL
+/// ([`AdminAccess::plaintext_until_rolled`]), and no broker of `bootstrap` answers over
+/// mTLS, those brokers are tried in plaintext: the operator must keep reading the
+/// cluster during the roll that moves them (the roll gate needs the metadata). A broker
+/// that runs its current config is never reached in plaintext, and the mTLS error is
+/// the one reported when the fallback fails too.
+pub async fn connect(
+    bootstrap: &str,
+    access: &AdminAccess,
+    config: ClientConfig,
+) -> Result<AdminClient, ClientError> {
+    let Some(security) = &access.security else {
+        return AdminClient::connect_with(bootstrap, config).await;
+    };
+    let secured = AdminClient::connect_secured(bootstrap, config.clone(), security.clone()).await;
+    match secured {
+        Err(e) if !access.plaintext_until_rolled.is_empty() => {
+            let stale: Vec<&str> = access
+                .plaintext_until_rolled
+                .iter()
+                .map(String::as_str)
+                .collect();
+            tracing::debug!(error = %e, brokers = ?stale, "mTLS refused; trying brokers that have not rolled onto the SSL OPERATOR listener yet");
+            AdminClient::connect_with(&stale.join(","), config)
+                .await
+                .map_err(|_| e)
+        }
+        other => other,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod build;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod identity;
 pub mod kafka_ops;
 pub mod lease;
 pub mod metrics;

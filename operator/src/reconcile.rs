@@ -51,6 +51,8 @@ pub struct Step<E> {
     pub rebalance: Outcome,
     /// The brokers' `bootstrap.servers` the drive went through.
     pub bootstrap: String,
+    /// How the drive reached them.
+    pub access: crate::identity::AdminAccess,
     /// How apply went.
     pub applied: Result<(), E>,
 }
@@ -76,6 +78,7 @@ pub async fn step<R: Runtime, B: Rebalancer>(
     );
     let mut plan = runtime.hold_back(plan::plan_with(&cluster, &revisions, &observed, &decision));
     let bootstrap = runtime.bootstrap_servers(&cluster);
+    let access = runtime.admin_access(&cluster);
     let previous = input.previous.and_then(|p| p.rebalance.as_ref());
     // Issue 12: move partitions, and remove only brokers the drive verified empty.
     let outcome = if voter_change(&plan).is_some() {
@@ -86,6 +89,7 @@ pub async fn step<R: Runtime, B: Rebalancer>(
         rebalancer::step(
             input.rebalancer,
             &bootstrap,
+            &access,
             &keep,
             &observed,
             input.rebalance,
@@ -104,6 +108,7 @@ pub async fn step<R: Runtime, B: Rebalancer>(
         plan,
         rebalance: outcome,
         bootstrap,
+        access,
         applied,
     })
 }

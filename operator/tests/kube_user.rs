@@ -3,7 +3,9 @@
 //! its Secret (owned by the user, Strimzi's keys) and a `Ready` status; the same
 //! reconcile again writes no Secret; a missing cluster, a cluster without the
 //! authentication and a refused admin call are `Ready=False` with their reasons;
-//! deleting the user removes the credential and ACLs before the finalizer goes.
+//! deleting the user removes the credential and ACLs before the finalizer goes. Every
+//! admin call to the secured cluster goes over mTLS with the operator's certificate;
+//! before the cluster controller issued one, the user waits (`AdminFailed`).
 //!
 //! The admin calls are answered by `Users` (what the brokers would say); the real
 //! calls run against brokers in `local_user.rs`.
@@ -21,8 +23,12 @@ use tidewater_client::ClientError;
 use tidewater_client::kafka_protocol::messages::ApiKey;
 use tidewater_operator::controller::FINALIZER;
 use tidewater_operator::controller::user::reconcile_user;
+use tidewater_operator::crd::KafkaCluster;
+use tidewater_operator::identity::AdminAccess;
+use tidewater_operator::pki::{self, Validity};
 use tidewater_operator::user::acl::AclDiff;
 use tidewater_operator::user::admin::{DesiredUser, Synced, UserAdmin};
+use tidewater_operator::validate::validate;
 
 use mock::{NS, Verifier, cluster_json, failure, ok};
 
@@ -33,10 +39,18 @@ struct Users {
     removed: Arc<Mutex<Vec<(String, String, bool)>>>,
     /// Kafka error code every sync is refused with.
     refuse: Option<i16>,
+    /// Per call (sync or remove): whether it was to go over mTLS.
+    mtls: Arc<Mutex<Vec<bool>>>,
 }
 
 impl UserAdmin for Users {
-    async fn sync_user(&self, bootstrap: &str, user: &DesiredUser) -> Result<Synced, ClientError> {
+    async fn sync_user(
+        &self,
+        bootstrap: &str,
+        access: &AdminAccess,
+        user: &DesiredUser,
+    ) -> Result<Synced, ClientError> {
+        self.mtls.lock().unwrap().push(access.security.is_some());
         self.synced
             .lock()
             .unwrap()
@@ -60,10 +74,12 @@ impl UserAdmin for Users {
     async fn remove_user(
         &self,
         _bootstrap: &str,
+        access: &AdminAccess,
         username: &str,
         principal: &str,
         scram: bool,
     ) -> Result<(), ClientError> {
+        self.mtls.lock().unwrap().push(access.security.is_some());
         self.removed
             .lock()
             .unwrap()
@@ -138,12 +154,22 @@ fn ready(status: &Value) -> (String, String) {
     )
 }
 
+/// The reconcile of `obj` after the cluster controller issued the operator's
+/// certificate of cluster `t` (as its reconcile of `t` does).
 async fn run<F, Fut>(obj: Value, admin: Users, script: F)
 where
     F: FnOnce(Verifier) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    mock::drive_with(obj, admin, reconcile_user, script, true).await;
+    let reconcile = |obj, ctx: Arc<tidewater_operator::controller::Context<Users>>| async move {
+        let k: KafkaCluster = serde_json::from_value(secured()).unwrap();
+        let c = validate(&k).unwrap();
+        let v = Validity::from(&c.cluster_ca);
+        let ca = pki::generate_ca("t cluster-ca", v, 1_800_000_000).unwrap();
+        ctx.identities.ensure(&c, &ca, v, 1_800_000_000).unwrap();
+        reconcile_user(obj, ctx).await
+    };
+    mock::drive_with(obj, admin, reconcile, script, true).await;
 }
 
 #[tokio::test]
@@ -171,6 +197,7 @@ async fn create_syncs_kafka_then_writes_the_owned_secret_and_ready() {
     let (bootstrap, user) = &synced[0];
     // A secured cluster's admin listener: OPERATOR on the bootstrap Service.
     assert_eq!(bootstrap, "t-bootstrap.kafka.svc:9090");
+    assert_eq!(admin.mtls.lock().unwrap().clone(), [true], "over mTLS");
     assert_eq!(user.principal, "User:alice");
     assert!(user.password_changed);
     let acls = user.acls.clone().unwrap();
@@ -272,20 +299,44 @@ async fn a_refused_admin_call_is_admin_failed_and_writes_no_secret() {
         refuse: Some(31), // CLUSTER_AUTHORIZATION_FAILED
         ..Users::default()
     };
-    run(user_json(false), admin, |mut v| async move {
-        get(&mut v, &cluster_get(), ok(&secured())).await;
-        get(&mut v, &secret_path(), not_found()).await;
-        user_event(&mut v, "AdminFailed").await;
-        let status = user_status(&mut v).await;
-        assert_eq!(ready(&status), ("False".into(), "AdminFailed".into()));
-        let message = mock::cond(&status, "Ready")["message"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert!(message.contains("ClusterAuthorizationFailed"), "{message}");
-        v.done().await;
+    run(user_json(false), admin, |v| {
+        admin_failed(v, "ClusterAuthorizationFailed")
     })
     .await;
+}
+
+/// The API requests of a create whose admin call did not happen or failed: the user is
+/// `Ready=False, AdminFailed` with `message` in the condition, and no Secret is written.
+async fn admin_failed(mut v: Verifier, message: &'static str) {
+    get(&mut v, &cluster_get(), ok(&secured())).await;
+    get(&mut v, &secret_path(), not_found()).await;
+    user_event(&mut v, "AdminFailed").await;
+    let status = user_status(&mut v).await;
+    assert_eq!(ready(&status), ("False".into(), "AdminFailed".into()));
+    let got = mock::cond(&status, "Ready")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(got.contains(message), "{got}");
+    v.done().await;
+}
+
+#[tokio::test]
+async fn without_the_operators_certificate_the_user_waits() {
+    let admin = Users::default();
+    let script = |v| admin_failed(v, "no client certificate");
+    mock::drive_with(
+        user_json(false),
+        admin.clone(),
+        reconcile_user,
+        script,
+        true,
+    )
+    .await;
+    assert!(
+        admin.synced.lock().unwrap().is_empty(),
+        "no admin call without mTLS"
+    );
 }
 
 #[tokio::test]
@@ -306,6 +357,7 @@ async fn delete_removes_the_credential_and_acls_then_the_finalizer() {
         admin.removed.lock().unwrap().clone(),
         [("alice".to_owned(), "User:alice".to_owned(), true)]
     );
+    assert_eq!(admin.mtls.lock().unwrap().clone(), [true]);
 }
 
 #[tokio::test]

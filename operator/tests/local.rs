@@ -393,3 +393,49 @@ fn clients_work_against_dedicated_controllers() {
         );
     }
 }
+
+/// The roll that moves a secured cluster's `OPERATOR` listener from PLAINTEXT to SSL:
+/// a broker still serving its admin listener in plaintext (it has not rolled) is
+/// reached with the operator's mTLS access only through `plaintext_until_rolled`, and
+/// refused without it (a broker on its current config is never in that set).
+#[test]
+fn the_operators_mtls_access_reaches_a_plaintext_broker_only_while_it_has_not_rolled() {
+    use tidewater_operator::identity::{self, AdminAccess};
+    use tidewater_operator::pki::{self, Validity};
+
+    let c = LocalCluster::up(&example("single-broker.yaml"));
+    c.wait("Ready", 60);
+    let bootstrap = c.status()["bootstrapServers"].as_str().unwrap().to_owned();
+    let v = Validity {
+        days: 1,
+        renewal_days: 0,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ca = pki::generate_ca("test cluster-ca", v, now).unwrap();
+    let leaf = identity::issue_operator_cert(&ca, v, now).unwrap();
+    let mtls = AdminAccess::mtls(&leaf, &ca.cert).unwrap();
+    let config = tidewater_client::ClientConfig {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        ..tidewater_client::ClientConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let refused = tidewater_operator::admin::connect(&bootstrap, &mtls, config.clone()).await;
+        assert!(refused.is_err(), "mTLS reached a plaintext listener");
+        let stale = mtls
+            .clone()
+            .with_plaintext_until_rolled([bootstrap.clone()].into());
+        let admin = tidewater_operator::admin::connect(&bootstrap, &stale, config)
+            .await
+            .expect("the broker that has not rolled, in plaintext");
+        let md = admin.metadata(None).await.unwrap();
+        assert_eq!(md.brokers.len(), 1);
+    });
+}

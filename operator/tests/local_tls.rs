@@ -66,7 +66,9 @@ fn kcat_metadata(bootstrap: &str, settings: &[String]) -> Result<String, String>
 const SCRAM_USER: &str = r#"
 import sys
 from confluent_kafka.admin import AdminClient, UserScramCredentialUpsertion, ScramCredentialInfo, ScramMechanism
-a = AdminClient({"bootstrap.servers": sys.argv[1]})
+a = AdminClient({"bootstrap.servers": sys.argv[1], "security.protocol": "SSL",
+    "ssl.ca.location": sys.argv[4], "ssl.certificate.location": sys.argv[5],
+    "ssl.key.location": sys.argv[5]})
 up = UserScramCredentialUpsertion(sys.argv[2], ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), sys.argv[3].encode(), b"tidewater-salt")
 for f in a.alter_user_scram_credentials([up]).values():
     f.result(30)
@@ -134,14 +136,29 @@ fn a_secured_cluster_serves_tls_mtls_and_scram_clients_and_renews_certificates_i
     let no_cert = kcat_metadata(&mtls, &ssl_settings);
     assert!(no_cert.is_err(), "mTLS without a certificate: {no_cert:?}");
 
-    // SCRAM-SHA-512 over TLS, with a user an admin created (AlterUserScramCredentials).
+    // The OPERATOR listener is mTLS against the cluster CA: no plaintext client, no
+    // client without a certificate, none with a clients-CA certificate.
+    let operator_port = operator_listener(state);
+    for settings in [vec![], ssl_settings.clone(), with_cert.clone()] {
+        let refused = kcat_metadata(&operator_port, &settings);
+        assert!(
+            refused.is_err(),
+            "OPERATOR let in {settings:?}: {refused:?}"
+        );
+    }
+
+    // SCRAM-SHA-512 over TLS, with a user an admin created (AlterUserScramCredentials):
+    // confluent-kafka's admin as the operator (its certificate, on OPERATOR).
+    let operator_pem = state.join("tide/pki/operator.pem");
     let out = Command::new("python3")
         .args([
             "-c",
             SCRAM_USER,
-            &operator_listener(state),
+            &operator_port,
             "alice",
             "alice-secret",
+            ca.to_str().unwrap(),
+            operator_pem.to_str().unwrap(),
         ])
         .output()
         .unwrap();

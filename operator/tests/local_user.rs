@@ -118,12 +118,13 @@ spec:
 #[test]
 fn a_users_secret_works_with_kcat_its_acls_apply_and_deleting_it_revokes_access() {
     let _slot = multi_node_slot();
-    // The secured example with Kafka's authorizer on: the brokers (the cluster CA's
-    // `CN=tide-kafka,O=tidewater.io`) and the operator's plaintext OPERATOR listener
-    // (`User:ANONYMOUS`) are super users; everyone else needs ACLs.
+    // The secured example with Kafka's authorizer on and no `super.users` of its own:
+    // the operator makes the brokers (the cluster CA's `CN=tide-kafka,O=tidewater.io`)
+    // and itself (`CN=tidewater-operator,O=tidewater.io`, on its mTLS OPERATOR
+    // listener) super users; everyone else needs ACLs. No `User:ANONYMOUS`.
     let spec = std::fs::read_to_string(example("secured.yaml")).unwrap()
-        + "    authorizer.class.name: org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
-        + "    super.users: \"User:ANONYMOUS;User:CN=tide-kafka,O=tidewater.io\"\n";
+        + "    authorizer.class.name: org.apache.kafka.metadata.authorizer.StandardAuthorizer\n";
+    assert!(!spec.contains("super.users"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secured-acl.yaml");
     std::fs::write(&file, spec).unwrap();
@@ -133,7 +134,14 @@ fn a_users_secret_works_with_kcat_its_acls_apply_and_deleting_it_revokes_access(
     let (scram, mtls) = (listener(&s, "scram"), listener(&s, "mtls"));
     let state = c.state.path();
     let ca = state.join("tide/pki/cluster-ca.crt");
-    with_admin(&operator_listener(state), |a| async move {
+    let props = std::fs::read_to_string(state.join("tide/broker-0/server.properties")).unwrap();
+    assert!(
+        props.contains(
+            "super.users=User:CN=tide-kafka,O=tidewater.io;User:CN=tidewater-operator,O=tidewater.io\n"
+        ),
+        "{props}"
+    );
+    with_operator_admin(state, |a| async move {
         for topic in ["orders-1", "payments"] {
             a.create_topic(topic, 1, 3, &BTreeMap::new()).await.unwrap();
         }
@@ -177,6 +185,25 @@ fn a_users_secret_works_with_kcat_its_acls_apply_and_deleting_it_revokes_access(
     assert!(ok && got.contains("hello"), "mTLS reader: {got}");
     let refused = produce(&mtls, "orders-1", &mtls_settings, "no write").unwrap_err();
     assert!(refused.contains("Topic authorization failed"), "{refused}");
+
+    // The OPERATOR listener: no plaintext client, and the clients CA's certificates
+    // (every user's) are not let in at all, let alone as a super user: it trusts only
+    // the cluster CA, which signs the brokers' and the operator's certificates alone.
+    let operator_port = operator_listener(state);
+    let (ok, out) = kcat(&["-L", "-b", &operator_port, "-m", "10"], &[], "");
+    assert!(
+        !ok && !out.contains("brokers:"),
+        "plaintext on OPERATOR: {out}"
+    );
+    let (ok, out) = kcat(
+        &["-L", "-b", &operator_port, "-m", "10"],
+        &mtls_settings,
+        "",
+    );
+    assert!(
+        !ok && !out.contains("brokers:"),
+        "a user's certificate on OPERATOR: {out}"
+    );
 
     // The reader turns into a SCRAM user: User:CN=reader's ACLs go with the old type
     // (its certificate, kept aside, still connects but may no longer see orders-1).

@@ -7,6 +7,11 @@
 //! `ClientError::Protocol` codes. Like Kafka's AdminClient it retries nothing that the
 //! broker rejected; a connection that broke since the last call is replaced once, since a
 //! restarted broker is the normal case for an operator that rolls pods.
+//!
+//! Every connection it opens, to the bootstrap list or to a broker it found in the
+//! metadata, is secured alike ([`AdminClient::connect_secured`]): an admin client that
+//! fell back to plaintext for its second broker would fail, or worse, succeed on a port
+//! that should not have served it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::bootstrap::parse_bootstrap;
-use crate::connection::{ClientConfig, Connection};
+use crate::connection::{ClientConfig, ClientSecurity, Connection};
 use crate::error::ClientError;
 use crate::features::finalized_features;
 use crate::metadata::{ClusterDescription, ClusterMetadata};
@@ -50,6 +55,8 @@ pub struct AdminClient {
     /// Parsed `host:port` entries, tried in order.
     addrs: Vec<String>,
     config: ClientConfig,
+    /// TLS and SASL of every connection this client opens (none: plaintext).
+    security: ClientSecurity,
     /// The live connection; replaced when it fails.
     conn: Mutex<Option<Arc<Connection>>>,
 }
@@ -69,10 +76,22 @@ impl AdminClient {
         bootstrap: &str,
         config: ClientConfig,
     ) -> Result<AdminClient, ClientError> {
+        AdminClient::connect_secured(bootstrap, config, ClientSecurity::default()).await
+    }
+
+    /// Like [`AdminClient::connect_with`], to SSL / SASL listeners: `security` secures
+    /// the bootstrap connection and every connection opened later (Kafka's admin
+    /// `security.protocol`, `ssl.*` and `sasl.*` apply to all of its connections too).
+    pub async fn connect_secured(
+        bootstrap: &str,
+        config: ClientConfig,
+        security: ClientSecurity,
+    ) -> Result<AdminClient, ClientError> {
         let admin = AdminClient {
             bootstrap: bootstrap.to_owned(),
             addrs: parse_bootstrap(bootstrap)?,
             config,
+            security,
             conn: Mutex::new(None),
         };
         admin.connection().await?;
@@ -229,9 +248,10 @@ impl AdminClient {
         }
     }
 
-    /// The client id and timeouts this client was made with.
-    pub(crate) fn config(&self) -> &ClientConfig {
-        &self.config
+    /// Another admin client for `bootstrap` (e.g. one broker found in the metadata),
+    /// with this one's client id, timeouts and security.
+    pub async fn connect_like(&self, bootstrap: &str) -> Result<AdminClient, ClientError> {
+        AdminClient::connect_secured(bootstrap, self.config.clone(), self.security.clone()).await
     }
 
     /// The request timeout as the `timeout_ms` field of admin requests.
@@ -289,7 +309,7 @@ impl AdminClient {
         }
         let mut attempts = Vec::new();
         for addr in &self.addrs {
-            match Connection::connect_with(addr, self.config.clone()).await {
+            match Connection::connect_secured(addr, self.config.clone(), &self.security).await {
                 Ok(conn) => {
                     let conn = Arc::new(conn);
                     *slot = Some(Arc::clone(&conn));

@@ -45,7 +45,7 @@ pub use reassign::{
     ConfigResource, OngoingReassignment, PartitionFailure, Reassignment, ReplicaLogDir,
 };
 pub use sasl::{ClientSasl, SaslClient, SaslClientError, SaslMechanism, ScramHash};
-pub use tls::ClientTls;
+pub use tls::{ClientTls, TlsPemError};
 pub use users::{AclBinding, SCRAM_ITERATIONS, SCRAM_SHA_512};
 pub use versions::ApiVersionTable;
 

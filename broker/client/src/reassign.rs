@@ -230,7 +230,7 @@ impl AdminClient {
                 })?;
             let addr = format!("{}:{}", broker.host, broker.port);
             if self.connected_to().await.as_deref() != Some(addr.as_str()) {
-                let direct = AdminClient::connect_with(&addr, self.config().clone()).await?;
+                let direct = self.connect_like(&addr).await?;
                 return direct.alter_configs_here(resource, configs).await;
             }
         }

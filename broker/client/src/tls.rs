@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -23,6 +24,55 @@ impl ClientTls {
     pub fn new(config: Arc<rustls::ClientConfig>) -> ClientTls {
         ClientTls { config }
     }
+
+    /// TLS trusting only the CA certificates in `trusted_ca` (PEM), presenting
+    /// `client` (PEM certificate chain, PEM private key) when given: what an mTLS
+    /// listener of a Kafka cluster with its own CA wants (Kafka's `ssl.truststore.*`
+    /// and `ssl.keystore.*` as PEM). rustls on ring, as the rest of the crate.
+    pub fn from_pem(
+        trusted_ca: &str,
+        client: Option<(&str, &str)>,
+    ) -> Result<ClientTls, TlsPemError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(trusted_ca.as_bytes()) {
+            let cert = cert.map_err(|e| TlsPemError::Pem("trusted CA", e.to_string()))?;
+            roots.add(cert).map_err(TlsPemError::Rustls)?;
+        }
+        if roots.is_empty() {
+            return Err(TlsPemError::Pem("trusted CA", "no certificate".to_owned()));
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(TlsPemError::Rustls)?
+        .with_root_certificates(roots);
+        let config = match client {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => {
+                let chain = CertificateDer::pem_slice_iter(chain.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| TlsPemError::Pem("client certificate", e.to_string()))?;
+                let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+                    .map_err(|e| TlsPemError::Pem("client key", e.to_string()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(TlsPemError::Rustls)?
+            }
+        };
+        Ok(ClientTls::new(Arc::new(config)))
+    }
+}
+
+/// Why [`ClientTls::from_pem`] could not make a TLS config.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsPemError {
+    /// A PEM input did not hold what it should.
+    #[error("{0}: {1}")]
+    Pem(&'static str, String),
+    /// rustls refused the certificates or the key (e.g. a key not of the certificate).
+    #[error(transparent)]
+    Rustls(rustls::Error),
 }
 
 impl std::fmt::Debug for ClientTls {

@@ -111,6 +111,9 @@ pub fn server_properties(
         "CONTROLLER".to_owned(),
     );
     super::listeners::render(c, node, &me, &mut p);
+    if let Some(users) = crate::identity::super_users(c) {
+        p.insert(crate::identity::SUPER_USERS_KEY.to_owned(), users);
+    }
     p.insert("log.dirs".to_owned(), me.log_dir);
     if let Some(rack) = &node.rack {
         p.insert("broker.rack".to_owned(), rack.clone());

@@ -8,7 +8,8 @@
 //! so upgrading the operator rolls no broker. With any of them on, inter-broker traffic
 //! moves to `REPLICATION` and the quorum's `CONTROLLER` listener, both mutual TLS
 //! against the cluster CA (Strimzi's layout), and the operator's admin client reaches
-//! the brokers on `OPERATOR` (see [`admin_listener`]).
+//! the brokers on `OPERATOR` (see [`admin_listener`]), mutual TLS against the cluster CA
+//! too, with the operator's own certificate ([`crate::identity`]).
 
 use std::collections::BTreeMap;
 
@@ -51,9 +52,9 @@ pub fn protocol(l: &Listener) -> &'static str {
 }
 
 /// Spec-side name of the listener the operator's admin client connects to: `operator`
-/// on a secured cluster, else the first client listener. `tidewater-client`'s
-/// `AdminClient` speaks neither TLS nor SASL yet; once it does, `OPERATOR` becomes SSL
-/// with an operator certificate from the cluster CA.
+/// on a secured cluster (SSL, `ssl.client.auth=required` against the cluster CA: only
+/// the operator and the brokers hold certificates from it), else the first client
+/// listener.
 pub fn admin_listener(c: &ValidatedCluster) -> &str {
     if c.secured() {
         OPERATOR
@@ -135,7 +136,7 @@ fn broker_listeners(c: &ValidatedCluster) -> Vec<Rendered> {
         out.push(Rendered {
             kafka: "OPERATOR".to_owned(),
             key: OPERATOR.to_owned(),
-            protocol: "PLAINTEXT",
+            protocol: "SSL",
         });
     }
     out
@@ -218,6 +219,7 @@ fn security_keys(
         return;
     }
     tls("REPLICATION", Some(CLUSTER_CA_FILE));
+    tls("OPERATOR", Some(CLUSTER_CA_FILE));
     for l in c.listeners.iter().filter(|l| l.tls) {
         let clients =
             (l.authentication == Some(AuthenticationType::Tls)).then_some(CLIENTS_CA_FILE);

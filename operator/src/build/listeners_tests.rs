@@ -59,7 +59,7 @@ fn a_secured_cluster_gets_mutual_tls_inside_and_each_listener_its_protocol() {
     );
     assert_eq!(
         p["listener.security.protocol.map"],
-        "PLAIN:PLAINTEXT,TLS:SSL,MTLS:SSL,SCRAM:SASL_SSL,SCRAMPLAIN:SASL_PLAINTEXT,REPLICATION:SSL,OPERATOR:PLAINTEXT,CONTROLLER:SSL"
+        "PLAIN:PLAINTEXT,TLS:SSL,MTLS:SSL,SCRAM:SASL_SSL,SCRAMPLAIN:SASL_PLAINTEXT,REPLICATION:SSL,OPERATOR:SSL,CONTROLLER:SSL"
     );
     assert_eq!(p["inter.broker.listener.name"], "REPLICATION");
     let keystore = format!("{TLS_DIR}/keystore.pem", TLS_DIR = crate::build::TLS_DIR);
@@ -68,6 +68,7 @@ fn a_secured_cluster_gets_mutual_tls_inside_and_each_listener_its_protocol() {
     for (l, trust) in [
         ("controller", Some(&cluster_ca)),
         ("replication", Some(&cluster_ca)),
+        ("operator", Some(&cluster_ca)),
         ("mtls", Some(&clients_ca)),
         ("tls", None),
         ("scram", None),
@@ -88,7 +89,7 @@ fn a_secured_cluster_gets_mutual_tls_inside_and_each_listener_its_protocol() {
             "SCRAM-SHA-512"
         );
     }
-    for l in ["plain", "scramplain", "operator"] {
+    for l in ["plain", "scramplain"] {
         assert!(!p.contains_key(&format!("listener.name.{l}.ssl.keystore.location")));
     }
 }
@@ -125,4 +126,34 @@ fn the_admin_client_and_status_use_the_right_listener() {
         crate::build::bootstrap_servers(&plain),
         "tide-bootstrap.kafka.svc:9092"
     );
+}
+
+#[test]
+fn super_users_name_the_brokers_and_the_operator_when_the_authorizer_is_on() {
+    let authz = "  config:\n    authorizer.class.name: org.apache.kafka.metadata.authorizer.StandardAuthorizer\n";
+    let brokers = "User:CN=tide-kafka,O=tidewater.io";
+    let operator = "User:CN=tidewater-operator,O=tidewater.io";
+    let secured = SECURED.replace("port: 9093, tls: true}", "port: 9097, tls: true}");
+    let p = props(&format!("{secured}{authz}"), 0);
+    assert_eq!(p["super.users"], format!("{brokers};{operator}"));
+    // Controllers authorize the brokers' heartbeats too.
+    let spec = format!(
+        "  version: 0.1.0\n  brokers: 1\n  controllers: 1\n  listeners: [{{name: tls, port: 9092, tls: true}}]\n{authz}"
+    );
+    assert_eq!(
+        props(&spec, 1)["super.users"],
+        format!("{brokers};{operator}")
+    );
+    // The user's own are kept, after the operator's, each once.
+    let theirs =
+        format!("{secured}{authz}    super.users: \" User:admin ;{brokers};;User:CN=ops\"\n");
+    assert_eq!(
+        props(&theirs, 0)["super.users"],
+        format!("{brokers};{operator};User:admin;User:CN=ops")
+    );
+    // Without the authorizer, or on a plaintext cluster (everyone is ANONYMOUS there),
+    // the operator adds nothing.
+    assert!(!props(&secured, 0).contains_key("super.users"));
+    let plain = format!("  version: 0.1.0\n  brokers: 1\n{authz}    super.users: User:ANONYMOUS\n");
+    assert_eq!(props(&plain, 0)["super.users"], "User:ANONYMOUS");
 }

@@ -31,6 +31,7 @@ use tracing::Instrument;
 
 use crate::build::FIELD_MANAGER;
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
+use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::reconcile;
 use crate::roll::catalog::Catalog;
@@ -88,6 +89,9 @@ pub struct Context<A> {
     pub admin: A,
     /// Versions this operator can run.
     pub catalog: Catalog,
+    /// The operator's client certificates of secured clusters (issued by the cluster
+    /// controller, used by both controllers' admin calls).
+    pub identities: Identities,
 }
 
 impl<A> Context<A> {
@@ -103,6 +107,7 @@ impl<A> Context<A> {
             metrics,
             admin,
             catalog: Catalog::shipped(),
+            identities: Identities::default(),
         }
     }
 }
@@ -201,7 +206,8 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
             return Ok(Action::await_change());
         }
     };
-    let mut runtime = KubeRuntime::new(ctx.client.clone(), ctx.admin.clone());
+    let mut runtime = KubeRuntime::new(ctx.client.clone(), ctx.admin.clone())
+        .with_identities(ctx.identities.clone());
     let input = reconcile::Input {
         previous,
         catalog: &ctx.catalog,
@@ -215,6 +221,7 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
         plan,
         rebalance: outcome,
         bootstrap,
+        access,
         applied,
         ..
     } = &step;
@@ -230,7 +237,7 @@ async fn apply<A: AdminSource + Rebalancer + Clone>(
         }
         let desired: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
         for id in rebalance::to_unregister(plan, observed, &desired) {
-            match ctx.admin.unregister(bootstrap, id).await {
+            match ctx.admin.unregister(bootstrap, access, id).await {
                 Ok(()) => {
                     let note = format!("node {id} unregistered from the cluster metadata");
                     publish(ctx, k, EventType::Normal, "BrokerUnregistered", &note).await;

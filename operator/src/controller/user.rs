@@ -165,9 +165,12 @@ async fn sync<A: UserAdmin>(
     };
     let previous = u.status.as_ref().and_then(|s| s.username.clone());
     let desired = DesiredUser::of(&v, &creds, previous);
+    let Some(access) = ctx.identities.access(&c) else {
+        return Ok(Err(operator_certificate_pending(&c)));
+    };
     let synced = match ctx
         .admin
-        .sync_user(&build::bootstrap_servers(&c), &desired)
+        .sync_user(&build::bootstrap_servers(&c), &access, &desired)
         .await
     {
         Ok(s) => s,
@@ -280,9 +283,14 @@ async fn cleanup<A: UserAdmin>(
         return Ok(Action::await_change());
     };
     let username = user::username(&name, kind);
+    let access = ctx
+        .identities
+        .access(&c)
+        .ok_or_else(|| ReconcileError::Admin(operator_certificate_pending(&c).message))?;
     ctx.admin
         .remove_user(
             &build::bootstrap_servers(&c),
+            &access,
             &username,
             &format!("User:{username}"),
             kind == UserAuthenticationType::ScramSha512,
@@ -365,4 +373,16 @@ fn status_body(s: &KafkaUserStatus) -> serde_json::Value {
 /// Events are best effort, as the cluster's.
 async fn publish<A>(ctx: &Context<A>, u: &KafkaUser, type_: EventType, reason: &str, note: &str) {
     super::publish_about(ctx, &u.object_ref(&()), type_, reason, note).await;
+}
+
+/// A secured cluster the cluster controller has not issued the operator's certificate
+/// for yet (the operator just started): its next reconcile does, then this user's.
+fn operator_certificate_pending(c: &crate::validate::ValidatedCluster) -> NotReady {
+    NotReady::new(
+        "AdminFailed",
+        format!(
+            "the operator has no client certificate of cluster {} yet: its next reconcile issues one",
+            c.name
+        ),
+    )
 }

@@ -15,6 +15,8 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use tidewater_client::{AdminClient, ClientConfig, ClientError, ConfigResource, Reassignment};
 
+use crate::identity::AdminAccess;
+
 use super::executor::{self, Controls, Observation, Step};
 use super::outcome::Outcome;
 use super::read::{Read, check_empty, log_dirs, read};
@@ -65,16 +67,18 @@ pub fn controls(spec: Option<&RebalanceSpec>, now: Timestamp) -> Controls {
     }
 }
 
-/// One reconcile of the rebalance of the brokers reachable through `bootstrap`, keeping
-/// `keep` (the desired broker ids) and draining every other registered broker.
+/// One reconcile of the rebalance of the brokers reachable through `bootstrap` (as
+/// `access` says), keeping `keep` (the desired broker ids) and draining every other
+/// registered broker.
 pub async fn drive(
     bootstrap: &str,
+    access: &AdminAccess,
     keep: &[i32],
     spec: Option<&RebalanceSpec>,
     previous: Option<&RebalanceStatus>,
     now: Timestamp,
 ) -> Outcome {
-    let admin = match AdminClient::connect_with(bootstrap, config()).await {
+    let admin = match crate::admin::connect(bootstrap, access, config()).await {
         Ok(a) => a,
         Err(e) => {
             tracing::debug!(error = %e, "rebalance: brokers unreachable; nothing changes");
@@ -132,7 +136,7 @@ async fn step(
             }
         }
         Step::Plan { trigger } => {
-            let (planned, event) = plan(&r, keep, spec, &c, trigger, now).await;
+            let (planned, event) = plan(admin, &r, keep, spec, &c, trigger, now).await;
             // A refusal retried every reconcile is reported once per distinct message.
             if previous.is_none_or(|p| p.message != planned.message || planned.phase != p.phase) {
                 out.events.push(event);
@@ -198,7 +202,7 @@ async fn step(
     }) {
         out.blocked = Some((SCALE_IN_BLOCKED, s.message.clone().unwrap_or_default()));
     }
-    out.empty = Some(check_empty(&r, keep).await);
+    out.empty = Some(check_empty(admin, &r, keep).await);
     out.status = s;
     Ok(out)
 }
@@ -215,6 +219,7 @@ fn fail(s: &mut RebalanceStatus, message: String, out: &mut Outcome) {
 
 /// A new plan from the cluster as read; a refusal is a Failed status naming the topic.
 async fn plan(
+    admin: &AdminClient,
     r: &Read,
     keep: &[i32],
     spec: Option<&RebalanceSpec>,
@@ -231,7 +236,7 @@ async fn plan(
     let mut sizes: BTreeMap<(String, i32), u64> = BTreeMap::new();
     for addr in r.addrs.values() {
         // A broker whose sizes cannot be read only makes the ETA rougher.
-        if let Ok(dirs) = log_dirs(addr).await {
+        if let Ok(dirs) = log_dirs(admin, addr).await {
             for (k, v) in dirs {
                 let e = sizes.entry(k).or_insert(0);
                 *e = (*e).max(v);
@@ -428,8 +433,8 @@ async fn clear_throttles(
 
 /// UnregisterBroker after the runtime stopped and removed `id`; an id that never
 /// registered is done too.
-pub async fn unregister(bootstrap: &str, id: i32) -> Result<(), DriveError> {
-    let admin = AdminClient::connect_with(bootstrap, config())
+pub async fn unregister(bootstrap: &str, access: &AdminAccess, id: i32) -> Result<(), DriveError> {
+    let admin = crate::admin::connect(bootstrap, access, config())
         .await
         .map_err(ctx("connecting to unregister"))?;
     match admin.unregister_broker(id).await {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tidewater_client::AdminClient;
 
-use super::drive::{DriveError, config, ctx};
+use super::drive::{DriveError, ctx};
 use super::outcome::EmptyCheck;
 
 /// The cluster as read now.
@@ -58,9 +58,14 @@ pub(super) async fn read(admin: &AdminClient) -> Result<Read, DriveError> {
     })
 }
 
-/// DescribeLogDirs of one broker: (topic, partition) -> bytes.
-pub(super) async fn log_dirs(addr: &str) -> Result<BTreeMap<(String, i32), u64>, DriveError> {
-    let client = AdminClient::connect_with(addr, config())
+/// DescribeLogDirs of one broker (connected to as `admin` is): (topic, partition) ->
+/// bytes.
+pub(super) async fn log_dirs(
+    admin: &AdminClient,
+    addr: &str,
+) -> Result<BTreeMap<(String, i32), u64>, DriveError> {
+    let client = admin
+        .connect_like(addr)
         .await
         .map_err(ctx("connecting for DescribeLogDirs"))?;
     let dirs = client
@@ -80,7 +85,7 @@ pub(super) async fn log_dirs(addr: &str) -> Result<BTreeMap<(String, i32), u64>,
 
 /// Which brokers hold data: Metadata for all, DescribeLogDirs for the live ones that
 /// are not kept (the ones a removal is about).
-pub(super) async fn check_empty(r: &Read, keep: &[i32]) -> EmptyCheck {
+pub(super) async fn check_empty(admin: &AdminClient, r: &Read, keep: &[i32]) -> EmptyCheck {
     let hosting: BTreeSet<i32> = r
         .partitions
         .values()
@@ -88,7 +93,7 @@ pub(super) async fn check_empty(r: &Read, keep: &[i32]) -> EmptyCheck {
         .collect();
     let mut no_log_dirs = BTreeSet::new();
     for (b, addr) in r.addrs.iter().filter(|(b, _)| !keep.contains(b)) {
-        if !hosting.contains(b) && log_dirs(addr).await.is_ok_and(|d| d.is_empty()) {
+        if !hosting.contains(b) && log_dirs(admin, addr).await.is_ok_and(|d| d.is_empty()) {
             no_log_dirs.insert(*b);
         }
     }

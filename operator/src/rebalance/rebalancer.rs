@@ -11,30 +11,34 @@ use k8s_openapi::jiff::Timestamp;
 use super::drive::{self, DriveError};
 use super::outcome::Outcome;
 use crate::crd::{RebalanceSpec, RebalanceStatus};
+use crate::identity::AdminAccess;
 use crate::observed::Observed;
 
 /// The Kafka side of a rebalance reconcile.
 pub trait Rebalancer: Send + Sync {
-    /// One step of the rebalance of the brokers behind `bootstrap`, keeping the broker
-    /// ids `keep` and draining every other registered broker.
+    /// One step of the rebalance of the brokers behind `bootstrap` (reached as
+    /// `access` says), keeping the broker ids `keep` and draining every other
+    /// registered broker.
     fn rebalance(
         &self,
         bootstrap: &str,
+        access: &AdminAccess,
         keep: &[i32],
         spec: Option<&RebalanceSpec>,
         previous: Option<&RebalanceStatus>,
         now: Timestamp,
     ) -> impl Future<Output = Outcome> + Send {
-        drive::drive(bootstrap, keep, spec, previous, now)
+        drive::drive(bootstrap, access, keep, spec, previous, now)
     }
 
     /// UnregisterBroker of `id`, after its node was removed (or found gone).
     fn unregister(
         &self,
         bootstrap: &str,
+        access: &AdminAccess,
         id: i32,
     ) -> impl Future<Output = Result<(), DriveError>> + Send {
-        drive::unregister(bootstrap, id)
+        drive::unregister(bootstrap, access, id)
     }
 }
 
@@ -49,6 +53,7 @@ impl Rebalancer for Drive {}
 pub async fn step<R: Rebalancer>(
     rebalancer: &R,
     bootstrap: &str,
+    access: &AdminAccess,
     keep: &[i32],
     observed: &Observed,
     spec: Option<&RebalanceSpec>,
@@ -58,7 +63,7 @@ pub async fn step<R: Rebalancer>(
         return Outcome::unchanged(previous);
     }
     rebalancer
-        .rebalance(bootstrap, keep, spec, previous, Timestamp::now())
+        .rebalance(bootstrap, access, keep, spec, previous, Timestamp::now())
         .await
 }
 
@@ -74,6 +79,7 @@ mod tests {
             async fn rebalance(
                 &self,
                 _: &str,
+                _: &AdminAccess,
                 _: &[i32],
                 _: Option<&RebalanceSpec>,
                 _: Option<&RebalanceStatus>,
@@ -90,7 +96,16 @@ mod tests {
             admin: Some(Err(AdminError::Unreachable("unreachable".into()))),
             ..Observed::default()
         };
-        let out = step(&Panics, "b:9092", &[0], &observed, None, Some(&previous)).await;
+        let out = step(
+            &Panics,
+            "b:9092",
+            &AdminAccess::plaintext(),
+            &[0],
+            &observed,
+            None,
+            Some(&previous),
+        )
+        .await;
         assert_eq!(out.empty, None);
         assert_eq!(out.status, Some(previous));
     }

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub mod budget;
 mod certs;
+mod error;
 mod observe;
 mod quorum;
 mod requests;
@@ -30,42 +31,18 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Client, ResourceExt};
 
+pub use self::error::KubeRuntimeError;
+
 use self::budget::Budget;
 use self::requests::api_err;
 use self::roll::Eviction;
 use super::{AdminSource, Runtime};
 use crate::build::pvc::{self, Adoption, ClaimConflict, ObservedClaim};
 use crate::build::{self, Desired, NODE_ID_LABEL, REVISION_ANNOTATION};
+use crate::identity::{AdminAccess, Identities};
 use crate::observed::Observed;
 use crate::plan::{Action, Plan};
 use crate::validate::ValidatedCluster;
-
-/// Errors talking to the API server.
-#[derive(Debug, thiserror::Error)]
-pub enum KubeRuntimeError {
-    /// An API request failed.
-    #[error("{verb} {kind} {name}: {source}")]
-    Api {
-        /// What was attempted.
-        verb: &'static str,
-        /// Object kind.
-        kind: &'static str,
-        /// Object name (empty for lists).
-        name: String,
-        /// The client error.
-        #[source]
-        source: kube::Error,
-    },
-    /// A CA or certificate could not be made or read.
-    #[error("{what}: {source}")]
-    Certificates {
-        /// Which CA or certificate.
-        what: String,
-        /// Why.
-        #[source]
-        source: crate::pki::PkiError,
-    },
-}
 
 /// Runtime on a Kubernetes API server.
 pub struct KubeRuntime<A> {
@@ -108,6 +85,11 @@ pub struct KubeRuntime<A> {
     /// Admin operations the last `apply` sent that failed (`"<op>: <error>"`): a
     /// Warning Event each ([`KubeRuntime::admin_failures`]), as on the local runtime.
     admin_failures: Vec<String>,
+    /// The operator's certificates of secured clusters, shared across reconciles
+    /// (issued by `apply`'s certificate step, read by `observe`).
+    identities: Identities,
+    /// How the admin client reached the brokers at the last `observe`.
+    access: AdminAccess,
 }
 
 impl<A: AdminSource> KubeRuntime<A> {
@@ -131,7 +113,16 @@ impl<A: AdminSource> KubeRuntime<A> {
             seed: None,
             resolves_voters_at_start: None,
             admin_failures: Vec::new(),
+            identities: Identities::default(),
+            access: AdminAccess::plaintext(),
         }
+    }
+
+    /// This runtime, keeping the operator's certificates in `identities` (the
+    /// controller's, so they outlive one reconcile).
+    pub fn with_identities(mut self, identities: Identities) -> Self {
+        self.identities = identities;
+        self
     }
 
     /// The admin operations the last `apply` sent that failed (e.g. AddRaftVoter
@@ -157,6 +148,10 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
 
     fn bootstrap_servers(&self, c: &ValidatedCluster) -> String {
         build::bootstrap_servers(c)
+    }
+
+    fn admin_access(&self, _: &ValidatedCluster) -> AdminAccess {
+        self.access.clone()
     }
 
     fn listeners(&self, c: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus> {
@@ -258,6 +253,8 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         let now = Timestamp::now();
         let mut running = BTreeMap::new();
         let mut ready_brokers = Vec::new();
+        let mut stale = BTreeSet::new();
+        let desired = self.desired_revisions(c);
         for pod in pods.items {
             let Some(id) = pod
                 .labels()
@@ -287,11 +284,15 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             if node.ready
                 && let Some(spec) = c.nodes.iter().find(|n| n.id == id && n.role.is_broker())
             {
-                ready_brokers.push(format!(
+                let addr = format!(
                     "{}:{}",
                     build::node_host(c, spec),
                     build::listeners::admin_port(c)
-                ));
+                );
+                if node.revision.as_ref() != desired.get(&id) {
+                    stale.insert(addr.clone());
+                }
+                ready_brokers.push(addr);
             }
             observed.nodes.insert(id, node);
         }
@@ -310,7 +311,8 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
         if !observed.nodes.is_empty() {
             self.budget_step = self.observe_budget(c).await?;
             self.seed = self.read_seed(c, &observed).await?;
-            observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
+            self.access = self.admin_access_at(c, stale);
+            observed.admin = Some(self.admin.snapshot(&ready_brokers, &self.access).await);
         }
         // A broker that runs but never joins (a new version that cannot register) is a
         // problem the planner stops the roll on, like a crash loop.
@@ -464,7 +466,11 @@ impl<A: AdminSource> Runtime for KubeRuntime<A> {
             // A failed election, finalize or voter change is retried by the next
             // reconcile's plan.
             let op = quorum::resolved(c, op);
-            if let Err(e) = self.admin.execute(&self.ready_brokers, &op).await {
+            if let Err(e) = self
+                .admin
+                .execute(&self.ready_brokers, &self.access, &op)
+                .await
+            {
                 tracing::warn!(error = %e, ?op, "admin operation failed");
                 self.admin_failures.push(format!("{op:?}: {e}"));
             }

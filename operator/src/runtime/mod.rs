@@ -11,16 +11,18 @@ pub mod local;
 use std::collections::BTreeMap;
 
 use crate::build::pvc::ClaimConflict;
+use crate::identity::AdminAccess;
 use crate::observed::{AdminError, AdminSnapshot, Observed};
 use crate::plan::Plan;
 use crate::validate::ValidatedCluster;
 
 /// Reads a cluster's Kafka-protocol view.
 pub trait AdminSource: Send + Sync {
-    /// Reads metadata through `bootstrap` (`host:port` list).
+    /// Reads metadata through `bootstrap` (`host:port` list), reached as `access` says.
     fn snapshot(
         &self,
         bootstrap: &[String],
+        access: &AdminAccess,
     ) -> impl Future<Output = Result<AdminSnapshot, AdminError>> + Send;
 
     /// Runs a Kafka admin operation a plan asks for (preferred-leader election, the
@@ -28,9 +30,10 @@ pub trait AdminSource: Send + Sync {
     fn execute(
         &self,
         bootstrap: &[String],
+        access: &AdminAccess,
         op: &crate::plan::AdminOp,
     ) -> impl Future<Output = Result<(), AdminError>> + Send {
-        let _ = (bootstrap, op);
+        let _ = (bootstrap, access, op);
         async { Err(AdminError::Unsupported) }
     }
 }
@@ -55,6 +58,9 @@ pub trait Runtime {
     /// Client `bootstrap.servers` of `cluster`'s brokers: what the status shows and what
     /// the rebalance drive and UnregisterBroker go through.
     fn bootstrap_servers(&self, cluster: &ValidatedCluster) -> String;
+    /// How the operator's admin client reaches `cluster` (as the last `observe` found
+    /// it): plaintext, or mTLS with the operator's certificate.
+    fn admin_access(&self, cluster: &ValidatedCluster) -> AdminAccess;
     /// Where clients reach each client listener (`status.listeners`).
     fn listeners(&self, cluster: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus>;
     /// The cluster id `cluster`'s nodes are (or will be) formatted with.

@@ -14,6 +14,7 @@ use super::acl::AclDiff;
 use super::secret::{Credentials, PASSWORD};
 use super::{NotReady, ValidatedUser};
 use crate::crd::UserAuthenticationType;
+use crate::identity::AdminAccess;
 
 /// What the cluster must hold for one user.
 #[derive(Clone, PartialEq, Eq)]
@@ -96,25 +97,29 @@ impl Synced {
 
 /// The Kafka calls of a user reconcile.
 pub trait UserAdmin: Send + Sync {
-    /// Makes the cluster behind `bootstrap` hold `user`'s credential and exactly its ACLs.
+    /// Makes the cluster behind `bootstrap` (reached as `access` says) hold `user`'s
+    /// credential and exactly its ACLs.
     fn sync_user(
         &self,
         bootstrap: &str,
+        access: &AdminAccess,
         user: &DesiredUser,
     ) -> impl Future<Output = Result<Synced, ClientError>> + Send {
-        kafka::sync_user(bootstrap.to_owned(), user.clone())
+        kafka::sync_user(bootstrap.to_owned(), access.clone(), user.clone())
     }
 
     /// Removes `username`'s SCRAM credential (when `scram`) and every ACL of `principal`.
     fn remove_user(
         &self,
         bootstrap: &str,
+        access: &AdminAccess,
         username: &str,
         principal: &str,
         scram: bool,
     ) -> impl Future<Output = Result<(), ClientError>> + Send {
         kafka::remove_user(
             bootstrap.to_owned(),
+            access.clone(),
             username.to_owned(),
             principal.to_owned(),
             scram,

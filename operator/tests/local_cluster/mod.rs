@@ -425,6 +425,37 @@ where
     })
 }
 
+/// Runs `f` with an admin client connected as the operator connects to the secured
+/// cluster `tide` under `state`: to its `OPERATOR` listener, over mTLS with the
+/// operator's certificate (`pki/operator.pem`), trusting the cluster CA.
+pub fn with_operator_admin<T, F, Fut>(state: &Path, f: F) -> T
+where
+    F: FnOnce(tidewater_client::AdminClient) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let pem = std::fs::read_to_string(state.join("tide/pki/operator.pem")).unwrap();
+    let ca = std::fs::read_to_string(state.join("tide/pki/cluster-ca.crt")).unwrap();
+    let tls = tidewater_client::ClientTls::from_pem(&ca, Some((&pem, &pem))).unwrap();
+    let security = tidewater_client::ClientSecurity {
+        tls: Some(tls),
+        sasl: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let admin = tidewater_client::AdminClient::connect_secured(
+            &operator_listener(state),
+            tidewater_client::ClientConfig::default(),
+            security,
+        )
+        .await
+        .unwrap();
+        f(admin).await
+    })
+}
+
 /// Serialises the multi-node tests of one test binary: two clusters of 3-6 broker
 /// processes each, next to the single-broker tests, overload a 2-core CI machine
 /// until quorum elections and broker registrations time out.

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tidewater_operator::build;
 use tidewater_operator::controller::{Context, Rebalancer, reconcile};
 use tidewater_operator::crd::{RebalanceSpec, RebalanceStatus};
+use tidewater_operator::identity::AdminAccess;
 use tidewater_operator::metrics::Metrics;
 use tidewater_operator::observed::{AdminError, AdminSnapshot, PartitionView};
 use tidewater_operator::plan::AdminOp;
@@ -71,6 +72,7 @@ impl Rebalancer for FixedAdmin {
     async fn rebalance(
         &self,
         _bootstrap: &str,
+        _access: &AdminAccess,
         keep: &[i32],
         _spec: Option<&RebalanceSpec>,
         previous: Option<&RebalanceStatus>,
@@ -97,14 +99,23 @@ impl Rebalancer for FixedAdmin {
         }
     }
 
-    async fn unregister(&self, _bootstrap: &str, id: i32) -> Result<(), DriveError> {
+    async fn unregister(
+        &self,
+        _bootstrap: &str,
+        _access: &AdminAccess,
+        id: i32,
+    ) -> Result<(), DriveError> {
         self.unregistered.lock().unwrap().push(id);
         Ok(())
     }
 }
 
 impl AdminSource for FixedAdmin {
-    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
+    async fn snapshot(
+        &self,
+        _bootstrap: &[String],
+        _access: &AdminAccess,
+    ) -> Result<AdminSnapshot, AdminError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.unreadable {
             return Err(AdminError::Unreachable("connection refused".to_owned()));
@@ -119,7 +130,12 @@ impl AdminSource for FixedAdmin {
         })
     }
 
-    async fn execute(&self, _bootstrap: &[String], op: &AdminOp) -> Result<(), AdminError> {
+    async fn execute(
+        &self,
+        _bootstrap: &[String],
+        _access: &AdminAccess,
+        op: &AdminOp,
+    ) -> Result<(), AdminError> {
         self.ops.lock().unwrap().push(op.clone());
         match &self.refusal {
             Some((code, message)) => Err(AdminError::Kafka {

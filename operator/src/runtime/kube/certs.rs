@@ -5,13 +5,20 @@
 //! changed. A rewritten Secret reaches the running broker through its Secret volume,
 //! which the broker polls (no restart). Requests in a fixed order: per CA one GET (and
 //! an apply of its Secrets when it changed), then per node one GET (and an apply).
+//!
+//! The operator's own client certificate ([`crate::identity`]) is issued from the
+//! cluster CA read here and kept in memory, never in a Secret: nothing else needs it,
+//! and a restarted operator issues itself a new one at its first reconcile.
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 
 use super::requests::api_err;
 use super::{KubeRuntime, KubeRuntimeError};
+use std::collections::BTreeSet;
+
 use crate::build::secrets::{self, Ca, LEAF_CERT, LEAF_KEY, text};
+use crate::identity::AdminAccess;
 use crate::pki::{self, CaPem, LeafPem, Validity};
 use crate::runtime::AdminSource;
 use crate::validate::ValidatedCluster;
@@ -26,6 +33,9 @@ impl<A: AdminSource> KubeRuntime<A> {
         let cluster_ca = self.ca(c, Ca::Cluster, now).await?;
         let clients_ca = self.ca(c, Ca::Clients, now).await?;
         let v = Validity::from(&c.cluster_ca);
+        if let Some(why) = self.identities.ensure(c, &cluster_ca, v, now)? {
+            tracing::info!(cluster = %c.name, reason = why.reason(), "issuing the operator's client certificate");
+        }
         for n in &c.nodes {
             let name = secrets::node_secret_name(c, n);
             let current = self.get_secret(c, &name).await?;
@@ -47,7 +57,7 @@ impl<A: AdminSource> KubeRuntime<A> {
                 (None, Some(leaf)) => leaf,
                 (why, _) => {
                     tracing::info!(cluster = %c.name, broker = n.id, reason = why.map_or("Missing", pki::Renewal::reason), "issuing a broker certificate");
-                    let cn = format!("{}-kafka", c.name);
+                    let cn = crate::identity::broker_common_name(c);
                     pki::issue(&cluster_ca, &cn, &sans, v, now, true).map_err(|source| {
                         pki_err(format!("certificate of node {}", n.id), source)
                     })?
@@ -59,6 +69,23 @@ impl<A: AdminSource> KubeRuntime<A> {
             }
         }
         Ok(())
+    }
+
+    /// How the admin client reaches `c`'s brokers: plaintext on an unsecured cluster;
+    /// mTLS with the operator's certificate on a secured one, and plaintext to `stale`
+    /// (brokers not yet rolled onto their current config) only as its fallback. Before
+    /// the certificate step first ran in this process there is no certificate: then
+    /// plaintext, which only brokers that have not rolled onto an SSL `OPERATOR`
+    /// listener accept (the next reconcile has the certificate).
+    pub(super) fn admin_access_at(
+        &self,
+        c: &ValidatedCluster,
+        stale: BTreeSet<String>,
+    ) -> AdminAccess {
+        self.identities
+            .access(c)
+            .unwrap_or_else(AdminAccess::plaintext)
+            .with_plaintext_until_rolled(stale)
     }
 
     /// CA `which`: the user's (`generateCertificateAuthority: false`), or the operator's

@@ -2,7 +2,9 @@
 //! `<state-dir>/<cluster>/pki/` (`cluster-ca.crt|key`, `clients-ca.crt|key`), and in each
 //! node's `tls/` the files its `server.properties` names (`keystore.pem`,
 //! `cluster-ca.crt`, `clients-ca.crt`) plus `broker.crt`, the leaf alone, read back to
-//! decide renewal. A CA the user brings (`generateCertificateAuthority: false`) is read
+//! decide renewal. The operator's own client certificate ([`crate::identity`]) is
+//! `pki/operator.pem` (certificate, then key: one file, so a crash never pairs a
+//! certificate with another key). A CA the user brings (`generateCertificateAuthority: false`) is read
 //! from `<state-dir>/secrets/<secretName>/ca.crt|ca.key`, the files a kube Secret of
 //! that name would mount.
 //!
@@ -18,11 +20,14 @@ use std::path::{Path, PathBuf};
 use super::state::{StateDir, StateError, TLS_SUBDIR};
 use crate::build::listeners::{CLIENTS_CA_FILE, CLUSTER_CA_FILE, KEYSTORE_FILE};
 use crate::crd::CertificateAuthoritySpec;
+use crate::identity::{self, AdminAccess};
 use crate::pki::{self, CaPem, PkiError, Validity};
 use crate::validate::ValidatedCluster;
 
 /// The leaf certificate alone, next to the keystore.
 pub const LEAF_FILE: &str = "broker.crt";
+/// The operator's client certificate and key, in the cluster's `pki/`.
+pub const OPERATOR_FILE: &str = "operator.pem";
 
 /// Errors managing the local certificates.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +35,9 @@ pub enum CertError {
     /// A file could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The operator's certificate does not make a TLS config.
+    #[error("the operator's certificate: {0}")]
+    OperatorTls(#[from] tidewater_client::TlsPemError),
     /// A certificate could not be made or read.
     #[error("{what}: {source}")]
     Pki {
@@ -98,7 +106,7 @@ pub fn ensure(state: &StateDir, c: &ValidatedCluster, now: i64) -> Result<Change
         if let Some(why) = pki::leaf_renewal(current.as_deref(), &cluster_ca, &sans, v, now) {
             let leaf = pki::issue(
                 &cluster_ca,
-                &format!("{}-kafka", c.name),
+                &crate::identity::broker_common_name(c),
                 &sans,
                 v,
                 now,
@@ -122,7 +130,63 @@ pub fn ensure(state: &StateDir, c: &ValidatedCluster, now: i64) -> Result<Change
         write_if_changed(&tls.join(CLUSTER_CA_FILE), &cluster_ca.cert, false)?;
         write_if_changed(&tls.join(CLIENTS_CA_FILE), &clients_ca.cert, false)?;
     }
+    let operator = dir.join(OPERATOR_FILE);
+    let current = read_opt(&operator)?;
+    if let Some(why) = identity::operator_cert_renewal(current.as_deref(), &cluster_ca, v, now) {
+        let leaf = identity::issue_operator_cert(&cluster_ca, v, now).map_err(|source| {
+            CertError::Pki {
+                what: "the operator's certificate".to_owned(),
+                source,
+            }
+        })?;
+        std::fs::create_dir_all(&dir).map_err(|source| StateError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        write_if_changed(&operator, &format!("{}{}", leaf.cert, leaf.key), true)?;
+        changes.push((
+            if why == pki::Renewal::Missing {
+                "CertificateIssued"
+            } else {
+                "CertificateRenewed"
+            },
+            format!("operator: client certificate issued ({})", why.reason()),
+        ));
+    }
     Ok(changes)
+}
+
+/// How the operator reaches `c`'s brokers: plaintext on an unsecured cluster, else mTLS
+/// with `pki/operator.pem` ([`ensure`] writes it), trusting the cluster CA.
+pub fn operator_access(state: &StateDir, c: &ValidatedCluster) -> Result<AdminAccess, CertError> {
+    if !c.secured() {
+        return Ok(AdminAccess::plaintext());
+    }
+    let pem = read(&pki_dir(state, &c.name).join(OPERATOR_FILE))?;
+    let ca = read(&cluster_ca_path(state, c))?;
+    // The file holds the certificate and then its key: each is read by its PEM label.
+    let leaf = pki::LeafPem {
+        cert: pem.clone(),
+        key: pem,
+    };
+    Ok(AdminAccess::mtls(&leaf, &ca)?)
+}
+
+/// The cluster CA certificate: the operator's (`pki/`) or the one the user brings.
+fn cluster_ca_path(state: &StateDir, c: &ValidatedCluster) -> PathBuf {
+    if c.cluster_ca.generate_certificate_authority {
+        pki_dir(state, &c.name).join("cluster-ca.crt")
+    } else {
+        user_ca_dir(state, &c.cluster_ca).join("ca.crt")
+    }
+}
+
+/// Where a CA the user brings lies: the files its kube Secret would mount.
+fn user_ca_dir(state: &StateDir, spec: &CertificateAuthoritySpec) -> PathBuf {
+    state
+        .root()
+        .join("secrets")
+        .join(spec.secret_name.as_deref().unwrap_or_default())
 }
 
 /// The CA `name` (`cluster-ca` / `clients-ca`): the user's, or generated and renewed here.
@@ -140,10 +204,7 @@ fn ca(
         source,
     };
     if !spec.generate_certificate_authority {
-        let secret = state
-            .root()
-            .join("secrets")
-            .join(spec.secret_name.as_deref().unwrap_or_default());
+        let secret = user_ca_dir(state, spec);
         let ca = CaPem {
             cert: read(&secret.join("ca.crt"))?,
             key: read(&secret.join("ca.key"))?,

@@ -35,9 +35,20 @@ fn certificates_are_issued_once_kept_while_current_and_renewed_in_their_window()
             "CaGenerated",
             "CaGenerated",
             "CertificateIssued",
+            "CertificateIssued",
             "CertificateIssued"
         ]
     );
+    // The operator's own: certificate then key in one owner-only file, from the
+    // cluster CA, and what its admin client connects with.
+    let operator = pki_dir(&state, "t").join(OPERATOR_FILE);
+    let pem = std::fs::read_to_string(&operator).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----") && pem.contains("PRIVATE KEY"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&operator).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(operator_access(&state, &c).unwrap().security.is_some());
     let ca = std::fs::read_to_string(pki_dir(&state, "t").join("cluster-ca.crt")).unwrap();
     let tls = state.node_dir("t", 1).join(TLS_SUBDIR);
     assert_eq!(
@@ -62,8 +73,14 @@ fn certificates_are_issued_once_kept_while_current_and_renewed_in_their_window()
     let renewed = ensure(&state, &c, NOW + 8 * DAY).unwrap();
     assert_eq!(
         reasons(&renewed),
-        ["CaRenewed", "CertificateRenewed", "CertificateRenewed"]
+        [
+            "CaRenewed",
+            "CertificateRenewed",
+            "CertificateRenewed",
+            "CertificateRenewed"
+        ]
     );
+    assert_ne!(std::fs::read_to_string(&operator).unwrap(), pem);
     assert_ne!(leaf(&state, 0), issued);
     assert_eq!(
         std::fs::read_to_string(pki_dir(&state, "t").join("cluster-ca.key")).unwrap(),
@@ -96,6 +113,9 @@ fn a_users_ca_is_used_instead_and_a_missing_one_is_an_error() {
     ensure(&state, &c, NOW).unwrap();
     assert!(pki::verify_issued(&leaf(&state, 0), &mine.cert));
     assert!(!pki_dir(&state, "t").join("cluster-ca.crt").exists());
+    let operator = std::fs::read_to_string(pki_dir(&state, "t").join(OPERATOR_FILE)).unwrap();
+    assert!(pki::verify_issued(&operator, &mine.cert));
+    assert!(operator_access(&state, &c).unwrap().security.is_some());
     // The user's CA is never renewed by the operator, even inside its window.
     assert!(
         ensure(&state, &c, NOW + 95 * DAY)

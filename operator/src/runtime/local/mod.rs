@@ -12,47 +12,34 @@
 
 pub mod certs;
 pub mod cmd;
+mod error;
 mod node;
 pub mod process;
+mod quorum;
 pub mod state;
 pub mod supervisor;
 pub mod user;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use self::error::LocalError;
 use self::node::{Node, adopt_leftovers, backoff, write_record};
-use self::process::{BrokerProcess, ProcessError, Started, probe_ready};
+use self::process::{BrokerProcess, Started, probe_ready};
 use self::state::{LocalAddressing, Persisted, StateDir, StateError, free_ports};
 use super::{AdminSource, Runtime};
 use crate::build::config::{properties_text, server_properties};
 use crate::build::fnv1a;
+use crate::identity::AdminAccess;
 use crate::observed::{Observed, ObservedNode};
-use crate::plan::{Action, AdminOp, Plan};
+use crate::plan::{Action, Plan};
 use crate::validate::{NodeSpec, ValidatedCluster};
 
 /// How long a broker gets to shut down cleanly before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
-/// Errors of the local runtime.
-#[derive(Debug, thiserror::Error)]
-pub enum LocalError {
-    /// State directory IO.
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// A broker process could not be run.
-    #[error(transparent)]
-    Process(#[from] ProcessError),
-    /// The cluster's certificates could not be made current.
-    #[error(transparent)]
-    Certs(#[from] certs::CertError),
-    /// No binary for the spec's version.
-    #[error("no broker binary for version {0}")]
-    NoBinary(String),
-}
-
 /// Runtime of broker processes on this machine.
 pub struct LocalRuntime<A> {
     state: StateDir,
@@ -63,6 +50,8 @@ pub struct LocalRuntime<A> {
     /// Client addresses of the brokers ready at the last `observe`: where the plan's
     /// admin operations go.
     ready_brokers: Vec<String>,
+    /// How the admin client reached them at the last `observe`.
+    access: AdminAccess,
 }
 
 impl<A: AdminSource> LocalRuntime<A> {
@@ -81,6 +70,7 @@ impl<A: AdminSource> LocalRuntime<A> {
             admin,
             nodes,
             ready_brokers: Vec::new(),
+            access: AdminAccess::plaintext(),
         })
     }
 
@@ -92,31 +82,6 @@ impl<A: AdminSource> LocalRuntime<A> {
     /// Whether a binary exists for `version`.
     pub fn has_binary(&self, version: &str) -> bool {
         self.binaries.contains_key(version)
-    }
-
-    /// The KRaft voters the existing nodes of `cluster` were started with (their
-    /// `controller.quorum.voters`, id -> `host:port`): the quorum's initial voters,
-    /// which every node keeps listing while KIP-853 changes the live voter set. `None`
-    /// before any node was started.
-    pub fn configured_voters(&self, cluster: &str) -> Option<BTreeMap<i32, String>> {
-        self.persisted.ports.keys().find_map(|id| {
-            let path = self.state.node_dir(cluster, *id).join("server.properties");
-            crate::quorum::seed_from_properties(&std::fs::read_to_string(path).ok()?)
-        })
-    }
-
-    /// `op` with what only this runtime knows filled in: the controller listener of a
-    /// voter to add.
-    fn resolved(&self, op: &AdminOp) -> AdminOp {
-        match op {
-            AdminOp::AddRaftVoter { id, endpoint: None } => AdminOp::AddRaftVoter {
-                id: *id,
-                endpoint: self.persisted.ports.get(id).and_then(|p| {
-                    Some(("127.0.0.1".to_owned(), u16::try_from(p.controller).ok()?))
-                }),
-            },
-            other => other.clone(),
-        }
     }
 
     fn ensure_ports(&mut self, c: &ValidatedCluster) -> Result<(), LocalError> {
@@ -261,6 +226,10 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
             .listener_bootstrap(c, crate::build::listeners::admin_listener(c))
     }
 
+    fn admin_access(&self, _: &ValidatedCluster) -> AdminAccess {
+        self.access.clone()
+    }
+
     fn listeners(&self, c: &ValidatedCluster) -> Vec<crate::crd::ListenerStatus> {
         c.listeners
             .iter()
@@ -318,6 +287,8 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
         }
         let mut observed = Observed::default();
         let mut ready_brokers = Vec::new();
+        let mut stale = BTreeSet::new();
+        let desired = self.desired_revisions(c);
         let ready_timeout =
             Duration::from_secs(u64::try_from(c.ready_timeout_seconds).unwrap_or(1).max(1));
         let ids: Vec<i32> = self.nodes.keys().copied().collect();
@@ -379,7 +350,11 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
                 if c.nodes.iter().any(|n| n.id == id && n.role.is_broker())
                     && let Some(port) = client
                 {
-                    ready_brokers.push(format!("127.0.0.1:{port}"));
+                    let addr = format!("127.0.0.1:{port}");
+                    if desired.get(&id) != Some(&node.revision) {
+                        stale.insert(addr.clone());
+                    }
+                    ready_brokers.push(addr);
                 }
             }
             observed.nodes.insert(
@@ -394,7 +369,9 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
             );
         }
         if !observed.nodes.is_empty() {
-            observed.admin = Some(self.admin.snapshot(&ready_brokers).await);
+            self.access =
+                certs::operator_access(&self.state, c)?.with_plaintext_until_rolled(stale);
+            observed.admin = Some(self.admin.snapshot(&ready_brokers, &self.access).await);
         }
         self.ready_brokers = ready_brokers;
         Ok(observed)
@@ -476,7 +453,7 @@ impl<A: AdminSource> Runtime for LocalRuntime<A> {
             // A failed election or finalize is retried by the next tick's plan.
             match self
                 .admin
-                .execute(&self.ready_brokers, &self.resolved(op))
+                .execute(&self.ready_brokers, &self.access, &self.resolved(op))
                 .await
             {
                 Ok(()) => {

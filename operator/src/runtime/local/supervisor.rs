@@ -218,7 +218,7 @@ impl<A: AdminSource> Supervisor<A> {
             .removed_ids()
             .filter(|id| *id < CONTROLLER_ID_BASE);
         for id in brokers {
-            match drive::unregister(&bootstrap, id).await {
+            match drive::unregister(&bootstrap, &step.access, id).await {
                 Ok(()) => self.runtime.state().event(
                     "Normal",
                     "BrokerUnregistered",

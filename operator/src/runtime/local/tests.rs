@@ -1,5 +1,6 @@
 use super::*;
 use crate::build::kraft_rules;
+use crate::identity::AdminAccess;
 use crate::observed::{AdminError, AdminSnapshot};
 use crate::test_support::{example, examples};
 
@@ -7,7 +8,11 @@ use crate::test_support::{example, examples};
 struct NoAdmin;
 
 impl AdminSource for NoAdmin {
-    async fn snapshot(&self, _bootstrap: &[String]) -> Result<AdminSnapshot, AdminError> {
+    async fn snapshot(
+        &self,
+        _bootstrap: &[String],
+        _access: &AdminAccess,
+    ) -> Result<AdminSnapshot, AdminError> {
         Err(AdminError::Unreachable("no broker in this test".to_owned()))
     }
 }

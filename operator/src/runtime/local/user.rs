@@ -120,7 +120,12 @@ async fn reconcile(
     };
     let bootstrap = state.load()?.listener_bootstrap(&c, admin_listener(&c));
     let desired = DesiredUser::of(&v, &creds, previous_username);
-    let synced = match KafkaAdmin::default().sync_user(&bootstrap, &desired).await {
+    let access = super::certs::operator_access(state, &c)
+        .map_err(|e| CmdError::Local(super::LocalError::from(e)))?;
+    let synced = match KafkaAdmin::default()
+        .sync_user(&bootstrap, &access, &desired)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return Ok(Err(admin_failed(&e))),
     };
@@ -310,9 +315,12 @@ pub async fn delete(name: &str, state_dir: &Path) -> Result<(), CmdError> {
     if let Ok(c) = running_cluster(&state, &cluster)? {
         let bootstrap = state.load()?.listener_bootstrap(&c, admin_listener(&c));
         let username = user::username(name, kind);
+        let access = super::certs::operator_access(&state, &c)
+            .map_err(|e| CmdError::Local(super::LocalError::from(e)))?;
         KafkaAdmin::default()
             .remove_user(
                 &bootstrap,
+                &access,
                 &username,
                 &format!("User:{username}"),
                 kind == UserAuthenticationType::ScramSha512,

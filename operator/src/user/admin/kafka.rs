@@ -8,15 +8,16 @@ use tidewater_client::kafka_protocol::ResponseError;
 use tidewater_client::{AclBinding, AdminClient, ClientConfig, ClientError, SCRAM_SHA_512};
 
 use super::{DesiredUser, Synced};
+use crate::identity::AdminAccess;
 use crate::user::acl;
 
-async fn connect(bootstrap: &str) -> Result<AdminClient, ClientError> {
+async fn connect(bootstrap: &str, access: &AdminAccess) -> Result<AdminClient, ClientError> {
     let config = ClientConfig {
         client_id: "tidewater-operator".to_owned(),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(10),
     };
-    AdminClient::connect_with(bootstrap, config).await
+    crate::admin::connect(bootstrap, access, config).await
 }
 
 /// DescribeAcls of `principal`; a cluster without an authorizer (`SECURITY_DISABLED`)
@@ -35,8 +36,12 @@ async fn acls_of(
 }
 
 /// See [`super::UserAdmin::sync_user`].
-pub async fn sync_user(bootstrap: String, user: DesiredUser) -> Result<Synced, ClientError> {
-    let admin = connect(&bootstrap).await?;
+pub async fn sync_user(
+    bootstrap: String,
+    access: AdminAccess,
+    user: DesiredUser,
+) -> Result<Synced, ClientError> {
+    let admin = connect(&bootstrap, &access).await?;
     if let Some((old, scram)) = user.stale() {
         remove(&admin, old, &format!("User:{old}"), scram).await?;
     }
@@ -66,11 +71,12 @@ pub async fn sync_user(bootstrap: String, user: DesiredUser) -> Result<Synced, C
 /// See [`super::UserAdmin::remove_user`].
 pub async fn remove_user(
     bootstrap: String,
+    access: AdminAccess,
     username: String,
     principal: String,
     scram: bool,
 ) -> Result<(), ClientError> {
-    let admin = connect(&bootstrap).await?;
+    let admin = connect(&bootstrap, &access).await?;
     remove(&admin, &username, &principal, scram).await
 }
 
