@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -101,13 +102,39 @@ func containerInitErr(args []string) error {
 			return err
 		}
 	}
+	// Volumes may nest (a Secret at /etc/tidewater/tls inside a ConfigMap at
+	// /etc/tidewater): bind them parents first, all writable, so a child's mount point
+	// is made in its parent's host directory; only then make the read-only ones so, each
+	// on its own (a kubelet's runtime does the same).
+	type volume struct {
+		src, dst string
+		readOnly bool
+	}
+	var volumes []volume
 	for _, m := range mounts {
 		parts := strings.Split(m, ":")
 		if len(parts) != 3 {
 			return fmt.Errorf("bad --mount %q", m)
 		}
-		if err := bindInto(root, parts[0], parts[1], parts[2] == "ro"); err != nil {
+		volumes = append(volumes, volume{parts[0], filepath.Clean(parts[1]), parts[2] == "ro"})
+	}
+	sort.SliceStable(volumes, func(i, j int) bool {
+		return strings.Count(volumes[i].dst, "/") < strings.Count(volumes[j].dst, "/")
+	})
+	targets := make([]string, len(volumes))
+	for i, v := range volumes {
+		target, err := bind(root, v.src, v.dst)
+		if err != nil {
 			return err
+		}
+		targets[i] = target
+	}
+	for i, v := range volumes {
+		if !v.readOnly {
+			continue
+		}
+		if err := unix.Mount("", targets[i], "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("read-only %s: %w", targets[i], err)
 		}
 	}
 	if root != "/" {
@@ -174,21 +201,36 @@ func mountInto(root, src, dst, fstype string, flags uintptr, data string) error 
 
 // bindInto bind mounts src (a file or a directory) at root/dst, read-only if asked.
 func bindInto(root, src, dst string, readOnly bool) error {
-	target, err := inRoot(root, dst)
+	target, err := bind(root, src, dst)
 	if err != nil {
 		return err
+	}
+	if readOnly {
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("read-only %s: %w", target, err)
+		}
+	}
+	return nil
+}
+
+// bind bind mounts src (a file or a directory) at root/dst, writable; returns the
+// mount point.
+func bind(root, src, dst string) (string, error) {
+	target, err := inRoot(root, dst)
+	if err != nil {
+		return "", err
 	}
 	st, err := os.Stat(src)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if st.IsDir() {
 		if err := os.MkdirAll(target, 0o755); err != nil {
-			return err
+			return "", err
 		}
 	} else {
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
+			return "", err
 		}
 		// In an image's root (never the host's), replace a symlink such as
 		// /etc/resolv.conf by a file to mount over.
@@ -200,12 +242,7 @@ func bindInto(root, src, dst string, readOnly bool) error {
 		}
 	}
 	if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %s at %s: %w", src, target, err)
+		return "", fmt.Errorf("bind %s at %s: %w", src, target, err)
 	}
-	if readOnly {
-		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("read-only %s: %w", target, err)
-		}
-	}
-	return nil
+	return target, nil
 }
