@@ -117,6 +117,13 @@ async fn serve_requests(
             }
         };
         if *envelope.cluster_id != **cluster_id {
+            if auth.is_some() {
+                // Before SASL nothing is answered, not even this cluster's id.
+                tracing::warn!(
+                    "closing a controller connection: another cluster's request before SASL authentication"
+                );
+                return;
+            }
             tracing::warn!(
                 expected = %cluster_id,
                 got = %envelope.cluster_id,
