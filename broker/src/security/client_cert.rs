@@ -112,7 +112,7 @@ impl ResolvesClientCert for ReloadingClientCert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::security::tls::tests::certs;
+    use crate::security::tls::tests::{certs, props};
 
     fn shown(resolver: &dyn ResolvesClientCert) -> Vec<u8> {
         resolver.resolve(&[], &[]).unwrap().cert[0].to_vec()
@@ -124,13 +124,10 @@ mod tests {
         let ca = certs::TestCa::new("Cluster CA");
         let (first, renewed) = (ca.server().keystore(), ca.server().keystore());
         let path = certs::write(dir.path(), "ks.pem", &first);
-        let props: BTreeMap<String, String> = [
+        let props = props(&[
             ("ssl.keystore.type", "PEM"),
             ("ssl.keystore.location", path.to_str().unwrap()),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ]);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let resolver = ReloadingClientCert::new(&props, "REPLICATION", provider).unwrap();
         let before = shown(&resolver);
