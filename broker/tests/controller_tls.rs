@@ -37,6 +37,15 @@ fn plaintext_reply(controller: SocketAddr) -> Vec<u8> {
     reply
 }
 
+/// Every node's controller listener address.
+fn controller_addrs(cluster: &mut Cluster) -> Vec<SocketAddr> {
+    cluster
+        .broker_ids()
+        .into_iter()
+        .filter_map(|id| cluster.node(id).controller_addr)
+        .collect()
+}
+
 #[test]
 fn a_quorum_over_mutual_tls_forms_fails_over_and_refuses_plaintext() {
     let pki = certs::Pki::generate();
@@ -62,12 +71,7 @@ fn a_quorum_over_mutual_tls_forms_fails_over_and_refuses_plaintext() {
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "before-failover", 1);
     cluster.wait_isr_full("before-failover", 1, 3, Duration::from_secs(60));
 
-    let controller_addrs: Vec<SocketAddr> = cluster
-        .broker_ids()
-        .into_iter()
-        .filter_map(|id| cluster.node(id).controller_addr)
-        .collect();
-    for addr in &controller_addrs {
+    for addr in &controller_addrs(&mut cluster) {
         let reply = plaintext_reply(*addr);
         let text = String::from_utf8_lossy(&reply);
         assert!(
@@ -137,12 +141,7 @@ fn a_quorum_over_sasl_plain_forms_and_refuses_an_unauthenticated_client() {
     );
     create_topic_rf3_min_isr2(&cluster.bootstrap(), "over-sasl", 1);
     cluster.wait_isr_full("over-sasl", 1, 3, Duration::from_secs(60));
-    let controller_addrs: Vec<SocketAddr> = cluster
-        .broker_ids()
-        .into_iter()
-        .filter_map(|id| cluster.node(id).controller_addr)
-        .collect();
-    for addr in controller_addrs {
+    for addr in controller_addrs(&mut cluster) {
         let reply = plaintext_reply(addr);
         let text = String::from_utf8_lossy(&reply);
         assert!(
