@@ -135,7 +135,7 @@ pub(super) async fn fetch(
         });
         req.topics[pos].partitions.push(fp);
     }
-    req.forgotten_topics_data = forgotten(version, &next.forget, replicas);
+    req.forgotten_topics_data = forgotten(version, &next.forget, session);
     drop(wanted);
     let resp = match conn.send(req).await {
         Ok(resp) => resp,
@@ -208,19 +208,18 @@ pub(super) async fn fetch(
 }
 
 /// The partitions a session no longer fetches, as the request lists them.
+/// The request's forgotten partitions, each under the topic id the session sent it
+/// with: a topic deleted since is gone from this broker's image, and the leader
+/// (v13+) knows the session's partitions by id.
 fn forgotten(
     version: i16,
     forget: &[TopicPartition],
-    replicas: &ReplicaManager,
+    session: &FollowerSession,
 ) -> Vec<ForgottenTopic> {
     let mut out: Vec<ForgottenTopic> = Vec::new();
     for tp in forget {
         let id = if version >= 13 {
-            replicas
-                .cluster
-                .image()
-                .topic(&tp.topic)
-                .map_or(Uuid::nil(), |t| Uuid::from_u128(t.topic_id))
+            session.topic_id(tp).unwrap_or_else(Uuid::nil)
         } else {
             Uuid::nil()
         };

@@ -37,6 +37,17 @@ pub struct FetchPartition {
     pub replica: ReplicaSlot,
 }
 
+/// A partition a request tells the session to forget.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Forget {
+    /// By name: Fetch < v13, or a topic id this broker still knows.
+    Name(TopicPartition),
+    /// By topic id and partition: a Fetch v13+ naming a topic this broker no longer
+    /// knows (deleted). The session holds it under its old name; left there, its
+    /// UNKNOWN_TOPIC_ID would end every long poll of the session at once.
+    Id(Uuid, i32),
+}
+
 /// Per-partition facts that decide whether an incremental response includes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartitionOutcome {
@@ -154,7 +165,7 @@ impl FetchSessionCache {
         session_id: i32,
         epoch: i32,
         requested: Vec<FetchPartition>,
-        forgotten: &[TopicPartition],
+        forgotten: &[Forget],
     ) -> Result<FetchContext, ResponseError> {
         self.tick += 1;
         let requested: Vec<Arc<FetchPartition>> = requested.into_iter().map(Arc::new).collect();
@@ -226,8 +237,15 @@ impl FetchSessionCache {
                 if session.epoch != epoch {
                     return Err(ResponseError::InvalidFetchSessionEpoch);
                 }
-                for tp in forgotten {
-                    session.partitions.shift_remove(tp);
+                for f in forgotten {
+                    match f {
+                        Forget::Name(tp) => {
+                            session.partitions.shift_remove(tp);
+                        }
+                        Forget::Id(id, partition) => session.partitions.retain(|tp, c| {
+                            !(c.request.topic_id == *id && tp.partition == *partition)
+                        }),
+                    }
                 }
                 for p in requested {
                     match session.partitions.get_mut(&p.tp) {
@@ -421,7 +439,12 @@ mod tests {
 
         // Forget one, move the other's offset.
         let ctx = cache
-            .begin(7, 2, vec![part("a", 0, 5)], &[TopicPartition::new("a", 1)])
+            .begin(
+                7,
+                2,
+                vec![part("a", 0, 5)],
+                &[Forget::Name(TopicPartition::new("a", 1))],
+            )
             .unwrap();
         assert_eq!(ctx.partitions, vec![Arc::new(part("a", 0, 5))]);
 
@@ -441,6 +464,26 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_topic_is_forgotten_by_its_id() {
+        let mut cache = FetchSessionCache::new(10, 7);
+        let gone = Uuid::from_u128(42);
+        let mut g0 = part("gone", 0, 0);
+        g0.topic_id = gone;
+        let mut g1 = part("gone", 1, 0);
+        g1.topic_id = gone;
+        cache
+            .begin(0, 0, vec![part("kept", 0, 0), g0, g1], &[])
+            .unwrap();
+        // The topic is deleted: its id no longer names it, only the session knows.
+        let ctx = cache.begin(7, 1, vec![], &[Forget::Id(gone, 1)]).unwrap();
+        let held: Vec<String> = ctx.partitions.iter().map(|p| p.tp.to_string()).collect();
+        assert_eq!(held, ["kept-0", "gone-0"]);
+        let ctx = cache.begin(7, 2, vec![], &[Forget::Id(gone, 0)]).unwrap();
+        assert_eq!(ctx.partitions.len(), 1);
+        assert_eq!(ctx.partitions[0].tp, TopicPartition::new("kept", 0));
+    }
+
+    #[test]
     fn a_session_changed_between_begin_and_complete_is_matched_by_name() {
         let mut cache = FetchSessionCache::new(10, 7);
         let ctx = cache
@@ -451,7 +494,12 @@ mod tests {
         // A next request (same session) forgets a-0 and moves a-1 before `stale` is
         // answered: its positions and pointers no longer match the session's.
         cache
-            .begin(7, 2, vec![part("a", 1, 3)], &[TopicPartition::new("a", 0)])
+            .begin(
+                7,
+                2,
+                vec![part("a", 1, 3)],
+                &[Forget::Name(TopicPartition::new("a", 0))],
+            )
             .unwrap();
         assert_eq!(
             cache.complete(&stale, &[outcome(5, false), outcome(6, false)]),

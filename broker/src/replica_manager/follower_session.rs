@@ -24,6 +24,10 @@ pub(super) struct Sent {
     pub partition_max_bytes: i32,
 }
 
+/// The fetch offset a held partition is marked with to be named again: no request
+/// carries it, so the next one differs from what the session holds.
+const RESEND: i64 = i64::MIN;
+
 /// The next request's session fields and contents.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Next {
@@ -118,6 +122,12 @@ impl FollowerSession {
         self.epoch == 0
     }
 
+    /// The topic id the session holds `tp` under: what a request forgetting it names
+    /// (the topic may be gone from this broker's metadata by then).
+    pub(super) fn topic_id(&self, tp: &TopicPartition) -> Option<uuid::Uuid> {
+        self.sent.get(tp).map(|s| s.topic_id)
+    }
+
     /// Whether the session holds any partition (an incremental request with no changes
     /// still long-polls for them).
     pub(super) fn holds_any(&self) -> bool {
@@ -178,9 +188,14 @@ impl FollowerSession {
 
     /// The leader answered `tp` with an error: it may not have entered the session
     /// (e.g. UNKNOWN_TOPIC_ID from a leader whose metadata lags), so the next request
-    /// names it again.
+    /// names it again. It stays held all the same: the error may come from a partition
+    /// the session does hold (NOT_LEADER_OR_FOLLOWER from a leader that deleted it),
+    /// and such a partition must be forgotten once it is no longer fetched, or its
+    /// error ends every long poll of the session at once.
     pub(super) fn resend(&mut self, tp: &TopicPartition) {
-        self.sent.remove(tp);
+        if let Some(s) = self.sent.get_mut(tp) {
+            s.fetch_offset = RESEND;
+        }
     }
 
     /// The request failed (a connection error, or the leader lost or refused the
@@ -246,6 +261,16 @@ mod tests {
         s.on_response(42);
         s.resend(&tp(2));
         assert_eq!(s.next(&wanted).include, vec![1]);
+        s.on_response(42);
+        // Answered with an error, then no longer fetched (its topic deleted): the
+        // leader's session may hold it, so it is forgotten, under its topic id.
+        s.resend(&tp(2));
+        let n = s.next(&[(tp(1), sent(9))]);
+        assert!(n.include.is_empty());
+        assert_eq!(n.forget, vec![tp(2)]);
+        assert_eq!(s.topic_id(&tp(2)), Some(uuid::Uuid::nil()));
+        s.on_response(42);
+        assert_eq!(s.topic_id(&tp(2)), None);
     }
 
     #[test]

@@ -65,6 +65,12 @@ def cmd_create_topic(a):
     print(json.dumps({"created": a.topic}))
 
 
+def cmd_delete_topic(a):
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    admin.delete_topics([a.topic], operation_timeout=30)[a.topic].result(timeout=60)
+    print(json.dumps({"deleted": a.topic}))
+
+
 def cmd_alter_topic(a):
     admin = AdminClient({"bootstrap.servers": a.bootstrap})
     entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
@@ -371,6 +377,8 @@ def main():
     s.add_argument("--replicas")
     s.add_argument("--config", action="append")
     s.set_defaults(fn=cmd_create_topic)
+    s = sub.add_parser("delete-topic")
+    s.set_defaults(fn=cmd_delete_topic)
     s = sub.add_parser("alter-topic")
     s.add_argument("--set", action="append", required=True)
     s.set_defaults(fn=cmd_alter_topic)

@@ -27,7 +27,9 @@ use crate::broker_server::Broker;
 use crate::handlers::{RequestContext, authz};
 use crate::protocol::ZERO_COPY_MIN;
 use crate::replica_manager::Role;
-use crate::replica_manager::fetch_sessions::{FetchContext, FetchPartition, PartitionOutcome};
+use crate::replica_manager::fetch_sessions::{
+    FetchContext, FetchPartition, Forget, PartitionOutcome,
+};
 use kafka_protocol::messages::BrokerId;
 use tidewater_replication::RackAwareReplicaSelector;
 
@@ -123,7 +125,7 @@ pub(super) fn resolve(
     broker: &Broker,
     req: &FetchRequest,
     version: i16,
-) -> (Vec<FetchPartition>, Vec<TopicPartition>, Vec<(Uuid, i32)>) {
+) -> (Vec<FetchPartition>, Vec<Forget>, Vec<(Uuid, i32)>) {
     let mut parts = Vec::new();
     let mut unknown_ids = Vec::new();
     for t in &req.topics {
@@ -162,7 +164,11 @@ pub(super) fn resolve(
         let name = if version >= 13 {
             match broker.metadata().topic_by_id(f.topic_id) {
                 Some(m) => m.name,
-                None => continue,
+                None => {
+                    // A deleted topic: the session still holds it under its id.
+                    forgotten.extend(f.partitions.iter().map(|p| Forget::Id(f.topic_id, *p)));
+                    continue;
+                }
             }
         } else {
             f.topic.0.to_string()
@@ -170,7 +176,7 @@ pub(super) fn resolve(
         forgotten.extend(
             f.partitions
                 .iter()
-                .map(|p| TopicPartition::new(name.clone(), *p)),
+                .map(|p| Forget::Name(TopicPartition::new(name.clone(), *p))),
         );
     }
     (parts, forgotten, unknown_ids)
