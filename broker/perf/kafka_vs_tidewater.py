@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +47,14 @@ TOOL_HEAP = os.environ.get("TOOL_HEAP", "-Xmx512m")
 # (256 KiB) big enough not to be the limit, as tidewater-perf's 1 MB batches are not.
 JAVA_PRODUCER_PROPS = os.environ.get("JAVA_PRODUCER_PROPS", "linger.ms=5 batch.size=262144").split()
 PARTITIONS = 6
+# CEILING=1 (the default) also runs the same clients against `tidewater-perf sink`, a
+# Kafka endpoint that stores nothing and answers at once: the fastest any broker could
+# be served by these clients on this machine, so a row whose sink/Kafka ratio is under
+# the goal cannot meet it with any broker here.
+CEILING = os.environ.get("CEILING", "1") == "1"
+# Records per batch the sink serves to consumers: about the 1 MB batches tidewater-perf
+# writes (linger.ms=5, batch.size 1000000), as the brokers serve them.
+SINK_BATCH_RECORDS = 960
 # The topic both consumers read: the 1 KiB records tidewater-perf produced with acks=1.
 CONSUMED = "p1024-acks1-rdkafka"
 
@@ -206,6 +215,55 @@ class Cluster:
         self.procs = []
 
 
+class Sink:
+    """`tidewater-perf sink` on a free port, shaped like a Cluster for `measured`."""
+
+    def __init__(self):
+        port = free_port()
+        self.bootstrap = f"127.0.0.1:{port}"
+        self.procs = [spawn([PERF, "sink", "--listen", self.bootstrap, "--partitions", str(PARTITIONS),
+                             "--record-size", "1024", "--batch-records", str(SINK_BATCH_RECORDS)],
+                            os.path.join(WORK, "sink.log"))]
+        end = time.time() + 30
+        while True:
+            self.check_alive()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                if time.time() > end:
+                    sys.exit(f"sink did not listen on {self.bootstrap}; see {WORK}/sink.log")
+                time.sleep(0.05)
+
+    @property
+    def pids(self):
+        return [p.pid for p in self.procs]
+
+    def check_alive(self):
+        if any(p.poll() is not None for p in self.procs):
+            sys.exit(f"sink exited; see {WORK}/sink.log")
+
+    def stop(self):
+        stop(self.procs)
+
+
+def ceiling():
+    """The throughput steps of `bench` against the sink: each client's own ceiling."""
+    log("=== client ceiling: tidewater-perf sink ===")
+    sink, fig = Sink(), Figures()
+    try:
+        for size, records in ((100, RECORDS_100B), (1024, RECORDS_1K)):
+            for acks in ("1", "all"):
+                for client in ("rdkafka", "java"):
+                    measured(sink, fig, f"produce {size} {acks} {client}", produce,
+                             sink, client, f"p{size}-acks{acks}-{client}", records, size, acks)
+        # Java's ConsumerPerformance joins a group, which the sink does not serve.
+        measured(sink, fig, "consume rdkafka", consume, sink, "rdkafka", CONSUMED, RECORDS_1K)
+    finally:
+        sink.stop()
+    return fig
+
+
 def java(cls, *args):
     return ["java", *TOOL_HEAP.split(), *KAFKA_JVM_OPTS.split(), "-cp", CLASSPATH, f"org.apache.kafka.tools.{cls}", *args]
 
@@ -340,11 +398,13 @@ def main():
             for kind in BROKERS:
                 results[(kind, n)] = bench(kind, n, peaks)
                 subprocess.run(["sync"])
+        if CEILING:
+            results[("sink", 0)] = ceiling()
     finally:
         stop(list(children), grace=10)
     print_table(results, NODES, {
         "quick": QUICK, "records_1k": RECORDS_1K, "records_100b": RECORDS_100B, "lat_seconds": LAT_SECONDS,
-        "kafka_heap": KAFKA_HEAP, "kafka_jvm_opts": KAFKA_JVM_OPTS, "java_producer_props": JAVA_PRODUCER_PROPS,
+        "kafka_heap": KAFKA_HEAP, "sink_batch_records": SINK_BATCH_RECORDS, "kafka_jvm_opts": KAFKA_JVM_OPTS, "java_producer_props": JAVA_PRODUCER_PROPS,
         "load_before": load, "load_after": os.getloadavg(), "minutes": (time.time() - started) / 60,
         "work": WORK,
     })

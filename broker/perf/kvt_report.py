@@ -28,30 +28,34 @@ GOALS = {"up": (">= 1.5", lambda r: r >= 1.5), "down": ("<= 0.5", lambda r: r <=
          "rss": ("<= 0.1", lambda r: r <= 0.1), None: ("-", None)}
 
 
-def rows(k, t):
-    """(label, kafka value, tidewater value, goal kind, value format) for one topology."""
+def rows(k, t, s=None):
+    """(label, kafka value, tidewater value, goal kind, value format, sink value) for one
+    topology; the sink value (the same client against `tidewater-perf sink`) only on
+    the throughput rows it was measured for."""
     def run(fig, step, field):
         r = fig.runs.get(step, {}) if fig else {}
         return r.get(field) if "error" not in r else "error"
 
-    out = [("start-up to first produce (acks=all), s", k and k.startup_s, t and t.startup_s, None, "{:.2f}"),
-           ("RSS idle, sum of nodes, MB", k and k.idle_rss, t and t.idle_rss, "rss", "{:.1f}"),
-           ("RSS under load (peak), sum of nodes, MB", k and k.load_rss, t and t.load_rss, "rss", "{:.1f}")]
+    out = [("start-up to first produce (acks=all), s", k and k.startup_s, t and t.startup_s, None, "{:.2f}", None),
+           ("RSS idle, sum of nodes, MB", k and k.idle_rss, t and t.idle_rss, "rss", "{:.1f}", None),
+           ("RSS under load (peak), sum of nodes, MB", k and k.load_rss, t and t.load_rss, "rss", "{:.1f}", None)]
     for size, label in ((100, "100 B"), (1024, "1 KiB")):
         for acks in ("1", "all"):
             for client in ("rdkafka", "java"):
                 step = f"produce {size} {acks} {client}"
                 out.append((f"produce {label} acks={acks} [{client}], MB/s", run(k, step, "mb_per_sec"),
-                            run(t, step, "mb_per_sec"), "up", "{:.1f}"))
+                            run(t, step, "mb_per_sec"), "up", "{:.1f}", run(s, step, "mb_per_sec")))
     for client in ("rdkafka", "java"):
-        out.append((f"consume 1 KiB [{client}], MB/s", run(k, f"consume {client}", "mb_per_sec"),
-                    run(t, f"consume {client}", "mb_per_sec"), "up", "{:.1f}"))
+        step = f"consume {client}"
+        out.append((f"consume 1 KiB [{client}], MB/s", run(k, step, "mb_per_sec"),
+                    run(t, step, "mb_per_sec"), "up", "{:.1f}", run(s, step, "mb_per_sec")))
     rates = (k or t).lat_rate if (k or t) else {}
     for step, what, client in (("e2e rdkafka", "end-to-end (send->consumed) [rdkafka]", "rdkafka"),
                                ("latency java", "produce->ack [java]", "java")):
         rate = rates.get(client, 0)
-        out.append((f"{what} @ {rate} rec/s p50, ms", run(k, step, "p50"), run(t, step, "p50"), None, "{:.2f}"))
-        out.append((f"{what} @ {rate} rec/s p99, ms", run(k, step, "p99"), run(t, step, "p99"), "down", "{:.2f}"))
+        out.append((f"{what} @ {rate} rec/s p50, ms", run(k, step, "p50"), run(t, step, "p50"), None, "{:.2f}", None))
+        out.append((f"{what} @ {rate} rec/s p99, ms", run(k, step, "p99"), run(t, step, "p99"), "down", "{:.2f}",
+                    None))
     return out
 
 
@@ -72,11 +76,14 @@ def print_table(results, nodes, meta):
           f"java producer: {' '.join(meta['java_producer_props'])}; 6 partitions per topic"
           + ("; QUICK=1 (figures only show the script works)" if meta["quick"] else ""))
     w = 56
+    s = results.get(("sink", 0))
+    bounded = False
     for n in nodes:
         k, t = results.get(("kafka", n)), results.get(("tidewater", n))
         print(f"\n{n} node(s){', RF 3, min.insync.replicas 2' if n == 3 else ', RF 1'}")
-        print(f"{'figure':<{w}} {'Kafka':>10} {'Tidewater':>10} {'T/K':>7} {'goal':>7} {'meets':>6}")
-        for label, kv, tv, goal, f in rows(k, t):
+        print(f"{'figure':<{w}} {'Kafka':>10} {'Tidewater':>10} {'T/K':>7} {'goal':>7} {'meets':>6}"
+              + (f" {'sink':>8} {'sink/K':>7}" if s else ""))
+        for label, kv, tv, goal, f, sv in rows(k, t, s):
             ratio, ok = "-", "-"
             if isinstance(kv, (int, float)) and isinstance(tv, (int, float)) and kv > 0:
                 r = tv / kv
@@ -85,12 +92,26 @@ def print_table(results, nodes, meta):
                     ok = "yes" if GOALS[goal][1](r) else "NO"
             elif goal and "error" in (kv, tv):
                 ok = "NO" if tv == "error" else "-"
-            print(f"{label:<{w}} {fmt(kv, f):>10} {fmt(tv, f):>10} {ratio:>7} {GOALS[goal][0]:>7} {ok:>6}")
-        print(f"{'  broker CPU s per step (Kafka / Tidewater):':<{w}}")
+            bound = "-"
+            if isinstance(sv, (int, float)) and isinstance(kv, (int, float)) and kv > 0:
+                bound = f"{sv / kv:.2f}"
+                if ok == "NO" and not GOALS[goal][1](sv / kv):
+                    ok, bounded = "NO*", True
+            extra = f" {fmt(sv, f):>8} {bound:>7}" if s else ""
+            print(f"{label:<{w}} {fmt(kv, f):>10} {fmt(tv, f):>10} {ratio:>7} {GOALS[goal][0]:>7} {ok:>6}{extra}")
+        print(f"{'  broker CPU s per step (Kafka / Tidewater, K/T):':<{w}}")
         for step in (k or t).runs if (k or t) else []:
             kc = k.runs.get(step, {}).get("broker_cpu_s") if k else None
             tc = t.runs.get(step, {}).get("broker_cpu_s") if t else None
-            print(f"    {step:<{w - 4}} {fmt(kc, '{:.1f}'):>10} {fmt(tc, '{:.1f}'):>10}")
+            times = f"{kc / tc:.1f}x" if kc and tc else "-"
+            print(f"    {step:<{w - 4}} {fmt(kc, '{:.1f}'):>10} {fmt(tc, '{:.1f}'):>10} {times:>7}")
+    if s:
+        print("\nsink: the same client and settings against `tidewater-perf sink`, which stores nothing and answers "
+              "at once (one node; acks are moot):\nthe fastest any broker could be served by that client on this "
+              "machine. sink/K is that ceiling over Kafka's figure.")
+    if bounded:
+        print("NO*: short of the goal where no broker could meet it here: even the sink reaches less than the "
+              "goal times Kafka's figure.")
     errors = [(key, step, r["error"]) for key, fig in results.items() for step, r in fig.runs.items() if "error" in r]
     for (kind, n), step, err in errors:
         print(f"\nERROR {kind} {n} node(s), {step}:\n{err}")

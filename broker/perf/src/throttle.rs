@@ -21,6 +21,11 @@ impl Throttle {
         Self { target_per_sec }
     }
 
+    /// Whether there is a target rate at all (`delay` is always `None` otherwise).
+    pub fn is_limited(&self) -> bool {
+        self.target_per_sec.is_some()
+    }
+
     /// How long to pause before sending the next record, given `sent` records were
     /// sent in `elapsed`. `None` when the sender is at or below the target rate.
     pub fn delay(&self, sent: u64, elapsed: Duration) -> Option<Duration> {
@@ -40,6 +45,8 @@ mod tests {
         let t = Throttle::new(-1.0);
         assert_eq!(t.delay(1_000_000, Duration::ZERO), None);
         assert_eq!(Throttle::new(0.0).delay(5, Duration::ZERO), None);
+        assert!(!t.is_limited());
+        assert!(Throttle::new(10.0).is_limited());
     }
 
     #[test]

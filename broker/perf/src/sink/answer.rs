@@ -1,9 +1,11 @@
 //! The sink's answers, sans-IO: one request frame in, one response frame out.
 //!
 //! Just enough of the Kafka protocol for librdkafka to produce into it and
-//! consume from it: ApiVersions, Metadata (one broker, any topic, N partitions),
-//! Produce (acknowledged, records dropped), ListOffsets (0 / a far-away end) and
-//! Fetch (a template record batch, re-stamped with the fetched offsets). Anything
+//! consume from it, and for Kafka's Java producer to produce into it:
+//! ApiVersions, Metadata (one broker, any topic, N partitions), InitProducerId
+//! (one id for all), Produce (acknowledged, records dropped), ListOffsets (0 / a
+//! far-away end) and Fetch (a template record batch, re-stamped with the fetched
+//! offsets). Anything
 //! else is refused. It must never be mistaken for a broker: it stores nothing.
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -18,8 +20,8 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse, FindCoordinatorResponse,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, ResponseHeader,
+    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use kafka_protocol::records::{
@@ -34,6 +36,8 @@ const VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 1, 9),
     (ApiKey::FindCoordinator, 0, 3),
     (ApiKey::ApiVersions, 0, 3),
+    // The Java producer is idempotent by default with acks=all.
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// The end offset the sink claims for every partition: far beyond any run.
@@ -172,6 +176,13 @@ impl SinkModel {
                 let mut r = FindCoordinatorResponse::default();
                 r.error_code = 15; // COORDINATOR_NOT_AVAILABLE
                 r.node_id = BrokerId(-1);
+                encode(api, version, id, &r)
+            }
+            ApiKey::InitProducerId => {
+                // One id for every producer: the sink checks no sequence numbers.
+                let mut r = InitProducerIdResponse::default();
+                r.producer_id = ProducerId(1);
+                r.producer_epoch = 0;
                 encode(api, version, id, &r)
             }
             _ => Err(SinkError::Unsupported(raw)),

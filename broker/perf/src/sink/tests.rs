@@ -144,6 +144,22 @@ fn fetch_serves_decodable_batches_numbered_from_the_fetch_offset() {
 }
 
 #[test]
+fn an_idempotent_producer_gets_a_producer_id() {
+    for version in [0, 4] {
+        let frame = request(
+            ApiKey::InitProducerId,
+            version,
+            &kafka_protocol::messages::InitProducerIdRequest::default(),
+        );
+        let header_version = ApiKey::InitProducerId.response_header_version(version);
+        let r: kafka_protocol::messages::InitProducerIdResponse =
+            response(model().answer(frame).unwrap(), version, header_version);
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.producer_id.0, 1);
+    }
+}
+
+#[test]
 fn anything_else_is_refused() {
     let frame = request(
         ApiKey::JoinGroup,
