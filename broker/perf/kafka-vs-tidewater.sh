@@ -14,7 +14,10 @@
 #     and Kafka's own kafka-producer-perf-test (org.apache.kafka.tools.ProducerPerformance,
 #     linger.ms=5 batch.size=262144: JAVA_PRODUCER_PROPS);
 #   - consume the 1 KiB records with tidewater-perf consume and kafka-consumer-perf-test
-#     (ConsumerPerformance; its fetch.* figures, which leave the group join out);
+#     (ConsumerPerformance; its fetch.* figures, which leave the group join out), the
+#     median of CONSUME_RUNS reads (3);
+#   - each client's own ceiling (CEILING=1, the default): the throughput steps again
+#     against `tidewater-perf sink`, which stores nothing and answers at once;
 #   - latency at half the peak Kafka reached with the same client (1 KiB, acks=all),
 #     the same rate for both, acks=all, linger.ms=1: end to end with tidewater-perf
 #     (send -> consumed, `tidewater-perf e2e`, producer and consumer in one process) and
@@ -31,7 +34,8 @@
 # Usage: broker/perf/kafka-vs-tidewater.sh          (full run, about 10-15 minutes)
 #        QUICK=1 broker/perf/kafka-vs-tidewater.sh  (a minute or two: checks the script)
 #   env: RECORDS_1K (800000), RECORDS_100B (4000000), LAT_SECONDS (20), LAT_RATE
-#        (records/s of the latency runs; default half of Kafka's peak), NODES ("1 3"),
+#        (records/s of the latency runs; default half of Kafka's peak), CONSUME_RUNS (3),
+#        CEILING (1), NODES ("1 3"),
 #        BROKERS ("kafka tidewater"), KAFKA_HEAP, TOOL_HEAP (-Xmx512m for the Java
 #        clients), JAVA_PRODUCER_PROPS, KEEP_WORK=1 (keep logs and configs), BROKER /
 #        PERF (use these binaries instead of building them: the build compiles the

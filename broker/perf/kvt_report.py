@@ -73,7 +73,8 @@ def print_table(results, nodes, meta):
     print(f"Kafka JVM: {meta['kafka_heap']} {meta['kafka_jvm_opts']}")
     print(f"records: 1 KiB {meta['records_1k']}, 100 B {meta['records_100b']}; latency runs "
           f"{meta['lat_seconds']} s at half Kafka's peak with the same client (1 KiB, acks=all), acks=all, linger.ms=1; "
-          f"java producer: {' '.join(meta['java_producer_props'])}; 6 partitions per topic"
+          f"java producer: {' '.join(meta['java_producer_props'])}; 6 partitions per topic; "
+          f"consume: median of {meta.get('consume_runs', 1)} reads"
           + ("; QUICK=1 (figures only show the script works)" if meta["quick"] else ""))
     w = 56
     s = results.get(("sink", 0))
