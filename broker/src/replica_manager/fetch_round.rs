@@ -207,10 +207,9 @@ pub(super) async fn fetch(
     Ok(all_ok)
 }
 
-/// The partitions a session no longer fetches, as the request lists them.
-/// The request's forgotten partitions, each under the topic id the session sent it
-/// with: a topic deleted since is gone from this broker's image, and the leader
-/// (v13+) knows the session's partitions by id.
+/// The partitions a session no longer fetches, as the request lists them: each under
+/// the topic id the session sent it with, since a topic deleted meanwhile is gone from
+/// this broker's image and the leader (v13+) knows the session's partitions by id.
 fn forgotten(
     version: i16,
     forget: &[TopicPartition],

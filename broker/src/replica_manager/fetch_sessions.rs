@@ -44,7 +44,8 @@ pub enum Forget {
     Name(TopicPartition),
     /// By topic id and partition: a Fetch v13+ naming a topic this broker no longer
     /// knows (deleted). The session holds it under its old name; left there, its
-    /// UNKNOWN_TOPIC_ID would end every long poll of the session at once.
+    /// error (NOT_LEADER_OR_FOLLOWER: no replica) would end every long poll of the
+    /// session at once.
     Id(Uuid, i32),
 }
 
