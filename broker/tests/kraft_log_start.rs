@@ -57,13 +57,7 @@ fn produce(cluster: &Cluster, first: i64, count: i64) {
 
 /// A labelled `kafka_log_log_*` gauge of partition 0 of TOPIC on `node`'s /metrics.
 fn partition_gauge(node: &Node, name: &str) -> Result<i64, String> {
-    let body = node.http_get("/metrics")?.body;
-    body.lines()
-        .filter(|l| l.starts_with(name) && l.contains(&format!("topic=\"{TOPIC}\"")))
-        .filter(|l| l.contains("partition=\"0\""))
-        .find_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
-        .map(|v| v as i64)
-        .ok_or_else(|| format!("no {name} for {TOPIC}-0 on node {}", node.id))
+    node.partition_gauge(name, TOPIC, 0)
 }
 
 /// Base offsets of the live `.log` segment files of TOPIC-0 in `node`'s data dir

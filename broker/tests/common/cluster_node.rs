@@ -184,6 +184,32 @@ impl Node {
             .ok_or_else(|| format!("no metric {name} on node {}", self.id))
     }
 
+    /// A gauge labelled with `topic` and `partition` (e.g. `kafka_log_log_logendoffset`)
+    /// on `/metrics`.
+    pub fn partition_gauge(&self, name: &str, topic: &str, partition: i32) -> Result<i64, String> {
+        let body = self.http_get("/metrics")?.body;
+        let (t, p) = (
+            format!("topic=\"{topic}\""),
+            format!("partition=\"{partition}\""),
+        );
+        body.lines()
+            .filter(|l| l.starts_with(name) && l.contains(&t) && l.contains(&p))
+            .find_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .map(|v| v as i64)
+            .ok_or_else(|| format!("no {name} for {topic}-{partition} on node {}", self.id))
+    }
+
+    /// The sum of every series on `/metrics` whose line starts with `prefix` (a metric
+    /// name and the first labels, e.g. every version of one request's counter).
+    pub fn metric_sum(&self, prefix: &str) -> Result<f64, String> {
+        let body = self.http_get("/metrics")?.body;
+        Ok(body
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .sum())
+    }
+
     /// The last lines of every run's stderr.
     pub fn log_tail(&self) -> String {
         self.process.log_tail(TAIL_LINES)

@@ -5,8 +5,8 @@
 //! ApiVersions, Metadata (one broker, any topic, N partitions), InitProducerId
 //! (one id for all), Produce (acknowledged, records dropped), ListOffsets (0 / a
 //! far-away end) and Fetch (a template record batch, re-stamped with the fetched
-//! offsets). Anything
-//! else is refused. It must never be mistaken for a broker: it stores nothing.
+//! offsets). Anything else is refused. It must never be mistaken for a broker: it
+//! stores nothing.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
